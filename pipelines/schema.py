@@ -1,0 +1,64 @@
+"""The data contract: Arrow schemas of `links/` and `pages/`.
+
+Column names are a public interface (see DESIGN.md): add columns, never rename.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+PLACEMENTS: tuple[str, ...] = ("content", "nav", "sidebar", "footer", "comment")
+
+TIMESTAMP = pa.timestamp("ms", tz="UTC")
+
+LINKS_SCHEMA = pa.schema(
+    [
+        pa.field("crawl_id", pa.string(), nullable=False),
+        pa.field("fetched_at", TIMESTAMP, nullable=False),
+        pa.field("source_url", pa.string(), nullable=False),
+        pa.field("source_host", pa.string(), nullable=False),
+        pa.field("source_domain", pa.string(), nullable=False),
+        pa.field("target_url", pa.string(), nullable=False),
+        pa.field("target_host", pa.string(), nullable=False),
+        pa.field("target_domain", pa.string(), nullable=False),
+        pa.field("anchor_text", pa.string(), nullable=False),
+        pa.field("title", pa.string()),
+        pa.field("rel", pa.list_(pa.string()), nullable=False),
+        pa.field("nofollow", pa.bool_(), nullable=False),
+        pa.field("sponsored", pa.bool_(), nullable=False),
+        pa.field("ugc", pa.bool_(), nullable=False),
+        pa.field("is_image", pa.bool_(), nullable=False),
+        pa.field("tag", pa.string(), nullable=False),
+        pa.field("placement", pa.string(), nullable=False),
+        pa.field("is_internal", pa.bool_(), nullable=False),
+        pa.field("position", pa.int32(), nullable=False),
+        pa.field("sitewide", pa.bool_()),
+    ]
+)
+
+PAGES_SCHEMA = pa.schema(
+    [
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("final_url", pa.string()),
+        pa.field("status", pa.int32()),
+        pa.field("content_type", pa.string()),
+        pa.field("fetched_at", TIMESTAMP, nullable=False),
+        pa.field("depth", pa.int32(), nullable=False),
+        pa.field("redirect_to", pa.string()),
+        pa.field("title", pa.string()),
+        pa.field("canonical", pa.string()),
+        pa.field("meta_robots", pa.string()),
+        pa.field("x_robots_tag", pa.string()),
+        pa.field("out_links", pa.int32(), nullable=False),
+        pa.field("error", pa.string()),
+        pa.field("crawl_id", pa.string(), nullable=False),
+        # Additions beyond DESIGN.md's list.
+        pa.field("host", pa.string()),
+        pa.field("domain", pa.string()),
+        pa.field("content_length", pa.int64()),
+        pa.field("truncated", pa.bool_(), nullable=False),
+    ]
+)
+
+LINK_COLUMNS: tuple[str, ...] = tuple(LINKS_SCHEMA.names)
+PAGE_COLUMNS: tuple[str, ...] = tuple(PAGES_SCHEMA.names)
