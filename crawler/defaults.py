@@ -1,0 +1,28 @@
+"""Defaults in one place (as scrapy-redis keeps its own in ``defaults.py``)."""
+
+from __future__ import annotations
+
+USER_AGENT = "linkcrawl/0.1 (+backlink crawler; obeys robots.txt)"
+KEY_PREFIX = "linkcrawl"
+
+# Politeness, per host and across all workers of a crawl (enforced in Redis).
+HOST_CONCURRENCY = 2
+HOST_DELAY = 0.5  # seconds between request starts to one host
+
+# Fetching.
+CONCURRENT_REQUESTS = 32  # per worker process
+DOWNLOAD_TIMEOUT = 30
+MAX_BODY_BYTES = 8 * 1024 * 1024  # bodies are cut (not dropped) past this
+MAX_REDIRECTS = 5
+RETRY_TIMES = 2
+
+# Frontier.
+LEASE_SECONDS = 600  # a popped request returns to the queue if not acked by then
+IDLE_BACKOFF_MIN = 0.05
+IDLE_BACKOFF_MAX = 1.0
+LOCAL_SEEN_CACHE = 1 << 20  # fingerprints a worker remembers as already in the frontier
+
+# Parquet sink.
+FLUSH_ROWS = 100_000  # links buffered per worker before a file is written
+FLUSH_SECONDS = 30.0
+PARQUET_COMPRESSION = "zstd"

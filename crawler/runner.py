@@ -1,0 +1,220 @@
+"""`linkcrawl crawl`: submit a crawl, run N worker processes on it, show progress, summarize.
+
+The same architecture as a cluster: one Redis frontier (a private server unless ``--redis``
+is given) and worker processes that share it, one core each.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TextIO
+
+from crawler.connection import connect
+from crawler.frontier import CrawlConfig, Entry, Frontier
+from crawler.redis_server import RedisServer
+from pipelines.urls import normalize_url, registered_domain, url_host
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit status 2."""
+
+
+def read_seeds(path: str | Path) -> list[str]:
+    """Normalized seed URLs of a seeds file: one URL per line, ``#`` comments, blanks ignored.
+
+    A bare host (``example.test``) means ``http://example.test/``.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"seeds file not found: {path}")
+    seeds: list[str] = []
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a UTF-8 text file") from None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        raw = line.strip()
+        if not raw or raw.startswith("#"):
+            continue
+        candidate = raw if "://" in raw else f"http://{raw}"
+        url = normalize_url(candidate) if " " not in raw else None
+        if url is None or not url_host(url):
+            raise UsageError(f"{path}:{lineno}: not an http(s) URL: {raw!r}")
+        if url not in seeds:
+            seeds.append(url)
+    if not seeds:
+        raise UsageError(f"{path}: no seed URLs")
+    return seeds
+
+
+def new_crawl_id() -> str:
+    return datetime.now(timezone.utc).strftime("crawl-%Y%m%d-%H%M%S")
+
+
+def submit(frontier: Frontier, config: CrawlConfig) -> int:
+    """Create the crawl in Redis and enqueue its seeds; returns how many were queued."""
+    hosts = [url_host(u) for u in config.seeds]
+    if not config.allowed:
+        if config.scope == "domain":
+            config.allowed = sorted({registered_domain(h) for h in hosts})
+        else:
+            config.allowed = sorted(set(hosts))
+    frontier.create(config)
+    return frontier.enqueue(Entry(u, h, 0) for u, h in zip(config.seeds, hosts, strict=True))
+
+
+@dataclass
+class CrawlSummary:
+    crawl_id: str
+    pages: int = 0
+    links: int = 0
+    errors: int = 0
+    http_errors: int = 0
+    seconds: float = 0.0
+    worker_failures: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def pages_per_second(self) -> float:
+        return self.pages / self.seconds if self.seconds > 0 else 0.0
+
+    def format(self) -> str:
+        return (
+            f"crawl {self.crawl_id}: {self.pages} pages, {self.links} links, "
+            f"{self.errors} fetch errors, {self.http_errors} HTTP errors, "
+            f"{self.seconds:.1f} s, {self.pages_per_second:.1f} pages/s"
+        )
+
+
+class Progress:
+    """A live status line on stderr (redrawn in place on a terminal, a line every 10 s else)."""
+
+    def __init__(self, stream: TextIO = sys.stderr, enabled: bool = True) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.tty = stream.isatty()
+        self.start = time.monotonic()
+        self._last_line = 0.0
+
+    def update(self, counts: dict[str, int], force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        elapsed = max(now - self.start, 1e-9)
+        pages = counts.get("pages", 0)
+        line = (
+            f"pages {pages} ({pages / elapsed:.1f}/s) | queued {max(counts.get('queued', 0), 0)}"
+            f" | in flight {counts.get('inflight', 0)} | links written {counts.get('links_written', 0)}"
+            f" | errors {counts.get('errors', 0)}"
+        )
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + line)
+            self.stream.flush()
+        elif force or now - self._last_line >= 10:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            self._last_line = now
+
+    def done(self) -> None:
+        if self.enabled and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _spawn_worker(
+    redis_url: str, crawl_id: str, out: Path, index: int, log_level: str, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    log_dir = out / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = open(log_dir / f"{crawl_id}-w{index}.log", "ab")  # noqa: SIM115 - owned by the child
+    cmd = [
+        sys.executable, "-m", "crawler.worker",
+        "--redis", redis_url, "--crawl-id", crawl_id, "--out", str(out),
+        "--worker-id", f"w{index}-{os.getpid()}", "--log-level", log_level,
+    ]  # fmt: skip
+    try:
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
+    finally:
+        log.close()
+
+
+def run_crawl(
+    config: CrawlConfig,
+    out: str | Path,
+    *,
+    redis_url: str | None = None,
+    workers: int | None = None,
+    log_level: str = "WARNING",
+    progress: bool = True,
+    env: dict[str, str] | None = None,
+) -> CrawlSummary:
+    """Run a whole crawl on this machine and return its summary."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    n_workers = max(1, workers or os.cpu_count() or 1)
+    server: RedisServer | None = None
+    if redis_url is None:
+        server = RedisServer().start()
+        redis_url = server.url
+    try:
+        client = connect(redis_url)
+        frontier = Frontier(client, config.crawl_id)
+        submit(frontier, config)
+        started = time.monotonic()
+        bar = Progress(enabled=progress)
+        child_env = dict(os.environ if env is None else env)
+        procs = [
+            _spawn_worker(redis_url, config.crawl_id, out, i, log_level, child_env)
+            for i in range(n_workers)
+        ]
+        failures = 0
+        try:
+            while procs:
+                time.sleep(0.25)
+                bar.update(frontier.counts())
+                for p in list(procs):
+                    code = p.poll()
+                    if code is None:
+                        continue
+                    procs.remove(p)
+                    if code != 0:
+                        failures += 1
+                        if not frontier.is_done() and failures <= 3 * n_workers:
+                            procs.append(
+                                _spawn_worker(
+                                    redis_url, config.crawl_id, out, n_workers + failures,
+                                    log_level, child_env,
+                                )
+                            )  # fmt: skip
+        except KeyboardInterrupt:
+            for p in procs:
+                p.send_signal(signal.SIGINT)
+            for p in procs:
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            raise
+        counts = frontier.counts()
+        bar.update(counts, force=True)
+        bar.done()
+        return CrawlSummary(
+            crawl_id=config.crawl_id,
+            pages=counts.get("pages_written", 0),
+            links=counts.get("links_written", 0),
+            errors=counts.get("errors", 0),
+            http_errors=counts.get("http_errors", 0),
+            seconds=time.monotonic() - started,
+            worker_failures=failures,
+            counts=counts,
+        )
+    finally:
+        if server is not None:
+            server.cleanup()

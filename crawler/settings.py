@@ -1,0 +1,67 @@
+"""Scrapy settings of a linkcrawl worker. The command line overrides the LINKCRAWL_* ones."""
+
+from crawler import defaults
+
+BOT_NAME = "linkcrawl"
+SPIDER_MODULES = ["crawler.spider"]
+NEWSPIDER_MODULE = "crawler.spider"
+
+USER_AGENT = defaults.USER_AGENT
+ROBOTSTXT_OBEY = True
+ROBOTSTXT_PARSER = "scrapy.robotstxt.ProtegoRobotParser"
+
+# The frontier: scrapy-redis' scheduler, with linkcrawl's per-host leased queue.
+SCHEDULER = "crawler.scheduler.FrontierScheduler"
+SCHEDULER_QUEUE_CLASS = "crawler.queue.HostQueue"
+DUPEFILTER_CLASS = "crawler.dupefilter.FrontierDupeFilter"
+SCHEDULER_PERSIST = True  # the frontier outlives any one worker
+
+# Politeness is enforced in Redis across all workers (per-host concurrency and delay), so
+# Scrapy's own per-process limits must not add a second, unequal limit.
+CONCURRENT_REQUESTS = defaults.CONCURRENT_REQUESTS
+CONCURRENT_REQUESTS_PER_DOMAIN = defaults.CONCURRENT_REQUESTS
+DOWNLOAD_DELAY = 0
+RANDOMIZE_DOWNLOAD_DELAY = False
+AUTOTHROTTLE_ENABLED = False
+
+DOWNLOAD_TIMEOUT = defaults.DOWNLOAD_TIMEOUT
+DOWNLOAD_MAXSIZE = 0  # bodies are cut by the spider at LINKCRAWL max_body_bytes instead
+DOWNLOAD_WARNSIZE = 0
+RETRY_TIMES = defaults.RETRY_TIMES
+REDIRECT_ENABLED = False  # redirects are recorded and followed through the frontier
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+DNSCACHE_ENABLED = True
+
+# Requests come from the frontier already normalized, scoped and deduplicated: the
+# spider middlewares that re-check every yielded request are not needed.
+SPIDER_MIDDLEWARES = {
+    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
+    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+}
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
+}
+ITEM_PIPELINES = {"crawler.sink.ParquetSinkPipeline": 300}
+EXTENSIONS = {
+    "scrapy.extensions.telnet.TelnetConsole": None,
+    "scrapy.extensions.logstats.LogStats": None,
+    "crawler.extensions.CrawlTermination": 500,
+}
+
+LOG_LEVEL = "WARNING"
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+
+# linkcrawl's own settings (set by `linkcrawl worker`).
+REDIS_URL = None
+LINKCRAWL_CRAWL_ID = None
+LINKCRAWL_OUT = None
+LINKCRAWL_WORKER_ID = None
+LINKCRAWL_FLUSH_ROWS = defaults.FLUSH_ROWS
+LINKCRAWL_FLUSH_SECONDS = defaults.FLUSH_SECONDS
+LINKCRAWL_LEASE_SECONDS = defaults.LEASE_SECONDS

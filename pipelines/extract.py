@@ -1,0 +1,264 @@
+"""Link extraction: one HTML5 parse of a page, every link with its columns.
+
+The parser is lexbor (through selectolax), a spec-conformant HTML5 parser: links inside
+``<template>``, comments and scripts are not links; misnested ``<a>`` are split as a browser
+splits them; content after an early ``</html>`` is kept. The crawler and ``linkcrawl extract``
+both call :func:`extract_page`, so they give the same rows for the same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from pipelines.encoding import decode_html
+from pipelines.placement import place_links
+from pipelines.urls import is_skipped_href, resolve_href, resolve_link
+
+_ASCII_WS = re.compile(r"[\t\n\f\r ]+")
+# Elements whose text a reader does not see in a link.
+_HIDDEN = frozenset({"script", "style", "template", "noscript", "-comment", "head", "title"})
+# Elements that break a line in rendered text: their edges separate words.
+_BLOCKS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt",
+        "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header",
+        "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr",
+        "ul", "option", "picture", "source", "svg",
+    }
+)  # fmt: skip
+_NOFOLLOW_DIRECTIVES = frozenset({"nofollow", "none"})
+_ROBOTS_META_NAMES = frozenset({"robots", "googlebot"})
+
+
+@dataclass(slots=True)
+class Link:
+    """One link occurrence: the per-link columns of ``links/`` that a page alone determines."""
+
+    target_url: str
+    anchor_text: str
+    title: str | None
+    rel: list[str]
+    nofollow: bool
+    sponsored: bool
+    ugc: bool
+    is_image: bool
+    tag: str
+    placement: str
+    position: int
+
+
+@dataclass(slots=True)
+class PageLinks:
+    """What one parse of a page yields."""
+
+    base_url: str
+    encoding: str
+    title: str | None = None
+    canonical: str | None = None
+    meta_robots: str | None = None
+    nofollow_page: bool = False
+    links: list[Link] = field(default_factory=list)
+
+
+def collapse_ws(text: str) -> str:
+    """Collapse whitespace runs (``&nbsp;`` included) to one space and trim.
+
+    >>> collapse_ws("  Hello\\n\\t wide\\xa0 world ")
+    'Hello wide world'
+    """
+    return " ".join(text.split())
+
+
+def split_rel(rel: str | None) -> list[str]:
+    """Split a rel attribute on ASCII whitespace, as ``relList`` does, and lowercase it.
+
+    >>> split_rel(" NoFollow\\tEXTERNAL ")
+    ['nofollow', 'external']
+    >>> split_rel("external,nofollow")
+    ['external,nofollow']
+    >>> split_rel(None)
+    []
+    """
+    if not rel:
+        return []
+    return [t.lower() for t in _ASCII_WS.split(rel) if t]
+
+
+def robots_nofollow(directives: str | None) -> bool:
+    """True when robots directives (meta content or X-Robots-Tag) forbid following links.
+
+    A user-agent prefix (``googlebot: nofollow``) applies too: we follow Google's reading.
+
+    >>> robots_nofollow("noindex, NoFollow")
+    True
+    >>> robots_nofollow("googlebot: none")
+    True
+    >>> robots_nofollow("noarchive")
+    False
+    """
+    if not directives:
+        return False
+    for part in directives.lower().replace(";", ",").split(","):
+        token = part.rsplit(":", 1)[-1].strip()
+        if token in _NOFOLLOW_DIRECTIVES:
+            return True
+    return False
+
+
+def _anchor_text(node: LexborNode) -> tuple[str, bool, list[str]]:
+    """Visible text of a link, whether it wraps an image, and the images' alt texts."""
+    first = node.child
+    if first is None:
+        return "", False, []
+    if first.next is None and first.tag == "-text":
+        return first.text_content or "", False, []
+    parts: list[str] = []
+    alts: list[str] = []
+    is_image = False
+    stack = [first]
+    while stack:
+        cur = stack.pop()
+        nxt = cur.next
+        if nxt is not None:
+            stack.append(nxt)
+        tag = cur.tag
+        if tag == "-text":
+            parts.append(cur.text_content or "")
+        elif tag in _HIDDEN:
+            continue
+        elif tag == "img":
+            is_image = True
+            alt = cur.attributes.get("alt")
+            if alt:
+                alts.append(alt)
+        else:
+            child = cur.child
+            if tag in _BLOCKS:
+                parts.append(" ")
+                if child is not None:
+                    # Close the block with a space once its subtree is done.
+                    stack.append(_BlockEnd)  # type: ignore[arg-type]
+            if child is not None:
+                stack.append(child)
+    return "".join(parts), is_image, alts
+
+
+class _BlockEndMarker:
+    """Marks the end of a block element's subtree in the traversal stack."""
+
+    tag = "-text"
+    text_content = " "
+    next = None
+
+
+_BlockEnd = _BlockEndMarker()
+
+
+def _page_meta(tree: LexborHTMLParser) -> tuple[str | None, str | None, str | None]:
+    """Title, the raw canonical href and the joined robots meta directives."""
+    title_node = tree.css_first("title")
+    title = collapse_ws(title_node.text()) if title_node is not None else None
+    canonical = None
+    robots: list[str] = []
+    for node in tree.css("link[rel][href], meta[name][content]"):
+        attrs = node.attributes
+        if node.tag == "link":
+            if canonical is None and "canonical" in split_rel(attrs.get("rel")):
+                canonical = attrs.get("href")
+        elif (attrs.get("name") or "").strip().lower() in _ROBOTS_META_NAMES:
+            content = attrs.get("content")
+            if content:
+                robots.append(content.strip())
+    return title or None, canonical, ", ".join(robots) or None
+
+
+def extract_from_text(
+    html: str, url: str, *, encoding: str = "utf-8", x_robots_tag: str | None = None
+) -> PageLinks:
+    """Extract every link of an already decoded page. See :func:`extract_page`."""
+    tree = LexborHTMLParser(html)
+    base = url
+    base_node = tree.css_first("base[href]")
+    if base_node is not None:
+        # The first <base href>, resolved against the document URL; unparsable -> document URL.
+        base = resolve_href((base_node.attributes.get("href") or "").strip(), url) or url
+    title, canonical_href, meta_robots = _page_meta(tree)
+    page = PageLinks(base_url=base, encoding=encoding, title=title, meta_robots=meta_robots)
+    if canonical_href:
+        page.canonical = resolve_link(canonical_href, base)
+    page.nofollow_page = robots_nofollow(meta_robots) or robots_nofollow(x_robots_tag)
+
+    nodes: list[LexborNode] = []
+    staged: list[tuple[str, LexborNode, dict[str, str | None]]] = []
+    for node in tree.css("a[href], area[href]"):
+        attrs = node.attributes
+        href = attrs.get("href") or ""
+        if is_skipped_href(href):
+            continue
+        target = resolve_link(href, base)
+        if target is None:
+            continue
+        nodes.append(node)
+        staged.append((target, node, attrs))
+    placements = place_links(tree, nodes)
+
+    page_nofollow = page.nofollow_page
+    for position, ((target, node, attrs), placement) in enumerate(
+        zip(staged, placements, strict=True)
+    ):
+        tag = node.tag or "a"
+        if tag == "area":
+            text, is_image, alts = "", False, [attrs.get("alt") or ""]
+        else:
+            text, is_image, alts = _anchor_text(node)
+        anchor = collapse_ws(text)
+        if not anchor and alts:
+            anchor = collapse_ws(" ".join(alts))
+        rel = split_rel(attrs.get("rel"))
+        title_attr = attrs.get("title")
+        page.links.append(
+            Link(
+                target_url=target,
+                anchor_text=anchor,
+                title=collapse_ws(title_attr) if title_attr else None,
+                rel=rel,
+                nofollow=page_nofollow or "nofollow" in rel,
+                sponsored="sponsored" in rel,
+                ugc="ugc" in rel,
+                is_image=is_image,
+                tag=tag,
+                placement=placement,
+                position=position,
+            )
+        )
+    return page
+
+
+def extract_page(
+    body: bytes,
+    url: str,
+    *,
+    content_type: str | None = None,
+    x_robots_tag: str | None = None,
+) -> PageLinks:
+    """Decode ``body`` as a browser would and extract every link of the page at ``url``.
+
+    ``url`` is the page's final (post-redirect) URL. Targets are resolved (WHATWG) and
+    normalized (DESIGN.md); ``javascript:``, ``mailto:``, fragment-only and unparsable hrefs
+    yield no link.
+
+    >>> page = extract_page(
+    ...     b'<base href="/d/"><nav><a href="x.html#top" rel="NoFollow">A &amp; B</a></nav>'
+    ...     b'<a href="mailto:a@b.test">mail</a><main><a href="//o.test/"><img alt=Logo></a></main>',
+    ...     "http://a.test/p",
+    ... )
+    >>> [(k.target_url, k.anchor_text, k.rel, k.nofollow, k.is_image, k.placement)
+    ...  for k in page.links]  # doctest: +NORMALIZE_WHITESPACE
+    [('http://a.test/d/x.html', 'A & B', ['nofollow'], True, False, 'nav'),
+     ('http://o.test/', 'Logo', [], False, True, 'content')]
+    """
+    text, encoding = decode_html(body, content_type)
+    return extract_from_text(text, url, encoding=encoding, x_robots_tag=x_robots_tag)
