@@ -25,8 +25,10 @@ def connect(url: str, *, check: bool = True) -> redis.Redis:
     except ValueError as exc:
         raise FrontierUnavailable(f"invalid Redis URL {url!r}: {exc}") from None
     if check:
+        # Fail fast on a wrong URL: the first ping does not go through the retry policy.
+        probe = redis.Redis(connection_pool=client.connection_pool, retry=Retry(ExponentialBackoff(), 1))
         try:
-            client.ping()
+            probe.ping()
         except redis.RedisError as exc:
             raise FrontierUnavailable(f"cannot reach Redis at {_redact(url)}: {exc}") from None
     return client

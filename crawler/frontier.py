@@ -191,7 +191,7 @@ end
 return 1
 """
 
-# Expired leases back to their host queue. KEYS: inflight, holding, active, ready, stats.
+# Expired leases back to the front of their host queue. KEYS: inflight, holding, active, ready, stats.
 # ARGV: prefix, limit.
 _REQUEUE = (
     _NOW
@@ -205,7 +205,7 @@ for _, entry in ipairs(expired) do
     local active = redis.call('HINCRBY', KEYS[3], host, -1)
     if active <= 0 then redis.call('HDEL', KEYS[3], host) end
   end
-  redis.call('RPUSH', prefix .. 'q:' .. host, entry)
+  redis.call('LPUSH', prefix .. 'q:' .. host, entry)
   redis.call('HINCRBY', KEYS[5], 'queued', 1)
   redis.call('HINCRBY', KEYS[5], 'requeued', 1)
   redis.call('ZADD', KEYS[4], 'NX', now, host)

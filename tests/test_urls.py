@@ -451,7 +451,7 @@ def url_like(draw: st.DrawFn) -> str:
     return f"{scheme}://{userinfo}{host}{port}/{draw(_PIECE)}"
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(url_like())
 @example("http://a.test/%%34%31")
 @example("http://a.test/?utm_x=%&a=%41")
@@ -474,7 +474,7 @@ def test_normalize_url_is_idempotent_any_path(text: str) -> None:
         assert normalize_url(once) == once
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(
     st.one_of(_PIECE, st.text(max_size=30), url_like()),
     st.sampled_from([BASE, "http://a.test", "https://u@b.test:8443/x/y?q#f", "http://[::1]/a/"]),
@@ -490,7 +490,7 @@ def test_resolve_link_is_normalize_of_resolve_href(href: str, base: str) -> None
         assert host_and_domain(link) == (host, registered_domain(host))
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(
     st.one_of(_PIECE, st.text(max_size=30), url_like(), st.from_regex(r"\s*[a-zA-Z][a-z+.-]*:.*")),
 )

@@ -322,10 +322,7 @@ class WebServer:
                     conn = value.strip().lower()
                 elif name == b"transfer-encoding":
                     chunked = value.strip().lower() != b"identity"
-        if version == b"HTTP/1.1":
-            close = b"close" in conn
-        else:
-            close = b"keep-alive" not in conn
+        close = b"close" in conn if version == b"HTTP/1.1" else b"keep-alive" not in conn
         method = _METHODS.get(method_b) or method_b.decode("latin-1")
 
         if target_b[:1] == b"/":

@@ -1,0 +1,102 @@
+"""Crawl throughput: linkcrawl against the naive CrawlSpider baseline, in one run.
+
+Generates a loopback web (>= 100 hosts, >= 8,000 pages), serves it from a separate server
+process, then crawls it with (1) ``linkcrawl crawl --workers N`` and (2) the baseline of
+``baseline_spider.py``. Prints pages per second of each and the ratio. Loopback only: both
+crawlers reach every host through the server acting as their HTTP proxy.
+
+    python tests/benchmarks/bench_crawl.py [--hosts 120] [--pages-per-host 70] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.dataset as ds
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+
+
+def start_server(hosts: int, pages: int, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port_file = tmp / "port"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crawler.testweb.server", "--web", "benchmark",
+         "--hosts", str(hosts), "--pages-per-host", str(pages), "--port-file", str(port_file)],
+        cwd=ROOT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not port_file.exists() or not port_file.read_text().strip():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("benchmark server did not start")
+        time.sleep(0.1)
+    return proc, f"http://127.0.0.1:{port_file.read_text().strip()}"
+
+
+def proxy_env(proxy: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k.lower() != "no_proxy"}
+    env.update(http_proxy=proxy, https_proxy=proxy, HTTP_PROXY=proxy, HTTPS_PROXY=proxy)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def run_linkcrawl(seeds: Path, out: Path, env: dict[str, str], workers: int) -> tuple[int, float]:
+    t0 = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
+         "--workers", str(workers), "--delay", "0", "--host-concurrency", "8", "-q"],
+        env=env, cwd=ROOT, check=True,
+    )  # fmt: skip
+    elapsed = time.monotonic() - t0
+    pages = ds.dataset(out / "pages", format="parquet").count_rows()
+    return pages, elapsed
+
+
+def run_baseline(seeds: Path, out: Path, env: dict[str, str]) -> tuple[int, float]:
+    t0 = time.monotonic()
+    res = subprocess.run(
+        [sys.executable, str(HERE / "baseline_spider.py"), str(seeds), str(out)],
+        env=env, cwd=ROOT, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    elapsed = time.monotonic() - t0
+    pages = int(res.stdout.split("PAGES")[-1].strip())
+    return pages, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hosts", type=int, default=120)
+    parser.add_argument("--pages-per-host", type=int, default=70)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from crawler.testweb import build_benchmark_web
+
+    web = build_benchmark_web(args.hosts, args.pages_per_host)
+    with tempfile.TemporaryDirectory(prefix="lc-bench-") as t:
+        tmp = Path(t)
+        seeds = tmp / "seeds.txt"
+        seeds.write_text("\n".join(web.seeds) + "\n")
+        server, proxy = start_server(args.hosts, args.pages_per_host, tmp)
+        try:
+            env = proxy_env(proxy)
+            lc_pages, lc_s = run_linkcrawl(seeds, tmp / "lc", env, args.workers)
+            bl_pages, bl_s = run_baseline(seeds, tmp / "bl", env)
+        finally:
+            server.terminate()
+            server.wait()
+    lc_rate, bl_rate = lc_pages / lc_s, bl_pages / bl_s
+    print(f"web: {len(web.hosts)} hosts, {len(web.pages)} pages")
+    print(f"linkcrawl --workers {args.workers}: {lc_pages} pages in {lc_s:.1f} s = {lc_rate:.1f} pages/s")
+    print(f"baseline CrawlSpider:   {bl_pages} pages in {bl_s:.1f} s = {bl_rate:.1f} pages/s")
+    print(f"ratio: {lc_rate / bl_rate:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The command line: clear one-line errors for bad input, and `extract` output."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from crawler.cli import main
+from crawler.runner import UsageError, read_seeds
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "crawler.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_missing_seeds_file(tmp_path):
+    res = run_cli("crawl", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "o"))
+    assert res.returncode == 2
+    assert res.stderr.strip() == f"linkcrawl: error: seeds file not found: {tmp_path / 'nope.txt'}"
+
+
+def test_invalid_seed_line(tmp_path):
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("http://ok.test/\n# comment\n\nftp://bad.test/x\n")
+    res = run_cli("crawl", str(seeds), "--out", str(tmp_path / "o"))
+    assert res.returncode == 2
+    assert "seeds.txt:4: not an http(s) URL: 'ftp://bad.test/x'" in res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_redis(tmp_path):
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("http://ok.test/\n")
+    res = run_cli("crawl", str(seeds), "--out", str(tmp_path / "o"), "--redis",
+                  "redis://127.0.0.1:1/0")  # fmt: skip
+    assert res.returncode == 2
+    assert res.stderr.startswith("linkcrawl: error: cannot reach Redis at redis://127.0.0.1:1/0")
+    assert "Traceback" not in res.stderr
+
+
+def test_read_seeds_normalizes_and_dedupes(tmp_path):
+    seeds = tmp_path / "s.txt"
+    seeds.write_text("HTTP://A.test/#x\nhttp://a.test/\nb.test\n")
+    assert read_seeds(seeds) == ["http://a.test/", "http://b.test/"]
+    (tmp_path / "empty.txt").write_text("# nothing\n")
+    with pytest.raises(UsageError, match="no seed URLs"):
+        read_seeds(tmp_path / "empty.txt")
+
+
+def test_extract_file_and_manifest(tmp_path, capsysbinary):
+    page = tmp_path / "p.html.gz"
+    page.write_bytes(gzip.compress(b'<nav><a href="/a" rel=nofollow>A</a></nav><p><a href="http://o.test/">O</a>'))
+    assert main(["extract", str(page), "--url", "http://s.test/x"]) == 0
+    rows = [orjson.loads(line) for line in capsysbinary.readouterr().out.splitlines()]
+    assert [(r["target_url"], r["anchor_text"], r["nofollow"], r["placement"], r["position"])
+            for r in rows] == [("http://s.test/a", "A", True, "nav", 0),
+                               ("http://o.test/", "O", False, "content", 1)]  # fmt: skip
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(orjson.dumps({"path": "p.html.gz", "url": "http://s.test/x"}).decode() + "\n")
+    assert main(["extract", "--input", str(manifest)]) == 0
+    again = [orjson.loads(line) for line in capsysbinary.readouterr().out.splitlines()]
+    assert [r["target_url"] for r in again] == [r["target_url"] for r in rows]
+
+
+def test_extract_bad_input(tmp_path, capsys):
+    assert main(["extract", str(tmp_path / "missing.html"), "--url", "http://s.test/"]) == 2
+    assert "file not found" in capsys.readouterr().err
+    bad = tmp_path / "m.jsonl"
+    bad.write_text("not json\n")
+    assert main(["extract", "--input", str(bad)]) == 2
+    assert "m.jsonl:1" in capsys.readouterr().err

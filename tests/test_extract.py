@@ -1,0 +1,162 @@
+"""Extraction on ordinary pages: input HTML -> expected link rows."""
+
+from __future__ import annotations
+
+from pipelines.extract import extract_page, robots_nofollow, split_rel
+
+URL = "http://site.test/dir/page.html"
+
+
+def links(html: str | bytes, url: str = URL, **kw):
+    body = html.encode("utf-8") if isinstance(html, str) else html
+    return extract_page(body, url, **kw).links
+
+
+def test_relative_urls_resolve_against_the_page():
+    got = [k.target_url for k in links(
+        '<a href="a.html">1</a><a href="../b/">2</a><a href="./c?q=1">3</a>'
+        '<a href="?x=2">4</a><a href="/root">5</a><a href="//other.test/p">6</a>'
+    )]  # fmt: skip
+    assert got == [
+        "http://site.test/dir/a.html",
+        "http://site.test/b/",
+        "http://site.test/dir/c?q=1",
+        "http://site.test/dir/page.html?x=2",
+        "http://site.test/root",
+        "http://other.test/p",
+    ]
+
+
+def test_first_base_href_wins_and_is_itself_resolved():
+    got = links('<head><base href="/x/"><base href="http://no.test/"></head><a href="y">y</a>')
+    assert [k.target_url for k in got] == ["http://site.test/x/y"]
+
+
+def test_entities_and_whitespace_in_anchor():
+    (k,) = links("<a href=/a>\n  Caf&eacute;&nbsp;&amp; &#233;t&eacute;\t<b>bold</b> </a>")
+    assert k.anchor_text == "Café & été bold"
+
+
+def test_image_links_use_alt_and_text_links_keep_text():
+    a, b, c = links(
+        '<a href=/1><img src=x alt=" The  Logo "></a>'
+        '<a href=/2>Text <img src=y alt="ignored"></a>'
+        "<a href=/3><img src=z></a>"
+    )
+    assert (a.anchor_text, a.is_image) == ("The Logo", True)
+    assert (b.anchor_text, b.is_image) == ("Text", True)
+    assert (c.anchor_text, c.is_image) == ("", True)
+
+
+def test_rel_tokens_any_case_and_flags():
+    a, b = links(
+        '<a href=/1 rel="NoFollow  EXTERNAL" title=" T ">x</a>'
+        '<a href=/2 rel="Sponsored UGC">y</a>'
+    )
+    assert a.rel == ["nofollow", "external"] and a.nofollow and a.title == "T"
+    assert b.rel == ["sponsored", "ugc"] and b.sponsored and b.ugc and not b.nofollow
+
+
+def test_rel_is_not_split_on_commas():
+    (k,) = links('<a href=/1 rel="external,nofollow">x</a>')
+    assert k.rel == ["external,nofollow"] and not k.nofollow
+
+
+def test_skipped_hrefs_are_not_links():
+    got = links(
+        '<a href="javascript:void(0)">j</a><a href="mailto:a@b.test">m</a>'
+        '<a href="tel:+1">t</a><a href="data:text/html,x">d</a><a href="#top">f</a>'
+        '<a href="">e</a><a>no href</a><a href="/real">r</a>'
+    )
+    assert [k.anchor_text for k in got] == ["r"]
+    assert got[0].position == 0
+
+
+def test_meta_robots_and_x_robots_tag_make_every_link_nofollow():
+    html = '<meta name="robots" content="index, NOFOLLOW"><a href=/a>a</a>'
+    assert all(k.nofollow for k in links(html))
+    assert all(k.nofollow for k in links("<a href=/a>a</a>", x_robots_tag="nofollow"))
+    assert all(k.nofollow for k in links('<meta name=googlebot content=none><a href=/a>a</a>'))
+    assert not any(k.nofollow for k in links("<a href=/a>a</a>"))
+
+
+def test_links_in_comments_scripts_templates_are_not_links():
+    got = links(
+        '<!-- <a href="/c">c</a> --><script>x="<a href=/s>s</a>"</script>'
+        '<template><a href="/t">t</a></template><a href="/ok">ok</a>'
+    )
+    assert [k.target_url for k in got] == ["http://site.test/ok"]
+
+
+def test_area_links_take_their_alt():
+    (k,) = links('<map name=m><area href="/zone" alt="Zone A" shape=rect></map>')
+    assert (k.tag, k.anchor_text, k.target_url) == ("area", "Zone A", "http://site.test/zone")
+
+
+def test_malformed_html_is_parsed_as_html5():
+    got = links(
+        "<DIV><A HREF=/up>Upper</A><p><a href=/1>one <b>two <a href=/2>three</a> four</b>"
+        "</html><a href=/after>after</a>"
+    )
+    assert [(k.target_url.rsplit("/", 1)[1], k.anchor_text) for k in got] == [
+        ("up", "Upper"), ("1", "one two"), ("2", "three"), ("after", "after"),
+    ]  # fmt: skip
+
+
+def test_charsets_from_meta_and_header():
+    cyr = "<meta charset=windows-1251><a href=/r>Привет</a>".encode("cp1251")
+    assert links(cyr)[0].anchor_text == "Привет"
+    sjis = "<a href=/j>日本語</a>".encode("shift_jis")
+    assert links(sjis, content_type="text/html; charset=Shift_JIS")[0].anchor_text == "日本語"
+    gb = "<meta charset=gb2312><a href=/g>中文链接</a>".encode("gb18030")
+    assert links(gb)[0].anchor_text == "中文链接"
+
+
+def test_undecodable_bytes_do_not_raise():
+    got = links(b"<meta charset=utf-8><a href=/x>bad \xff\xfe bytes</a>")
+    assert got[0].anchor_text.startswith("bad")
+
+
+def test_garbage_and_empty_input():
+    assert links(b"") == []
+    assert links(bytes(range(256)) * 100) == []
+
+
+def test_urls_are_normalized():
+    (k,) = links('<a href="HTTP://WWW.Site.TEST:80/a/./b/../c?b=2&utm_source=x&a=1#frag">x</a>')
+    assert k.target_url == "http://www.site.test/a/c?a=1&b=2"
+
+
+def test_positions_are_document_order():
+    got = links("<a href=/a>a</a><a href='javascript:x'>j</a><a href=/b>b</a>")
+    assert [(k.anchor_text, k.position) for k in got] == [("a", 0), ("b", 1)]
+
+
+def test_page_metadata():
+    page = extract_page(
+        b'<title> My  Page </title><link rel="Canonical" href="/canon?utm_source=x">'
+        b'<meta name="robots" content="noindex"><a href=/a>a</a>',
+        URL,
+    )
+    assert page.title == "My Page"
+    assert page.canonical == "http://site.test/canon"
+    assert page.meta_robots == "noindex" and not page.nofollow_page
+
+
+def test_split_rel_and_robots_helpers():
+    assert split_rel("a\tB\nc  d") == ["a", "b", "c", "d"]
+    assert robots_nofollow("googlebot: nofollow")
+    assert not robots_nofollow("noindex")
+
+
+def test_placement_from_semantic_markup():
+    got = links(
+        "<header><a href=/logo>Logo</a></header><nav><a href=/menu>Menu</a></nav>"
+        "<main><article><p>Text <a href=/in>inline</a></p>"
+        "<section id=comments><a href=/c rel=ugc>commenter</a></section></article></main>"
+        "<aside><a href=/side>side</a></aside><footer><nav><a href=/f>f</a></nav></footer>"
+    )
+    assert [(k.anchor_text, k.placement) for k in got] == [
+        ("Logo", "nav"), ("Menu", "nav"), ("inline", "content"), ("commenter", "comment"),
+        ("side", "sidebar"), ("f", "footer"),
+    ]  # fmt: skip
