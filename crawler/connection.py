@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import redis
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 
@@ -26,11 +26,13 @@ def connect(url: str, *, check: bool = True) -> redis.Redis:
         raise FrontierUnavailable(f"invalid Redis URL {url!r}: {exc}") from None
     if check:
         # Fail fast on a wrong URL: the first ping does not go through the retry policy.
-        probe = redis.Redis(connection_pool=client.connection_pool, retry=Retry(ExponentialBackoff(), 1))
+        probe = redis.Redis.from_url(url, socket_connect_timeout=5, retry=Retry(NoBackoff(), 0))
         try:
             probe.ping()
         except redis.RedisError as exc:
             raise FrontierUnavailable(f"cannot reach Redis at {_redact(url)}: {exc}") from None
+        finally:
+            probe.close()
     return client
 
 

@@ -32,6 +32,7 @@ Conventions of the expectations (:class:`ExpectedLink`):
 from __future__ import annotations
 
 import html
+import itertools
 import random
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -371,6 +372,7 @@ class _L:
     open_tag: str | None = None  # a raw opening tag (must contain ``href``)
     close: str | None = None
     attrs: str = ""
+    static: bool = False  # the same object on every page of a host: memoizable
 
 
 _Item = str | _L
@@ -406,25 +408,37 @@ class _Ctx:
     classes: dict[str, str] = field(default_factory=dict)
 
 
+def _escape(text: str, quote: bool = True) -> str:
+    """html.escape, with a fast path for the common text that needs none."""
+    if "&" in text or "<" in text or ">" in text or (quote and ('"' in text or "'" in text)):
+        return html.escape(text, quote)
+    return text
+
+
 _UNQUOTED_SAFE = frozenset("\"'=<>` \t\n\r\f")
 
 
 class _Page:
     """Accumulates one document's markup and the links it holds, in document order."""
 
-    __slots__ = ("base", "features", "links", "nofollow", "parts", "rng", "upper", "url")
+    __slots__ = ("base", "base_dir", "base_path", "features", "links", "memo", "nofollow",
+                 "parts", "rng", "upper", "url")
 
     def __init__(self, url: str, rng: random.Random, *, base: str | None = None,
                  nofollow: bool = False, upper: bool = False,
-                 features: dict[str, list[str]] | None = None) -> None:
+                 features: dict[str, list[str]] | None = None,
+                 memo: dict[tuple[object, ...], tuple[str, ExpectedLink]] | None = None) -> None:
         self.url = url
         self.base = base or url
+        self.base_path = self.base.partition("?")[0]
+        self.base_dir = self.base_path[: self.base_path.rfind("/") + 1]
         self.rng = rng
         self.nofollow = nofollow
         self.upper = upper
         self.parts: list[str] = []
         self.links: list[ExpectedLink] = []
         self.features = features
+        self.memo = memo
 
     def w(self, markup: str) -> None:
         self.parts.append(markup)
@@ -443,11 +457,23 @@ class _Page:
                 urls.append(self.url)
 
     def link(self, lk: _L, placement: str) -> None:
+        memo = self.memo
+        key: tuple[object, ...] = ()
+        if memo is not None and lk.static:
+            kind = lk.kind
+            where = (self.base_dir if kind in ("rel", "dot") else
+                     self.base_path if kind == "query" else "")
+            key = (id(lk), placement, self.nofollow, self.upper, where)
+            hit = memo.get(key)
+            if hit is not None:
+                self.parts.append(hit[0])
+                self.links.append(hit[1])
+                return
         href = lk.href if lk.href is not None else _href(lk.target, self.base, lk.kind, self.rng)
         if lk.open_tag is not None:
             opening = lk.open_tag
         else:
-            esc = html.escape(href)
+            esc = _escape(href)
             if self.upper:
                 value = esc if esc and not _UNQUOTED_SAFE.intersection(esc) else f'"{esc}"'
                 opening = f"<A HREF={value}"
@@ -462,14 +488,16 @@ class _Page:
                 if lk.title is not None:
                     opening += f' title="{html.escape(lk.title)}"'
             opening += lk.attrs + ">"
-        inner = lk.inner if lk.inner is not None else html.escape(lk.text, quote=False)
+        inner = lk.inner if lk.inner is not None else _escape(lk.text, quote=False)
         close = lk.close if lk.close is not None else ("</A>" if self.upper else "</a>")
-        self.parts.append(opening + inner + close)
+        markup = opening + inner + close
+        self.parts.append(markup)
         rel = tuple(t.lower() for t in lk.rel.split()) if lk.rel else ()
-        self.links.append(ExpectedLink(
-            lk.target, lk.text, rel, self.nofollow or "nofollow" in rel, lk.is_image,
-            placement, lk.tag, lk.title, href,
-        ))
+        exp = ExpectedLink(lk.target, lk.text, rel, self.nofollow or "nofollow" in rel,
+                           lk.is_image, placement, lk.tag, lk.title, href)
+        self.links.append(exp)
+        if key:
+            memo[key] = (markup, exp)  # type: ignore[index]
         if self.features is not None:
             if placement == "comment" and "ugc" in rel:
                 self.feature("rel_ugc_comment")
@@ -728,6 +756,16 @@ _NAV_KIND = {"html5": "root", "wordpress": "abs", "hashed": "root", "table": "re
 
 
 @dataclass
+class _Sitewide:
+    logo: _L
+    menu: list[_L]
+    branding: list[_L]
+    head_widgets: list[tuple[str, list[_L]]]
+    tail_widgets: list[tuple[str, list[_L]]]
+    footer: list[_Item]
+
+
+@dataclass
 class _Article:
     url: str
     title: str
@@ -752,6 +790,7 @@ class _Host:
     blogroll: list[_L] = field(default_factory=list)
     sister: str | None = None  # home of another host of the same registered domain
     sponsored: bool = False
+    sitewide: _Sitewide | None = None
 
     def url(self, pq: str) -> str:
         return f"http://{self.name}{pq}"
@@ -791,9 +830,16 @@ class _Builder:
                     h.sister = group[(i + 1) % len(group)].home
         order = list(range(len(self.hosts)))
         self.rng.shuffle(order)
-        self.weights = [0.0] * len(self.hosts)
+        weights = [0.0] * len(self.hosts)
         for rank, i in enumerate(order):
-            self.weights[i] = 1.0 / (rank + 1)
+            weights[i] = 1.0 / (rank + 1)
+        self.cum_weights = list(itertools.accumulate(weights))
+        self.memo: dict[tuple[object, ...], tuple[str, ExpectedLink]] | None = (
+            {} if bench else None)
+        self.sentences = []
+        for _ in range(1500):
+            s = " ".join(self.rng.choices(_WORDS, k=self.rng.randint(3, 14)))
+            self.sentences.append(s[0].upper() + s[1:])
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -858,7 +904,7 @@ class _Builder:
 
     def _other_host(self, h: _Host) -> _Host:
         while True:
-            other = self.rng.choices(self.hosts, weights=self.weights)[0]
+            other = self.rng.choices(self.hosts, cum_weights=self.cum_weights)[0]
             if other is not h or len(self.hosts) == 1:
                 return other
 
@@ -884,14 +930,15 @@ class _Builder:
                                "schemerel", "abs", "rel", "dot", "ws"))
         return _NAV_KIND[h.template]
 
-    def _sentence(self, lo: int = 6, hi: int = 14) -> str:
-        s = " ".join(self.rng.choices(_WORDS, k=self.rng.randint(lo, hi)))
-        return s[0].upper() + s[1:]
+    def _sentence(self) -> str:
+        return self.rng.choice(self.sentences)
 
     # -- regions -------------------------------------------------------------------------------
 
-    def _ctx(self, h: _Host, title: str, *, crumbs: Sequence[_L] = (),
-             widgets_extra: Sequence[tuple[str, list[_L]]] = ()) -> _Ctx:
+    def _sitewide(self, h: _Host) -> _Sitewide:
+        """The regions every page of ``h`` shares (built once; their links are memoizable)."""
+        if h.sitewide is not None:
+            return h.sitewide
         nav = _NAV_KIND[h.template]
         alt = f"{h.site_title} logo"
         t = h.template
@@ -909,20 +956,16 @@ class _Builder:
         menu = [_L(h.home, "Home", kind=nav)]
         menu += [_L(url, label, kind=nav) for label, url in h.categories]
         menu.append(_L(h.about, "About", kind=nav))
-        ctx = _Ctx(title=title, site=h.site_title, logo=logo, menu=menu, crumbs=list(crumbs),
-                   classes=h.classes)
-        if t == "wordpress":
-            ctx.branding = [_L(h.home, h.site_title, kind="abs", rel="home")]
-        widgets: list[tuple[str, list[_L]]] = []
+        branding = [_L(h.home, h.site_title, kind="abs", rel="home")] if t == "wordpress" else []
+        head_widgets: list[tuple[str, list[_L]]] = []
         if h.blogroll:
-            widgets.append((_WIDGET_TITLES[h.index % len(_WIDGET_TITLES)], list(h.blogroll)))
-        widgets.extend(widgets_extra)
+            head_widgets.append((_WIDGET_TITLES[h.index % len(_WIDGET_TITLES)], h.blogroll))
+        tail_widgets: list[tuple[str, list[_L]]] = []
         if h.sponsored:
             href = f"https://ads.example/click?id=7&utm_source={h.name}&campaign=spring"
             self.externals.setdefault("ads.example")
-            widgets.append(("Sponsored", [_L(_ADS_URL, "Spring sale: 20% off", href=href,
-                                             rel="sponsored noopener")]))
-        ctx.widgets = widgets
+            tail_widgets.append(("Sponsored", [_L(_ADS_URL, "Spring sale: 20% off", href=href,
+                                                  rel="sponsored noopener")]))
         credit_url, credit_text = _CREDITS[t]
         self.externals.setdefault(_host_of(credit_url))
         footer: list[_Item] = [_L(h.about, "About us", kind=nav), " &middot; ",
@@ -937,8 +980,20 @@ class _Builder:
             other = _site_title(_host_of(h.sister))
             footer += [_L(h.sister, f"Visit {other}", kind="abs"), " &middot; "]
         footer += [_L(credit_url, credit_text, kind="abs"), f" &copy; 2024 {h.site_title}"]
-        ctx.footer = footer
-        return ctx
+        for lk in (logo, *menu, *branding, *h.blogroll, *footer,
+                   *(x for _, links in tail_widgets for x in links)):
+            if isinstance(lk, _L):
+                lk.static = True
+        h.sitewide = _Sitewide(logo, menu, branding, head_widgets, tail_widgets, footer)
+        return h.sitewide
+
+    def _ctx(self, h: _Host, title: str, *, crumbs: Sequence[_L] = (),
+             widgets_extra: Sequence[tuple[str, list[_L]]] = ()) -> _Ctx:
+        sw = self._sitewide(h)
+        return _Ctx(title=title, site=h.site_title, logo=sw.logo, menu=sw.menu,
+                    branding=sw.branding, crumbs=list(crumbs), classes=h.classes,
+                    widgets=[*sw.head_widgets, *widgets_extra, *sw.tail_widgets],
+                    footer=sw.footer)
 
     def _related(self, h: _Host, exclude: str | None, n: int, title: str) -> tuple[str, list[_L]]:
         pool = [a for a in h.articles if a.url != exclude]
@@ -961,7 +1016,7 @@ class _Builder:
                     lk = _L(art.url, text, kind=self._in_kind(h, 0.3))
                 else:
                     lk = self._cross_link(h, ("abs", "abs", "abs", "utm", "frag", "upper"))
-                items += [f" {rng.choice(_WORDS)} ", lk, f" {self._sentence(3, 8).lower()}"]
+                items += [f" {rng.choice(_WORDS)} ", lk, f" {self._sentence().lower()}"]
             items.append(".</p>\n")
         return items
 
@@ -1000,7 +1055,7 @@ class _Builder:
               encoding: str = "utf-8", content_type: str = HTML_UTF8,
               disallowed: bool = False, broken_bytes: bool = False) -> ExpectedPage:
         page = _Page(url, self.rng, base=base, nofollow=nofollow, upper=h.template == "table",
-                     features=self.features)
+                     features=self.features, memo=self.memo)
         _RENDER[h.template](page, ctx)
         text = page.html()
         if broken_bytes:
