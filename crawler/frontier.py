@@ -24,6 +24,7 @@ import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import orjson
 import redis
@@ -215,6 +216,33 @@ return #expired
 )
 
 
+class _Script:
+    """A Lua script called by EVALSHA, loaded once (and again after a Redis restart).
+
+    redis-py's own Script sends SCRIPT EXISTS before every pipeline that uses it: one more
+    round trip per page.
+    """
+
+    def __init__(self, client: redis.Redis, source: str) -> None:
+        self.client = client
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    def load(self) -> None:
+        self.client.script_load(self.source)
+
+    def __call__(
+        self, keys: Sequence[str], args: Sequence[object], client: Any = None
+    ) -> Any:
+        if client is not None:  # a pipeline: the caller runs it through Frontier.execute
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+        try:
+            return self.client.evalsha(self.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            self.load()
+            return self.client.evalsha(self.sha, len(keys), *keys, *args)
+
+
 class Frontier:
     """One crawl's frontier, shared by every worker through Redis."""
 
@@ -227,14 +255,28 @@ class Frontier:
         self.seen, self.stats_key, self.hostpages = k("seen"), k("stats"), k("hostpages")
         self.ready, self.active, self.next = k("ready"), k("active"), k("next")
         self.inflight, self.holding, self.config_key = k("inflight"), k("holding"), k("config")
-        self._enqueue = client.register_script(_ENQUEUE)
-        self._pop = client.register_script(_POP)
-        self._release = client.register_script(_RELEASE)
-        self._requeue = client.register_script(_REQUEUE)
+        self._enqueue = _Script(client, _ENQUEUE)
+        self._pop = _Script(client, _POP)
+        self._release = _Script(client, _RELEASE)
+        self._requeue = _Script(client, _REQUEUE)
         self._config: CrawlConfig | None = None
 
     def key(self, name: str) -> str:
         return self.prefix + name
+
+    def pipeline(self) -> redis.client.Pipeline:
+        return self.client.pipeline(transaction=False)
+
+    def execute(self, pipe: redis.client.Pipeline) -> list[Any]:
+        """Run a pipeline that calls the frontier's scripts; reload them if Redis lost them."""
+        commands = list(pipe.command_stack)
+        try:
+            return pipe.execute()
+        except redis.exceptions.NoScriptError:
+            for script in (self._enqueue, self._pop, self._release, self._requeue):
+                script.load()
+            pipe.command_stack = commands
+            return pipe.execute()
 
     # -- crawl lifecycle -------------------------------------------------------------------
     def create(self, config: CrawlConfig) -> None:
@@ -337,7 +379,7 @@ class Frontier:
     # -- state -----------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
         """Queue length, in-flight leases and the stats counters."""
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.pipeline()
         pipe.hgetall(self.stats_key)
         pipe.zcard(self.inflight)
         stats, inflight = pipe.execute()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import scrapy
@@ -93,7 +93,7 @@ class LinkSpider(scrapy.Spider):
         return host in self.allowed
 
     # -- responses -------------------------------------------------------------------------
-    def parse(self, response: Response) -> Iterator[dict[str, Any]]:
+    def parse(self, response: Response) -> list[dict[str, Any]]:
         entry: Entry = response.meta["lc_entry"]
         fetched_at = utc_now()
         headers = response.headers
@@ -135,9 +135,9 @@ class LinkSpider(scrapy.Spider):
                 if not extracted.nofollow_page:
                     follow = self.links_to_follow(entry, links)
         self.finish(entry, follow, http_error=status >= 400)
-        yield {"page": page, "links": links, "entry": entry}
+        return [{"page": page, "links": links, "entry": entry}]
 
-    def on_error(self, failure: Failure) -> Iterator[dict[str, Any]]:
+    def on_error(self, failure: Failure) -> list[dict[str, Any]]:
         request = failure.request  # type: ignore[attr-defined]
         entry: Entry = request.meta["lc_entry"]
         exc = failure.value
@@ -147,7 +147,7 @@ class LinkSpider(scrapy.Spider):
             error = f"{type(exc).__name__}: {exc}"[:500]
         page = self.page_row(entry, utc_now(), error=error)
         self.finish(entry, [], error=True)
-        yield {"page": page, "links": [], "entry": entry}
+        return [{"page": page, "links": [], "entry": entry}]
 
     # -- helpers ---------------------------------------------------------------------------
     def page_row(self, entry: Entry, fetched_at: Any, **fields: Any) -> dict[str, Any]:
@@ -195,11 +195,11 @@ class LinkSpider(scrapy.Spider):
     ) -> None:
         """One round trip: new links in, host slot back, counters up."""
         frontier = self.frontier
-        pipe = frontier.client.pipeline(transaction=False)
+        pipe = frontier.pipeline()
         frontier.enqueue(follow, pipe=pipe)
         frontier.release([entry], pipe=pipe)
         frontier.incr(pipe, pages=1, errors=int(error), http_errors=int(http_error))
-        pipe.execute()
+        frontier.execute(pipe)
 
 
 def _header(headers: Any, name: bytes) -> str | None:

@@ -21,6 +21,7 @@ Nothing here imports Scrapy or Redis; every function is pure and thread-safe.
 
 from __future__ import annotations
 
+import operator
 import re
 from functools import lru_cache
 
@@ -68,47 +69,68 @@ def _encode(s: str) -> bytes:
         return _to_usv(s).encode()
 
 
+_ada_parse = _lib.ada_parse
+_ada_parse_with_base = _lib.ada_parse_with_base
+_ada_get_href = _lib.ada_get_href
+_ada_free = _lib.ada_free
+_unpack = _ffi.unpack
+
+
 def _parse(url: bytes, base: bytes | None) -> str | None:
     """ada's serialization (``href``) of *url* parsed against *base*, or None on failure."""
-    if base is None:
-        obj = _lib.ada_parse(url, len(url))
-    else:
-        obj = _lib.ada_parse_with_base(url, len(url), base, len(base))
+    obj = (
+        _ada_parse(url, len(url))
+        if base is None
+        else _ada_parse_with_base(url, len(url), base, len(base))
+    )
     try:
-        if not _lib.ada_is_valid(obj):
-            return None
-        href = _lib.ada_get_href(obj)
+        # On failure ada gives an empty href (a URL's href is never empty): no need to ask
+        # ada_is_valid first.
+        href = _ada_get_href(obj)
+        length = href.length
         # ada serializes to ASCII: hosts in punycode, everything else percent-encoded.
-        return _ffi.unpack(href.data, href.length).decode()
+        return _unpack(href.data, length).decode() if length else None
     finally:
-        _lib.ada_free(obj)
+        _ada_free(obj)
 
 
 @lru_cache(maxsize=256)
-def _parse_base(base: str) -> bytes | None:
-    """*base* encoded for ada, or None when it is not a valid absolute URL.
+def _parse_base(base: str) -> tuple[bytes, str] | None:
+    """*base* encoded for ada and, for an http(s) base, its ``scheme://userinfo@host:port``;
+    None when it is not a valid absolute URL.
 
     Cached: the base is the same for every link of a page.
     """
     encoded = _encode(base)
-    obj = _lib.ada_parse(encoded, len(encoded))
-    try:
-        return encoded if _lib.ada_is_valid(obj) else None
-    finally:
-        _lib.ada_free(obj)
+    serialized = _parse(encoded, None)
+    if serialized is None:
+        return None
+    if serialized.startswith(("http://", "https://")):
+        return encoded, serialized[: serialized.index("/", serialized.index(":") + 3)]
+    return encoded, ""
+
+
+# What may follow the "/" of an href for it to be path-absolute ("/x"), not scheme-relative
+# ("//host/x", "/\\host/x", and "/\t/host/x" since tabs and newlines are removed first).
+_NOT_AFTER_SLASH = frozenset("/\\\t\n\r")
 
 
 def _resolve(href: str, base: str | None) -> str | None:
     if base is None:
         return _parse(_encode(href), None)
-    base_bytes = _parse_base(base)
-    if base_bytes is None:
+    parsed_base = _parse_base(base)
+    if parsed_base is None:
         return None
-    # An href starting with "http://" or "https://" is absolute whatever the (valid) base: the
-    # parser goes from the scheme to the authority state without looking at the base. Skipping
-    # the base's parse saves a third of the time on such links.
+    # Shortcuts that give what parsing against the base gives, minus parsing the base again:
+    # - an href starting with "http://" or "https://" is absolute whatever the (valid) base:
+    #   the parser goes from the scheme to the authority state without looking at the base;
+    # - a path-absolute href ("/x") takes scheme, user info, host and port from an http(s)
+    #   base and nothing else: it is the same as the base's "scheme://host" followed by it.
     if href.startswith(("http://", "https://")):
         return _parse(_encode(href), None)
+    base_bytes, origin = parsed_base
+    if origin and href[:1] == "/" and href[1:2] not in _NOT_AFTER_SLASH:
+        return _parse(_encode(origin + href), None)
     return _parse(_encode(href), base_bytes)
 
 
@@ -141,8 +163,6 @@ def resolve_href(href: str, base: str | None) -> str | None:
 
 _HEXDIGITS = "0123456789ABCDEFabcdef"
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-_ESCAPE_RE = re.compile(r"%([0-9A-Fa-f]{2})")
-_LONE_PERCENT_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def _escape_tables() -> tuple[dict[str, str], dict[str, str]]:
@@ -176,20 +196,31 @@ def _normalize_escapes(s: str) -> str:
     >>> _normalize_escapes("%%34%31%7e")
     '%%34%31~'
     """
-    table = _DECODE_NON_HEX if _LONE_PERCENT_RE.search(s) else _DECODE_ALL
-    return _ESCAPE_RE.sub(lambda m: table[m[1]], s)
+    parts = s.split("%")
+    escapes = parts[1:]
+    table = _DECODE_ALL
+    for part in escapes:
+        if part[:2] not in _DECODE_ALL:  # a % not followed by two hex digits
+            table = _DECODE_NON_HEX
+            break
+    out = [parts[0]]
+    for part in escapes:
+        replacement = table.get(part[:2])
+        out.append("%" + part if replacement is None else replacement + part[2:])
+    return "".join(out)
 
 
-def _param_sort_key(param: str) -> tuple[str, str]:
-    name, _, value = param.partition("=")
-    return name, value
+# Sorts parameters by name, then value: "=" becomes NUL (in a serialized query it is always
+# encoded, %00), which sorts before any character a name may hold. A name without "=" comes
+# before the same name with an empty value: "?a=&a" and "?a&a=" are one URL ("?a&a=").
+_param_sort_key = operator.methodcaller("replace", "=", "\x00", 1)
 
 
 def _normalize_query(
     query: str, tracking_params: frozenset[str], tracking_prefixes: tuple[str, ...]
 ) -> str:
     """The query (without ``?``): empty parameters and tracking parameters dropped, escapes
-    normalized, parameters sorted by name then value (stable), each kept as it was encoded.
+    normalized, parameters sorted by name then value, each kept as it was encoded.
 
     Each parameter is normalized on its own: a stray ``%`` in one must not change how another is
     decoded, or dropping the first would make the result change on a second pass.
@@ -239,25 +270,25 @@ def _normalize_serialized(
         authority_start = 7
     else:
         return None
-    hash_index = url.find("#", authority_start)
+    hash_index = url.find("#")
     if hash_index >= 0:
         url = url[:hash_index]
+    if "?" not in url and "%" not in url and "@" not in url and "./" not in url and ".:" not in url:
+        # The common case: no query, escape, user info, or host's trailing dot (a "./" in the
+        # path sends the URL the long way, harmlessly).
+        return url
     path_start = url.find("/", authority_start)  # special URLs always have a path
     authority = url[authority_start:path_start]
     rest = url[path_start:]
     if "@" in authority or authority.endswith(".") or ".:" in authority:
         authority = authority.rpartition("@")[2]
-        if authority.startswith("["):  # IPv6: never ends with a dot
-            host, port = authority, ""
-        else:
+        if not authority.startswith("["):  # an IPv6 address never ends with a dot
             host, _, port = authority.partition(":")
             if host.endswith("."):
                 host = _strip_trailing_dots(host)
                 if host is None:
                     return None
-        authority = host + ":" + port if port else host
-    elif "?" not in rest and "%" not in rest:
-        return url  # the common case: nothing more to do
+                authority = host + ":" + port if port else host
     query_index = rest.find("?")
     if query_index >= 0:
         path = rest[:query_index]
@@ -355,6 +386,9 @@ def is_skipped_href(href: str) -> bool:
     >>> [is_skipped_href(h) for h in ["/a", "?page=2", "HTTPS://a.test/", "//a.test/", "a:b/c"]]
     [False, False, False, False, True]
     """
+    first = href[:1]
+    if first == "/" or first == "." or first == "?" or href.startswith(("http://", "https://")):
+        return False  # the common cases: no scheme, or http(s)
     href = href.strip(_C0_OR_SPACE)
     if "\t" in href or "\n" in href or "\r" in href:
         href = href.translate(_TAB_OR_NEWLINE)
@@ -377,7 +411,9 @@ def url_host(url: str) -> str:
     >>> url_host("http://[::1]:8080/")
     '[::1]'
     """
-    authority = url.split("/", 3)[2]
+    start = url.find("//") + 2
+    end = url.find("/", start)
+    authority = url[start:end] if end >= 0 else url[start:]
     if "@" in authority:
         authority = authority.rpartition("@")[2]
     if authority.startswith("["):

@@ -212,9 +212,15 @@ def test_resolve_href(href: str, base: str | None, expected: str | None) -> None
         ("http://a.test/?q=%20&q=+", "http://a.test/?q=%20&q=+"),
         ("http://a.test/?q=+&q=%20", "http://a.test/?q=%20&q=+"),
         ("http://a.test/?a=1=2&a=1", "http://a.test/?a=1&a=1=2"),
-        # ... stable: equal names and values keep their order
-        ("http://a.test/?a=&a", "http://a.test/?a=&a"),
+        # ... a name without = before the same name with an empty value: one URL
+        ("http://a.test/?a=&a", "http://a.test/?a&a="),
         ("http://a.test/?a&a=", "http://a.test/?a&a="),
+        ("http://a.test/?a=1&a&a=&a", "http://a.test/?a&a&a=&a=1"),
+        # ... names compared whole: a before a-b, a.b, a0 and a%2B
+        (
+            "http://a.test/?a%2B=1&a0=2&a.b=3&a-b=4&a=5",
+            "http://a.test/?a=5&a%2B=1&a-b=4&a.b=3&a0=2",
+        ),
         # empty query and empty parameters removed
         ("http://a.test/?", "http://a.test/"),
         ("http://a.test/?#f", "http://a.test/"),

@@ -515,11 +515,13 @@ def main(argv: list[str] | None = None) -> int:
         _write_atomic(args.seeds_file, "".join(s + "\n" for s in web.seeds))
     server = WebServer(web.site, delay=args.delay)
     built = time.perf_counter() - started
+    n_hosts, n_pages = len(web.hosts), len(web.pages)
+    del web  # the server keeps only its serialized responses
 
     def listening(port: int) -> None:
         if args.port_file:
             _write_atomic(args.port_file, f"{port}\n")
-        print(f"testweb: {args.web} web, {len(web.hosts)} hosts, {len(web.pages)} pages "
+        print(f"testweb: {args.web} web, {n_hosts} hosts, {n_pages} pages "
               f"(built in {built:.1f}s), proxy http://127.0.0.1:{port}", file=sys.stderr,
               flush=True)
 

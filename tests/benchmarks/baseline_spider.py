@@ -18,11 +18,15 @@ from scrapy.spiders import CrawlSpider, Rule
 
 
 class ParquetPipeline:
-    def open_spider(self, spider=None):
+    def __init__(self, out_dir: str):
         self.rows: list[dict] = []
         self.n = 0
-        self.out = Path(spider.settings.get("OUT_DIR"))
+        self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler.settings.get("OUT_DIR"))
 
     def process_item(self, item, spider=None):
         self.rows.append(dict(item))
