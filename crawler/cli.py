@@ -31,16 +31,28 @@ def _positive(value: str) -> int:
 
 def _add_crawl_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crawl-id", help="name of the crawl (default: crawl-YYYYMMDD-HHMMSS)")
-    p.add_argument("--scope", choices=["host", "domain"], default="host",
-                   help="follow links within the seeds' hosts (default) or registered domains")
+    p.add_argument(
+        "--scope",
+        choices=["host", "domain"],
+        default="host",
+        help="follow links within the seeds' hosts (default) or registered domains",
+    )
     p.add_argument("--max-pages", type=_positive, default=0, help="stop after N pages (0: no cap)")
     p.add_argument("--max-pages-per-host", type=_positive, default=0)
     p.add_argument("--max-depth", type=int, default=-1, help="link depth from the seeds (-1: any)")
     p.add_argument("--user-agent", default=defaults.USER_AGENT)
-    p.add_argument("--host-concurrency", type=int, default=defaults.HOST_CONCURRENCY,
-                   help="requests in flight per host, across all workers")
-    p.add_argument("--delay", type=float, default=defaults.HOST_DELAY,
-                   help="seconds between request starts to one host, across all workers")
+    p.add_argument(
+        "--host-concurrency",
+        type=int,
+        default=defaults.HOST_CONCURRENCY,
+        help="requests in flight per host, across all workers",
+    )
+    p.add_argument(
+        "--delay",
+        type=float,
+        default=defaults.HOST_DELAY,
+        help="seconds between request starts to one host, across all workers",
+    )
     p.add_argument("--max-body-bytes", type=_positive, default=defaults.MAX_BODY_BYTES,
                    help="cut bodies past this size (the start is still parsed)")  # fmt: skip
 
@@ -144,7 +156,7 @@ def _manifest(path: str) -> Iterator[tuple[str, str]]:
             item = orjson.loads(line)
             page_path, url = item["path"], item["url"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
-            raise UsageError(f"{path}:{lineno}: expected {{\"path\": ..., \"url\": ...}}") from None
+            raise UsageError(f'{path}:{lineno}: expected {{"path": ..., "url": ...}}') from None
         full = Path(page_path)
         yield (str(full if full.is_absolute() else base / full), url)
 

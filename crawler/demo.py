@@ -13,8 +13,8 @@ from pathlib import Path
 from crawler.frontier import CrawlConfig
 from crawler.runner import new_crawl_id, run_crawl
 from crawler.testweb import WebServer, build_demo_web
-from pipelines.urls import normalize_url
 from pipelines.report import backlink_summary, load_links, most_linked_host
+from pipelines.urls import normalize_url
 
 
 def loopback_proxy_env(proxy_url: str) -> dict[str, str]:
@@ -48,7 +48,8 @@ def run_demo(out: str = "demo-index", workers: int | None = None, verbose: int =
         )
     print(summary.format())
     links = load_links(out_dir)
-    host = most_linked_host(links)
+    # A crawled host: its backlinks come from every kind of template and placement.
+    host = most_linked_host(links, among=set(links["source_host"].to_pylist()))
     if host is None:
         print("No external links were found.")
         return 1

@@ -192,7 +192,8 @@ end
 return 1
 """
 
-# Expired leases back to the front of their host queue. KEYS: inflight, holding, active, ready, stats.
+# Expired leases back to the front of their host queue.
+# KEYS: inflight, holding, active, ready, stats.
 # ARGV: prefix, limit.
 _REQUEUE = (
     _NOW
@@ -231,9 +232,7 @@ class _Script:
     def load(self) -> None:
         self.client.script_load(self.source)
 
-    def __call__(
-        self, keys: Sequence[str], args: Sequence[object], client: Any = None
-    ) -> Any:
+    def __call__(self, keys: Sequence[str], args: Sequence[object], client: Any = None) -> Any:
         if client is not None:  # a pipeline: the caller runs it through Frontier.execute
             return client.evalsha(self.sha, len(keys), *keys, *args)
         try:
@@ -260,6 +259,7 @@ class Frontier:
         self._release = _Script(client, _RELEASE)
         self._requeue = _Script(client, _REQUEUE)
         self._config: CrawlConfig | None = None
+        self.load_scripts()
 
     def key(self, name: str) -> str:
         return self.prefix + name
@@ -267,16 +267,31 @@ class Frontier:
     def pipeline(self) -> redis.client.Pipeline:
         return self.client.pipeline(transaction=False)
 
+    def load_scripts(self) -> None:
+        for script in (self._enqueue, self._pop, self._release, self._requeue):
+            script.load()
+
     def execute(self, pipe: redis.client.Pipeline) -> list[Any]:
-        """Run a pipeline that calls the frontier's scripts; reload them if Redis lost them."""
+        """Run a pipeline that calls the frontier's scripts.
+
+        If Redis lost the scripts (a restart), only the script calls that failed run again:
+        re-running the whole pipeline would apply its other commands twice.
+        """
         commands = list(pipe.command_stack)
-        try:
-            return pipe.execute()
-        except redis.exceptions.NoScriptError:
-            for script in (self._enqueue, self._pop, self._release, self._requeue):
-                script.load()
-            pipe.command_stack = commands
-            return pipe.execute()
+        results = pipe.execute(raise_on_error=False)
+        failed = [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
+        if failed:
+            self.load_scripts()
+            retry = self.pipeline()
+            for i in failed:
+                args, options = commands[i]
+                retry.execute_command(*args, **options)
+            for i, result in zip(failed, retry.execute(raise_on_error=False), strict=True):
+                results[i] = result
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
 
     # -- crawl lifecycle -------------------------------------------------------------------
     def create(self, config: CrawlConfig) -> None:
@@ -328,7 +343,9 @@ class Frontier:
         keys, argv = args
         return self._enqueue(keys=keys, args=argv, client=pipe)
 
-    def pop(self, count: int = 1, lease: float = defaults.LEASE_SECONDS) -> tuple[list[Entry], float]:
+    def pop(
+        self, count: int = 1, lease: float = defaults.LEASE_SECONDS
+    ) -> tuple[list[Entry], float]:
         """Lease up to ``count`` entries of hosts that may be fetched now.
 
         Returns the entries and, when there are none, seconds until a host becomes ready
@@ -349,9 +366,7 @@ class Frontier:
             return [], int(res[0]) / 1000.0
         return [Entry.decode(r) for r in res], 0.0
 
-    def release(
-        self, done: Sequence[Entry], pipe: redis.client.Pipeline | None = None
-    ) -> None:
+    def release(self, done: Sequence[Entry], pipe: redis.client.Pipeline | None = None) -> None:
         """Give back the host slots of processed entries (politeness; not yet durable)."""
         if not done:
             return

@@ -89,7 +89,9 @@ class RedisServer:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                err = (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace")
+                err = (self.proc.stderr.read() if self.proc.stderr else b"").decode(
+                    errors="replace"
+                )
                 log = self.data_dir / "server.log"
                 if log.exists():
                     err += log.read_text(errors="replace")
@@ -97,10 +99,11 @@ class RedisServer:
             try:
                 client.ping()
                 break
-            except redis.RedisError:
+            except redis.RedisError as exc:
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise RedisServerError(f"{self.binary} did not answer on port {self.port}")
+                    msg = f"{self.binary} did not answer on port {self.port}"
+                    raise RedisServerError(msg) from exc
                 time.sleep(0.02)
         client.close()
         return self

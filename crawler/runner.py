@@ -111,7 +111,8 @@ class Progress:
         pages = counts.get("pages", 0)
         line = (
             f"pages {pages} ({pages / elapsed:.1f}/s) | queued {max(counts.get('queued', 0), 0)}"
-            f" | in flight {counts.get('inflight', 0)} | links written {counts.get('links_written', 0)}"
+            f" | in flight {counts.get('inflight', 0)}"
+            f" | links written {counts.get('links_written', 0)}"
             f" | errors {counts.get('errors', 0)}"
         )
         if self.tty:

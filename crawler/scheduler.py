@@ -52,7 +52,9 @@ class FrontierScheduler(Scheduler):
         self.local: deque[Request] = deque()
         self.prefetched: deque[Request] = deque()
         self._wakeup: Any = None
-        self.lease = float(spider.settings.getfloat("LINKCRAWL_LEASE_SECONDS", defaults.LEASE_SECONDS))
+        self.lease = float(
+            spider.settings.getfloat("LINKCRAWL_LEASE_SECONDS", defaults.LEASE_SECONDS)
+        )
 
     def close(self, reason: str) -> None:
         if self._wakeup is not None and self._wakeup.active():

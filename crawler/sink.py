@@ -20,7 +20,9 @@ class ParquetSinkPipeline:
     def __init__(self, crawler: Any) -> None:
         self.crawler = crawler
         self.settings = crawler.settings
-        self.flush_seconds = self.settings.getfloat("LINKCRAWL_FLUSH_SECONDS", defaults.FLUSH_SECONDS)
+        self.flush_seconds = self.settings.getfloat(
+            "LINKCRAWL_FLUSH_SECONDS", defaults.FLUSH_SECONDS
+        )
         self.sink: ParquetSink | None = None
         self._timer: Any = None
         self._last_flush = time.monotonic()

@@ -34,7 +34,12 @@ def worker_settings(
 
 
 def run_worker(
-    *, redis_url: str, crawl_id: str, out: str, worker_id: str | None = None, log_level: str = "WARNING"
+    *,
+    redis_url: str,
+    crawl_id: str,
+    out: str,
+    worker_id: str | None = None,
+    log_level: str = "WARNING",
 ) -> int:
     """Crawl until the crawl is done; 0 when it finished, 1 otherwise."""
     from crawler.connection import connect

@@ -252,7 +252,8 @@ def extract_page(
 
     >>> page = extract_page(
     ...     b'<base href="/d/"><nav><a href="x.html#top" rel="NoFollow">A &amp; B</a></nav>'
-    ...     b'<a href="mailto:a@b.test">mail</a><main><a href="//o.test/"><img alt=Logo></a></main>',
+    ...     b'<a href="mailto:a@b.test">mail</a>'
+    ...     b'<main><a href="//o.test/"><img alt=Logo></a></main>',
     ...     "http://a.test/p",
     ... )
     >>> [(k.target_url, k.anchor_text, k.rel, k.nofollow, k.is_image, k.placement)

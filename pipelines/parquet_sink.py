@@ -52,7 +52,7 @@ def safe_name(text: str) -> str:
     '.._nov_2026_x'
     """
     out = "".join(c if c.isalnum() or c in "-._" else "_" for c in text)
-    return out.lstrip(".") and out or "_"
+    return (out.lstrip(".") and out) or "_"
 
 
 class ParquetSink:
@@ -108,7 +108,9 @@ class ParquetSink:
         if not self.buffered_pages:
             tokens, self._tokens = self._tokens, []
             return tokens
-        name = f"part-{safe_name(self.crawl_id)}-{safe_name(self.writer_id)}-{self._seq:05d}.parquet"
+        name = (
+            f"part-{safe_name(self.crawl_id)}-{safe_name(self.writer_id)}-{self._seq:05d}.parquet"
+        )
         if self.buffered_links:
             links = pa.Table.from_pydict(self._links, schema=LINKS_SCHEMA)
             write_table_atomic(links, self.out_dir / "links" / name, compression=self.compression)

@@ -30,9 +30,10 @@ class BacklinkSummary:
             f"  dofollow: {self.dofollow} ({_pct(self.dofollow, self.backlinks)}),"
             f" nofollow: {self.backlinks - self.dofollow}",
             "  placement: "
-            + ", ".join(f"{k} {v}" for k, v in sorted(self.placements.items(), key=lambda kv: -kv[1])),
-            "  top referring domains: "
-            + ", ".join(f"{d} ({n})" for d, n in self.top_domains),
+            + ", ".join(
+                f"{k} {v}" for k, v in sorted(self.placements.items(), key=lambda kv: -kv[1])
+            ),
+            "  top referring domains: " + ", ".join(f"{d} ({n})" for d, n in self.top_domains),
             "  top anchors: " + ", ".join(f"{a!r} ({n})" for a, n in self.top_anchors),
         ]
         return "\n".join(lines)
@@ -49,9 +50,11 @@ def load_links(index_dir: str | Path, columns: list[str] | None = None) -> pa.Ta
     return ds.dataset(path, format="parquet").to_table(columns=columns)
 
 
-def most_linked_host(links: pa.Table) -> str | None:
-    """The host with the most referring domains among external links."""
+def most_linked_host(links: pa.Table, among: set[str] | None = None) -> str | None:
+    """The host with the most referring domains among external links (optionally ``among``)."""
     external = links.filter(pc.invert(links["is_internal"]))
+    if among is not None:
+        external = external.filter(pc.is_in(external["target_host"], pa.array(sorted(among))))
     if external.num_rows == 0:
         return None
     pairs = external.group_by(["target_host", "source_domain"]).aggregate([])

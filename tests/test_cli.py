@@ -55,14 +55,20 @@ def test_read_seeds_normalizes_and_dedupes(tmp_path):
 
 def test_extract_file_and_manifest(tmp_path, capsysbinary):
     page = tmp_path / "p.html.gz"
-    page.write_bytes(gzip.compress(b'<nav><a href="/a" rel=nofollow>A</a></nav><p><a href="http://o.test/">O</a>'))
+    page.write_bytes(
+        gzip.compress(
+            b'<nav><a href="/a" rel=nofollow>A</a></nav><p><a href="http://o.test/">O</a>'
+        )
+    )
     assert main(["extract", str(page), "--url", "http://s.test/x"]) == 0
     rows = [orjson.loads(line) for line in capsysbinary.readouterr().out.splitlines()]
     assert [(r["target_url"], r["anchor_text"], r["nofollow"], r["placement"], r["position"])
             for r in rows] == [("http://s.test/a", "A", True, "nav", 0),
                                ("http://o.test/", "O", False, "content", 1)]  # fmt: skip
     manifest = tmp_path / "m.jsonl"
-    manifest.write_text(orjson.dumps({"path": "p.html.gz", "url": "http://s.test/x"}).decode() + "\n")
+    manifest.write_text(
+        orjson.dumps({"path": "p.html.gz", "url": "http://s.test/x"}).decode() + "\n"
+    )
     assert main(["extract", "--input", str(manifest)]) == 0
     again = [orjson.loads(line) for line in capsysbinary.readouterr().out.splitlines()]
     assert [r["target_url"] for r in again] == [r["target_url"] for r in rows]

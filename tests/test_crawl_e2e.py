@@ -77,6 +77,10 @@ def test_summary_and_exit(one_worker):
     res, _, links, pages = one_worker
     assert "crawl e2e-1:" in res.stdout
     assert f"{len(pages)} pages, {len(links)} links" in res.stdout
+    # The progress line's counters agree with what was written (no page counted twice).
+    last = [line for line in res.stderr.splitlines() if line.startswith("pages ")][-1]
+    assert last.startswith(f"pages {len(pages)} (")
+    assert f"links written {len(links)} |" in last
 
 
 def test_links_row_for_row(one_worker, web):

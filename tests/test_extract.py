@@ -50,8 +50,7 @@ def test_image_links_use_alt_and_text_links_keep_text():
 
 def test_rel_tokens_any_case_and_flags():
     a, b = links(
-        '<a href=/1 rel="NoFollow  EXTERNAL" title=" T ">x</a>'
-        '<a href=/2 rel="Sponsored UGC">y</a>'
+        '<a href=/1 rel="NoFollow  EXTERNAL" title=" T ">x</a><a href=/2 rel="Sponsored UGC">y</a>'
     )
     assert a.rel == ["nofollow", "external"] and a.nofollow and a.title == "T"
     assert b.rel == ["sponsored", "ugc"] and b.sponsored and b.ugc and not b.nofollow
@@ -76,7 +75,7 @@ def test_meta_robots_and_x_robots_tag_make_every_link_nofollow():
     html = '<meta name="robots" content="index, NOFOLLOW"><a href=/a>a</a>'
     assert all(k.nofollow for k in links(html))
     assert all(k.nofollow for k in links("<a href=/a>a</a>", x_robots_tag="nofollow"))
-    assert all(k.nofollow for k in links('<meta name=googlebot content=none><a href=/a>a</a>'))
+    assert all(k.nofollow for k in links("<meta name=googlebot content=none><a href=/a>a</a>"))
     assert not any(k.nofollow for k in links("<a href=/a>a</a>"))
 
 

@@ -34,7 +34,9 @@ def test_caps_per_host_and_total(redis_client, crawl_id):
 
 def test_pop_interleaves_hosts_and_respects_concurrency(redis_client, crawl_id):
     f = make(redis_client, crawl_id, host_concurrency=1, host_delay=0)
-    f.enqueue([e(f"http://a.test/{i}") for i in range(3)] + [e(f"http://b.test/{i}") for i in range(3)])
+    f.enqueue(
+        [e(f"http://a.test/{i}") for i in range(3)] + [e(f"http://b.test/{i}") for i in range(3)]
+    )
     got, _ = f.pop(10)
     assert sorted(x.host for x in got) == ["a.test", "b.test"]  # one per host at a time
     assert f.pop(10)[0] == []
@@ -85,3 +87,16 @@ def test_config_round_trip(redis_client, crawl_id):
     assert g.config.scope == "domain" and g.config.max_depth == 3
     f.delete()
     assert redis_client.exists(f.config_key) == 0
+
+
+def test_pipelines_survive_lost_scripts_without_applying_twice(redis_client, crawl_id):
+    f = make(redis_client, crawl_id, host_delay=0)
+    redis_client.script_flush()  # as after a Redis restart
+    pipe = f.pipeline()
+    f.enqueue([e("http://a.test/1")], pipe=pipe)
+    f.incr(pipe, pages=1)
+    f.execute(pipe)
+    counts = f.counts()
+    assert counts["pages"] == 1 and counts["queued"] == 1
+    redis_client.script_flush()
+    assert f.enqueue([e("http://a.test/2")]) == 1  # direct calls reload too

@@ -39,7 +39,11 @@ def test_flush_writes_one_file_per_table_with_the_contract_schema(tmp_path):
     assert links.schema.equals(LINKS_SCHEMA) and links.num_rows == 20
     assert pq.read_table(pages_file).schema.equals(PAGES_SCHEMA)
     row = links.to_pylist()[0]
-    assert (row["source_domain"], row["target_domain"], row["is_internal"]) == ("a.test", "o.test", False)
+    assert (row["source_domain"], row["target_domain"], row["is_internal"]) == (
+        "a.test",
+        "o.test",
+        False,
+    )
 
 
 def test_add_reports_when_a_flush_is_due(tmp_path):

@@ -56,8 +56,7 @@ def _conn(srv: WebServer) -> http.client.HTTPConnection:
     return http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5)
 
 
-def _raw(srv: WebServer, payload: bytes, *, until_closed: bool = False,
-         expect: int = 1) -> bytes:
+def _raw(srv: WebServer, payload: bytes, *, until_closed: bool = False, expect: int = 1) -> bytes:
     """Send ``payload`` on a fresh socket; read until ``expect`` responses (or EOF)."""
     with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as sock:
         sock.sendall(payload)
@@ -147,8 +146,9 @@ def test_statuses(server: WebServer) -> None:
 
 
 def test_connect_is_refused(server: WebServer) -> None:
-    out = _raw(server, b"CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n",
-               until_closed=True)
+    out = _raw(
+        server, b"CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n", until_closed=True
+    )
     assert out.startswith(b"HTTP/1.1 405 ")
     assert b"Connection: close" in out
 
@@ -165,10 +165,12 @@ def test_head(server: WebServer) -> None:
 
 
 def test_pipelining_bodies_and_split_packets(server: WebServer) -> None:
-    reqs = (b"GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n"
-            b"POST http://a.test/ HTTP/1.1\r\nContent-Length: 5\r\n\r\nHELLO"
-            b"GET /page?a=1&b=2 HTTP/1.1\r\nhost: a.test\r\n\r\n"
-            b"GET http://b.example/x.txt HTTP/1.1\r\n\r\n")
+    reqs = (
+        b"GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n"
+        b"POST http://a.test/ HTTP/1.1\r\nContent-Length: 5\r\n\r\nHELLO"
+        b"GET /page?a=1&b=2 HTTP/1.1\r\nhost: a.test\r\n\r\n"
+        b"GET http://b.example/x.txt HTTP/1.1\r\n\r\n"
+    )
     out = _raw(server, reqs, expect=4)
     statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", out)
     assert statuses == [b"200", b"405", b"200", b"200"]
@@ -176,7 +178,7 @@ def test_pipelining_bodies_and_split_packets(server: WebServer) -> None:
     # The same requests trickled in small pieces.
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         for i in range(0, len(reqs), 7):
-            sock.sendall(reqs[i: i + 7])
+            sock.sendall(reqs[i : i + 7])
             time.sleep(0.001)
         buf = b""
         while _complete(buf) < 4:
@@ -185,8 +187,9 @@ def test_pipelining_bodies_and_split_packets(server: WebServer) -> None:
 
 
 def test_connection_close_and_http10(server: WebServer) -> None:
-    out = _raw(server, b"GET http://a.test/ HTTP/1.1\r\nConnection: close\r\n\r\n",
-               until_closed=True)
+    out = _raw(
+        server, b"GET http://a.test/ HTTP/1.1\r\nConnection: close\r\n\r\n", until_closed=True
+    )
     assert out.startswith(b"HTTP/1.1 200 ") and b"Connection: close" in out
     assert out.endswith(b"<html>home</html>")
     out = _raw(server, b"GET / HTTP/1.0\r\nHost: a.test\r\n\r\n", until_closed=True)
@@ -197,8 +200,12 @@ def test_connection_close_and_http10(server: WebServer) -> None:
 
 def test_tracking_params_and_unsorted_query_fallback(server: WebServer) -> None:
     conn = _conn(server)
-    for target in ("http://a.test/page?b=2&a=1", "http://a.test/page?a=1&utm_source=x&b=2",
-                   "http://a.test/?gclid=1", "http://a.test/?fbclid=1&mc_cid=2&mc_eid=3"):
+    for target in (
+        "http://a.test/page?b=2&a=1",
+        "http://a.test/page?a=1&utm_source=x&b=2",
+        "http://a.test/?gclid=1",
+        "http://a.test/?fbclid=1&mc_cid=2&mc_eid=3",
+    ):
         conn.request("GET", target)
         resp = conn.getresponse()
         assert resp.status == 200, target
@@ -223,8 +230,10 @@ def test_request_log() -> None:
         conn.close()
         log = srv.requests()
         assert [(r.host, r.target, r.method) for r in log] == [
-            ("a.test", "/page?a=1&b=2", "GET"), ("b.example", "/x.txt", "HEAD"),
-            ("c.example", "/", "GET")]
+            ("a.test", "/page?a=1&b=2", "GET"),
+            ("b.example", "/x.txt", "HEAD"),
+            ("c.example", "/", "GET"),
+        ]
         assert all(isinstance(r, LoggedRequest) for r in log)
         assert before <= log[0].time <= log[1].time <= log[2].time <= time.monotonic()
         log.clear()  # a copy
@@ -236,8 +245,11 @@ def test_request_log() -> None:
 def test_delay_keeps_order() -> None:
     with WebServer(SITE, delay=0.05) as srv:
         start = time.monotonic()
-        out = _raw(srv, b"GET http://a.test/ HTTP/1.1\r\n\r\n"
-                        b"GET http://b.example/x.txt HTTP/1.1\r\n\r\n", expect=2)
+        out = _raw(
+            srv,
+            b"GET http://a.test/ HTTP/1.1\r\n\r\nGET http://b.example/x.txt HTTP/1.1\r\n\r\n",
+            expect=2,
+        )
         assert time.monotonic() - start >= 0.05
         assert out.index(b"<html>home</html>") < out.index(b"x" * 1000)
 
@@ -266,9 +278,26 @@ def test_command_line(tmp_path: Path) -> None:
     port_file, seeds_file = tmp_path / "port", tmp_path / "seeds"
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "crawler.testweb.server", "--web", "test", "--hosts", "8",
-         "--pages-per-host", "2", "--port-file", str(port_file), "--seeds-file",
-         str(seeds_file)], env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "crawler.testweb.server",
+            "--web",
+            "test",
+            "--hosts",
+            "8",
+            "--pages-per-host",
+            "2",
+            "--port-file",
+            str(port_file),
+            "--seeds-file",
+            str(seeds_file),
+        ],
+        env=env,
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while not port_file.exists():
@@ -348,8 +377,11 @@ def test_pages_exist_and_are_reachable(web: SampleWeb) -> None:
         seen.add(url)
         if page.redirect_to:
             queue.append(page.redirect_to)
-        queue.extend(lk.target_url for lk in page.links
-                     if not lk.nofollow and _host(lk.target_url) == _host(url))
+        queue.extend(
+            lk.target_url
+            for lk in page.links
+            if not lk.nofollow and _host(lk.target_url) == _host(url)
+        )
     assert seen == set(web.reachable)
     rows = list(web.expected_link_rows())
     assert {src for src, _ in rows} == {p.url for p in web.html_pages()}
@@ -387,8 +419,9 @@ def test_edge_case_details(web: SampleWeb) -> None:
     pages = web.pages
     url, body = _body(web, "base_href")
     assert body.count(b"<base href=") == 2
-    assert any(lk.href == "../v1/" and lk.target_url.endswith("/docs/v1/")
-               for lk in pages[url].links)
+    assert any(
+        lk.href == "../v1/" and lk.target_url.endswith("/docs/v1/") for lk in pages[url].links
+    )
     anchors = {lk.anchor_text for lk in pages[web.features["entities"][0]].links}
     assert {"Fish & Chips", "Café Menu", "Résumé tips", "bold it", "Spaced out link"} <= anchors
     url, body = _body(web, "image_link")
@@ -405,19 +438,31 @@ def test_edge_case_details(web: SampleWeb) -> None:
         assert page.nofollow_page and page.links and all(lk.nofollow for lk in page.links)
     assert _resource(web, web.features["x_robots_nofollow"][0]).header("X-Robots-Tag")
     url, body = _body(web, "non_links")
-    for href in (b"javascript:void(0)", b"mailto:", b"tel:+1", b"data:text/html,x",
-                 b'href="#top"', b'href=""', b"<!-- <a href", b"<template><a href",
-                 b"<script>document.write('<a href"):
+    for href in (
+        b"javascript:void(0)",
+        b"mailto:",
+        b"tel:+1",
+        b"data:text/html,x",
+        b'href="#top"',
+        b'href=""',
+        b"<!-- <a href",
+        b"<template><a href",
+        b"<script>document.write('<a href",
+    ):
         assert href in body, href
     assert [lk.anchor_text for lk in pages[url].links if lk.placement == "content"] == [
-        "A real link", "Second real link"]
+        "A real link",
+        "Second real link",
+    ]
     areas = [lk for lk in pages[web.features["area_map"][0]].links if lk.tag == "area"]
     assert [lk.anchor_text for lk in areas] == ["About us", "Partner site"]
     url, body = _body(web, "uppercase_unquoted")
     assert re.search(rb"<A HREF=[^\"' >]+>", body)
     src = web.features["redirect_301"][0]
     assert (pages[src].status, _resource(web, src).header("Location")) == (
-        301, pages[src].redirect_to)
+        301,
+        pages[src].redirect_to,
+    )
     hop1 = pages[web.features["redirect_302_chain"][0]]
     hop2 = pages[hop1.redirect_to or ""]
     assert (hop1.status, hop2.status) == (302, 302)
@@ -481,8 +526,10 @@ def test_expectations_match_a_browser_grade_parser(web: SampleWeb) -> None:
         u = ada_url.URL(url)
         if u.protocol not in ("http:", "https:"):
             return None
-        params = sorted((p for p in u.search[1:].split("&") if p and not p.startswith(tracking)),
-                        key=lambda p: p.partition("="))
+        params = sorted(
+            (p for p in u.search[1:].split("&") if p and not p.startswith(tracking)),
+            key=lambda p: p.partition("="),
+        )
         port = f":{u.port}" if u.port else ""
         query = "?" + "&".join(params) if params else ""
         return f"{u.protocol}//{u.hostname.rstrip('.')}{port}{u.pathname}{query}"
@@ -490,8 +537,11 @@ def test_expectations_match_a_browser_grade_parser(web: SampleWeb) -> None:
     for page in web.html_pages():
         tree = lexbor.LexborHTMLParser(_decode(_resource(web, page.url)))
         base = tree.css_first("base[href]")
-        base_url = (ada_url.join_url(page.url, base.attributes["href"].strip())
-                    if base is not None else page.url)
+        base_url = (
+            ada_url.join_url(page.url, base.attributes["href"].strip())
+            if base is not None
+            else page.url
+        )
         got = []
         for node in tree.css("a[href], area[href]"):
             href = (node.attributes.get("href") or "").strip()
@@ -506,10 +556,11 @@ def test_expectations_match_a_browser_grade_parser(web: SampleWeb) -> None:
                 alt = img if img is not None else node
                 text = " ".join((alt.attributes.get("alt") or "").split())
             rel = tuple((node.attributes.get("rel") or "").lower().split())
-            got.append((target, text, rel, img is not None, node.tag,
-                        node.attributes.get("title")))
-        expected = [(lk.target_url, lk.anchor_text, lk.rel, lk.is_image, lk.tag, lk.title)
-                    for lk in page.links]
+            got.append((target, text, rel, img is not None, node.tag, node.attributes.get("title")))
+        expected = [
+            (lk.target_url, lk.anchor_text, lk.rel, lk.is_image, lk.tag, lk.title)
+            for lk in page.links
+        ]
         assert got == expected, page.url
 
 
@@ -528,8 +579,7 @@ def test_benchmark_web() -> None:
     hrefs = [lk.href for p in pages for lk in p.links]
     assert sum("utm_" in h or "gclid" in h or "fbclid" in h for h in hrefs) > 100
     assert sum("#" in h for h in hrefs) > 100
-    assert any(b"Disallow: /private/" in bench.site[h]["/robots.txt"].body
-               for h in bench.hosts)
+    assert any(b"Disallow: /private/" in bench.site[h]["/robots.txt"].body for h in bench.hosts)
     assert {p.template for p in pages} == set(TEMPLATES)
     with pytest.raises(ValueError):
         build_test_web(n_hosts=3)

@@ -58,25 +58,73 @@ __all__ = [
 
 TEMPLATES: tuple[str, ...] = ("html5", "wordpress", "hashed", "table")
 TRACKING_PARAMS: tuple[str, ...] = (
-    "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
-    "gclid", "fbclid", "mc_cid", "mc_eid",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "gclid",
+    "fbclid",
+    "mc_cid",
+    "mc_eid",
 )
 HUGE_PAGE_FILLER_BYTES = 3_000_000
 HTML_UTF8 = "text/html; charset=utf-8"
 
 #: Feature keys of ``SampleWeb.features`` that :func:`build_test_web` always covers.
 EDGE_CASES: tuple[str, ...] = (
-    "template_html5", "template_wordpress", "template_hashed", "template_table",
-    "base_href", "relative_bare", "relative_dot", "relative_parent", "relative_query",
-    "entities", "nested_markup", "whitespace_anchor", "image_link", "text_image_link",
-    "image_link_no_alt", "rel_mixed_case", "rel_sponsored", "rel_ugc_comment", "link_title",
-    "meta_robots_nofollow", "x_robots_nofollow", "non_links", "area_map", "link_in_comment",
-    "link_in_script", "link_in_template", "uppercase_unquoted", "redirect_301",
-    "redirect_302_chain", "robots_disallowed", "not_found", "pdf_file", "png_file",
-    "windows_1251", "shift_jis", "huge_page", "malformed", "undecodable_bytes",
-    "tracking_params", "fragment", "uppercase_scheme_host", "default_port", "dot_segments",
-    "scheme_relative", "unsorted_query", "whitespace_href", "cross_seed_link", "external_link",
-    "idn_host", "trailing_dot_host", "non_ascii_path", "same_domain_other_host",
+    "template_html5",
+    "template_wordpress",
+    "template_hashed",
+    "template_table",
+    "base_href",
+    "relative_bare",
+    "relative_dot",
+    "relative_parent",
+    "relative_query",
+    "entities",
+    "nested_markup",
+    "whitespace_anchor",
+    "image_link",
+    "text_image_link",
+    "image_link_no_alt",
+    "rel_mixed_case",
+    "rel_sponsored",
+    "rel_ugc_comment",
+    "link_title",
+    "meta_robots_nofollow",
+    "x_robots_nofollow",
+    "non_links",
+    "area_map",
+    "link_in_comment",
+    "link_in_script",
+    "link_in_template",
+    "uppercase_unquoted",
+    "redirect_301",
+    "redirect_302_chain",
+    "robots_disallowed",
+    "not_found",
+    "pdf_file",
+    "png_file",
+    "windows_1251",
+    "shift_jis",
+    "huge_page",
+    "malformed",
+    "undecodable_bytes",
+    "tracking_params",
+    "fragment",
+    "uppercase_scheme_host",
+    "default_port",
+    "dot_segments",
+    "scheme_relative",
+    "unsorted_query",
+    "whitespace_href",
+    "cross_seed_link",
+    "external_link",
+    "idn_host",
+    "trailing_dot_host",
+    "non_ascii_path",
+    "same_domain_other_host",
 )
 
 
@@ -146,7 +194,8 @@ class SampleWeb:
     def html_pages(self) -> list[ExpectedPage]:
         """The reachable 2xx HTML pages (those that yield link rows)."""
         return [
-            p for p in (self.pages[u] for u in self.reachable)
+            p
+            for p in (self.pages[u] for u in self.reachable)
             if 200 <= p.status < 300 and p.is_html and not p.disallowed
         ]
 
@@ -155,29 +204,185 @@ class SampleWeb:
 # Words
 # ---------------------------------------------------------------------------------------------
 
-_ADJ = ("quick", "simple", "modern", "classic", "hidden", "honest", "tiny", "bold", "quiet",
-        "green", "golden", "urban", "rustic", "clever", "fresh", "slow", "wild", "bright",
-        "cozy", "practical", "forgotten", "seasonal")
-_NOUN = ("guide", "garden", "kitchen", "journey", "market", "workshop", "library", "harbor",
-         "studio", "recipe", "camera", "bicycle", "festival", "notebook", "village", "river",
-         "museum", "theater", "planet", "orchard", "lighthouse", "bakery")
-_TAIL = ("for beginners", "in ten steps", "that changed everything", "on a budget", "we love",
-         "explained", "revisited", "at home", "for the weekend", "from scratch", "in winter",
-         "after dark", "in practice", "for families")
-_WORDS = ("the", "a", "of", "and", "to", "in", "is", "we", "our", "with", "for", "on", "that",
-          "this", "was", "it", "you", "can", "time", "day", "city", "light", "water", "people",
-          "small", "great", "new", "old", "first", "last", "long", "little", "world", "year",
-          "way", "work", "life", "part", "place", "week", "case", "point", "home", "story",
-          "morning", "table", "window", "road", "season", "market", "bread", "music", "paper",
-          "garden", "friend", "open", "simple", "careful", "quietly", "often", "really")
-_CATS = ("news", "guides", "reviews", "recipes", "travel", "tips", "interviews", "events",
-         "photos", "history")
-_PEOPLE = ("alice", "bob", "chen", "dana", "emeka", "farah", "goran", "hana", "ivan", "julia",
-           "kofi", "lena", "mateo", "nora", "oskar", "priya")
+_ADJ = (
+    "quick",
+    "simple",
+    "modern",
+    "classic",
+    "hidden",
+    "honest",
+    "tiny",
+    "bold",
+    "quiet",
+    "green",
+    "golden",
+    "urban",
+    "rustic",
+    "clever",
+    "fresh",
+    "slow",
+    "wild",
+    "bright",
+    "cozy",
+    "practical",
+    "forgotten",
+    "seasonal",
+)
+_NOUN = (
+    "guide",
+    "garden",
+    "kitchen",
+    "journey",
+    "market",
+    "workshop",
+    "library",
+    "harbor",
+    "studio",
+    "recipe",
+    "camera",
+    "bicycle",
+    "festival",
+    "notebook",
+    "village",
+    "river",
+    "museum",
+    "theater",
+    "planet",
+    "orchard",
+    "lighthouse",
+    "bakery",
+)
+_TAIL = (
+    "for beginners",
+    "in ten steps",
+    "that changed everything",
+    "on a budget",
+    "we love",
+    "explained",
+    "revisited",
+    "at home",
+    "for the weekend",
+    "from scratch",
+    "in winter",
+    "after dark",
+    "in practice",
+    "for families",
+)
+_WORDS = (
+    "the",
+    "a",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "we",
+    "our",
+    "with",
+    "for",
+    "on",
+    "that",
+    "this",
+    "was",
+    "it",
+    "you",
+    "can",
+    "time",
+    "day",
+    "city",
+    "light",
+    "water",
+    "people",
+    "small",
+    "great",
+    "new",
+    "old",
+    "first",
+    "last",
+    "long",
+    "little",
+    "world",
+    "year",
+    "way",
+    "work",
+    "life",
+    "part",
+    "place",
+    "week",
+    "case",
+    "point",
+    "home",
+    "story",
+    "morning",
+    "table",
+    "window",
+    "road",
+    "season",
+    "market",
+    "bread",
+    "music",
+    "paper",
+    "garden",
+    "friend",
+    "open",
+    "simple",
+    "careful",
+    "quietly",
+    "often",
+    "really",
+)
+_CATS = (
+    "news",
+    "guides",
+    "reviews",
+    "recipes",
+    "travel",
+    "tips",
+    "interviews",
+    "events",
+    "photos",
+    "history",
+)
+_PEOPLE = (
+    "alice",
+    "bob",
+    "chen",
+    "dana",
+    "emeka",
+    "farah",
+    "goran",
+    "hana",
+    "ivan",
+    "julia",
+    "kofi",
+    "lena",
+    "mateo",
+    "nora",
+    "oskar",
+    "priya",
+)
 _WIDGET_TITLES = ("Blogroll", "Friends", "Elsewhere", "Links we like")
 _CLASS_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
-_CLASS_TABOO = ("nav", "menu", "foot", "side", "head", "comm", "main", "cont", "widg", "crumb",
-                "page", "top", "bot", "link", "post", "aside", "bar", "art")
+_CLASS_TABOO = (
+    "nav",
+    "menu",
+    "foot",
+    "side",
+    "head",
+    "comm",
+    "main",
+    "cont",
+    "widg",
+    "crumb",
+    "page",
+    "top",
+    "bot",
+    "link",
+    "post",
+    "aside",
+    "bar",
+    "art",
+)
 
 #: Off-seed sites that are linked but never served: (canonical URL, anchor text).
 _EXTERNALS: tuple[tuple[str, str], ...] = (
@@ -199,23 +404,68 @@ _CREDITS = {
 _ADS_URL = "https://ads.example/click?campaign=spring&id=7"
 
 TEST_HOSTS: tuple[str, ...] = (
-    "www.shop.test", "blog.shop.test", "news.example", "sport.news.example",
-    "www.recipes.test", "forum.recipes.test", "travel.example", "www.travel.example",
-    "docs.devtools.test", "www.devtools.test", "garden.example", "music.test",
-    "photo.example", "www.science.test", "kids.science.test", "cars.example",
-    "oldweb.test", "retro.oldweb.test", "books.example", "www.finance.test",
-    "weather.example", "games.test", "pets.example", "www.history.test",
+    "www.shop.test",
+    "blog.shop.test",
+    "news.example",
+    "sport.news.example",
+    "www.recipes.test",
+    "forum.recipes.test",
+    "travel.example",
+    "www.travel.example",
+    "docs.devtools.test",
+    "www.devtools.test",
+    "garden.example",
+    "music.test",
+    "photo.example",
+    "www.science.test",
+    "kids.science.test",
+    "cars.example",
+    "oldweb.test",
+    "retro.oldweb.test",
+    "books.example",
+    "www.finance.test",
+    "weather.example",
+    "games.test",
+    "pets.example",
+    "www.history.test",
 )
 DEMO_HOSTS: tuple[str, ...] = (
-    "news.example", "www.news.example", "blog-1.test", "sports.news.example",
-    "blog-2.test", "blog-3.test", "shop.example", "www.shop.example",
-    "recipes.test", "forum.recipes.test", "travel.example", "photos.travel.example",
-    "weather.example", "music.test", "books.example", "blog-4.test",
-    "garden.test", "cars.example", "pets.test", "science.example",
-    "kids.science.example", "history.test", "finance.example", "jobs.example",
-    "movies.test", "games.example", "blog-5.test", "tech.example",
-    "docs.tech.example", "art.test", "health.example", "school.test",
-    "city.example", "events.city.example", "blog-6.test", "radio.example",
+    "news.example",
+    "www.news.example",
+    "blog-1.test",
+    "sports.news.example",
+    "blog-2.test",
+    "blog-3.test",
+    "shop.example",
+    "www.shop.example",
+    "recipes.test",
+    "forum.recipes.test",
+    "travel.example",
+    "photos.travel.example",
+    "weather.example",
+    "music.test",
+    "books.example",
+    "blog-4.test",
+    "garden.test",
+    "cars.example",
+    "pets.test",
+    "science.example",
+    "kids.science.example",
+    "history.test",
+    "finance.example",
+    "jobs.example",
+    "movies.test",
+    "games.example",
+    "blog-5.test",
+    "tech.example",
+    "docs.tech.example",
+    "art.test",
+    "health.example",
+    "school.test",
+    "city.example",
+    "events.city.example",
+    "blog-6.test",
+    "radio.example",
 )
 _MIN_EDGE_HOSTS = 8
 
@@ -278,8 +528,22 @@ _TRACKING_SETS: tuple[tuple[tuple[str, str], ...], ...] = (
     (("mc_cid", "4f2a1b"), ("mc_eid", "9c8d7e")),
 )
 _FRAGMENTS = ("#comments", "#top", "#section-2", "#respond", "#main", "#more")
-VARIANTS: tuple[str, ...] = ("abs", "root", "rel", "dot", "frag", "utm", "upper", "port",
-                             "noslash", "schemerel", "dots", "unsorted", "ws", "query")
+VARIANTS: tuple[str, ...] = (
+    "abs",
+    "root",
+    "rel",
+    "dot",
+    "frag",
+    "utm",
+    "upper",
+    "port",
+    "noslash",
+    "schemerel",
+    "dots",
+    "unsorted",
+    "ws",
+    "query",
+)
 
 
 def _href(target: str, base: str, kind: str, rng: random.Random) -> str:
@@ -290,7 +554,7 @@ def _href(target: str, base: str, kind: str, rng: random.Random) -> str:
     if kind == "root":  # the most common case, kept cheap
         bscheme, _, rest = base.partition("://")
         origin_len = len(bscheme) + 3 + rest.find("/")
-        if target[:origin_len] == base[:origin_len] and target[origin_len: origin_len + 1] == "/":
+        if target[:origin_len] == base[:origin_len] and target[origin_len : origin_len + 1] == "/":
             return target[origin_len:]
         return target
     scheme, host, pq = _split(target)
@@ -324,8 +588,11 @@ def _href(target: str, base: str, kind: str, rng: random.Random) -> str:
         segs = path.split("/")
         at = rng.randint(1, len(segs) - 1)
         segs.insert(at, _pick(rng, (".", "x/..", "./archive/..")))
-        return "/".join(segs) + sep + query if same else f"{scheme}://{host}" + "/".join(
-            segs) + sep + query
+        return (
+            "/".join(segs) + sep + query
+            if same
+            else f"{scheme}://{host}" + "/".join(segs) + sep + query
+        )
     if kind == "unsorted":
         path, sep, query = pq.partition("?")
         params = query.split("&") if query else []
@@ -347,8 +614,14 @@ def _href_features(href: str, kind: str, target: str) -> list[str]:
             feats.append("relative_dot")
         else:
             feats.append("relative_bare")
-    extra = {"frag": "fragment", "upper": "uppercase_scheme_host", "port": "default_port",
-             "schemerel": "scheme_relative", "dots": "dot_segments", "ws": "whitespace_href"}
+    extra = {
+        "frag": "fragment",
+        "upper": "uppercase_scheme_host",
+        "port": "default_port",
+        "schemerel": "scheme_relative",
+        "dots": "dot_segments",
+        "ws": "whitespace_href",
+    }
     if kind in extra:
         feats.append(extra[kind])
     if "#" in href:
@@ -425,15 +698,30 @@ def _pick(rng: random.Random, seq: Sequence[_T]) -> _T:
     return seq[int(rng.random() * len(seq))]
 
 
-
-def _new_link(target_url: str, anchor_text: str, rel: tuple[str, ...], nofollow: bool,
-              is_image: bool, placement: str, tag: str, title: str | None,
-              href: str) -> ExpectedLink:
+def _new_link(
+    target_url: str,
+    anchor_text: str,
+    rel: tuple[str, ...],
+    nofollow: bool,
+    is_image: bool,
+    placement: str,
+    tag: str,
+    title: str | None,
+    href: str,
+) -> ExpectedLink:
     """ExpectedLink(...) without the frozen-dataclass __init__ (3x faster; same object)."""
     link = _object_new(ExpectedLink)
-    link.__dict__.update(target_url=target_url, anchor_text=anchor_text, rel=rel,
-                         nofollow=nofollow, is_image=is_image, placement=placement, tag=tag,
-                         title=title, href=href)
+    link.__dict__.update(
+        target_url=target_url,
+        anchor_text=anchor_text,
+        rel=rel,
+        nofollow=nofollow,
+        is_image=is_image,
+        placement=placement,
+        tag=tag,
+        title=title,
+        href=href,
+    )
     return link
 
 
@@ -450,13 +738,31 @@ _UNQUOTED_SAFE = frozenset("\"'=<>` \t\n\r\f")
 class _Page:
     """Accumulates one document's markup and the links it holds, in document order."""
 
-    __slots__ = ("base", "base_dir", "base_path", "features", "links", "memo", "nofollow",
-                 "parts", "rng", "upper", "url")
+    __slots__ = (
+        "base",
+        "base_dir",
+        "base_path",
+        "features",
+        "links",
+        "memo",
+        "nofollow",
+        "parts",
+        "rng",
+        "upper",
+        "url",
+    )
 
-    def __init__(self, url: str, rng: random.Random, *, base: str | None = None,
-                 nofollow: bool = False, upper: bool = False,
-                 features: dict[str, list[str]] | None = None,
-                 memo: dict[tuple[object, ...], tuple[str, ExpectedLink]] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        rng: random.Random,
+        *,
+        base: str | None = None,
+        nofollow: bool = False,
+        upper: bool = False,
+        features: dict[str, list[str]] | None = None,
+        memo: dict[tuple[object, ...], tuple[str, ExpectedLink]] | None = None,
+    ) -> None:
         self.url = url
         self.base = base or url
         self.base_path = self.base.partition("?")[0]
@@ -490,8 +796,13 @@ class _Page:
         key: tuple[object, ...] = ()
         if memo is not None and lk.static:
             kind = lk.kind
-            where = (self.base_dir if kind in ("rel", "dot") else
-                     self.base_path if kind == "query" else "")
+            where = (
+                self.base_dir
+                if kind in ("rel", "dot")
+                else self.base_path
+                if kind == "query"
+                else ""
+            )
             key = (id(lk), placement, self.nofollow, self.upper, where)
             hit = memo.get(key)
             if hit is not None:
@@ -522,8 +833,17 @@ class _Page:
         markup = opening + inner + close
         self.parts.append(markup)
         rel = tuple(t.lower() for t in lk.rel.split()) if lk.rel else ()
-        exp = _new_link(lk.target, lk.text, rel, self.nofollow or "nofollow" in rel,
-                        lk.is_image, placement, lk.tag, lk.title, href)
+        exp = _new_link(
+            lk.target,
+            lk.text,
+            rel,
+            self.nofollow or "nofollow" in rel,
+            lk.is_image,
+            placement,
+            lk.tag,
+            lk.title,
+            href,
+        )
         self.links.append(exp)
         if key:
             memo[key] = (markup, exp)  # type: ignore[index]
@@ -547,12 +867,14 @@ def _charset(ctx: _Ctx) -> str:
 
 
 def _render_html5(p: _Page, c: _Ctx) -> None:
-    p.w(f'<!DOCTYPE html>\n<html lang="{c.lang}">\n<head>\n{_charset(c)}'
+    p.w(
+        f'<!DOCTYPE html>\n<html lang="{c.lang}">\n<head>\n{_charset(c)}'
         f"<title>{html.escape(c.title)} | {html.escape(c.site)}</title>\n"
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         '<link rel="stylesheet" href="/static/site.css">\n'
         f'<link rel="alternate" type="application/rss+xml" href="/feed.xml">\n{c.head}</head>\n'
-        '<body>\n<header class="site-header">\n')
+        '<body>\n<header class="site-header">\n'
+    )
     p.link(c.logo, "nav")
     p.w('\n<nav class="menu" aria-label="Main"><ul>\n')
     for lk in c.menu:
@@ -601,36 +923,44 @@ def _render_html5(p: _Page, c: _Ctx) -> None:
 
 
 def _render_wordpress(p: _Page, c: _Ctx) -> None:
-    p.w(f'<!DOCTYPE html>\n<html lang="{c.lang}-US">\n<head>\n{_charset(c)}'
+    p.w(
+        f'<!DOCTYPE html>\n<html lang="{c.lang}-US">\n<head>\n{_charset(c)}'
         f"<title>{html.escape(c.title)} &#8211; {html.escape(c.site)}</title>\n"
         "<link rel='stylesheet' id='theme-style-css' href='/wp-content/themes/twentyx/style.css"
-        "?ver=6.4' media='all' />\n<link rel=\"pingback\" href=\"/xmlrpc.php\">\n"
-        f"{c.head}</head>\n<body class=\"wp-singular post-template-default\">\n"
+        '?ver=6.4\' media=\'all\' />\n<link rel="pingback" href="/xmlrpc.php">\n'
+        f'{c.head}</head>\n<body class="wp-singular post-template-default">\n'
         '<div id="page" class="hfeed site">\n'
         '<a class="skip-link screen-reader-text" href="#content">Skip to content</a>\n'
-        '<div id="masthead" class="site-header">\n<div class="site-branding">')
+        '<div id="masthead" class="site-header">\n<div class="site-branding">'
+    )
     p.link(c.logo, "nav")
     for lk in c.branding:
         p.w('<p class="site-title">')
         p.link(lk, "nav")
         p.w("</p>")
-    p.w('</div>\n<div id="site-navigation" class="main-navigation"><div class="menu-primary-'
-        'container"><ul id="primary-menu" class="menu">\n')
+    p.w(
+        '</div>\n<div id="site-navigation" class="main-navigation"><div class="menu-primary-'
+        'container"><ul id="primary-menu" class="menu">\n'
+    )
     for i, lk in enumerate(c.menu):
         p.w(f'<li id="menu-item-{10 + i}" class="menu-item menu-item-type-custom">')
         p.link(lk, "nav")
         p.w("</li>\n")
-    p.w('</ul></div></div>\n</div>\n<div id="content" class="site-content">\n'
-        '<div id="primary" class="content-area"><div id="main" class="site-main">\n')
+    p.w(
+        '</ul></div></div>\n</div>\n<div id="content" class="site-content">\n'
+        '<div id="primary" class="content-area"><div id="main" class="site-main">\n'
+    )
     if c.crumbs:
         p.w('<div class="breadcrumbs" typeof="BreadcrumbList">')
         for i, lk in enumerate(c.crumbs):
             p.w(" &raquo; " if i else "")
             p.link(lk, "nav")
         p.w("</div>\n")
-    p.w('<div class="post type-post status-publish hentry">\n<div class="entry-header">'
+    p.w(
+        '<div class="post type-post status-publish hentry">\n<div class="entry-header">'
         f'<h1 class="entry-title">{html.escape(c.title)}</h1></div>\n<div class="entry-content">'
-        "\n")
+        "\n"
+    )
     p.emit(c.content, "content")
     p.w("\n</div>\n</div>\n")
     if c.pager:
@@ -638,12 +968,16 @@ def _render_wordpress(p: _Page, c: _Ctx) -> None:
         p.emit(c.pager, "nav")
         p.w("</div></div>\n")
     if c.comments:
-        p.w('<div id="comments" class="comments-area">\n<h2 class="comments-title">'
-            f'{len(c.comments)} thoughts on &ldquo;{html.escape(c.title)}&rdquo;</h2>\n'
-            '<ol class="comment-list">\n')
+        p.w(
+            '<div id="comments" class="comments-area">\n<h2 class="comments-title">'
+            f"{len(c.comments)} thoughts on &ldquo;{html.escape(c.title)}&rdquo;</h2>\n"
+            '<ol class="comment-list">\n'
+        )
         for cm in c.comments:
-            p.w('<li class="comment even thread-even depth-1"><div class="comment-body">'
-                '<div class="comment-author vcard"><b class="fn">')
+            p.w(
+                '<li class="comment even thread-even depth-1"><div class="comment-body">'
+                '<div class="comment-author vcard"><b class="fn">'
+            )
             if cm.link is not None:
                 p.link(cm.link, "comment")
             else:
@@ -657,8 +991,10 @@ def _render_wordpress(p: _Page, c: _Ctx) -> None:
         p.w("</ol>\n</div>\n")
     p.w('</div></div>\n<div id="secondary" class="widget-area">\n')
     for i, (title, links) in enumerate(c.widgets):
-        p.w(f'<div id="block-{i + 2}" class="widget widget_links"><h2 class="widget-title">'
-            f"{html.escape(title)}</h2><ul>\n")
+        p.w(
+            f'<div id="block-{i + 2}" class="widget widget_links"><h2 class="widget-title">'
+            f"{html.escape(title)}</h2><ul>\n"
+        )
         for lk in links:
             p.w("<li>")
             p.link(lk, "sidebar")
@@ -673,10 +1009,12 @@ def _render_wordpress(p: _Page, c: _Ctx) -> None:
 
 def _render_hashed(p: _Page, c: _Ctx) -> None:
     k = c.classes
-    p.w(f'<!DOCTYPE html>\n<html lang="{c.lang}">\n<head>\n{_charset(c)}'
+    p.w(
+        f'<!DOCTYPE html>\n<html lang="{c.lang}">\n<head>\n{_charset(c)}'
         f"<title>{html.escape(c.title)} - {html.escape(c.site)}</title>\n"
         f'<link rel="preload" href="/_next/static/app.js" as="script">\n{c.head}</head>\n'
-        f'<body><div id="__next"><div class="{k["root"]}">\n<div class="{k["top"]}">')
+        f'<body><div id="__next"><div class="{k["root"]}">\n<div class="{k["top"]}">'
+    )
     p.link(c.logo, "nav")
     p.w(f'<div class="{k["menu"]}">')
     for lk in c.menu:
@@ -723,13 +1061,18 @@ def _render_hashed(p: _Page, c: _Ctx) -> None:
 
 
 def _render_table(p: _Page, c: _Ctx) -> None:
-    meta = (f'<META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset={c.charset_meta}">\n'
-            if c.charset_meta else "")
-    p.w('<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN">\n<HTML>\n<HEAD>\n'
+    meta = (
+        f'<META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset={c.charset_meta}">\n'
+        if c.charset_meta
+        else ""
+    )
+    p.w(
+        '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN">\n<HTML>\n<HEAD>\n'
         f"{meta}<TITLE>{html.escape(c.title)} - {html.escape(c.site)}</TITLE>\n{c.head}</HEAD>\n"
         '<BODY BGCOLOR="#FFFFFF" TEXT="#000000" LINK="#0000EE">\n'
-        "<TABLE WIDTH=\"100%\" BORDER=0 CELLPADDING=4 CELLSPACING=0>\n"
-        '<TR><TD COLSPAN=2 BGCOLOR="#000080">')
+        '<TABLE WIDTH="100%" BORDER=0 CELLPADDING=4 CELLSPACING=0>\n'
+        '<TR><TD COLSPAN=2 BGCOLOR="#000080">'
+    )
     p.link(c.logo, "nav")
     p.w(" <FONT COLOR=white>")
     for i, lk in enumerate(c.menu):
@@ -774,8 +1117,12 @@ def _render_table(p: _Page, c: _Ctx) -> None:
     p.w("</BODY>\n</HTML>\n")
 
 
-_RENDER = {"html5": _render_html5, "wordpress": _render_wordpress, "hashed": _render_hashed,
-           "table": _render_table}
+_RENDER = {
+    "html5": _render_html5,
+    "wordpress": _render_wordpress,
+    "hashed": _render_hashed,
+    "table": _render_table,
+}
 _NAV_KIND = {"html5": "root", "wordpress": "abs", "hashed": "root", "table": "rel"}
 
 
@@ -837,8 +1184,9 @@ def _domain(host: str) -> str:
 class _Builder:
     """Plans hosts, renders every page, and records the expectations."""
 
-    def __init__(self, names: Sequence[str], articles_per_host: int, seed: int, *,
-                 bench: bool) -> None:
+    def __init__(
+        self, names: Sequence[str], articles_per_host: int, seed: int, *, bench: bool
+    ) -> None:
         if articles_per_host < 1:
             raise ValueError("pages_per_host must be >= 1")
         self.rng = random.Random(seed)
@@ -863,8 +1211,7 @@ class _Builder:
         for rank, i in enumerate(order):
             weights[i] = 1.0 / (rank + 1)
         self.cum_weights = list(itertools.accumulate(weights))
-        self.memo: dict[tuple[object, ...], tuple[str, ExpectedLink]] | None = (
-            {} if bench else None)
+        self.memo: dict[tuple[object, ...], tuple[str, ExpectedLink]] | None = {} if bench else None
         self.sentences = []
         for _ in range(1500):
             s = " ".join(self.rng.choices(_WORDS, k=self.rng.randint(3, 14)))
@@ -896,24 +1243,65 @@ class _Builder:
         base = f"http://{name}"
         listing = [base + "/"]
         for k in range(2, n_listing + 1):
-            listing.append(base + {"html5": f"/page/{k}/", "wordpress": f"/page/{k}/",
-                                   "hashed": _with_query("/", p=str(k)),
-                                   "table": _with_query("/", page=str(k))}[template])
-        cat_pq = {"html5": "/topics/{}/", "wordpress": "/category/{}/", "hashed": "/c/{}",
-                  "table": "/docs/{}/"}[template]
-        about, privacy = {"html5": ("/about/", "/privacy/"),
-                          "wordpress": ("/about/", "/privacy-policy/"),
-                          "hashed": ("/about", "/legal/privacy"),
-                          "table": ("/about.html", "/privacy.html")}[template]
+            listing.append(
+                base
+                + {
+                    "html5": f"/page/{k}/",
+                    "wordpress": f"/page/{k}/",
+                    "hashed": _with_query("/", p=str(k)),
+                    "table": _with_query("/", page=str(k)),
+                }[template]
+            )
+        cat_pq = {
+            "html5": "/topics/{}/",
+            "wordpress": "/category/{}/",
+            "hashed": "/c/{}",
+            "table": "/docs/{}/",
+        }[template]
+        about, privacy = {
+            "html5": ("/about/", "/privacy/"),
+            "wordpress": ("/about/", "/privacy-policy/"),
+            "hashed": ("/about", "/legal/privacy"),
+            "table": ("/about.html", "/privacy.html"),
+        }[template]
         classes: dict[str, str] = {}
         if template == "hashed":
-            for key in ("root", "top", "menu", "cols", "main", "crumbs", "h1", "body", "pager",
-                        "comments", "comment", "who", "text", "side", "box", "boxtitle", "row",
-                        "bottom", "logo"):
+            for key in (
+                "root",
+                "top",
+                "menu",
+                "cols",
+                "main",
+                "crumbs",
+                "h1",
+                "body",
+                "pager",
+                "comments",
+                "comment",
+                "who",
+                "text",
+                "side",
+                "box",
+                "boxtitle",
+                "row",
+                "bottom",
+                "logo",
+            ):
                 classes[key] = self._hashed_class()
-        host = _Host(index, name, template, _site_title(name), base + "/", base + about,
-                     base + privacy, [(c.title(), base + cat_pq.format(c)) for c in cats], arts,
-                     listing, classes, sponsored=index % 3 == 1)
+        host = _Host(
+            index,
+            name,
+            template,
+            _site_title(name),
+            base + "/",
+            base + about,
+            base + privacy,
+            [(c.title(), base + cat_pq.format(c)) for c in cats],
+            arts,
+            listing,
+            classes,
+            sponsored=index % 3 == 1,
+        )
         if self.bench and index % 10 == 9:
             host.disallow.append("/private/")
         return host
@@ -955,8 +1343,23 @@ class _Builder:
         if rng.random() < variant_rate:
             if self.bench:
                 return _pick(rng, ("frag", "utm", "utm", "frag", "abs", "root", "upper", "port"))
-            return _pick(rng, ("frag", "utm", "utm", "frag", "upper", "port", "dots",
-                               "schemerel", "abs", "rel", "dot", "ws"))
+            return _pick(
+                rng,
+                (
+                    "frag",
+                    "utm",
+                    "utm",
+                    "frag",
+                    "upper",
+                    "port",
+                    "dots",
+                    "schemerel",
+                    "abs",
+                    "rel",
+                    "dot",
+                    "ws",
+                ),
+            )
         return _NAV_KIND[h.template]
 
     def _sentence(self) -> str:
@@ -972,16 +1375,34 @@ class _Builder:
         alt = f"{h.site_title} logo"
         t = h.template
         if t == "table":
-            logo = _L(h.home, alt, inner=f'<IMG SRC=/img/logo.gif ALT="{alt}" BORDER=0>',
-                      is_image=True, kind=nav)
+            logo = _L(
+                h.home,
+                alt,
+                inner=f'<IMG SRC=/img/logo.gif ALT="{alt}" BORDER=0>',
+                is_image=True,
+                kind=nav,
+            )
         elif t == "wordpress":
-            logo = _L(h.home, alt, inner=f'<img width="200" height="60" src="/wp-content/'
-                      f'uploads/logo.png" class="custom-logo" alt="{alt}">', is_image=True,
-                      kind="abs", rel="home", attrs=' class="custom-logo-link"')
+            logo = _L(
+                h.home,
+                alt,
+                inner=f'<img width="200" height="60" src="/wp-content/'
+                f'uploads/logo.png" class="custom-logo" alt="{alt}">',
+                is_image=True,
+                kind="abs",
+                rel="home",
+                attrs=' class="custom-logo-link"',
+            )
         else:
             cls = h.classes.get("logo", "logo")
-            logo = _L(h.home, alt, inner=f'<img src="/img/logo.png" alt="{alt}" width="120" '
-                      'height="40">', is_image=True, kind=nav, attrs=f' class="{cls}"')
+            logo = _L(
+                h.home,
+                alt,
+                inner=f'<img src="/img/logo.png" alt="{alt}" width="120" height="40">',
+                is_image=True,
+                kind=nav,
+                attrs=f' class="{cls}"',
+            )
         menu = [_L(h.home, "Home", kind=nav)]
         menu += [_L(url, label, kind=nav) for label, url in h.categories]
         menu.append(_L(h.about, "About", kind=nav))
@@ -993,44 +1414,80 @@ class _Builder:
         if h.sponsored:
             href = f"https://ads.example/click?id=7&utm_source={h.name}&campaign=spring"
             self.externals.setdefault("ads.example")
-            tail_widgets.append(("Sponsored", [_L(_ADS_URL, "Spring sale: 20% off", href=href,
-                                                  rel="sponsored noopener")]))
+            tail_widgets.append(
+                (
+                    "Sponsored",
+                    [_L(_ADS_URL, "Spring sale: 20% off", href=href, rel="sponsored noopener")],
+                )
+            )
         credit_url, credit_text = _CREDITS[t]
         self.externals.setdefault(_host_of(credit_url))
-        footer: list[_Item] = [_L(h.about, "About us", kind=nav), " &middot; ",
-                               _L(h.privacy, "Privacy policy", kind=nav), " &middot; ",
-                               f'<a href="mailto:info@{h.name}">Contact</a> &middot; ']
+        footer: list[_Item] = [
+            _L(h.about, "About us", kind=nav),
+            " &middot; ",
+            _L(h.privacy, "Privacy policy", kind=nav),
+            " &middot; ",
+            f'<a href="mailto:info@{h.name}">Contact</a> &middot; ',
+        ]
         if t == "table":
             self.externals.setdefault("counter.example")
-            footer += [_L("http://counter.example/c?id=77", "Visitor counter",
-                          inner='<IMG SRC="http://counter.example/img?id=77" ALT="Visitor counter"'
-                          " WIDTH=88 HEIGHT=31>", is_image=True, kind="abs"), " "]
+            footer += [
+                _L(
+                    "http://counter.example/c?id=77",
+                    "Visitor counter",
+                    inner='<IMG SRC="http://counter.example/img?id=77" ALT="Visitor counter"'
+                    " WIDTH=88 HEIGHT=31>",
+                    is_image=True,
+                    kind="abs",
+                ),
+                " ",
+            ]
         if h.sister is not None:
             other = _site_title(_host_of(h.sister))
             footer += [_L(h.sister, f"Visit {other}", kind="abs"), " &middot; "]
         footer += [_L(credit_url, credit_text, kind="abs"), f" &copy; 2024 {h.site_title}"]
-        for lk in (logo, *menu, *branding, *h.blogroll, *footer,
-                   *(x for _, links in tail_widgets for x in links)):
+        for lk in (
+            logo,
+            *menu,
+            *branding,
+            *h.blogroll,
+            *footer,
+            *(x for _, links in tail_widgets for x in links),
+        ):
             if isinstance(lk, _L):
                 lk.static = True
         h.sitewide = _Sitewide(logo, menu, branding, head_widgets, tail_widgets, footer)
         return h.sitewide
 
-    def _ctx(self, h: _Host, title: str, *, crumbs: Sequence[_L] = (),
-             widgets_extra: Sequence[tuple[str, list[_L]]] = ()) -> _Ctx:
+    def _ctx(
+        self,
+        h: _Host,
+        title: str,
+        *,
+        crumbs: Sequence[_L] = (),
+        widgets_extra: Sequence[tuple[str, list[_L]]] = (),
+    ) -> _Ctx:
         sw = self._sitewide(h)
-        return _Ctx(title=title, site=h.site_title, logo=sw.logo, menu=sw.menu,
-                    branding=sw.branding, crumbs=list(crumbs), classes=h.classes,
-                    widgets=[*sw.head_widgets, *widgets_extra, *sw.tail_widgets],
-                    footer=sw.footer)
+        return _Ctx(
+            title=title,
+            site=h.site_title,
+            logo=sw.logo,
+            menu=sw.menu,
+            branding=sw.branding,
+            crumbs=list(crumbs),
+            classes=h.classes,
+            widgets=[*sw.head_widgets, *widgets_extra, *sw.tail_widgets],
+            footer=sw.footer,
+        )
 
     def _related(self, h: _Host, exclude: str | None, n: int, title: str) -> tuple[str, list[_L]]:
         pool = [a for a in h.articles if a.url != exclude]
         picks = self.rng.sample(pool, min(n, len(pool)))
         return title, [_L(a.url, a.title, kind=self._in_kind(h, 0.2)) for a in picks]
 
-    def _paragraphs(self, h: _Host, n: int, exclude: str | None, links_per_para: int) -> list[
-            _Item]:
+    def _paragraphs(
+        self, h: _Host, n: int, exclude: str | None, links_per_para: int
+    ) -> list[_Item]:
         rng = self.rng
         items: list[_Item] = []
         pool = [a for a in h.articles if a.url != exclude] or h.articles
@@ -1040,8 +1497,11 @@ class _Builder:
                 r = rng.random()
                 if r < 0.55:
                     art = _pick(rng, pool)
-                    text = art.title if rng.random() < 0.6 else " ".join(
-                        rng.choices(_WORDS[20:], k=rng.randint(1, 3)))
+                    text = (
+                        art.title
+                        if rng.random() < 0.6
+                        else " ".join(rng.choices(_WORDS[20:], k=rng.randint(1, 3)))
+                    )
                     lk = _L(art.url, text, kind=self._in_kind(h, 0.3))
                 else:
                     lk = self._cross_link(h, ("abs", "abs", "abs", "utm", "frag", "upper"))
@@ -1059,12 +1519,20 @@ class _Builder:
             r = rng.random()
             if r < 0.55:
                 self.externals.setdefault("social.example")
-                link = _L(f"https://social.example/@{name.lower()}", name, kind="abs",
-                          rel="external nofollow ugc" if wp else "ugc nofollow")
+                link = _L(
+                    f"https://social.example/@{name.lower()}",
+                    name,
+                    kind="abs",
+                    rel="external nofollow ugc" if wp else "ugc nofollow",
+                )
             elif r < 0.8:
                 other = self._other_host(h)
-                link = _L(other.home, name, kind="abs",
-                          rel="external nofollow ugc" if wp else "ugc nofollow")
+                link = _L(
+                    other.home,
+                    name,
+                    kind="abs",
+                    rel="external nofollow ugc" if wp else "ugc nofollow",
+                )
             body: list[_Item] = [f"<p>{self._sentence()}"]
             if rng.random() < 0.5:
                 lk = self._cross_link(h)
@@ -1072,19 +1540,44 @@ class _Builder:
                 body += [" ", lk]
             body.append("</p>")
             cid = 100 + i
-            permalink = (_L(page_url, f"March {i + 3}, 2024 at {9 + i}:15 am", kind="abs",
-                            href=f"{page_url}#comment-{cid}") if wp else None)
+            permalink = (
+                _L(
+                    page_url,
+                    f"March {i + 3}, 2024 at {9 + i}:15 am",
+                    kind="abs",
+                    href=f"{page_url}#comment-{cid}",
+                )
+                if wp
+                else None
+            )
             out.append(_Comment(name, link, body, permalink))
         return out
 
     # -- emitting pages ------------------------------------------------------------------------
 
-    def _emit(self, h: _Host, url: str, ctx: _Ctx, *, base: str | None = None,
-              nofollow: bool = False, headers: Sequence[tuple[str, str]] = (),
-              encoding: str = "utf-8", content_type: str = HTML_UTF8,
-              disallowed: bool = False, broken_bytes: bool = False) -> ExpectedPage:
-        page = _Page(url, self.rng, base=base, nofollow=nofollow, upper=h.template == "table",
-                     features=self.features, memo=self.memo)
+    def _emit(
+        self,
+        h: _Host,
+        url: str,
+        ctx: _Ctx,
+        *,
+        base: str | None = None,
+        nofollow: bool = False,
+        headers: Sequence[tuple[str, str]] = (),
+        encoding: str = "utf-8",
+        content_type: str = HTML_UTF8,
+        disallowed: bool = False,
+        broken_bytes: bool = False,
+    ) -> ExpectedPage:
+        page = _Page(
+            url,
+            self.rng,
+            base=base,
+            nofollow=nofollow,
+            upper=h.template == "table",
+            features=self.features,
+            memo=self.memo,
+        )
         _RENDER[h.template](page, ctx)
         text = page.html()
         if broken_bytes:
@@ -1092,9 +1585,17 @@ class _Builder:
         else:
             body = text.encode(encoding)
         self._serve(url, Resource(200, body, (("Content-Type", content_type), *headers)))
-        exp = ExpectedPage(url, 200, tuple(page.links), None, content_type, h.template,
-                           disallowed, nofollow, f"{ctx.title} {_TITLE_SEP[h.template]} "
-                           f"{ctx.site}")
+        exp = ExpectedPage(
+            url,
+            200,
+            tuple(page.links),
+            None,
+            content_type,
+            h.template,
+            disallowed,
+            nofollow,
+            f"{ctx.title} {_TITLE_SEP[h.template]} {ctx.site}",
+        )
         self.pages[url] = exp
         if self.features is not None:
             page.feature(f"template_{h.template}")
@@ -1127,16 +1628,25 @@ class _Builder:
         n_list = len(h.listing)
         # Listing pages (home page first).
         for k, url in enumerate(h.listing):
-            chunk = h.articles[k * self.per_page: (k + 1) * self.per_page]
+            chunk = h.articles[k * self.per_page : (k + 1) * self.per_page]
             content: list[_Item] = [f"<p>{self._sentence()}.</p>\n<h2>Latest posts</h2>\n<ul>\n"]
             for art in chunk:
-                content += ["<li>", _L(art.url, art.title, kind=self._in_kind(h, 0.1)),
-                            f"<p>{self._sentence()}&hellip; "]
+                content += [
+                    "<li>",
+                    _L(art.url, art.title, kind=self._in_kind(h, 0.1)),
+                    f"<p>{self._sentence()}&hellip; ",
+                ]
                 if h.template == "wordpress":
-                    content += [_L(art.url, f"Continue reading \u201c{art.title}\u201d",
-                                   inner=f'Continue reading<span class="screen-reader-text"> '
-                                   f"&ldquo;{html.escape(art.title)}&rdquo;</span>",
-                                   kind="abs", attrs=' class="more-link"')]
+                    content += [
+                        _L(
+                            art.url,
+                            f"Continue reading \u201c{art.title}\u201d",
+                            inner=f'Continue reading<span class="screen-reader-text"> '
+                            f"&ldquo;{html.escape(art.title)}&rdquo;</span>",
+                            kind="abs",
+                            attrs=' class="more-link"',
+                        )
+                    ]
                 content.append("</p></li>\n")
             content.append("</ul>\n")
             if k == 0 and h.specials:
@@ -1146,9 +1656,11 @@ class _Builder:
                 content.append("</ul>\n")
             if k == 0:
                 content += ["<p>Friends of the site: ", self._cross_link(h), ".</p>\n"]
-            ctx = self._ctx(h, "Home" if k == 0 else f"Posts, page {k + 1}",
-                            widgets_extra=[self._related(h, None, 5 if bench else 3,
-                                                         "Recent posts")])
+            ctx = self._ctx(
+                h,
+                "Home" if k == 0 else f"Posts, page {k + 1}",
+                widgets_extra=[self._related(h, None, 5 if bench else 3, "Recent posts")],
+            )
             ctx.content = content
             if n_list > 1:
                 ctx.pager = self._pager(h, k)
@@ -1158,53 +1670,68 @@ class _Builder:
             arts = [a for a in h.articles if a.category == ci]
             content = [f"<p>All posts filed under {html.escape(label)}.</p>\n<ul>\n"]
             for art in arts:
-                content += ["<li>", _L(art.url, art.title, kind=self._in_kind(h, 0.1)),
-                            "</li>\n"]
+                content += ["<li>", _L(art.url, art.title, kind=self._in_kind(h, 0.1)), "</li>\n"]
             content.append("</ul>\n")
-            ctx = self._ctx(h, label, crumbs=[home_crumb],
-                            widgets_extra=[self._related(h, None, 3, "Recent posts")])
+            ctx = self._ctx(
+                h,
+                label,
+                crumbs=[home_crumb],
+                widgets_extra=[self._related(h, None, 3, "Recent posts")],
+            )
             ctx.content = content
             self._emit(h, url, ctx)
         # Articles.
         for i, art in enumerate(h.articles):
             label, cat_url = h.categories[art.category]
             crumbs = [home_crumb, _L(cat_url, label, kind=_NAV_KIND[h.template])]
-            ctx = self._ctx(h, art.title, crumbs=crumbs,
-                            widgets_extra=[self._related(h, art.url, 5 if bench else 3,
-                                                         "Related posts")])
-            ctx.content = self._paragraphs(h, rng.randint(6, 10) if bench else 3, art.url,
-                                           4 if bench else 2)
+            ctx = self._ctx(
+                h,
+                art.title,
+                crumbs=crumbs,
+                widgets_extra=[self._related(h, art.url, 5 if bench else 3, "Related posts")],
+            )
+            ctx.content = self._paragraphs(
+                h, rng.randint(6, 10) if bench else 3, art.url, 4 if bench else 2
+            )
             n_comments = (rng.randint(0, 4) if bench else (i % 3)) if i % 4 != 3 else 0
             ctx.comments = self._comments(h, art.url, n_comments)
             self._emit(h, art.url, ctx)
         # About and privacy.
         ctx = self._ctx(h, "About")
-        ctx.content = [f"<p>{self._sentence()}. Write to us at ",
-                       f'<a href="mailto:hello@{h.name}">hello@{h.name}</a> or call ',
-                       '<a href="tel:+15550100">+1 555 0100</a>.</p>\n<p>Start at our ',
-                       _L(h.home, "home page", kind=_NAV_KIND[h.template]), ".</p>\n"]
+        ctx.content = [
+            f"<p>{self._sentence()}. Write to us at ",
+            f'<a href="mailto:hello@{h.name}">hello@{h.name}</a> or call ',
+            '<a href="tel:+15550100">+1 555 0100</a>.</p>\n<p>Start at our ',
+            _L(h.home, "home page", kind=_NAV_KIND[h.template]),
+            ".</p>\n",
+        ]
         self._emit(h, h.about, ctx)
         ctx = self._ctx(h, "Privacy policy")
         self.externals.setdefault("privacy.example")
-        ctx.content = [f"<p>{self._sentence()}. We follow the ",
-                       _L("https://privacy.example/gdpr", "GDPR guidelines", kind="abs"),
-                       ".</p>\n"]
+        ctx.content = [
+            f"<p>{self._sentence()}. We follow the ",
+            _L("https://privacy.example/gdpr", "GDPR guidelines", kind="abs"),
+            ".</p>\n",
+        ]
         self._emit(h, h.privacy, ctx)
 
     def _pager(self, h: _Host, k: int) -> list[_Item]:
         kind = "query" if h.template == "table" else _NAV_KIND[h.template]
         items: list[_Item] = []
         if k > 0:
-            items += [_L(h.listing[k - 1], "\u00ab Newer posts",
-                         inner="&laquo; Newer posts", kind=kind), " "]
+            items += [
+                _L(h.listing[k - 1], "\u00ab Newer posts", inner="&laquo; Newer posts", kind=kind),
+                " ",
+            ]
         for j, url in enumerate(h.listing):
             if j == k:
                 items.append(f'<span aria-current="page">{j + 1}</span> ')
             else:
                 items += [_L(url, str(j + 1), kind=kind), " "]
         if k + 1 < len(h.listing):
-            items.append(_L(h.listing[k + 1], "Older posts \u00bb", inner="Older posts &raquo;",
-                            kind=kind))
+            items.append(
+                _L(h.listing[k + 1], "Older posts \u00bb", inner="Older posts &raquo;", kind=kind)
+            )
         return items
 
     # -- robots, redirects, files --------------------------------------------------------------
@@ -1219,12 +1746,15 @@ class _Builder:
             lines.append("Allow: /")
         lines += ["", "User-agent: BadBot", "Disallow: /", ""]
         self.site.setdefault(h.name, {})["/robots.txt"] = Resource(
-            200, "\n".join(lines).encode(), (("Content-Type", "text/plain; charset=utf-8"),))
+            200, "\n".join(lines).encode(), (("Content-Type", "text/plain; charset=utf-8"),)
+        )
 
     def _redirect(self, url: str, status: int, location: str, to: str) -> None:
         body = f'<html><body>Moved to <a href="{html.escape(to)}">here</a>.</body></html>\n'
-        self._serve(url, Resource(status, body.encode(), (
-            ("Content-Type", HTML_UTF8), ("Location", location))))
+        self._serve(
+            url,
+            Resource(status, body.encode(), (("Content-Type", HTML_UTF8), ("Location", location))),
+        )
         self.pages[url] = ExpectedPage(url, status, (), to, HTML_UTF8, "redirect", False, False)
 
     def _file(self, url: str, body: bytes, content_type: str) -> None:
@@ -1297,9 +1827,17 @@ class _Builder:
                 raise RuntimeError(f"unreachable page {url}")
         externals = tuple(sorted(h for h in self.externals if h not in served))
         features = {k: tuple(v) for k, v in sorted((self.features or {}).items())}
-        return SampleWeb(self.site, pages, seeds, [h.name for h in self.hosts], features,
-                         tuple(depth), depth, {h.name: h.template for h in self.hosts},
-                         externals)
+        return SampleWeb(
+            self.site,
+            pages,
+            seeds,
+            [h.name for h in self.hosts],
+            features,
+            tuple(depth),
+            depth,
+            {h.name: h.template for h in self.hosts},
+            externals,
+        )
 
 
 _TITLE_SEP = {"html5": "|", "wordpress": "\u2013", "hashed": "-", "table": "-"}
@@ -1352,28 +1890,47 @@ class _EdgeCases:
     def base_href(self, h: _Host) -> None:
         b = self.b
         base = h.url("/docs/v2/")
-        v1, intro, install = h.url("/docs/v1/"), h.url("/docs/v2/intro.html"), h.url(
-            "/docs/v2/install.html")
+        v1, intro, install = (
+            h.url("/docs/v1/"),
+            h.url("/docs/v2/intro.html"),
+            h.url("/docs/v2/install.html"),
+        )
         url = h.url("/guides/base-href.html")
         ctx = b._ctx(h, "Docs via base href")
         ctx.head = f'<base href="{base}">\n<base href="/ignored/">\n'
         ctx.content = [
             "<p>Relative links on this page resolve against the base URL: read the ",
-            _L(intro, "introduction", kind="rel"), ", then ",
-            _L(install, "install it", kind="dot"), "; the ",
-            _L(v1, "previous version", kind="rel"), " is archived. See also ",
-            _L(h.about, "about us", kind="rel"), " and the ",
-            _L(base, "docs index", href="./"), " and ",
-            _L(h.articles[0].url, h.articles[0].title, kind="root"), ".</p>\n"]
+            _L(intro, "introduction", kind="rel"),
+            ", then ",
+            _L(install, "install it", kind="dot"),
+            "; the ",
+            _L(v1, "previous version", kind="rel"),
+            " is archived. See also ",
+            _L(h.about, "about us", kind="rel"),
+            " and the ",
+            _L(base, "docs index", href="./"),
+            " and ",
+            _L(h.articles[0].url, h.articles[0].title, kind="root"),
+            ".</p>\n",
+        ]
         b._emit(h, url, ctx, base=base)
         b._feature("base_href", url)
         self._special(h, url, "Documentation")
         for doc, title, links in (
-            (base, "Docs v2", [_L(intro, "Introduction", kind="rel"),
-                               _L(install, "Installation", kind="dot"),
-                               _L(v1, "Docs v1", kind="rel")]),
-            (intro, "Introduction", [_L(install, "Next: installation", kind="rel"),
-                                     _L(base, "Docs index", kind="dot")]),
+            (
+                base,
+                "Docs v2",
+                [
+                    _L(intro, "Introduction", kind="rel"),
+                    _L(install, "Installation", kind="dot"),
+                    _L(v1, "Docs v1", kind="rel"),
+                ],
+            ),
+            (
+                intro,
+                "Introduction",
+                [_L(install, "Next: installation", kind="rel"), _L(base, "Docs index", kind="dot")],
+            ),
             (install, "Installation", [_L(intro, "Back: introduction", kind="rel")]),
             (v1, "Docs v1 (archived)", [_L(base, "Current docs", kind="rel")]),
         ):
@@ -1392,27 +1949,47 @@ class _EdgeCases:
         ctx = b._ctx(h, "Typography in links")
         ctx.content = [
             "<p>Entities: ",
-            _L(a[0], "Fish & Chips", inner="Fish &amp; Chips"), ", ",
-            _L(a[1], "Café Menu", inner="Caf&eacute;&nbsp;Menu"), ", ",
-            _L(a[2], "Résumé tips", inner="R&#233;sum&#xE9; tips"), ", ",
-            _L(a[3], "© 2024 — all…", inner="&copy; 2024 &mdash; all&hellip;"), ".</p>\n",
-            "<p>Markup: ",
-            _L(a[4], "bold it", inner="<b>bold</b> <i>it</i>"), ", ",
-            _L(a[5], "Deeply nested text",
-               inner='<span class="x"><em>Deeply <strong>nested</strong></em> text</span>'),
+            _L(a[0], "Fish & Chips", inner="Fish &amp; Chips"),
             ", ",
-            _L(a[0], "Spaced out link", inner="\n     Spaced\n   out\tlink  "), ", ",
-            _L(a[1], "<code> samples", inner="&lt;code&gt; samples",
-               title="Tom & Jerry's \"best\""), ".</p>\n",
-            "<p>Unicode path: ", _L(wiki, "Café wiki", href="/wiki/Café"), ".</p>\n"]
+            _L(a[1], "Café Menu", inner="Caf&eacute;&nbsp;Menu"),
+            ", ",
+            _L(a[2], "Résumé tips", inner="R&#233;sum&#xE9; tips"),
+            ", ",
+            _L(a[3], "© 2024 — all…", inner="&copy; 2024 &mdash; all&hellip;"),
+            ".</p>\n",
+            "<p>Markup: ",
+            _L(a[4], "bold it", inner="<b>bold</b> <i>it</i>"),
+            ", ",
+            _L(
+                a[5],
+                "Deeply nested text",
+                inner='<span class="x"><em>Deeply <strong>nested</strong></em> text</span>',
+            ),
+            ", ",
+            _L(a[0], "Spaced out link", inner="\n     Spaced\n   out\tlink  "),
+            ", ",
+            _L(a[1], "<code> samples", inner="&lt;code&gt; samples", title='Tom & Jerry\'s "best"'),
+            ".</p>\n",
+            "<p>Unicode path: ",
+            _L(wiki, "Café wiki", href="/wiki/Café"),
+            ".</p>\n",
+        ]
         b._emit(h, url, ctx)
-        for name in ("entities", "nested_markup", "whitespace_anchor", "link_title",
-                     "non_ascii_path"):
+        for name in (
+            "entities",
+            "nested_markup",
+            "whitespace_anchor",
+            "link_title",
+            "non_ascii_path",
+        ):
             b._feature(name, url)
         self._special(h, url, "Typography")
         ctx = b._ctx(h, "Café")
-        ctx.content = ["<p>A page with a non-ASCII path. ",
-                       _L(url, "Back to typography", kind="root"), "</p>\n"]
+        ctx.content = [
+            "<p>A page with a non-ASCII path. ",
+            _L(url, "Back to typography", kind="root"),
+            "</p>\n",
+        ]
         b._emit(h, wiki, ctx)
 
     def redirect_301(self, h: _Host) -> None:
@@ -1428,17 +2005,45 @@ class _EdgeCases:
         ctx = b._ctx(h, "Gallery")
         ctx.content = [
             "<p>",
-            _L(a[0], "Sunset over the bay", inner='<img src="/img/sunset.jpg" alt="Sunset over '
-               'the bay" width="300">', is_image=True), "\n",
-            _L(a[1], "Annual report", inner='<img src="/img/pdf.png" alt="PDF icon"> Annual '
-               "report", is_image=True), "\n",
-            _L(a[2], "", inner='<img src="/img/blank.gif">', is_image=True), "\n",
-            _L(a[3], "", inner='<img src="/img/thumb.jpg" alt="">', is_image=True,
-               title="Open the gallery"), "\n",
-            _L(a[4], "Spaced alt", inner='<img src="/img/a.jpg" alt="  Spaced   alt ">',
-               is_image=True), "\n",
-            _L(a[5], "See the photo", inner='<span>See the</span> <img src="/img/c.jpg" '
-               'alt="camera"> photo', is_image=True), "</p>\n"]
+            _L(
+                a[0],
+                "Sunset over the bay",
+                inner='<img src="/img/sunset.jpg" alt="Sunset over the bay" width="300">',
+                is_image=True,
+            ),
+            "\n",
+            _L(
+                a[1],
+                "Annual report",
+                inner='<img src="/img/pdf.png" alt="PDF icon"> Annual report',
+                is_image=True,
+            ),
+            "\n",
+            _L(a[2], "", inner='<img src="/img/blank.gif">', is_image=True),
+            "\n",
+            _L(
+                a[3],
+                "",
+                inner='<img src="/img/thumb.jpg" alt="">',
+                is_image=True,
+                title="Open the gallery",
+            ),
+            "\n",
+            _L(
+                a[4],
+                "Spaced alt",
+                inner='<img src="/img/a.jpg" alt="  Spaced   alt ">',
+                is_image=True,
+            ),
+            "\n",
+            _L(
+                a[5],
+                "See the photo",
+                inner='<span>See the</span> <img src="/img/c.jpg" alt="camera"> photo',
+                is_image=True,
+            ),
+            "</p>\n",
+        ]
         b._emit(h, url, ctx)
         for name in ("image_link", "text_image_link", "image_link_no_alt"):
             b._feature(name, url)
@@ -1448,25 +2053,61 @@ class _EdgeCases:
         b = self.b
         url = h.url("/partners/")
         other = b.hosts[(h.index + 5) % len(b.hosts)]
-        for ext in ("partner.example", "ads.example", "social.example", "code.example",
-                    "directory.example"):
+        for ext in (
+            "partner.example",
+            "ads.example",
+            "social.example",
+            "code.example",
+            "directory.example",
+        ):
             b.externals.setdefault(ext)
         ctx = b._ctx(h, "Partners")
         ctx.content = [
             "<p>",
-            _L("http://partner.example/", "Our partner", kind="abs", rel="NoFollow  EXTERNAL",
-               title="Partner site"), ", ",
-            _L(_ADS_URL, "Spring sale", href="https://ads.example/click?id=7&campaign=spring",
-               rel="Sponsored"), ", ",
-            _L(other.home, "Guest post", kind="abs", rel=" ugc\tnofollow "), ", ",
-            _L("https://social.example/@shop", "Follow us", kind="abs", rel="me noopener",
-               attrs=' target="_blank"'), ", ",
-            _L("https://code.example/linkcrawl", "Source", kind="abs", rel=""), ", ",
-            _L("http://directory.example/listing/42", "Directory", kind="abs",
-               rel="sponsored\nNOFOLLOW", title="Paid listing"), ".</p>\n"]
+            _L(
+                "http://partner.example/",
+                "Our partner",
+                kind="abs",
+                rel="NoFollow  EXTERNAL",
+                title="Partner site",
+            ),
+            ", ",
+            _L(
+                _ADS_URL,
+                "Spring sale",
+                href="https://ads.example/click?id=7&campaign=spring",
+                rel="Sponsored",
+            ),
+            ", ",
+            _L(other.home, "Guest post", kind="abs", rel=" ugc\tnofollow "),
+            ", ",
+            _L(
+                "https://social.example/@shop",
+                "Follow us",
+                kind="abs",
+                rel="me noopener",
+                attrs=' target="_blank"',
+            ),
+            ", ",
+            _L("https://code.example/linkcrawl", "Source", kind="abs", rel=""),
+            ", ",
+            _L(
+                "http://directory.example/listing/42",
+                "Directory",
+                kind="abs",
+                rel="sponsored\nNOFOLLOW",
+                title="Paid listing",
+            ),
+            ".</p>\n",
+        ]
         b._emit(h, url, ctx)
-        for name in ("rel_mixed_case", "rel_sponsored", "link_title", "cross_seed_link",
-                     "external_link"):
+        for name in (
+            "rel_mixed_case",
+            "rel_sponsored",
+            "link_title",
+            "cross_seed_link",
+            "external_link",
+        ):
             b._feature(name, url)
         self._special(h, url, "Partners")
 
@@ -1501,19 +2142,36 @@ class _EdgeCases:
         url = h.url("/help/links")
         ctx = b._ctx(h, "Things that are not links")
         ctx.content = [
-            "<p>", _a("javascript:void(0)", "Open menu"), " ",
-            _a("JavaScript:alert(1)", "Alert"), " ", _a("mailto:x@y.test", "Mail us"), " ",
-            _a("tel:+1", "Call"), " ", _a("data:text/html,x", "Data"), " ",
-            _a("#top", "Back to top"), " ", _a("", "Empty"), " ",
-            _a("ftp://files.example/pub/", "FTP"), " ",
+            "<p>",
+            _a("javascript:void(0)", "Open menu"),
+            " ",
+            _a("JavaScript:alert(1)", "Alert"),
+            " ",
+            _a("mailto:x@y.test", "Mail us"),
+            " ",
+            _a("tel:+1", "Call"),
+            " ",
+            _a("data:text/html,x", "Data"),
+            " ",
+            _a("#top", "Back to top"),
+            " ",
+            _a("", "Empty"),
+            " ",
+            _a("ftp://files.example/pub/", "FTP"),
+            " ",
             '<a name="anchor">Named anchor</a> <a>No href</a></p>\n',
-            "<p>One real link: ", _L(self._art(h, 0).url, "A real link"), ".</p>\n",
-            "<!-- <a href=\"/from-comment\">commented out</a> -->\n",
+            "<p>One real link: ",
+            _L(self._art(h, 0).url, "A real link"),
+            ".</p>\n",
+            '<!-- <a href="/from-comment">commented out</a> -->\n',
             "<script>document.write('<a href=\"/from-script\">scripted</a>');</script>\n",
             '<script type="text/template"><a href="/from-script-template">x</a></script>\n',
             '<template><a href="/from-template">templated</a></template>\n',
             '<textarea name="t"><a href="/from-textarea">in a textarea</a></textarea>\n',
-            "<p>And another: ", _L(self._art(h, 1).url, "Second real link"), ".</p>\n"]
+            "<p>And another: ",
+            _L(self._art(h, 1).url, "Second real link"),
+            ".</p>\n",
+        ]
         b._emit(h, url, ctx)
         for name in ("non_links", "link_in_comment", "link_in_script", "link_in_template"):
             b._feature(name, url)
@@ -1528,14 +2186,31 @@ class _EdgeCases:
         ctx.content = [
             '<p><img src="/img/map.png" usemap="#sitemap" alt="Site map" width="300"></p>\n'
             '<map name="sitemap">\n',
-            _L(h.about, "About us", tag="area", href=about_href, inner="", close="",
-               open_tag=f'<area shape="rect" coords="0,0,100,50" href="{about_href}" '
-               'alt="About us">'), "\n",
-            _L(other.home, "Partner site", tag="area", href=other.home, inner="", close="",
-               open_tag=f'<area shape="circle" coords="150,25,20" href="{other.home}" '
-               'alt="Partner site">'), "\n",
+            _L(
+                h.about,
+                "About us",
+                tag="area",
+                href=about_href,
+                inner="",
+                close="",
+                open_tag=f'<area shape="rect" coords="0,0,100,50" href="{about_href}" '
+                'alt="About us">',
+            ),
+            "\n",
+            _L(
+                other.home,
+                "Partner site",
+                tag="area",
+                href=other.home,
+                inner="",
+                close="",
+                open_tag=f'<area shape="circle" coords="150,25,20" href="{other.home}" '
+                'alt="Partner site">',
+            ),
+            "\n",
             '<area shape="rect" coords="200,0,300,50" nohref alt="Nothing here">\n'
-            '<area shape="default" href="#top" alt="Top">\n</map>\n']
+            '<area shape="default" href="#top" alt="Top">\n</map>\n',
+        ]
         b._emit(h, url, ctx)
         b._feature("area_map", url)
         self._special(h, url, "Site map")
@@ -1552,13 +2227,21 @@ class _EdgeCases:
             ctx = b._ctx(h, "Relative links")
             ctx.content = [
                 "<P>",
-                _L(in0[0].url, "Sibling page", kind="rel"), " ",
-                _L(in0[-1].url, "Dot sibling", kind="dot"), " ",
-                _L(cat1, label1, kind="rel"), " ",
-                _L(in1[0].url, "Cousin page", kind="rel"), " ",
-                _L(h.about, "About (two levels up)", kind="rel"), " ",
-                _L(print_url, "Print view", kind="query"), " ",
-                _L(cat0, label0, href="./"), "</P>\n"]
+                _L(in0[0].url, "Sibling page", kind="rel"),
+                " ",
+                _L(in0[-1].url, "Dot sibling", kind="dot"),
+                " ",
+                _L(cat1, label1, kind="rel"),
+                " ",
+                _L(in1[0].url, "Cousin page", kind="rel"),
+                " ",
+                _L(h.about, "About (two levels up)", kind="rel"),
+                " ",
+                _L(print_url, "Print view", kind="query"),
+                " ",
+                _L(cat0, label0, href="./"),
+                "</P>\n",
+            ]
             b._emit(h, page_url, ctx)
         b._feature("uppercase_unquoted", url)
         self._special(h, url, "Relative links")
@@ -1568,8 +2251,11 @@ class _EdgeCases:
         h.disallow.append("/private/")
         url = h.url("/private/secret.html")
         ctx = b._ctx(h, "Members only")
-        ctx.content = ["<p>Disallowed by robots.txt. ",
-                       _L(h.home, "Home", kind=_NAV_KIND[h.template]), "</p>\n"]
+        ctx.content = [
+            "<p>Disallowed by robots.txt. ",
+            _L(h.home, "Home", kind=_NAV_KIND[h.template]),
+            "</p>\n",
+        ]
         exp = b._emit(h, url, ctx, disallowed=True)
         assert exp.disallowed
         b._feature("robots_disallowed", url)
@@ -1579,8 +2265,11 @@ class _EdgeCases:
         b = self.b
         pdf = h.url("/files/report.pdf")
         png = h.url("/img/photo.png")
-        b._file(pdf, b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n" + bytes(range(256))
-                + b"\n%%EOF\n", "application/pdf")
+        b._file(
+            pdf,
+            b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n" + bytes(range(256)) + b"\n%%EOF\n",
+            "application/pdf",
+        )
         b._file(png, b"\x89PNG\r\n\x1a\n" + bytes(64), "image/png")
         missing = h.url("/docs/removed.html")
         b._serve(missing, Resource(404, _NOT_FOUND_HTML, (("Content-Type", HTML_UTF8),)))
@@ -1600,10 +2289,16 @@ class _EdgeCases:
         ctx.charset_meta = "windows-1251"
         b.externals.setdefault("en.wiki.example")
         ctx.content = [
-            "<p>Русская страница: ", _L(h.home, "Главная страница"), ", ",
-            _L(self._art(h, 0).url, "Последние новости"), ", ",
-            _L(h.about, "О нас"), ", ",
-            _L("http://en.wiki.example/wiki/Main_Page", "Википедия", kind="abs"), ".</p>\n"]
+            "<p>Русская страница: ",
+            _L(h.home, "Главная страница"),
+            ", ",
+            _L(self._art(h, 0).url, "Последние новости"),
+            ", ",
+            _L(h.about, "О нас"),
+            ", ",
+            _L("http://en.wiki.example/wiki/Main_Page", "Википедия", kind="abs"),
+            ".</p>\n",
+        ]
         b._emit(h, ru, ctx, encoding="cp1251", content_type="text/html")
         b._feature("windows_1251", ru)
         self._special(h, ru, "По-русски")
@@ -1612,9 +2307,14 @@ class _EdgeCases:
         ctx.lang = "ja"
         ctx.charset_meta = None
         ctx.content = [
-            "<p>日本語のページ: ", _L(h.home, "ホーム"), "、",
-            _L(self._art(h, 1).url, "ニュース一覧"), "、",
-            _L(h.about, "会社概要"), "。</p>\n"]
+            "<p>日本語のページ: ",
+            _L(h.home, "ホーム"),
+            "、",
+            _L(self._art(h, 1).url, "ニュース一覧"),
+            "、",
+            _L(h.about, "会社概要"),
+            "。</p>\n",
+        ]
         b._emit(h, ja, ctx, encoding="shift_jis", content_type="text/html; charset=Shift_JIS")
         b._feature("shift_jis", ja)
         self._special(h, ja, "日本語")
@@ -1627,18 +2327,37 @@ class _EdgeCases:
         b.externals.setdefault("code.example")
         ctx = b._ctx(h, "Legacy markup")
         ctx.content = [
-            "<p>Unclosed paragraph with ", _L(a[0], "first link"),
-            "\n<p>Another <b>bold <i>mis-nested</b> text</i> and ", _L(a[1], "second link"),
-            "\n<ul><li>", _L(a[2], "item one"), "<li>", _L(a[3], "item two"), "</ul>\n",
-            '<div class="box">', _L(a[4], "outer", inner="outer ", close=""),
-            _L(a[5], "inner"), " tail</a></div>\n",
-            "<p>", _L(a[6], "Bold start", inner="<b>Bold start"), " continues</b></p>\n",
-            "<table><tr><td>", _L(a[7], "cell link"), "<td>no close</table>\n",
-            '<div class="unclosed"><p>Unclosed div with ', _L(a[0], "a link")]
+            "<p>Unclosed paragraph with ",
+            _L(a[0], "first link"),
+            "\n<p>Another <b>bold <i>mis-nested</b> text</i> and ",
+            _L(a[1], "second link"),
+            "\n<ul><li>",
+            _L(a[2], "item one"),
+            "<li>",
+            _L(a[3], "item two"),
+            "</ul>\n",
+            '<div class="box">',
+            _L(a[4], "outer", inner="outer ", close=""),
+            _L(a[5], "inner"),
+            " tail</a></div>\n",
+            "<p>",
+            _L(a[6], "Bold start", inner="<b>Bold start"),
+            " continues</b></p>\n",
+            "<table><tr><td>",
+            _L(a[7], "cell link"),
+            "<td>no close</table>\n",
+            '<div class="unclosed"><p>Unclosed div with ',
+            _L(a[0], "a link"),
+        ]
         # A stray </html>, then more links: an HTML5 parser appends them to <body>, after the
         # footer, outside every region (placement "content").
-        ctx.tail = ["</body></html>\n<p>After the end: ", _L(a[2], "late link", kind="root"),
-                    " and ", _L(ext, "late external", kind="abs"), "</p>\n"]
+        ctx.tail = [
+            "</body></html>\n<p>After the end: ",
+            _L(a[2], "late link", kind="root"),
+            " and ",
+            _L(ext, "late external", kind="abs"),
+            "</p>\n",
+        ]
         b._emit(h, url, ctx)
         b._feature("malformed", url)
         self._special(h, url, "Legacy markup")
@@ -1647,9 +2366,11 @@ class _EdgeCases:
         b = self.b
         url = h.url("/guides/broken-bytes.html")
         ctx = b._ctx(h, "Broken bytes")
-        ctx.content = ["<p>Invalid UTF-8 follows: \ue000\ue000 here.</p>\n<p>",
-                       _L(self._art(h, 2).url, "Caf\ufffd menu", inner="Caf\ue000 menu"),
-                       "</p>\n"]
+        ctx.content = [
+            "<p>Invalid UTF-8 follows: \ue000\ue000 here.</p>\n<p>",
+            _L(self._art(h, 2).url, "Caf\ufffd menu", inner="Caf\ue000 menu"),
+            "</p>\n",
+        ]
         b._emit(h, url, ctx, broken_bytes=True)
         b._feature("undecodable_bytes", url)
         self._special(h, url, "Broken bytes")
@@ -1680,29 +2401,47 @@ class _EdgeCases:
             b.externals.setdefault(ext)
         ctx = b._ctx(h, "URL variants")
         written = [
-            (a[0], "Absolute", "abs", None), (a[0], "Root-relative", "root", None),
+            (a[0], "Absolute", "abs", None),
+            (a[0], "Root-relative", "root", None),
             (a[0], "With fragment", None, "/" + a[0].split("/", 3)[3] + "#comments"),
-            (a[1], "utm", None, _split(a[1])[2] + "?utm_source=newsletter&utm_medium=email"
-             "&utm_campaign=spring"),
+            (
+                a[1],
+                "utm",
+                None,
+                _split(a[1])[2] + "?utm_source=newsletter&utm_medium=email&utm_campaign=spring",
+            ),
             (a[1], "gclid", None, _split(a[1])[2] + "?gclid=EAIaIQobChMI"),
             (a[2], "fbclid and fragment", None, a[2] + "?fbclid=IwAR2x#top"),
             (h.home, "Mailchimp", None, "/?mc_cid=abc123&mc_eid=def456"),
-            (a[0], "Uppercase", "upper", None), (h.categories[0][1], "Port 80", "port", None),
-            (h.home, "No slash", "noslash", None), (h.about, "Scheme-relative", "schemerel",
-                                                    None),
+            (a[0], "Uppercase", "upper", None),
+            (h.categories[0][1], "Port 80", "port", None),
+            (h.home, "No slash", "noslash", None),
+            (h.about, "Scheme-relative", "schemerel", None),
             (a[3], "Dot segments", None, "/p/./x/../" + a[3].rsplit("/", 1)[1]),
             (search, "Unsorted query", None, "/search?q=boats&lang=en"),
-            (search, "Unsorted query with tracking", None,
-             "/search?q=boats&utm_source=x&lang=en#results"),
+            (
+                search,
+                "Unsorted query with tracking",
+                None,
+                "/search?q=boats&utm_source=x&lang=en#results",
+            ),
             (h.about, "Whitespace", None, "  " + _split(h.about)[2] + " \n"),
             (other.home, other.site_title, "abs", None),
             (other.home, "Partner with tracking", None, other.home + "?utm_source=" + h.name),
             ("http://xn--bcher-kva.example/", "Bücher", None, "http://bücher.example/"),
             ("http://partner.example/", "Trailing dot", None, "http://partner.example./"),
-            ("https://secure.example/login", "Default https port", None,
-             "https://secure.example:443/login"),
-            ("https://secure.example/Account", "Uppercase https", None,
-             "HTTPS://Secure.Example/Account"),
+            (
+                "https://secure.example/login",
+                "Default https port",
+                None,
+                "https://secure.example:443/login",
+            ),
+            (
+                "https://secure.example/Account",
+                "Uppercase https",
+                None,
+                "HTTPS://Secure.Example/Account",
+            ),
         ]
         items: list[_Item] = ["<ul>\n"]
         for target, text, kind, href in written:
@@ -1710,19 +2449,31 @@ class _EdgeCases:
             items += ["<li>", lk, "</li>\n"]
         ctx.content = [*items, "</ul>\n"]
         b._emit(h, url, ctx)
-        for name in ("tracking_params", "fragment", "uppercase_scheme_host", "default_port",
-                     "dot_segments", "scheme_relative", "unsorted_query", "whitespace_href",
-                     "cross_seed_link", "external_link", "idn_host", "trailing_dot_host"):
+        for name in (
+            "tracking_params",
+            "fragment",
+            "uppercase_scheme_host",
+            "default_port",
+            "dot_segments",
+            "scheme_relative",
+            "unsorted_query",
+            "whitespace_href",
+            "cross_seed_link",
+            "external_link",
+            "idn_host",
+            "trailing_dot_host",
+        ):
             b._feature(name, url)
         self._special(h, url, "URL variants")
         ctx = b._ctx(h, "Search: boats")
-        ctx.content = ["<p>Results for boats: ",
-                       _L(a[0], self._art(h, 0).title), ".</p>\n"]
+        ctx.content = ["<p>Results for boats: ", _L(a[0], self._art(h, 0).title), ".</p>\n"]
         b._emit(h, search, ctx)
 
 
-_NOT_FOUND_HTML = (b"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Not found</title>"
-                   b"</head><body><h1>Not found</h1><p>This page was removed.</p></body></html>\n")
+_NOT_FOUND_HTML = (
+    b'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Not found</title>'
+    b"</head><body><h1>Not found</h1><p>This page was removed.</p></body></html>\n"
+)
 
 
 # ---------------------------------------------------------------------------------------------

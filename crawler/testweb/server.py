@@ -40,7 +40,7 @@ TRACKING_PARAMS = frozenset({"gclid", "fbclid", "mc_cid", "mc_eid"})
 MAX_HEAD = 64 * 1024
 
 _NOT_FOUND_BODY = (
-    b"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>404 Not Found</title></head>"
+    b'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>404 Not Found</title></head>'
     b"<body><h1>Not Found</h1><p>The requested page does not exist.</p></body></html>\n"
 )
 
@@ -82,12 +82,14 @@ def _serialize(res: Resource) -> _Entry:
 
 def _text(status: int, text: str, *headers: tuple[str, str]) -> _Entry:
     body = (text + "\n").encode()
-    return _serialize(Resource(status, body, (("Content-Type", "text/plain; charset=utf-8"),
-                                              *headers)))
+    return _serialize(
+        Resource(status, body, (("Content-Type", "text/plain; charset=utf-8"), *headers))
+    )
 
 
-_NOT_FOUND = _serialize(Resource(404, _NOT_FOUND_BODY,
-                                 (("Content-Type", "text/html; charset=utf-8"),)))
+_NOT_FOUND = _serialize(
+    Resource(404, _NOT_FOUND_BODY, (("Content-Type", "text/html; charset=utf-8"),))
+)
 _BAD_GATEWAY = _text(502, "502 Bad Gateway: unknown host (this proxy serves only its test web)")
 _NOT_ALLOWED = _text(405, "405 Method Not Allowed", ("Allow", "GET, HEAD"))
 _BAD_REQUEST = _text(400, "400 Bad Request")
@@ -110,7 +112,8 @@ def _strip_tracking(target: str) -> str | None:
     if not sep:
         return None
     params = [
-        p for p in query.split("&")
+        p
+        for p in query.split("&")
         if p and not p.startswith("utm_") and p.partition("=")[0] not in TRACKING_PARAMS
     ]
     params.sort(key=lambda p: p.partition("="))
@@ -450,8 +453,9 @@ class WebServer:
         self._server = None
         self._port = None
 
-    def serve_forever(self, port: int = 0,
-                      on_listening: Callable[[int], None] | None = None) -> None:
+    def serve_forever(
+        self, port: int = 0, on_listening: Callable[[int], None] | None = None
+    ) -> None:
         """Serve in the calling (main) thread until SIGTERM or SIGINT."""
 
         async def run() -> None:
@@ -491,12 +495,19 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: serve one of the generated webs until SIGTERM/SIGINT."""
     from crawler.testweb import generator
 
-    parser = argparse.ArgumentParser(prog="python -m crawler.testweb.server", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m crawler.testweb.server",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--web", choices=("benchmark", "test", "demo"), default="benchmark")
     parser.add_argument("--hosts", type=int, default=None, help="number of hosts")
-    parser.add_argument("--pages-per-host", type=int, default=None,
-                        help="article pages per host (each host has a few more pages)")
+    parser.add_argument(
+        "--pages-per-host",
+        type=int,
+        default=None,
+        help="article pages per host (each host has a few more pages)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (test web)")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free)")
     parser.add_argument("--port-file", help="write the port here once listening")
@@ -521,9 +532,12 @@ def main(argv: list[str] | None = None) -> int:
     def listening(port: int) -> None:
         if args.port_file:
             _write_atomic(args.port_file, f"{port}\n")
-        print(f"testweb: {args.web} web, {n_hosts} hosts, {n_pages} pages "
-              f"(built in {built:.1f}s), proxy http://127.0.0.1:{port}", file=sys.stderr,
-              flush=True)
+        print(
+            f"testweb: {args.web} web, {n_hosts} hosts, {n_pages} pages "
+            f"(built in {built:.1f}s), proxy http://127.0.0.1:{port}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     server.serve_forever(args.port, listening)
     return 0

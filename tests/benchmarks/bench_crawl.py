@@ -93,7 +93,10 @@ def main() -> None:
             server.wait()
     lc_rate, bl_rate = lc_pages / lc_s, bl_pages / bl_s
     print(f"web: {len(web.hosts)} hosts, {len(web.pages)} pages")
-    print(f"linkcrawl --workers {args.workers}: {lc_pages} pages in {lc_s:.1f} s = {lc_rate:.1f} pages/s")
+    print(
+        f"linkcrawl --workers {args.workers}: {lc_pages} pages in {lc_s:.1f} s"
+        f" = {lc_rate:.1f} pages/s"
+    )
     print(f"baseline CrawlSpider:   {bl_pages} pages in {bl_s:.1f} s = {bl_rate:.1f} pages/s")
     print(f"ratio: {lc_rate / bl_rate:.2f}x")
 
