@@ -54,19 +54,20 @@ def run_linkcrawl(seeds: Path, out: Path, env: dict[str, str], workers: int) -> 
         env=env, cwd=ROOT, check=True,
     )  # fmt: skip
     elapsed = time.monotonic() - t0
-    pages = ds.dataset(out / "pages", format="parquet").count_rows()
+    fetched = ds.field("status").is_valid()
+    pages = ds.dataset(out / "pages", format="parquet").count_rows(filter=fetched)
     return pages, elapsed
 
 
-def run_baseline(seeds: Path, out: Path, env: dict[str, str]) -> tuple[int, float]:
+def run_baseline(seeds: Path, out: Path, env: dict[str, str]) -> tuple[int, int, float]:
     t0 = time.monotonic()
     res = subprocess.run(
         [sys.executable, str(HERE / "baseline_spider.py"), str(seeds), str(out)],
         env=env, cwd=ROOT, check=True, capture_output=True, text=True,
     )  # fmt: skip
     elapsed = time.monotonic() - t0
-    pages = int(res.stdout.split("PAGES")[-1].strip())
-    return pages, elapsed
+    values = dict(line.split() for line in res.stdout.splitlines() if line.strip())
+    return int(values["PAGES"]), int(values["RESPONSES"]), elapsed
 
 
 def main() -> None:
@@ -87,7 +88,7 @@ def main() -> None:
         try:
             env = proxy_env(proxy)
             lc_pages, lc_s = run_linkcrawl(seeds, tmp / "lc", env, args.workers)
-            bl_pages, bl_s = run_baseline(seeds, tmp / "bl", env)
+            bl_pages, bl_responses, bl_s = run_baseline(seeds, tmp / "bl", env)
         finally:
             server.terminate()
             server.wait()
@@ -97,8 +98,13 @@ def main() -> None:
         f"linkcrawl --workers {args.workers}: {lc_pages} pages in {lc_s:.1f} s"
         f" = {lc_rate:.1f} pages/s"
     )
-    print(f"baseline CrawlSpider:   {bl_pages} pages in {bl_s:.1f} s = {bl_rate:.1f} pages/s")
-    print(f"ratio: {lc_rate / bl_rate:.2f}x")
+    print(
+        f"baseline CrawlSpider: {bl_pages} distinct pages ({bl_responses} responses) in"
+        f" {bl_s:.1f} s = {bl_rate:.1f} pages/s ({bl_responses / bl_s:.1f} responses/s)"
+    )
+    print(f"ratio (pages/s): {lc_rate / bl_rate:.2f}x")
+    bl_resp_rate = bl_responses / bl_s
+    print(f"ratio (linkcrawl pages/s over baseline responses/s): {lc_rate / bl_resp_rate:.2f}x")
 
 
 if __name__ == "__main__":
