@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ada_url
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -72,6 +73,7 @@ BASE = "https://www.example.com/dir/page.html?x=1#frag"
         ("/ä?q=ü", BASE, "https://www.example.com/%C3%A4?q=%C3%BC"),
         # lone surrogates become U+FFFD, as in a browser
         ("/\ud800", BASE, "https://www.example.com/%EF%BF%BD"),
+        ("/\ud83d\ude00", BASE, "https://www.example.com/%F0%9F%98%80"),
         # no base: absolute only
         ("https://a.test/x", None, "https://a.test/x"),
         ("/x", None, None),
@@ -522,3 +524,47 @@ def test_is_skipped_href_agrees_with_resolution(href: str) -> None:
         )
     else:
         assert resolved is None or resolved.startswith(("http://", "https://"))
+
+
+def _ada_reference(href: str, base: str) -> str | None:
+    """ada's own public API, without resolve_href's shortcuts."""
+    try:
+        return ada_url.URL(href, base).href
+    except (ValueError, UnicodeEncodeError):
+        return None
+
+
+_SHORTCUT_HREFS = st.one_of(
+    _PIECE,
+    st.builds("/".__add__, _PIECE),
+    st.builds("http://".__add__, _PIECE),
+    st.builds("https://".__add__, _PIECE),
+    st.sampled_from(["/", "//", "/\\x", "/\t/x", "/\n/x", "/\r/x", "http:/x", "http:x", "https:x"]),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    _SHORTCUT_HREFS,
+    st.sampled_from(
+        [
+            BASE,
+            "http://a.test",
+            "https://u:p@b.test:8443/x/y?q#f",
+            "http://[::1]:81/a/",
+            "http://0x7f.1/",
+            "HTTP://B%C3%BCcher.DE./a",
+            "file:///tmp/x",
+            "foo://host/a/b",
+            "data:text/html,x",
+        ]
+    ),
+)
+@example("/\t/evil.test/x", BASE)
+@example("/\\evil.test/x", BASE)
+@example("/x", "https://u:p@b.test:8443/x/y?q#f")
+def test_resolve_href_shortcuts_agree_with_ada(href: str, base: str) -> None:
+    # resolve_href skips parsing the base for "http(s)://..." and "/path" hrefs: same result
+    resolved = resolve_href(href, base)
+    if "\ud800" not in href:
+        assert resolved == _ada_reference(href, base)
