@@ -53,8 +53,24 @@ def _add_crawl_options(p: argparse.ArgumentParser) -> None:
         default=defaults.HOST_DELAY,
         help="seconds between request starts to one host, across all workers",
     )
-    p.add_argument("--max-body-bytes", type=_positive, default=defaults.MAX_BODY_BYTES,
-                   help="cut bodies past this size (the start is still parsed)")  # fmt: skip
+    p.add_argument(
+        "--max-body-bytes",
+        type=_positive,
+        default=defaults.MAX_BODY_BYTES,
+        help="cut bodies past this size (the start is still parsed)",
+    )
+    p.add_argument(
+        "--feed",
+        action="store_true",
+        help="publish each page's links to the Redis stream linkcrawl:{ID}:feed",
+    )
+    p.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="fetch hosts that resolve to private, loopback or link-local addresses",
+    )
+    p.add_argument("--expected-urls", type=_positive, default=0,
+                   help="size the duplicate filter for about this many URLs")  # fmt: skip
 
 
 def _config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
@@ -69,7 +85,21 @@ def _config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
         host_delay=max(0.0, args.delay),
         user_agent=args.user_agent,
         max_body_bytes=args.max_body_bytes,
+        feed=args.feed,
+        allow_private=args.allow_private,
+        seen_bucket_bits=seen_bits_for(args.expected_urls or args.max_pages),
     )
+
+
+def seen_bits_for(expected: int) -> int:
+    """Duplicate-filter bucket bits for an expected number of URLs (about 64 per bucket).
+
+    >>> seen_bits_for(0), seen_bits_for(1_000), seen_bits_for(1_000_000), seen_bits_for(10**9)
+    (16, 8, 14, 16)
+    """
+    if expected <= 0:
+        return defaults.SEEN_BUCKET_BITS
+    return max(8, min(16, (expected // 64).bit_length()))
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
@@ -100,18 +130,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from crawler.worker import run_worker
 
     client = connect(args.redis)
-    crawl_id = args.crawl_id
-    if crawl_id is None:
-        crawls = sorted(c.decode() for c in client.smembers(f"{defaults.KEY_PREFIX}:crawls"))
-        pending = [c for c in crawls if not Frontier(client, c).is_done()]
-        if not pending:
-            print("no crawl to work on", file=sys.stderr)
-            return 0
-        crawl_id = pending[0]
-    if Frontier(client, crawl_id).client.get(Frontier(client, crawl_id).config_key) is None:
-        raise UsageError(f"unknown crawl {crawl_id!r}")
+    if args.crawl_id is not None and not Frontier(client, args.crawl_id).exists():
+        raise UsageError(f"unknown crawl {args.crawl_id!r}")
     return run_worker(
-        redis_url=args.redis, crawl_id=crawl_id, out=args.out, log_level=_log_level(args.verbose)
+        redis_url=args.redis,
+        crawl_id=args.crawl_id,
+        out=args.out,
+        worker_id=args.worker_id,
+        exit_when_done=args.exit_when_done or args.crawl_id is not None,
+        log_level=_log_level(args.verbose),
     )
 
 
@@ -121,14 +148,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not crawls:
         print("no crawls")
         return 0
+    print("crawl\tstate\tpages\tqueued\tin_flight\tworkers\tlinks_written\terrors\trequeued")
     for crawl_id in crawls:
         frontier = Frontier(client, crawl_id)
         counts = frontier.counts()
         state = "finished" if frontier.is_done() else "running"
         print(
-            f"{crawl_id}\t{state}\tpages={counts.get('pages', 0)}"
-            f"\tqueued={max(counts.get('queued', 0), 0)}\tin_flight={counts.get('inflight', 0)}"
-            f"\tlinks_written={counts.get('links_written', 0)}\terrors={counts.get('errors', 0)}"
+            f"{crawl_id}\t{state}\t{counts.get('pages', 0)}\t{max(counts.get('queued', 0), 0)}"
+            f"\t{counts.get('inflight', 0)}\t{counts.get('workers', 0)}"
+            f"\t{counts.get('links_written', 0)}\t{counts.get('errors', 0)}"
+            f"\t{counts.get('requeued', 0)}"
         )
     return 0
 
@@ -217,7 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="work on a crawl of a shared Redis frontier")
     p.add_argument("--redis", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--crawl-id", help="default: the first unfinished crawl")
+    p.add_argument("--crawl-id", help="work on this crawl only (default: every crawl)")
+    p.add_argument("--worker-id", help="default: HOSTNAME-PID-RANDOM")
+    p.add_argument(
+        "--exit-when-done",
+        action="store_true",
+        help="exit when every crawl is finished (default: wait for new crawls)",
+    )
     p.add_argument("-v", "--verbose", action="count", default=0)
     p.set_defaults(func=cmd_worker)
 

@@ -17,7 +17,10 @@ MAX_REDIRECTS = 5
 RETRY_TIMES = 2
 
 # Frontier.
-LEASE_SECONDS = 600  # a popped request returns to the queue if not acked by then
+HEARTBEAT_SECONDS = 5.0  # how often a worker says it is alive
+HEARTBEAT_TTL = 30.0  # a worker silent this long is dead: its leases return to the queue
+SEEN_BUCKET_BITS = 16  # the duplicate filter's buckets: 2**16 STRING keys at most
+FEED_MAXLEN = 100_000  # approximate length cap of a crawl's live link stream
 IDLE_BACKOFF_MIN = 0.05
 IDLE_BACKOFF_MAX = 1.0
 LOCAL_SEEN_CACHE = 1 << 20  # fingerprints a worker remembers as already in the frontier

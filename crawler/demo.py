@@ -37,8 +37,9 @@ def run_demo(out: str = "demo-index", workers: int | None = None, verbose: int =
     seeds = [u for u in (normalize_url(s) for s in web.seeds) if u]
     with WebServer(web.site) as server:
         print(f"Crawling {len(seeds)} seed sites into {out_dir}/ ...")
+        # allow_private: every host of the sample web is served on loopback, via the proxy.
         config = CrawlConfig(crawl_id=new_crawl_id(), seeds=seeds, host_delay=0.0,
-                             host_concurrency=4)  # fmt: skip
+                             host_concurrency=4, allow_private=True)  # fmt: skip
         summary = run_crawl(
             config,
             out_dir,

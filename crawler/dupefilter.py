@@ -1,7 +1,8 @@
-"""The duplicate filter: scrapy-redis' RFPDupeFilter keyed by 8-byte URL fingerprints.
+"""The duplicate filter: scrapy-redis' RFPDupeFilter interface over the frontier's seen-set.
 
-URLs reach the frontier already normalized (DESIGN.md), so the normalized URL is the
-identity of a page; its 8-byte BLAKE2b digest replaces the 40-character SHA1 hex string.
+URLs reach the frontier already normalized (DESIGN.md), so the normalized URL is the identity
+of a page. The seen-set keeps 6 bytes per URL in bucket strings (see crawler/frontier.py);
+scrapy-redis keeps a 40-character SHA1 hex string per request in one Redis set.
 """
 
 from __future__ import annotations
@@ -11,20 +12,29 @@ from typing import Any
 from scrapy import Request
 from scrapy_redis.dupefilter import RFPDupeFilter
 
-from crawler.frontier import fingerprint
 from pipelines.urls import normalize_url
 
 
 class FrontierDupeFilter(RFPDupeFilter):
-    """Seen-URL set of one crawl, shared with the frontier's enqueue script."""
+    """Seen URLs of a worker's crawls, shared with the frontier's enqueue script."""
+
+    def __init__(self, server: Any, key: str, debug: bool = False, crawls: Any = None) -> None:
+        super().__init__(server, key, debug)
+        self.crawls = crawls
 
     @classmethod
     def from_spider(cls, spider: Any) -> FrontierDupeFilter:
-        frontier = spider.frontier
-        return cls(frontier.client, key=frontier.seen, debug=False)
+        return cls(None, key="", debug=False, crawls=spider.crawls)
 
-    def request_fingerprint(self, request: Request) -> bytes:  # type: ignore[override]
-        return fingerprint(normalize_url(request.url) or request.url)
+    def request_seen(self, request: Request) -> bool:
+        url = normalize_url(request.url)
+        crawl_id = request.meta.get("lc_crawl")
+        if url is None or crawl_id is None:
+            return True  # not a page of any crawl: never schedule it
+        return self.crawls[crawl_id].seen([url])[0]
 
     def close(self, reason: str = "") -> None:
-        """Keep the seen set: other workers share it (scrapy-redis would delete it)."""
+        """Keep the seen-set: other workers share it (scrapy-redis would delete it)."""
+
+    def clear(self) -> None:
+        """Never clear a shared seen-set from one worker."""

@@ -3,19 +3,23 @@
 All keys of one crawl share the hash tag ``{crawl_id}``, so a crawl lives on one Redis
 Cluster slot and every script touches one node. Layout (prefix ``linkcrawl:{c}:``):
 
-- ``q:<host>``  LIST of entries waiting for that host;
-- ``ready``     ZSET host -> ms time from which the host may be fetched (politeness);
-- ``active``    HASH host -> requests holding a host slot (per-host concurrency);
-- ``next``      HASH host -> ms time of the host's next allowed request start;
-- ``inflight``  ZSET entry -> lease deadline (ms); ``holding`` HASH entry -> 1 while the
-  entry still holds its host slot;
-- ``seen``      SET of 8-byte URL fingerprints (the duplicate filter);
-- ``hostpages`` HASH host -> pages enqueued (``--max-pages-per-host``);
-- ``stats``     HASH counters; ``config`` the crawl's settings as JSON.
+- ``q:<host>``      LIST of entries waiting for that host;
+- ``ready``         ZSET host -> ms time from which the host may be popped again;
+- ``active``        HASH host -> requests holding a host slot (per-host concurrency);
+- ``next``          HASH host -> ms time of the host's next allowed pop;
+- ``sendnext``      HASH host -> ms time of the host's next allowed request start (the exact,
+  send-time politeness of :meth:`Frontier.reserve`); ``crawldelay`` HASH host -> robots.txt
+  Crawl-delay in ms;
+- ``owner``         HASH entry -> worker id holding its lease; ``lease:<worker>`` SET of the
+  entries a worker holds; ``holding`` HASH entry -> 1 while it still holds its host slot;
+- ``workers``       ZSET worker -> heartbeat deadline (ms);
+- ``seen:<bucket>`` STRING of packed 6-byte fingerprint remainders (the duplicate filter);
+- ``hostpages``     HASH host -> pages enqueued (``--max-pages-per-host``);
+- ``stats``         HASH counters; ``config`` the crawl's settings as JSON.
 
 A request leaves the frontier in two steps: its host slot is *released* when the response is
-processed (politeness), and its lease is *acked* when the Parquet file holding its rows is
-written (durability). A lease not acked by its deadline goes back to the queue.
+processed (politeness), and its lease is *acked* once the Parquet file holding its rows is
+written (durability). The leases of a worker whose heartbeat stops go back to the queue.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import orjson
 import redis
 
-from crawler import defaults
+from crawler import defaults, scripts
 
 
 def fingerprint(url: str) -> bytes:
@@ -39,6 +44,17 @@ def fingerprint(url: str) -> bytes:
     '6f2f5c8d0f8cdb57'
     """
     return hashlib.blake2b(url.encode("utf-8"), digest_size=8).digest()
+
+
+def seen_slot(url: str, bits: int = defaults.SEEN_BUCKET_BITS) -> tuple[str, bytes]:
+    """Bucket (hex, from the first ``bits`` bits) and stored 6-byte remainder of a URL.
+
+    >>> bucket, rest = seen_slot("http://a.test/", 12)
+    >>> bucket, len(rest)
+    ('6f2', 6)
+    """
+    fp = fingerprint(url)
+    return format(int.from_bytes(fp[:2], "big") >> (16 - bits), "x"), fp[2:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +94,14 @@ class CrawlConfig:
     host_delay: float = defaults.HOST_DELAY
     user_agent: str = defaults.USER_AGENT
     max_body_bytes: int = defaults.MAX_BODY_BYTES
+    seen_bucket_bits: int = defaults.SEEN_BUCKET_BITS
+    feed: bool = False  # publish each page's links to the crawl's Redis stream
+    allow_private: bool = False  # fetch hosts that resolve to private/loopback addresses
     created_at: float = 0.0
+
+    @cached_property
+    def allowed_set(self) -> frozenset[str]:
+        return frozenset(self.allowed)
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -90,158 +113,6 @@ class CrawlConfig:
         return cls(**known)
 
 
-_NOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-"""
-
-# KEYS: seen, stats, hostpages, ready, active, next. ARGV: prefix, max_pages, max_per_host,
-# host_concurrency, then triples (fingerprint, host, entry).
-_ENQUEUE = (
-    _NOW
-    + """
-local prefix = ARGV[1]
-local max_pages = tonumber(ARGV[2])
-local max_host = tonumber(ARGV[3])
-local conc = tonumber(ARGV[4])
-local added = 0
-for i = 5, #ARGV, 3 do
-  if redis.call('SADD', KEYS[1], ARGV[i]) == 1 then
-    local host = ARGV[i + 1]
-    local ok = true
-    if max_host > 0 and redis.call('HINCRBY', KEYS[3], host, 1) > max_host then
-      ok = false
-    end
-    if ok and redis.call('HINCRBY', KEYS[2], 'enqueued', 1) > max_pages and max_pages > 0 then
-      redis.call('HINCRBY', KEYS[2], 'enqueued', -1)
-      ok = false
-    end
-    if ok then
-      redis.call('RPUSH', prefix .. 'q:' .. host, ARGV[i + 2])
-      redis.call('HINCRBY', KEYS[2], 'queued', 1)
-      added = added + 1
-      if tonumber(redis.call('HGET', KEYS[5], host) or '0') < conc then
-        local nxt = tonumber(redis.call('HGET', KEYS[6], host) or '0')
-        if nxt < now then nxt = now end
-        redis.call('ZADD', KEYS[4], 'NX', nxt, host)
-      end
-    else
-      redis.call('HINCRBY', KEYS[2], 'capped', 1)
-    end
-  end
-end
-return added
-"""
-)
-
-# KEYS: ready, active, next, inflight, holding, stats. ARGV: prefix, count, lease_ms,
-# host_concurrency, delay_ms. Returns entries, or {wait_ms} when none is ready yet.
-_POP = (
-    _NOW
-    + """
-local prefix = ARGV[1]
-local count = tonumber(ARGV[2])
-local lease = tonumber(ARGV[3])
-local conc = tonumber(ARGV[4])
-local delay = tonumber(ARGV[5])
-local out = {}
-while #out < count do
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  if #first == 0 then break end
-  local host = first[1]
-  if tonumber(first[2]) > now then
-    if #out == 0 then return {tostring(tonumber(first[2]) - now)} end
-    break
-  end
-  local qkey = prefix .. 'q:' .. host
-  local entry = redis.call('LPOP', qkey)
-  if not entry then
-    redis.call('ZREM', KEYS[1], host)
-  else
-    local active = redis.call('HINCRBY', KEYS[2], host, 1)
-    redis.call('HSET', KEYS[3], host, now + delay)
-    redis.call('ZADD', KEYS[4], now + lease, entry)
-    redis.call('HSET', KEYS[5], entry, 1)
-    redis.call('HINCRBY', KEYS[6], 'queued', -1)
-    if active >= conc or redis.call('LLEN', qkey) == 0 then
-      redis.call('ZREM', KEYS[1], host)
-    else
-      redis.call('ZADD', KEYS[1], now + delay, host)
-    end
-    out[#out + 1] = entry
-  end
-end
-return out
-"""
-)
-
-# Give a host slot back. KEYS: holding, active, ready, next. ARGV: prefix, then (entry, host)*.
-_RELEASE = """
-local prefix = ARGV[1]
-for i = 2, #ARGV, 2 do
-  local entry, host = ARGV[i], ARGV[i + 1]
-  if redis.call('HDEL', KEYS[1], entry) == 1 then
-    local active = redis.call('HINCRBY', KEYS[2], host, -1)
-    if active <= 0 then redis.call('HDEL', KEYS[2], host) end
-    if redis.call('LLEN', prefix .. 'q:' .. host) > 0 then
-      local nxt = tonumber(redis.call('HGET', KEYS[4], host) or '0')
-      redis.call('ZADD', KEYS[3], 'NX', nxt, host)
-    end
-  end
-end
-return 1
-"""
-
-# Expired leases back to the front of their host queue.
-# KEYS: inflight, holding, active, ready, stats.
-# ARGV: prefix, limit.
-_REQUEUE = (
-    _NOW
-    + """
-local prefix = ARGV[1]
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
-for _, entry in ipairs(expired) do
-  local host = string.match(entry, '^[^\\t]*\\t[^\\t]*\\t([^\\t]*)\\t')
-  redis.call('ZREM', KEYS[1], entry)
-  if redis.call('HDEL', KEYS[2], entry) == 1 then
-    local active = redis.call('HINCRBY', KEYS[3], host, -1)
-    if active <= 0 then redis.call('HDEL', KEYS[3], host) end
-  end
-  redis.call('LPUSH', prefix .. 'q:' .. host, entry)
-  redis.call('HINCRBY', KEYS[5], 'queued', 1)
-  redis.call('HINCRBY', KEYS[5], 'requeued', 1)
-  redis.call('ZADD', KEYS[4], 'NX', now, host)
-end
-return #expired
-"""
-)
-
-
-class _Script:
-    """A Lua script called by EVALSHA, loaded once (and again after a Redis restart).
-
-    redis-py's own Script sends SCRIPT EXISTS before every pipeline that uses it: one more
-    round trip per page.
-    """
-
-    def __init__(self, client: redis.Redis, source: str) -> None:
-        self.client = client
-        self.source = source
-        self.sha = hashlib.sha1(source.encode()).hexdigest()
-
-    def load(self) -> None:
-        self.client.script_load(self.source)
-
-    def __call__(self, keys: Sequence[str], args: Sequence[object], client: Any = None) -> Any:
-        if client is not None:  # a pipeline: the caller runs it through Frontier.execute
-            return client.evalsha(self.sha, len(keys), *keys, *args)
-        try:
-            return self.client.evalsha(self.sha, len(keys), *keys, *args)
-        except redis.exceptions.NoScriptError:
-            self.load()
-            return self.client.evalsha(self.sha, len(keys), *keys, *args)
-
-
 class Frontier:
     """One crawl's frontier, shared by every worker through Redis."""
 
@@ -251,14 +122,16 @@ class Frontier:
         self.prefix = f"{prefix}:{{{crawl_id}}}:"
         self.crawls_key = f"{prefix}:crawls"
         k = self.key
-        self.seen, self.stats_key, self.hostpages = k("seen"), k("stats"), k("hostpages")
+        self.stats_key, self.hostpages, self.config_key = k("stats"), k("hostpages"), k("config")
         self.ready, self.active, self.next = k("ready"), k("active"), k("next")
-        self.inflight, self.holding, self.config_key = k("inflight"), k("holding"), k("config")
-        self._enqueue = _Script(client, _ENQUEUE)
-        self._pop = _Script(client, _POP)
-        self._release = _Script(client, _RELEASE)
-        self._requeue = _Script(client, _REQUEUE)
+        self.owner, self.holding, self.workers = k("owner"), k("holding"), k("workers")
+        self.sendnext, self.crawldelay = k("sendnext"), k("crawldelay")
+        self._scripts = {
+            name: scripts.Script(client, getattr(scripts, name))
+            for name in ("ENQUEUE", "SEEN_CHECK", "POP", "RELEASE", "ACK", "REQUEUE", "RESERVE")
+        }
         self._config: CrawlConfig | None = None
+        self._waitaof: bool | None = None
         self.load_scripts()
 
     def key(self, name: str) -> str:
@@ -268,7 +141,7 @@ class Frontier:
         return self.client.pipeline(transaction=False)
 
     def load_scripts(self) -> None:
-        for script in (self._enqueue, self._pop, self._release, self._requeue):
+        for script in self._scripts.values():
             script.load()
 
     def execute(self, pipe: redis.client.Pipeline) -> list[Any]:
@@ -301,6 +174,9 @@ class Frontier:
         self.client.sadd(self.crawls_key, self.crawl_id)
         self._config = config
 
+    def exists(self) -> bool:
+        return bool(self.client.exists(self.config_key))
+
     @property
     def config(self) -> CrawlConfig:
         if self._config is None:
@@ -318,8 +194,8 @@ class Frontier:
         self.client.srem(self.crawls_key, self.crawl_id)
 
     # -- queue -----------------------------------------------------------------------------
-    def enqueue_args(self, entries: Iterable[Entry]) -> tuple[list[str], list[object]] | None:
-        """Arguments of the enqueue script for ``entries``, or None if there are none."""
+    def enqueue(self, entries: Iterable[Entry], pipe: redis.client.Pipeline | None = None) -> int:
+        """Queue the entries whose URL was never seen; returns how many (None when pipelined)."""
         cfg = self.config
         argv: list[object] = [
             self.prefix,
@@ -328,40 +204,39 @@ class Frontier:
             cfg.host_concurrency,
         ]
         n = len(argv)
+        bits = cfg.seen_bucket_bits
         for e in entries:
-            argv += (fingerprint(e.url), e.host, e.encode())
+            bucket, rest = seen_slot(e.url, bits)
+            argv += (bucket, rest, e.host, e.encode())
         if len(argv) == n:
-            return None
-        keys = [self.seen, self.stats_key, self.hostpages, self.ready, self.active, self.next]
-        return keys, argv
-
-    def enqueue(self, entries: Iterable[Entry], pipe: redis.client.Pipeline | None = None) -> int:
-        """Add entries not seen before; returns how many were queued (None when pipelined)."""
-        args = self.enqueue_args(entries)
-        if args is None:
             return 0
-        keys, argv = args
-        return self._enqueue(keys=keys, args=argv, client=pipe)
+        keys = [self.stats_key, self.hostpages, self.ready, self.active, self.next]
+        return self._scripts["ENQUEUE"](keys=keys, args=argv, client=pipe)
+
+    def seen(self, urls: Sequence[str]) -> list[bool]:
+        """Whether each URL is in the duplicate filter (no side effect)."""
+        if not urls:
+            return []
+        argv: list[object] = [self.prefix]
+        for url in urls:
+            argv += seen_slot(url, self.config.seen_bucket_bits)
+        return [bool(x) for x in self._scripts["SEEN_CHECK"](keys=[], args=argv)]
 
     def pop(
-        self, count: int = 1, lease: float = defaults.LEASE_SECONDS
+        self, worker: str, count: int = 1, ttl: float = defaults.HEARTBEAT_TTL
     ) -> tuple[list[Entry], float]:
-        """Lease up to ``count`` entries of hosts that may be fetched now.
+        """Lease up to ``count`` entries of hosts that may be fetched now, to ``worker``.
 
-        Returns the entries and, when there are none, seconds until a host becomes ready
-        (0 when nothing is queued at all).
+        Also records the worker's heartbeat. Returns the entries and, when there are none,
+        seconds until a host becomes ready (0 when nothing is ready or queued).
         """
         cfg = self.config
-        res = self._pop(
-            keys=[self.ready, self.active, self.next, self.inflight, self.holding, self.stats_key],
-            args=[
-                self.prefix,
-                count,
-                int(lease * 1000),
-                cfg.host_concurrency,
-                int(cfg.host_delay * 1000),
-            ],
-        )
+        res = self._scripts["POP"](
+            keys=[self.ready, self.active, self.next, self.owner, self.holding, self.stats_key,
+                  self.workers],
+            args=[self.prefix, count, worker, int(ttl * 1000), cfg.host_concurrency,
+                  int(cfg.host_delay * 1000)],
+        )  # fmt: skip
         if len(res) == 1 and b"\t" not in res[0]:
             return [], int(res[0]) / 1000.0
         return [Entry.decode(r) for r in res], 0.0
@@ -373,41 +248,84 @@ class Frontier:
         argv: list[object] = [self.prefix]
         for e in done:
             argv += (e.encode(), e.host)
-        self._release(
+        self._scripts["RELEASE"](
             keys=[self.holding, self.active, self.ready, self.next], args=argv, client=pipe
         )
 
-    def ack(self, done: Sequence[Entry]) -> None:
-        """The rows of these entries are durably written: drop their leases."""
-        if done:
-            self.client.zrem(self.inflight, *[e.encode() for e in done])
+    def ack(self, worker: str, done: Sequence[Entry]) -> int:
+        """The rows of these entries are on disk: drop ``worker``'s leases on them.
 
-    def requeue_expired(self, limit: int = 1000) -> int:
-        """Put entries whose lease ran out back in their host queue."""
+        With AOF on, first wait until everything this client wrote (the pages' new links
+        included) is fsynced, so an acked page's discoveries survive a Redis crash.
+        """
+        if not done:
+            return 0
+        self.wait_durable()
         return int(
-            self._requeue(
-                keys=[self.inflight, self.holding, self.active, self.ready, self.stats_key],
-                args=[self.prefix, limit],
+            self._scripts["ACK"](
+                keys=[self.owner], args=[self.prefix, worker, *[e.encode() for e in done]]
             )
         )
 
+    def wait_durable(self, timeout_ms: int = 5000) -> None:
+        """WAITAOF on this connection when the server persists with AOF; else nothing."""
+        if self._waitaof is False:
+            return
+        try:
+            self.client.execute_command("WAITAOF", 1, 0, timeout_ms)
+            self._waitaof = True
+        except redis.exceptions.ResponseError:
+            self._waitaof = False  # no AOF, or a server without WAITAOF
+
+    def heartbeat(self, worker: str, ttl: float = defaults.HEARTBEAT_TTL) -> None:
+        """Keep ``worker``'s leases alive for ``ttl`` more seconds."""
+        t = self.client.time()
+        deadline = t[0] * 1000 + t[1] // 1000 + int(ttl * 1000)
+        self.client.zadd(self.workers, {worker: deadline})
+
+    def requeue_dead(self, worker: str = "") -> int:
+        """Return the leases of dead workers (or of ``worker``) to the front of their queues."""
+        keys = [self.workers, self.owner, self.holding, self.active, self.ready, self.stats_key]
+        return int(self._scripts["REQUEUE"](keys=keys, args=[self.prefix, worker]))
+
+    def retire(self, worker: str) -> int:
+        """A worker leaves cleanly: anything it still holds goes back to the queue now."""
+        return self.requeue_dead(worker)
+
+    def reserve(self, host: str) -> float:
+        """Reserve the next request start to ``host``; seconds to wait before sending it.
+
+        The delay is the crawl's, or the host's robots.txt Crawl-delay if longer, and holds
+        across all workers together.
+        """
+        delay_ms = int(self.config.host_delay * 1000)
+        wait = self._scripts["RESERVE"](
+            keys=[self.sendnext, self.crawldelay], args=[host, delay_ms]
+        )
+        return int(wait) / 1000.0
+
+    def set_crawl_delay(self, host: str, seconds: float) -> None:
+        self.client.hset(self.crawldelay, host, int(seconds * 1000))
+
     # -- state -----------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        """Queue length, in-flight leases and the stats counters."""
+        """Queue length, leases in flight, live workers and the stats counters."""
         pipe = self.pipeline()
         pipe.hgetall(self.stats_key)
-        pipe.zcard(self.inflight)
-        stats, inflight = pipe.execute()
+        pipe.hlen(self.owner)
+        pipe.zcard(self.workers)
+        stats, inflight, workers = pipe.execute()
         out = {k.decode(): int(v) for k, v in stats.items()}
         out["inflight"] = int(inflight)
+        out["workers"] = int(workers)
         out.setdefault("queued", 0)
         return out
 
     def is_done(self) -> bool:
-        """Nothing queued and nothing in flight, in one atomic read."""
+        """Nothing queued and no lease held, in one atomic read."""
         pipe = self.client.pipeline(transaction=True)
         pipe.hget(self.stats_key, "queued")
-        pipe.zcard(self.inflight)
+        pipe.hlen(self.owner)
         queued, inflight = pipe.execute()
         return int(queued or 0) <= 0 and int(inflight) == 0
 

@@ -1,38 +1,66 @@
-"""scrapy-redis queue over the frontier's per-host, leased queues."""
+"""scrapy-redis queue over the frontier's per-host, leased queues of every served crawl."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import redis
 from scrapy import Request
 from scrapy_redis.queue import Base
 
 from crawler.frontier import Entry
 from pipelines.urls import normalize_url, url_host
 
+logger = logging.getLogger(__name__)
+
 
 class HostQueue(Base):
-    """Pushes go through the frontier's dedupe and caps; pops take a lease on a ready host."""
+    """Pushes go through a frontier's dedupe and caps; pops lease entries of ready hosts.
+
+    Pops rotate over the worker's crawls so that one big crawl does not starve the others.
+    """
 
     def __init__(self, server: Any, spider: Any, key: str, serializer: Any = None) -> None:
         super().__init__(server, spider, key, serializer)
-        self.frontier = spider.frontier
+        self.crawls = spider.crawls
+        self.worker_id = spider.worker_id
         self.wait_hint = 0.0
+        self._turn = 0
 
     def __len__(self) -> int:
-        return max(self.frontier.counts().get("queued", 0), 0)
+        return sum(max(f.counts().get("queued", 0), 0) for f in self.crawls)
 
     def push(self, request: Request) -> None:
         url = normalize_url(request.url)
-        if url is None:
+        crawl_id = request.meta.get("lc_crawl")
+        if url is None or crawl_id is None:
             return
         depth = int(request.meta.get("depth", 0))
-        self.frontier.enqueue([Entry(url, url_host(url), depth)])
+        self.crawls[crawl_id].enqueue([Entry(url, url_host(url), depth)])
 
-    def pop_entries(self, count: int) -> list[Entry]:
-        entries, self.wait_hint = self.frontier.pop(count)
-        return entries
+    def pop_requests(self, count: int) -> list[Request]:
+        """Up to ``count`` leased requests; sets ``wait_hint`` when none is ready yet."""
+        self.crawls.refresh()
+        frontiers = list(self.crawls)
+        waits: list[float] = []
+        for i in range(len(frontiers)):
+            frontier = frontiers[(self._turn + i) % len(frontiers)]
+            try:
+                entries, wait = frontier.pop(self.worker_id, count)
+            except redis.RedisError as exc:
+                logger.warning("frontier unavailable (%s); retrying", exc)
+                self.wait_hint = 1.0
+                return []
+            if entries:
+                self._turn += i + 1
+                self.wait_hint = 0.0
+                return [self.spider.make_request(frontier, e) for e in entries]
+            if wait > 0:
+                waits.append(wait)
+        self.wait_hint = min(waits) if waits else 0.0
+        return []
 
     def pop(self, timeout: int = 0) -> Request | None:
-        entries = self.pop_entries(1)
-        return self.spider.make_request(entries[0]) if entries else None
+        requests = self.pop_requests(1)
+        return requests[0] if requests else None

@@ -129,21 +129,29 @@ class Progress:
             self.stream.flush()
 
 
+@dataclass
+class WorkerProcess:
+    worker_id: str
+    proc: subprocess.Popen[bytes]
+
+
 def _spawn_worker(
     redis_url: str, crawl_id: str, out: Path, index: int, log_level: str, env: dict[str, str]
-) -> subprocess.Popen[bytes]:
+) -> WorkerProcess:
     log_dir = out / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
+    worker_id = f"w{index}-{os.getpid()}"
     log = open(log_dir / f"{crawl_id}-w{index}.log", "ab")  # noqa: SIM115 - owned by the child
     cmd = [
         sys.executable, "-m", "crawler.worker",
         "--redis", redis_url, "--crawl-id", crawl_id, "--out", str(out),
-        "--worker-id", f"w{index}-{os.getpid()}", "--log-level", log_level,
+        "--worker-id", worker_id, "--log-level", log_level,
     ]  # fmt: skip
     try:
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
     finally:
         log.close()
+    return WorkerProcess(worker_id, proc)
 
 
 def run_crawl(
@@ -171,37 +179,39 @@ def run_crawl(
         started = time.monotonic()
         bar = Progress(enabled=progress)
         child_env = dict(os.environ if env is None else env)
-        procs = [
+        workers_ = [
             _spawn_worker(redis_url, config.crawl_id, out, i, log_level, child_env)
             for i in range(n_workers)
         ]
         failures = 0
         try:
-            while procs:
+            while workers_:
                 time.sleep(0.25)
                 bar.update(frontier.counts())
-                for p in list(procs):
-                    code = p.poll()
+                for w in list(workers_):
+                    code = w.proc.poll()
                     if code is None:
                         continue
-                    procs.remove(p)
+                    workers_.remove(w)
                     if code != 0:
+                        # A dead worker's leases go back at once, not when its heartbeat lapses.
                         failures += 1
+                        frontier.requeue_dead(w.worker_id)
                         if not frontier.is_done() and failures <= 3 * n_workers:
-                            procs.append(
+                            workers_.append(
                                 _spawn_worker(
                                     redis_url, config.crawl_id, out, n_workers + failures,
                                     log_level, child_env,
                                 )
                             )  # fmt: skip
         except KeyboardInterrupt:
-            for p in procs:
-                p.send_signal(signal.SIGINT)
-            for p in procs:
+            for w in workers_:
+                w.proc.send_signal(signal.SIGINT)
+            for w in workers_:
                 try:
-                    p.wait(timeout=30)
+                    w.proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
-                    p.kill()
+                    w.proc.kill()
             raise
         counts = frontier.counts()
         bar.update(counts, force=True)

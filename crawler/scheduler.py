@@ -9,7 +9,6 @@ from scrapy import Request
 from scrapy_redis.scheduler import Scheduler
 from twisted.internet import reactor
 
-from crawler import defaults
 from crawler.connection import connect
 from crawler.queue import HostQueue
 
@@ -27,8 +26,8 @@ class FrontierScheduler(Scheduler):
     """Pops leased requests from Redis; keeps a worker's own retries local.
 
     A retry (or any request a middleware re-schedules) of a request this worker leased stays
-    in this process: its lease is still held, and if the worker dies the lease expires and
-    the frontier hands the request to another worker.
+    in this process: its lease is still held, and if the worker dies the lease returns to
+    the frontier with the worker's other leases.
     """
 
     crawler: Any = None
@@ -36,9 +35,8 @@ class FrontierScheduler(Scheduler):
     @classmethod
     def from_crawler(cls, crawler: Any) -> FrontierScheduler:
         settings = crawler.settings
-        server = connect(settings.get("REDIS_URL"))
         instance = cls(
-            server=server,
+            server=connect(settings.get("REDIS_URL")),
             persist=True,
             queue_cls=settings.get("SCHEDULER_QUEUE_CLASS"),
             dupefilter_cls=settings.get("DUPEFILTER_CLASS"),
@@ -52,9 +50,6 @@ class FrontierScheduler(Scheduler):
         self.local: deque[Request] = deque()
         self.prefetched: deque[Request] = deque()
         self._wakeup: Any = None
-        self.lease = float(
-            spider.settings.getfloat("LINKCRAWL_LEASE_SECONDS", defaults.LEASE_SECONDS)
-        )
 
     def close(self, reason: str) -> None:
         if self._wakeup is not None and self._wakeup.active():
@@ -71,14 +66,14 @@ class FrontierScheduler(Scheduler):
             return self.local.popleft()
         if not self.prefetched:
             queue: HostQueue = self.queue
-            entries = queue.pop_entries(_PREFETCH)
-            if not entries:
+            requests = queue.pop_requests(_PREFETCH)
+            if not requests:
                 if queue.wait_hint > 0:
                     self.wake_after(queue.wait_hint)
                 return None
-            self.prefetched.extend(self.spider.make_request(e) for e in entries)
+            self.prefetched.extend(requests)
             if self.stats:
-                self.stats.inc_value("scheduler/dequeued/redis", len(entries), spider=self.spider)
+                self.stats.inc_value("scheduler/dequeued/redis", len(requests))
         return self.prefetched.popleft()
 
     def has_pending_requests(self) -> bool:

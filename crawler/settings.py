@@ -44,6 +44,8 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
 }
 DOWNLOADER_MIDDLEWARES = {
+    "crawler.safety.PrivateAddressGuard": 50,  # before robots.txt is fetched
+    "crawler.politeness.HostPoliteness": 950,  # last: reserve the send time, then send
     "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
     "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
@@ -70,4 +72,4 @@ LINKCRAWL_OUT = None
 LINKCRAWL_WORKER_ID = None
 LINKCRAWL_FLUSH_ROWS = defaults.FLUSH_ROWS
 LINKCRAWL_FLUSH_SECONDS = defaults.FLUSH_SECONDS
-LINKCRAWL_LEASE_SECONDS = defaults.LEASE_SECONDS
+LINKCRAWL_EXIT_WHEN_DONE = True

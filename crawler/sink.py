@@ -1,19 +1,23 @@
 """Item pipeline: the Scrapy adapter of :class:`pipelines.parquet_sink.ParquetSink`.
 
-A flush writes the buffered rows atomically, then acks their frontier leases: a request
-leaves the frontier only once its page's links are on disk.
+One sink per crawl served. A flush writes the buffered rows atomically, then acks their
+frontier leases: a request leaves the frontier only once its page's links are on disk.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
+import redis
 from scrapy import signals
 from twisted.internet import task
 
 from crawler import defaults
 from pipelines.parquet_sink import ParquetSink
+
+logger = logging.getLogger(__name__)
 
 
 class ParquetSinkPipeline:
@@ -23,7 +27,10 @@ class ParquetSinkPipeline:
         self.flush_seconds = self.settings.getfloat(
             "LINKCRAWL_FLUSH_SECONDS", defaults.FLUSH_SECONDS
         )
-        self.sink: ParquetSink | None = None
+        self.flush_rows = self.settings.getint("LINKCRAWL_FLUSH_ROWS", defaults.FLUSH_ROWS)
+        self.out = self.settings.get("LINKCRAWL_OUT")
+        self.sinks: dict[str, ParquetSink] = {}
+        self.unacked: dict[str, list[Any]] = {}  # written, but Redis was away to hear the ack
         self._timer: Any = None
         self._last_flush = time.monotonic()
         crawler.signals.connect(self.flush, signal=signals.spider_idle)
@@ -33,14 +40,7 @@ class ParquetSinkPipeline:
         return cls(crawler)
 
     def open_spider(self, spider: Any = None) -> None:
-        spider = spider or self.crawler.spider
-        self.frontier = spider.frontier
-        self.sink = ParquetSink(
-            self.settings.get("LINKCRAWL_OUT"),
-            crawl_id=spider.cfg.crawl_id,
-            writer_id=spider.worker_id,
-            flush_rows=self.settings.getint("LINKCRAWL_FLUSH_ROWS", defaults.FLUSH_ROWS),
-        )
+        self.spider = spider or self.crawler.spider
         self._timer = task.LoopingCall(self._flush_if_stale)
         self._timer.start(min(self.flush_seconds, 5.0), now=False)
 
@@ -49,9 +49,21 @@ class ParquetSinkPipeline:
             self._timer.stop()
         self.flush()
 
+    def sink(self, crawl_id: str) -> ParquetSink:
+        sink = self.sinks.get(crawl_id)
+        if sink is None:
+            sink = self.sinks[crawl_id] = ParquetSink(
+                self.out,
+                crawl_id=crawl_id,
+                writer_id=self.spider.worker_id,
+                flush_rows=self.flush_rows,
+            )
+        return sink
+
     def process_item(self, item: dict[str, Any], spider: Any = None) -> dict[str, Any]:
-        assert self.sink is not None
-        if self.sink.add(item["page"], item["links"], token=item["entry"]):
+        if self.sink(item["page"]["crawl_id"]).add(
+            item["page"], item["links"], token=item["entry"]
+        ):
             self.flush()
         return item
 
@@ -60,13 +72,20 @@ class ParquetSinkPipeline:
             self.flush()
 
     def flush(self, spider: Any = None) -> None:
-        if self.sink is None:
-            return
+        """Write every crawl's buffer, then ack (and count) what is on disk."""
         self._last_flush = time.monotonic()
-        before_links, before_pages = self.sink.links_written, self.sink.pages_written
-        done = self.sink.flush()
-        self.frontier.ack(done)
-        self.frontier.incr(
-            links_written=self.sink.links_written - before_links,
-            pages_written=self.sink.pages_written - before_pages,
-        )
+        for crawl_id, sink in self.sinks.items():
+            links, pages = sink.links_written, sink.pages_written
+            done = sink.flush()
+            self.unacked.setdefault(crawl_id, []).extend(done)
+            frontier = self.spider.crawls[crawl_id]
+            try:
+                frontier.incr(
+                    links_written=sink.links_written - links,
+                    pages_written=sink.pages_written - pages,
+                )
+                frontier.ack(self.spider.worker_id, self.unacked[crawl_id])
+                self.unacked[crawl_id] = []
+            except redis.RedisError as exc:
+                # The rows are safe on disk; the acks wait for Redis to come back.
+                logger.warning("could not ack %d pages yet: %s", len(self.unacked[crawl_id]), exc)

@@ -7,11 +7,13 @@ which is where a naive spider spends most of its time.
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import scrapy
 from scrapy import Request, signals
 from scrapy.exceptions import IgnoreRequest, StopDownload
@@ -20,7 +22,8 @@ from twisted.python.failure import Failure
 
 from crawler import defaults
 from crawler.connection import connect
-from crawler.frontier import CrawlConfig, Entry, Frontier
+from crawler.crawls import CrawlSet
+from crawler.frontier import Entry, Frontier
 from pipelines.extract import PageLinks, extract_page
 from pipelines.rows import link_rows, utc_now
 from pipelines.urls import registered_domain, resolve_link, url_host
@@ -44,24 +47,24 @@ def is_html(content_type: str | None, body: bytes) -> bool:
     return body[:512].lstrip()[:1] == b"<"
 
 
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+
+
 class LinkSpider(scrapy.Spider):
     name = "linkcrawl"
-    frontier: Frontier
-    cfg: CrawlConfig
+    crawls: CrawlSet
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> LinkSpider:
         spider: LinkSpider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
-        crawl_id = settings.get("LINKCRAWL_CRAWL_ID")
-        spider.frontier = Frontier(connect(settings.get("REDIS_URL")), crawl_id)
-        spider.cfg = spider.frontier.config
-        spider.worker_id = settings.get("LINKCRAWL_WORKER_ID") or (
-            f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
+        spider.crawls = CrawlSet(
+            connect(settings.get("REDIS_URL")), settings.get("LINKCRAWL_CRAWL_ID")
         )
-        spider.allowed = frozenset(spider.cfg.allowed)
-        spider.known: set[str] = set()  # URLs known to be in the frontier's seen set
-        spider.max_body = spider.cfg.max_body_bytes
+        spider.worker_id = settings.get("LINKCRAWL_WORKER_ID") or default_worker_id()
+        spider.exit_when_done = settings.getbool("LINKCRAWL_EXIT_WHEN_DONE", True)
+        spider.known: dict[str, set[str]] = {}  # per crawl: URLs known to be in its seen-set
         crawler.signals.connect(spider.on_bytes_received, signal=signals.bytes_received)
         return spider
 
@@ -71,30 +74,46 @@ class LinkSpider(scrapy.Spider):
         yield
 
     # -- requests --------------------------------------------------------------------------
-    def make_request(self, entry: Entry) -> Request:
+    def make_request(self, frontier: Frontier, entry: Entry) -> Request:
+        cfg = frontier.config
         return Request(
             entry.url,
             callback=self.parse,
             errback=self.on_error,
             dont_filter=True,
-            meta={"lc_entry": entry, "handle_httpstatus_all": True, "dont_redirect": True},
+            headers={"User-Agent": cfg.user_agent},
+            meta={
+                "lc_entry": entry,
+                "lc_crawl": frontier.crawl_id,
+                "handle_httpstatus_all": True,
+                "dont_redirect": True,
+            },
         )
 
     def on_bytes_received(self, data: bytes, request: Request, spider: Any) -> None:
-        """Cut bodies past the size limit; the partial body is still parsed."""
+        """Cut bodies past the crawl's size limit; the partial body is still parsed."""
+        crawl_id = request.meta.get("lc_crawl")
+        if crawl_id is None:
+            return
         got = request.meta.get("lc_bytes", 0) + len(data)
         request.meta["lc_bytes"] = got
-        if self.max_body and got >= self.max_body:
+        limit = self.crawls[crawl_id].config.max_body_bytes
+        if limit and got >= limit:
             raise StopDownload(fail=False)
 
-    def in_scope(self, host: str) -> bool:
-        if self.cfg.scope == "domain":
-            return registered_domain(host) in self.allowed
-        return host in self.allowed
+    @staticmethod
+    def in_scope(frontier: Frontier, host: str) -> bool:
+        cfg = frontier.config
+        allowed = cfg.allowed_set
+        if cfg.scope == "domain":
+            return registered_domain(host) in allowed
+        return host in allowed
 
     # -- responses -------------------------------------------------------------------------
     def parse(self, response: Response) -> list[dict[str, Any]]:
         entry: Entry = response.meta["lc_entry"]
+        frontier = self.crawls[response.meta["lc_crawl"]]
+        cfg = frontier.config
         fetched_at = utc_now()
         headers = response.headers
         content_type = _header(headers, b"Content-Type")
@@ -102,9 +121,9 @@ class LinkSpider(scrapy.Spider):
         status = response.status
         body = response.body
         truncated = "download_stopped" in response.flags
-        if truncated:
-            body = body[: self.max_body]
-        page = self.page_row(entry, fetched_at, status=status, content_type=content_type)
+        if truncated and cfg.max_body_bytes:
+            body = body[: cfg.max_body_bytes]
+        page = self.page_row(frontier, entry, fetched_at, status=status, content_type=content_type)
         page["content_length"] = len(body)
         page["truncated"] = truncated
         page["x_robots_tag"] = x_robots
@@ -115,9 +134,10 @@ class LinkSpider(scrapy.Spider):
             location = _header(headers, b"Location")
             target = resolve_link(location, entry.url) if location else None
             page["redirect_to"] = target
+            page["final_url"] = target
             if target and entry.redirects < defaults.MAX_REDIRECTS:
                 host = url_host(target)
-                if self.in_scope(host):
+                if self.in_scope(frontier, host):
                     follow.append(Entry(target, host, entry.depth, entry.redirects + 1))
         elif 200 <= status < 300 and is_html(content_type, body):
             try:
@@ -126,38 +146,44 @@ class LinkSpider(scrapy.Spider):
                 )
             except Exception as exc:  # a page must never take a worker down
                 self.logger.warning("extraction failed on %s: %r", entry.url, exc)
-                page["error"] = f"extract: {type(exc).__name__}: {exc}"
+                page["error"] = f"extract: {type(exc).__name__}: {exc}"[:500]
             else:
                 self.fill_page(page, extracted)
                 links = link_rows(
-                    extracted, entry.url, crawl_id=self.cfg.crawl_id, fetched_at=fetched_at
+                    extracted, entry.url, crawl_id=cfg.crawl_id, fetched_at=fetched_at
                 )
                 if not extracted.nofollow_page:
-                    follow = self.links_to_follow(entry, links)
-        self.finish(entry, follow, http_error=status >= 400)
+                    follow = self.links_to_follow(frontier, entry, links)
+        self.finish(frontier, entry, follow, page, links, http_error=status >= 400)
         return [{"page": page, "links": links, "entry": entry}]
 
     def on_error(self, failure: Failure) -> list[dict[str, Any]]:
         request = failure.request  # type: ignore[attr-defined]
         entry: Entry = request.meta["lc_entry"]
+        frontier = self.crawls[request.meta["lc_crawl"]]
         exc = failure.value
         if isinstance(exc, IgnoreRequest) and "robots.txt" in str(exc):
             error = "robots.txt: disallowed"
+        elif isinstance(exc, IgnoreRequest) and str(exc).startswith("blocked:"):
+            error = str(exc)
         else:
             error = f"{type(exc).__name__}: {exc}"[:500]
-        page = self.page_row(entry, utc_now(), error=error)
-        self.finish(entry, [], error=True)
+        page = self.page_row(frontier, entry, utc_now(), error=error)
+        self.finish(frontier, entry, [], page, [], error=True)
         return [{"page": page, "links": [], "entry": entry}]
 
     # -- helpers ---------------------------------------------------------------------------
-    def page_row(self, entry: Entry, fetched_at: Any, **fields: Any) -> dict[str, Any]:
+    @staticmethod
+    def page_row(
+        frontier: Frontier, entry: Entry, fetched_at: Any, **fields: Any
+    ) -> dict[str, Any]:
         row: dict[str, Any] = {
             "url": entry.url,
             "final_url": entry.url,
             "fetched_at": fetched_at,
             "depth": entry.depth,
             "out_links": 0,
-            "crawl_id": self.cfg.crawl_id,
+            "crawl_id": frontier.crawl_id,
             "host": entry.host,
             "domain": registered_domain(entry.host),
             "truncated": False,
@@ -172,11 +198,14 @@ class LinkSpider(scrapy.Spider):
         page["meta_robots"] = extracted.meta_robots
         page["out_links"] = len(extracted.links)
 
-    def links_to_follow(self, entry: Entry, links: list[dict[str, Any]]) -> list[Entry]:
+    def links_to_follow(
+        self, frontier: Frontier, entry: Entry, links: list[dict[str, Any]]
+    ) -> list[Entry]:
         depth = entry.depth + 1
-        if 0 <= self.cfg.max_depth < depth:
+        max_depth = frontier.config.max_depth
+        if 0 <= max_depth < depth:
             return []
-        known = self.known
+        known = self.known.setdefault(frontier.crawl_id, set())
         if len(known) > defaults.LOCAL_SEEN_CACHE:
             known.clear()
         out: list[Entry] = []
@@ -186,20 +215,56 @@ class LinkSpider(scrapy.Spider):
                 continue
             known.add(url)
             host = row["target_host"]
-            if self.in_scope(host):
+            if self.in_scope(frontier, host):
                 out.append(Entry(url, host, depth))
         return out
 
     def finish(
-        self, entry: Entry, follow: list[Entry], *, error: bool = False, http_error: bool = False
+        self,
+        frontier: Frontier,
+        entry: Entry,
+        follow: list[Entry],
+        page: dict[str, Any],
+        links: list[dict[str, Any]],
+        *,
+        error: bool = False,
+        http_error: bool = False,
     ) -> None:
-        """One round trip: new links in, host slot back, counters up."""
-        frontier = self.frontier
+        """One round trip: new links in, host slot back, counters up, live feed."""
         pipe = frontier.pipeline()
         frontier.enqueue(follow, pipe=pipe)
         frontier.release([entry], pipe=pipe)
         frontier.incr(pipe, pages=1, errors=int(error), http_errors=int(http_error))
+        if frontier.config.feed and page.get("status") is not None:
+            pipe.xadd(
+                frontier.key("feed"),
+                feed_message(page, links),
+                maxlen=defaults.FEED_MAXLEN,
+                approximate=True,
+            )
         frontier.execute(pipe)
+
+
+_FEED_LINK_FIELDS = ("target_url", "anchor_text", "rel", "nofollow", "placement", "is_image",
+                     "position")  # fmt: skip
+
+
+def feed_message(page: dict[str, Any], links: list[dict[str, Any]]) -> dict[str, bytes | str]:
+    """A page's entry in the live feed (a Redis Stream; see README "Live feed").
+
+    >>> msg = feed_message({"url": "http://a.test/", "status": 200, "crawl_id": "c",
+    ...                     "fetched_at": None}, [])
+    >>> sorted(msg)
+    ['crawl_id', 'fetched_at', 'links', 'source_url', 'status']
+    """
+    fetched_at = page.get("fetched_at")
+    return {
+        "crawl_id": page["crawl_id"],
+        "source_url": page["url"],
+        "status": str(page.get("status")),
+        "fetched_at": fetched_at.isoformat() if fetched_at is not None else "",
+        "links": orjson.dumps([{k: link[k] for k in _FEED_LINK_FIELDS} for link in links]),
+    }
 
 
 def _header(headers: Any, name: bytes) -> str | None:

@@ -1,14 +1,12 @@
-"""One worker process: a Scrapy crawler serving one crawl of the shared frontier."""
+"""One worker process: a Scrapy crawler serving one crawl, or every crawl, of a frontier."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
-import socket
 import sys
-import uuid
 
+from scrapy import signals
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
@@ -16,7 +14,13 @@ from crawler import settings as default_settings
 
 
 def worker_settings(
-    *, redis_url: str, crawl_id: str, out: str, worker_id: str, log_level: str = "WARNING"
+    *,
+    redis_url: str,
+    crawl_id: str | None,
+    out: str,
+    worker_id: str | None,
+    exit_when_done: bool = True,
+    log_level: str = "WARNING",
 ) -> Settings:
     settings = Settings()
     settings.setmodule(default_settings, priority="project")
@@ -26,6 +30,7 @@ def worker_settings(
             "LINKCRAWL_CRAWL_ID": crawl_id,
             "LINKCRAWL_OUT": out,
             "LINKCRAWL_WORKER_ID": worker_id,
+            "LINKCRAWL_EXIT_WHEN_DONE": exit_when_done,
             "LOG_LEVEL": log_level,
         },
         priority="cmdline",
@@ -36,33 +41,29 @@ def worker_settings(
 def run_worker(
     *,
     redis_url: str,
-    crawl_id: str,
     out: str,
+    crawl_id: str | None = None,
     worker_id: str | None = None,
+    exit_when_done: bool = True,
     log_level: str = "WARNING",
 ) -> int:
-    """Crawl until the crawl is done; 0 when it finished, 1 otherwise."""
-    from crawler.connection import connect
-    from crawler.frontier import Frontier
+    """Crawl until the crawl(s) are done; 0 when finished, 1 otherwise."""
     from crawler.spider import LinkSpider
 
-    worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
-    config = Frontier(connect(redis_url), crawl_id).config  # fails early on an unknown crawl
     settings = worker_settings(
-        redis_url=redis_url, crawl_id=crawl_id, out=out, worker_id=worker_id, log_level=log_level
+        redis_url=redis_url,
+        crawl_id=crawl_id,
+        out=out,
+        worker_id=worker_id,
+        exit_when_done=exit_when_done,
+        log_level=log_level,
     )
-    settings.set("USER_AGENT", config.user_agent, priority="cmdline")
-    settings.set("ROBOTSTXT_USER_AGENT", config.user_agent, priority="cmdline")
     process = CrawlerProcess(settings)
     reasons: list[str] = []
     crawler = process.create_crawler(LinkSpider)
-
-    def closed(spider: object, reason: str) -> None:
-        reasons.append(reason)
-
-    from scrapy import signals
-
-    crawler.signals.connect(closed, signal=signals.spider_closed)
+    crawler.signals.connect(
+        lambda spider, reason: reasons.append(reason), signal=signals.spider_closed, weak=False
+    )
     process.crawl(crawler)
     process.start()
     ok = reasons == ["finished"]
@@ -74,7 +75,7 @@ def run_worker(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="linkcrawl-worker")
     parser.add_argument("--redis", required=True)
-    parser.add_argument("--crawl-id", required=True)
+    parser.add_argument("--crawl-id")
     parser.add_argument("--out", required=True)
     parser.add_argument("--worker-id")
     parser.add_argument("--log-level", default="WARNING")

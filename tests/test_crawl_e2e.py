@@ -39,7 +39,7 @@ def crawl(server, web, out: Path, workers: int, *extra: str) -> subprocess.Compl
     res = subprocess.run(
         [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
          "--workers", str(workers), "--delay", "0", "--host-concurrency", "4", "--crawl-id",
-         f"e2e-{workers}", *extra],
+         f"e2e-{workers}", "--allow-private", *extra],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:] + _logs(out)

@@ -6,6 +6,8 @@ import time
 
 from crawler.frontier import CrawlConfig, Entry, Frontier
 
+W = "worker-a"
+
 
 def make(redis_client, crawl_id, **cfg) -> Frontier:
     f = Frontier(redis_client, crawl_id)
@@ -17,68 +19,104 @@ def e(url: str, depth: int = 0) -> Entry:
     return Entry(url, url.split("/")[2], depth)
 
 
+def urls(host: str, n: int) -> list[Entry]:
+    return [e(f"http://{host}/{i}") for i in range(n)]
+
+
 def test_enqueue_dedupes_across_calls(redis_client, crawl_id):
     f = make(redis_client, crawl_id, host_delay=0)
     assert f.enqueue([e("http://a.test/1"), e("http://a.test/2"), e("http://a.test/1")]) == 2
     assert f.enqueue([e("http://a.test/2"), e("http://a.test/3")]) == 1
     assert f.counts()["queued"] == 3
+    assert f.seen(["http://a.test/3", "http://a.test/4"]) == [True, False]
+
+
+def test_seen_set_is_exact_over_many_urls_in_few_buckets(redis_client, crawl_id):
+    f = make(redis_client, crawl_id, host_delay=0, seen_bucket_bits=8)
+    first = [e(f"http://a.test/p{i}") for i in range(3000)]
+    assert f.enqueue(first) == 3000
+    assert f.enqueue(first) == 0  # no false negatives
+    fresh = [e(f"http://a.test/q{i}") for i in range(3000)]
+    assert f.enqueue(fresh) == 3000  # no false positives at this size
 
 
 def test_caps_per_host_and_total(redis_client, crawl_id):
     f = make(redis_client, crawl_id, max_pages_per_host=2, max_pages=3, host_delay=0)
-    urls = [e(f"http://a.test/{i}") for i in range(5)] + [e(f"http://b.test/{i}") for i in range(5)]
-    assert f.enqueue(urls) == 3
+    assert f.enqueue(urls("a.test", 5) + urls("b.test", 5)) == 3
     counts = f.counts()
     assert counts["enqueued"] == 3 and counts["capped"] == 7
 
 
 def test_pop_interleaves_hosts_and_respects_concurrency(redis_client, crawl_id):
     f = make(redis_client, crawl_id, host_concurrency=1, host_delay=0)
-    f.enqueue(
-        [e(f"http://a.test/{i}") for i in range(3)] + [e(f"http://b.test/{i}") for i in range(3)]
-    )
-    got, _ = f.pop(10)
+    f.enqueue(urls("a.test", 3) + urls("b.test", 3))
+    got, _ = f.pop(W, 10)
     assert sorted(x.host for x in got) == ["a.test", "b.test"]  # one per host at a time
-    assert f.pop(10)[0] == []
+    assert f.pop(W, 10)[0] == []
     f.release(got)
-    again, _ = f.pop(10)
+    again, _ = f.pop(W, 10)
     assert sorted(x.host for x in again) == ["a.test", "b.test"]
     assert {x.url for x in again}.isdisjoint({x.url for x in got})
 
 
-def test_delay_between_request_starts(redis_client, crawl_id):
+def test_delay_between_pops(redis_client, crawl_id):
     f = make(redis_client, crawl_id, host_concurrency=5, host_delay=0.3)
-    f.enqueue([e(f"http://a.test/{i}") for i in range(3)])
-    first, _ = f.pop(10)
+    f.enqueue(urls("a.test", 3))
+    first, _ = f.pop(W, 10)
     assert len(first) == 1
-    none, wait = f.pop(10)
+    none, wait = f.pop(W, 10)
     assert none == [] and 0 < wait <= 0.3
     time.sleep(wait + 0.02)
-    assert len(f.pop(10)[0]) == 1
+    assert len(f.pop(W, 10)[0]) == 1
+
+
+def test_send_reservations_are_spaced_and_robots_crawl_delay_wins(redis_client, crawl_id):
+    f = make(redis_client, crawl_id, host_delay=0.2)
+    waits = [f.reserve("a.test") for _ in range(3)]
+    assert waits[0] == 0 and 0.15 < waits[1] <= 0.2 and 0.35 < waits[2] <= 0.4
+    f.set_crawl_delay("b.test", 1.0)
+    assert f.reserve("b.test") == 0 and 0.9 < f.reserve("b.test") <= 1.0
 
 
 def test_termination_needs_acks_not_only_an_empty_queue(redis_client, crawl_id):
     f = make(redis_client, crawl_id, host_delay=0)
     f.enqueue([e("http://a.test/1")])
     assert not f.is_done()
-    got, _ = f.pop(1)
+    got, _ = f.pop(W, 1)
     assert f.counts()["queued"] == 0 and not f.is_done()  # leased, not yet written
     f.release(got)
     assert not f.is_done()
-    f.ack(got)
+    assert f.ack("someone-else", got) == 0 and not f.is_done()  # only the owner acks
+    assert f.ack(W, got) == 1
     assert f.is_done()
 
 
-def test_expired_leases_go_back_to_the_queue(redis_client, crawl_id):
+def test_dead_workers_leases_go_back_to_the_front(redis_client, crawl_id):
     f = make(redis_client, crawl_id, host_delay=0, host_concurrency=1)
     f.enqueue([e("http://a.test/1"), e("http://a.test/2")])
-    got, _ = f.pop(1, lease=0.05)
-    assert f.pop(1)[0] == []  # host slot held by the (dead) worker
+    got, _ = f.pop("doomed", 1, ttl=0.05)
+    assert f.pop(W, 1)[0] == []  # host slot held by the doomed worker
+    assert f.requeue_dead() == 0  # its heartbeat has not lapsed yet
     time.sleep(0.08)
-    assert f.requeue_expired() == 1
-    again, _ = f.pop(5)
+    assert f.requeue_dead() == 1
+    again, _ = f.pop(W, 5)
     assert again == got  # back at the front of its host's queue
     assert f.counts()["requeued"] == 1
+    f.release(again)
+    assert f.ack("doomed", got) == 0  # the late ack of the presumed-dead worker is ignored
+    assert f.ack(W, again) == 1
+
+
+def test_heartbeats_keep_leases(redis_client, crawl_id):
+    f = make(redis_client, crawl_id, host_delay=0)
+    f.enqueue([e("http://a.test/1")])
+    f.pop(W, 1, ttl=0.1)
+    for _ in range(3):
+        time.sleep(0.05)
+        f.heartbeat(W, ttl=0.1)
+        assert f.requeue_dead() == 0
+    assert f.retire(W) == 1  # leaving: what it holds goes back now
+    assert f.counts()["queued"] == 1 and f.counts()["inflight"] == 0
 
 
 def test_config_round_trip(redis_client, crawl_id):

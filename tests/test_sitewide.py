@@ -56,9 +56,9 @@ def test_majority_boilerplate_placement_wins_and_comments_stay():
         rows.append(row(p, f"http://t.test/x{p}", "x", "content", 0))
         rows.append(row(p, "http://t.test/c", "Reply", "comment", 2))
     got = run(rows)
-    assert {got[(f"http://a.test/p{p}", "http://t.test/blogroll")]["placement"] for p in range(6)} == {
-        "sidebar"
-    }
+    assert {
+        got[(f"http://a.test/p{p}", "http://t.test/blogroll")]["placement"] for p in range(6)
+    } == {"sidebar"}
     assert got[("http://a.test/p5", "http://t.test/c")]["placement"] == "comment"
 
 

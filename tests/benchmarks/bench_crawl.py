@@ -50,7 +50,8 @@ def run_linkcrawl(seeds: Path, out: Path, env: dict[str, str], workers: int) -> 
     t0 = time.monotonic()
     subprocess.run(
         [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
-         "--workers", str(workers), "--delay", "0", "--host-concurrency", "8", "-q"],
+         "--workers", str(workers), "--delay", "0", "--host-concurrency", "8", "-q",
+         "--allow-private"],
         env=env, cwd=ROOT, check=True,
     )  # fmt: skip
     elapsed = time.monotonic() - t0

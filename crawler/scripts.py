@@ -1,0 +1,256 @@
+"""The frontier's Lua scripts. Each runs atomically in Redis; see crawler/frontier.py for keys.
+
+All times come from Redis' own clock (``TIME``), so workers on machines with skewed clocks
+still agree on deadlines and politeness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# The seen-set: bucket STRINGs of packed 6-byte fingerprint remainders. A plain find (no
+# pattern) with an alignment check tells membership; a miss appends. No byte comparisons:
+# Lua compares strings with strcoll, which depends on the server's locale.
+_SEEN_ADD = """
+local function seen_add(key, rem)
+  local s = redis.call('GET', key)
+  if not s then
+    redis.call('SET', key, rem)
+    return 1
+  end
+  local init = 1
+  while true do
+    local p = string.find(s, rem, init, true)
+    if not p then break end
+    if (p - 1) % 6 == 0 then return 0 end
+    init = p + 1
+  end
+  redis.call('SET', key, s .. rem)
+  return 1
+end
+"""
+
+# KEYS: stats, hostpages, ready, active, next. ARGV: prefix, max_pages, max_per_host,
+# host_concurrency, then quadruples (bucket, remainder, host, entry).
+ENQUEUE = (
+    _NOW
+    + _SEEN_ADD
+    + """
+local prefix = ARGV[1]
+local max_pages = tonumber(ARGV[2])
+local max_host = tonumber(ARGV[3])
+local conc = tonumber(ARGV[4])
+local added = 0
+for i = 5, #ARGV, 4 do
+  if seen_add(prefix .. 'seen:' .. ARGV[i], ARGV[i + 1]) == 1 then
+    local host = ARGV[i + 2]
+    local ok = true
+    if max_host > 0 and redis.call('HINCRBY', KEYS[2], host, 1) > max_host then
+      ok = false
+    end
+    if ok and redis.call('HINCRBY', KEYS[1], 'enqueued', 1) > max_pages and max_pages > 0 then
+      redis.call('HINCRBY', KEYS[1], 'enqueued', -1)
+      ok = false
+    end
+    if ok then
+      redis.call('RPUSH', prefix .. 'q:' .. host, ARGV[i + 3])
+      redis.call('HINCRBY', KEYS[1], 'queued', 1)
+      added = added + 1
+      if tonumber(redis.call('HGET', KEYS[4], host) or '0') < conc then
+        local nxt = tonumber(redis.call('HGET', KEYS[5], host) or '0')
+        if nxt < now then nxt = now end
+        redis.call('ZADD', KEYS[3], 'NX', nxt, host)
+      end
+    else
+      redis.call('HINCRBY', KEYS[1], 'capped', 1)
+    end
+  end
+end
+return added
+"""
+)
+
+# Membership only. KEYS: none. ARGV: prefix, then pairs (bucket, remainder). Returns 0/1 each.
+SEEN_CHECK = """
+local out = {}
+for i = 2, #ARGV, 2 do
+  local s = redis.call('GET', ARGV[1] .. 'seen:' .. ARGV[i])
+  local hit = 0
+  if s then
+    local init = 1
+    while true do
+      local p = string.find(s, ARGV[i + 1], init, true)
+      if not p then break end
+      if (p - 1) % 6 == 0 then hit = 1 break end
+      init = p + 1
+    end
+  end
+  out[#out + 1] = hit
+end
+return out
+"""
+
+# Lease up to `count` entries of ready hosts to a worker, and record its heartbeat.
+# KEYS: ready, active, next, owner, holding, stats, workers.
+# ARGV: prefix, count, worker, ttl_ms, host_concurrency, delay_ms.
+# Returns entries, or {wait_ms} when a host becomes ready later.
+POP = (
+    _NOW
+    + """
+local prefix = ARGV[1]
+local count = tonumber(ARGV[2])
+local worker = ARGV[3]
+local conc = tonumber(ARGV[5])
+local delay = tonumber(ARGV[6])
+redis.call('ZADD', KEYS[7], now + tonumber(ARGV[4]), worker)
+local out = {}
+while #out < count do
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if #first == 0 then break end
+  local host = first[1]
+  if tonumber(first[2]) > now then
+    if #out == 0 then return {tostring(tonumber(first[2]) - now)} end
+    break
+  end
+  local qkey = prefix .. 'q:' .. host
+  local entry = redis.call('LPOP', qkey)
+  if not entry then
+    redis.call('ZREM', KEYS[1], host)
+  else
+    local active = redis.call('HINCRBY', KEYS[2], host, 1)
+    redis.call('HSET', KEYS[3], host, now + delay)
+    redis.call('HSET', KEYS[4], entry, worker)
+    redis.call('SADD', prefix .. 'lease:' .. worker, entry)
+    redis.call('HSET', KEYS[5], entry, 1)
+    redis.call('HINCRBY', KEYS[6], 'queued', -1)
+    if active >= conc or redis.call('LLEN', qkey) == 0 then
+      redis.call('ZREM', KEYS[1], host)
+    else
+      redis.call('ZADD', KEYS[1], now + delay, host)
+    end
+    out[#out + 1] = entry
+  end
+end
+return out
+"""
+)
+
+# Give host slots back. KEYS: holding, active, ready, next. ARGV: prefix, then (entry, host)*.
+RELEASE = """
+local prefix = ARGV[1]
+for i = 2, #ARGV, 2 do
+  local entry, host = ARGV[i], ARGV[i + 1]
+  if redis.call('HDEL', KEYS[1], entry) == 1 then
+    local active = redis.call('HINCRBY', KEYS[2], host, -1)
+    if active <= 0 then redis.call('HDEL', KEYS[2], host) end
+    if redis.call('LLEN', prefix .. 'q:' .. host) > 0 then
+      local nxt = tonumber(redis.call('HGET', KEYS[4], host) or '0')
+      redis.call('ZADD', KEYS[3], 'NX', nxt, host)
+    end
+  end
+end
+return 1
+"""
+
+# Drop leases whose rows are written. Only the owner's: a lease taken over after its worker
+# was presumed dead belongs to the new owner. KEYS: owner. ARGV: prefix, worker, entries...
+ACK = """
+local lease = ARGV[1] .. 'lease:' .. ARGV[2]
+local n = 0
+for i = 3, #ARGV do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[2] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    n = n + 1
+  end
+  redis.call('SREM', lease, ARGV[i])
+end
+return n
+"""
+
+# Workers whose heartbeat ran out (or the one named): their leases go back to the front of
+# their host queues. KEYS: workers, owner, holding, active, ready, stats.
+# ARGV: prefix, worker ('' for every dead one). Returns the number of entries requeued.
+REQUEUE = (
+    _NOW
+    + """
+local prefix = ARGV[1]
+local dead
+if ARGV[2] ~= '' then
+  dead = {ARGV[2]}
+else
+  dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+end
+local n = 0
+for _, worker in ipairs(dead) do
+  local lease = prefix .. 'lease:' .. worker
+  for _, entry in ipairs(redis.call('SMEMBERS', lease)) do
+    if redis.call('HGET', KEYS[2], entry) == worker then
+      local host = string.match(entry, '^[^\\t]*\\t[^\\t]*\\t([^\\t]*)\\t')
+      redis.call('HDEL', KEYS[2], entry)
+      if redis.call('HDEL', KEYS[3], entry) == 1 then
+        local active = redis.call('HINCRBY', KEYS[4], host, -1)
+        if active <= 0 then redis.call('HDEL', KEYS[4], host) end
+      end
+      redis.call('LPUSH', prefix .. 'q:' .. host, entry)
+      redis.call('HINCRBY', KEYS[6], 'queued', 1)
+      redis.call('HINCRBY', KEYS[6], 'requeued', 1)
+      redis.call('ZADD', KEYS[5], 'NX', now, host)
+      n = n + 1
+    end
+  end
+  redis.call('DEL', lease)
+  redis.call('ZREM', KEYS[1], worker)
+end
+return n
+"""
+)
+
+# Reserve the next request start to a host, cluster-wide. KEYS: sendnext, crawldelay.
+# ARGV: host, delay_ms. Returns ms to wait before sending.
+RESERVE = (
+    _NOW
+    + """
+local host = ARGV[1]
+local delay = tonumber(ARGV[2])
+local robots = tonumber(redis.call('HGET', KEYS[2], host) or '0')
+if robots > delay then delay = robots end
+local at = tonumber(redis.call('HGET', KEYS[1], host) or '0')
+if at < now then at = now end
+redis.call('HSET', KEYS[1], host, at + delay)
+return at - now
+"""
+)
+
+
+class Script:
+    """A Lua script called by EVALSHA, loaded once (and again after a Redis restart).
+
+    redis-py's own Script sends SCRIPT EXISTS before every pipeline that uses it: one more
+    round trip per page.
+    """
+
+    def __init__(self, client: redis.Redis, source: str) -> None:
+        self.client = client
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    def load(self) -> None:
+        self.client.script_load(self.source)
+
+    def __call__(self, keys: Sequence[str], args: Sequence[object], client: Any = None) -> Any:
+        if client is not None:  # a pipeline: the caller runs it through Frontier.execute
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+        try:
+            return self.client.evalsha(self.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            self.load()
+            return self.client.evalsha(self.sha, len(keys), *keys, *args)
