@@ -139,6 +139,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         worker_id=args.worker_id,
         exit_when_done=args.exit_when_done or args.crawl_id is not None,
         log_level=_log_level(args.verbose),
+        heartbeat_ttl=args.heartbeat_ttl,
     )
 
 
@@ -248,6 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--crawl-id", help="work on this crawl only (default: every crawl)")
     p.add_argument("--worker-id", help="default: HOSTNAME-PID-RANDOM")
+    p.add_argument(
+        "--heartbeat-ttl",
+        type=float,
+        default=None,
+        help="seconds of silence after which this worker's leases are taken over"
+        f" (default {defaults.HEARTBEAT_TTL:g})",
+    )
     p.add_argument(
         "--exit-when-done",
         action="store_true",

@@ -26,6 +26,7 @@ class CrawlTermination:
     def __init__(self, crawler: Any) -> None:
         self.crawler = crawler
         self.backoff = defaults.IDLE_BACKOFF_MIN
+        self.ttl = crawler.settings.getfloat("LINKCRAWL_HEARTBEAT_TTL", defaults.HEARTBEAT_TTL)
         self._pending: Any = None
         self._heartbeat: Any = None
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
@@ -45,7 +46,8 @@ class CrawlTermination:
     def heartbeat(self) -> None:
         try:
             for frontier in self.spider.crawls:
-                frontier.heartbeat(self.spider.worker_id)
+                frontier.heartbeat(self.spider.worker_id, self.ttl)
+                frontier.run_id = frontier.server_run_id()
         except redis.RedisError as exc:
             logger.warning("heartbeat failed (%s); will retry", exc)
 

@@ -126,13 +126,13 @@ class Frontier:
         self.ready, self.active, self.next = k("ready"), k("active"), k("next")
         self.owner, self.holding, self.workers = k("owner"), k("holding"), k("workers")
         self.sendnext, self.crawldelay = k("sendnext"), k("crawldelay")
-        self._scripts = {
-            name: scripts.Script(client, getattr(scripts, name))
-            for name in ("ENQUEUE", "SEEN_CHECK", "POP", "RELEASE", "ACK", "REQUEUE", "RESERVE")
-        }
+        names = ("ENQUEUE", "SEEN_CHECK", "POP", "RELEASE", "ACK", "RETURN", "REQUEUE", "RESERVE")
+        self._scripts = {name: scripts.Script(client, getattr(scripts, name)) for name in names}
         self._config: CrawlConfig | None = None
         self._waitaof: bool | None = None
         self.load_scripts()
+        # Refreshed by the heartbeat; pages finished under an older one may have lost writes.
+        self.run_id = self.server_run_id()
 
     def key(self, name: str) -> str:
         return self.prefix + name
@@ -266,6 +266,18 @@ class Frontier:
                 keys=[self.owner], args=[self.prefix, worker, *[e.encode() for e in done]]
             )
         )
+
+    def give_back(self, worker: str, entries: Sequence[Entry]) -> int:
+        """Return ``worker``'s leases on ``entries`` to the front of their queues (refetch)."""
+        if not entries:
+            return 0
+        keys = [self.owner, self.holding, self.active, self.ready, self.stats_key]
+        argv = [self.prefix, worker, *[e.encode() for e in entries]]
+        return int(self._scripts["RETURN"](keys=keys, args=argv))
+
+    def server_run_id(self) -> str:
+        """The Redis server process's run id: it changes when the server restarts."""
+        return str(self.client.info("server").get("run_id", ""))
 
     def wait_durable(self, timeout_ms: int = 5000) -> None:
         """WAITAOF on this connection when the server persists with AOF; else nothing."""

@@ -9,6 +9,7 @@ import redis
 from scrapy import Request
 from scrapy_redis.queue import Base
 
+from crawler import defaults
 from crawler.frontier import Entry
 from pipelines.urls import normalize_url, url_host
 
@@ -27,6 +28,7 @@ class HostQueue(Base):
         self.worker_id = spider.worker_id
         self.wait_hint = 0.0
         self._turn = 0
+        self.ttl = spider.settings.getfloat("LINKCRAWL_HEARTBEAT_TTL", defaults.HEARTBEAT_TTL)
 
     def __len__(self) -> int:
         return sum(max(f.counts().get("queued", 0), 0) for f in self.crawls)
@@ -47,7 +49,7 @@ class HostQueue(Base):
         for i in range(len(frontiers)):
             frontier = frontiers[(self._turn + i) % len(frontiers)]
             try:
-                entries, wait = frontier.pop(self.worker_id, count)
+                entries, wait = frontier.pop(self.worker_id, count, ttl=self.ttl)
             except redis.RedisError as exc:
                 logger.warning("frontier unavailable (%s); retrying", exc)
                 self.wait_hint = 1.0

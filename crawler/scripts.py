@@ -176,6 +176,35 @@ end
 return n
 """
 
+# Put a worker's own leased entries back at the front of their queues (pages to fetch again).
+# KEYS: owner, holding, active, ready, stats. ARGV: prefix, worker, entries...
+RETURN = (
+    _NOW
+    + """
+local prefix = ARGV[1]
+local worker = ARGV[2]
+local n = 0
+for i = 3, #ARGV do
+  local entry = ARGV[i]
+  if redis.call('HGET', KEYS[1], entry) == worker then
+    local host = string.match(entry, '^[^\\t]*\\t[^\\t]*\\t([^\\t]*)\\t')
+    redis.call('HDEL', KEYS[1], entry)
+    redis.call('SREM', prefix .. 'lease:' .. worker, entry)
+    if redis.call('HDEL', KEYS[2], entry) == 1 then
+      local active = redis.call('HINCRBY', KEYS[3], host, -1)
+      if active <= 0 then redis.call('HDEL', KEYS[3], host) end
+    end
+    redis.call('LPUSH', prefix .. 'q:' .. host, entry)
+    redis.call('HINCRBY', KEYS[5], 'queued', 1)
+    redis.call('HINCRBY', KEYS[5], 'returned', 1)
+    redis.call('ZADD', KEYS[4], 'NX', now, host)
+    n = n + 1
+  end
+end
+return n
+"""
+)
+
 # Workers whose heartbeat ran out (or the one named): their leases go back to the front of
 # their host queues. KEYS: workers, owner, holding, active, ready, stats.
 # ARGV: prefix, worker ('' for every dead one). Returns the number of entries requeued.

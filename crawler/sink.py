@@ -62,7 +62,7 @@ class ParquetSinkPipeline:
 
     def process_item(self, item: dict[str, Any], spider: Any = None) -> dict[str, Any]:
         if self.sink(item["page"]["crawl_id"]).add(
-            item["page"], item["links"], token=item["entry"]
+            item["page"], item["links"], token=item["token"]
         ):
             self.flush()
         return item
@@ -70,6 +70,21 @@ class ParquetSinkPipeline:
     def _flush_if_stale(self) -> None:
         if time.monotonic() - self._last_flush >= self.flush_seconds:
             self.flush()
+
+    def ack(self, frontier: Any, tokens: list[tuple[Any, str]]) -> None:
+        """Ack pages written; give back those finished before a Redis restart.
+
+        A restart can lose the last writes before it (AOF fsyncs every second), such as a
+        page's new links. Such a page is fetched again rather than acked; compaction drops the
+        duplicate rows.
+        """
+        run_id = frontier.run_id = frontier.server_run_id()
+        worker = self.spider.worker_id
+        frontier.ack(worker, [e for e, r in tokens if r == run_id])
+        stale = [e for e, r in tokens if r != run_id]
+        if stale:
+            logger.warning("Redis restarted: %d pages will be fetched again", len(stale))
+            frontier.give_back(worker, stale)
 
     def flush(self, spider: Any = None) -> None:
         """Write every crawl's buffer, then ack (and count) what is on disk."""
@@ -84,7 +99,7 @@ class ParquetSinkPipeline:
                     links_written=sink.links_written - links,
                     pages_written=sink.pages_written - pages,
                 )
-                frontier.ack(self.spider.worker_id, self.unacked[crawl_id])
+                self.ack(frontier, self.unacked[crawl_id])
                 self.unacked[crawl_id] = []
             except redis.RedisError as exc:
                 # The rows are safe on disk; the acks wait for Redis to come back.

@@ -155,7 +155,7 @@ class LinkSpider(scrapy.Spider):
                 if not extracted.nofollow_page:
                     follow = self.links_to_follow(frontier, entry, links)
         self.finish(frontier, entry, follow, page, links, http_error=status >= 400)
-        return [{"page": page, "links": links, "entry": entry}]
+        return [{"page": page, "links": links, "token": (entry, frontier.run_id)}]
 
     def on_error(self, failure: Failure) -> list[dict[str, Any]]:
         request = failure.request  # type: ignore[attr-defined]
@@ -170,7 +170,7 @@ class LinkSpider(scrapy.Spider):
             error = f"{type(exc).__name__}: {exc}"[:500]
         page = self.page_row(frontier, entry, utc_now(), error=error)
         self.finish(frontier, entry, [], page, [], error=True)
-        return [{"page": page, "links": [], "entry": entry}]
+        return [{"page": page, "links": [], "token": (entry, frontier.run_id)}]
 
     # -- helpers ---------------------------------------------------------------------------
     @staticmethod

@@ -21,6 +21,7 @@ def worker_settings(
     worker_id: str | None,
     exit_when_done: bool = True,
     log_level: str = "WARNING",
+    heartbeat_ttl: float | None = None,
 ) -> Settings:
     settings = Settings()
     settings.setmodule(default_settings, priority="project")
@@ -35,6 +36,8 @@ def worker_settings(
         },
         priority="cmdline",
     )
+    if heartbeat_ttl:
+        settings.set("LINKCRAWL_HEARTBEAT_TTL", heartbeat_ttl, priority="cmdline")
     return settings
 
 
@@ -46,6 +49,7 @@ def run_worker(
     worker_id: str | None = None,
     exit_when_done: bool = True,
     log_level: str = "WARNING",
+    heartbeat_ttl: float | None = None,
 ) -> int:
     """Crawl until the crawl(s) are done; 0 when finished, 1 otherwise."""
     from crawler.spider import LinkSpider
@@ -57,6 +61,7 @@ def run_worker(
         worker_id=worker_id,
         exit_when_done=exit_when_done,
         log_level=log_level,
+        heartbeat_ttl=heartbeat_ttl,
     )
     process = CrawlerProcess(settings)
     reasons: list[str] = []
@@ -79,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--worker-id")
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--heartbeat-ttl", type=float, default=None)
     args = parser.parse_args(argv)
     return run_worker(
         redis_url=args.redis,
@@ -86,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         out=args.out,
         worker_id=args.worker_id,
         log_level=args.log_level,
+        heartbeat_ttl=args.heartbeat_ttl,
     )
 
 
