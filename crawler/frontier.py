@@ -7,8 +7,9 @@ Cluster slot and every script touches one node. Layout (prefix ``linkcrawl:{c}:`
 - ``ready``         ZSET host -> ms time from which the host may be popped again;
 - ``active``        HASH host -> requests holding a host slot (per-host concurrency);
 - ``next``          HASH host -> ms time of the host's next allowed pop;
-- ``sendnext``      HASH host -> ms time of the host's next allowed request start (the exact,
-  send-time politeness of :meth:`Frontier.reserve`); ``crawldelay`` HASH host -> robots.txt
+- ``busy``          HASH host -> "expiry|token" of the request holding the host's send lock;
+  ``sendnext`` HASH host -> ms time from which the next request may start (the send-time
+  politeness of :meth:`Frontier.acquire_send`); ``crawldelay`` HASH host -> robots.txt
   Crawl-delay in ms;
 - ``owner``         HASH entry -> worker id holding its lease; ``lease:<worker>`` SET of the
   entries a worker holds; ``holding`` HASH entry -> 1 while it still holds its host slot;
@@ -125,8 +126,9 @@ class Frontier:
         self.stats_key, self.hostpages, self.config_key = k("stats"), k("hostpages"), k("config")
         self.ready, self.active, self.next = k("ready"), k("active"), k("next")
         self.owner, self.holding, self.workers = k("owner"), k("holding"), k("workers")
-        self.sendnext, self.crawldelay = k("sendnext"), k("crawldelay")
-        names = ("ENQUEUE", "SEEN_CHECK", "POP", "RELEASE", "ACK", "RETURN", "REQUEUE", "RESERVE")
+        self.sendnext, self.crawldelay, self.busy = k("sendnext"), k("crawldelay"), k("busy")
+        names = ("ENQUEUE", "SEEN_CHECK", "POP", "RELEASE", "ACK", "RETURN", "REQUEUE", "ACQUIRE",
+                 "SENT")  # fmt: skip
         self._scripts = {name: scripts.Script(client, getattr(scripts, name)) for name in names}
         self._config: CrawlConfig | None = None
         self._waitaof: bool | None = None
@@ -304,17 +306,26 @@ class Frontier:
         """A worker leaves cleanly: anything it still holds goes back to the queue now."""
         return self.requeue_dead(worker)
 
-    def reserve(self, host: str) -> float:
-        """Reserve the next request start to ``host``; seconds to wait before sending it.
+    def acquire_send(self, host: str, token: str, lock_ttl: float) -> float:
+        """Try to take ``host``'s send lock: 0.0 when taken (send now), else seconds to wait.
 
-        The delay is the crawl's, or the host's robots.txt Crawl-delay if longer, and holds
-        across all workers together.
+        With a delay, requests to a host are sequential across all workers, and each starts at
+        least the delay (or the robots.txt Crawl-delay) after the previous one's answer came
+        back: the only bound that holds at the server, whatever the network and scheduling
+        latency between deciding to send and the bytes leaving.
         """
-        delay_ms = int(self.config.host_delay * 1000)
-        wait = self._scripts["RESERVE"](
-            keys=[self.sendnext, self.crawldelay], args=[host, delay_ms]
+        wait = self._scripts["ACQUIRE"](
+            keys=[self.busy, self.sendnext, self.crawldelay],
+            args=[host, token, int(lock_ttl * 1000)],
         )
         return int(wait) / 1000.0
+
+    def sent(self, host: str, token: str) -> None:
+        """The request holding ``host``'s send lock is answered: release it, start the delay."""
+        self._scripts["SENT"](
+            keys=[self.busy, self.sendnext, self.crawldelay],
+            args=[host, token, int(self.config.host_delay * 1000)],
+        )
 
     def set_crawl_delay(self, host: str, seconds: float) -> None:
         self.client.hset(self.crawldelay, host, int(seconds * 1000))

@@ -1,32 +1,39 @@
 """Per-host politeness at the moment of sending, across all workers (downloader middleware).
 
-The frontier spaces pops per host; this reserves the exact start time of each request to a
-host in Redis just before it is sent (robots.txt fetches included), so that however many
-workers run, requests to one host are at least the crawl delay apart, or the host's
-robots.txt Crawl-delay if that is longer.
+The frontier spaces pops per host and caps its concurrency. With a delay (the crawl's, or a
+host's robots.txt Crawl-delay), this middleware also serializes the requests to a host in
+Redis: a request starts only when no other request to the host is in flight, and at least
+the delay after the previous one's answer arrived. That bound holds at the server whatever
+the latency between deciding to send and the bytes leaving, and however many workers run.
+robots.txt fetches go through it too.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import redis
 from scrapy import Request, signals
+from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet import reactor, task
 
 logger = logging.getLogger(__name__)
 
-# Server-observed gaps can be a little shorter than send gaps (scheduling jitter); keep a margin.
-_MARGIN = 0.01
+
+async def _sleep(seconds: float) -> None:
+    await maybe_deferred_to_future(task.deferLater(reactor, seconds, lambda: None))
 
 
 class HostPoliteness:
     def __init__(self, crawler: Any) -> None:
         self.crawler = crawler
         self.crawl_delays: dict[str, float] = {}
+        # A send lock outlives a worker that dies holding it by this much at most.
+        self.lock_ttl = crawler.settings.getfloat("DOWNLOAD_TIMEOUT", 30) + 10
         crawler.signals.connect(self.robots_parsed, signal=signals.robots_parsed)
 
     @classmethod
@@ -49,15 +56,36 @@ class HostPoliteness:
         host = urlparse_cached(request).hostname or ""
         if frontier.config.host_delay <= 0 and host not in self.crawl_delays:
             return
+        token = uuid.uuid4().hex[:12]
+        while True:
+            try:
+                wait = frontier.acquire_send(host, token, self.lock_ttl)
+            except redis.RedisError as exc:
+                logger.warning("politeness lock unavailable (%s); waiting", exc)
+                wait = 1.0
+            if wait <= 0:
+                break
+            await _sleep(wait)
+        request.meta["lc_send_lock"] = (frontier.crawl_id, host, token)
+
+    def _done(self, request: Request) -> None:
+        held = request.meta.pop("lc_send_lock", None)
+        if held is None:
+            return
+        crawl_id, host, token = held
         try:
-            wait = frontier.reserve(host)
+            self.crawler.spider.crawls[crawl_id].sent(host, token)
         except redis.RedisError as exc:
-            logger.warning("politeness reservation failed (%s); waiting a second", exc)
-            wait = 1.0
-        else:
-            wait += _MARGIN
-        if wait > 0:
-            await maybe_deferred_to_future(task.deferLater(reactor, wait, lambda: None))
+            logger.warning("could not release the send lock of %s (%s); it expires", host, exc)
+
+    def process_response(
+        self, request: Request, response: Response, spider: Any = None
+    ) -> Response:
+        self._done(request)
+        return response
+
+    def process_exception(self, request: Request, exception: Exception, spider: Any = None) -> None:
+        self._done(request)
 
     def robots_parsed(self, robotparser: Any, request: Request) -> None:
         """Record the host's Crawl-delay (for our user agent) in every crawl's frontier."""

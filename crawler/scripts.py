@@ -243,19 +243,42 @@ return n
 """
 )
 
-# Reserve the next request start to a host, cluster-wide. KEYS: sendnext, crawldelay.
-# ARGV: host, delay_ms. Returns ms to wait before sending.
-RESERVE = (
+# Per-host send lock, cluster-wide: a request to a host may start when no other request to it
+# is in flight and the host's next start time has come. KEYS: busy, sendnext, crawldelay.
+# ARGV: host, token, lock_ttl_ms. Returns 0 when the caller holds the lock (go), else ms to
+# wait before asking again.
+ACQUIRE = (
     _NOW
     + """
 local host = ARGV[1]
-local delay = tonumber(ARGV[2])
-local robots = tonumber(redis.call('HGET', KEYS[2], host) or '0')
+local at = tonumber(redis.call('HGET', KEYS[2], host) or '0')
+if at > now then return at - now end
+local holder = redis.call('HGET', KEYS[1], host)
+if holder then
+  local sep = string.find(holder, '|', 1, true)
+  local expires = tonumber(string.sub(holder, 1, sep - 1))
+  if expires > now then return 20 end
+end
+redis.call('HSET', KEYS[1], host, (now + tonumber(ARGV[3])) .. '|' .. ARGV[2])
+return 0
+"""
+)
+
+# The request holding a host's send lock got its answer (or failed): the next may start
+# `delay` from now. KEYS: busy, sendnext, crawldelay. ARGV: host, token, delay_ms.
+SENT = (
+    _NOW
+    + """
+local host = ARGV[1]
+local holder = redis.call('HGET', KEYS[1], host)
+if holder and string.sub(holder, string.find(holder, '|', 1, true) + 1) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], host)
+end
+local delay = tonumber(ARGV[3])
+local robots = tonumber(redis.call('HGET', KEYS[3], host) or '0')
 if robots > delay then delay = robots end
-local at = tonumber(redis.call('HGET', KEYS[1], host) or '0')
-if at < now then at = now end
-redis.call('HSET', KEYS[1], host, at + delay)
-return at - now
+redis.call('HSET', KEYS[2], host, now + delay)
+return 1
 """
 )
 

@@ -70,12 +70,28 @@ def test_delay_between_pops(redis_client, crawl_id):
     assert len(f.pop(W, 10)[0]) == 1
 
 
-def test_send_reservations_are_spaced_and_robots_crawl_delay_wins(redis_client, crawl_id):
+def test_send_lock_serializes_a_host_and_robots_crawl_delay_wins(redis_client, crawl_id):
     f = make(redis_client, crawl_id, host_delay=0.2)
-    waits = [f.reserve("a.test") for _ in range(3)]
-    assert waits[0] == 0 and 0.15 < waits[1] <= 0.2 and 0.35 < waits[2] <= 0.4
-    f.set_crawl_delay("b.test", 1.0)
-    assert f.reserve("b.test") == 0 and 0.9 < f.reserve("b.test") <= 1.0
+    assert f.acquire_send("a.test", "t1", 30) == 0
+    assert f.acquire_send("a.test", "t2", 30) > 0  # in flight: the next one waits
+    assert f.acquire_send("b.test", "t3", 30) == 0  # other hosts are independent
+    f.sent("a.test", "t1")
+    wait = f.acquire_send("a.test", "t2", 30)
+    assert 0.15 < wait <= 0.2  # the delay runs from the answer
+    time.sleep(wait)
+    assert f.acquire_send("a.test", "t2", 30) == 0
+    f.sent("a.test", "t2")
+    f.set_crawl_delay("a.test", 1.0)
+    f.sent("a.test", "t2")
+    assert 0.9 < f.acquire_send("a.test", "t4", 30) <= 1.0
+
+
+def test_a_dead_holders_send_lock_expires(redis_client, crawl_id):
+    f = make(redis_client, crawl_id, host_delay=0.01)
+    assert f.acquire_send("a.test", "dead", 0.05) == 0
+    assert f.acquire_send("a.test", "next", 0.05) > 0
+    time.sleep(0.07)
+    assert f.acquire_send("a.test", "next", 0.05) == 0
 
 
 def test_termination_needs_acks_not_only_an_empty_queue(redis_client, crawl_id):
