@@ -19,12 +19,12 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from scrapy import Request  # noqa: E402
-from scrapy_redis.dupefilter import RFPDupeFilter  # noqa: E402
+from scrapy import Request
+from scrapy_redis.dupefilter import RFPDupeFilter
 
-from crawler.cli import seen_bits_for  # noqa: E402
-from crawler.frontier import CrawlConfig, Entry, Frontier  # noqa: E402
-from crawler.redis_server import RedisServer  # noqa: E402
+from crawler.cli import seen_bits_for
+from crawler.frontier import CrawlConfig, Entry, Frontier
+from crawler.redis_server import RedisServer
 
 BATCH = 2000
 
