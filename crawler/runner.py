@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,6 +20,7 @@ from typing import TextIO
 from crawler.connection import connect
 from crawler.frontier import CrawlConfig, Entry, Frontier
 from crawler.redis_server import RedisServer
+from pipelines.parquet_sink import is_uri
 from pipelines.urls import normalize_url, registered_domain, url_host
 
 
@@ -136,9 +138,14 @@ class WorkerProcess:
 
 
 def _spawn_worker(
-    redis_url: str, crawl_id: str, out: Path, index: int, log_level: str, env: dict[str, str]
+    redis_url: str,
+    crawl_id: str,
+    out: str | Path,
+    log_dir: Path,
+    index: int,
+    log_level: str,
+    env: dict[str, str],
 ) -> WorkerProcess:
-    log_dir = out / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     worker_id = f"w{index}-{os.getpid()}"
     log = open(log_dir / f"{crawl_id}-w{index}.log", "ab")  # noqa: SIM115 - owned by the child
@@ -165,8 +172,13 @@ def run_crawl(
     env: dict[str, str] | None = None,
 ) -> CrawlSummary:
     """Run a whole crawl on this machine and return its summary."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if is_uri(out):
+        log_dir = Path(
+            tempfile.mkdtemp(prefix="linkcrawl-logs-")
+        )  # object storage: logs stay local
+    else:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        log_dir = Path(out) / "logs"
     n_workers = max(1, workers or os.cpu_count() or 1)
     server: RedisServer | None = None
     if redis_url is None:
@@ -180,7 +192,7 @@ def run_crawl(
         bar = Progress(enabled=progress)
         child_env = dict(os.environ if env is None else env)
         workers_ = [
-            _spawn_worker(redis_url, config.crawl_id, out, i, log_level, child_env)
+            _spawn_worker(redis_url, config.crawl_id, out, log_dir, i, log_level, child_env)
             for i in range(n_workers)
         ]
         failures = 0
@@ -200,8 +212,8 @@ def run_crawl(
                         if not frontier.is_done() and failures <= 3 * n_workers:
                             workers_.append(
                                 _spawn_worker(
-                                    redis_url, config.crawl_id, out, n_workers + failures,
-                                    log_level, child_env,
+                                    redis_url, config.crawl_id, out, log_dir,
+                                    n_workers + failures, log_level, child_env,
                                 )
                             )  # fmt: skip
         except KeyboardInterrupt:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from pipelines.schema import LINKS_SCHEMA, PAGES_SCHEMA
@@ -45,6 +46,38 @@ def write_table_atomic(table: pa.Table, path: Path, *, compression: str = "zstd"
         os.close(dir_fd)
 
 
+def write_table_to_fs(
+    table: pa.Table, fs: pafs.FileSystem, path: str, *, compression: str = "zstd"
+) -> None:
+    """Write through a pyarrow filesystem (object storage, HDFS...): temporary name, then move.
+
+    On object stores an object appears whole when its upload completes, so readers never see
+    a partial file there either.
+    """
+    parent, _, name = path.rpartition("/")
+    fs.create_dir(parent, recursive=True)
+    tmp = f"{parent}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with fs.open_output_stream(tmp) as out:
+            pq.write_table(table, out, compression=compression, row_group_size=128 * 1024)
+        fs.move(tmp, path)
+    except BaseException:
+        try:
+            fs.delete_file(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def is_uri(out: str | Path) -> bool:
+    """True for a filesystem URI such as ``s3://bucket/prefix`` (not a local path).
+
+    >>> is_uri("s3://bucket/index"), is_uri("/data/index"), is_uri("index")
+    (True, False, False)
+    """
+    return "://" in str(out)
+
+
 def safe_name(text: str) -> str:
     """A file-name-safe version of a crawl or worker id.
 
@@ -67,7 +100,10 @@ class ParquetSink:
         flush_rows: int = 100_000,
         compression: str = "zstd",
     ) -> None:
-        self.out_dir = Path(out_dir)
+        self.fs: pafs.FileSystem | None = None
+        if is_uri(out_dir):
+            self.fs, self.fs_root = pafs.FileSystem.from_uri(str(out_dir))
+        self.out_dir = Path(out_dir) if self.fs is None else Path(self.fs_root)
         self.crawl_id = crawl_id
         self.writer_id = writer_id
         self.flush_rows = flush_rows
@@ -103,6 +139,13 @@ class ParquetSink:
             self._tokens.append(token)
         return self.buffered_links >= self.flush_rows
 
+    def _write(self, table: pa.Table, kind: str, name: str) -> None:
+        if self.fs is None:
+            write_table_atomic(table, self.out_dir / kind / name, compression=self.compression)
+        else:
+            path = f"{self.fs_root.rstrip('/')}/{kind}/{name}"
+            write_table_to_fs(table, self.fs, path, compression=self.compression)
+
     def flush(self) -> list[Any]:
         """Write what is buffered; return the tokens of the pages now on disk."""
         if not self.buffered_pages:
@@ -113,10 +156,10 @@ class ParquetSink:
         )
         if self.buffered_links:
             links = pa.Table.from_pydict(self._links, schema=LINKS_SCHEMA)
-            write_table_atomic(links, self.out_dir / "links" / name, compression=self.compression)
+            self._write(links, "links", name)
             self.links_written += links.num_rows
         pages = pa.Table.from_pydict(self._pages, schema=PAGES_SCHEMA)
-        write_table_atomic(pages, self.out_dir / "pages" / name, compression=self.compression)
+        self._write(pages, "pages", name)
         self.pages_written += pages.num_rows
         self._seq += 1
         self.files_written += 1

@@ -69,3 +69,13 @@ def test_names_are_sanitized(tmp_path):
     files = [p for p in tmp_path.rglob("*.parquet")]
     assert len(files) == 1 and files[0].parent == tmp_path / "pages"
     assert ".." not in os.path.relpath(files[0], tmp_path).split(os.sep)[:-1]
+
+
+def test_filesystem_uris_go_through_pyarrow_filesystems(tmp_path):
+    sink = ParquetSink(f"file://{tmp_path}/remote", crawl_id="c", writer_id="w")
+    assert sink.fs is not None
+    sink.add(page_row("http://a.test/1"), rows("http://a.test/1"), token=1)
+    assert sink.flush() == [1]
+    (links_file,) = (tmp_path / "remote" / "links").iterdir()
+    assert pq.read_table(links_file).num_rows == 2
+    assert not [p for p in (tmp_path / "remote").rglob(".*")]  # no temporary file left
