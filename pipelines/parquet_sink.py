@@ -8,6 +8,7 @@ opaque token; ``flush`` returns the tokens whose rows are now on disk (the front
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from pathlib import Path
@@ -62,10 +63,8 @@ def write_table_to_fs(
             pq.write_table(table, out, compression=compression, row_group_size=128 * 1024)
         fs.move(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             fs.delete_file(tmp)
-        except OSError:
-            pass
         raise
 
 
