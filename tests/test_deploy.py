@@ -1,0 +1,53 @@
+"""The deployment files parse and agree with the command line they run."""
+
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+
+import yaml
+
+from crawler.cli import build_parser
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+
+
+def parses(args: list[str]) -> None:
+    build_parser().parse_args(args)  # raises SystemExit on an unknown option
+
+
+def test_compose_runs_redis_with_aof_and_real_worker_commands():
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert "--appendonly" in services["redis"]["command"]
+    assert (
+        services["redis"]["command"][services["redis"]["command"].index("--appendonly") + 1]
+        == "yes"
+    )
+    parses(services["worker"]["command"])
+    parses(services["submit"]["command"])
+
+
+def test_kubernetes_manifests():
+    redis_docs = list(yaml.safe_load_all((DEPLOY / "k8s" / "redis.yaml").read_text()))
+    kinds = {d["kind"] for d in redis_docs}
+    assert kinds == {"Service", "StatefulSet"}
+    (sts,) = [d for d in redis_docs if d["kind"] == "StatefulSet"]
+    assert "--appendonly" in sts["spec"]["template"]["spec"]["containers"][0]["args"]
+    (deploy,) = yaml.safe_load_all((DEPLOY / "k8s" / "workers.yaml").read_text())
+    assert deploy["kind"] == "Deployment" and deploy["spec"]["replicas"] >= 1
+    parses(deploy["spec"]["template"]["spec"]["containers"][0]["args"])
+
+
+def test_systemd_unit_runs_a_worker():
+    unit = configparser.ConfigParser(interpolation=None)
+    unit.optionxform = str
+    unit.read(DEPLOY / "systemd" / "linkcrawl-worker@.service")
+    exec_start = unit["Service"]["ExecStart"].split()
+    assert exec_start[0].endswith("linkcrawl")
+    parses(
+        [
+            a.replace("${REDIS_URL}", "redis://r:6379/0").replace("${OUT}", "/x")
+            for a in exec_start[1:]
+        ]
+    )
