@@ -53,6 +53,7 @@ class RedisServer:
         data_dir: str | Path | None = None,
         appendonly: bool = False,
         binary: str | None = None,
+        password: str | None = None,
     ) -> None:
         self.port = port or free_port()
         self.binary = binary or find_server_binary()
@@ -62,11 +63,13 @@ class RedisServer:
             data_dir = self._tmp.name
         self.data_dir = Path(data_dir)
         self.appendonly = appendonly
+        self.password = password
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 15.0) -> RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -82,10 +85,14 @@ class RedisServer:
             "--loglevel", "warning",
             "--logfile", str(self.data_dir / "server.log"),
         ]  # fmt: skip
+        if self.password:
+            args += ["--requirepass", self.password]
         self.proc = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
+        client = redis.Redis(
+            host="127.0.0.1", port=self.port, password=self.password, socket_connect_timeout=0.5
+        )
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:

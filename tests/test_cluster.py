@@ -207,3 +207,17 @@ def test_live_feed_publishes_each_page(web, tmp_path):
         feed_links = orjson.loads(msg[b"links"])
         assert len(feed_links) == links[url]
         assert all({"target_url", "anchor_text", "rel", "placement"} <= set(k) for k in feed_links)
+
+
+def test_password_protected_redis(tmp_path):
+    seeds = tmp_path / "s.txt"
+    seeds.write_text("http://a.test/\n")
+    with RedisServer(password="s3cret") as rs:
+        ok = cli("submit", str(seeds), "--redis", rs.url, "--crawl-id", "pw")
+        assert ok.returncode == 0, ok.stderr
+        status = cli("status", "--redis", rs.url)
+        assert status.stdout.splitlines()[1].startswith("pw\trunning")
+        bad = cli("status", "--redis", rs.url.replace("s3cret", "wrong"))
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("linkcrawl: error: cannot reach Redis at redis://:***@127.0.0.1")
+    assert "s3cret" not in bad.stderr and "wrong" not in bad.stderr
