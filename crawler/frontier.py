@@ -299,7 +299,7 @@ class Frontier:
 
     def requeue_dead(self, worker: str = "") -> int:
         """Return the leases of dead workers (or of ``worker``) to the front of their queues."""
-        keys = [self.workers, self.owner, self.holding, self.active, self.ready, self.stats_key]
+        keys = [self.owner, self.holding, self.active, self.ready, self.stats_key, self.workers]
         return int(self._scripts["REQUEUE"](keys=keys, args=[self.prefix, worker]))
 
     def retire(self, worker: str) -> int:

@@ -176,68 +176,62 @@ end
 return n
 """
 
-# Put a worker's own leased entries back at the front of their queues (pages to fetch again).
+# Shared by RETURN and REQUEUE: a lease of `worker` goes back to the front of its host queue.
+# KEYS[1..5]: owner, holding, active, ready, stats. `counter` names the stats field to bump.
+_GIVE_BACK = """
+local function give_back(prefix, worker, entry, counter)
+  if redis.call('HGET', KEYS[1], entry) ~= worker then return 0 end
+  local host = string.match(entry, '^[^\\t]*\\t[^\\t]*\\t([^\\t]*)\\t')
+  redis.call('HDEL', KEYS[1], entry)
+  redis.call('SREM', prefix .. 'lease:' .. worker, entry)
+  if redis.call('HDEL', KEYS[2], entry) == 1 then
+    local active = redis.call('HINCRBY', KEYS[3], host, -1)
+    if active <= 0 then redis.call('HDEL', KEYS[3], host) end
+  end
+  redis.call('LPUSH', prefix .. 'q:' .. host, entry)
+  redis.call('HINCRBY', KEYS[5], 'queued', 1)
+  redis.call('HINCRBY', KEYS[5], counter, 1)
+  redis.call('ZADD', KEYS[4], 'NX', now, host)
+  return 1
+end
+"""
+
+# Put a worker's own leased entries back (pages to fetch again).
 # KEYS: owner, holding, active, ready, stats. ARGV: prefix, worker, entries...
 RETURN = (
     _NOW
+    + _GIVE_BACK
     + """
-local prefix = ARGV[1]
-local worker = ARGV[2]
 local n = 0
 for i = 3, #ARGV do
-  local entry = ARGV[i]
-  if redis.call('HGET', KEYS[1], entry) == worker then
-    local host = string.match(entry, '^[^\\t]*\\t[^\\t]*\\t([^\\t]*)\\t')
-    redis.call('HDEL', KEYS[1], entry)
-    redis.call('SREM', prefix .. 'lease:' .. worker, entry)
-    if redis.call('HDEL', KEYS[2], entry) == 1 then
-      local active = redis.call('HINCRBY', KEYS[3], host, -1)
-      if active <= 0 then redis.call('HDEL', KEYS[3], host) end
-    end
-    redis.call('LPUSH', prefix .. 'q:' .. host, entry)
-    redis.call('HINCRBY', KEYS[5], 'queued', 1)
-    redis.call('HINCRBY', KEYS[5], 'returned', 1)
-    redis.call('ZADD', KEYS[4], 'NX', now, host)
-    n = n + 1
-  end
+  n = n + give_back(ARGV[1], ARGV[2], ARGV[i], 'returned')
 end
 return n
 """
 )
 
-# Workers whose heartbeat ran out (or the one named): their leases go back to the front of
-# their host queues. KEYS: workers, owner, holding, active, ready, stats.
-# ARGV: prefix, worker ('' for every dead one). Returns the number of entries requeued.
+# Workers whose heartbeat ran out (or the one named): all their leases go back.
+# KEYS: owner, holding, active, ready, stats, workers. ARGV: prefix, worker ('' for every
+# dead one). Returns the number of entries requeued.
 REQUEUE = (
     _NOW
+    + _GIVE_BACK
     + """
 local prefix = ARGV[1]
 local dead
 if ARGV[2] ~= '' then
   dead = {ARGV[2]}
 else
-  dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+  dead = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now)
 end
 local n = 0
 for _, worker in ipairs(dead) do
   local lease = prefix .. 'lease:' .. worker
   for _, entry in ipairs(redis.call('SMEMBERS', lease)) do
-    if redis.call('HGET', KEYS[2], entry) == worker then
-      local host = string.match(entry, '^[^\\t]*\\t[^\\t]*\\t([^\\t]*)\\t')
-      redis.call('HDEL', KEYS[2], entry)
-      if redis.call('HDEL', KEYS[3], entry) == 1 then
-        local active = redis.call('HINCRBY', KEYS[4], host, -1)
-        if active <= 0 then redis.call('HDEL', KEYS[4], host) end
-      end
-      redis.call('LPUSH', prefix .. 'q:' .. host, entry)
-      redis.call('HINCRBY', KEYS[6], 'queued', 1)
-      redis.call('HINCRBY', KEYS[6], 'requeued', 1)
-      redis.call('ZADD', KEYS[5], 'NX', now, host)
-      n = n + 1
-    end
+    n = n + give_back(prefix, worker, entry, 'requeued')
   end
   redis.call('DEL', lease)
-  redis.call('ZREM', KEYS[1], worker)
+  redis.call('ZREM', KEYS[6], worker)
 end
 return n
 """

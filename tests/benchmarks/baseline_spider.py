@@ -7,6 +7,7 @@ Run as a script: ``python baseline_spider.py SEEDS_FILE OUT_DIR`` (honours http_
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -52,13 +53,14 @@ class BaselineSpider(CrawlSpider):
         self.start_urls = seeds
         self.allowed_domains = sorted({urlsplit(u).hostname for u in seeds})
         self.seen_pages: set[str] = set()
+        self.last = 0.0
         super().__init__(*args, **kwargs)
 
     def parse_start_url(self, response, **kwargs):
         return self.parse_item(response)
 
     def parse_item(self, response):
-        self.crawler.stats.inc_value("baseline/parsed")
+        self.last = time.time()
         self.seen_pages.add(response.url)
         for link in LinkExtractor().extract_links(response):
             yield {
@@ -94,6 +96,7 @@ def main() -> None:
     distinct = {normalize_url(u) for u in crawler.spider.seen_pages}
     print(f"RESPONSES {stats.get('response_received_count', 0)}")
     print(f"PAGES {len(distinct)}")
+    print(f"LAST {crawler.spider.last}")
 
 
 if __name__ == "__main__":

@@ -24,25 +24,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_crawl import proxy_env, start_server  # noqa: E402
+from bench_crawl import proxy_env, run_linkcrawl, start_server  # noqa: E402
 
 from crawler.redis_server import RedisServer  # noqa: E402
 from crawler.testweb import build_benchmark_web  # noqa: E402
 from pipelines.urls import normalize_url  # noqa: E402
-
-
-def run_linkcrawl(seeds: Path, out: Path, env: dict, procs: int) -> tuple[int, float]:
-    t0 = time.time()
-    subprocess.run(
-        [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
-         "--workers", str(procs), "--delay", "0", "--host-concurrency", "8", "-q",
-         "--allow-private"],
-        env=env, cwd=ROOT, check=True,
-    )  # fmt: skip
-    pages = ds.dataset(out / "pages", format="parquet").to_table(columns=["status", "fetched_at"])
-    pages = pages.filter(pc.is_valid(pages["status"]))
-    last = pc.max(pages["fetched_at"]).as_py().timestamp()
-    return pages.num_rows, last - t0
 
 
 def run_scrapy_redis(seeds: list[str], out: Path, env: dict, procs: int) -> tuple[int, int, float]:
