@@ -71,7 +71,8 @@ def run_worker(
     )
     process.crawl(crawler)
     process.start()
-    ok = reasons == ["finished"]
+    # A worker waiting for crawls (no --exit-when-done) ends when told to: that is success.
+    ok = reasons == ["finished"] or (not exit_when_done and reasons == ["shutdown"])
     if not ok:
         logging.getLogger(__name__).warning("worker %s closed: %s", worker_id, reasons)
     return 0 if ok else 1

@@ -221,3 +221,12 @@ def test_password_protected_redis(tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.startswith("linkcrawl: error: cannot reach Redis at redis://:***@127.0.0.1")
     assert "s3cret" not in bad.stderr and "wrong" not in bad.stderr
+
+
+def test_a_waiting_worker_stops_cleanly_on_sigterm(tmp_path):
+    with RedisServer() as rs:
+        proc = start_worker(rs.url, tmp_path / "index", dict(os.environ), "idle")
+        time.sleep(6)  # started, found no crawl, waiting with back-off
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
