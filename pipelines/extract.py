@@ -18,8 +18,14 @@ from pipelines.placement import place_links
 from pipelines.urls import is_skipped_href, resolve_href, resolve_link
 
 _ASCII_WS = re.compile(r"[\t\n\f\r ]+")
+_ASCII_WS_BUT_SPACE = re.compile(r"[\t\n\f\r]")
 # Elements whose text a reader does not see in a link.
-_HIDDEN = frozenset({"script", "style", "template", "noscript", "-comment", "head", "title"})
+# <noscript> is not among them: a page parsed without scripting (as here, and in a browser
+# with JavaScript off) shows its content.
+# SVG's <title>, <desc> and <metadata> are not rendered either (only its <text> is).
+_HIDDEN = frozenset(
+    {"script", "style", "template", "-comment", "head", "title", "desc", "metadata"}
+)
 # Elements that break a line in rendered text: their edges separate words.
 _BLOCKS = frozenset(
     {
@@ -30,6 +36,24 @@ _BLOCKS = frozenset(
     }
 )  # fmt: skip
 _NOFOLLOW_DIRECTIVES = frozenset({"nofollow", "none"})
+
+#: Bytes of a body that are parsed; the rest is cut (as the crawler cuts what it downloads).
+MAX_PARSE_BYTES = 8 * 1024 * 1024
+#: Links kept per page, in document order; the rest are dropped.
+MAX_LINKS_PER_PAGE = 100_000
+#: Block elements nested deeper than this are flattened before parsing (see _limit_nesting).
+MAX_BLOCK_DEPTH = 512
+# Pages with fewer tags than this cannot nest deep enough to be slow: no need to look.
+_NESTING_CHECK_TAGS = 8192
+# Start and end tags of the elements that make lexbor's "p in button scope" check walk the
+# whole stack of open elements: nested deeply, they make the parse quadratic. (p, li, dd and
+# dt are left out: each closes the previous one, so they do not nest by themselves.)
+_BLOCK_TAG_RE = re.compile(
+    r"<(/?)(?:address|article|aside|blockquote|center|details|dialog|dir|div|dl|fieldset"
+    r"|figcaption|figure|footer|form|h[1-6]|header|hgroup|listing|main|menu|nav|ol|pre"
+    r"|search|section|summary|ul)(?=[\s/>])",
+    re.IGNORECASE,
+)
 _ROBOTS_META_NAMES = frozenset({"robots", "googlebot"})
 
 
@@ -61,6 +85,8 @@ class PageLinks:
     meta_robots: str | None = None
     nofollow_page: bool = False
     links: list[Link] = field(default_factory=list)
+    #: More than MAX_LINKS_PER_PAGE links: the first ones are kept.
+    links_truncated: bool = False
 
 
 def collapse_ws(text: str) -> str:
@@ -73,9 +99,10 @@ def collapse_ws(text: str) -> str:
 
 
 def split_rel(rel: str | None) -> list[str]:
-    """Split a rel attribute on ASCII whitespace, as ``relList`` does, and lowercase it.
+    """Split a rel attribute on ASCII whitespace, as ``relList`` does, lowercase it and drop
+    repeated tokens (``relList`` is an ordered set).
 
-    >>> split_rel(" NoFollow\\tEXTERNAL ")
+    >>> split_rel(" NoFollow\\tEXTERNAL nofollow")
     ['nofollow', 'external']
     >>> split_rel("external,nofollow")
     ['external,nofollow']
@@ -84,7 +111,10 @@ def split_rel(rel: str | None) -> list[str]:
     """
     if not rel:
         return []
-    return [t.lower() for t in _ASCII_WS.split(rel) if t]
+    tokens = rel.lower().split(" ") if _ASCII_WS_BUT_SPACE.search(rel) is None else None
+    if tokens is None or "" in tokens:
+        tokens = [t for t in _ASCII_WS.split(rel.lower()) if t]
+    return list(dict.fromkeys(tokens)) if len(tokens) > 1 else tokens
 
 
 def robots_nofollow(directives: str | None) -> bool:
@@ -108,8 +138,11 @@ def robots_nofollow(directives: str | None) -> bool:
     return False
 
 
-def _anchor_text(node: LexborNode) -> tuple[str, bool, list[str]]:
-    """Visible text of a link, whether it wraps an image, and the images' alt texts."""
+def _anchor_text(node: LexborNode, hidden: frozenset[int]) -> tuple[str, bool, list[str]]:
+    """Visible text of a link, whether it wraps an image, and the images' alt texts.
+
+    *hidden*: the ``mem_id`` of the page's elements with a ``hidden`` attribute.
+    """
     first = node.child
     if first is None:
         return "", False, []
@@ -127,7 +160,7 @@ def _anchor_text(node: LexborNode) -> tuple[str, bool, list[str]]:
         tag = cur.tag
         if tag == "-text":
             parts.append(cur.text_content or "")
-        elif tag in _HIDDEN:
+        elif tag in _HIDDEN or (hidden and cur.mem_id in hidden):
             continue
         elif tag == "img":
             is_image = True
@@ -155,6 +188,49 @@ class _BlockEndMarker:
 
 
 _BlockEnd = _BlockEndMarker()
+
+
+def _limit_nesting(html: str, max_depth: int = MAX_BLOCK_DEPTH) -> str:
+    """Drop the block start tags nested deeper than *max_depth* (and as many end tags).
+
+    lexbor's parse time grows with the square of the nesting depth of block elements (100,000
+    nested ``<div>`` take minutes), so a page nested deeper than any real page is flattened
+    first, much as Chromium's parser stops nesting at 512 levels: the text and the links
+    deep inside stay. The tags are found by a regular expression, not a tokenizer: only
+    pages with more than ``_NESTING_CHECK_TAGS`` tags are looked at.
+
+    >>> _limit_nesting("<div>" * 4 + "<a href=/x>x</a>" + "</div>" * 4, 2)
+    '<div><div><a href=/x>x</a></div></div>'
+    >>> _limit_nesting("<div><p>a<p>b<div>c</div></div>", 1)
+    '<div><p>a<p>bc</div>'
+    """
+    depth = 0
+    deepest = 0
+    for match in _BLOCK_TAG_RE.finditer(html):
+        depth = depth - 1 if match[1] else depth + 1
+        if depth > deepest:
+            deepest = depth
+            if deepest > max_depth:
+                break
+    if deepest <= max_depth:
+        return html
+    parts: list[str] = []
+    last = 0
+    depth = 0
+    for match in _BLOCK_TAG_RE.finditer(html):
+        if match[1]:
+            depth -= 1
+            drop = depth >= max_depth
+        else:
+            depth += 1
+            drop = depth > max_depth
+        if drop:
+            end = html.find(">", match.end())
+            end = len(html) if end < 0 else end + 1
+            parts.append(html[last : match.start()])
+            last = end
+    parts.append(html[last:])
+    return "".join(parts)
 
 
 def _page_meta(tree: LexborHTMLParser) -> tuple[str | None, str | None, str | None]:
@@ -194,6 +270,9 @@ def extract_from_text(
     nodes: list[LexborNode] = []
     staged: list[tuple[str, LexborNode, dict[str, str | None]]] = []
     for node in tree.css("a[href], area[href]"):
+        if len(nodes) >= MAX_LINKS_PER_PAGE:
+            page.links_truncated = True
+            break
         attrs = node.attributes
         href = attrs.get("href") or ""
         if is_skipped_href(href):
@@ -206,6 +285,8 @@ def extract_from_text(
     placements = place_links(tree, nodes)
 
     page_nofollow = page.nofollow_page
+    # Elements a browser does not render whatever the page's CSS (UA style [hidden]).
+    hidden = frozenset(n.mem_id for n in tree.css("[hidden]")) if nodes else frozenset()
     for position, ((target, node, attrs), placement) in enumerate(
         zip(staged, placements, strict=True)
     ):
@@ -213,10 +294,11 @@ def extract_from_text(
         if tag == "area":
             text, is_image, alts = "", False, [attrs.get("alt") or ""]
         else:
-            text, is_image, alts = _anchor_text(node)
+            text, is_image, alts = _anchor_text(node, hidden)
         anchor = collapse_ws(text)
         if not anchor and alts:
-            anchor = collapse_ws(" ".join(alts))
+            # The same image twice (a lazy-load <img> and its <noscript> copy) is one label.
+            anchor = collapse_ws(" ".join(dict.fromkeys(alts)))
         rel = split_rel(attrs.get("rel"))
         title_attr = attrs.get("title")
         page.links.append(
@@ -261,5 +343,9 @@ def extract_page(
     [('http://a.test/d/x.html', 'A & B', ['nofollow'], True, False, 'nav'),
      ('http://o.test/', 'Logo', [], False, True, 'content')]
     """
+    if len(body) > MAX_PARSE_BYTES:
+        body = body[:MAX_PARSE_BYTES]
     text, encoding = decode_html(body, content_type)
+    if text.count("<") > _NESTING_CHECK_TAGS:
+        text = _limit_nesting(text)
     return extract_from_text(text, url, encoding=encoding, x_robots_tag=x_robots_tag)
