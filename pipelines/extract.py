@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -138,7 +139,7 @@ def robots_nofollow(directives: str | None) -> bool:
     return False
 
 
-def _anchor_text(node: LexborNode, hidden: frozenset[int]) -> tuple[str, bool, list[str]]:
+def _anchor_text(node: LexborNode, hidden: set[int]) -> tuple[str, bool, list[str]]:
     """Visible text of a link, whether it wraps an image, and the images' alt texts.
 
     *hidden*: the ``mem_id`` of the page's elements with a ``hidden`` attribute.
@@ -190,6 +191,11 @@ class _BlockEndMarker:
 _BlockEnd = _BlockEndMarker()
 
 
+@lru_cache(maxsize=1 << 14)
+def _resolve_absolute(href: str) -> str | None:
+    return resolve_link(href, None)
+
+
 def _limit_nesting(html: str, max_depth: int = MAX_BLOCK_DEPTH) -> str:
     """Drop the block start tags nested deeper than *max_depth* (and as many end tags).
 
@@ -233,22 +239,10 @@ def _limit_nesting(html: str, max_depth: int = MAX_BLOCK_DEPTH) -> str:
     return "".join(parts)
 
 
-def _page_meta(tree: LexborHTMLParser) -> tuple[str | None, str | None, str | None]:
-    """Title, the raw canonical href and the joined robots meta directives."""
-    title_node = tree.css_first("title")
-    title = collapse_ws(title_node.text()) if title_node is not None else None
-    canonical = None
-    robots: list[str] = []
-    for node in tree.css("link[rel][href], meta[name][content]"):
-        attrs = node.attributes
-        if node.tag == "link":
-            if canonical is None and "canonical" in split_rel(attrs.get("rel")):
-                canonical = attrs.get("href")
-        elif (attrs.get("name") or "").strip().lower() in _ROBOTS_META_NAMES:
-            content = attrs.get("content")
-            if content:
-                robots.append(content.strip())
-    return title or None, canonical, ", ".join(robots) or None
+# One traversal finds everything a page's links depend on (a css() call walks the whole tree).
+_PAGE_SELECTOR = (
+    "a[href], area[href], base[href], title, link[rel][href], meta[name][content], [hidden]"
+)
 
 
 def extract_from_text(
@@ -256,28 +250,66 @@ def extract_from_text(
 ) -> PageLinks:
     """Extract every link of an already decoded page. See :func:`extract_page`."""
     tree = LexborHTMLParser(html)
+    base_href: str | None = None
+    title: str | None = None
+    canonical_href: str | None = None
+    robots: list[str] = []
+    hidden: set[int] = set()  # elements a browser never renders (UA style [hidden])
+    raw_links: list[tuple[LexborNode, dict[str, str | None]]] = []
+    truncated = False
+    last_id = -1
+    for node in tree.css(_PAGE_SELECTOR):
+        mem_id = node.mem_id
+        if mem_id == last_id:  # a node matching two selectors comes twice, in a row
+            continue
+        last_id = mem_id
+        attrs = node.attributes
+        if "hidden" in attrs:
+            hidden.add(mem_id)
+        tag = node.tag
+        if tag == "a" or tag == "area":
+            if "href" in attrs:
+                if len(raw_links) < MAX_LINKS_PER_PAGE:
+                    raw_links.append((node, attrs))
+                else:
+                    truncated = True
+        elif tag == "title":
+            if title is None:
+                title = collapse_ws(node.text())
+        elif tag == "base":
+            if base_href is None and "href" in attrs:
+                base_href = attrs["href"] or ""
+        elif tag == "link":
+            if canonical_href is None and "canonical" in split_rel(attrs.get("rel")):
+                canonical_href = attrs.get("href")
+        elif tag == "meta" and (attrs.get("name") or "").strip().lower() in _ROBOTS_META_NAMES:
+            content = attrs.get("content")
+            if content:
+                robots.append(content.strip())
+
     base = url
-    base_node = tree.css_first("base[href]")
-    if base_node is not None:
+    if base_href is not None:
         # The first <base href>, resolved against the document URL; unparsable -> document URL.
-        base = resolve_href((base_node.attributes.get("href") or "").strip(), url) or url
-    title, canonical_href, meta_robots = _page_meta(tree)
-    page = PageLinks(base_url=base, encoding=encoding, title=title, meta_robots=meta_robots)
+        base = resolve_href(base_href.strip(), url) or url
+    meta_robots = ", ".join(robots) or None
+    page = PageLinks(base_url=base, encoding=encoding, title=title or None, meta_robots=meta_robots)
+    page.links_truncated = truncated
     if canonical_href:
         page.canonical = resolve_link(canonical_href, base)
     page.nofollow_page = robots_nofollow(meta_robots) or robots_nofollow(x_robots_tag)
 
     nodes: list[LexborNode] = []
     staged: list[tuple[str, LexborNode, dict[str, str | None]]] = []
-    for node in tree.css("a[href], area[href]"):
-        if len(nodes) >= MAX_LINKS_PER_PAGE:
-            page.links_truncated = True
-            break
-        attrs = node.attributes
-        href = attrs.get("href") or ""
-        if is_skipped_href(href):
-            continue
-        target = resolve_link(href, base)
+    resolved: dict[str, str | None] = {}  # a page links to the same href many times
+    for node, attrs in raw_links:
+        href = attrs["href"] or ""
+        if href in resolved:
+            target = resolved[href]
+        elif href.startswith(("http://", "https://")):
+            # An absolute href does not depend on the base: cached across pages.
+            target = resolved[href] = _resolve_absolute(href)
+        else:
+            target = resolved[href] = None if is_skipped_href(href) else resolve_link(href, base)
         if target is None:
             continue
         nodes.append(node)
@@ -285,8 +317,6 @@ def extract_from_text(
     placements = place_links(tree, nodes)
 
     page_nofollow = page.nofollow_page
-    # Elements a browser does not render whatever the page's CSS (UA style [hidden]).
-    hidden = frozenset(n.mem_id for n in tree.css("[hidden]")) if nodes else frozenset()
     for position, ((target, node, attrs), placement) in enumerate(
         zip(staged, placements, strict=True)
     ):
