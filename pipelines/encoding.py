@@ -9,7 +9,7 @@ Undecodable bytes become U+FFFD: a bad page never raises.
 
 from __future__ import annotations
 
-from w3lib.encoding import html_to_unicode
+from w3lib.encoding import html_to_unicode, http_content_type_encoding
 
 _SNIFF_BYTES = 65536
 
@@ -41,10 +41,17 @@ def decode_html(body: bytes, content_type: str | None = None) -> tuple[str, str]
     ('あ', 'cp932')
     >>> decode_html(b"caf\\xe9")
     ('café', 'cp1252')
+    >>> decode_html(b'<meta charset="utf-16">\\xe2\\x9c\\x93')
+    ('<meta charset="utf-16">✓', 'utf-8')
     """
     encoding, text = html_to_unicode(
         content_type, body, default_encoding="cp1252", auto_detect_fun=_sniff
     )
+    if encoding.startswith("utf-16") and not body.startswith(_BOMS):
+        header = http_content_type_encoding(content_type) if content_type else None
+        if header is None or not header.startswith("utf-16"):
+            # A <meta> declaring UTF-16 in a page readable as ASCII means UTF-8 (WHATWG).
+            encoding, text = "utf-8", body.decode("utf-8", "replace")
     return text, encoding
 
 

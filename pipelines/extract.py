@@ -8,6 +8,7 @@ both call :func:`extract_page`, so they give the same rows for the same bytes.
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -16,7 +17,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipelines.encoding import decode_html
 from pipelines.placement import place_links
-from pipelines.urls import is_skipped_href, resolve_href, resolve_link
+from pipelines.urls import encode_query, is_skipped_href, resolve_href, resolve_link
 
 _ASCII_WS = re.compile(r"[\t\n\f\r ]+")
 _ASCII_WS_BUT_SPACE = re.compile(r"[\t\n\f\r]")
@@ -192,6 +193,17 @@ class _BlockEndMarker:
 _BlockEnd = _BlockEndMarker()
 
 
+@lru_cache(maxsize=64)
+def _is_legacy_encoding(encoding: str) -> bool:
+    """Whether a browser encodes link queries in *encoding* rather than UTF-8 (UTF-16 pages
+    use UTF-8 for URLs, as do pages in an encoding Python does not know)."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return False
+    return name not in ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "ascii")
+
+
 @lru_cache(maxsize=1 << 14)
 def _resolve_absolute(href: str) -> str | None:
     return resolve_link(href, None)
@@ -291,8 +303,11 @@ def extract_from_text(
     nodes: list[LexborNode] = []
     staged: list[tuple[str, LexborNode, dict[str, str | None]]] = []
     resolved: dict[str, str | None] = {}  # a page links to the same href many times
+    legacy = _is_legacy_encoding(encoding)
     for node, attrs in raw_links:
         href = attrs["href"] or ""
+        if legacy and not href.isascii():
+            href = encode_query(href, encoding)
         if href in resolved:
             target = resolved[href]
         elif href.startswith(("http://", "https://")):

@@ -51,3 +51,13 @@ def test_hand_written_failure_cases_agree_exactly():
     assert cases.misses == [] and cases.extras == []
     assert cases.anchor_diffs == []
     assert cases.rel_diffs == []
+
+
+def test_deliberate_difference_undeclared_utf8():
+    """Chromium reads an undeclared UTF-8 page as windows-1252; linkcrawl keeps the UTF-8."""
+    name = "case:charset-undeclared-utf-8"
+    (ref,) = agreement.reference()["pages"][name]["links"]
+    (got,) = agreement.linkcrawl_links(name, agreement.reference()["pages"][name]["url"])
+    assert ref["text"].startswith("GrÃ¼ÃŸe")
+    assert got.anchor.startswith("Grüße aus Köln, ça va? ✓")
+    assert "linkcrawl_differs" in agreement._cases()[name[5:]]

@@ -8,8 +8,9 @@ else (images, CSS, frames, ...) fails. Relative links and ``<base href>`` theref
 exactly as they did on the live page. Then, for each element of ``document.links`` (every
 ``<a href>`` and ``<area href>``, in tree order), it records:
 
-- ``raw``: the href attribute; ``href``: the browser's resolution (``new URL(raw,
-  document.baseURI)``, null when that fails; ``a.href`` would give back the raw string);
+- ``raw``: the href attribute; ``href``: the browser's resolution (``a.href``, whose query is
+  encoded in the page's encoding), null when it fails (``new URL(raw, document.baseURI)``
+  throws; ``a.href`` would give back the raw string);
 - ``text``: ``innerText`` (rendered text: no ``display:none`` content, block breaks as
   newlines) with the page's CSS turned off (UA styles only), ``text_styled``: with the page's
   inline CSS (``<style>``, ``style=``; external sheets are not fetched);
@@ -51,7 +52,9 @@ COLLECT = r"""
   const links = [...document.links];
   const out = links.map(a => {
     let href = null;
-    try { href = new URL(a.getAttribute('href'), document.baseURI).href; } catch (e) {}
+    // a.href is the resolution (its query in the page's encoding), or the raw attribute
+    // when that fails: new URL() (UTF-8 always) tells which.
+    try { new URL(a.getAttribute('href'), document.baseURI); href = a.href; } catch (e) {}
     return {
       tag: a.localName,
       raw: a.getAttribute('href'),
@@ -107,7 +110,16 @@ class CDP:
                 return msg
 
 
-def load(cdp: CDP, url: str, body: bytes) -> dict:
+def zyte_body(page_id: str) -> bytes:
+    return gzip.decompress((ZYTE / "html" / f"{page_id}.html.gz").read_bytes())
+
+
+def case_body(case: dict) -> bytes:
+    """A hand-written case's bytes: its html in its encode_as encoding (default UTF-8)."""
+    return case["html"].encode(case.get("encode_as", "utf-8"))
+
+
+def load(cdp: CDP, url: str, body: bytes, content_type: str) -> dict:
     # Not send(): navigate answers only once the document request, paused below, is served.
     cdp.post("Page.navigate", url=url)
     served = False
@@ -127,7 +139,7 @@ def load(cdp: CDP, url: str, body: bytes) -> dict:
                     "Fetch.fulfillRequest",
                     requestId=params["requestId"],
                     responseCode=200,
-                    responseHeaders=[{"name": "Content-Type", "value": CONTENT_TYPE}],
+                    responseHeaders=[{"name": "Content-Type", "value": content_type}],
                     body=base64.b64encode(body).decode(),
                 )
             else:
@@ -142,6 +154,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--cases-only", action="store_true", help="redo the hand-written cases only")
     args = ap.parse_args()
     truth = json.loads((ZYTE / "ground-truth.json").read_text())
     profile = tempfile.mkdtemp(prefix="chromium-ref-")
@@ -175,21 +188,23 @@ def main() -> int:
         cdp.send("Emulation.setScriptExecutionDisabled", value=True)
         cdp.send("Fetch.enable", patterns=[{"urlPattern": "*"}])
         version = cdp.send("Runtime.evaluate", expression="navigator.userAgent")
-        jobs = [
-            (
-                page_id,
-                item["url"],
-                gzip.decompress((ZYTE / "html" / f"{page_id}.html.gz").read_bytes()),
-            )
-            for page_id, item in sorted(truth.items())
-        ]
+        jobs = []
+        if not args.cases_only:
+            jobs = [
+                (page_id, item["url"], zyte_body(page_id), CONTENT_TYPE)
+                for page_id, item in sorted(truth.items())
+            ]
         cases = json.loads(CASES.read_text())
         jobs += [
-            (f"case:{name}", c["url"], c["html"].encode()) for name, c in sorted(cases.items())
+            (f"case:{name}", c["url"], case_body(c), c.get("content_type", CONTENT_TYPE))
+            for name, c in sorted(cases.items())
         ]
         pages = {}
-        for n, (page_id, url, body) in enumerate(jobs, 1):
-            got = load(cdp, url, body)
+        if args.cases_only:  # keep the Zyte pages of the existing reference
+            old = json.loads(gzip.decompress(Path(args.out).read_bytes()))
+            pages = {k: v for k, v in old["pages"].items() if not k.startswith("case:")}
+        for n, (page_id, url, body, content_type) in enumerate(jobs, 1):
+            got = load(cdp, url, body, content_type)
             if got["url"] != url:
                 raise SystemExit(f"{page_id}: the page navigated away to {got['url']}")
             pages[page_id] = {"url": url, "base": got["base"], "links": got["links"]}
@@ -197,7 +212,8 @@ def main() -> int:
         doc = {
             "browser": version["result"]["value"],
             "how": "tests/tools/make_chromium_reference.py: JavaScript off, no network, "
-            f"page served at its own URL with Content-Type {CONTENT_TYPE!r}",
+            f"page served at its own URL with Content-Type {CONTENT_TYPE!r} (a case: its "
+            "content_type, its html encoded as its encode_as)",
             "pages": pages,
         }
         data = json.dumps(doc, ensure_ascii=False, sort_keys=True, indent=0).encode()
