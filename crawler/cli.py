@@ -163,57 +163,109 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_bytes(path: str) -> bytes:
+class NotHTML(Exception):
+    """A page file that ``linkcrawl extract`` does not parse."""
+
+
+def _read_page(path: str, limit: int) -> bytes:
+    """The first *limit* + 1 bytes of a page file (gunzipped if it ends in .gz): a huge file,
+    or a gzip bomb, is never read whole. Raises NotHTML for what is not an HTML page."""
+    from pipelines.encoding import not_html_reason
+
     p = Path(path)
     if not p.is_file():
-        raise UsageError(f"file not found: {path}")
-    data = p.read_bytes()
-    if path.endswith(".gz"):
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise UsageError(f"{path}: not a valid gzip file ({exc})") from None
+        raise NotHTML("file not found")
+    try:
+        if path.endswith(".gz"):
+            with gzip.open(p, "rb") as f:
+                data = f.read(limit + 1)
+        else:
+            with p.open("rb") as f:
+                data = f.read(limit + 1)
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+        raise NotHTML(f"cannot read it ({exc})") from None
+    reason = not_html_reason(data)
+    if reason is not None:
+        raise NotHTML(f"not an HTML page: {reason}")
     return data
 
 
-def _manifest(path: str) -> Iterator[tuple[str, str]]:
+def _manifest(path: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(page path, url, the line's other keys) per line, read lazily: a manifest of millions
+    of pages is streamed."""
     base = Path(path).parent
-    text = _read_bytes(path).decode("utf-8")
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            item = orjson.loads(line)
-            page_path, url = item["path"], item["url"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            raise UsageError(f'{path}:{lineno}: expected {{"path": ..., "url": ...}}') from None
-        full = Path(page_path)
-        yield (str(full if full.is_absolute() else base / full), url)
+    if not Path(path).is_file():
+        raise UsageError(f"file not found: {path}")
+    opener: Any = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    item = orjson.loads(line)
+                    page_path, url = item["path"], item["url"]
+                    if not isinstance(page_path, str) or not isinstance(url, str):
+                        raise TypeError
+                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    raise UsageError(
+                        f'{path}:{lineno}: expected {{"path": ..., "url": ...}}'
+                    ) from None
+                full = Path(page_path)
+                yield str(full if full.is_absolute() else base / full), url, item
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the manifest ({exc})") from None
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from pipelines.extract import extract_page
+    """The crawler's own extraction (extract_page then link_rows, as crawler/spider.py calls
+    them) on saved pages, one JSON line per link. One process, no Scrapy engine; memory is
+    bounded by one page (bodies are cut at MAX_PARSE_BYTES, as the crawler cuts them)."""
+    from pipelines.extract import MAX_PARSE_BYTES, extract_page
     from pipelines.rows import link_rows, utc_now
     from pipelines.urls import normalize_url
 
     if args.input:
-        jobs = list(_manifest(args.input))
+        if args.file:
+            raise UsageError("give FILE --url URL, or --input MANIFEST.jsonl, not both")
+        jobs: Iterator[tuple[str, str, dict[str, Any]]] = _manifest(args.input)
     elif args.file and args.url:
-        jobs = [(args.file, args.url)]
+        jobs = iter([(args.file, args.url, {})])
     else:
         raise UsageError("give FILE --url URL, or --input MANIFEST.jsonl")
     out = sys.stdout.buffer
+    dumps = orjson.dumps
+    option = orjson.OPT_UTC_Z
     fetched_at = utc_now()
-    for path, url in jobs:
+    failed = 0
+    for path, url, item in jobs:
         source = normalize_url(url)
         if source is None:
-            raise UsageError(f"not an http(s) URL: {url!r}")
-        body = _read_bytes(path)
-        page = extract_page(body, source)
-        for row in link_rows(page, source, crawl_id=args.crawl_id, fetched_at=fetched_at):
-            out.write(orjson.dumps(row, option=orjson.OPT_UTC_Z) + b"\n")
+            if not args.input:
+                raise UsageError(f"not an http(s) URL: {url!r}")
+            print(f"linkcrawl: {path}: not an http(s) URL: {url!r}, skipped", file=sys.stderr)
+            failed += 1
+            continue
+        try:
+            body = _read_page(path, MAX_PARSE_BYTES)
+        except NotHTML as exc:
+            if not args.input:
+                raise UsageError(f"{path}: {exc}") from None
+            print(f"linkcrawl: {path}: {exc}, skipped", file=sys.stderr)
+            failed += 1
+            continue
+        page = extract_page(
+            body,
+            source,
+            content_type=item.get("content_type", args.content_type),
+            x_robots_tag=item.get("x_robots_tag", args.x_robots_tag),
+        )
+        rows = link_rows(page, source, crawl_id=args.crawl_id, fetched_at=fetched_at)
+        out.write(b"".join([dumps(row, option=option) + b"\n" for row in rows]))
     out.flush()
-    return 0
+    if failed:
+        print(f"linkcrawl: {failed} page(s) skipped", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -271,7 +323,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="the crawler's extraction on saved pages, as JSON lines")
     p.add_argument("file", nargs="?", help="an HTML file (.gz allowed)")
     p.add_argument("--url", help="the page's URL")
-    p.add_argument("--input", help='manifest: one {"path": ..., "url": ...} per line')
+    p.add_argument(
+        "--input",
+        help='manifest (.gz allowed): one {"path": ..., "url": ...} per line, optionally with '
+        '"content_type" and "x_robots_tag" (the response headers, as the crawler uses them)',
+    )
+    p.add_argument("--content-type", help="the page's Content-Type header (its charset counts)")
+    p.add_argument("--x-robots-tag", help="the page's X-Robots-Tag header")
     p.add_argument("--crawl-id", default="extract")
     p.set_defaults(func=cmd_extract)
 

@@ -8,18 +8,26 @@ both call :func:`extract_page`, so they give the same rows for the same bytes.
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipelines.encoding import decode_html
 from pipelines.placement import place_links
-from pipelines.urls import is_skipped_href, resolve_href, resolve_link
+from pipelines.urls import encode_query, is_skipped_href, resolve_href, resolve_link
 
 _ASCII_WS = re.compile(r"[\t\n\f\r ]+")
+_ASCII_WS_BUT_SPACE = re.compile(r"[\t\n\f\r]")
 # Elements whose text a reader does not see in a link.
-_HIDDEN = frozenset({"script", "style", "template", "noscript", "-comment", "head", "title"})
+# <noscript> is not among them: a page parsed without scripting (as here, and in a browser
+# with JavaScript off) shows its content.
+# SVG's <title>, <desc> and <metadata> are not rendered either (only its <text> is).
+_HIDDEN = frozenset(
+    {"script", "style", "template", "-comment", "head", "title", "desc", "metadata"}
+)
 # Elements that break a line in rendered text: their edges separate words.
 _BLOCKS = frozenset(
     {
@@ -30,6 +38,25 @@ _BLOCKS = frozenset(
     }
 )  # fmt: skip
 _NOFOLLOW_DIRECTIVES = frozenset({"nofollow", "none"})
+
+#: Bytes of a body that are parsed; the rest is cut (as the crawler cuts what it downloads).
+MAX_PARSE_BYTES = 8 * 1024 * 1024
+#: Links kept per page, in document order; the rest are dropped.
+MAX_LINKS_PER_PAGE = 100_000
+#: Block elements nested deeper than this are flattened before parsing (see _limit_nesting).
+MAX_BLOCK_DEPTH = 512
+# Pages with fewer tags than this cannot nest deep enough to be slow: no need to look.
+_NESTING_CHECK_TAGS = 8192
+# Start and end tags of the elements that make lexbor's "p in button scope" check walk the
+# whole stack of open elements: nested deeply, they make the parse quadratic. (p, li, dd and
+# dt are left out: each closes the previous one, so they do not nest by themselves.)
+# Matched in the ASCII-lowercased body (bytes.lower() keeps offsets; a regex with IGNORECASE
+# is three times slower).
+_BLOCK_TAG_RE = re.compile(
+    rb"<(/?)(?:address|article|aside|blockquote|center|details|dialog|dir|div|dl|fieldset"
+    rb"|figcaption|figure|footer|form|h[1-6]|header|hgroup|listing|main|menu|nav|ol|pre"
+    rb"|search|section|summary|ul)(?=[\t\n\f\r />])[^>]*>?"
+)
 _ROBOTS_META_NAMES = frozenset({"robots", "googlebot"})
 
 
@@ -61,6 +88,8 @@ class PageLinks:
     meta_robots: str | None = None
     nofollow_page: bool = False
     links: list[Link] = field(default_factory=list)
+    #: More than MAX_LINKS_PER_PAGE links: the first ones are kept.
+    links_truncated: bool = False
 
 
 def collapse_ws(text: str) -> str:
@@ -73,9 +102,10 @@ def collapse_ws(text: str) -> str:
 
 
 def split_rel(rel: str | None) -> list[str]:
-    """Split a rel attribute on ASCII whitespace, as ``relList`` does, and lowercase it.
+    """Split a rel attribute on ASCII whitespace, as ``relList`` does, lowercase it and drop
+    repeated tokens (``relList`` is an ordered set).
 
-    >>> split_rel(" NoFollow\\tEXTERNAL ")
+    >>> split_rel(" NoFollow\\tEXTERNAL nofollow")
     ['nofollow', 'external']
     >>> split_rel("external,nofollow")
     ['external,nofollow']
@@ -84,7 +114,10 @@ def split_rel(rel: str | None) -> list[str]:
     """
     if not rel:
         return []
-    return [t.lower() for t in _ASCII_WS.split(rel) if t]
+    tokens = rel.lower().split(" ") if _ASCII_WS_BUT_SPACE.search(rel) is None else None
+    if tokens is None or "" in tokens:
+        tokens = [t for t in _ASCII_WS.split(rel.lower()) if t]
+    return list(dict.fromkeys(tokens)) if len(tokens) > 1 else tokens
 
 
 def robots_nofollow(directives: str | None) -> bool:
@@ -108,8 +141,11 @@ def robots_nofollow(directives: str | None) -> bool:
     return False
 
 
-def _anchor_text(node: LexborNode) -> tuple[str, bool, list[str]]:
-    """Visible text of a link, whether it wraps an image, and the images' alt texts."""
+def _anchor_text(node: LexborNode, hidden: set[int]) -> tuple[str, bool, list[str]]:
+    """Visible text of a link, whether it wraps an image, and the images' alt texts.
+
+    *hidden*: the ``mem_id`` of the page's elements with a ``hidden`` attribute.
+    """
     first = node.child
     if first is None:
         return "", False, []
@@ -127,7 +163,7 @@ def _anchor_text(node: LexborNode) -> tuple[str, bool, list[str]]:
         tag = cur.tag
         if tag == "-text":
             parts.append(cur.text_content or "")
-        elif tag in _HIDDEN:
+        elif tag in _HIDDEN or (hidden and cur.mem_id in hidden):
             continue
         elif tag == "img":
             is_image = True
@@ -157,22 +193,58 @@ class _BlockEndMarker:
 _BlockEnd = _BlockEndMarker()
 
 
-def _page_meta(tree: LexborHTMLParser) -> tuple[str | None, str | None, str | None]:
-    """Title, the raw canonical href and the joined robots meta directives."""
-    title_node = tree.css_first("title")
-    title = collapse_ws(title_node.text()) if title_node is not None else None
-    canonical = None
-    robots: list[str] = []
-    for node in tree.css("link[rel][href], meta[name][content]"):
-        attrs = node.attributes
-        if node.tag == "link":
-            if canonical is None and "canonical" in split_rel(attrs.get("rel")):
-                canonical = attrs.get("href")
-        elif (attrs.get("name") or "").strip().lower() in _ROBOTS_META_NAMES:
-            content = attrs.get("content")
-            if content:
-                robots.append(content.strip())
-    return title or None, canonical, ", ".join(robots) or None
+@lru_cache(maxsize=64)
+def _is_legacy_encoding(encoding: str) -> bool:
+    """Whether a browser encodes link queries in *encoding* rather than UTF-8 (UTF-16 pages
+    use UTF-8 for URLs, as do pages in an encoding Python does not know)."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return False
+    return name not in ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "ascii")
+
+
+@lru_cache(maxsize=1 << 14)
+def _resolve_absolute(href: str) -> str | None:
+    return resolve_link(href, None)
+
+
+def _limit_nesting(body: bytes, max_depth: int = MAX_BLOCK_DEPTH) -> bytes:
+    """From where block elements nest deeper than *max_depth*, drop the block tags.
+
+    lexbor's parse time grows with the square of the nesting depth of block elements (100,000
+    nested ``<div>`` take minutes), so a page nested deeper than any real page is flattened
+    first (Chromium's parser, likewise, stops nesting at 512 levels): the text and the links
+    inside stay. The tags are found by a regular expression on the raw bytes (any
+    ASCII-compatible encoding), not a tokenizer: only pages with more than
+    ``_NESTING_CHECK_TAGS`` ``<`` are looked at.
+
+    >>> _limit_nesting(b"<div>" * 4 + b"<a href=/x>x</a>" + b"</div>" * 4, 2)
+    b'<div><div><a href=/x>x</a>'
+    >>> _limit_nesting(b"<div><p>a<p>b<DIV class=x>c</div></div><div>d</div>", 1)
+    b'<div><p>a<p>bcd'
+    >>> _limit_nesting(b"<div><div></div></div><div></div>", 2)
+    b'<div><div></div></div><div></div>'
+    """
+    lowered = body.lower()
+    depth = 0
+    for match in _BLOCK_TAG_RE.finditer(lowered):
+        depth = depth - 1 if match[1] else depth + 1
+        if depth > max_depth:
+            parts = [body[: match.start()]]
+            last = match.end()
+            for later in _BLOCK_TAG_RE.finditer(lowered, last):
+                parts.append(body[last : later.start()])
+                last = later.end()
+            parts.append(body[last:])
+            return b"".join(parts)
+    return body
+
+
+# One traversal finds everything a page's links depend on (a css() call walks the whole tree).
+_PAGE_SELECTOR = (
+    "a[href], area[href], base[href], title, link[rel][href], meta[name][content], [hidden]"
+)
 
 
 def extract_from_text(
@@ -180,25 +252,69 @@ def extract_from_text(
 ) -> PageLinks:
     """Extract every link of an already decoded page. See :func:`extract_page`."""
     tree = LexborHTMLParser(html)
+    base_href: str | None = None
+    title: str | None = None
+    canonical_href: str | None = None
+    robots: list[str] = []
+    hidden: set[int] = set()  # elements a browser never renders (UA style [hidden])
+    raw_links: list[tuple[LexborNode, dict[str, str | None]]] = []
+    truncated = False
+    last_id = -1
+    for node in tree.css(_PAGE_SELECTOR):
+        mem_id = node.mem_id
+        if mem_id == last_id:  # a node matching two selectors comes twice, in a row
+            continue
+        last_id = mem_id
+        attrs = node.attributes
+        if "hidden" in attrs:
+            hidden.add(mem_id)
+        tag = node.tag
+        if tag == "a" or tag == "area":
+            if "href" in attrs:
+                if len(raw_links) < MAX_LINKS_PER_PAGE:
+                    raw_links.append((node, attrs))
+                else:
+                    truncated = True
+        elif tag == "title":
+            if title is None:
+                title = collapse_ws(node.text())
+        elif tag == "base":
+            if base_href is None and "href" in attrs:
+                base_href = attrs["href"] or ""
+        elif tag == "link":
+            if canonical_href is None and "canonical" in split_rel(attrs.get("rel")):
+                canonical_href = attrs.get("href")
+        elif tag == "meta" and (attrs.get("name") or "").strip().lower() in _ROBOTS_META_NAMES:
+            content = attrs.get("content")
+            if content:
+                robots.append(content.strip())
+
     base = url
-    base_node = tree.css_first("base[href]")
-    if base_node is not None:
+    if base_href is not None:
         # The first <base href>, resolved against the document URL; unparsable -> document URL.
-        base = resolve_href((base_node.attributes.get("href") or "").strip(), url) or url
-    title, canonical_href, meta_robots = _page_meta(tree)
-    page = PageLinks(base_url=base, encoding=encoding, title=title, meta_robots=meta_robots)
+        base = resolve_href(base_href.strip(), url) or url
+    meta_robots = ", ".join(robots) or None
+    page = PageLinks(base_url=base, encoding=encoding, title=title or None, meta_robots=meta_robots)
+    page.links_truncated = truncated
     if canonical_href:
         page.canonical = resolve_link(canonical_href, base)
     page.nofollow_page = robots_nofollow(meta_robots) or robots_nofollow(x_robots_tag)
 
     nodes: list[LexborNode] = []
     staged: list[tuple[str, LexborNode, dict[str, str | None]]] = []
-    for node in tree.css("a[href], area[href]"):
-        attrs = node.attributes
-        href = attrs.get("href") or ""
-        if is_skipped_href(href):
-            continue
-        target = resolve_link(href, base)
+    resolved: dict[str, str | None] = {}  # a page links to the same href many times
+    legacy = _is_legacy_encoding(encoding)
+    for node, attrs in raw_links:
+        href = attrs["href"] or ""
+        if legacy and not href.isascii():
+            href = encode_query(href, encoding)
+        if href in resolved:
+            target = resolved[href]
+        elif href.startswith(("http://", "https://")):
+            # An absolute href does not depend on the base: cached across pages.
+            target = resolved[href] = _resolve_absolute(href)
+        else:
+            target = resolved[href] = None if is_skipped_href(href) else resolve_link(href, base)
         if target is None:
             continue
         nodes.append(node)
@@ -213,10 +329,11 @@ def extract_from_text(
         if tag == "area":
             text, is_image, alts = "", False, [attrs.get("alt") or ""]
         else:
-            text, is_image, alts = _anchor_text(node)
+            text, is_image, alts = _anchor_text(node, hidden)
         anchor = collapse_ws(text)
         if not anchor and alts:
-            anchor = collapse_ws(" ".join(alts))
+            # The same image twice (a lazy-load <img> and its <noscript> copy) is one label.
+            anchor = collapse_ws(" ".join(dict.fromkeys(alts)))
         rel = split_rel(attrs.get("rel"))
         title_attr = attrs.get("title")
         page.links.append(
@@ -261,5 +378,9 @@ def extract_page(
     [('http://a.test/d/x.html', 'A & B', ['nofollow'], True, False, 'nav'),
      ('http://o.test/', 'Logo', [], False, True, 'content')]
     """
+    if len(body) > MAX_PARSE_BYTES:
+        body = body[:MAX_PARSE_BYTES]
+    if body.count(b"<") > _NESTING_CHECK_TAGS:
+        body = _limit_nesting(body)
     text, encoding = decode_html(body, content_type)
     return extract_from_text(text, url, encoding=encoding, x_robots_tag=x_robots_tag)

@@ -37,6 +37,7 @@ from publicsuffixlist import PublicSuffixList
 __all__ = [
     "DEFAULT_TRACKING_PARAMS",
     "DEFAULT_TRACKING_PREFIXES",
+    "encode_query",
     "host_and_domain",
     "is_skipped_href",
     "normalize_url",
@@ -163,6 +164,41 @@ def resolve_href(href: str, base: str | None) -> str | None:
     True
     """
     return _resolve(href, base)
+
+
+def encode_query(href: str, encoding: str) -> str:
+    """Percent-encode the non-ASCII characters of *href*'s query in *encoding*, as a browser
+    encodes the query of a link on a page in that (legacy) encoding; a character the encoding
+    lacks becomes ``%26%23<code point>%3B`` (``&#N;``). The rest is left to the URL parser.
+
+    >>> encode_query("/s?q=привет#якорь", "cp1251")
+    '/s?q=%EF%F0%E8%E2%E5%F2#якорь'
+    >>> encode_query("/путь?q=✓", "cp1251")
+    '/путь?q=%26%2310003%3B'
+    >>> encode_query("/s?q=plain", "cp1251")
+    '/s?q=plain'
+    """
+    start = href.find("?")
+    if start < 0:
+        return href
+    end = href.find("#", start)
+    if end < 0:
+        end = len(href)
+    query = href[start + 1 : end]
+    if query.isascii():
+        return href
+    parts = []
+    for char in query:
+        if char < "\x80":
+            parts.append(char)
+            continue
+        try:
+            raw = char.encode(encoding)
+        except UnicodeEncodeError:
+            parts.append(f"%26%23{ord(char)}%3B")
+        else:
+            parts.append("".join(f"%{byte:02X}" for byte in raw))
+    return href[: start + 1] + "".join(parts) + href[end:]
 
 
 # --- Normalization -------------------------------------------------------------------------

@@ -159,3 +159,15 @@ def test_placement_from_semantic_markup():
         ("Logo", "nav"), ("Menu", "nav"), ("inline", "content"), ("commenter", "comment"),
         ("side", "sidebar"), ("f", "footer"),
     ]  # fmt: skip
+
+
+def test_docstring_examples():
+    import doctest
+
+    import pipelines.encoding
+    import pipelines.extract
+    import pipelines.urls
+
+    for module in (pipelines.extract, pipelines.encoding, pipelines.urls):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from pipelines.urls import (
     DEFAULT_TRACKING_PARAMS,
     DEFAULT_TRACKING_PREFIXES,
+    encode_query,
     host_and_domain,
     is_skipped_href,
     normalize_url,
@@ -568,3 +569,20 @@ def test_resolve_href_shortcuts_agree_with_ada(href: str, base: str) -> None:
     resolved = resolve_href(href, base)
     if "\ud800" not in href:
         assert resolved == _ada_reference(href, base)
+
+
+@pytest.mark.parametrize(
+    ("href", "encoding", "expected"),
+    [
+        ("/s?q=привет", "cp1251", "/s?q=%EF%F0%E8%E2%E5%F2"),
+        ("/s?q=検索", "cp932", "/s?q=%8C%9F%8D%F5"),
+        ("/s?q=中文", "gb18030", "/s?q=%D6%D0%CE%C4"),
+        ("/путь?a=b", "cp1251", "/путь?a=b"),  # the path is always UTF-8: left to the parser
+        ("/s?q=€#frag€", "cp1252", "/s?q=%80#frag€"),  # so is the fragment
+        ("/s?q=✓", "cp1251", "/s?q=%26%2310003%3B"),  # not in the encoding: &#N;
+        ("/s?q=%D0%BF", "cp1251", "/s?q=%D0%BF"),
+        ("/s", "cp1251", "/s"),
+    ],
+)
+def test_encode_query(href: str, encoding: str, expected: str) -> None:
+    assert encode_query(href, encoding) == expected

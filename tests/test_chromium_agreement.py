@@ -1,0 +1,63 @@
+"""linkcrawl against the link list of a real browser (Chromium, JavaScript off).
+
+The reference, ``tests/data/chromium-links.json.gz``, is made by
+``tests/tools/make_chromium_reference.py``; what is compared and how is in
+``tests/tools/agreement.py`` (run it to see the figures, LinkExtractor's beside). No browser
+is needed here.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tools import agreement
+
+
+def test_reference_covers_every_page_at_its_own_url():
+    pages = agreement.reference()["pages"]
+    truth = json.loads((agreement.ZYTE / "ground-truth.json").read_text())
+    cases = json.loads(agreement.CASES.read_text())
+    assert {k for k in pages if not k.startswith("case:")} == set(truth)
+    assert {k[5:] for k in pages if k.startswith("case:")} == set(cases)
+    for page_id, item in truth.items():
+        assert pages[page_id]["url"] == item["url"]
+    assert sum(len(p["links"]) for p in pages.values()) > 20_000
+
+
+@pytest.fixture(scope="module")
+def zyte() -> agreement.Score:
+    return agreement.score_linkcrawl()
+
+
+def test_targets_recall_and_precision(zyte):
+    assert zyte.ref > 20_000
+    assert zyte.recall >= 0.999, zyte.misses[:10]
+    assert zyte.precision >= 0.999, zyte.extras[:10]
+
+
+def test_anchor_agreement(zyte):
+    assert zyte.anchor_agreement >= 0.999, zyte.anchor_diffs[:10]
+
+
+def test_rel_tokens_exactly_as_the_browser_splits_them(zyte):
+    assert zyte.rel_diffs == []
+
+
+def test_hand_written_failure_cases_agree_exactly():
+    """Early </html>, late <base>, misnested <a>, <template>, //, unparsable URLs, rel, ..."""
+    cases = agreement.score_linkcrawl(cases=True)
+    assert cases.ref > 40
+    assert cases.misses == [] and cases.extras == []
+    assert cases.anchor_diffs == []
+    assert cases.rel_diffs == []
+
+
+def test_deliberate_difference_undeclared_utf8():
+    """Chromium reads an undeclared UTF-8 page as windows-1252; linkcrawl keeps the UTF-8."""
+    name = "case:charset-undeclared-utf-8"
+    (ref,) = agreement.reference()["pages"][name]["links"]
+    (got,) = agreement.linkcrawl_links(name, agreement.reference()["pages"][name]["url"])
+    assert ref["text"].startswith("GrÃ¼ÃŸe")
+    assert got.anchor.startswith("Grüße aus Köln, ça va? ✓")
+    assert "linkcrawl_differs" in agreement._cases()[name[5:]]
