@@ -24,6 +24,7 @@ from crawler import defaults
 from crawler.connection import connect
 from crawler.crawls import CrawlSet
 from crawler.frontier import Entry, Frontier
+from pipelines.encoding import not_html_reason
 from pipelines.extract import PageLinks, extract_page
 from pipelines.rows import link_rows, utc_now
 from pipelines.urls import registered_domain, resolve_link, url_host
@@ -33,18 +34,19 @@ _HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
 def is_html(content_type: str | None, body: bytes) -> bool:
-    """HTML by its Content-Type, or, without one, by its first bytes.
+    """HTML by its Content-Type, or, without one, unless its first bytes say otherwise
+    (the same sniff as `linkcrawl extract`).
 
     >>> is_html("text/html; charset=utf-8", b"")
     True
     >>> is_html("application/pdf", b"%PDF-1.4")
     False
-    >>> is_html(None, b"  <!DOCTYPE html><html>")
-    True
+    >>> is_html(None, b"\\xef\\xbb\\xbf<!DOCTYPE html><html>"), is_html(None, b"%PDF-1.4")
+    (True, False)
     """
     if content_type:
         return content_type.split(";", 1)[0].strip().lower() in _HTML_TYPES
-    return body[:512].lstrip()[:1] == b"<"
+    return not_html_reason(body) is None
 
 
 def default_worker_id() -> str:
