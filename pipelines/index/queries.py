@@ -171,7 +171,7 @@ class Index:
         r = self.ranks_sql("domain")
         if r is None:
             return "NULL::INTEGER AS authority", ""
-        return "r.authority AS authority", f"LEFT JOIN ({r}) r ON r.node = {col}"
+        return "coalesce(r.authority, 0) AS authority", f"LEFT JOIN ({r}) r ON r.node = {col}"
 
     def _bl(self, target: Target, filters: Filters) -> str:
         """Distinct backlinks: one row per (source_url, target_url, anchor_text)."""
