@@ -202,13 +202,13 @@ class Index:
     ) -> pa.Table:  # fmt: skip
         """Referring pages of ``target``; similar links (same site, target and anchor) grouped.
 
-        Grouped rows show one example page (the shortest URL) and ``similar_links``, the number of
+        Grouped rows show one example page (the first URL) and ``similar_links``, the number of
         pages of the referring domain with the same link.
         """
         auth, join = self._authority_join()
         if grouped:
             inner = f"""
-            SELECT source_domain, arg_min(source_url, length(source_url)) AS source_url,
+            SELECT source_domain, min(source_url) AS source_url,
                    target_url, anchor_text, count(DISTINCT source_url) AS similar_links,
                    mode(rel) AS rel, bool_or(dofollow) AS dofollow, mode(placement) AS placement,
                    bool_or(sitewide) AS sitewide, min(first_seen) AS first_seen,
