@@ -14,10 +14,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import duckdb
+import indexdata
 import pyarrow.parquet as pq
 import pytest
 
-import indexdata
 from pipelines.index.compact import compact
 from pipelines.index.layout import (
     SURT_SQL,
@@ -45,9 +45,7 @@ def tree(path: Path) -> dict[str, tuple[int, int]]:
             for p in sorted(path.rglob("*")) if p.is_file()}  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "module", ["layout", "anchors", "rank", "compact", "engine", "export"]
-)
+@pytest.mark.parametrize("module", ["layout", "anchors", "rank", "compact", "engine", "export"])
 def test_doctests(module):
     mod = importlib.import_module(f"pipelines.index.{module}")
     result = doctest.testmod(mod)
@@ -71,7 +69,14 @@ def test_targets_and_malformed_targets():
     assert parse_target("www.shop.test").kind == "host"
     t = parse_target("shop.test/blue")
     assert (t.kind, t.prefix) == ("prefix", "test,shop)/blue")
-    for bad in ["", "bad host", "localhost", "ftp://x.test/", "a..b.test", "-x.test/"[:0] + "!x.test"]:
+    for bad in [
+        "",
+        "bad host",
+        "localhost",
+        "ftp://x.test/",
+        "a..b.test",
+        "-x.test/"[:0] + "!x.test",
+    ]:
         with pytest.raises(IndexError_):
             parse_target(bad)
 
@@ -89,7 +94,9 @@ def test_compaction_dedupes_refetched_pages_and_sets_sitewide(raw):
     with Index(raw) as ix:
         rows = ix.run(f"SELECT * FROM ({ix.all_links_sql()})").to_pylist()
     assert len(rows) == len(raw_rows) - len(s1) // 2
-    s1_after = [r for r in rows if r["source_url"] == "http://news.test/s1" and r["crawl_id"] == "c1"]
+    s1_after = [
+        r for r in rows if r["source_url"] == "http://news.test/s1" and r["crawl_id"] == "c1"
+    ]
     assert {r["fetched_at"] for r in s1_after} == {fetches[-1]}  # one fetch, the latest
     assert sorted(r["position"] for r in s1_after) == list(range(len(s1) // 2))
     footer = [r for r in rows if r["target_url"] == "http://shop.test/" and
@@ -99,7 +106,9 @@ def test_compaction_dedupes_refetched_pages_and_sets_sitewide(raw):
     assert story and not any(r["sitewide"] for r in story)
     # pages: one row per (crawl, url)
     with Index(raw) as ix:
-        pages = ix.run(f"SELECT crawl_id, url FROM read_parquet({[str(p) for p in snap.page_files()]})")
+        pages = ix.run(
+            f"SELECT crawl_id, url FROM read_parquet({[str(p) for p in snap.page_files()]})"
+        )
     keys = list(zip(pages["crawl_id"].to_pylist(), pages["url"].to_pylist(), strict=True))
     assert len(keys) == len(set(keys)) == len(indexdata.CRAWL1) + len(indexdata.CRAWL2)
 
@@ -132,12 +141,25 @@ def answers(index: Path) -> dict[str, object]:
     with Index(index) as ix:
         bl = ix.backlinks(t, Filters(), grouped=False)
         return {
-            "backlinks": sorted(zip(bl["source_url"].to_pylist(), bl["target_url"].to_pylist(),
-                                    bl["anchor_text"].to_pylist(), strict=True)),  # fmt: skip
-            "grouped": sorted(map(str, ix.backlinks(t, Filters()).select(
-                ["source_url", "target_url", "similar_links"]).to_pylist())),
-            "refdomains": ix.refdomains(t, Filters()).select(["source_domain", "backlinks",
-                                                              "dofollow"]).to_pylist(),
+            "backlinks": sorted(
+                zip(
+                    bl["source_url"].to_pylist(),
+                    bl["target_url"].to_pylist(),
+                    bl["anchor_text"].to_pylist(),
+                    strict=True,
+                )
+            ),
+            "grouped": sorted(
+                map(
+                    str,
+                    ix.backlinks(t, Filters())
+                    .select(["source_url", "target_url", "similar_links"])
+                    .to_pylist(),
+                )
+            ),
+            "refdomains": ix.refdomains(t, Filters())
+            .select(["source_domain", "backlinks", "dofollow"])
+            .to_pylist(),
             "anchors": ix.anchors(t, Filters())[0].to_pylist(),
             "pages": ix.pages(t, Filters()).drop_columns(["checked_at"]).to_pylist(),
             "diff": ix.diff("c1", "c2", t, Filters()).to_pylist(),
@@ -166,15 +188,27 @@ def test_queries_agree_on_raw_and_compacted_indexes(raw, tmp_path):
     states = {r["target_url"]: r["state"] for r in before["pages"]}
     assert states["http://shop.test/gone"] == "broken"
     assert states["http://shop.test/old"] == "redirect"
-    assert str({"source_url": "http://news.test/s0", "target_url": "http://shop.test/",
-                "similar_links": 6}) in before["grouped"]  # one row for the sitewide link
+    assert (
+        str(
+            {
+                "source_url": "http://news.test/s0",
+                "target_url": "http://shop.test/",
+                "similar_links": 6,
+            }
+        )
+        in before["grouped"]
+    )  # one row for the sitewide link
 
 
 def test_files_written_during_and_after_compaction_are_kept(raw):
     compact(raw)
     # A worker keeps writing: a new crawl lands as raw files, visible at once.
-    indexdata.write_crawl(raw, "c3", {"http://late.test/": (
-        200, '<a href="http://shop.test/">shop</a>', {})}, indexdata.T1 + timedelta(days=1))
+    indexdata.write_crawl(
+        raw,
+        "c3",
+        {"http://late.test/": (200, '<a href="http://shop.test/">shop</a>', {})},
+        indexdata.T1 + timedelta(days=1),
+    )
     with Index(raw) as ix:
         got = ix.refdomains(parse_target("shop.test"), Filters(crawl="c3")).to_pylist()
     assert [r["source_domain"] for r in got] == ["late.test"]
@@ -206,8 +240,12 @@ compact(sys.argv[1], _before_publish=hold)
 
 def test_sigkill_mid_compaction_leaves_the_previous_state_readable(raw, tmp_path):
     compact(raw)
-    indexdata.write_crawl(raw, "c3", {"http://late.test/": (
-        200, '<a href="http://shop.test/">shop</a>', {})}, indexdata.T1 + timedelta(days=1))
+    indexdata.write_crawl(
+        raw,
+        "c3",
+        {"http://late.test/": (200, '<a href="http://shop.test/">shop</a>', {})},
+        indexdata.T1 + timedelta(days=1),
+    )
     before = answers(raw)
     c3_before = Index(raw).refdomains(parse_target("shop.test"), Filters(crawl="c3")).num_rows
     flag = tmp_path / "flag"
@@ -234,8 +272,12 @@ def test_sigkill_mid_compaction_leaves_the_previous_state_readable(raw, tmp_path
 
 def test_sigkill_at_a_random_moment_never_breaks_readers(raw, tmp_path):
     compact(raw)
-    indexdata.write_crawl(raw, "c3", {"http://late.test/": (
-        200, '<a href="http://shop.test/">shop</a>', {})}, indexdata.T1 + timedelta(days=1))
+    indexdata.write_crawl(
+        raw,
+        "c3",
+        {"http://late.test/": (200, '<a href="http://shop.test/">shop</a>', {})},
+        indexdata.T1 + timedelta(days=1),
+    )
     before = answers(raw)
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     code = "import sys; from pipelines.index.compact import compact; compact(sys.argv[1])"
@@ -249,8 +291,12 @@ def test_sigkill_at_a_random_moment_never_breaks_readers(raw, tmp_path):
 
 def test_a_query_never_modifies_the_index(raw):
     compact(raw)
-    indexdata.write_crawl(raw, "c3", {"http://late.test/": (
-        200, '<a href="http://shop.test/">shop</a>', {})}, indexdata.T1)
+    indexdata.write_crawl(
+        raw,
+        "c3",
+        {"http://late.test/": (200, '<a href="http://shop.test/">shop</a>', {})},
+        indexdata.T1,
+    )
     snapshot = tree(raw)
     answers(raw)
     with Index(raw) as ix:

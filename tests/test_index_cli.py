@@ -6,12 +6,12 @@ import csv
 import io
 from pathlib import Path
 
+import indexdata
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import indexdata
 from crawler.cli import main
 from pipelines.index.anchors import classify, over_optimisation
 from pipelines.index.layout import parse_target
@@ -38,7 +38,14 @@ def test_formats(index, capsysbinary, tmp_path):
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and rows[0]["source_domain"] == "news.test"  # highest authority first
     assert {r["source_domain"] for r in rows} == {
-        "news.test", "blog.test", "dir.test", "farm.test", "img.test", "new.test", "forum.test"}
+        "news.test",
+        "blog.test",
+        "dir.test",
+        "farm.test",
+        "img.test",
+        "new.test",
+        "forum.test",
+    }
     assert int(rows[0]["authority"]) > int(rows[-1]["authority"])
     code, out, _ = run(capsysbinary, "backlinks", "shop.test", "-i", str(index), "--all",
                        "--format", "jsonl", "--dofollow", "--placement", "footer")  # fmt: skip
@@ -68,20 +75,20 @@ def test_rank_scores_and_sql(index, capsysbinary):
     assert by["news.test"]["authority"] > by["farm.test"]["authority"] == 0
     assert all(0 <= r["authority"] <= 100 and 0 <= r["harmonic_score"] <= 100 for r in ranks)
     assert (index / "ranks" / "host.parquet").is_file()
-    code, out, _ = run(capsysbinary, "sql", "SELECT node FROM ranks_domain ORDER BY pagerank "
+    _code, out, _ = run(capsysbinary, "sql", "SELECT node FROM ranks_domain ORDER BY pagerank "
                        "DESC LIMIT 1", "-i", str(index), "--format", "csv")  # fmt: skip
     assert out.splitlines() == ["node", "shop.test"]
 
 
 def test_spam_review_and_disavow(index, capsysbinary, tmp_path):
-    code, out, _ = run(capsysbinary, "spam", "shop.test", "-i", str(index), "--format", "jsonl")
+    _, out, _ = run(capsysbinary, "spam", "shop.test", "-i", str(index), "--format", "jsonl")
     rows = [orjson.loads(x) for x in out.splitlines()]
     signals = {(r["source_domain"], s) for r in rows for s in r["signals"].split(",")}
     assert {("news.test", "sitewide_footer"), ("farm.test", "link_farm"),
             ("blog.test", "sponsored_without_rel")} <= signals  # fmt: skip
     assert all(r["explanation"] for r in rows)
     # Exact-match over-optimisation: with "widgets" as the money keyword, the profile tips.
-    code, out, _ = run(capsysbinary, "spam", "shop.test", "-i", str(index), "--format", "jsonl",
+    _code, out, _ = run(capsysbinary, "spam", "shop.test", "-i", str(index), "--format", "jsonl",
                        "--keyword", "widgets", "--keyword", "blue widgets")  # fmt: skip
     exact = [orjson.loads(x) for x in out.splitlines() if "exact_match" in x]
     assert exact and "over-optimised" in exact[0]["explanation"]
@@ -110,7 +117,9 @@ def test_disavow_limits():
 def test_anchor_classes_and_over_optimisation():
     kw = ("blue widgets",)
     assert classify("Blue Widgets", is_image=False, domain="shop.test", keywords=kw) == "exact"
-    assert classify("widgets for sale", is_image=False, domain="shop.test", keywords=kw) == "partial"
+    assert (
+        classify("widgets for sale", is_image=False, domain="shop.test", keywords=kw) == "partial"
+    )
     assert classify("hier klicken", is_image=False, domain="shop.test") == "generic"
     assert classify("leer más", is_image=False, domain="shop.test") == "generic"
     assert classify("", is_image=False, domain="shop.test") == "empty"
@@ -126,7 +135,9 @@ def test_bad_input(index, capsysbinary, tmp_path):
         return code, e.strip()
 
     code, e = err("backlinks", "shop.test", "-i", str(tmp_path / "none"))
-    assert code == 2 and e == f"linkcrawl: error: no index at {tmp_path / 'none'}: directory not found"
+    assert (
+        code == 2 and e == f"linkcrawl: error: no index at {tmp_path / 'none'}: directory not found"
+    )
     (tmp_path / "empty").mkdir()
     code, e = err("refdomains", "shop.test", "-i", str(tmp_path / "empty"))
     assert code == 2 and "expected links/ and pages/" in e

@@ -33,7 +33,28 @@ GENERIC = frozenset(
 _WORD = re.compile(r"\w+", re.UNICODE)
 _URLISH = re.compile(r"^(https?://|www\.)\S+$|^[\w-]+(\.[\w-]+)+(/\S*)?$", re.IGNORECASE)
 STOPWORDS = frozenset(
-    "a an and the of for to in on at by with best top cheap buy your our my new".split()
+    [
+        "a",
+        "an",
+        "and",
+        "the",
+        "of",
+        "for",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "with",
+        "best",
+        "top",
+        "cheap",
+        "buy",
+        "your",
+        "our",
+        "my",
+        "new",
+    ]
 )
 OVER_OPTIMISED_EXACT_SHARE = 0.20  # share of referring domains with exact-match anchors
 OVER_OPTIMISED_MONEY_SHARE = 0.50  # exact + partial

@@ -197,6 +197,7 @@ def compact(
         gen = f"gen-{last + 1:06d}"
         stage = comp / f".{gen}.tmp"
         stage.mkdir()
+        (stage / "spill").mkdir()
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         manifest = Manifest(generation=gen, created_at=now)
         # Raw files consumed by earlier generations and still on disk stay consumed.
@@ -208,7 +209,9 @@ def compact(
         manifest.consumed_links += [p.name for p in empty if p.parent.name == "links"]
         manifest.consumed_pages += [p.name for p in empty if p.parent.name == "pages"]
 
-        con = connect(memory_limit=memory_limit, threads=threads, temp_dir=stage / "spill")
+        # A work database in the staging directory: intermediate tables live on disk.
+        con = connect(memory_limit=memory_limit, threads=threads, temp_dir=stage / "spill",
+                      database=stage / "spill" / "work.duckdb")  # fmt: skip
         try:
             # Unchanged crawls: hard links to the previous generation's files.
             if old is not None:
@@ -298,8 +301,9 @@ def _compact_links(
         WHERE crawl_id = {lit(crawl_id)}"""
     )
     # One fetch per page: the latest (ties broken by file name), for all its positions.
+    # Materialized: the site-level pass reads it four times.
     con.execute(
-        """CREATE OR REPLACE TEMP VIEW dedup AS
+        """CREATE OR REPLACE TABLE dedup AS
         WITH pick AS (
             SELECT source_url, max(fetched_at) AS fetched_at,
                    arg_max(_file, fetched_at) AS _file
@@ -310,7 +314,7 @@ def _compact_links(
            AND src._file = pick._file"""
     )
     domains = con.execute("SELECT DISTINCT target_domain FROM dedup").fetchall()
-    bucket_map = pa.table(  # noqa: F841 - read by DuckDB
+    bucket_map = pa.table(
         {
             "target_domain": pa.array([d for (d,) in domains], pa.string()),
             "_bucket": pa.array([bucket_of(d, buckets) for (d,) in domains], pa.int32()),
@@ -340,6 +344,7 @@ def _compact_links(
                 writer.write(int(bucket_col[lo]), batch.slice(lo, hi - lo))
     writer.close()
     con.unregister("bucket_map")
+    con.execute("DROP TABLE dedup")
     return n_in, writer.rows, writer.segments
 
 
@@ -355,7 +360,7 @@ class _BucketWriter:
         self.rows = 0
         self._writer: pq.ParquetWriter | None = None
         self._bucket = -1
-        self._pending: list[pa.RecordBatch] = []
+        self._pending: list[pa.Table] = []
         self._pending_rows = 0
 
     def write(self, bucket: int, batch: pa.RecordBatch) -> None:
@@ -368,7 +373,7 @@ class _BucketWriter:
                 write_statistics=True,
             )  # fmt: skip
             self.segments.append(Segment(rel, self.crawl_id, bucket, self.buckets, 0))
-        self._pending.append(batch)
+        self._pending.append(pa.Table.from_batches([batch]).select(COMPACTED_LINKS_SCHEMA.names))
         self._pending_rows += batch.num_rows
         if self._pending_rows >= self.row_group_rows:
             self._drain(final=False)
@@ -376,16 +381,18 @@ class _BucketWriter:
     def _drain(self, *, final: bool) -> None:
         if not self._pending_rows or self._writer is None:
             return
-        table = pa.Table.from_batches(self._pending).select(COMPACTED_LINKS_SCHEMA.names)
-        keep = table.num_rows if final else table.num_rows // self.row_group_rows * (
-            self.row_group_rows
+        table = pa.concat_tables(self._pending)
+        keep = (
+            table.num_rows
+            if final
+            else table.num_rows // self.row_group_rows * (self.row_group_rows)
         )
         out = table.slice(0, keep).cast(COMPACTED_LINKS_SCHEMA)
         self._writer.write_table(out, row_group_size=self.row_group_rows)
         self.segments[-1].rows += keep
         self.rows += keep
         rest = table.slice(keep)
-        self._pending = rest.to_batches()
+        self._pending = [rest]
         self._pending_rows = rest.num_rows
 
     def close(self) -> None:
@@ -394,7 +401,6 @@ class _BucketWriter:
             self._writer.close()
             self._writer = None
         self._pending, self._pending_rows = [], 0
-
 
 
 def _compact_pages(con, stage: Path, crawl_id: str, files: list[Path]) -> tuple[int, str | None]:

@@ -10,11 +10,13 @@ import pyarrow as pa
 
 
 def connect(
-    *, memory_limit: str | None = None, threads: int | None = None, temp_dir: Path | None = None
-) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection in UTC, optionally bounded and spilling to ``temp_dir``."""
-    con = duckdb.connect(":memory:")
+    *, memory_limit: str | None = None, threads: int | None = None, temp_dir: Path | None = None,
+    database: Path | None = None,
+) -> duckdb.DuckDBPyConnection:  # fmt: skip
+    """A DuckDB connection in UTC (in memory unless ``database``), spilling to ``temp_dir``."""
+    con = duckdb.connect(str(database) if database else ":memory:")
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     if memory_limit:
         con.execute(f"SET memory_limit = {lit(memory_limit)}")
     if threads:

@@ -45,7 +45,7 @@ _HOST_CHARS = re.compile(r"^[a-z0-9._\-\[\]:]+$")
 _URL_PARTS = re.compile(r"^[a-z][a-z0-9+.\-]*://([^/?#]*)(.*)$")
 
 
-class IndexError_(Exception):  # noqa: N801 - not the builtin IndexError
+class IndexError_(Exception):
     """A missing or unreadable index, an unknown crawl, a malformed target."""
 
 
@@ -350,9 +350,9 @@ def open_snapshot(index: str | Path) -> Snapshot:
         consumed_p = set(manifest.consumed_pages) if manifest else set()
         raw_l = [p for p in raw_files(root, "links") if p.name not in consumed_l]
         raw_p = [p for p in raw_files(root, "pages") if p.name not in consumed_p]
-        if manifest is None and not raw_l and not raw_p:
-            if not (root / "links").is_dir() and not (root / "pages").is_dir():
-                raise IndexError_(f"no index at {index}: expected links/ and pages/")
+        no_dirs = not (root / "links").is_dir() and not (root / "pages").is_dir()
+        if manifest is None and not raw_l and not raw_p and no_dirs:
+            raise IndexError_(f"no index at {index}: expected links/ and pages/")
         return Snapshot(root, manifest, gen_dir, raw_l, raw_p)
     raise IndexError_(f"{index}: CURRENT names a generation that does not exist")
 

@@ -252,7 +252,8 @@ class Index:
         SELECT source_domain, backlinks, dofollow, round(dofollow / backlinks, 3) AS dofollow_share,
                pages, first_seen, last_seen, {auth}
         FROM (
-            SELECT source_domain, count(*) AS backlinks, count(*) FILTER (WHERE dofollow) AS dofollow,
+            SELECT source_domain, count(*) AS backlinks,
+                   count(*) FILTER (WHERE dofollow) AS dofollow,
                    count(DISTINCT source_url) AS pages, min(first_seen) AS first_seen,
                    max(last_seen) AS last_seen
             FROM ({self._bl(target, filters)}) GROUP BY source_domain
@@ -348,7 +349,8 @@ class Index:
         """What a page, host or domain links to (a full scan: the layout is by target)."""
         self.snap.check_crawl(filters.crawl)
         rows = self.all_links_sql(f"{source_sql(source)} AND {filters.sql()}")
-        bl = f"""SELECT source_url, target_url, anchor_text, any_value(target_domain) AS target_domain,
+        bl = f"""SELECT source_url, target_url, anchor_text,
+                        any_value(target_domain) AS target_domain,
                         arg_max(array_to_string(rel, ' '), fetched_at) AS rel,
                         arg_max(NOT nofollow, fetched_at) AS dofollow,
                         arg_max(placement, fetched_at) AS placement,

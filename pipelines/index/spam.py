@@ -52,7 +52,9 @@ def review(ix: Index, target: Target, filters: Filters, *, farm_links: int = FAR
                                     AS n FROM ({counts}) GROUP BY ALL) x USING (source_url)"""
         ext = f"greatest({ext}, x.n)"
     pages = ix.pages_sql(
-        "url IN (SELECT source_url FROM (" + bl + "))"
+        "url IN (SELECT source_url FROM ("
+        + bl
+        + "))"
         + (f" AND crawl_id = {lit(filters.crawl)}" if filters.crawl else "")
     )
     auth, join = ix._authority_join("b.source_domain")
@@ -104,7 +106,8 @@ def review(ix: Index, target: Target, filters: Filters, *, farm_links: int = FAR
     return pa.table(out, schema=pa.schema([
         ("source_url", pa.string()), ("source_domain", pa.string()), ("target_url", pa.string()),
         ("anchor_text", pa.string()), ("dofollow", pa.bool_()), ("placement", pa.string()),
-        ("signals", pa.string()), ("explanation", pa.string()), ("authority", pa.int32())]))  # fmt: skip
+        ("signals", pa.string()), ("explanation", pa.string()),
+        ("authority", pa.int32())]))  # fmt: skip
 
 
 @dataclass
