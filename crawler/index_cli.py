@@ -220,7 +220,7 @@ def add_index_commands(sub: Any) -> None:
     p = sub.add_parser("compact", help="merge raw files into the query layout (atomic)")
     _index_arg(p, True)
     p.add_argument("--crawl", help="only this crawl's raw files (default: all)")
-    p.add_argument("--row-group-rows", type=int, default=32 * 1024)
+    p.add_argument("--row-group-rows", type=int, default=8 * 1024)
     p.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB (it spills beyond)")
     p.set_defaults(func=cmd_compact)
 

@@ -65,7 +65,7 @@ COMPACTED_LINKS_SCHEMA = (
     .append(pa.field("source_external_links", pa.int32(), nullable=False))
 )
 
-ROW_GROUP_ROWS = 32 * 1024
+ROW_GROUP_ROWS = 8 * 1024
 ROWS_PER_BUCKET = 1_000_000
 MAX_BUCKETS = 1024
 _GEN = re.compile(r"^gen-(\d{6})$")

@@ -173,8 +173,19 @@ class Index:
             return "NULL::INTEGER AS authority", ""
         return "coalesce(r.authority, 0) AS authority", f"LEFT JOIN ({r}) r ON r.node = {col}"
 
-    def _bl(self, target: Target, filters: Filters) -> str:
-        """Distinct backlinks: one row per (source_url, target_url, anchor_text)."""
+    def _bl(self, target: Target, filters: Filters, *, lean: bool = False) -> str:
+        """Distinct backlinks: one row per (source_url, target_url, anchor_text).
+
+        ``lean``: only source_url, source_domain, dofollow, first_seen, last_seen (fewer
+        columns to read and decompress).
+        """
+        if lean:
+            return f"""
+        SELECT source_url, any_value(source_domain) AS source_domain,
+               arg_max(NOT nofollow, fetched_at) AS dofollow,
+               min(fetched_at) AS first_seen, max(fetched_at) AS last_seen
+        FROM ({self.links_for(target, filters)})
+        GROUP BY source_url, target_url, anchor_text"""
         return f"""
         SELECT source_url, target_url, anchor_text,
                any_value(source_host) AS source_host, any_value(source_domain) AS source_domain,
@@ -256,7 +267,7 @@ class Index:
                    count(*) FILTER (WHERE dofollow) AS dofollow,
                    count(DISTINCT source_url) AS pages, min(first_seen) AS first_seen,
                    max(last_seen) AS last_seen
-            FROM ({self._bl(target, filters)}) GROUP BY source_domain
+            FROM ({self._bl(target, filters, lean=True)}) GROUP BY source_domain
         ) d {join}
         ORDER BY {order[sort]} {_limit(limit)}"""
         return self.run(sql)
