@@ -338,6 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("-v", "--verbose", action="count", default=0)
     p.set_defaults(func=cmd_demo)
+
+    from crawler.index_cli import add_index_commands
+
+    add_index_commands(sub)
     return parser
 
 

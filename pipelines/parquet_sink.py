@@ -110,6 +110,8 @@ class ParquetSink:
         self._links: dict[str, list[Any]] = {name: [] for name in LINKS_SCHEMA.names}
         self._pages: dict[str, list[Any]] = {name: [] for name in PAGES_SCHEMA.names}
         self._tokens: list[Any] = []
+        self._link_tables: list[pa.Table] = []  # batches added with add_tables
+        self._page_tables: list[pa.Table] = []
         self._seq = 0
         self.files_written = 0
         self.links_written = 0
@@ -117,11 +119,11 @@ class ParquetSink:
 
     @property
     def buffered_links(self) -> int:
-        return len(self._links["source_url"])
+        return len(self._links["source_url"]) + sum(t.num_rows for t in self._link_tables)
 
     @property
     def buffered_pages(self) -> int:
-        return len(self._pages["url"])
+        return len(self._pages["url"]) + sum(t.num_rows for t in self._page_tables)
 
     @property
     def pending_tokens(self) -> int:
@@ -145,6 +147,14 @@ class ParquetSink:
             path = f"{self.fs_root.rstrip('/')}/{kind}/{name}"
             write_table_to_fs(table, self.fs, path, compression=self.compression)
 
+    def add_tables(self, pages: pa.Table, links: pa.Table, tokens: list[Any] = ()) -> bool:
+        """Buffer Arrow tables of page and link rows (the contract's schemas); as :meth:`add`."""
+        self._page_tables.append(pages.select(PAGES_SCHEMA.names).cast(PAGES_SCHEMA))
+        if links.num_rows:
+            self._link_tables.append(links.select(LINKS_SCHEMA.names).cast(LINKS_SCHEMA))
+        self._tokens.extend(tokens)
+        return self.buffered_links >= self.flush_rows
+
     def flush(self) -> list[Any]:
         """Write what is buffered; return the tokens of the pages now on disk."""
         if not self.buffered_pages:
@@ -154,10 +164,14 @@ class ParquetSink:
             f"part-{safe_name(self.crawl_id)}-{safe_name(self.writer_id)}-{self._seq:05d}.parquet"
         )
         if self.buffered_links:
-            links = pa.Table.from_pydict(self._links, schema=LINKS_SCHEMA)
+            links = pa.concat_tables(
+                [pa.Table.from_pydict(self._links, schema=LINKS_SCHEMA), *self._link_tables]
+            )
             self._write(links, "links", name)
             self.links_written += links.num_rows
-        pages = pa.Table.from_pydict(self._pages, schema=PAGES_SCHEMA)
+        pages = pa.concat_tables(
+            [pa.Table.from_pydict(self._pages, schema=PAGES_SCHEMA), *self._page_tables]
+        )
         self._write(pages, "pages", name)
         self.pages_written += pages.num_rows
         self._seq += 1
@@ -166,5 +180,7 @@ class ParquetSink:
             column.clear()
         for column in self._pages.values():
             column.clear()
+        self._link_tables.clear()
+        self._page_tables.clear()
         tokens, self._tokens = self._tokens, []
         return tokens

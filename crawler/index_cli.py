@@ -1,0 +1,296 @@
+"""The index subcommands of `linkcrawl`: compact, rank, queries, spam review, disavow, export.
+
+Thin: argument parsing and output; the logic is in :mod:`pipelines.index`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pyarrow as pa
+
+from crawler.runner import UsageError
+from pipelines.index.layout import IndexError_, Target, parse_target
+from pipelines.schema import PLACEMENTS
+
+INDEX_ENV = "LINKCRAWL_INDEX"
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except IndexError_ as exc:
+        raise UsageError(str(exc)) from None
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from pipelines.index.queries import Index
+
+    return Index(args.index)
+
+
+def _filters(args: argparse.Namespace) -> Any:
+    from pipelines.index.queries import Filters
+
+    return Filters(crawl=args.crawl, dofollow=args.dofollow, placement=args.placement,
+                   internal=args.internal)  # fmt: skip
+
+
+def _target(text: str) -> Target:
+    with _errors():
+        return parse_target(text)
+
+
+def _emit(args: argparse.Namespace, table: pa.Table, empty: str) -> int:
+    from pipelines.index.export import emit
+
+    if args.format == "parquet" and not args.output:
+        raise UsageError("--format parquet needs --output FILE")
+    if table.num_rows == 0 and args.format == "table":
+        print(f"linkcrawl: {empty}", file=sys.stderr)
+        return 1
+    emit(table, args.format, out=sys.stdout.buffer, output=args.output)
+    if table.num_rows == 0:
+        print(f"linkcrawl: {empty}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _query(fn: Callable[[Any, argparse.Namespace], tuple[pa.Table, str]]) -> Callable[..., int]:
+    def run(args: argparse.Namespace) -> int:
+        with _errors(), _open(args) as ix:
+            table, empty = fn(ix, args)
+            return _emit(args, table, empty)
+
+    return run
+
+
+def _backlinks(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
+    t = _target(a.target)
+    table = ix.backlinks(t, _filters(a), grouped=not a.all, limit=a.limit, sort=a.sort)
+    return table, f"no backlinks to {t.describe()}"
+
+
+def _refdomains(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
+    t = _target(a.target)
+    return ix.refdomains(t, _filters(a), limit=a.limit, sort=a.sort), (
+        f"no referring domains for {t.describe()}"
+    )
+
+
+def _anchors(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
+    t = _target(a.target)
+    table, classes, total, over = ix.anchors(t, _filters(a), keywords=tuple(a.keyword),
+                                             limit=a.limit)  # fmt: skip
+    if table.num_rows and a.format == "table":
+        shares = ", ".join(f"{k} {v / total:.0%}" for k, v in
+                           sorted(classes.items(), key=lambda kv: -kv[1]))  # fmt: skip
+        print(f"{total} referring domains; by anchor class: {shares}", file=sys.stderr)
+        print(f"over-optimised: {over}" if over else "anchor profile looks natural",
+              file=sys.stderr)  # fmt: skip
+    return table, f"no anchors for {t.describe()}"
+
+
+def _pages(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
+    t = _target(a.target)
+    if t.kind == "prefix":
+        raise UsageError(f"pages takes a domain or host, not a URL: {a.target!r}")
+    only = "broken" if a.broken else "redirects" if a.redirects else None
+    return ix.pages(t, _filters(a), only=only, limit=a.limit), (
+        f"no {only or 'linked'} pages for {t.describe()}"
+    )
+
+
+def _outlinks(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
+    t = _target(a.target)
+    grouped = not a.all and t.kind != "prefix"
+    return ix.outlinks(t, _filters(a), grouped=grouped, limit=a.limit), (
+        f"no outlinks from {t.describe()}"
+    )
+
+
+def _diff(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
+    t = _target(a.target)
+    table = ix.diff(a.old, a.new, t, _filters(a))
+    if a.limit is not None:
+        table = table.slice(0, a.limit)
+    return table, f"no new or lost backlinks to {t.describe()} from {a.old} to {a.new}"
+
+
+def _sql(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
+    return ix.sql(a.query, limit=a.limit), "the query returned no rows"
+
+
+def _spam(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
+    from pipelines.index.spam import review
+
+    t = _target(a.target)
+    table = review(ix, t, _filters(a), farm_links=a.farm_links, keywords=tuple(a.keyword))
+    if a.limit is not None:
+        table = table.slice(0, a.limit)
+    return table, f"no spam signals in the backlinks of {t.describe()}"
+
+
+def cmd_disavow(args: argparse.Namespace) -> int:
+    from pipelines.index.spam import disavow_file, review
+
+    with _errors(), _open(args) as ix:
+        t = _target(args.target)
+        f = _filters(args)
+        flagged = review(ix, t, f, farm_links=args.farm_links, keywords=tuple(args.keyword))
+        result = disavow_file(flagged, ix.backlinks(t, f, grouped=False), t)
+    data = result.text.encode("utf-8")
+    if args.output in (None, "-"):
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        with open(args.output, "wb") as fh:
+            fh.write(data)
+    print(f"disavow: {result.domains} domains, {result.urls} URLs"
+          + (f"; {result.dropped} lines left out (Google's limits: 100,000 lines, 2 MB)"
+             if result.dropped else ""), file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    from pipelines.index.compact import compact
+
+    with _errors():
+        stats = compact(args.index, crawl=args.crawl, row_group_rows=args.row_group_rows,
+                        memory_limit=args.memory_limit)  # fmt: skip
+    print(stats.format())
+    return 0
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    from pipelines.index.rank import rank_index
+
+    with _errors():
+        for s in rank_index(args.index, crawl=args.crawl, samples=args.samples):
+            print(f"{s.level}: {s.nodes} nodes, {s.edges} edges, ranked in {s.seconds:.1f}s")
+    print(f"wrote {os.path.join(args.index, 'ranks')}/host.parquet and domain.parquet")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pipelines.index.export import export
+
+    with _errors(), _open(args) as ix:
+        n = export(ix, args.table, args.format, sys.stdout.buffer, filters=_filters(args),
+                   output=args.output)  # fmt: skip
+    if args.output:
+        print(f"exported {n} {args.table} rows to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _index_arg(p: argparse.ArgumentParser, positional: bool) -> None:
+    if positional:
+        p.add_argument("index", help="index directory (links/, pages/)")
+    else:
+        p.add_argument("-i", "--index", default=os.environ.get(INDEX_ENV, "."),
+                       help=f"index directory (default: ${INDEX_ENV} or .)")  # fmt: skip
+
+
+def _filter_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--crawl", help="only this crawl (default: all crawls)")
+    p.add_argument("--dofollow", action="store_true", help="only dofollow links")
+    p.add_argument("--placement", choices=PLACEMENTS, help="only links placed here")
+    p.add_argument("--internal", action="store_true",
+                   help="include links within one registered domain")  # fmt: skip
+
+
+def _output_args(p: argparse.ArgumentParser, formats: tuple[str, ...]) -> None:
+    p.add_argument("--format", choices=formats, default=formats[0])
+    p.add_argument("-o", "--output", help="write to this file (required for parquet)")
+    p.add_argument("--limit", type=int, default=None, help="at most N rows")
+
+
+def add_index_commands(sub: Any) -> None:
+    """Register compact, rank, the queries, spam, disavow and export on ``sub``."""
+    formats = ("table", "csv", "jsonl", "parquet")
+
+    p = sub.add_parser("compact", help="merge raw files into the query layout (atomic)")
+    _index_arg(p, True)
+    p.add_argument("--crawl", help="only this crawl's raw files (default: all)")
+    p.add_argument("--row-group-rows", type=int, default=8 * 1024)
+    p.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB (it spills beyond)")
+    p.set_defaults(func=cmd_compact)
+
+    p = sub.add_parser("rank", help="host and domain authority (PageRank, harmonic) to ranks/")
+    _index_arg(p, True)
+    p.add_argument("--crawl", help="only this crawl's links (default: all)")
+    p.add_argument("--samples", type=int, default=256,
+                   help="BFS sources for the harmonic centrality estimate")  # fmt: skip
+    p.set_defaults(func=cmd_rank)
+
+    queries: list[tuple[str, str, Callable[..., Any], tuple[str, ...]]] = [
+        ("backlinks", "referring pages of a domain, host or URL prefix", _backlinks,
+         ("authority", "first_seen", "last_seen", "similar", "source")),
+        ("refdomains", "referring domains", _refdomains,
+         ("authority", "backlinks", "first_seen", "domain")),
+        ("anchors", "anchor texts by referring domains, classified", _anchors, ()),
+        ("pages", "most linked pages of a site; broken and redirected targets", _pages, ()),
+        ("outlinks", "what a page, host or domain links to", _outlinks, ()),
+        ("spam", "backlinks with spam signals, explained (for a disavow review)", _spam, ()),
+    ]  # fmt: skip
+    for name, help_text, fn, sorts in queries:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("target", help="domain, host or URL prefix")
+        _index_arg(p, False)
+        _filter_args(p)
+        _output_args(p, formats)
+        if sorts:
+            p.add_argument("--sort", choices=sorts, default=sorts[0])
+        if name in ("backlinks", "outlinks"):
+            p.add_argument("--all", action="store_true", help="one row per link, not grouped")
+        if name in ("anchors", "spam"):
+            p.add_argument("--keyword", action="append", default=[],
+                           help="a money keyword of the target (repeatable)")  # fmt: skip
+        if name == "pages":
+            g = p.add_mutually_exclusive_group()
+            g.add_argument("--broken", action="store_true", help="only 4xx/5xx/error targets")
+            g.add_argument("--redirects", action="store_true", help="only redirecting targets")
+        if name == "spam":
+            p.add_argument("--farm-links", type=int, default=100,
+                           help="external links on a page that make it a link farm")  # fmt: skip
+        p.set_defaults(func=_query(fn))
+
+    p = sub.add_parser("diff", help="new and lost backlinks between two crawls")
+    p.add_argument("old")
+    p.add_argument("new")
+    p.add_argument("target")
+    _index_arg(p, False)
+    _filter_args(p)
+    _output_args(p, formats)
+    p.set_defaults(func=_query(_diff))
+
+    p = sub.add_parser("sql", help="one DuckDB SELECT over views links, pages, ranks_domain")
+    p.add_argument("query")
+    _index_arg(p, False)
+    _output_args(p, formats)
+    p.set_defaults(func=_query(_sql))
+
+    p = sub.add_parser("disavow", help="write a Google disavow file from spam signals")
+    p.add_argument("target")
+    _index_arg(p, False)
+    _filter_args(p)
+    p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    p.add_argument("--keyword", action="append", default=[])
+    p.add_argument("--farm-links", type=int, default=100)
+    p.set_defaults(func=cmd_disavow)
+
+    p = sub.add_parser("export", help="CSV or JSON lines of links, pages or ranks")
+    _index_arg(p, True)
+    p.add_argument("--table", choices=("links", "pages", "ranks"), default="links")
+    p.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    _filter_args(p)
+    p.set_defaults(func=cmd_export)

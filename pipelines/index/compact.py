@@ -1,0 +1,423 @@
+"""Compaction: from the workers' small files to the query layout, published atomically.
+
+Protocol (see the README, "The index on disk"):
+
+1. Take ``compacted/.lock`` (one compaction at a time; queries never lock).
+2. List the complete raw files (``part-*.parquet``; workers write through hidden temporary
+   names and a rename) that the published generation has not consumed. Only these are read:
+   files that appear later stay raw, and readers keep reading them.
+3. Build the next generation in a hidden staging directory ``compacted/.gen-NNNNNN.tmp``:
+   each crawl that has new raw files is rebuilt from its previous compacted files plus its raw
+   files (duplicates of re-fetched pages removed, the site-level pass applied, rows bucketed by
+   target domain and sorted by SURT key); other crawls' files are hard-linked unchanged.
+4. fsync, rename the staging directory to ``compacted/gen-NNNNNN``, then replace
+   ``compacted/CURRENT`` atomically (write, fsync, rename). This rename is the commit point: a
+   reader sees the old generation and raw files, or the new one and the raw files it did not
+   consume. A SIGKILL before it leaves the previous state untouched; the next compaction
+   removes the leftover staging directory.
+5. Delete the consumed raw files and generations older than the previous one (kept so that a
+   reader that opened it just before the switch can finish).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import itertools
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.index.engine import arrow_reader, arrow_table, connect, file_list, lit
+from pipelines.index.layout import (
+    COMPACTED,
+    CURRENT,
+    MANIFEST,
+    SURT_SQL,
+    IndexError_,
+    Manifest,
+    Segment,
+    bucket_of,
+    crawl_dir_name,
+    file_crawl_id,
+    fsync_dir,
+    open_snapshot,
+    raw_files,
+    read_current,
+    write_text_atomic,
+)
+from pipelines.schema import LINK_COLUMNS, LINKS_SCHEMA, PAGE_COLUMNS, PAGES_SCHEMA
+from pipelines.sitewide import site_level_sql
+
+# Columns the compacted layout adds to the contract (never renamed, see DESIGN.md).
+COMPACTED_LINKS_SCHEMA = (
+    LINKS_SCHEMA.set(LINKS_SCHEMA.get_field_index("sitewide"), pa.field("sitewide", pa.bool_()))
+    .append(pa.field("target_surt", pa.string(), nullable=False))
+    .append(pa.field("source_external_links", pa.int32(), nullable=False))
+)
+
+ROW_GROUP_ROWS = 8 * 1024
+ROWS_PER_BUCKET = 1_000_000
+MAX_BUCKETS = 1024
+_GEN = re.compile(r"^gen-(\d{6})$")
+
+
+@dataclass
+class CompactStats:
+    generation: str | None = None
+    crawls_rebuilt: list[str] = field(default_factory=list)
+    raw_links_files: int = 0
+    raw_pages_files: int = 0
+    rows_in: int = 0
+    rows_out: int = 0
+    duplicates_removed: int = 0
+    pages_out: int = 0
+    seconds: float = 0.0
+
+    def format(self) -> str:
+        if self.generation is None:
+            return "nothing to compact"
+        return (
+            f"published {self.generation}: {len(self.crawls_rebuilt)} crawl(s) rebuilt "
+            f"({', '.join(self.crawls_rebuilt)}) from {self.raw_links_files} links and "
+            f"{self.raw_pages_files} pages files; {self.rows_out} links "
+            f"({self.duplicates_removed} duplicate rows of re-fetched pages removed), "
+            f"{self.pages_out} pages, in {self.seconds:.1f}s"
+        )
+
+
+def buckets_for(rows: int, rows_per_bucket: int = ROWS_PER_BUCKET) -> int:
+    """A power of two of buckets, so that a bucket file holds about ``rows_per_bucket`` rows.
+
+    >>> buckets_for(10), buckets_for(10_000_000)
+    (1, 16)
+    """
+    n = 1
+    while n * rows_per_bucket < rows and n < MAX_BUCKETS:
+        n *= 2
+    return n
+
+
+@contextmanager
+def _lock(root: Path) -> Iterator[None]:
+    (root / COMPACTED).mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / COMPACTED / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexError_(f"{root}: another compaction is running") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _generations(root: Path) -> list[str]:
+    d = root / COMPACTED
+    return sorted(p.name for p in d.iterdir() if _GEN.match(p.name)) if d.is_dir() else []
+
+
+def _fsync_tree(path: Path) -> None:
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(Path(dirpath))
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _num_rows(paths: list[Path]) -> int:
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+
+
+def compact(
+    index: str | Path,
+    *,
+    crawl: str | None = None,
+    row_group_rows: int = ROW_GROUP_ROWS,
+    rows_per_bucket: int = ROWS_PER_BUCKET,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    _before_publish: object = None,
+) -> CompactStats:
+    """Compact the raw files of ``index`` (of one crawl, or all) into a new generation."""
+    t0 = time.monotonic()
+    root = Path(index)
+    snap = open_snapshot(root)  # raises on a missing index
+    stats = CompactStats()
+    with _lock(root):
+        comp = root / COMPACTED
+        for leftover in comp.glob(".gen-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        snap = open_snapshot(root)
+        old = snap.manifest
+        by_crawl_l: dict[str, list[Path]] = {}
+        by_crawl_p: dict[str, list[Path]] = {}
+        empty: list[Path] = []
+        for files, by in ((snap.raw_links, by_crawl_l), (snap.raw_pages, by_crawl_p)):
+            for p in files:
+                cid = file_crawl_id(p)
+                if cid is None:
+                    empty.append(p)
+                else:
+                    by.setdefault(cid, []).append(p)
+        if crawl is not None:
+            known = set(by_crawl_l) | set(by_crawl_p) | set(old.crawls if old else ())
+            if crawl not in known:
+                raise IndexError_(f"unknown crawl {crawl!r} in {root}")
+            by_crawl_l = {k: v for k, v in by_crawl_l.items() if k == crawl}
+            by_crawl_p = {k: v for k, v in by_crawl_p.items() if k == crawl}
+        rebuild = sorted(set(by_crawl_l) | set(by_crawl_p))
+        if not rebuild:
+            _collect_garbage(root)
+            stats.seconds = time.monotonic() - t0
+            return stats
+
+        gens = _generations(root)
+        last = int(gens[-1][4:]) if gens else 0
+        gen = f"gen-{last + 1:06d}"
+        stage = comp / f".{gen}.tmp"
+        stage.mkdir()
+        (stage / "spill").mkdir()
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        manifest = Manifest(generation=gen, created_at=now)
+        # Raw files consumed by earlier generations and still on disk stay consumed.
+        on_disk_l = {p.name for p in raw_files(root, "links")}
+        on_disk_p = {p.name for p in raw_files(root, "pages")}
+        if old is not None:
+            manifest.consumed_links = [n for n in old.consumed_links if n in on_disk_l]
+            manifest.consumed_pages = [n for n in old.consumed_pages if n in on_disk_p]
+        manifest.consumed_links += [p.name for p in empty if p.parent.name == "links"]
+        manifest.consumed_pages += [p.name for p in empty if p.parent.name == "pages"]
+
+        # A work database in the staging directory: intermediate tables live on disk.
+        con = connect(memory_limit=memory_limit, threads=threads, temp_dir=stage / "spill",
+                      database=stage / "spill" / "work.duckdb")  # fmt: skip
+        try:
+            # Unchanged crawls: hard links to the previous generation's files.
+            if old is not None:
+                assert snap.generation_dir is not None
+                for seg in old.links:
+                    if seg.crawl_id not in rebuild:
+                        _link(snap.generation_dir / seg.path, stage / seg.path)
+                        manifest.links.append(seg)
+                for cid, rel in old.pages.items():
+                    if cid not in rebuild:
+                        _link(snap.generation_dir / rel, stage / rel)
+                        manifest.pages[cid] = rel
+                for cid, info in old.crawls.items():
+                    if cid not in rebuild:
+                        manifest.crawls[cid] = info
+            for cid in rebuild:
+                prev_l = [snap.segment_path(s) for s in snap.link_segments(cid)]
+                prev_p = (
+                    [snap.generation_dir / old.pages[cid]]
+                    if old is not None and snap.generation_dir and cid in old.pages
+                    else []
+                )
+                raw_l = by_crawl_l.get(cid, [])
+                raw_p = by_crawl_p.get(cid, [])
+                n_in, n_out, segs = _compact_links(
+                    con, stage, cid, prev_l + raw_l, row_group_rows, rows_per_bucket
+                )
+                pages_out, page_rel = _compact_pages(con, stage, cid, prev_p + raw_p)
+                manifest.links.extend(segs)
+                if page_rel:
+                    manifest.pages[cid] = page_rel
+                manifest.crawls[cid] = {"links": n_out, "pages": pages_out}
+                manifest.consumed_links += [p.name for p in raw_l]
+                manifest.consumed_pages += [p.name for p in raw_p]
+                stats.rows_in += n_in
+                stats.rows_out += n_out
+                stats.pages_out += pages_out
+                stats.raw_links_files += len(raw_l)
+                stats.raw_pages_files += len(raw_p)
+        finally:
+            con.close()
+        shutil.rmtree(stage / "spill", ignore_errors=True)
+        stats.duplicates_removed = stats.rows_in - stats.rows_out
+        stats.crawls_rebuilt = rebuild
+        (stage / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
+        _fsync_tree(stage)
+        if callable(_before_publish):
+            _before_publish()
+        os.rename(stage, comp / gen)
+        fsync_dir(comp)
+        write_text_atomic(comp / CURRENT, gen + "\n")  # the commit point
+        stats.generation = gen
+        _collect_garbage(root)
+    stats.seconds = time.monotonic() - t0
+    return stats
+
+
+def _collect_garbage(root: Path) -> None:
+    """Delete consumed raw files, and generations older than the one before CURRENT."""
+    current = read_current(root)
+    if current is None:
+        return
+    snap = open_snapshot(root)
+    assert snap.manifest is not None
+    for table, names in (("links", snap.manifest.consumed_links),
+                         ("pages", snap.manifest.consumed_pages)):  # fmt: skip
+        for name in names:
+            (root / table / name).unlink(missing_ok=True)
+    gens = _generations(root)
+    if current in gens:
+        for name in gens[: max(0, gens.index(current) - 1)]:
+            shutil.rmtree(root / COMPACTED / name, ignore_errors=True)
+
+
+def _compact_links(
+    con, stage: Path, crawl_id: str, files: list[Path], row_group_rows: int, rows_per_bucket: int
+) -> tuple[int, int, list[Segment]]:
+    if not files:
+        return 0, 0, []
+    n_in = _num_rows(files)
+    buckets = buckets_for(n_in, rows_per_bucket)
+    cols = ", ".join(LINK_COLUMNS)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW src AS
+        SELECT {cols}, filename AS _file
+        FROM read_parquet({file_list(files)}, union_by_name = true, filename = true)
+        WHERE crawl_id = {lit(crawl_id)}"""
+    )
+    # One fetch per page: the latest (ties broken by file name), for all its positions.
+    # Materialized: the site-level pass reads it four times.
+    con.execute(
+        """CREATE OR REPLACE TABLE dedup AS
+        WITH pick AS (
+            SELECT source_url, max(fetched_at) AS fetched_at,
+                   arg_max(_file, fetched_at) AS _file
+            FROM src GROUP BY source_url
+        )
+        SELECT src.* EXCLUDE (_file) FROM src SEMI JOIN pick
+        ON src.source_url = pick.source_url AND src.fetched_at = pick.fetched_at
+           AND src._file = pick._file"""
+    )
+    domains = con.execute("SELECT DISTINCT target_domain FROM dedup").fetchall()
+    bucket_map = pa.table(
+        {
+            "target_domain": pa.array([d for (d,) in domains], pa.string()),
+            "_bucket": pa.array([bucket_of(d, buckets) for (d,) in domains], pa.int32()),
+        }
+    )
+    con.register("bucket_map", bucket_map)
+    query = f"""
+    WITH sited AS ({site_level_sql("dedup")}),
+    ext AS (
+        SELECT source_url, count(*) FILTER (WHERE NOT is_internal)::INTEGER AS n
+        FROM dedup GROUP BY source_url
+    )
+    SELECT sited.*, {SURT_SQL} AS target_surt, ext.n AS source_external_links, bm._bucket
+    FROM sited JOIN ext USING (source_url) JOIN bucket_map bm USING (target_domain)
+    ORDER BY bm._bucket, target_surt, source_domain, source_url, position
+    """
+    reader = arrow_reader(con, query, 256 * 1024)
+    crawl_dir = f"links/{crawl_dir_name(crawl_id)}"
+    (stage / crawl_dir).mkdir(parents=True, exist_ok=True)
+    writer = _BucketWriter(stage, crawl_dir, crawl_id, buckets, row_group_rows)
+    for batch in reader:
+        bucket_col = batch.column(batch.schema.get_field_index("_bucket")).to_numpy()
+        # Rows come sorted by bucket: cut the batch where the bucket changes.
+        cuts = [0, *(np.flatnonzero(np.diff(bucket_col)) + 1).tolist(), batch.num_rows]
+        for lo, hi in itertools.pairwise(cuts):
+            if hi > lo:
+                writer.write(int(bucket_col[lo]), batch.slice(lo, hi - lo))
+    writer.close()
+    con.unregister("bucket_map")
+    con.execute("DROP TABLE dedup")
+    return n_in, writer.rows, writer.segments
+
+
+class _BucketWriter:
+    """Writes sorted rows into one file per bucket, in row groups of a fixed size."""
+
+    def __init__(
+        self, stage: Path, crawl_dir: str, crawl_id: str, buckets: int, row_group_rows: int
+    ) -> None:
+        self.stage, self.crawl_dir, self.crawl_id = stage, crawl_dir, crawl_id
+        self.buckets, self.row_group_rows = buckets, row_group_rows
+        self.segments: list[Segment] = []
+        self.rows = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._bucket = -1
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+
+    def write(self, bucket: int, batch: pa.RecordBatch) -> None:
+        if bucket != self._bucket:
+            self.close()
+            self._bucket = bucket
+            rel = f"{self.crawl_dir}/b{bucket:04d}-of-{self.buckets:04d}.parquet"
+            self._writer = pq.ParquetWriter(
+                self.stage / rel, COMPACTED_LINKS_SCHEMA, compression="zstd",
+                write_statistics=True,
+            )  # fmt: skip
+            self.segments.append(Segment(rel, self.crawl_id, bucket, self.buckets, 0))
+        self._pending.append(pa.Table.from_batches([batch]).select(COMPACTED_LINKS_SCHEMA.names))
+        self._pending_rows += batch.num_rows
+        if self._pending_rows >= self.row_group_rows:
+            self._drain(final=False)
+
+    def _drain(self, *, final: bool) -> None:
+        if not self._pending_rows or self._writer is None:
+            return
+        table = pa.concat_tables(self._pending)
+        keep = (
+            table.num_rows
+            if final
+            else table.num_rows // self.row_group_rows * (self.row_group_rows)
+        )
+        out = table.slice(0, keep).cast(COMPACTED_LINKS_SCHEMA)
+        self._writer.write_table(out, row_group_size=self.row_group_rows)
+        self.segments[-1].rows += keep
+        self.rows += keep
+        rest = table.slice(keep)
+        self._pending = [rest]
+        self._pending_rows = rest.num_rows
+
+    def close(self) -> None:
+        self._drain(final=True)
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._pending, self._pending_rows = [], 0
+
+
+def _compact_pages(con, stage: Path, crawl_id: str, files: list[Path]) -> tuple[int, str | None]:
+    if not files:
+        return 0, None
+    cols = ", ".join(PAGE_COLUMNS)
+    query = f"""
+    SELECT {cols} FROM read_parquet({file_list(files)}, union_by_name = true, filename = true)
+    WHERE crawl_id = {lit(crawl_id)}
+    QUALIFY row_number() OVER (PARTITION BY url ORDER BY fetched_at DESC, filename DESC) = 1
+    ORDER BY host, url
+    """
+    table = arrow_table(con, query)
+    table = table.select(list(PAGE_COLUMNS)).cast(PAGES_SCHEMA)
+    rel = f"pages/{crawl_dir_name(crawl_id)}/pages.parquet"
+    (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(
+        table, stage / rel, compression="zstd", row_group_size=64 * 1024, write_statistics=True
+    )
+    return table.num_rows, rel

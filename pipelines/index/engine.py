@@ -1,0 +1,59 @@
+"""DuckDB connections and small SQL helpers shared by compaction and queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+
+def connect(
+    *, memory_limit: str | None = None, threads: int | None = None, temp_dir: Path | None = None,
+    database: Path | None = None,
+) -> duckdb.DuckDBPyConnection:  # fmt: skip
+    """A DuckDB connection in UTC (in memory unless ``database``), spilling to ``temp_dir``."""
+    con = duckdb.connect(str(database) if database else ":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
+    if memory_limit:
+        con.execute(f"SET memory_limit = {lit(memory_limit)}")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if temp_dir is not None:
+        con.execute(f"SET temp_directory = {lit(str(temp_dir))}")
+    return con
+
+
+def lit(value: str) -> str:
+    """A SQL string literal.
+
+    >>> lit("it's")
+    "'it''s'"
+    """
+    return "'" + value.replace("'", "''") + "'"
+
+
+def file_list(paths: Iterable[Path | str]) -> str:
+    """A DuckDB list literal of file paths."""
+    return "[" + ", ".join(lit(str(p)) for p in paths) + "]"
+
+
+def arrow_table(con: duckdb.DuckDBPyConnection, query: str) -> pa.Table:
+    """The result of ``query`` as an Arrow table (DuckDB 1.x and 2.x APIs)."""
+    rel = con.sql(query)
+    if hasattr(rel, "to_arrow_table"):
+        return rel.to_arrow_table()
+    out = rel.arrow()
+    return out.read_all() if isinstance(out, pa.RecordBatchReader) else out
+
+
+def arrow_reader(
+    con: duckdb.DuckDBPyConnection, query: str, batch_rows: int = 128 * 1024
+) -> pa.RecordBatchReader:
+    """The result of ``query`` streamed as Arrow record batches."""
+    rel = con.sql(query)
+    if hasattr(rel, "to_arrow_reader"):
+        return rel.to_arrow_reader(batch_rows)
+    return rel.fetch_arrow_reader(batch_rows)

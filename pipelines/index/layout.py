@@ -1,0 +1,376 @@
+"""The on-disk layout of an index: raw files, compacted generations, the CURRENT pointer.
+
+An index directory holds::
+
+    links/part-<crawl>-<worker>-<seq>.parquet     raw files, as the crawl's workers wrote them
+    pages/part-<crawl>-<worker>-<seq>.parquet
+    compacted/CURRENT                             name of the published generation (one line)
+    compacted/gen-000003/manifest.json            what that generation holds and consumed
+    compacted/gen-000003/links/<crawl>/b0005-of-0016.parquet
+    compacted/gen-000003/pages/<crawl>/pages.parquet
+    ranks/host.parquet, ranks/domain.parquet      written by `linkcrawl rank`
+
+A compacted links file holds the links of one crawl whose target domain hashes to one bucket
+(``crc32(target_domain) % buckets``), sorted by :func:`surt` of the target URL, so that "all
+links to domain X" reads one file per crawl and, inside it, the few row groups whose
+``target_surt`` statistics overlap X's key range.
+
+A *snapshot* of the index is what a reader reads: the files of the generation CURRENT names,
+plus the raw files that the generation did not consume (written since it was built). Compaction
+publishes by replacing CURRENT atomically, so a reader sees either the old or the new snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from pipelines.parquet_sink import safe_name
+from pipelines.urls import normalize_url, registered_domain, url_host
+
+COMPACTED = "compacted"
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+_IPV4 = re.compile(r"^[0-9.]+$")
+_HOST_CHARS = re.compile(r"^[a-z0-9._\-\[\]:]+$")
+_URL_PARTS = re.compile(r"^[a-z][a-z0-9+.\-]*://([^/?#]*)(.*)$")
+
+
+class IndexError_(Exception):
+    """A missing or unreadable index, an unknown crawl, a malformed target."""
+
+
+def surt_host(host: str) -> str:
+    """The host part of a SURT key: labels reversed, comma-joined; IPs kept as they are.
+
+    >>> surt_host("www.example.com")
+    'com,example,www'
+    >>> surt_host("127.0.0.1")
+    '127.0.0.1'
+    """
+    if _IPV4.match(host) or host.startswith("["):
+        return host
+    return ",".join(reversed(host.split(".")))
+
+
+def surt(url: str) -> str:
+    """The sort key of a target URL, SURT-style (scheme dropped, host reversed).
+
+    Unlike Common Crawl's SURT a port comes after the ``)``, so that every key of a host starts
+    with ``<reversed host>)`` and every key of a registered domain with ``<reversed domain>)``
+    or ``<reversed domain>,``.
+
+    >>> surt("https://www.example.com/a/b?x=1")
+    'com,example,www)/a/b?x=1'
+    >>> surt("http://example.com:8080/")
+    'com,example):8080/'
+    """
+    m = _URL_PARTS.match(url)
+    if not m:
+        return url
+    authority, rest = m.group(1), m.group(2) or "/"
+    authority = authority.rsplit("@", 1)[-1]
+    port = ""
+    if authority.startswith("["):
+        host, _, tail = authority.partition("]")
+        host += "]"
+        if tail.startswith(":"):
+            port = tail
+    else:
+        host, sep, p = authority.partition(":")
+        if sep:
+            port = ":" + p
+    return f"{surt_host(host.lower())}){port}{rest}"
+
+
+# The same key in DuckDB SQL, over a relation with target_url and target_host columns (raw
+# files have no target_surt column; compaction computes it with this expression too).
+SURT_SQL = r"""(
+  CASE WHEN regexp_matches(target_host, '^[0-9.]+$') OR starts_with(target_host, '[')
+       THEN target_host
+       ELSE array_to_string(list_reverse(string_split(target_host, '.')), ',') END
+  || ')'
+  || regexp_extract(target_url, '^[a-z][a-z0-9+.\-]*://[^/?#]*?(:[0-9]+)?([/?#].*)?$', 1)
+  || coalesce(nullif(regexp_extract(target_url,
+                                    '^[a-z][a-z0-9+.\-]*://[^/?#]*?(:[0-9]+)?([/?#].*)?$', 2),
+                     ''), '/')
+)"""
+
+
+def bucket_of(domain: str, buckets: int) -> int:
+    """The hash bucket of a target domain: ``crc32(utf-8 domain) % buckets``.
+
+    >>> bucket_of("example.com", 16)
+    9
+    """
+    return zlib.crc32(domain.encode("utf-8")) % buckets
+
+
+def key_upper(prefix: str) -> str:
+    """The smallest string greater than every string starting with ``prefix``.
+
+    >>> key_upper("com,example)")
+    'com,example*'
+    """
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a query asks about: a registered domain, a host, or a URL prefix."""
+
+    kind: str  # "domain" | "host" | "prefix"
+    host: str
+    domain: str
+    prefix: str = ""  # the SURT prefix, for kind "prefix"
+
+    def key_ranges(self) -> list[tuple[str, str]]:
+        """``[low, high)`` ranges of ``target_surt`` that hold every matching row."""
+        if self.kind == "domain":
+            base = surt_host(self.domain)
+            if base == self.domain and (_IPV4.match(base) or base.startswith("[")):
+                return [(base + ")", key_upper(base + ")"))]
+            return [(base + ")", base + "-")]  # ')' < '*' < '+' < ',' < '-'
+        if self.kind == "host":
+            base = surt_host(self.host) + ")"
+            return [(base, key_upper(base))]
+        return [(self.prefix, key_upper(self.prefix))]
+
+    def describe(self) -> str:
+        if self.kind == "prefix":
+            return f"URL prefix {self.prefix}"
+        return f"{self.kind} {self.host if self.kind == 'host' else self.domain}"
+
+
+def parse_target(text: str, *, kind: str | None = None) -> Target:
+    """A domain, a host or a URL prefix, as typed by a user.
+
+    A bare registered domain means the whole domain (all its hosts); any other bare host means
+    that host; anything with a path or a scheme is a URL prefix (scheme-insensitive).
+
+    >>> parse_target("Example.COM")
+    Target(kind='domain', host='example.com', domain='example.com', prefix='')
+    >>> parse_target("www.example.com").kind
+    'host'
+    >>> parse_target("https://example.com/blog/").prefix
+    'com,example)/blog/'
+    """
+    raw = text.strip()
+    if not raw or any(c.isspace() for c in raw):
+        raise IndexError_(f"malformed target {text!r}: expected a domain, host or URL")
+    has_path = "://" in raw or "/" in raw
+    if has_path or kind == "prefix":
+        url = normalize_url(raw if "://" in raw else f"http://{raw}")
+        if url is None:
+            raise IndexError_(f"malformed target {text!r}: not an http(s) URL")
+        host = url_host(url)
+        if not host:
+            raise IndexError_(f"malformed target {text!r}: no host")
+        return Target("prefix", host, registered_domain(host), surt(url))
+    url = normalize_url(f"http://{raw}/")
+    host = url_host(url) if url else ""
+    if not host or not _HOST_CHARS.match(host) or host.startswith(".") or ".." in host:
+        raise IndexError_(f"malformed target {text!r}: not a valid host name")
+    if "." not in host and not host.startswith("["):
+        raise IndexError_(f"malformed target {text!r}: not a domain (no dot)")
+    domain = registered_domain(host)
+    if kind == "host" or (kind is None and host != domain):
+        return Target("host", host, domain)
+    return Target("domain", domain, domain)
+
+
+@dataclass
+class Segment:
+    """One compacted links file."""
+
+    path: str  # relative to the generation directory
+    crawl_id: str
+    bucket: int
+    buckets: int
+    rows: int
+
+
+@dataclass
+class Manifest:
+    generation: str
+    created_at: str
+    links: list[Segment] = field(default_factory=list)
+    pages: dict[str, str] = field(default_factory=dict)  # crawl_id -> relative path
+    consumed_links: list[str] = field(default_factory=list)  # raw file names compacted
+    consumed_pages: list[str] = field(default_factory=list)
+    crawls: dict[str, dict[str, Any]] = field(default_factory=dict)  # crawl_id -> stats
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": FORMAT_VERSION,
+                "generation": self.generation,
+                "created_at": self.created_at,
+                "crawls": self.crawls,
+                "links": [s.__dict__ for s in self.links],
+                "pages": self.pages,
+                "consumed_links": sorted(self.consumed_links),
+                "consumed_pages": sorted(self.consumed_pages),
+            },
+            indent=1,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        d = json.loads(text)
+        return cls(
+            generation=d["generation"],
+            created_at=d["created_at"],
+            links=[Segment(**s) for s in d["links"]],
+            pages=dict(d["pages"]),
+            consumed_links=list(d["consumed_links"]),
+            consumed_pages=list(d["consumed_pages"]),
+            crawls=dict(d["crawls"]),
+        )
+
+
+def crawl_dir_name(crawl_id: str) -> str:
+    """A directory name for a crawl: file-name-safe, and unique per crawl id.
+
+    >>> crawl_dir_name("nov/2026")
+    'nov_2026-1fd413b7'
+    """
+    return f"{safe_name(crawl_id)}-{zlib.crc32(crawl_id.encode('utf-8')):08x}"
+
+
+def raw_files(index: Path, table: str) -> list[Path]:
+    """Complete raw files of ``links`` or ``pages`` (temporary files start with a dot)."""
+    d = index / table
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.glob("part-*.parquet") if p.is_file())
+
+
+def file_crawl_id(path: Path) -> str | None:
+    """The crawl of a raw file (one sink writes one crawl), from its column statistics."""
+    md = pq.ParquetFile(path).metadata
+    if md.num_rows == 0:
+        return None
+    col = md.schema.to_arrow_schema().get_field_index("crawl_id")
+    lo = hi = None
+    for i in range(md.num_row_groups):
+        st = md.row_group(i).column(col).statistics
+        if st is None or not st.has_min_max:
+            return _crawl_id_by_reading(path)
+        lo = st.min if lo is None else min(lo, st.min)
+        hi = st.max if hi is None else max(hi, st.max)
+    if lo != hi:
+        return _crawl_id_by_reading(path)
+    return lo if isinstance(lo, str) else bytes(lo).decode("utf-8")
+
+
+def _crawl_id_by_reading(path: Path) -> str | None:
+    values = set(pq.read_table(path, columns=["crawl_id"])["crawl_id"].to_pylist())
+    return values.pop() if len(values) == 1 else None
+
+
+@dataclass
+class Snapshot:
+    """The files a reader reads: a consistent view of the index at one moment."""
+
+    index: Path
+    manifest: Manifest | None
+    generation_dir: Path | None
+    raw_links: list[Path]
+    raw_pages: list[Path]
+
+    @property
+    def compacted(self) -> bool:
+        return self.manifest is not None
+
+    def link_segments(self, crawl: str | None = None) -> list[Segment]:
+        if self.manifest is None:
+            return []
+        return [s for s in self.manifest.links if crawl is None or s.crawl_id == crawl]
+
+    def segment_path(self, seg: Segment) -> Path:
+        assert self.generation_dir is not None
+        return self.generation_dir / seg.path
+
+    def page_files(self) -> list[Path]:
+        files = []
+        if self.manifest is not None and self.generation_dir is not None:
+            files = [self.generation_dir / p for p in self.manifest.pages.values()]
+        return files + self.raw_pages
+
+    def crawl_ids(self) -> list[str]:
+        ids = set(self.manifest.crawls) if self.manifest else set()
+        for p in self.raw_links + self.raw_pages:
+            cid = file_crawl_id(p)
+            if cid is not None:
+                ids.add(cid)
+        return sorted(ids)
+
+    def check_crawl(self, crawl: str | None) -> None:
+        if crawl is not None and crawl not in self.crawl_ids():
+            known = ", ".join(self.crawl_ids()) or "none"
+            raise IndexError_(f"unknown crawl {crawl!r} in {self.index} (crawls: {known})")
+
+
+def read_current(index: Path) -> str | None:
+    p = index / COMPACTED / CURRENT
+    try:
+        name = p.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return name or None
+
+
+def open_snapshot(index: str | Path) -> Snapshot:
+    """The snapshot of ``index`` as of now; raises :class:`IndexError_` if there is none."""
+    root = Path(index)
+    if not root.is_dir():
+        raise IndexError_(f"no index at {index}: directory not found")
+    # A generation is never deleted while CURRENT names it, and the one it replaced is kept
+    # for a grace period; retry if a compaction published between the two reads.
+    for _ in range(3):
+        name = read_current(root)
+        manifest = gen_dir = None
+        if name is not None:
+            gen_dir = root / COMPACTED / name
+            try:
+                manifest = Manifest.from_json((gen_dir / MANIFEST).read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                continue
+        consumed_l = set(manifest.consumed_links) if manifest else set()
+        consumed_p = set(manifest.consumed_pages) if manifest else set()
+        raw_l = [p for p in raw_files(root, "links") if p.name not in consumed_l]
+        raw_p = [p for p in raw_files(root, "pages") if p.name not in consumed_p]
+        no_dirs = not (root / "links").is_dir() and not (root / "pages").is_dir()
+        if manifest is None and not raw_l and not raw_p and no_dirs:
+            raise IndexError_(f"no index at {index}: expected links/ and pages/")
+        return Snapshot(root, manifest, gen_dir, raw_l, raw_p)
+    raise IndexError_(f"{index}: CURRENT names a generation that does not exist")
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` through a fsynced temporary file and a rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)

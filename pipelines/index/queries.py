@@ -1,0 +1,463 @@
+"""Backlink queries over a snapshot of the index (compacted, raw, or both). Read-only.
+
+A query about a target reads, for every crawl, the one compacted file of the target domain's
+bucket and only the row groups whose ``target_surt`` range overlaps the target's key range;
+raw files written since the last compaction are scanned with a plain filter.
+
+Counting: without ``--crawl``, queries span all crawls and count *distinct* backlinks, a
+backlink being a (referring page, target URL, anchor text) triple, with its first and last
+seen times over the crawls that saw it and its attributes (rel, placement...) as last seen.
+With ``--crawl`` they read that crawl alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.index.anchors import classify, over_optimisation
+from pipelines.index.engine import arrow_table, connect, file_list, lit
+from pipelines.index.layout import (
+    SURT_SQL,
+    IndexError_,
+    Snapshot,
+    Target,
+    bucket_of,
+    open_snapshot,
+)
+from pipelines.schema import PLACEMENTS
+
+RANKS = "ranks"
+
+
+@dataclass
+class Filters:
+    crawl: str | None = None
+    dofollow: bool = False
+    placement: str | None = None
+    internal: bool = False  # include links between pages of one registered domain
+
+    def sql(self) -> str:
+        out = []
+        if self.crawl is not None:
+            out.append(f"crawl_id = {lit(self.crawl)}")
+        if self.dofollow:
+            out.append("NOT nofollow")
+        if self.placement is not None:
+            if self.placement not in PLACEMENTS:
+                raise IndexError_(
+                    f"unknown placement {self.placement!r} (one of {', '.join(PLACEMENTS)})"
+                )
+            out.append(f"placement = {lit(self.placement)}")
+        if not self.internal:
+            out.append("NOT is_internal")
+        return " AND ".join(out) or "true"
+
+
+def target_sql(t: Target, surt_col: str = "target_surt") -> str:
+    """The exact predicate of a target, over link rows."""
+    if t.kind == "domain":
+        return f"target_domain = {lit(t.domain)}"
+    if t.kind == "host":
+        return f"target_host = {lit(t.host)}"
+    return f"target_host = {lit(t.host)} AND starts_with({surt_col}, {lit(t.prefix)})"
+
+
+_SRC_PATH = r"regexp_extract(source_url, '^[a-z][a-z0-9+.\-]*://(\[[^\]]*\]|[^/?#:]*)(.*)$', 2)"
+
+
+def source_sql(t: Target) -> str:
+    """The predicate of a source-side target (outlinks of a domain, host or URL prefix)."""
+    if t.kind == "domain":
+        return f"source_domain = {lit(t.domain)}"
+    if t.kind == "host":
+        return f"source_host = {lit(t.host)}"
+    rest = t.prefix.split(")", 1)[1] if ")" in t.prefix else ""
+    return f"source_host = {lit(t.host)} AND starts_with({_SRC_PATH}, {lit(rest)})"
+
+
+class Index:
+    """A read-only view of one index directory."""
+
+    def __init__(self, path: str | Path, *, memory_limit: str | None = None) -> None:
+        self.snap: Snapshot = open_snapshot(path)
+        self.con: duckdb.DuckDBPyConnection = connect(memory_limit=memory_limit)
+        self._ranks = Path(path) / RANKS
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- relations -----------------------------------------------------------------------
+    def _raw_links_sql(self, where: str) -> str | None:
+        if not self.snap.raw_links:
+            return None
+        return f"""SELECT * REPLACE (sitewide::BOOLEAN AS sitewide),
+                  {SURT_SQL} AS target_surt, NULL::INTEGER AS source_external_links
+           FROM read_parquet({file_list(self.snap.raw_links)}, union_by_name = true)
+           WHERE {where}"""
+
+    def links_for(self, target: Target, filters: Filters) -> str:
+        """SQL of the link rows (all columns) that point to ``target`` and pass ``filters``."""
+        self.snap.check_crawl(filters.crawl)
+        fsql = filters.sql()
+        parts = []
+        files = [
+            self.snap.segment_path(s)
+            for s in self.snap.link_segments(filters.crawl)
+            if s.bucket == bucket_of(target.domain, s.buckets)
+        ]
+        if files:
+            ranges = " OR ".join(
+                f"(target_surt >= {lit(lo)} AND target_surt < {lit(hi)})"
+                for lo, hi in target.key_ranges()
+            )
+            parts.append(
+                f"SELECT * FROM read_parquet({file_list(files)}, union_by_name = true) "
+                f"WHERE ({ranges}) AND {target_sql(target)} AND {fsql}"
+            )
+        raw = self._raw_links_sql(f"{target_sql(target, SURT_SQL)} AND {fsql}")
+        if raw:
+            parts.append(raw)
+        if not parts:
+            return f"SELECT * FROM ({self.all_links_sql()}) WHERE false"
+        return " UNION ALL BY NAME ".join(f"({p})" for p in parts)
+
+    def all_links_sql(self, where: str = "true") -> str:
+        """SQL of every link row of the snapshot (compacted and raw), filtered by ``where``."""
+        parts = []
+        files = [self.snap.segment_path(s) for s in self.snap.link_segments()]
+        if files:
+            parts.append(
+                f"SELECT * FROM read_parquet({file_list(files)}, union_by_name = true) "
+                f"WHERE {where}"
+            )
+        raw = self._raw_links_sql(where)
+        if raw:
+            parts.append(raw)
+        if not parts:
+            raise IndexError_(f"{self.snap.index}: the index has no links")
+        return " UNION ALL BY NAME ".join(f"({p})" for p in parts)
+
+    def pages_sql(self, where: str = "true") -> str:
+        """SQL of the pages rows, one per (crawl, url): the latest fetch."""
+        files = self.snap.page_files()
+        if not files:
+            return (
+                "SELECT NULL::VARCHAR AS url, NULL::VARCHAR AS crawl_id, NULL::INTEGER AS status,"
+                " NULL::VARCHAR AS redirect_to, NULL::VARCHAR AS error,"
+                " NULL::VARCHAR AS meta_robots, NULL::VARCHAR AS x_robots_tag,"
+                " NULL::TIMESTAMPTZ AS fetched_at, NULL::VARCHAR AS host,"
+                " NULL::VARCHAR AS domain, NULL::INTEGER AS out_links WHERE false"
+            )
+        return f"""SELECT * FROM read_parquet({file_list(files)}, union_by_name = true)
+            WHERE {where}
+            QUALIFY row_number() OVER (PARTITION BY crawl_id, url ORDER BY fetched_at DESC) = 1"""
+
+    def ranks_sql(self, level: str = "domain") -> str | None:
+        path = self._ranks / f"{level}.parquet"
+        return f"SELECT * FROM read_parquet({lit(str(path))})" if path.is_file() else None
+
+    def _authority_join(self, col: str = "source_domain") -> tuple[str, str]:
+        r = self.ranks_sql("domain")
+        if r is None:
+            return "NULL::INTEGER AS authority", ""
+        return "coalesce(r.authority, 0) AS authority", f"LEFT JOIN ({r}) r ON r.node = {col}"
+
+    def _bl(self, target: Target, filters: Filters, *, lean: bool = False) -> str:
+        """Distinct backlinks: one row per (source_url, target_url, anchor_text).
+
+        ``lean``: only source_url, source_domain, dofollow, first_seen, last_seen (fewer
+        columns to read and decompress).
+        """
+        if lean:
+            return f"""
+        SELECT source_url, any_value(source_domain) AS source_domain,
+               arg_max(NOT nofollow, fetched_at) AS dofollow,
+               min(fetched_at) AS first_seen, max(fetched_at) AS last_seen
+        FROM ({self.links_for(target, filters)})
+        GROUP BY source_url, target_url, anchor_text"""
+        return f"""
+        SELECT source_url, target_url, anchor_text,
+               any_value(source_host) AS source_host, any_value(source_domain) AS source_domain,
+               arg_max(array_to_string(rel, ' '), fetched_at) AS rel,
+               arg_max(NOT nofollow, fetched_at) AS dofollow,
+               arg_max(sponsored, fetched_at) AS sponsored,
+               arg_max(ugc, fetched_at) AS ugc,
+               arg_max(is_image, fetched_at) AS is_image,
+               arg_max(placement, fetched_at) AS placement,
+               arg_max(sitewide, fetched_at) AS sitewide,
+               arg_max(title, fetched_at) AS title,
+               arg_max(source_external_links, fetched_at) AS source_external_links,
+               min(fetched_at) AS first_seen, max(fetched_at) AS last_seen,
+               count(DISTINCT crawl_id) AS crawls, count(*) AS occurrences
+        FROM ({self.links_for(target, filters)})
+        GROUP BY source_url, target_url, anchor_text"""
+
+    def run(self, sql: str) -> pa.Table:
+        return arrow_table(self.con, sql)
+
+    # -- queries -------------------------------------------------------------------------
+    def backlinks(
+        self, target: Target, filters: Filters, *, grouped: bool = True, limit: int | None = None,
+        sort: str = "authority",
+    ) -> pa.Table:  # fmt: skip
+        """Referring pages of ``target``; similar links (same site, target and anchor) grouped.
+
+        Grouped rows show one example page (the first URL) and ``similar_links``, the number of
+        pages of the referring domain with the same link.
+        """
+        auth, join = self._authority_join()
+        if grouped:
+            inner = f"""
+            SELECT source_domain, min(source_url) AS source_url,
+                   target_url, anchor_text, count(DISTINCT source_url) AS similar_links,
+                   mode(rel) AS rel, bool_or(dofollow) AS dofollow, mode(placement) AS placement,
+                   bool_or(sitewide) AS sitewide, min(first_seen) AS first_seen,
+                   max(last_seen) AS last_seen
+            FROM ({self._bl(target, filters)})
+            GROUP BY source_domain, target_url, anchor_text"""
+            cols = ("source_url, target_url, anchor_text, similar_links, rel, dofollow, placement, "
+                    "sitewide, first_seen, last_seen, source_domain")  # fmt: skip
+        else:
+            inner = self._bl(target, filters)
+            cols = ("source_url, target_url, anchor_text, rel, dofollow, placement, sitewide, "
+                    "first_seen, last_seen, source_domain")  # fmt: skip
+        order = {
+            "authority": "authority DESC NULLS LAST, first_seen, source_url, target_url",
+            "first_seen": "first_seen DESC, source_url",
+            "last_seen": "last_seen DESC, source_url",
+            "source": "source_url, target_url, anchor_text",
+            "similar": ("similar_links DESC, source_url" if grouped else "source_url"),
+        }
+        if sort not in order:
+            raise IndexError_(f"unknown sort {sort!r} (one of {', '.join(order)})")
+        sql = f"""SELECT {cols}, {auth} FROM ({inner}) b {join}
+                  ORDER BY {order[sort]}, anchor_text {_limit(limit)}"""
+        return self.run(sql)
+
+    def refdomains(
+        self, target: Target, filters: Filters, *, limit: int | None = None,
+        sort: str = "authority",
+    ) -> pa.Table:  # fmt: skip
+        """Referring domains with link counts, dofollow share and authority."""
+        auth, join = self._authority_join()
+        order = {
+            "authority": "authority DESC NULLS LAST, backlinks DESC, source_domain",
+            "backlinks": "backlinks DESC, source_domain",
+            "first_seen": "first_seen DESC, source_domain",
+            "domain": "source_domain",
+        }
+        if sort not in order:
+            raise IndexError_(f"unknown sort {sort!r} (one of {', '.join(order)})")
+        sql = f"""
+        SELECT source_domain, backlinks, dofollow, round(dofollow / backlinks, 3) AS dofollow_share,
+               pages, first_seen, last_seen, {auth}
+        FROM (
+            SELECT source_domain, count(*) AS backlinks,
+                   count(*) FILTER (WHERE dofollow) AS dofollow,
+                   count(DISTINCT source_url) AS pages, min(first_seen) AS first_seen,
+                   max(last_seen) AS last_seen
+            FROM ({self._bl(target, filters, lean=True)}) GROUP BY source_domain
+        ) d {join}
+        ORDER BY {order[sort]} {_limit(limit)}"""
+        return self.run(sql)
+
+    def anchors(
+        self, target: Target, filters: Filters, *, keywords: tuple[str, ...] = (),
+        limit: int | None = None,
+    ) -> tuple[pa.Table, dict[str, int], int, str | None]:  # fmt: skip
+        """Anchor distribution by referring domains, each anchor classified.
+
+        Returns (rows, referring domains per class, referring domains, over-optimisation).
+        """
+        bl = self._bl(target, filters)
+        rows = self.run(f"""
+            SELECT anchor_text, is_image, any_value(target_url) AS example_target,
+                   count(DISTINCT source_domain) AS refdomains, count(*) AS backlinks,
+                   count(DISTINCT source_domain) FILTER (WHERE dofollow) AS dofollow_refdomains,
+                   list(DISTINCT source_domain) AS domains
+            FROM ({bl}) GROUP BY anchor_text, is_image
+            ORDER BY refdomains DESC, backlinks DESC, anchor_text""")
+        total = self.run(f"SELECT count(DISTINCT source_domain) AS n FROM ({bl})")["n"][0].as_py()
+        classes = [
+            classify(a, is_image=bool(i), domain=target.domain, target_url=t, keywords=keywords)
+            for a, i, t in zip(
+                rows["anchor_text"].to_pylist(), rows["is_image"].to_pylist(),
+                rows["example_target"].to_pylist(), strict=True,
+            )
+        ]  # fmt: skip
+        per_class: dict[str, set[str]] = {}
+        for cls, domains in zip(classes, rows["domains"].to_pylist(), strict=True):
+            per_class.setdefault(cls, set()).update(domains)
+        class_domains = {k: len(v) for k, v in per_class.items()}
+        out = pa.table(
+            {
+                "anchor_text": rows["anchor_text"],
+                "class": pa.array(classes, pa.string()),
+                "refdomains": rows["refdomains"],
+                "refdomains_share": pc.round(
+                    pc.divide(pc.cast(rows["refdomains"], pa.float64()), max(total, 1)), 3
+                ),
+                "backlinks": rows["backlinks"],
+                "dofollow_refdomains": rows["dofollow_refdomains"],
+            }
+        )
+        if limit is not None:
+            out = out.slice(0, limit)
+        return out, class_domains, total, over_optimisation(class_domains, total)
+
+    def pages(
+        self, target: Target, filters: Filters, *, only: str | None = None,
+        limit: int | None = None,
+    ) -> pa.Table:  # fmt: skip
+        """The most linked pages of a site, with their HTTP state (broken, redirect)."""
+        page_where = (
+            f"domain = {lit(target.domain)}" if target.kind == "domain"
+            else f"host = {lit(target.host)}"
+        )  # fmt: skip
+        if filters.crawl is not None:
+            page_where += f" AND crawl_id = {lit(filters.crawl)}"
+        state = """CASE WHEN p.url IS NULL THEN 'not crawled'
+                        WHEN p.error IS NOT NULL THEN 'error'
+                        WHEN p.status >= 400 THEN 'broken'
+                        WHEN p.status >= 300 THEN 'redirect'
+                        ELSE 'ok' END"""
+        where = {"broken": "state IN ('broken', 'error')", "redirects": "state = 'redirect'"}
+        sql = f"""
+        WITH t AS (
+            SELECT target_url, count(DISTINCT source_domain) AS refdomains, count(*) AS backlinks,
+                   count(*) FILTER (WHERE dofollow) AS dofollow, max(last_seen) AS last_seen
+            FROM ({self._bl(target, filters)}) GROUP BY target_url
+        ),
+        p AS (
+            SELECT url, arg_max(status, fetched_at) AS status,
+                   arg_max(redirect_to, fetched_at) AS redirect_to,
+                   arg_max(error, fetched_at) AS error, max(fetched_at) AS checked_at
+            FROM ({self.pages_sql(page_where)}) GROUP BY url
+        )
+        SELECT * FROM (
+            SELECT t.target_url, t.refdomains, t.backlinks, t.dofollow, p.status,
+                   {state} AS state, p.redirect_to, p.error, p.checked_at
+            FROM t LEFT JOIN p ON p.url = t.target_url
+        ) WHERE {where.get(only or "", "true")}
+        ORDER BY refdomains DESC, backlinks DESC, target_url {_limit(limit)}"""
+        return self.run(sql)
+
+    def outlinks(
+        self, source: Target, filters: Filters, *, grouped: bool = True,
+        limit: int | None = None,
+    ) -> pa.Table:  # fmt: skip
+        """What a page, host or domain links to (a full scan: the layout is by target)."""
+        self.snap.check_crawl(filters.crawl)
+        rows = self.all_links_sql(f"{source_sql(source)} AND {filters.sql()}")
+        bl = f"""SELECT source_url, target_url, anchor_text,
+                        any_value(target_domain) AS target_domain,
+                        arg_max(array_to_string(rel, ' '), fetched_at) AS rel,
+                        arg_max(NOT nofollow, fetched_at) AS dofollow,
+                        arg_max(placement, fetched_at) AS placement,
+                        min(fetched_at) AS first_seen, max(fetched_at) AS last_seen
+                 FROM ({rows}) GROUP BY ALL"""
+        if grouped:
+            sql = f"""SELECT target_domain, count(*) AS links,
+                             count(DISTINCT source_url) AS pages,
+                             count(*) FILTER (WHERE dofollow) AS dofollow,
+                             count(DISTINCT target_url) AS target_urls,
+                             min(first_seen) AS first_seen, max(last_seen) AS last_seen
+                      FROM ({bl}) GROUP BY target_domain
+                      ORDER BY links DESC, target_domain {_limit(limit)}"""
+        else:
+            sql = f"""SELECT source_url, target_url, anchor_text, rel, dofollow, placement,
+                             first_seen, last_seen FROM ({bl})
+                      ORDER BY source_url, target_url, anchor_text {_limit(limit)}"""
+        return self.run(sql)
+
+    def diff(self, old: str, new: str, target: Target, filters: Filters) -> pa.Table:
+        """New and lost backlinks from crawl ``old`` to crawl ``new``, with why a link was lost.
+
+        A backlink is a (referring page, target URL) pair. Lost reasons, from the referring
+        page's row in the new crawl: ``page not recrawled``, ``page gone`` (4xx/5xx or fetch
+        error), ``page redirects``, ``page now noindex`` (the link may still be there, but the
+        page no longer counts), ``link removed``.
+        """
+        for crawl in (old, new):
+            self.snap.check_crawl(crawl)
+        if filters.crawl is not None:
+            raise IndexError_("diff takes its crawls as arguments, not --crawl")
+
+        def side(crawl: str) -> str:
+            f = Filters(crawl=crawl, dofollow=filters.dofollow, placement=filters.placement,
+                        internal=filters.internal)  # fmt: skip
+            return f"""SELECT source_url, target_url, any_value(source_domain) AS source_domain,
+                              string_agg(DISTINCT anchor_text, ' | ') AS anchor_text,
+                              bool_or(NOT nofollow) AS dofollow, mode(placement) AS placement
+                       FROM ({self.links_for(target, f)}) GROUP BY source_url, target_url"""
+
+        noindex = ("(coalesce(meta_robots, '') ILIKE '%noindex%' OR "
+                   "coalesce(x_robots_tag, '') ILIKE '%noindex%' OR "
+                   "coalesce(meta_robots, '') ILIKE '%none%')")  # fmt: skip
+        sql = f"""
+        WITH o AS ({side(old)}), n AS ({side(new)}),
+        np AS (SELECT url, status, redirect_to, error, {noindex} AS noindex
+               FROM ({self.pages_sql(f"crawl_id = {lit(new)}")})),
+        lost AS (
+            SELECT 'lost' AS change, o.*, np.status, np.redirect_to,
+                   CASE WHEN np.url IS NULL THEN 'page not recrawled'
+                        WHEN np.error IS NOT NULL OR np.status >= 400 THEN 'page gone'
+                        WHEN np.status >= 300 THEN 'page redirects'
+                        WHEN np.noindex THEN 'page now noindex'
+                        ELSE 'link removed' END AS reason
+            FROM o LEFT JOIN np ON np.url = o.source_url
+            WHERE NOT EXISTS (SELECT 1 FROM n WHERE n.source_url = o.source_url
+                                                AND n.target_url = o.target_url)
+               OR coalesce(np.noindex, false)
+        ),
+        added AS (
+            SELECT 'new' AS change, n.*, np.status, np.redirect_to, NULL AS reason
+            FROM n LEFT JOIN np ON np.url = n.source_url
+            WHERE NOT coalesce(np.noindex, false)
+              AND NOT EXISTS (SELECT 1 FROM o WHERE o.source_url = n.source_url
+                                                AND o.target_url = n.target_url)
+        )
+        SELECT change, source_url, target_url, anchor_text, reason, status, redirect_to,
+               dofollow, placement, source_domain
+        FROM (SELECT * FROM lost UNION ALL SELECT * FROM added)
+        ORDER BY change, source_domain, source_url, target_url"""
+        return self.run(sql)
+
+    def sql(self, query: str, *, limit: int | None = None) -> pa.Table:
+        """Run one read-only DuckDB statement with ``links``, ``pages`` (and ranks) views."""
+        try:
+            statements = self.con.extract_statements(query)
+        except duckdb.Error as exc:
+            raise IndexError_(f"SQL: {exc}") from None
+        allowed = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+        if len(statements) != 1 or statements[0].type not in allowed:
+            raise IndexError_("sql: give one SELECT statement (the index is read-only)")
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW links AS {self.all_links_sql()}")
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW pages AS {self.pages_sql()}")
+        for level in ("domain", "host"):
+            r = self.ranks_sql(level)
+            if r:
+                self.con.execute(f"CREATE OR REPLACE TEMP VIEW ranks_{level} AS {r}")
+        try:
+            rel = self.con.sql(query)
+            table = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+        except duckdb.Error as exc:
+            raise IndexError_(f"SQL: {str(exc).splitlines()[0]}") from None
+        if isinstance(table, pa.RecordBatchReader):
+            table = table.read_all()
+        return table.slice(0, limit) if limit is not None else table
+
+
+def _limit(limit: int | None) -> str:
+    return f"LIMIT {int(limit)}" if limit is not None else ""

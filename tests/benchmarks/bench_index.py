@@ -1,0 +1,245 @@
+"""The backlink index at scale: compacted layout against a plain DuckDB scan of raw files.
+
+Builds an index of ``--links`` (10 million) links over ``--domains`` (100,000) domains through
+linkcrawl's own writer (``ParquetSink``, one file per 100,000-link flush, as a worker writes)
+with Zipf-skewed targets (a few domains get most links), then in one run:
+
+- compacts it (``pipelines.index.compact``), and reports time and bytes per link;
+- (a) times ``backlinks`` and ``refdomains`` for domains of several sizes on the compacted
+  layout, through the same code as the CLI;
+- (b) times the same question on the raw files with a plain DuckDB scan;
+- ranks the graph (``linkcrawl rank``) and reports its time.
+
+    python tests/benchmarks/bench_index.py [--links 10000000] [--domains 100000] [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from pipelines.index.compact import compact
+from pipelines.index.engine import connect
+from pipelines.index.layout import parse_target
+from pipelines.index.queries import Filters, Index
+from pipelines.index.rank import rank_index
+from pipelines.parquet_sink import ParquetSink
+from pipelines.schema import TIMESTAMP
+
+LINKS_PER_PAGE = 50
+ANCHORS = ["click here", "read more", "home", "official site", "best widgets", "widgets",
+           "review", "buy now", "more info", "learn more", "source", "this article"]  # fmt: skip
+PLACEMENTS = ["content", "nav", "sidebar", "footer", "comment"]
+
+
+def zipf_domains(rng: np.random.Generator, n: int, domains: int, a: float = 1.1) -> np.ndarray:
+    """Domain ranks 0..domains-1 with P(rank k) ~ 1/(k+1)^a."""
+    weights = 1.0 / np.arange(1, domains + 1) ** a
+    cdf = np.cumsum(weights) / weights.sum()
+    return np.searchsorted(cdf, rng.random(n)).astype(np.int64)
+
+
+def names(ids: np.ndarray, prefix: str, suffix: str) -> pa.Array:
+    s = pc.cast(pa.array(ids), pa.string())
+    return pc.binary_join_element_wise(prefix, s, suffix, "")
+
+
+def chunk(rng: np.random.Generator, page0: int, pages: int, domains: int, at: datetime
+          ) -> tuple[pa.Table, pa.Table]:  # fmt: skip
+    n = pages * LINKS_PER_PAGE
+    page_ids = np.arange(page0, page0 + pages)
+    src_dom = rng.integers(0, domains, size=pages)  # sources spread evenly
+    src_dom_l = np.repeat(src_dom, LINKS_PER_PAGE)
+    internal = rng.random(n) < 0.3
+    tgt_dom = np.where(internal, src_dom_l, zipf_domains(rng, n, domains))
+    tgt_page = np.minimum(rng.zipf(1.5, size=n), 1000)
+    www = rng.random(n) < 0.5
+    source_domain = names(src_dom_l, "d", ".test")
+    source_host = pc.binary_join_element_wise("www.", source_domain, "")
+    source_url = names(np.repeat(page_ids, LINKS_PER_PAGE), "http://", "")
+    source_url = pc.binary_join_element_wise(source_url.cast(pa.string()), "", "")
+    source_url = pc.binary_join_element_wise(
+        "http://", source_host, names(np.repeat(page_ids, LINKS_PER_PAGE), "/p", ""), ""
+    )
+    target_domain = names(tgt_dom, "d", ".test")
+    target_host = pc.if_else(pa.array(www), pc.binary_join_element_wise("www.", target_domain, ""),
+                             target_domain)  # fmt: skip
+    target_url = pc.binary_join_element_wise("http://", target_host, names(tgt_page, "/t", ""), "")
+    nofollow = rng.random(n) < 0.15
+    offsets = np.concatenate([[0], np.cumsum(nofollow)]).astype(np.int32)
+    rel = pa.ListArray.from_arrays(pa.array(offsets), pa.array(["nofollow"] * int(nofollow.sum()),
+                                                               pa.string()))  # fmt: skip
+    ts = np.datetime64(at.replace(tzinfo=None), "ms") + np.repeat(page_ids, LINKS_PER_PAGE)
+    fetched = pa.array(ts, pa.timestamp("ms")).cast(TIMESTAMP)
+    links = pa.table({
+        "crawl_id": pa.array(["bench"] * n), "fetched_at": fetched,
+        "source_url": source_url, "source_host": source_host, "source_domain": source_domain,
+        "target_url": target_url, "target_host": target_host, "target_domain": target_domain,
+        "anchor_text": pa.array(ANCHORS).take(pa.array(rng.integers(0, len(ANCHORS), n))),
+        "title": pa.nulls(n, pa.string()), "rel": rel, "nofollow": pa.array(nofollow),
+        "sponsored": pa.array(np.zeros(n, bool)), "ugc": pa.array(np.zeros(n, bool)),
+        "is_image": pa.array(rng.random(n) < 0.05), "tag": pa.array(["a"] * n),
+        "placement": pa.array(PLACEMENTS).take(pa.array(rng.integers(0, 5, n))),
+        "is_internal": pa.array(internal),
+        "position": pa.array(np.tile(np.arange(LINKS_PER_PAGE, dtype=np.int32), pages)),
+        "sitewide": pa.nulls(n, pa.bool_()),
+    })  # fmt: skip
+    page_host = names(src_dom, "www.d", ".test")
+    pages_t = pa.table({
+        "url": pc.binary_join_element_wise("http://", page_host, names(page_ids, "/p", ""), ""),
+        "final_url": pa.nulls(pages, pa.string()), "status": pa.array([200] * pages, pa.int32()),
+        "content_type": pa.array(["text/html"] * pages),
+        "fetched_at": pa.array(np.datetime64(at.replace(tzinfo=None), "ms") + page_ids,
+                               pa.timestamp("ms")).cast(TIMESTAMP),
+        "depth": pa.array(np.ones(pages, np.int32)), "redirect_to": pa.nulls(pages, pa.string()),
+        "title": pa.nulls(pages, pa.string()), "canonical": pa.nulls(pages, pa.string()),
+        "meta_robots": pa.nulls(pages, pa.string()), "x_robots_tag": pa.nulls(pages, pa.string()),
+        "out_links": pa.array(np.full(pages, LINKS_PER_PAGE, np.int32)),
+        "error": pa.nulls(pages, pa.string()), "crawl_id": pa.array(["bench"] * pages),
+        "host": page_host, "domain": names(src_dom, "d", ".test"),
+        "content_length": pa.array(np.full(pages, 20000, np.int64)),
+        "truncated": pa.array(np.zeros(pages, bool)),
+    })  # fmt: skip
+    return pages_t, links
+
+
+def build(out: Path, links: int, domains: int, workers: int = 2) -> float:
+    t0 = time.monotonic()
+    rng = np.random.default_rng(42)
+    at = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    sinks = [ParquetSink(out, crawl_id="bench", writer_id=f"w{i}", flush_rows=100_000)
+             for i in range(workers)]  # fmt: skip
+    pages_per_chunk = 100_000 // LINKS_PER_PAGE
+    total_pages = links // LINKS_PER_PAGE
+    for i, page0 in enumerate(range(0, total_pages, pages_per_chunk)):
+        pages_t, links_t = chunk(rng, page0, min(pages_per_chunk, total_pages - page0), domains,
+                                 at)  # fmt: skip
+        sink = sinks[i % workers]
+        if sink.add_tables(pages_t, links_t):
+            sink.flush()
+    for sink in sinks:
+        sink.flush()
+    return time.monotonic() - t0
+
+
+def best(fn, repeat: int = 3) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), result
+
+
+def du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*.parquet"))
+
+
+def build_and_compact(index: Path, raw_copy: Path, args: argparse.Namespace) -> None:
+    shutil.rmtree(index, ignore_errors=True)
+    gen_s = build(index, args.links, args.domains)
+    shutil.rmtree(raw_copy, ignore_errors=True)
+    raw_copy.mkdir()
+    for p in (index / "links").glob("*.parquet"):
+        os.link(p, raw_copy / p.name)  # compaction deletes the raw files it consumed
+    raw_bytes = du(index / "links")
+    print(f"built {args.links:,} links over {args.domains:,} domains with ParquetSink in "
+          f"{gen_s:.1f}s: {len(list(raw_copy.iterdir()))} raw files, "
+          f"{raw_bytes / args.links:.1f} bytes/link")  # fmt: skip
+    stats = compact(index, memory_limit=args.memory_limit)
+    comp_bytes = du(index / "compacted")
+    print(f"compaction: {stats.seconds:.1f}s, {stats.rows_out:,} links, "
+          f"{comp_bytes / max(stats.rows_out, 1):.1f} bytes/link on disk "
+          f"({comp_bytes / 2**20:.0f} MiB)", flush=True)  # fmt: skip
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--links", type=int, default=10_000_000)
+    ap.add_argument("--domains", type=int, default=100_000)
+    ap.add_argument("--dir", help="work directory (default: a temporary one, removed)")
+    ap.add_argument("--memory-limit", default="8GB")
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse the index and raw copy left in --dir by an earlier run",
+    )
+    args = ap.parse_args()
+    work = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="bench-index-"))
+    try:
+        index = work / "index"
+        raw_copy = work / "raw-links"
+        if not (args.reuse and (index / "compacted" / "CURRENT").is_file()):
+            build_and_compact(index, raw_copy, args)
+
+        con = connect()
+        raw_glob = f"{raw_copy}/*.parquet"
+        counts = con.execute(
+            f"SELECT target_domain, count(*) n FROM '{raw_glob}' WHERE NOT is_internal "
+            "GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()  # fmt: skip
+        picks = [(f"#{r + 1}", counts[r]) for r in (0, 9, 99, 999, 9999) if r < len(counts)]
+        print(f"\n{'domain':<14}{'links':>9}  {'(a) backlinks':>14}{'(a) refdomains':>15}"
+              f"{'(a) same SQL':>14}{'(b) raw scan':>14}"
+              f"{'speed-up':>10}{'same SQL':>10}")  # fmt: skip
+        ratios = {}
+        open_s, ix = best(lambda: Index(index))
+        print(f"opening the index (CURRENT, manifest, raw file list): {open_s * 1000:.1f} ms")
+        for label, (dom, n) in picks:
+            t = parse_target(dom)
+
+            def a_back(t=t):
+                return ix.backlinks(t, Filters(), limit=100).num_rows
+
+            def a_ref(t=t):
+                return ix.refdomains(t, Filters(), limit=100).num_rows
+
+            def b_ref(dom=dom):
+                return con.execute(
+                    f"SELECT source_domain, count(*), count(*) FILTER (WHERE NOT nofollow) "
+                    f"FROM '{raw_glob}' WHERE target_domain = ? AND NOT is_internal "
+                    "GROUP BY 1 ORDER BY 2 DESC LIMIT 100", [dom]).fetchall()  # fmt: skip
+
+            def a_same(t=t, dom=dom):  # (b)'s aggregate, over the compacted layout's rows
+                rows = ix.links_for(t, Filters())
+                return ix.con.execute(
+                    f"SELECT source_domain, count(*), count(*) FILTER (WHERE NOT nofollow) "
+                    f"FROM ({rows}) GROUP BY 1 ORDER BY 2 DESC LIMIT 100").fetchall()  # fmt: skip
+
+            ta, _ = best(a_back)
+            tr, _ = best(a_ref)
+            ts, _ = best(a_same)
+            tb, _ = best(b_ref)
+            ratios[label] = tb / tr
+            print(f"{label + ' ' + dom:<14}{n:>9,}  {ta * 1000:>11.1f} ms{tr * 1000:>12.1f} ms"
+                  f"{ts * 1000:>11.1f} ms{tb * 1000:>11.1f} ms{tb / tr:>9.1f}x"
+                  f"{tb / ts:>9.1f}x")  # fmt: skip
+        rank_t0 = time.monotonic()
+        rstats = rank_index(index)
+        print(f"\nrank: {time.monotonic() - rank_t0:.1f}s ("
+              + ", ".join(f"{s.level}: {s.nodes:,} nodes, {s.edges:,} edges, {s.seconds:.1f}s"
+                          for s in rstats) + ")")  # fmt: skip
+        typical = ratios.get("#1000") or list(ratios.values())[-1]
+        print(
+            f"typical domain (#1000 by links): (a) refdomains {typical:.0f}x faster than (b); "
+            f"target >= 20x: {'met' if typical >= 20 else 'NOT met'}"
+        )
+    finally:
+        if not args.dir:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,308 @@
+"""The backlink index: compaction, layout, publication, queries on raw and compacted data."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import indexdata
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.index.compact import compact
+from pipelines.index.layout import (
+    SURT_SQL,
+    IndexError_,
+    bucket_of,
+    open_snapshot,
+    parse_target,
+    read_current,
+    surt,
+)
+from pipelines.index.queries import Filters, Index
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def raw(tmp_path: Path) -> Path:
+    out = tmp_path / "ix"
+    indexdata.build(out)
+    return out
+
+
+def tree(path: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(path)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(path.rglob("*")) if p.is_file()}  # fmt: skip
+
+
+@pytest.mark.parametrize("module", ["layout", "anchors", "rank", "compact", "engine", "export"])
+def test_doctests(module):
+    mod = importlib.import_module(f"pipelines.index.{module}")
+    result = doctest.testmod(mod)
+    assert result.failed == 0 and result.attempted > 0
+
+
+def test_surt_in_sql_matches_python():
+    urls = ["http://www.shop.test/a/b?x=1", "https://shop.test", "http://shop.test:8080/p",
+            "http://127.0.0.1:81/x", "http://[::1]:81/x", "http://a.b.c.test/?q"]  # fmt: skip
+    con = duckdb.connect()
+    for url in urls:
+        host = url.split("://")[1].split("/")[0]
+        host = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        got = con.execute(f"SELECT {SURT_SQL} FROM (SELECT ? AS target_url, ? AS target_host)",
+                          [url, host]).fetchone()[0]  # fmt: skip
+        assert got == surt(url), url
+
+
+def test_targets_and_malformed_targets():
+    assert parse_target("shop.test").kind == "domain"
+    assert parse_target("www.shop.test").kind == "host"
+    t = parse_target("shop.test/blue")
+    assert (t.kind, t.prefix) == ("prefix", "test,shop)/blue")
+    for bad in [
+        "",
+        "bad host",
+        "localhost",
+        "ftp://x.test/",
+        "a..b.test",
+        "-x.test/"[:0] + "!x.test",
+    ]:
+        with pytest.raises(IndexError_):
+            parse_target(bad)
+
+
+def test_compaction_dedupes_refetched_pages_and_sets_sitewide(raw):
+    raw_rows = pq.read_table(raw / "links").to_pylist()
+    s1 = [r for r in raw_rows if r["source_url"] == "http://news.test/s1" and r["crawl_id"] == "c1"]
+    fetches = sorted({r["fetched_at"] for r in s1})
+    assert len(fetches) == 2  # fetched twice: a worker crashed before its ack
+    stats = compact(raw)
+    assert stats.generation == "gen-000001"
+    assert stats.duplicates_removed == len(s1) // 2
+    snap = open_snapshot(raw)
+    assert snap.raw_links == [] and list((raw / "links").glob("*.parquet")) == []  # consumed
+    with Index(raw) as ix:
+        rows = ix.run(f"SELECT * FROM ({ix.all_links_sql()})").to_pylist()
+    assert len(rows) == len(raw_rows) - len(s1) // 2
+    s1_after = [
+        r for r in rows if r["source_url"] == "http://news.test/s1" and r["crawl_id"] == "c1"
+    ]
+    assert {r["fetched_at"] for r in s1_after} == {fetches[-1]}  # one fetch, the latest
+    assert sorted(r["position"] for r in s1_after) == list(range(len(s1) // 2))
+    footer = [r for r in rows if r["target_url"] == "http://shop.test/" and
+              r["source_domain"] == "news.test"]  # fmt: skip
+    assert footer and all(r["sitewide"] and r["placement"] == "footer" for r in footer)
+    story = [r for r in rows if r["anchor_text"] == "blue widgets"]
+    assert story and not any(r["sitewide"] for r in story)
+    # pages: one row per (crawl, url)
+    with Index(raw) as ix:
+        pages = ix.run(
+            f"SELECT crawl_id, url FROM read_parquet({[str(p) for p in snap.page_files()]})"
+        )
+    keys = list(zip(pages["crawl_id"].to_pylist(), pages["url"].to_pylist(), strict=True))
+    assert len(keys) == len(set(keys)) == len(indexdata.CRAWL1) + len(indexdata.CRAWL2)
+
+
+def test_layout_buckets_by_domain_sorted_by_surt_with_prunable_row_groups(raw):
+    compact(raw, rows_per_bucket=100, row_group_rows=16)
+    snap = open_snapshot(raw)
+    segs = snap.link_segments("c1")
+    assert len({s.buckets for s in segs}) == 1 and segs[0].buckets >= 2
+    for seg in segs:
+        f = pq.ParquetFile(snap.segment_path(seg))
+        t = f.read()
+        keys = t["target_surt"].to_pylist()
+        assert keys == sorted(keys)
+        assert all(bucket_of(d, seg.buckets) == seg.bucket for d in t["target_domain"].to_pylist())
+        col = f.schema_arrow.get_field_index("target_surt")
+        prev_max = None
+        for i in range(f.metadata.num_row_groups):
+            st = f.metadata.row_group(i).column(col).statistics
+            assert st.has_min_max and (prev_max is None or st.min >= prev_max)
+            prev_max = st.max
+    # Only the target domain's bucket file is read.
+    with Index(raw) as ix:
+        sql = ix.links_for(parse_target("shop.test"), Filters(crawl="c1"))
+    assert sql.count(".parquet'") == 1
+
+
+def answers(index: Path) -> dict[str, object]:
+    t = parse_target("shop.test")
+    with Index(index) as ix:
+        bl = ix.backlinks(t, Filters(), grouped=False)
+        return {
+            "backlinks": sorted(
+                zip(
+                    bl["source_url"].to_pylist(),
+                    bl["target_url"].to_pylist(),
+                    bl["anchor_text"].to_pylist(),
+                    strict=True,
+                )
+            ),
+            "grouped": sorted(
+                map(
+                    str,
+                    ix.backlinks(t, Filters())
+                    .select(["source_url", "target_url", "similar_links"])
+                    .to_pylist(),
+                )
+            ),
+            "refdomains": ix.refdomains(t, Filters())
+            .select(["source_domain", "backlinks", "dofollow"])
+            .to_pylist(),
+            "anchors": ix.anchors(t, Filters())[0].to_pylist(),
+            "pages": ix.pages(t, Filters()).drop_columns(["checked_at"]).to_pylist(),
+            "diff": ix.diff("c1", "c2", t, Filters()).to_pylist(),
+            "dofollow_c2": ix.refdomains(t, Filters(crawl="c2", dofollow=True)).num_rows,
+            "prefix": ix.backlinks(parse_target("shop.test/blue"), Filters()).num_rows,
+            "host": ix.backlinks(parse_target("www.shop.test"), Filters()).num_rows,
+        }
+
+
+def test_queries_agree_on_raw_and_compacted_indexes(raw, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(raw, copy)
+    before = answers(raw)
+    compact(copy)
+    after = answers(copy)
+    assert before == after
+    assert before["prefix"] == 2 and before["host"] == 1 and before["dofollow_c2"] == 4
+    diff = {(r["change"], r["source_url"], r["reason"]) for r in before["diff"]}
+    assert diff == {
+        ("lost", "http://blog.test/sponsored-review", "page gone"),
+        ("lost", "http://dir.test/", "link removed"),
+        ("lost", "http://forum.test/t1", "page redirects"),
+        ("lost", "http://img.test/", "page now noindex"),
+        ("new", "http://new.test/review", None),
+    }
+    states = {r["target_url"]: r["state"] for r in before["pages"]}
+    assert states["http://shop.test/gone"] == "broken"
+    assert states["http://shop.test/old"] == "redirect"
+    assert (
+        str(
+            {
+                "source_url": "http://news.test/s0",
+                "target_url": "http://shop.test/",
+                "similar_links": 6,
+            }
+        )
+        in before["grouped"]
+    )  # one row for the sitewide link
+
+
+def test_files_written_during_and_after_compaction_are_kept(raw):
+    compact(raw)
+    # A worker keeps writing: a new crawl lands as raw files, visible at once.
+    indexdata.write_crawl(
+        raw,
+        "c3",
+        {"http://late.test/": (200, '<a href="http://shop.test/">shop</a>', {})},
+        indexdata.T1 + timedelta(days=1),
+    )
+    with Index(raw) as ix:
+        got = ix.refdomains(parse_target("shop.test"), Filters(crawl="c3")).to_pylist()
+    assert [r["source_domain"] for r in got] == ["late.test"]
+    stats = compact(raw)
+    assert stats.generation == "gen-000002" and stats.crawls_rebuilt == ["c3"]
+    assert read_current(raw) == "gen-000002"
+    assert (raw / "compacted" / "gen-000001").is_dir()  # kept for readers that opened it
+    with Index(raw) as ix:
+        assert ix.snap.raw_links == []
+        assert ix.snap.crawl_ids() == ["c1", "c2", "c3"]
+        assert ix.refdomains(parse_target("shop.test"), Filters(crawl="c3")).num_rows == 1
+    compact(raw, crawl="c3")  # nothing new: no new generation
+    assert read_current(raw) == "gen-000002"
+    with pytest.raises(IndexError_, match="unknown crawl"):
+        compact(raw, crawl="nope")
+
+
+KILLER = """
+import sys, time
+from pathlib import Path
+from pipelines.index.compact import compact
+flag = Path(sys.argv[2])
+def hold():
+    flag.write_text("staged")
+    time.sleep(60)
+compact(sys.argv[1], _before_publish=hold)
+"""
+
+
+def test_sigkill_mid_compaction_leaves_the_previous_state_readable(raw, tmp_path):
+    compact(raw)
+    indexdata.write_crawl(
+        raw,
+        "c3",
+        {"http://late.test/": (200, '<a href="http://shop.test/">shop</a>', {})},
+        indexdata.T1 + timedelta(days=1),
+    )
+    before = answers(raw)
+    c3_before = Index(raw).refdomains(parse_target("shop.test"), Filters(crawl="c3")).num_rows
+    flag = tmp_path / "flag"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.Popen([sys.executable, "-c", KILLER, str(raw), str(flag)], env=env)
+    deadline = time.monotonic() + 60
+    while not flag.exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    # Staged, fsynced, not published: a reader now still sees the old state.
+    assert list((raw / "compacted").glob(".gen-*"))
+    assert answers(raw) == before
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert read_current(raw) == "gen-000001"
+    assert answers(raw) == before
+    with Index(raw) as ix:
+        assert ix.refdomains(parse_target("shop.test"), Filters(crawl="c3")).num_rows == c3_before
+    stats = compact(raw)  # recovers: removes the staging directory, compacts again
+    assert stats.generation == "gen-000002"
+    assert not list((raw / "compacted").glob(".gen-*"))
+    assert answers(raw) == before
+
+
+def test_sigkill_at_a_random_moment_never_breaks_readers(raw, tmp_path):
+    compact(raw)
+    indexdata.write_crawl(
+        raw,
+        "c3",
+        {"http://late.test/": (200, '<a href="http://shop.test/">shop</a>', {})},
+        indexdata.T1 + timedelta(days=1),
+    )
+    before = answers(raw)
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    code = "import sys; from pipelines.index.compact import compact; compact(sys.argv[1])"
+    for delay in (0.3, 0.8, 1.5):
+        proc = subprocess.Popen([sys.executable, "-c", code, str(raw)], env=env)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert answers(raw) == before  # old or new generation, never half of one
+
+
+def test_a_query_never_modifies_the_index(raw):
+    compact(raw)
+    indexdata.write_crawl(
+        raw,
+        "c3",
+        {"http://late.test/": (200, '<a href="http://shop.test/">shop</a>', {})},
+        indexdata.T1,
+    )
+    snapshot = tree(raw)
+    answers(raw)
+    with Index(raw) as ix:
+        ix.sql("SELECT count(*) FROM links")
+        with pytest.raises(IndexError_, match="read-only"):
+            ix.sql(f"COPY (SELECT 1) TO '{raw}/links/x.csv'")
+        with pytest.raises(IndexError_, match="read-only"):
+            ix.sql("DROP VIEW links")
+    assert tree(raw) == snapshot
