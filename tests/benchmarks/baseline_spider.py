@@ -1,7 +1,8 @@
 """The baseline a Scrapy user writes first: a CrawlSpider, one Rule(LinkExtractor), one item
 per link, and an item pipeline that writes the items to Parquet in batches.
 
-Run as a script: ``python baseline_spider.py SEEDS_FILE OUT_DIR`` (honours http_proxy).
+Run as a script: ``python baseline_spider.py SEEDS_FILE OUT_DIR [SECONDS]`` (honours
+http_proxy; with SECONDS it stops after that long).
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def main() -> None:
             "TELNETCONSOLE_ENABLED": False,
             "ITEM_PIPELINES": {ParquetPipeline: 300},
             "OUT_DIR": sys.argv[2],
+            # Optional time box (seconds): the rate is measured over the crawl's start.
+            "CLOSESPIDER_TIMEOUT": float(sys.argv[3]) if len(sys.argv) > 3 else 0,
         }
     )
     crawler = process.create_crawler(BaselineSpider)
