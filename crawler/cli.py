@@ -16,6 +16,7 @@ from crawler import defaults
 from crawler.connection import FrontierUnavailable, connect
 from crawler.frontier import CrawlConfig, Frontier
 from crawler.runner import UsageError, new_crawl_id, read_seeds, run_crawl, submit
+from pipelines.parquet_sink import is_uri
 
 
 def _log_level(verbose: int) -> str:
@@ -114,6 +115,11 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(summary.format())
+    if not args.no_compact and summary.pages and not is_uri(args.out):
+        # The index a crawl leaves is query-ready: compacted, sitewide set, final placement.
+        from pipelines.index.compact import compact
+
+        print(compact(args.out, crawl=config.crawl_id).format())
     return 0 if summary.worker_failures == 0 else 1
 
 
@@ -286,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--redis", help="join this Redis frontier instead of a private one")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPUs)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    p.add_argument(
+        "--no-compact",
+        action="store_true",
+        help="leave the workers' raw files (default: compact the crawl at the end)",
+    )
     p.add_argument("-v", "--verbose", action="count", default=0)
     _add_crawl_options(p)
     p.set_defaults(func=cmd_crawl)

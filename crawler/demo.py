@@ -13,6 +13,7 @@ from pathlib import Path
 from crawler.frontier import CrawlConfig
 from crawler.runner import new_crawl_id, run_crawl
 from crawler.testweb import WebServer, build_demo_web
+from pipelines.index.compact import compact
 from pipelines.report import backlink_summary, load_links, most_linked_host
 from pipelines.urls import normalize_url
 
@@ -48,6 +49,7 @@ def run_demo(out: str = "demo-index", workers: int | None = None, verbose: int =
             env=loopback_proxy_env(server.proxy_url),
         )
     print(summary.format())
+    print(compact(out_dir, crawl=config.crawl_id).format())
     links = load_links(out_dir)
     # A crawled host: its backlinks come from every kind of template and placement.
     host = most_linked_host(links, among=set(links["source_host"].to_pylist()))
@@ -57,5 +59,5 @@ def run_demo(out: str = "demo-index", workers: int | None = None, verbose: int =
     print()
     print(backlink_summary(links, host).format())
     print()
-    print(f"The index is in {out_dir}/links and {out_dir}/pages (Parquet).")
+    print(f"The index is in {out_dir}/ (Parquet). Try: linkcrawl backlinks {host} -i {out_dir}")
     return 0 if summary.worker_failures == 0 else 1

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 
 @dataclass
@@ -44,10 +43,20 @@ def _pct(part: int, whole: int) -> str:
 
 
 def load_links(index_dir: str | Path, columns: list[str] | None = None) -> pa.Table:
-    path = Path(index_dir) / "links"
-    if not path.is_dir():
-        raise FileNotFoundError(f"no links/ in {index_dir}")
-    return ds.dataset(path, format="parquet").to_table(columns=columns)
+    """Every link row of an index, compacted or not (through the index's own reader)."""
+    from pipelines.index.queries import Index
+
+    cols = ", ".join(columns) if columns else "*"
+    with Index(index_dir) as index:
+        return index.run(f"SELECT {cols} FROM ({index.all_links_sql()})")
+
+
+def load_pages(index_dir: str | Path) -> pa.Table:
+    """Every page row of an index, compacted or not."""
+    from pipelines.index.queries import Index
+
+    with Index(index_dir) as index:
+        return index.run(f"SELECT * FROM ({index.pages_sql()})")
 
 
 def most_linked_host(links: pa.Table, among: set[str] | None = None) -> str | None:

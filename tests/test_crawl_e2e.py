@@ -11,11 +11,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import pyarrow.dataset as ds
 import pytest
 
 from crawler.demo import loopback_proxy_env
 from crawler.testweb import WebServer, build_test_web
+from pipelines.report import load_links, load_pages
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,8 +68,8 @@ def one_worker(server, web, tmp_path_factory):
     out = tmp_path_factory.mktemp("w1") / "index"
     res = crawl(server, web, out, 1)
     requests = server.requests()
-    links = ds.dataset(out / "links", format="parquet").to_table().to_pylist()
-    pages = ds.dataset(out / "pages", format="parquet").to_table().to_pylist()
+    links = load_links(out).to_pylist()
+    pages = load_pages(out).to_pylist()
     return res, requests, links, pages
 
 
@@ -77,6 +77,8 @@ def test_summary_and_exit(one_worker):
     res, _, links, pages = one_worker
     assert "crawl e2e-1:" in res.stdout
     assert f"{len(pages)} pages, {len(links)} links" in res.stdout
+    assert "published gen-" in res.stdout  # compacted at the end: sitewide set
+    assert any(r["sitewide"] for r in links) and all(r["sitewide"] is not None for r in links)
     # The progress line's counters agree with what was written (no page counted twice).
     last = [line for line in res.stderr.splitlines() if line.startswith("pages ")][-1]
     assert last.startswith(f"pages {len(pages)} (")
@@ -150,5 +152,5 @@ def test_three_workers_give_the_same_links(one_worker, server, web, tmp_path):
     _, _, links1, _ = one_worker
     out = tmp_path / "index"
     crawl(server, web, out, 3)
-    links3 = ds.dataset(out / "links", format="parquet").to_table().to_pylist()
+    links3 = load_links(out).to_pylist()
     assert Counter(link_key(r) for r in links3) == Counter(link_key(r) for r in links1)
