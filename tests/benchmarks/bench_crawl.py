@@ -53,7 +53,7 @@ def run_linkcrawl(seeds: Path, out: Path, env: dict[str, str], workers: int) -> 
     subprocess.run(
         [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
          "--workers", str(workers), "--delay", "0", "--host-concurrency", "8", "-q",
-         "--allow-private"],
+         "--allow-private", "--no-compact"],
         env=env, cwd=ROOT, check=True,
     )  # fmt: skip
     pages = ds.dataset(out / "pages", format="parquet").to_table(columns=["status", "fetched_at"])
