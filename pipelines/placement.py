@@ -1,28 +1,48 @@
 """Placement: where on the page a link sits (content, nav, sidebar, footer, comment).
 
-Per page, from the DOM alone. Signals, strongest first:
-- comment containers (WordPress ``comment-list``, Disqus, ``#comments``) -> comment;
-- HTML5 sectioning elements and ARIA landmark roles (``nav``, ``aside``, ``footer``,
-  ``role=navigation`` ...);
-- id/class tokens in common conventions (WordPress, Bootstrap, BEM) and schema.org
-  ``itemprop=articleBody``;
-- without any hint: the main content block (the element holding the most paragraph text),
-  links inside it are content; links before it nav, after it footer, beside it sidebar.
-The site-level pass at compaction corrects template links that the DOM does not reveal.
+Per page, from the DOM alone, in three steps.
+
+1. **The main content block** (Ahrefs' "biggest piece of content"): the element that maximizes
+   ``good text - link text - boilerplate text`` over its subtree, where *good text* is the
+   non-link text of paragraph-like blocks (``p``, ``pre``, ``td``, ``li``, ``blockquote``,
+   ``div`` with its own text...) that are long and not link-dense (jusText/boilerpipe's
+   density idea), and *boilerplate text* is good text under an element that its markup
+   labels as navigation, sidebar, footer or comments. No class name is needed to find it, so
+   hashed class names and table layouts get one too.
+2. **Markup labels**, kept only below the common ancestor of the link and the main block
+   (a wrapper that holds both, say ``<div class="content-sidebar-wrap">`` or ``<body
+   class="has-sidebar">``, tells nothing about either): HTML5 sectioning (``nav``, ``aside``,
+   ``footer``, ``header``...), ARIA roles, schema.org ``itemprop``, and id/class tokens in
+   several conventions (WordPress, Bootstrap, BEM, camelCase) and languages.
+3. **Without a label**, where the link sits relative to the main block: inside it, content;
+   beside it (a sibling subtree), sidebar; before it, nav; after it, footer. ``rel=ugc`` and
+   comment containers make a comment.
+
+Each link also gets a confidence (:func:`place_links_scored`) and a structural fingerprint of
+its container (stable across the pages of one site, whatever the link's text), which the
+site-level pass (:mod:`pipelines.sitewide`) uses to correct template links at compaction.
+Work is per element on the paths from links and paragraphs to the root, memoized by
+``mem_id``; the text itself is measured by lexbor.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import zlib
 from collections.abc import Sequence
+from functools import lru_cache
+from typing import NamedTuple
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 CONTENT, NAV, SIDEBAR, FOOTER, COMMENT = "content", "nav", "sidebar", "footer", "comment"
+BOILERPLATE = frozenset({NAV, SIDEBAR, FOOTER, COMMENT})
 
 _TAG_LABELS = {
     "nav": NAV,
     "header": NAV,
+    "menu": NAV,
     "footer": FOOTER,
     "aside": SIDEBAR,
     "main": CONTENT,
@@ -33,32 +53,125 @@ _ROLE_LABELS = {
     "banner": NAV,
     "menu": NAV,
     "menubar": NAV,
+    "menuitem": NAV,
+    "tablist": NAV,
+    "search": NAV,
     "contentinfo": FOOTER,
     "complementary": SIDEBAR,
     "main": CONTENT,
     "article": CONTENT,
     "comment": COMMENT,
 }
-# Whole tokens of id/class (split on non-alphanumerics), mapped to a label.
-_TOKEN_LABELS: dict[str, str] = {}
-for _label, _words in {
-    COMMENT: "comment comments commentlist comentarios commentaires kommentare disqus respond "
-    "replies reply discussion",
-    NAV: "nav navbar navigation menu menubar mainmenu topmenu breadcrumb breadcrumbs pagination "
-    "pager masthead topbar header navlinks skip",
-    SIDEBAR: "sidebar aside widget widgets blogroll related sidebox rail secondary",
-    FOOTER: "footer colophon copyright bottombar pie fusszeile",
-    CONTENT: "content entry post article story articlebody main body text prose",
-}.items():
-    for _w in _words.split():
-        _TOKEN_LABELS[_w] = _label
-_TOKEN_SPLIT = re.compile(r"[^a-z0-9]+")
-# Tokens that look like labels but are not regions (entry-meta, post-title, nav-link ...).
-_WEAK_CONTENT = frozenset({"main", "body", "text", "post", "entry"})
+_ITEMPROP_LABELS = {
+    "articlebody": CONTENT,
+    "text": CONTENT,
+    "reviewbody": CONTENT,
+    "description": CONTENT,
+    "breadcrumb": NAV,
+    "comment": COMMENT,
+    "author": NAV,
+}
+# Whole id/class tokens (split on non-letters and camelCase), mapped to a label. Several
+# languages: en, de, fr, es, pt, it, nl, ru (transliterated), pl. Meta links (author, tags,
+# share buttons, dates) are not editorial: nav for taxonomy, sidebar for widgets.
+_WORDS = {
+    COMMENT: "comment comments commentlist commentary-list comentario comentarios commentaire "
+    "commentaires kommentar kommentare commenti reactie reacties opmerkingen komentarze "
+    "kommentarii disqus respond replies reply discussion discussions guestbook gaestebuch "
+    "talkback ugc",
+    NAV: "nav navbar navigation navi navigatie navegacion navegacao menu menus menubar "
+    "mainmenu topmenu submenu megamenu dropdown breadcrumb breadcrumbs crumbs crumb "
+    "pagination pager paging pagenav masthead topbar toolbar header kopfzeile cabecalho "
+    "cabecera entete intestazione skip skiplink tags tag tagcloud taglist categories "
+    "byline author authors meta postmeta entrymeta dateline timestamp logo brand branding "
+    "hamburger drawer offcanvas",
+    SIDEBAR: "sidebar sidebars aside widget widgets blogroll related recommended recommend "
+    "recommendations popular trending mostread sidebox rail secondary share sharing social "
+    "sharebar socials recirc recirculation promo promotion advert advertisement ads ad sponsor sponsored "
+    "newsletter subscribe subscription signup teaser teasers outbrain taboola seitenleiste "
+    "barra lateral zijbalk colonne latérale relacionados relacionadas correlati "
+    "verwandte aehnliche",
+    FOOTER: "footer foot colophon copyright bottombar legal imprint impressum "
+    "fusszeile fußzeile pie rodape rodapé piede voettekst podval stopka disclaimer",
+    CONTENT: "content entry post article story articlebody storybody postbody entrycontent "
+    "postcontent main body text prose richtext contenido conteudo contenu inhalt "
+    "artikel articolo testo texto",
+}
+_TOKEN_LABELS: dict[str, str] = {w: label for label, ws in _WORDS.items() for w in ws.split()}
+# Strong words also match as the head or tail of a compound token (sitefooter, mainnav...).
+_COMPOUND = (
+    ("comment", COMMENT),
+    ("footer", FOOTER),
+    ("sidebar", SIDEBAR),
+    ("navbar", NAV),
+    ("breadcrumb", NAV),
+    ("navigation", NAV),
+    ("menu", NAV),
+    ("widget", SIDEBAR),
+    ("related", SIDEBAR),
+)
+# A cheap pre-test: no vocabulary word (long ones anywhere, short ones as a whole token)
+# in the attribute, no label. Most class lists (utility classes, hashes) stop here.
+_HINT_LONG = re.compile(
+    "|".join(sorted({w for w in _TOKEN_LABELS if len(w) >= 5} | {w for w, _ in _COMPOUND})),
+    re.IGNORECASE,
+)
+_HINT_SHORT = re.compile(
+    "(?<![a-z])(?:"
+    + "|".join(f"[{w[0]}{w[0].upper()}]{w[1:]}" for w in sorted(_TOKEN_LABELS) if len(w) < 5)
+    + ")(?![a-z])"
+)
+# Tokens that name something inside a region rather than a region (post-title, main-text...).
+_WEAK_CONTENT = frozenset({"main", "body", "text", "post", "entry", "content"})
+# Tokens that say the element is a region of content even under a boilerplate name.
+_TOKEN_RE = re.compile(r"[A-Z]?[a-z\u00e0-\u024f]+|[A-Z]+(?![a-z])")
+
+# Paragraph-like blocks: their text (less nested blocks) is what density is measured on.
+_SCAN_SELECTOR = (
+    "a[href], area[href], p, pre, td, th, li, dd, dt, blockquote, div, section, article, main, "
+    "center, font"
+)
+# Containers whose own text (text straight inside, not in children) counts as a block.
+_CONTAINERS = frozenset({"div", "section", "article", "main", "center", "font"})
+_MIN_PARA = 25  # characters of own text below which a block is not running text
+_MAX_DENSITY = 0.5  # link text / text above which a block is a link list, not running text
+_LINK_WEIGHT = float(os.environ.get('PL_LW', 1.0))  # the main block pays this much per character of link text it holds
+_BOILER_WEIGHT = 1.0  # ... and per character of good text under a boilerplate label
+_DECAY = float(os.environ.get('PL_DECAY', 0.85))
+_SHORT = float(os.environ.get('PL_SHORT', 0))
+_WRAPPER_SHARE = 0.5  # a region label on an element with more of the page's text is a wrapper
+_MIN_MAIN = 50  # good characters below which a page has no main text (a link hub)
+_DEBUG = bool(os.environ.get('PLDEBUG'))
+TRACE: list = []
+_ROOT_TAGS = frozenset({"body", "html", "-document"})
+
+
+class Placed(NamedTuple):
+    """One link's placement, confidence in [0.5, 1] and structural fingerprint."""
+
+    placement: str
+    score: float
+    block: int  # 32-bit fingerprint of the link's container path (tags and class tokens)
 
 
 def _tokens(value: str) -> list[str]:
-    return [t for t in _TOKEN_SPLIT.split(value.lower()) if t]
+    """id/class tokens, lowercased: split on non-letters and camelCase.
+
+    >>> _tokens("site-footer__link mainNav css-1x9f2k")
+    ['site', 'footer', 'link', 'main', 'nav', 'css', 'x', 'f', 'k']
+    """
+    return [t.lower() for t in _TOKEN_RE.findall(value)]
+
+
+@lru_cache(maxsize=65536)
+def _token_label(token: str) -> str | None:
+    label = _TOKEN_LABELS.get(token)
+    if label is not None or len(token) < 7:
+        return label
+    for word, compound_label in _COMPOUND:
+        if token.startswith(word) or token.endswith(word):
+            return compound_label
+    return None
 
 
 def classify_element(tag: str, attrs: dict[str, str | None]) -> str | None:
@@ -72,6 +185,8 @@ def classify_element(tag: str, attrs: dict[str, str | None]) -> str | None:
     'nav'
     >>> classify_element("div", {"itemprop": "articleBody"})
     'content'
+    >>> classify_element("ul", {"class": "c-Footer__links"})
+    'footer'
     >>> classify_element("div", {"class": "css-1x9f2k"}) is None
     True
     """
@@ -83,124 +198,367 @@ def classify_element(tag: str, attrs: dict[str, str | None]) -> str | None:
         label = _ROLE_LABELS.get(role.strip().lower())
         if label is not None:
             return label
-    if (attrs.get("itemprop") or "").lower() == "articlebody":
-        return CONTENT
+    itemprop = attrs.get("itemprop")
+    if itemprop:
+        label = _ITEMPROP_LABELS.get(itemprop.strip().lower())
+        if label is not None:
+            return label
     found: str | None = None
+    content = False
     for name in ("id", "class"):
         value = attrs.get(name)
-        if not value:
+        if not value or (_HINT_LONG.search(value) is None and _HINT_SHORT.search(value) is None):
             continue
         for token in _tokens(value):
-            label = _TOKEN_LABELS.get(token)
+            label = _token_label(token)
             if label is None:
                 continue
             if label == COMMENT:
                 return COMMENT
-            if label == CONTENT and token in _WEAK_CONTENT:
-                found = found or CONTENT
-                continue
-            if found is None or found == CONTENT:
+            if label == CONTENT:
+                content = content or token not in _WEAK_CONTENT
+            elif found is None:
                 found = label
+    # Both an article word and a region word (l-sidebar-fixed l-article-body): a layout
+    # modifier, not a region.
+    if content:
+        return None if found else CONTENT
     return found
 
 
-def _resolve(labels: list[str]) -> str | None:
+def _resolve(labels: Sequence[str]) -> str | None:
     """Combine the labels of a link's ancestors, innermost first.
 
-    Comments win; otherwise the innermost region, except that a menu inside a footer or a
-    sidebar belongs to that footer or sidebar.
+    Comments win; then the innermost boilerplate region (a teaser ``<article>`` inside a
+    menu or a related box is still boilerplate), except that a menu inside a footer or a
+    sidebar belongs to that footer or sidebar; content only if nothing else.
 
     >>> _resolve(["nav", "footer"])
     'footer'
-    >>> _resolve(["sidebar", "content"])
+    >>> _resolve(["content", "sidebar"])
     'sidebar'
-    >>> _resolve(["content", "nav"])
+    >>> _resolve(["content"])
     'content'
     """
     if not labels:
         return None
     if COMMENT in labels:
         return COMMENT
-    first = labels[0]
+    boiler = [lab for lab in labels if lab != CONTENT]
+    if not boiler:
+        return CONTENT
+    first = boiler[0]
     if first == NAV:
-        for outer in labels[1:]:
+        for outer in boiler[1:]:
             if outer in (FOOTER, SIDEBAR):
                 return outer
     return first
 
 
-def _main_block(tree: LexborHTMLParser) -> LexborNode | None:
-    """The element holding the most paragraph text: the page's main content block."""
-    scores: dict[int, tuple[int, LexborNode]] = {}
-    for p in tree.css("p, pre, blockquote, td"):
-        length = len(p.text(deep=True, strip=True))
-        if length < 40:
-            continue
-        parent = p.parent
-        if parent is None:
-            continue
-        key = parent.mem_id
-        prev = scores.get(key)
-        scores[key] = ((prev[0] if prev else 0) + length, parent)
-    if not scores:
+@lru_cache(maxsize=65536)
+def _label_of(
+    tag: str, cls: str | None, id_: str | None, role: str | None, itemprop: str | None
+) -> str | None:
+    """:func:`classify_element`, memoized on the attributes it reads (class lists repeat)."""
+    if tag not in _TAG_LABELS and not (cls or id_ or role or itemprop):
         return None
-    return max(scores.values(), key=lambda item: item[0])[1]
+    return classify_element(tag, {"class": cls, "id": id_, "role": role, "itemprop": itemprop})
+
+
+def _part_hash(tag: str, cls: str | None) -> int:
+    """A container's share of a link's structural fingerprint: tag and class, digits out
+    (``post-123``, ``menu-item-45`` vary per page; hashed names keep their letters)."""
+    return zlib.crc32((tag + "." + cls.translate(_NO_DIGITS) if cls else tag).encode())
+
+
+_NO_DIGITS = str.maketrans("", "", "0123456789")
+
+
+
+
+class _Page:
+    """Per-element facts, memoized by ``mem_id``, on the paths from links and blocks to root."""
+
+    __slots__ = ("block", "label", "nodes", "parent", "root")
+
+    def __init__(self, root: LexborNode) -> None:
+        self.root = root.mem_id
+        self.parent: dict[int, int | None] = {self.root: None}
+        self.nodes: dict[int, LexborNode] = {self.root: root}
+        self.label: dict[int, str | None] = {self.root: None}
+        self.block: dict[int, int] = {self.root: 0}
+
+    def register(self, node: LexborNode) -> int:
+        """Record ``node`` and its ancestors up to the root (or a recorded one)."""
+        key = node.mem_id
+        parent = self.parent
+        cur: LexborNode | None = node
+        pending: list[tuple[int, LexborNode]] = []
+        while cur is not None:
+            k = cur.mem_id
+            if k in parent:
+                break
+            pending.append((k, cur))
+            if cur.tag in _ROOT_TAGS:  # a body-less fragment: its top is the root
+                cur = None
+                break
+            cur = cur.parent
+        up = cur.mem_id if cur is not None else self.root
+        for k, n in reversed(pending):
+            parent[k] = up if k != up else None
+            self.nodes[k] = n
+            attrs = n.attributes
+            tag = n.tag or ""
+            cls = attrs.get("class")
+            self.label[k] = _label_of(
+                tag, cls, attrs.get("id"), attrs.get("role"), attrs.get("itemprop")
+            )
+            self.block[k] = self.block.get(up, 0) * 31 + _part_hash(tag, cls) & 0xFFFFFFFF
+            up = k
+        return key
+
+    def up(self, key: int, stop: set[int]) -> list[int]:
+        """``key`` and its ancestors until one in ``stop`` (included) or the root."""
+        out = []
+        parent = self.parent
+        cur: int | None = key
+        while cur is not None:
+            out.append(cur)
+            if cur in stop:
+                break
+            cur = parent[cur]
+        return out
+
 
 
 def place_links(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> list[str]:
-    """Placement of each link node of ``tree``, in order."""
-    memo: dict[int, str | None] = {}
-    result: list[str | None] = []
-    unresolved = False
-    for node in links:
-        labels: list[str] = []
-        cur = node.parent
-        while cur is not None and cur.tag not in ("body", "html", "-document"):
-            key = cur.mem_id
-            if key in memo:
-                label = memo[key]
-            else:
-                label = classify_element(cur.tag or "", cur.attributes)
-                memo[key] = label
-            if label is not None:
-                labels.append(label)
-            cur = cur.parent
-        placed = _resolve(labels)
-        unresolved = unresolved or placed is None
-        result.append(placed)
-    if unresolved:
-        _place_by_layout(tree, links, result)
-    return [label or CONTENT for label in result]
+    """Placement of each link node of ``tree``, in order (see the module docstring).
+
+    >>> story = "Running text of the story, sentence after sentence. " * 6
+    >>> tree = LexborHTMLParser(
+    ...     '<div><a href="/">Home</a> <a href="/news">News</a></div>'
+    ...     f'<div><div><p>{story}<a href="/x">a source</a>.</p><p>{story}</p></div>'
+    ...     '<div><a href="/y">Other story</a></div></div>'
+    ...     '<div><a href="/legal">Legal</a> <a href="/c" rel="ugc">Bob</a></div>')
+    >>> place_links(tree, tree.css("a[href]"))
+    ['nav', 'nav', 'content', 'sidebar', 'footer', 'comment']
+    """
+    return [p.placement for p in place_links_scored(tree, links)]
 
 
-def _place_by_layout(
-    tree: LexborHTMLParser, links: Sequence[LexborNode], result: list[str | None]
-) -> None:
-    """Fill links that no markup placed, from the main block and document order."""
-    main = _main_block(tree)
-    if main is None:
-        return
-    main_id = main.mem_id
-    inside: list[bool] = []
-    for node in links:
-        cur = node.parent
-        hit = False
-        while cur is not None:
-            if cur.mem_id == main_id:
-                hit = True
-                break
-            cur = cur.parent
-        inside.append(hit)
-    first_in = next((i for i, hit in enumerate(inside) if hit), None)
-    last_in = max((i for i, hit in enumerate(inside) if hit), default=None)
-    for i, label in enumerate(result):
-        if label is not None:
+def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> list[Placed]:
+    """Placement, confidence and container fingerprint of each link node, in order."""
+    if not links:
+        return []
+    root = tree.body or tree.root
+    if root is None:
+        return [Placed(CONTENT, 0.5, 0) for _ in links]
+    page = _Page(root)
+    parent, label = page.parent, page.label
+
+    # -- blocks and links in document order; blocks' own text (nested blocks subtracted) --
+    link_ids = {node.mem_id: i for i, node in enumerate(links)}
+    link_keys = [0] * len(links)
+    paras: dict[int, int] = {}
+    seq: list[int] = []  # paragraph and link keys, in document order
+    for node in tree.css(_SCAN_SELECTOR):
+        tag = node.tag
+        if tag == "a" or tag == "area":
+            i = link_ids.get(node.mem_id)
+            if i is not None:
+                link_keys[i] = page.register(node)
+                seq.append(link_keys[i])
             continue
-        if inside[i]:
-            result[i] = CONTENT
-        elif first_in is None or i < first_in:
-            result[i] = NAV
-        elif last_in is not None and i > last_in:
-            result[i] = FOOTER
+        # Containers: only the text straight inside (<div>text<br>text</div>) is theirs.
+        length = len(node.text(deep=tag not in _CONTAINERS, strip=True))
+        if length < _MIN_PARA:  # not running text; its links count for the block around it
+            continue
+        key = page.register(node)
+        paras[key] = length
+        seq.append(key)
+    for i, node in enumerate(links):
+        if not link_keys[i]:  # not found by the scan (a caller's own node list)
+            link_keys[i] = page.register(node)
+    nearest: dict[int, int | None] = {}
+
+    def para_of(key: int | None) -> int | None:
+        """The nearest paragraph-like ancestor-or-self of ``key``."""
+        path = []
+        while key is not None and key not in nearest:
+            if key in paras:
+                nearest[key] = key
+                break
+            path.append(key)
+            key = parent[key]
+        found = nearest.get(key) if key is not None else None
+        for k in path:
+            nearest[k] = found
+        return found
+
+    own_text = dict(paras)
+    for key, length in paras.items():
+        outer = para_of(parent[key])
+        if outer is not None and key != outer:
+            own_text[outer] -= length
+    link_text: dict[int, int] = {}
+    anchor_len: list[int] = []
+    for node, key in zip(links, link_keys, strict=True):
+        length = len(node.text(deep=True, strip=True))
+        anchor_len.append(length)
+        p = para_of(parent[key])
+        if p is not None:
+            link_text[p] = link_text.get(p, 0) + length
+    # Running text: long enough, not a list of links.
+    good = {
+        key: length
+        for key, length in own_text.items()
+        if length >= _MIN_PARA and link_text.get(key, 0) <= _MAX_DENSITY * length
+    }
+
+    # -- depth, and raw good text per element (to void labels on wrappers of the text) ----
+    depth: dict[int, int] = {page.root: 0}
+    for key in parent:
+        path = []
+        cur: int | None = key
+        while cur is not None and cur not in depth:
+            path.append(cur)
+            cur = parent[cur]
+        d = depth[cur] if cur is not None else 0
+        for k in reversed(path):
+            d += 1
+            depth[k] = d
+    bottom_up = sorted(parent, key=depth.__getitem__, reverse=True)
+    raw: dict[int, float] = dict.fromkeys(parent, 0.0)
+    for key, value in good.items():
+        raw[key] += value
+    for key in bottom_up:
+        up = parent[key]
+        if up is not None:
+            raw[up] += raw[key]
+    total = raw[page.root]
+    for key, lab in label.items():
+        # A nav/sidebar/footer name on an element holding most of the page's running text is
+        # a layout wrapper (l-sidebar-fixed, has-footer...), not that region.
+        if lab in (NAV, SIDEBAR, FOOTER) and raw[key] > _WRAPPER_SHARE * total:
+            label[key] = None
+
+    # -- the main block: argmax of decayed good text - link text - boilerplate text -------
+    boiler_of: dict[int, bool] = {page.root: False}
+
+    def under_boiler(key: int) -> bool:
+        path = []
+        cur: int | None = key
+        while cur is not None and cur not in boiler_of:
+            path.append(cur)
+            cur = parent[cur]
+        flag = boiler_of[cur] if cur is not None else False
+        for k in reversed(path):
+            flag = flag or label[k] in BOILERPLATE
+            boiler_of[k] = flag
+        return boiler_of[key]
+
+    gain: dict[int, float] = dict.fromkeys(parent, 0.0)
+    cost: dict[int, float] = dict.fromkeys(parent, 0.0)
+    for key, value in good.items():
+        if under_boiler(key):
+            cost[key] += _BOILER_WEIGHT * value
         else:
-            result[i] = SIDEBAR
+            gain[key] += value
+    for key, length in zip(link_keys, anchor_len, strict=True):
+        cost[key] += _LINK_WEIGHT * max(length, 1)
+    # Good text counts less the further it lies below an element (readability's decay): a
+    # wrapper of the whole page does not win over the article by adding teasers' blurbs.
+    for key in bottom_up:
+        up = parent[key]
+        if up is not None:
+            gain[up] += _DECAY * gain[key]
+            cost[up] += cost[key]
+    main = max(parent, key=lambda k: (gain[k] - cost[k], depth[k]))
+    main_good = raw[main]
+    weak = main_good < _MIN_MAIN or gain[main] <= cost[main]
+    if weak:  # no running text to speak of (a link hub): markup alone decides
+        main = page.root
+    main_path = page.up(main, set())  # main and its ancestors, innermost first
+    main_anc = set(main_path)
+
+    # Running text inside main, in document order: links after the last of it (related
+    # lists, share and tag bars) or before the first (bylines) are not the editor's text.
+    inside_memo: dict[int, bool] = {}
+
+    def in_main(key: int) -> bool:
+        path = page.up(key, main_anc)
+        return path[-1] == main
+
+    first_good = last_good = -1
+    for i, key in enumerate(seq):
+        if key in good and not under_boiler(key) and in_main(key):
+            if first_good < 0:
+                first_good = i
+            last_good = i
+    seq_index = {key: i for i, key in enumerate(seq)}
+    del inside_memo
+
+    # -- each link: labels below the common ancestor with main, then position -------------
+    order: dict[int, int] = {}  # child of an ancestor of main -> -1 before, 1 after
+    results: list[Placed] = []
+    for node, key in zip(links, link_keys, strict=True):
+        path = page.up(key, main_anc)
+        top = path[-1]  # the common ancestor with main (or the root)
+        below = path[:-1] if top in main_anc else path
+        inside = top == main
+        labels = [lab for k in below if (lab := label[k]) is not None]
+        rel = (node.attributes.get("rel") or "").lower().split()
+        block = page.block[parent[key] or key] & 0x7FFFFFFF
+        if _DEBUG:
+            TRACE.append((inside, weak, labels, [page.nodes[k].tag for k in below][:8], page.nodes[top].tag))
+        if "ugc" in rel or COMMENT in labels:
+            results.append(Placed(COMMENT, 1.0 if "ugc" in rel else 0.9, block))
+            continue
+        resolved = _resolve(labels)
+        if resolved is not None and resolved != CONTENT:
+            results.append(Placed(resolved, 0.9, block))
+            continue
+        if inside and not weak:
+            p = para_of(parent[key])
+            if p is not None and p in good:
+                results.append(Placed(CONTENT, 0.95, block))
+                continue
+            i = seq_index.get(key, -1)
+            if i > last_good >= 0:
+                results.append(Placed(SIDEBAR, 0.6, block))
+                continue
+            if 0 <= i < first_good:
+                results.append(Placed(NAV, 0.6, block))
+                continue
+            results.append(Placed(CONTENT, 0.8, block))
+            continue
+        if weak:
+            results.append(Placed(CONTENT, 0.55, block))
+            continue
+        # Outside the main block, unlabeled or labeled content only (teaser <article>s beside
+        # the main one): where is it relative to main?
+        branch = path[-2] if len(path) > 1 else key
+        if top == main_path[min(1, len(main_path) - 1)]:  # a sibling subtree of main
+            results.append(Placed(SIDEBAR, 0.6, block))
+            continue
+        side = order.get(branch)
+        if side is None:
+            side = _side(page, top, branch, main_path, order)
+        results.append(Placed(NAV if side < 0 else FOOTER, 0.6, block))
+    return results
+
+
+def _side(page: _Page, top: int, branch: int, main_path: list[int], order: dict[int, int]) -> int:
+    """-1 if subtree ``branch`` (a child of ``top``) comes before main in document order."""
+    index = main_path.index(top)
+    main_branch = main_path[index - 1] if index > 0 else top
+    cur = page.nodes[top].child
+    side = -1
+    while cur is not None:
+        k = cur.mem_id
+        if k == main_branch:
+            side = 1
+        elif k in page.parent:
+            order[k] = side
+        cur = cur.next
+    return order.get(branch, 1)
