@@ -27,7 +27,6 @@ Work is per element on the paths from links and paragraphs to the root, memoized
 
 from __future__ import annotations
 
-import os
 import re
 import zlib
 from collections.abc import Sequence
@@ -87,9 +86,9 @@ _WORDS = {
     "hamburger drawer offcanvas",
     SIDEBAR: "sidebar sidebars aside widget widgets blogroll related recommended recommend "
     "recommendations popular trending mostread sidebox rail secondary share sharing social "
-    "sharebar socials recirc recirculation promo promotion advert advertisement ads ad sponsor sponsored "
-    "newsletter subscribe subscription signup teaser teasers outbrain taboola seitenleiste "
-    "barra lateral zijbalk colonne latérale relacionados relacionadas correlati "
+    "sharebar socials recirc recirculation promo promotion advert advertisement ads ad sponsor "
+    "sponsored newsletter subscribe subscription signup teaser teasers outbrain taboola "
+    "seitenleiste barra lateral zijbalk colonne latérale relacionados relacionadas correlati "
     "verwandte aehnliche",
     FOOTER: "footer foot colophon copyright bottombar legal imprint impressum "
     "fusszeile fußzeile pie rodape rodapé piede voettekst podval stopka disclaimer",
@@ -135,14 +134,30 @@ _SCAN_SELECTOR = (
 _CONTAINERS = frozenset({"div", "section", "article", "main", "center", "font"})
 _MIN_PARA = 25  # characters of own text below which a block is not running text
 _MAX_DENSITY = 0.5  # link text / text above which a block is a link list, not running text
-_LINK_WEIGHT = float(os.environ.get('PL_LW', 1.0))  # the main block pays this much per character of link text it holds
+_LINK_WEIGHT = 1.0  # the main block pays this much per character of link text outside text
 _BOILER_WEIGHT = 1.0  # ... and per character of good text under a boilerplate label
-_DECAY = float(os.environ.get('PL_DECAY', 0.85))
-_SHORT = float(os.environ.get('PL_SHORT', 0))
+_DECAY = 0.85  # text counts this much less per level it lies below an element
 _WRAPPER_SHARE = 0.5  # a region label on an element with more of the page's text is a wrapper
+_NAMED_SHARE = 0.6  # a named body with this share of main's text is the main block
+_MIN_ARTICLE = 400  # good characters from which main is an article, where link lists are not text
+_HEADLINE_WORDS = 5  # mean words per anchor from which a list of links is a list of stories
 _MIN_MAIN = 50  # good characters below which a page has no main text (a link hub)
-_DEBUG = bool(os.environ.get('PLDEBUG'))
-TRACE: list = []
+_LAYOUT_TAGS = frozenset({"tr", "td", "th", "tbody", "thead", "tfoot", "table"})
+# Pagination anchors: page numbers, arrows, next/previous in several languages.
+_PAGER = re.compile(
+    r"[\d\s]{1,5}|[«»‹›<>←→\s.]*(?:next|prev|previous|older|newer|more|suivant|précédent|"
+    r"weiter|zurück|siguiente|anterior|próximo|avanti|indietro|volgende|vorige|следующая|"
+    r"предыдущая)?(?:\s+(?:posts?|page|entries|articles|articoli|seite|página))?[«»‹›<>←→\s.]*",
+    re.IGNORECASE,
+)
+_BLOCK_TAGS = frozenset(
+    {
+        "p", "pre", "td", "th", "li", "dd", "dt", "blockquote", "div", "section", "article",
+        "main", "center", "ul", "ol", "table", "tr", "nav", "aside", "header", "footer", "form",
+        "figure", "figcaption", "h1", "h2", "h3", "h4", "h5", "h6", "dl", "body",
+    }
+)  # fmt: skip
+_PARAGRAPHS = frozenset({"p", "li", "dd", "dt", "blockquote", "pre"})
 _ROOT_TAGS = frozenset({"body", "html", "-document"})
 
 
@@ -151,7 +166,7 @@ class Placed(NamedTuple):
 
     placement: str
     score: float
-    block: int  # 32-bit fingerprint of the link's container path (tags and class tokens)
+    block: int  # 31-bit fingerprint of the link's container path (tags, classes, ids)
 
 
 def _tokens(value: str) -> list[str]:
@@ -187,6 +202,10 @@ def classify_element(tag: str, attrs: dict[str, str | None]) -> str | None:
     'content'
     >>> classify_element("ul", {"class": "c-Footer__links"})
     'footer'
+    >>> classify_element("div", {"class": "sdc-article-related-stories"})
+    'sidebar'
+    >>> classify_element("div", {"class": "l-sidebar-fixed l-article-body"}) is None
+    True
     >>> classify_element("div", {"class": "css-1x9f2k"}) is None
     True
     """
@@ -209,18 +228,25 @@ def classify_element(tag: str, attrs: dict[str, str | None]) -> str | None:
         value = attrs.get(name)
         if not value or (_HINT_LONG.search(value) is None and _HINT_SHORT.search(value) is None):
             continue
-        for token in _tokens(value):
-            label = _token_label(token)
-            if label is None:
-                continue
-            if label == COMMENT:
-                return COMMENT
-            if label == CONTENT:
-                content = content or token not in _WEAK_CONTENT
-            elif found is None:
-                found = label
-    # Both an article word and a region word (l-sidebar-fixed l-article-body): a layout
-    # modifier, not a region.
+        for word in value.split():
+            # Within one class name a region word wins over an article word
+            # (sdc-article-related-stories, sidebar-content, comment-body).
+            region: str | None = None
+            article = False
+            for token in _tokens(word):
+                label = _token_label(token)
+                if label == COMMENT:
+                    return COMMENT
+                if label == CONTENT:
+                    article = article or token not in _WEAK_CONTENT
+                elif label is not None and region is None:
+                    region = label
+            if region is not None:
+                found = found or region
+            elif article:
+                content = True
+    # Separate class names of an article and of a region (l-sidebar-fixed l-article-body): a
+    # layout modifier, not a region.
     if content:
         return None if found else CONTENT
     return found
@@ -255,6 +281,25 @@ def _resolve(labels: Sequence[str]) -> str | None:
     return first
 
 
+_BODY_RE = re.compile(
+    r"(?:article|story|entry|post|blog|news)[-_]?(?:body|content|text)", re.IGNORECASE
+)
+_BODY_ITEMPROPS = frozenset({"articlebody", "reviewbody"})
+
+
+@lru_cache(maxsize=65536)
+def _is_body(cls: str | None, id_: str | None, itemprop: str | None) -> bool:
+    """Markup that names the article's body: schema.org articleBody, WordPress entry-content,
+    article-body, story-text... (a name of the whole body, not of a part of a region).
+
+    >>> _is_body("entry-content clearfix", None, None), _is_body("css-53u6y8", None, None)
+    (True, False)
+    """
+    if itemprop and itemprop.strip().lower() in _BODY_ITEMPROPS:
+        return True
+    return bool(cls and _BODY_RE.search(cls)) or bool(id_ and _BODY_RE.search(id_))
+
+
 @lru_cache(maxsize=65536)
 def _label_of(
     tag: str, cls: str | None, id_: str | None, role: str | None, itemprop: str | None
@@ -265,21 +310,21 @@ def _label_of(
     return classify_element(tag, {"class": cls, "id": id_, "role": role, "itemprop": itemprop})
 
 
-def _part_hash(tag: str, cls: str | None) -> int:
-    """A container's share of a link's structural fingerprint: tag and class, digits out
-    (``post-123``, ``menu-item-45`` vary per page; hashed names keep their letters)."""
-    return zlib.crc32((tag + "." + cls.translate(_NO_DIGITS) if cls else tag).encode())
+def _part_hash(tag: str, cls: str | None, id_: str | None, align: str | None) -> int:
+    """A container's share of a link's structural fingerprint: tag, class and id, digits out
+    (``post-123``, ``menu-item-45`` vary per page; hashed names keep their letters), and the
+    ``align`` of unclassed elements (what tells apart the rows of a 1990s table layout)."""
+    text = f"{tag}.{cls or ''}#{id_ or ''}@{align or ''}".translate(_NO_DIGITS)
+    return zlib.crc32(text.encode())
 
 
 _NO_DIGITS = str.maketrans("", "", "0123456789")
 
 
-
-
 class _Page:
     """Per-element facts, memoized by ``mem_id``, on the paths from links and blocks to root."""
 
-    __slots__ = ("block", "label", "nodes", "parent", "root")
+    __slots__ = ("block", "body", "label", "nodes", "parent", "root")
 
     def __init__(self, root: LexborNode) -> None:
         self.root = root.mem_id
@@ -287,6 +332,7 @@ class _Page:
         self.nodes: dict[int, LexborNode] = {self.root: root}
         self.label: dict[int, str | None] = {self.root: None}
         self.block: dict[int, int] = {self.root: 0}
+        self.body: set[int] = set()  # elements that markup names the article's body
 
     def register(self, node: LexborNode) -> int:
         """Record ``node`` and its ancestors up to the root (or a recorded one)."""
@@ -310,10 +356,15 @@ class _Page:
             attrs = n.attributes
             tag = n.tag or ""
             cls = attrs.get("class")
-            self.label[k] = _label_of(
-                tag, cls, attrs.get("id"), attrs.get("role"), attrs.get("itemprop")
+            id_, itemprop = attrs.get("id"), attrs.get("itemprop")
+            self.label[k] = _label_of(tag, cls, id_, attrs.get("role"), itemprop)
+            if _is_body(cls, id_, itemprop):
+                self.body.add(k)
+            self.block[k] = (
+                self.block.get(up, 0) * 31
+                + _part_hash(tag, cls, id_, attrs.get("align") if not cls else None)
+                & 0xFFFFFFFF
             )
-            self.block[k] = self.block.get(up, 0) * 31 + _part_hash(tag, cls) & 0xFFFFFFFF
             up = k
         return key
 
@@ -328,7 +379,6 @@ class _Page:
                 break
             cur = parent[cur]
         return out
-
 
 
 def place_links(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> list[str]:
@@ -457,26 +507,62 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
             boiler_of[k] = flag
         return boiler_of[key]
 
-    gain: dict[int, float] = dict.fromkeys(parent, 0.0)
-    cost: dict[int, float] = dict.fromkeys(parent, 0.0)
-    for key, value in good.items():
-        if under_boiler(key):
-            cost[key] += _BOILER_WEIGHT * value
-        else:
-            gain[key] += value
-    for key, length in zip(link_keys, anchor_len, strict=True):
-        cost[key] += _LINK_WEIGHT * max(length, 1)
-    # Good text counts less the further it lies below an element (readability's decay): a
-    # wrapper of the whole page does not win over the article by adding teasers' blurbs.
-    for key in bottom_up:
-        up = parent[key]
-        if up is not None:
-            gain[up] += _DECAY * gain[key]
-            cost[up] += cost[key]
-    main = max(parent, key=lambda k: (gain[k] - cost[k], depth[k]))
+    def best_block(hub: bool) -> int:
+        """argmax over elements of decayed gain - cost. Articles gain good text and pay for
+        link text outside running text; a link hub (``hub``: a page without running text)
+        gains all block text and half of each link's text, and pays nothing for links."""
+        gain: dict[int, float] = dict.fromkeys(parent, 0.0)
+        cost: dict[int, float] = dict.fromkeys(parent, 0.0)
+        for key, value in (own_text if hub else good).items():
+            if under_boiler(key):
+                cost[key] += _BOILER_WEIGHT * value
+            else:
+                gain[key] += value - (link_text.get(key, 0) if hub else 0)
+        for key, length in zip(link_keys, anchor_len, strict=True):
+            if hub:
+                if not under_boiler(key):
+                    gain[key] += 0.5 * length
+            elif para_of(parent[key]) not in good:  # a link in running text is text
+                cost[key] += _LINK_WEIGHT * max(length, 1)
+        # Text counts less the further it lies below an element (readability's decay): a
+        # wrapper of the whole page does not win over the article by adding teasers' blurbs.
+        for key in bottom_up:
+            up = parent[key]
+            if up is not None:
+                gain[up] += _DECAY * gain[key]
+                cost[up] += cost[key]
+        best = max(parent, key=lambda k: (gain[k] - cost[k], depth[k]))
+        return best if gain[best] > cost[best] else page.root
+
+    main = best_block(hub=False)
     main_good = raw[main]
-    weak = main_good < _MIN_MAIN or gain[main] <= cost[main]
-    if weak:  # no running text to speak of (a link hub): markup alone decides
+    weak = main == page.root or main_good < _MIN_MAIN
+    listing = False
+    if not weak:
+        items = _whole_list(page, main)
+        if items != main:
+            # A listing: the list and what frames it (its intro, "see also"), not just it.
+            listing = True
+            up = parent[items]
+            main = up if up is not None and up != page.root else items
+            main_good = raw[main]
+    if not weak and page.body:
+        # Markup that names the article body wins over density where they overlap: up to the
+        # nearest named ancestor, or down to a named descendant with most of main's text.
+        for k in page.up(main, set()):
+            if k in page.body:
+                main = k
+                break
+        else:
+            inner = [k for k in page.body if page.up(k, {main})[-1] == main]
+            best = max(inner, key=raw.__getitem__, default=None)
+            if best is not None and raw[best] >= _NAMED_SHARE * main_good:
+                main = best
+    if weak:  # no running text to speak of (a link hub): its biggest block of links and text
+        main = best_block(hub=True)
+        weak = main == page.root
+        listing = True
+    if weak:  # nothing at all: markup alone decides
         main = page.root
     main_path = page.up(main, set())  # main and its ancestors, innermost first
     main_anc = set(main_path)
@@ -490,8 +576,8 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
         return path[-1] == main
 
     first_good = last_good = -1
-    for i, key in enumerate(seq):
-        if key in good and not under_boiler(key) and in_main(key):
+    for i, key in enumerate(() if listing else seq):
+        if key in good and page.nodes[key].tag in _PARAGRAPHS and in_main(key):
             if first_good < 0:
                 first_good = i
             last_good = i
@@ -500,8 +586,10 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
 
     # -- each link: labels below the common ancestor with main, then position -------------
     order: dict[int, int] = {}  # child of an ancestor of main -> -1 before, 1 after
+    lists: dict[int, bool] = {}
     results: list[Placed] = []
-    for node, key in zip(links, link_keys, strict=True):
+    outside: list[tuple[int, int, int, int]] = []  # (link index, common ancestor, branch, side)
+    for i, (node, key) in enumerate(zip(links, link_keys, strict=True)):
         path = page.up(key, main_anc)
         top = path[-1]  # the common ancestor with main (or the root)
         below = path[:-1] if top in main_anc else path
@@ -509,8 +597,6 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
         labels = [lab for k in below if (lab := label[k]) is not None]
         rel = (node.attributes.get("rel") or "").lower().split()
         block = page.block[parent[key] or key] & 0x7FFFFFFF
-        if _DEBUG:
-            TRACE.append((inside, weak, labels, [page.nodes[k].tag for k in below][:8], page.nodes[top].tag))
         if "ugc" in rel or COMMENT in labels:
             results.append(Placed(COMMENT, 1.0 if "ugc" in rel else 0.9, block))
             continue
@@ -518,34 +604,120 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
         if resolved is not None and resolved != CONTENT:
             results.append(Placed(resolved, 0.9, block))
             continue
-        if inside and not weak:
-            p = para_of(parent[key])
-            if p is not None and p in good:
+        p = para_of(parent[key])
+        at = seq_index.get(key, -1)
+        if inside and p is not None and p in good and _block_of(page, key) == p:
+            # In a paragraph: the editor's text. In a cell's or a box's own text: most likely,
+            # unless before or after all paragraphs (breadcrumbs, a byline in a table cell).
+            if page.nodes[p].tag in _PARAGRAPHS:
                 results.append(Placed(CONTENT, 0.95, block))
                 continue
-            i = seq_index.get(key, -1)
-            if i > last_good >= 0:
-                results.append(Placed(SIDEBAR, 0.6, block))
+            if first_good <= at <= last_good or first_good < 0:
+                results.append(Placed(CONTENT, 0.85, block))
                 continue
-            if 0 <= i < first_good:
-                results.append(Placed(NAV, 0.6, block))
-                continue
-            results.append(Placed(CONTENT, 0.8, block))
+        anchor = node.text(deep=True, strip=True)
+        if anchor and _PAGER.fullmatch(anchor):  # 2, next, older posts »...
+            results.append(Placed(NAV, 0.8, block))
             continue
         if weak:
             results.append(Placed(CONTENT, 0.55, block))
             continue
-        # Outside the main block, unlabeled or labeled content only (teaser <article>s beside
-        # the main one): where is it relative to main?
-        branch = path[-2] if len(path) > 1 else key
-        if top == main_path[min(1, len(main_path) - 1)]:  # a sibling subtree of main
-            results.append(Placed(SIDEBAR, 0.6, block))
+        if inside:
+            if at > last_good >= 0:  # after the article's text: related, share, tags
+                results.append(Placed(SIDEBAR, 0.6, block))
+            elif 0 <= at < first_good:  # before it: byline, share
+                results.append(Placed(NAV, 0.6, block))
+            elif main_good >= _MIN_ARTICLE and _in_link_list(page, key, lists):
+                # A list of stories in an article ("more on this"): not its text.
+                results.append(Placed(SIDEBAR, 0.55, block))
+            else:
+                results.append(Placed(CONTENT, 0.75, block))
             continue
+        # Outside the main block, unlabeled or labeled content only (teaser <article>s beside
+        # the main one): where is it relative to main? Decided below, for all such links.
+        branch = path[-2] if len(path) > 1 else key
         side = order.get(branch)
         if side is None:
             side = _side(page, top, branch, main_path, order)
-        results.append(Placed(NAV if side < 0 else FOOTER, 0.6, block))
+        outside.append((i, top, branch, side))
+        results.append(Placed(SIDEBAR, 0.6, block))
+    if outside:
+        # The outermost region before main is the page's header, the outermost after it the
+        # footer; regions nested deeper (columns beside main) are sidebars, except a small
+        # one just before main (breadcrumbs, title bar).
+        first_before = min((depth[t] for _, t, _, s in outside if s < 0), default=-1)
+        first_after = min((depth[t] for _, t, _, s in outside if s > 0), default=-1)
+        per_branch: dict[int, int] = {}
+        for _, _, branch, _ in outside:
+            per_branch[branch] = per_branch.get(branch, 0) + 1
+        main_parent = main_path[min(1, len(main_path) - 1)]
+        for i, top, branch, side in outside:
+            if top == main_parent:
+                placement = NAV if side < 0 and per_branch[branch] < 5 else SIDEBAR
+            elif side < 0:
+                placement = NAV if depth[top] == first_before else SIDEBAR
+            else:
+                placement = FOOTER if depth[top] == first_after else SIDEBAR
+            results[i] = results[i]._replace(placement=placement)
     return results
+
+
+def _block_of(page: _Page, key: int) -> int | None:
+    """The nearest block-level ancestor of a link (a paragraph, item, cell, container)."""
+    cur = page.parent[key]
+    while cur is not None:
+        if page.nodes[cur].tag in _BLOCK_TAGS:
+            return cur
+        cur = page.parent[cur]
+    return None
+
+
+def _whole_list(page: _Page, main: int) -> int:
+    """The list around ``main`` when main is one item of it (or inside one item): one teaser
+    of a listing page has the most text, but the listing is the page's content."""
+    cur = main
+    for _ in range(3):
+        up = page.parent.get(cur)
+        if up is None:
+            return main
+        node = page.nodes[cur]
+        tag, cls = node.tag, node.attributes.get("class")
+        if tag in _LAYOUT_TAGS or up == page.root:  # layout rows and cells are not items
+            return main
+        if tag not in ("li", "article", "dt", "dd") and not cls:
+            cur = up  # unclassed boxes: only repeated classed boxes make a list
+            continue
+        same = 0
+        sibling = page.nodes[up].child
+        for _ in range(200):
+            if sibling is None:
+                break
+            if sibling.tag == tag and sibling.attributes.get("class") == cls:
+                same += 1
+            sibling = sibling.next
+        if same >= 3:
+            return up
+        cur = up
+    return main
+
+
+def _in_link_list(page: _Page, key: int, memo: dict[int, bool]) -> bool:
+    """Whether the link ``key`` is an item of a list (ul/ol, up to 4 levels up) of >= 3 links."""
+    cur = page.parent[key]
+    for _ in range(4):
+        if cur is None:
+            return False
+        node = page.nodes[cur]
+        if node.tag in ("ul", "ol"):
+            found = memo.get(cur)
+            if found is None:
+                # Headlines, not names: related-story lists link long titles.
+                anchors = [a.text(deep=True, strip=True) for a in node.css("a[href]")]
+                words = sum(len(a.split()) for a in anchors)
+                found = memo[cur] = len(anchors) >= 3 and words >= _HEADLINE_WORDS * len(anchors)
+            return found
+        cur = page.parent[cur]
+    return False
 
 
 def _side(page: _Page, top: int, branch: int, main_path: list[int], order: dict[int, int]) -> int:

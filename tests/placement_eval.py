@@ -176,16 +176,20 @@ class WebLink:
     template: str
     expected: str
     page_level: str
-    site_level: str = ""
+    site_level: str = ""  # after the site-level pass on the links columns alone
+    site_block: str = ""  # ... with the container fingerprint and the confidence columns
 
 
 def web_links(web: SampleWeb) -> list[WebLink]:
     """Every link of every reachable HTML page of ``web``: expected vs linkcrawl's placement,
-    per page (extraction) and after :func:`pipelines.sitewide.site_level_sql` over all rows."""
+    per page (extraction) and after :func:`pipelines.sitewide.site_level_sql` over all rows,
+    without and with the ``placement_block``/``placement_score`` columns."""
     import duckdb
     import pyarrow as pa
 
-    from pipelines.extract import extract_page
+    from pipelines.encoding import decode_html
+    from pipelines.extract import PageLinks, extract_page
+    from pipelines.placement import place_links_scored
     from pipelines.rows import link_rows
     from pipelines.schema import LINKS_SCHEMA
     from pipelines.sitewide import site_level_sql
@@ -193,36 +197,53 @@ def web_links(web: SampleWeb) -> list[WebLink]:
     fetched = datetime(2026, 11, 21, tzinfo=timezone.utc)
     out: list[WebLink] = []
     rows: list[dict[str, object]] = []
+    blocks: list[int] = []
+    scores: list[float] = []
     index: dict[tuple[str, int], int] = {}
     for page in web.html_pages():
         _, _, rest = page.url.partition("://")
         host, _, path = rest.partition("/")
         res = web.site[host]["/" + path]
-        got = extract_page(
-            res.body, page.url, content_type=res.header("Content-Type"),
-            x_robots_tag=res.header("X-Robots-Tag"),
-        ).links  # fmt: skip
+        content_type = res.header("Content-Type")
+        extracted = extract_page(
+            res.body, page.url, content_type=content_type, x_robots_tag=res.header("X-Robots-Tag")
+        )
+        got = extracted.links
         if len(got) != len(page.links):
             raise AssertionError(f"{page.url}: {len(got)} links, expected {len(page.links)}")
+        tree = LexborHTMLParser(decode_html(res.body, content_type)[0])
+        placed = place_links_scored(tree, link_nodes(tree, extracted.base_url))
+        if [p.placement for p in placed] != [k.placement for k in got]:
+            raise AssertionError(f"{page.url}: place_links_scored disagrees with extraction")
         for exp, link in zip(page.links, got, strict=True):
             index[(page.url, link.position)] = len(out)
             out.append(WebLink(page.template, exp.placement, link.placement))
-        from pipelines.extract import PageLinks
-
         rows += link_rows(
             PageLinks(base_url=page.url, encoding="utf-8", links=got), page.url,
             crawl_id="eval", fetched_at=fetched,
         )  # fmt: skip
-    links = pa.Table.from_pylist(rows, schema=LINKS_SCHEMA)  # noqa: F841 - read by DuckDB
+        blocks += [p.block for p in placed]
+        scores += [p.score for p in placed]
+    links = pa.Table.from_pylist(rows, schema=LINKS_SCHEMA)
+    links = links.append_column("placement_block", pa.array(blocks, pa.int32()))
+    links = links.append_column("placement_score", pa.array(scores, pa.float32()))
     con = duckdb.connect()
-    result = con.sql(site_level_sql("links")).fetch_arrow_table()
-    for url, pos, placement in zip(
-        result.column("source_url").to_pylist(),
-        result.column("position").to_pylist(),
-        result.column("placement").to_pylist(),
-        strict=True,
+    con.register("links", links)
+    for attr, sql in (
+        ("site_level", site_level_sql("links")),
+        (
+            "site_block",
+            site_level_sql("links", block_column="placement_block", score_column="placement_score"),
+        ),
     ):
-        out[index[(url, pos)]].site_level = placement
+        result = con.sql(sql).fetch_arrow_table()
+        for url, pos, placement in zip(
+            result.column("source_url").to_pylist(),
+            result.column("position").to_pylist(),
+            result.column("placement").to_pylist(),
+            strict=True,
+        ):
+            setattr(out[index[(url, pos)]], attr, placement)
     return out
 
 
