@@ -35,6 +35,8 @@ from typing import NamedTuple
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from pipelines.urls import registered_domain
+
 CONTENT, NAV, SIDEBAR, FOOTER, COMMENT = "content", "nav", "sidebar", "footer", "comment"
 BOILERPLATE = frozenset({NAV, SIDEBAR, FOOTER, COMMENT})
 
@@ -141,6 +143,8 @@ _WRAPPER_SHARE = 0.5  # a region label on an element with more of the page's tex
 _NAMED_SHARE = 0.6  # a named body with this share of main's text is the main block
 _MIN_ARTICLE = 400  # good characters from which main is an article, where link lists are not text
 _HEADLINE_WORDS = 5  # mean words per anchor from which a list of links is a list of stories
+_EDGE_TEXT = 150  # an edge paragraph shorter than this...
+_EDGE_LINKS = 0.2  # ... with this share of link text is a byline or sign-off
 _MIN_MAIN = 50  # good characters below which a page has no main text (a link hub)
 _LAYOUT_TAGS = frozenset({"tr", "td", "th", "tbody", "thead", "tfoot", "table"})
 # Pagination anchors: page numbers, arrows, next/previous in several languages.
@@ -158,6 +162,11 @@ _BLOCK_TAGS = frozenset(
     }
 )  # fmt: skip
 _PARAGRAPHS = frozenset({"p", "li", "dd", "dt", "blockquote", "pre"})
+_SELF_URLS = (
+    ('link[rel="canonical"][href]', "href"),
+    ('meta[property="og:url"][content]', "content"),
+    ("base[href]", "href"),
+)
 _ROOT_TAGS = frozenset({"body", "html", "-document"})
 
 
@@ -576,15 +585,34 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
         return path[-1] == main
 
     first_good = last_good = -1
+    prose = 0  # running text in main outside list items: an article, not a listing
+    texts: list[int] = []  # main's paragraphs of running text, in document order
     for i, key in enumerate(() if listing else seq):
         if key in good and page.nodes[key].tag in _PARAGRAPHS and in_main(key):
             if first_good < 0:
                 first_good = i
             last_good = i
+            texts.append(key)
+            if not _in_item(page, key):
+                prose += good[key]
+    article = prose >= _MIN_ARTICLE
+    # The article's edges: a short paragraph thick with links as its first or last ("By Jane
+    # Doe", "Follow us @site, Facebook", a newsletter plug) is the byline or the sign-off.
+    edges: set[int] = set()
+    if article:
+        for end in (texts[:2], texts[::-1][:2]):
+            for key in end:
+                if (
+                    own_text[key] >= _EDGE_TEXT
+                    or link_text.get(key, 0) < _EDGE_LINKS * own_text[key]
+                ):
+                    break
+                edges.add(key)
     seq_index = {key: i for i, key in enumerate(seq)}
     del inside_memo
 
     # -- each link: labels below the common ancestor with main, then position -------------
+    site = _site_of(tree)
     order: dict[int, int] = {}  # child of an ancestor of main -> -1 before, 1 after
     lists: dict[int, bool] = {}
     results: list[Placed] = []
@@ -609,8 +637,14 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
         if inside and p is not None and p in good and _block_of(page, key) == p:
             # In a paragraph: the editor's text. In a cell's or a box's own text: most likely,
             # unless before or after all paragraphs (breadcrumbs, a byline in a table cell).
+            if p in edges:
+                results.append(Placed(SIDEBAR, 0.55, block))
+                continue
             if page.nodes[p].tag in _PARAGRAPHS:
                 results.append(Placed(CONTENT, 0.95, block))
+                continue
+            if good[p] >= 0.5 * main_good:  # the article's text itself, straight in a box
+                results.append(Placed(CONTENT, 0.9, block))
                 continue
             if first_good <= at <= last_good or first_good < 0:
                 results.append(Placed(CONTENT, 0.85, block))
@@ -627,8 +661,12 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
                 results.append(Placed(SIDEBAR, 0.6, block))
             elif 0 <= at < first_good:  # before it: byline, share
                 results.append(Placed(NAV, 0.6, block))
-            elif main_good >= _MIN_ARTICLE and _in_link_list(page, key, lists):
+            elif article and _in_link_list(page, key, lists):
                 # A list of stories in an article ("more on this"): not its text.
+                results.append(Placed(SIDEBAR, 0.55, block))
+            elif article and _internal(node, site):
+                # A link of its own in an article, to the same site: a promo or a related
+                # story far more often than the editor's (who cites sources and products).
                 results.append(Placed(SIDEBAR, 0.55, block))
             else:
                 results.append(Placed(CONTENT, 0.75, block))
@@ -660,6 +698,57 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
                 placement = FOOTER if depth[top] == first_after else SIDEBAR
             results[i] = results[i]._replace(placement=placement)
     return results
+
+
+def _site_of(tree: LexborHTMLParser) -> str | None:
+    """The page's registered domain, from its canonical URL, og:url or base (the page's own
+    URL is not passed in), or None."""
+    for selector, attr in _SELF_URLS:
+        node = tree.css_first(selector)
+        if node is not None:
+            host = _href_host(node.attributes.get(attr) or "")
+            if host:
+                return registered_domain(host)
+    return None
+
+
+def _href_host(href: str) -> str | None:
+    """The host of an absolute or scheme-relative href, lowercased; None for a relative one.
+
+    >>> _href_host(" HTTPS://Www.Example.test:8080/a?b"), _href_host("/a"), _href_host("//x.test")
+    ('www.example.test', None, 'x.test')
+    """
+    href = href.strip().lower()
+    if href.startswith("//"):
+        rest = href[2:]
+    elif href.startswith(("http://", "https://")):
+        rest = href.split("//", 1)[1]
+    else:
+        return None
+    for sep in "/?#":
+        rest = rest.split(sep, 1)[0]
+    return rest.rpartition("@")[2].split(":", 1)[0].rstrip(".") or None
+
+
+def _internal(node: LexborNode, site: str | None) -> bool:
+    """Whether a link stays on the page's site (a relative href always does)."""
+    href = node.attributes.get("href") or ""
+    host = _href_host(href)
+    if host is None:
+        return not href.strip().lower().startswith(("javascript:", "mailto:", "tel:", "data:"))
+    return site is not None and registered_domain(host) == site
+
+
+def _in_item(page: _Page, key: int) -> bool:
+    """Whether a paragraph is (in) a list item: the blurb of a listing's teaser."""
+    cur: int | None = key
+    for _ in range(3):
+        if cur is None:
+            return False
+        if page.nodes[cur].tag in ("li", "dd", "dt"):
+            return True
+        cur = page.parent[cur]
+    return False
 
 
 def _block_of(page: _Page, key: int) -> int | None:
