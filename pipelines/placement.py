@@ -128,10 +128,7 @@ _WEAK_CONTENT = frozenset({"main", "body", "text", "post", "entry", "content"})
 _TOKEN_RE = re.compile(r"[A-Z]?[a-z\u00e0-\u024f]+|[A-Z]+(?![a-z])")
 
 # Paragraph-like blocks: their text (less nested blocks) is what density is measured on.
-_SCAN_SELECTOR = (
-    "a[href], area[href], p, pre, td, th, li, dd, dt, blockquote, div, section, article, main, "
-    "center, font"
-)
+_SCAN_SELECTOR = "a[href], area[href], p, pre, td, th, li, dd, dt, blockquote"
 # Containers whose own text (text straight inside, not in children) counts as a block.
 _CONTAINERS = frozenset({"div", "section", "article", "main", "center", "font"})
 _MIN_PARA = 25  # characters of own text below which a block is not running text
@@ -145,7 +142,9 @@ _MIN_ARTICLE = 400  # good characters from which main is an article, where link 
 _HEADLINE_WORDS = 5  # mean words per anchor from which a list of links is a list of stories
 _EDGE_TEXT = 150  # an edge paragraph shorter than this...
 _EDGE_LINKS = 0.2  # ... with this share of link text is a byline or sign-off
+_FEW_PARAGRAPHS = 10**9  # characters in paragraphs below which boxes' own text is read too
 _MIN_MAIN = 50  # good characters below which a page has no main text (a link hub)
+_ITEM_TAGS = frozenset({"li", "article", "dt", "dd"})
 _LAYOUT_TAGS = frozenset({"tr", "td", "th", "tbody", "thead", "tfoot", "table"})
 # Pagination anchors: page numbers, arrows, next/previous in several languages.
 _PAGER = re.compile(
@@ -319,6 +318,24 @@ def _label_of(
     return classify_element(tag, {"class": cls, "id": id_, "role": role, "itemprop": itemprop})
 
 
+@lru_cache(maxsize=65536)
+def _facts(
+    tag: str,
+    cls: str | None,
+    id_: str | None,
+    role: str | None,
+    itemprop: str | None,
+    align: str | None,
+) -> tuple[str | None, bool, int]:
+    """An element's label, whether it names the article body, and its fingerprint part:
+    everything that depends on its tag and attributes alone, memoized (markup repeats)."""
+    return (
+        _label_of(tag, cls, id_, role, itemprop),
+        _is_body(cls, id_, itemprop),
+        _part_hash(tag, cls, id_, None if cls else align),
+    )
+
+
 def _part_hash(tag: str, cls: str | None, id_: str | None, align: str | None) -> int:
     """A container's share of a link's structural fingerprint: tag, class and id, digits out
     (``post-123``, ``menu-item-45`` vary per page; hashed names keep their letters), and the
@@ -354,26 +371,24 @@ class _Page:
             if k in parent:
                 break
             pending.append((k, cur))
-            if cur.tag in _ROOT_TAGS:  # a body-less fragment: its top is the root
-                cur = None
-                break
             cur = cur.parent
+        # Past the top (a node outside the root): hang it under the root.
         up = cur.mem_id if cur is not None else self.root
         for k, n in reversed(pending):
             parent[k] = up if k != up else None
             self.nodes[k] = n
             attrs = n.attributes
-            tag = n.tag or ""
-            cls = attrs.get("class")
-            id_, itemprop = attrs.get("id"), attrs.get("itemprop")
-            self.label[k] = _label_of(tag, cls, id_, attrs.get("role"), itemprop)
-            if _is_body(cls, id_, itemprop):
+            if attrs:
+                label, body, part = _facts(
+                    n.tag or "", attrs.get("class"), attrs.get("id"), attrs.get("role"),
+                    attrs.get("itemprop"), attrs.get("align"),
+                )  # fmt: skip
+            else:
+                label, body, part = _facts(n.tag or "", None, None, None, None, None)
+            self.label[k] = label
+            if body:
                 self.body.add(k)
-            self.block[k] = (
-                self.block.get(up, 0) * 31
-                + _part_hash(tag, cls, id_, attrs.get("align") if not cls else None)
-                & 0xFFFFFFFF
-            )
+            self.block[k] = (self.block.get(up, 0) * 31 + part) & 0xFFFFFFFF
             up = k
         return key
 
@@ -420,21 +435,20 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
     link_keys = [0] * len(links)
     paras: dict[int, int] = {}
     seq: list[int] = []  # paragraph and link keys, in document order
-    for node in tree.css(_SCAN_SELECTOR):
-        tag = node.tag
-        if tag == "a" or tag == "area":
+    scan = _scan(tree, _SCAN_SELECTOR)
+    if sum(length for _, length in scan if length > 0) < _FEW_PARAGRAPHS:
+        # Little text in paragraphs: look for text straight in boxes (<div>text<br>text</div>).
+        scan = _scan(tree, _SCAN_SELECTOR + ", " + ", ".join(sorted(_CONTAINERS)))
+    for node, length in scan:
+        if length < 0:  # a link
             i = link_ids.get(node.mem_id)
             if i is not None:
                 link_keys[i] = page.register(node)
                 seq.append(link_keys[i])
-            continue
-        # Containers: only the text straight inside (<div>text<br>text</div>) is theirs.
-        length = len(node.text(deep=tag not in _CONTAINERS, strip=True))
-        if length < _MIN_PARA:  # not running text; its links count for the block around it
-            continue
-        key = page.register(node)
-        paras[key] = length
-        seq.append(key)
+        elif length >= _MIN_PARA:  # shorter: not running text; its links count for the box
+            key = page.register(node)
+            paras[key] = length
+            seq.append(key)
     for i, node in enumerate(links):
         if not link_keys[i]:  # not found by the scan (a caller's own node list)
             link_keys[i] = page.register(node)
@@ -461,8 +475,11 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
             own_text[outer] -= length
     link_text: dict[int, int] = {}
     anchor_len: list[int] = []
+    anchors: list[str] = []
     for node, key in zip(links, link_keys, strict=True):
-        length = len(node.text(deep=True, strip=True))
+        anchor = node.text(deep=True, strip=True)
+        anchors.append(anchor)
+        length = len(anchor)
         anchor_len.append(length)
         p = para_of(parent[key])
         if p is not None:
@@ -555,6 +572,8 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
             up = parent[items]
             main = up if up is not None and up != page.root else items
             main_good = raw[main]
+        else:
+            listing = _has_items(page.nodes[main])
     if not weak and page.body:
         # Markup that names the article body wins over density where they overlap: up to the
         # nearest named ancestor, or down to a named descendant with most of main's text.
@@ -578,11 +597,28 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
 
     # Running text inside main, in document order: links after the last of it (related
     # lists, share and tag bars) or before the first (bylines) are not the editor's text.
-    inside_memo: dict[int, bool] = {}
+    where: dict[int, tuple[int, int, tuple[str, ...]]] = {}
+
+    def locate(key: int) -> tuple[int, int, tuple[str, ...]]:
+        """(common ancestor with main, the child of it that holds ``key``, labels from
+        ``key`` up to that child, innermost first), memoized along the path."""
+        path = []
+        cur = key
+        while cur not in where and cur not in main_anc:
+            path.append(cur)
+            cur = parent[cur]  # type: ignore[assignment]  # the root is in main_anc
+        for k in reversed(path):
+            up = parent[k]
+            lab = label[k]
+            if up in main_anc:
+                where[k] = (up, k, (lab,) if lab else ())  # type: ignore[assignment]
+            else:
+                top, branch, labels = where[up]  # type: ignore[index]
+                where[k] = (top, branch, (lab, *labels) if lab else labels)
+        return where.get(key, (key, key, ()))
 
     def in_main(key: int) -> bool:
-        path = page.up(key, main_anc)
-        return path[-1] == main
+        return key == main or locate(key)[0] == main
 
     first_good = last_good = -1
     prose = 0  # running text in main outside list items: an article, not a listing
@@ -609,7 +645,6 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
                     break
                 edges.add(key)
     seq_index = {key: i for i, key in enumerate(seq)}
-    del inside_memo
 
     # -- each link: labels below the common ancestor with main, then position -------------
     site = _site_of(tree)
@@ -618,11 +653,8 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
     results: list[Placed] = []
     outside: list[tuple[int, int, int, int]] = []  # (link index, common ancestor, branch, side)
     for i, (node, key) in enumerate(zip(links, link_keys, strict=True)):
-        path = page.up(key, main_anc)
-        top = path[-1]  # the common ancestor with main (or the root)
-        below = path[:-1] if top in main_anc else path
+        top, branch, labels = locate(key)  # common ancestor with main, labels below it
         inside = top == main
-        labels = [lab for k in below if (lab := label[k]) is not None]
         rel = (node.attributes.get("rel") or "").lower().split()
         block = page.block[parent[key] or key] & 0x7FFFFFFF
         if "ugc" in rel or COMMENT in labels:
@@ -649,7 +681,7 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
             if first_good <= at <= last_good or first_good < 0:
                 results.append(Placed(CONTENT, 0.85, block))
                 continue
-        anchor = node.text(deep=True, strip=True)
+        anchor = anchors[i]
         if anchor and _PAGER.fullmatch(anchor):  # 2, next, older posts »...
             results.append(Placed(NAV, 0.8, block))
             continue
@@ -673,7 +705,6 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
             continue
         # Outside the main block, unlabeled or labeled content only (teaser <article>s beside
         # the main one): where is it relative to main? Decided below, for all such links.
-        branch = path[-2] if len(path) > 1 else key
         side = order.get(branch)
         if side is None:
             side = _side(page, top, branch, main_path, order)
@@ -691,13 +722,27 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
         main_parent = main_path[min(1, len(main_path) - 1)]
         for i, top, branch, side in outside:
             if top == main_parent:
-                placement = NAV if side < 0 and per_branch[branch] < 5 else SIDEBAR
+                small = per_branch[branch] < 5 and page.nodes[branch].tag not in ("td", "th")
+                placement = NAV if side < 0 and small else SIDEBAR  # a column is a sidebar
             elif side < 0:
                 placement = NAV if depth[top] == first_before else SIDEBAR
             else:
                 placement = FOOTER if depth[top] == first_after else SIDEBAR
             results[i] = results[i]._replace(placement=placement)
     return results
+
+
+def _scan(tree: LexborHTMLParser, selector: str) -> list[tuple[LexborNode, int]]:
+    """Blocks and links in document order, with each block's text length (links: -1). A
+    box's text is only what lies straight in it."""
+    out = []
+    for node in tree.css(selector):
+        tag = node.tag
+        if tag == "a" or tag == "area":
+            out.append((node, -1))
+        else:
+            out.append((node, len(node.text(deep=tag not in _CONTAINERS, strip=True))))
+    return out
 
 
 def _site_of(tree: LexborHTMLParser) -> str | None:
@@ -761,6 +806,24 @@ def _block_of(page: _Page, key: int) -> int | None:
     return None
 
 
+def _has_items(node: LexborNode) -> bool:
+    """Whether ``node`` holds >= 3 repeated items with links (teaser ``<article>``s, ``<li>``s
+    of the same class) among its children: a listing."""
+    seen: dict[tuple[str | None, str | None], int] = {}
+    child = node.child
+    for _ in range(200):
+        if child is None:
+            return False
+        tag = child.tag
+        if tag in _ITEM_TAGS and child.css_first("a[href]") is not None:
+            cls = child.attributes.get("class")
+            n = seen[(tag, cls)] = seen.get((tag, cls), 0) + 1
+            if n >= 3:
+                return True
+        child = child.next
+    return False
+
+
 def _whole_list(page: _Page, main: int) -> int:
     """The list around ``main`` when main is one item of it (or inside one item): one teaser
     of a listing page has the most text, but the listing is the page's content."""
@@ -773,7 +836,7 @@ def _whole_list(page: _Page, main: int) -> int:
         tag, cls = node.tag, node.attributes.get("class")
         if tag in _LAYOUT_TAGS or up == page.root:  # layout rows and cells are not items
             return main
-        if tag not in ("li", "article", "dt", "dd") and not cls:
+        if tag not in _ITEM_TAGS and not cls:
             cur = up  # unclassed boxes: only repeated classed boxes make a list
             continue
         same = 0
