@@ -128,7 +128,10 @@ _WEAK_CONTENT = frozenset({"main", "body", "text", "post", "entry", "content"})
 _TOKEN_RE = re.compile(r"[A-Z]?[a-z\u00e0-\u024f]+|[A-Z]+(?![a-z])")
 
 # Paragraph-like blocks: their text (less nested blocks) is what density is measured on.
-_SCAN_SELECTOR = "a[href], area[href], p, pre, td, th, li, dd, dt, blockquote"
+_SCAN_SELECTOR = (
+    "a[href], area[href], p, pre, td, th, li, dd, dt, blockquote, div, section, article, main, "
+    "center, font"
+)
 # Containers whose own text (text straight inside, not in children) counts as a block.
 _CONTAINERS = frozenset({"div", "section", "article", "main", "center", "font"})
 _MIN_PARA = 25  # characters of own text below which a block is not running text
@@ -142,7 +145,6 @@ _MIN_ARTICLE = 400  # good characters from which main is an article, where link 
 _HEADLINE_WORDS = 5  # mean words per anchor from which a list of links is a list of stories
 _EDGE_TEXT = 150  # an edge paragraph shorter than this...
 _EDGE_LINKS = 0.2  # ... with this share of link text is a byline or sign-off
-_FEW_PARAGRAPHS = 10**9  # characters in paragraphs below which boxes' own text is read too
 _MIN_MAIN = 50  # good characters below which a page has no main text (a link hub)
 _ITEM_TAGS = frozenset({"li", "article", "dt", "dd"})
 _LAYOUT_TAGS = frozenset({"tr", "td", "th", "tbody", "thead", "tfoot", "table"})
@@ -350,7 +352,7 @@ _NO_DIGITS = str.maketrans("", "", "0123456789")
 class _Page:
     """Per-element facts, memoized by ``mem_id``, on the paths from links and blocks to root."""
 
-    __slots__ = ("block", "body", "label", "nodes", "parent", "root")
+    __slots__ = ("block", "body", "depth", "label", "nodes", "parent", "root", "tag")
 
     def __init__(self, root: LexborNode) -> None:
         self.root = root.mem_id
@@ -359,6 +361,8 @@ class _Page:
         self.label: dict[int, str | None] = {self.root: None}
         self.block: dict[int, int] = {self.root: 0}
         self.body: set[int] = set()  # elements that markup names the article's body
+        self.tag: dict[int, str] = {self.root: root.tag or ""}
+        self.depth: dict[int, int] = {self.root: 0}
 
     def register(self, node: LexborNode) -> int:
         """Record ``node`` and its ancestors up to the root (or a recorded one)."""
@@ -378,13 +382,15 @@ class _Page:
             parent[k] = up if k != up else None
             self.nodes[k] = n
             attrs = n.attributes
+            tag = self.tag[k] = n.tag or ""
+            self.depth[k] = self.depth[up] + 1
             if attrs:
                 label, body, part = _facts(
-                    n.tag or "", attrs.get("class"), attrs.get("id"), attrs.get("role"),
+                    tag, attrs.get("class"), attrs.get("id"), attrs.get("role"),
                     attrs.get("itemprop"), attrs.get("align"),
                 )  # fmt: skip
             else:
-                label, body, part = _facts(n.tag or "", None, None, None, None, None)
+                label, body, part = _facts(tag, None, None, None, None, None)
             self.label[k] = label
             if body:
                 self.body.add(k)
@@ -435,11 +441,7 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
     link_keys = [0] * len(links)
     paras: dict[int, int] = {}
     seq: list[int] = []  # paragraph and link keys, in document order
-    scan = _scan(tree, _SCAN_SELECTOR)
-    if sum(length for _, length in scan if length > 0) < _FEW_PARAGRAPHS:
-        # Little text in paragraphs: look for text straight in boxes (<div>text<br>text</div>).
-        scan = _scan(tree, _SCAN_SELECTOR + ", " + ", ".join(sorted(_CONTAINERS)))
-    for node, length in scan:
+    for node, length in _scan(tree):
         if length < 0:  # a link
             i = link_ids.get(node.mem_id)
             if i is not None:
@@ -492,17 +494,7 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
     }
 
     # -- depth, and raw good text per element (to void labels on wrappers of the text) ----
-    depth: dict[int, int] = {page.root: 0}
-    for key in parent:
-        path = []
-        cur: int | None = key
-        while cur is not None and cur not in depth:
-            path.append(cur)
-            cur = parent[cur]
-        d = depth[cur] if cur is not None else 0
-        for k in reversed(path):
-            d += 1
-            depth[k] = d
+    depth = page.depth
     bottom_up = sorted(parent, key=depth.__getitem__, reverse=True)
     raw: dict[int, float] = dict.fromkeys(parent, 0.0)
     for key, value in good.items():
@@ -624,7 +616,7 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
     prose = 0  # running text in main outside list items: an article, not a listing
     texts: list[int] = []  # main's paragraphs of running text, in document order
     for i, key in enumerate(() if listing else seq):
-        if key in good and page.nodes[key].tag in _PARAGRAPHS and in_main(key):
+        if key in good and page.tag[key] in _PARAGRAPHS and in_main(key):
             if first_good < 0:
                 first_good = i
             last_good = i
@@ -672,7 +664,7 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
             if p in edges:
                 results.append(Placed(SIDEBAR, 0.55, block))
                 continue
-            if page.nodes[p].tag in _PARAGRAPHS:
+            if page.tag[p] in _PARAGRAPHS:
                 results.append(Placed(CONTENT, 0.95, block))
                 continue
             if good[p] >= 0.5 * main_good:  # the article's text itself, straight in a box
@@ -722,7 +714,7 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
         main_parent = main_path[min(1, len(main_path) - 1)]
         for i, top, branch, side in outside:
             if top == main_parent:
-                small = per_branch[branch] < 5 and page.nodes[branch].tag not in ("td", "th")
+                small = per_branch[branch] < 5 and page.tag[branch] not in ("td", "th")
                 placement = NAV if side < 0 and small else SIDEBAR  # a column is a sidebar
             elif side < 0:
                 placement = NAV if depth[top] == first_before else SIDEBAR
@@ -732,11 +724,11 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
     return results
 
 
-def _scan(tree: LexborHTMLParser, selector: str) -> list[tuple[LexborNode, int]]:
+def _scan(tree: LexborHTMLParser) -> list[tuple[LexborNode, int]]:
     """Blocks and links in document order, with each block's text length (links: -1). A
     box's text is only what lies straight in it."""
     out = []
-    for node in tree.css(selector):
+    for node in tree.css(_SCAN_SELECTOR):
         tag = node.tag
         if tag == "a" or tag == "area":
             out.append((node, -1))
@@ -790,7 +782,7 @@ def _in_item(page: _Page, key: int) -> bool:
     for _ in range(3):
         if cur is None:
             return False
-        if page.nodes[cur].tag in ("li", "dd", "dt"):
+        if page.tag[cur] in ("li", "dd", "dt"):
             return True
         cur = page.parent[cur]
     return False
@@ -800,7 +792,7 @@ def _block_of(page: _Page, key: int) -> int | None:
     """The nearest block-level ancestor of a link (a paragraph, item, cell, container)."""
     cur = page.parent[key]
     while cur is not None:
-        if page.nodes[cur].tag in _BLOCK_TAGS:
+        if page.tag[cur] in _BLOCK_TAGS:
             return cur
         cur = page.parent[cur]
     return None
