@@ -1,28 +1,37 @@
 """Placement: where on the page a link sits (content, nav, sidebar, footer, comment).
 
-Per page, from the DOM alone, in three steps.
+Per page, from the DOM alone:
 
 1. **The main content block** (Ahrefs' "biggest piece of content"): the element that maximizes
-   ``good text - link text - boilerplate text`` over its subtree, where *good text* is the
-   non-link text of paragraph-like blocks (``p``, ``pre``, ``td``, ``li``, ``blockquote``,
-   ``div`` with its own text...) that are long and not link-dense (jusText/boilerpipe's
-   density idea), and *boilerplate text* is good text under an element that its markup
-   labels as navigation, sidebar, footer or comments. No class name is needed to find it, so
-   hashed class names and table layouts get one too.
-2. **Markup labels**, kept only below the common ancestor of the link and the main block
-   (a wrapper that holds both, say ``<div class="content-sidebar-wrap">`` or ``<body
-   class="has-sidebar">``, tells nothing about either): HTML5 sectioning (``nav``, ``aside``,
-   ``footer``, ``header``...), ARIA roles, schema.org ``itemprop``, and id/class tokens in
-   several conventions (WordPress, Bootstrap, BEM, camelCase) and languages.
-3. **Without a label**, where the link sits relative to the main block: inside it, content;
-   beside it (a sibling subtree), sidebar; before it, nav; after it, footer. ``rel=ugc`` and
+   ``decayed good text - link text outside running text - boilerplate text`` over its
+   subtree. *Good text* is the text of paragraph-like blocks (``p``, ``pre``, ``td``, ``li``,
+   ``blockquote``, the text straight in a ``div``...) that are long and not link-dense
+   (jusText/boilerpipe's density idea), counting less the deeper it lies (readability's
+   decay); *boilerplate text* is good text under an element that markup labels nav, sidebar,
+   footer or comments. No class name is needed, so hashed class names and table layouts get
+   one too. Markup that names the article body (``itemprop=articleBody``, ``entry-content``,
+   ``article-body``...) overrides density where they overlap; one teaser of a listing widens
+   to the listing; a page without running text (a hub) takes its largest block of links.
+2. **Markup labels**, kept only below the common ancestor of the link and the main block (a
+   wrapper that holds both, ``<div class="content-sidebar-wrap">``, tells nothing about
+   either): HTML5 sectioning, ARIA roles, schema.org ``itemprop``, and id/class tokens in
+   several conventions (WordPress, Bootstrap, BEM, camelCase) and languages. ``rel=ugc`` and
    comment containers make a comment.
+3. **Inside the main block**, a link in running text is content. A link of its own (not in a
+   paragraph) is content, except before the first or after the last paragraph (bylines,
+   share and tag bars, related lists), in a list of headlines, or, in an article, when it
+   stays on the page's site (promos and related stories; editors' own links mostly leave
+   it); so are the links of a short, link-heavy first or last paragraph (byline, sign-off).
+4. **Outside it, without a label**, where the link sits: the outermost region before main is
+   nav, the outermost after it footer, regions nested beside main sidebars; pagination
+   anchors (``2``, ``next``, ``Older posts``...) are nav.
 
-Each link also gets a confidence (:func:`place_links_scored`) and a structural fingerprint of
-its container (stable across the pages of one site, whatever the link's text), which the
-site-level pass (:mod:`pipelines.sitewide`) uses to correct template links at compaction.
-Work is per element on the paths from links and paragraphs to the root, memoized by
-``mem_id``; the text itself is measured by lexbor.
+Each link also gets a confidence (:func:`place_links_scored`: 0.9+ from markup or running
+text, 0.5-0.8 from position) and a structural fingerprint of its container (tags, classes,
+ids: stable across the pages of one site, whatever the link's text), which the site-level pass
+(:mod:`pipelines.sitewide`) uses to correct template links at compaction. Work is per
+element on the paths from links and paragraphs to the root (not over the whole DOM),
+memoized by ``mem_id``; text is measured by lexbor.
 """
 
 from __future__ import annotations
@@ -645,10 +654,13 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
     results: list[Placed] = []
     outside: list[tuple[int, int, int, int]] = []  # (link index, common ancestor, branch, side)
     for i, (node, key) in enumerate(zip(links, link_keys, strict=True)):
+        block = page.block[parent[key] or key] & 0x7FFFFFFF
+        if key in main_anc:  # a link around the main block (<a><div>text</div></a>)
+            results.append(Placed(CONTENT, 0.6, block))
+            continue
         top, branch, labels = locate(key)  # common ancestor with main, labels below it
         inside = top == main
         rel = (node.attributes.get("rel") or "").lower().split()
-        block = page.block[parent[key] or key] & 0x7FFFFFFF
         if "ugc" in rel or COMMENT in labels:
             results.append(Placed(COMMENT, 1.0 if "ugc" in rel else 0.9, block))
             continue

@@ -122,3 +122,10 @@ def test_degenerate_pages():
     assert place_links(LexborHTMLParser(""), []) == []
     assert placements("<a href=/only>only</a>") == {"only": "content"}
     assert placements("<nav><a href=/n>n</a></nav><a href=/x>x</a>") == {"n": "nav", "x": "content"}
+
+
+def test_a_link_around_the_whole_text_and_a_page_without_body():
+    got = placements(f"<nav><a href=/>Home</a></nav><a href=/story><div><p>{STORY}</p></div></a>")
+    assert got == {"Home": "nav", STORY.strip(): "content"}
+    tree = LexborHTMLParser("<frameset><frame src=a.html></frameset>")
+    assert place_links(tree, tree.css("a")) == []
