@@ -1,28 +1,58 @@
 """Placement: where on the page a link sits (content, nav, sidebar, footer, comment).
 
-Per page, from the DOM alone. Signals, strongest first:
-- comment containers (WordPress ``comment-list``, Disqus, ``#comments``) -> comment;
-- HTML5 sectioning elements and ARIA landmark roles (``nav``, ``aside``, ``footer``,
-  ``role=navigation`` ...);
-- id/class tokens in common conventions (WordPress, Bootstrap, BEM) and schema.org
-  ``itemprop=articleBody``;
-- without any hint: the main content block (the element holding the most paragraph text),
-  links inside it are content; links before it nav, after it footer, beside it sidebar.
-The site-level pass at compaction corrects template links that the DOM does not reveal.
+Per page, from the DOM alone:
+
+1. **The main content block** (Ahrefs' "biggest piece of content"): the element that maximizes
+   ``decayed good text - link text outside running text - boilerplate text`` over its
+   subtree. *Good text* is the text of paragraph-like blocks (``p``, ``pre``, ``td``, ``li``,
+   ``blockquote``, the text straight in a ``div``...) that are long and not link-dense
+   (jusText/boilerpipe's density idea), counting less the deeper it lies (readability's
+   decay); *boilerplate text* is good text under an element that markup labels nav, sidebar,
+   footer or comments. No class name is needed, so hashed class names and table layouts get
+   one too. Markup that names the article body (``itemprop=articleBody``, ``entry-content``,
+   ``article-body``...) overrides density where they overlap; one teaser of a listing widens
+   to the listing; a page without running text (a hub) takes its largest block of links.
+2. **Markup labels**, kept only below the common ancestor of the link and the main block (a
+   wrapper that holds both, ``<div class="content-sidebar-wrap">``, tells nothing about
+   either): HTML5 sectioning, ARIA roles, schema.org ``itemprop``, and id/class tokens in
+   several conventions (WordPress, Bootstrap, BEM, camelCase) and languages. ``rel=ugc`` and
+   comment containers make a comment.
+3. **Inside the main block**, a link in running text is content. A link of its own (not in a
+   paragraph) is content, except before the first or after the last paragraph (bylines,
+   share and tag bars, related lists), in a list of headlines, or, in an article, when it
+   stays on the page's site (promos and related stories; editors' own links mostly leave
+   it); so are the links of a short, link-heavy first or last paragraph (byline, sign-off).
+4. **Outside it, without a label**, where the link sits: the outermost region before main is
+   nav, the outermost after it footer, regions nested beside main sidebars; pagination
+   anchors (``2``, ``next``, ``Older posts``...) are nav.
+
+Each link also gets a confidence (:func:`place_links_scored`: 0.9+ from markup or running
+text, 0.5-0.8 from position) and a structural fingerprint of its container (tags, classes,
+ids: stable across the pages of one site, whatever the link's text), which the site-level pass
+(:mod:`pipelines.sitewide`) uses to correct template links at compaction. Work is per
+element on the paths from links and paragraphs to the root (not over the whole DOM),
+memoized by ``mem_id``; text is measured by lexbor.
 """
 
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Sequence
+from functools import lru_cache
+from typing import NamedTuple
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from pipelines.urls import registered_domain
+
 CONTENT, NAV, SIDEBAR, FOOTER, COMMENT = "content", "nav", "sidebar", "footer", "comment"
+BOILERPLATE = frozenset({NAV, SIDEBAR, FOOTER, COMMENT})
 
 _TAG_LABELS = {
     "nav": NAV,
     "header": NAV,
+    "menu": NAV,
     "footer": FOOTER,
     "aside": SIDEBAR,
     "main": CONTENT,
@@ -33,32 +63,149 @@ _ROLE_LABELS = {
     "banner": NAV,
     "menu": NAV,
     "menubar": NAV,
+    "menuitem": NAV,
+    "tablist": NAV,
+    "search": NAV,
     "contentinfo": FOOTER,
     "complementary": SIDEBAR,
     "main": CONTENT,
     "article": CONTENT,
     "comment": COMMENT,
 }
-# Whole tokens of id/class (split on non-alphanumerics), mapped to a label.
-_TOKEN_LABELS: dict[str, str] = {}
-for _label, _words in {
-    COMMENT: "comment comments commentlist comentarios commentaires kommentare disqus respond "
-    "replies reply discussion",
-    NAV: "nav navbar navigation menu menubar mainmenu topmenu breadcrumb breadcrumbs pagination "
-    "pager masthead topbar header navlinks skip",
-    SIDEBAR: "sidebar aside widget widgets blogroll related sidebox rail secondary",
-    FOOTER: "footer colophon copyright bottombar pie fusszeile",
-    CONTENT: "content entry post article story articlebody main body text prose",
-}.items():
-    for _w in _words.split():
-        _TOKEN_LABELS[_w] = _label
-_TOKEN_SPLIT = re.compile(r"[^a-z0-9]+")
-# Tokens that look like labels but are not regions (entry-meta, post-title, nav-link ...).
-_WEAK_CONTENT = frozenset({"main", "body", "text", "post", "entry"})
+_ITEMPROP_LABELS = {
+    "articlebody": CONTENT,
+    "text": CONTENT,
+    "reviewbody": CONTENT,
+    "description": CONTENT,
+    "breadcrumb": NAV,
+    "comment": COMMENT,
+    "author": NAV,
+}
+# Whole id/class tokens (split on non-letters and camelCase), mapped to a label. Several
+# languages: en, de, fr, es, pt, it, nl, ru (transliterated), pl. Meta links (author, tags,
+# share buttons, dates) are not editorial: nav for taxonomy, sidebar for widgets.
+_WORDS = {
+    COMMENT: "comment comments commentlist commentary-list comentario comentarios commentaire "
+    "commentaires kommentar kommentare commenti reactie reacties opmerkingen komentarze "
+    "kommentarii disqus respond replies reply discussion discussions guestbook gaestebuch "
+    "talkback ugc",
+    NAV: "nav navbar navigation navi navigatie navegacion navegacao menu menus menubar "
+    "mainmenu topmenu submenu megamenu dropdown breadcrumb breadcrumbs crumbs crumb "
+    "pagination pager paging pagenav masthead topbar toolbar header kopfzeile cabecalho "
+    "cabecera entete intestazione skip skiplink tags tag tagcloud taglist categories "
+    "byline author authors meta postmeta entrymeta dateline timestamp logo brand branding "
+    "hamburger drawer offcanvas",
+    SIDEBAR: "sidebar sidebars aside widget widgets blogroll related recommended recommend "
+    "recommendations popular trending mostread sidebox rail secondary share sharing social "
+    "sharebar socials recirc recirculation promo promotion advert advertisement ads ad sponsor "
+    "sponsored newsletter subscribe subscription signup teaser teasers outbrain taboola "
+    "seitenleiste barra lateral zijbalk colonne latérale relacionados relacionadas correlati "
+    "verwandte aehnliche",
+    FOOTER: "footer foot colophon copyright bottombar legal imprint impressum "
+    "fusszeile fußzeile pie rodape rodapé piede voettekst podval stopka disclaimer",
+    CONTENT: "content entry post article story articlebody storybody postbody entrycontent "
+    "postcontent main body text prose richtext contenido conteudo contenu inhalt "
+    "artikel articolo testo texto",
+}
+_TOKEN_LABELS: dict[str, str] = {w: label for label, ws in _WORDS.items() for w in ws.split()}
+# Strong words also match as the head or tail of a compound token (sitefooter, mainnav...).
+_COMPOUND = (
+    ("comment", COMMENT),
+    ("footer", FOOTER),
+    ("sidebar", SIDEBAR),
+    ("navbar", NAV),
+    ("breadcrumb", NAV),
+    ("navigation", NAV),
+    ("menu", NAV),
+    ("widget", SIDEBAR),
+    ("related", SIDEBAR),
+)
+# A cheap pre-test: no vocabulary word (long ones anywhere, short ones as a whole token)
+# in the attribute, no label. Most class lists (utility classes, hashes) stop here.
+_HINT_LONG = re.compile(
+    "|".join(sorted({w for w in _TOKEN_LABELS if len(w) >= 5} | {w for w, _ in _COMPOUND})),
+    re.IGNORECASE,
+)
+_HINT_SHORT = re.compile(
+    "(?<![a-z])(?:"
+    + "|".join(f"[{w[0]}{w[0].upper()}]{w[1:]}" for w in sorted(_TOKEN_LABELS) if len(w) < 5)
+    + ")(?![a-z])"
+)
+# Tokens that name something inside a region rather than a region (post-title, main-text...).
+_WEAK_CONTENT = frozenset({"main", "body", "text", "post", "entry", "content"})
+# Tokens that say the element is a region of content even under a boilerplate name.
+_TOKEN_RE = re.compile(r"[A-Z]?[a-z\u00e0-\u024f]+|[A-Z]+(?![a-z])")
+
+# Paragraph-like blocks: their text (less nested blocks) is what density is measured on.
+_SCAN_SELECTOR = (
+    "a[href], area[href], p, pre, td, th, li, dd, dt, blockquote, div, section, article, main, "
+    "center, font"
+)
+# Containers whose own text (text straight inside, not in children) counts as a block.
+_CONTAINERS = frozenset({"div", "section", "article", "main", "center", "font"})
+_MIN_PARA = 25  # characters of own text below which a block is not running text
+_MAX_DENSITY = 0.5  # link text / text above which a block is a link list, not running text
+_LINK_WEIGHT = 1.0  # the main block pays this much per character of link text outside text
+_BOILER_WEIGHT = 1.0  # ... and per character of good text under a boilerplate label
+_DECAY = 0.85  # text counts this much less per level it lies below an element
+_WRAPPER_SHARE = 0.5  # a region label on an element with more of the page's text is a wrapper
+_NAMED_SHARE = 0.6  # a named body with this share of main's text is the main block
+_MIN_ARTICLE = 400  # good characters from which main is an article, where link lists are not text
+_HEADLINE_WORDS = 5  # mean words per anchor from which a list of links is a list of stories
+_EDGE_TEXT = 150  # an edge paragraph shorter than this...
+_EDGE_LINKS = 0.2  # ... with this share of link text is a byline or sign-off
+_MIN_MAIN = 50  # good characters below which a page has no main text (a link hub)
+_ITEM_TAGS = frozenset({"li", "article", "dt", "dd"})
+_LAYOUT_TAGS = frozenset({"tr", "td", "th", "tbody", "thead", "tfoot", "table"})
+# Pagination anchors: page numbers, arrows, next/previous in several languages.
+_PAGER = re.compile(
+    r"[\d\s]{1,5}|[«»‹›<>←→\s.]*(?:next|prev|previous|older|newer|more|suivant|précédent|"
+    r"weiter|zurück|siguiente|anterior|próximo|avanti|indietro|volgende|vorige|следующая|"
+    r"предыдущая)?(?:\s+(?:posts?|page|entries|articles|articoli|seite|página))?[«»‹›<>←→\s.]*",
+    re.IGNORECASE,
+)
+_BLOCK_TAGS = frozenset(
+    {
+        "p", "pre", "td", "th", "li", "dd", "dt", "blockquote", "div", "section", "article",
+        "main", "center", "ul", "ol", "table", "tr", "nav", "aside", "header", "footer", "form",
+        "figure", "figcaption", "h1", "h2", "h3", "h4", "h5", "h6", "dl", "body",
+    }
+)  # fmt: skip
+_PARAGRAPHS = frozenset({"p", "li", "dd", "dt", "blockquote", "pre"})
+_SELF_URLS = (
+    ('link[rel="canonical"][href]', "href"),
+    ('meta[property="og:url"][content]', "content"),
+    ("base[href]", "href"),
+)
+_ROOT_TAGS = frozenset({"body", "html", "-document"})
+
+
+class Placed(NamedTuple):
+    """One link's placement, confidence in [0.5, 1] and structural fingerprint."""
+
+    placement: str
+    score: float
+    block: int  # 31-bit fingerprint of the link's container path (tags, classes, ids)
 
 
 def _tokens(value: str) -> list[str]:
-    return [t for t in _TOKEN_SPLIT.split(value.lower()) if t]
+    """id/class tokens, lowercased: split on non-letters and camelCase.
+
+    >>> _tokens("site-footer__link mainNav css-1x9f2k")
+    ['site', 'footer', 'link', 'main', 'nav', 'css', 'x', 'f', 'k']
+    """
+    return [t.lower() for t in _TOKEN_RE.findall(value)]
+
+
+@lru_cache(maxsize=65536)
+def _token_label(token: str) -> str | None:
+    label = _TOKEN_LABELS.get(token)
+    if label is not None or len(token) < 7:
+        return label
+    for word, compound_label in _COMPOUND:
+        if token.startswith(word) or token.endswith(word):
+            return compound_label
+    return None
 
 
 def classify_element(tag: str, attrs: dict[str, str | None]) -> str | None:
@@ -72,6 +219,12 @@ def classify_element(tag: str, attrs: dict[str, str | None]) -> str | None:
     'nav'
     >>> classify_element("div", {"itemprop": "articleBody"})
     'content'
+    >>> classify_element("ul", {"class": "c-Footer__links"})
+    'footer'
+    >>> classify_element("div", {"class": "sdc-article-related-stories"})
+    'sidebar'
+    >>> classify_element("div", {"class": "l-sidebar-fixed l-article-body"}) is None
+    True
     >>> classify_element("div", {"class": "css-1x9f2k"}) is None
     True
     """
@@ -83,124 +236,657 @@ def classify_element(tag: str, attrs: dict[str, str | None]) -> str | None:
         label = _ROLE_LABELS.get(role.strip().lower())
         if label is not None:
             return label
-    if (attrs.get("itemprop") or "").lower() == "articlebody":
-        return CONTENT
+    itemprop = attrs.get("itemprop")
+    if itemprop:
+        label = _ITEMPROP_LABELS.get(itemprop.strip().lower())
+        if label is not None:
+            return label
     found: str | None = None
+    content = False
     for name in ("id", "class"):
         value = attrs.get(name)
-        if not value:
+        if not value or (_HINT_LONG.search(value) is None and _HINT_SHORT.search(value) is None):
             continue
-        for token in _tokens(value):
-            label = _TOKEN_LABELS.get(token)
-            if label is None:
-                continue
-            if label == COMMENT:
-                return COMMENT
-            if label == CONTENT and token in _WEAK_CONTENT:
-                found = found or CONTENT
-                continue
-            if found is None or found == CONTENT:
-                found = label
+        for word in value.split():
+            # Within one class name a region word wins over an article word
+            # (sdc-article-related-stories, sidebar-content, comment-body).
+            region: str | None = None
+            article = False
+            for token in _tokens(word):
+                label = _token_label(token)
+                if label == COMMENT:
+                    return COMMENT
+                if label == CONTENT:
+                    article = article or token not in _WEAK_CONTENT
+                elif label is not None and region is None:
+                    region = label
+            if region is not None:
+                found = found or region
+            elif article:
+                content = True
+    # Separate class names of an article and of a region (l-sidebar-fixed l-article-body): a
+    # layout modifier, not a region.
+    if content:
+        return None if found else CONTENT
     return found
 
 
-def _resolve(labels: list[str]) -> str | None:
+def _resolve(labels: Sequence[str]) -> str | None:
     """Combine the labels of a link's ancestors, innermost first.
 
-    Comments win; otherwise the innermost region, except that a menu inside a footer or a
-    sidebar belongs to that footer or sidebar.
+    Comments win; then the innermost boilerplate region (a teaser ``<article>`` inside a
+    menu or a related box is still boilerplate), except that a menu inside a footer or a
+    sidebar belongs to that footer or sidebar; content only if nothing else.
 
     >>> _resolve(["nav", "footer"])
     'footer'
-    >>> _resolve(["sidebar", "content"])
+    >>> _resolve(["content", "sidebar"])
     'sidebar'
-    >>> _resolve(["content", "nav"])
+    >>> _resolve(["content"])
     'content'
     """
     if not labels:
         return None
     if COMMENT in labels:
         return COMMENT
-    first = labels[0]
+    boiler = [lab for lab in labels if lab != CONTENT]
+    if not boiler:
+        return CONTENT
+    first = boiler[0]
     if first == NAV:
-        for outer in labels[1:]:
+        for outer in boiler[1:]:
             if outer in (FOOTER, SIDEBAR):
                 return outer
     return first
 
 
-def _main_block(tree: LexborHTMLParser) -> LexborNode | None:
-    """The element holding the most paragraph text: the page's main content block."""
-    scores: dict[int, tuple[int, LexborNode]] = {}
-    for p in tree.css("p, pre, blockquote, td"):
-        length = len(p.text(deep=True, strip=True))
-        if length < 40:
-            continue
-        parent = p.parent
-        if parent is None:
-            continue
-        key = parent.mem_id
-        prev = scores.get(key)
-        scores[key] = ((prev[0] if prev else 0) + length, parent)
-    if not scores:
+_BODY_RE = re.compile(
+    r"(?:article|story|entry|post|blog|news)[-_]?(?:body|content|text)", re.IGNORECASE
+)
+_BODY_ITEMPROPS = frozenset({"articlebody", "reviewbody"})
+
+
+@lru_cache(maxsize=65536)
+def _is_body(cls: str | None, id_: str | None, itemprop: str | None) -> bool:
+    """Markup that names the article's body: schema.org articleBody, WordPress entry-content,
+    article-body, story-text... (a name of the whole body, not of a part of a region).
+
+    >>> _is_body("entry-content clearfix", None, None), _is_body("css-53u6y8", None, None)
+    (True, False)
+    """
+    if itemprop and itemprop.strip().lower() in _BODY_ITEMPROPS:
+        return True
+    return bool(cls and _BODY_RE.search(cls)) or bool(id_ and _BODY_RE.search(id_))
+
+
+@lru_cache(maxsize=65536)
+def _label_of(
+    tag: str, cls: str | None, id_: str | None, role: str | None, itemprop: str | None
+) -> str | None:
+    """:func:`classify_element`, memoized on the attributes it reads (class lists repeat)."""
+    if tag not in _TAG_LABELS and not (cls or id_ or role or itemprop):
         return None
-    return max(scores.values(), key=lambda item: item[0])[1]
+    return classify_element(tag, {"class": cls, "id": id_, "role": role, "itemprop": itemprop})
+
+
+@lru_cache(maxsize=65536)
+def _facts(
+    tag: str,
+    cls: str | None,
+    id_: str | None,
+    role: str | None,
+    itemprop: str | None,
+    align: str | None,
+) -> tuple[str | None, bool, int]:
+    """An element's label, whether it names the article body, and its fingerprint part:
+    everything that depends on its tag and attributes alone, memoized (markup repeats)."""
+    return (
+        _label_of(tag, cls, id_, role, itemprop),
+        _is_body(cls, id_, itemprop),
+        _part_hash(tag, cls, id_, None if cls else align),
+    )
+
+
+def _part_hash(tag: str, cls: str | None, id_: str | None, align: str | None) -> int:
+    """A container's share of a link's structural fingerprint: tag, class and id, digits out
+    (``post-123``, ``menu-item-45`` vary per page; hashed names keep their letters), and the
+    ``align`` of unclassed elements (what tells apart the rows of a 1990s table layout)."""
+    text = f"{tag}.{cls or ''}#{id_ or ''}@{align or ''}".translate(_NO_DIGITS)
+    return zlib.crc32(text.encode())
+
+
+_NO_DIGITS = str.maketrans("", "", "0123456789")
+
+
+class _Page:
+    """Per-element facts, memoized by ``mem_id``, on the paths from links and blocks to root."""
+
+    __slots__ = ("block", "body", "depth", "label", "nodes", "parent", "root", "tag")
+
+    def __init__(self, root: LexborNode) -> None:
+        self.root = root.mem_id
+        self.parent: dict[int, int | None] = {self.root: None}
+        self.nodes: dict[int, LexborNode] = {self.root: root}
+        self.label: dict[int, str | None] = {self.root: None}
+        self.block: dict[int, int] = {self.root: 0}
+        self.body: set[int] = set()  # elements that markup names the article's body
+        self.tag: dict[int, str] = {self.root: root.tag or ""}
+        self.depth: dict[int, int] = {self.root: 0}
+
+    def register(self, node: LexborNode) -> int:
+        """Record ``node`` and its ancestors up to the root (or a recorded one)."""
+        key = node.mem_id
+        parent = self.parent
+        cur: LexborNode | None = node
+        pending: list[tuple[int, LexborNode]] = []
+        while cur is not None:
+            k = cur.mem_id
+            if k in parent:
+                break
+            pending.append((k, cur))
+            cur = cur.parent
+        # Past the top (a node outside the root): hang it under the root.
+        up = cur.mem_id if cur is not None else self.root
+        for k, n in reversed(pending):
+            parent[k] = up if k != up else None
+            self.nodes[k] = n
+            attrs = n.attributes
+            tag = self.tag[k] = n.tag or ""
+            self.depth[k] = self.depth[up] + 1
+            if attrs:
+                label, body, part = _facts(
+                    tag, attrs.get("class"), attrs.get("id"), attrs.get("role"),
+                    attrs.get("itemprop"), attrs.get("align"),
+                )  # fmt: skip
+            else:
+                label, body, part = _facts(tag, None, None, None, None, None)
+            self.label[k] = label
+            if body:
+                self.body.add(k)
+            self.block[k] = (self.block.get(up, 0) * 31 + part) & 0xFFFFFFFF
+            up = k
+        return key
+
+    def up(self, key: int, stop: set[int]) -> list[int]:
+        """``key`` and its ancestors until one in ``stop`` (included) or the root."""
+        out = []
+        parent = self.parent
+        cur: int | None = key
+        while cur is not None:
+            out.append(cur)
+            if cur in stop:
+                break
+            cur = parent[cur]
+        return out
 
 
 def place_links(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> list[str]:
-    """Placement of each link node of ``tree``, in order."""
-    memo: dict[int, str | None] = {}
-    result: list[str | None] = []
-    unresolved = False
-    for node in links:
-        labels: list[str] = []
-        cur = node.parent
-        while cur is not None and cur.tag not in ("body", "html", "-document"):
-            key = cur.mem_id
-            if key in memo:
-                label = memo[key]
-            else:
-                label = classify_element(cur.tag or "", cur.attributes)
-                memo[key] = label
-            if label is not None:
-                labels.append(label)
-            cur = cur.parent
-        placed = _resolve(labels)
-        unresolved = unresolved or placed is None
-        result.append(placed)
-    if unresolved:
-        _place_by_layout(tree, links, result)
-    return [label or CONTENT for label in result]
+    """Placement of each link node of ``tree``, in order (see the module docstring).
+
+    >>> story = "Running text of the story, sentence after sentence. " * 6
+    >>> tree = LexborHTMLParser(
+    ...     '<div><a href="/">Home</a> <a href="/news">News</a></div>'
+    ...     f'<div><div><p>{story}<a href="/x">a source</a>.</p><p>{story}</p></div>'
+    ...     '<div><a href="/y">Other story</a></div></div>'
+    ...     '<div><a href="/legal">Legal</a> <a href="/c" rel="ugc">Bob</a></div>')
+    >>> place_links(tree, tree.css("a[href]"))
+    ['nav', 'nav', 'content', 'sidebar', 'footer', 'comment']
+    """
+    return [p.placement for p in place_links_scored(tree, links)]
 
 
-def _place_by_layout(
-    tree: LexborHTMLParser, links: Sequence[LexborNode], result: list[str | None]
-) -> None:
-    """Fill links that no markup placed, from the main block and document order."""
-    main = _main_block(tree)
-    if main is None:
-        return
-    main_id = main.mem_id
-    inside: list[bool] = []
-    for node in links:
-        cur = node.parent
-        hit = False
-        while cur is not None:
-            if cur.mem_id == main_id:
-                hit = True
+def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> list[Placed]:
+    """Placement, confidence and container fingerprint of each link node, in order."""
+    if not links:
+        return []
+    root = tree.body or tree.root
+    if root is None:
+        return [Placed(CONTENT, 0.5, 0) for _ in links]
+    page = _Page(root)
+    parent, label = page.parent, page.label
+
+    # -- blocks and links in document order; blocks' own text (nested blocks subtracted) --
+    link_ids = {node.mem_id: i for i, node in enumerate(links)}
+    link_keys = [0] * len(links)
+    paras: dict[int, int] = {}
+    seq: list[int] = []  # paragraph and link keys, in document order
+    for node, length in _scan(tree):
+        if length < 0:  # a link
+            i = link_ids.get(node.mem_id)
+            if i is not None:
+                link_keys[i] = page.register(node)
+                seq.append(link_keys[i])
+        elif length >= _MIN_PARA:  # shorter: not running text; its links count for the box
+            key = page.register(node)
+            paras[key] = length
+            seq.append(key)
+    for i, node in enumerate(links):
+        if not link_keys[i]:  # not found by the scan (a caller's own node list)
+            link_keys[i] = page.register(node)
+    nearest: dict[int, int | None] = {}
+
+    def para_of(key: int | None) -> int | None:
+        """The nearest paragraph-like ancestor-or-self of ``key``."""
+        path = []
+        while key is not None and key not in nearest:
+            if key in paras:
+                nearest[key] = key
                 break
-            cur = cur.parent
-        inside.append(hit)
-    first_in = next((i for i, hit in enumerate(inside) if hit), None)
-    last_in = max((i for i, hit in enumerate(inside) if hit), default=None)
-    for i, label in enumerate(result):
-        if label is not None:
-            continue
-        if inside[i]:
-            result[i] = CONTENT
-        elif first_in is None or i < first_in:
-            result[i] = NAV
-        elif last_in is not None and i > last_in:
-            result[i] = FOOTER
+            path.append(key)
+            key = parent[key]
+        found = nearest.get(key) if key is not None else None
+        for k in path:
+            nearest[k] = found
+        return found
+
+    own_text = dict(paras)
+    for key, length in paras.items():
+        outer = para_of(parent[key])
+        if outer is not None and key != outer:
+            own_text[outer] -= length
+    link_text: dict[int, int] = {}
+    anchor_len: list[int] = []
+    anchors: list[str] = []
+    for node, key in zip(links, link_keys, strict=True):
+        anchor = node.text(deep=True, strip=True)
+        anchors.append(anchor)
+        length = len(anchor)
+        anchor_len.append(length)
+        p = para_of(parent[key])
+        if p is not None:
+            link_text[p] = link_text.get(p, 0) + length
+    # Running text: long enough, not a list of links.
+    good = {
+        key: length
+        for key, length in own_text.items()
+        if length >= _MIN_PARA and link_text.get(key, 0) <= _MAX_DENSITY * length
+    }
+
+    # -- depth, and raw good text per element (to void labels on wrappers of the text) ----
+    depth = page.depth
+    bottom_up = sorted(parent, key=depth.__getitem__, reverse=True)
+    raw: dict[int, float] = dict.fromkeys(parent, 0.0)
+    for key, value in good.items():
+        raw[key] += value
+    for key in bottom_up:
+        up = parent[key]
+        if up is not None:
+            raw[up] += raw[key]
+    total = raw[page.root]
+    for key, lab in label.items():
+        # A nav/sidebar/footer name on an element holding most of the page's running text is
+        # a layout wrapper (l-sidebar-fixed, has-footer...), not that region.
+        if lab in (NAV, SIDEBAR, FOOTER) and raw[key] > _WRAPPER_SHARE * total:
+            label[key] = None
+
+    # -- the main block: argmax of decayed good text - link text - boilerplate text -------
+    boiler_of: dict[int, bool] = {page.root: False}
+
+    def under_boiler(key: int) -> bool:
+        path = []
+        cur: int | None = key
+        while cur is not None and cur not in boiler_of:
+            path.append(cur)
+            cur = parent[cur]
+        flag = boiler_of[cur] if cur is not None else False
+        for k in reversed(path):
+            flag = flag or label[k] in BOILERPLATE
+            boiler_of[k] = flag
+        return boiler_of[key]
+
+    def best_block(hub: bool) -> int:
+        """argmax over elements of decayed gain - cost. Articles gain good text and pay for
+        link text outside running text; a link hub (``hub``: a page without running text)
+        gains all block text and half of each link's text, and pays nothing for links."""
+        gain: dict[int, float] = dict.fromkeys(parent, 0.0)
+        cost: dict[int, float] = dict.fromkeys(parent, 0.0)
+        for key, value in (own_text if hub else good).items():
+            if under_boiler(key):
+                cost[key] += _BOILER_WEIGHT * value
+            else:
+                gain[key] += value - (link_text.get(key, 0) if hub else 0)
+        for key, length in zip(link_keys, anchor_len, strict=True):
+            if hub:
+                if not under_boiler(key):
+                    gain[key] += 0.5 * length
+            elif para_of(parent[key]) not in good:  # a link in running text is text
+                cost[key] += _LINK_WEIGHT * max(length, 1)
+        # Text counts less the further it lies below an element (readability's decay): a
+        # wrapper of the whole page does not win over the article by adding teasers' blurbs.
+        for key in bottom_up:
+            up = parent[key]
+            if up is not None:
+                gain[up] += _DECAY * gain[key]
+                cost[up] += cost[key]
+        best = max(parent, key=lambda k: (gain[k] - cost[k], depth[k]))
+        return best if gain[best] > cost[best] else page.root
+
+    main = best_block(hub=False)
+    main_good = raw[main]
+    weak = main == page.root or main_good < _MIN_MAIN
+    listing = False
+    if not weak:
+        items = _whole_list(page, main)
+        if items != main:
+            # A listing: the list and what frames it (its intro, "see also"), not just it.
+            listing = True
+            up = parent[items]
+            main = up if up is not None and up != page.root else items
+            main_good = raw[main]
         else:
-            result[i] = SIDEBAR
+            listing = _has_items(page.nodes[main])
+    if not weak and page.body:
+        # Markup that names the article body wins over density where they overlap: up to the
+        # nearest named ancestor, or down to a named descendant with most of main's text.
+        for k in page.up(main, set()):
+            if k in page.body:
+                main = k
+                break
+        else:
+            inner = [k for k in page.body if page.up(k, {main})[-1] == main]
+            best = max(inner, key=raw.__getitem__, default=None)
+            if best is not None and raw[best] >= _NAMED_SHARE * main_good:
+                main = best
+    if weak:  # no running text to speak of (a link hub): its biggest block of links and text
+        main = best_block(hub=True)
+        weak = main == page.root
+        listing = True
+    if weak:  # nothing at all: markup alone decides
+        main = page.root
+    main_path = page.up(main, set())  # main and its ancestors, innermost first
+    main_anc = set(main_path)
+
+    # Running text inside main, in document order: links after the last of it (related
+    # lists, share and tag bars) or before the first (bylines) are not the editor's text.
+    where: dict[int, tuple[int, int, tuple[str, ...]]] = {}
+
+    def locate(key: int) -> tuple[int, int, tuple[str, ...]]:
+        """(common ancestor with main, the child of it that holds ``key``, labels from
+        ``key`` up to that child, innermost first), memoized along the path."""
+        path = []
+        cur = key
+        while cur not in where and cur not in main_anc:
+            path.append(cur)
+            cur = parent[cur]  # type: ignore[assignment]  # the root is in main_anc
+        for k in reversed(path):
+            up = parent[k]
+            lab = label[k]
+            if up in main_anc:
+                where[k] = (up, k, (lab,) if lab else ())  # type: ignore[assignment]
+            else:
+                top, branch, labels = where[up]  # type: ignore[index]
+                where[k] = (top, branch, (lab, *labels) if lab else labels)
+        return where.get(key, (key, key, ()))
+
+    def in_main(key: int) -> bool:
+        return key == main or locate(key)[0] == main
+
+    first_good = last_good = -1
+    prose = 0  # running text in main outside list items: an article, not a listing
+    texts: list[int] = []  # main's paragraphs of running text, in document order
+    for i, key in enumerate(() if listing else seq):
+        if key in good and page.tag[key] in _PARAGRAPHS and in_main(key):
+            if first_good < 0:
+                first_good = i
+            last_good = i
+            texts.append(key)
+            if not _in_item(page, key):
+                prose += good[key]
+    article = prose >= _MIN_ARTICLE
+    # The article's edges: a short paragraph thick with links as its first or last ("By Jane
+    # Doe", "Follow us @site, Facebook", a newsletter plug) is the byline or the sign-off.
+    edges: set[int] = set()
+    if article:
+        for end in (texts[:2], texts[::-1][:2]):
+            for key in end:
+                if (
+                    own_text[key] >= _EDGE_TEXT
+                    or link_text.get(key, 0) < _EDGE_LINKS * own_text[key]
+                ):
+                    break
+                edges.add(key)
+    seq_index = {key: i for i, key in enumerate(seq)}
+
+    # -- each link: labels below the common ancestor with main, then position -------------
+    site = _site_of(tree)
+    order: dict[int, int] = {}  # child of an ancestor of main -> -1 before, 1 after
+    lists: dict[int, bool] = {}
+    results: list[Placed] = []
+    outside: list[tuple[int, int, int, int]] = []  # (link index, common ancestor, branch, side)
+    for i, (node, key) in enumerate(zip(links, link_keys, strict=True)):
+        block = page.block[parent[key] or key] & 0x7FFFFFFF
+        if key in main_anc:  # a link around the main block (<a><div>text</div></a>)
+            results.append(Placed(CONTENT, 0.6, block))
+            continue
+        top, branch, labels = locate(key)  # common ancestor with main, labels below it
+        inside = top == main
+        rel = (node.attributes.get("rel") or "").lower().split()
+        if "ugc" in rel or COMMENT in labels:
+            results.append(Placed(COMMENT, 1.0 if "ugc" in rel else 0.9, block))
+            continue
+        resolved = _resolve(labels)
+        if resolved is not None and resolved != CONTENT:
+            results.append(Placed(resolved, 0.9, block))
+            continue
+        p = para_of(parent[key])
+        at = seq_index.get(key, -1)
+        if inside and p is not None and p in good and _block_of(page, key) == p:
+            # In a paragraph: the editor's text. In a cell's or a box's own text: most likely,
+            # unless before or after all paragraphs (breadcrumbs, a byline in a table cell).
+            if p in edges:
+                results.append(Placed(SIDEBAR, 0.55, block))
+                continue
+            if page.tag[p] in _PARAGRAPHS:
+                results.append(Placed(CONTENT, 0.95, block))
+                continue
+            if good[p] >= 0.5 * main_good:  # the article's text itself, straight in a box
+                results.append(Placed(CONTENT, 0.9, block))
+                continue
+            if first_good <= at <= last_good or first_good < 0:
+                results.append(Placed(CONTENT, 0.85, block))
+                continue
+        anchor = anchors[i]
+        if anchor and _PAGER.fullmatch(anchor):  # 2, next, older posts »...
+            results.append(Placed(NAV, 0.8, block))
+            continue
+        if weak:
+            results.append(Placed(CONTENT, 0.55, block))
+            continue
+        if inside:
+            if at > last_good >= 0:  # after the article's text: related, share, tags
+                results.append(Placed(SIDEBAR, 0.6, block))
+            elif 0 <= at < first_good:  # before it: byline, share
+                results.append(Placed(NAV, 0.6, block))
+            elif article and _in_link_list(page, key, lists):
+                # A list of stories in an article ("more on this"): not its text.
+                results.append(Placed(SIDEBAR, 0.55, block))
+            elif article and _internal(node, site):
+                # A link of its own in an article, to the same site: a promo or a related
+                # story far more often than the editor's (who cites sources and products).
+                results.append(Placed(SIDEBAR, 0.55, block))
+            else:
+                results.append(Placed(CONTENT, 0.75, block))
+            continue
+        # Outside the main block, unlabeled or labeled content only (teaser <article>s beside
+        # the main one): where is it relative to main? Decided below, for all such links.
+        side = order.get(branch)
+        if side is None:
+            side = _side(page, top, branch, main_path, order)
+        outside.append((i, top, branch, side))
+        results.append(Placed(SIDEBAR, 0.6, block))
+    if outside:
+        # The outermost region before main is the page's header, the outermost after it the
+        # footer; regions nested deeper (columns beside main) are sidebars, except a small
+        # one just before main (breadcrumbs, title bar).
+        first_before = min((depth[t] for _, t, _, s in outside if s < 0), default=-1)
+        first_after = min((depth[t] for _, t, _, s in outside if s > 0), default=-1)
+        per_branch: dict[int, int] = {}
+        for _, _, branch, _ in outside:
+            per_branch[branch] = per_branch.get(branch, 0) + 1
+        main_parent = main_path[min(1, len(main_path) - 1)]
+        for i, top, branch, side in outside:
+            if top == main_parent:
+                small = per_branch[branch] < 5 and page.tag[branch] not in ("td", "th")
+                placement = NAV if side < 0 and small else SIDEBAR  # a column is a sidebar
+            elif side < 0:
+                placement = NAV if depth[top] == first_before else SIDEBAR
+            else:
+                placement = FOOTER if depth[top] == first_after else SIDEBAR
+            results[i] = results[i]._replace(placement=placement)
+    return results
+
+
+def _scan(tree: LexborHTMLParser) -> list[tuple[LexborNode, int]]:
+    """Blocks and links in document order, with each block's text length (links: -1). A
+    box's text is only what lies straight in it."""
+    out = []
+    for node in tree.css(_SCAN_SELECTOR):
+        tag = node.tag
+        if tag == "a" or tag == "area":
+            out.append((node, -1))
+        else:
+            out.append((node, len(node.text(deep=tag not in _CONTAINERS, strip=True))))
+    return out
+
+
+def _site_of(tree: LexborHTMLParser) -> str | None:
+    """The page's registered domain, from its canonical URL, og:url or base (the page's own
+    URL is not passed in), or None."""
+    for selector, attr in _SELF_URLS:
+        node = tree.css_first(selector)
+        if node is not None:
+            host = _href_host(node.attributes.get(attr) or "")
+            if host:
+                return registered_domain(host)
+    return None
+
+
+def _href_host(href: str) -> str | None:
+    """The host of an absolute or scheme-relative href, lowercased; None for a relative one.
+
+    >>> _href_host(" HTTPS://Www.Example.test:8080/a?b"), _href_host("/a"), _href_host("//x.test")
+    ('www.example.test', None, 'x.test')
+    """
+    href = href.strip().lower()
+    if href.startswith("//"):
+        rest = href[2:]
+    elif href.startswith(("http://", "https://")):
+        rest = href.split("//", 1)[1]
+    else:
+        return None
+    for sep in "/?#":
+        rest = rest.split(sep, 1)[0]
+    return rest.rpartition("@")[2].split(":", 1)[0].rstrip(".") or None
+
+
+def _internal(node: LexborNode, site: str | None) -> bool:
+    """Whether a link stays on the page's site (a relative href always does)."""
+    href = node.attributes.get("href") or ""
+    host = _href_host(href)
+    if host is None:
+        return not href.strip().lower().startswith(("javascript:", "mailto:", "tel:", "data:"))
+    return site is not None and registered_domain(host) == site
+
+
+def _in_item(page: _Page, key: int) -> bool:
+    """Whether a paragraph is (in) a list item: the blurb of a listing's teaser."""
+    cur: int | None = key
+    for _ in range(3):
+        if cur is None:
+            return False
+        if page.tag[cur] in ("li", "dd", "dt"):
+            return True
+        cur = page.parent[cur]
+    return False
+
+
+def _block_of(page: _Page, key: int) -> int | None:
+    """The nearest block-level ancestor of a link (a paragraph, item, cell, container)."""
+    cur = page.parent[key]
+    while cur is not None:
+        if page.tag[cur] in _BLOCK_TAGS:
+            return cur
+        cur = page.parent[cur]
+    return None
+
+
+def _has_items(node: LexborNode) -> bool:
+    """Whether ``node`` holds >= 3 repeated items with links (teaser ``<article>``s, ``<li>``s
+    of the same class) among its children: a listing."""
+    seen: dict[tuple[str | None, str | None], int] = {}
+    child = node.child
+    for _ in range(200):
+        if child is None:
+            return False
+        tag = child.tag
+        if tag in _ITEM_TAGS and child.css_first("a[href]") is not None:
+            cls = child.attributes.get("class")
+            n = seen[(tag, cls)] = seen.get((tag, cls), 0) + 1
+            if n >= 3:
+                return True
+        child = child.next
+    return False
+
+
+def _whole_list(page: _Page, main: int) -> int:
+    """The list around ``main`` when main is one item of it (or inside one item): one teaser
+    of a listing page has the most text, but the listing is the page's content."""
+    cur = main
+    for _ in range(3):
+        up = page.parent.get(cur)
+        if up is None:
+            return main
+        node = page.nodes[cur]
+        tag, cls = node.tag, node.attributes.get("class")
+        if tag in _LAYOUT_TAGS or up == page.root:  # layout rows and cells are not items
+            return main
+        if tag not in _ITEM_TAGS and not cls:
+            cur = up  # unclassed boxes: only repeated classed boxes make a list
+            continue
+        same = 0
+        sibling = page.nodes[up].child
+        for _ in range(200):
+            if sibling is None:
+                break
+            if sibling.tag == tag and sibling.attributes.get("class") == cls:
+                same += 1
+            sibling = sibling.next
+        if same >= 3:
+            return up
+        cur = up
+    return main
+
+
+def _in_link_list(page: _Page, key: int, memo: dict[int, bool]) -> bool:
+    """Whether the link ``key`` is an item of a list (ul/ol, up to 4 levels up) of >= 3 links."""
+    cur = page.parent[key]
+    for _ in range(4):
+        if cur is None:
+            return False
+        node = page.nodes[cur]
+        if node.tag in ("ul", "ol"):
+            found = memo.get(cur)
+            if found is None:
+                # Headlines, not names: related-story lists link long titles.
+                anchors = [a.text(deep=True, strip=True) for a in node.css("a[href]")]
+                words = sum(len(a.split()) for a in anchors)
+                found = memo[cur] = len(anchors) >= 3 and words >= _HEADLINE_WORDS * len(anchors)
+            return found
+        cur = page.parent[cur]
+    return False
+
+
+def _side(page: _Page, top: int, branch: int, main_path: list[int], order: dict[int, int]) -> int:
+    """-1 if subtree ``branch`` (a child of ``top``) comes before main in document order."""
+    index = main_path.index(top)
+    main_branch = main_path[index - 1] if index > 0 else top
+    cur = page.nodes[top].child
+    side = -1
+    while cur is not None:
+        k = cur.mem_id
+        if k == main_branch:
+            side = 1
+        elif k in page.parent:
+            order[k] = side
+        cur = cur.next
+    return order.get(branch, 1)

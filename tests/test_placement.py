@@ -1,0 +1,131 @@
+"""Per-page placement on small pages: markup, no markup (hashed classes, tables), comments."""
+
+from __future__ import annotations
+
+from selectolax.lexbor import LexborHTMLParser
+
+from pipelines.placement import Placed, classify_element, place_links, place_links_scored
+
+STORY = "The council met on Tuesday and voted on the new budget for the schools. " * 4
+
+
+def placements(html: str) -> dict[str, str]:
+    tree = LexborHTMLParser(html)
+    nodes = tree.css("a[href], area[href]")
+    return {n.text(strip=True) or n.attributes["href"]: p for n, p in
+            zip(nodes, place_links(tree, nodes), strict=True)}  # fmt: skip
+
+
+def test_semantic_page():
+    got = placements(
+        "<header><a href=/>Logo</a><nav><a href=/news>News</a></nav></header>"
+        '<nav aria-label="Breadcrumb"><a href=/a>Crumb</a></nav>'
+        f"<main><article><p>{STORY} <a href=/src>the source</a>.</p><p>{STORY}</p>"
+        "<section id=comments><p>Nice! <a href=http://x.test rel='nofollow ugc'>me</a></p>"
+        "</section></article></main>"
+        "<aside><a href=/related>Related</a></aside><footer><a href=/legal>Legal</a></footer>"
+    )
+    assert got == {"Logo": "nav", "News": "nav", "Crumb": "nav", "the source": "content",
+                   "me": "comment", "Related": "sidebar", "Legal": "footer"}  # fmt: skip
+
+
+def test_hashed_class_names_without_any_hint():
+    # A React-style page: hashed classes only. The main block is found by text density; the
+    # menu before it is nav, the box beside it a sidebar, the block after all a footer.
+    got = placements(
+        '<div id="__next"><div class="css-a1b2c3"><div class="css-q9w8e7">'
+        "<a href=/>Home</a><a href=/world>World</a><a href=/sport>Sport</a></div>"
+        '<div class="css-z1y2x3"><div class="css-m4n5b6">'
+        f"<p>{STORY} <a href=http://gov.test/budget>budget documents</a>.</p><p>{STORY}</p>"
+        '</div><div class="css-k7j8h9"><div class="sc-jdfk tuvw"><a href=/p1>Other story one</a>'
+        "</div><div class='sc-jdfk tuvw'><a href=/p2>Other story two</a></div></div></div>"
+        '<div class="css-l0p9o8"><a href=/about>About us</a> <a href=/terms>Terms</a></div>'
+        "</div></div>"
+    )
+    assert got == {"Home": "nav", "World": "nav", "Sport": "nav", "budget documents": "content",
+                   "Other story one": "sidebar", "Other story two": "sidebar",
+                   "About us": "footer", "Terms": "footer"}  # fmt: skip
+
+
+def test_1990s_table_layout():
+    got = placements(
+        "<TABLE><TR><TD COLSPAN=2><A HREF=/>Home</A> | <A HREF=/links.html>Links</A></TD></TR>"
+        "<TR><TD WIDTH=150><A HREF=/a.html>Cool site A</A><BR><A HREF=/b.html>Cool site B</A>"
+        f"</TD><TD><H1>My page</H1><P>{STORY} <A HREF=http://x.test/>a friend</A>.</P>"
+        f"<P>{STORY}</P></TD></TR>"
+        "<TR><TD COLSPAN=2><A HREF=/guestbook.html>Sign my guestbook</A></TD></TR></TABLE>"
+    )
+    assert got == {"Home": "nav", "Links": "nav", "Cool site A": "sidebar",
+                   "Cool site B": "sidebar", "a friend": "content",
+                   "Sign my guestbook": "footer"}  # fmt: skip
+
+
+def test_related_stories_and_promos_inside_the_article_are_not_content():
+    related = "".join(
+        f"<li><a href=/story{i}>A much longer headline about story number {i} today</a></li>"
+        for i in range(4)
+    )
+    got = placements(
+        '<link rel=canonical href="https://news.test/a/1">'
+        f'<div class="story"><p>{STORY} <a href=https://other.test/r>a report</a>.</p>'
+        f"<p><a href=/subscribe>Get our newsletter</a></p><p>{STORY}</p>"
+        f"<ul>{related}</ul><p>{STORY}</p>"
+        f"<p><a href=https://shop.test/x>Buy it at the shop</a></p><p>{STORY}</p></div>"
+    )
+    assert got["a report"] == "content"
+    assert got["Get our newsletter"] == "sidebar"  # a promo to the same site, not in text
+    assert got["Buy it at the shop"] == "content"  # an editor's link of its own, elsewhere
+    assert {got[f"A much longer headline about story number {i} today"] for i in range(4)} == {
+        "sidebar"
+    }
+
+
+def test_a_listing_is_content():
+    items = "".join(
+        f'<article class="teaser"><h2><a href=/p{i}>Post {i}</a></h2>'
+        f"<p>A short blurb of post {i}, what it is about.</p></article>"
+        for i in range(5)
+    )
+    got = placements(
+        "<div class=top><a href=/>Home</a></div>"
+        f'<div class="posts">{items}<a href="/page/2">Older posts »</a></div>'
+    )
+    assert all(got[f"Post {i}"] == "content" for i in range(5))
+    assert got["Home"] == "nav" and got["Older posts »"] == "nav"
+
+
+def test_other_languages_and_conventions():
+    assert classify_element("div", {"class": "kommentare"}) == "comment"
+    assert classify_element("div", {"id": "barra-lateral"}) == "sidebar"
+    assert classify_element("div", {"class": "rodape"}) == "footer"
+    assert classify_element("ul", {"class": "c-breadcrumb__list"}) == "nav"
+    assert classify_element("div", {"class": "siteFooterLinks"}) == "footer"
+    assert classify_element("div", {"class": "entry-content"}) is None  # not a region...
+    assert classify_element("div", {"itemprop": "articleBody"}) == "content"  # ... this is
+
+
+def test_scores_and_fingerprints():
+    html = (
+        "<ul class=menu><li><a href=/a>A</a></li><li><a href=/b>B</a></li></ul>"
+        f"<div><p>{STORY} <a href=/c>C</a></p><p>{STORY}</p></div>"
+    )
+    tree = LexborHTMLParser(html)
+    got = place_links_scored(tree, tree.css("a"))
+    assert [p.placement for p in got] == ["nav", "nav", "content"]
+    assert all(isinstance(p, Placed) and 0.5 <= p.score <= 1 for p in got)
+    assert got[0].block == got[1].block != got[2].block  # same container, same fingerprint
+    again = LexborHTMLParser(html.replace("/a>A", "/x>Another"))
+    assert place_links_scored(again, again.css("a"))[0].block == got[0].block
+
+
+def test_degenerate_pages():
+    assert place_links(LexborHTMLParser(""), []) == []
+    assert placements("<a href=/only>only</a>") == {"only": "content"}
+    assert placements("<nav><a href=/n>n</a></nav><a href=/x>x</a>") == {"n": "nav", "x": "content"}
+
+
+def test_a_link_around_the_whole_text_and_a_page_without_body():
+    got = placements(f"<nav><a href=/>Home</a></nav><a href=/story><div><p>{STORY}</p></div></a>")
+    assert got == {"Home": "nav", STORY.strip(): "content"}
+    tree = LexborHTMLParser("<frameset><frame src=a.html></frameset>")
+    assert place_links(tree, tree.css("a")) == []

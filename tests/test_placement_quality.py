@@ -1,0 +1,50 @@
+"""Quality floors of placement (the issue's bars): a regression fails the build.
+
+The figures, with trafilatura beside them, come from ``benchmarks/eval_placement.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from placement_eval import halves, prf, web_accuracy, web_links, zyte_links, zyte_pages
+
+from crawler.testweb.generator import build_test_web
+
+
+@pytest.fixture(scope="module")
+def zyte():
+    pages = zyte_pages()
+    assert len(pages) == 181
+    return pages, [(page.id, link) for page, links in zyte_links(pages) for link in links]
+
+
+def content_prf(rows, ids=None):
+    return prf(
+        [
+            (link.label == "content", link.placement == "content")
+            for pid, link in rows
+            if link.label is not None and (ids is None or pid in ids)
+        ]
+    )
+
+
+def test_zyte_content_precision_and_recall(zyte):
+    _, rows = zyte
+    precision, recall, _ = content_prf(rows)
+    assert precision >= 0.90 and recall >= 0.85, (precision, recall)
+
+
+def test_zyte_held_out_half_stays_close(zyte):
+    # The half not looked at while tuning: a wide gap to the tuning half means overfitting.
+    pages, rows = zyte
+    tune, held = halves(pages)
+    f_tune = content_prf(rows, {p.id for p in tune})[2]
+    f_held = content_prf(rows, {p.id for p in held})[2]
+    assert f_held >= 0.84 and f_tune - f_held <= 0.06, (f_tune, f_held)
+
+
+def test_test_web_per_template_after_the_site_level_pass():
+    links = web_links(build_test_web())
+    for attr, floor in (("page_level", 0.80), ("site_level", 0.93), ("site_block", 0.98)):
+        for template, (_, binary, _) in web_accuracy(links, attr).items():
+            assert binary >= floor, (attr, template, binary)
