@@ -16,7 +16,7 @@ from functools import lru_cache
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipelines.encoding import decode_html
-from pipelines.placement import place_links
+from pipelines.placement import place_links_scored
 from pipelines.urls import encode_query, is_skipped_href, resolve_href, resolve_link
 
 _ASCII_WS = re.compile(r"[\t\n\f\r ]+")
@@ -75,6 +75,8 @@ class Link:
     tag: str
     placement: str
     position: int
+    placement_score: float | None = None
+    placement_block: int | None = None
 
 
 @dataclass(slots=True)
@@ -319,7 +321,7 @@ def extract_from_text(
             continue
         nodes.append(node)
         staged.append((target, node, attrs))
-    placements = place_links(tree, nodes)
+    placements = place_links_scored(tree, nodes)
 
     page_nofollow = page.nofollow_page
     for position, ((target, node, attrs), placement) in enumerate(
@@ -347,8 +349,10 @@ def extract_from_text(
                 ugc="ugc" in rel,
                 is_image=is_image,
                 tag=tag,
-                placement=placement,
+                placement=placement.placement,
                 position=position,
+                placement_score=placement.score,
+                placement_block=placement.block,
             )
         )
     return page

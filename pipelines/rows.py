@@ -40,6 +40,8 @@ def link_rows(
                 "placement": link.placement,
                 "is_internal": source_domain == target_domain,
                 "position": link.position,
+                "placement_score": link.placement_score,
+                "placement_block": link.placement_block,
                 "sitewide": None,
             }
         )

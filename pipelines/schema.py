@@ -33,6 +33,10 @@ LINKS_SCHEMA = pa.schema(
         pa.field("is_internal", pa.bool_(), nullable=False),
         pa.field("position", pa.int32(), nullable=False),
         pa.field("sitewide", pa.bool_()),
+        # Additions beyond DESIGN.md's list: the page-level placement's confidence (0.5 to 1)
+        # and a fingerprint of the link's container, which the site-level pass matches.
+        pa.field("placement_score", pa.float32()),
+        pa.field("placement_block", pa.int32()),
     ]
 )
 

@@ -26,10 +26,12 @@ def row(page: int, target: str, anchor: str, placement: str, position: int, host
 
 
 def run(rows, blocks=None, scores=None, **kwargs):
-    links = pa.Table.from_pylist(rows, schema=LINKS_SCHEMA)
+    links = pa.Table.from_pylist(rows, schema=LINKS_SCHEMA)  # the two columns are NULL here
     if blocks is not None:
-        links = links.append_column("placement_block", pa.array(blocks, pa.int32()))
-        links = links.append_column("placement_score", pa.array(scores, pa.float32()))
+        i = links.schema.get_field_index("placement_block")
+        links = links.set_column(i, "placement_block", pa.array(blocks, pa.int32()))
+        i = links.schema.get_field_index("placement_score")
+        links = links.set_column(i, "placement_score", pa.array(scores, pa.float32()))
         kwargs.update(block_column="placement_block", score_column="placement_score")
     con = duckdb.connect()
     con.register("links", links)
@@ -138,7 +140,8 @@ def test_streams_in_bounded_memory(tmp_path):
                'anchor ' || i AS anchor_text, NULL::VARCHAR AS title, []::VARCHAR[] AS rel,
                false AS nofollow, false AS sponsored, false AS ugc, false AS is_image,
                'a' AS tag, 'content' AS placement, false AS is_internal,
-               i::INTEGER AS position, NULL::BOOLEAN AS sitewide
+               i::INTEGER AS position, NULL::BOOLEAN AS sitewide,
+               NULL::FLOAT AS placement_score, NULL::INTEGER AS placement_block
         FROM range(8000) a(p), range(50) b(i)
     """)
     out = tmp_path / "out.parquet"

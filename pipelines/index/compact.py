@@ -322,7 +322,9 @@ def _compact_links(
     )
     con.register("bucket_map", bucket_map)
     query = f"""
-    WITH sited AS ({site_level_sql("dedup")}),
+    WITH sited AS (
+        {site_level_sql("dedup", block_column="placement_block", score_column="placement_score")}
+    ),
     ext AS (
         SELECT source_url, count(*) FILTER (WHERE NOT is_internal)::INTEGER AS n
         FROM dedup GROUP BY source_url
