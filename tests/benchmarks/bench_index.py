@@ -95,6 +95,8 @@ def chunk(rng: np.random.Generator, page0: int, pages: int, domains: int, at: da
         "is_internal": pa.array(internal),
         "position": pa.array(np.tile(np.arange(LINKS_PER_PAGE, dtype=np.int32), pages)),
         "sitewide": pa.nulls(n, pa.bool_()),
+        "placement_score": pa.array(0.5 + rng.random(n, dtype=np.float32) / 2),
+        "placement_block": pa.array(rng.integers(0, 50, n, dtype=np.int32)),
     })  # fmt: skip
     page_host = names(src_dom, "www.d", ".test")
     pages_t = pa.table({
