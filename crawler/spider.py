@@ -164,7 +164,9 @@ class LinkSpider(scrapy.Spider):
         entry: Entry = request.meta["lc_entry"]
         frontier = self.crawls[request.meta["lc_crawl"]]
         exc = failure.value
-        if isinstance(exc, IgnoreRequest) and "robots.txt" in str(exc):
+        if isinstance(exc, IgnoreRequest) and str(exc).startswith("robots.txt unavailable"):
+            error = str(exc)
+        elif isinstance(exc, IgnoreRequest) and "robots.txt" in str(exc):
             error = "robots.txt: disallowed"
         elif isinstance(exc, IgnoreRequest) and str(exc).startswith("blocked:"):
             error = str(exc)

@@ -195,7 +195,7 @@ def test_private_addresses_are_refused_by_default(tmp_path):
                   "--crawl-id", "g", env=dict(os.environ, PYTHONPATH=str(ROOT)))  # fmt: skip
         assert res.returncode == 0, res.stderr
         assert server.requests() == []  # nothing reached the private address
-    (page,) = read(out, "pages")
+    (page,) = load_pages(out).to_pylist()
     assert page["error"].startswith("blocked: 127.0.0.1 resolves to a non-public address")
 
 
@@ -238,3 +238,23 @@ def test_a_waiting_worker_stops_cleanly_on_sigterm(tmp_path):
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
+
+
+def test_unreadable_robots_txt_means_not_now(tmp_path):
+    from crawler.testweb import Resource
+
+    page = Resource(200, b"<a href='/secret.html'>x</a>", (("Content-Type", "text/html"),))
+    site = {"flaky.test": {"/robots.txt": Resource(503, b"busy"), "/": page}}
+    out = tmp_path / "index"
+    with WebServer(site) as server:
+        seeds = tmp_path / "s.txt"
+        seeds.write_text("http://flaky.test/\n")
+        env = dict(loopback_proxy_env(server.proxy_url), PYTHONPATH=str(ROOT))
+        res = cli("crawl", str(seeds), "--out", str(out), "--workers", "1", "--delay", "0",
+                  "--allow-private", env=env)  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        assert {r.target for r in server.requests()} == {"/robots.txt"}
+    (row,) = load_pages(out).to_pylist()
+    assert (
+        row["status"] is None and row["error"] == "robots.txt unavailable: IgnoreRequest: HTTP 503"
+    )

@@ -1,0 +1,52 @@
+"""robots.txt, strictly: one that cannot be read means "not now", never "everything allowed".
+
+Scrapy's RobotsTxtMiddleware allows every URL of a host whose robots.txt download failed.
+Under load or on a flaky server that fetches disallowed pages. Here a network error, a 5xx or
+a 429 makes the host's pages wait: they are recorded with an error and robots.txt is fetched
+again after a minute. A 4xx is "no robots.txt" (all allowed), as the standard says (RFC 9309).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from scrapy import Request
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
+from scrapy.utils.httpobj import urlparse_cached
+
+RETRY_AFTER = 60.0
+
+
+class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
+    def __init__(self, crawler: Any) -> None:
+        super().__init__(crawler)
+        self.unavailable: dict[str, tuple[float, str]] = {}  # netloc -> (since, why)
+
+    async def process_request(self, request: Request, spider: Any = None) -> None:
+        if not request.meta.get("dont_obey_robotstxt"):
+            netloc = urlparse_cached(request).netloc
+            failed = self.unavailable.get(netloc)
+            if failed is not None and time.monotonic() - failed[0] >= RETRY_AFTER:
+                del self.unavailable[netloc]
+                self._parsers.pop(netloc, None)  # fetch robots.txt again
+        await super().process_request(request, spider)
+
+    def process_request_2(self, rp: Any, request: Request) -> None:
+        if rp is None:
+            failed = self.unavailable.get(urlparse_cached(request).netloc)
+            if failed is not None:
+                raise IgnoreRequest(f"robots.txt unavailable: {failed[1]}")
+        super().process_request_2(rp, request)
+
+    async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:
+        if response.status >= 500 or response.status == 429:
+            self._robots_error(IgnoreRequest(f"HTTP {response.status}"), netloc)
+            return
+        await super()._parse_robots(response, netloc, request)
+
+    def _robots_error(self, exc: Exception, netloc: str) -> None:
+        self.unavailable[netloc] = (time.monotonic(), f"{type(exc).__name__}: {exc}"[:200])
+        super()._robots_error(exc, netloc)
