@@ -10,7 +10,7 @@ run, both read the same bytes already in memory:
   only), configured to return every link (``unique=False``, no extension filter).
 
 Each is run ``--rounds`` times over all pages, interleaved; the best round counts. Placement's
-share is timed inside the linkcrawl rounds by wrapping ``place_links``.
+share is timed inside the linkcrawl rounds by wrapping ``place_links_scored``.
 
     PYTHONPATH=. python tests/benchmarks/bench_extract.py [--rounds 5] [--profile]
 """
@@ -43,11 +43,11 @@ def load_pages() -> list[tuple[str, bytes]]:
 
 
 class PlacementTimer:
-    """Wraps ``place_links`` as ``extract.py`` calls it, adding up the time it takes."""
+    """Wraps ``place_links_scored`` as ``extract.py`` calls it, adding up the time it takes."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self.inner = extract_mod.place_links
+        self.inner = extract_mod.place_links_scored
 
     def __call__(self, tree, nodes):  # type: ignore[no-untyped-def]
         start = time.perf_counter()
@@ -87,7 +87,7 @@ def main() -> int:
     args = ap.parse_args()
     pages = load_pages()
     timer = PlacementTimer()
-    extract_mod.place_links = timer  # type: ignore[assignment]
+    extract_mod.place_links_scored = timer  # type: ignore[assignment]
     run_linkcrawl(pages[:5])  # warm caches and imports on both sides
     run_linkextractor(pages[:5])
     best = {"linkcrawl": float("inf"), "LinkExtractor": float("inf")}
@@ -117,7 +117,7 @@ def main() -> int:
         import cProfile
         import pstats
 
-        extract_mod.place_links = timer.inner
+        extract_mod.place_links_scored = timer.inner
         prof = cProfile.Profile()
         prof.runcall(run_linkcrawl, pages)
         pstats.Stats(prof).sort_stats("tottime").print_stats(15)
