@@ -208,6 +208,21 @@ def _token_label(token: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1 << 16)
+def _word_hinted(word: str) -> bool:
+    return _HINT_LONG.search(word) is not None or _HINT_SHORT.search(word) is not None
+
+
+def _hinted(value: str) -> bool:
+    """Whether an id/class value holds a vocabulary word: tested per class word, which is
+    the same test (no word spans whitespace) but memoizes well (words repeat, lists vary).
+
+    >>> _hinted("menu-item menu-item-2041"), _hinted("css-1x9f2k flex")
+    (True, False)
+    """
+    return any(_word_hinted(word) for word in value.split())
+
+
 def classify_element(tag: str, attrs: dict[str, str | None]) -> str | None:
     """The placement an element's own markup announces, or None.
 
@@ -245,7 +260,7 @@ def classify_element(tag: str, attrs: dict[str, str | None]) -> str | None:
     content = False
     for name in ("id", "class"):
         value = attrs.get(name)
-        if not value or (_HINT_LONG.search(value) is None and _HINT_SHORT.search(value) is None):
+        if not value or not _hinted(value):
             continue
         for word in value.split():
             # Within one class name a region word wins over an article word
