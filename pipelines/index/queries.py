@@ -88,6 +88,7 @@ class Index:
         self.con: duckdb.DuckDBPyConnection = connect(memory_limit=memory_limit)
         self._ranks = Path(path) / RANKS
         self._n_crawls: int | None = None
+        self._ranks_loaded = False
 
     def close(self) -> None:
         self.con.close()
@@ -172,7 +173,17 @@ class Index:
         r = self.ranks_sql("domain")
         if r is None:
             return "NULL::INTEGER AS authority", ""
-        return "coalesce(r.authority, 0) AS authority", f"LEFT JOIN ({r}) r ON r.node = {col}"
+        if not self._ranks_loaded:
+            # Once per open index: a lookup that reads two row groups should not read and
+            # hash every domain's score each time.
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _ranks_domain AS SELECT node, authority FROM ({r})"
+            )
+            self._ranks_loaded = True
+        return (
+            "coalesce(r.authority, 0) AS authority",
+            f"LEFT JOIN _ranks_domain r ON r.node = {col}",
+        )
 
     def _one_crawl(self, filters: Filters) -> bool:
         """The question spans one crawl: every page is in it once (compaction keeps one fetch)."""
