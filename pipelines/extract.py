@@ -303,6 +303,7 @@ def extract_from_text(
     page.nofollow_page = robots_nofollow(meta_robots) or robots_nofollow(x_robots_tag)
 
     nodes: list[LexborNode] = []
+    rels: list[list[str]] = []
     staged: list[tuple[str, LexborNode, dict[str, str | None]]] = []
     resolved: dict[str, str | None] = {}  # a page links to the same href many times
     legacy = _is_legacy_encoding(encoding)
@@ -320,12 +321,13 @@ def extract_from_text(
         if target is None:
             continue
         nodes.append(node)
+        rels.append(split_rel(attrs.get("rel")))
         staged.append((target, node, attrs))
-    placements = place_links_scored(tree, nodes)
+    placements = place_links_scored(tree, nodes, rels)
 
     page_nofollow = page.nofollow_page
-    for position, ((target, node, attrs), placement) in enumerate(
-        zip(staged, placements, strict=True)
+    for position, ((target, node, attrs), rel, placement) in enumerate(
+        zip(staged, rels, placements, strict=True)
     ):
         tag = node.tag or "a"
         if tag == "area":
@@ -336,7 +338,6 @@ def extract_from_text(
         if not anchor and alts:
             # The same image twice (a lazy-load <img> and its <noscript> copy) is one label.
             anchor = collapse_ws(" ".join(dict.fromkeys(alts)))
-        rel = split_rel(attrs.get("rel"))
         title_attr = attrs.get("title")
         page.links.append(
             Link(

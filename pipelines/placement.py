@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -120,15 +120,49 @@ _COMPOUND = (
     ("widget", SIDEBAR),
     ("related", SIDEBAR),
 )
-# A cheap pre-test: no vocabulary word (long ones anywhere, short ones as a whole token)
-# in the attribute, no label. Most class lists (utility classes, hashes) stop here.
+
+
+def _trie_pattern(words: Iterable[Sequence[str]]) -> str:
+    """An alternation of ``words`` (each a sequence of regex atoms) factored on common
+    prefixes: the same language as ``a|b|c...``, but Python's re tries a flat alternation of
+    many words at every position, and a trie one path.
+
+    >>> _trie_pattern(["ab", "ac", "a"]), _trie_pattern([["[xX]", "y"]])
+    ('a(?:(?:b|c))?', '[xX]y')
+    """
+    trie: dict[str, dict] = {}
+    for word in words:
+        node = trie
+        for atom in word:
+            node = node.setdefault(atom, {})
+        node[""] = {}
+
+    def pattern(node: dict[str, dict]) -> str:
+        alts = [atom + pattern(node[atom]) for atom in sorted(node) if atom]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return pattern(trie)
+
+
+# A cheap pre-test: no vocabulary word (long ones anywhere in the lowercased word, short ones
+# as a whole token) in the attribute, no label. Most class lists (utility classes, hashes)
+# stop here.
 _HINT_LONG = re.compile(
-    "|".join(sorted({w for w in _TOKEN_LABELS if len(w) >= 5} | {w for w, _ in _COMPOUND})),
-    re.IGNORECASE,
+    _trie_pattern(
+        [re.escape(c) for c in w]
+        for w in sorted({w for w in _TOKEN_LABELS if len(w) >= 5} | {w for w, _ in _COMPOUND})
+    )
 )
 _HINT_SHORT = re.compile(
     "(?<![a-z])(?:"
-    + "|".join(f"[{w[0]}{w[0].upper()}]{w[1:]}" for w in sorted(_TOKEN_LABELS) if len(w) < 5)
+    + _trie_pattern(
+        [f"[{w[0]}{w[0].upper()}]", *(re.escape(c) for c in w[1:])]
+        for w in sorted(_TOKEN_LABELS)
+        if len(w) < 5
+    )
     + ")(?![a-z])"
 )
 # Tokens that name something inside a region rather than a region (post-title, main-text...).
@@ -177,7 +211,6 @@ _SELF_URLS = (
     ('meta[property="og:url"][content]', "content"),
     ("base[href]", "href"),
 )
-_ROOT_TAGS = frozenset({"body", "html", "-document"})
 
 
 class Placed(NamedTuple):
@@ -210,17 +243,36 @@ def _token_label(token: str) -> str | None:
 
 @lru_cache(maxsize=1 << 16)
 def _word_hinted(word: str) -> bool:
-    return _HINT_LONG.search(word) is not None or _HINT_SHORT.search(word) is not None
+    """Whether a class name holds a vocabulary word: the pre-test, per class name (they
+    repeat where class lists vary).
 
-
-def _hinted(value: str) -> bool:
-    """Whether an id/class value holds a vocabulary word: tested per class word, which is
-    the same test (no word spans whitespace) but memoizes well (words repeat, lists vary).
-
-    >>> _hinted("menu-item menu-item-2041"), _hinted("css-1x9f2k flex")
+    >>> _word_hinted("menu-item-2041"), _word_hinted("css-1x9f2k")
     (True, False)
     """
-    return any(_word_hinted(word) for word in value.split())
+    return _HINT_LONG.search(word.lower()) is not None or _HINT_SHORT.search(word) is not None
+
+
+@lru_cache(maxsize=1 << 16)
+def _word_facts(word: str) -> tuple[bool, str | None, bool]:
+    """What one class name says: (a comment word, the first region word, an article word).
+
+    Within one class name a region word wins over an article word (sdc-article-related-stories,
+    sidebar-content, comment-body).
+
+    >>> _word_facts("sdc-article-related-stories"), _word_facts("articleBody")
+    ((False, 'sidebar', True), (False, None, True))
+    """
+    region: str | None = None
+    article = False
+    for token in _tokens(word):
+        label = _token_label(token)
+        if label == COMMENT:
+            return True, None, False
+        if label == CONTENT:
+            article = article or token not in _WEAK_CONTENT
+        elif label is not None and region is None:
+            region = label
+    return False, region, article
 
 
 def classify_element(tag: str, attrs: dict[str, str | None]) -> str | None:
@@ -260,21 +312,15 @@ def classify_element(tag: str, attrs: dict[str, str | None]) -> str | None:
     content = False
     for name in ("id", "class"):
         value = attrs.get(name)
-        if not value or not _hinted(value):
+        if not value:
             continue
-        for word in value.split():
-            # Within one class name a region word wins over an article word
-            # (sdc-article-related-stories, sidebar-content, comment-body).
-            region: str | None = None
-            article = False
-            for token in _tokens(word):
-                label = _token_label(token)
-                if label == COMMENT:
-                    return COMMENT
-                if label == CONTENT:
-                    article = article or token not in _WEAK_CONTENT
-                elif label is not None and region is None:
-                    region = label
+        words = value.split()
+        if not any(map(_word_hinted, words)):
+            continue
+        for word in words:
+            comment, region, article = _word_facts(word)
+            if comment:
+                return COMMENT
             if region is not None:
                 found = found or region
             elif article:
@@ -316,8 +362,8 @@ def _resolve(labels: Sequence[str]) -> str | None:
 
 
 _BODY_RE = re.compile(
-    r"(?:article|story|entry|post|blog|news)[-_]?(?:body|content|text)", re.IGNORECASE
-)
+    r"(?:article|story|entry|post|blog|news)[-_]?(?:body|content|text)"
+)  # on lowercased values
 _BODY_ITEMPROPS = frozenset({"articlebody", "reviewbody"})
 
 
@@ -331,7 +377,17 @@ def _is_body(cls: str | None, id_: str | None, itemprop: str | None) -> bool:
     """
     if itemprop and itemprop.strip().lower() in _BODY_ITEMPROPS:
         return True
-    return bool(cls and _BODY_RE.search(cls)) or bool(id_ and _BODY_RE.search(id_))
+    return _names_body(cls) or _names_body(id_)
+
+
+def _names_body(value: str | None) -> bool:
+    if not value:
+        return False
+    low = value.lower()
+    # Every match ends in one of these: a substring test first, the regex only if one is there.
+    if "body" not in low and "content" not in low and "text" not in low:
+        return False
+    return _BODY_RE.search(low) is not None
 
 
 @lru_cache(maxsize=65536)
@@ -374,40 +430,48 @@ _NO_DIGITS = str.maketrans("", "", "0123456789")
 
 
 class _Page:
-    """Per-element facts, memoized by ``mem_id``, on the paths from links and blocks to root."""
+    """The elements on the paths from links and blocks to the root, numbered in the order they
+    were recorded (an element after its parent), with per-element facts in lists."""
 
-    __slots__ = ("block", "body", "depth", "label", "nodes", "parent", "root", "tag")
+    __slots__ = ("block", "body", "depth", "index", "label", "nodes", "parent", "tag")
 
     def __init__(self, root: LexborNode) -> None:
-        self.root = root.mem_id
-        self.parent: dict[int, int | None] = {self.root: None}
-        self.nodes: dict[int, LexborNode] = {self.root: root}
-        self.label: dict[int, str | None] = {self.root: None}
-        self.block: dict[int, int] = {self.root: 0}
-        self.body: set[int] = set()  # elements that markup names the article's body
-        self.tag: dict[int, str] = {self.root: root.tag or ""}
-        self.depth: dict[int, int] = {self.root: 0}
+        self.index: dict[int, int] = {root.mem_id: 0}  # mem_id -> number; the root is 0
+        self.parent: list[int] = [-1]
+        self.nodes: list[LexborNode] = [root]
+        self.label: list[str | None] = [None]
+        self.block: list[int] = [0]
+        self.body: list[int] = []  # elements that markup names the article's body
+        self.tag: list[str] = [root.tag or ""]
+        self.depth: list[int] = [0]
 
     def register(self, node: LexborNode) -> int:
         """Record ``node`` and its ancestors up to the root (or a recorded one)."""
-        key = node.mem_id
-        parent = self.parent
-        cur: LexborNode | None = node
-        pending: list[tuple[int, LexborNode]] = []
+        index = self.index
+        known = index.get(node.mem_id)
+        if known is not None:
+            return known
+        pending = [node]
+        cur = node.parent
+        up = 0  # past the top (a node outside the root): hang it under the root
         while cur is not None:
-            k = cur.mem_id
-            if k in parent:
+            k = index.get(cur.mem_id)
+            if k is not None:
+                up = k
                 break
-            pending.append((k, cur))
+            pending.append(cur)
             cur = cur.parent
-        # Past the top (a node outside the root): hang it under the root.
-        up = cur.mem_id if cur is not None else self.root
-        for k, n in reversed(pending):
-            parent[k] = up if k != up else None
-            self.nodes[k] = n
+        parent, nodes, tags, depth = self.parent, self.nodes, self.tag, self.depth
+        labels, blocks = self.label, self.block
+        for n in reversed(pending):
+            k = len(parent)
+            index[n.mem_id] = k
+            parent.append(up)
+            nodes.append(n)
+            tag = n.tag or ""
+            tags.append(tag)
+            depth.append(depth[up] + 1)
             attrs = n.attributes
-            tag = self.tag[k] = n.tag or ""
-            self.depth[k] = self.depth[up] + 1
             if attrs:
                 label, body, part = _facts(
                     tag, attrs.get("class"), attrs.get("id"), attrs.get("role"),
@@ -415,23 +479,22 @@ class _Page:
                 )  # fmt: skip
             else:
                 label, body, part = _facts(tag, None, None, None, None, None)
-            self.label[k] = label
+            labels.append(label)
             if body:
-                self.body.add(k)
-            self.block[k] = (self.block.get(up, 0) * 31 + part) & 0xFFFFFFFF
+                self.body.append(k)
+            blocks.append((blocks[up] * 31 + part) & 0xFFFFFFFF)
             up = k
-        return key
+        return up
 
     def up(self, key: int, stop: set[int]) -> list[int]:
         """``key`` and its ancestors until one in ``stop`` (included) or the root."""
         out = []
         parent = self.parent
-        cur: int | None = key
-        while cur is not None:
-            out.append(cur)
-            if cur in stop:
+        while key >= 0:
+            out.append(key)
+            if key in stop:
                 break
-            cur = parent[cur]
+            key = parent[key]
         return out
 
 
@@ -450,46 +513,55 @@ def place_links(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> list[str
     return [p.placement for p in place_links_scored(tree, links)]
 
 
-def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> list[Placed]:
-    """Placement, confidence and container fingerprint of each link node, in order."""
+def place_links_scored(
+    tree: LexborHTMLParser,
+    links: Sequence[LexborNode],
+    rels: Sequence[Sequence[str]] | None = None,
+) -> list[Placed]:
+    """Placement, confidence and container fingerprint of each link node, in order.
+
+    ``rels``: each link's rel tokens, lowercased, if the caller has them already.
+    """
     if not links:
         return []
     root = tree.body or tree.root
     if root is None:
         return [Placed(CONTENT, 0.5, 0) for _ in links]
     page = _Page(root)
-    parent, label = page.parent, page.label
+    register = page.register
 
     # -- blocks and links in document order; blocks' own text (nested blocks subtracted) --
     link_ids = {node.mem_id: i for i, node in enumerate(links)}
-    link_keys = [0] * len(links)
+    link_keys = [-1] * len(links)
     paras: dict[int, int] = {}
     seq: list[int] = []  # paragraph and link keys, in document order
     for node, length in _scan(tree):
         if length < 0:  # a link
             i = link_ids.get(node.mem_id)
             if i is not None:
-                link_keys[i] = page.register(node)
-                seq.append(link_keys[i])
+                key = link_keys[i] = register(node)
+                seq.append(key)
         elif length >= _MIN_PARA:  # shorter: not running text; its links count for the box
-            key = page.register(node)
+            key = register(node)
             paras[key] = length
             seq.append(key)
     for i, node in enumerate(links):
-        if not link_keys[i]:  # not found by the scan (a caller's own node list)
-            link_keys[i] = page.register(node)
-    nearest: dict[int, int | None] = {}
+        if link_keys[i] < 0:  # not found by the scan (a caller's own node list)
+            link_keys[i] = register(node)
+    parent, label, depth = page.parent, page.label, page.depth
+    n = len(parent)
+    nearest = [-2] * n  # the nearest paragraph-like ancestor-or-self; -2: not known yet
 
-    def para_of(key: int | None) -> int | None:
-        """The nearest paragraph-like ancestor-or-self of ``key``."""
+    def para_of(key: int) -> int:
+        """The nearest paragraph-like ancestor-or-self of ``key``, or -1."""
         path = []
-        while key is not None and key not in nearest:
+        while key >= 0 and nearest[key] == -2:
             if key in paras:
                 nearest[key] = key
                 break
             path.append(key)
             key = parent[key]
-        found = nearest.get(key) if key is not None else None
+        found = nearest[key] if key >= 0 else -1
         for k in path:
             nearest[k] = found
         return found
@@ -497,7 +569,7 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
     own_text = dict(paras)
     for key, length in paras.items():
         outer = para_of(parent[key])
-        if outer is not None and key != outer:
+        if outer >= 0 and key != outer:
             own_text[outer] -= length
     link_text: dict[int, int] = {}
     anchor_len: list[int] = []
@@ -508,7 +580,7 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
         length = len(anchor)
         anchor_len.append(length)
         p = para_of(parent[key])
-        if p is not None:
+        if p >= 0:
             link_text[p] = link_text.get(p, 0) + length
     # Running text: long enough, not a list of links.
     good = {
@@ -518,43 +590,41 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
     }
 
     # -- depth, and raw good text per element (to void labels on wrappers of the text) ----
-    depth = page.depth
-    bottom_up = sorted(parent, key=depth.__getitem__, reverse=True)
-    raw: dict[int, float] = dict.fromkeys(parent, 0.0)
+    bottom_up = sorted(range(1, n), key=depth.__getitem__, reverse=True)  # all but the root
+    raw = [0.0] * n
     for key, value in good.items():
         raw[key] += value
     for key in bottom_up:
-        up = parent[key]
-        if up is not None:
-            raw[up] += raw[key]
-    total = raw[page.root]
-    for key, lab in label.items():
+        raw[parent[key]] += raw[key]
+    total = raw[0]
+    for key, lab in enumerate(label):
         # A nav/sidebar/footer name on an element holding most of the page's running text is
         # a layout wrapper (l-sidebar-fixed, has-footer...), not that region.
-        if lab in (NAV, SIDEBAR, FOOTER) and raw[key] > _WRAPPER_SHARE * total:
+        if lab is not None and lab in (NAV, SIDEBAR, FOOTER) and raw[key] > _WRAPPER_SHARE * total:
             label[key] = None
 
     # -- the main block: argmax of decayed good text - link text - boilerplate text -------
-    boiler_of: dict[int, bool] = {page.root: False}
+    boiler_of: list[bool | None] = [None] * n
+    boiler_of[0] = False
 
     def under_boiler(key: int) -> bool:
         path = []
-        cur: int | None = key
-        while cur is not None and cur not in boiler_of:
+        cur = key
+        while boiler_of[cur] is None:
             path.append(cur)
             cur = parent[cur]
-        flag = boiler_of[cur] if cur is not None else False
+        flag = bool(boiler_of[cur])
         for k in reversed(path):
             flag = flag or label[k] in BOILERPLATE
             boiler_of[k] = flag
-        return boiler_of[key]
+        return bool(boiler_of[key])
 
     def best_block(hub: bool) -> int:
         """argmax over elements of decayed gain - cost. Articles gain good text and pay for
         link text outside running text; a link hub (``hub``: a page without running text)
         gains all block text and half of each link's text, and pays nothing for links."""
-        gain: dict[int, float] = dict.fromkeys(parent, 0.0)
-        cost: dict[int, float] = dict.fromkeys(parent, 0.0)
+        gain = [0.0] * n
+        cost = [0.0] * n
         for key, value in (own_text if hub else good).items():
             if under_boiler(key):
                 cost[key] += _BOILER_WEIGHT * value
@@ -570,15 +640,17 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
         # wrapper of the whole page does not win over the article by adding teasers' blurbs.
         for key in bottom_up:
             up = parent[key]
-            if up is not None:
-                gain[up] += _DECAY * gain[key]
-                cost[up] += cost[key]
-        best = max(parent, key=lambda k: (gain[k] - cost[k], depth[k]))
-        return best if gain[best] > cost[best] else page.root
+            gain[up] += _DECAY * gain[key]
+            cost[up] += cost[key]
+        net = [g - c for g, c in zip(gain, cost, strict=True)]
+        top = max(net)
+        # The deepest of the best (the first of those on a tie).
+        best = max((k for k in range(n) if net[k] == top), key=depth.__getitem__)
+        return best if gain[best] > cost[best] else 0
 
     main = best_block(hub=False)
     main_good = raw[main]
-    weak = main == page.root or main_good < _MIN_MAIN
+    weak = main == 0 or main_good < _MIN_MAIN
     listing = False
     if not weak:
         items = _whole_list(page, main)
@@ -586,15 +658,16 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
             # A listing: the list and what frames it (its intro, "see also"), not just it.
             listing = True
             up = parent[items]
-            main = up if up is not None and up != page.root else items
+            main = up if up > 0 else items
             main_good = raw[main]
         else:
             listing = _has_items(page.nodes[main])
     if not weak and page.body:
         # Markup that names the article body wins over density where they overlap: up to the
         # nearest named ancestor, or down to a named descendant with most of main's text.
+        named = set(page.body)
         for k in page.up(main, set()):
-            if k in page.body:
+            if k in named:
                 main = k
                 break
         else:
@@ -604,10 +677,10 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
                 main = best
     if weak:  # no running text to speak of (a link hub): its biggest block of links and text
         main = best_block(hub=True)
-        weak = main == page.root
+        weak = main == 0
         listing = True
     if weak:  # nothing at all: markup alone decides
-        main = page.root
+        main = 0
     main_path = page.up(main, set())  # main and its ancestors, innermost first
     main_anc = set(main_path)
 
@@ -622,14 +695,14 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
         cur = key
         while cur not in where and cur not in main_anc:
             path.append(cur)
-            cur = parent[cur]  # type: ignore[assignment]  # the root is in main_anc
+            cur = parent[cur]  # the root is in main_anc
         for k in reversed(path):
             up = parent[k]
             lab = label[k]
             if up in main_anc:
-                where[k] = (up, k, (lab,) if lab else ())  # type: ignore[assignment]
+                where[k] = (up, k, (lab,) if lab else ())
             else:
-                top, branch, labels = where[up]  # type: ignore[index]
+                top, branch, labels = where[up]
                 where[k] = (top, branch, (lab, *labels) if lab else labels)
         return where.get(key, (key, key, ()))
 
@@ -663,29 +736,40 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
     seq_index = {key: i for i, key in enumerate(seq)}
 
     # -- each link: labels below the common ancestor with main, then position -------------
-    site = _site_of(tree)
+    site: list[str | None] = []  # the page's own site, found when first needed
+
+    def own_site() -> str | None:
+        if not site:
+            site.append(_site_of(tree))
+        return site[0]
+
     order: dict[int, int] = {}  # child of an ancestor of main -> -1 before, 1 after
     lists: dict[int, bool] = {}
     results: list[Placed] = []
     outside: list[tuple[int, int, int, int]] = []  # (link index, common ancestor, branch, side)
+    blocks = page.block
     for i, (node, key) in enumerate(zip(links, link_keys, strict=True)):
-        block = page.block[parent[key] or key] & 0x7FFFFFFF
+        up = parent[key]
+        block = blocks[up if up >= 0 else key] & 0x7FFFFFFF
         if key in main_anc:  # a link around the main block (<a><div>text</div></a>)
             results.append(Placed(CONTENT, 0.6, block))
             continue
         top, branch, labels = locate(key)  # common ancestor with main, labels below it
         inside = top == main
-        rel = (node.attributes.get("rel") or "").lower().split()
-        if "ugc" in rel or COMMENT in labels:
-            results.append(Placed(COMMENT, 1.0 if "ugc" in rel else 0.9, block))
+        if rels is not None:
+            ugc = "ugc" in rels[i]
+        else:
+            ugc = "ugc" in (node.attributes.get("rel") or "").lower().split()
+        if ugc or COMMENT in labels:
+            results.append(Placed(COMMENT, 1.0 if ugc else 0.9, block))
             continue
         resolved = _resolve(labels)
         if resolved is not None and resolved != CONTENT:
             results.append(Placed(resolved, 0.9, block))
             continue
-        p = para_of(parent[key])
+        p = para_of(up)
         at = seq_index.get(key, -1)
-        if inside and p is not None and p in good and _block_of(page, key) == p:
+        if inside and p >= 0 and p in good and _block_of(page, key) == p:
             # In a paragraph: the editor's text. In a cell's or a box's own text: most likely,
             # unless before or after all paragraphs (breadcrumbs, a byline in a table cell).
             if p in edges:
@@ -715,7 +799,7 @@ def place_links_scored(tree: LexborHTMLParser, links: Sequence[LexborNode]) -> l
             elif article and _in_link_list(page, key, lists):
                 # A list of stories in an article ("more on this"): not its text.
                 results.append(Placed(SIDEBAR, 0.55, block))
-            elif article and _internal(node, site):
+            elif article and _internal(node, own_site()):
                 # A link of its own in an article, to the same site: a promo or a related
                 # story far more often than the editor's (who cites sources and products).
                 results.append(Placed(SIDEBAR, 0.55, block))
@@ -805,9 +889,9 @@ def _internal(node: LexborNode, site: str | None) -> bool:
 
 def _in_item(page: _Page, key: int) -> bool:
     """Whether a paragraph is (in) a list item: the blurb of a listing's teaser."""
-    cur: int | None = key
+    cur = key
     for _ in range(3):
-        if cur is None:
+        if cur < 0:
             return False
         if page.tag[cur] in ("li", "dd", "dt"):
             return True
@@ -815,14 +899,14 @@ def _in_item(page: _Page, key: int) -> bool:
     return False
 
 
-def _block_of(page: _Page, key: int) -> int | None:
-    """The nearest block-level ancestor of a link (a paragraph, item, cell, container)."""
+def _block_of(page: _Page, key: int) -> int:
+    """The nearest block-level ancestor of a link (a paragraph, item, cell, container), or -1."""
     cur = page.parent[key]
-    while cur is not None:
+    while cur >= 0:
         if page.tag[cur] in _BLOCK_TAGS:
             return cur
         cur = page.parent[cur]
-    return None
+    return -1
 
 
 def _has_items(node: LexborNode) -> bool:
@@ -848,12 +932,12 @@ def _whole_list(page: _Page, main: int) -> int:
     of a listing page has the most text, but the listing is the page's content."""
     cur = main
     for _ in range(3):
-        up = page.parent.get(cur)
-        if up is None:
+        up = page.parent[cur]
+        if up < 0:
             return main
         node = page.nodes[cur]
         tag, cls = node.tag, node.attributes.get("class")
-        if tag in _LAYOUT_TAGS or up == page.root:  # layout rows and cells are not items
+        if tag in _LAYOUT_TAGS or up == 0:  # layout rows and cells are not items
             return main
         if tag not in _ITEM_TAGS and not cls:
             cur = up  # unclassed boxes: only repeated classed boxes make a list
@@ -876,7 +960,7 @@ def _in_link_list(page: _Page, key: int, memo: dict[int, bool]) -> bool:
     """Whether the link ``key`` is an item of a list (ul/ol, up to 4 levels up) of >= 3 links."""
     cur = page.parent[key]
     for _ in range(4):
-        if cur is None:
+        if cur < 0:
             return False
         node = page.nodes[cur]
         if node.tag in ("ul", "ol"):
@@ -898,10 +982,10 @@ def _side(page: _Page, top: int, branch: int, main_path: list[int], order: dict[
     cur = page.nodes[top].child
     side = -1
     while cur is not None:
-        k = cur.mem_id
+        k = page.index.get(cur.mem_id)
         if k == main_branch:
             side = 1
-        elif k in page.parent:
+        elif k is not None:
             order[k] = side
         cur = cur.next
     return order.get(branch, 1)
