@@ -295,36 +295,34 @@ def classify_element(tag: str, attrs: dict[str, str | None]) -> str | None:
     >>> classify_element("div", {"class": "css-1x9f2k"}) is None
     True
     """
+    return _classify(
+        tag, attrs.get("class"), attrs.get("id"), attrs.get("role"), attrs.get("itemprop")
+    )
+
+
+def _classify(
+    tag: str, cls: str | None, id_: str | None, role: str | None, itemprop: str | None
+) -> str | None:
     label = _TAG_LABELS.get(tag)
     if label is not None:
         return label
-    role = attrs.get("role")
     if role:
         label = _ROLE_LABELS.get(role.strip().lower())
         if label is not None:
             return label
-    itemprop = attrs.get("itemprop")
     if itemprop:
         label = _ITEMPROP_LABELS.get(itemprop.strip().lower())
         if label is not None:
             return label
     found: str | None = None
     content = False
-    for name in ("id", "class"):
-        value = attrs.get(name)
-        if not value:
-            continue
-        words = value.split()
-        if not any(map(_word_hinted, words)):
-            continue
-        for word in words:
-            comment, region, article = _word_facts(word)
+    for value in (id_, cls):
+        if value:
+            comment, region, article, _ = _value_facts(value)
             if comment:
                 return COMMENT
-            if region is not None:
-                found = found or region
-            elif article:
-                content = True
+            found = found or region
+            content = content or article
     # Separate class names of an article and of a region (l-sidebar-fixed l-article-body): a
     # layout modifier, not a region.
     if content:
@@ -332,18 +330,45 @@ def classify_element(tag: str, attrs: dict[str, str | None]) -> str | None:
     return found
 
 
-def _resolve(labels: Sequence[str]) -> str | None:
+@lru_cache(maxsize=1 << 16)
+def _value_facts(value: str) -> tuple[bool, str | None, bool, bool]:
+    """What an id or class attribute says: (a comment word, the first region word, an article
+    word without a region word in its class name, a name of the article's body). Memoized
+    per value: class lists repeat across elements where ids and digits do not.
+
+    >>> _value_facts("menu-item menu-item-2041"), _value_facts("entry-content clearfix")
+    ((False, 'nav', False, False), (False, None, False, True))
+    """
+    body = _names_body(value)
+    words = value.split()
+    if not any(map(_word_hinted, words)):
+        return False, None, False, body
+    found: str | None = None
+    content = False
+    for word in words:
+        comment, region, article = _word_facts(word)
+        if comment:
+            return True, None, False, body
+        if region is not None:
+            found = found or region
+        elif article:
+            content = True
+    return False, found, content, body
+
+
+@lru_cache(maxsize=4096)
+def _resolve(labels: tuple[str, ...]) -> str | None:
     """Combine the labels of a link's ancestors, innermost first.
 
     Comments win; then the innermost boilerplate region (a teaser ``<article>`` inside a
     menu or a related box is still boilerplate), except that a menu inside a footer or a
     sidebar belongs to that footer or sidebar; content only if nothing else.
 
-    >>> _resolve(["nav", "footer"])
+    >>> _resolve(("nav", "footer"))
     'footer'
-    >>> _resolve(["content", "sidebar"])
+    >>> _resolve(("content", "sidebar"))
     'sidebar'
-    >>> _resolve(["content"])
+    >>> _resolve(("content",))
     'content'
     """
     if not labels:
@@ -367,37 +392,18 @@ _BODY_RE = re.compile(
 _BODY_ITEMPROPS = frozenset({"articlebody", "reviewbody"})
 
 
-@lru_cache(maxsize=65536)
-def _is_body(cls: str | None, id_: str | None, itemprop: str | None) -> bool:
-    """Markup that names the article's body: schema.org articleBody, WordPress entry-content,
-    article-body, story-text... (a name of the whole body, not of a part of a region).
+def _names_body(value: str) -> bool:
+    """Markup that names the article's body: WordPress entry-content, article-body,
+    story-text... (a name of the whole body, not of a part of a region).
 
-    >>> _is_body("entry-content clearfix", None, None), _is_body("css-53u6y8", None, None)
+    >>> _names_body("entry-content clearfix"), _names_body("css-53u6y8")
     (True, False)
     """
-    if itemprop and itemprop.strip().lower() in _BODY_ITEMPROPS:
-        return True
-    return _names_body(cls) or _names_body(id_)
-
-
-def _names_body(value: str | None) -> bool:
-    if not value:
-        return False
     low = value.lower()
     # Every match ends in one of these: a substring test first, the regex only if one is there.
     if "body" not in low and "content" not in low and "text" not in low:
         return False
     return _BODY_RE.search(low) is not None
-
-
-@lru_cache(maxsize=65536)
-def _label_of(
-    tag: str, cls: str | None, id_: str | None, role: str | None, itemprop: str | None
-) -> str | None:
-    """:func:`classify_element`, memoized on the attributes it reads (class lists repeat)."""
-    if tag not in _TAG_LABELS and not (cls or id_ or role or itemprop):
-        return None
-    return classify_element(tag, {"class": cls, "id": id_, "role": role, "itemprop": itemprop})
 
 
 @lru_cache(maxsize=65536)
@@ -409,24 +415,28 @@ def _facts(
     itemprop: str | None,
     align: str | None,
 ) -> tuple[str | None, bool, int]:
-    """An element's label, whether it names the article body, and its fingerprint part:
-    everything that depends on its tag and attributes alone, memoized (markup repeats)."""
-    return (
-        _label_of(tag, cls, id_, role, itemprop),
-        _is_body(cls, id_, itemprop),
-        _part_hash(tag, cls, id_, None if cls else align),
+    """An element's label, whether it names the article body (schema.org articleBody or a
+    class or id), and its fingerprint part: everything that depends on its tag and attributes
+    alone, memoized (markup repeats)."""
+    if tag not in _TAG_LABELS and not (cls or id_ or role or itemprop):
+        label = None
+    else:
+        label = _classify(tag, cls, id_, role, itemprop)
+    body = (
+        bool(itemprop and itemprop.strip().lower() in _BODY_ITEMPROPS)
+        or bool(cls and _value_facts(cls)[3])
+        or bool(id_ and _value_facts(id_)[3])
     )
+    return label, body, _part_hash(tag, cls, id_, None if cls else align)
 
 
 def _part_hash(tag: str, cls: str | None, id_: str | None, align: str | None) -> int:
     """A container's share of a link's structural fingerprint: tag, class and id, digits out
     (``post-123``, ``menu-item-45`` vary per page; hashed names keep their letters), and the
     ``align`` of unclassed elements (what tells apart the rows of a 1990s table layout)."""
-    text = f"{tag}.{cls or ''}#{id_ or ''}@{align or ''}".translate(_NO_DIGITS)
-    return zlib.crc32(text.encode())
-
-
-_NO_DIGITS = str.maketrans("", "", "0123456789")
+    # Digits are ASCII: deleting their bytes from the UTF-8 is deleting them from the text.
+    text = f"{tag}.{cls or ''}#{id_ or ''}@{align or ''}".encode()
+    return zlib.crc32(text.translate(None, b"0123456789"))
 
 
 class _Page:
