@@ -16,27 +16,12 @@ from functools import lru_cache
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipelines.encoding import decode_html
+from pipelines.linktext import anchor_parts, collapse_ws
 from pipelines.placement import place_links_scored
 from pipelines.urls import encode_query, is_skipped_href, resolve_href, resolve_link
 
 _ASCII_WS = re.compile(r"[\t\n\f\r ]+")
 _ASCII_WS_BUT_SPACE = re.compile(r"[\t\n\f\r]")
-# Elements whose text a reader does not see in a link.
-# <noscript> is not among them: a page parsed without scripting (as here, and in a browser
-# with JavaScript off) shows its content.
-# SVG's <title>, <desc> and <metadata> are not rendered either (only its <text> is).
-_HIDDEN = frozenset(
-    {"script", "style", "template", "-comment", "head", "title", "desc", "metadata"}
-)
-# Elements that break a line in rendered text: their edges separate words.
-_BLOCKS = frozenset(
-    {
-        "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt",
-        "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header",
-        "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr",
-        "ul", "option", "picture", "source", "svg",
-    }
-)  # fmt: skip
 _NOFOLLOW_DIRECTIVES = frozenset({"nofollow", "none"})
 
 #: Bytes of a body that are parsed; the rest is cut (as the crawler cuts what it downloads).
@@ -94,15 +79,6 @@ class PageLinks:
     links_truncated: bool = False
 
 
-def collapse_ws(text: str) -> str:
-    """Collapse whitespace runs (``&nbsp;`` included) to one space and trim.
-
-    >>> collapse_ws("  Hello\\n\\t wide\\xa0 world ")
-    'Hello wide world'
-    """
-    return " ".join(text.split())
-
-
 def split_rel(rel: str | None) -> list[str]:
     """Split a rel attribute on ASCII whitespace, as ``relList`` does, lowercase it and drop
     repeated tokens (``relList`` is an ordered set).
@@ -141,58 +117,6 @@ def robots_nofollow(directives: str | None) -> bool:
         if token in _NOFOLLOW_DIRECTIVES:
             return True
     return False
-
-
-def _anchor_text(node: LexborNode, hidden: set[int]) -> tuple[str, bool, list[str]]:
-    """Visible text of a link, whether it wraps an image, and the images' alt texts.
-
-    *hidden*: the ``mem_id`` of the page's elements with a ``hidden`` attribute.
-    """
-    first = node.child
-    if first is None:
-        return "", False, []
-    if first.next is None and first.tag == "-text":
-        return first.text_content or "", False, []
-    parts: list[str] = []
-    alts: list[str] = []
-    is_image = False
-    stack = [first]
-    while stack:
-        cur = stack.pop()
-        nxt = cur.next
-        if nxt is not None:
-            stack.append(nxt)
-        tag = cur.tag
-        if tag == "-text":
-            parts.append(cur.text_content or "")
-        elif tag in _HIDDEN or (hidden and cur.mem_id in hidden):
-            continue
-        elif tag == "img":
-            is_image = True
-            alt = cur.attributes.get("alt")
-            if alt:
-                alts.append(alt)
-        else:
-            child = cur.child
-            if tag in _BLOCKS:
-                parts.append(" ")
-                if child is not None:
-                    # Close the block with a space once its subtree is done.
-                    stack.append(_BlockEnd)  # type: ignore[arg-type]
-            if child is not None:
-                stack.append(child)
-    return "".join(parts), is_image, alts
-
-
-class _BlockEndMarker:
-    """Marks the end of a block element's subtree in the traversal stack."""
-
-    tag = "-text"
-    text_content = " "
-    next = None
-
-
-_BlockEnd = _BlockEndMarker()
 
 
 @lru_cache(maxsize=64)
@@ -304,7 +228,8 @@ def extract_from_text(
 
     nodes: list[LexborNode] = []
     rels: list[list[str]] = []
-    staged: list[tuple[str, LexborNode, dict[str, str | None]]] = []
+    texts: list[str] = []  # each link's text as a reader sees it (images aside)
+    staged: list[tuple[str, str, dict[str, str | None], bool, list[str]]] = []
     resolved: dict[str, str | None] = {}  # a page links to the same href many times
     legacy = _is_legacy_encoding(encoding)
     for node, attrs in raw_links:
@@ -320,21 +245,21 @@ def extract_from_text(
             target = resolved[href] = None if is_skipped_href(href) else resolve_link(href, base)
         if target is None:
             continue
-        nodes.append(node)
-        rels.append(split_rel(attrs.get("rel")))
-        staged.append((target, node, attrs))
-    placements = place_links_scored(tree, nodes, rels)
-
-    page_nofollow = page.nofollow_page
-    for position, ((target, node, attrs), rel, placement) in enumerate(
-        zip(staged, rels, placements, strict=True)
-    ):
         tag = node.tag or "a"
         if tag == "area":
             text, is_image, alts = "", False, [attrs.get("alt") or ""]
         else:
-            text, is_image, alts = _anchor_text(node, hidden)
-        anchor = collapse_ws(text)
+            text, is_image, alts = anchor_parts(node, hidden)
+        nodes.append(node)
+        rels.append(split_rel(attrs.get("rel")))
+        texts.append(collapse_ws(text))
+        staged.append((target, tag, attrs, is_image, alts))
+    placements = place_links_scored(tree, nodes, rels, texts)
+
+    page_nofollow = page.nofollow_page
+    for position, ((target, tag, attrs, is_image, alts), rel, anchor, placement) in enumerate(
+        zip(staged, rels, texts, placements, strict=True)
+    ):
         if not anchor and alts:
             # The same image twice (a lazy-load <img> and its <noscript> copy) is one label.
             anchor = collapse_ws(" ".join(dict.fromkeys(alts)))

@@ -44,6 +44,7 @@ from typing import NamedTuple
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from pipelines.linktext import anchor_parts, collapse_ws, hidden_elements
 from pipelines.urls import registered_domain
 
 CONTENT, NAV, SIDEBAR, FOOTER, COMMENT = "content", "nav", "sidebar", "footer", "comment"
@@ -527,10 +528,12 @@ def place_links_scored(
     tree: LexborHTMLParser,
     links: Sequence[LexborNode],
     rels: Sequence[Sequence[str]] | None = None,
+    anchors: Sequence[str] | None = None,
 ) -> list[Placed]:
     """Placement, confidence and container fingerprint of each link node, in order.
 
-    ``rels``: each link's rel tokens, lowercased, if the caller has them already.
+    ``rels`` (each link's rel tokens, lowercased) and ``anchors`` (each link's text, images'
+    alt aside), if the caller has them already.
     """
     if not links:
         return []
@@ -582,13 +585,14 @@ def place_links_scored(
         if outer >= 0 and key != outer:
             own_text[outer] -= length
     link_text: dict[int, int] = {}
-    anchor_len: list[int] = []
-    anchors: list[str] = []
-    for node, key in zip(links, link_keys, strict=True):
-        anchor = node.text(deep=True, strip=True)
-        anchors.append(anchor)
-        length = len(anchor)
-        anchor_len.append(length)
+    if anchors is None:
+        hidden = hidden_elements(tree)
+        anchors = [
+            "" if node.tag == "area" else collapse_ws(anchor_parts(node, hidden)[0])
+            for node in links
+        ]
+    anchor_len = [len(anchor) for anchor in anchors]
+    for key, length in zip(link_keys, anchor_len, strict=True):
         p = para_of(parent[key])
         if p >= 0:
             link_text[p] = link_text.get(p, 0) + length
