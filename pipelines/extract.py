@@ -229,6 +229,7 @@ def extract_from_text(
     nodes: list[LexborNode] = []
     rels: list[list[str]] = []
     texts: list[str] = []  # each link's text as a reader sees it (images aside)
+    link_attrs: list[dict[str, str | None]] = []
     staged: list[tuple[str, str, dict[str, str | None], bool, list[str]]] = []
     resolved: dict[str, str | None] = {}  # a page links to the same href many times
     legacy = _is_legacy_encoding(encoding)
@@ -253,8 +254,9 @@ def extract_from_text(
         nodes.append(node)
         rels.append(split_rel(attrs.get("rel")))
         texts.append(collapse_ws(text))
+        link_attrs.append(attrs)
         staged.append((target, tag, attrs, is_image, alts))
-    placements = place_links_scored(tree, nodes, rels, texts)
+    placements = place_links_scored(tree, nodes, rels, texts, link_attrs)
 
     page_nofollow = page.nofollow_page
     for position, ((target, tag, attrs, is_image, alts), rel, anchor, placement) in enumerate(

@@ -456,8 +456,9 @@ class _Page:
         self.tag: list[str] = [root.tag or ""]
         self.depth: list[int] = [0]
 
-    def register(self, node: LexborNode) -> int:
-        """Record ``node`` and its ancestors up to the root (or a recorded one)."""
+    def register(self, node: LexborNode, node_attrs: dict[str, str | None] | None = None) -> int:
+        """Record ``node`` (whose attributes the caller may have read already) and its
+        ancestors up to the root (or a recorded one)."""
         index = self.index
         known = index.get(node.mem_id)
         if known is not None:
@@ -482,7 +483,7 @@ class _Page:
             tag = n.tag or ""
             tags.append(tag)
             depth.append(depth[up] + 1)
-            attrs = n.attributes
+            attrs = n.attributes if node_attrs is None or n is not node else node_attrs
             if attrs:
                 label, body, part = _facts(
                     tag, attrs.get("class"), attrs.get("id"), attrs.get("role"),
@@ -529,11 +530,12 @@ def place_links_scored(
     links: Sequence[LexborNode],
     rels: Sequence[Sequence[str]] | None = None,
     anchors: Sequence[str] | None = None,
+    attrs: Sequence[dict[str, str | None]] | None = None,
 ) -> list[Placed]:
     """Placement, confidence and container fingerprint of each link node, in order.
 
-    ``rels`` (each link's rel tokens, lowercased) and ``anchors`` (each link's text, images'
-    alt aside), if the caller has them already.
+    ``rels`` (each link's rel tokens, lowercased), ``anchors`` (each link's text, images' alt
+    aside) and ``attrs`` (each link's attributes), if the caller has them already.
     """
     if not links:
         return []
@@ -552,7 +554,7 @@ def place_links_scored(
         if length < 0:  # a link
             i = link_ids.get(node.mem_id)
             if i is not None:
-                key = link_keys[i] = register(node)
+                key = link_keys[i] = register(node, attrs[i] if attrs is not None else None)
                 seq.append(key)
         elif length >= _MIN_PARA:  # shorter: not running text; its links count for the box
             key = register(node)

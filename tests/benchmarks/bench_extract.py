@@ -55,10 +55,10 @@ class PlacementTimer:
         self.seconds = 0.0
         self.inner = extract_mod.place_links_scored
 
-    def __call__(self, tree, nodes, rels=None):  # type: ignore[no-untyped-def]
+    def __call__(self, *args):  # type: ignore[no-untyped-def]
         start = time.perf_counter()
         try:
-            return self.inner(tree, nodes, rels)
+            return self.inner(*args)
         finally:
             self.seconds += time.perf_counter() - start
 
