@@ -18,7 +18,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from pipelines.index import lookup
 from pipelines.index.anchors import classify, over_optimisation
 from pipelines.index.engine import arrow_table, connect, file_list, lit
 from pipelines.index.layout import (
@@ -32,6 +34,12 @@ from pipelines.index.layout import (
 from pipelines.schema import PLACEMENTS
 
 RANKS = "ranks"
+# Above this many candidate rows (row-group statistics, before reading) a lookup runs in
+# DuckDB, whose parallel aggregation wins on big targets; below it in pyarrow
+# (pipelines.index.lookup), which has no per-query fixed cost worth the name.
+FAST_ROWS = 100_000
+
+Order = list[tuple[str, str]]  # (column, "ascending" | "descending")
 
 
 @dataclass
@@ -83,14 +91,21 @@ def source_sql(t: Target) -> str:
 class Index:
     """A read-only view of one index directory."""
 
-    def __init__(self, path: str | Path, *, memory_limit: str | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, memory_limit: str | None = None, fast_rows: int = FAST_ROWS
+    ) -> None:
         self.snap: Snapshot = open_snapshot(path)
         self.con: duckdb.DuckDBPyConnection = connect(memory_limit=memory_limit)
+        self.fast_rows = fast_rows  # 0: always DuckDB
         self._ranks = Path(path) / RANKS
-        self._n_crawls: int | None = None
         self._ranks_loaded = False
+        self._ranks_map: dict[str, int] | None = None
+        self._segment_files: dict[Path, lookup.SegmentFile] = {}
 
     def close(self) -> None:
+        for sf in self._segment_files.values():
+            sf.file.close()
+        self._segment_files.clear()
         self.con.close()
 
     def __enter__(self) -> Index:
@@ -133,6 +148,51 @@ class Index:
         if not parts:
             return f"SELECT * FROM ({self.all_links_sql()}) WHERE false"
         return " UNION ALL BY NAME ".join(f"({p})" for p in parts)
+
+    def _segment_file(self, path: Path) -> lookup.SegmentFile:
+        sf = self._segment_files.get(path)
+        if sf is None:
+            sf = self._segment_files[path] = lookup.SegmentFile.open(path)
+        return sf
+
+    def arrow_rows(self, target: Target, filters: Filters, columns: list[str]) -> pa.Table | None:
+        """``columns`` of the rows of :meth:`links_for`, read with pyarrow; None when the
+        compacted row groups to read hold more than ``fast_rows`` rows.
+        """
+        self.snap.check_crawl(filters.crawl)
+        filters.sql()  # validates the placement
+        ranges = target.key_ranges()
+        plan, candidates = [], 0
+        for seg in self.snap.link_segments(filters.crawl):
+            if seg.bucket != bucket_of(target.domain, seg.buckets):
+                continue
+            sf = self._segment_file(self.snap.segment_path(seg))
+            groups = sf.row_groups(ranges)
+            candidates += sum(sf.rows[i] for i in groups)
+            plan.append((sf, groups))
+        if candidates > self.fast_rows:
+            return None
+        fkw = dict(crawl=filters.crawl, dofollow=filters.dofollow, placement=filters.placement,
+                   internal=filters.internal)  # fmt: skip
+        read = list(dict.fromkeys([*columns, *lookup.target_columns(target),
+                                   *lookup.filter_columns(**fkw)]))  # fmt: skip
+        parts = []
+        for sf, groups in plan:
+            if not groups:
+                continue
+            t = sf.file.read_row_groups(groups, columns=read)
+            mask = lookup.target_mask(t, target)
+            fmask = lookup.filter_mask(t, **fkw)
+            if fmask is not None:
+                mask = pc.and_(mask, fmask)
+            parts.append(lookup.normalize(t.filter(mask), columns))
+        raw = self._raw_links_sql(f"{target_sql(target, SURT_SQL)} AND {filters.sql()}")
+        if raw:
+            parts.append(lookup.normalize(self.run(f"SELECT {', '.join(columns)} FROM ({raw})"),
+                                          columns))  # fmt: skip
+        if not parts:
+            return lookup.normalize(pa.table({c: pa.nulls(0) for c in columns}), columns)
+        return pa.concat_tables(parts)
 
     def all_links_sql(self, where: str = "true") -> str:
         """SQL of every link row of the snapshot (compacted and raw), filtered by ``where``."""
@@ -185,13 +245,15 @@ class Index:
             f"LEFT JOIN _ranks_domain r ON r.node = {col}",
         )
 
-    def _one_crawl(self, filters: Filters) -> bool:
-        """The question spans one crawl: every page is in it once (compaction keeps one fetch)."""
-        if filters.crawl is not None:
-            return True
-        if self._n_crawls is None:
-            self._n_crawls = len(self.snap.crawl_ids())
-        return self._n_crawls == 1
+    def _authority_map(self) -> dict[str, int] | None:
+        """Domain -> authority, loaded once per open index (None: no ranks)."""
+        path = self._ranks / "domain.parquet"
+        if self._ranks_map is None and path.is_file():
+            t = pq.read_table(path, columns=["node", "authority"])
+            self._ranks_map = dict(
+                zip(t["node"].to_pylist(), t["authority"].to_pylist(), strict=True)
+            )
+        return self._ranks_map
 
     def _bl(self, target: Target, filters: Filters, *, lean: bool = False) -> str:
         """Distinct backlinks: one row per (source_url, target_url, anchor_text).
@@ -199,32 +261,31 @@ class Index:
         ``lean``: only source_url, source_domain, dofollow, first_seen, last_seen (fewer
         columns to read and decompress).
         """
+        # dofollow: some occurrence in the latest fetch is followed (the max of this key);
+        # other attributes: as last seen, from the first occurrence (lowest position) of the
+        # latest fetch. Exact ties do not exist, so the answer is the same every time, and
+        # the same as pipelines.index.lookup's.
+        dofollow = f"max({_FOLLOW_KEY}) % 2 = 1"
         if lean:
-            # Within one crawl the occurrences of a link share their fetch: any of them says
-            # whether it is dofollow (and bool_or is cheaper than arg_max by time).
-            dofollow = (
-                "bool_or(NOT nofollow)"
-                if self._one_crawl(filters)
-                else "arg_max(NOT nofollow, fetched_at)"
-            )
             return f"""
         SELECT source_url, any_value(source_domain) AS source_domain,
                {dofollow} AS dofollow,
                min(fetched_at) AS first_seen, max(fetched_at) AS last_seen
         FROM ({self.links_for(target, filters)})
         GROUP BY source_url, target_url, anchor_text"""
+        last = "(fetched_at, -position)"
         return f"""
         SELECT source_url, target_url, anchor_text,
                any_value(source_host) AS source_host, any_value(source_domain) AS source_domain,
-               arg_max(array_to_string(rel, ' '), fetched_at) AS rel,
-               arg_max(NOT nofollow, fetched_at) AS dofollow,
-               arg_max(sponsored, fetched_at) AS sponsored,
-               arg_max(ugc, fetched_at) AS ugc,
-               arg_max(is_image, fetched_at) AS is_image,
-               arg_max(placement, fetched_at) AS placement,
-               arg_max(sitewide, fetched_at) AS sitewide,
-               arg_max(title, fetched_at) AS title,
-               arg_max(source_external_links, fetched_at) AS source_external_links,
+               arg_max(array_to_string(rel, ' '), {last}) AS rel,
+               {dofollow} AS dofollow,
+               arg_max(sponsored, {last}) AS sponsored,
+               arg_max(ugc, {last}) AS ugc,
+               arg_max(is_image, {last}) AS is_image,
+               arg_max(placement, {last}) AS placement,
+               arg_max(sitewide, {last}) AS sitewide,
+               arg_max(title, {last}) AS title,
+               arg_max(source_external_links, {last}) AS source_external_links,
                min(fetched_at) AS first_seen, max(fetched_at) AS last_seen,
                count(DISTINCT crawl_id) AS crawls, count(*) AS occurrences
         FROM ({self.links_for(target, filters)})
@@ -243,12 +304,30 @@ class Index:
         Grouped rows show one example page (the first URL) and ``similar_links``, the number of
         pages of the referring domain with the same link.
         """
+        key = [("source_url", "ascending"), ("target_url", "ascending"),
+               ("anchor_text", "ascending")]  # fmt: skip
+        orders: dict[str, Order] = {
+            "authority": [("authority", "descending"), ("first_seen", "ascending"), *key],
+            "first_seen": [("first_seen", "descending"), *key],
+            "last_seen": [("last_seen", "descending"), *key],
+            "source": key,
+            "similar": [("similar_links", "descending"), *key] if grouped else key,
+        }
+        if sort not in orders:
+            raise IndexError_(f"unknown sort {sort!r} (one of {', '.join(orders)})")
+        rows = self.arrow_rows(target, filters, lookup.FULL_COLUMNS)
+        if rows is not None:
+            bl = lookup.distinct_backlinks(rows, lean=False)
+            out = lookup.grouped_backlinks(bl) if grouped else lookup.ungrouped_backlinks(bl)
+            out = lookup.with_authority(out, self._authority_map())
+            return lookup.sort_limit(out, orders[sort], limit)
         auth, join = self._authority_join()
         if grouped:
             inner = f"""
             SELECT source_domain, min(source_url) AS source_url,
                    target_url, anchor_text, count(DISTINCT source_url) AS similar_links,
-                   mode(rel) AS rel, bool_or(dofollow) AS dofollow, mode(placement) AS placement,
+                   mode(rel ORDER BY rel) AS rel, bool_or(dofollow) AS dofollow,
+                   mode(placement ORDER BY placement) AS placement,
                    bool_or(sitewide) AS sitewide, min(first_seen) AS first_seen,
                    max(last_seen) AS last_seen
             FROM ({self._bl(target, filters)})
@@ -259,17 +338,8 @@ class Index:
             inner = self._bl(target, filters)
             cols = ("source_url, target_url, anchor_text, rel, dofollow, placement, sitewide, "
                     "first_seen, last_seen, source_domain")  # fmt: skip
-        order = {
-            "authority": "authority DESC NULLS LAST, first_seen, source_url, target_url",
-            "first_seen": "first_seen DESC, source_url",
-            "last_seen": "last_seen DESC, source_url",
-            "source": "source_url, target_url, anchor_text",
-            "similar": ("similar_links DESC, source_url" if grouped else "source_url"),
-        }
-        if sort not in order:
-            raise IndexError_(f"unknown sort {sort!r} (one of {', '.join(order)})")
         sql = f"""SELECT {cols}, {auth} FROM ({inner}) b {join}
-                  ORDER BY {order[sort]}, anchor_text {_limit(limit)}"""
+                  ORDER BY {_order_sql(orders[sort])} {_limit(limit)}"""
         return self.run(sql)
 
     def refdomains(
@@ -277,15 +347,21 @@ class Index:
         sort: str = "authority",
     ) -> pa.Table:  # fmt: skip
         """Referring domains with link counts, dofollow share and authority."""
+        orders: dict[str, Order] = {
+            "authority": [("authority", "descending"), ("backlinks", "descending"),
+                          ("source_domain", "ascending")],
+            "backlinks": [("backlinks", "descending"), ("source_domain", "ascending")],
+            "first_seen": [("first_seen", "descending"), ("source_domain", "ascending")],
+            "domain": [("source_domain", "ascending")],
+        }  # fmt: skip
+        if sort not in orders:
+            raise IndexError_(f"unknown sort {sort!r} (one of {', '.join(orders)})")
+        rows = self.arrow_rows(target, filters, lookup.LEAN_COLUMNS)
+        if rows is not None:
+            out = lookup.refdomains(lookup.distinct_backlinks(rows, lean=True))
+            out = lookup.with_authority(out, self._authority_map())
+            return lookup.sort_limit(out, orders[sort], limit)
         auth, join = self._authority_join()
-        order = {
-            "authority": "authority DESC NULLS LAST, backlinks DESC, source_domain",
-            "backlinks": "backlinks DESC, source_domain",
-            "first_seen": "first_seen DESC, source_domain",
-            "domain": "source_domain",
-        }
-        if sort not in order:
-            raise IndexError_(f"unknown sort {sort!r} (one of {', '.join(order)})")
         sql = f"""
         SELECT source_domain, backlinks, dofollow, round(dofollow / backlinks, 3) AS dofollow_share,
                pages, first_seen, last_seen, {auth}
@@ -296,7 +372,7 @@ class Index:
                    max(last_seen) AS last_seen
             FROM ({self._bl(target, filters, lean=True)}) GROUP BY source_domain
         ) d {join}
-        ORDER BY {order[sort]} {_limit(limit)}"""
+        ORDER BY {_order_sql(orders[sort])} {_limit(limit)}"""
         return self.run(sql)
 
     def anchors(
@@ -484,6 +560,15 @@ class Index:
         if isinstance(table, pa.RecordBatchReader):
             table = table.read_all()
         return table.slice(0, limit) if limit is not None else table
+
+
+_FOLLOW_KEY = "epoch_ms(fetched_at) * 2 + (NOT nofollow)::BIGINT"
+
+
+def _order_sql(order: Order) -> str:
+    return ", ".join(
+        f"{col} {'DESC' if d == 'descending' else 'ASC'} NULLS LAST" for col, d in order
+    )
 
 
 def _limit(limit: int | None) -> str:
