@@ -101,6 +101,7 @@ class Index:
         self._ranks_loaded = False
         self._ranks_map: dict[str, int] | None = None
         self._segment_files: dict[Path, lookup.SegmentFile] = {}
+        self._raw_row_count: int | None = None
 
     def close(self) -> None:
         for sf in self._segment_files.values():
@@ -149,6 +150,12 @@ class Index:
             return f"SELECT * FROM ({self.all_links_sql()}) WHERE false"
         return " UNION ALL BY NAME ".join(f"({p})" for p in parts)
 
+    def _raw_rows(self) -> int:
+        if self._raw_row_count is None:
+            self._raw_row_count = sum(pq.ParquetFile(p).metadata.num_rows
+                                      for p in self.snap.raw_links)  # fmt: skip
+        return self._raw_row_count
+
     def _segment_file(self, path: Path) -> lookup.SegmentFile:
         sf = self._segment_files.get(path)
         if sf is None:
@@ -156,13 +163,16 @@ class Index:
         return sf
 
     def arrow_rows(self, target: Target, filters: Filters, columns: list[str]) -> pa.Table | None:
-        """``columns`` of the rows of :meth:`links_for`, read with pyarrow; None when the
-        compacted row groups to read hold more than ``fast_rows`` rows.
+        """``columns`` of the rows of :meth:`links_for`, read with pyarrow (raw files through
+        DuckDB); None when there may be more than ``fast_rows`` of them: the rows of the
+        compacted row groups to read plus all rows of raw files, known before reading.
         """
         self.snap.check_crawl(filters.crawl)
         filters.sql()  # validates the placement
+        if self.fast_rows <= 0:
+            return None
         ranges = target.key_ranges()
-        plan, candidates = [], 0
+        plan, candidates = [], self._raw_rows()
         for seg in self.snap.link_segments(filters.crawl):
             if seg.bucket != bucket_of(target.domain, seg.buckets):
                 continue
