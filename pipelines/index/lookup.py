@@ -42,6 +42,8 @@ ROW_TYPES = {
     "rel": pa.list_(pa.string()),
     "nofollow": pa.bool_(),
 }
+DICT_COLUMNS = ["target_domain", "target_host", "target_url", "anchor_text", "placement",
+                "crawl_id"]  # fmt: skip
 OUT_TIME = pa.timestamp("us", tz="UTC")  # what DuckDB returns for the same columns
 
 
@@ -55,7 +57,10 @@ class SegmentFile:
 
     @classmethod
     def open(cls, path: Path) -> SegmentFile:
-        f = pq.ParquetFile(path)
+        # Few distinct values per row group: kept as dictionaries until filtered (decoding
+        # 8,192 strings per column costs more than filtering the codes).
+        names = pq.read_schema(path).names
+        f = pq.ParquetFile(path, read_dictionary=[c for c in DICT_COLUMNS if c in names])
         md = f.metadata
         col = f.schema_arrow.get_field_index("target_surt")
         bounds, rows = [], []
@@ -150,22 +155,30 @@ class Groups:
     """Rows numbered by the distinct values of ``keys``: the group by of this module.
 
     Arrow's hash encoding and numpy over the codes: for a few thousand rows each step takes
-    microseconds, where an Acero group-by plan costs half a millisecond or more.
+    microseconds, where an Acero group-by plan costs half a millisecond or more. Rows are
+    sorted once, by group and then by ``within`` (arrays, most significant first, ascending),
+    so that :meth:`firsts` is each group's first row in that order.
     """
 
-    def __init__(self, t: pa.Table, keys: Sequence[str]) -> None:
-        ids = np.zeros(t.num_rows, np.int64)
-        n = 1
+    def __init__(self, t: pa.Table, keys: Sequence[str], *within: np.ndarray) -> None:
+        code = np.zeros(t.num_rows, np.int64)
+        span = 1
         for k in keys:
             codes, card = _codes(t[k])
-            # Renumbered after each key, so the combined code never overflows.
-            ids, n = _dense(ids * card + codes)
-        self.ids, self.n = ids, n if t.num_rows else 0
-        self.order = np.argsort(ids, kind="stable")
-        sorted_ids = ids[self.order]
-        self.starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-        if not t.num_rows:
-            self.starts = self.starts[:0]
+            if span * card >= 2**62:  # renumber the combination so far: no overflow
+                code, span = _dense(code)
+            code, span = code * card + codes, span * card
+        self.order = np.lexsort((*reversed(within), code))
+        s = code[self.order]
+        head = np.r_[True, s[1:] != s[:-1]] if len(s) else np.zeros(0, bool)
+        self.starts = np.flatnonzero(head)
+        self.n = len(self.starts)
+        self.ids = np.empty(len(s), np.int64)
+        self.ids[self.order] = np.cumsum(head) - 1
+
+    def firsts(self) -> np.ndarray:
+        """The index of each group's first row (in the ``within`` order)."""
+        return self.order[self.starts]
 
     def count(self) -> np.ndarray:
         return np.bincount(self.ids, minlength=self.n)
@@ -189,8 +202,10 @@ class Groups:
 
     def mode(self, col: pa.ChunkedArray) -> np.ndarray:
         """Per group, the index of a row holding its most common value (ties: the smallest)."""
+        if not self.n:
+            return np.zeros(0, np.int64)
         rank = _ranks(col)
-        card = int(rank.max()) + 1 if len(rank) else 1
+        card = int(rank.max()) + 1
         pairs, first_row, counts = np.unique(
             self.ids * card + rank, return_index=True, return_counts=True
         )
@@ -228,11 +243,16 @@ def distinct_backlinks(rows: pa.Table, *, lean: bool) -> pa.Table:
     """One row per backlink: source_url, target_url, anchor_text, source_domain, first_seen,
     last_seen (ms since the epoch), dofollow; with rel, placement, sitewide unless ``lean``.
     """
-    g = Groups(rows, KEYS)
     ts = _np(pc.cast(rows["fetched_at"], pa.int64()))
+    if lean:
+        g = Groups(rows, KEYS)
+    else:
+        # "As last seen": the first occurrence (lowest position) of the latest fetch.
+        position = _np(rows["position"])
+        g = Groups(rows, KEYS, -ts, position)
+    first_row = g.firsts()
     # Its max is the latest fetch, and within it a followed occurrence if there is one.
     follow_key = g.max(ts * 2 + _np(pc.invert(rows["nofollow"])))
-    first_row = g.first(ts) if g.n else np.zeros(0, np.int64)
     out = {
         "source_url": rows["source_url"].take(first_row),
         "target_url": rows["target_url"].take(first_row),
@@ -243,23 +263,19 @@ def distinct_backlinks(rows: pa.Table, *, lean: bool) -> pa.Table:
         "dofollow": pa.array(follow_key % 2 == 1),
     }
     if not lean:
-        # "As last seen": the first occurrence (lowest position) of the latest fetch.
-        position = _np(rows["position"])
-        last = g.first(-ts, position)
-        out["rel"] = pc.binary_join(rows["rel"].take(last), " ")
-        out["placement"] = rows["placement"].take(last)
-        # Nulls skipped, as DuckDB's arg_max does: the latest non-null value, if any.
+        out["rel"] = pc.binary_join(rows["rel"].take(first_row), " ")
+        out["placement"] = rows["placement"].take(first_row)
         sitewide = rows["sitewide"]
-        is_null = _np(pc.is_null(sitewide))
-        pick = g.first(is_null, -ts, position)
-        out["sitewide"] = sitewide.take(pick)
+        if sitewide.null_count:  # nulls skipped, as DuckDB's arg_max does
+            first_row = g.first(_np(pc.is_null(sitewide)), -ts, position)
+        out["sitewide"] = sitewide.take(first_row)
     return pa.table(out)
 
 
 def refdomains(bl: pa.Table) -> pa.Table:
     """Referring domains over distinct backlinks (the ``refdomains`` SQL's inner level)."""
     g = Groups(bl, ["source_domain"])
-    first_row = g.first() if g.n else np.zeros(0, np.int64)
+    first_row = g.firsts()
     backlinks = g.count()
     dofollow = np.bincount(g.ids, weights=_np(bl["dofollow"]), minlength=g.n).astype(np.int64)
     share = pc.round(
@@ -288,10 +304,8 @@ def _any(g: Groups, col: pa.ChunkedArray) -> pa.Array:
 
 def grouped_backlinks(bl: pa.Table) -> pa.Table:
     """Similar links grouped (same source domain, target URL, anchor): ``backlinks`` default."""
-    g = Groups(bl, ["source_domain", "target_url", "anchor_text"])
-    if not g.n:
-        return ungrouped_backlinks(bl).add_column(3, "similar_links", pa.array([], pa.int64()))
-    example = g.first(_ranks(bl["source_url"]))  # the smallest source URL
+    g = Groups(bl, ["source_domain", "target_url", "anchor_text"], _ranks(bl["source_url"]))
+    example = g.firsts()  # the smallest source URL
     return pa.table(
         {
             "source_url": bl["source_url"].take(example),
@@ -327,12 +341,28 @@ def ungrouped_backlinks(bl: pa.Table) -> pa.Table:
     )
 
 
-def with_authority(t: pa.Table, ranks: dict[str, int] | None) -> pa.Table:
+class Authority:
+    """Domain -> authority (``ranks/domain.parquet``), to join onto results; 0 if unranked."""
+
+    def __init__(self, ranks: pa.Table) -> None:
+        self.nodes = ranks["node"].combine_chunks()
+        self.values = pc.fill_null(ranks["authority"], 0).combine_chunks()
+        self._map: dict[str, int] | None = None
+
+    def of(self, domains: pa.ChunkedArray) -> pa.Array:
+        if len(domains) < 20_000:
+            # A dict look-up per domain: below this, cheaper than hashing every node again.
+            if self._map is None:
+                self._map = dict(zip(self.nodes.to_pylist(), self.values.to_pylist(), strict=True))
+            m = self._map
+            return pa.array([m.get(d, 0) for d in domains.to_pylist()], pa.int32())
+        idx = pc.index_in(domains, value_set=self.nodes)
+        return pc.fill_null(pc.take(self.values, idx), 0).cast(pa.int32())
+
+
+def with_authority(t: pa.Table, ranks: Authority | None) -> pa.Table:
     """Append ``authority`` of ``source_domain``: 0 if unranked, null if there are no ranks."""
-    if ranks is None:
-        auth = pa.nulls(t.num_rows, pa.int32())
-    else:
-        auth = pa.array([ranks.get(d) or 0 for d in t["source_domain"].to_pylist()], pa.int32())
+    auth = pa.nulls(t.num_rows, pa.int32()) if ranks is None else ranks.of(t["source_domain"])
     return t.append_column("authority", auth)
 
 

@@ -99,7 +99,7 @@ class Index:
         self.fast_rows = fast_rows  # 0: always DuckDB
         self._ranks = Path(path) / RANKS
         self._ranks_loaded = False
-        self._ranks_map: dict[str, int] | None = None
+        self._ranks_table: lookup.Authority | None = None
         self._segment_files: dict[Path, lookup.SegmentFile] = {}
         self._raw_row_count: int | None = None
 
@@ -190,7 +190,8 @@ class Index:
         for sf, groups in plan:
             if not groups:
                 continue
-            t = sf.file.read_row_groups(groups, columns=read)
+            # Threads pay off from a few row groups (and the machine may be busy).
+            t = sf.file.read_row_groups(groups, columns=read, use_threads=len(groups) > 2)
             mask = lookup.target_mask(t, target)
             fmask = lookup.filter_mask(t, **fkw)
             if fmask is not None:
@@ -255,15 +256,12 @@ class Index:
             f"LEFT JOIN _ranks_domain r ON r.node = {col}",
         )
 
-    def _authority_map(self) -> dict[str, int] | None:
-        """Domain -> authority, loaded once per open index (None: no ranks)."""
+    def _authority(self) -> lookup.Authority | None:
+        """Domain authority for the pyarrow path, loaded once per open index (None: no ranks)."""
         path = self._ranks / "domain.parquet"
-        if self._ranks_map is None and path.is_file():
-            t = pq.read_table(path, columns=["node", "authority"])
-            self._ranks_map = dict(
-                zip(t["node"].to_pylist(), t["authority"].to_pylist(), strict=True)
-            )
-        return self._ranks_map
+        if self._ranks_table is None and path.is_file():
+            self._ranks_table = lookup.Authority(pq.read_table(path, columns=["node", "authority"]))
+        return self._ranks_table
 
     def _bl(self, target: Target, filters: Filters, *, lean: bool = False) -> str:
         """Distinct backlinks: one row per (source_url, target_url, anchor_text).
@@ -329,7 +327,7 @@ class Index:
         if rows is not None:
             bl = lookup.distinct_backlinks(rows, lean=False)
             out = lookup.grouped_backlinks(bl) if grouped else lookup.ungrouped_backlinks(bl)
-            out = lookup.with_authority(out, self._authority_map())
+            out = lookup.with_authority(out, self._authority())
             return lookup.sort_limit(out, orders[sort], limit)
         auth, join = self._authority_join()
         if grouped:
@@ -369,7 +367,7 @@ class Index:
         rows = self.arrow_rows(target, filters, lookup.LEAN_COLUMNS)
         if rows is not None:
             out = lookup.refdomains(lookup.distinct_backlinks(rows, lean=True))
-            out = lookup.with_authority(out, self._authority_map())
+            out = lookup.with_authority(out, self._authority())
             return lookup.sort_limit(out, orders[sort], limit)
         auth, join = self._authority_join()
         sql = f"""
