@@ -41,6 +41,21 @@ FAST_ROWS = 100_000
 
 Order = list[tuple[str, str]]  # (column, "ascending" | "descending")
 
+# Attributes of a backlink taken as last seen, and their expressions over link rows.
+LAST_SEEN = {
+    "rel": "array_to_string(rel, ' ')",
+    "sponsored": "sponsored",
+    "ugc": "ugc",
+    "is_image": "is_image",
+    "placement": "placement",
+    "sitewide": "sitewide",
+    "title": "title",
+    "source_external_links": "source_external_links",
+}
+# Positions within one fetch are told apart up to this many links on a page (a fetch time in
+# ms times this stays below 2**63 until the year 2248).
+_POSITIONS = 2**20
+
 
 @dataclass
 class Filters:
@@ -263,40 +278,32 @@ class Index:
             self._ranks_table = lookup.Authority(pq.read_table(path, columns=["node", "authority"]))
         return self._ranks_table
 
-    def _bl(self, target: Target, filters: Filters, *, lean: bool = False) -> str:
+    def _bl(self, target: Target, filters: Filters, *, attrs: tuple[str, ...] | None = None) -> str:
         """Distinct backlinks: one row per (source_url, target_url, anchor_text).
 
-        ``lean``: only source_url, source_domain, dofollow, first_seen, last_seen (fewer
-        columns to read and decompress).
+        Columns: the three, source_domain, dofollow, first_seen, last_seen, and the ``attrs``
+        (of :data:`LAST_SEEN`) as last seen; all of them, source_host, crawls and occurrences
+        when ``attrs`` is None. Naming few attributes saves reading and aggregating the rest.
         """
-        # dofollow: some occurrence in the latest fetch is followed (the max of this key);
-        # other attributes: as last seen, from the first occurrence (lowest position) of the
-        # latest fetch. Exact ties do not exist, so the answer is the same every time, and
-        # the same as pipelines.index.lookup's.
-        dofollow = f"max({_FOLLOW_KEY}) % 2 = 1"
-        if lean:
-            return f"""
-        SELECT source_url, any_value(source_domain) AS source_domain,
-               {dofollow} AS dofollow,
-               min(fetched_at) AS first_seen, max(fetched_at) AS last_seen
-        FROM ({self.links_for(target, filters)})
-        GROUP BY source_url, target_url, anchor_text"""
-        last = "(fetched_at, -position)"
+        # dofollow: some occurrence in the latest fetch is followed (bit 0 of the max of
+        # _follow); other attributes: as last seen, from the first occurrence (lowest position)
+        # of the latest fetch (the max of _last). Keys are computed once per row, as BIGINTs
+        # (arg_max by a struct costs three times as much); the same rule as
+        # pipelines.index.lookup's, so answers do not depend on the path.
+        names = tuple(LAST_SEEN) if attrs is None else attrs
+        cols = [f"arg_max({LAST_SEEN[a]}, _last) AS {a}" for a in names]
+        if attrs is None:
+            cols += ["any_value(source_host) AS source_host",
+                     "count(DISTINCT crawl_id) AS crawls", "count(*) AS occurrences"]  # fmt: skip
+        extra = "".join(f",\n               {c}" for c in cols)
         return f"""
-        SELECT source_url, target_url, anchor_text,
-               any_value(source_host) AS source_host, any_value(source_domain) AS source_domain,
-               arg_max(array_to_string(rel, ' '), {last}) AS rel,
-               {dofollow} AS dofollow,
-               arg_max(sponsored, {last}) AS sponsored,
-               arg_max(ugc, {last}) AS ugc,
-               arg_max(is_image, {last}) AS is_image,
-               arg_max(placement, {last}) AS placement,
-               arg_max(sitewide, {last}) AS sitewide,
-               arg_max(title, {last}) AS title,
-               arg_max(source_external_links, {last}) AS source_external_links,
-               min(fetched_at) AS first_seen, max(fetched_at) AS last_seen,
-               count(DISTINCT crawl_id) AS crawls, count(*) AS occurrences
-        FROM ({self.links_for(target, filters)})
+        SELECT source_url, target_url, anchor_text, any_value(source_domain) AS source_domain,
+               max(_follow) % 2 = 1 AS dofollow,
+               min(fetched_at) AS first_seen, max(fetched_at) AS last_seen{extra}
+        FROM (SELECT *, epoch_ms(fetched_at) * 2 + (NOT nofollow)::BIGINT AS _follow,
+                     epoch_ms(fetched_at) * {_POSITIONS} - least(position, {_POSITIONS - 1})
+                         AS _last
+              FROM ({self.links_for(target, filters)}))
         GROUP BY source_url, target_url, anchor_text"""
 
     def run(self, sql: str) -> pa.Table:
@@ -331,19 +338,30 @@ class Index:
             return lookup.sort_limit(out, orders[sort], limit)
         auth, join = self._authority_join()
         if grouped:
+            # count(*) is count(DISTINCT source_url) here (a backlink is one row), and the two
+            # modes come from counts per value: DuckDB's mode() keeps a map per group.
+            keys = "source_domain, target_url, anchor_text"
+
+            def mode(col: str) -> str:
+                return f"""SELECT {keys}, arg_min({col}, (-n, {col})) AS {col}
+                    FROM (SELECT {keys}, {col}, count(*) AS n FROM bl GROUP BY ALL)
+                    GROUP BY ALL"""
+
             inner = f"""
-            SELECT source_domain, min(source_url) AS source_url,
-                   target_url, anchor_text, count(DISTINCT source_url) AS similar_links,
-                   mode(rel ORDER BY rel) AS rel, bool_or(dofollow) AS dofollow,
-                   mode(placement ORDER BY placement) AS placement,
-                   bool_or(sitewide) AS sitewide, min(first_seen) AS first_seen,
-                   max(last_seen) AS last_seen
-            FROM ({self._bl(target, filters)})
-            GROUP BY source_domain, target_url, anchor_text"""
+            WITH bl AS MATERIALIZED (
+                {self._bl(target, filters, attrs=("rel", "placement", "sitewide"))}),
+            g AS (
+                SELECT {keys}, min(source_url) AS source_url, count(*) AS similar_links,
+                       bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
+                       min(first_seen) AS first_seen, max(last_seen) AS last_seen
+                FROM bl GROUP BY ALL)
+            SELECT g.*, mr.rel, mp.placement
+            FROM g JOIN ({mode("rel")}) mr USING ({keys})
+                   JOIN ({mode("placement")}) mp USING ({keys})"""
             cols = ("source_url, target_url, anchor_text, similar_links, rel, dofollow, placement, "
                     "sitewide, first_seen, last_seen, source_domain")  # fmt: skip
         else:
-            inner = self._bl(target, filters)
+            inner = self._bl(target, filters, attrs=("rel", "placement", "sitewide"))
             cols = ("source_url, target_url, anchor_text, rel, dofollow, placement, sitewide, "
                     "first_seen, last_seen, source_domain")  # fmt: skip
         sql = f"""SELECT {cols}, {auth} FROM ({inner}) b {join}
@@ -370,15 +388,19 @@ class Index:
             out = lookup.with_authority(out, self._authority())
             return lookup.sort_limit(out, orders[sort], limit)
         auth, join = self._authority_join()
+        # Per page, then per domain: pages is count(*), not count(DISTINCT source_url).
         sql = f"""
         SELECT source_domain, backlinks, dofollow, round(dofollow / backlinks, 3) AS dofollow_share,
                pages, first_seen, last_seen, {auth}
         FROM (
-            SELECT source_domain, count(*) AS backlinks,
-                   count(*) FILTER (WHERE dofollow) AS dofollow,
-                   count(DISTINCT source_url) AS pages, min(first_seen) AS first_seen,
-                   max(last_seen) AS last_seen
-            FROM ({self._bl(target, filters, lean=True)}) GROUP BY source_domain
+            SELECT source_domain, sum(n)::BIGINT AS backlinks, sum(df)::BIGINT AS dofollow,
+                   count(*) AS pages, min(first_seen) AS first_seen, max(last_seen) AS last_seen
+            FROM (
+                SELECT source_url, any_value(source_domain) AS source_domain, count(*) AS n,
+                       count(*) FILTER (WHERE dofollow) AS df, min(first_seen) AS first_seen,
+                       max(last_seen) AS last_seen
+                FROM ({self._bl(target, filters, attrs=())}) GROUP BY source_url
+            ) GROUP BY source_domain
         ) d {join}
         ORDER BY {_order_sql(orders[sort])} {_limit(limit)}"""
         return self.run(sql)
@@ -391,7 +413,7 @@ class Index:
 
         Returns (rows, referring domains per class, referring domains, over-optimisation).
         """
-        bl = self._bl(target, filters)
+        bl = self._bl(target, filters, attrs=("is_image",))
         rows = self.run(f"""
             SELECT anchor_text, is_image, any_value(target_url) AS example_target,
                    count(DISTINCT source_domain) AS refdomains, count(*) AS backlinks,
@@ -448,7 +470,7 @@ class Index:
         WITH t AS (
             SELECT target_url, count(DISTINCT source_domain) AS refdomains, count(*) AS backlinks,
                    count(*) FILTER (WHERE dofollow) AS dofollow, max(last_seen) AS last_seen
-            FROM ({self._bl(target, filters)}) GROUP BY target_url
+            FROM ({self._bl(target, filters, attrs=())}) GROUP BY target_url
         ),
         p AS (
             SELECT url, arg_max(status, fetched_at) AS status,
@@ -568,9 +590,6 @@ class Index:
         if isinstance(table, pa.RecordBatchReader):
             table = table.read_all()
         return table.slice(0, limit) if limit is not None else table
-
-
-_FOLLOW_KEY = "epoch_ms(fetched_at) * 2 + (NOT nofollow)::BIGINT"
 
 
 def _order_sql(order: Order) -> str:
