@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.index import lookup
 from pipelines.index.compact import compact
 from pipelines.index.layout import (
     SURT_SQL,
@@ -136,6 +137,16 @@ def test_layout_buckets_by_domain_sorted_by_surt_with_prunable_row_groups(raw):
     with Index(raw) as ix:
         sql = ix.links_for(parse_target("shop.test"), Filters(crawl="c1"))
     assert sql.count(".parquet'") == 1
+    # The pyarrow path reads only the row groups whose key range overlaps, same answers.
+    with Index(raw, fast_rows=0) as slow, Index(raw, fast_rows=10**9) as fast:
+        for text in ("shop.test", "www.shop.test", "shop.test/blue", "news.test"):
+            t = parse_target(text)
+            seg = next(s for s in segs if s.bucket == bucket_of(t.domain, s.buckets))
+            sf = lookup.SegmentFile.open(snap.segment_path(seg))
+            assert 0 < len(sf.row_groups(t.key_ranges())) < len(sf.rows)
+            for f in (Filters(), Filters(crawl="c2", internal=True)):
+                assert fast.refdomains(t, f).to_pylist() == slow.refdomains(t, f).to_pylist()
+                assert fast.backlinks(t, f).to_pylist() == slow.backlinks(t, f).to_pylist()
 
 
 def answers(index: Path) -> dict[str, object]:

@@ -59,10 +59,14 @@ class SegmentFile:
     def open(cls, path: Path) -> SegmentFile:
         # Few distinct values per row group: kept as dictionaries until filtered (decoding
         # 8,192 strings per column costs more than filtering the codes).
-        names = pq.read_schema(path).names
-        f = pq.ParquetFile(path, read_dictionary=[c for c in DICT_COLUMNS if c in names])
-        md = f.metadata
-        col = f.schema_arrow.get_field_index("target_surt")
+        md = pq.read_metadata(path)
+        names = set(md.schema.names)
+        f = pq.ParquetFile(
+            path, metadata=md, read_dictionary=[c for c in DICT_COLUMNS if c in names]
+        )
+        col = next(
+            (i for i in range(md.num_columns) if md.schema.column(i).path == "target_surt"), -1
+        )
         bounds, rows = [], []
         for i in range(md.num_row_groups):
             rg = md.row_group(i)
