@@ -94,7 +94,7 @@ def _text(v: object) -> str:
 
 
 def target_columns(target: Target) -> list[str]:
-    """The columns :func:`target_mask` reads."""
+    """The columns :func:`select_rows` reads to match a target."""
     if target.kind == "domain":
         return ["target_domain"]
     if target.kind == "host":
@@ -102,18 +102,44 @@ def target_columns(target: Target) -> list[str]:
     return ["target_host", "target_surt"]
 
 
-def target_mask(t: pa.Table, target: Target) -> pa.ChunkedArray:
-    """The exact predicate of ``target`` (``target_sql`` in queries.py).
+def select_rows(
+    t: pa.Table, target: Target, *, crawl: str | None, dofollow: bool, placement: str | None,
+    internal: bool,
+) -> pa.Table:  # fmt: skip
+    """The rows of ``t`` that match ``target`` (``target_sql`` in queries.py) and the filters.
 
     Every key of a domain's or host's rows lies in its key ranges, so the ranges only serve
-    to pick row groups.
+    to pick row groups. Rows are sorted by key, so the matches lie in one span of a few
+    hundred rows: the other predicates and the filter run on that span only.
     """
     if target.kind == "domain":
-        return pc.equal(t["target_domain"], target.domain)
-    mask = pc.equal(t["target_host"], target.host)
+        mask = _equal(t["target_domain"], target.domain)
+    else:
+        mask = _equal(t["target_host"], target.host)
+    hits = np.flatnonzero(mask)
+    if not len(hits):
+        return t.slice(0, 0)
+    lo, hi = int(hits[0]), int(hits[-1]) + 1
+    t, mask = t.slice(lo, hi - lo), mask[lo:hi]
     if target.kind == "prefix":
-        mask = pc.and_(mask, pc.starts_with(t["target_surt"], target.prefix))
-    return mask
+        mask &= _np(pc.starts_with(t["target_surt"], target.prefix), bool)
+    more = filter_mask(t, crawl=crawl, dofollow=dofollow, placement=placement, internal=internal)
+    if more is not None:
+        mask &= _np(more, bool)
+    return t.filter(pa.array(mask))
+
+
+def _equal(col: pa.ChunkedArray, value: str) -> np.ndarray:
+    """``col = value`` as a numpy mask; on dictionary chunks, by comparing the codes."""
+    out = [np.zeros(0, bool)]
+    for chunk in col.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            code = pc.index(chunk.dictionary, value).as_py()
+            codes = chunk.indices.to_numpy(zero_copy_only=False)
+            out.append(codes == code if code >= 0 else np.zeros(len(chunk), bool))
+        else:
+            out.append(_np(pc.fill_null(pc.equal(chunk, value), False), bool))
+    return np.concatenate(out)
 
 
 def filter_columns(*, crawl: str | None, dofollow: bool, placement: str | None,
@@ -152,9 +178,12 @@ def filter_mask(
 
 def normalize(t: pa.Table, columns: Sequence[str]) -> pa.Table:
     """``columns`` of ``t`` in the types of :data:`ROW_TYPES` (so tables concatenate)."""
-    t = t.select(list(columns))
-    fields = [pa.field(n, ROW_TYPES.get(n, pa.string())) for n in columns]
-    return t.cast(pa.schema(fields))
+    out = {}
+    for name in columns:
+        col, want = t[name], ROW_TYPES.get(name, pa.string())
+        # str(): a list's item name counts too (list<element: string> from Parquet).
+        out[name] = col if str(col.type) == str(want) else col.cast(want)
+    return pa.table(out)
 
 
 class Groups:

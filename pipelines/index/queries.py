@@ -218,11 +218,7 @@ class Index:
                 continue
             # Threads pay off from a few row groups (and the machine may be busy).
             t = sf.file.read_row_groups(groups, columns=read, use_threads=len(groups) > 2)
-            mask = lookup.target_mask(t, target)
-            fmask = lookup.filter_mask(t, **fkw)
-            if fmask is not None:
-                mask = pc.and_(mask, fmask)
-            parts.append(lookup.normalize(t.filter(mask), columns))
+            parts.append(lookup.normalize(lookup.select_rows(t, target, **fkw), columns))
         raw = self._raw_links_sql(f"{target_sql(target, SURT_SQL)} AND {filters.sql()}")
         if raw:
             parts.append(lookup.normalize(self.run(f"SELECT {', '.join(columns)} FROM ({raw})"),
