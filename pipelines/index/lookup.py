@@ -187,22 +187,16 @@ def normalize(t: pa.Table, columns: Sequence[str]) -> pa.Table:
 
 
 class Groups:
-    """Rows numbered by the distinct values of ``keys``: the group by of this module.
+    """Rows numbered by equal ``code`` (see :func:`key_code`): the group by of this module.
 
     Arrow's hash encoding and numpy over the codes: for a few thousand rows each step takes
     microseconds, where an Acero group-by plan costs half a millisecond or more. Rows are
-    sorted once, by group and then by ``within`` (arrays, most significant first, ascending),
-    so that :meth:`firsts` is each group's first row in that order.
+    sorted once, by code and then by ``within`` (arrays, most significant first, ascending),
+    so that :meth:`firsts` is each group's first row in that order; groups are numbered in
+    code order.
     """
 
-    def __init__(self, t: pa.Table, keys: Sequence[str], *within: np.ndarray) -> None:
-        code = np.zeros(t.num_rows, np.int64)
-        span = 1
-        for k in keys:
-            codes, card = _codes(t[k])
-            if span * card >= 2**62:  # renumber the combination so far: no overflow
-                code, span = _dense(code)
-            code, span = code * card + codes, span * card
+    def __init__(self, code: np.ndarray, *within: np.ndarray) -> None:
         self.order = np.lexsort((*reversed(within), code))
         s = code[self.order]
         head = np.r_[True, s[1:] != s[:-1]] if len(s) else np.zeros(0, bool)
@@ -210,6 +204,10 @@ class Groups:
         self.n = len(self.starts)
         self.ids = np.empty(len(s), np.int64)
         self.ids[self.order] = np.cumsum(head) - 1
+
+    @classmethod
+    def of(cls, t: pa.Table, keys: Sequence[str], *within: np.ndarray) -> Groups:
+        return cls(key_code(t, keys), *within)
 
     def firsts(self) -> np.ndarray:
         """The index of each group's first row (in the ``within`` order)."""
@@ -250,6 +248,23 @@ class Groups:
         return first_row[pick[firsts]]
 
 
+def key_code(t: pa.Table, keys: Sequence[str], *, ordered: Sequence[str] = ()) -> np.ndarray:
+    """One integer per row, equal where the ``keys`` are; for the ``ordered`` keys (the last
+    ones) codes are ranks, so the code also sorts rows by them within equal other keys."""
+    code, span = np.zeros(t.num_rows, np.int64), 1
+    for k in keys:
+        codes, card = _codes(t[k]) if k not in ordered else _rank_codes(t[k])
+        if span * card >= 2**62:  # renumber the combination so far (order kept): no overflow
+            code, span = _dense(code)
+        code, span = code * card + codes, span * card
+    return code
+
+
+def _rank_codes(col: pa.ChunkedArray) -> tuple[np.ndarray, int]:
+    rank = _ranks(col)
+    return rank, int(rank.max()) + 1 if len(rank) else 1
+
+
 def _codes(col: pa.ChunkedArray) -> tuple[np.ndarray, int]:
     """Integer codes of the values of ``col`` (equal values, equal codes) and their count."""
     enc = pc.dictionary_encode(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
@@ -280,11 +295,11 @@ def distinct_backlinks(rows: pa.Table, *, lean: bool) -> pa.Table:
     """
     ts = _np(pc.cast(rows["fetched_at"], pa.int64()))
     if lean:
-        g = Groups(rows, KEYS)
+        g = Groups.of(rows, KEYS)
     else:
         # "As last seen": the first occurrence (lowest position) of the latest fetch.
         position = _np(rows["position"])
-        g = Groups(rows, KEYS, -ts, position)
+        g = Groups.of(rows, KEYS, -ts, position)
     first_row = g.firsts()
     # Its max is the latest fetch, and within it a followed occurrence if there is one.
     follow_key = g.max(ts * 2 + _np(pc.invert(rows["nofollow"])))
@@ -309,7 +324,7 @@ def distinct_backlinks(rows: pa.Table, *, lean: bool) -> pa.Table:
 
 def refdomains(bl: pa.Table) -> pa.Table:
     """Referring domains over distinct backlinks (the ``refdomains`` SQL's inner level)."""
-    g = Groups(bl, ["source_domain"])
+    g = Groups.of(bl, ["source_domain"])
     first_row = g.firsts()
     backlinks = g.count()
     dofollow = np.bincount(g.ids, weights=_np(bl["dofollow"]), minlength=g.n).astype(np.int64)
@@ -337,23 +352,41 @@ def _any(g: Groups, col: pa.ChunkedArray) -> pa.Array:
     return pa.array(g.max(true) > 0, mask=g.max(valid) == 0)
 
 
-def grouped_backlinks(bl: pa.Table) -> pa.Table:
-    """Similar links grouped (same source domain, target URL, anchor): ``backlinks`` default."""
-    g = Groups(bl, ["source_domain", "target_url", "anchor_text"], _ranks(bl["source_url"]))
-    example = g.firsts()  # the smallest source URL
+def grouped_backlinks(rows: pa.Table) -> pa.Table:
+    """Similar links grouped (same source domain, target URL, anchor), straight from link rows:
+    ``backlinks`` by default.
+
+    One sort serves both levels: by group, source URL, latest fetch, position. A backlink's
+    rows are then contiguous, its last-seen row first, and a group's first backlink has the
+    smallest source URL. (A backlink is (group, source URL): the source domain is a function
+    of the source URL.)
+    """
+    ts = _np(pc.cast(rows["fetched_at"], pa.int64()))
+    position = _np(rows["position"])
+    group = key_code(rows, ["source_domain", "target_url", "anchor_text"])
+    url, span = _rank_codes(rows["source_url"])
+    b = Groups(group * span + url, -ts, position)  # backlinks, in (group, URL) order
+    last = b.firsts()
+    sitewide = rows["sitewide"]
+    last_known = b.first(_np(pc.is_null(sitewide)), -ts, position) if sitewide.null_count else last
+    follow = b.max(ts * 2 + _np(pc.invert(rows["nofollow"]))) % 2 == 1
+    rel = pc.binary_join(rows["rel"].take(last), " ")
+    placement = rows["placement"].take(last)
+    g = Groups(group[last])  # stable: a group's backlinks stay in URL order
+    example = last[g.firsts()]
     return pa.table(
         {
-            "source_url": bl["source_url"].take(example),
-            "target_url": bl["target_url"].take(example),
-            "anchor_text": bl["anchor_text"].take(example),
+            "source_url": rows["source_url"].take(example),
+            "target_url": rows["target_url"].take(example),
+            "anchor_text": rows["anchor_text"].take(example),
             "similar_links": pa.array(g.count(), pa.int64()),
-            "rel": bl["rel"].take(g.mode(bl["rel"])),
-            "dofollow": pa.array(g.max(_np(bl["dofollow"], np.int8)) > 0),
-            "placement": bl["placement"].take(g.mode(bl["placement"])),
-            "sitewide": _any(g, bl["sitewide"]),
-            "first_seen": _out_time(g.min(_np(bl["first_seen"]))),
-            "last_seen": _out_time(g.max(_np(bl["last_seen"]))),
-            "source_domain": bl["source_domain"].take(example),
+            "rel": rel.take(g.mode(rel)),
+            "dofollow": pa.array(g.max(follow.astype(np.int8)) > 0),
+            "placement": placement.take(g.mode(placement)),
+            "sitewide": _any(g, sitewide.take(last_known)),
+            "first_seen": _out_time(g.min(b.min(ts))),
+            "last_seen": _out_time(g.max(b.max(ts))),
+            "source_domain": rows["source_domain"].take(example),
         }
     )
 
