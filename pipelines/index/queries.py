@@ -217,8 +217,7 @@ class Index:
         for sf, groups in plan:
             if not groups:
                 continue
-            # Threads pay off from a few row groups (and the machine may be busy).
-            t = sf.file.read_row_groups(groups, columns=read, use_threads=len(groups) > 2)
+            t = sf.file.read_row_groups(groups, columns=read)  # columns decoded in parallel
             parts.append(lookup.normalize(lookup.select_rows(t, target, **fkw), columns))
         raw = self._raw_links_sql(f"{target_sql(target, SURT_SQL)} AND {filters.sql()}")
         if raw:
