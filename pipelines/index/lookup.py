@@ -248,13 +248,12 @@ class Groups:
         return first_row[pick[firsts]]
 
 
-def key_code(t: pa.Table, keys: Sequence[str], *, ordered: Sequence[str] = ()) -> np.ndarray:
-    """One integer per row, equal where the ``keys`` are; for the ``ordered`` keys (the last
-    ones) codes are ranks, so the code also sorts rows by them within equal other keys."""
+def key_code(t: pa.Table, keys: Sequence[str]) -> np.ndarray:
+    """One integer per row, equal where the ``keys`` are."""
     code, span = np.zeros(t.num_rows, np.int64), 1
     for k in keys:
-        codes, card = _codes(t[k]) if k not in ordered else _rank_codes(t[k])
-        if span * card >= 2**62:  # renumber the combination so far (order kept): no overflow
+        codes, card = _codes(t[k])
+        if span * card >= 2**62:  # renumber the combination so far: no overflow
             code, span = _dense(code)
         code, span = code * card + codes, span * card
     return code
@@ -363,8 +362,8 @@ def grouped_backlinks(rows: pa.Table) -> pa.Table:
     """
     ts = _np(pc.cast(rows["fetched_at"], pa.int64()))
     position = _np(rows["position"])
-    group = key_code(rows, ["source_domain", "target_url", "anchor_text"])
-    url, span = _rank_codes(rows["source_url"])
+    group, _ = _dense(key_code(rows, ["source_domain", "target_url", "anchor_text"]))
+    url, span = _rank_codes(rows["source_url"])  # ranks: a group's URLs sort in URL order
     b = Groups(group * span + url, -ts, position)  # backlinks, in (group, URL) order
     last = b.firsts()
     sitewide = rows["sitewide"]
