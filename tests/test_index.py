@@ -15,9 +15,11 @@ from pathlib import Path
 
 import duckdb
 import indexdata
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.index import lookup
 from pipelines.index.compact import compact
 from pipelines.index.layout import (
     SURT_SQL,
@@ -29,6 +31,7 @@ from pipelines.index.layout import (
     surt,
 )
 from pipelines.index.queries import Filters, Index
+from pipelines.index.rank import rank_index
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,6 +137,16 @@ def test_layout_buckets_by_domain_sorted_by_surt_with_prunable_row_groups(raw):
     with Index(raw) as ix:
         sql = ix.links_for(parse_target("shop.test"), Filters(crawl="c1"))
     assert sql.count(".parquet'") == 1
+    # The pyarrow path reads only the row groups whose key range overlaps, same answers.
+    with Index(raw, fast_rows=0) as slow, Index(raw, fast_rows=10**9) as fast:
+        for text in ("shop.test", "www.shop.test", "shop.test/blue", "news.test"):
+            t = parse_target(text)
+            seg = next(s for s in segs if s.bucket == bucket_of(t.domain, s.buckets))
+            sf = lookup.SegmentFile.open(snap.segment_path(seg))
+            assert 0 < len(sf.row_groups(t.key_ranges())) < len(sf.rows)
+            for f in (Filters(), Filters(crawl="c2", internal=True)):
+                assert fast.refdomains(t, f).to_pylist() == slow.refdomains(t, f).to_pylist()
+                assert fast.backlinks(t, f).to_pylist() == slow.backlinks(t, f).to_pylist()
 
 
 def answers(index: Path) -> dict[str, object]:
@@ -306,3 +319,109 @@ def test_a_query_never_modifies_the_index(raw):
         with pytest.raises(IndexError_, match="read-only"):
             ix.sql("DROP VIEW links")
     assert tree(raw) == snapshot
+
+
+# -- the pyarrow lookup path (pipelines.index.lookup) against the DuckDB path -----------------
+
+# A page that links to the same URL twice with the same anchor: first (position 0) in its nav
+# with rel=nofollow, then in its content, followed; and one that does it the other way round.
+TWICE = {
+    "http://twice.test/p": (
+        200,
+        '<html><body><nav><a href="http://shop.test/x" rel="nofollow">Shop X</a></nav>'
+        '<article><p>We like <a href="http://shop.test/x">Shop X</a> a lot.</p></article>'
+        "</body></html>",
+        {},
+    ),
+    "http://twice.test/q": (
+        200,
+        '<html><body><article><p>We like <a href="http://shop.test/x">Shop X</a> a lot.</p>'
+        '</article><footer><a href="http://shop.test/x" rel="nofollow">Shop X</a></footer>'
+        "</body></html>",
+        {},
+    ),
+}
+
+
+def _index_state(raw: Path, state: str) -> Path:
+    """The test index as raw files only, compacted, or compacted plus newer raw files."""
+    if state == "raw":
+        indexdata.write_crawl(raw, "c3", TWICE, indexdata.T1 + timedelta(days=1))
+        return raw
+    compact(raw)
+    indexdata.write_crawl(raw, "c3", TWICE, indexdata.T1 + timedelta(days=1))
+    if state == "compacted":
+        compact(raw)
+    elif state == "ranked":
+        compact(raw)
+        rank_index(raw)
+    else:  # "mixed": c3 stays raw, and c2 re-fetches a page into a raw file
+        assert state == "mixed"
+        page = "http://new.test/review"
+        at = indexdata.T1 + timedelta(hours=2)
+        indexdata.write_crawl(raw, "c2", {page: indexdata.CRAWL2[page]}, at, writer_id="w9")
+    return raw
+
+
+def _same(slow: pa.Table, fast: pa.Table, what: str) -> None:
+    assert fast.schema == slow.schema, what
+    assert fast.to_pylist() == slow.to_pylist(), what
+
+
+@pytest.mark.parametrize("state", ["raw", "compacted", "mixed", "ranked"])
+def test_pyarrow_lookups_agree_with_duckdb(raw, state):
+    index = _index_state(raw, state)
+    targets = ["shop.test", "www.shop.test", "shop.test/blue", "http://shop.test/x", "news.test",
+               "nothing.test", "shop.test/none/"]  # fmt: skip
+    filters = [Filters(crawl="c1"), Filters(crawl="c3"), Filters(dofollow=True),
+               Filters(placement="footer"), Filters(internal=True),
+               Filters(crawl="c2", dofollow=True, placement="content", internal=True)]  # fmt: skip
+    cases = [(t, Filters()) for t in targets] + [("shop.test", f) for f in filters]
+    cases += [("www.shop.test", Filters(dofollow=True)), ("shop.test/blue", Filters(crawl="c2"))]
+    with Index(index, fast_rows=0) as slow, Index(index, fast_rows=10**9) as fast:
+        assert fast.arrow_rows(parse_target("shop.test"), Filters(), ["source_url"]) is not None
+        assert slow.arrow_rows(parse_target("shop.test"), Filters(), ["source_url"]) is None
+        nonempty = 0
+        for text, f in cases:
+            t = parse_target(text)
+            what = f"{state} {text} {f}"
+            for query in (
+                lambda ix, t=t, f=f: ix.refdomains(t, f),
+                lambda ix, t=t, f=f: ix.backlinks(t, f),
+                lambda ix, t=t, f=f: ix.backlinks(t, f, grouped=False, limit=3),
+            ):
+                a, b = query(slow), query(fast)
+                _same(a, b, what)
+                nonempty += a.num_rows > 0
+        assert nonempty > 30
+        t = parse_target("shop.test")
+        for sort in ("authority", "backlinks", "first_seen", "domain"):
+            _same(slow.refdomains(t, Filters(), sort=sort, limit=4),
+                  fast.refdomains(t, Filters(), sort=sort, limit=4), sort)  # fmt: skip
+        for sort in ("authority", "first_seen", "last_seen", "source", "similar"):
+            for grouped in (True, False):
+                _same(slow.backlinks(t, Filters(), sort=sort, grouped=grouped, limit=5),
+                      fast.backlinks(t, Filters(), sort=sort, grouped=grouped, limit=5),
+                      f"{sort} {grouped}")  # fmt: skip
+        with pytest.raises(IndexError_, match="unknown placement"):
+            fast.refdomains(t, Filters(placement="header"))
+        with pytest.raises(IndexError_, match="unknown crawl"):
+            fast.backlinks(t, Filters(crawl="c9"))
+
+
+@pytest.mark.parametrize("fast_rows", [0, 10**9])
+def test_repeated_links_on_a_page_as_last_seen(raw, fast_rows):
+    index = _index_state(raw, "compacted")
+    t = parse_target("http://shop.test/x")
+    with Index(index, fast_rows=fast_rows) as ix:
+        rows = ix.backlinks(t, Filters(), grouped=False, sort="source").to_pylist()
+        got = [(r["source_url"], r["dofollow"], r["rel"], r["placement"]) for r in rows]
+        # dofollow: a followed occurrence in the latest fetch; the rest from the first one.
+        assert got == [("http://twice.test/p", True, "nofollow", "nav"),
+                       ("http://twice.test/q", True, "", "content")]  # fmt: skip
+        (g,) = ix.backlinks(t, Filters()).to_pylist()
+        # Most common rel and placement, ties to the smallest value.
+        assert (g["similar_links"], g["rel"], g["placement"]) == (2, "", "content")
+        (d,) = ix.refdomains(t, Filters()).to_pylist()
+        assert (d["backlinks"], d["dofollow"], d["pages"]) == (2, 2, 2)
+        assert ix.refdomains(t, Filters(dofollow=True)).to_pylist()[0]["backlinks"] == 2

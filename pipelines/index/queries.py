@@ -4,10 +4,21 @@ A query about a target reads, for every crawl, the one compacted file of the tar
 bucket and only the row groups whose ``target_surt`` range overlaps the target's key range;
 raw files written since the last compaction are scanned with a plain filter.
 
+Two ways to run ``refdomains`` and ``backlinks``, same answers (the tests compare them):
+
+- up to ``fast_rows`` candidate rows (the rows of those row groups, known from the footers,
+  plus the rows of raw files), pyarrow reads the row groups and numpy aggregates them
+  (:mod:`pipelines.index.lookup`): a typical domain costs a few milliseconds, mostly decoding
+  one row group, where DuckDB spends ~10 ms per aggregation level whatever the row count;
+- above it, DuckDB SQL, whose parallel hash aggregates win on big targets. The other queries
+  (anchors, pages, diff, spam, outlinks) always run in DuckDB.
+
 Counting: without ``--crawl``, queries span all crawls and count *distinct* backlinks, a
 backlink being a (referring page, target URL, anchor text) triple, with its first and last
-seen times over the crawls that saw it and its attributes (rel, placement...) as last seen.
-With ``--crawl`` they read that crawl alone.
+seen times over the crawls that saw it and its attributes (rel, placement...) as last seen:
+those of its first occurrence on the page (lowest position) in its latest fetch, except
+``dofollow``, true if any occurrence in that fetch is followed. With ``--crawl`` they read
+that crawl alone.
 """
 
 from __future__ import annotations
@@ -18,7 +29,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from pipelines.index import lookup
 from pipelines.index.anchors import classify, over_optimisation
 from pipelines.index.engine import arrow_table, connect, file_list, lit
 from pipelines.index.layout import (
@@ -32,6 +45,28 @@ from pipelines.index.layout import (
 from pipelines.schema import PLACEMENTS
 
 RANKS = "ranks"
+# Above this many candidate rows (row-group statistics, before reading) a lookup runs in
+# DuckDB, whose parallel aggregation wins on big targets; below it in pyarrow
+# (pipelines.index.lookup), which has no per-query fixed cost worth the name. Measured on the
+# benchmark index: even at about 25,000 links to a domain (~30,000 candidate rows).
+FAST_ROWS = 30_000
+
+Order = list[tuple[str, str]]  # (column, "ascending" | "descending")
+
+# Attributes of a backlink taken as last seen, and their expressions over link rows.
+LAST_SEEN = {
+    "rel": "array_to_string(rel, ' ')",
+    "sponsored": "sponsored",
+    "ugc": "ugc",
+    "is_image": "is_image",
+    "placement": "placement",
+    "sitewide": "sitewide",
+    "title": "title",
+    "source_external_links": "source_external_links",
+}
+# Positions within one fetch are told apart up to this many links on a page (extraction keeps
+# at most 100,000; a fetch time in ms times this stays below 2**63 until the year 2248).
+_POSITIONS = 2**20
 
 
 @dataclass
@@ -83,14 +118,22 @@ def source_sql(t: Target) -> str:
 class Index:
     """A read-only view of one index directory."""
 
-    def __init__(self, path: str | Path, *, memory_limit: str | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, memory_limit: str | None = None, fast_rows: int = FAST_ROWS
+    ) -> None:
         self.snap: Snapshot = open_snapshot(path)
         self.con: duckdb.DuckDBPyConnection = connect(memory_limit=memory_limit)
+        self.fast_rows = fast_rows  # 0: always DuckDB
         self._ranks = Path(path) / RANKS
-        self._n_crawls: int | None = None
         self._ranks_loaded = False
+        self._ranks_table: lookup.Authority | None = None
+        self._segment_files: dict[Path, lookup.SegmentFile] = {}
+        self._raw_row_count: int | None = None
 
     def close(self) -> None:
+        for sf in self._segment_files.values():
+            sf.file.close()
+        self._segment_files.clear()
         self.con.close()
 
     def __enter__(self) -> Index:
@@ -133,6 +176,56 @@ class Index:
         if not parts:
             return f"SELECT * FROM ({self.all_links_sql()}) WHERE false"
         return " UNION ALL BY NAME ".join(f"({p})" for p in parts)
+
+    def _raw_rows(self) -> int:
+        if self._raw_row_count is None:
+            self._raw_row_count = sum(pq.ParquetFile(p).metadata.num_rows
+                                      for p in self.snap.raw_links)  # fmt: skip
+        return self._raw_row_count
+
+    def _segment_file(self, path: Path) -> lookup.SegmentFile:
+        sf = self._segment_files.get(path)
+        if sf is None:
+            sf = self._segment_files[path] = lookup.SegmentFile.open(path)
+        return sf
+
+    def arrow_rows(self, target: Target, filters: Filters, columns: list[str]) -> pa.Table | None:
+        """``columns`` of the rows of :meth:`links_for`, read with pyarrow (raw files through
+        DuckDB); None when there may be more than ``fast_rows`` of them: the rows of the
+        compacted row groups to read plus all rows of raw files, known before reading.
+        """
+        self.snap.check_crawl(filters.crawl)
+        filters.sql()  # validates the placement
+        if self.fast_rows <= 0:
+            return None
+        ranges = target.key_ranges()
+        plan, candidates = [], self._raw_rows()
+        for seg in self.snap.link_segments(filters.crawl):
+            if seg.bucket != bucket_of(target.domain, seg.buckets):
+                continue
+            sf = self._segment_file(self.snap.segment_path(seg))
+            groups = sf.row_groups(ranges)
+            candidates += sum(sf.rows[i] for i in groups)
+            plan.append((sf, groups))
+        if candidates > self.fast_rows:
+            return None
+        fkw = dict(crawl=filters.crawl, dofollow=filters.dofollow, placement=filters.placement,
+                   internal=filters.internal)  # fmt: skip
+        read = list(dict.fromkeys([*columns, *lookup.target_columns(target),
+                                   *lookup.filter_columns(**fkw)]))  # fmt: skip
+        parts = []
+        for sf, groups in plan:
+            if not groups:
+                continue
+            t = sf.file.read_row_groups(groups, columns=read)  # columns decoded in parallel
+            parts.append(lookup.normalize(lookup.select_rows(t, target, **fkw), columns))
+        raw = self._raw_links_sql(f"{target_sql(target, SURT_SQL)} AND {filters.sql()}")
+        if raw:
+            parts.append(lookup.normalize(self.run(f"SELECT {', '.join(columns)} FROM ({raw})"),
+                                          columns))  # fmt: skip
+        if not parts:
+            return lookup.normalize(pa.table({c: pa.nulls(0) for c in columns}), columns)
+        return pa.concat_tables(parts)
 
     def all_links_sql(self, where: str = "true") -> str:
         """SQL of every link row of the snapshot (compacted and raw), filtered by ``where``."""
@@ -185,49 +278,39 @@ class Index:
             f"LEFT JOIN _ranks_domain r ON r.node = {col}",
         )
 
-    def _one_crawl(self, filters: Filters) -> bool:
-        """The question spans one crawl: every page is in it once (compaction keeps one fetch)."""
-        if filters.crawl is not None:
-            return True
-        if self._n_crawls is None:
-            self._n_crawls = len(self.snap.crawl_ids())
-        return self._n_crawls == 1
+    def _authority(self) -> lookup.Authority | None:
+        """Domain authority for the pyarrow path, loaded once per open index (None: no ranks)."""
+        path = self._ranks / "domain.parquet"
+        if self._ranks_table is None and path.is_file():
+            self._ranks_table = lookup.Authority(pq.read_table(path, columns=["node", "authority"]))
+        return self._ranks_table
 
-    def _bl(self, target: Target, filters: Filters, *, lean: bool = False) -> str:
+    def _bl(self, target: Target, filters: Filters, *, attrs: tuple[str, ...] | None = None) -> str:
         """Distinct backlinks: one row per (source_url, target_url, anchor_text).
 
-        ``lean``: only source_url, source_domain, dofollow, first_seen, last_seen (fewer
-        columns to read and decompress).
+        Columns: the three, source_domain, dofollow, first_seen, last_seen, and the ``attrs``
+        (of :data:`LAST_SEEN`) as last seen; all of them, source_host, crawls and occurrences
+        when ``attrs`` is None. Naming few attributes saves reading and aggregating the rest.
         """
-        if lean:
-            # Within one crawl the occurrences of a link share their fetch: any of them says
-            # whether it is dofollow (and bool_or is cheaper than arg_max by time).
-            dofollow = (
-                "bool_or(NOT nofollow)"
-                if self._one_crawl(filters)
-                else "arg_max(NOT nofollow, fetched_at)"
-            )
-            return f"""
-        SELECT source_url, any_value(source_domain) AS source_domain,
-               {dofollow} AS dofollow,
-               min(fetched_at) AS first_seen, max(fetched_at) AS last_seen
-        FROM ({self.links_for(target, filters)})
-        GROUP BY source_url, target_url, anchor_text"""
+        # dofollow: some occurrence in the latest fetch is followed (bit 0 of the max of
+        # _follow); other attributes: as last seen, from the first occurrence (lowest position)
+        # of the latest fetch (the max of _last). Keys are computed once per row, as BIGINTs
+        # (arg_max by a struct costs three times as much); the same rule as
+        # pipelines.index.lookup's, so answers do not depend on the path.
+        names = tuple(LAST_SEEN) if attrs is None else attrs
+        cols = [f"arg_max({LAST_SEEN[a]}, _last) AS {a}" for a in names]
+        if attrs is None:
+            cols += ["any_value(source_host) AS source_host",
+                     "count(DISTINCT crawl_id) AS crawls", "count(*) AS occurrences"]  # fmt: skip
+        extra = "".join(f",\n               {c}" for c in cols)
         return f"""
-        SELECT source_url, target_url, anchor_text,
-               any_value(source_host) AS source_host, any_value(source_domain) AS source_domain,
-               arg_max(array_to_string(rel, ' '), fetched_at) AS rel,
-               arg_max(NOT nofollow, fetched_at) AS dofollow,
-               arg_max(sponsored, fetched_at) AS sponsored,
-               arg_max(ugc, fetched_at) AS ugc,
-               arg_max(is_image, fetched_at) AS is_image,
-               arg_max(placement, fetched_at) AS placement,
-               arg_max(sitewide, fetched_at) AS sitewide,
-               arg_max(title, fetched_at) AS title,
-               arg_max(source_external_links, fetched_at) AS source_external_links,
-               min(fetched_at) AS first_seen, max(fetched_at) AS last_seen,
-               count(DISTINCT crawl_id) AS crawls, count(*) AS occurrences
-        FROM ({self.links_for(target, filters)})
+        SELECT source_url, target_url, anchor_text, any_value(source_domain) AS source_domain,
+               max(_follow) % 2 = 1 AS dofollow,
+               min(fetched_at) AS first_seen, max(fetched_at) AS last_seen{extra}
+        FROM (SELECT *, epoch_ms(fetched_at) * 2 + (NOT nofollow)::BIGINT AS _follow,
+                     epoch_ms(fetched_at) * {_POSITIONS} - least(position, {_POSITIONS - 1})
+                         AS _last
+              FROM ({self.links_for(target, filters)}))
         GROUP BY source_url, target_url, anchor_text"""
 
     def run(self, sql: str) -> pa.Table:
@@ -243,33 +326,55 @@ class Index:
         Grouped rows show one example page (the first URL) and ``similar_links``, the number of
         pages of the referring domain with the same link.
         """
+        key = [("source_url", "ascending"), ("target_url", "ascending"),
+               ("anchor_text", "ascending")]  # fmt: skip
+        orders: dict[str, Order] = {
+            "authority": [("authority", "descending"), ("first_seen", "ascending"), *key],
+            "first_seen": [("first_seen", "descending"), *key],
+            "last_seen": [("last_seen", "descending"), *key],
+            "source": key,
+            "similar": [("similar_links", "descending"), *key] if grouped else key,
+        }
+        if sort not in orders:
+            raise IndexError_(f"unknown sort {sort!r} (one of {', '.join(orders)})")
+        rows = self.arrow_rows(target, filters, lookup.FULL_COLUMNS)
+        if rows is not None:
+            if grouped:
+                out = lookup.grouped_backlinks(rows)
+            else:
+                out = lookup.ungrouped_backlinks(lookup.distinct_backlinks(rows, lean=False))
+            out = lookup.with_authority(out, self._authority())
+            return lookup.sort_limit(out, orders[sort], limit)
         auth, join = self._authority_join()
         if grouped:
+            # count(*) is count(DISTINCT source_url) here (a backlink is one row), and the two
+            # modes come from counts per value: DuckDB's mode() keeps a map per group.
+            keys = "source_domain, target_url, anchor_text"
+
+            def mode(col: str) -> str:
+                return f"""SELECT {keys}, arg_min({col}, (-n, {col})) AS {col}
+                    FROM (SELECT {keys}, {col}, count(*) AS n FROM bl GROUP BY ALL)
+                    GROUP BY ALL"""
+
             inner = f"""
-            SELECT source_domain, min(source_url) AS source_url,
-                   target_url, anchor_text, count(DISTINCT source_url) AS similar_links,
-                   mode(rel) AS rel, bool_or(dofollow) AS dofollow, mode(placement) AS placement,
-                   bool_or(sitewide) AS sitewide, min(first_seen) AS first_seen,
-                   max(last_seen) AS last_seen
-            FROM ({self._bl(target, filters)})
-            GROUP BY source_domain, target_url, anchor_text"""
+            WITH bl AS MATERIALIZED (
+                {self._bl(target, filters, attrs=("rel", "placement", "sitewide"))}),
+            g AS (
+                SELECT {keys}, min(source_url) AS source_url, count(*) AS similar_links,
+                       bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
+                       min(first_seen) AS first_seen, max(last_seen) AS last_seen
+                FROM bl GROUP BY ALL)
+            SELECT g.*, mr.rel, mp.placement
+            FROM g JOIN ({mode("rel")}) mr USING ({keys})
+                   JOIN ({mode("placement")}) mp USING ({keys})"""
             cols = ("source_url, target_url, anchor_text, similar_links, rel, dofollow, placement, "
                     "sitewide, first_seen, last_seen, source_domain")  # fmt: skip
         else:
-            inner = self._bl(target, filters)
+            inner = self._bl(target, filters, attrs=("rel", "placement", "sitewide"))
             cols = ("source_url, target_url, anchor_text, rel, dofollow, placement, sitewide, "
                     "first_seen, last_seen, source_domain")  # fmt: skip
-        order = {
-            "authority": "authority DESC NULLS LAST, first_seen, source_url, target_url",
-            "first_seen": "first_seen DESC, source_url",
-            "last_seen": "last_seen DESC, source_url",
-            "source": "source_url, target_url, anchor_text",
-            "similar": ("similar_links DESC, source_url" if grouped else "source_url"),
-        }
-        if sort not in order:
-            raise IndexError_(f"unknown sort {sort!r} (one of {', '.join(order)})")
         sql = f"""SELECT {cols}, {auth} FROM ({inner}) b {join}
-                  ORDER BY {order[sort]}, anchor_text {_limit(limit)}"""
+                  ORDER BY {_order_sql(orders[sort])} {_limit(limit)}"""
         return self.run(sql)
 
     def refdomains(
@@ -277,26 +382,36 @@ class Index:
         sort: str = "authority",
     ) -> pa.Table:  # fmt: skip
         """Referring domains with link counts, dofollow share and authority."""
+        orders: dict[str, Order] = {
+            "authority": [("authority", "descending"), ("backlinks", "descending"),
+                          ("source_domain", "ascending")],
+            "backlinks": [("backlinks", "descending"), ("source_domain", "ascending")],
+            "first_seen": [("first_seen", "descending"), ("source_domain", "ascending")],
+            "domain": [("source_domain", "ascending")],
+        }  # fmt: skip
+        if sort not in orders:
+            raise IndexError_(f"unknown sort {sort!r} (one of {', '.join(orders)})")
+        rows = self.arrow_rows(target, filters, lookup.LEAN_COLUMNS)
+        if rows is not None:
+            out = lookup.refdomains(lookup.distinct_backlinks(rows, lean=True))
+            out = lookup.with_authority(out, self._authority())
+            return lookup.sort_limit(out, orders[sort], limit)
         auth, join = self._authority_join()
-        order = {
-            "authority": "authority DESC NULLS LAST, backlinks DESC, source_domain",
-            "backlinks": "backlinks DESC, source_domain",
-            "first_seen": "first_seen DESC, source_domain",
-            "domain": "source_domain",
-        }
-        if sort not in order:
-            raise IndexError_(f"unknown sort {sort!r} (one of {', '.join(order)})")
+        # Per page, then per domain: pages is count(*), not count(DISTINCT source_url).
         sql = f"""
         SELECT source_domain, backlinks, dofollow, round(dofollow / backlinks, 3) AS dofollow_share,
                pages, first_seen, last_seen, {auth}
         FROM (
-            SELECT source_domain, count(*) AS backlinks,
-                   count(*) FILTER (WHERE dofollow) AS dofollow,
-                   count(DISTINCT source_url) AS pages, min(first_seen) AS first_seen,
-                   max(last_seen) AS last_seen
-            FROM ({self._bl(target, filters, lean=True)}) GROUP BY source_domain
+            SELECT source_domain, sum(n)::BIGINT AS backlinks, sum(df)::BIGINT AS dofollow,
+                   count(*) AS pages, min(first_seen) AS first_seen, max(last_seen) AS last_seen
+            FROM (
+                SELECT source_url, any_value(source_domain) AS source_domain, count(*) AS n,
+                       count(*) FILTER (WHERE dofollow) AS df, min(first_seen) AS first_seen,
+                       max(last_seen) AS last_seen
+                FROM ({self._bl(target, filters, attrs=())}) GROUP BY source_url
+            ) GROUP BY source_domain
         ) d {join}
-        ORDER BY {order[sort]} {_limit(limit)}"""
+        ORDER BY {_order_sql(orders[sort])} {_limit(limit)}"""
         return self.run(sql)
 
     def anchors(
@@ -307,7 +422,7 @@ class Index:
 
         Returns (rows, referring domains per class, referring domains, over-optimisation).
         """
-        bl = self._bl(target, filters)
+        bl = self._bl(target, filters, attrs=("is_image",))
         rows = self.run(f"""
             SELECT anchor_text, is_image, any_value(target_url) AS example_target,
                    count(DISTINCT source_domain) AS refdomains, count(*) AS backlinks,
@@ -364,7 +479,7 @@ class Index:
         WITH t AS (
             SELECT target_url, count(DISTINCT source_domain) AS refdomains, count(*) AS backlinks,
                    count(*) FILTER (WHERE dofollow) AS dofollow, max(last_seen) AS last_seen
-            FROM ({self._bl(target, filters)}) GROUP BY target_url
+            FROM ({self._bl(target, filters, attrs=())}) GROUP BY target_url
         ),
         p AS (
             SELECT url, arg_max(status, fetched_at) AS status,
@@ -484,6 +599,12 @@ class Index:
         if isinstance(table, pa.RecordBatchReader):
             table = table.read_all()
         return table.slice(0, limit) if limit is not None else table
+
+
+def _order_sql(order: Order) -> str:
+    return ", ".join(
+        f"{col} {'DESC' if d == 'descending' else 'ASC'} NULLS LAST" for col, d in order
+    )
 
 
 def _limit(limit: int | None) -> str:

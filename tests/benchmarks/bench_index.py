@@ -7,7 +7,8 @@ with Zipf-skewed targets (a few domains get most links), then in one run:
 - compacts it (``pipelines.index.compact``), and reports time and bytes per link;
 - (a) times ``backlinks`` and ``refdomains`` for domains of several sizes on the compacted
   layout, through the same code as the CLI;
-- (b) times the same question on the raw files with a plain DuckDB scan;
+- (b) times the same question on the raw files with a plain DuckDB scan (the speed-up
+  columns: (b) over (a) refdomains, over (a)'s plain aggregate, over (a) backlinks);
 - ranks the graph (``linkcrawl rank``) and reports its time.
 
     python tests/benchmarks/bench_index.py [--links 10000000] [--domains 100000] [--dir DIR]
@@ -194,8 +195,8 @@ def main() -> int:
         picks = [(f"#{r + 1}", counts[r]) for r in (0, 9, 99, 999, 9999) if r < len(counts)]
         print(f"\n{'domain':<14}{'links':>9}  {'(a) backlinks':>14}{'(a) refdomains':>15}"
               f"{'(a) same SQL':>14}{'(b) raw scan':>14}"
-              f"{'speed-up':>10}{'same SQL':>10}")  # fmt: skip
-        ratios = {}
+              f"{'speed-up':>10}{'same SQL':>10}{'backlinks':>11}")  # fmt: skip
+        ratios, bl_ratios = {}, {}
         open_s, ix = best(lambda: Index(index))
         print(f"opening the index (CURRENT, manifest, raw file list): {open_s * 1000:.1f} ms")
         for label, (dom, n) in picks:
@@ -223,19 +224,21 @@ def main() -> int:
             tr, _ = best(a_ref)
             ts, _ = best(a_same)
             tb, _ = best(b_ref)
-            ratios[label] = tb / tr
+            ratios[label], bl_ratios[label] = tb / tr, tb / ta
             print(f"{label + ' ' + dom:<14}{n:>9,}  {ta * 1000:>11.1f} ms{tr * 1000:>12.1f} ms"
                   f"{ts * 1000:>11.1f} ms{tb * 1000:>11.1f} ms{tb / tr:>9.1f}x"
-                  f"{tb / ts:>9.1f}x")  # fmt: skip
+                  f"{tb / ts:>9.1f}x{tb / ta:>10.1f}x")  # fmt: skip
         rank_t0 = time.monotonic()
         rstats = rank_index(index)
         print(f"\nrank: {time.monotonic() - rank_t0:.1f}s ("
               + ", ".join(f"{s.level}: {s.nodes:,} nodes, {s.edges:,} edges, {s.seconds:.1f}s"
                           for s in rstats) + ")")  # fmt: skip
-        typical = ratios.get("#1000") or list(ratios.values())[-1]
+        pick = "#1000" if "#1000" in ratios else list(ratios)[-1]
+        typical, typical_bl = ratios[pick], bl_ratios[pick]
         print(
-            f"typical domain (#1000 by links): (a) refdomains {typical:.0f}x faster than (b); "
-            f"target >= 20x: {'met' if typical >= 20 else 'NOT met'}"
+            f"typical domain (#1000 by links): (a) refdomains {typical:.0f}x, backlinks "
+            f"{typical_bl:.0f}x faster than (b); target >= 20x: "
+            f"{'met' if min(typical, typical_bl) >= 20 else 'NOT met'}"
         )
     finally:
         if not args.dir:

@@ -1,0 +1,441 @@
+"""Lookups of one target on the compacted layout, in pyarrow and numpy: read, filter, aggregate.
+
+For a typical target (a few hundred links) a DuckDB query spends most of its time in fixed
+costs (~10 ms per aggregation level whatever the row count), not in rows. Here the rows are
+read straight from the bucket file's overlapping row groups (footers and ``target_surt``
+statistics cached per open index) and grouped by sorting integer codes (:class:`Groups`),
+which for a few thousand rows takes well under a millisecond per step.
+:class:`pipelines.index.queries.Index` uses this path below a row-count threshold and DuckDB
+above it; both give the same answers (``tests/test_index.py`` checks it), so the rules here
+mirror the SQL of ``queries.py``:
+
+- a backlink is a distinct (source_url, target_url, anchor_text);
+- ``first_seen``/``last_seen`` are the min/max ``fetched_at`` of its occurrences;
+- ``dofollow``: some occurrence in its latest fetch is followed;
+- rel, placement, sitewide: as last seen, from its first occurrence (lowest ``position``)
+  in its latest fetch, nulls skipped (as DuckDB's ``arg_max``);
+- grouped rows take the most common rel and placement, ties to the smallest value;
+- strings compare by bytes, as DuckDB's default collation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipelines.index.layout import Target
+
+KEYS = ["source_url", "target_url", "anchor_text"]
+# Columns a lookup reads; the target and filter columns come on top.
+LEAN_COLUMNS = ["source_url", "source_domain", "target_url", "anchor_text", "nofollow",
+                "fetched_at"]  # fmt: skip
+FULL_COLUMNS = [*LEAN_COLUMNS, "rel", "placement", "sitewide", "position"]
+# The types rows are normalized to (raw rows come through DuckDB in microseconds).
+ROW_TYPES = {
+    "fetched_at": pa.timestamp("ms", tz="UTC"),
+    "sitewide": pa.bool_(),
+    "position": pa.int32(),
+    "rel": pa.list_(pa.string()),
+    "nofollow": pa.bool_(),
+}
+DICT_COLUMNS = ["target_domain", "target_host", "target_url", "anchor_text", "placement",
+                "crawl_id"]  # fmt: skip
+OUT_TIME = pa.timestamp("us", tz="UTC")  # what DuckDB returns for the same columns
+
+
+@dataclass
+class SegmentFile:
+    """An open compacted file with its ``target_surt`` range per row group."""
+
+    file: pq.ParquetFile
+    bounds: list[tuple[str | None, str | None]]  # (min, max) per row group; None: unknown
+    rows: list[int]
+
+    @classmethod
+    def open(cls, path: Path) -> SegmentFile:
+        # Few distinct values per row group: kept as dictionaries until filtered (decoding
+        # 8,192 strings per column costs more than filtering the codes).
+        md = pq.read_metadata(path)
+        names = set(md.schema.names)
+        f = pq.ParquetFile(
+            path, metadata=md, read_dictionary=[c for c in DICT_COLUMNS if c in names]
+        )
+        col = next(
+            (i for i in range(md.num_columns) if md.schema.column(i).path == "target_surt"), -1
+        )
+        bounds, rows = [], []
+        for i in range(md.num_row_groups):
+            rg = md.row_group(i)
+            st = rg.column(col).statistics if col >= 0 else None
+            if st is not None and st.has_min_max:
+                bounds.append((_text(st.min), _text(st.max)))
+            else:
+                bounds.append((None, None))
+            rows.append(rg.num_rows)
+        return cls(f, bounds, rows)
+
+    def row_groups(self, ranges: Sequence[tuple[str, str]]) -> list[int]:
+        """Row groups that may hold a key in one of the ``[low, high)`` ranges."""
+        out = []
+        for i, (lo, hi) in enumerate(self.bounds):
+            if lo is None or hi is None or any(hi >= a and lo < b for a, b in ranges):
+                out.append(i)
+        return out
+
+
+def _text(v: object) -> str:
+    return v if isinstance(v, str) else bytes(v).decode("utf-8")  # type: ignore[arg-type]
+
+
+def target_columns(target: Target) -> list[str]:
+    """The columns :func:`select_rows` reads to match a target."""
+    if target.kind == "domain":
+        return ["target_domain"]
+    if target.kind == "host":
+        return ["target_host"]
+    return ["target_host", "target_surt"]
+
+
+def select_rows(
+    t: pa.Table, target: Target, *, crawl: str | None, dofollow: bool, placement: str | None,
+    internal: bool,
+) -> pa.Table:  # fmt: skip
+    """The rows of ``t`` that match ``target`` (``target_sql`` in queries.py) and the filters.
+
+    Every key of a domain's or host's rows lies in its key ranges, so the ranges only serve
+    to pick row groups. Rows are sorted by key, so the matches lie in one span of a few
+    hundred rows: the other predicates and the filter run on that span only.
+    """
+    if target.kind == "domain":
+        mask = _equal(t["target_domain"], target.domain)
+    else:
+        mask = _equal(t["target_host"], target.host)
+    hits = np.flatnonzero(mask)
+    if not len(hits):
+        return t.slice(0, 0)
+    lo, hi = int(hits[0]), int(hits[-1]) + 1
+    t, mask = t.slice(lo, hi - lo), mask[lo:hi]
+    if target.kind == "prefix":
+        mask &= _np(pc.starts_with(t["target_surt"], target.prefix), bool)
+    more = filter_mask(t, crawl=crawl, dofollow=dofollow, placement=placement, internal=internal)
+    if more is not None:
+        mask &= _np(more, bool)
+    return t.filter(pa.array(mask))
+
+
+def _equal(col: pa.ChunkedArray, value: str) -> np.ndarray:
+    """``col = value`` as a numpy mask; on dictionary chunks, by comparing the codes."""
+    out = [np.zeros(0, bool)]
+    for chunk in col.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            code = pc.index(chunk.dictionary, value).as_py()
+            codes = chunk.indices.to_numpy(zero_copy_only=False)
+            out.append(codes == code if code >= 0 else np.zeros(len(chunk), bool))
+        else:
+            out.append(_np(pc.fill_null(pc.equal(chunk, value), False), bool))
+    return np.concatenate(out)
+
+
+def filter_columns(*, crawl: str | None, dofollow: bool, placement: str | None,
+                   internal: bool) -> list[str]:  # fmt: skip
+    """The columns :func:`filter_mask` reads."""
+    cols = []
+    if crawl is not None:
+        cols.append("crawl_id")
+    if dofollow:
+        cols.append("nofollow")
+    if placement is not None:
+        cols.append("placement")
+    if not internal:
+        cols.append("is_internal")
+    return cols
+
+
+def filter_mask(
+    t: pa.Table, *, crawl: str | None, dofollow: bool, placement: str | None, internal: bool
+) -> pa.ChunkedArray | None:
+    """``Filters.sql()`` over an Arrow table (None: no condition)."""
+    conds = []
+    if crawl is not None:
+        conds.append(pc.equal(t["crawl_id"], crawl))
+    if dofollow:
+        conds.append(pc.invert(t["nofollow"]))
+    if placement is not None:
+        conds.append(pc.equal(t["placement"], placement))
+    if not internal:
+        conds.append(pc.invert(t["is_internal"]))
+    mask = None
+    for c in conds:
+        mask = c if mask is None else pc.and_(mask, c)
+    return mask
+
+
+def normalize(t: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """``columns`` of ``t`` in the types of :data:`ROW_TYPES` (so tables concatenate)."""
+    out = {}
+    for name in columns:
+        col, want = t[name], ROW_TYPES.get(name, pa.string())
+        # str(): a list's item name counts too (list<element: string> from Parquet).
+        out[name] = col if str(col.type) == str(want) else col.cast(want)
+    return pa.table(out)
+
+
+class Groups:
+    """Rows numbered by equal ``code`` (see :func:`key_code`): the group by of this module.
+
+    Arrow's hash encoding and numpy over the codes: for a few thousand rows each step takes
+    microseconds, where an Acero group-by plan costs half a millisecond or more. Rows are
+    sorted once, by code and then by ``within`` (arrays, most significant first, ascending),
+    so that :meth:`firsts` is each group's first row in that order; groups are numbered in
+    code order.
+    """
+
+    def __init__(self, code: np.ndarray, *within: np.ndarray) -> None:
+        self.order = np.lexsort((*reversed(within), code))
+        s = code[self.order]
+        head = np.r_[True, s[1:] != s[:-1]] if len(s) else np.zeros(0, bool)
+        self.starts = np.flatnonzero(head)
+        self.n = len(self.starts)
+        self.ids = np.empty(len(s), np.int64)
+        self.ids[self.order] = np.cumsum(head) - 1
+
+    @classmethod
+    def of(cls, t: pa.Table, keys: Sequence[str], *within: np.ndarray) -> Groups:
+        return cls(key_code(t, keys), *within)
+
+    def firsts(self) -> np.ndarray:
+        """The index of each group's first row (in the ``within`` order)."""
+        return self.order[self.starts]
+
+    def count(self) -> np.ndarray:
+        return np.bincount(self.ids, minlength=self.n)
+
+    def min(self, x: np.ndarray) -> np.ndarray:
+        return np.minimum.reduceat(x[self.order], self.starts) if self.n else x[:0]
+
+    def max(self, x: np.ndarray) -> np.ndarray:
+        return np.maximum.reduceat(x[self.order], self.starts) if self.n else x[:0]
+
+    def first(self, *sort_keys: np.ndarray) -> np.ndarray:
+        """Per group, the index of its first row ordered by ``sort_keys`` (most significant
+        first, ascending)."""
+        idx = np.lexsort((*reversed(sort_keys), self.ids))
+        return idx[self.starts]
+
+    def count_distinct(self, col: pa.ChunkedArray) -> np.ndarray:
+        codes, card = _codes(col)
+        pairs = np.unique(self.ids * card + codes)
+        return np.bincount(pairs // card, minlength=self.n)
+
+    def mode(self, col: pa.ChunkedArray) -> np.ndarray:
+        """Per group, the index of a row holding its most common value (ties: the smallest)."""
+        if not self.n:
+            return np.zeros(0, np.int64)
+        rank = _ranks(col)
+        card = int(rank.max()) + 1
+        pairs, first_row, counts = np.unique(
+            self.ids * card + rank, return_index=True, return_counts=True
+        )
+        pick = np.lexsort((pairs % card, -counts, pairs // card))
+        group_of_pair = (pairs // card)[pick]
+        firsts = np.flatnonzero(np.r_[True, group_of_pair[1:] != group_of_pair[:-1]])
+        return first_row[pick[firsts]]
+
+
+def key_code(t: pa.Table, keys: Sequence[str]) -> np.ndarray:
+    """One integer per row, equal where the ``keys`` are."""
+    code, span = np.zeros(t.num_rows, np.int64), 1
+    for k in keys:
+        codes, card = _codes(t[k])
+        if span * card >= 2**62:  # renumber the combination so far: no overflow
+            code, span = _dense(code)
+        code, span = code * card + codes, span * card
+    return code
+
+
+def _rank_codes(col: pa.ChunkedArray) -> tuple[np.ndarray, int]:
+    rank = _ranks(col)
+    return rank, int(rank.max()) + 1 if len(rank) else 1
+
+
+def _codes(col: pa.ChunkedArray) -> tuple[np.ndarray, int]:
+    """Integer codes of the values of ``col`` (equal values, equal codes) and their count."""
+    enc = pc.dictionary_encode(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), max(len(enc.dictionary), 1)
+
+
+def _dense(codes: np.ndarray) -> tuple[np.ndarray, int]:
+    uniq, inv = np.unique(codes, return_inverse=True)
+    return inv.reshape(-1).astype(np.int64), max(len(uniq), 1)
+
+
+def _ranks(col: pa.ChunkedArray) -> np.ndarray:
+    """Dense ranks of the values of ``col``, ascending by bytes (as DuckDB compares)."""
+    return pc.rank(col, sort_keys="ascending", tiebreaker="dense").to_numpy().astype(np.int64)
+
+
+def _np(col: pa.ChunkedArray, dtype: type = np.int64) -> np.ndarray:
+    return col.to_numpy().astype(dtype)
+
+
+def _out_time(ms: np.ndarray) -> pa.Array:
+    return pa.array((ms * 1000).astype("datetime64[us]"), OUT_TIME)
+
+
+def distinct_backlinks(rows: pa.Table, *, lean: bool) -> pa.Table:
+    """One row per backlink: source_url, target_url, anchor_text, source_domain, first_seen,
+    last_seen (ms since the epoch), dofollow; with rel, placement, sitewide unless ``lean``.
+    """
+    ts = _np(pc.cast(rows["fetched_at"], pa.int64()))
+    if lean:
+        g = Groups.of(rows, KEYS)
+    else:
+        # "As last seen": the first occurrence (lowest position) of the latest fetch.
+        position = _np(rows["position"])
+        g = Groups.of(rows, KEYS, -ts, position)
+    first_row = g.firsts()
+    # Its max is the latest fetch, and within it a followed occurrence if there is one.
+    follow_key = g.max(ts * 2 + _np(pc.invert(rows["nofollow"])))
+    out = {
+        "source_url": rows["source_url"].take(first_row),
+        "target_url": rows["target_url"].take(first_row),
+        "anchor_text": rows["anchor_text"].take(first_row),
+        "source_domain": rows["source_domain"].take(first_row),
+        "first_seen": pa.array(g.min(ts)),
+        "last_seen": pa.array(g.max(ts)),
+        "dofollow": pa.array(follow_key % 2 == 1),
+    }
+    if not lean:
+        out["rel"] = pc.binary_join(rows["rel"].take(first_row), " ")
+        out["placement"] = rows["placement"].take(first_row)
+        sitewide = rows["sitewide"]
+        if sitewide.null_count:  # nulls skipped, as DuckDB's arg_max does
+            first_row = g.first(_np(pc.is_null(sitewide)), -ts, position)
+        out["sitewide"] = sitewide.take(first_row)
+    return pa.table(out)
+
+
+def refdomains(bl: pa.Table) -> pa.Table:
+    """Referring domains over distinct backlinks (the ``refdomains`` SQL's inner level)."""
+    g = Groups.of(bl, ["source_domain"])
+    first_row = g.firsts()
+    backlinks = g.count()
+    dofollow = np.bincount(g.ids, weights=_np(bl["dofollow"]), minlength=g.n).astype(np.int64)
+    share = pc.round(
+        pc.divide(pa.array(dofollow, pa.float64()), pa.array(backlinks, pa.float64())),
+        3, round_mode="half_up",
+    )  # fmt: skip
+    return pa.table(
+        {
+            "source_domain": bl["source_domain"].take(first_row),
+            "backlinks": pa.array(backlinks, pa.int64()),
+            "dofollow": pa.array(dofollow, pa.int64()),
+            "dofollow_share": share,
+            "pages": pa.array(g.count_distinct(bl["source_url"]), pa.int64()),
+            "first_seen": _out_time(g.min(_np(bl["first_seen"]))),
+            "last_seen": _out_time(g.max(_np(bl["last_seen"]))),
+        }
+    )
+
+
+def _any(g: Groups, col: pa.ChunkedArray) -> pa.Array:
+    """bool_or per group: nulls skipped, null when all are."""
+    valid = _np(pc.is_valid(col), np.int8)
+    true = _np(pc.fill_null(col, False), np.int8)
+    return pa.array(g.max(true) > 0, mask=g.max(valid) == 0)
+
+
+def grouped_backlinks(rows: pa.Table) -> pa.Table:
+    """Similar links grouped (same source domain, target URL, anchor), straight from link rows:
+    ``backlinks`` by default.
+
+    One sort serves both levels: by group, source URL, latest fetch, position. A backlink's
+    rows are then contiguous, its last-seen row first, and a group's first backlink has the
+    smallest source URL. (A backlink is (group, source URL): the source domain is a function
+    of the source URL.)
+    """
+    ts = _np(pc.cast(rows["fetched_at"], pa.int64()))
+    position = _np(rows["position"])
+    group, _ = _dense(key_code(rows, ["source_domain", "target_url", "anchor_text"]))
+    url, span = _rank_codes(rows["source_url"])  # ranks: a group's URLs sort in URL order
+    b = Groups(group * span + url, -ts, position)  # backlinks, in (group, URL) order
+    last = b.firsts()
+    sitewide = rows["sitewide"]
+    last_known = b.first(_np(pc.is_null(sitewide)), -ts, position) if sitewide.null_count else last
+    follow = b.max(ts * 2 + _np(pc.invert(rows["nofollow"]))) % 2 == 1
+    rel = pc.binary_join(rows["rel"].take(last), " ")
+    placement = rows["placement"].take(last)
+    g = Groups(group[last])  # stable: a group's backlinks stay in URL order
+    example = last[g.firsts()]
+    return pa.table(
+        {
+            "source_url": rows["source_url"].take(example),
+            "target_url": rows["target_url"].take(example),
+            "anchor_text": rows["anchor_text"].take(example),
+            "similar_links": pa.array(g.count(), pa.int64()),
+            "rel": rel.take(g.mode(rel)),
+            "dofollow": pa.array(g.max(follow.astype(np.int8)) > 0),
+            "placement": placement.take(g.mode(placement)),
+            "sitewide": _any(g, sitewide.take(last_known)),
+            "first_seen": _out_time(g.min(b.min(ts))),
+            "last_seen": _out_time(g.max(b.max(ts))),
+            "source_domain": rows["source_domain"].take(example),
+        }
+    )
+
+
+def ungrouped_backlinks(bl: pa.Table) -> pa.Table:
+    """Every distinct backlink (``backlinks --all``)."""
+    return pa.table(
+        {
+            "source_url": bl["source_url"],
+            "target_url": bl["target_url"],
+            "anchor_text": bl["anchor_text"],
+            "rel": bl["rel"],
+            "dofollow": bl["dofollow"],
+            "placement": bl["placement"],
+            "sitewide": bl["sitewide"],
+            "first_seen": _out_time(_np(bl["first_seen"])),
+            "last_seen": _out_time(_np(bl["last_seen"])),
+            "source_domain": bl["source_domain"],
+        }
+    )
+
+
+class Authority:
+    """Domain -> authority (``ranks/domain.parquet``), to join onto results; 0 if unranked."""
+
+    def __init__(self, ranks: pa.Table) -> None:
+        self.nodes = ranks["node"].combine_chunks()
+        self.values = pc.fill_null(ranks["authority"], 0).combine_chunks()
+        self._map: dict[str, int] | None = None
+
+    def of(self, domains: pa.ChunkedArray) -> pa.Array:
+        if len(domains) < 20_000:
+            # A dict look-up per domain: below this, cheaper than hashing every node again.
+            if self._map is None:
+                self._map = dict(zip(self.nodes.to_pylist(), self.values.to_pylist(), strict=True))
+            m = self._map
+            return pa.array([m.get(d, 0) for d in domains.to_pylist()], pa.int32())
+        idx = pc.index_in(domains, value_set=self.nodes)
+        return pc.fill_null(pc.take(self.values, idx), 0).cast(pa.int32())
+
+
+def with_authority(t: pa.Table, ranks: Authority | None) -> pa.Table:
+    """Append ``authority`` of ``source_domain``: 0 if unranked, null if there are no ranks."""
+    auth = pa.nulls(t.num_rows, pa.int32()) if ranks is None else ranks.of(t["source_domain"])
+    return t.append_column("authority", auth)
+
+
+def sort_limit(t: pa.Table, order: Sequence[tuple[str, str]], limit: int | None) -> pa.Table:
+    """``ORDER BY ... LIMIT`` (nulls last, as DuckDB's default; strings by bytes, as DuckDB)."""
+    idx = pc.sort_indices(t, list(order))  # nulls sort last by default
+    if limit is not None:
+        idx = idx[: max(int(limit), 0)]
+    return t.take(idx)
