@@ -347,26 +347,37 @@ class Index:
             return lookup.sort_limit(out, orders[sort], limit)
         auth, join = self._authority_join()
         if grouped:
-            # count(*) is count(DISTINCT source_url) here (a backlink is one row), and the two
-            # modes come from counts per value: DuckDB's mode() keeps a map per group.
+            # Two aggregations over the distinct backlinks: per (group, rel), then per group.
+            # count(*) is count(DISTINCT source_url) here (a backlink is one row); the most
+            # common rel comes from the first level's counts, the most common placement from
+            # counts per placement value (ties to the smallest value, as the pyarrow path).
             keys = "source_domain, target_url, anchor_text"
-
-            def mode(col: str) -> str:
-                return f"""SELECT {keys}, arg_min({col}, (-n, {col})) AS {col}
-                    FROM (SELECT {keys}, {col}, count(*) AS n FROM bl GROUP BY ALL)
-                    GROUP BY ALL"""
-
+            names = sorted(PLACEMENTS)  # a tie goes to the first in this order
+            counts = ", ".join(
+                f"count(*) FILTER (WHERE placement = {lit(p)}) AS _p{i}"
+                for i, p in enumerate(names)
+            )
+            sums = ", ".join(f"sum(_p{i}) AS _p{i}" for i in range(len(names)))
+            pick = " ".join(f"WHEN _p{i} = _m THEN {lit(p)}" for i, p in enumerate(names))
             inner = f"""
-            WITH bl AS MATERIALIZED (
-                {self._bl(target, filters, attrs=("rel", "placement", "sitewide"))}),
-            g AS (
-                SELECT {keys}, min(source_url) AS source_url, count(*) AS similar_links,
-                       bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
-                       min(first_seen) AS first_seen, max(last_seen) AS last_seen
-                FROM bl GROUP BY ALL)
-            SELECT g.*, mr.rel, mp.placement
-            FROM g JOIN ({mode("rel")}) mr USING ({keys})
-                   JOIN ({mode("placement")}) mp USING ({keys})"""
+            SELECT *, CASE WHEN _m = 0 THEN NULL {pick} END AS placement
+            FROM (
+                SELECT *, greatest({", ".join(f"_p{i}" for i in range(len(names)))}) AS _m
+                FROM (
+                    SELECT {keys}, min(source_url) AS source_url,
+                           sum(n)::BIGINT AS similar_links, arg_min(rel, (-n, rel)) AS rel,
+                           bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
+                           min(first_seen) AS first_seen, max(last_seen) AS last_seen, {sums}
+                    FROM (
+                        SELECT {keys}, rel, count(*) AS n, min(source_url) AS source_url,
+                               bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
+                               min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+                               {counts}
+                        FROM ({self._bl(target, filters, attrs=("rel", "placement", "sitewide"))})
+                        GROUP BY {keys}, rel
+                    ) GROUP BY {keys}
+                )
+            )"""
             cols = ("source_url, target_url, anchor_text, similar_links, rel, dofollow, placement, "
                     "sitewide, first_seen, last_seen, source_domain")  # fmt: skip
         else:
