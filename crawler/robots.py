@@ -8,6 +8,7 @@ again after a minute. A 4xx is "no robots.txt" (all allowed), as the standard sa
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -18,6 +19,7 @@ from scrapy.http import Response
 from scrapy.utils.httpobj import urlparse_cached
 
 RETRY_AFTER = 60.0
+logger = logging.getLogger(__name__)
 
 
 class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
@@ -32,7 +34,7 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
             if failed is not None and time.monotonic() - failed[0] >= RETRY_AFTER:
                 del self.unavailable[netloc]
                 self._parsers.pop(netloc, None)  # fetch robots.txt again
-        await super().process_request(request, spider)
+        await super().process_request(request)
 
     def process_request_2(self, rp: Any, request: Request) -> None:
         if rp is None:
@@ -45,6 +47,14 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
         if response.status >= 500 or response.status == 429:
             self._robots_error(IgnoreRequest(f"HTTP {response.status}"), netloc)
             return
+        if response.status >= 300 or not response.body.strip():
+            # Everything allowed on this host: worth a line in the worker's log.
+            logger.warning(
+                "robots.txt of %s: HTTP %s, %d bytes: every URL allowed",
+                netloc, response.status, len(response.body),
+            )  # fmt: skip
+        else:
+            logger.info("robots.txt of %s: %d bytes", netloc, len(response.body))
         await super()._parse_robots(response, netloc, request)
 
     def _robots_error(self, exc: Exception, netloc: str) -> None:
