@@ -153,4 +153,8 @@ def test_three_workers_give_the_same_links(one_worker, server, web, tmp_path):
     out = tmp_path / "index"
     crawl(server, web, out, 3)
     links3 = load_links(out).to_pylist()
-    assert Counter(link_key(r) for r in links3) == Counter(link_key(r) for r in links1)
+    got, want = Counter(link_key(r) for r in links3), Counter(link_key(r) for r in links1)
+    assert got == want, (
+        f"only with 3 workers: {sorted({k[0] for k in got - want})}; "
+        f"only with 1: {sorted({k[0] for k in want - got})}\n{_logs(out)}"
+    )
