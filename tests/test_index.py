@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -251,18 +251,28 @@ compact(sys.argv[1], _before_publish=hold)
 """
 
 
-def test_sigkill_mid_compaction_leaves_the_previous_state_readable(raw, tmp_path):
+def _compact_then_late_crawl(raw: Path, at: datetime) -> None:
+    """Compact, then a crawl c3 arrives in raw files (not compacted yet)."""
     compact(raw)
     indexdata.write_crawl(
         raw,
         "c3",
         {"http://late.test/": (200, '<a href="http://shop.test/">shop</a>', {})},
-        indexdata.T1 + timedelta(days=1),
+        at,
     )
+
+
+def _child_env() -> dict[str, str]:
+    """The environment of a Python child that imports this checkout."""
+    return {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
+def test_sigkill_mid_compaction_leaves_the_previous_state_readable(raw, tmp_path):
+    _compact_then_late_crawl(raw, indexdata.T1 + timedelta(days=1))
     before = answers(raw)
     c3_before = Index(raw).refdomains(parse_target("shop.test"), Filters(crawl="c3")).num_rows
     flag = tmp_path / "flag"
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env = _child_env()
     proc = subprocess.Popen([sys.executable, "-c", KILLER, str(raw), str(flag)], env=env)
     deadline = time.monotonic() + 60
     while not flag.exists():
@@ -284,15 +294,9 @@ def test_sigkill_mid_compaction_leaves_the_previous_state_readable(raw, tmp_path
 
 
 def test_sigkill_at_a_random_moment_never_breaks_readers(raw, tmp_path):
-    compact(raw)
-    indexdata.write_crawl(
-        raw,
-        "c3",
-        {"http://late.test/": (200, '<a href="http://shop.test/">shop</a>', {})},
-        indexdata.T1 + timedelta(days=1),
-    )
+    _compact_then_late_crawl(raw, indexdata.T1 + timedelta(days=1))
     before = answers(raw)
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env = _child_env()
     code = "import sys; from pipelines.index.compact import compact; compact(sys.argv[1])"
     for delay in (0.3, 0.8, 1.5):
         proc = subprocess.Popen([sys.executable, "-c", code, str(raw)], env=env)
@@ -303,13 +307,7 @@ def test_sigkill_at_a_random_moment_never_breaks_readers(raw, tmp_path):
 
 
 def test_a_query_never_modifies_the_index(raw):
-    compact(raw)
-    indexdata.write_crawl(
-        raw,
-        "c3",
-        {"http://late.test/": (200, '<a href="http://shop.test/">shop</a>', {})},
-        indexdata.T1,
-    )
+    _compact_then_late_crawl(raw, indexdata.T1)
     snapshot = tree(raw)
     answers(raw)
     with Index(raw) as ix:
