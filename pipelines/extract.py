@@ -230,7 +230,7 @@ def extract_from_text(
     rels: list[list[str]] = []
     texts: list[str] = []  # each link's text as a reader sees it (images aside)
     link_attrs: list[dict[str, str | None]] = []
-    staged: list[tuple[str, str, dict[str, str | None], bool, list[str]]] = []
+    staged: list[tuple[str, str, bool, list[str]]] = []
     resolved: dict[str, str | None] = {}  # a page links to the same href many times
     legacy = _is_legacy_encoding(encoding)
     for node, attrs in raw_links:
@@ -255,12 +255,12 @@ def extract_from_text(
         rels.append(split_rel(attrs.get("rel")))
         texts.append(collapse_ws(text))
         link_attrs.append(attrs)
-        staged.append((target, tag, attrs, is_image, alts))
+        staged.append((target, tag, is_image, alts))
     placements = place_links_scored(tree, nodes, rels, texts, link_attrs)
 
     page_nofollow = page.nofollow_page
-    for position, ((target, tag, attrs, is_image, alts), rel, anchor, placement) in enumerate(
-        zip(staged, rels, texts, placements, strict=True)
+    for position, ((target, tag, is_image, alts), rel, anchor, attrs, placement) in enumerate(
+        zip(staged, rels, texts, link_attrs, placements, strict=True)
     ):
         if not anchor and alts:
             # The same image twice (a lazy-load <img> and its <noscript> copy) is one label.
