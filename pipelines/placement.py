@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -122,54 +122,12 @@ _COMPOUND = (
     ("related", SIDEBAR),
 )
 
-
-def _trie_pattern(words: Iterable[Sequence[str]]) -> str:
-    """An alternation of ``words`` (each a sequence of regex atoms) factored on common
-    prefixes: the same language as ``a|b|c...``, but Python's re tries a flat alternation of
-    many words at every position, and a trie one path.
-
-    >>> _trie_pattern(["ab", "ac", "a"]), _trie_pattern([["[xX]", "y"]])
-    ('a(?:(?:b|c))?', '[xX]y')
-    """
-    trie: dict[str, dict] = {}
-    for word in words:
-        node = trie
-        for atom in word:
-            node = node.setdefault(atom, {})
-        node[""] = {}
-
-    def pattern(node: dict[str, dict]) -> str:
-        alts = [atom + pattern(node[atom]) for atom in sorted(node) if atom]
-        if not alts:
-            return ""
-        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
-        return f"(?:{body})?" if "" in node else body
-
-    return pattern(trie)
-
-
-# A cheap pre-test: no vocabulary word (long ones anywhere in the lowercased word, short ones
-# as a whole token) in the attribute, no label. Most class lists (utility classes, hashes)
-# stop here.
-_HINT_LONG = re.compile(
-    _trie_pattern(
-        [re.escape(c) for c in w]
-        for w in sorted({w for w in _TOKEN_LABELS if len(w) >= 5} | {w for w, _ in _COMPOUND})
-    )
-)
-_HINT_SHORT = re.compile(
-    "(?<![a-z])(?:"
-    + _trie_pattern(
-        [f"[{w[0]}{w[0].upper()}]", *(re.escape(c) for c in w[1:])]
-        for w in sorted(_TOKEN_LABELS)
-        if len(w) < 5
-    )
-    + ")(?![a-z])"
-)
 # Tokens that name something inside a region rather than a region (post-title, main-text...).
 _WEAK_CONTENT = frozenset({"main", "body", "text", "post", "entry", "content"})
-# Tokens that say the element is a region of content even under a boilerplate name.
+# id/class tokens: runs of letters, split where camelCase starts a word.
 _TOKEN_RE = re.compile(r"[A-Z]?[a-z\u00e0-\u024f]+|[A-Z]+(?![a-z])")
+# ASCII bytes other than a-z, mapped to a space: what separates the tokens of a lowercase name.
+_ASCII_SEPARATORS = bytes(c if 97 <= c <= 122 else 32 for c in range(256))
 
 # Paragraph-like blocks: their text (less nested blocks) is what density is measured on.
 _SCAN_SELECTOR = (
@@ -225,9 +183,13 @@ class Placed(NamedTuple):
 def _tokens(value: str) -> list[str]:
     """id/class tokens, lowercased: split on non-letters and camelCase.
 
-    >>> _tokens("site-footer__link mainNav css-1x9f2k")
-    ['site', 'footer', 'link', 'main', 'nav', 'css', 'x', 'f', 'k']
+    >>> _tokens("site-footer__link mainNav css-1x9f2k AD_2")
+    ['site', 'footer', 'link', 'main', 'nav', 'css', 'x', 'f', 'k', 'ad']
     """
+    if value.isascii() and value.islower():
+        # Most class names: no camelCase, so the tokens are the runs of a-z (bytes.translate
+        # runs in C, the regex per character).
+        return value.encode().translate(_ASCII_SEPARATORS).decode().split()
     return [t.lower() for t in _TOKEN_RE.findall(value)]
 
 
@@ -240,17 +202,6 @@ def _token_label(token: str) -> str | None:
         if token.startswith(word) or token.endswith(word):
             return compound_label
     return None
-
-
-@lru_cache(maxsize=1 << 16)
-def _word_hinted(word: str) -> bool:
-    """Whether a class name holds a vocabulary word: the pre-test, per class name (they
-    repeat where class lists vary).
-
-    >>> _word_hinted("menu-item-2041"), _word_hinted("css-1x9f2k")
-    (True, False)
-    """
-    return _HINT_LONG.search(word.lower()) is not None or _HINT_SHORT.search(word) is not None
 
 
 @lru_cache(maxsize=1 << 16)
@@ -341,12 +292,9 @@ def _value_facts(value: str) -> tuple[bool, str | None, bool, bool]:
     ((False, 'nav', False, False), (False, None, False, True))
     """
     body = _names_body(value)
-    words = value.split()
-    if not any(map(_word_hinted, words)):
-        return False, None, False, body
     found: str | None = None
     content = False
-    for word in words:
+    for word in value.split():
         comment, region, article = _word_facts(word)
         if comment:
             return True, None, False, body
