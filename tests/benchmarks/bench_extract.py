@@ -9,11 +9,12 @@ run, both read the same bytes already in memory:
 - LinkExtractor: ``HtmlResponse`` (decoding) then ``extract_links`` (lxml parse, URLs and text
   only), configured to return every link (``unique=False``, no extension filter).
 
-Each is run ``--rounds`` times over all pages, interleaved; the best round counts. Before each
-linkcrawl round every memo of ``pipelines`` (URLs resolved, class names classified...) is
-cleared: a round sees the pages for the first time, as a crawler does (memos still carry from
-page to page within a round, as they do in a crawl). Placement's share is timed inside the
-linkcrawl rounds by wrapping ``place_links_scored``.
+Each is run ``--rounds`` times over all pages, interleaved; the best round counts, and the
+ratio of each round (both sides back to back) is shown too: on a shared machine, their spread
+says how much the load moved. Before each linkcrawl round every memo of ``pipelines`` (URLs
+resolved, class names classified...) is cleared: a round sees the pages for the first time, as
+a crawler does (memos still carry from page to page within a round, as they do in a crawl).
+Placement's share is timed inside the linkcrawl rounds by wrapping ``place_links_scored``.
 
     PYTHONPATH=. python tests/benchmarks/bench_extract.py [--rounds 5] [--profile]
 """
@@ -108,6 +109,7 @@ def main() -> int:
     best = {"linkcrawl": float("inf"), "LinkExtractor": float("inf")}
     placement_best = float("inf")
     counts = {}
+    ratios = []  # per round: both sides back to back, under the same load
     for _ in range(args.rounds):
         timer.seconds = 0.0
         clear_memos()
@@ -118,7 +120,9 @@ def main() -> int:
             best["linkcrawl"], placement_best = elapsed, timer.seconds
         start = time.perf_counter()
         counts["LinkExtractor"] = run_linkextractor(pages)
-        best["LinkExtractor"] = min(best["LinkExtractor"], time.perf_counter() - start)
+        baseline = time.perf_counter() - start
+        best["LinkExtractor"] = min(best["LinkExtractor"], baseline)
+        ratios.append(baseline / elapsed)
     n = len(pages)
     print(f"{n} pages, best of {args.rounds} rounds")
     for name, seconds in best.items():
@@ -129,6 +133,9 @@ def main() -> int:
     print(f"placement      {placement_best / n * 1000:6.2f} ms/page "
           f"({placement_best / best['linkcrawl']:.0%} of linkcrawl's time)")  # fmt: skip
     print(f"ratio          linkcrawl is {best['LinkExtractor'] / best['linkcrawl']:.2f}x faster")
+    ratios.sort()
+    print(f"per round      median {ratios[len(ratios) // 2]:.2f}x, "
+          f"from {ratios[0]:.2f}x to {ratios[-1]:.2f}x")  # fmt: skip
     if args.profile:
         import cProfile
         import pstats
