@@ -10,16 +10,35 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 from scrapy import Request
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
+from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.defer import Deferred
 
 RETRY_AFTER = 60.0
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+
+def _own_copy(shared: Deferred[_T]) -> Deferred[_T]:
+    """A Deferred that fires with ``shared``'s result and leaves that result in ``shared``.
+
+    Awaiting ``shared`` itself (as a Future) would replace its result with None for every
+    later callback, and cancelling the await would cancel it for all its waiters.
+    """
+    mine: Deferred[_T] = Deferred()
+
+    def relay(result: Any) -> Any:
+        mine.callback(result)
+        return result
+
+    shared.addBoth(relay)
+    return mine
 
 
 class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
@@ -35,6 +54,14 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
                 del self.unavailable[netloc]
                 self._parsers.pop(netloc, None)  # fetch robots.txt again
         await super().process_request(request)
+
+    async def robot_parser(self, request: Request) -> Any:
+        # Scrapy 2.19 awaits the host's in-flight robots.txt Deferred directly: its first waiter
+        # gets the parser, every later one None ("no robots.txt": all allowed).
+        pending = self._parsers.get(urlparse_cached(request).netloc)
+        if isinstance(pending, Deferred):
+            return await maybe_deferred_to_future(_own_copy(pending))
+        return await super().robot_parser(request)
 
     def process_request_2(self, rp: Any, request: Request) -> None:
         if rp is None:

@@ -1,0 +1,51 @@
+"""robots.txt through a real `linkcrawl crawl` against the loopback test web."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from crawler.demo import loopback_proxy_env
+from crawler.testweb import Resource, WebServer
+from pipelines.report import load_pages
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML = (("Content-Type", "text/html"),)
+
+
+def test_pages_waiting_together_for_robots_txt_all_obey_it(tmp_path):
+    """Several requests to one host arrive while its robots.txt is being fetched.
+
+    Scrapy hands each waiter the shared Deferred as an asyncio Future, and a Deferred turned
+    into a Future passes None on to its next callback: only the first waiter saw the parser,
+    the others saw "no robots.txt" and fetched disallowed pages. One worker leasing a host's
+    pages in one batch (as a second worker meeting a host does) is enough to see it.
+    """
+    private = [f"/private/{i}.html" for i in range(6)]
+    site = {
+        "members.test": {
+            "/robots.txt": Resource(200, b"User-agent: *\nDisallow: /private/\n"),
+            "/": Resource(200, b"<p>home</p>", HTML),
+            **{path: Resource(200, b"<p>secret</p>", HTML) for path in private},
+        }
+    }
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("".join(f"http://members.test{p}\n" for p in ["/", *private]))
+    out = tmp_path / "index"
+    # 50 ms per response: the pages surely queue up behind the robots.txt fetch.
+    with WebServer(site, delay=0.05) as server:
+        env = dict(loopback_proxy_env(server.proxy_url), PYTHONPATH=str(ROOT))
+        res = subprocess.run(
+            [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
+             "--workers", "1", "--delay", "0", "--host-concurrency", "8", "--allow-private"],
+            env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr[-3000:]
+        fetched = sorted(r.target for r in server.requests())
+    assert fetched == ["/", "/robots.txt"]
+    errors = {p["url"]: (p["status"], p["error"]) for p in load_pages(out).to_pylist()}
+    assert errors == {
+        "http://members.test/": (200, None),
+        **{f"http://members.test{p}": (None, "robots.txt: disallowed") for p in private},
+    }
