@@ -65,9 +65,14 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
 
     def process_request_2(self, rp: Any, request: Request) -> None:
         if rp is None:
-            failed = self.unavailable.get(urlparse_cached(request).netloc)
-            if failed is not None:
-                raise IgnoreRequest(f"robots.txt unavailable: {failed[1]}")
+            # Here None only ever means "fetch failed" (a 4xx or empty robots.txt is a parser
+            # that allows all). Without a recorded failure it is a bug: refuse, never allow.
+            netloc = urlparse_cached(request).netloc
+            failed = self.unavailable.get(netloc)
+            if failed is None:
+                logger.error("robots.txt of %s: no parser and no failure; refusing %s",
+                             netloc, request.url)  # fmt: skip
+            raise IgnoreRequest(f"robots.txt unavailable: {failed[1] if failed else 'no parser'}")
         super().process_request_2(rp, request)
 
     async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from scrapy import Request
+from scrapy.exceptions import IgnoreRequest
+from scrapy.utils.test import get_crawler
+from twisted.internet.defer import Deferred
+
 from crawler.demo import loopback_proxy_env
+from crawler.robots import StrictRobotsTxtMiddleware, _own_copy
 from crawler.testweb import Resource, WebServer
 from pipelines.report import load_pages
 
@@ -49,3 +57,23 @@ def test_pages_waiting_together_for_robots_txt_all_obey_it(tmp_path):
         "http://members.test/": (200, None),
         **{f"http://members.test{p}": (None, "robots.txt: disallowed") for p in private},
     }
+
+
+def test_every_waiter_gets_the_shared_result():
+    """Awaiting a shared Deferred consumes it (Scrapy's way); awaiting own copies does not."""
+
+    async def results(copy: bool) -> list[object]:
+        loop = asyncio.get_running_loop()
+        shared: Deferred[str] = Deferred()
+        waiters = [(_own_copy(shared) if copy else shared).asFuture(loop) for _ in range(3)]
+        shared.callback("parser")
+        return list(await asyncio.gather(*waiters))
+
+    assert asyncio.run(results(copy=False)) == ["parser", None, None]
+    assert asyncio.run(results(copy=True)) == ["parser", "parser", "parser"]
+
+
+def test_no_parser_without_a_recorded_failure_refuses():
+    mw = StrictRobotsTxtMiddleware(get_crawler(settings_dict={"ROBOTSTXT_OBEY": True}))
+    with pytest.raises(IgnoreRequest, match=r"^robots.txt unavailable: no parser$"):
+        mw.process_request_2(None, Request("http://members.test/private/0.html"))
