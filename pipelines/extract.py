@@ -16,7 +16,7 @@ from functools import lru_cache
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipelines.encoding import decode_html
-from pipelines.linktext import anchor_parts, collapse_ws
+from pipelines.linktext import anchor_parts, collapse_ws, is_hidden
 from pipelines.placement import place_links_scored
 from pipelines.urls import encode_query, is_skipped_href, resolve_href, resolve_link
 
@@ -192,7 +192,7 @@ def extract_from_text(
             continue
         last_id = mem_id
         attrs = node.attributes
-        if "hidden" in attrs:
+        if "hidden" in attrs and is_hidden(attrs):
             hidden.add(mem_id)
         tag = node.tag
         if tag == "a" or tag == "area":

@@ -7,22 +7,32 @@ from __future__ import annotations
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-# Elements whose text a reader does not see in a link.
-# <noscript> is not among them: a page parsed without scripting (as here, and in a browser
-# with JavaScript off) shows its content.
-# SVG's <title>, <desc> and <metadata> are not rendered either (only its <text> is).
+# Elements whose text a reader does not see in a link: not rendered (UA style display:none:
+# <rp>, <datalist>, <noembed>, <noframes>), or replaced elements whose fallback content a
+# browser with support does not show (<video>, <audio>, <iframe>), or a form control's value
+# (<textarea>). SVG's <title>, <desc> and <metadata> are not rendered either (only its <text>).
+# <noscript> is not among them: a page parsed without scripting (as here, and in a browser with
+# JavaScript off) shows its content; nor are <canvas> and <object>, whose fallback then shows.
 _HIDDEN = frozenset(
-    {"script", "style", "template", "-comment", "head", "title", "desc", "metadata"}
-)
-# Elements that break a line in rendered text: their edges separate words.
-_BLOCKS = frozenset(
     {
-        "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt",
-        "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header",
-        "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr",
-        "ul", "option", "picture", "source", "svg",
+        "script", "style", "template", "-comment", "head", "title", "desc", "metadata", "rp",
+        "datalist", "textarea", "video", "audio", "iframe", "noembed", "noframes",
     }
 )  # fmt: skip
+# Elements that break a line in rendered text (block-level in the UA style sheet, table rows
+# and cells; and <svg>, whose text Chromium's innerText sets apart): their edges separate words.
+_BLOCKS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "body", "br", "caption", "center", "dd",
+        "details", "dialog", "dir", "div", "dl", "dt", "fieldset", "figcaption", "figure",
+        "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr",
+        "legend", "li", "listing", "main", "menu", "nav", "ol", "optgroup", "option", "p",
+        "plaintext", "pre", "search", "section", "summary", "svg", "table", "td", "th", "tr",
+        "ul", "xmp",
+    }
+)  # fmt: skip
+# Shown only when open: a closed <dialog> is not rendered, a closed <details> shows its summary.
+_UNLESS_OPEN = frozenset({"dialog", "details"})
 
 
 def collapse_ws(text: str) -> str:
@@ -59,6 +69,15 @@ def anchor_parts(node: LexborNode, hidden: set[int]) -> tuple[str, bool, list[st
             parts.append(cur.text_content or "")
         elif tag in _HIDDEN or (hidden and cur.mem_id in hidden):
             continue
+        elif tag in _UNLESS_OPEN and "open" not in cur.attributes:
+            if tag == "details":
+                summary = _summary_of(cur)
+                if summary is not None:
+                    text, has_image, summary_alts = anchor_parts(summary, hidden)
+                    parts.append(f" {text} ")
+                    is_image = is_image or has_image
+                    alts.extend(summary_alts)
+            continue
         elif tag == "img":
             is_image = True
             alt = cur.attributes.get("alt")
@@ -76,6 +95,16 @@ def anchor_parts(node: LexborNode, hidden: set[int]) -> tuple[str, bool, list[st
     return "".join(parts), is_image, alts
 
 
+def _summary_of(details: LexborNode) -> LexborNode | None:
+    """The summary a closed ``<details>`` shows: its first ``<summary>`` child."""
+    child = details.child
+    while child is not None:
+        if child.tag == "summary":
+            return child
+        child = child.next
+    return None
+
+
 class _BlockEndMarker:
     """Marks the end of a block element's subtree in the traversal stack."""
 
@@ -87,6 +116,18 @@ class _BlockEndMarker:
 _BlockEnd = _BlockEndMarker()
 
 
+def is_hidden(attrs: dict[str, str | None]) -> bool:
+    """Whether an element's ``hidden`` attribute hides it from rendered text: any value but
+    ``until-found``, whose content stays in ``innerText`` (found by find-in-page).
+
+    >>> is_hidden({"hidden": ""}), is_hidden({"hidden": "Until-Found"}), is_hidden({})
+    (True, False, False)
+    """
+    if "hidden" not in attrs:
+        return False
+    return (attrs["hidden"] or "").lower() != "until-found"
+
+
 def hidden_elements(tree: LexborHTMLParser) -> set[int]:
-    """The ``mem_id`` of the elements with a ``hidden`` attribute (a browser renders none)."""
-    return {node.mem_id for node in tree.css("[hidden]")}
+    """The ``mem_id`` of the elements whose ``hidden`` attribute hides them (see is_hidden)."""
+    return {node.mem_id for node in tree.css("[hidden]") if is_hidden(node.attributes)}

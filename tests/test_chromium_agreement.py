@@ -61,3 +61,13 @@ def test_deliberate_difference_undeclared_utf8():
     assert ref["text"].startswith("GrÃ¼ÃŸe")
     assert got.anchor.startswith("Grüße aus Köln, ça va? ✓")
     assert "linkcrawl_differs" in agreement._cases()[name[5:]]
+
+
+def test_deliberate_difference_mathml():
+    """Chromium lays MathML out (x as U+1D465, spaced operators); linkcrawl keeps the text."""
+    name = "case:mathml"
+    (ref,) = agreement.reference()["pages"][name]["links"]
+    (got,) = agreement.linkcrawl_links(name, agreement.reference()["pages"][name]["url"])
+    assert " ".join(ref["text"].split()) == "\U0001d465 = 2"
+    assert got.anchor == "x=2"
+    assert "linkcrawl_differs" in agreement._cases()[name[5:]]
