@@ -1,58 +1,147 @@
 """Decode a fetched HTML body to text as a browser would.
 
-Order (WHATWG encoding sniffing, simplified): byte-order mark, then the HTTP ``Content-Type``
-charset, then a ``<meta charset>`` / ``http-equiv`` declaration near the start, then a sniff:
-strict UTF-8 if the bytes are valid UTF-8, else windows-1252 (the browser default for most
-locales). Labels are mapped the WHATWG way by w3lib (``latin1`` -> cp1252, ``gb2312`` -> gb18030).
+Order (WHATWG encoding sniffing): byte-order mark, then the HTTP ``Content-Type`` charset, then a
+``<meta charset>`` / ``http-equiv`` declaration near the start, then a guess: UTF-8 if the whole
+body is valid UTF-8; else the script its non-ASCII bytes are written in when chardet finds a
+non-Latin one (Cyrillic, Greek, Hebrew, Arabic, Thai, Japanese, Chinese, Korean: a browser
+detects these too); else windows-1252 (the browser default for most locales). A guess is
+tentative: a ``<meta>`` declaration later in the ``<head>`` still overrides it, as a browser
+re-decodes the page (see :func:`encoding_of_meta`; ``pipelines.extract`` finds the ``<meta>``).
+Labels are mapped the WHATWG way by w3lib (``latin1`` -> cp1252, ``gb2312`` -> gb18030).
 Undecodable bytes become U+FFFD: a bad page never raises.
 """
 
 from __future__ import annotations
 
-from w3lib.encoding import html_to_unicode, http_content_type_encoding
+import codecs
+import re
+from collections.abc import Mapping
+from typing import NamedTuple
 
-_SNIFF_BYTES = 65536
+import chardet
+from w3lib.encoding import html_to_unicode, http_content_type_encoding, resolve_encoding
+
+# Bytes of a page without valid UTF-8 given to chardet, from its first non-ASCII byte.
+_DETECT_BYTES = 65536
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+_META_TAG = re.compile(rb"<meta\b[^>]*>|<\?xml[^>]*>", re.IGNORECASE)
+# What chardet may name, mapped to the decoder a browser uses for it (WHATWG: Shift_JIS is
+# windows-31J, EUC-KR is windows-949, GB2312 and GBK are GB18030, Big5 includes HKSCS).
+# Latin encodings are left out: detectors confuse them with one another, and windows-1252, the
+# default, is what a browser in a Western locale uses.
+_NON_LATIN = {
+    **dict.fromkeys(["cp1251", "koi8-r", "koi8-u", "cp866", "iso8859-5", "mac-cyrillic"]),
+    **dict.fromkeys(["cp1253", "iso8859-7", "cp1255", "iso8859-8", "cp1256", "iso8859-6"]),
+    "cp874": None, "tis-620": "cp874", "iso8859-11": "cp874",
+    "cp932": None, "shift_jis": "cp932", "euc_jp": None, "euc_jis_2004": "euc_jp",
+    "iso2022_jp": None, "gb18030": None, "gbk": "gb18030", "gb2312": "gb18030",
+    "big5": "big5hkscs", "cp950": "big5hkscs", "big5hkscs": None,
+    "euc_kr": "cp949", "cp949": None,
+}  # fmt: skip
 
 
-def _sniff(body: bytes) -> str | None:
-    """Guess for undeclared pages: UTF-8 if the start is valid UTF-8.
+class Decoded(NamedTuple):
+    """A decoded page: its text, the Python codec used, and whether that was only a guess."""
 
-    >>> _sniff("café".encode("utf-8"))
-    'utf-8'
-    >>> _sniff("café".encode("cp1252")) is None
-    True
-    """
-    head = body[:_SNIFF_BYTES]
+    text: str
+    encoding: str
+    tentative: bool  # no byte-order mark, Content-Type charset or early <meta> said it
+
+
+def _codec(name: str) -> str | None:
     try:
-        head.decode("utf-8")
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def _guess(body: bytes) -> str | None:
+    """The encoding of a page that declares none (None: windows-1252, the default).
+
+    >>> _guess("café".encode("utf-8")), _guess("café".encode("cp1252"))
+    ('utf-8', None)
+    >>> _guess("<p>Привет, это обычный текст на русском языке.</p>".encode("cp1251"))
+    'cp1251'
+    >>> _guess("<p>日本語のリンクです。これは普通の文章です。</p>".encode("shift_jis"))
+    'cp932'
+    """
+    try:
+        body.decode("utf-8")
+        return "utf-8"
     except UnicodeDecodeError as exc:
-        # A multi-byte sequence cut by the sniff window is still UTF-8.
-        if exc.start < len(head) - 3 or len(body) <= _SNIFF_BYTES:
-            return None
-    return "utf-8"
+        cut = exc.start >= len(body) - 3 and exc.reason == "unexpected end of data"
+        if cut and not body[: exc.start].isascii():
+            return "utf-8"  # UTF-8 text, cut in the middle of its last character
+    first = _NON_ASCII.search(body)
+    if first is None:
+        return None
+    # From the first non-ASCII byte (markup before it only dilutes the statistics), without
+    # <meta> tags: chardet would believe their declarations, which a browser ignores outside
+    # the head (and those in the head are honoured anyway, as a tentative guess is revised).
+    sample = _META_TAG.sub(b"", body[first.start() : first.start() + _DETECT_BYTES])
+    found = chardet.detect(sample).get("encoding")
+    codec = _codec(found) if found else None
+    if codec is None or codec not in _NON_LATIN:
+        return None
+    return _NON_LATIN[codec] or codec
 
 
-def decode_html(body: bytes, content_type: str | None = None) -> tuple[str, str]:
-    """Decode ``body``; return ``(text, encoding)``.
+def decode_html(body: bytes, content_type: str | None = None) -> Decoded:
+    """Decode ``body`` as a browser would (see the module docstring).
 
     >>> decode_html(b"<meta charset=windows-1251><a>\\xcf\\xf0\\xe8</a>")
-    ('<meta charset=windows-1251><a>При</a>', 'cp1251')
+    Decoded(text='<meta charset=windows-1251><a>При</a>', encoding='cp1251', tentative=False)
     >>> decode_html(b"\\x82\\xa0", "text/html; charset=Shift_JIS")
-    ('あ', 'cp932')
+    Decoded(text='あ', encoding='cp932', tentative=False)
     >>> decode_html(b"caf\\xe9")
-    ('café', 'cp1252')
+    Decoded(text='café', encoding='cp1252', tentative=True)
     >>> decode_html(b'<meta charset="utf-16">\\xe2\\x9c\\x93')
-    ('<meta charset="utf-16">✓', 'utf-8')
+    Decoded(text='<meta charset="utf-16">✓', encoding='utf-8', tentative=False)
     """
+    guessed = False
+
+    def guess(data: bytes) -> str | None:
+        nonlocal guessed
+        guessed = True
+        return _guess(data)
+
     encoding, text = html_to_unicode(
-        content_type, body, default_encoding="cp1252", auto_detect_fun=_sniff
+        content_type, body, default_encoding="cp1252", auto_detect_fun=guess
     )
     if encoding.startswith("utf-16") and not body.startswith(_BOMS):
         header = http_content_type_encoding(content_type) if content_type else None
         if header is None or not header.startswith("utf-16"):
             # A <meta> declaring UTF-16 in a page readable as ASCII means UTF-8 (WHATWG).
             encoding, text = "utf-8", body.decode("utf-8", "replace")
-    return text, encoding
+    return Decoded(text, encoding, guessed)
+
+
+def encoding_of_meta(attrs: Mapping[str, str | None]) -> str | None:
+    """The encoding a ``<meta>`` element declares (``charset``, or ``http-equiv=Content-Type``
+    with a charset in ``content``), as a codec name; UTF-16 means UTF-8 here (WHATWG).
+
+    >>> encoding_of_meta({"charset": " KOI8-R "})
+    'koi8-r'
+    >>> encoding_of_meta({"http-equiv": "Content-Type", "content": "text/html; charset=gb2312"})
+    'gb18030'
+    >>> encoding_of_meta({"charset": "utf-16le"}), encoding_of_meta({"name": "x"})
+    ('utf-8', None)
+    """
+    label = attrs.get("charset")
+    if label is not None:
+        encoding = resolve_encoding(label.strip())
+    elif (attrs.get("http-equiv") or "").strip().lower() == "content-type":
+        encoding = http_content_type_encoding(attrs.get("content") or "")
+    else:
+        return None
+    if encoding is None:
+        return None
+    return "utf-8" if encoding.startswith("utf-16") else encoding
+
+
+def redecode(body: bytes, encoding: str) -> str:
+    """``body`` decoded with ``encoding``, a bad byte as U+FFFD (a byte-order mark still wins)."""
+    return html_to_unicode(None, body, default_encoding=encoding)[1]
 
 
 # Signatures of common non-HTML files (WHATWG MIME Sniffing, plus a few archives).

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from pipelines.encoding import decode_html
+from pipelines.encoding import decode_html, encoding_of_meta, redecode
 from pipelines.linktext import anchor_parts, collapse_ws, is_hidden
 from pipelines.placement import place_links_scored
 from pipelines.urls import encode_query, is_skipped_href, resolve_href, resolve_link
@@ -169,21 +169,67 @@ def _limit_nesting(body: bytes, max_depth: int = MAX_BLOCK_DEPTH) -> bytes:
 
 # One traversal finds everything a page's links depend on (a css() call walks the whole tree).
 _PAGE_SELECTOR = (
-    "a[href], area[href], base[href], title, link[rel][href], meta[name][content], [hidden]"
+    "a[href], area[href], base[href], title, link[rel][href], meta[name][content], [hidden], "
+    "svg, math"
 )
+# Where the children of an SVG or MathML element are HTML again (the parser's integration
+# points): an <a> below one of these, and not below another <svg>/<math>, is an HTML link.
+_HTML_AGAIN = frozenset({"foreignObject", "desc", "title", "mi", "mo", "mn", "ms", "mtext"})
+
+
+def _foreign_links(roots: list[LexborNode]) -> set[int]:
+    """The ``mem_id`` of the ``<a href>`` elements that are SVG or MathML elements, not HTML
+    ones (``<svg><a href>``): a browser's ``document.links`` leaves them out."""
+    foreign: set[int] = set()
+    for root in roots:
+        for node in root.css("a[href]"):
+            cur = node.parent
+            while cur is not None:
+                tag = cur.tag
+                if tag in _HTML_AGAIN or (
+                    tag == "annotation-xml"
+                    and (cur.attributes.get("encoding") or "").strip().lower()
+                    in ("text/html", "application/xhtml+xml")
+                ):
+                    break  # HTML inside foreign content
+                if tag == "svg" or tag == "math":
+                    foreign.add(node.mem_id)
+                    break
+                cur = cur.parent
+    return foreign
 
 
 def extract_from_text(
     html: str, url: str, *, encoding: str = "utf-8", x_robots_tag: str | None = None
 ) -> PageLinks:
     """Extract every link of an already decoded page. See :func:`extract_page`."""
-    tree = LexborHTMLParser(html)
+    return _extract(LexborHTMLParser(html), url, encoding=encoding, x_robots_tag=x_robots_tag)
+
+
+def _encoding_declared_in_head(tree: LexborHTMLParser) -> str | None:
+    """The encoding the first declaring ``<meta>`` of the ``<head>`` names, or None. A browser
+    that guessed a page's encoding re-decodes it when its parser meets one (WHATWG "change the
+    encoding"); a ``<meta>`` in the body, a comment or a script does not count."""
+    head = tree.head
+    if head is None:
+        return None
+    for node in head.css("meta[charset], meta[http-equiv][content]"):
+        encoding = encoding_of_meta(node.attributes)
+        if encoding is not None:
+            return encoding
+    return None
+
+
+def _extract(
+    tree: LexborHTMLParser, url: str, *, encoding: str, x_robots_tag: str | None
+) -> PageLinks:
     base_href: str | None = None
     title: str | None = None
     canonical_href: str | None = None
     robots: list[str] = []
     hidden: set[int] = set()  # elements a browser never renders (UA style [hidden])
     raw_links: list[tuple[LexborNode, dict[str, str | None]]] = []
+    foreign_roots: list[LexborNode] = []  # <svg> and <math> elements: their <a> are not HTML
     truncated = False
     last_id = -1
     for node in tree.css(_PAGE_SELECTOR):
@@ -214,6 +260,12 @@ def extract_from_text(
             content = attrs.get("content")
             if content:
                 robots.append(content.strip())
+        elif tag == "svg" or tag == "math":
+            foreign_roots.append(node)
+    if foreign_roots:
+        foreign = _foreign_links(foreign_roots)
+        if foreign:
+            raw_links = [(node, attrs) for node, attrs in raw_links if node.mem_id not in foreign]
 
     base = url
     if base_href is not None:
@@ -314,5 +366,11 @@ def extract_page(
         body = body[:MAX_PARSE_BYTES]
     if body.count(b"<") > _NESTING_CHECK_TAGS:
         body = _limit_nesting(body)
-    text, encoding = decode_html(body, content_type)
-    return extract_from_text(text, url, encoding=encoding, x_robots_tag=x_robots_tag)
+    text, encoding, tentative = decode_html(body, content_type)
+    tree = LexborHTMLParser(text)
+    if tentative:
+        declared = _encoding_declared_in_head(tree)
+        if declared is not None and declared != encoding:
+            encoding = declared
+            tree = LexborHTMLParser(redecode(body, encoding))
+    return _extract(tree, url, encoding=encoding, x_robots_tag=x_robots_tag)

@@ -71,3 +71,28 @@ def test_deliberate_difference_mathml():
     assert " ".join(ref["text"].split()) == "\U0001d465 = 2"
     assert got.anchor == "x=2"
     assert "linkcrawl_differs" in agreement._cases()[name[5:]]
+
+
+def test_deliberate_difference_undeclared_central_european():
+    """Chromium detects an undeclared windows-1250 page; linkcrawl reads undeclared Latin pages
+    as windows-1252 (it detects only non-Latin scripts, where detection is reliable)."""
+    name = "case:charset-undeclared-polish-windows-1250"
+    (ref,) = agreement.reference()["pages"][name]["links"]
+    (got,) = agreement.linkcrawl_links(name, agreement.reference()["pages"][name]["url"])
+    assert ref["text"].startswith("Zażółć")
+    assert got.anchor.startswith("Za¿ó³æ")
+    assert "linkcrawl_differs" in agreement._cases()[name[5:]]
+
+
+def test_undeclared_legacy_pages_are_detected_as_the_browser_does():
+    """No BOM, no charset in Content-Type or <meta>: Chromium detects the script; so does
+    linkcrawl, for the encodings the issue names and the other non-Latin ones."""
+    pages = agreement.reference()["pages"]
+    names = [n for n in pages if n.startswith("case:charset-undeclared-")]
+    assert len(names) >= 12
+    for name in names:
+        if "linkcrawl_differs" in agreement._cases()[name[5:]]:
+            continue
+        ref = [(k["href"], k["text"]) for k in pages[name]["links"]]
+        got = [(k.target, k.anchor) for k in agreement.linkcrawl_links(name, pages[name]["url"])]
+        assert [" ".join(t.split()) for _, t in ref] == [a for _, a in got], name

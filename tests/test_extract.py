@@ -166,8 +166,14 @@ def test_docstring_examples():
 
     import pipelines.encoding
     import pipelines.extract
+    import pipelines.linktext
+    import pipelines.placement
     import pipelines.urls
 
-    for module in (pipelines.extract, pipelines.encoding, pipelines.urls):
+    modules = (
+        pipelines.extract, pipelines.encoding, pipelines.linktext, pipelines.placement,
+        pipelines.urls,
+    )  # fmt: skip
+    for module in modules:
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.attempted > 0 and result.failed == 0, module.__name__
