@@ -182,7 +182,10 @@ def _foreign_links(roots: list[LexborNode]) -> set[int]:
     ones (``<svg><a href>``): a browser's ``document.links`` leaves them out."""
     foreign: set[int] = set()
     for root in roots:
-        for node in root.css("a[href]"):
+        # A walk, not root.css(): most are small icons, and a css() call costs more to set up.
+        for node in root.traverse():
+            if node.tag != "a" or "href" not in node.attributes:
+                continue
             cur = node.parent
             while cur is not None:
                 tag = cur.tag
