@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Mapping
 from typing import NamedTuple
 
 import chardet
-from w3lib.encoding import html_to_unicode, http_content_type_encoding, resolve_encoding
+from w3lib.encoding import (
+    html_body_declared_encoding,
+    html_to_unicode,
+    http_content_type_encoding,
+)
 
 # Bytes of a page without valid UTF-8 given to chardet, from its first non-ASCII byte.
 _DETECT_BYTES = 65536
@@ -28,13 +31,21 @@ _META_TAG = re.compile(rb"<meta\b[^>]*>|<\?xml[^>]*>", re.IGNORECASE)
 # What chardet may name, mapped to the decoder a browser uses for it (WHATWG: Shift_JIS is
 # windows-31J, EUC-KR is windows-949, GB2312 and GBK are GB18030, Big5 includes HKSCS).
 # Latin encodings are left out: detectors confuse them with one another, and windows-1252, the
-# default, is what a browser in a Western locale uses.
+# default, is what a browser in a Western locale uses (so is mac-cyrillic, which chardet likes
+# to find in Italian).
+# A guess must also read as that script: most of its non-ASCII letters in words of their own,
+# not inside ASCII words (Italian read as Cyrillic gives "Perchй").
+_MIN_SCRIPT_SHARE = 0.8
+_WORD = re.compile(r"[^\W\d_]+")
+# Labels that WHATWG maps to the "replacement" encoding (one U+FFFD for the whole page): they
+# can smuggle markup through ASCII escapes.
+_REPLACEMENT = frozenset({"iso2022_kr", "hz"})
 _NON_LATIN = {
-    **dict.fromkeys(["cp1251", "koi8-r", "koi8-u", "cp866", "iso8859-5", "mac-cyrillic"]),
+    **dict.fromkeys(["cp1251", "koi8-r", "koi8-u", "cp866", "iso8859-5"]),
     **dict.fromkeys(["cp1253", "iso8859-7", "cp1255", "iso8859-8", "cp1256", "iso8859-6"]),
     "cp874": None, "tis-620": "cp874", "iso8859-11": "cp874",
     "cp932": None, "shift_jis": "cp932", "euc_jp": None, "euc_jis_2004": "euc_jp",
-    "iso2022_jp": None, "gb18030": None, "gbk": "gb18030", "gb2312": "gb18030",
+    "gb18030": None, "gbk": "gb18030", "gb2312": "gb18030",
     "big5": "big5hkscs", "cp950": "big5hkscs", "big5hkscs": None,
     "euc_kr": "cp949", "cp949": None,
 }  # fmt: skip
@@ -72,6 +83,8 @@ def _guess(body: bytes) -> str | None:
         cut = exc.start >= len(body) - 3 and exc.reason == "unexpected end of data"
         if cut and not body[: exc.start].isascii():
             return "utf-8"  # UTF-8 text, cut in the middle of its last character
+    if _mostly_utf8(body):
+        return "utf-8"
     first = _NON_ASCII.search(body)
     if first is None:
         return None
@@ -83,7 +96,40 @@ def _guess(body: bytes) -> str | None:
     codec = _codec(found) if found else None
     if codec is None or codec not in _NON_LATIN:
         return None
-    return _NON_LATIN[codec] or codec
+    codec = _NON_LATIN[codec] or codec
+    if _script_share(sample.decode(codec, "replace")) < _MIN_SCRIPT_SHARE:
+        return None
+    return codec
+
+
+def _mostly_utf8(body: bytes) -> bool:
+    """Whether ``body`` is UTF-8 with a few bad bytes (a stray byte must not make a UTF-8 page
+    look like a legacy one): at least 8 characters beyond ASCII, and under 2% bad sequences.
+
+    >>> page = "Привет, мир! ".encode() * 10
+    >>> _mostly_utf8(page + b"\\xff"), _mostly_utf8(page.decode().encode("cp1251"))
+    (True, False)
+    """
+    text = body.decode("utf-8", "replace")
+    bad = text.count("\ufffd")
+    good = len(text) - len(text.encode("ascii", "ignore")) - bad
+    return good >= 8 and bad * 50 <= good
+
+
+def _script_share(text: str) -> float:
+    """The share of the non-ASCII letters of ``text`` that are in words without ASCII letters.
+
+    >>> _script_share("Привет мир"), _script_share("Perchй и cosм")
+    (1.0, 0.3333333333333333)
+    """
+    own = mixed = 0
+    for word in _WORD.findall(text):
+        n = len(word) - len(word.encode("ascii", "ignore"))
+        if n == len(word):
+            own += n
+        elif n:
+            mixed += n
+    return own / (own + mixed) if own + mixed else 0.0
 
 
 def decode_html(body: bytes, content_type: str | None = None) -> Decoded:
@@ -113,35 +159,35 @@ def decode_html(body: bytes, content_type: str | None = None) -> Decoded:
         if header is None or not header.startswith("utf-16"):
             # A <meta> declaring UTF-16 in a page readable as ASCII means UTF-8 (WHATWG).
             encoding, text = "utf-8", body.decode("utf-8", "replace")
+    if _codec(encoding) in _REPLACEMENT:
+        text = "\ufffd"
     return Decoded(text, encoding, guessed)
 
 
-def encoding_of_meta(attrs: Mapping[str, str | None]) -> str | None:
-    """The encoding a ``<meta>`` element declares (``charset``, or ``http-equiv=Content-Type``
-    with a charset in ``content``), as a codec name; UTF-16 means UTF-8 here (WHATWG).
+def encoding_of_meta(tag: str) -> str | None:
+    """The encoding a ``<meta>`` tag (its markup) declares, read as the prescan of the page's
+    start reads it (``charset``, or ``http-equiv`` with a charset in ``content``), as a codec
+    name; UTF-16 means UTF-8 here (WHATWG).
 
-    >>> encoding_of_meta({"charset": " KOI8-R "})
+    >>> encoding_of_meta('<meta charset=" KOI8-R ">')
     'koi8-r'
-    >>> encoding_of_meta({"http-equiv": "Content-Type", "content": "text/html; charset=gb2312"})
+    >>> encoding_of_meta('<meta http-equiv="Content-Type" content="text/html; charset=gb2312">')
     'gb18030'
-    >>> encoding_of_meta({"charset": "utf-16le"}), encoding_of_meta({"name": "x"})
+    >>> encoding_of_meta('<meta charset="utf-16le">'), encoding_of_meta('<meta name="x">')
     ('utf-8', None)
     """
-    label = attrs.get("charset")
-    if label is not None:
-        encoding = resolve_encoding(label.strip())
-    elif (attrs.get("http-equiv") or "").strip().lower() == "content-type":
-        encoding = http_content_type_encoding(attrs.get("content") or "")
-    else:
-        return None
+    encoding = html_body_declared_encoding(tag)
     if encoding is None:
         return None
     return "utf-8" if encoding.startswith("utf-16") else encoding
 
 
 def redecode(body: bytes, encoding: str) -> str:
-    """``body`` decoded with ``encoding``, a bad byte as U+FFFD (a byte-order mark still wins)."""
-    return html_to_unicode(None, body, default_encoding=encoding)[1]
+    """``body`` decoded with ``encoding`` (a ``<meta>`` later in the head than the prescan
+    looks), a bad byte as U+FFFD."""
+    if _codec(encoding) in _REPLACEMENT:
+        return "\ufffd"
+    return body.decode(encoding, "replace")
 
 
 # Signatures of common non-HTML files (WHATWG MIME Sniffing, plus a few archives).

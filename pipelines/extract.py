@@ -173,33 +173,42 @@ _PAGE_SELECTOR = (
     "svg, math"
 )
 # Where the children of an SVG or MathML element are HTML again (the parser's integration
-# points): an <a> below one of these, and not below another <svg>/<math>, is an HTML link.
-_HTML_AGAIN = frozenset({"foreignObject", "desc", "title", "mi", "mo", "mn", "ms", "mtext"})
+# points), per namespace: an <a> below one of these (below its nearest <svg>/<math>) is HTML.
+_HTML_AGAIN = {
+    "svg": frozenset({"foreignObject", "desc", "title"}),
+    "math": frozenset({"mi", "mo", "mn", "ms", "mtext"}),
+}
+_HTML_ANNOTATION = ("text/html", "application/xhtml+xml")
 
 
-def _foreign_links(roots: list[LexborNode]) -> set[int]:
-    """The ``mem_id`` of the ``<a href>`` elements that are SVG or MathML elements, not HTML
-    ones (``<svg><a href>``): a browser's ``document.links`` leaves them out."""
-    foreign: set[int] = set()
-    for root in roots:
-        # A walk, not root.css(): most are small icons, and a css() call costs more to set up.
-        for node in root.traverse():
-            if node.tag != "a" or "href" not in node.attributes:
-                continue
-            cur = node.parent
-            while cur is not None:
-                tag = cur.tag
-                if tag in _HTML_AGAIN or (
-                    tag == "annotation-xml"
-                    and (cur.attributes.get("encoding") or "").strip().lower()
-                    in ("text/html", "application/xhtml+xml")
+def _foreign_links(root: LexborNode, seen: set[int], foreign: set[int]) -> None:
+    """Add to ``foreign`` the ``mem_id`` of the ``<a href>`` under ``root`` (an ``<svg>`` or
+    ``<math>``) that are SVG or MathML elements, not HTML ones: a browser's ``document.links``
+    leaves them out. ``seen``: the elements walked already (a nested root is walked once)."""
+    for node in root.traverse():
+        mem_id = node.mem_id
+        if mem_id in seen:
+            continue
+        seen.add(mem_id)
+        if node.tag != "a" or "href" not in node.attributes:
+            continue
+        crossed: list[str] = []
+        cur = node.parent
+        while cur is not None:
+            tag = cur.tag
+            if tag == "svg" or tag == "math":
+                again = _HTML_AGAIN[tag]
+                if not any(t in again for t in crossed) and not (
+                    tag == "math" and "annotation-xml" in crossed
                 ):
-                    break  # HTML inside foreign content
-                if tag == "svg" or tag == "math":
-                    foreign.add(node.mem_id)
-                    break
-                cur = cur.parent
-    return foreign
+                    foreign.add(mem_id)
+                break
+            if tag == "annotation-xml":
+                encoding = (cur.attributes.get("encoding") or "").strip().lower()
+                if encoding not in _HTML_ANNOTATION:
+                    tag = ""
+            crossed.append(tag or "")
+            cur = cur.parent
 
 
 def extract_from_text(
@@ -217,7 +226,7 @@ def _encoding_declared_in_head(tree: LexborHTMLParser) -> str | None:
     if head is None:
         return None
     for node in head.css("meta[charset], meta[http-equiv][content]"):
-        encoding = encoding_of_meta(node.attributes)
+        encoding = encoding_of_meta(node.html or "")
         if encoding is not None:
             return encoding
     return None
@@ -232,7 +241,8 @@ def _extract(
     robots: list[str] = []
     hidden: set[int] = set()  # elements a browser never renders (UA style [hidden])
     raw_links: list[tuple[LexborNode, dict[str, str | None]]] = []
-    foreign_roots: list[LexborNode] = []  # <svg> and <math> elements: their <a> are not HTML
+    foreign: set[int] = set()  # <a> elements of SVG or MathML: not HTML links
+    walked: set[int] = set()  # elements under the <svg> and <math> walked so far
     truncated = False
     last_id = -1
     for node in tree.css(_PAGE_SELECTOR):
@@ -245,13 +255,13 @@ def _extract(
             hidden.add(mem_id)
         tag = node.tag
         if tag == "a" or tag == "area":
-            if "href" in attrs:
+            if "href" in attrs and mem_id not in foreign:
                 if len(raw_links) < MAX_LINKS_PER_PAGE:
                     raw_links.append((node, attrs))
                 else:
                     truncated = True
         elif tag == "title":
-            if title is None:
+            if title is None and mem_id not in walked:  # not an SVG <title>
                 title = collapse_ws(node.text())
         elif tag == "base":
             if base_href is None and "href" in attrs:
@@ -263,12 +273,9 @@ def _extract(
             content = attrs.get("content")
             if content:
                 robots.append(content.strip())
-        elif tag == "svg" or tag == "math":
-            foreign_roots.append(node)
-    if foreign_roots:
-        foreign = _foreign_links(foreign_roots)
-        if foreign:
-            raw_links = [(node, attrs) for node, attrs in raw_links if node.mem_id not in foreign]
+        elif (tag == "svg" or tag == "math") and mem_id not in walked:
+            # Before its links: in document order a root comes before what it holds.
+            _foreign_links(node, walked, foreign)
 
     base = url
     if base_href is not None:

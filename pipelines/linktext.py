@@ -48,7 +48,8 @@ def anchor_parts(node: LexborNode, hidden: set[int]) -> tuple[str, bool, list[st
     """Visible text of a link (whitespace not collapsed), whether it wraps an image, and the
     images' alt texts.
 
-    *hidden*: the ``mem_id`` of the page's elements with a ``hidden`` attribute.
+    *hidden*: the ``mem_id`` of the page's elements that a ``hidden`` attribute hides
+    (:func:`is_hidden`).
     """
     first = node.child
     if first is None:
@@ -73,10 +74,9 @@ def anchor_parts(node: LexborNode, hidden: set[int]) -> tuple[str, bool, list[st
             if tag == "details":
                 summary = _summary_of(cur)
                 if summary is not None:
-                    text, has_image, summary_alts = anchor_parts(summary, hidden)
-                    parts.append(f" {text} ")
-                    is_image = is_image or has_image
-                    alts.extend(summary_alts)
+                    parts.append(" ")
+                    stack.append(_BlockEnd)  # type: ignore[arg-type]
+                    stack.append(_Alone(summary))  # type: ignore[arg-type]
             continue
         elif tag == "img":
             is_image = True
@@ -93,6 +93,19 @@ def anchor_parts(node: LexborNode, hidden: set[int]) -> tuple[str, bool, list[st
             if child is not None:
                 stack.append(child)
     return "".join(parts), is_image, alts
+
+
+class _Alone:
+    """A node walked without its following siblings (the summary of a closed ``<details>``)."""
+
+    __slots__ = ("_node",)
+    next = None
+
+    def __init__(self, node: LexborNode) -> None:
+        self._node = node
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._node, name)
 
 
 def _summary_of(details: LexborNode) -> LexborNode | None:

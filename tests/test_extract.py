@@ -111,6 +111,49 @@ def test_charsets_from_meta_and_header():
     assert links(gb)[0].anchor_text == "中文链接"
 
 
+def test_undeclared_latin_pages_stay_windows_1252():
+    """chardet reads these as Cyrillic or Greek; a browser in a Western locale does not."""
+    for text, encoding in [
+        ("Perché è così difficile? La città è bellissima.", "cp1252"),
+        ("Già fatto, però è tardi. Qualità e velocità. L'università è aperta lunedì.", "cp1252"),
+        ("Grüße aus Köln, ça va? " * 5, "cp1252"),
+        ("aé " * 50, "cp1252"),
+    ]:
+        got = links(f"<title>t</title><a href=/x>{text}</a>".encode(encoding))
+        assert got[0].anchor_text == text.strip(), text
+
+
+def test_undeclared_utf8_page_with_a_stray_byte_stays_utf8():
+    text = "Привет, это обычный текст на русском языке. " * 3
+    got = links(f"<a href=/x>{text}</a>".encode() + b"<p>\xff</p>")
+    assert got[0].anchor_text == text.strip()
+
+
+def test_late_meta_in_head_revises_a_guess_in_any_form_the_prescan_reads():
+    script = "<script>" + "var x = 1;\n" * 600 + "</script>"  # past the prescan's reach
+    text = "Привет, это обычный текст на русском языке."
+    for meta in [
+        '<meta charset="koi8-r">',
+        "<meta http-equiv=content-type content=\"text/html;charset='koi8-r'\">",
+        '<meta http-equiv="Content-Type" content="text/html; charset = koi8-r">',
+    ]:
+        # The bytes are windows-1251 (what a guess finds), the late <meta> says KOI8-R: the
+        # browser follows the <meta>, mojibake included.
+        body = f"<head><title>t</title>{script}{meta}</head><a href=/x>{text}</a>"
+        koi8 = text.encode("cp1251").decode("koi8-r")
+        assert links(body.encode("cp1251"))[0].anchor_text == koi8, meta
+        # Only the head counts: a <meta> in the body leaves the guess (windows-1251) alone.
+        in_body = f"<head><title>t</title>{script}</head><p>x</p>{meta}<a href=/x>{text}</a>"
+        assert links(in_body.encode("cp1251"))[0].anchor_text == text, meta
+
+
+def test_replacement_encodings_give_no_links():
+    """WHATWG decodes a page labelled ISO-2022-KR or HZ as one U+FFFD: nothing to extract."""
+    body = b"<a href=/x>x</a>"
+    assert links(body, content_type="text/html; charset=iso-2022-kr") == []
+    assert links(b"<meta charset=hz-gb-2312>" + body) == []
+
+
 def test_undecodable_bytes_do_not_raise():
     got = links(b"<meta charset=utf-8><a href=/x>bad \xff\xfe bytes</a>")
     assert got[0].anchor_text.startswith("bad")

@@ -101,6 +101,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--profile", action="store_true", help="cProfile one linkcrawl round")
     args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
     pages = load_pages()
     timer = PlacementTimer()
     extract_mod.place_links_scored = timer  # type: ignore[assignment]
