@@ -20,8 +20,9 @@ from typing import NamedTuple
 import chardet
 from w3lib.encoding import (
     html_body_declared_encoding,
-    html_to_unicode,
     http_content_type_encoding,
+    read_bom,
+    to_unicode,
 )
 
 # Bytes of a page without valid UTF-8 given to chardet, from its first non-ASCII byte.
@@ -132,6 +133,45 @@ def _script_share(text: str) -> float:
     return own / (own + mixed) if own + mixed else 0.0
 
 
+class Sniffed(NamedTuple):
+    """What decides a page's encoding, before decoding it."""
+
+    encoding: str  # a Python codec name
+    tentative: bool  # no byte-order mark, Content-Type charset or early <meta> said it
+    start: int  # bytes of a byte-order mark, to skip
+
+
+def sniff_encoding(body: bytes, content_type: str | None = None) -> Sniffed:
+    """The encoding a browser decodes ``body`` with (see the module docstring).
+
+    >>> sniff_encoding(b"\\xef\\xbb\\xbf<p>x")
+    Sniffed(encoding='utf-8', tentative=False, start=3)
+    >>> sniff_encoding(b"caf\\xe9")
+    Sniffed(encoding='cp1252', tentative=True, start=0)
+    """
+    bom_encoding, bom = read_bom(body)
+    if bom_encoding is not None and bom is not None:
+        return Sniffed(bom_encoding, False, len(bom))
+    header = http_content_type_encoding(content_type) if content_type else None
+    encoding = header or html_body_declared_encoding(body)
+    if encoding is None:
+        return Sniffed(_guess(body) or "cp1252", True, 0)
+    if encoding.startswith(("utf-16", "utf-32")):
+        # A <meta> declaring UTF-16 in a page readable as ASCII means UTF-8 (WHATWG).
+        encoding = encoding if header else "utf-8"
+        if encoding in ("utf-16", "utf-32"):
+            encoding += "-be"
+    return Sniffed(encoding, False, 0)
+
+
+def decode(data: bytes, encoding: str) -> str:
+    """``data`` decoded with ``encoding``, a bad byte as U+FFFD; a label WHATWG maps to the
+    "replacement" encoding gives one U+FFFD (nothing to parse)."""
+    if _codec(encoding) in _REPLACEMENT:
+        return "\ufffd"
+    return to_unicode(data, encoding)
+
+
 def decode_html(body: bytes, content_type: str | None = None) -> Decoded:
     """Decode ``body`` as a browser would (see the module docstring).
 
@@ -144,24 +184,9 @@ def decode_html(body: bytes, content_type: str | None = None) -> Decoded:
     >>> decode_html(b'<meta charset="utf-16">\\xe2\\x9c\\x93')
     Decoded(text='<meta charset="utf-16">✓', encoding='utf-8', tentative=False)
     """
-    guessed = False
-
-    def guess(data: bytes) -> str | None:
-        nonlocal guessed
-        guessed = True
-        return _guess(data)
-
-    encoding, text = html_to_unicode(
-        content_type, body, default_encoding="cp1252", auto_detect_fun=guess
-    )
-    if encoding.startswith("utf-16") and not body.startswith(_BOMS):
-        header = http_content_type_encoding(content_type) if content_type else None
-        if header is None or not header.startswith("utf-16"):
-            # A <meta> declaring UTF-16 in a page readable as ASCII means UTF-8 (WHATWG).
-            encoding, text = "utf-8", body.decode("utf-8", "replace")
-    if _codec(encoding) in _REPLACEMENT:
-        text = "\ufffd"
-    return Decoded(text, encoding, guessed)
+    sniffed = sniff_encoding(body, content_type)
+    text = decode(body[sniffed.start :], sniffed.encoding)
+    return Decoded(text, sniffed.encoding, sniffed.tentative)
 
 
 def encoding_of_meta(tag: str) -> str | None:
@@ -180,14 +205,6 @@ def encoding_of_meta(tag: str) -> str | None:
     if encoding is None:
         return None
     return "utf-8" if encoding.startswith("utf-16") else encoding
-
-
-def redecode(body: bytes, encoding: str) -> str:
-    """``body`` decoded with ``encoding`` (a ``<meta>`` later in the head than the prescan
-    looks), a bad byte as U+FFFD."""
-    if _codec(encoding) in _REPLACEMENT:
-        return "\ufffd"
-    return body.decode(encoding, "replace")
 
 
 # Signatures of common non-HTML files (WHATWG MIME Sniffing, plus a few archives).

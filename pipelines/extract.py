@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from pipelines.encoding import decode_html, encoding_of_meta, redecode
+from pipelines.encoding import decode, encoding_of_meta, sniff_encoding
 from pipelines.linktext import anchor_parts, collapse_ws, is_hidden
 from pipelines.placement import place_links_scored
 from pipelines.urls import encode_query, is_skipped_href, resolve_href, resolve_link
@@ -376,11 +376,19 @@ def extract_page(
         body = body[:MAX_PARSE_BYTES]
     if body.count(b"<") > _NESTING_CHECK_TAGS:
         body = _limit_nesting(body)
-    text, encoding, tentative = decode_html(body, content_type)
-    tree = LexborHTMLParser(text)
+    encoding, tentative, start = sniff_encoding(body, content_type)
+    tree = _parse(body[start:] if start else body, encoding)
     if tentative:
         declared = _encoding_declared_in_head(tree)
         if declared is not None and declared != encoding:
             encoding = declared
-            tree = LexborHTMLParser(redecode(body, encoding))
+            tree = _parse(body, encoding)
     return _extract(tree, url, encoding=encoding, x_robots_tag=x_robots_tag)
+
+
+def _parse(data: bytes, encoding: str) -> LexborHTMLParser:
+    if encoding == "utf-8":
+        # lexbor decodes UTF-8 itself as the WHATWG decoder does (a bad byte is U+FFFD, as
+        # in Python): no str to build, nor for selectolax to encode back.
+        return LexborHTMLParser(data)
+    return LexborHTMLParser(decode(data, encoding))
