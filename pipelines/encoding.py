@@ -17,7 +17,6 @@ import codecs
 import re
 from typing import NamedTuple
 
-import chardet
 from w3lib.encoding import (
     html_body_declared_encoding,
     http_content_type_encoding,
@@ -93,6 +92,8 @@ def _guess(body: bytes) -> str | None:
     # <meta> tags: chardet would believe their declarations, which a browser ignores outside
     # the head (and those in the head are honoured anyway, as a tentative guess is revised).
     sample = _META_TAG.sub(b"", body[first.start() : first.start() + _DETECT_BYTES])
+    import chardet  # here: 40 ms to import, and most pages never need it
+
     found = chardet.detect(sample).get("encoding")
     codec = _codec(found) if found else None
     if codec is None or codec not in _NON_LATIN:
