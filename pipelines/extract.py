@@ -372,6 +372,13 @@ def extract_page(
     [('http://a.test/d/x.html', 'A & B', ['nofollow'], True, False, 'nav'),
      ('http://o.test/', 'Logo', [], False, True, 'content')]
     """
+    tree, encoding = parse_page(body, content_type)
+    return _extract(tree, url, encoding=encoding, x_robots_tag=x_robots_tag)
+
+
+def parse_page(body: bytes, content_type: str | None = None) -> tuple[LexborHTMLParser, str]:
+    """The page's DOM as :func:`extract_page` parses it (bytes cut, deep nesting flattened,
+    decoded as a browser would), and the encoding it was decoded with."""
     if len(body) > MAX_PARSE_BYTES:
         body = body[:MAX_PARSE_BYTES]
     if body.count(b"<") > _NESTING_CHECK_TAGS:
@@ -383,7 +390,7 @@ def extract_page(
         if declared is not None and declared != encoding:
             encoding = declared
             tree = _parse(body, encoding)
-    return _extract(tree, url, encoding=encoding, x_robots_tag=x_robots_tag)
+    return tree, encoding
 
 
 def _parse(data: bytes, encoding: str) -> LexborHTMLParser:

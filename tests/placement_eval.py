@@ -187,8 +187,7 @@ def web_links(web: SampleWeb) -> list[WebLink]:
     import duckdb
     import pyarrow as pa
 
-    from pipelines.encoding import decode_html
-    from pipelines.extract import PageLinks, extract_page
+    from pipelines.extract import PageLinks, extract_page, parse_page
     from pipelines.placement import place_links_scored
     from pipelines.rows import link_rows
     from pipelines.schema import LINKS_SCHEMA
@@ -211,7 +210,7 @@ def web_links(web: SampleWeb) -> list[WebLink]:
         got = extracted.links
         if len(got) != len(page.links):
             raise AssertionError(f"{page.url}: {len(got)} links, expected {len(page.links)}")
-        tree = LexborHTMLParser(decode_html(res.body, content_type)[0])
+        tree = parse_page(res.body, content_type)[0]
         placed = place_links_scored(tree, link_nodes(tree, extracted.base_url))
         if [p.placement for p in placed] != [k.placement for k in got]:
             raise AssertionError(f"{page.url}: place_links_scored disagrees with extraction")
