@@ -53,35 +53,37 @@ def test_hand_written_failure_cases_agree_exactly():
     assert cases.rel_diffs == []
 
 
+def _deliberate_difference(case: str) -> tuple[str, str]:
+    """The browser's text and linkcrawl's anchor of the one link of a hand-written case that
+    is marked as a deliberate difference."""
+    name = f"case:{case}"
+    page = agreement.reference()["pages"][name]
+    (ref,) = page["links"]
+    (got,) = agreement.linkcrawl_links(name, page["url"])
+    assert "linkcrawl_differs" in agreement._cases()[case]
+    return ref["text"], got.anchor
+
+
 def test_deliberate_difference_undeclared_utf8():
     """Chromium reads an undeclared UTF-8 page as windows-1252; linkcrawl keeps the UTF-8."""
-    name = "case:charset-undeclared-utf-8"
-    (ref,) = agreement.reference()["pages"][name]["links"]
-    (got,) = agreement.linkcrawl_links(name, agreement.reference()["pages"][name]["url"])
-    assert ref["text"].startswith("GrÃ¼ÃŸe")
-    assert got.anchor.startswith("Grüße aus Köln, ça va? ✓")
-    assert "linkcrawl_differs" in agreement._cases()[name[5:]]
+    ref, got = _deliberate_difference("charset-undeclared-utf-8")
+    assert ref.startswith("GrÃ¼ÃŸe")
+    assert got.startswith("Grüße aus Köln, ça va? ✓")
 
 
 def test_deliberate_difference_mathml():
     """Chromium lays MathML out (x as U+1D465, spaced operators); linkcrawl keeps the text."""
-    name = "case:mathml"
-    (ref,) = agreement.reference()["pages"][name]["links"]
-    (got,) = agreement.linkcrawl_links(name, agreement.reference()["pages"][name]["url"])
-    assert " ".join(ref["text"].split()) == "\U0001d465 = 2"
-    assert got.anchor == "x=2"
-    assert "linkcrawl_differs" in agreement._cases()[name[5:]]
+    ref, got = _deliberate_difference("mathml")
+    assert " ".join(ref.split()) == "\U0001d465 = 2"
+    assert got == "x=2"
 
 
 def test_deliberate_difference_undeclared_central_european():
     """Chromium detects an undeclared windows-1250 page; linkcrawl reads undeclared Latin pages
     as windows-1252 (it detects only non-Latin scripts, where detection is reliable)."""
-    name = "case:charset-undeclared-polish-windows-1250"
-    (ref,) = agreement.reference()["pages"][name]["links"]
-    (got,) = agreement.linkcrawl_links(name, agreement.reference()["pages"][name]["url"])
-    assert ref["text"].startswith("Zażółć")
-    assert got.anchor.startswith("Za¿ó³æ")
-    assert "linkcrawl_differs" in agreement._cases()[name[5:]]
+    ref, got = _deliberate_difference("charset-undeclared-polish-windows-1250")
+    assert ref.startswith("Zażółć")
+    assert got.startswith("Za¿ó³æ")
 
 
 def test_undeclared_legacy_pages_are_detected_as_the_browser_does():
