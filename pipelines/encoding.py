@@ -28,18 +28,18 @@ from w3lib.encoding import (
 _DETECT_BYTES = 65536
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
 _META_TAG = re.compile(rb"<meta\b[^>]*>|<\?xml[^>]*>", re.IGNORECASE)
-# What chardet may name, mapped to the decoder a browser uses for it (WHATWG: Shift_JIS is
-# windows-31J, EUC-KR is windows-949, GB2312 and GBK are GB18030, Big5 includes HKSCS).
-# Latin encodings are left out: detectors confuse them with one another, and windows-1252, the
-# default, is what a browser in a Western locale uses (so is mac-cyrillic, which chardet likes
-# to find in Italian).
-# A guess must also read as that script: most of its non-ASCII letters in words of their own,
+# A guess must also read as its script: most of its non-ASCII letters in words of their own,
 # not inside ASCII words (Italian read as Cyrillic gives "Perchй").
 _MIN_SCRIPT_SHARE = 0.8
 _WORD = re.compile(r"[^\W\d_]+")
 # Labels that WHATWG maps to the "replacement" encoding (one U+FFFD for the whole page): they
 # can smuggle markup through ASCII escapes.
 _REPLACEMENT = frozenset({"iso2022_kr", "hz"})
+# What chardet may name, mapped to the decoder a browser uses for it (WHATWG: Shift_JIS is
+# windows-31J, EUC-KR is windows-949, GB2312 and GBK are GB18030, Big5 includes HKSCS).
+# Latin encodings are left out: detectors confuse them with one another, and windows-1252, the
+# default, is what a browser in a Western locale uses (so is mac-cyrillic, which chardet likes
+# to find in Italian).
 _NON_LATIN = {
     **dict.fromkeys(["cp1251", "koi8-r", "koi8-u", "cp866", "iso8859-5"]),
     **dict.fromkeys(["cp1253", "iso8859-7", "cp1255", "iso8859-8", "cp1256", "iso8859-6"]),
@@ -154,14 +154,11 @@ def sniff_encoding(body: bytes, content_type: str | None = None) -> Sniffed:
     if bom_encoding is not None and bom is not None:
         return Sniffed(bom_encoding, False, len(bom))
     header = http_content_type_encoding(content_type) if content_type else None
-    encoding = header or html_body_declared_encoding(body)
+    encoding = header or encoding_of_meta(body)
     if encoding is None:
         return Sniffed(_guess(body) or "cp1252", True, 0)
-    if encoding.startswith(("utf-16", "utf-32")):
-        # A <meta> declaring UTF-16 in a page readable as ASCII means UTF-8 (WHATWG).
-        encoding = encoding if header else "utf-8"
-        if encoding in ("utf-16", "utf-32"):
-            encoding += "-be"
+    if encoding in ("utf-16", "utf-32"):
+        encoding += "-be"  # a Content-Type without a byte order: big-endian
     return Sniffed(encoding, False, 0)
 
 
@@ -190,10 +187,11 @@ def decode_html(body: bytes, content_type: str | None = None) -> Decoded:
     return Decoded(text, sniffed.encoding, sniffed.tentative)
 
 
-def encoding_of_meta(tag: str) -> str | None:
-    """The encoding a ``<meta>`` tag (its markup) declares, read as the prescan of the page's
-    start reads it (``charset``, or ``http-equiv`` with a charset in ``content``), as a codec
-    name; UTF-16 means UTF-8 here (WHATWG).
+def encoding_of_meta(markup: str | bytes) -> str | None:
+    """The encoding the first ``<meta>`` of ``markup`` (a page's start, or one tag) declares,
+    read as a browser's prescan reads it (``charset``, or ``http-equiv`` with a charset in
+    ``content``), as a codec name; UTF-16 means UTF-8 there (WHATWG: the page was readable as
+    ASCII to get this far).
 
     >>> encoding_of_meta('<meta charset=" KOI8-R ">')
     'koi8-r'
@@ -202,10 +200,10 @@ def encoding_of_meta(tag: str) -> str | None:
     >>> encoding_of_meta('<meta charset="utf-16le">'), encoding_of_meta('<meta name="x">')
     ('utf-8', None)
     """
-    encoding = html_body_declared_encoding(tag)
+    encoding = html_body_declared_encoding(markup)
     if encoding is None:
         return None
-    return "utf-8" if encoding.startswith("utf-16") else encoding
+    return "utf-8" if encoding.startswith(("utf-16", "utf-32")) else encoding
 
 
 # Signatures of common non-HTML files (WHATWG MIME Sniffing, plus a few archives).
