@@ -176,8 +176,9 @@ _PAGE_SELECTOR = (
 # points), per namespace: an <a> below one of these (below its nearest <svg>/<math>) is HTML.
 _HTML_AGAIN = {
     "svg": frozenset({"foreignObject", "desc", "title"}),
-    "math": frozenset({"mi", "mo", "mn", "ms", "mtext"}),
+    "math": frozenset({"mi", "mo", "mn", "ms", "mtext", "annotation-xml"}),
 }
+# ... an <annotation-xml> only with one of these encodings.
 _HTML_ANNOTATION = ("text/html", "application/xhtml+xml")
 
 
@@ -192,22 +193,18 @@ def _foreign_links(root: LexborNode, seen: set[int], foreign: set[int]) -> None:
         seen.add(mem_id)
         if node.tag != "a" or "href" not in node.attributes:
             continue
-        crossed: list[str] = []
+        crossed: set[str] = set()  # the tags between the link and its nearest root
         cur = node.parent
         while cur is not None:
-            tag = cur.tag
+            tag = cur.tag or ""
             if tag == "svg" or tag == "math":
-                again = _HTML_AGAIN[tag]
-                if not any(t in again for t in crossed) and not (
-                    tag == "math" and "annotation-xml" in crossed
-                ):
+                if crossed.isdisjoint(_HTML_AGAIN[tag]):
                     foreign.add(mem_id)
                 break
-            if tag == "annotation-xml":
-                encoding = (cur.attributes.get("encoding") or "").strip().lower()
-                if encoding not in _HTML_ANNOTATION:
-                    tag = ""
-            crossed.append(tag or "")
+            if tag != "annotation-xml" or (
+                (cur.attributes.get("encoding") or "").strip().lower() in _HTML_ANNOTATION
+            ):
+                crossed.add(tag)
             cur = cur.parent
 
 
