@@ -763,7 +763,9 @@ def place_links_scored(
             elif article and _in_link_list(page, key, lists):
                 # A list of stories in an article ("more on this"): not its text.
                 results.append(Placed(SIDEBAR, 0.55, block))
-            elif article and _internal(node, own_site()):
+            elif article and _internal(
+                (attrs[i] if attrs is not None else node.attributes).get("href") or "", own_site()
+            ):
                 # A link of its own in an article, to the same site: a promo or a related
                 # story far more often than the editor's (who cites sources and products).
                 results.append(Placed(SIDEBAR, 0.55, block))
@@ -842,9 +844,8 @@ def _href_host(href: str) -> str | None:
     return rest.rpartition("@")[2].split(":", 1)[0].rstrip(".") or None
 
 
-def _internal(node: LexborNode, site: str | None) -> bool:
-    """Whether a link stays on the page's site (a relative href always does)."""
-    href = node.attributes.get("href") or ""
+def _internal(href: str, site: str | None) -> bool:
+    """Whether a link's href stays on the page's site (a relative href always does)."""
     host = _href_host(href)
     if host is None:
         return not href.strip().lower().startswith(("javascript:", "mailto:", "tel:", "data:"))
