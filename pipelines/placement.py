@@ -121,7 +121,6 @@ _COMPOUND = (
     ("widget", SIDEBAR),
     ("related", SIDEBAR),
 )
-
 # Tokens that name something inside a region rather than a region (post-title, main-text...).
 _WEAK_CONTENT = frozenset({"main", "body", "text", "post", "entry", "content"})
 # id/class tokens: runs of letters, split where camelCase starts a word.
@@ -136,6 +135,15 @@ _SCAN_SELECTOR = (
 )
 # Containers whose own text (text straight inside, not in children) counts as a block.
 _CONTAINERS = frozenset({"div", "section", "article", "main", "center", "font"})
+
+
+def _tag_id(name: str) -> int:
+    """lexbor's number for a standard tag name (the same in every document)."""
+    return LexborHTMLParser("").create_node(name).tag_id
+
+
+_LINK_TAG_IDS = frozenset({_tag_id("a"), _tag_id("area")})
+_CONTAINER_IDS = frozenset(map(_tag_id, _CONTAINERS))
 _MIN_PARA = 25  # characters of own text below which a block is not running text
 _MAX_DENSITY = 0.5  # link text / text above which a block is a link list, not running text
 _LINK_WEIGHT = 1.0  # the main block pays this much per character of link text outside text
@@ -388,63 +396,78 @@ def _part_hash(tag: str, cls: str | None, id_: str | None, align: str | None) ->
     return zlib.crc32(text.translate(None, b"0123456789"))
 
 
+_ROOT_FACTS = (None, False, 0)  # the root: no label, not the body, no fingerprint
+
+
 class _Page:
     """The elements on the paths from links and blocks to the root, numbered in the order they
-    were recorded (an element after its parent), with per-element facts in lists."""
+    were recorded (an element after its parent), with per-element facts in lists: the tree is
+    recorded first (:meth:`register`), the facts then read in one go (:meth:`read_facts`)."""
 
-    __slots__ = ("block", "body", "depth", "index", "label", "nodes", "parent", "tag")
+    __slots__ = ("attrs", "block", "body", "depth", "index", "label", "nodes", "parent", "tag")
 
     def __init__(self, root: LexborNode) -> None:
         self.index: dict[int, int] = {root.mem_id: 0}  # mem_id -> number; the root is 0
         self.parent: list[int] = [-1]
         self.nodes: list[LexborNode] = [root]
-        self.label: list[str | None] = [None]
-        self.block: list[int] = [0]
+        self.attrs: dict[int, dict[str, str | None]] = {}  # attributes the caller had read
+        self.label: list[str | None] = []
+        self.block: list[int] = []
         self.body: list[int] = []  # elements that markup names the article's body
-        self.tag: list[str] = [root.tag or ""]
-        self.depth: list[int] = [0]
+        self.tag: list[str] = []
+        self.depth: list[int] = []
 
-    def register(self, node: LexborNode, node_attrs: dict[str, str | None] | None = None) -> int:
-        """Record ``node`` (whose attributes the caller may have read already) and its
-        ancestors up to the root (or a recorded one)."""
+    def register(self, node: LexborNode, mem_id: int) -> int:
+        """Record ``node`` (whose ``mem_id`` the caller has) and its ancestors up to the root
+        (or a recorded one)."""
         index = self.index
-        known = index.get(node.mem_id)
+        known = index.get(mem_id)
         if known is not None:
             return known
         pending = [node]
+        ids = [mem_id]
         cur = node.parent
         up = 0  # past the top (a node outside the root): hang it under the root
         while cur is not None:
-            k = index.get(cur.mem_id)
+            cur_id = cur.mem_id
+            k = index.get(cur_id)
             if k is not None:
                 up = k
                 break
             pending.append(cur)
+            ids.append(cur_id)
             cur = cur.parent
-        parent, nodes, tags, depth = self.parent, self.nodes, self.tag, self.depth
-        labels, blocks = self.label, self.block
-        for n in reversed(pending):
-            k = len(parent)
-            index[n.mem_id] = k
+        parent, nodes = self.parent, self.nodes
+        k = len(parent)
+        for j in range(len(pending) - 1, -1, -1):
+            index[ids[j]] = k
             parent.append(up)
-            nodes.append(n)
-            tag = n.tag or ""
-            tags.append(tag)
-            depth.append(depth[up] + 1)
-            attrs = n.attributes if node_attrs is None or n is not node else node_attrs
-            if attrs:
-                label, body, part = _facts(
-                    tag, attrs.get("class"), attrs.get("id"), attrs.get("role"),
-                    attrs.get("itemprop"), attrs.get("align"),
-                )  # fmt: skip
-            else:
-                label, body, part = _facts(tag, None, None, None, None, None)
-            labels.append(label)
-            if body:
-                self.body.append(k)
-            blocks.append((blocks[up] * 31 + part) & 0xFFFFFFFF)
+            nodes.append(pending[j])
             up = k
+            k += 1
         return up
+
+    def read_facts(self) -> None:
+        """Each recorded element's tag, label, depth and container fingerprint."""
+        nodes, parent, given = self.nodes, self.parent, self.attrs
+        self.tag = tags = [n.tag or "" for n in nodes]
+        facts = [
+            _facts(tag, a.get("class"), a.get("id"), a.get("role"), a.get("itemprop"),
+                   a.get("align"))
+            if (a := given.get(k) or nodes[k].attributes)
+            else _facts(tag, None, None, None, None, None)
+            for k, tag in enumerate(tags)
+        ]  # fmt: skip
+        facts[0] = _ROOT_FACTS
+        self.label = [f[0] for f in facts]
+        self.body = [k for k, f in enumerate(facts) if f[1]]
+        n = len(nodes)
+        depth = self.depth = [0] * n
+        block = self.block = [0] * n
+        for k in range(1, n):
+            up = parent[k]
+            depth[k] = depth[up] + 1
+            block[k] = (block[up] * 31 + facts[k][2]) & 0xFFFFFFFF
 
     def up(self, key: int, stop: set[int]) -> list[int]:
         """``key`` and its ancestors until one in ``stop`` (included) or the root."""
@@ -498,19 +521,27 @@ def place_links_scored(
     link_keys = [-1] * len(links)
     paras: dict[int, int] = {}
     seq: list[int] = []  # paragraph and link keys, in document order
-    for node, length in _scan(tree):
-        if length < 0:  # a link
-            i = link_ids.get(node.mem_id)
+    for node in tree.css(_SCAN_SELECTOR):
+        tag_id = node.tag_id
+        if tag_id in _LINK_TAG_IDS:
+            mem_id = node.mem_id
+            i = link_ids.get(mem_id)
             if i is not None:
-                key = link_keys[i] = register(node, attrs[i] if attrs is not None else None)
+                key = link_keys[i] = register(node, mem_id)
+                if attrs is not None:
+                    page.attrs[key] = attrs[i]
                 seq.append(key)
-        elif length >= _MIN_PARA:  # shorter: not running text; its links count for the box
-            key = register(node)
+            continue
+        # A box's text is only what lies straight in it; a paragraph's, all of it.
+        length = len(node.text(deep=tag_id not in _CONTAINER_IDS, strip=True))
+        if length >= _MIN_PARA:  # shorter: not running text; its links count for the box
+            key = register(node, node.mem_id)
             paras[key] = length
             seq.append(key)
     for i, node in enumerate(links):
         if link_keys[i] < 0:  # not found by the scan (a caller's own node list)
-            link_keys[i] = register(node)
+            link_keys[i] = register(node, node.mem_id)
+    page.read_facts()
     parent, label, depth = page.parent, page.label, page.depth
     n = len(parent)
     nearest = [-2] * n  # the nearest paragraph-like ancestor-or-self; -2: not known yet
@@ -554,7 +585,7 @@ def place_links_scored(
     }
 
     # -- depth, and raw good text per element (to void labels on wrappers of the text) ----
-    bottom_up = sorted(range(1, n), key=depth.__getitem__, reverse=True)  # all but the root
+    bottom_up = range(n - 1, 0, -1)  # all but the root; an element comes after its parent
     raw = [0.0] * n
     for key, value in good.items():
         raw[key] += value
@@ -799,19 +830,6 @@ def place_links_scored(
                 placement = FOOTER if depth[top] == first_after else SIDEBAR
             results[i] = results[i]._replace(placement=placement)
     return results
-
-
-def _scan(tree: LexborHTMLParser) -> list[tuple[LexborNode, int]]:
-    """Blocks and links in document order, with each block's text length (links: -1). A
-    box's text is only what lies straight in it."""
-    out = []
-    for node in tree.css(_SCAN_SELECTOR):
-        tag = node.tag
-        if tag == "a" or tag == "area":
-            out.append((node, -1))
-        else:
-            out.append((node, len(node.text(deep=tag not in _CONTAINERS, strip=True))))
-    return out
 
 
 def _site_of(tree: LexborHTMLParser) -> str | None:
