@@ -121,6 +121,7 @@ _COMPOUND = (
     ("widget", SIDEBAR),
     ("related", SIDEBAR),
 )
+
 # Tokens that name something inside a region rather than a region (post-title, main-text...).
 _WEAK_CONTENT = frozenset({"main", "body", "text", "post", "entry", "content"})
 # id/class tokens: runs of letters, split where camelCase starts a word.
@@ -144,6 +145,7 @@ def _tag_id(name: str) -> int:
 
 _LINK_TAG_IDS = frozenset({_tag_id("a"), _tag_id("area")})
 _CONTAINER_IDS = frozenset(map(_tag_id, _CONTAINERS))
+
 _MIN_PARA = 25  # characters of own text below which a block is not running text
 _MAX_DENSITY = 0.5  # link text / text above which a block is a link list, not running text
 _LINK_WEIGHT = 1.0  # the main block pays this much per character of link text outside text
@@ -451,14 +453,13 @@ class _Page:
         """Each recorded element's tag, label, depth and container fingerprint."""
         nodes, parent, given = self.nodes, self.parent, self.attrs
         self.tag = tags = [n.tag or "" for n in nodes]
-        facts = [
+        facts = [_ROOT_FACTS] + [
             _facts(tag, a.get("class"), a.get("id"), a.get("role"), a.get("itemprop"),
                    a.get("align"))
             if (a := given.get(k) or nodes[k].attributes)
             else _facts(tag, None, None, None, None, None)
-            for k, tag in enumerate(tags)
+            for k, tag in enumerate(tags[1:], 1)
         ]  # fmt: skip
-        facts[0] = _ROOT_FACTS
         self.label = [f[0] for f in facts]
         self.body = [k for k, f in enumerate(facts) if f[1]]
         n = len(nodes)
