@@ -68,12 +68,22 @@ def start_worker(redis_url: str, out: Path, env: dict, name: str, *extra: str) -
     )  # fmt: skip
 
 
-def wait_for(predicate, timeout: float = 60.0) -> None:
+def wait_for(predicate, timeout: float = 60.0, state=None) -> None:
+    """Poll ``predicate`` until true; on timeout, fail with what ``state()`` says."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError("timed out")
+            raise AssertionError(f"timed out; {state() if state else ''}")
         time.sleep(0.05)
+
+
+def worker_logs(out: Path, names: list[str]) -> str:
+    """The last lines of each worker's log (for a failure's message)."""
+    tails = []
+    for name in names:
+        lines = (out.parent / f"{name}.log").read_text(errors="replace").splitlines()
+        tails.append(f"--- {name}.log\n" + "\n".join(lines[-15:]))
+    return "\n".join(tails)
 
 
 def finish(procs: list[subprocess.Popen], timeout: float = 180) -> list[int]:
@@ -122,7 +132,11 @@ def test_a_killed_worker_loses_nothing(web, slow_server, tmp_path):
         lease_w0 = frontier.key("lease:w0")
         # Mid-crawl, and the victim holds leases (under load it may start late).
         wait_for(
-            lambda: frontier.counts().get("pages", 0) >= 60 and frontier.client.scard(lease_w0)
+            lambda: frontier.counts().get("pages", 0) >= 60 and frontier.client.scard(lease_w0),
+            state=lambda: (
+                f"counts {frontier.counts()}, exit codes {[p.poll() for p in procs]}\n"
+                + worker_logs(out, ["w0", "w1", "w2"])
+            ),
         )
         procs[0].send_signal(signal.SIGKILL)
         held = frontier.client.scard(lease_w0)
