@@ -191,6 +191,7 @@ class LinkSpider(scrapy.Spider):
             "host": entry.host,
             "domain": registered_domain(entry.host),
             "truncated": False,
+            "limits_hit": [],
         }
         row.update(fields)
         return row

@@ -61,6 +61,9 @@ PAGES_SCHEMA = pa.schema(
         pa.field("domain", pa.string()),
         pa.field("content_length", pa.int64()),
         pa.field("truncated", pa.bool_(), nullable=False),
+        # What a bound cut or set aside on this page (open-web safety), e.g. "body_bytes",
+        # "decoded_bytes", "dom_depth", "short_body"; empty when nothing was.
+        pa.field("limits_hit", pa.list_(pa.string())),
     ]
 )
 
