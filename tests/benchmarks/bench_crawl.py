@@ -6,6 +6,11 @@ process, then crawls it with (1) ``linkcrawl crawl --workers N`` and (2) the bas
 crawlers reach every host through the server acting as their HTTP proxy.
 
     python tests/benchmarks/bench_crawl.py [--hosts 120] [--pages-per-host 70] [--workers 2]
+
+``--against REV`` also crawls the same web with linkcrawl as of git revision REV (checked out
+in a temporary worktree that is removed afterwards), both with the same options, and compares
+the whole job's wall time (start-up and compaction included) of the two: the no-regression
+figure. ``--no-crawlspider`` skips the (slow) CrawlSpider baseline.
 """
 
 from __future__ import annotations
@@ -47,19 +52,53 @@ def proxy_env(proxy: str) -> dict[str, str]:
     return env
 
 
-def run_linkcrawl(seeds: Path, out: Path, env: dict[str, str], workers: int) -> tuple[int, float]:
-    """Crawl with linkcrawl; (pages fetched, seconds from start to the last response)."""
+def run_linkcrawl(
+    seeds: Path,
+    out: Path,
+    env: dict[str, str],
+    workers: int,
+    *,
+    root: Path = ROOT,
+    compact: bool = False,
+) -> tuple[int, float, float]:
+    """Crawl with linkcrawl (the checkout at ``root``); (pages fetched, seconds from start to
+    the last response, seconds of the whole job)."""
     t0 = time.time()
     subprocess.run(
         [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
          "--workers", str(workers), "--delay", "0", "--host-concurrency", "8", "-q",
-         "--allow-private", "--no-compact"],
-        env=env, cwd=ROOT, check=True,
+         "--allow-private", *([] if compact else ["--no-compact"])],
+        env={**env, "PYTHONPATH": str(root)}, cwd=root, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
+    wall = time.time() - t0
     pages = ds.dataset(out / "pages", format="parquet").to_table(columns=["status", "fetched_at"])
     pages = pages.filter(pc.is_valid(pages["status"]))
     last = pc.max(pages["fetched_at"]).as_py().timestamp()
-    return pages.num_rows, last - t0
+    return pages.num_rows, last - t0, wall
+
+
+def checkout(rev: str, where: Path) -> Path:
+    """A detached worktree of this repository at ``rev`` (removed by :func:`remove_checkout`)."""
+    subprocess.run(["git", "worktree", "add", "--detach", "-q", str(where), rev], cwd=ROOT,
+                   check=True)  # fmt: skip
+    return where
+
+
+def remove_checkout(where: Path) -> None:
+    subprocess.run(["git", "worktree", "remove", "--force", str(where)], cwd=ROOT, check=False)
+
+
+def compare_revisions(rev: str, seeds: Path, tmp: Path, env: dict[str, str], workers: int) -> None:
+    """The same crawl by this checkout and by ``rev``, whole-job wall time of each."""
+    old_root = checkout(rev, tmp / "against")
+    try:
+        old = run_linkcrawl(seeds, tmp / "old", env, workers, root=old_root, compact=True)
+    finally:
+        remove_checkout(old_root)
+    new = run_linkcrawl(seeds, tmp / "new", env, workers, compact=True)
+    print(f"linkcrawl at {rev}: {old[0]} pages, whole job {old[2]:.1f} s")
+    print(f"linkcrawl now: {new[0]} pages, whole job {new[2]:.1f} s")
+    print(f"ratio (whole-job time, {rev} / now): {old[2] / new[2]:.2f}x")
 
 
 def run_baseline(
@@ -88,6 +127,8 @@ def main() -> None:
         help="stop the baseline after this long and rate it over that window (its duplicate"
         " fetches grow as a crawl goes on, so this flatters the baseline); 0: full crawl",
     )
+    parser.add_argument("--against", metavar="REV", help="also crawl with linkcrawl at REV")
+    parser.add_argument("--no-crawlspider", action="store_true", help="skip the CrawlSpider")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from crawler.testweb import build_benchmark_web
@@ -100,7 +141,12 @@ def main() -> None:
         server, proxy = start_server(args.hosts, args.pages_per_host, tmp)
         try:
             env = proxy_env(proxy)
-            lc_pages, lc_s = run_linkcrawl(seeds, tmp / "lc", env, args.workers)
+            print(f"web: {len(web.hosts)} hosts, {len(web.pages)} pages")
+            if args.against:
+                compare_revisions(args.against, seeds, tmp, env, args.workers)
+            if args.no_crawlspider:
+                return
+            lc_pages, lc_s, _ = run_linkcrawl(seeds, tmp / "lc", env, args.workers)
             bl_pages, bl_responses, bl_s = run_baseline(
                 seeds, tmp / "bl", env, args.baseline_seconds
             )
@@ -108,7 +154,6 @@ def main() -> None:
             server.terminate()
             server.wait()
     lc_rate, bl_rate = lc_pages / lc_s, bl_pages / bl_s
-    print(f"web: {len(web.hosts)} hosts, {len(web.pages)} pages")
     print(
         f"linkcrawl --workers {args.workers}: {lc_pages} pages in {lc_s:.1f} s"
         f" = {lc_rate:.1f} pages/s"
