@@ -24,10 +24,12 @@ import time
 from pathlib import Path
 
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipelines.report import load_pages  # noqa: E402
 
 
 def start_server(hosts: int, pages: int, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -71,7 +73,7 @@ def run_linkcrawl(
         env={**env, "PYTHONPATH": str(root)}, cwd=root, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     wall = time.time() - t0
-    pages = ds.dataset(out / "pages", format="parquet").to_table(columns=["status", "fetched_at"])
+    pages = load_pages(out).select(["status", "fetched_at"])  # raw or compacted
     pages = pages.filter(pc.is_valid(pages["status"]))
     last = pc.max(pages["fetched_at"]).as_py().timestamp()
     return pages.num_rows, last - t0, wall
