@@ -137,8 +137,8 @@ def _zstd_chunks(data: bytes) -> Iterator[bytes]:
             if not rest.startswith(_ZSTD_MAGIC):  # a stream may hold several frames
                 return
             d, buf = zstd.ZstdDecompressor(), rest
-        elif d.needs_input and not out:
-            return  # truncated: the prefix stays
+        elif not out:
+            return  # truncated (needs input we do not have): the prefix stays
 
 
 _DECODERS: dict[str, Callable[[bytes], Iterator[bytes]]] = {

@@ -224,6 +224,7 @@ class HostileWeb:
 
     def __init__(self) -> None:
         self.log: list[tuple[str, str]] = []
+        self.accept_encoding: dict[tuple[str, str], str] = {}
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -259,6 +260,10 @@ class HostileWeb:
             host, _, path = target.removeprefix("http://").partition("/")
             path = "/" + path
             self.log.append((host, path))
+            for line in head.decode("latin-1").split("\r\n"):
+                name, _, value = line.partition(":")
+                if name.lower() == "accept-encoding":
+                    self.accept_encoding[host, path] = value.strip()
             await self.answer(host, path, writer)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
             pass
@@ -367,15 +372,16 @@ def hostile_crawl(tmp_path_factory):
         stdout, stderr = proc.communicate()
         seconds = time.monotonic() - started
         log = list(web.log)
+        accept = dict(web.accept_encoding)
     logs = "".join(p.read_text()[-3000:] for p in (out / "logs").glob("*.log"))
     assert proc.returncode == 0, stderr[-3000:] + logs
     pages = {p["url"]: p for p in load_pages(out).to_pylist()}
     print(f"hostile crawl: {seconds:.1f} s, peak RSS of the tree {peak / 2**20:.0f} MiB")
-    return pages, log, peak, seconds, stdout
+    return pages, log, peak, seconds, stdout, accept
 
 
 def test_crawl_ends_in_bounded_memory(hostile_crawl):
-    _, _, peak, seconds, stdout = hostile_crawl
+    _, _, peak, seconds, stdout, _ = hostile_crawl
     assert "crawl hostile:" in stdout
     assert seconds < 200
     assert 0 < peak < GIB, f"peak RSS {peak / 2**20:.0f} MiB"
@@ -396,7 +402,9 @@ def test_bomb_pages_are_cut_and_still_parsed(hostile_crawl):
 
 
 def test_honest_pages_are_indexed(hostile_crawl):
-    pages, *_ = hostile_crawl
+    pages, *_, accept = hostile_crawl
+    assert accept["honest.test", "/"] == "gzip, deflate, br, zstd"
+    assert accept["robotsbomb.test", "/robots.txt"] == "gzip, deflate, br, zstd"
     root = pages["http://honest.test/"]
     assert root["title"] == "honest" and root["out_links"] == 2 and not root["truncated"]
     assert root["limits_hit"] == [] and root["error"] is None
