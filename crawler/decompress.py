@@ -8,6 +8,7 @@ Pure functions: no Scrapy, no network.
 
 from __future__ import annotations
 
+import re
 import sys
 import zlib
 from collections.abc import Callable, Generator, Iterator
@@ -20,6 +21,8 @@ else:
     from backports import zstd
 
 CHUNK = 64 * 1024
+MAX_LAYERS = 4  # codings stacked in one Content-Encoding: each one decodes up to the limit
+MAX_MEMBERS = 1000  # gzip members or zstd frames in one body: each one costs a decoder
 ACCEPT_ENCODING = b"gzip, deflate, br, zstd"  # what we ask for (as Scrapy does)
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -29,59 +32,72 @@ class _Corrupt(Exception):
     """The stream stopped making sense; what came out before stays."""
 
 
-def _raw_inflate(data: bytes) -> Generator[bytes, None, bytes]:
-    """Inflate raw deflate data in chunks; returns what follows the stream's end. Checksums
-    are not checked: as browsers do, a bad CRC or Adler-32 costs nothing of the body."""
+def _raw_inflate(data: bytes, pos: int = 0) -> Generator[bytes, None, int]:
+    """Inflate the raw deflate stream at data[pos:] in chunks; returns the offset just past
+    its end (len(data) if it does not end). Input goes in by the chunk too: zlib copies what is
+    left after a stream's end, which must not cost a copy of the rest per gzip member.
+    Checksums are not checked: as browsers do, a bad CRC or Adler-32 costs nothing."""
     d = zlib.decompressobj(-zlib.MAX_WBITS)
-    buf = data
-    while not d.eof:
-        try:
-            out = d.decompress(buf, CHUNK)
-        except zlib.error as exc:
-            raise _Corrupt(str(exc)) from None
-        if out:
-            yield out
-        elif len(d.unconsumed_tail) == len(buf):
-            return b""  # end of input: a truncated stream keeps its prefix
-        buf = d.unconsumed_tail
-    return d.unused_data
+    view = memoryview(data)
+    while pos < len(data):
+        buf: bytes | memoryview = view[pos : pos + CHUNK]
+        pos += len(buf)
+        while True:
+            try:
+                out = d.decompress(buf, CHUNK)
+            except zlib.error as exc:
+                raise _Corrupt(str(exc)) from None
+            if out:
+                yield out
+            if d.eof:
+                return pos - len(d.unused_data)
+            if not out and len(d.unconsumed_tail) == len(buf):
+                break  # this piece is used up, and nothing is pending
+            buf = d.unconsumed_tail
+    return len(data)  # truncated: the prefix stays
 
 
-def _gzip_header_size(data: bytes) -> int:
-    """Bytes of a gzip member's header (RFC 1952), 0 if *data* does not start with one.
+def _gzip_header_size(data: bytes, pos: int = 0) -> int:
+    """Bytes of the gzip member header (RFC 1952) at data[pos:], 0 if there is none.
 
     >>> import gzip; _gzip_header_size(gzip.compress(b"x", mtime=0)), _gzip_header_size(b"<p>")
     (10, 0)
     """
-    if len(data) < 10 or data[:3] != b"\x1f\x8b\x08":
+    if len(data) < pos + 10 or data[pos : pos + 3] != b"\x1f\x8b\x08":
         return 0
-    flags, pos = data[3], 10
+    flags, end = data[pos + 3], pos + 10
     if flags & 4:  # FEXTRA
-        pos += 2 + int.from_bytes(data[pos : pos + 2], "little")
+        end += 2 + int.from_bytes(data[end : end + 2], "little")
     for bit in (8, 16):  # FNAME, FCOMMENT: zero-terminated
         if flags & bit:
-            pos = data.find(b"\0", pos) + 1 or len(data) + 1
+            end = data.find(b"\0", end) + 1 or len(data) + 1
     if flags & 2:  # FHCRC
-        pos += 2
-    return pos if pos <= len(data) else 0
+        end += 2
+    return end - pos if end <= len(data) else 0
+
+
+_NOT_ZERO = re.compile(rb"[^\0]")
 
 
 def _gunzip_chunks(data: bytes) -> Iterator[bytes]:
-    """Every member of a gzip stream (a gzip file may hold several)."""
-    while True:
-        start = _gzip_header_size(data)
-        if not start:
+    """Every member of a gzip stream (a gzip file may hold several), up to MAX_MEMBERS."""
+    pos = 0
+    for _ in range(MAX_MEMBERS):
+        header = _gzip_header_size(data, pos)
+        if not header:
             raise _Corrupt("not a gzip stream")
-        rest = yield from _raw_inflate(data[start:])
-        data = rest[8:].lstrip(b"\0")  # past CRC-32 and size; some servers pad with zeros
-        if not data.startswith(_GZIP_MAGIC):
+        pos = yield from _raw_inflate(data, pos + header)
+        nonzero = _NOT_ZERO.search(data, pos + 8)  # past CRC-32 and size; zero padding
+        if nonzero is None or not data.startswith(_GZIP_MAGIC, nonzero.start()):
             return
+        pos = nonzero.start()
+    raise _Corrupt(f"more than {MAX_MEMBERS} gzip members")
 
 
 def _inflate_chunks(data: bytes) -> Iterator[bytes]:
     """deflate: the zlib format, or raw deflate as some (Microsoft) servers send it."""
     if _is_zlib_header(data[:2]):
-        chunks = _raw_inflate(data[2:])
+        chunks = _raw_inflate(data, 2)
         try:
             first = next(chunks, None)
         except _Corrupt:
@@ -122,23 +138,33 @@ def _brotli_chunks(data: bytes) -> Iterator[bytes]:
 
 
 def _zstd_chunks(data: bytes) -> Iterator[bytes]:
-    d = zstd.ZstdDecompressor()
-    buf = data
-    while True:
-        try:
-            out = d.decompress(buf, max_length=CHUNK)
-        except zstd.ZstdError as exc:
-            raise _Corrupt(str(exc)) from None
-        buf = b""
-        if out:
-            yield out
-        if d.eof:
-            rest = d.unused_data
-            if not rest.startswith(_ZSTD_MAGIC):  # a stream may hold several frames
+    """Every frame of a zstd stream, up to MAX_MEMBERS, with windows up to 8 MiB (RFC 9659:
+    a larger one would cost its size in memory; browsers refuse it too)."""
+    view = memoryview(data)
+    pos = 0
+    for _ in range(MAX_MEMBERS):
+        d = zstd.ZstdDecompressor(options={zstd.DecompressionParameter.window_log_max: 23})
+        buf: bytes | memoryview = b""
+        while not d.eof:
+            fed = d.needs_input
+            if fed:
+                if pos >= len(data):
+                    return  # truncated: the prefix stays
+                buf = view[pos : pos + CHUNK]
+                pos += len(buf)
+            try:
+                out = d.decompress(buf, max_length=CHUNK)
+            except zstd.ZstdError as exc:
+                raise _Corrupt(str(exc)) from None
+            buf = b""
+            if out:
+                yield out
+            elif not fed:  # pragma: no cover - no input, no output: never loop on it
                 return
-            d, buf = zstd.ZstdDecompressor(), rest
-        elif not out:
-            return  # truncated (needs input we do not have): the prefix stays
+        pos -= len(d.unused_data)
+        if not data.startswith(_ZSTD_MAGIC, pos):
+            return
+    raise _Corrupt(f"more than {MAX_MEMBERS} zstd frames")
 
 
 _DECODERS: dict[str, Callable[[bytes], Iterator[bytes]]] = {
@@ -202,6 +228,8 @@ def decode_body(body: bytes, encodings: list[str], limit: int) -> tuple[bytes, b
     unknown = [e for e in encodings if e not in _DECODERS]
     if unknown:
         return b"", False, f"unsupported content-encoding {unknown[0][:40]!r}"
+    if len(encodings) > MAX_LAYERS:
+        return b"", False, f"content-encoding: more than {MAX_LAYERS} codings"
     cut = False
     for encoding in reversed(encodings):
         body, layer_cut, error = _decode_layer(body, encoding, limit)

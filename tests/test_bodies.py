@@ -186,6 +186,31 @@ def test_corrupt_and_unknown_codings_are_errors():
     assert not cut and page.startswith(body) and len(body) >= 2 * decompress.CHUNK
 
 
+def test_cpu_and_memory_bombs_in_the_framing_are_refused_quickly():
+    member, frame = gzip.compress(b"", mtime=0), zstd.compress(b"")
+    cases = {
+        "gzip": (member * 400_000, "more than 1000 gzip members"),  # 8 MB of empty members
+        "zstd": (frame * 900_000, "more than 1000 zstd frames"),
+    }
+    for encoding, (data, why) in cases.items():
+        started = time.process_time()
+        body, cut, error = decode_body(data, [encoding], 8 << 20)
+        assert time.process_time() - started < 2, encoding
+        assert (body, cut) == (b"", False) and error and why in error, encoding
+    # A zstd frame that asks for a 128 MiB window (RFC 9659 allows 8 MiB) is refused.
+    params = {zstd.CompressionParameter.window_log: 27}
+    c = zstd.ZstdCompressor(options=params)
+    wide = c.compress(os.urandom(1 << 20)) + c.flush()  # streamed: no content size to cap it
+    assert "too much memory" in (decode_body(wide, ["zstd"], 8 << 20)[2] or "")
+    # Codings stacked past MAX_LAYERS: each layer could cost the limit in CPU.
+    deep = b"x"
+    for _ in range(decompress.MAX_LAYERS + 1):
+        deep = gzip.compress(deep)
+    layers = ["gzip"] * (decompress.MAX_LAYERS + 1)
+    assert decode_body(deep, layers, 100)[2] == "content-encoding: more than 4 codings"
+    assert decode_body(deep, layers[1:], 100)[2] is None
+
+
 # -- the hostile web -----------------------------------------------------------------------
 def _response(status: str, headers: list[tuple[str, str]], body: bytes, length: bool = True):
     head = [f"HTTP/1.1 {status}"] + [f"{k}: {v}" for k, v in headers]
@@ -307,8 +332,10 @@ class HostileWeb:
             flood = "".join(f"X-Flood-{i}: {'v' * 40}\r\n" for i in range(10_000))
             w.write(f"HTTP/1.1 200 OK\r\n{flood}Content-Length: 5\r\n\r\nhello".encode())
         elif host == "short.test":
+            # A length past any cap (and past Scrapy's DOWNLOAD_MAXSIZE): cut, not failed.
+            length = "100000" if path == "/" else str(5 * GIB)
             body = _html("/from-short", title="short")
-            w.write(_response("200 OK", [*html, ("Content-Length", "100000")], body, False))
+            w.write(_response("200 OK", [*html, ("Content-Length", length)], body, False))
         elif host == "long.test":
             body = _html("/from-long", title="long")
             w.write(_response("200 OK", html, body) + b"<a href=/overrun>overrun</a>" * 50)
@@ -431,10 +458,10 @@ def test_header_flood_fails_the_page(hostile_crawl):
 
 def test_short_body_is_flagged_and_kept(hostile_crawl):
     pages, *_ = hostile_crawl
-    page = pages["http://short.test/"]
-    assert page["status"] == 200 and page["truncated"]
-    assert page["limits_hit"] == ["short_body"] and page["title"] == "short"
-    assert "http://short.test/from-short" in pages
+    for url in ("http://short.test/", "http://short.test/from-short"):
+        page = pages[url]
+        assert page["status"] == 200 and page["truncated"] and page["error"] is None, url
+        assert page["limits_hit"] == ["short_body"] and page["title"] == "short", url
 
 
 def test_long_body_is_flagged(hostile_crawl):
