@@ -134,6 +134,10 @@ class BoundedBodies:
         if got >= limit:
             raise StopDownload(fail=False)
 
+    def process_exception(self, request: Request, exception: Exception, spider: Any = None) -> None:
+        if fetch_error(exception) is not None:
+            request.meta["dont_retry"] = True  # the same server sends the same flood again
+
     def process_response(
         self, request: Request, response: Response, spider: Any = None
     ) -> Response:

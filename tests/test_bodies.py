@@ -245,7 +245,8 @@ class HostileWeb:
     """A raw asyncio server, the crawler's HTTP proxy, answering with crafted bytes."""
 
     HOSTS = ("honest.test", "bombs.test", "robotsbomb.test", "bigrobots.test", "headers.test",
-             "short.test", "long.test", "drip.test", "dripheaders.test")  # fmt: skip
+             "bigheaders.test", "longline.test", "short.test", "long.test", "drip.test",
+             "dripheaders.test")  # fmt: skip
 
     def __init__(self) -> None:
         self.log: list[tuple[str, str]] = []
@@ -331,6 +332,11 @@ class HostileWeb:
         elif host == "headers.test":
             flood = "".join(f"X-Flood-{i}: {'v' * 40}\r\n" for i in range(10_000))
             w.write(f"HTTP/1.1 200 OK\r\n{flood}Content-Length: 5\r\n\r\nhello".encode())
+        elif host == "bigheaders.test":  # 100 lines of 1 KB: under the line cap, over 64 KiB
+            cookies = "".join(f"Set-Cookie: c{i}={'v' * 1000}\r\n" for i in range(100))
+            w.write(f"HTTP/1.1 200 OK\r\n{cookies}Content-Length: 5\r\n\r\nhello".encode())
+        elif host == "longline.test":
+            w.write(f"HTTP/1.1 200 OK\r\nX-Long: {'v' * 20_000}\r\n\r\n".encode())
         elif host == "short.test":
             # A length past any cap (and past Scrapy's DOWNLOAD_MAXSIZE): cut, not failed.
             length = "100000" if path == "/" else str(5 * GIB)
@@ -450,10 +456,13 @@ def test_robots_txt_is_read_up_to_500_kib(hostile_crawl):
     assert ("bigrobots.test", "/late") in log
 
 
-def test_header_flood_fails_the_page(hostile_crawl):
-    page = hostile_crawl[0]["http://headers.test/"]
-    assert page["status"] is None
-    assert page["error"] == "headers too large: over 500 lines"
+def test_header_floods_fail_the_page_without_retries(hostile_crawl):
+    pages, log, *_ = hostile_crawl
+    for host, why in [("headers.test", "over 500 lines"), ("bigheaders.test", "over 65536 bytes"),
+                      ("longline.test", "a line over 16384 bytes")]:  # fmt: skip
+        page = pages[f"http://{host}/"]
+        assert page["status"] is None and page["error"] == f"headers too large: {why}", page
+        assert log.count((host, "/")) == 1, host
 
 
 def test_short_body_is_flagged_and_kept(hostile_crawl):
