@@ -262,8 +262,16 @@ class HostileWeb:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        async def cancel_all() -> None:  # drips and pauses still running
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(cancel_all(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        self.loop.close()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -309,7 +317,13 @@ class HostileWeb:
             if host == "robotsbomb.test":
                 w.write(_response("200 OK", [("Content-Encoding", "gzip")], robots_gzip_bomb()))
             elif host == "bigrobots.test":
-                w.write(_response("200 OK", [("Content-Type", "text/plain")], big_robots()))
+                # 600 KB, then a pause past --download-timeout: only a raw cut at 500 KiB
+                # gets this robots.txt read in time.
+                data = _response("200 OK", [("Content-Type", "text/plain")], big_robots())
+                w.write(data[:600_000])
+                await w.drain()
+                await asyncio.sleep(20)
+                w.write(data[600_000:])
             else:
                 w.write(_response("404 Not Found", [], b""))
         elif host == "honest.test":
@@ -452,7 +466,8 @@ def test_robots_txt_is_read_up_to_500_kib(hostile_crawl):
         assert (host, "/private") not in log, host  # the rule at the start holds
         assert pages[f"http://{host}/private"]["error"] == "robots.txt: disallowed"
         assert pages[f"http://{host}/open"]["status"] == 200
-    # bigrobots' "Disallow: /late" is past 500 KiB: not read, so /late is fetched.
+    # bigrobots' "Disallow: /late" is past 500 KiB: not read, so /late is fetched; its
+    # robots.txt pauses after 600 KB, so it was read at all only thanks to the raw cut.
     assert ("bigrobots.test", "/late") in log
 
 
