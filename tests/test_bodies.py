@@ -329,7 +329,8 @@ class HostileWeb:
         elif host == "honest.test":
             if path == "/":
                 body = gzip.compress(_html("/a", "/b", title="honest"))
-                w.write(_response("200 OK", [*html, ("Content-Encoding", "gzip")], body))
+                spoof = ("X-Linkcrawl-Body-Overrun", "99")  # only the crawler's parser sets it
+                w.write(_response("200 OK", [*html, ("Content-Encoding", "gzip"), spoof], body))
             else:
                 w.write(_response("200 OK", html, _html(title=f"honest {path}")))
         elif host == "bombs.test":
