@@ -61,6 +61,13 @@ def _add_crawl_options(p: argparse.ArgumentParser) -> None:
         help="cut bodies past this size (the start is still parsed)",
     )
     p.add_argument(
+        "--download-timeout",
+        type=float,
+        default=defaults.DOWNLOAD_TIMEOUT,
+        help="seconds a whole download may take, headers and body, robots.txt too"
+        f" (default {defaults.DOWNLOAD_TIMEOUT}; 0: the worker's DOWNLOAD_TIMEOUT)",
+    )
+    p.add_argument(
         "--feed",
         action="store_true",
         help="publish each page's links to the Redis stream linkcrawl:{ID}:feed",
@@ -86,6 +93,7 @@ def _config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
         host_delay=max(0.0, args.delay),
         user_agent=args.user_agent,
         max_body_bytes=args.max_body_bytes,
+        download_timeout=args.download_timeout,
         feed=args.feed,
         allow_private=args.allow_private,
         seen_bucket_bits=seen_bits_for(args.expected_urls or args.max_pages),

@@ -12,7 +12,11 @@ HOST_DELAY = 0.5  # seconds between request starts to one host
 # Fetching.
 CONCURRENT_REQUESTS = 32  # per worker process
 DOWNLOAD_TIMEOUT = 30
-MAX_BODY_BYTES = 8 * 1024 * 1024  # bodies are cut (not dropped) past this
+MAX_BODY_BYTES = 8 * 1024 * 1024  # bodies are cut (not dropped) past this, raw and decoded
+DOWNLOAD_MAXSIZE = 1024 * 1024 * 1024  # Scrapy's backstop, for --max-body-bytes 0 ("no cap")
+ROBOTS_MAX_BYTES = 500 * 1024  # robots.txt is parsed up to this (RFC 9309), raw and decoded
+MAX_HEADER_BYTES = 64 * 1024  # a response's header section, all lines
+MAX_HEADER_LINES = 500
 MAX_REDIRECTS = 5
 RETRY_TIMES = 2
 

@@ -95,6 +95,7 @@ class CrawlConfig:
     host_delay: float = defaults.HOST_DELAY
     user_agent: str = defaults.USER_AGENT
     max_body_bytes: int = defaults.MAX_BODY_BYTES
+    download_timeout: float = defaults.DOWNLOAD_TIMEOUT  # seconds for a whole download
     seen_bucket_bits: int = defaults.SEEN_BUCKET_BITS
     feed: bool = False  # publish each page's links to the crawl's Redis stream
     allow_private: bool = False  # fetch hosts that resolve to private/loopback addresses

@@ -20,6 +20,8 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
+from crawler.bodies import limits_from_flags
+
 RETRY_AFTER = 60.0
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -79,6 +81,18 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
         if response.status >= 500 or response.status == 429:
             self._robots_error(IgnoreRequest(f"HTTP {response.status}"), netloc)
             return
+        decode_error = response.meta.get("lc_decode_error")
+        if decode_error and not response.body and response.status < 300:
+            # An unreadable robots.txt means "not now", never "everything allowed".
+            self._robots_error(IgnoreRequest(decode_error), netloc)
+            return
+        truncated, _ = limits_from_flags(response.flags)
+        if truncated:
+            # Cut at ROBOTS_MAX_BYTES (crawler/bodies.py): parse the whole lines before the cut
+            # (RFC 9309 2.5), never half a rule.
+            body = response.body
+            logger.warning("robots.txt of %s: cut at %d bytes", netloc, len(body))
+            response = response.replace(body=body[: body.rfind(b"\n") + 1])
         if response.status >= 300 or not response.body.strip():
             # Everything allowed on this host: worth a line in the worker's log.
             logger.warning(

@@ -25,8 +25,15 @@ DOWNLOAD_DELAY_JITTER = 0  # Scrapy 2.19 warns about RANDOMIZE_DOWNLOAD_DELAY, i
 AUTOTHROTTLE_ENABLED = False
 
 DOWNLOAD_TIMEOUT = defaults.DOWNLOAD_TIMEOUT
-DOWNLOAD_MAXSIZE = 0  # bodies are cut by the spider at LINKCRAWL max_body_bytes instead
-DOWNLOAD_WARNSIZE = 0
+# Bodies are cut (not failed) at the crawl's max_body_bytes, raw and decoded, by
+# crawler.bodies.BoundedBodies; Scrapy's size limits are the backstop when that is 0.
+DOWNLOAD_MAXSIZE = defaults.DOWNLOAD_MAXSIZE
+DOWNLOAD_WARNSIZE = 32 * 1024 * 1024
+DOWNLOAD_FAIL_ON_DATALOSS = False  # a body shorter than its Content-Length is kept, flagged
+DOWNLOAD_HANDLERS = {
+    "http": "crawler.bodies.BoundedHTTP11DownloadHandler",  # capped response headers
+    "https": "crawler.bodies.BoundedHTTP11DownloadHandler",
+}
 RETRY_TIMES = defaults.RETRY_TIMES
 REDIRECT_ENABLED = False  # redirects are recorded and followed through the frontier
 COOKIES_ENABLED = False
@@ -47,6 +54,8 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.safety.PrivateAddressGuard": 50,  # before robots.txt is fetched
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.robots.StrictRobotsTxtMiddleware": 100,
+    "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
+    "crawler.bodies.BoundedBodies": 590,  # its place: bounded decoding, cuts flagged
     "crawler.politeness.HostPoliteness": 950,  # last: reserve the send time, then send
     "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
     "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
@@ -76,3 +85,6 @@ LINKCRAWL_FLUSH_ROWS = defaults.FLUSH_ROWS
 LINKCRAWL_FLUSH_SECONDS = defaults.FLUSH_SECONDS
 LINKCRAWL_EXIT_WHEN_DONE = True
 LINKCRAWL_HEARTBEAT_TTL = defaults.HEARTBEAT_TTL
+LINKCRAWL_ROBOTS_MAX_BYTES = defaults.ROBOTS_MAX_BYTES
+LINKCRAWL_MAX_HEADER_BYTES = defaults.MAX_HEADER_BYTES
+LINKCRAWL_MAX_HEADER_LINES = defaults.MAX_HEADER_LINES

@@ -15,12 +15,13 @@ from typing import Any
 
 import orjson
 import scrapy
-from scrapy import Request, signals
-from scrapy.exceptions import IgnoreRequest, StopDownload
+from scrapy import Request
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawler import defaults
+from crawler.bodies import fetch_error, limits_from_flags
 from crawler.connection import connect
 from crawler.crawls import CrawlSet
 from crawler.frontier import Entry, Frontier
@@ -67,7 +68,6 @@ class LinkSpider(scrapy.Spider):
         spider.worker_id = settings.get("LINKCRAWL_WORKER_ID") or default_worker_id()
         spider.exit_when_done = settings.getbool("LINKCRAWL_EXIT_WHEN_DONE", True)
         spider.known: dict[str, set[str]] = {}  # per crawl: URLs known to be in its seen-set
-        crawler.signals.connect(spider.on_bytes_received, signal=signals.bytes_received)
         return spider
 
     async def start(self) -> AsyncIterator[Any]:
@@ -78,7 +78,7 @@ class LinkSpider(scrapy.Spider):
     # -- requests --------------------------------------------------------------------------
     def make_request(self, frontier: Frontier, entry: Entry) -> Request:
         cfg = frontier.config
-        return Request(
+        request = Request(
             entry.url,
             callback=self.parse,
             errback=self.on_error,
@@ -91,17 +91,9 @@ class LinkSpider(scrapy.Spider):
                 "dont_redirect": True,
             },
         )
-
-    def on_bytes_received(self, data: bytes, request: Request, spider: Any) -> None:
-        """Cut bodies past the crawl's size limit; the partial body is still parsed."""
-        crawl_id = request.meta.get("lc_crawl")
-        if crawl_id is None:
-            return
-        got = request.meta.get("lc_bytes", 0) + len(data)
-        request.meta["lc_bytes"] = got
-        limit = self.crawls[crawl_id].config.max_body_bytes
-        if limit and got >= limit:
-            raise StopDownload(fail=False)
+        if cfg.download_timeout > 0:
+            request.meta["download_timeout"] = cfg.download_timeout
+        return request
 
     @staticmethod
     def in_scope(frontier: Frontier, host: str) -> bool:
@@ -121,13 +113,15 @@ class LinkSpider(scrapy.Spider):
         content_type = _header(headers, b"Content-Type")
         x_robots = _header(headers, b"X-Robots-Tag")
         status = response.status
-        body = response.body
-        truncated = "download_stopped" in response.flags
-        if truncated and cfg.max_body_bytes:
-            body = body[: cfg.max_body_bytes]
+        body = response.body  # decoded, cut at max_body_bytes (crawler/bodies.py)
+        truncated, hits = limits_from_flags(response.flags)
+        decode_error = response.meta.get("lc_decode_error")
         page = self.page_row(frontier, entry, fetched_at, status=status, content_type=content_type)
         page["content_length"] = len(body)
         page["truncated"] = truncated
+        page["limits_hit"].extend(hits)
+        if decode_error:
+            page["error"] = decode_error
         page["x_robots_tag"] = x_robots
         follow: list[Entry] = []
         links: list[dict[str, Any]] = []
@@ -141,7 +135,7 @@ class LinkSpider(scrapy.Spider):
                 host = url_host(target)
                 if self.in_scope(frontier, host):
                     follow.append(Entry(target, host, entry.depth, entry.redirects + 1))
-        elif 200 <= status < 300 and is_html(content_type, body):
+        elif 200 <= status < 300 and (body or not decode_error) and is_html(content_type, body):
             try:
                 extracted = extract_page(
                     body, entry.url, content_type=content_type, x_robots_tag=x_robots
@@ -170,6 +164,8 @@ class LinkSpider(scrapy.Spider):
             error = "robots.txt: disallowed"
         elif isinstance(exc, IgnoreRequest) and str(exc).startswith("blocked:"):
             error = str(exc)
+        elif (bound := fetch_error(exc)) is not None:
+            error = bound
         else:
             error = f"{type(exc).__name__}: {exc}"[:500]
         page = self.page_row(frontier, entry, utc_now(), error=error)
