@@ -15,6 +15,9 @@ DOWNLOAD_TIMEOUT = 30
 MAX_BODY_BYTES = 8 * 1024 * 1024  # bodies are cut (not dropped) past this
 MAX_REDIRECTS = 5
 RETRY_TIMES = 2
+DNS_TIMEOUT = 20.0  # seconds for one name's lookup
+DNS_CACHE_SECONDS = 300.0  # a name's answer is checked and connected to for this long
+DNS_CACHE_SIZE = 100_000  # names a worker remembers (least recently used go first)
 
 # Frontier.
 HEARTBEAT_SECONDS = 5.0  # how often a worker says it is alive

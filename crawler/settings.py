@@ -32,6 +32,9 @@ REDIRECT_ENABLED = False  # redirects are recorded and followed through the fron
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 DNSCACHE_ENABLED = True
+# One cached answer per name, checked at connect time too (crawler/safety.py: SSRF guard).
+TWISTED_DNS_RESOLVER = "crawler.safety.GuardedResolver"
+DNS_TIMEOUT = defaults.DNS_TIMEOUT
 
 # Requests come from the frontier already normalized, scoped and deduplicated: the
 # spider middlewares that re-check every yielded request are not needed.
@@ -76,3 +79,4 @@ LINKCRAWL_FLUSH_ROWS = defaults.FLUSH_ROWS
 LINKCRAWL_FLUSH_SECONDS = defaults.FLUSH_SECONDS
 LINKCRAWL_EXIT_WHEN_DONE = True
 LINKCRAWL_HEARTBEAT_TTL = defaults.HEARTBEAT_TTL
+LINKCRAWL_DNS_SERVER = None  # IP:PORT, "none" (resolve no name) or None (the system's)
