@@ -406,3 +406,29 @@ def test_crawl_dns_rebinding_is_refused(tmp_path):
     assert pages[f"http://pinned.test:{port}/"]["status"] == 200
     # One lookup (A and AAAA) for rebind.test, none for the --resolve'd name.
     assert dns_server.queries == Counter({("rebind.test", dns.A): 1, ("rebind.test", dns.AAAA): 1})
+
+
+def test_scope_of_a_crawl_is_its_seeds_origins(redis_client, crawl_id):
+    """submit's allowed origins and the spider's check, for links and redirects alike."""
+    from types import SimpleNamespace
+
+    from crawler.frontier import CrawlConfig, Frontier
+    from crawler.runner import submit
+    from crawler.spider import LinkSpider
+
+    seeds = ["http://a.test/", "http://b.test:8080/", "https://c.test/"]
+    config = CrawlConfig(crawl_id=crawl_id, seeds=seeds)
+    submit(Frontier(redis_client, crawl_id), config)
+    assert config.allowed == ["a.test", "b.test:8080", "c.test"]
+    stored = SimpleNamespace(config=Frontier(redis_client, crawl_id).config)
+    urls = ("http://a.test/x", "https://a.test/y", "http://a.test:8080/", "http://b.test/",
+            "http://b.test:8080/z", "http://c.test/", "http://c.test:443/",
+            "http://x.a.test/")  # fmt: skip
+    in_scope = [u for u in urls if LinkSpider.in_scope(stored, u)]
+    assert in_scope == ["http://a.test/x", "https://a.test/y", "http://b.test:8080/z",
+                        "http://c.test/"]  # fmt: skip
+    domain = CrawlConfig(crawl_id=crawl_id + "d", seeds=["http://www.a.test:81/"], scope="domain")
+    submit(Frontier(redis_client, domain.crawl_id), domain)
+    assert domain.allowed == ["a.test:81"]
+    assert LinkSpider.in_scope(SimpleNamespace(config=domain), "http://x.a.test:81/")
+    assert not LinkSpider.in_scope(SimpleNamespace(config=domain), "http://x.a.test/")
