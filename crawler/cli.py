@@ -68,7 +68,7 @@ def _add_crawl_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--allow-private",
         action="store_true",
-        help="fetch hosts that resolve to private, loopback or link-local addresses",
+        help="fetch private and loopback addresses (link-local and metadata stay refused)",
     )
     p.add_argument(
         "--resolve",

@@ -27,6 +27,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
@@ -110,6 +111,7 @@ def embedded_ipv4(ip: IP) -> ipaddress.IPv4Address | None:
     return None
 
 
+@lru_cache(maxsize=65536)
 def address_class(address: str | IP) -> str:
     """``public``, ``private`` (loopback, RFC 1918, unique local, reserved...) or
     ``forbidden`` (link-local, metadata, unspecified, multicast: refused even when private
@@ -142,6 +144,7 @@ def is_public_address(address: str) -> bool:
     return address_class(address) == "public"
 
 
+@lru_cache(maxsize=65536)
 def name_class(host: str) -> str | None:
     """What a name is known to be without asking DNS: ``forbidden`` for metadata service
     names, ``private`` for ``localhost`` names (RFC 6761: always loopback), else None.
