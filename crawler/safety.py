@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
-from scrapy import Request
+from scrapy import Request, signals
 from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
@@ -74,6 +74,8 @@ METADATA_NAMES = frozenset({
     "metadata.oraclecloud.com",
 })  # fmt: skip
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# A name with requests in flight keeps its answer past the TTL, up to this many TTLs.
+PIN_LIMIT = 10
 
 
 def parse_ip(host: str) -> IP | None:
@@ -288,6 +290,7 @@ class GuardedResolver:
         self.proxies = proxy_endpoints() if proxies is None else proxies
         self.refused = 0  # connections refused at connect time
         self.refusals: dict[str, str] = {}  # name -> why, for the page's error
+        self.holds: dict[str, int] = {}  # name -> requests in flight checked on its answer
         self.backend = backend or self._make_backend(dns_server)
 
     @classmethod
@@ -302,6 +305,8 @@ class GuardedResolver:
             reactor,
             dns_server=parse_dns_server(settings.get("LINKCRAWL_DNS_SERVER")),
             timeout=settings.getfloat("DNS_TIMEOUT", defaults.DNS_TIMEOUT),
+            ttl=settings.getfloat("LINKCRAWL_DNS_CACHE_SECONDS", defaults.DNS_CACHE_SECONDS),
+            cache_size=max(1, settings.getint("DNSCACHE_SIZE", defaults.DNS_CACHE_SIZE)),
         )
         resolver.install_on_reactor()
         return resolver
@@ -343,7 +348,9 @@ class GuardedResolver:
         """
         name = name.lower().rstrip(".")
         answer = self.cache.get(name)
-        if answer is not None and (not fresh or time.monotonic() - answer.at < self.ttl):
+        # A name with requests in flight keeps the answer they were checked on (to a limit).
+        ttl = self.ttl * (PIN_LIMIT if self.holds.get(name) else 1)
+        if answer is not None and (not fresh or time.monotonic() - answer.at < ttl):
             self.cache.move_to_end(name)
             return defer.succeed(answer)
         if name in self.pending:
@@ -364,6 +371,17 @@ class GuardedResolver:
         if not done.called:  # a cached or literal answer fires at once
             self.pending[name] = done
         return _copy(done)
+
+    def hold(self, name: str) -> None:
+        """A request checked on ``name``'s answer is on its way to connect with it."""
+        name = name.lower().rstrip(".")
+        self.holds[name] = self.holds.get(name, 0) + 1
+
+    def release(self, name: str) -> None:
+        name = name.lower().rstrip(".")
+        left = self.holds.pop(name, 0) - 1
+        if left > 0:
+            self.holds[name] = left
 
     def _store(self, name: str, answer: Answer) -> Answer:
         self.pending.pop(name, None)
@@ -506,7 +524,14 @@ class PrivateAddressGuard:
         from twisted.internet import reactor
 
         # The one the reactor connects through (installed here if Scrapy has not yet).
-        return cls(crawler, GuardedResolver.from_crawler(crawler, reactor))
+        guard = cls(crawler, GuardedResolver.from_crawler(crawler, reactor))
+        crawler.signals.connect(guard.closed, signal=signals.spider_closed)
+        return guard
+
+    def closed(self, spider: Any = None) -> None:
+        r = self.resolver
+        logger.info("dns: %d names cached, %d connections refused, %d requests holding an "
+                    "answer", len(r.cache), r.refused, sum(r.holds.values()))  # fmt: skip
 
     def proxied(self, request: Request, scheme: str, host: str) -> bool:
         """Whether Scrapy's HttpProxyMiddleware will send this request to a proxy."""
@@ -530,9 +555,22 @@ class PrivateAddressGuard:
         if reason is not None:
             self.crawler.stats.inc_value("linkcrawl/blocked")
             raise IgnoreRequest(f"blocked: {reason}")
+        if "lc_dns_hold" not in request.meta:  # a retry holds it already
+            request.meta["lc_dns_hold"] = host
+            self.resolver.hold(host)
+
+    def _release(self, request: Request) -> None:
+        host = request.meta.pop("lc_dns_hold", None)
+        if host is not None:
+            self.resolver.release(host)
+
+    def process_response(self, request: Request, response: Any, spider: Any = None) -> Any:
+        self._release(request)
+        return response
 
     def process_exception(self, request: Request, exception: Exception, spider: Any = None) -> None:
         """A connection the resolver refused is a blocked page, not a DNS failure."""
+        self._release(request)
         host = (urlparse_cached(request).hostname or "").strip("[]").lower()
         reason = self.resolver.refusals.get(host)
         if reason is not None and "DNS" in type(exception).__name__ + str(exception):

@@ -35,6 +35,7 @@ DNSCACHE_ENABLED = True
 # One cached answer per name, checked at connect time too (crawler/safety.py: SSRF guard).
 TWISTED_DNS_RESOLVER = "crawler.safety.GuardedResolver"
 DNS_TIMEOUT = defaults.DNS_TIMEOUT
+DNSCACHE_SIZE = defaults.DNS_CACHE_SIZE
 
 # Requests come from the frontier already normalized, scoped and deduplicated: the
 # spider middlewares that re-check every yielded request are not needed.
@@ -80,3 +81,4 @@ LINKCRAWL_FLUSH_SECONDS = defaults.FLUSH_SECONDS
 LINKCRAWL_EXIT_WHEN_DONE = True
 LINKCRAWL_HEARTBEAT_TTL = defaults.HEARTBEAT_TTL
 LINKCRAWL_DNS_SERVER = None  # IP:PORT, "none" (resolve no name) or None (the system's)
+LINKCRAWL_DNS_CACHE_SECONDS = defaults.DNS_CACHE_SECONDS

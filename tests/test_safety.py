@@ -149,8 +149,14 @@ def test_rebinding_public_then_loopback():
     assert connect_addresses(resolver, "rebind.test") == [PUBLIC]  # the checked answer
     assert connect_addresses(resolver, "rebind.test", 443) == [PUBLIC]
     assert backend.asked["rebind.test"] == 1  # resolved once
-    # The answer expires: the next check resolves again, sees loopback, refuses.
+    # Past the TTL, a request still in flight keeps the answer it was checked on.
+    resolver.hold("rebind.test")
     resolver.cache["rebind.test"].at -= resolver.ttl + 1
+    assert result(resolver.vet("rebind.test", False, proxied=False)) is None
+    assert connect_addresses(resolver, "rebind.test") == [PUBLIC]
+    assert backend.asked["rebind.test"] == 1
+    # Then the next check resolves again, sees loopback, refuses.
+    resolver.release("rebind.test")
     reason = result(resolver.vet("rebind.test", False, proxied=False))
     assert reason == "rebind.test resolves to a non-public address (127.0.0.1)"
     assert connect_addresses(resolver, "rebind.test") == []  # and so does the connection
