@@ -75,7 +75,14 @@ def _add_crawl_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--allow-private",
         action="store_true",
-        help="fetch hosts that resolve to private, loopback or link-local addresses",
+        help="fetch private and loopback addresses (link-local and metadata stay refused)",
+    )
+    p.add_argument(
+        "--resolve",
+        action="append",
+        default=[],
+        metavar="HOST:ADDR",
+        help="resolve HOST to ADDR (repeatable, as curl's); the address is still checked",
     )
     p.add_argument("--expected-urls", type=_positive, default=0,
                    help="size the duplicate filter for about this many URLs")  # fmt: skip
@@ -96,8 +103,41 @@ def _config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
         download_timeout=args.download_timeout,
         feed=args.feed,
         allow_private=args.allow_private,
+        resolve=_resolve_entries(args.resolve),
         seen_bucket_bits=seen_bits_for(args.expected_urls or args.max_pages),
     )
+
+
+def _resolve_entries(entries: list[str]) -> list[str]:
+    from crawler.safety import parse_resolve
+
+    try:
+        parse_resolve(entries)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return list(entries)
+
+
+def _dns_server_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dns-server",
+        metavar="IP:PORT",
+        help="resolve names with this DNS server; 'none': resolve no name (behind a proxy, "
+        "the proxy resolves them); default: the system's resolver ($LINKCRAWL_DNS_SERVER)",
+    )
+
+
+def _dns_env(value: str | None) -> dict[str, str]:
+    from crawler.safety import parse_dns_server
+
+    env = dict(os.environ)
+    if value:
+        try:
+            parse_dns_server(value)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        env["LINKCRAWL_DNS_SERVER"] = value
+    return env
 
 
 def seen_bits_for(expected: int) -> int:
@@ -121,6 +161,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=_log_level(args.verbose),
         progress=not args.quiet,
+        env=_dns_env(args.dns_server),
     )
     print(summary.format())
     if not args.no_compact and summary.pages and not is_uri(args.out):
@@ -154,6 +195,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         exit_when_done=args.exit_when_done or args.crawl_id is not None,
         log_level=_log_level(args.verbose),
         heartbeat_ttl=args.heartbeat_ttl,
+        dns_server=_dns_env(args.dns_server).get("LINKCRAWL_DNS_SERVER"),
     )
 
 
@@ -307,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-v", "--verbose", action="count", default=0)
     _add_crawl_options(p)
+    _dns_server_option(p)
     p.set_defaults(func=cmd_crawl)
 
     p = sub.add_parser("submit", help="create a crawl in a shared Redis frontier")
@@ -333,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit when every crawl is finished (default: wait for new crawls)",
     )
     p.add_argument("-v", "--verbose", action="count", default=0)
+    _dns_server_option(p)
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("status", help="progress of every crawl in a Redis frontier")

@@ -19,6 +19,9 @@ MAX_HEADER_BYTES = 64 * 1024  # a response's header section, all lines
 MAX_HEADER_LINES = 500
 MAX_REDIRECTS = 5
 RETRY_TIMES = 2
+DNS_TIMEOUT = 20.0  # seconds for one name's lookup
+DNS_CACHE_SECONDS = 300.0  # a name's answer is checked and connected to for this long
+DNS_CACHE_SIZE = 100_000  # names a worker remembers (least recently used go first)
 
 # Frontier.
 HEARTBEAT_SECONDS = 5.0  # how often a worker says it is alive

@@ -25,6 +25,7 @@ def loopback_proxy_env(proxy_url: str) -> dict[str, str]:
         env.pop(name, None)
     for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
         env[name] = proxy_url
+    env["LINKCRAWL_DNS_SERVER"] = "none"  # no DNS query leaves: the proxy has every host
     return env
 
 
@@ -38,9 +39,10 @@ def run_demo(out: str = "demo-index", workers: int | None = None, verbose: int =
     seeds = [u for u in (normalize_url(s) for s in web.seeds) if u]
     with WebServer(web.site) as server:
         print(f"Crawling {len(seeds)} seed sites into {out_dir}/ ...")
-        # allow_private: every host of the sample web is served on loopback, via the proxy.
+        # No allow_private: the hosts are unresolvable names the proxy serves, and the proxy's
+        # own loopback address is connectable; the SSRF guard stays on, as for any proxy user.
         config = CrawlConfig(crawl_id=new_crawl_id(), seeds=seeds, host_delay=0.0,
-                             host_concurrency=4, allow_private=True)  # fmt: skip
+                             host_concurrency=4)  # fmt: skip
         summary = run_crawl(
             config,
             out_dir,

@@ -99,6 +99,7 @@ class CrawlConfig:
     seen_bucket_bits: int = defaults.SEEN_BUCKET_BITS
     feed: bool = False  # publish each page's links to the crawl's Redis stream
     allow_private: bool = False  # fetch hosts that resolve to private/loopback addresses
+    resolve: list[str] = field(default_factory=list)  # --resolve HOST:ADDR overrides
     created_at: float = 0.0
 
     @cached_property

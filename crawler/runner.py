@@ -21,7 +21,7 @@ from crawler.connection import connect
 from crawler.frontier import CrawlConfig, Entry, Frontier
 from crawler.redis_server import RedisServer
 from pipelines.parquet_sink import is_uri
-from pipelines.urls import normalize_url, registered_domain, url_host
+from pipelines.urls import normalize_url, scope_key, url_host
 
 
 class UsageError(Exception):
@@ -64,10 +64,8 @@ def submit(frontier: Frontier, config: CrawlConfig) -> int:
     """Create the crawl in Redis and enqueue its seeds; returns how many were queued."""
     hosts = [url_host(u) for u in config.seeds]
     if not config.allowed:
-        if config.scope == "domain":
-            config.allowed = sorted({registered_domain(h) for h in hosts})
-        else:
-            config.allowed = sorted(set(hosts))
+        # Origins (host or domain, and a port other than 80/443): another port is another site.
+        config.allowed = sorted({scope_key(u, config.scope == "domain") for u in config.seeds})
     frontier.create(config)
     return frontier.enqueue(Entry(u, h, 0) for u, h in zip(config.seeds, hosts, strict=True))
 

@@ -39,6 +39,10 @@ REDIRECT_ENABLED = False  # redirects are recorded and followed through the fron
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 DNSCACHE_ENABLED = True
+# One cached answer per name, checked at connect time too (crawler/safety.py: SSRF guard).
+TWISTED_DNS_RESOLVER = "crawler.safety.GuardedResolver"
+DNS_TIMEOUT = defaults.DNS_TIMEOUT
+DNSCACHE_SIZE = defaults.DNS_CACHE_SIZE
 
 # Requests come from the frontier already normalized, scoped and deduplicated: the
 # spider middlewares that re-check every yielded request are not needed.
@@ -88,3 +92,5 @@ LINKCRAWL_HEARTBEAT_TTL = defaults.HEARTBEAT_TTL
 LINKCRAWL_ROBOTS_MAX_BYTES = defaults.ROBOTS_MAX_BYTES
 LINKCRAWL_MAX_HEADER_BYTES = defaults.MAX_HEADER_BYTES
 LINKCRAWL_MAX_HEADER_LINES = defaults.MAX_HEADER_LINES
+LINKCRAWL_DNS_SERVER = None  # IP:PORT, "none" (resolve no name) or None (the system's)
+LINKCRAWL_DNS_CACHE_SECONDS = defaults.DNS_CACHE_SECONDS

@@ -28,7 +28,7 @@ from crawler.frontier import Entry, Frontier
 from pipelines.encoding import not_html_reason
 from pipelines.extract import PageLinks, extract_page
 from pipelines.rows import link_rows, utc_now
-from pipelines.urls import registered_domain, resolve_link, url_host
+from pipelines.urls import registered_domain, resolve_link, scope_key, url_host
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -96,12 +96,10 @@ class LinkSpider(scrapy.Spider):
         return request
 
     @staticmethod
-    def in_scope(frontier: Frontier, host: str) -> bool:
+    def in_scope(frontier: Frontier, url: str) -> bool:
+        """The URL's origin (host or domain, and port) is a seed's (``scope_key``)."""
         cfg = frontier.config
-        allowed = cfg.allowed_set
-        if cfg.scope == "domain":
-            return registered_domain(host) in allowed
-        return host in allowed
+        return scope_key(url, cfg.scope == "domain") in cfg.allowed_set
 
     # -- responses -------------------------------------------------------------------------
     def parse(self, response: Response) -> list[dict[str, Any]]:
@@ -133,7 +131,7 @@ class LinkSpider(scrapy.Spider):
             page["final_url"] = target
             if target and entry.redirects < defaults.MAX_REDIRECTS:
                 host = url_host(target)
-                if self.in_scope(frontier, host):
+                if self.in_scope(frontier, target):
                     follow.append(Entry(target, host, entry.depth, entry.redirects + 1))
         elif 200 <= status < 300 and (body or not decode_error) and is_html(content_type, body):
             try:
@@ -215,9 +213,8 @@ class LinkSpider(scrapy.Spider):
             if url in known:
                 continue
             known.add(url)
-            host = row["target_host"]
-            if self.in_scope(frontier, host):
-                out.append(Entry(url, host, depth))
+            if self.in_scope(frontier, url):
+                out.append(Entry(url, row["target_host"], depth))
         return out
 
     def finish(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from scrapy import signals
@@ -22,6 +23,7 @@ def worker_settings(
     exit_when_done: bool = True,
     log_level: str = "WARNING",
     heartbeat_ttl: float | None = None,
+    dns_server: str | None = None,
 ) -> Settings:
     settings = Settings()
     settings.setmodule(default_settings, priority="project")
@@ -38,6 +40,9 @@ def worker_settings(
     )
     if heartbeat_ttl:
         settings.set("LINKCRAWL_HEARTBEAT_TTL", heartbeat_ttl, priority="cmdline")
+    dns_server = dns_server or os.environ.get("LINKCRAWL_DNS_SERVER")
+    if dns_server:
+        settings.set("LINKCRAWL_DNS_SERVER", dns_server, priority="cmdline")
     return settings
 
 
@@ -50,6 +55,7 @@ def run_worker(
     exit_when_done: bool = True,
     log_level: str = "WARNING",
     heartbeat_ttl: float | None = None,
+    dns_server: str | None = None,
 ) -> int:
     """Crawl until the crawl(s) are done; 0 when finished, 1 otherwise."""
     from crawler.spider import LinkSpider
@@ -62,6 +68,7 @@ def run_worker(
         exit_when_done=exit_when_done,
         log_level=log_level,
         heartbeat_ttl=heartbeat_ttl,
+        dns_server=dns_server,
     )
     process = CrawlerProcess(settings)
     reasons: list[str] = []
@@ -86,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-id")
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--heartbeat-ttl", type=float, default=None)
+    parser.add_argument("--dns-server", default=None)
     args = parser.parse_args(argv)
     return run_worker(
         redis_url=args.redis,
@@ -94,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         worker_id=args.worker_id,
         log_level=args.log_level,
         heartbeat_ttl=args.heartbeat_ttl,
+        dns_server=args.dns_server,
     )
 
 

@@ -467,6 +467,23 @@ def url_host(url: str) -> str:
     return authority.partition(":")[0]
 
 
+def scope_key(url: str, by_domain: bool = False) -> str:
+    """What crawl scope compares: an origin without its scheme. The host (or, ``by_domain``,
+    its registered domain) and the port unless it is the scheme's default, so another port is
+    another site while http and https of one host are one (sites redirect one to the other).
+
+    >>> scope_key("https://a.test/x"), scope_key("http://a.test:8080/")
+    ('a.test', 'a.test:8080')
+    >>> scope_key("http://www.a.test:8443/", by_domain=True), scope_key("http://[::1]:81/")
+    ('a.test:8443', '[::1]:81')
+    """
+    host = url_host(url)
+    authority = url.split("/", 3)[2].rpartition("@")[2]
+    port = authority[len(host) + 1 :] if authority[len(host) : len(host) + 1] == ":" else ""
+    key = registered_domain(host) if by_domain else host
+    return f"{key}:{port}" if port else key
+
+
 _IPV4_RE = re.compile(r"[0-9]+(?:\.[0-9]+){3}")
 
 

@@ -50,6 +50,7 @@ def start_server(hosts: int, pages: int, tmp: Path) -> tuple[subprocess.Popen[by
 def proxy_env(proxy: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k.lower() != "no_proxy"}
     env.update(http_proxy=proxy, https_proxy=proxy, HTTP_PROXY=proxy, HTTPS_PROXY=proxy)
+    env["LINKCRAWL_DNS_SERVER"] = "none"  # the proxy serves every host: no DNS query leaves
     env["PYTHONPATH"] = str(ROOT)
     return env
 
