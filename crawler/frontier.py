@@ -16,6 +16,8 @@ Cluster slot and every script touches one node. Layout (prefix ``linkcrawl:{c}:`
 - ``workers``       ZSET worker -> heartbeat deadline (ms);
 - ``seen:<bucket>`` STRING of packed 6-byte fingerprint remainders (the duplicate filter);
 - ``hostpages``     HASH host -> pages enqueued (``--max-pages-per-host``);
+- ``qbudget``       HASH 8-byte hash of a URL without its query -> distinct URLs with a query
+  enqueued for that host and path (``--max-queries-per-path``);
 - ``stats``         HASH counters; ``config`` the crawl's settings as JSON.
 
 A request leaves the frontier in two steps: its host slot is *released* when the response is
@@ -45,6 +47,19 @@ def fingerprint(url: str) -> bytes:
     '6f2f5c8d0f8cdb57'
     """
     return hashlib.blake2b(url.encode("utf-8"), digest_size=8).digest()
+
+
+def path_key(url: str) -> bytes:
+    """The query budget's field of a URL with a query: 8 bytes of its host and path;
+    empty for a URL without a query (it is not counted).
+
+    >>> path_key("http://a.test/cal?m=1") == path_key("http://a.test/cal?m=2"), path_key("http://a.test/")
+    (True, b'')
+    """
+    base, sep, _ = url.partition("?")
+    if not sep:
+        return b""
+    return hashlib.blake2b(base.encode("utf-8"), digest_size=8).digest()
 
 
 def seen_slot(url: str, bits: int = defaults.SEEN_BUCKET_BITS) -> tuple[str, bytes]:
@@ -88,9 +103,16 @@ class CrawlConfig:
     seeds: list[str]
     scope: str = "host"  # host | domain
     allowed: list[str] = field(default_factory=list)  # hosts or registered domains
-    max_depth: int = -1  # -1: unlimited
+    max_depth: int = defaults.MAX_DEPTH  # -1: unlimited
     max_pages: int = 0  # 0: unlimited
-    max_pages_per_host: int = 0
+    max_pages_per_host: int = defaults.MAX_PAGES_PER_HOST  # 0: unlimited
+    # Trap limits (crawler/traps.py and the ENQUEUE script); 0 turns one off.
+    max_url_length: int = defaults.MAX_URL_LENGTH
+    max_path_segments: int = defaults.MAX_PATH_SEGMENTS
+    max_path_repeat: int = defaults.MAX_PATH_REPEAT
+    max_queries_per_path: int = defaults.MAX_QUERIES_PER_PATH
+    max_crawl_delay: float = defaults.MAX_CRAWL_DELAY
+    max_duration: float = 0.0  # seconds; past it, what is queued is recorded as deferred
     host_concurrency: int = defaults.HOST_CONCURRENCY
     host_delay: float = defaults.HOST_DELAY
     user_agent: str = defaults.USER_AGENT
@@ -124,6 +146,7 @@ class Frontier:
         self.crawls_key = f"{prefix}:crawls"
         k = self.key
         self.stats_key, self.hostpages, self.config_key = k("stats"), k("hostpages"), k("config")
+        self.qbudget = k("qbudget")
         self.ready, self.active, self.next = k("ready"), k("active"), k("next")
         self.owner, self.holding, self.workers = k("owner"), k("holding"), k("workers")
         self.sendnext, self.crawldelay, self.busy = k("sendnext"), k("crawldelay"), k("busy")
@@ -204,15 +227,16 @@ class Frontier:
             cfg.max_pages,
             cfg.max_pages_per_host,
             cfg.host_concurrency,
+            cfg.max_queries_per_path,
         ]
         n = len(argv)
         bits = cfg.seen_bucket_bits
         for e in entries:
             bucket, rest = seen_slot(e.url, bits)
-            argv += (bucket, rest, e.host, e.encode())
+            argv += (bucket, rest, e.host, e.encode(), path_key(e.url))
         if len(argv) == n:
             return 0
-        keys = [self.stats_key, self.hostpages, self.ready, self.active, self.next]
+        keys = [self.stats_key, self.hostpages, self.ready, self.active, self.next, self.qbudget]
         return self._scripts["ENQUEUE"](keys=keys, args=argv, client=pipe)
 
     def seen(self, urls: Sequence[str]) -> list[bool]:
