@@ -18,7 +18,9 @@ Cluster slot and every script touches one node. Layout (prefix ``linkcrawl:{c}:`
 - ``hostpages``     HASH host -> pages enqueued (``--max-pages-per-host``);
 - ``qbudget``       HASH 8-byte hash of a URL without its query -> distinct URLs with a query
   enqueued for that host and path (``--max-queries-per-path``);
-- ``stats``         HASH counters; ``config`` the crawl's settings as JSON.
+- ``stats``         HASH counters; ``config`` the crawl's settings as JSON;
+- ``deadline``      STRING ms time (Redis' clock) past which queued entries are drained as
+  deferred (``--max-duration``).
 
 A request leaves the frontier in two steps: its host slot is *released* when the response is
 processed (politeness), and its lease is *acked* once the Parquet file holding its rows is
@@ -151,10 +153,13 @@ class Frontier:
         self.owner, self.holding, self.workers = k("owner"), k("holding"), k("workers")
         self.sendnext, self.crawldelay, self.busy = k("sendnext"), k("crawldelay"), k("busy")
         names = ("ENQUEUE", "SEEN_CHECK", "POP", "RELEASE", "ACK", "RETURN", "REQUEUE", "ACQUIRE",
-                 "SENT")  # fmt: skip
+                 "SENT", "DRAIN")  # fmt: skip
         self._scripts = {name: scripts.Script(client, getattr(scripts, name)) for name in names}
         self._config: CrawlConfig | None = None
         self._waitaof: bool | None = None
+        self._deadline: int | None = None  # ms, Redis' clock; 0: none
+        self._clock: tuple[float, float] = (-1e9, 0.0)  # (monotonic, Redis ms - monotonic ms)
+        self._expired = False
         self.load_scripts()
         # Refreshed by the heartbeat; pages finished under an older one may have lost writes.
         self.run_id = self.server_run_id()
@@ -196,6 +201,10 @@ class Frontier:
         """Register the crawl and its settings (idempotent for the same crawl id)."""
         config.created_at = config.created_at or time.time()
         self.client.set(self.config_key, config.to_json())
+        if config.max_duration > 0:
+            t = self.client.time()
+            deadline = t[0] * 1000 + t[1] // 1000 + int(config.max_duration * 1000)
+            self.client.set(self.key("deadline"), deadline, nx=True)
         self.client.sadd(self.crawls_key, self.crawl_id)
         self._config = config
 
@@ -257,6 +266,8 @@ class Frontier:
         seconds until a host becomes ready (0 when nothing is ready or queued).
         """
         cfg = self.config
+        if self.expired():
+            return self.drain(worker, count, ttl), 0.0
         res = self._scripts["POP"](
             keys=[self.ready, self.active, self.next, self.owner, self.holding, self.stats_key,
                   self.workers],
@@ -266,6 +277,34 @@ class Frontier:
         if len(res) == 1 and b"\t" not in res[0]:
             return [], int(res[0]) / 1000.0
         return [Entry.decode(r) for r in res], 0.0
+
+    def expired(self) -> bool:
+        """Whether the crawl's ``--max-duration`` has passed, by Redis' clock (read again
+        every few seconds, not on every call)."""
+        if self._expired:
+            return True
+        if self._deadline is None:
+            raw = self.client.get(self.key("deadline")) if self.config.max_duration > 0 else None
+            self._deadline = int(raw or 0)
+        if not self._deadline:
+            return False
+        mono = time.monotonic()
+        if mono - self._clock[0] > defaults.HEARTBEAT_SECONDS:
+            t = self.client.time()
+            self._clock = (mono, t[0] * 1000 + t[1] / 1000 - mono * 1000)
+        self._expired = mono * 1000 + self._clock[1] >= self._deadline
+        return self._expired
+
+    def drain(
+        self, worker: str, count: int = 1, ttl: float = defaults.HEARTBEAT_TTL
+    ) -> list[Entry]:
+        """Past the deadline: lease up to ``count`` queued entries, ignoring politeness (they
+        are recorded as deferred, not fetched)."""
+        res = self._scripts["DRAIN"](
+            keys=[self.ready, self.owner, self.stats_key, self.workers, self.active],
+            args=[self.prefix, count, worker, int(ttl * 1000)],
+        )
+        return [Entry.decode(r) for r in res]
 
     def release(self, done: Sequence[Entry], pipe: redis.client.Pipeline | None = None) -> None:
         """Give back the host slots of processed entries (politeness; not yet durable)."""

@@ -21,6 +21,8 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet import reactor, task
 
+from crawler import deadline
+
 logger = logging.getLogger(__name__)
 
 
@@ -65,6 +67,9 @@ class HostPoliteness:
                 wait = 1.0
             if wait <= 0:
                 break
+            if frontier.config.max_duration > 0:  # a long Crawl-delay must not outlast it
+                deadline.check(frontier)
+                wait = min(wait, 1.0)
             await _sleep(wait)
         request.meta["lc_send_lock"] = (frontier.crawl_id, host, token)
 

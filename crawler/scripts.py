@@ -242,6 +242,44 @@ return n
 """
 )
 
+# Past the crawl's time limit: lease up to `count` queued entries of any host, ready or not,
+# without taking host slots (they are recorded as deferred, not fetched): hosts in `ready`,
+# then hosts whose slots are all in use (few: as many as requests in flight).
+# KEYS: ready, owner, stats, workers, active. ARGV: prefix, count, worker, ttl_ms.
+DRAIN = (
+    _NOW
+    + """
+local prefix = ARGV[1]
+local count = tonumber(ARGV[2])
+local worker = ARGV[3]
+redis.call('ZADD', KEYS[4], now + tonumber(ARGV[4]), worker)
+local out = {}
+local function take(host)
+  local qkey = prefix .. 'q:' .. host
+  while #out < count do
+    local entry = redis.call('LPOP', qkey)
+    if not entry then
+      redis.call('ZREM', KEYS[1], host)
+      return
+    end
+    redis.call('HSET', KEYS[2], entry, worker)
+    redis.call('SADD', prefix .. 'lease:' .. worker, entry)
+    redis.call('HINCRBY', KEYS[3], 'queued', -1)
+    out[#out + 1] = entry
+  end
+end
+for _, host in ipairs(redis.call('ZRANGE', KEYS[1], 0, count - 1)) do
+  take(host)
+  if #out >= count then return out end
+end
+for _, host in ipairs(redis.call('HKEYS', KEYS[5])) do
+  take(host)
+  if #out >= count then return out end
+end
+return out
+"""
+)
+
 # Per-host send lock, cluster-wide: a request to a host may start when no other request to it
 # is in flight and the host's next start time has come. KEYS: busy, sendnext, crawldelay.
 # ARGV: host, token, lock_ttl_ms. Returns 0 when the caller holds the lock (go), else ms to

@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 from crawler import defaults
 from crawler.connection import connect
 from crawler.crawls import CrawlSet
+from crawler.deadline import DEFERRED
 from crawler.frontier import Entry, Frontier
 from crawler.traps import SeenCache, trap_reason
 from pipelines.encoding import not_html_reason
@@ -180,10 +181,15 @@ class LinkSpider(scrapy.Spider):
             error = "robots.txt: disallowed"
         elif isinstance(exc, IgnoreRequest) and str(exc).startswith("blocked:"):
             error = str(exc)
+        elif isinstance(exc, IgnoreRequest) and str(exc).startswith(DEFERRED):
+            error = str(exc)  # not fetched, for lack of time: not a fetch error
         else:
             error = f"{type(exc).__name__}: {exc}"[:500]
         page = self.page_row(frontier, entry, utc_now(), error=error)
-        self.finish(frontier, entry, [], page, [], error=True)
+        deferred = error.startswith(DEFERRED)
+        if deferred:
+            page["limits_hit"].append("max_duration")
+        self.finish(frontier, entry, [], page, [], error=not deferred, deferred=deferred)
         return [{"page": page, "links": [], "token": (entry, frontier.run_id)}]
 
     # -- helpers ---------------------------------------------------------------------------
@@ -276,12 +282,15 @@ class LinkSpider(scrapy.Spider):
         error: bool = False,
         http_error: bool = False,
         skipped: dict[str, int] | None = None,
+        deferred: bool = False,
     ) -> None:
         """One round trip: new links in, host slot back, counters up, live feed."""
         pipe = frontier.pipeline()
         frontier.enqueue(follow, pipe=pipe)
         frontier.release([entry], pipe=pipe)
-        frontier.incr(pipe, pages=1, errors=int(error), http_errors=int(http_error))
+        frontier.incr(
+            pipe, pages=1, errors=int(error), http_errors=int(http_error), deferred=int(deferred)
+        )
         if skipped:
             frontier.incr(pipe, **{f"skipped_{k}": v for k, v in skipped.items()})
         if frontier.config.feed and page.get("status") is not None:

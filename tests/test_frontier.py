@@ -177,3 +177,26 @@ def test_pipelines_survive_lost_scripts_without_applying_twice(redis_client, cra
     assert counts["pages"] == 1 and counts["queued"] == 1
     redis_client.script_flush()
     assert f.enqueue([e("http://a.test/2")]) == 1  # direct calls reload too
+
+
+def test_past_the_deadline_every_queued_entry_is_drained_at_once(redis_client, crawl_id):
+    f = make(redis_client, crawl_id, max_duration=0.3, host_delay=60, host_concurrency=1)
+    f.enqueue(urls("a.test", 5) + urls("b.test", 3))
+    first, _ = f.pop(W, 10)
+    assert len(first) == 2 and not f.expired()  # politeness: one per host, then a 60 s wait
+    assert f.pop(W, 10)[0] == []
+    time.sleep(0.35)
+    g = Frontier(redis_client, crawl_id)  # another worker agrees, by Redis' clock
+    assert g.expired()
+    drained, _ = g.pop("worker-b", 4)
+    drained += g.pop("worker-b", 10)[0]
+    assert len(drained) == 6 and {x.url for x in drained}.isdisjoint({x.url for x in first})
+    assert g.counts()["queued"] == 0
+    g.release(drained)  # drained entries hold no host slot: releasing them is a no-op
+    assert g.ack("worker-b", drained) == 6 and f.ack(W, first) == 2
+    assert g.is_done()
+
+
+def test_no_deadline_without_max_duration(redis_client, crawl_id):
+    f = make(redis_client, crawl_id)
+    assert not f.expired() and not redis_client.exists(f.key("deadline"))

@@ -54,8 +54,12 @@ class TrapWeb:
             self.log.append((host, target))
         parts = urlsplit(target)
         path, query = parts.path, parse_qs(parts.query)
+        if path == "/robots.txt" and host == "slow.test":
+            return 200, {"Content-Type": "text/plain"}, b"User-agent: *\nCrawl-delay: 86400\n"
         if path == "/robots.txt":
             return 404, {}, b""
+        if host == "slow.test":  # asks for a day between requests
+            return 200, {}, html(*(f"/s{i}" for i in range(10)))
         if host == "honest.test" and (path == "/" or target in HONEST):
             i = len(target)  # each page links a few others, all reached from the root
             return 200, {}, html(*(HONEST if path == "/" else HONEST[i % 5 : i % 5 + 4]))
@@ -109,30 +113,35 @@ def make_server(web: TrapWeb) -> ThreadingHTTPServer:
     return server
 
 
-@pytest.fixture(scope="module")
-def trap_crawl(tmp_path_factory):
+def run_crawl(tmp: Path, seeds: list[str], *options: str) -> tuple:
+    """`linkcrawl crawl` over the trap web: (process, server log, page rows, worker logs)."""
     web = TrapWeb()
     server = make_server(web)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    tmp = tmp_path_factory.mktemp("traps")
-    seeds = tmp / "seeds.txt"
-    seeds.write_text("\n".join(SEEDS) + "\n")
+    seeds_file = tmp / "seeds.txt"
+    seeds_file.write_text("\n".join(seeds) + "\n")
     out = tmp / "index"
     env = loopback_proxy_env(f"http://127.0.0.1:{server.server_address[1]}")
     env["PYTHONPATH"] = str(ROOT)
     try:
         res = subprocess.run(
-            [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
-             "--workers", "2", "--crawl-id", "traps", "--allow-private", "--delay", "0"],
+            [sys.executable, "-m", "crawler.cli", "crawl", str(seeds_file), "--out", str(out),
+             "--crawl-id", "traps", "--allow-private", *options],
             env=env, cwd=ROOT, capture_output=True, text=True, timeout=240,
         )  # fmt: skip
     finally:
         server.shutdown()
         server.server_close()
-    logs = "".join(p.read_text()[-2000:] for p in (out / "logs").glob("*.log"))
-    assert res.returncode == 0, res.stderr[-3000:] + logs
-    return res, web.log, load_pages(out).to_pylist()
+    logs = "".join(p.read_text() for p in (out / "logs").glob("*.log"))
+    assert res.returncode == 0, res.stderr[-3000:] + logs[-3000:]
+    return res, web.log, load_pages(out).to_pylist(), logs
+
+
+@pytest.fixture(scope="module")
+def trap_crawl(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("traps")
+    return run_crawl(tmp, SEEDS, "--workers", "2", "--delay", "0")[:3]
 
 
 def test_the_crawl_ends_and_says_what_each_limit_set_aside(trap_crawl):
@@ -179,3 +188,20 @@ def test_the_redirect_cap_is_recorded_on_the_last_hop(trap_crawl):
     last = f"http://redir.test/r/{defaults.MAX_REDIRECTS}"
     assert errors.pop(last) == f"redirect: too many redirects ({defaults.MAX_REDIRECTS})"
     assert set(errors.values()) == {None}
+
+
+def test_a_host_out_of_time_has_its_pages_recorded_as_deferred(tmp_path):
+    """Crawl-delay: 86400 is cut to 30 s; with --max-duration 6 the crawl does not wait those
+    30 s: the pages left are written as deferred rows and the crawl ends (default delay)."""
+    res, log, pages, logs = run_crawl(tmp_path, ["http://slow.test/"], "--workers", "1",
+                                      "--max-duration", "6")  # fmt: skip
+    assert "slow.test asks a Crawl-delay of 86400 s; using 30 s" in logs
+    assert [t for h, t in log if t != "/robots.txt"] == ["/"]
+    deferred = {p["url"]: p for p in pages if p["error"]}
+    assert set(deferred) == {f"http://slow.test/s{i}" for i in range(10)}
+    for row in deferred.values():
+        assert row["error"] == "deferred: crawl time limit (6 s)" and row["status"] is None
+        assert row["limits_hit"] == ["max_duration"]
+    assert "deferred 10" in res.stdout
+    seconds = float(res.stdout.split(" s, ")[0].rsplit(" ", 1)[1])
+    assert seconds < 30  # the 30 s Crawl-delay was not waited out
