@@ -26,7 +26,7 @@ IDLE_BACKOFF_MAX = 1.0
 LOCAL_SEEN_CACHE_BYTES = 16 << 20  # the URL hashes a worker remembers as in the frontier
 
 # Limits that end a crawl on any web (README "Limits"); 0 (or -1 for depth) turns one off.
-MAX_URL_LENGTH = 2083  # characters, as browsers and Scrapy's URLLENGTH_LIMIT
+MAX_URL_LENGTH = 2083  # characters: Internet Explorer's limit, Scrapy's URLLENGTH_LIMIT
 MAX_PATH_SEGMENTS = 20  # Heritrix TooManyPathSegmentsDecideRule
 MAX_PATH_REPEAT = 2  # Heritrix PathologicalPathDecideRule: a third copy in a row is a loop
 MAX_DEPTH = 50  # link hops from the seeds
