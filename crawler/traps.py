@@ -32,13 +32,7 @@ def path_segments(url: str) -> list[str]:
     start = url.find("/", url.find("//") + 2)
     if start < 0:
         return []
-    path = url[start + 1 :]
-    end = len(path)
-    for sep in ("?", "#"):
-        i = path.find(sep)
-        if 0 <= i < end:
-            end = i
-    path = path[:end]
+    path = url[start + 1 :].partition("?")[0].partition("#")[0]
     if path.endswith("/"):
         path = path[:-1]
     return path.split("/") if path else []
@@ -54,6 +48,8 @@ def repeated_run(segments: list[str], max_repeat: int) -> bool:
     (True, False)
     """
     n = len(segments)
+    if n <= max_repeat or len(set(segments)) == n:  # the common case: no segment twice
+        return False
     for period in range(1, min(MAX_REPEAT_PERIOD, n // (max_repeat + 1)) + 1):
         # A run of equal pairs (i, i + period) this long means max_repeat + 1 copies.
         need = period * max_repeat

@@ -80,3 +80,18 @@ def test_seen_cache_is_fixed_in_bytes():
     remembered = sum(u in cache for u in urls)
     assert 0 < remembered <= 8 * 1024  # at most one per slot: older ones are forgotten
     assert "http://a.test/never" not in cache
+
+
+def test_status_shows_what_each_limit_set_aside(redis_server, redis_client, capsys):
+    from crawler.cli import main
+    from crawler.frontier import CrawlConfig, Frontier
+
+    frontier = Frontier(redis_client, "lim")
+    frontier.create(CrawlConfig("lim", ["http://a.test/"]))
+    frontier.incr(skipped_path_repeat=3, skipped_query_budget=1000, deferred=2)
+    assert main(["status", "--redis", redis_server.url]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.endswith("\tlimits")
+    assert row.startswith("lim\t") and row.endswith(
+        "\tpath_repeat 3, query_budget 1000, deferred 2"
+    )
