@@ -200,11 +200,11 @@ class Frontier:
     def create(self, config: CrawlConfig) -> None:
         """Register the crawl and its settings (idempotent for the same crawl id)."""
         config.created_at = config.created_at or time.time()
-        self.client.set(self.config_key, config.to_json())
-        if config.max_duration > 0:
+        if config.max_duration > 0:  # before the config: a worker that sees one sees both
             t = self.client.time()
             deadline = t[0] * 1000 + t[1] // 1000 + int(config.max_duration * 1000)
             self.client.set(self.key("deadline"), deadline, nx=True)
+        self.client.set(self.config_key, config.to_json())
         self.client.sadd(self.crawls_key, self.crawl_id)
         self._config = config
 
