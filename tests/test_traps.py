@@ -7,12 +7,12 @@ import doctest
 
 import pytest
 
-from crawler import defaults, politeness, runner, traps
+from crawler import deadline, defaults, politeness, runner, traps
 from crawler.traps import SeenCache, path_segments, repeated_run, trap_reason
 
 
 def test_doctests():
-    for module in (traps, politeness, runner):
+    for module in (traps, politeness, runner, deadline):
         assert doctest.testmod(module).failed == 0
 
 
