@@ -15,7 +15,14 @@ import orjson
 from crawler import defaults
 from crawler.connection import FrontierUnavailable, connect
 from crawler.frontier import CrawlConfig, Frontier
-from crawler.runner import UsageError, new_crawl_id, read_seeds, run_crawl, submit
+from crawler.runner import (
+    UsageError,
+    format_skipped,
+    new_crawl_id,
+    read_seeds,
+    run_crawl,
+    submit,
+)
 from pipelines.parquet_sink import is_uri
 
 
@@ -39,8 +46,11 @@ def _add_crawl_options(p: argparse.ArgumentParser) -> None:
         help="follow links within the seeds' hosts (default) or registered domains",
     )
     p.add_argument("--max-pages", type=_positive, default=0, help="stop after N pages (0: no cap)")
-    p.add_argument("--max-pages-per-host", type=_positive, default=0)
-    p.add_argument("--max-depth", type=int, default=-1, help="link depth from the seeds (-1: any)")
+    p.add_argument("--max-pages-per-host", type=_positive, default=defaults.MAX_PAGES_PER_HOST,
+                   help="pages queued per host (0: no cap; README \"Limits\")")  # fmt: skip
+    p.add_argument("--max-depth", type=int, default=defaults.MAX_DEPTH,
+                   help="link depth from the seeds (-1: any)")  # fmt: skip
+    _add_limit_options(p)
     p.add_argument("--user-agent", default=defaults.USER_AGENT)
     p.add_argument(
         "--host-concurrency",
@@ -88,6 +98,25 @@ def _add_crawl_options(p: argparse.ArgumentParser) -> None:
                    help="size the duplicate filter for about this many URLs")  # fmt: skip
 
 
+def _add_limit_options(p: argparse.ArgumentParser) -> None:
+    """Trap limits (README "Limits"); 0 turns one off."""
+    limits = [
+        ("--max-url-length", _positive, defaults.MAX_URL_LENGTH, "skip longer URLs"),
+        ("--max-path-segments", _positive, defaults.MAX_PATH_SEGMENTS,
+         "skip URLs with more path segments"),
+        ("--max-path-repeat", _positive, defaults.MAX_PATH_REPEAT,
+         "skip URLs whose path repeats a run of segments more times in a row"),
+        ("--max-queries-per-path", _positive, defaults.MAX_QUERIES_PER_PATH,
+         "distinct query strings queued per host and path (session IDs, calendars)"),
+        ("--max-crawl-delay", float, defaults.MAX_CRAWL_DELAY,
+         "cut a robots.txt Crawl-delay to this many seconds"),
+        ("--max-duration", float, 0.0,
+         "seconds; then the pages still queued are recorded as deferred"),
+    ]  # fmt: skip
+    for name, kind, default, text in limits:
+        p.add_argument(name, type=kind, default=default, help=f"{text} (0: off)")
+
+
 def _config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
     return CrawlConfig(
         crawl_id=args.crawl_id or new_crawl_id(),
@@ -96,6 +125,12 @@ def _config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
         max_depth=args.max_depth,
         max_pages=args.max_pages,
         max_pages_per_host=args.max_pages_per_host,
+        max_url_length=args.max_url_length,
+        max_path_segments=args.max_path_segments,
+        max_path_repeat=args.max_path_repeat,
+        max_queries_per_path=args.max_queries_per_path,
+        max_crawl_delay=max(0.0, args.max_crawl_delay),
+        max_duration=max(0.0, args.max_duration),
         host_concurrency=max(1, args.host_concurrency),
         host_delay=max(0.0, args.delay),
         user_agent=args.user_agent,
@@ -205,7 +240,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not crawls:
         print("no crawls")
         return 0
-    print("crawl\tstate\tpages\tqueued\tin_flight\tworkers\tlinks_written\terrors\trequeued")
+    print(
+        "crawl\tstate\tpages\tqueued\tin_flight\tworkers\tlinks_written\terrors\trequeued\tlimits"
+    )
     for crawl_id in crawls:
         frontier = Frontier(client, crawl_id)
         counts = frontier.counts()
@@ -215,6 +252,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"\t{counts.get('inflight', 0)}\t{counts.get('workers', 0)}"
             f"\t{counts.get('links_written', 0)}\t{counts.get('errors', 0)}"
             f"\t{counts.get('requeued', 0)}"
+            f"\t{format_skipped(counts).removeprefix('limits: ') or '-'}"
         )
     return 0
 

@@ -30,7 +30,16 @@ SEEN_BUCKET_BITS = 16  # the duplicate filter's buckets: 2**16 STRING keys at mo
 FEED_MAXLEN = 100_000  # approximate length cap of a crawl's live link stream
 IDLE_BACKOFF_MIN = 0.05
 IDLE_BACKOFF_MAX = 1.0
-LOCAL_SEEN_CACHE = 1 << 20  # fingerprints a worker remembers as already in the frontier
+LOCAL_SEEN_CACHE_BYTES = 16 << 20  # the URL hashes a worker remembers as in the frontier
+
+# Limits that end a crawl on any web (README "Limits"); 0 (or -1 for depth) turns one off.
+MAX_URL_LENGTH = 2083  # characters: Internet Explorer's limit, Scrapy's URLLENGTH_LIMIT
+MAX_PATH_SEGMENTS = 20  # Heritrix TooManyPathSegmentsDecideRule
+MAX_PATH_REPEAT = 2  # Heritrix PathologicalPathDecideRule: a third copy in a row is a loop
+MAX_DEPTH = 50  # link hops from the seeds
+MAX_QUERIES_PER_PATH = 1000  # distinct query strings enqueued per host and path
+MAX_PAGES_PER_HOST = 10_000
+MAX_CRAWL_DELAY = 30.0  # seconds: a longer robots.txt Crawl-delay is cut to this (Nutch)
 
 # Parquet sink.
 FLUSH_ROWS = 100_000  # links buffered per worker before a file is written

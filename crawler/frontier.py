@@ -16,7 +16,11 @@ Cluster slot and every script touches one node. Layout (prefix ``linkcrawl:{c}:`
 - ``workers``       ZSET worker -> heartbeat deadline (ms);
 - ``seen:<bucket>`` STRING of packed 6-byte fingerprint remainders (the duplicate filter);
 - ``hostpages``     HASH host -> pages enqueued (``--max-pages-per-host``);
-- ``stats``         HASH counters; ``config`` the crawl's settings as JSON.
+- ``qbudget``       HASH 8-byte hash of a URL without its query -> distinct URLs with a query
+  enqueued for that host and path (``--max-queries-per-path``);
+- ``stats``         HASH counters; ``config`` the crawl's settings as JSON;
+- ``deadline``      STRING ms time (Redis' clock) past which queued entries are drained as
+  deferred (``--max-duration``).
 
 A request leaves the frontier in two steps: its host slot is *released* when the response is
 processed (politeness), and its lease is *acked* once the Parquet file holding its rows is
@@ -45,6 +49,19 @@ def fingerprint(url: str) -> bytes:
     '6f2f5c8d0f8cdb57'
     """
     return hashlib.blake2b(url.encode("utf-8"), digest_size=8).digest()
+
+
+def path_key(url: str) -> bytes:
+    """The query budget's field of a URL with a query: 8 bytes of its host and path;
+    empty for a URL without a query (it is not counted).
+
+    >>> path_key("http://a.test/cal?m=1") == path_key("http://a.test/cal?m=2"), path_key("http://a.test/")
+    (True, b'')
+    """
+    base, sep, _ = url.partition("?")
+    if not sep:
+        return b""
+    return hashlib.blake2b(base.encode("utf-8"), digest_size=8).digest()
 
 
 def seen_slot(url: str, bits: int = defaults.SEEN_BUCKET_BITS) -> tuple[str, bytes]:
@@ -88,9 +105,16 @@ class CrawlConfig:
     seeds: list[str]
     scope: str = "host"  # host | domain
     allowed: list[str] = field(default_factory=list)  # hosts or registered domains
-    max_depth: int = -1  # -1: unlimited
+    max_depth: int = defaults.MAX_DEPTH  # -1: unlimited
     max_pages: int = 0  # 0: unlimited
-    max_pages_per_host: int = 0
+    max_pages_per_host: int = defaults.MAX_PAGES_PER_HOST  # 0: unlimited
+    # Trap limits (crawler/traps.py and the ENQUEUE script); 0 turns one off.
+    max_url_length: int = defaults.MAX_URL_LENGTH
+    max_path_segments: int = defaults.MAX_PATH_SEGMENTS
+    max_path_repeat: int = defaults.MAX_PATH_REPEAT
+    max_queries_per_path: int = defaults.MAX_QUERIES_PER_PATH
+    max_crawl_delay: float = defaults.MAX_CRAWL_DELAY
+    max_duration: float = 0.0  # seconds; past it, what is queued is recorded as deferred
     host_concurrency: int = defaults.HOST_CONCURRENCY
     host_delay: float = defaults.HOST_DELAY
     user_agent: str = defaults.USER_AGENT
@@ -126,14 +150,18 @@ class Frontier:
         self.crawls_key = f"{prefix}:crawls"
         k = self.key
         self.stats_key, self.hostpages, self.config_key = k("stats"), k("hostpages"), k("config")
+        self.qbudget = k("qbudget")
         self.ready, self.active, self.next = k("ready"), k("active"), k("next")
         self.owner, self.holding, self.workers = k("owner"), k("holding"), k("workers")
         self.sendnext, self.crawldelay, self.busy = k("sendnext"), k("crawldelay"), k("busy")
         names = ("ENQUEUE", "SEEN_CHECK", "POP", "RELEASE", "ACK", "RETURN", "REQUEUE", "ACQUIRE",
-                 "SENT")  # fmt: skip
+                 "SENT", "DRAIN")  # fmt: skip
         self._scripts = {name: scripts.Script(client, getattr(scripts, name)) for name in names}
         self._config: CrawlConfig | None = None
         self._waitaof: bool | None = None
+        self._deadline: int | None = None  # ms, Redis' clock; 0: none
+        self._clock: tuple[float, float] = (-1e9, 0.0)  # (monotonic, Redis ms - monotonic ms)
+        self._expired = False
         self.load_scripts()
         # Refreshed by the heartbeat; pages finished under an older one may have lost writes.
         self.run_id = self.server_run_id()
@@ -174,6 +202,10 @@ class Frontier:
     def create(self, config: CrawlConfig) -> None:
         """Register the crawl and its settings (idempotent for the same crawl id)."""
         config.created_at = config.created_at or time.time()
+        if config.max_duration > 0:  # before the config: a worker that sees one sees both
+            t = self.client.time()
+            deadline = t[0] * 1000 + t[1] // 1000 + int(config.max_duration * 1000)
+            self.client.set(self.key("deadline"), deadline, nx=True)
         self.client.set(self.config_key, config.to_json())
         self.client.sadd(self.crawls_key, self.crawl_id)
         self._config = config
@@ -206,15 +238,16 @@ class Frontier:
             cfg.max_pages,
             cfg.max_pages_per_host,
             cfg.host_concurrency,
+            cfg.max_queries_per_path,
         ]
         n = len(argv)
         bits = cfg.seen_bucket_bits
         for e in entries:
             bucket, rest = seen_slot(e.url, bits)
-            argv += (bucket, rest, e.host, e.encode())
+            argv += (bucket, rest, e.host, e.encode(), path_key(e.url))
         if len(argv) == n:
             return 0
-        keys = [self.stats_key, self.hostpages, self.ready, self.active, self.next]
+        keys = [self.stats_key, self.hostpages, self.ready, self.active, self.next, self.qbudget]
         return self._scripts["ENQUEUE"](keys=keys, args=argv, client=pipe)
 
     def seen(self, urls: Sequence[str]) -> list[bool]:
@@ -235,6 +268,8 @@ class Frontier:
         seconds until a host becomes ready (0 when nothing is ready or queued).
         """
         cfg = self.config
+        if self.expired():
+            return self.drain(worker, count, ttl), 0.0
         res = self._scripts["POP"](
             keys=[self.ready, self.active, self.next, self.owner, self.holding, self.stats_key,
                   self.workers],
@@ -244,6 +279,34 @@ class Frontier:
         if len(res) == 1 and b"\t" not in res[0]:
             return [], int(res[0]) / 1000.0
         return [Entry.decode(r) for r in res], 0.0
+
+    def expired(self) -> bool:
+        """Whether the crawl's ``--max-duration`` has passed, by Redis' clock (read again
+        every few seconds, not on every call)."""
+        if self._expired:
+            return True
+        if self._deadline is None:
+            raw = self.client.get(self.key("deadline")) if self.config.max_duration > 0 else None
+            self._deadline = int(raw or 0)
+        if not self._deadline:
+            return False
+        mono = time.monotonic()
+        if mono - self._clock[0] > defaults.HEARTBEAT_SECONDS:
+            t = self.client.time()
+            self._clock = (mono, t[0] * 1000 + t[1] / 1000 - mono * 1000)
+        self._expired = mono * 1000 + self._clock[1] >= self._deadline
+        return self._expired
+
+    def drain(
+        self, worker: str, count: int = 1, ttl: float = defaults.HEARTBEAT_TTL
+    ) -> list[Entry]:
+        """Past the deadline: lease up to ``count`` queued entries, ignoring politeness (they
+        are recorded as deferred, not fetched)."""
+        res = self._scripts["DRAIN"](
+            keys=[self.ready, self.owner, self.stats_key, self.workers, self.active],
+            args=[self.prefix, count, worker, int(ttl * 1000)],
+        )
+        return [Entry.decode(r) for r in res]
 
     def release(self, done: Sequence[Entry], pipe: redis.client.Pipeline | None = None) -> None:
         """Give back the host slots of processed entries (politeness; not yet durable)."""

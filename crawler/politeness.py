@@ -21,6 +21,8 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet import reactor, task
 
+from crawler import deadline
+
 logger = logging.getLogger(__name__)
 
 
@@ -65,6 +67,9 @@ class HostPoliteness:
                 wait = 1.0
             if wait <= 0:
                 break
+            if frontier.config.max_duration > 0:  # a long Crawl-delay must not outlast it
+                deadline.check(frontier)
+                wait = min(wait, 1.0)
             await _sleep(wait)
         request.meta["lc_send_lock"] = (frontier.crawl_id, host, token)
 
@@ -88,18 +93,32 @@ class HostPoliteness:
         self._done(request)
 
     def robots_parsed(self, robotparser: Any, request: Request) -> None:
-        """Record the host's Crawl-delay (for our user agent) in every crawl's frontier."""
+        """Record the host's Crawl-delay (for our user agent) in every crawl's frontier,
+        cut to each crawl's ``max_crawl_delay`` (a day-long delay must not hold a crawl)."""
         ua = request.headers.get(b"User-Agent") or b"*"
         try:
-            delay = robotparser.crawl_delay(ua.decode("latin-1"))
+            delay = float(robotparser.crawl_delay(ua.decode("latin-1")) or 0)
         except Exception:
             return
-        if not delay:
+        if not delay > 0:  # also NaN
             return
         host = urlparse_cached(request).hostname or ""
-        self.crawl_delays[host] = float(delay)
         try:
             for frontier in self.crawler.spider.crawls:
-                frontier.set_crawl_delay(host, float(delay))
+                cap = frontier.config.max_crawl_delay
+                used = capped_delay(delay, cap)
+                if used < delay:
+                    logger.warning("%s asks a Crawl-delay of %g s; using %g s", host, delay, used)
+                self.crawl_delays[host] = used
+                frontier.set_crawl_delay(host, used)
         except redis.RedisError as exc:
             logger.warning("could not record Crawl-delay of %s: %s", host, exc)
+
+
+def capped_delay(delay: float, cap: float) -> float:
+    """A robots.txt Crawl-delay cut to ``cap`` seconds (0: no cap).
+
+    >>> capped_delay(86400, 30), capped_delay(2.5, 30), capped_delay(86400, 0)
+    (30, 2.5, 86400)
+    """
+    return min(delay, cap) if cap > 0 else delay

@@ -86,11 +86,30 @@ class CrawlSummary:
         return self.pages / self.seconds if self.seconds > 0 else 0.0
 
     def format(self) -> str:
-        return (
+        line = (
             f"crawl {self.crawl_id}: {self.pages} pages, {self.links} links, "
             f"{self.errors} fetch errors, {self.http_errors} HTTP errors, "
             f"{self.seconds:.1f} s, {self.pages_per_second:.1f} pages/s"
         )
+        limits = format_skipped(self.counts)
+        return f"{line}\n{limits}" if limits else line
+
+
+def format_skipped(counts: dict[str, int]) -> str:
+    """The URLs each limit set aside (README "Limits"), from a crawl's stats; '' for none.
+
+    >>> format_skipped({"skipped_url_length": 3, "capped": 2, "pages": 9, "deferred": 1})
+    'limits: url_length 3, capped 2, deferred 1'
+    >>> format_skipped({"pages": 9})
+    ''
+    """
+    parts = [
+        f"{name.removeprefix('skipped_')} {n}"
+        for name, n in sorted(counts.items())
+        if name.startswith("skipped_") and n > 0
+    ]
+    parts += [f"{name} {counts[name]}" for name in ("capped", "deferred") if counts.get(name)]
+    return "limits: " + ", ".join(parts) if parts else ""
 
 
 class Progress:

@@ -39,8 +39,10 @@ local function seen_add(key, rem)
 end
 """
 
-# KEYS: stats, hostpages, ready, active, next. ARGV: prefix, max_pages, max_per_host,
-# host_concurrency, then quadruples (bucket, remainder, host, entry).
+# KEYS: stats, hostpages, ready, active, next, qbudget. ARGV: prefix, max_pages, max_per_host,
+# host_concurrency, max_queries_per_path, then quintuples (bucket, remainder, host, entry,
+# path key: a short hash of the URL without its query, '' for a URL without a query).
+# A new URL past a budget stays in the seen-set: it is skipped, and counted, once.
 ENQUEUE = (
     _NOW
     + _SEEN_ADD
@@ -49,19 +51,22 @@ local prefix = ARGV[1]
 local max_pages = tonumber(ARGV[2])
 local max_host = tonumber(ARGV[3])
 local conc = tonumber(ARGV[4])
+local max_query = tonumber(ARGV[5])
 local added = 0
-for i = 5, #ARGV, 4 do
+for i = 6, #ARGV, 5 do
   if seen_add(prefix .. 'seen:' .. ARGV[i], ARGV[i + 1]) == 1 then
     local host = ARGV[i + 2]
-    local ok = true
-    if max_host > 0 and redis.call('HINCRBY', KEYS[2], host, 1) > max_host then
-      ok = false
-    end
-    if ok and redis.call('HINCRBY', KEYS[1], 'enqueued', 1) > max_pages and max_pages > 0 then
+    local path = ARGV[i + 4]
+    local skip = nil
+    if max_query > 0 and path ~= '' and redis.call('HINCRBY', KEYS[6], path, 1) > max_query then
+      skip = 'skipped_query_budget'
+    elseif max_host > 0 and redis.call('HINCRBY', KEYS[2], host, 1) > max_host then
+      skip = 'skipped_host_budget'
+    elseif redis.call('HINCRBY', KEYS[1], 'enqueued', 1) > max_pages and max_pages > 0 then
       redis.call('HINCRBY', KEYS[1], 'enqueued', -1)
-      ok = false
+      skip = 'capped'
     end
-    if ok then
+    if not skip then
       redis.call('RPUSH', prefix .. 'q:' .. host, ARGV[i + 3])
       redis.call('HINCRBY', KEYS[1], 'queued', 1)
       added = added + 1
@@ -71,7 +76,7 @@ for i = 5, #ARGV, 4 do
         redis.call('ZADD', KEYS[3], 'NX', nxt, host)
       end
     else
-      redis.call('HINCRBY', KEYS[1], 'capped', 1)
+      redis.call('HINCRBY', KEYS[1], skip, 1)
     end
   end
 end
@@ -234,6 +239,44 @@ for _, worker in ipairs(dead) do
   redis.call('ZREM', KEYS[6], worker)
 end
 return n
+"""
+)
+
+# Past the crawl's time limit: lease up to `count` queued entries of any host, ready or not,
+# without taking host slots (they are recorded as deferred, not fetched): hosts in `ready`,
+# then hosts whose slots are all in use (few: as many as requests in flight).
+# KEYS: ready, owner, stats, workers, active. ARGV: prefix, count, worker, ttl_ms.
+DRAIN = (
+    _NOW
+    + """
+local prefix = ARGV[1]
+local count = tonumber(ARGV[2])
+local worker = ARGV[3]
+redis.call('ZADD', KEYS[4], now + tonumber(ARGV[4]), worker)
+local out = {}
+local function take(host)
+  local qkey = prefix .. 'q:' .. host
+  while #out < count do
+    local entry = redis.call('LPOP', qkey)
+    if not entry then
+      redis.call('ZREM', KEYS[1], host)
+      return
+    end
+    redis.call('HSET', KEYS[2], entry, worker)
+    redis.call('SADD', prefix .. 'lease:' .. worker, entry)
+    redis.call('HINCRBY', KEYS[3], 'queued', -1)
+    out[#out + 1] = entry
+  end
+end
+for _, host in ipairs(redis.call('ZRANGE', KEYS[1], 0, count - 1)) do
+  take(host)
+  if #out >= count then return out end
+end
+for _, host in ipairs(redis.call('HKEYS', KEYS[5])) do
+  take(host)
+  if #out >= count then return out end
+end
+return out
 """
 )
 

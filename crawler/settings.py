@@ -55,6 +55,7 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
 }
 DOWNLOADER_MIDDLEWARES = {
+    "crawler.deadline.CrawlDeadline": 40,  # past --max-duration, nothing more is fetched
     "crawler.safety.PrivateAddressGuard": 50,  # before robots.txt is fetched
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.robots.StrictRobotsTxtMiddleware": 100,

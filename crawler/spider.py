@@ -24,7 +24,9 @@ from crawler import defaults
 from crawler.bodies import fetch_error, limits_from_flags
 from crawler.connection import connect
 from crawler.crawls import CrawlSet
+from crawler.deadline import DEFERRED
 from crawler.frontier import Entry, Frontier
+from crawler.traps import SeenCache, trap_reason
 from pipelines.encoding import not_html_reason
 from pipelines.extract import PageLinks, extract_page
 from pipelines.rows import link_rows, utc_now
@@ -67,7 +69,7 @@ class LinkSpider(scrapy.Spider):
         )
         spider.worker_id = settings.get("LINKCRAWL_WORKER_ID") or default_worker_id()
         spider.exit_when_done = settings.getbool("LINKCRAWL_EXIT_WHEN_DONE", True)
-        spider.known: dict[str, set[str]] = {}  # per crawl: URLs known to be in its seen-set
+        spider.known: dict[str, SeenCache] = {}  # per crawl: URLs known to be in its seen-set
         return spider
 
     async def start(self) -> AsyncIterator[Any]:
@@ -123,15 +125,23 @@ class LinkSpider(scrapy.Spider):
         page["x_robots_tag"] = x_robots
         follow: list[Entry] = []
         links: list[dict[str, Any]] = []
+        skipped: dict[str, int] = {}
 
         if status in _REDIRECTS:
             location = _header(headers, b"Location")
             target = resolve_link(location, entry.url) if location else None
             page["redirect_to"] = target
             page["final_url"] = target
-            if target and entry.redirects < defaults.MAX_REDIRECTS:
-                host = url_host(target)
-                if self.in_scope(frontier, target):
+            host = url_host(target) if target else ""
+            if target and self.in_scope(frontier, target):
+                if entry.redirects >= defaults.MAX_REDIRECTS:
+                    page["error"] = f"redirect: too many redirects ({defaults.MAX_REDIRECTS})"
+                    page["limits_hit"].append("max_redirects")
+                    skipped["redirects"] = 1
+                elif reason := self.trap(frontier, target):
+                    page["limits_hit"].append(reason)
+                    skipped[reason] = 1
+                else:
                     follow.append(Entry(target, host, entry.depth, entry.redirects + 1))
         elif 200 <= status < 300 and (body or not decode_error) and is_html(content_type, body):
             try:
@@ -147,8 +157,9 @@ class LinkSpider(scrapy.Spider):
                     extracted, entry.url, crawl_id=cfg.crawl_id, fetched_at=fetched_at
                 )
                 if not extracted.nofollow_page:
-                    follow = self.links_to_follow(frontier, entry, links)
-        self.finish(frontier, entry, follow, page, links, http_error=status >= 400)
+                    follow = self.links_to_follow(frontier, entry, links, skipped)
+                    page["limits_hit"].extend(sorted(skipped))
+        self.finish(frontier, entry, follow, page, links, http_error=status >= 400, skipped=skipped)
         return [{"page": page, "links": links, "token": (entry, frontier.run_id)}]
 
     def on_error(self, failure: Failure) -> list[dict[str, Any]]:
@@ -162,12 +173,17 @@ class LinkSpider(scrapy.Spider):
             error = "robots.txt: disallowed"
         elif isinstance(exc, IgnoreRequest) and str(exc).startswith("blocked:"):
             error = str(exc)
+        elif isinstance(exc, IgnoreRequest) and str(exc).startswith(DEFERRED):
+            error = str(exc)  # not fetched, for lack of time: not a fetch error
         elif (bound := fetch_error(exc)) is not None:
             error = bound
         else:
             error = f"{type(exc).__name__}: {exc}"[:500]
         page = self.page_row(frontier, entry, utc_now(), error=error)
-        self.finish(frontier, entry, [], page, [], error=True)
+        deferred = error.startswith(DEFERRED)
+        if deferred:
+            page["limits_hit"].append("max_duration")
+        self.finish(frontier, entry, [], page, [], error=not deferred, deferred=deferred)
         return [{"page": page, "links": [], "token": (entry, frontier.run_id)}]
 
     # -- helpers ---------------------------------------------------------------------------
@@ -197,24 +213,56 @@ class LinkSpider(scrapy.Spider):
         page["meta_robots"] = extracted.meta_robots
         page["out_links"] = len(extracted.links)
 
+    @staticmethod
+    def trap(frontier: Frontier, url: str) -> str | None:
+        """Why the crawl's trap limits refuse ``url`` (crawler/traps.py), or None."""
+        cfg = frontier.config
+        return trap_reason(
+            url,
+            max_url_length=cfg.max_url_length,
+            max_path_segments=cfg.max_path_segments,
+            max_path_repeat=cfg.max_path_repeat,
+        )
+
     def links_to_follow(
-        self, frontier: Frontier, entry: Entry, links: list[dict[str, Any]]
+        self,
+        frontier: Frontier,
+        entry: Entry,
+        links: list[dict[str, Any]],
+        skipped: dict[str, int] | None = None,
     ) -> list[Entry]:
+        """The page's in-scope links not known to be in the frontier, past the trap checks.
+
+        ``skipped`` counts, per reason, the links set aside (a URL refused by a trap check is
+        remembered as known: it is counted once per worker, not once per page).
+        """
+        skipped = {} if skipped is None else skipped
         depth = entry.depth + 1
         max_depth = frontier.config.max_depth
-        if 0 <= max_depth < depth:
-            return []
-        known = self.known.setdefault(frontier.crawl_id, set())
-        if len(known) > defaults.LOCAL_SEEN_CACHE:
-            known.clear()
+        too_deep = 0 <= max_depth < depth
+        known = self.known.get(frontier.crawl_id)
+        if known is None:
+            known = self.known[frontier.crawl_id] = SeenCache(defaults.LOCAL_SEEN_CACHE_BYTES)
         out: list[Entry] = []
+        deep: set[str] = set()
         for row in links:
             url = row["target_url"]
             if url in known:
                 continue
+            host = row["target_host"]
+            if not self.in_scope(frontier, url):
+                continue
+            if too_deep:
+                deep.add(url)
+                continue
             known.add(url)
-            if self.in_scope(frontier, url):
-                out.append(Entry(url, row["target_host"], depth))
+            reason = self.trap(frontier, url)
+            if reason is None:
+                out.append(Entry(url, host, depth))
+            else:
+                skipped[reason] = skipped.get(reason, 0) + 1
+        if deep:
+            skipped["depth"] = len(deep)
         return out
 
     def finish(
@@ -227,12 +275,18 @@ class LinkSpider(scrapy.Spider):
         *,
         error: bool = False,
         http_error: bool = False,
+        skipped: dict[str, int] | None = None,
+        deferred: bool = False,
     ) -> None:
         """One round trip: new links in, host slot back, counters up, live feed."""
         pipe = frontier.pipeline()
         frontier.enqueue(follow, pipe=pipe)
         frontier.release([entry], pipe=pipe)
-        frontier.incr(pipe, pages=1, errors=int(error), http_errors=int(http_error))
+        frontier.incr(
+            pipe, pages=1, errors=int(error), http_errors=int(http_error), deferred=int(deferred)
+        )
+        if skipped:
+            frontier.incr(pipe, **{f"skipped_{k}": v for k, v in skipped.items()})
         if frontier.config.feed and page.get("status") is not None:
             pipe.xadd(
                 frontier.key("feed"),

@@ -44,7 +44,30 @@ def test_caps_per_host_and_total(redis_client, crawl_id):
     f = make(redis_client, crawl_id, max_pages_per_host=2, max_pages=3, host_delay=0)
     assert f.enqueue(urls("a.test", 5) + urls("b.test", 5)) == 3
     counts = f.counts()
-    assert counts["enqueued"] == 3 and counts["capped"] == 7
+    assert counts["enqueued"] == 3
+    assert counts["skipped_host_budget"] == 6 and counts["capped"] == 1  # b.test's 2nd: total
+
+
+def test_query_budget_per_host_and_path(redis_client, crawl_id):
+    """Distinct query strings of one host and path are budgeted; other paths, other hosts
+    and URLs without a query are not; a URL skipped once is not counted again."""
+    f = make(redis_client, crawl_id, max_queries_per_path=3, host_delay=0)
+    sid = [e(f"http://a.test/cal?sid={i}") for i in range(10)]
+    assert f.enqueue(sid[:5]) == 3
+    assert f.enqueue(sid) == 0  # the first five are seen; the rest are past the budget
+    assert f.enqueue([e("http://a.test/cal"), e("http://a.test/cal/?sid=1")]) == 2
+    assert f.enqueue([e("http://b.test/cal?sid=1"), e("http://a.test/other?sid=1")]) == 2
+    assert f.counts()["skipped_query_budget"] == 7
+    # Bounded: one small field per host and path, whatever the number of query strings.
+    fields = redis_client.hgetall(f.qbudget)
+    assert len(fields) == 4 and all(len(k) == 8 for k in fields)
+    assert sorted(int(v) for v in fields.values()) == [1, 1, 1, 10]
+
+
+def test_query_budget_off(redis_client, crawl_id):
+    f = make(redis_client, crawl_id, max_queries_per_path=0, host_delay=0)
+    assert f.enqueue([e(f"http://a.test/cal?sid={i}") for i in range(50)]) == 50
+    assert not redis_client.exists(f.qbudget)
 
 
 def test_pop_interleaves_hosts_and_respects_concurrency(redis_client, crawl_id):
@@ -154,3 +177,26 @@ def test_pipelines_survive_lost_scripts_without_applying_twice(redis_client, cra
     assert counts["pages"] == 1 and counts["queued"] == 1
     redis_client.script_flush()
     assert f.enqueue([e("http://a.test/2")]) == 1  # direct calls reload too
+
+
+def test_past_the_deadline_every_queued_entry_is_drained_at_once(redis_client, crawl_id):
+    f = make(redis_client, crawl_id, max_duration=0.3, host_delay=60, host_concurrency=1)
+    f.enqueue(urls("a.test", 5) + urls("b.test", 3))
+    first, _ = f.pop(W, 10)
+    assert len(first) == 2 and not f.expired()  # politeness: one per host, then a 60 s wait
+    assert f.pop(W, 10)[0] == []
+    time.sleep(0.35)
+    g = Frontier(redis_client, crawl_id)  # another worker agrees, by Redis' clock
+    assert g.expired()
+    drained, _ = g.pop("worker-b", 4)
+    drained += g.pop("worker-b", 10)[0]
+    assert len(drained) == 6 and {x.url for x in drained}.isdisjoint({x.url for x in first})
+    assert g.counts()["queued"] == 0
+    g.release(drained)  # drained entries hold no host slot: releasing them is a no-op
+    assert g.ack("worker-b", drained) == 6 and f.ack(W, first) == 2
+    assert g.is_done()
+
+
+def test_no_deadline_without_max_duration(redis_client, crawl_id):
+    f = make(redis_client, crawl_id)
+    assert not f.expired() and not redis_client.exists(f.key("deadline"))
