@@ -115,6 +115,13 @@ def _add_limit_options(p: argparse.ArgumentParser) -> None:
     ]  # fmt: skip
     for name, kind, default, text in limits:
         p.add_argument(name, type=kind, default=default, help=f"{text} (0: off)")
+    p.add_argument(
+        "--session-params",
+        default=",".join(defaults.SESSION_PARAMS),
+        metavar="NAMES",
+        help="comma-separated query parameters the duplicate filter ignores, so that session"
+        " IDs do not make every link new (default: %(default)s; '' keeps them all)",
+    )
 
 
 def _config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
@@ -129,6 +136,7 @@ def _config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
         max_path_segments=args.max_path_segments,
         max_path_repeat=args.max_path_repeat,
         max_queries_per_path=args.max_queries_per_path,
+        session_params=[n.strip().lower() for n in args.session_params.split(",") if n.strip()],
         max_crawl_delay=max(0.0, args.max_crawl_delay),
         max_duration=max(0.0, args.max_duration),
         host_concurrency=max(1, args.host_concurrency),

@@ -39,6 +39,10 @@ MAX_PATH_REPEAT = 2  # Heritrix PathologicalPathDecideRule: a third copy in a ro
 MAX_DEPTH = 50  # link hops from the seeds
 MAX_QUERIES_PER_PATH = 1000  # distinct query strings enqueued per host and path
 MAX_PAGES_PER_HOST = 10_000
+# Session-ID query parameters the duplicate filter ignores (Heritrix strips these names too).
+# Not `s` (WordPress search) nor `id`: only names that mean a session on the sites using them.
+SESSION_PARAMS = ("sid", "sessionid", "session_id", "sessid", "phpsessid", "jsessionid",
+                  "aspsessionid", "cfid", "cftoken", "zenid", "oscsid")  # fmt: skip
 MAX_CRAWL_DELAY = 30.0  # seconds: a longer robots.txt Crawl-delay is cut to this (Nutch)
 
 # Parquet sink.

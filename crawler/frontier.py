@@ -40,6 +40,7 @@ import orjson
 import redis
 
 from crawler import defaults, scripts
+from crawler.traps import dedupe_key
 
 
 def fingerprint(url: str) -> bytes:
@@ -113,6 +114,8 @@ class CrawlConfig:
     max_path_segments: int = defaults.MAX_PATH_SEGMENTS
     max_path_repeat: int = defaults.MAX_PATH_REPEAT
     max_queries_per_path: int = defaults.MAX_QUERIES_PER_PATH
+    # Query parameters the duplicate filter ignores (session IDs); [] keeps every parameter.
+    session_params: list[str] = field(default_factory=lambda: list(defaults.SESSION_PARAMS))
     max_crawl_delay: float = defaults.MAX_CRAWL_DELAY
     max_duration: float = 0.0  # seconds; past it, what is queued is recorded as deferred
     host_concurrency: int = defaults.HOST_CONCURRENCY
@@ -125,6 +128,10 @@ class CrawlConfig:
     allow_private: bool = False  # fetch hosts that resolve to private/loopback addresses
     resolve: list[str] = field(default_factory=list)  # --resolve HOST:ADDR overrides
     created_at: float = 0.0
+
+    @cached_property
+    def session_set(self) -> frozenset[str]:
+        return frozenset(p.lower() for p in self.session_params)
 
     @cached_property
     def allowed_set(self) -> frozenset[str]:
@@ -243,7 +250,7 @@ class Frontier:
         n = len(argv)
         bits = cfg.seen_bucket_bits
         for e in entries:
-            bucket, rest = seen_slot(e.url, bits)
+            bucket, rest = seen_slot(dedupe_key(e.url, cfg.session_set), bits)
             argv += (bucket, rest, e.host, e.encode(), path_key(e.url))
         if len(argv) == n:
             return 0
@@ -255,8 +262,9 @@ class Frontier:
         if not urls:
             return []
         argv: list[object] = [self.prefix]
+        cfg = self.config
         for url in urls:
-            argv += seen_slot(url, self.config.seen_bucket_bits)
+            argv += seen_slot(dedupe_key(url, cfg.session_set), cfg.seen_bucket_bits)
         return [bool(x) for x in self._scripts["SEEN_CHECK"](keys=[], args=argv)]
 
     def pop(

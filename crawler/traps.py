@@ -94,6 +94,34 @@ def trap_reason(
     return None
 
 
+def dedupe_key(url: str, session_params: frozenset[str]) -> str:
+    """The URL as the duplicate filter sees it: without session-ID parameters.
+
+    A session ID makes every link new on every visit; Heritrix drops them the same way when
+    it decides what was seen. The URL fetched and recorded keeps them: only the key changes,
+    so the first variant is crawled and the others are duplicates. Names match lowercased,
+    in the query and as a path parameter (``;jsessionid=...``).
+
+    >>> params = frozenset({"sid", "jsessionid"})
+    >>> dedupe_key("http://a.test/p?id=3&sid=9f8e7d", params)
+    'http://a.test/p?id=3'
+    >>> dedupe_key("http://a.test/p;jsessionid=AB12?SID=1", params)
+    'http://a.test/p'
+    >>> dedupe_key("http://a.test/p?id=3", params)
+    'http://a.test/p?id=3'
+    """
+    if not session_params:
+        return url
+    base, sep, query = url.partition("?")
+    semi = base.find(";", base.find("//") + 2)
+    if semi >= 0 and base[semi + 1 :].partition("=")[0].lower() in session_params:
+        base = base[:semi]
+    if sep:
+        kept = [p for p in query.split("&") if p.partition("=")[0].lower() not in session_params]
+        query = "&".join(kept)
+    return f"{base}?{query}" if query else base
+
+
 class SeenCache:
     """URLs a worker knows to be in the frontier, in a fixed number of bytes.
 

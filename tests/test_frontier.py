@@ -52,11 +52,11 @@ def test_query_budget_per_host_and_path(redis_client, crawl_id):
     """Distinct query strings of one host and path are budgeted; other paths, other hosts
     and URLs without a query are not; a URL skipped once is not counted again."""
     f = make(redis_client, crawl_id, max_queries_per_path=3, host_delay=0)
-    sid = [e(f"http://a.test/cal?sid={i}") for i in range(10)]
-    assert f.enqueue(sid[:5]) == 3
-    assert f.enqueue(sid) == 0  # the first five are seen; the rest are past the budget
-    assert f.enqueue([e("http://a.test/cal"), e("http://a.test/cal/?sid=1")]) == 2
-    assert f.enqueue([e("http://b.test/cal?sid=1"), e("http://a.test/other?sid=1")]) == 2
+    months = [e(f"http://a.test/cal?m={i}") for i in range(10)]
+    assert f.enqueue(months[:5]) == 3
+    assert f.enqueue(months) == 0  # the first five are seen; the rest are past the budget
+    assert f.enqueue([e("http://a.test/cal"), e("http://a.test/cal/?m=1")]) == 2
+    assert f.enqueue([e("http://b.test/cal?m=1"), e("http://a.test/other?m=1")]) == 2
     assert f.counts()["skipped_query_budget"] == 7
     # Bounded: one small field per host and path, whatever the number of query strings.
     fields = redis_client.hgetall(f.qbudget)
@@ -64,9 +64,28 @@ def test_query_budget_per_host_and_path(redis_client, crawl_id):
     assert sorted(int(v) for v in fields.values()) == [1, 1, 1, 10]
 
 
+def test_session_ids_do_not_make_urls_new(redis_client, crawl_id):
+    """Variants of a URL that differ only by a session ID are one URL to the duplicate
+    filter: the first is queued as it was written, the others are duplicates."""
+    f = make(redis_client, crawl_id, host_delay=0)
+    variants = [e(f"http://a.test/shop?id=3&sid={i:032x}") for i in range(50)]
+    variants += [e(f"http://a.test/shop;jsessionid={i}?id=3") for i in range(5)]
+    assert f.enqueue(variants) == 1
+    assert f.enqueue([e("http://a.test/shop?id=4&PHPSESSID=x")]) == 1  # another page
+    assert f.seen(["http://a.test/shop?id=3", "http://a.test/shop?id=3&sid=new"]) == [True, True]
+    (first,), _ = f.pop("w", 1)
+    assert first.url == variants[0].url
+    assert f.counts().get("skipped_query_budget", 0) == 0
+
+
+def test_session_params_can_be_kept(redis_client, crawl_id):
+    f = make(redis_client, crawl_id, host_delay=0, session_params=[])
+    assert f.enqueue([e(f"http://a.test/p?sid={i}") for i in range(5)]) == 5
+
+
 def test_query_budget_off(redis_client, crawl_id):
     f = make(redis_client, crawl_id, max_queries_per_path=0, host_delay=0)
-    assert f.enqueue([e(f"http://a.test/cal?sid={i}") for i in range(50)]) == 50
+    assert f.enqueue([e(f"http://a.test/cal?m={i}") for i in range(50)]) == 50
     assert not redis_client.exists(f.qbudget)
 
 

@@ -4,7 +4,7 @@ The test server makes its pages up as they are asked for (every trap is infinite
 as the workers' HTTP proxy. The crawl must end by itself, never send a URL over the length cap,
 index the honest host whole, and say in its summary what each limit set aside.
 
-The delay is 0, not the default 0.5 s: the session-ID trap ends at its default budget of
+The delay is 0, not the default 0.5 s: the random-token trap ends at its default budget of
 1,000 query strings, which at 2 pages/s is 500 s of waiting; the limits under test are all at
 their defaults.
 """
@@ -29,7 +29,8 @@ from pipelines.report import load_pages
 ROOT = Path(__file__).resolve().parent.parent
 HONEST = [f"/p{i}" for i in range(12)] + [f"/list?page={i}" for i in range(1, 6)]
 SEEDS = ["http://honest.test/", "http://cal.test/", "http://sid.test/", "http://loop.test/",
-         "http://grow.test/", "http://deep.test/", "http://redir.test/"]  # fmt: skip
+         "http://grow.test/", "http://deep.test/", "http://redir.test/",
+         "http://token.test/"]  # fmt: skip
 
 
 def html(*hrefs: str) -> bytes:
@@ -69,8 +70,9 @@ class TrapWeb:
             y, m = map(int, query["month"][0].split("-"))
             n = (y - 2026) * 12 + m - 1
             return 200, {}, html("/cal?month=" + month(n - 1), "/cal?month=" + month(n + 1))
-        if host == "sid.test":  # a session ID: every page links with new ones
-            return 200, {}, html(*(f"/s?sid={next(self.sids):08x}" for _ in range(2)))
+        if host in ("sid.test", "token.test"):  # every page links with new IDs
+            name = "sid" if host == "sid.test" else "token"  # a known session ID, or not
+            return 200, {}, html(*(f"/s?{name}={next(self.sids):08x}" for _ in range(2)))
         if host == "loop.test":  # a relative link that nests the page in itself
             return 200, {}, html("a/")
         if host == "grow.test":  # a URL that grows by 100 characters on every hop
@@ -162,10 +164,12 @@ def test_no_request_over_the_url_cap(trap_crawl):
 def test_each_trap_is_cut_at_its_limit(trap_crawl):
     _, log, _ = trap_crawl
     per_host = Counter(host for host, target in log if target != "/robots.txt")
-    # The session-ID trap: its one path gets the budget of distinct query strings, no more.
-    assert sum(1 for h, t in log if h == "sid.test" and t.startswith("/s?")) == (
+    # An unknown token: its one path gets the budget of distinct query strings, no more.
+    assert sum(1 for h, t in log if h == "token.test" and t.startswith("/s?")) == (
         defaults.MAX_QUERIES_PER_PATH
     )
+    # A session ID the duplicate filter knows: one variant of the page is fetched.
+    assert sum(1 for h, t in log if h == "sid.test" and t.startswith("/s?")) == 1
     # The calendar: MAX_DEPTH hops each way from the month the root links.
     assert per_host["cal.test"] == 1 + 2 * defaults.MAX_DEPTH - 1
     assert per_host["loop.test"] == 3  # /, /a/, /a/a/; /a/a/a/ is a loop
