@@ -25,6 +25,12 @@ IDLE_BACKOFF_MIN = 0.05
 IDLE_BACKOFF_MAX = 1.0
 LOCAL_SEEN_CACHE = 1 << 20  # fingerprints a worker remembers as already in the frontier
 
+# Stopping (SIGTERM/SIGINT): in-flight pages get STOP_GRACE seconds, then the worker forces
+# (flush, ack, return leases); STOP_HARD_EXIT more and it exits whatever it was doing.
+STOP_GRACE = 7.0
+STOP_HARD_EXIT = 3.0
+PARENT_CHECK_SECONDS = 1.0  # how often a worker of `crawl` checks that its parent lives
+
 # Parquet sink.
 FLUSH_ROWS = 100_000  # links buffered per worker before a file is written
 FLUSH_SECONDS = 30.0

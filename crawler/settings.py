@@ -30,7 +30,10 @@ DOWNLOAD_WARNSIZE = 0
 RETRY_TIMES = defaults.RETRY_TIMES
 REDIRECT_ENABLED = False  # redirects are recorded and followed through the frontier
 COOKIES_ENABLED = False
+# No listening socket in a worker: Scrapy's telnet console and its remote-control HTTP server
+# (which runs Python sent with a token it writes to a job file) stay off.
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
 DNSCACHE_ENABLED = True
 
 # Requests come from the frontier already normalized, scoped and deduplicated: the
@@ -60,6 +63,7 @@ CONCURRENT_ITEMS = 1
 ITEM_PIPELINES = {"crawler.sink.ParquetSinkPipeline": 300}
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
+    "scrapy.extensions.remote_control.RemoteControl": None,
     "scrapy.extensions.logstats.LogStats": None,
     "crawler.extensions.CrawlTermination": 500,
 }
