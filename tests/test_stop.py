@@ -215,12 +215,14 @@ def test_parent_killed_workers_exit(web, tmp_path):
 
 
 # -- a cluster worker -----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def stopped_worker(web, redis_server, tmp_path_factory):
-    """`linkcrawl worker` SIGTERMed mid-crawl; what was seen before and after."""
-    tmp = tmp_path_factory.mktemp("worker")
-    client = redis.Redis.from_url(redis_server.url)
-    crawl_id, worker_id = "stop-worker", "stop-w1"
+def run_worker_and_stop(web, redis_url: str, tmp: Path, name: str, *extra: str, slow_down=False):
+    """`linkcrawl worker` SIGTERMed mid-crawl; what was seen before and after.
+
+    ``slow_down``: before the signal, responses start taking 60 s, so that pages are in
+    flight past the worker's grace and its stop is forced.
+    """
+    client = redis.Redis.from_url(redis_url)
+    crawl_id, worker_id = f"stop-{name}", f"stop-{name}-w1"
     frontier = Frontier(client, crawl_id)
     frontier.delete()
     config = CrawlConfig(crawl_id=crawl_id, seeds=list(web.seeds), host_delay=0.0,
@@ -235,11 +237,16 @@ def stopped_worker(web, redis_server, tmp_path_factory):
         env.update(PYTHONPATH=str(ROOT), HOME=str(home), XDG_STATE_HOME=str(home / "state"),
                    TMPDIR=str(tmpdir))  # fmt: skip
         proc = subprocess.Popen(
-            [sys.executable, "-m", "crawler.cli", "worker", "--redis", redis_server.url,
-             "--crawl-id", crawl_id, "--out", str(tmp / "out"), "--worker-id", worker_id],
+            [sys.executable, "-m", "crawler.cli", "worker", "--redis", redis_url,
+             "--crawl-id", crawl_id, "--out", str(tmp / "out"), "--worker-id", worker_id,
+             *extra],
             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         wait_requests(server, 40, proc)
+        if slow_down:
+            server.set_delay(60)
+            seen = len(server.requests())
+            wait_requests(server, seen + 2, proc)  # sent, and not to be answered in time
         ports = listening_ports(proc.pid)
         own_ports = listening_ports(os.getpid())
         server_port = server.port
@@ -250,11 +257,17 @@ def stopped_worker(web, redis_server, tmp_path_factory):
         took = time.monotonic() - sent
     owners = [v.decode() for v in client.hvals(frontier.owner)]
     leases = client.scard(frontier.key(f"lease:{worker_id}"))
-    yield dict(proc=proc, stderr=stderr, took=took, ports=ports, own_ports=own_ports,
-               server_port=server_port, inflight=inflight, owners=owners, leases=leases,
-               counts=frontier.counts(), out=tmp / "out", home=home, tmpdir=tmpdir)  # fmt: skip
+    result = dict(proc=proc, stderr=stderr, took=took, ports=ports, own_ports=own_ports,
+                  server_port=server_port, inflight=inflight, owners=owners, leases=leases,
+                  counts=frontier.counts(), out=tmp / "out", home=home, tmpdir=tmpdir)  # fmt: skip
     frontier.delete()
     client.close()
+    return result
+
+
+@pytest.fixture(scope="module")
+def stopped_worker(web, redis_server, tmp_path_factory):
+    return run_worker_and_stop(web, redis_server.url, tmp_path_factory.mktemp("w"), "worker")
 
 
 def test_worker_sigterm_exits_in_bounded_time(stopped_worker):
@@ -271,6 +284,19 @@ def test_worker_sigterm_leaves_no_lease(stopped_worker):
     # What it fetched is on disk and acked: the counter agrees with the files.
     pages = load_pages(w["out"])
     assert w["counts"]["pages_written"] == pages.num_rows > 0
+
+
+def test_worker_forces_its_stop_after_its_grace(web, redis_server, tmp_path):
+    """Pages still in flight past --stop-grace: what is buffered is written and acked, the
+    rest goes back to the frontier, and the worker exits, without waiting for them."""
+    w = run_worker_and_stop(web, redis_server.url, tmp_path, "forced", "--stop-grace", "1",
+                            "-v", slow_down=True)  # fmt: skip
+    assert w["proc"].returncode == 143, w["stderr"][-2000:]
+    assert w["took"] < 6, f"forced stop took {w['took']:.1f} s"
+    assert "forcing the stop" in w["stderr"]
+    assert w["owners"] == [] and w["leases"] == 0
+    assert w["counts"].get("requeued", 0) > 0, "the pages in flight went back"
+    assert w["counts"]["pages_written"] == load_pages(w["out"]).num_rows > 0
 
 
 def test_worker_listens_on_no_port(stopped_worker):
