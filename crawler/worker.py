@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from scrapy import signals
@@ -80,7 +81,7 @@ def run_worker(
     stopper = WorkerStop(crawler, grace=stop_grace, parent_pid=parent_pid)
     stopper.install()
     if not die_with_parent(parent_pid):
-        return exit_status(stopper.signum or 15)
+        return exit_status(stopper.signum or signal.SIGTERM)
     process.crawl(crawler)
     from twisted.internet import reactor
 
