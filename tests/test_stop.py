@@ -215,11 +215,13 @@ def test_parent_killed_workers_exit(web, tmp_path):
 
 
 # -- a cluster worker -----------------------------------------------------------------------
-def run_worker_and_stop(web, redis_url: str, tmp: Path, name: str, *extra: str, slow_down=False):
+def run_worker_and_stop(web, redis_url: str, tmp: Path, name: str, *extra: str,
+                        slow_down=False, second_after: float | None = None):  # fmt: skip
     """`linkcrawl worker` SIGTERMed mid-crawl; what was seen before and after.
 
     ``slow_down``: before the signal, responses start taking 60 s, so that pages are in
-    flight past the worker's grace and its stop is forced.
+    flight past the worker's grace and its stop is forced. ``second_after``: send a second
+    SIGTERM that many seconds after the first.
     """
     client = redis.Redis.from_url(redis_url)
     crawl_id, worker_id = f"stop-{name}", f"stop-{name}-w1"
@@ -253,6 +255,10 @@ def run_worker_and_stop(web, redis_url: str, tmp: Path, name: str, *extra: str, 
         inflight = frontier.counts()["inflight"]
         proc.send_signal(signal.SIGTERM)
         sent = time.monotonic()
+        if second_after is not None:
+            time.sleep(second_after)
+            assert proc.poll() is None, "still waiting for the pages in flight"
+            proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
         took = time.monotonic() - sent
     owners = [v.decode() for v in client.hvals(frontier.owner)]
@@ -286,11 +292,17 @@ def test_worker_sigterm_leaves_no_lease(stopped_worker):
     assert w["counts"]["pages_written"] == pages.num_rows > 0
 
 
-def test_worker_forces_its_stop_after_its_grace(web, redis_server, tmp_path):
-    """Pages still in flight past --stop-grace: what is buffered is written and acked, the
-    rest goes back to the frontier, and the worker exits, without waiting for them."""
-    w = run_worker_and_stop(web, redis_server.url, tmp_path, "forced", "--stop-grace", "1",
-                            "-v", slow_down=True)  # fmt: skip
+@pytest.mark.parametrize("how", ["grace", "second-signal"])
+def test_worker_forces_its_stop(web, redis_server, tmp_path, how):
+    """Pages still in flight past --stop-grace, or a second signal: what is buffered is
+    written and acked, the rest goes back to the frontier, and the worker exits, without
+    waiting for them."""
+    if how == "grace":
+        w = run_worker_and_stop(web, redis_server.url, tmp_path, how, "--stop-grace", "1",
+                                slow_down=True)  # fmt: skip
+    else:
+        w = run_worker_and_stop(web, redis_server.url, tmp_path, how, "--stop-grace", "60",
+                                slow_down=True, second_after=1.5)  # fmt: skip
     assert w["proc"].returncode == 143, w["stderr"][-2000:]
     assert w["took"] < 6, f"forced stop took {w['took']:.1f} s"
     assert "forcing the stop" in w["stderr"]
