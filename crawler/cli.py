@@ -17,12 +17,14 @@ from crawler.connection import FrontierUnavailable, connect
 from crawler.frontier import CrawlConfig, Frontier
 from crawler.runner import (
     UsageError,
+    check_crawl_id,
     format_skipped,
     new_crawl_id,
     read_seeds,
     run_crawl,
     submit,
 )
+from crawler.stopping import ForcedStop, StopRequest, exit_status
 from pipelines.parquet_sink import is_uri
 
 
@@ -124,9 +126,20 @@ def _add_limit_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_stop_grace(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--stop-grace",
+        type=float,
+        default=defaults.STOP_GRACE,
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, how long in-flight pages may finish before the stop is forced"
+        f" (default {defaults.STOP_GRACE:g})",
+    )
+
+
 def _config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
     return CrawlConfig(
-        crawl_id=args.crawl_id or new_crawl_id(),
+        crawl_id=check_crawl_id(args.crawl_id) if args.crawl_id else new_crawl_id(),
         seeds=seeds,
         scope=args.scope,
         max_depth=args.max_depth,
@@ -197,21 +210,31 @@ def seen_bits_for(expected: int) -> int:
 def cmd_crawl(args: argparse.Namespace) -> int:
     seeds = read_seeds(args.seeds)
     config = _config(args, seeds)
-    summary = run_crawl(
-        config,
-        args.out,
-        redis_url=args.redis,
-        workers=args.workers,
-        log_level=_log_level(args.verbose),
-        progress=not args.quiet,
-        env=_dns_env(args.dns_server),
-    )
-    print(summary.format())
-    if not args.no_compact and summary.pages and not is_uri(args.out):
-        # The index a crawl leaves is query-ready: compacted, sitewide set, final placement.
-        from pipelines.index.compact import compact
+    # SIGTERM/SIGINT: the workers stop, what is complete is compacted and summarized, and the
+    # exit status is 128 + the signal; a second signal cuts that short (see crawler/stopping.py).
+    with StopRequest() as stop:
+        summary = run_crawl(
+            config,
+            args.out,
+            redis_url=args.redis,
+            workers=args.workers,
+            log_level=_log_level(args.verbose),
+            progress=not args.quiet,
+            stop=stop,
+            stop_grace=args.stop_grace,
+            env=_dns_env(args.dns_server),
+        )
+        print(summary.format(), flush=True)
+        stop.raise_on_force = True
+        if stop.forced:
+            raise ForcedStop(stop.signum)
+        if not args.no_compact and summary.pages and not is_uri(args.out):
+            # The index a crawl leaves is query-ready: compacted, sitewide set, final placement.
+            from pipelines.index.compact import compact
 
-        print(compact(args.out, crawl=config.crawl_id).format())
+            print(compact(args.out, crawl=config.crawl_id).format())
+    if stop.signum:
+        return exit_status(stop.signum)
     return 0 if summary.worker_failures == 0 else 1
 
 
@@ -227,6 +250,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from crawler.worker import run_worker
 
+    if args.crawl_id is not None:
+        check_crawl_id(args.crawl_id)
     client = connect(args.redis)
     if args.crawl_id is not None and not Frontier(client, args.crawl_id).exists():
         raise UsageError(f"unknown crawl {args.crawl_id!r}")
@@ -239,6 +264,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         log_level=_log_level(args.verbose),
         heartbeat_ttl=args.heartbeat_ttl,
         dns_server=_dns_env(args.dns_server).get("LINKCRAWL_DNS_SERVER"),
+        stop_grace=args.stop_grace,
     )
 
 
@@ -394,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave the workers' raw files (default: compact the crawl at the end)",
     )
     p.add_argument("-v", "--verbose", action="count", default=0)
+    _add_stop_grace(p)
     _add_crawl_options(p)
     _dns_server_option(p)
     p.set_defaults(func=cmd_crawl)
@@ -423,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-v", "--verbose", action="count", default=0)
     _dns_server_option(p)
+    _add_stop_grace(p)
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("status", help="progress of every crawl in a Redis frontier")
@@ -464,6 +492,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("linkcrawl: interrupted", file=sys.stderr)
         return 130
+    except ForcedStop as exc:
+        print(f"linkcrawl: stopped ({exc}, forced)", file=sys.stderr)
+        return exit_status(exc.signum)
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

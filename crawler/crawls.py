@@ -10,6 +10,7 @@ import redis
 
 from crawler import defaults
 from crawler.frontier import Frontier
+from crawler.runner import crawl_id_error
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class CrawlSet:
         self.client = client
         self.fixed = crawl_id
         self.frontiers: dict[str, Frontier] = {}
+        self.refused: set[str] = set()
         self._refreshed = 0.0
         if crawl_id is not None:
             frontier = Frontier(client, crawl_id)
@@ -48,6 +50,14 @@ class CrawlSet:
             return
         self._refreshed = now
         for crawl_id in list_crawls(self.client):
+            if crawl_id in self.frontiers or crawl_id in self.refused:
+                continue
+            if crawl_id_error(crawl_id):
+                # Written to Redis by something other than `linkcrawl submit`: its id would
+                # name files. Refused once, loudly.
+                self.refused.add(crawl_id)
+                logger.error("not serving crawl %r: %s", crawl_id, crawl_id_error(crawl_id))
+                continue
             if crawl_id not in self.frontiers:
                 frontier = Frontier(self.client, crawl_id)
                 if frontier.exists():

@@ -45,6 +45,12 @@ SESSION_PARAMS = ("sid", "sessionid", "session_id", "sessid", "phpsessid", "jses
                   "aspsessionid", "cfid", "cftoken", "zenid", "oscsid")  # fmt: skip
 MAX_CRAWL_DELAY = 30.0  # seconds: a longer robots.txt Crawl-delay is cut to this (Nutch)
 
+# Stopping (SIGTERM/SIGINT): in-flight pages get STOP_GRACE seconds, then the worker forces
+# (flush, ack, return leases); STOP_HARD_EXIT more and it exits whatever it was doing.
+STOP_GRACE = 7.0
+STOP_HARD_EXIT = 3.0
+PARENT_CHECK_SECONDS = 1.0  # how often a worker of `crawl` checks that its parent lives
+
 # Parquet sink.
 FLUSH_ROWS = 100_000  # links buffered per worker before a file is written
 FLUSH_SECONDS = 30.0

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from crawler.frontier import CrawlConfig
 from crawler.runner import new_crawl_id, run_crawl
+from crawler.stopping import exit_status
 from crawler.testweb import WebServer, build_demo_web
 from pipelines.index.compact import compact
 from pipelines.report import backlink_summary, load_links, most_linked_host
@@ -51,6 +52,8 @@ def run_demo(out: str = "demo-index", workers: int | None = None, verbose: int =
             env=loopback_proxy_env(server.proxy_url),
         )
     print(summary.format())
+    if summary.interrupted:
+        return exit_status(summary.interrupted)
     print(compact(out_dir, crawl=config.crawl_id).format())
     links = load_links(out_dir)
     # A crawled host: its backlinks come from every kind of template and placement.

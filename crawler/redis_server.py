@@ -7,6 +7,8 @@ Uses ``redis-server`` (or ``valkey-server``) from PATH when there is one, else t
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import shutil
 import socket
 import subprocess
@@ -15,6 +17,11 @@ import time
 from pathlib import Path
 
 import redis
+
+from crawler.stopping import pdeathsig_preexec
+
+_TMP_PREFIX = "linkcrawl-redis-"
+_TMP_NAME = re.compile(re.escape(_TMP_PREFIX) + r"(\d+)-")
 
 
 class RedisServerError(RuntimeError):
@@ -34,6 +41,32 @@ def find_server_binary() -> str:
     return str(get_binary_path())
 
 
+def sweep_stale_dirs(tmp: str | Path | None = None) -> list[Path]:
+    """Remove the temporary directories of private servers whose process is gone (it was
+    SIGKILLed: it could not clean up). Returns what was removed."""
+    removed: list[Path] = []
+    root = Path(tmp or tempfile.gettempdir())
+    with contextlib.suppress(OSError):
+        for path in root.glob(_TMP_PREFIX + "*"):
+            m = _TMP_NAME.match(path.name)
+            if m is None or not path.is_dir() or path.is_symlink() or _alive(int(m.group(1))):
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            if not path.exists():
+                removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process: not ours to judge
+    return True
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -44,6 +77,10 @@ class RedisServer:
     """Start with :meth:`start`, stop with :meth:`stop`, or use as a context manager.
 
     ``appendonly=True`` turns on AOF persistence in ``data_dir`` (kept across restarts).
+    Without ``data_dir``, a temporary directory (removed by :meth:`cleanup`). The server runs
+    in a session of its own: a Ctrl-C meant for the crawl reaches the crawl, not its frontier.
+    ``die_with_parent``: the server gets SIGTERM when this process dies, even by SIGKILL
+    (Linux; for a crawl's private server).
     """
 
     def __init__(
@@ -54,12 +91,15 @@ class RedisServer:
         appendonly: bool = False,
         binary: str | None = None,
         password: str | None = None,
+        die_with_parent: bool = False,
     ) -> None:
         self.port = port or free_port()
         self.binary = binary or find_server_binary()
+        self.die_with_parent = die_with_parent
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="linkcrawl-redis-")
+            sweep_stale_dirs()
+            self._tmp = tempfile.TemporaryDirectory(prefix=f"{_TMP_PREFIX}{os.getpid()}-")
             data_dir = self._tmp.name
         self.data_dir = Path(data_dir)
         self.appendonly = appendonly
@@ -88,7 +128,12 @@ class RedisServer:
         if self.password:
             args += ["--requirepass", self.password]
         self.proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=pdeathsig_preexec() if self.die_with_parent else None,
         )
         client = redis.Redis(
             host="127.0.0.1", port=self.port, password=self.password, socket_connect_timeout=0.5

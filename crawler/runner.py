@@ -6,21 +6,28 @@ is given) and worker processes that share it, one core each.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
+import redis
+
+from crawler import defaults
 from crawler.connection import connect
 from crawler.frontier import CrawlConfig, Entry, Frontier
 from crawler.redis_server import RedisServer
-from pipelines.parquet_sink import is_uri
+from crawler.stopping import StopRequest, signal_name
+from pipelines.parquet_sink import is_uri, safe_name
 from pipelines.urls import normalize_url, scope_key, url_host
 
 
@@ -56,6 +63,36 @@ def read_seeds(path: str | Path) -> list[str]:
     return seeds
 
 
+_CRAWL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def crawl_id_error(crawl_id: str) -> str | None:
+    """Why a crawl id is refused, or None. Ids name files, directories and Redis keys: a
+    letter or digit, then up to 99 letters, digits, ``.``, ``_`` or ``-``, and no ``..``.
+
+    >>> crawl_id_error("crawl-20261206-101500") is None, crawl_id_error("nov.2026_b") is None
+    (True, True)
+    >>> crawl_id_error("../etc")
+    "invalid crawl id '../etc': use letters, digits, '.', '_' and '-' (starting with a letter or digit, at most 100), no '..'"
+    >>> [crawl_id_error(c) is None for c in ("a..b", "a/b", ".a", "", "x" * 101, "a{b}", "é")]
+    [False, False, False, False, False, False, False]
+    """  # noqa: E501
+    if _CRAWL_ID.fullmatch(crawl_id) and ".." not in crawl_id and crawl_id.isascii():
+        return None
+    return (
+        f"invalid crawl id {crawl_id!r}: use letters, digits, '.', '_' and '-'"
+        " (starting with a letter or digit, at most 100), no '..'"
+    )
+
+
+def check_crawl_id(crawl_id: str) -> str:
+    """``crawl_id`` if it is safe, else :class:`UsageError` (exit status 2)."""
+    error = crawl_id_error(crawl_id)
+    if error is not None:
+        raise UsageError(error)
+    return crawl_id
+
+
 def new_crawl_id() -> str:
     return datetime.now(timezone.utc).strftime("crawl-%Y%m%d-%H%M%S")
 
@@ -80,6 +117,7 @@ class CrawlSummary:
     seconds: float = 0.0
     worker_failures: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    interrupted: int = 0  # the signal that stopped the crawl, 0 when it ran to its end
 
     @property
     def pages_per_second(self) -> float:
@@ -90,6 +128,7 @@ class CrawlSummary:
             f"crawl {self.crawl_id}: {self.pages} pages, {self.links} links, "
             f"{self.errors} fetch errors, {self.http_errors} HTTP errors, "
             f"{self.seconds:.1f} s, {self.pages_per_second:.1f} pages/s"
+            + (f" (interrupted by {signal_name(self.interrupted)})" if self.interrupted else "")
         )
         limits = format_skipped(self.counts)
         return f"{line}\n{limits}" if limits else line
@@ -162,20 +201,71 @@ def _spawn_worker(
     index: int,
     log_level: str,
     env: dict[str, str],
+    stop_grace: float = defaults.STOP_GRACE,
 ) -> WorkerProcess:
     log_dir.mkdir(parents=True, exist_ok=True)
     worker_id = f"w{index}-{os.getpid()}"
-    log = open(log_dir / f"{crawl_id}-w{index}.log", "ab")  # noqa: SIM115 - owned by the child
+    log = open(log_dir / f"{safe_name(crawl_id)}-w{index}.log", "ab")  # noqa: SIM115 - the child's
+    # --parent-pid: the worker stops when this process dies, even by SIGKILL.
     cmd = [
         sys.executable, "-m", "crawler.worker",
         "--redis", redis_url, "--crawl-id", crawl_id, "--out", str(out),
         "--worker-id", worker_id, "--log-level", log_level,
+        "--stop-grace", str(stop_grace), "--parent-pid", str(os.getpid()),
     ]  # fmt: skip
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
     finally:
         log.close()
     return WorkerProcess(worker_id, proc)
+
+
+def _supervise(
+    frontier: Frontier,
+    workers_: list[WorkerProcess],
+    respawn: Callable[[int], WorkerProcess],
+    bar: Progress,
+    stop: StopRequest,
+    stop_grace: float,
+) -> int:
+    """Run until every worker has exited; returns how many failed.
+
+    A failed worker is replaced (up to 3 per worker) unless the crawl is done or stopping.
+    On a stop, each worker gets one SIGTERM (it stops within its grace, see
+    crawler/stopping.py); a second signal, or a worker past its bound, gets SIGKILL.
+    """
+    n_workers = len(workers_)
+    failures = 0
+    kill_at: float | None = None
+    while workers_:
+        time.sleep(0.25)
+        if stop.signum and kill_at is None:
+            kill_at = time.monotonic() + stop_grace + defaults.STOP_HARD_EXIT + 2.0
+            for w in workers_:
+                with contextlib.suppress(OSError):
+                    w.proc.send_signal(signal.SIGTERM)
+        if kill_at is not None and (stop.forced or time.monotonic() > kill_at):
+            for w in workers_:
+                with contextlib.suppress(OSError):
+                    w.proc.kill()
+        with contextlib.suppress(redis.RedisError):
+            bar.update(frontier.counts())
+        for w in list(workers_):
+            code = w.proc.poll()
+            if code is None:
+                continue
+            workers_.remove(w)
+            if stop.signum:
+                # A stopped worker returned its leases; a killed one could not: do it now.
+                with contextlib.suppress(redis.RedisError):
+                    frontier.requeue_dead(w.worker_id)
+            elif code != 0:
+                # A dead worker's leases go back at once, not when its heartbeat lapses.
+                failures += 1
+                frontier.requeue_dead(w.worker_id)
+                if not frontier.is_done() and failures <= 3 * n_workers:
+                    workers_.append(respawn(n_workers + failures))
+    return failures
 
 
 def run_crawl(
@@ -187,8 +277,16 @@ def run_crawl(
     log_level: str = "WARNING",
     progress: bool = True,
     env: dict[str, str] | None = None,
+    stop: StopRequest | None = None,
+    stop_grace: float = defaults.STOP_GRACE,
 ) -> CrawlSummary:
-    """Run a whole crawl on this machine and return its summary."""
+    """Run a whole crawl on this machine and return its summary.
+
+    SIGTERM/SIGINT stop it (see :func:`_supervise`): the summary then says which signal.
+    Pass ``stop`` to keep listening after this returns (`crawl` does, while it compacts).
+    """
+    own_stop = stop is None
+    stop = stop if stop is not None else StopRequest().install()
     if is_uri(out):
         log_dir = Path(
             tempfile.mkdtemp(prefix="linkcrawl-logs-")
@@ -198,50 +296,26 @@ def run_crawl(
         log_dir = Path(out) / "logs"
     n_workers = max(1, workers or os.cpu_count() or 1)
     server: RedisServer | None = None
-    if redis_url is None:
-        server = RedisServer().start()
-        redis_url = server.url
+    workers_: list[WorkerProcess] = []
     try:
+        if redis_url is None:
+            server = RedisServer(die_with_parent=True).start()
+            redis_url = server.url
         client = connect(redis_url)
         frontier = Frontier(client, config.crawl_id)
         submit(frontier, config)
         started = time.monotonic()
         bar = Progress(enabled=progress)
         child_env = dict(os.environ if env is None else env)
-        workers_ = [
-            _spawn_worker(redis_url, config.crawl_id, out, log_dir, i, log_level, child_env)
-            for i in range(n_workers)
-        ]
-        failures = 0
-        try:
-            while workers_:
-                time.sleep(0.25)
-                bar.update(frontier.counts())
-                for w in list(workers_):
-                    code = w.proc.poll()
-                    if code is None:
-                        continue
-                    workers_.remove(w)
-                    if code != 0:
-                        # A dead worker's leases go back at once, not when its heartbeat lapses.
-                        failures += 1
-                        frontier.requeue_dead(w.worker_id)
-                        if not frontier.is_done() and failures <= 3 * n_workers:
-                            workers_.append(
-                                _spawn_worker(
-                                    redis_url, config.crawl_id, out, log_dir,
-                                    n_workers + failures, log_level, child_env,
-                                )
-                            )  # fmt: skip
-        except KeyboardInterrupt:
-            for w in workers_:
-                w.proc.send_signal(signal.SIGINT)
-            for w in workers_:
-                try:
-                    w.proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    w.proc.kill()
-            raise
+
+        def spawn(index: int) -> WorkerProcess:
+            assert redis_url is not None
+            return _spawn_worker(redis_url, config.crawl_id, out, log_dir, index, log_level,
+                                 child_env, stop_grace)  # fmt: skip
+
+        if not stop.signum:
+            workers_.extend(spawn(i) for i in range(n_workers))
+        failures = _supervise(frontier, workers_, spawn, bar, stop, stop_grace)
         counts = frontier.counts()
         bar.update(counts, force=True)
         bar.done()
@@ -254,7 +328,15 @@ def run_crawl(
             seconds=time.monotonic() - started,
             worker_failures=failures,
             counts=counts,
+            interrupted=stop.signum,
         )
     finally:
+        # Whatever went wrong, no worker outlives this call, nor the private Redis its call.
+        for w in workers_:
+            if w.proc.poll() is None:
+                w.proc.kill()
+                w.proc.wait()
         if server is not None:
             server.cleanup()
+        if own_stop:
+            stop.restore()

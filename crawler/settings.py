@@ -37,7 +37,10 @@ DOWNLOAD_HANDLERS = {
 RETRY_TIMES = defaults.RETRY_TIMES
 REDIRECT_ENABLED = False  # redirects are recorded and followed through the frontier
 COOKIES_ENABLED = False
+# No listening socket in a worker: Scrapy's telnet console and its remote-control HTTP server
+# (which runs Python sent with a token it writes to a job file) stay off.
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
 DNSCACHE_ENABLED = True
 # One cached answer per name, checked at connect time too (crawler/safety.py: SSRF guard).
 TWISTED_DNS_RESOLVER = "crawler.safety.GuardedResolver"
@@ -74,6 +77,7 @@ CONCURRENT_ITEMS = 1
 ITEM_PIPELINES = {"crawler.sink.ParquetSinkPipeline": 300}
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
+    "scrapy.extensions.remote_control.RemoteControl": None,
     "scrapy.extensions.logstats.LogStats": None,
     "crawler.extensions.CrawlTermination": 500,
 }

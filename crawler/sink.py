@@ -15,6 +15,7 @@ from scrapy import signals
 from twisted.internet import task
 
 from crawler import defaults
+from crawler.stopping import flush_now
 from pipelines.parquet_sink import ParquetSink
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class ParquetSinkPipeline:
         self._timer: Any = None
         self._last_flush = time.monotonic()
         crawler.signals.connect(self.flush, signal=signals.spider_idle)
+        crawler.signals.connect(self.flush, signal=flush_now)  # a forced stop
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ParquetSinkPipeline:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 
 from scrapy import signals
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
+from crawler import defaults
 from crawler import settings as default_settings
+from crawler.stopping import WorkerStop, die_with_parent, exit_status
 
 
 def worker_settings(
@@ -56,8 +59,12 @@ def run_worker(
     log_level: str = "WARNING",
     heartbeat_ttl: float | None = None,
     dns_server: str | None = None,
+    stop_grace: float = defaults.STOP_GRACE,
+    parent_pid: int | None = None,
 ) -> int:
-    """Crawl until the crawl(s) are done; 0 when finished, 1 otherwise."""
+    """Crawl until the crawl(s) are done; 0 when finished, 1 otherwise, 128 + N when signal
+    N (SIGTERM, SIGINT; see crawler/stopping.py) stopped it before (0 for a worker that
+    waits for crawls and stopped gracefully)."""
     from crawler.spider import LinkSpider
 
     settings = worker_settings(
@@ -76,9 +83,22 @@ def run_worker(
     crawler.signals.connect(
         lambda spider, reason: reasons.append(reason), signal=signals.spider_closed, weak=False
     )
+    # Scrapy's own handlers wait for in-flight downloads (up to DOWNLOAD_TIMEOUT, per retry):
+    # ours bound the stop and return what is not finished to the frontier.
+    stopper = WorkerStop(crawler, grace=stop_grace, parent_pid=parent_pid)
+    stopper.install()
+    if not die_with_parent(parent_pid):
+        return exit_status(stopper.signum or signal.SIGTERM)
     process.crawl(crawler)
-    process.start()
+    from twisted.internet import reactor
+
+    reactor.callWhenRunning(stopper.attach)
+    process.start(install_signal_handlers=False)
     # A worker waiting for crawls (no --exit-when-done) ends when told to: that is success.
+    # One working on given crawls was interrupted: 128 + the signal, as `crawl` exits.
+    if stopper.signum and (exit_when_done or stopper.forced or reasons != ["shutdown"]):
+        logging.getLogger(__name__).warning("worker %s stopped: %s", worker_id, reasons)
+        return exit_status(stopper.signum)
     ok = reasons == ["finished"] or (not exit_when_done and reasons == ["shutdown"])
     if not ok:
         logging.getLogger(__name__).warning("worker %s closed: %s", worker_id, reasons)
@@ -94,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--heartbeat-ttl", type=float, default=None)
     parser.add_argument("--dns-server", default=None)
+    parser.add_argument("--stop-grace", type=float, default=defaults.STOP_GRACE)
+    parser.add_argument("--parent-pid", type=int, default=None)
     args = parser.parse_args(argv)
     return run_worker(
         redis_url=args.redis,
@@ -103,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         log_level=args.log_level,
         heartbeat_ttl=args.heartbeat_ttl,
         dns_server=args.dns_server,
+        stop_grace=args.stop_grace,
+        parent_pid=args.parent_pid,
     )
 
 

@@ -270,6 +270,10 @@ class WebServer:
         """Replace the served web (e.g. between two crawls); takes effect for the next request."""
         self._table = _compile(site)
 
+    def set_delay(self, seconds: float) -> None:
+        """Change the delay added before every response (the next ones sent)."""
+        self._delay = float(seconds)
+
     @property
     def port(self) -> int:
         """The listening port."""

@@ -1,0 +1,349 @@
+"""Stopping is safe: SIGTERM/SIGINT on `crawl` and `worker`, a second signal, a parent's death.
+
+Real processes, a real Redis, real HTTP from the loopback test web (with a per-response delay,
+so that a crawl is stopped mid-way). Processes are found through /proc.
+"""
+
+from __future__ import annotations
+
+import doctest
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import redis
+
+from crawler.demo import loopback_proxy_env
+from crawler.frontier import CrawlConfig, Frontier
+from crawler.redis_server import sweep_stale_dirs
+from crawler.runner import submit
+from crawler.testweb import WebServer, build_test_web
+from pipelines.report import load_links, load_pages
+
+ROOT = Path(__file__).resolve().parent.parent
+TMP = Path(tempfile.gettempdir())
+
+
+@pytest.fixture(scope="module")
+def web():
+    return build_test_web()
+
+
+# -- processes and sockets, from /proc ------------------------------------------------------
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, parent pid) of a process, None when it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw.rsplit(")", 1)[1].split()
+    return fields[0], int(fields[1])
+
+
+def descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (st := _stat(int(entry))) is not None:
+            children.setdefault(st[1], []).append(int(entry))
+    found: set[int] = set()
+    todo = list(children.get(pid, []))
+    while todo:
+        p = todo.pop()
+        found.add(p)
+        todo += children.get(p, [])
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    return {p for p in pids if (st := _stat(p)) is not None and st[0] not in "ZX"}
+
+
+def wait_gone(pids: set[int], timeout: float) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while (left := alive(pids)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def listening_ports(pid: int) -> set[int]:
+    """TCP ports that process ``pid`` listens on (its socket inodes in /proc/net/tcp{,6})."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            if cols[3] == "0A" and cols[9] in inodes:  # 0A: LISTEN
+                ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def redis_dirs(pid: int) -> list[Path]:
+    """The private Redis directories of `crawl` process ``pid`` (see RedisServer)."""
+    return sorted(TMP.glob(f"linkcrawl-redis-{pid}-*"))
+
+
+# -- crawls ---------------------------------------------------------------------------------
+def start_crawl(server, web, out: Path, *extra: str, session: bool = False) -> subprocess.Popen:
+    seeds = out.parent / "seeds.txt"
+    seeds.write_text("\n".join(web.seeds) + "\n")
+    env = loopback_proxy_env(server.proxy_url)
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
+         "--workers", "2", "--delay", "0", "--crawl-id", "stop-t", "--allow-private", *extra],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=session,
+    )  # fmt: skip
+
+
+def wait_requests(server, n: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while len(server.requests()) < n:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"only {len(server.requests())} requests"
+        time.sleep(0.05)
+
+
+def wait_tree(proc: subprocess.Popen, n: int, timeout: float = 30) -> set[int]:
+    """The crawl's process tree once it has ``n`` processes (workers and valkey-server)."""
+    deadline = time.monotonic() + timeout
+    while len(tree := descendants(proc.pid)) < n:
+        assert time.monotonic() < deadline, tree
+        time.sleep(0.05)
+    return tree
+
+
+def assert_index_consistent(out: Path, total_pages: int) -> None:
+    pages = load_pages(out).to_pylist()
+    links = load_links(out).to_pylist()
+    assert 0 < len(pages) < total_pages, "stopped mid-crawl, with pages written"
+    per_source = Counter(r["source_url"] for r in links)
+    assert sum(p["out_links"] for p in pages) > 0
+    for page in pages:
+        # A page row is written with all its links, or not at all.
+        assert per_source[page["url"]] == page["out_links"], page["url"]
+    assert set(per_source) <= {p["url"] for p in pages}
+
+
+def test_sigterm_mid_crawl_stops_cleanly(web, tmp_path):
+    out = tmp_path / "index"
+    with WebServer(web.site, delay=0.3) as server:
+        proc = start_crawl(server, web, out)
+        tree = wait_tree(proc, 3)
+        wait_requests(server, 40, proc)
+        assert len(redis_dirs(proc.pid)) == 1, "the private Redis directory, while it runs"
+        proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+    assert proc.returncode == 143, stderr
+    assert took < 15, f"stop took {took:.1f} s"
+    assert "(interrupted by SIGTERM)" in stdout and "published gen-" in stdout, stdout
+    assert not wait_gone(tree, 30), "a worker or the private Redis outlived the crawl"
+    assert redis_dirs(proc.pid) == []
+    assert_index_consistent(out, len(web.reachable))
+
+
+def test_sigint_to_the_process_group_as_ctrl_c(web, tmp_path):
+    """A terminal's Ctrl-C reaches every process of the group: workers get it directly and
+    from the parent, and still stop once, gracefully."""
+    out = tmp_path / "index"
+    with WebServer(web.site, delay=0.3) as server:
+        proc = start_crawl(server, web, out, session=True)
+        tree = wait_tree(proc, 3)
+        wait_requests(server, 40, proc)
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "(interrupted by SIGINT)" in stdout and "forced" not in stderr
+    assert not wait_gone(tree, 30)
+    assert redis_dirs(proc.pid) == []
+    assert_index_consistent(out, len(web.reachable))
+    logs = "".join(p.read_text() for p in (out / "logs").glob("*.log"))
+    assert logs.count("stopping (in-flight pages get") == 2  # once per worker
+    assert "stop did not finish in time" not in logs
+
+
+def test_second_signal_forces(web, tmp_path):
+    out = tmp_path / "index"
+    # Responses take 10 s: a graceful stop would wait for the pages in flight.
+    with WebServer(web.site, delay=10) as server:
+        proc = start_crawl(server, web, out, "--stop-grace", "60")
+        tree = wait_tree(proc, 3)
+        wait_requests(server, 2, proc)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(1.5)
+        assert proc.poll() is None, "still waiting for the pages in flight"
+        proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+    assert proc.returncode == 143, stderr
+    assert took < 5, f"forced stop took {took:.1f} s"
+    assert "forced" in stderr and "(interrupted by SIGTERM)" in stdout
+    assert not wait_gone(tree, 10)
+    assert redis_dirs(proc.pid) == []
+
+
+def test_parent_killed_workers_exit(web, tmp_path):
+    out = tmp_path / "index"
+    with WebServer(web.site, delay=0.3) as server:
+        proc = start_crawl(server, web, out)
+        tree = wait_tree(proc, 3)
+        wait_requests(server, 40, proc)
+        proc.kill()
+        proc.communicate(timeout=10)
+        assert not wait_gone(tree, 20), "workers or valkey-server outlived a SIGKILLed parent"
+    # Its private Redis directory could not be removed by it: the next server sweeps it.
+    left = redis_dirs(proc.pid)
+    assert len(left) == 1
+    assert left[0] in sweep_stale_dirs()
+    assert not left[0].exists()
+
+
+# -- a cluster worker -----------------------------------------------------------------------
+def run_worker_and_stop(web, redis_url: str, tmp: Path, name: str, *extra: str,
+                        slow_down=False, second_after: float | None = None):  # fmt: skip
+    """`linkcrawl worker` SIGTERMed mid-crawl; what was seen before and after.
+
+    ``slow_down``: before the signal, responses start taking 60 s, so that pages are in
+    flight past the worker's grace and its stop is forced. ``second_after``: send a second
+    SIGTERM that many seconds after the first.
+    """
+    client = redis.Redis.from_url(redis_url)
+    crawl_id, worker_id = f"stop-{name}", f"stop-{name}-w1"
+    frontier = Frontier(client, crawl_id)
+    frontier.delete()
+    config = CrawlConfig(crawl_id=crawl_id, seeds=list(web.seeds), host_delay=0.0,
+                         host_concurrency=2, allow_private=True)  # fmt: skip
+    submit(frontier, config)
+    home, tmpdir = tmp / "home", tmp / "tmpdir"
+    home.mkdir()
+    tmpdir.mkdir()
+    with WebServer(web.site, delay=0.3) as server:
+        env = loopback_proxy_env(server.proxy_url)
+        # Where Scrapy would keep state (remote-control job files: platformdirs).
+        env.update(PYTHONPATH=str(ROOT), HOME=str(home), XDG_STATE_HOME=str(home / "state"),
+                   TMPDIR=str(tmpdir))  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crawler.cli", "worker", "--redis", redis_url,
+             "--crawl-id", crawl_id, "--out", str(tmp / "out"), "--worker-id", worker_id,
+             *extra],
+            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        wait_requests(server, 40, proc)
+        if slow_down:
+            server.set_delay(60)
+            seen = len(server.requests())
+            wait_requests(server, seen + 2, proc)  # sent, and not to be answered in time
+        ports = listening_ports(proc.pid)
+        own_ports = listening_ports(os.getpid())
+        server_port = server.port
+        inflight = frontier.counts()["inflight"]
+        proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        if second_after is not None:
+            time.sleep(second_after)
+            assert proc.poll() is None, "still waiting for the pages in flight"
+            proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+    owners = [v.decode() for v in client.hvals(frontier.owner)]
+    leases = client.scard(frontier.key(f"lease:{worker_id}"))
+    result = dict(proc=proc, stderr=stderr, took=took, ports=ports, own_ports=own_ports,
+                  server_port=server_port, inflight=inflight, owners=owners, leases=leases,
+                  counts=frontier.counts(), out=tmp / "out", home=home, tmpdir=tmpdir)  # fmt: skip
+    frontier.delete()
+    client.close()
+    return result
+
+
+@pytest.fixture(scope="module")
+def stopped_worker(web, redis_server, tmp_path_factory):
+    return run_worker_and_stop(web, redis_server.url, tmp_path_factory.mktemp("w"), "worker")
+
+
+def test_worker_sigterm_exits_in_bounded_time(stopped_worker):
+    w = stopped_worker
+    assert w["proc"].returncode == 143, w["stderr"][-2000:]
+    assert w["took"] < 10, f"worker stop took {w['took']:.1f} s"
+
+
+def test_worker_sigterm_leaves_no_lease(stopped_worker):
+    w = stopped_worker
+    assert w["inflight"] > 0, "it held leases when signalled"
+    assert w["owners"] == [] and w["leases"] == 0
+    assert w["counts"]["inflight"] == 0
+    # What it fetched is on disk and acked: the counter agrees with the files.
+    pages = load_pages(w["out"])
+    assert w["counts"]["pages_written"] == pages.num_rows > 0
+
+
+@pytest.mark.parametrize("how", ["grace", "second-signal"])
+def test_worker_forces_its_stop(web, redis_server, tmp_path, how):
+    """Pages still in flight past --stop-grace, or a second signal: what is buffered is
+    written and acked, the rest goes back to the frontier, and the worker exits, without
+    waiting for them."""
+    if how == "grace":
+        w = run_worker_and_stop(web, redis_server.url, tmp_path, how, "--stop-grace", "1",
+                                slow_down=True)  # fmt: skip
+    else:
+        w = run_worker_and_stop(web, redis_server.url, tmp_path, how, "--stop-grace", "60",
+                                slow_down=True, second_after=1.5)  # fmt: skip
+    assert w["proc"].returncode == 143, w["stderr"][-2000:]
+    assert w["took"] < 6, f"forced stop took {w['took']:.1f} s"
+    assert "forcing the stop" in w["stderr"]
+    assert w["owners"] == [] and w["leases"] == 0
+    assert w["counts"].get("requeued", 0) > 0, "the pages in flight went back"
+    assert w["counts"]["pages_written"] == load_pages(w["out"]).num_rows > 0
+
+
+def test_worker_listens_on_no_port(stopped_worker):
+    w = stopped_worker
+    assert w["server_port"] in w["own_ports"], "the check sees a listening socket"
+    assert w["ports"] == set()
+    # Nor did it leave state (Scrapy's remote-control job files) in its home, or any file in
+    # its temporary directory.
+    assert [p for p in w["home"].rglob("*") if p.is_file()] == []
+    assert list(w["tmpdir"].iterdir()) == []
+
+
+# -- crawl ids ------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", ["../escape", "nov/2026", "a..b"])
+def test_unsafe_crawl_id_refused(tmp_path, bad):
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("http://a.test/\n")
+    out = tmp_path / "sub" / "out"
+    for cmd in (["crawl", str(seeds), "--out", str(out)],
+                ["submit", str(seeds), "--redis", "redis://127.0.0.1:1/0"],
+                ["worker", "--redis", "redis://127.0.0.1:1/0", "--out", str(out)]):  # fmt: skip
+        res = subprocess.run(
+            [sys.executable, "-m", "crawler.cli", *cmd, "--crawl-id", bad],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert res.returncode == 2, (cmd, res.stderr)
+        assert res.stderr.startswith("linkcrawl: error: invalid crawl id"), res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == [seeds]
+
+
+def test_docstring_examples():
+    import crawler.runner
+    import crawler.stopping
+
+    for module in (crawler.runner, crawler.stopping):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
