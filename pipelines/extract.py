@@ -12,11 +12,12 @@ import codecs
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from html import escape as html_escape
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipelines.encoding import decode, encoding_of_meta, sniff_encoding
-from pipelines.linktext import anchor_parts, collapse_ws, is_hidden
+from pipelines.linktext import anchor_parts, collapse_ws, hidden_elements, is_hidden
 from pipelines.placement import place_links_scored
 from pipelines.urls import encode_query, is_skipped_href, resolve_href, resolve_link
 
@@ -30,6 +31,9 @@ MAX_PARSE_BYTES = 8 * 1024 * 1024
 MAX_LINKS_PER_PAGE = 100_000
 #: Block elements nested deeper than this are flattened before parsing (see _limit_nesting).
 MAX_BLOCK_DEPTH = 512
+#: Elements nested deeper than this are flattened after parsing (see _flatten_deep), so that
+#: every walk up or down the tree (anchors, placement) is bounded by it.
+MAX_DOM_DEPTH = 256
 # Pages with fewer tags than this cannot nest deep enough to be slow: no need to look.
 _NESTING_CHECK_TAGS = 8192
 # Start and end tags of the elements that make lexbor's "p in button scope" check walk the
@@ -77,6 +81,9 @@ class PageLinks:
     links: list[Link] = field(default_factory=list)
     #: More than MAX_LINKS_PER_PAGE links: the first ones are kept.
     links_truncated: bool = False
+    #: The bounds that cut or flattened something of the page, in the order met: "parse_bytes"
+    #: (body cut at MAX_PARSE_BYTES), "dom_depth" (nesting flattened), "links" (links cut).
+    limits_hit: list[str] = field(default_factory=list)
 
 
 def split_rel(rel: str | None) -> list[str]:
@@ -212,7 +219,9 @@ def extract_from_text(
     html: str, url: str, *, encoding: str = "utf-8", x_robots_tag: str | None = None
 ) -> PageLinks:
     """Extract every link of an already decoded page. See :func:`extract_page`."""
-    return _extract(LexborHTMLParser(html), url, encoding=encoding, x_robots_tag=x_robots_tag)
+    tree = LexborHTMLParser(html)
+    limits = ["dom_depth"] if html.count("<") > _NESTING_CHECK_TAGS and _flatten_deep(tree) else []
+    return _extract(tree, url, encoding=encoding, x_robots_tag=x_robots_tag, limits=limits)
 
 
 def _encoding_declared_in_head(tree: LexborHTMLParser) -> str | None:
@@ -230,7 +239,12 @@ def _encoding_declared_in_head(tree: LexborHTMLParser) -> str | None:
 
 
 def _extract(
-    tree: LexborHTMLParser, url: str, *, encoding: str, x_robots_tag: str | None
+    tree: LexborHTMLParser,
+    url: str,
+    *,
+    encoding: str,
+    x_robots_tag: str | None,
+    limits: list[str] | None = None,
 ) -> PageLinks:
     base_href: str | None = None
     title: str | None = None
@@ -281,6 +295,9 @@ def _extract(
     meta_robots = ", ".join(robots) or None
     page = PageLinks(base_url=base, encoding=encoding, title=title or None, meta_robots=meta_robots)
     page.links_truncated = truncated
+    page.limits_hit = list(limits or ())
+    if truncated:
+        page.limits_hit.append("links")
     if canonical_href:
         page.canonical = resolve_link(canonical_href, base)
     page.nofollow_page = robots_nofollow(meta_robots) or robots_nofollow(x_robots_tag)
@@ -369,17 +386,27 @@ def extract_page(
     [('http://a.test/d/x.html', 'A & B', ['nofollow'], True, False, 'nav'),
      ('http://o.test/', 'Logo', [], False, True, 'content')]
     """
-    tree, encoding = parse_page(body, content_type)
-    return _extract(tree, url, encoding=encoding, x_robots_tag=x_robots_tag)
+    limits: list[str] = []
+    tree, encoding = parse_page(body, content_type, limits=limits)
+    return _extract(tree, url, encoding=encoding, x_robots_tag=x_robots_tag, limits=limits)
 
 
-def parse_page(body: bytes, content_type: str | None = None) -> tuple[LexborHTMLParser, str]:
+def parse_page(
+    body: bytes, content_type: str | None = None, *, limits: list[str] | None = None
+) -> tuple[LexborHTMLParser, str]:
     """The page's DOM as :func:`extract_page` parses it (bytes cut, deep nesting flattened,
-    decoded as a browser would), and the encoding it was decoded with."""
+    decoded as a browser would), and the encoding it was decoded with. The bounds hit are
+    appended to *limits* (see PageLinks.limits_hit)."""
+    hit = limits if limits is not None else []
     if len(body) > MAX_PARSE_BYTES:
         body = body[:MAX_PARSE_BYTES]
-    if body.count(b"<") > _NESTING_CHECK_TAGS:
-        body = _limit_nesting(body)
+        hit.append("parse_bytes")
+    deep = False
+    many_tags = body.count(b"<") > _NESTING_CHECK_TAGS
+    if many_tags:
+        flat = _limit_nesting(body)
+        deep = flat is not body
+        body = flat
     encoding, tentative, start = sniff_encoding(body, content_type)
     tree = _parse(body[start:] if start else body, encoding)
     if tentative:
@@ -387,7 +414,114 @@ def parse_page(body: bytes, content_type: str | None = None) -> tuple[LexborHTML
         if declared is not None and declared != encoding:
             encoding = declared
             tree = _parse(body, encoding)
+    if many_tags and _flatten_deep(tree):
+        deep = True
+    if deep:
+        hit.append("dom_depth")
     return tree, encoding
+
+
+def _flatten_deep(tree: LexborHTMLParser, max_depth: int = MAX_DOM_DEPTH) -> bool:
+    """Flatten what is nested deeper than *max_depth*: the content of an element at that
+    depth is replaced by its links and text, side by side (:func:`_flat_html`). True if any
+    element was.
+
+    Chromium's parser likewise stops nesting at 512 levels. Nesting lexbor parses fast
+    (``<table><tr><td>``, inline elements) is flattened here, after the parse, in one walk:
+    below it, every walk of extraction and placement from an element to the root, or over a
+    nested block's text, is bounded. (lexbor moves a node in time linear in its subtree, so
+    the deep content is rebuilt, not moved.)
+
+    >>> tree = LexborHTMLParser("<i><b><u><a href=/x><b><s>x</s></b></a> y</u></b></i>")
+    >>> _flatten_deep(tree, 3), tree.body.html
+    (True, '<body><i><b><span><a href="/x">x</a> y</span></b></i></body>')
+    """
+    root = tree.root
+    if root is None:
+        return False
+    cuts: list[LexborNode] = []
+    stack = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        child = node.child
+        if child is None:
+            continue
+        if depth >= max_depth:
+            cuts.append(node)
+            continue
+        depth += 1
+        while child is not None:
+            stack.append((child, depth))
+            child = child.next
+    if not cuts:
+        return False
+    hidden = hidden_elements(tree)
+    for node in cuts:
+        flat = _flat_html(node, hidden)
+        child = node.child
+        while child is not None:
+            nxt = child.next
+            child.decompose()
+            child = nxt
+        wrapper = LexborHTMLParser(f"<span>{flat}</span>").css_first("span")
+        if wrapper is not None:
+            node.insert_child(wrapper)
+    return True
+
+
+# What a flattened element keeps of its content: the text of these is not rendered.
+_NOT_TEXT = frozenset({"script", "style", "template", "textarea", "title", "noembed", "noframes"})
+
+
+def _flat_html(node: LexborNode, hidden: set[int]) -> str:
+    """The links and the visible text under *node*, in document order, as flat HTML: each
+    HTML link with its attributes, its anchor text and its images' alt texts.
+
+    >>> tree = LexborHTMLParser('<div>a<b>b<a href="/x" rel=ugc>x<img alt="&quot;">'
+    ...                         '<script>s</script></a></b><svg><a href=/s>s</a></svg></div>')
+    >>> _flat_html(tree.css_first("div"), set())
+    'ab<a href="/x" rel="ugc">x<img alt="&quot;"></a>s'
+    """
+    out: list[str] = []
+    stack = [(node.child, False)]  # (next node to walk, in SVG or MathML content)
+    while stack:
+        cur, foreign = stack.pop()
+        if cur is None:
+            continue
+        stack.append((cur.next, foreign))
+        tag = cur.tag
+        if tag == "-text":
+            out.append(html_escape(cur.text_content or "", quote=False))
+            continue
+        if tag in _NOT_TEXT or tag == "-comment" or cur.mem_id in hidden:
+            continue
+        if (tag == "a" or tag == "area") and not foreign and "href" in cur.attributes:
+            attrs = "".join(
+                f' {k}="{html_escape(v or "")}"'
+                for k, v in cur.attributes.items()
+                if _ATTR_NAME.fullmatch(k)
+            )
+            if tag == "area":
+                out.append(f"<area{attrs}>")
+                continue
+            text, is_image, alts = anchor_parts(cur, hidden)
+            images = "".join(f'<img alt="{html_escape(alt)}">' for alt in alts)
+            if is_image and not images:
+                images = "<img>"
+            out.append(f"<a{attrs}>{html_escape(text, quote=False)}{images}</a>")
+            continue
+        if tag == "svg" or tag == "math":
+            inner = True
+        elif foreign and tag in _HTML_AGAIN_ANY:
+            inner = False
+        else:
+            inner = foreign
+        stack.append((cur.child, inner))
+    return "".join(out)
+
+
+_ATTR_NAME = re.compile(r"[a-zA-Z_:][-a-zA-Z0-9_:.]*")
+_HTML_AGAIN_ANY = _HTML_AGAIN["svg"] | _HTML_AGAIN["math"]
 
 
 def _parse(data: bytes, encoding: str) -> LexborHTMLParser:
