@@ -14,6 +14,7 @@ CONCURRENT_REQUESTS = 32  # per worker process
 DOWNLOAD_TIMEOUT = 30
 MAX_BODY_BYTES = 8 * 1024 * 1024  # bodies are cut (not dropped) past this
 MAX_REDIRECTS = 5
+PAGE_CPU_BUDGET = 10.0  # CPU seconds a page's extraction may take; past it, an error row
 RETRY_TIMES = 2
 
 # Frontier.

@@ -98,6 +98,7 @@ class CrawlConfig:
     seen_bucket_bits: int = defaults.SEEN_BUCKET_BITS
     feed: bool = False  # publish each page's links to the crawl's Redis stream
     allow_private: bool = False  # fetch hosts that resolve to private/loopback addresses
+    page_cpu_budget: float = defaults.PAGE_CPU_BUDGET  # 0: none
     created_at: float = 0.0
 
     @cached_property

@@ -24,6 +24,7 @@ from crawler import defaults
 from crawler.connection import connect
 from crawler.crawls import CrawlSet
 from crawler.frontier import Entry, Frontier
+from pipelines.budget import PageBudgetExceeded, cpu_budget
 from pipelines.encoding import not_html_reason
 from pipelines.extract import PageLinks, extract_page
 from pipelines.rows import link_rows, utc_now
@@ -143,17 +144,24 @@ class LinkSpider(scrapy.Spider):
                     follow.append(Entry(target, host, entry.depth, entry.redirects + 1))
         elif 200 <= status < 300 and is_html(content_type, body):
             try:
-                extracted = extract_page(
-                    body, entry.url, content_type=content_type, x_robots_tag=x_robots
-                )
+                with cpu_budget(cfg.page_cpu_budget):  # nor stall it
+                    extracted = extract_page(
+                        body, entry.url, content_type=content_type, x_robots_tag=x_robots
+                    )
+                    links = link_rows(
+                        extracted, entry.url, crawl_id=cfg.crawl_id, fetched_at=fetched_at
+                    )
+            except PageBudgetExceeded as exc:
+                self.logger.warning("extraction abandoned on %s: %s", entry.url, exc)
+                page["error"] = f"extract: {exc}"
+                page["limits_hit"].append("cpu")
+                links = []
             except Exception as exc:  # a page must never take a worker down
                 self.logger.warning("extraction failed on %s: %r", entry.url, exc)
                 page["error"] = f"extract: {type(exc).__name__}: {exc}"[:500]
+                links = []
             else:
                 self.fill_page(page, extracted)
-                links = link_rows(
-                    extracted, entry.url, crawl_id=cfg.crawl_id, fetched_at=fetched_at
-                )
                 if not extracted.nofollow_page:
                     follow = self.links_to_follow(frontier, entry, links)
         self.finish(frontier, entry, follow, page, links, http_error=status >= 400)
@@ -202,6 +210,7 @@ class LinkSpider(scrapy.Spider):
         page["canonical"] = extracted.canonical
         page["meta_robots"] = extracted.meta_robots
         page["out_links"] = len(extracted.links)
+        page["limits_hit"].extend(extracted.limits_hit)
 
     def links_to_follow(
         self, frontier: Frontier, entry: Entry, links: list[dict[str, Any]]
