@@ -174,6 +174,154 @@ def _limit_nesting(body: bytes, max_depth: int = MAX_BLOCK_DEPTH) -> bytes:
     return body
 
 
+# -- the stack of open elements, estimated on the raw bytes (see _limit_open_elements) ------
+_TAG_RE = re.compile(rb"<(/?)([a-z][^\t\n\f\r />]*)[^>]*>?|<!--")
+_VOID = frozenset(
+    b"area base br col embed hr img input link meta source track wbr param keygen frame "
+    b"basefont bgsound image html head body".split()
+)  # and html, head, body: never nested
+_RAW_TEXT = frozenset(b"script style textarea title xmp iframe noembed noframes plaintext".split())
+# A start tag closes an open element of its group found above the nearest boundary.
+_TABLE_BOUNDS = frozenset(b"table template html".split())
+_SCOPE_BOUNDS = frozenset(
+    b"applet caption html table td th marquee object template button svg math".split()
+)
+_LIST_BOUNDS = frozenset(
+    b"applet caption html table td th marquee object template button ul ol dl menu section "
+    b"article aside nav header footer main blockquote fieldset figure form details".split()
+)
+_CLOSES: dict[bytes, tuple[frozenset[bytes], frozenset[bytes]]] = {
+    b"li": (frozenset({b"li"}), _LIST_BOUNDS),
+    b"dd": (frozenset({b"dd", b"dt"}), _LIST_BOUNDS),
+    b"dt": (frozenset({b"dd", b"dt"}), _LIST_BOUNDS),
+    b"option": (frozenset({b"option"}), _SCOPE_BOUNDS),
+    b"optgroup": (frozenset({b"option", b"optgroup"}), _SCOPE_BOUNDS),
+    b"tr": (frozenset({b"tr", b"td", b"th"}), _TABLE_BOUNDS),
+    b"td": (frozenset({b"td", b"th"}), _TABLE_BOUNDS),
+    b"th": (frozenset({b"td", b"th"}), _TABLE_BOUNDS),
+    b"a": (frozenset({b"a"}), _SCOPE_BOUNDS),
+    b"nobr": (frozenset({b"nobr"}), _SCOPE_BOUNDS),
+    b"button": (frozenset({b"button"}), _TABLE_BOUNDS),
+    b"form": (frozenset({b"form"}), _TABLE_BOUNDS),
+    **{
+        t: (frozenset({b"tbody", b"thead", b"tfoot", b"tr", b"td", b"th", b"caption"}),
+            _TABLE_BOUNDS)
+        for t in (b"tbody", b"thead", b"tfoot", b"caption", b"colgroup")
+    },
+    **{t: (frozenset({b"rb", b"rt", b"rtc", b"rp"}), _SCOPE_BOUNDS) for t in
+       (b"rb", b"rt", b"rtc", b"rp")},
+}  # fmt: skip
+# Start tags that close an open <p> (a block, in button scope).
+_CLOSES_P = frozenset(
+    b"address article aside blockquote center details dialog dir div dl fieldset figcaption "
+    b"figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr li dd dt listing main menu nav ol "
+    b"p pre search section summary table ul xmp plaintext".split()
+)
+_P_GROUP = (frozenset({b"p"}), _SCOPE_BOUNDS)
+_HEADINGS = frozenset(b"h1 h2 h3 h4 h5 h6".split())
+_KEEP_TAGS = frozenset({b"a"})  # never dropped (a link; it does not nest in itself)
+
+
+def _limit_open_elements(body: bytes, max_depth: int = MAX_BLOCK_DEPTH) -> bytes:
+    """Drop the start tags that would nest elements deeper than *max_depth*.
+
+    lexbor's parse walks the stack of open elements for many tags (a block's start looks for an
+    open ``<p>``, an unknown end tag for its match, text under an ``<a>`` for the link): with
+    100,000 open ``<span>``, quadratic. The stack is estimated on the raw bytes (tags, the
+    elements that close themselves or their kind, raw text and comments skipped) in one pass
+    of O(1) steps: per tag, where it is open in the stack; per boundary set, the nearest
+    boundary. A page under the bound is returned as it is.
+
+    >>> _limit_open_elements(b"<span>" * 3 + b"<a href=/x><b>x</b></a>" + b"</span>" * 3, 2)
+    b'<span><span><a href=/x>x</b></a></span></span></span>'
+    >>> _limit_open_elements(b"<ul><li>a<li>b<li><p>c<p>d<p>e</ul><table><tr><td>f<td>g", 3)
+    b'<ul><li>a<li>b<li><p>c<p>d<p>e</ul><table><tr><td>f<td>g'
+    >>> _limit_open_elements(b"<b><script>'<i><i><i>'</script><!-- <i><i> --><i></b>", 2)
+    b"<b><script>'<i><i><i>'</script><!-- <i><i> --><i></b>"
+    """
+    lowered = body.lower()
+    tags: list[bytes] = [b""]  # the stack; a root below all
+    positions: dict[bytes, list[int]] = {}  # tag -> its positions in the stack
+    # Per boundary set, the position of the nearest boundary at or below each position.
+    near = {_TABLE_BOUNDS: [0], _SCOPE_BOUNDS: [0], _LIST_BOUNDS: [0]}
+    table_near, scope_near, list_near = near[_TABLE_BOUNDS], near[_SCOPE_BOUNDS], near[_LIST_BOUNDS]
+    drop: list[tuple[int, int]] = []
+    skip_to = 0
+
+    def pop_to(k: int) -> None:
+        while len(tags) > k:
+            positions[tags.pop()].pop()
+            table_near.pop()
+            scope_near.pop()
+            list_near.pop()
+
+    def open_in(group: frozenset[bytes], bounds: frozenset[bytes]) -> int:
+        floor = near[bounds][-1]
+        best = 0
+        for tag in group:
+            at = positions.get(tag)
+            if at and at[-1] > floor and at[-1] > best:
+                best = at[-1]
+        return best
+
+    for match in _TAG_RE.finditer(lowered):
+        if match.start() < skip_to:
+            continue
+        name = match[2]
+        if name is None:  # a comment
+            end = lowered.find(b"-->", match.end())
+            if end < 0:
+                break
+            skip_to = end + 3
+        elif match[1]:  # an end tag: closes its element if open
+            at = positions.get(name)
+            if at:
+                pop_to(at[-1])
+        elif name in _VOID:
+            continue
+        elif name in _RAW_TEXT:
+            end = lowered.find(b"</" + name, match.end())
+            if end < 0:
+                break
+            skip_to = end
+        else:
+            if name in _CLOSES_P:
+                k = open_in(*_P_GROUP)
+                if k:
+                    pop_to(k)
+                if name in _HEADINGS and tags[-1] in _HEADINGS:
+                    pop_to(len(tags) - 1)
+            closes = _CLOSES.get(name)
+            if closes is not None:
+                k = open_in(*closes)
+                if k:
+                    pop_to(k)
+            if match[0].endswith(b"/>") and (positions.get(b"svg") or positions.get(b"math")):
+                continue  # self-closing in SVG or MathML
+            k = len(tags)
+            if k > max_depth and name not in _KEEP_TAGS:
+                drop.append(match.span())
+                continue
+            tags.append(name)
+            at = positions.get(name)
+            if at is None:
+                positions[name] = [k]
+            else:
+                at.append(k)
+            table_near.append(k if name in _TABLE_BOUNDS else table_near[-1])
+            scope_near.append(k if name in _SCOPE_BOUNDS else scope_near[-1])
+            list_near.append(k if name in _LIST_BOUNDS else list_near[-1])
+    if not drop:
+        return body
+    parts = []
+    last = 0
+    for start, end in drop:
+        parts.append(body[last:start])
+        last = end
+    parts.append(body[last:])
+    return b"".join(parts)
+
+
 # One traversal finds everything a page's links depend on (a css() call walks the whole tree).
 _PAGE_SELECTOR = (
     "a[href], area[href], base[href], title, link[rel][href], meta[name][content], [hidden], "
@@ -404,7 +552,7 @@ def parse_page(
     deep = False
     many_tags = body.count(b"<") > _NESTING_CHECK_TAGS
     if many_tags:
-        flat = _limit_nesting(body)
+        flat = _limit_open_elements(_limit_nesting(body))
         deep = flat is not body
         body = flat
     encoding, tentative, start = sniff_encoding(body, content_type)

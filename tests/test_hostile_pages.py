@@ -71,6 +71,23 @@ def test_deep_table_cpu_grows_linearly():
     assert ratio < 12  # 5x the bytes: ~5 when linear, 25 when quadratic
 
 
+@pytest.mark.parametrize(
+    "page",
+    [
+        lambda n: b"<a href=/x>" + b"<span>" * n + b"text",  # before: 300,000 took 18 s
+        lambda n: b"<span>" * n + b"<div></div>" * n,  # before: 40,000 took 7 s
+        lambda n: b"<span>" * n + b"</x>" * n,  # before: 40,000 took 7 s
+    ],
+)
+def test_deep_open_elements_parse_linearly(page):
+    """lexbor walks the stack of open elements on many tags: it is bounded before the parse."""
+    small, big = page(20_000), page(100_000)
+    extract_page(small, URL)
+    ratio = cpu(extract_page, big, URL) / max(cpu(extract_page, small, URL), 1e-3)
+    assert ratio < 12
+    assert extract_page(big, URL).limits_hit == ["dom_depth"]
+
+
 def test_links_at_every_level_of_a_deep_table_are_all_kept():
     n = 3000
     body = b"".join(
