@@ -71,6 +71,13 @@ CASES = {
     "deep_svg": (lambda n: b"<svg>" * n + b"<a href=/s>s</a>", (10_000, 100_000)),
     "deep_details_in_a": (lambda n: b"<a href=/d>" + b"<details><summary>" * n, (10**4, 10**5)),
     "deep_ul_links": (lambda n: b"<ul><li><a href=/x>x</a>" * n, (10_000, 50_000, 100_000)),
+    "links_at_depth_250": (lambda n: b"<div>" + b"<span>" * 250 + _links(n), (20_000, 100_000)),
+    "bodies_at_depth_250": (
+        lambda n: (
+            b"<span>" * 240 + b"<div class=entry-content><p>" + TEXT + b"<a href=/x>x</a></div>" * n
+        ),
+        (20_000, 60_000),
+    ),
     "deep_table_links": (
         lambda n: b"<table><tr><td><a href=/x>some link text</a> and some running text" * n,
         (2_000, 10_000, 20_000),
