@@ -27,6 +27,9 @@ _NOFOLLOW_DIRECTIVES = frozenset({"nofollow", "none"})
 
 #: Bytes of a body that are parsed; the rest is cut (as the crawler cuts what it downloads).
 MAX_PARSE_BYTES = 8 * 1024 * 1024
+#: Tags (``<``) parsed per page: the body is cut before the next one. Each makes an element at
+#: most, and every pass over the page is linear in them; no real page has this many.
+MAX_TAGS = 500_000
 #: Links kept per page, in document order; the rest are dropped.
 MAX_LINKS_PER_PAGE = 100_000
 #: Block elements nested deeper than this are flattened before parsing (see _limit_nesting).
@@ -82,7 +85,8 @@ class PageLinks:
     #: More than MAX_LINKS_PER_PAGE links: the first ones are kept.
     links_truncated: bool = False
     #: The bounds that cut or flattened something of the page, in the order met: "parse_bytes"
-    #: (body cut at MAX_PARSE_BYTES), "dom_depth" (nesting flattened), "links" (links cut).
+    #: (body cut at MAX_PARSE_BYTES), "dom_nodes" (cut at MAX_TAGS), "dom_depth" (nesting
+    #: flattened), "links" (links cut at MAX_LINKS_PER_PAGE).
     limits_hit: list[str] = field(default_factory=list)
 
 
@@ -140,6 +144,16 @@ def _is_legacy_encoding(encoding: str) -> bool:
 @lru_cache(maxsize=1 << 14)
 def _resolve_absolute(href: str) -> str | None:
     return resolve_link(href, None)
+
+
+@lru_cache(maxsize=4)
+def _nth_tag(n: int) -> re.Pattern[bytes]:
+    """Matches the start of a body up to its *n*-th ``<`` (one pass in C).
+
+    >>> _nth_tag(2).match(b"<a>x<b>y<c>").end()
+    5
+    """
+    return re.compile(rb"(?:[^<]*<){%d}" % n)
 
 
 def _limit_nesting(body: bytes, max_depth: int = MAX_BLOCK_DEPTH) -> bytes:
@@ -550,7 +564,11 @@ def parse_page(
         body = body[:MAX_PARSE_BYTES]
         hit.append("parse_bytes")
     deep = False
-    many_tags = body.count(b"<") > _NESTING_CHECK_TAGS
+    tags = body.count(b"<")
+    if tags > MAX_TAGS:
+        body = body[: _nth_tag(MAX_TAGS).match(body).end() - 1]  # type: ignore[union-attr]
+        hit.append("dom_nodes")
+    many_tags = tags > _NESTING_CHECK_TAGS
     if many_tags:
         flat = _limit_open_elements(_limit_nesting(body))
         deep = flat is not body

@@ -135,6 +135,13 @@ def test_limits_say_links_and_bytes_were_cut(monkeypatch):
     assert len(page.links) == 3 and page.limits_hit == ["parse_bytes", "links"]
 
 
+def test_limits_say_tags_were_cut(monkeypatch):
+    monkeypatch.setattr(pipelines.extract, "MAX_TAGS", 7)
+    page = extract_page(b"<p>" + b"".join(b"<a href=/%d>%d</a>" % (i, i) for i in range(5)), URL)
+    assert [k.anchor_text for k in page.links] == ["0", "1", "2"]  # the 7th "<" starts </a>
+    assert page.limits_hit == ["dom_nodes"]
+
+
 def _spin(seconds: float) -> None:
     end = time.process_time() + seconds
     while time.process_time() < end:
