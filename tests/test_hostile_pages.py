@@ -253,3 +253,12 @@ def test_crawl_survives_poison_pages(tmp_path):
         want = {"http://poison.test/"} | {f"http://poison.test/out{i}-{j}" for j in range(5)}
         assert by_source[f"h{i}.html"] == want
         assert rows[f"h{i}.html"]["limits_hit"] == [] and rows[f"h{i}.html"]["error"] is None
+
+
+def test_budget_docstring_examples():
+    import doctest
+
+    import pipelines.budget
+
+    result = doctest.testmod(pipelines.budget)
+    assert result.attempted > 0 and result.failed == 0
