@@ -78,6 +78,12 @@ CASES = {
         ),
         (20_000, 60_000),
     ),
+    # Not bounded yet: each new block re-opens every formatting element left open (n x n
+    # elements from 2n tags), inside one lexbor call that the CPU budget cannot interrupt.
+    "formatting_reopened": (
+        lambda n: b"<p>" + b"".join(b"<b class=c%d>" % i for i in range(n)) + b"</p><p>x" * n,
+        (500, 1000, 2000),
+    ),
     "deep_table_links": (
         lambda n: b"<table><tr><td><a href=/x>some link text</a> and some running text" * n,
         (2_000, 10_000, 20_000),
