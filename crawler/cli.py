@@ -96,6 +96,14 @@ def _add_crawl_options(p: argparse.ArgumentParser) -> None:
         metavar="HOST:ADDR",
         help="resolve HOST to ADDR (repeatable, as curl's); the address is still checked",
     )
+    p.add_argument(
+        "--page-cpu-budget",
+        type=float,
+        default=defaults.PAGE_CPU_BUDGET,
+        metavar="SECONDS",
+        help="abandon a page whose extraction takes more CPU than this, with an error row "
+        f"(default {defaults.PAGE_CPU_BUDGET:g}; 0: no budget)",
+    )
     p.add_argument("--expected-urls", type=_positive, default=0,
                    help="size the duplicate filter for about this many URLs")  # fmt: skip
 
@@ -160,6 +168,7 @@ def _config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
         feed=args.feed,
         allow_private=args.allow_private,
         resolve=_resolve_entries(args.resolve),
+        page_cpu_budget=max(0.0, args.page_cpu_budget),
         seen_bucket_bits=seen_bits_for(args.expected_urls or args.max_pages),
     )
 
@@ -349,6 +358,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     """The crawler's own extraction (extract_page then link_rows, as crawler/spider.py calls
     them) on saved pages, one JSON line per link. One process, no Scrapy engine; memory is
     bounded by one page (bodies are cut at MAX_PARSE_BYTES, as the crawler cuts them)."""
+    from pipelines.budget import PageBudgetExceeded, cpu_budget
     from pipelines.extract import MAX_PARSE_BYTES, extract_page
     from pipelines.rows import link_rows, utc_now
     from pipelines.urls import normalize_url
@@ -382,13 +392,19 @@ def cmd_extract(args: argparse.Namespace) -> int:
             print(f"linkcrawl: {path}: {exc}, skipped", file=sys.stderr)
             failed += 1
             continue
-        page = extract_page(
-            body,
-            source,
-            content_type=item.get("content_type", args.content_type),
-            x_robots_tag=item.get("x_robots_tag", args.x_robots_tag),
-        )
-        rows = link_rows(page, source, crawl_id=args.crawl_id, fetched_at=fetched_at)
+        try:
+            with cpu_budget(args.page_cpu_budget):
+                page = extract_page(
+                    body,
+                    source,
+                    content_type=item.get("content_type", args.content_type),
+                    x_robots_tag=item.get("x_robots_tag", args.x_robots_tag),
+                )
+                rows = link_rows(page, source, crawl_id=args.crawl_id, fetched_at=fetched_at)
+        except PageBudgetExceeded as exc:
+            print(f"linkcrawl: {path}: {exc}, skipped", file=sys.stderr)
+            failed += 1
+            continue
         out.write(b"".join([dumps(row, option=option) + b"\n" for row in rows]))
     out.flush()
     if failed:
@@ -468,6 +484,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--content-type", help="the page's Content-Type header (its charset counts)")
     p.add_argument("--x-robots-tag", help="the page's X-Robots-Tag header")
     p.add_argument("--crawl-id", default="extract")
+    p.add_argument(
+        "--page-cpu-budget",
+        type=float,
+        default=defaults.PAGE_CPU_BUDGET,
+        metavar="SECONDS",
+        help="skip a page whose extraction takes more CPU than this (0: no budget)",
+    )
     p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("demo", help="crawl a built-in multi-host web on loopback")

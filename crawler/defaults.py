@@ -18,6 +18,7 @@ ROBOTS_MAX_BYTES = 500 * 1024  # robots.txt is parsed up to this (RFC 9309), raw
 MAX_HEADER_BYTES = 64 * 1024  # a response's header section, all lines
 MAX_HEADER_LINES = 500
 MAX_REDIRECTS = 5
+PAGE_CPU_BUDGET = 10.0  # CPU seconds a page's extraction may take; past it, an error row
 RETRY_TIMES = 2
 DNS_TIMEOUT = 20.0  # seconds for one name's lookup
 DNS_CACHE_SECONDS = 300.0  # a name's answer is checked and connected to for this long

@@ -127,6 +127,7 @@ class CrawlConfig:
     feed: bool = False  # publish each page's links to the crawl's Redis stream
     allow_private: bool = False  # fetch hosts that resolve to private/loopback addresses
     resolve: list[str] = field(default_factory=list)  # --resolve HOST:ADDR overrides
+    page_cpu_budget: float = defaults.PAGE_CPU_BUDGET  # 0: none
     created_at: float = 0.0
 
     @cached_property

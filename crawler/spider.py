@@ -27,6 +27,7 @@ from crawler.crawls import CrawlSet
 from crawler.deadline import DEFERRED
 from crawler.frontier import Entry, Frontier
 from crawler.traps import SeenCache, trap_reason
+from pipelines.budget import PageBudgetExceeded, cpu_budget
 from pipelines.encoding import not_html_reason
 from pipelines.extract import PageLinks, extract_page
 from pipelines.rows import link_rows, utc_now
@@ -145,17 +146,24 @@ class LinkSpider(scrapy.Spider):
                     follow.append(Entry(target, host, entry.depth, entry.redirects + 1))
         elif 200 <= status < 300 and (body or not decode_error) and is_html(content_type, body):
             try:
-                extracted = extract_page(
-                    body, entry.url, content_type=content_type, x_robots_tag=x_robots
-                )
+                with cpu_budget(cfg.page_cpu_budget):  # nor stall it
+                    extracted = extract_page(
+                        body, entry.url, content_type=content_type, x_robots_tag=x_robots
+                    )
+                    links = link_rows(
+                        extracted, entry.url, crawl_id=cfg.crawl_id, fetched_at=fetched_at
+                    )
+            except PageBudgetExceeded as exc:
+                self.logger.warning("extraction abandoned on %s: %s", entry.url, exc)
+                page["error"] = f"extract: {exc}"
+                page["limits_hit"].append("cpu")
+                links = []
             except Exception as exc:  # a page must never take a worker down
                 self.logger.warning("extraction failed on %s: %r", entry.url, exc)
                 page["error"] = f"extract: {type(exc).__name__}: {exc}"[:500]
+                links = []
             else:
                 self.fill_page(page, extracted)
-                links = link_rows(
-                    extracted, entry.url, crawl_id=cfg.crawl_id, fetched_at=fetched_at
-                )
                 if not extracted.nofollow_page:
                     follow = self.links_to_follow(frontier, entry, links, skipped)
                     page["limits_hit"].extend(sorted(skipped))
@@ -212,6 +220,7 @@ class LinkSpider(scrapy.Spider):
         page["canonical"] = extracted.canonical
         page["meta_robots"] = extracted.meta_robots
         page["out_links"] = len(extracted.links)
+        page["limits_hit"].extend(extracted.limits_hit)
 
     @staticmethod
     def trap(frontier: Frontier, url: str) -> str | None:

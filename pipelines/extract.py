@@ -12,11 +12,12 @@ import codecs
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from html import escape as html_escape
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipelines.encoding import decode, encoding_of_meta, sniff_encoding
-from pipelines.linktext import anchor_parts, collapse_ws, is_hidden
+from pipelines.linktext import anchor_parts, collapse_ws, hidden_elements, is_hidden
 from pipelines.placement import place_links_scored
 from pipelines.urls import encode_query, is_skipped_href, resolve_href, resolve_link
 
@@ -26,10 +27,16 @@ _NOFOLLOW_DIRECTIVES = frozenset({"nofollow", "none"})
 
 #: Bytes of a body that are parsed; the rest is cut (as the crawler cuts what it downloads).
 MAX_PARSE_BYTES = 8 * 1024 * 1024
+#: Tags (``<``) parsed per page: the body is cut before the next one. Each makes an element at
+#: most, and every pass over the page is linear in them; no real page has this many.
+MAX_TAGS = 500_000
 #: Links kept per page, in document order; the rest are dropped.
 MAX_LINKS_PER_PAGE = 100_000
 #: Block elements nested deeper than this are flattened before parsing (see _limit_nesting).
 MAX_BLOCK_DEPTH = 512
+#: Elements nested deeper than this are flattened after parsing (see _flatten_deep), so that
+#: every walk up or down the tree (anchors, placement) is bounded by it.
+MAX_DOM_DEPTH = 256
 # Pages with fewer tags than this cannot nest deep enough to be slow: no need to look.
 _NESTING_CHECK_TAGS = 8192
 # Start and end tags of the elements that make lexbor's "p in button scope" check walk the
@@ -77,6 +84,10 @@ class PageLinks:
     links: list[Link] = field(default_factory=list)
     #: More than MAX_LINKS_PER_PAGE links: the first ones are kept.
     links_truncated: bool = False
+    #: The bounds that cut or flattened something of the page, in the order met: "parse_bytes"
+    #: (body cut at MAX_PARSE_BYTES), "dom_nodes" (cut at MAX_TAGS), "dom_depth" (nesting
+    #: flattened), "links" (links cut at MAX_LINKS_PER_PAGE).
+    limits_hit: list[str] = field(default_factory=list)
 
 
 def split_rel(rel: str | None) -> list[str]:
@@ -135,6 +146,16 @@ def _resolve_absolute(href: str) -> str | None:
     return resolve_link(href, None)
 
 
+@lru_cache(maxsize=4)
+def _nth_tag(n: int) -> re.Pattern[bytes]:
+    """Matches the start of a body up to its *n*-th ``<`` (one pass in C).
+
+    >>> _nth_tag(2).match(b"<a>x<b>y<c>").end()
+    5
+    """
+    return re.compile(rb"(?:[^<]*<){%d}" % n)
+
+
 def _limit_nesting(body: bytes, max_depth: int = MAX_BLOCK_DEPTH) -> bytes:
     """From where block elements nest deeper than *max_depth*, drop the block tags.
 
@@ -165,6 +186,154 @@ def _limit_nesting(body: bytes, max_depth: int = MAX_BLOCK_DEPTH) -> bytes:
             parts.append(body[last:])
             return b"".join(parts)
     return body
+
+
+# -- the stack of open elements, estimated on the raw bytes (see _limit_open_elements) ------
+_TAG_RE = re.compile(rb"<(/?)([a-z][^\t\n\f\r />]*)[^>]*>?|<!--")
+_VOID = frozenset(
+    b"area base br col embed hr img input link meta source track wbr param keygen frame "
+    b"basefont bgsound image html head body".split()
+)  # and html, head, body: never nested
+_RAW_TEXT = frozenset(b"script style textarea title xmp iframe noembed noframes plaintext".split())
+# A start tag closes an open element of its group found above the nearest boundary.
+_TABLE_BOUNDS = frozenset(b"table template html".split())
+_SCOPE_BOUNDS = frozenset(
+    b"applet caption html table td th marquee object template button svg math".split()
+)
+_LIST_BOUNDS = frozenset(
+    b"applet caption html table td th marquee object template button ul ol dl menu section "
+    b"article aside nav header footer main blockquote fieldset figure form details".split()
+)
+_CLOSES: dict[bytes, tuple[frozenset[bytes], frozenset[bytes]]] = {
+    b"li": (frozenset({b"li"}), _LIST_BOUNDS),
+    b"dd": (frozenset({b"dd", b"dt"}), _LIST_BOUNDS),
+    b"dt": (frozenset({b"dd", b"dt"}), _LIST_BOUNDS),
+    b"option": (frozenset({b"option"}), _SCOPE_BOUNDS),
+    b"optgroup": (frozenset({b"option", b"optgroup"}), _SCOPE_BOUNDS),
+    b"tr": (frozenset({b"tr", b"td", b"th"}), _TABLE_BOUNDS),
+    b"td": (frozenset({b"td", b"th"}), _TABLE_BOUNDS),
+    b"th": (frozenset({b"td", b"th"}), _TABLE_BOUNDS),
+    b"a": (frozenset({b"a"}), _SCOPE_BOUNDS),
+    b"nobr": (frozenset({b"nobr"}), _SCOPE_BOUNDS),
+    b"button": (frozenset({b"button"}), _TABLE_BOUNDS),
+    b"form": (frozenset({b"form"}), _TABLE_BOUNDS),
+    **{
+        t: (frozenset({b"tbody", b"thead", b"tfoot", b"tr", b"td", b"th", b"caption"}),
+            _TABLE_BOUNDS)
+        for t in (b"tbody", b"thead", b"tfoot", b"caption", b"colgroup")
+    },
+    **{t: (frozenset({b"rb", b"rt", b"rtc", b"rp"}), _SCOPE_BOUNDS) for t in
+       (b"rb", b"rt", b"rtc", b"rp")},
+}  # fmt: skip
+# Start tags that close an open <p> (a block, in button scope).
+_CLOSES_P = frozenset(
+    b"address article aside blockquote center details dialog dir div dl fieldset figcaption "
+    b"figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr li dd dt listing main menu nav ol "
+    b"p pre search section summary table ul xmp plaintext".split()
+)
+_P_GROUP = (frozenset({b"p"}), _SCOPE_BOUNDS)
+_HEADINGS = frozenset(b"h1 h2 h3 h4 h5 h6".split())
+_KEEP_TAGS = frozenset({b"a"})  # never dropped (a link; it does not nest in itself)
+
+
+def _limit_open_elements(body: bytes, max_depth: int = MAX_BLOCK_DEPTH) -> bytes:
+    """Drop the start tags that would nest elements deeper than *max_depth*.
+
+    lexbor's parse walks the stack of open elements for many tags (a block's start looks for an
+    open ``<p>``, an unknown end tag for its match, text under an ``<a>`` for the link): with
+    100,000 open ``<span>``, quadratic. The stack is estimated on the raw bytes (tags, the
+    elements that close themselves or their kind, raw text and comments skipped) in one pass
+    of O(1) steps: per tag, where it is open in the stack; per boundary set, the nearest
+    boundary. A page under the bound is returned as it is.
+
+    >>> _limit_open_elements(b"<span>" * 3 + b"<a href=/x><b>x</b></a>" + b"</span>" * 3, 2)
+    b'<span><span><a href=/x>x</b></a></span></span></span>'
+    >>> _limit_open_elements(b"<ul><li>a<li>b<li><p>c<p>d<p>e</ul><table><tr><td>f<td>g", 3)
+    b'<ul><li>a<li>b<li><p>c<p>d<p>e</ul><table><tr><td>f<td>g'
+    >>> _limit_open_elements(b"<b><script>'<i><i><i>'</script><!-- <i><i> --><i></b>", 2)
+    b"<b><script>'<i><i><i>'</script><!-- <i><i> --><i></b>"
+    """
+    lowered = body.lower()
+    tags: list[bytes] = [b""]  # the stack; a root below all
+    positions: dict[bytes, list[int]] = {}  # tag -> its positions in the stack
+    # Per boundary set, the position of the nearest boundary at or below each position.
+    near = {_TABLE_BOUNDS: [0], _SCOPE_BOUNDS: [0], _LIST_BOUNDS: [0]}
+    table_near, scope_near, list_near = near[_TABLE_BOUNDS], near[_SCOPE_BOUNDS], near[_LIST_BOUNDS]
+    drop: list[tuple[int, int]] = []
+    skip_to = 0
+
+    def pop_to(k: int) -> None:
+        while len(tags) > k:
+            positions[tags.pop()].pop()
+            table_near.pop()
+            scope_near.pop()
+            list_near.pop()
+
+    def open_in(group: frozenset[bytes], bounds: frozenset[bytes]) -> int:
+        floor = near[bounds][-1]
+        best = 0
+        for tag in group:
+            at = positions.get(tag)
+            if at and at[-1] > floor and at[-1] > best:
+                best = at[-1]
+        return best
+
+    for match in _TAG_RE.finditer(lowered):
+        if match.start() < skip_to:
+            continue
+        name = match[2]
+        if name is None:  # a comment
+            end = lowered.find(b"-->", match.end())
+            if end < 0:
+                break
+            skip_to = end + 3
+        elif match[1]:  # an end tag: closes its element if open
+            at = positions.get(name)
+            if at:
+                pop_to(at[-1])
+        elif name in _VOID:
+            continue
+        elif name in _RAW_TEXT:
+            end = lowered.find(b"</" + name, match.end())
+            if end < 0:
+                break
+            skip_to = end
+        else:
+            if name in _CLOSES_P:
+                k = open_in(*_P_GROUP)
+                if k:
+                    pop_to(k)
+                if name in _HEADINGS and tags[-1] in _HEADINGS:
+                    pop_to(len(tags) - 1)
+            closes = _CLOSES.get(name)
+            if closes is not None:
+                k = open_in(*closes)
+                if k:
+                    pop_to(k)
+            if match[0].endswith(b"/>") and (positions.get(b"svg") or positions.get(b"math")):
+                continue  # self-closing in SVG or MathML
+            k = len(tags)
+            if k > max_depth and name not in _KEEP_TAGS:
+                drop.append(match.span())
+                continue
+            tags.append(name)
+            at = positions.get(name)
+            if at is None:
+                positions[name] = [k]
+            else:
+                at.append(k)
+            table_near.append(k if name in _TABLE_BOUNDS else table_near[-1])
+            scope_near.append(k if name in _SCOPE_BOUNDS else scope_near[-1])
+            list_near.append(k if name in _LIST_BOUNDS else list_near[-1])
+    if not drop:
+        return body
+    parts = []
+    last = 0
+    for start, end in drop:
+        parts.append(body[last:start])
+        last = end
+    parts.append(body[last:])
+    return b"".join(parts)
 
 
 # One traversal finds everything a page's links depend on (a css() call walks the whole tree).
@@ -212,7 +381,9 @@ def extract_from_text(
     html: str, url: str, *, encoding: str = "utf-8", x_robots_tag: str | None = None
 ) -> PageLinks:
     """Extract every link of an already decoded page. See :func:`extract_page`."""
-    return _extract(LexborHTMLParser(html), url, encoding=encoding, x_robots_tag=x_robots_tag)
+    tree = LexborHTMLParser(html)
+    limits = ["dom_depth"] if html.count("<") > _NESTING_CHECK_TAGS and _flatten_deep(tree) else []
+    return _extract(tree, url, encoding=encoding, x_robots_tag=x_robots_tag, limits=limits)
 
 
 def _encoding_declared_in_head(tree: LexborHTMLParser) -> str | None:
@@ -230,7 +401,12 @@ def _encoding_declared_in_head(tree: LexborHTMLParser) -> str | None:
 
 
 def _extract(
-    tree: LexborHTMLParser, url: str, *, encoding: str, x_robots_tag: str | None
+    tree: LexborHTMLParser,
+    url: str,
+    *,
+    encoding: str,
+    x_robots_tag: str | None,
+    limits: list[str] | None = None,
 ) -> PageLinks:
     base_href: str | None = None
     title: str | None = None
@@ -281,6 +457,9 @@ def _extract(
     meta_robots = ", ".join(robots) or None
     page = PageLinks(base_url=base, encoding=encoding, title=title or None, meta_robots=meta_robots)
     page.links_truncated = truncated
+    page.limits_hit = list(limits or ())
+    if truncated:
+        page.limits_hit.append("links")
     if canonical_href:
         page.canonical = resolve_link(canonical_href, base)
     page.nofollow_page = robots_nofollow(meta_robots) or robots_nofollow(x_robots_tag)
@@ -369,17 +548,31 @@ def extract_page(
     [('http://a.test/d/x.html', 'A & B', ['nofollow'], True, False, 'nav'),
      ('http://o.test/', 'Logo', [], False, True, 'content')]
     """
-    tree, encoding = parse_page(body, content_type)
-    return _extract(tree, url, encoding=encoding, x_robots_tag=x_robots_tag)
+    limits: list[str] = []
+    tree, encoding = parse_page(body, content_type, limits=limits)
+    return _extract(tree, url, encoding=encoding, x_robots_tag=x_robots_tag, limits=limits)
 
 
-def parse_page(body: bytes, content_type: str | None = None) -> tuple[LexborHTMLParser, str]:
+def parse_page(
+    body: bytes, content_type: str | None = None, *, limits: list[str] | None = None
+) -> tuple[LexborHTMLParser, str]:
     """The page's DOM as :func:`extract_page` parses it (bytes cut, deep nesting flattened,
-    decoded as a browser would), and the encoding it was decoded with."""
+    decoded as a browser would), and the encoding it was decoded with. The bounds hit are
+    appended to *limits* (see PageLinks.limits_hit)."""
+    hit = limits if limits is not None else []
     if len(body) > MAX_PARSE_BYTES:
         body = body[:MAX_PARSE_BYTES]
-    if body.count(b"<") > _NESTING_CHECK_TAGS:
-        body = _limit_nesting(body)
+        hit.append("parse_bytes")
+    deep = False
+    tags = body.count(b"<")
+    if tags > MAX_TAGS:
+        body = body[: _nth_tag(MAX_TAGS).match(body).end() - 1]  # type: ignore[union-attr]
+        hit.append("dom_nodes")
+    many_tags = tags > _NESTING_CHECK_TAGS
+    if many_tags:
+        flat = _limit_open_elements(_limit_nesting(body))
+        deep = flat is not body
+        body = flat
     encoding, tentative, start = sniff_encoding(body, content_type)
     tree = _parse(body[start:] if start else body, encoding)
     if tentative:
@@ -387,7 +580,114 @@ def parse_page(body: bytes, content_type: str | None = None) -> tuple[LexborHTML
         if declared is not None and declared != encoding:
             encoding = declared
             tree = _parse(body, encoding)
+    if many_tags and _flatten_deep(tree):
+        deep = True
+    if deep:
+        hit.append("dom_depth")
     return tree, encoding
+
+
+def _flatten_deep(tree: LexborHTMLParser, max_depth: int = MAX_DOM_DEPTH) -> bool:
+    """Flatten what is nested deeper than *max_depth*: the content of an element at that
+    depth is replaced by its links and text, side by side (:func:`_flat_html`). True if any
+    element was.
+
+    Chromium's parser likewise stops nesting at 512 levels. Nesting lexbor parses fast
+    (``<table><tr><td>``, inline elements) is flattened here, after the parse, in one walk:
+    below it, every walk of extraction and placement from an element to the root, or over a
+    nested block's text, is bounded. (lexbor moves a node in time linear in its subtree, so
+    the deep content is rebuilt, not moved.)
+
+    >>> tree = LexborHTMLParser("<i><b><u><a href=/x><b><s>x</s></b></a> y</u></b></i>")
+    >>> _flatten_deep(tree, 3), tree.body.html
+    (True, '<body><i><b><span><a href="/x">x</a> y</span></b></i></body>')
+    """
+    root = tree.root
+    if root is None:
+        return False
+    cuts: list[LexborNode] = []
+    stack = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        child = node.child
+        if child is None:
+            continue
+        if depth >= max_depth:
+            cuts.append(node)
+            continue
+        depth += 1
+        while child is not None:
+            stack.append((child, depth))
+            child = child.next
+    if not cuts:
+        return False
+    hidden = hidden_elements(tree)
+    for node in cuts:
+        flat = _flat_html(node, hidden)
+        child = node.child
+        while child is not None:
+            nxt = child.next
+            child.decompose()
+            child = nxt
+        wrapper = LexborHTMLParser(f"<span>{flat}</span>").css_first("span")
+        if wrapper is not None:
+            node.insert_child(wrapper)
+    return True
+
+
+# What a flattened element keeps of its content: the text of these is not rendered.
+_NOT_TEXT = frozenset({"script", "style", "template", "textarea", "title", "noembed", "noframes"})
+
+
+def _flat_html(node: LexborNode, hidden: set[int]) -> str:
+    """The links and the visible text under *node*, in document order, as flat HTML: each
+    HTML link with its attributes, its anchor text and its images' alt texts.
+
+    >>> tree = LexborHTMLParser('<div>a<b>b<a href="/x" rel=ugc>x<img alt="&quot;">'
+    ...                         '<script>s</script></a></b><svg><a href=/s>s</a></svg></div>')
+    >>> _flat_html(tree.css_first("div"), set())
+    'ab<a href="/x" rel="ugc">x<img alt="&quot;"></a>s'
+    """
+    out: list[str] = []
+    stack = [(node.child, False)]  # (next node to walk, in SVG or MathML content)
+    while stack:
+        cur, foreign = stack.pop()
+        if cur is None:
+            continue
+        stack.append((cur.next, foreign))
+        tag = cur.tag
+        if tag == "-text":
+            out.append(html_escape(cur.text_content or "", quote=False))
+            continue
+        if tag in _NOT_TEXT or tag == "-comment" or cur.mem_id in hidden:
+            continue
+        if (tag == "a" or tag == "area") and not foreign and "href" in cur.attributes:
+            attrs = "".join(
+                f' {k}="{html_escape(v or "")}"'
+                for k, v in cur.attributes.items()
+                if _ATTR_NAME.fullmatch(k)
+            )
+            if tag == "area":
+                out.append(f"<area{attrs}>")
+                continue
+            text, is_image, alts = anchor_parts(cur, hidden)
+            images = "".join(f'<img alt="{html_escape(alt)}">' for alt in alts)
+            if is_image and not images:
+                images = "<img>"
+            out.append(f"<a{attrs}>{html_escape(text, quote=False)}{images}</a>")
+            continue
+        if tag == "svg" or tag == "math":
+            inner = True
+        elif foreign and tag in _HTML_AGAIN_ANY:
+            inner = False
+        else:
+            inner = foreign
+        stack.append((cur.child, inner))
+    return "".join(out)
+
+
+_ATTR_NAME = re.compile(r"[a-zA-Z_:][-a-zA-Z0-9_:.]*")
+_HTML_AGAIN_ANY = _HTML_AGAIN["svg"] | _HTML_AGAIN["math"]
 
 
 def _parse(data: bytes, encoding: str) -> LexborHTMLParser:

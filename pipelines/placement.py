@@ -508,20 +508,71 @@ def place_links_scored(
 
     ``rels`` (each link's rel tokens, lowercased), ``anchors`` (each link's text, images' alt
     aside) and ``attrs`` (each link's attributes), if the caller has them already.
+
+    The facts are gathered first (:func:`_scan`, :class:`_Text`, :func:`_main_block`,
+    :func:`_article`), then each link is decided by the rules (:func:`_place_link`, and
+    :func:`_place_outside` for the links outside main that no markup labels).
     """
     if not links:
         return []
     root = tree.body or tree.root
     if root is None:
         return [Placed(CONTENT, 0.5, 0) for _ in links]
+    page, link_keys, paras, seq = _scan(tree, root, links, attrs)
+    if anchors is None:
+        hidden = hidden_elements(tree)
+        anchors = [
+            "" if node.tag == "area" else collapse_ws(anchor_parts(node, hidden)[0])
+            for node in links
+        ]
+    anchor_len = [len(anchor) for anchor in anchors]
+    text = _Text(page, paras, link_keys, anchor_len)
+    raw = _void_wrapper_labels(page, text.good)
+    main = _main_block(page, text, raw, link_keys, anchor_len)
+    where = _Where(page, main)
+    facts = _Facts(tree, page, text, main, where, _article(page, text, seq, main, where), seq)
+
+    results: list[Placed] = []
+    outside: list[tuple[int, int, int, int]] = []  # (link index, common ancestor, branch, side)
+    parent, blocks = page.parent, page.block
+    for i, (node, key) in enumerate(zip(links, link_keys, strict=True)):
+        up = parent[key]
+        block = blocks[up if up >= 0 else key] & 0x7FFFFFFF
+        if rels is not None:
+            ugc = "ugc" in rels[i]
+        else:
+            ugc = "ugc" in (node.attributes.get("rel") or "").lower().split()
+        href = attrs[i] if attrs is not None else node
+        decided = _place_link(facts, key, ugc, anchors[i], href)
+        if decided is None:  # outside main, unlabeled: decided below, for all such links
+            top, branch, _ = where.locate(key)
+            side = facts.order.get(branch)
+            if side is None:
+                side = _side(page, top, branch, main.path, facts.order)
+            outside.append((i, top, branch, side))
+            decided = (SIDEBAR, 0.6)
+        results.append(Placed(decided[0], decided[1], block))
+    if outside:
+        _place_outside(page, main.path, outside, results)
+    return results
+
+
+def _scan(
+    tree: LexborHTMLParser,
+    root: LexborNode,
+    links: Sequence[LexborNode],
+    attrs: Sequence[dict[str, str | None]] | None,
+) -> tuple[_Page, list[int], dict[int, int], list[int]]:
+    """The walk that gathers the facts: the links and the paragraph-like blocks of running
+    text, in document order, recorded with their ancestors (:class:`_Page`). Returns the page,
+    each link's key, each block's text length (nested blocks included; a box's own text only),
+    and the keys of blocks and links in document order."""
     page = _Page(root)
     register = page.register
-
-    # -- blocks and links in document order; blocks' own text (nested blocks subtracted) --
     link_ids = {node.mem_id: i for i, node in enumerate(links)}
     link_keys = [-1] * len(links)
     paras: dict[int, int] = {}
-    seq: list[int] = []  # paragraph and link keys, in document order
+    seq: list[int] = []
     for node in tree.css(_SCAN_SELECTOR):
         tag_id = node.tag_id
         if tag_id in _LINK_TAG_IDS:
@@ -543,12 +594,42 @@ def place_links_scored(
         if link_keys[i] < 0:  # not found by the scan (a caller's own node list)
             link_keys[i] = register(node, node.mem_id)
     page.read_facts()
-    parent, label, depth = page.parent, page.label, page.depth
-    n = len(parent)
-    nearest = [-2] * n  # the nearest paragraph-like ancestor-or-self; -2: not known yet
+    return page, link_keys, paras, seq
 
-    def para_of(key: int) -> int:
+
+class _Text:
+    """Where the running text is: each block's own text (nested blocks subtracted), the link
+    text in it, and the blocks that are running text (``good``: long, not a list of links)."""
+
+    __slots__ = ("good", "links", "nearest", "own", "paras", "parent")
+
+    def __init__(
+        self, page: _Page, paras: dict[int, int], link_keys: list[int], anchor_len: list[int]
+    ) -> None:
+        self.paras = paras
+        parent = self.parent = page.parent
+        self.nearest = [-2] * len(parent)  # para_of's memo; -2: not known yet
+        para_of = self.para_of
+        own = self.own = dict(paras)
+        for key, length in paras.items():
+            outer = para_of(parent[key])
+            if outer >= 0 and key != outer:
+                own[outer] -= length
+        link_text: dict[int, int] = {}
+        for key, length in zip(link_keys, anchor_len, strict=True):
+            p = para_of(parent[key])
+            if p >= 0:
+                link_text[p] = link_text.get(p, 0) + length
+        self.links = link_text
+        self.good = {
+            key: length
+            for key, length in own.items()
+            if length >= _MIN_PARA and link_text.get(key, 0) <= _MAX_DENSITY * length
+        }
+
+    def para_of(self, key: int) -> int:
         """The nearest paragraph-like ancestor-or-self of ``key``, or -1."""
+        nearest, paras, parent = self.nearest, self.paras, self.parent
         path = []
         while key >= 0 and nearest[key] == -2:
             if key in paras:
@@ -561,90 +642,107 @@ def place_links_scored(
             nearest[k] = found
         return found
 
-    own_text = dict(paras)
-    for key, length in paras.items():
-        outer = para_of(parent[key])
-        if outer >= 0 and key != outer:
-            own_text[outer] -= length
-    link_text: dict[int, int] = {}
-    if anchors is None:
-        hidden = hidden_elements(tree)
-        anchors = [
-            "" if node.tag == "area" else collapse_ws(anchor_parts(node, hidden)[0])
-            for node in links
-        ]
-    anchor_len = [len(anchor) for anchor in anchors]
-    for key, length in zip(link_keys, anchor_len, strict=True):
-        p = para_of(parent[key])
-        if p >= 0:
-            link_text[p] = link_text.get(p, 0) + length
-    # Running text: long enough, not a list of links.
-    good = {
-        key: length
-        for key, length in own_text.items()
-        if length >= _MIN_PARA and link_text.get(key, 0) <= _MAX_DENSITY * length
-    }
 
-    # -- depth, and raw good text per element (to void labels on wrappers of the text) ----
-    bottom_up = range(n - 1, 0, -1)  # all but the root; an element comes after its parent
-    raw = [0.0] * n
+def _void_wrapper_labels(page: _Page, good: dict[int, int]) -> list[float]:
+    """Each element's raw good text (its subtree's); drops the nav/sidebar/footer label of an
+    element that holds most of the page's running text: a layout wrapper (l-sidebar-fixed,
+    has-footer...), not that region."""
+    parent, label = page.parent, page.label
+    raw = [0.0] * len(parent)
     for key, value in good.items():
         raw[key] += value
-    for key in bottom_up:
+    for key in range(len(parent) - 1, 0, -1):  # an element comes after its parent
         raw[parent[key]] += raw[key]
     total = raw[0]
     for key, lab in enumerate(label):
-        # A nav/sidebar/footer name on an element holding most of the page's running text is
-        # a layout wrapper (l-sidebar-fixed, has-footer...), not that region.
         if lab is not None and lab in (NAV, SIDEBAR, FOOTER) and raw[key] > _WRAPPER_SHARE * total:
             label[key] = None
+    return raw
 
-    # -- the main block: argmax of decayed good text - link text - boilerplate text -------
-    boiler_of: list[bool | None] = [None] * n
-    boiler_of[0] = False
 
-    def under_boiler(key: int) -> bool:
+class _Boiler:
+    """Whether an element is under (or is) a boilerplate label, memoized along the path."""
+
+    __slots__ = ("flags", "label", "parent")
+
+    def __init__(self, page: _Page) -> None:
+        self.parent, self.label = page.parent, page.label
+        self.flags: list[bool | None] = [None] * len(page.parent)
+        self.flags[0] = False
+
+    def __call__(self, key: int) -> bool:
+        flags, parent, label = self.flags, self.parent, self.label
         path = []
         cur = key
-        while boiler_of[cur] is None:
+        while flags[cur] is None:
             path.append(cur)
             cur = parent[cur]
-        flag = bool(boiler_of[cur])
+        flag = bool(flags[cur])
         for k in reversed(path):
             flag = flag or label[k] in BOILERPLATE
-            boiler_of[k] = flag
-        return bool(boiler_of[key])
+            flags[k] = flag
+        return bool(flags[key])
 
-    def best_block(hub: bool) -> int:
-        """argmax over elements of decayed gain - cost. Articles gain good text and pay for
-        link text outside running text; a link hub (``hub``: a page without running text)
-        gains all block text and half of each link's text, and pays nothing for links."""
-        gain = [0.0] * n
-        cost = [0.0] * n
-        for key, value in (own_text if hub else good).items():
-            if under_boiler(key):
-                cost[key] += _BOILER_WEIGHT * value
-            else:
-                gain[key] += value - (link_text.get(key, 0) if hub else 0)
-        for key, length in zip(link_keys, anchor_len, strict=True):
-            if hub:
-                if not under_boiler(key):
-                    gain[key] += 0.5 * length
-            elif para_of(parent[key]) not in good:  # a link in running text is text
-                cost[key] += _LINK_WEIGHT * max(length, 1)
-        # Text counts less the further it lies below an element (readability's decay): a
-        # wrapper of the whole page does not win over the article by adding teasers' blurbs.
-        for key in bottom_up:
-            up = parent[key]
-            gain[up] += _DECAY * gain[key]
-            cost[up] += cost[key]
-        net = [g - c for g, c in zip(gain, cost, strict=True)]
-        top = max(net)
-        # The deepest of the best (the first of those on a tie).
-        best = max((k for k in range(n) if net[k] == top), key=depth.__getitem__)
-        return best if gain[best] > cost[best] else 0
 
-    main = best_block(hub=False)
+def _best_block(
+    page: _Page,
+    text: _Text,
+    link_keys: list[int],
+    anchor_len: list[int],
+    under_boiler: _Boiler,
+    hub: bool,
+) -> int:
+    """argmax over elements of decayed gain - cost. Articles gain good text and pay for link
+    text outside running text; a link hub (``hub``: a page without running text) gains all
+    block text and half of each link's text, and pays nothing for links."""
+    parent, depth = page.parent, page.depth
+    n = len(parent)
+    gain = [0.0] * n
+    cost = [0.0] * n
+    link_text, good = text.links, text.good
+    for key, value in (text.own if hub else good).items():
+        if under_boiler(key):
+            cost[key] += _BOILER_WEIGHT * value
+        else:
+            gain[key] += value - (link_text.get(key, 0) if hub else 0)
+    for key, length in zip(link_keys, anchor_len, strict=True):
+        if hub:
+            if not under_boiler(key):
+                gain[key] += 0.5 * length
+        elif text.para_of(parent[key]) not in good:  # a link in running text is text
+            cost[key] += _LINK_WEIGHT * max(length, 1)
+    # Text counts less the further it lies below an element (readability's decay): a wrapper
+    # of the whole page does not win over the article by adding teasers' blurbs.
+    for key in range(n - 1, 0, -1):
+        up = parent[key]
+        gain[up] += _DECAY * gain[key]
+        cost[up] += cost[key]
+    net = [g - c for g, c in zip(gain, cost, strict=True)]
+    top = max(net)
+    # The deepest of the best (the first of those on a tie).
+    best = max((k for k in range(n) if net[k] == top), key=depth.__getitem__)
+    return best if gain[best] > cost[best] else 0
+
+
+class _Main(NamedTuple):
+    """The main block and what the rules need of it."""
+
+    key: int
+    good: float  # its good text (as density chose it, before markup named the body)
+    weak: bool  # no main block: markup alone decides
+    listing: bool  # a listing, or a hub's block of links
+    path: list[int]  # main and its ancestors, innermost first
+    ancestors: set[int]
+
+
+def _main_block(
+    page: _Page, text: _Text, raw: list[float], link_keys: list[int], anchor_len: list[int]
+) -> _Main:
+    """The main content block: by density, widened to a whole listing, overridden by markup
+    that names the article body; a page without running text takes its biggest block of
+    links and text."""
+    under_boiler = _Boiler(page)
+    main = _best_block(page, text, link_keys, anchor_len, under_boiler, hub=False)
     main_good = raw[main]
     weak = main == 0 or main_good < _MIN_MAIN
     listing = False
@@ -653,40 +751,51 @@ def place_links_scored(
         if items != main:
             # A listing: the list and what frames it (its intro, "see also"), not just it.
             listing = True
-            up = parent[items]
+            up = page.parent[items]
             main = up if up > 0 else items
             main_good = raw[main]
         else:
             listing = _has_items(page.nodes[main])
     if not weak and page.body:
-        # Markup that names the article body wins over density where they overlap: up to the
-        # nearest named ancestor, or down to a named descendant with most of main's text.
-        named = set(page.body)
-        for k in page.up(main, set()):
-            if k in named:
-                main = k
-                break
-        else:
-            inner = [k for k in page.body if page.up(k, {main})[-1] == main]
-            best = max(inner, key=raw.__getitem__, default=None)
-            if best is not None and raw[best] >= _NAMED_SHARE * main_good:
-                main = best
+        main = _named_body(page, main, main_good, raw)
     if weak:  # no running text to speak of (a link hub): its biggest block of links and text
-        main = best_block(hub=True)
+        main = _best_block(page, text, link_keys, anchor_len, under_boiler, hub=True)
         weak = main == 0
         listing = True
     if weak:  # nothing at all: markup alone decides
         main = 0
-    main_path = page.up(main, set())  # main and its ancestors, innermost first
-    main_anc = set(main_path)
+    path = page.up(main, set())
+    return _Main(main, main_good, weak, listing, path, set(path))
 
-    # Running text inside main, in document order: links after the last of it (related
-    # lists, share and tag bars) or before the first (bylines) are not the editor's text.
-    where: dict[int, tuple[int, int, tuple[str, ...]]] = {}
 
-    def locate(key: int) -> tuple[int, int, tuple[str, ...]]:
-        """(common ancestor with main, the child of it that holds ``key``, labels from
-        ``key`` up to that child, innermost first), memoized along the path."""
+def _named_body(page: _Page, main: int, main_good: float, raw: list[float]) -> int:
+    """Markup that names the article body wins over density where they overlap: up to the
+    nearest named ancestor, or down to a named descendant with most of main's text."""
+    named = set(page.body)
+    for k in page.up(main, set()):
+        if k in named:
+            return k
+    inner = [k for k in page.body if page.up(k, {main})[-1] == main]
+    best = max(inner, key=raw.__getitem__, default=None)
+    if best is not None and raw[best] >= _NAMED_SHARE * main_good:
+        return best
+    return main
+
+
+class _Where:
+    """Where an element is relative to main: (common ancestor with main, the child of it that
+    holds the element, labels from the element up to that child, innermost first), memoized
+    along the path."""
+
+    __slots__ = ("ancestors", "label", "main", "memo", "parent")
+
+    def __init__(self, page: _Page, main: _Main) -> None:
+        self.parent, self.label = page.parent, page.label
+        self.main, self.ancestors = main.key, main.ancestors
+        self.memo: dict[int, tuple[int, int, tuple[str, ...]]] = {}
+
+    def locate(self, key: int) -> tuple[int, int, tuple[str, ...]]:
+        where, main_anc, parent, label = self.memo, self.ancestors, self.parent, self.label
         path = []
         cur = key
         while cur not in where and cur not in main_anc:
@@ -702,135 +811,165 @@ def place_links_scored(
                 where[k] = (top, branch, (lab, *labels) if lab else labels)
         return where.get(key, (key, key, ()))
 
-    def in_main(key: int) -> bool:
-        return key == main or locate(key)[0] == main
+    def in_main(self, key: int) -> bool:
+        return key == self.main or self.locate(key)[0] == self.main
 
+
+class _Article(NamedTuple):
+    """Main's running text, in document order (positions in the scan's sequence)."""
+
+    first_good: int  # the first paragraph of running text in main, or -1
+    last_good: int
+    is_article: bool  # enough prose outside list items: an article, not a listing
+    edges: set[int]  # its byline and sign-off: short first or last paragraphs thick with links
+
+
+def _article(page: _Page, text: _Text, seq: list[int], main: _Main, where: _Where) -> _Article:
+    """Running text inside main: links after the last of it (related lists, share and tag
+    bars) or before the first (bylines) are not the editor's text."""
     first_good = last_good = -1
-    prose = 0  # running text in main outside list items: an article, not a listing
+    prose = 0
     texts: list[int] = []  # main's paragraphs of running text, in document order
-    for i, key in enumerate(() if listing else seq):
-        if key in good and page.tag[key] in _PARAGRAPHS and in_main(key):
+    good = text.good
+    for i, key in enumerate(() if main.listing else seq):
+        if key in good and page.tag[key] in _PARAGRAPHS and where.in_main(key):
             if first_good < 0:
                 first_good = i
             last_good = i
             texts.append(key)
             if not _in_item(page, key):
                 prose += good[key]
-    article = prose >= _MIN_ARTICLE
+    is_article = prose >= _MIN_ARTICLE
     # The article's edges: a short paragraph thick with links as its first or last ("By Jane
     # Doe", "Follow us @site, Facebook", a newsletter plug) is the byline or the sign-off.
     edges: set[int] = set()
-    if article:
+    if is_article:
         for end in (texts[:2], texts[::-1][:2]):
             for key in end:
-                if (
-                    own_text[key] >= _EDGE_TEXT
-                    or link_text.get(key, 0) < _EDGE_LINKS * own_text[key]
-                ):
+                own = text.own[key]
+                if own >= _EDGE_TEXT or text.links.get(key, 0) < _EDGE_LINKS * own:
                     break
                 edges.add(key)
-    seq_index = {key: i for i, key in enumerate(seq)}
+    return _Article(first_good, last_good, is_article, edges)
 
-    # -- each link: labels below the common ancestor with main, then position -------------
-    site: list[str | None] = []  # the page's own site, found when first needed
 
-    def own_site() -> str | None:
-        if not site:
-            site.append(_site_of(tree))
-        return site[0]
+class _Facts:
+    """Everything the rules read about one page, and their memos."""
 
-    order: dict[int, int] = {}  # child of an ancestor of main -> -1 before, 1 after
-    lists: dict[int, bool] = {}
-    results: list[Placed] = []
-    outside: list[tuple[int, int, int, int]] = []  # (link index, common ancestor, branch, side)
-    blocks = page.block
-    for i, (node, key) in enumerate(zip(links, link_keys, strict=True)):
-        up = parent[key]
-        block = blocks[up if up >= 0 else key] & 0x7FFFFFFF
-        if key in main_anc:  # a link around the main block (<a><div>text</div></a>)
-            results.append(Placed(CONTENT, 0.6, block))
-            continue
-        top, branch, labels = locate(key)  # common ancestor with main, labels below it
-        inside = top == main
-        if rels is not None:
-            ugc = "ugc" in rels[i]
+    __slots__ = ("article", "lists", "main", "order", "page", "seq_index", "site", "text",
+                 "tree", "where")  # fmt: skip
+
+    def __init__(
+        self,
+        tree: LexborHTMLParser,
+        page: _Page,
+        text: _Text,
+        main: _Main,
+        where: _Where,
+        article: _Article,
+        seq: list[int],
+    ) -> None:
+        self.tree, self.page, self.text, self.main, self.where = tree, page, text, main, where
+        self.article = article
+        self.seq_index = {key: i for i, key in enumerate(seq)}
+        self.site: list[str | None] = []  # the page's own site, found when first needed
+        self.lists: dict[int, bool] = {}  # _in_link_list's memo
+        self.order: dict[int, int] = {}  # child of an ancestor of main -> -1 before, 1 after
+
+    def own_site(self) -> str | None:
+        if not self.site:
+            self.site.append(_site_of(self.tree))
+        return self.site[0]
+
+
+def _place_link(
+    facts: _Facts, key: int, ugc: bool, anchor: str, href: dict[str, str | None] | LexborNode
+) -> tuple[str, float] | None:
+    """One link's placement and confidence, by the first rule that applies: around main;
+    markup labels below the common ancestor with main; running text; pagination; then its
+    position in main. None: outside main without a label (see :func:`_place_outside`).
+    ``href``: the link's attributes, or its node."""
+    page, main = facts.page, facts.main
+    if key in main.ancestors:  # a link around the main block (<a><div>text</div></a>)
+        return CONTENT, 0.6
+    top, _, labels = facts.where.locate(key)  # common ancestor with main, labels below it
+    if ugc or COMMENT in labels:
+        return COMMENT, 1.0 if ugc else 0.9
+    resolved = _resolve(labels)
+    if resolved is not None and resolved != CONTENT:
+        return resolved, 0.9
+    inside = top == main.key
+    art = facts.article
+    at = facts.seq_index.get(key, -1)
+    if inside:
+        in_text = _in_running_text(facts, key, at)
+        if in_text is not None:
+            return in_text
+    if anchor and _PAGER.fullmatch(anchor):  # 2, next, older posts »...
+        return NAV, 0.8
+    if main.weak:
+        return CONTENT, 0.55
+    if not inside:
+        return None
+    if at > art.last_good >= 0:  # after the article's text: related, share, tags
+        return SIDEBAR, 0.6
+    if 0 <= at < art.first_good:  # before it: byline, share
+        return NAV, 0.6
+    if art.is_article and _in_link_list(page, key, facts.lists):
+        return SIDEBAR, 0.55  # a list of stories in an article ("more on this"): not its text
+    if art.is_article:
+        attrs = href.attributes if isinstance(href, LexborNode) else href
+        if _internal(attrs.get("href") or "", facts.own_site()):
+            # A link of its own in an article, to the same site: a promo or a related story
+            # far more often than the editor's (who cites sources and products).
+            return SIDEBAR, 0.55
+    return CONTENT, 0.75
+
+
+def _in_running_text(facts: _Facts, key: int, at: int) -> tuple[str, float] | None:
+    """A link of main in a paragraph is the editor's text; in a cell's or a box's own text,
+    most likely, unless before or after all paragraphs (breadcrumbs, a byline in a cell)."""
+    page, text, art = facts.page, facts.text, facts.article
+    p = text.para_of(page.parent[key])
+    if p < 0 or p not in text.good or _block_of(page, key) != p:
+        return None
+    if p in art.edges:
+        return SIDEBAR, 0.55
+    if page.tag[p] in _PARAGRAPHS:
+        return CONTENT, 0.95
+    if text.good[p] >= 0.5 * facts.main.good:  # the article's text itself, straight in a box
+        return CONTENT, 0.9
+    if art.first_good <= at <= art.last_good or art.first_good < 0:
+        return CONTENT, 0.85
+    return None
+
+
+def _place_outside(
+    page: _Page,
+    main_path: list[int],
+    outside: list[tuple[int, int, int, int]],
+    results: list[Placed],
+) -> None:
+    """Links outside main with no label, or a content label only (teaser ``<article>``s beside
+    the main one), by where they sit: the outermost region before main is the page's header,
+    the outermost after it the footer; regions nested deeper (columns beside main) are
+    sidebars, except a small one just before main (breadcrumbs, title bar)."""
+    depth = page.depth
+    first_before = min((depth[t] for _, t, _, s in outside if s < 0), default=-1)
+    first_after = min((depth[t] for _, t, _, s in outside if s > 0), default=-1)
+    per_branch: dict[int, int] = {}
+    for _, _, branch, _ in outside:
+        per_branch[branch] = per_branch.get(branch, 0) + 1
+    main_parent = main_path[min(1, len(main_path) - 1)]
+    for i, top, branch, side in outside:
+        if top == main_parent:
+            small = per_branch[branch] < 5 and page.tag[branch] not in ("td", "th")
+            placement = NAV if side < 0 and small else SIDEBAR  # a column is a sidebar
+        elif side < 0:
+            placement = NAV if depth[top] == first_before else SIDEBAR
         else:
-            ugc = "ugc" in (node.attributes.get("rel") or "").lower().split()
-        if ugc or COMMENT in labels:
-            results.append(Placed(COMMENT, 1.0 if ugc else 0.9, block))
-            continue
-        resolved = _resolve(labels)
-        if resolved is not None and resolved != CONTENT:
-            results.append(Placed(resolved, 0.9, block))
-            continue
-        p = para_of(up)
-        at = seq_index.get(key, -1)
-        if inside and p >= 0 and p in good and _block_of(page, key) == p:
-            # In a paragraph: the editor's text. In a cell's or a box's own text: most likely,
-            # unless before or after all paragraphs (breadcrumbs, a byline in a table cell).
-            if p in edges:
-                results.append(Placed(SIDEBAR, 0.55, block))
-                continue
-            if page.tag[p] in _PARAGRAPHS:
-                results.append(Placed(CONTENT, 0.95, block))
-                continue
-            if good[p] >= 0.5 * main_good:  # the article's text itself, straight in a box
-                results.append(Placed(CONTENT, 0.9, block))
-                continue
-            if first_good <= at <= last_good or first_good < 0:
-                results.append(Placed(CONTENT, 0.85, block))
-                continue
-        anchor = anchors[i]
-        if anchor and _PAGER.fullmatch(anchor):  # 2, next, older posts »...
-            results.append(Placed(NAV, 0.8, block))
-            continue
-        if weak:
-            results.append(Placed(CONTENT, 0.55, block))
-            continue
-        if inside:
-            if at > last_good >= 0:  # after the article's text: related, share, tags
-                results.append(Placed(SIDEBAR, 0.6, block))
-            elif 0 <= at < first_good:  # before it: byline, share
-                results.append(Placed(NAV, 0.6, block))
-            elif article and _in_link_list(page, key, lists):
-                # A list of stories in an article ("more on this"): not its text.
-                results.append(Placed(SIDEBAR, 0.55, block))
-            elif article and _internal(
-                (attrs[i] if attrs is not None else node.attributes).get("href") or "", own_site()
-            ):
-                # A link of its own in an article, to the same site: a promo or a related
-                # story far more often than the editor's (who cites sources and products).
-                results.append(Placed(SIDEBAR, 0.55, block))
-            else:
-                results.append(Placed(CONTENT, 0.75, block))
-            continue
-        # Outside the main block, unlabeled or labeled content only (teaser <article>s beside
-        # the main one): where is it relative to main? Decided below, for all such links.
-        side = order.get(branch)
-        if side is None:
-            side = _side(page, top, branch, main_path, order)
-        outside.append((i, top, branch, side))
-        results.append(Placed(SIDEBAR, 0.6, block))
-    if outside:
-        # The outermost region before main is the page's header, the outermost after it the
-        # footer; regions nested deeper (columns beside main) are sidebars, except a small
-        # one just before main (breadcrumbs, title bar).
-        first_before = min((depth[t] for _, t, _, s in outside if s < 0), default=-1)
-        first_after = min((depth[t] for _, t, _, s in outside if s > 0), default=-1)
-        per_branch: dict[int, int] = {}
-        for _, _, branch, _ in outside:
-            per_branch[branch] = per_branch.get(branch, 0) + 1
-        main_parent = main_path[min(1, len(main_path) - 1)]
-        for i, top, branch, side in outside:
-            if top == main_parent:
-                small = per_branch[branch] < 5 and page.tag[branch] not in ("td", "th")
-                placement = NAV if side < 0 and small else SIDEBAR  # a column is a sidebar
-            elif side < 0:
-                placement = NAV if depth[top] == first_before else SIDEBAR
-            else:
-                placement = FOOTER if depth[top] == first_after else SIDEBAR
-            results[i] = results[i]._replace(placement=placement)
-    return results
+            placement = FOOTER if depth[top] == first_after else SIDEBAR
+        results[i] = results[i]._replace(placement=placement)
 
 
 def _site_of(tree: LexborHTMLParser) -> str | None:
