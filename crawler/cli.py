@@ -72,6 +72,19 @@ def _add_crawl_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--expected-urls", type=_positive, default=0,
                    help="size the duplicate filter for about this many URLs")  # fmt: skip
+    p.add_argument(
+        "--max-lease-losses",
+        type=_positive,
+        default=defaults.MAX_LEASE_LOSSES,
+        help="record a URL as poison once its worker died or hung on it N times (0: never)",
+    )
+    p.add_argument(
+        "--fair-share-window",
+        type=float,
+        default=defaults.FAIR_SHARE_WINDOW,
+        help="seconds a worker that found nothing to do is owed the next free host slot "
+        "(0: first come, first served)",
+    )
 
 
 def _config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
@@ -89,6 +102,8 @@ def _config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
         feed=args.feed,
         allow_private=args.allow_private,
         seen_bucket_bits=seen_bits_for(args.expected_urls or args.max_pages),
+        max_lease_losses=args.max_lease_losses,
+        fair_share_window=max(0.0, args.fair_share_window),
     )
 
 

@@ -24,6 +24,8 @@ FEED_MAXLEN = 100_000  # approximate length cap of a crawl's live link stream
 IDLE_BACKOFF_MIN = 0.05
 IDLE_BACKOFF_MAX = 1.0
 LOCAL_SEEN_CACHE = 1 << 20  # fingerprints a worker remembers as already in the frontier
+MAX_LEASE_LOSSES = 2  # an entry whose lease died with its worker this often is poison
+FAIR_SHARE_WINDOW = 0.15  # seconds a worker that found nothing ready is owed the next slot
 
 # Parquet sink.
 FLUSH_ROWS = 100_000  # links buffered per worker before a file is written

@@ -44,6 +44,7 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
 }
 DOWNLOADER_MIDDLEWARES = {
+    "crawler.poison.PoisonGuard": 10,  # quarantined: no robots.txt, no DNS, no fetch
     "crawler.safety.PrivateAddressGuard": 50,  # before robots.txt is fetched
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.robots.StrictRobotsTxtMiddleware": 100,

@@ -78,7 +78,7 @@ class LinkSpider(scrapy.Spider):
     # -- requests --------------------------------------------------------------------------
     def make_request(self, frontier: Frontier, entry: Entry) -> Request:
         cfg = frontier.config
-        return Request(
+        request = Request(
             entry.url,
             callback=self.parse,
             errback=self.on_error,
@@ -91,6 +91,9 @@ class LinkSpider(scrapy.Spider):
                 "dont_redirect": True,
             },
         )
+        if entry.lost:  # quarantined by the frontier: crawler.poison records it, unfetched
+            request.meta["lc_poison"] = entry.lost
+        return request
 
     def on_bytes_received(self, data: bytes, request: Request, spider: Any) -> None:
         """Cut bodies past the crawl's size limit; the partial body is still parsed."""
@@ -172,8 +175,13 @@ class LinkSpider(scrapy.Spider):
             error = str(exc)
         else:
             error = f"{type(exc).__name__}: {exc}"[:500]
+        poison = "lc_poison" in request.meta  # crawler.poison.PoisonGuard's IgnoreRequest
+        if poison:
+            error = str(exc)
         page = self.page_row(frontier, entry, utc_now(), error=error)
-        self.finish(frontier, entry, [], page, [], error=True)
+        if poison:
+            page["limits_hit"].append("poison")
+        self.finish(frontier, entry, [], page, [], error=True, poison=poison)
         return [{"page": page, "links": [], "token": (entry, frontier.run_id)}]
 
     # -- helpers ---------------------------------------------------------------------------
@@ -234,12 +242,15 @@ class LinkSpider(scrapy.Spider):
         *,
         error: bool = False,
         http_error: bool = False,
+        poison: bool = False,
     ) -> None:
         """One round trip: new links in, host slot back, counters up, live feed."""
         pipe = frontier.pipeline()
         frontier.enqueue(follow, pipe=pipe)
         frontier.release([entry], pipe=pipe)
-        frontier.incr(pipe, pages=1, errors=int(error), http_errors=int(http_error))
+        frontier.incr(
+            pipe, pages=1, errors=int(error), http_errors=int(http_error), poison=int(poison)
+        )
         if frontier.config.feed and page.get("status") is not None:
             pipe.xadd(
                 frontier.key("feed"),
