@@ -16,8 +16,9 @@ Cluster slot and every script touches one node. Layout (prefix ``linkcrawl:{c}:`
 - ``workers``       ZSET worker -> heartbeat deadline (ms);
 - ``lost``          HASH entry -> times its lease was lost with a dead or hung worker (gone
   on ack); ``trial`` HASH worker -> the one suspect (lost) entry it may hold: see POP;
-- ``held``          HASH worker -> host slots it holds; ``hungry`` ZSET worker -> ms time it
-  last found nothing ready; ``starving`` HASH worker -> since when (fair sharing: see POP);
+- ``share``         HASH worker -> "entries popped (decaying)|ms time"; ``hungry`` ZSET worker
+  -> ms time it last found nothing ready; ``starving`` HASH worker -> since when (fair
+  sharing: see POP);
 - ``seen:<bucket>`` STRING of packed 6-byte fingerprint remainders (the duplicate filter);
 - ``hostpages``     HASH host -> pages enqueued (``--max-pages-per-host``);
 - ``stats``         HASH counters; ``config`` the crawl's settings as JSON.
@@ -142,8 +143,8 @@ class Frontier:
         self.ready, self.active, self.next = k("ready"), k("active"), k("next")
         self.owner, self.holding, self.workers = k("owner"), k("holding"), k("workers")
         self.sendnext, self.crawldelay, self.busy = k("sendnext"), k("crawldelay"), k("busy")
-        self.lost, self.trial, self.held = k("lost"), k("trial"), k("held")
-        self.hungry, self.starving = k("hungry"), k("starving")
+        self.lost, self.trial = k("lost"), k("trial")
+        self.hungry, self.starving, self.share = k("hungry"), k("starving"), k("share")
         names = ("ENQUEUE", "SEEN_CHECK", "POP", "RELEASE", "ACK", "RETURN", "REQUEUE", "ACQUIRE",
                  "SENT")  # fmt: skip
         self._scripts = {name: scripts.Script(client, getattr(scripts, name)) for name in names}
@@ -253,7 +254,7 @@ class Frontier:
         cfg = self.config
         res = self._scripts["POP"](
             keys=[self.ready, self.active, self.next, self.owner, self.holding, self.stats_key,
-                  self.workers, self.lost, self.trial, self.held, self.hungry, self.starving],
+                  self.workers, self.lost, self.trial, self.hungry, self.starving, self.share],
             args=[self.prefix, count, worker, int(ttl * 1000), cfg.host_concurrency,
                   int(cfg.host_delay * 1000), cfg.max_lease_losses,
                   int(cfg.fair_share_window * 1000)],
@@ -270,9 +271,7 @@ class Frontier:
         for e in done:
             argv += (e.encode(), e.host)
         self._scripts["RELEASE"](
-            keys=[self.holding, self.active, self.ready, self.next, self.owner, self.held],
-            args=argv,
-            client=pipe,
+            keys=[self.holding, self.active, self.ready, self.next], args=argv, client=pipe
         )
 
     def ack(self, worker: str, done: Sequence[Entry]) -> int:
@@ -295,7 +294,7 @@ class Frontier:
         """Return ``worker``'s leases on ``entries`` to the front of their queues (refetch)."""
         if not entries:
             return 0
-        keys = [self.owner, self.holding, self.active, self.ready, self.stats_key, self.held]
+        keys = [self.owner, self.holding, self.active, self.ready, self.stats_key]
         argv = [self.prefix, worker, *[e.encode() for e in entries]]
         return int(self._scripts["RETURN"](keys=keys, args=argv))
 
@@ -326,7 +325,7 @@ class Frontier:
         lease (see the POP script), and an entry lost ``max_lease_losses`` times is poison.
         """
         keys = [self.owner, self.holding, self.active, self.ready, self.stats_key, self.workers,
-                self.lost, self.trial, self.held]  # fmt: skip
+                self.lost, self.trial, self.share]  # fmt: skip
         args = [self.prefix, worker, "1" if lost else "0"]
         return int(self._scripts["REQUEUE"](keys=keys, args=args))
 

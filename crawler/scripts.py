@@ -100,8 +100,8 @@ return out
 """
 
 # Lease up to `count` entries of ready hosts to a worker, and record its heartbeat.
-# KEYS: ready, active, next, owner, holding, stats, workers, lost, trial, held, hungry,
-# starving.
+# KEYS: ready, active, next, owner, holding, stats, workers, lost, trial, hungry, starving,
+# share.
 # ARGV: prefix, count, worker, ttl_ms, host_concurrency, delay_ms, max_losses, window_ms.
 # Returns entries (a quarantined one as "!<losses>\t<entry>"), or {wait_ms} when a host
 # becomes ready later or a slot may free up soon.
@@ -111,10 +111,12 @@ return out
 # it dies again the blame falls on that one entry; REQUEUE counts the trial's loss.
 # An entry lost `max_losses` times is leased only to be recorded as poison, never fetched.
 #
-# Fair sharing: workers are ranked by (host slots `held`, time since which they have found
-# nothing ready, `starving`, or never if they are not starving). A worker that found nothing
-# ready lately (`hungry`, within the window: it is asking) is owed the next free slot by every
-# worker ranked after it. The first of the ranking never yields, so someone always pops.
+# Fair sharing: workers are ranked by (`share`: entries popped, decaying by e every 30 s; the
+# time since which they have found nothing ready, `starving`, never if they are not; their id).
+# A worker that found nothing ready lately (`hungry`, within the window: it is asking) is owed
+# the next free slot by every worker ranked after it: without that, the worker that releases a
+# host slot takes it again at once, and hosts stick to whoever got them first. The first of the
+# ranking never yields, so someone always pops.
 POP = (
     _NOW
     + """
@@ -127,23 +129,30 @@ local max_lost = tonumber(ARGV[7])
 local window = tonumber(ARGV[8])
 local poll = math.max(math.floor(window / 3), 1)
 redis.call('ZADD', KEYS[7], now + tonumber(ARGV[4]), worker)
+local function share(w)
+  local raw = redis.call('HGET', KEYS[12], w)
+  if not raw then return 0 end
+  local sep = string.find(raw, '|', 1, true)
+  local v, t = tonumber(string.sub(raw, 1, sep - 1)), tonumber(string.sub(raw, sep + 1))
+  return v * math.exp((t - now) / 30000)
+end
 local function starve()
   if redis.call('ZCARD', KEYS[7]) > 1 then
-    redis.call('ZADD', KEYS[11], now, worker)
-    redis.call('HSETNX', KEYS[12], worker, now)
+    redis.call('ZADD', KEYS[10], now, worker)
+    redis.call('HSETNX', KEYS[11], worker, now)
   end
 end
 if window > 0 then
-  for _, w in ipairs(redis.call('ZRANGEBYSCORE', KEYS[11], '-inf', now - window)) do
-    redis.call('ZREM', KEYS[11], w)
-    redis.call('HDEL', KEYS[12], w)
+  for _, w in ipairs(redis.call('ZRANGEBYSCORE', KEYS[10], '-inf', now - window)) do
+    redis.call('ZREM', KEYS[10], w)
+    redis.call('HDEL', KEYS[11], w)
   end
-  local mine = tonumber(redis.call('HGET', KEYS[10], worker) or '0')
-  local since = tonumber(redis.call('HGET', KEYS[12], worker) or '9e18')
-  for _, other in ipairs(redis.call('ZRANGE', KEYS[11], 0, -1)) do
+  local mine = share(worker)
+  local since = tonumber(redis.call('HGET', KEYS[11], worker) or '9e18')
+  for _, other in ipairs(redis.call('ZRANGE', KEYS[10], 0, -1)) do
     if other ~= worker then
-      local h = tonumber(redis.call('HGET', KEYS[10], other) or '0')
-      local s = tonumber(redis.call('HGET', KEYS[12], other) or '9e18')
+      local h = share(other)
+      local s = tonumber(redis.call('HGET', KEYS[11], other) or '9e18')
       if h < mine or (h == mine and (s < since or (s == since and other < worker))) then
         starve()
         return {tostring(poll)}
@@ -189,7 +198,6 @@ while #out < count do
       redis.call('HSET', KEYS[4], entry, worker)
       redis.call('SADD', prefix .. 'lease:' .. worker, entry)
       redis.call('HSET', KEYS[5], entry, 1)
-      redis.call('HINCRBY', KEYS[10], worker, 1)
       redis.call('HINCRBY', KEYS[6], 'queued', -1)
       if active >= conc or redis.call('LLEN', qkey) == 0 then
         redis.call('ZREM', KEYS[1], host)
@@ -202,8 +210,9 @@ while #out < count do
 end
 if #out > 0 then
   if window > 0 then
-    redis.call('ZREM', KEYS[11], worker)
-    redis.call('HDEL', KEYS[12], worker)
+    redis.call('ZREM', KEYS[10], worker)
+    redis.call('HDEL', KEYS[11], worker)
+    redis.call('HSET', KEYS[12], worker, (share(worker) + #out) .. '|' .. now)
   end
   return out
 end
@@ -221,8 +230,7 @@ return out
 """
 )
 
-# Give host slots back. KEYS: holding, active, ready, next, owner, held.
-# ARGV: prefix, then (entry, host)*.
+# Give host slots back. KEYS: holding, active, ready, next. ARGV: prefix, then (entry, host)*.
 RELEASE = """
 local prefix = ARGV[1]
 for i = 2, #ARGV, 2 do
@@ -230,8 +238,6 @@ for i = 2, #ARGV, 2 do
   if redis.call('HDEL', KEYS[1], entry) == 1 then
     local active = redis.call('HINCRBY', KEYS[2], host, -1)
     if active <= 0 then redis.call('HDEL', KEYS[2], host) end
-    local w = redis.call('HGET', KEYS[5], entry)
-    if w and redis.call('HINCRBY', KEYS[6], w, -1) <= 0 then redis.call('HDEL', KEYS[6], w) end
     if redis.call('LLEN', prefix .. 'q:' .. host) > 0 then
       local nxt = tonumber(redis.call('HGET', KEYS[4], host) or '0')
       redis.call('ZADD', KEYS[3], 'NX', nxt, host)
@@ -259,10 +265,9 @@ return n
 """
 
 # Shared by RETURN and REQUEUE: a lease of `worker` goes back to the front of its host queue.
-# KEYS[1..5]: owner, holding, active, ready, stats; `held` names the held HASH. `counter`
-# names the stats field to bump.
+# KEYS[1..5]: owner, holding, active, ready, stats. `counter` names the stats field to bump.
 _GIVE_BACK = """
-local function give_back(prefix, worker, entry, counter, held)
+local function give_back(prefix, worker, entry, counter)
   if redis.call('HGET', KEYS[1], entry) ~= worker then return 0 end
   local host = string.match(entry, '^[^\\t]*\\t[^\\t]*\\t([^\\t]*)\\t')
   redis.call('HDEL', KEYS[1], entry)
@@ -270,7 +275,6 @@ local function give_back(prefix, worker, entry, counter, held)
   if redis.call('HDEL', KEYS[2], entry) == 1 then
     local active = redis.call('HINCRBY', KEYS[3], host, -1)
     if active <= 0 then redis.call('HDEL', KEYS[3], host) end
-    if redis.call('HINCRBY', held, worker, -1) <= 0 then redis.call('HDEL', held, worker) end
   end
   redis.call('LPUSH', prefix .. 'q:' .. host, entry)
   redis.call('HINCRBY', KEYS[5], 'queued', 1)
@@ -281,21 +285,21 @@ end
 """
 
 # Put a worker's own leased entries back (pages to fetch again).
-# KEYS: owner, holding, active, ready, stats, held. ARGV: prefix, worker, entries...
+# KEYS: owner, holding, active, ready, stats. ARGV: prefix, worker, entries...
 RETURN = (
     _NOW
     + _GIVE_BACK
     + """
 local n = 0
 for i = 3, #ARGV do
-  n = n + give_back(ARGV[1], ARGV[2], ARGV[i], 'returned', KEYS[6])
+  n = n + give_back(ARGV[1], ARGV[2], ARGV[i], 'returned')
 end
 return n
 """
 )
 
 # Workers whose heartbeat ran out (or the one named): all their leases go back.
-# KEYS: owner, holding, active, ready, stats, workers, lost, trial, held. ARGV: prefix,
+# KEYS: owner, holding, active, ready, stats, workers, lost, trial, share. ARGV: prefix,
 # worker ('' for every dead one), count ('1': the worker died or hung; '0': it left cleanly).
 # A lost entry that still held its host slot (popped, not yet processed) becomes a suspect
 # (loss count 1); the worker's trial suspect, if it still held its slot, gets one more loss.
@@ -325,7 +329,7 @@ for _, worker in ipairs(dead) do
         redis.call('HSETNX', KEYS[7], entry, 1)
       end
     end
-    n = n + give_back(prefix, worker, entry, 'requeued', KEYS[9])
+    n = n + give_back(prefix, worker, entry, 'requeued')
   end
   redis.call('DEL', lease)
   redis.call('ZREM', KEYS[6], worker)

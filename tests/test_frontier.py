@@ -218,3 +218,32 @@ def test_max_lease_losses_zero_never_quarantines(redis_client, crawl_id):
         got, _ = f.pop(worker, 1, ttl=0.05)
         assert not got[0].lost
         die(f, worker, got)
+
+
+def test_a_released_slot_goes_to_the_worker_that_asked_and_has_done_less(redis_client, crawl_id):
+    f = make(redis_client, crawl_id, host_delay=0, host_concurrency=1)
+    f.enqueue(urls("a.test", 6))
+    busy, _ = f.pop("busy", 1)
+    none, wait = f.pop("idle", 1)  # nothing ready: the idle worker is told to ask again soon
+    assert none == [] and 0 < wait <= f.config.fair_share_window
+    f.release(busy)
+    again, wait = f.pop("busy", 1)  # it freed the slot, but "idle" asked and has done less
+    assert again == [] and wait > 0
+    got, _ = f.pop("idle", 1)
+    assert len(got) == 1
+    f.release(got)
+    assert f.pop("idle", 1)[0] == []  # "busy" was told to wait meanwhile: its turn now
+    again, _ = f.pop("busy", 1)
+    f.release(again)
+    assert len(again) == 1 and f.pop("busy", 1)[0] == []  # and "idle" asked again
+    time.sleep(f.config.fair_share_window + 0.05)  # nobody asked lately: no turn to wait
+    assert len(f.pop("busy", 1)[0]) == 1
+
+
+def test_fair_sharing_off_is_first_come_first_served(redis_client, crawl_id):
+    f = make(redis_client, crawl_id, host_delay=0, host_concurrency=1, fair_share_window=0)
+    f.enqueue(urls("a.test", 3))
+    busy, _ = f.pop("busy", 1)
+    assert f.pop("idle", 1) == ([], 0.0)
+    f.release(busy)
+    assert len(f.pop("busy", 1)[0]) == 1
