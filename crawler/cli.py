@@ -170,7 +170,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not crawls:
         print("no crawls")
         return 0
-    print("crawl\tstate\tpages\tqueued\tin_flight\tworkers\tlinks_written\terrors\trequeued")
+    print(
+        "crawl\tstate\tpages\tqueued\tin_flight\tworkers\tlinks_written\terrors\trequeued\tpoison"
+    )
     for crawl_id in crawls:
         frontier = Frontier(client, crawl_id)
         counts = frontier.counts()
@@ -179,7 +181,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{crawl_id}\t{state}\t{counts.get('pages', 0)}\t{max(counts.get('queued', 0), 0)}"
             f"\t{counts.get('inflight', 0)}\t{counts.get('workers', 0)}"
             f"\t{counts.get('links_written', 0)}\t{counts.get('errors', 0)}"
-            f"\t{counts.get('requeued', 0)}"
+            f"\t{counts.get('requeued', 0)}\t{counts.get('poison', 0)}"
         )
     return 0
 

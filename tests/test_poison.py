@@ -155,3 +155,10 @@ def test_a_page_that_kills_its_worker_twice_is_recorded_as_poison(redis_server, 
     counts = frontier.counts()
     assert counts["poison"] == 1 and counts["inflight"] == 0
     assert client.hlen(frontier.lost) == 0  # every loss count went with its ack
+    status = subprocess.run(
+        [sys.executable, "-m", "crawler.cli", "status", "--redis", redis_server.url],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    header, *rows = (line.split("\t") for line in status.stdout.splitlines())
+    (row,) = (dict(zip(header, r, strict=True)) for r in rows if r[0] == "poison-e2e")
+    assert row["poison"] == "1"
