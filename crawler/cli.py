@@ -128,6 +128,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=_log_level(args.verbose),
         progress=not args.quiet,
+        heartbeat_ttl=args.heartbeat_ttl,
     )
     print(summary.format())
     if not args.no_compact and summary.pages and not is_uri(args.out):
@@ -313,6 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-compact",
         action="store_true",
         help="leave the workers' raw files (default: compact the crawl at the end)",
+    )
+    p.add_argument(
+        "--heartbeat-ttl",
+        type=float,
+        default=None,
+        help="seconds of silence after which a worker is taken for hung: killed, replaced,"
+        f" its leases requeued (default {defaults.HEARTBEAT_TTL:g})",
     )
     p.add_argument("-v", "--verbose", action="count", default=0)
     _add_crawl_options(p)

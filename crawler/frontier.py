@@ -318,6 +318,17 @@ class Frontier:
         deadline = t[0] * 1000 + t[1] // 1000 + int(ttl * 1000)
         self.client.zadd(self.workers, {worker: deadline})
 
+    def deadlines(self, workers: Sequence[str]) -> tuple[int, list[int | None]]:
+        """Redis' time and the heartbeat deadline of each of ``workers`` (ms; None: not
+        registered, or no longer: it retired, or its leases were requeued)."""
+        if not workers:
+            return 0, []
+        pipe = self.pipeline()
+        pipe.time()
+        pipe.zmscore(self.workers, list(workers))
+        (sec, usec), scores = pipe.execute()
+        return sec * 1000 + usec // 1000, [None if s is None else int(s) for s in scores]
+
     def requeue_dead(self, worker: str = "", *, lost: bool = True) -> int:
         """Return the leases of dead workers (or of ``worker``) to the front of their queues.
 

@@ -145,6 +145,7 @@ def _spawn_worker(
     index: int,
     log_level: str,
     env: dict[str, str],
+    heartbeat_ttl: float | None = None,
 ) -> WorkerProcess:
     log_dir.mkdir(parents=True, exist_ok=True)
     worker_id = f"w{index}-{os.getpid()}"
@@ -154,11 +155,29 @@ def _spawn_worker(
         "--redis", redis_url, "--crawl-id", crawl_id, "--out", str(out),
         "--worker-id", worker_id, "--log-level", log_level,
     ]  # fmt: skip
+    if heartbeat_ttl:
+        cmd += ["--heartbeat-ttl", str(heartbeat_ttl)]
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
     finally:
         log.close()
     return WorkerProcess(worker_id, proc)
+
+
+def _kill_hung(frontier: Frontier, workers: list[WorkerProcess], last: dict[str, int]) -> None:
+    """Kill the workers alive past their last heartbeat deadline: hung (a poison page?).
+
+    ``last`` keeps each worker's latest deadline seen: once a worker is presumed dead, another
+    worker requeues its leases and its deadline is gone from Redis.
+    """
+    now, scores = frontier.deadlines([w.worker_id for w in workers])
+    for w, deadline in zip(workers, scores, strict=True):
+        if deadline is not None:
+            last[w.worker_id] = deadline
+        if last.get(w.worker_id, now) < now and w.proc.poll() is None:
+            sys.stderr.write(f"worker {w.worker_id} stopped answering: killed\n")
+            w.proc.kill()
+            w.proc.wait()
 
 
 def run_crawl(
@@ -170,8 +189,13 @@ def run_crawl(
     log_level: str = "WARNING",
     progress: bool = True,
     env: dict[str, str] | None = None,
+    heartbeat_ttl: float | None = None,
 ) -> CrawlSummary:
-    """Run a whole crawl on this machine and return its summary."""
+    """Run a whole crawl on this machine and return its summary.
+
+    A worker that dies, or hangs (its heartbeat runs out: it is killed), is replaced, up to
+    3 per worker; its leases go back to the queue and count as lost (see crawler.poison).
+    """
     if is_uri(out):
         log_dir = Path(
             tempfile.mkdtemp(prefix="linkcrawl-logs-")
@@ -192,14 +216,18 @@ def run_crawl(
         bar = Progress(enabled=progress)
         child_env = dict(os.environ if env is None else env)
         workers_ = [
-            _spawn_worker(redis_url, config.crawl_id, out, log_dir, i, log_level, child_env)
+            _spawn_worker(
+                redis_url, config.crawl_id, out, log_dir, i, log_level, child_env, heartbeat_ttl
+            )
             for i in range(n_workers)
         ]
         failures = 0
+        deadlines: dict[str, int] = {}
         try:
             while workers_:
                 time.sleep(0.25)
                 bar.update(frontier.counts())
+                _kill_hung(frontier, workers_, deadlines)
                 for w in list(workers_):
                     code = w.proc.poll()
                     if code is None:
@@ -213,7 +241,7 @@ def run_crawl(
                             workers_.append(
                                 _spawn_worker(
                                     redis_url, config.crawl_id, out, log_dir,
-                                    n_workers + failures, log_level, child_env,
+                                    n_workers + failures, log_level, child_env, heartbeat_ttl,
                                 )
                             )  # fmt: skip
         except KeyboardInterrupt:

@@ -149,7 +149,8 @@ if window > 0 then
   end
   local mine = share(worker)
   local since = tonumber(redis.call('HGET', KEYS[11], worker) or '9e18')
-  for _, other in ipairs(redis.call('ZRANGE', KEYS[10], 0, -1)) do
+  -- The 32 latest askers at most: a bounded cost per pop however many workers wait.
+  for _, other in ipairs(redis.call('ZREVRANGE', KEYS[10], 0, 31)) do
     if other ~= worker then
       local h = share(other)
       local s = tonumber(redis.call('HGET', KEYS[11], other) or '9e18')

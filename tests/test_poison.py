@@ -1,9 +1,10 @@
 """Poison quarantine end to end: `linkcrawl crawl` where one page takes down its worker twice.
 
-The test web's /poison page never answers; each time a worker fetches it, the test SIGKILLs that
-worker (found through the frontier's lease owner), as an out-of-memory kill or a hang would end
-it. `crawl` requeues the dead worker's leases and respawns it; the third lease of /poison is a
-poison record, not a fetch, and the crawl ends with every other page indexed.
+The test web's /poison page never answers. The first worker that fetches it is SIGKILLed (found
+through the frontier's lease owner), as an out-of-memory kill would end it; the second is
+SIGSTOPped, as a hang would freeze it: its heartbeat runs out, and `crawl` kills it. Each time
+`crawl` requeues the worker's leases and respawns it; the third lease of /poison is a poison
+record, not a fetch, and the crawl ends with every other page indexed.
 """
 
 from __future__ import annotations
@@ -99,14 +100,12 @@ def worker_pid(worker_id: str) -> int:
     raise LookupError(worker_id)
 
 
-def kill_poison_holder(client: redis.Redis, frontier: Frontier, deadline: float) -> str:
-    """SIGKILL the worker whose lease holds /poison; returns its id."""
+def poison_holder(client: redis.Redis, frontier: Frontier, deadline: float) -> int:
+    """The pid of the worker whose lease holds /poison."""
     while time.monotonic() < deadline:
         for raw, owner in client.hgetall(frontier.owner).items():
             if Entry.decode(raw).url == "http://a.test/poison":
-                worker = owner.decode()
-                os.kill(worker_pid(worker), signal.SIGKILL)
-                return worker
+                return worker_pid(owner.decode())
         time.sleep(0.02)
     raise TimeoutError("no lease on /poison")
 
@@ -124,27 +123,32 @@ def test_a_page_that_kills_its_worker_twice_is_recorded_as_poison(redis_server, 
     proc = subprocess.Popen(
         [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
          "--workers", "2", "--delay", "0", "--redis", redis_server.url, "--crawl-id",
-         "poison-e2e", "--allow-private", "--no-compact", "-q"],
+         "poison-e2e", "--allow-private", "--no-compact", "-q", "--heartbeat-ttl", "2"],
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    killed = []
+    pids = []
     try:
         deadline = time.monotonic() + 90
-        for n in (1, 2):
+        for n, sig in ((1, signal.SIGKILL), (2, signal.SIGSTOP)):  # a crash, then a hang
             with web.cond:
                 assert web.cond.wait_for(lambda n=n: web.poison_hits >= n, timeout=60), n
-            killed.append(kill_poison_holder(client, frontier, deadline))
-        stdout, stderr = proc.communicate(timeout=120)
+            pids.append(poison_holder(client, frontier, deadline))
+            os.kill(pids[-1], sig)
+        stdout, stderr = proc.communicate(timeout=120)  # never, if the hung one lived on
     finally:
         web.stop.set()
         if proc.poll() is None:
             proc.kill()
+        for pid in pids:
+            if Path(f"/proc/{pid}").exists():
+                os.kill(pid, signal.SIGKILL)
         web.shutdown()
     logs = "".join(p.read_text()[-1500:] for p in (out / "logs").glob("*.log"))
     assert proc.returncode == 1, stderr[-2000:] + logs  # two worker failures, then done
     assert "crawl poison-e2e:" in stdout
     assert web.poison_hits == 2  # the third lease was a record, not a fetch
-    assert len(set(killed)) == 2
+    assert len(set(pids)) == 2
+    assert stderr.count("stopped answering: killed") == 1  # the hung one; the dead one exited
     pages = {p["url"]: p for p in load_pages(out).to_pylist()}
     row = pages.pop("http://a.test/poison")
     assert row["error"] == poison_reason(2) and row["status"] is None
