@@ -123,7 +123,7 @@ def test_a_page_that_kills_its_worker_twice_is_recorded_as_poison(redis_server, 
     proc = subprocess.Popen(
         [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
          "--workers", "2", "--delay", "0", "--redis", redis_server.url, "--crawl-id",
-         "poison-e2e", "--allow-private", "--no-compact", "-q", "--heartbeat-ttl", "2"],
+         "poison-e2e", "--allow-private", "--no-compact", "-q", "--heartbeat-ttl", "3"],
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     pids = []
