@@ -76,7 +76,8 @@ def _add_crawl_options(p: argparse.ArgumentParser) -> None:
         "--max-lease-losses",
         type=_positive,
         default=defaults.MAX_LEASE_LOSSES,
-        help="record a URL as poison once its worker died or hung on it N times (0: never)",
+        help="record a URL as poison once its worker died or hung on it N times (0: never;"
+        " 1: every page a dead worker was on)",
     )
     p.add_argument(
         "--fair-share-window",
