@@ -106,6 +106,20 @@ def _add_crawl_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--expected-urls", type=_positive, default=0,
                    help="size the duplicate filter for about this many URLs")  # fmt: skip
+    p.add_argument(
+        "--max-lease-losses",
+        type=_positive,
+        default=defaults.MAX_LEASE_LOSSES,
+        help="record a URL as poison once its worker died or hung on it N times (0: never;"
+        " 1: every page a dead worker was on)",
+    )
+    p.add_argument(
+        "--fair-share-window",
+        type=float,
+        default=defaults.FAIR_SHARE_WINDOW,
+        help="seconds a worker that found nothing to do is owed the next free host slot "
+        "(0: first come, first served)",
+    )
 
 
 def _add_limit_options(p: argparse.ArgumentParser) -> None:
@@ -170,6 +184,8 @@ def _config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
         resolve=_resolve_entries(args.resolve),
         page_cpu_budget=max(0.0, args.page_cpu_budget),
         seen_bucket_bits=seen_bits_for(args.expected_urls or args.max_pages),
+        max_lease_losses=args.max_lease_losses,
+        fair_share_window=max(0.0, args.fair_share_window),
     )
 
 
@@ -232,6 +248,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             stop=stop,
             stop_grace=args.stop_grace,
             env=_dns_env(args.dns_server),
+            heartbeat_ttl=args.heartbeat_ttl,
         )
         print(summary.format(), flush=True)
         stop.raise_on_force = True
@@ -284,7 +301,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("no crawls")
         return 0
     print(
-        "crawl\tstate\tpages\tqueued\tin_flight\tworkers\tlinks_written\terrors\trequeued\tlimits"
+        "crawl\tstate\tpages\tqueued\tin_flight\tworkers\tlinks_written\terrors\trequeued\tpoison\tlimits"
     )
     for crawl_id in crawls:
         frontier = Frontier(client, crawl_id)
@@ -294,7 +311,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{crawl_id}\t{state}\t{counts.get('pages', 0)}\t{max(counts.get('queued', 0), 0)}"
             f"\t{counts.get('inflight', 0)}\t{counts.get('workers', 0)}"
             f"\t{counts.get('links_written', 0)}\t{counts.get('errors', 0)}"
-            f"\t{counts.get('requeued', 0)}"
+            f"\t{counts.get('requeued', 0)}\t{counts.get('poison', 0)}"
             f"\t{format_skipped(counts).removeprefix('limits: ') or '-'}"
         )
     return 0
@@ -434,6 +451,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-compact",
         action="store_true",
         help="leave the workers' raw files (default: compact the crawl at the end)",
+    )
+    p.add_argument(
+        "--heartbeat-ttl",
+        type=float,
+        default=None,
+        help="seconds of silence after which a worker is taken for hung: killed, replaced,"
+        f" its leases requeued (default {defaults.HEARTBEAT_TTL:g})",
     )
     p.add_argument("-v", "--verbose", action="count", default=0)
     _add_stop_grace(p)

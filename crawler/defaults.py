@@ -51,6 +51,8 @@ MAX_CRAWL_DELAY = 30.0  # seconds: a longer robots.txt Crawl-delay is cut to thi
 STOP_GRACE = 7.0
 STOP_HARD_EXIT = 3.0
 PARENT_CHECK_SECONDS = 1.0  # how often a worker of `crawl` checks that its parent lives
+MAX_LEASE_LOSSES = 2  # an entry whose lease died with its worker this often is poison
+FAIR_SHARE_WINDOW = 0.15  # seconds a worker that found nothing ready is owed the next slot
 
 # Parquet sink.
 FLUSH_ROWS = 100_000  # links buffered per worker before a file is written

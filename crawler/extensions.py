@@ -41,7 +41,8 @@ class CrawlTermination:
     def spider_opened(self, spider: Any) -> None:
         self.spider = spider
         self._heartbeat = task.LoopingCall(self.heartbeat)
-        self._heartbeat.start(defaults.HEARTBEAT_SECONDS, now=True)
+        # Several beats per ttl, so a short ttl (tests) is not taken for silence.
+        self._heartbeat.start(min(defaults.HEARTBEAT_SECONDS, self.ttl / 3), now=True)
 
     def heartbeat(self) -> None:
         try:

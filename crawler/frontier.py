@@ -14,6 +14,11 @@ Cluster slot and every script touches one node. Layout (prefix ``linkcrawl:{c}:`
 - ``owner``         HASH entry -> worker id holding its lease; ``lease:<worker>`` SET of the
   entries a worker holds; ``holding`` HASH entry -> 1 while it still holds its host slot;
 - ``workers``       ZSET worker -> heartbeat deadline (ms);
+- ``lost``          HASH entry -> times its lease was lost with a dead or hung worker (gone
+  on ack); ``trial`` HASH worker -> the one suspect (lost) entry it may hold: see POP;
+- ``share``         HASH worker -> "entries popped (decaying)|ms time"; ``hungry`` ZSET worker
+  -> ms time it last found nothing ready; ``starving`` HASH worker -> since when (fair
+  sharing: see POP);
 - ``seen:<bucket>`` STRING of packed 6-byte fingerprint remainders (the duplicate filter);
 - ``hostpages``     HASH host -> pages enqueued (``--max-pages-per-host``);
 - ``qbudget``       HASH 8-byte hash of a URL without its query -> distinct URLs with a query
@@ -80,22 +85,31 @@ def seen_slot(url: str, bits: int = defaults.SEEN_BUCKET_BITS) -> tuple[str, byt
 class Entry:
     """A queued request: URL, depth and redirect hops, serialized compactly.
 
+    ``lost`` is not part of the entry's identity (nor of its encoding): :meth:`Frontier.pop`
+    sets it on a quarantined entry, whose lease was lost that many times (record, not fetch).
+
     >>> Entry.decode(Entry("http://a.test/x", "a.test", 2, 1).encode())
     Entry(url='http://a.test/x', host='a.test', depth=2, redirects=1)
+    >>> Entry.decode(b"!2\\t1\\t0\\ta.test\\thttp://a.test/x").lost
+    2
     """
 
     url: str
     host: str
     depth: int = 0
     redirects: int = 0
+    lost: int = field(default=0, compare=False, repr=False)
 
     def encode(self) -> bytes:
         return f"{self.depth}\t{self.redirects}\t{self.host}\t{self.url}".encode()
 
     @classmethod
     def decode(cls, raw: bytes) -> Entry:
+        lost = "0"
+        if raw.startswith(b"!"):  # POP's mark of a quarantined entry
+            lost, raw = raw[1:].split(b"\t", 1)
         depth, redirects, host, url = raw.decode().split("\t", 3)
-        return cls(url, host, int(depth), int(redirects))
+        return cls(url, host, int(depth), int(redirects), int(lost))
 
 
 @dataclass
@@ -128,6 +142,8 @@ class CrawlConfig:
     allow_private: bool = False  # fetch hosts that resolve to private/loopback addresses
     resolve: list[str] = field(default_factory=list)  # --resolve HOST:ADDR overrides
     page_cpu_budget: float = defaults.PAGE_CPU_BUDGET  # 0: none
+    max_lease_losses: int = defaults.MAX_LEASE_LOSSES  # then poison; 0: never quarantine
+    fair_share_window: float = defaults.FAIR_SHARE_WINDOW  # seconds; 0: first come first served
     created_at: float = 0.0
 
     @cached_property
@@ -162,6 +178,8 @@ class Frontier:
         self.ready, self.active, self.next = k("ready"), k("active"), k("next")
         self.owner, self.holding, self.workers = k("owner"), k("holding"), k("workers")
         self.sendnext, self.crawldelay, self.busy = k("sendnext"), k("crawldelay"), k("busy")
+        self.lost, self.trial = k("lost"), k("trial")
+        self.hungry, self.starving, self.share = k("hungry"), k("starving"), k("share")
         names = ("ENQUEUE", "SEEN_CHECK", "POP", "RELEASE", "ACK", "RETURN", "REQUEUE", "ACQUIRE",
                  "SENT", "DRAIN")  # fmt: skip
         self._scripts = {name: scripts.Script(client, getattr(scripts, name)) for name in names}
@@ -274,16 +292,18 @@ class Frontier:
         """Lease up to ``count`` entries of hosts that may be fetched now, to ``worker``.
 
         Also records the worker's heartbeat. Returns the entries and, when there are none,
-        seconds until a host becomes ready (0 when nothing is ready or queued).
+        seconds until a host becomes ready or a slot may free up (0 when nothing is queued).
+        An entry with ``lost`` set is quarantined: record it as poison, do not fetch it.
         """
         cfg = self.config
         if self.expired():
             return self.drain(worker, count, ttl), 0.0
         res = self._scripts["POP"](
             keys=[self.ready, self.active, self.next, self.owner, self.holding, self.stats_key,
-                  self.workers],
+                  self.workers, self.lost, self.trial, self.hungry, self.starving, self.share],
             args=[self.prefix, count, worker, int(ttl * 1000), cfg.host_concurrency,
-                  int(cfg.host_delay * 1000)],
+                  int(cfg.host_delay * 1000), cfg.max_lease_losses,
+                  int(cfg.fair_share_window * 1000)],
         )  # fmt: skip
         if len(res) == 1 and b"\t" not in res[0]:
             return [], int(res[0]) / 1000.0
@@ -339,7 +359,8 @@ class Frontier:
         self.wait_durable()
         return int(
             self._scripts["ACK"](
-                keys=[self.owner], args=[self.prefix, worker, *[e.encode() for e in done]]
+                keys=[self.owner, self.lost],
+                args=[self.prefix, worker, *[e.encode() for e in done]],
             )
         )
 
@@ -371,14 +392,31 @@ class Frontier:
         deadline = t[0] * 1000 + t[1] // 1000 + int(ttl * 1000)
         self.client.zadd(self.workers, {worker: deadline})
 
-    def requeue_dead(self, worker: str = "") -> int:
-        """Return the leases of dead workers (or of ``worker``) to the front of their queues."""
-        keys = [self.owner, self.holding, self.active, self.ready, self.stats_key, self.workers]
-        return int(self._scripts["REQUEUE"](keys=keys, args=[self.prefix, worker]))
+    def deadlines(self, workers: Sequence[str]) -> tuple[int, list[int | None]]:
+        """Redis' time and the heartbeat deadline of each of ``workers`` (ms; None: not
+        registered, or no longer: it retired, or its leases were requeued)."""
+        if not workers:
+            return 0, []
+        pipe = self.pipeline()
+        pipe.time()
+        pipe.zmscore(self.workers, list(workers))
+        (sec, usec), scores = pipe.execute()
+        return sec * 1000 + usec // 1000, [None if s is None else int(s) for s in scores]
+
+    def requeue_dead(self, worker: str = "", *, lost: bool = True) -> int:
+        """Return the leases of dead workers (or of ``worker``) to the front of their queues.
+
+        With ``lost``, the worker died or hung: the entries it was working on count a lost
+        lease (see the POP script), and an entry lost ``max_lease_losses`` times is poison.
+        """
+        keys = [self.owner, self.holding, self.active, self.ready, self.stats_key, self.workers,
+                self.lost, self.trial, self.share]  # fmt: skip
+        args = [self.prefix, worker, "1" if lost else "0"]
+        return int(self._scripts["REQUEUE"](keys=keys, args=args))
 
     def retire(self, worker: str) -> int:
         """A worker leaves cleanly: anything it still holds goes back to the queue now."""
-        return self.requeue_dead(worker)
+        return self.requeue_dead(worker, lost=False)
 
     def acquire_send(self, host: str, token: str, lock_ttl: float) -> float:
         """Try to take ``host``'s send lock: 0.0 when taken (send now), else seconds to wait.

@@ -202,6 +202,7 @@ def _spawn_worker(
     log_level: str,
     env: dict[str, str],
     stop_grace: float = defaults.STOP_GRACE,
+    heartbeat_ttl: float | None = None,
 ) -> WorkerProcess:
     log_dir.mkdir(parents=True, exist_ok=True)
     worker_id = f"w{index}-{os.getpid()}"
@@ -213,11 +214,29 @@ def _spawn_worker(
         "--worker-id", worker_id, "--log-level", log_level,
         "--stop-grace", str(stop_grace), "--parent-pid", str(os.getpid()),
     ]  # fmt: skip
+    if heartbeat_ttl:
+        cmd += ["--heartbeat-ttl", str(heartbeat_ttl)]
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
     finally:
         log.close()
     return WorkerProcess(worker_id, proc)
+
+
+def _kill_hung(frontier: Frontier, workers: list[WorkerProcess], last: dict[str, int]) -> None:
+    """Kill the workers alive past their last heartbeat deadline: hung (a poison page?).
+
+    ``last`` keeps each worker's latest deadline seen: once a worker is presumed dead, another
+    worker requeues its leases and its deadline is gone from Redis.
+    """
+    now, scores = frontier.deadlines([w.worker_id for w in workers])
+    for w, deadline in zip(workers, scores, strict=True):
+        if deadline is not None:
+            last[w.worker_id] = deadline
+        if last.get(w.worker_id, now) < now and w.proc.poll() is None:
+            sys.stderr.write(f"worker {w.worker_id} stopped answering: killed\n")
+            w.proc.kill()
+            w.proc.wait()
 
 
 def _supervise(
@@ -237,6 +256,7 @@ def _supervise(
     n_workers = len(workers_)
     failures = 0
     kill_at: float | None = None
+    deadlines: dict[str, int] = {}
     while workers_:
         time.sleep(0.25)
         if stop.signum and kill_at is None:
@@ -250,6 +270,8 @@ def _supervise(
                     w.proc.kill()
         with contextlib.suppress(redis.RedisError):
             bar.update(frontier.counts())
+            if not stop.signum:
+                _kill_hung(frontier, workers_, deadlines)
         for w in list(workers_):
             code = w.proc.poll()
             if code is None:
@@ -279,9 +301,12 @@ def run_crawl(
     env: dict[str, str] | None = None,
     stop: StopRequest | None = None,
     stop_grace: float = defaults.STOP_GRACE,
+    heartbeat_ttl: float | None = None,
 ) -> CrawlSummary:
     """Run a whole crawl on this machine and return its summary.
 
+    A worker that dies, or hangs (its heartbeat runs out: it is killed), is replaced, up to
+    3 per worker; its leases go back to the queue and count as lost (see crawler.poison).
     SIGTERM/SIGINT stop it (see :func:`_supervise`): the summary then says which signal.
     Pass ``stop`` to keep listening after this returns (`crawl` does, while it compacts).
     """
@@ -311,7 +336,7 @@ def run_crawl(
         def spawn(index: int) -> WorkerProcess:
             assert redis_url is not None
             return _spawn_worker(redis_url, config.crawl_id, out, log_dir, index, log_level,
-                                 child_env, stop_grace)  # fmt: skip
+                                 child_env, stop_grace, heartbeat_ttl)  # fmt: skip
 
         if not stop.signum:
             workers_.extend(spawn(i) for i in range(n_workers))

@@ -105,9 +105,23 @@ return out
 """
 
 # Lease up to `count` entries of ready hosts to a worker, and record its heartbeat.
-# KEYS: ready, active, next, owner, holding, stats, workers.
-# ARGV: prefix, count, worker, ttl_ms, host_concurrency, delay_ms.
-# Returns entries, or {wait_ms} when a host becomes ready later.
+# KEYS: ready, active, next, owner, holding, stats, workers, lost, trial, hungry, starving,
+# share.
+# ARGV: prefix, count, worker, ttl_ms, host_concurrency, delay_ms, max_losses, window_ms.
+# Returns entries (a quarantined one as "!<losses>\t<entry>"), or {wait_ms} when a host
+# becomes ready later or a slot may free up soon.
+#
+# Poison: an entry in `lost` (its lease was lost with a dead worker) is a suspect. A worker
+# tries one suspect at a time (its `trial`; others are left in place for later), so that when
+# it dies again the blame falls on that one entry; REQUEUE counts the trial's loss.
+# An entry lost `max_losses` times is leased only to be recorded as poison, never fetched.
+#
+# Fair sharing: workers are ranked by (`share`: entries popped, decaying by e every 30 s; the
+# time since which they have found nothing ready, `starving`, never if they are not; their id).
+# A worker that found nothing ready lately (`hungry`, within the window: it is asking) is owed
+# the next free slot by every worker ranked after it: without that, the worker that releases a
+# host slot takes it again at once, and hosts stick to whoever got them first. The first of the
+# ranking never yields, so someone always pops.
 POP = (
     _NOW
     + """
@@ -116,14 +130,55 @@ local count = tonumber(ARGV[2])
 local worker = ARGV[3]
 local conc = tonumber(ARGV[5])
 local delay = tonumber(ARGV[6])
+local max_lost = tonumber(ARGV[7])
+local window = tonumber(ARGV[8])
+local poll = math.max(math.floor(window / 3), 1)
 redis.call('ZADD', KEYS[7], now + tonumber(ARGV[4]), worker)
+local function share(w)
+  local raw = redis.call('HGET', KEYS[12], w)
+  if not raw then return 0 end
+  local sep = string.find(raw, '|', 1, true)
+  local v, t = tonumber(string.sub(raw, 1, sep - 1)), tonumber(string.sub(raw, sep + 1))
+  return v * math.exp((t - now) / 30000)
+end
+local function starve()
+  if redis.call('ZCARD', KEYS[7]) > 1 then
+    redis.call('ZADD', KEYS[10], now, worker)
+    redis.call('HSETNX', KEYS[11], worker, now)
+  end
+end
+if window > 0 then
+  for _, w in ipairs(redis.call('ZRANGEBYSCORE', KEYS[10], '-inf', now - window)) do
+    redis.call('ZREM', KEYS[10], w)
+    redis.call('HDEL', KEYS[11], w)
+  end
+  local mine = share(worker)
+  local since = tonumber(redis.call('HGET', KEYS[11], worker) or '9e18')
+  -- The 32 latest askers at most: a bounded cost per pop however many workers wait.
+  for _, other in ipairs(redis.call('ZREVRANGE', KEYS[10], 0, 31)) do
+    if other ~= worker then
+      local h = share(other)
+      local s = tonumber(redis.call('HGET', KEYS[11], other) or '9e18')
+      if h < mine or (h == mine and (s < since or (s == since and other < worker))) then
+        starve()
+        return {tostring(poll)}
+      end
+    end
+  end
+end
+local function on_trial()
+  local t = redis.call('HGET', KEYS[9], worker)
+  return t and redis.call('HEXISTS', KEYS[5], t) == 1 and redis.call('HGET', KEYS[4], t) == worker
+end
 local out = {}
+local skipped = 0
+local wait = 0
 while #out < count do
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  local first = redis.call('ZRANGE', KEYS[1], skipped, skipped, 'WITHSCORES')
   if #first == 0 then break end
   local host = first[1]
   if tonumber(first[2]) > now then
-    if #out == 0 then return {tostring(tonumber(first[2]) - now)} end
+    wait = tonumber(first[2]) - now
     break
   end
   local qkey = prefix .. 'q:' .. host
@@ -131,20 +186,52 @@ while #out < count do
   if not entry then
     redis.call('ZREM', KEYS[1], host)
   else
-    local active = redis.call('HINCRBY', KEYS[2], host, 1)
-    redis.call('HSET', KEYS[3], host, now + delay)
-    redis.call('HSET', KEYS[4], entry, worker)
-    redis.call('SADD', prefix .. 'lease:' .. worker, entry)
-    redis.call('HSET', KEYS[5], entry, 1)
-    redis.call('HINCRBY', KEYS[6], 'queued', -1)
-    if active >= conc or redis.call('LLEN', qkey) == 0 then
-      redis.call('ZREM', KEYS[1], host)
+    local lost = tonumber(redis.call('HGET', KEYS[8], entry) or '0')
+    if max_lost > 0 and lost >= max_lost then
+      -- Quarantined: leased to be written as a poison row; takes no host slot, no delay.
+      redis.call('HSET', KEYS[4], entry, worker)
+      redis.call('SADD', prefix .. 'lease:' .. worker, entry)
+      redis.call('HINCRBY', KEYS[6], 'queued', -1)
+      if redis.call('LLEN', qkey) == 0 then redis.call('ZREM', KEYS[1], host) end
+      out[#out + 1] = '!' .. lost .. '\\t' .. entry
+    elseif lost > 0 and on_trial() then
+      redis.call('LPUSH', qkey, entry)
+      skipped = skipped + 1
     else
-      redis.call('ZADD', KEYS[1], now + delay, host)
+      if lost > 0 then redis.call('HSET', KEYS[9], worker, entry) end
+      local active = redis.call('HINCRBY', KEYS[2], host, 1)
+      redis.call('HSET', KEYS[3], host, now + delay)
+      redis.call('HSET', KEYS[4], entry, worker)
+      redis.call('SADD', prefix .. 'lease:' .. worker, entry)
+      redis.call('HSET', KEYS[5], entry, 1)
+      redis.call('HINCRBY', KEYS[6], 'queued', -1)
+      if active >= conc or redis.call('LLEN', qkey) == 0 then
+        redis.call('ZREM', KEYS[1], host)
+      else
+        redis.call('ZADD', KEYS[1], now + delay, host)
+      end
+      out[#out + 1] = entry
     end
-    out[#out + 1] = entry
   end
 end
+if #out > 0 then
+  if window > 0 then
+    redis.call('ZREM', KEYS[10], worker)
+    redis.call('HDEL', KEYS[11], worker)
+    redis.call('HSET', KEYS[12], worker, (share(worker) + #out) .. '|' .. now)
+  end
+  return out
+end
+if window > 0 and redis.call('ZCARD', KEYS[7]) > 1 then
+  starve()
+  -- Another worker may free a slot at any moment (work is queued behind busy hosts).
+  if skipped > 0 or tonumber(redis.call('HGET', KEYS[6], 'queued') or '0') > 0 then
+    if wait == 0 or wait > poll then wait = poll end
+  end
+elseif skipped > 0 and wait == 0 then
+  wait = 50
+end
+if wait > 0 then return {tostring(wait)} end
 return out
 """
 )
@@ -167,13 +254,15 @@ return 1
 """
 
 # Drop leases whose rows are written. Only the owner's: a lease taken over after its worker
-# was presumed dead belongs to the new owner. KEYS: owner. ARGV: prefix, worker, entries...
+# was presumed dead belongs to the new owner. An acked entry's loss count goes too.
+# KEYS: owner, lost. ARGV: prefix, worker, entries...
 ACK = """
 local lease = ARGV[1] .. 'lease:' .. ARGV[2]
 local n = 0
 for i = 3, #ARGV do
   if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[2] then
     redis.call('HDEL', KEYS[1], ARGV[i])
+    redis.call('HDEL', KEYS[2], ARGV[i])
     n = n + 1
   end
   redis.call('SREM', lease, ARGV[i])
@@ -216,13 +305,17 @@ return n
 )
 
 # Workers whose heartbeat ran out (or the one named): all their leases go back.
-# KEYS: owner, holding, active, ready, stats, workers. ARGV: prefix, worker ('' for every
-# dead one). Returns the number of entries requeued.
+# KEYS: owner, holding, active, ready, stats, workers, lost, trial, share. ARGV: prefix,
+# worker ('' for every dead one), count ('1': the worker died or hung; '0': it left cleanly).
+# A lost entry that still held its host slot (popped, not yet processed) becomes a suspect
+# (loss count 1); the worker's trial suspect, if it still held its slot, gets one more loss.
+# Returns the number of entries requeued.
 REQUEUE = (
     _NOW
     + _GIVE_BACK
     + """
 local prefix = ARGV[1]
+local count = ARGV[3] == '1'
 local dead
 if ARGV[2] ~= '' then
   dead = {ARGV[2]}
@@ -232,11 +325,22 @@ end
 local n = 0
 for _, worker in ipairs(dead) do
   local lease = prefix .. 'lease:' .. worker
+  local trial = redis.call('HGET', KEYS[8], worker)
   for _, entry in ipairs(redis.call('SMEMBERS', lease)) do
+    if count and redis.call('HGET', KEYS[1], entry) == worker
+        and redis.call('HEXISTS', KEYS[2], entry) == 1 then
+      if entry == trial then
+        redis.call('HINCRBY', KEYS[7], entry, 1)
+      else
+        redis.call('HSETNX', KEYS[7], entry, 1)
+      end
+    end
     n = n + give_back(prefix, worker, entry, 'requeued')
   end
   redis.call('DEL', lease)
   redis.call('ZREM', KEYS[6], worker)
+  redis.call('HDEL', KEYS[8], worker)
+  redis.call('HDEL', KEYS[9], worker)
 end
 return n
 """

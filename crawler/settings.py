@@ -59,6 +59,7 @@ SPIDER_MIDDLEWARES = {
 }
 DOWNLOADER_MIDDLEWARES = {
     "crawler.deadline.CrawlDeadline": 40,  # past --max-duration, nothing more is fetched
+    "crawler.poison.PoisonGuard": 10,  # quarantined: no robots.txt, no DNS, no fetch
     "crawler.safety.PrivateAddressGuard": 50,  # before robots.txt is fetched
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.robots.StrictRobotsTxtMiddleware": 100,

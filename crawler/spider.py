@@ -96,6 +96,8 @@ class LinkSpider(scrapy.Spider):
         )
         if cfg.download_timeout > 0:
             request.meta["download_timeout"] = cfg.download_timeout
+        if entry.lost:  # quarantined by the frontier: crawler.poison records it, unfetched
+            request.meta["lc_poison"] = entry.lost
         return request
 
     @staticmethod
@@ -187,11 +189,18 @@ class LinkSpider(scrapy.Spider):
             error = bound
         else:
             error = f"{type(exc).__name__}: {exc}"[:500]
+        poison = "lc_poison" in request.meta  # crawler.poison.PoisonGuard's IgnoreRequest
+        if poison:
+            error = str(exc)
         page = self.page_row(frontier, entry, utc_now(), error=error)
         deferred = error.startswith(DEFERRED)
         if deferred:
             page["limits_hit"].append("max_duration")
-        self.finish(frontier, entry, [], page, [], error=not deferred, deferred=deferred)
+        if poison:
+            page["limits_hit"].append("poison")
+        self.finish(
+            frontier, entry, [], page, [], error=not deferred, deferred=deferred, poison=poison
+        )
         return [{"page": page, "links": [], "token": (entry, frontier.run_id)}]
 
     # -- helpers ---------------------------------------------------------------------------
@@ -286,13 +295,19 @@ class LinkSpider(scrapy.Spider):
         http_error: bool = False,
         skipped: dict[str, int] | None = None,
         deferred: bool = False,
+        poison: bool = False,
     ) -> None:
         """One round trip: new links in, host slot back, counters up, live feed."""
         pipe = frontier.pipeline()
         frontier.enqueue(follow, pipe=pipe)
         frontier.release([entry], pipe=pipe)
         frontier.incr(
-            pipe, pages=1, errors=int(error), http_errors=int(http_error), deferred=int(deferred)
+            pipe,
+            pages=1,
+            errors=int(error),
+            http_errors=int(http_error),
+            deferred=int(deferred),
+            poison=int(poison),
         )
         if skipped:
             frontier.incr(pipe, **{f"skipped_{k}": v for k, v in skipped.items()})

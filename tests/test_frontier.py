@@ -219,3 +219,96 @@ def test_past_the_deadline_every_queued_entry_is_drained_at_once(redis_client, c
 def test_no_deadline_without_max_duration(redis_client, crawl_id):
     f = make(redis_client, crawl_id)
     assert not f.expired() and not redis_client.exists(f.key("deadline"))
+
+
+def die(f: Frontier, worker: str, entries: list[Entry], *, hung_ms: float = 0.08) -> None:
+    """``worker``'s heartbeat lapses while it holds ``entries`` (leased with a short ttl)."""
+    time.sleep(hung_ms)
+    assert f.requeue_dead() == len(entries)
+
+
+def test_a_url_lost_twice_with_its_worker_is_leased_as_poison(redis_client, crawl_id):
+    f = make(redis_client, crawl_id, host_delay=0)
+    f.enqueue([e("http://a.test/poison"), e("http://a.test/ok")])
+    for worker in ("w1", "w2"):  # each takes the page, hangs on it, and is presumed dead
+        got, _ = f.pop(worker, 1, ttl=0.05)
+        assert [x.url for x in got] == ["http://a.test/poison"] and not got[0].lost
+        die(f, worker, got)
+    got, _ = f.pop("w3", 1)
+    assert [x.url for x in got] == ["http://a.test/poison"]
+    assert got[0].lost == 2  # a record-as-poison lease, not a fetch
+    assert f.counts()["inflight"] == 1 and f.counts()["queued"] == 1
+    nxt, _ = f.pop("w3", 1)  # it took no host slot: the host's next page is ready now
+    assert [(x.url, x.lost) for x in nxt] == [("http://a.test/ok", 0)]
+    assert f.ack("w3", got + nxt) == 2
+    assert f.is_done() and redis_client.hlen(f.lost) == 0  # acked: the loss counts are gone
+
+
+def test_a_clean_retire_or_a_processed_page_is_not_a_loss(redis_client, crawl_id):
+    f = make(redis_client, crawl_id, host_delay=0)
+    f.enqueue([e("http://a.test/1"), e("http://b.test/1")])
+    for worker in ("w1", "w2", "w3"):
+        got, _ = f.pop(worker, 2)
+        assert f.retire(worker) == 2  # graceful stop: back, not counted
+    got, _ = f.pop("w4", 2, ttl=0.05)
+    f.release([x for x in got if x.host == "a.test"])  # processed, rows not yet written
+    die(f, "w4", got)
+    assert redis_client.hkeys(f.lost) == [Entry("http://b.test/1", "b.test").encode()]
+    assert all(not x.lost for x in f.pop("w5", 2)[0])
+
+
+def test_suspects_are_tried_one_at_a_time_so_only_the_culprit_is_blamed(redis_client, crawl_id):
+    f = make(redis_client, crawl_id, host_delay=0, host_concurrency=5)
+    f.enqueue([e("http://a.test/1"), e("http://a.test/2"), e("http://a.test/3")])
+    first, _ = f.pop("w1", 3, ttl=0.05)
+    die(f, "w1", first)  # all three are suspects now
+    got, wait = f.pop("w2", 3, ttl=0.05)
+    assert len(got) == 1 and wait == 0  # its trial; the other suspects wait their turn
+    assert f.pop("w2", 3, ttl=0.05)[0] == [] and f.counts()["queued"] == 2
+    other, _ = f.pop("w3", 3)
+    assert len(other) == 1 and other != got  # another worker's trial
+    die(f, "w2", got)  # w2 dies on its trial: that one is blamed, no other
+    f.retire("w3")
+    (rest,) = {x.url for x in first} - {got[0].url, other[0].url}
+    lost = {Entry.decode(k).url: int(v) for k, v in redis_client.hgetall(f.lost).items()}
+    assert lost == {got[0].url: 2, other[0].url: 1, rest: 1}
+    popped = {(x.url, x.lost) for x in f.pop("w4", 3)[0]}
+    assert (got[0].url, 2) in popped and len(popped) == 2  # poison + one trial
+
+
+def test_max_lease_losses_zero_never_quarantines(redis_client, crawl_id):
+    f = make(redis_client, crawl_id, host_delay=0, max_lease_losses=0)
+    f.enqueue([e("http://a.test/1")])
+    for worker in ("w1", "w2", "w3"):
+        got, _ = f.pop(worker, 1, ttl=0.05)
+        assert not got[0].lost
+        die(f, worker, got)
+
+
+def test_a_released_slot_goes_to_the_worker_that_asked_and_has_done_less(redis_client, crawl_id):
+    f = make(redis_client, crawl_id, host_delay=0, host_concurrency=1)
+    f.enqueue(urls("a.test", 6))
+    busy, _ = f.pop("busy", 1)
+    none, wait = f.pop("idle", 1)  # nothing ready: the idle worker is told to ask again soon
+    assert none == [] and 0 < wait <= f.config.fair_share_window
+    f.release(busy)
+    again, wait = f.pop("busy", 1)  # it freed the slot, but "idle" asked and has done less
+    assert again == [] and wait > 0
+    got, _ = f.pop("idle", 1)
+    assert len(got) == 1
+    f.release(got)
+    assert f.pop("idle", 1)[0] == []  # "busy" was told to wait meanwhile: its turn now
+    again, _ = f.pop("busy", 1)
+    f.release(again)
+    assert len(again) == 1 and f.pop("busy", 1)[0] == []  # and "idle" asked again
+    time.sleep(f.config.fair_share_window + 0.05)  # nobody asked lately: no turn to wait
+    assert len(f.pop("busy", 1)[0]) == 1
+
+
+def test_fair_sharing_off_is_first_come_first_served(redis_client, crawl_id):
+    f = make(redis_client, crawl_id, host_delay=0, host_concurrency=1, fair_share_window=0)
+    f.enqueue(urls("a.test", 3))
+    busy, _ = f.pop("busy", 1)
+    assert f.pop("idle", 1) == ([], 0.0)
+    f.release(busy)
+    assert len(f.pop("busy", 1)[0]) == 1

@@ -1,0 +1,75 @@
+"""Fair sharing end to end: a worker that joins a running crawl gets its share of the hosts.
+
+With a per-host delay, the worker that releases a host slot used to take it again at once, so
+hosts stuck to whoever fetched them first: a worker that started later (or was slower to start,
+as on a loaded machine) found little to do. Now a worker that asks and has done less is owed
+the next free slot, so the late one catches up. Counted over the pages fetched once both run
+(startup takes seconds on a loaded machine, and is not what is tested). Each worker writes
+Parquet files named after its id: the pages rows of each tell who did what.
+`tests/benchmarks/bench_fairness.py` measures the split of `crawl --workers N`.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import redis
+
+from crawler.demo import loopback_proxy_env
+from crawler.frontier import Frontier
+from crawler.testweb import WebServer, build_benchmark_web
+
+ROOT = Path(__file__).resolve().parent.parent
+_NAME = re.compile(r"^part-fair-(w\d)-\d{5}\.parquet$")
+
+
+def test_a_late_worker_gets_its_share(redis_server, tmp_path):
+    web = build_benchmark_web(8, 24)
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("\n".join(web.seeds) + "\n")
+    out = tmp_path / "index"
+    frontier = Frontier(redis.Redis.from_url(redis_server.url), "fair")
+    with WebServer(web.site) as server:
+        env = loopback_proxy_env(server.proxy_url)
+        env["PYTHONPATH"] = str(ROOT)
+        subprocess.run(
+            [sys.executable, "-m", "crawler.cli", "submit", str(seeds), "--redis",
+             redis_server.url, "--crawl-id", "fair", "--delay", "0.2", "--host-concurrency",
+             "2", "--allow-private"],
+            env=env, cwd=ROOT, check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+
+        def worker(name: str) -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                [sys.executable, "-m", "crawler.worker", "--redis", redis_server.url,
+                 "--crawl-id", "fair", "--out", str(out), "--worker-id", name],
+                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            )  # fmt: skip
+
+        first = worker("w0")
+        deadline = time.monotonic() + 60
+        while frontier.counts().get("pages", 0) < 10:  # of about 260
+            assert time.monotonic() < deadline and first.poll() is None
+            time.sleep(0.05)
+        late = worker("w1")
+        while frontier.client.zscore(frontier.workers, "w1") is None:  # its first heartbeat
+            assert time.monotonic() < deadline and late.poll() is None
+            time.sleep(0.01)
+        joined = time.time()
+        for proc in (first, late):
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err.decode()[-3000:]
+    split = {"w0": 0, "w1": 0}  # pages fetched once both were working
+    for path in (out / "pages").rglob("*.parquet"):
+        m = _NAME.match(path.name)
+        assert m, path.name
+        times = pq.read_table(path, columns=["fetched_at"])["fetched_at"].to_pylist()
+        split[m.group(1)] += sum(t.timestamp() >= joined for t in times)
+    assert sum(split.values()) >= 50 and frontier.is_done(), split
+    # The late worker catches up: it is owed most of what is left (first come: about half).
+    assert split["w1"] >= 0.6 * sum(split.values()), split  # was 37-52%, now 68-79%
