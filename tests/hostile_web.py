@@ -70,7 +70,7 @@ SSRF_BAIT = (
     "http://[::ffff:169.254.169.254]/",
     "http://0xa9fea9fe/",  # 169.254.169.254 spelled in hex
 )
-TRAP_HOSTS = ("calendar.test", "sid.test", "loop.test", "grow.test", "wide.test")
+TRAP_HOSTS = ("calendar.test", "sid.test", "loop.test", "grow.test")
 BOMB_HOSTS = ("gzipbomb.test", "gzip2bomb.test", "brbomb.test", "robotsbomb.test",
               "bigrobots.test", "headers.test", "short.test", "deep.test", "drip.test",
               "redirects.test", "slowrobots.test")  # fmt: skip
@@ -93,7 +93,6 @@ class HostileWeb:
             "sid.test": self.sid,
             "loop.test": self.loop,
             "grow.test": self.grow,
-            "wide.test": self.wide,
             "gzipbomb.test": lambda t: self.bomb(t, self.gzip, "gzip"),
             "gzip2bomb.test": lambda t: self.bomb(t, self.gzip2, "gzip, gzip"),
             "brbomb.test": lambda t: self.bomb(t, self.brotli, "br"),
@@ -146,10 +145,6 @@ class HostileWeb:
     def grow(self, target: str) -> Answer:
         path = urlsplit(target).path.rstrip("/")
         return Answer(body=page("grow", [f"{path}/{'x' * 50}"]))
-
-    def wide(self, target: str) -> Answer:
-        n = abs(hash(target)) % 10**9
-        return Answer(body=page("wide", [f"/n{n * 10 + i}" for i in range(10)]))
 
     # -- bombs and liars --------------------------------------------------------------------
     def bomb(self, target: str, body: bytes, encoding: str) -> Answer:
