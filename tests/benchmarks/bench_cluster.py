@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,10 +23,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_crawl import proxy_env, run_linkcrawl, start_server  # noqa: E402
+from bench_crawl import run_linkcrawl, served_web  # noqa: E402
 
 from crawler.redis_server import RedisServer  # noqa: E402
-from crawler.testweb import build_benchmark_web  # noqa: E402
 from pipelines.urls import normalize_url  # noqa: E402
 
 
@@ -60,27 +58,17 @@ def main() -> None:
     parser.add_argument("--pages-per-host", type=int, default=40)
     parser.add_argument("--procs", type=int, nargs="+", default=[1, 2, 4])
     args = parser.parse_args()
-    web = build_benchmark_web(args.hosts, args.pages_per_host)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="lc-cluster-") as t:
-        tmp = Path(t)
-        seeds = tmp / "seeds.txt"
-        seeds.write_text("\n".join(web.seeds) + "\n")
-        server, proxy = start_server(args.hosts, args.pages_per_host, tmp)
-        try:
-            env = proxy_env(proxy)
-            for n in args.procs:
-                lc_pages, lc_s = run_linkcrawl(seeds, tmp / f"lc{n}", env, n)
-                sr_pages, sr_resp, sr_s = run_scrapy_redis(web.seeds, tmp / f"sr{n}", env, n)
-                rows.append((n, lc_pages / lc_s, sr_pages / sr_s, sr_resp / sr_s))
-                print(
-                    f"{n} procs: linkcrawl {lc_pages} pages in {lc_s:.1f} s; scrapy-redis "
-                    f"{sr_pages} pages ({sr_resp} responses) in {sr_s:.1f} s",
-                    flush=True,
-                )
-        finally:
-            server.terminate()
-            server.wait()
+    with served_web(args.hosts, args.pages_per_host, "lc-cluster-") as (web, tmp, seeds, env):
+        for n in args.procs:
+            lc_pages, lc_s, _ = run_linkcrawl(seeds, tmp / f"lc{n}", env, n)
+            sr_pages, sr_resp, sr_s = run_scrapy_redis(web.seeds, tmp / f"sr{n}", env, n)
+            rows.append((n, lc_pages / lc_s, sr_pages / sr_s, sr_resp / sr_s))
+            print(
+                f"{n} procs: linkcrawl {lc_pages} pages in {lc_s:.1f} s; scrapy-redis "
+                f"{sr_pages} pages ({sr_resp} responses) in {sr_s:.1f} s",
+                flush=True,
+            )
     print(f"web: {len(web.hosts)} hosts, {len(web.pages)} pages")
     print("procs  linkcrawl pages/s  scrapy-redis pages/s (responses/s)  ratio")
     for n, lc, sr, sr_r in rows:

@@ -16,12 +16,15 @@ figure. ``--no-crawlspider`` skips the (slow) CrawlSpider baseline.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow.compute as pc
 
@@ -45,6 +48,27 @@ def start_server(hosts: int, pages: int, tmp: Path) -> tuple[subprocess.Popen[by
             raise SystemExit("benchmark server did not start")
         time.sleep(0.1)
     return proc, f"http://127.0.0.1:{port_file.read_text().strip()}"
+
+
+@contextlib.contextmanager
+def served_web(
+    hosts: int, pages_per_host: int, prefix: str
+) -> Iterator[tuple[Any, Path, Path, dict[str, str]]]:
+    """The benchmark web served on loopback by its own process, for as long as the block runs:
+    (the web, a temporary folder, its seeds file, the environment that proxies to it)."""
+    from crawler.testweb import build_benchmark_web
+
+    web = build_benchmark_web(hosts, pages_per_host)
+    with tempfile.TemporaryDirectory(prefix=prefix) as t:
+        tmp = Path(t)
+        seeds = tmp / "seeds.txt"
+        seeds.write_text("\n".join(web.seeds) + "\n")
+        server, proxy = start_server(hosts, pages_per_host, tmp)
+        try:
+            yield web, tmp, seeds, proxy_env(proxy)
+        finally:
+            server.terminate()
+            server.wait()
 
 
 def proxy_env(proxy: str) -> dict[str, str]:
@@ -133,29 +157,14 @@ def main() -> None:
     parser.add_argument("--against", metavar="REV", help="also crawl with linkcrawl at REV")
     parser.add_argument("--no-crawlspider", action="store_true", help="skip the CrawlSpider")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    from crawler.testweb import build_benchmark_web
-
-    web = build_benchmark_web(args.hosts, args.pages_per_host)
-    with tempfile.TemporaryDirectory(prefix="lc-bench-") as t:
-        tmp = Path(t)
-        seeds = tmp / "seeds.txt"
-        seeds.write_text("\n".join(web.seeds) + "\n")
-        server, proxy = start_server(args.hosts, args.pages_per_host, tmp)
-        try:
-            env = proxy_env(proxy)
-            print(f"web: {len(web.hosts)} hosts, {len(web.pages)} pages")
-            if args.against:
-                compare_revisions(args.against, seeds, tmp, env, args.workers)
-            if args.no_crawlspider:
-                return
-            lc_pages, lc_s, _ = run_linkcrawl(seeds, tmp / "lc", env, args.workers)
-            bl_pages, bl_responses, bl_s = run_baseline(
-                seeds, tmp / "bl", env, args.baseline_seconds
-            )
-        finally:
-            server.terminate()
-            server.wait()
+    with served_web(args.hosts, args.pages_per_host, "lc-bench-") as (web, tmp, seeds, env):
+        print(f"web: {len(web.hosts)} hosts, {len(web.pages)} pages")
+        if args.against:
+            compare_revisions(args.against, seeds, tmp, env, args.workers)
+        if args.no_crawlspider:
+            return
+        lc_pages, lc_s, _ = run_linkcrawl(seeds, tmp / "lc", env, args.workers)
+        bl_pages, bl_responses, bl_s = run_baseline(seeds, tmp / "bl", env, args.baseline_seconds)
     lc_rate, bl_rate = lc_pages / lc_s, bl_pages / bl_s
     print(
         f"linkcrawl --workers {args.workers}: {lc_pages} pages in {lc_s:.1f} s"

@@ -14,7 +14,6 @@ import argparse
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -25,9 +24,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_crawl import proxy_env, start_server  # noqa: E402
-
-from crawler.testweb import build_benchmark_web  # noqa: E402
+from bench_crawl import served_web  # noqa: E402
 
 _NAME = re.compile(r"^part-.+-(w\d+)-\d+-\d{5}\.parquet$")
 
@@ -75,28 +72,18 @@ def main() -> None:
     parser.add_argument("--by-host", action="store_true", help="also print the split per host")
     parser.add_argument("extra", nargs="*", help="more `crawl` options, after --")
     args = parser.parse_args()
-    web = build_benchmark_web(args.hosts, args.pages_per_host)
-    with tempfile.TemporaryDirectory(prefix="lc-fair-") as t:
-        tmp = Path(t)
-        seeds = tmp / "seeds.txt"
-        seeds.write_text("\n".join(web.seeds) + "\n")
-        server, proxy = start_server(args.hosts, args.pages_per_host, tmp)
-        try:
-            env = proxy_env(proxy)
-            for i in range(args.runs):
-                out = tmp / f"run{i}"
-                seconds = run(seeds, out, env, args)
-                counts = pages_per_worker(out)
-                total = sum(counts.values())
-                split = ", ".join(f"{w} {n} ({n / total:.0%})" for w, n in sorted(counts.items()))
-                print(f"run {i}: {total} pages in {seconds:.1f} s "
-                      f"({total / seconds:.0f} pages/s): {split}", flush=True)  # fmt: skip
-                if args.by_host:
-                    for host, row in sorted(split_by_host(out).items()):
-                        print(f"  {host}: " + ", ".join(f"{w} {n}" for w, n in sorted(row.items())))
-        finally:
-            server.terminate()
-            server.wait()
+    with served_web(args.hosts, args.pages_per_host, "lc-fair-") as (_, tmp, seeds, env):
+        for i in range(args.runs):
+            out = tmp / f"run{i}"
+            seconds = run(seeds, out, env, args)
+            counts = pages_per_worker(out)
+            total = sum(counts.values())
+            split = ", ".join(f"{w} {n} ({n / total:.0%})" for w, n in sorted(counts.items()))
+            print(f"run {i}: {total} pages in {seconds:.1f} s "
+                  f"({total / seconds:.0f} pages/s): {split}", flush=True)  # fmt: skip
+            if args.by_host:
+                for host, row in sorted(split_by_host(out).items()):
+                    print(f"  {host}: " + ", ".join(f"{w} {n}" for w, n in sorted(row.items())))
 
 
 if __name__ == "__main__":
