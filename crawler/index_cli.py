@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -57,11 +58,31 @@ def _emit(args: argparse.Namespace, table: pa.Table, empty: str) -> int:
     if table.num_rows == 0 and args.format == "table":
         print(f"linkcrawl: {empty}", file=sys.stderr)
         return 1
-    emit(table, args.format, out=sys.stdout.buffer, output=args.output)
+    emit(table, args.format, out=sys.stdout.buffer, output=args.output, width=_terminal_width())
     if table.num_rows == 0:
         print(f"linkcrawl: {empty}", file=sys.stderr)
         return 1
     return 0
+
+
+def _terminal_width() -> int | None:
+    """The terminal's width when stdout is one (tables are cut to fit it), else None: output
+    piped or redirected to a file is never cut."""
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
+def _sort(ix: Any, a: argparse.Namespace, fallback: str) -> str:
+    """``--sort``; its default, authority, needs ranks/: without them say so and use
+    ``fallback``; an explicit ``--sort authority`` without ranks is refused."""
+    if ix.ranks_sql("domain") is not None:
+        return a.sort or "authority"
+    if a.sort == "authority":
+        raise UsageError("--sort authority needs ranks: run `linkcrawl rank INDEX` first")
+    if a.sort is None:
+        print(f"linkcrawl: no ranks in the index (run `linkcrawl rank INDEX`): sorted by "
+              f"{fallback}, authority left empty", file=sys.stderr)  # fmt: skip
+        return fallback
+    return str(a.sort)
 
 
 def _query(fn: Callable[[Any, argparse.Namespace], tuple[pa.Table, str]]) -> Callable[..., int]:
@@ -75,13 +96,15 @@ def _query(fn: Callable[[Any, argparse.Namespace], tuple[pa.Table, str]]) -> Cal
 
 def _backlinks(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
     t = _target(a.target)
-    table = ix.backlinks(t, _filters(a), grouped=not a.all, limit=a.limit, sort=a.sort)
+    sort = _sort(ix, a, "similar" if not a.all else "source")
+    table = ix.backlinks(t, _filters(a), grouped=not a.all, limit=a.limit, sort=sort)
     return table, f"no backlinks to {t.describe()}"
 
 
 def _refdomains(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
     t = _target(a.target)
-    return ix.refdomains(t, _filters(a), limit=a.limit, sort=a.sort), (
+    sort = _sort(ix, a, "backlinks")
+    return ix.refdomains(t, _filters(a), limit=a.limit, sort=sort), (
         f"no referring domains for {t.describe()}"
     )
 
@@ -93,7 +116,7 @@ def _anchors(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
     if table.num_rows and a.format == "table":
         shares = ", ".join(f"{k} {v / total:.0%}" for k, v in
                            sorted(classes.items(), key=lambda kv: -kv[1]))  # fmt: skip
-        print(f"{total} referring domains; by anchor class: {shares}", file=sys.stderr)
+        print(f"{total:,} referring domains; by anchor class: {shares}", file=sys.stderr)
         print(f"over-optimised: {over}" if over else "anchor profile looks natural",
               file=sys.stderr)  # fmt: skip
     return table, f"no anchors for {t.describe()}"
@@ -104,8 +127,9 @@ def _pages(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
     if t.kind == "prefix":
         raise UsageError(f"pages takes a domain or host, not a URL: {a.target!r}")
     only = "broken" if a.broken else "redirects" if a.redirects else None
+    what = {"broken": "broken", "redirects": "redirecting", None: "linked"}[only]
     return ix.pages(t, _filters(a), only=only, limit=a.limit), (
-        f"no {only or 'linked'} pages for {t.describe()}"
+        f"no {what} pages for {t.describe()}"
     )
 
 
@@ -133,10 +157,22 @@ def _spam(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
     from pipelines.index.spam import review
 
     t = _target(a.target)
-    table = review(ix, t, _filters(a), farm_links=a.farm_links, keywords=tuple(a.keyword))
+    table = _signal_lists(
+        review(ix, t, _filters(a), farm_links=a.farm_links, keywords=tuple(a.keyword))
+    )
     if a.limit is not None:
         table = table.slice(0, a.limit)
     return table, f"no spam signals in the backlinks of {t.describe()}"
+
+
+def _signal_lists(table: pa.Table) -> pa.Table:
+    """``signals`` as a list of strings (the review may give them comma-joined)."""
+    import pyarrow.compute as pc
+
+    if "signals" not in table.column_names or not pa.types.is_string(table["signals"].type):
+        return table
+    i = table.column_names.index("signals")
+    return table.set_column(i, "signals", pc.split_pattern(table["signals"], ","))
 
 
 def cmd_disavow(args: argparse.Namespace) -> int:
@@ -248,7 +284,10 @@ def add_index_commands(sub: Any) -> None:
         _filter_args(p)
         _output_args(p, formats)
         if sorts:
-            p.add_argument("--sort", choices=sorts, default=sorts[0])
+            fallback = {"backlinks": "similar (source with --all)"}.get(name, sorts[1])
+            p.add_argument("--sort", choices=sorts, default=None,
+                           help=f"row order (default: {sorts[0]}, highest first, when the index "
+                                f"has ranks, else {fallback}, said on stderr)")  # fmt: skip
         if name in ("backlinks", "outlinks"):
             p.add_argument("--all", action="store_true", help="one row per link, not grouped")
         if name in ("anchors", "spam"):

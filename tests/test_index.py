@@ -171,7 +171,7 @@ def answers(index: Path) -> dict[str, object]:
                 )
             ),
             "refdomains": ix.refdomains(t, Filters())
-            .select(["source_domain", "backlinks", "dofollow"])
+            .select(["source_domain", "backlinks", "dofollow_backlinks"])
             .to_pylist(),
             "anchors": ix.anchors(t, Filters())[0].to_pylist(),
             "pages": ix.pages(t, Filters()).drop_columns(["checked_at"]).to_pylist(),
@@ -415,11 +415,11 @@ def test_repeated_links_on_a_page_as_last_seen(raw, fast_rows):
         rows = ix.backlinks(t, Filters(), grouped=False, sort="source").to_pylist()
         got = [(r["source_url"], r["dofollow"], r["rel"], r["placement"]) for r in rows]
         # dofollow: a followed occurrence in the latest fetch; the rest from the first one.
-        assert got == [("http://twice.test/p", True, "nofollow", "nav"),
-                       ("http://twice.test/q", True, "", "content")]  # fmt: skip
+        assert got == [("http://twice.test/p", True, ["nofollow"], "nav"),
+                       ("http://twice.test/q", True, [], "content")]  # fmt: skip
         (g,) = ix.backlinks(t, Filters()).to_pylist()
         # Most common rel and placement, ties to the smallest value.
-        assert (g["similar_links"], g["rel"], g["placement"]) == (2, "", "content")
+        assert (g["similar_links"], g["rel"], g["placement"]) == (2, [], "content")
         (d,) = ix.refdomains(t, Filters()).to_pylist()
-        assert (d["backlinks"], d["dofollow"], d["pages"]) == (2, 2, 2)
+        assert (d["backlinks"], d["dofollow_backlinks"], d["pages"]) == (2, 2, 2)
         assert ix.refdomains(t, Filters(dofollow=True)).to_pylist()[0]["backlinks"] == 2

@@ -83,7 +83,7 @@ def test_rank_scores_and_sql(index, capsysbinary):
 def test_spam_review_and_disavow(index, capsysbinary, tmp_path):
     _, out, _ = run(capsysbinary, "spam", "shop.test", "-i", str(index), "--format", "jsonl")
     rows = [orjson.loads(x) for x in out.splitlines()]
-    signals = {(r["source_domain"], s) for r in rows for s in r["signals"].split(",")}
+    signals = {(r["source_domain"], s) for r in rows for s in r["signals"]}
     assert {("news.test", "sitewide_footer"), ("farm.test", "link_farm"),
             ("blog.test", "sponsored_without_rel")} <= signals  # fmt: skip
     assert all(r["explanation"] for r in rows)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,37 +19,114 @@ from pipelines.index.queries import Filters, Index
 FORMATS = ("table", "csv", "jsonl", "parquet")
 
 
-def _cell(value: Any) -> str:
+# Columns whose floats print with fixed decimals (shares are rounded to 3 in the data).
+_FIXED_DECIMALS = 3
+# A column cut to fit the terminal keeps at least this many characters.
+_MIN_WIDTH = 12
+
+
+def iso_time(value: datetime) -> str:
+    """A time as ISO 8601 in UTC with milliseconds: the one text form of times in every format.
+
+    >>> iso_time(datetime(2026, 12, 1, 12, 0, 5, 250000, tzinfo=timezone.utc))
+    '2026-12-01T12:00:05.250Z'
+    """
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _cell(value: Any, *, human: bool = False, fixed: bool = False) -> str:
+    """One value as text; ``human``: thousands separators (tables only); ``fixed``: a share.
+
+    >>> _cell(1234567, human=True), _cell(1234567), _cell(1.0, fixed=True), _cell(["a", "b"])
+    ('1,234,567', '1234567', '1.000', 'a b')
+    """
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return iso_time(value)
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value:,}" if human else str(value)
     if isinstance(value, float):
-        return f"{value:g}"
+        if fixed:
+            return f"{value:.{_FIXED_DECIMALS}f}"
+        return f"{value:,.6g}" if human else repr(value)
     if isinstance(value, list):
-        return " ".join(_cell(v) for v in value)
+        return " ".join(_cell(v, human=human) for v in value)
     return str(value)
 
 
-def format_table(table: pa.Table, *, width: int = 60) -> str:
-    """Aligned text columns, long cells cut with an ellipsis.
+def _fixed(names: list[str]) -> list[bool]:
+    return [n.endswith("_share") for n in names]
 
-    >>> print(format_table(pa.table({"a": ["x", "yy"], "n": [1, 22]})))
+
+def fit_widths(widths: list[int], width: int | None, gap: int = 2) -> list[int]:
+    """Column widths that fit a line of ``width`` characters, cutting the widest columns first
+    (none below 12, so a very narrow terminal still wraps); ``width`` None: unchanged.
+
+    >>> fit_widths([10, 80, 40], 60)
+    [10, 23, 23]
+    >>> fit_widths([10, 80], None)
+    [10, 80]
+    """
+    out = list(widths)
+    if width is None:
+        return out
+    for _ in range(len(out)):
+        excess = sum(out) + gap * (len(out) - 1) - width
+        if excess <= 0:
+            break
+        cuttable = [i for i, w in enumerate(out) if w > _MIN_WIDTH]
+        if not cuttable:
+            break
+        widest = max(cuttable, key=lambda i: out[i])
+        rest = sorted((out[i] for i in cuttable if i != widest), reverse=True)
+        # Down to the next widest (then both shrink together), or by all that is in excess.
+        floor = max(_MIN_WIDTH, rest[0] if rest else 0, out[widest] - excess)
+        if floor >= out[widest]:  # ties: share the excess among the widest ones
+            ties = [i for i in cuttable if out[i] == out[widest]]
+            cut = -(-excess // len(ties))
+            for i in ties:
+                out[i] = max(_MIN_WIDTH, out[i] - cut)
+        else:
+            out[widest] = floor
+    return out
+
+
+def format_table(table: pa.Table, *, width: int | None = None) -> str:
+    """Aligned text columns for people: thousands separators, and cells cut with an ellipsis
+    only to fit ``width`` (a terminal's; None: never cut).
+
+    >>> print(format_table(pa.table({"a": ["x", "yy"], "n": [1, 22000]})))
     a   n
-    --  --
+    --  ------
     x   1
-    yy  22
+    yy  22,000
     """
     names = table.column_names
-    rows = [[_cell(v) for v in row.values()] for row in table.to_pylist()]
-    rows = [[c if len(c) <= width else c[: width - 1] + "…" for c in r] for r in rows]
-    widths = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]
-    lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)).rstrip(),
+    fixed = _fixed(names)
+    rows = [[_cell(v, human=True, fixed=f) for v, f in zip(row.values(), fixed, strict=True)]
+            for row in table.to_pylist()]  # fmt: skip
+    natural = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]
+    widths = fit_widths(natural, width)
+
+    def cut(c: str, w: int) -> str:
+        return c if len(c) <= w else c[: w - 1] + "…"
+
+    lines = ["  ".join(cut(n, w).ljust(w) for n, w in zip(names, widths, strict=True)).rstrip(),
              "  ".join("-" * w for w in widths)]  # fmt: skip
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines += ["  ".join(cut(c, w).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+              for r in rows]  # fmt: skip
     return "\n".join(lines)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso_time(value)
+    raise TypeError(type(value).__name__)
 
 
 def write_rows(batches: Iterable[pa.RecordBatch], schema: pa.Schema, fmt: str, out: IO[bytes],
@@ -59,18 +136,21 @@ def write_rows(batches: Iterable[pa.RecordBatch], schema: pa.Schema, fmt: str, o
     if fmt == "csv":
         text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
         w = csv.writer(text)
+        fixed = _fixed(schema.names)
         if header:
             w.writerow(schema.names)
         for batch in batches:
             for row in batch.to_pylist():
-                w.writerow([_cell(v) for v in row.values()])
+                w.writerow([_cell(v, fixed=f) for v, f in zip(row.values(), fixed, strict=True)])
                 n += 1
         text.flush()
         text.detach()
     elif fmt == "jsonl":
         for batch in batches:
             for row in batch.to_pylist():
-                out.write(orjson.dumps(row, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC))
+                # Times as in CSV and tables (orjson alone would drop zero milliseconds).
+                out.write(orjson.dumps(row, default=_json_default,
+                                       option=orjson.OPT_PASSTHROUGH_DATETIME))  # fmt: skip
                 out.write(b"\n")
                 n += 1
     else:
@@ -79,8 +159,10 @@ def write_rows(batches: Iterable[pa.RecordBatch], schema: pa.Schema, fmt: str, o
     return n
 
 
-def emit(table: pa.Table, fmt: str, *, out: IO[bytes], output: str | Path | None = None) -> None:
-    """Write a query result in ``fmt`` to ``output`` (a file) or ``out``."""
+def emit(table: pa.Table, fmt: str, *, out: IO[bytes], output: str | Path | None = None,
+         width: int | None = None) -> None:  # fmt: skip
+    """Write a query result in ``fmt`` to ``output`` (a file) or ``out``; a table's cells are
+    cut to ``width`` only when it is written to ``out`` (a terminal's width, or None)."""
     if fmt == "parquet":
         if output is None:
             raise ValueError("parquet needs an output file")
@@ -91,7 +173,7 @@ def emit(table: pa.Table, fmt: str, *, out: IO[bytes], output: str | Path | None
             emit(table, fmt, out=fh)
         return
     if fmt == "table":
-        out.write(format_table(table).encode("utf-8") + b"\n")
+        out.write(format_table(table, width=width).encode("utf-8") + b"\n")
         out.flush()
         return
     write_rows(table.to_batches(), table.schema, fmt, out)

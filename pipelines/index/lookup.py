@@ -335,7 +335,7 @@ def refdomains(bl: pa.Table) -> pa.Table:
         {
             "source_domain": bl["source_domain"].take(first_row),
             "backlinks": pa.array(backlinks, pa.int64()),
-            "dofollow": pa.array(dofollow, pa.int64()),
+            "dofollow_backlinks": pa.array(dofollow, pa.int64()),
             "dofollow_share": share,
             "pages": pa.array(g.count_distinct(bl["source_url"]), pa.int64()),
             "first_seen": _out_time(g.min(_np(bl["first_seen"]))),
@@ -431,6 +431,24 @@ def with_authority(t: pa.Table, ranks: Authority | None) -> pa.Table:
     """Append ``authority`` of ``source_domain``: 0 if unranked, null if there are no ranks."""
     auth = pa.nulls(t.num_rows, pa.int32()) if ranks is None else ranks.of(t["source_domain"])
     return t.append_column("authority", auth)
+
+
+REL_TYPE = pa.list_(pa.string())
+
+
+def rel_lists(t: pa.Table) -> pa.Table:
+    """``rel`` of a result, grouped and compared as one space-joined string, back to a list
+    (empty when there was none); both query paths end here, so their types agree.
+
+    >>> rel_lists(pa.table({"rel": ["nofollow ugc", "", None]}))["rel"].to_pylist()
+    [['nofollow', 'ugc'], [], None]
+    """
+    if "rel" not in t.column_names or not pa.types.is_string(t["rel"].type):
+        return t
+    rel = t["rel"]
+    empty = pa.scalar([], REL_TYPE)
+    lists = pc.if_else(pc.equal(rel, ""), empty, pc.split_pattern(rel, " ")).cast(REL_TYPE)
+    return t.set_column(t.column_names.index("rel"), "rel", lists)
 
 
 def sort_limit(t: pa.Table, order: Sequence[tuple[str, str]], limit: int | None) -> pa.Table:

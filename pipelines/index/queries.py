@@ -344,7 +344,7 @@ class Index:
             else:
                 out = lookup.ungrouped_backlinks(lookup.distinct_backlinks(rows, lean=False))
             out = lookup.with_authority(out, self._authority())
-            return lookup.sort_limit(out, orders[sort], limit)
+            return lookup.rel_lists(lookup.sort_limit(out, orders[sort], limit))
         auth, join = self._authority_join()
         if grouped:
             # Two aggregations over the distinct backlinks: per (group, rel), then per group.
@@ -386,13 +386,14 @@ class Index:
                     "first_seen, last_seen, source_domain")  # fmt: skip
         sql = f"""SELECT {cols}, {auth} FROM ({inner}) b {join}
                   ORDER BY {_order_sql(orders[sort])} {_limit(limit)}"""
-        return self.run(sql)
+        # rel: a list, as in the data (grouping above compares it as one string).
+        return lookup.rel_lists(self.run(sql))
 
     def refdomains(
         self, target: Target, filters: Filters, *, limit: int | None = None,
         sort: str = "authority",
     ) -> pa.Table:  # fmt: skip
-        """Referring domains with link counts, dofollow share and authority."""
+        """Referring domains with backlink counts, dofollow share and authority."""
         orders: dict[str, Order] = {
             "authority": [("authority", "descending"), ("backlinks", "descending"),
                           ("source_domain", "ascending")],
@@ -410,8 +411,9 @@ class Index:
         auth, join = self._authority_join()
         # Per page, then per domain: pages is count(*), not count(DISTINCT source_url).
         sql = f"""
-        SELECT source_domain, backlinks, dofollow, round(dofollow / backlinks, 3) AS dofollow_share,
-               pages, first_seen, last_seen, {auth}
+        SELECT source_domain, backlinks, dofollow AS dofollow_backlinks,
+               round(dofollow / backlinks, 3) AS dofollow_share, pages, first_seen, last_seen,
+               {auth}
         FROM (
             SELECT source_domain, sum(n)::BIGINT AS backlinks, sum(df)::BIGINT AS dofollow,
                    count(*) AS pages, min(first_seen) AS first_seen, max(last_seen) AS last_seen
@@ -480,7 +482,11 @@ class Index:
         )  # fmt: skip
         if filters.crawl is not None:
             page_where += f" AND crawl_id = {lit(filters.crawl)}"
+        # Not fetched on purpose (robots.txt, the SSRF guard, the crawl's time) is not broken.
         state = """CASE WHEN p.url IS NULL THEN 'not crawled'
+                        WHEN starts_with(p.error, 'robots.txt') THEN 'disallowed'
+                        WHEN starts_with(p.error, 'blocked:') OR starts_with(p.error, 'deferred:')
+                            THEN 'not fetched'
                         WHEN p.error IS NOT NULL THEN 'error'
                         WHEN p.status >= 400 THEN 'broken'
                         WHEN p.status >= 300 THEN 'redirect'
@@ -489,7 +495,8 @@ class Index:
         sql = f"""
         WITH t AS (
             SELECT target_url, count(DISTINCT source_domain) AS refdomains, count(*) AS backlinks,
-                   count(*) FILTER (WHERE dofollow) AS dofollow, max(last_seen) AS last_seen
+                   count(*) FILTER (WHERE dofollow) AS dofollow_backlinks,
+                   max(last_seen) AS last_seen
             FROM ({self._bl(target, filters, attrs=())}) GROUP BY target_url
         ),
         p AS (
@@ -499,7 +506,7 @@ class Index:
             FROM ({self.pages_sql(page_where)}) GROUP BY url
         )
         SELECT * FROM (
-            SELECT t.target_url, t.refdomains, t.backlinks, t.dofollow, p.status,
+            SELECT t.target_url, t.refdomains, t.backlinks, t.dofollow_backlinks, p.status,
                    {state} AS state, p.redirect_to, p.error, p.checked_at
             FROM t LEFT JOIN p ON p.url = t.target_url
         ) WHERE {where.get(only or "", "true")}
@@ -523,7 +530,7 @@ class Index:
         if grouped:
             sql = f"""SELECT target_domain, count(*) AS links,
                              count(DISTINCT source_url) AS pages,
-                             count(*) FILTER (WHERE dofollow) AS dofollow,
+                             count(*) FILTER (WHERE dofollow) AS dofollow_links,
                              count(DISTINCT target_url) AS target_urls,
                              min(first_seen) AS first_seen, max(last_seen) AS last_seen
                       FROM ({bl}) GROUP BY target_domain
@@ -532,6 +539,7 @@ class Index:
             sql = f"""SELECT source_url, target_url, anchor_text, rel, dofollow, placement,
                              first_seen, last_seen FROM ({bl})
                       ORDER BY source_url, target_url, anchor_text {_limit(limit)}"""
+            return lookup.rel_lists(self.run(sql))
         return self.run(sql)
 
     def diff(self, old: str, new: str, target: Target, filters: Filters) -> pa.Table:
