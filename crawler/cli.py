@@ -294,26 +294,56 @@ def cmd_worker(args: argparse.Namespace) -> int:
     )
 
 
+STATUS_COLUMNS = ("crawl", "state", "fetches", "queued", "leases", "workers", "links_written",
+                  "errors", "requeued", "poison", "limits")  # fmt: skip
+STATUS_NOTE = ("fetches: responses processed (a page fetched again after a lost lease counts "
+               "again; requeued says how often that happened); leases: pages being fetched or "
+               "waiting to be written (each page once)")  # fmt: skip
+
+
+def status_lines(rows: list[list[str]], terminal: bool) -> list[str]:
+    """``status`` output: tab-separated for scripts, or aligned with thousands separators on
+    a terminal.
+
+    >>> status_lines([["c1", "running", "12345"]], terminal=False)
+    ['crawl\\tstate\\tfetches', 'c1\\trunning\\t12345']
+    >>> status_lines([["c1", "running", "12345"]], terminal=True)
+    ['crawl  state    fetches', 'c1     running   12,345']
+    """
+    header = list(STATUS_COLUMNS[: len(rows[0]) if rows else len(STATUS_COLUMNS)])
+    if not terminal:
+        return ["\t".join(r) for r in [header, *rows]]
+    rows = [[f"{int(c):,}" if c.lstrip("-").isdigit() else c for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    numeric = [all(r[i].replace(",", "").lstrip("-").isdigit() for r in rows) and bool(rows)
+               for i in range(len(header))]  # fmt: skip
+    return [
+        "  ".join(c.rjust(w) if n else c.ljust(w)
+                  for c, w, n in zip(r, widths, numeric, strict=True)).rstrip()
+        for r in [header, *rows]
+    ]  # fmt: skip
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     client = connect(args.redis)
     crawls = sorted(c.decode() for c in client.smembers(f"{defaults.KEY_PREFIX}:crawls"))
     if not crawls:
         print("no crawls")
         return 0
-    print(
-        "crawl\tstate\tpages\tqueued\tin_flight\tworkers\tlinks_written\terrors\trequeued\tpoison\tlimits"
-    )
+    rows = []
     for crawl_id in crawls:
         frontier = Frontier(client, crawl_id)
         counts = frontier.counts()
         state = "finished" if frontier.is_done() else "running"
-        print(
-            f"{crawl_id}\t{state}\t{counts.get('pages', 0)}\t{max(counts.get('queued', 0), 0)}"
-            f"\t{counts.get('inflight', 0)}\t{counts.get('workers', 0)}"
-            f"\t{counts.get('links_written', 0)}\t{counts.get('errors', 0)}"
-            f"\t{counts.get('requeued', 0)}\t{counts.get('poison', 0)}"
-            f"\t{format_skipped(counts).removeprefix('limits: ') or '-'}"
-        )
+        counts["queued"] = max(counts.get("queued", 0), 0)
+        keys = ("pages", "queued", "inflight", "workers", "links_written", "errors", "requeued",
+                "poison")  # fmt: skip
+        limits = format_skipped(counts).removeprefix("limits: ") or "-"
+        rows.append([crawl_id, state, *(str(counts.get(k, 0)) for k in keys), limits])
+    terminal = sys.stdout.isatty()
+    print("\n".join(status_lines(rows, terminal)))
+    if terminal:
+        print(STATUS_NOTE)
     return 0
 
 

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
+import os
+import pty
+import re
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
 from pathlib import Path
 
 import indexdata
@@ -13,9 +23,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from crawler.cli import main
+from crawler.frontier import Frontier
 from pipelines.index.anchors import classify, over_optimisation
 from pipelines.index.layout import parse_target
 from pipelines.index.spam import DISAVOW_MAX_BYTES, DISAVOW_MAX_LINES, disavow_file
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +180,202 @@ def test_export(index, capsysbinary, tmp_path):
     assert isinstance(rows[0]["rel"], list) and "target_surt" in rows[0]
     code, out, _ = run(capsysbinary, "export", str(index), "--table", "pages")
     assert code == 0 and out.startswith("url,final_url,status")
+
+
+# -- one meaning per word, output for people and files (issue 13, items 5-7) -------------------
+
+LONG = "http://site.test/" + "a-long-path/" * 12 + "page.html"
+SMALL_WEB = {
+    # The same link twice on one page (nav and footer): two link rows, one backlink.
+    "http://ref.test/": (
+        200,
+        '<html><body><nav><a href="http://site.test/">Site</a></nav><article><p>'
+        '<a href="http://site.test/private">private</a> <a href="http://site.test/gone">gone</a>'
+        f' <a href="{LONG}">a long one</a></p></article>'
+        '<footer><a href="http://site.test/">Site</a></footer></body></html>',
+        {},
+    ),
+    "http://other.test/": (
+        200,
+        '<html><body><article><a href="http://site.test/" rel="nofollow sponsored">Site</a>'
+        "</article></body></html>",
+        {},
+    ),
+    "http://site.test/": (200, "<html><body><p>home</p></body></html>", {}),
+    "http://site.test/private": (None, "", {"error": "robots.txt: disallowed"}),
+    "http://site.test/gone": (404, "", {}),
+}
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory) -> Path:
+    """A small index, compacted and not ranked."""
+    out = tmp_path_factory.mktemp("plain") / "ix"
+    indexdata.write_crawl(out, "c1", SMALL_WEB, indexdata.T1)  # type: ignore[arg-type]
+    assert main(["compact", str(out)]) == 0
+    return out
+
+
+ISO_MS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
+def test_a_backlink_is_counted_the_same_everywhere(plain, capsysbinary):
+    from pipelines.report import backlink_summary, load_links
+
+    ix = str(plain)
+    _, out, _ = run(capsysbinary, "backlinks", "site.test", "-i", ix, "--all", "--format", "jsonl")
+    backlinks = [orjson.loads(x) for x in out.splitlines()]
+    _, out, _ = run(capsysbinary, "refdomains", "site.test", "-i", ix, "--format", "jsonl")
+    domains = {r["source_domain"]: r for r in map(orjson.loads, out.splitlines())}
+    _, out, _ = run(capsysbinary, "sql", "SELECT count(*) AS n FROM links WHERE "
+                    "target_domain = 'site.test' AND NOT is_internal", "-i", ix,
+                    "--format", "csv")  # fmt: skip
+    link_rows = int(out.splitlines()[1])
+    summary = backlink_summary(load_links(plain), "site.test")
+    # ref.test has the same link twice on its page: 5 link rows, 4 backlinks everywhere.
+    assert link_rows == 6 and len(backlinks) == 5
+    assert summary.backlinks == 5 and summary.link_rows == 6
+    assert sum(d["backlinks"] for d in domains.values()) == 5
+    assert domains["ref.test"]["backlinks"] == 4 and domains["other.test"]["backlinks"] == 1
+    assert summary.referring_domains == len(domains) == 2
+    assert "5 backlinks from 2 pages on 2 referring domains" in summary.format()
+    assert "6 link rows" in summary.format()
+
+
+def test_types_do_not_drift(plain, capsysbinary, tmp_path):
+    ix = str(plain)
+
+    def jsonl(*args: str) -> list[dict]:
+        code, out, _ = run(capsysbinary, *args, "-i", ix, "--format", "jsonl")
+        assert code == 0
+        return [orjson.loads(x) for x in out.splitlines()]
+
+    # A count is named as a count; dofollow alone is a yes/no.
+    (ref,) = [r for r in jsonl("refdomains", "site.test") if r["source_domain"] == "ref.test"]
+    assert ref["dofollow_backlinks"] == 4 and "dofollow" not in ref
+    assert all(isinstance(r["dofollow"], bool) for r in jsonl("backlinks", "site.test", "--all"))
+    pages = jsonl("pages", "site.test")
+    assert all("dofollow_backlinks" in r and "dofollow" not in r for r in pages)
+    (out,) = jsonl("outlinks", "ref.test")
+    assert out["dofollow_links"] == 4 and "dofollow" not in out
+    # rel is a list in every format that has lists; in CSV and tables, space-separated.
+    rels = {r["source_url"]: r["rel"] for r in jsonl("backlinks", "site.test", "--all")}
+    assert rels["http://other.test/"] == ["nofollow", "sponsored"]
+    assert rels["http://ref.test/"] == []
+    dest = tmp_path / "b.parquet"
+    assert main(["backlinks", "site.test", "-i", ix, "--format", "parquet", "-o", str(dest)]) == 0
+    table = pq.read_table(dest)
+    assert table.schema.field("rel").type == pa.list_(pa.string())
+    assert pa.types.is_timestamp(table.schema.field("first_seen").type)
+    _, out, _ = run(capsysbinary, "backlinks", "site.test", "-i", ix, "--all", "--format", "csv")
+    csv_rows = list(csv.DictReader(io.StringIO(out)))
+    assert {r["rel"] for r in csv_rows} == {"", "nofollow sponsored"}
+    # One form of time: ISO 8601, UTC, milliseconds, in JSONL, CSV and tables alike.
+    first = sorted(r["first_seen"] for r in jsonl("backlinks", "site.test", "--all"))
+    assert all(re.fullmatch(ISO_MS, t) for t in first)
+    assert sorted(r["first_seen"] for r in csv_rows) == first
+    _, table_out, _ = run(capsysbinary, "backlinks", "site.test", "-i", ix, "--all")
+    assert first[0] in table_out
+    # Shares with fixed decimals.
+    _, out, _ = run(capsysbinary, "refdomains", "site.test", "-i", ix, "--format", "csv")
+    shares = {r["source_domain"]: r["dofollow_share"] for r in csv.DictReader(io.StringIO(out))}
+    assert shares == {"ref.test": "1.000", "other.test": "0.000"}
+
+
+def test_sort_by_authority_needs_ranks(plain, index, capsysbinary):
+    code, out, err = run(capsysbinary, "refdomains", "site.test", "-i", str(plain))
+    assert code == 0 and "no ranks in the index" in err and "sorted by backlinks" in err
+    assert out.splitlines()[2].startswith("ref.test")  # 4 backlinks before 1
+    code, _, err = run(capsysbinary, "backlinks", "site.test", "-i", str(plain), "--sort",
+                       "authority")  # fmt: skip
+    assert code == 2 and "--sort authority needs ranks" in err
+    code, _, err = run(capsysbinary, "refdomains", "shop.test", "-i", str(index))
+    assert code == 0 and "no ranks" not in err  # ranked: authority, silently
+
+
+def test_pages_not_fetched_on_purpose_are_not_broken(plain, capsysbinary):
+    ix = str(plain)
+    _, out, _ = run(capsysbinary, "pages", "site.test", "-i", ix, "--format", "jsonl")
+    states = {r["target_url"]: r["state"] for r in map(orjson.loads, out.splitlines())}
+    assert states["http://site.test/private"] == "disallowed"
+    assert states["http://site.test/gone"] == "broken" and states["http://site.test/"] == "ok"
+    _, out, _ = run(capsysbinary, "pages", "site.test", "-i", ix, "--broken", "--format", "jsonl")
+    assert [orjson.loads(x)["target_url"] for x in out.splitlines()] == ["http://site.test/gone"]
+    code, _, err = run(capsysbinary, "pages", "ref.test", "-i", ix, "--redirects", "--internal")
+    assert code == 1 and err.strip() == "linkcrawl: no redirecting pages for domain ref.test"
+
+
+def in_terminal(*args: str, columns: int = 80) -> tuple[int, str, str]:
+    """Run the CLI with stdout on a pseudo-terminal ``columns`` wide."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", *args], cwd=ROOT, env=env,
+        stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    os.close(slave)
+    chunks, deadline = [], time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 1)
+        if not ready:
+            if proc.poll() is not None:
+                break
+            continue
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    err = proc.communicate(timeout=60)[1]
+    return proc.returncode, b"".join(chunks).decode().replace("\r\n", "\n"), err.decode()
+
+
+def test_tables_fit_the_terminal_and_files_are_never_cut(plain, capsysbinary, tmp_path):
+    ix = str(plain)
+    code, out, _ = in_terminal("backlinks", "site.test", "-i", ix, "--all", columns=180)
+    lines = out.strip("\n").splitlines()
+    assert code == 0 and len(lines) == 7 and all(len(x) <= 180 for x in lines), out
+    # The long URL is cut, the short cells (times) are whole.
+    assert "…" in out and LONG not in out and re.search(ISO_MS, out)
+    # Into a file, or through a pipe: whole cells, whatever the width.
+    dest = tmp_path / "t.txt"
+    code, _, _ = in_terminal("backlinks", "site.test", "-i", ix, "--all", "-o", str(dest))
+    assert code == 0 and LONG in dest.read_text() and "…" not in dest.read_text()
+    _, out, _ = run(capsysbinary, "backlinks", "site.test", "-i", ix, "--all")
+    assert LONG in out and "…" not in out
+
+
+def test_thousands_separators_in_tables_only(plain, capsysbinary):
+    query = "SELECT 1234567 AS n, 0.5 AS x"
+    _, out, _ = run(capsysbinary, "sql", query, "-i", str(plain))
+    assert out.splitlines()[2].split() == ["1,234,567", "0.5"]
+    _, out, _ = run(capsysbinary, "sql", query, "-i", str(plain), "--format", "csv")
+    assert out.splitlines()[1] == "1234567,0.5"
+    _, out, _ = run(capsysbinary, "sql", query, "-i", str(plain), "--format", "jsonl")
+    assert orjson.loads(out) == {"n": 1234567, "x": 0.5}
+
+
+def test_status_aligned_on_a_terminal_tab_separated_in_a_pipe(redis_server, redis_client, tmp_path):
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("http://a.test/\n")
+    assert main(["submit", str(seeds), "--redis", redis_server.url, "--crawl-id", "c1",
+                 "--allow-private"]) == 0  # fmt: skip
+    redis_client.hset(Frontier(redis_client, "c1").stats_key, "pages", 12345)
+    piped = subprocess.run([sys.executable, "-m", "crawler.cli", "status", "--redis",
+                            redis_server.url], cwd=ROOT, capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)  # fmt: skip
+    header, row = piped.stdout.splitlines()
+    assert header.split("\t")[:5] == ["crawl", "state", "fetches", "queued", "leases"]
+    assert row.split("\t")[:3] == ["c1", "running", "12345"]
+    code, out, _ = in_terminal("status", "--redis", redis_server.url)
+    header, row, note = out.strip("\n").splitlines()
+    assert code == 0 and "\t" not in out and "12,345" in row
+    # Aligned: every column's right edge (numbers) or left edge (text) in the same place.
+    assert row.index("12,345") + len("12,345") == header.index("fetches") + len("fetches")
+    assert row.index("running") == header.index("state")
+    assert "a page fetched again after a lost lease counts again" in note

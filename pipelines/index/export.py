@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -50,6 +51,8 @@ def _cell(value: Any, *, human: bool = False, fixed: bool = False) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return f"{value:,}" if human else str(value)
+    if isinstance(value, Decimal):  # a SQL DECIMAL, e.g. `SELECT 0.5`
+        return f"{value:,}" if human else str(value)
     if isinstance(value, float):
         if fixed:
             return f"{value:.{_FIXED_DECIMALS}f}"
@@ -63,36 +66,40 @@ def _fixed(names: list[str]) -> list[bool]:
     return [n.endswith("_share") for n in names]
 
 
-def fit_widths(widths: list[int], width: int | None, gap: int = 2) -> list[int]:
-    """Column widths that fit a line of ``width`` characters, cutting the widest columns first
-    (none below 12, so a very narrow terminal still wraps); ``width`` None: unchanged.
+# Free text and URLs: the columns cut first when a table is wider than the terminal.
+_FLEXIBLE = ("_url", "anchor_text", "redirect_to", "error", "explanation", "title", "query")
+
+
+def fit_widths(widths: list[int], width: int | None, flexible: list[bool] | None = None,
+               gap: int = 2) -> list[int]:  # fmt: skip
+    """Column widths that fit a line of ``width`` characters (None: unchanged): the widest
+    ``flexible`` columns are cut first, then the widest of all, none below 12 characters (a
+    terminal narrower than that still wraps).
 
     >>> fit_widths([10, 80, 40], 60)
     [10, 23, 23]
+    >>> fit_widths([10, 80, 40], 90, flexible=[False, True, False])
+    [10, 36, 40]
     >>> fit_widths([10, 80], None)
     [10, 80]
     """
     out = list(widths)
     if width is None:
         return out
-    for _ in range(len(out)):
-        excess = sum(out) + gap * (len(out) - 1) - width
-        if excess <= 0:
-            break
-        cuttable = [i for i, w in enumerate(out) if w > _MIN_WIDTH]
-        if not cuttable:
-            break
-        widest = max(cuttable, key=lambda i: out[i])
-        rest = sorted((out[i] for i in cuttable if i != widest), reverse=True)
-        # Down to the next widest (then both shrink together), or by all that is in excess.
-        floor = max(_MIN_WIDTH, rest[0] if rest else 0, out[widest] - excess)
-        if floor >= out[widest]:  # ties: share the excess among the widest ones
+    pools = [[i for i, f in enumerate(flexible or []) if f], list(range(len(out)))]
+    for pool in pools:
+        for _ in range(len(pool) + 1):
+            excess = sum(out) + gap * (len(out) - 1) - width
+            cuttable = [i for i in pool if out[i] > _MIN_WIDTH]
+            if excess <= 0 or not cuttable:
+                break
+            widest = max(cuttable, key=lambda i: out[i])
             ties = [i for i in cuttable if out[i] == out[widest]]
-            cut = -(-excess // len(ties))
+            rest = [out[i] for i in cuttable if out[i] < out[widest]]
+            # Down to the next widest (then they shrink together), or by all that is in excess.
+            step = min(-(-excess // len(ties)), out[widest] - max([_MIN_WIDTH, *rest]))
             for i in ties:
-                out[i] = max(_MIN_WIDTH, out[i] - cut)
-        else:
-            out[widest] = floor
+                out[i] -= step
     return out
 
 
@@ -111,7 +118,7 @@ def format_table(table: pa.Table, *, width: int | None = None) -> str:
     rows = [[_cell(v, human=True, fixed=f) for v, f in zip(row.values(), fixed, strict=True)]
             for row in table.to_pylist()]  # fmt: skip
     natural = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]
-    widths = fit_widths(natural, width)
+    widths = fit_widths(natural, width, [n.endswith(_FLEXIBLE) for n in names])
 
     def cut(c: str, w: int) -> str:
         return c if len(c) <= w else c[: w - 1] + "…"
@@ -126,6 +133,8 @@ def format_table(table: pa.Table, *, width: int | None = None) -> str:
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso_time(value)
+    if isinstance(value, Decimal):
+        return float(value)
     raise TypeError(type(value).__name__)
 
 
