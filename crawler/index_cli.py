@@ -190,8 +190,8 @@ def cmd_disavow(args: argparse.Namespace) -> int:
     else:
         with open(args.output, "wb") as fh:
             fh.write(data)
-    print(f"disavow: {result.domains} domains, {result.urls} URLs"
-          + (f"; {result.dropped} lines left out (Google's limits: 100,000 lines, 2 MB)"
+    print(f"disavow: {result.domains:,} domains, {result.urls:,} URLs"
+          + (f"; {result.dropped:,} lines left out (Google's limits: 100,000 lines, 2 MB)"
              if result.dropped else ""), file=sys.stderr)  # fmt: skip
     return 0
 
@@ -211,7 +211,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
     with _errors():
         for s in rank_index(args.index, crawl=args.crawl, samples=args.samples):
-            print(f"{s.level}: {s.nodes} nodes, {s.edges} edges, ranked in {s.seconds:.1f}s")
+            print(f"{s.level}: {s.nodes:,} nodes, {s.edges:,} edges, ranked in {s.seconds:.1f}s")
     print(f"wrote {os.path.join(args.index, 'ranks')}/host.parquet and domain.parquet")
     return 0
 
@@ -223,7 +223,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         n = export(ix, args.table, args.format, sys.stdout.buffer, filters=_filters(args),
                    output=args.output)  # fmt: skip
     if args.output:
-        print(f"exported {n} {args.table} rows to {args.output}", file=sys.stderr)
+        print(f"exported {n:,} {args.table} rows to {args.output}", file=sys.stderr)
     return 0
 
 

@@ -242,6 +242,25 @@ def test_a_backlink_is_counted_the_same_everywhere(plain, capsysbinary):
     assert "6 link rows" in summary.format()
 
 
+def test_the_demo_summary_counts_what_the_queries_count(tmp_path, capsysbinary):
+    out = tmp_path / "demo"
+    res = subprocess.run([sys.executable, "-m", "crawler.cli", "demo", "--out", str(out)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    host = re.search(r"Try: linkcrawl backlinks (\S+) -i", res.stdout)[1]  # type: ignore[index]
+    said = re.search(r"([\d,]+) backlinks from ([\d,]+) pages on ([\d,]+) referring domains",
+                     res.stdout)  # fmt: skip
+    assert said, res.stdout
+    backlinks, pages, domains = (int(x.replace(",", "")) for x in said.groups())
+    _, csv_out, _ = run(capsysbinary, "backlinks", host, "-i", str(out), "--all", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(csv_out)))
+    assert len(rows) == backlinks and len({r["source_url"] for r in rows}) == pages
+    _, csv_out, _ = run(capsysbinary, "refdomains", host, "-i", str(out), "--format", "csv")
+    per_domain = list(csv.DictReader(io.StringIO(csv_out)))
+    assert len(per_domain) == domains and sum(int(r["backlinks"]) for r in per_domain) == backlinks
+
+
 def test_types_do_not_drift(plain, capsysbinary, tmp_path):
     ix = str(plain)
 
