@@ -13,12 +13,12 @@ Two ways to run ``refdomains`` and ``backlinks``, same answers (the tests compar
 - above it, DuckDB SQL, whose parallel hash aggregates win on big targets. The other queries
   (anchors, pages, diff, spam, outlinks) always run in DuckDB.
 
-Counting: without ``--crawl``, queries span all crawls and count *distinct* backlinks, a
-backlink being a (referring page, target URL, anchor text) triple, with its first and last
-seen times over the crawls that saw it and its attributes (rel, placement...) as last seen:
-those of its first occurrence on the page (lowest position) in its latest fetch, except
-``dofollow``, true if any occurrence in that fetch is followed. With ``--crawl`` they read
-that crawl alone.
+Counting (README.md, "Words"): without ``--crawl``, queries span all crawls and count
+*distinct* backlinks, a backlink being a (referring page, target URL, anchor text) triple,
+with its first and last seen times over the crawls that saw it and its attributes (rel,
+placement...) as last seen: those of its first occurrence on the page (lowest position) in
+its latest fetch, except ``dofollow``, true if any occurrence in that fetch is followed. With
+``--crawl`` they read that crawl alone.
 """
 
 from __future__ import annotations
@@ -545,7 +545,8 @@ class Index:
     def diff(self, old: str, new: str, target: Target, filters: Filters) -> pa.Table:
         """New and lost backlinks from crawl ``old`` to crawl ``new``, with why a link was lost.
 
-        A backlink is a (referring page, target URL) pair. Lost reasons, from the referring
+        Here links are compared as (referring page, target URL) pairs, their anchors joined:
+        a changed anchor is not a lost and a new backlink. Lost reasons, from the referring
         page's row in the new crawl: ``page not recrawled``, ``page gone`` (4xx/5xx or fetch
         error), ``page redirects``, ``page now noindex`` (the link may still be there, but the
         page no longer counts), ``link removed``.
