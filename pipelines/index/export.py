@@ -135,7 +135,7 @@ def _json_default(value: Any) -> Any:
         return iso_time(value)
     if isinstance(value, Decimal):
         return float(value)
-    raise TypeError(type(value).__name__)
+    return str(value)  # an interval, a blob... from `sql`: as text, not a crash
 
 
 def write_rows(batches: Iterable[pa.RecordBatch], schema: pa.Schema, fmt: str, out: IO[bytes],
