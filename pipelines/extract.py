@@ -596,8 +596,9 @@ def _extract(
             href = encode_query(href, encoding)
         if href in resolved:
             target = resolved[href]
-        elif href.startswith(("http://", "https://")):
-            # An absolute href does not depend on the base: cached across pages.
+        elif href.startswith(("http://", "https://")) and len(href) <= MAX_URL_CHARS:
+            # An absolute href does not depend on the base: cached across pages (if short: a
+            # cache of huge hrefs would outlive their pages).
             target = resolved[href] = _resolve_absolute(href)
         else:
             target = resolved[href] = None if is_skipped_href(href) else resolve_link(href, base)

@@ -431,3 +431,21 @@ def test_no_row_holds_a_huge_string(tmp_path, capsysbinary):
     strings += [v for r in rows for v in r["rel"]]
     assert max(map(len, strings)) == cap
     assert rows[0]["anchor_text"] == rows[0]["title"] == "z" * cap and rows[0]["rel"] == ["z" * cap]
+
+
+def test_huge_hrefs_and_bases_are_not_kept_in_memos():
+    """The memos of URL resolution outlive a page: a page's huge href or base stays out."""
+    from pipelines.extract import _resolve_absolute
+    from pipelines.urls import _parse_base
+
+    _resolve_absolute.cache_clear()
+    _parse_base.cache_clear()
+    long_path = "/" + "q" * 10**6
+    body = (
+        f'<a href="http://o.test{long_path}">x</a><base href="{long_path}/">'
+        '<a href="http://o.test/short">s</a><a href=/rel>r</a>'
+    ).encode()
+    page = extract_page(body, URL)
+    assert [k.target_url for k in page.links] == ["http://o.test/short", "http://hostile.test/rel"]
+    assert _resolve_absolute.cache_info().currsize == 1
+    assert _parse_base.cache_info().currsize == 1  # the page URL only
