@@ -359,8 +359,12 @@ _FORMATTING = (
 _FORMATTING_START_RE = re.compile(
     rb"<(?=[bBiIuUsSeEfFnNcCtT])" + _FORMATTING + rb"(?=[\t\n\f\r />])"
 )
+# A whole tag, its attributes read as the tokenizer reads them (a quote opens a value only
+# after "="; a ">" in a quoted value does not end the tag), so that no tag hides in another.
 _FORMATTING_TAG_RE = re.compile(
-    rb"<(/?)(?=[aAbBiIuUsSeEfFnNcCtT])(" + _FORMATTING + rb"|[aA])(?=[\t\n\f\r />])[^>]*>?"
+    rb"<(/?)(?=[aAbBiIuUsSeEfFnNcCtT])(" + _FORMATTING + rb"|[aA])(?=[\t\n\f\r />])"
+    rb"(?:[\t\n\f\r /]+|[^\t\n\f\r />][^\t\n\f\r />=]*"
+    rb"""(?:[\t\n\f\r ]*=[\t\n\f\r ]*(?:"[^"]*"?|'[^']*'?|[^\t\n\f\r >]*))?)*+>?"""
 )
 
 
@@ -373,15 +377,15 @@ def _limit_reopened(body: bytes, tags: int, max_reopened: int | None = None) -> 
     at most are kept), then n ``</p><p>x`` make n x n elements in one lexbor call. Each tag
     re-opens at most the formatting elements then listed, so a page is looked at only when
     (its formatting start tags + one ``<a>``) x its tags exceeds the bound; then the list is
-    estimated on the raw bytes (:func:`_reopen_cost`), and if the page re-opens more, the
-    formatting start tags but ``<a>`` that would go past the bound are dropped: the text and
-    the links stay, a few ``</b>`` stray (the parser ignores them).
+    estimated on the raw bytes, from above (:func:`_reopen_cost`), and if the page re-opens
+    more, the formatting start tags but ``<a>`` that would go past the bound are dropped: the
+    text and the links stay, a few ``</b>`` stray (the parser ignores them).
 
     >>> page = b"<p>" + b"".join(b"<b class=%d>" % i for i in range(4)) + b"</p><p>x" * 4
     >>> _limit_reopened(page, page.count(b"<"), 10)
     b'<p><b class=1></p><p>x</p><p>x</p><p>x</p><p>x'
-    >>> closed = page.replace(b"</p>", b"</b></p>")  # re-opens 12 at most
-    >>> _limit_reopened(closed, closed.count(b"<"), 12) is closed
+    >>> closed = b"<p><b>bold</b> <i class=x>it</i></p><p>x" * 4  # re-opens none
+    >>> _limit_reopened(closed, closed.count(b"<"), 10) is closed
     True
     """
     budget = MAX_REOPENED if max_reopened is None else max_reopened
@@ -402,36 +406,50 @@ def _limit_reopened(body: bytes, tags: int, max_reopened: int | None = None) -> 
 def _reopen_cost(
     body: bytes, tags: int, budget: int = 0, drop: list[tuple[int, int]] | None = None
 ) -> int:
-    """An upper estimate of the elements the parser re-opens in *body*: per tag, the
-    formatting elements then listed (each start tag adds one, three alike at most; an end tag
-    removes the last of its name; a new ``<a>`` the open one). With *drop*, the spans of the
-    formatting start tags but ``<a>`` that would take the estimate past *budget* (were every
-    later tag to re-open all listed) are appended to it, and left out of the estimate.
+    """An upper estimate of the elements the parser re-opens in *body*: per tag that may pop
+    elements (:func:`_pops`), the formatting elements then listed (each may be re-opened once
+    after it). Each formatting start tag adds one (three alike at most, one ``<a>``); an end
+    tag removes one only where it surely does: right after its start tag (only text or such
+    pairs between; elsewhere an end tag may leave it listed: out of scope, or after the
+    adoption agency's 8 rounds). With *drop*, the spans of the formatting start tags but
+    ``<a>`` that would take the estimate past *budget* (were every later tag to re-open all
+    listed) are appended to it, and left out of the estimate.
 
-    >>> _reopen_cost(b"<p><b x=1><b x=2></b></p><p>a</p><p>b", 8)
-    4
-    >>> _reopen_cost(b"<i><i><i><i><i></p><p>x", 7)
+    >>> _reopen_cost(b"<p><b x=1><b x=2>t</b></p><p>a</p><p>b", 8)
     6
+    >>> _reopen_cost(b"<p><b x=1><i>t</i></b><b x='>'</b>'></p><p>a", 9)
+    5
     """
     size = 0  # elements in the list
     alike: dict[bytes, int] = {}  # per start tag (name and attributes), how many listed
-    listed: dict[bytes, list[bytes]] = {}  # per name, its start tags listed, in order
+    certain: list[tuple[bytes, bytes]] = []  # the open elements on top: (name, start tag)
     cost = seen = last = 0  # seen: the "<" before the current tag
     for match in _FORMATTING_TAG_RE.finditer(body):
         start = match.start()
-        if size or drop is not None:
-            between = body.count(b"<", last, start)
-            cost += size * between
-            seen += between + 1
+        between = body.count(b"<", last, start)
+        if between:
+            certain.clear()
+            if size:
+                cost += size * _pops(body, last, start)
+        seen += between + 1
         last = match.end()
         name = match[2].lower()
-        if match[1] or name == b"a":  # an end tag, or an <a> (which closes an open one)
-            keys = listed.get(name)
-            if keys:
-                key = keys.pop()
-                alike[key] -= 1
-                size -= alike[key] < 3
-            if match[1]:
+        if match[1] or name == b"a" or name == b"nobr":  # the adoption agency may pop
+            cost += size
+        if match[1]:
+            if certain and certain[-1][0] == name:
+                key = certain.pop()[1]
+                n = alike[key]
+                alike[key] = n - 1
+                size -= n <= 3
+            else:
+                certain.clear()
+            continue
+        if name == b"a" or name == b"nobr":  # may close others (the adoption agency)
+            certain.clear()
+            if name == b"a":
+                size += b"a" not in alike
+                alike[b"a"] = 1
                 continue
         elif drop is not None and cost + (size + 1) * (tags - seen) > budget:
             drop.append(match.span())
@@ -440,8 +458,31 @@ def _reopen_cost(
         n = alike.get(key, 0)
         alike[key] = n + 1
         size += n < 3  # the earliest of four alike is forgotten
-        listed.setdefault(name, []).append(key)
-    return cost + size * body.count(b"<", last)
+        if name != b"nobr":
+            certain.append((name, key))
+    return cost + size * _pops(body, last, len(body))
+
+
+# Start tags that may pop elements off the stack (formatting ones left listed, to be
+# re-opened): those that close a <p>, a list item, a table's part, a form control...
+_POPPING_START_RE = re.compile(
+    rb"<(?:address|article|aside|blockquote|button|caption|center|col|colgroup|dd|details"
+    rb"|dialog|dir|div|dl|dt|fieldset|figcaption|figure|footer|form|frameset|h[1-6]|header"
+    rb"|hgroup|hr|input|keygen|li|listing|main|menu|nav|ol|optgroup|option|p|plaintext|pre"
+    rb"|search|section|select|summary|table|tbody|td|textarea|tfoot|th|thead|tr|ul|xmp)"
+    rb"(?=[\t\n\f\r />])",
+    re.IGNORECASE,
+)
+
+
+def _pops(body: bytes, start: int, end: int) -> int:
+    """How many tags of ``body[start:end]`` may pop elements: end tags, and the start tags
+    of _POPPING_START_RE (others, ``<span>``, ``<img>``..., push or are ignored).
+
+    >>> _pops(b"<p>a<span>b</span><LI>c<img><div>", 0, 33)
+    4
+    """
+    return body.count(b"</", start, end) + len(_POPPING_START_RE.findall(body, start, end))
 
 
 # One traversal finds everything a page's links depend on (a css() call walks the whole tree).

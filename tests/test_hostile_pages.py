@@ -291,6 +291,22 @@ def count_nodes(body: bytes) -> int:
         ),
         # Start tags alone re-open them too (each <li> closes the last).
         lambda n: b"<li>" + b"".join(b"<i data-n=%d>" % i for i in range(n)) + b"<li>x" * n,
+        # End tags that close nothing: out of scope (in a table), or inside an attribute.
+        lambda n: (
+            b"<p>"
+            + b"".join(b"<b class=c%d>" % i for i in range(n))
+            + b"<table>"
+            + b"</b>" * n
+            + b"</table>"
+            + b"</p><p>x" * n
+        ),
+        lambda n: (
+            b"<p>" + b"".join(b"<b class=c%d x='>'</b>'>" % i for i in range(n)) + b"</p><p>x" * n
+        ),
+        # Start tags in what looks like a quoted value, but is an attribute's name.
+        lambda n: (
+            b'<p><b ="' + b"".join(b"<i c%d>" % i for i in range(n)) + b'">' + b"</p><p>x" * n
+        ),
     ],
 )
 def test_formatting_elements_reopened_are_bounded(page):
