@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from html import escape as html_escape
+from math import isqrt
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -32,6 +33,12 @@ MAX_PARSE_BYTES = 8 * 1024 * 1024
 MAX_TAGS = 500_000
 #: Links kept per page, in document order; the rest are dropped.
 MAX_LINKS_PER_PAGE = 100_000
+#: Characters kept of each text a row stores (page title, meta robots, anchor text, link title,
+#: rel): the rest is cut.
+MAX_TEXT_CHARS = 4096
+#: A link whose target URL is longer than this (4x the crawl's 2,083) is dropped, not cut (a
+#: cut URL is another URL); so is a canonical URL (None).
+MAX_URL_CHARS = 8192
 #: Block elements nested deeper than this are flattened before parsing (see _limit_nesting).
 MAX_BLOCK_DEPTH = 512
 #: Elements nested deeper than this are flattened after parsing (see _flatten_deep), so that
@@ -39,6 +46,9 @@ MAX_BLOCK_DEPTH = 512
 MAX_DOM_DEPTH = 256
 # Pages with fewer tags than this cannot nest deep enough to be slow: no need to look.
 _NESTING_CHECK_TAGS = 8192
+#: Elements the parser may re-open in new blocks per page (formatting elements left open, see
+#: _limit_reopened): past it, the formatting start tags that would re-open more are dropped.
+MAX_REOPENED = 100_000
 # Start and end tags of the elements that make lexbor's "p in button scope" check walk the
 # whole stack of open elements: nested deeply, they make the parse quadratic. (p, li, dd and
 # dt are left out: each closes the previous one, so they do not nest by themselves.)
@@ -86,7 +96,9 @@ class PageLinks:
     links_truncated: bool = False
     #: The bounds that cut or flattened something of the page, in the order met: "parse_bytes"
     #: (body cut at MAX_PARSE_BYTES), "dom_nodes" (cut at MAX_TAGS), "dom_depth" (nesting
-    #: flattened), "links" (links cut at MAX_LINKS_PER_PAGE).
+    #: flattened), "links" (links cut at MAX_LINKS_PER_PAGE), "formatting" (formatting tags
+    #: dropped, see _limit_reopened), "long_strings" (a text cut at MAX_TEXT_CHARS, a link or
+    #: canonical dropped for a URL longer than MAX_URL_CHARS).
     limits_hit: list[str] = field(default_factory=list)
 
 
@@ -336,6 +348,143 @@ def _limit_open_elements(body: bytes, max_depth: int = MAX_BLOCK_DEPTH) -> bytes
     return b"".join(parts)
 
 
+# -- formatting elements re-opened in each block (see _limit_reopened) ----------------------
+# The formatting elements but <a>, whose names the parser keeps in its "list of active
+# formatting elements" (ASCII case-insensitive; a regex with IGNORECASE is slower).
+_FORMATTING = (
+    rb"(?:[bB](?:[iI][gG])?|[iIuU]|[sS](?:[mM][aA][lL][lL]|[tT][rR](?:[iI][kK][eE]|[oO][nN][gG]))?"
+    rb"|[eE][mM]|[fF][oO][nN][tT]|[nN][oO][bB][rR]|[cC][oO][dD][eE]|[tT][tT])"
+)
+# (The look-ahead on the first letter makes most other tags fail at once: 2x faster.)
+_FORMATTING_START_RE = re.compile(
+    rb"<(?=[bBiIuUsSeEfFnNcCtT])" + _FORMATTING + rb"(?=[\t\n\f\r />])"
+)
+# A whole tag, its attributes read as the tokenizer reads them (a quote opens a value only
+# after "="; a ">" in a quoted value does not end the tag), so that no tag hides in another.
+_FORMATTING_TAG_RE = re.compile(
+    rb"<(/?)(?=[aAbBiIuUsSeEfFnNcCtT])(" + _FORMATTING + rb"|[aA])(?=[\t\n\f\r />])"
+    rb"(?:[\t\n\f\r /]+|[^\t\n\f\r />][^\t\n\f\r />=]*"
+    rb"""(?:[\t\n\f\r ]*=[\t\n\f\r ]*(?:"[^"]*"?|'[^']*'?|[^\t\n\f\r >]*))?)*+>?"""
+)
+
+
+def _limit_reopened(body: bytes, tags: int, max_reopened: int | None = None) -> bytes:
+    """Drop the formatting start tags that would make the parser re-open more than
+    *max_reopened* elements (``MAX_REOPENED``) in the page; *tags*: its count of ``<``.
+
+    A formatting element left open (``<b class=1>`` without ``</b>``) is re-opened in each
+    new block ("reconstruct the active formatting elements"): n of them, distinct (three alike
+    at most are kept), then n ``</p><p>x`` make n x n elements in one lexbor call. Each tag
+    re-opens at most the formatting elements then listed, so a page is looked at only when
+    (its formatting start tags + one ``<a>``) x its tags exceeds the bound; then the list is
+    estimated on the raw bytes, from above (:func:`_reopen_cost`), and if the page re-opens
+    more, the formatting start tags but ``<a>`` that would go past the bound are dropped: the
+    text and the links stay, a few ``</b>`` stray (the parser ignores them).
+
+    >>> page = b"<p>" + b"".join(b"<b class=%d>" % i for i in range(4)) + b"</p><p>x" * 4
+    >>> _limit_reopened(page, page.count(b"<"), 10)
+    b'<p><b class=1></p><p>x</p><p>x</p><p>x</p><p>x'
+    >>> closed = b"<p><b>bold</b> <i class=x>it</i></p><p>x" * 4  # re-opens none
+    >>> _limit_reopened(closed, closed.count(b"<"), 10) is closed
+    True
+    """
+    budget = MAX_REOPENED if max_reopened is None else max_reopened
+    starts = len(_FORMATTING_START_RE.findall(body))
+    if (starts + 1) * tags <= budget or _reopen_cost(body, tags) <= budget:
+        return body
+    drop: list[tuple[int, int]] = []
+    _reopen_cost(body, tags, budget, drop)
+    parts = []
+    last = 0
+    for start, end in drop:
+        parts.append(body[last:start])
+        last = end
+    parts.append(body[last:])
+    return b"".join(parts)
+
+
+def _reopen_cost(
+    body: bytes, tags: int, budget: int = 0, drop: list[tuple[int, int]] | None = None
+) -> int:
+    """An upper estimate of the elements the parser re-opens in *body*: per tag that may pop
+    elements (:func:`_pops`), the formatting elements then listed (each may be re-opened once
+    after it). Each formatting start tag adds one (three alike at most, one ``<a>``); an end
+    tag removes one only where it surely does: right after its start tag (only text or such
+    pairs between; elsewhere an end tag may leave it listed: out of scope, or after the
+    adoption agency's 8 rounds). With *drop*, the spans of the formatting start tags but
+    ``<a>`` that would take the estimate past *budget* (were every later tag to re-open all
+    listed) are appended to it, and left out of the estimate.
+
+    >>> _reopen_cost(b"<p><b x=1><b x=2>t</b></p><p>a</p><p>b", 8)
+    6
+    >>> _reopen_cost(b"<p><b x=1><i>t</i></b><b x='>'</b>'></p><p>a", 9)
+    5
+    """
+    size = 0  # elements in the list
+    alike: dict[bytes, int] = {}  # per start tag (name and attributes), how many listed
+    certain: list[tuple[bytes, bytes]] = []  # the open elements on top: (name, start tag)
+    cost = seen = last = 0  # seen: the "<" before the current tag
+    for match in _FORMATTING_TAG_RE.finditer(body):
+        start = match.start()
+        between = body.count(b"<", last, start)
+        if between:
+            certain.clear()
+            if size:
+                cost += size * _pops(body, last, start)
+        seen += between + 1
+        last = match.end()
+        name = match[2].lower()
+        if match[1] or name == b"a" or name == b"nobr":  # the adoption agency may pop
+            cost += size
+        if match[1]:
+            if certain and certain[-1][0] == name:
+                key = certain.pop()[1]
+                n = alike[key]
+                alike[key] = n - 1
+                size -= n <= 3
+            else:
+                certain.clear()
+            continue
+        if name == b"a" or name == b"nobr":  # may close others (the adoption agency)
+            certain.clear()
+            if name == b"a":
+                size += b"a" not in alike
+                alike[b"a"] = 1
+                continue
+        elif drop is not None and cost + (size + 1) * (tags - seen) > budget:
+            drop.append(match.span())
+            continue
+        key = match[0].lower()
+        n = alike.get(key, 0)
+        alike[key] = n + 1
+        size += n < 3  # the earliest of four alike is forgotten
+        if name != b"nobr":
+            certain.append((name, key))
+    return cost + size * _pops(body, last, len(body))
+
+
+# Start tags that may pop elements off the stack (formatting ones left listed, to be
+# re-opened): those that close a <p>, a list item, a table's part, a form control...
+_POPPING_START_RE = re.compile(
+    rb"<(?:address|article|aside|blockquote|button|caption|center|col|colgroup|dd|details"
+    rb"|dialog|dir|div|dl|dt|fieldset|figcaption|figure|footer|form|frameset|h[1-6]|header"
+    rb"|hgroup|hr|input|keygen|li|listing|main|menu|nav|ol|optgroup|option|p|plaintext|pre"
+    rb"|search|section|select|summary|table|tbody|td|textarea|tfoot|th|thead|tr|ul|xmp)"
+    rb"(?=[\t\n\f\r />])",
+    re.IGNORECASE,
+)
+
+
+def _pops(body: bytes, start: int, end: int) -> int:
+    """How many tags of ``body[start:end]`` may pop elements: end tags, and the start tags
+    of _POPPING_START_RE (others, ``<span>``, ``<img>``..., push or are ignored).
+
+    >>> _pops(b"<p>a<span>b</span><LI>c<img><div>", 0, 33)
+    4
+    """
+    return body.count(b"</", start, end) + len(_POPPING_START_RE.findall(body, start, end))
+
+
 # One traversal finds everything a page's links depend on (a css() call walks the whole tree).
 _PAGE_SELECTOR = (
     "a[href], area[href], base[href], title, link[rel][href], meta[name][content], [hidden], "
@@ -455,13 +604,24 @@ def _extract(
         # The first <base href>, resolved against the document URL; unparsable -> document URL.
         base = resolve_href(base_href.strip(), url) or url
     meta_robots = ", ".join(robots) or None
-    page = PageLinks(base_url=base, encoding=encoding, title=title or None, meta_robots=meta_robots)
+    long = False  # a string cut or dropped at MAX_TEXT_CHARS / MAX_URL_CHARS
+    page = PageLinks(base_url=base, encoding=encoding)
+    if title and len(title) > MAX_TEXT_CHARS:
+        title, long = title[:MAX_TEXT_CHARS], True
+    page.title = title or None
+    if meta_robots and len(meta_robots) > MAX_TEXT_CHARS:
+        page.meta_robots, long = meta_robots[:MAX_TEXT_CHARS], True
+    else:
+        page.meta_robots = meta_robots
     page.links_truncated = truncated
     page.limits_hit = list(limits or ())
     if truncated:
         page.limits_hit.append("links")
     if canonical_href:
-        page.canonical = resolve_link(canonical_href, base)
+        canonical = resolve_link(canonical_href, base)
+        if canonical is not None and len(canonical) > MAX_URL_CHARS:
+            canonical, long = None, True
+        page.canonical = canonical
     page.nofollow_page = robots_nofollow(meta_robots) or robots_nofollow(x_robots_tag)
 
     nodes: list[LexborNode] = []
@@ -477,12 +637,16 @@ def _extract(
             href = encode_query(href, encoding)
         if href in resolved:
             target = resolved[href]
-        elif href.startswith(("http://", "https://")):
-            # An absolute href does not depend on the base: cached across pages.
+        elif href.startswith(("http://", "https://")) and len(href) <= MAX_URL_CHARS:
+            # An absolute href does not depend on the base: cached across pages (if short: a
+            # cache of huge hrefs would outlive their pages).
             target = resolved[href] = _resolve_absolute(href)
         else:
             target = resolved[href] = None if is_skipped_href(href) else resolve_link(href, base)
         if target is None:
+            continue
+        if len(target) > MAX_URL_CHARS:
+            long = True
             continue
         tag = node.tag or "a"
         if tag == "area":
@@ -504,15 +668,23 @@ def _extract(
             # The same image twice (a lazy-load <img> and its <noscript> copy) is one label.
             anchor = collapse_ws(" ".join(dict.fromkeys(alts)))
         title_attr = attrs.get("title")
+        link_title = collapse_ws(title_attr) if title_attr else None
+        flags = ("nofollow" in rel, "sponsored" in rel, "ugc" in rel)
+        if len(anchor) > MAX_TEXT_CHARS:
+            anchor, long = anchor[:MAX_TEXT_CHARS], True
+        if link_title is not None and len(link_title) > MAX_TEXT_CHARS:
+            link_title, long = link_title[:MAX_TEXT_CHARS], True
+        if rel and sum(map(len, rel)) > MAX_TEXT_CHARS:
+            rel, long = _cap_tokens(rel), True
         page.links.append(
             Link(
                 target_url=target,
                 anchor_text=anchor,
-                title=collapse_ws(title_attr) if title_attr else None,
+                title=link_title,
                 rel=rel,
-                nofollow=page_nofollow or "nofollow" in rel,
-                sponsored="sponsored" in rel,
-                ugc="ugc" in rel,
+                nofollow=page_nofollow or flags[0],
+                sponsored=flags[1],
+                ugc=flags[2],
                 is_image=is_image,
                 tag=tag,
                 placement=placement.placement,
@@ -521,7 +693,27 @@ def _extract(
                 placement_block=placement.block,
             )
         )
+    if long:
+        page.limits_hit.append("long_strings")
     return page
+
+
+def _cap_tokens(tokens: list[str], max_chars: int = MAX_TEXT_CHARS) -> list[str]:
+    """The first *tokens* that fit in *max_chars* characters (the first one cut to fit).
+
+    >>> _cap_tokens(["nofollow", "external", "x" * 9], 20)
+    ['nofollow', 'external']
+    >>> _cap_tokens(["y" * 30, "ugc"], 20) == ["y" * 20]
+    True
+    """
+    kept: list[str] = []
+    room = max_chars
+    for token in tokens:
+        if len(token) > room:
+            break
+        kept.append(token)
+        room -= len(token)
+    return kept or [tokens[0][:max_chars]]
 
 
 def extract_page(
@@ -568,6 +760,12 @@ def parse_page(
     if tags > MAX_TAGS:
         body = body[: _nth_tag(MAX_TAGS).match(body).end() - 1]  # type: ignore[union-attr]
         hit.append("dom_nodes")
+    # n tags re-open (n/2)^2 elements at most: fewer than MAX_REOPENED, no need to look.
+    if tags > 2 * isqrt(MAX_REOPENED):
+        kept = _limit_reopened(body, min(tags, MAX_TAGS))
+        if kept is not body:
+            hit.append("formatting")
+            body = kept
     many_tags = tags > _NESTING_CHECK_TAGS
     if many_tags:
         flat = _limit_open_elements(_limit_nesting(body))

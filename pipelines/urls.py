@@ -119,7 +119,8 @@ _NOT_AFTER_SLASH = frozenset("/\\\t\n\r")
 def _resolve(href: str, base: str | None) -> str | None:
     if base is None:
         return _parse(_encode(href), None)
-    parsed_base = _parse_base(base)
+    # A long base (a hostile <base href>) is not cached: the cache outlives the page.
+    parsed_base = _parse_base(base) if len(base) <= 4096 else _parse_base.__wrapped__(base)
     if parsed_base is None:
         return None
     # Shortcuts that give what parsing against the base gives, minus parsing the base again:

@@ -263,3 +263,205 @@ def test_budget_docstring_examples():
 
     result = doctest.testmod(pipelines.budget)
     assert result.attempted > 0 and result.failed == 0
+
+
+# -- formatting elements left open, re-opened in each new block ----------------------------
+
+
+def formatting_bomb(n: int) -> bytes:
+    """n distinct formatting elements left open, then n new blocks: lexbor alone builds n x n
+    elements (n = 3,000: 9 s, 3.5 GB) in one call the CPU budget cannot interrupt."""
+    return b"<p>" + b"".join(b"<b class=c%d>" % i for i in range(n)) + b"</p><p>x" * n
+
+
+def count_nodes(body: bytes) -> int:
+    tree, _ = parse_page(body)
+    return sum(1 for _ in tree.root.traverse(include_text=True))
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        formatting_bomb,
+        # Alike elements: three of each name are kept (Noah's ark), 39 per block.
+        lambda n: (
+            b"<p>"
+            + b"<b><i><u><s><em><tt><big><code><font><nobr><small><strike>" * 3
+            + b"</p><p>x" * (n * 10)
+        ),
+        # Start tags alone re-open them too (each <li> closes the last).
+        lambda n: b"<li>" + b"".join(b"<i data-n=%d>" % i for i in range(n)) + b"<li>x" * n,
+        # End tags that close nothing: out of scope (in a table), or inside an attribute.
+        lambda n: (
+            b"<p>"
+            + b"".join(b"<b class=c%d>" % i for i in range(n))
+            + b"<table>"
+            + b"</b>" * n
+            + b"</table>"
+            + b"</p><p>x" * n
+        ),
+        lambda n: (
+            b"<p>" + b"".join(b"<b class=c%d x='>'</b>'>" % i for i in range(n)) + b"</p><p>x" * n
+        ),
+        # Start tags in what looks like a quoted value, but is an attribute's name.
+        lambda n: (
+            b'<p><b ="' + b"".join(b"<i c%d>" % i for i in range(n)) + b'">' + b"</p><p>x" * n
+        ),
+    ],
+)
+def test_formatting_elements_reopened_are_bounded(page):
+    body = page(3000)
+    tags = body.count(b"<")
+    # Every tag makes one element, plus the re-opened ones: at most MAX_REOPENED (+ one <a>).
+    assert count_nodes(body) <= 2 * tags + pipelines.extract.MAX_REOPENED
+    assert extract_page(body, URL).limits_hit[:1] == ["formatting"]
+
+
+def test_formatting_bomb_cpu_grows_linearly():
+    small, big = formatting_bomb(4000), formatting_bomb(20_000)
+    extract_page(small, URL)
+    assert cpu(extract_page, small, URL) < 1  # before: 3,000 took 9 s
+    ratio = cpu(extract_page, big, URL) / max(cpu(extract_page, small, URL), 1e-3)
+    assert ratio < 12  # 5x the bytes: 25 (and 25x the memory) were it quadratic
+
+
+def test_formatting_bomb_peak_memory_is_small():
+    """Peak RSS of a fresh process extracting 3,000 x 3,000 (before: +3.5 GB)."""
+    code = (
+        "import resource, sys\n"
+        "from pipelines.extract import extract_page\n"
+        "from tests.test_hostile_pages import formatting_bomb, URL\n"
+        "body = formatting_bomb(3000)\n"
+        "extract_page(b'<p>warm <b>up</b>', URL)\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "page = extract_page(body, URL)\n"
+        "grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
+        "print(grown, page.limits_hit)\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    grown_kib, limits = res.stdout.split(" ", 1)
+    assert int(grown_kib) < 100 * 1024 and "formatting" in limits
+
+
+def test_links_inside_dropped_formatting_elements_are_all_kept():
+    n = 2000
+    body = (
+        b"<p>"
+        + b"".join(b"<b class=c%d><a href=/p%d>link %d</a> " % (i, i, i) for i in range(n))
+        + b"</p><p>x" * n
+        + b'<p><a href="/last" rel=ugc>last <b>one</b></a>'
+    )
+    page = extract_page(body, URL)
+    assert page.limits_hit == ["formatting"]
+    want = [(f"http://hostile.test/p{i}", f"link {i}") for i in range(n)]
+    assert [(k.target_url, k.anchor_text) for k in page.links] == [
+        *want,
+        ("http://hostile.test/last", "last one"),
+    ]
+    assert page.links[-1].ugc
+
+
+def test_honest_formatting_left_open_is_untouched():
+    """Old pages leave <font>/<b> open: a few, re-opened in every paragraph, are parsed as
+    they are (the same DOM as without the bound)."""
+    body = (
+        b"<font face=Arial size=2><b>"
+        + b"".join(
+            b"<p>para %d <a href=/p%d>l</a><i class=n%d>x</i>" % (i, i, i) for i in range(3000)
+        )
+        + b"<font color=red><u>"
+        + b"<li>item <strong>a</strong></li>" * 1000
+    )
+    tags = body.count(b"<")
+    assert pipelines.extract._limit_reopened(body, tags) is body
+    page = extract_page(body, URL)
+    assert page.limits_hit == [] and len(page.links) == 3000
+
+
+# -- strings a row stores are bounded -------------------------------------------------------
+
+
+def test_long_strings_are_cut_and_said():
+    cap = pipelines.extract.MAX_TEXT_CHARS
+    huge = "w" * 10**6
+    body = (
+        f"<title>{huge}</title>"
+        f'<meta name=robots content="{huge}"><meta name=robots content=nofollow>'
+        f'<a href=/a title="{huge}">anchor {huge}</a>'
+        f'<a href=/r rel="sponsored {huge} ugc">r</a>'
+        f'<a href=/img><img alt="{huge}"></a>'
+        "<a href=/ok title=t rel=ugc>ok</a>"
+    ).encode()
+    page = extract_page(body, URL)
+    assert page.limits_hit == ["long_strings"]
+    assert page.title == huge[:cap] and page.meta_robots == huge[:cap]
+    assert page.nofollow_page  # read from the whole directives, past the cut
+    a, r, img, ok = page.links
+    assert a.anchor_text == ("anchor " + huge)[:cap] and a.title == huge[:cap]
+    assert r.rel == ["sponsored"] and r.sponsored and r.ugc
+    assert img.anchor_text == huge[:cap] and img.is_image
+    assert (ok.anchor_text, ok.title, ok.rel, ok.position) == ("ok", "t", ["ugc"], 3)
+
+
+def test_links_to_huge_urls_are_dropped_not_cut():
+    long_path = "/" + "h" * pipelines.extract.MAX_URL_CHARS
+    body = (
+        f'<link rel=canonical href="{long_path}">'
+        f'<a href=/1>1</a><a href="{long_path}">long</a>'
+        f'<a href="http://other.test{long_path}">long</a><a href=/2>2</a>'
+    ).encode()
+    page = extract_page(body, URL)
+    assert page.limits_hit == ["long_strings"] and page.canonical is None
+    assert [(k.target_url, k.position) for k in page.links] == [
+        ("http://hostile.test/1", 0),
+        ("http://hostile.test/2", 1),
+    ]
+    # At the bound exactly: kept whole.
+    at_bound = "/" + "h" * (pipelines.extract.MAX_URL_CHARS - len("http://hostile.test/"))
+    page = extract_page(
+        f'<link rel=canonical href="{at_bound}"><a href="{at_bound}">x</a>'.encode(), URL
+    )
+    assert page.limits_hit == [] and len(page.canonical) == pipelines.extract.MAX_URL_CHARS
+    assert page.links[0].target_url == page.canonical
+
+
+def test_no_row_holds_a_huge_string(tmp_path, capsysbinary):
+    """Through `linkcrawl extract` (the crawler's extraction and rows): every string bounded."""
+    huge = b"z" * 10**6
+    (tmp_path / "p.html").write_bytes(
+        b"<title>" + huge + b"</title><a href=/x title=" + huge + b" rel=" + huge + b">"
+        + huge + b"</a><a href=/" + huge + b">y</a><a href=/ok>ok</a>"
+    )  # fmt: skip
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_bytes(orjson.dumps({"path": "p.html", "url": "http://m.test/p"}) + b"\n")
+    assert main(["extract", "--input", str(manifest)]) == 0
+    out, _ = capsysbinary.readouterr()
+    rows = [orjson.loads(line) for line in out.splitlines()]
+    assert [r["target_url"] for r in rows] == ["http://m.test/x", "http://m.test/ok"]
+    cap = pipelines.extract.MAX_TEXT_CHARS
+    strings = [v for r in rows for v in r.values() if isinstance(v, str)]
+    strings += [v for r in rows for v in r["rel"]]
+    assert max(map(len, strings)) == cap
+    assert rows[0]["anchor_text"] == rows[0]["title"] == "z" * cap and rows[0]["rel"] == ["z" * cap]
+
+
+def test_huge_hrefs_and_bases_are_not_kept_in_memos():
+    """The memos of URL resolution outlive a page: a page's huge href or base stays out."""
+    from pipelines.extract import _resolve_absolute
+    from pipelines.urls import _parse_base
+
+    _resolve_absolute.cache_clear()
+    _parse_base.cache_clear()
+    long_path = "/" + "q" * 10**6
+    body = (
+        f'<a href="http://o.test{long_path}">x</a><base href="{long_path}/">'
+        '<a href="http://o.test/short">s</a><a href=/rel>r</a>'
+    ).encode()
+    page = extract_page(body, URL)
+    assert [k.target_url for k in page.links] == ["http://o.test/short", "http://hostile.test/rel"]
+    assert _resolve_absolute.cache_info().currsize == 1
+    assert _parse_base.cache_info().currsize == 1  # the page URL only

@@ -78,12 +78,21 @@ CASES = {
         ),
         (20_000, 60_000),
     ),
-    # Not bounded yet: each new block re-opens every formatting element left open (n x n
-    # elements from 2n tags), inside one lexbor call that the CPU budget cannot interrupt.
+    # Each new block re-opens every formatting element left open (n x n elements from 2n
+    # tags, in one lexbor call the CPU budget cannot interrupt): bounded by MAX_REOPENED.
     "formatting_reopened": (
         lambda n: b"<p>" + b"".join(b"<b class=c%d>" % i for i in range(n)) + b"</p><p>x" * n,
-        (500, 1000, 2000),
+        (2000, 20_000, 100_000),
     ),
+    "formatting_alike": (
+        lambda n: (
+            b"<p>"
+            + b"<b><i><u><s><em><tt><big><code><font><nobr><small><strike>" * 3
+            + b"</p><p>x" * n
+        ),
+        (20_000, 100_000),
+    ),
+    "huge_title": (lambda n: b"<title>" + b"t" * n + b"</title>" + A, (10**6, 7 * 10**6)),
     "deep_table_links": (
         lambda n: b"<table><tr><td><a href=/x>some link text</a> and some running text" * n,
         (2_000, 10_000, 20_000),
