@@ -45,6 +45,7 @@ from typing import NamedTuple
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipelines.linktext import anchor_parts, collapse_ws, hidden_elements
+from pipelines.memo import BoundedMemo
 from pipelines.urls import registered_domain
 
 CONTENT, NAV, SIDEBAR, FOOTER, COMMENT = "content", "nav", "sidebar", "footer", "comment"
@@ -203,7 +204,6 @@ def _tokens(value: str) -> list[str]:
     return [t.lower() for t in _TOKEN_RE.findall(value)]
 
 
-@lru_cache(maxsize=65536)
 def _token_label(token: str) -> str | None:
     label = _TOKEN_LABELS.get(token)
     if label is not None or len(token) < 7:
@@ -214,7 +214,6 @@ def _token_label(token: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=1 << 16)
 def _word_facts(word: str) -> tuple[bool, str | None, bool]:
     """What one class name says: (a comment word, the first region word, an article word).
 
@@ -227,7 +226,7 @@ def _word_facts(word: str) -> tuple[bool, str | None, bool]:
     region: str | None = None
     article = False
     for token in _tokens(word):
-        label = _token_label(token)
+        label = _TOKEN_LABEL[token]
         if label == COMMENT:
             return True, None, False
         if label == CONTENT:
@@ -280,7 +279,7 @@ def _classify(
     content = False
     for value in (id_, cls):
         if value:
-            comment, region, article, _ = _value_facts(value)
+            comment, region, article, _ = _VALUE_FACTS[value]
             if comment:
                 return COMMENT
             found = found or region
@@ -292,7 +291,6 @@ def _classify(
     return found
 
 
-@lru_cache(maxsize=1 << 16)
 def _value_facts(value: str) -> tuple[bool, str | None, bool, bool]:
     """What an id or class attribute says: (a comment word, the first region word, an article
     word without a region word in its class name, a name of the article's body). Memoized
@@ -305,7 +303,7 @@ def _value_facts(value: str) -> tuple[bool, str | None, bool, bool]:
     found: str | None = None
     content = False
     for word in value.split():
-        comment, region, article = _word_facts(word)
+        comment, region, article = _WORD_FACTS[word]
         if comment:
             return True, None, False, body
         if region is not None:
@@ -365,7 +363,6 @@ def _names_body(value: str) -> bool:
     return _BODY_RE.search(low) is not None
 
 
-@lru_cache(maxsize=65536)
 def _facts(
     tag: str,
     cls: str | None,
@@ -383,10 +380,18 @@ def _facts(
         label = _classify(tag, cls, id_, role, itemprop)
     body = (
         bool(itemprop and itemprop.strip().lower() in _BODY_ITEMPROPS)
-        or bool(cls and _value_facts(cls)[3])
-        or bool(id_ and _value_facts(id_)[3])
+        or bool(cls and _VALUE_FACTS[cls][3])
+        or bool(id_ and _VALUE_FACTS[id_][3])
     )
     return label, body, _part_hash(tag, cls, id_, None if cls else align)
+
+
+# Markup repeats, so what its names say is memoized; the memos are bounded in bytes, not in
+# entries, since a page chooses their keys (pipelines/memo.py).
+_TOKEN_LABEL = BoundedMemo(_token_label, 4 << 20)
+_WORD_FACTS = BoundedMemo(_word_facts, 4 << 20)
+_VALUE_FACTS = BoundedMemo(_value_facts, 8 << 20)
+_FACTS = BoundedMemo(_facts, 8 << 20)
 
 
 def _part_hash(tag: str, cls: str | None, id_: str | None, align: str | None) -> int:
@@ -454,10 +459,10 @@ class _Page:
         nodes, parent, given = self.nodes, self.parent, self.attrs
         self.tag = tags = [n.tag or "" for n in nodes]
         facts = [_ROOT_FACTS] + [
-            _facts(tag, a.get("class"), a.get("id"), a.get("role"), a.get("itemprop"),
-                   a.get("align"))
+            _FACTS[tag, a.get("class"), a.get("id"), a.get("role"), a.get("itemprop"),
+                   a.get("align")]
             if (a := given.get(k) or nodes[k].attributes)
-            else _facts(tag, None, None, None, None, None)
+            else _FACTS[tag, None, None, None, None, None]
             for k, tag in enumerate(tags[1:], 1)
         ]  # fmt: skip
         self.label = [f[0] for f in facts]

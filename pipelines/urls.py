@@ -34,6 +34,8 @@ from ada_url._ada_wrapper import ffi as _ffi
 from ada_url._ada_wrapper import lib as _lib
 from publicsuffixlist import PublicSuffixList
 
+from pipelines.memo import BoundedMemo
+
 __all__ = [
     "DEFAULT_TRACKING_PARAMS",
     "DEFAULT_TRACKING_PREFIXES",
@@ -494,8 +496,7 @@ def _psl() -> PublicSuffixList:
     return PublicSuffixList()
 
 
-@lru_cache(maxsize=1 << 16)
-def registered_domain(host: str) -> str:
+def _registered_domain(host: str) -> str:
     """Return the registered domain of *host* by the Public Suffix List: the public suffix and
     one label before it. Returns *host* itself for IP addresses and hosts without one (a
     public suffix itself, such as ``localhost`` or ``co.uk``).
@@ -520,6 +521,20 @@ def registered_domain(host: str) -> str:
             return host
     domain = _psl().privatesuffix(name)
     return domain if isinstance(domain, str) else host
+
+
+# Hosts come from pages: the memo is bounded in bytes (pipelines/memo.py), not entries.
+_DOMAINS = BoundedMemo(_registered_domain, 8 << 20)
+
+
+def registered_domain(host: str) -> str:
+    """The registered domain of *host* (Public Suffix List), memoized: see
+    :func:`_registered_domain`.
+
+    >>> registered_domain("www.bbc.co.uk")
+    'bbc.co.uk'
+    """
+    return _DOMAINS[host]
 
 
 def host_and_domain(url: str) -> tuple[str, str]:

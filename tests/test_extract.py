@@ -210,12 +210,13 @@ def test_docstring_examples():
     import pipelines.encoding
     import pipelines.extract
     import pipelines.linktext
+    import pipelines.memo
     import pipelines.placement
     import pipelines.urls
 
     modules = (
-        pipelines.extract, pipelines.encoding, pipelines.linktext, pipelines.placement,
-        pipelines.urls,
+        pipelines.extract, pipelines.encoding, pipelines.linktext, pipelines.memo,
+        pipelines.placement, pipelines.urls,
     )  # fmt: skip
     for module in modules:
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)

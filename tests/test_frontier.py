@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import doctest
 import time
 
+import crawler.frontier
 from crawler.frontier import CrawlConfig, Entry, Frontier
 
 W = "worker-a"
@@ -312,3 +314,8 @@ def test_fair_sharing_off_is_first_come_first_served(redis_client, crawl_id):
     assert f.pop("idle", 1) == ([], 0.0)
     f.release(busy)
     assert len(f.pop("busy", 1)[0]) == 1
+
+
+def test_docstring_examples():
+    result = doctest.testmod(crawler.frontier)
+    assert result.attempted > 0 and result.failed == 0

@@ -465,3 +465,22 @@ def test_huge_hrefs_and_bases_are_not_kept_in_memos():
     assert [k.target_url for k in page.links] == ["http://o.test/short", "http://hostile.test/rel"]
     assert _resolve_absolute.cache_info().currsize == 1
     assert _parse_base.cache_info().currsize == 1  # the page URL only
+
+
+def test_memos_stay_bounded_in_bytes_over_many_hostile_pages():
+    """Pages choose the class names, ids and hosts that placement and the domain look-up
+    memoize: distinct megabyte-long ones on page after page must not pile up in a worker."""
+    from pipelines import placement, urls
+
+    long_class = "x" * 200_000
+    for i in range(40):
+        links = "".join(
+            f'<div class="{long_class}{i}-{j}" id="{long_class}{j}"><a href="http://h{j}-'
+            f'{"y" * 3000}{i}.test/">a</a></div>'
+            for j in range(5)
+        )
+        extract_page(f"<html><body>{links}</body></html>".encode(), f"http://s{i}.test/")
+    for memo in (placement._FACTS, placement._VALUE_FACTS, placement._WORD_FACTS,
+                 placement._TOKEN_LABEL, urls._DOMAINS):  # fmt: skip
+        assert memo.chars <= memo.max_chars
+        assert sum(len(k) if isinstance(k, str) else 0 for k in memo) <= memo.max_chars

@@ -1,0 +1,59 @@
+"""Memos bounded in bytes, for functions of strings that pages choose.
+
+``functools.lru_cache`` bounds a memo by its number of entries, not by their size: a hostile
+site whose pages carry thousands of distinct megabyte-long class names or hosts would have a
+worker keep 65,536 of them. A :class:`BoundedMemo` counts the characters of the keys it holds
+and starts afresh past its budget. A hit is one dict look-up (``memo[key]``, in C); only a miss
+runs Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def _chars(key: Any) -> int:
+    if isinstance(key, str):
+        return len(key)
+    if isinstance(key, tuple):
+        return sum(len(k) if isinstance(k, str) else 8 for k in key)
+    return 8
+
+
+class BoundedMemo(dict):  # type: ignore[type-arg]
+    """``fn``'s results by argument (a tuple of them for several), cleared whenever the keys
+    held would pass ``max_chars`` characters.
+
+    >>> upper = BoundedMemo(str.upper, max_chars=8)
+    >>> upper["abc"], upper("abcde"), len(upper)
+    ('ABC', 'ABCDE', 2)
+    >>> upper["xyz"], len(upper)  # 3 more characters would make 11: started afresh
+    ('XYZ', 1)
+    >>> pair = BoundedMemo(lambda a, b: a + b, max_chars=100)
+    >>> pair["a", "b"], pair("c", "d")
+    ('ab', 'cd')
+    """
+
+    def __init__(self, fn: Callable[..., Any], max_chars: int) -> None:
+        super().__init__()
+        self.fn = fn
+        self.max_chars = max_chars
+        self.chars = 0
+
+    def __missing__(self, key: Any) -> Any:
+        value = self.fn(*key) if isinstance(key, tuple) else self.fn(key)
+        size = _chars(key)
+        if self.chars + size > self.max_chars:
+            self.cache_clear()
+        if size <= self.max_chars:
+            self[key] = value
+            self.chars += size
+        return value
+
+    def __call__(self, *args: Any) -> Any:
+        return self[args if len(args) != 1 else args[0]]
+
+    def cache_clear(self) -> None:
+        self.clear()
+        self.chars = 0
