@@ -18,6 +18,7 @@ from crawler.frontier import CrawlConfig, Frontier
 from crawler.runner import (
     UsageError,
     check_crawl_id,
+    check_out_dir,
     format_skipped,
     new_crawl_id,
     read_seeds,
@@ -234,6 +235,7 @@ def seen_bits_for(expected: int) -> int:
 
 def cmd_crawl(args: argparse.Namespace) -> int:
     seeds = read_seeds(args.seeds)
+    check_out_dir(args.out)
     config = _config(args, seeds)
     # SIGTERM/SIGINT: the workers stop, what is complete is compacted and summarized, and the
     # exit status is 128 + the signal; a second signal cuts that short (see crawler/stopping.py).
@@ -278,6 +280,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     if args.crawl_id is not None:
         check_crawl_id(args.crawl_id)
+    check_out_dir(args.out)
     client = connect(args.redis)
     if args.crawl_id is not None and not Frontier(client, args.crawl_id).exists():
         raise UsageError(f"unknown crawl {args.crawl_id!r}")
@@ -432,7 +435,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from crawler.demo import run_demo
 
-    return run_demo(out=args.out, workers=args.workers, verbose=args.verbose)
+    return run_demo(out=args.out, workers=args.workers, verbose=args.verbose, force=args.force)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -519,6 +522,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="crawl a built-in multi-host web on loopback")
     p.add_argument("--out", default="demo-index")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace OUT even if it holds files a previous demo did not write",
+    )
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("-v", "--verbose", action="count", default=0)
     p.set_defaults(func=cmd_demo)

@@ -93,6 +93,22 @@ def check_crawl_id(crawl_id: str) -> str:
     return crawl_id
 
 
+def check_out_dir(out: str | Path) -> None:
+    """Refuse (:class:`UsageError`) a local ``--out`` that is not a directory or cannot become
+    one, before any worker starts: a worker would otherwise retry its write forever."""
+    if is_uri(out):
+        return
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {out}: not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot create the directory ({exc.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: not writable")
+
+
 def new_crawl_id() -> str:
     return datetime.now(timezone.utc).strftime("crawl-%Y%m%d-%H%M%S")
 
@@ -317,7 +333,7 @@ def run_crawl(
             tempfile.mkdtemp(prefix="linkcrawl-logs-")
         )  # object storage: logs stay local
     else:
-        Path(out).mkdir(parents=True, exist_ok=True)
+        check_out_dir(out)
         log_dir = Path(out) / "logs"
     n_workers = max(1, workers or os.cpu_count() or 1)
     server: RedisServer | None = None
