@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
@@ -113,13 +113,50 @@ def new_crawl_id() -> str:
     return datetime.now(timezone.utc).strftime("crawl-%Y%m%d-%H%M%S")
 
 
-def submit(frontier: Frontier, config: CrawlConfig) -> int:
-    """Create the crawl in Redis and enqueue its seeds; returns how many were queued."""
+def config_diff(stored: CrawlConfig, given: CrawlConfig) -> str:
+    """The settings in which ``given`` differs from the crawl's ``stored`` ones; '' if none.
+
+    >>> a = CrawlConfig("c", ["http://a.test/"], max_pages=50, created_at=1.0)
+    >>> config_diff(a, CrawlConfig("c", ["http://b.test/"], max_pages=100))
+    'seeds, max_pages 50 (given 100)'
+    >>> config_diff(a, CrawlConfig("c", ["http://a.test/"], max_pages=50))
+    ''
+    """
+    old, new = asdict(stored), asdict(given)
+    parts = []
+    for name in old:
+        if name in ("crawl_id", "created_at") or old[name] == new.get(name):
+            continue
+        scalar = not isinstance(old[name], list | dict)
+        parts.append(f"{name} {old[name]!r} (given {new.get(name)!r})" if scalar else name)
+    return ", ".join(parts)
+
+
+def submit(frontier: Frontier, config: CrawlConfig, resume: bool = False) -> int:
+    """Create the crawl in Redis and enqueue its seeds; returns how many were queued.
+
+    A crawl's settings are immutable: an existing crawl id is refused, unless ``resume``
+    and the settings are the same (the crawl goes on where it is)."""
     hosts = [url_host(u) for u in config.seeds]
     if not config.allowed:
         # Origins (host or domain, and a port other than 80/443): another port is another site.
         config.allowed = sorted({scope_key(u, config.scope == "domain") for u in config.seeds})
-    frontier.create(config)
+    cid = config.crawl_id
+    if resume:
+        if not frontier.exists():
+            raise UsageError(f"--resume: no crawl {cid!r} in this frontier")
+        if frontier.cancelled():
+            raise UsageError(f"--resume: crawl {cid!r} was cancelled; submit a new crawl id")
+        diff = config_diff(frontier.config, config)
+        if diff:
+            raise UsageError(
+                f"--resume: the settings of crawl {cid!r} are immutable; given differ: {diff}"
+            )
+    elif not frontier.create(config):
+        raise UsageError(
+            f"crawl {cid!r} already exists and its settings are immutable: pass --resume (with"
+            f" the same settings) to go on with it, or choose another --crawl-id"
+        )
     return frontier.enqueue(Entry(u, h, 0) for u, h in zip(config.seeds, hosts, strict=True))
 
 
@@ -318,6 +355,7 @@ def run_crawl(
     stop: StopRequest | None = None,
     stop_grace: float = defaults.STOP_GRACE,
     heartbeat_ttl: float | None = None,
+    resume: bool = False,
 ) -> CrawlSummary:
     """Run a whole crawl on this machine and return its summary.
 
@@ -344,7 +382,7 @@ def run_crawl(
             redis_url = server.url
         client = connect(redis_url)
         frontier = Frontier(client, config.crawl_id)
-        submit(frontier, config)
+        submit(frontier, config, resume=resume)
         started = time.monotonic()
         bar = Progress(enabled=progress)
         child_env = dict(os.environ if env is None else env)

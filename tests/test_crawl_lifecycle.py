@@ -6,7 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pyarrow.compute as pc
+
+from crawler.demo import loopback_proxy_env
+from crawler.frontier import Frontier
+from crawler.testweb import WebServer, build_test_web
+from pipelines.report import load_links, load_pages
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,3 +79,106 @@ def test_out_file_is_refused_by_crawl_and_worker(tmp_path, redis_server):
     res = cli("worker", "--redis", redis_server.url, "--out", str(out), timeout=20)
     assert one_line_error(res) == f"linkcrawl: error: --out {out}: not a directory"
     assert out.read_text() == "not a directory"
+
+
+# -- a crawl's settings are immutable; cancel; delete -------------------------------------------
+def _seeds(tmp_path: Path, *urls: str) -> str:
+    path = tmp_path / f"seeds-{len(list(tmp_path.glob('seeds-*')))}.txt"
+    path.write_text("".join(f"{u}\n" for u in urls))
+    return str(path)
+
+
+def test_resubmitting_a_crawl_id_is_refused_or_an_explicit_resume(tmp_path, redis_server,
+                                                                  redis_client):  # fmt: skip
+    url = redis_server.url
+    seeds = _seeds(tmp_path, "http://a.test/")
+    res = cli("submit", seeds, "--redis", url, "--crawl-id", "c", "--max-pages", "100000")
+    assert res.returncode == 0, res.stderr
+    frontier = Frontier(redis_client, "c")
+    before = redis_client.get(frontier.config_key)
+    assert frontier.config.seen_bucket_bits == 11
+    other = _seeds(tmp_path, "http://b.test/")
+    for args in (
+        ("submit", other, "--redis", url, "--crawl-id", "c", "--max-pages", "10",
+         "--allow-private"),
+        ("crawl", other, "--redis", url, "--crawl-id", "c", "--out", str(tmp_path / "o")),
+    ):  # fmt: skip
+        err = one_line_error(cli(*args))
+        assert (
+            "crawl 'c' already exists and its settings are immutable" in err and "--resume" in err
+        )
+    # --resume with other settings: refused, naming them; nothing changed.
+    err = one_line_error(cli("submit", other, "--redis", url, "--crawl-id", "c", "--resume",
+                             "--max-pages", "10"))  # fmt: skip
+    assert "max_pages 100000 (given 10)" in err and "seeds" in err and "seen_bucket_bits" in err
+    assert redis_client.get(frontier.config_key) == before
+    assert redis_client.smembers("linkcrawl:crawls") == {b"c"}
+    # --resume with the same settings goes on; the seed is seen already, so nothing is queued.
+    res = cli("submit", seeds, "--redis", url, "--crawl-id", "c", "--resume",
+              "--max-pages", "100000")  # fmt: skip
+    assert res.returncode == 0 and res.stdout.strip() == "resumed c: 0 seeds queued", res.stderr
+    assert redis_client.get(frontier.config_key) == before
+    err = one_line_error(cli("submit", seeds, "--redis", url, "--crawl-id", "new", "--resume"))
+    assert "no crawl 'new'" in err
+    assert "--crawl-id" in one_line_error(cli("submit", seeds, "--redis", url, "--resume"))
+
+
+def test_cancel_stops_a_crawl_and_delete_removes_only_its_data(tmp_path, redis_server,
+                                                               redis_client):  # fmt: skip
+    url, out = redis_server.url, tmp_path / "index"
+    web = build_test_web()
+    with WebServer(web.site, delay=0.02) as server:
+        env = loopback_proxy_env(server.proxy_url)
+        opts = ("--delay", "0", "--allow-private")
+        assert cli("submit", _seeds(tmp_path, *web.seeds), "--redis", url, "--crawl-id", "big",
+                   *opts).returncode == 0  # fmt: skip
+        assert cli("submit", _seeds(tmp_path, web.seeds[0]), "--redis", url, "--crawl-id",
+                   "small", "--max-pages", "5", *opts).returncode == 0  # fmt: skip
+        small = cli("worker", "--redis", url, "--out", str(out), "--crawl-id", "small", env=env)
+        assert small.returncode == 0, small.stderr
+        big = Frontier(redis_client, "big")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "crawler.cli", "worker", "--redis", url, "--out", str(out),
+             "--crawl-id", "big"],
+            cwd=ROOT, env=dict(env, PYTHONPATH=str(ROOT)), stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while big.counts().get("pages", 0) < 10 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            err = one_line_error(cli("delete", "big", "--redis", url))
+            assert "is running: cancel it first" in err
+            res = cli("cancel", "big", "--redis", url)
+            assert res.returncode == 0 and res.stdout.startswith("cancelled big: "), res.stderr
+            # The worker finishes the pages it holds, then exits: the crawl is over.
+            assert worker.wait(timeout=60) == 0, worker.stderr.read() if worker.stderr else ""
+        finally:
+            worker.kill()
+            worker.wait()
+        counts = big.counts()
+        assert counts["queued"] > 0 and counts["inflight"] == 0
+        status = cli("status", "--redis", url).stdout
+        assert [ln.split("\t")[1] for ln in status.splitlines() if ln.startswith("big\t")] == [
+            "cancelled"
+        ]
+        # Nothing more is leased, by any worker.
+        late = cli("worker", "--redis", url, "--out", str(out), "--crawl-id", "big", env=env)
+        assert late.returncode == 0 and big.counts()["pages"] == counts["pages"]
+    pages_before = {r["crawl_id"] for r in load_pages(out).to_pylist()}
+    assert pages_before == {"big", "small"}
+    res = cli("compact", str(out))
+    assert res.returncode == 0, res.stderr
+    # delete: the frontier keys only; the files too with --files --out, and only its own.
+    res = cli("delete", "big", "--redis", url)
+    assert res.returncode == 0, res.stderr
+    assert not redis_client.keys("linkcrawl:{big}:*") and redis_client.keys("linkcrawl:{small}:*")
+    assert {r["crawl_id"] for r in load_pages(out).to_pylist()} == {"big", "small"}
+    small_links = load_links(out).filter(pc.equal(load_links(out)["crawl_id"], "small"))
+    res = cli("delete", "big", "--files", "--out", str(out))
+    assert res.returncode == 0 and "deleted crawl big from the index" in res.stdout, res.stderr
+    assert {r["crawl_id"] for r in load_pages(out).to_pylist()} == {"small"}
+    assert load_links(out).to_pylist() == small_links.to_pylist()
+    assert not any("big" in str(p) for p in out.rglob("*.parquet"))
+    err = one_line_error(cli("delete", "big", "--files", "--out", str(out)))
+    assert "unknown crawl 'big'" in err
+    assert "unknown crawl 'big'" in one_line_error(cli("cancel", "big", "--redis", url))
