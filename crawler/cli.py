@@ -19,6 +19,7 @@ from crawler.runner import (
     UsageError,
     check_crawl_id,
     check_out_dir,
+    failure_hint,
     format_skipped,
     new_crawl_id,
     read_seeds,
@@ -274,7 +275,10 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             print(compact(args.out, crawl=config.crawl_id).format())
     if stop.signum:
         return exit_status(stop.signum)
-    return 0 if summary.worker_failures == 0 else 1
+    if summary.succeeded == 0 and not summary.cancelled:
+        print(f"linkcrawl: {failure_hint(summary.counts)}", file=sys.stderr)
+        return 1
+    return 0 if summary.worker_failures == 0 and not summary.cancelled else 1
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

@@ -160,6 +160,94 @@ def submit(frontier: Frontier, config: CrawlConfig, resume: bool = False) -> int
     return frontier.enqueue(Entry(u, h, 0) for u, h in zip(config.seeds, hosts, strict=True))
 
 
+_REASON_FAMILIES = frozenset({"blocked", "robots.txt"})  # their first detail is the reason
+ERROR_STAT = "err:"  # stats field prefix of a per-reason error counter
+
+
+def error_reason(error: str, host: str = "") -> str:
+    """What went wrong with a page, without its detail (host, address, message): the
+    error's prefix up to its first ':' (and, for ``blocked`` and ``robots.txt``, the words
+    of the next part that are not a name, an address or a number).
+
+    >>> error_reason("blocked: cannot resolve a.test: DNS server timed out", "a.test")
+    'blocked: cannot resolve'
+    >>> error_reason("blocked: db.test resolves to a non-public address (10.0.0.5)")
+    'blocked: resolves to a non-public address'
+    >>> error_reason("robots.txt: disallowed"), error_reason("TimeoutError: took 30 s")
+    ('robots.txt: disallowed', 'TimeoutError')
+    >>> error_reason("poison: lease lost 2 times (worker died or hung)"), error_reason("")
+    ('poison', 'error')
+    """
+    head, _, rest = error.partition(":")
+    head = head.strip()[:40] or "error"
+    if head not in _REASON_FAMILIES:
+        return head
+    detail = rest.split(":", 1)[0].split("(", 1)[0]
+    words = [
+        w
+        for w in detail.split()[:12]
+        if w != host and not any(c in w for c in "./[]") and not any(c.isdigit() for c in w)
+    ]
+    return f"{head}: {' '.join(words[:6])}" if words else head
+
+
+def error_reasons(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """The crawl's error reasons, most frequent first, from its stats.
+
+    >>> error_reasons({"err:robots.txt: disallowed": 2, "pages": 9, "err:HTTP 404": 5})
+    [('HTTP 404', 5), ('robots.txt: disallowed', 2)]
+    """
+    found = [(k.removeprefix(ERROR_STAT), n) for k, n in counts.items() if k.startswith(ERROR_STAT)]
+    return sorted((r for r in found if r[1] > 0), key=lambda r: (-r[1], r[0]))
+
+
+def format_errors(counts: dict[str, int], top: int = 5) -> str:
+    """The summary's line of top error reasons; '' for none.
+
+    >>> format_errors({"err:blocked: cannot resolve": 4, "err:robots.txt: disallowed": 2})
+    'errors: blocked: cannot resolve 4, robots.txt: disallowed 2'
+    >>> format_errors({f"err:E{i}": 1 for i in range(7)})
+    'errors: E0 1, E1 1, E2 1, E3 1, E4 1, 2 more of 2 other reasons'
+    """
+    reasons = error_reasons(counts)
+    if not reasons:
+        return ""
+    line = "errors: " + ", ".join(f"{r} {n}" for r, n in reasons[:top])
+    rest = reasons[top:]
+    if rest:
+        line += f", {sum(n for _, n in rest)} more of {len(rest)} other reasons"
+    return line
+
+
+_HINTS = {
+    "blocked: cannot resolve": "the names did not resolve: check DNS, or give --dns-server,"
+    " --resolve HOST:ADDR, or a proxy (http_proxy) with --dns-server none",
+    "blocked: resolves to a non-public address": "the sites are on private addresses:"
+    " --allow-private fetches them",
+    "blocked: is a loopback name": "the sites are on loopback: --allow-private fetches them",
+    "robots.txt: disallowed": "robots.txt disallows the pages for this --user-agent",
+    "robots.txt unavailable": "robots.txt could not be read, which holds its pages back",
+}
+
+
+def failure_hint(counts: dict[str, int]) -> str:
+    """One line for a crawl in which no page succeeded: its main reason, and what to try.
+
+    >>> failure_hint({"pages": 4, "errors": 4, "err:blocked: cannot resolve": 4})[:72]
+    'no page succeeded (4 of 4 pages: blocked: cannot resolve): the names did'
+    """
+    reasons = error_reasons(counts)
+    pages = counts.get("pages", 0)
+    if not reasons:
+        return f"no page succeeded ({pages} pages)"
+    reason, n = reasons[0]
+    hint = _HINTS.get(reason)
+    if hint is None and reason.startswith("HTTP "):
+        hint = "the servers answered with errors"
+    hint = hint or "see the error column of the pages table and OUT/logs/"
+    return f"no page succeeded ({n} of {pages} pages: {reason}): {hint}"
+
+
 @dataclass
 class CrawlSummary:
     crawl_id: str
@@ -171,10 +259,18 @@ class CrawlSummary:
     worker_failures: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     interrupted: int = 0  # the signal that stopped the crawl, 0 when it ran to its end
+    cancelled: bool = False  # by `linkcrawl cancel`
 
     @property
     def pages_per_second(self) -> float:
         return self.pages / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def succeeded(self) -> int:
+        """Pages fetched with a 2xx/3xx answer (not an error, nor deferred, nor poison)."""
+        c = self.counts
+        failed = sum(c.get(k, 0) for k in ("errors", "http_errors", "deferred", "poison"))
+        return max(0, c.get("pages", 0) - failed)
 
     def format(self) -> str:
         line = (
@@ -182,9 +278,10 @@ class CrawlSummary:
             f"{self.errors} fetch errors, {self.http_errors} HTTP errors, "
             f"{self.seconds:.1f} s, {self.pages_per_second:.1f} pages/s"
             + (f" (interrupted by {signal_name(self.interrupted)})" if self.interrupted else "")
+            + (" (cancelled)" if self.cancelled else "")
         )
-        limits = format_skipped(self.counts)
-        return f"{line}\n{limits}" if limits else line
+        extra = [x for x in (format_errors(self.counts), format_skipped(self.counts)) if x]
+        return "\n".join([line, *extra])
 
 
 def format_skipped(counts: dict[str, int]) -> str:
@@ -408,6 +505,7 @@ def run_crawl(
             worker_failures=failures,
             counts=counts,
             interrupted=stop.signum,
+            cancelled=frontier.cancelled(),
         )
     finally:
         # Whatever went wrong, no worker outlives this call, nor the private Redis its call.

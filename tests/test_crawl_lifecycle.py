@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from crawler.demo import loopback_proxy_env
 from crawler.frontier import Frontier
+from crawler.runner import error_reason
 from crawler.testweb import WebServer, build_test_web
 from pipelines.report import load_links, load_pages
 
@@ -182,3 +183,49 @@ def test_cancel_stops_a_crawl_and_delete_removes_only_its_data(tmp_path, redis_s
     err = one_line_error(cli("delete", "big", "--files", "--out", str(out)))
     assert "unknown crawl 'big'" in err
     assert "unknown crawl 'big'" in one_line_error(cli("cancel", "big", "--redis", url))
+
+
+# -- the summary says why pages failed ----------------------------------------------------------
+def _no_proxy_env() -> dict[str, str]:
+    env = dict(os.environ)
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy"):
+        env.pop(name, None)
+    return env
+
+
+def test_a_crawl_where_every_page_fails_names_the_reason_and_exits_1(tmp_path):
+    seeds = _seeds(tmp_path, "http://a.test/", "http://b.test/", "http://c.test/")
+    res = cli("crawl", seeds, "--out", str(tmp_path / "o"), "--workers", "1", "--dns-server",
+              "none", "-q", env=_no_proxy_env())  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    assert "errors: blocked: cannot resolve 3" in res.stdout.splitlines()
+    assert res.stderr.strip().splitlines() == [
+        "linkcrawl: no page succeeded (3 of 3 pages: blocked: cannot resolve): the names did not"
+        " resolve: check DNS, or give --dns-server, --resolve HOST:ADDR, or a proxy (http_proxy)"
+        " with --dns-server none"
+    ]
+
+
+def test_the_summary_counts_each_error_reason_as_the_pages_table_does(tmp_path):
+    web = build_test_web()
+    seeds = _seeds(tmp_path, *web.seeds)
+    out = tmp_path / "o"
+    with WebServer(web.site) as server:
+        env = loopback_proxy_env(server.proxy_url)
+        res = cli("crawl", seeds, "--out", str(out), "--workers", "2", "--delay", "0",
+                  "--allow-private", "-q", env=env)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    pages = load_pages(out).to_pylist()
+    want: dict[str, int] = {}
+    for p in pages:
+        if p["status"] is not None and p["status"] >= 400:
+            reason = f"HTTP {p['status']}"
+        elif p["error"] and p["status"] is None:
+            reason = error_reason(p["error"], p["host"])
+        else:
+            continue
+        want[reason] = want.get(reason, 0) + 1
+    assert "robots.txt: disallowed" in want and any(r.startswith("HTTP 4") for r in want)
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("errors: "))
+    top = sorted(want.items(), key=lambda r: (-r[1], r[0]))[:5]
+    assert line.startswith("errors: " + ", ".join(f"{r} {n}" for r, n in top))
