@@ -246,8 +246,8 @@ def seen_bits_for(expected: int) -> int:
 
 def cmd_crawl(args: argparse.Namespace) -> int:
     seeds = read_seeds(args.seeds)
-    check_out_dir(args.out)
     config = _config(args, seeds)
+    check_out_dir(args.out)
     # SIGTERM/SIGINT: the workers stop, what is complete is compacted and summarized, and the
     # exit status is 128 + the signal; a second signal cuts that short (see crawler/stopping.py).
     with StopRequest() as stop:

@@ -229,3 +229,29 @@ def test_the_summary_counts_each_error_reason_as_the_pages_table_does(tmp_path):
     line = next(ln for ln in res.stdout.splitlines() if ln.startswith("errors: "))
     top = sorted(want.items(), key=lambda r: (-r[1], r[0]))[:5]
     assert line.startswith("errors: " + ", ".join(f"{r} {n}" for r, n in top))
+
+
+def test_a_deleted_crawl_stays_deleted_under_an_all_crawls_worker(tmp_path, redis_server,
+                                                                  redis_client):  # fmt: skip
+    url = redis_server.url
+    assert cli("submit", _seeds(tmp_path, "http://a.test/"), "--redis", url, "--crawl-id",
+               "gone").returncode == 0  # fmt: skip
+    assert cli("cancel", "gone", "--redis", url).returncode == 0
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", "worker", "--redis", url, "--out",
+         str(tmp_path / "o"), "--heartbeat-ttl", "1.5"],
+        cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not redis_client.exists("linkcrawl:{gone}:workers") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert redis_client.exists("linkcrawl:{gone}:workers")  # it serves the crawl
+        res = cli("delete", "gone", "--redis", url)
+        assert res.returncode == 0, res.stderr
+        time.sleep(7)  # past the worker's refresh of its crawls, and several heartbeats
+        assert redis_client.keys("linkcrawl:{gone}:*") == []
+        assert worker.poll() is None  # still waiting for crawls
+    finally:
+        worker.terminate()
+        assert worker.wait(timeout=30) == 0
