@@ -203,7 +203,10 @@ def test_private_addresses_are_refused_by_default(tmp_path):
         seeds.write_text(seed + "\n")
         res = cli("crawl", str(seeds), "--out", str(out), "--redis", rs.url, "--workers", "1",
                   "--crawl-id", "g", env=dict(os.environ, PYTHONPATH=str(ROOT)))  # fmt: skip
-        assert res.returncode == 0, res.stderr
+        # No page succeeded: exit 1, and the one line says why and what to do.
+        assert res.returncode == 1, res.stderr
+        assert res.stderr.splitlines()[-1].endswith("--allow-private fetches them")
+        assert "errors: blocked: resolves to a non-public address 1" in res.stdout
         assert server.requests() == []  # nothing reached the private address
     (page,) = load_pages(out).to_pylist()
     assert page["error"].startswith("blocked: 127.0.0.1 resolves to a non-public address")
