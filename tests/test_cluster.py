@@ -265,7 +265,8 @@ def test_unreadable_robots_txt_means_not_now(tmp_path):
         env = dict(loopback_proxy_env(server.proxy_url), PYTHONPATH=str(ROOT))
         res = cli("crawl", str(seeds), "--out", str(out), "--workers", "1", "--delay", "0",
                   "--allow-private", env=env)  # fmt: skip
-        assert res.returncode == 0, res.stderr
+        assert res.returncode == 1, res.stderr  # no page succeeded, and the line says why
+        assert "(1 of 1 pages: robots.txt unavailable)" in res.stderr.splitlines()[-1]
         assert {r.target for r in server.requests()} == {"/robots.txt"}
     (row,) = load_pages(out).to_pylist()
     assert (
