@@ -18,6 +18,8 @@ from crawler.frontier import CrawlConfig, Frontier
 from crawler.runner import (
     UsageError,
     check_crawl_id,
+    check_out_dir,
+    failure_hint,
     format_skipped,
     new_crawl_id,
     read_seeds,
@@ -41,6 +43,12 @@ def _positive(value: str) -> int:
 
 def _add_crawl_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crawl-id", help="name of the crawl (default: crawl-YYYYMMDD-HHMMSS)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on with the existing crawl --crawl-id, whose settings these must equal"
+        " (without it an existing crawl id is refused: a crawl's settings are immutable)",
+    )
     p.add_argument(
         "--scope",
         choices=["host", "domain"],
@@ -160,6 +168,10 @@ def _add_stop_grace(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
+    if args.resume and not args.crawl_id:
+        raise UsageError("--resume needs the --crawl-id of the crawl to go on with")
+    if args.resume and getattr(args, "redis", None) is None:
+        raise UsageError("--resume needs --redis: a crawl without it has a private frontier")
     return CrawlConfig(
         crawl_id=check_crawl_id(args.crawl_id) if args.crawl_id else new_crawl_id(),
         seeds=seeds,
@@ -235,6 +247,7 @@ def seen_bits_for(expected: int) -> int:
 def cmd_crawl(args: argparse.Namespace) -> int:
     seeds = read_seeds(args.seeds)
     config = _config(args, seeds)
+    check_out_dir(args.out)
     # SIGTERM/SIGINT: the workers stop, what is complete is compacted and summarized, and the
     # exit status is 128 + the signal; a second signal cuts that short (see crawler/stopping.py).
     with StopRequest() as stop:
@@ -249,6 +262,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             stop_grace=args.stop_grace,
             env=_dns_env(args.dns_server),
             heartbeat_ttl=args.heartbeat_ttl,
+            resume=args.resume,
         )
         print(summary.format(), flush=True)
         stop.raise_on_force = True
@@ -261,15 +275,67 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             print(compact(args.out, crawl=config.crawl_id).format())
     if stop.signum:
         return exit_status(stop.signum)
-    return 0 if summary.worker_failures == 0 else 1
+    if summary.succeeded == 0 and not summary.cancelled:
+        print(f"linkcrawl: {failure_hint(summary.counts)}", file=sys.stderr)
+        return 1
+    return 0 if summary.worker_failures == 0 and not summary.cancelled else 1
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
     seeds = read_seeds(args.seeds)
     config = _config(args, seeds)
     frontier = Frontier(connect(args.redis), config.crawl_id)
-    queued = submit(frontier, config)
-    print(f"submitted {config.crawl_id}: {queued} seeds queued")
+    queued = submit(frontier, config, resume=args.resume)
+    verb = "resumed" if args.resume else "submitted"
+    print(f"{verb} {config.crawl_id}: {queued} seeds queued")
+    return 0
+
+
+def _known_frontier(redis_url: str, crawl_id: str) -> Frontier:
+    frontier = Frontier(connect(redis_url), check_crawl_id(crawl_id))
+    if not frontier.exists():
+        raise UsageError(f"unknown crawl {crawl_id!r}")
+    return frontier
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    frontier = _known_frontier(args.redis, args.crawl_id)
+    if not frontier.cancel():
+        print(f"crawl {args.crawl_id} was already cancelled")
+        return 0
+    counts = frontier.counts()
+    print(
+        f"cancelled {args.crawl_id}: {max(counts.get('queued', 0), 0)} queued URLs will not be"
+        f" fetched; the {counts.get('inflight', 0)} in flight finish, then its workers exit"
+    )
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    check_crawl_id(args.crawl_id)
+    if args.files and not args.out:
+        raise UsageError("--files needs --out DIR: the index that holds the crawl's files")
+    if args.out and not args.files:
+        raise UsageError("--out is only for --files (delete the crawl's Parquet files too)")
+    if not args.redis and not args.files:
+        raise UsageError("give --redis URL (the crawl's frontier keys), --files --out DIR, or both")
+    frontier = _known_frontier(args.redis, args.crawl_id) if args.redis else None
+    if frontier is not None and not frontier.is_done():
+        raise UsageError(
+            f"crawl {args.crawl_id!r} is running: cancel it first (linkcrawl cancel"
+            f" {args.crawl_id} --redis URL), then delete it once its pages in flight are done"
+        )
+    if args.files:
+        from pipelines.index.drop import drop_crawl
+        from pipelines.index.layout import IndexError_
+
+        try:
+            print(drop_crawl(args.out, args.crawl_id).format())
+        except IndexError_ as exc:
+            raise UsageError(str(exc)) from None
+    if frontier is not None:
+        frontier.delete()
+        print(f"deleted crawl {args.crawl_id} from the frontier")
     return 0
 
 
@@ -278,6 +344,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     if args.crawl_id is not None:
         check_crawl_id(args.crawl_id)
+    check_out_dir(args.out)
     client = connect(args.redis)
     if args.crawl_id is not None and not Frontier(client, args.crawl_id).exists():
         raise UsageError(f"unknown crawl {args.crawl_id!r}")
@@ -334,7 +401,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for crawl_id in crawls:
         frontier = Frontier(client, crawl_id)
         counts = frontier.counts()
-        state = "finished" if frontier.is_done() else "running"
+        done = frontier.is_done()
+        state = "cancelled" if frontier.cancelled() else "finished" if done else "running"
         counts["queued"] = max(counts.get("queued", 0), 0)
         keys = ("pages", "queued", "inflight", "workers", "links_written", "errors", "requeued",
                 "poison")  # fmt: skip
@@ -462,7 +530,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from crawler.demo import run_demo
 
-    return run_demo(out=args.out, workers=args.workers, verbose=args.verbose)
+    return run_demo(out=args.out, workers=args.workers, verbose=args.verbose, force=args.force)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -527,6 +595,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--redis", required=True)
     p.set_defaults(func=cmd_status)
 
+    p = sub.add_parser("cancel", help="stop a crawl of a Redis frontier: nothing more is leased")
+    p.add_argument("crawl_id", metavar="ID", help="the crawl to cancel")
+    p.add_argument("--redis", required=True)
+    p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser(
+        "delete",
+        help="delete a finished or cancelled crawl's frontier keys (--files: its Parquet too)",
+    )
+    p.add_argument("crawl_id", metavar="ID", help="the crawl to delete")
+    p.add_argument("--redis", help="delete the crawl's keys from this frontier")
+    p.add_argument(
+        "--files",
+        action="store_true",
+        help="also delete the crawl's Parquet files (only that crawl's) from --out DIR",
+    )
+    p.add_argument("--out", metavar="DIR", help="the index holding the crawl's files")
+    p.set_defaults(func=cmd_delete)
+
     p = sub.add_parser("extract", help="the crawler's extraction on saved pages, as JSON lines")
     p.add_argument("file", nargs="?", help="an HTML file (.gz allowed)")
     p.add_argument("--url", help="the page's URL")
@@ -549,6 +636,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="crawl a built-in multi-host web on loopback")
     p.add_argument("--out", default="demo-index")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace OUT even if it holds files a previous demo did not write",
+    )
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("-v", "--verbose", action="count", default=0)
     p.set_defaults(func=cmd_demo)

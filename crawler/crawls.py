@@ -49,7 +49,11 @@ class CrawlSet:
         if not force and now - self._refreshed < self.REFRESH_SECONDS:
             return
         self._refreshed = now
-        for crawl_id in list_crawls(self.client):
+        crawls = list_crawls(self.client)
+        for gone in set(self.frontiers) - set(crawls):  # `linkcrawl delete`d
+            del self.frontiers[gone]
+            logger.info("crawl %s was deleted", gone)
+        for crawl_id in crawls:
             if crawl_id in self.frontiers or crawl_id in self.refused:
                 continue
             if crawl_id_error(crawl_id):

@@ -32,6 +32,7 @@ FEED_MAXLEN = 100_000  # approximate length cap of a crawl's live link stream
 IDLE_BACKOFF_MIN = 0.05
 IDLE_BACKOFF_MAX = 1.0
 LOCAL_SEEN_CACHE_BYTES = 16 << 20  # the URL hashes a worker remembers as in the frontier
+MAX_ERROR_REASONS = 20  # distinct error reasons a worker counts in the stats; then "other"
 
 # Limits that end a crawl on any web (README "Limits"); 0 (or -1 for depth) turns one off.
 MAX_URL_LENGTH = 2083  # characters: Internet Explorer's limit, Scrapy's URLLENGTH_LIMIT

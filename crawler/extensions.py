@@ -47,6 +47,8 @@ class CrawlTermination:
     def heartbeat(self) -> None:
         try:
             for frontier in self.spider.crawls:
+                if not frontier.exists():  # deleted: a heartbeat would bring a key back
+                    continue
                 frontier.heartbeat(self.spider.worker_id, self.ttl)
                 frontier.run_id = frontier.server_run_id()
         except redis.RedisError as exc:

@@ -25,7 +25,8 @@ Cluster slot and every script touches one node. Layout (prefix ``linkcrawl:{c}:`
   enqueued for that host and path (``--max-queries-per-path``);
 - ``stats``         HASH counters; ``config`` the crawl's settings as JSON;
 - ``deadline``      STRING ms time (Redis' clock) past which queued entries are drained as
-  deferred (``--max-duration``).
+  deferred (``--max-duration``);
+- ``cancelled``     STRING unix time of ``linkcrawl cancel``: nothing more is leased.
 
 A request leaves the frontier in two steps: its host slot is *released* when the response is
 processed (politeness), and its lease is *acked* once the Parquet file holding its rows is
@@ -188,6 +189,7 @@ class Frontier:
         self._deadline: int | None = None  # ms, Redis' clock; 0: none
         self._clock: tuple[float, float] = (-1e9, 0.0)  # (monotonic, Redis ms - monotonic ms)
         self._expired = False
+        self._cancelled, self._cancel_checked = False, -1e9
         self.load_scripts()
         # Refreshed by the heartbeat; pages finished under an older one may have lost writes.
         self.run_id = self.server_run_id()
@@ -225,16 +227,34 @@ class Frontier:
         return results
 
     # -- crawl lifecycle -------------------------------------------------------------------
-    def create(self, config: CrawlConfig) -> None:
-        """Register the crawl and its settings (idempotent for the same crawl id)."""
+    def create(self, config: CrawlConfig) -> bool:
+        """Register the crawl and its settings; False (nothing changed) if the crawl id
+        exists: a crawl's settings are immutable once submitted."""
+        if self.exists():
+            return False
         config.created_at = config.created_at or time.time()
         if config.max_duration > 0:  # before the config: a worker that sees one sees both
             t = self.client.time()
             deadline = t[0] * 1000 + t[1] // 1000 + int(config.max_duration * 1000)
             self.client.set(self.key("deadline"), deadline, nx=True)
-        self.client.set(self.config_key, config.to_json())
+        if not self.client.set(self.config_key, config.to_json(), nx=True):
+            return False  # another submit of the same id won the race
         self.client.sadd(self.crawls_key, self.crawl_id)
         self._config = config
+        return True
+
+    def cancel(self) -> bool:
+        """Stop the crawl: no entry of it is leased any more; the pages in flight finish.
+        False if it was already cancelled."""
+        return bool(self.client.set(self.key("cancelled"), int(time.time()), nx=True))
+
+    def cancelled(self) -> bool:
+        """Whether the crawl was cancelled (read again at most every second)."""
+        mono = time.monotonic()
+        if not self._cancelled and mono - self._cancel_checked >= 1.0:
+            self._cancel_checked = mono
+            self._cancelled = bool(self.client.exists(self.key("cancelled")))
+        return self._cancelled
 
     def exists(self) -> bool:
         return bool(self.client.exists(self.config_key))
@@ -296,6 +316,8 @@ class Frontier:
         An entry with ``lost`` set is quarantined: record it as poison, do not fetch it.
         """
         cfg = self.config
+        if self.cancelled():
+            return [], 0.0
         if self.expired():
             return self.drain(worker, count, ttl), 0.0
         res = self._scripts["POP"](
@@ -457,12 +479,13 @@ class Frontier:
         return out
 
     def is_done(self) -> bool:
-        """Nothing queued and no lease held, in one atomic read."""
+        """Nothing queued (or the crawl cancelled) and no lease held, in one atomic read."""
         pipe = self.client.pipeline(transaction=True)
         pipe.hget(self.stats_key, "queued")
         pipe.hlen(self.owner)
-        queued, inflight = pipe.execute()
-        return int(queued or 0) <= 0 and int(inflight) == 0
+        pipe.exists(self.key("cancelled"))
+        queued, inflight, cancelled = pipe.execute()
+        return (int(queued or 0) <= 0 or bool(cancelled)) and int(inflight) == 0
 
     def incr(self, pipe: redis.client.Pipeline | None = None, **counters: int) -> None:
         target = pipe if pipe is not None else self.client

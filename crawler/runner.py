@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
@@ -93,18 +93,159 @@ def check_crawl_id(crawl_id: str) -> str:
     return crawl_id
 
 
+def check_out_dir(out: str | Path) -> None:
+    """Refuse (:class:`UsageError`) a local ``--out`` that is not a directory or cannot become
+    one, before any worker starts: a worker would otherwise retry its write forever."""
+    if is_uri(out):
+        return
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {out}: not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot create the directory ({exc.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: not writable")
+
+
 def new_crawl_id() -> str:
     return datetime.now(timezone.utc).strftime("crawl-%Y%m%d-%H%M%S")
 
 
-def submit(frontier: Frontier, config: CrawlConfig) -> int:
-    """Create the crawl in Redis and enqueue its seeds; returns how many were queued."""
+def config_diff(stored: CrawlConfig, given: CrawlConfig) -> str:
+    """The settings in which ``given`` differs from the crawl's ``stored`` ones; '' if none.
+
+    >>> a = CrawlConfig("c", ["http://a.test/"], max_pages=50, created_at=1.0)
+    >>> config_diff(a, CrawlConfig("c", ["http://b.test/"], max_pages=100))
+    'seeds, max_pages 50 (given 100)'
+    >>> config_diff(a, CrawlConfig("c", ["http://a.test/"], max_pages=50))
+    ''
+    """
+    old, new = asdict(stored), asdict(given)
+    parts = []
+    for name in old:
+        if name in ("crawl_id", "created_at") or old[name] == new.get(name):
+            continue
+        scalar = not isinstance(old[name], list | dict)
+        parts.append(f"{name} {old[name]!r} (given {new.get(name)!r})" if scalar else name)
+    return ", ".join(parts)
+
+
+def submit(frontier: Frontier, config: CrawlConfig, resume: bool = False) -> int:
+    """Create the crawl in Redis and enqueue its seeds; returns how many were queued.
+
+    A crawl's settings are immutable: an existing crawl id is refused, unless ``resume``
+    and the settings are the same (the crawl goes on where it is)."""
     hosts = [url_host(u) for u in config.seeds]
     if not config.allowed:
         # Origins (host or domain, and a port other than 80/443): another port is another site.
         config.allowed = sorted({scope_key(u, config.scope == "domain") for u in config.seeds})
-    frontier.create(config)
+    cid = config.crawl_id
+    if resume:
+        if not frontier.exists():
+            raise UsageError(f"--resume: no crawl {cid!r} in this frontier")
+        if frontier.cancelled():
+            raise UsageError(f"--resume: crawl {cid!r} was cancelled; submit a new crawl id")
+        diff = config_diff(frontier.config, config)
+        if diff:
+            raise UsageError(
+                f"--resume: the settings of crawl {cid!r} are immutable; given differ: {diff}"
+            )
+    elif not frontier.create(config):
+        raise UsageError(
+            f"crawl {cid!r} already exists and its settings are immutable: pass --resume (with"
+            f" the same settings) to go on with it, or choose another --crawl-id"
+        )
     return frontier.enqueue(Entry(u, h, 0) for u, h in zip(config.seeds, hosts, strict=True))
+
+
+_REASON_FAMILIES = frozenset({"blocked", "robots.txt"})  # their first detail is the reason
+ERROR_STAT = "err:"  # stats field prefix of a per-reason error counter
+
+
+def error_reason(error: str, host: str = "") -> str:
+    """What went wrong with a page, without its detail (host, address, message): the
+    error's prefix up to its first ':' (and, for ``blocked`` and ``robots.txt``, the words
+    of the next part that are not a name, an address or a number).
+
+    >>> error_reason("blocked: cannot resolve a.test: DNS server timed out", "a.test")
+    'blocked: cannot resolve'
+    >>> error_reason("blocked: db.test resolves to a non-public address (10.0.0.5)")
+    'blocked: resolves to a non-public address'
+    >>> error_reason("robots.txt: disallowed"), error_reason("TimeoutError: took 30 s")
+    ('robots.txt: disallowed', 'TimeoutError')
+    >>> error_reason("poison: lease lost 2 times (worker died or hung)"), error_reason("")
+    ('poison', 'error')
+    """
+    head, _, rest = error.partition(":")
+    head = head.strip()[:40] or "error"
+    if head not in _REASON_FAMILIES:
+        return head
+    detail = rest.split(":", 1)[0].split("(", 1)[0]
+    words = [
+        w
+        for w in detail.split()[:12]
+        if w != host and not any(c in w for c in "./[]") and not any(c.isdigit() for c in w)
+    ]
+    return f"{head}: {' '.join(words[:6])}" if words else head
+
+
+def error_reasons(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """The crawl's error reasons, most frequent first, from its stats.
+
+    >>> error_reasons({"err:robots.txt: disallowed": 2, "pages": 9, "err:HTTP 404": 5})
+    [('HTTP 404', 5), ('robots.txt: disallowed', 2)]
+    """
+    found = [(k.removeprefix(ERROR_STAT), n) for k, n in counts.items() if k.startswith(ERROR_STAT)]
+    return sorted((r for r in found if r[1] > 0), key=lambda r: (-r[1], r[0]))
+
+
+def format_errors(counts: dict[str, int], top: int = 5) -> str:
+    """The summary's line of top error reasons; '' for none.
+
+    >>> format_errors({"err:blocked: cannot resolve": 4, "err:robots.txt: disallowed": 2})
+    'errors: blocked: cannot resolve 4, robots.txt: disallowed 2'
+    >>> format_errors({f"err:E{i}": 1 for i in range(7)})
+    'errors: E0 1, E1 1, E2 1, E3 1, E4 1, 2 more of 2 other reasons'
+    """
+    reasons = error_reasons(counts)
+    if not reasons:
+        return ""
+    line = "errors: " + ", ".join(f"{r} {n}" for r, n in reasons[:top])
+    rest = reasons[top:]
+    if rest:
+        line += f", {sum(n for _, n in rest)} more of {len(rest)} other reasons"
+    return line
+
+
+_HINTS = {
+    "blocked: cannot resolve": "the names did not resolve: check DNS, or give --dns-server,"
+    " --resolve HOST:ADDR, or a proxy (http_proxy) with --dns-server none",
+    "blocked: resolves to a non-public address": "the sites are on private addresses:"
+    " --allow-private fetches them",
+    "blocked: is a loopback name": "the sites are on loopback: --allow-private fetches them",
+    "robots.txt: disallowed": "robots.txt disallows the pages for this --user-agent",
+    "robots.txt unavailable": "robots.txt could not be read, which holds its pages back",
+}
+
+
+def failure_hint(counts: dict[str, int]) -> str:
+    """One line for a crawl in which no page succeeded: its main reason, and what to try.
+
+    >>> failure_hint({"pages": 4, "errors": 4, "err:blocked: cannot resolve": 4})[:72]
+    'no page succeeded (4 of 4 pages: blocked: cannot resolve): the names did'
+    """
+    reasons = error_reasons(counts)
+    pages = counts.get("pages", 0)
+    if not reasons:
+        return f"no page succeeded ({pages} pages)"
+    reason, n = reasons[0]
+    hint = _HINTS.get(reason)
+    if hint is None and reason.startswith("HTTP "):
+        hint = "the servers answered with errors"
+    hint = hint or "see the error column of the pages table and OUT/logs/"
+    return f"no page succeeded ({n} of {pages} pages: {reason}): {hint}"
 
 
 @dataclass
@@ -118,10 +259,18 @@ class CrawlSummary:
     worker_failures: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     interrupted: int = 0  # the signal that stopped the crawl, 0 when it ran to its end
+    cancelled: bool = False  # by `linkcrawl cancel`
 
     @property
     def pages_per_second(self) -> float:
         return self.pages / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def succeeded(self) -> int:
+        """Pages fetched with a 2xx/3xx answer (not an error, nor deferred, nor poison)."""
+        c = self.counts
+        failed = sum(c.get(k, 0) for k in ("errors", "http_errors", "deferred", "poison"))
+        return max(0, c.get("pages", 0) - failed)
 
     def format(self) -> str:
         line = (
@@ -129,9 +278,10 @@ class CrawlSummary:
             f"{self.errors} fetch errors, {self.http_errors} HTTP errors, "
             f"{self.seconds:.1f} s, {self.pages_per_second:.1f} pages/s"
             + (f" (interrupted by {signal_name(self.interrupted)})" if self.interrupted else "")
+            + (" (cancelled)" if self.cancelled else "")
         )
-        limits = format_skipped(self.counts)
-        return f"{line}\n{limits}" if limits else line
+        extra = [x for x in (format_errors(self.counts), format_skipped(self.counts)) if x]
+        return "\n".join([line, *extra])
 
 
 def format_skipped(counts: dict[str, int]) -> str:
@@ -302,6 +452,7 @@ def run_crawl(
     stop: StopRequest | None = None,
     stop_grace: float = defaults.STOP_GRACE,
     heartbeat_ttl: float | None = None,
+    resume: bool = False,
 ) -> CrawlSummary:
     """Run a whole crawl on this machine and return its summary.
 
@@ -317,7 +468,7 @@ def run_crawl(
             tempfile.mkdtemp(prefix="linkcrawl-logs-")
         )  # object storage: logs stay local
     else:
-        Path(out).mkdir(parents=True, exist_ok=True)
+        check_out_dir(out)
         log_dir = Path(out) / "logs"
     n_workers = max(1, workers or os.cpu_count() or 1)
     server: RedisServer | None = None
@@ -328,7 +479,7 @@ def run_crawl(
             redis_url = server.url
         client = connect(redis_url)
         frontier = Frontier(client, config.crawl_id)
-        submit(frontier, config)
+        submit(frontier, config, resume=resume)
         started = time.monotonic()
         bar = Progress(enabled=progress)
         child_env = dict(os.environ if env is None else env)
@@ -354,6 +505,7 @@ def run_crawl(
             worker_failures=failures,
             counts=counts,
             interrupted=stop.signum,
+            cancelled=frontier.cancelled(),
         )
     finally:
         # Whatever went wrong, no worker outlives this call, nor the private Redis its call.

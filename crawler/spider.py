@@ -26,6 +26,7 @@ from crawler.connection import connect
 from crawler.crawls import CrawlSet
 from crawler.deadline import DEFERRED
 from crawler.frontier import Entry, Frontier
+from crawler.runner import ERROR_STAT, error_reason
 from crawler.traps import SeenCache, trap_reason
 from pipelines.budget import PageBudgetExceeded, cpu_budget
 from pipelines.encoding import not_html_reason
@@ -311,6 +312,22 @@ class LinkSpider(scrapy.Spider):
         )
         if skipped:
             frontier.incr(pipe, **{f"skipped_{k}": v for k, v in skipped.items()})
+        if error or http_error:  # per reason, for the summary (README "Crawling")
+            reason = (
+                error_reason(str(page.get("error") or ""), entry.host)
+                if error
+                else f"HTTP {page.get('status')}"
+            )
+            counted = self.__dict__.setdefault("_error_reasons", set())
+            if reason not in counted:
+                limit = self.settings.getint(
+                    "LINKCRAWL_MAX_ERROR_REASONS", defaults.MAX_ERROR_REASONS
+                )
+                if len(counted) < limit:
+                    counted.add(reason)
+                else:
+                    reason = "other"
+            pipe.hincrby(frontier.stats_key, ERROR_STAT + reason, 1)
         if frontier.config.feed and page.get("status") is not None:
             pipe.xadd(
                 frontier.key("feed"),

@@ -203,7 +203,10 @@ def test_private_addresses_are_refused_by_default(tmp_path):
         seeds.write_text(seed + "\n")
         res = cli("crawl", str(seeds), "--out", str(out), "--redis", rs.url, "--workers", "1",
                   "--crawl-id", "g", env=dict(os.environ, PYTHONPATH=str(ROOT)))  # fmt: skip
-        assert res.returncode == 0, res.stderr
+        # No page succeeded: exit 1, and the one line says why and what to do.
+        assert res.returncode == 1, res.stderr
+        assert res.stderr.splitlines()[-1].endswith("--allow-private fetches them")
+        assert "errors: blocked: resolves to a non-public address 1" in res.stdout
         assert server.requests() == []  # nothing reached the private address
     (page,) = load_pages(out).to_pylist()
     assert page["error"].startswith("blocked: 127.0.0.1 resolves to a non-public address")
@@ -262,7 +265,8 @@ def test_unreadable_robots_txt_means_not_now(tmp_path):
         env = dict(loopback_proxy_env(server.proxy_url), PYTHONPATH=str(ROOT))
         res = cli("crawl", str(seeds), "--out", str(out), "--workers", "1", "--delay", "0",
                   "--allow-private", env=env)  # fmt: skip
-        assert res.returncode == 0, res.stderr
+        assert res.returncode == 1, res.stderr  # no page succeeded, and the line says why
+        assert "(1 of 1 pages: robots.txt unavailable)" in res.stderr.splitlines()[-1]
         assert {r.target for r in server.requests()} == {"/robots.txt"}
     (row,) = load_pages(out).to_pylist()
     assert (

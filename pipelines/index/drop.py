@@ -1,0 +1,118 @@
+"""`linkcrawl delete ID --files --out DIR`: remove one crawl's files from an index, and only its.
+
+Raw files are the crawl's when every row says so (their ``crawl_id`` column); a compacted
+index gets a new generation without the crawl (the other crawls' files hard-linked, as
+compaction does), published by replacing CURRENT, then the crawl's directories in older
+generations go.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipelines.index.compact import _fsync_tree, _generations, _link, _lock
+from pipelines.index.layout import (
+    COMPACTED,
+    CURRENT,
+    MANIFEST,
+    IndexError_,
+    Manifest,
+    crawl_dir_name,
+    file_crawl_id,
+    fsync_dir,
+    open_snapshot,
+    raw_files,
+    write_text_atomic,
+)
+
+
+@dataclass
+class DropStats:
+    crawl_id: str
+    files: int = 0
+    bytes: int = 0
+    generation: str | None = None
+
+    def format(self) -> str:
+        """The line `delete` prints.
+
+        >>> DropStats("c1", 3, 2048, "gen-000004").format()
+        'deleted crawl c1 from the index: 3 files, 2.0 KiB (new generation gen-000004)'
+        """
+        gen = f" (new generation {self.generation})" if self.generation else ""
+        return (
+            f"deleted crawl {self.crawl_id} from the index: {self.files} files,"
+            f" {self.bytes / 1024:.1f} KiB{gen}"
+        )
+
+
+def _without(old: Manifest, crawl_id: str, gen: str, dropped_raw: set[str]) -> Manifest:
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return Manifest(
+        generation=gen,
+        created_at=now,
+        links=[s for s in old.links if s.crawl_id != crawl_id],
+        pages={c: p for c, p in old.pages.items() if c != crawl_id},
+        consumed_links=[n for n in old.consumed_links if n not in dropped_raw],
+        consumed_pages=[n for n in old.consumed_pages if n not in dropped_raw],
+        crawls={c: v for c, v in old.crawls.items() if c != crawl_id},
+    )
+
+
+def _holds(old: Manifest | None, crawl_id: str) -> bool:
+    if old is None:
+        return False
+    return (
+        crawl_id in old.crawls
+        or crawl_id in old.pages
+        or any(s.crawl_id == crawl_id for s in old.links)
+    )
+
+
+def drop_crawl(index: str | Path, crawl_id: str) -> DropStats:
+    """Delete the files of ``crawl_id`` from ``index``; :class:`IndexError_` if it has none."""
+    root = Path(index)
+    open_snapshot(root)  # raises on a missing index
+    stats = DropStats(crawl_id)
+    with _lock(root):
+        snap = open_snapshot(root)
+        raw = [p for t in ("links", "pages") for p in raw_files(root, t)]
+        mine = [p for p in raw if file_crawl_id(p) == crawl_id]
+        old = snap.manifest
+        if not mine and not _holds(old, crawl_id):
+            known = ", ".join(snap.crawl_ids()) or "none"
+            raise IndexError_(f"unknown crawl {crawl_id!r} in {root} (crawls: {known})")
+        comp = root / COMPACTED
+        if old is not None and snap.generation_dir is not None and _holds(old, crawl_id):
+            gens = _generations(root)
+            gen = f"gen-{int(gens[-1][4:]) + 1:06d}"
+            stage = comp / f".{gen}.tmp"
+            stage.mkdir()
+            manifest = _without(old, crawl_id, gen, {p.name for p in mine})
+            for rel in [s.path for s in manifest.links] + list(manifest.pages.values()):
+                _link(snap.generation_dir / rel, stage / rel)
+            (stage / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
+            _fsync_tree(stage)
+            os.rename(stage, comp / gen)
+            fsync_dir(comp)
+            write_text_atomic(comp / CURRENT, gen + "\n")  # the commit point
+            stats.generation = gen
+            # The crawl's files in older generations (kept a while for readers) go too.
+            for name in _generations(root):
+                for table in ("links", "pages"):
+                    d = comp / name / table / crawl_dir_name(crawl_id)
+                    if d.is_dir():
+                        files = [f for f in d.rglob("*") if f.is_file()]
+                        if name == old.generation:
+                            stats.files += len(files)
+                            stats.bytes += sum(f.stat().st_size for f in files)
+                        shutil.rmtree(d)
+        for p in mine:
+            stats.files += 1
+            stats.bytes += p.stat().st_size
+            p.unlink()
+    return stats
