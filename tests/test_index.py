@@ -93,7 +93,7 @@ def test_compaction_dedupes_refetched_pages_and_sets_sitewide(raw):
     assert stats.generation == "gen-000001"
     assert stats.duplicates_removed == len(s1) // 2
     snap = open_snapshot(raw)
-    assert snap.raw_links == [] and list((raw / "links").glob("*.parquet")) == []  # consumed
+    assert snap.raw_links == [] and list((raw / "links").glob("part-*.parquet")) == []  # consumed
     with Index(raw) as ix:
         rows = ix.run(f"SELECT * FROM ({ix.all_links_sql()})").to_pylist()
     assert len(rows) == len(raw_rows) - len(s1) // 2
