@@ -5,7 +5,7 @@ Two steps, kept apart so each can be checked against its own reference:
 1. :func:`resolve_href` is what a browser resolves ``<a href>`` to: the WHATWG URL standard,
    implemented by ada (``ada_url``, the C++ parser Node.js uses). It passes every case of the
    web-platform-tests ``urltestdata.json`` (``tests/test_whatwg_url.py``).
-2. :func:`normalize_url` is the link index's normalization of an absolute URL (DESIGN.md, "URL
+2. :func:`normalize_url` is the link index's normalization of an absolute URL (README, "URL
    normalization"): only http and https kept; scheme and host lowercased; host in punycode,
    without a trailing dot; default port removed; dot segments resolved; fragment removed;
    percent-encoding normalized; query parameters sorted; tracking parameters removed. ``www.`` is

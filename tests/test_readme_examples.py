@@ -170,3 +170,39 @@ def test_readme_examples_with_raw_files_beside(crawled):
     assert res.returncode == 0, res.stderr
     assert not list((cwd / "index" / "links").glob("part-*.parquet"))
     check_examples(cwd, "'a', 'b'")
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading.
+
+    >>> github_anchor("The index on disk, and querying it")
+    'the-index-on-disk-and-querying-it'
+    """
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_readme_links_resolve():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    anchors = {github_anchor(h) for h in re.findall(r"^#+ (.+)$", text, re.M)}
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert links
+    for link in links:
+        if link.startswith("#"):
+            assert link[1:] in anchors, f"README links to a missing section {link}"
+        elif "://" not in link:
+            assert (ROOT / link.split("#")[0]).exists(), f"README links to a missing file {link}"
+    # Files the README names as the project's own exist (DESIGN.md was not shipped).
+    for name in re.findall(r"\b([A-Z]+\.md)\b", text):
+        assert (ROOT / name).exists(), f"README refers to {name}, which is not in the project"
+
+
+def test_eval_extra_installs_what_trafilatura_imports():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    block = re.search(r"^eval = \[(.*?)^\]", pyproject, re.S | re.M)
+    assert block is not None
+    reqs = re.findall(r'^\s*"([^"]+)"', block.group(1), re.M)
+    names = {re.split(r"[<>=\[; ]", req)[0].lower().replace("-", "_") for req in reqs}
+    # trafilatura imports justext, which imports lxml.html.clean: a package of its own since
+    # lxml 5.2, which neither declares.
+    assert {"trafilatura", "lxml_html_clean"} <= names

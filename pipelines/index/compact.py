@@ -62,7 +62,7 @@ from pipelines.index.layout import (
 from pipelines.schema import LINK_COLUMNS, LINKS_SCHEMA, PAGE_COLUMNS, PAGES_SCHEMA
 from pipelines.sitewide import site_level_sql
 
-# Columns the compacted layout adds to the contract (never renamed, see DESIGN.md).
+# Columns the compacted layout adds to the contract (never renamed: README, "The data contract").
 COMPACTED_LINKS_SCHEMA = (
     LINKS_SCHEMA.set(LINKS_SCHEMA.get_field_index("sitewide"), pa.field("sitewide", pa.bool_()))
     .append(pa.field("target_surt", pa.string(), nullable=False))
