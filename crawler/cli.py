@@ -3,31 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import gzip
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import orjson
+from typing import TYPE_CHECKING, Any
 
 from crawler import defaults
-from crawler.connection import FrontierUnavailable, connect
-from crawler.frontier import CrawlConfig, Frontier
-from crawler.runner import (
-    UsageError,
-    check_crawl_id,
-    check_out_dir,
-    failure_hint,
-    format_skipped,
-    new_crawl_id,
-    read_seeds,
-    run_crawl,
-    submit,
-)
-from crawler.stopping import ForcedStop, StopRequest, exit_status
-from pipelines.parquet_sink import is_uri
+from crawler.errors import FrontierUnavailable, UsageError
+
+if TYPE_CHECKING:
+    from crawler.frontier import CrawlConfig, Frontier
+
+# Imports of Redis, Scrapy, pyarrow and numpy are deferred into the commands that use them, so
+# that `--help` and the index queries start fast (tests/test_help.py checks it).
 
 
 def _log_level(verbose: int) -> str:
@@ -61,7 +50,9 @@ def _add_crawl_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-depth", type=int, default=defaults.MAX_DEPTH,
                    help="link depth from the seeds (-1: any)")  # fmt: skip
     _add_limit_options(p)
-    p.add_argument("--user-agent", default=defaults.USER_AGENT)
+    p.add_argument("--user-agent", default=defaults.USER_AGENT,
+                   help="sent with every request and matched against robots.txt"
+                   f" (default {defaults.USER_AGENT!r})")  # fmt: skip
     p.add_argument(
         "--host-concurrency",
         type=int,
@@ -168,6 +159,9 @@ def _add_stop_grace(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
+    from crawler.frontier import CrawlConfig
+    from crawler.runner import check_crawl_id, new_crawl_id
+
     if args.resume and not args.crawl_id:
         raise UsageError("--resume needs the --crawl-id of the crawl to go on with")
     if args.resume and getattr(args, "redis", None) is None:
@@ -245,6 +239,10 @@ def seen_bits_for(expected: int) -> int:
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
+    from crawler.runner import check_out_dir, failure_hint, read_seeds, run_crawl
+    from crawler.stopping import ForcedStop, StopRequest, exit_status
+    from pipelines.parquet_sink import is_uri
+
     seeds = read_seeds(args.seeds)
     config = _config(args, seeds)
     check_out_dir(args.out)
@@ -282,6 +280,10 @@ def cmd_crawl(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from crawler.connection import connect
+    from crawler.frontier import Frontier
+    from crawler.runner import read_seeds, submit
+
     seeds = read_seeds(args.seeds)
     config = _config(args, seeds)
     frontier = Frontier(connect(args.redis), config.crawl_id)
@@ -292,6 +294,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def _known_frontier(redis_url: str, crawl_id: str) -> Frontier:
+    from crawler.connection import connect
+    from crawler.frontier import Frontier
+    from crawler.runner import check_crawl_id
+
     frontier = Frontier(connect(redis_url), check_crawl_id(crawl_id))
     if not frontier.exists():
         raise UsageError(f"unknown crawl {crawl_id!r}")
@@ -312,6 +318,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
+    from crawler.runner import check_crawl_id
+
     check_crawl_id(args.crawl_id)
     if args.files and not args.out:
         raise UsageError("--files needs --out DIR: the index that holds the crawl's files")
@@ -340,6 +348,9 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from crawler.connection import connect
+    from crawler.frontier import Frontier
+    from crawler.runner import check_crawl_id, check_out_dir
     from crawler.worker import run_worker
 
     if args.crawl_id is not None:
@@ -392,6 +403,10 @@ def status_lines(rows: list[list[str]], terminal: bool) -> list[str]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from crawler.connection import connect
+    from crawler.frontier import Frontier
+    from crawler.runner import format_skipped
+
     client = connect(args.redis)
     crawls = sorted(c.decode() for c in client.smembers(f"{defaults.KEY_PREFIX}:crawls"))
     if not crawls:
@@ -422,6 +437,8 @@ class NotHTML(Exception):
 def _read_page(path: str, limit: int) -> bytes:
     """The first *limit* + 1 bytes of a page file (gunzipped if it ends in .gz): a huge file,
     or a gzip bomb, is never read whole. Raises NotHTML for what is not an HTML page."""
+    import gzip
+
     from pipelines.encoding import not_html_reason
 
     p = Path(path)
@@ -445,6 +462,10 @@ def _read_page(path: str, limit: int) -> bytes:
 def _manifest(path: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(page path, url, the line's other keys) per line, read lazily: a manifest of millions
     of pages is streamed."""
+    import gzip
+
+    import orjson
+
     base = Path(path).parent
     if not Path(path).is_file():
         raise UsageError(f"file not found: {path}")
@@ -473,6 +494,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
     """The crawler's own extraction (extract_page then link_rows, as crawler/spider.py calls
     them) on saved pages, one JSON line per link. One process, no Scrapy engine; memory is
     bounded by one page (bodies are cut at MAX_PARSE_BYTES, as the crawler cuts them)."""
+    import orjson
+
     from pipelines.budget import PageBudgetExceeded, cpu_budget
     from pipelines.extract import MAX_PARSE_BYTES, extract_page
     from pipelines.rows import link_rows, utc_now
@@ -534,10 +557,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from crawler import __version__
+
     parser = argparse.ArgumentParser(
         prog="linkcrawl", description="Crawl seed sites into a Parquet backlink index."
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"linkcrawl {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("crawl", help="crawl seed sites into OUT (one machine)")
     p.add_argument("seeds", help="file with one seed URL per line")
@@ -557,21 +583,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds of silence after which a worker is taken for hung: killed, replaced,"
         f" its leases requeued (default {defaults.HEARTBEAT_TTL:g})",
     )
-    p.add_argument("-v", "--verbose", action="count", default=0)
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="more logging, in OUT/logs/ (-vv: debug)")  # fmt: skip
     _add_stop_grace(p)
     _add_crawl_options(p)
     _dns_server_option(p)
     p.set_defaults(func=cmd_crawl)
 
     p = sub.add_parser("submit", help="create a crawl in a shared Redis frontier")
-    p.add_argument("seeds")
-    p.add_argument("--redis", required=True)
+    p.add_argument("seeds", help="file with one seed URL per line")
+    p.add_argument("--redis", required=True, metavar="URL",
+                   help="the shared frontier (redis://, rediss://, with password)")  # fmt: skip
     _add_crawl_options(p)
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("worker", help="work on a crawl of a shared Redis frontier")
-    p.add_argument("--redis", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--redis", required=True, metavar="URL",
+                   help="the shared frontier (redis://, rediss://, with password)")  # fmt: skip
+    p.add_argument("--out", required=True,
+                   help="index directory, or a pyarrow filesystem URI (s3://...)")  # fmt: skip
     p.add_argument("--crawl-id", help="work on this crawl only (default: every crawl)")
     p.add_argument("--worker-id", help="default: HOSTNAME-PID-RANDOM")
     p.add_argument(
@@ -586,13 +616,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit when every crawl is finished (default: wait for new crawls)",
     )
-    p.add_argument("-v", "--verbose", action="count", default=0)
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="more logging (-vv: debug)")  # fmt: skip
     _dns_server_option(p)
     _add_stop_grace(p)
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("status", help="progress of every crawl in a Redis frontier")
-    p.add_argument("--redis", required=True)
+    p.add_argument("--redis", required=True, metavar="URL", help="the shared frontier")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("cancel", help="stop a crawl of a Redis frontier: nothing more is leased")
@@ -624,7 +655,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--content-type", help="the page's Content-Type header (its charset counts)")
     p.add_argument("--x-robots-tag", help="the page's X-Robots-Tag header")
-    p.add_argument("--crawl-id", default="extract")
+    p.add_argument("--crawl-id", default="extract",
+                   help="the crawl_id column of the rows (default: extract)")  # fmt: skip
     p.add_argument(
         "--page-cpu-budget",
         type=float,
@@ -635,19 +667,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("demo", help="crawl a built-in multi-host web on loopback")
-    p.add_argument("--out", default="demo-index")
+    p.add_argument("--out", default="demo-index",
+                   help="index directory to write (default: demo-index)")  # fmt: skip
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: CPUs)")  # fmt: skip
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="more logging, in OUT/logs/ (-vv: debug)")  # fmt: skip
     p.add_argument(
         "--force",
         action="store_true",
         help="replace OUT even if it holds files a previous demo did not write",
     )
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("-v", "--verbose", action="count", default=0)
     p.set_defaults(func=cmd_demo)
 
     from crawler.index_cli import add_index_commands
 
     add_index_commands(sub)
+    for action in sub._choices_actions:  # `linkcrawl CMD --help` opens with its one line
+        sp = sub.choices[action.dest]
+        sp.description = sp.description or action.help
     return parser
 
 
@@ -661,12 +699,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("linkcrawl: interrupted", file=sys.stderr)
         return 130
-    except ForcedStop as exc:
-        print(f"linkcrawl: stopped ({exc}, forced)", file=sys.stderr)
-        return exit_status(exc.signum)
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except BaseException as exc:
+        # ForcedStop: only `crawl` raises it, once it has imported crawler.stopping.
+        stopping = sys.modules.get("crawler.stopping")
+        if stopping is None or not isinstance(exc, stopping.ForcedStop):
+            raise
+        print(f"linkcrawl: stopped ({exc}, forced)", file=sys.stderr)
+        return stopping.exit_status(exc.signum)
 
 
 def run(argv: list[str] | None = None) -> Any:

@@ -6,9 +6,7 @@ import redis
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
-
-class FrontierUnavailable(RuntimeError):
-    """Redis cannot be reached: a one-line message for the command line."""
+from crawler.errors import FrontierUnavailable  # defined there, without Redis, for the CLI
 
 
 def connect(url: str, *, check: bool = True) -> redis.Redis:

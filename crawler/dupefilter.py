@@ -1,6 +1,6 @@
 """The duplicate filter: scrapy-redis' RFPDupeFilter interface over the frontier's seen-set.
 
-URLs reach the frontier already normalized (DESIGN.md), so the normalized URL is the identity
+URLs reach the frontier already normalized (README), so the normalized URL is the identity
 of a page. The seen-set keeps 6 bytes per URL in bucket strings (see crawler/frontier.py);
 scrapy-redis keeps a 40-character SHA1 hex string per request in one Redis set.
 """

@@ -11,19 +11,26 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+from crawler.errors import UsageError
 
-from crawler.runner import UsageError
-from pipelines.index.layout import IndexError_, Target, parse_target
-from pipelines.schema import PLACEMENTS
+if TYPE_CHECKING:
+    import pyarrow as pa
 
+    from pipelines.index.layout import Target
+
+# pyarrow, DuckDB and numpy are imported when a command runs, not to parse its arguments.
 INDEX_ENV = "LINKCRAWL_INDEX"
+# pipelines.schema.PLACEMENTS (which imports pyarrow), for --placement's choices; tests check
+# that they agree.
+PLACEMENTS = ("content", "nav", "sidebar", "footer", "comment")
 
 
 @contextmanager
 def _errors() -> Iterator[None]:
+    from pipelines.index.layout import IndexError_
+
     try:
         yield
     except IndexError_ as exc:
@@ -41,11 +48,14 @@ def _open(args: argparse.Namespace) -> Any:
 def _filters(args: argparse.Namespace) -> Any:
     from pipelines.index.queries import Filters
 
-    return Filters(crawl=args.crawl, dofollow=args.dofollow, placement=args.placement,
-                   internal=args.internal)  # fmt: skip
+    # diff has no --crawl: its crawls are OLD and NEW.
+    return Filters(crawl=getattr(args, "crawl", None), dofollow=args.dofollow,
+                   placement=args.placement, internal=args.internal)  # fmt: skip
 
 
 def _target(text: str) -> Target:
+    from pipelines.index.layout import parse_target
+
     with _errors():
         return parse_target(text)
 
@@ -235,8 +245,9 @@ def _index_arg(p: argparse.ArgumentParser, positional: bool) -> None:
                        help=f"index directory (default: ${INDEX_ENV} or .)")  # fmt: skip
 
 
-def _filter_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--crawl", help="only this crawl (default: all crawls)")
+def _filter_args(p: argparse.ArgumentParser, *, crawl: bool = True) -> None:
+    if crawl:
+        p.add_argument("--crawl", help="only this crawl (default: all crawls)")
     p.add_argument("--dofollow", action="store_true", help="only dofollow links")
     p.add_argument("--placement", choices=PLACEMENTS, help="only links placed here")
     p.add_argument("--internal", action="store_true",
@@ -244,9 +255,11 @@ def _filter_args(p: argparse.ArgumentParser) -> None:
 
 
 def _output_args(p: argparse.ArgumentParser, formats: tuple[str, ...]) -> None:
-    p.add_argument("--format", choices=formats, default=formats[0])
+    p.add_argument("--format", choices=formats, default=formats[0],
+                   help=f"{'|'.join(formats)} (default: {formats[0]}: aligned, for people;"
+                   " csv, jsonl and parquet for tools; parquet needs -o)")  # fmt: skip
     p.add_argument("-o", "--output", help="write to this file (required for parquet)")
-    p.add_argument("--limit", type=int, default=None, help="at most N rows")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="at most N rows")
 
 
 def add_index_commands(sub: Any) -> None:
@@ -256,7 +269,8 @@ def add_index_commands(sub: Any) -> None:
     p = sub.add_parser("compact", help="merge raw files into the query layout (atomic)")
     _index_arg(p, True)
     p.add_argument("--crawl", help="only this crawl's raw files (default: all)")
-    p.add_argument("--row-group-rows", type=int, default=8 * 1024)
+    p.add_argument("--row-group-rows", type=int, default=8 * 1024,
+                   help="rows per row group of the compacted files (default 8192)")  # fmt: skip
     p.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB (it spills beyond)")
     p.set_defaults(func=cmd_compact)
 
@@ -267,10 +281,17 @@ def add_index_commands(sub: Any) -> None:
                    help="BFS sources for the harmonic centrality estimate")  # fmt: skip
     p.set_defaults(func=cmd_rank)
 
+    sort_help = {
+        "backlinks": "authority: the source domain's, highest first (then oldest first);"
+        " first_seen, last_seen: newest first; similar: most similar links first;"
+        " source: by source URL",
+        "refdomains": "authority: highest first (then most backlinks); backlinks: most first;"
+        " first_seen: newest first; domain: A to Z",
+    }
     queries: list[tuple[str, str, Callable[..., Any], tuple[str, ...]]] = [
         ("backlinks", "referring pages of a domain, host or URL prefix", _backlinks,
          ("authority", "first_seen", "last_seen", "similar", "source")),
-        ("refdomains", "referring domains", _refdomains,
+        ("refdomains", "referring domains of a domain, host or URL prefix", _refdomains,
          ("authority", "backlinks", "first_seen", "domain")),
         ("anchors", "anchor texts by referring domains, classified", _anchors, ()),
         ("pages", "most linked pages of a site; broken and redirected targets", _pages, ()),
@@ -285,9 +306,11 @@ def add_index_commands(sub: Any) -> None:
         _output_args(p, formats)
         if sorts:
             fallback = {"backlinks": "similar (source with --all)"}.get(name, sorts[1])
-            p.add_argument("--sort", choices=sorts, default=None,
-                           help=f"row order (default: {sorts[0]}, highest first, when the index "
-                                f"has ranks, else {fallback}, said on stderr)")  # fmt: skip
+            p.add_argument(
+                "--sort", choices=sorts, default=None,
+                help=f"{sort_help[name]} (default: {sorts[0]}, highest first, when the index "
+                f"has ranks, else {fallback}, said on stderr)",
+            )  # fmt: skip
         if name in ("backlinks", "outlinks"):
             p.add_argument("--all", action="store_true", help="one row per link, not grouped")
         if name in ("anchors", "spam"):
@@ -303,33 +326,39 @@ def add_index_commands(sub: Any) -> None:
         p.set_defaults(func=_query(fn))
 
     p = sub.add_parser("diff", help="new and lost backlinks between two crawls")
-    p.add_argument("old")
-    p.add_argument("new")
-    p.add_argument("target")
+    p.add_argument("old", help="the earlier crawl's ID")
+    p.add_argument("new", help="the later crawl's ID")
+    p.add_argument("target", help="domain, host or URL prefix")
     _index_arg(p, False)
-    _filter_args(p)
+    _filter_args(p, crawl=False)  # the crawls are OLD and NEW
     _output_args(p, formats)
     p.set_defaults(func=_query(_diff))
 
-    p = sub.add_parser("sql", help="one DuckDB SELECT over views links, pages, ranks_domain")
-    p.add_argument("query")
+    views = "links, pages, ranks_domain, ranks_host"
+    p = sub.add_parser("sql", help=f"one read-only DuckDB SELECT over the views {views}")
+    p.add_argument("query", help=f"one SELECT statement; views: {views} (ranks_* after"
+                   " `linkcrawl rank`), e.g. \"SELECT count(*) FROM links\"")  # fmt: skip
     _index_arg(p, False)
     _output_args(p, formats)
     p.set_defaults(func=_query(_sql))
 
     p = sub.add_parser("disavow", help="write a Google disavow file from spam signals")
-    p.add_argument("target")
+    p.add_argument("target", help="domain, host or URL prefix whose backlinks to review")
     _index_arg(p, False)
     _filter_args(p)
     p.add_argument("-o", "--output", help="file to write (default: stdout)")
-    p.add_argument("--keyword", action="append", default=[])
-    p.add_argument("--farm-links", type=int, default=100)
+    p.add_argument("--keyword", action="append", default=[],
+                   help="a money keyword of the target (repeatable)")  # fmt: skip
+    p.add_argument("--farm-links", type=int, default=100,
+                   help="external links that make a page a link farm (default 100)")  # fmt: skip
     p.set_defaults(func=cmd_disavow)
 
     p = sub.add_parser("export", help="CSV or JSON lines of links, pages or ranks")
     _index_arg(p, True)
-    p.add_argument("--table", choices=("links", "pages", "ranks"), default="links")
-    p.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    p.add_argument("--table", choices=("links", "pages", "ranks"), default="links",
+                   help="which table (default: links)")  # fmt: skip
+    p.add_argument("--format", choices=("csv", "jsonl"), default="csv",
+                   help="csv (default) or jsonl, one JSON object per line")  # fmt: skip
     p.add_argument("-o", "--output", help="file to write (default: stdout)")
     _filter_args(p)
     p.set_defaults(func=cmd_export)

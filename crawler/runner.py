@@ -24,15 +24,12 @@ import redis
 
 from crawler import defaults
 from crawler.connection import connect
+from crawler.errors import UsageError  # defined there, without imports, for the CLI
 from crawler.frontier import CrawlConfig, Entry, Frontier
 from crawler.redis_server import RedisServer
 from crawler.stopping import StopRequest, signal_name
 from pipelines.parquet_sink import is_uri, safe_name
 from pipelines.urls import normalize_url, scope_key, url_host
-
-
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit status 2."""
 
 
 def read_seeds(path: str | Path) -> list[str]:

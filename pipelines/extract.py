@@ -726,7 +726,7 @@ def extract_page(
     """Decode ``body`` as a browser would and extract every link of the page at ``url``.
 
     ``url`` is the page's final (post-redirect) URL. Targets are resolved (WHATWG) and
-    normalized (DESIGN.md); ``javascript:``, ``mailto:``, fragment-only and unparsable hrefs
+    normalized (README); ``javascript:``, ``mailto:``, fragment-only and unparsable hrefs
     yield no link.
 
     >>> page = extract_page(

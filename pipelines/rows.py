@@ -12,7 +12,7 @@ from pipelines.urls import registered_domain, url_host
 def link_rows(
     page: PageLinks, source_url: str, *, crawl_id: str, fetched_at: datetime
 ) -> list[dict[str, Any]]:
-    """Every link of ``page`` as a dict with the columns of ``links/`` (DESIGN.md)."""
+    """Every link of ``page`` as a dict with the columns of ``links/`` (README)."""
     source_host = url_host(source_url)
     source_domain = registered_domain(source_host)
     rows = []

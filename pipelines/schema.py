@@ -1,6 +1,6 @@
 """The data contract: Arrow schemas of `links/` and `pages/`.
 
-Column names are a public interface (see DESIGN.md): add columns, never rename.
+Column names are a public interface (README, "The data contract"): add columns, never rename.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ LINKS_SCHEMA = pa.schema(
         pa.field("is_internal", pa.bool_(), nullable=False),
         pa.field("position", pa.int32(), nullable=False),
         pa.field("sitewide", pa.bool_()),
-        # Additions beyond DESIGN.md's list: the page-level placement's confidence (0.5 to 1)
+        # Additions beyond the original list: the page-level placement's confidence (0.5 to 1)
         # and a fingerprint of the link's container, which the site-level pass matches.
         pa.field("placement_score", pa.float32()),
         pa.field("placement_block", pa.int32()),
@@ -56,7 +56,7 @@ PAGES_SCHEMA = pa.schema(
         pa.field("out_links", pa.int32(), nullable=False),
         pa.field("error", pa.string()),
         pa.field("crawl_id", pa.string(), nullable=False),
-        # Additions beyond DESIGN.md's list.
+        # Additions beyond the original list.
         pa.field("host", pa.string()),
         pa.field("domain", pa.string()),
         pa.field("content_length", pa.int64()),

@@ -46,7 +46,7 @@ def site_level_sql(
 ) -> str:
     """A DuckDB SELECT over ``links`` with ``sitewide`` set and ``placement`` corrected.
 
-    ``sitewide`` (DESIGN.md): the row's link (target URL and anchor) is on at least
+    ``sitewide`` (README): the row's link (target URL and anchor) is on at least
     ``max(min_template_pages, share * host pages)`` pages of its host; NULL for hosts with
     fewer than ``min_pages`` pages. A row is a *template* row when its structural key
     (target, anchor and ``block_column`` if given) is that frequent and the row sits within
@@ -68,7 +68,7 @@ def site_level_sql(
     sitewide = "ks.key_pages"
     block_region, block_weight = "NULL::VARCHAR", "NULL::DOUBLE"
     if blk:
-        # The link's pages whatever its container (DESIGN.md's sitewide), and the votes of each
+        # The link's pages whatever its container (README: sitewide), and the votes of each
         # container: confidence-weighted rows per region.
         votes = ", ".join(f"sum(w) FILTER (WHERE placement = '{r}') AS w_{r}" for r in regions)
         sums = ", ".join(f"sum(w_{r}) AS w_{r}" for r in regions)

@@ -51,3 +51,17 @@ def test_systemd_unit_runs_a_worker():
             for a in exec_start[1:]
         ]
     )
+
+
+def test_compose_bind_mounts_exist_and_hold_the_seeds():
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    named = set(compose.get("volumes") or {})
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source, target = volume.split(":")[:2]
+            if source in named:
+                continue
+            assert (DEPLOY / source).exists(), f"{name} mounts {source}, which is not in deploy/"
+            for arg in service.get("command", []):
+                if arg.startswith(target + "/"):
+                    assert (DEPLOY / source / arg[len(target) + 1 :]).is_file(), arg

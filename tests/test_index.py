@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.index import lookup
-from pipelines.index.compact import compact
+from pipelines.index.compact import compact, flat_name
 from pipelines.index.layout import (
     SURT_SQL,
     IndexError_,
@@ -93,7 +93,7 @@ def test_compaction_dedupes_refetched_pages_and_sets_sitewide(raw):
     assert stats.generation == "gen-000001"
     assert stats.duplicates_removed == len(s1) // 2
     snap = open_snapshot(raw)
-    assert snap.raw_links == [] and list((raw / "links").glob("*.parquet")) == []  # consumed
+    assert snap.raw_links == [] and list((raw / "links").glob("part-*.parquet")) == []  # consumed
     with Index(raw) as ix:
         rows = ix.run(f"SELECT * FROM ({ix.all_links_sql()})").to_pylist()
     assert len(rows) == len(raw_rows) - len(s1) // 2
@@ -423,3 +423,26 @@ def test_repeated_links_on_a_page_as_last_seen(raw, fast_rows):
         (d,) = ix.refdomains(t, Filters()).to_pylist()
         assert (d["backlinks"], d["dofollow_backlinks"], d["pages"]) == (2, 2, 2)
         assert ix.refdomains(t, Filters(dofollow=True)).to_pylist()[0]["backlinks"] == 2
+
+
+def test_compaction_mirrors_current_into_the_table_folders(raw):
+    """links/ and pages/ hold CURRENT's files as compacted-*.parquet: a plain glob reads the
+    index; a mirror lost in a crash comes back, and a stale one goes, at the next compact."""
+    compact(raw, rows_per_bucket=10)  # several bucket files
+    snap = open_snapshot(raw)
+    assert snap.manifest is not None and len(snap.manifest.links) > 1
+    mirrors = sorted(p.name for p in (raw / "links").glob("compacted-*.parquet"))
+    assert len(mirrors) == len(snap.manifest.links)
+    for seg in snap.manifest.links:  # hard links: the same file, no copy
+        assert (raw / "links" / flat_name(seg.path)).samefile(snap.segment_path(seg))
+    with Index(raw) as ix:
+        want = ix.run(f"SELECT count(*) AS n FROM ({ix.all_links_sql()})")["n"][0].as_py()
+        pages = ix.run(f"SELECT count(*) AS n FROM ({ix.pages_sql()})")["n"][0].as_py()
+    glob_rows = duckdb.sql(f"SELECT count(*) FROM '{raw}/links/*.parquet'").fetchall()[0]
+    assert glob_rows == (want,)
+    assert duckdb.sql(f"SELECT count(*) FROM '{raw}/pages/*.parquet'").fetchall() == [(pages,)]
+    (raw / "links" / mirrors[0]).unlink()
+    stale = raw / "links" / "compacted-gone-0-b0000-of-0001.parquet"
+    shutil.copy(raw / "links" / mirrors[1], stale)
+    assert compact(raw).generation is None  # nothing new to compact; the mirror is repaired
+    assert sorted(p.name for p in (raw / "links").glob("compacted-*.parquet")) == mirrors

@@ -14,7 +14,7 @@ is the canonical URL the generator meant -- nothing here parses or normalizes UR
 
 Conventions of the expectations (:class:`ExpectedLink`):
 
-* ``target_url``: normalized per DESIGN.md (lowercase scheme/host, punycode, no default port, no
+* ``target_url``: normalized per the README (lowercase scheme/host, punycode, no default port, no
   fragment, dot segments resolved, tracking parameters removed, parameters sorted by key).
 * ``anchor_text``: the element's text content, whitespace collapsed (``&nbsp;`` counts as
   whitespace) and trimmed, entities decoded; when that is empty, the alt of the first ``<img>``

@@ -15,7 +15,10 @@ Protocol (see the README, "The index on disk"):
    reader sees the old generation and raw files, or the new one and the raw files it did not
    consume. A SIGKILL before it leaves the previous state untouched; the next compaction
    removes the leftover staging directory.
-5. Delete the consumed raw files and generations older than the previous one (kept so that a
+5. Mirror the published generation into ``links/`` and ``pages/`` as hard links named
+   ``compacted-*.parquet`` (each replaced by a rename), so that a plain glob such as
+   ``read_parquet('INDEX/links/*.parquet')`` reads the current index, raw files included.
+6. Delete the consumed raw files and generations older than the previous one (kept so that a
    reader that opened it just before the switch can finish).
 """
 
@@ -46,6 +49,7 @@ from pipelines.index.layout import (
     IndexError_,
     Manifest,
     Segment,
+    Snapshot,
     bucket_of,
     crawl_dir_name,
     file_crawl_id,
@@ -58,7 +62,7 @@ from pipelines.index.layout import (
 from pipelines.schema import LINK_COLUMNS, LINKS_SCHEMA, PAGE_COLUMNS, PAGES_SCHEMA
 from pipelines.sitewide import site_level_sql
 
-# Columns the compacted layout adds to the contract (never renamed, see DESIGN.md).
+# Columns the compacted layout adds to the contract (never renamed: README, "The data contract").
 COMPACTED_LINKS_SCHEMA = (
     LINKS_SCHEMA.set(LINKS_SCHEMA.get_field_index("sitewide"), pa.field("sitewide", pa.bool_()))
     .append(pa.field("target_surt", pa.string(), nullable=False))
@@ -269,13 +273,58 @@ def compact(
     return stats
 
 
+FLAT_PREFIX = "compacted-"
+
+
+def flat_name(rel: str) -> str:
+    """The name in ``links/`` or ``pages/`` of a generation's file (its mirror).
+
+    >>> flat_name("links/nov-1fd413b7/b0005-of-0016.parquet")
+    'compacted-nov-1fd413b7-b0005-of-0016.parquet'
+    >>> flat_name("pages/nov-1fd413b7/pages.parquet")
+    'compacted-nov-1fd413b7.parquet'
+    """
+    _table, crawl_dir, name = rel.split("/")
+    tail = "" if name == "pages.parquet" else "-" + name.removesuffix(".parquet")
+    return f"{FLAT_PREFIX}{crawl_dir}{tail}.parquet"
+
+
+def _sync_flat(root: Path, snap: Snapshot) -> None:
+    """Make ``links/compacted-*`` and ``pages/compacted-*`` hard links to ``snap``'s files.
+
+    Each file is replaced by a rename (a reader sees an old or a new file, never half of one);
+    names of crawls or buckets that are gone are removed after the new ones are in place.
+    """
+    assert snap.manifest is not None and snap.generation_dir is not None
+    wanted: dict[Path, Path] = {}
+    for seg in snap.manifest.links:
+        wanted[root / "links" / flat_name(seg.path)] = snap.generation_dir / seg.path
+    for rel in snap.manifest.pages.values():
+        wanted[root / "pages" / flat_name(rel)] = snap.generation_dir / rel
+    for dst, src in wanted.items():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if dst.exists() and os.path.samefile(dst, src):
+            continue
+        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        _link(src, tmp)
+        os.replace(tmp, dst)
+    for table in ("links", "pages"):
+        d = root / table
+        for p in d.glob(FLAT_PREFIX + "*.parquet") if d.is_dir() else ():
+            if p not in wanted:
+                p.unlink(missing_ok=True)
+
+
 def _collect_garbage(root: Path) -> None:
-    """Delete consumed raw files, and generations older than the one before CURRENT."""
+    """Mirror CURRENT into links/ and pages/, then delete consumed raw files and generations
+    older than the one before CURRENT."""
     current = read_current(root)
     if current is None:
         return
     snap = open_snapshot(root)
     assert snap.manifest is not None
+    _sync_flat(root, snap)
     for table, names in (("links", snap.manifest.consumed_links),
                          ("pages", snap.manifest.consumed_pages)):  # fmt: skip
         for name in names:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 def connect(
@@ -14,6 +17,8 @@ def connect(
     database: Path | None = None,
 ) -> duckdb.DuckDBPyConnection:  # fmt: skip
     """A DuckDB connection in UTC (in memory unless ``database``), spilling to ``temp_dir``."""
+    import duckdb  # here: a lookup answered with pyarrow alone does not pay for its import
+
     con = duckdb.connect(str(database) if database else ":memory:")
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")

@@ -24,9 +24,10 @@ its latest fetch, except ``dofollow``, true if any occurrence in that fetch is f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -43,6 +44,9 @@ from pipelines.index.layout import (
     open_snapshot,
 )
 from pipelines.schema import PLACEMENTS
+
+if TYPE_CHECKING:
+    import duckdb
 
 RANKS = "ranks"
 # Above this many candidate rows (row-group statistics, before reading) a lookup runs in
@@ -122,7 +126,7 @@ class Index:
         self, path: str | Path, *, memory_limit: str | None = None, fast_rows: int = FAST_ROWS
     ) -> None:
         self.snap: Snapshot = open_snapshot(path)
-        self.con: duckdb.DuckDBPyConnection = connect(memory_limit=memory_limit)
+        self._memory_limit = memory_limit
         self.fast_rows = fast_rows  # 0: always DuckDB
         self._ranks = Path(path) / RANKS
         self._ranks_loaded = False
@@ -134,7 +138,13 @@ class Index:
         for sf in self._segment_files.values():
             sf.file.close()
         self._segment_files.clear()
-        self.con.close()
+        if "con" in self.__dict__:
+            self.con.close()
+
+    @cached_property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """DuckDB, connected on first use: lookups answered by pyarrow never import it."""
+        return connect(memory_limit=self._memory_limit)
 
     def __enter__(self) -> Index:
         return self
@@ -598,6 +608,8 @@ class Index:
 
     def sql(self, query: str, *, limit: int | None = None) -> pa.Table:
         """Run one read-only DuckDB statement with ``links``, ``pages`` (and ranks) views."""
+        import duckdb
+
         try:
             statements = self.con.extract_statements(query)
         except duckdb.Error as exc:
