@@ -628,7 +628,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cancel", help="stop a crawl of a Redis frontier: nothing more is leased")
     p.add_argument("crawl_id", metavar="ID", help="the crawl to cancel")
-    p.add_argument("--redis", required=True)
+    p.add_argument("--redis", required=True, metavar="URL", help="the shared frontier")
     p.set_defaults(func=cmd_cancel)
 
     p = sub.add_parser(

@@ -177,6 +177,7 @@ def _spam(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
 
 def _signal_lists(table: pa.Table) -> pa.Table:
     """``signals`` as a list of strings (the review may give them comma-joined)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     if "signals" not in table.column_names or not pa.types.is_string(table["signals"].type):

@@ -131,8 +131,9 @@ def test_cancel_stops_a_crawl_and_delete_removes_only_its_data(tmp_path, redis_s
     with WebServer(web.site, delay=0.02) as server:
         env = loopback_proxy_env(server.proxy_url)
         opts = ("--delay", "0", "--allow-private")
+        # A second between requests to a host: the crawl is still going when it is cancelled.
         assert cli("submit", _seeds(tmp_path, *web.seeds), "--redis", url, "--crawl-id", "big",
-                   *opts).returncode == 0  # fmt: skip
+                   *opts, "--delay", "1").returncode == 0  # fmt: skip
         assert cli("submit", _seeds(tmp_path, web.seeds[0]), "--redis", url, "--crawl-id",
                    "small", "--max-pages", "5", *opts).returncode == 0  # fmt: skip
         small = cli("worker", "--redis", url, "--out", str(out), "--crawl-id", "small", env=env)

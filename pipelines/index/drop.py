@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipelines.index.compact import _fsync_tree, _generations, _link, _lock
+from pipelines.index.compact import _fsync_tree, _generations, _link, _lock, _sync_flat
 from pipelines.index.layout import (
     COMPACTED,
     CURRENT,
@@ -101,6 +101,7 @@ def drop_crawl(index: str | Path, crawl_id: str) -> DropStats:
             fsync_dir(comp)
             write_text_atomic(comp / CURRENT, gen + "\n")  # the commit point
             stats.generation = gen
+            _sync_flat(root, open_snapshot(root))  # the plain-read mirror in links/, pages/
             # The crawl's files in older generations (kept a while for readers) go too.
             for name in _generations(root):
                 for table in ("links", "pages"):
