@@ -78,6 +78,21 @@ def test_seeds_line_with_two_hosts_is_refused(tmp_path):
         read_seeds(seeds)
 
 
+def test_workers_below_one_are_refused(tmp_path):
+    """``--workers 0`` used to mean one per CPU and ``-1`` one worker."""
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("http://ok.test/\n")
+    for n in ("0", "-1"):
+        res = run_cli("crawl", str(seeds), "--out", str(tmp_path / "o"), "--workers", n)
+        assert res.returncode == 2 and res.stderr.strip() == (
+            f"linkcrawl: error: --workers must be at least 1, got {n} (leave it out for one "
+            "per CPU)"
+        )
+    res = run_cli("demo", "--out", str(tmp_path / "d"), "--workers", "0")
+    assert res.returncode == 2 and "--workers must be at least 1" in res.stderr
+    assert not (tmp_path / "o").exists() and not (tmp_path / "d").exists()
+
+
 def test_extract_file_and_manifest(tmp_path, capsysbinary):
     page = tmp_path / "p.html.gz"
     page.write_bytes(
