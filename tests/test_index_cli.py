@@ -190,7 +190,8 @@ def test_targets_with_a_port_or_another_scheme(capsysbinary, tmp_path):
     )
     for target, why in (("mailto:a@x.example", "mailto: is not http(s)"),
                         ("a@x.example", "e-mail address"),
-                        ("ftp://x.example/", "ftp: is not http(s)")):  # fmt: skip
+                        ("ftp://x.example/", "ftp: is not http(s)"),
+                        ("x.example:web", "a port is digits")):  # fmt: skip
         code, out, e = run(capsysbinary, "backlinks", target, "-i", str(tmp_path))
         assert code == 2 and not out and len(e.strip().splitlines()) == 1
         assert e.startswith(f"linkcrawl: error: malformed target {target!r}") and why in e

@@ -173,6 +173,8 @@ def parse_target(text: str, *, kind: str | None = None) -> Target:
     if not raw or any(c.isspace() for c in raw):
         raise IndexError_(f"malformed target {text!r}: expected a domain, host or URL")
     scheme = _SCHEME.match(raw)
+    if scheme and "." in scheme.group(1):
+        raise IndexError_(f"malformed target {text!r}: a port is digits (host:8080)")
     if scheme and scheme.group(1).lower() not in ("http", "https"):
         raise IndexError_(
             f"malformed target {text!r}: {scheme.group(1)}: is not http(s); expected a domain, "
