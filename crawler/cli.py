@@ -238,11 +238,19 @@ def seen_bits_for(expected: int) -> int:
     return max(8, min(16, (expected // 64).bit_length()))
 
 
+def _check_workers(workers: int | None) -> None:
+    """``--workers 0`` used to mean one per CPU and ``-1`` one: refused instead."""
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {workers} (leave it out for one "
+                         "per CPU)")  # fmt: skip
+
+
 def cmd_crawl(args: argparse.Namespace) -> int:
     from crawler.runner import check_out_dir, failure_hint, read_seeds, run_crawl
     from crawler.stopping import ForcedStop, StopRequest, exit_status
     from pipelines.parquet_sink import is_uri
 
+    _check_workers(args.workers)
     seeds = read_seeds(args.seeds)
     config = _config(args, seeds)
     check_out_dir(args.out)
@@ -553,6 +561,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from crawler.demo import run_demo
 
+    _check_workers(args.workers)
     return run_demo(out=args.out, workers=args.workers, verbose=args.verbose, force=args.force)
 
 
@@ -569,7 +578,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("seeds", help="file with one seed URL per line")
     p.add_argument("--out", required=True, help="index directory (links/, pages/)")
     p.add_argument("--redis", help="join this Redis frontier instead of a private one")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPUs)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes, at least 1 (default: one per CPU)")  # fmt: skip
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     p.add_argument(
         "--no-compact",

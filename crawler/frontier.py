@@ -36,6 +36,7 @@ written (durability). The leases of a worker whose heartbeat stops go back to th
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -47,6 +48,9 @@ import redis
 
 from crawler import defaults, scripts
 from crawler.traps import dedupe_key
+
+logger = logging.getLogger(__name__)
+_SAID = {"waitaof": False}  # warnings said once per process
 
 
 def fingerprint(url: str) -> bytes:
@@ -399,14 +403,27 @@ class Frontier:
         return str(self.client.info("server").get("run_id", ""))
 
     def wait_durable(self, timeout_ms: int = 5000) -> None:
-        """WAITAOF on this connection when the server persists with AOF; else nothing."""
+        """WAITAOF on this connection when the server persists with AOF; else nothing.
+
+        A server without WAITAOF (Redis before 7.2) is said once per process: there an ack
+        does not wait for the fsync (see the README, "Redis faults").
+        """
         if self._waitaof is False:
             return
         try:
             self.client.execute_command("WAITAOF", 1, 0, timeout_ms)
             self._waitaof = True
-        except redis.exceptions.ResponseError:
-            self._waitaof = False  # no AOF, or a server without WAITAOF
+        except redis.exceptions.ResponseError as exc:
+            self._waitaof = False  # no AOF (nothing to wait for), or a server without WAITAOF
+            if "unknown command" in str(exc).lower() and not _SAID["waitaof"]:
+                _SAID["waitaof"] = True
+                version = self.client.info("server").get("redis_version", "?")
+                logger.warning(
+                    "Redis %s has no WAITAOF (Redis 7.2+, Valkey 7.2+): acks do not wait for "
+                    "the AOF fsync, so a crash of the Redis machine can lose the last second "
+                    "of frontier writes",
+                    version,
+                )
 
     def heartbeat(self, worker: str, ttl: float = defaults.HEARTBEAT_TTL) -> None:
         """Keep ``worker``'s leases alive for ``ttl`` more seconds."""

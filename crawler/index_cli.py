@@ -35,8 +35,30 @@ def _errors() -> Iterator[None]:
         yield
     except IndexError_ as exc:
         raise UsageError(str(exc)) from None
-    except FileNotFoundError as exc:
-        raise UsageError(str(exc)) from None
+    except OSError as exc:  # a missing index file, an output directory that does not exist
+        raise UsageError(_os_error(exc)) from None
+
+
+def _os_error(exc: OSError) -> str:
+    """``/missing/f.txt: No such file or directory`` rather than ``[Errno 2] ...``."""
+    return f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
+
+
+def _writable(path: str | None) -> None:
+    """Refuse an output file in a directory that does not exist, before the work."""
+    parent = os.path.dirname(os.path.abspath(path)) if path not in (None, "-") else None
+    if parent is not None and not os.path.isdir(parent):
+        raise UsageError(f"cannot write {path}: directory {parent} does not exist")
+
+
+def _need_pages(ix: Any, command: str) -> None:
+    """Spam signals read the referring pages (titles, their outbound links): without the
+    pages of a crawl (a partial copy, pages/ lost) the review would be wrong, so refuse."""
+    if not ix.snap.page_files():
+        raise UsageError(
+            f"{command}: the index at {ix.snap.index} has links but no pages; spam signals "
+            "need the referring pages (copy pages/ along with links/, or crawl again)"
+        )
 
 
 def _open(args: argparse.Namespace) -> Any:
@@ -97,6 +119,11 @@ def _sort(ix: Any, a: argparse.Namespace, fallback: str) -> str:
 
 def _query(fn: Callable[[Any, argparse.Namespace], tuple[pa.Table, str]]) -> Callable[..., int]:
     def run(args: argparse.Namespace) -> int:
+        if args.limit is not None and args.limit < 1:
+            # 0 would print "no backlinks" where there are some.
+            raise UsageError(f"--limit must be at least 1, got {args.limit} (leave it out for "
+                             "every row)")  # fmt: skip
+        _writable(args.output)
         with _errors(), _open(args) as ix:
             table, empty = fn(ix, args)
             return _emit(args, table, empty)
@@ -135,7 +162,7 @@ def _anchors(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
 def _pages(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
     t = _target(a.target)
     if t.kind == "prefix":
-        raise UsageError(f"pages takes a domain or host, not a URL: {a.target!r}")
+        raise UsageError(f"pages takes a domain or host, not a URL or a port: {a.target!r}")
     only = "broken" if a.broken else "redirects" if a.redirects else None
     what = {"broken": "broken", "redirects": "redirecting", None: "linked"}[only]
     return ix.pages(t, _filters(a), only=only, limit=a.limit), (
@@ -167,6 +194,7 @@ def _spam(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
     from pipelines.index.spam import review
 
     t = _target(a.target)
+    _need_pages(ix, "spam")
     table = _signal_lists(
         review(ix, t, _filters(a), farm_links=a.farm_links, keywords=tuple(a.keyword))
     )
@@ -189,8 +217,10 @@ def _signal_lists(table: pa.Table) -> pa.Table:
 def cmd_disavow(args: argparse.Namespace) -> int:
     from pipelines.index.spam import disavow_file, review
 
+    _writable(args.output)
     with _errors(), _open(args) as ix:
         t = _target(args.target)
+        _need_pages(ix, "disavow")
         f = _filters(args)
         flagged = review(ix, t, f, farm_links=args.farm_links, keywords=tuple(args.keyword))
         result = disavow_file(flagged, ix.backlinks(t, f, grouped=False), t)
@@ -199,8 +229,11 @@ def cmd_disavow(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        with open(args.output, "wb") as fh:
-            fh.write(data)
+        try:
+            with open(args.output, "wb") as fh:
+                fh.write(data)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     print(f"disavow: {result.domains:,} domains, {result.urls:,} URLs"
           + (f"; {result.dropped:,} lines left out (Google's limits: 100,000 lines, 2 MB)"
              if result.dropped else ""), file=sys.stderr)  # fmt: skip
@@ -230,6 +263,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from pipelines.index.export import export
 
+    _writable(args.output)
     with _errors(), _open(args) as ix:
         n = export(ix, args.table, args.format, sys.stdout.buffer, filters=_filters(args),
                    output=args.output)  # fmt: skip
@@ -260,7 +294,8 @@ def _output_args(p: argparse.ArgumentParser, formats: tuple[str, ...]) -> None:
                    help=f"{'|'.join(formats)} (default: {formats[0]}: aligned, for people;"
                    " csv, jsonl and parquet for tools; parquet needs -o)")  # fmt: skip
     p.add_argument("-o", "--output", help="write to this file (required for parquet)")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="at most N rows")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="at most N rows, N >= 1 (default: every row)")  # fmt: skip
 
 
 def add_index_commands(sub: Any) -> None:

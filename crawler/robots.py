@@ -43,9 +43,40 @@ def _own_copy(shared: Deferred[_T]) -> Deferred[_T]:
     return mine
 
 
+class _RobotsErrorLine(logging.Filter):
+    """One log line per failed robots.txt fetch. Scrapy logs it with its traceback (some 70
+    lines for a refused connection or a timeout), after the retry middleware's "Gave up
+    retrying" line: the traceback and that line go, one line says what failed and what
+    follows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, dict) else {}
+        request = args.get("request")
+        if record.name == _RETRY_LOGGER:
+            return not (isinstance(request, Request) and _is_robots(request))
+        exc = args.get("f_exception")
+        if record.exc_info is not None and isinstance(request, Request) and exc is not None:
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg = "robots.txt of %s unavailable (%s: %s): its pages wait, retried in %gs"
+            record.args = (urlparse_cached(request).netloc, type(exc).__name__,
+                           str(exc)[:200], RETRY_AFTER)  # fmt: skip
+        return True
+
+
+def _is_robots(request: Request) -> bool:
+    return bool(request.meta.get("dont_obey_robotstxt")) and request.url.endswith("/robots.txt")
+
+
+_RETRY_LOGGER = "scrapy.downloadermiddlewares.retry"
+_ONE_LINE = _RobotsErrorLine()
+
+
 class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
     def __init__(self, crawler: Any) -> None:
         super().__init__(crawler)
+        for name in ("scrapy.downloadermiddlewares.robotstxt", _RETRY_LOGGER):
+            logging.getLogger(name).addFilter(_ONE_LINE)  # once: the same filter object
         self.unavailable: dict[str, tuple[float, str]] = {}  # netloc -> (since, why)
 
     async def process_request(self, request: Request, spider: Any = None) -> None:

@@ -33,24 +33,28 @@ from pipelines.urls import normalize_url, scope_key, url_host
 
 
 def read_seeds(path: str | Path) -> list[str]:
-    """Normalized seed URLs of a seeds file: one URL per line, ``#`` comments, blanks ignored.
+    """Normalized seed URLs of a seeds file: one URL per line; blanks, ``#`` comment lines and
+    trailing `` # comments`` ignored; a UTF-8 byte order mark accepted.
 
-    A bare host (``example.test``) means ``http://example.test/``.
+    A bare host (``example.test``) means ``http://example.test/``. A line holding whitespace
+    inside (two URLs, a tab) is refused with its line number: the URL parser would drop a tab
+    and glue the two into one host.
     """
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"seeds file not found: {path}")
     seeds: list[str] = []
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise UsageError(f"{path}: not a UTF-8 text file") from None
     for lineno, line in enumerate(text.splitlines(), 1):
-        raw = line.strip()
-        if not raw or raw.startswith("#"):
+        raw = seed_line(line)
+        if not raw:
             continue
-        candidate = raw if "://" in raw else f"http://{raw}"
-        url = normalize_url(candidate) if " " not in raw else None
+        if any(c.isspace() for c in raw):
+            raise UsageError(f"{path}:{lineno}: one URL per line, found whitespace in {raw!r}")
+        url = normalize_url(raw if "://" in raw else f"http://{raw}")
         if url is None or not url_host(url):
             raise UsageError(f"{path}:{lineno}: not an http(s) URL: {raw!r}")
         if url not in seeds:
@@ -58,6 +62,20 @@ def read_seeds(path: str | Path) -> list[str]:
     if not seeds:
         raise UsageError(f"{path}: no seed URLs")
     return seeds
+
+
+def seed_line(line: str) -> str:
+    """A seeds file line without its comment and outer whitespace. A ``#`` starts a comment at
+    the start of the line or after whitespace; elsewhere it is a URL's fragment.
+
+    >>> seed_line("a.test  # the home page"), seed_line("# all comment"), seed_line("a.test/#top")
+    ('a.test', '', 'a.test/#top')
+    """
+    raw = _COMMENT.sub("", line).strip()
+    return "" if raw.startswith("#") else raw
+
+
+_COMMENT = re.compile(r"(^|\s)#.*$")
 
 
 _CRAWL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")

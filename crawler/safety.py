@@ -434,10 +434,12 @@ class GuardedResolver:
             reason = self.connect_refusal(name, portNumber, answer)
             if reason is not None:
                 self.refused += 1
+                repeated = self.refusals.get(name) == reason  # a retry: said once is enough
                 self.refusals[name] = reason
                 if len(self.refusals) > 1000:
                     self.refusals.pop(next(iter(self.refusals)))
-                logger.warning("refused a connection to %s:%s: %s", name, portNumber, reason)
+                if not repeated:
+                    logger.warning("refused a connection to %s:%s: %s", name, portNumber, reason)
             else:
                 for address in answer.addresses:
                     ip = ipaddress.ip_address(address)

@@ -165,3 +165,37 @@ def test_extract_manifest_skips_bad_pages_and_goes_on(tmp_path, capsysbinary):
     assert "missing.html: file not found, skipped" in err
     assert "not an http(s) URL: 'ftp://s.test/', skipped" in err
     assert "3 page(s) skipped" in err
+
+
+def test_a_failed_fetch_is_one_log_line(tmp_path):
+    """A refused connection, an unresolvable name, an unresolvable proxy: no traceback in the
+    worker's log (Scrapy logged ~70 lines for a failed robots.txt), one line per failure."""
+    import os
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text(f"http://127.0.0.1:{port}/\nhttp://nx-host.test/\n")
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env["PYTHONPATH"] = str(ROOT)
+
+    def crawl(out: str, extra_env: dict[str, str]) -> str:
+        subprocess.run(
+            [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(tmp_path / out),
+             "-q", "--workers", "1", "--allow-private", "--dns-server", "none"],
+            env={**env, **extra_env}, capture_output=True, timeout=120, cwd=ROOT,
+        )  # fmt: skip
+        return "".join(p.read_text() for p in (tmp_path / out / "logs").iterdir())
+
+    log = crawl("direct", {})
+    assert "Traceback" not in log and 'File "' not in log
+    refused = [x for x in log.splitlines() if f"127.0.0.1:{port}" in x]
+    assert len(refused) == 1 and "robots.txt of" in refused[0] and "refused" in refused[0]
+    assert [x for x in log.splitlines() if "nx-host.test" in x] == []  # refused before any fetch
+    # Behind a proxy whose own name does not resolve: one line for the name, one per host.
+    log = crawl("proxied", {"http_proxy": "http://nx-proxy.test:3128"})
+    assert "Traceback" not in log
+    lines = [x for x in log.splitlines() if "nx-proxy.test" in x]
+    assert len(lines) == 3, lines  # the name once, the robots.txt of each of the two seeds

@@ -53,6 +53,46 @@ def test_read_seeds_normalizes_and_dedupes(tmp_path):
         read_seeds(tmp_path / "empty.txt")
 
 
+def test_seeds_file_bom_and_trailing_comments_are_accepted(tmp_path):
+    """A BOM and ``URL  # comment`` lines pass the seeds check: the crawl goes on to Redis."""
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_bytes("\ufeffhttp://a.test/  # the home page\nb.test\t# tabbed\n".encode())
+    assert read_seeds(seeds) == ["http://a.test/", "http://b.test/"]
+    res = run_cli("crawl", str(seeds), "--out", str(tmp_path / "o"), "--redis",
+                  "redis://127.0.0.1:1/0")  # fmt: skip
+    assert res.returncode == 2
+    assert res.stderr.startswith("linkcrawl: error: cannot reach Redis"), res.stderr
+
+
+def test_seeds_line_with_two_hosts_is_refused(tmp_path):
+    """``a.test<TAB>b.test`` used to become http://a.testb.test/ (the URL parser drops tabs)."""
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("http://ok.test/\na.test\tb.test\n")
+    res = run_cli("crawl", str(seeds), "--out", str(tmp_path / "o"))
+    assert res.returncode == 2
+    assert res.stderr.strip() == (
+        f"linkcrawl: error: {seeds}:2: one URL per line, found whitespace in 'a.test\\tb.test'"
+    )
+    seeds.write_text("http://a.test/x y\n")
+    with pytest.raises(UsageError, match=r"seeds.txt:1: one URL per line"):
+        read_seeds(seeds)
+
+
+def test_workers_below_one_are_refused(tmp_path):
+    """``--workers 0`` used to mean one per CPU and ``-1`` one worker."""
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("http://ok.test/\n")
+    for n in ("0", "-1"):
+        res = run_cli("crawl", str(seeds), "--out", str(tmp_path / "o"), "--workers", n)
+        assert res.returncode == 2 and res.stderr.strip() == (
+            f"linkcrawl: error: --workers must be at least 1, got {n} (leave it out for one "
+            "per CPU)"
+        )
+    res = run_cli("demo", "--out", str(tmp_path / "d"), "--workers", "0")
+    assert res.returncode == 2 and "--workers must be at least 1" in res.stderr
+    assert not (tmp_path / "o").exists() and not (tmp_path / "d").exists()
+
+
 def test_extract_file_and_manifest(tmp_path, capsysbinary):
     page = tmp_path / "p.html.gz"
     page.write_bytes(

@@ -398,3 +398,65 @@ def test_status_aligned_on_a_terminal_tab_separated_in_a_pipe(redis_server, redi
     assert row.index("12,345") + len("12,345") == header.index("fetches") + len("fetches")
     assert row.index("running") == header.index("state")
     assert "a page fetched again after a lost lease counts again" in note
+
+
+def test_targets_with_a_port_or_another_scheme(capsysbinary, tmp_path):
+    """``host:8080`` used to drop its port; ``mailto:a@x.example`` was read as x.example."""
+    page = ('<a href="http://weather.example:8080/a">eight</a> '
+            '<a href="http://weather.example/b">plain</a>')  # fmt: skip
+    indexdata.write_crawl(tmp_path, "c1", {"http://src.test/": (200, page, {})}, indexdata.T0)
+
+    def targets(target: str) -> list[str]:
+        code, out, _ = run(capsysbinary, "backlinks", target, "-i", str(tmp_path), "--all",
+                           "--format", "jsonl")  # fmt: skip
+        assert code == 0
+        return sorted(orjson.loads(x)["target_url"] for x in out.splitlines())
+
+    assert targets("weather.example:8080") == ["http://weather.example:8080/a"]
+    assert targets("weather.example") == ["http://weather.example/b",
+                                          "http://weather.example:8080/a"]  # fmt: skip
+    code, _, e = run(capsysbinary, "backlinks", "weather.example:9090", "-i", str(tmp_path))
+    assert code == 1 and e.strip() == (
+        "linkcrawl: no backlinks to URL prefix http://weather.example:9090/"
+    )
+    for target, why in (("mailto:a@x.example", "mailto: is not http(s)"),
+                        ("a@x.example", "e-mail address"),
+                        ("ftp://x.example/", "ftp: is not http(s)"),
+                        ("x.example:web", "a port is digits")):  # fmt: skip
+        code, out, e = run(capsysbinary, "backlinks", target, "-i", str(tmp_path))
+        assert code == 2 and not out and len(e.strip().splitlines()) == 1
+        assert e.startswith(f"linkcrawl: error: malformed target {target!r}") and why in e
+    code, _, e = run(capsysbinary, "pages", "weather.example:8080", "-i", str(tmp_path))
+    assert code == 2 and "not a URL or a port" in e
+    code, out, e = run(capsysbinary, "backlinks", "weather.example", "-i", str(tmp_path),
+                       "--limit", "0")  # fmt: skip
+    assert code == 2 and not out
+    assert e.strip() == (
+        "linkcrawl: error: --limit must be at least 1, got 0 (leave it out for every row)"
+    )
+
+
+def test_spam_and_disavow_errors_are_one_line(capsysbinary, tmp_path):
+    """Links without pages (a DuckDB Binder Error before) and an output directory that does not
+    exist (a traceback after the work) are refused in one line, exit 2, nothing written."""
+    page = '<a href="http://shop.test/">Shop</a>'
+    indexdata.write_crawl(tmp_path, "c1", {"http://src.test/": (200, page, {})}, indexdata.T0)
+    code, _, e = run(capsysbinary, "disavow", "shop.test", "-i", str(tmp_path), "-o",
+                     str(tmp_path / "missing" / "f.txt"))  # fmt: skip
+    assert code == 2 and e.strip() == (
+        f"linkcrawl: error: cannot write {tmp_path / 'missing' / 'f.txt'}: directory "
+        f"{tmp_path / 'missing'} does not exist"
+    )
+    code, _, e = run(capsysbinary, "backlinks", "shop.test", "-i", str(tmp_path), "--format",
+                     "csv", "-o", str(tmp_path / "missing" / "f.csv"))  # fmt: skip
+    assert code == 2 and "directory" in e and "does not exist" in e
+    assert not (tmp_path / "missing").exists()
+    for f in (tmp_path / "pages").iterdir():
+        f.unlink()
+    for cmd in ("spam", "disavow"):
+        code, out, e = run(capsysbinary, cmd, "shop.test", "-i", str(tmp_path))
+        assert code == 2 and not out and len(e.strip().splitlines()) == 1, e
+        assert e.startswith(f"linkcrawl: error: {cmd}: the index at {tmp_path} has links but "
+                            "no pages")  # fmt: skip
+    code, out, _ = run(capsysbinary, "backlinks", "shop.test", "-i", str(tmp_path))
+    assert code == 0 and "http://src.test/" in out  # the links are still there

@@ -132,6 +132,7 @@ class Target:
     host: str
     domain: str
     prefix: str = ""  # the SURT prefix, for kind "prefix"
+    url: str = field(default="", repr=False, compare=False)  # the prefix as a URL, for messages
 
     def key_ranges(self) -> list[tuple[str, str]]:
         """``[low, high)`` ranges of ``target_surt`` that hold every matching row."""
@@ -147,7 +148,7 @@ class Target:
 
     def describe(self) -> str:
         if self.kind == "prefix":
-            return f"URL prefix {self.prefix}"
+            return f"URL prefix {self.url or self.prefix}"
         return f"{self.kind} {self.host if self.kind == 'host' else self.domain}"
 
 
@@ -155,7 +156,9 @@ def parse_target(text: str, *, kind: str | None = None) -> Target:
     """A domain, a host or a URL prefix, as typed by a user.
 
     A bare registered domain means the whole domain (all its hosts); any other bare host means
-    that host; anything with a path or a scheme is a URL prefix (scheme-insensitive).
+    that host; anything with a path or a scheme is a URL prefix (scheme-insensitive). A port
+    (``host:8080``) narrows to that port: the URL prefix ``http://host:8080/``. Anything else
+    with a colon or an ``@`` (``mailto:a@b.example``) is refused, not read as a host.
 
     >>> parse_target("Example.COM")
     Target(kind='domain', host='example.com', domain='example.com', prefix='')
@@ -163,11 +166,25 @@ def parse_target(text: str, *, kind: str | None = None) -> Target:
     'host'
     >>> parse_target("https://example.com/blog/").prefix
     'com,example)/blog/'
+    >>> parse_target("weather.example:8080").describe()
+    'URL prefix http://weather.example:8080/'
     """
     raw = text.strip()
     if not raw or any(c.isspace() for c in raw):
         raise IndexError_(f"malformed target {text!r}: expected a domain, host or URL")
-    has_path = "://" in raw or "/" in raw
+    scheme = _SCHEME.match(raw)
+    if scheme and "." in scheme.group(1):
+        raise IndexError_(f"malformed target {text!r}: a port is digits (host:8080)")
+    if scheme and scheme.group(1).lower() not in ("http", "https"):
+        raise IndexError_(
+            f"malformed target {text!r}: {scheme.group(1)}: is not http(s); expected a domain, "
+            "host or http(s) URL"
+        )
+    if "://" not in raw and "@" in raw.split("/", 1)[0]:
+        raise IndexError_(
+            f"malformed target {text!r}: looks like an e-mail address, not a domain, host or URL"
+        )
+    has_path = "://" in raw or "/" in raw or _PORT.search(raw) is not None
     if has_path or kind == "prefix":
         url = normalize_url(raw if "://" in raw else f"http://{raw}")
         if url is None:
@@ -175,7 +192,7 @@ def parse_target(text: str, *, kind: str | None = None) -> Target:
         host = url_host(url)
         if not host:
             raise IndexError_(f"malformed target {text!r}: no host")
-        return Target("prefix", host, registered_domain(host), surt(url))
+        return Target("prefix", host, registered_domain(host), surt(url), url)
     url = normalize_url(f"http://{raw}/")
     host = url_host(url) if url else ""
     if not host or not _HOST_CHARS.match(host) or host.startswith(".") or ".." in host:
@@ -186,6 +203,11 @@ def parse_target(text: str, *, kind: str | None = None) -> Target:
     if kind == "host" or (kind is None and host != domain):
         return Target("host", host, domain)
     return Target("domain", domain, domain)
+
+
+# A scheme: letters before a colon that is not a port's (``host:8080``) nor an IPv6 address's.
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.\-]*):(?![0-9]+(?:[/?#]|$))", re.IGNORECASE)
+_PORT = re.compile(r"^(?:[^\[\]:/]+|\[[^\]]*\]):[0-9]+$")
 
 
 @dataclass
