@@ -221,12 +221,16 @@ def build_spam_web(seed: int = 0, n_natural: int = 16) -> SpamWeb:
         host = web.name()
         path = "/advertorial/" + t.keyword.replace(" ", "-") if k % 3 == 2 else "/post/paid"
         nav = _a(f"http://{host}/", "Home") + _a(f"http://{host}{path}", "Latest")
+        nav += _a(f"http://{host}/about", "About")
         roll = "".join(f"<li>{_a(f'http://{o}/', _title(o))}</li>" for o in rng.sample(blogs, 3))
+        if k == 1:  # a paid sidebar link too, on every page: sitewide, a money anchor
+            roll += f"<li>{_a(t.pages[0][0], f'cheap {t.keyword}')}</li>"
         title = paid_titles[k % 3].format(kw=t.keyword.capitalize())
         main = web.para() + web.para(_a(t.pages[0][0], t.keyword)) + web.para()
         web.serve(host, path, _page(title, nav, main, roll))
         web.serve(host, "/", _page(_title(host), nav, web.para(_a(f"http://{host}{path}",
                                                                     title)), roll))  # fmt: skip
+        web.serve(host, "/about", _page(f"About {_title(host)}", nav, web.para(), roll))
         plant(host, t, "paid_without_rel")
 
     # -- private blog networks: linked only from each other, money anchors in every post ----
