@@ -18,8 +18,7 @@ import pytest
 
 from crawler.cli import main
 from crawler.demo import loopback_proxy_env
-from crawler.testweb import WebServer, build_demo_web, build_test_web
-from crawler.testweb.spamweb import build_spam_web
+from crawler.testweb import WebServer, build_demo_web, build_spam_web, build_test_web
 from pipelines.urls import registered_domain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,3 +143,19 @@ def test_doctests(module):
 
     result = doctest.testmod(importlib.import_module(module))
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_links_without_pages_and_bad_output(tmp_path, capsysbinary):
+    import indexdata
+
+    index = tmp_path / "ix"
+    indexdata.build(index)
+    for f in (index / "pages").rglob("*.parquet"):  # links but no pages: no titles to read
+        f.unlink()
+    assert main(["spam", "shop.test", "-i", str(index), "--format", "csv"]) == 0
+    assert "link_farm" in capsysbinary.readouterr().out.decode()
+    assert disavowed(index, "shop.test", tmp_path / "d.txt") == {"blog.test", "farm.test"}
+    capsysbinary.readouterr()
+    code = main(["disavow", "shop.test", "-i", str(index), "-o", str(tmp_path / "no" / "d.txt")])
+    err = capsysbinary.readouterr().err.decode().strip()
+    assert code == 2 and err.startswith("linkcrawl: error: cannot write") and "\n" not in err
