@@ -21,6 +21,8 @@ Supporting evidence (each alone stays in review; independent pieces add up):
   is half the crawled web or more is the web itself, not a network.
 - ``thin_page``: the referring page carries a money anchor and links to at most ``thin_links``
   (5) URLs in all: a page made to carry the link.
+- ``link_list``: the page carrying a money anchor links to half as many other domains as a
+  link farm (50) or more.
 - ``paid_hint``: a weaker paid word (partner, guest post, promoted).
 - ``sitewide_sidebar`` / ``sitewide_footer``: a money anchor repeated by the template on every
   page. A sitewide link with the site's name, a title or a URL (a blogroll, a credit) is not
@@ -55,15 +57,17 @@ WEIGHTS: dict[str, float] = {
     "anchor_burst": 0.7,
     "network": 0.7,
     "thin_page": 0.4,
+    "link_list": 0.4,
     "paid_hint": 0.3,
     "sitewide_sidebar": 0.3,
     "sitewide_footer": 0.3,
 }
 DOMAIN_WIDE = ("link_farm", "network", "anchor_burst", "sitewide_sidebar", "sitewide_footer")
 PAID_WORDS = (
-    "sponsored", "sponsor", "advertorial", "paid post", "paid-post", "paid link", "werbung",
-    "anzeige", "gesponsert", "sponsorisé", "sponsorise", "publicité", "publi-reportage",
-    "patrocinado", "publicidad", "pubblicità", "reklama", "реклама", "publireportage",
+    "sponsored", "sponsor", "advertorial", "advertisement", "paid post", "paid-post",
+    "paid link", "werbung", "anzeige", "gesponsert", "sponsorisé", "sponsorise", "publicité",
+    "publi-reportage", "publireportage", "patrocinado", "publicidad", "pubblicità", "reklama",
+    "реклама",
 )  # fmt: skip
 PAID_HINTS = ("partner", "guest post", "guest-post", "promoted", "promotion")
 PAID_RE = re.compile("|".join(re.escape(w) for w in PAID_WORDS))
@@ -253,6 +257,9 @@ def judge(ix: Index, target: Target, filters: Filters, *, farm_links: int = FARM
         if r["source_domain"] in network:
             s["network"] = ("private blog network: linked only from other domains that link "
                             "here with money anchors")  # fmt: skip
+        if farm_links // 2 <= r["external_domains"] < farm_links:
+            s["link_list"] = (f"link list: {r['source_url']} links to {r['external_domains']} "
+                              f"other sites, one of them with {anchor!r}")  # fmt: skip
         if r["page_links"] <= thin_links:
             s["thin_page"] = (f"thin page: {r['source_url']} has {r['page_links']} links, one "
                               f"of them {anchor!r} here")  # fmt: skip
