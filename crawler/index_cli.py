@@ -154,6 +154,12 @@ def _confidence(text: str) -> float:
     return value
 
 
+def _positive(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return int(text)
+
+
 def cmd_disavow(args: argparse.Namespace) -> int:
     from pipelines.index.export import emit
     from pipelines.index.spam import disavow_file, judge, review_domains
@@ -289,7 +295,7 @@ def add_index_commands(sub: Any) -> None:
             g.add_argument("--broken", action="store_true", help="only 4xx/5xx/error targets")
             g.add_argument("--redirects", action="store_true", help="only redirecting targets")
         if name == "spam":
-            p.add_argument("--farm-links", type=int, default=FARM_LINKS,
+            p.add_argument("--farm-links", type=_positive, default=FARM_LINKS,
                            help=f"other sites linked from one page that make it a link farm "
                            f"(default {FARM_LINKS})")  # fmt: skip
         p.set_defaults(func=_query(fn))
@@ -323,7 +329,7 @@ def add_index_commands(sub: Any) -> None:
                    f"(0-1, default {MIN_CONFIDENCE})")  # fmt: skip
     p.add_argument("--keyword", action="append", default=[],
                    help="a money keyword of the target (repeatable)")  # fmt: skip
-    p.add_argument("--farm-links", type=int, default=FARM_LINKS,
+    p.add_argument("--farm-links", type=_positive, default=FARM_LINKS,
                    help=f"other sites linked from one page that make it a link farm "
                    f"(default {FARM_LINKS})")  # fmt: skip
     p.set_defaults(func=cmd_disavow)

@@ -159,3 +159,12 @@ def test_links_without_pages_and_bad_output(tmp_path, capsysbinary):
     code = main(["disavow", "shop.test", "-i", str(index), "-o", str(tmp_path / "no" / "d.txt")])
     err = capsysbinary.readouterr().err.decode().strip()
     assert code == 2 and err.startswith("linkcrawl: error: cannot write") and "\n" not in err
+
+
+@pytest.mark.parametrize("bad", [["--min-confidence", "1.5"], ["--min-confidence", "x"],
+                                 ["--farm-links", "0"]])  # fmt: skip
+def test_bad_thresholds(bad, tmp_path, capsysbinary):
+    with pytest.raises(SystemExit) as exc:
+        main(["disavow", "shop.test", "-i", str(tmp_path), *bad])
+    err = capsysbinary.readouterr().err.decode()
+    assert exc.value.code == 2 and "Traceback" not in err and bad[0] in err
