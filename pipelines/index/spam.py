@@ -148,33 +148,39 @@ def _facts(ix: Index, target: Target, filters: Filters) -> list[dict]:
         ORDER BY b.source_domain, b.source_url, b.target_url, b.anchor_text""").to_pylist()
 
 
-def _inbound(ix: Index, domains: set[str], filters: Filters) -> dict[str, set[str]]:
-    """For each of ``domains``: the other registered domains that link to it, and the number of
-    domains that link out at all (under key ``""``)."""
-    if not domains:
-        return {"": set()}
+def _inbound(ix: Index, domains: set[str], filters: Filters) -> tuple[dict[str, set[str]], int]:
+    """The other registered domains that link to each of ``domains``, and how many domains
+    link out at all in the index."""
     where = "NOT is_internal" + (f" AND crawl_id = {lit(filters.crawl)}" if filters.crawl else "")
+    sources = ix.run(f"""SELECT count(DISTINCT source_domain) AS n
+                         FROM ({ix.all_links_sql(where)})""")["n"][0].as_py()
+    out: dict[str, set[str]] = defaultdict(set)
+    if not domains:
+        return out, sources
     dom_list = ", ".join(lit(d) for d in sorted(domains))
     rows = ix.run(f"""
         SELECT DISTINCT source_domain, target_domain FROM ({ix.all_links_sql(where)})
         WHERE target_domain IN ({dom_list}) AND source_domain <> target_domain""").to_pylist()
-    sources = ix.run(f"""SELECT count(DISTINCT source_domain) AS n
-                         FROM ({ix.all_links_sql(where)})""")["n"][0].as_py()
-    out: dict[str, set[str]] = defaultdict(set)
     for r in rows:
         out[r["target_domain"]].add(r["source_domain"])
-    out[""] = set(range(sources))  # only its size is used
-    return out
+    return out, sources
 
 
-def _networks(money_domains: set[str], inbound: dict[str, set[str]]) -> set[str]:
-    """Money-anchor domains that form closed groups: linked only from inside the group.
+def _networks(money_domains: set[str], inbound: dict[str, set[str]], sources: int) -> set[str]:
+    """Money-anchor domains in closed groups of 3 or more: linked only from inside the group.
 
     >>> sorted(_networks({"a", "b", "c", "d"}, {"a": {"b"}, "b": {"c"}, "c": {"a"},
-    ...                                          "d": {"x"}, "": set(range(10))}))
+    ...                                          "d": {"x"}}, 10))
     ['a', 'b', 'c']
+    >>> _networks({"a", "b", "c"}, {"a": {"b"}, "b": {"c"}, "c": {"a"}}, 5)  # the web itself
+    set()
     """
     closed = {d for d in money_domains if inbound.get(d) and inbound[d] <= money_domains}
+    links: dict[str, set[str]] = defaultdict(set)  # undirected, within ``closed``
+    for d in closed:
+        for src in inbound[d] & closed:
+            links[d].add(src)
+            links[src].add(d)
     seen: set[str] = set()
     out: set[str] = set()
     for start in sorted(closed):
@@ -186,11 +192,10 @@ def _networks(money_domains: set[str], inbound: dict[str, set[str]]) -> set[str]
             if d in group:
                 continue
             group.add(d)
-            todo += [s for s in inbound.get(d, ()) if s in closed and s not in group]
-            todo += [o for o in closed if d in inbound.get(o, ()) and o not in group]
+            todo += links[d] - group
         seen |= group
         # A group closed on itself; half the crawled web or more is the web, not a network.
-        if len(group) >= NETWORK_MIN and len(group) * 2 < len(inbound.get("", ())):
+        if len(group) >= NETWORK_MIN and len(group) * 2 < sources:
             out |= group
     return out
 
@@ -230,8 +235,7 @@ def judge(ix: Index, target: Target, filters: Filters, *, farm_links: int = FARM
         if r["money"] and r["placement"] == "content":
             phrase_domains[normalize(r["anchor_text"])].add(r["source_domain"])
     money_domains = {r["source_domain"] for r in rows if r["money"]}
-    inbound = _inbound(ix, money_domains, filters)
-    network = _networks(money_domains, inbound)
+    network = _networks(money_domains, *_inbound(ix, money_domains, filters))
     for r in rows:
         if r["declared"]:
             continue
