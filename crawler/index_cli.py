@@ -296,7 +296,7 @@ def add_index_commands(sub: Any) -> None:
             g.add_argument("--redirects", action="store_true", help="only redirecting targets")
         if name == "spam":
             p.add_argument("--farm-links", type=_positive, default=FARM_LINKS,
-                           help=f"other sites linked from one page that make it a link farm "
+                           help=f"links to other sites from one page that make it a link farm "
                            f"(default {FARM_LINKS})")  # fmt: skip
         p.set_defaults(func=_query(fn))
 
@@ -330,7 +330,7 @@ def add_index_commands(sub: Any) -> None:
     p.add_argument("--keyword", action="append", default=[],
                    help="a money keyword of the target (repeatable)")  # fmt: skip
     p.add_argument("--farm-links", type=_positive, default=FARM_LINKS,
-                   help=f"other sites linked from one page that make it a link farm "
+                   help=f"links to other sites from one page that make it a link farm "
                    f"(default {FARM_LINKS})")  # fmt: skip
     p.set_defaults(func=cmd_disavow)
 

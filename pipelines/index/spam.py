@@ -6,8 +6,8 @@ evidence, each piece named and explained, and only dofollow links that are not d
 
 Strong evidence (enough on its own):
 
-- ``link_farm``: the referring page links out to ``farm_links`` (100) or more other registered
-  domains.
+- ``link_farm``: the referring page links out to ``farm_links`` (100) or more pages of other
+  registered domains.
 - ``paid_without_rel``: the referring page's URL or title, or the link, says the link is paid
   (sponsored post, advertorial, Werbung, publicidad...) and it passes authority.
 
@@ -21,8 +21,7 @@ Supporting evidence (each alone stays in review; independent pieces add up):
   is half the crawled web or more is the web itself, not a network.
 - ``thin_page``: the referring page carries a money anchor and links to at most ``thin_links``
   (5) URLs in all: a page made to carry the link.
-- ``link_list``: the page carrying a money anchor links to half as many other domains as a
-  link farm (50) or more.
+- ``link_list``: the page carrying a money anchor links out to half as many (50) or more.
 - ``paid_hint``: a weaker paid word (partner, guest post, promoted).
 - ``sitewide_sidebar`` / ``sitewide_footer``: a money anchor repeated by the template on every
   page. A sitewide link with the site's name, a title or a URL (a blogroll, a credit) is not
@@ -134,6 +133,7 @@ def _facts(ix: Index, target: Target, filters: Filters) -> list[dict]:
         src AS (SELECT source_url,
                        count(DISTINCT target_domain) FILTER (WHERE NOT is_internal)
                            AS external_domains,
+                       count(DISTINCT target_url) FILTER (WHERE NOT is_internal) AS external_urls,
                        count(DISTINCT target_url) AS page_links
                 FROM ({ix.all_links_sql(where)}) GROUP BY source_url)
         SELECT b.source_url, b.source_domain, b.source_host, b.target_url, b.anchor_text,
@@ -141,6 +141,7 @@ def _facts(ix: Index, target: Target, filters: Filters) -> list[dict]:
                b.title AS link_title, sp.page_title AS source_title,
                tp.page_title AS target_title,
                coalesce(src.external_domains, 0) AS external_domains,
+               coalesce(src.external_urls, 0) AS external_urls,
                coalesce(src.page_links, 0) AS page_links
         FROM b LEFT JOIN src USING (source_url)
         LEFT JOIN pg sp ON sp.url = b.source_url
@@ -240,9 +241,9 @@ def judge(ix: Index, target: Target, filters: Filters, *, farm_links: int = FARM
         if r["declared"]:
             continue
         s = r["signals"]
-        if r["external_domains"] >= farm_links:
-            s["link_farm"] = f"link farm: {r['source_url']} links to {r['external_domains']} " \
-                             "other sites"  # fmt: skip
+        out_links = f"{r['external_urls']} pages of {r['external_domains']} other sites"
+        if max(r["external_domains"], r["external_urls"]) >= farm_links:
+            s["link_farm"] = f"link farm: {r['source_url']} links to {out_links}"
         path = urlsplit(r["source_url"][:_MAX_TEXT]).path
         text = " ".join(x or "" for x in (path, r["source_title"],
                                           r["link_title"], r["anchor_text"]))  # fmt: skip
@@ -261,9 +262,9 @@ def judge(ix: Index, target: Target, filters: Filters, *, farm_links: int = FARM
         if r["source_domain"] in network:
             s["network"] = ("private blog network: linked only from other domains that link "
                             "here with money anchors")  # fmt: skip
-        if farm_links // 2 <= r["external_domains"] < farm_links:
-            s["link_list"] = (f"link list: {r['source_url']} links to {r['external_domains']} "
-                              f"other sites, one of them with {anchor!r}")  # fmt: skip
+        if farm_links // 2 <= max(r["external_domains"], r["external_urls"]) < farm_links:
+            s["link_list"] = (f"link list: {r['source_url']} links to {out_links}, one of them "
+                              f"with {anchor!r}")  # fmt: skip
         if r["page_links"] <= thin_links:
             s["thin_page"] = (f"thin page: {r['source_url']} has {r['page_links']} links, one "
                               f"of them {anchor!r} here")  # fmt: skip
