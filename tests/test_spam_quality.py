@@ -69,8 +69,9 @@ def test_disavow_precision_and_recall(spam_web, tmp_path, capsysbinary):
               f"wrong: {sorted(got - spam)}, missed: {sorted(spam - got)}")  # fmt: skip
         assert not got & web.natural[target]
     precision, recall = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
-    print(f"disavow on the spam web: precision {precision:.3f}, recall {recall:.3f} "
-          f"({tp} right, {fp} wrong, {fn} missed)")  # fmt: skip
+    with capsysbinary.disabled():
+        print(f"\ndisavow on the spam web: precision {precision:.3f}, recall {recall:.3f} "
+              f"({tp} right, {fp} wrong, {fn} missed)")  # fmt: skip
     assert precision >= MIN_PRECISION and recall >= MIN_RECALL
 
 
@@ -127,7 +128,8 @@ def test_nothing_disavowed_without_planted_spam(name, tmp_path, capsysbinary):
         got = disavowed(index, target, tmp_path / "d.txt")
         total += len(got)
         assert not got, (target, got, (tmp_path / "d.txt").read_text())
-    print(f"{name} web: {len(targets)} targets with 3+ referring domains, {total} disavowed")
+    with capsysbinary.disabled():
+        print(f"\n{name} web: {len(targets)} targets with 3+ referring domains, {total} disavowed")
     # The anchors of the most linked host: title anchors are no keyword anchors.
     top = targets[0]
     capsysbinary.readouterr()
