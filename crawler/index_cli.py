@@ -25,6 +25,8 @@ INDEX_ENV = "LINKCRAWL_INDEX"
 # pipelines.schema.PLACEMENTS (which imports pyarrow), for --placement's choices; tests check
 # that they agree.
 PLACEMENTS = ("content", "nav", "sidebar", "footer", "comment")
+FARM_LINKS = 100  # as pipelines.index.spam.FARM_LINKS (not imported: it loads DuckDB)
+MIN_CONFIDENCE = 0.8  # as pipelines.index.spam.MIN_CONFIDENCE
 
 
 @contextmanager
@@ -156,6 +158,9 @@ def _anchors(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
         print(f"{total:,} referring domains; by anchor class: {shares}", file=sys.stderr)
         print(f"over-optimised: {over}" if over else "anchor profile looks natural",
               file=sys.stderr)  # fmt: skip
+        if not a.keyword:
+            print("no --keyword given: no anchor counts as exact or partial; branded ones name "
+                  f"{t.domain.split('.')[0]}", file=sys.stderr)  # fmt: skip
     return table, f"no anchors for {t.describe()}"
 
 
@@ -214,18 +219,48 @@ def _signal_lists(table: pa.Table) -> pa.Table:
     return table.set_column(i, "signals", pc.split_pattern(table["signals"], ","))
 
 
+def _confidence(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"not a confidence between 0 and 1: {text!r}")
+    return value
+
+
+def _positive(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return int(text)
+
+
 def cmd_disavow(args: argparse.Namespace) -> int:
-    from pipelines.index.spam import disavow_file, review
+    from pipelines.index.export import emit
+    from pipelines.index.spam import disavow_file, judge, review_domains
 
     _writable(args.output)
     with _errors(), _open(args) as ix:
         t = _target(args.target)
         _need_pages(ix, "disavow")
-        f = _filters(args)
-        flagged = review(ix, t, f, farm_links=args.farm_links, keywords=tuple(args.keyword))
-        result = disavow_file(flagged, ix.backlinks(t, f, grouped=False), t)
+        _, judged = judge(ix, t, _filters(args), farm_links=args.farm_links,
+                          keywords=tuple(args.keyword))  # fmt: skip
+    result = disavow_file(judged, t, min_confidence=args.min_confidence)
+    listed = sum(1 for j in judged.values() if j.signals)
+    summary = (f"{len(judged):,} referring domains, {listed:,} with spam evidence; "
+               f"{result.domains:,} domains and {result.urls:,} URLs at confidence >= "
+               f"{args.min_confidence}" + (f"; {result.dropped:,} lines left out (Google's "
+                                           "limits: 100,000 lines, 2 MB)"
+                                           if result.dropped else ""))  # fmt: skip
+    if args.output is None:  # the default: the review list, a confidence per domain
+        table = review_domains(judged, args.min_confidence)
+        if table.num_rows:
+            emit(table, args.format, out=sys.stdout.buffer, output=None)
+        print(f"disavow: {summary}" + ("" if table.num_rows else "; nothing to review")
+              + "; write the file with -o FILE", file=sys.stderr)  # fmt: skip
+        return 0
     data = result.text.encode("utf-8")
-    if args.output in (None, "-"):
+    if args.output == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
@@ -234,9 +269,7 @@ def cmd_disavow(args: argparse.Namespace) -> int:
                 fh.write(data)
         except OSError as exc:
             raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-    print(f"disavow: {result.domains:,} domains, {result.urls:,} URLs"
-          + (f"; {result.dropped:,} lines left out (Google's limits: 100,000 lines, 2 MB)"
-             if result.dropped else ""), file=sys.stderr)  # fmt: skip
+    print(f"disavow: {summary}", file=sys.stderr)
     return 0
 
 
@@ -357,8 +390,9 @@ def add_index_commands(sub: Any) -> None:
             g.add_argument("--broken", action="store_true", help="only 4xx/5xx/error targets")
             g.add_argument("--redirects", action="store_true", help="only redirecting targets")
         if name == "spam":
-            p.add_argument("--farm-links", type=int, default=100,
-                           help="external links on a page that make it a link farm")  # fmt: skip
+            p.add_argument("--farm-links", type=_positive, default=FARM_LINKS,
+                           help=f"links to other sites from one page that make it a link farm "
+                           f"(default {FARM_LINKS})")  # fmt: skip
         p.set_defaults(func=_query(fn))
 
     p = sub.add_parser("diff", help="new and lost backlinks between two crawls")
@@ -378,15 +412,23 @@ def add_index_commands(sub: Any) -> None:
     _output_args(p, formats)
     p.set_defaults(func=_query(_sql))
 
-    p = sub.add_parser("disavow", help="write a Google disavow file from spam signals")
-    p.add_argument("target", help="domain, host or URL prefix whose backlinks to review")
+    p = sub.add_parser("disavow", help="review referring domains with a confidence each; "
+                       "-o FILE writes a Google disavow file of the confident ones")  # fmt: skip
+    p.add_argument("target", help="domain, host or URL prefix")
     _index_arg(p, False)
     _filter_args(p)
-    p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    p.add_argument("-o", "--output", help="write the disavow file here ('-': stdout); without "
+                   "it, print the review list")  # fmt: skip
+    p.add_argument("--format", choices=("table", "csv", "jsonl"), default="table",
+                   help="format of the review list (default: table)")  # fmt: skip
+    p.add_argument("--min-confidence", type=_confidence, default=MIN_CONFIDENCE,
+                   help="domains at this confidence or more go into the file "
+                   f"(0-1, default {MIN_CONFIDENCE})")  # fmt: skip
     p.add_argument("--keyword", action="append", default=[],
                    help="a money keyword of the target (repeatable)")  # fmt: skip
-    p.add_argument("--farm-links", type=int, default=100,
-                   help="external links that make a page a link farm (default 100)")  # fmt: skip
+    p.add_argument("--farm-links", type=_positive, default=FARM_LINKS,
+                   help=f"links to other sites from one page that make it a link farm "
+                   f"(default {FARM_LINKS})")  # fmt: skip
     p.set_defaults(func=cmd_disavow)
 
     p = sub.add_parser("export", help="CSV or JSON lines of links, pages or ranks")

@@ -26,7 +26,14 @@ from crawler.cli import main
 from crawler.frontier import Frontier
 from pipelines.index.anchors import classify, over_optimisation
 from pipelines.index.layout import parse_target
-from pipelines.index.spam import DISAVOW_MAX_BYTES, DISAVOW_MAX_LINES, disavow_file
+from pipelines.index.spam import (
+    DISAVOW_MAX_BYTES,
+    DISAVOW_MAX_LINES,
+    FARM_LINKS,
+    MIN_CONFIDENCE,
+    Judgement,
+    disavow_file,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,7 +78,8 @@ def test_formats(index, capsysbinary, tmp_path):
     table = pq.read_table(dest)
     classes = dict(zip(table["anchor_text"].to_pylist(), table["class"].to_pylist(), strict=True))
     assert classes["click here"] == "generic" and classes["Shop logo"] == "image"
-    assert classes["https://shop.test"] == "naked_url" and classes["blue widgets"] == "exact"
+    # The URL slug is no keyword: without --keyword a slug-like anchor is just "other".
+    assert classes["https://shop.test"] == "naked_url" and classes["blue widgets"] == "other"
     code, out, err = run(capsysbinary, "anchors", "shop.test", "-i", str(index))
     assert code == 0 and "referring domains; by anchor class" in err
     code, out, _ = run(capsysbinary, "pages", "shop.test", "-i", str(index), "--redirects")
@@ -97,34 +105,49 @@ def test_spam_review_and_disavow(index, capsysbinary, tmp_path):
     _, out, _ = run(capsysbinary, "spam", "shop.test", "-i", str(index), "--format", "jsonl")
     rows = [orjson.loads(x) for x in out.splitlines()]
     signals = {(r["source_domain"], s) for r in rows for s in r["signals"]}
-    assert {("news.test", "sitewide_footer"), ("farm.test", "link_farm"),
-            ("blog.test", "sponsored_without_rel")} <= signals  # fmt: skip
-    assert all(r["explanation"] for r in rows)
-    # Exact-match over-optimisation: with "widgets" as the money keyword, the profile tips.
+    assert {("farm.test", "link_farm"), ("blog.test", "paid_without_rel")} <= signals
+    # news.test's footer credit names the shop: a sitewide link, but no evidence of spam.
+    assert not any(s.startswith("sitewide") for _, s in signals)
+    assert all(r["explanation"] and 0 < r["confidence"] <= 1 for r in rows)
+    # With "widgets" as a money keyword, the farm's anchor is one; too few domains for a burst.
     _code, out, _ = run(capsysbinary, "spam", "shop.test", "-i", str(index), "--format", "jsonl",
                        "--keyword", "widgets", "--keyword", "blue widgets")  # fmt: skip
-    exact = [orjson.loads(x) for x in out.splitlines() if "exact_match" in x]
-    assert exact and "over-optimised" in exact[0]["explanation"]
+    assert "anchor_burst" not in out
+    # The default: a review list, a confidence per domain, nothing written.
+    code, out, err = run(capsysbinary, "disavow", "shop.test", "-i", str(index), "--format", "csv")
+    review = {r["source_domain"]: r for r in csv.DictReader(io.StringIO(out))}
+    assert code == 0 and {d for d, r in review.items() if r["decision"] != "keep"} == {
+        "blog.test", "farm.test"}  # fmt: skip
+    assert float(review["farm.test"]["confidence"]) >= 0.95
+    assert review["farm.test"]["decision"] == "disavow domain"
+    assert "link farm" in review["farm.test"]["reasons"] and "-o FILE" in err
     dest = tmp_path / "disavow.txt"
     assert main(["disavow", "shop.test", "-i", str(index), "-o", str(dest)]) == 0
     text = dest.read_text(encoding="utf-8")
     body = [x for x in text.splitlines() if not x.startswith("#")]
-    assert body == ["domain:blog.test", "domain:farm.test", "domain:news.test"]
+    assert body == ["domain:blog.test", "domain:farm.test"]
+    assert "# 0.95 farm.test: link farm" in text  # each domain after its reasons
+    assert main(["disavow", "shop.test", "-i", str(index), "-o", str(dest),
+                 "--min-confidence", "1"]) == 0  # fmt: skip
+    assert [x for x in dest.read_text().splitlines() if not x.startswith("#")] == []
 
 
 def test_disavow_limits():
     n = 150_000
-    flagged = pa.table({
-        "source_url": [f"http://s{max(0, 6 - i)}.test/page-{i}-" + "x" * 20 for i in range(n)],
-        "source_domain": [f"s{max(0, 6 - i)}.test" for i in range(n)],
-        "dofollow": [True] * n, "signals": ["exact_match"] * n,
-    })  # fmt: skip
-    everything = pa.table({"source_domain": ["s0.test"] * (n + 1), "dofollow": [True] * (n + 1)})
-    result = disavow_file(flagged, everything, parse_target("shop.test"))
+    judged = {f"s{i}.test": Judgement(f"s{i}.test", 0.95, {"link_farm": "link farm: " + "x" * 9},
+                                      [], 1) for i in range(n)}  # fmt: skip
+    result = disavow_file(judged, parse_target("shop.test"))
     data = result.text.encode("utf-8")
     assert len(data) <= DISAVOW_MAX_BYTES and len(result.text.splitlines()) <= DISAVOW_MAX_LINES
-    assert result.dropped > 0 and result.domains == 6  # s1..s6: every link flagged
-    assert result.text.splitlines()[2] == "domain:s1.test"
+    assert result.dropped > 0 and result.domains == n
+    lines = result.text.splitlines()
+    assert lines[2].startswith("# 0.95 s0.test: link farm") and lines[3] == "domain:s0.test"
+
+
+def test_cli_defaults_match_spam():
+    from crawler import index_cli
+
+    assert (index_cli.FARM_LINKS, index_cli.MIN_CONFIDENCE) == (FARM_LINKS, MIN_CONFIDENCE)
 
 
 def test_anchor_classes_and_over_optimisation():

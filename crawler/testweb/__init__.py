@@ -22,6 +22,7 @@ from crawler.testweb.generator import (
     build_test_web,
 )
 from crawler.testweb.resource import Resource
+from crawler.testweb.spamweb import SpamWeb, build_spam_web
 
 if TYPE_CHECKING:
     from crawler.testweb.server import LoggedRequest, WebServer
@@ -36,9 +37,11 @@ __all__ = [
     "LoggedRequest",
     "Resource",
     "SampleWeb",
+    "SpamWeb",
     "WebServer",
     "build_benchmark_web",
     "build_demo_web",
+    "build_spam_web",
     "build_test_web",
 ]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from urllib.parse import unquote
 
 CLASSES = ("image", "empty", "naked_url", "generic", "branded", "exact", "partial", "other")
 
@@ -84,29 +83,17 @@ def brand_terms(domain: str) -> set[str]:
     return {normalize(label.replace("-", " ")), label.replace("-", "")} - {""}
 
 
-def url_keywords(target_url: str) -> str:
-    """Keywords of a target URL: its last path segment, words split on - and _.
-
-    >>> url_keywords("https://shop.test/p/blue-widgets.html?x=1")
-    'blue widgets'
-    """
-    path = target_url.split("?", 1)[0].split("#", 1)[0]
-    after_host = path.split("://", 1)[-1]
-    segments = [s for s in after_host.split("/")[1:] if s]
-    if not segments:
-        return ""
-    last = unquote(segments[-1]).rsplit(".", 1)[0]
-    return normalize(last.replace("-", " "))
-
-
 def classify(
     anchor: str, *, is_image: bool, domain: str, target_url: str = "",
     keywords: Iterable[str] = (),
 ) -> str:  # fmt: skip
     """The class of one anchor, given the target's domain and keywords.
 
-    ``keywords``: the target's money keywords (``--keyword``); without them, the words of the
-    target URL's last path segment stand in (``/blue-widgets`` -> "blue widgets").
+    Branded: the anchor holds the target's own name, the label of its registered domain
+    (``acme-tools.co.uk`` -> "acme tools", "acmetools"). ``keywords``: the target's money
+    keywords (``--keyword``); without them no anchor is exact or partial. The target URL's
+    slug is not a keyword: people cite a page by its title, whose words the slug repeats.
+    ``target_url`` is accepted for callers and not used.
 
     >>> classify("Click here", is_image=False, domain="shop.test")
     'generic'
@@ -114,12 +101,14 @@ def classify(
     'naked_url'
     >>> classify("Shop", is_image=False, domain="shop.test")
     'branded'
-    >>> classify("blue widgets", is_image=False, domain="shop.test",
-    ...          target_url="http://shop.test/blue-widgets")
+    >>> classify("blue widgets", is_image=False, domain="shop.test", keywords=["blue widgets"])
     'exact'
     >>> classify("the best widgets", is_image=False, domain="shop.test",
-    ...          target_url="http://shop.test/blue-widgets")
+    ...          keywords=["blue widgets"])
     'partial'
+    >>> classify("Blue widgets", is_image=False, domain="shop.test",
+    ...          target_url="http://shop.test/blue-widgets")
+    'other'
     """
     if is_image:
         return "image"
@@ -134,10 +123,8 @@ def classify(
     squashed = norm.replace(" ", "")
     if any(b in norm or b.replace(" ", "") in squashed for b in brands if len(b) >= 3):
         return "branded"
+    del target_url  # see the docstring
     kws = [normalize(k) for k in keywords if normalize(k)]
-    if not kws and target_url:
-        kw = url_keywords(target_url)
-        kws = [kw] if kw else []
     for kw in kws:
         if norm == kw:
             return "exact"
