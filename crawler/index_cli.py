@@ -41,6 +41,25 @@ def _errors() -> Iterator[None]:
         raise UsageError(_os_error(exc)) from None
 
 
+@contextmanager
+def _progress(unit: str, *, show: bool = True) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr when it is a terminal (erased when done), else None: nothing
+    is added to a log or a pipe. tqdm is imported here, not to parse arguments."""
+    if not (show and sys.stderr.isatty()):
+        yield None
+        return
+    from tqdm import tqdm
+
+    scale = unit != "steps"  # 1.2M rows, but 7/208 steps
+    with tqdm(unit=unit, unit_scale=scale, leave=False, file=sys.stderr, dynamic_ncols=True) as bar:
+
+        def update(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        yield update
+
+
 def _os_error(exc: OSError) -> str:
     """``/missing/f.txt: No such file or directory`` rather than ``[Errno 2] ...``."""
     return f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
@@ -276,9 +295,9 @@ def cmd_disavow(args: argparse.Namespace) -> int:
 def cmd_compact(args: argparse.Namespace) -> int:
     from pipelines.index.compact import compact
 
-    with _errors():
+    with _errors(), _progress("links") as progress:
         stats = compact(args.index, crawl=args.crawl, row_group_rows=args.row_group_rows,
-                        memory_limit=args.memory_limit)  # fmt: skip
+                        memory_limit=args.memory_limit, progress=progress)  # fmt: skip
     print(stats.format())
     return 0
 
@@ -287,7 +306,10 @@ def cmd_rank(args: argparse.Namespace) -> int:
     from pipelines.index.rank import rank_index
 
     with _errors():
-        for s in rank_index(args.index, crawl=args.crawl, samples=args.samples):
+        with _progress("steps") as progress:
+            ranked = rank_index(args.index, crawl=args.crawl, samples=args.samples,
+                                progress=progress)  # fmt: skip
+        for s in ranked:
             print(f"{s.level}: {s.nodes:,} nodes, {s.edges:,} edges, ranked in {s.seconds:.1f}s")
     print(f"wrote {os.path.join(args.index, 'ranks')}/host.parquet and domain.parquet")
     return 0
@@ -297,9 +319,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from pipelines.index.export import export
 
     _writable(args.output)
-    with _errors(), _open(args) as ix:
+    bar = bool(args.output) or not sys.stdout.isatty()  # not amid rows on the screen
+    with _errors(), _open(args) as ix, _progress("rows", show=bar) as progress:
         n = export(ix, args.table, args.format, sys.stdout.buffer, filters=_filters(args),
-                   output=args.output)  # fmt: skip
+                   output=args.output, progress=progress)  # fmt: skip
     if args.output:
         print(f"exported {n:,} {args.table} rows to {args.output}", file=sys.stderr)
     return 0

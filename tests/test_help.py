@@ -20,7 +20,8 @@ import pytest
 from crawler.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("scrapy", "scrapy_redis", "twisted", "redis", "numpy", "pyarrow", "duckdb", "scipy")
+HEAVY = ("scrapy", "scrapy_redis", "twisted", "redis", "numpy", "pyarrow", "duckdb", "scipy",
+         "tqdm")  # fmt: skip
 
 
 def imported_after(code: str) -> list[str]:

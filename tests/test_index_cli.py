@@ -483,3 +483,79 @@ def test_spam_and_disavow_errors_are_one_line(capsysbinary, tmp_path):
                             "no pages")  # fmt: skip
     code, out, _ = run(capsysbinary, "backlinks", "shop.test", "-i", str(tmp_path))
     assert code == 0 and "http://src.test/" in out  # the links are still there
+
+
+def with_stderr_on_a_terminal(*args: str) -> tuple[int, str, str]:
+    """Run the CLI with stderr on a pseudo-terminal (stdout a pipe): (exit, stdout, terminal)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", *args], cwd=ROOT, env=env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+    )  # fmt: skip
+    os.close(slave)
+    chunks, deadline = [], time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not select.select([master], [], [], 1)[0]:
+            if proc.poll() is not None:
+                break
+            continue
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    out = proc.communicate(timeout=60)[0]
+    return proc.returncode, out.decode(), b"".join(chunks).decode()
+
+
+BAR = re.compile(r"\d+%\|.*\| *[\d.]+k?/[\d.]+k? ")  # tqdm's "100%|█████| 123/123 "
+
+
+def test_progress_bar_on_a_terminal_nothing_in_a_pipe(tmp_path):
+    """compact, rank and export show a bar on stderr when it is a terminal; through pipes
+    their output is what it was, line for line."""
+    ix = tmp_path / "ix"
+    indexdata.build(ix)
+    code, out, term = with_stderr_on_a_terminal("compact", str(ix))
+    assert code == 0 and out.startswith("published gen-000001") and BAR.search(term), term
+    assert "links/s" in term or "links]" in term
+    piped_ix = tmp_path / "piped"
+    indexdata.build(piped_ix)
+    res = subprocess.run([sys.executable, "-m", "crawler.cli", "compact", str(piped_ix)],
+                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert res.returncode == 0 and res.stderr == "" and len(res.stdout.splitlines()) == 1
+    assert res.stdout.startswith("published gen-000001")
+
+    def piped(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "crawler.cli", *args], cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+
+    code, out, term = with_stderr_on_a_terminal("rank", str(ix), "--samples", "4")
+    assert code == 0 and BAR.search(term) and "steps" in term, term
+    assert f"/{2 * (100 + 4)} " in term  # PageRank iterations (at most) and BFS runs, 2 graphs
+    res = piped("rank", str(piped_ix), "--samples", "4")
+
+    def same(text: str) -> str:  # the lines, less the timings and the index's path
+        return re.sub(r"in [\d.]+s", "in Ts", text).replace(str(piped_ix), str(ix))
+
+    assert res.returncode == 0 and res.stderr == "" and same(res.stdout) == same(out)
+    assert len(out.splitlines()) == 3
+
+    dest = tmp_path / "links.csv"
+    code, out, term = with_stderr_on_a_terminal("export", str(ix), "--format",
+                                                "csv", "-o", str(dest))  # fmt: skip
+    assert code == 0 and out == "" and BAR.search(term) and "rows" in term, term
+    rows = len(dest.read_text().splitlines()) - 1
+    assert term.rstrip().endswith(f"exported {rows:,} links rows to {dest}")
+    res = piped("export", str(ix), "--format", "csv", "-o", str(dest))
+    assert res.returncode == 0 and res.stdout == ""
+    assert res.stderr == f"exported {rows:,} links rows to {dest}\n"
+    res = piped("export", str(ix), "--format", "csv")
+    assert res.stderr == "" and len(res.stdout.splitlines()) == rows + 1

@@ -30,7 +30,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -161,9 +161,11 @@ def compact(
     rows_per_bucket: int = ROWS_PER_BUCKET,
     memory_limit: str | None = None,
     threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
     _before_publish: object = None,
 ) -> CompactStats:
-    """Compact the raw files of ``index`` (of one crawl, or all) into a new generation."""
+    """Compact the raw files of ``index`` (of one crawl, or all) into a new generation;
+    ``progress(done, total)`` is called as link rows are written (total: the rows read)."""
     t0 = time.monotonic()
     root = Path(index)
     snap = open_snapshot(root)  # raises on a missing index
@@ -231,8 +233,11 @@ def compact(
                 for cid, info in old.crawls.items():
                     if cid not in rebuild:
                         manifest.crawls[cid] = info
+            inputs = {cid: [snap.segment_path(s) for s in snap.link_segments(cid)]
+                      + by_crawl_l.get(cid, []) for cid in rebuild}  # fmt: skip
+            total = sum(_num_rows(f) for f in inputs.values()) if progress is not None else 0
+            done = 0
             for cid in rebuild:
-                prev_l = [snap.segment_path(s) for s in snap.link_segments(cid)]
                 prev_p = (
                     [snap.generation_dir / old.pages[cid]]
                     if old is not None and snap.generation_dir and cid in old.pages
@@ -240,9 +245,13 @@ def compact(
                 )
                 raw_l = by_crawl_l.get(cid, [])
                 raw_p = by_crawl_p.get(cid, [])
+                step = None if progress is None else (lambda n, d=done: progress(d + n, total))
                 n_in, n_out, segs = _compact_links(
-                    con, stage, cid, prev_l + raw_l, row_group_rows, rows_per_bucket
+                    con, stage, cid, inputs[cid], row_group_rows, rows_per_bucket, step
                 )
+                done += n_in  # duplicates removed count as done
+                if progress is not None:
+                    progress(done, total)
                 pages_out, page_rel = _compact_pages(con, stage, cid, prev_p + raw_p)
                 manifest.links.extend(segs)
                 if page_rel:
@@ -336,8 +345,9 @@ def _collect_garbage(root: Path) -> None:
 
 
 def _compact_links(
-    con, stage: Path, crawl_id: str, files: list[Path], row_group_rows: int, rows_per_bucket: int
-) -> tuple[int, int, list[Segment]]:
+    con, stage: Path, crawl_id: str, files: list[Path], row_group_rows: int, rows_per_bucket: int,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, int, list[Segment]]:  # fmt: skip
     if not files:
         return 0, 0, []
     n_in = _num_rows(files)
@@ -386,6 +396,7 @@ def _compact_links(
     crawl_dir = f"links/{crawl_dir_name(crawl_id)}"
     (stage / crawl_dir).mkdir(parents=True, exist_ok=True)
     writer = _BucketWriter(stage, crawl_dir, crawl_id, buckets, row_group_rows)
+    written = 0
     for batch in reader:
         bucket_col = batch.column(batch.schema.get_field_index("_bucket")).to_numpy()
         # Rows come sorted by bucket: cut the batch where the bucket changes.
@@ -393,6 +404,9 @@ def _compact_links(
         for lo, hi in itertools.pairwise(cuts):
             if hi > lo:
                 writer.write(int(bucket_col[lo]), batch.slice(lo, hi - lo))
+        written += batch.num_rows
+        if progress is not None:
+            progress(written)
     writer.close()
     con.unregister("bucket_map")
     con.execute("DROP TABLE dedup")

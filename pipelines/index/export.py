@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +14,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.index.engine import arrow_reader, lit
+from pipelines.index.engine import arrow_reader, arrow_table, lit
 from pipelines.index.queries import Filters, Index
 
 FORMATS = ("table", "csv", "jsonl", "parquet")
@@ -189,8 +189,10 @@ def emit(table: pa.Table, fmt: str, *, out: IO[bytes], output: str | Path | None
 
 
 def export(ix: Index, what: str, fmt: str, out: IO[bytes], *, filters: Filters,
-           output: str | Path | None = None) -> int:  # fmt: skip
-    """Stream a whole table of the index (``links``, ``pages`` or ``ranks``) as CSV/JSONL."""
+           output: str | Path | None = None,
+           progress: Callable[[int, int], None] | None = None) -> int:  # fmt: skip
+    """Stream a whole table of the index (``links``, ``pages`` or ``ranks``) as CSV/JSONL;
+    ``progress(done, total)`` is called after each batch of rows."""
     if what == "links":
         ix.snap.check_crawl(filters.crawl)
         sql = ix.all_links_sql(Filters(crawl=filters.crawl, dofollow=filters.dofollow,
@@ -206,8 +208,25 @@ def export(ix: Index, what: str, fmt: str, out: IO[bytes], *, filters: Filters,
         if r is None:
             raise FileNotFoundError("no ranks/ in the index: run `linkcrawl rank` first")
         sql = r
+    total = 0
+    if progress is not None:
+        # A count first (a scan without the sort), so that the bar has an end.
+        total = arrow_table(ix.con, f"SELECT count(*) AS n FROM ({sql})")["n"][0].as_py()
     reader = arrow_reader(ix.con, sql, 64 * 1024)
+    batches: Iterable[pa.RecordBatch] = reader
+    if progress is not None:
+        batches = _counted(reader, progress, total)
     if output is not None:
         with open(output, "wb") as fh:
-            return write_rows(reader, reader.schema, fmt, fh)
-    return write_rows(reader, reader.schema, fmt, out)
+            return write_rows(batches, reader.schema, fmt, fh)
+    return write_rows(batches, reader.schema, fmt, out)
+
+
+def _counted(batches: Iterable[pa.RecordBatch], progress: Callable[[int, int], None],
+             total: int) -> Iterator[pa.RecordBatch]:  # fmt: skip
+    """``batches``, calling ``progress(rows so far, total)`` once each is written."""
+    done = 0
+    for batch in batches:
+        yield batch
+        done += batch.num_rows
+        progress(done, total)

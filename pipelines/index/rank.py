@@ -19,6 +19,7 @@ Edges are deduplicated (a graph, not a multigraph).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,8 @@ from pipelines.index.queries import RANKS, Filters, Index
 from pipelines.parquet_sink import write_table_atomic
 
 DAMPING = 0.85
+MAX_ITER = 100
+Progress = Callable[[int, int], None]  # (done, total)
 
 
 @dataclass
@@ -62,7 +65,7 @@ def graph_from_edges(edges: pa.Table) -> Graph:
 
 
 def pagerank(a: sparse.csr_matrix, *, damping: float = DAMPING, tol: float = 1e-9,
-             max_iter: int = 100) -> np.ndarray:  # fmt: skip
+             max_iter: int = MAX_ITER, progress: Progress | None = None) -> np.ndarray:  # fmt: skip
     """PageRank of the graph with adjacency ``a`` (rows link to columns); sums to 1.
 
     >>> a = sparse.csr_matrix(np.array([[0, 1, 0], [0, 0, 1], [0, 1, 0]], dtype=float))
@@ -77,16 +80,19 @@ def pagerank(a: sparse.csr_matrix, *, damping: float = DAMPING, tol: float = 1e-
     inv = np.where(dangling, 0.0, 1.0 / np.maximum(out, 1))
     at = (sparse.diags(inv) @ a).T.tocsr()  # column-stochastic transpose
     r = np.full(n, 1.0 / n)
-    for _ in range(max_iter):
+    for i in range(max_iter):
         new = damping * (at @ r + r[dangling].sum() / n) + (1 - damping) / n
         done = np.abs(new - r).sum() < tol
         r = new
+        if progress is not None:  # converged: the iterations left are done
+            progress(max_iter if done else i + 1, max_iter)
         if done:
             break
     return r / r.sum()
 
 
-def harmonic(a: sparse.csr_matrix, *, samples: int = 256, seed: int = 0) -> np.ndarray:
+def harmonic(a: sparse.csr_matrix, *, samples: int = 256, seed: int = 0,
+             progress: Progress | None = None) -> np.ndarray:  # fmt: skip
     """Harmonic centrality (incoming distances), estimated from ``samples`` BFS sources.
 
     >>> a = sparse.csr_matrix(np.array([[0, 1, 0], [0, 0, 1], [0, 0, 0]], dtype=float))
@@ -102,7 +108,7 @@ def harmonic(a: sparse.csr_matrix, *, samples: int = 256, seed: int = 0) -> np.n
         sources = np.random.default_rng(seed).choice(n, size=samples, replace=False)
         scale = n / samples
     total = np.zeros(n)
-    for source in sources:
+    for k, source in enumerate(sources, 1):
         order, pred = csgraph.breadth_first_order(a, int(source), directed=True,
                                                   return_predecessors=True)  # fmt: skip
         dist = np.zeros(n)
@@ -115,6 +121,8 @@ def harmonic(a: sparse.csr_matrix, *, samples: int = 256, seed: int = 0) -> np.n
                 break
             dist[rest] = new
         total[rest] += 1.0 / dist[rest]
+        if progress is not None:
+            progress(k, len(sources))
     return total * scale
 
 
@@ -136,10 +144,23 @@ def scale_log(x: np.ndarray) -> np.ndarray:
     return np.round(np.where(x > 0, out, 0.0), 2)
 
 
-def rank_graph(g: Graph, *, samples: int = 256) -> pa.Table:
+def steps(nodes: int, samples: int) -> int:
+    """Units of progress of ranking a graph: PageRank iterations (at most), then BFS runs.
+
+    >>> steps(10, 256), steps(10_000, 256)
+    (110, 356)
+    """
+    return MAX_ITER + min(nodes, samples)
+
+
+def rank_graph(g: Graph, *, samples: int = 256, progress: Progress | None = None) -> pa.Table:
+    """Rank ``g``; ``progress(done, steps(g.n, samples))`` after each PageRank iteration and
+    each BFS run."""
     a = g.matrix()
-    pr = pagerank(a)
-    hc = harmonic(a, samples=samples)
+    total = steps(g.n, samples)
+    pr = pagerank(a, progress=progress and (lambda d, _t: progress(d, total)))
+    hc = harmonic(a, samples=samples,
+                  progress=progress and (lambda d, _t: progress(MAX_ITER + d, total)))  # fmt: skip
     in_deg = np.asarray((a > 0).sum(axis=0)).ravel()
     out_deg = np.asarray((a > 0).sum(axis=1)).ravel()
     # Nodes nobody links to score 0 (their PageRank is the teleport floor).
@@ -168,16 +189,19 @@ class RankStats:
     seconds: float
 
 
-def rank_index(index: str | Path, *, crawl: str | None = None,
-               samples: int = 256) -> list[RankStats]:  # fmt: skip
-    """Rank host and domain graphs of dofollow links; write ``ranks/{host,domain}.parquet``."""
+def rank_index(index: str | Path, *, crawl: str | None = None, samples: int = 256,
+               progress: Progress | None = None) -> list[RankStats]:  # fmt: skip
+    """Rank host and domain graphs of dofollow links; write ``ranks/{host,domain}.parquet``;
+    ``progress(done, total)`` over both graphs (the total shrinks when a graph is small)."""
     stats = []
+    levels = ("host", "domain")
+    budget = [MAX_ITER + samples] * len(levels)  # per level, until its graph is known
     with Index(index) as ix:
         ix.snap.check_crawl(crawl)
         where = Filters(crawl=crawl, dofollow=True, internal=True).sql()
         rows = ix.all_links_sql(where)
         out = Path(index) / RANKS
-        for level in ("host", "domain"):
+        for i, level in enumerate(levels):
             t0 = time.monotonic()
             edges = arrow_table(
                 ix.con,
@@ -185,7 +209,12 @@ def rank_index(index: str | Path, *, crawl: str | None = None,
                 f"WHERE source_{level} <> target_{level}",
             )
             g = graph_from_edges(edges)
-            table = rank_graph(g, samples=samples)
+            budget[i] = steps(g.n, samples)
+            base, total = sum(budget[:i]), sum(budget)
+            step = progress and (lambda d, _t, b=base, t=total: progress(b + d, t))
+            table = rank_graph(g, samples=samples, progress=step)
+            if progress is not None:
+                progress(base + budget[i], total)
             write_table_atomic(table, out / f"{level}.parquet")
             stats.append(RankStats(level, g.n, len(g.src), time.monotonic() - t0))
         write_text_atomic(out / "README.txt", __doc__ or "")
