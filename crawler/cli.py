@@ -276,9 +276,11 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             raise ForcedStop(stop.signum)
         if not args.no_compact and summary.pages and not is_uri(args.out):
             # The index a crawl leaves is query-ready: compacted, sitewide set, final placement.
+            from crawler.index_cli import progress_bar
             from pipelines.index.compact import compact
 
-            print(compact(args.out, crawl=config.crawl_id).format())
+            with progress_bar("links") as progress:  # a bar on a terminal, as `compact` shows
+                print(compact(args.out, crawl=config.crawl_id, progress=progress).format())
     if stop.signum:
         return exit_status(stop.signum)
     if summary.succeeded == 0 and not summary.cancelled:

@@ -42,7 +42,7 @@ def _errors() -> Iterator[None]:
 
 
 @contextmanager
-def _progress(unit: str, *, show: bool = True) -> Iterator[Callable[[int, int], None] | None]:
+def progress_bar(unit: str, *, show: bool = True) -> Iterator[Callable[[int, int], None] | None]:
     """A progress bar on stderr when it is a terminal (erased when done), else None: nothing
     is added to a log or a pipe. tqdm is imported here, not to parse arguments."""
     if not (show and sys.stderr.isatty()):
@@ -295,7 +295,7 @@ def cmd_disavow(args: argparse.Namespace) -> int:
 def cmd_compact(args: argparse.Namespace) -> int:
     from pipelines.index.compact import compact
 
-    with _errors(), _progress("links") as progress:
+    with _errors(), progress_bar("links") as progress:
         stats = compact(args.index, crawl=args.crawl, row_group_rows=args.row_group_rows,
                         memory_limit=args.memory_limit, progress=progress)  # fmt: skip
     print(stats.format())
@@ -306,7 +306,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
     from pipelines.index.rank import rank_index
 
     with _errors():
-        with _progress("steps") as progress:
+        with progress_bar("steps") as progress:
             ranked = rank_index(args.index, crawl=args.crawl, samples=args.samples,
                                 progress=progress)  # fmt: skip
         for s in ranked:
@@ -320,7 +320,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     _writable(args.output)
     bar = bool(args.output) or not sys.stdout.isatty()  # not amid rows on the screen
-    with _errors(), _open(args) as ix, _progress("rows", show=bar) as progress:
+    with _errors(), _open(args) as ix, progress_bar("rows", show=bar) as progress:
         n = export(ix, args.table, args.format, sys.stdout.buffer, filters=_filters(args),
                    output=args.output, progress=progress)  # fmt: skip
     if args.output:
