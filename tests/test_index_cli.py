@@ -347,21 +347,11 @@ def test_pages_not_fetched_on_purpose_are_not_broken(plain, capsysbinary):
     assert code == 1 and err.strip() == "linkcrawl: no redirecting pages for domain ref.test"
 
 
-def in_terminal(*args: str, columns: int = 80) -> tuple[int, str, str]:
-    """Run the CLI with stdout on a pseudo-terminal ``columns`` wide."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "crawler.cli", *args], cwd=ROOT, env=env,
-        stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    os.close(slave)
+def read_terminal(master: int, proc: subprocess.Popen[bytes]) -> str:
+    """What ``proc`` writes to the pseudo-terminal ``master`` until it closes it (60 s at most)."""
     chunks, deadline = [], time.monotonic() + 60
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 1)
-        if not ready:
+        if not select.select([master], [], [], 1)[0]:
             if proc.poll() is not None:
                 break
             continue
@@ -373,8 +363,23 @@ def in_terminal(*args: str, columns: int = 80) -> tuple[int, str, str]:
             break
         chunks.append(data)
     os.close(master)
+    return b"".join(chunks).decode()
+
+
+def in_terminal(*args: str, columns: int = 80) -> tuple[int, str, str]:
+    """Run the CLI with stdout on a pseudo-terminal ``columns`` wide."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", *args], cwd=ROOT, env=env,
+        stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    os.close(slave)
+    shown = read_terminal(master, proc)
     err = proc.communicate(timeout=60)[1]
-    return proc.returncode, b"".join(chunks).decode().replace("\r\n", "\n"), err.decode()
+    return proc.returncode, shown.replace("\r\n", "\n"), err.decode()
 
 
 def test_tables_fit_the_terminal_and_files_are_never_cut(plain, capsysbinary, tmp_path):
@@ -495,22 +500,9 @@ def with_stderr_on_a_terminal(*args: str) -> tuple[int, str, str]:
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
     )  # fmt: skip
     os.close(slave)
-    chunks, deadline = [], time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if not select.select([master], [], [], 1)[0]:
-            if proc.poll() is not None:
-                break
-            continue
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
+    shown = read_terminal(master, proc)
     out = proc.communicate(timeout=60)[0]
-    return proc.returncode, out.decode(), b"".join(chunks).decode()
+    return proc.returncode, out.decode(), shown
 
 
 BAR = re.compile(r"\d+%\|.*\| *[\d.]+k?/[\d.]+k? ")  # tqdm's "100%|█████| 123/123 "
