@@ -13,14 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 
-def _chars(key: Any) -> int:
-    if isinstance(key, str):
-        return len(key)
-    if isinstance(key, tuple):
-        return sum(len(k) if isinstance(k, str) else 8 for k in key)
-    return 8
-
-
 class BoundedMemo(dict):  # type: ignore[type-arg]
     """``fn``'s results by argument (a tuple of them for several), cleared whenever the keys
     held would pass ``max_chars`` characters.
@@ -42,18 +34,28 @@ class BoundedMemo(dict):  # type: ignore[type-arg]
         self.chars = 0
 
     def __missing__(self, key: Any) -> Any:
-        value = self.fn(*key) if isinstance(key, tuple) else self.fn(key)
-        size = _chars(key)
-        if self.chars + size > self.max_chars:
-            self.cache_clear()
+        if type(key) is tuple:
+            value = self.fn(*key)
+            size = sum(len(k) for k in key if type(k) is str)
+        else:
+            value = self.fn(key)
+            size = len(key) if type(key) is str else 8
+        chars = self.chars + size
+        if chars > self.max_chars:
+            self.clear()
+            chars = size
         if size <= self.max_chars:
             self[key] = value
-            self.chars += size
+            self.chars = chars
+        else:
+            self.chars = chars - size
         return value
 
     def __call__(self, *args: Any) -> Any:
         return self[args if len(args) != 1 else args[0]]
 
-    def cache_clear(self) -> None:
-        self.clear()
+    def clear(self) -> None:
+        super().clear()
         self.chars = 0
+
+    cache_clear = clear  # as lru_cache names it

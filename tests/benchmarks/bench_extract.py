@@ -78,11 +78,12 @@ class PlacementTimer:
 
 
 def clear_memos() -> None:
-    """Empty every ``lru_cache`` of the extraction modules (not the Public Suffix List, which a
-    process loads once)."""
+    """Empty every memo (``lru_cache``, ``BoundedMemo``) of the extraction modules (not the
+    Public Suffix List, which a process loads once)."""
     for module in (pipelines.encoding, extract_mod, pipelines.placement, pipelines.urls):
         for fn in vars(module).values():
-            if hasattr(fn, "cache_clear") and fn is not pipelines.urls._psl:
+            if (hasattr(fn, "cache_clear") and not isinstance(fn, type)
+                    and fn is not pipelines.urls._psl):  # fmt: skip
                 fn.cache_clear()
 
 
