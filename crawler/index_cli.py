@@ -54,8 +54,11 @@ def progress_bar(unit: str, *, show: bool = True) -> Iterator[Callable[[int, int
     with tqdm(unit=unit, unit_scale=scale, leave=False, file=sys.stderr, dynamic_ncols=True) as bar:
 
         def update(done: int, total: int) -> None:
+            known = bar.total == total
             bar.total = total
             bar.update(done - bar.n)
+            if not known:  # drawn now: tqdm redraws at most every 0.1 s, a short job never
+                bar.refresh()
 
         yield update
 
