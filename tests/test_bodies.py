@@ -24,6 +24,7 @@ from pathlib import Path
 
 import brotli
 import pytest
+from proctree import tree_rss
 
 from crawler import bodies, decompress
 from crawler.decompress import decode_body, parse_encodings
@@ -369,31 +370,6 @@ class HostileWeb:
         await w.drain()
 
 
-def _tree_rss(root: int) -> int:
-    """Bytes resident in process *root* and all its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        todo.extend(children.get(pid, []))
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            pass
-    return total
-
-
 @pytest.fixture(scope="module")
 def hostile_crawl(tmp_path_factory):
     for make in [make for make, _ in BOMBS.values()] + [robots_gzip_bomb]:
@@ -413,7 +389,7 @@ def hostile_crawl(tmp_path_factory):
         )  # fmt: skip
         peak = 0
         while proc.poll() is None and time.monotonic() - started < 240:
-            peak = max(peak, _tree_rss(proc.pid))
+            peak = max(peak, tree_rss(proc.pid))
             time.sleep(0.1)
         if proc.poll() is None:
             proc.kill()

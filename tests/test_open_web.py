@@ -8,7 +8,6 @@ whole process tree, never ask for what it must not, and index the honest sites c
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from hostile_web import HONEST_HOSTS, HostileServer, HostileWeb, honest_urls
+from proctree import tree_rss
 
 from crawler import defaults
 from crawler.demo import loopback_proxy_env
@@ -25,34 +25,6 @@ from pipelines.report import load_links, load_pages
 ROOT = Path(__file__).resolve().parent.parent
 GIB = 1 << 30
 pytestmark = pytest.mark.slow
-
-
-def tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and all its descendants (from /proc)."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-    tree, frontier = {root}, [root]
-    while frontier:
-        pid = frontier.pop()
-        for child, parent in parents.items():
-            if parent == pid and child not in tree:
-                tree.add(child)
-                frontier.append(child)
-    total = 0
-    for pid in tree:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            continue
-    return total
 
 
 class PeakRss:
