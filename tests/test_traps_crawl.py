@@ -196,15 +196,16 @@ def test_the_redirect_cap_is_recorded_on_the_last_hop(trap_crawl):
 
 def test_a_host_out_of_time_has_its_pages_recorded_as_deferred(tmp_path):
     """Crawl-delay: 86400 is cut to 30 s; with --max-duration 6 the crawl does not wait those
-    30 s: the pages left are written as deferred rows and the crawl ends (default delay)."""
+    30 s: the pages left are written as deferred rows and the crawl ends (default delay). The
+    deadline starts at submit, so it leaves a slow machine time to start a worker."""
     res, log, pages, logs = run_crawl(tmp_path, ["http://slow.test/"], "--workers", "1",
-                                      "--max-duration", "6")  # fmt: skip
+                                      "--max-duration", "12")  # fmt: skip
     assert "slow.test asks a Crawl-delay of 86400 s; using 30 s" in logs
     assert [t for h, t in log if t != "/robots.txt"] == ["/"]
     deferred = {p["url"]: p for p in pages if p["error"]}
     assert set(deferred) == {f"http://slow.test/s{i}" for i in range(10)}
     for row in deferred.values():
-        assert row["error"] == "deferred: crawl time limit (6 s)" and row["status"] is None
+        assert row["error"] == "deferred: crawl time limit (12 s)" and row["status"] is None
         assert row["limits_hit"] == ["max_duration"]
     assert "deferred 10" in res.stdout
     seconds = float(res.stdout.split(" s, ")[0].rsplit(" ", 1)[1])
