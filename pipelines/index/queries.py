@@ -671,6 +671,22 @@ class Index:
         ORDER BY change, source_domain, source_url, target_url"""
         return self.run(sql)
 
+    def referring_pages(self, target: Target, filters: Filters) -> list[str]:
+        """The distinct referring pages of ``target`` over ``filters``' crawls, sorted."""
+        sql = f"SELECT DISTINCT source_url FROM ({self.links_for(target, filters)}) ORDER BY 1"
+        return [str(u) for u in self.run(sql)["source_url"].to_pylist()]
+
+    def last_crawl(self, urls: list[str]) -> str | None:
+        """The crawl that fetched one of ``urls`` last (by ``pages``), else the crawl with the
+        latest page of the index; None for an index without pages."""
+        self.con.register("_urls", pa.table({"url": pa.array(urls, pa.string())}))
+        sql = f"""SELECT crawl_id, max(fetched_at) AS last_at,
+                         bool_or(url IN (SELECT url FROM _urls)) AS known
+                  FROM ({self.pages_sql()}) GROUP BY crawl_id
+                  ORDER BY known DESC, last_at DESC, crawl_id DESC LIMIT 1"""
+        rows = self.run(sql)["crawl_id"].to_pylist()
+        return str(rows[0]) if rows else None
+
     def sql(self, query: str, *, limit: int | None = None) -> pa.Table:
         """Run one read-only DuckDB statement with ``links``, ``pages`` (and ranks) views."""
         import duckdb
