@@ -320,11 +320,19 @@ def run_monitor(args: Any, config_for: Callable[[list[str]], Any],
     new = sum(e["change"] == "new" for e in found)
     where = []
     if client is not None:
+        import redis
+
         key = args.stream or stream_key(args.target)
         pipe = client.pipeline(transaction=False)
         for e in found:
             pipe.xadd(key, stream_fields(e), maxlen=STREAM_MAXLEN, approximate=True)
-        pipe.execute()
+        try:
+            pipe.execute()
+        except redis.RedisError as exc:
+            print(f"linkcrawl: error: Redis stream {key}: {exc}; no event added (all are in "
+                  f"the index: linkcrawl diff {previous} {config.crawl_id} {args.target} -i "
+                  f"{args.index})", file=log)  # fmt: skip
+            return 1
         where.append(f"Redis stream {key}")
     if hook is not None:
         for i, e in enumerate(found):
