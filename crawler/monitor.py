@@ -260,6 +260,10 @@ def run_monitor(args: Any, config_for: Callable[[list[str]], Any],
 
     if args.resume:
         raise UsageError("monitor starts a new crawl on every run: --resume does not apply")
+    if args.stream and not args.redis:
+        raise UsageError("--stream names a stream of --redis URL: give --redis too")
+    if not args.webhook_timeout > 0:
+        raise UsageError(f"--webhook-timeout must be more than 0 s, got {args.webhook_timeout}")
     target = _target(args.target)
     filters = _filters(args)
     hook = None

@@ -20,6 +20,7 @@ import redis
 
 from crawler.cli import main
 from crawler.demo import loopback_proxy_env
+from crawler.errors import UsageError
 from crawler.monitor import Webhook, WebhookError, deliver, stream_key
 from crawler.testweb import Resource, WebServer
 
@@ -236,6 +237,8 @@ def test_bad_input_is_one_line(runs, capsys):
     assert "not an http(s) URL" in err(*args, "--webhook", "ftp://127.0.0.1/")
     assert "cannot reach Redis" in err(*args, "--redis", "redis://127.0.0.1:9/0")
     assert "already in" in err(*monitor_args(index, "m1"))
+    assert "give --redis too" in err(*args, "--stream", "s")
+    assert "more than 0 s" in err(*args, "--webhook-timeout", "0")
     assert "no index at" in err("monitor", TARGET, "-i", str(index / "missing"))
     assert not list((index / "links").glob("*m9*"))  # refused before any crawl
 
@@ -271,3 +274,64 @@ def test_a_webhook_that_never_answers_is_cut_at_its_timeout():
         with pytest.raises(WebhookError, match=r"no answer within 0\.5 s after 1 attempt"):
             deliver(h, b"{}")
         assert time.monotonic() - t0 < 2
+
+
+def self_signed(tmp: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for ``name`` (and its key), signed by itself."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))  # fmt: skip
+    return cert_path, key_path
+
+
+def test_an_https_webhook_is_reached_at_the_checked_address_with_its_name(tmp_path, monkeypatch):
+    """The name is resolved once (here: to loopback) and that address is connected to; the
+    certificate is checked against the URL's name (SNI), not the address."""
+    import ssl
+
+    from crawler.monitor import check_webhook
+
+    cert, key = self_signed(tmp_path, "hook.test")
+    srv = HookServer(200)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    srv.socket = context.wrap_socket(srv.socket, server_side=True)
+    port = srv.server_address[1]
+    try:
+        asked: list[str] = []
+
+        def resolve(host: str, _port: int) -> list[str]:
+            asked.append(host)
+            return ["127.0.0.1"]
+
+        url = f"https://hook.test:{port}/in"
+        h = check_webhook(url, allow_private=True, timeout=5, retries=0, resolve=resolve)
+        with pytest.raises(WebhookError, match="CERTIFICATE_VERIFY_FAILED"):
+            deliver(h, b"{}")  # not trusted: the system's CAs never signed it
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # now it is
+        deliver(h, b'{"tls": true}')
+        assert srv.bodies == [b'{"tls": true}'] and asked == ["hook.test"]
+        with pytest.raises(UsageError, match="non-public address"):
+            check_webhook(url, allow_private=False, timeout=5, retries=0, resolve=resolve)
+    finally:
+        srv.shutdown()
