@@ -306,8 +306,11 @@ def run_monitor(args: Any, config_for: Callable[[list[str]], Any],
             raise ForcedStop(stop.signum)
         if stop.signum:
             return exit_status(stop.signum)
-        if summary.succeeded == 0:
-            # Nothing fetched says nothing about the links: no "lost" alert for every one.
+        c = summary.counts
+        answered = c.get("pages", 0) - sum(c.get(k, 0) for k in ("errors", "deferred", "poison"))
+        if answered <= 0:
+            # No server answered (network down, all refused): that says nothing about the
+            # links, so no "lost" alert for every one. A 404 is an answer: "page gone".
             print(f"linkcrawl: monitor: no page fetched, no events: {failure_hint(summary.counts)}",
                   file=log)  # fmt: skip
             return 1
