@@ -144,18 +144,21 @@ def monitor_args(index: Path, crawl_id: str, *extra: str) -> list[str]:
 def runs(hook, redis_server, tmp_path_factory) -> Iterator[dict]:
     """Three monitoring runs at once, each on its own index and web (a crawl costs seconds):
 
-    - ``stdout``: index c1 (V1), the web now V2, ``--seeds`` adds SEED;
-    - ``redis``: index c1 (V1) then m0 (V2, SEED fetched: known now), the web back to V1;
-      events to a Redis stream and to a webhook;
-    - ``failing``: index c1 (V1), the web V2, a webhook that answers 500.
+    - ``stdout``: a real ``crawl`` c1 of V1; then the server's pages change to V2 and
+      ``monitor`` runs with ``--seeds`` SEED;
+    - ``redis``: an index of c1 (V1) then m0 (V2, SEED fetched: known now), written through
+      the crawler's extraction and sink; the web is back to V1; events to a Redis stream and to
+      a webhook;
+    - ``failing``: an index of c1 (V1), the web V2, a webhook that answers 500.
     """
     tmp = tmp_path_factory.mktemp("monitor")
     linking = {u for u in V1 if V1[u]}
     extra = tmp / "extra.txt"
     extra.write_text(SEED + "\n")
+    seeds = tmp / "seeds.txt"
+    seeds.write_text("".join(f"{u}\n" for u in sorted(linking)))
     failing = HookServer(500)
     plans = {
-        "stdout": ([("c1", V1, linking)], V2, ["--seeds", str(extra)]),
         "redis": ([("c1", V1, linking), ("m0", V2, set(V2))], V1,
                   ["--redis", redis_server.url, "--webhook", hook.url]),
         "failing": ([("c1", V1, linking)], V2, ["--webhook", failing.url,
@@ -170,6 +173,16 @@ def runs(hook, redis_server, tmp_path_factory) -> Iterator[dict]:
             server = stack.enter_context(WebServer(site(now)))
             procs[name] = popen(server, *monitor_args(index, "m1", *extra_args))
             out[name, "index"], out[name, "server"] = index, server
+        # Meanwhile: a first crawl, then the pages change, then the monitoring crawl.
+        index = out["stdout", "index"] = tmp / "stdout"
+        server = out["stdout", "server"] = stack.enter_context(WebServer(site(V1)))
+        first = popen(server, "crawl", str(seeds), "--out", str(index), "--crawl-id", "c1",
+                      "--max-depth", "0", "--allow-private", "--delay", "0", "--workers", "1",
+                      "-q")  # fmt: skip
+        _, stderr = first.communicate(timeout=120)
+        assert first.returncode == 0, stderr
+        server.set_site(site(V2))
+        procs["stdout"] = popen(server, *monitor_args(index, "m1", "--seeds", str(extra)))
         for name, proc in procs.items():
             stdout, stderr = proc.communicate(timeout=120)
             out[name] = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
