@@ -560,6 +560,13 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from crawler.monitor import run_monitor
+
+    _check_workers(args.workers)
+    return run_monitor(args, lambda seeds: _config(args, seeds), _dns_env(args.dns_server))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from crawler.demo import run_demo
 
@@ -691,6 +698,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace OUT even if it holds files a previous demo did not write",
     )
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("monitor", help="re-fetch a target's referring pages as a new crawl and "
+                       "emit its new and lost backlinks as events")  # fmt: skip
+    p.add_argument("target", help="domain, host or URL prefix whose backlinks to watch")
+    from crawler.index_cli import _filter_args, _index_arg
+
+    _index_arg(p, False)
+    p.add_argument(
+        "--seeds",
+        metavar="FILE",
+        help="more pages to fetch (one URL a line), beside the known referring ones",
+    )
+    p.add_argument("--webhook", metavar="URL", help="POST each event there as JSON (loopback "
+                   "and private addresses need --allow-private)")  # fmt: skip
+    p.add_argument("--webhook-timeout", type=float, default=defaults.WEBHOOK_TIMEOUT,
+                   metavar="SECONDS", help="seconds one POST may take, answer included "
+                   f"(default {defaults.WEBHOOK_TIMEOUT:g})")  # fmt: skip
+    p.add_argument(
+        "--webhook-retries",
+        type=_positive,
+        default=defaults.WEBHOOK_RETRIES,
+        metavar="N",
+        help="tries again after a network error, a timeout, a 5xx or "
+        f"429, waiting 0.5 s, 1 s, 2 s... (default {defaults.WEBHOOK_RETRIES})",
+    )
+    p.add_argument("--redis", metavar="URL", help="XADD each event to a Redis stream there "
+                   "(default key linkcrawl:monitor:TARGET)")  # fmt: skip
+    p.add_argument("--stream", metavar="KEY", help="the stream's key (with --redis)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes, at least 1 (default: 1)")  # fmt: skip
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="more logging, in INDEX/logs/")  # fmt: skip
+    _filter_args(p, crawl=False)
+    _add_crawl_options(p)
+    _dns_server_option(p)
+    p.set_defaults(func=cmd_monitor, max_depth=0)
 
     from crawler.index_cli import add_index_commands
 

@@ -59,3 +59,8 @@ FAIR_SHARE_WINDOW = 0.15  # seconds a worker that found nothing ready is owed th
 FLUSH_ROWS = 100_000  # links buffered per worker before a file is written
 FLUSH_SECONDS = 30.0
 PARQUET_COMPRESSION = "zstd"
+
+# `linkcrawl monitor`: a webhook attempt (connect, send, answer) is cut after WEBHOOK_TIMEOUT
+# seconds; a failed one is tried again WEBHOOK_RETRIES times, after 0.5 s, 1 s, 2 s...
+WEBHOOK_TIMEOUT = 10.0
+WEBHOOK_RETRIES = 3

@@ -213,6 +213,57 @@ def _diff(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
     return table, f"no new or lost backlinks to {t.describe()} from {a.old} to {a.new}"
 
 
+def _since(text: str) -> Any:
+    """``--since``: a date or an ISO 8601 time, UTC unless it says otherwise."""
+    from datetime import datetime, timezone
+
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a date or time: {text!r} (e.g. 2026-12-01 or 2026-12-01T12:00:00Z)"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _intersect(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
+    from pipelines.index.queries import Filters
+
+    mine = _target(a.mysite)
+    sites = [(text.strip(), _target(text)) for text in a.competitors]
+    names = [n for n, _ in sites]
+    targets = [mine, *(t for _, t in sites)]
+    for name, t in sites:
+        if targets.count(t) > 1:
+            raise UsageError(f"intersect: {name} is given twice (MYSITE and COMPETITORs differ)")
+    if a.min > len(sites):
+        raise UsageError(f"--min {a.min} is more than the {len(sites)} competitors given")
+    if a.sort == "authority" and ix.ranks_sql("domain") is None:
+        raise UsageError("--sort authority needs ranks: run `linkcrawl rank INDEX` first")
+    filters = _filters(a)
+    filters.since = a.since
+    table, counts, total = ix.intersect(mine, sites, filters, min_sites=a.min, limit=a.limit,
+                                 sort=a.sort or "competitors")  # fmt: skip
+    for name, t in sites:
+        if counts[name] == 0 and not ix.referring_domains(t, Filters()):
+            raise UsageError(f"intersect: no backlinks to {name} in the index (unknown site? "
+                             "give a domain, host or URL prefix as crawled)")  # fmt: skip
+    if ix.ranks_sql("domain") is None:
+        print("linkcrawl: no ranks in the index (run `linkcrawl rank INDEX`): authority left "
+              "empty", file=sys.stderr)  # fmt: skip
+    if table.num_rows and (a.format == "table" or a.output):
+        per_site = ", ".join(f"{n} {counts[n]:,}" for n in names)
+        print(f"intersect: {total:,} referring domains link to at least {a.min} of the "
+              f"{len(sites)} competitors and not to {a.mysite} (its {counts['']:,} referring "
+              f"domains left out); referring domains per competitor: {per_site}",
+              file=sys.stderr)  # fmt: skip
+        print("legend: backlinks: distinct (page, target URL, anchor) to the competitors; "
+              "competitors: how many it links to; shares: of those backlinks; one column per "
+              "competitor: its backlinks there", file=sys.stderr)  # fmt: skip
+    return table, (f"no referring domain links to at least {a.min} of the competitors "
+                   f"without linking to {a.mysite}")  # fmt: skip
+
+
 def _sql(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
     return ix.sql(a.query, limit=a.limit), "the query returned no rows"
 
@@ -420,6 +471,38 @@ def add_index_commands(sub: Any) -> None:
                            help=f"links to other sites from one page that make it a link farm "
                            f"(default {FARM_LINKS})")  # fmt: skip
         p.set_defaults(func=_query(fn))
+
+    p = sub.add_parser("intersect", help="referring domains of competitors that do not link to "
+                       "MYSITE (link intersect)")  # fmt: skip
+    p.add_argument("mysite", metavar="MYSITE", help="your domain, host or URL prefix")
+    p.add_argument("competitors", metavar="COMPETITOR", nargs="+",
+                   help="a competitor's domain, host or URL prefix (one or more)")  # fmt: skip
+    _index_arg(p, False)
+    _filter_args(p)
+    p.add_argument(
+        "--since",
+        type=_since,
+        metavar="DATE",
+        help="only links seen on or after DATE (2026-12-01, or an ISO time; UTC)",
+    )
+    p.add_argument(
+        "--min",
+        type=_positive,
+        default=1,
+        metavar="K",
+        help="referring domains linking to at least K competitors (default 1, as "
+        "Ahrefs: any of them; 2 or more: the domains that link to several)",
+    )
+    _output_args(p, formats)
+    p.add_argument(
+        "--sort",
+        choices=("competitors", "authority", "backlinks", "domain"),
+        default=None,
+        help="competitors: most competitors linked first, then "
+        "authority and backlinks (default); authority: highest first (needs ranks); "
+        "backlinks: most first; domain: A to Z",
+    )
+    p.set_defaults(func=_query(_intersect))
 
     p = sub.add_parser("diff", help="new and lost backlinks between two crawls")
     p.add_argument("old", help="the earlier crawl's ID")

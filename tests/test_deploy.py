@@ -65,3 +65,35 @@ def test_compose_bind_mounts_exist_and_hold_the_seeds():
             for arg in service.get("command", []):
                 if arg.startswith(target + "/"):
                     assert (DEPLOY / source / arg[len(target) + 1 :]).is_file(), arg
+
+
+def test_monitor_runs_daily_under_systemd():
+    unit = configparser.ConfigParser(interpolation=None)
+    unit.optionxform = str
+    unit.read(DEPLOY / "systemd" / "linkcrawl-monitor.service")
+    assert unit["Service"]["Type"] == "oneshot"
+    exec_start = unit["Service"]["ExecStart"].split()
+    assert exec_start[0].endswith("linkcrawl") and exec_start[1] == "monitor"
+    values = {"${TARGET}": "example.test", "${INDEX}": "/x", "${WEBHOOK}": "https://h.test/"}
+    args = build_parser().parse_args([values.get(a, a) for a in exec_start[1:]])
+    assert (args.target, args.index, args.webhook) == ("example.test", "/x", "https://h.test/")
+    timer = configparser.ConfigParser(interpolation=None)
+    timer.optionxform = str
+    timer.read(DEPLOY / "systemd" / "linkcrawl-monitor.timer")
+    assert timer["Timer"]["OnCalendar"] == "daily"
+    assert timer["Timer"]["Unit"] == "linkcrawl-monitor.service"
+    assert timer["Install"]["WantedBy"] == "timers.target"
+
+
+def test_monitor_cronjob_runs_daily():
+    (job,) = yaml.safe_load_all((DEPLOY / "k8s" / "monitor-cronjob.yaml").read_text())
+    assert job["kind"] == "CronJob" and job["apiVersion"] == "batch/v1"
+    minute, hour, *every = job["spec"]["schedule"].split()
+    assert minute.isdigit() and hour.isdigit() and every == ["*", "*", "*"]  # once a day
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] in ("Never", "OnFailure")
+    (container,) = pod["containers"]
+    args = build_parser().parse_args(container["args"])
+    assert args.func.__name__ == "cmd_monitor"
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert args.index in mounts  # the index is a directory on the mounted volume

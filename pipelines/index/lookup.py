@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +105,7 @@ def target_columns(target: Target) -> list[str]:
 
 def select_rows(
     t: pa.Table, target: Target, *, crawl: str | None, dofollow: bool, placement: str | None,
-    internal: bool,
+    internal: bool, since: datetime | None = None,
 ) -> pa.Table:  # fmt: skip
     """The rows of ``t`` that match ``target`` (``target_sql`` in queries.py) and the filters.
 
@@ -123,7 +124,8 @@ def select_rows(
     t, mask = t.slice(lo, hi - lo), mask[lo:hi]
     if target.kind == "prefix":
         mask &= _np(pc.starts_with(t["target_surt"], target.prefix), bool)
-    more = filter_mask(t, crawl=crawl, dofollow=dofollow, placement=placement, internal=internal)
+    more = filter_mask(t, crawl=crawl, dofollow=dofollow, placement=placement, internal=internal,
+                       since=since)  # fmt: skip
     if more is not None:
         mask &= _np(more, bool)
     return t.filter(pa.array(mask))
@@ -143,11 +145,13 @@ def _equal(col: pa.ChunkedArray, value: str) -> np.ndarray:
 
 
 def filter_columns(*, crawl: str | None, dofollow: bool, placement: str | None,
-                   internal: bool) -> list[str]:  # fmt: skip
+                   internal: bool, since: datetime | None = None) -> list[str]:  # fmt: skip
     """The columns :func:`filter_mask` reads."""
     cols = []
     if crawl is not None:
         cols.append("crawl_id")
+    if since is not None:
+        cols.append("fetched_at")
     if dofollow:
         cols.append("nofollow")
     if placement is not None:
@@ -158,12 +162,15 @@ def filter_columns(*, crawl: str | None, dofollow: bool, placement: str | None,
 
 
 def filter_mask(
-    t: pa.Table, *, crawl: str | None, dofollow: bool, placement: str | None, internal: bool
-) -> pa.ChunkedArray | None:
+    t: pa.Table, *, crawl: str | None, dofollow: bool, placement: str | None, internal: bool,
+    since: datetime | None = None,
+) -> pa.ChunkedArray | None:  # fmt: skip
     """``Filters.sql()`` over an Arrow table (None: no condition)."""
     conds = []
     if crawl is not None:
         conds.append(pc.equal(t["crawl_id"], crawl))
+    if since is not None:
+        conds.append(pc.greater_equal(t["fetched_at"], pa.scalar(since, t["fetched_at"].type)))
     if dofollow:
         conds.append(pc.invert(t["nofollow"]))
     if placement is not None:
@@ -457,3 +464,93 @@ def sort_limit(t: pa.Table, order: Sequence[tuple[str, str]], limit: int | None)
     if limit is not None:
         idx = idx[: max(int(limit), 0)]
     return t.take(idx)
+
+
+PAGE_COUNTS = pa.schema([("source_url", pa.string()), ("source_domain", pa.string()),
+                         ("backlinks", pa.int64()), ("dofollow_backlinks", pa.int64()),
+                         ("content_backlinks", pa.int64()), ("first_seen", pa.int64()),
+                         ("last_seen", pa.int64())])  # fmt: skip
+
+
+def page_counts(bl: pa.Table) -> pa.Table:
+    """Per referring page, over distinct backlinks (with ``placement``): source_url,
+    source_domain, backlinks, dofollow_backlinks, content_backlinks, first_seen and last_seen
+    (ms since the epoch); the rows ``Index.intersect`` combines, from either query path.
+    """
+    g = Groups.of(bl, ["source_url"])
+    first_row = g.firsts()
+    content = _np(pc.fill_null(pc.equal(bl["placement"], "content"), False))
+    return pa.table(
+        {
+            "source_url": bl["source_url"].take(first_row),
+            "source_domain": bl["source_domain"].take(first_row),
+            "backlinks": pa.array(g.count(), pa.int64()),
+            "dofollow_backlinks": pa.array(_sum(g, _np(bl["dofollow"])), pa.int64()),
+            "content_backlinks": pa.array(_sum(g, content), pa.int64()),
+            "first_seen": pa.array(g.min(_np(bl["first_seen"])), pa.int64()),
+            "last_seen": pa.array(g.max(_np(bl["last_seen"])), pa.int64()),
+        }
+    )
+
+
+def _sum(g: Groups, x: np.ndarray) -> np.ndarray:
+    return np.bincount(g.ids, weights=x, minlength=g.n).astype(np.int64)
+
+
+def _share(part: np.ndarray, whole: np.ndarray) -> pa.Array:
+    return pc.round(pc.divide(pa.array(part, pa.float64()), pa.array(whole, pa.float64())),
+                    3, round_mode="half_up")  # fmt: skip
+
+
+def intersect(
+    pages: Sequence[pa.Table], names: Sequence[str], *, exclude: set[str], min_sites: int
+) -> pa.Table:
+    """Referring domains of the sites ``names`` (``pages[i]``: :func:`page_counts` of site
+    i) that link to at least ``min_sites`` of them, less the domains in ``exclude``.
+
+    Columns: source_domain, competitors (how many of the sites it links to), linked (which,
+    in the order given), backlinks (to them all), dofollow_backlinks, dofollow_share,
+    content_backlinks, content_share, pages (referring pages), first_seen, last_seen, then
+    one column per site: its backlinks from the domain.
+
+    >>> def site(*rows):
+    ...     return pa.table({"source_url": [r[0] for r in rows], "source_domain": [r[1] for r in
+    ...         rows], "backlinks": [r[2] for r in rows], "dofollow_backlinks": [r[3] for r in
+    ...         rows], "content_backlinks": [0] * len(rows), "first_seen": [0] * len(rows),
+    ...         "last_seen": [0] * len(rows)})
+    >>> a = site(("http://x.test/1", "x.test", 2, 2), ("http://y.test/", "y.test", 1, 0))
+    >>> b = site(("http://x.test/2", "x.test", 1, 0), ("http://z.test/", "z.test", 1, 1))
+    >>> t = intersect([a, b], ["a.test", "b.test"], exclude={"z.test"}, min_sites=1)
+    >>> [(r["source_domain"], r["linked"], r["backlinks"], r["dofollow_share"], r["pages"],
+    ...   r["a.test"], r["b.test"]) for r in t.to_pylist()]
+    [('x.test', ['a.test', 'b.test'], 3, 0.667, 2, 2, 1), ('y.test', ['a.test'], 1, 0.0, 1, 1, 0)]
+    """
+    site_of = np.concatenate([np.full(p.num_rows, i, np.int64) for i, p in enumerate(pages)])
+    rows = pa.concat_tables([p.select(PAGE_COUNTS.names).cast(PAGE_COUNTS) for p in pages])
+    gone = pc.is_in(rows["source_domain"], value_set=pa.array(sorted(exclude), pa.string()))
+    keep = ~_np(pc.fill_null(gone, False), bool)
+    rows, site_of = rows.filter(pa.array(keep)), site_of[keep]
+    g = Groups.of(rows, ["source_domain"])
+    n = _np(rows["backlinks"])
+    per_site = np.stack([_sum(g, np.where(site_of == i, n, 0)) for i in range(len(names))])
+    linked = (per_site > 0).sum(axis=0)
+    backlinks = per_site.sum(axis=0)
+    dofollow = _sum(g, _np(rows["dofollow_backlinks"]))
+    content = _sum(g, _np(rows["content_backlinks"]))
+    lists = [[names[i] for i in np.flatnonzero(per_site[:, j])] for j in range(g.n)]
+    out = {
+        "source_domain": rows["source_domain"].take(g.firsts()),
+        "competitors": pa.array(linked, pa.int64()),
+        "linked": pa.array(lists, pa.list_(pa.string())),
+        "backlinks": pa.array(backlinks, pa.int64()),
+        "dofollow_backlinks": pa.array(dofollow, pa.int64()),
+        "dofollow_share": _share(dofollow, backlinks),
+        "content_backlinks": pa.array(content, pa.int64()),
+        "content_share": _share(content, backlinks),
+        "pages": pa.array(g.count_distinct(rows["source_url"]), pa.int64()),
+        "first_seen": _out_time(g.min(_np(rows["first_seen"]))),
+        "last_seen": _out_time(g.max(_np(rows["last_seen"]))),
+        **{name: pa.array(per_site[i], pa.int64()) for i, name in enumerate(names)},
+    }
+    table = pa.table(out)
+    return table.filter(pa.array(linked >= min_sites))

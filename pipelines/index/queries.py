@@ -24,6 +24,7 @@ its latest fetch, except ``dofollow``, true if any occurrence in that fetch is f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -79,11 +80,14 @@ class Filters:
     dofollow: bool = False
     placement: str | None = None
     internal: bool = False  # include links between pages of one registered domain
+    since: datetime | None = None  # only link rows fetched at or after this time (UTC)
 
     def sql(self) -> str:
         out = []
         if self.crawl is not None:
             out.append(f"crawl_id = {lit(self.crawl)}")
+        if self.since is not None:
+            out.append(f"fetched_at >= TIMESTAMPTZ {lit(self.since.isoformat())}")
         if self.dofollow:
             out.append("NOT nofollow")
         if self.placement is not None:
@@ -220,7 +224,7 @@ class Index:
         if candidates > self.fast_rows:
             return None
         fkw = dict(crawl=filters.crawl, dofollow=filters.dofollow, placement=filters.placement,
-                   internal=filters.internal)  # fmt: skip
+                   internal=filters.internal, since=filters.since)  # fmt: skip
         read = list(dict.fromkeys([*columns, *lookup.target_columns(target),
                                    *lookup.filter_columns(**fkw)]))  # fmt: skip
         parts = []
@@ -437,6 +441,67 @@ class Index:
         ORDER BY {_order_sql(orders[sort])} {_limit(limit)}"""
         return self.run(sql)
 
+    def referring_domains(self, target: Target, filters: Filters) -> set[str]:
+        """The registered domains with a backlink to ``target`` (under ``filters``)."""
+        rows = self.arrow_rows(target, filters, ["source_domain"])
+        if rows is None:
+            rows = self.run(
+                f"SELECT DISTINCT source_domain FROM ({self.links_for(target, filters)})"
+            )
+        return set(pc.unique(rows["source_domain"]).to_pylist())
+
+    def page_counts(self, target: Target, filters: Filters) -> pa.Table:
+        """Backlinks of ``target`` per referring page: :func:`lookup.page_counts`' columns,
+        by pyarrow for a typical target, by DuckDB above ``fast_rows``."""
+        rows = self.arrow_rows(target, filters, lookup.FULL_COLUMNS)
+        if rows is not None:
+            return lookup.page_counts(lookup.distinct_backlinks(rows, lean=False))
+        return self.run(f"""
+            SELECT source_url, any_value(source_domain) AS source_domain,
+                   count(*) AS backlinks, count(*) FILTER (WHERE dofollow) AS dofollow_backlinks,
+                   count(*) FILTER (WHERE placement = 'content') AS content_backlinks,
+                   epoch_ms(min(first_seen)) AS first_seen, epoch_ms(max(last_seen)) AS last_seen
+            FROM ({self._bl(target, filters, attrs=("placement",))}) GROUP BY source_url""")
+
+    def intersect(
+        self, mine: Target, competitors: list[tuple[str, Target]], filters: Filters, *,
+        min_sites: int = 1, limit: int | None = None, sort: str = "competitors",
+    ) -> tuple[pa.Table, dict[str, int], int]:  # fmt: skip
+        """Referring domains that link to at least ``min_sites`` of the ``competitors``
+        (name, target) but not to ``mine`` (Ahrefs' Link Intersect), with authority.
+
+        The filters narrow the competitors' backlinks; a domain is left out when it has any
+        backlink to ``mine`` within the same crawls and time (``--dofollow`` and
+        ``--placement`` aside: a domain that links to you at all already knows you), and
+        so is ``mine``'s own registered domain. Returns the rows and, per site (``mine``
+        under the key ``""``), its referring domains under the filters, and the number of rows
+        before ``limit``.
+        """
+        orders: dict[str, Order] = {
+            "competitors": [("competitors", "descending"), ("authority", "descending"),
+                            ("backlinks", "descending"), ("source_domain", "ascending")],
+            "authority": [("authority", "descending"), ("competitors", "descending"),
+                          ("backlinks", "descending"), ("source_domain", "ascending")],
+            "backlinks": [("backlinks", "descending"), ("competitors", "descending"),
+                          ("source_domain", "ascending")],
+            "domain": [("source_domain", "ascending")],
+        }  # fmt: skip
+        if sort not in orders:
+            raise IndexError_(f"unknown sort {sort!r} (one of {', '.join(orders)})")
+        broad = Filters(crawl=filters.crawl, internal=filters.internal, since=filters.since)
+        exclude = self.referring_domains(mine, broad) | {mine.domain}
+        pages = [self.page_counts(t, filters) for _, t in competitors]
+        counts = {"": len(exclude - {mine.domain})}
+        for (name, _), p in zip(competitors, pages, strict=True):
+            counts[name] = len(pc.unique(p["source_domain"])) if p.num_rows else 0
+        names = [name for name, _ in competitors]
+        out = lookup.intersect(pages, names, exclude=exclude, min_sites=min_sites)
+        cols = out.column_names
+        out = lookup.with_authority(out, self._authority())
+        # authority beside the other per-domain figures, before the per-site columns
+        order = [*cols[: cols.index("last_seen") + 1], "authority", *names]
+        return lookup.sort_limit(out.select(order), orders[sort], limit), counts, out.num_rows
+
     def anchors(
         self, target: Target, filters: Filters, *, keywords: tuple[str, ...] = (),
         limit: int | None = None,
@@ -605,6 +670,22 @@ class Index:
         FROM (SELECT * FROM lost UNION ALL SELECT * FROM added)
         ORDER BY change, source_domain, source_url, target_url"""
         return self.run(sql)
+
+    def referring_pages(self, target: Target, filters: Filters) -> list[str]:
+        """The distinct referring pages of ``target`` over ``filters``' crawls, sorted."""
+        sql = f"SELECT DISTINCT source_url FROM ({self.links_for(target, filters)}) ORDER BY 1"
+        return [str(u) for u in self.run(sql)["source_url"].to_pylist()]
+
+    def last_crawl(self, urls: list[str]) -> str | None:
+        """The crawl that fetched one of ``urls`` last (by ``pages``), else the crawl with the
+        latest page of the index; None for an index without pages."""
+        self.con.register("_urls", pa.table({"url": pa.array(urls, pa.string())}))
+        sql = f"""SELECT crawl_id, max(fetched_at) AS last_at,
+                         bool_or(url IN (SELECT url FROM _urls)) AS known
+                  FROM ({self.pages_sql()}) GROUP BY crawl_id
+                  ORDER BY known DESC, last_at DESC, crawl_id DESC LIMIT 1"""
+        rows = self.run(sql)["crawl_id"].to_pylist()
+        return str(rows[0]) if rows else None
 
     def sql(self, query: str, *, limit: int | None = None) -> pa.Table:
         """Run one read-only DuckDB statement with ``links``, ``pages`` (and ranks) views."""

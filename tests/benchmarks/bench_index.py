@@ -9,7 +9,9 @@ with Zipf-skewed targets (a few domains get most links), then in one run:
   layout, through the same code as the CLI;
 - (b) times the same question on the raw files with a plain DuckDB scan (the speed-up
   columns: (b) over (a) refdomains, over (a)'s plain aggregate, over (a) backlinks);
-- ranks the graph (``linkcrawl rank``) and reports its time.
+- ranks the graph (``linkcrawl rank``) and reports its time;
+- times ``intersect`` of one site against three competitors (the domains ranked #k to #k+3
+  by links, for k = 10, 100, 1,000, 10,000), ranks joined.
 
 Each question is asked ``--repeat`` times (7) on both sides and the best time counts: a
 lookup of a few milliseconds suffers more from a shared machine's noise than a scan of
@@ -118,6 +120,7 @@ def chunk(rng: np.random.Generator, page0: int, pages: int, domains: int, at: da
         "host": page_host, "domain": names(src_dom, "d", ".test"),
         "content_length": pa.array(np.full(pages, 20000, np.int64)),
         "truncated": pa.array(np.zeros(pages, bool)),
+        "limits_hit": pa.array([[]] * pages, pa.list_(pa.string())),
     })  # fmt: skip
     return pages_t, links
 
@@ -170,6 +173,25 @@ def build_and_compact(index: Path, raw_copy: Path, args: argparse.Namespace) -> 
     print(f"compaction: {stats.seconds:.1f}s, {stats.rows_out:,} links, "
           f"{comp_bytes / max(stats.rows_out, 1):.1f} bytes/link on disk "
           f"({comp_bytes / 2**20:.0f} MiB)", flush=True)  # fmt: skip
+
+
+def intersect_times(ix: Index, counts: list, repeat: int) -> dict[str, float]:
+    """``intersect`` of the domain ranked #k by links against the next three, after ``rank``
+    (authority joined), for a few k; the best of ``repeat`` per k, in seconds."""
+    print("\nintersect: one site (#k by links) against the next three; ranks joined")
+    out = {}
+    for k in (10, 100, 1000, 10000):
+        if k + 3 > len(counts):
+            continue
+        doms = [counts[k - 1 + i][0] for i in range(4)]
+        mine, rivals = parse_target(doms[0]), [(d, parse_target(d)) for d in doms[1:]]
+        links = sum(counts[k - 1 + i][1] for i in range(4))
+        t, (_, _, rows) = best(lambda m=mine, r=rivals: ix.intersect(m, r, Filters(), limit=100),
+                               repeat)  # fmt: skip
+        out[f"#{k}"] = t
+        print(f"  #{k:<6} {doms[0]} vs {', '.join(doms[1:])}: {links:,} links, {rows:,} "
+              f"referring domains, {t * 1000:.1f} ms")  # fmt: skip
+    return out
 
 
 def main() -> int:
@@ -243,6 +265,7 @@ def main() -> int:
         print(f"\nrank: {time.monotonic() - rank_t0:.1f}s ("
               + ", ".join(f"{s.level}: {s.nodes:,} nodes, {s.edges:,} edges, {s.seconds:.1f}s"
                           for s in rstats) + ")")  # fmt: skip
+        intersect_s = intersect_times(ix, counts, args.repeat)
         pick = "#1000" if "#1000" in ratios else list(ratios)[-1]
         typical, typical_bl = ratios[pick], bl_ratios[pick]
         print(
@@ -250,6 +273,10 @@ def main() -> int:
             f"{typical_bl:.0f}x faster than (b); target >= 20x: "
             f"{'met' if min(typical, typical_bl) >= 20 else 'NOT met'}"
         )
+        if intersect_s:
+            worst = max(intersect_s.values())
+            print(f"intersect of one site against three competitors: at most {worst:.2f} s; "
+                  f"target < 1 s: {'met' if worst < 1 else 'NOT met'}")  # fmt: skip
     finally:
         if not args.dir:
             shutil.rmtree(work, ignore_errors=True)
