@@ -31,6 +31,7 @@ WARCINFO_MAX_BYTES = 64 * 1024  # of a warcinfo block read for its fields
 _GZIP_MAGIC = b"\x1f\x8b"
 _READ = 256 * 1024  # compressed bytes read at a time
 _CHUNK = 1 << 20  # decompressed bytes made at a time (a gzip bomb costs no more)
+_BLOCK = 256 * 1024  # warcio's reads (its default, 16 KiB, costs many Python calls a page)
 
 
 @dataclass(frozen=True)
@@ -98,16 +99,23 @@ class _Gunzip:
         self.error: Exception | None = None
         self.ended = False
 
-    def peek(self, n: int = 1) -> bytes:
+    def _ready(self) -> bool:
+        """Whether decoded bytes wait (decoding more if none do)."""
         while self.pos >= len(self.out) and self.error is None and not self.ended:
             self._fill()
-        return self.out[self.pos :]
+        return self.pos < len(self.out)
+
+    def peek(self, n: int = 1) -> bytes:
+        self._ready()
+        return self.out[self.pos : self.pos + max(n, 1)]
 
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
             return b"".join(iter(lambda: self.read(_CHUNK), b""))
-        if not self.peek() and self.error is not None:
-            raise self.error
+        if not self._ready():
+            if self.error is not None:
+                raise self.error
+            return b""
         data = self.out[self.pos : self.pos + n]
         self.pos += len(data)
         return data
@@ -177,7 +185,8 @@ def iter_records(fh: IO[bytes]) -> Iterator[ArchiveRecord]:
         raise ArchiveError(_archive_error(exc, 0)) from None
     if start and not start.startswith((b"WARC/", b"filedesc:")):
         raise ArchiveError(f"not a WARC or ARC file (it starts with {start[:20]!r})")
-    it = iter(ArchiveIterator(stream, no_record_parse=True, arc2warc=True))
+    it = iter(ArchiveIterator(stream, no_record_parse=True, arc2warc=True,
+                              block_size=_BLOCK))  # fmt: skip
     index = 0
     while True:
         try:

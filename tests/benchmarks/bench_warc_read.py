@@ -1,10 +1,15 @@
-"""WARC reading speed: warcio vs FastWARC, iterating records and reading every payload.
+"""WARC reading speed: warcio vs FastWARC, and the share of ingest CPU spent reading.
 
 Writes a WARC of the Zyte pages (``tests/data/zyte-article-extraction-benchmark``, with their
 URLs, as HTTP responses; ``--copies`` times over) with warcio's writer, gzip per record and
 uncompressed, then times, best of ``--rounds``, each reader going through every record and
-reading its whole block (HTTP headers and payload), as an ingest does. One process; the files
-are in the page cache after the first round.
+reading its whole block (HTTP headers and payload), as an ingest does: warcio on its own,
+warcio on a stream we gunzip, FastWARC, and linkcrawl's reader (pipelines/warc.py: our gunzip,
+warcio's record split, the HTTP head parsed, the payload cut and decoded as a crawl's).
+
+Then the share: CPU time of linkcrawl's reading alone over CPU time of
+``crawler.ingest.ingest_file`` on the same gzip WARC (reading, extraction, rows, Parquet).
+One process; the files are in the page cache after the first round.
 
     PYTHONPATH=. python tests/benchmarks/bench_warc_read.py [--copies 5] [--rounds 3]
 """
@@ -92,6 +97,36 @@ def read_fastwarc(path: Path) -> int:
     return total
 
 
+def read_linkcrawl(path: Path) -> int:
+    """What `linkcrawl ingest` reads of each record, without extracting it."""
+    from crawler.ingest import _limits
+    from pipelines.warc import PAGE_TYPES, _read_body, _read_head, iter_records
+
+    limits = _limits(None, None)
+    total = 0
+    with path.open("rb") as fh:
+        for rec in iter_records(fh):
+            if rec.rec_type not in PAGE_TYPES:
+                continue
+            head, rest, _ = _read_head(rec.stream, limits)
+            page: dict = {"url": rec.url, "limits_hit": []}
+            total += len(_read_body(rec.stream, rest, head, page, _Out(), limits))
+    return total
+
+
+class _Out:
+    notice = None
+
+
+def ingest_cpu(path: Path, out: Path) -> float:
+    from crawler.ingest import ingest_file
+
+    t0 = time.process_time()
+    res = ingest_file(str(path), str(out), crawl_id="bench")
+    assert res.pages and not res.files_failed
+    return time.process_time() - t0
+
+
 def best(fn: Callable[[Path], int], path: Path, rounds: int) -> tuple[float, int]:
     times, size = [], 0
     for _ in range(rounds):
@@ -117,13 +152,27 @@ def main(argv: list[str] | None = None) -> int:
                 ("warcio", read_warcio),
                 ("warcio+gz", read_warcio_gunzip),
                 ("fastwarc", read_fastwarc),
+                ("linkcrawl", read_linkcrawl),
             ):
                 secs, size = best(fn, path, args.rounds)
                 print(
                     f"  {name:9s} {secs * 1000:8.1f} ms  {n / secs:9.0f} records/s  "
                     f"{size / 1e6 / secs:7.1f} MB/s of blocks ({secs / n * 1e6:.0f} µs/record)"
                 )
+            if gz:
+                reading = min(_cpu(read_linkcrawl, path) for _ in range(args.rounds))
+                full = min(ingest_cpu(path, Path(tmp) / f"ix{i}") for i in range(args.rounds))
+                print(
+                    f"  share of ingest CPU spent reading: {reading:.2f} s of {full:.2f} s = "
+                    f"{100 * reading / full:.1f}% ({n / full:.0f} pages/s ingested, one process)"
+                )
     return 0
+
+
+def _cpu(fn: Callable[[Path], int], path: Path) -> float:
+    t0 = time.process_time()
+    fn(path)
+    return time.process_time() - t0
 
 
 if __name__ == "__main__":
