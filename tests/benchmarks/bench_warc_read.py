@@ -11,7 +11,13 @@ Then the share: CPU time of linkcrawl's reading alone over CPU time of
 ``crawler.ingest.ingest_file`` on the same gzip WARC (reading, extraction, rows, Parquet).
 One process; the files are in the page cache after the first round.
 
+``--scaling N`` instead writes N such files (one copy of the pages each) and times
+``linkcrawl ingest --no-compact`` on them with ``--workers 1`` then ``--workers 2`` (wall
+clock: on a busy machine, only a rough figure; the CPU seconds of all processes are shown too,
+which say what the second process costs in overhead whatever the load).
+
     PYTHONPATH=. python tests/benchmarks/bench_warc_read.py [--copies 5] [--rounds 3]
+    PYTHONPATH=. python tests/benchmarks/bench_warc_read.py --scaling 4
 """
 
 from __future__ import annotations
@@ -140,8 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=5, help="times each page is written")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (best counts)")
+    parser.add_argument("--scaling", type=int, default=0, metavar="N",
+                        help="time ingest --workers 1 vs 2 on N files instead")  # fmt: skip
     args = parser.parse_args(argv)
     pages = load_pages()
+    if args.scaling:
+        return scaling(pages, args.scaling)
     with tempfile.TemporaryDirectory() as tmp:
         for gz in (True, False):
             path = Path(tmp) / ("bench.warc.gz" if gz else "bench.warc")
@@ -166,6 +176,38 @@ def main(argv: list[str] | None = None) -> int:
                     f"  share of ingest CPU spent reading: {reading:.2f} s of {full:.2f} s = "
                     f"{100 * reading / full:.1f}% ({n / full:.0f} pages/s ingested, one process)"
                 )
+    return 0
+
+
+def scaling(pages: list[tuple[str, bytes]], n: int) -> int:
+    import os
+    import resource
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        for i in range(n):
+            path = Path(tmp) / f"f{i}.warc.gz"
+            write_warc(path, [(f"{url}?f={i}", body) for url, body in pages], 1, gz=True)
+            files.append(str(path))
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        times = {}
+        for workers in (1, 2):
+            out = Path(tmp) / f"ix{workers}"
+            t0 = time.perf_counter()
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            subprocess.run(
+                [sys.executable, "-m", "crawler.cli", "ingest", *files, "--out", str(out),
+                 "--workers", str(workers), "--no-compact", "-q"],
+                check=True, env=env, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            times[workers] = time.perf_counter() - t0
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime
+            pages_n = n * len(pages)
+            print(f"--workers {workers}: {times[workers]:.1f} s, {pages_n / times[workers]:.1f} "
+                  f"pages/s ({n} files, {pages_n} pages), {cpu:.1f} CPU s")  # fmt: skip
+        print(f"speed-up: {times[1] / times[2]:.2f}x")
     return 0
 
 
