@@ -358,3 +358,32 @@ def test_records_are_read_one_at_a_time(tmp_path):
     with files[0].open("rb") as fh:
         seen = [(r.rec_type, r.url) for r in iter_records(fh)]
     assert seen[0] == ("warcinfo", None) and len(seen) == 6
+
+
+def test_http_prefix_and_the_live_line(tmp_path, capsys, monkeypatch):
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    files = write_sites(tmp_path, 2)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        listing = tmp_path / "paths.txt"
+        listing.write_text("".join(f"{f.name}\n" for f in files) + "missing.warc.gz\n")
+        prefix = f"http://127.0.0.1:{server.server_address[1]}/"
+        code = main(["ingest", "--list", str(listing), "--prefix", prefix, "--out",
+                     str(tmp_path / "ix"), "--workers", "1", "--no-compact"])  # fmt: skip
+    finally:
+        server.shutdown()
+    cap = capsys.readouterr()
+    assert code == 1  # one file failed
+    assert "3 files (1 failed), 12 records, 10 pages" in cap.out
+    assert f"linkcrawl: {prefix}missing.warc.gz: cannot fetch it (HTTP Error 404" in cap.err
+    live = [x for x in cap.err.splitlines() if x.startswith("files ")]
+    assert live[-1].startswith("files 3/3 | records 12 (") and "links written 30" in live[-1]
+    assert len(rows(tmp_path / "ix", "pages")) == 10
