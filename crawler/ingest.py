@@ -324,7 +324,7 @@ def ingest_file(
     finally:
         if parts is not None:
             parts.abort()
-    if cid is not None:
+    if cid is not None and res.pages:  # the crawls this file wrote rows of
         res.crawl_ids.add(cid)
     return res
 

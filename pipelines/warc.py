@@ -245,7 +245,8 @@ class HttpHead:
     headers: list[tuple[str, str]]
 
     def get(self, name: str) -> str | None:
-        for k, v in self.headers:
+        """The header's last value, as Scrapy's ``Headers.get`` gives the crawl."""
+        for k, v in reversed(self.headers):
             if k == name:
                 return v
         return None

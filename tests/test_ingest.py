@@ -387,3 +387,13 @@ def test_http_prefix_and_the_live_line(tmp_path, capsys, monkeypatch):
     live = [x for x in cap.err.splitlines() if x.startswith("files ")]
     assert live[-1].startswith("files 3/3 | records 12 (") and "links written 30" in live[-1]
     assert len(rows(tmp_path / "ix", "pages")) == 10
+
+
+def test_a_file_of_no_page_is_not_compacted(tmp_path, capsys):
+    only_requests = write_warc(tmp_path / "req.warc.gz", [record(
+        "request", "http://r.test/", b"GET / HTTP/1.1\r\n\r\n")])  # fmt: skip
+    (good,) = write_sites(tmp_path, 1)
+    code, out, err = ingest(capsys, str(only_requests), str(good), "--out", str(tmp_path / "ix"))
+    assert code == 0, err
+    assert "ingest PAR: 2 files, 7 records, 5 pages" in out
+    assert "1 crawl(s) rebuilt (PAR)" in out
