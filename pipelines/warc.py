@@ -54,6 +54,8 @@ class ArchiveRecord:
     headers: dict[str, str]
     stream: IO[bytes]
     index: int  # the record's number in its file, from 0
+    #: What warcio found wrong on the way to this record (the previous one's end), or None.
+    warning: str | None = None
 
     @property
     def truncated(self) -> str | None:
@@ -189,13 +191,19 @@ def iter_records(fh: IO[bytes]) -> Iterator[ArchiveRecord]:
                               block_size=_BLOCK))  # fmt: skip
     index = 0
     while True:
+        said = io.StringIO()
         try:
-            with contextlib.redirect_stderr(io.StringIO()):  # warcio's warnings: ours say it
+            with contextlib.redirect_stderr(said):  # warcio prints its warnings: we say them
                 rec = next(it)
         except StopIteration:
             return
         except (ArchiveLoadFailed, EOFError, OSError, ValueError) as exc:
             raise ArchiveError(_archive_error(exc, index)) from None
+        warning = None
+        if "not followed by newline" in said.getvalue() and index:
+            warning = (
+                f"record {index - 1} is not followed by a blank line (a wrong Content-Length?)"
+            )
         h = rec.rec_headers
         headers = {k.lower(): v for k, v in h.headers}
         url = headers.get("warc-target-uri")
@@ -206,6 +214,7 @@ def iter_records(fh: IO[bytes]) -> Iterator[ArchiveRecord]:
             headers=headers,
             stream=_Guarded(rec.raw_stream, index),
             index=index,
+            warning=warning,
         )
         index += 1
 

@@ -265,6 +265,7 @@ def test_all_warcio_files_through_the_cli(tmp_path, capsys):
     assert code == 0, err
     assert "skipped records: " in out and "request" in out and "Traceback" not in err
     assert "bad.arc: record 1: http: no HTTP head" in err  # each broken record said once
+    assert "example-trunc.warc: record 2: not followed by a blank line" in err
 
 
 # -- bad input, lists, parallel --------------------------------------------------------------
