@@ -201,9 +201,7 @@ def iter_records(fh: IO[bytes]) -> Iterator[ArchiveRecord]:
             raise ArchiveError(_archive_error(exc, index)) from None
         warning = None
         if "not followed by newline" in said.getvalue() and index:
-            warning = (
-                f"record {index - 1} is not followed by a blank line (a wrong Content-Length?)"
-            )
+            warning = f"record {index - 1}: not followed by a blank line (a wrong Content-Length?)"
         h = rec.rec_headers
         headers = {k.lower(): v for k, v in h.headers}
         url = headers.get("warc-target-uri")
