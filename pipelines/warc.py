@@ -71,7 +71,7 @@ def gunzipped(fh: IO[bytes]) -> IO[bytes]:
     """``fh``, gunzipped when it starts with a gzip member: gzip per record and whole-file
     gzip read alike (every member in turn), buffered (``peek`` works).
 
-    >>> import io
+    >>> import gzip, io
     >>> gunzipped(io.BytesIO(gzip.compress(b"WARC/1.1") + gzip.compress(b"\\r\\n"))).read()
     b'WARC/1.1\\r\\n'
     """
@@ -223,9 +223,9 @@ class _Guarded:
     def __init__(self, stream: Any, index: int) -> None:
         self.stream, self.index = stream, index
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int | None = -1) -> bytes:
         try:
-            return self.stream.read(n)
+            return self.stream.read() if n is None or n < 0 else self.stream.read(n)
         except (EOFError, OSError, ValueError, zlib.error) as exc:
             raise ArchiveError(_archive_error(exc, self.index)) from None
 
@@ -236,7 +236,7 @@ def _archive_error(exc: BaseException, index: int) -> str:
         what = "truncated gzip member (the file ends inside a compressed record)"
     elif text.startswith("corrupt gzip data"):
         what = text[:160]
-    elif "Unknown archive format" in text or index == 0:
+    elif index == 0:
         what = f"not a WARC or ARC file ({text[:120]})"
     else:
         what = f"unreadable record ({text[:160]})"

@@ -398,3 +398,15 @@ def test_a_file_of_no_page_is_not_compacted(tmp_path, capsys):
     assert code == 0, err
     assert "ingest PAR: 2 files, 7 records, 5 pages" in out
     assert "1 crawl(s) rebuilt (PAR)" in out
+
+
+def test_docstring_examples():
+    import doctest
+
+    import crawler.ingest
+    import pipelines.rows
+    import pipelines.warc
+
+    for module in (pipelines.warc, pipelines.rows, crawler.ingest):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
