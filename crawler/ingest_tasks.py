@@ -1,0 +1,530 @@
+"""WARC files as frontier tasks: ``submit --warc-list`` queues them, workers ingest them.
+
+An ingest crawl (``CrawlConfig.kind == "warc"``) is a frontier whose entries are WARC files,
+all on one pseudo-host (:data:`FILES_HOST`) without politeness, caps or fair sharing. A file is
+leased, heartbeated, requeued and quarantined exactly as a page is (crawler/frontier.py,
+crawler/scripts.py, crawler/poison.py): its host slot is held while a worker ingests it, so a
+worker that dies mid-file counts a lost lease and the file is done again by another worker;
+a file that took down ``max_lease_losses`` workers is recorded as failed, not read again. The
+lease is acked once the file's rows are published (the per-file function writes them
+atomically under names derived from the file, so a redo replaces a dead worker's files;
+compaction drops any duplicate rows left all the same).
+
+In a worker, :class:`IngestTasks` (a Scrapy extension) runs :class:`FileTasks`: one file at a
+time in a thread, while the reactor keeps the heartbeat going and pushes progress to Redis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import importlib
+import logging
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from crawler import defaults, scripts
+from crawler.errors import UsageError
+from crawler.frontier import CrawlConfig, Entry, Frontier
+from crawler.poison import poison_reason
+
+logger = logging.getLogger(__name__)
+
+FILES_HOST = "warc-files"  # the pseudo-host of every file task
+FAILED = "failed"  # HASH file -> why it was not ingested (frontier key)
+MAX_ERROR_CHARS = 500
+MAX_LIST_LINE = 4096  # bytes of one line of a WARC list
+ENQUEUE_BATCH = 1000
+
+
+# -- submit ---------------------------------------------------------------------------------
+def list_entry(line: str, prefix: str = "") -> str:
+    """A WARC list's line as a file to read: blank and ``#`` lines give ''; a relative path
+    gets ``prefix`` (Common Crawl's ``warc.paths.gz`` lists paths under its bucket).
+
+    >>> list_entry("crawl-data/CC-MAIN-2024-22/x.warc.gz", "s3://commoncrawl/")
+    's3://commoncrawl/crawl-data/CC-MAIN-2024-22/x.warc.gz'
+    >>> list_entry("  # a comment"), list_entry("/data/a.warc.gz", "s3://b/")
+    ('', 's3://b//data/a.warc.gz')
+    """
+    line = line.strip()
+    if not line or line.startswith("#"):
+        return ""
+    return prefix + line
+
+
+def read_warc_list(path: str, prefix: str = "") -> list[str]:
+    """The files of a WARC list (one path per line, ``.gz`` allowed), in order, without
+    repeats. A missing or unreadable list is a :class:`UsageError`."""
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"--warc-list {path}: file not found")
+    opener: Any = gzip.open if path.endswith(".gz") else open
+    files: dict[str, None] = {}
+    try:
+        with opener(p, "rt", encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if len(line) > MAX_LIST_LINE:
+                    raise UsageError(f"{path}:{lineno}: line longer than {MAX_LIST_LINE} bytes")
+                entry = list_entry(line, prefix)
+                if entry:
+                    files.setdefault(entry)
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--warc-list {path}: cannot read it ({exc})") from None
+    if not files:
+        raise UsageError(f"--warc-list {path}: no files listed")
+    return list(files)
+
+
+_CC_CRAWL = re.compile(r"CC-MAIN-\d{4}-\d{2}")
+
+
+def default_ingest_id(files: Iterable[str]) -> str:
+    """An ingest crawl's id when none is given: the Common Crawl crawl named in the first
+    file's path, else ``ingest-`` and the time.
+
+    >>> default_ingest_id(["s3://commoncrawl/crawl-data/CC-MAIN-2024-22/segments/x.warc.gz"])
+    'CC-MAIN-2024-22'
+    >>> default_ingest_id(["/data/a.warc.gz"]).startswith("ingest-")
+    True
+    """
+    for path in files:
+        found = _CC_CRAWL.search(path)
+        if found:
+            return found.group(0)
+        break
+    return datetime.now(timezone.utc).strftime("ingest-%Y%m%d-%H%M%S")
+
+
+def ingest_config(crawl_id: str, **fields: Any) -> CrawlConfig:
+    """A file-task crawl's settings: no politeness (every file may be leased at once), no
+    caps, first come first served; the rest (limits, lease losses, out) from ``fields``."""
+    return CrawlConfig(
+        crawl_id=crawl_id,
+        seeds=[],
+        kind="warc",
+        max_depth=-1,
+        max_pages=0,
+        max_pages_per_host=0,
+        max_queries_per_path=0,
+        session_params=[],
+        host_concurrency=1 << 30,
+        host_delay=0.0,
+        fair_share_window=0.0,
+        **fields,
+    )
+
+
+def submit_files(frontier: Frontier, config: CrawlConfig, files: list[str]) -> int:
+    """Create the ingest crawl and queue its files (each once); returns how many."""
+    if not frontier.create(config):
+        raise UsageError(
+            f"crawl {config.crawl_id!r} already exists and its settings are immutable: choose"
+            " another --crawl-id"
+        )
+    queued = 0
+    for i in range(0, len(files), ENQUEUE_BATCH):
+        batch = files[i : i + ENQUEUE_BATCH]
+        queued += frontier.enqueue(Entry(path, FILES_HOST) for path in batch)
+    frontier.incr(files=queued)
+    return queued
+
+
+# -- the per-file seam ----------------------------------------------------------------------
+class FileAborted(Exception):
+    """Raised through the per-file function by its progress callback: the worker stops."""
+
+
+@dataclass
+class FileJob:
+    """One file to ingest, as the per-file function receives it.
+
+    ``writer_id`` is derived from the file alone: output named after it is the same whoever
+    ingests the file, so a redo replaces it. ``progress(records, pages, links)`` takes the
+    file's running totals; it raises :class:`FileAborted` when the worker stops.
+    """
+
+    path: str
+    crawl_id: str
+    out: str
+    writer_id: str
+    config: CrawlConfig
+    progress: Callable[[int, int, int], None]
+
+
+@dataclass
+class FileResult:
+    """What a file gave: records read, pages and links written, per-record errors."""
+
+    records: int = 0
+    pages: int = 0
+    links: int = 0
+    errors: int = 0
+
+
+def file_writer_id(path: str) -> str:
+    """The writer id of a file's output: its name's start and a digest of its full path.
+
+    >>> file_writer_id("s3://commoncrawl/crawl-data/x/CC-MAIN-2024-00001.warc.gz")
+    'CC-MAIN-2024-00001-fffb594e81f1'
+    """
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    for ext in (".gz", ".warc", ".arc"):
+        name = name.removesuffix(ext)
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:60].strip("._") or "file"
+    return f"{stem}-{hashlib.blake2b(path.encode(), digest_size=6).hexdigest()}"
+
+
+def ingest_one(job: FileJob) -> FileResult:
+    """The real per-file function: the ingest pipeline's (pipelines/ingest.py)."""
+    raise NotImplementedError("WARC ingest is not available in this build")
+
+
+def load_callable(dotted: str) -> Callable[[FileJob], FileResult]:
+    module, _, name = dotted.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+# -- the worker side ------------------------------------------------------------------------
+# Running counters of a file, pushed as deltas; the first push sets the start time and every
+# push the last time, from Redis' clock (records/s in `status`).
+# KEYS: stats. ARGV: (field, delta) pairs.
+PROGRESS = (
+    scripts._NOW
+    + """
+redis.call('HSETNX', KEYS[1], 'ingest_started_ms', now)
+redis.call('HSET', KEYS[1], 'ingest_updated_ms', now)
+for i = 1, #ARGV, 2 do
+  if tonumber(ARGV[i + 1]) ~= 0 then redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return 1
+"""
+)
+
+
+@dataclass
+class _Running:
+    frontier: Frontier
+    entry: Entry
+    job: FileJob
+    thread: threading.Thread
+    abort: threading.Event = field(default_factory=threading.Event)
+    totals: list[int] = field(default_factory=lambda: [0, 0, 0])  # records, pages, links
+    pushed: list[int] = field(default_factory=lambda: [0, 0, 0])
+    result: FileResult | None = None
+    error: BaseException | None = None
+    counted: bool = False  # its totals are in Redis (a retry after a Redis error skips them)
+
+
+class FileTasks:
+    """Leases the files of the ingest crawls a worker serves and ingests one at a time.
+
+    :meth:`poll` is called often from one thread (the reactor's); it never blocks on a file:
+    the per-file function runs in a thread of its own, and only this object talks to Redis.
+    """
+
+    PUSH_SECONDS = 1.0
+
+    def __init__(
+        self,
+        crawls: Any,
+        worker_id: str,
+        out: str,
+        *,
+        ttl: float = defaults.HEARTBEAT_TTL,
+        run_file: Callable[[FileJob], FileResult] = ingest_one,
+        live: LiveLine | None = None,
+    ) -> None:
+        self.crawls = crawls
+        self.worker_id = worker_id
+        self.out = out
+        self.ttl = ttl
+        self.run_file = run_file
+        self.live = live
+        self.current: _Running | None = None
+        self.stopped = False
+        self._idle_until = 0.0
+        self._backoff = defaults.IDLE_BACKOFF_MIN
+        self._pushed_at = 0.0
+        self._turn = 0
+        self._scripts: dict[int, scripts.Script] = {}
+
+    def ingest_frontiers(self) -> list[Frontier]:
+        out = []
+        for frontier in self.crawls:
+            with contextlib.suppress(KeyError):  # deleted meanwhile
+                if frontier.config.ingest:
+                    out.append(frontier)
+        return out
+
+    def poll(self) -> None:
+        """Finish the file that is done, push progress, or lease the next file."""
+        run = self.current
+        if run is not None:
+            if not run.thread.is_alive():
+                self._finish(run)
+            elif time.monotonic() - self._pushed_at >= self.PUSH_SECONDS:
+                self._push(run)
+            return
+        if self.stopped or time.monotonic() < self._idle_until:
+            return
+        frontiers = self.ingest_frontiers()
+        for i in range(len(frontiers)):
+            frontier = frontiers[(self._turn + i) % len(frontiers)]
+            entries, _ = frontier.pop(self.worker_id, 1, ttl=self.ttl)
+            if entries:
+                self._turn += i + 1
+                self._backoff = defaults.IDLE_BACKOFF_MIN
+                self._start(frontier, entries[0])
+                return
+        self._idle_until = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, defaults.IDLE_BACKOFF_MAX)
+
+    def _start(self, frontier: Frontier, entry: Entry) -> None:
+        cfg = frontier.config
+        if entry.lost:  # quarantined: recorded, never read again
+            self._record(frontier, entry, None, poison_reason(entry.lost), poison=True)
+            return
+        holder: list[_Running] = []
+
+        def progress(records: int, pages: int, links: int) -> None:
+            run = holder[0]
+            run.totals[:] = (records, pages, links)
+            if run.abort.is_set():
+                raise FileAborted(f"worker {self.worker_id} stopped")
+
+        job = FileJob(
+            path=entry.url,
+            crawl_id=cfg.crawl_id,
+            out=cfg.out or self.out,
+            writer_id=file_writer_id(entry.url),
+            config=cfg,
+            progress=progress,
+        )
+        thread = threading.Thread(target=self._work, args=(holder,), daemon=True,
+                                  name=f"ingest {entry.url}")  # fmt: skip
+        run = _Running(frontier, entry, job, thread)
+        holder.append(run)
+        self.current = run
+        logger.info("ingesting %s (%s)", entry.url, cfg.crawl_id)
+        self._push(run)  # the start time, before any record
+        thread.start()
+
+    def _work(self, holder: list[_Running]) -> None:
+        run = holder[0]
+        try:
+            run.result = self.run_file(run.job)
+        except BaseException as exc:  # a file must never take the worker down
+            run.error = exc
+
+    def _push(self, run: _Running, extra: dict[str, int] | None = None) -> None:
+        self._pushed_at = time.monotonic()
+        now = list(run.totals)
+        deltas = {"records": now[0] - run.pushed[0], "pages": now[1] - run.pushed[1]}
+        deltas.update(extra or {})
+        script = self._script(run.frontier)
+        argv: list[object] = []
+        for name, value in deltas.items():
+            argv += (name, value)
+        script(keys=[run.frontier.stats_key], args=argv)
+        run.pushed[:2] = now[:2]
+        if self.live is not None:
+            self.live.update(run.frontier)
+
+    def _script(self, frontier: Frontier) -> scripts.Script:
+        key = id(frontier.client)
+        if key not in self._scripts:
+            self._scripts[key] = scripts.Script(frontier.client, PROGRESS)
+        return self._scripts[key]
+
+    def _finish(self, run: _Running) -> None:
+        if isinstance(run.error, FileAborted):  # stopping: the lease goes back with retire()
+            self.current = None
+            return
+        error = None if run.error is None else f"{type(run.error).__name__}: {run.error}"
+        self._record(run.frontier, run.entry, run, error)
+        self.current = None  # only now: on a Redis error the next poll finishes it again
+
+    def _record(
+        self,
+        frontier: Frontier,
+        entry: Entry,
+        run: _Running | None,
+        error: str | None,
+        *,
+        poison: bool = False,
+    ) -> None:
+        """The file is finished (ingested, failed or poison): count it, then ack its lease."""
+        result = run.result if run is not None else None
+        counts = {"files_done": int(error is None), "files_failed": int(error is not None),
+                  "poison": int(poison)}  # fmt: skip
+        if result is not None:
+            # The function's own totals are the truth; the pushed ones were a running view.
+            run.totals[:] = (result.records, result.pages, result.links)
+            counts.update(links_written=result.links, pages_written=result.pages,
+                          errors=result.errors)  # fmt: skip
+        if error is not None:
+            error = error[:MAX_ERROR_CHARS]
+            logger.error("%s: %s: not ingested: %s", frontier.crawl_id, entry.url, error)
+            frontier.client.hset(frontier.key(FAILED), entry.url, error)
+        else:
+            logger.info("%s: %s ingested: %s", frontier.crawl_id, entry.url, result)
+        if run is None:
+            frontier.incr(**counts)
+        elif not run.counted:
+            self._push(run, counts)
+            run.counted = True
+        frontier.release([entry])
+        frontier.ack(self.worker_id, [entry])
+
+    def stop(self, wait: float = 2.0) -> None:
+        """No more files; the running one is abandoned (its lease goes back with retire)."""
+        self.stopped = True
+        run = self.current
+        if run is not None:
+            run.abort.set()
+            run.thread.join(wait)
+
+
+class LiveLine:
+    """A worker's line on stderr about the ingest crawls it works on (redrawn in place on a
+    terminal, one line every 10 s else)."""
+
+    def __init__(self, stream: Any = sys.stderr, every: float = 10.0) -> None:
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.every = 1.0 if self.tty else every
+        self._last = 0.0
+
+    def update(self, frontier: Frontier) -> None:
+        now = time.monotonic()
+        if now - self._last < self.every:
+            return
+        self._last = now
+        try:
+            line = ingest_line(frontier.crawl_id, ingest_counts(frontier))
+        except redis.RedisError:
+            return
+        self.stream.write(("\r\x1b[2K" + line) if self.tty else line + "\n")
+        self.stream.flush()
+
+
+# -- status ---------------------------------------------------------------------------------
+def ingest_counts(frontier: Frontier) -> dict[str, Any]:
+    """An ingest crawl's progress: files done, failed, leased and queued; records, pages and
+    links; records/s and pages/s from the first lease to the last progress."""
+    counts: dict[str, Any] = frontier.counts()
+    for name in ("files", "files_done", "files_failed", "records", "pages", "links_written",
+                 "pages_written", "requeued", "poison", "errors"):  # fmt: skip
+        counts.setdefault(name, 0)
+    started = counts.get("ingest_started_ms", 0)
+    seconds = max(counts.get("ingest_updated_ms", 0) - started, 0) / 1000 if started else 0.0
+    counts["queued"] = max(counts.get("queued", 0), 0)
+    counts["seconds"] = seconds
+    for name in ("records", "pages"):
+        counts[f"{name}_per_s"] = counts.get(name, 0) / seconds if seconds > 0 else 0.0
+    return counts
+
+
+def ingest_line(crawl_id: str, c: dict[str, Any]) -> str:
+    """The live line of an ingest crawl.
+
+    >>> ingest_line("cc", {"files_done": 3, "files_failed": 1, "inflight": 2, "queued": 5,
+    ...     "records": 900, "records_per_s": 90.0, "pages": 300, "pages_per_s": 30.0,
+    ...     "links_written": 4000})
+    'ingest cc: files 3 done, 1 failed, 2 leased, 5 queued | records 900 (90.0/s) | pages 300 (30.0/s) | links written 4000'
+    """  # noqa: E501
+    return (
+        f"ingest {crawl_id}: files {c.get('files_done', 0)} done, {c.get('files_failed', 0)}"
+        f" failed, {c.get('inflight', 0)} leased, {c.get('queued', 0)} queued"
+        f" | records {c.get('records', 0)} ({c.get('records_per_s', 0.0):.1f}/s)"
+        f" | pages {c.get('pages', 0)} ({c.get('pages_per_s', 0.0):.1f}/s)"
+        f" | links written {c.get('links_written', 0)}"
+    )
+
+
+INGEST_COLUMNS = ("ingest", "state", "files_done", "files_failed", "files_leased",
+                  "files_queued", "records", "records/s", "pages", "pages/s", "links_written",
+                  "workers", "requeued", "poison")  # fmt: skip
+
+
+def ingest_status_row(crawl_id: str, state: str, c: dict[str, Any]) -> list[str]:
+    """One row of ``status``'s ingest table (:data:`INGEST_COLUMNS`)."""
+    return [
+        crawl_id, state, str(c.get("files_done", 0)), str(c.get("files_failed", 0)),
+        str(c.get("inflight", 0)), str(c.get("queued", 0)), str(c.get("records", 0)),
+        f"{c.get('records_per_s', 0.0):.1f}", str(c.get("pages", 0)),
+        f"{c.get('pages_per_s', 0.0):.1f}", str(c.get("links_written", 0)),
+        str(c.get("workers", 0)), str(c.get("requeued", 0)), str(c.get("poison", 0)),
+    ]  # fmt: skip
+
+
+def failed_files(frontier: Frontier, limit: int = 10) -> tuple[list[tuple[str, str]], int]:
+    """Up to ``limit`` failed files with their errors, and how many failed in all."""
+    key = frontier.key(FAILED)
+    total = int(frontier.client.hlen(key))
+    found: list[tuple[str, str]] = []
+    for path, error in frontier.client.hscan_iter(key, count=limit):
+        found.append((path.decode(errors="replace"), error.decode(errors="replace")))
+        if len(found) >= limit:
+            break
+    return sorted(found), total
+
+
+# -- the Scrapy extension -------------------------------------------------------------------
+class IngestTasks:
+    """Runs :class:`FileTasks` in a worker (``LINKCRAWL_INGEST_FILE``: the per-file
+    function, ``module:name``)."""
+
+    POLL_SECONDS = 0.1
+
+    def __init__(self, crawler: Any) -> None:
+        from scrapy import signals
+
+        self.crawler = crawler
+        self.tasks: FileTasks | None = None
+        self._loop: Any = None
+        crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> IngestTasks:
+        return cls(crawler)
+
+    def spider_opened(self, spider: Any) -> None:
+        from twisted.internet import task
+
+        settings = self.crawler.settings
+        self.tasks = FileTasks(
+            spider.crawls,
+            spider.worker_id,
+            settings.get("LINKCRAWL_OUT"),
+            ttl=settings.getfloat("LINKCRAWL_HEARTBEAT_TTL", defaults.HEARTBEAT_TTL),
+            run_file=load_callable(settings.get("LINKCRAWL_INGEST_FILE")),
+            live=LiveLine(),
+        )
+        self._loop = task.LoopingCall(self.poll)
+        self._loop.start(self.POLL_SECONDS, now=False)
+
+    def poll(self) -> None:
+        assert self.tasks is not None
+        try:
+            self.tasks.poll()
+        except redis.RedisError as exc:
+            logger.warning("frontier unavailable (%s); retrying", exc)
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        if self.tasks is not None:
+            self.tasks.stop()

@@ -1,0 +1,166 @@
+"""WARC files as frontier tasks, with a real Redis and a stand-in per-file function.
+
+The leasing is the frontier's own: these tests drive :class:`FileTasks` (what a worker runs)
+in this process, with per-file functions that block, fail or count, and end a worker as a
+crash would (its leases requeued as lost, the way another worker's idle check does it).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from crawler.errors import UsageError
+from crawler.frontier import Frontier
+from crawler.ingest_tasks import (
+    FAILED,
+    FileJob,
+    FileResult,
+    FileTasks,
+    ingest_config,
+    ingest_counts,
+    read_warc_list,
+    submit_files,
+)
+from crawler.poison import poison_reason
+
+
+class StubIngest:
+    """Counts each file's calls; files in ``block`` wait for ``release``; ``fail`` raise."""
+
+    def __init__(self, block=(), fail=()) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.block, self.fail = set(block), set(fail)
+        self.release = threading.Event()
+        self.entered = threading.Event()
+        self.lock = threading.Lock()
+
+    def __call__(self, job: FileJob) -> FileResult:
+        with self.lock:
+            self.calls.append((job.path, job.writer_id))
+        job.progress(5, 4, 0)
+        if job.path in self.block:
+            self.entered.set()
+            while not self.release.wait(0.01):
+                job.progress(5, 4, 0)  # raises FileAborted when the worker stops
+        if job.path in self.fail:
+            raise FileNotFoundError(f"no such file: {job.path}")
+        job.progress(10, 8, 30)
+        return FileResult(records=10, pages=8, links=30)
+
+
+class Crawls(list):
+    """What FileTasks needs of a worker's CrawlSet: its frontiers, iterable."""
+
+
+def run_until(tasks: list[FileTasks], done, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        for t in tasks:
+            t._idle_until = 0.0  # no idle back-off in a test loop
+            t.poll()
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def files(tmp_path):
+    listing = tmp_path / "warc.paths"
+    paths = [f"crawl-data/CC-MAIN-2024-22/f{i}.warc.gz" for i in range(4)]
+    listing.write_text("\n".join(["# Common Crawl", *paths, paths[0], ""]))
+    return read_warc_list(str(listing), prefix="/data/")
+
+
+def make(redis_client, crawl_id, files, **fields) -> Frontier:
+    frontier = Frontier(redis_client, crawl_id)
+    assert submit_files(frontier, ingest_config(crawl_id, **fields), files) == len(files)
+    return frontier
+
+
+def test_a_warc_list_is_read_with_its_prefix_once_per_file(files, tmp_path):
+    assert files == [f"/data/crawl-data/CC-MAIN-2024-22/f{i}.warc.gz" for i in range(4)]
+    with pytest.raises(UsageError, match="file not found"):
+        read_warc_list(str(tmp_path / "missing.paths.gz"))
+
+
+def test_a_file_of_a_dead_worker_is_done_again_and_counted_once(redis_client, crawl_id, files):
+    frontier = make(redis_client, crawl_id, files)
+    victim = files[0]
+    stub = StubIngest(block={victim})
+    a = FileTasks(Crawls([frontier]), "A", "/out", run_file=stub)
+    a.poll()  # A leases the first file and blocks in it
+    assert stub.entered.wait(5)
+    assert redis_client.hget(frontier.owner, f"0\t0\twarc-files\t{victim}") == b"A"
+    # A dies (SIGKILL): its heartbeat lapses and another worker requeues its leases.
+    assert frontier.requeue_dead("A") == 1
+    b = FileTasks(Crawls([Frontier(redis_client, crawl_id)]), "B", "/out", run_file=stub)
+    stub_b_done = lambda: frontier.is_done()  # noqa: E731
+    stub.block.clear()
+    run_until([b], stub_b_done)
+    counts = ingest_counts(frontier)
+    assert counts["files_done"] == 4 and counts["files_failed"] == 0
+    assert counts["links_written"] == 4 * 30  # written files only: the dead one wrote none
+    assert counts["requeued"] == 1 and counts["inflight"] == 0 and counts["queued"] == 0
+    assert redis_client.hlen(frontier.lost) == 0  # the loss count went with the ack
+    # The redo writes under the same name as the dead worker's attempt.
+    names = {}
+    for path, writer in stub.calls:
+        names.setdefault(path, set()).add(writer)
+    assert [len(names[p]) for p in files] == [1, 1, 1, 1]
+    assert sum(p == victim for p, _ in stub.calls) == 2
+    stub.release.set()  # the dead worker's thread, still blocked in this process
+    a.stop()
+
+
+def test_a_file_that_kills_two_workers_is_poison(redis_client, crawl_id, files):
+    frontier = make(redis_client, crawl_id, files[:2], max_lease_losses=2)
+    victim = files[0]
+    for worker in ("A", "B"):
+        stub = StubIngest(block={victim})
+        tasks = FileTasks(Crawls([frontier]), worker, "/out", run_file=stub)
+        run_until([tasks], stub.entered.is_set)
+        assert frontier.requeue_dead(worker) == 1  # it died in the file
+        tasks.stop(wait=0)
+        stub.release.set()
+    stub = StubIngest()
+    c = FileTasks(Crawls([frontier]), "C", "/out", run_file=stub)
+    run_until([c], frontier.is_done)
+    assert [p for p, _ in stub.calls] == [files[1]]  # the poison file is not read again
+    counts = ingest_counts(frontier)
+    assert counts["poison"] == 1 and counts["files_failed"] == 1 and counts["files_done"] == 1
+    assert redis_client.hget(frontier.key(FAILED), victim).decode() == poison_reason(2)
+
+
+def test_a_failing_file_is_recorded_and_the_others_go_on(redis_client, crawl_id, files):
+    frontier = make(redis_client, crawl_id, files)
+    stub = StubIngest(fail={files[2]})
+    workers = [FileTasks(Crawls([frontier]), w, "/out", run_file=stub) for w in ("A", "B")]
+    run_until(workers, frontier.is_done)
+    counts = ingest_counts(frontier)
+    assert counts["files_done"] == 3 and counts["files_failed"] == 1
+    error = redis_client.hget(frontier.key(FAILED), files[2]).decode()
+    assert error == f"FileNotFoundError: no such file: {files[2]}"
+    assert counts["records"] == 4 * 10 - 5  # the failed file got as far as 5 records
+    assert counts["records_per_s"] > 0
+    assert sorted(p for p, _ in stub.calls) == sorted(files)
+
+
+def test_a_cancelled_ingest_leases_no_more_files(redis_client, crawl_id, files):
+    frontier = make(redis_client, crawl_id, files)
+    stub = StubIngest()
+    frontier.cancel()
+    tasks = FileTasks(Crawls([frontier]), "A", "/out", run_file=stub)
+    run_until([tasks], frontier.is_done)
+    tasks.poll()
+    assert stub.calls == [] and frontier.counts()["queued"] == 4
+
+
+def test_doctests():
+    import doctest
+
+    import crawler.ingest_tasks
+
+    result = doctest.testmod(crawler.ingest_tasks)
+    assert result.attempted > 0 and result.failed == 0
