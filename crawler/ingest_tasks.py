@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import importlib
 import logging
+import os
 import re
 import sys
 import threading
@@ -244,8 +245,10 @@ class FileTasks:
         ttl: float = defaults.HEARTBEAT_TTL,
         run_file: Callable[[FileJob], FileResult] = ingest_one,
         live: LiveLine | None = None,
+        stall: str = "",
     ) -> None:
         self.crawls = crawls
+        self.stall = stall  # tests: a file whose path holds this stalls once records are read
         self.worker_id = worker_id
         self.out = out
         self.ttl = ttl
@@ -300,6 +303,8 @@ class FileTasks:
         def progress(records: int, pages: int, links: int) -> None:
             run = holder[0]
             run.totals[:] = (records, pages, links)
+            if self.stall and self.stall in run.job.path and records:
+                self._stall(run)
             if run.abort.is_set():
                 raise FileAborted(f"worker {self.worker_id} stopped")
 
@@ -319,6 +324,15 @@ class FileTasks:
         logger.info("ingesting %s (%s)", entry.url, cfg.crawl_id)
         self._push(run)  # the start time, before any record
         thread.start()
+
+    def _stall(self, run: _Running) -> None:
+        """The tests' hook (``LINKCRAWL_TEST_INGEST_STALL``): hold the file, mid-way, until
+        the worker is killed or stopped, so that a kill lands inside a file."""
+        sys.stderr.write(f"test hook: stalling in {run.job.path}\n")
+        sys.stderr.flush()
+        self.stall = ""
+        while not run.abort.wait(0.05):
+            pass
 
     def _work(self, holder: list[_Running]) -> None:
         run = holder[0]
@@ -512,6 +526,7 @@ class IngestTasks:
             ttl=settings.getfloat("LINKCRAWL_HEARTBEAT_TTL", defaults.HEARTBEAT_TTL),
             run_file=load_callable(settings.get("LINKCRAWL_INGEST_FILE")),
             live=LiveLine(),
+            stall=os.environ.get("LINKCRAWL_TEST_INGEST_STALL", ""),
         )
         self._loop = task.LoopingCall(self.poll)
         self._loop.start(self.POLL_SECONDS, now=False)
