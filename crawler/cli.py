@@ -573,9 +573,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
     bounded by one page (bodies are cut at MAX_PARSE_BYTES, as the crawler cuts them)."""
     import orjson
 
-    from pipelines.budget import PageBudgetExceeded, cpu_budget
-    from pipelines.extract import MAX_PARSE_BYTES, extract_page
-    from pipelines.rows import link_rows, utc_now
+    from pipelines.extract import MAX_PARSE_BYTES
+    from pipelines.rows import extract_rows, utc_now
     from pipelines.urls import normalize_url
 
     if args.input:
@@ -607,20 +606,21 @@ def cmd_extract(args: argparse.Namespace) -> int:
             print(f"linkcrawl: {path}: {exc}, skipped", file=sys.stderr)
             failed += 1
             continue
-        try:
-            with cpu_budget(args.page_cpu_budget):
-                page = extract_page(
-                    body,
-                    source,
-                    content_type=item.get("content_type", args.content_type),
-                    x_robots_tag=item.get("x_robots_tag", args.x_robots_tag),
-                )
-                rows = link_rows(page, source, crawl_id=args.crawl_id, fetched_at=fetched_at)
-        except PageBudgetExceeded as exc:
-            print(f"linkcrawl: {path}: {exc}, skipped", file=sys.stderr)
+        done = extract_rows(  # the crawl's and ingest's very call (pipelines/rows.py)
+            body,
+            source,
+            content_type=item.get("content_type", args.content_type),
+            x_robots_tag=item.get("x_robots_tag", args.x_robots_tag),
+            crawl_id=args.crawl_id,
+            fetched_at=fetched_at,
+            page_cpu_budget=args.page_cpu_budget,
+        )
+        if done.error is not None:
+            print(f"linkcrawl: {path}: {done.error.removeprefix('extract: ')}, skipped",
+                  file=sys.stderr)  # fmt: skip
             failed += 1
             continue
-        out.write(b"".join([dumps(row, option=option) + b"\n" for row in rows]))
+        out.write(b"".join([dumps(row, option=option) + b"\n" for row in done.links]))
     out.flush()
     if failed:
         print(f"linkcrawl: {failed} page(s) skipped", file=sys.stderr)
