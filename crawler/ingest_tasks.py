@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import hashlib
 import importlib
 import logging
 import os
@@ -37,6 +36,7 @@ import redis
 from crawler import defaults, scripts
 from crawler.errors import UsageError
 from crawler.frontier import CrawlConfig, Entry, Frontier
+from crawler.ingest import FileResult
 from crawler.poison import poison_reason
 
 logger = logging.getLogger(__name__)
@@ -148,47 +148,31 @@ class FileAborted(Exception):
 
 @dataclass
 class FileJob:
-    """One file to ingest, as the per-file function receives it.
-
-    ``writer_id`` is derived from the file alone: output named after it is the same whoever
-    ingests the file, so a redo replaces it. ``progress(records, pages, links)`` takes the
-    file's running totals; it raises :class:`FileAborted` when the worker stops.
-    """
+    """One file to ingest, as the per-file function receives it. ``progress(records, pages,
+    links)`` takes the file's running totals; it raises :class:`FileAborted` when the worker
+    stops."""
 
     path: str
     crawl_id: str
     out: str
-    writer_id: str
     config: CrawlConfig
     progress: Callable[[int, int, int], None]
 
 
-@dataclass
-class FileResult:
-    """What a file gave: records read, pages and links written, per-record errors."""
-
-    records: int = 0
-    pages: int = 0
-    links: int = 0
-    errors: int = 0
-
-
-def file_writer_id(path: str) -> str:
-    """The writer id of a file's output: its name's start and a digest of its full path.
-
-    >>> file_writer_id("s3://commoncrawl/crawl-data/x/CC-MAIN-2024-00001.warc.gz")
-    'CC-MAIN-2024-00001-fffb594e81f1'
-    """
-    name = path.rstrip("/").rsplit("/", 1)[-1]
-    for ext in (".gz", ".warc", ".arc"):
-        name = name.removesuffix(ext)
-    stem = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:60].strip("._") or "file"
-    return f"{stem}-{hashlib.blake2b(path.encode(), digest_size=6).hexdigest()}"
-
-
 def ingest_one(job: FileJob) -> FileResult:
-    """The real per-file function: the ingest pipeline's (pipelines/ingest.py)."""
-    raise NotImplementedError("WARC ingest is not available in this build")
+    """The per-file function: :func:`crawler.ingest.ingest_file`, which publishes the file's
+    rows atomically under a name made of the file and the crawl id (a redo replaces them)."""
+    from crawler.ingest import ingest_file
+
+    cfg = job.config
+    return ingest_file(
+        job.path,
+        job.out,
+        crawl_id=job.crawl_id,
+        max_body_bytes=cfg.max_body_bytes,
+        page_cpu_budget=cfg.page_cpu_budget,
+        progress=lambda r: job.progress(r.records, r.pages, r.links),
+    )
 
 
 def load_callable(dotted: str) -> Callable[[FileJob], FileResult]:
@@ -304,18 +288,11 @@ class FileTasks:
             run = holder[0]
             run.totals[:] = (records, pages, links)
             if self.stall and self.stall in run.job.path and records:
-                self._stall(run)
+                self._stall(run, "mid-file")
             if run.abort.is_set():
                 raise FileAborted(f"worker {self.worker_id} stopped")
 
-        job = FileJob(
-            path=entry.url,
-            crawl_id=cfg.crawl_id,
-            out=cfg.out or self.out,
-            writer_id=file_writer_id(entry.url),
-            config=cfg,
-            progress=progress,
-        )
+        job = FileJob(entry.url, cfg.crawl_id, cfg.out or self.out, cfg, progress)
         thread = threading.Thread(target=self._work, args=(holder,), daemon=True,
                                   name=f"ingest {entry.url}")  # fmt: skip
         run = _Running(frontier, entry, job, thread)
@@ -325,19 +302,28 @@ class FileTasks:
         self._push(run)  # the start time, before any record
         thread.start()
 
-    def _stall(self, run: _Running) -> None:
-        """The tests' hook (``LINKCRAWL_TEST_INGEST_STALL``): hold the file, mid-way, until
-        the worker is killed or stopped, so that a kill lands inside a file."""
-        sys.stderr.write(f"test hook: stalling in {run.job.path}\n")
-        sys.stderr.flush()
+    def _stall(self, run: _Running, where: str) -> None:
+        """The tests' hook (``LINKCRAWL_TEST_INGEST_STALL``): hold the file until the worker
+        is killed or stopped, at its first progress report (mid-file), else once it is
+        written and not yet acked (a small file is read before its first report). Once per
+        file across workers: the first creates ``FILE.stalled``, and a redo goes through."""
         self.stall = ""
+        try:
+            os.close(os.open(run.job.path + ".stalled", os.O_CREAT | os.O_EXCL, 0o644))
+        except OSError:
+            return
+        sys.stderr.write(f"test hook: stalling in {run.job.path} ({where})\n")
+        sys.stderr.flush()
         while not run.abort.wait(0.05):
             pass
 
     def _work(self, holder: list[_Running]) -> None:
         run = holder[0]
         try:
-            run.result = self.run_file(run.job)
+            result = run.result = self.run_file(run.job)
+            run.totals[:] = (result.records, result.pages, result.links)
+            if self.stall and self.stall in run.job.path:
+                self._stall(run, "written, not acked")
         except BaseException as exc:  # a file must never take the worker down
             run.error = exc
 
@@ -380,13 +366,21 @@ class FileTasks:
     ) -> None:
         """The file is finished (ingested, failed or poison): count it, then ack its lease."""
         result = run.result if run is not None else None
+        if result is not None and result.files_failed and error is None:
+            # Not read at all, or only up to a broken stream (what came before is written).
+            error = result.messages[0] if result.messages else "failed"
+            error = error.removeprefix(f"{entry.url}: ")
         counts = {"files_done": int(error is None), "files_failed": int(error is not None),
                   "poison": int(poison)}  # fmt: skip
-        if result is not None:
+        if run is not None and result is not None:
             # The function's own totals are the truth; the pushed ones were a running view.
             run.totals[:] = (result.records, result.pages, result.links)
-            counts.update(links_written=result.links, pages_written=result.pages,
-                          errors=result.errors)  # fmt: skip
+            counts.update(
+                links_written=result.links,
+                pages_written=result.pages,
+                errors=sum(result.errors.values()),
+                http_errors=result.http_errors,
+            )
         if error is not None:
             error = error[:MAX_ERROR_CHARS]
             logger.error("%s: %s: not ingested: %s", frontier.crawl_id, entry.url, error)

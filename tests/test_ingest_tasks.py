@@ -14,10 +14,10 @@ import pytest
 
 from crawler.errors import UsageError
 from crawler.frontier import Frontier
+from crawler.ingest import FileResult
 from crawler.ingest_tasks import (
     FAILED,
     FileJob,
-    FileResult,
     FileTasks,
     ingest_config,
     ingest_counts,
@@ -28,27 +28,30 @@ from crawler.poison import poison_reason
 
 
 class StubIngest:
-    """Counts each file's calls; files in ``block`` wait for ``release``; ``fail`` raise."""
+    """Counts each file's calls; files in ``block`` wait for ``release``; ``fail`` raise;
+    ``missing`` are reported failed, as crawler.ingest.ingest_file reports a missing file."""
 
-    def __init__(self, block=(), fail=()) -> None:
-        self.calls: list[tuple[str, str]] = []
-        self.block, self.fail = set(block), set(fail)
+    def __init__(self, block=(), fail=(), missing=()) -> None:
+        self.calls: list[str] = []
+        self.block, self.fail, self.missing = set(block), set(fail), set(missing)
         self.release = threading.Event()
         self.entered = threading.Event()
         self.lock = threading.Lock()
 
     def __call__(self, job: FileJob) -> FileResult:
         with self.lock:
-            self.calls.append((job.path, job.writer_id))
+            self.calls.append(job.path)
         job.progress(5, 4, 0)
         if job.path in self.block:
             self.entered.set()
             while not self.release.wait(0.01):
                 job.progress(5, 4, 0)  # raises FileAborted when the worker stops
         if job.path in self.fail:
-            raise FileNotFoundError(f"no such file: {job.path}")
+            raise RuntimeError(f"cannot read {job.path}")
+        if job.path in self.missing:
+            return FileResult(files=1, files_failed=1, messages=[f"{job.path}: file not found"])
         job.progress(10, 8, 30)
-        return FileResult(records=10, pages=8, links=30)
+        return FileResult(files=1, records=10, pages=8, links=30)
 
 
 class Crawls(list):
@@ -104,12 +107,7 @@ def test_a_file_of_a_dead_worker_is_done_again_and_counted_once(redis_client, cr
     assert counts["links_written"] == 4 * 30  # written files only: the dead one wrote none
     assert counts["requeued"] == 1 and counts["inflight"] == 0 and counts["queued"] == 0
     assert redis_client.hlen(frontier.lost) == 0  # the loss count went with the ack
-    # The redo writes under the same name as the dead worker's attempt.
-    names = {}
-    for path, writer in stub.calls:
-        names.setdefault(path, set()).add(writer)
-    assert [len(names[p]) for p in files] == [1, 1, 1, 1]
-    assert sum(p == victim for p, _ in stub.calls) == 2
+    assert sorted(stub.calls) == sorted([victim, *files])  # the dead worker's file twice
     stub.release.set()  # the dead worker's thread, still blocked in this process
     a.stop()
 
@@ -127,24 +125,25 @@ def test_a_file_that_kills_two_workers_is_poison(redis_client, crawl_id, files):
     stub = StubIngest()
     c = FileTasks(Crawls([frontier]), "C", "/out", run_file=stub)
     run_until([c], frontier.is_done)
-    assert [p for p, _ in stub.calls] == [files[1]]  # the poison file is not read again
+    assert stub.calls == [files[1]]  # the poison file is not read again
     counts = ingest_counts(frontier)
     assert counts["poison"] == 1 and counts["files_failed"] == 1 and counts["files_done"] == 1
     assert redis_client.hget(frontier.key(FAILED), victim).decode() == poison_reason(2)
 
 
-def test_a_failing_file_is_recorded_and_the_others_go_on(redis_client, crawl_id, files):
+def test_failing_files_are_recorded_and_the_others_go_on(redis_client, crawl_id, files):
     frontier = make(redis_client, crawl_id, files)
-    stub = StubIngest(fail={files[2]})
+    stub = StubIngest(fail={files[2]}, missing={files[3]})
     workers = [FileTasks(Crawls([frontier]), w, "/out", run_file=stub) for w in ("A", "B")]
     run_until(workers, frontier.is_done)
     counts = ingest_counts(frontier)
-    assert counts["files_done"] == 3 and counts["files_failed"] == 1
-    error = redis_client.hget(frontier.key(FAILED), files[2]).decode()
-    assert error == f"FileNotFoundError: no such file: {files[2]}"
-    assert counts["records"] == 4 * 10 - 5  # the failed file got as far as 5 records
-    assert counts["records_per_s"] > 0
-    assert sorted(p for p, _ in stub.calls) == sorted(files)
+    assert counts["files_done"] == 2 and counts["files_failed"] == 2
+    failed = {k.decode(): v.decode() for k, v in redis_client.hgetall(frontier.key(FAILED)).items()}
+    assert failed == {files[2]: f"RuntimeError: cannot read {files[2]}",
+                      files[3]: "file not found"}  # fmt: skip
+    assert counts["records"] == 2 * 10 + 5  # the one that raised got as far as 5 records
+    assert counts["links_written"] == 2 * 30 and counts["records_per_s"] > 0
+    assert sorted(stub.calls) == sorted(files)
 
 
 def test_a_cancelled_ingest_leases_no_more_files(redis_client, crawl_id, files):
