@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import io
 import os
+import sys
 import time
 import uuid
 from collections import Counter
@@ -25,7 +26,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from crawler import defaults
-from crawler.runner import crawl_id_error
 
 FALLBACK_CRAWL_ID = "ingest"  # no --crawl-id and no isPartOf in the file's warcinfo
 MAX_MESSAGES = 20  # error lines kept per file (then counted only)
@@ -147,7 +147,7 @@ def part_name(source: str, crawl_id: str) -> str:
 
     >>> part_name("s3://commoncrawl/crawl-data/CC-MAIN-2024-22/x/CC-MAIN-1-00000.warc.gz",
     ...           "CC-MAIN-2024-22")
-    'part-CC-MAIN-2024-22-warc-CC-MAIN-1-00000-0d9b5b1a6dfc-00000.parquet'
+    'part-CC-MAIN-2024-22-warc-CC-MAIN-1-00000-f4b9a1f628ca-00000.parquet'
     """
     from pipelines.parquet_sink import safe_name
 
@@ -236,7 +236,10 @@ def _limits(max_body_bytes: int | None, page_cpu_budget: float | None) -> Any:
     from pipelines.warc import Limits
 
     return Limits(
-        max_body_bytes=max_body_bytes or defaults.MAX_BODY_BYTES,
+        # 0: no cap, as for a crawl (still bounded, by Scrapy's backstop there).
+        max_body_bytes=defaults.MAX_BODY_BYTES
+        if max_body_bytes is None
+        else max_body_bytes or defaults.DOWNLOAD_MAXSIZE,
         max_header_bytes=defaults.MAX_HEADER_BYTES,
         max_header_lines=defaults.MAX_HEADER_LINES,
         page_cpu_budget=defaults.PAGE_CPU_BUDGET if page_cpu_budget is None else page_cpu_budget,
@@ -258,6 +261,7 @@ def ingest_file(
     record is an error row or a message; a broken stream ends the file, what came before it
     is kept). ``crawl_id``: else the file's leading warcinfo ``isPartOf``, else ``ingest``.
     ``progress`` gets the running counts every half second or so."""
+    from crawler.runner import crawl_id_error
     from pipelines.warc import ArchiveError, iter_records, record_rows, warcinfo_fields
 
     limits = _limits(max_body_bytes, page_cpu_budget)
@@ -337,3 +341,153 @@ def _reason(error: str) -> str:
     for sep in (" (", " '", ": over"):
         text = text.split(sep, 1)[0]
     return text[:60]
+
+
+# -- many files, many processes --------------------------------------------------------------
+@dataclass
+class IngestSummary:
+    total: FileResult
+    files: int
+    seconds: float
+
+    @property
+    def pages_per_second(self) -> float:
+        return self.total.pages / self.seconds if self.seconds > 0 else 0.0
+
+    def format(self) -> str:
+        t = self.total
+        failed = f" ({t.files_failed} failed)" if t.files_failed else ""
+        lines = [
+            f"ingest {', '.join(sorted(t.crawl_ids)) or '-'}: {t.files} files{failed}, "
+            f"{t.records} records, {t.pages} pages, {t.links} links, "
+            f"{t.http_errors} HTTP errors, {self.seconds:.1f} s, "
+            f"{self.pages_per_second:.1f} pages/s"
+        ]
+        for title, counts in (("errors", t.errors), ("skipped records", t.skipped),
+                              ("limits", t.limits)):  # fmt: skip
+            if counts:
+                top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+                lines.append(f"{title}: " + ", ".join(f"{k} {n}" for k, n in top))
+        return "\n".join(lines)
+
+
+class IngestProgress:
+    """The live line on stderr, as a crawl's (crawler.runner.Progress): redrawn in place on a
+    terminal, one line every 10 s otherwise."""
+
+    def __init__(self, total_files: int, stream: Any = None, enabled: bool = True) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.tty = self.stream.isatty()
+        self.total_files = total_files
+        self.start = time.monotonic()
+        self._last_line = 0.0
+
+    def update(self, files: int, counts: list[int], errors: int, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        elapsed = max(now - self.start, 1e-9)
+        records, pages, links = counts
+        line = (
+            f"files {files}/{self.total_files} | records {records} ({records / elapsed:.1f}/s)"
+            f" | pages {pages} ({pages / elapsed:.1f}/s) | links written {links}"
+            f" | errors {errors}"
+        )
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + line)
+            self.stream.flush()
+        elif force or now - self._last_line >= 10:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            self._last_line = now
+
+    def done(self) -> None:
+        if self.enabled and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+_shared: Any = None  # a worker process's live counters (records, pages, links), see _init
+
+
+def _init(shared: Any) -> None:
+    global _shared
+    _shared = shared
+
+
+def _task(source: str, out: str, options: dict[str, Any]) -> FileResult:
+    """One file in a worker process; its running counts go to the shared counters."""
+    sent = [0, 0, 0]
+
+    def report(res: FileResult) -> None:
+        now = [res.records, res.pages, res.links]
+        with _shared.get_lock():
+            for i in range(3):
+                _shared[i] += now[i] - sent[i]
+        sent[:] = now
+
+    res = ingest_file(source, out, progress=report, **options)
+    report(res)
+    return res
+
+
+def run_ingest(
+    sources: list[str],
+    out: str,
+    *,
+    workers: int = 1,
+    crawl_id: str | None = None,
+    max_body_bytes: int | None = None,
+    page_cpu_budget: float | None = None,
+    progress: bool = True,
+    messages: Any = None,
+) -> IngestSummary:
+    """Ingest ``sources`` into ``out`` with ``workers`` processes (one file each at a time;
+    1: in this process). Each file's error lines go to ``messages`` (stderr) as it ends."""
+    messages = messages or sys.stderr
+    options = {"crawl_id": crawl_id, "max_body_bytes": max_body_bytes,
+               "page_cpu_budget": page_cpu_budget}  # fmt: skip
+    total = FileResult()
+    bar = IngestProgress(len(sources), enabled=progress)
+    started = time.monotonic()
+
+    def finished(res: FileResult) -> None:
+        total.add(res)
+        bar.stream.write("\r\x1b[2K" if bar.enabled and bar.tty else "")
+        for line in res.messages:
+            print(f"linkcrawl: {line}", file=messages, flush=True)
+
+    live = [0, 0, 0]
+    if workers <= 1 or len(sources) <= 1:
+        for source in sources:
+            base = [total.records, total.pages, total.links]
+
+            def report(res: FileResult, base: list[int] = base) -> None:
+                live[:] = [base[0] + res.records, base[1] + res.pages, base[2] + res.links]
+                bar.update(total.files, live, sum(total.errors.values()))
+
+            finished(ingest_file(source, out, progress=report, **options))
+            bar.update(total.files, [total.records, total.pages, total.links],
+                       sum(total.errors.values()))  # fmt: skip
+    else:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        shared = ctx.Array("q", 3)
+        with ctx.Pool(min(workers, len(sources)), initializer=_init, initargs=(shared,)) as pool:
+            pending = [pool.apply_async(_task, (s, out, options)) for s in sources]
+            while pending:
+                pending[0].wait(0.25)
+                still = []
+                for job in pending:
+                    if job.ready():
+                        finished(job.get())
+                    else:
+                        still.append(job)
+                pending = still
+                bar.update(total.files, list(shared[:]), sum(total.errors.values()))
+    bar.update(total.files, [total.records, total.pages, total.links],
+               sum(total.errors.values()), force=True)  # fmt: skip
+    bar.done()
+    return IngestSummary(total=total, files=len(sources), seconds=time.monotonic() - started)

@@ -106,12 +106,19 @@ def iter_records(fh: IO[bytes]) -> Iterator[ArchiveRecord]:
     from warcio.archiveiterator import ArchiveIterator
     from warcio.exceptions import ArchiveLoadFailed
 
-    stream = gunzipped(fh)
+    try:
+        stream = gunzipped(fh)
+        start = stream.peek(64)[:64].lstrip()  # type: ignore[attr-defined]
+    except (EOFError, OSError) as exc:
+        raise ArchiveError(_archive_error(exc, 0)) from None
+    if start and not start.startswith((b"WARC/", b"filedesc:")):
+        raise ArchiveError(f"not a WARC or ARC file (it starts with {start[:20]!r})")
     it = iter(ArchiveIterator(stream, no_record_parse=True, arc2warc=True))
     index = 0
     while True:
         try:
-            rec = next(it)
+            with contextlib.redirect_stderr(io.StringIO()):  # warcio's warnings: ours say it
+                rec = next(it)
         except StopIteration:
             return
         except (ArchiveLoadFailed, EOFError, OSError, ValueError) as exc:
@@ -201,6 +208,8 @@ def parse_http_head(head: bytes, *, max_lines: int) -> HttpHead:
     ...
     pipelines.warc.HeadError: http: bad status line 'GET / HTTP/1.1'
     """
+    if not head.strip():
+        raise HeadError("http: no HTTP head (an empty record)")
     lines = head.split(b"\n")
     if len(lines) > max_lines:
         raise HeadError(f"headers too large: over {max_lines} lines")
