@@ -17,7 +17,6 @@ time in a thread, while the reactor keeps the heartbeat going and pushes progres
 from __future__ import annotations
 
 import contextlib
-import gzip
 import importlib
 import logging
 import os
@@ -44,47 +43,26 @@ logger = logging.getLogger(__name__)
 FILES_HOST = "warc-files"  # the pseudo-host of every file task
 FAILED = "failed"  # HASH file -> why it was not ingested (frontier key)
 MAX_ERROR_CHARS = 500
-MAX_LIST_LINE = 4096  # bytes of one line of a WARC list
 ENQUEUE_BATCH = 1000
 
 
 # -- submit ---------------------------------------------------------------------------------
-def list_entry(line: str, prefix: str = "") -> str:
-    """A WARC list's line as a file to read: blank and ``#`` lines give ''; a relative path
-    gets ``prefix`` (Common Crawl's ``warc.paths.gz`` lists paths under its bucket).
-
-    >>> list_entry("crawl-data/CC-MAIN-2024-22/x.warc.gz", "s3://commoncrawl/")
-    's3://commoncrawl/crawl-data/CC-MAIN-2024-22/x.warc.gz'
-    >>> list_entry("  # a comment"), list_entry("/data/a.warc.gz", "s3://b/")
-    ('', 's3://b//data/a.warc.gz')
-    """
-    line = line.strip()
-    if not line or line.startswith("#"):
-        return ""
-    return prefix + line
-
-
 def read_warc_list(path: str, prefix: str = "") -> list[str]:
-    """The files of a WARC list (one path per line, ``.gz`` allowed), in order, without
-    repeats. A missing or unreadable list is a :class:`UsageError`."""
-    p = Path(path)
-    if not p.is_file():
+    """The files of a WARC list, as ``linkcrawl ingest --list`` reads it
+    (:func:`crawler.ingest.expand_inputs`: one path a line, ``.gz`` allowed, each after
+    ``prefix``), in order, without repeats. A missing or unreadable list is a
+    :class:`UsageError`."""
+    from crawler.ingest import expand_inputs
+
+    if not Path(path).is_file():
         raise UsageError(f"--warc-list {path}: file not found")
-    opener: Any = gzip.open if path.endswith(".gz") else open
-    files: dict[str, None] = {}
     try:
-        with opener(p, "rt", encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if len(line) > MAX_LIST_LINE:
-                    raise UsageError(f"{path}:{lineno}: line longer than {MAX_LIST_LINE} bytes")
-                entry = list_entry(line, prefix)
-                if entry:
-                    files.setdefault(entry)
+        files = expand_inputs([], list_file=path, prefix=prefix)
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise UsageError(f"--warc-list {path}: cannot read it ({exc})") from None
     if not files:
         raise UsageError(f"--warc-list {path}: no files listed")
-    return list(files)
+    return list(dict.fromkeys(files))
 
 
 _CC_CRAWL = re.compile(r"CC-MAIN-\d{4}-\d{2}")
@@ -449,32 +427,31 @@ def ingest_line(crawl_id: str, c: dict[str, Any]) -> str:
 
     >>> ingest_line("cc", {"files_done": 3, "files_failed": 1, "inflight": 2, "queued": 5,
     ...     "records": 900, "records_per_s": 90.0, "pages": 300, "pages_per_s": 30.0,
-    ...     "links_written": 4000})
-    'ingest cc: files 3 done, 1 failed, 2 leased, 5 queued | records 900 (90.0/s) | pages 300 (30.0/s) | links written 4000'
+    ...     "links_written": 4000, "errors": 2})
+    'ingest cc: files 3 done, 1 failed, 2 leased, 5 queued | records 900 (90.0/s) | pages 300 (30.0/s) | links written 4000 | errors 2'
     """  # noqa: E501
     return (
         f"ingest {crawl_id}: files {c.get('files_done', 0)} done, {c.get('files_failed', 0)}"
         f" failed, {c.get('inflight', 0)} leased, {c.get('queued', 0)} queued"
         f" | records {c.get('records', 0)} ({c.get('records_per_s', 0.0):.1f}/s)"
         f" | pages {c.get('pages', 0)} ({c.get('pages_per_s', 0.0):.1f}/s)"
-        f" | links written {c.get('links_written', 0)}"
+        f" | links written {c.get('links_written', 0)} | errors {c.get('errors', 0)}"
     )
 
 
 INGEST_COLUMNS = ("ingest", "state", "files_done", "files_failed", "files_leased",
                   "files_queued", "records", "records/s", "pages", "pages/s", "links_written",
-                  "workers", "requeued", "poison")  # fmt: skip
+                  "errors", "workers", "requeued", "poison")  # fmt: skip
 
 
 def ingest_status_row(crawl_id: str, state: str, c: dict[str, Any]) -> list[str]:
     """One row of ``status``'s ingest table (:data:`INGEST_COLUMNS`)."""
-    return [
-        crawl_id, state, str(c.get("files_done", 0)), str(c.get("files_failed", 0)),
-        str(c.get("inflight", 0)), str(c.get("queued", 0)), str(c.get("records", 0)),
-        f"{c.get('records_per_s', 0.0):.1f}", str(c.get("pages", 0)),
-        f"{c.get('pages_per_s', 0.0):.1f}", str(c.get("links_written", 0)),
-        str(c.get("workers", 0)), str(c.get("requeued", 0)), str(c.get("poison", 0)),
-    ]  # fmt: skip
+    numbers = ("files_done", "files_failed", "inflight", "queued", "records", "records_per_s",
+               "pages", "pages_per_s", "links_written", "errors", "workers", "requeued",
+               "poison")  # fmt: skip
+    return [crawl_id, state] + [
+        f"{c.get(k, 0.0):.1f}" if k.endswith("_per_s") else str(c.get(k, 0)) for k in numbers
+    ]
 
 
 def failed_files(frontier: Frontier, limit: int = 10) -> tuple[list[tuple[str, str]], int]:
