@@ -186,6 +186,7 @@ class _Running:
     pushed: list[int] = field(default_factory=lambda: [0, 0, 0])
     result: FileResult | None = None
     error: BaseException | None = None
+    owned: bool | None = None  # acked: whether the lease was still ours (None: not yet)
     counted: bool = False  # its totals are in Redis (a retry after a Redis error skips them)
 
 
@@ -277,8 +278,8 @@ class FileTasks:
         holder.append(run)
         self.current = run
         logger.info("ingesting %s (%s)", entry.url, cfg.crawl_id)
-        self._push(run)  # the start time, before any record
         thread.start()
+        self._push(run)  # the start time, before any record is counted
 
     def _stall(self, run: _Running, where: str) -> None:
         """The tests' hook (``LINKCRAWL_TEST_INGEST_STALL``): hold the file until the worker
@@ -342,7 +343,8 @@ class FileTasks:
         *,
         poison: bool = False,
     ) -> None:
-        """The file is finished (ingested, failed or poison): count it, then ack its lease."""
+        """The file is finished (ingested, failed or poison): ack its lease, then count it
+        (only if the lease was still this worker's: else the file is another's now)."""
         result = run.result if run is not None else None
         if result is not None and result.files_failed and error is None:
             # Not read at all, or only up to a broken stream (what came before is written).
@@ -359,6 +361,16 @@ class FileTasks:
                 errors=sum(result.errors.values()),
                 http_errors=result.http_errors,
             )
+        if run is None or run.owned is None:
+            frontier.release([entry])
+            owned = bool(frontier.ack(self.worker_id, [entry]))
+            if run is not None:
+                run.owned = owned
+        else:
+            owned = run.owned  # acked before a Redis error: counting is what is left
+        if not owned:  # taken for dead, its file went to another worker: counted there
+            logger.warning("%s: %s: lease taken over, not counted", frontier.crawl_id, entry.url)
+            return
         if error is not None:
             error = error[:MAX_ERROR_CHARS]
             logger.error("%s: %s: not ingested: %s", frontier.crawl_id, entry.url, error)
@@ -370,8 +382,6 @@ class FileTasks:
         elif not run.counted:
             self._push(run, counts)
             run.counted = True
-        frontier.release([entry])
-        frontier.ack(self.worker_id, [entry])
 
     def stop(self, wait: float = 2.0) -> None:
         """No more files; the running one is abandoned (its lease goes back with retire)."""

@@ -163,3 +163,38 @@ def test_doctests():
 
     result = doctest.testmod(crawler.ingest_tasks)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_stopped_worker_abandons_its_file_and_returns_it(redis_client, crawl_id, files):
+    frontier = make(redis_client, crawl_id, files[:1])
+    stub = StubIngest(block={files[0]})
+    a = FileTasks(Crawls([frontier]), "A", "/out", run_file=stub)
+    run_until([a], stub.entered.is_set)
+    a.stop()  # SIGTERM: the file is abandoned at its next progress report...
+    assert not a.current.thread.is_alive()
+    a.poll()
+    assert a.current is None and frontier.counts()["inflight"] == 1  # ...and not acked
+    assert frontier.retire("A") == 1  # the worker's close returns its lease
+    b = FileTasks(Crawls([frontier]), "B", "/out", run_file=StubIngest())
+    run_until([b], frontier.is_done)
+    counts = ingest_counts(frontier)
+    assert counts["files_done"] == 1 and counts["files_failed"] == 0
+    assert redis_client.hlen(frontier.lost) == 0  # a clean stop is no lost lease
+
+
+def test_a_file_whose_lease_was_taken_over_is_counted_by_its_new_owner(
+    redis_client, crawl_id, files
+):
+    frontier = make(redis_client, crawl_id, files[:1])
+    stub = StubIngest(block={files[0]})
+    a = FileTasks(Crawls([frontier]), "A", "/out", run_file=stub)
+    run_until([a], stub.entered.is_set)
+    frontier.requeue_dead("A")  # A was taken for dead (a long pause), yet it goes on
+    stub.block.clear()
+    b = FileTasks(Crawls([frontier]), "B", "/out", run_file=stub)
+    run_until([b], lambda: b.current is None and stub.calls == [files[0]] * 2)
+    stub.release.set()
+    run_until([a], lambda: a.current is None)
+    counts = ingest_counts(frontier)
+    assert counts["files_done"] == 1 and counts["links_written"] == 30  # once, not twice
+    assert frontier.is_done()
