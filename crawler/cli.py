@@ -441,8 +441,8 @@ def status_lines(
         return ["\t".join(r) for r in [header, *rows]]
     rows = [[f"{int(c):,}" if c.lstrip("-").isdigit() else c for c in r] for r in rows]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    numeric = [all(r[i].replace(",", "").lstrip("-").isdigit() for r in rows) and bool(rows)
-               for i in range(len(header))]  # fmt: skip
+    numeric = [all(r[i].replace(",", "").replace(".", "", 1).lstrip("-").isdigit()
+                   for r in rows) and bool(rows) for i in range(len(header))]  # fmt: skip
     return [
         "  ".join(c.rjust(w) if n else c.ljust(w)
                   for c, w, n in zip(r, widths, numeric, strict=True)).rstrip()
