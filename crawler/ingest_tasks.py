@@ -11,7 +11,10 @@ atomically under names derived from the file, so a redo replaces a dead worker's
 compaction drops any duplicate rows left all the same).
 
 In a worker, :class:`IngestTasks` (a Scrapy extension) runs :class:`FileTasks`: one file at a
-time in a thread, while the reactor keeps the heartbeat going and pushes progress to Redis.
+time in a child process (forked from a fork server that has the ingest modules loaded), while
+the reactor keeps the heartbeat going and pushes the child's progress to Redis. A process, not
+a thread: the page CPU budget (SIGPROF) acts only in a main thread, and a file that crashes or
+hangs its process does not take the worker with it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import importlib
 import logging
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -37,6 +41,7 @@ from crawler.errors import UsageError
 from crawler.frontier import CrawlConfig, Entry, Frontier
 from crawler.ingest import FileResult
 from crawler.poison import poison_reason
+from crawler.stopping import signal_name
 
 logger = logging.getLogger(__name__)
 
@@ -180,21 +185,105 @@ class _Running:
     frontier: Frontier
     entry: Entry
     job: FileJob
-    thread: threading.Thread
-    abort: threading.Event = field(default_factory=threading.Event)
-    totals: list[int] = field(default_factory=lambda: [0, 0, 0])  # records, pages, links
+    proc: Any  # the child process reading the file
+    conn: Any  # its end of the pipe: ("ok", FileResult) or ("error", text)
+    shared: Any  # its running totals: records, pages, links
+    alive: Any  # the pipe whose end tells the child that the worker is gone
+    totals: list[int] = field(default_factory=lambda: [0, 0, 0])
     pushed: list[int] = field(default_factory=lambda: [0, 0, 0])
     result: FileResult | None = None
-    error: BaseException | None = None
+    error: str | None = None
+    aborted: bool = False
     owned: bool | None = None  # acked: whether the lease was still ours (None: not yet)
     counted: bool = False  # its totals are in Redis (a retry after a Redis error skips them)
+
+
+_CONTEXT: list[Any] = []
+
+
+def _context() -> Any:
+    """Processes forked from a clean server that has the ingest modules loaded: a file starts
+    in milliseconds, in a process without the worker's Scrapy, sockets or threads."""
+    if not _CONTEXT:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["crawler.ingest_tasks", "pipelines.warc", "pipelines.extract"])
+        _CONTEXT.append(ctx)
+    return _CONTEXT[0]
+
+
+def _no_progress(records: int, pages: int, links: int) -> None:
+    """A FileJob's progress until the child sets its own."""
+
+
+def _warm_up() -> None:
+    """Start the fork server and wait for its modules (seconds: not in the reactor)."""
+    proc = _context().Process(target=_no_progress, args=(0, 0, 0))
+    proc.start()
+    proc.join()
+
+
+def _child(run_file: Callable[[FileJob], FileResult], job: FileJob, shared: Any, conn: Any,
+           alive: Any, stall: str) -> None:  # fmt: skip
+    """A file in its own process: the page CPU budget works in a main thread only, and a
+    file that hangs or crashes takes down this process, never the worker. SIGTERM stops it
+    (its unpublished parts deleted); so does the worker's death, seen as the end of
+    ``alive``, a pipe only the worker writes to (the fork server outlives the worker while
+    a child of it lives, so a death signal from the parent would never come)."""
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise FileAborted("worker stopped")
+
+    signal.signal(signal.SIGTERM, on_term)
+
+    def watch() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            alive.recv()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True, name="worker watch").start()
+
+    def progress(records: int, pages: int, links: int) -> None:
+        shared[:] = [records, pages, links]
+        if stall and stall in job.path and records:
+            _stall(job.path, "mid-file")
+
+    job.progress = progress
+    try:
+        result = run_file(job)
+        shared[:] = [result.records, result.pages, result.links]
+        if stall and stall in job.path:
+            _stall(job.path, "written, not acked")
+        answer: tuple[str, Any] = ("ok", result)
+    except FileAborted:
+        answer = ("aborted", "")
+    except BaseException as exc:  # the file fails, said in one line; the worker goes on
+        answer = ("error", f"{type(exc).__name__}: {exc}")
+    with contextlib.suppress(OSError):  # the worker is gone
+        conn.send(answer)
+
+
+def _stall(path: str, where: str) -> None:
+    """The tests' hook (``LINKCRAWL_TEST_INGEST_STALL``): hold the file until the worker is
+    killed or stopped, at its first progress report (mid-file), else once it is written and
+    not yet acked (a small file is read before its first report). Once per file across
+    workers: the first creates ``FILE.stalled``, a redo goes through."""
+    try:
+        os.close(os.open(path + ".stalled", os.O_CREAT | os.O_EXCL, 0o644))
+    except OSError:
+        return
+    sys.stderr.write(f"test hook: stalling in {path} ({where})\n")
+    sys.stderr.flush()
+    while True:
+        time.sleep(0.05)
 
 
 class FileTasks:
     """Leases the files of the ingest crawls a worker serves and ingests one at a time.
 
     :meth:`poll` is called often from one thread (the reactor's); it never blocks on a file:
-    the per-file function runs in a thread of its own, and only this object talks to Redis.
+    the per-file function runs in a child process, and only this object talks to Redis.
     """
 
     PUSH_SECONDS = 1.0
@@ -224,6 +313,7 @@ class FileTasks:
         self._pushed_at = 0.0
         self._turn = 0
         self._scripts: dict[int, scripts.Script] = {}
+        self._warmup: threading.Thread | None = None
 
     def ingest_frontiers(self) -> list[Frontier]:
         out = []
@@ -237,14 +327,20 @@ class FileTasks:
         """Finish the file that is done, push progress, or lease the next file."""
         run = self.current
         if run is not None:
-            if not run.thread.is_alive():
+            if run.result is None and run.error is None and not run.aborted:
+                self._collect(run)
+            if run.result is not None or run.error is not None:
                 self._finish(run)
+            elif run.aborted:
+                self.current = None  # stopping: the lease goes back with retire()
             elif time.monotonic() - self._pushed_at >= self.PUSH_SECONDS:
                 self._push(run)
             return
         if self.stopped or time.monotonic() < self._idle_until:
             return
         frontiers = self.ingest_frontiers()
+        if frontiers and not self._warm():
+            return
         for i in range(len(frontiers)):
             frontier = frontiers[(self._turn + i) % len(frontiers)]
             entries, _ = frontier.pop(self.worker_id, 1, ttl=self.ttl)
@@ -256,55 +352,60 @@ class FileTasks:
         self._idle_until = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, defaults.IDLE_BACKOFF_MAX)
 
+    def _warm(self) -> bool:
+        """Whether the fork server is up; the first call starts it in a thread (a worker
+        serving only crawls never starts one)."""
+        if self._warmup is None:
+            _context()
+            self._warmup = threading.Thread(target=_warm_up, daemon=True, name="fork server")
+            self._warmup.start()
+        return not self._warmup.is_alive()
+
     def _start(self, frontier: Frontier, entry: Entry) -> None:
         cfg = frontier.config
         if entry.lost:  # quarantined: recorded, never read again
             self._record(frontier, entry, None, poison_reason(entry.lost), poison=True)
             return
-        holder: list[_Running] = []
-
-        def progress(records: int, pages: int, links: int) -> None:
-            run = holder[0]
-            run.totals[:] = (records, pages, links)
-            if self.stall and self.stall in run.job.path and records:
-                self._stall(run, "mid-file")
-            if run.abort.is_set():
-                raise FileAborted(f"worker {self.worker_id} stopped")
-
-        job = FileJob(entry.url, cfg.crawl_id, cfg.out or self.out, cfg, progress)
-        thread = threading.Thread(target=self._work, args=(holder,), daemon=True,
-                                  name=f"ingest {entry.url}")  # fmt: skip
-        run = _Running(frontier, entry, job, thread)
-        holder.append(run)
-        self.current = run
+        ctx = _context()
+        job = FileJob(entry.url, cfg.crawl_id, cfg.out or self.out, cfg, _no_progress)
+        shared = ctx.Array("q", 3, lock=False)
+        conn, child_conn = ctx.Pipe(duplex=False)
+        alive_r, alive_w = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_child, args=(self.run_file, job, shared, child_conn, alive_r,
+                                                self.stall), daemon=True)  # fmt: skip
+        proc.start()
+        child_conn.close()
+        alive_r.close()
+        run = self.current = _Running(frontier, entry, job, proc, conn, shared, alive_w)
         logger.info("ingesting %s (%s)", entry.url, cfg.crawl_id)
-        thread.start()
         self._push(run)  # the start time, before any record is counted
 
-    def _stall(self, run: _Running, where: str) -> None:
-        """The tests' hook (``LINKCRAWL_TEST_INGEST_STALL``): hold the file until the worker
-        is killed or stopped, at its first progress report (mid-file), else once it is
-        written and not yet acked (a small file is read before its first report). Once per
-        file across workers: the first creates ``FILE.stalled``, and a redo goes through."""
-        self.stall = ""
+    def _collect(self, run: _Running) -> None:
+        """The child's answer, if it has given one or died."""
+        run.totals[:] = list(run.shared)
+        got: tuple[str, Any] | None = None
         try:
-            os.close(os.open(run.job.path + ".stalled", os.O_CREAT | os.O_EXCL, 0o644))
-        except OSError:
-            return
-        sys.stderr.write(f"test hook: stalling in {run.job.path} ({where})\n")
-        sys.stderr.flush()
-        while not run.abort.wait(0.05):
-            pass
-
-    def _work(self, holder: list[_Running]) -> None:
-        run = holder[0]
-        try:
-            result = run.result = self.run_file(run.job)
-            run.totals[:] = (result.records, result.pages, result.links)
-            if self.stall and self.stall in run.job.path:
-                self._stall(run, "written, not acked")
-        except BaseException as exc:  # a file must never take the worker down
-            run.error = exc
+            if run.conn.poll():
+                got = run.conn.recv()
+        except (EOFError, OSError):
+            got = None
+        if got is None:
+            if run.proc.is_alive():
+                return
+            code = run.proc.exitcode
+            how = f"killed by {signal_name(-code)}" if code and code < 0 else f"exit {code}"
+            got = ("error", f"ingest process died ({how})")
+        run.proc.join(5)
+        run.conn.close()
+        run.alive.close()
+        kind, value = got
+        if kind == "ok":
+            run.result = value
+            run.totals[:] = [value.records, value.pages, value.links]
+        elif kind == "aborted":
+            run.aborted = True
+        else:
+            run.error = value
 
     def _push(self, run: _Running, extra: dict[str, int] | None = None) -> None:
         self._pushed_at = time.monotonic()
@@ -327,11 +428,7 @@ class FileTasks:
         return self._scripts[key]
 
     def _finish(self, run: _Running) -> None:
-        if isinstance(run.error, FileAborted):  # stopping: the lease goes back with retire()
-            self.current = None
-            return
-        error = None if run.error is None else f"{type(run.error).__name__}: {run.error}"
-        self._record(run.frontier, run.entry, run, error)
+        self._record(run.frontier, run.entry, run, run.error)
         self.current = None  # only now: on a Redis error the next poll finishes it again
 
     def _record(
@@ -384,12 +481,18 @@ class FileTasks:
             run.counted = True
 
     def stop(self, wait: float = 2.0) -> None:
-        """No more files; the running one is abandoned (its lease goes back with retire)."""
+        """No more files; the running one is abandoned (its lease goes back with retire):
+        SIGTERM makes its process delete its unpublished parts and exit."""
         self.stopped = True
         run = self.current
-        if run is not None:
-            run.abort.set()
-            run.thread.join(wait)
+        if run is not None and run.proc.is_alive():
+            run.proc.terminate()
+            run.proc.join(wait)
+            if run.proc.is_alive():
+                run.proc.kill()
+                run.proc.join(1)
+        if run is not None and run.result is None and run.error is None:
+            run.aborted = True
 
 
 class LiveLine:
