@@ -54,6 +54,8 @@ class ArchiveRecord:
     headers: dict[str, str]
     stream: IO[bytes]
     index: int  # the record's number in its file, from 0
+    #: What warcio found wrong on the way to this record (the previous one's end), or None.
+    warning: str | None = None
 
     @property
     def truncated(self) -> str | None:
@@ -69,7 +71,7 @@ def gunzipped(fh: IO[bytes]) -> IO[bytes]:
     """``fh``, gunzipped when it starts with a gzip member: gzip per record and whole-file
     gzip read alike (every member in turn), buffered (``peek`` works).
 
-    >>> import io
+    >>> import gzip, io
     >>> gunzipped(io.BytesIO(gzip.compress(b"WARC/1.1") + gzip.compress(b"\\r\\n"))).read()
     b'WARC/1.1\\r\\n'
     """
@@ -189,13 +191,17 @@ def iter_records(fh: IO[bytes]) -> Iterator[ArchiveRecord]:
                               block_size=_BLOCK))  # fmt: skip
     index = 0
     while True:
+        said = io.StringIO()
         try:
-            with contextlib.redirect_stderr(io.StringIO()):  # warcio's warnings: ours say it
+            with contextlib.redirect_stderr(said):  # warcio prints its warnings: we say them
                 rec = next(it)
         except StopIteration:
             return
         except (ArchiveLoadFailed, EOFError, OSError, ValueError) as exc:
             raise ArchiveError(_archive_error(exc, index)) from None
+        warning = None
+        if "not followed by newline" in said.getvalue() and index:
+            warning = f"record {index - 1}: not followed by a blank line (a wrong Content-Length?)"
         h = rec.rec_headers
         headers = {k.lower(): v for k, v in h.headers}
         url = headers.get("warc-target-uri")
@@ -206,6 +212,7 @@ def iter_records(fh: IO[bytes]) -> Iterator[ArchiveRecord]:
             headers=headers,
             stream=_Guarded(rec.raw_stream, index),
             index=index,
+            warning=warning,
         )
         index += 1
 
@@ -216,9 +223,9 @@ class _Guarded:
     def __init__(self, stream: Any, index: int) -> None:
         self.stream, self.index = stream, index
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int | None = -1) -> bytes:
         try:
-            return self.stream.read(n)
+            return self.stream.read() if n is None or n < 0 else self.stream.read(n)
         except (EOFError, OSError, ValueError, zlib.error) as exc:
             raise ArchiveError(_archive_error(exc, self.index)) from None
 
@@ -229,7 +236,7 @@ def _archive_error(exc: BaseException, index: int) -> str:
         what = "truncated gzip member (the file ends inside a compressed record)"
     elif text.startswith("corrupt gzip data"):
         what = text[:160]
-    elif "Unknown archive format" in text or index == 0:
+    elif index == 0:
         what = f"not a WARC or ARC file ({text[:120]})"
     else:
         what = f"unreadable record ({text[:160]})"
@@ -245,7 +252,8 @@ class HttpHead:
     headers: list[tuple[str, str]]
 
     def get(self, name: str) -> str | None:
-        for k, v in self.headers:
+        """The header's last value, as Scrapy's ``Headers.get`` gives the crawl."""
+        for k, v in reversed(self.headers):
             if k == name:
                 return v
         return None

@@ -265,6 +265,7 @@ def test_all_warcio_files_through_the_cli(tmp_path, capsys):
     assert code == 0, err
     assert "skipped records: " in out and "request" in out and "Traceback" not in err
     assert "bad.arc: record 1: http: no HTTP head" in err  # each broken record said once
+    assert "example-trunc.warc: record 2: not followed by a blank line" in err
 
 
 # -- bad input, lists, parallel --------------------------------------------------------------
@@ -387,3 +388,25 @@ def test_http_prefix_and_the_live_line(tmp_path, capsys, monkeypatch):
     live = [x for x in cap.err.splitlines() if x.startswith("files ")]
     assert live[-1].startswith("files 3/3 | records 12 (") and "links written 30" in live[-1]
     assert len(rows(tmp_path / "ix", "pages")) == 10
+
+
+def test_a_file_of_no_page_is_not_compacted(tmp_path, capsys):
+    only_requests = write_warc(tmp_path / "req.warc.gz", [record(
+        "request", "http://r.test/", b"GET / HTTP/1.1\r\n\r\n")])  # fmt: skip
+    (good,) = write_sites(tmp_path, 1)
+    code, out, err = ingest(capsys, str(only_requests), str(good), "--out", str(tmp_path / "ix"))
+    assert code == 0, err
+    assert "ingest PAR: 2 files, 7 records, 5 pages" in out
+    assert "1 crawl(s) rebuilt (PAR)" in out
+
+
+def test_docstring_examples():
+    import doctest
+
+    import crawler.ingest
+    import pipelines.rows
+    import pipelines.warc
+
+    for module in (pipelines.warc, pipelines.rows, crawler.ingest):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
