@@ -126,14 +126,13 @@ def submit_files(frontier: Frontier, config: CrawlConfig, files: list[str]) -> i
 
 # -- the per-file seam ----------------------------------------------------------------------
 class FileAborted(Exception):
-    """Raised through the per-file function by its progress callback: the worker stops."""
+    """Raised in a file's process by SIGTERM: the worker stops (or died)."""
 
 
 @dataclass
 class FileJob:
-    """One file to ingest, as the per-file function receives it. ``progress(records, pages,
-    links)`` takes the file's running totals; it raises :class:`FileAborted` when the worker
-    stops."""
+    """One file to ingest, as the per-file function receives it (in a process of its own).
+    ``progress(records, pages, links)`` takes the file's running totals."""
 
     path: str
     crawl_id: str
