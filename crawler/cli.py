@@ -294,12 +294,47 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from crawler.frontier import Frontier
     from crawler.runner import read_seeds, submit
 
+    if args.warc_list is not None:
+        return _submit_ingest(args)
+    if args.seeds is None:
+        raise UsageError("give a seeds file, or --warc-list LIST (an ingest crawl)")
+    if args.prefix or args.out:
+        raise UsageError("--prefix and --out are for --warc-list (an ingest crawl)")
     seeds = read_seeds(args.seeds)
     config = _config(args, seeds)
     frontier = Frontier(connect(args.redis), config.crawl_id)
     queued = submit(frontier, config, resume=args.resume)
     verb = "resumed" if args.resume else "submitted"
     print(f"{verb} {config.crawl_id}: {queued} seeds queued")
+    return 0
+
+
+def _submit_ingest(args: argparse.Namespace) -> int:
+    """``submit --warc-list``: an ingest crawl whose tasks are WARC files (README "Cluster
+    ingest")."""
+    from crawler.connection import connect
+    from crawler.frontier import Frontier
+    from crawler.ingest_tasks import default_ingest_id, ingest_config, read_warc_list, submit_files
+    from crawler.runner import check_crawl_id
+
+    if args.seeds is not None:
+        raise UsageError("give a seeds file or --warc-list, not both")
+    if args.resume:
+        raise UsageError("--resume is for crawls; submit more files as another --crawl-id")
+    files = read_warc_list(args.warc_list, args.prefix or "")
+    crawl_id = check_crawl_id(args.crawl_id or default_ingest_id(files))
+    config = ingest_config(
+        crawl_id,
+        warc_list=args.warc_list,
+        warc_prefix=args.prefix or "",
+        out=args.out or "",
+        max_body_bytes=args.max_body_bytes,
+        page_cpu_budget=max(0.0, args.page_cpu_budget),
+        max_lease_losses=args.max_lease_losses,
+        seen_bucket_bits=seen_bits_for(len(files)),
+    )
+    queued = submit_files(Frontier(connect(args.redis), crawl_id), config, files)
+    print(f"submitted {crawl_id}: {queued} WARC files queued")
     return 0
 
 
@@ -320,9 +355,10 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         print(f"crawl {args.crawl_id} was already cancelled")
         return 0
     counts = frontier.counts()
+    what = ("WARC files", "read") if frontier.config.ingest else ("URLs", "fetched")
     print(
-        f"cancelled {args.crawl_id}: {max(counts.get('queued', 0), 0)} queued URLs will not be"
-        f" fetched; the {counts.get('inflight', 0)} in flight finish, then its workers exit"
+        f"cancelled {args.crawl_id}: {max(counts.get('queued', 0), 0)} queued {what[0]} will not"
+        f" be {what[1]}; the {counts.get('inflight', 0)} in flight finish, then its workers exit"
     )
     return 0
 
@@ -389,7 +425,9 @@ STATUS_NOTE = ("fetches: responses processed (a page fetched again after a lost 
                "waiting to be written (each page once)")  # fmt: skip
 
 
-def status_lines(rows: list[list[str]], terminal: bool) -> list[str]:
+def status_lines(
+    rows: list[list[str]], terminal: bool, columns: tuple[str, ...] = STATUS_COLUMNS
+) -> list[str]:
     """``status`` output: tab-separated for scripts, or aligned with thousands separators on
     a terminal.
 
@@ -398,13 +436,13 @@ def status_lines(rows: list[list[str]], terminal: bool) -> list[str]:
     >>> status_lines([["c1", "running", "12345"]], terminal=True)
     ['crawl  state    fetches', 'c1     running   12,345']
     """
-    header = list(STATUS_COLUMNS[: len(rows[0]) if rows else len(STATUS_COLUMNS)])
+    header = list(columns[: len(rows[0]) if rows else len(columns)])
     if not terminal:
         return ["\t".join(r) for r in [header, *rows]]
     rows = [[f"{int(c):,}" if c.lstrip("-").isdigit() else c for c in r] for r in rows]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    numeric = [all(r[i].replace(",", "").lstrip("-").isdigit() for r in rows) and bool(rows)
-               for i in range(len(header))]  # fmt: skip
+    numeric = [all(r[i].replace(",", "").replace(".", "", 1).lstrip("-").isdigit()
+                   for r in rows) and bool(rows) for i in range(len(header))]  # fmt: skip
     return [
         "  ".join(c.rjust(w) if n else c.ljust(w)
                   for c, w, n in zip(r, widths, numeric, strict=True)).rstrip()
@@ -423,21 +461,50 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("no crawls")
         return 0
     rows = []
+    ingests = []
     for crawl_id in crawls:
         frontier = Frontier(client, crawl_id)
-        counts = frontier.counts()
         done = frontier.is_done()
         state = "cancelled" if frontier.cancelled() else "finished" if done else "running"
+        if frontier.exists() and frontier.config.ingest:
+            ingests.append((frontier, state))
+            continue
+        counts = frontier.counts()
         counts["queued"] = max(counts.get("queued", 0), 0)
         keys = ("pages", "queued", "inflight", "workers", "links_written", "errors", "requeued",
                 "poison")  # fmt: skip
         limits = format_skipped(counts).removeprefix("limits: ") or "-"
         rows.append([crawl_id, state, *(str(counts.get(k, 0)) for k in keys), limits])
     terminal = sys.stdout.isatty()
-    print("\n".join(status_lines(rows, terminal)))
-    if terminal:
-        print(STATUS_NOTE)
+    if rows:
+        print("\n".join(status_lines(rows, terminal)))
+        if terminal:
+            print(STATUS_NOTE)
+    if ingests:
+        _ingest_status(ingests, terminal, blank_line=bool(rows))
     return 0
+
+
+def _ingest_status(ingests: list[tuple[Frontier, str]], terminal: bool, blank_line: bool) -> None:
+    """``status``'s table of ingest crawls, then their failed files on stderr."""
+    from crawler.ingest_tasks import (
+        INGEST_COLUMNS,
+        failed_files,
+        ingest_counts,
+        ingest_status_row,
+    )
+
+    rows = [ingest_status_row(f.crawl_id, state, ingest_counts(f)) for f, state in ingests]
+    if blank_line:
+        print()
+    print("\n".join(status_lines(rows, terminal, INGEST_COLUMNS)))
+    for frontier, _ in ingests:
+        failed, total = failed_files(frontier)
+        for path, error in failed:
+            print(f"linkcrawl: {frontier.crawl_id}: {path}: {error}", file=sys.stderr)
+        if total > len(failed):
+            print(f"linkcrawl: {frontier.crawl_id}: {total - len(failed)} more files failed",
+                  file=sys.stderr)  # fmt: skip
 
 
 class NotHTML(Exception):
@@ -654,9 +721,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_crawl)
 
     p = sub.add_parser("submit", help="create a crawl in a shared Redis frontier")
-    p.add_argument("seeds", help="file with one seed URL per line")
+    p.add_argument("seeds", nargs="?", help="file with one seed URL per line")
     p.add_argument("--redis", required=True, metavar="URL",
                    help="the shared frontier (redis://, rediss://, with password)")  # fmt: skip
+    p.add_argument(
+        "--warc-list",
+        metavar="LIST",
+        help="instead of seeds: ingest these WARC files (one path or URI per line, .gz"
+        " allowed, e.g. Common Crawl's warc.paths.gz); the workers lease one file at a time",
+    )
+    p.add_argument(
+        "--prefix", default="", help="with --warc-list: put before each listed path (s3://...)"
+    )
+    p.add_argument(
+        "--out",
+        help="with --warc-list: where the workers write the ingested rows (a directory all"
+        " workers share, or s3://...; default: each worker's --out)",
+    )
     _add_crawl_options(p)
     p.set_defaults(func=cmd_submit)
 

@@ -150,6 +150,17 @@ class CrawlConfig:
     max_lease_losses: int = defaults.MAX_LEASE_LOSSES  # then poison; 0: never quarantine
     fair_share_window: float = defaults.FAIR_SHARE_WINDOW  # seconds; 0: first come first served
     created_at: float = 0.0
+    # "crawl": entries are URLs to fetch; "warc": entries are WARC files to ingest
+    # (crawler/ingest_tasks.py), from the list ``warc_list`` with ``warc_prefix``, written to
+    # ``out`` when set (else each worker's --out).
+    kind: str = "crawl"
+    warc_list: str = ""
+    warc_prefix: str = ""
+    out: str = ""
+
+    @property
+    def ingest(self) -> bool:
+        return self.kind == "warc"
 
     @cached_property
     def session_set(self) -> frozenset[str]:

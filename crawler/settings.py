@@ -81,6 +81,7 @@ EXTENSIONS = {
     "scrapy.extensions.remote_control.RemoteControl": None,
     "scrapy.extensions.logstats.LogStats": None,
     "crawler.extensions.CrawlTermination": 500,
+    "crawler.ingest_tasks.IngestTasks": 510,  # WARC files of ingest crawls, one at a time
 }
 
 LOG_LEVEL = "WARNING"
@@ -100,3 +101,4 @@ LINKCRAWL_MAX_HEADER_BYTES = defaults.MAX_HEADER_BYTES
 LINKCRAWL_MAX_HEADER_LINES = defaults.MAX_HEADER_LINES
 LINKCRAWL_DNS_SERVER = None  # IP:PORT, "none" (resolve no name) or None (the system's)
 LINKCRAWL_DNS_CACHE_SECONDS = defaults.DNS_CACHE_SECONDS
+LINKCRAWL_INGEST_FILE = "crawler.ingest_tasks:ingest_one"  # a WARC file task's function
