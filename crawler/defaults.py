@@ -55,6 +55,10 @@ PARENT_CHECK_SECONDS = 1.0  # how often a worker of `crawl` checks that its pare
 MAX_LEASE_LOSSES = 2  # an entry whose lease died with its worker this often is poison
 FAIR_SHARE_WINDOW = 0.15  # seconds a worker that found nothing ready is owed the next slot
 
+# WARC output (--warc DIR, crawler/warc.py).
+WARC_MAX_BYTES = 1_000_000_000  # a file is closed and a new one started past this size
+WARC_GZIP_LEVEL = 6  # zlib level of each record's gzip member
+
 # Parquet sink.
 FLUSH_ROWS = 100_000  # links buffered per worker before a file is written
 FLUSH_SECONDS = 30.0
