@@ -3,7 +3,7 @@
 - ``BoundedBodies`` (a downloader middleware, in the place of Scrapy's
   HttpCompressionMiddleware): cuts the raw body at the crawl's ``max_body_bytes`` (robots.txt
   at ``ROBOTS_MAX_BYTES``), decodes Content-Encoding with at most that many bytes out of each
-  layer (crawler/decompress.py) and flags what was cut, short or long.
+  layer (pipelines/decompress.py) and flags what was cut, short or long.
 - ``BoundedHTTP11DownloadHandler``: Scrapy's HTTP/1.1 handler whose response parser refuses a
   header section past ``LINKCRAWL_MAX_HEADER_BYTES`` or ``LINKCRAWL_MAX_HEADER_LINES``
   (Twisted caps a line at 16 KiB, not the number of lines).
@@ -31,7 +31,7 @@ from scrapy.responsetypes import responsetypes
 from twisted.web._newclient import HEADER, STATUS, ResponseFailed
 
 from crawler import defaults
-from crawler.decompress import ACCEPT_ENCODING, decode_body, parse_encodings
+from pipelines.decompress import ACCEPT_ENCODING, decode_body, parse_encodings
 
 logger = logging.getLogger(__name__)
 

@@ -537,9 +537,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
     bounded by one page (bodies are cut at MAX_PARSE_BYTES, as the crawler cuts them)."""
     import orjson
 
-    from pipelines.budget import PageBudgetExceeded, cpu_budget
-    from pipelines.extract import MAX_PARSE_BYTES, extract_page
-    from pipelines.rows import link_rows, utc_now
+    from pipelines.extract import MAX_PARSE_BYTES
+    from pipelines.rows import extract_rows, utc_now
     from pipelines.urls import normalize_url
 
     if args.input:
@@ -571,24 +570,69 @@ def cmd_extract(args: argparse.Namespace) -> int:
             print(f"linkcrawl: {path}: {exc}, skipped", file=sys.stderr)
             failed += 1
             continue
-        try:
-            with cpu_budget(args.page_cpu_budget):
-                page = extract_page(
-                    body,
-                    source,
-                    content_type=item.get("content_type", args.content_type),
-                    x_robots_tag=item.get("x_robots_tag", args.x_robots_tag),
-                )
-                rows = link_rows(page, source, crawl_id=args.crawl_id, fetched_at=fetched_at)
-        except PageBudgetExceeded as exc:
-            print(f"linkcrawl: {path}: {exc}, skipped", file=sys.stderr)
+        done = extract_rows(  # the crawl's and ingest's very call (pipelines/rows.py)
+            body,
+            source,
+            content_type=item.get("content_type", args.content_type),
+            x_robots_tag=item.get("x_robots_tag", args.x_robots_tag),
+            crawl_id=args.crawl_id,
+            fetched_at=fetched_at,
+            page_cpu_budget=args.page_cpu_budget,
+        )
+        if done.error is not None:
+            print(f"linkcrawl: {path}: {done.error.removeprefix('extract: ')}, skipped",
+                  file=sys.stderr)  # fmt: skip
             failed += 1
             continue
-        out.write(b"".join([dumps(row, option=option) + b"\n" for row in rows]))
+        out.write(b"".join([dumps(row, option=option) + b"\n" for row in done.links]))
     out.flush()
     if failed:
         print(f"linkcrawl: {failed} page(s) skipped", file=sys.stderr)
     return 1 if failed else 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Web archives into an index (crawler/ingest.py), compacted at the end as a crawl is."""
+    from crawler.ingest import expand_inputs, run_ingest
+    from crawler.runner import check_crawl_id, check_out_dir
+    from pipelines.parquet_sink import is_uri
+
+    _check_workers(args.workers)
+    if args.crawl_id is not None:
+        check_crawl_id(args.crawl_id)
+    if not args.paths and not args.list:
+        raise UsageError("give archive PATHS, or --list FILE")
+    if args.list and not Path(args.list).is_file():
+        raise UsageError(f"--list {args.list}: file not found")
+    check_out_dir(args.out)
+    try:
+        sources = expand_inputs(args.paths, list_file=args.list, prefix=args.prefix)
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--list {args.list}: cannot read it ({exc})") from None
+    if not sources:
+        raise UsageError(f"--list {args.list}: no path in it")
+    summary = run_ingest(
+        sources,
+        args.out,
+        workers=args.workers or os.cpu_count() or 1,
+        crawl_id=args.crawl_id,
+        max_body_bytes=args.max_body_bytes,
+        page_cpu_budget=args.page_cpu_budget,
+        progress=not args.quiet,
+    )
+    print(summary.format(), flush=True)
+    total = summary.total
+    if not args.no_compact and total.pages and not is_uri(args.out):
+        from crawler.index_cli import progress_bar
+        from pipelines.index.compact import compact
+
+        for crawl_id in sorted(total.crawl_ids):  # sitewide and site-level placement: there
+            with progress_bar("links") as progress:
+                print(compact(args.out, crawl=crawl_id, progress=progress).format())
+    if total.pages == 0:
+        print("linkcrawl: no page was ingested", file=sys.stderr)
+        return 1
+    return 1 if total.files_failed else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -710,6 +754,60 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip a page whose extraction takes more CPU than this (0: no budget)",
     )
     p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("ingest", help="build the index from web archives (WARC, ARC)")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATHS",
+        help="WARC/ARC files (.gz or not), globs, or URIs (s3://..., https://...)",
+    )
+    p.add_argument(
+        "--list",
+        metavar="FILE",
+        help="a file of archive paths, one a line (.gz allowed: warc.paths.gz)",
+    )
+    p.add_argument(
+        "--prefix",
+        default="",
+        help="put before each --list path: a directory, s3://commoncrawl/, "
+        "https://data.commoncrawl.org/",
+    )
+    p.add_argument(
+        "--out", required=True, help="index directory, or a pyarrow filesystem URI (s3://...)"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes, each reading one file at a time (default: one per CPU)",
+    )
+    p.add_argument(
+        "--crawl-id",
+        help="the crawl_id of the rows (default: the file's warcinfo isPartOf, "
+        "e.g. CC-MAIN-2024-22, else 'ingest')",
+    )
+    p.add_argument(
+        "--max-body-bytes",
+        type=_positive,
+        default=defaults.MAX_BODY_BYTES,
+        help="cut payloads past this size, raw and decoded, as a crawl cuts bodies",
+    )
+    p.add_argument(
+        "--page-cpu-budget",
+        type=float,
+        default=defaults.PAGE_CPU_BUDGET,
+        metavar="SECONDS",
+        help="abandon a page whose extraction takes more CPU than this, with an error row "
+        f"(default {defaults.PAGE_CPU_BUDGET:g}; 0: no budget)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    p.add_argument(
+        "--no-compact",
+        action="store_true",
+        help="leave the raw files (default: compact the ingested crawls at the end)",
+    )
+    p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("demo", help="crawl a built-in multi-host web on loopback")
     p.add_argument("--out", default="demo-index",

@@ -28,30 +28,11 @@ from crawler.deadline import DEFERRED
 from crawler.frontier import Entry, Frontier
 from crawler.runner import ERROR_STAT, error_reason
 from crawler.traps import SeenCache, trap_reason
-from pipelines.budget import PageBudgetExceeded, cpu_budget
-from pipelines.encoding import not_html_reason
-from pipelines.extract import PageLinks, extract_page
-from pipelines.rows import link_rows, utc_now
-from pipelines.urls import registered_domain, resolve_link, scope_key, url_host
+from pipelines.extract import PageLinks
+from pipelines.rows import extract_rows, fill_page, is_html, page_row, utc_now
+from pipelines.urls import resolve_link, scope_key, url_host
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_HTML_TYPES = ("text/html", "application/xhtml+xml")
-
-
-def is_html(content_type: str | None, body: bytes) -> bool:
-    """HTML by its Content-Type, or, without one, unless its first bytes say otherwise
-    (the same sniff as `linkcrawl extract`).
-
-    >>> is_html("text/html; charset=utf-8", b"")
-    True
-    >>> is_html("application/pdf", b"%PDF-1.4")
-    False
-    >>> is_html(None, b"\\xef\\xbb\\xbf<!DOCTYPE html><html>"), is_html(None, b"%PDF-1.4")
-    (True, False)
-    """
-    if content_type:
-        return content_type.split(";", 1)[0].strip().lower() in _HTML_TYPES
-    return not_html_reason(body) is None
 
 
 def default_worker_id() -> str:
@@ -148,24 +129,23 @@ class LinkSpider(scrapy.Spider):
                 else:
                     follow.append(Entry(target, host, entry.depth, entry.redirects + 1))
         elif 200 <= status < 300 and (body or not decode_error) and is_html(content_type, body):
-            try:
-                with cpu_budget(cfg.page_cpu_budget):  # nor stall it
-                    extracted = extract_page(
-                        body, entry.url, content_type=content_type, x_robots_tag=x_robots
-                    )
-                    links = link_rows(
-                        extracted, entry.url, crawl_id=cfg.crawl_id, fetched_at=fetched_at
-                    )
-            except PageBudgetExceeded as exc:
-                self.logger.warning("extraction abandoned on %s: %s", entry.url, exc)
-                page["error"] = f"extract: {exc}"
-                page["limits_hit"].append("cpu")
-                links = []
-            except Exception as exc:  # a page must never take a worker down
-                self.logger.warning("extraction failed on %s: %r", entry.url, exc)
-                page["error"] = f"extract: {type(exc).__name__}: {exc}"[:500]
-                links = []
+            # The same call as `linkcrawl extract` and `linkcrawl ingest` (pipelines/rows.py).
+            done = extract_rows(
+                body,
+                entry.url,
+                content_type=content_type,
+                x_robots_tag=x_robots,
+                crawl_id=cfg.crawl_id,
+                fetched_at=fetched_at,
+                page_cpu_budget=cfg.page_cpu_budget,
+            )
+            links = done.links
+            if done.page is None:
+                self.logger.warning("extraction failed on %s: %s", entry.url, done.error)
+                page["error"] = done.error
+                page["limits_hit"].extend(done.limits_hit)
             else:
+                extracted = done.page
                 self.fill_page(page, extracted)
                 if not extracted.nofollow_page:
                     follow = self.links_to_follow(frontier, entry, links, skipped)
@@ -209,28 +189,12 @@ class LinkSpider(scrapy.Spider):
     def page_row(
         frontier: Frontier, entry: Entry, fetched_at: Any, **fields: Any
     ) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "url": entry.url,
-            "final_url": entry.url,
-            "fetched_at": fetched_at,
-            "depth": entry.depth,
-            "out_links": 0,
-            "crawl_id": frontier.crawl_id,
-            "host": entry.host,
-            "domain": registered_domain(entry.host),
-            "truncated": False,
-            "limits_hit": [],
-        }
-        row.update(fields)
-        return row
+        return page_row(entry.url, crawl_id=frontier.crawl_id, fetched_at=fetched_at,
+                        depth=entry.depth, host=entry.host, **fields)  # fmt: skip
 
     @staticmethod
     def fill_page(page: dict[str, Any], extracted: PageLinks) -> None:
-        page["title"] = extracted.title
-        page["canonical"] = extracted.canonical
-        page["meta_robots"] = extracted.meta_robots
-        page["out_links"] = len(extracted.links)
-        page["limits_hit"].extend(extracted.limits_hit)
+        fill_page(page, extracted)
 
     @staticmethod
     def trap(frontier: Frontier, url: str) -> str | None:

@@ -1,12 +1,112 @@
-"""From one page's extraction to rows of the links contract (shared by crawl and extract)."""
+"""From one page to rows of the pages and links contract: shared by the crawl
+(crawler/spider.py), `linkcrawl extract` and `linkcrawl ingest`, so that the same bytes, URL and
+headers give the same rows whichever of them read the page."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from pipelines.extract import PageLinks
+from pipelines.budget import PageBudgetExceeded, cpu_budget
+from pipelines.encoding import not_html_reason
+from pipelines.extract import PageLinks, extract_page
 from pipelines.urls import registered_domain, url_host
+
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def is_html(content_type: str | None, body: bytes) -> bool:
+    """HTML by its Content-Type, or, without one, unless its first bytes say otherwise
+    (the same sniff as `linkcrawl extract`).
+
+    >>> is_html("text/html; charset=utf-8", b"")
+    True
+    >>> is_html("application/pdf", b"%PDF-1.4")
+    False
+    >>> is_html(None, b"\\xef\\xbb\\xbf<!DOCTYPE html><html>"), is_html(None, b"%PDF-1.4")
+    (True, False)
+    """
+    if content_type:
+        return content_type.split(";", 1)[0].strip().lower() in _HTML_TYPES
+    return not_html_reason(body) is None
+
+
+def page_row(
+    url: str, *, crawl_id: str, fetched_at: datetime, depth: int, host: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """A page's row of ``pages/`` before its fetch is known (the other columns: ``fields``).
+
+    >>> row = page_row("http://www.a.test/p", crawl_id="c", fetched_at=None, depth=0, status=200)
+    >>> row["host"], row["domain"], row["status"], row["out_links"], row["limits_hit"]
+    ('www.a.test', 'a.test', 200, 0, [])
+    """
+    host = url_host(url) if host is None else host
+    row: dict[str, Any] = {
+        "url": url,
+        "final_url": url,
+        "fetched_at": fetched_at,
+        "depth": depth,
+        "out_links": 0,
+        "crawl_id": crawl_id,
+        "host": host,
+        "domain": registered_domain(host),
+        "truncated": False,
+        "limits_hit": [],
+    }
+    row.update(fields)
+    return row
+
+
+@dataclass
+class PageExtraction:
+    """What :func:`extract_rows` made of one page: its links as rows, or why there are none."""
+
+    page: PageLinks | None = None
+    links: list[dict[str, Any]] = field(default_factory=list)
+    #: The page's ``error`` column when extraction failed ("extract: ...").
+    error: str | None = None
+    #: Tokens for ``limits_hit`` when extraction was cut short ("cpu").
+    limits_hit: list[str] = field(default_factory=list)
+
+
+def extract_rows(
+    body: bytes,
+    url: str,
+    *,
+    content_type: str | None,
+    x_robots_tag: str | None,
+    crawl_id: str,
+    fetched_at: datetime,
+    page_cpu_budget: float | None,
+) -> PageExtraction:
+    """The one extraction of a page (``extract_page`` then :func:`link_rows`, under the CPU
+    budget): what crawl, extract and ingest all call. Never raises for a page's content.
+
+    >>> out = extract_rows(b'<a href="/x">X</a>', "http://a.test/", content_type=None,
+    ...                    x_robots_tag=None, crawl_id="c", fetched_at=None, page_cpu_budget=5)
+    >>> [(r["target_url"], r["anchor_text"]) for r in out.links], out.error
+    ([('http://a.test/x', 'X')], None)
+    """
+    try:
+        with cpu_budget(page_cpu_budget):  # a page must not stall its worker
+            page = extract_page(body, url, content_type=content_type, x_robots_tag=x_robots_tag)
+            links = link_rows(page, url, crawl_id=crawl_id, fetched_at=fetched_at)
+    except PageBudgetExceeded as exc:
+        return PageExtraction(error=f"extract: {exc}", limits_hit=["cpu"])
+    except Exception as exc:  # a page must never take a worker down
+        return PageExtraction(error=f"extract: {type(exc).__name__}: {exc}"[:500])
+    return PageExtraction(page=page, links=links)
+
+
+def fill_page(page: dict[str, Any], extracted: PageLinks) -> None:
+    """Set a page row's columns that its extraction gives."""
+    page["title"] = extracted.title
+    page["canonical"] = extracted.canonical
+    page["meta_robots"] = extracted.meta_robots
+    page["out_links"] = len(extracted.links)
+    page["limits_hit"].extend(extracted.limits_hit)
 
 
 def link_rows(

@@ -64,6 +64,9 @@ PAGES_SCHEMA = pa.schema(
         # What a bound cut or set aside on this page (open-web safety), e.g. "body_bytes",
         # "decoded_bytes", "dom_depth", "short_body"; empty when nothing was.
         pa.field("limits_hit", pa.list_(pa.string())),
+        # The WARC record a page was ingested from ("response", "resource" or "revisit": a
+        # revisit row has no links); null for a page the crawl fetched (`linkcrawl ingest`).
+        pa.field("warc_record_type", pa.string()),
     ]
 )
 

@@ -26,9 +26,10 @@ import brotli
 import pytest
 from proctree import tree_rss
 
-from crawler import bodies, decompress
-from crawler.decompress import decode_body, parse_encodings
+from crawler import bodies
 from crawler.demo import loopback_proxy_env
+from pipelines import decompress
+from pipelines.decompress import decode_body, parse_encodings
 from pipelines.report import load_pages
 
 try:

@@ -1,0 +1,493 @@
+"""`linkcrawl ingest`: build the index from web archives (WARC, ARC), one file per process.
+
+:func:`ingest_file` is the unit of work (the cluster's workers call it too): it reads one
+archive, local or on an object store, record by record (pipelines/warc.py), and publishes its
+rows atomically as one ``links`` and one ``pages`` part whose names depend only on the file and
+the crawl id: a file ingested again replaces its parts, so an interrupted run is simply run
+again. :func:`run_ingest` spreads files over worker processes, draws the live line, and the CLI
+compacts at the end as a crawl does (sitewide and the site-level placement pass happen there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import gzip
+import hashlib
+import io
+import os
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from crawler import defaults
+
+FALLBACK_CRAWL_ID = "ingest"  # no --crawl-id and no isPartOf in the file's warcinfo
+MAX_MESSAGES = 20  # error lines kept per file (then counted only)
+_PROGRESS_SECONDS = 0.5  # how often a worker reports its counters
+
+
+# -- inputs ------------------------------------------------------------------------------
+def expand_inputs(paths: list[str], *, list_file: str | None = None, prefix: str = "") -> list[str]:
+    """The archives to read: ``paths`` (globs expanded; a pattern matching nothing is kept, to
+    fail as a missing file), then the lines of ``list_file`` (``.gz`` allowed; blank lines and
+    ``#`` comments skipped), each after ``prefix`` (a directory, ``s3://bucket/``,
+    ``https://host/``).
+
+    >>> expand_inputs(["/no/such/*.warc.gz", "s3://b/x.warc.gz"])
+    ['/no/such/*.warc.gz', 's3://b/x.warc.gz']
+    """
+    out: list[str] = []
+    for p in paths:
+        matches = sorted(glob.glob(p)) if "://" not in p and glob.has_magic(p) else []
+        out.extend(matches or [p])
+    if list_file is not None:
+        opener: Any = gzip.open if list_file.endswith(".gz") else open
+        with opener(list_file, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    out.append(join_prefix(prefix, line))
+    return out
+
+
+def join_prefix(prefix: str, path: str) -> str:
+    """``path`` under ``prefix`` (unless it is already absolute or a URI).
+
+    >>> join_prefix("s3://commoncrawl/", "crawl-data/a.warc.gz")
+    's3://commoncrawl/crawl-data/a.warc.gz'
+    >>> join_prefix("/data", "a.warc.gz"), join_prefix("", "a.warc.gz")
+    ('/data/a.warc.gz', 'a.warc.gz')
+    """
+    if not prefix or "://" in path or path.startswith("/"):
+        return path
+    if "://" in prefix:
+        return prefix.rstrip("/") + "/" + path.lstrip("/")
+    return str(Path(prefix) / path)
+
+
+class InputError(Exception):
+    """An archive that cannot be opened."""
+
+
+@contextlib.contextmanager
+def open_input(source: str) -> Iterator[IO[bytes]]:
+    """A buffered binary stream of a local path, an ``http(s)://`` URL, or a pyarrow
+    filesystem URI (``s3://``, ``gs://``...)."""
+    if source.startswith(("http://", "https://")):
+        import urllib.error
+        import urllib.request
+
+        try:
+            req = urllib.request.Request(source, headers={"User-Agent": defaults.USER_AGENT})
+            resp = urllib.request.urlopen(req, timeout=defaults.DOWNLOAD_TIMEOUT)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise InputError(f"cannot fetch it ({exc})") from None
+        with resp:
+            yield io.BufferedReader(resp, 1 << 20)  # type: ignore[arg-type]
+        return
+    if "://" in source:
+        import pyarrow.fs as pafs
+
+        try:
+            fs, path = pafs.FileSystem.from_uri(source)
+            stream = fs.open_input_stream(path)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot open it ({' '.join(str(exc).split())[:200]})") from None
+        with stream:
+            yield stream  # wrapped with a buffer by pipelines.warc.gunzipped
+        return
+    p = Path(source)
+    if not p.exists():
+        raise InputError("file not found")
+    if not p.is_file():
+        raise InputError("not a file")
+    try:
+        fh = p.open("rb", buffering=1 << 20)
+    except OSError as exc:
+        raise InputError(f"cannot open it ({exc.strerror})") from None
+    with fh:
+        yield fh
+
+
+# -- one file ----------------------------------------------------------------------------
+@dataclass
+class FileResult:
+    """What one archive gave (sums over files with :meth:`add`)."""
+
+    files: int = 0
+    files_failed: int = 0
+    records: int = 0
+    pages: int = 0
+    links: int = 0
+    http_errors: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # records that are no page
+    limits: Counter[str] = field(default_factory=Counter)  # limits_hit tokens of the pages
+    errors: Counter[str] = field(default_factory=Counter)
+    crawl_ids: set[str] = field(default_factory=set)
+    messages: list[str] = field(default_factory=list)  # one line per error (capped per file)
+
+    def add(self, other: FileResult) -> None:
+        for name in ("files", "files_failed", "records", "pages", "links", "http_errors"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.skipped.update(other.skipped)
+        self.limits.update(other.limits)
+        self.errors.update(other.errors)
+        self.crawl_ids |= other.crawl_ids
+
+
+def part_name(source: str, crawl_id: str) -> str:
+    """The name of a file's parts: the same file and crawl always give the same name (a file
+    ingested again replaces its rows), distinct files distinct names.
+
+    >>> part_name("s3://commoncrawl/crawl-data/CC-MAIN-2024-22/x/CC-MAIN-1-00000.warc.gz",
+    ...           "CC-MAIN-2024-22")
+    'part-CC-MAIN-2024-22-warc-CC-MAIN-1-00000-f4b9a1f628ca-00000.parquet'
+    """
+    from pipelines.parquet_sink import safe_name
+
+    base = source.rstrip("/").rsplit("/", 1)[-1]
+    for ext in (".gz", ".warc", ".arc"):
+        base = base.removesuffix(ext)
+    digest = hashlib.sha1(source.encode("utf-8")).hexdigest()[:12]
+    return f"part-{safe_name(crawl_id)}-warc-{safe_name(base)[:80]}-{digest}-00000.parquet"
+
+
+class _Parts:
+    """One input file's ``links`` and ``pages`` parts, streamed to hidden temporary files and
+    renamed into place together at the end (pages last): memory holds one batch at most."""
+
+    def __init__(self, out: str, name: str, flush_rows: int) -> None:
+        import pyarrow.fs as pafs
+
+        from pipelines.parquet_sink import is_uri
+        from pipelines.schema import LINKS_SCHEMA, PAGES_SCHEMA
+
+        self.schemas = {"links": LINKS_SCHEMA, "pages": PAGES_SCHEMA}
+        if is_uri(out):
+            self.fs, root = pafs.FileSystem.from_uri(out)
+        else:
+            self.fs, root = pafs.LocalFileSystem(), str(Path(out).resolve())
+        self.root = root.rstrip("/")
+        self.name = name
+        self.flush_rows = flush_rows
+        self.tmp = f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+        self.rows: dict[str, list[dict[str, Any]]] = {"links": [], "pages": []}
+        self.writers: dict[str, Any] = {}
+        self.streams: dict[str, Any] = {}
+        self.written = {"links": 0, "pages": 0}
+
+    def add(self, page: dict[str, Any], links: list[dict[str, Any]]) -> None:
+        self.rows["pages"].append(page)
+        self.rows["links"].extend(links)
+        if len(self.rows["links"]) >= self.flush_rows or len(self.rows["pages"]) >= 10_000:
+            self.flush()
+
+    def flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        for kind, rows in self.rows.items():
+            if not rows:
+                continue
+            schema = self.schemas[kind]
+            table = pa.Table.from_pylist(rows, schema=schema)
+            if kind not in self.writers:
+                self.fs.create_dir(f"{self.root}/{kind}", recursive=True)
+                stream = self.fs.open_output_stream(f"{self.root}/{kind}/{self.tmp}")
+                self.streams[kind] = stream
+                self.writers[kind] = pq.ParquetWriter(
+                    stream, schema, compression=defaults.PARQUET_COMPRESSION,
+                    write_statistics=True,
+                )  # fmt: skip
+            self.writers[kind].write_table(table, row_group_size=128 * 1024)
+            self.written[kind] += len(rows)
+            rows.clear()
+
+    def publish(self) -> None:
+        """Close the parts and rename them into place (links first: a reader never sees
+        pages without their links)."""
+        self.flush()
+        for kind in ("links", "pages"):
+            if kind in self.writers:
+                self.writers.pop(kind).close()
+                self.streams.pop(kind).close()
+                tmp = f"{self.root}/{kind}/{self.tmp}"
+                if self.fs.type_name == "local":
+                    with open(tmp, "rb") as fh:
+                        os.fsync(fh.fileno())
+                self.fs.move(tmp, f"{self.root}/{kind}/{self.name}")
+
+    def abort(self) -> None:
+        for kind in list(self.writers):
+            with contextlib.suppress(Exception):
+                self.writers.pop(kind).close()
+                self.streams.pop(kind).close()
+            with contextlib.suppress(OSError):
+                self.fs.delete_file(f"{self.root}/{kind}/{self.tmp}")
+
+
+def _limits(max_body_bytes: int | None, page_cpu_budget: float | None) -> Any:
+    from pipelines.warc import Limits
+
+    return Limits(
+        # 0: no cap, as for a crawl (still bounded, by Scrapy's backstop there).
+        max_body_bytes=defaults.MAX_BODY_BYTES
+        if max_body_bytes is None
+        else max_body_bytes or defaults.DOWNLOAD_MAXSIZE,
+        max_header_bytes=defaults.MAX_HEADER_BYTES,
+        max_header_lines=defaults.MAX_HEADER_LINES,
+        page_cpu_budget=defaults.PAGE_CPU_BUDGET if page_cpu_budget is None else page_cpu_budget,
+    )
+
+
+def ingest_file(
+    source: str,
+    out: str,
+    *,
+    crawl_id: str | None = None,
+    max_body_bytes: int | None = None,
+    page_cpu_budget: float | None = None,
+    flush_rows: int = defaults.FLUSH_ROWS,
+    progress: Callable[[FileResult], None] | None = None,
+) -> FileResult:
+    """Ingest one archive into the index at ``out`` (a directory or a pyarrow filesystem URI)
+    and return its counts. Its rows are published only once the whole file is read (a broken
+    record is an error row or a message; a broken stream ends the file, what came before it
+    is kept). ``crawl_id``: else the file's leading warcinfo ``isPartOf``, else ``ingest``.
+    ``progress`` gets the running counts every half second or so."""
+    from crawler.runner import crawl_id_error
+    from pipelines.warc import ArchiveError, iter_records, record_rows, warcinfo_fields
+
+    limits = _limits(max_body_bytes, page_cpu_budget)
+    res = FileResult(files=1)
+    parts: _Parts | None = None
+    cid = crawl_id
+    last = time.monotonic()
+
+    def say(line: str) -> None:
+        if len(res.messages) < MAX_MESSAGES:
+            res.messages.append(f"{source}: {line}")
+        elif len(res.messages) == MAX_MESSAGES:
+            res.messages.append(f"{source}: (more errors, counted in the summary)")
+
+    try:
+        with open_input(source) as fh:
+            try:
+                for rec in iter_records(fh):
+                    res.records += 1
+                    if cid is None:
+                        cid = FALLBACK_CRAWL_ID
+                        if rec.index == 0 and rec.rec_type == "warcinfo":
+                            part_of = warcinfo_fields(rec).get("ispartof", "")
+                            if part_of and crawl_id_error(part_of) is None:
+                                cid = part_of
+                    got = record_rows(rec, crawl_id=cid, limits=limits)
+                    if got.skipped is not None:
+                        res.skipped[got.skipped] += 1
+                    if got.error is not None:
+                        res.errors[_reason(got.error)] += 1
+                        say(f"record {rec.index}: {got.error}")
+                    if got.notice is not None:
+                        say(f"record {rec.index}: {got.notice}")
+                    if got.page is not None:
+                        if parts is None:
+                            parts = _Parts(out, part_name(source, cid), flush_rows)
+                        parts.add(got.page, got.links)
+                        res.pages += 1
+                        res.links += len(got.links)
+                        res.http_errors += int((got.page.get("status") or 0) >= 400)
+                        res.limits.update(got.page["limits_hit"])
+                    if progress is not None and time.monotonic() - last >= _PROGRESS_SECONDS:
+                        last = time.monotonic()
+                        progress(res)
+            except ArchiveError as exc:
+                res.files_failed += 1
+                res.errors[_reason(str(exc))] += 1
+                say(str(exc))
+        if res.records == 0 and not res.files_failed:
+            res.files_failed += 1
+            res.errors["empty file"] += 1
+            say("no record in it (empty file)")
+        if parts is not None:
+            parts.publish()
+            parts = None
+    except InputError as exc:
+        res.files_failed += 1
+        res.errors[str(exc).split(" (", 1)[0]] += 1
+        say(str(exc))
+    finally:
+        if parts is not None:
+            parts.abort()
+    if cid is not None:
+        res.crawl_ids.add(cid)
+    return res
+
+
+def _reason(error: str) -> str:
+    """An error line's reason, without its detail, for the summary's counts.
+
+    >>> _reason("after record 3: truncated gzip member (the file ends inside ...)")
+    'truncated gzip member'
+    >>> _reason("http: bad status line 'x'"), _reason("headers too large: over 500 lines")
+    ('http: bad status line', 'headers too large')
+    """
+    text = error.split(": ", 1)[1] if error.startswith("after record ") else error
+    for sep in (" (", " '", ": over"):
+        text = text.split(sep, 1)[0]
+    return text[:60]
+
+
+# -- many files, many processes --------------------------------------------------------------
+@dataclass
+class IngestSummary:
+    total: FileResult
+    files: int
+    seconds: float
+
+    @property
+    def pages_per_second(self) -> float:
+        return self.total.pages / self.seconds if self.seconds > 0 else 0.0
+
+    def format(self) -> str:
+        t = self.total
+        failed = f" ({t.files_failed} failed)" if t.files_failed else ""
+        lines = [
+            f"ingest {', '.join(sorted(t.crawl_ids)) or '-'}: {t.files} files{failed}, "
+            f"{t.records} records, {t.pages} pages, {t.links} links, "
+            f"{t.http_errors} HTTP errors, {self.seconds:.1f} s, "
+            f"{self.pages_per_second:.1f} pages/s"
+        ]
+        for title, counts in (("errors", t.errors), ("skipped records", t.skipped),
+                              ("limits", t.limits)):  # fmt: skip
+            if counts:
+                top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+                lines.append(f"{title}: " + ", ".join(f"{k} {n}" for k, n in top))
+        return "\n".join(lines)
+
+
+class IngestProgress:
+    """The live line on stderr, as a crawl's (crawler.runner.Progress): redrawn in place on a
+    terminal, one line every 10 s otherwise."""
+
+    def __init__(self, total_files: int, stream: Any = None, enabled: bool = True) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.tty = self.stream.isatty()
+        self.total_files = total_files
+        self.start = time.monotonic()
+        self._last_line = 0.0
+
+    def update(self, files: int, counts: list[int], errors: int, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        elapsed = max(now - self.start, 1e-9)
+        records, pages, links = counts
+        line = (
+            f"files {files}/{self.total_files} | records {records} ({records / elapsed:.1f}/s)"
+            f" | pages {pages} ({pages / elapsed:.1f}/s) | links written {links}"
+            f" | errors {errors}"
+        )
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + line)
+            self.stream.flush()
+        elif force or now - self._last_line >= 10:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            self._last_line = now
+
+    def done(self) -> None:
+        if self.enabled and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+_shared: Any = None  # a worker process's live counters (records, pages, links), see _init
+
+
+def _init(shared: Any) -> None:
+    global _shared
+    _shared = shared
+
+
+def _task(source: str, out: str, options: dict[str, Any]) -> FileResult:
+    """One file in a worker process; its running counts go to the shared counters."""
+    sent = [0, 0, 0]
+
+    def report(res: FileResult) -> None:
+        now = [res.records, res.pages, res.links]
+        with _shared.get_lock():
+            for i in range(3):
+                _shared[i] += now[i] - sent[i]
+        sent[:] = now
+
+    res = ingest_file(source, out, progress=report, **options)
+    report(res)
+    return res
+
+
+def run_ingest(
+    sources: list[str],
+    out: str,
+    *,
+    workers: int = 1,
+    crawl_id: str | None = None,
+    max_body_bytes: int | None = None,
+    page_cpu_budget: float | None = None,
+    progress: bool = True,
+    messages: Any = None,
+) -> IngestSummary:
+    """Ingest ``sources`` into ``out`` with ``workers`` processes (one file each at a time;
+    1: in this process). Each file's error lines go to ``messages`` (stderr) as it ends."""
+    messages = messages or sys.stderr
+    options = {"crawl_id": crawl_id, "max_body_bytes": max_body_bytes,
+               "page_cpu_budget": page_cpu_budget}  # fmt: skip
+    total = FileResult()
+    bar = IngestProgress(len(sources), enabled=progress)
+    started = time.monotonic()
+
+    def finished(res: FileResult) -> None:
+        total.add(res)
+        bar.stream.write("\r\x1b[2K" if bar.enabled and bar.tty else "")
+        for line in res.messages:
+            print(f"linkcrawl: {line}", file=messages, flush=True)
+
+    live = [0, 0, 0]
+    if workers <= 1 or len(sources) <= 1:
+        for source in sources:
+            base = [total.records, total.pages, total.links]
+
+            def report(res: FileResult, base: list[int] = base) -> None:
+                live[:] = [base[0] + res.records, base[1] + res.pages, base[2] + res.links]
+                bar.update(total.files, live, sum(total.errors.values()))
+
+            finished(ingest_file(source, out, progress=report, **options))
+            bar.update(total.files, [total.records, total.pages, total.links],
+                       sum(total.errors.values()))  # fmt: skip
+    else:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        shared = ctx.Array("q", 3)
+        with ctx.Pool(min(workers, len(sources)), initializer=_init, initargs=(shared,)) as pool:
+            pending = [pool.apply_async(_task, (s, out, options)) for s in sources]
+            while pending:
+                pending[0].wait(0.25)
+                still = []
+                for job in pending:
+                    if job.ready():
+                        finished(job.get())
+                    else:
+                        still.append(job)
+                pending = still
+                bar.update(total.files, list(shared[:]), sum(total.errors.values()))
+    bar.update(total.files, [total.records, total.pages, total.links],
+               sum(total.errors.values()), force=True)  # fmt: skip
+    bar.done()
+    return IngestSummary(total=total, files=len(sources), seconds=time.monotonic() - started)
