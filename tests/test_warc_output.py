@@ -142,6 +142,57 @@ def test_every_fetch_is_recorded_at_its_fetched_at(test_web_crawl):
             assert rec["http"].get_header("Location"), url
 
 
+# -- a killed crawl --------------------------------------------------------------------------
+def endless(target: str) -> bytes:
+    """Page n links to pages n+1 and n+2: a crawl that is still writing when killed."""
+    n = int(target.strip("/p") or 0) if target.startswith("/p") else 0
+    body = (b'<html><body><a href="/p%d">a</a><a href="/p%d">b</a>' % (n + 1, n + 2)
+            + b"x" * 2000 + b"</body></html>")  # fmt: skip
+    return b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(body), body)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def killed_crawl(tmp_path_factory):
+    """A crawl SIGKILLed (with its worker) while writing: (its WARC directory, the file it left
+    open, that file's size)."""
+    tmp = tmp_path_factory.mktemp("killed")
+    warc = tmp / "warc"
+    with WireServer(delay=0.02, answer=endless) as server:
+        proc = run_crawl(server.proxy_url, ["http://kill.test/"], tmp / "killed-index", warc,
+                         "killed", "--warc-max-bytes", "6000", "--no-compact",
+                         wait=False)  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while not (len(warc_files(warc)) >= 2 and list(warc.glob(f"*{OPEN_SUFFIX}"))):
+                assert proc.poll() is None and time.monotonic() < deadline, "no WARC written"
+                time.sleep(0.05)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)  # the crawl and its worker, at once
+            proc.wait()
+    (left,) = warc.glob(f"*{OPEN_SUFFIX}")
+    return warc, left, left.stat().st_size
+
+
+def test_sigkilled_crawl_leaves_no_half_file_under_a_final_name(killed_crawl):
+    warc, left, _ = killed_crawl
+    finished = [f for f in warc_files(warc) if f.name.startswith("LINKCRAWL-killed-")]
+    assert len(finished) >= 2
+    for f in finished:  # complete, valid (digests checked), whole exchanges
+        kinds = Counter(r["type"] for r in read_warc(f))
+        assert kinds["warcinfo"] == 1 and kinds["request"] == kinds["response"] >= 1
+    assert left.name.startswith("LINKCRAWL-killed-")
+    assert left.name.endswith(".warc.gz" + OPEN_SUFFIX)
+    assert left not in warc_files(warc)  # a *.warc.gz glob never takes it for a finished file
+
+
+def test_next_run_leaves_files_it_did_not_create(killed_crawl, wire_crawl):
+    warc, left, size = killed_crawl
+    _, _, new, _ = wire_crawl  # written into the same directory afterwards
+    assert left.exists() and left.stat().st_size == size
+    assert new.parent == warc and NAME.match(new.name)["crawl"] == "wire"
+
+
 # -- the wire: encodings, chunks, cuts -------------------------------------------------------
 PAGE = (b"<!DOCTYPE html><html><head><title>gz</title></head><body><main>"
         b'<a href="/big">big</a> <a href="/short">short</a> <a href="/plain">plain</a>'
@@ -226,18 +277,20 @@ class WireServer:
 
 
 @pytest.fixture(scope="module")
-def wire_crawl(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("wire")
+def wire_crawl(killed_crawl):
+    """The wire web crawled into the directory a killed crawl left its files in."""
+    warc, _, _ = killed_crawl
+    tmp = warc.parent
     with WireServer() as server:
-        run_crawl(server.proxy_url, ["http://gz.test/"], tmp / "index", tmp / "warc", "wire",
+        run_crawl(server.proxy_url, ["http://gz.test/"], tmp / "index", warc, "wire",
                   "--max-body-bytes", "100000", "--no-compact")  # fmt: skip
-    (f,) = warc_files(tmp / "warc")
+    (f,) = warc.glob("LINKCRAWL-wire-*.warc.gz")
     pages = {p["url"]: p for p in load_pages(tmp / "index").to_pylist()}
-    return read_warc(f), pages
+    return read_warc(f), pages, f, tmp / "index"
 
 
 def test_gzip_chunked_body_is_kept_as_sent(wire_crawl):
-    records, pages = wire_crawl
+    records, pages, _, _ = wire_crawl
     rec = responses(records)["http://gz.test/"]
     http = rec["http"]
     # The header lines as received (their case too); chunking is gone and says so.
@@ -255,7 +308,7 @@ def test_gzip_chunked_body_is_kept_as_sent(wire_crawl):
 
 
 def test_cut_and_short_bodies_are_marked_truncated(wire_crawl):
-    records, pages = wire_crawl
+    records, pages, _, _ = wire_crawl
     got = responses(records)
     big, short = got["http://gz.test/big"], got["http://gz.test/short"]
     assert big["truncated"] == "length" and pages["http://gz.test/big"]["truncated"]
@@ -265,41 +318,66 @@ def test_cut_and_short_bodies_are_marked_truncated(wire_crawl):
     assert got["http://gz.test/moved"]["http"].get_statuscode() == "302"
 
 
-# -- a killed crawl --------------------------------------------------------------------------
-def endless(target: str) -> bytes:
-    """Page n links to pages n+1 and n+2: a crawl that is still writing when killed."""
-    n = int(target.strip("/p") or 0) if target.startswith("/p") else 0
-    body = (b'<html><body><a href="/p%d">a</a><a href="/p%d">b</a>' % (n + 1, n + 2)
-            + b"x" * 2000 + b"</body></html>")  # fmt: skip
-    return b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (
-        len(body), body)  # fmt: skip
+# -- the round trip: crawl --warc, then ingest the files into a new index ----------------------
+LINK_KEY = ("source_url", "target_url", "anchor_text", "rel", "nofollow", "placement", "position")
+# Known, explained differences: a crawl knows a page's depth (link hops from the seeds); a WARC
+# record does not carry it (ingest writes 0). warc_record_type exists in ingested rows only.
+NOT_IN_WARC = {"depth", "warc_record_type"}
 
 
-def test_sigkilled_crawl_leaves_no_half_file_under_a_final_name(tmp_path):
-    warc = tmp_path / "warc"
-    with WireServer(delay=0.02, answer=endless) as server:
-        proc = run_crawl(server.proxy_url, ["http://kill.test/"], tmp_path / "index", warc,
-                         "killed", "--warc-max-bytes", "6000", "--no-compact",
-                         wait=False)  # fmt: skip
-        try:
-            deadline = time.monotonic() + 60
-            while not (len(warc_files(warc)) >= 2 and list(warc.glob(f"*{OPEN_SUFFIX}"))):
-                assert proc.poll() is None and time.monotonic() < deadline, "no WARC written"
-                time.sleep(0.05)
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)  # the crawl and its worker, at once
-            proc.wait()
-        (left,) = warc.glob(f"*{OPEN_SUFFIX}")
-        for f in warc_files(warc):  # finished files: complete, valid, whole exchanges
-            kinds = Counter(r["type"] for r in read_warc(f))
-            assert kinds["warcinfo"] == 1 and kinds["request"] == kinds["response"] >= 1
-        assert left.name.endswith(".warc.gz" + OPEN_SUFFIX)
-        assert left not in warc_files(warc)  # never taken for a finished file
-        before = set(warc.iterdir())
-        # A new crawl into the same directory leaves what it did not create alone.
-        run_crawl(server.proxy_url, ["http://kill.test/"], tmp_path / "index2", warc, "again",
-                  "--max-pages", "3", "--no-compact")  # fmt: skip
-    after = set(warc.iterdir())
-    assert before < after and left.exists()
-    (new,) = [f for f in after - before if f.name.startswith("LINKCRAWL-again-")]
-    assert NAME.match(new.name)
+def ingest(warc_files_: list[Path], out: Path, *extra: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "crawler.cli", "ingest", *map(str, warc_files_), "--out",
+           str(out), "--workers", "1", "-q", *extra]  # fmt: skip
+    res = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+def as_key(row: dict, columns) -> tuple:
+    return tuple(tuple(row[c]) if isinstance(row[c], list) else row[c] for c in columns)
+
+
+def compare(crawled: Path, ingested: Path) -> tuple[set[str], set[str]]:
+    """Assert the same links (every column) and the same rows for the pages in both; return
+    (pages only in the crawl, pages only in the ingested index)."""
+    from pipelines.report import load_links
+
+    a, b = load_links(crawled).to_pylist(), load_links(ingested).to_pylist()
+    assert a, "the crawl found links"
+    assert Counter(as_key(r, LINK_KEY) for r in a) == Counter(as_key(r, LINK_KEY) for r in b)
+    columns = sorted(set(a[0]) & set(b[0]))  # sitewide, placement_score, fetched_at... too
+    key = (*LINK_KEY, *columns)
+    assert Counter(as_key(r, key) for r in a) == Counter(as_key(r, key) for r in b)
+    pa_ = {p["url"]: p for p in load_pages(crawled).to_pylist()}
+    pb = {p["url"]: p for p in load_pages(ingested).to_pylist()}
+    columns = sorted((set(next(iter(pa_.values()))) & set(next(iter(pb.values())))) - NOT_IN_WARC)
+    assert "title" in columns and "canonical" in columns and "redirect_to" in columns
+    diffs = [(u, c, pa_[u][c], pb[u][c]) for u in pa_.keys() & pb.keys() for c in columns
+             if pa_[u][c] != pb[u][c]]  # fmt: skip
+    # A cut body: the record says only that it was cut (WARC-Truncated), not which limit cut it.
+    assert [d for d in diffs if d[1] != "limits_hit"] == []
+    for url, _, crawled_hits, ingested_hits in diffs:
+        assert pa_[url]["truncated"] and "warc_truncated" in ingested_hits, (url, crawled_hits)
+    return set(pa_) - set(pb), set(pb) - set(pa_)
+
+
+def test_round_trip_gives_the_crawls_index(test_web_crawl, tmp_path):
+    web, tmp, files, _ = test_web_crawl
+    ingest(files, tmp_path / "ingested")
+    only_crawl, only_ingest = compare(tmp / "index", tmp_path / "ingested")
+    # The crawl's pages that robots.txt refused were never fetched: no record, no row. The
+    # robots.txt responses are records like any other: ingest gives them a pages row.
+    disallowed = {u for u, p in web.pages.items() if p.disallowed}
+    assert only_crawl == disallowed
+    assert only_ingest == {f"http://{h}/robots.txt" for h in web.hosts}
+
+
+def test_round_trip_of_encoded_chunked_and_cut_bodies(wire_crawl, tmp_path):
+    _, pages, warc, index = wire_crawl
+    # Ingest cuts and decodes the stored wire bytes under the crawl's limit, as the crawl did.
+    ingest([warc], tmp_path / "ingested", "--max-body-bytes", "100000", "--no-compact")
+    only_crawl, only_ingest = compare(index, tmp_path / "ingested")
+    assert only_crawl == {"http://gz.test/private/x"}  # refused by robots.txt: not fetched
+    assert only_ingest == {"http://gz.test/robots.txt"}
+    assert pages["http://gz.test/big"]["truncated"] and pages["http://gz.test/short"]["truncated"]
+    assert pages["http://gz.test/"]["out_links"] == 5
