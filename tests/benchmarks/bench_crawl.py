@@ -134,26 +134,37 @@ def compare_revisions(rev: str, seeds: Path, tmp: Path, env: dict[str, str], wor
 
 
 def warc_cost(seeds: Path, tmp: Path, env: dict[str, str], workers: int, pairs: int) -> None:
-    """Whole-job wall time without and with ``--warc``, in alternating pairs."""
+    """Whole-job wall time (and CPU time of the job's process tree, which a loaded machine
+    disturbs less) without and with ``--warc``, in alternating pairs."""
+    import resource
     import shutil
     import statistics
 
-    ratios = []
+    def cpu() -> float:
+        use = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return use.ru_utime + use.ru_stime
+
+    ratios, cpu_ratios = [], []
     for i in range(pairs):
+        c0 = cpu()
         plain = run_linkcrawl(seeds, tmp / f"plain{i}", env, workers, compact=True)
+        c1 = cpu()
         warc_dir = tmp / f"warc{i}"
         kept = run_linkcrawl(seeds, tmp / f"kept{i}", env, workers, compact=True,
                              extra=("--warc", str(warc_dir)))  # fmt: skip
+        cpu_ratios.append((cpu() - c1) / (c1 - c0))
         files = list(warc_dir.glob("*.warc.gz"))
         size = sum(f.stat().st_size for f in files)
         ratios.append(kept[2] / plain[2])
         print(f"pair {i + 1}: without --warc {plain[0]} pages, {plain[2]:.1f} s; with --warc"
               f" {kept[0]} pages, {kept[2]:.1f} s, {size / 1e6:.1f} MB of WARC"
-              f" ({len(files)} files); ratio {ratios[-1]:.3f}")  # fmt: skip
+              f" ({len(files)} files); ratio {ratios[-1]:.3f}, CPU time"
+              f" {cpu_ratios[-1]:.3f}")  # fmt: skip
         for d in (tmp / f"plain{i}", tmp / f"kept{i}", warc_dir):
             shutil.rmtree(d, ignore_errors=True)
     print(f"--warc cost (whole-job time, with / without), median of {pairs} pairs: "
-          f"{statistics.median(ratios):.3f}x")  # fmt: skip
+          f"{statistics.median(ratios):.3f}x; CPU time: "
+          f"{statistics.median(cpu_ratios):.3f}x")  # fmt: skip
 
 
 def run_baseline(
