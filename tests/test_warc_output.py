@@ -1,8 +1,10 @@
-"""`crawl --warc DIR`: every response fetched, robots.txt included, kept as WARC/1.1.
+"""`crawl --warc DIR` and `worker --warc DIR`: every response fetched, robots.txt included,
+kept as WARC/1.1.
 
-Three crawls over real HTTP on loopback, each read back with warcio (digests checked):
-the test web (rotation at a small --warc-max-bytes), a small wire-level web (gzip and chunked
-bodies, header case, cut and short bodies) and a crawl SIGKILLed while writing.
+Three crawls over real HTTP on loopback, each read back with warcio (digests checked), and
+ingested back: the test web (rotation at a small --warc-max-bytes; the round trip), a small
+wire-level web crawled by `worker --warc` (gzip and chunked bodies, header case, cut and short
+bodies) and a crawl SIGKILLed while writing.
 """
 
 from __future__ import annotations
@@ -191,6 +193,7 @@ def test_next_run_leaves_files_it_did_not_create(killed_crawl, wire_crawl):
     _, _, new, _ = wire_crawl  # written into the same directory afterwards
     assert left.exists() and left.stat().st_size == size
     assert new.parent == warc and NAME.match(new.name)["crawl"] == "wire"
+    assert NAME.match(new.name)["worker"] == "wire-w"
 
 
 # -- the wire: encodings, chunks, cuts -------------------------------------------------------
@@ -277,13 +280,24 @@ class WireServer:
 
 
 @pytest.fixture(scope="module")
-def wire_crawl(killed_crawl):
-    """The wire web crawled into the directory a killed crawl left its files in."""
+def wire_crawl(killed_crawl, redis_server):
+    """The wire web crawled by `submit` + `worker --warc` (the cluster's way), into the
+    directory a killed crawl left its files in."""
     warc, _, _ = killed_crawl
     tmp = warc.parent
+    (tmp / "wire-seeds.txt").write_text("http://gz.test/\n")
+    cli = [sys.executable, "-m", "crawler.cli"]
     with WireServer() as server:
-        run_crawl(server.proxy_url, ["http://gz.test/"], tmp / "index", warc, "wire",
-                  "--max-body-bytes", "100000", "--no-compact")  # fmt: skip
+        env = {**loopback_proxy_env(server.proxy_url), "PYTHONPATH": str(ROOT)}
+        for cmd in (
+            ["submit", str(tmp / "wire-seeds.txt"), "--redis", redis_server.url, "--crawl-id",
+             "wire", "--allow-private", "--delay", "0", "--max-body-bytes", "100000"],
+            ["worker", "--redis", redis_server.url, "--crawl-id", "wire", "--out",
+             str(tmp / "index"), "--warc", str(warc), "--worker-id", "wire-w"],
+        ):  # fmt: skip
+            res = subprocess.run([*cli, *cmd], env=env, cwd=ROOT, capture_output=True,
+                                 text=True, timeout=120)  # fmt: skip
+            assert res.returncode == 0, res.stderr[-3000:]
     (f,) = warc.glob("LINKCRAWL-wire-*.warc.gz")
     pages = {p["url"]: p for p in load_pages(tmp / "index").to_pylist()}
     return read_warc(f), pages, f, tmp / "index"
