@@ -251,6 +251,7 @@ class WarcFileWriter:
         self._path: Path | None = None
         self._size = 0
         self._dirty = False
+        self.broken = False  # a write failed: the open file may end inside a record
 
     @property
     def open_path(self) -> Path | None:
@@ -281,13 +282,19 @@ class WarcFileWriter:
     def _append(self, data: bytes) -> None:
         assert self._fh is not None
         view = memoryview(data)
-        while view:
-            view = view[os.write(self._fh, view) :]
+        try:
+            while view:
+                view = view[os.write(self._fh, view) :]
+        except OSError:
+            self.broken = True
+            raise
         self._size += len(data)
         self._dirty = True
 
     def write(self, members: bytes) -> None:
         """Append one exchange's gzip members; rotate past ``max_bytes``."""
+        if self.broken:
+            raise OSError("an earlier write to this WARC file failed")
         if self._fh is None:
             self._open()
         self._append(members)
@@ -301,11 +308,15 @@ class WarcFileWriter:
             self._dirty = False
 
     def close(self) -> Path | None:
-        """fsync, rename to the final name, fsync the directory; the final path."""
+        """fsync, rename to the final name, fsync the directory; the final path. A file whose
+        write failed keeps its ``.open`` name (it may end inside a record)."""
         if self._fh is None or self._path is None:
             return None
         fd, path = self._fh, self._path
         self._fh, self._path = None, None
+        if self.broken:
+            os.close(fd)
+            return None
         try:
             os.fsync(fd)
         finally:

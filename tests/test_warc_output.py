@@ -10,9 +10,11 @@ bodies) and a crawl SIGKILLed while writing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -20,6 +22,7 @@ import threading
 import time
 from collections import Counter
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -395,3 +398,76 @@ def test_round_trip_of_encoded_chunked_and_cut_bodies(wire_crawl, tmp_path):
     assert only_ingest == {"http://gz.test/robots.txt"}
     assert pages["http://gz.test/big"]["truncated"] and pages["http://gz.test/short"]["truncated"]
     assert pages["http://gz.test/"]["out_links"] == 5
+
+
+# -- a WARC file that cannot be written ------------------------------------------------------
+NOISE = os.urandom(150_000).hex().encode()  # incompressible enough: ~150 kB in its gzip member
+
+
+def noisy(target: str) -> bytes:
+    if target == "/":
+        body = (
+            b'<html><body><a href="/a">a</a><a href="/noise">n</a><a href="/b">b</a></body></html>'
+        )
+    elif target == "/noise":
+        body = b"<html><body>" + NOISE + b"</body></html>"
+    else:
+        body = b"<html><body>%s</body></html>" % target.encode()
+    return b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(body), body)  # fmt: skip
+
+
+def readable_records(path: Path) -> list[dict]:
+    """The records of a file up to the first one that cannot be read."""
+    out = []
+    with open(path, "rb") as fh, contextlib.suppress(Exception):
+        for rec in ArchiveIterator(fh):
+            out.append({"type": rec.rec_type, "uri": rec.rec_headers.get_header("WARC-Target-URI")})
+            rec.content_stream().read()
+    return out
+
+
+def test_a_worker_that_cannot_write_warc_acks_nothing_more_and_stops(tmp_path, redis_server):
+    from crawler.connection import connect
+    from crawler.frontier import Frontier
+
+    warc, index = tmp_path / "warc", tmp_path / "index"
+    (tmp_path / "seeds.txt").write_text("http://noise.test/\n")
+    cli = [sys.executable, "-m", "crawler.cli"]
+    worker = [*cli, "worker", "--redis", redis_server.url, "--crawl-id", "diskfull", "--out",
+              str(index), "--warc", str(warc), "--heartbeat-ttl", "2"]  # fmt: skip
+
+    def small_files() -> None:  # a full disk, for this process: files stop at 64 kB
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, 64_000))
+
+    with WireServer(answer=noisy) as server:
+        env = {**loopback_proxy_env(server.proxy_url), "PYTHONPATH": str(ROOT)}
+        run = partial(subprocess.run, env=env, cwd=ROOT, capture_output=True, text=True,
+                      timeout=120)  # fmt: skip
+        res = run([*cli, "submit", str(tmp_path / "seeds.txt"), "--redis", redis_server.url,
+                   "--crawl-id", "diskfull", "--allow-private", "--delay", "0"])  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        first = run([*worker, "--worker-id", "full"], preexec_fn=small_files)
+        assert first.returncode != 0 and "WARC output failed" in first.stderr, first.stderr
+        frontier = Frontier(connect(redis_server.url), "diskfull")
+        assert not frontier.is_done()  # its unacked pages went back to the frontier
+        (left,) = warc.glob(f"*{OPEN_SUFFIX}")  # the broken file keeps its temporary name
+        assert "-full.warc.gz" in left.name
+        second = run([*worker, "--worker-id", "ok"])
+        assert second.returncode == 0, second.stderr[-3000:]
+    assert frontier.is_done()
+    recorded = {r["uri"] for f in warc_files(warc) for r in read_warc(f) if r["type"] == "response"}
+    recorded |= {r["uri"] for r in readable_records(left) if r["type"] == "response"}
+    fetched = {p["url"] for p in load_pages(index).to_pylist() if p["status"]}
+    assert "http://noise.test/noise" in fetched and fetched <= recorded
+
+
+def test_doctests():
+    import doctest
+
+    import crawler.warc
+    import pipelines.warc_write
+
+    for module in (pipelines.warc_write, crawler.warc):
+        result = doctest.testmod(module)
+        assert result.attempted and not result.failed, module.__name__
