@@ -59,6 +59,10 @@ FAIR_SHARE_WINDOW = 0.15  # seconds a worker that found nothing ready is owed th
 WARC_MAX_BYTES = 1_000_000_000  # a file is closed and a new one started past this size
 WARC_GZIP_LEVEL = 6  # zlib level of each record's gzip member
 
+# `linkcrawl ingest` (README "Ingesting web archives").
+INGEST_CRAWL_ID = "ingest"  # no --crawl-id, and no isPartOf in a file's leading warcinfo
+INGEST_MAX_ERROR_LINES = 20  # error lines printed per archive; the summary counts the rest
+
 # Parquet sink.
 FLUSH_ROWS = 100_000  # links buffered per worker before a file is written
 FLUSH_SECONDS = 30.0

@@ -27,8 +27,8 @@ from typing import IO, Any
 
 from crawler import defaults
 
-FALLBACK_CRAWL_ID = "ingest"  # no --crawl-id and no isPartOf in the file's warcinfo
-MAX_MESSAGES = 20  # error lines kept per file (then counted only)
+FALLBACK_CRAWL_ID = defaults.INGEST_CRAWL_ID
+MAX_MESSAGES = defaults.INGEST_MAX_ERROR_LINES
 _PROGRESS_SECONDS = 0.5  # how often a worker reports its counters
 
 
@@ -281,6 +281,9 @@ def ingest_file(
             try:
                 for rec in iter_records(fh):
                     res.records += 1
+                    if rec.warning is not None:
+                        res.errors["warc: record not followed by a blank line"] += 1
+                        say(rec.warning)
                     if cid is None:
                         cid = FALLBACK_CRAWL_ID
                         if rec.index == 0 and rec.rec_type == "warcinfo":
@@ -324,7 +327,7 @@ def ingest_file(
     finally:
         if parts is not None:
             parts.abort()
-    if cid is not None:
+    if cid is not None and res.pages:  # the crawls this file wrote rows of
         res.crawl_ids.add(cid)
     return res
 

@@ -13,9 +13,9 @@ or files.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import io
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,6 +29,9 @@ PAGE_TYPES = frozenset({"response", "resource", "revisit"})  # the records that 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 WARCINFO_MAX_BYTES = 64 * 1024  # of a warcinfo block read for its fields
 _GZIP_MAGIC = b"\x1f\x8b"
+_READ = 256 * 1024  # compressed bytes read at a time
+_CHUNK = 1 << 20  # decompressed bytes made at a time (a gzip bomb costs no more)
+_BLOCK = 256 * 1024  # warcio's reads (its default, 16 KiB, costs many Python calls a page)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class ArchiveRecord:
     headers: dict[str, str]
     stream: IO[bytes]
     index: int  # the record's number in its file, from 0
+    #: What warcio found wrong on the way to this record (the previous one's end), or None.
+    warning: str | None = None
 
     @property
     def truncated(self) -> str | None:
@@ -64,17 +69,86 @@ class ArchiveError(Exception):
 
 def gunzipped(fh: IO[bytes]) -> IO[bytes]:
     """``fh``, gunzipped when it starts with a gzip member: gzip per record and whole-file
-    gzip read alike (every member in turn).
+    gzip read alike (every member in turn), buffered (``peek`` works).
 
-    >>> import io
+    >>> import gzip, io
     >>> gunzipped(io.BytesIO(gzip.compress(b"WARC/1.1") + gzip.compress(b"\\r\\n"))).read()
     b'WARC/1.1\\r\\n'
     """
     if not hasattr(fh, "peek"):
         fh = io.BufferedReader(_RawReader(fh), 256 * 1024)  # type: ignore[assignment]
     if fh.peek(2)[:2] == _GZIP_MAGIC:  # type: ignore[attr-defined]
-        return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
+        return _Gunzip(fh)  # type: ignore[return-value]
     return fh
+
+
+class TruncatedGzip(OSError):
+    """The stream ends inside a gzip member (not EOFError: warcio takes that for the end)."""
+
+
+class _Gunzip:
+    """A gzip stream of any number of members, decoded in bounded pieces. Unlike GzipFile it
+    gives every byte of a cut last member before it raises :class:`TruncatedGzip` (a read
+    returns what is decoded, short), so that each record before the cut is read."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh = fh
+        self.d = zlib.decompressobj(31)
+        self.fresh = True  # no byte of the current member fed yet
+        self.tail = b""  # input read but not fed
+        self.out = b""
+        self.pos = 0
+        self.error: Exception | None = None
+        self.ended = False
+
+    def _ready(self) -> bool:
+        """Whether decoded bytes wait (decoding more if none do)."""
+        while self.pos >= len(self.out) and self.error is None and not self.ended:
+            self._fill()
+        return self.pos < len(self.out)
+
+    def peek(self, n: int = 1) -> bytes:
+        self._ready()
+        return self.out[self.pos : self.pos + max(n, 1)]
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            return b"".join(iter(lambda: self.read(_CHUNK), b""))
+        if not self._ready():
+            if self.error is not None:
+                raise self.error
+            return b""
+        data = self.out[self.pos : self.pos + n]
+        self.pos += len(data)
+        return data
+
+    def _fill(self) -> None:
+        data = self.tail or self.fh.read(_READ)
+        self.tail, self.out, self.pos = b"", b"", 0
+        if not data:
+            if self.fresh:
+                self.ended = True
+            else:
+                self.error = TruncatedGzip("truncated gzip member")
+            return
+        if self.fresh:
+            data = data.lstrip(b"\0")  # zero padding between members
+            if not data:
+                return
+            if not _GZIP_MAGIC.startswith(data[:2]):
+                self.error = OSError("corrupt gzip data (not a gzip member after a member)")
+                return
+            self.fresh = False
+        try:
+            self.out = self.d.decompress(data, _CHUNK)
+        except zlib.error as exc:
+            self.error = OSError(f"corrupt gzip data ({exc})")
+            return
+        if self.d.eof:
+            self.tail = self.d.unused_data
+            self.d, self.fresh = zlib.decompressobj(31), True
+        else:
+            self.tail = self.d.unconsumed_tail
 
 
 class _RawReader(io.RawIOBase):
@@ -113,16 +187,21 @@ def iter_records(fh: IO[bytes]) -> Iterator[ArchiveRecord]:
         raise ArchiveError(_archive_error(exc, 0)) from None
     if start and not start.startswith((b"WARC/", b"filedesc:")):
         raise ArchiveError(f"not a WARC or ARC file (it starts with {start[:20]!r})")
-    it = iter(ArchiveIterator(stream, no_record_parse=True, arc2warc=True))
+    it = iter(ArchiveIterator(stream, no_record_parse=True, arc2warc=True,
+                              block_size=_BLOCK))  # fmt: skip
     index = 0
     while True:
+        said = io.StringIO()
         try:
-            with contextlib.redirect_stderr(io.StringIO()):  # warcio's warnings: ours say it
+            with contextlib.redirect_stderr(said):  # warcio prints its warnings: we say them
                 rec = next(it)
         except StopIteration:
             return
         except (ArchiveLoadFailed, EOFError, OSError, ValueError) as exc:
             raise ArchiveError(_archive_error(exc, index)) from None
+        warning = None
+        if "not followed by newline" in said.getvalue() and index:
+            warning = f"record {index - 1}: not followed by a blank line (a wrong Content-Length?)"
         h = rec.rec_headers
         headers = {k.lower(): v for k, v in h.headers}
         url = headers.get("warc-target-uri")
@@ -131,19 +210,33 @@ def iter_records(fh: IO[bytes]) -> Iterator[ArchiveRecord]:
             url=url.strip().strip("<>") if url else None,  # wget writes <http://...>
             date=headers.get("warc-date"),
             headers=headers,
-            stream=rec.raw_stream,
+            stream=_Guarded(rec.raw_stream, index),
             index=index,
+            warning=warning,
         )
         index += 1
 
 
+class _Guarded:
+    """A record's block, whose read raises :class:`ArchiveError` where the archive breaks."""
+
+    def __init__(self, stream: Any, index: int) -> None:
+        self.stream, self.index = stream, index
+
+    def read(self, n: int | None = -1) -> bytes:
+        try:
+            return self.stream.read() if n is None or n < 0 else self.stream.read(n)
+        except (EOFError, OSError, ValueError, zlib.error) as exc:
+            raise ArchiveError(_archive_error(exc, self.index)) from None
+
+
 def _archive_error(exc: BaseException, index: int) -> str:
     text = " ".join(str(exc).split())
-    if isinstance(exc, EOFError) or "end-of-stream" in text:
+    if isinstance(exc, (EOFError, TruncatedGzip)) or "end-of-stream" in text:
         what = "truncated gzip member (the file ends inside a compressed record)"
-    elif isinstance(exc, gzip.BadGzipFile) or ("gzip" in text.lower() and "error" in text):
-        what = f"corrupt gzip data ({text[:120]})"
-    elif "Unknown archive format" in text or index == 0:
+    elif text.startswith("corrupt gzip data"):
+        what = text[:160]
+    elif index == 0:
         what = f"not a WARC or ARC file ({text[:120]})"
     else:
         what = f"unreadable record ({text[:160]})"
@@ -159,7 +252,8 @@ class HttpHead:
     headers: list[tuple[str, str]]
 
     def get(self, name: str) -> str | None:
-        for k, v in self.headers:
+        """The header's last value, as Scrapy's ``Headers.get`` gives the crawl."""
+        for k, v in reversed(self.headers):
             if k == name:
                 return v
         return None

@@ -1,0 +1,412 @@
+"""`linkcrawl ingest`: web archives give the rows a crawl writes (pipelines/warc.py,
+crawler/ingest.py), on real files (tests/data/warc: warcio's edge cases, a Common Crawl
+capture) and on small WARCs written here, one per record type and per kind of bad input."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import uuid
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from crawler.cli import main
+from crawler.ingest import ingest_file
+from pipelines.report import load_links, load_pages
+from pipelines.warc import ArchiveRecord, Limits, iter_records, record_rows
+
+DATA = Path(__file__).resolve().parent / "data" / "warc"
+WHIRLWIND = DATA / "commoncrawl" / "whirlwind.warc.gz"
+WARCIO = sorted(p for p in (DATA / "warcio").iterdir() if p.name != "LICENSE")
+DATE = "2024-05-18T01:02:03Z"
+
+
+# -- small WARCs -----------------------------------------------------------------------------
+def record(kind: str, url: str | None, block: bytes, *, date: str = DATE,
+           extra: tuple[tuple[str, str], ...] = ()) -> bytes:  # fmt: skip
+    """One WARC/1.1 record."""
+    ctype = {"warcinfo": "application/warc-fields", "request": "application/http; msgtype=request",
+             "resource": "text/html", "metadata": "application/warc-fields"}.get(
+        kind, "application/http; msgtype=response")  # fmt: skip
+    fields = [("WARC-Type", kind), ("WARC-Record-ID", f"<urn:uuid:{uuid.uuid4()}>"),
+              ("WARC-Date", date), *([("WARC-Target-URI", url)] if url else []),
+              ("Content-Type", ctype), *extra, ("Content-Length", str(len(block)))]  # fmt: skip
+    head = "".join(f"{k}: {v}\r\n" for k, v in fields).encode()
+    return b"WARC/1.1\r\n" + head + b"\r\n" + block + b"\r\n\r\n"
+
+
+def http(status: str, body: bytes = b"", **headers: str) -> bytes:
+    lines = "".join(f"{k.replace('_', '-')}: {v}\r\n" for k, v in headers.items())
+    return f"HTTP/1.1 {status}\r\n{lines}\r\n".encode() + body
+
+
+def html(*hrefs: str) -> bytes:
+    return b"<html><body><main>" + b"".join(
+        f'<p><a href="{h}">to {h}</a></p>'.encode() for h in hrefs
+    ) + b"</main></body></html>"  # fmt: skip
+
+
+def write_warc(path: Path, records: list[bytes], *, gz: bool = True) -> Path:
+    path.write_bytes(b"".join(gzip.compress(r) for r in records) if gz else b"".join(records))
+    return path
+
+
+def chunked(body: bytes, size: int = 7) -> bytes:
+    parts = [body[i : i + size] for i in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+
+
+def kinds_warc(path: Path) -> Path:
+    """Every record type once, behind a warcinfo naming the crawl."""
+    page = html("/a", "https://other.example/b")
+    return write_warc(path, [
+        record("warcinfo", None, b"isPartOf: TEST-CRAWL-1\r\noperator: tests\r\n"),
+        record("request", "http://site.test/", b"GET / HTTP/1.1\r\nHost: site.test\r\n\r\n"),
+        record("response", "http://site.test/", http(
+            "200 OK", chunked(gzip.compress(page)), Content_Type="text/html",
+            Transfer_Encoding="chunked", Content_Encoding="gzip",
+            X_Robots_Tag="nofollow")),
+        record("metadata", "http://site.test/", b"fetchTimeMs: 12\r\n"),
+        record("response", "http://site.test/old", http("301 Moved", Location="/new")),
+        record("response", "http://site.test/gone", http("404 Not Found", b"<a href=/x>x</a>",
+                                                        Content_Type="text/html")),
+        record("resource", "http://site.test/res.html", html("/from-resource")),
+        record("revisit", "http://site.test/", http("200 OK", Content_Type="text/html"),
+               date="2024-06-01T00:00:00.5Z",
+               extra=(("WARC-Profile", "http://netpreserve.org/warc/1.1/revisit/"
+                       "identical-payload-digest"),)),
+        record("response", "http://site.test/cut", http("200 OK", html("/c1"),
+                                                        Content_Type="text/html"),
+               extra=(("WARC-Truncated", "length"),)),
+        record("response", "http://site.test/doc.pdf", http(
+            "200 OK", b"%PDF-1.4" + bytes(200_000), Content_Type="application/pdf")),
+    ])  # fmt: skip
+
+
+def ingest(capsys, *args: str) -> tuple[int, str, str]:
+    """`linkcrawl ingest ARGS` (in this process unless ARGS ask for --workers)."""
+    code = main(["ingest", "-q", *args, *([] if "--workers" in args else ["--workers", "1"])])
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def rows(index: Path, kind: str) -> list[dict]:
+    """The raw rows of an index (every part), sorted, fetched_at as text."""
+    files = sorted((index / kind).glob("part-*.parquet"))
+    table = pa.concat_tables([pq.read_table(f) for f in files]) if files else None
+    out = [] if table is None else table.to_pylist()
+    return sorted(out, key=lambda r: orjson.dumps(r, default=str))
+
+
+# -- record types ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def kinds(tmp_path_factory) -> tuple[Path, str]:
+    tmp = tmp_path_factory.mktemp("kinds")
+    warc = kinds_warc(tmp / "kinds.warc.gz")
+    out = tmp / "ix"
+    code = main(["ingest", "-q", str(warc), "--out", str(out), "--workers", "1"])
+    assert code == 0
+    return out, str(warc)
+
+
+def test_record_types_give_the_rows_of_a_crawl(kinds):
+    out, _ = kinds
+    pages = {p["url"]: p for p in load_pages(out).to_pylist()}
+    assert set(pages) == {"http://site.test/", "http://site.test/old", "http://site.test/gone",
+                          "http://site.test/res.html", "http://site.test/cut",
+                          "http://site.test/doc.pdf"}  # fmt: skip
+    assert {p["crawl_id"] for p in pages.values()} == {"TEST-CRAWL-1"}  # from warcinfo
+    assert {p["depth"] for p in pages.values()} == {0}
+    # The revisit is the latest capture of http://site.test/: its row, no links of its own.
+    home = pages["http://site.test/"]
+    assert home["warc_record_type"] == "revisit" and home["out_links"] == 0
+    assert home["fetched_at"].isoformat() == "2024-06-01T00:00:00.500000+00:00"
+    old = pages["http://site.test/old"]
+    assert (old["status"], old["redirect_to"], old["final_url"]) == (
+        301,
+        "http://site.test/new",
+        "http://site.test/new",
+    )
+    assert pages["http://site.test/gone"]["status"] == 404
+    assert pages["http://site.test/gone"]["out_links"] == 0  # a crawl extracts 2xx only
+    res = pages["http://site.test/res.html"]
+    assert res["warc_record_type"] == "resource" and res["status"] is None
+    assert res["out_links"] == 1
+    cut = pages["http://site.test/cut"]
+    assert cut["truncated"] and "warc_truncated" in cut["limits_hit"]
+    pdf = pages["http://site.test/doc.pdf"]
+    assert pdf["content_type"] == "application/pdf" and pdf["out_links"] == 0
+    assert pdf["content_length"] == 200_008  # the stored size: the payload was not read
+
+    links = load_links(out).to_pylist()
+    by_source: dict[str, list[dict]] = {}
+    for link in links:
+        by_source.setdefault(link["source_url"], []).append(link)
+    # The response's links survive its later revisit; chunked + gzip were undone, and its
+    # X-Robots-Tag made them nofollow, as in a crawl.
+    home_links = sorted(by_source["http://site.test/"], key=lambda r: r["position"])
+    assert [r["target_url"] for r in home_links] == ["http://site.test/a",
+                                                     "https://other.example/b"]  # fmt: skip
+    assert all(r["nofollow"] for r in home_links)
+    assert home_links[0]["fetched_at"].isoformat().startswith("2024-05-18T01:02:03")
+    assert set(by_source) == {"http://site.test/", "http://site.test/res.html",
+                              "http://site.test/cut"}  # fmt: skip
+    assert all(r["sitewide"] is not None for r in links)  # compaction ran
+
+
+def test_summary_counts_skipped_records(tmp_path, capsys):
+    warc = kinds_warc(tmp_path / "k.warc.gz")
+    code, out, err = ingest(capsys, str(warc), "--out", str(tmp_path / "ix"), "--no-compact")
+    assert code == 0
+    assert "1 files, 10 records, 7 pages" in out
+    assert "skipped records: metadata 1, request 1, warcinfo 1" in out
+    assert "limits: warc_truncated 1" in out
+    assert err == ""
+
+
+def test_crawl_id_option_and_fallback(tmp_path, capsys):
+    warc = kinds_warc(tmp_path / "k.warc.gz")
+    assert ingest(capsys, str(warc), "--out", str(tmp_path / "a"), "--crawl-id", "mine")[0] == 0
+    assert {p["crawl_id"] for p in load_pages(tmp_path / "a").to_pylist()} == {"mine"}
+    plain = write_warc(tmp_path / "p.warc", [record("resource", "http://p.test/", html("/x"))],
+                       gz=False)  # fmt: skip
+    assert ingest(capsys, str(plain), "--out", str(tmp_path / "b"))[0] == 0
+    assert {p["crawl_id"] for p in load_pages(tmp_path / "b").to_pylist()} == {"ingest"}
+
+
+def test_queries_work_on_an_ingested_index(kinds, capsys):
+    out, _ = kinds
+    assert main(["backlinks", "other.example", "-i", str(out), "--format", "jsonl"]) == 0
+    got = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["source_url"] for r in got] == ["http://site.test/"]
+    assert main(["pages", "site.test", "-i", str(out), "--internal", "--format", "jsonl"]) == 0
+    assert "http://site.test/a" in capsys.readouterr().out
+    assert main(["sql", "SELECT count(*) AS n FROM pages WHERE warc_record_type = 'revisit'",
+                 "-i", str(out), "--format", "csv"]) == 0  # fmt: skip
+    assert capsys.readouterr().out.split() == ["n", "1"]
+
+
+def test_non_html_payload_is_not_read():
+    class Counting(io.BytesIO):
+        taken = 0
+
+        def read(self, n: int | None = -1) -> bytes:
+            data = super().read(n)
+            Counting.taken += len(data)
+            return data
+
+    block = http("200 OK", bytes(5_000_000), Content_Type="video/mp4")
+    rec = ArchiveRecord("response", "http://v.test/a.mp4", DATE,
+                        {"content-length": str(len(block))}, Counting(block), 0)  # fmt: skip
+    got = record_rows(rec, crawl_id="c", limits=Limits(8 << 20, 65536, 500, None))
+    assert got.page is not None and got.page["content_length"] == 5_000_000
+    assert Counting.taken <= 65536 + 4  # the head's read only
+
+
+# -- real files ------------------------------------------------------------------------------
+def test_common_crawl_record_gives_the_links_of_extract(tmp_path, capsysbinary):
+    # warcio's own parse (de-chunked, decoded) of the response: the payload `extract` reads.
+    with WHIRLWIND.open("rb") as fh:
+        for rec in ArchiveIterator(fh):
+            if rec.rec_type == "response":
+                url = rec.rec_headers.get_header("WARC-Target-URI")
+                ctype = rec.http_headers.get_header("Content-Type")
+                robots = rec.http_headers.get_header("X-Robots-Tag")
+                payload = rec.content_stream().read()
+    page = tmp_path / "page.html"
+    page.write_bytes(payload)
+    args = ["extract", str(page), "--url", url, "--content-type", ctype, "--crawl-id", "x"]
+    assert main(args + (["--x-robots-tag", robots] if robots else [])) == 0
+    extracted = [orjson.loads(x) for x in capsysbinary.readouterr().out.splitlines()]
+    out = tmp_path / "ix"
+    assert main(["ingest", "-q", str(WHIRLWIND), "--out", str(out), "--no-compact",
+                 "--workers", "1"]) == 0  # fmt: skip
+    capsysbinary.readouterr()
+    ingested = sorted(rows(out, "links"), key=lambda r: r["position"])
+    assert len(ingested) == len(extracted) > 100
+    for a, b in zip(ingested, extracted, strict=True):
+        assert a["crawl_id"] == "CC-MAIN-2024-22"
+        assert a["fetched_at"].isoformat() == "2024-05-18T01:58:10+00:00"  # WARC-Date
+        for key in ("crawl_id", "fetched_at"):
+            del a[key], b[key]
+        for r in (a, b):  # float32 in Parquet, a double in JSON
+            r["placement_score"] = round(r["placement_score"], 5)
+        assert a == b
+
+
+@pytest.mark.parametrize("path", WARCIO, ids=lambda p: p.name)
+def test_every_warcio_file_is_read(path, tmp_path):
+    res = ingest_file(str(path), str(tmp_path / "ix"))
+    # warcio's own count of each record type is the truth: every record accounted for.
+    truth: dict[str, int] = {}
+    gz = path.read_bytes()[:2] == b"\x1f\x8b"
+    with path.open("rb") as raw:
+        stream = gzip.GzipFile(fileobj=raw) if gz else raw
+        for rec in ArchiveIterator(stream, arc2warc=True):
+            truth[rec.rec_type] = truth.get(rec.rec_type, 0) + 1
+    assert res.records == sum(truth.values())
+    assert res.files_failed == 0
+    for kind in ("request", "metadata", "warcinfo"):
+        assert res.skipped[kind] == truth.get(kind, 0), kind
+    pages = sum(truth.get(k, 0) for k in ("response", "resource", "revisit"))
+    broken = sum(res.errors.values())
+    assert res.pages + res.skipped["not_http_url"] + broken - res.http_errors >= pages - broken
+    assert res.pages + res.skipped["not_http_url"] == pages
+
+
+def test_all_warcio_files_through_the_cli(tmp_path, capsys):
+    code, out, err = ingest(capsys, *map(str, WARCIO), "--out", str(tmp_path / "ix"),
+                            "--no-compact")  # fmt: skip
+    assert code == 0, err
+    assert "skipped records: " in out and "request" in out and "Traceback" not in err
+    assert "bad.arc: record 1: http: no HTTP head" in err  # each broken record said once
+    assert "example-trunc.warc: record 2: not followed by a blank line" in err
+
+
+# -- bad input, lists, parallel --------------------------------------------------------------
+def test_bad_input_each_gets_one_error_and_the_rest_goes_on(tmp_path, capsys):
+    page = http("200 OK", html("/g"), Content_Type="text/html")
+    good = write_warc(tmp_path / "good.warc.gz", [record("response", "http://good.test/", page)])
+    text = tmp_path / "notes.warc"
+    text.write_text("this is not an archive\n" * 10)
+    records = [record("response", f"http://cut.test/{i}", http("200 OK", html(f"/{i}") * 5,
+                                                               Content_Type="text/html"))
+               for i in range(3)]  # fmt: skip
+    blob = write_warc(tmp_path / "cut.warc.gz", records).read_bytes()
+    (tmp_path / "cut.warc.gz").write_bytes(blob[: len(blob) - 40])  # the last member cut
+    big = write_warc(tmp_path / "big.warc.gz", [record("response", "http://big.test/", http(
+        "200 OK", html("/b") + b" " * 5000, Content_Type="text/html"))])  # fmt: skip
+    code, out, err = ingest(capsys, str(tmp_path / "missing.warc.gz"), str(text),
+                            str(tmp_path / "cut.warc.gz"), str(big), str(good),
+                            "--out", str(tmp_path / "ix"), "--max-body-bytes", "2000",
+                            "--no-compact")  # fmt: skip
+    assert code == 1  # some files failed
+    lines = err.splitlines()
+    assert [x for x in lines if "missing.warc.gz" in x] == [
+        f"linkcrawl: {tmp_path / 'missing.warc.gz'}: file not found"
+    ]
+    assert len([x for x in lines if "notes.warc" in x and "not a WARC or ARC file" in x]) == 1
+    cut_lines = [x for x in lines if "cut.warc.gz" in x]
+    assert len(cut_lines) == 1 and "truncated gzip member" in cut_lines[0]
+    assert len([x for x in lines if "big.warc.gz" in x and "over 2000 bytes, cut" in x]) == 1
+    pages = {p["url"]: p for p in rows(tmp_path / "ix", "pages")}
+    assert "http://good.test/" in pages
+    assert {"http://cut.test/0", "http://cut.test/1"} <= set(pages)  # read before the cut
+    assert pages["http://big.test/"]["truncated"]
+    assert "body_bytes" in pages["http://big.test/"]["limits_hit"]
+    assert "5 files (3 failed)" in out
+
+
+def test_nothing_ingested_exits_1(tmp_path, capsys):
+    code, _, err = ingest(capsys, str(tmp_path / "nope.warc"), "--out", str(tmp_path / "ix"))
+    assert code == 1 and "no page was ingested" in err
+
+
+def write_sites(tmp_path: Path, n: int) -> list[Path]:
+    return [write_warc(tmp_path / f"s{i}.warc.gz", [
+        record("warcinfo", None, b"isPartOf: PAR\r\n"),
+        *(record("response", f"http://s{i}.test/{j}", http("200 OK", html(
+            f"/{j + 1}", f"http://s{(i + 1) % n}.test/", "http://hub.test/"),
+            Content_Type="text/html")) for j in range(5)),
+    ]) for i in range(n)]  # fmt: skip
+
+
+def test_workers_2_give_the_rows_of_workers_1(tmp_path, capsys):
+    files = [str(p) for p in write_sites(tmp_path, 4)]
+    for workers, name in (("1", "one"), ("2", "two")):
+        code, out, _ = ingest(capsys, *files, "--out", str(tmp_path / name), "--workers",
+                              workers, "--no-compact")  # fmt: skip
+        assert code == 0 and "4 files, 24 records, 20 pages, 60 links" in out
+    for kind in ("links", "pages"):
+        one, two = rows(tmp_path / "one", kind), rows(tmp_path / "two", kind)
+        assert one == two and len(one) >= 20
+    names = sorted(p.name for p in (tmp_path / "one" / "links").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "two" / "links").iterdir())
+
+
+def test_a_file_ingested_again_replaces_its_rows(tmp_path, capsys):
+    (warc,) = write_sites(tmp_path, 1)
+    out = tmp_path / "ix"
+    for _ in range(2):
+        assert ingest(capsys, str(warc), "--out", str(out), "--no-compact")[0] == 0
+    assert len(list((out / "links").glob("part-*"))) == 1
+    assert len(rows(out, "links")) == 15
+    assert main(["compact", str(out)]) == 0
+    assert len(load_links(out)) == 15
+
+
+def test_list_with_prefix_and_filesystem_uris(tmp_path, capsys):
+    files = write_sites(tmp_path, 2)
+    listing = tmp_path / "warc.paths.gz"
+    listing.write_bytes(gzip.compress(b"# a comment\n" + b"".join(
+        f.name.encode() + b"\n" for f in files)))  # fmt: skip
+    out = f"file://{tmp_path / 'remote'}"  # a pyarrow filesystem URI, as s3:// would be
+    code, text, _ = ingest(capsys, "--list", str(listing), "--prefix", f"file://{tmp_path}",
+                           "--out", out)  # fmt: skip
+    assert code == 0 and "2 files, 12 records, 10 pages" in text
+    assert "published" not in text  # an object store is not compacted here (as crawl --out)
+    assert len(rows(tmp_path / "remote", "pages")) == 10
+    assert not [p for p in (tmp_path / "remote" / "links").iterdir() if p.name.startswith(".")]
+
+
+def test_records_are_read_one_at_a_time(tmp_path):
+    files = write_sites(tmp_path, 1)
+    with files[0].open("rb") as fh:
+        seen = [(r.rec_type, r.url) for r in iter_records(fh)]
+    assert seen[0] == ("warcinfo", None) and len(seen) == 6
+
+
+def test_http_prefix_and_the_live_line(tmp_path, capsys, monkeypatch):
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    files = write_sites(tmp_path, 2)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        listing = tmp_path / "paths.txt"
+        listing.write_text("".join(f"{f.name}\n" for f in files) + "missing.warc.gz\n")
+        prefix = f"http://127.0.0.1:{server.server_address[1]}/"
+        code = main(["ingest", "--list", str(listing), "--prefix", prefix, "--out",
+                     str(tmp_path / "ix"), "--workers", "1", "--no-compact"])  # fmt: skip
+    finally:
+        server.shutdown()
+    cap = capsys.readouterr()
+    assert code == 1  # one file failed
+    assert "3 files (1 failed), 12 records, 10 pages" in cap.out
+    assert f"linkcrawl: {prefix}missing.warc.gz: cannot fetch it (HTTP Error 404" in cap.err
+    live = [x for x in cap.err.splitlines() if x.startswith("files ")]
+    assert live[-1].startswith("files 3/3 | records 12 (") and "links written 30" in live[-1]
+    assert len(rows(tmp_path / "ix", "pages")) == 10
+
+
+def test_a_file_of_no_page_is_not_compacted(tmp_path, capsys):
+    only_requests = write_warc(tmp_path / "req.warc.gz", [record(
+        "request", "http://r.test/", b"GET / HTTP/1.1\r\n\r\n")])  # fmt: skip
+    (good,) = write_sites(tmp_path, 1)
+    code, out, err = ingest(capsys, str(only_requests), str(good), "--out", str(tmp_path / "ix"))
+    assert code == 0, err
+    assert "ingest PAR: 2 files, 7 records, 5 pages" in out
+    assert "1 crawl(s) rebuilt (PAR)" in out
+
+
+def test_docstring_examples():
+    import doctest
+
+    import crawler.ingest
+    import pipelines.rows
+    import pipelines.warc
+
+    for module in (pipelines.warc, pipelines.rows, crawler.ingest):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
