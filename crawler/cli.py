@@ -147,6 +147,33 @@ def _add_limit_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_warc_options(p: argparse.ArgumentParser) -> None:
+    """WARC output (README "Keeping WARC files"): a worker's option, not the crawl's."""
+    p.add_argument("--warc", metavar="DIR",
+                   help="also write every response fetched (robots.txt too) to WARC/1.1 files"
+                   " in DIR, a local directory")  # fmt: skip
+    p.add_argument("--warc-max-bytes", type=_positive, default=defaults.WARC_MAX_BYTES,
+                   metavar="BYTES", help="start a new WARC file past this size (default "
+                   f"{defaults.WARC_MAX_BYTES:g}; 0: one file per worker)")  # fmt: skip
+
+
+def _warc_dir(args: argparse.Namespace) -> str | None:
+    """``--warc`` as an absolute local directory (workers may run elsewhere: refuse a URI)."""
+    if not args.warc:
+        return None
+    if "://" in args.warc:
+        raise UsageError(f"--warc {args.warc}: a local directory (object stores: not yet)")
+    path = Path(args.warc).resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = exc.strerror
+        raise UsageError(f"--warc {args.warc}: cannot create the directory ({why})") from None
+    if not os.access(path, os.W_OK):
+        raise UsageError(f"--warc {args.warc}: not writable")
+    return str(path)
+
+
 def _add_stop_grace(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--stop-grace",
@@ -254,6 +281,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     seeds = read_seeds(args.seeds)
     config = _config(args, seeds)
     check_out_dir(args.out)
+    warc = _warc_dir(args)
     # SIGTERM/SIGINT: the workers stop, what is complete is compacted and summarized, and the
     # exit status is 128 + the signal; a second signal cuts that short (see crawler/stopping.py).
     with StopRequest() as stop:
@@ -269,6 +297,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             env=_dns_env(args.dns_server),
             heartbeat_ttl=args.heartbeat_ttl,
             resume=args.resume,
+            warc=(warc, args.warc_max_bytes) if warc else None,
         )
         print(summary.format(), flush=True)
         stop.raise_on_force = True
@@ -415,6 +444,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         heartbeat_ttl=args.heartbeat_ttl,
         dns_server=_dns_env(args.dns_server).get("LINKCRAWL_DNS_SERVER"),
         stop_grace=args.stop_grace,
+        warc=_warc_dir(args),
+        warc_max_bytes=args.warc_max_bytes,
     )
 
 
@@ -717,6 +748,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="more logging, in OUT/logs/ (-vv: debug)")  # fmt: skip
     _add_stop_grace(p)
     _add_crawl_options(p)
+    _add_warc_options(p)
     _dns_server_option(p)
     p.set_defaults(func=cmd_crawl)
 
@@ -764,6 +796,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="more logging (-vv: debug)")  # fmt: skip
     _dns_server_option(p)
     _add_stop_grace(p)
+    _add_warc_options(p)
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("status", help="progress of every crawl in a Redis frontier")

@@ -55,6 +55,10 @@ PARENT_CHECK_SECONDS = 1.0  # how often a worker of `crawl` checks that its pare
 MAX_LEASE_LOSSES = 2  # an entry whose lease died with its worker this often is poison
 FAIR_SHARE_WINDOW = 0.15  # seconds a worker that found nothing ready is owed the next slot
 
+# WARC output (--warc DIR, crawler/warc.py).
+WARC_MAX_BYTES = 1_000_000_000  # a file is closed and a new one started past this size
+WARC_GZIP_LEVEL = 6  # zlib level of each record's gzip member
+
 # `linkcrawl ingest` (README "Ingesting web archives").
 INGEST_CRAWL_ID = "ingest"  # no --crawl-id, and no isPartOf in a file's leading warcinfo
 INGEST_MAX_ERROR_LINES = 20  # error lines printed per archive; the summary counts the rest

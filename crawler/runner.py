@@ -368,6 +368,7 @@ def _spawn_worker(
     env: dict[str, str],
     stop_grace: float = defaults.STOP_GRACE,
     heartbeat_ttl: float | None = None,
+    warc: tuple[str, int] | None = None,
 ) -> WorkerProcess:
     log_dir.mkdir(parents=True, exist_ok=True)
     worker_id = f"w{index}-{os.getpid()}"
@@ -381,6 +382,8 @@ def _spawn_worker(
     ]  # fmt: skip
     if heartbeat_ttl:
         cmd += ["--heartbeat-ttl", str(heartbeat_ttl)]
+    if warc is not None:
+        cmd += ["--warc", warc[0], "--warc-max-bytes", str(warc[1])]
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
     finally:
@@ -468,6 +471,7 @@ def run_crawl(
     stop_grace: float = defaults.STOP_GRACE,
     heartbeat_ttl: float | None = None,
     resume: bool = False,
+    warc: tuple[str, int] | None = None,
 ) -> CrawlSummary:
     """Run a whole crawl on this machine and return its summary.
 
@@ -475,6 +479,7 @@ def run_crawl(
     3 per worker; its leases go back to the queue and count as lost (see crawler.poison).
     SIGTERM/SIGINT stop it (see :func:`_supervise`): the summary then says which signal.
     Pass ``stop`` to keep listening after this returns (`crawl` does, while it compacts).
+    ``warc`` (directory, max bytes per file): the workers write WARC files (crawler/warc.py).
     """
     own_stop = stop is None
     stop = stop if stop is not None else StopRequest().install()
@@ -502,7 +507,7 @@ def run_crawl(
         def spawn(index: int) -> WorkerProcess:
             assert redis_url is not None
             return _spawn_worker(redis_url, config.crawl_id, out, log_dir, index, log_level,
-                                 child_env, stop_grace, heartbeat_ttl)  # fmt: skip
+                                 child_env, stop_grace, heartbeat_ttl, warc)  # fmt: skip
 
         if not stop.signum:
             workers_.extend(spawn(i) for i in range(n_workers))

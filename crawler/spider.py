@@ -93,7 +93,7 @@ class LinkSpider(scrapy.Spider):
         entry: Entry = response.meta["lc_entry"]
         frontier = self.crawls[response.meta["lc_crawl"]]
         cfg = frontier.config
-        fetched_at = utc_now()
+        fetched_at = response.meta.get("lc_fetched_at") or utc_now()  # --warc: its WARC-Date
         headers = response.headers
         content_type = _header(headers, b"Content-Type")
         x_robots = _header(headers, b"X-Robots-Tag")
