@@ -151,7 +151,12 @@ class LinkSpider(scrapy.Spider):
             try:
                 with cpu_budget(cfg.page_cpu_budget):  # nor stall it
                     extracted = extract_page(
-                        body, entry.url, content_type=content_type, x_robots_tag=x_robots
+                        body,
+                        entry.url,
+                        content_type=content_type,
+                        x_robots_tag=x_robots,
+                        content_language=_header(headers, b"Content-Language"),
+                        keep_text=cfg.store_text,
                     )
                     links = link_rows(
                         extracted, entry.url, crawl_id=cfg.crawl_id, fetched_at=fetched_at
@@ -231,6 +236,10 @@ class LinkSpider(scrapy.Spider):
         page["meta_robots"] = extracted.meta_robots
         page["out_links"] = len(extracted.links)
         page["limits_hit"].extend(extracted.limits_hit)
+        page["lang"], page["lang_source"] = extracted.lang, extracted.lang_source
+        page["country"], page["country_source"] = extracted.country, extracted.country_source
+        if extracted.text is not None:
+            page["text"] = extracted.text  # texts/ (ParquetSink), not a pages column
 
     @staticmethod
     def trap(frontier: Frontier, url: str) -> str | None:
