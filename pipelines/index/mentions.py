@@ -191,15 +191,24 @@ def mentions(ix: Index, q: MentionQuery, filters: Filters) -> tuple[pa.Table, Me
         scope.append(f"fetched_at >= {lit(q.since.isoformat())}::TIMESTAMPTZ")
     scope_sql = " AND ".join(scope) or "true"
     src = f"read_parquet({file_list(files)}, union_by_name = true)"
-    # The latest fetch of each page that may name the brand (an older text does not count).
-    sql = f"""
-    WITH m AS (SELECT url, crawl_id, fetched_at, text FROM {src}
-               WHERE {scope_sql} AND {" AND ".join(where)}),
-    latest AS (SELECT url, max(fetched_at) AS f FROM {src}
-               WHERE {scope_sql} AND url IN (SELECT url FROM m) GROUP BY url)
-    SELECT m.url, m.crawl_id, m.fetched_at, m.text FROM m JOIN latest
-      ON m.url = latest.url AND m.fetched_at = latest.f"""
-    cand = ix.run(sql)
+    cand = ix.run(f"SELECT url, crawl_id, fetched_at, text FROM {src} "
+                  f"WHERE {scope_sql} AND {' AND '.join(where)}")  # fmt: skip
+    if len(files) > 1 and cand.num_rows:
+        # Several fetches of a page may hold a text (crawls, raw files): only its latest
+        # counts. One compacted file holds one row per page: nothing to check.
+        ix.con.register("_mention_cand", cand.select(["url"]))
+        try:
+            latest = ix.run(f"""SELECT url, max(fetched_at) AS f FROM {src}
+                                WHERE {scope_sql} AND url IN (SELECT url FROM _mention_cand)
+                                GROUP BY url""")
+        finally:
+            ix.con.unregister("_mention_cand")
+        newest = dict(zip(latest["url"].to_pylist(), latest["f"].to_pylist(), strict=True))
+        keep = [
+            newest.get(u) == f
+            for u, f in zip(cand["url"].to_pylist(), cand["fetched_at"].to_pylist(), strict=True)
+        ]
+        cand = cand.filter(pa.array(keep, pa.bool_()))
     pattern = brand_regex(q.brand, case_sensitive=q.case_sensitive, fold_accents=q.fold_accents)
     stats = MentionStats()
     found: dict[str, dict] = {}
@@ -217,13 +226,19 @@ def mentions(ix: Index, q: MentionQuery, filters: Filters) -> tuple[pa.Table, Me
         if where_from is not None:  # folding changed lengths: back to the text's offsets
             start, end = where_from[start], where_from[end - 1] + 1
         found[url] = {"url": url, "crawl_id": crawl, "fetched_at": at, "mentions": len(hits),
-                      "sentence": sentence_at(text, start, end)}  # fmt: skip
+                      "text": text, "span": (start, end)}  # fmt: skip
     stats.pages = len(found)
     linking: set[tuple[str, str]] = set()
     if q.domain is not None and found:
         t = Target("domain", q.domain, q.domain)
-        rows = ix.run(f"""SELECT DISTINCT source_url, crawl_id
-                          FROM ({ix.links_for(t, Filters(crawl=filters.crawl, internal=True))})""")
+        # Only the candidates' links: a big brand has far more linking pages than mentions.
+        ix.con.register("_mention_urls", pa.table({"u": list(found)}))
+        try:
+            rows = ix.run(f"""SELECT DISTINCT source_url, crawl_id
+                              FROM ({ix.links_for(t, Filters(crawl=filters.crawl, internal=True))})
+                              WHERE source_url IN (SELECT u FROM _mention_urls)""")
+        finally:
+            ix.con.unregister("_mention_urls")
         linking = set(zip(rows["source_url"].to_pylist(), rows["crawl_id"].to_pylist(),
                           strict=True))  # fmt: skip
     kept = []
@@ -246,6 +261,7 @@ def mentions(ix: Index, q: MentionQuery, filters: Filters) -> tuple[pa.Table, Me
             stats.other += 1
             continue
         row["lang"], row["country"] = lang, country
+        row["sentence"] = sentence_at(row.pop("text"), *row["span"])  # for the rows kept only
         out.append(row)
     table = pa.table(
         {
