@@ -22,6 +22,8 @@ from crawler.cli import main
 from crawler.demo import loopback_proxy_env
 from crawler.testweb import WebServer
 from crawler.testweb.langweb import BRAND, BRAND_DOMAIN, build_lang_web
+from pipelines.index.layout import parse_target
+from pipelines.index.queries import Filters, Index
 from pipelines.urls import registered_domain, url_host
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,3 +199,22 @@ def test_an_index_without_texts_says_how_to_get_them(tmp_path, capsysbinary):
     code = main(["mentions", "widgets", "-i", str(out)])
     err = capsysbinary.readouterr().err.decode()
     assert code == 2 and "--store-text" in err and err.strip().count("\n") == 0
+
+
+def test_an_index_written_before_lang_columns_is_still_read(tmp_path, capsysbinary):
+    out = tmp_path / "ix"
+    indexdata.build(out, refetch=False)
+    new = ["lang", "lang_source", "country", "country_source"]
+    for f in (out / "pages").glob("*.parquet"):  # pages as written before the columns
+        pq.write_table(pq.read_table(f).drop_columns(new), f)
+    assert main(["compact", str(out)]) == 0
+    for f in (out / "compacted").rglob("b*.parquet"):  # and links compacted before them
+        pq.write_table(pq.read_table(f).drop_columns(["source_lang", "source_country"]), f)
+    code, got, _ = rows(capsysbinary, "refdomains", "shop.test", "-i", str(out))
+    assert code == 0 and got and all(r["lang"] == r["country"] == "" for r in got)
+    target = parse_target("shop.test")
+    with Index(out, fast_rows=0) as slow, Index(out, fast_rows=10**9) as fast:
+        a, b = slow.refdomains(target, Filters()), fast.refdomains(target, Filters())
+        assert a.to_pylist() == b.to_pylist() and a.num_rows == len(got)
+    code, got, _ = rows(capsysbinary, "backlinks", "shop.test", "-i", str(out), "--lang", "de")
+    assert code == 1 and got == []
