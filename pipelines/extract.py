@@ -733,8 +733,12 @@ def _lang_country(
     not declared; it changes the tree (scripts dropped), so this runs last."""
     root = tree.root
     html_lang = root.attributes.get("lang") if root is not None and root.tag == "html" else None
-    declared = parse_lang(html_lang)[0] or parse_lang(first_language(content_language))[0]
-    text = visible_text(tree) if keep_text or declared is None else None
+    in_html = parse_lang(html_lang)[0]
+    in_header = parse_lang(first_language(content_language))[0]
+    # The text is needed to detect: no language declared, or two that disagree.
+    undeclared = in_html is None and in_header is None
+    disagree = in_html is not None and in_header is not None and in_html != in_header
+    text = visible_text(tree) if keep_text or undeclared or disagree else None
     page.lang, page.lang_source, lang_region = page_lang(html_lang, content_language, text)
     region = None
     if alternates:

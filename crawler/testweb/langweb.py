@@ -110,6 +110,8 @@ def build_lang_web() -> LangWeb:
         ("jardin.test", None, None, "es", "es", "detected", None, None, "none"),
         ("garten.example", "de", None, "de", "de", "html-lang", "CH", "CH", "hreflang"),
         ("plain.test", "en", None, "en", "en", "html-lang", None, None, "none"),
+        # <html lang> and Content-Language disagree: the detector decides (German prose).
+        ("streit.example", "en", "de-DE", "de", "de", "detected", None, "DE", "lang-region"),
     ]  # fmt: skip
     # Per host, the pages: (path, how the brand is written or None, links to the brand).
     plans = {
@@ -122,6 +124,7 @@ def build_lang_web() -> LangWeb:
         "jardin.test": [("/a", "Acme  Tools", False), ("/b", None, False)],
         "garten.example": [("/a", BRAND, False)],
         "plain.test": [("/a", None, True)],
+        "streit.example": [("/a", None, True)],
     }  # fmt: skip
     for host, html_lang, content_lang, written_lang, lang, lsrc, region, country, csrc in hosts:
         site: dict[str, Resource] = {}
