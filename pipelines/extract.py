@@ -742,10 +742,16 @@ def _lang_country(
     page.lang, page.lang_source, lang_region = page_lang(html_lang, content_language, text)
     region = None
     if alternates:
-        own = resolve_link(url, url) or url
+        own = None
         for code, href in alternates:
             alt_region = parse_lang(code)[1]
-            if alt_region is not None and resolve_link(href, base) == own:
+            if alt_region is None:
+                continue
+            if own is None:
+                own = resolve_link(url, url) or url
+            # Resolved only when it may be the page itself (its path's last segment is ours).
+            tail = href.rstrip("/").rsplit("/", 1)[-1]
+            if tail in own and resolve_link(href, base) == own:
                 region = alt_region
                 break
     page.country, page.country_source = page_country(url_host(url), region, lang_region)

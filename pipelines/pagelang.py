@@ -41,7 +41,7 @@ _SPLIT = re.compile(r"[-_]")
 
 #: Characters of visible text the detector reads at most (its cost is linear in them: ~0.3 ms
 #: per 1,000 characters); the prose lines (5 words or more) come first.
-DETECT_SAMPLE_CHARS = 2000
+DETECT_SAMPLE_CHARS = 1000
 #: Fewer letters than this in the sample: no detection (a guess on a menu is noise).
 DETECT_MIN_LETTERS = 40
 
