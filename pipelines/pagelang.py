@@ -38,6 +38,7 @@ _TLD_COUNTRY = {"uk": "GB"}
 _LANG_ALIASES = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro"}
 _LANG = re.compile(r"[a-z]{2,3}")
 _SPLIT = re.compile(r"[-_]")
+_NOT_LETTERS = re.compile(r"[\W\d_]+")
 
 #: Characters of visible text the detector reads at most (its cost is linear in them: ~0.3 ms
 #: per 1,000 characters); the prose lines (5 words or more) come first.
@@ -143,9 +144,10 @@ def detect(text: str) -> str | None:
     >>> detect("Home | News | 2024") is None
     True
     """
-    if sum(c.isalpha() for c in text[:DETECT_SAMPLE_CHARS]) < DETECT_MIN_LETTERS:
+    sample = text[:DETECT_SAMPLE_CHARS]
+    if len(_NOT_LETTERS.sub("", sample)) < DETECT_MIN_LETTERS:  # counted in C
         return None
-    lang, _score = _identifier().classify(text[:DETECT_SAMPLE_CHARS])
+    lang, _score = _identifier().classify(sample)
     return parse_lang(lang)[0]
 
 
