@@ -12,7 +12,8 @@ final answer differ are listed (``--show``) for a look by hand.
 
 Reported per set: the pipeline's answer (``<html lang>``, then detection; saved pages have no
 ``Content-Language``), each signal alone (``<html lang>`` where present; detection on every
-page), and how many pages each source answered.
+page, on the sample extraction gives it: the paragraphs of prose, else the visible text), and
+how many pages each source answered.
 
     PYTHONPATH=. python tests/benchmarks/eval_lang.py [--limit N] [--show 20]
 """
@@ -30,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.extract import extract_page, parse_page, visible_text  # noqa: E402
+from pipelines.extract import _prose_sample, extract_page, parse_page, visible_text  # noqa: E402
 from pipelines.pagelang import _identifier, detect, parse_lang, text_sample  # noqa: E402
 
 DATA = Path("/work/shared/testdata")
@@ -104,7 +105,7 @@ def evaluate(name: str, pages: list[tuple[str, str, bytes, str]], show: int) -> 
         if declared is not None:
             html_n += 1
             html_right += declared == want
-        got = detect(text_sample(visible_text(tree)))
+        got = detect(text_sample(_prose_sample(tree) or visible_text(tree)))  # as extract does
         if got is not None:
             det_n += 1
             det_right += got == want
