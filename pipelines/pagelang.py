@@ -112,7 +112,7 @@ def text_sample(text: str, max_chars: int = DETECT_SAMPLE_CHARS) -> str:
     prose: list[str] = []
     rest: list[str] = []
     size = 0
-    for line in text.splitlines():
+    for line in text[: 64 * max_chars].splitlines():  # a Python step per line: bounded
         line = line.strip()
         if not line:
             continue
