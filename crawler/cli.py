@@ -119,6 +119,13 @@ def _add_crawl_options(p: argparse.ArgumentParser) -> None:
         help="seconds a worker that found nothing to do is owed the next free host slot "
         "(0: first come, first served)",
     )
+    p.add_argument(
+        "--store-text",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.STORE_TEXT,
+        help="write each parsed page's visible text (at most 32 KiB) to texts/, for "
+        "`linkcrawl mentions` (about doubles the index; default: off)",
+    )
 
 
 def _add_limit_options(p: argparse.ArgumentParser) -> None:
@@ -219,6 +226,7 @@ def _config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
         seen_bucket_bits=seen_bits_for(args.expected_urls or args.max_pages),
         max_lease_losses=args.max_lease_losses,
         fair_share_window=max(0.0, args.fair_share_window),
+        store_text=args.store_text,
     )
 
 

@@ -149,6 +149,7 @@ class CrawlConfig:
     page_cpu_budget: float = defaults.PAGE_CPU_BUDGET  # 0: none
     max_lease_losses: int = defaults.MAX_LEASE_LOSSES  # then poison; 0: never quarantine
     fair_share_window: float = defaults.FAIR_SHARE_WINDOW  # seconds; 0: first come first served
+    store_text: bool = defaults.STORE_TEXT  # write each parsed page's visible text to texts/
     created_at: float = 0.0
     # "crawl": entries are URLs to fetch; "warc": entries are WARC files to ingest
     # (crawler/ingest_tasks.py), from the list ``warc_list`` with ``warc_prefix``, written to

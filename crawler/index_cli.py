@@ -96,7 +96,9 @@ def _filters(args: argparse.Namespace) -> Any:
 
     # diff has no --crawl: its crawls are OLD and NEW.
     return Filters(crawl=getattr(args, "crawl", None), dofollow=args.dofollow,
-                   placement=args.placement, internal=args.internal)  # fmt: skip
+                   placement=args.placement, internal=args.internal,
+                   lang=getattr(args, "lang", None),
+                   country=getattr(args, "country", None))  # fmt: skip
 
 
 def _target(text: str) -> Target:
@@ -292,6 +294,62 @@ def _signal_lists(table: pa.Table) -> pa.Table:
     return table.set_column(i, "signals", pc.split_pattern(table["signals"], ","))
 
 
+def cmd_mentions(args: argparse.Namespace) -> int:
+    from pipelines.index.layout import parse_target
+    from pipelines.index.mentions import SORTS, MentionQuery, mentions
+    from pipelines.index.queries import Filters
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {args.limit}")
+    _writable(args.output)
+    with _errors(), _open(args) as ix:
+        domain = args.domain
+        if domain is None and "." in args.brand and " " not in args.brand.strip():
+            domain = args.brand  # `mentions acme.example`: the brand is its site
+        if domain is not None:
+            t = parse_target(domain)
+            if t.kind == "prefix":
+                raise UsageError(f"--domain takes a domain, not a URL: {domain!r}")
+            domain = t.domain
+        q = MentionQuery(args.brand, domain=domain, case_sensitive=args.case_sensitive,
+                         fold_accents=not args.exact_accents, since=args.since)  # fmt: skip
+        filters = Filters(crawl=args.crawl, lang=args.lang, country=args.country)
+        table, stats = mentions(ix, q, filters)
+        sort = args.sort or ("authority" if ix.ranks_sql("domain") is not None else "mentions")
+        if sort == "authority" and ix.ranks_sql("domain") is None:
+            raise UsageError("--sort authority needs ranks: run `linkcrawl rank INDEX` first")
+        from pipelines.index.lookup import sort_limit
+
+        table = sort_limit(table, SORTS[sort], args.limit)
+        if args.format == "table" and table.num_rows:
+            left = [
+                f"{stats.linking:,} link to {domain}" if domain else "",
+                f"{stats.own_site:,} on {domain} itself" if domain else "",
+                f"{stats.other:,} of another language or country" if stats.other else "",
+            ]
+            left_out = "; ".join(x for x in left if x)
+            print(f"{stats.pages:,} pages name {q.brand!r}"
+                  + (f" ({left_out}: left out)" if left_out else "")
+                  + f"; sorted by {sort}. sentence: the first mention; mentions: times named "
+                  "on the page; authority: the page's domain, 0-100; lang, country: the "
+                  "page's (README, Language and country)", file=sys.stderr)  # fmt: skip
+            if domain is None:
+                print("no --domain: pages that link to the brand are not told apart",
+                      file=sys.stderr)  # fmt: skip
+        empty = f"no page names {q.brand!r}" + (f" without linking to {domain}" if domain else "")
+        return _emit(args, table, empty)
+
+
+def _since(text: str) -> Any:
+    from datetime import datetime, timezone
+
+    try:
+        at = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (e.g. 2026-12-01)") from None
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
 def _confidence(text: str) -> float:
     try:
         value = float(text)
@@ -397,6 +455,13 @@ def _filter_args(p: argparse.ArgumentParser, *, crawl: bool = True) -> None:
     p.add_argument("--placement", choices=PLACEMENTS, help="only links placed here")
     p.add_argument("--internal", action="store_true",
                    help="include links within one registered domain")  # fmt: skip
+    _lang_args(p)
+
+
+def _lang_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lang", help="only links from pages in this language (de, pt-BR: its "
+                   "primary subtag)")  # fmt: skip
+    p.add_argument("--country", help="only links from pages of this country (ISO 3166: DE, GB)")
 
 
 def _output_args(p: argparse.ArgumentParser, formats: tuple[str, ...]) -> None:
@@ -539,6 +604,38 @@ def add_index_commands(sub: Any) -> None:
                    help=f"links to other sites from one page that make it a link farm "
                    f"(default {FARM_LINKS})")  # fmt: skip
     p.set_defaults(func=cmd_disavow)
+
+    p = sub.add_parser("mentions", help="pages that name a brand and do not link to its site "
+                       "(unlinked mentions; needs crawl --store-text)")  # fmt: skip
+    p.add_argument("brand", help="the brand's name as written (words match whole words)")
+    p.add_argument("--domain", help="the brand's site: pages that link to it, and its own pages,"
+                   " are left out (default: BRAND itself when it is a domain)")  # fmt: skip
+    _index_arg(p, False)
+    p.add_argument("--crawl", help="only this crawl (default: the latest text of each page)")
+    p.add_argument("--lang", help="only pages in this language (de, pt-BR: its primary subtag)")
+    p.add_argument("--country", help="only pages of this country (ISO 3166: DE, GB)")
+    p.add_argument(
+        "--since",
+        type=_since,
+        metavar="DATE",
+        help="only pages fetched at or after DATE (ISO 8601, UTC by default)",
+    )
+    p.add_argument(
+        "--case-sensitive",
+        action="store_true",
+        help="match the brand's case exactly (default: any case)",
+    )
+    p.add_argument(
+        "--exact-accents",
+        action="store_true",
+        help="match accents exactly (default: folded, Nestle finds Nestlé)",
+    )
+    _output_args(p, formats)
+    p.add_argument("--sort", choices=("authority", "mentions", "fetched_at", "url"),
+                   help="authority: the page's domain, highest first; mentions: most first; "
+                   "fetched_at: newest first; url: A to Z (default: authority when the index "
+                   "has ranks, else mentions)")  # fmt: skip
+    p.set_defaults(func=cmd_mentions)
 
     p = sub.add_parser("export", help="CSV or JSON lines of links, pages or ranks")
     _index_arg(p, True)

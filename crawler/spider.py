@@ -138,6 +138,8 @@ class LinkSpider(scrapy.Spider):
                 crawl_id=cfg.crawl_id,
                 fetched_at=fetched_at,
                 page_cpu_budget=cfg.page_cpu_budget,
+                content_language=_header(headers, b"Content-Language"),
+                keep_text=cfg.store_text,
             )
             links = done.links
             if done.page is None:

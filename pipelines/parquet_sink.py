@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from pipelines.schema import LINKS_SCHEMA, PAGES_SCHEMA
+from pipelines.schema import LINKS_SCHEMA, PAGES_SCHEMA, TEXTS_SCHEMA
 
 
 def write_table_atomic(table: pa.Table, path: Path, *, compression: str = "zstd") -> None:
@@ -109,6 +109,7 @@ class ParquetSink:
         self.compression = compression
         self._links: dict[str, list[Any]] = {name: [] for name in LINKS_SCHEMA.names}
         self._pages: dict[str, list[Any]] = {name: [] for name in PAGES_SCHEMA.names}
+        self._texts: dict[str, list[Any]] = {name: [] for name in TEXTS_SCHEMA.names}
         self._tokens: list[Any] = []
         self._link_tables: list[pa.Table] = []  # batches added with add_tables
         self._page_tables: list[pa.Table] = []
@@ -133,6 +134,10 @@ class ParquetSink:
         """Buffer one page row and its link rows; True when a flush is due."""
         for name, column in self._pages.items():
             column.append(page.get(name))
+        text = page.get("text")
+        if text is not None:  # crawl --store-text
+            for name, column in self._texts.items():
+                column.append(page[name])
         if links:
             for name, column in self._links.items():
                 column.extend(row[name] for row in links)
@@ -174,11 +179,15 @@ class ParquetSink:
         )
         self._write(pages, "pages", name)
         self.pages_written += pages.num_rows
+        if self._texts["url"]:
+            self._write(pa.Table.from_pydict(self._texts, schema=TEXTS_SCHEMA), "texts", name)
         self._seq += 1
         self.files_written += 1
         for column in self._links.values():
             column.clear()
         for column in self._pages.values():
+            column.clear()
+        for column in self._texts.values():
             column.clear()
         self._link_tables.clear()
         self._page_tables.clear()

@@ -80,6 +80,8 @@ def extract_rows(
     crawl_id: str,
     fetched_at: datetime,
     page_cpu_budget: float | None,
+    content_language: str | None = None,
+    keep_text: bool = False,
 ) -> PageExtraction:
     """The one extraction of a page (``extract_page`` then :func:`link_rows`, under the CPU
     budget): what crawl, extract and ingest all call. Never raises for a page's content.
@@ -91,7 +93,14 @@ def extract_rows(
     """
     try:
         with cpu_budget(page_cpu_budget):  # a page must not stall its worker
-            page = extract_page(body, url, content_type=content_type, x_robots_tag=x_robots_tag)
+            page = extract_page(
+                body,
+                url,
+                content_type=content_type,
+                x_robots_tag=x_robots_tag,
+                content_language=content_language,
+                keep_text=keep_text,
+            )
             links = link_rows(page, url, crawl_id=crawl_id, fetched_at=fetched_at)
     except PageBudgetExceeded as exc:
         return PageExtraction(error=f"extract: {exc}", limits_hit=["cpu"])
@@ -107,6 +116,10 @@ def fill_page(page: dict[str, Any], extracted: PageLinks) -> None:
     page["meta_robots"] = extracted.meta_robots
     page["out_links"] = len(extracted.links)
     page["limits_hit"].extend(extracted.limits_hit)
+    page["lang"], page["lang_source"] = extracted.lang, extracted.lang_source
+    page["country"], page["country_source"] = extracted.country, extracted.country_source
+    if extracted.text is not None:
+        page["text"] = extracted.text  # texts/ (ParquetSink), not a pages column
 
 
 def link_rows(

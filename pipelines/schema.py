@@ -1,4 +1,4 @@
-"""The data contract: Arrow schemas of `links/` and `pages/`.
+"""The data contract: Arrow schemas of `links/`, `pages/` and `texts/`.
 
 Column names are a public interface (README, "The data contract"): add columns, never rename.
 """
@@ -67,8 +67,27 @@ PAGES_SCHEMA = pa.schema(
         # The WARC record a page was ingested from ("response", "resource" or "revisit": a
         # revisit row has no links); null for a page the crawl fetched (`linkcrawl ingest`).
         pa.field("warc_record_type", pa.string()),
+        # Language (BCP-47 primary subtag, lowercase) and its source: html-lang,
+        # content-language, detected or none; country (ISO 3166-1 alpha-2) and its source:
+        # cctld, hreflang, lang-region or none (pipelines/pagelang.py). Null: not parsed.
+        pa.field("lang", pa.string()),
+        pa.field("lang_source", pa.string()),
+        pa.field("country", pa.string()),
+        pa.field("country_source", pa.string()),
+    ]
+)
+
+# texts/: each parsed page's visible text (crawl --store-text), cut at
+# pipelines.extract.MAX_PAGE_TEXT_BYTES; one row per fetch, as pages/.
+TEXTS_SCHEMA = pa.schema(
+    [
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("crawl_id", pa.string(), nullable=False),
+        pa.field("fetched_at", TIMESTAMP, nullable=False),
+        pa.field("text", pa.string(), nullable=False),
     ]
 )
 
 LINK_COLUMNS: tuple[str, ...] = tuple(LINKS_SCHEMA.names)
 PAGE_COLUMNS: tuple[str, ...] = tuple(PAGES_SCHEMA.names)
+TEXT_COLUMNS: tuple[str, ...] = tuple(TEXTS_SCHEMA.names)

@@ -373,7 +373,9 @@ def test_pyarrow_lookups_agree_with_duckdb(raw, state):
                "nothing.test", "shop.test/none/"]  # fmt: skip
     filters = [Filters(crawl="c1"), Filters(crawl="c3"), Filters(dofollow=True),
                Filters(placement="footer"), Filters(internal=True),
-               Filters(crawl="c2", dofollow=True, placement="content", internal=True)]  # fmt: skip
+               Filters(crawl="c2", dofollow=True, placement="content", internal=True),
+               Filters(lang="de"), Filters(country="AT", internal=True), Filters(lang="fr"),
+               Filters(lang="en")]  # fmt: skip
     cases = [(t, Filters()) for t in targets] + [("shop.test", f) for f in filters]
     cases += [("www.shop.test", Filters(dofollow=True)), ("shop.test/blue", Filters(crawl="c2"))]
     with Index(index, fast_rows=0) as slow, Index(index, fast_rows=10**9) as fast:

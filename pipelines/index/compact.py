@@ -40,7 +40,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.index.engine import arrow_reader, arrow_table, connect, file_list, lit
+from pipelines.index.engine import (
+    arrow_reader,
+    arrow_table,
+    columns_or_null,
+    connect,
+    file_list,
+    lit,
+)
 from pipelines.index.layout import (
     COMPACTED,
     CURRENT,
@@ -59,7 +66,7 @@ from pipelines.index.layout import (
     read_current,
     write_text_atomic,
 )
-from pipelines.schema import LINK_COLUMNS, LINKS_SCHEMA, PAGE_COLUMNS, PAGES_SCHEMA
+from pipelines.schema import LINK_COLUMNS, LINKS_SCHEMA, PAGES_SCHEMA, TEXTS_SCHEMA
 from pipelines.sitewide import site_level_sql
 
 # Columns the compacted layout adds to the contract (never renamed: README, "The data contract").
@@ -67,6 +74,9 @@ COMPACTED_LINKS_SCHEMA = (
     LINKS_SCHEMA.set(LINKS_SCHEMA.get_field_index("sitewide"), pa.field("sitewide", pa.bool_()))
     .append(pa.field("target_surt", pa.string(), nullable=False))
     .append(pa.field("source_external_links", pa.int32(), nullable=False))
+    # The source page's lang and country (pages/ of the same crawl), for --lang/--country.
+    .append(pa.field("source_lang", pa.string()))
+    .append(pa.field("source_country", pa.string()))
 )
 
 ROW_GROUP_ROWS = 8 * 1024
@@ -178,8 +188,10 @@ def compact(
         old = snap.manifest
         by_crawl_l: dict[str, list[Path]] = {}
         by_crawl_p: dict[str, list[Path]] = {}
+        by_crawl_t: dict[str, list[Path]] = {}
         empty: list[Path] = []
-        for files, by in ((snap.raw_links, by_crawl_l), (snap.raw_pages, by_crawl_p)):
+        for files, by in ((snap.raw_links, by_crawl_l), (snap.raw_pages, by_crawl_p),
+                          (snap.raw_texts, by_crawl_t)):  # fmt: skip
             for p in files:
                 cid = file_crawl_id(p)
                 if cid is None:
@@ -192,7 +204,8 @@ def compact(
                 raise IndexError_(f"unknown crawl {crawl!r} in {root}")
             by_crawl_l = {k: v for k, v in by_crawl_l.items() if k == crawl}
             by_crawl_p = {k: v for k, v in by_crawl_p.items() if k == crawl}
-        rebuild = sorted(set(by_crawl_l) | set(by_crawl_p))
+            by_crawl_t = {k: v for k, v in by_crawl_t.items() if k == crawl}
+        rebuild = sorted(set(by_crawl_l) | set(by_crawl_p) | set(by_crawl_t))
         if not rebuild:
             _collect_garbage(root)
             stats.seconds = time.monotonic() - t0
@@ -209,11 +222,14 @@ def compact(
         # Raw files consumed by earlier generations and still on disk stay consumed.
         on_disk_l = {p.name for p in raw_files(root, "links")}
         on_disk_p = {p.name for p in raw_files(root, "pages")}
+        on_disk_t = {p.name for p in raw_files(root, "texts")}
         if old is not None:
             manifest.consumed_links = [n for n in old.consumed_links if n in on_disk_l]
             manifest.consumed_pages = [n for n in old.consumed_pages if n in on_disk_p]
+            manifest.consumed_texts = [n for n in old.consumed_texts if n in on_disk_t]
         manifest.consumed_links += [p.name for p in empty if p.parent.name == "links"]
         manifest.consumed_pages += [p.name for p in empty if p.parent.name == "pages"]
+        manifest.consumed_texts += [p.name for p in empty if p.parent.name == "texts"]
 
         # A work database in the staging directory: intermediate tables live on disk.
         con = connect(memory_limit=memory_limit, threads=threads, temp_dir=stage / "spill",
@@ -230,6 +246,10 @@ def compact(
                     if cid not in rebuild:
                         _link(snap.generation_dir / rel, stage / rel)
                         manifest.pages[cid] = rel
+                for cid, rel in old.texts.items():
+                    if cid not in rebuild:
+                        _link(snap.generation_dir / rel, stage / rel)
+                        manifest.texts[cid] = rel
                 for cid, info in old.crawls.items():
                     if cid not in rebuild:
                         manifest.crawls[cid] = info
@@ -245,14 +265,32 @@ def compact(
                 )
                 raw_l = by_crawl_l.get(cid, [])
                 raw_p = by_crawl_p.get(cid, [])
+                raw_t = by_crawl_t.get(cid, [])
+                prev_t = (
+                    [snap.generation_dir / old.texts[cid]]
+                    if old is not None and snap.generation_dir and cid in old.texts
+                    else []
+                )
+                # Pages first: the links take their source page's lang and country from them.
+                pages_out, page_rel = _compact_pages(con, stage, cid, prev_p + raw_p)
                 step = None if progress is None else (lambda n, d=done: progress(d + n, total))
                 n_in, n_out, segs = _compact_links(
-                    con, stage, cid, inputs[cid], row_group_rows, rows_per_bucket, step
+                    con,
+                    stage,
+                    cid,
+                    inputs[cid],
+                    row_group_rows,
+                    rows_per_bucket,
+                    step,
+                    pages=stage / page_rel if page_rel else None,
                 )
                 done += n_in  # duplicates removed count as done
                 if progress is not None:
                     progress(done, total)
-                pages_out, page_rel = _compact_pages(con, stage, cid, prev_p + raw_p)
+                text_rel = _compact_texts(con, stage, cid, prev_t + raw_t)
+                if text_rel:
+                    manifest.texts[cid] = text_rel
+                manifest.consumed_texts += [p.name for p in raw_t]
                 manifest.links.extend(segs)
                 if page_rel:
                     manifest.pages[cid] = page_rel
@@ -294,7 +332,7 @@ def flat_name(rel: str) -> str:
     'compacted-nov-1fd413b7.parquet'
     """
     _table, crawl_dir, name = rel.split("/")
-    tail = "" if name == "pages.parquet" else "-" + name.removesuffix(".parquet")
+    tail = "" if name in ("pages.parquet", "texts.parquet") else "-" + name.removesuffix(".parquet")
     return f"{FLAT_PREFIX}{crawl_dir}{tail}.parquet"
 
 
@@ -310,6 +348,8 @@ def _sync_flat(root: Path, snap: Snapshot) -> None:
         wanted[root / "links" / flat_name(seg.path)] = snap.generation_dir / seg.path
     for rel in snap.manifest.pages.values():
         wanted[root / "pages" / flat_name(rel)] = snap.generation_dir / rel
+    for rel in snap.manifest.texts.values():
+        wanted[root / "texts" / flat_name(rel)] = snap.generation_dir / rel
     for dst, src in wanted.items():
         dst.parent.mkdir(parents=True, exist_ok=True)
         if dst.exists() and os.path.samefile(dst, src):
@@ -318,7 +358,7 @@ def _sync_flat(root: Path, snap: Snapshot) -> None:
         tmp.unlink(missing_ok=True)
         _link(src, tmp)
         os.replace(tmp, dst)
-    for table in ("links", "pages"):
+    for table in ("links", "pages", "texts"):
         d = root / table
         for p in d.glob(FLAT_PREFIX + "*.parquet") if d.is_dir() else ():
             if p not in wanted:
@@ -335,7 +375,8 @@ def _collect_garbage(root: Path) -> None:
     assert snap.manifest is not None
     _sync_flat(root, snap)
     for table, names in (("links", snap.manifest.consumed_links),
-                         ("pages", snap.manifest.consumed_pages)):  # fmt: skip
+                         ("pages", snap.manifest.consumed_pages),
+                         ("texts", snap.manifest.consumed_texts)):  # fmt: skip
         for name in names:
             (root / table / name).unlink(missing_ok=True)
     gens = _generations(root)
@@ -346,7 +387,7 @@ def _collect_garbage(root: Path) -> None:
 
 def _compact_links(
     con, stage: Path, crawl_id: str, files: list[Path], row_group_rows: int, rows_per_bucket: int,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, pages: Path | None = None,
 ) -> tuple[int, int, list[Segment]]:  # fmt: skip
     if not files:
         return 0, 0, []
@@ -380,6 +421,11 @@ def _compact_links(
         }
     )
     con.register("bucket_map", bucket_map)
+    page_langs = (
+        "SELECT NULL::VARCHAR AS url, NULL::VARCHAR AS lang, NULL::VARCHAR AS country WHERE false"
+        if pages is None
+        else f"SELECT url, lang, country FROM read_parquet({lit(str(pages))})"
+    )
     query = f"""
     WITH sited AS (
         {site_level_sql("dedup", block_column="placement_block", score_column="placement_score")}
@@ -388,8 +434,10 @@ def _compact_links(
         SELECT source_url, count(*) FILTER (WHERE NOT is_internal)::INTEGER AS n
         FROM dedup GROUP BY source_url
     )
-    SELECT sited.*, {SURT_SQL} AS target_surt, ext.n AS source_external_links, bm._bucket
+    SELECT sited.*, {SURT_SQL} AS target_surt, ext.n AS source_external_links,
+           pg.lang AS source_lang, pg.country AS source_country, bm._bucket
     FROM sited JOIN ext USING (source_url) JOIN bucket_map bm USING (target_domain)
+    LEFT JOIN ({page_langs}) pg ON pg.url = sited.source_url
     ORDER BY bm._bucket, target_surt, source_domain, source_url, position
     """
     reader = arrow_reader(con, query, 256 * 1024)
@@ -471,7 +519,7 @@ class _BucketWriter:
 def _compact_pages(con, stage: Path, crawl_id: str, files: list[Path]) -> tuple[int, str | None]:
     if not files:
         return 0, None
-    cols = ", ".join(PAGE_COLUMNS)
+    cols = columns_or_null(files, PAGES_SCHEMA)  # files written before a column: nulls
     query = f"""
     SELECT {cols} FROM read_parquet({file_list(files)}, union_by_name = true, filename = true)
     WHERE crawl_id = {lit(crawl_id)}
@@ -479,10 +527,32 @@ def _compact_pages(con, stage: Path, crawl_id: str, files: list[Path]) -> tuple[
     ORDER BY host, url
     """
     table = arrow_table(con, query)
-    table = table.select(list(PAGE_COLUMNS)).cast(PAGES_SCHEMA)
+    table = table.select(PAGES_SCHEMA.names).cast(PAGES_SCHEMA)
     rel = f"pages/{crawl_dir_name(crawl_id)}/pages.parquet"
     (stage / rel).parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(
         table, stage / rel, compression="zstd", row_group_size=64 * 1024, write_statistics=True
     )
     return table.num_rows, rel
+
+
+TEXT_ROW_GROUP_ROWS = 1024  # ~4 MB of text: a scan reads and decodes it a group at a time
+
+
+def _compact_texts(con, stage: Path, crawl_id: str, files: list[Path]) -> str | None:
+    """One texts file per crawl: the latest text of each page, sorted by URL."""
+    if not files:
+        return None
+    cols = ", ".join(TEXTS_SCHEMA.names)
+    query = f"""
+    SELECT {cols} FROM read_parquet({file_list(files)}, union_by_name = true, filename = true)
+    WHERE crawl_id = {lit(crawl_id)}
+    QUALIFY row_number() OVER (PARTITION BY url ORDER BY fetched_at DESC, filename DESC) = 1
+    ORDER BY url
+    """
+    table = arrow_table(con, query).select(TEXTS_SCHEMA.names).cast(TEXTS_SCHEMA)
+    rel = f"texts/{crawl_dir_name(crawl_id)}/texts.parquet"
+    (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, stage / rel, compression="zstd", row_group_size=TEXT_ROW_GROUP_ROWS,
+                   write_statistics=["url", "crawl_id", "fetched_at"])  # fmt: skip
+    return rel

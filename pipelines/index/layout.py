@@ -230,6 +230,8 @@ class Manifest:
     consumed_links: list[str] = field(default_factory=list)  # raw file names compacted
     consumed_pages: list[str] = field(default_factory=list)
     crawls: dict[str, dict[str, Any]] = field(default_factory=dict)  # crawl_id -> stats
+    texts: dict[str, str] = field(default_factory=dict)  # crawl_id -> relative path (texts/)
+    consumed_texts: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -242,6 +244,8 @@ class Manifest:
                 "pages": self.pages,
                 "consumed_links": sorted(self.consumed_links),
                 "consumed_pages": sorted(self.consumed_pages),
+                "texts": self.texts,
+                "consumed_texts": sorted(self.consumed_texts),
             },
             indent=1,
         )
@@ -257,6 +261,8 @@ class Manifest:
             consumed_links=list(d["consumed_links"]),
             consumed_pages=list(d["consumed_pages"]),
             crawls=dict(d["crawls"]),
+            texts=dict(d.get("texts", {})),  # manifests before texts/ have none
+            consumed_texts=list(d.get("consumed_texts", [])),
         )
 
 
@@ -309,6 +315,7 @@ class Snapshot:
     generation_dir: Path | None
     raw_links: list[Path]
     raw_pages: list[Path]
+    raw_texts: list[Path] = field(default_factory=list)
 
     @property
     def compacted(self) -> bool:
@@ -328,6 +335,12 @@ class Snapshot:
         if self.manifest is not None and self.generation_dir is not None:
             files = [self.generation_dir / p for p in self.manifest.pages.values()]
         return files + self.raw_pages
+
+    def text_files(self) -> list[Path]:
+        files = []
+        if self.manifest is not None and self.generation_dir is not None:
+            files = [self.generation_dir / p for p in self.manifest.texts.values()]
+        return files + self.raw_texts
 
     def crawl_ids(self) -> list[str]:
         ids = set(self.manifest.crawls) if self.manifest else set()
@@ -372,10 +385,12 @@ def open_snapshot(index: str | Path) -> Snapshot:
         consumed_p = set(manifest.consumed_pages) if manifest else set()
         raw_l = [p for p in raw_files(root, "links") if p.name not in consumed_l]
         raw_p = [p for p in raw_files(root, "pages") if p.name not in consumed_p]
+        consumed_t = set(manifest.consumed_texts) if manifest else set()
+        raw_t = [p for p in raw_files(root, "texts") if p.name not in consumed_t]
         no_dirs = not (root / "links").is_dir() and not (root / "pages").is_dir()
         if manifest is None and not raw_l and not raw_p and no_dirs:
             raise IndexError_(f"no index at {index}: expected links/ and pages/")
-        return Snapshot(root, manifest, gen_dir, raw_l, raw_p)
+        return Snapshot(root, manifest, gen_dir, raw_l, raw_p, raw_t)
     raise IndexError_(f"{index}: CURRENT names a generation that does not exist")
 
 

@@ -81,6 +81,19 @@ class SegmentFile:
             rows.append(rg.num_rows)
         return cls(f, bounds, rows)
 
+    def has(self, column: str) -> bool:
+        return column in self.file.schema_arrow.names
+
+    def read(self, groups: list[int], columns: Sequence[str]) -> pa.Table:
+        """``columns`` of row groups ``groups``; a column the file lacks (written before it
+        existed) as nulls."""
+        names = self.file.schema_arrow.names
+        t = self.file.read_row_groups(groups, columns=[c for c in columns if c in names])
+        for c in columns:
+            if c not in names:
+                t = t.append_column(c, pa.nulls(t.num_rows, pa.string()))
+        return t
+
     def row_groups(self, ranges: Sequence[tuple[str, str]]) -> list[int]:
         """Row groups that may hold a key in one of the ``[low, high)`` ranges."""
         out = []
@@ -105,7 +118,8 @@ def target_columns(target: Target) -> list[str]:
 
 def select_rows(
     t: pa.Table, target: Target, *, crawl: str | None, dofollow: bool, placement: str | None,
-    internal: bool, since: datetime | None = None,
+    internal: bool, since: datetime | None = None, lang: str | None = None,
+    country: str | None = None,
 ) -> pa.Table:  # fmt: skip
     """The rows of ``t`` that match ``target`` (``target_sql`` in queries.py) and the filters.
 
@@ -125,7 +139,7 @@ def select_rows(
     if target.kind == "prefix":
         mask &= _np(pc.starts_with(t["target_surt"], target.prefix), bool)
     more = filter_mask(t, crawl=crawl, dofollow=dofollow, placement=placement, internal=internal,
-                       since=since)  # fmt: skip
+                       since=since, lang=lang, country=country)  # fmt: skip
     if more is not None:
         mask &= _np(more, bool)
     return t.filter(pa.array(mask))
@@ -145,9 +159,14 @@ def _equal(col: pa.ChunkedArray, value: str) -> np.ndarray:
 
 
 def filter_columns(*, crawl: str | None, dofollow: bool, placement: str | None,
-                   internal: bool, since: datetime | None = None) -> list[str]:  # fmt: skip
+                   internal: bool, since: datetime | None = None, lang: str | None = None,
+                   country: str | None = None) -> list[str]:  # fmt: skip
     """The columns :func:`filter_mask` reads."""
     cols = []
+    if lang is not None:
+        cols.append("source_lang")
+    if country is not None:
+        cols.append("source_country")
     if crawl is not None:
         cols.append("crawl_id")
     if since is not None:
@@ -163,10 +182,14 @@ def filter_columns(*, crawl: str | None, dofollow: bool, placement: str | None,
 
 def filter_mask(
     t: pa.Table, *, crawl: str | None, dofollow: bool, placement: str | None, internal: bool,
-    since: datetime | None = None,
+    since: datetime | None = None, lang: str | None = None, country: str | None = None,
 ) -> pa.ChunkedArray | None:  # fmt: skip
     """``Filters.sql()`` over an Arrow table (None: no condition)."""
     conds = []
+    if lang is not None:
+        conds.append(pc.fill_null(pc.equal(t["source_lang"], lang), False))
+    if country is not None:
+        conds.append(pc.fill_null(pc.equal(t["source_country"], country), False))
     if crawl is not None:
         conds.append(pc.equal(t["crawl_id"], crawl))
     if since is not None:
@@ -438,6 +461,25 @@ def with_authority(t: pa.Table, ranks: Authority | None) -> pa.Table:
     """Append ``authority`` of ``source_domain``: 0 if unranked, null if there are no ranks."""
     auth = pa.nulls(t.num_rows, pa.int32()) if ranks is None else ranks.of(t["source_domain"])
     return t.append_column("authority", auth)
+
+
+def with_dominant(t: pa.Table, rows: pa.Table, columns: dict[str, str]) -> pa.Table:
+    """Append, per ``source_domain`` of ``t``, the most common value of each ``rows`` column
+    (``{output name: column}``) over the domain's distinct source pages, nulls skipped, ties
+    to the smallest value (the refdomains SQL's ``arg_min(col, (-n, col))``)."""
+    for name, col in columns.items():
+        v = rows.select(["source_domain", "source_url", col]).filter(pc.is_valid(rows[col]))
+        v = v.group_by(["source_domain", "source_url", col]).aggregate([])  # distinct pages
+        n = v.group_by(["source_domain", col]).aggregate([([], "count_all")])
+        best: dict[str, tuple[int, bytes, str]] = {}
+        for d, value, count in zip(n["source_domain"].to_pylist(), n[col].to_pylist(),
+                                   n["count_all"].to_pylist(), strict=True):  # fmt: skip
+            key = (-count, value.encode("utf-8"), value)  # strings by bytes, as DuckDB
+            if d not in best or key < best[d]:
+                best[d] = key
+        values = [best[d][2] if d in best else None for d in t["source_domain"].to_pylist()]
+        t = t.append_column(name, pa.array(values, pa.string()))
+    return t
 
 
 REL_TYPE = pa.list_(pa.string())

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from pipelines.index import lookup
 from pipelines.index.anchors import classify, over_optimisation
-from pipelines.index.engine import arrow_table, connect, file_list, lit
+from pipelines.index.engine import arrow_table, columns_or_null, connect, file_list, lit
 from pipelines.index.layout import (
     SURT_SQL,
     IndexError_,
@@ -44,7 +44,8 @@ from pipelines.index.layout import (
     bucket_of,
     open_snapshot,
 )
-from pipelines.schema import PLACEMENTS
+from pipelines.pagelang import ISO_COUNTRIES, parse_lang
+from pipelines.schema import PAGES_SCHEMA, PLACEMENTS
 
 if TYPE_CHECKING:
     import duckdb
@@ -81,9 +82,21 @@ class Filters:
     placement: str | None = None
     internal: bool = False  # include links between pages of one registered domain
     since: datetime | None = None  # only link rows fetched at or after this time (UTC)
+    lang: str | None = None  # the source page's language (BCP-47 primary subtag)
+    country: str | None = None  # the source page's country (ISO 3166-1 alpha-2)
+
+    def __post_init__(self) -> None:
+        if self.lang is not None:
+            self.lang = check_lang(self.lang)
+        if self.country is not None:
+            self.country = check_country(self.country)
 
     def sql(self) -> str:
         out = []
+        if self.lang is not None:
+            out.append(f"source_lang = {lit(self.lang)}")
+        if self.country is not None:
+            out.append(f"source_country = {lit(self.country)}")
         if self.crawl is not None:
             out.append(f"crawl_id = {lit(self.crawl)}")
         if self.since is not None:
@@ -99,6 +112,35 @@ class Filters:
         if not self.internal:
             out.append("NOT is_internal")
         return " AND ".join(out) or "true"
+
+
+def check_lang(text: str) -> str:
+    """A ``--lang`` value as the index stores it (the primary subtag), or IndexError_.
+
+    >>> check_lang("DE"), check_lang("pt-BR")
+    ('de', 'pt')
+    """
+    lang = parse_lang(text)[0]
+    if lang is None:
+        raise IndexError_(f"malformed language {text!r}: give a BCP-47 tag such as de or pt-BR")
+    return lang
+
+
+def check_country(text: str) -> str:
+    """A ``--country`` value as the index stores it (ISO 3166-1 alpha-2), or IndexError_.
+
+    >>> check_country("de"), check_country("UK")
+    ('DE', 'GB')
+    """
+    code = text.strip().upper()
+    code = {"UK": "GB"}.get(code, code)
+    if code not in ISO_COUNTRIES:
+        raise IndexError_(f"unknown country {text!r}: give an ISO 3166 code such as DE or GB")
+    return code
+
+
+# Columns that compaction adds from the source page (older compacted files lack them).
+SOURCE_PAGE_COLUMNS = ("source_lang", "source_country")
 
 
 def target_sql(t: Target, surt_col: str = "target_surt") -> str:
@@ -160,10 +202,36 @@ class Index:
     def _raw_links_sql(self, where: str) -> str | None:
         if not self.snap.raw_links:
             return None
-        return f"""SELECT * REPLACE (sitewide::BOOLEAN AS sitewide),
-                  {SURT_SQL} AS target_surt, NULL::INTEGER AS source_external_links
-           FROM read_parquet({file_list(self.snap.raw_links)}, union_by_name = true)
+        # The source page's lang and country, as compaction adds them: from its page row.
+        return f"""SELECT * FROM (
+               SELECT l.* REPLACE (sitewide::BOOLEAN AS sitewide),
+                      {SURT_SQL} AS target_surt, NULL::INTEGER AS source_external_links,
+                      pg._lang AS source_lang, pg._country AS source_country
+               FROM read_parquet({file_list(self.snap.raw_links)}, union_by_name = true) l
+               LEFT JOIN ({self._page_langs_sql()}) pg
+                 ON pg._url = l.source_url AND pg._crawl = l.crawl_id)
            WHERE {where}"""
+
+    def _page_langs_sql(self) -> str:
+        """(url, crawl) -> lang, country of the latest fetch, over every page file."""
+        files = self.snap.page_files()
+        if not files:
+            return ("SELECT NULL::VARCHAR AS _url, NULL::VARCHAR AS _crawl, "
+                    "NULL::VARCHAR AS _lang, NULL::VARCHAR AS _country WHERE false")  # fmt: skip
+        return f"""SELECT url AS _url, crawl_id AS _crawl, arg_max(lang, fetched_at) AS _lang,
+                          arg_max(country, fetched_at) AS _country
+                   FROM (SELECT {columns_or_null(files, PAGES_SCHEMA)}
+                         FROM read_parquet({file_list(files)}, union_by_name = true))
+                   GROUP BY url, crawl_id"""
+
+    def _segments_sql(self, files: list[Path]) -> str:
+        """``read_parquet`` of compacted files, with the source page columns as nulls when no
+        file has them (compacted before they existed)."""
+        src = f"read_parquet({file_list(files)}, union_by_name = true)"
+        if any(self._segment_file(f).has(SOURCE_PAGE_COLUMNS[0]) for f in files):
+            return src
+        nulls = ", ".join(f"NULL::VARCHAR AS {c}" for c in SOURCE_PAGE_COLUMNS)
+        return f"(SELECT *, {nulls} FROM {src})"
 
     def links_for(self, target: Target, filters: Filters) -> str:
         """SQL of the link rows (all columns) that point to ``target`` and pass ``filters``."""
@@ -181,7 +249,7 @@ class Index:
                 for lo, hi in target.key_ranges()
             )
             parts.append(
-                f"SELECT * FROM read_parquet({file_list(files)}, union_by_name = true) "
+                f"SELECT * FROM {self._segments_sql(files)} "
                 f"WHERE ({ranges}) AND {target_sql(target)} AND {fsql}"
             )
         raw = self._raw_links_sql(f"{target_sql(target, SURT_SQL)} AND {fsql}")
@@ -224,14 +292,15 @@ class Index:
         if candidates > self.fast_rows:
             return None
         fkw = dict(crawl=filters.crawl, dofollow=filters.dofollow, placement=filters.placement,
-                   internal=filters.internal, since=filters.since)  # fmt: skip
+                   internal=filters.internal, since=filters.since, lang=filters.lang,
+                   country=filters.country)  # fmt: skip
         read = list(dict.fromkeys([*columns, *lookup.target_columns(target),
                                    *lookup.filter_columns(**fkw)]))  # fmt: skip
         parts = []
         for sf, groups in plan:
             if not groups:
                 continue
-            t = sf.file.read_row_groups(groups, columns=read)  # columns decoded in parallel
+            t = sf.read(groups, read)  # columns decoded in parallel
             parts.append(lookup.normalize(lookup.select_rows(t, target, **fkw), columns))
         raw = self._raw_links_sql(f"{target_sql(target, SURT_SQL)} AND {filters.sql()}")
         if raw:
@@ -246,10 +315,7 @@ class Index:
         parts = []
         files = [self.snap.segment_path(s) for s in self.snap.link_segments()]
         if files:
-            parts.append(
-                f"SELECT * FROM read_parquet({file_list(files)}, union_by_name = true) "
-                f"WHERE {where}"
-            )
+            parts.append(f"SELECT * FROM {self._segments_sql(files)} WHERE {where}")
         raw = self._raw_links_sql(where)
         if raw:
             parts.append(raw)
@@ -417,17 +483,29 @@ class Index:
         }  # fmt: skip
         if sort not in orders:
             raise IndexError_(f"unknown sort {sort!r} (one of {', '.join(orders)})")
-        rows = self.arrow_rows(target, filters, lookup.LEAN_COLUMNS)
+        rows = self.arrow_rows(target, filters, [*lookup.LEAN_COLUMNS, *SOURCE_PAGE_COLUMNS])
         if rows is not None:
             out = lookup.refdomains(lookup.distinct_backlinks(rows, lean=True))
             out = lookup.with_authority(out, self._authority())
+            out = lookup.with_dominant(out, rows, {"lang": "source_lang",
+                                                   "country": "source_country"})  # fmt: skip
             return lookup.sort_limit(out, orders[sort], limit)
         auth, join = self._authority_join()
+        # The most common lang and country of the domain's referring pages (ties: the
+        # smallest), as lookup.with_dominant computes them.
+        links = self.links_for(target, filters)
+        dominant = {
+            name: f"""(SELECT source_domain, arg_min({col}, (-n, {col})) AS {name}
+                       FROM (SELECT source_domain, {col}, count(DISTINCT source_url) AS n
+                             FROM ({links}) WHERE {col} IS NOT NULL GROUP BY ALL)
+                       GROUP BY source_domain)"""
+            for name, col in (("lang", "source_lang"), ("country", "source_country"))
+        }
         # Per page, then per domain: pages is count(*), not count(DISTINCT source_url).
         sql = f"""
         SELECT source_domain, backlinks, dofollow AS dofollow_backlinks,
                round(dofollow / backlinks, 3) AS dofollow_share, pages, first_seen, last_seen,
-               {auth}
+               {auth}, dl.lang, dc.country
         FROM (
             SELECT source_domain, sum(n)::BIGINT AS backlinks, sum(df)::BIGINT AS dofollow,
                    count(*) AS pages, min(first_seen) AS first_seen, max(last_seen) AS last_seen
@@ -438,6 +516,8 @@ class Index:
                 FROM ({self._bl(target, filters, attrs=())}) GROUP BY source_url
             ) GROUP BY source_domain
         ) d {join}
+        LEFT JOIN {dominant["lang"]} dl USING (source_domain)
+        LEFT JOIN {dominant["country"]} dc USING (source_domain)
         ORDER BY {_order_sql(orders[sort])} {_limit(limit)}"""
         return self.run(sql)
 
