@@ -468,6 +468,7 @@ def run_crawl(
     stop_grace: float = defaults.STOP_GRACE,
     heartbeat_ttl: float | None = None,
     resume: bool = False,
+    prefill: Callable[[Frontier], object] | None = None,
 ) -> CrawlSummary:
     """Run a whole crawl on this machine and return its summary.
 
@@ -495,6 +496,8 @@ def run_crawl(
         client = connect(redis_url)
         frontier = Frontier(client, config.crawl_id)
         submit(frontier, config, resume=resume)
+        if prefill is not None:  # `checktargets`: its target checks, before any worker
+            prefill(frontier)
         started = time.monotonic()
         bar = Progress(enabled=progress)
         child_env = dict(os.environ if env is None else env)

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pipelines.extract import PageLinks
+from pipelines.redirects import DIRECT, REDIRECT_SCRIPT, static_final
 from pipelines.urls import registered_domain, url_host
 
 
@@ -19,6 +20,17 @@ def link_rows(
     for link in page.links:
         target_host = url_host(link.target_url)
         target_domain = registered_domain(target_host)
+        final = static_final(link.target_url) if "?" in link.target_url else None
+        if final is None:
+            final, final_host, final_domain, kind = (
+                link.target_url,
+                target_host,
+                target_domain,
+                DIRECT,
+            )
+        else:
+            final_host = url_host(final)
+            final_domain, kind = registered_domain(final_host), REDIRECT_SCRIPT
         rows.append(
             {
                 "crawl_id": crawl_id,
@@ -43,6 +55,10 @@ def link_rows(
                 "placement_score": link.placement_score,
                 "placement_block": link.placement_block,
                 "sitewide": None,
+                "final_target_url": final,
+                "final_target_host": final_host,
+                "final_target_domain": final_domain,
+                "link_kind": kind,
             }
         )
     return rows
