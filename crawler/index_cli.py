@@ -215,7 +215,7 @@ def _diff(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
 
 
 def _broken(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
-    sources = tuple(_target(d).host for d in a.sources)  # a domain's host is the domain
+    sources = tuple(_target(d) for d in a.sources)
     table = ix.broken(_filters(a), sources=sources, kind=a.kind, limit=a.limit, sort=a.sort)
     if table.num_rows and a.format == "table":
         print(f"{table.num_rows:,} dead targets. status: the check's HTTP status at the end "

@@ -296,6 +296,10 @@ class CrawlSummary:
             + (" (cancelled)" if self.cancelled else "")
         )
         extra = [x for x in (format_errors(self.counts), format_skipped(self.counts)) if x]
+        if self.counts.get("targets_checked"):  # --check-targets (README "Target checks")
+            extra.append(f"target checks: {self.counts['targets_checked']}, "
+                         f"{self.counts.get('targets_failed', 0)} failed or 4xx/5xx "
+                         "(`linkcrawl broken` lists the dead ones)")  # fmt: skip
         return "\n".join([line, *extra])
 
 

@@ -79,10 +79,11 @@ def crawled(server, web, tmp_path_factory):
     env = loopback_proxy_env(server.proxy_url)
     env["no_proxy"] = DNS_FAIL_HOST  # resolved by the crawler itself: DNS fails
     server.clear_log()
-    res = cli("crawl", str(seeds), "--out", str(out), "--workers", "1", "--delay", "0",
+    res = cli("crawl", str(seeds), "--out", str(out), "--workers", "2", "--delay", "0",
               "--host-concurrency", "4", "--crawl-id", "t1", "--allow-private",
               "--check-targets", env=env)  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
+    assert "target checks: " in res.stdout  # the summary says how many
     return out, server.requests()
 
 
@@ -250,3 +251,31 @@ def test_checktargets_checks_an_existing_index(crawled, web, server, q):
             b["status"], b["final_url"], b["final_status"], b["method"])  # fmt: skip
     rows = jsonl(q("broken", "-i", str(out), "--format", "jsonl"))
     assert {r["url"] for r in rows} == dead_targets(web)
+
+
+def test_an_index_written_before_the_columns_still_works(tmp_path):
+    """Raw files without final_target_* and link_kind (and without targets/) are compacted
+    and queried; static redirects in them are not resolved, the rest is as before."""
+    import indexdata
+    import pyarrow.parquet as pq
+
+    from pipelines.index.compact import compact
+    from pipelines.index.queries import Filters
+
+    ix_dir = tmp_path / "old"
+    indexdata.build(ix_dir)
+    new_cols = ["final_target_url", "final_target_host", "final_target_domain", "link_kind"]
+    for p in (ix_dir / "links").glob("part-*.parquet"):
+        t = pq.read_table(p)
+        pq.write_table(t.drop_columns(new_cols), p)
+    t = parse_target("shop.test")
+    with Index(ix_dir, fast_rows=0) as raw:
+        before = raw.refdomains(t, Filters(), sort="domain").to_pylist()
+    compact(ix_dir)
+    with Index(ix_dir, fast_rows=0) as slow, Index(ix_dir, fast_rows=10**9) as fast:
+        assert slow.refdomains(t, Filters(), sort="domain").to_pylist() == before
+        assert fast.refdomains(t, Filters(), sort="domain").to_pylist() == before
+        kinds = slow.run(f"SELECT DISTINCT link_kind FROM ({slow.all_links_sql()})")
+        assert set(kinds["link_kind"].to_pylist()) <= {"direct", "http-redirect"}
+        assert slow.backlinks(t, Filters(), sort="source").to_pylist() == fast.backlinks(
+            t, Filters(), sort="source").to_pylist()  # fmt: skip

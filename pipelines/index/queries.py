@@ -570,12 +570,13 @@ class Index:
         return resolve_target_rows(table) if self.snap.raw_targets else table
 
     def broken(
-        self, filters: Filters, *, sources: tuple[str, ...] = (), kind: str | None = None,
+        self, filters: Filters, *, sources: tuple[Target, ...] = (), kind: str | None = None,
         limit: int | None = None, sort: str = "refdomains", samples: int = 3,
     ) -> pa.Table:  # fmt: skip
         """Dead link targets (their check ended in a 4xx or 5xx, or failed: DNS, connection,
         timeout), grouped by dead URL, with their referring pages and domains (counts and a
-        sample); ``sources``: only links from these registered domains or hosts.
+        sample); ``sources``: only links from these registered domains or hosts (a URL
+        prefix counts as its host).
 
         Not dead: a check refused on purpose (robots.txt, the SSRF guard, the crawl's time).
         Each URL's latest check counts, over the crawls (or ``filters.crawl``'s).
@@ -593,37 +594,47 @@ class Index:
         if kind is not None and kind not in kinds:
             raise IndexError_(f"unknown kind {kind!r} (one of {', '.join(kinds)})")
         self.snap.check_crawl(filters.crawl)
-        checks = self.targets(filters.crawl)
-        if not checks.num_rows:
+        files = self.snap.target_files()
+        if not files:
             raise IndexError_(
                 f"{self.snap.index}: no target checks; crawl with --check-targets or run "
                 "`linkcrawl checktargets INDEX` first"
             )
-        self.con.register("_checks", checks)
-        dead = """
-            SELECT url, arg_max(final_status, checked_at) AS final_status,
-                   arg_max(status, checked_at) AS status,
-                   arg_max(final_url, checked_at) AS final_url,
-                   arg_max(redirects, checked_at) AS redirects,
-                   arg_max(error, checked_at) AS error, max(checked_at) AS checked_at
-            FROM _checks GROUP BY url"""
-        dead = f"""SELECT * FROM ({dead})
-                   WHERE (final_status >= 400 OR (final_status IS NULL AND error IS NOT NULL
-                          AND NOT {NOT_DEAD_SQL}))
-                     AND {kinds[kind] if kind else "true"}"""
-        src = "true"
-        if sources:
-            doms = ", ".join(lit(d) for d in sources)
-            src = f"(source_domain IN ({doms}) OR source_host IN ({doms}))"
+        # One column per kind: a single-column IN is pushed into the Parquet scan.
+        doms = ", ".join(lit(t.domain) for t in sources if t.kind == "domain")
+        hosts = ", ".join(lit(t.host) for t in sources if t.kind != "domain")
+        preds = [f"source_domain IN ({doms})"] * bool(doms)
+        preds += [f"source_host IN ({hosts})"] * bool(hosts)
+        src = f"({' OR '.join(preds)})" if preds else "true"
         rows = self.all_links_sql(f"{filters.sql()} AND {src}")
+        # With --from, the few links from those sites first, then their targets' checks;
+        # without, the dead targets first, then the links to them (a semi-join).
+        checks = f"""SELECT url, checked_at, status, redirects, error,
+                            CASE WHEN redirects > 0 THEN final_url END AS final_url,
+                            coalesce(final_status, CASE WHEN redirect_to IS NULL THEN status END)
+                                AS final_status
+                     FROM read_parquet({file_list(files)}, union_by_name = true)"""
+        if sources:
+            checks += " WHERE url IN (SELECT target_url FROM cand)"
         sql = f"""
-        WITH d AS ({dead}),
+        WITH cand AS {"MATERIALIZED" if sources else ""} (
+            SELECT source_url, source_domain, target_url, anchor_text, nofollow FROM ({rows})),
+        d AS (
+            SELECT * FROM (
+                SELECT url, arg_max(final_status, checked_at) AS final_status,
+                       arg_max(status, checked_at) AS status,
+                       arg_max(final_url, checked_at) AS final_url,
+                       arg_max(redirects, checked_at) AS redirects,
+                       arg_max(error, checked_at) AS error, max(checked_at) AS checked_at
+                FROM ({checks}) GROUP BY url)
+            WHERE (final_status >= 400 OR (final_status IS NULL AND error IS NOT NULL
+                   AND NOT {NOT_DEAD_SQL}))
+              AND {kinds[kind] if kind else "true"}),
         l AS (SELECT source_url, source_domain, target_url, anchor_text,
                      bool_or(NOT nofollow) AS dofollow
-              FROM ({rows}) WHERE target_url IN (SELECT url FROM d)
+              FROM cand WHERE target_url IN (SELECT url FROM d)
               GROUP BY source_url, source_domain, target_url, anchor_text)
-        SELECT d.url, coalesce(d.final_status, d.status) AS status,
-               {WHY_SQL} AS why,
+        SELECT d.url, coalesce(d.final_status, d.status) AS status, {WHY_SQL} AS why,
                count(DISTINCT l.source_domain) AS refdomains,
                count(DISTINCT l.source_url) AS pages, count(*) AS backlinks,
                count(*) FILTER (WHERE l.dofollow) AS dofollow_backlinks,
@@ -631,15 +642,11 @@ class Index:
                    AS sample_domains,
                list(DISTINCT l.source_url ORDER BY l.source_url)[1:{int(samples)}]
                    AS sample_pages,
-               d.redirects, CASE WHEN d.redirects > 0 THEN d.final_url END AS final_url,
-               d.error, d.checked_at
+               d.redirects, d.final_url, d.error, d.checked_at
         FROM d JOIN l ON l.target_url = d.url
         GROUP BY d.url, d.final_status, d.status, d.error, d.redirects, d.final_url, d.checked_at
         ORDER BY {orders[sort]} {_limit(limit)}"""
-        try:
-            return self.run(sql)
-        finally:
-            self.con.unregister("_checks")
+        return self.run(sql)
 
     def outlinks(
         self, source: Target, filters: Filters, *, grouped: bool = True,

@@ -87,6 +87,7 @@ def run_linkcrawl(
     *,
     root: Path = ROOT,
     compact: bool = False,
+    extra: tuple[str, ...] = (),
 ) -> tuple[int, float, float]:
     """Crawl with linkcrawl (the checkout at ``root``); (pages fetched, seconds from start to
     the last response, seconds of the whole job)."""
@@ -94,7 +95,7 @@ def run_linkcrawl(
     subprocess.run(
         [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
          "--workers", str(workers), "--delay", "0", "--host-concurrency", "8", "-q",
-         "--allow-private", *([] if compact else ["--no-compact"])],
+         "--allow-private", *([] if compact else ["--no-compact"]), *extra],
         env={**env, "PYTHONPATH": str(root)}, cwd=root, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     wall = time.time() - t0
@@ -142,6 +143,19 @@ def run_baseline(
     return int(values["PAGES"]), int(values["RESPONSES"]), float(values["LAST"]) - t0
 
 
+def compare_check_targets(seeds: Path, tmp: Path, env: dict[str, str], workers: int) -> None:
+    """The same crawl without and with ``--check-targets``: the pages' rate (pages over the
+    time to the last page's answer) and the checks' count."""
+    import pyarrow.dataset as ds
+
+    for extra in ((), ("--check-targets",)):
+        out = tmp / ("lc-checks" if extra else "lc-plain")
+        pages, secs, wall = run_linkcrawl(seeds, out, env, workers, extra=extra)
+        checks = ds.dataset(out / "targets").count_rows() if (out / "targets").is_dir() else 0
+        print(f"linkcrawl {' '.join(extra) or '(no checks)'}: {pages} pages in {secs:.1f} s ="
+              f" {pages / secs:.1f} pages/s; {checks} target checks; job {wall:.1f} s")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hosts", type=int, default=120)
@@ -156,11 +170,16 @@ def main() -> None:
     )
     parser.add_argument("--against", metavar="REV", help="also crawl with linkcrawl at REV")
     parser.add_argument("--no-crawlspider", action="store_true", help="skip the CrawlSpider")
+    parser.add_argument("--check-targets", action="store_true",
+                        help="also crawl with --check-targets: pages/s with and without, and "
+                        "the checks it made")  # fmt: skip
     args = parser.parse_args()
     with served_web(args.hosts, args.pages_per_host, "lc-bench-") as (web, tmp, seeds, env):
         print(f"web: {len(web.hosts)} hosts, {len(web.pages)} pages")
         if args.against:
             compare_revisions(args.against, seeds, tmp, env, args.workers)
+        if args.check_targets:
+            compare_check_targets(seeds, tmp, env, args.workers)
         if args.no_crawlspider:
             return
         lc_pages, lc_s, _ = run_linkcrawl(seeds, tmp / "lc", env, args.workers)

@@ -207,7 +207,8 @@ def bench_broken(ix: Index, repeat: int) -> None:
     print(f"\n{'broken --from':<24}{'links from it':>14}{'dead targets':>14}{'time':>11}")
     for r in (0, 999, len(doms) // 2):
         if r < len(doms):
-            t, rows = best(lambda d=doms[r]: ix.broken(Filters(), sources=(d,)), repeat)
+            src = (parse_target(doms[r]),)
+            t, rows = best(lambda src=src: ix.broken(Filters(), sources=src), repeat)
             print(f"{'#' + str(r + 1) + ' ' + doms[r]:<24}{ns[r]:>14,}{rows.num_rows:>14,}"
                   f"{t * 1000:>8.0f} ms")  # fmt: skip
     t, rows = best(lambda: ix.broken(Filters(), limit=100), max(1, repeat // 3))
