@@ -121,7 +121,9 @@ class LinkSpider(scrapy.Spider):
                 "lc_crawl": frontier.crawl_id,
                 "handle_httpstatus_all": True,
                 "dont_redirect": True,
-                "lc_check_bytes": defaults.CHECK_MAX_BYTES,
+                "lc_check_bytes": self.settings.getint(
+                    "LINKCRAWL_CHECK_MAX_BYTES", defaults.CHECK_MAX_BYTES
+                ),
             },
         )
         if cfg.download_timeout > 0:
@@ -199,15 +201,18 @@ class LinkSpider(scrapy.Spider):
             known = self.known[CHECK_KEY + frontier.crawl_id] = SeenCache(
                 defaults.LOCAL_SEEN_CACHE_BYTES // 4
             )
+        cap = self.settings.getint(
+            "LINKCRAWL_CHECK_TARGETS_PER_PAGE", defaults.CHECK_TARGETS_PER_PAGE
+        )
         out: list[Entry] = []
         for row in links:
+            if len(out) >= cap:
+                break
             url = row["target_url"]
             if url in known or self.in_scope(frontier, url):
                 continue
             known.add(url)
             out.append(Entry(url, row["target_host"], CHECK_DEPTH))
-            if len(out) >= defaults.CHECK_TARGETS_PER_PAGE:
-                break
         return out
 
     @staticmethod
