@@ -103,9 +103,7 @@ class LinkSpider(scrapy.Spider):
             request.meta["lc_poison"] = entry.lost
         return request
 
-    def check_request(
-        self, frontier: Frontier, entry: Entry, method: str, meta: dict[str, Any] | None = None
-    ) -> Request:
+    def check_request(self, frontier: Frontier, entry: Entry, method: str) -> Request:
         """A target check: HEAD, or a GET whose body is cut at ``CHECK_MAX_BYTES``; every
         status is an answer, redirects are recorded (and their next hop queued as a check)."""
         cfg = frontier.config
@@ -262,6 +260,8 @@ class LinkSpider(scrapy.Spider):
                     skipped[reason] = 1
                 else:
                     follow.append(Entry(target, host, entry.depth, entry.redirects + 1))
+            elif target and cfg.check_targets:  # where an in-scope redirect leaves the crawl
+                checks = [Entry(target, host, CHECK_DEPTH)]
         elif 200 <= status < 300 and (body or not decode_error) and is_html(content_type, body):
             try:
                 with cpu_budget(cfg.page_cpu_budget):  # nor stall it
