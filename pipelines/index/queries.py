@@ -614,11 +614,13 @@ class Index:
                             coalesce(final_status, CASE WHEN redirect_to IS NULL THEN status END)
                                 AS final_status
                      FROM read_parquet({file_list(files)}, union_by_name = true)"""
-        if sources:
-            checks += " WHERE url IN (SELECT target_url FROM cand)"
+        cand = f"SELECT source_url, source_domain, target_url, anchor_text, nofollow FROM ({rows})"
+        if sources:  # few rows: one scan, kept
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE _broken_from AS {cand}")
+            cand = "SELECT * FROM _broken_from"
+            checks += " WHERE url IN (SELECT target_url FROM _broken_from)"
         sql = f"""
-        WITH cand AS {"MATERIALIZED" if sources else ""} (
-            SELECT source_url, source_domain, target_url, anchor_text, nofollow FROM ({rows})),
+        WITH cand AS ({cand}),
         d AS (
             SELECT * FROM (
                 SELECT url, arg_max(final_status, checked_at) AS final_status,
