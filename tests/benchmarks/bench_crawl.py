@@ -144,12 +144,13 @@ def run_baseline(
 
 
 def compare_check_targets(seeds: Path, tmp: Path, env: dict[str, str], workers: int) -> None:
-    """The same crawl without and with ``--check-targets``: the pages' rate (pages over the
-    time to the last page's answer) and the checks' count."""
+    """The same crawl without and with ``--check-targets``, in the order A B B A (a shared
+    machine's load drifts): the pages' rate (pages over the time to the last page's answer)
+    and the checks' count."""
     import pyarrow.dataset as ds
 
-    for extra in ((), ("--check-targets",)):
-        out = tmp / ("lc-checks" if extra else "lc-plain")
+    for i, extra in enumerate(((), ("--check-targets",), ("--check-targets",), ())):
+        out = tmp / f"lc-{i}"
         pages, secs, wall = run_linkcrawl(seeds, out, env, workers, extra=extra)
         checks = ds.dataset(out / "targets").count_rows() if (out / "targets").is_dir() else 0
         print(f"linkcrawl {' '.join(extra) or '(no checks)'}: {pages} pages in {secs:.1f} s ="
