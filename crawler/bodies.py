@@ -116,6 +116,7 @@ class BoundedBodies:
         config = self._crawl_config(crawl_id)
         if crawl_id is not None:
             limit = config.max_body_bytes if config is not None else defaults.MAX_BODY_BYTES
+            limit = request.meta.get("lc_check_bytes") or limit  # a target check's GET
         else:  # robots.txt (RFC 9309: parse at least the first 500 KiB), or anything else
             limit = self.robots_max
             timeout = getattr(config, "download_timeout", None)

@@ -113,6 +113,12 @@ def _add_crawl_options(p: argparse.ArgumentParser) -> None:
         " 1: every page a dead worker was on)",
     )
     p.add_argument(
+        "--check-targets",
+        action="store_true",
+        help="check each distinct off-scope link target once (HEAD, GET if refused), under "
+        'the same politeness, robots.txt and SSRF rules, into targets/ (README "Target checks")',
+    )
+    p.add_argument(
         "--fair-share-window",
         type=float,
         default=defaults.FAIR_SHARE_WINDOW,
@@ -227,6 +233,7 @@ def _config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
         max_lease_losses=args.max_lease_losses,
         fair_share_window=max(0.0, args.fair_share_window),
         store_text=args.store_text,
+        check_targets=args.check_targets,
     )
 
 
@@ -959,6 +966,9 @@ def build_parser() -> argparse.ArgumentParser:
     from crawler.index_cli import add_index_commands
 
     add_index_commands(sub)
+    from crawler.checktargets import add_command as add_checktargets
+
+    add_checktargets(sub)
     for action in sub._choices_actions:  # `linkcrawl CMD --help` opens with its one line
         sp = sub.choices[action.dest]
         sp.description = sp.description or action.help

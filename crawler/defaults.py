@@ -24,6 +24,12 @@ DNS_TIMEOUT = 20.0  # seconds for one name's lookup
 DNS_CACHE_SECONDS = 300.0  # a name's answer is checked and connected to for this long
 DNS_CACHE_SIZE = 100_000  # names a worker remembers (least recently used go first)
 
+# Target checks (--check-targets, checktargets; README "Target checks").
+CHECK_MAX_BYTES = 64 * 1024  # a GET check's body is cut here (and discarded)
+CHECK_TARGETS_PER_PAGE = 1000  # distinct off-scope targets a page may queue for checks
+# HEAD answers that mean "ask with GET": servers that refuse or mishandle HEAD.
+HEAD_REFUSED = (400, 403, 404, 405, 406, 501)
+
 # Frontier.
 HEARTBEAT_SECONDS = 5.0  # how often a worker says it is alive
 HEARTBEAT_TTL = 30.0  # a worker silent this long is dead: its leases return to the queue

@@ -86,6 +86,12 @@ def seen_slot(url: str, bits: int = defaults.SEEN_BUCKET_BITS) -> tuple[str, byt
     return format(int.from_bytes(fp[:2], "big") >> (16 - bits), "x"), fp[2:]
 
 
+# A target check (README "Target checks") is an entry of this depth; its duplicate filter key
+# is its URL after this prefix (not a URL: no page shares it).
+CHECK_DEPTH = -1
+CHECK_KEY = "check "
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """A queued request: URL, depth and redirect hops, serialized compactly.
@@ -150,6 +156,7 @@ class CrawlConfig:
     max_lease_losses: int = defaults.MAX_LEASE_LOSSES  # then poison; 0: never quarantine
     fair_share_window: float = defaults.FAIR_SHARE_WINDOW  # seconds; 0: first come first served
     store_text: bool = defaults.STORE_TEXT  # write each parsed page's visible text to texts/
+    check_targets: bool = False  # check off-scope link targets once each (targets/)
     created_at: float = 0.0
     # "crawl": entries are URLs to fetch; "warc": entries are WARC files to ingest
     # (crawler/ingest_tasks.py), from the list ``warc_list`` with ``warc_prefix``, written to
@@ -307,6 +314,24 @@ class Frontier:
         for e in entries:
             bucket, rest = seen_slot(dedupe_key(e.url, cfg.session_set), bits)
             argv += (bucket, rest, e.host, e.encode(), path_key(e.url))
+        if len(argv) == n:
+            return 0
+        keys = [self.stats_key, self.hostpages, self.ready, self.active, self.next, self.qbudget]
+        return self._scripts["ENQUEUE"](keys=keys, args=argv, client=pipe)
+
+    def enqueue_checks(
+        self, entries: Iterable[Entry], pipe: redis.client.Pipeline | None = None
+    ) -> int:
+        """Queue target checks (entries of depth :data:`CHECK_DEPTH`) whose URL was never
+        checked in this crawl: the duplicate filter holds them under their own key, so a URL
+        is checked once, and fetched as a page too if the crawl reaches it. Not counted
+        against ``--max-pages``; ``--max-pages-per-host`` bounds them per host."""
+        cfg = self.config
+        argv: list[object] = [self.prefix, -1, cfg.max_pages_per_host, cfg.host_concurrency, 0]
+        n = len(argv)
+        for e in entries:
+            bucket, rest = seen_slot(CHECK_KEY + e.url, cfg.seen_bucket_bits)
+            argv += (bucket, rest, e.host, e.encode(), b"")
         if len(argv) == n:
             return 0
         keys = [self.stats_key, self.hostpages, self.ready, self.active, self.next, self.qbudget]

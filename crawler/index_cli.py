@@ -98,7 +98,8 @@ def _filters(args: argparse.Namespace) -> Any:
     return Filters(crawl=getattr(args, "crawl", None), dofollow=args.dofollow,
                    placement=args.placement, internal=args.internal,
                    lang=getattr(args, "lang", None),
-                   country=getattr(args, "country", None))  # fmt: skip
+                   country=getattr(args, "country", None),
+                   direct_only=getattr(args, "direct_only", False))  # fmt: skip
 
 
 def _target(text: str) -> Target:
@@ -264,6 +265,20 @@ def _intersect(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
               "competitor: its backlinks there", file=sys.stderr)  # fmt: skip
     return table, (f"no referring domain links to at least {a.min} of the competitors "
                    f"without linking to {a.mysite}")  # fmt: skip
+
+
+def _broken(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
+    sources = tuple(_target(d) for d in a.sources)
+    table = ix.broken(_filters(a), sources=sources, kind=a.kind, limit=a.limit, sort=a.sort)
+    if table.num_rows and a.format == "table":
+        print(f"{table.num_rows:,} dead targets. status: the check's HTTP status at the end "
+              "of its redirects (empty: no answer); why: HTTP status or the failure (DNS, "
+              "connection, timeout); refdomains, pages, backlinks: referring domains, pages "
+              "and distinct links (page, anchor) to it, dofollow_backlinks of them followed; "
+              "sample_*: the first few, A to Z; redirects: hops before the dead end "
+              "(final_url)", file=sys.stderr)  # fmt: skip
+    where = f" from {', '.join(a.sources)}" if a.sources else ""
+    return table, f"no dead link targets{where}"
 
 
 def _sql(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
@@ -448,9 +463,13 @@ def _index_arg(p: argparse.ArgumentParser, positional: bool) -> None:
                        help=f"index directory (default: ${INDEX_ENV} or .)")  # fmt: skip
 
 
-def _filter_args(p: argparse.ArgumentParser, *, crawl: bool = True) -> None:
+def _filter_args(p: argparse.ArgumentParser, *, crawl: bool = True, direct: bool = True) -> None:
     if crawl:
         p.add_argument("--crawl", help="only this crawl (default: all crawls)")
+    if direct:
+        p.add_argument("--direct-only", action="store_true",
+                       help="only links that point at the target itself, not those that land "
+                       "there through a redirect script or an HTTP redirect")  # fmt: skip
     p.add_argument("--dofollow", action="store_true", help="only dofollow links")
     p.add_argument("--placement", choices=PLACEMENTS, help="only links placed here")
     p.add_argument("--internal", action="store_true",
@@ -644,5 +663,28 @@ def add_index_commands(sub: Any) -> None:
     p.add_argument("--format", choices=("csv", "jsonl"), default="csv",
                    help="csv (default) or jsonl, one JSON object per line")  # fmt: skip
     p.add_argument("-o", "--output", help="file to write (default: stdout)")
-    _filter_args(p)
+    _filter_args(p, direct=False)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("broken", help="dead link targets (4xx, 5xx, DNS and connection "
+                       "failures) with their referring pages and domains")  # fmt: skip
+    p.add_argument(
+        "--from",
+        dest="sources",
+        action="append",
+        default=[],
+        metavar="DOMAIN",
+        help="only links from this referring domain or host (repeatable)",
+    )
+    _index_arg(p, False)
+    _filter_args(p, direct=False)
+    _output_args(p, formats)
+    p.add_argument(
+        "--kind",
+        choices=("4xx", "5xx", "error"),
+        help="only targets dead this way (error: DNS, connection, timeout)",
+    )
+    p.add_argument("--sort", choices=("refdomains", "backlinks", "url", "checked_at"),
+                   default="refdomains", help="refdomains (default), backlinks: most first; "
+                   "url: A to Z; checked_at: latest first")  # fmt: skip
+    p.set_defaults(func=_query(_broken))

@@ -296,6 +296,10 @@ class CrawlSummary:
             + (" (cancelled)" if self.cancelled else "")
         )
         extra = [x for x in (format_errors(self.counts), format_skipped(self.counts)) if x]
+        if self.counts.get("targets_checked"):  # --check-targets (README "Target checks")
+            extra.append(f"target checks: {self.counts['targets_checked']}, "
+                         f"{self.counts.get('targets_failed', 0)} failed or 4xx/5xx "
+                         "(`linkcrawl broken` lists the dead ones)")  # fmt: skip
         return "\n".join([line, *extra])
 
 
@@ -472,6 +476,7 @@ def run_crawl(
     heartbeat_ttl: float | None = None,
     resume: bool = False,
     warc: tuple[str, int] | None = None,
+    prefill: Callable[[Frontier], object] | None = None,
 ) -> CrawlSummary:
     """Run a whole crawl on this machine and return its summary.
 
@@ -500,6 +505,8 @@ def run_crawl(
         client = connect(redis_url)
         frontier = Frontier(client, config.crawl_id)
         submit(frontier, config, resume=resume)
+        if prefill is not None:  # `checktargets`: its target checks, before any worker
+            prefill(frontier)
         started = time.monotonic()
         bar = Progress(enabled=progress)
         child_env = dict(os.environ if env is None else env)

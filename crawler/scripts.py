@@ -62,7 +62,8 @@ for i = 6, #ARGV, 5 do
       skip = 'skipped_query_budget'
     elseif max_host > 0 and redis.call('HINCRBY', KEYS[2], host, 1) > max_host then
       skip = 'skipped_host_budget'
-    elseif redis.call('HINCRBY', KEYS[1], 'enqueued', 1) > max_pages and max_pages > 0 then
+    elseif max_pages >= 0 and redis.call('HINCRBY', KEYS[1], 'enqueued', 1) > max_pages
+           and max_pages > 0 then
       redis.call('HINCRBY', KEYS[1], 'enqueued', -1)
       skip = 'capped'
     end

@@ -106,3 +106,5 @@ LINKCRAWL_INGEST_FILE = "crawler.ingest_tasks:ingest_one"  # a WARC file task's 
 LINKCRAWL_WARC_DIR = None  # --warc: write every response fetched to WARC files there
 LINKCRAWL_WARC_MAX_BYTES = defaults.WARC_MAX_BYTES
 LINKCRAWL_WARC_GZIP_LEVEL = defaults.WARC_GZIP_LEVEL
+LINKCRAWL_CHECK_MAX_BYTES = defaults.CHECK_MAX_BYTES  # a target check's GET body is cut here
+LINKCRAWL_CHECK_TARGETS_PER_PAGE = defaults.CHECK_TARGETS_PER_PAGE

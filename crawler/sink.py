@@ -68,6 +68,10 @@ class ParquetSinkPipeline:
         return sink
 
     def process_item(self, item: dict[str, Any], spider: Any = None) -> dict[str, Any]:
+        if "target" in item:  # a target check (README "Target checks")
+            if self.sink(item["target"]["crawl_id"]).add_target(item["target"], item["token"]):
+                self.flush()
+            return item
         if self.sink(item["page"]["crawl_id"]).add(
             item["page"], item["links"], token=item["token"]
         ):

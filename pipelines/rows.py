@@ -11,6 +11,7 @@ from typing import Any
 from pipelines.budget import PageBudgetExceeded, cpu_budget
 from pipelines.encoding import not_html_reason
 from pipelines.extract import PageLinks, extract_page
+from pipelines.redirects import DIRECT, REDIRECT_SCRIPT, static_final
 from pipelines.urls import registered_domain, url_host
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -132,6 +133,17 @@ def link_rows(
     for link in page.links:
         target_host = url_host(link.target_url)
         target_domain = registered_domain(target_host)
+        final = static_final(link.target_url) if "?" in link.target_url else None
+        if final is None:
+            final, final_host, final_domain, kind = (
+                link.target_url,
+                target_host,
+                target_domain,
+                DIRECT,
+            )
+        else:
+            final_host = url_host(final)
+            final_domain, kind = registered_domain(final_host), REDIRECT_SCRIPT
         rows.append(
             {
                 "crawl_id": crawl_id,
@@ -156,6 +168,10 @@ def link_rows(
                 "placement_score": link.placement_score,
                 "placement_block": link.placement_block,
                 "sitewide": None,
+                "final_target_url": final,
+                "final_target_host": final_host,
+                "final_target_domain": final_domain,
+                "link_kind": kind,
             }
         )
     return rows

@@ -1,4 +1,4 @@
-"""The data contract: Arrow schemas of `links/`, `pages/` and `texts/`.
+"""The data contract: Arrow schemas of `links/`, `pages/`, `texts/` and `targets/`.
 
 Column names are a public interface (README, "The data contract"): add columns, never rename.
 """
@@ -37,6 +37,13 @@ LINKS_SCHEMA = pa.schema(
         # and a fingerprint of the link's container, which the site-level pass matches.
         pa.field("placement_score", pa.float32()),
         pa.field("placement_block", pa.int32()),
+        # Where the link lands (README "Links through redirects"): the target itself for a
+        # direct link; the URL a redirect script's query carries (``redirect-script``) or the
+        # end of the target's observed redirect chain (``http-redirect``, set by compaction).
+        pa.field("final_target_url", pa.string()),
+        pa.field("final_target_host", pa.string()),
+        pa.field("final_target_domain", pa.string()),
+        pa.field("link_kind", pa.string()),
     ]
 )
 
@@ -88,6 +95,27 @@ TEXTS_SCHEMA = pa.schema(
     ]
 )
 
+# One row per check of an off-scope link target (``--check-targets``, ``checktargets``): one
+# per hop, so a redirect chain is its rows joined by ``redirect_to``; compaction and the
+# queries resolve the chain (``final_url``, ``redirects``, ``final_status``).
+TARGETS_SCHEMA = pa.schema(
+    [
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("status", pa.int32()),  # this hop's HTTP status; null on a fetch error
+        pa.field("final_url", pa.string()),  # where the chain ends (this hop's Location, raw)
+        pa.field("redirects", pa.int32(), nullable=False),  # hops to final_url
+        pa.field("error", pa.string()),  # DNS failure, refused connection, robots.txt...
+        pa.field("checked_at", TIMESTAMP, nullable=False),
+        pa.field("crawl_id", pa.string(), nullable=False),
+        pa.field("host", pa.string()),
+        pa.field("domain", pa.string()),
+        pa.field("method", pa.string()),  # HEAD, or GET when HEAD was refused
+        pa.field("redirect_to", pa.string()),  # this hop's Location
+        pa.field("final_status", pa.int32()),  # the status at the chain's end (resolved)
+    ]
+)
+
 LINK_COLUMNS: tuple[str, ...] = tuple(LINKS_SCHEMA.names)
 PAGE_COLUMNS: tuple[str, ...] = tuple(PAGES_SCHEMA.names)
 TEXT_COLUMNS: tuple[str, ...] = tuple(TEXTS_SCHEMA.names)
+TARGET_COLUMNS: tuple[str, ...] = tuple(TARGETS_SCHEMA.names)

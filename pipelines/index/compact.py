@@ -66,8 +66,16 @@ from pipelines.index.layout import (
     read_current,
     write_text_atomic,
 )
-from pipelines.schema import LINK_COLUMNS, LINKS_SCHEMA, PAGES_SCHEMA, TEXTS_SCHEMA
+from pipelines.redirects import DIRECT, HTTP_REDIRECT, REDIRECT_SCRIPT, resolve_chains
+from pipelines.schema import (
+    LINKS_SCHEMA,
+    PAGES_SCHEMA,
+    TARGET_COLUMNS,
+    TARGETS_SCHEMA,
+    TEXTS_SCHEMA,
+)
 from pipelines.sitewide import site_level_sql
+from pipelines.urls import registered_domain, url_host
 
 # Columns the compacted layout adds to the contract (never renamed: README, "The data contract").
 COMPACTED_LINKS_SCHEMA = (
@@ -206,7 +214,14 @@ def compact(
             by_crawl_p = {k: v for k, v in by_crawl_p.items() if k == crawl}
             by_crawl_t = {k: v for k, v in by_crawl_t.items() if k == crawl}
         rebuild = sorted(set(by_crawl_l) | set(by_crawl_p) | set(by_crawl_t))
-        if not rebuild:
+        raw_tg = [p for p in snap.raw_targets if file_crawl_id(p) is not None]
+        empty += [p for p in snap.raw_targets if p not in raw_tg]
+        if raw_tg and old is not None and crawl is None:
+            # Checks of another run (checktargets) may resolve any crawl's redirects.
+            checked = {file_crawl_id(p) for p in raw_tg}
+            if not checked <= set(rebuild):
+                rebuild = sorted(set(rebuild) | set(old.crawls))
+        if not rebuild and not raw_tg:
             _collect_garbage(root)
             stats.seconds = time.monotonic() - t0
             return stats
@@ -230,11 +245,24 @@ def compact(
         manifest.consumed_links += [p.name for p in empty if p.parent.name == "links"]
         manifest.consumed_pages += [p.name for p in empty if p.parent.name == "pages"]
         manifest.consumed_texts += [p.name for p in empty if p.parent.name == "texts"]
+        on_disk_tg = {p.name for p in raw_files(root, "targets")}
+        if old is not None:
+            manifest.consumed_targets = [n for n in old.consumed_targets if n in on_disk_tg]
+        manifest.consumed_targets += [p.name for p in empty if p.parent.name == "targets"]
 
         # A work database in the staging directory: intermediate tables live on disk.
         con = connect(memory_limit=memory_limit, threads=threads, temp_dir=stage / "spill",
                       database=stage / "spill" / "work.duckdb")  # fmt: skip
         try:
+            # Target checks first: they resolve the links' redirects.
+            prev_tg = [snap.generation_dir / old.targets] if old and old.targets else []
+            if raw_tg:
+                manifest.targets = _compact_targets(con, stage, prev_tg + raw_tg)
+                manifest.consumed_targets += [p.name for p in raw_tg]
+            elif prev_tg:
+                _link(prev_tg[0], stage / old.targets)  # type: ignore[union-attr, operator]
+                manifest.targets = old.targets  # type: ignore[union-attr]
+            target_file = [stage / manifest.targets] if manifest.targets else []
             # Unchanged crawls: hard links to the previous generation's files.
             if old is not None:
                 assert snap.generation_dir is not None
@@ -242,6 +270,10 @@ def compact(
                     if seg.crawl_id not in rebuild:
                         _link(snap.generation_dir / seg.path, stage / seg.path)
                         manifest.links.append(seg)
+                for seg in old.via:
+                    if seg.crawl_id not in rebuild:
+                        _link(snap.generation_dir / seg.path, stage / seg.path)
+                        manifest.via.append(seg)
                 for cid, rel in old.pages.items():
                     if cid not in rebuild:
                         _link(snap.generation_dir / rel, stage / rel)
@@ -274,6 +306,7 @@ def compact(
                 # Pages first: the links take their source page's lang and country from them.
                 pages_out, page_rel = _compact_pages(con, stage, cid, prev_p + raw_p)
                 step = None if progress is None else (lambda n, d=done: progress(d + n, total))
+                _redirect_map(con, prev_p + raw_p, target_file, cid)
                 n_in, n_out, segs = _compact_links(
                     con,
                     stage,
@@ -284,6 +317,9 @@ def compact(
                     step,
                     pages=stage / page_rel if page_rel else None,
                 )
+                via = _compact_via(con, stage, cid, segs, row_group_rows)
+                if via is not None:
+                    manifest.via.append(via)
                 done += n_in  # duplicates removed count as done
                 if progress is not None:
                     progress(done, total)
@@ -350,6 +386,10 @@ def _sync_flat(root: Path, snap: Snapshot) -> None:
         wanted[root / "pages" / flat_name(rel)] = snap.generation_dir / rel
     for rel in snap.manifest.texts.values():
         wanted[root / "texts" / flat_name(rel)] = snap.generation_dir / rel
+    if snap.manifest.targets:
+        wanted[root / "targets" / f"{FLAT_PREFIX}targets.parquet"] = (
+            snap.generation_dir / snap.manifest.targets
+        )
     for dst, src in wanted.items():
         dst.parent.mkdir(parents=True, exist_ok=True)
         if dst.exists() and os.path.samefile(dst, src):
@@ -358,7 +398,7 @@ def _sync_flat(root: Path, snap: Snapshot) -> None:
         tmp.unlink(missing_ok=True)
         _link(src, tmp)
         os.replace(tmp, dst)
-    for table in ("links", "pages", "texts"):
+    for table in ("links", "pages", "texts", "targets"):
         d = root / table
         for p in d.glob(FLAT_PREFIX + "*.parquet") if d.is_dir() else ():
             if p not in wanted:
@@ -376,7 +416,8 @@ def _collect_garbage(root: Path) -> None:
     _sync_flat(root, snap)
     for table, names in (("links", snap.manifest.consumed_links),
                          ("pages", snap.manifest.consumed_pages),
-                         ("texts", snap.manifest.consumed_texts)):  # fmt: skip
+                         ("texts", snap.manifest.consumed_texts),
+                         ("targets", snap.manifest.consumed_targets)):  # fmt: skip
         for name in names:
             (root / table / name).unlink(missing_ok=True)
     gens = _generations(root)
@@ -393,7 +434,7 @@ def _compact_links(
         return 0, 0, []
     n_in = _num_rows(files)
     buckets = buckets_for(n_in, rows_per_bucket)
-    cols = ", ".join(LINK_COLUMNS)
+    cols = columns_or_null(files, LINKS_SCHEMA)
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW src AS
         SELECT {cols}, filename AS _file
@@ -434,10 +475,14 @@ def _compact_links(
         SELECT source_url, count(*) FILTER (WHERE NOT is_internal)::INTEGER AS n
         FROM dedup GROUP BY source_url
     )
-    SELECT sited.*, {SURT_SQL} AS target_surt, ext.n AS source_external_links,
+    SELECT sited.* REPLACE ({_FINAL_SQL}),
+           {SURT_SQL} AS target_surt, ext.n AS source_external_links,
            pg.lang AS source_lang, pg.country AS source_country, bm._bucket
     FROM sited JOIN ext USING (source_url) JOIN bucket_map bm USING (target_domain)
     LEFT JOIN ({page_langs}) pg ON pg.url = sited.source_url
+    LEFT JOIN redirect_map rm
+      ON rm.url = CASE WHEN sited.link_kind = '{REDIRECT_SCRIPT}' THEN sited.final_target_url
+                       ELSE sited.target_url END
     ORDER BY bm._bucket, target_surt, source_domain, source_url, position
     """
     reader = arrow_reader(con, query, 256 * 1024)
@@ -457,6 +502,7 @@ def _compact_links(
             progress(written)
     writer.close()
     con.unregister("bucket_map")
+    con.unregister("redirect_map")
     con.execute("DROP TABLE dedup")
     return n_in, writer.rows, writer.segments
 
@@ -556,3 +602,131 @@ def _compact_texts(con, stage: Path, crawl_id: str, files: list[Path]) -> str | 
     pq.write_table(table, stage / rel, compression="zstd", row_group_size=TEXT_ROW_GROUP_ROWS,
                    write_statistics=["url", "crawl_id", "fetched_at"])  # fmt: skip
     return rel
+
+
+# The link's final target: a redirect script's static destination (extraction), followed
+# through the redirect map (the crawl's redirects and the target checks), else the target.
+_FINAL_SQL = f"""
+    coalesce(rm.final, CASE WHEN sited.link_kind = '{REDIRECT_SCRIPT}'
+                            THEN sited.final_target_url END, sited.target_url)
+        AS final_target_url,
+    coalesce(rm.final_host, CASE WHEN sited.link_kind = '{REDIRECT_SCRIPT}'
+                                 THEN sited.final_target_host END, sited.target_host)
+        AS final_target_host,
+    coalesce(rm.final_domain, CASE WHEN sited.link_kind = '{REDIRECT_SCRIPT}'
+                                   THEN sited.final_target_domain END, sited.target_domain)
+        AS final_target_domain,
+    CASE WHEN sited.link_kind = '{REDIRECT_SCRIPT}' THEN '{REDIRECT_SCRIPT}'
+         WHEN rm.url IS NOT NULL THEN '{HTTP_REDIRECT}' ELSE '{DIRECT}' END AS link_kind"""
+
+
+def _redirect_map(con, page_files: list[Path], target_files: list[Path], crawl_id: str) -> None:
+    """Register ``redirect_map`` (url, final, final_host, final_domain): every URL known to
+    redirect, from the crawl's pages (``redirect_to``) and the target checks (latest check of
+    each URL, any crawl), chains followed (:func:`pipelines.redirects.resolve_chains`)."""
+    hops: dict[str, str] = {}
+    if target_files:
+        rows = arrow_table(con, f"""
+            SELECT url, arg_max(redirect_to, checked_at) AS nxt
+            FROM read_parquet({file_list(target_files)}, union_by_name = true)
+            GROUP BY url HAVING nxt IS NOT NULL""")  # fmt: skip
+        hops.update(zip(rows["url"].to_pylist(), rows["nxt"].to_pylist(), strict=True))
+    if page_files:
+        rows = arrow_table(con, f"""
+            SELECT url, arg_max(redirect_to, fetched_at) AS nxt
+            FROM read_parquet({file_list(page_files)}, union_by_name = true)
+            WHERE crawl_id = {lit(crawl_id)} GROUP BY url HAVING nxt IS NOT NULL""")  # fmt: skip
+        hops.update(zip(rows["url"].to_pylist(), rows["nxt"].to_pylist(), strict=True))
+    chains = resolve_chains(hops)
+    finals = [f for f, _n in chains.values()]
+    hosts = [url_host(f) if "://" in f else "" for f in finals]
+    table = pa.table(
+        {
+            "url": pa.array(list(chains), pa.string()),
+            "final": pa.array(finals, pa.string()),
+            "final_host": pa.array(hosts, pa.string()),
+            "final_domain": pa.array([registered_domain(h) for h in hosts], pa.string()),
+        }
+    )
+    con.register("redirect_map", table)
+
+
+def _compact_via(
+    con, stage: Path, crawl_id: str, segs: list[Segment], row_group_rows: int
+) -> Segment | None:
+    """The crawl's links whose final target is another URL, keyed by it: ``target_host``,
+    ``target_domain`` and ``target_surt`` are the final target's, ``target_url`` stays the URL
+    linked, ``is_internal`` is against the final domain. Queries read these rows beside the
+    buckets (README "Links through redirects")."""
+    if not segs:
+        return None
+    files = [stage / s.path for s in segs]
+    surt = SURT_SQL.replace("target_url", "final_target_url").replace(
+        "target_host", "final_target_host"
+    )
+    table = arrow_table(con, f"""
+        SELECT * REPLACE (final_target_host AS target_host, final_target_domain AS target_domain,
+                          {surt} AS target_surt,
+                          source_domain = final_target_domain AS is_internal)
+        FROM read_parquet({file_list(files)})
+        WHERE link_kind <> '{DIRECT}' AND final_target_url <> target_url
+        ORDER BY target_surt, source_domain, source_url, position""")  # fmt: skip
+    if not table.num_rows:
+        return None
+    rel = f"via/{crawl_dir_name(crawl_id)}/via.parquet"
+    (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+    table = table.select(COMPACTED_LINKS_SCHEMA.names).cast(COMPACTED_LINKS_SCHEMA)
+    pq.write_table(table, stage / rel, compression="zstd", row_group_size=row_group_rows,
+                   write_statistics=True)  # fmt: skip
+    return Segment(rel, crawl_id, 0, 1, table.num_rows)
+
+
+def _compact_targets(con, stage: Path, files: list[Path]) -> str:
+    """One row per (crawl, URL checked), the latest, with its redirect chain resolved: the URL
+    it ends at (``final_url``), the hops (``redirects``) and the status there
+    (``final_status``), from the latest check of each URL on the chain."""
+    cols = columns_or_null(files, TARGETS_SCHEMA)
+    table = arrow_table(con, f"""
+        SELECT {cols} FROM read_parquet({file_list(files)}, union_by_name = true,
+                                        filename = true)
+        QUALIFY row_number() OVER (PARTITION BY crawl_id, url
+                                   ORDER BY checked_at DESC, filename DESC) = 1
+        ORDER BY domain, url, crawl_id""")  # fmt: skip
+    table = resolve_target_rows(table)
+    rel = "targets/targets.parquet"
+    (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, stage / rel, compression="zstd", row_group_size=64 * 1024,
+                   write_statistics=True)  # fmt: skip
+    return rel
+
+
+def resolve_target_rows(table: pa.Table) -> pa.Table:
+    """Target check rows (one per hop) with ``final_url``, ``redirects`` and ``final_status``
+    resolved along each chain (latest check of each URL); cast to the contract's schema."""
+    latest: dict[str, tuple[object, str | None, int | None]] = {}
+    order = sorted(
+        zip(table["checked_at"].to_pylist(), table["url"].to_pylist(),
+            table["redirect_to"].to_pylist(), table["status"].to_pylist(), strict=True),
+        key=lambda r: r[0],
+    )  # fmt: skip
+    for at, url, nxt, status in order:
+        latest[url] = (at, nxt, status)
+    chains = resolve_chains({u: v[1] for u, v in latest.items() if v[1]})
+    finals, hops, final_status = [], [], []
+    for url, nxt, status in zip(table["url"].to_pylist(), table["redirect_to"].to_pylist(),
+                                table["status"].to_pylist(), strict=True):  # fmt: skip
+        if nxt:
+            end, n = chains.get(nxt, (nxt, 0))
+            finals.append(end)
+            hops.append(n + 1)
+            final_status.append(latest[end][2] if end in latest else None)
+        else:
+            finals.append(url)
+            hops.append(0)
+            final_status.append(status)
+    table = table.select(list(TARGET_COLUMNS)).cast(TARGETS_SCHEMA)
+    for name, values, typ in (("final_url", finals, pa.string()), ("redirects", hops, pa.int32()),
+                              ("final_status", final_status, pa.int32())):  # fmt: skip
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, TARGETS_SCHEMA.field(name), pa.array(values, typ))
+    return table

@@ -62,6 +62,9 @@ def _without(old: Manifest, crawl_id: str, gen: str, dropped_raw: set[str]) -> M
         crawls={c: v for c, v in old.crawls.items() if c != crawl_id},
         texts={c: p for c, p in old.texts.items() if c != crawl_id},
         consumed_texts=[n for n in old.consumed_texts if n not in dropped_raw],
+        via=[s for s in old.via if s.crawl_id != crawl_id],
+        targets=old.targets,  # checks of many crawls' targets: kept
+        consumed_targets=list(old.consumed_targets),
     )
 
 
@@ -96,8 +99,9 @@ def drop_crawl(index: str | Path, crawl_id: str) -> DropStats:
             stage = comp / f".{gen}.tmp"
             stage.mkdir()
             manifest = _without(old, crawl_id, gen, {p.name for p in mine})
-            rels = [s.path for s in manifest.links] + list(manifest.pages.values())
-            for rel in rels + list(manifest.texts.values()):
+            rels = [s.path for s in manifest.links + manifest.via] + list(manifest.pages.values())
+            rels += list(manifest.texts.values())
+            for rel in rels + ([manifest.targets] if manifest.targets else []):
                 _link(snap.generation_dir / rel, stage / rel)
             (stage / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
             _fsync_tree(stage)
@@ -108,7 +112,7 @@ def drop_crawl(index: str | Path, crawl_id: str) -> DropStats:
             _sync_flat(root, open_snapshot(root))  # the plain-read mirror in links/, pages/
             # The crawl's files in older generations (kept a while for readers) go too.
             for name in _generations(root):
-                for table in ("links", "pages", "texts"):
+                for table in ("links", "pages", "texts", "via"):
                     d = comp / name / table / crawl_dir_name(crawl_id)
                     if d.is_dir():
                         files = [f for f in d.rglob("*") if f.is_file()]

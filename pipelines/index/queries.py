@@ -23,7 +23,7 @@ its latest fetch, except ``dofollow``, true if any occurrence in that fetch is f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -43,9 +43,12 @@ from pipelines.index.layout import (
     Target,
     bucket_of,
     open_snapshot,
+    surt,
 )
 from pipelines.pagelang import ISO_COUNTRIES, parse_lang
+from pipelines.redirects import DIRECT, HTTP_REDIRECT, REDIRECT_SCRIPT, static_final
 from pipelines.schema import PAGES_SCHEMA, PLACEMENTS
+from pipelines.urls import registered_domain, url_host
 
 if TYPE_CHECKING:
     import duckdb
@@ -70,6 +73,16 @@ LAST_SEEN = {
     "title": "title",
     "source_external_links": "source_external_links",
 }
+# Errors of a target check that say nothing about the target: it was not fetched on purpose.
+# A name that does not resolve is dead; an address the SSRF guard refuses is not known to be.
+# A robots.txt that cannot be read (no connection, 5xx) is a dead host, unless rate limited.
+NOT_DEAD_SQL = """(starts_with(error, 'robots.txt: disallowed') OR starts_with(error, 'deferred:')
+    OR starts_with(error, 'poison:') OR contains(error, 'HTTP 429')
+    OR (starts_with(error, 'blocked:') AND NOT starts_with(error, 'blocked: cannot resolve')))"""
+WHY_SQL = r"""CASE WHEN d.final_status IS NOT NULL THEN 'HTTP ' || d.final_status
+    WHEN starts_with(d.error, 'blocked: cannot resolve') THEN 'DNS failure'
+    WHEN regexp_matches(d.error, 'HTTP [0-9]{3}') THEN regexp_extract(d.error, 'HTTP [0-9]{3}')
+    ELSE split_part(regexp_replace(d.error, '^robots\.txt unavailable: ', ''), ':', 1) END"""
 # Positions within one fetch are told apart up to this many links on a page (extraction keeps
 # at most 100,000; a fetch time in ms times this stays below 2**63 until the year 2248).
 _POSITIONS = 2**20
@@ -84,6 +97,10 @@ class Filters:
     since: datetime | None = None  # only link rows fetched at or after this time (UTC)
     lang: str | None = None  # the source page's language (BCP-47 primary subtag)
     country: str | None = None  # the source page's country (ISO 3166-1 alpha-2)
+
+    # Only links that point at the target itself: not those that land there through a
+    # redirect (README "Links through redirects").
+    direct_only: bool = False
 
     def __post_init__(self) -> None:
         if self.lang is not None:
@@ -240,7 +257,7 @@ class Index:
         parts = []
         files = [
             self.snap.segment_path(s)
-            for s in self.snap.link_segments(filters.crawl)
+            for s in self._segments(filters)
             if s.bucket == bucket_of(target.domain, s.buckets)
         ]
         if files:
@@ -258,6 +275,15 @@ class Index:
         if not parts:
             return f"SELECT * FROM ({self.all_links_sql()}) WHERE false"
         return " UNION ALL BY NAME ".join(f"({p})" for p in parts)
+
+    def _segments(self, filters: Filters) -> list:
+        """The compacted files a lookup reads: the buckets, and (unless ``direct_only``) the
+        links through redirects keyed by where they land (one file per crawl, in bucket 0
+        of 1, so every target reads it)."""
+        segs = self.snap.link_segments(filters.crawl)
+        if not filters.direct_only:
+            segs = segs + self.snap.via_segments(filters.crawl)
+        return segs
 
     def _raw_rows(self) -> int:
         if self._raw_row_count is None:
@@ -282,7 +308,7 @@ class Index:
             return None
         ranges = target.key_ranges()
         plan, candidates = [], self._raw_rows()
-        for seg in self.snap.link_segments(filters.crawl):
+        for seg in self._segments(filters):
             if seg.bucket != bucket_of(target.domain, seg.buckets):
                 continue
             sf = self._segment_file(self.snap.segment_path(seg))
@@ -424,7 +450,9 @@ class Index:
             else:
                 out = lookup.ungrouped_backlinks(lookup.distinct_backlinks(rows, lean=False))
             out = lookup.with_authority(out, self._authority())
-            return lookup.rel_lists(lookup.sort_limit(out, orders[sort], limit))
+            return mark_redirects(
+                lookup.rel_lists(lookup.sort_limit(out, orders[sort], limit)), target
+            )
         auth, join = self._authority_join()
         if grouped:
             # Two aggregations over the distinct backlinks: per (group, rel), then per group.
@@ -467,7 +495,7 @@ class Index:
         sql = f"""SELECT {cols}, {auth} FROM ({inner}) b {join}
                   ORDER BY {_order_sql(orders[sort])} {_limit(limit)}"""
         # rel: a list, as in the data (grouping above compares it as one string).
-        return lookup.rel_lists(self.run(sql))
+        return mark_redirects(lookup.rel_lists(self.run(sql)), target)
 
     def refdomains(
         self, target: Target, filters: Filters, *, limit: int | None = None,
@@ -631,6 +659,7 @@ class Index:
         limit: int | None = None,
     ) -> pa.Table:  # fmt: skip
         """The most linked pages of a site, with their HTTP state (broken, redirect)."""
+        filters = replace(filters, direct_only=True)  # the target's own URLs
         page_where = (
             f"domain = {lit(target.domain)}" if target.kind == "domain"
             else f"host = {lit(target.host)}"
@@ -666,6 +695,105 @@ class Index:
             FROM t LEFT JOIN p ON p.url = t.target_url
         ) WHERE {where.get(only or "", "true")}
         ORDER BY refdomains DESC, backlinks DESC, target_url {_limit(limit)}"""
+        return self.run(sql)
+
+    def targets(self, crawl: str | None = None) -> pa.Table:
+        """The target checks (README "Target checks"), one row per (crawl, URL): the latest,
+        chains resolved; raw files written since the last compaction included."""
+        from pipelines.index.compact import resolve_target_rows
+        from pipelines.schema import TARGETS_SCHEMA
+
+        files = self.snap.target_files()
+        if not files:
+            return TARGETS_SCHEMA.empty_table()
+        where = f"WHERE crawl_id = {lit(crawl)}" if crawl is not None else ""
+        table = self.run(f"""
+            SELECT {columns_or_null(files, TARGETS_SCHEMA)}
+            FROM read_parquet({file_list(files)}, union_by_name = true, filename = true)
+            {where}
+            QUALIFY row_number() OVER (PARTITION BY crawl_id, url
+                                       ORDER BY checked_at DESC, filename DESC) = 1""")
+        return resolve_target_rows(table) if self.snap.raw_targets else table
+
+    def broken(
+        self, filters: Filters, *, sources: tuple[Target, ...] = (), kind: str | None = None,
+        limit: int | None = None, sort: str = "refdomains", samples: int = 3,
+    ) -> pa.Table:  # fmt: skip
+        """Dead link targets (their check ended in a 4xx or 5xx, or failed: DNS, connection,
+        timeout), grouped by dead URL, with their referring pages and domains (counts and a
+        sample); ``sources``: only links from these registered domains or hosts (a URL
+        prefix counts as its host).
+
+        Not dead: a check refused on purpose (robots.txt, the SSRF guard, the crawl's time).
+        Each URL's latest check counts, over the crawls (or ``filters.crawl``'s).
+        """
+        orders = {
+            "refdomains": "refdomains DESC, backlinks DESC, url",
+            "backlinks": "backlinks DESC, refdomains DESC, url",
+            "url": "url",
+            "checked_at": "checked_at DESC, url",
+        }
+        if sort not in orders:
+            raise IndexError_(f"unknown sort {sort!r} (one of {', '.join(orders)})")
+        kinds = {"4xx": "final_status BETWEEN 400 AND 499",
+                 "5xx": "final_status >= 500", "error": "final_status IS NULL"}  # fmt: skip
+        if kind is not None and kind not in kinds:
+            raise IndexError_(f"unknown kind {kind!r} (one of {', '.join(kinds)})")
+        self.snap.check_crawl(filters.crawl)
+        files = self.snap.target_files()
+        if not files:
+            raise IndexError_(
+                f"{self.snap.index}: no target checks; crawl with --check-targets or run "
+                "`linkcrawl checktargets INDEX` first"
+            )
+        # One column per kind: a single-column IN is pushed into the Parquet scan.
+        doms = ", ".join(lit(t.domain) for t in sources if t.kind == "domain")
+        hosts = ", ".join(lit(t.host) for t in sources if t.kind != "domain")
+        preds = [f"source_domain IN ({doms})"] * bool(doms)
+        preds += [f"source_host IN ({hosts})"] * bool(hosts)
+        src = f"({' OR '.join(preds)})" if preds else "true"
+        rows = self.all_links_sql(f"{filters.sql()} AND {src}")
+        # With --from, the few links from those sites first, then their targets' checks;
+        # without, the dead targets first, then the links to them (a semi-join).
+        checks = f"""SELECT url, checked_at, status, redirects, error,
+                            CASE WHEN redirects > 0 THEN final_url END AS final_url,
+                            coalesce(final_status, CASE WHEN redirect_to IS NULL THEN status END)
+                                AS final_status
+                     FROM read_parquet({file_list(files)}, union_by_name = true)"""
+        cand = f"SELECT source_url, source_domain, target_url, anchor_text, nofollow FROM ({rows})"
+        if sources:  # few rows: one scan, kept
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE _broken_from AS {cand}")
+            cand = "SELECT * FROM _broken_from"
+            checks += " WHERE url IN (SELECT target_url FROM _broken_from)"
+        sql = f"""
+        WITH cand AS ({cand}),
+        d AS (
+            SELECT * FROM (
+                SELECT url, arg_max(final_status, checked_at) AS final_status,
+                       arg_max(status, checked_at) AS status,
+                       arg_max(final_url, checked_at) AS final_url,
+                       arg_max(redirects, checked_at) AS redirects,
+                       arg_max(error, checked_at) AS error, max(checked_at) AS checked_at
+                FROM ({checks}) GROUP BY url)
+            WHERE (final_status >= 400 OR (final_status IS NULL AND error IS NOT NULL
+                   AND NOT {NOT_DEAD_SQL}))
+              AND {kinds[kind] if kind else "true"}),
+        l AS (SELECT source_url, source_domain, target_url, anchor_text,
+                     bool_or(NOT nofollow) AS dofollow
+              FROM cand WHERE target_url IN (SELECT url FROM d)
+              GROUP BY source_url, source_domain, target_url, anchor_text)
+        SELECT d.url, coalesce(d.final_status, d.status) AS status, {WHY_SQL} AS why,
+               count(DISTINCT l.source_domain) AS refdomains,
+               count(DISTINCT l.source_url) AS pages, count(*) AS backlinks,
+               count(*) FILTER (WHERE l.dofollow) AS dofollow_backlinks,
+               list(DISTINCT l.source_domain ORDER BY l.source_domain)[1:{int(samples)}]
+                   AS sample_domains,
+               list(DISTINCT l.source_url ORDER BY l.source_url)[1:{int(samples)}]
+                   AS sample_pages,
+               d.redirects, d.final_url, d.error, d.checked_at
+        FROM d JOIN l ON l.target_url = d.url
+        GROUP BY d.url, d.final_status, d.status, d.error, d.redirects, d.final_url, d.checked_at
+        ORDER BY {orders[sort]} {_limit(limit)}"""
         return self.run(sql)
 
     def outlinks(
@@ -802,3 +930,40 @@ def _order_sql(order: Order) -> str:
 
 def _limit(limit: int | None) -> str:
     return f"LIMIT {int(limit)}" if limit is not None else ""
+
+
+def in_target(url: str, target: Target) -> bool:
+    """Whether ``url`` (normalized) lies in ``target`` itself.
+
+    >>> from pipelines.index.layout import parse_target
+    >>> in_target("http://www.b.test/x", parse_target("b.test"))
+    True
+    >>> in_target("http://a.test/out?url=http://b.test/", parse_target("b.test"))
+    False
+    """
+    host = url_host(url) if "://" in url else ""
+    if target.kind == "domain":
+        return registered_domain(host) == target.domain
+    if target.kind == "host":
+        return host == target.host
+    return host == target.host and surt(url).startswith(target.prefix)
+
+
+def mark_redirects(table: pa.Table, target: Target) -> pa.Table:
+    """Add ``link_kind`` to backlink rows: ``direct`` when the URL linked lies in the target,
+    else how the link lands there (``redirect-script``: its query names the target;
+    ``http-redirect``: an observed redirect chain). The same function on both paths."""
+    if "target_url" not in table.column_names:
+        return table
+    kinds = []
+    memo: dict[str, str] = {}
+    for url in table["target_url"].to_pylist():
+        kind = memo.get(url)
+        if kind is None:
+            if in_target(url, target):
+                kind = DIRECT
+            else:
+                kind = REDIRECT_SCRIPT if static_final(url) else HTTP_REDIRECT
+            memo[url] = kind
+        kinds.append(kind)
+    return table.append_column("link_kind", pa.array(kinds, pa.string()))

@@ -181,6 +181,20 @@ def run_baseline(
     return int(values["PAGES"]), int(values["RESPONSES"]), float(values["LAST"]) - t0
 
 
+def compare_check_targets(seeds: Path, tmp: Path, env: dict[str, str], workers: int) -> None:
+    """The same crawl without and with ``--check-targets``, in the order A B B A (a shared
+    machine's load drifts): the pages' rate (pages over the time to the last page's answer)
+    and the checks' count."""
+    import pyarrow.dataset as ds
+
+    for i, extra in enumerate(((), ("--check-targets",), ("--check-targets",), ())):
+        out = tmp / f"lc-{i}"
+        pages, secs, wall = run_linkcrawl(seeds, out, env, workers, extra=extra)
+        checks = ds.dataset(out / "targets").count_rows() if (out / "targets").is_dir() else 0
+        print(f"linkcrawl {' '.join(extra) or '(no checks)'}: {pages} pages in {secs:.1f} s ="
+              f" {pages / secs:.1f} pages/s; {checks} target checks; job {wall:.1f} s")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hosts", type=int, default=120)
@@ -197,6 +211,9 @@ def main() -> None:
     parser.add_argument("--no-crawlspider", action="store_true", help="skip the CrawlSpider")
     parser.add_argument("--warc-cost", type=int, default=0, metavar="PAIRS",
                         help="time PAIRS crawls without and with --warc, alternating")  # fmt: skip
+    parser.add_argument("--check-targets", action="store_true",
+                        help="also crawl with --check-targets: pages/s with and without, and "
+                        "the checks it made")  # fmt: skip
     args = parser.parse_args()
     with served_web(args.hosts, args.pages_per_host, "lc-bench-") as (web, tmp, seeds, env):
         print(f"web: {len(web.hosts)} hosts, {len(web.pages)} pages")
@@ -204,6 +221,8 @@ def main() -> None:
             compare_revisions(args.against, seeds, tmp, env, args.workers)
         if args.warc_cost:
             warc_cost(seeds, tmp, env, args.workers, args.warc_cost)
+        if args.check_targets:
+            compare_check_targets(seeds, tmp, env, args.workers)
         if args.no_crawlspider:
             return
         lc_pages, lc_s, _ = run_linkcrawl(seeds, tmp / "lc", env, args.workers)
