@@ -771,10 +771,10 @@ def _main_block(
     if not weak and main_good < _MIN_ARTICLE / 2:
         # Little running text: a grid of items (products, threads, cards) may hold far more.
         hub = _best_block(page, text, link_keys, anchor_len, under_boiler, hub=True)
-        if hub != main and _block_text(page, text, hub) >= _GRID_SHARE * _block_text(
-            page, text, main
-        ):
-            main, listing = hub, True
+        if hub != main:
+            block_text = _block_text(page, text)
+            if block_text[hub] >= _GRID_SHARE * block_text[main]:
+                main, listing = hub, True
     if weak:  # no running text to speak of (a link hub): its biggest block of links and text
         main = _best_block(page, text, link_keys, anchor_len, under_boiler, hub=True)
         weak = main == 0
@@ -785,12 +785,14 @@ def _main_block(
     return _Main(main, main_good, weak, listing, path, set(path))
 
 
-def _block_text(page: _Page, text: _Text, key: int) -> int:
-    """The text of the blocks under ``key`` (own text of each, so nothing twice)."""
-    total = 0
-    for k, length in text.own.items():
-        if page.up(k, {key})[-1] == key:
-            total += length
+def _block_text(page: _Page, text: _Text) -> list[int]:
+    """Each element's block text: the own text of the blocks under it (nothing twice)."""
+    parent = page.parent
+    total = [0] * len(parent)
+    for key, length in text.own.items():
+        total[key] += length
+    for key in range(len(parent) - 1, 0, -1):  # an element comes after its parent
+        total[parent[key]] += total[key]
     return total
 
 
