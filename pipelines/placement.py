@@ -163,6 +163,7 @@ _HEADLINE_WORDS = 5  # mean words per anchor from which a list of links is a lis
 _EDGE_TEXT = 150  # an edge paragraph shorter than this...
 _EDGE_LINKS = 0.2  # ... with this share of link text is a byline or sign-off
 _GRID_SHARE = 5.0  # a block of items with this many times main's text is the page's content
+_THREAD_POSTS = 2  # comments straight in main that make it a thread (a forum's, a Q&A's)
 _MIN_MAIN = 50  # good characters below which a page has no main text (a link hub)
 _ITEM_TAGS = frozenset({"li", "article", "dt", "dd"})
 _LAYOUT_TAGS = frozenset({"tr", "td", "th", "tbody", "thead", "tfoot", "table"})
@@ -781,8 +782,25 @@ def _main_block(
         listing = True
     if weak:  # nothing at all: markup alone decides
         main = 0
+    if main > 0:
+        _posts_of_a_thread(page, main)
     path = page.up(main, set())
     return _Main(main, main_good, weak, listing, path, set(path))
+
+
+def _posts_of_a_thread(page: _Page, main: int) -> None:
+    """A main block made of comments (children or grandchildren of it labelled comment) is a
+    thread, a forum's or a Q&A's: its posts are the content, so their comment label goes.
+    Comments under an article stay comments: they are not in the article's main block."""
+    parent, label = page.parent, page.label
+    posts = [
+        k
+        for k in range(1, len(parent))
+        if label[k] == COMMENT and (parent[k] == main or parent[parent[k]] == main)
+    ]
+    if len(posts) >= _THREAD_POSTS:
+        for k in posts:
+            label[k] = None
 
 
 def _block_text(page: _Page, text: _Text) -> list[int]:
