@@ -868,6 +868,7 @@ class _Article(NamedTuple):
     last_good: int
     is_article: bool  # enough prose outside list items: an article, not a listing
     edges: set[int]  # its byline and sign-off: short first or last paragraphs thick with links
+    technical: bool  # code blocks (<pre>) in main: documentation, where same-site links are text
 
 
 def _article(page: _Page, text: _Text, seq: list[int], main: _Main, where: _Where) -> _Article:
@@ -875,10 +876,12 @@ def _article(page: _Page, text: _Text, seq: list[int], main: _Main, where: _Wher
     bars) or before the first (bylines) are not the editor's text."""
     first_good = last_good = -1
     prose = 0
+    technical = False
     texts: list[int] = []  # main's paragraphs of running text, in document order
     good = text.good
     for i, key in enumerate(() if main.listing else seq):
         if key in good and page.tag[key] in _PARAGRAPHS and where.in_main(key):
+            technical = technical or page.tag[key] == "pre"
             if first_good < 0:
                 first_good = i
             last_good = i
@@ -896,7 +899,7 @@ def _article(page: _Page, text: _Text, seq: list[int], main: _Main, where: _Wher
                 if own >= _EDGE_TEXT or text.links.get(key, 0) < _EDGE_LINKS * own:
                     break
                 edges.add(key)
-    return _Article(first_good, last_good, is_article, edges)
+    return _Article(first_good, last_good, is_article, edges, technical)
 
 
 class _Facts:
@@ -966,7 +969,11 @@ def _place_link(
     attrs = href.attributes if isinstance(href, LexborNode) else href
     if _is_button(page, key, attrs):  # "Buy now", "Book", "Check price": a call to action
         return SIDEBAR, 0.6
-    if art.is_article and _internal(attrs.get("href") or "", facts.own_site()):
+    if (
+        art.is_article
+        and not art.technical
+        and _internal(attrs.get("href") or "", facts.own_site())
+    ):
         # A link of its own in an article, to the same site: a promo or a related story far
         # more often than the editor's (who cites sources and products).
         return SIDEBAR, 0.55
