@@ -772,7 +772,7 @@ def _main_block(
     if not weak and main_good < _MIN_ARTICLE / 2:
         # Little running text: a grid of items (products, threads, cards) may hold far more.
         hub = _best_block(page, text, link_keys, anchor_len, under_boiler, hub=True)
-        if hub != main:
+        if hub != main and page.tag[hub] not in _LAYOUT_TAGS:
             block_text = _block_text(page, text)
             if block_text[hub] >= _GRID_SHARE * block_text[main]:
                 main, listing = hub, True
