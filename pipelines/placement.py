@@ -57,6 +57,7 @@ _TAG_LABELS = {
     "menu": NAV,
     "footer": FOOTER,
     "aside": SIDEBAR,
+    "dialog": SIDEBAR,
     "main": CONTENT,
     "article": CONTENT,
 }
@@ -70,6 +71,8 @@ _ROLE_LABELS = {
     "search": NAV,
     "contentinfo": FOOTER,
     "complementary": SIDEBAR,
+    "dialog": SIDEBAR,
+    "alertdialog": SIDEBAR,
     "main": CONTENT,
     "article": CONTENT,
     "comment": COMMENT,
@@ -102,7 +105,8 @@ _WORDS = {
     "sharebar socials recirc recirculation promo promotion advert advertisement ads ad sponsor "
     "sponsored newsletter subscribe subscription signup teaser teasers outbrain taboola "
     "seitenleiste barra lateral zijbalk colonne latérale relacionados relacionadas correlati "
-    "verwandte aehnliche",
+    "verwandte aehnliche cookie cookies consent gdpr onetrust cookiebot modal popup lightbox "
+    "",
     FOOTER: "footer foot colophon copyright bottombar legal imprint impressum "
     "fusszeile fußzeile pie rodape rodapé piede voettekst podval stopka disclaimer",
     CONTENT: "content entry post article story articlebody storybody postbody entrycontent "
@@ -158,6 +162,8 @@ _MIN_ARTICLE = 400  # good characters from which main is an article, where link 
 _HEADLINE_WORDS = 5  # mean words per anchor from which a list of links is a list of stories
 _EDGE_TEXT = 150  # an edge paragraph shorter than this...
 _EDGE_LINKS = 0.2  # ... with this share of link text is a byline or sign-off
+_GRID_SHARE = 5.0  # a block of items with this many times main's text is the page's content
+_THREAD_POSTS = 2  # comments straight in main that make it a thread (a forum's, a Q&A's)
 _MIN_MAIN = 50  # good characters below which a page has no main text (a link hub)
 _ITEM_TAGS = frozenset({"li", "article", "dt", "dd"})
 _LAYOUT_TAGS = frozenset({"tr", "td", "th", "tbody", "thead", "tfoot", "table"})
@@ -763,14 +769,49 @@ def _main_block(
             listing = _has_items(page.nodes[main])
     if not weak and page.body:
         main = _named_body(page, main, main_good, raw)
+    if not weak and main_good < _MIN_ARTICLE / 2:
+        # Little running text: a grid of items (products, threads, cards) may hold far more.
+        hub = _best_block(page, text, link_keys, anchor_len, under_boiler, hub=True)
+        if hub != main and page.tag[hub] not in _LAYOUT_TAGS:
+            block_text = _block_text(page, text)
+            if block_text[hub] >= _GRID_SHARE * block_text[main]:
+                main, listing = hub, True
     if weak:  # no running text to speak of (a link hub): its biggest block of links and text
         main = _best_block(page, text, link_keys, anchor_len, under_boiler, hub=True)
         weak = main == 0
         listing = True
     if weak:  # nothing at all: markup alone decides
         main = 0
+    if main > 0:
+        _posts_of_a_thread(page, main)
     path = page.up(main, set())
     return _Main(main, main_good, weak, listing, path, set(path))
+
+
+def _posts_of_a_thread(page: _Page, main: int) -> None:
+    """A main block made of comments (children or grandchildren of it labelled comment) is a
+    thread, a forum's or a Q&A's: its posts are the content, so their comment label goes.
+    Comments under an article stay comments: they are not in the article's main block."""
+    parent, label = page.parent, page.label
+    posts = [
+        k
+        for k in range(1, len(parent))
+        if label[k] == COMMENT and (parent[k] == main or parent[parent[k]] == main)
+    ]
+    if len(posts) >= _THREAD_POSTS:
+        for k in posts:
+            label[k] = None
+
+
+def _block_text(page: _Page, text: _Text) -> list[int]:
+    """Each element's block text: the own text of the blocks under it (nothing twice)."""
+    parent = page.parent
+    total = [0] * len(parent)
+    for key, length in text.own.items():
+        total[key] += length
+    for key in range(len(parent) - 1, 0, -1):  # an element comes after its parent
+        total[parent[key]] += total[key]
+    return total
 
 
 def _named_body(page: _Page, main: int, main_good: float, raw: list[float]) -> int:
@@ -827,6 +868,7 @@ class _Article(NamedTuple):
     last_good: int
     is_article: bool  # enough prose outside list items: an article, not a listing
     edges: set[int]  # its byline and sign-off: short first or last paragraphs thick with links
+    technical: bool  # code blocks (<pre>) in main: documentation, where same-site links are text
 
 
 def _article(page: _Page, text: _Text, seq: list[int], main: _Main, where: _Where) -> _Article:
@@ -834,10 +876,12 @@ def _article(page: _Page, text: _Text, seq: list[int], main: _Main, where: _Wher
     bars) or before the first (bylines) are not the editor's text."""
     first_good = last_good = -1
     prose = 0
+    technical = False
     texts: list[int] = []  # main's paragraphs of running text, in document order
     good = text.good
     for i, key in enumerate(() if main.listing else seq):
         if key in good and page.tag[key] in _PARAGRAPHS and where.in_main(key):
+            technical = technical or page.tag[key] == "pre"
             if first_good < 0:
                 first_good = i
             last_good = i
@@ -855,7 +899,7 @@ def _article(page: _Page, text: _Text, seq: list[int], main: _Main, where: _Wher
                 if own >= _EDGE_TEXT or text.links.get(key, 0) < _EDGE_LINKS * own:
                     break
                 edges.add(key)
-    return _Article(first_good, last_good, is_article, edges)
+    return _Article(first_good, last_good, is_article, edges, technical)
 
 
 class _Facts:
@@ -922,12 +966,17 @@ def _place_link(
         return NAV, 0.6
     if art.is_article and _in_link_list(page, key, facts.lists):
         return SIDEBAR, 0.55  # a list of stories in an article ("more on this"): not its text
-    if art.is_article:
-        attrs = href.attributes if isinstance(href, LexborNode) else href
-        if _internal(attrs.get("href") or "", facts.own_site()):
-            # A link of its own in an article, to the same site: a promo or a related story
-            # far more often than the editor's (who cites sources and products).
-            return SIDEBAR, 0.55
+    attrs = href.attributes if isinstance(href, LexborNode) else href
+    if _is_button(page, key, attrs):  # "Buy now", "Book", "Check price": a call to action
+        return SIDEBAR, 0.6
+    if (
+        art.is_article
+        and not art.technical
+        and _internal(attrs.get("href") or "", facts.own_site())
+    ):
+        # A link of its own in an article, to the same site: a promo or a related story far
+        # more often than the editor's (who cites sources and products).
+        return SIDEBAR, 0.55
     return CONTENT, 0.75
 
 
@@ -1013,6 +1062,25 @@ def _internal(href: str, site: str | None) -> bool:
     if host is None:
         return not href.strip().lower().startswith(("javascript:", "mailto:", "tel:", "data:"))
     return site is not None and registered_domain(host) == site
+
+
+_BUTTON_WORDS = frozenset({"button", "btn", "cta", "buttons"})
+
+
+def _is_button(page: _Page, key: int, attrs: dict[str, str | None]) -> bool:
+    """Whether a link is a button: role=button, or its parent's class says so (a class of
+    its own alone is often a styled link in the text).
+
+    >>> tree = LexborHTMLParser('<div class="wp-block-button"><a href="/x">Buy</a></div>')
+    >>> a = tree.css_first("a")
+    >>> page = _Page(tree.body)
+    >>> _is_button(page, page.register(a, a.mem_id), {"href": "/x"})
+    True
+    """
+    if (attrs.get("role") or "").strip().lower() == "button":
+        return True
+    cls = page.nodes[page.parent[key]].attributes.get("class")
+    return bool(cls) and not _BUTTON_WORDS.isdisjoint(_tokens(cls))
 
 
 def _in_item(page: _Page, key: int) -> bool:
