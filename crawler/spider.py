@@ -31,7 +31,7 @@ from crawler.traps import SeenCache, trap_reason
 from pipelines.budget import PageBudgetExceeded, cpu_budget
 from pipelines.encoding import not_html_reason
 from pipelines.extract import PageLinks, extract_page
-from pipelines.rows import link_rows, utc_now
+from pipelines.rows import link_rows, page_columns, utc_now
 from pipelines.urls import registered_domain, resolve_link, scope_key, url_host
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -226,10 +226,7 @@ class LinkSpider(scrapy.Spider):
 
     @staticmethod
     def fill_page(page: dict[str, Any], extracted: PageLinks) -> None:
-        page["title"] = extracted.title
-        page["canonical"] = extracted.canonical
-        page["meta_robots"] = extracted.meta_robots
-        page["out_links"] = len(extracted.links)
+        page.update(page_columns(extracted))
         page["limits_hit"].extend(extracted.limits_hit)
 
     @staticmethod

@@ -15,6 +15,7 @@ def link_rows(
     """Every link of ``page`` as a dict with the columns of ``links/`` (README)."""
     source_host = url_host(source_url)
     source_domain = registered_domain(source_host)
+    page_type = page.page_type
     rows = []
     for link in page.links:
         target_host = url_host(link.target_url)
@@ -43,9 +44,23 @@ def link_rows(
                 "placement_score": link.placement_score,
                 "placement_block": link.placement_block,
                 "sitewide": None,
+                "source_page_type": page_type,
             }
         )
     return rows
+
+
+def page_columns(page: PageLinks) -> dict[str, Any]:
+    """The columns of a ``pages/`` row that the page's extraction fills (README): title,
+    canonical, meta_robots, out_links, page_type. (limits_hit: ``page.limits_hit``, to add
+    to the bounds the fetch hit.)"""
+    return {
+        "title": page.title,
+        "canonical": page.canonical,
+        "meta_robots": page.meta_robots,
+        "out_links": len(page.links),
+        "page_type": page.page_type,
+    }
 
 
 def utc_now() -> datetime:

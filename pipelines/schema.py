@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from pipelines.page_type import PAGE_TYPES
+
+__all__ = ["LINKS_SCHEMA", "PAGES_SCHEMA", "PAGE_TYPES", "PLACEMENTS"]
+
 PLACEMENTS: tuple[str, ...] = ("content", "nav", "sidebar", "footer", "comment")
 
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
@@ -37,6 +41,9 @@ LINKS_SCHEMA = pa.schema(
         # and a fingerprint of the link's container, which the site-level pass matches.
         pa.field("placement_score", pa.float32()),
         pa.field("placement_block", pa.int32()),
+        # The type of the source page (pages' page_type), on each of its links: queries
+        # filter on it without joining pages. Null in indexes written before it.
+        pa.field("source_page_type", pa.string()),
     ]
 )
 
@@ -64,6 +71,9 @@ PAGES_SCHEMA = pa.schema(
         # What a bound cut or set aside on this page (open-web safety), e.g. "body_bytes",
         # "decoded_bytes", "dom_depth", "short_body"; empty when nothing was.
         pa.field("limits_hit", pa.list_(pa.string())),
+        # What the page is for (pipelines/page_type.py): one of PAGE_TYPES; null for a page
+        # not parsed (an error, a redirect, not HTML).
+        pa.field("page_type", pa.string()),
     ]
 )
 

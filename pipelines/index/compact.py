@@ -59,7 +59,7 @@ from pipelines.index.layout import (
     read_current,
     write_text_atomic,
 )
-from pipelines.schema import LINK_COLUMNS, LINKS_SCHEMA, PAGE_COLUMNS, PAGES_SCHEMA
+from pipelines.schema import LINKS_SCHEMA, PAGE_COLUMNS, PAGES_SCHEMA
 from pipelines.sitewide import site_level_sql
 
 # Columns the compacted layout adds to the contract (never renamed: README, "The data contract").
@@ -352,7 +352,7 @@ def _compact_links(
         return 0, 0, []
     n_in = _num_rows(files)
     buckets = buckets_for(n_in, rows_per_bucket)
-    cols = ", ".join(LINK_COLUMNS)
+    cols = _select_list(con, files, LINKS_SCHEMA)
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW src AS
         SELECT {cols}, filename AS _file
@@ -468,10 +468,29 @@ class _BucketWriter:
         self._pending, self._pending_rows = [], 0
 
 
+_SQL_TYPES = {"string": "VARCHAR", "int32": "INTEGER", "int64": "BIGINT", "bool": "BOOLEAN",
+              "float": "FLOAT", "list<item: string>": "VARCHAR[]"}  # fmt: skip
+
+
+def _select_list(con, files: list[Path], schema: pa.Schema) -> str:
+    """The columns of *schema* as a SELECT list over *files*: a column that none of them has
+    (files written before it existed) is a typed NULL."""
+    have = {
+        row[0]
+        for row in con.execute(
+            f"DESCRIBE SELECT * FROM read_parquet({file_list(files)}, union_by_name = true)"
+        ).fetchall()
+    }
+    return ", ".join(
+        f.name if f.name in have else f"NULL::{_SQL_TYPES.get(str(f.type), 'VARCHAR')} AS {f.name}"
+        for f in schema
+    )
+
+
 def _compact_pages(con, stage: Path, crawl_id: str, files: list[Path]) -> tuple[int, str | None]:
     if not files:
         return 0, None
-    cols = ", ".join(PAGE_COLUMNS)
+    cols = _select_list(con, files, PAGES_SCHEMA)
     query = f"""
     SELECT {cols} FROM read_parquet({file_list(files)}, union_by_name = true, filename = true)
     WHERE crawl_id = {lit(crawl_id)}

@@ -43,7 +43,7 @@ from pipelines.index.layout import (
     bucket_of,
     open_snapshot,
 )
-from pipelines.schema import PLACEMENTS
+from pipelines.schema import PAGE_TYPES, PLACEMENTS
 
 if TYPE_CHECKING:
     import duckdb
@@ -67,10 +67,13 @@ LAST_SEEN = {
     "sitewide": "sitewide",
     "title": "title",
     "source_external_links": "source_external_links",
+    "source_page_type": "source_page_type",
 }
 # Positions within one fetch are told apart up to this many links on a page (extraction keeps
 # at most 100,000; a fetch time in ms times this stays below 2**63 until the year 2248).
 _POSITIONS = 2**20
+# What a backlinks row shows as last seen.
+_BACKLINK_ATTRS = ("rel", "placement", "sitewide", "source_page_type")
 
 
 @dataclass
@@ -79,6 +82,7 @@ class Filters:
     dofollow: bool = False
     placement: str | None = None
     internal: bool = False  # include links between pages of one registered domain
+    source_types: tuple[str, ...] = ()  # only links from pages of these types (page_type)
 
     def sql(self) -> str:
         out = []
@@ -92,6 +96,13 @@ class Filters:
                     f"unknown placement {self.placement!r} (one of {', '.join(PLACEMENTS)})"
                 )
             out.append(f"placement = {lit(self.placement)}")
+        if self.source_types:
+            unknown = [t for t in self.source_types if t not in PAGE_TYPES]
+            if unknown:
+                raise IndexError_(
+                    f"unknown page type {unknown[0]!r} (one of {', '.join(PAGE_TYPES)})"
+                )
+            out.append(f"source_page_type IN ({', '.join(map(lit, self.source_types))})")
         if not self.internal:
             out.append("NOT is_internal")
         return " AND ".join(out) or "true"
@@ -133,6 +144,7 @@ class Index:
         self._ranks_table: lookup.Authority | None = None
         self._segment_files: dict[Path, lookup.SegmentFile] = {}
         self._raw_row_count: int | None = None
+        self._page_type_files: dict[Path, bool] = {}
 
     def close(self) -> None:
         for sf in self._segment_files.values():
@@ -158,8 +170,24 @@ class Index:
             return None
         return f"""SELECT * REPLACE (sitewide::BOOLEAN AS sitewide),
                   {SURT_SQL} AS target_surt, NULL::INTEGER AS source_external_links
-           FROM read_parquet({file_list(self.snap.raw_links)}, union_by_name = true)
+           FROM {self._read_links(self.snap.raw_links)}
            WHERE {where}"""
+
+    def _read_links(self, files: list[Path]) -> str:
+        """``read_parquet`` of link files, with a null ``source_page_type`` when none of them
+        has one (an index written before the column)."""
+        read = f"read_parquet({file_list(files)}, union_by_name = true)"
+        if any(self._has_page_type(f) for f in files):
+            return read
+        return f"(SELECT *, NULL::VARCHAR AS source_page_type FROM {read})"
+
+    def _has_page_type(self, path: Path) -> bool:
+        known = self._page_type_files.get(path)
+        if known is None:
+            sf = self._segment_files.get(path)
+            schema = sf.file.schema_arrow if sf is not None else pq.read_schema(path)
+            known = self._page_type_files[path] = "source_page_type" in schema.names
+        return known
 
     def links_for(self, target: Target, filters: Filters) -> str:
         """SQL of the link rows (all columns) that point to ``target`` and pass ``filters``."""
@@ -177,7 +205,7 @@ class Index:
                 for lo, hi in target.key_ranges()
             )
             parts.append(
-                f"SELECT * FROM read_parquet({file_list(files)}, union_by_name = true) "
+                f"SELECT * FROM {self._read_links(files)} "
                 f"WHERE ({ranges}) AND {target_sql(target)} AND {fsql}"
             )
         raw = self._raw_links_sql(f"{target_sql(target, SURT_SQL)} AND {fsql}")
@@ -220,14 +248,15 @@ class Index:
         if candidates > self.fast_rows:
             return None
         fkw = dict(crawl=filters.crawl, dofollow=filters.dofollow, placement=filters.placement,
-                   internal=filters.internal)  # fmt: skip
+                   internal=filters.internal, source_types=filters.source_types)  # fmt: skip
         read = list(dict.fromkeys([*columns, *lookup.target_columns(target),
                                    *lookup.filter_columns(**fkw)]))  # fmt: skip
         parts = []
         for sf, groups in plan:
             if not groups:
                 continue
-            t = sf.file.read_row_groups(groups, columns=read)  # columns decoded in parallel
+            have = sf.file.schema_arrow.names  # an old file may lack a column: nulls
+            t = sf.file.read_row_groups(groups, columns=[c for c in read if c in have])
             parts.append(lookup.normalize(lookup.select_rows(t, target, **fkw), columns))
         raw = self._raw_links_sql(f"{target_sql(target, SURT_SQL)} AND {filters.sql()}")
         if raw:
@@ -242,10 +271,7 @@ class Index:
         parts = []
         files = [self.snap.segment_path(s) for s in self.snap.link_segments()]
         if files:
-            parts.append(
-                f"SELECT * FROM read_parquet({file_list(files)}, union_by_name = true) "
-                f"WHERE {where}"
-            )
+            parts.append(f"SELECT * FROM {self._read_links(files)} WHERE {where}")
         raw = self._raw_links_sql(where)
         if raw:
             parts.append(raw)
@@ -376,24 +402,26 @@ class Index:
                 FROM (
                     SELECT {keys}, min(source_url) AS source_url,
                            sum(n)::BIGINT AS similar_links, arg_min(rel, (-n, rel)) AS rel,
+                           arg_min_null(source_page_type, source_url) AS source_page_type,
                            bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
                            min(first_seen) AS first_seen, max(last_seen) AS last_seen, {sums}
                     FROM (
                         SELECT {keys}, rel, count(*) AS n, min(source_url) AS source_url,
+                               arg_min_null(source_page_type, source_url) AS source_page_type,
                                bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
                                min(first_seen) AS first_seen, max(last_seen) AS last_seen,
                                {counts}
-                        FROM ({self._bl(target, filters, attrs=("rel", "placement", "sitewide"))})
+                        FROM ({self._bl(target, filters, attrs=_BACKLINK_ATTRS)})
                         GROUP BY {keys}, rel
                     ) GROUP BY {keys}
                 )
             )"""
             cols = ("source_url, target_url, anchor_text, similar_links, rel, dofollow, placement, "
-                    "sitewide, first_seen, last_seen, source_domain")  # fmt: skip
+                    "sitewide, first_seen, last_seen, source_domain, source_page_type")  # fmt: skip
         else:
-            inner = self._bl(target, filters, attrs=("rel", "placement", "sitewide"))
+            inner = self._bl(target, filters, attrs=_BACKLINK_ATTRS)
             cols = ("source_url, target_url, anchor_text, rel, dofollow, placement, sitewide, "
-                    "first_seen, last_seen, source_domain")  # fmt: skip
+                    "first_seen, last_seen, source_domain, source_page_type")  # fmt: skip
         sql = f"""SELECT {cols}, {auth} FROM ({inner}) b {join}
                   ORDER BY {_order_sql(orders[sort])} {_limit(limit)}"""
         # rel: a list, as in the data (grouping above compares it as one string).
@@ -568,7 +596,7 @@ class Index:
 
         def side(crawl: str) -> str:
             f = Filters(crawl=crawl, dofollow=filters.dofollow, placement=filters.placement,
-                        internal=filters.internal)  # fmt: skip
+                        internal=filters.internal, source_types=filters.source_types)  # fmt: skip
             return f"""SELECT source_url, target_url, any_value(source_domain) AS source_domain,
                               string_agg(DISTINCT anchor_text, ' | ') AS anchor_text,
                               bool_or(NOT nofollow) AS dofollow, mode(placement) AS placement
