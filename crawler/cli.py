@@ -568,10 +568,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
     failed = 0
     pages = args.pages  # every input gets a line, an error line if need be
 
-    def skip(path: str, url: str, item: dict[str, Any], why: str, body: bytes | None = None):
+    def skip(path: str, url: str, item: dict[str, Any], why: str, body: bytes | None = None,
+             prefix: str = ""):  # fmt: skip
         print(f"linkcrawl: {path}: {why}, skipped", file=sys.stderr)
-        if pages:
-            row = _extract_page_row(args, url, fetched_at, item, body=body, error=why)
+        if pages:  # the error column as the crawl writes it
+            row = _extract_page_row(args, url, fetched_at, item, body=body, error=prefix + why)
             out.write(dumps(row, option=option) + b"\n")
 
     for path, url, item in jobs:
@@ -603,13 +604,13 @@ def cmd_extract(args: argparse.Namespace) -> int:
                 else:
                     rows = link_rows(page, source, crawl_id=args.crawl_id, fetched_at=fetched_at)
         except PageBudgetExceeded as exc:
-            skip(path, source, item, f"extract: {exc}", body)
+            skip(path, source, item, str(exc), body, prefix="extract: ")
             failed += 1
             continue
         except Exception as exc:  # as the crawler: with --pages, a page's error is a line
             if not pages:
                 raise
-            skip(path, source, item, f"extract: {type(exc).__name__}: {exc}"[:500], body)
+            skip(path, source, item, f"{type(exc).__name__}: {exc}"[:500], body, "extract: ")
             failed += 1
             continue
         out.write(b"".join([dumps(row, option=option) + b"\n" for row in rows]))
