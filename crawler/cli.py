@@ -613,10 +613,51 @@ def _manifest(path: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
         raise UsageError(f"{path}: cannot read the manifest ({exc})") from None
 
 
+def _extract_page_row(
+    args: argparse.Namespace,
+    url: str,
+    fetched_at: Any,
+    item: dict[str, Any],
+    *,
+    page: Any = None,
+    body: bytes | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """The ``pages/`` row of one input of ``linkcrawl extract --pages`` (as a crawl writes
+    it, fetch columns aside: no status, depth 0)."""
+    from pipelines.extract import MAX_PARSE_BYTES
+    from pipelines.rows import fill_page
+    from pipelines.schema import PAGE_COLUMNS
+    from pipelines.urls import registered_domain, url_host
+
+    host = url_host(url) if url.startswith(("http://", "https://")) else None
+    row: dict[str, Any] = dict.fromkeys(PAGE_COLUMNS)
+    row.update(
+        url=url,
+        final_url=url,
+        content_type=item.get("content_type", args.content_type),
+        fetched_at=fetched_at,
+        depth=0,
+        x_robots_tag=item.get("x_robots_tag", args.x_robots_tag),
+        out_links=0,
+        error=error,
+        crawl_id=args.crawl_id,
+        host=host,
+        domain=registered_domain(host) if host else None,
+        content_length=len(body) if body is not None else None,
+        truncated=body is not None and len(body) > MAX_PARSE_BYTES,
+        limits_hit=[],
+    )
+    if page is not None:
+        fill_page(row, page)
+    return row
+
+
 def cmd_extract(args: argparse.Namespace) -> int:
     """The crawler's own extraction (extract_page then link_rows, as crawler/spider.py calls
-    them) on saved pages, one JSON line per link. One process, no Scrapy engine; memory is
-    bounded by one page (bodies are cut at MAX_PARSE_BYTES, as the crawler cuts them)."""
+    them) on saved pages, one JSON line per link (``--pages``: one per page, with the
+    ``pages/`` columns). One process, no Scrapy engine; memory is bounded by one page
+    (bodies are cut at MAX_PARSE_BYTES, as the crawler cuts them)."""
     import orjson
 
     from pipelines.extract import MAX_PARSE_BYTES
@@ -636,20 +677,29 @@ def cmd_extract(args: argparse.Namespace) -> int:
     option = orjson.OPT_UTC_Z
     fetched_at = utc_now()
     failed = 0
+    pages = args.pages  # every input gets a line, an error line if need be
+
+    def skip(path: str, url: str, item: dict[str, Any], why: str, body: bytes | None = None,
+             prefix: str = ""):  # fmt: skip
+        print(f"linkcrawl: {path}: {why}, skipped", file=sys.stderr)
+        if pages:  # the error column as the crawl writes it
+            row = _extract_page_row(args, url, fetched_at, item, body=body, error=prefix + why)
+            out.write(dumps(row, option=option) + b"\n")
+
     for path, url, item in jobs:
         source = normalize_url(url)
         if source is None:
-            if not args.input:
+            if not args.input and not pages:
                 raise UsageError(f"not an http(s) URL: {url!r}")
-            print(f"linkcrawl: {path}: not an http(s) URL: {url!r}, skipped", file=sys.stderr)
+            skip(path, url, item, f"not an http(s) URL: {url!r}")
             failed += 1
             continue
         try:
             body = _read_page(path, MAX_PARSE_BYTES)
         except NotHTML as exc:
-            if not args.input:
+            if not args.input and not pages:
                 raise UsageError(f"{path}: {exc}") from None
-            print(f"linkcrawl: {path}: {exc}, skipped", file=sys.stderr)
+            skip(path, source, item, str(exc))
             failed += 1
             continue
         done = extract_rows(  # the crawl's and ingest's very call (pipelines/rows.py)
@@ -661,12 +711,16 @@ def cmd_extract(args: argparse.Namespace) -> int:
             fetched_at=fetched_at,
             page_cpu_budget=args.page_cpu_budget,
         )
-        if done.error is not None:
-            print(f"linkcrawl: {path}: {done.error.removeprefix('extract: ')}, skipped",
-                  file=sys.stderr)  # fmt: skip
+        if done.page is None:  # as the crawler: with --pages, a page's error is a line
+            why = (done.error or "extract: failed").removeprefix("extract: ")
+            skip(path, source, item, why, body, prefix="extract: ")
             failed += 1
             continue
-        out.write(b"".join([dumps(row, option=option) + b"\n" for row in done.links]))
+        if pages:
+            rows = [_extract_page_row(args, source, fetched_at, item, page=done.page, body=body)]
+        else:
+            rows = done.links
+        out.write(b"".join([dumps(row, option=option) + b"\n" for row in rows]))
     out.flush()
     if failed:
         print(f"linkcrawl: {failed} page(s) skipped", file=sys.stderr)
@@ -849,6 +903,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--x-robots-tag", help="the page's X-Robots-Tag header")
     p.add_argument("--crawl-id", default="extract",
                    help="the crawl_id column of the rows (default: extract)")  # fmt: skip
+    p.add_argument(
+        "--pages",
+        action="store_true",
+        help="one line per input page with the pages/ columns (page_type included), instead "
+        "of the links; a page that cannot be read or parsed gets a line with its error",
+    )
     p.add_argument(
         "--page-cpu-budget",
         type=float,

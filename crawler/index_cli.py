@@ -25,6 +25,9 @@ INDEX_ENV = "LINKCRAWL_INDEX"
 # pipelines.schema.PLACEMENTS (which imports pyarrow), for --placement's choices; tests check
 # that they agree.
 PLACEMENTS = ("content", "nav", "sidebar", "footer", "comment")
+# pipelines.page_type.PAGE_TYPES, for --source-type (tests check that they agree).
+PAGE_TYPES = ("article", "listing", "collection", "product", "forum", "service",
+              "documentation", "other")  # fmt: skip
 FARM_LINKS = 100  # as pipelines.index.spam.FARM_LINKS (not imported: it loads DuckDB)
 MIN_CONFIDENCE = 0.8  # as pipelines.index.spam.MIN_CONFIDENCE
 
@@ -99,7 +102,20 @@ def _filters(args: argparse.Namespace) -> Any:
                    placement=args.placement, internal=args.internal,
                    lang=getattr(args, "lang", None),
                    country=getattr(args, "country", None),
-                   direct_only=getattr(args, "direct_only", False))  # fmt: skip
+                   direct_only=getattr(args, "direct_only", False),
+                   source_types=_source_types(args))  # fmt: skip
+
+
+def _source_types(args: argparse.Namespace) -> tuple[str, ...]:
+    """--source-type's values (repeated, or comma-separated), checked."""
+    types: list[str] = []
+    for value in getattr(args, "source_type", None) or ():
+        types += [t.strip() for t in value.split(",") if t.strip()]
+    for t in types:
+        if t not in PAGE_TYPES:
+            raise UsageError(f"--source-type: unknown page type {t!r} "
+                             f"(one of {', '.join(PAGE_TYPES)})")  # fmt: skip
+    return tuple(dict.fromkeys(types))
 
 
 def _target(text: str) -> Target:
@@ -472,6 +488,9 @@ def _filter_args(p: argparse.ArgumentParser, *, crawl: bool = True, direct: bool
                        "there through a redirect script or an HTTP redirect")  # fmt: skip
     p.add_argument("--dofollow", action="store_true", help="only dofollow links")
     p.add_argument("--placement", choices=PLACEMENTS, help="only links placed here")
+    p.add_argument("--source-type", action="append", metavar="TYPE",
+                   help="only links from pages of this page_type (repeatable, or a comma list: "
+                   f"{', '.join(PAGE_TYPES)})")  # fmt: skip
     p.add_argument("--internal", action="store_true",
                    help="include links within one registered domain")  # fmt: skip
     _lang_args(p)

@@ -20,6 +20,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipelines.encoding import decode, encoding_of_meta, sniff_encoding
 from pipelines.linktext import anchor_parts, collapse_ws, hidden_elements, is_hidden
+from pipelines.page_type import PageMarkup, classify_page
 from pipelines.pagelang import (
     DETECT_SAMPLE_CHARS,
     first_language,
@@ -123,6 +124,9 @@ class PageLinks:
     #: The visible text, lines joined by newlines, cut at MAX_PAGE_TEXT_BYTES; only when
     #: asked for (``keep_text``).
     text: str | None = None
+    #: What the page is for (pipelines/page_type.py): article, listing, collection, product,
+    #: forum, service, documentation or other.
+    page_type: str | None = None
 
 
 def split_rel(rel: str | None) -> list[str]:
@@ -511,7 +515,7 @@ def _pops(body: bytes, start: int, end: int) -> int:
 # One traversal finds everything a page's links depend on (a css() call walks the whole tree).
 _PAGE_SELECTOR = (
     "a[href], area[href], base[href], title, link[rel][href], meta[name][content], [hidden], "
-    "svg, math"
+    'svg, math, script[type="application/ld+json"], [itemtype], meta[property="og:type"]'
 )
 # Where the children of an SVG or MathML element are HTML again (the parser's integration
 # points), per namespace: an <a> below one of these (below its nearest <svg>/<math>) is HTML.
@@ -594,6 +598,7 @@ def _extract(
     foreign: set[int] = set()  # <a> elements of SVG or MathML: not HTML links
     walked: set[int] = set()  # elements under the <svg> and <math> walked so far
     truncated = False
+    markup = PageMarkup()  # the page type's signals
     last_id = -1
     for node in tree.css(_PAGE_SELECTOR):
         mem_id = node.mem_id
@@ -603,6 +608,8 @@ def _extract(
         attrs = node.attributes
         if "hidden" in attrs and is_hidden(attrs):
             hidden.add(mem_id)
+        if "itemtype" in attrs:
+            markup.add_itemtype(attrs["itemtype"] or "")
         tag = node.tag
         if tag == "a" or tag == "area":
             if "href" in attrs and mem_id not in foreign:
@@ -622,10 +629,16 @@ def _extract(
                 canonical_href = attrs.get("href")
             if "hreflang" in attrs and "alternate" in rels and len(alternates) < MAX_ALTERNATES:
                 alternates.append((attrs["hreflang"] or "", attrs.get("href") or ""))
-        elif tag == "meta" and (attrs.get("name") or "").strip().lower() in _ROBOTS_META_NAMES:
-            content = attrs.get("content")
-            if content:
-                robots.append(content.strip())
+        elif tag == "meta":
+            name = (attrs.get("name") or "").strip().lower()
+            if name in _ROBOTS_META_NAMES:
+                content = attrs.get("content")
+                if content:
+                    robots.append(content.strip())
+            elif name == "generator" or attrs.get("property") == "og:type":
+                markup.add_meta(name or "og:type", attrs.get("content") or "")
+        elif tag == "script":
+            markup.add_jsonld(node.text() or "")
         elif (tag == "svg" or tag == "math") and mem_id not in walked:
             # Before its links: in document order a root comes before what it holds.
             _foreign_links(node, walked, foreign)
@@ -727,6 +740,7 @@ def _extract(
     if long:
         page.limits_hit.append("long_strings")
     _lang_country(page, tree, url, base, alternates, content_language, keep_text)
+    page.page_type = classify_page(url, page.title, markup, page.links).page_type
     return page
 
 

@@ -116,6 +116,7 @@ def fill_page(page: dict[str, Any], extracted: PageLinks) -> None:
     page["canonical"] = extracted.canonical
     page["meta_robots"] = extracted.meta_robots
     page["out_links"] = len(extracted.links)
+    page["page_type"] = extracted.page_type
     page["limits_hit"].extend(extracted.limits_hit)
     page["lang"], page["lang_source"] = extracted.lang, extracted.lang_source
     page["country"], page["country_source"] = extracted.country, extracted.country_source
@@ -129,6 +130,7 @@ def link_rows(
     """Every link of ``page`` as a dict with the columns of ``links/`` (README)."""
     source_host = url_host(source_url)
     source_domain = registered_domain(source_host)
+    page_type = page.page_type
     rows = []
     for link in page.links:
         target_host = url_host(link.target_url)
@@ -172,9 +174,23 @@ def link_rows(
                 "final_target_host": final_host,
                 "final_target_domain": final_domain,
                 "link_kind": kind,
+                "source_page_type": page_type,
             }
         )
     return rows
+
+
+def page_columns(page: PageLinks) -> dict[str, Any]:
+    """The columns of a ``pages/`` row that the page's extraction fills (README): title,
+    canonical, meta_robots, out_links, page_type. (limits_hit: ``page.limits_hit``, to add
+    to the bounds the fetch hit.)"""
+    return {
+        "title": page.title,
+        "canonical": page.canonical,
+        "meta_robots": page.meta_robots,
+        "out_links": len(page.links),
+        "page_type": page.page_type,
+    }
 
 
 def utc_now() -> datetime:

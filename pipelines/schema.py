@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from pipelines.page_type import PAGE_TYPES
+
+__all__ = ["LINKS_SCHEMA", "PAGES_SCHEMA", "PAGE_TYPES", "PLACEMENTS"]
+
 PLACEMENTS: tuple[str, ...] = ("content", "nav", "sidebar", "footer", "comment")
 
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
@@ -44,6 +48,9 @@ LINKS_SCHEMA = pa.schema(
         pa.field("final_target_host", pa.string()),
         pa.field("final_target_domain", pa.string()),
         pa.field("link_kind", pa.string()),
+        # The type of the source page (pages' page_type), on each of its links: queries
+        # filter on it without joining pages. Null in indexes written before it.
+        pa.field("source_page_type", pa.string()),
     ]
 )
 
@@ -81,6 +88,9 @@ PAGES_SCHEMA = pa.schema(
         pa.field("lang_source", pa.string()),
         pa.field("country", pa.string()),
         pa.field("country_source", pa.string()),
+        # What the page is for (pipelines/page_type.py): one of PAGE_TYPES; null for a page
+        # not parsed (an error, a redirect, not HTML).
+        pa.field("page_type", pa.string()),
     ]
 )
 

@@ -141,7 +141,8 @@ def test_streams_in_bounded_memory(tmp_path):
                false AS nofollow, false AS sponsored, false AS ugc, false AS is_image,
                'a' AS tag, 'content' AS placement, false AS is_internal,
                i::INTEGER AS position, NULL::BOOLEAN AS sitewide,
-               NULL::FLOAT AS placement_score, NULL::INTEGER AS placement_block
+               NULL::FLOAT AS placement_score, NULL::INTEGER AS placement_block,
+               NULL::VARCHAR AS source_page_type
         FROM range(8000) a(p), range(50) b(i)
     """)
     out = tmp_path / "out.parquet"

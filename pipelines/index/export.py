@@ -198,7 +198,8 @@ def export(ix: Index, what: str, fmt: str, out: IO[bytes], *, filters: Filters,
         sql = ix.all_links_sql(Filters(crawl=filters.crawl, dofollow=filters.dofollow,
                                        placement=filters.placement, internal=True,
                                        lang=filters.lang,
-                                       country=filters.country).sql())  # fmt: skip
+                                       country=filters.country,
+                                       source_types=filters.source_types).sql())  # fmt: skip
         sql = f"SELECT * FROM ({sql}) ORDER BY crawl_id, source_url, position"
     elif what == "pages":
         ix.snap.check_crawl(filters.crawl)

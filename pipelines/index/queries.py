@@ -23,6 +23,7 @@ its latest fetch, except ``dofollow``, true if any occurrence in that fetch is f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
@@ -47,7 +48,7 @@ from pipelines.index.layout import (
 )
 from pipelines.pagelang import ISO_COUNTRIES, parse_lang
 from pipelines.redirects import DIRECT, HTTP_REDIRECT, REDIRECT_SCRIPT, static_final
-from pipelines.schema import PAGES_SCHEMA, PLACEMENTS
+from pipelines.schema import PAGE_TYPES, PAGES_SCHEMA, PLACEMENTS
 from pipelines.urls import registered_domain, url_host
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ LAST_SEEN = {
     "sitewide": "sitewide",
     "title": "title",
     "source_external_links": "source_external_links",
+    "source_page_type": "source_page_type",
 }
 # Errors of a target check that say nothing about the target: it was not fetched on purpose.
 # A name that does not resolve is dead; an address the SSRF guard refuses is not known to be.
@@ -86,6 +88,8 @@ WHY_SQL = r"""CASE WHEN d.final_status IS NOT NULL THEN 'HTTP ' || d.final_statu
 # Positions within one fetch are told apart up to this many links on a page (extraction keeps
 # at most 100,000; a fetch time in ms times this stays below 2**63 until the year 2248).
 _POSITIONS = 2**20
+# What a backlinks row shows as last seen.
+_BACKLINK_ATTRS = ("rel", "placement", "sitewide", "source_page_type")
 
 
 @dataclass
@@ -101,6 +105,8 @@ class Filters:
     # Only links that point at the target itself: not those that land there through a
     # redirect (README "Links through redirects").
     direct_only: bool = False
+
+    source_types: tuple[str, ...] = ()  # only links from pages of these types (page_type)
 
     def __post_init__(self) -> None:
         if self.lang is not None:
@@ -126,6 +132,13 @@ class Filters:
                     f"unknown placement {self.placement!r} (one of {', '.join(PLACEMENTS)})"
                 )
             out.append(f"placement = {lit(self.placement)}")
+        if self.source_types:
+            unknown = [t for t in self.source_types if t not in PAGE_TYPES]
+            if unknown:
+                raise IndexError_(
+                    f"unknown page type {unknown[0]!r} (one of {', '.join(PAGE_TYPES)})"
+                )
+            out.append(f"source_page_type IN ({', '.join(map(lit, self.source_types))})")
         if not self.internal:
             out.append("NOT is_internal")
         return " AND ".join(out) or "true"
@@ -158,6 +171,8 @@ def check_country(text: str) -> str:
 
 # Columns that compaction adds from the source page (older compacted files lack them).
 SOURCE_PAGE_COLUMNS = ("source_lang", "source_country")
+# Link columns added after indexes were written, null when a file lacks them.
+LATE_LINK_COLUMNS = (*SOURCE_PAGE_COLUMNS, "source_page_type")
 
 
 def target_sql(t: Target, surt_col: str = "target_surt") -> str:
@@ -196,6 +211,7 @@ class Index:
         self._ranks_table: lookup.Authority | None = None
         self._segment_files: dict[Path, lookup.SegmentFile] = {}
         self._raw_row_count: int | None = None
+        self._columns_of: dict[Path, set[str]] = {}
 
     def close(self) -> None:
         for sf in self._segment_files.values():
@@ -224,7 +240,7 @@ class Index:
                SELECT l.* REPLACE (sitewide::BOOLEAN AS sitewide),
                       {SURT_SQL} AS target_surt, NULL::INTEGER AS source_external_links,
                       pg._lang AS source_lang, pg._country AS source_country
-               FROM read_parquet({file_list(self.snap.raw_links)}, union_by_name = true) l
+               FROM {self._read_links(self.snap.raw_links, late=("source_page_type",))} l
                LEFT JOIN ({self._page_langs_sql()}) pg
                  ON pg._url = l.source_url AND pg._crawl = l.crawl_id)
            WHERE {where}"""
@@ -241,14 +257,24 @@ class Index:
                          FROM read_parquet({file_list(files)}, union_by_name = true))
                    GROUP BY url, crawl_id"""
 
-    def _segments_sql(self, files: list[Path]) -> str:
-        """``read_parquet`` of compacted files, with the source page columns as nulls when no
-        file has them (compacted before they existed)."""
-        src = f"read_parquet({file_list(files)}, union_by_name = true)"
-        if any(self._segment_file(f).has(SOURCE_PAGE_COLUMNS[0]) for f in files):
-            return src
-        nulls = ", ".join(f"NULL::VARCHAR AS {c}" for c in SOURCE_PAGE_COLUMNS)
-        return f"(SELECT *, {nulls} FROM {src})"
+    def _read_links(self, files: list[Path], late: Sequence[str] = LATE_LINK_COLUMNS) -> str:
+        """``read_parquet`` of link files; a column of ``late`` (added to the contract after
+        some index was written) that no file has is null: ``union_by_name`` fills a column
+        only if some file has it."""
+        read = f"read_parquet({file_list(files)}, union_by_name = true)"
+        missing = [c for c in late if not any(c in self._file_columns(f) for f in files)]
+        if not missing:
+            return read
+        nulls = ", ".join(f"NULL::VARCHAR AS {c}" for c in missing)
+        return f"(SELECT *, {nulls} FROM {read})"
+
+    def _file_columns(self, path: Path) -> set[str]:
+        known = self._columns_of.get(path)
+        if known is None:
+            sf = self._segment_files.get(path)
+            schema = sf.file.schema_arrow if sf is not None else pq.read_schema(path)
+            known = self._columns_of[path] = set(schema.names)
+        return known
 
     def links_for(self, target: Target, filters: Filters) -> str:
         """SQL of the link rows (all columns) that point to ``target`` and pass ``filters``."""
@@ -266,7 +292,7 @@ class Index:
                 for lo, hi in target.key_ranges()
             )
             parts.append(
-                f"SELECT * FROM {self._segments_sql(files)} "
+                f"SELECT * FROM {self._read_links(files)} "
                 f"WHERE ({ranges}) AND {target_sql(target)} AND {fsql}"
             )
         raw = self._raw_links_sql(f"{target_sql(target, SURT_SQL)} AND {fsql}")
@@ -319,7 +345,7 @@ class Index:
             return None
         fkw = dict(crawl=filters.crawl, dofollow=filters.dofollow, placement=filters.placement,
                    internal=filters.internal, since=filters.since, lang=filters.lang,
-                   country=filters.country)  # fmt: skip
+                   country=filters.country, source_types=filters.source_types)  # fmt: skip
         read = list(dict.fromkeys([*columns, *lookup.target_columns(target),
                                    *lookup.filter_columns(**fkw)]))  # fmt: skip
         parts = []
@@ -341,7 +367,7 @@ class Index:
         parts = []
         files = [self.snap.segment_path(s) for s in self.snap.link_segments()]
         if files:
-            parts.append(f"SELECT * FROM {self._segments_sql(files)} WHERE {where}")
+            parts.append(f"SELECT * FROM {self._read_links(files)} WHERE {where}")
         raw = self._raw_links_sql(where)
         if raw:
             parts.append(raw)
@@ -474,24 +500,26 @@ class Index:
                 FROM (
                     SELECT {keys}, min(source_url) AS source_url,
                            sum(n)::BIGINT AS similar_links, arg_min(rel, (-n, rel)) AS rel,
+                           arg_min_null(source_page_type, source_url) AS source_page_type,
                            bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
                            min(first_seen) AS first_seen, max(last_seen) AS last_seen, {sums}
                     FROM (
                         SELECT {keys}, rel, count(*) AS n, min(source_url) AS source_url,
+                               arg_min_null(source_page_type, source_url) AS source_page_type,
                                bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
                                min(first_seen) AS first_seen, max(last_seen) AS last_seen,
                                {counts}
-                        FROM ({self._bl(target, filters, attrs=("rel", "placement", "sitewide"))})
+                        FROM ({self._bl(target, filters, attrs=_BACKLINK_ATTRS)})
                         GROUP BY {keys}, rel
                     ) GROUP BY {keys}
                 )
             )"""
             cols = ("source_url, target_url, anchor_text, similar_links, rel, dofollow, placement, "
-                    "sitewide, first_seen, last_seen, source_domain")  # fmt: skip
+                    "sitewide, first_seen, last_seen, source_domain, source_page_type")  # fmt: skip
         else:
-            inner = self._bl(target, filters, attrs=("rel", "placement", "sitewide"))
+            inner = self._bl(target, filters, attrs=_BACKLINK_ATTRS)
             cols = ("source_url, target_url, anchor_text, rel, dofollow, placement, sitewide, "
-                    "first_seen, last_seen, source_domain")  # fmt: skip
+                    "first_seen, last_seen, source_domain, source_page_type")  # fmt: skip
         sql = f"""SELECT {cols}, {auth} FROM ({inner}) b {join}
                   ORDER BY {_order_sql(orders[sort])} {_limit(limit)}"""
         # rel: a list, as in the data (grouping above compares it as one string).
@@ -841,7 +869,7 @@ class Index:
 
         def side(crawl: str) -> str:
             f = Filters(crawl=crawl, dofollow=filters.dofollow, placement=filters.placement,
-                        internal=filters.internal)  # fmt: skip
+                        internal=filters.internal, source_types=filters.source_types)  # fmt: skip
             return f"""SELECT source_url, target_url, any_value(source_domain) AS source_domain,
                               string_agg(DISTINCT anchor_text, ' | ') AS anchor_text,
                               bool_or(NOT nofollow) AS dofollow, mode(placement) AS placement

@@ -63,11 +63,12 @@ def load_pages() -> list[tuple[str, bytes]]:
 
 
 class PlacementTimer:
-    """Wraps ``place_links_scored`` as ``extract.py`` calls it, adding up the time it takes."""
+    """Wraps ``place_links_scored`` (or another function *name*) as ``extract.py`` calls it,
+    adding up the time it takes."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "place_links_scored") -> None:
         self.seconds = 0.0
-        self.inner = extract_mod.place_links_scored
+        self.inner = getattr(extract_mod, name)
 
     def __call__(self, *args):  # type: ignore[no-untyped-def]
         start = time.perf_counter()
@@ -194,6 +195,9 @@ def main() -> int:
         return instructions(len(pages))
     timer = PlacementTimer()
     extract_mod.place_links_scored = timer  # type: ignore[assignment]
+    type_timer = PlacementTimer("classify_page")  # the page type's signals and model
+    extract_mod.classify_page = type_timer  # type: ignore[assignment]
+    type_best = float("inf")
     baselines = linkextractors()
     warm_detector()
     run_linkcrawl(pages[:5])  # warm caches and imports on every side
@@ -204,13 +208,14 @@ def main() -> int:
     counts = {}
     ratios: dict[str, list[float]] = {name: [] for name in baselines}  # per round, same load
     for _ in range(args.rounds):
-        timer.seconds = 0.0
+        timer.seconds = type_timer.seconds = 0.0
         clear_memos()
         start = time.perf_counter()
         counts["linkcrawl"] = run_linkcrawl(pages)
         elapsed = time.perf_counter() - start
         if elapsed < best["linkcrawl"]:
             best["linkcrawl"], placement_best = elapsed, timer.seconds
+            type_best = type_timer.seconds
         for name, extractor in baselines.items():
             start = time.perf_counter()
             counts[name] = run_linkextractor(pages, extractor)
@@ -226,6 +231,8 @@ def main() -> int:
         )
     print(f"placement        {placement_best / n * 1000:6.2f} ms/page "
           f"({placement_best / best['linkcrawl']:.0%} of linkcrawl's time)")  # fmt: skip
+    print(f"page type        {type_best / n * 1000:6.2f} ms/page "
+          f"({type_best / best['linkcrawl']:.1%} of linkcrawl's time)")  # fmt: skip
     for name, per_round in ratios.items():
         per_round.sort()
         print(f"vs {name:<16} linkcrawl is {best[name] / best['linkcrawl']:.2f}x faster; "
@@ -236,6 +243,7 @@ def main() -> int:
         import pstats
 
         extract_mod.place_links_scored = timer.inner
+        extract_mod.classify_page = type_timer.inner
         clear_memos()
         prof = cProfile.Profile()
         prof.runcall(run_linkcrawl, pages)
