@@ -142,6 +142,8 @@ def test_streams_in_bounded_memory(tmp_path):
                'a' AS tag, 'content' AS placement, false AS is_internal,
                i::INTEGER AS position, NULL::BOOLEAN AS sitewide,
                NULL::FLOAT AS placement_score, NULL::INTEGER AS placement_block,
+               NULL::VARCHAR AS final_target_url, NULL::VARCHAR AS final_target_host,
+               NULL::VARCHAR AS final_target_domain, NULL::VARCHAR AS link_kind,
                NULL::VARCHAR AS source_page_type
         FROM range(8000) a(p), range(50) b(i)
     """)
