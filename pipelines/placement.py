@@ -165,6 +165,7 @@ _EDGE_LINKS = 0.2  # ... with this share of link text is a byline or sign-off
 _GRID_SHARE = 5.0  # a block of items with this many times main's text is the page's content
 _THREAD_POSTS = 2  # comments straight in main that make it a thread (a forum's, a Q&A's)
 _THREAD_SHARE = 0.5  # comments' share of the running text from which a page is a thread
+_THREAD_OTHER = 2000  # running text outside the comments below which no article is beside them
 _MIN_MAIN = 50  # good characters below which a page has no main text (a link hub)
 _ITEM_TAGS = frozenset({"li", "article", "dt", "dd"})
 _LAYOUT_TAGS = frozenset({"tr", "td", "th", "tbody", "thead", "tfoot", "table"})
@@ -1001,11 +1002,13 @@ def _is_thread(page: _Page, good: dict[int, int], main: int) -> bool:
     for k in range(n - 1, 0, -1):
         if holds[k] or label[k] == COMMENT:
             holds[parent[k]] = True
-    if not (under[main] == 1 or holds[main]):
-        return False
     comments = sum(v for k, v in good.items() if under[k] == 1)
     other = sum(v for k, v in good.items() if under[k] == 0)
-    return comments > 0 and comments >= _THREAD_SHARE * (comments + other)
+    if comments == 0 or comments < _THREAD_SHARE * (comments + other):
+        return False
+    # Main among the posts; or no article beside them: no named body, little other text.
+    no_article = other < _THREAD_OTHER and all(under[k] for k in page.body)
+    return under[main] == 1 or holds[main] or no_article
 
 
 def _in_post_text(facts: _Facts, key: int, anchor: str) -> bool:
