@@ -667,6 +667,8 @@ def _void_wrapper_labels(page: _Page, good: dict[int, int]) -> list[float]:
     for key in range(len(parent) - 1, 0, -1):  # an element comes after its parent
         raw[parent[key]] += raw[key]
     total = raw[0]
+    if total < _MIN_ARTICLE:  # little running text: no layout wrapper to tell from a region
+        return raw
     for key, lab in enumerate(label):
         if lab is not None and lab in (NAV, SIDEBAR, FOOTER) and raw[key] > _WRAPPER_SHARE * total:
             label[key] = None
