@@ -774,7 +774,7 @@ def _main_block(
             listing = _has_items(page.nodes[main])
     if not weak and page.body:
         main = _named_body(page, main, main_good, raw)
-    if not weak and main_good < _MIN_ARTICLE / 2:
+    if not weak and main_good < _MIN_ARTICLE:
         # Little running text: a grid of items (products, threads, cards) may hold far more.
         hub = _best_block(page, text, link_keys, anchor_len, under_boiler, hub=True)
         if hub != main and page.tag[hub] not in _LAYOUT_TAGS:
