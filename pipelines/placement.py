@@ -164,6 +164,8 @@ _EDGE_TEXT = 150  # an edge paragraph shorter than this...
 _EDGE_LINKS = 0.2  # ... with this share of link text is a byline or sign-off
 _GRID_SHARE = 5.0  # a block of items with this many times main's text is the page's content
 _THREAD_POSTS = 2  # comments straight in main that make it a thread (a forum's, a Q&A's)
+_THREAD_SHARE = 0.5  # comments' share of the running text from which a page is a thread
+_THREAD_OTHER = 2000  # running text outside the comments below which no article is beside them
 _MIN_MAIN = 50  # good characters below which a page has no main text (a link hub)
 _ITEM_TAGS = frozenset({"li", "article", "dt", "dd"})
 _LAYOUT_TAGS = frozenset({"tr", "td", "th", "tbody", "thead", "tfoot", "table"})
@@ -665,6 +667,8 @@ def _void_wrapper_labels(page: _Page, good: dict[int, int]) -> list[float]:
     for key in range(len(parent) - 1, 0, -1):  # an element comes after its parent
         raw[parent[key]] += raw[key]
     total = raw[0]
+    if total < _MIN_ARTICLE:  # little running text: no layout wrapper to tell from a region
+        return raw
     for key, lab in enumerate(label):
         if lab is not None and lab in (NAV, SIDEBAR, FOOTER) and raw[key] > _WRAPPER_SHARE * total:
             label[key] = None
@@ -744,6 +748,7 @@ class _Main(NamedTuple):
     listing: bool  # a listing, or a hub's block of links
     path: list[int]  # main and its ancestors, innermost first
     ancestors: set[int]
+    thread: bool  # most running text in comments, main among them: a forum's or a Q&A's
 
 
 def _main_block(
@@ -769,7 +774,7 @@ def _main_block(
             listing = _has_items(page.nodes[main])
     if not weak and page.body:
         main = _named_body(page, main, main_good, raw)
-    if not weak and main_good < _MIN_ARTICLE / 2:
+    if not weak and main_good < _MIN_ARTICLE:
         # Little running text: a grid of items (products, threads, cards) may hold far more.
         hub = _best_block(page, text, link_keys, anchor_len, under_boiler, hub=True)
         if hub != main and page.tag[hub] not in _LAYOUT_TAGS:
@@ -782,10 +787,11 @@ def _main_block(
         listing = True
     if weak:  # nothing at all: markup alone decides
         main = 0
+    thread = main > 0 and _is_thread(page, text.good, main)
     if main > 0:
         _posts_of_a_thread(page, main)
     path = page.up(main, set())
-    return _Main(main, main_good, weak, listing, path, set(path))
+    return _Main(main, main_good, weak, listing, path, set(path), thread)
 
 
 def _posts_of_a_thread(page: _Page, main: int) -> None:
@@ -943,6 +949,8 @@ def _place_link(
         return CONTENT, 0.6
     top, _, labels = facts.where.locate(key)  # common ancestor with main, labels below it
     if ugc or COMMENT in labels:
+        if main.thread and _in_post_text(facts, key, anchor):
+            return CONTENT, 0.7  # a link in a post's own text: the thread is the content
         return COMMENT, 1.0 if ugc else 0.9
     resolved = _resolve(labels)
     if resolved is not None and resolved != CONTENT:
@@ -978,6 +986,41 @@ def _place_link(
         # more often than the editor's (who cites sources and products).
         return SIDEBAR, 0.55
     return CONTENT, 0.75
+
+
+def _is_thread(page: _Page, good: dict[int, int], main: int) -> bool:
+    """Whether most of the page's running text (outside nav, sidebars, footers) lies in
+    comments, and the main block is one of them or holds some: a thread, a forum's or a
+    Q&A's, whose posts are its content (an article's main block holds no comments)."""
+    parent, label = page.parent, page.label
+    n = len(parent)
+    # Per element: 1 under a comment, 2 under other boilerplate (an element after its parent).
+    under = [0] * n
+    holds = [False] * n  # a comment below it
+    for k in range(1, n):
+        lab = label[k]
+        up = under[parent[k]]
+        under[k] = up or (1 if lab == COMMENT else 2 if lab in BOILERPLATE else 0)
+    for k in range(n - 1, 0, -1):
+        if holds[k] or label[k] == COMMENT:
+            holds[parent[k]] = True
+    comments = sum(v for k, v in good.items() if under[k] == 1)
+    other = sum(v for k, v in good.items() if under[k] == 0)
+    if comments == 0 or comments < _THREAD_SHARE * (comments + other):
+        return False
+    # Main among the posts; or no article beside them: no named body, little other text.
+    no_article = other < _THREAD_OTHER and all(under[k] for k in page.body)
+    return under[main] == 1 or holds[main] or no_article
+
+
+def _in_post_text(facts: _Facts, key: int, anchor: str) -> bool:
+    """Whether a link lies in a post's running text (a paragraph of it, not its author box,
+    attribution, action bar or pager)."""
+    page, text = facts.page, facts.text
+    p = text.para_of(page.parent[key])
+    if p < 0 or p not in text.good or _block_of(page, key) != p:
+        return False
+    return not (anchor and _PAGER.fullmatch(anchor))
 
 
 def _in_running_text(facts: _Facts, key: int, at: int) -> tuple[str, float] | None:
