@@ -3,7 +3,8 @@
 All keys of one crawl share the hash tag ``{crawl_id}``, so a crawl lives on one Redis
 Cluster slot and every script touches one node. Layout (prefix ``linkcrawl:{c}:``):
 
-- ``q:<host>``      LIST of entries waiting for that host;
+- ``q:<host>``      LIST of entries waiting for that host (:meth:`Entry.stored`: without the
+  host, about 45 bytes less per URL than :meth:`Entry.encode`);
 - ``ready``         ZSET host -> ms time from which the host may be popped again;
 - ``active``        HASH host -> requests holding a host slot (per-host concurrency);
 - ``next``          HASH host -> ms time of the host's next allowed pop;
@@ -107,6 +108,25 @@ class Entry:
 
     def encode(self) -> bytes:
         return f"{self.depth}\t{self.redirects}\t{self.host}\t{self.url}".encode()
+
+    def stored(self) -> bytes:
+        """The entry as its host's queue keeps it: no host (the queue's key names it), and
+        no ``http(s)://host`` at the URL's start ('s' or 'h' says which; ' ' keeps the URL).
+        The POP script gives back :meth:`encode`'s form.
+
+        >>> Entry("https://a.test/x", "a.test", 2).stored()
+        b'2\\t0s/x'
+        >>> Entry("ftp://b.test/", "a.test").stored()
+        b'0\\t0 ftp://b.test/'
+        """
+        if self.depth < 0 or self.redirects < 0:
+            return self.encode()  # the scripts' pattern reads digits: the whole form
+        head = f"{self.depth}\t{self.redirects}"
+        for mark, scheme in (("s", "https://"), ("h", "http://")):
+            start = scheme + self.host
+            if self.url.startswith(start):
+                return f"{head}{mark}{self.url[len(start) :]}".encode()
+        return f"{head} {self.url}".encode()
 
     @classmethod
     def decode(cls, raw: bytes) -> Entry:
@@ -305,7 +325,7 @@ class Frontier:
         bits = cfg.seen_bucket_bits
         for e in entries:
             bucket, rest = seen_slot(dedupe_key(e.url, cfg.session_set), bits)
-            argv += (bucket, rest, e.host, e.encode(), path_key(e.url))
+            argv += (bucket, rest, e.host, e.stored(), path_key(e.url))
         if len(argv) == n:
             return 0
         keys = [self.stats_key, self.hostpages, self.ready, self.active, self.next, self.qbudget]
