@@ -96,6 +96,12 @@ def key_bytes(client: redis.Redis, pattern: str, limit: int = 0) -> tuple[int, i
     return total, len(keys), keys
 
 
+def cpu(client: redis.Redis) -> float:
+    """Seconds of CPU the server has used: less noisy than wall time on a loaded machine."""
+    info = client.info("cpu")
+    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+
+
 def evalsha_usec(client: redis.Redis) -> tuple[int, float]:
     stat = client.info("commandstats").get("cmdstat_evalsha", {})
     return int(stat.get("calls", 0)), float(stat.get("usec_per_call", 0.0))
@@ -166,6 +172,7 @@ def worker(redis_url: str, wid: int, hosts: int, links: int, seconds: float, out
 def rates(rs: RedisServer, hosts: int, args: argparse.Namespace) -> dict[str, float]:
     client = redis.Redis.from_url(rs.url)
     client.config_resetstat()
+    c0 = cpu(client)
     out: mp.Queue = mp.get_context("fork").Queue()
     procs = [
         mp.get_context("fork").Process(
@@ -179,14 +186,14 @@ def rates(rs: RedisServer, hosts: int, args: argparse.Namespace) -> dict[str, fl
     for p in procs:
         p.join()
     wall = max(r[2] for r in results)
-    cpu = client.info("cpu")
     calls, usec = evalsha_usec(client)
+    pops = sum(r[0] for r in results)
     return {
-        "pops_s": sum(r[0] for r in results) / wall,
+        "pops_s": pops / wall,
         "enq_s": sum(r[1] for r in results) / wall,
         "mixed_usec": usec,
         "mixed_calls": calls,
-        "redis_cpu": float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"]),
+        "redis_cpu_us_per_pop": (cpu(client) - c0) * 1e6 / max(1, pops),
     }
 
 
@@ -196,31 +203,41 @@ def per_script(rs: RedisServer, hosts: int, links: int, calls: int = 1000) -> di
     frontier = Frontier(client, CRAWL)
     out: dict[str, float] = {}
     leased: list[Entry] = []
-    client.config_resetstat()
+
+    def start() -> float:
+        client.config_resetstat()
+        return cpu(client)
+
+    def done(name: str, c0: float) -> None:
+        n, usec = evalsha_usec(client)
+        out[f"usec {name}"] = usec
+        out[f"cpu_us {name}"] = (cpu(client) - c0) * 1e6 / max(1, n)
+
+    c0 = start()
     for _ in range(calls):
         leased += frontier.pop("solo", 4)[0]
-    out["POP(4)"] = evalsha_usec(client)[1]
-    client.config_resetstat()
+    done("POP(4)", c0)
+    c0 = start()
     for e in leased:
         frontier.release([e])
-    out["RELEASE(1)"] = evalsha_usec(client)[1]
-    client.config_resetstat()
+    done("RELEASE(1)", c0)
+    c0 = start()
     for s in range(0, len(leased), 32):
         frontier.ack("solo", leased[s : s + 32])
-    out["ACK(32)"] = evalsha_usec(client)[1]
-    client.config_resetstat()
+    done("ACK(32)", c0)
+    c0 = start()
     for c in range(calls):
         base = hosts * (20_000_000 + c * links)
         ids = [base + j * 7 for j in range(links)]
         frontier.enqueue([Entry(url(i, hosts, "solo"), host(i % hosts)) for i in ids])
-    out[f"ENQUEUE({links})"] = evalsha_usec(client)[1]
+    done(f"ENQUEUE({links})", c0)
     return out
 
 
 def measure(queued: int, seen: int, args: argparse.Namespace) -> dict[str, float]:
     hosts = max(1, queued // URLS_PER_HOST)
     extra = ("--maxmemory", args.maxmemory, "--maxmemory-policy", "noeviction")
-    with RedisServer(extra_args=extra) as rs:
+    with RedisServer(extra_args=extra, die_with_parent=True) as rs:
         client = redis.Redis.from_url(rs.url)
         frontier = Frontier(client, CRAWL)
         frontier.create(CrawlConfig(CRAWL, [], seen_bucket_bits=seen_bits_for(seen)))
@@ -228,8 +245,10 @@ def measure(queued: int, seen: int, args: argparse.Namespace) -> dict[str, float
         m0 = used(client)
         t0 = time.perf_counter()
         client.config_resetstat()
+        c0 = cpu(client)
         fill_seen(client, frontier, 0, seen - queued, hosts)
         t_seen = time.perf_counter() - t0
+        c1 = cpu(client)
         seen_calls, seen_usec = evalsha_usec(client)
         m1 = used(client)
         s1 = key_bytes(client, seen_pat)[0]
@@ -237,6 +256,7 @@ def measure(queued: int, seen: int, args: argparse.Namespace) -> dict[str, float
         t0 = time.perf_counter()
         fill_queue(frontier, queued, hosts)
         t_queue = time.perf_counter() - t0
+        c2 = cpu(client)
         enq_calls, enq_usec = evalsha_usec(client)
         m2 = used(client)
         s2, nseen_keys, _ = key_bytes(client, seen_pat)
@@ -264,6 +284,8 @@ def measure(queued: int, seen: int, args: argparse.Namespace) -> dict[str, float
             "queue_fill_s": t_queue,
             "seen_fill_usec_per_url": seen_usec * seen_calls / max(1, seen - queued),
             "enqueue_fill_usec_per_url": enq_usec * enq_calls / queued,
+            "seen_fill_cpu_us_per_url": (c1 - c0) * 1e6 / max(1, seen - queued),
+            "enqueue_fill_cpu_us_per_url": (c2 - c1) * 1e6 / queued,
             "seen_b_used": (m1 - m0) / max(1, seen - queued),
             "seen_b_keys": s2 / seen,
             "queue_b_used": (m2 - m1 - (s2 - s1)) / queued,
@@ -276,7 +298,7 @@ def measure(queued: int, seen: int, args: argparse.Namespace) -> dict[str, float
         }
         if args.workers:
             r.update(rates(rs, hosts, args))
-            r.update({f"usec {k}": v for k, v in per_script(rs, hosts, args.links).items()})
+            r.update(per_script(rs, hosts, args.links))
         return r
 
 
