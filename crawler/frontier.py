@@ -77,14 +77,16 @@ def path_key(url: str) -> bytes:
 
 
 def seen_slot(url: str, bits: int = defaults.SEEN_BUCKET_BITS) -> tuple[str, bytes]:
-    """Bucket (hex, from the first ``bits`` bits) and stored 6-byte remainder of a URL.
+    """Bucket (hex, from the first ``bits`` bits, at most 24) and stored 6-byte remainder of
+    a URL. The remainder is the fingerprint past its first 16 bits whatever ``bits``: with the
+    bucket, it gives the whole fingerprint, so membership stays exact.
 
     >>> bucket, rest = seen_slot("http://a.test/", 12)
-    >>> bucket, len(rest)
-    ('57', 6)
+    >>> bucket, len(rest), seen_slot("http://a.test/", 20)[0]
+    ('57', 6, '5729')
     """
     fp = fingerprint(url)
-    return format(int.from_bytes(fp[:2], "big") >> (16 - bits), "x"), fp[2:]
+    return format(int.from_bytes(fp[:3], "big") >> (24 - bits), "x"), fp[2:]
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,19 @@ def test_seen_set_is_exact_over_many_urls_in_few_buckets(redis_client, crawl_id)
     assert f.enqueue(fresh) == 3000  # no false positives at this size
 
 
+def test_seen_set_with_more_than_16_bucket_bits(redis_client, crawl_id):
+    f = make(redis_client, crawl_id, host_delay=0, seen_bucket_bits=22)
+    batch = [e(f"http://h{i % 7}.test/{i}") for i in range(3000)]
+    assert f.enqueue(batch) == 3000 and f.enqueue(batch) == 0
+    keys = list(redis_client.scan_iter(match=f.prefix.replace("{", "\\{") + "seen:*"))
+    assert len(keys) > 2900 and {len(k.rsplit(b":", 1)[1]) for k in keys} <= {1, 2, 3, 4, 5, 6}
+    # Up to 16 bits, the buckets are those of the first 16 bits (crawls submitted before).
+    for bits in (8, 12, 16):
+        fp = crawler.frontier.fingerprint("http://a.test/x")
+        old = format(int.from_bytes(fp[:2], "big") >> (16 - bits), "x")
+        assert crawler.frontier.seen_slot("http://a.test/x", bits) == (old, fp[2:])
+
+
 def test_caps_per_host_and_total(redis_client, crawl_id):
     f = make(redis_client, crawl_id, max_pages_per_host=2, max_pages=3, host_delay=0)
     assert f.enqueue(urls("a.test", 5) + urls("b.test", 5)) == 3

@@ -302,6 +302,27 @@ def measure(queued: int, seen: int, args: argparse.Namespace) -> dict[str, float
         return r
 
 
+def bucket_cost(sizes: tuple[int, ...] = (64, 1_000, 10_000, 40_000)) -> dict[int, float]:
+    """Redis CPU (us) of one seen-set add into a bucket of n remainders: the add copies the
+    bucket (GET, concatenation, SET), so its cost grows with URLs / 2^bits."""
+    rng = random.Random(7)
+    out: dict[int, float] = {}
+    with RedisServer(die_with_parent=True) as rs:
+        client = redis.Redis.from_url(rs.url)
+        script = scripts.Script(client, SEEN_FILL)
+        script.load()
+        for n in sizes:
+            client.set("b:seen:0", rng.randbytes(6 * n))
+            c0, adds = cpu(client), 0
+            for _ in range(20):
+                argv: list[object] = ["b:"]
+                for _ in range(100):
+                    argv += ("0", rng.randbytes(6))
+                adds += script([], argv)
+            out[n] = (cpu(client) - c0) * 1e6 / adds
+    return out
+
+
 def capacity(per_queued: float, per_seen: float, seen_ratio: float, ram: int = GB) -> int:
     """Queued URLs one server of ``ram`` bytes holds, ``seen_ratio`` seen URLs per queued
     one (a queued URL is also seen), at 75% of ``ram`` (headroom for leases, fork, peaks).
@@ -335,6 +356,8 @@ def main() -> None:
                 else f"{queued}:{seen} {k:28} {v:,}"
             )
         sys.stdout.flush()
+    for n, us in bucket_cost().items():
+        print(f"seen-set add into a bucket of {n:,} URLs: {us:,.1f} us of Redis CPU")
     last = results[-1]
     per_q = last["queue_b_used"] + last["per_host_b"] / URLS_PER_HOST
     per_s = last["seen_b_keys"]
