@@ -5,7 +5,8 @@ loopback server (the bundled Valkey, as crawler/redis_server.py finds it) gets:
 
 1. SEEN - QUEUED URLs added to the crawl's seen-set only (pages already fetched): the
    frontier's own ``seen_add`` Lua function (crawler/scripts.py) over ``seen_slot`` (the
-   duplicate filter's 6-byte remainders in 2^16 bucket strings), pipelined;
+   duplicate filter's 6-byte remainders in 2^``--seen-bits`` bucket strings, default 16 as a
+   crawl without ``--expected-urls``), pipelined;
 2. QUEUED URLs through ``Frontier.enqueue`` (the ENQUEUE script a crawl uses: seen-set, host
    budget, per-host queue, ready set), 1,000 URLs a call, pipelined, on QUEUED / 100 hosts
    (100 URLs a host: the issue's 10M over 100,000 hosts).
@@ -16,10 +17,12 @@ type. Then ``--workers`` processes (default 4) run for ``--seconds`` what a work
 per entry one pipeline of ``enqueue`` of ``--links`` new URLs + ``release`` + stats;
 ``ack`` every 32 entries. Rates on a loaded machine are noisy, so each script's CPU inside
 Redis is also measured alone (INFO commandstats ``usec_per_call`` of EVALSHA, one script at a
-time, after CONFIG RESETSTAT).
+time, after CONFIG RESETSTAT), with Redis' CPU (``used_cpu_*``) per call. Last, the CPU of one
+seen-set add by bucket size, and what one 64 GiB server holds. Figures: README, "Frontier
+capacity".
 
     python tests/benchmarks/bench_frontier_capacity.py [--scale 1000000:5000000 ...]
-        [--workers 4] [--seconds 10] [--links 10] [--maxmemory 8gb]
+        [--workers 4] [--seconds 10] [--links 10] [--seen-bits 16] [--maxmemory 8gb]
 """
 
 from __future__ import annotations
@@ -35,8 +38,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from crawler import scripts
-from crawler.cli import seen_bits_for
+from crawler import defaults, scripts
 from crawler.frontier import CrawlConfig, Entry, Frontier, seen_slot
 from crawler.redis_server import RedisServer
 from crawler.traps import dedupe_key
@@ -240,7 +242,7 @@ def measure(queued: int, seen: int, args: argparse.Namespace) -> dict[str, float
     with RedisServer(extra_args=extra, die_with_parent=True) as rs:
         client = redis.Redis.from_url(rs.url)
         frontier = Frontier(client, CRAWL)
-        frontier.create(CrawlConfig(CRAWL, [], seen_bucket_bits=seen_bits_for(seen)))
+        frontier.create(CrawlConfig(CRAWL, [], seen_bucket_bits=args.seen_bits))
         seen_pat = frontier.prefix.replace("{", "\\{") + "seen:*"
         m0 = used(client)
         t0 = time.perf_counter()
@@ -339,6 +341,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--links", type=int, default=10, help="new URLs enqueued per page popped")
+    ap.add_argument(
+        "--seen-bits",
+        type=int,
+        default=defaults.SEEN_BUCKET_BITS,
+        help="seen-set bucket bits (submit --expected-urls N sets seen_bits_for(N))",
+    )
     ap.add_argument("--maxmemory", default="8gb")
     args = ap.parse_args()
     scales = [tuple(int(x) for x in s.split(":")) for s in args.scale] or [
