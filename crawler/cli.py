@@ -273,11 +273,11 @@ def seen_bits_for(expected: int) -> int:
     """Duplicate-filter bucket bits for an expected number of URLs (about 64 per bucket).
 
     >>> seen_bits_for(0), seen_bits_for(1_000), seen_bits_for(1_000_000), seen_bits_for(10**9)
-    (16, 8, 14, 16)
+    (16, 8, 14, 22)
     """
     if expected <= 0:
         return defaults.SEEN_BUCKET_BITS
-    return max(8, min(16, (expected // 64).bit_length()))
+    return max(8, min(defaults.SEEN_BUCKET_BITS_MAX, (expected // 64).bit_length()))
 
 
 def _check_workers(workers: int | None) -> None:

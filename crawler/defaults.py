@@ -34,6 +34,10 @@ HEAD_REFUSED = (400, 403, 404, 405, 406, 501)
 HEARTBEAT_SECONDS = 5.0  # how often a worker says it is alive
 HEARTBEAT_TTL = 30.0  # a worker silent this long is dead: its leases return to the queue
 SEEN_BUCKET_BITS = 16  # the duplicate filter's buckets: 2**16 STRING keys at most
+# --expected-urls sizes the buckets up to 2**22 (about 64 URLs each up to 268M URLs): an add
+# copies its whole bucket, so at 2.5 billion URLs 2**16 buckets (38k URLs each) cost ~400 us
+# of Redis CPU per new URL, 2**22 buckets ~20 us (tests/benchmarks/bench_frontier_capacity.py).
+SEEN_BUCKET_BITS_MAX = 22
 FEED_MAXLEN = 100_000  # approximate length cap of a crawl's live link stream
 IDLE_BACKOFF_MIN = 0.05
 IDLE_BACKOFF_MAX = 1.0
