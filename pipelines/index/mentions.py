@@ -13,13 +13,16 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines.index.engine import columns_or_null, file_list, lit
 from pipelines.index.layout import IndexError_, Target
 from pipelines.index.queries import Filters, Index
-from pipelines.schema import PAGES_SCHEMA
+from pipelines.index.textskip import brand_keys, candidate_groups
+from pipelines.schema import PAGES_SCHEMA, TEXTS_SCHEMA
 from pipelines.urls import registered_domain, url_host
 
 MAX_BRAND_CHARS = 200
@@ -191,8 +194,7 @@ def mentions(ix: Index, q: MentionQuery, filters: Filters) -> tuple[pa.Table, Me
         scope.append(f"fetched_at >= {lit(q.since.isoformat())}::TIMESTAMPTZ")
     scope_sql = " AND ".join(scope) or "true"
     src = f"read_parquet({file_list(files)}, union_by_name = true)"
-    cand = ix.run(f"SELECT url, crawl_id, fetched_at, text FROM {src} "
-                  f"WHERE {scope_sql} AND {' AND '.join(where)}")  # fmt: skip
+    cand = _candidates(ix, q, files, f"{scope_sql} AND {' AND '.join(where)}")
     if len(files) > 1 and cand.num_rows:
         # Several fetches of a page may hold a text (crawls, raw files): only its latest
         # counts. One compacted file holds one row per page: nothing to check.
@@ -277,6 +279,34 @@ def mentions(ix: Index, q: MentionQuery, filters: Filters) -> tuple[pa.Table, Me
     ranks = ix._authority()  # 0: unranked, null: no ranks/ in the index
     auth = pa.nulls(table.num_rows, pa.int32()) if ranks is None else ranks.of(table["domain"])
     return table.append_column("authority", auth), stats
+
+
+def _candidates(ix: Index, q: MentionQuery, files: list[Path], where: str) -> pa.Table:
+    """The texts rows that pass *where*: of a compacted file with a skip index
+    (:mod:`pipelines.index.textskip`), only the row groups that may hold the brand's words."""
+    cols = ["url", "crawl_id", "fetched_at", "text"]
+    keys = brand_keys(q.brand, fold_accents=q.fold_accents)
+    scan, parts = [], []
+    for f in files:
+        groups = None if keys is None else candidate_groups(f, keys)
+        if groups is None:
+            scan.append(f)
+        elif groups:
+            parts.append(pq.ParquetFile(f).read_row_groups(groups, columns=cols))
+    sql = []
+    if scan:
+        sql.append(f"SELECT {', '.join(cols)} FROM read_parquet({file_list(scan)}, "
+                   f"union_by_name = true) WHERE {where}")  # fmt: skip
+    if parts:
+        ix.con.register("_mention_groups", pa.concat_tables(parts).cast(TEXTS_SCHEMA))
+        sql.append(f"SELECT {', '.join(cols)} FROM _mention_groups WHERE {where}")
+    if not sql:
+        return TEXTS_SCHEMA.empty_table().select(cols)
+    try:
+        return ix.run(" UNION ALL ".join(sql))
+    finally:
+        if parts:
+            ix.con.unregister("_mention_groups")
 
 
 Facts = dict[tuple[str, str], tuple[str | None, str | None]]

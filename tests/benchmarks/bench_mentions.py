@@ -85,7 +85,11 @@ def build(out: Path, pages: int, words: int, domains: int, links: int, seed: int
             "sitewide": pa.nulls(n * links, pa.bool_()),
             "placement_score": pa.array(np.ones(n * links, np.float32)),
             "placement_block": pa.array(np.zeros(n * links, np.int32)),
-        }).cast(LINKS_SCHEMA)  # fmt: skip
+        })  # fmt: skip
+        for f in LINKS_SCHEMA:  # columns added since (final targets, page type): null
+            if f.name not in link_t.column_names:
+                link_t = link_t.append_column(f.name, pa.nulls(n * links, f.type))
+        link_t = link_t.cast(LINKS_SCHEMA)
         page_t = pa.table({
             "url": url, "final_url": url, "status": pa.array([200] * n, pa.int32()),
             "content_type": ["text/html"] * n, "fetched_at": fetched,

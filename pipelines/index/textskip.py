@@ -1,0 +1,146 @@
+"""A skip index for ``texts/``: per row group of a compacted texts file, a Bloom filter of the
+words its texts contain, so that ``mentions`` reads only the groups that may name a brand.
+
+Written by compaction beside ``texts/<crawl>/texts.parquet`` as ``texts.words.npz`` (same
+generation, so published with it); a texts file without one (raw files, older indexes) is
+scanned whole. A word is a maximal run of ``\\w`` in the text, and in its accent-folded form
+(:func:`pipelines.index.mentions.fold`), keyed in ASCII lowercase: the filter holds only ASCII
+keys and answers only for brands that are ASCII once normalized (others: full scan). Each brand
+word is a whole run of ``\\w`` in any text the exact match accepts, and Python's
+case-insensitive match pairs an ASCII letter only with itself, its other case, or one of four
+letters folded here (``_CASE_FIX``), so the filter never hides a match: it only skips.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+#: The sidecar of ``texts.parquet``, in the same directory.
+SIDECAR_NAME = "texts.words.npz"
+#: Bits per row group (fixed: 64 KiB for ~1,024 pages, ~64 bytes a page); with 4 hashes and
+#: 50,000 distinct words in a group, a word absent from it passes ~1% of the time.
+BLOOM_BYTES = 64 * 1024
+BLOOM_HASHES = 4
+FORMAT = 1
+
+_WORD = re.compile(r"\w+")
+# The non-ASCII characters that re.IGNORECASE pairs with an ASCII letter (all of them: see
+# tests/test_textskip.py), mapped to the letter their key must hold.
+_CASE_FIX = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
+def word_keys(text: str) -> set[str]:
+    """The filter keys of *text*: its words (and their accent-folded forms), ASCII lowercase.
+
+    >>> sorted(word_keys("Café ACME-tools, naïve ſun"))
+    ['acme', 'cafe', 'naive', 'sun', 'tools']
+    """
+    if text.isascii():
+        return set(_WORD.findall(text.lower()))
+    from pipelines.index.mentions import fold  # the matcher's folding, so both agree
+
+    words = set(_WORD.findall(text)) | set(_WORD.findall(fold(text)[0]))
+    out = set()
+    for w in words:
+        k = w.translate(_CASE_FIX)
+        if k.isascii():
+            out.add(k.lower())
+    return out
+
+
+def brand_keys(brand: str, *, fold_accents: bool) -> set[str] | None:
+    """The keys every text naming *brand* holds; None when the filter cannot answer (a brand
+    not ASCII once normalized).
+
+    >>> sorted(brand_keys("Acme  Tools-Co", fold_accents=True))
+    ['acme', 'co', 'tools']
+    >>> brand_keys("Nestlé", fold_accents=True), brand_keys("Nestlé", fold_accents=False)
+    ({'nestle'}, None)
+    """
+    from pipelines.index.mentions import fold
+
+    b = unicodedata.normalize("NFKC", brand)
+    if fold_accents:
+        b = fold(b)[0]
+    if not b.isascii():
+        return None
+    keys = set(_WORD.findall(b.lower()))
+    return keys or None
+
+
+def _positions(keys: set[str] | list[str], nbits: int) -> np.ndarray:
+    """Bit positions of *keys*, shape (len(keys), BLOOM_HASHES): blake2b, stable everywhere."""
+    if not keys:
+        return np.zeros((0, BLOOM_HASHES), np.uint32)
+    raw = b"".join(hashlib.blake2b(k.encode(), digest_size=4 * BLOOM_HASHES).digest()
+                   for k in keys)  # fmt: skip
+    return np.frombuffer(raw, "<u4").reshape(-1, BLOOM_HASHES) % np.uint32(nbits)
+
+
+def bloom(keys: set[str], nbytes: int = BLOOM_BYTES) -> np.ndarray:
+    """A Bloom filter of *keys*, *nbytes* long (bit p: bit ``7 - p % 8`` of byte ``p // 8``)."""
+    bits = np.zeros(nbytes * 8, np.bool_)
+    bits[_positions(keys, nbytes * 8).ravel()] = True
+    return np.packbits(bits)
+
+
+def write_sidecar(texts_path: Path, table: pa.Table) -> Path:
+    """Write the sidecar of *texts_path* (just written from *table*): one filter a row group."""
+    meta = pq.ParquetFile(texts_path).metadata
+    rows = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    filters = np.zeros((len(rows), BLOOM_BYTES), np.uint8)
+    start = 0
+    for g, n in enumerate(rows):
+        keys: set[str] = set()
+        for text in table.column("text").slice(start, n).to_pylist():
+            if text:
+                keys |= word_keys(text)
+        filters[g] = bloom(keys)
+        start += n
+    info = {"format": FORMAT, "hashes": BLOOM_HASHES, "bytes": BLOOM_BYTES,
+            "unidata": unicodedata.unidata_version}  # fmt: skip
+    out = texts_path.with_name(SIDECAR_NAME)
+    with open(out, "wb") as f:
+        np.savez(f, filters=filters, rows=np.array(rows, np.int64), info=np.array(json.dumps(info)))
+    return out
+
+
+def candidate_groups(texts_path: Path, keys: set[str]) -> list[int] | None:
+    """The row groups of *texts_path* whose filter may hold every key; None when it has no
+    valid sidecar (missing, another format or Unicode version, or not this file's groups)."""
+    side = texts_path.with_name(SIDECAR_NAME)
+    if texts_path.name != "texts.parquet" or not side.is_file():
+        return None
+    try:
+        with np.load(side, allow_pickle=False) as z:
+            info = json.loads(str(z["info"]))
+            filters, rows = z["filters"], z["rows"]
+        meta = pq.ParquetFile(texts_path).metadata
+    except (OSError, ValueError, KeyError):
+        return None
+    want = {"format": FORMAT, "hashes": BLOOM_HASHES, "bytes": BLOOM_BYTES,
+            "unidata": unicodedata.unidata_version}  # fmt: skip
+    if (
+        info != want
+        or filters.shape != (meta.num_row_groups, BLOOM_BYTES)
+        or rows.tolist() != [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    ):
+        return None
+    pos = _positions(sorted(keys), BLOOM_BYTES * 8).ravel()
+    hit = (filters[:, pos >> 3] & (np.uint8(0x80) >> (pos & 7).astype(np.uint8))) != 0
+    return np.flatnonzero(hit.all(axis=1)).tolist()
+
+
+def text_rels(generation_dir: Path, rel: str) -> list[str]:
+    """*rel* (a texts file of a generation) and its sidecar when it has one: the files a new
+    generation links to keep the crawl's texts."""
+    side = str(Path(rel).with_name(SIDECAR_NAME))
+    return [rel, side] if (generation_dir / side).is_file() else [rel]
