@@ -83,7 +83,8 @@ def indexes(tmp_path_factory):
 
 
 def _texts_file(index: Path) -> Path:
-    (f,) = Index(index).snap.text_files()
+    with Index(index) as ix:
+        (f,) = ix.snap.text_files()
     return f
 
 
@@ -172,3 +173,24 @@ def test_bloom_is_bounded_and_holds_every_key():
     assert b.size == 1024 * 8 and not np.unpackbits(bloom(set(), 1024)).any()
     assert b[_positions(keys, 1024 * 8).ravel()].all()
     assert not b[_positions({f"x{i}" for i in range(200)}, 1024 * 8)].all(axis=1).all()
+
+
+def test_sidecars_follow_their_texts_through_compaction_and_delete(indexes, tmp_path):
+    """A crawl left as it was keeps its skip index in the next generations (linked with its
+    texts), after another crawl is compacted in, then deleted."""
+    index, _ = indexes
+    copy = tmp_path / "ix"
+    shutil.copytree(index, copy)
+    at = datetime(2026, 12, 2, tzinfo=timezone.utc)
+    extra = pa.table({"url": ["http://c2.test/a"], "crawl_id": ["c2"], "fetched_at": [at],
+                      "text": ["Acme Tools, again."]}, schema=TEXTS_SCHEMA)  # fmt: skip
+    write_table_atomic(extra, copy / "texts" / "part-c2-w0-00000.parquet")
+    compact(copy)
+    with Index(copy) as ix:
+        files = ix.snap.text_files()
+        table, _ = mentions(ix, MentionQuery("Acme Tools"), Filters())
+    assert len(files) == 2 and all(candidate_groups(f, {"acme"}) for f in files)
+    assert "http://c2.test/a" in table["url"].to_pylist()
+    assert main(["delete", "c2", "--files", "--out", str(copy)]) == 0
+    f = _texts_file(copy)
+    assert "c2" not in str(f) and candidate_groups(f, {"acme"})
