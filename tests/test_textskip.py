@@ -17,7 +17,7 @@ import pytest
 from crawler.cli import main
 from pipelines.index import compact as compact_mod
 from pipelines.index.compact import compact
-from pipelines.index.mentions import MentionQuery, brand_regex, fold, mentions
+from pipelines.index.mentions import MentionQuery, brand_regex, fold, fold_char, mentions
 from pipelines.index.queries import Filters, Index
 from pipelines.index.textskip import (
     _CASE_FIX,
@@ -26,6 +26,7 @@ from pipelines.index.textskip import (
     bloom,
     brand_keys,
     candidate_groups,
+    group_keys,
     word_keys,
 )
 from pipelines.parquet_sink import write_table_atomic
@@ -40,9 +41,10 @@ NEAR = ["Acme Tools", "ACME TOOLS", "Ácme Tóols", "AcmeTools", "Acme\nTools", 
         "CAFÉ", "cafés", "İstanbul", "istanbul", "Brandname7s", "xBrandname7", "Brandname7_",
         "Brandname7.", "Brandname77", "Straße", "STRASSE", "naïve", "NAIVE", "Ωmega",
         "ωmega"]  # fmt: skip
+RARE = ["Brandname21", "Brandname29", "Brandname37"]  # on few pages: groups skipped
 BRANDS = ["Acme Tools", "Acme", "Tools", "Café Crème", "cafe", "CAFÉ", "istanbul", "İstanbul",
           "Brandname7", "Brandname0", "Brandname3 tools", "naive", "Straße", "Ωmega",
-          "Acme-Tools", "nowhere"]  # fmt: skip
+          "Acme-Tools", *RARE, "nowhere"]  # fmt: skip
 OPTIONS = [{}, {"case_sensitive": True}, {"fold_accents": False}]
 
 
@@ -110,15 +112,25 @@ def test_a_text_the_matcher_accepts_holds_every_brand_key(options):
                 assert keys <= word_keys(text), (brand, text)
 
 
+def test_group_keys_are_the_words_of_each_text():
+    texts = NEAR + tricky_texts(50) + ["ab\u0301cd e\u0301", "x\u00a0y\u2000z"]
+    assert group_keys(texts) == set().union(*(word_keys(t) for t in texts))
+    # Folding never turns whitespace into a word character or nothing: words stay apart.
+    for c in map(chr, range(0x110000)):
+        if c.isspace():
+            assert fold_char(c) and not re.search(r"\w", fold_char(c)), hex(ord(c))
+
+
 def test_sidecar_sits_beside_texts_and_skips_groups(indexes):
     index, old = indexes
     f = _texts_file(index)
     assert (f.parent / SIDECAR_NAME).is_file()
     groups = pq.ParquetFile(f).metadata.num_row_groups
     assert groups > 20
-    rare = candidate_groups(f, brand_keys("Brandname7", fold_accents=True))
-    assert rare is not None and 0 < len(rare) < groups
-    assert candidate_groups(f, {"nowhere"}) == []
+    rare = [candidate_groups(f, brand_keys(b, fold_accents=True)) for b in RARE]
+    assert all(c.total == groups for c in rare)
+    assert any(0 < len(c.groups) < groups // 2 for c in rare)  # read through URL ranges
+    assert candidate_groups(f, {"nowhere"}).groups == []
     assert candidate_groups(_texts_file(old), {"acme"}) is None  # no sidecar: full scan
 
 
@@ -189,8 +201,8 @@ def test_sidecars_follow_their_texts_through_compaction_and_delete(indexes, tmp_
     with Index(copy) as ix:
         files = ix.snap.text_files()
         table, _ = mentions(ix, MentionQuery("Acme Tools"), Filters())
-    assert len(files) == 2 and all(candidate_groups(f, {"acme"}) for f in files)
+    assert len(files) == 2 and all(candidate_groups(f, {"acme"}).groups for f in files)
     assert "http://c2.test/a" in table["url"].to_pylist()
     assert main(["delete", "c2", "--files", "--out", str(copy)]) == 0
     f = _texts_file(copy)
-    assert "c2" not in str(f) and candidate_groups(f, {"acme"})
+    assert "c2" not in str(f) and candidate_groups(f, {"acme"}).groups

@@ -16,7 +16,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipelines.index.engine import columns_or_null, file_list, lit
 from pipelines.index.layout import IndexError_, Target
@@ -281,32 +280,32 @@ def mentions(ix: Index, q: MentionQuery, filters: Filters) -> tuple[pa.Table, Me
     return table.append_column("authority", auth), stats
 
 
+#: Past this many URL ranges (or half the row groups) a texts file is scanned whole.
+MAX_SKIP_RANGES = 64
+
+
 def _candidates(ix: Index, q: MentionQuery, files: list[Path], where: str) -> pa.Table:
     """The texts rows that pass *where*: of a compacted file with a skip index
-    (:mod:`pipelines.index.textskip`), only the row groups that may hold the brand's words."""
-    cols = ["url", "crawl_id", "fetched_at", "text"]
+    (:mod:`pipelines.index.textskip`), only the URL ranges of the row groups that may hold the
+    brand's words (DuckDB skips the other groups by their URL statistics)."""
+    cols = "url, crawl_id, fetched_at, text"
     keys = brand_keys(q.brand, fold_accents=q.fold_accents)
-    scan, parts = [], []
+    scan, sql = [], []
     for f in files:
-        groups = None if keys is None else candidate_groups(f, keys)
-        if groups is None:
+        cand = None if keys is None else candidate_groups(f, keys)
+        ranges = [] if cand is None else cand.url_ranges()
+        if cand is None or 2 * len(cand.groups) > cand.total or len(ranges) > MAX_SKIP_RANGES:
             scan.append(f)
-        elif groups:
-            parts.append(pq.ParquetFile(f).read_row_groups(groups, columns=cols))
-    sql = []
+            continue
+        for lo, hi in ranges:
+            sql.append(f"SELECT {cols} FROM read_parquet({file_list([f])}) "
+                       f"WHERE url BETWEEN {lit(lo)} AND {lit(hi)} AND {where}")  # fmt: skip
     if scan:
-        sql.append(f"SELECT {', '.join(cols)} FROM read_parquet({file_list(scan)}, "
-                   f"union_by_name = true) WHERE {where}")  # fmt: skip
-    if parts:
-        ix.con.register("_mention_groups", pa.concat_tables(parts).cast(TEXTS_SCHEMA))
-        sql.append(f"SELECT {', '.join(cols)} FROM _mention_groups WHERE {where}")
+        sql.append(f"SELECT {cols} FROM read_parquet({file_list(scan)}, union_by_name = true) "
+                   f"WHERE {where}")  # fmt: skip
     if not sql:
-        return TEXTS_SCHEMA.empty_table().select(cols)
-    try:
-        return ix.run(" UNION ALL ".join(sql))
-    finally:
-        if parts:
-            ix.con.unregister("_mention_groups")
+        return TEXTS_SCHEMA.empty_table()
+    return ix.run(" UNION ALL ".join(sql))
 
 
 Facts = dict[tuple[str, str], tuple[str | None, str | None]]

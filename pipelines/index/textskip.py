@@ -17,6 +17,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,22 @@ def word_keys(text: str) -> set[str]:
         if k.isascii():
             out.add(k.lower())
     return out
+
+
+def group_keys(texts: list[str]) -> set[str]:
+    """The keys of all *texts*: :func:`word_keys` of each whitespace-separated chunk, each
+    distinct chunk once (folding never joins words across whitespace: tests/test_textskip.py).
+
+    >>> sorted(group_keys(["Acme tools", "acme Café", "café"]))
+    ['acme', 'cafe', 'tools']
+    """
+    chunks = set("\n".join(texts).split())
+    plain = [c for c in chunks if c.isascii()]
+    keys = set(_WORD.findall("\n".join(plain).lower()))
+    for c in chunks:
+        if not c.isascii():
+            keys |= word_keys(c)
+    return keys
 
 
 def brand_keys(brand: str, *, fold_accents: bool) -> set[str] | None:
@@ -97,23 +114,52 @@ def write_sidecar(texts_path: Path, table: pa.Table) -> Path:
     meta = pq.ParquetFile(texts_path).metadata
     rows = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     filters = np.zeros((len(rows), BLOOM_BYTES), np.uint8)
+    first, last = [], []
     start = 0
     for g, n in enumerate(rows):
-        keys: set[str] = set()
-        for text in table.column("text").slice(start, n).to_pylist():
-            if text:
-                keys |= word_keys(text)
-        filters[g] = bloom(keys)
+        filters[g] = bloom(group_keys(table.column("text").slice(start, n).to_pylist()))
+        urls = table.column("url").slice(start, n)
+        first.append(urls[0].as_py() if n else "")
+        last.append(urls[n - 1].as_py() if n else "")
         start += n
     info = {"format": FORMAT, "hashes": BLOOM_HASHES, "bytes": BLOOM_BYTES,
             "unidata": unicodedata.unidata_version}  # fmt: skip
     out = texts_path.with_name(SIDECAR_NAME)
     with open(out, "wb") as f:
-        np.savez(f, filters=filters, rows=np.array(rows, np.int64), info=np.array(json.dumps(info)))
+        np.savez(f, filters=filters, rows=np.array(rows, np.int64),
+                 first=np.array(first, np.str_), last=np.array(last, np.str_),
+                 info=np.array(json.dumps(info)))  # fmt: skip
     return out
 
 
-def candidate_groups(texts_path: Path, keys: set[str]) -> list[int] | None:
+@dataclass
+class Candidates:
+    """What a texts file's skip index says of a brand: the row groups that may name it, of
+    ``total``, and each group's first and last URL (the file is sorted by URL)."""
+
+    groups: list[int]
+    total: int
+    first: list[str]
+    last: list[str]
+
+    def url_ranges(self) -> list[tuple[str, str]]:
+        """The candidate groups as URL ranges, consecutive groups merged.
+
+        >>> Candidates([0, 1, 3], 4, ["a", "c", "e", "g"], ["b", "d", "f", "h"]).url_ranges()
+        [('a', 'd'), ('g', 'h')]
+        """
+        out: list[tuple[str, str]] = []
+        prev = None
+        for g in self.groups:
+            if prev is not None and g == prev + 1:
+                out[-1] = (out[-1][0], self.last[g])
+            else:
+                out.append((self.first[g], self.last[g]))
+            prev = g
+        return out
+
+
+def candidate_groups(texts_path: Path, keys: set[str]) -> Candidates | None:
     """The row groups of *texts_path* whose filter may hold every key; None when it has no
     valid sidecar (missing, another format or Unicode version, or not this file's groups)."""
     side = texts_path.with_name(SIDECAR_NAME)
@@ -123,6 +169,7 @@ def candidate_groups(texts_path: Path, keys: set[str]) -> list[int] | None:
         with np.load(side, allow_pickle=False) as z:
             info = json.loads(str(z["info"]))
             filters, rows = z["filters"], z["rows"]
+            first, last = z["first"].tolist(), z["last"].tolist()
         meta = pq.ParquetFile(texts_path).metadata
     except (OSError, ValueError, KeyError):
         return None
@@ -132,11 +179,12 @@ def candidate_groups(texts_path: Path, keys: set[str]) -> list[int] | None:
         info != want
         or filters.shape != (meta.num_row_groups, BLOOM_BYTES)
         or rows.tolist() != [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-    ):
+        or len(first) != len(last) or len(first) != meta.num_row_groups
+    ):  # fmt: skip
         return None
     pos = _positions(sorted(keys), BLOOM_BYTES * 8).ravel()
     hit = (filters[:, pos >> 3] & (np.uint8(0x80) >> (pos & 7).astype(np.uint8))) != 0
-    return np.flatnonzero(hit.all(axis=1)).tolist()
+    return Candidates(np.flatnonzero(hit.all(axis=1)).tolist(), len(rows), first, last)
 
 
 def text_rels(generation_dir: Path, rel: str) -> list[str]:

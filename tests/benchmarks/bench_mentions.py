@@ -164,8 +164,8 @@ def main() -> int:
             assert (n, pages) == (n_full, p_full), "the skip index changed the answer"
             groups = sum(pq.ParquetFile(s.with_name("texts.parquet")).metadata.num_row_groups
                          for s in sides)  # fmt: skip
-            read = sum(len(candidate_groups(s.with_name("texts.parquet"),
-                                            brand_keys(q.brand, fold_accents=True)) or [])
+            keys = brand_keys(q.brand, fold_accents=True)
+            read = sum(len(candidate_groups(s.with_name("texts.parquet"), keys).groups)
                        for s in sides)  # fmt: skip
             print(f"Brandname{k}: {n:,} unlinked of {pages:,} mentioning pages; "
                   f"full scan {full * 1000:.0f} ms, skip index {skip * 1000:.0f} ms "
