@@ -297,9 +297,10 @@ def _candidates(ix: Index, q: MentionQuery, files: list[Path], where: str) -> pa
         if cand is None or 2 * len(cand.groups) > cand.total or len(ranges) > MAX_SKIP_RANGES:
             scan.append(f)
             continue
-        for lo, hi in ranges:
+        if ranges:  # one scan: DuckDB prunes the groups outside the ranges by URL statistics
+            in_ranges = " OR ".join(f"url BETWEEN {lit(lo)} AND {lit(hi)}" for lo, hi in ranges)
             sql.append(f"SELECT {cols} FROM read_parquet({file_list([f])}) "
-                       f"WHERE url BETWEEN {lit(lo)} AND {lit(hi)} AND {where}")  # fmt: skip
+                       f"WHERE ({in_ranges}) AND {where}")  # fmt: skip
     if scan:
         sql.append(f"SELECT {cols} FROM read_parquet({file_list(scan)}, union_by_name = true) "
                    f"WHERE {where}")  # fmt: skip
