@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 #: The sidecar of ``texts.parquet``, in the same directory.
@@ -57,14 +58,15 @@ def word_keys(text: str) -> set[str]:
     return out
 
 
-def group_keys(texts: list[str]) -> set[str]:
-    """The keys of all *texts*: :func:`word_keys` of each whitespace-separated chunk, each
-    distinct chunk once (folding never joins words across whitespace: tests/test_textskip.py).
+def group_keys(texts: list[str] | pa.Array | pa.ChunkedArray) -> set[str]:
+    """The keys of all *texts*: :func:`word_keys` of each chunk between ASCII whitespace, each
+    distinct chunk once (found by Arrow, in C++; words never span ASCII whitespace).
 
     >>> sorted(group_keys(["Acme tools", "acme Café", "café"]))
     ['acme', 'cafe', 'tools']
     """
-    chunks = set("\n".join(texts).split())
+    arr = texts if isinstance(texts, pa.Array | pa.ChunkedArray) else pa.array(texts, pa.string())
+    chunks = pc.unique(pc.list_flatten(pc.ascii_split_whitespace(arr))).to_pylist()
     plain = [c for c in chunks if c.isascii()]
     keys = set(_WORD.findall("\n".join(plain).lower()))
     for c in chunks:
@@ -117,7 +119,7 @@ def write_sidecar(texts_path: Path, table: pa.Table) -> Path:
     first, last = [], []
     start = 0
     for g, n in enumerate(rows):
-        filters[g] = bloom(group_keys(table.column("text").slice(start, n).to_pylist()))
+        filters[g] = bloom(group_keys(table.column("text").slice(start, n)))
         urls = table.column("url").slice(start, n)
         first.append(urls[0].as_py() if n else "")
         last.append(urls[n - 1].as_py() if n else "")
