@@ -66,6 +66,7 @@ from pipelines.index.layout import (
     read_current,
     write_text_atomic,
 )
+from pipelines.index.textskip import text_rels, write_sidecar
 from pipelines.redirects import DIRECT, HTTP_REDIRECT, REDIRECT_SCRIPT, resolve_chains
 from pipelines.schema import (
     LINKS_SCHEMA,
@@ -280,7 +281,8 @@ def compact(
                         manifest.pages[cid] = rel
                 for cid, rel in old.texts.items():
                     if cid not in rebuild:
-                        _link(snap.generation_dir / rel, stage / rel)
+                        for r in text_rels(snap.generation_dir, rel):
+                            _link(snap.generation_dir / r, stage / r)
                         manifest.texts[cid] = rel
                 for cid, info in old.crawls.items():
                     if cid not in rebuild:
@@ -601,6 +603,7 @@ def _compact_texts(con, stage: Path, crawl_id: str, files: list[Path]) -> str | 
     (stage / rel).parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, stage / rel, compression="zstd", row_group_size=TEXT_ROW_GROUP_ROWS,
                    write_statistics=["url", "crawl_id", "fetched_at"])  # fmt: skip
+    write_sidecar(stage / rel, table)  # mentions' skip index, in the same generation
     return rel
 
 

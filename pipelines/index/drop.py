@@ -28,6 +28,7 @@ from pipelines.index.layout import (
     raw_files,
     write_text_atomic,
 )
+from pipelines.index.textskip import text_rels
 
 
 @dataclass
@@ -100,7 +101,7 @@ def drop_crawl(index: str | Path, crawl_id: str) -> DropStats:
             stage.mkdir()
             manifest = _without(old, crawl_id, gen, {p.name for p in mine})
             rels = [s.path for s in manifest.links + manifest.via] + list(manifest.pages.values())
-            rels += list(manifest.texts.values())
+            rels += [r for t in manifest.texts.values() for r in text_rels(snap.generation_dir, t)]
             for rel in rels + ([manifest.targets] if manifest.targets else []):
                 _link(snap.generation_dir / rel, stage / rel)
             (stage / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")

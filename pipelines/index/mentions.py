@@ -13,13 +13,15 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 
 import pyarrow as pa
 
 from pipelines.index.engine import columns_or_null, file_list, lit
 from pipelines.index.layout import IndexError_, Target
 from pipelines.index.queries import Filters, Index
-from pipelines.schema import PAGES_SCHEMA
+from pipelines.index.textskip import brand_keys, candidate_groups
+from pipelines.schema import PAGES_SCHEMA, TEXTS_SCHEMA
 from pipelines.urls import registered_domain, url_host
 
 MAX_BRAND_CHARS = 200
@@ -191,8 +193,7 @@ def mentions(ix: Index, q: MentionQuery, filters: Filters) -> tuple[pa.Table, Me
         scope.append(f"fetched_at >= {lit(q.since.isoformat())}::TIMESTAMPTZ")
     scope_sql = " AND ".join(scope) or "true"
     src = f"read_parquet({file_list(files)}, union_by_name = true)"
-    cand = ix.run(f"SELECT url, crawl_id, fetched_at, text FROM {src} "
-                  f"WHERE {scope_sql} AND {' AND '.join(where)}")  # fmt: skip
+    cand = _candidates(ix, q, files, f"{scope_sql} AND {' AND '.join(where)}")
     if len(files) > 1 and cand.num_rows:
         # Several fetches of a page may hold a text (crawls, raw files): only its latest
         # counts. One compacted file holds one row per page: nothing to check.
@@ -277,6 +278,35 @@ def mentions(ix: Index, q: MentionQuery, filters: Filters) -> tuple[pa.Table, Me
     ranks = ix._authority()  # 0: unranked, null: no ranks/ in the index
     auth = pa.nulls(table.num_rows, pa.int32()) if ranks is None else ranks.of(table["domain"])
     return table.append_column("authority", auth), stats
+
+
+#: Past this many URL ranges (or half the row groups) a texts file is scanned whole.
+MAX_SKIP_RANGES = 64
+
+
+def _candidates(ix: Index, q: MentionQuery, files: list[Path], where: str) -> pa.Table:
+    """The texts rows that pass *where*: of a compacted file with a skip index
+    (:mod:`pipelines.index.textskip`), only the URL ranges of the row groups that may hold the
+    brand's words (DuckDB skips the other groups by their URL statistics)."""
+    cols = "url, crawl_id, fetched_at, text"
+    keys = brand_keys(q.brand, fold_accents=q.fold_accents)
+    scan, sql = [], []
+    for f in files:
+        cand = None if keys is None else candidate_groups(f, keys)
+        ranges = [] if cand is None else cand.url_ranges()
+        if cand is None or 2 * len(cand.groups) > cand.total or len(ranges) > MAX_SKIP_RANGES:
+            scan.append(f)
+            continue
+        if ranges:  # one scan: DuckDB prunes the groups outside the ranges by URL statistics
+            in_ranges = " OR ".join(f"url BETWEEN {lit(lo)} AND {lit(hi)}" for lo, hi in ranges)
+            sql.append(f"SELECT {cols} FROM read_parquet({file_list([f])}) "
+                       f"WHERE ({in_ranges}) AND {where}")  # fmt: skip
+    if scan:
+        sql.append(f"SELECT {cols} FROM read_parquet({file_list(scan)}, union_by_name = true) "
+                   f"WHERE {where}")  # fmt: skip
+    if not sql:
+        return TEXTS_SCHEMA.empty_table()
+    return ix.run(" UNION ALL ".join(sql))
 
 
 Facts = dict[tuple[str, str], tuple[str | None, str | None]]

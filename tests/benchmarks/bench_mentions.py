@@ -7,7 +7,8 @@ drawn from a vocabulary, on ``--domains`` (10,000) domains, ``--links`` links pe
 domains (Zipf-skewed), and brand names "Brandname<k>" mentioned with Zipf-skewed frequency (a
 few brands on many pages, most on a few), a third of the mentioning pages also linking to the
 brand's domain. Then compacts it and times ``mentions`` for brands of several sizes, through
-the same code as the CLI (best of ``--repeat``).
+the same code as the CLI (best of ``--repeat``), with texts' skip index and with it set aside
+(the full scan of older indexes), and checks both give the same answer.
 
 The build of texts is slow in Python, so this runs at a smaller scale than bench_index.py's 10
 million links (200,000 pages): 50,000 pages by default.
@@ -28,12 +29,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from pipelines.index.compact import compact
 from pipelines.index.mentions import MentionQuery, mentions
 from pipelines.index.queries import Filters, Index
+from pipelines.index.textskip import SIDECAR_NAME, brand_keys, candidate_groups
 from pipelines.parquet_sink import ParquetSink, write_table_atomic
 from pipelines.schema import LINKS_SCHEMA, PAGES_SCHEMA, TEXTS_SCHEMA
 
@@ -85,7 +88,11 @@ def build(out: Path, pages: int, words: int, domains: int, links: int, seed: int
             "sitewide": pa.nulls(n * links, pa.bool_()),
             "placement_score": pa.array(np.ones(n * links, np.float32)),
             "placement_block": pa.array(np.zeros(n * links, np.int32)),
-        }).cast(LINKS_SCHEMA)  # fmt: skip
+        })  # fmt: skip
+        for f in LINKS_SCHEMA:  # columns added since (final targets, page type): null
+            if f.name not in link_t.column_names:
+                link_t = link_t.append_column(f.name, pa.nulls(n * links, f.type))
+        link_t = link_t.cast(LINKS_SCHEMA)
         page_t = pa.table({
             "url": url, "final_url": url, "status": pa.array([200] * n, pa.int32()),
             "content_type": ["text/html"] * n, "fetched_at": fetched,
@@ -129,16 +136,40 @@ def main() -> int:
             print(f"compacted in {time.perf_counter() - t0:.0f} s")
         size = sum(p.stat().st_size for p in (index / "texts").glob("compacted-*.parquet"))
         print(f"texts/: {size / 2**20:.0f} MiB, {size / args.pages:,.0f} bytes a page")
+        sides = list((index / "compacted").rglob(SIDECAR_NAME))
+        side_bytes = sum(p.stat().st_size for p in sides)
+        print(f"skip index ({SIDECAR_NAME}): {side_bytes / 2**20:.1f} MiB, "
+              f"{side_bytes / args.pages:,.0f} bytes a page")  # fmt: skip
         for k in (0, 10, 100, 1000):
             q = MentionQuery(f"Brandname{k}", domain=f"d{k}.test")
-            best = float("inf")
-            for _ in range(args.repeat):
-                with Index(index) as ix:
-                    t0 = time.perf_counter()
-                    table, stats = mentions(ix, q, Filters())
-                    best = min(best, time.perf_counter() - t0)
-            print(f"Brandname{k}: {table.num_rows:,} unlinked of {stats.pages:,} mentioning "
-                  f"pages ({stats.linking:,} link): {best * 1000:.0f} ms")  # fmt: skip
+            timed = {}
+            for mode in ("full scan", "skip index"):
+                # The same index, with its skip index set aside: the scan of every text.
+                for s in sides:
+                    if mode == "full scan":
+                        s.rename(s.with_name(s.name + ".off"))
+                try:
+                    best = float("inf")
+                    for _ in range(args.repeat):
+                        with Index(index) as ix:
+                            t0 = time.perf_counter()
+                            table, stats = mentions(ix, q, Filters())
+                            best = min(best, time.perf_counter() - t0)
+                    timed[mode] = (best, table.num_rows, stats.pages)
+                finally:
+                    for s in sides:
+                        if mode == "full scan":
+                            s.with_name(s.name + ".off").rename(s)
+            (full, n_full, p_full), (skip, n, pages) = timed["full scan"], timed["skip index"]
+            assert (n, pages) == (n_full, p_full), "the skip index changed the answer"
+            groups = sum(pq.ParquetFile(s.with_name("texts.parquet")).metadata.num_row_groups
+                         for s in sides)  # fmt: skip
+            keys = brand_keys(q.brand, fold_accents=True)
+            read = sum(len(candidate_groups(s.with_name("texts.parquet"), keys).groups)
+                       for s in sides)  # fmt: skip
+            print(f"Brandname{k}: {n:,} unlinked of {pages:,} mentioning pages; "
+                  f"full scan {full * 1000:.0f} ms, skip index {skip * 1000:.0f} ms "
+                  f"({read}/{groups} row groups read)")  # fmt: skip
     finally:
         if not args.dir:
             shutil.rmtree(root, ignore_errors=True)
