@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TextIO
 
 import redis
 
@@ -26,6 +25,7 @@ from crawler import defaults
 from crawler.connection import connect
 from crawler.errors import UsageError  # defined there, without imports, for the CLI
 from crawler.frontier import CrawlConfig, Entry, Frontier
+from crawler.liveline import LiveLine
 from crawler.redis_server import RedisServer
 from crawler.stopping import StopRequest, signal_name
 from pipelines.parquet_sink import is_uri, safe_name
@@ -320,40 +320,21 @@ def format_skipped(counts: dict[str, int]) -> str:
     return "limits: " + ", ".join(parts) if parts else ""
 
 
-class Progress:
-    """A live status line on stderr (redrawn in place on a terminal, a line every 10 s else)."""
-
-    def __init__(self, stream: TextIO = sys.stderr, enabled: bool = True) -> None:
-        self.stream = stream
-        self.enabled = enabled
-        self.tty = stream.isatty()
-        self.start = time.monotonic()
-        self._last_line = 0.0
+class Progress(LiveLine):
+    """The crawl's live line: pages/s, queued, in flight, links written, errors."""
 
     def update(self, counts: dict[str, int], force: bool = False) -> None:
         if not self.enabled:
             return
-        now = time.monotonic()
-        elapsed = max(now - self.start, 1e-9)
         pages = counts.get("pages", 0)
-        line = (
-            f"pages {pages} ({pages / elapsed:.1f}/s) | queued {max(counts.get('queued', 0), 0)}"
+        self.show(
+            f"pages {pages} ({pages / self.elapsed():.1f}/s)"
+            f" | queued {max(counts.get('queued', 0), 0)}"
             f" | in flight {counts.get('inflight', 0)}"
             f" | links written {counts.get('links_written', 0)}"
-            f" | errors {counts.get('errors', 0)}"
+            f" | errors {counts.get('errors', 0)}",
+            force,
         )
-        if self.tty:
-            self.stream.write("\r\x1b[2K" + line)
-            self.stream.flush()
-        elif force or now - self._last_line >= 10:
-            self.stream.write(line + "\n")
-            self.stream.flush()
-            self._last_line = now
-
-    def done(self) -> None:
-        if self.enabled and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 @dataclass
