@@ -366,6 +366,15 @@ def _limit_open_elements(body: bytes, max_depth: int = MAX_BLOCK_DEPTH) -> bytes
             list_near.append(k if name in _LIST_BOUNDS else list_near[-1])
     if not drop:
         return body
+    return _cut_spans(body, drop)
+
+
+def _cut_spans(body: bytes, drop: list[tuple[int, int]]) -> bytes:
+    """``body`` without the sorted, disjoint ``[start, end)`` spans of ``drop``.
+
+    >>> _cut_spans(b"a<b>c</b>d", [(1, 4), (5, 9)])
+    b'acd'
+    """
     parts = []
     last = 0
     for start, end in drop:
@@ -421,13 +430,7 @@ def _limit_reopened(body: bytes, tags: int, max_reopened: int | None = None) -> 
         return body
     drop: list[tuple[int, int]] = []
     _reopen_cost(body, tags, budget, drop)
-    parts = []
-    last = 0
-    for start, end in drop:
-        parts.append(body[last:start])
-        last = end
-    parts.append(body[last:])
-    return b"".join(parts)
+    return _cut_spans(body, drop)
 
 
 def _reopen_cost(
