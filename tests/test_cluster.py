@@ -247,7 +247,15 @@ def test_password_protected_redis(tmp_path):
 def test_a_waiting_worker_stops_cleanly_on_sigterm(tmp_path):
     with RedisServer() as rs:
         proc = start_worker(rs.url, tmp_path / "index", dict(os.environ), "idle")
-        time.sleep(6)  # started, found no crawl, waiting with back-off
+        client = redis.Redis.from_url(rs.url)
+
+        def crawl_lookups() -> int:  # the worker asks Redis for crawls: at start, then waiting
+            return int(client.info("commandstats").get("cmdstat_smembers", {}).get("calls", 0))
+
+        # Started, found no crawl, and asked again from its waiting loop (not a fixed sleep: a
+        # loaded machine can take longer than that to start it).
+        wait_for(lambda: crawl_lookups() >= 2 or proc.poll() is not None, 60, crawl_lookups)
+        client.close()
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0

@@ -64,12 +64,16 @@ def test_a_late_worker_gets_its_share(redis_server, tmp_path):
         for proc in (first, late):
             _, err = proc.communicate(timeout=120)
             assert proc.returncode == 0, err.decode()[-3000:]
-    split = {"w0": 0, "w1": 0}  # pages fetched once both were working
+    fetched: dict[str, list[float]] = {"w0": [], "w1": []}
     for path in (out / "pages").rglob("*.parquet"):
         m = _NAME.match(path.name)
         assert m, path.name
         times = pq.read_table(path, columns=["fetched_at"])["fetched_at"].to_pylist()
-        split[m.group(1)] += sum(t.timestamp() >= joined for t in times)
+        fetched[m.group(1)] += [t.timestamp() for t in times]
+    # Both work from the late one's first page on: between its first heartbeat and that page
+    # it was still starting (seconds, on a loaded machine), which is not what is tested.
+    joined = max(joined, min(fetched["w1"], default=joined))
+    split = {w: sum(t >= joined for t in times) for w, times in fetched.items()}
     assert sum(split.values()) >= 50 and frontier.is_done(), split
     # The late worker catches up: it is owed most of what is left (first come: about half).
     assert split["w1"] >= 0.6 * sum(split.values()), split  # was 37-52%, now 68-79%

@@ -28,6 +28,10 @@ from pipelines.report import load_pages
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTS = ("a.test", "b.test", "c.test")
+# Seconds of heartbeat silence before `crawl` takes a worker for hung. The SIGSTOPped one is
+# killed after that long; a live worker on a loaded machine (a busy reactor, a slow fsync) can
+# miss a few beats, and was killed too when this was 3 s.
+TTL = "8"
 
 
 def page(host: str) -> bytes:
@@ -123,7 +127,7 @@ def test_a_page_that_kills_its_worker_twice_is_recorded_as_poison(redis_server, 
     proc = subprocess.Popen(
         [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
          "--workers", "2", "--delay", "0", "--redis", redis_server.url, "--crawl-id",
-         "poison-e2e", "--allow-private", "--no-compact", "-q", "--heartbeat-ttl", "3"],
+         "poison-e2e", "--allow-private", "--no-compact", "-q", "--heartbeat-ttl", TTL],
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     pids = []

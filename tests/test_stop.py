@@ -90,17 +90,20 @@ def listening_ports(pid: int) -> set[int]:
     return ports
 
 
-def redis_dirs(pid: int) -> list[Path]:
+def redis_dirs(pid: int, tmp: Path = TMP) -> list[Path]:
     """The private Redis directories of `crawl` process ``pid`` (see RedisServer)."""
-    return sorted(TMP.glob(f"linkcrawl-redis-{pid}-*"))
+    return sorted(tmp.glob(f"linkcrawl-redis-{pid}-*"))
 
 
 # -- crawls ---------------------------------------------------------------------------------
-def start_crawl(server, web, out: Path, *extra: str, session: bool = False) -> subprocess.Popen:
+def start_crawl(server, web, out: Path, *extra: str, session: bool = False,
+                tmpdir: Path | None = None) -> subprocess.Popen:  # fmt: skip
     seeds = out.parent / "seeds.txt"
     seeds.write_text("\n".join(web.seeds) + "\n")
     env = loopback_proxy_env(server.proxy_url)
     env["PYTHONPATH"] = str(ROOT)
+    if tmpdir is not None:  # its private Redis directory there
+        env["TMPDIR"] = str(tmpdir)
     return subprocess.Popen(
         [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
          "--workers", "2", "--delay", "0", "--crawl-id", "stop-t", "--allow-private", *extra],
@@ -200,17 +203,21 @@ def test_second_signal_forces(web, tmp_path):
 
 def test_parent_killed_workers_exit(web, tmp_path):
     out = tmp_path / "index"
+    # A temporary directory of its own: any other process starting a RedisServer (a test run
+    # beside this one) would sweep the stale directory before this test looks at it.
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
     with WebServer(web.site, delay=0.3) as server:
-        proc = start_crawl(server, web, out)
+        proc = start_crawl(server, web, out, tmpdir=tmp)
         tree = wait_tree(proc, 3)
         wait_requests(server, 40, proc)
         proc.kill()
         proc.communicate(timeout=10)
         assert not wait_gone(tree, 20), "workers or valkey-server outlived a SIGKILLed parent"
     # Its private Redis directory could not be removed by it: the next server sweeps it.
-    left = redis_dirs(proc.pid)
+    left = redis_dirs(proc.pid, tmp)
     assert len(left) == 1
-    assert left[0] in sweep_stale_dirs()
+    assert left[0] in sweep_stale_dirs(tmp)
     assert not left[0].exists()
 
 

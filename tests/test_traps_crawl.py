@@ -4,9 +4,10 @@ The test server makes its pages up as they are asked for (every trap is infinite
 as the workers' HTTP proxy. The crawl must end by itself, never send a URL over the length cap,
 index the honest host whole, and say in its summary what each limit set aside.
 
-The delay is 0, not the default 0.5 s: the random-token trap ends at its default budget of
-1,000 query strings, which at 2 pages/s is 500 s of waiting; the limits under test are all at
-their defaults.
+The delay is 0, not the default 0.5 s, and the budget of query strings per path is 100, not
+the default 1,000: the random-token trap ends at that budget, and every query string is a
+fetch (1,000 were 80% of this crawl's time). The other limits under test are at their
+defaults; that `crawl` starts with the default budget is checked without a crawl below.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from crawler.demo import loopback_proxy_env
 from pipelines.report import load_pages
 
 ROOT = Path(__file__).resolve().parent.parent
+QUERY_BUDGET = 100  # --max-queries-per-path of the trap crawl
 HONEST = [f"/p{i}" for i in range(12)] + [f"/list?page={i}" for i in range(1, 6)]
 SEEDS = ["http://honest.test/", "http://cal.test/", "http://sid.test/", "http://loop.test/",
          "http://grow.test/", "http://deep.test/", "http://redir.test/",
@@ -143,7 +145,19 @@ def run_crawl(tmp: Path, seeds: list[str], *options: str) -> tuple:
 @pytest.fixture(scope="module")
 def trap_crawl(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("traps")
-    return run_crawl(tmp, SEEDS, "--workers", "2", "--delay", "0")[:3]
+    return run_crawl(tmp, SEEDS, "--workers", "2", "--delay", "0",
+                     "--max-queries-per-path", str(QUERY_BUDGET))[:3]  # fmt: skip
+
+
+def test_crawl_starts_with_the_default_limits(tmp_path):
+    from crawler.cli import _config, build_parser
+
+    args = build_parser().parse_args(["crawl", str(tmp_path / "s.txt"), "--out", str(tmp_path)])
+    config = _config(args, ["http://a.test/"])
+    assert config.max_queries_per_path == defaults.MAX_QUERIES_PER_PATH
+    assert config.max_url_length == defaults.MAX_URL_LENGTH
+    assert config.max_path_segments == defaults.MAX_PATH_SEGMENTS
+    assert config.max_depth == defaults.MAX_DEPTH
 
 
 def test_the_crawl_ends_and_says_what_each_limit_set_aside(trap_crawl):
@@ -165,9 +179,7 @@ def test_each_trap_is_cut_at_its_limit(trap_crawl):
     _, log, _ = trap_crawl
     per_host = Counter(host for host, target in log if target != "/robots.txt")
     # An unknown token: its one path gets the budget of distinct query strings, no more.
-    assert sum(1 for h, t in log if h == "token.test" and t.startswith("/s?")) == (
-        defaults.MAX_QUERIES_PER_PATH
-    )
+    assert sum(1 for h, t in log if h == "token.test" and t.startswith("/s?")) == QUERY_BUDGET
     # A session ID the duplicate filter knows: one variant of the page is fetched.
     assert sum(1 for h, t in log if h == "sid.test" and t.startswith("/s?")) == 1
     # The calendar: MAX_DEPTH hops each way from the month the root links.
