@@ -255,6 +255,13 @@ class WireServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        async def cancel_handlers() -> None:  # before the loop stops: their `finally` runs
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(cancel_handlers(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
