@@ -202,6 +202,8 @@ def post_once(hook: Webhook, body: bytes) -> int:
             answer = conn.getresponse()
             answer.read(MAX_ANSWER_BYTES)
             result["status"] = answer.status
+        except TimeoutError:  # the socket's own timeout, when it wins the race with the join
+            result["error"] = TimeoutError(f"no answer within {hook.timeout:g} s")
         except (OSError, http.client.HTTPException) as exc:
             result["error"] = exc
 
