@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -111,6 +112,27 @@ def buckets_for(rows: int, rows_per_bucket: int = ROWS_PER_BUCKET) -> int:
     return n
 
 
+class Builder(Protocol):
+    """Writes one crawl's compacted files into the staging directory ``stage``."""
+
+    def links(self, stage: Path, crawl_id: str, files: list[Path], row_group_rows: int,
+              rows_per_bucket: int) -> tuple[int, int, list[Segment]]:  # fmt: skip
+        """Rows in, rows out, and the bucket files written (``Segment.path`` under ``stage``)."""
+        ...
+
+    def pages(self, stage: Path, crawl_id: str, files: list[Path]) -> tuple[int, str | None]:
+        """Rows out, and the pages file written (relative to ``stage``), if any."""
+        ...
+
+
+class _Local:
+    def __init__(self, con) -> None:
+        self.con = con
+
+    def pages(self, stage: Path, crawl_id: str, files: list[Path]) -> tuple[int, str | None]:
+        return _compact_pages(self.con, stage, crawl_id, files)
+
+
 @contextmanager
 def _lock(root: Path) -> Iterator[None]:
     (root / COMPACTED).mkdir(parents=True, exist_ok=True)
@@ -162,10 +184,13 @@ def compact(
     memory_limit: str | None = None,
     threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    builder: Builder | None = None,
     _before_publish: object = None,
 ) -> CompactStats:
     """Compact the raw files of ``index`` (of one crawl, or all) into a new generation;
-    ``progress(done, total)`` is called as link rows are written (total: the rows read)."""
+    ``progress(done, total)`` is called as link rows are written (total: the rows read).
+    ``builder``: writes a crawl's files into the staging directory instead of DuckDB (the
+    Spark compaction, pipelines/index/spark.py); the protocol around it is the same."""
     t0 = time.monotonic()
     root = Path(index)
     snap = open_snapshot(root)  # raises on a missing index
@@ -246,13 +271,17 @@ def compact(
                 raw_l = by_crawl_l.get(cid, [])
                 raw_p = by_crawl_p.get(cid, [])
                 step = None if progress is None else (lambda n, d=done: progress(d + n, total))
-                n_in, n_out, segs = _compact_links(
-                    con, stage, cid, inputs[cid], row_group_rows, rows_per_bucket, step
-                )
+                if builder is not None:  # another engine builds the files (the Spark jobs)
+                    n_in, n_out, segs = builder.links(stage, cid, inputs[cid], row_group_rows,
+                                                      rows_per_bucket)  # fmt: skip
+                else:
+                    n_in, n_out, segs = _compact_links(
+                        con, stage, cid, inputs[cid], row_group_rows, rows_per_bucket, step
+                    )
                 done += n_in  # duplicates removed count as done
                 if progress is not None:
                     progress(done, total)
-                pages_out, page_rel = _compact_pages(con, stage, cid, prev_p + raw_p)
+                pages_out, page_rel = (builder or _Local(con)).pages(stage, cid, prev_p + raw_p)
                 manifest.links.extend(segs)
                 if page_rel:
                     manifest.pages[cid] = page_rel
@@ -344,6 +373,42 @@ def _collect_garbage(root: Path) -> None:
             shutil.rmtree(root / COMPACTED / name, ignore_errors=True)
 
 
+# The order of rows inside a bucket file (after the bucket): the SURT key first.
+SORT_KEY = ("target_surt", "source_domain", "source_url", "position")
+
+
+def dedup_sql(src: str) -> str:
+    """SQL: the rows of ``src`` (links columns and ``_file``, its file's path) of one fetch per
+    page: the latest (ties broken by file name), for all its positions. Per ``source_url``, so
+    that it runs on any partition of the rows by source host (the Spark compaction)."""
+    return f"""
+        WITH pick AS (
+            SELECT source_url, max(fetched_at) AS fetched_at,
+                   arg_max(_file, fetched_at) AS _file
+            FROM {src} GROUP BY source_url
+        )
+        SELECT {src}.* EXCLUDE (_file) FROM {src} SEMI JOIN pick
+        ON {src}.source_url = pick.source_url AND {src}.fetched_at = pick.fetched_at
+           AND {src}._file = pick._file"""
+
+
+def placed_sql(dedup: str) -> str:
+    """SQL: the rows of ``dedup`` with the site-level pass applied (``sitewide``,
+    ``placement``), ``target_surt`` and ``source_external_links``: the compacted columns.
+    Rules per source host and per page only: any partition by source host gives the same rows.
+    """
+    return f"""
+    WITH sited AS (
+        {site_level_sql(dedup, block_column="placement_block", score_column="placement_score")}
+    ),
+    ext AS (
+        SELECT source_url, count(*) FILTER (WHERE NOT is_internal)::INTEGER AS n
+        FROM {dedup} GROUP BY source_url
+    )
+    SELECT sited.*, {SURT_SQL} AS target_surt, ext.n AS source_external_links
+    FROM sited JOIN ext USING (source_url)"""
+
+
 def _compact_links(
     con, stage: Path, crawl_id: str, files: list[Path], row_group_rows: int, rows_per_bucket: int,
     progress: Callable[[int], None] | None = None,
@@ -361,17 +426,7 @@ def _compact_links(
     )
     # One fetch per page: the latest (ties broken by file name), for all its positions.
     # Materialized: the site-level pass reads it four times.
-    con.execute(
-        """CREATE OR REPLACE TABLE dedup AS
-        WITH pick AS (
-            SELECT source_url, max(fetched_at) AS fetched_at,
-                   arg_max(_file, fetched_at) AS _file
-            FROM src GROUP BY source_url
-        )
-        SELECT src.* EXCLUDE (_file) FROM src SEMI JOIN pick
-        ON src.source_url = pick.source_url AND src.fetched_at = pick.fetched_at
-           AND src._file = pick._file"""
-    )
+    con.execute(f"CREATE OR REPLACE TABLE dedup AS {dedup_sql('src')}")
     domains = con.execute("SELECT DISTINCT target_domain FROM dedup").fetchall()
     bucket_map = pa.table(
         {
@@ -381,16 +436,9 @@ def _compact_links(
     )
     con.register("bucket_map", bucket_map)
     query = f"""
-    WITH sited AS (
-        {site_level_sql("dedup", block_column="placement_block", score_column="placement_score")}
-    ),
-    ext AS (
-        SELECT source_url, count(*) FILTER (WHERE NOT is_internal)::INTEGER AS n
-        FROM dedup GROUP BY source_url
-    )
-    SELECT sited.*, {SURT_SQL} AS target_surt, ext.n AS source_external_links, bm._bucket
-    FROM sited JOIN ext USING (source_url) JOIN bucket_map bm USING (target_domain)
-    ORDER BY bm._bucket, target_surt, source_domain, source_url, position
+    SELECT placed.*, bm._bucket
+    FROM ({placed_sql("dedup")}) placed JOIN bucket_map bm USING (target_domain)
+    ORDER BY bm._bucket, {", ".join(SORT_KEY)}
     """
     reader = arrow_reader(con, query, 256 * 1024)
     crawl_dir = f"links/{crawl_dir_name(crawl_id)}"
