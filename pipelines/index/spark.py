@@ -370,15 +370,19 @@ def pagerank_df(spark: Any, edges: Any, *, damping: float = 0.85, tol: float = 1
             "dst", (F.col("r") * F.col("inv")).alias("m")
         )
         msgs = msgs.union(state.where("inv IS NULL").select(F.lit(None).cast("string"), "r"))
-        agg = msgs.groupBy("dst").agg(F.sum("m").alias("c")).localCheckpoint()
-        d = agg.where("dst IS NULL").select("c").first()
-        share = (d[0] if d is not None else 0.0) / n
+        agg = msgs.groupBy("dst").agg(F.sum("m").alias("c"))
+        # The dangling mass, as a one-row column (no action: one Spark job per iteration).
+        dangling = agg.agg(F.sum(F.when(F.col("dst").isNull(), F.col("c"))).alias("d"))
         state = (
             state.join(agg.where("dst IS NOT NULL"), state.node == agg.dst, "left")
+            .crossJoin(F.broadcast(dangling))
             .select(
                 "node",
                 "inv",
-                (damping * (F.coalesce("c", F.lit(0.0)) + share) + (1 - damping) / n).alias("r"),
+                (
+                    damping * (F.coalesce("c", F.lit(0.0)) + F.coalesce("d", F.lit(0.0)) / n)
+                    + (1 - damping) / n
+                ).alias("r"),
                 F.col("r").alias("prev"),
             )
             .localCheckpoint()
@@ -439,6 +443,13 @@ def _to_binary(regs: np.ndarray) -> pa.Array:
                                        flat.buffers()[1]])  # fmt: skip
 
 
+def _from_binary(arr: pa.BinaryArray, m: int) -> np.ndarray:
+    """The (rows, m) registers of a binary column of ``m`` bytes a row."""
+    off = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[off[0] : off[-1]]
+    return data.reshape(len(arr), m)
+
+
 def hll_estimate(regs: np.ndarray) -> np.ndarray:
     """HyperLogLog cardinality of each row of registers (Flajolet et al., with linear counting
     for small counts).
@@ -462,12 +473,12 @@ def _hyperball_step(m: int, distance: int):
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow.compute as pc
 
-        t = pa.Table.from_batches(list(batches))
-        if t.num_rows == 0:
+        got = list(batches)
+        t = pa.Table.from_batches(got) if got else None
+        if t is None or t.num_rows == 0:
             return
         node = t["node"].combine_chunks()
-        regs = np.frombuffer(t["regs"].combine_chunks().buffers()[2], dtype=np.uint8)
-        regs = regs[: t.num_rows * m].reshape(t.num_rows, m)
+        regs = _from_binary(t["regs"].combine_chunks(), m)
         own = t["own"].to_numpy(zero_copy_only=False)
         starts = np.flatnonzero(
             np.r_[True, pc.not_equal(node[1:], node[:-1]).to_numpy(zero_copy_only=False)]
