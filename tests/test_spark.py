@@ -177,3 +177,10 @@ def test_ingest_on_spark_writes_the_local_parts(spark, tmp_path):
         assert names and names == sorted(p.name for p in (b / kind).iterdir())
         for name in names:  # deterministic names, the same rows
             assert pq.read_table(a / kind / name).equals(pq.read_table(b / kind / name))
+
+
+def test_doctests():
+    import doctest
+
+    result = doctest.testmod(S)
+    assert result.failed == 0 and result.attempted > 0
