@@ -59,7 +59,8 @@ def session(master: str | None = None, *, conf: dict[str, str] | None = None) ->
     the one spark-submit set, else local mode on every core."""
     from pyspark.sql import SparkSession
 
-    if master is None or master.startswith("local"):
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit started this driver
+    if (master is None and not submitted) or (master or "").startswith("local"):
         # Local mode: the Python workers run this interpreter (with pyarrow and linkcrawl).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     b = SparkSession.builder.appName("linkcrawl")
@@ -636,5 +637,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
     sys.exit(main())
