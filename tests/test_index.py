@@ -133,10 +133,13 @@ def test_layout_buckets_by_domain_sorted_by_surt_with_prunable_row_groups(raw):
             st = f.metadata.row_group(i).column(col).statistics
             assert st.has_min_max and (prev_max is None or st.min >= prev_max)
             prev_max = st.max
-    # Only the target domain's bucket file is read.
+    # Only the target domain's bucket file is read (and the crawl's links through redirects,
+    # keyed by where they land).
     with Index(raw) as ix:
         sql = ix.links_for(parse_target("shop.test"), Filters(crawl="c1"))
-    assert sql.count(".parquet'") == 1
+        direct = ix.links_for(parse_target("shop.test"), Filters(crawl="c1", direct_only=True))
+    assert sql.count(".parquet'") == 1 + len(snap.via_segments("c1"))
+    assert direct.count(".parquet'") == 1 and "/via/" not in direct
     # The pyarrow path reads only the row groups whose key range overlaps, same answers.
     with Index(raw, fast_rows=0) as slow, Index(raw, fast_rows=10**9) as fast:
         for text in ("shop.test", "www.shop.test", "shop.test/blue", "news.test"):
@@ -373,7 +376,9 @@ def test_pyarrow_lookups_agree_with_duckdb(raw, state):
                "nothing.test", "shop.test/none/"]  # fmt: skip
     filters = [Filters(crawl="c1"), Filters(crawl="c3"), Filters(dofollow=True),
                Filters(placement="footer"), Filters(internal=True),
-               Filters(crawl="c2", dofollow=True, placement="content", internal=True)]  # fmt: skip
+               Filters(crawl="c2", dofollow=True, placement="content", internal=True),
+               Filters(lang="de"), Filters(country="AT", internal=True), Filters(lang="fr"),
+               Filters(lang="en")]  # fmt: skip
     cases = [(t, Filters()) for t in targets] + [("shop.test", f) for f in filters]
     cases += [("www.shop.test", Filters(dofollow=True)), ("shop.test/blue", Filters(crawl="c2"))]
     with Index(index, fast_rows=0) as slow, Index(index, fast_rows=10**9) as fast:

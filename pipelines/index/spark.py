@@ -4,15 +4,20 @@ Run with ``linkcrawl compact|rank|ingest ... --spark [--master URL]`` or
 ``spark-submit pipelines/index/spark.py compact|rank|ingest ...`` (``pip install
 'linkcrawl[spark]'``). Each job runs the local job's own functions on the executors:
 
-- compaction: :func:`pipelines.index.compact.compact` (lock, staging generation, manifest,
-  CURRENT switch, mirror, garbage) with a Spark :class:`SparkBuilder` in place of DuckDB's
-  single query. Rows are shuffled by source host: every rule of the local query (dedup of
-  re-fetches per page, the site-level pass per host, external links per page) is per host, so
-  each partition runs the very SQL of :func:`~pipelines.index.compact.dedup_sql` and
+- compaction: :func:`pipelines.index.compact.compact` (lock, target checks, staging
+  generation, manifest, CURRENT switch, mirror, garbage) with a Spark :class:`SparkBuilder`
+  in place of the local DuckDB builder: every step of a crawl (pages, links, via, texts) is a
+  method of :class:`pipelines.index.compact.Builder`. Links are joined with their page's lang
+  and country, then shuffled by source host: every rule of the local query (dedup of
+  re-fetches per page, the site-level pass per host, final targets through the broadcast
+  redirect map, external links per page) is per host or per row, so each partition runs the
+  very SQL of :func:`~pipelines.index.compact.dedup_sql` and
   :func:`~pipelines.index.compact.placed_sql` in DuckDB (spilling to disk). Rows are then
-  shuffled by target bucket, sorted by SURT key and written by the local ``_BucketWriter``:
-  the same files, the same rows. An aggregate step (per target, issue 17) goes between the two
-  shuffles, on the ``placed`` DataFrame of :meth:`SparkBuilder.links`.
+  shuffled by target bucket, sorted by SURT key and written by the local ``_BucketWriter``.
+  Pages, texts and via are range-sorted into parts and joined on the driver in the row groups
+  the local files have: the same files, the same rows. An aggregate step (per target, issue
+  17) is one more builder method; on Spark it reads the ``placed`` DataFrame of
+  :meth:`SparkBuilder.links`.
 - rank: the graphs of :func:`pipelines.index.rank.rank_index`; PageRank by DataFrame
   iterations (same damping, dangling mass spread uniformly, teleport); harmonic centrality by
   HyperBall (Boldi and Vigna): a HyperLogLog counter per node, unioned over the graph's edges
@@ -31,6 +36,9 @@ import argparse
 import itertools
 import math
 import os
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -54,12 +62,39 @@ SPARK_CONF = {
 }
 
 
+JAVA_MIN = 17  # PySpark 4 runs on Java 17 or 21
+
+
+def require_java() -> str:
+    """The ``java`` Spark will start (``$JAVA_HOME/bin/java``, else the PATH's), checked to be
+    Java 17 or later; RuntimeError saying what to install otherwise."""
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    hint = (
+        f"Spark needs Java {JAVA_MIN} or later: install a JDK or JRE (e.g. apt-get install "
+        f"openjdk-{JAVA_MIN}-jre-headless) and put java on the PATH, or set JAVA_HOME"
+    )
+    if not java or not os.access(java, os.X_OK):
+        raise RuntimeError(f"{hint} (no java found)")
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RuntimeError(f"{hint} ({java}: {exc})") from None
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    major = int(m.group(2) if m and m.group(1) == "1" else m.group(1)) if m else 0
+    if major < JAVA_MIN:
+        raise RuntimeError(f"{hint} ({java} is Java {major or 'of unknown version'})")
+    return java
+
+
 def session(master: str | None = None, *, conf: dict[str, str] | None = None) -> Any:
     """A SparkSession: ``master`` (e.g. ``local[4]``, ``yarn``, ``spark://host:7077``), else
     the one spark-submit set, else local mode on every core."""
     from pyspark.sql import SparkSession
 
     submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit started this driver
+    if not submitted:
+        require_java()  # else PySpark fails with a page of Java gateway errors
     if (master is None and not submitted) or (master or "").startswith("local"):
         # Local mode: the Python workers run this interpreter (with pyarrow and linkcrawl).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -142,11 +177,13 @@ def _read_task(schema: pa.Schema, crawl_id: str | None, with_file: bool, dofollo
 def read_rows(spark: Any, files: list[Path | str], schema: pa.Schema, *,
               crawl_id: str | None = None, with_file: bool = False,
               dofollow: bool = False) -> Any:  # fmt: skip
-    """A DataFrame of the rows of Parquet ``files`` (one task per file), read by pyarrow so
+    """A DataFrame of the rows of Parquet ``files``, read by pyarrow so
     that old files missing a column read as the local compaction reads them."""
     out = for_spark(schema.append(pa.field("_file", pa.string())) if with_file else schema)
     paths = [str(p) for p in files]
-    rdd = spark.sparkContext.parallelize([(p,) for p in paths], max(1, len(paths)))
+    # One task per file, or per few files when they outnumber the cores (small raw files).
+    slices = max(1, min(len(paths), spark.sparkContext.defaultParallelism))
+    rdd = spark.sparkContext.parallelize([(p,) for p in paths], slices)
     return spark.createDataFrame(rdd, "path string").mapInArrow(
         _read_task(out, crawl_id, with_file, dofollow), _spark_schema(out)
     )
@@ -159,9 +196,11 @@ def _partitions(spark: Any, partitions: int) -> int:
 # --- compaction -----------------------------------------------------------------------------
 
 
-def _placed_task(buckets: int, out: pa.Schema):
-    """A mapInArrow function: a partition of raw rows (all rows of each of its source hosts) in,
-    the compacted rows and their ``_bucket`` out, by the local compaction's own SQL."""
+def _placed_task(buckets: int, out: pa.Schema, redirects: Any):
+    """A mapInArrow function: a partition of raw rows (all rows of each of its source hosts,
+    with their page's ``_lang`` and ``_country``) in, the compacted rows and their ``_bucket``
+    out, by the local compaction's own SQL; ``redirects``: a broadcast of the redirect map
+    (Arrow IPC bytes)."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pipelines.index.compact import dedup_sql, placed_sql
@@ -179,8 +218,11 @@ def _placed_task(buckets: int, out: pa.Schema):
                 con.register("src_rows", rows)
                 con.execute("CREATE TABLE src AS SELECT * FROM src_rows")
                 con.unregister("src_rows")
+                con.register("redirect_map", pa.ipc.open_stream(redirects.value).read_all())
                 con.execute(f"CREATE TABLE dedup AS {dedup_sql('src')}")
-                for batch in arrow_reader(con, placed_sql("dedup"), 64 * 1024):
+                langs = "SELECT DISTINCT source_url AS url, _lang AS lang, _country AS country "
+                for batch in arrow_reader(con, placed_sql("dedup", langs + "FROM dedup"),
+                                          64 * 1024):  # fmt: skip
                     domains = batch.column(batch.schema.get_field_index("target_domain"))
                     bucket = [
                         cache[d] if d in cache else cache.setdefault(d, bucket_of(d, buckets))
@@ -191,6 +233,30 @@ def _placed_task(buckets: int, out: pa.Schema):
                     yield from conform(t, out).to_batches()
             finally:
                 con.close()
+
+    return run
+
+
+def _sql_task(sql: str, out: pa.Schema):
+    """A mapInArrow function: rows in (as the view ``src``), the rows of a row-by-row DuckDB
+    ``sql`` out, conformed to ``out``."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pipelines.index.engine import arrow_reader, connect
+
+        it = iter(batches)
+        first = next(it, None)
+        if first is None:
+            return
+        con = connect(threads=1)
+        try:
+            con.register("src", pa.RecordBatchReader.from_batches(
+                first.schema, itertools.chain([first], it)))  # fmt: skip
+            for batch in arrow_reader(con, sql, 64 * 1024):
+                if batch.num_rows:
+                    yield from conform(pa.Table.from_batches([batch]), out).to_batches()
+        finally:
+            con.close()
 
     return run
 
@@ -221,23 +287,23 @@ def _write_task(stage: str, crawl_dir: str, crawl_id: str, buckets: int, row_gro
     return run
 
 
-def _pages_task(stage: str, rel_dir: str):
-    """A mapInArrow function: a range partition of sorted pages in, written as one hidden part
-    named by its partition id (the driver joins the parts in order)."""
+def _parts_task(part_dir: str, schema: pa.Schema):
+    """A mapInArrow function: a range partition of sorted rows (and ``_part``, its id) in,
+    written as one hidden part named by its id; (part, rows) out."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        from pipelines.schema import PAGES_SCHEMA
-
         writer = None
         part = -1
         rows = 0
         for batch in batches:
+            if not batch.num_rows:
+                continue
             t = pa.Table.from_batches([batch])
             if writer is None:
                 part = t["_part"][0].as_py()
-                path = Path(stage) / rel_dir / f".part-{part:06d}.parquet"
-                writer = pq.ParquetWriter(path, PAGES_SCHEMA, compression="zstd")
-            writer.write_table(conform(t, PAGES_SCHEMA))
+                path = Path(part_dir) / f".part-{part:06d}.parquet"
+                writer = pq.ParquetWriter(path, schema, compression="zstd")
+            writer.write_table(conform(t, schema))
             rows += t.num_rows
         if writer is not None:
             writer.close()
@@ -249,15 +315,75 @@ def _pages_task(stage: str, rel_dir: str):
     return run
 
 
+def sorted_file(df: Any, order: list[str], path: Path, schema: pa.Schema, *,
+                row_group_size: int, write_statistics: bool | list[str] = True) -> int:  # fmt: skip
+    """Write ``df`` sorted by ``order`` (ascending, nulls last: DuckDB's ORDER BY) as the one
+    Parquet file ``path``, in row groups of exactly ``row_group_size`` rows but the last (as
+    ``pq.write_table`` cuts them): each range partition writes a hidden part beside it, the
+    driver joins them in order. The rows written."""
+    from pyspark.sql import functions as F
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = (
+        df.orderBy(*[F.col(c).asc_nulls_last() for c in order])
+        .withColumn("_part", F.spark_partition_id())
+        .mapInArrow(_parts_task(str(path.parent), schema), "part int, rows long")
+        .collect()
+    )
+    n = 0
+    pending: list[pa.Table] = []
+    with pq.ParquetWriter(path, schema, compression="zstd",
+                          write_statistics=write_statistics) as writer:  # fmt: skip
+        for r in sorted(done, key=lambda r: r["part"]):
+            part = path.parent / f".part-{r['part']:06d}.parquet"
+            pending.append(pq.read_table(part))
+            part.unlink()
+            have = sum(t.num_rows for t in pending)
+            if have >= row_group_size:
+                t = pa.concat_tables(pending)
+                keep = have // row_group_size * row_group_size
+                writer.write_table(t.slice(0, keep), row_group_size=row_group_size)
+                pending, n = [t.slice(keep)], n + keep
+        if pending and (rest := pa.concat_tables(pending)).num_rows:
+            writer.write_table(rest, row_group_size=row_group_size)
+            n += rest.num_rows
+    return n
+
+
+def _latest(rows: Any, time_column: str) -> Any:
+    """The latest row of each ``url`` (ties: the later file name), as the local compaction's
+    ``QUALIFY row_number() OVER (PARTITION BY url ORDER BY ... DESC, filename DESC) = 1``."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    latest = Window.partitionBy("url").orderBy(F.desc(time_column), F.desc("_file"))
+    return rows.withColumn("_n", F.row_number().over(latest)).where("_n = 1")
+
+
 class SparkBuilder:
-    """Builds one crawl's compacted files on Spark (a :class:`compact.Builder`)."""
+    """Builds one crawl's compacted tables on Spark (a :class:`compact.Builder`): the same
+    files, rows and row groups as the local one."""
 
     def __init__(self, spark: Any, *, partitions: int = PARTITIONS) -> None:
         self.spark = spark
         self.partitions = _partitions(spark, partitions)
 
+    def pages(self, stage: Path, crawl_id: str, files: list[Path]) -> tuple[int, str | None]:
+        from pipelines.schema import PAGES_SCHEMA
+
+        if not files:
+            return 0, None
+        rel = f"pages/{crawl_dir_name(crawl_id)}/pages.parquet"
+        rows = read_rows(self.spark, files, PAGES_SCHEMA, crawl_id=crawl_id, with_file=True)
+        n = sorted_file(_latest(rows, "fetched_at"), ["host", "url"], stage / rel, PAGES_SCHEMA,
+                        row_group_size=64 * 1024)  # fmt: skip
+        return n, rel
+
     def links(self, stage: Path, crawl_id: str, files: list[Path], row_group_rows: int,
-              rows_per_bucket: int) -> tuple[int, int, list[Segment]]:  # fmt: skip
+              rows_per_bucket: int, *, pages: Path | None, redirects: pa.Table,
+              progress: Any = None) -> tuple[int, int, list[Segment]]:  # fmt: skip
+        from pyspark.sql import functions as F
+
         from pipelines.index.compact import (
             COMPACTED_LINKS_SCHEMA,
             SORT_KEY,
@@ -271,11 +397,26 @@ class SparkBuilder:
         n_in = _num_rows(files)
         buckets = buckets_for(n_in, rows_per_bucket)
         raw = read_rows(self.spark, files, LINKS_SCHEMA, crawl_id=crawl_id, with_file=True)
+        # The source page's lang and country, joined here: the page may sit in any partition.
+        if pages is not None:
+            langs = self.spark.read.parquet(str(pages)).select(
+                F.col("url").alias("_url"), F.col("lang").alias("_lang"),
+                F.col("country").alias("_country"),
+            )  # fmt: skip
+            raw = raw.join(langs, raw.source_url == langs._url, "left").drop("_url")
+        else:
+            raw = raw.withColumn("_lang", F.lit(None).cast("string")).withColumn(
+                "_country", F.lit(None).cast("string")
+            )
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, redirects.schema) as w:
+            w.write_table(redirects)
+        redirect_bc = self.spark.sparkContext.broadcast(sink.getvalue().to_pybytes())
         out = for_spark(COMPACTED_LINKS_SCHEMA.append(pa.field("_bucket", pa.int32())))
         placed = raw.repartition(self.partitions, "source_host").mapInArrow(
-            _placed_task(buckets, out), _spark_schema(out)
+            _placed_task(buckets, out, redirect_bc), _spark_schema(out)
         )
-        # (The aggregates per target would be computed here, from ``placed``.)
+        # A per-target aggregate step (issue 17) reads ``placed`` here, before the writes.
         crawl_dir = f"links/{crawl_dir_name(crawl_id)}"
         (stage / crawl_dir).mkdir(parents=True, exist_ok=True)
         writes = (
@@ -287,45 +428,46 @@ class SparkBuilder:
             )
             .collect()
         )
+        redirect_bc.unpersist()
         segs = sorted(
             (Segment(r["path"], crawl_id, r["bucket"], buckets, r["rows"]) for r in writes),
             key=lambda s: s.bucket,
         )
         return n_in, sum(s.rows for s in segs), segs
 
-    def pages(self, stage: Path, crawl_id: str, files: list[Path]) -> tuple[int, str | None]:
-        from pyspark.sql import Window
-        from pyspark.sql import functions as F
+    def via(self, stage: Path, crawl_id: str, segs: list[Segment],
+            row_group_rows: int) -> Segment | None:  # fmt: skip
+        from pipelines.index.compact import COMPACTED_LINKS_SCHEMA, SORT_KEY, via_rel, via_sql
 
-        from pipelines.schema import PAGES_SCHEMA
+        if not segs:
+            return None
+        schema = for_spark(COMPACTED_LINKS_SCHEMA)
+        rows = read_rows(self.spark, [stage / s.path for s in segs], COMPACTED_LINKS_SCHEMA)
+        via = rows.mapInArrow(_sql_task(via_sql("src"), schema), _spark_schema(schema))
+        rel = via_rel(crawl_id)
+        n = sorted_file(via, list(SORT_KEY), stage / rel, COMPACTED_LINKS_SCHEMA,
+                        row_group_size=row_group_rows)  # fmt: skip
+        if not n:  # as the local one: no file, no directory
+            (stage / rel).unlink()
+            (stage / rel).parent.rmdir()
+            return None
+        return Segment(rel, crawl_id, 0, 1, n)
+
+    def texts(self, stage: Path, crawl_id: str, files: list[Path]) -> str | None:
+        from pipelines.index.compact import TEXT_ROW_GROUP_ROWS
+        from pipelines.index.textskip import write_sidecar
+        from pipelines.schema import TEXTS_SCHEMA
 
         if not files:
-            return 0, None
-        rel = f"pages/{crawl_dir_name(crawl_id)}/pages.parquet"
-        part_dir = stage / Path(rel).parent
-        part_dir.mkdir(parents=True, exist_ok=True)
-        rows = read_rows(self.spark, files, PAGES_SCHEMA, crawl_id=crawl_id, with_file=True)
-        # The latest fetch of each URL (ties: the later file name), sorted by host and URL.
-        latest = Window.partitionBy("url").orderBy(F.desc("fetched_at"), F.desc("_file"))
-        done = (
-            rows.withColumn("_n", F.row_number().over(latest))
-            .where("_n = 1")
-            .orderBy(F.col("host").asc_nulls_last(), F.col("url").asc_nulls_last())
-            .withColumn("_part", F.spark_partition_id())
-            .mapInArrow(_pages_task(str(stage), str(Path(rel).parent)), "part int, rows long")
-            .collect()
-        )
-        parts = sorted(done, key=lambda r: r["part"])
-        n = 0
-        with pq.ParquetWriter(stage / rel, PAGES_SCHEMA, compression="zstd",
-                              write_statistics=True) as writer:  # fmt: skip
-            for r in parts:
-                path = part_dir / f".part-{r['part']:06d}.parquet"
-                table = pq.read_table(path)
-                writer.write_table(table, row_group_size=64 * 1024)
-                n += table.num_rows
-                path.unlink()
-        return n, rel
+            return None
+        rel = f"texts/{crawl_dir_name(crawl_id)}/texts.parquet"
+        rows = read_rows(self.spark, files, TEXTS_SCHEMA, crawl_id=crawl_id, with_file=True)
+        sorted_file(_latest(rows, "fetched_at"), ["url"], stage / rel, TEXTS_SCHEMA,
+                    row_group_size=TEXT_ROW_GROUP_ROWS,
+                    write_statistics=["url", "crawl_id", "fetched_at"])  # fmt: skip
+        # The skip index reads the file's row groups back (on the driver, as the local one).
+        write_sidecar(stage / rel, pq.read_table(stage / rel, columns=["url", "text"]))
+        return rel
 
 
 def compact_spark(spark: Any, index: str | Path, *, crawl: str | None = None,
