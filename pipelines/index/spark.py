@@ -53,7 +53,7 @@ import pyarrow.parquet as pq
 from pipelines.index.layout import Segment, bucket_of, crawl_dir_name
 
 PARTITIONS = 0  # 0: Spark's default parallelism
-CHUNK_ITERATIONS = 5  # PageRank checks its convergence every this many iterations
+CHUNK_ITERATIONS = 10  # PageRank iterations per Spark job (then a convergence check)
 REGISTERS = 256  # HyperLogLog registers per node (HyperBall): relative error ~1.04/sqrt(m)
 MAX_DISTANCE = 1000  # HyperBall stops here at the latest (a bound on the graph's diameter)
 SPARK_CONF = {
@@ -484,58 +484,59 @@ def compact_spark(spark: Any, index: str | Path, *, crawl: str | None = None,
 
 def pagerank_df(spark: Any, edges: Any, *, damping: float = 0.85, tol: float = 1e-9,
                 max_iter: int = 100, chunk: int = CHUNK_ITERATIONS) -> Any:  # fmt: skip
-    """PageRank of the graph of distinct ``edges`` (src, dst) by DataFrame iterations:
-    a DataFrame (node, pagerank) summing to 1, as :func:`pipelines.index.rank.pagerank`
-    (damping, dangling nodes' rank spread uniformly, stop once an iteration's L1 change is
-    below ``tol``, checked every ``chunk`` iterations, or after ``max_iter``). Each iteration
-    is one aggregate over the edges, checkpointed (a DataFrame's plan would grow with each)."""
+    """PageRank of the graph of distinct ``edges`` (src, dst) by DataFrame iterations: a
+    DataFrame (node, pagerank) summing to 1, as :func:`pipelines.index.rank.pagerank` (damping,
+    dangling nodes' rank spread uniformly, teleport).
+
+    It iterates the linear system ``x = d·Pᵀx + (1-d)/n`` (dangling nodes send nothing) and
+    normalizes ``x``: when the dangling mass and the teleport are both spread uniformly, that
+    is the PageRank vector (Langville and Meyer, "Deeper inside PageRank", 2004). An iteration
+    then needs no global sum (one join and one aggregate), so ``chunk`` iterations run as one
+    Spark job, checkpointed; it stops once ``chunk`` iterations change ``x`` by less than
+    ``tol`` (L1, relative to its sum), or after ``max_iter``."""
     from pyspark.sql import functions as F
 
+    parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
     nodes = (
         edges.select(F.col("src").alias("node"))
         .union(edges.select(F.col("dst").alias("node")))
         .distinct()
-    )
-    out = edges.groupBy("src").agg(F.count("*").alias("deg"))
-    state = (
-        nodes.join(out, nodes.node == out.src, "left")
-        .select("node", (F.lit(1.0) / F.col("deg")).alias("inv"))
         .localCheckpoint()
     )
-    n = state.count()
+    n = nodes.count()
     if n == 0:
-        return state.select("node", F.lit(0.0).alias("pagerank"))
-    state = state.withColumn("r", F.lit(1.0 / n)).withColumn("prev", F.lit(0.0))
-    e = edges.select("src", "dst").localCheckpoint()
-    for i in range(1, max_iter + 1):
-        # One aggregate: each node's share to its targets, dangling mass to the key NULL.
-        msgs = e.join(state.select(F.col("node").alias("src"), "r", "inv"), "src").select(
-            "dst", (F.col("r") * F.col("inv")).alias("m")
-        )
-        msgs = msgs.union(state.where("inv IS NULL").select(F.lit(None).cast("string"), "r"))
-        agg = msgs.groupBy("dst").agg(F.sum("m").alias("c"))
-        # The dangling mass, as a one-row column (no action: one Spark job per iteration).
-        dangling = agg.agg(F.sum(F.when(F.col("dst").isNull(), F.col("c"))).alias("d"))
-        state = (
-            state.join(agg.where("dst IS NOT NULL"), state.node == agg.dst, "left")
-            .crossJoin(F.broadcast(dangling))
-            .select(
-                "node",
-                "inv",
-                (
-                    damping * (F.coalesce("c", F.lit(0.0)) + F.coalesce("d", F.lit(0.0)) / n)
-                    + (1 - damping) / n
-                ).alias("r"),
-                F.col("r").alias("prev"),
+        return nodes.select("node", F.lit(0.0).alias("pagerank"))
+    deg = edges.groupBy("src").agg((F.lit(1.0) / F.count("*")).alias("w"))
+    # Partitioned by source as the aggregate partitions x by node: the join does not shuffle.
+    e = edges.select("src", "dst").join(deg, "src").repartition(parts, "src").localCheckpoint()
+    # A zero message to every node: nodes nobody links to keep the teleport share.
+    zero = nodes.select(F.col("node").alias("dst"), F.lit(0.0).alias("m")).localCheckpoint()
+    x = nodes.select("node", F.lit(1.0 / n).alias("x")).repartition(parts, "node")
+    x = x.localCheckpoint()
+    done = 0
+    while done < max_iter:
+        prev = x
+        for _ in range(min(chunk, max_iter - done)):
+            msgs = e.join(x.select(F.col("node").alias("src"), "x"), "src").select(
+                "dst", (F.col("x") * F.col("w")).alias("m")
             )
-            .localCheckpoint()
+            x = (
+                msgs.unionByName(zero)
+                .groupBy("dst")
+                .agg((damping * F.sum("m") + (1 - damping) / n).alias("x"))
+                .select(F.col("dst").alias("node"), "x")
+            )
+            done += 1
+        x = x.localCheckpoint()
+        change, total = (
+            x.join(prev.select("node", F.col("x").alias("p")), "node")
+            .agg(F.sum(F.abs(F.col("x") - F.col("p"))), F.sum("x"))
+            .first()
         )
-        if i % chunk == 0 or i == max_iter:
-            change = state.agg(F.sum(F.abs(F.col("r") - F.col("prev")))).first()[0]
-            if change < tol:
-                break
-    total = state.agg(F.sum("r")).first()[0]
-    return state.select("node", (F.col("r") / total).alias("pagerank"))
+        if change < tol * total:
+            break
+    total = x.agg(F.sum("x")).first()[0]
+    return x.select("node", (F.col("x") / total).alias("pagerank"))
 
 
 def _hll_init(m: int):

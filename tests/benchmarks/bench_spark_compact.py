@@ -47,7 +47,9 @@ def main() -> int:
         local = compact(a)
         print(f"local compaction (DuckDB): {local.seconds:.1f}s, {local.rows_out:,} links")
         t0 = time.monotonic()
-        spark = S.session(args.master, conf={"spark.ui.enabled": "false"})
+        spark = S.session(
+            args.master, conf={"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}
+        )
         started = time.monotonic() - t0
         got = S.compact_spark(spark, b)
         print(f"Spark compaction ({args.master}): {got.seconds:.1f}s, {got.rows_out:,} links "
