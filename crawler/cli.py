@@ -754,15 +754,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         raise UsageError(f"--list {args.list}: cannot read it ({exc})") from None
     if not sources:
         raise UsageError(f"--list {args.list}: no path in it")
-    summary = run_ingest(
-        sources,
-        args.out,
-        workers=args.workers or os.cpu_count() or 1,
-        crawl_id=args.crawl_id,
-        max_body_bytes=args.max_body_bytes,
-        page_cpu_budget=args.page_cpu_budget,
-        progress=not args.quiet,
-    )
+    if args.spark:  # one Spark task per file (pipelines/index/spark.py)
+        from crawler.index_cli import _spark
+        from pipelines.index.spark import ingest_spark
+
+        summary = ingest_spark(_spark(args), sources, args.out, crawl_id=args.crawl_id,
+                               max_body_bytes=args.max_body_bytes,
+                               page_cpu_budget=args.page_cpu_budget)  # fmt: skip
+    else:
+        summary = run_ingest(
+            sources,
+            args.out,
+            workers=args.workers or os.cpu_count() or 1,
+            crawl_id=args.crawl_id,
+            max_body_bytes=args.max_body_bytes,
+            page_cpu_budget=args.page_cpu_budget,
+            progress=not args.quiet,
+        )
     print(summary.format(), flush=True)
     total = summary.total
     if not args.no_compact and total.pages and not is_uri(args.out):
@@ -770,6 +778,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         from pipelines.index.compact import compact
 
         for crawl_id in sorted(total.crawl_ids):  # sitewide and site-level placement: there
+            if args.spark:
+                from pipelines.index.spark import compact_spark
+
+                print(compact_spark(_spark(args), args.out, crawl=crawl_id).format())
+                continue
             with progress_bar("links") as progress:
                 print(compact(args.out, crawl=crawl_id, progress=progress).format())
     if total.pages == 0:
@@ -970,6 +983,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave the raw files (default: compact the ingested crawls at the end)",
     )
+    from crawler.index_cli import spark_args
+
+    spark_args(p)
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("demo", help="crawl a built-in multi-host web on loopback")

@@ -435,9 +435,40 @@ def cmd_disavow(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spark(args: argparse.Namespace) -> Any:
+    """The SparkSession of ``--spark [--master URL]`` (pyspark imported only then)."""
+    try:
+        from pipelines.index.spark import session
+    except ImportError as exc:
+        raise UsageError(f"--spark needs PySpark: pip install 'linkcrawl[spark]' ({exc})") from None
+    try:
+        return session(args.master)
+    except RuntimeError as exc:  # no Java
+        raise UsageError(f"--spark: {exc}") from None
+
+
+def spark_args(p: argparse.ArgumentParser) -> None:
+    """``--spark`` and ``--master``, for compact, rank and ingest."""
+    p.add_argument("--spark", action="store_true",
+                   help="run the job on Spark (pip install 'linkcrawl[spark]'; see README, "
+                   "\"The index on Spark\")")  # fmt: skip
+    p.add_argument("--master", metavar="URL",
+                   help="with --spark: the Spark master, e.g. local[4], yarn, spark://host:7077 "
+                   "(default: spark-submit's, else local[*])")  # fmt: skip
+
+
 def cmd_compact(args: argparse.Namespace) -> int:
     from pipelines.index.compact import compact
 
+    if args.spark:
+        from pipelines.index.spark import compact_spark
+
+        spark = _spark(args)
+        with _errors():
+            stats = compact_spark(spark, args.index, crawl=args.crawl,
+                                  row_group_rows=args.row_group_rows)  # fmt: skip
+        print(stats.format())
+        return 0
     with _errors(), progress_bar("links") as progress:
         stats = compact(args.index, crawl=args.crawl, row_group_rows=args.row_group_rows,
                         memory_limit=args.memory_limit, progress=progress)  # fmt: skip
@@ -449,9 +480,18 @@ def cmd_rank(args: argparse.Namespace) -> int:
     from pipelines.index.rank import rank_index
 
     with _errors():
-        with progress_bar("steps") as progress:
-            ranked = rank_index(args.index, crawl=args.crawl, samples=args.samples,
-                                progress=progress)  # fmt: skip
+        if args.spark:
+            from pipelines.index.spark import rank_spark
+
+            if args.registers < 16 or args.registers & (args.registers - 1):
+                raise UsageError(f"--registers {args.registers}: a power of two >= 16")
+
+            ranked = rank_spark(_spark(args), args.index, crawl=args.crawl,
+                                registers=args.registers)  # fmt: skip
+        else:
+            with progress_bar("steps") as progress:
+                ranked = rank_index(args.index, crawl=args.crawl, samples=args.samples,
+                                    progress=progress)  # fmt: skip
         for s in ranked:
             print(f"{s.level}: {s.nodes:,} nodes, {s.edges:,} edges, ranked in {s.seconds:.1f}s")
     print(f"wrote {os.path.join(args.index, 'ranks')}/host.parquet and domain.parquet")
@@ -521,6 +561,7 @@ def add_index_commands(sub: Any) -> None:
     p.add_argument("--row-group-rows", type=int, default=8 * 1024,
                    help="rows per row group of the compacted files (default 8192)")  # fmt: skip
     p.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB (it spills beyond)")
+    spark_args(p)
     p.set_defaults(func=cmd_compact)
 
     p = sub.add_parser("rank", help="host and domain authority (PageRank, harmonic) to ranks/")
@@ -528,6 +569,10 @@ def add_index_commands(sub: Any) -> None:
     p.add_argument("--crawl", help="only this crawl's links (default: all)")
     p.add_argument("--samples", type=int, default=256,
                    help="BFS sources for the harmonic centrality estimate")  # fmt: skip
+    spark_args(p)
+    p.add_argument("--registers", type=int, default=256,
+                   help="with --spark: HyperLogLog registers per node for harmonic "
+                   "centrality (HyperBall; a power of two >= 16; default 256)")  # fmt: skip
     p.set_defaults(func=cmd_rank)
 
     sort_help = {

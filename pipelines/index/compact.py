@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -130,6 +131,60 @@ def buckets_for(rows: int, rows_per_bucket: int = ROWS_PER_BUCKET) -> int:
     return n
 
 
+class Builder(Protocol):
+    """Writes one crawl's compacted tables into the staging directory ``stage`` (paths returned
+    relative to it). :func:`compact` keeps the protocol around it (lock, target checks,
+    manifest, publish, mirror, garbage); :class:`LocalBuilder` runs DuckDB, the Spark one
+    (pipelines/index/spark.py) the same SQL on a cluster. A new step per crawl is a method
+    here, implemented by both."""
+
+    def pages(self, stage: Path, crawl_id: str, files: list[Path]) -> tuple[int, str | None]:
+        """Rows out, and the pages file written, if any."""
+        ...
+
+    def links(self, stage: Path, crawl_id: str, files: list[Path], row_group_rows: int,
+              rows_per_bucket: int, *, pages: Path | None, redirects: pa.Table,
+              progress: Callable[[int], None] | None = None,
+              ) -> tuple[int, int, list[Segment]]:  # fmt: skip
+        """Rows in, rows out, and the bucket files written; ``pages``: the crawl's compacted
+        pages file (lang, country), ``redirects``: :func:`redirect_table`'s."""
+        ...
+
+    def via(self, stage: Path, crawl_id: str, segs: list[Segment],
+            row_group_rows: int) -> Segment | None:  # fmt: skip
+        """The via file of the crawl's links through redirects, read from its buckets."""
+        ...
+
+    def texts(self, stage: Path, crawl_id: str, files: list[Path]) -> str | None:
+        """The crawl's texts file (and its skip index), if any."""
+        ...
+
+
+class LocalBuilder:
+    """The compaction's steps in DuckDB, on the connection ``con``."""
+
+    def __init__(self, con) -> None:
+        self.con = con
+
+    def pages(self, stage: Path, crawl_id: str, files: list[Path]) -> tuple[int, str | None]:
+        return _compact_pages(self.con, stage, crawl_id, files)
+
+    def links(self, stage: Path, crawl_id: str, files: list[Path], row_group_rows: int,
+              rows_per_bucket: int, *, pages: Path | None, redirects: pa.Table,
+              progress: Callable[[int], None] | None = None,
+              ) -> tuple[int, int, list[Segment]]:  # fmt: skip
+        return _compact_links(self.con, stage, crawl_id, files, row_group_rows,
+                              rows_per_bucket, progress, pages=pages,
+                              redirects=redirects)  # fmt: skip
+
+    def via(self, stage: Path, crawl_id: str, segs: list[Segment],
+            row_group_rows: int) -> Segment | None:  # fmt: skip
+        return _compact_via(self.con, stage, crawl_id, segs, row_group_rows)
+
+    def texts(self, stage: Path, crawl_id: str, files: list[Path]) -> str | None:
+        return _compact_texts(self.con, stage, crawl_id, files)
+
+
 @contextmanager
 def _lock(root: Path) -> Iterator[None]:
     (root / COMPACTED).mkdir(parents=True, exist_ok=True)
@@ -181,10 +236,13 @@ def compact(
     memory_limit: str | None = None,
     threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    builder: Builder | None = None,
     _before_publish: object = None,
 ) -> CompactStats:
     """Compact the raw files of ``index`` (of one crawl, or all) into a new generation;
-    ``progress(done, total)`` is called as link rows are written (total: the rows read)."""
+    ``progress(done, total)`` is called as link rows are written (total: the rows read).
+    ``builder``: builds each crawl's files in the staging directory in place of DuckDB (the
+    Spark compaction, pipelines/index/spark.py); the protocol around it is the same."""
     t0 = time.monotonic()
     root = Path(index)
     snap = open_snapshot(root)  # raises on a missing index
@@ -254,6 +312,7 @@ def compact(
         # A work database in the staging directory: intermediate tables live on disk.
         con = connect(memory_limit=memory_limit, threads=threads, temp_dir=stage / "spill",
                       database=stage / "spill" / "work.duckdb")  # fmt: skip
+        build = builder or LocalBuilder(con)
         try:
             # Target checks first: they resolve the links' redirects.
             prev_tg = [snap.generation_dir / old.targets] if old and old.targets else []
@@ -306,26 +365,25 @@ def compact(
                     else []
                 )
                 # Pages first: the links take their source page's lang and country from them.
-                pages_out, page_rel = _compact_pages(con, stage, cid, prev_p + raw_p)
+                pages_out, page_rel = build.pages(stage, cid, prev_p + raw_p)
                 step = None if progress is None else (lambda n, d=done: progress(d + n, total))
-                _redirect_map(con, prev_p + raw_p, target_file, cid)
-                n_in, n_out, segs = _compact_links(
-                    con,
+                n_in, n_out, segs = build.links(
                     stage,
                     cid,
                     inputs[cid],
                     row_group_rows,
                     rows_per_bucket,
-                    step,
                     pages=stage / page_rel if page_rel else None,
+                    redirects=redirect_table(con, prev_p + raw_p, target_file, cid),
+                    progress=step,
                 )
-                via = _compact_via(con, stage, cid, segs, row_group_rows)
+                via = build.via(stage, cid, segs, row_group_rows)
                 if via is not None:
                     manifest.via.append(via)
                 done += n_in  # duplicates removed count as done
                 if progress is not None:
                     progress(done, total)
-                text_rel = _compact_texts(con, stage, cid, prev_t + raw_t)
+                text_rel = build.texts(stage, cid, prev_t + raw_t)
                 if text_rel:
                     manifest.texts[cid] = text_rel
                 manifest.consumed_texts += [p.name for p in raw_t]
@@ -428,9 +486,55 @@ def _collect_garbage(root: Path) -> None:
             shutil.rmtree(root / COMPACTED / name, ignore_errors=True)
 
 
+# The order of rows inside a bucket file (after the bucket): the SURT key first.
+SORT_KEY = ("target_surt", "source_domain", "source_url", "position")
+
+
+def dedup_sql(src: str) -> str:
+    """SQL: the rows of ``src`` (links columns and ``_file``, its file's path) of one fetch per
+    page: the latest (ties broken by file name), for all its positions. Per ``source_url``, so
+    that it runs on any partition of the rows by source host (the Spark compaction)."""
+    return f"""
+        WITH pick AS (
+            SELECT source_url, max(fetched_at) AS fetched_at,
+                   arg_max(_file, fetched_at) AS _file
+            FROM {src} GROUP BY source_url
+        )
+        SELECT {src}.* EXCLUDE (_file) FROM {src} SEMI JOIN pick
+        ON {src}.source_url = pick.source_url AND {src}.fetched_at = pick.fetched_at
+           AND {src}._file = pick._file"""
+
+
+def placed_sql(dedup: str, page_langs: str) -> str:
+    """SQL: the rows of ``dedup`` with the site-level pass applied (``sitewide``,
+    ``placement``), the final target through ``redirect_map`` (a registered
+    :func:`redirect_table`), ``target_surt``, ``source_external_links`` and the source page's
+    lang and country from ``page_langs`` (a SELECT of url, lang, country): the compacted
+    columns. Rules per source host and per page only: any partition by source host gives the
+    same rows (the Spark compaction).
+    """
+    return f"""
+    WITH sited AS (
+        {site_level_sql(dedup, block_column="placement_block", score_column="placement_score")}
+    ),
+    ext AS (
+        SELECT source_url, count(*) FILTER (WHERE NOT is_internal)::INTEGER AS n
+        FROM {dedup} GROUP BY source_url
+    )
+    SELECT sited.* REPLACE ({_FINAL_SQL}),
+           {SURT_SQL} AS target_surt, ext.n AS source_external_links,
+           pg.lang AS source_lang, pg.country AS source_country
+    FROM sited JOIN ext USING (source_url)
+    LEFT JOIN ({page_langs}) pg ON pg.url = sited.source_url
+    LEFT JOIN redirect_map rm
+      ON rm.url = CASE WHEN sited.link_kind = '{REDIRECT_SCRIPT}' THEN sited.final_target_url
+                       ELSE sited.target_url END"""
+
+
 def _compact_links(
     con, stage: Path, crawl_id: str, files: list[Path], row_group_rows: int, rows_per_bucket: int,
     progress: Callable[[int], None] | None = None, pages: Path | None = None,
+    redirects: pa.Table | None = None,
 ) -> tuple[int, int, list[Segment]]:  # fmt: skip
     if not files:
         return 0, 0, []
@@ -445,17 +549,7 @@ def _compact_links(
     )
     # One fetch per page: the latest (ties broken by file name), for all its positions.
     # Materialized: the site-level pass reads it four times.
-    con.execute(
-        """CREATE OR REPLACE TABLE dedup AS
-        WITH pick AS (
-            SELECT source_url, max(fetched_at) AS fetched_at,
-                   arg_max(_file, fetched_at) AS _file
-            FROM src GROUP BY source_url
-        )
-        SELECT src.* EXCLUDE (_file) FROM src SEMI JOIN pick
-        ON src.source_url = pick.source_url AND src.fetched_at = pick.fetched_at
-           AND src._file = pick._file"""
-    )
+    con.execute(f"CREATE OR REPLACE TABLE dedup AS {dedup_sql('src')}")
     domains = con.execute("SELECT DISTINCT target_domain FROM dedup").fetchall()
     bucket_map = pa.table(
         {
@@ -464,28 +558,17 @@ def _compact_links(
         }
     )
     con.register("bucket_map", bucket_map)
+    con.register("redirect_map", redirect_table(con, [], [], crawl_id) if redirects is None
+                 else redirects)  # fmt: skip
     page_langs = (
         "SELECT NULL::VARCHAR AS url, NULL::VARCHAR AS lang, NULL::VARCHAR AS country WHERE false"
         if pages is None
         else f"SELECT url, lang, country FROM read_parquet({lit(str(pages))})"
     )
     query = f"""
-    WITH sited AS (
-        {site_level_sql("dedup", block_column="placement_block", score_column="placement_score")}
-    ),
-    ext AS (
-        SELECT source_url, count(*) FILTER (WHERE NOT is_internal)::INTEGER AS n
-        FROM dedup GROUP BY source_url
-    )
-    SELECT sited.* REPLACE ({_FINAL_SQL}),
-           {SURT_SQL} AS target_surt, ext.n AS source_external_links,
-           pg.lang AS source_lang, pg.country AS source_country, bm._bucket
-    FROM sited JOIN ext USING (source_url) JOIN bucket_map bm USING (target_domain)
-    LEFT JOIN ({page_langs}) pg ON pg.url = sited.source_url
-    LEFT JOIN redirect_map rm
-      ON rm.url = CASE WHEN sited.link_kind = '{REDIRECT_SCRIPT}' THEN sited.final_target_url
-                       ELSE sited.target_url END
-    ORDER BY bm._bucket, target_surt, source_domain, source_url, position
+    SELECT placed.*, bm._bucket
+    FROM ({placed_sql("dedup", page_langs)}) placed JOIN bucket_map bm USING (target_domain)
+    ORDER BY bm._bucket, {", ".join(SORT_KEY)}
     """
     reader = arrow_reader(con, query, 256 * 1024)
     crawl_dir = f"links/{crawl_dir_name(crawl_id)}"
@@ -623,8 +706,10 @@ _FINAL_SQL = f"""
          WHEN rm.url IS NOT NULL THEN '{HTTP_REDIRECT}' ELSE '{DIRECT}' END AS link_kind"""
 
 
-def _redirect_map(con, page_files: list[Path], target_files: list[Path], crawl_id: str) -> None:
-    """Register ``redirect_map`` (url, final, final_host, final_domain): every URL known to
+def redirect_table(
+    con, page_files: list[Path], target_files: list[Path], crawl_id: str
+) -> pa.Table:
+    """The ``redirect_map`` of a crawl (url, final, final_host, final_domain): every URL known to
     redirect, from the crawl's pages (``redirect_to``) and the target checks (latest check of
     each URL, any crawl), chains followed (:func:`pipelines.redirects.resolve_chains`)."""
     hops: dict[str, str] = {}
@@ -651,37 +736,48 @@ def _redirect_map(con, page_files: list[Path], target_files: list[Path], crawl_i
             "final_domain": pa.array([registered_domain(h) for h in hosts], pa.string()),
         }
     )
-    con.register("redirect_map", table)
+    return table
+
+
+def via_sql(links: str) -> str:
+    """SQL: the rows of compacted ``links`` whose final target is another URL, keyed by it:
+    ``target_host``, ``target_domain`` and ``target_surt`` are the final target's,
+    ``target_url`` stays the URL linked, ``is_internal`` is against the final domain. Row by
+    row (the Spark compaction runs it on any partition), unsorted."""
+    surt = SURT_SQL.replace("target_url", "final_target_url").replace(
+        "target_host", "final_target_host"
+    )
+    return f"""
+        SELECT * REPLACE (final_target_host AS target_host, final_target_domain AS target_domain,
+                          {surt} AS target_surt,
+                          source_domain = final_target_domain AS is_internal)
+        FROM {links}
+        WHERE link_kind <> '{DIRECT}' AND final_target_url <> target_url"""
 
 
 def _compact_via(
     con, stage: Path, crawl_id: str, segs: list[Segment], row_group_rows: int
 ) -> Segment | None:
-    """The crawl's links whose final target is another URL, keyed by it: ``target_host``,
-    ``target_domain`` and ``target_surt`` are the final target's, ``target_url`` stays the URL
-    linked, ``is_internal`` is against the final domain. Queries read these rows beside the
-    buckets (README "Links through redirects")."""
+    """The crawl's links through redirects (:func:`via_sql`), sorted as a bucket. Queries read
+    these rows beside the buckets (README "Links through redirects")."""
     if not segs:
         return None
     files = [stage / s.path for s in segs]
-    surt = SURT_SQL.replace("target_url", "final_target_url").replace(
-        "target_host", "final_target_host"
-    )
     table = arrow_table(con, f"""
-        SELECT * REPLACE (final_target_host AS target_host, final_target_domain AS target_domain,
-                          {surt} AS target_surt,
-                          source_domain = final_target_domain AS is_internal)
-        FROM read_parquet({file_list(files)})
-        WHERE link_kind <> '{DIRECT}' AND final_target_url <> target_url
-        ORDER BY target_surt, source_domain, source_url, position""")  # fmt: skip
+        {via_sql(f"read_parquet({file_list(files)})")}
+        ORDER BY {", ".join(SORT_KEY)}""")  # fmt: skip
     if not table.num_rows:
         return None
-    rel = f"via/{crawl_dir_name(crawl_id)}/via.parquet"
+    rel = via_rel(crawl_id)
     (stage / rel).parent.mkdir(parents=True, exist_ok=True)
     table = table.select(COMPACTED_LINKS_SCHEMA.names).cast(COMPACTED_LINKS_SCHEMA)
     pq.write_table(table, stage / rel, compression="zstd", row_group_size=row_group_rows,
                    write_statistics=True)  # fmt: skip
     return Segment(rel, crawl_id, 0, 1, table.num_rows)
+
+
+def via_rel(crawl_id: str) -> str:
+    return f"via/{crawl_dir_name(crawl_id)}/via.parquet"
 
 
 def _compact_targets(con, stage: Path, files: list[Path]) -> str:

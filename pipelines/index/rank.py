@@ -163,12 +163,18 @@ def rank_graph(g: Graph, *, samples: int = 256, progress: Progress | None = None
                   progress=progress and (lambda d, _t: progress(MAX_ITER + d, total)))  # fmt: skip
     in_deg = np.asarray((a > 0).sum(axis=0)).ravel()
     out_deg = np.asarray((a > 0).sum(axis=1)).ravel()
+    return rank_table(g.nodes, pr, hc, in_deg, out_deg)
+
+
+def rank_table(nodes: pa.Array, pr: np.ndarray, hc: np.ndarray, in_deg: np.ndarray,
+               out_deg: np.ndarray) -> pa.Table:  # fmt: skip
+    """The ranks/ table of a ranked graph (also written by the Spark rank job)."""
     # Nodes nobody links to score 0 (their PageRank is the teleport floor).
     pr_score = np.where(in_deg > 0, scale_log(pr), 0.0)
     hc_score = np.where(in_deg > 0, scale_log(1.0 + hc) if len(hc) else hc, 0.0)
     table = pa.table(
         {
-            "node": g.nodes,
+            "node": nodes,
             "authority": pa.array(np.round(pr_score).astype(np.int32)),
             "pagerank_score": pa.array(pr_score),
             "harmonic_score": pa.array(np.round(hc_score, 2)),

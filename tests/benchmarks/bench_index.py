@@ -46,7 +46,7 @@ from pipelines.index.layout import parse_target
 from pipelines.index.queries import Filters, Index
 from pipelines.index.rank import rank_index
 from pipelines.parquet_sink import ParquetSink
-from pipelines.schema import TIMESTAMP
+from pipelines.schema import PAGES_SCHEMA, TIMESTAMP
 
 LINKS_PER_PAGE = 50
 ANCHORS = ["click here", "read more", "home", "official site", "best widgets", "widgets",
@@ -125,6 +125,9 @@ def chunk(rng: np.random.Generator, page0: int, pages: int, domains: int, at: da
         "truncated": pa.array(np.zeros(pages, bool)),
         "limits_hit": pa.array([[]] * pages, pa.list_(pa.string())),
     })  # fmt: skip
+    for f in PAGES_SCHEMA:  # columns added since (warc_record_type, ...): null, as a crawl's
+        if f.name not in pages_t.column_names:
+            pages_t = pages_t.append_column(f, pa.nulls(pages, f.type))
     return pages_t, links
 
 

@@ -1,0 +1,783 @@
+"""The index jobs on Spark: compaction, rank and ingest, for an index that outgrows one machine.
+
+Run with ``linkcrawl compact|rank|ingest ... --spark [--master URL]`` or
+``spark-submit pipelines/index/spark.py compact|rank|ingest ...`` (``pip install
+'linkcrawl[spark]'``). Each job runs the local job's own functions on the executors:
+
+- compaction: :func:`pipelines.index.compact.compact` (lock, target checks, staging
+  generation, manifest, CURRENT switch, mirror, garbage) with a Spark :class:`SparkBuilder`
+  in place of the local DuckDB builder: every step of a crawl (pages, links, via, texts) is a
+  method of :class:`pipelines.index.compact.Builder`. Links are joined with their page's lang
+  and country, then shuffled by source host: every rule of the local query (dedup of
+  re-fetches per page, the site-level pass per host, final targets through the broadcast
+  redirect map, external links per page) is per host or per row, so each partition runs the
+  very SQL of :func:`~pipelines.index.compact.dedup_sql` and
+  :func:`~pipelines.index.compact.placed_sql` in DuckDB (spilling to disk). Rows are then
+  shuffled by target bucket, sorted by SURT key and written by the local ``_BucketWriter``.
+  Pages, texts and via are range-sorted into parts and joined on the driver in the row groups
+  the local files have: the same files, the same rows. An aggregate step (per target, issue
+  17) is one more builder method; on Spark it reads the ``placed`` DataFrame of
+  :meth:`SparkBuilder.links`.
+- rank: the graphs of :func:`pipelines.index.rank.rank_index`; PageRank by DataFrame
+  iterations (same damping, dangling mass spread uniformly, teleport); harmonic centrality by
+  HyperBall (Boldi and Vigna): a HyperLogLog counter per node, unioned over the graph's edges
+  until no counter changes, summing ball growth / distance.
+- ingest: one task per archive, each :func:`crawler.ingest.ingest_file` (deterministic part
+  names, published by a rename).
+
+The compaction and rank read and write the index directory through the local filesystem API:
+it must be a path every executor sees (local mode, NFS, a mounted bucket); ingest takes any
+pyarrow filesystem URI (``s3://``, ``gs://``) as ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.index.layout import Segment, bucket_of, crawl_dir_name
+
+PARTITIONS = 0  # 0: Spark's default parallelism
+CHUNK_ITERATIONS = 10  # PageRank iterations per Spark job (then a convergence check)
+REGISTERS = 256  # HyperLogLog registers per node (HyperBall): relative error ~1.04/sqrt(m)
+MAX_DISTANCE = 1000  # HyperBall stops here at the latest (a bound on the graph's diameter)
+SPARK_CONF = {
+    "spark.sql.session.timeZone": "UTC",  # timestamps cross Arrow as UTC, as DuckDB reads them
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+
+
+JAVA_MIN = 17  # PySpark 4 runs on Java 17 or 21
+
+
+def require_java() -> str:
+    """The ``java`` Spark will start (``$JAVA_HOME/bin/java``, else the PATH's), checked to be
+    Java 17 or later; RuntimeError saying what to install otherwise."""
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    hint = (
+        f"Spark needs Java {JAVA_MIN} or later: install a JDK or JRE (e.g. apt-get install "
+        f"openjdk-{JAVA_MIN}-jre-headless) and put java on the PATH, or set JAVA_HOME"
+    )
+    if not java or not os.access(java, os.X_OK):
+        raise RuntimeError(f"{hint} (no java found)")
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RuntimeError(f"{hint} ({java}: {exc})") from None
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    major = int(m.group(2) if m and m.group(1) == "1" else m.group(1)) if m else 0
+    if major < JAVA_MIN:
+        raise RuntimeError(f"{hint} ({java} is Java {major or 'of unknown version'})")
+    return java
+
+
+def session(master: str | None = None, *, conf: dict[str, str] | None = None) -> Any:
+    """A SparkSession: ``master`` (e.g. ``local[4]``, ``yarn``, ``spark://host:7077``), else
+    the one spark-submit set, else local mode on every core."""
+    from pyspark.sql import SparkSession
+
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit started this driver
+    if not submitted:
+        require_java()  # else PySpark fails with a page of Java gateway errors
+    if (master is None and not submitted) or (master or "").startswith("local"):
+        # Local mode: the Python workers run this interpreter (with pyarrow and linkcrawl).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    b = SparkSession.builder.appName("linkcrawl")
+    if master:
+        b = b.master(master)
+    for k, v in {**SPARK_CONF, **(conf or {})}.items():
+        b = b.config(k, v)
+    spark = b.getOrCreate()
+    for k, v in SPARK_CONF.items():  # a session that existed already
+        spark.conf.set(k, v)
+    return spark
+
+
+def for_spark(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with timestamps in microseconds: the unit Spark exchanges with Python (the
+    files keep their unit: writers cast back).
+
+    >>> for_spark(pa.schema([("t", pa.timestamp("ms", tz="UTC"))])).field("t").type
+    TimestampType(timestamp[us, tz=UTC])
+    """
+    fields = []
+    for f in schema:
+        if pa.types.is_timestamp(f.type):
+            f = f.with_type(pa.timestamp("us", tz=f.type.tz))
+        fields.append(f)
+    return pa.schema(fields)
+
+
+def _spark_schema(schema: pa.Schema) -> Any:
+    """The Spark schema of an Arrow schema, every field nullable (rows are checked on write)."""
+    from pyspark.sql.pandas.types import from_arrow_type
+    from pyspark.sql.types import StructField, StructType
+
+    return StructType([StructField(f.name, from_arrow_type(f.type), True) for f in schema])
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns: missing ones null (files written before a
+    column existed), others cast, as DuckDB's ``union_by_name`` reads them.
+
+    >>> s = pa.schema([("a", pa.int32()), ("b", pa.string())])
+    >>> conform(pa.table({"a": [1], "c": [2.0]}), s).to_pylist()
+    [{'a': 1, 'b': None}]
+    """
+    cols = []
+    for f in schema:
+        if f.name in table.column_names:
+            cols.append(table[f.name].cast(f.type))
+        else:
+            cols.append(pa.nulls(table.num_rows, f.type))
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+def _read_task(schema: pa.Schema, crawl_id: str | None, with_file: bool, dofollow: bool):
+    """A mapInArrow function: batches of file paths in, their rows out (``schema``)."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import pyarrow.compute as pc
+
+        for b in batches:
+            for path in b.column("path").to_pylist():
+                pf = pq.ParquetFile(path)
+                names = set(pf.schema_arrow.names)
+                cols = [n for n in schema.names if n in names]
+                for rb in pf.iter_batches(batch_size=64 * 1024, columns=cols):
+                    t = pa.Table.from_batches([rb])
+                    if crawl_id is not None:
+                        t = t.filter(pc.equal(t["crawl_id"], crawl_id))
+                    if dofollow:
+                        t = t.filter(pc.invert(t["nofollow"]))
+                    if with_file:
+                        t = t.append_column("_file", pa.array([path] * t.num_rows, pa.string()))
+                    if t.num_rows:
+                        yield from conform(t, schema).to_batches()
+
+    return run
+
+
+def read_rows(spark: Any, files: list[Path | str], schema: pa.Schema, *,
+              crawl_id: str | None = None, with_file: bool = False,
+              dofollow: bool = False) -> Any:  # fmt: skip
+    """A DataFrame of the rows of Parquet ``files``, read by pyarrow so
+    that old files missing a column read as the local compaction reads them."""
+    out = for_spark(schema.append(pa.field("_file", pa.string())) if with_file else schema)
+    paths = [str(p) for p in files]
+    # One task per file, or per few files when they outnumber the cores (small raw files).
+    slices = max(1, min(len(paths), spark.sparkContext.defaultParallelism))
+    rdd = spark.sparkContext.parallelize([(p,) for p in paths], slices)
+    return spark.createDataFrame(rdd, "path string").mapInArrow(
+        _read_task(out, crawl_id, with_file, dofollow), _spark_schema(out)
+    )
+
+
+def _partitions(spark: Any, partitions: int) -> int:
+    return partitions or spark.sparkContext.defaultParallelism
+
+
+# --- compaction -----------------------------------------------------------------------------
+
+
+def _placed_task(buckets: int, out: pa.Schema, redirects: Any):
+    """A mapInArrow function: a partition of raw rows (all rows of each of its source hosts,
+    with their page's ``_lang`` and ``_country``) in, the compacted rows and their ``_bucket``
+    out, by the local compaction's own SQL; ``redirects``: a broadcast of the redirect map
+    (Arrow IPC bytes)."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pipelines.index.compact import dedup_sql, placed_sql
+        from pipelines.index.engine import arrow_reader, connect
+
+        it = iter(batches)
+        first = next(it, None)
+        if first is None:
+            return
+        rows = pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], it))
+        cache: dict[str, int] = {}
+        with tempfile.TemporaryDirectory(prefix="linkcrawl-spark-") as tmp:
+            con = connect(threads=1, temp_dir=Path(tmp), database=Path(tmp) / "work.duckdb")
+            try:
+                con.register("src_rows", rows)
+                con.execute("CREATE TABLE src AS SELECT * FROM src_rows")
+                con.unregister("src_rows")
+                con.register("redirect_map", pa.ipc.open_stream(redirects.value).read_all())
+                con.execute(f"CREATE TABLE dedup AS {dedup_sql('src')}")
+                langs = "SELECT DISTINCT source_url AS url, _lang AS lang, _country AS country "
+                for batch in arrow_reader(con, placed_sql("dedup", langs + "FROM dedup"),
+                                          64 * 1024):  # fmt: skip
+                    domains = batch.column(batch.schema.get_field_index("target_domain"))
+                    bucket = [
+                        cache[d] if d in cache else cache.setdefault(d, bucket_of(d, buckets))
+                        for d in domains.to_pylist()
+                    ]
+                    t = pa.Table.from_batches([batch])
+                    t = t.append_column("_bucket", pa.array(bucket, pa.int32()))
+                    yield from conform(t, out).to_batches()
+            finally:
+                con.close()
+
+    return run
+
+
+def _sql_task(sql: str, out: pa.Schema):
+    """A mapInArrow function: rows in (as the view ``src``), the rows of a row-by-row DuckDB
+    ``sql`` out, conformed to ``out``."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pipelines.index.engine import arrow_reader, connect
+
+        it = iter(batches)
+        first = next(it, None)
+        if first is None:
+            return
+        con = connect(threads=1)
+        try:
+            con.register("src", pa.RecordBatchReader.from_batches(
+                first.schema, itertools.chain([first], it)))  # fmt: skip
+            for batch in arrow_reader(con, sql, 64 * 1024):
+                if batch.num_rows:
+                    yield from conform(pa.Table.from_batches([batch]), out).to_batches()
+        finally:
+            con.close()
+
+    return run
+
+
+def _write_task(stage: str, crawl_dir: str, crawl_id: str, buckets: int, row_group_rows: int):
+    """A mapInArrow function: rows sorted by bucket and SURT key in, one file per bucket
+    written by the local compaction's writer; the segments written out."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pipelines.index.compact import _BucketWriter
+
+        writer = _BucketWriter(Path(stage), crawl_dir, crawl_id, buckets, row_group_rows)
+        for batch in batches:
+            col = batch.column(batch.schema.get_field_index("_bucket")).to_numpy()
+            cuts = [0, *(np.flatnonzero(np.diff(col)) + 1).tolist(), batch.num_rows]
+            for lo, hi in itertools.pairwise(cuts):
+                if hi > lo:
+                    writer.write(int(col[lo]), batch.slice(lo, hi - lo))
+        writer.close()
+        if writer.segments:
+            yield pa.RecordBatch.from_pylist(
+                [{"path": s.path, "bucket": s.bucket, "rows": s.rows} for s in writer.segments],
+                schema=pa.schema(
+                    [("path", pa.string()), ("bucket", pa.int32()), ("rows", pa.int64())]
+                ),
+            )
+
+    return run
+
+
+def _parts_task(part_dir: str, schema: pa.Schema):
+    """A mapInArrow function: a range partition of sorted rows (and ``_part``, its id) in,
+    written as one hidden part named by its id; (part, rows) out."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        writer = None
+        part = -1
+        rows = 0
+        for batch in batches:
+            if not batch.num_rows:
+                continue
+            t = pa.Table.from_batches([batch])
+            if writer is None:
+                part = t["_part"][0].as_py()
+                path = Path(part_dir) / f".part-{part:06d}.parquet"
+                writer = pq.ParquetWriter(path, schema, compression="zstd")
+            writer.write_table(conform(t, schema))
+            rows += t.num_rows
+        if writer is not None:
+            writer.close()
+            yield pa.RecordBatch.from_pylist(
+                [{"part": part, "rows": rows}],
+                schema=pa.schema([("part", pa.int32()), ("rows", pa.int64())]),
+            )
+
+    return run
+
+
+def sorted_file(df: Any, order: list[str], path: Path, schema: pa.Schema, *,
+                row_group_size: int, write_statistics: bool | list[str] = True) -> int:  # fmt: skip
+    """Write ``df`` sorted by ``order`` (ascending, nulls last: DuckDB's ORDER BY) as the one
+    Parquet file ``path``, in row groups of exactly ``row_group_size`` rows but the last (as
+    ``pq.write_table`` cuts them): each range partition writes a hidden part beside it, the
+    driver joins them in order. The rows written."""
+    from pyspark.sql import functions as F
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = (
+        df.orderBy(*[F.col(c).asc_nulls_last() for c in order])
+        .withColumn("_part", F.spark_partition_id())
+        .mapInArrow(_parts_task(str(path.parent), schema), "part int, rows long")
+        .collect()
+    )
+    n = 0
+    pending: list[pa.Table] = []
+    with pq.ParquetWriter(path, schema, compression="zstd",
+                          write_statistics=write_statistics) as writer:  # fmt: skip
+        for r in sorted(done, key=lambda r: r["part"]):
+            part = path.parent / f".part-{r['part']:06d}.parquet"
+            pending.append(pq.read_table(part))
+            part.unlink()
+            have = sum(t.num_rows for t in pending)
+            if have >= row_group_size:
+                t = pa.concat_tables(pending)
+                keep = have // row_group_size * row_group_size
+                writer.write_table(t.slice(0, keep), row_group_size=row_group_size)
+                pending, n = [t.slice(keep)], n + keep
+        if pending and (rest := pa.concat_tables(pending)).num_rows:
+            writer.write_table(rest, row_group_size=row_group_size)
+            n += rest.num_rows
+    return n
+
+
+def _latest(rows: Any, time_column: str) -> Any:
+    """The latest row of each ``url`` (ties: the later file name), as the local compaction's
+    ``QUALIFY row_number() OVER (PARTITION BY url ORDER BY ... DESC, filename DESC) = 1``."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    latest = Window.partitionBy("url").orderBy(F.desc(time_column), F.desc("_file"))
+    return rows.withColumn("_n", F.row_number().over(latest)).where("_n = 1")
+
+
+class SparkBuilder:
+    """Builds one crawl's compacted tables on Spark (a :class:`compact.Builder`): the same
+    files, rows and row groups as the local one."""
+
+    def __init__(self, spark: Any, *, partitions: int = PARTITIONS) -> None:
+        self.spark = spark
+        self.partitions = _partitions(spark, partitions)
+
+    def pages(self, stage: Path, crawl_id: str, files: list[Path]) -> tuple[int, str | None]:
+        from pipelines.schema import PAGES_SCHEMA
+
+        if not files:
+            return 0, None
+        rel = f"pages/{crawl_dir_name(crawl_id)}/pages.parquet"
+        rows = read_rows(self.spark, files, PAGES_SCHEMA, crawl_id=crawl_id, with_file=True)
+        n = sorted_file(_latest(rows, "fetched_at"), ["host", "url"], stage / rel, PAGES_SCHEMA,
+                        row_group_size=64 * 1024)  # fmt: skip
+        return n, rel
+
+    def links(self, stage: Path, crawl_id: str, files: list[Path], row_group_rows: int,
+              rows_per_bucket: int, *, pages: Path | None, redirects: pa.Table,
+              progress: Any = None) -> tuple[int, int, list[Segment]]:  # fmt: skip
+        from pyspark.sql import functions as F
+
+        from pipelines.index.compact import (
+            COMPACTED_LINKS_SCHEMA,
+            SORT_KEY,
+            _num_rows,
+            buckets_for,
+        )
+        from pipelines.schema import LINKS_SCHEMA
+
+        if not files:
+            return 0, 0, []
+        n_in = _num_rows(files)
+        buckets = buckets_for(n_in, rows_per_bucket)
+        raw = read_rows(self.spark, files, LINKS_SCHEMA, crawl_id=crawl_id, with_file=True)
+        # The source page's lang and country, joined here: the page may sit in any partition.
+        if pages is not None:
+            langs = self.spark.read.parquet(str(pages)).select(
+                F.col("url").alias("_url"), F.col("lang").alias("_lang"),
+                F.col("country").alias("_country"),
+            )  # fmt: skip
+            raw = raw.join(langs, raw.source_url == langs._url, "left").drop("_url")
+        else:
+            raw = raw.withColumn("_lang", F.lit(None).cast("string")).withColumn(
+                "_country", F.lit(None).cast("string")
+            )
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, redirects.schema) as w:
+            w.write_table(redirects)
+        redirect_bc = self.spark.sparkContext.broadcast(sink.getvalue().to_pybytes())
+        out = for_spark(COMPACTED_LINKS_SCHEMA.append(pa.field("_bucket", pa.int32())))
+        placed = raw.repartition(self.partitions, "source_host").mapInArrow(
+            _placed_task(buckets, out, redirect_bc), _spark_schema(out)
+        )
+        # A per-target aggregate step (issue 17) reads ``placed`` here, before the writes.
+        crawl_dir = f"links/{crawl_dir_name(crawl_id)}"
+        (stage / crawl_dir).mkdir(parents=True, exist_ok=True)
+        writes = (
+            placed.repartition(min(buckets, self.partitions), "_bucket")
+            .sortWithinPartitions("_bucket", *SORT_KEY)
+            .mapInArrow(
+                _write_task(str(stage), crawl_dir, crawl_id, buckets, row_group_rows),
+                "path string, bucket int, rows long",
+            )
+            .collect()
+        )
+        redirect_bc.unpersist()
+        segs = sorted(
+            (Segment(r["path"], crawl_id, r["bucket"], buckets, r["rows"]) for r in writes),
+            key=lambda s: s.bucket,
+        )
+        return n_in, sum(s.rows for s in segs), segs
+
+    def via(self, stage: Path, crawl_id: str, segs: list[Segment],
+            row_group_rows: int) -> Segment | None:  # fmt: skip
+        from pipelines.index.compact import COMPACTED_LINKS_SCHEMA, SORT_KEY, via_rel, via_sql
+
+        if not segs:
+            return None
+        schema = for_spark(COMPACTED_LINKS_SCHEMA)
+        rows = read_rows(self.spark, [stage / s.path for s in segs], COMPACTED_LINKS_SCHEMA)
+        via = rows.mapInArrow(_sql_task(via_sql("src"), schema), _spark_schema(schema))
+        rel = via_rel(crawl_id)
+        n = sorted_file(via, list(SORT_KEY), stage / rel, COMPACTED_LINKS_SCHEMA,
+                        row_group_size=row_group_rows)  # fmt: skip
+        if not n:  # as the local one: no file, no directory
+            (stage / rel).unlink()
+            (stage / rel).parent.rmdir()
+            return None
+        return Segment(rel, crawl_id, 0, 1, n)
+
+    def texts(self, stage: Path, crawl_id: str, files: list[Path]) -> str | None:
+        from pipelines.index.compact import TEXT_ROW_GROUP_ROWS
+        from pipelines.index.textskip import write_sidecar
+        from pipelines.schema import TEXTS_SCHEMA
+
+        if not files:
+            return None
+        rel = f"texts/{crawl_dir_name(crawl_id)}/texts.parquet"
+        rows = read_rows(self.spark, files, TEXTS_SCHEMA, crawl_id=crawl_id, with_file=True)
+        sorted_file(_latest(rows, "fetched_at"), ["url"], stage / rel, TEXTS_SCHEMA,
+                    row_group_size=TEXT_ROW_GROUP_ROWS,
+                    write_statistics=["url", "crawl_id", "fetched_at"])  # fmt: skip
+        # The skip index reads the file's row groups back (on the driver, as the local one).
+        write_sidecar(stage / rel, pq.read_table(stage / rel, columns=["url", "text"]))
+        return rel
+
+
+def compact_spark(spark: Any, index: str | Path, *, crawl: str | None = None,
+                  partitions: int = PARTITIONS, **kwargs: Any) -> Any:  # fmt: skip
+    """:func:`pipelines.index.compact.compact` with the files built on Spark."""
+    from pipelines.index.compact import compact
+
+    return compact(index, crawl=crawl, builder=SparkBuilder(spark, partitions=partitions),
+                   **kwargs)  # fmt: skip
+
+
+# --- rank -----------------------------------------------------------------------------------
+
+
+def pagerank_df(spark: Any, edges: Any, *, damping: float = 0.85, tol: float = 1e-9,
+                max_iter: int = 100, chunk: int = CHUNK_ITERATIONS) -> Any:  # fmt: skip
+    """PageRank of the graph of distinct ``edges`` (src, dst) by DataFrame iterations: a
+    DataFrame (node, pagerank) summing to 1, as :func:`pipelines.index.rank.pagerank` (damping,
+    dangling nodes' rank spread uniformly, teleport).
+
+    It iterates the linear system ``x = d·Pᵀx + (1-d)/n`` (dangling nodes send nothing) and
+    normalizes ``x``: when the dangling mass and the teleport are both spread uniformly, that
+    is the PageRank vector (Langville and Meyer, "Deeper inside PageRank", 2004). An iteration
+    then needs no global sum (one join and one aggregate), so ``chunk`` iterations run as one
+    Spark job, checkpointed; it stops once ``chunk`` iterations change ``x`` by less than
+    ``tol`` (L1, relative to its sum), or after ``max_iter``."""
+    from pyspark.sql import functions as F
+
+    parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    nodes = (
+        edges.select(F.col("src").alias("node"))
+        .union(edges.select(F.col("dst").alias("node")))
+        .distinct()
+        .localCheckpoint()
+    )
+    n = nodes.count()
+    if n == 0:
+        return nodes.select("node", F.lit(0.0).alias("pagerank"))
+    deg = edges.groupBy("src").agg((F.lit(1.0) / F.count("*")).alias("w"))
+    # Partitioned by source as the aggregate partitions x by node: the join does not shuffle.
+    e = edges.select("src", "dst").join(deg, "src").repartition(parts, "src").localCheckpoint()
+    # A zero message to every node: nodes nobody links to keep the teleport share.
+    zero = nodes.select(F.col("node").alias("dst"), F.lit(0.0).alias("m")).localCheckpoint()
+    x = nodes.select("node", F.lit(1.0 / n).alias("x")).repartition(parts, "node")
+    x = x.localCheckpoint()
+    done = 0
+    while done < max_iter:
+        prev = x
+        for _ in range(min(chunk, max_iter - done)):
+            msgs = e.join(x.select(F.col("node").alias("src"), "x"), "src").select(
+                "dst", (F.col("x") * F.col("w")).alias("m")
+            )
+            x = (
+                msgs.unionByName(zero)
+                .groupBy("dst")
+                .agg((damping * F.sum("m") + (1 - damping) / n).alias("x"))
+                .select(F.col("dst").alias("node"), "x")
+            )
+            done += 1
+        x = x.localCheckpoint()
+        change, total = (
+            x.join(prev.select("node", F.col("x").alias("p")), "node")
+            .agg(F.sum(F.abs(F.col("x") - F.col("p"))), F.sum("x"))
+            .first()
+        )
+        if change < tol * total:
+            break
+    total = x.agg(F.sum("x")).first()[0]
+    return x.select("node", (F.col("x") / total).alias("pagerank"))
+
+
+def _hll_init(m: int):
+    """A mapInArrow function: node names in, their one-element HyperLogLog counters out."""
+    p = int(math.log2(m))
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for b in batches:
+            h = b.column(b.schema.get_field_index("h")).to_numpy().astype(np.uint64)
+            idx = (h & np.uint64(m - 1)).astype(np.int64)
+            rest = h >> np.uint64(p)
+            regs = np.zeros((len(h), m), dtype=np.uint8)
+            regs[np.arange(len(h)), idx] = _rho(rest, 64 - p)
+            yield pa.RecordBatch.from_arrays(
+                [b.column(b.schema.get_field_index("node")), _to_binary(regs),
+                 pa.array(np.zeros(len(h))), pa.array(np.ones(len(h), dtype=bool))],
+                names=["node", "regs", "harmonic", "changed"],
+            )  # fmt: skip
+
+    return run
+
+
+def _rho(x: np.ndarray, bits: int) -> np.ndarray:
+    """1 + the number of trailing zero bits of ``x`` (of ``bits`` bits): a register's value.
+
+    >>> _rho(np.array([1, 2, 8, 0], dtype=np.uint64), 8).tolist()
+    [1, 2, 4, 9]
+    """
+    out = np.full(len(x), bits + 1, dtype=np.uint8)
+    x = x.copy()
+    live = x != 0
+    r = np.ones(len(x), dtype=np.uint8)
+    while live.any():
+        low = (x & np.uint64(1)) == 1
+        hit = live & low
+        out[hit] = r[hit]
+        live &= ~low
+        x >>= np.uint64(1)
+        r += 1
+    return out
+
+
+def _to_binary(regs: np.ndarray) -> pa.Array:
+    m = regs.shape[1]
+    flat = pa.array(regs.reshape(-1))
+    offsets = pa.array(np.arange(0, regs.size + 1, m, dtype=np.int32))
+    return pa.BinaryArray.from_buffers(pa.binary(), len(regs), [None, offsets.buffers()[1],
+                                       flat.buffers()[1]])  # fmt: skip
+
+
+def _from_binary(arr: pa.BinaryArray, m: int) -> np.ndarray:
+    """The (rows, m) registers of a binary column of ``m`` bytes a row."""
+    off = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[off[0] : off[-1]]
+    return data.reshape(len(arr), m)
+
+
+def hll_estimate(regs: np.ndarray) -> np.ndarray:
+    """HyperLogLog cardinality of each row of registers (Flajolet et al., with linear counting
+    for small counts).
+
+    >>> round(float(hll_estimate(np.zeros((1, 64), dtype=np.uint8))[0]), 6)
+    0.0
+    """
+    m = regs.shape[1]
+    alpha = 0.7213 / (1 + 1.079 / m)
+    raw = alpha * m * m / np.sum(np.exp2(-regs.astype(np.float64)), axis=1)
+    zeros = np.sum(regs == 0, axis=1)
+    small = m * np.log(m / np.maximum(zeros, 1))
+    return np.where((raw <= 2.5 * m) & (zeros > 0), small, raw)
+
+
+def _hyperball_step(m: int, distance: int):
+    """A mapInArrow function: messages (node, regs, self) sorted by node in; each node's union
+    of its own and its predecessors' counters out, its harmonic sum grown by the ball's growth
+    at ``distance``."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import pyarrow.compute as pc
+
+        got = list(batches)
+        t = pa.Table.from_batches(got) if got else None
+        if t is None or t.num_rows == 0:
+            return
+        node = t["node"].combine_chunks()
+        regs = _from_binary(t["regs"].combine_chunks(), m)
+        own = t["own"].to_numpy(zero_copy_only=False)
+        starts = np.flatnonzero(
+            np.r_[True, pc.not_equal(node[1:], node[:-1]).to_numpy(zero_copy_only=False)]
+        )
+        union = np.maximum.reduceat(regs, starts, axis=0)
+        mine = own.nonzero()[0]  # one own row per node (sorted: its group's index)
+        group = np.searchsorted(starts, mine, side="right") - 1
+        before = np.zeros((len(starts), m), dtype=np.uint8)
+        before[group] = regs[mine]
+        h = np.zeros(len(starts))
+        h[group] = t["harmonic"].to_numpy(zero_copy_only=False)[mine]
+        grown = np.maximum(hll_estimate(union) - hll_estimate(before), 0.0)
+        changed = np.any(union != before, axis=1)
+        yield from pa.table(
+            {
+                "node": node.take(pa.array(starts)),
+                "regs": _to_binary(union),
+                "harmonic": h + grown / distance,
+                "changed": changed,
+            }
+        ).to_batches()
+
+    return run
+
+
+def harmonic_df(spark: Any, edges: Any, *, registers: int = REGISTERS,
+                max_distance: int = MAX_DISTANCE) -> Any:  # fmt: skip
+    """Harmonic centrality (incoming distances) of the graph of distinct ``edges`` (src, dst),
+    estimated by HyperBall with ``registers`` (a power of two) HyperLogLog registers per node:
+    a DataFrame (node, harmonic)."""
+    from pyspark.sql import functions as F
+
+    if registers < 16 or registers & (registers - 1):
+        raise ValueError(f"registers must be a power of two >= 16, not {registers}")
+    nodes = (
+        edges.select(F.col("src").alias("node"))
+        .union(edges.select(F.col("dst").alias("node")))
+        .distinct()
+        .withColumn("h", F.xxhash64("node"))
+    )
+    schema = "node string, regs binary, harmonic double, changed boolean"
+    state = nodes.mapInArrow(_hll_init(registers), schema).localCheckpoint()
+    e = edges.select("src", "dst").localCheckpoint()
+    parts = _partitions(spark, 0)
+    for distance in range(1, max_distance + 1):
+        # A node's counter goes to its successors only if it changed (HyperBall's
+        # optimization: an unchanged counter adds nothing new).
+        sent = state.where("changed").select(F.col("node").alias("src"), "regs")
+        msgs = e.join(sent, "src").select(
+            F.col("dst").alias("node"), "regs", F.lit(0.0).alias("harmonic"),
+            F.lit(False).alias("own"),
+        )  # fmt: skip
+        mine = state.select("node", "regs", "harmonic", F.lit(True).alias("own"))
+        state = (
+            mine.unionByName(msgs)
+            .repartition(parts, "node")
+            .sortWithinPartitions("node", F.desc("own"))
+            .mapInArrow(_hyperball_step(registers, distance), schema)
+            .localCheckpoint()
+        )
+        if state.where("changed").isEmpty():
+            break
+    return state.select("node", "harmonic")
+
+
+def rank_spark(spark: Any, index: str | Path, *, crawl: str | None = None,
+               registers: int = REGISTERS) -> list[Any]:  # fmt: skip
+    """:func:`pipelines.index.rank.rank_index` on Spark: ``ranks/{host,domain}.parquet``."""
+    from pyspark.sql import functions as F
+
+    from pipelines.index.layout import open_snapshot, write_text_atomic
+    from pipelines.index.queries import RANKS
+    from pipelines.index.rank import RankStats, rank_table
+    from pipelines.parquet_sink import write_table_atomic
+    from pipelines.schema import LINKS_SCHEMA
+
+    snap = open_snapshot(index)
+    snap.check_crawl(crawl)
+    files = [snap.segment_path(s) for s in snap.link_segments()] + snap.raw_links
+    cols = pa.schema([LINKS_SCHEMA.field(c) for c in ("crawl_id", "nofollow", "source_host",
+                      "target_host", "source_domain", "target_domain")])  # fmt: skip
+    links = read_rows(spark, files, cols, crawl_id=crawl, dofollow=True).localCheckpoint()
+    out = Path(index) / RANKS
+    stats = []
+    for level in ("host", "domain"):
+        t0 = time.monotonic()
+        edges = (
+            links.select(
+                F.col(f"source_{level}").alias("src"), F.col(f"target_{level}").alias("dst")
+            )
+            .where("src <> dst")
+            .distinct()
+            .localCheckpoint()
+        )
+        pr = pagerank_df(spark, edges)
+        hc = harmonic_df(spark, edges, registers=registers)
+        ins = edges.groupBy(F.col("dst").alias("node")).agg(F.count("*").alias("in_degree"))
+        outs = edges.groupBy(F.col("src").alias("node")).agg(F.count("*").alias("out_degree"))
+        table = (
+            pr.join(hc, "node", "left").join(ins, "node", "left").join(outs, "node", "left")
+            .fillna(0, ["in_degree", "out_degree"]).fillna(0.0, ["harmonic"])
+            .toPandas()
+        )  # fmt: skip
+        ranked = rank_table(
+            pa.array(table["node"], pa.string()), table["pagerank"].to_numpy(),
+            table["harmonic"].to_numpy(), table["in_degree"].to_numpy(),
+            table["out_degree"].to_numpy(),
+        )  # fmt: skip
+        write_table_atomic(ranked, out / f"{level}.parquet")
+        stats.append(RankStats(level, len(table), edges.count(), time.monotonic() - t0))
+    from pipelines.index import rank as rank_mod
+
+    write_text_atomic(out / "README.txt", (rank_mod.__doc__ or "") + SPARK_RANK_NOTE)
+    return stats
+
+
+SPARK_RANK_NOTE = """
+Ranked on Spark (`--spark`): harmonic centrality by HyperBall (HyperLogLog counters per node,
+`--registers` of them) instead of sampled BFS; PageRank as above.
+"""
+
+
+# --- ingest ---------------------------------------------------------------------------------
+
+
+def ingest_spark(spark: Any, sources: list[str], out: str, **options: Any) -> Any:
+    """:func:`crawler.ingest.run_ingest` on Spark: one task per archive, each running
+    :func:`crawler.ingest.ingest_file` (its parts have deterministic names and are published
+    by a rename, so a retried task replaces its own parts). Returns an ``IngestSummary``."""
+    from crawler.ingest import FileResult, IngestSummary, ingest_file
+
+    t0 = time.monotonic()
+    rdd = spark.sparkContext.parallelize(sources, max(1, len(sources)))
+    results = rdd.map(lambda s: ingest_file(s, out, **options)).collect()
+    total = FileResult()
+    for res in results:
+        total.add(res)
+        for line in res.messages:
+            print(f"linkcrawl: {line}", file=sys.stderr, flush=True)
+    return IngestSummary(total=total, files=len(sources), seconds=time.monotonic() - t0)
+
+
+# --- spark-submit ---------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``spark-submit pipelines/index/spark.py compact|rank|ingest ...``: the same options as
+    ``linkcrawl compact|rank|ingest ... --spark``."""
+    from crawler.cli import main as cli_main
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in ("compact", "rank", "ingest"):
+        argparse.ArgumentParser(prog="spark.py").error("expected compact, rank or ingest")
+    return cli_main([*args, "--spark"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""The Spark jobs (pipelines/index/spark.py) in local mode give what the local jobs give.
+
+One SparkSession for the module (local[2], two shuffle partitions, no UI, no adaptive
+planning, no whole-stage code generation: on tiny inputs Spark's fixed costs dominate); the
+CLI runs in this process (``crawler.cli.main``), so ``--spark`` reuses it. Spark needs a JVM:
+without ``java`` the session fixture fails with a message saying so (the tests are not
+skipped).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import indexdata
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from scipy import sparse, stats
+from test_ingest import kinds_warc
+
+from crawler.cli import main
+from crawler.demo import loopback_proxy_env
+from crawler.testweb import WebServer, build_test_web
+from pipelines.index import spark as S
+from pipelines.index.compact import compact
+from pipelines.index.layout import MANIFEST, read_current
+from pipelines.index.rank import harmonic, pagerank
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def spark():
+    S.require_java()  # a clear error, not a skip, on a machine without a JVM
+    session = S.session(
+        "local[2]",
+        conf={
+            "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "2",
+            "spark.sql.adaptive.enabled": "false",
+            # Compiling each stage's generated code costs more than it saves on tiny inputs
+            # (PageRank's 40 iterations: about a quarter of their time).
+            "spark.sql.codegen.wholeStage": "false",
+            "spark.driver.memory": "1g",
+        },
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def raw_index(tmp_path_factory):
+    """Raw files of one crawl of the test web (redirects, redirect scripts, target checks,
+    texts, lang and country) plus indexdata's first crawl (a re-fetched page, sitewide
+    footers, placements): nothing compacted yet."""
+    web = build_test_web(8, 2)
+    out = tmp_path_factory.mktemp("spark") / "raw"
+    seeds = out.parent / "seeds.txt"
+    seeds.write_text("\n".join(web.seeds) + "\n")
+    with WebServer(web.site) as server:
+        env = loopback_proxy_env(server.proxy_url)
+        env["PYTHONPATH"] = str(ROOT)
+        res = subprocess.run(
+            [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
+             "--workers", "1", "--delay", "0", "--host-concurrency", "4", "--allow-private",
+             "--check-targets", "--store-text", "--no-compact", "--crawl-id", "t1", "-q"],
+            env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    # indexdata's first crawl, with a page fetched twice (a worker died before its ack).
+    indexdata.write_crawl(out, "c1", indexdata.CRAWL1, indexdata.T0)
+    s1 = "http://news.test/s1"
+    indexdata.write_crawl(out, "c1", {s1: indexdata.CRAWL1[s1]}, indexdata.T1, writer_id="w1",
+                          files=1)  # fmt: skip
+    for table in ("links", "pages", "texts", "targets"):  # every input table is there
+        assert list((out / table).glob("part-*.parquet")), table
+    return out
+
+
+def generation(index: Path) -> tuple[dict, dict[str, object]]:
+    """The published generation: its manifest (but its date) and every file's content."""
+    gen = index / "compacted" / read_current(index)
+    manifest = json.loads((gen / MANIFEST).read_text())
+    manifest.pop("created_at")
+    files: dict[str, object] = {}
+    for p in sorted(gen.rglob("*")):
+        rel = str(p.relative_to(gen))
+        if p.is_dir() or rel == MANIFEST:
+            files[rel] = None
+        elif p.suffix == ".parquet":
+            f = pq.ParquetFile(p)
+            groups = [f.metadata.row_group(i).num_rows for i in range(f.metadata.num_row_groups)]
+            files[rel] = (f.read(), groups)
+        else:  # mentions' skip index
+            with np.load(p) as z:
+                files[rel] = {k: z[k].tolist() for k in z.files}
+    return manifest, files
+
+
+def assert_same_generation(local: Path, other: Path) -> None:
+    (ma, fa), (mb, fb) = generation(local), generation(other)
+    assert ma == mb  # segments, rows per crawl, consumed raw files
+    assert sorted(fa) == sorted(fb)
+    for name, content in fa.items():
+        if isinstance(content, tuple):
+            (ta, ga), (tb, gb) = content, fb[name]
+            assert ta.schema == tb.schema, name
+            assert ta.equals(tb), name  # the same rows, in the same order
+            assert ga == gb, name  # in the same row groups
+        else:
+            assert content == fb[name], name
+    for d in ("links", "pages", "texts", "targets", "via"):  # the mirror, the raw files left
+        names = [sorted(p.name for p in (root / d).glob("*")) for root in (local, other)]
+        assert names[0] == names[1], d
+
+
+def test_compaction_gives_the_local_layout(spark, raw_index, tmp_path):
+    a, b = tmp_path / "local", tmp_path / "spark"
+    shutil.copytree(raw_index, a)
+    shutil.copytree(raw_index, b)
+    # Small buckets and row groups: several of each, so the shuffles and cuts are exercised.
+    local = compact(a, rows_per_bucket=300, row_group_rows=128)
+    got = S.compact_spark(spark, b, rows_per_bucket=300, row_group_rows=128)
+    assert (got.rows_in, got.rows_out, got.pages_out) == (
+        local.rows_in, local.rows_out, local.pages_out
+    )  # fmt: skip
+    assert got.duplicates_removed > 0 and got.crawls_rebuilt == ["c1", "t1"]
+    manifest, files = generation(b)
+    assert len(manifest["links"]) > 3 and manifest["via"] and manifest["texts"]
+    assert manifest["targets"] and set(manifest["pages"]) == {"c1", "t1"}
+    links = pa.concat_tables(v[0] for n, v in files.items() if n.startswith("links/") and v)
+    kinds = set(links["link_kind"].to_pylist())
+    assert {"direct", "http-redirect", "redirect-script"} <= kinds
+    assert {"de", "fr"} <= set(links["source_lang"].to_pylist())
+    assert_same_generation(a, b)
+
+    # A crawl written since, compacted through the CLI: rebuilt from the previous generation
+    # plus its raw files, the other crawls' files linked unchanged.
+    for root in (a, b):
+        indexdata.write_crawl(root, "c1", {"http://news.test/s2": indexdata.CRAWL1[
+            "http://news.test/s2"]}, indexdata.T1, writer_id="w9", files=1)  # fmt: skip
+    compact(a)
+    assert main(["compact", str(b), "--spark", "--master", "local[2]"]) == 0
+    assert read_current(b) == "gen-000002"
+    assert_same_generation(a, b)
+
+
+def generated_graph(n: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """A directed graph with Zipf-skewed in-degrees (hubs, at random ids), a tenth of the edges
+    to uniform targets, a few dangling nodes, no loops."""
+    rng = np.random.default_rng(seed)
+    deg = rng.geometric(0.25, size=n)
+    deg[rng.random(n) < 0.05] = 0  # dangling
+    src = np.repeat(np.arange(n), deg)
+    dst = rng.permutation(n)[np.minimum(rng.zipf(1.5, size=len(src)) - 1, n - 1)]
+    dst = np.where(rng.random(len(src)) < 0.1, rng.integers(0, n, len(src)), dst)
+    pairs = np.unique(np.stack([src, dst], 1)[src != dst], axis=0)
+    return pairs[:, 0], pairs[:, 1]
+
+
+def edges_df(spark, src: np.ndarray, dst: np.ndarray):
+    table = pa.table({"src": [f"n{i}" for i in src], "dst": [f"n{i}" for i in dst]})
+    return spark.createDataFrame(table.to_pandas())
+
+
+@pytest.fixture(scope="module")
+def graph():
+    src, dst = generated_graph(3_000)
+    linked = np.union1d(src, dst)  # the nodes with an edge (a few are left isolated)
+    index = {v: i for i, v in enumerate(linked)}
+    m = len(linked)
+    a = sparse.csr_matrix(
+        (np.ones(len(src)), ([index[v] for v in src], [index[v] for v in dst])), shape=(m, m)
+    )
+    return src, dst, linked, a
+
+
+def test_pagerank_matches_scipy(spark, graph):
+    src, dst, linked, a = graph
+    got = S.pagerank_df(spark, edges_df(spark, src, dst)).toPandas()
+    byname = dict(zip(got["node"], got["pagerank"], strict=True))
+    assert sorted(byname) == sorted(f"n{i}" for i in linked)
+    want = pagerank(a)
+    diff = max(abs(byname[f"n{v}"] - want[i]) for i, v in enumerate(linked))
+    assert diff < 1e-6
+    assert abs(sum(byname.values()) - 1.0) < 1e-9
+
+
+def test_hyperball_harmonic_ranks_like_the_exact_values(spark, graph):
+    src, dst, linked, a = graph
+    exact = harmonic(a, samples=a.shape[0])  # one BFS per node: exact
+    got = S.harmonic_df(spark, edges_df(spark, src, dst), registers=1024).toPandas()
+    approx = dict(zip(got["node"], got["harmonic"], strict=True))
+    est = np.array([approx[f"n{v}"] for v in linked])
+    rho = stats.spearmanr(exact, est).statistic
+    assert rho >= 0.99, rho
+    top = set(np.argsort(-exact, kind="stable")[:100].tolist())
+    assert set(np.argsort(-est, kind="stable")[:100].tolist()) == top
+
+
+def test_ingest_on_spark_writes_the_local_parts(spark, tmp_path):
+    from crawler.ingest import run_ingest
+
+    sources = [str(kinds_warc(tmp_path / "kinds.warc.gz"))]
+    a, b = tmp_path / "local", tmp_path / "spark"
+    run_ingest(sources, str(a), workers=1, progress=False)
+    got = S.ingest_spark(spark, sources, str(b))
+    assert got.total.pages > 0
+    for kind in ("links", "pages"):
+        names = sorted(p.name for p in (a / kind).iterdir())
+        assert names and names == sorted(p.name for p in (b / kind).iterdir())
+        for name in names:  # deterministic names, the same rows
+            assert pq.read_table(a / kind / name).equals(pq.read_table(b / kind / name))
+
+
+def test_without_java_the_error_says_so(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    with pytest.raises(RuntimeError, match="Java 17"):
+        S.require_java()
+    capsys.readouterr()
+    assert main(["compact", str(tmp_path), "--spark"]) == 2  # one line, not a Java trace
+    err = capsys.readouterr().err
+    assert "Java 17" in err and "JAVA_HOME" in err and err.strip().count("\n") == 0
+    assert main(["rank", str(tmp_path), "--spark", "--registers", "100"]) == 2
+    assert "power of two" in capsys.readouterr().err
+
+
+def test_doctests():
+    import doctest
+
+    result = doctest.testmod(S)
+    assert result.failed == 0 and result.attempted > 0
