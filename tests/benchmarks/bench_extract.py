@@ -33,6 +33,7 @@ wall time on a shared machine); the ratio of each round's pair is shown with the
 
     PYTHONPATH=. python tests/benchmarks/bench_extract.py [--rounds 5] [--profile]
     PYTHONPATH=. python tests/benchmarks/bench_extract.py --baseline ../base [--wcxb 1000]
+    PYTHONPATH=. python tests/benchmarks/bench_extract.py --baseline ../b --instructions --pages 20
     PYTHONPATH=. python tests/benchmarks/bench_extract.py --instructions [--pages 60]
 """
 
@@ -287,7 +288,7 @@ def run_linkextractor(pages: list[tuple[str, bytes]], extractor: Any) -> int:
     return n
 
 
-def count_instructions(side: str, n_pages: int) -> int:
+def count_instructions(side: str, n_pages: int, tree: Path = ROOT) -> int:
     """CPU instructions of one round of ``side`` over the first ``n_pages`` pages, counted by
     callgrind in a child process (only inside ``functools.reduce``, which runs the round:
     imports, loading and a warm-up round on 5 pages are left out)."""
@@ -300,6 +301,7 @@ def count_instructions(side: str, n_pages: int) -> int:
                 "--one-round", side, "--pages", str(n_pages),
             ],
             check=True, capture_output=True,
+            env={**os.environ, "BENCH_EXTRACT_TREE": str(tree), "PYTHONPATH": str(tree)},
         )  # fmt: skip
         for line in out.read_text().splitlines():
             if line.startswith("summary:"):
@@ -310,7 +312,12 @@ def count_instructions(side: str, n_pages: int) -> int:
 def one_round(side: str, pages: list[tuple[str, bytes]]) -> None:
     """A warm-up round on 5 pages, then one round inside ``functools.reduce`` (what
     :func:`count_instructions` counts)."""
-    if side == "linkcrawl":
+    if side == "rows":  # what --baseline times
+        warm_detector()
+        run_rows(pages[:5])
+        clear_memos()
+        functools.reduce(lambda _, __: run_rows(pages), [0], 0)
+    elif side == "linkcrawl":
         warm_detector()
         run_linkcrawl(pages[:5])
         clear_memos()
@@ -321,10 +328,17 @@ def one_round(side: str, pages: list[tuple[str, bytes]]) -> None:
         functools.reduce(lambda _, __: run_linkextractor(pages, extractor), [0], 0)
 
 
-def instructions(n_pages: int) -> int:
+def instructions(n_pages: int, baseline: Path | None = None) -> int:
     if shutil.which("valgrind") is None:
         print("--instructions needs valgrind (apt install valgrind)", file=sys.stderr)
         return 2
+    if baseline is not None:  # the rows a crawl writes, with either tree
+        base = count_instructions("rows", n_pages, baseline.resolve())
+        current = count_instructions("rows", n_pages)
+        print(f"baseline {base / n_pages / 1e6:8.2f} M instructions/page")
+        print(f"current  {current / n_pages / 1e6:8.2f} M instructions/page")
+        print(f"current / baseline instructions: {current / base:.3f}")
+        return 0
     counts = {}
     for side in ("linkcrawl", *linkextractors()):
         counts[side] = count_instructions(side, n_pages)
@@ -368,7 +382,7 @@ def main() -> int:
         one_round(args.one_round, pages)
         return 0
     if args.instructions:
-        return instructions(len(pages))
+        return instructions(len(pages), args.baseline)
     timer = PlacementTimer()
     extract_mod.place_links_scored = timer  # type: ignore[assignment]
     type_timer = PlacementTimer("classify_page")  # the page type's signals and model
