@@ -11,6 +11,8 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
+from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from html import escape as html_escape
@@ -397,11 +399,20 @@ _FORMATTING_START_RE = re.compile(
 )
 # A whole tag, its attributes read as the tokenizer reads them (a quote opens a value only
 # after "="; a ">" in a quoted value does not end the tag), so that no tag hides in another.
-_FORMATTING_TAG_RE = re.compile(
-    rb"<(/?)(?=[aAbBiIuUsSeEfFnNcCtT])(" + _FORMATTING + rb"|[aA])(?=[\t\n\f\r />])"
+_FORMATTING_ATTRS = (
     rb"(?:[\t\n\f\r /]+|[^\t\n\f\r />][^\t\n\f\r />=]*"
     rb"""(?:[\t\n\f\r ]*=[\t\n\f\r ]*(?:"[^"]*"?|'[^']*'?|[^\t\n\f\r >]*))?)*+>?"""
 )
+_FORMATTING_TAG_RE = re.compile(
+    rb"<(/?)(?=[aAbBiIuUsSeEfFnNcCtT])(%s|[aA])(?=[\t\n\f\r />])%s"
+    % (_FORMATTING, _FORMATTING_ATTRS)
+)
+# The same tags, whole (no group: findall gives the tags), in the ASCII-lowercased body (its
+# character classes are the same in either case: the same spans).
+_FORMATTING_WHOLE_RE = re.compile(
+    rb"</?(?=[abiusefnct])(?:%s|a)(?=[\t\n\f\r />])%s" % (_FORMATTING, _FORMATTING_ATTRS)
+)
+_LINK_START_RE = re.compile(rb"<a(?=[\t\n\f\r />])")  # in the lowercased body
 
 
 def _limit_reopened(body: bytes, tags: int, max_reopened: int | None = None) -> bytes:
@@ -426,16 +437,43 @@ def _limit_reopened(body: bytes, tags: int, max_reopened: int | None = None) -> 
     """
     budget = MAX_REOPENED if max_reopened is None else max_reopened
     starts = len(_FORMATTING_START_RE.findall(body))
-    if (starts + 1) * tags <= budget or _reopen_cost(body, tags) <= budget:
+    if (starts + 1) * tags <= budget:
+        return body
+    lowered = body.lower()
+    pops = _pop_positions(lowered)
+    if _reopen_bound(lowered, len(pops), starts) <= budget:
+        return body  # three pages in four that get this far (WCXB), without a Python step per tag
+    if _reopen_cost(body, tags, pops=pops) <= budget:
         return body
     drop: list[tuple[int, int]] = []
-    _reopen_cost(body, tags, budget, drop)
+    _reopen_cost(body, tags, budget, drop, pops)
     return _cut_spans(body, drop)
 
 
+def _reopen_bound(lowered: bytes, pops: int, starts: int) -> int:
+    """An upper bound of :func:`_reopen_cost` for the ASCII-lowercased body *lowered*, with
+    its *pops* tags that may pop and its *starts* formatting start tags (but ``<a>``), counted
+    in C: the most elements the list may hold (three alike start tags at most per distinct
+    one, and one ``<a>``) times the tags that may add them (those that may pop, links and
+    ``<nobr>``).
+
+    >>> page = b"<p><b x=1><b x=1><b x=1><b x=1><b>t</b></p><p>a</p><a href=/x>b</a>"
+    >>> lowered = page.lower()
+    >>> pops = len(_pop_positions(lowered))
+    >>> _reopen_bound(lowered, pops, 5), _reopen_cost(page, page.count(b"<"))
+    (60, 20)
+    """
+    listed = 1  # an <a>
+    for tag, n in Counter(_FORMATTING_WHOLE_RE.findall(lowered)).items():
+        if tag[1] != 0x2F and tag[1] != 0x61:  # not an end tag, not an <a>
+            listed += min(n, 3)
+    return listed * (pops + len(_LINK_START_RE.findall(lowered)) + starts)
+
+
 def _reopen_cost(
-    body: bytes, tags: int, budget: int = 0, drop: list[tuple[int, int]] | None = None
-) -> int:
+    body: bytes, tags: int, budget: int = 0, drop: list[tuple[int, int]] | None = None,
+    pops: list[int] | None = None,
+) -> int:  # fmt: skip
     """An upper estimate of the elements the parser re-opens in *body*: per tag that may pop
     elements (:func:`_pops`), the formatting elements then listed (each may be re-opened once
     after it). Each formatting start tag adds one (three alike at most, one ``<a>``); an end
@@ -454,13 +492,15 @@ def _reopen_cost(
     alike: dict[bytes, int] = {}  # per start tag (name and attributes), how many listed
     certain: list[tuple[bytes, bytes]] = []  # the open elements on top: (name, start tag)
     cost = seen = last = 0  # seen: the "<" before the current tag
+    if pops is None:
+        pops = _pop_positions(body.lower())
     for match in _FORMATTING_TAG_RE.finditer(body):
         start = match.start()
         between = body.count(b"<", last, start)
         if between:
             certain.clear()
             if size:
-                cost += size * _pops(body, last, start)
+                cost += size * (bisect_left(pops, start) - bisect_left(pops, last))
         seen += between + 1
         last = match.end()
         name = match[2].lower()
@@ -490,7 +530,7 @@ def _reopen_cost(
         size += n < 3  # the earliest of four alike is forgotten
         if name != b"nobr":
             certain.append((name, key))
-    return cost + size * _pops(body, last, len(body))
+    return cost + size * (len(pops) - bisect_left(pops, last))
 
 
 # Start tags that may pop elements off the stack (formatting ones left listed, to be
@@ -505,6 +545,10 @@ _POPPING_START_RE = re.compile(
 )
 
 
+# The same tags, and end tags, in the ASCII-lowercased body (IGNORECASE is slower).
+_POPPING_RE = re.compile(b"<(?:/|" + _POPPING_START_RE.pattern[1:] + b")")
+
+
 def _pops(body: bytes, start: int, end: int) -> int:
     """How many tags of ``body[start:end]`` may pop elements: end tags, and the start tags
     of _POPPING_START_RE (others, ``<span>``, ``<img>``..., push or are ignored).
@@ -513,6 +557,21 @@ def _pops(body: bytes, start: int, end: int) -> int:
     4
     """
     return body.count(b"</", start, end) + len(_POPPING_START_RE.findall(body, start, end))
+
+
+def _pop_positions(lowered: bytes) -> list[int]:
+    """Where the tags :func:`_pops` counts start in a body (ASCII-lowercased), in order: those
+    of a span from a tag's end to the next ``<`` are then counted by two bisections (one scan
+    of the body in C, where a scan per span cost a Python call and a regex set-up for each
+    formatting tag and link; a match ends before the next ``<``, so a whole-body scan finds
+    the same ones).
+
+    >>> body = b"<p>a<span>b</span><LI>c<img><div>"
+    >>> positions = _pop_positions(body.lower())
+    >>> positions, bisect_left(positions, 33) - bisect_left(positions, 0) == _pops(body, 0, 33)
+    ([0, 11, 18, 28], True)
+    """
+    return [match.start() for match in _POPPING_RE.finditer(lowered)]
 
 
 # One traversal finds everything a page's links depend on (a css() call walks the whole tree).

@@ -132,20 +132,15 @@ def link_rows(
     source_domain = registered_domain(source_host)
     page_type = page.page_type
     rows = []
+    # A page links to the same target many times (an image and a title per card): its
+    # columns are worked out once per target.
+    seen: dict[str, tuple[str, str | None, str, str, str | None, str]] = {}
     for link in page.links:
-        target_host = url_host(link.target_url)
-        target_domain = registered_domain(target_host)
-        final = static_final(link.target_url) if "?" in link.target_url else None
-        if final is None:
-            final, final_host, final_domain, kind = (
-                link.target_url,
-                target_host,
-                target_domain,
-                DIRECT,
-            )
-        else:
-            final_host = url_host(final)
-            final_domain, kind = registered_domain(final_host), REDIRECT_SCRIPT
+        target = link.target_url
+        known = seen.get(target)
+        if known is None:
+            known = seen[target] = _target_columns(target)
+        target_host, target_domain, final, final_host, final_domain, kind = known
         rows.append(
             {
                 "crawl_id": crawl_id,
@@ -153,7 +148,7 @@ def link_rows(
                 "source_url": source_url,
                 "source_host": source_host,
                 "source_domain": source_domain,
-                "target_url": link.target_url,
+                "target_url": target,
                 "target_host": target_host,
                 "target_domain": target_domain,
                 "anchor_text": link.anchor_text,
@@ -178,6 +173,23 @@ def link_rows(
             }
         )
     return rows
+
+
+def _target_columns(target: str) -> tuple[str, str | None, str, str, str | None, str]:
+    """A link target's host and registered domain, and where it lands: the URL a redirect
+    script's query carries (:func:`static_final`), else the target itself; that URL's host
+    and domain, and the link's kind.
+
+    >>> _target_columns("http://a.test/out?url=https%3A%2F%2Fwww.b.test%2F")
+    ('a.test', 'a.test', 'https://www.b.test/', 'www.b.test', 'b.test', 'redirect-script')
+    """
+    host = url_host(target)
+    domain = registered_domain(host)
+    final = static_final(target) if "?" in target else None
+    if final is None:
+        return host, domain, target, host, domain, DIRECT
+    final_host = url_host(final)
+    return host, domain, final, final_host, registered_domain(final_host), REDIRECT_SCRIPT
 
 
 def page_columns(page: PageLinks) -> dict[str, Any]:
