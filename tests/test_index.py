@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.index import aggregates as agg
 from pipelines.index import lookup
 from pipelines.index.compact import compact, flat_name
 from pipelines.index.layout import (
@@ -48,7 +50,9 @@ def tree(path: Path) -> dict[str, tuple[int, int]]:
             for p in sorted(path.rglob("*")) if p.is_file()}  # fmt: skip
 
 
-@pytest.mark.parametrize("module", ["layout", "anchors", "rank", "compact", "engine", "export"])
+@pytest.mark.parametrize(
+    "module", ["layout", "anchors", "rank", "compact", "engine", "export", "aggregates"]
+)
 def test_doctests(module):
     mod = importlib.import_module(f"pipelines.index.{module}")
     result = doctest.testmod(mod)
@@ -138,7 +142,8 @@ def test_layout_buckets_by_domain_sorted_by_surt_with_prunable_row_groups(raw):
         sql = ix.links_for(parse_target("shop.test"), Filters(crawl="c1"))
     assert sql.count(".parquet'") == 1
     # The pyarrow path reads only the row groups whose key range overlaps, same answers.
-    with Index(raw, fast_rows=0) as slow, Index(raw, fast_rows=10**9) as fast:
+    with Index(raw, fast_rows=0, aggregates=False) as slow, \
+            Index(raw, fast_rows=10**9, aggregates=False) as fast:  # fmt: skip
         for text in ("shop.test", "www.shop.test", "shop.test/blue", "news.test"):
             t = parse_target(text)
             seg = next(s for s in segs if s.bucket == bucket_of(t.domain, s.buckets))
@@ -353,6 +358,9 @@ def _index_state(raw: Path, state: str) -> Path:
     elif state == "ranked":
         compact(raw)
         rank_index(raw)
+    elif state == "ranked first":  # the aggregates are sorted with the ranks
+        rank_index(raw)
+        compact(raw)
     else:  # "mixed": c3 stays raw, and c2 re-fetches a page into a raw file
         assert state == "mixed"
         page = "http://new.test/review"
@@ -366,8 +374,9 @@ def _same(slow: pa.Table, fast: pa.Table, what: str) -> None:
     assert fast.to_pylist() == slow.to_pylist(), what
 
 
-@pytest.mark.parametrize("state", ["raw", "compacted", "mixed", "ranked"])
+@pytest.mark.parametrize("state", ["raw", "compacted", "mixed", "ranked", "ranked first"])
 def test_pyarrow_lookups_agree_with_duckdb(raw, state):
+    """Three paths, one answer: DuckDB, pyarrow, and the aggregates (where they apply)."""
     index = _index_state(raw, state)
     targets = ["shop.test", "www.shop.test", "shop.test/blue", "http://shop.test/x", "news.test",
                "nothing.test", "shop.test/none/"]  # fmt: skip
@@ -376,9 +385,18 @@ def test_pyarrow_lookups_agree_with_duckdb(raw, state):
                Filters(crawl="c2", dofollow=True, placement="content", internal=True)]  # fmt: skip
     cases = [(t, Filters()) for t in targets] + [("shop.test", f) for f in filters]
     cases += [("www.shop.test", Filters(dofollow=True)), ("shop.test/blue", Filters(crawl="c2"))]
-    with Index(index, fast_rows=0) as slow, Index(index, fast_rows=10**9) as fast:
-        assert fast.arrow_rows(parse_target("shop.test"), Filters(), ["source_url"]) is not None
-        assert slow.arrow_rows(parse_target("shop.test"), Filters(), ["source_url"]) is None
+    with Index(index, fast_rows=0, aggregates=False) as slow, \
+            Index(index, fast_rows=10**9, aggregates=False) as fast, \
+            Index(index, fast_rows=0) as stored:  # fmt: skip
+        shop = parse_target("shop.test")
+        assert fast.arrow_rows(shop, Filters(), ["source_url"]) is not None
+        assert slow.arrow_rows(shop, Filters(), ["source_url"]) is None
+        order = [("source_domain", "ascending")]
+        used = stored.from_aggregate("refdomains", shop, Filters(), order, None) is not None
+        assert used == (state in ("compacted", "ranked", "ranked first"))  # no raw links left
+        assert (
+            stored.from_aggregate("refdomains", shop, Filters(dofollow=True), order, None) is None
+        )
         nonempty = 0
         for text, f in cases:
             t = parse_target(text)
@@ -388,19 +406,33 @@ def test_pyarrow_lookups_agree_with_duckdb(raw, state):
                 lambda ix, t=t, f=f: ix.backlinks(t, f),
                 lambda ix, t=t, f=f: ix.backlinks(t, f, grouped=False, limit=3),
             ):
-                a, b = query(slow), query(fast)
+                a, b, c = query(slow), query(fast), query(stored)
                 _same(a, b, what)
+                _same(a, c, what + " aggregates")
                 nonempty += a.num_rows > 0
+            for kw in ((), ("blue widgets",)):
+                (a, *rest_a), (c, *rest_c) = (
+                    slow.anchors(t, f, keywords=kw),
+                    stored.anchors(t, f, keywords=kw),
+                )
+                _same(a, c, f"{what} anchors {kw}")
+                assert rest_a == rest_c, f"{what} anchors {kw}"
         assert nonempty > 30
         t = parse_target("shop.test")
         for sort in ("authority", "backlinks", "first_seen", "domain"):
-            _same(slow.refdomains(t, Filters(), sort=sort, limit=4),
-                  fast.refdomains(t, Filters(), sort=sort, limit=4), sort)  # fmt: skip
+            for limit in (None, 4, 0):
+                a = slow.refdomains(t, Filters(), sort=sort, limit=limit)
+                _same(a, fast.refdomains(t, Filters(), sort=sort, limit=limit), sort)
+                _same(a, stored.refdomains(t, Filters(), sort=sort, limit=limit), sort)
         for sort in ("authority", "first_seen", "last_seen", "source", "similar"):
             for grouped in (True, False):
-                _same(slow.backlinks(t, Filters(), sort=sort, grouped=grouped, limit=5),
-                      fast.backlinks(t, Filters(), sort=sort, grouped=grouped, limit=5),
-                      f"{sort} {grouped}")  # fmt: skip
+                for limit in (None, 5):
+                    what = f"{sort} {grouped} {limit}"
+                    a = slow.backlinks(t, Filters(), sort=sort, grouped=grouped, limit=limit)
+                    _same(a, fast.backlinks(t, Filters(), sort=sort, grouped=grouped,
+                                            limit=limit), what)  # fmt: skip
+                    _same(a, stored.backlinks(t, Filters(), sort=sort, grouped=grouped,
+                                              limit=limit), what)  # fmt: skip
         with pytest.raises(IndexError_, match="unknown placement"):
             fast.refdomains(t, Filters(placement="header"))
         with pytest.raises(IndexError_, match="unknown crawl"):
@@ -423,6 +455,43 @@ def test_repeated_links_on_a_page_as_last_seen(raw, fast_rows):
         (d,) = ix.refdomains(t, Filters()).to_pylist()
         assert (d["backlinks"], d["dofollow_backlinks"], d["pages"]) == (2, 2, 2)
         assert ix.refdomains(t, Filters(dofollow=True)).to_pylist()[0]["backlinks"] == 2
+
+
+@dataclass
+class _MoreFilters(Filters):
+    """A filter a later change adds: the aggregates were not built for it."""
+
+    lang: str | None = None
+
+
+def test_aggregates_are_published_with_the_generation_and_old_indexes_fall_back(raw, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(raw, old)
+    compact(raw)
+    compact(old, aggregates=False)  # as an index compacted before aggregates existed
+    t, order = parse_target("shop.test"), [("source_domain", "ascending")]
+    snap = open_snapshot(raw)
+    entry = snap.manifest.aggregates
+    assert entry["where"] == Filters().sql() and entry["ranks"] is None
+    for table in ("refdomains", "backlinks"):
+        assert (snap.generation_dir / agg.file_for(entry, table, "shop.test")).is_file()
+    assert open_snapshot(old).manifest.aggregates is None
+    with Index(raw) as new_ix, Index(old) as old_ix:
+        assert new_ix.from_aggregate("refdomains", t, Filters(), order, None) is not None
+        assert old_ix.from_aggregate("refdomains", t, Filters(), order, None) is None
+        assert new_ix.from_aggregate("refdomains", t, _MoreFilters(), order, None) is None
+        prefix = parse_target("shop.test/blue")
+        assert new_ix.from_aggregate("backlinks", prefix, Filters(), order, None) is None
+        for q in (lambda ix: ix.refdomains(t, Filters()), lambda ix: ix.backlinks(t, Filters())):
+            _same(q(old_ix), q(new_ix), "old and new")
+    # New raw links beyond the generation: the aggregates no longer cover the index.
+    indexdata.write_crawl(raw, "c3", TWICE, indexdata.T1 + timedelta(days=1))
+    with Index(raw) as ix:
+        assert ix.from_aggregate("refdomains", t, Filters(), order, None) is None
+    compact(raw)
+    with Index(raw) as ix, Index(raw, aggregates=False) as rows:
+        assert ix.from_aggregate("refdomains", t, Filters(), order, None) is not None
+        _same(rows.backlinks(t, Filters()), ix.backlinks(t, Filters()), "after c3")
 
 
 def test_compaction_mirrors_current_into_the_table_folders(raw):

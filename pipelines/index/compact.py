@@ -40,6 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.index import aggregates as agg
 from pipelines.index.engine import arrow_reader, arrow_table, connect, file_list, lit
 from pipelines.index.layout import (
     COMPACTED,
@@ -86,6 +87,7 @@ class CompactStats:
     duplicates_removed: int = 0
     pages_out: int = 0
     seconds: float = 0.0
+    aggregate_seconds: float = 0.0  # of seconds, building the aggregates
 
     def format(self) -> str:
         if self.generation is None:
@@ -162,10 +164,12 @@ def compact(
     memory_limit: str | None = None,
     threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    aggregates: bool = True,
     _before_publish: object = None,
 ) -> CompactStats:
     """Compact the raw files of ``index`` (of one crawl, or all) into a new generation;
-    ``progress(done, total)`` is called as link rows are written (total: the rows read)."""
+    ``progress(done, total)`` is called as link rows are written (total: the rows read).
+    With ``aggregates``, the generation also holds :mod:`pipelines.index.aggregates`."""
     t0 = time.monotonic()
     root = Path(index)
     snap = open_snapshot(root)  # raises on a missing index
@@ -264,6 +268,10 @@ def compact(
                 stats.pages_out += pages_out
                 stats.raw_links_files += len(raw_l)
                 stats.raw_pages_files += len(raw_p)
+            if aggregates and manifest.links:
+                t_agg = time.monotonic()
+                manifest.aggregates = _build_aggregates(con, root, stage, manifest, rows_per_bucket)
+                stats.aggregate_seconds = time.monotonic() - t_agg
         finally:
             con.close()
         shutil.rmtree(stage / "spill", ignore_errors=True)
@@ -280,6 +288,18 @@ def compact(
         _collect_garbage(root)
     stats.seconds = time.monotonic() - t0
     return stats
+
+
+def _build_aggregates(con, root: Path, stage: Path, manifest: Manifest, rows_per_bucket: int
+                      ) -> dict:  # fmt: skip
+    """The aggregates of every crawl of the generation being built, under the default filters."""
+    from pipelines.index.queries import RANKS, Filters
+
+    rows = sum(s.rows for s in manifest.links)
+    return agg.build(
+        con, stage, [stage / s.path for s in manifest.links], where=Filters().sql(),
+        buckets=buckets_for(rows, rows_per_bucket), ranks=root / RANKS / "domain.parquet",
+    )  # fmt: skip
 
 
 FLAT_PREFIX = "compacted-"

@@ -230,6 +230,8 @@ class Manifest:
     consumed_links: list[str] = field(default_factory=list)  # raw file names compacted
     consumed_pages: list[str] = field(default_factory=list)
     crawls: dict[str, dict[str, Any]] = field(default_factory=dict)  # crawl_id -> stats
+    # What pipelines.index.aggregates built for this generation (None: no aggregates).
+    aggregates: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -242,6 +244,7 @@ class Manifest:
                 "pages": self.pages,
                 "consumed_links": sorted(self.consumed_links),
                 "consumed_pages": sorted(self.consumed_pages),
+                **({"aggregates": self.aggregates} if self.aggregates is not None else {}),
             },
             indent=1,
         )
@@ -257,6 +260,7 @@ class Manifest:
             consumed_links=list(d["consumed_links"]),
             consumed_pages=list(d["consumed_pages"]),
             crawls=dict(d["crawls"]),
+            aggregates=d.get("aggregates"),
         )
 
 

@@ -1,0 +1,409 @@
+"""Answers stored ahead of the question: per target domain and host, at compaction.
+
+A compacted generation may hold, beside its links, two tables of aggregates over all its
+crawls under the default filters (external links, every crawl, no other condition):
+
+    aggregates/refdomains/b0005-of-0016.parquet   what ``refdomains`` returns, per target
+    aggregates/backlinks/b0005-of-0016.parquet    what ``backlinks`` returns (grouped), per target
+
+Each row carries ``target_key`` (:func:`target_key`: ``d:<domain>`` or ``h:<host>``); a file
+holds the targets whose registered domain hashes to its bucket (as the links do), sorted by
+key and then in the query's default order (authority from ``ranks/domain.parquet`` as it was
+at compaction, then the rest of the sort key), so the top N rows of a target are the first N
+of its span: a read of one or two row groups, whatever the target's size.
+
+The manifest's ``aggregates`` entry (:func:`manifest_entry`) says what they were built for:
+the ``WHERE`` of the default filters and the signature of the ranks used to sort. A query uses
+them only when its filters are the defaults with that same ``WHERE``, its target a domain or a
+host, and the snapshot has no raw links beyond the generation; it reads the stored order as
+is when the sort is the default and the ranks are unchanged, and sorts the target's rows
+otherwise. Anything else (a prefix target, ``--crawl``, ``--dofollow``, ``--since``, a filter
+added later, an index compacted before aggregates existed) runs the row-level query.
+
+The SQL here follows ``queries.py`` rule for rule (distinct backlinks, as last seen, grouping,
+ties); ``tests/test_index.py`` compares both paths on every case.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipelines.index.engine import arrow_reader, file_list, lit
+from pipelines.index.layout import bucket_of
+
+TABLES = ("refdomains", "backlinks", "anchors", "anchor_domains")
+ROW_GROUP_ROWS = 1024  # small: a top-N read of a small target decodes one small row group
+# Positions within one fetch are told apart up to this many links (as queries._POSITIONS).
+_POSITIONS = 2**20
+_PLACEMENTS = ("comment", "content", "footer", "header", "nav", "sidebar")
+
+# The columns each table returns (in this order), before ``authority`` is appended.
+COLUMNS = {
+    "refdomains": ["source_domain", "backlinks", "dofollow_backlinks", "dofollow_share", "pages",
+                   "first_seen", "last_seen"],
+    "backlinks": ["source_url", "target_url", "anchor_text", "similar_links", "rel", "dofollow",
+                  "placement", "sitewide", "first_seen", "last_seen", "source_domain"],
+    # One row per (anchor_text, is_image), in ``anchors``' order; ``anchor_domains``: per set
+    # of anchors (their row numbers there), how many referring domains use exactly that set.
+    "anchors": ["anchor_text", "is_image", "refdomains", "backlinks", "dofollow_refdomains"],
+    "anchor_domains": ["anchors", "domains"],
+}  # fmt: skip
+# Each table's default order (queries.Index's "authority" sort), authority first.
+ORDERS = {
+    "refdomains": [("authority", "descending"), ("backlinks", "descending"),
+                   ("source_domain", "ascending")],
+    "backlinks": [("authority", "descending"), ("first_seen", "ascending"),
+                  ("source_url", "ascending"), ("target_url", "ascending"),
+                  ("anchor_text", "ascending")],
+}  # fmt: skip
+
+
+def target_key(kind: str, name: str) -> str:
+    """The ``target_key`` of a domain's or a host's rows.
+
+    >>> target_key("domain", "example.com"), target_key("host", "www.example.com")
+    ('d:example.com', 'h:www.example.com')
+    """
+    return ("d:" if kind == "domain" else "h:") + name
+
+
+def file_name(table: str, bucket: int, buckets: int) -> str:
+    """The path, in a generation, of one bucket of one aggregate table.
+
+    >>> file_name("refdomains", 5, 16)
+    'aggregates/refdomains/b0005-of-0016.parquet'
+    """
+    return f"aggregates/{table}/b{bucket:04d}-of-{buckets:04d}.parquet"
+
+
+def file_for(entry: dict[str, Any], table: str, domain: str) -> str:
+    """The file of ``table`` that holds the targets of registered domain ``domain``.
+
+    >>> file_for({"buckets": 16}, "backlinks", "example.com")
+    'aggregates/backlinks/b0009-of-0016.parquet'
+    """
+    buckets = int(entry["buckets"])
+    return file_name(table, bucket_of(domain, buckets), buckets)
+
+
+def ranks_signature(path: Path) -> str | None:
+    """What identifies a ranks file's content (size and CRC-32); None when there is none."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    return f"{len(data)}:{zlib.crc32(data):08x}"
+
+
+def manifest_entry(where: str, buckets: int, ranks: str | None) -> dict[str, Any]:
+    """The manifest's ``aggregates`` entry: what the files were built for.
+
+    >>> manifest_entry("NOT is_internal", 16, None)["where"]
+    'NOT is_internal'
+    """
+    return {"tables": list(TABLES), "where": where, "buckets": buckets, "ranks": ranks}
+
+
+def usable(entry: dict[str, Any] | None, table: str, kind: str, where: str, *,
+           default_filters: bool, raw_links: int) -> bool:  # fmt: skip
+    """Whether a query may read ``table``'s aggregate: built, for these filters' ``WHERE``,
+    a domain or host target, default filters, no raw links beyond the generation.
+
+    >>> e = manifest_entry("NOT is_internal", 1, None)
+    >>> usable(e, "refdomains", "domain", "NOT is_internal", default_filters=True, raw_links=0)
+    True
+    >>> usable(e, "refdomains", "prefix", "NOT is_internal", default_filters=True, raw_links=0)
+    False
+    >>> usable(e, "backlinks", "host", "true", default_filters=True, raw_links=0)
+    False
+    """
+    return (
+        entry is not None
+        and table in entry.get("tables", ())
+        and kind in ("domain", "host")
+        and default_filters
+        and raw_links == 0
+        and entry.get("where") == where
+    )
+
+
+# -- building (DuckDB) ---------------------------------------------------------------------
+
+
+def distinct_backlinks_sql(files: list[Path], where: str) -> str:
+    """Distinct backlinks of every target (``queries.Index._bl`` without the target), with
+    ``target_domain`` and ``target_host`` (functions of ``target_url``)."""
+    return f"""
+    SELECT source_url, target_url, anchor_text, any_value(source_domain) AS source_domain,
+           any_value(target_domain) AS target_domain, any_value(target_host) AS target_host,
+           max(_follow) % 2 = 1 AS dofollow,
+           min(fetched_at) AS first_seen, max(fetched_at) AS last_seen,
+           arg_max(array_to_string(rel, ' '), _last) AS rel,
+           arg_max(placement, _last) AS placement, arg_max(sitewide, _last) AS sitewide,
+           arg_max(is_image, _last) AS is_image
+    FROM (SELECT *, epoch_ms(fetched_at) * 2 + (NOT nofollow)::BIGINT AS _follow,
+                 epoch_ms(fetched_at) * {_POSITIONS} - least(position, {_POSITIONS - 1}) AS _last
+          FROM read_parquet({file_list(files)}, union_by_name = true) WHERE {where})
+    GROUP BY source_url, target_url, anchor_text"""
+
+
+def refdomains_sql(bl: str, level: str) -> str:
+    """Referring domains per target (``queries.Index.refdomains``' SQL), ``level``: the
+    ``target_domain`` or ``target_host`` column; with the content backlinks too."""
+    return f"""
+    SELECT {lit("d:" if level == "target_domain" else "h:")} || _t AS target_key, target_domain,
+           source_domain, backlinks, dofollow AS dofollow_backlinks,
+           round(dofollow / backlinks, 3) AS dofollow_share, pages, first_seen, last_seen,
+           content AS content_backlinks
+    FROM (
+        SELECT _t, any_value(target_domain) AS target_domain, source_domain,
+               sum(n)::BIGINT AS backlinks, sum(df)::BIGINT AS dofollow,
+               sum(cb)::BIGINT AS content, count(*) AS pages,
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen
+        FROM (
+            SELECT {level} AS _t, any_value(target_domain) AS target_domain, source_url,
+                   any_value(source_domain) AS source_domain, count(*) AS n,
+                   count(*) FILTER (WHERE dofollow) AS df,
+                   count(*) FILTER (WHERE placement = 'content') AS cb,
+                   min(first_seen) AS first_seen, max(last_seen) AS last_seen
+            FROM {bl} GROUP BY {level}, source_url
+        ) GROUP BY _t, source_domain
+    )"""
+
+
+def grouped_sql(bl: str) -> str:
+    """Grouped backlinks of every target (``queries.Index.backlinks``' grouped SQL): a group
+    (source domain, target URL, anchor) belongs to one domain and one host."""
+    keys = "target_domain, target_host, source_domain, target_url, anchor_text"
+    names = sorted(_PLACEMENTS)
+    counts = ", ".join(
+        f"count(*) FILTER (WHERE placement = {lit(p)}) AS _p{i}" for i, p in enumerate(names)
+    )
+    sums = ", ".join(f"sum(_p{i}) AS _p{i}" for i in range(len(names)))
+    pick = " ".join(f"WHEN _p{i} = _m THEN {lit(p)}" for i, p in enumerate(names))
+    return f"""
+    SELECT target_domain, target_host, source_url, target_url, anchor_text, similar_links, rel,
+           dofollow, CASE WHEN _m = 0 THEN NULL {pick} END AS placement, sitewide,
+           first_seen, last_seen, source_domain
+    FROM (
+        SELECT *, greatest({", ".join(f"_p{i}" for i in range(len(names)))}) AS _m
+        FROM (
+            SELECT {keys}, min(source_url) AS source_url,
+                   sum(n)::BIGINT AS similar_links, arg_min(rel, (-n, rel)) AS rel,
+                   bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
+                   min(first_seen) AS first_seen, max(last_seen) AS last_seen, {sums}
+            FROM (
+                SELECT {keys}, rel, count(*) AS n, min(source_url) AS source_url,
+                       bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
+                       min(first_seen) AS first_seen, max(last_seen) AS last_seen, {counts}
+                FROM {bl} GROUP BY {keys}, rel
+            ) GROUP BY {keys}
+        )
+    )"""
+
+
+def anchors_sql(bl: str, level: str) -> str:
+    """Anchors per target (``queries.Index.anchors``' SQL), numbered in its order (``_i``)."""
+    return f"""
+    SELECT {lit("d:" if level == "target_domain" else "h:")} || _t AS target_key, * EXCLUDE (_t),
+           row_number() OVER (PARTITION BY _t ORDER BY refdomains DESC, backlinks DESC,
+                              anchor_text, is_image) - 1 AS _i
+    FROM (
+        SELECT {level} AS _t, any_value(target_domain) AS target_domain, anchor_text, is_image,
+               count(DISTINCT source_domain) AS refdomains, count(*) AS backlinks,
+               count(DISTINCT source_domain) FILTER (WHERE dofollow) AS dofollow_refdomains
+        FROM {bl} GROUP BY {level}, anchor_text, is_image
+    )"""
+
+
+def anchor_domains_sql(bl: str, anchors: str) -> str:
+    """Per target, the sets of anchors (``_i`` of ``anchors``) its referring domains use, and
+    how many domains use each set: what counting referring domains per anchor class needs."""
+    pairs = " UNION ALL ".join(
+        f"SELECT DISTINCT {lit(p)} || {level} AS target_key, target_domain, anchor_text, "
+        f"is_image, source_domain FROM {bl}"
+        for p, level in (("d:", "target_domain"), ("h:", "target_host"))
+    )
+    return f"""
+    SELECT target_key, any_value(target_domain) AS target_domain, sig AS anchors,
+           count(*) AS domains
+    FROM (
+        SELECT p.target_key, any_value(p.target_domain) AS target_domain,
+               list(a._i ORDER BY a._i)::INTEGER[] AS sig
+        FROM ({pairs}) p JOIN {anchors} a ON a.target_key = p.target_key
+             AND a.anchor_text IS NOT DISTINCT FROM p.anchor_text
+             AND a.is_image IS NOT DISTINCT FROM p.is_image
+        GROUP BY p.target_key, p.source_domain
+    ) GROUP BY target_key, sig"""
+
+
+def class_domains(classes: list[str], anchors: pa.ChunkedArray, domains: np.ndarray
+                  ) -> dict[str, int]:  # fmt: skip
+    """Referring domains per anchor class, from ``anchor_domains`` rows: a domain counts once
+    in each class of the anchors it uses. Classes in order of first appearance in ``classes``.
+
+    >>> class_domains(["brand", "generic", "brand"], pa.chunked_array([[[0, 1], [2], [1]]]),
+    ...               np.array([5, 2, 1]))
+    {'brand': 7, 'generic': 6}
+    """
+    names = list(dict.fromkeys(classes))
+    if not names:
+        return {}
+    cid = np.array([names.index(c) for c in classes], np.int64)
+    arr = anchors.combine_chunks() if isinstance(anchors, pa.ChunkedArray) else anchors
+    flat = arr.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+    parent = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False).astype(np.int64)
+    pairs = np.unique(parent * len(names) + cid[flat])
+    per = np.bincount(pairs % len(names), weights=domains[pairs // len(names)],
+                      minlength=len(names))  # fmt: skip
+    return {name: int(per[i]) for i, name in enumerate(names)}
+
+
+def build(
+    con, stage: Path, files: list[Path], *, where: str, buckets: int, ranks: Path,
+    row_group_rows: int = ROW_GROUP_ROWS,
+) -> dict[str, Any]:  # fmt: skip
+    """Write both aggregate tables of the link ``files`` into ``stage``; the manifest entry."""
+    signature = ranks_signature(ranks)
+    if signature is not None:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_ranks AS
+            SELECT node, authority FROM read_parquet({lit(str(ranks))})""")
+        auth, join = (
+            "coalesce(r.authority, 0)",
+            "LEFT JOIN _agg_ranks r ON r.node = a.source_domain",
+        )
+    else:
+        auth, join = "NULL::INTEGER", ""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_bl AS {distinct_backlinks_sql(files, where)}")
+    domains = con.execute("SELECT DISTINCT target_domain FROM _agg_bl").fetchall()
+    con.register("_agg_buckets", pa.table({
+        "target_domain": pa.array([d for (d,) in domains], pa.string()),
+        "_bucket": pa.array([bucket_of(d, buckets) for (d,) in domains], pa.int32()),
+    }))  # fmt: skip
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_anchors AS
+        ({anchors_sql("_agg_bl", "target_domain")}) UNION ALL
+        ({anchors_sql("_agg_bl", "target_host")})""")
+    by_auth = f"{auth} DESC NULLS LAST, "
+    tables = {
+        "refdomains": (
+            f"({refdomains_sql('_agg_bl', 'target_domain')}) UNION ALL "
+            f"({refdomains_sql('_agg_bl', 'target_host')})",
+            by_auth + "backlinks DESC, source_domain", join,
+        ),
+        "backlinks": (
+            f"""WITH g AS ({grouped_sql("_agg_bl")})
+            SELECT 'd:' || target_domain AS target_key, * EXCLUDE (target_host) FROM g
+            UNION ALL
+            SELECT 'h:' || target_host AS target_key, * EXCLUDE (target_host) FROM g""",
+            by_auth + "first_seen, source_url, target_url, anchor_text", join,
+        ),
+        "anchors": ("SELECT * FROM _agg_anchors", "_i", ""),
+        "anchor_domains": (
+            anchor_domains_sql("_agg_bl", "_agg_anchors"), "domains DESC, anchors", ""
+        ),
+    }  # fmt: skip
+    try:
+        for table, (sql, order, joined) in tables.items():
+            query = f"""
+            SELECT a.* EXCLUDE (target_domain), b._bucket FROM ({sql}) a
+            JOIN _agg_buckets b USING (target_domain) {joined}
+            ORDER BY b._bucket, a.target_key, {order}"""
+            _write(arrow_reader(con, query, 256 * 1024), stage, table, buckets, row_group_rows)
+    finally:
+        con.unregister("_agg_buckets")
+        con.execute("DROP TABLE IF EXISTS _agg_bl")
+        con.execute("DROP TABLE IF EXISTS _agg_anchors")
+    return manifest_entry(where, buckets, signature)
+
+
+def _write(reader: pa.RecordBatchReader, stage: Path, table: str, buckets: int,
+           row_group_rows: int) -> None:  # fmt: skip
+    """Rows sorted by bucket into one file per bucket (every bucket gets a file); columns
+    named ``_*`` (the bucket, sort keys) are not written."""
+    hidden = [f.name for f in reader.schema if f.name.startswith("_")]
+    schema = pa.schema([f for f in reader.schema if not f.name.startswith("_")])
+    (stage / "aggregates" / table).mkdir(parents=True, exist_ok=True)
+    writers = {}
+    pending: dict[int, list[pa.RecordBatch]] = {}
+    try:
+        for b in range(buckets):
+            writers[b] = pq.ParquetWriter(stage / file_name(table, b, buckets), schema,
+                                          compression="zstd", write_statistics=True)  # fmt: skip
+        for batch in reader:
+            col = batch.column(batch.schema.get_field_index("_bucket")).to_numpy()
+            cuts = [0, *(np.flatnonzero(np.diff(col)) + 1).tolist(), batch.num_rows]
+            for lo, hi in itertools.pairwise(cuts):
+                if hi > lo:
+                    part = batch.slice(lo, hi - lo).drop_columns(hidden)
+                    pending.setdefault(int(col[lo]), []).append(part)
+            for b, parts in pending.items():
+                if sum(p.num_rows for p in parts) >= row_group_rows:
+                    t = pa.Table.from_batches(parts, schema)
+                    keep = t.num_rows // row_group_rows * row_group_rows
+                    writers[b].write_table(t.slice(0, keep), row_group_size=row_group_rows)
+                    pending[b] = t.slice(keep).to_batches()
+        for b, parts in pending.items():
+            if parts:
+                writers[b].write_table(pa.Table.from_batches(parts, schema),
+                                       row_group_size=row_group_rows)  # fmt: skip
+    finally:
+        for w in writers.values():
+            w.close()
+
+
+# -- reading (pyarrow) -----------------------------------------------------------------------
+
+
+@dataclass
+class AggregateFile:
+    """An open aggregate file with its ``target_key`` range per row group."""
+
+    file: pq.ParquetFile
+    bounds: list[tuple[str, str] | None]
+
+    @classmethod
+    def open(cls, path: Path) -> AggregateFile:
+        md = pq.read_metadata(path)
+        f = pq.ParquetFile(path, metadata=md, read_dictionary=["target_key"])
+        col = next(i for i in range(md.num_columns) if md.schema.column(i).path == "target_key")
+        bounds: list[tuple[str, str] | None] = []
+        for i in range(md.num_row_groups):
+            st = md.row_group(i).column(col).statistics
+            ok = st is not None and st.has_min_max
+            bounds.append((_text(st.min), _text(st.max)) if ok else None)
+        return cls(f, bounds)
+
+    def read(self, key: str, columns: list[str], limit: int | None) -> pa.Table:
+        """``columns`` of the rows of ``key`` in stored order; the first ``limit`` only."""
+        parts, n = [], 0
+        for i, b in enumerate(self.bounds):
+            if b is not None and not (b[0] <= key <= b[1]):
+                continue
+            t = self.file.read_row_group(i, columns=["target_key", *columns])
+            keys = t["target_key"].combine_chunks()
+            code = keys.dictionary.index(key).as_py() if keys.dictionary else -1
+            hits = np.flatnonzero(keys.indices.to_numpy(zero_copy_only=False) == code)
+            if code < 0 or not len(hits):
+                continue
+            part = t.slice(int(hits[0]), int(hits[-1]) + 1 - int(hits[0])).select(columns)
+            parts.append(part)
+            n += part.num_rows
+            if limit is not None and n >= limit:
+                break
+        if not parts:
+            return self.file.schema_arrow.empty_table().select(columns)
+        out = pa.concat_tables(parts)
+        return out.slice(0, limit) if limit is not None else out
+
+
+def _text(v: object) -> str:
+    return v if isinstance(v, str) else bytes(v).decode("utf-8")  # type: ignore[arg-type]
