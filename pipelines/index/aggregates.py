@@ -292,6 +292,8 @@ def build(
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_anchors AS
         ({anchors_sql("_agg_bl", "target_domain")}) UNION ALL
         ({anchors_sql("_agg_bl", "target_host")})""")
+    # Written twice (under the domain's key and the host's): computed once.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_grouped AS {grouped_sql('_agg_bl')}")
     by_auth = f"{auth} DESC NULLS LAST, "
     tables = {
         "refdomains": (
@@ -300,10 +302,9 @@ def build(
             by_auth + "backlinks DESC, source_domain", join,
         ),
         "backlinks": (
-            f"""WITH g AS ({grouped_sql("_agg_bl")})
-            SELECT 'd:' || target_domain AS target_key, * EXCLUDE (target_host) FROM g
-            UNION ALL
-            SELECT 'h:' || target_host AS target_key, * EXCLUDE (target_host) FROM g""",
+            """SELECT 'd:' || target_domain AS target_key, * EXCLUDE (target_host)
+            FROM _agg_grouped UNION ALL
+            SELECT 'h:' || target_host AS target_key, * EXCLUDE (target_host) FROM _agg_grouped""",
             by_auth + "first_seen, source_url, target_url, anchor_text", join,
         ),
         "anchors": ("SELECT * FROM _agg_anchors", "_i", ""),
@@ -322,6 +323,7 @@ def build(
         con.unregister("_agg_buckets")
         con.execute("DROP TABLE IF EXISTS _agg_bl")
         con.execute("DROP TABLE IF EXISTS _agg_anchors")
+        con.execute("DROP TABLE IF EXISTS _agg_grouped")
     return manifest_entry(where, buckets, signature)
 
 
