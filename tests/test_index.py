@@ -492,6 +492,21 @@ def test_aggregates_are_published_with_the_generation_and_old_indexes_fall_back(
     with Index(raw) as ix, Index(raw, aggregates=False) as rows:
         assert ix.from_aggregate("refdomains", t, Filters(), order, None) is not None
         _same(rows.backlinks(t, Filters()), ix.backlinks(t, Filters()), "after c3")
+    # Ranks written after compaction: the next compaction re-sorts the aggregates alone (and
+    # adds them to the old index).
+    rank_index(raw)
+    for index in (raw, old):
+        stats = compact(index)
+        assert stats.generation and not stats.crawls_rebuilt, stats
+        assert "aggregates rebuilt" in stats.format()
+        entry = open_snapshot(index).manifest.aggregates
+        assert entry["ranks"] == agg.ranks_signature(index / "ranks" / "domain.parquet")
+    assert compact(raw).generation is None  # nothing new: nothing to do
+    with Index(raw) as ix, Index(raw, aggregates=False) as rows:
+        by = agg.stored_order("backlinks", open_snapshot(raw).manifest.aggregates)
+        assert by[0] == ("authority", "descending")
+        assert ix.from_aggregate("backlinks", t, Filters(), by, 2).num_rows == 2
+        _same(rows.backlinks(t, Filters(), limit=3), ix.backlinks(t, Filters(), limit=3), "rank")
 
 
 def test_compaction_mirrors_current_into_the_table_folders(raw):

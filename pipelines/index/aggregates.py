@@ -57,14 +57,42 @@ COLUMNS = {
     "anchors": ["anchor_text", "is_image", "refdomains", "backlinks", "dofollow_refdomains"],
     "anchor_domains": ["anchors", "domains"],
 }  # fmt: skip
-# Each table's default order (queries.Index's "authority" sort), authority first.
+_KEY = [("source_url", "ascending"), ("target_url", "ascending"), ("anchor_text", "ascending")]
+# The order each table is stored in: the CLI's default sort (queries.Index's orders), by
+# authority when the index had ranks at compaction, else the fallback the CLI uses then.
 ORDERS = {
     "refdomains": [("authority", "descending"), ("backlinks", "descending"),
                    ("source_domain", "ascending")],
-    "backlinks": [("authority", "descending"), ("first_seen", "ascending"),
-                  ("source_url", "ascending"), ("target_url", "ascending"),
-                  ("anchor_text", "ascending")],
+    "backlinks": [("authority", "descending"), ("first_seen", "ascending"), *_KEY],
 }  # fmt: skip
+UNRANKED_ORDERS = {
+    "refdomains": [("backlinks", "descending"), ("source_domain", "ascending")],
+    "backlinks": [("similar_links", "descending"), *_KEY],
+}
+
+
+def stored_order(table: str, entry: dict[str, Any]) -> list[tuple[str, str]] | None:
+    """The order ``table``'s rows of one target are stored in (None: ``anchors``' own).
+
+    >>> stored_order("refdomains", manifest_entry("true", 1, None))
+    [('backlinks', 'descending'), ('source_domain', 'ascending')]
+    """
+    if table not in ORDERS:
+        return None
+    return (ORDERS if entry.get("ranks") else UNRANKED_ORDERS)[table]
+
+
+def order_sql(order: list[tuple[str, str]], authority: str) -> str:
+    """``ORDER BY`` terms of an order (nulls last, as ``lookup.sort_limit``).
+
+    >>> order_sql([("authority", "descending"), ("source_domain", "ascending")], "r.a")
+    'r.a DESC NULLS LAST, source_domain ASC NULLS LAST'
+    """
+    return ", ".join(
+        f"{authority if col == 'authority' else col} "
+        f"{'DESC' if d == 'descending' else 'ASC'} NULLS LAST"
+        for col, d in order
+    )
 
 
 def target_key(kind: str, name: str) -> str:
@@ -294,18 +322,18 @@ def build(
         ({anchors_sql("_agg_bl", "target_host")})""")
     # Written twice (under the domain's key and the host's): computed once.
     con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_grouped AS {grouped_sql('_agg_bl')}")
-    by_auth = f"{auth} DESC NULLS LAST, "
+    entry = manifest_entry(where, buckets, signature)
     tables = {
         "refdomains": (
             f"({refdomains_sql('_agg_bl', 'target_domain')}) UNION ALL "
             f"({refdomains_sql('_agg_bl', 'target_host')})",
-            by_auth + "backlinks DESC, source_domain", join,
+            order_sql(stored_order("refdomains", entry) or [], auth), join,
         ),
         "backlinks": (
             """SELECT 'd:' || target_domain AS target_key, * EXCLUDE (target_host)
             FROM _agg_grouped UNION ALL
             SELECT 'h:' || target_host AS target_key, * EXCLUDE (target_host) FROM _agg_grouped""",
-            by_auth + "first_seen, source_url, target_url, anchor_text", join,
+            order_sql(stored_order("backlinks", entry) or [], auth), join,
         ),
         "anchors": ("SELECT * FROM _agg_anchors", "_i", ""),
         "anchor_domains": (
@@ -324,7 +352,7 @@ def build(
         con.execute("DROP TABLE IF EXISTS _agg_bl")
         con.execute("DROP TABLE IF EXISTS _agg_anchors")
         con.execute("DROP TABLE IF EXISTS _agg_grouped")
-    return manifest_entry(where, buckets, signature)
+    return entry
 
 
 def _write(reader: pa.RecordBatchReader, stage: Path, table: str, buckets: int,

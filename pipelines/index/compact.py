@@ -92,6 +92,9 @@ class CompactStats:
     def format(self) -> str:
         if self.generation is None:
             return "nothing to compact"
+        if not self.crawls_rebuilt:
+            return (f"published {self.generation}: aggregates rebuilt (missing, or the ranks "
+                    f"changed), in {self.seconds:.1f}s")  # fmt: skip
         return (
             f"published {self.generation}: {len(self.crawls_rebuilt)} crawl(s) rebuilt "
             f"({', '.join(self.crawls_rebuilt)}) from {self.raw_links_files} links and "
@@ -197,7 +200,12 @@ def compact(
             by_crawl_l = {k: v for k, v in by_crawl_l.items() if k == crawl}
             by_crawl_p = {k: v for k, v in by_crawl_p.items() if k == crawl}
         rebuild = sorted(set(by_crawl_l) | set(by_crawl_p))
-        if not rebuild:
+        # Nothing new, but aggregates missing or sorted by other ranks: rebuild them alone.
+        refresh = aggregates and old is not None and bool(old.links) and (
+            old.aggregates is None
+            or old.aggregates.get("ranks") != agg.ranks_signature(root / "ranks" / "domain.parquet")
+        )  # fmt: skip
+        if not rebuild and not refresh:
             _collect_garbage(root)
             stats.seconds = time.monotonic() - t0
             return stats

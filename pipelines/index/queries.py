@@ -270,11 +270,11 @@ class Index:
             af = self._aggregate_files[path] = agg.AggregateFile.open(path)
         if self._ranks_signature is None:
             self._ranks_signature = (agg.ranks_signature(self._ranks / "domain.parquet"),)
-        # Stored in the default order with the ranks of the compaction: the top N are the
-        # first N rows. Otherwise all the target's rows, sorted here.
-        stored = order == agg.ORDERS.get(table, order) and self._ranks_signature[0] == entry.get(
-            "ranks"
-        )
+        # Stored in the default order with the ranks of the compaction (aggregates.stored_order):
+        # the top N are the first N rows. Otherwise all the target's rows, sorted here.
+        stored = order == (agg.stored_order(table, entry) or order) and self._ranks_signature[
+            0
+        ] == entry.get("ranks")
         key = agg.target_key(target.kind, target.domain if target.kind == "domain" else target.host)
         n = None if limit is None or not stored else max(int(limit), 0)
         rows = af.read(key, agg.COLUMNS[table], n)
