@@ -15,6 +15,7 @@ What was cut is said in ``response.flags`` (see ``limits_hit``); a decoding erro
 from __future__ import annotations
 
 import logging
+from base64 import b64encode
 from typing import Any
 
 from scrapy import Request, signals
@@ -43,6 +44,9 @@ FLAG_TOKENS = {
 }
 _TRUNCATING = frozenset({"download_stopped", "decoded_bytes", "dataloss"})
 _OVERRUN_HEADER = b"X-Linkcrawl-Body-Overrun"  # set by our parser only (see below)
+# The header section as received (base64), for WARC output (crawler/warc.py): our parser's.
+RAW_HEAD_HEADER = b"X-Linkcrawl-Raw-Head"
+_OURS = frozenset({_OVERRUN_HEADER.lower(), RAW_HEAD_HEADER.lower()})
 
 
 def limits_from_flags(flags: list[str]) -> tuple[bool, list[str]]:
@@ -112,6 +116,7 @@ class BoundedBodies:
         config = self._crawl_config(crawl_id)
         if crawl_id is not None:
             limit = config.max_body_bytes if config is not None else defaults.MAX_BODY_BYTES
+            limit = request.meta.get("lc_check_bytes") or limit  # a target check's GET
         else:  # robots.txt (RFC 9309: parse at least the first 500 KiB), or anything else
             limit = self.robots_max
             timeout = getattr(config, "download_timeout", None)
@@ -182,6 +187,7 @@ class _BoundedParser(_LenientHTTPClientParser):
 
     max_bytes = defaults.MAX_HEADER_BYTES
     max_lines = defaults.MAX_HEADER_LINES
+    keep_head = False  # WARC output: keep the status line and header lines as received
 
     def lineReceived(self, line: bytes) -> None:
         if self.state in (STATUS, HEADER):
@@ -192,13 +198,24 @@ class _BoundedParser(_LenientHTTPClientParser):
                 raise HeadersTooLarge(f"over {self.max_lines} lines")
             if size > self.max_bytes:
                 raise HeadersTooLarge(f"over {self.max_bytes} bytes")
+            if self.keep_head:  # bounded by the caps above
+                if self.state == STATUS:  # a 1xx response's lines are dropped with it
+                    self._lc_head: list[bytes] = []
+                if line.rstrip(b"\r"):  # Twisted splits at LF: a CR may end the line
+                    self._lc_head.append(line.removesuffix(b"\r"))
         super().lineReceived(line)
+
+    def allHeadersReceived(self) -> None:
+        head = getattr(self, "_lc_head", None)
+        if head and getattr(self, "response", None) is not None:
+            self.response.headers.addRawHeader(RAW_HEAD_HEADER, b64encode(b"\r\n".join(head)))
+        super().allHeadersReceived()
 
     def lineLengthExceeded(self, line: bytes) -> None:
         raise HeadersTooLarge(f"a line over {self.MAX_LENGTH} bytes")
 
     def headerReceived(self, name: bytes, value: bytes) -> None:
-        if name.lower() != _OVERRUN_HEADER.lower():  # only we may set it
+        if name.lower() not in _OURS:  # only we may set them
             super().headerReceived(name, value)
 
     def _finished(self, rest: bytes) -> None:
@@ -234,6 +251,7 @@ class BoundedHTTP11DownloadHandler(HTTP11DownloadHandler):
                 "max_lines": settings.getint(
                     "LINKCRAWL_MAX_HEADER_LINES", defaults.MAX_HEADER_LINES
                 ),
+                "keep_head": bool(settings.get("LINKCRAWL_WARC_DIR")),
             },
         )
         protocol = type(

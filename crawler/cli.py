@@ -113,11 +113,24 @@ def _add_crawl_options(p: argparse.ArgumentParser) -> None:
         " 1: every page a dead worker was on)",
     )
     p.add_argument(
+        "--check-targets",
+        action="store_true",
+        help="check each distinct off-scope link target once (HEAD, GET if refused), under "
+        'the same politeness, robots.txt and SSRF rules, into targets/ (README "Target checks")',
+    )
+    p.add_argument(
         "--fair-share-window",
         type=float,
         default=defaults.FAIR_SHARE_WINDOW,
         help="seconds a worker that found nothing to do is owed the next free host slot "
         "(0: first come, first served)",
+    )
+    p.add_argument(
+        "--store-text",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.STORE_TEXT,
+        help="write each parsed page's visible text (at most 32 KiB) to texts/, for "
+        "`linkcrawl mentions` (about doubles the index; default: off)",
     )
 
 
@@ -145,6 +158,33 @@ def _add_limit_options(p: argparse.ArgumentParser) -> None:
         help="comma-separated query parameters the duplicate filter ignores, so that session"
         " IDs do not make every link new (default: %(default)s; '' keeps them all)",
     )
+
+
+def _add_warc_options(p: argparse.ArgumentParser) -> None:
+    """WARC output (README "Keeping WARC files"): a worker's option, not the crawl's."""
+    p.add_argument("--warc", metavar="DIR",
+                   help="also write every response fetched (robots.txt too) to WARC/1.1 files"
+                   " in DIR, a local directory")  # fmt: skip
+    p.add_argument("--warc-max-bytes", type=_positive, default=defaults.WARC_MAX_BYTES,
+                   metavar="BYTES", help="start a new WARC file past this size (default "
+                   f"{defaults.WARC_MAX_BYTES:g}; 0: one file per worker)")  # fmt: skip
+
+
+def _warc_dir(args: argparse.Namespace) -> str | None:
+    """``--warc`` as an absolute local directory (workers may run elsewhere: refuse a URI)."""
+    if not args.warc:
+        return None
+    if "://" in args.warc:
+        raise UsageError(f"--warc {args.warc}: a local directory (object stores: not yet)")
+    path = Path(args.warc).resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = exc.strerror
+        raise UsageError(f"--warc {args.warc}: cannot create the directory ({why})") from None
+    if not os.access(path, os.W_OK):
+        raise UsageError(f"--warc {args.warc}: not writable")
+    return str(path)
 
 
 def _add_stop_grace(p: argparse.ArgumentParser) -> None:
@@ -192,6 +232,8 @@ def _config(args: argparse.Namespace, seeds: list[str]) -> CrawlConfig:
         seen_bucket_bits=seen_bits_for(args.expected_urls or args.max_pages),
         max_lease_losses=args.max_lease_losses,
         fair_share_window=max(0.0, args.fair_share_window),
+        store_text=args.store_text,
+        check_targets=args.check_targets,
     )
 
 
@@ -231,11 +273,11 @@ def seen_bits_for(expected: int) -> int:
     """Duplicate-filter bucket bits for an expected number of URLs (about 64 per bucket).
 
     >>> seen_bits_for(0), seen_bits_for(1_000), seen_bits_for(1_000_000), seen_bits_for(10**9)
-    (16, 8, 14, 16)
+    (16, 8, 14, 22)
     """
     if expected <= 0:
         return defaults.SEEN_BUCKET_BITS
-    return max(8, min(16, (expected // 64).bit_length()))
+    return max(8, min(defaults.SEEN_BUCKET_BITS_MAX, (expected // 64).bit_length()))
 
 
 def _check_workers(workers: int | None) -> None:
@@ -254,6 +296,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     seeds = read_seeds(args.seeds)
     config = _config(args, seeds)
     check_out_dir(args.out)
+    warc = _warc_dir(args)
     # SIGTERM/SIGINT: the workers stop, what is complete is compacted and summarized, and the
     # exit status is 128 + the signal; a second signal cuts that short (see crawler/stopping.py).
     with StopRequest() as stop:
@@ -269,6 +312,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             env=_dns_env(args.dns_server),
             heartbeat_ttl=args.heartbeat_ttl,
             resume=args.resume,
+            warc=(warc, args.warc_max_bytes) if warc else None,
         )
         print(summary.format(), flush=True)
         stop.raise_on_force = True
@@ -294,12 +338,47 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from crawler.frontier import Frontier
     from crawler.runner import read_seeds, submit
 
+    if args.warc_list is not None:
+        return _submit_ingest(args)
+    if args.seeds is None:
+        raise UsageError("give a seeds file, or --warc-list LIST (an ingest crawl)")
+    if args.prefix or args.out:
+        raise UsageError("--prefix and --out are for --warc-list (an ingest crawl)")
     seeds = read_seeds(args.seeds)
     config = _config(args, seeds)
     frontier = Frontier(connect(args.redis), config.crawl_id)
     queued = submit(frontier, config, resume=args.resume)
     verb = "resumed" if args.resume else "submitted"
     print(f"{verb} {config.crawl_id}: {queued} seeds queued")
+    return 0
+
+
+def _submit_ingest(args: argparse.Namespace) -> int:
+    """``submit --warc-list``: an ingest crawl whose tasks are WARC files (README "Cluster
+    ingest")."""
+    from crawler.connection import connect
+    from crawler.frontier import Frontier
+    from crawler.ingest_tasks import default_ingest_id, ingest_config, read_warc_list, submit_files
+    from crawler.runner import check_crawl_id
+
+    if args.seeds is not None:
+        raise UsageError("give a seeds file or --warc-list, not both")
+    if args.resume:
+        raise UsageError("--resume is for crawls; submit more files as another --crawl-id")
+    files = read_warc_list(args.warc_list, args.prefix or "")
+    crawl_id = check_crawl_id(args.crawl_id or default_ingest_id(files))
+    config = ingest_config(
+        crawl_id,
+        warc_list=args.warc_list,
+        warc_prefix=args.prefix or "",
+        out=args.out or "",
+        max_body_bytes=args.max_body_bytes,
+        page_cpu_budget=max(0.0, args.page_cpu_budget),
+        max_lease_losses=args.max_lease_losses,
+        seen_bucket_bits=seen_bits_for(len(files)),
+    )
+    queued = submit_files(Frontier(connect(args.redis), crawl_id), config, files)
+    print(f"submitted {crawl_id}: {queued} WARC files queued")
     return 0
 
 
@@ -320,9 +399,10 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         print(f"crawl {args.crawl_id} was already cancelled")
         return 0
     counts = frontier.counts()
+    what = ("WARC files", "read") if frontier.config.ingest else ("URLs", "fetched")
     print(
-        f"cancelled {args.crawl_id}: {max(counts.get('queued', 0), 0)} queued URLs will not be"
-        f" fetched; the {counts.get('inflight', 0)} in flight finish, then its workers exit"
+        f"cancelled {args.crawl_id}: {max(counts.get('queued', 0), 0)} queued {what[0]} will not"
+        f" be {what[1]}; the {counts.get('inflight', 0)} in flight finish, then its workers exit"
     )
     return 0
 
@@ -379,6 +459,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         heartbeat_ttl=args.heartbeat_ttl,
         dns_server=_dns_env(args.dns_server).get("LINKCRAWL_DNS_SERVER"),
         stop_grace=args.stop_grace,
+        warc=_warc_dir(args),
+        warc_max_bytes=args.warc_max_bytes,
     )
 
 
@@ -389,7 +471,9 @@ STATUS_NOTE = ("fetches: responses processed (a page fetched again after a lost 
                "waiting to be written (each page once)")  # fmt: skip
 
 
-def status_lines(rows: list[list[str]], terminal: bool) -> list[str]:
+def status_lines(
+    rows: list[list[str]], terminal: bool, columns: tuple[str, ...] = STATUS_COLUMNS
+) -> list[str]:
     """``status`` output: tab-separated for scripts, or aligned with thousands separators on
     a terminal.
 
@@ -398,13 +482,13 @@ def status_lines(rows: list[list[str]], terminal: bool) -> list[str]:
     >>> status_lines([["c1", "running", "12345"]], terminal=True)
     ['crawl  state    fetches', 'c1     running   12,345']
     """
-    header = list(STATUS_COLUMNS[: len(rows[0]) if rows else len(STATUS_COLUMNS)])
+    header = list(columns[: len(rows[0]) if rows else len(columns)])
     if not terminal:
         return ["\t".join(r) for r in [header, *rows]]
     rows = [[f"{int(c):,}" if c.lstrip("-").isdigit() else c for c in r] for r in rows]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    numeric = [all(r[i].replace(",", "").lstrip("-").isdigit() for r in rows) and bool(rows)
-               for i in range(len(header))]  # fmt: skip
+    numeric = [all(r[i].replace(",", "").replace(".", "", 1).lstrip("-").isdigit()
+                   for r in rows) and bool(rows) for i in range(len(header))]  # fmt: skip
     return [
         "  ".join(c.rjust(w) if n else c.ljust(w)
                   for c, w, n in zip(r, widths, numeric, strict=True)).rstrip()
@@ -423,21 +507,50 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("no crawls")
         return 0
     rows = []
+    ingests = []
     for crawl_id in crawls:
         frontier = Frontier(client, crawl_id)
-        counts = frontier.counts()
         done = frontier.is_done()
         state = "cancelled" if frontier.cancelled() else "finished" if done else "running"
+        if frontier.exists() and frontier.config.ingest:
+            ingests.append((frontier, state))
+            continue
+        counts = frontier.counts()
         counts["queued"] = max(counts.get("queued", 0), 0)
         keys = ("pages", "queued", "inflight", "workers", "links_written", "errors", "requeued",
                 "poison")  # fmt: skip
         limits = format_skipped(counts).removeprefix("limits: ") or "-"
         rows.append([crawl_id, state, *(str(counts.get(k, 0)) for k in keys), limits])
     terminal = sys.stdout.isatty()
-    print("\n".join(status_lines(rows, terminal)))
-    if terminal:
-        print(STATUS_NOTE)
+    if rows:
+        print("\n".join(status_lines(rows, terminal)))
+        if terminal:
+            print(STATUS_NOTE)
+    if ingests:
+        _ingest_status(ingests, terminal, blank_line=bool(rows))
     return 0
+
+
+def _ingest_status(ingests: list[tuple[Frontier, str]], terminal: bool, blank_line: bool) -> None:
+    """``status``'s table of ingest crawls, then their failed files on stderr."""
+    from crawler.ingest_tasks import (
+        INGEST_COLUMNS,
+        failed_files,
+        ingest_counts,
+        ingest_status_row,
+    )
+
+    rows = [ingest_status_row(f.crawl_id, state, ingest_counts(f)) for f, state in ingests]
+    if blank_line:
+        print()
+    print("\n".join(status_lines(rows, terminal, INGEST_COLUMNS)))
+    for frontier, _ in ingests:
+        failed, total = failed_files(frontier)
+        for path, error in failed:
+            print(f"linkcrawl: {frontier.crawl_id}: {path}: {error}", file=sys.stderr)
+        if total > len(failed):
+            print(f"linkcrawl: {frontier.crawl_id}: {total - len(failed)} more files failed",
+                  file=sys.stderr)  # fmt: skip
 
 
 class NotHTML(Exception):
@@ -500,10 +613,51 @@ def _manifest(path: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
         raise UsageError(f"{path}: cannot read the manifest ({exc})") from None
 
 
+def _extract_page_row(
+    args: argparse.Namespace,
+    url: str,
+    fetched_at: Any,
+    item: dict[str, Any],
+    *,
+    page: Any = None,
+    body: bytes | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """The ``pages/`` row of one input of ``linkcrawl extract --pages`` (as a crawl writes
+    it, fetch columns aside: no status, depth 0)."""
+    from pipelines.extract import MAX_PARSE_BYTES
+    from pipelines.rows import fill_page
+    from pipelines.schema import PAGE_COLUMNS
+    from pipelines.urls import registered_domain, url_host
+
+    host = url_host(url) if url.startswith(("http://", "https://")) else None
+    row: dict[str, Any] = dict.fromkeys(PAGE_COLUMNS)
+    row.update(
+        url=url,
+        final_url=url,
+        content_type=item.get("content_type", args.content_type),
+        fetched_at=fetched_at,
+        depth=0,
+        x_robots_tag=item.get("x_robots_tag", args.x_robots_tag),
+        out_links=0,
+        error=error,
+        crawl_id=args.crawl_id,
+        host=host,
+        domain=registered_domain(host) if host else None,
+        content_length=len(body) if body is not None else None,
+        truncated=body is not None and len(body) > MAX_PARSE_BYTES,
+        limits_hit=[],
+    )
+    if page is not None:
+        fill_page(row, page)
+    return row
+
+
 def cmd_extract(args: argparse.Namespace) -> int:
     """The crawler's own extraction (extract_page then link_rows, as crawler/spider.py calls
-    them) on saved pages, one JSON line per link. One process, no Scrapy engine; memory is
-    bounded by one page (bodies are cut at MAX_PARSE_BYTES, as the crawler cuts them)."""
+    them) on saved pages, one JSON line per link (``--pages``: one per page, with the
+    ``pages/`` columns). One process, no Scrapy engine; memory is bounded by one page
+    (bodies are cut at MAX_PARSE_BYTES, as the crawler cuts them)."""
     import orjson
 
     from pipelines.extract import MAX_PARSE_BYTES
@@ -523,20 +677,29 @@ def cmd_extract(args: argparse.Namespace) -> int:
     option = orjson.OPT_UTC_Z
     fetched_at = utc_now()
     failed = 0
+    pages = args.pages  # every input gets a line, an error line if need be
+
+    def skip(path: str, url: str, item: dict[str, Any], why: str, body: bytes | None = None,
+             prefix: str = ""):  # fmt: skip
+        print(f"linkcrawl: {path}: {why}, skipped", file=sys.stderr)
+        if pages:  # the error column as the crawl writes it
+            row = _extract_page_row(args, url, fetched_at, item, body=body, error=prefix + why)
+            out.write(dumps(row, option=option) + b"\n")
+
     for path, url, item in jobs:
         source = normalize_url(url)
         if source is None:
-            if not args.input:
+            if not args.input and not pages:
                 raise UsageError(f"not an http(s) URL: {url!r}")
-            print(f"linkcrawl: {path}: not an http(s) URL: {url!r}, skipped", file=sys.stderr)
+            skip(path, url, item, f"not an http(s) URL: {url!r}")
             failed += 1
             continue
         try:
             body = _read_page(path, MAX_PARSE_BYTES)
         except NotHTML as exc:
-            if not args.input:
+            if not args.input and not pages:
                 raise UsageError(f"{path}: {exc}") from None
-            print(f"linkcrawl: {path}: {exc}, skipped", file=sys.stderr)
+            skip(path, source, item, str(exc))
             failed += 1
             continue
         done = extract_rows(  # the crawl's and ingest's very call (pipelines/rows.py)
@@ -548,12 +711,16 @@ def cmd_extract(args: argparse.Namespace) -> int:
             fetched_at=fetched_at,
             page_cpu_budget=args.page_cpu_budget,
         )
-        if done.error is not None:
-            print(f"linkcrawl: {path}: {done.error.removeprefix('extract: ')}, skipped",
-                  file=sys.stderr)  # fmt: skip
+        if done.page is None:  # as the crawler: with --pages, a page's error is a line
+            why = (done.error or "extract: failed").removeprefix("extract: ")
+            skip(path, source, item, why, body, prefix="extract: ")
             failed += 1
             continue
-        out.write(b"".join([dumps(row, option=option) + b"\n" for row in done.links]))
+        if pages:
+            rows = [_extract_page_row(args, source, fetched_at, item, page=done.page, body=body)]
+        else:
+            rows = done.links
+        out.write(b"".join([dumps(row, option=option) + b"\n" for row in rows]))
     out.flush()
     if failed:
         print(f"linkcrawl: {failed} page(s) skipped", file=sys.stderr)
@@ -650,13 +817,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="more logging, in OUT/logs/ (-vv: debug)")  # fmt: skip
     _add_stop_grace(p)
     _add_crawl_options(p)
+    _add_warc_options(p)
     _dns_server_option(p)
     p.set_defaults(func=cmd_crawl)
 
     p = sub.add_parser("submit", help="create a crawl in a shared Redis frontier")
-    p.add_argument("seeds", help="file with one seed URL per line")
+    p.add_argument("seeds", nargs="?", help="file with one seed URL per line")
     p.add_argument("--redis", required=True, metavar="URL",
                    help="the shared frontier (redis://, rediss://, with password)")  # fmt: skip
+    p.add_argument(
+        "--warc-list",
+        metavar="LIST",
+        help="instead of seeds: ingest these WARC files (one path or URI per line, .gz"
+        " allowed, e.g. Common Crawl's warc.paths.gz); the workers lease one file at a time",
+    )
+    p.add_argument(
+        "--prefix", default="", help="with --warc-list: put before each listed path (s3://...)"
+    )
+    p.add_argument(
+        "--out",
+        help="with --warc-list: where the workers write the ingested rows (a directory all"
+        " workers share, or s3://...; default: each worker's --out)",
+    )
     _add_crawl_options(p)
     p.set_defaults(func=cmd_submit)
 
@@ -683,6 +865,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="more logging (-vv: debug)")  # fmt: skip
     _dns_server_option(p)
     _add_stop_grace(p)
+    _add_warc_options(p)
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("status", help="progress of every crawl in a Redis frontier")
@@ -720,6 +903,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--x-robots-tag", help="the page's X-Robots-Tag header")
     p.add_argument("--crawl-id", default="extract",
                    help="the crawl_id column of the rows (default: extract)")  # fmt: skip
+    p.add_argument(
+        "--pages",
+        action="store_true",
+        help="one line per input page with the pages/ columns (page_type included), instead "
+        "of the links; a page that cannot be read or parsed gets a line with its error",
+    )
     p.add_argument(
         "--page-cpu-budget",
         type=float,
@@ -837,6 +1026,9 @@ def build_parser() -> argparse.ArgumentParser:
     from crawler.index_cli import add_index_commands
 
     add_index_commands(sub)
+    from crawler.checktargets import add_command as add_checktargets
+
+    add_checktargets(sub)
     for action in sub._choices_actions:  # `linkcrawl CMD --help` opens with its one line
         sp = sub.choices[action.dest]
         sp.description = sp.description or action.help

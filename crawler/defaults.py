@@ -24,10 +24,20 @@ DNS_TIMEOUT = 20.0  # seconds for one name's lookup
 DNS_CACHE_SECONDS = 300.0  # a name's answer is checked and connected to for this long
 DNS_CACHE_SIZE = 100_000  # names a worker remembers (least recently used go first)
 
+# Target checks (--check-targets, checktargets; README "Target checks").
+CHECK_MAX_BYTES = 64 * 1024  # a GET check's body is cut here (and discarded)
+CHECK_TARGETS_PER_PAGE = 1000  # distinct off-scope targets a page may queue for checks
+# HEAD answers that mean "ask with GET": servers that refuse or mishandle HEAD.
+HEAD_REFUSED = (400, 403, 404, 405, 406, 501)
+
 # Frontier.
 HEARTBEAT_SECONDS = 5.0  # how often a worker says it is alive
 HEARTBEAT_TTL = 30.0  # a worker silent this long is dead: its leases return to the queue
 SEEN_BUCKET_BITS = 16  # the duplicate filter's buckets: 2**16 STRING keys at most
+# --expected-urls sizes the buckets up to 2**22 (about 64 URLs each up to 268M URLs): an add
+# copies its whole bucket, so at 2.5 billion URLs 2**16 buckets (38k URLs each) cost ~400 us
+# of Redis CPU per new URL, 2**22 buckets ~20 us (tests/benchmarks/bench_frontier_capacity.py).
+SEEN_BUCKET_BITS_MAX = 22
 FEED_MAXLEN = 100_000  # approximate length cap of a crawl's live link stream
 IDLE_BACKOFF_MIN = 0.05
 IDLE_BACKOFF_MAX = 1.0
@@ -55,9 +65,17 @@ PARENT_CHECK_SECONDS = 1.0  # how often a worker of `crawl` checks that its pare
 MAX_LEASE_LOSSES = 2  # an entry whose lease died with its worker this often is poison
 FAIR_SHARE_WINDOW = 0.15  # seconds a worker that found nothing ready is owed the next slot
 
+# WARC output (--warc DIR, crawler/warc.py).
+WARC_MAX_BYTES = 1_000_000_000  # a file is closed and a new one started past this size
+WARC_GZIP_LEVEL = 6  # zlib level of each record's gzip member
+
 # `linkcrawl ingest` (README "Ingesting web archives").
 INGEST_CRAWL_ID = "ingest"  # no --crawl-id, and no isPartOf in a file's leading warcinfo
 INGEST_MAX_ERROR_LINES = 20  # error lines printed per archive; the summary counts the rest
+
+# `linkcrawl compact`: answers stored ahead of the question (pipelines/index/aggregates.py) for
+# the targets with at least this many links; below it a lookup reads their rows as fast.
+AGGREGATE_MIN_LINKS = 2_000
 
 # Parquet sink.
 FLUSH_ROWS = 100_000  # links buffered per worker before a file is written
@@ -68,3 +86,8 @@ PARQUET_COMPRESSION = "zstd"
 # seconds; a failed one is tried again WEBHOOK_RETRIES times, after 0.5 s, 1 s, 2 s...
 WEBHOOK_TIMEOUT = 10.0
 WEBHOOK_RETRIES = 3
+
+# Write each parsed page's visible text to texts/ (for `linkcrawl mentions`): off by default,
+# since it about doubles the index (3.7 KB a page against 3.4 KB of links on the Zyte pages)
+# and costs ~0.4 ms of extraction a page (README, "Unlinked brand mentions").
+STORE_TEXT = False

@@ -3,7 +3,8 @@
 All keys of one crawl share the hash tag ``{crawl_id}``, so a crawl lives on one Redis
 Cluster slot and every script touches one node. Layout (prefix ``linkcrawl:{c}:``):
 
-- ``q:<host>``      LIST of entries waiting for that host;
+- ``q:<host>``      LIST of entries waiting for that host (:meth:`Entry.stored`: without the
+  host; 55 bytes of Redis for a 75-character URL where :meth:`Entry.encode` took 109);
 - ``ready``         ZSET host -> ms time from which the host may be popped again;
 - ``active``        HASH host -> requests holding a host slot (per-host concurrency);
 - ``next``          HASH host -> ms time of the host's next allowed pop;
@@ -76,14 +77,22 @@ def path_key(url: str) -> bytes:
 
 
 def seen_slot(url: str, bits: int = defaults.SEEN_BUCKET_BITS) -> tuple[str, bytes]:
-    """Bucket (hex, from the first ``bits`` bits) and stored 6-byte remainder of a URL.
+    """Bucket (hex, from the first ``bits`` bits, at most 24) and stored 6-byte remainder of
+    a URL. The remainder is the fingerprint past its first 16 bits whatever ``bits``: with the
+    bucket, it gives the whole fingerprint, so membership stays exact.
 
     >>> bucket, rest = seen_slot("http://a.test/", 12)
-    >>> bucket, len(rest)
-    ('57', 6)
+    >>> bucket, len(rest), seen_slot("http://a.test/", 20)[0]
+    ('57', 6, '5729')
     """
     fp = fingerprint(url)
-    return format(int.from_bytes(fp[:2], "big") >> (16 - bits), "x"), fp[2:]
+    return format(int.from_bytes(fp[:3], "big") >> (24 - bits), "x"), fp[2:]
+
+
+# A target check (README "Target checks") is an entry of this depth; its duplicate filter key
+# is its URL after this prefix (not a URL: no page shares it).
+CHECK_DEPTH = -1
+CHECK_KEY = "check "
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +116,25 @@ class Entry:
 
     def encode(self) -> bytes:
         return f"{self.depth}\t{self.redirects}\t{self.host}\t{self.url}".encode()
+
+    def stored(self) -> bytes:
+        """The entry as its host's queue keeps it: no host (the queue's key names it), and
+        no ``http(s)://host`` at the URL's start ('s' or 'h' says which; ' ' keeps the URL).
+        The POP script gives back :meth:`encode`'s form.
+
+        >>> Entry("https://a.test/x", "a.test", 2).stored()
+        b'2\\t0s/x'
+        >>> Entry("ftp://b.test/", "a.test").stored()
+        b'0\\t0 ftp://b.test/'
+        """
+        if self.depth < 0 or self.redirects < 0:
+            return self.encode()  # the scripts' pattern reads digits: the whole form
+        head = f"{self.depth}\t{self.redirects}"
+        for mark, scheme in (("s", "https://"), ("h", "http://")):
+            start = scheme + self.host
+            if self.url.startswith(start):
+                return f"{head}{mark}{self.url[len(start) :]}".encode()
+        return f"{head} {self.url}".encode()
 
     @classmethod
     def decode(cls, raw: bytes) -> Entry:
@@ -149,7 +177,20 @@ class CrawlConfig:
     page_cpu_budget: float = defaults.PAGE_CPU_BUDGET  # 0: none
     max_lease_losses: int = defaults.MAX_LEASE_LOSSES  # then poison; 0: never quarantine
     fair_share_window: float = defaults.FAIR_SHARE_WINDOW  # seconds; 0: first come first served
+    store_text: bool = defaults.STORE_TEXT  # write each parsed page's visible text to texts/
+    check_targets: bool = False  # check off-scope link targets once each (targets/)
     created_at: float = 0.0
+    # "crawl": entries are URLs to fetch; "warc": entries are WARC files to ingest
+    # (crawler/ingest_tasks.py), from the list ``warc_list`` with ``warc_prefix``, written to
+    # ``out`` when set (else each worker's --out).
+    kind: str = "crawl"
+    warc_list: str = ""
+    warc_prefix: str = ""
+    out: str = ""
+
+    @property
+    def ingest(self) -> bool:
+        return self.kind == "warc"
 
     @cached_property
     def session_set(self) -> frozenset[str]:
@@ -294,7 +335,25 @@ class Frontier:
         bits = cfg.seen_bucket_bits
         for e in entries:
             bucket, rest = seen_slot(dedupe_key(e.url, cfg.session_set), bits)
-            argv += (bucket, rest, e.host, e.encode(), path_key(e.url))
+            argv += (bucket, rest, e.host, e.stored(), path_key(e.url))
+        if len(argv) == n:
+            return 0
+        keys = [self.stats_key, self.hostpages, self.ready, self.active, self.next, self.qbudget]
+        return self._scripts["ENQUEUE"](keys=keys, args=argv, client=pipe)
+
+    def enqueue_checks(
+        self, entries: Iterable[Entry], pipe: redis.client.Pipeline | None = None
+    ) -> int:
+        """Queue target checks (entries of depth :data:`CHECK_DEPTH`) whose URL was never
+        checked in this crawl: the duplicate filter holds them under their own key, so a URL
+        is checked once, and fetched as a page too if the crawl reaches it. Not counted
+        against ``--max-pages``; ``--max-pages-per-host`` bounds them per host."""
+        cfg = self.config
+        argv: list[object] = [self.prefix, -1, cfg.max_pages_per_host, cfg.host_concurrency, 0]
+        n = len(argv)
+        for e in entries:
+            bucket, rest = seen_slot(CHECK_KEY + e.url, cfg.seen_bucket_bits)
+            argv += (bucket, rest, e.host, e.encode(), b"")
         if len(argv) == n:
             return 0
         keys = [self.stats_key, self.hostpages, self.ready, self.active, self.next, self.qbudget]

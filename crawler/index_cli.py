@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from crawler.defaults import AGGREGATE_MIN_LINKS
 from crawler.errors import UsageError
 
 if TYPE_CHECKING:
@@ -25,6 +26,9 @@ INDEX_ENV = "LINKCRAWL_INDEX"
 # pipelines.schema.PLACEMENTS (which imports pyarrow), for --placement's choices; tests check
 # that they agree.
 PLACEMENTS = ("content", "nav", "sidebar", "footer", "comment")
+# pipelines.page_type.PAGE_TYPES, for --source-type (tests check that they agree).
+PAGE_TYPES = ("article", "listing", "collection", "product", "forum", "service",
+              "documentation", "other")  # fmt: skip
 FARM_LINKS = 100  # as pipelines.index.spam.FARM_LINKS (not imported: it loads DuckDB)
 MIN_CONFIDENCE = 0.8  # as pipelines.index.spam.MIN_CONFIDENCE
 
@@ -96,7 +100,23 @@ def _filters(args: argparse.Namespace) -> Any:
 
     # diff has no --crawl: its crawls are OLD and NEW.
     return Filters(crawl=getattr(args, "crawl", None), dofollow=args.dofollow,
-                   placement=args.placement, internal=args.internal)  # fmt: skip
+                   placement=args.placement, internal=args.internal,
+                   lang=getattr(args, "lang", None),
+                   country=getattr(args, "country", None),
+                   direct_only=getattr(args, "direct_only", False),
+                   source_types=_source_types(args))  # fmt: skip
+
+
+def _source_types(args: argparse.Namespace) -> tuple[str, ...]:
+    """--source-type's values (repeated, or comma-separated), checked."""
+    types: list[str] = []
+    for value in getattr(args, "source_type", None) or ():
+        types += [t.strip() for t in value.split(",") if t.strip()]
+    for t in types:
+        if t not in PAGE_TYPES:
+            raise UsageError(f"--source-type: unknown page type {t!r} "
+                             f"(one of {', '.join(PAGE_TYPES)})")  # fmt: skip
+    return tuple(dict.fromkeys(types))
 
 
 def _target(text: str) -> Target:
@@ -264,6 +284,20 @@ def _intersect(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
                    f"without linking to {a.mysite}")  # fmt: skip
 
 
+def _broken(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
+    sources = tuple(_target(d) for d in a.sources)
+    table = ix.broken(_filters(a), sources=sources, kind=a.kind, limit=a.limit, sort=a.sort)
+    if table.num_rows and a.format == "table":
+        print(f"{table.num_rows:,} dead targets. status: the check's HTTP status at the end "
+              "of its redirects (empty: no answer); why: HTTP status or the failure (DNS, "
+              "connection, timeout); refdomains, pages, backlinks: referring domains, pages "
+              "and distinct links (page, anchor) to it, dofollow_backlinks of them followed; "
+              "sample_*: the first few, A to Z; redirects: hops before the dead end "
+              "(final_url)", file=sys.stderr)  # fmt: skip
+    where = f" from {', '.join(a.sources)}" if a.sources else ""
+    return table, f"no dead link targets{where}"
+
+
 def _sql(ix: Any, a: argparse.Namespace) -> tuple[pa.Table, str]:
     return ix.sql(a.query, limit=a.limit), "the query returned no rows"
 
@@ -290,6 +324,62 @@ def _signal_lists(table: pa.Table) -> pa.Table:
         return table
     i = table.column_names.index("signals")
     return table.set_column(i, "signals", pc.split_pattern(table["signals"], ","))
+
+
+def cmd_mentions(args: argparse.Namespace) -> int:
+    from pipelines.index.layout import parse_target
+    from pipelines.index.mentions import SORTS, MentionQuery, mentions
+    from pipelines.index.queries import Filters
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {args.limit}")
+    _writable(args.output)
+    with _errors(), _open(args) as ix:
+        domain = args.domain
+        if domain is None and "." in args.brand and " " not in args.brand.strip():
+            domain = args.brand  # `mentions acme.example`: the brand is its site
+        if domain is not None:
+            t = parse_target(domain)
+            if t.kind == "prefix":
+                raise UsageError(f"--domain takes a domain, not a URL: {domain!r}")
+            domain = t.domain
+        q = MentionQuery(args.brand, domain=domain, case_sensitive=args.case_sensitive,
+                         fold_accents=not args.exact_accents, since=args.since)  # fmt: skip
+        filters = Filters(crawl=args.crawl, lang=args.lang, country=args.country)
+        table, stats = mentions(ix, q, filters)
+        sort = args.sort or ("authority" if ix.ranks_sql("domain") is not None else "mentions")
+        if sort == "authority" and ix.ranks_sql("domain") is None:
+            raise UsageError("--sort authority needs ranks: run `linkcrawl rank INDEX` first")
+        from pipelines.index.lookup import sort_limit
+
+        table = sort_limit(table, SORTS[sort], args.limit)
+        if args.format == "table" and table.num_rows:
+            left = [
+                f"{stats.linking:,} link to {domain}" if domain else "",
+                f"{stats.own_site:,} on {domain} itself" if domain else "",
+                f"{stats.other:,} of another language or country" if stats.other else "",
+            ]
+            left_out = "; ".join(x for x in left if x)
+            print(f"{stats.pages:,} pages name {q.brand!r}"
+                  + (f" ({left_out}: left out)" if left_out else "")
+                  + f"; sorted by {sort}. sentence: the first mention; mentions: times named "
+                  "on the page; authority: the page's domain, 0-100; lang, country: the "
+                  "page's (README, Language and country)", file=sys.stderr)  # fmt: skip
+            if domain is None:
+                print("no --domain: pages that link to the brand are not told apart",
+                      file=sys.stderr)  # fmt: skip
+        empty = f"no page names {q.brand!r}" + (f" without linking to {domain}" if domain else "")
+        return _emit(args, table, empty)
+
+
+def _since(text: str) -> Any:
+    from datetime import datetime, timezone
+
+    try:
+        at = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (e.g. 2026-12-01)") from None
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 
 def _confidence(text: str) -> float:
@@ -351,7 +441,8 @@ def cmd_compact(args: argparse.Namespace) -> int:
 
     with _errors(), progress_bar("links") as progress:
         stats = compact(args.index, crawl=args.crawl, row_group_rows=args.row_group_rows,
-                        memory_limit=args.memory_limit, progress=progress)  # fmt: skip
+                        memory_limit=args.memory_limit, progress=progress,
+                        aggregate_min_links=args.aggregate_min_links)  # fmt: skip
     print(stats.format())
     return 0
 
@@ -390,13 +481,27 @@ def _index_arg(p: argparse.ArgumentParser, positional: bool) -> None:
                        help=f"index directory (default: ${INDEX_ENV} or .)")  # fmt: skip
 
 
-def _filter_args(p: argparse.ArgumentParser, *, crawl: bool = True) -> None:
+def _filter_args(p: argparse.ArgumentParser, *, crawl: bool = True, direct: bool = True) -> None:
     if crawl:
         p.add_argument("--crawl", help="only this crawl (default: all crawls)")
+    if direct:
+        p.add_argument("--direct-only", action="store_true",
+                       help="only links that point at the target itself, not those that land "
+                       "there through a redirect script or an HTTP redirect")  # fmt: skip
     p.add_argument("--dofollow", action="store_true", help="only dofollow links")
     p.add_argument("--placement", choices=PLACEMENTS, help="only links placed here")
+    p.add_argument("--source-type", action="append", metavar="TYPE",
+                   help="only links from pages of this page_type (repeatable, or a comma list: "
+                   f"{', '.join(PAGE_TYPES)})")  # fmt: skip
     p.add_argument("--internal", action="store_true",
                    help="include links within one registered domain")  # fmt: skip
+    _lang_args(p)
+
+
+def _lang_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lang", help="only links from pages in this language (de, pt-BR: its "
+                   "primary subtag)")  # fmt: skip
+    p.add_argument("--country", help="only links from pages of this country (ISO 3166: DE, GB)")
 
 
 def _output_args(p: argparse.ArgumentParser, formats: tuple[str, ...]) -> None:
@@ -418,6 +523,10 @@ def add_index_commands(sub: Any) -> None:
     p.add_argument("--row-group-rows", type=int, default=8 * 1024,
                    help="rows per row group of the compacted files (default 8192)")  # fmt: skip
     p.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB (it spills beyond)")
+    p.add_argument("--aggregate-min-links", type=int, default=AGGREGATE_MIN_LINKS,
+                   help="store answers ahead of the question for the domains and hosts "
+                   f"with at least this many links (default {AGGREGATE_MIN_LINKS:,}); 0: all",
+                   )  # fmt: skip
     p.set_defaults(func=cmd_compact)
 
     p = sub.add_parser("rank", help="host and domain authority (PageRank, harmonic) to ranks/")
@@ -540,6 +649,38 @@ def add_index_commands(sub: Any) -> None:
                    f"(default {FARM_LINKS})")  # fmt: skip
     p.set_defaults(func=cmd_disavow)
 
+    p = sub.add_parser("mentions", help="pages that name a brand and do not link to its site "
+                       "(unlinked mentions; needs crawl --store-text)")  # fmt: skip
+    p.add_argument("brand", help="the brand's name as written (words match whole words)")
+    p.add_argument("--domain", help="the brand's site: pages that link to it, and its own pages,"
+                   " are left out (default: BRAND itself when it is a domain)")  # fmt: skip
+    _index_arg(p, False)
+    p.add_argument("--crawl", help="only this crawl (default: the latest text of each page)")
+    p.add_argument("--lang", help="only pages in this language (de, pt-BR: its primary subtag)")
+    p.add_argument("--country", help="only pages of this country (ISO 3166: DE, GB)")
+    p.add_argument(
+        "--since",
+        type=_since,
+        metavar="DATE",
+        help="only pages fetched at or after DATE (ISO 8601, UTC by default)",
+    )
+    p.add_argument(
+        "--case-sensitive",
+        action="store_true",
+        help="match the brand's case exactly (default: any case)",
+    )
+    p.add_argument(
+        "--exact-accents",
+        action="store_true",
+        help="match accents exactly (default: folded, Nestle finds Nestlé)",
+    )
+    _output_args(p, formats)
+    p.add_argument("--sort", choices=("authority", "mentions", "fetched_at", "url"),
+                   help="authority: the page's domain, highest first; mentions: most first; "
+                   "fetched_at: newest first; url: A to Z (default: authority when the index "
+                   "has ranks, else mentions)")  # fmt: skip
+    p.set_defaults(func=cmd_mentions)
+
     p = sub.add_parser("export", help="CSV or JSON lines of links, pages or ranks")
     _index_arg(p, True)
     p.add_argument("--table", choices=("links", "pages", "ranks"), default="links",
@@ -547,5 +688,28 @@ def add_index_commands(sub: Any) -> None:
     p.add_argument("--format", choices=("csv", "jsonl"), default="csv",
                    help="csv (default) or jsonl, one JSON object per line")  # fmt: skip
     p.add_argument("-o", "--output", help="file to write (default: stdout)")
-    _filter_args(p)
+    _filter_args(p, direct=False)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("broken", help="dead link targets (4xx, 5xx, DNS and connection "
+                       "failures) with their referring pages and domains")  # fmt: skip
+    p.add_argument(
+        "--from",
+        dest="sources",
+        action="append",
+        default=[],
+        metavar="DOMAIN",
+        help="only links from this referring domain or host (repeatable)",
+    )
+    _index_arg(p, False)
+    _filter_args(p, direct=False)
+    _output_args(p, formats)
+    p.add_argument(
+        "--kind",
+        choices=("4xx", "5xx", "error"),
+        help="only targets dead this way (error: DNS, connection, timeout)",
+    )
+    p.add_argument("--sort", choices=("refdomains", "backlinks", "url", "checked_at"),
+                   default="refdomains", help="refdomains (default), backlinks: most first; "
+                   "url: A to Z; checked_at: latest first")  # fmt: skip
+    p.set_defaults(func=_query(_broken))

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from crawler import defaults
+from crawler.liveline import LiveLine
 
 FALLBACK_CRAWL_ID = defaults.INGEST_CRAWL_ID
 MAX_MESSAGES = defaults.INGEST_MAX_ERROR_LINES
@@ -374,41 +375,25 @@ class IngestSummary:
         return "\n".join(lines)
 
 
-class IngestProgress:
-    """The live line on stderr, as a crawl's (crawler.runner.Progress): redrawn in place on a
-    terminal, one line every 10 s otherwise."""
+class IngestProgress(LiveLine):
+    """The live line on stderr, drawn as a crawl's (crawler/liveline.py): files, records/s,
+    pages/s, links written."""
 
     def __init__(self, total_files: int, stream: Any = None, enabled: bool = True) -> None:
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.tty = self.stream.isatty()
+        super().__init__(stream or sys.stderr, enabled)
         self.total_files = total_files
-        self.start = time.monotonic()
-        self._last_line = 0.0
 
     def update(self, files: int, counts: list[int], errors: int, force: bool = False) -> None:
         if not self.enabled:
             return
-        now = time.monotonic()
-        elapsed = max(now - self.start, 1e-9)
+        elapsed = self.elapsed()
         records, pages, links = counts
-        line = (
+        self.show(
             f"files {files}/{self.total_files} | records {records} ({records / elapsed:.1f}/s)"
             f" | pages {pages} ({pages / elapsed:.1f}/s) | links written {links}"
-            f" | errors {errors}"
+            f" | errors {errors}",
+            force,
         )
-        if self.tty:
-            self.stream.write("\r\x1b[2K" + line)
-            self.stream.flush()
-        elif force or now - self._last_line >= 10:
-            self.stream.write(line + "\n")
-            self.stream.flush()
-            self._last_line = now
-
-    def done(self) -> None:
-        if self.enabled and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 _shared: Any = None  # a worker process's live counters (records, pages, links), see _init

@@ -31,7 +31,11 @@ class HostQueue(Base):
         self.ttl = spider.settings.getfloat("LINKCRAWL_HEARTBEAT_TTL", defaults.HEARTBEAT_TTL)
 
     def __len__(self) -> int:
-        return sum(max(f.counts().get("queued", 0), 0) for f in self.crawls)
+        return sum(max(f.counts().get("queued", 0), 0) for f in self.fetch_crawls())
+
+    def fetch_crawls(self) -> list[Any]:
+        """The crawls whose entries are URLs (not WARC files: crawler/ingest_tasks.py)."""
+        return [f for f in self.crawls if not f.config.ingest]
 
     def push(self, request: Request) -> None:
         url = normalize_url(request.url)
@@ -44,7 +48,7 @@ class HostQueue(Base):
     def pop_requests(self, count: int) -> list[Request]:
         """Up to ``count`` leased requests; sets ``wait_hint`` when none is ready yet."""
         self.crawls.refresh()
-        frontiers = list(self.crawls)
+        frontiers = self.fetch_crawls()
         waits: list[float] = []
         for i in range(len(frontiers)):
             frontier = frontiers[(self._turn + i) % len(frontiers)]

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TextIO
 
 import redis
 
@@ -26,6 +25,7 @@ from crawler import defaults
 from crawler.connection import connect
 from crawler.errors import UsageError  # defined there, without imports, for the CLI
 from crawler.frontier import CrawlConfig, Entry, Frontier
+from crawler.liveline import LiveLine
 from crawler.redis_server import RedisServer
 from crawler.stopping import StopRequest, signal_name
 from pipelines.parquet_sink import is_uri, safe_name
@@ -296,6 +296,10 @@ class CrawlSummary:
             + (" (cancelled)" if self.cancelled else "")
         )
         extra = [x for x in (format_errors(self.counts), format_skipped(self.counts)) if x]
+        if self.counts.get("targets_checked"):  # --check-targets (README "Target checks")
+            extra.append(f"target checks: {self.counts['targets_checked']}, "
+                         f"{self.counts.get('targets_failed', 0)} failed or 4xx/5xx "
+                         "(`linkcrawl broken` lists the dead ones)")  # fmt: skip
         return "\n".join([line, *extra])
 
 
@@ -316,40 +320,21 @@ def format_skipped(counts: dict[str, int]) -> str:
     return "limits: " + ", ".join(parts) if parts else ""
 
 
-class Progress:
-    """A live status line on stderr (redrawn in place on a terminal, a line every 10 s else)."""
-
-    def __init__(self, stream: TextIO = sys.stderr, enabled: bool = True) -> None:
-        self.stream = stream
-        self.enabled = enabled
-        self.tty = stream.isatty()
-        self.start = time.monotonic()
-        self._last_line = 0.0
+class Progress(LiveLine):
+    """The crawl's live line: pages/s, queued, in flight, links written, errors."""
 
     def update(self, counts: dict[str, int], force: bool = False) -> None:
         if not self.enabled:
             return
-        now = time.monotonic()
-        elapsed = max(now - self.start, 1e-9)
         pages = counts.get("pages", 0)
-        line = (
-            f"pages {pages} ({pages / elapsed:.1f}/s) | queued {max(counts.get('queued', 0), 0)}"
+        self.show(
+            f"pages {pages} ({pages / self.elapsed():.1f}/s)"
+            f" | queued {max(counts.get('queued', 0), 0)}"
             f" | in flight {counts.get('inflight', 0)}"
             f" | links written {counts.get('links_written', 0)}"
-            f" | errors {counts.get('errors', 0)}"
+            f" | errors {counts.get('errors', 0)}",
+            force,
         )
-        if self.tty:
-            self.stream.write("\r\x1b[2K" + line)
-            self.stream.flush()
-        elif force or now - self._last_line >= 10:
-            self.stream.write(line + "\n")
-            self.stream.flush()
-            self._last_line = now
-
-    def done(self) -> None:
-        if self.enabled and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 @dataclass
@@ -368,6 +353,7 @@ def _spawn_worker(
     env: dict[str, str],
     stop_grace: float = defaults.STOP_GRACE,
     heartbeat_ttl: float | None = None,
+    warc: tuple[str, int] | None = None,
 ) -> WorkerProcess:
     log_dir.mkdir(parents=True, exist_ok=True)
     worker_id = f"w{index}-{os.getpid()}"
@@ -381,6 +367,8 @@ def _spawn_worker(
     ]  # fmt: skip
     if heartbeat_ttl:
         cmd += ["--heartbeat-ttl", str(heartbeat_ttl)]
+    if warc is not None:
+        cmd += ["--warc", warc[0], "--warc-max-bytes", str(warc[1])]
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
     finally:
@@ -468,6 +456,8 @@ def run_crawl(
     stop_grace: float = defaults.STOP_GRACE,
     heartbeat_ttl: float | None = None,
     resume: bool = False,
+    warc: tuple[str, int] | None = None,
+    prefill: Callable[[Frontier], object] | None = None,
 ) -> CrawlSummary:
     """Run a whole crawl on this machine and return its summary.
 
@@ -475,6 +465,7 @@ def run_crawl(
     3 per worker; its leases go back to the queue and count as lost (see crawler.poison).
     SIGTERM/SIGINT stop it (see :func:`_supervise`): the summary then says which signal.
     Pass ``stop`` to keep listening after this returns (`crawl` does, while it compacts).
+    ``warc`` (directory, max bytes per file): the workers write WARC files (crawler/warc.py).
     """
     own_stop = stop is None
     stop = stop if stop is not None else StopRequest().install()
@@ -495,6 +486,8 @@ def run_crawl(
         client = connect(redis_url)
         frontier = Frontier(client, config.crawl_id)
         submit(frontier, config, resume=resume)
+        if prefill is not None:  # `checktargets`: its target checks, before any worker
+            prefill(frontier)
         started = time.monotonic()
         bar = Progress(enabled=progress)
         child_env = dict(os.environ if env is None else env)
@@ -502,7 +495,7 @@ def run_crawl(
         def spawn(index: int) -> WorkerProcess:
             assert redis_url is not None
             return _spawn_worker(redis_url, config.crawl_id, out, log_dir, index, log_level,
-                                 child_env, stop_grace, heartbeat_ttl)  # fmt: skip
+                                 child_env, stop_grace, heartbeat_ttl, warc)  # fmt: skip
 
         if not stop.signum:
             workers_.extend(spawn(i) for i in range(n_workers))

@@ -39,8 +39,37 @@ local function seen_add(key, rem)
 end
 """
 
+# A host's queue stores an entry without its host (the key names it), and a URL that starts
+# with http(s):// and the host without that prefix: "depth\tredirects" + ' ' and the URL, or
+# 's' (https) / 'h' (http) and the rest (Entry.stored). POP and DRAIN lease the whole entry
+# (Entry.encode): the leases, loss counts and acks key on it. An entry queued before this form
+# (with its host, a tab after the redirects) is leased as it is.
+_ENTRY_FORMS = """
+local function expand(s, host)
+  local d, r, sep, rest = string.match(s, '^(%d+)\t(%d+)([ hs])(.*)$')
+  if not d then return s end
+  if sep == 's' then
+    rest = 'https://' .. host .. rest
+  elseif sep == 'h' then
+    rest = 'http://' .. host .. rest
+  end
+  return d .. '\t' .. r .. '\t' .. host .. '\t' .. rest
+end
+local function compact(entry, host)
+  local d, r, url = string.match(entry, '^(%d+)\t(%d+)\t[^\t]*\t(.*)$')
+  if not d then return entry end
+  for _, form in ipairs({{'s', 'https://'}, {'h', 'http://'}}) do
+    local p = form[2] .. host
+    if string.sub(url, 1, #p) == p then
+      return d .. '\t' .. r .. form[1] .. string.sub(url, #p + 1)
+    end
+  end
+  return d .. '\t' .. r .. ' ' .. url
+end
+"""
+
 # KEYS: stats, hostpages, ready, active, next, qbudget. ARGV: prefix, max_pages, max_per_host,
-# host_concurrency, max_queries_per_path, then quintuples (bucket, remainder, host, entry,
+# host_concurrency, max_queries_per_path, then quintuples (bucket, remainder, host, stored entry,
 # path key: a short hash of the URL without its query, '' for a URL without a query).
 # A new URL past a budget stays in the seen-set: it is skipped, and counted, once.
 ENQUEUE = (
@@ -62,7 +91,8 @@ for i = 6, #ARGV, 5 do
       skip = 'skipped_query_budget'
     elseif max_host > 0 and redis.call('HINCRBY', KEYS[2], host, 1) > max_host then
       skip = 'skipped_host_budget'
-    elseif redis.call('HINCRBY', KEYS[1], 'enqueued', 1) > max_pages and max_pages > 0 then
+    elseif max_pages >= 0 and redis.call('HINCRBY', KEYS[1], 'enqueued', 1) > max_pages
+           and max_pages > 0 then
       redis.call('HINCRBY', KEYS[1], 'enqueued', -1)
       skip = 'capped'
     end
@@ -124,6 +154,7 @@ return out
 # ranking never yields, so someone always pops.
 POP = (
     _NOW
+    + _ENTRY_FORMS
     + """
 local prefix = ARGV[1]
 local count = tonumber(ARGV[2])
@@ -182,10 +213,11 @@ while #out < count do
     break
   end
   local qkey = prefix .. 'q:' .. host
-  local entry = redis.call('LPOP', qkey)
-  if not entry then
+  local raw = redis.call('LPOP', qkey)
+  if not raw then
     redis.call('ZREM', KEYS[1], host)
   else
+    local entry = expand(raw, host)
     local lost = tonumber(redis.call('HGET', KEYS[8], entry) or '0')
     if max_lost > 0 and lost >= max_lost then
       -- Quarantined: leased to be written as a poison row; takes no host slot, no delay.
@@ -195,7 +227,7 @@ while #out < count do
       if redis.call('LLEN', qkey) == 0 then redis.call('ZREM', KEYS[1], host) end
       out[#out + 1] = '!' .. lost .. '\\t' .. entry
     elseif lost > 0 and on_trial() then
-      redis.call('LPUSH', qkey, entry)
+      redis.call('LPUSH', qkey, raw)
       skipped = skipped + 1
     else
       if lost > 0 then redis.call('HSET', KEYS[9], worker, entry) end
@@ -282,7 +314,7 @@ local function give_back(prefix, worker, entry, counter)
     local active = redis.call('HINCRBY', KEYS[3], host, -1)
     if active <= 0 then redis.call('HDEL', KEYS[3], host) end
   end
-  redis.call('LPUSH', prefix .. 'q:' .. host, entry)
+  redis.call('LPUSH', prefix .. 'q:' .. host, compact(entry, host))
   redis.call('HINCRBY', KEYS[5], 'queued', 1)
   redis.call('HINCRBY', KEYS[5], counter, 1)
   redis.call('ZADD', KEYS[4], 'NX', now, host)
@@ -294,6 +326,7 @@ end
 # KEYS: owner, holding, active, ready, stats. ARGV: prefix, worker, entries...
 RETURN = (
     _NOW
+    + _ENTRY_FORMS
     + _GIVE_BACK
     + """
 local n = 0
@@ -312,6 +345,7 @@ return n
 # Returns the number of entries requeued.
 REQUEUE = (
     _NOW
+    + _ENTRY_FORMS
     + _GIVE_BACK
     + """
 local prefix = ARGV[1]
@@ -352,6 +386,7 @@ return n
 # KEYS: ready, owner, stats, workers, active. ARGV: prefix, count, worker, ttl_ms.
 DRAIN = (
     _NOW
+    + _ENTRY_FORMS
     + """
 local prefix = ARGV[1]
 local count = tonumber(ARGV[2])
@@ -361,11 +396,12 @@ local out = {}
 local function take(host)
   local qkey = prefix .. 'q:' .. host
   while #out < count do
-    local entry = redis.call('LPOP', qkey)
-    if not entry then
+    local raw = redis.call('LPOP', qkey)
+    if not raw then
       redis.call('ZREM', KEYS[1], host)
       return
     end
+    local entry = expand(raw, host)
     redis.call('HSET', KEYS[2], entry, worker)
     redis.call('SADD', prefix .. 'lease:' .. worker, entry)
     redis.call('HINCRBY', KEYS[3], 'queued', -1)

@@ -65,6 +65,7 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.robots.StrictRobotsTxtMiddleware": 100,
     "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
     "crawler.bodies.BoundedBodies": 590,  # its place: bounded decoding, cuts flagged
+    "crawler.warc.WarcRecorder": 595,  # --warc: responses as received, before decoding
     "crawler.politeness.HostPoliteness": 950,  # last: reserve the send time, then send
     "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
     "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
@@ -81,6 +82,7 @@ EXTENSIONS = {
     "scrapy.extensions.remote_control.RemoteControl": None,
     "scrapy.extensions.logstats.LogStats": None,
     "crawler.extensions.CrawlTermination": 500,
+    "crawler.ingest_tasks.IngestTasks": 510,  # WARC files of ingest crawls, one at a time
 }
 
 LOG_LEVEL = "WARNING"
@@ -100,3 +102,9 @@ LINKCRAWL_MAX_HEADER_BYTES = defaults.MAX_HEADER_BYTES
 LINKCRAWL_MAX_HEADER_LINES = defaults.MAX_HEADER_LINES
 LINKCRAWL_DNS_SERVER = None  # IP:PORT, "none" (resolve no name) or None (the system's)
 LINKCRAWL_DNS_CACHE_SECONDS = defaults.DNS_CACHE_SECONDS
+LINKCRAWL_INGEST_FILE = "crawler.ingest_tasks:ingest_one"  # a WARC file task's function
+LINKCRAWL_WARC_DIR = None  # --warc: write every response fetched to WARC files there
+LINKCRAWL_WARC_MAX_BYTES = defaults.WARC_MAX_BYTES
+LINKCRAWL_WARC_GZIP_LEVEL = defaults.WARC_GZIP_LEVEL
+LINKCRAWL_CHECK_MAX_BYTES = defaults.CHECK_MAX_BYTES  # a target check's GET body is cut here
+LINKCRAWL_CHECK_TARGETS_PER_PAGE = defaults.CHECK_TARGETS_PER_PAGE

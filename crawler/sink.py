@@ -1,7 +1,8 @@
 """Item pipeline: the Scrapy adapter of :class:`pipelines.parquet_sink.ParquetSink`.
 
 One sink per crawl served. A flush writes the buffered rows atomically, then acks their
-frontier leases: a request leaves the frontier only once its page's links are on disk.
+frontier leases: a request leaves the frontier only once its page's links are on disk (and,
+with --warc, its WARC records: ``before_ack``).
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ from typing import Any
 import redis
 from scrapy import signals
 from twisted.internet import task
+from twisted.python.failure import Failure
 
 from crawler import defaults
 from crawler.stopping import flush_now
 from pipelines.parquet_sink import ParquetSink
 
 logger = logging.getLogger(__name__)
+# Sent (Scrapy signal) before pages are acked: what else must be durable first is made so
+# (crawler/warc.py fsyncs its WARC files); a receiver that raises keeps the pages unacked.
+before_ack = object()
 
 
 class ParquetSinkPipeline:
@@ -63,6 +68,10 @@ class ParquetSinkPipeline:
         return sink
 
     def process_item(self, item: dict[str, Any], spider: Any = None) -> dict[str, Any]:
+        if "target" in item:  # a target check (README "Target checks")
+            if self.sink(item["target"]["crawl_id"]).add_target(item["target"], item["token"]):
+                self.flush()
+            return item
         if self.sink(item["page"]["crawl_id"]).add(
             item["page"], item["links"], token=item["token"]
         ):
@@ -91,6 +100,8 @@ class ParquetSinkPipeline:
     def flush(self, spider: Any = None) -> None:
         """Write every crawl's buffer, then ack (and count) what is on disk."""
         self._last_flush = time.monotonic()
+        results = self.crawler.signals.send_catch_log(signal=before_ack)
+        durable = not any(isinstance(r, Failure) for _, r in results)
         for crawl_id, sink in self.sinks.items():
             links, pages = sink.links_written, sink.pages_written
             done = sink.flush()
@@ -101,8 +112,9 @@ class ParquetSinkPipeline:
                     links_written=sink.links_written - links,
                     pages_written=sink.pages_written - pages,
                 )
-                self.ack(frontier, self.unacked[crawl_id])
-                self.unacked[crawl_id] = []
+                if durable:
+                    self.ack(frontier, self.unacked[crawl_id])
+                    self.unacked[crawl_id] = []
             except redis.RedisError as exc:
                 # The rows are safe on disk; the acks wait for Redis to come back.
                 logger.warning("could not ack %d pages yet: %s", len(self.unacked[crawl_id]), exc)

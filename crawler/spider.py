@@ -25,12 +25,12 @@ from crawler.bodies import fetch_error, limits_from_flags
 from crawler.connection import connect
 from crawler.crawls import CrawlSet
 from crawler.deadline import DEFERRED
-from crawler.frontier import Entry, Frontier
+from crawler.frontier import CHECK_DEPTH, CHECK_KEY, Entry, Frontier
 from crawler.runner import ERROR_STAT, error_reason
 from crawler.traps import SeenCache, trap_reason
 from pipelines.extract import PageLinks
 from pipelines.rows import extract_rows, fill_page, is_html, page_row, utc_now
-from pipelines.urls import resolve_link, scope_key, url_host
+from pipelines.urls import registered_domain, resolve_link, scope_key, url_host
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
@@ -63,6 +63,8 @@ class LinkSpider(scrapy.Spider):
     # -- requests --------------------------------------------------------------------------
     def make_request(self, frontier: Frontier, entry: Entry) -> Request:
         cfg = frontier.config
+        if entry.depth == CHECK_DEPTH:
+            return self.check_request(frontier, entry, "HEAD")
         request = Request(
             entry.url,
             callback=self.parse,
@@ -82,6 +84,116 @@ class LinkSpider(scrapy.Spider):
             request.meta["lc_poison"] = entry.lost
         return request
 
+    def check_request(self, frontier: Frontier, entry: Entry, method: str) -> Request:
+        """A target check: HEAD, or a GET whose body is cut at ``CHECK_MAX_BYTES``; every
+        status is an answer, redirects are recorded (and their next hop queued as a check)."""
+        cfg = frontier.config
+        request = Request(
+            entry.url,
+            method=method,
+            callback=self.parse_check,
+            errback=self.on_check_error,
+            dont_filter=True,
+            headers={"User-Agent": cfg.user_agent},
+            meta={
+                "lc_entry": entry,
+                "lc_crawl": frontier.crawl_id,
+                "handle_httpstatus_all": True,
+                "dont_redirect": True,
+                "lc_check_bytes": self.settings.getint(
+                    "LINKCRAWL_CHECK_MAX_BYTES", defaults.CHECK_MAX_BYTES
+                ),
+            },
+        )
+        if cfg.download_timeout > 0:
+            request.meta["download_timeout"] = cfg.download_timeout
+        if entry.lost:
+            request.meta["lc_poison"] = entry.lost
+        return request
+
+    def parse_check(self, response: Response) -> list[Any]:
+        entry: Entry = response.meta["lc_entry"]
+        frontier = self.crawls[response.meta["lc_crawl"]]
+        method = response.request.method if response.request is not None else "HEAD"
+        status = response.status
+        if method == "HEAD" and status in defaults.HEAD_REFUSED:
+            return [self.check_request(frontier, entry, "GET")]  # same lease, same host slot
+        row = self.target_row(frontier, entry, status=status, method=method)
+        hop: list[Entry] = []
+        if status in _REDIRECTS:
+            location = _header(response.headers, b"Location")
+            target = resolve_link(location, entry.url) if location else None
+            if target:
+                row.update(redirect_to=target, final_url=target, redirects=1)
+                if entry.redirects < defaults.MAX_REDIRECTS:
+                    hop.append(Entry(target, url_host(target), CHECK_DEPTH, entry.redirects + 1))
+        return self.finish_check(frontier, entry, row, hop)
+
+    def on_check_error(self, failure: Failure) -> list[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        entry: Entry = request.meta["lc_entry"]
+        frontier = self.crawls[request.meta["lc_crawl"]]
+        exc = failure.value
+        if isinstance(exc, IgnoreRequest) and "robots.txt" in str(exc):
+            error = str(exc) if str(exc).startswith("robots.txt") else "robots.txt: disallowed"
+        elif isinstance(exc, IgnoreRequest) or "lc_poison" in request.meta:
+            error = str(exc)  # blocked:, deferred:, poison:
+        elif (bound := fetch_error(exc)) is not None:
+            error = bound
+        else:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        row = self.target_row(frontier, entry, error=error, method=request.method)
+        return self.finish_check(frontier, entry, row, [])
+
+    @staticmethod
+    def target_row(frontier: Frontier, entry: Entry, **fields: Any) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "url": entry.url,
+            "final_url": entry.url,
+            "redirects": 0,
+            "checked_at": utc_now(),
+            "crawl_id": frontier.crawl_id,
+            "host": entry.host,
+            "domain": registered_domain(entry.host),
+        }
+        row.update(fields)
+        return row
+
+    def finish_check(
+        self, frontier: Frontier, entry: Entry, row: dict[str, Any], hop: list[Entry]
+    ) -> list[dict[str, Any]]:
+        """One round trip: the next hop queued, the host slot back, the check counted."""
+        pipe = frontier.pipeline()
+        if hop:
+            frontier.enqueue_checks(hop, pipe=pipe)
+        frontier.release([entry], pipe=pipe)
+        failed = row.get("error") is not None or (row.get("status") or 0) >= 400
+        frontier.incr(pipe, targets_checked=1, targets_failed=int(failed))
+        frontier.execute(pipe)
+        return [{"target": row, "token": (entry, frontier.run_id)}]
+
+    def targets_to_check(self, frontier: Frontier, links: list[dict[str, Any]]) -> list[Entry]:
+        """The page's distinct off-scope targets not known to be queued for a check, at most
+        ``CHECK_TARGETS_PER_PAGE`` (a check is one request to another site)."""
+        known = self.known.get(CHECK_KEY + frontier.crawl_id)
+        if known is None:
+            known = self.known[CHECK_KEY + frontier.crawl_id] = SeenCache(
+                defaults.LOCAL_SEEN_CACHE_BYTES // 4
+            )
+        cap = self.settings.getint(
+            "LINKCRAWL_CHECK_TARGETS_PER_PAGE", defaults.CHECK_TARGETS_PER_PAGE
+        )
+        out: list[Entry] = []
+        for row in links:
+            if len(out) >= cap:
+                break
+            url = row["target_url"]
+            if url in known or self.in_scope(frontier, url):
+                continue
+            known.add(url)
+            out.append(Entry(url, row["target_host"], CHECK_DEPTH))
+        return out
+
     @staticmethod
     def in_scope(frontier: Frontier, url: str) -> bool:
         """The URL's origin (host or domain, and port) is a seed's (``scope_key``)."""
@@ -93,7 +205,7 @@ class LinkSpider(scrapy.Spider):
         entry: Entry = response.meta["lc_entry"]
         frontier = self.crawls[response.meta["lc_crawl"]]
         cfg = frontier.config
-        fetched_at = utc_now()
+        fetched_at = response.meta.get("lc_fetched_at") or utc_now()  # --warc: its WARC-Date
         headers = response.headers
         content_type = _header(headers, b"Content-Type")
         x_robots = _header(headers, b"X-Robots-Tag")
@@ -109,6 +221,7 @@ class LinkSpider(scrapy.Spider):
             page["error"] = decode_error
         page["x_robots_tag"] = x_robots
         follow: list[Entry] = []
+        checks: list[Entry] = []
         links: list[dict[str, Any]] = []
         skipped: dict[str, int] = {}
 
@@ -128,6 +241,8 @@ class LinkSpider(scrapy.Spider):
                     skipped[reason] = 1
                 else:
                     follow.append(Entry(target, host, entry.depth, entry.redirects + 1))
+            elif target and cfg.check_targets:  # where an in-scope redirect leaves the crawl
+                checks = [Entry(target, host, CHECK_DEPTH)]
         elif 200 <= status < 300 and (body or not decode_error) and is_html(content_type, body):
             # The same call as `linkcrawl extract` and `linkcrawl ingest` (pipelines/rows.py).
             done = extract_rows(
@@ -138,6 +253,8 @@ class LinkSpider(scrapy.Spider):
                 crawl_id=cfg.crawl_id,
                 fetched_at=fetched_at,
                 page_cpu_budget=cfg.page_cpu_budget,
+                content_language=_header(headers, b"Content-Language"),
+                keep_text=cfg.store_text,
             )
             links = done.links
             if done.page is None:
@@ -150,7 +267,10 @@ class LinkSpider(scrapy.Spider):
                 if not extracted.nofollow_page:
                     follow = self.links_to_follow(frontier, entry, links, skipped)
                     page["limits_hit"].extend(sorted(skipped))
-        self.finish(frontier, entry, follow, page, links, http_error=status >= 400, skipped=skipped)
+                if cfg.check_targets:
+                    checks = self.targets_to_check(frontier, links)
+        self.finish(frontier, entry, follow, page, links, http_error=status >= 400, skipped=skipped,
+                    checks=checks)  # fmt: skip
         return [{"page": page, "links": links, "token": (entry, frontier.run_id)}]
 
     def on_error(self, failure: Failure) -> list[dict[str, Any]]:
@@ -261,10 +381,13 @@ class LinkSpider(scrapy.Spider):
         skipped: dict[str, int] | None = None,
         deferred: bool = False,
         poison: bool = False,
+        checks: list[Entry] | None = None,
     ) -> None:
         """One round trip: new links in, host slot back, counters up, live feed."""
         pipe = frontier.pipeline()
         frontier.enqueue(follow, pipe=pipe)
+        if checks:
+            frontier.enqueue_checks(checks, pipe=pipe)
         frontier.release([entry], pipe=pipe)
         frontier.incr(
             pipe,

@@ -27,6 +27,8 @@ def worker_settings(
     log_level: str = "WARNING",
     heartbeat_ttl: float | None = None,
     dns_server: str | None = None,
+    warc: str | None = None,
+    warc_max_bytes: int | None = None,
 ) -> Settings:
     settings = Settings()
     settings.setmodule(default_settings, priority="project")
@@ -46,6 +48,10 @@ def worker_settings(
     dns_server = dns_server or os.environ.get("LINKCRAWL_DNS_SERVER")
     if dns_server:
         settings.set("LINKCRAWL_DNS_SERVER", dns_server, priority="cmdline")
+    if warc:
+        settings.set("LINKCRAWL_WARC_DIR", warc, priority="cmdline")
+    if warc_max_bytes is not None:
+        settings.set("LINKCRAWL_WARC_MAX_BYTES", warc_max_bytes, priority="cmdline")
     return settings
 
 
@@ -61,6 +67,8 @@ def run_worker(
     dns_server: str | None = None,
     stop_grace: float = defaults.STOP_GRACE,
     parent_pid: int | None = None,
+    warc: str | None = None,
+    warc_max_bytes: int | None = None,
 ) -> int:
     """Crawl until the crawl(s) are done; 0 when finished, 1 otherwise, 128 + N when signal
     N (SIGTERM, SIGINT; see crawler/stopping.py) stopped it before (0 for a worker that
@@ -76,6 +84,8 @@ def run_worker(
         log_level=log_level,
         heartbeat_ttl=heartbeat_ttl,
         dns_server=dns_server,
+        warc=warc,
+        warc_max_bytes=warc_max_bytes,
     )
     process = CrawlerProcess(settings)
     reasons: list[str] = []
@@ -116,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dns-server", default=None)
     parser.add_argument("--stop-grace", type=float, default=defaults.STOP_GRACE)
     parser.add_argument("--parent-pid", type=int, default=None)
+    parser.add_argument("--warc", default=None)
+    parser.add_argument("--warc-max-bytes", type=int, default=None)
     args = parser.parse_args(argv)
     return run_worker(
         redis_url=args.redis,
@@ -127,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         dns_server=args.dns_server,
         stop_grace=args.stop_grace,
         parent_pid=args.parent_pid,
+        warc=args.warc,
+        warc_max_bytes=args.warc_max_bytes,
     )
 
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from pipelines.schema import LINKS_SCHEMA, PAGES_SCHEMA
+from pipelines.schema import LINKS_SCHEMA, PAGES_SCHEMA, TARGETS_SCHEMA, TEXTS_SCHEMA
 
 
 def write_table_atomic(table: pa.Table, path: Path, *, compression: str = "zstd") -> None:
@@ -87,6 +87,15 @@ def safe_name(text: str) -> str:
     return (out.lstrip(".") and out) or "_"
 
 
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` in ``schema``'s columns and types; a column it lacks (one added to the
+    contract since its producer was written) is all null."""
+    n = table.num_rows
+    cols = [table[f.name] if f.name in table.column_names else pa.nulls(n, f.type)
+            for f in schema]  # fmt: skip
+    return pa.Table.from_arrays(cols, schema=schema.remove_metadata()).cast(schema)
+
+
 class ParquetSink:
     """Accumulates rows and writes them as Parquet files under ``out_dir``."""
 
@@ -109,6 +118,8 @@ class ParquetSink:
         self.compression = compression
         self._links: dict[str, list[Any]] = {name: [] for name in LINKS_SCHEMA.names}
         self._pages: dict[str, list[Any]] = {name: [] for name in PAGES_SCHEMA.names}
+        self._texts: dict[str, list[Any]] = {name: [] for name in TEXTS_SCHEMA.names}
+        self._targets: dict[str, list[Any]] = {name: [] for name in TARGETS_SCHEMA.names}
         self._tokens: list[Any] = []
         self._link_tables: list[pa.Table] = []  # batches added with add_tables
         self._page_tables: list[pa.Table] = []
@@ -116,6 +127,7 @@ class ParquetSink:
         self.files_written = 0
         self.links_written = 0
         self.pages_written = 0
+        self.targets_written = 0
 
     @property
     def buffered_links(self) -> int:
@@ -126,6 +138,18 @@ class ParquetSink:
         return len(self._pages["url"]) + sum(t.num_rows for t in self._page_tables)
 
     @property
+    def buffered_targets(self) -> int:
+        return len(self._targets["url"])
+
+    def add_target(self, row: dict[str, Any], token: Any = None) -> bool:
+        """Buffer one target check row (``targets/``); True when a flush is due."""
+        for name, column in self._targets.items():
+            column.append(row.get(name))
+        if token is not None:
+            self._tokens.append(token)
+        return self.buffered_links + self.buffered_targets >= self.flush_rows
+
+    @property
     def pending_tokens(self) -> int:
         return len(self._tokens)
 
@@ -133,9 +157,13 @@ class ParquetSink:
         """Buffer one page row and its link rows; True when a flush is due."""
         for name, column in self._pages.items():
             column.append(page.get(name))
+        text = page.get("text")
+        if text is not None:  # crawl --store-text
+            for name, column in self._texts.items():
+                column.append(page[name])
         if links:
             for name, column in self._links.items():
-                column.extend(row[name] for row in links)
+                column.extend(row.get(name) for row in links)  # a column added later: null
         if token is not None:
             self._tokens.append(token)
         return self.buffered_links >= self.flush_rows
@@ -149,36 +177,47 @@ class ParquetSink:
 
     def add_tables(self, pages: pa.Table, links: pa.Table, tokens: list[Any] = ()) -> bool:
         """Buffer Arrow tables of page and link rows (the contract's schemas); as :meth:`add`."""
-        self._page_tables.append(pages.select(PAGES_SCHEMA.names).cast(PAGES_SCHEMA))
+        self._page_tables.append(conform(pages, PAGES_SCHEMA))
         if links.num_rows:
-            self._link_tables.append(links.select(LINKS_SCHEMA.names).cast(LINKS_SCHEMA))
+            self._link_tables.append(conform(links, LINKS_SCHEMA))
         self._tokens.extend(tokens)
         return self.buffered_links >= self.flush_rows
 
     def flush(self) -> list[Any]:
         """Write what is buffered; return the tokens of the pages now on disk."""
-        if not self.buffered_pages:
+        if not self.buffered_pages and not self.buffered_targets:
             tokens, self._tokens = self._tokens, []
             return tokens
         name = (
             f"part-{safe_name(self.crawl_id)}-{safe_name(self.writer_id)}-{self._seq:05d}.parquet"
         )
+        if self.buffered_targets:
+            targets = pa.Table.from_pydict(self._targets, schema=TARGETS_SCHEMA)
+            self._write(targets, "targets", name)
+            self.targets_written += targets.num_rows
+            for column in self._targets.values():
+                column.clear()
         if self.buffered_links:
             links = pa.concat_tables(
                 [pa.Table.from_pydict(self._links, schema=LINKS_SCHEMA), *self._link_tables]
             )
             self._write(links, "links", name)
             self.links_written += links.num_rows
-        pages = pa.concat_tables(
-            [pa.Table.from_pydict(self._pages, schema=PAGES_SCHEMA), *self._page_tables]
-        )
-        self._write(pages, "pages", name)
-        self.pages_written += pages.num_rows
+        if self.buffered_pages:
+            pages = pa.concat_tables(
+                [pa.Table.from_pydict(self._pages, schema=PAGES_SCHEMA), *self._page_tables]
+            )
+            self._write(pages, "pages", name)
+            self.pages_written += pages.num_rows
+        if self._texts["url"]:
+            self._write(pa.Table.from_pydict(self._texts, schema=TEXTS_SCHEMA), "texts", name)
         self._seq += 1
         self.files_written += 1
         for column in self._links.values():
             column.clear()
         for column in self._pages.values():
+            column.clear()
+        for column in self._texts.values():
             column.clear()
         self._link_tables.clear()
         self._page_tables.clear()

@@ -57,6 +57,7 @@ _TAG_LABELS = {
     "menu": NAV,
     "footer": FOOTER,
     "aside": SIDEBAR,
+    "dialog": SIDEBAR,
     "main": CONTENT,
     "article": CONTENT,
 }
@@ -70,6 +71,8 @@ _ROLE_LABELS = {
     "search": NAV,
     "contentinfo": FOOTER,
     "complementary": SIDEBAR,
+    "dialog": SIDEBAR,
+    "alertdialog": SIDEBAR,
     "main": CONTENT,
     "article": CONTENT,
     "comment": COMMENT,
@@ -102,7 +105,8 @@ _WORDS = {
     "sharebar socials recirc recirculation promo promotion advert advertisement ads ad sponsor "
     "sponsored newsletter subscribe subscription signup teaser teasers outbrain taboola "
     "seitenleiste barra lateral zijbalk colonne latérale relacionados relacionadas correlati "
-    "verwandte aehnliche",
+    "verwandte aehnliche cookie cookies consent gdpr onetrust cookiebot modal popup lightbox "
+    "",
     FOOTER: "footer foot colophon copyright bottombar legal imprint impressum "
     "fusszeile fußzeile pie rodape rodapé piede voettekst podval stopka disclaimer",
     CONTENT: "content entry post article story articlebody storybody postbody entrycontent "
@@ -158,6 +162,10 @@ _MIN_ARTICLE = 400  # good characters from which main is an article, where link 
 _HEADLINE_WORDS = 5  # mean words per anchor from which a list of links is a list of stories
 _EDGE_TEXT = 150  # an edge paragraph shorter than this...
 _EDGE_LINKS = 0.2  # ... with this share of link text is a byline or sign-off
+_GRID_SHARE = 5.0  # a block of items with this many times main's text is the page's content
+_THREAD_POSTS = 2  # comments straight in main that make it a thread (a forum's, a Q&A's)
+_THREAD_SHARE = 0.5  # comments' share of the running text from which a page is a thread
+_THREAD_OTHER = 2000  # running text outside the comments below which no article is beside them
 _MIN_MAIN = 50  # good characters below which a page has no main text (a link hub)
 _ITEM_TAGS = frozenset({"li", "article", "dt", "dd"})
 _LAYOUT_TAGS = frozenset({"tr", "td", "th", "tbody", "thead", "tfoot", "table"})
@@ -659,6 +667,8 @@ def _void_wrapper_labels(page: _Page, good: dict[int, int]) -> list[float]:
     for key in range(len(parent) - 1, 0, -1):  # an element comes after its parent
         raw[parent[key]] += raw[key]
     total = raw[0]
+    if total < _MIN_ARTICLE:  # little running text: no layout wrapper to tell from a region
+        return raw
     for key, lab in enumerate(label):
         if lab is not None and lab in (NAV, SIDEBAR, FOOTER) and raw[key] > _WRAPPER_SHARE * total:
             label[key] = None
@@ -738,6 +748,7 @@ class _Main(NamedTuple):
     listing: bool  # a listing, or a hub's block of links
     path: list[int]  # main and its ancestors, innermost first
     ancestors: set[int]
+    thread: bool  # most running text in comments, main among them: a forum's or a Q&A's
 
 
 def _main_block(
@@ -763,14 +774,50 @@ def _main_block(
             listing = _has_items(page.nodes[main])
     if not weak and page.body:
         main = _named_body(page, main, main_good, raw)
+    if not weak and main_good < _MIN_ARTICLE:
+        # Little running text: a grid of items (products, threads, cards) may hold far more.
+        hub = _best_block(page, text, link_keys, anchor_len, under_boiler, hub=True)
+        if hub != main and page.tag[hub] not in _LAYOUT_TAGS:
+            block_text = _block_text(page, text)
+            if block_text[hub] >= _GRID_SHARE * block_text[main]:
+                main, listing = hub, True
     if weak:  # no running text to speak of (a link hub): its biggest block of links and text
         main = _best_block(page, text, link_keys, anchor_len, under_boiler, hub=True)
         weak = main == 0
         listing = True
     if weak:  # nothing at all: markup alone decides
         main = 0
+    thread = main > 0 and _is_thread(page, text.good, main)
+    if main > 0:
+        _posts_of_a_thread(page, main)
     path = page.up(main, set())
-    return _Main(main, main_good, weak, listing, path, set(path))
+    return _Main(main, main_good, weak, listing, path, set(path), thread)
+
+
+def _posts_of_a_thread(page: _Page, main: int) -> None:
+    """A main block made of comments (children or grandchildren of it labelled comment) is a
+    thread, a forum's or a Q&A's: its posts are the content, so their comment label goes.
+    Comments under an article stay comments: they are not in the article's main block."""
+    parent, label = page.parent, page.label
+    posts = [
+        k
+        for k in range(1, len(parent))
+        if label[k] == COMMENT and (parent[k] == main or parent[parent[k]] == main)
+    ]
+    if len(posts) >= _THREAD_POSTS:
+        for k in posts:
+            label[k] = None
+
+
+def _block_text(page: _Page, text: _Text) -> list[int]:
+    """Each element's block text: the own text of the blocks under it (nothing twice)."""
+    parent = page.parent
+    total = [0] * len(parent)
+    for key, length in text.own.items():
+        total[key] += length
+    for key in range(len(parent) - 1, 0, -1):  # an element comes after its parent
+        total[parent[key]] += total[key]
+    return total
 
 
 def _named_body(page: _Page, main: int, main_good: float, raw: list[float]) -> int:
@@ -827,6 +874,7 @@ class _Article(NamedTuple):
     last_good: int
     is_article: bool  # enough prose outside list items: an article, not a listing
     edges: set[int]  # its byline and sign-off: short first or last paragraphs thick with links
+    technical: bool  # code blocks (<pre>) in main: documentation, where same-site links are text
 
 
 def _article(page: _Page, text: _Text, seq: list[int], main: _Main, where: _Where) -> _Article:
@@ -834,10 +882,12 @@ def _article(page: _Page, text: _Text, seq: list[int], main: _Main, where: _Wher
     bars) or before the first (bylines) are not the editor's text."""
     first_good = last_good = -1
     prose = 0
+    technical = False
     texts: list[int] = []  # main's paragraphs of running text, in document order
     good = text.good
     for i, key in enumerate(() if main.listing else seq):
         if key in good and page.tag[key] in _PARAGRAPHS and where.in_main(key):
+            technical = technical or page.tag[key] == "pre"
             if first_good < 0:
                 first_good = i
             last_good = i
@@ -855,7 +905,7 @@ def _article(page: _Page, text: _Text, seq: list[int], main: _Main, where: _Wher
                 if own >= _EDGE_TEXT or text.links.get(key, 0) < _EDGE_LINKS * own:
                     break
                 edges.add(key)
-    return _Article(first_good, last_good, is_article, edges)
+    return _Article(first_good, last_good, is_article, edges, technical)
 
 
 class _Facts:
@@ -899,6 +949,8 @@ def _place_link(
         return CONTENT, 0.6
     top, _, labels = facts.where.locate(key)  # common ancestor with main, labels below it
     if ugc or COMMENT in labels:
+        if main.thread and _in_post_text(facts, key, anchor):
+            return CONTENT, 0.7  # a link in a post's own text: the thread is the content
         return COMMENT, 1.0 if ugc else 0.9
     resolved = _resolve(labels)
     if resolved is not None and resolved != CONTENT:
@@ -922,13 +974,53 @@ def _place_link(
         return NAV, 0.6
     if art.is_article and _in_link_list(page, key, facts.lists):
         return SIDEBAR, 0.55  # a list of stories in an article ("more on this"): not its text
-    if art.is_article:
-        attrs = href.attributes if isinstance(href, LexborNode) else href
-        if _internal(attrs.get("href") or "", facts.own_site()):
-            # A link of its own in an article, to the same site: a promo or a related story
-            # far more often than the editor's (who cites sources and products).
-            return SIDEBAR, 0.55
+    attrs = href.attributes if isinstance(href, LexborNode) else href
+    if _is_button(page, key, attrs):  # "Buy now", "Book", "Check price": a call to action
+        return SIDEBAR, 0.6
+    if (
+        art.is_article
+        and not art.technical
+        and _internal(attrs.get("href") or "", facts.own_site())
+    ):
+        # A link of its own in an article, to the same site: a promo or a related story far
+        # more often than the editor's (who cites sources and products).
+        return SIDEBAR, 0.55
     return CONTENT, 0.75
+
+
+def _is_thread(page: _Page, good: dict[int, int], main: int) -> bool:
+    """Whether most of the page's running text (outside nav, sidebars, footers) lies in
+    comments, and the main block is one of them or holds some: a thread, a forum's or a
+    Q&A's, whose posts are its content (an article's main block holds no comments)."""
+    parent, label = page.parent, page.label
+    n = len(parent)
+    # Per element: 1 under a comment, 2 under other boilerplate (an element after its parent).
+    under = [0] * n
+    holds = [False] * n  # a comment below it
+    for k in range(1, n):
+        lab = label[k]
+        up = under[parent[k]]
+        under[k] = up or (1 if lab == COMMENT else 2 if lab in BOILERPLATE else 0)
+    for k in range(n - 1, 0, -1):
+        if holds[k] or label[k] == COMMENT:
+            holds[parent[k]] = True
+    comments = sum(v for k, v in good.items() if under[k] == 1)
+    other = sum(v for k, v in good.items() if under[k] == 0)
+    if comments == 0 or comments < _THREAD_SHARE * (comments + other):
+        return False
+    # Main among the posts; or no article beside them: no named body, little other text.
+    no_article = other < _THREAD_OTHER and all(under[k] for k in page.body)
+    return under[main] == 1 or holds[main] or no_article
+
+
+def _in_post_text(facts: _Facts, key: int, anchor: str) -> bool:
+    """Whether a link lies in a post's running text (a paragraph of it, not its author box,
+    attribution, action bar or pager)."""
+    page, text = facts.page, facts.text
+    p = text.para_of(page.parent[key])
+    if p < 0 or p not in text.good or _block_of(page, key) != p:
+        return False
+    return not (anchor and _PAGER.fullmatch(anchor))
 
 
 def _in_running_text(facts: _Facts, key: int, at: int) -> tuple[str, float] | None:
@@ -1013,6 +1105,25 @@ def _internal(href: str, site: str | None) -> bool:
     if host is None:
         return not href.strip().lower().startswith(("javascript:", "mailto:", "tel:", "data:"))
     return site is not None and registered_domain(host) == site
+
+
+_BUTTON_WORDS = frozenset({"button", "btn", "cta", "buttons"})
+
+
+def _is_button(page: _Page, key: int, attrs: dict[str, str | None]) -> bool:
+    """Whether a link is a button: role=button, or its parent's class says so (a class of
+    its own alone is often a styled link in the text).
+
+    >>> tree = LexborHTMLParser('<div class="wp-block-button"><a href="/x">Buy</a></div>')
+    >>> a = tree.css_first("a")
+    >>> page = _Page(tree.body)
+    >>> _is_button(page, page.register(a, a.mem_id), {"href": "/x"})
+    True
+    """
+    if (attrs.get("role") or "").strip().lower() == "button":
+        return True
+    cls = page.nodes[page.parent[key]].attributes.get("class")
+    return bool(cls) and not _BUTTON_WORDS.isdisjoint(_tokens(cls))
 
 
 def _in_item(page: _Page, key: int) -> bool:

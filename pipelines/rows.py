@@ -11,6 +11,7 @@ from typing import Any
 from pipelines.budget import PageBudgetExceeded, cpu_budget
 from pipelines.encoding import not_html_reason
 from pipelines.extract import PageLinks, extract_page
+from pipelines.redirects import DIRECT, REDIRECT_SCRIPT, static_final
 from pipelines.urls import registered_domain, url_host
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -80,6 +81,8 @@ def extract_rows(
     crawl_id: str,
     fetched_at: datetime,
     page_cpu_budget: float | None,
+    content_language: str | None = None,
+    keep_text: bool = False,
 ) -> PageExtraction:
     """The one extraction of a page (``extract_page`` then :func:`link_rows`, under the CPU
     budget): what crawl, extract and ingest all call. Never raises for a page's content.
@@ -91,7 +94,14 @@ def extract_rows(
     """
     try:
         with cpu_budget(page_cpu_budget):  # a page must not stall its worker
-            page = extract_page(body, url, content_type=content_type, x_robots_tag=x_robots_tag)
+            page = extract_page(
+                body,
+                url,
+                content_type=content_type,
+                x_robots_tag=x_robots_tag,
+                content_language=content_language,
+                keep_text=keep_text,
+            )
             links = link_rows(page, url, crawl_id=crawl_id, fetched_at=fetched_at)
     except PageBudgetExceeded as exc:
         return PageExtraction(error=f"extract: {exc}", limits_hit=["cpu"])
@@ -106,7 +116,12 @@ def fill_page(page: dict[str, Any], extracted: PageLinks) -> None:
     page["canonical"] = extracted.canonical
     page["meta_robots"] = extracted.meta_robots
     page["out_links"] = len(extracted.links)
+    page["page_type"] = extracted.page_type
     page["limits_hit"].extend(extracted.limits_hit)
+    page["lang"], page["lang_source"] = extracted.lang, extracted.lang_source
+    page["country"], page["country_source"] = extracted.country, extracted.country_source
+    if extracted.text is not None:
+        page["text"] = extracted.text  # texts/ (ParquetSink), not a pages column
 
 
 def link_rows(
@@ -115,10 +130,22 @@ def link_rows(
     """Every link of ``page`` as a dict with the columns of ``links/`` (README)."""
     source_host = url_host(source_url)
     source_domain = registered_domain(source_host)
+    page_type = page.page_type
     rows = []
     for link in page.links:
         target_host = url_host(link.target_url)
         target_domain = registered_domain(target_host)
+        final = static_final(link.target_url) if "?" in link.target_url else None
+        if final is None:
+            final, final_host, final_domain, kind = (
+                link.target_url,
+                target_host,
+                target_domain,
+                DIRECT,
+            )
+        else:
+            final_host = url_host(final)
+            final_domain, kind = registered_domain(final_host), REDIRECT_SCRIPT
         rows.append(
             {
                 "crawl_id": crawl_id,
@@ -143,9 +170,27 @@ def link_rows(
                 "placement_score": link.placement_score,
                 "placement_block": link.placement_block,
                 "sitewide": None,
+                "final_target_url": final,
+                "final_target_host": final_host,
+                "final_target_domain": final_domain,
+                "link_kind": kind,
+                "source_page_type": page_type,
             }
         )
     return rows
+
+
+def page_columns(page: PageLinks) -> dict[str, Any]:
+    """The columns of a ``pages/`` row that the page's extraction fills (README): title,
+    canonical, meta_robots, out_links, page_type. (limits_hit: ``page.limits_hit``, to add
+    to the bounds the fetch hit.)"""
+    return {
+        "title": page.title,
+        "canonical": page.canonical,
+        "meta_robots": page.meta_robots,
+        "out_links": len(page.links),
+        "page_type": page.page_type,
+    }
 
 
 def utc_now() -> datetime:

@@ -496,7 +496,8 @@ def record_rows(rec: ArchiveRecord, *, crawl_id: str, limits: Limits) -> RecordR
         return out
     done = extract_rows(body, url, content_type=content_type, x_robots_tag=x_robots,
                         crawl_id=crawl_id, fetched_at=fetched_at,
-                        page_cpu_budget=limits.page_cpu_budget)  # fmt: skip
+                        page_cpu_budget=limits.page_cpu_budget,
+                        content_language=head.get("content-language"))  # fmt: skip
     out.links = done.links
     if done.page is None:
         page["error"] = done.error

@@ -24,8 +24,9 @@ def news_page(i: int) -> str:
     body = f'<article><h1>Story {i}</h1><p>Text <a href="/s{i + 1}">next story</a></p>'
     if i == 1:
         body += '<p>We tried <a href="http://shop.test/blue-widgets">blue widgets</a>.</p>'
+    # In German, from Austria (the language's region): --lang de, --country AT.
     return (
-        '<html><body><nav><a href="/">News</a><a href="/about">About</a></nav>'
+        '<html lang="de-AT"><body><nav><a href="/">News</a><a href="/about">About</a></nav>'
         f"{body}</article>"
         '<footer><a href="http://shop.test/">Shop</a></footer></body></html>'
     )
@@ -57,8 +58,8 @@ CRAWL1: dict[str, tuple[int, str, dict[str, Any]]] = {
     ),
     "http://img.test/": (
         200,
-        '<html><body><main><a href="http://shop.test/"><img src="l.png" alt="Shop logo"></a>'
-        "</main></body></html>",
+        '<html lang="fr"><body><main><a href="http://shop.test/"><img src="l.png" '
+        'alt="Shop logo"></a></main></body></html>',
         {},
     ),
     "http://dir.test/": (
@@ -126,7 +127,9 @@ def write_crawl(
         if status == 200:
             parsed = extract_page(html.encode(), url)
             links = link_rows(parsed, url, crawl_id=crawl_id, fetched_at=fetched)
-            row.update(out_links=len(links), meta_robots=parsed.meta_robots, title=parsed.title)
+            row.update(out_links=len(links), meta_robots=parsed.meta_robots, title=parsed.title,
+                       lang=parsed.lang, lang_source=parsed.lang_source, country=parsed.country,
+                       country_source=parsed.country_source)  # fmt: skip
         sink.add(row, links)
         n += len(links)
         if (i + 1) % per_file == 0:

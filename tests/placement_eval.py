@@ -1,4 +1,4 @@
-"""Placement evaluation data: the Zyte pages' link labels and the test web's expected placements.
+"""Placement evaluation data: the Zyte and WCXB pages' link labels, the test web's placements.
 
 Shared by the CI floor test (``test_placement_quality.py``) and the evaluation script
 (``benchmarks/eval_placement.py``, which adds trafilatura as the peer).
@@ -7,12 +7,17 @@ Zyte labels (the README beside the pages): a link whose anchor text lies inside 
 ``articleBody`` is content; one whose anchor text does not occur in it at all is boilerplate;
 the others are excluded: links without anchor text, and anchors that occur in the article only
 elsewhere than where the link is (see :func:`zyte_label`). Texts are compared casefolded.
+
+WCXB pages (the web content extraction benchmark's dev split, modern pages of seven types; its
+README): the same rule, with the human-marked ``main_content`` in place of ``articleBody``.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,11 +25,16 @@ from pathlib import Path
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+import pipelines.extract as extract_mod
 from crawler.testweb.generator import SampleWeb
-from pipelines.extract import collapse_ws, extract_from_text
+from pipelines.extract import Link, collapse_ws, extract_from_text
 from pipelines.urls import is_skipped_href, resolve_link
 
 ZYTE = Path(__file__).resolve().parent / "data" / "zyte-article-extraction-benchmark"
+# The WCXB dev split (1,497 pages; not in the repository) and the small sample the CI floor uses.
+WCXB_DEV = Path(os.environ.get("WCXB_DEV", "/work/shared/testdata/wcxb-dev"))
+WCXB_SAMPLE = Path(__file__).resolve().parent / "data" / "wcxb-sample"
+WCXB_TYPES = ("article", "documentation", "listing", "forum", "service", "product", "collection")
 BOILER = "boilerplate"
 
 
@@ -33,7 +43,8 @@ class ZytePage:
     id: str
     url: str
     html: str
-    body: str  # articleBody, normalized
+    body: str  # articleBody (WCXB: main_content), normalized
+    page_type: str = "article"  # WCXB: metadata.json's page_type, "" when unlisted
 
 
 def norm(text: str) -> str:
@@ -56,6 +67,31 @@ def zyte_pages() -> list[ZytePage]:
                      norm(truth[pid]["articleBody"]))
         )  # fmt: skip
     return pages
+
+
+def wcxb_pages(root: Path = WCXB_DEV) -> list[ZytePage]:
+    """The pages of a WCXB split (``root/dev/html``, ``root/dev/ground-truth``, ``metadata.json``)
+    with their main content and page type."""
+    types = json.loads((root / "metadata.json").read_text(encoding="utf-8"))["files"]
+    pages = []
+    for path in sorted((root / "dev" / "ground-truth").glob("*.json")):
+        pid = path.stem
+        truth = json.loads(path.read_text(encoding="utf-8"))
+        if "main_content" not in truth["ground_truth"]:
+            continue  # two pages have only with/without snippets: nothing to label links by
+        raw = gzip.decompress((root / "dev" / "html" / f"{pid}.html.gz").read_bytes())
+        page_type = (types.get(pid) or {}).get("page_type") or ""
+        body = norm(truth["ground_truth"]["main_content"])
+        url = truth.get("url") or f"https://wcxb.example/{pid}"  # one page has none
+        pages.append(ZytePage(pid, url, raw.decode("utf-8", "replace"), body, page_type))
+    return pages
+
+
+def wcxb_halves(pages: Sequence[ZytePage]) -> tuple[list[ZytePage], list[ZytePage]]:
+    """A fixed split by a hash of the page id (WCXB ids are sequence numbers): tune, held out."""
+    tune = [p for p in pages if zlib.crc32(p.id.encode()) % 2 == 0]
+    held = [p for p in pages if zlib.crc32(p.id.encode()) % 2 == 1]
+    return tune, held
 
 
 def _squash(text: str) -> str:
@@ -113,6 +149,24 @@ def link_nodes(tree: LexborHTMLParser, url: str) -> list[LexborNode]:
     return nodes
 
 
+def extract_with_nodes(html: str, url: str) -> tuple[list[Link], list[LexborNode]]:
+    """The crawler's own extraction of a page, and the link nodes it placed (the extraction
+    drops some ``a[href]``: SVG links, unresolvable targets, beyond the <base>...)."""
+    placed: list[Sequence[LexborNode]] = []
+    inner = extract_mod.place_links_scored
+
+    def spy(tree: LexborHTMLParser, nodes: Sequence[LexborNode], *rest):  # type: ignore[no-untyped-def]
+        placed.append(nodes)
+        return inner(tree, nodes, *rest)
+
+    extract_mod.place_links_scored = spy
+    try:
+        links = extract_from_text(html, url).links
+    finally:
+        extract_mod.place_links_scored = inner
+    return links, list(placed[0]) if placed else []
+
+
 @dataclass
 class LabeledLink:
     page: str
@@ -123,12 +177,11 @@ class LabeledLink:
 
 
 def zyte_links(pages: Sequence[ZytePage]) -> Iterator[tuple[ZytePage, list[LabeledLink]]]:
-    """Per page, the labeled links with linkcrawl's placement (the crawler's own extraction)."""
+    """Per page, the labeled links with linkcrawl's placement (the crawler's own extraction).
+    Zyte and WCXB pages alike."""
     for page in pages:
         out = []
-        links = extract_from_text(page.html, page.url).links
-        tree = LexborHTMLParser(page.html)
-        nodes = link_nodes(tree, page.url)
+        links, nodes = extract_with_nodes(page.html, page.url)
         if len(nodes) != len(links):
             raise AssertionError(f"{page.id}: {len(nodes)} nodes for {len(links)} links")
         squashed = "".join(page.body.split())

@@ -42,6 +42,19 @@ def test_seen_set_is_exact_over_many_urls_in_few_buckets(redis_client, crawl_id)
     assert f.enqueue(fresh) == 3000  # no false positives at this size
 
 
+def test_seen_set_with_more_than_16_bucket_bits(redis_client, crawl_id):
+    f = make(redis_client, crawl_id, host_delay=0, seen_bucket_bits=22)
+    batch = [e(f"http://h{i % 7}.test/{i}") for i in range(3000)]
+    assert f.enqueue(batch) == 3000 and f.enqueue(batch) == 0
+    keys = list(redis_client.scan_iter(match=f.prefix.replace("{", "\\{") + "seen:*"))
+    assert len(keys) > 2900 and {len(k.rsplit(b":", 1)[1]) for k in keys} <= {1, 2, 3, 4, 5, 6}
+    # Up to 16 bits, the buckets are those of the first 16 bits (crawls submitted before).
+    for bits in (8, 12, 16):
+        fp = crawler.frontier.fingerprint("http://a.test/x")
+        old = format(int.from_bytes(fp[:2], "big") >> (16 - bits), "x")
+        assert crawler.frontier.seen_slot("http://a.test/x", bits) == (old, fp[2:])
+
+
 def test_caps_per_host_and_total(redis_client, crawl_id):
     f = make(redis_client, crawl_id, max_pages_per_host=2, max_pages=3, host_delay=0)
     assert f.enqueue(urls("a.test", 5) + urls("b.test", 5)) == 3
@@ -165,6 +178,32 @@ def test_dead_workers_leases_go_back_to_the_front(redis_client, crawl_id):
     f.release(again)
     assert f.ack("doomed", got) == 0  # the late ack of the presumed-dead worker is ignored
     assert f.ack(W, again) == 1
+
+
+def test_queues_keep_entries_without_their_host_and_lease_them_whole(redis_client, crawl_id):
+    f = make(redis_client, crawl_id, host_delay=0, host_concurrency=10)
+    sent = [
+        Entry("https://a.test/x?q=1", "a.test", 3, 1),
+        Entry("http://a.test/", "a.test", 1),
+        Entry("http://a.test:8080/p", "a.test", 2),  # a port: the rest starts with ':'
+        Entry("https://a.test.evil.test/", "a.test"),  # not the URL's host: still exact
+        Entry("ftp://a.test/f", "a.test"),
+    ]
+    assert f.enqueue(sent) == len(sent)
+    stored = redis_client.lrange(f.key("q:a.test"), 0, -1)
+    assert stored == [b"3\t1s/x?q=1", b"1\t0h/", b"2\t0h:8080/p",
+                      b"0\t0s.evil.test/", b"0\t0 ftp://a.test/f"]  # fmt: skip
+    got, _ = f.pop(W, 10)
+    assert got == sent and [g.encode() for g in got] == [s.encode() for s in sent]
+    assert f.give_back(W, got) == len(sent)  # back in the queue (each to the front), short
+    assert redis_client.lrange(f.key("q:a.test"), 0, -1) == stored[::-1]
+    # An entry queued whole (before the short form) is leased as it is.
+    old = Entry("http://b.test/old", "b.test", 4)
+    redis_client.rpush(f.key("q:b.test"), old.encode())
+    redis_client.zadd(f.ready, {"b.test": 0})
+    redis_client.hincrby(f.stats_key, "queued", 1)
+    assert f.pop(W, 1)[0] == [old]  # b.test is first: ready since time 0
+    assert f.drain(W, 10) == sent[::-1]  # the deadline's drain leases whole entries too
 
 
 def test_heartbeats_keep_leases(redis_client, crawl_id):

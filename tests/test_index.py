@@ -137,10 +137,13 @@ def test_layout_buckets_by_domain_sorted_by_surt_with_prunable_row_groups(raw):
             st = f.metadata.row_group(i).column(col).statistics
             assert st.has_min_max and (prev_max is None or st.min >= prev_max)
             prev_max = st.max
-    # Only the target domain's bucket file is read.
+    # Only the target domain's bucket file is read (and the crawl's links through redirects,
+    # keyed by where they land).
     with Index(raw) as ix:
         sql = ix.links_for(parse_target("shop.test"), Filters(crawl="c1"))
-    assert sql.count(".parquet'") == 1
+        direct = ix.links_for(parse_target("shop.test"), Filters(crawl="c1", direct_only=True))
+    assert sql.count(".parquet'") == 1 + len(snap.via_segments("c1"))
+    assert direct.count(".parquet'") == 1 and "/via/" not in direct
     # The pyarrow path reads only the row groups whose key range overlaps, same answers.
     with Index(raw, fast_rows=0, aggregates=False) as slow, \
             Index(raw, fast_rows=10**9, aggregates=False) as fast:  # fmt: skip
@@ -351,16 +354,16 @@ def _index_state(raw: Path, state: str) -> Path:
     if state == "raw":
         indexdata.write_crawl(raw, "c3", TWICE, indexdata.T1 + timedelta(days=1))
         return raw
-    compact(raw)
+    compact(raw, aggregate_min_links=0)
     indexdata.write_crawl(raw, "c3", TWICE, indexdata.T1 + timedelta(days=1))
     if state == "compacted":
-        compact(raw)
+        compact(raw, aggregate_min_links=0)
     elif state == "ranked":
-        compact(raw)
+        compact(raw, aggregate_min_links=0)
         rank_index(raw)
     elif state == "ranked first":  # the aggregates are sorted with the ranks
         rank_index(raw)
-        compact(raw)
+        compact(raw, aggregate_min_links=0)
     else:  # "mixed": c3 stays raw, and c2 re-fetches a page into a raw file
         assert state == "mixed"
         page = "http://new.test/review"
@@ -382,7 +385,10 @@ def test_pyarrow_lookups_agree_with_duckdb(raw, state):
                "nothing.test", "shop.test/none/"]  # fmt: skip
     filters = [Filters(crawl="c1"), Filters(crawl="c3"), Filters(dofollow=True),
                Filters(placement="footer"), Filters(internal=True),
-               Filters(crawl="c2", dofollow=True, placement="content", internal=True)]  # fmt: skip
+               Filters(crawl="c2", dofollow=True, placement="content", internal=True),
+               Filters(lang="de"), Filters(country="AT", internal=True), Filters(lang="fr"),
+               Filters(lang="en"), Filters(direct_only=True), Filters(source_types=("article",)),
+               Filters(since=indexdata.T1 + timedelta(hours=1))]  # fmt: skip
     cases = [(t, Filters()) for t in targets] + [("shop.test", f) for f in filters]
     cases += [("www.shop.test", Filters(dofollow=True)), ("shop.test/blue", Filters(crawl="c2"))]
     with Index(index, fast_rows=0, aggregates=False) as slow, \
@@ -394,9 +400,8 @@ def test_pyarrow_lookups_agree_with_duckdb(raw, state):
         order = [("source_domain", "ascending")]
         used = stored.from_aggregate("refdomains", shop, Filters(), order, None) is not None
         assert used == (state in ("compacted", "ranked", "ranked first"))  # no raw links left
-        assert (
-            stored.from_aggregate("refdomains", shop, Filters(dofollow=True), order, None) is None
-        )
+        for f in filters:  # each filter, new ones included, reads the rows
+            assert stored.from_aggregate("refdomains", shop, f, order, None) is None, f
         nonempty = 0
         for text, f in cases:
             t = parse_target(text)
@@ -461,14 +466,16 @@ def test_repeated_links_on_a_page_as_last_seen(raw, fast_rows):
 class _MoreFilters(Filters):
     """A filter a later change adds: the aggregates were not built for it."""
 
-    lang: str | None = None
+    later: str | None = None
 
 
 def test_aggregates_are_published_with_the_generation_and_old_indexes_fall_back(raw, tmp_path):
     old = tmp_path / "old"
     shutil.copytree(raw, old)
-    compact(raw)
-    compact(old, aggregates=False)  # as an index compacted before aggregates existed
+    compact(raw, aggregate_min_links=0)
+    compact(
+        old, aggregates=False, aggregate_min_links=0
+    )  # as an index compacted before aggregates existed
     t, order = parse_target("shop.test"), [("source_domain", "ascending")]
     snap = open_snapshot(raw)
     entry = snap.manifest.aggregates
@@ -488,7 +495,7 @@ def test_aggregates_are_published_with_the_generation_and_old_indexes_fall_back(
     indexdata.write_crawl(raw, "c3", TWICE, indexdata.T1 + timedelta(days=1))
     with Index(raw) as ix:
         assert ix.from_aggregate("refdomains", t, Filters(), order, None) is None
-    compact(raw)
+    compact(raw, aggregate_min_links=0)
     with Index(raw) as ix, Index(raw, aggregates=False) as rows:
         assert ix.from_aggregate("refdomains", t, Filters(), order, None) is not None
         _same(rows.backlinks(t, Filters()), ix.backlinks(t, Filters()), "after c3")
@@ -496,17 +503,41 @@ def test_aggregates_are_published_with_the_generation_and_old_indexes_fall_back(
     # adds them to the old index).
     rank_index(raw)
     for index in (raw, old):
-        stats = compact(index)
+        stats = compact(index, aggregate_min_links=0)
         assert stats.generation and not stats.crawls_rebuilt, stats
         assert "aggregates rebuilt" in stats.format()
         entry = open_snapshot(index).manifest.aggregates
         assert entry["ranks"] == agg.ranks_signature(index / "ranks" / "domain.parquet")
-    assert compact(raw).generation is None  # nothing new: nothing to do
+    assert compact(raw, aggregate_min_links=0).generation is None  # nothing new: nothing to do
     with Index(raw) as ix, Index(raw, aggregates=False) as rows:
         by = agg.stored_order("backlinks", open_snapshot(raw).manifest.aggregates)
         assert by[0] == ("authority", "descending")
         assert ix.from_aggregate("backlinks", t, Filters(), by, 2).num_rows == 2
         _same(rows.backlinks(t, Filters(), limit=3), ix.backlinks(t, Filters(), limit=3), "rank")
+
+
+def test_aggregates_only_for_targets_above_the_threshold_same_answers(raw):
+    """Small targets are not stored (their rows answer as fast); a host that is its domain's
+    only one reads the domain's answers; every answer stays the row-level one."""
+    compact(raw, aggregate_min_links=3)
+    snap = open_snapshot(raw)
+    assert snap.manifest.aggregates["min_links"] == 3
+    keys = agg.stored_keys(snap.generation_dir)
+    assert keys == {"d:shop.test": "d:shop.test", "h:shop.test": "h:shop.test"}, keys
+    order = [("source_domain", "ascending")]
+    with Index(raw) as ix, Index(raw, aggregates=False) as rows:
+        for text, stored in (("shop.test", True), ("http://shop.test/", False),
+                             ("www.shop.test", False),
+                             ("news.test", False)):  # fmt: skip
+            t = parse_target(text)
+            got = ix.from_aggregate("refdomains", t, Filters(), order, None)
+            assert (got is not None) == stored, text
+            for q in (lambda ix, t=t: ix.refdomains(t, Filters()),
+                      lambda ix, t=t: ix.backlinks(t, Filters(), limit=3)):  # fmt: skip
+                _same(q(rows), q(ix), text)
+    compact(raw, aggregate_min_links=0)  # another threshold: the aggregates are rebuilt
+    keys = agg.stored_keys(open_snapshot(raw).generation_dir)
+    assert keys["h:news.test"] == "d:news.test" and "h:www.shop.test" in keys
 
 
 def test_compaction_mirrors_current_into_the_table_folders(raw):

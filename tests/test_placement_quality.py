@@ -6,7 +6,16 @@ The figures, with trafilatura beside them, come from ``benchmarks/eval_placement
 from __future__ import annotations
 
 import pytest
-from placement_eval import halves, prf, web_accuracy, web_links, zyte_links, zyte_pages
+from placement_eval import (
+    WCXB_SAMPLE,
+    halves,
+    prf,
+    wcxb_pages,
+    web_accuracy,
+    web_links,
+    zyte_links,
+    zyte_pages,
+)
 
 from crawler.testweb.generator import build_test_web
 
@@ -48,3 +57,31 @@ def test_test_web_per_template_after_the_site_level_pass():
     for attr, floor in (("page_level", 0.80), ("site_level", 0.93), ("site_block", 0.98)):
         for template, (_, binary, _) in web_accuracy(links, attr).items():
             assert binary >= floor, (attr, template, binary)
+
+
+# The 70-page WCXB sample (10 per page type, tests/data/wcxb-sample): content-class F1 floors,
+# a little under what the sample gives today (eval_placement.py --only wcxb has the whole
+# dev split, with trafilatura beside it).
+WCXB_FLOORS = {
+    "article": 0.80,
+    "documentation": 0.82,
+    "listing": 0.50,
+    "forum": 0.32,  # a thread's posts (0.355 today)
+    "service": 0.55,
+    "product": 0.09,
+    None: 0.49,  # all pages together
+}
+
+
+def test_wcxb_sample_content_f1_per_page_type():
+    pages = wcxb_pages(WCXB_SAMPLE)
+    assert len(pages) == 70
+    rows = [(page.page_type, k) for page, links in zyte_links(pages) for k in links if k.label]
+    for page_type, floor in WCXB_FLOORS.items():
+        pairs = [
+            (k.label == "content", k.placement == "content")
+            for pt, k in rows
+            if page_type in (None, pt)
+        ]
+        f1 = prf(pairs)[2]
+        assert f1 >= floor, (page_type or "all", f1)

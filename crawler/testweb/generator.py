@@ -125,6 +125,10 @@ EDGE_CASES: tuple[str, ...] = (
     "trailing_dot_host",
     "non_ascii_path",
     "same_domain_other_host",
+    "redirect_script",
+    "opaque_redirect",
+    "shortener_link",
+    "dead_external",
 )
 
 
@@ -181,6 +185,12 @@ class SampleWeb:
     depth: dict[str, int] = field(default_factory=dict)  # reachable URL -> min link depth
     templates: dict[str, str] = field(default_factory=dict)  # host -> template
     external_hosts: tuple[str, ...] = ()  # linked hosts that are not served (502)
+    # Links through redirects: URL linked -> the URL it lands on (a seed site's page), for
+    # /out?url= and /go/N scripts on seed hosts and a shortener off them.
+    link_redirects: dict[str, str] = field(default_factory=dict)
+    # Dead off-seed targets linked: URL -> how it dies ("404", "500", "dns": a name that
+    # cannot resolve when the crawler is told not to use the proxy for it, see DNS_FAIL_HOST).
+    dead_targets: dict[str, str] = field(default_factory=dict)
 
     def expected_link_rows(self) -> Iterator[tuple[str, ExpectedLink]]:
         """(source_url, link) for every link on every reachable 2xx HTML page."""
@@ -383,6 +393,11 @@ _CLASS_TABOO = (
     "bar",
     "art",
 )
+
+#: Served off-seed hosts of the test web's redirect and dead-link edge cases.
+SHORTENER_HOST = "sho.example"
+DEAD_HOST = "gone.example"  # answers 404 and 500
+DNS_FAIL_HOST = "nxdomain.example"  # unknown to the server: set no_proxy for it to fail DNS
 
 #: Off-seed sites that are linked but never served: (canonical URL, anchor text).
 _EXTERNALS: tuple[tuple[str, str], ...] = (
@@ -1196,6 +1211,8 @@ class _Builder:
         self.pages: dict[str, ExpectedPage] = {}
         self.features: dict[str, list[str]] | None = None if bench else {}
         self.externals: dict[str, None] = {}
+        self.link_redirects: dict[str, str] = {}
+        self.dead_targets: dict[str, str] = {}
         self.hosts = [self._plan(i, name, articles_per_host) for i, name in enumerate(names)]
         self.served = frozenset(names)
         by_domain: dict[str, list[_Host]] = {}
@@ -1837,6 +1854,8 @@ class _Builder:
             depth,
             {h.name: h.template for h in self.hosts},
             externals,
+            dict(self.link_redirects),
+            dict(self.dead_targets),
         )
 
 
@@ -1880,6 +1899,7 @@ class _EdgeCases:
         self.huge(self.h[5])
         self.variants(self.h[6])
         self.private(self.h[7])
+        self.redirect_scripts(self.h[6])
 
     def _special(self, h: _Host, url: str, text: str) -> None:
         h.specials.append((url, text))
@@ -1991,6 +2011,48 @@ class _EdgeCases:
             "</p>\n",
         ]
         b._emit(h, wiki, ctx)
+
+    def redirect_scripts(self, h: _Host) -> None:
+        """Links through redirects (``/out?url=``, ``/go/N``, a shortener), each landing on
+        another seed site, and dead off-seed targets (404, 500, a name that does not resolve)."""
+        b = self.b
+        url = h.url("/links/out.html")
+        site = h.name.split(".")[-2:]
+        lands = [x for x in b.hosts if x.name.split(".")[-2:] != site][:3]  # other sites
+        dest = [lands[0].articles[0].url, lands[1].home, lands[2].articles[1].url]
+        out = h.url("/out?url=" + dest[0].replace(":", "%3A").replace("/", "%2F"))
+        go = h.url("/go/3")
+        short = f"http://{SHORTENER_HOST}/ab12"
+        b._redirect(out, 302, dest[0], dest[0])
+        b._redirect(go, 302, dest[1], dest[1])
+        b._serve(short, Resource(301, b"", (("Location", dest[2]),)))
+        b.link_redirects.update({out: dest[0], go: dest[1], short: dest[2]})
+        gone, broken = f"http://{DEAD_HOST}/missing", f"http://{DEAD_HOST}/broken"
+        nxdomain = f"http://{DNS_FAIL_HOST}/"
+        b._serve(broken, Resource(500, b"oops", (("Content-Type", "text/plain"),)))
+        b.dead_targets.update({gone: "404", broken: "500", nxdomain: "dns"})
+        b.externals.setdefault(DNS_FAIL_HOST)
+        ctx = b._ctx(h, "Recommended elsewhere")
+        ctx.content = [
+            "<p>Through our redirect script: ",
+            _L(out, "a friend's article", kind="root"),
+            ", an opaque one: ",
+            _L(go, "another friend", kind="root"),
+            ", a short link: ",
+            _L(short, "short link", kind="abs"),
+            ". Gone: ",
+            _L(gone, "a missing page", kind="abs"),
+            ", ",
+            _L(broken, "a broken server", kind="abs"),
+            ", ",
+            _L(nxdomain, "a dead name", kind="abs"),
+            ".</p>\n",
+        ]
+        b._emit(h, url, ctx)
+        for name in ("redirect_script", "opaque_redirect", "shortener_link", "dead_external",
+                     "external_link"):  # fmt: skip
+            b._feature(name, url)
+        self._special(h, url, "Recommended elsewhere")
 
     def redirect_301(self, h: _Host) -> None:
         url, to = h.url("/old-home.html"), h.articles[0].url

@@ -37,10 +37,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.index.engine import arrow_reader, file_list, lit
+from pipelines.index.engine import arrow_reader, arrow_table, columns_or_null, file_list, lit
 from pipelines.index.layout import bucket_of
 
 TABLES = ("refdomains", "backlinks", "anchors", "anchor_domains")
+TARGETS_FILE = "aggregates/targets.parquet"  # target_key -> stored_key: the targets stored
 ROW_GROUP_ROWS = 1024  # small: a top-N read of a small target decodes one small row group
 # Positions within one fetch are told apart up to this many links (as queries._POSITIONS).
 _POSITIONS = 2**20
@@ -49,9 +50,10 @@ _PLACEMENTS = ("comment", "content", "footer", "header", "nav", "sidebar")
 # The columns each table returns (in this order), before ``authority`` is appended.
 COLUMNS = {
     "refdomains": ["source_domain", "backlinks", "dofollow_backlinks", "dofollow_share", "pages",
-                   "first_seen", "last_seen"],
+                   "first_seen", "last_seen", "lang", "country"],
     "backlinks": ["source_url", "target_url", "anchor_text", "similar_links", "rel", "dofollow",
-                  "placement", "sitewide", "first_seen", "last_seen", "source_domain"],
+                  "placement", "sitewide", "first_seen", "last_seen", "source_domain",
+                  "source_page_type"],
     # One row per (anchor_text, is_image), in ``anchors``' order; ``anchor_domains``: per set
     # of anchors (their row numbers there), how many referring domains use exactly that set.
     "anchors": ["anchor_text", "is_image", "refdomains", "backlinks", "dofollow_refdomains"],
@@ -132,13 +134,15 @@ def ranks_signature(path: Path) -> str | None:
     return f"{len(data)}:{zlib.crc32(data):08x}"
 
 
-def manifest_entry(where: str, buckets: int, ranks: str | None) -> dict[str, Any]:
+def manifest_entry(where: str, buckets: int, ranks: str | None, min_links: int = 0
+                   ) -> dict[str, Any]:  # fmt: skip
     """The manifest's ``aggregates`` entry: what the files were built for.
 
     >>> manifest_entry("NOT is_internal", 16, None)["where"]
     'NOT is_internal'
     """
-    return {"tables": list(TABLES), "where": where, "buckets": buckets, "ranks": ranks}
+    return {"tables": list(TABLES), "where": where, "buckets": buckets, "ranks": ranks,
+            "min_links": min_links}  # fmt: skip
 
 
 def usable(entry: dict[str, Any] | None, table: str, kind: str, where: str, *,
@@ -167,51 +171,81 @@ def usable(entry: dict[str, Any] | None, table: str, kind: str, where: str, *,
 # -- building (DuckDB) ---------------------------------------------------------------------
 
 
-def distinct_backlinks_sql(files: list[Path], where: str) -> str:
-    """Distinct backlinks of every target (``queries.Index._bl`` without the target), with
-    ``target_domain`` and ``target_host`` (functions of ``target_url``)."""
+def source_sql(files: list[Path], where: str, cols: str) -> str:
+    """Link rows of ``files`` under ``where``, keyed by target (``target_key``): each row once
+    for its domain (if in ``_agg_d``) and once for its host (if in ``_agg_h``)."""
+    read = f"(SELECT {cols} FROM read_parquet({file_list(files)}, union_by_name = true))"
     return f"""
-    SELECT source_url, target_url, anchor_text, any_value(source_domain) AS source_domain,
-           any_value(target_domain) AS target_domain, any_value(target_host) AS target_host,
+    SELECT 'd:' || target_domain AS target_key, * FROM {read} s
+    WHERE {where} AND target_domain IN (SELECT target_domain FROM _agg_d)
+    UNION ALL
+    SELECT 'h:' || target_host AS target_key, * FROM {read} s
+    WHERE {where} AND target_host IN (SELECT target_host FROM _agg_h)"""
+
+
+def distinct_backlinks_sql(src: str) -> str:
+    """Distinct backlinks of every stored target (``queries.Index._bl`` without the target),
+    with ``target_domain`` (for the bucket)."""
+    return f"""
+    SELECT target_key, any_value(target_domain) AS target_domain, source_url, target_url,
+           anchor_text, any_value(source_domain) AS source_domain,
            max(_follow) % 2 = 1 AS dofollow,
            min(fetched_at) AS first_seen, max(fetched_at) AS last_seen,
            arg_max(array_to_string(rel, ' '), _last) AS rel,
            arg_max(placement, _last) AS placement, arg_max(sitewide, _last) AS sitewide,
-           arg_max(is_image, _last) AS is_image
+           arg_max(is_image, _last) AS is_image,
+           arg_max(source_page_type, _last) AS source_page_type
     FROM (SELECT *, epoch_ms(fetched_at) * 2 + (NOT nofollow)::BIGINT AS _follow,
                  epoch_ms(fetched_at) * {_POSITIONS} - least(position, {_POSITIONS - 1}) AS _last
-          FROM read_parquet({file_list(files)}, union_by_name = true) WHERE {where})
-    GROUP BY source_url, target_url, anchor_text"""
+          FROM ({src}))
+    GROUP BY target_key, source_url, target_url, anchor_text"""
 
 
-def refdomains_sql(bl: str, level: str) -> str:
-    """Referring domains per target (``queries.Index.refdomains``' SQL), ``level``: the
-    ``target_domain`` or ``target_host`` column; with the content backlinks too."""
+def dominant_sql(src: str) -> tuple[str, str]:
+    """Per (target, referring domain), the most common ``source_lang`` and ``source_country``
+    of its distinct pages, ties to the smallest (``queries.Index.refdomains``' rule): the
+    SQL of ``_agg_pages`` (distinct pages with a lang or country), and of the answer."""
+    pages = f"""SELECT DISTINCT target_key, source_domain, source_url, source_lang, source_country
+                FROM ({src}) WHERE source_lang IS NOT NULL OR source_country IS NOT NULL"""
+    one = {
+        name: f"""SELECT target_key, source_domain, arg_min({col}, (-n, {col})) AS {name}
+                  FROM (SELECT target_key, source_domain, {col}, count(DISTINCT source_url) AS n
+                        FROM _agg_pages WHERE {col} IS NOT NULL GROUP BY ALL)
+                  GROUP BY ALL"""
+        for name, col in (("lang", "source_lang"), ("country", "source_country"))
+    }
+    return (
+        pages,
+        f"""SELECT target_key, source_domain, l.lang, c.country
+                      FROM ({one["lang"]}) l FULL JOIN ({one["country"]}) c
+                      USING (target_key, source_domain)""",
+    )
+
+
+def refdomains_sql(bl: str) -> str:
+    """Referring domains per target (``queries.Index.refdomains``' SQL), with the content
+    backlinks too; lang and country joined from ``_agg_dominant``."""
     return f"""
-    SELECT {lit("d:" if level == "target_domain" else "h:")} || _t AS target_key, target_domain,
-           source_domain, backlinks, dofollow AS dofollow_backlinks,
-           round(dofollow / backlinks, 3) AS dofollow_share, pages, first_seen, last_seen,
-           content AS content_backlinks
-    FROM (
-        SELECT _t, any_value(target_domain) AS target_domain, source_domain,
-               sum(n)::BIGINT AS backlinks, sum(df)::BIGINT AS dofollow,
-               sum(cb)::BIGINT AS content, count(*) AS pages,
-               min(first_seen) AS first_seen, max(last_seen) AS last_seen
+    SELECT d.*, m.lang, m.country FROM (
+        SELECT target_key, any_value(target_domain) AS target_domain, source_domain,
+               sum(n)::BIGINT AS backlinks, sum(df)::BIGINT AS dofollow_backlinks,
+               round(sum(df) / sum(n), 3) AS dofollow_share, count(*) AS pages,
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+               sum(cb)::BIGINT AS content_backlinks
         FROM (
-            SELECT {level} AS _t, any_value(target_domain) AS target_domain, source_url,
+            SELECT target_key, any_value(target_domain) AS target_domain, source_url,
                    any_value(source_domain) AS source_domain, count(*) AS n,
                    count(*) FILTER (WHERE dofollow) AS df,
                    count(*) FILTER (WHERE placement = 'content') AS cb,
                    min(first_seen) AS first_seen, max(last_seen) AS last_seen
-            FROM {bl} GROUP BY {level}, source_url
-        ) GROUP BY _t, source_domain
-    )"""
+            FROM {bl} GROUP BY target_key, source_url
+        ) GROUP BY target_key, source_domain
+    ) d LEFT JOIN _agg_dominant m USING (target_key, source_domain)"""
 
 
 def grouped_sql(bl: str) -> str:
-    """Grouped backlinks of every target (``queries.Index.backlinks``' grouped SQL): a group
-    (source domain, target URL, anchor) belongs to one domain and one host."""
-    keys = "target_domain, target_host, source_domain, target_url, anchor_text"
+    """Grouped backlinks of every target (``queries.Index.backlinks``' grouped SQL)."""
+    keys = "target_key, source_domain, target_url, anchor_text"
     names = sorted(_PLACEMENTS)
     counts = ", ".join(
         f"count(*) FILTER (WHERE placement = {lit(p)}) AS _p{i}" for i, p in enumerate(names)
@@ -219,18 +253,22 @@ def grouped_sql(bl: str) -> str:
     sums = ", ".join(f"sum(_p{i}) AS _p{i}" for i in range(len(names)))
     pick = " ".join(f"WHEN _p{i} = _m THEN {lit(p)}" for i, p in enumerate(names))
     return f"""
-    SELECT target_domain, target_host, source_url, target_url, anchor_text, similar_links, rel,
+    SELECT target_key, target_domain, source_url, target_url, anchor_text, similar_links, rel,
            dofollow, CASE WHEN _m = 0 THEN NULL {pick} END AS placement, sitewide,
-           first_seen, last_seen, source_domain
+           first_seen, last_seen, source_domain, source_page_type
     FROM (
         SELECT *, greatest({", ".join(f"_p{i}" for i in range(len(names)))}) AS _m
         FROM (
-            SELECT {keys}, min(source_url) AS source_url,
+            SELECT {keys}, any_value(target_domain) AS target_domain,
+                   min(source_url) AS source_url,
                    sum(n)::BIGINT AS similar_links, arg_min(rel, (-n, rel)) AS rel,
+                   arg_min_null(source_page_type, source_url) AS source_page_type,
                    bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
                    min(first_seen) AS first_seen, max(last_seen) AS last_seen, {sums}
             FROM (
-                SELECT {keys}, rel, count(*) AS n, min(source_url) AS source_url,
+                SELECT {keys}, rel, any_value(target_domain) AS target_domain, count(*) AS n,
+                       min(source_url) AS source_url,
+                       arg_min_null(source_page_type, source_url) AS source_page_type,
                        bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
                        min(first_seen) AS first_seen, max(last_seen) AS last_seen, {counts}
                 FROM {bl} GROUP BY {keys}, rel
@@ -239,35 +277,31 @@ def grouped_sql(bl: str) -> str:
     )"""
 
 
-def anchors_sql(bl: str, level: str) -> str:
+def anchors_sql(bl: str) -> str:
     """Anchors per target (``queries.Index.anchors``' SQL), numbered in its order (``_i``)."""
     return f"""
-    SELECT {lit("d:" if level == "target_domain" else "h:")} || _t AS target_key, * EXCLUDE (_t),
-           row_number() OVER (PARTITION BY _t ORDER BY refdomains DESC, backlinks DESC,
-                              anchor_text, is_image) - 1 AS _i
+    SELECT *, row_number() OVER (PARTITION BY target_key ORDER BY refdomains DESC,
+                                 backlinks DESC, anchor_text, is_image) - 1 AS _i
     FROM (
-        SELECT {level} AS _t, any_value(target_domain) AS target_domain, anchor_text, is_image,
+        SELECT target_key, any_value(target_domain) AS target_domain, anchor_text, is_image,
                count(DISTINCT source_domain) AS refdomains, count(*) AS backlinks,
                count(DISTINCT source_domain) FILTER (WHERE dofollow) AS dofollow_refdomains
-        FROM {bl} GROUP BY {level}, anchor_text, is_image
+        FROM {bl} GROUP BY target_key, anchor_text, is_image
     )"""
 
 
 def anchor_domains_sql(bl: str, anchors: str) -> str:
     """Per target, the sets of anchors (``_i`` of ``anchors``) its referring domains use, and
     how many domains use each set: what counting referring domains per anchor class needs."""
-    pairs = " UNION ALL ".join(
-        f"SELECT DISTINCT {lit(p)} || {level} AS target_key, target_domain, anchor_text, "
-        f"is_image, source_domain FROM {bl}"
-        for p, level in (("d:", "target_domain"), ("h:", "target_host"))
-    )
     return f"""
     SELECT target_key, any_value(target_domain) AS target_domain, sig AS anchors,
            count(*) AS domains
     FROM (
         SELECT p.target_key, any_value(p.target_domain) AS target_domain,
                list(a._i ORDER BY a._i)::INTEGER[] AS sig
-        FROM ({pairs}) p JOIN {anchors} a ON a.target_key = p.target_key
+        FROM (SELECT DISTINCT target_key, target_domain, anchor_text, is_image, source_domain
+              FROM {bl}) p
+        JOIN {anchors} a ON a.target_key = p.target_key
              AND a.anchor_text IS NOT DISTINCT FROM p.anchor_text
              AND a.is_image IS NOT DISTINCT FROM p.is_image
         GROUP BY p.target_key, p.source_domain
@@ -296,11 +330,44 @@ def class_domains(classes: list[str], anchors: pa.ChunkedArray, domains: np.ndar
     return {name: int(per[i]) for i, name in enumerate(names)}
 
 
+def select_targets(counts: pa.Table, min_links: int) -> tuple[list[str], list[str], dict[str, str]]:
+    """The targets worth storing, from link counts per (``target_domain``, ``target_host``):
+    domains with at least ``min_links`` links, and hosts with as many whose domain has other
+    hosts; a host that is its domain's only one reads the domain's rows (``{host key: domain
+    key}``). Smaller targets answer fast from their rows.
+
+    >>> t = pa.table({"target_domain": ["a.test", "a.test", "b.test", "c.test"],
+    ...               "target_host": ["a.test", "www.a.test", "b.test", "c.test"],
+    ...               "n": [5, 1, 9, 2]})
+    >>> select_targets(t, 3)
+    (['a.test', 'b.test'], ['a.test'], {'h:b.test': 'd:b.test'})
+    """
+    per_domain: dict[str, list[tuple[str, int]]] = {}
+    for d, h, n in zip(counts["target_domain"].to_pylist(), counts["target_host"].to_pylist(),
+                       counts["n"].to_pylist(), strict=True):  # fmt: skip
+        if d is not None and h is not None:
+            per_domain.setdefault(d, []).append((h, n))
+    domains, hosts, alias = [], [], {}
+    for d, hs in sorted(per_domain.items()):
+        if sum(n for _, n in hs) < min_links:
+            continue
+        domains.append(d)
+        if len(hs) == 1:
+            alias[target_key("host", hs[0][0])] = target_key("domain", d)
+        else:
+            hosts += sorted(h for h, n in hs if n >= min_links)
+    return domains, hosts, alias
+
+
 def build(
     con, stage: Path, files: list[Path], *, where: str, buckets: int, ranks: Path,
-    row_group_rows: int = ROW_GROUP_ROWS,
+    min_links: int = 0, row_group_rows: int = ROW_GROUP_ROWS,
 ) -> dict[str, Any]:  # fmt: skip
-    """Write both aggregate tables of the link ``files`` into ``stage``; the manifest entry."""
+    """Write the aggregate tables of the link ``files`` (buckets and links through
+    redirects) into ``stage`` for the targets with at least ``min_links`` links; the
+    manifest entry."""
+    from pipelines.index.compact import COMPACTED_LINKS_SCHEMA
+
     signature = ranks_signature(ranks)
     if signature is not None:
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_ranks AS
@@ -311,36 +378,43 @@ def build(
         )
     else:
         auth, join = "NULL::INTEGER", ""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_bl AS {distinct_backlinks_sql(files, where)}")
-    domains = con.execute("SELECT DISTINCT target_domain FROM _agg_bl").fetchall()
+    cols = columns_or_null(files, COMPACTED_LINKS_SCHEMA)
+    counts = arrow_table(
+        con,
+        f"""
+        SELECT target_domain, target_host, count(*) AS n
+        FROM read_parquet({file_list(files)}, union_by_name = true) WHERE {where} GROUP BY ALL""",
+    )
+    domains, hosts, alias = select_targets(counts, min_links)
+    entry = manifest_entry(where, buckets, signature, min_links)
+    keys = [target_key("domain", d) for d in domains] + [target_key("host", h) for h in hosts]
+    (stage / "aggregates").mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"target_key": pa.array(keys + list(alias), pa.string()),
+                             "stored_key": pa.array(keys + list(alias.values()), pa.string())}),
+                   stage / TARGETS_FILE, compression="zstd")  # fmt: skip
+    con.register("_agg_d", pa.table({"target_domain": pa.array(domains, pa.string())}))
+    con.register("_agg_h", pa.table({"target_host": pa.array(hosts, pa.string())}))
     con.register("_agg_buckets", pa.table({
-        "target_domain": pa.array([d for (d,) in domains], pa.string()),
-        "_bucket": pa.array([bucket_of(d, buckets) for (d,) in domains], pa.int32()),
+        "target_domain": pa.array(domains, pa.string()),
+        "_bucket": pa.array([bucket_of(d, buckets) for d in domains], pa.int32()),
     }))  # fmt: skip
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_anchors AS
-        ({anchors_sql("_agg_bl", "target_domain")}) UNION ALL
-        ({anchors_sql("_agg_bl", "target_host")})""")
-    # Written twice (under the domain's key and the host's): computed once.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_grouped AS {grouped_sql('_agg_bl')}")
-    entry = manifest_entry(where, buckets, signature)
+    src = source_sql(files, where, cols)
+    pages, dominant = dominant_sql(src)
     tables = {
-        "refdomains": (
-            f"({refdomains_sql('_agg_bl', 'target_domain')}) UNION ALL "
-            f"({refdomains_sql('_agg_bl', 'target_host')})",
-            order_sql(stored_order("refdomains", entry) or [], auth), join,
-        ),
-        "backlinks": (
-            """SELECT 'd:' || target_domain AS target_key, * EXCLUDE (target_host)
-            FROM _agg_grouped UNION ALL
-            SELECT 'h:' || target_host AS target_key, * EXCLUDE (target_host) FROM _agg_grouped""",
-            order_sql(stored_order("backlinks", entry) or [], auth), join,
-        ),
+        "refdomains": (refdomains_sql("_agg_bl"),
+                       order_sql(stored_order("refdomains", entry) or [], auth), join),
+        "backlinks": ("SELECT * FROM _agg_grouped",
+                      order_sql(stored_order("backlinks", entry) or [], auth), join),
         "anchors": ("SELECT * FROM _agg_anchors", "_i", ""),
-        "anchor_domains": (
-            anchor_domains_sql("_agg_bl", "_agg_anchors"), "domains DESC, anchors", ""
-        ),
+        "anchor_domains": (anchor_domains_sql("_agg_bl", "_agg_anchors"),
+                           "domains DESC, anchors", ""),
     }  # fmt: skip
     try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_bl AS {distinct_backlinks_sql(src)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pages AS {pages}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_dominant AS {dominant}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_anchors AS {anchors_sql('_agg_bl')}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_grouped AS {grouped_sql('_agg_bl')}")
         for table, (sql, order, joined) in tables.items():
             query = f"""
             SELECT a.* EXCLUDE (target_domain), b._bucket FROM ({sql}) a
@@ -348,10 +422,10 @@ def build(
             ORDER BY b._bucket, a.target_key, {order}"""
             _write(arrow_reader(con, query, 256 * 1024), stage, table, buckets, row_group_rows)
     finally:
-        con.unregister("_agg_buckets")
-        con.execute("DROP TABLE IF EXISTS _agg_bl")
-        con.execute("DROP TABLE IF EXISTS _agg_anchors")
-        con.execute("DROP TABLE IF EXISTS _agg_grouped")
+        for name in ("_agg_d", "_agg_h", "_agg_buckets"):
+            con.unregister(name)
+        for name in ("_agg_bl", "_agg_pages", "_agg_dominant", "_agg_anchors", "_agg_grouped"):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
     return entry
 
 
@@ -391,6 +465,15 @@ def _write(reader: pa.RecordBatchReader, stage: Path, table: str, buckets: int,
 
 
 # -- reading (pyarrow) -----------------------------------------------------------------------
+
+
+def stored_keys(generation_dir: Path) -> dict[str, str]:
+    """``{target_key: key its rows are stored under}`` of the targets with aggregates."""
+    path = generation_dir / TARGETS_FILE
+    if not path.is_file():
+        return {}
+    t = pq.read_table(path)
+    return dict(zip(t["target_key"].to_pylist(), t["stored_key"].to_pylist(), strict=True))
 
 
 @dataclass

@@ -40,8 +40,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from crawler.defaults import AGGREGATE_MIN_LINKS
 from pipelines.index import aggregates as agg
-from pipelines.index.engine import arrow_reader, arrow_table, connect, file_list, lit
+from pipelines.index.engine import (
+    arrow_reader,
+    arrow_table,
+    columns_or_null,
+    connect,
+    file_list,
+    lit,
+)
 from pipelines.index.layout import (
     COMPACTED,
     CURRENT,
@@ -60,14 +68,26 @@ from pipelines.index.layout import (
     read_current,
     write_text_atomic,
 )
-from pipelines.schema import LINK_COLUMNS, LINKS_SCHEMA, PAGE_COLUMNS, PAGES_SCHEMA
+from pipelines.index.textskip import text_rels, write_sidecar
+from pipelines.redirects import DIRECT, HTTP_REDIRECT, REDIRECT_SCRIPT, resolve_chains
+from pipelines.schema import (
+    LINKS_SCHEMA,
+    PAGES_SCHEMA,
+    TARGET_COLUMNS,
+    TARGETS_SCHEMA,
+    TEXTS_SCHEMA,
+)
 from pipelines.sitewide import site_level_sql
+from pipelines.urls import registered_domain, url_host
 
 # Columns the compacted layout adds to the contract (never renamed: README, "The data contract").
 COMPACTED_LINKS_SCHEMA = (
     LINKS_SCHEMA.set(LINKS_SCHEMA.get_field_index("sitewide"), pa.field("sitewide", pa.bool_()))
     .append(pa.field("target_surt", pa.string(), nullable=False))
     .append(pa.field("source_external_links", pa.int32(), nullable=False))
+    # The source page's lang and country (pages/ of the same crawl), for --lang/--country.
+    .append(pa.field("source_lang", pa.string()))
+    .append(pa.field("source_country", pa.string()))
 )
 
 ROW_GROUP_ROWS = 8 * 1024
@@ -168,11 +188,13 @@ def compact(
     threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     aggregates: bool = True,
+    aggregate_min_links: int = AGGREGATE_MIN_LINKS,
     _before_publish: object = None,
 ) -> CompactStats:
     """Compact the raw files of ``index`` (of one crawl, or all) into a new generation;
     ``progress(done, total)`` is called as link rows are written (total: the rows read).
-    With ``aggregates``, the generation also holds :mod:`pipelines.index.aggregates`."""
+    With ``aggregates``, the generation also holds :mod:`pipelines.index.aggregates` for the
+    targets with at least ``aggregate_min_links`` links."""
     t0 = time.monotonic()
     root = Path(index)
     snap = open_snapshot(root)  # raises on a missing index
@@ -185,8 +207,10 @@ def compact(
         old = snap.manifest
         by_crawl_l: dict[str, list[Path]] = {}
         by_crawl_p: dict[str, list[Path]] = {}
+        by_crawl_t: dict[str, list[Path]] = {}
         empty: list[Path] = []
-        for files, by in ((snap.raw_links, by_crawl_l), (snap.raw_pages, by_crawl_p)):
+        for files, by in ((snap.raw_links, by_crawl_l), (snap.raw_pages, by_crawl_p),
+                          (snap.raw_texts, by_crawl_t)):  # fmt: skip
             for p in files:
                 cid = file_crawl_id(p)
                 if cid is None:
@@ -199,13 +223,23 @@ def compact(
                 raise IndexError_(f"unknown crawl {crawl!r} in {root}")
             by_crawl_l = {k: v for k, v in by_crawl_l.items() if k == crawl}
             by_crawl_p = {k: v for k, v in by_crawl_p.items() if k == crawl}
-        rebuild = sorted(set(by_crawl_l) | set(by_crawl_p))
-        # Nothing new, but aggregates missing or sorted by other ranks: rebuild them alone.
+            by_crawl_t = {k: v for k, v in by_crawl_t.items() if k == crawl}
+        rebuild = sorted(set(by_crawl_l) | set(by_crawl_p) | set(by_crawl_t))
+        raw_tg = [p for p in snap.raw_targets if file_crawl_id(p) is not None]
+        empty += [p for p in snap.raw_targets if p not in raw_tg]
+        if raw_tg and old is not None and crawl is None:
+            # Checks of another run (checktargets) may resolve any crawl's redirects.
+            checked = {file_crawl_id(p) for p in raw_tg}
+            if not checked <= set(rebuild):
+                rebuild = sorted(set(rebuild) | set(old.crawls))
+        # Nothing new, but aggregates missing, sorted by other ranks or for another threshold:
+        # rebuild them alone.
         refresh = aggregates and old is not None and bool(old.links) and (
             old.aggregates is None
             or old.aggregates.get("ranks") != agg.ranks_signature(root / "ranks" / "domain.parquet")
+            or old.aggregates.get("min_links", 0) != aggregate_min_links
         )  # fmt: skip
-        if not rebuild and not refresh:
+        if not rebuild and not raw_tg and not refresh:
             _collect_garbage(root)
             stats.seconds = time.monotonic() - t0
             return stats
@@ -221,16 +255,32 @@ def compact(
         # Raw files consumed by earlier generations and still on disk stay consumed.
         on_disk_l = {p.name for p in raw_files(root, "links")}
         on_disk_p = {p.name for p in raw_files(root, "pages")}
+        on_disk_t = {p.name for p in raw_files(root, "texts")}
         if old is not None:
             manifest.consumed_links = [n for n in old.consumed_links if n in on_disk_l]
             manifest.consumed_pages = [n for n in old.consumed_pages if n in on_disk_p]
+            manifest.consumed_texts = [n for n in old.consumed_texts if n in on_disk_t]
         manifest.consumed_links += [p.name for p in empty if p.parent.name == "links"]
         manifest.consumed_pages += [p.name for p in empty if p.parent.name == "pages"]
+        manifest.consumed_texts += [p.name for p in empty if p.parent.name == "texts"]
+        on_disk_tg = {p.name for p in raw_files(root, "targets")}
+        if old is not None:
+            manifest.consumed_targets = [n for n in old.consumed_targets if n in on_disk_tg]
+        manifest.consumed_targets += [p.name for p in empty if p.parent.name == "targets"]
 
         # A work database in the staging directory: intermediate tables live on disk.
         con = connect(memory_limit=memory_limit, threads=threads, temp_dir=stage / "spill",
                       database=stage / "spill" / "work.duckdb")  # fmt: skip
         try:
+            # Target checks first: they resolve the links' redirects.
+            prev_tg = [snap.generation_dir / old.targets] if old and old.targets else []
+            if raw_tg:
+                manifest.targets = _compact_targets(con, stage, prev_tg + raw_tg)
+                manifest.consumed_targets += [p.name for p in raw_tg]
+            elif prev_tg:
+                _link(prev_tg[0], stage / old.targets)  # type: ignore[union-attr, operator]
+                manifest.targets = old.targets  # type: ignore[union-attr]
+            target_file = [stage / manifest.targets] if manifest.targets else []
             # Unchanged crawls: hard links to the previous generation's files.
             if old is not None:
                 assert snap.generation_dir is not None
@@ -238,10 +288,19 @@ def compact(
                     if seg.crawl_id not in rebuild:
                         _link(snap.generation_dir / seg.path, stage / seg.path)
                         manifest.links.append(seg)
+                for seg in old.via:
+                    if seg.crawl_id not in rebuild:
+                        _link(snap.generation_dir / seg.path, stage / seg.path)
+                        manifest.via.append(seg)
                 for cid, rel in old.pages.items():
                     if cid not in rebuild:
                         _link(snap.generation_dir / rel, stage / rel)
                         manifest.pages[cid] = rel
+                for cid, rel in old.texts.items():
+                    if cid not in rebuild:
+                        for r in text_rels(snap.generation_dir, rel):
+                            _link(snap.generation_dir / r, stage / r)
+                        manifest.texts[cid] = rel
                 for cid, info in old.crawls.items():
                     if cid not in rebuild:
                         manifest.crawls[cid] = info
@@ -257,14 +316,36 @@ def compact(
                 )
                 raw_l = by_crawl_l.get(cid, [])
                 raw_p = by_crawl_p.get(cid, [])
-                step = None if progress is None else (lambda n, d=done: progress(d + n, total))
-                n_in, n_out, segs = _compact_links(
-                    con, stage, cid, inputs[cid], row_group_rows, rows_per_bucket, step
+                raw_t = by_crawl_t.get(cid, [])
+                prev_t = (
+                    [snap.generation_dir / old.texts[cid]]
+                    if old is not None and snap.generation_dir and cid in old.texts
+                    else []
                 )
+                # Pages first: the links take their source page's lang and country from them.
+                pages_out, page_rel = _compact_pages(con, stage, cid, prev_p + raw_p)
+                step = None if progress is None else (lambda n, d=done: progress(d + n, total))
+                _redirect_map(con, prev_p + raw_p, target_file, cid)
+                n_in, n_out, segs = _compact_links(
+                    con,
+                    stage,
+                    cid,
+                    inputs[cid],
+                    row_group_rows,
+                    rows_per_bucket,
+                    step,
+                    pages=stage / page_rel if page_rel else None,
+                )
+                via = _compact_via(con, stage, cid, segs, row_group_rows)
+                if via is not None:
+                    manifest.via.append(via)
                 done += n_in  # duplicates removed count as done
                 if progress is not None:
                     progress(done, total)
-                pages_out, page_rel = _compact_pages(con, stage, cid, prev_p + raw_p)
+                text_rel = _compact_texts(con, stage, cid, prev_t + raw_t)
+                if text_rel:
+                    manifest.texts[cid] = text_rel
+                manifest.consumed_texts += [p.name for p in raw_t]
                 manifest.links.extend(segs)
                 if page_rel:
                     manifest.pages[cid] = page_rel
@@ -278,7 +359,9 @@ def compact(
                 stats.raw_pages_files += len(raw_p)
             if aggregates and manifest.links:
                 t_agg = time.monotonic()
-                manifest.aggregates = _build_aggregates(con, root, stage, manifest, rows_per_bucket)
+                manifest.aggregates = _build_aggregates(
+                    con, root, stage, manifest, rows_per_bucket, aggregate_min_links
+                )
                 stats.aggregate_seconds = time.monotonic() - t_agg
         finally:
             con.close()
@@ -298,15 +381,17 @@ def compact(
     return stats
 
 
-def _build_aggregates(con, root: Path, stage: Path, manifest: Manifest, rows_per_bucket: int
-                      ) -> dict:  # fmt: skip
-    """The aggregates of every crawl of the generation being built, under the default filters."""
+def _build_aggregates(con, root: Path, stage: Path, manifest: Manifest, rows_per_bucket: int,
+                      min_links: int) -> dict:  # fmt: skip
+    """The aggregates of every crawl of the generation being built (its buckets and links
+    through redirects, as a query reads them), under the default filters."""
     from pipelines.index.queries import RANKS, Filters
 
     rows = sum(s.rows for s in manifest.links)
     return agg.build(
-        con, stage, [stage / s.path for s in manifest.links], where=Filters().sql(),
-        buckets=buckets_for(rows, rows_per_bucket), ranks=root / RANKS / "domain.parquet",
+        con, stage, [stage / s.path for s in manifest.links + manifest.via],
+        where=Filters().sql(), buckets=buckets_for(rows, rows_per_bucket),
+        ranks=root / RANKS / "domain.parquet", min_links=min_links,
     )  # fmt: skip
 
 
@@ -322,7 +407,7 @@ def flat_name(rel: str) -> str:
     'compacted-nov-1fd413b7.parquet'
     """
     _table, crawl_dir, name = rel.split("/")
-    tail = "" if name == "pages.parquet" else "-" + name.removesuffix(".parquet")
+    tail = "" if name in ("pages.parquet", "texts.parquet") else "-" + name.removesuffix(".parquet")
     return f"{FLAT_PREFIX}{crawl_dir}{tail}.parquet"
 
 
@@ -338,6 +423,12 @@ def _sync_flat(root: Path, snap: Snapshot) -> None:
         wanted[root / "links" / flat_name(seg.path)] = snap.generation_dir / seg.path
     for rel in snap.manifest.pages.values():
         wanted[root / "pages" / flat_name(rel)] = snap.generation_dir / rel
+    for rel in snap.manifest.texts.values():
+        wanted[root / "texts" / flat_name(rel)] = snap.generation_dir / rel
+    if snap.manifest.targets:
+        wanted[root / "targets" / f"{FLAT_PREFIX}targets.parquet"] = (
+            snap.generation_dir / snap.manifest.targets
+        )
     for dst, src in wanted.items():
         dst.parent.mkdir(parents=True, exist_ok=True)
         if dst.exists() and os.path.samefile(dst, src):
@@ -346,7 +437,7 @@ def _sync_flat(root: Path, snap: Snapshot) -> None:
         tmp.unlink(missing_ok=True)
         _link(src, tmp)
         os.replace(tmp, dst)
-    for table in ("links", "pages"):
+    for table in ("links", "pages", "texts", "targets"):
         d = root / table
         for p in d.glob(FLAT_PREFIX + "*.parquet") if d.is_dir() else ():
             if p not in wanted:
@@ -363,7 +454,9 @@ def _collect_garbage(root: Path) -> None:
     assert snap.manifest is not None
     _sync_flat(root, snap)
     for table, names in (("links", snap.manifest.consumed_links),
-                         ("pages", snap.manifest.consumed_pages)):  # fmt: skip
+                         ("pages", snap.manifest.consumed_pages),
+                         ("texts", snap.manifest.consumed_texts),
+                         ("targets", snap.manifest.consumed_targets)):  # fmt: skip
         for name in names:
             (root / table / name).unlink(missing_ok=True)
     gens = _generations(root)
@@ -374,13 +467,13 @@ def _collect_garbage(root: Path) -> None:
 
 def _compact_links(
     con, stage: Path, crawl_id: str, files: list[Path], row_group_rows: int, rows_per_bucket: int,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, pages: Path | None = None,
 ) -> tuple[int, int, list[Segment]]:  # fmt: skip
     if not files:
         return 0, 0, []
     n_in = _num_rows(files)
     buckets = buckets_for(n_in, rows_per_bucket)
-    cols = ", ".join(LINK_COLUMNS)
+    cols = columns_or_null(files, LINKS_SCHEMA)
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW src AS
         SELECT {cols}, filename AS _file
@@ -408,6 +501,11 @@ def _compact_links(
         }
     )
     con.register("bucket_map", bucket_map)
+    page_langs = (
+        "SELECT NULL::VARCHAR AS url, NULL::VARCHAR AS lang, NULL::VARCHAR AS country WHERE false"
+        if pages is None
+        else f"SELECT url, lang, country FROM read_parquet({lit(str(pages))})"
+    )
     query = f"""
     WITH sited AS (
         {site_level_sql("dedup", block_column="placement_block", score_column="placement_score")}
@@ -416,8 +514,14 @@ def _compact_links(
         SELECT source_url, count(*) FILTER (WHERE NOT is_internal)::INTEGER AS n
         FROM dedup GROUP BY source_url
     )
-    SELECT sited.*, {SURT_SQL} AS target_surt, ext.n AS source_external_links, bm._bucket
+    SELECT sited.* REPLACE ({_FINAL_SQL}),
+           {SURT_SQL} AS target_surt, ext.n AS source_external_links,
+           pg.lang AS source_lang, pg.country AS source_country, bm._bucket
     FROM sited JOIN ext USING (source_url) JOIN bucket_map bm USING (target_domain)
+    LEFT JOIN ({page_langs}) pg ON pg.url = sited.source_url
+    LEFT JOIN redirect_map rm
+      ON rm.url = CASE WHEN sited.link_kind = '{REDIRECT_SCRIPT}' THEN sited.final_target_url
+                       ELSE sited.target_url END
     ORDER BY bm._bucket, target_surt, source_domain, source_url, position
     """
     reader = arrow_reader(con, query, 256 * 1024)
@@ -437,6 +541,7 @@ def _compact_links(
             progress(written)
     writer.close()
     con.unregister("bucket_map")
+    con.unregister("redirect_map")
     con.execute("DROP TABLE dedup")
     return n_in, writer.rows, writer.segments
 
@@ -499,7 +604,7 @@ class _BucketWriter:
 def _compact_pages(con, stage: Path, crawl_id: str, files: list[Path]) -> tuple[int, str | None]:
     if not files:
         return 0, None
-    cols = ", ".join(PAGE_COLUMNS)
+    cols = columns_or_null(files, PAGES_SCHEMA)  # files written before a column: nulls
     query = f"""
     SELECT {cols} FROM read_parquet({file_list(files)}, union_by_name = true, filename = true)
     WHERE crawl_id = {lit(crawl_id)}
@@ -507,10 +612,161 @@ def _compact_pages(con, stage: Path, crawl_id: str, files: list[Path]) -> tuple[
     ORDER BY host, url
     """
     table = arrow_table(con, query)
-    table = table.select(list(PAGE_COLUMNS)).cast(PAGES_SCHEMA)
+    table = table.select(PAGES_SCHEMA.names).cast(PAGES_SCHEMA)
     rel = f"pages/{crawl_dir_name(crawl_id)}/pages.parquet"
     (stage / rel).parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(
         table, stage / rel, compression="zstd", row_group_size=64 * 1024, write_statistics=True
     )
     return table.num_rows, rel
+
+
+TEXT_ROW_GROUP_ROWS = 1024  # ~4 MB of text: a scan reads and decodes it a group at a time
+
+
+def _compact_texts(con, stage: Path, crawl_id: str, files: list[Path]) -> str | None:
+    """One texts file per crawl: the latest text of each page, sorted by URL."""
+    if not files:
+        return None
+    cols = ", ".join(TEXTS_SCHEMA.names)
+    query = f"""
+    SELECT {cols} FROM read_parquet({file_list(files)}, union_by_name = true, filename = true)
+    WHERE crawl_id = {lit(crawl_id)}
+    QUALIFY row_number() OVER (PARTITION BY url ORDER BY fetched_at DESC, filename DESC) = 1
+    ORDER BY url
+    """
+    table = arrow_table(con, query).select(TEXTS_SCHEMA.names).cast(TEXTS_SCHEMA)
+    rel = f"texts/{crawl_dir_name(crawl_id)}/texts.parquet"
+    (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, stage / rel, compression="zstd", row_group_size=TEXT_ROW_GROUP_ROWS,
+                   write_statistics=["url", "crawl_id", "fetched_at"])  # fmt: skip
+    write_sidecar(stage / rel, table)  # mentions' skip index, in the same generation
+    return rel
+
+
+# The link's final target: a redirect script's static destination (extraction), followed
+# through the redirect map (the crawl's redirects and the target checks), else the target.
+_FINAL_SQL = f"""
+    coalesce(rm.final, CASE WHEN sited.link_kind = '{REDIRECT_SCRIPT}'
+                            THEN sited.final_target_url END, sited.target_url)
+        AS final_target_url,
+    coalesce(rm.final_host, CASE WHEN sited.link_kind = '{REDIRECT_SCRIPT}'
+                                 THEN sited.final_target_host END, sited.target_host)
+        AS final_target_host,
+    coalesce(rm.final_domain, CASE WHEN sited.link_kind = '{REDIRECT_SCRIPT}'
+                                   THEN sited.final_target_domain END, sited.target_domain)
+        AS final_target_domain,
+    CASE WHEN sited.link_kind = '{REDIRECT_SCRIPT}' THEN '{REDIRECT_SCRIPT}'
+         WHEN rm.url IS NOT NULL THEN '{HTTP_REDIRECT}' ELSE '{DIRECT}' END AS link_kind"""
+
+
+def _redirect_map(con, page_files: list[Path], target_files: list[Path], crawl_id: str) -> None:
+    """Register ``redirect_map`` (url, final, final_host, final_domain): every URL known to
+    redirect, from the crawl's pages (``redirect_to``) and the target checks (latest check of
+    each URL, any crawl), chains followed (:func:`pipelines.redirects.resolve_chains`)."""
+    hops: dict[str, str] = {}
+    if target_files:
+        rows = arrow_table(con, f"""
+            SELECT url, arg_max(redirect_to, checked_at) AS nxt
+            FROM read_parquet({file_list(target_files)}, union_by_name = true)
+            GROUP BY url HAVING nxt IS NOT NULL""")  # fmt: skip
+        hops.update(zip(rows["url"].to_pylist(), rows["nxt"].to_pylist(), strict=True))
+    if page_files:
+        rows = arrow_table(con, f"""
+            SELECT url, arg_max(redirect_to, fetched_at) AS nxt
+            FROM read_parquet({file_list(page_files)}, union_by_name = true)
+            WHERE crawl_id = {lit(crawl_id)} GROUP BY url HAVING nxt IS NOT NULL""")  # fmt: skip
+        hops.update(zip(rows["url"].to_pylist(), rows["nxt"].to_pylist(), strict=True))
+    chains = resolve_chains(hops)
+    finals = [f for f, _n in chains.values()]
+    hosts = [url_host(f) if "://" in f else "" for f in finals]
+    table = pa.table(
+        {
+            "url": pa.array(list(chains), pa.string()),
+            "final": pa.array(finals, pa.string()),
+            "final_host": pa.array(hosts, pa.string()),
+            "final_domain": pa.array([registered_domain(h) for h in hosts], pa.string()),
+        }
+    )
+    con.register("redirect_map", table)
+
+
+def _compact_via(
+    con, stage: Path, crawl_id: str, segs: list[Segment], row_group_rows: int
+) -> Segment | None:
+    """The crawl's links whose final target is another URL, keyed by it: ``target_host``,
+    ``target_domain`` and ``target_surt`` are the final target's, ``target_url`` stays the URL
+    linked, ``is_internal`` is against the final domain. Queries read these rows beside the
+    buckets (README "Links through redirects")."""
+    if not segs:
+        return None
+    files = [stage / s.path for s in segs]
+    surt = SURT_SQL.replace("target_url", "final_target_url").replace(
+        "target_host", "final_target_host"
+    )
+    table = arrow_table(con, f"""
+        SELECT * REPLACE (final_target_host AS target_host, final_target_domain AS target_domain,
+                          {surt} AS target_surt,
+                          source_domain = final_target_domain AS is_internal)
+        FROM read_parquet({file_list(files)})
+        WHERE link_kind <> '{DIRECT}' AND final_target_url <> target_url
+        ORDER BY target_surt, source_domain, source_url, position""")  # fmt: skip
+    if not table.num_rows:
+        return None
+    rel = f"via/{crawl_dir_name(crawl_id)}/via.parquet"
+    (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+    table = table.select(COMPACTED_LINKS_SCHEMA.names).cast(COMPACTED_LINKS_SCHEMA)
+    pq.write_table(table, stage / rel, compression="zstd", row_group_size=row_group_rows,
+                   write_statistics=True)  # fmt: skip
+    return Segment(rel, crawl_id, 0, 1, table.num_rows)
+
+
+def _compact_targets(con, stage: Path, files: list[Path]) -> str:
+    """One row per (crawl, URL checked), the latest, with its redirect chain resolved: the URL
+    it ends at (``final_url``), the hops (``redirects``) and the status there
+    (``final_status``), from the latest check of each URL on the chain."""
+    cols = columns_or_null(files, TARGETS_SCHEMA)
+    table = arrow_table(con, f"""
+        SELECT {cols} FROM read_parquet({file_list(files)}, union_by_name = true,
+                                        filename = true)
+        QUALIFY row_number() OVER (PARTITION BY crawl_id, url
+                                   ORDER BY checked_at DESC, filename DESC) = 1
+        ORDER BY domain, url, crawl_id""")  # fmt: skip
+    table = resolve_target_rows(table)
+    rel = "targets/targets.parquet"
+    (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, stage / rel, compression="zstd", row_group_size=64 * 1024,
+                   write_statistics=True)  # fmt: skip
+    return rel
+
+
+def resolve_target_rows(table: pa.Table) -> pa.Table:
+    """Target check rows (one per hop) with ``final_url``, ``redirects`` and ``final_status``
+    resolved along each chain (latest check of each URL); cast to the contract's schema."""
+    latest: dict[str, tuple[object, str | None, int | None]] = {}
+    order = sorted(
+        zip(table["checked_at"].to_pylist(), table["url"].to_pylist(),
+            table["redirect_to"].to_pylist(), table["status"].to_pylist(), strict=True),
+        key=lambda r: r[0],
+    )  # fmt: skip
+    for at, url, nxt, status in order:
+        latest[url] = (at, nxt, status)
+    chains = resolve_chains({u: v[1] for u, v in latest.items() if v[1]})
+    finals, hops, final_status = [], [], []
+    for url, nxt, status in zip(table["url"].to_pylist(), table["redirect_to"].to_pylist(),
+                                table["status"].to_pylist(), strict=True):  # fmt: skip
+        if nxt:
+            end, n = chains.get(nxt, (nxt, 0))
+            finals.append(end)
+            hops.append(n + 1)
+            final_status.append(latest[end][2] if end in latest else None)
+        else:
+            finals.append(url)
+            hops.append(0)
+            final_status.append(status)
+    table = table.select(list(TARGET_COLUMNS)).cast(TARGETS_SCHEMA)
+    for name, values, typ in (("final_url", finals, pa.string()), ("redirects", hops, pa.int32()),
+                              ("final_status", final_status, pa.int32())):  # fmt: skip
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, TARGETS_SCHEMA.field(name), pa.array(values, typ))
+    return table

@@ -28,6 +28,7 @@ from pipelines.index.layout import (
     raw_files,
     write_text_atomic,
 )
+from pipelines.index.textskip import text_rels
 
 
 @dataclass
@@ -60,6 +61,11 @@ def _without(old: Manifest, crawl_id: str, gen: str, dropped_raw: set[str]) -> M
         consumed_links=[n for n in old.consumed_links if n not in dropped_raw],
         consumed_pages=[n for n in old.consumed_pages if n not in dropped_raw],
         crawls={c: v for c, v in old.crawls.items() if c != crawl_id},
+        texts={c: p for c, p in old.texts.items() if c != crawl_id},
+        consumed_texts=[n for n in old.consumed_texts if n not in dropped_raw],
+        via=[s for s in old.via if s.crawl_id != crawl_id],
+        targets=old.targets,  # checks of many crawls' targets: kept
+        consumed_targets=list(old.consumed_targets),
     )
 
 
@@ -69,6 +75,7 @@ def _holds(old: Manifest | None, crawl_id: str) -> bool:
     return (
         crawl_id in old.crawls
         or crawl_id in old.pages
+        or crawl_id in old.texts
         or any(s.crawl_id == crawl_id for s in old.links)
     )
 
@@ -80,7 +87,7 @@ def drop_crawl(index: str | Path, crawl_id: str) -> DropStats:
     stats = DropStats(crawl_id)
     with _lock(root):
         snap = open_snapshot(root)
-        raw = [p for t in ("links", "pages") for p in raw_files(root, t)]
+        raw = [p for t in ("links", "pages", "texts") for p in raw_files(root, t)]
         mine = [p for p in raw if file_crawl_id(p) == crawl_id]
         old = snap.manifest
         if not mine and not _holds(old, crawl_id):
@@ -93,7 +100,9 @@ def drop_crawl(index: str | Path, crawl_id: str) -> DropStats:
             stage = comp / f".{gen}.tmp"
             stage.mkdir()
             manifest = _without(old, crawl_id, gen, {p.name for p in mine})
-            for rel in [s.path for s in manifest.links] + list(manifest.pages.values()):
+            rels = [s.path for s in manifest.links + manifest.via] + list(manifest.pages.values())
+            rels += [r for t in manifest.texts.values() for r in text_rels(snap.generation_dir, t)]
+            for rel in rels + ([manifest.targets] if manifest.targets else []):
                 _link(snap.generation_dir / rel, stage / rel)
             (stage / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
             _fsync_tree(stage)
@@ -104,7 +113,7 @@ def drop_crawl(index: str | Path, crawl_id: str) -> DropStats:
             _sync_flat(root, open_snapshot(root))  # the plain-read mirror in links/, pages/
             # The crawl's files in older generations (kept a while for readers) go too.
             for name in _generations(root):
-                for table in ("links", "pages"):
+                for table in ("links", "pages", "texts", "via"):
                     d = comp / name / table / crawl_dir_name(crawl_id)
                     if d.is_dir():
                         files = [f for f in d.rglob("*") if f.is_file()]

@@ -65,3 +65,31 @@ def arrow_reader(
     if hasattr(rel, "to_arrow_reader"):
         return rel.to_arrow_reader(batch_rows)
     return rel.fetch_arrow_reader(batch_rows)
+
+
+_DUCK_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.bool_(): "BOOLEAN",
+    pa.int32(): "INTEGER",
+    pa.int64(): "BIGINT",
+    pa.float32(): "FLOAT",
+    pa.list_(pa.string()): "VARCHAR[]",
+}
+
+
+def columns_or_null(files: Iterable[Path | str], schema: pa.Schema) -> str:
+    """A select list of ``schema``'s columns over ``files``, each column that no file has
+    (files written before it was added) as a typed NULL: DuckDB's ``union_by_name`` fills a
+    column only if some file has it. Reads the files' footers."""
+    import pyarrow.parquet as pq
+
+    present: set[str] = set()
+    for f in files:
+        present.update(pq.read_schema(f).names)
+    out = []
+    for fld in schema:
+        if fld.name in present:
+            out.append(fld.name)
+        else:
+            out.append(f"NULL::{_DUCK_TYPES.get(fld.type, 'VARCHAR')} AS {fld.name}")
+    return ", ".join(out)

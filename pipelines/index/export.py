@@ -196,8 +196,10 @@ def export(ix: Index, what: str, fmt: str, out: IO[bytes], *, filters: Filters,
     if what == "links":
         ix.snap.check_crawl(filters.crawl)
         sql = ix.all_links_sql(Filters(crawl=filters.crawl, dofollow=filters.dofollow,
-                                       placement=filters.placement,
-                                       internal=True).sql())  # fmt: skip
+                                       placement=filters.placement, internal=True,
+                                       lang=filters.lang,
+                                       country=filters.country,
+                                       source_types=filters.source_types).sql())  # fmt: skip
         sql = f"SELECT * FROM ({sql}) ORDER BY crawl_id, source_url, position"
     elif what == "pages":
         ix.snap.check_crawl(filters.crawl)

@@ -4,10 +4,13 @@ An index directory holds::
 
     links/part-<crawl>-<worker>-<seq>.parquet     raw files, as the crawl's workers wrote them
     pages/part-<crawl>-<worker>-<seq>.parquet
+    targets/part-<crawl>-<worker>-<seq>.parquet   target checks (--check-targets, checktargets)
     compacted/CURRENT                             name of the published generation (one line)
     compacted/gen-000003/manifest.json            what that generation holds and consumed
     compacted/gen-000003/links/<crawl>/b0005-of-0016.parquet
     compacted/gen-000003/pages/<crawl>/pages.parquet
+    compacted/gen-000003/via/<crawl>/via.parquet  links through redirects, keyed by where they land
+    compacted/gen-000003/targets/targets.parquet  target checks, one row per URL and crawl
     ranks/host.parquet, ranks/domain.parquet      written by `linkcrawl rank`
 
 A compacted links file holds the links of one crawl whose target domain hashes to one bucket
@@ -230,6 +233,13 @@ class Manifest:
     consumed_links: list[str] = field(default_factory=list)  # raw file names compacted
     consumed_pages: list[str] = field(default_factory=list)
     crawls: dict[str, dict[str, Any]] = field(default_factory=dict)  # crawl_id -> stats
+    texts: dict[str, str] = field(default_factory=dict)  # crawl_id -> relative path (texts/)
+    consumed_texts: list[str] = field(default_factory=list)
+    # Links counted toward their final target (README "Links through redirects"): per crawl,
+    # one file of the rows whose target redirects, keyed by where they land.
+    via: list[Segment] = field(default_factory=list)
+    targets: str | None = None  # the target checks, all crawls (relative path)
+    consumed_targets: list[str] = field(default_factory=list)
     # What pipelines.index.aggregates built for this generation (None: no aggregates).
     aggregates: dict[str, Any] | None = None
 
@@ -244,6 +254,11 @@ class Manifest:
                 "pages": self.pages,
                 "consumed_links": sorted(self.consumed_links),
                 "consumed_pages": sorted(self.consumed_pages),
+                "texts": self.texts,
+                "consumed_texts": sorted(self.consumed_texts),
+                "via": [s.__dict__ for s in self.via],
+                "targets": self.targets,
+                "consumed_targets": sorted(self.consumed_targets),
                 **({"aggregates": self.aggregates} if self.aggregates is not None else {}),
             },
             indent=1,
@@ -260,6 +275,11 @@ class Manifest:
             consumed_links=list(d["consumed_links"]),
             consumed_pages=list(d["consumed_pages"]),
             crawls=dict(d["crawls"]),
+            texts=dict(d.get("texts", {})),  # manifests before texts/ have none
+            consumed_texts=list(d.get("consumed_texts", [])),
+            via=[Segment(**s) for s in d.get("via", [])],  # older generations have none
+            targets=d.get("targets"),
+            consumed_targets=list(d.get("consumed_targets", [])),
             aggregates=d.get("aggregates"),
         )
 
@@ -313,6 +333,8 @@ class Snapshot:
     generation_dir: Path | None
     raw_links: list[Path]
     raw_pages: list[Path]
+    raw_texts: list[Path] = field(default_factory=list)
+    raw_targets: list[Path] = field(default_factory=list)
 
     @property
     def compacted(self) -> bool:
@@ -323,6 +345,19 @@ class Snapshot:
             return []
         return [s for s in self.manifest.links if crawl is None or s.crawl_id == crawl]
 
+    def via_segments(self, crawl: str | None = None) -> list[Segment]:
+        """Files of links counted toward their final target (keyed by it), of one crawl or all."""
+        if self.manifest is None:
+            return []
+        return [s for s in self.manifest.via if crawl is None or s.crawl_id == crawl]
+
+    def target_files(self) -> list[Path]:
+        """The target checks: the compacted file and the raw files written since."""
+        files = []
+        if self.manifest is not None and self.generation_dir is not None and self.manifest.targets:
+            files = [self.generation_dir / self.manifest.targets]
+        return files + self.raw_targets
+
     def segment_path(self, seg: Segment) -> Path:
         assert self.generation_dir is not None
         return self.generation_dir / seg.path
@@ -332,6 +367,12 @@ class Snapshot:
         if self.manifest is not None and self.generation_dir is not None:
             files = [self.generation_dir / p for p in self.manifest.pages.values()]
         return files + self.raw_pages
+
+    def text_files(self) -> list[Path]:
+        files = []
+        if self.manifest is not None and self.generation_dir is not None:
+            files = [self.generation_dir / p for p in self.manifest.texts.values()]
+        return files + self.raw_texts
 
     def crawl_ids(self) -> list[str]:
         ids = set(self.manifest.crawls) if self.manifest else set()
@@ -374,12 +415,16 @@ def open_snapshot(index: str | Path) -> Snapshot:
                 continue
         consumed_l = set(manifest.consumed_links) if manifest else set()
         consumed_p = set(manifest.consumed_pages) if manifest else set()
+        consumed_t = set(manifest.consumed_targets) if manifest else set()
         raw_l = [p for p in raw_files(root, "links") if p.name not in consumed_l]
         raw_p = [p for p in raw_files(root, "pages") if p.name not in consumed_p]
+        consumed_x = set(manifest.consumed_texts) if manifest else set()
+        raw_x = [p for p in raw_files(root, "texts") if p.name not in consumed_x]
+        raw_t = [p for p in raw_files(root, "targets") if p.name not in consumed_t]
         no_dirs = not (root / "links").is_dir() and not (root / "pages").is_dir()
         if manifest is None and not raw_l and not raw_p and no_dirs:
             raise IndexError_(f"no index at {index}: expected links/ and pages/")
-        return Snapshot(root, manifest, gen_dir, raw_l, raw_p)
+        return Snapshot(root, manifest, gen_dir, raw_l, raw_p, raw_texts=raw_x, raw_targets=raw_t)
     raise IndexError_(f"{index}: CURRENT names a generation that does not exist")
 
 

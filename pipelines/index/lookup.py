@@ -36,7 +36,7 @@ KEYS = ["source_url", "target_url", "anchor_text"]
 # Columns a lookup reads; the target and filter columns come on top.
 LEAN_COLUMNS = ["source_url", "source_domain", "target_url", "anchor_text", "nofollow",
                 "fetched_at"]  # fmt: skip
-FULL_COLUMNS = [*LEAN_COLUMNS, "rel", "placement", "sitewide", "position"]
+FULL_COLUMNS = [*LEAN_COLUMNS, "rel", "placement", "sitewide", "position", "source_page_type"]
 # The types rows are normalized to (raw rows come through DuckDB in microseconds).
 ROW_TYPES = {
     "fetched_at": pa.timestamp("ms", tz="UTC"),
@@ -81,6 +81,19 @@ class SegmentFile:
             rows.append(rg.num_rows)
         return cls(f, bounds, rows)
 
+    def has(self, column: str) -> bool:
+        return column in self.file.schema_arrow.names
+
+    def read(self, groups: list[int], columns: Sequence[str]) -> pa.Table:
+        """``columns`` of row groups ``groups``; a column the file lacks (written before it
+        existed) as nulls."""
+        names = self.file.schema_arrow.names
+        t = self.file.read_row_groups(groups, columns=[c for c in columns if c in names])
+        for c in columns:
+            if c not in names:
+                t = t.append_column(c, pa.nulls(t.num_rows, pa.string()))
+        return t
+
     def row_groups(self, ranges: Sequence[tuple[str, str]]) -> list[int]:
         """Row groups that may hold a key in one of the ``[low, high)`` ranges."""
         out = []
@@ -105,7 +118,8 @@ def target_columns(target: Target) -> list[str]:
 
 def select_rows(
     t: pa.Table, target: Target, *, crawl: str | None, dofollow: bool, placement: str | None,
-    internal: bool, since: datetime | None = None,
+    internal: bool, since: datetime | None = None, lang: str | None = None,
+    country: str | None = None, source_types: Sequence[str] = (),
 ) -> pa.Table:  # fmt: skip
     """The rows of ``t`` that match ``target`` (``target_sql`` in queries.py) and the filters.
 
@@ -125,7 +139,8 @@ def select_rows(
     if target.kind == "prefix":
         mask &= _np(pc.starts_with(t["target_surt"], target.prefix), bool)
     more = filter_mask(t, crawl=crawl, dofollow=dofollow, placement=placement, internal=internal,
-                       since=since)  # fmt: skip
+                       since=since, lang=lang, country=country,
+                       source_types=source_types)  # fmt: skip
     if more is not None:
         mask &= _np(more, bool)
     return t.filter(pa.array(mask))
@@ -145,9 +160,15 @@ def _equal(col: pa.ChunkedArray, value: str) -> np.ndarray:
 
 
 def filter_columns(*, crawl: str | None, dofollow: bool, placement: str | None,
-                   internal: bool, since: datetime | None = None) -> list[str]:  # fmt: skip
+                   internal: bool, since: datetime | None = None, lang: str | None = None,
+                   country: str | None = None,
+                   source_types: Sequence[str] = ()) -> list[str]:  # fmt: skip
     """The columns :func:`filter_mask` reads."""
     cols = []
+    if lang is not None:
+        cols.append("source_lang")
+    if country is not None:
+        cols.append("source_country")
     if crawl is not None:
         cols.append("crawl_id")
     if since is not None:
@@ -156,6 +177,8 @@ def filter_columns(*, crawl: str | None, dofollow: bool, placement: str | None,
         cols.append("nofollow")
     if placement is not None:
         cols.append("placement")
+    if source_types:
+        cols.append("source_page_type")
     if not internal:
         cols.append("is_internal")
     return cols
@@ -163,10 +186,15 @@ def filter_columns(*, crawl: str | None, dofollow: bool, placement: str | None,
 
 def filter_mask(
     t: pa.Table, *, crawl: str | None, dofollow: bool, placement: str | None, internal: bool,
-    since: datetime | None = None,
+    since: datetime | None = None, lang: str | None = None, country: str | None = None,
+    source_types: Sequence[str] = (),
 ) -> pa.ChunkedArray | None:  # fmt: skip
     """``Filters.sql()`` over an Arrow table (None: no condition)."""
     conds = []
+    if lang is not None:
+        conds.append(pc.fill_null(pc.equal(t["source_lang"], lang), False))
+    if country is not None:
+        conds.append(pc.fill_null(pc.equal(t["source_country"], country), False))
     if crawl is not None:
         conds.append(pc.equal(t["crawl_id"], crawl))
     if since is not None:
@@ -175,6 +203,11 @@ def filter_mask(
         conds.append(pc.invert(t["nofollow"]))
     if placement is not None:
         conds.append(pc.equal(t["placement"], placement))
+    if source_types:
+        col = t["source_page_type"] if "source_page_type" in t.column_names else None
+        if col is None:  # an index written before the column: no link has a known type
+            col = pa.chunked_array([pa.nulls(t.num_rows, pa.string())])
+        conds.append(pc.fill_null(pc.is_in(col, pa.array(list(source_types))), False))
     if not internal:
         conds.append(pc.invert(t["is_internal"]))
     mask = None
@@ -187,7 +220,8 @@ def normalize(t: pa.Table, columns: Sequence[str]) -> pa.Table:
     """``columns`` of ``t`` in the types of :data:`ROW_TYPES` (so tables concatenate)."""
     out = {}
     for name in columns:
-        col, want = t[name], ROW_TYPES.get(name, pa.string())
+        want = ROW_TYPES.get(name, pa.string())
+        col = t[name] if name in t.column_names else pa.nulls(t.num_rows, want)
         # str(): a list's item name counts too (list<element: string> from Parquet).
         out[name] = col if str(col.type) == str(want) else col.cast(want)
     return pa.table(out)
@@ -321,6 +355,7 @@ def distinct_backlinks(rows: pa.Table, *, lean: bool) -> pa.Table:
     if not lean:
         out["rel"] = pc.binary_join(rows["rel"].take(first_row), " ")
         out["placement"] = rows["placement"].take(first_row)
+        out["source_page_type"] = rows["source_page_type"].take(first_row)
         sitewide = rows["sitewide"]
         if sitewide.null_count:  # nulls skipped, as DuckDB's arg_max does
             first_row = g.first(_np(pc.is_null(sitewide)), -ts, position)
@@ -393,6 +428,7 @@ def grouped_backlinks(rows: pa.Table) -> pa.Table:
             "first_seen": _out_time(g.min(b.min(ts))),
             "last_seen": _out_time(g.max(b.max(ts))),
             "source_domain": rows["source_domain"].take(example),
+            "source_page_type": rows["source_page_type"].take(example),
         }
     )
 
@@ -411,6 +447,7 @@ def ungrouped_backlinks(bl: pa.Table) -> pa.Table:
             "first_seen": _out_time(_np(bl["first_seen"])),
             "last_seen": _out_time(_np(bl["last_seen"])),
             "source_domain": bl["source_domain"],
+            "source_page_type": bl["source_page_type"],
         }
     )
 
@@ -438,6 +475,25 @@ def with_authority(t: pa.Table, ranks: Authority | None) -> pa.Table:
     """Append ``authority`` of ``source_domain``: 0 if unranked, null if there are no ranks."""
     auth = pa.nulls(t.num_rows, pa.int32()) if ranks is None else ranks.of(t["source_domain"])
     return t.append_column("authority", auth)
+
+
+def with_dominant(t: pa.Table, rows: pa.Table, columns: dict[str, str]) -> pa.Table:
+    """Append, per ``source_domain`` of ``t``, the most common value of each ``rows`` column
+    (``{output name: column}``) over the domain's distinct source pages, nulls skipped, ties
+    to the smallest value (the refdomains SQL's ``arg_min(col, (-n, col))``)."""
+    for name, col in columns.items():
+        v = rows.select(["source_domain", "source_url", col]).filter(pc.is_valid(rows[col]))
+        v = v.group_by(["source_domain", "source_url", col]).aggregate([])  # distinct pages
+        n = v.group_by(["source_domain", col]).aggregate([([], "count_all")])
+        best: dict[str, tuple[int, bytes, str]] = {}
+        for d, value, count in zip(n["source_domain"].to_pylist(), n[col].to_pylist(),
+                                   n["count_all"].to_pylist(), strict=True):  # fmt: skip
+            key = (-count, value.encode("utf-8"), value)  # strings by bytes, as DuckDB
+            if d not in best or key < best[d]:
+                best[d] = key
+        values = [best[d][2] if d in best else None for d in t["source_domain"].to_pylist()]
+        t = t.append_column(name, pa.array(values, pa.string()))
+    return t
 
 
 REL_TYPE = pa.list_(pa.string())

@@ -23,7 +23,8 @@ its latest fetch, except ``dofollow``, true if any occurrence in that fetch is f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -36,7 +37,7 @@ import pyarrow.parquet as pq
 from pipelines.index import aggregates as agg
 from pipelines.index import lookup
 from pipelines.index.anchors import classify, over_optimisation
-from pipelines.index.engine import arrow_table, connect, file_list, lit
+from pipelines.index.engine import arrow_table, columns_or_null, connect, file_list, lit
 from pipelines.index.layout import (
     SURT_SQL,
     IndexError_,
@@ -44,8 +45,12 @@ from pipelines.index.layout import (
     Target,
     bucket_of,
     open_snapshot,
+    surt,
 )
-from pipelines.schema import PLACEMENTS
+from pipelines.pagelang import ISO_COUNTRIES, parse_lang
+from pipelines.redirects import DIRECT, HTTP_REDIRECT, REDIRECT_SCRIPT, static_final
+from pipelines.schema import PAGE_TYPES, PAGES_SCHEMA, PLACEMENTS
+from pipelines.urls import registered_domain, url_host
 
 if TYPE_CHECKING:
     import duckdb
@@ -69,10 +74,23 @@ LAST_SEEN = {
     "sitewide": "sitewide",
     "title": "title",
     "source_external_links": "source_external_links",
+    "source_page_type": "source_page_type",
 }
+# Errors of a target check that say nothing about the target: it was not fetched on purpose.
+# A name that does not resolve is dead; an address the SSRF guard refuses is not known to be.
+# A robots.txt that cannot be read (no connection, 5xx) is a dead host, unless rate limited.
+NOT_DEAD_SQL = """(starts_with(error, 'robots.txt: disallowed') OR starts_with(error, 'deferred:')
+    OR starts_with(error, 'poison:') OR contains(error, 'HTTP 429')
+    OR (starts_with(error, 'blocked:') AND NOT starts_with(error, 'blocked: cannot resolve')))"""
+WHY_SQL = r"""CASE WHEN d.final_status IS NOT NULL THEN 'HTTP ' || d.final_status
+    WHEN starts_with(d.error, 'blocked: cannot resolve') THEN 'DNS failure'
+    WHEN regexp_matches(d.error, 'HTTP [0-9]{3}') THEN regexp_extract(d.error, 'HTTP [0-9]{3}')
+    ELSE split_part(regexp_replace(d.error, '^robots\.txt unavailable: ', ''), ':', 1) END"""
 # Positions within one fetch are told apart up to this many links on a page (extraction keeps
 # at most 100,000; a fetch time in ms times this stays below 2**63 until the year 2248).
 _POSITIONS = 2**20
+# What a backlinks row shows as last seen.
+_BACKLINK_ATTRS = ("rel", "placement", "sitewide", "source_page_type")
 
 
 @dataclass
@@ -82,9 +100,27 @@ class Filters:
     placement: str | None = None
     internal: bool = False  # include links between pages of one registered domain
     since: datetime | None = None  # only link rows fetched at or after this time (UTC)
+    lang: str | None = None  # the source page's language (BCP-47 primary subtag)
+    country: str | None = None  # the source page's country (ISO 3166-1 alpha-2)
+
+    # Only links that point at the target itself: not those that land there through a
+    # redirect (README "Links through redirects").
+    direct_only: bool = False
+
+    source_types: tuple[str, ...] = ()  # only links from pages of these types (page_type)
+
+    def __post_init__(self) -> None:
+        if self.lang is not None:
+            self.lang = check_lang(self.lang)
+        if self.country is not None:
+            self.country = check_country(self.country)
 
     def sql(self) -> str:
         out = []
+        if self.lang is not None:
+            out.append(f"source_lang = {lit(self.lang)}")
+        if self.country is not None:
+            out.append(f"source_country = {lit(self.country)}")
         if self.crawl is not None:
             out.append(f"crawl_id = {lit(self.crawl)}")
         if self.since is not None:
@@ -97,9 +133,47 @@ class Filters:
                     f"unknown placement {self.placement!r} (one of {', '.join(PLACEMENTS)})"
                 )
             out.append(f"placement = {lit(self.placement)}")
+        if self.source_types:
+            unknown = [t for t in self.source_types if t not in PAGE_TYPES]
+            if unknown:
+                raise IndexError_(
+                    f"unknown page type {unknown[0]!r} (one of {', '.join(PAGE_TYPES)})"
+                )
+            out.append(f"source_page_type IN ({', '.join(map(lit, self.source_types))})")
         if not self.internal:
             out.append("NOT is_internal")
         return " AND ".join(out) or "true"
+
+
+def check_lang(text: str) -> str:
+    """A ``--lang`` value as the index stores it (the primary subtag), or IndexError_.
+
+    >>> check_lang("DE"), check_lang("pt-BR")
+    ('de', 'pt')
+    """
+    lang = parse_lang(text)[0]
+    if lang is None:
+        raise IndexError_(f"malformed language {text!r}: give a BCP-47 tag such as de or pt-BR")
+    return lang
+
+
+def check_country(text: str) -> str:
+    """A ``--country`` value as the index stores it (ISO 3166-1 alpha-2), or IndexError_.
+
+    >>> check_country("de"), check_country("UK")
+    ('DE', 'GB')
+    """
+    code = text.strip().upper()
+    code = {"UK": "GB"}.get(code, code)
+    if code not in ISO_COUNTRIES:
+        raise IndexError_(f"unknown country {text!r}: give an ISO 3166 code such as DE or GB")
+    return code
+
+
+# Columns that compaction adds from the source page (older compacted files lack them).
+SOURCE_PAGE_COLUMNS = ("source_lang", "source_country")
+# Link columns added after indexes were written, null when a file lacks them.
+LATE_LINK_COLUMNS = (*SOURCE_PAGE_COLUMNS, "source_page_type")
 
 
 def target_sql(t: Target, surt_col: str = "target_surt") -> str:
@@ -137,11 +211,13 @@ class Index:
         self.aggregates = aggregates  # False: never read the aggregates (row-level queries)
         self._aggregate_files: dict[Path, agg.AggregateFile] = {}
         self._ranks_signature: tuple[str | None] | None = None
+        self._stored_keys: dict[str, str] | None = None
         self._ranks = Path(path) / RANKS
         self._ranks_loaded = False
         self._ranks_table: lookup.Authority | None = None
         self._segment_files: dict[Path, lookup.SegmentFile] = {}
         self._raw_row_count: int | None = None
+        self._columns_of: dict[Path, set[str]] = {}
 
     def close(self) -> None:
         for sf in self._segment_files.values():
@@ -168,10 +244,46 @@ class Index:
     def _raw_links_sql(self, where: str) -> str | None:
         if not self.snap.raw_links:
             return None
-        return f"""SELECT * REPLACE (sitewide::BOOLEAN AS sitewide),
-                  {SURT_SQL} AS target_surt, NULL::INTEGER AS source_external_links
-           FROM read_parquet({file_list(self.snap.raw_links)}, union_by_name = true)
+        # The source page's lang and country, as compaction adds them: from its page row.
+        return f"""SELECT * FROM (
+               SELECT l.* REPLACE (sitewide::BOOLEAN AS sitewide),
+                      {SURT_SQL} AS target_surt, NULL::INTEGER AS source_external_links,
+                      pg._lang AS source_lang, pg._country AS source_country
+               FROM {self._read_links(self.snap.raw_links, late=("source_page_type",))} l
+               LEFT JOIN ({self._page_langs_sql()}) pg
+                 ON pg._url = l.source_url AND pg._crawl = l.crawl_id)
            WHERE {where}"""
+
+    def _page_langs_sql(self) -> str:
+        """(url, crawl) -> lang, country of the latest fetch, over every page file."""
+        files = self.snap.page_files()
+        if not files:
+            return ("SELECT NULL::VARCHAR AS _url, NULL::VARCHAR AS _crawl, "
+                    "NULL::VARCHAR AS _lang, NULL::VARCHAR AS _country WHERE false")  # fmt: skip
+        return f"""SELECT url AS _url, crawl_id AS _crawl, arg_max(lang, fetched_at) AS _lang,
+                          arg_max(country, fetched_at) AS _country
+                   FROM (SELECT {columns_or_null(files, PAGES_SCHEMA)}
+                         FROM read_parquet({file_list(files)}, union_by_name = true))
+                   GROUP BY url, crawl_id"""
+
+    def _read_links(self, files: list[Path], late: Sequence[str] = LATE_LINK_COLUMNS) -> str:
+        """``read_parquet`` of link files; a column of ``late`` (added to the contract after
+        some index was written) that no file has is null: ``union_by_name`` fills a column
+        only if some file has it."""
+        read = f"read_parquet({file_list(files)}, union_by_name = true)"
+        missing = [c for c in late if not any(c in self._file_columns(f) for f in files)]
+        if not missing:
+            return read
+        nulls = ", ".join(f"NULL::VARCHAR AS {c}" for c in missing)
+        return f"(SELECT *, {nulls} FROM {read})"
+
+    def _file_columns(self, path: Path) -> set[str]:
+        known = self._columns_of.get(path)
+        if known is None:
+            sf = self._segment_files.get(path)
+            schema = sf.file.schema_arrow if sf is not None else pq.read_schema(path)
+            known = self._columns_of[path] = set(schema.names)
+        return known
 
     def links_for(self, target: Target, filters: Filters) -> str:
         """SQL of the link rows (all columns) that point to ``target`` and pass ``filters``."""
@@ -180,7 +292,7 @@ class Index:
         parts = []
         files = [
             self.snap.segment_path(s)
-            for s in self.snap.link_segments(filters.crawl)
+            for s in self._segments(filters)
             if s.bucket == bucket_of(target.domain, s.buckets)
         ]
         if files:
@@ -189,7 +301,7 @@ class Index:
                 for lo, hi in target.key_ranges()
             )
             parts.append(
-                f"SELECT * FROM read_parquet({file_list(files)}, union_by_name = true) "
+                f"SELECT * FROM {self._read_links(files)} "
                 f"WHERE ({ranges}) AND {target_sql(target)} AND {fsql}"
             )
         raw = self._raw_links_sql(f"{target_sql(target, SURT_SQL)} AND {fsql}")
@@ -198,6 +310,15 @@ class Index:
         if not parts:
             return f"SELECT * FROM ({self.all_links_sql()}) WHERE false"
         return " UNION ALL BY NAME ".join(f"({p})" for p in parts)
+
+    def _segments(self, filters: Filters) -> list:
+        """The compacted files a lookup reads: the buckets, and (unless ``direct_only``) the
+        links through redirects keyed by where they land (one file per crawl, in bucket 0
+        of 1, so every target reads it)."""
+        segs = self.snap.link_segments(filters.crawl)
+        if not filters.direct_only:
+            segs = segs + self.snap.via_segments(filters.crawl)
+        return segs
 
     def _raw_rows(self) -> int:
         if self._raw_row_count is None:
@@ -222,7 +343,7 @@ class Index:
             return None
         ranges = target.key_ranges()
         plan, candidates = [], self._raw_rows()
-        for seg in self.snap.link_segments(filters.crawl):
+        for seg in self._segments(filters):
             if seg.bucket != bucket_of(target.domain, seg.buckets):
                 continue
             sf = self._segment_file(self.snap.segment_path(seg))
@@ -232,14 +353,15 @@ class Index:
         if candidates > self.fast_rows:
             return None
         fkw = dict(crawl=filters.crawl, dofollow=filters.dofollow, placement=filters.placement,
-                   internal=filters.internal, since=filters.since)  # fmt: skip
+                   internal=filters.internal, since=filters.since, lang=filters.lang,
+                   country=filters.country, source_types=filters.source_types)  # fmt: skip
         read = list(dict.fromkeys([*columns, *lookup.target_columns(target),
                                    *lookup.filter_columns(**fkw)]))  # fmt: skip
         parts = []
         for sf, groups in plan:
             if not groups:
                 continue
-            t = sf.file.read_row_groups(groups, columns=read)  # columns decoded in parallel
+            t = sf.read(groups, read)  # columns decoded in parallel
             parts.append(lookup.normalize(lookup.select_rows(t, target, **fkw), columns))
         raw = self._raw_links_sql(f"{target_sql(target, SURT_SQL)} AND {filters.sql()}")
         if raw:
@@ -264,6 +386,12 @@ class Index:
                           raw_links=len(self.snap.raw_links)):  # fmt: skip
             return None
         assert entry is not None
+        if self._stored_keys is None:
+            self._stored_keys = agg.stored_keys(self.snap.generation_dir)
+        name = target.domain if target.kind == "domain" else target.host
+        key = self._stored_keys.get(agg.target_key(target.kind, name))
+        if key is None:  # a small target: its rows answer as fast
+            return None
         path = self.snap.generation_dir / agg.file_for(entry, table, target.domain)
         af = self._aggregate_files.get(path)
         if af is None:
@@ -275,12 +403,14 @@ class Index:
         stored = order == (agg.stored_order(table, entry) or order) and self._ranks_signature[
             0
         ] == entry.get("ranks")
-        key = agg.target_key(target.kind, target.domain if target.kind == "domain" else target.host)
         n = None if limit is None or not stored else max(int(limit), 0)
         rows = af.read(key, agg.COLUMNS[table], n)
         if table not in agg.ORDERS:  # anchors: their stored order, no authority
             return rows
         rows = lookup.with_authority(rows, self._authority())
+        if table == "refdomains":  # authority before lang and country, as the row-level path
+            names = rows.column_names
+            rows = rows.select([*names[: names.index("lang")], "authority", "lang", "country"])
         return rows if stored else lookup.sort_limit(rows, order, limit)
 
     def all_links_sql(self, where: str = "true") -> str:
@@ -288,10 +418,7 @@ class Index:
         parts = []
         files = [self.snap.segment_path(s) for s in self.snap.link_segments()]
         if files:
-            parts.append(
-                f"SELECT * FROM read_parquet({file_list(files)}, union_by_name = true) "
-                f"WHERE {where}"
-            )
+            parts.append(f"SELECT * FROM {self._read_links(files)} WHERE {where}")
         raw = self._raw_links_sql(where)
         if raw:
             parts.append(raw)
@@ -398,7 +525,7 @@ class Index:
             if grouped else None
         )  # fmt: skip
         if stored is not None:
-            return lookup.rel_lists(stored)
+            return mark_redirects(lookup.rel_lists(stored), target)
         rows = self.arrow_rows(target, filters, lookup.FULL_COLUMNS)
         if rows is not None:
             if grouped:
@@ -406,7 +533,9 @@ class Index:
             else:
                 out = lookup.ungrouped_backlinks(lookup.distinct_backlinks(rows, lean=False))
             out = lookup.with_authority(out, self._authority())
-            return lookup.rel_lists(lookup.sort_limit(out, orders[sort], limit))
+            return mark_redirects(
+                lookup.rel_lists(lookup.sort_limit(out, orders[sort], limit)), target
+            )
         auth, join = self._authority_join()
         if grouped:
             # Two aggregations over the distinct backlinks: per (group, rel), then per group.
@@ -428,28 +557,30 @@ class Index:
                 FROM (
                     SELECT {keys}, min(source_url) AS source_url,
                            sum(n)::BIGINT AS similar_links, arg_min(rel, (-n, rel)) AS rel,
+                           arg_min_null(source_page_type, source_url) AS source_page_type,
                            bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
                            min(first_seen) AS first_seen, max(last_seen) AS last_seen, {sums}
                     FROM (
                         SELECT {keys}, rel, count(*) AS n, min(source_url) AS source_url,
+                               arg_min_null(source_page_type, source_url) AS source_page_type,
                                bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
                                min(first_seen) AS first_seen, max(last_seen) AS last_seen,
                                {counts}
-                        FROM ({self._bl(target, filters, attrs=("rel", "placement", "sitewide"))})
+                        FROM ({self._bl(target, filters, attrs=_BACKLINK_ATTRS)})
                         GROUP BY {keys}, rel
                     ) GROUP BY {keys}
                 )
             )"""
             cols = ("source_url, target_url, anchor_text, similar_links, rel, dofollow, placement, "
-                    "sitewide, first_seen, last_seen, source_domain")  # fmt: skip
+                    "sitewide, first_seen, last_seen, source_domain, source_page_type")  # fmt: skip
         else:
-            inner = self._bl(target, filters, attrs=("rel", "placement", "sitewide"))
+            inner = self._bl(target, filters, attrs=_BACKLINK_ATTRS)
             cols = ("source_url, target_url, anchor_text, rel, dofollow, placement, sitewide, "
-                    "first_seen, last_seen, source_domain")  # fmt: skip
+                    "first_seen, last_seen, source_domain, source_page_type")  # fmt: skip
         sql = f"""SELECT {cols}, {auth} FROM ({inner}) b {join}
                   ORDER BY {_order_sql(orders[sort])} {_limit(limit)}"""
         # rel: a list, as in the data (grouping above compares it as one string).
-        return lookup.rel_lists(self.run(sql))
+        return mark_redirects(lookup.rel_lists(self.run(sql)), target)
 
     def refdomains(
         self, target: Target, filters: Filters, *, limit: int | None = None,
@@ -468,17 +599,29 @@ class Index:
         stored = self.from_aggregate("refdomains", target, filters, orders[sort], limit)
         if stored is not None:
             return stored
-        rows = self.arrow_rows(target, filters, lookup.LEAN_COLUMNS)
+        rows = self.arrow_rows(target, filters, [*lookup.LEAN_COLUMNS, *SOURCE_PAGE_COLUMNS])
         if rows is not None:
             out = lookup.refdomains(lookup.distinct_backlinks(rows, lean=True))
             out = lookup.with_authority(out, self._authority())
+            out = lookup.with_dominant(out, rows, {"lang": "source_lang",
+                                                   "country": "source_country"})  # fmt: skip
             return lookup.sort_limit(out, orders[sort], limit)
         auth, join = self._authority_join()
+        # The most common lang and country of the domain's referring pages (ties: the
+        # smallest), as lookup.with_dominant computes them.
+        links = self.links_for(target, filters)
+        dominant = {
+            name: f"""(SELECT source_domain, arg_min({col}, (-n, {col})) AS {name}
+                       FROM (SELECT source_domain, {col}, count(DISTINCT source_url) AS n
+                             FROM ({links}) WHERE {col} IS NOT NULL GROUP BY ALL)
+                       GROUP BY source_domain)"""
+            for name, col in (("lang", "source_lang"), ("country", "source_country"))
+        }
         # Per page, then per domain: pages is count(*), not count(DISTINCT source_url).
         sql = f"""
         SELECT source_domain, backlinks, dofollow AS dofollow_backlinks,
                round(dofollow / backlinks, 3) AS dofollow_share, pages, first_seen, last_seen,
-               {auth}
+               {auth}, dl.lang, dc.country
         FROM (
             SELECT source_domain, sum(n)::BIGINT AS backlinks, sum(df)::BIGINT AS dofollow,
                    count(*) AS pages, min(first_seen) AS first_seen, max(last_seen) AS last_seen
@@ -489,6 +632,8 @@ class Index:
                 FROM ({self._bl(target, filters, attrs=())}) GROUP BY source_url
             ) GROUP BY source_domain
         ) d {join}
+        LEFT JOIN {dominant["lang"]} dl USING (source_domain)
+        LEFT JOIN {dominant["country"]} dc USING (source_domain)
         ORDER BY {_order_sql(orders[sort])} {_limit(limit)}"""
         return self.run(sql)
 
@@ -619,6 +764,7 @@ class Index:
         limit: int | None = None,
     ) -> pa.Table:  # fmt: skip
         """The most linked pages of a site, with their HTTP state (broken, redirect)."""
+        filters = replace(filters, direct_only=True)  # the target's own URLs
         page_where = (
             f"domain = {lit(target.domain)}" if target.kind == "domain"
             else f"host = {lit(target.host)}"
@@ -654,6 +800,105 @@ class Index:
             FROM t LEFT JOIN p ON p.url = t.target_url
         ) WHERE {where.get(only or "", "true")}
         ORDER BY refdomains DESC, backlinks DESC, target_url {_limit(limit)}"""
+        return self.run(sql)
+
+    def targets(self, crawl: str | None = None) -> pa.Table:
+        """The target checks (README "Target checks"), one row per (crawl, URL): the latest,
+        chains resolved; raw files written since the last compaction included."""
+        from pipelines.index.compact import resolve_target_rows
+        from pipelines.schema import TARGETS_SCHEMA
+
+        files = self.snap.target_files()
+        if not files:
+            return TARGETS_SCHEMA.empty_table()
+        where = f"WHERE crawl_id = {lit(crawl)}" if crawl is not None else ""
+        table = self.run(f"""
+            SELECT {columns_or_null(files, TARGETS_SCHEMA)}
+            FROM read_parquet({file_list(files)}, union_by_name = true, filename = true)
+            {where}
+            QUALIFY row_number() OVER (PARTITION BY crawl_id, url
+                                       ORDER BY checked_at DESC, filename DESC) = 1""")
+        return resolve_target_rows(table) if self.snap.raw_targets else table
+
+    def broken(
+        self, filters: Filters, *, sources: tuple[Target, ...] = (), kind: str | None = None,
+        limit: int | None = None, sort: str = "refdomains", samples: int = 3,
+    ) -> pa.Table:  # fmt: skip
+        """Dead link targets (their check ended in a 4xx or 5xx, or failed: DNS, connection,
+        timeout), grouped by dead URL, with their referring pages and domains (counts and a
+        sample); ``sources``: only links from these registered domains or hosts (a URL
+        prefix counts as its host).
+
+        Not dead: a check refused on purpose (robots.txt, the SSRF guard, the crawl's time).
+        Each URL's latest check counts, over the crawls (or ``filters.crawl``'s).
+        """
+        orders = {
+            "refdomains": "refdomains DESC, backlinks DESC, url",
+            "backlinks": "backlinks DESC, refdomains DESC, url",
+            "url": "url",
+            "checked_at": "checked_at DESC, url",
+        }
+        if sort not in orders:
+            raise IndexError_(f"unknown sort {sort!r} (one of {', '.join(orders)})")
+        kinds = {"4xx": "final_status BETWEEN 400 AND 499",
+                 "5xx": "final_status >= 500", "error": "final_status IS NULL"}  # fmt: skip
+        if kind is not None and kind not in kinds:
+            raise IndexError_(f"unknown kind {kind!r} (one of {', '.join(kinds)})")
+        self.snap.check_crawl(filters.crawl)
+        files = self.snap.target_files()
+        if not files:
+            raise IndexError_(
+                f"{self.snap.index}: no target checks; crawl with --check-targets or run "
+                "`linkcrawl checktargets INDEX` first"
+            )
+        # One column per kind: a single-column IN is pushed into the Parquet scan.
+        doms = ", ".join(lit(t.domain) for t in sources if t.kind == "domain")
+        hosts = ", ".join(lit(t.host) for t in sources if t.kind != "domain")
+        preds = [f"source_domain IN ({doms})"] * bool(doms)
+        preds += [f"source_host IN ({hosts})"] * bool(hosts)
+        src = f"({' OR '.join(preds)})" if preds else "true"
+        rows = self.all_links_sql(f"{filters.sql()} AND {src}")
+        # With --from, the few links from those sites first, then their targets' checks;
+        # without, the dead targets first, then the links to them (a semi-join).
+        checks = f"""SELECT url, checked_at, status, redirects, error,
+                            CASE WHEN redirects > 0 THEN final_url END AS final_url,
+                            coalesce(final_status, CASE WHEN redirect_to IS NULL THEN status END)
+                                AS final_status
+                     FROM read_parquet({file_list(files)}, union_by_name = true)"""
+        cand = f"SELECT source_url, source_domain, target_url, anchor_text, nofollow FROM ({rows})"
+        if sources:  # few rows: one scan, kept
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE _broken_from AS {cand}")
+            cand = "SELECT * FROM _broken_from"
+            checks += " WHERE url IN (SELECT target_url FROM _broken_from)"
+        sql = f"""
+        WITH cand AS ({cand}),
+        d AS (
+            SELECT * FROM (
+                SELECT url, arg_max(final_status, checked_at) AS final_status,
+                       arg_max(status, checked_at) AS status,
+                       arg_max(final_url, checked_at) AS final_url,
+                       arg_max(redirects, checked_at) AS redirects,
+                       arg_max(error, checked_at) AS error, max(checked_at) AS checked_at
+                FROM ({checks}) GROUP BY url)
+            WHERE (final_status >= 400 OR (final_status IS NULL AND error IS NOT NULL
+                   AND NOT {NOT_DEAD_SQL}))
+              AND {kinds[kind] if kind else "true"}),
+        l AS (SELECT source_url, source_domain, target_url, anchor_text,
+                     bool_or(NOT nofollow) AS dofollow
+              FROM cand WHERE target_url IN (SELECT url FROM d)
+              GROUP BY source_url, source_domain, target_url, anchor_text)
+        SELECT d.url, coalesce(d.final_status, d.status) AS status, {WHY_SQL} AS why,
+               count(DISTINCT l.source_domain) AS refdomains,
+               count(DISTINCT l.source_url) AS pages, count(*) AS backlinks,
+               count(*) FILTER (WHERE l.dofollow) AS dofollow_backlinks,
+               list(DISTINCT l.source_domain ORDER BY l.source_domain)[1:{int(samples)}]
+                   AS sample_domains,
+               list(DISTINCT l.source_url ORDER BY l.source_url)[1:{int(samples)}]
+                   AS sample_pages,
+               d.redirects, d.final_url, d.error, d.checked_at
+        FROM d JOIN l ON l.target_url = d.url
+        GROUP BY d.url, d.final_status, d.status, d.error, d.redirects, d.final_url, d.checked_at
+        ORDER BY {orders[sort]} {_limit(limit)}"""
         return self.run(sql)
 
     def outlinks(
@@ -701,7 +946,7 @@ class Index:
 
         def side(crawl: str) -> str:
             f = Filters(crawl=crawl, dofollow=filters.dofollow, placement=filters.placement,
-                        internal=filters.internal)  # fmt: skip
+                        internal=filters.internal, source_types=filters.source_types)  # fmt: skip
             return f"""SELECT source_url, target_url, any_value(source_domain) AS source_domain,
                               string_agg(DISTINCT anchor_text, ' | ') AS anchor_text,
                               bool_or(NOT nofollow) AS dofollow, mode(placement) AS placement
@@ -790,3 +1035,40 @@ def _order_sql(order: Order) -> str:
 
 def _limit(limit: int | None) -> str:
     return f"LIMIT {int(limit)}" if limit is not None else ""
+
+
+def in_target(url: str, target: Target) -> bool:
+    """Whether ``url`` (normalized) lies in ``target`` itself.
+
+    >>> from pipelines.index.layout import parse_target
+    >>> in_target("http://www.b.test/x", parse_target("b.test"))
+    True
+    >>> in_target("http://a.test/out?url=http://b.test/", parse_target("b.test"))
+    False
+    """
+    host = url_host(url) if "://" in url else ""
+    if target.kind == "domain":
+        return registered_domain(host) == target.domain
+    if target.kind == "host":
+        return host == target.host
+    return host == target.host and surt(url).startswith(target.prefix)
+
+
+def mark_redirects(table: pa.Table, target: Target) -> pa.Table:
+    """Add ``link_kind`` to backlink rows: ``direct`` when the URL linked lies in the target,
+    else how the link lands there (``redirect-script``: its query names the target;
+    ``http-redirect``: an observed redirect chain). The same function on both paths."""
+    if "target_url" not in table.column_names:
+        return table
+    kinds = []
+    memo: dict[str, str] = {}
+    for url in table["target_url"].to_pylist():
+        kind = memo.get(url)
+        if kind is None:
+            if in_target(url, target):
+                kind = DIRECT
+            else:
+                kind = REDIRECT_SCRIPT if static_final(url) else HTTP_REDIRECT
+            memo[url] = kind
+        kinds.append(kind)
+    return table.append_column("link_kind", pa.array(kinds, pa.string()))

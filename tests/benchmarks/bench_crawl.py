@@ -11,6 +11,10 @@ crawlers reach every host through the server acting as their HTTP proxy.
 in a temporary worktree that is removed afterwards), both with the same options, and compares
 the whole job's wall time (start-up and compaction included) of the two: the no-regression
 figure. ``--no-crawlspider`` skips the (slow) CrawlSpider baseline.
+
+``--warc-cost N`` crawls the web N times without and N times with ``--warc DIR``, alternating
+(so that the machine's load drifts over both alike), and prints the whole job's wall time of
+each pair and the median ratio: the cost of keeping WARC files (README "Keeping WARC files").
 """
 
 from __future__ import annotations
@@ -87,6 +91,7 @@ def run_linkcrawl(
     *,
     root: Path = ROOT,
     compact: bool = False,
+    extra: tuple[str, ...] = (),
 ) -> tuple[int, float, float]:
     """Crawl with linkcrawl (the checkout at ``root``); (pages fetched, seconds from start to
     the last response, seconds of the whole job)."""
@@ -94,7 +99,7 @@ def run_linkcrawl(
     subprocess.run(
         [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
          "--workers", str(workers), "--delay", "0", "--host-concurrency", "8", "-q",
-         "--allow-private", *([] if compact else ["--no-compact"])],
+         "--allow-private", *([] if compact else ["--no-compact"]), *extra],
         env={**env, "PYTHONPATH": str(root)}, cwd=root, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     wall = time.time() - t0
@@ -128,6 +133,40 @@ def compare_revisions(rev: str, seeds: Path, tmp: Path, env: dict[str, str], wor
     print(f"ratio (whole-job time, {rev} / now): {old[2] / new[2]:.2f}x")
 
 
+def warc_cost(seeds: Path, tmp: Path, env: dict[str, str], workers: int, pairs: int) -> None:
+    """Whole-job wall time (and CPU time of the job's process tree, which a loaded machine
+    disturbs less) without and with ``--warc``, in alternating pairs."""
+    import resource
+    import shutil
+    import statistics
+
+    def cpu() -> float:
+        use = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return use.ru_utime + use.ru_stime
+
+    ratios, cpu_ratios = [], []
+    for i in range(pairs):
+        c0 = cpu()
+        plain = run_linkcrawl(seeds, tmp / f"plain{i}", env, workers, compact=True)
+        c1 = cpu()
+        warc_dir = tmp / f"warc{i}"
+        kept = run_linkcrawl(seeds, tmp / f"kept{i}", env, workers, compact=True,
+                             extra=("--warc", str(warc_dir)))  # fmt: skip
+        cpu_ratios.append((cpu() - c1) / (c1 - c0))
+        files = list(warc_dir.glob("*.warc.gz"))
+        size = sum(f.stat().st_size for f in files)
+        ratios.append(kept[2] / plain[2])
+        print(f"pair {i + 1}: without --warc {plain[0]} pages, {plain[2]:.1f} s; with --warc"
+              f" {kept[0]} pages, {kept[2]:.1f} s, {size / 1e6:.1f} MB of WARC"
+              f" ({len(files)} files); ratio {ratios[-1]:.3f}, CPU time"
+              f" {cpu_ratios[-1]:.3f}")  # fmt: skip
+        for d in (tmp / f"plain{i}", tmp / f"kept{i}", warc_dir):
+            shutil.rmtree(d, ignore_errors=True)
+    print(f"--warc cost (whole-job time, with / without), median of {pairs} pairs: "
+          f"{statistics.median(ratios):.3f}x; CPU time: "
+          f"{statistics.median(cpu_ratios):.3f}x")  # fmt: skip
+
+
 def run_baseline(
     seeds: Path, out: Path, env: dict[str, str], seconds: float = 0
 ) -> tuple[int, int, float]:
@@ -140,6 +179,20 @@ def run_baseline(
     )  # fmt: skip
     values = dict(line.split() for line in res.stdout.splitlines() if line.strip())
     return int(values["PAGES"]), int(values["RESPONSES"]), float(values["LAST"]) - t0
+
+
+def compare_check_targets(seeds: Path, tmp: Path, env: dict[str, str], workers: int) -> None:
+    """The same crawl without and with ``--check-targets``, in the order A B B A (a shared
+    machine's load drifts): the pages' rate (pages over the time to the last page's answer)
+    and the checks' count."""
+    import pyarrow.dataset as ds
+
+    for i, extra in enumerate(((), ("--check-targets",), ("--check-targets",), ())):
+        out = tmp / f"lc-{i}"
+        pages, secs, wall = run_linkcrawl(seeds, out, env, workers, extra=extra)
+        checks = ds.dataset(out / "targets").count_rows() if (out / "targets").is_dir() else 0
+        print(f"linkcrawl {' '.join(extra) or '(no checks)'}: {pages} pages in {secs:.1f} s ="
+              f" {pages / secs:.1f} pages/s; {checks} target checks; job {wall:.1f} s")  # fmt: skip
 
 
 def main() -> None:
@@ -156,11 +209,20 @@ def main() -> None:
     )
     parser.add_argument("--against", metavar="REV", help="also crawl with linkcrawl at REV")
     parser.add_argument("--no-crawlspider", action="store_true", help="skip the CrawlSpider")
+    parser.add_argument("--warc-cost", type=int, default=0, metavar="PAIRS",
+                        help="time PAIRS crawls without and with --warc, alternating")  # fmt: skip
+    parser.add_argument("--check-targets", action="store_true",
+                        help="also crawl with --check-targets: pages/s with and without, and "
+                        "the checks it made")  # fmt: skip
     args = parser.parse_args()
     with served_web(args.hosts, args.pages_per_host, "lc-bench-") as (web, tmp, seeds, env):
         print(f"web: {len(web.hosts)} hosts, {len(web.pages)} pages")
         if args.against:
             compare_revisions(args.against, seeds, tmp, env, args.workers)
+        if args.warc_cost:
+            warc_cost(seeds, tmp, env, args.workers, args.warc_cost)
+        if args.check_targets:
+            compare_check_targets(seeds, tmp, env, args.workers)
         if args.no_crawlspider:
             return
         lc_pages, lc_s, _ = run_linkcrawl(seeds, tmp / "lc", env, args.workers)

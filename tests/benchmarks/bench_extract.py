@@ -63,11 +63,12 @@ def load_pages() -> list[tuple[str, bytes]]:
 
 
 class PlacementTimer:
-    """Wraps ``place_links_scored`` as ``extract.py`` calls it, adding up the time it takes."""
+    """Wraps ``place_links_scored`` (or another function *name*) as ``extract.py`` calls it,
+    adding up the time it takes."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "place_links_scored") -> None:
         self.seconds = 0.0
-        self.inner = extract_mod.place_links_scored
+        self.inner = getattr(extract_mod, name)
 
     def __call__(self, *args):  # type: ignore[no-untyped-def]
         start = time.perf_counter()
@@ -85,6 +86,14 @@ def clear_memos() -> None:
             if (hasattr(fn, "cache_clear") and not isinstance(fn, type)
                     and fn is not pipelines.urls._psl):  # fmt: skip
                 fn.cache_clear()
+
+
+def warm_detector() -> None:
+    """Load the language detector's model (~1.5 s, once per worker process, on the first page
+    that declares no language) before measuring, as a crawling worker has it loaded."""
+    import pipelines.pagelang
+
+    pipelines.pagelang.detect("A sentence long enough for the language detector to answer.")
 
 
 def run_linkcrawl(pages: list[tuple[str, bytes]]) -> int:
@@ -143,6 +152,7 @@ def one_round(side: str, pages: list[tuple[str, bytes]]) -> None:
     """A warm-up round on 5 pages, then one round inside ``functools.reduce`` (what
     :func:`count_instructions` counts)."""
     if side == "linkcrawl":
+        warm_detector()
         run_linkcrawl(pages[:5])
         clear_memos()
         functools.reduce(lambda _, __: run_linkcrawl(pages), [0], 0)
@@ -185,7 +195,11 @@ def main() -> int:
         return instructions(len(pages))
     timer = PlacementTimer()
     extract_mod.place_links_scored = timer  # type: ignore[assignment]
+    type_timer = PlacementTimer("classify_page")  # the page type's signals and model
+    extract_mod.classify_page = type_timer  # type: ignore[assignment]
+    type_best = float("inf")
     baselines = linkextractors()
+    warm_detector()
     run_linkcrawl(pages[:5])  # warm caches and imports on every side
     for extractor in baselines.values():
         run_linkextractor(pages[:5], extractor)
@@ -194,13 +208,14 @@ def main() -> int:
     counts = {}
     ratios: dict[str, list[float]] = {name: [] for name in baselines}  # per round, same load
     for _ in range(args.rounds):
-        timer.seconds = 0.0
+        timer.seconds = type_timer.seconds = 0.0
         clear_memos()
         start = time.perf_counter()
         counts["linkcrawl"] = run_linkcrawl(pages)
         elapsed = time.perf_counter() - start
         if elapsed < best["linkcrawl"]:
             best["linkcrawl"], placement_best = elapsed, timer.seconds
+            type_best = type_timer.seconds
         for name, extractor in baselines.items():
             start = time.perf_counter()
             counts[name] = run_linkextractor(pages, extractor)
@@ -216,6 +231,8 @@ def main() -> int:
         )
     print(f"placement        {placement_best / n * 1000:6.2f} ms/page "
           f"({placement_best / best['linkcrawl']:.0%} of linkcrawl's time)")  # fmt: skip
+    print(f"page type        {type_best / n * 1000:6.2f} ms/page "
+          f"({type_best / best['linkcrawl']:.1%} of linkcrawl's time)")  # fmt: skip
     for name, per_round in ratios.items():
         per_round.sort()
         print(f"vs {name:<16} linkcrawl is {best[name] / best['linkcrawl']:.2f}x faster; "
@@ -226,6 +243,7 @@ def main() -> int:
         import pstats
 
         extract_mod.place_links_scored = timer.inner
+        extract_mod.classify_page = type_timer.inner
         clear_memos()
         prof = cProfile.Profile()
         prof.runcall(run_linkcrawl, pages)

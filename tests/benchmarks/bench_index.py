@@ -16,6 +16,9 @@ with Zipf-skewed targets (a few domains get most links), then in one run:
 - ranks the graph (``linkcrawl rank``) and reports its time;
 - times ``intersect`` of one site against three competitors (the domains ranked #k to #k+3
   by links, for k = 10, 100, 1,000, 10,000), ranks joined.
+- times ``broken --from`` for referring domains of several sizes (and ``broken`` over the
+  whole index) over target checks of the targets ``/t1``..``/t5`` of the first 20,000
+  domains (10% answer 404, 2% fail DNS), written as a ``--check-targets`` crawl writes them.
 
 Each question is asked ``--repeat`` times (7) on both sides and the best time counts: a
 lookup of a few milliseconds suffers more from a shared machine's noise than a scan of
@@ -151,9 +154,33 @@ def build(out: Path, links: int, domains: int, workers: int = 2) -> float:
         sink = sinks[i % workers]
         if sink.add_tables(pages_t, links_t):
             sink.flush()
+    checks(sinks[0], at, domains)
     for sink in sinks:
         sink.flush()
     return time.monotonic() - t0
+
+
+CHECKED_DOMAINS = 20_000
+
+
+def checks(sink: ParquetSink, at: datetime, domains: int) -> None:
+    """Target checks of ``http://[www.]dN.test/t1..t5`` for the first 20,000 domains: 10%
+    answer 404, 2% fail DNS, the rest 200."""
+    rng = np.random.default_rng(7)
+    dom = np.repeat(np.arange(min(domains, CHECKED_DOMAINS)), 10)
+    page = np.tile(np.repeat(np.arange(1, 6), 2), len(dom) // 10)
+    www = np.tile([False, True], len(dom) // 2)
+    host = pc.if_else(pa.array(www), names(dom, "www.d", ".test"), names(dom, "d", ".test"))
+    url = pc.binary_join_element_wise("http://", host, names(page, "/t", ""), "")
+    roll = rng.random(len(dom))
+    status = np.where(roll < 0.10, 404, 200)
+    dns = roll > 0.98
+    for i, u in enumerate(url.to_pylist()):
+        sink.add_target({
+            "url": u, "status": None if dns[i] else int(status[i]), "final_url": u,
+            "redirects": 0, "error": "blocked: cannot resolve: no such name" if dns[i] else None,
+            "checked_at": at, "crawl_id": "bench", "method": "HEAD",
+        })  # fmt: skip
 
 
 def best(fn, repeat: int = 3) -> tuple[float, object]:
@@ -236,6 +263,22 @@ def intersect_times(ix: Index, counts: list, repeat: int) -> dict[str, float]:
     return out
 
 
+def bench_broken(ix: Index, repeat: int) -> None:
+    """``broken --from DOMAIN`` for referring domains of several sizes, and over all."""
+    sizes = ix.run(f"""SELECT source_domain, count(*) AS n FROM ({ix.all_links_sql()})
+                       GROUP BY 1 ORDER BY 2 DESC, 1""")  # fmt: skip
+    doms, ns = sizes["source_domain"].to_pylist(), sizes["n"].to_pylist()
+    print(f"\n{'broken --from':<24}{'links from it':>14}{'dead targets':>14}{'time':>11}")
+    for r in (0, 999, len(doms) // 2):
+        if r < len(doms):
+            src = (parse_target(doms[r]),)
+            t, rows = best(lambda src=src: ix.broken(Filters(), sources=src), repeat)
+            print(f"{'#' + str(r + 1) + ' ' + doms[r]:<24}{ns[r]:>14,}{rows.num_rows:>14,}"
+                  f"{t * 1000:>8.0f} ms")  # fmt: skip
+    t, rows = best(lambda: ix.broken(Filters(), limit=100), max(1, repeat // 3))
+    print(f"{'(all, top 100)':<24}{sum(ns):>14,}{rows.num_rows:>14,}{t * 1000:>8.0f} ms")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--links", type=int, default=10_000_000)
@@ -316,6 +359,7 @@ def main() -> int:
             tr, _ = best(lambda t=t: ix.refdomains(t, Filters(), limit=100), args.repeat)
             print(f"  {label} {dom} by authority: backlinks {ms(ta)}, refdomains {ms(tr)}")
         intersect_s = intersect_times(ix, counts, args.repeat)
+        bench_broken(ix, args.repeat)
         worst_bl = min(v[0] for v in speedups.values())
         worst_rd = min(v[1] for v in speedups.values())
         worst_an = min(v[2] for v in speedups.values())

@@ -1,0 +1,206 @@
+"""Ingest throughput: `linkcrawl ingest` against the pipeline a Common Crawl user writes first.
+
+Writes WARC files of real pages (the Zyte pages of ``tests/data`` and the WCXB dev pages of
+``--testdata``, with their URLs, cycled to ``--pages``) with linkcrawl's own WARC writer
+(pipelines/warc_write.py, as ``crawl --warc`` writes them: request and response records, gzip
+per record, rotated into ``--files`` files), then times in one run, each as a whole job in its
+own processes:
+
+1. ``linkcrawl ingest --workers 2`` (compaction included: the index is query-ready);
+2. the baseline: warcio's ArchiveIterator and Scrapy's LinkExtractor in 2 processes (one file
+   per process at a time), writing one Parquet row per link (one file per WARC);
+3. ``linkcrawl ingest --workers 1``: the scaling from 1 to 2 processes;
+4. reading alone: pipelines.warc.iter_records through every record, every block read (what
+   ingest does before extraction), in this process: its CPU over ingest's (step 3, the CPU of
+   its whole process tree) is the share of ingest CPU spent reading WARC.
+
+Wall times suffer from a shared machine's load; the CPU seconds of each job's process tree
+(also printed, as pages per CPU second) do much less.
+
+    PYTHONPATH=. python tests/benchmarks/bench_ingest.py [--pages 2000] [--files 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT))
+
+ZYTE = ROOT / "tests" / "data" / "zyte-article-extraction-benchmark"
+
+
+def default_testdata() -> Path:
+    """``../shared/testdata`` of the checkout (or of the folder holding git worktrees)."""
+    for base in (ROOT.parent, ROOT.parent.parent):
+        if (base / "shared" / "testdata").is_dir():
+            return base / "shared" / "testdata"
+    return ROOT.parent / "shared" / "testdata"
+
+
+def load_pages(testdata: Path) -> list[tuple[str, bytes]]:
+    """(URL, HTML as fetched) of the Zyte pages, then of the WCXB dev pages."""
+    truth = json.loads((ZYTE / "ground-truth.json").read_text())
+    pages = [(item["url"], gzip.decompress((ZYTE / "html" / f"{pid}.html.gz").read_bytes()))
+             for pid, item in sorted(truth.items())]  # fmt: skip
+    wcxb = testdata / "wcxb-dev" / "dev"
+    for html in sorted((wcxb / "html").glob("*.html.gz")):
+        meta = wcxb / "ground-truth" / html.name.replace(".html.gz", ".json")
+        url = json.loads(meta.read_text()).get("url")
+        if url:  # one page has no URL to resolve its links against: left out
+            pages.append((url, gzip.decompress(html.read_bytes())))
+    return pages
+
+
+def write_warcs(pages: list[tuple[str, bytes]], n: int, out: Path, files: int) -> list[Path]:
+    """``n`` response records (pages cycled; a repeat gets ``?lc-copy=K``) in about ``files``
+    files, written by :class:`pipelines.warc_write.WarcFileWriter`."""
+    from pipelines.warc_write import WarcFileWriter, exchange_records, stored_http_head
+
+    chosen = [pages[i % len(pages)] for i in range(n)]
+    total = sum(len(b) for _, b in chosen)
+    writer = WarcFileWriter(out, crawl_id="bench-ingest", worker_id="w0",
+                            max_bytes=max(1, total // files // 4))  # fmt: skip
+    date = datetime.now(timezone.utc)
+    for i, (url, body) in enumerate(chosen):
+        if i >= len(pages):
+            url += ("&" if "?" in url else "?") + f"lc-copy={i // len(pages)}"
+        host = url.split("/")[2]
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d" % len(body)
+        writer.write(exchange_records(
+            url=url, date=date,
+            request_head=b"GET / HTTP/1.1\r\nHost: " + host.encode() + b"\r\n\r\n",
+            response_head=stored_http_head(head, len(body)), body=body,
+        ))  # fmt: skip
+    writer.close()
+    return writer.files
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the whole process tree) of a command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def run_ingest(files: list[Path], out: Path, workers: int) -> tuple[float, float]:
+    return timed([sys.executable, "-m", "crawler.cli", "ingest", *map(str, files), "--out",
+                  str(out), "--workers", str(workers), "-q"])  # fmt: skip
+
+
+def read_only(files: list[Path]) -> tuple[float, int]:
+    """CPU seconds to read every record's block with ingest's reader; records read."""
+    from pipelines.warc import iter_records
+
+    t0, n = time.process_time(), 0
+    for path in files:
+        with open(path, "rb") as fh:
+            for rec in iter_records(fh):
+                while rec.stream.read(1 << 20):
+                    pass
+                n += 1
+    return time.process_time() - t0, n
+
+
+# -- the baseline ----------------------------------------------------------------------------
+def baseline_file(args: tuple[str, str]) -> int:
+    """One WARC to one Parquet file of links, as a Common Crawl user writes it first."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from scrapy.http import HtmlResponse
+    from scrapy.linkextractors import LinkExtractor
+    from warcio.archiveiterator import ArchiveIterator
+
+    path, out = args
+    extractor = LinkExtractor()
+    rows: dict[str, list] = {"source_url": [], "target_url": [], "anchor_text": [],
+                             "nofollow": []}  # fmt: skip
+    pages = 0
+    with open(path, "rb") as fh:
+        for rec in ArchiveIterator(fh):
+            if rec.rec_type != "response":
+                continue
+            ctype = rec.http_headers.get_header("Content-Type") or ""
+            if "html" not in ctype:
+                continue
+            url = rec.rec_headers.get_header("WARC-Target-URI")
+            response = HtmlResponse(url=url, body=rec.content_stream().read(),
+                                    headers={"Content-Type": ctype})  # fmt: skip
+            pages += 1
+            for link in extractor.extract_links(response):
+                rows["source_url"].append(url)
+                rows["target_url"].append(link.url)
+                rows["anchor_text"].append(link.text)
+                rows["nofollow"].append(link.nofollow)
+    pq.write_table(pa.table(rows), Path(out) / (Path(path).name + ".parquet"))
+    return pages
+
+
+def baseline_main(out: str, files: list[str]) -> int:
+    from multiprocessing import Pool
+
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with Pool(2) as pool:
+        pages = sum(pool.imap_unordered(baseline_file, [(f, out) for f in files]))
+    print(pages)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=2000, help="response records (>= 2000)")
+    parser.add_argument("--files", type=int, default=8, help="about this many WARC files")
+    parser.add_argument(
+        "--testdata",
+        type=Path,
+        default=default_testdata(),
+        help="the folder holding wcxb-dev/ (default: ../shared/testdata)",
+    )
+    parser.add_argument("--baseline", nargs="+", metavar=("OUT", "WARC"),
+                        help=argparse.SUPPRESS)  # the baseline's own process  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.baseline:
+        return baseline_main(args.baseline[0], args.baseline[1:])
+    pages = load_pages(args.testdata)
+    with tempfile.TemporaryDirectory(prefix="lc-bench-ingest-") as t:
+        tmp = Path(t)
+        files = write_warcs(pages, args.pages, tmp / "warc", args.files)
+        mb = sum(f.stat().st_size for f in files) / 1e6
+        print(f"{args.pages} pages ({len(pages)} distinct) in {len(files)} WARC files, "
+              f"{mb:.0f} MB gzip per record")  # fmt: skip
+        w2, cpu2 = run_ingest(files, tmp / "ingest2", 2)
+        baseline = [sys.executable, str(Path(__file__)), "--baseline", str(tmp / "baseline")]
+        bl, cpu_bl = timed([*baseline, *map(str, files)])
+        w1, cpu1 = run_ingest(files, tmp / "ingest1", 1)
+        read_cpu, records = read_only(files)
+    n = args.pages
+    print(f"linkcrawl ingest --workers 2: {w2:.1f} s = {n / w2:.1f} pages/s (whole job); "
+          f"{cpu2:.1f} CPU s = {n / cpu2:.1f} pages per CPU s")  # fmt: skip
+    print(f"baseline warcio + LinkExtractor, 2 processes: {bl:.1f} s = {n / bl:.1f} pages/s; "
+          f"{cpu_bl:.1f} CPU s = {n / cpu_bl:.1f} pages per CPU s")  # fmt: skip
+    print(f"ratio (pages/s, ingest / baseline): {bl / w2:.2f}x; per CPU s: {cpu_bl / cpu2:.2f}x")
+    print(f"linkcrawl ingest --workers 1: {w1:.1f} s = {n / w1:.1f} pages/s; "
+          f"--workers 2 over 1: {w1 / w2:.2f}x")  # fmt: skip
+    print(f"reading WARC ({records} records, every block): {read_cpu:.2f} CPU s = "
+          f"{read_cpu / cpu1:.1%} of ingest --workers 1's {cpu1:.1f} CPU s")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
