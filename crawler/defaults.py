@@ -76,6 +76,9 @@ INGEST_MAX_ERROR_LINES = 20  # error lines printed per archive; the summary coun
 # `linkcrawl compact`: answers stored ahead of the question (pipelines/index/aggregates.py) for
 # the targets with at least this many links; below it a lookup reads their rows as fast.
 AGGREGATE_MIN_LINKS = 2_000
+# Of each stored target, the first this many referring domains and grouped backlinks in the
+# default order: a top-N read (--limit up to it); a longer list or another order reads rows.
+AGGREGATE_TOP_ROWS = 1_000
 
 # Parquet sink.
 FLUSH_ROWS = 100_000  # links buffered per worker before a file is written

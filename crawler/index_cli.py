@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from crawler.defaults import AGGREGATE_MIN_LINKS
+from crawler.defaults import AGGREGATE_MIN_LINKS, AGGREGATE_TOP_ROWS
 from crawler.errors import UsageError
 
 if TYPE_CHECKING:
@@ -442,7 +442,8 @@ def cmd_compact(args: argparse.Namespace) -> int:
     with _errors(), progress_bar("links") as progress:
         stats = compact(args.index, crawl=args.crawl, row_group_rows=args.row_group_rows,
                         memory_limit=args.memory_limit, progress=progress,
-                        aggregate_min_links=args.aggregate_min_links)  # fmt: skip
+                        aggregate_min_links=args.aggregate_min_links,
+                        aggregate_top_rows=args.aggregate_rows)  # fmt: skip
     print(stats.format())
     return 0
 
@@ -526,6 +527,11 @@ def add_index_commands(sub: Any) -> None:
     p.add_argument("--aggregate-min-links", type=int, default=AGGREGATE_MIN_LINKS,
                    help="store answers ahead of the question for the domains and hosts "
                    f"with at least this many links (default {AGGREGATE_MIN_LINKS:,}); 0: all",
+                   )  # fmt: skip
+    p.add_argument("--aggregate-rows", type=int, default=AGGREGATE_TOP_ROWS,
+                   help="of each such target, store the first N referring domains and grouped "
+                   f"backlinks in the default order (default {AGGREGATE_TOP_ROWS:,}): a "
+                   "--limit up to N reads them",
                    )  # fmt: skip
     p.set_defaults(func=cmd_compact)
 

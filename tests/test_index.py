@@ -372,6 +372,13 @@ def _index_state(raw: Path, state: str) -> Path:
     return raw
 
 
+def _top(ix: Index, table: str, t, f: Filters, limit: int = 5) -> pa.Table | None:
+    """The first ``limit`` rows of ``table`` from the aggregates, in their stored order."""
+    m = ix.snap.manifest
+    order = agg.stored_order(table, (m.aggregates if m else None) or {})
+    return ix.from_aggregate(table, t, f, order, limit)
+
+
 def _same(slow: pa.Table, fast: pa.Table, what: str) -> None:
     assert fast.schema == slow.schema, what
     assert fast.to_pylist() == slow.to_pylist(), what
@@ -397,11 +404,12 @@ def test_pyarrow_lookups_agree_with_duckdb(raw, state):
         shop = parse_target("shop.test")
         assert fast.arrow_rows(shop, Filters(), ["source_url"]) is not None
         assert slow.arrow_rows(shop, Filters(), ["source_url"]) is None
-        order = [("source_domain", "ascending")]
-        used = stored.from_aggregate("refdomains", shop, Filters(), order, None) is not None
-        assert used == (state in ("compacted", "ranked", "ranked first"))  # no raw links left
+        used = _top(stored, "refdomains", shop, Filters()) is not None
+        # No raw links left, and the ranks the aggregates were sorted with ("ranked": ranks
+        # written since, the rows answer until the next compaction re-sorts them).
+        assert used == (state in ("compacted", "ranked first"))
         for f in filters:  # each filter, new ones included, reads the rows
-            assert stored.from_aggregate("refdomains", shop, f, order, None) is None, f
+            assert _top(stored, "refdomains", shop, f) is None, f
         nonempty = 0
         for text, f in cases:
             t = parse_target(text)
@@ -476,7 +484,7 @@ def test_aggregates_are_published_with_the_generation_and_old_indexes_fall_back(
     compact(
         old, aggregates=False, aggregate_min_links=0
     )  # as an index compacted before aggregates existed
-    t, order = parse_target("shop.test"), [("source_domain", "ascending")]
+    t = parse_target("shop.test")
     snap = open_snapshot(raw)
     entry = snap.manifest.aggregates
     assert entry["where"] == Filters().sql() and entry["ranks"] is None
@@ -484,20 +492,20 @@ def test_aggregates_are_published_with_the_generation_and_old_indexes_fall_back(
         assert (snap.generation_dir / agg.file_for(entry, table, "shop.test")).is_file()
     assert open_snapshot(old).manifest.aggregates is None
     with Index(raw) as new_ix, Index(old) as old_ix:
-        assert new_ix.from_aggregate("refdomains", t, Filters(), order, None) is not None
-        assert old_ix.from_aggregate("refdomains", t, Filters(), order, None) is None
-        assert new_ix.from_aggregate("refdomains", t, _MoreFilters(), order, None) is None
+        assert _top(new_ix, "refdomains", t, Filters()) is not None
+        assert _top(old_ix, "refdomains", t, Filters()) is None
+        assert _top(new_ix, "refdomains", t, _MoreFilters()) is None
         prefix = parse_target("shop.test/blue")
-        assert new_ix.from_aggregate("backlinks", prefix, Filters(), order, None) is None
+        assert _top(new_ix, "backlinks", prefix, Filters()) is None
         for q in (lambda ix: ix.refdomains(t, Filters()), lambda ix: ix.backlinks(t, Filters())):
             _same(q(old_ix), q(new_ix), "old and new")
     # New raw links beyond the generation: the aggregates no longer cover the index.
     indexdata.write_crawl(raw, "c3", TWICE, indexdata.T1 + timedelta(days=1))
     with Index(raw) as ix:
-        assert ix.from_aggregate("refdomains", t, Filters(), order, None) is None
+        assert _top(ix, "refdomains", t, Filters()) is None
     compact(raw, aggregate_min_links=0)
     with Index(raw) as ix, Index(raw, aggregates=False) as rows:
-        assert ix.from_aggregate("refdomains", t, Filters(), order, None) is not None
+        assert _top(ix, "refdomains", t, Filters()) is not None
         _same(rows.backlinks(t, Filters()), ix.backlinks(t, Filters()), "after c3")
     # Ranks written after compaction: the next compaction re-sorts the aggregates alone (and
     # adds them to the old index).
@@ -519,22 +527,24 @@ def test_aggregates_are_published_with_the_generation_and_old_indexes_fall_back(
 def test_aggregates_only_for_targets_above_the_threshold_same_answers(raw):
     """Small targets are not stored (their rows answer as fast); a host that is its domain's
     only one reads the domain's answers; every answer stays the row-level one."""
-    compact(raw, aggregate_min_links=3)
+    compact(raw, aggregate_min_links=3, aggregate_top_rows=2)
     snap = open_snapshot(raw)
     assert snap.manifest.aggregates["min_links"] == 3
     keys = agg.stored_keys(snap.generation_dir)
     assert keys == {"d:shop.test": "d:shop.test", "h:shop.test": "h:shop.test"}, keys
-    order = [("source_domain", "ascending")]
     with Index(raw) as ix, Index(raw, aggregates=False) as rows:
         for text, stored in (("shop.test", True), ("http://shop.test/", False),
-                             ("www.shop.test", False),
-                             ("news.test", False)):  # fmt: skip
+                             ("www.shop.test", False), ("news.test", False)):  # fmt: skip
             t = parse_target(text)
-            got = ix.from_aggregate("refdomains", t, Filters(), order, None)
-            assert (got is not None) == stored, text
-            for q in (lambda ix, t=t: ix.refdomains(t, Filters()),
-                      lambda ix, t=t: ix.backlinks(t, Filters(), limit=3)):  # fmt: skip
-                _same(q(rows), q(ix), text)
+            for table in ("refdomains", "backlinks"):
+                assert (_top(ix, table, t, Filters(), 2) is not None) == stored, text
+                assert _top(ix, table, t, Filters(), 3) is None, text  # beyond the rows kept
+            for limit in (None, 1, 2, 3):  # the stored orders without ranks
+                for q in (lambda ix, t=t, n=limit: ix.refdomains(t, Filters(), limit=n,
+                                                                 sort="backlinks"),
+                          lambda ix, t=t, n=limit: ix.backlinks(t, Filters(), limit=n,
+                                                                sort="similar")):  # fmt: skip
+                    _same(q(rows), q(ix), f"{text} {limit}")
     compact(raw, aggregate_min_links=0)  # another threshold: the aggregates are rebuilt
     keys = agg.stored_keys(open_snapshot(raw).generation_dir)
     assert keys["h:news.test"] == "d:news.test" and "h:www.shop.test" in keys

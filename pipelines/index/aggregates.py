@@ -134,15 +134,15 @@ def ranks_signature(path: Path) -> str | None:
     return f"{len(data)}:{zlib.crc32(data):08x}"
 
 
-def manifest_entry(where: str, buckets: int, ranks: str | None, min_links: int = 0
-                   ) -> dict[str, Any]:  # fmt: skip
+def manifest_entry(where: str, buckets: int, ranks: str | None, min_links: int = 0,
+                   top_rows: int = 1000) -> dict[str, Any]:  # fmt: skip
     """The manifest's ``aggregates`` entry: what the files were built for.
 
     >>> manifest_entry("NOT is_internal", 16, None)["where"]
     'NOT is_internal'
     """
     return {"tables": list(TABLES), "where": where, "buckets": buckets, "ranks": ranks,
-            "min_links": min_links}  # fmt: skip
+            "min_links": min_links, "top_rows": top_rows}  # fmt: skip
 
 
 def usable(entry: dict[str, Any] | None, table: str, kind: str, where: str, *,
@@ -361,11 +361,12 @@ def select_targets(counts: pa.Table, min_links: int) -> tuple[list[str], list[st
 
 def build(
     con, stage: Path, files: list[Path], *, where: str, buckets: int, ranks: Path,
-    min_links: int = 0, row_group_rows: int = ROW_GROUP_ROWS,
+    min_links: int = 0, top_rows: int = 1000, row_group_rows: int = ROW_GROUP_ROWS,
 ) -> dict[str, Any]:  # fmt: skip
     """Write the aggregate tables of the link ``files`` (buckets and links through
-    redirects) into ``stage`` for the targets with at least ``min_links`` links; the
-    manifest entry."""
+    redirects) into ``stage`` for the targets with at least ``min_links`` links (the first
+    ``top_rows`` of ``refdomains`` and ``backlinks``, all of ``anchors``); the manifest
+    entry."""
     from pipelines.index.compact import COMPACTED_LINKS_SCHEMA
 
     signature = ranks_signature(ranks)
@@ -386,7 +387,7 @@ def build(
         FROM read_parquet({file_list(files)}, union_by_name = true) WHERE {where} GROUP BY ALL""",
     )
     domains, hosts, alias = select_targets(counts, min_links)
-    entry = manifest_entry(where, buckets, signature, min_links)
+    entry = manifest_entry(where, buckets, signature, min_links, top_rows)
     keys = [target_key("domain", d) for d in domains] + [target_key("host", h) for h in hosts]
     (stage / "aggregates").mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table({"target_key": pa.array(keys + list(alias), pa.string()),
@@ -420,6 +421,13 @@ def build(
             SELECT a.* EXCLUDE (target_domain), b._bucket FROM ({sql}) a
             JOIN _agg_buckets b USING (target_domain) {joined}
             ORDER BY b._bucket, a.target_key, {order}"""
+            if table in ORDERS:  # the first top_rows of each target, in the stored order
+                query = f"""
+                SELECT * FROM (
+                    SELECT a.* EXCLUDE (target_domain), b._bucket,
+                           row_number() OVER (PARTITION BY a.target_key ORDER BY {order}) AS _n
+                    FROM ({sql}) a JOIN _agg_buckets b USING (target_domain) {joined})
+                WHERE _n <= {int(top_rows)} ORDER BY _bucket, target_key, _n"""
             _write(arrow_reader(con, query, 256 * 1024), stage, table, buckets, row_group_rows)
     finally:
         for name in ("_agg_d", "_agg_h", "_agg_buckets"):

@@ -40,7 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from crawler.defaults import AGGREGATE_MIN_LINKS
+from crawler.defaults import AGGREGATE_MIN_LINKS, AGGREGATE_TOP_ROWS
 from pipelines.index import aggregates as agg
 from pipelines.index.engine import (
     arrow_reader,
@@ -189,12 +189,14 @@ def compact(
     progress: Callable[[int, int], None] | None = None,
     aggregates: bool = True,
     aggregate_min_links: int = AGGREGATE_MIN_LINKS,
+    aggregate_top_rows: int = AGGREGATE_TOP_ROWS,
     _before_publish: object = None,
 ) -> CompactStats:
     """Compact the raw files of ``index`` (of one crawl, or all) into a new generation;
     ``progress(done, total)`` is called as link rows are written (total: the rows read).
     With ``aggregates``, the generation also holds :mod:`pipelines.index.aggregates` for the
-    targets with at least ``aggregate_min_links`` links."""
+    targets with at least ``aggregate_min_links`` links (the first ``aggregate_top_rows`` of
+    their lists)."""
     t0 = time.monotonic()
     root = Path(index)
     snap = open_snapshot(root)  # raises on a missing index
@@ -238,6 +240,7 @@ def compact(
             old.aggregates is None
             or old.aggregates.get("ranks") != agg.ranks_signature(root / "ranks" / "domain.parquet")
             or old.aggregates.get("min_links", 0) != aggregate_min_links
+            or old.aggregates.get("top_rows", 0) != aggregate_top_rows
         )  # fmt: skip
         if not rebuild and not raw_tg and not refresh:
             _collect_garbage(root)
@@ -360,7 +363,13 @@ def compact(
             if aggregates and manifest.links:
                 t_agg = time.monotonic()
                 manifest.aggregates = _build_aggregates(
-                    con, root, stage, manifest, rows_per_bucket, aggregate_min_links
+                    con,
+                    root,
+                    stage,
+                    manifest,
+                    rows_per_bucket,
+                    aggregate_min_links,
+                    aggregate_top_rows,
                 )
                 stats.aggregate_seconds = time.monotonic() - t_agg
         finally:
@@ -382,7 +391,7 @@ def compact(
 
 
 def _build_aggregates(con, root: Path, stage: Path, manifest: Manifest, rows_per_bucket: int,
-                      min_links: int) -> dict:  # fmt: skip
+                      min_links: int, top_rows: int) -> dict:  # fmt: skip
     """The aggregates of every crawl of the generation being built (its buckets and links
     through redirects, as a query reads them), under the default filters."""
     from pipelines.index.queries import RANKS, Filters
@@ -391,7 +400,7 @@ def _build_aggregates(con, root: Path, stage: Path, manifest: Manifest, rows_per
     return agg.build(
         con, stage, [stage / s.path for s in manifest.links + manifest.via],
         where=Filters().sql(), buckets=buckets_for(rows, rows_per_bucket),
-        ranks=root / RANKS / "domain.parquet", min_links=min_links,
+        ranks=root / RANKS / "domain.parquet", min_links=min_links, top_rows=top_rows,
     )  # fmt: skip
 
 
@@ -481,9 +490,10 @@ def _compact_links(
         WHERE crawl_id = {lit(crawl_id)}"""
     )
     # One fetch per page: the latest (ties broken by file name), for all its positions.
-    # Materialized: the site-level pass reads it four times.
+    # Materialized: the site-level pass reads it four times. A temporary table (spilled to
+    # the temp directory past the memory limit): writing it to the work database costs 3x.
     con.execute(
-        """CREATE OR REPLACE TABLE dedup AS
+        """CREATE OR REPLACE TEMP TABLE dedup AS
         WITH pick AS (
             SELECT source_url, max(fetched_at) AS fetched_at,
                    arg_max(_file, fetched_at) AS _file
@@ -501,6 +511,11 @@ def _compact_links(
         }
     )
     con.register("bucket_map", bucket_map)
+    # The SURT key once per distinct target (a fraction of the rows): its regular expressions
+    # cost more than the rest of the query.
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE surts AS
+        SELECT target_url, target_host, {SURT_SQL} AS target_surt
+        FROM (SELECT DISTINCT target_url, target_host FROM dedup)""")
     page_langs = (
         "SELECT NULL::VARCHAR AS url, NULL::VARCHAR AS lang, NULL::VARCHAR AS country WHERE false"
         if pages is None
@@ -515,9 +530,11 @@ def _compact_links(
         FROM dedup GROUP BY source_url
     )
     SELECT sited.* REPLACE ({_FINAL_SQL}),
-           {SURT_SQL} AS target_surt, ext.n AS source_external_links,
+           su.target_surt, ext.n AS source_external_links,
            pg.lang AS source_lang, pg.country AS source_country, bm._bucket
     FROM sited JOIN ext USING (source_url) JOIN bucket_map bm USING (target_domain)
+    JOIN surts su ON su.target_url IS NOT DISTINCT FROM sited.target_url
+                 AND su.target_host IS NOT DISTINCT FROM sited.target_host
     LEFT JOIN ({page_langs}) pg ON pg.url = sited.source_url
     LEFT JOIN redirect_map rm
       ON rm.url = CASE WHEN sited.link_kind = '{REDIRECT_SCRIPT}' THEN sited.final_target_url
@@ -543,6 +560,7 @@ def _compact_links(
     con.unregister("bucket_map")
     con.unregister("redirect_map")
     con.execute("DROP TABLE dedup")
+    con.execute("DROP TABLE surts")
     return n_in, writer.rows, writer.segments
 
 

@@ -399,19 +399,21 @@ class Index:
         if self._ranks_signature is None:
             self._ranks_signature = (agg.ranks_signature(self._ranks / "domain.parquet"),)
         # Stored in the default order with the ranks of the compaction (aggregates.stored_order):
-        # the top N are the first N rows. Otherwise all the target's rows, sorted here.
+        # the top N are the first N rows.
         stored = order == (agg.stored_order(table, entry) or order) and self._ranks_signature[
             0
         ] == entry.get("ranks")
-        n = None if limit is None or not stored else max(int(limit), 0)
-        rows = af.read(key, agg.COLUMNS[table], n)
-        if table not in agg.ORDERS:  # anchors: their stored order, no authority
-            return rows
+        if table not in agg.ORDERS:  # anchors: all rows, their stored order, no authority
+            return af.read(key, agg.COLUMNS[table], None)
+        # Only the first top_rows of a target are stored: a top N in the stored order.
+        if not stored or limit is None or limit > int(entry.get("top_rows", 0)):
+            return None
+        rows = af.read(key, agg.COLUMNS[table], max(int(limit), 0))
         rows = lookup.with_authority(rows, self._authority())
         if table == "refdomains":  # authority before lang and country, as the row-level path
             names = rows.column_names
             rows = rows.select([*names[: names.index("lang")], "authority", "lang", "country"])
-        return rows if stored else lookup.sort_limit(rows, order, limit)
+        return rows
 
     def all_links_sql(self, where: str = "true") -> str:
         """SQL of every link row of the snapshot (compacted and raw), filtered by ``where``."""

@@ -4,9 +4,10 @@ Builds an index of ``--links`` (10 million) links over ``--domains`` (100,000) d
 linkcrawl's own writer (``ParquetSink``, one file per 100,000-link flush, as a worker writes)
 with Zipf-skewed targets (a few domains get most links), then in one run:
 
-- compacts it twice, on the same raw files (hard-linked copies): as before aggregates
-  (``compact(aggregates=False)``: the row-level layout alone) and with the aggregates
-  (:mod:`pipelines.index.aggregates`), and reports both times and bytes per link;
+- compacts it twice, on the same raw files (hard-linked copies): without aggregates
+  (``compact(aggregates=False)``, or ``--baseline DIR``'s code: a worktree of main) and with
+  the aggregates (:mod:`pipelines.index.aggregates`), and reports both times and bytes per
+  link;
 - (a) times ``backlinks`` (grouped, default sort), ``refdomains`` and ``anchors`` (limit 100)
   for the domains ranked #1, #10, #100, #1,000 and #10,000 by links, through the same code as
   the CLI, with the aggregates, and ``backlinks``/``refdomains`` without them (the row-level
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -221,17 +223,28 @@ def build_and_compact(index: Path, raw_copy: Path, args: argparse.Namespace) -> 
     print(f"built {args.links:,} links over {args.domains:,} domains with ParquetSink in "
           f"{gen_s:.1f}s: {len(list(raw_copy.iterdir()))} raw files, "
           f"{raw_bytes / args.links:.1f} bytes/link")  # fmt: skip
-    if not args.no_baseline:  # today's compaction (no aggregates), on hard links of the input
+    if not args.no_baseline:  # compaction without aggregates, on hard links of the input
         plain = index.parent / "index-plain"
         shutil.rmtree(plain, ignore_errors=True)
-        for table in ("links", "pages"):
+        for table in ("links", "pages", "targets"):
             (plain / table).mkdir(parents=True)
             for p in (index / table).glob("*.parquet"):
                 os.link(p, plain / table / p.name)
-        stats = compact(plain, memory_limit=args.memory_limit, aggregates=False)
+        if args.baseline:  # another checkout's code (a worktree of main), in a subprocess
+            code = ("import sys, time; from pipelines.index.compact import compact; "
+                    "t = time.monotonic(); s = compact(sys.argv[1], memory_limit=sys.argv[2]); "
+                    "print(time.monotonic() - t, s.rows_out)")  # fmt: skip
+            env = {**os.environ, "PYTHONPATH": str(Path(args.baseline).resolve())}
+            out = subprocess.run([sys.executable, "-c", code, str(plain), args.memory_limit],
+                                 env=env, check=True, capture_output=True, text=True,
+                                 cwd=args.baseline).stdout.split()  # fmt: skip
+            seconds, rows, label = float(out[0]), int(out[1]), f"{args.baseline} (baseline)"
+        else:
+            stats = compact(plain, memory_limit=args.memory_limit, aggregates=False)
+            seconds, rows, label = stats.seconds, stats.rows_out, "this code, no aggregates"
         comp_bytes = du(plain / "compacted")
-        print(f"compaction without aggregates: {stats.seconds:.1f}s, {stats.rows_out:,} links, "
-              f"{comp_bytes / max(stats.rows_out, 1):.1f} bytes/link on disk "
+        print(f"compaction without aggregates, {label}: {seconds:.1f}s, {rows:,} links, "
+              f"{comp_bytes / max(rows, 1):.1f} bytes/link on disk "
               f"({comp_bytes / 2**20:.0f} MiB)", flush=True)  # fmt: skip
         shutil.rmtree(plain, ignore_errors=True)
     stats = compact(index, memory_limit=args.memory_limit)
@@ -295,6 +308,12 @@ def main() -> int:
         "--no-baseline",
         action="store_true",
         help="skip the compaction without aggregates (today's, timed for comparison)",
+    )
+    ap.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="time the compaction without aggregates with the code of this checkout "
+        "(e.g. a worktree of main) instead of this code's compact(aggregates=False)",
     )
     ap.add_argument(
         "--reuse",
