@@ -1,24 +1,30 @@
 """Answers stored ahead of the question: per target domain and host, at compaction.
 
-A compacted generation may hold, beside its links, two tables of aggregates over all its
-crawls under the default filters (external links, every crawl, no other condition):
+A compacted generation may hold, beside its links, tables of aggregates over all its crawls
+(buckets and links through redirects) under the default filters (external links, every
+crawl, no other condition), for the targets with at least ``min_links`` links:
 
+    aggregates/targets.parquet                    the targets stored (a single-host domain's
+                                                  host points at the domain's rows)
     aggregates/refdomains/b0005-of-0016.parquet   what ``refdomains`` returns, per target
     aggregates/backlinks/b0005-of-0016.parquet    what ``backlinks`` returns (grouped), per target
+    aggregates/anchors/..., anchor_domains/...    what ``anchors`` needs, per target
 
 Each row carries ``target_key`` (:func:`target_key`: ``d:<domain>`` or ``h:<host>``); a file
 holds the targets whose registered domain hashes to its bucket (as the links do), sorted by
 key and then in the query's default order (authority from ``ranks/domain.parquet`` as it was
-at compaction, then the rest of the sort key), so the top N rows of a target are the first N
+at compaction, then the rest of the sort key); of ``refdomains`` and ``backlinks`` only the
+first ``top_rows`` of a target are kept, so a top N (N <= ``top_rows``) is the first N rows
 of its span: a read of one or two row groups, whatever the target's size.
 
 The manifest's ``aggregates`` entry (:func:`manifest_entry`) says what they were built for:
-the ``WHERE`` of the default filters and the signature of the ranks used to sort. A query uses
-them only when its filters are the defaults with that same ``WHERE``, its target a domain or a
-host, and the snapshot has no raw links beyond the generation; it reads the stored order as
-is when the sort is the default and the ranks are unchanged, and sorts the target's rows
-otherwise. Anything else (a prefix target, ``--crawl``, ``--dofollow``, ``--since``, a filter
-added later, an index compacted before aggregates existed) runs the row-level query.
+the ``WHERE`` of the default filters, the signature of the ranks used to sort, the threshold
+and the rows kept. A query uses them only when its filters are the defaults with that same
+``WHERE``, its target a stored domain or host, the snapshot has no raw links beyond the
+generation, and (``refdomains``, ``backlinks``) its sort is the stored one with unchanged
+ranks and a limit up to ``top_rows``. Anything else (a small target, a prefix target,
+``--crawl``, ``--dofollow``, ``--since``, a filter added later, an index compacted before
+aggregates existed) runs the row-level query.
 
 The SQL here follows ``queries.py`` rule for rule (distinct backlinks, as last seen, grouping,
 ties); ``tests/test_index.py`` compares both paths on every case.
