@@ -73,6 +73,14 @@ WARC_GZIP_LEVEL = 6  # zlib level of each record's gzip member
 INGEST_CRAWL_ID = "ingest"  # no --crawl-id, and no isPartOf in a file's leading warcinfo
 INGEST_MAX_ERROR_LINES = 20  # error lines printed per archive; the summary counts the rest
 
+# `linkcrawl compact --aggregates` (opt-in: at 10M links they double compaction's time): answers
+# stored ahead of the question (pipelines/index/aggregates.py) for the targets with at least
+# this many links; below it a lookup reads their rows as fast.
+AGGREGATE_MIN_LINKS = 2_000
+# Of each stored target, the first this many referring domains and grouped backlinks in the
+# default order: a top-N read (--limit up to it); a longer list or another order reads rows.
+AGGREGATE_TOP_ROWS = 1_000
+
 # Parquet sink.
 FLUSH_ROWS = 100_000  # links buffered per worker before a file is written
 FLUSH_SECONDS = 30.0

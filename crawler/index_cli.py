@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from crawler.defaults import AGGREGATE_MIN_LINKS, AGGREGATE_TOP_ROWS
 from crawler.errors import UsageError
 
 if TYPE_CHECKING:
@@ -461,17 +462,23 @@ def cmd_compact(args: argparse.Namespace) -> int:
     from pipelines.index.compact import compact
 
     if args.spark:
+        if args.aggregates:
+            raise UsageError("--aggregates is not built on Spark yet: compact without --spark")
         from pipelines.index.spark import compact_spark
 
         spark = _spark(args)
         with _errors():
             stats = compact_spark(spark, args.index, crawl=args.crawl,
-                                  row_group_rows=args.row_group_rows)  # fmt: skip
+                                  row_group_rows=args.row_group_rows,
+                                  aggregates=args.aggregates)  # fmt: skip
         print(stats.format())
         return 0
     with _errors(), progress_bar("links") as progress:
         stats = compact(args.index, crawl=args.crawl, row_group_rows=args.row_group_rows,
-                        memory_limit=args.memory_limit, progress=progress)  # fmt: skip
+                        memory_limit=args.memory_limit, progress=progress,
+                        aggregates=args.aggregates,
+                        aggregate_min_links=args.aggregate_min_links,
+                        aggregate_top_rows=args.aggregate_rows)  # fmt: skip
     print(stats.format())
     return 0
 
@@ -562,6 +569,20 @@ def add_index_commands(sub: Any) -> None:
                    help="rows per row group of the compacted files (default 8192)")  # fmt: skip
     p.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB (it spills beyond)")
     spark_args(p)
+    p.add_argument("--aggregates", action=argparse.BooleanOptionalAction, default=None,
+                   help="store answers ahead of the question for the largest targets (opt-in: "
+                   "about doubles compaction's time); later compactions keep them up to date; "
+                   "--no-aggregates drops them (default: as the index has them)",
+                   )  # fmt: skip
+    p.add_argument("--aggregate-min-links", type=int, default=None,
+                   help="with aggregates: store them for the domains and hosts with at least "
+                   f"this many links (default: the index's, else {AGGREGATE_MIN_LINKS:,}); 0: all",
+                   )  # fmt: skip
+    p.add_argument("--aggregate-rows", type=int, default=None,
+                   help="of each such target, store the first N referring domains and grouped "
+                   f"backlinks in the default order (default: the index's, else "
+                   f"{AGGREGATE_TOP_ROWS:,}): a --limit up to N reads them",
+                   )  # fmt: skip
     p.set_defaults(func=cmd_compact)
 
     p = sub.add_parser("rank", help="host and domain authority (PageRank, harmonic) to ranks/")

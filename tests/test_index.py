@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,8 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.index import aggregates as agg
 from pipelines.index import lookup
 from pipelines.index.compact import compact, flat_name
+from pipelines.index.drop import drop_crawl
 from pipelines.index.layout import (
     SURT_SQL,
     IndexError_,
@@ -48,7 +51,9 @@ def tree(path: Path) -> dict[str, tuple[int, int]]:
             for p in sorted(path.rglob("*")) if p.is_file()}  # fmt: skip
 
 
-@pytest.mark.parametrize("module", ["layout", "anchors", "rank", "compact", "engine", "export"])
+@pytest.mark.parametrize(
+    "module", ["layout", "anchors", "rank", "compact", "engine", "export", "aggregates"]
+)
 def test_doctests(module):
     mod = importlib.import_module(f"pipelines.index.{module}")
     result = doctest.testmod(mod)
@@ -141,7 +146,8 @@ def test_layout_buckets_by_domain_sorted_by_surt_with_prunable_row_groups(raw):
     assert sql.count(".parquet'") == 1 + len(snap.via_segments("c1"))
     assert direct.count(".parquet'") == 1 and "/via/" not in direct
     # The pyarrow path reads only the row groups whose key range overlaps, same answers.
-    with Index(raw, fast_rows=0) as slow, Index(raw, fast_rows=10**9) as fast:
+    with Index(raw, fast_rows=0, aggregates=False) as slow, \
+            Index(raw, fast_rows=10**9, aggregates=False) as fast:  # fmt: skip
         for text in ("shop.test", "www.shop.test", "shop.test/blue", "news.test"):
             t = parse_target(text)
             seg = next(s for s in segs if s.bucket == bucket_of(t.domain, s.buckets))
@@ -349,13 +355,16 @@ def _index_state(raw: Path, state: str) -> Path:
     if state == "raw":
         indexdata.write_crawl(raw, "c3", TWICE, indexdata.T1 + timedelta(days=1))
         return raw
-    compact(raw)
+    compact(raw, aggregates=True, aggregate_min_links=0)
     indexdata.write_crawl(raw, "c3", TWICE, indexdata.T1 + timedelta(days=1))
     if state == "compacted":
-        compact(raw)
+        compact(raw, aggregates=True, aggregate_min_links=0)
     elif state == "ranked":
-        compact(raw)
+        compact(raw, aggregates=True, aggregate_min_links=0)
         rank_index(raw)
+    elif state == "ranked first":  # the aggregates are sorted with the ranks
+        rank_index(raw)
+        compact(raw, aggregates=True, aggregate_min_links=0)
     else:  # "mixed": c3 stays raw, and c2 re-fetches a page into a raw file
         assert state == "mixed"
         page = "http://new.test/review"
@@ -364,13 +373,21 @@ def _index_state(raw: Path, state: str) -> Path:
     return raw
 
 
+def _top(ix: Index, table: str, t, f: Filters, limit: int = 5) -> pa.Table | None:
+    """The first ``limit`` rows of ``table`` from the aggregates, in their stored order."""
+    m = ix.snap.manifest
+    order = agg.stored_order(table, (m.aggregates if m else None) or {})
+    return ix.from_aggregate(table, t, f, order, limit)
+
+
 def _same(slow: pa.Table, fast: pa.Table, what: str) -> None:
     assert fast.schema == slow.schema, what
     assert fast.to_pylist() == slow.to_pylist(), what
 
 
-@pytest.mark.parametrize("state", ["raw", "compacted", "mixed", "ranked"])
+@pytest.mark.parametrize("state", ["raw", "compacted", "mixed", "ranked", "ranked first"])
 def test_pyarrow_lookups_agree_with_duckdb(raw, state):
+    """Three paths, one answer: DuckDB, pyarrow, and the aggregates (where they apply)."""
     index = _index_state(raw, state)
     targets = ["shop.test", "www.shop.test", "shop.test/blue", "http://shop.test/x", "news.test",
                "nothing.test", "shop.test/none/"]  # fmt: skip
@@ -378,12 +395,22 @@ def test_pyarrow_lookups_agree_with_duckdb(raw, state):
                Filters(placement="footer"), Filters(internal=True),
                Filters(crawl="c2", dofollow=True, placement="content", internal=True),
                Filters(lang="de"), Filters(country="AT", internal=True), Filters(lang="fr"),
-               Filters(lang="en")]  # fmt: skip
+               Filters(lang="en"), Filters(direct_only=True), Filters(source_types=("article",)),
+               Filters(since=indexdata.T1 + timedelta(hours=1))]  # fmt: skip
     cases = [(t, Filters()) for t in targets] + [("shop.test", f) for f in filters]
     cases += [("www.shop.test", Filters(dofollow=True)), ("shop.test/blue", Filters(crawl="c2"))]
-    with Index(index, fast_rows=0) as slow, Index(index, fast_rows=10**9) as fast:
-        assert fast.arrow_rows(parse_target("shop.test"), Filters(), ["source_url"]) is not None
-        assert slow.arrow_rows(parse_target("shop.test"), Filters(), ["source_url"]) is None
+    with Index(index, fast_rows=0, aggregates=False) as slow, \
+            Index(index, fast_rows=10**9, aggregates=False) as fast, \
+            Index(index, fast_rows=0) as stored:  # fmt: skip
+        shop = parse_target("shop.test")
+        assert fast.arrow_rows(shop, Filters(), ["source_url"]) is not None
+        assert slow.arrow_rows(shop, Filters(), ["source_url"]) is None
+        used = _top(stored, "refdomains", shop, Filters()) is not None
+        # No raw links left, and the ranks the aggregates were sorted with ("ranked": ranks
+        # written since, the rows answer until the next compaction re-sorts them).
+        assert used == (state in ("compacted", "ranked first"))
+        for f in filters:  # each filter, new ones included, reads the rows
+            assert _top(stored, "refdomains", shop, f) is None, f
         nonempty = 0
         for text, f in cases:
             t = parse_target(text)
@@ -393,19 +420,33 @@ def test_pyarrow_lookups_agree_with_duckdb(raw, state):
                 lambda ix, t=t, f=f: ix.backlinks(t, f),
                 lambda ix, t=t, f=f: ix.backlinks(t, f, grouped=False, limit=3),
             ):
-                a, b = query(slow), query(fast)
+                a, b, c = query(slow), query(fast), query(stored)
                 _same(a, b, what)
+                _same(a, c, what + " aggregates")
                 nonempty += a.num_rows > 0
+            for kw in ((), ("blue widgets",)):
+                (a, *rest_a), (c, *rest_c) = (
+                    slow.anchors(t, f, keywords=kw),
+                    stored.anchors(t, f, keywords=kw),
+                )
+                _same(a, c, f"{what} anchors {kw}")
+                assert rest_a == rest_c, f"{what} anchors {kw}"
         assert nonempty > 30
         t = parse_target("shop.test")
         for sort in ("authority", "backlinks", "first_seen", "domain"):
-            _same(slow.refdomains(t, Filters(), sort=sort, limit=4),
-                  fast.refdomains(t, Filters(), sort=sort, limit=4), sort)  # fmt: skip
+            for limit in (None, 4, 0):
+                a = slow.refdomains(t, Filters(), sort=sort, limit=limit)
+                _same(a, fast.refdomains(t, Filters(), sort=sort, limit=limit), sort)
+                _same(a, stored.refdomains(t, Filters(), sort=sort, limit=limit), sort)
         for sort in ("authority", "first_seen", "last_seen", "source", "similar"):
             for grouped in (True, False):
-                _same(slow.backlinks(t, Filters(), sort=sort, grouped=grouped, limit=5),
-                      fast.backlinks(t, Filters(), sort=sort, grouped=grouped, limit=5),
-                      f"{sort} {grouped}")  # fmt: skip
+                for limit in (None, 5):
+                    what = f"{sort} {grouped} {limit}"
+                    a = slow.backlinks(t, Filters(), sort=sort, grouped=grouped, limit=limit)
+                    _same(a, fast.backlinks(t, Filters(), sort=sort, grouped=grouped,
+                                            limit=limit), what)  # fmt: skip
+                    _same(a, stored.backlinks(t, Filters(), sort=sort, grouped=grouped,
+                                              limit=limit), what)  # fmt: skip
         with pytest.raises(IndexError_, match="unknown placement"):
             fast.refdomains(t, Filters(placement="header"))
         with pytest.raises(IndexError_, match="unknown crawl"):
@@ -428,6 +469,140 @@ def test_repeated_links_on_a_page_as_last_seen(raw, fast_rows):
         (d,) = ix.refdomains(t, Filters()).to_pylist()
         assert (d["backlinks"], d["dofollow_backlinks"], d["pages"]) == (2, 2, 2)
         assert ix.refdomains(t, Filters(dofollow=True)).to_pylist()[0]["backlinks"] == 2
+
+
+@dataclass
+class _MoreFilters(Filters):
+    """A filter a later change adds: the aggregates were not built for it."""
+
+    later: str | None = None
+
+
+def test_aggregates_are_published_with_the_generation_and_old_indexes_fall_back(raw, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(raw, old)
+    compact(raw, aggregates=True, aggregate_min_links=0)
+    compact(
+        old, aggregates=False, aggregate_min_links=0
+    )  # as an index compacted before aggregates existed
+    t = parse_target("shop.test")
+    snap = open_snapshot(raw)
+    entry = snap.manifest.aggregates
+    assert entry["where"] == Filters().sql() and entry["ranks"] is None
+    for table in ("refdomains", "backlinks"):
+        assert (snap.generation_dir / agg.file_for(entry, table, "shop.test")).is_file()
+    assert open_snapshot(old).manifest.aggregates is None
+    with Index(raw) as new_ix, Index(old) as old_ix:
+        assert _top(new_ix, "refdomains", t, Filters()) is not None
+        assert _top(old_ix, "refdomains", t, Filters()) is None
+        assert _top(new_ix, "refdomains", t, _MoreFilters()) is None
+        prefix = parse_target("shop.test/blue")
+        assert _top(new_ix, "backlinks", prefix, Filters()) is None
+        for q in (lambda ix: ix.refdomains(t, Filters()), lambda ix: ix.backlinks(t, Filters())):
+            _same(q(old_ix), q(new_ix), "old and new")
+    # New raw links beyond the generation: the aggregates no longer cover the index.
+    indexdata.write_crawl(raw, "c3", TWICE, indexdata.T1 + timedelta(days=1))
+    with Index(raw) as ix:
+        assert _top(ix, "refdomains", t, Filters()) is None
+    compact(raw, aggregates=True, aggregate_min_links=0)
+    with Index(raw) as ix, Index(raw, aggregates=False) as rows:
+        assert _top(ix, "refdomains", t, Filters()) is not None
+        _same(rows.backlinks(t, Filters()), ix.backlinks(t, Filters()), "after c3")
+    # Ranks written after compaction: the next compaction re-sorts the aggregates alone (and
+    # adds them to the old index).
+    rank_index(raw)
+    for index in (raw, old):
+        stats = compact(index, aggregates=True, aggregate_min_links=0)
+        assert stats.generation and not stats.crawls_rebuilt, stats
+        assert "aggregates rebuilt" in stats.format()
+        entry = open_snapshot(index).manifest.aggregates
+        assert entry["ranks"] == agg.ranks_signature(index / "ranks" / "domain.parquet")
+    assert (
+        compact(raw, aggregates=True, aggregate_min_links=0).generation is None
+    )  # nothing new: nothing to do
+    with Index(raw) as ix, Index(raw, aggregates=False) as rows:
+        by = agg.stored_order("backlinks", open_snapshot(raw).manifest.aggregates)
+        assert by[0] == ("authority", "descending")
+        assert ix.from_aggregate("backlinks", t, Filters(), by, 2).num_rows == 2
+        _same(rows.backlinks(t, Filters(), limit=3), ix.backlinks(t, Filters(), limit=3), "rank")
+
+
+def test_aggregates_only_for_targets_above_the_threshold_same_answers(raw):
+    """Small targets are not stored (their rows answer as fast); a host that is its domain's
+    only one reads the domain's answers; every answer stays the row-level one."""
+    compact(raw, aggregates=True, aggregate_min_links=3, aggregate_top_rows=2)
+    snap = open_snapshot(raw)
+    assert snap.manifest.aggregates["min_links"] == 3
+    keys = agg.stored_keys(snap.generation_dir)
+    assert keys == {"d:shop.test": "d:shop.test", "h:shop.test": "h:shop.test"}, keys
+    with Index(raw) as ix, Index(raw, aggregates=False) as rows:
+        for text, stored in (("shop.test", True), ("http://shop.test/", False),
+                             ("www.shop.test", False), ("news.test", False)):  # fmt: skip
+            t = parse_target(text)
+            for table in ("refdomains", "backlinks"):
+                assert (_top(ix, table, t, Filters(), 2) is not None) == stored, text
+                assert _top(ix, table, t, Filters(), 3) is None, text  # beyond the rows kept
+            for limit in (None, 1, 2, 3):  # the stored orders without ranks
+                for q in (lambda ix, t=t, n=limit: ix.refdomains(t, Filters(), limit=n,
+                                                                 sort="backlinks"),
+                          lambda ix, t=t, n=limit: ix.backlinks(t, Filters(), limit=n,
+                                                                sort="similar")):  # fmt: skip
+                    _same(q(rows), q(ix), f"{text} {limit}")
+    compact(
+        raw, aggregates=True, aggregate_min_links=0
+    )  # another threshold: the aggregates are rebuilt
+    keys = agg.stored_keys(open_snapshot(raw).generation_dir)
+    assert keys["h:news.test"] == "d:news.test" and "h:www.shop.test" in keys
+
+
+def test_aggregates_are_opt_in_kept_up_to_date_and_dropped(raw):
+    """Default compaction builds none; an index that has them keeps them up to date (never
+    stale: rebuilt from the whole generation); ``aggregates=False`` drops them; not on Spark."""
+    t = parse_target("shop.test")
+    stats = compact(raw)
+    with Index(raw) as ix:
+        assert "twice.test" not in ix.refdomains(t, Filters())["source_domain"].to_pylist()
+    assert not stats.aggregates and open_snapshot(raw).manifest.aggregates is None
+    assert not (open_snapshot(raw).generation_dir / "aggregates").exists()
+    stats = compact(raw, aggregates=True, aggregate_min_links=0)
+    assert stats.aggregates and not stats.crawls_rebuilt and "aggregates rebuilt" in stats.format()
+    before = open_snapshot(raw).manifest.aggregates
+    indexdata.write_crawl(raw, "c3", TWICE, indexdata.T1 + timedelta(days=1))
+    with Index(raw, aggregates=False) as rows:
+        want = rows.backlinks(t, Filters()), rows.refdomains(t, Filters())
+    stats = compact(raw)  # a plain compaction (the crawl's, checktargets'): kept, rebuilt
+    assert stats.aggregates and stats.crawls_rebuilt == ["c3"], stats
+    entry = open_snapshot(raw).manifest.aggregates
+    assert (
+        entry["min_links"] == before["min_links"] == 0 and entry["top_rows"] == before["top_rows"]
+    )
+    with Index(raw) as ix:
+        assert _top(ix, "refdomains", t, Filters()) is not None
+        got = ix.backlinks(t, Filters()), ix.refdomains(t, Filters())
+    _same(want[0], got[0], "backlinks with c3")
+    _same(want[1], got[1], "refdomains with c3")
+    assert "twice.test" in got[1]["source_domain"].to_pylist()  # c3's: not a stale answer
+    drop_crawl(raw, "c3")  # the aggregates counted c3: none served until the next compact
+    assert open_snapshot(raw).manifest.aggregates["tables"] == []
+    with Index(raw) as ix, Index(raw, aggregates=False) as rows:
+        assert _top(ix, "refdomains", t, Filters()) is None
+        _same(rows.refdomains(t, Filters()), ix.refdomains(t, Filters()), "after drop")
+    assert compact(raw).aggregates  # rebuilt with the same options
+    with Index(raw) as ix, Index(raw, aggregates=False) as rows:
+        assert _top(ix, "refdomains", t, Filters()) is not None
+        _same(rows.refdomains(t, Filters()), ix.refdomains(t, Filters()), "rebuilt after drop")
+    with pytest.raises(IndexError_, match="has aggregates, not built on Spark"):
+        compact(raw, builder=object())  # type: ignore[arg-type]
+    with pytest.raises(IndexError_, match="not built on Spark yet"):
+        compact(raw, aggregates=True, builder=object())  # type: ignore[arg-type]
+    stats = compact(raw, aggregates=False)
+    assert stats.generation and not stats.crawls_rebuilt and "aggregates dropped" in stats.format()
+    snap = open_snapshot(raw)
+    assert snap.manifest.aggregates is None and not (snap.generation_dir / "aggregates").exists()
+    with Index(raw) as ix, Index(raw, aggregates=False) as rows:
+        assert _top(ix, "refdomains", t, Filters()) is None
+        _same(rows.refdomains(t, Filters()), ix.refdomains(t, Filters()), "dropped")
+    assert compact(raw).generation is None  # dropped stays dropped
 
 
 def test_compaction_mirrors_current_into_the_table_folders(raw):

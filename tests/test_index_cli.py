@@ -9,6 +9,7 @@ import os
 import pty
 import re
 import select
+import shutil
 import struct
 import subprocess
 import sys
@@ -25,7 +26,8 @@ import pytest
 from crawler.cli import main
 from crawler.frontier import Frontier
 from pipelines.index.anchors import classify, over_optimisation
-from pipelines.index.layout import parse_target
+from pipelines.index.compact import compact
+from pipelines.index.layout import open_snapshot, parse_target
 from pipelines.index.spam import (
     DISAVOW_MAX_BYTES,
     DISAVOW_MAX_LINES,
@@ -551,3 +553,41 @@ def test_progress_bar_on_a_terminal_nothing_in_a_pipe(tmp_path):
     assert res.stderr == f"exported {rows:,} links rows to {dest}\n"
     res = piped("export", str(ix), "--format", "csv")
     assert res.stderr == "" and len(res.stdout.splitlines()) == rows + 1
+
+
+def test_compact_after_rank_rebuilds_the_aggregates_same_answers(capsysbinary, tmp_path):
+    rows = tmp_path / "rows"
+    indexdata.build(rows)
+    compact(rows, aggregates=False)  # as an index compacted before aggregates existed
+    assert main(["rank", str(rows), "--samples", "4"]) == 0
+    stored = tmp_path / "stored"
+    shutil.copytree(rows, stored)
+    capsysbinary.readouterr()
+    code, out, _ = run(
+        capsysbinary, "compact", str(stored), "--aggregates", "--aggregate-min-links", "0"
+    )
+    assert code == 0 and "aggregates rebuilt" in out, out
+    assert open_snapshot(stored).manifest.aggregates is not None
+    for args in (["refdomains", "shop.test"], ["backlinks", "shop.test", "--limit", "3"],
+                 ["backlinks", "www.shop.test", "--sort", "first_seen"],
+                 ["anchors", "shop.test"]):  # fmt: skip
+        got = [run(capsysbinary, *args, "-i", str(ix), "--format", "jsonl") for ix in (rows,
+               stored)]  # fmt: skip
+        assert got[0] == got[1] and got[0][0] == 0 and got[0][1], args
+
+
+def test_compact_aggregates_are_opt_in_and_not_on_spark(capsysbinary, tmp_path):
+    ix = tmp_path / "ix"
+    indexdata.build(ix)
+    code, out, err = run(capsysbinary, "compact", str(ix), "--spark", "--aggregates")
+    assert code == 2 and err == (
+        "linkcrawl: error: --aggregates is not built on Spark yet: compact without --spark\n"
+    ), err
+    code, out, _ = run(capsysbinary, "compact", str(ix))
+    assert code == 0 and open_snapshot(ix).manifest.aggregates is None, out
+    code, out, _ = run(
+        capsysbinary, "compact", str(ix), "--aggregates", "--aggregate-min-links", "0"
+    )
+    assert code == 0 and "aggregates rebuilt" in out and open_snapshot(ix).manifest.aggregates
+    code, out, _ = run(capsysbinary, "compact", str(ix), "--no-aggregates")
+    assert code == 0 and "aggregates dropped" in out and not open_snapshot(ix).manifest.aggregates

@@ -41,6 +41,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from crawler.defaults import AGGREGATE_MIN_LINKS, AGGREGATE_TOP_ROWS
+from pipelines.index import aggregates as agg
 from pipelines.index.engine import (
     arrow_reader,
     arrow_table,
@@ -106,10 +108,16 @@ class CompactStats:
     duplicates_removed: int = 0
     pages_out: int = 0
     seconds: float = 0.0
+    aggregate_seconds: float = 0.0  # of seconds, building the aggregates
+    aggregates: bool = False  # the generation has aggregates
 
     def format(self) -> str:
         if self.generation is None:
             return "nothing to compact"
+        if not self.crawls_rebuilt:
+            what = ("rebuilt (missing, or the ranks changed)" if self.aggregates
+                    else "dropped")  # fmt: skip
+            return f"published {self.generation}: aggregates {what}, in {self.seconds:.1f}s"
         return (
             f"published {self.generation}: {len(self.crawls_rebuilt)} crawl(s) rebuilt "
             f"({', '.join(self.crawls_rebuilt)}) from {self.raw_links_files} links and "
@@ -237,12 +245,20 @@ def compact(
     threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     builder: Builder | None = None,
+    aggregates: bool | None = None,
+    aggregate_min_links: int | None = None,
+    aggregate_top_rows: int | None = None,
     _before_publish: object = None,
 ) -> CompactStats:
     """Compact the raw files of ``index`` (of one crawl, or all) into a new generation;
     ``progress(done, total)`` is called as link rows are written (total: the rows read).
     ``builder``: builds each crawl's files in the staging directory in place of DuckDB (the
-    Spark compaction, pipelines/index/spark.py); the protocol around it is the same."""
+    Spark compaction, pipelines/index/spark.py); the protocol around it is the same.
+    ``aggregates`` (opt-in: they double compaction's time): True builds
+    :mod:`pipelines.index.aggregates` for the targets with at least ``aggregate_min_links``
+    links (the first ``aggregate_top_rows`` of their lists); None keeps the index as it is
+    (rebuilt, with their previous settings, if the previous generation has them); False drops
+    them. They are rebuilt from the whole generation each time: never stale."""
     t0 = time.monotonic()
     root = Path(index)
     snap = open_snapshot(root)  # raises on a missing index
@@ -280,7 +296,32 @@ def compact(
             checked = {file_crawl_id(p) for p in raw_tg}
             if not checked <= set(rebuild):
                 rebuild = sorted(set(rebuild) | set(old.crawls))
-        if not rebuild and not raw_tg:
+        had = old.aggregates if old is not None else None
+        if builder is not None and aggregates is not False:
+            if aggregates:
+                raise IndexError_("aggregates are not built on Spark yet: compact without --spark")
+            if had is not None:
+                raise IndexError_(
+                    f"{root} has aggregates, not built on Spark yet: compact "
+                    "without --spark, or with --no-aggregates to drop them"
+                )
+        if aggregates is None:  # as the index has them
+            aggregates = had is not None
+        if aggregate_min_links is None:
+            aggregate_min_links = int((had or {}).get("min_links", AGGREGATE_MIN_LINKS))
+        if aggregate_top_rows is None:
+            aggregate_top_rows = int((had or {}).get("top_rows", AGGREGATE_TOP_ROWS))
+        # Nothing new, but aggregates missing, sorted by other ranks or for another threshold:
+        # rebuild them alone; or unwanted: a generation without them.
+        stale = had is not None and (
+            not had.get("tables")  # none built (a crawl was dropped)
+            or had.get("ranks") != agg.ranks_signature(root / "ranks" / "domain.parquet")
+            or had.get("min_links", 0) != aggregate_min_links
+            or had.get("top_rows", 0) != aggregate_top_rows
+        )
+        want = aggregates and old is not None and bool(old.links)
+        refresh = (want and (had is None or stale)) or (not aggregates and had is not None)
+        if not rebuild and not raw_tg and not refresh:
             _collect_garbage(root)
             stats.seconds = time.monotonic() - t0
             return stats
@@ -398,6 +439,19 @@ def compact(
                 stats.pages_out += pages_out
                 stats.raw_links_files += len(raw_l)
                 stats.raw_pages_files += len(raw_p)
+            if aggregates and manifest.links:
+                t_agg = time.monotonic()
+                manifest.aggregates = _build_aggregates(
+                    con,
+                    root,
+                    stage,
+                    manifest,
+                    rows_per_bucket,
+                    aggregate_min_links,
+                    aggregate_top_rows,
+                )
+                stats.aggregate_seconds = time.monotonic() - t_agg
+                stats.aggregates = True
         finally:
             con.close()
         shutil.rmtree(stage / "spill", ignore_errors=True)
@@ -414,6 +468,20 @@ def compact(
         _collect_garbage(root)
     stats.seconds = time.monotonic() - t0
     return stats
+
+
+def _build_aggregates(con, root: Path, stage: Path, manifest: Manifest, rows_per_bucket: int,
+                      min_links: int, top_rows: int) -> dict:  # fmt: skip
+    """The aggregates of every crawl of the generation being built (its buckets and links
+    through redirects, as a query reads them), under the default filters."""
+    from pipelines.index.queries import RANKS, Filters
+
+    rows = sum(s.rows for s in manifest.links)
+    return agg.build(
+        con, stage, [stage / s.path for s in manifest.links + manifest.via],
+        where=Filters().sql(), buckets=buckets_for(rows, rows_per_bucket),
+        ranks=root / RANKS / "domain.parquet", min_links=min_links, top_rows=top_rows,
+    )  # fmt: skip
 
 
 FLAT_PREFIX = "compacted-"
@@ -505,13 +573,21 @@ def dedup_sql(src: str) -> str:
            AND {src}._file = pick._file"""
 
 
-def placed_sql(dedup: str, page_langs: str) -> str:
+def surts_sql(dedup: str) -> str:
+    """SQL: the SURT key of each distinct (target_url, target_host) of ``dedup``, for
+    :func:`placed_sql`'s ``surts``: once per target (a fraction of the rows), as its regular
+    expressions cost more than the rest of the query."""
+    return f"""SELECT target_url, target_host, {SURT_SQL} AS target_surt
+        FROM (SELECT DISTINCT target_url, target_host FROM {dedup})"""
+
+
+def placed_sql(dedup: str, page_langs: str, surts: str = "surts") -> str:
     """SQL: the rows of ``dedup`` with the site-level pass applied (``sitewide``,
     ``placement``), the final target through ``redirect_map`` (a registered
     :func:`redirect_table`), ``target_surt``, ``source_external_links`` and the source page's
     lang and country from ``page_langs`` (a SELECT of url, lang, country): the compacted
-    columns. Rules per source host and per page only: any partition by source host gives the
-    same rows (the Spark compaction).
+    columns; ``surts``: a table of :func:`surts_sql` over ``dedup``. Rules per source host and
+    per page only: any partition by source host gives the same rows (the Spark compaction).
     """
     return f"""
     WITH sited AS (
@@ -522,9 +598,11 @@ def placed_sql(dedup: str, page_langs: str) -> str:
         FROM {dedup} GROUP BY source_url
     )
     SELECT sited.* REPLACE ({_FINAL_SQL}),
-           {SURT_SQL} AS target_surt, ext.n AS source_external_links,
+           su.target_surt, ext.n AS source_external_links,
            pg.lang AS source_lang, pg.country AS source_country
     FROM sited JOIN ext USING (source_url)
+    JOIN {surts} su ON su.target_url IS NOT DISTINCT FROM sited.target_url
+                   AND su.target_host IS NOT DISTINCT FROM sited.target_host
     LEFT JOIN ({page_langs}) pg ON pg.url = sited.source_url
     LEFT JOIN redirect_map rm
       ON rm.url = CASE WHEN sited.link_kind = '{REDIRECT_SCRIPT}' THEN sited.final_target_url
@@ -548,8 +626,9 @@ def _compact_links(
         WHERE crawl_id = {lit(crawl_id)}"""
     )
     # One fetch per page: the latest (ties broken by file name), for all its positions.
-    # Materialized: the site-level pass reads it four times.
-    con.execute(f"CREATE OR REPLACE TABLE dedup AS {dedup_sql('src')}")
+    # Materialized: the site-level pass reads it four times. A temporary table (spilled to
+    # the temp directory past the memory limit): writing it to the work database costs 3x.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE dedup AS {dedup_sql('src')}")
     domains = con.execute("SELECT DISTINCT target_domain FROM dedup").fetchall()
     bucket_map = pa.table(
         {
@@ -560,6 +639,7 @@ def _compact_links(
     con.register("bucket_map", bucket_map)
     con.register("redirect_map", redirect_table(con, [], [], crawl_id) if redirects is None
                  else redirects)  # fmt: skip
+    con.execute(f"CREATE OR REPLACE TEMP TABLE surts AS {surts_sql('dedup')}")
     page_langs = (
         "SELECT NULL::VARCHAR AS url, NULL::VARCHAR AS lang, NULL::VARCHAR AS country WHERE false"
         if pages is None
@@ -589,6 +669,7 @@ def _compact_links(
     con.unregister("bucket_map")
     con.unregister("redirect_map")
     con.execute("DROP TABLE dedup")
+    con.execute("DROP TABLE surts")
     return n_in, writer.rows, writer.segments
 
 

@@ -240,6 +240,8 @@ class Manifest:
     via: list[Segment] = field(default_factory=list)
     targets: str | None = None  # the target checks, all crawls (relative path)
     consumed_targets: list[str] = field(default_factory=list)
+    # What pipelines.index.aggregates built for this generation (None: no aggregates).
+    aggregates: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -257,6 +259,7 @@ class Manifest:
                 "via": [s.__dict__ for s in self.via],
                 "targets": self.targets,
                 "consumed_targets": sorted(self.consumed_targets),
+                **({"aggregates": self.aggregates} if self.aggregates is not None else {}),
             },
             indent=1,
         )
@@ -277,6 +280,7 @@ class Manifest:
             via=[Segment(**s) for s in d.get("via", [])],  # older generations have none
             targets=d.get("targets"),
             consumed_targets=list(d.get("consumed_targets", [])),
+            aggregates=d.get("aggregates"),
         )
 
 

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.index import aggregates as agg
 from pipelines.index import lookup
 from pipelines.index.anchors import classify, over_optimisation
 from pipelines.index.engine import arrow_table, columns_or_null, connect, file_list, lit
@@ -201,11 +202,16 @@ class Index:
     """A read-only view of one index directory."""
 
     def __init__(
-        self, path: str | Path, *, memory_limit: str | None = None, fast_rows: int = FAST_ROWS
-    ) -> None:
+        self, path: str | Path, *, memory_limit: str | None = None, fast_rows: int = FAST_ROWS,
+        aggregates: bool = True,
+    ) -> None:  # fmt: skip
         self.snap: Snapshot = open_snapshot(path)
         self._memory_limit = memory_limit
         self.fast_rows = fast_rows  # 0: always DuckDB
+        self.aggregates = aggregates  # False: never read the aggregates (row-level queries)
+        self._aggregate_files: dict[Path, agg.AggregateFile] = {}
+        self._ranks_signature: tuple[str | None] | None = None
+        self._stored_keys: dict[str, str] | None = None
         self._ranks = Path(path) / RANKS
         self._ranks_loaded = False
         self._ranks_table: lookup.Authority | None = None
@@ -217,6 +223,9 @@ class Index:
         for sf in self._segment_files.values():
             sf.file.close()
         self._segment_files.clear()
+        for af in self._aggregate_files.values():
+            af.file.close()
+        self._aggregate_files.clear()
         if "con" in self.__dict__:
             self.con.close()
 
@@ -362,6 +371,50 @@ class Index:
             return lookup.normalize(pa.table({c: pa.nulls(0) for c in columns}), columns)
         return pa.concat_tables(parts)
 
+    def from_aggregate(
+        self, table: str, target: Target, filters: Filters, order: Order, limit: int | None
+    ) -> pa.Table | None:
+        """``table`` (``refdomains`` or grouped ``backlinks``) of ``target`` read from the
+        generation's aggregates, authority joined, sorted by ``order`` and cut to ``limit``;
+        None when they cannot answer this query exactly (:func:`aggregates.usable`)."""
+        m = self.snap.manifest
+        if not self.aggregates or m is None or self.snap.generation_dir is None:
+            return None
+        entry = m.aggregates
+        if not agg.usable(entry, table, target.kind, filters.sql(),
+                          default_filters=filters == Filters(),
+                          raw_links=len(self.snap.raw_links)):  # fmt: skip
+            return None
+        assert entry is not None
+        if self._stored_keys is None:
+            self._stored_keys = agg.stored_keys(self.snap.generation_dir)
+        name = target.domain if target.kind == "domain" else target.host
+        key = self._stored_keys.get(agg.target_key(target.kind, name))
+        if key is None:  # a small target: its rows answer as fast
+            return None
+        path = self.snap.generation_dir / agg.file_for(entry, table, target.domain)
+        af = self._aggregate_files.get(path)
+        if af is None:
+            af = self._aggregate_files[path] = agg.AggregateFile.open(path)
+        if self._ranks_signature is None:
+            self._ranks_signature = (agg.ranks_signature(self._ranks / "domain.parquet"),)
+        # Stored in the default order with the ranks of the compaction (aggregates.stored_order):
+        # the top N are the first N rows.
+        stored = order == (agg.stored_order(table, entry) or order) and self._ranks_signature[
+            0
+        ] == entry.get("ranks")
+        if table not in agg.ORDERS:  # anchors: all rows, their stored order, no authority
+            return af.read(key, agg.COLUMNS[table], None)
+        # Only the first top_rows of a target are stored: a top N in the stored order.
+        if not stored or limit is None or limit > int(entry.get("top_rows", 0)):
+            return None
+        rows = af.read(key, agg.COLUMNS[table], max(int(limit), 0))
+        rows = lookup.with_authority(rows, self._authority())
+        if table == "refdomains":  # authority before lang and country, as the row-level path
+            names = rows.column_names
+            rows = rows.select([*names[: names.index("lang")], "authority", "lang", "country"])
+        return rows
+
     def all_links_sql(self, where: str = "true") -> str:
         """SQL of every link row of the snapshot (compacted and raw), filtered by ``where``."""
         parts = []
@@ -469,6 +522,12 @@ class Index:
         }
         if sort not in orders:
             raise IndexError_(f"unknown sort {sort!r} (one of {', '.join(orders)})")
+        stored = (
+            self.from_aggregate("backlinks", target, filters, orders[sort], limit)
+            if grouped else None
+        )  # fmt: skip
+        if stored is not None:
+            return mark_redirects(lookup.rel_lists(stored), target)
         rows = self.arrow_rows(target, filters, lookup.FULL_COLUMNS)
         if rows is not None:
             if grouped:
@@ -539,6 +598,9 @@ class Index:
         }  # fmt: skip
         if sort not in orders:
             raise IndexError_(f"unknown sort {sort!r} (one of {', '.join(orders)})")
+        stored = self.from_aggregate("refdomains", target, filters, orders[sort], limit)
+        if stored is not None:
+            return stored
         rows = self.arrow_rows(target, filters, [*lookup.LEAN_COLUMNS, *SOURCE_PAGE_COLUMNS])
         if rows is not None:
             out = lookup.refdomains(lookup.distinct_backlinks(rows, lean=True))
@@ -646,26 +708,43 @@ class Index:
 
         Returns (rows, referring domains per class, referring domains, over-optimisation).
         """
-        bl = self._bl(target, filters, attrs=("is_image",))
-        rows = self.run(f"""
-            SELECT anchor_text, is_image, any_value(target_url) AS example_target,
-                   count(DISTINCT source_domain) AS refdomains, count(*) AS backlinks,
-                   count(DISTINCT source_domain) FILTER (WHERE dofollow) AS dofollow_refdomains,
-                   list(DISTINCT source_domain) AS domains
-            FROM ({bl}) GROUP BY anchor_text, is_image
-            ORDER BY refdomains DESC, backlinks DESC, anchor_text""")
-        total = self.run(f"SELECT count(DISTINCT source_domain) AS n FROM ({bl})")["n"][0].as_py()
-        classes = [
-            classify(a, is_image=bool(i), domain=target.domain, target_url=t, keywords=keywords)
-            for a, i, t in zip(
-                rows["anchor_text"].to_pylist(), rows["is_image"].to_pylist(),
-                rows["example_target"].to_pylist(), strict=True,
-            )
-        ]  # fmt: skip
-        per_class: dict[str, set[str]] = {}
-        for cls, domains in zip(classes, rows["domains"].to_pylist(), strict=True):
-            per_class.setdefault(cls, set()).update(domains)
-        class_domains = {k: len(v) for k, v in per_class.items()}
+        stored = self.from_aggregate("anchors", target, filters, [], None)
+        if stored is not None:
+            rows = stored
+            classes = [
+                classify(a, is_image=bool(i), domain=target.domain, keywords=keywords)
+                for a, i in zip(rows["anchor_text"].to_pylist(), rows["is_image"].to_pylist(),
+                                strict=True)
+            ]  # fmt: skip
+            sets = self.from_aggregate("anchor_domains", target, filters, [], None)
+            assert sets is not None
+            domains = sets["domains"].to_numpy().astype("int64")
+            class_domains = agg.class_domains(classes, sets["anchors"], domains)
+            total = int(domains.sum())
+        else:
+            bl = self._bl(target, filters, attrs=("is_image",))
+            rows = self.run(f"""
+                SELECT anchor_text, is_image, any_value(target_url) AS example_target,
+                       count(DISTINCT source_domain) AS refdomains, count(*) AS backlinks,
+                       count(DISTINCT source_domain) FILTER (WHERE dofollow)
+                           AS dofollow_refdomains,
+                       list(DISTINCT source_domain) AS domains
+                FROM ({bl}) GROUP BY anchor_text, is_image
+                ORDER BY refdomains DESC, backlinks DESC, anchor_text, is_image""")
+            total = self.run(f"SELECT count(DISTINCT source_domain) AS n FROM ({bl})")
+            total = total["n"][0].as_py()
+            classes = [
+                classify(a, is_image=bool(i), domain=target.domain, target_url=t,
+                         keywords=keywords)
+                for a, i, t in zip(
+                    rows["anchor_text"].to_pylist(), rows["is_image"].to_pylist(),
+                    rows["example_target"].to_pylist(), strict=True,
+                )
+            ]  # fmt: skip
+            per_class: dict[str, set[str]] = {}
+            for cls, domains in zip(classes, rows["domains"].to_pylist(), strict=True):
+                per_class.setdefault(cls, set()).update(domains)
+            class_domains = {k: len(v) for k, v in per_class.items()}
         out = pa.table(
             {
                 "anchor_text": rows["anchor_text"],

@@ -11,12 +11,14 @@ Run with ``linkcrawl compact|rank|ingest ... --spark [--master URL]`` or
   and country, then shuffled by source host: every rule of the local query (dedup of
   re-fetches per page, the site-level pass per host, final targets through the broadcast
   redirect map, external links per page) is per host or per row, so each partition runs the
-  very SQL of :func:`~pipelines.index.compact.dedup_sql` and
-  :func:`~pipelines.index.compact.placed_sql` in DuckDB (spilling to disk). Rows are then
+  very SQL of :func:`~pipelines.index.compact.dedup_sql`,
+  :func:`~pipelines.index.compact.surts_sql` and :func:`~pipelines.index.compact.placed_sql`
+  in DuckDB (spilling to disk). Rows are then
   shuffled by target bucket, sorted by SURT key and written by the local ``_BucketWriter``.
   Pages, texts and via are range-sorted into parts and joined on the driver in the row groups
-  the local files have: the same files, the same rows. An aggregate step (per target, issue
-  17) is one more builder method; on Spark it reads the ``placed`` DataFrame of
+  the local files have: the same files, the same rows. The aggregates (``compact
+  --aggregates``) are not built here yet (compact refuses them with a builder); an aggregate
+  step would be one more builder method, reading the ``placed`` DataFrame of
   :meth:`SparkBuilder.links`.
 - rank: the graphs of :func:`pipelines.index.rank.rank_index`; PageRank by DataFrame
   iterations (same damping, dangling mass spread uniformly, teleport); harmonic centrality by
@@ -203,7 +205,7 @@ def _placed_task(buckets: int, out: pa.Schema, redirects: Any):
     (Arrow IPC bytes)."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        from pipelines.index.compact import dedup_sql, placed_sql
+        from pipelines.index.compact import dedup_sql, placed_sql, surts_sql
         from pipelines.index.engine import arrow_reader, connect
 
         it = iter(batches)
@@ -219,7 +221,8 @@ def _placed_task(buckets: int, out: pa.Schema, redirects: Any):
                 con.execute("CREATE TABLE src AS SELECT * FROM src_rows")
                 con.unregister("src_rows")
                 con.register("redirect_map", pa.ipc.open_stream(redirects.value).read_all())
-                con.execute(f"CREATE TABLE dedup AS {dedup_sql('src')}")
+                con.execute(f"CREATE TEMP TABLE dedup AS {dedup_sql('src')}")
+                con.execute(f"CREATE TEMP TABLE surts AS {surts_sql('dedup')}")
                 langs = "SELECT DISTINCT source_url AS url, _lang AS lang, _country AS country "
                 for batch in arrow_reader(con, placed_sql("dedup", langs + "FROM dedup"),
                                           64 * 1024):  # fmt: skip

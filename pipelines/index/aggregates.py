@@ -1,0 +1,536 @@
+"""Answers stored ahead of the question: per target domain and host, at compaction.
+
+A compacted generation may hold, beside its links, tables of aggregates over all its crawls
+(buckets and links through redirects) under the default filters (external links, every
+crawl, no other condition), for the targets with at least ``min_links`` links:
+
+    aggregates/targets.parquet                    the targets stored (a single-host domain's
+                                                  host points at the domain's rows)
+    aggregates/refdomains/b0005-of-0016.parquet   what ``refdomains`` returns, per target
+    aggregates/backlinks/b0005-of-0016.parquet    what ``backlinks`` returns (grouped), per target
+    aggregates/anchors/..., anchor_domains/...    what ``anchors`` needs, per target
+
+Each row carries ``target_key`` (:func:`target_key`: ``d:<domain>`` or ``h:<host>``); a file
+holds the targets whose registered domain hashes to its bucket (as the links do), sorted by
+key and then in the query's default order (authority from ``ranks/domain.parquet`` as it was
+at compaction, then the rest of the sort key); of ``refdomains`` and ``backlinks`` only the
+first ``top_rows`` of a target are kept, so a top N (N <= ``top_rows``) is the first N rows
+of its span: a read of one or two row groups, whatever the target's size.
+
+The manifest's ``aggregates`` entry (:func:`manifest_entry`) says what they were built for:
+the ``WHERE`` of the default filters, the signature of the ranks used to sort, the threshold
+and the rows kept. A query uses them only when its filters are the defaults with that same
+``WHERE``, its target a stored domain or host, the snapshot has no raw links beyond the
+generation, and (``refdomains``, ``backlinks``) its sort is the stored one with unchanged
+ranks and a limit up to ``top_rows``. Anything else (a small target, a prefix target,
+``--crawl``, ``--dofollow``, ``--since``, a filter added later, an index compacted before
+aggregates existed) runs the row-level query.
+
+The SQL here follows ``queries.py`` rule for rule (distinct backlinks, as last seen, grouping,
+ties); ``tests/test_index.py`` compares both paths on every case.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipelines.index.engine import arrow_reader, arrow_table, columns_or_null, file_list, lit
+from pipelines.index.layout import bucket_of
+
+TABLES = ("refdomains", "backlinks", "anchors", "anchor_domains")
+TARGETS_FILE = "aggregates/targets.parquet"  # target_key -> stored_key: the targets stored
+ROW_GROUP_ROWS = 1024  # small: a top-N read of a small target decodes one small row group
+# Positions within one fetch are told apart up to this many links (as queries._POSITIONS).
+_POSITIONS = 2**20
+_PLACEMENTS = ("comment", "content", "footer", "header", "nav", "sidebar")
+
+# The columns each table returns (in this order), before ``authority`` is appended.
+COLUMNS = {
+    "refdomains": ["source_domain", "backlinks", "dofollow_backlinks", "dofollow_share", "pages",
+                   "first_seen", "last_seen", "lang", "country"],
+    "backlinks": ["source_url", "target_url", "anchor_text", "similar_links", "rel", "dofollow",
+                  "placement", "sitewide", "first_seen", "last_seen", "source_domain",
+                  "source_page_type"],
+    # One row per (anchor_text, is_image), in ``anchors``' order; ``anchor_domains``: per set
+    # of anchors (their row numbers there), how many referring domains use exactly that set.
+    "anchors": ["anchor_text", "is_image", "refdomains", "backlinks", "dofollow_refdomains"],
+    "anchor_domains": ["anchors", "domains"],
+}  # fmt: skip
+_KEY = [("source_url", "ascending"), ("target_url", "ascending"), ("anchor_text", "ascending")]
+# The order each table is stored in: the CLI's default sort (queries.Index's orders), by
+# authority when the index had ranks at compaction, else the fallback the CLI uses then.
+ORDERS = {
+    "refdomains": [("authority", "descending"), ("backlinks", "descending"),
+                   ("source_domain", "ascending")],
+    "backlinks": [("authority", "descending"), ("first_seen", "ascending"), *_KEY],
+}  # fmt: skip
+UNRANKED_ORDERS = {
+    "refdomains": [("backlinks", "descending"), ("source_domain", "ascending")],
+    "backlinks": [("similar_links", "descending"), *_KEY],
+}
+
+
+def stored_order(table: str, entry: dict[str, Any]) -> list[tuple[str, str]] | None:
+    """The order ``table``'s rows of one target are stored in (None: ``anchors``' own).
+
+    >>> stored_order("refdomains", manifest_entry("true", 1, None))
+    [('backlinks', 'descending'), ('source_domain', 'ascending')]
+    """
+    if table not in ORDERS:
+        return None
+    return (ORDERS if entry.get("ranks") else UNRANKED_ORDERS)[table]
+
+
+def order_sql(order: list[tuple[str, str]], authority: str) -> str:
+    """``ORDER BY`` terms of an order (nulls last, as ``lookup.sort_limit``).
+
+    >>> order_sql([("authority", "descending"), ("source_domain", "ascending")], "r.a")
+    'r.a DESC NULLS LAST, source_domain ASC NULLS LAST'
+    """
+    return ", ".join(
+        f"{authority if col == 'authority' else col} "
+        f"{'DESC' if d == 'descending' else 'ASC'} NULLS LAST"
+        for col, d in order
+    )
+
+
+def target_key(kind: str, name: str) -> str:
+    """The ``target_key`` of a domain's or a host's rows.
+
+    >>> target_key("domain", "example.com"), target_key("host", "www.example.com")
+    ('d:example.com', 'h:www.example.com')
+    """
+    return ("d:" if kind == "domain" else "h:") + name
+
+
+def file_name(table: str, bucket: int, buckets: int) -> str:
+    """The path, in a generation, of one bucket of one aggregate table.
+
+    >>> file_name("refdomains", 5, 16)
+    'aggregates/refdomains/b0005-of-0016.parquet'
+    """
+    return f"aggregates/{table}/b{bucket:04d}-of-{buckets:04d}.parquet"
+
+
+def file_for(entry: dict[str, Any], table: str, domain: str) -> str:
+    """The file of ``table`` that holds the targets of registered domain ``domain``.
+
+    >>> file_for({"buckets": 16}, "backlinks", "example.com")
+    'aggregates/backlinks/b0009-of-0016.parquet'
+    """
+    buckets = int(entry["buckets"])
+    return file_name(table, bucket_of(domain, buckets), buckets)
+
+
+def ranks_signature(path: Path) -> str | None:
+    """What identifies a ranks file's content (size and CRC-32); None when there is none."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    return f"{len(data)}:{zlib.crc32(data):08x}"
+
+
+def manifest_entry(where: str, buckets: int, ranks: str | None, min_links: int = 0,
+                   top_rows: int = 1000) -> dict[str, Any]:  # fmt: skip
+    """The manifest's ``aggregates`` entry: what the files were built for.
+
+    >>> manifest_entry("NOT is_internal", 16, None)["where"]
+    'NOT is_internal'
+    """
+    return {"tables": list(TABLES), "where": where, "buckets": buckets, "ranks": ranks,
+            "min_links": min_links, "top_rows": top_rows}  # fmt: skip
+
+
+def usable(entry: dict[str, Any] | None, table: str, kind: str, where: str, *,
+           default_filters: bool, raw_links: int) -> bool:  # fmt: skip
+    """Whether a query may read ``table``'s aggregate: built, for these filters' ``WHERE``,
+    a domain or host target, default filters, no raw links beyond the generation.
+
+    >>> e = manifest_entry("NOT is_internal", 1, None)
+    >>> usable(e, "refdomains", "domain", "NOT is_internal", default_filters=True, raw_links=0)
+    True
+    >>> usable(e, "refdomains", "prefix", "NOT is_internal", default_filters=True, raw_links=0)
+    False
+    >>> usable(e, "backlinks", "host", "true", default_filters=True, raw_links=0)
+    False
+    """
+    return (
+        entry is not None
+        and table in entry.get("tables", ())
+        and kind in ("domain", "host")
+        and default_filters
+        and raw_links == 0
+        and entry.get("where") == where
+    )
+
+
+# -- building (DuckDB) ---------------------------------------------------------------------
+
+
+def source_sql(files: list[Path], where: str, cols: str) -> str:
+    """Link rows of ``files`` under ``where``, keyed by target (``target_key``): each row once
+    for its domain (if in ``_agg_d``) and once for its host (if in ``_agg_h``)."""
+    read = f"(SELECT {cols} FROM read_parquet({file_list(files)}, union_by_name = true))"
+    return f"""
+    SELECT 'd:' || target_domain AS target_key, * FROM {read} s
+    WHERE {where} AND target_domain IN (SELECT target_domain FROM _agg_d)
+    UNION ALL
+    SELECT 'h:' || target_host AS target_key, * FROM {read} s
+    WHERE {where} AND target_host IN (SELECT target_host FROM _agg_h)"""
+
+
+def distinct_backlinks_sql(src: str) -> str:
+    """Distinct backlinks of every stored target (``queries.Index._bl`` without the target),
+    with ``target_domain`` (for the bucket)."""
+    return f"""
+    SELECT target_key, any_value(target_domain) AS target_domain, source_url, target_url,
+           anchor_text, any_value(source_domain) AS source_domain,
+           max(_follow) % 2 = 1 AS dofollow,
+           min(fetched_at) AS first_seen, max(fetched_at) AS last_seen,
+           arg_max(array_to_string(rel, ' '), _last) AS rel,
+           arg_max(placement, _last) AS placement, arg_max(sitewide, _last) AS sitewide,
+           arg_max(is_image, _last) AS is_image,
+           arg_max(source_page_type, _last) AS source_page_type
+    FROM (SELECT *, epoch_ms(fetched_at) * 2 + (NOT nofollow)::BIGINT AS _follow,
+                 epoch_ms(fetched_at) * {_POSITIONS} - least(position, {_POSITIONS - 1}) AS _last
+          FROM ({src}))
+    GROUP BY target_key, source_url, target_url, anchor_text"""
+
+
+def dominant_sql(src: str) -> tuple[str, str]:
+    """Per (target, referring domain), the most common ``source_lang`` and ``source_country``
+    of its distinct pages, ties to the smallest (``queries.Index.refdomains``' rule): the
+    SQL of ``_agg_pages`` (distinct pages with a lang or country), and of the answer."""
+    pages = f"""SELECT DISTINCT target_key, source_domain, source_url, source_lang, source_country
+                FROM ({src}) WHERE source_lang IS NOT NULL OR source_country IS NOT NULL"""
+    one = {
+        name: f"""SELECT target_key, source_domain, arg_min({col}, (-n, {col})) AS {name}
+                  FROM (SELECT target_key, source_domain, {col}, count(DISTINCT source_url) AS n
+                        FROM _agg_pages WHERE {col} IS NOT NULL GROUP BY ALL)
+                  GROUP BY ALL"""
+        for name, col in (("lang", "source_lang"), ("country", "source_country"))
+    }
+    return (
+        pages,
+        f"""SELECT target_key, source_domain, l.lang, c.country
+                      FROM ({one["lang"]}) l FULL JOIN ({one["country"]}) c
+                      USING (target_key, source_domain)""",
+    )
+
+
+def refdomains_sql(bl: str) -> str:
+    """Referring domains per target (``queries.Index.refdomains``' SQL), with the content
+    backlinks too; lang and country joined from ``_agg_dominant``."""
+    return f"""
+    SELECT d.*, m.lang, m.country FROM (
+        SELECT target_key, any_value(target_domain) AS target_domain, source_domain,
+               sum(n)::BIGINT AS backlinks, sum(df)::BIGINT AS dofollow_backlinks,
+               round(sum(df) / sum(n), 3) AS dofollow_share, count(*) AS pages,
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+               sum(cb)::BIGINT AS content_backlinks
+        FROM (
+            SELECT target_key, any_value(target_domain) AS target_domain, source_url,
+                   any_value(source_domain) AS source_domain, count(*) AS n,
+                   count(*) FILTER (WHERE dofollow) AS df,
+                   count(*) FILTER (WHERE placement = 'content') AS cb,
+                   min(first_seen) AS first_seen, max(last_seen) AS last_seen
+            FROM {bl} GROUP BY target_key, source_url
+        ) GROUP BY target_key, source_domain
+    ) d LEFT JOIN _agg_dominant m USING (target_key, source_domain)"""
+
+
+def grouped_sql(bl: str) -> str:
+    """Grouped backlinks of every target (``queries.Index.backlinks``' grouped SQL)."""
+    keys = "target_key, source_domain, target_url, anchor_text"
+    names = sorted(_PLACEMENTS)
+    counts = ", ".join(
+        f"count(*) FILTER (WHERE placement = {lit(p)}) AS _p{i}" for i, p in enumerate(names)
+    )
+    sums = ", ".join(f"sum(_p{i}) AS _p{i}" for i in range(len(names)))
+    pick = " ".join(f"WHEN _p{i} = _m THEN {lit(p)}" for i, p in enumerate(names))
+    return f"""
+    SELECT target_key, target_domain, source_url, target_url, anchor_text, similar_links, rel,
+           dofollow, CASE WHEN _m = 0 THEN NULL {pick} END AS placement, sitewide,
+           first_seen, last_seen, source_domain, source_page_type
+    FROM (
+        SELECT *, greatest({", ".join(f"_p{i}" for i in range(len(names)))}) AS _m
+        FROM (
+            SELECT {keys}, any_value(target_domain) AS target_domain,
+                   min(source_url) AS source_url,
+                   sum(n)::BIGINT AS similar_links, arg_min(rel, (-n, rel)) AS rel,
+                   arg_min_null(source_page_type, source_url) AS source_page_type,
+                   bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
+                   min(first_seen) AS first_seen, max(last_seen) AS last_seen, {sums}
+            FROM (
+                SELECT {keys}, rel, any_value(target_domain) AS target_domain, count(*) AS n,
+                       min(source_url) AS source_url,
+                       arg_min_null(source_page_type, source_url) AS source_page_type,
+                       bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
+                       min(first_seen) AS first_seen, max(last_seen) AS last_seen, {counts}
+                FROM {bl} GROUP BY {keys}, rel
+            ) GROUP BY {keys}
+        )
+    )"""
+
+
+def anchors_sql(bl: str) -> str:
+    """Anchors per target (``queries.Index.anchors``' SQL), numbered in its order (``_i``)."""
+    return f"""
+    SELECT *, row_number() OVER (PARTITION BY target_key ORDER BY refdomains DESC,
+                                 backlinks DESC, anchor_text, is_image) - 1 AS _i
+    FROM (
+        SELECT target_key, any_value(target_domain) AS target_domain, anchor_text, is_image,
+               count(DISTINCT source_domain) AS refdomains, count(*) AS backlinks,
+               count(DISTINCT source_domain) FILTER (WHERE dofollow) AS dofollow_refdomains
+        FROM {bl} GROUP BY target_key, anchor_text, is_image
+    )"""
+
+
+def anchor_domains_sql(bl: str, anchors: str) -> str:
+    """Per target, the sets of anchors (``_i`` of ``anchors``) its referring domains use, and
+    how many domains use each set: what counting referring domains per anchor class needs."""
+    return f"""
+    SELECT target_key, any_value(target_domain) AS target_domain, sig AS anchors,
+           count(*) AS domains
+    FROM (
+        SELECT p.target_key, any_value(p.target_domain) AS target_domain,
+               list(a._i ORDER BY a._i)::INTEGER[] AS sig
+        FROM (SELECT DISTINCT target_key, target_domain, anchor_text, is_image, source_domain
+              FROM {bl}) p
+        JOIN {anchors} a ON a.target_key = p.target_key
+             AND a.anchor_text IS NOT DISTINCT FROM p.anchor_text
+             AND a.is_image IS NOT DISTINCT FROM p.is_image
+        GROUP BY p.target_key, p.source_domain
+    ) GROUP BY target_key, sig"""
+
+
+def class_domains(classes: list[str], anchors: pa.ChunkedArray, domains: np.ndarray
+                  ) -> dict[str, int]:  # fmt: skip
+    """Referring domains per anchor class, from ``anchor_domains`` rows: a domain counts once
+    in each class of the anchors it uses. Classes in order of first appearance in ``classes``.
+
+    >>> class_domains(["brand", "generic", "brand"], pa.chunked_array([[[0, 1], [2], [1]]]),
+    ...               np.array([5, 2, 1]))
+    {'brand': 7, 'generic': 6}
+    """
+    names = list(dict.fromkeys(classes))
+    if not names:
+        return {}
+    cid = np.array([names.index(c) for c in classes], np.int64)
+    arr = anchors.combine_chunks() if isinstance(anchors, pa.ChunkedArray) else anchors
+    flat = arr.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+    parent = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False).astype(np.int64)
+    pairs = np.unique(parent * len(names) + cid[flat])
+    per = np.bincount(pairs % len(names), weights=domains[pairs // len(names)],
+                      minlength=len(names))  # fmt: skip
+    return {name: int(per[i]) for i, name in enumerate(names)}
+
+
+def select_targets(counts: pa.Table, min_links: int) -> tuple[list[str], list[str], dict[str, str]]:
+    """The targets worth storing, from link counts per (``target_domain``, ``target_host``):
+    domains with at least ``min_links`` links, and hosts with as many whose domain has other
+    hosts; a host that is its domain's only one reads the domain's rows (``{host key: domain
+    key}``). Smaller targets answer fast from their rows.
+
+    >>> t = pa.table({"target_domain": ["a.test", "a.test", "b.test", "c.test"],
+    ...               "target_host": ["a.test", "www.a.test", "b.test", "c.test"],
+    ...               "n": [5, 1, 9, 2]})
+    >>> select_targets(t, 3)
+    (['a.test', 'b.test'], ['a.test'], {'h:b.test': 'd:b.test'})
+    """
+    per_domain: dict[str, list[tuple[str, int]]] = {}
+    for d, h, n in zip(counts["target_domain"].to_pylist(), counts["target_host"].to_pylist(),
+                       counts["n"].to_pylist(), strict=True):  # fmt: skip
+        if d is not None and h is not None:
+            per_domain.setdefault(d, []).append((h, n))
+    domains, hosts, alias = [], [], {}
+    for d, hs in sorted(per_domain.items()):
+        if sum(n for _, n in hs) < min_links:
+            continue
+        domains.append(d)
+        if len(hs) == 1:
+            alias[target_key("host", hs[0][0])] = target_key("domain", d)
+        else:
+            hosts += sorted(h for h, n in hs if n >= min_links)
+    return domains, hosts, alias
+
+
+def build(
+    con, stage: Path, files: list[Path], *, where: str, buckets: int, ranks: Path,
+    min_links: int = 0, top_rows: int = 1000, row_group_rows: int = ROW_GROUP_ROWS,
+) -> dict[str, Any]:  # fmt: skip
+    """Write the aggregate tables of the link ``files`` (buckets and links through
+    redirects) into ``stage`` for the targets with at least ``min_links`` links (the first
+    ``top_rows`` of ``refdomains`` and ``backlinks``, all of ``anchors``); the manifest
+    entry."""
+    from pipelines.index.compact import COMPACTED_LINKS_SCHEMA
+
+    signature = ranks_signature(ranks)
+    if signature is not None:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_ranks AS
+            SELECT node, authority FROM read_parquet({lit(str(ranks))})""")
+        auth, join = (
+            "coalesce(r.authority, 0)",
+            "LEFT JOIN _agg_ranks r ON r.node = a.source_domain",
+        )
+    else:
+        auth, join = "NULL::INTEGER", ""
+    cols = columns_or_null(files, COMPACTED_LINKS_SCHEMA)
+    counts = arrow_table(
+        con,
+        f"""
+        SELECT target_domain, target_host, count(*) AS n
+        FROM read_parquet({file_list(files)}, union_by_name = true) WHERE {where} GROUP BY ALL""",
+    )
+    domains, hosts, alias = select_targets(counts, min_links)
+    entry = manifest_entry(where, buckets, signature, min_links, top_rows)
+    keys = [target_key("domain", d) for d in domains] + [target_key("host", h) for h in hosts]
+    (stage / "aggregates").mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"target_key": pa.array(keys + list(alias), pa.string()),
+                             "stored_key": pa.array(keys + list(alias.values()), pa.string())}),
+                   stage / TARGETS_FILE, compression="zstd")  # fmt: skip
+    con.register("_agg_d", pa.table({"target_domain": pa.array(domains, pa.string())}))
+    con.register("_agg_h", pa.table({"target_host": pa.array(hosts, pa.string())}))
+    con.register("_agg_buckets", pa.table({
+        "target_domain": pa.array(domains, pa.string()),
+        "_bucket": pa.array([bucket_of(d, buckets) for d in domains], pa.int32()),
+    }))  # fmt: skip
+    src = source_sql(files, where, cols)
+    pages, dominant = dominant_sql(src)
+    tables = {
+        "refdomains": (refdomains_sql("_agg_bl"),
+                       order_sql(stored_order("refdomains", entry) or [], auth), join),
+        "backlinks": ("SELECT * FROM _agg_grouped",
+                      order_sql(stored_order("backlinks", entry) or [], auth), join),
+        "anchors": ("SELECT * FROM _agg_anchors", "_i", ""),
+        "anchor_domains": (anchor_domains_sql("_agg_bl", "_agg_anchors"),
+                           "domains DESC, anchors", ""),
+    }  # fmt: skip
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_bl AS {distinct_backlinks_sql(src)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pages AS {pages}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_dominant AS {dominant}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_anchors AS {anchors_sql('_agg_bl')}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_grouped AS {grouped_sql('_agg_bl')}")
+        for table, (sql, order, joined) in tables.items():
+            query = f"""
+            SELECT a.* EXCLUDE (target_domain), b._bucket FROM ({sql}) a
+            JOIN _agg_buckets b USING (target_domain) {joined}
+            ORDER BY b._bucket, a.target_key, {order}"""
+            if table in ORDERS:  # the first top_rows of each target, in the stored order
+                query = f"""
+                SELECT * FROM (
+                    SELECT a.* EXCLUDE (target_domain), b._bucket,
+                           row_number() OVER (PARTITION BY a.target_key ORDER BY {order}) AS _n
+                    FROM ({sql}) a JOIN _agg_buckets b USING (target_domain) {joined})
+                WHERE _n <= {int(top_rows)} ORDER BY _bucket, target_key, _n"""
+            _write(arrow_reader(con, query, 256 * 1024), stage, table, buckets, row_group_rows)
+    finally:
+        for name in ("_agg_d", "_agg_h", "_agg_buckets"):
+            con.unregister(name)
+        for name in ("_agg_bl", "_agg_pages", "_agg_dominant", "_agg_anchors", "_agg_grouped"):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+    return entry
+
+
+def _write(reader: pa.RecordBatchReader, stage: Path, table: str, buckets: int,
+           row_group_rows: int) -> None:  # fmt: skip
+    """Rows sorted by bucket into one file per bucket (every bucket gets a file); columns
+    named ``_*`` (the bucket, sort keys) are not written."""
+    hidden = [f.name for f in reader.schema if f.name.startswith("_")]
+    schema = pa.schema([f for f in reader.schema if not f.name.startswith("_")])
+    (stage / "aggregates" / table).mkdir(parents=True, exist_ok=True)
+    writers = {}
+    pending: dict[int, list[pa.RecordBatch]] = {}
+    try:
+        for b in range(buckets):
+            writers[b] = pq.ParquetWriter(stage / file_name(table, b, buckets), schema,
+                                          compression="zstd", write_statistics=True)  # fmt: skip
+        for batch in reader:
+            col = batch.column(batch.schema.get_field_index("_bucket")).to_numpy()
+            cuts = [0, *(np.flatnonzero(np.diff(col)) + 1).tolist(), batch.num_rows]
+            for lo, hi in itertools.pairwise(cuts):
+                if hi > lo:
+                    part = batch.slice(lo, hi - lo).drop_columns(hidden)
+                    pending.setdefault(int(col[lo]), []).append(part)
+            for b, parts in pending.items():
+                if sum(p.num_rows for p in parts) >= row_group_rows:
+                    t = pa.Table.from_batches(parts, schema)
+                    keep = t.num_rows // row_group_rows * row_group_rows
+                    writers[b].write_table(t.slice(0, keep), row_group_size=row_group_rows)
+                    pending[b] = t.slice(keep).to_batches()
+        for b, parts in pending.items():
+            if parts:
+                writers[b].write_table(pa.Table.from_batches(parts, schema),
+                                       row_group_size=row_group_rows)  # fmt: skip
+    finally:
+        for w in writers.values():
+            w.close()
+
+
+# -- reading (pyarrow) -----------------------------------------------------------------------
+
+
+def stored_keys(generation_dir: Path) -> dict[str, str]:
+    """``{target_key: key its rows are stored under}`` of the targets with aggregates."""
+    path = generation_dir / TARGETS_FILE
+    if not path.is_file():
+        return {}
+    t = pq.read_table(path)
+    return dict(zip(t["target_key"].to_pylist(), t["stored_key"].to_pylist(), strict=True))
+
+
+@dataclass
+class AggregateFile:
+    """An open aggregate file with its ``target_key`` range per row group."""
+
+    file: pq.ParquetFile
+    bounds: list[tuple[str, str] | None]
+
+    @classmethod
+    def open(cls, path: Path) -> AggregateFile:
+        md = pq.read_metadata(path)
+        f = pq.ParquetFile(path, metadata=md, read_dictionary=["target_key"])
+        col = next(i for i in range(md.num_columns) if md.schema.column(i).path == "target_key")
+        bounds: list[tuple[str, str] | None] = []
+        for i in range(md.num_row_groups):
+            st = md.row_group(i).column(col).statistics
+            ok = st is not None and st.has_min_max
+            bounds.append((_text(st.min), _text(st.max)) if ok else None)
+        return cls(f, bounds)
+
+    def read(self, key: str, columns: list[str], limit: int | None) -> pa.Table:
+        """``columns`` of the rows of ``key`` in stored order; the first ``limit`` only."""
+        parts, n = [], 0
+        for i, b in enumerate(self.bounds):
+            if b is not None and not (b[0] <= key <= b[1]):
+                continue
+            t = self.file.read_row_group(i, columns=["target_key", *columns])
+            keys = t["target_key"].combine_chunks()
+            code = keys.dictionary.index(key).as_py() if keys.dictionary else -1
+            hits = np.flatnonzero(keys.indices.to_numpy(zero_copy_only=False) == code)
+            if code < 0 or not len(hits):
+                continue
+            part = t.slice(int(hits[0]), int(hits[-1]) + 1 - int(hits[0])).select(columns)
+            parts.append(part)
+            n += part.num_rows
+            if limit is not None and n >= limit:
+                break
+        if not parts:
+            return self.file.schema_arrow.empty_table().select(columns)
+        out = pa.concat_tables(parts)
+        return out.slice(0, limit) if limit is not None else out
+
+
+def _text(v: object) -> str:
+    return v if isinstance(v, str) else bytes(v).decode("utf-8")  # type: ignore[arg-type]
