@@ -212,6 +212,34 @@ def du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*.parquet"))
 
 
+def plain_compaction(index: Path, side: str, args: argparse.Namespace) -> None:
+    """Time a compaction without aggregates of hard links of *index*'s raw files: this code's
+    (*side* "this") or another checkout's (*side* its directory), in a subprocess."""
+    plain = index.parent / "index-plain"
+    shutil.rmtree(plain, ignore_errors=True)
+    for table in ("links", "pages", "targets"):
+        (plain / table).mkdir(parents=True)
+        for p in (index / table).glob("*.parquet"):
+            os.link(p, plain / table / p.name)
+    if side != "this":
+        code = ("import sys, time; from pipelines.index.compact import compact; "
+                "t = time.monotonic(); s = compact(sys.argv[1], memory_limit=sys.argv[2]); "
+                "print(time.monotonic() - t, s.rows_out)")  # fmt: skip
+        env = {**os.environ, "PYTHONPATH": str(Path(side).resolve())}
+        out = subprocess.run([sys.executable, "-c", code, str(plain), args.memory_limit],
+                             env=env, check=True, capture_output=True, text=True,
+                             cwd=side).stdout.split()  # fmt: skip
+        seconds, rows, label = float(out[0]), int(out[1]), f"{side} (baseline)"
+    else:
+        stats = compact(plain, memory_limit=args.memory_limit, aggregates=False)
+        seconds, rows, label = stats.seconds, stats.rows_out, "this code, no aggregates"
+    comp_bytes = du(plain / "compacted")
+    print(f"compaction without aggregates, {label}: {seconds:.1f}s, {rows:,} links, "
+          f"{comp_bytes / max(rows, 1):.1f} bytes/link on disk "
+          f"({comp_bytes / 2**20:.0f} MiB)", flush=True)  # fmt: skip
+    shutil.rmtree(plain, ignore_errors=True)
+
+
 def build_and_compact(index: Path, raw_copy: Path, args: argparse.Namespace) -> None:
     shutil.rmtree(index, ignore_errors=True)
     gen_s = build(index, args.links, args.domains)
@@ -224,29 +252,9 @@ def build_and_compact(index: Path, raw_copy: Path, args: argparse.Namespace) -> 
           f"{gen_s:.1f}s: {len(list(raw_copy.iterdir()))} raw files, "
           f"{raw_bytes / args.links:.1f} bytes/link")  # fmt: skip
     if not args.no_baseline:  # compaction without aggregates, on hard links of the input
-        plain = index.parent / "index-plain"
-        shutil.rmtree(plain, ignore_errors=True)
-        for table in ("links", "pages", "targets"):
-            (plain / table).mkdir(parents=True)
-            for p in (index / table).glob("*.parquet"):
-                os.link(p, plain / table / p.name)
-        if args.baseline:  # another checkout's code (a worktree of main), in a subprocess
-            code = ("import sys, time; from pipelines.index.compact import compact; "
-                    "t = time.monotonic(); s = compact(sys.argv[1], memory_limit=sys.argv[2]); "
-                    "print(time.monotonic() - t, s.rows_out)")  # fmt: skip
-            env = {**os.environ, "PYTHONPATH": str(Path(args.baseline).resolve())}
-            out = subprocess.run([sys.executable, "-c", code, str(plain), args.memory_limit],
-                                 env=env, check=True, capture_output=True, text=True,
-                                 cwd=args.baseline).stdout.split()  # fmt: skip
-            seconds, rows, label = float(out[0]), int(out[1]), f"{args.baseline} (baseline)"
-        else:
-            stats = compact(plain, memory_limit=args.memory_limit, aggregates=False)
-            seconds, rows, label = stats.seconds, stats.rows_out, "this code, no aggregates"
-        comp_bytes = du(plain / "compacted")
-        print(f"compaction without aggregates, {label}: {seconds:.1f}s, {rows:,} links, "
-              f"{comp_bytes / max(rows, 1):.1f} bytes/link on disk "
-              f"({comp_bytes / 2**20:.0f} MiB)", flush=True)  # fmt: skip
-        shutil.rmtree(plain, ignore_errors=True)
+        sides = ["this"] if not args.baseline else [args.baseline, "this"]
+        for side in sides:  # with --baseline: the other checkout first, then this code
+            plain_compaction(index, side, args)
     stats = compact(index, memory_limit=args.memory_limit, aggregates=True)
     comp_bytes = du(index / "compacted")
     agg_bytes = du(index / "compacted" / stats.generation / "aggregates")
@@ -312,8 +320,8 @@ def main() -> int:
     ap.add_argument(
         "--baseline",
         metavar="DIR",
-        help="time the compaction without aggregates with the code of this checkout "
-        "(e.g. a worktree of main) instead of this code's compact(aggregates=False)",
+        help="also time the compaction without aggregates with the code of this checkout "
+        "(e.g. a worktree of main), before this code's compact(aggregates=False)",
     )
     ap.add_argument(
         "--reuse",
