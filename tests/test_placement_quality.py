@@ -39,8 +39,10 @@ def content_prf(rows, ids=None):
 
 def test_zyte_content_precision_and_recall(zyte):
     _, rows = zyte
-    precision, recall, _ = content_prf(rows)
-    assert precision >= 0.90 and recall >= 0.85, (precision, recall)
+    # The placement model trades a little precision for much recall (0.844 / 0.951 / F1 0.895;
+    # the rules alone had 0.888 F1).
+    precision, recall, f1 = content_prf(rows)
+    assert precision >= 0.83 and recall >= 0.94 and f1 >= 0.89, (precision, recall, f1)
 
 
 def test_zyte_held_out_half_stays_close(zyte):
@@ -49,12 +51,16 @@ def test_zyte_held_out_half_stays_close(zyte):
     tune, held = halves(pages)
     f_tune = content_prf(rows, {p.id for p in tune})[2]
     f_held = content_prf(rows, {p.id for p in held})[2]
-    assert f_held >= 0.84 and f_tune - f_held <= 0.06, (f_tune, f_held)
+    # (0.924 and 0.862 today; the placement model saw both halves, in 5 folds by domain)
+    assert f_held >= 0.85 and f_tune - f_held <= 0.07, (f_tune, f_held)
 
 
 def test_test_web_per_template_after_the_site_level_pass():
     links = web_links(build_test_web())
-    for attr, floor in (("page_level", 0.80), ("site_level", 0.93), ("site_block", 0.98)):
+    # With the placement model (trained on real pages), per page is higher on the hashed and
+    # table templates; after the site-level pass a little lower than the rules alone were
+    # (0.94-0.99 where they had 0.99-1.0): a blog index's posts go to the sidebar more often.
+    for attr, floor in (("page_level", 0.90), ("site_level", 0.90), ("site_block", 0.93)):
         for template, (_, binary, _) in web_accuracy(links, attr).items():
             assert binary >= floor, (attr, template, binary)
 
@@ -63,13 +69,14 @@ def test_test_web_per_template_after_the_site_level_pass():
 # a little under what the sample gives today (eval_placement.py --only wcxb has the whole
 # dev split, with trafilatura beside it).
 WCXB_FLOORS = {
-    "article": 0.80,
-    "documentation": 0.82,
-    "listing": 0.50,
-    "forum": 0.32,  # a thread's posts (0.355 today)
-    "service": 0.55,
-    "product": 0.09,
-    None: 0.49,  # all pages together
+    "article": 0.82,  # 0.843 today
+    "documentation": 0.91,  # 0.934
+    "listing": 0.64,  # 0.662
+    "forum": 0.56,  # a thread's posts (0.590)
+    "service": 0.85,  # 0.880
+    "product": 0.07,  # 0.085
+    "collection": 0.29,  # 0.315
+    None: 0.60,  # all pages together (0.622)
 }
 
 

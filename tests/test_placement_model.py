@@ -1,0 +1,51 @@
+"""The placement model: its weights agree with the facts the walk gathers, and it decides."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from selectolax.lexbor import LexborHTMLParser
+
+from pipelines import placement_weights
+from pipelines.placement import FEATURES, Placed, placement_facts
+from pipelines.placement_model import decide
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "benchmarks"))
+
+STORY = "The council met on Tuesday and voted on the new budget for the schools. " * 4
+PAGE = (
+    "<header><nav><a href=/>Home</a><a href=/news>News</a></nav></header>"
+    f"<main><article><p>{STORY} <a href=http://gov.test/b>the budget</a>.</p><p>{STORY}</p>"
+    "<section id=comments><p>Nice! <a href=http://x.test rel=ugc>me</a></p></section>"
+    "</article></main><footer><a href=/legal>Legal</a></footer>"
+)
+
+
+def test_the_weights_are_for_the_facts_the_walk_gathers():
+    # The trainer writes the FEATURES it trained on: a fact added, dropped or moved since
+    # needs a new training (tests/benchmarks/train_placement.py --write).
+    import train_placement
+
+    assert train_placement.FEATURES is FEATURES
+    assert placement_weights.FEATURES == FEATURES
+    assert len(placement_weights.WEIGHTS) == len(FEATURES)
+    tree = LexborHTMLParser(PAGE)
+    rules, rows = placement_facts(tree, tree.css("a[href]"))
+    assert len(rules) == len(rows) == 5
+    assert all(len(row) == len(FEATURES) for row in rows)
+
+
+def test_model_decides_content_and_keeps_regions_and_comments():
+    tree = LexborHTMLParser(PAGE)
+    rules, rows = placement_facts(tree, tree.css("a[href]"))
+    got = [p.placement for p in decide(rules, rows)]
+    assert got == ["nav", "nav", "content", "comment", "footer"]
+
+
+def test_an_overruled_link_is_not_sure_for_the_site_level_pass():
+    rules = [Placed("content", 0.95, 7)]
+    out = decide(rules, np.zeros((1, len(FEATURES))))[0]
+    assert out.block == 7
+    assert out.placement == "content" or out.score < 0.9
