@@ -38,17 +38,17 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 from math import log1p
 from typing import NamedTuple
 
-import numpy as np
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipelines.linktext import anchor_parts, collapse_ws, hidden_elements
 from pipelines.memo import BoundedMemo
-from pipelines.placement_model import decide
+from pipelines.placement_model import LinkFacts, decide
 from pipelines.urls import registered_domain
 
 CONTENT, NAV, SIDEBAR, FOOTER, COMMENT = "content", "nav", "sidebar", "footer", "comment"
@@ -188,14 +188,14 @@ _BLOCK_TAGS = frozenset(
 )  # fmt: skip
 _PARAGRAPHS = frozenset({"p", "li", "dd", "dt", "blockquote", "pre"})
 # Bits of what an element is (its tag, its label, the word groups its class and id name), ORed
-# down the tree into each link's ancestry: facts for the placement model (:func:`_link_rows`).
-_BIT_NAMES = (
+# down the tree into each link's ancestry: facts for the placement model (:func:`_link_facts`).
+BIT_NAMES = (
     "tag_nav", "tag_header", "tag_footer", "tag_aside", "tag_main", "tag_article", "tag_li",
     "tag_table", "tag_form", "tag_heading", "tag_section", "tag_list", "tag_p",
     "label_nav", "label_sidebar", "label_footer", "label_comment", "label_content",
     "word_post", "word_product", "word_item", "word_social", "word_toc", "word_hero",
 )  # fmt: skip
-_BIT = {name: 1 << i for i, name in enumerate(_BIT_NAMES)}
+_BIT = {name: 1 << i for i, name in enumerate(BIT_NAMES)}
 _TAG_BITS = {
     **{t: _BIT["tag_" + t] for t in ("nav", "header", "footer", "aside", "main", "article")},
     **{t: _BIT["tag_table"] for t in ("table", "tr", "td", "th")},
@@ -582,8 +582,8 @@ def place_links_scored(
     (:mod:`pipelines.placement_model`) decides content or not from each link's facts, the
     rules' answer among them.
     """
-    rules, rows = placement_facts(tree, links, rels, anchors, attrs)
-    return decide(rules, rows)
+    rules, link_facts = placement_facts(tree, links, rels, anchors, attrs)
+    return decide(rules, link_facts)
 
 
 def placement_facts(
@@ -592,20 +592,20 @@ def placement_facts(
     rels: Sequence[Sequence[str]] | None = None,
     anchors: Sequence[str] | None = None,
     attrs: Sequence[dict[str, str | None]] | None = None,
-) -> tuple[list[Placed], np.ndarray]:
-    """The rules' placement of each link, and its facts for the model (a row per link, a
-    column per :data:`FEATURES`).
+) -> tuple[list[Placed], LinkFacts | None]:
+    """The rules' placement of each link, and the links' facts for the model (rows of
+    :data:`FEATURES`: :meth:`pipelines.placement_model.LinkFacts.rows`).
 
     The facts are gathered first (:func:`_scan`, :class:`_Text`, :func:`_main_block`,
     :func:`_article`), then each link is decided by the rules (:func:`_place_link`, and
-    :func:`_place_outside` for the links outside main that no markup labels), then its row of
-    facts read (:func:`_link_rows`).
+    :func:`_place_outside` for the links outside main that no markup labels), then their facts
+    read (:func:`_link_facts`); None for no links or no root.
     """
     if not links:
-        return [], np.zeros((0, len(FEATURES)))
+        return [], None
     root = tree.body or tree.root
     if root is None:
-        return [Placed(CONTENT, 0.5, 0) for _ in links], np.zeros((len(links), 0))
+        return [Placed(CONTENT, 0.5, 0) for _ in links], None
     page, link_keys, paras, seq = _scan(tree, root, links, attrs)
     if anchors is None:
         hidden = hidden_elements(tree)
@@ -626,11 +626,11 @@ def placement_facts(
     for i, (node, key) in enumerate(zip(links, link_keys, strict=True)):
         up = parent[key]
         block = blocks[up if up >= 0 else key] & 0x7FFFFFFF
+        link_attrs = attrs[i] if attrs is not None else node.attributes  # read once
         if rels is not None:
             ugc = "ugc" in rels[i]
         else:
-            ugc = "ugc" in (node.attributes.get("rel") or "").lower().split()
-        link_attrs = attrs[i] if attrs is not None else node.attributes
+            ugc = "ugc" in (link_attrs.get("rel") or "").lower().split()
         decided = _place_link(facts, key, ugc, anchors[i], link_attrs)
         if decided is None:  # outside main, unlabeled: decided below, for all such links
             top, branch, _ = where.locate(key)
@@ -642,26 +642,36 @@ def placement_facts(
         results.append(Placed(decided[0], decided[1], block))
     if outside:
         _place_outside(page, main.path, outside, results)
-    return results, _link_rows(facts, raw, link_keys, anchors, results)
+    return results, _link_facts(facts, raw, link_keys, anchors, results)
 
 
-#: The facts of a link the placement model reads (:func:`_link_rows`), in this order: the
-#: rules' answer, where the link sits relative to main and to running text, its anchor and
-#: target, the links that share its container, what the page is, and its ancestry's bits.
-FEATURES: tuple[str, ...] = (
+#: The facts of a link the placement model reads (:func:`_link_facts`), in this order: the
+#: rules' answer, where the link sits relative to main and to running text, its anchor, the
+#: links that share its container (:data:`LINK_FEATURES`); what the page is
+#: (:data:`PAGE_FEATURES`); in main times three of those; its ancestry's bits.
+LINK_FEATURES: tuple[str, ...] = (
     "rule_content", "rule_nav", "rule_sidebar", "rule_footer", "rule_comment", "rule_score",
     "in_main", "in_text", "in_paragraph", "para_density", "para_length",
     "before_text", "after_text", "position", "anchor_length", "anchor_words", "no_anchor",
-    "same_container", "same_parent", "container_content",
-    "container_anchor",
+    "same_container", "same_parent", "container_content", "container_anchor",
+)  # fmt: skip
+PAGE_FEATURES: tuple[str, ...] = (
     "page_listing", "page_thread", "page_weak", "page_article", "page_technical",
     "main_share", "main_links", "page_links", "main_post", "main_product",
-    "main_listing", "main_thread", "main_article",
-    *_BIT_NAMES,
 )  # fmt: skip
-_RULE_COLUMN = {CONTENT: 0, NAV: 1, SIDEBAR: 2, FOOTER: 3, COMMENT: 4}
-_SHIFTS = np.arange(len(_BIT_NAMES), dtype=np.int64)
-_MAIN_WORDS = np.array([_BIT["word_post"], _BIT["word_product"]], np.int64)
+FEATURES: tuple[str, ...] = (
+    *LINK_FEATURES,
+    *PAGE_FEATURES,
+    "main_listing",
+    "main_thread",
+    "main_article",
+    *BIT_NAMES,
+)
+_LOG_WORDS = [log1p(words) / 3 for words in range(65)]  # the anchor_words of short anchors
+_ONE_HOT = {
+    label: tuple(float(label == other) for other in (CONTENT, NAV, SIDEBAR, FOOTER, COMMENT))
+    for label in (CONTENT, NAV, SIDEBAR, FOOTER, COMMENT)
+}
 
 
 def _ancestry(page: _Page) -> list[int]:
@@ -673,70 +683,67 @@ def _ancestry(page: _Page) -> list[int]:
     return bits
 
 
-def _link_rows(
-    facts: _Facts,
-    raw: list[float],
-    link_keys: list[int],
-    anchors: Sequence[str],
+def _link_facts(
+    facts: _Facts, raw: list[float], link_keys: list[int], anchors: Sequence[str],
     rules: list[Placed],
-) -> np.ndarray:
-    """The links' facts for the model, one row per link in the order of :data:`FEATURES`,
-    computed a column at a time."""
+) -> LinkFacts:  # fmt: skip
+    """The links' facts for the model (:class:`pipelines.placement_model.LinkFacts`)."""
     page, text, main, art, where = facts.page, facts.text, facts.main, facts.article, facts.where
     parent, tag, good, own, in_links = page.parent, page.tag, text.good, text.own, text.links
-    n, para_of, seq_index = len(link_keys), text.para_of, facts.seq_index
+    para_of, seq_index = text.para_of, facts.seq_index
     located, main_key, around = where.memo, main.key, main.ancestors
-    per_link = []  # the facts that need a look at the link: one pass
-    for key, anchor in zip(link_keys, anchors, strict=True):
+    first, last, n_seq = art.first_good, art.last_good, max(len(seq_index), 1)
+    log_anchor = [log1p(len(anchor)) / 5 for anchor in anchors]
+    per_block: Counter[int] = Counter()
+    contents: Counter[int] = Counter()
+    anchor_sum: dict[int, float] = {}
+    for rule, la in zip(rules, log_anchor, strict=True):
+        per_block[rule.block] += 1
+        contents[rule.block] += rule.placement == CONTENT
+        anchor_sum[rule.block] = anchor_sum.get(rule.block, 0.0) + la
+    # Per container: its size, share of rule content, mean anchor length; per grandparent,
+    # its links; per paragraph, its text facts (links share them: computed once each).
+    containers = {
+        b: (log1p(count) / 5, contents[b] / count, anchor_sum[b] / count)
+        for b, count in per_block.items()
+    }
+    grand = [parent[parent[k]] if parent[k] > 0 else 0 for k in link_keys]
+    per_grand = {g: log1p(count) / 5 for g, count in Counter(grand).items()}
+    para_facts: dict[int, tuple[float, float, float, float]] = {}
+    rows = []
+    inside = []
+    for i, key in enumerate(link_keys):
         p = para_of(parent[key])
-        size = own.get(p, 0)
-        per_link.append((
-            key in around or located.get(key, (key,))[0] == main_key, p in good,
-            p >= 0 and tag[p] in _PARAGRAPHS, size if size > 0 else 0, in_links.get(p, 0),
-            seq_index.get(key, -1), len(anchor), anchor.count(" ") + 1 if anchor else 0,
+        in_para = para_facts.get(p)
+        if in_para is None:
+            size = max(own.get(p, 0), 0)
+            in_para = para_facts[p] = (
+                1.0 if p in good else 0.0,
+                1.0 if p >= 0 and tag[p] in _PARAGRAPHS else 0.0,
+                in_links.get(p, 0) / size if size else 1.0,
+                log1p(size) / 8,
+            )
+        at = seq_index.get(key, -1)
+        anchor, rule = anchors[i], rules[i]
+        words = anchor.count(" ") + 1 if anchor else 0
+        same, content_share, mean_anchor = containers[rule.block]
+        in_main = 1.0 if key in around or located.get(key, (key,))[0] == main_key else 0.0
+        inside.append(in_main)
+        rows.append((
+            *_ONE_HOT[rule.placement], rule.score, in_main, *in_para,
+            1.0 if 0 <= at < first else 0.0, 1.0 if at > last >= 0 else 0.0, at / n_seq,
+            log_anchor[i], _LOG_WORDS[words] if words < 65 else log1p(words) / 3,
+            0.0 if anchor else 1.0, same, per_grand[grand[i]], content_share, mean_anchor,
         ))  # fmt: skip
-    inside, in_good, in_par, length, link_text, at, alen, words = np.array(
-        per_link, float
-    ).T.reshape(8, n)
-    rule = np.fromiter((_RULE_COLUMN[r.placement] for r in rules), np.int64, n)
-    _, block, per_block = np.unique([r.block for r in rules], return_inverse=True,
-                                    return_counts=True)  # fmt: skip
-    _, grand, per_grand = np.unique(
-        [parent[parent[k]] if parent[k] > 0 else 0 for k in link_keys],
-        return_inverse=True, return_counts=True,
-    )  # fmt: skip
     bits = _ancestry(page)
-    link_bits = np.fromiter((bits[k] for k in link_keys), np.int64, n)
-    main_words = (bits[main.key] & _MAIN_WORDS) > 0
-    page_facts = [float(main.listing), float(main.thread), float(main.weak),
-                  float(art.is_article), float(art.technical),
-                  raw[main.key] / raw[0] if raw[0] else 0.0, float(inside.mean()),
-                  log1p(n) / 8, *main_words.astype(float)]  # fmt: skip
-    columns = [
-        np.eye(5)[rule].T,
-        np.fromiter((r.score for r in rules), float, n),
-        inside,
-        in_good,
-        in_par,
-        np.where(length > 0, link_text / np.maximum(length, 1), 1.0),
-        np.log1p(length) / 8,
-        (at >= 0) & (at < art.first_good),
-        (at > art.last_good) & (art.last_good >= 0),
-        at / max(len(seq_index), 1),
-        np.log1p(alen) / 5,
-        np.log1p(words) / 3,
-        alen == 0,
-        np.log1p(per_block[block]) / 5,
-        np.log1p(per_grand[grand]) / 5,
-        (np.bincount(block, rule == 0) / per_block)[block],
-        (np.bincount(block, np.log1p(alen)) / per_block)[block] / 5,
-        *[np.full(n, v) for v in page_facts],
-        inside * page_facts[0],
-        inside * page_facts[1],
-        inside * page_facts[3],
-        ((link_bits[:, None] >> _SHIFTS) & 1).T,
-    ]
-    return np.vstack([np.asarray(c, float).reshape(-1, n) for c in columns]).T
+    main_bits = bits[main.key]
+    page_facts = (
+        float(main.listing), float(main.thread), float(main.weak), float(art.is_article),
+        float(art.technical), raw[main.key] / raw[0] if raw[0] else 0.0,
+        sum(inside) / len(inside), log1p(len(inside)) / 8,
+        float(main_bits & _BIT["word_post"] > 0), float(main_bits & _BIT["word_product"] > 0),
+    )  # fmt: skip
+    return LinkFacts(rows, inside, page_facts, [bits[k] for k in link_keys])
 
 
 def _scan(

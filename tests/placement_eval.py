@@ -332,7 +332,7 @@ def page_link_facts(page: ZytePage) -> list[LinkFacts]:
     """The labeled links of a page (the crawler's own extraction) with the rules' placement
     and the model's facts, as :func:`pipelines.placement.placement_facts` gives them for the
     arguments extraction passes."""
-    from pipelines.placement import placement_facts
+    from pipelines.placement import BIT_NAMES, placement_facts
 
     calls: list[tuple[object, ...]] = []
     inner = extract_mod.place_links_scored
@@ -349,10 +349,11 @@ def page_link_facts(page: ZytePage) -> list[LinkFacts]:
     if not calls:
         return []
     nodes = list(calls[0][1])  # type: ignore[call-overload]
-    rules, rows = placement_facts(*calls[0])  # type: ignore[arg-type]
+    rules, facts = placement_facts(*calls[0])  # type: ignore[arg-type]
+    rows = facts.rows(len(BIT_NAMES)) if facts else [[] for _ in rules]
     squashed = "".join(page.body.split())
     out = []
-    for link, node, rule, row in zip(links, nodes, rules, rows.tolist(), strict=True):
+    for link, node, rule, row in zip(links, nodes, rules, rows, strict=True):
         label = zyte_label(
             link.anchor_text, link_context(node, link.anchor_text), page.body, squashed
         )
@@ -365,7 +366,7 @@ def web_link_facts(web: SampleWeb) -> Iterator[tuple[str, str, list[LinkFacts]]]
     """Per HTML page of the test web: its URL, host, and each link's facts with the placement
     the generator meant (content, or boilerplate for nav, sidebar, footer and comment)."""
     from pipelines.extract import extract_page, parse_page
-    from pipelines.placement import placement_facts
+    from pipelines.placement import BIT_NAMES, placement_facts
 
     for page in web.html_pages():
         _, _, rest = page.url.partition("://")
@@ -374,11 +375,12 @@ def web_link_facts(web: SampleWeb) -> Iterator[tuple[str, str, list[LinkFacts]]]
         content_type = res.header("Content-Type")
         extracted = extract_page(res.body, page.url, content_type=content_type)
         tree = parse_page(res.body, content_type)[0]
-        rules, rows = placement_facts(tree, link_nodes(tree, extracted.base_url))
+        rules, facts = placement_facts(tree, link_nodes(tree, extracted.base_url))
+        rows = facts.rows(len(BIT_NAMES)) if facts else [[] for _ in rules]
         facts = [
             LinkFacts(link.anchor_text, "content" if exp.placement == "content" else BOILER,
                       rule.placement, row)
-            for exp, link, rule, row in zip(page.links, extracted.links, rules, rows.tolist(),
+            for exp, link, rule, row in zip(page.links, extracted.links, rules, rows,
                                             strict=True)
         ]  # fmt: skip
         yield page.url, host, facts

@@ -5,12 +5,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 from selectolax.lexbor import LexborHTMLParser
 
 from pipelines import placement_weights
-from pipelines.placement import FEATURES, Placed, placement_facts
-from pipelines.placement_model import decide
+from pipelines.placement import (
+    BIT_NAMES,
+    FEATURES,
+    LINK_FEATURES,
+    PAGE_FEATURES,
+    Placed,
+    placement_facts,
+)
+from pipelines.placement_model import LinkFacts, decide, scores
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "benchmarks"))
 
@@ -32,20 +38,28 @@ def test_the_weights_are_for_the_facts_the_walk_gathers():
     assert placement_weights.FEATURES == FEATURES
     assert len(placement_weights.WEIGHTS) == len(FEATURES)
     tree = LexborHTMLParser(PAGE)
-    rules, rows = placement_facts(tree, tree.css("a[href]"))
+    rules, facts = placement_facts(tree, tree.css("a[href]"))
+    rows = facts.rows(len(BIT_NAMES))
     assert len(rules) == len(rows) == 5
     assert all(len(row) == len(FEATURES) for row in rows)
+    # The run-time sum (by parts, bits memoized) is the trainer's: bias + row . weights.
+    for row, z in zip(rows, scores(facts), strict=True):
+        dense = placement_weights.BIAS + sum(
+            w * x for w, x in zip(placement_weights.WEIGHTS, row, strict=True)
+        )
+        assert abs(dense - z) < 1e-9
 
 
 def test_model_decides_content_and_keeps_regions_and_comments():
     tree = LexborHTMLParser(PAGE)
-    rules, rows = placement_facts(tree, tree.css("a[href]"))
-    got = [p.placement for p in decide(rules, rows)]
+    rules, facts = placement_facts(tree, tree.css("a[href]"))
+    got = [p.placement for p in decide(rules, facts)]
     assert got == ["nav", "nav", "content", "comment", "footer"]
 
 
 def test_an_overruled_link_is_not_sure_for_the_site_level_pass():
     rules = [Placed("content", 0.95, 7)]
-    out = decide(rules, np.zeros((1, len(FEATURES))))[0]
+    facts = LinkFacts([(0.0,) * len(LINK_FEATURES)], [0.0], (0.0,) * len(PAGE_FEATURES), [0])
+    out = decide(rules, facts)[0]
     assert out.block == 7
     assert out.placement == "content" or out.score < 0.9
