@@ -1,16 +1,22 @@
 """Train the placement model (pipelines/placement_weights.py) on the WCXB development pages.
 
-Each labeled link (``tests/placement_eval.py``: content when its anchor, in context, lies in
-the human-marked main text) gives a row of facts (:data:`pipelines.placement.FEATURES`, as
-:func:`pipelines.placement.placement_facts` gathers them). A logistic regression (numpy,
+Pages: the WCXB dev split, the 181 Zyte articles (type "zyte": news must not get worse) and the
+test web built with seed 1 (type "testweb": the placements the project means on its own
+templates; the CI floor measures seed 0). Each labeled link (``tests/placement_eval.py``:
+content when its anchor, in context, lies in the human-marked main text) gives a row of facts
+(:data:`pipelines.placement.FEATURES`, as :func:`pipelines.placement.placement_facts` gathers
+them). A logistic regression (numpy,
 Newton's method, L2) on the standardized rows says content or not; links are weighted so that
-every page type counts alike (``--balance``), and the weights are written back
+the page types count more alike (``--balance``), and the weights are written back
 unstandardized, so that the run-time model is one weighted sum per link. The honest figure is
 the k-fold cross-validation with folds by domain (no site on both sides), per page type,
 beside the rules alone and trafilatura (its cached answers, ``eval_placement.py
 --wcxb-cache``); then the model is trained on all pages.
 
-    PYTHONPATH=. python tests/benchmarks/train_placement.py [--cache /tmp/facts.pkl] [--write]
+    PYTHONPATH=. python tests/benchmarks/train_placement.py --cache /tmp/facts.pkl --l2 100 \
+        [--write]
+
+The facts cache holds rows of the FEATURES it was made with: remove it after changing them.
 """
 
 from __future__ import annotations
