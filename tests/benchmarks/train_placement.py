@@ -173,7 +173,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="processes")
     ap.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     ap.add_argument("--l2", type=float, default=None, help="L2 (default: chosen by CV)")
-    ap.add_argument("--balance", type=float, default=0.5,
+    ap.add_argument("--balance", type=float, default=1.0,
                     help="weight links by (links of their page type)^-BALANCE")  # fmt: skip
     ap.add_argument("--write", action="store_true", help="write the weights module")
     args = ap.parse_args()
