@@ -5,7 +5,9 @@ facts (:class:`LinkFacts`; one row per link of :data:`pipelines.placement.FEATUR
 logistic regression over those rows (weights in :mod:`pipelines.placement_weights`, trained by
 ``tests/benchmarks/train_placement.py`` on the WCXB development pages, the Zyte articles and
 the test web, cross-validated by domain) says whether the link is content: one weighted sum
-per link. Where it overrules the rules, the region comes from the rules when they said
+per link; a link the rules call content stays so unless the model is surer (DEMOTE, below
+THRESHOLD: a blog index's posts, an item grid, are content on templates the model saw
+little of). Where it overrules the rules, the region comes from the rules when they said
 boilerplate, else it is a sidebar (a link beside the text). What the rules are certain of
 stays: comments (``rel=ugc``, a comment container under an article) and a link around the
 whole main text.
@@ -92,9 +94,14 @@ def decide(rules: Sequence[_Placed], facts: LinkFacts | None) -> list[_Placed]:
     if facts is None or not weights.WEIGHTS:
         return list(rules)
     out = []
-    cut = log(weights.THRESHOLD / (1.0 - weights.THRESHOLD))  # the probability's, as a logit
-    for rule, z in zip(rules, scores(facts), strict=True):
-        content = z >= cut
+    cut = _logit(weights.THRESHOLD)
+    # The rules' content stays unless the model is sure (DEMOTE), but in a thread's main
+    # (main_thread: posts and signatures, where the rules say content too often).
+    demote = _logit(weights.DEMOTE)
+    thread = facts.page[1]
+    for rule, z, inside in zip(rules, scores(facts), facts.inside, strict=True):
+        sure = cut if thread and inside else demote
+        content = z >= (sure if rule.placement == "content" else cut)
         if (
             content == (rule.placement == "content")
             or rule.score >= 1.0
@@ -106,6 +113,11 @@ def decide(rules: Sequence[_Placed], facts: LinkFacts | None) -> list[_Placed]:
         region = "content" if content else "sidebar"
         out.append(rule._replace(placement=region, score=min(_OVERRULED, max(p, 1.0 - p))))
     return out
+
+
+def _logit(p: float) -> float:
+    """A probability as a logit: ``_logit(0.5)`` is 0.0."""
+    return log(p / (1.0 - p))
 
 
 class _Placed(NamedTuple):  # pipelines.placement.Placed (no import cycle)

@@ -57,10 +57,10 @@ def test_zyte_held_out_half_stays_close(zyte):
 
 def test_test_web_per_template_after_the_site_level_pass():
     links = web_links(build_test_web())
-    # With the placement model (trained on real pages), per page is higher on the hashed and
-    # table templates; after the site-level pass a little lower than the rules alone were
-    # (0.94-0.99 where they had 0.99-1.0): a blog index's posts go to the sidebar more often.
-    for attr, floor in (("page_level", 0.90), ("site_level", 0.90), ("site_block", 0.93)):
+    # The model overrules the rules' content only when sure (DEMOTE): after the site-level
+    # pass the figures are the rules' (0.994 hashed, 0.999 html5, 0.989 table, 0.998
+    # wordpress); per page 0.83-0.99.
+    for attr, floor in (("page_level", 0.80), ("site_level", 0.93), ("site_block", 0.98)):
         for template, (_, binary, _) in web_accuracy(links, attr).items():
             assert binary >= floor, (attr, template, binary)
 
