@@ -48,6 +48,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipelines.linktext import anchor_parts, collapse_ws, hidden_elements
 from pipelines.memo import BoundedMemo
+from pipelines.page_type import MARKUP_FACTS, PageMarkup
 from pipelines.placement_model import LinkFacts, decide
 from pipelines.urls import registered_domain
 
@@ -572,17 +573,19 @@ def place_links_scored(
     rels: Sequence[Sequence[str]] | None = None,
     anchors: Sequence[str] | None = None,
     attrs: Sequence[dict[str, str | None]] | None = None,
+    markup: PageMarkup | None = None,
 ) -> list[Placed]:
     """Placement, confidence and container fingerprint of each link node, in order.
 
     ``rels`` (each link's rel tokens, lowercased), ``anchors`` (each link's text, images' alt
-    aside) and ``attrs`` (each link's attributes), if the caller has them already.
+    aside) and ``attrs`` (each link's attributes), if the caller has them already; ``markup``
+    what extraction's pass noted of the page's schema.org and OpenGraph types.
 
     The facts are gathered and the rules applied (:func:`placement_facts`); then the model
     (:mod:`pipelines.placement_model`) decides content or not from each link's facts, the
     rules' answer among them.
     """
-    rules, link_facts = placement_facts(tree, links, rels, anchors, attrs)
+    rules, link_facts = placement_facts(tree, links, rels, anchors, attrs, markup)
     return decide(rules, link_facts)
 
 
@@ -592,6 +595,7 @@ def placement_facts(
     rels: Sequence[Sequence[str]] | None = None,
     anchors: Sequence[str] | None = None,
     attrs: Sequence[dict[str, str | None]] | None = None,
+    markup: PageMarkup | None = None,
 ) -> tuple[list[Placed], LinkFacts | None]:
     """The rules' placement of each link, and the links' facts for the model (rows of
     :data:`FEATURES`: :meth:`pipelines.placement_model.LinkFacts.rows`).
@@ -642,7 +646,8 @@ def placement_facts(
         results.append(Placed(decided[0], decided[1], block))
     if outside:
         _place_outside(page, main.path, outside, results)
-    return results, _link_facts(facts, raw, link_keys, anchors, results)
+    marked = markup.facts() if markup is not None else _NO_MARKUP
+    return results, _link_facts(facts, raw, link_keys, anchors, results, marked)
 
 
 #: The facts of a link the placement model reads (:func:`_link_facts`), in this order: the
@@ -657,7 +662,7 @@ LINK_FEATURES: tuple[str, ...] = (
 )  # fmt: skip
 PAGE_FEATURES: tuple[str, ...] = (
     "page_listing", "page_thread", "page_weak", "page_article", "page_technical",
-    "main_share", "main_links", "page_links", "main_post", "main_product",
+    "main_share", "main_links", "page_links", "main_post", "main_product", *MARKUP_FACTS,
 )  # fmt: skip
 FEATURES: tuple[str, ...] = (
     *LINK_FEATURES,
@@ -667,6 +672,7 @@ FEATURES: tuple[str, ...] = (
     "main_article",
     *BIT_NAMES,
 )
+_NO_MARKUP = (0.0,) * len(MARKUP_FACTS)
 _LOG_WORDS = [log1p(words) / 3 for words in range(65)]  # the anchor_words of short anchors
 _ONE_HOT = {
     label: tuple(float(label == other) for other in (CONTENT, NAV, SIDEBAR, FOOTER, COMMENT))
@@ -685,7 +691,7 @@ def _ancestry(page: _Page) -> list[int]:
 
 def _link_facts(
     facts: _Facts, raw: list[float], link_keys: list[int], anchors: Sequence[str],
-    rules: list[Placed],
+    rules: list[Placed], marked: tuple[float, ...],
 ) -> LinkFacts:  # fmt: skip
     """The links' facts for the model (:class:`pipelines.placement_model.LinkFacts`)."""
     page, text, main, art, where = facts.page, facts.text, facts.main, facts.article, facts.where
@@ -742,6 +748,7 @@ def _link_facts(
         float(art.technical), raw[main.key] / raw[0] if raw[0] else 0.0,
         sum(inside) / len(inside), log1p(len(inside)) / 8,
         float(main_bits & _BIT["word_post"] > 0), float(main_bits & _BIT["word_product"] > 0),
+        *marked,
     )  # fmt: skip
     return LinkFacts(rows, inside, page_facts, [bits[k] for k in link_keys])
 

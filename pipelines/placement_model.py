@@ -23,6 +23,7 @@ from typing import NamedTuple
 from pipelines import placement_weights as weights
 
 _SURE = 0.9  # the site-level pass keeps placements this sure (pipelines/sitewide.py SURE)
+_MARKUP_FORUM = 12  # pipelines.placement.PAGE_FEATURES' markup_forum
 _OVERRULED = 0.85  # the most confidence an overruled placement gets: below _SURE
 
 
@@ -97,11 +98,14 @@ def decide(rules: Sequence[_Placed], facts: LinkFacts | None) -> list[_Placed]:
     cut = _logit(weights.THRESHOLD)
     # The rules' content stays unless the model is sure (DEMOTE), but in a thread's main
     # (main_thread: posts and signatures, where the rules say content too often).
+    # A page marked up as a forum's (DiscussionForumPosting, QAPage, a forum generator) has
+    # posts the rules miss: content there from PROMOTE (below THRESHOLD).
     demote = _logit(weights.DEMOTE)
+    promote = _logit(weights.PROMOTE) if facts.page[_MARKUP_FORUM] else cut
     thread = facts.page[1]
     for rule, z, inside in zip(rules, scores(facts), facts.inside, strict=True):
         sure = cut if thread and inside else demote
-        content = z >= (sure if rule.placement == "content" else cut)
+        content = z >= (sure if rule.placement == "content" else promote)
         if (
             content == (rule.placement == "content")
             or rule.score >= 1.0

@@ -366,6 +366,7 @@ def web_link_facts(web: SampleWeb) -> Iterator[tuple[str, str, list[LinkFacts]]]
     """Per HTML page of the test web: its URL, host, and each link's facts with the placement
     the generator meant (content, or boilerplate for nav, sidebar, footer and comment)."""
     from pipelines.extract import extract_page, parse_page
+    from pipelines.page_type import PageMarkup
     from pipelines.placement import BIT_NAMES, placement_facts
 
     for page in web.html_pages():
@@ -373,9 +374,21 @@ def web_link_facts(web: SampleWeb) -> Iterator[tuple[str, str, list[LinkFacts]]]
         host, _, path = rest.partition("/")
         res = web.site[host]["/" + path]
         content_type = res.header("Content-Type")
-        extracted = extract_page(res.body, page.url, content_type=content_type)
+        markups: list[PageMarkup] = []
+        inner = extract_mod.classify_page
+
+        def spy(url, title, markup, links, markups=markups, inner=inner):  # type: ignore[no-untyped-def]
+            markups.append(markup)
+            return inner(url, title, markup, links)
+
+        extract_mod.classify_page = spy
+        try:
+            extracted = extract_page(res.body, page.url, content_type=content_type)
+        finally:
+            extract_mod.classify_page = inner
         tree = parse_page(res.body, content_type)[0]
-        rules, facts = placement_facts(tree, link_nodes(tree, extracted.base_url))
+        nodes = link_nodes(tree, extracted.base_url)
+        rules, facts = placement_facts(tree, nodes, None, None, None, markups[0])
         rows = facts.rows(len(BIT_NAMES)) if facts else [[] for _ in rules]
         facts = [
             LinkFacts(link.anchor_text, "content" if exp.placement == "content" else BOILER,

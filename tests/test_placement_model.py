@@ -63,3 +63,19 @@ def test_an_overruled_link_is_not_sure_for_the_site_level_pass():
     out = decide(rules, facts)[0]
     assert out.block == 7
     assert out.placement == "content" or out.score < 0.9
+
+
+def test_page_markup_reaches_the_model():
+    # The forum markup fact the model's PROMOTE reads is where decide() looks for it, and
+    # extraction's schema.org types arrive in the page's facts.
+    from pipelines import placement_model
+    from pipelines.page_type import PageMarkup
+
+    assert PAGE_FEATURES[placement_model._MARKUP_FORUM] == "markup_forum"
+    markup = PageMarkup()
+    markup.add_jsonld('{"@type": "DiscussionForumPosting"}')
+    tree = LexborHTMLParser(PAGE)
+    _, plain = placement_facts(tree, tree.css("a[href]"))
+    _, marked = placement_facts(tree, tree.css("a[href]"), markup=markup)
+    assert plain.page[placement_model._MARKUP_FORUM] == 0.0
+    assert marked.page[placement_model._MARKUP_FORUM] == 1.0
