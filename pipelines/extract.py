@@ -764,7 +764,7 @@ def _extract(
         texts.append(collapse_ws(text))
         link_attrs.append(attrs)
         staged.append((target, tag, is_image, alts))
-    placements = place_links_scored(tree, nodes, rels, texts, link_attrs)
+    placements = place_links_scored(tree, nodes, rels, texts, link_attrs, markup)
 
     page_nofollow = page.nofollow_page
     for position, ((target, tag, is_image, alts), rel, anchor, attrs, placement) in enumerate(

@@ -200,6 +200,11 @@ def _schema_types(text: str) -> list[str]:
     return types
 
 
+#: The facts :meth:`PageMarkup.facts` gives the placement model, in order.
+MARKUP_FACTS = ("markup_article", "markup_product", "markup_forum", "markup_comment",
+                "markup_collection")  # fmt: skip
+
+
 @dataclass(slots=True)
 class PageMarkup:
     """What extraction's pass over the page's elements noted for the page type: schema.org
@@ -231,6 +236,25 @@ class PageMarkup:
                 self.generator = value
         elif self.og_type is None:
             self.og_type = value
+
+    def facts(self) -> tuple[float, ...]:
+        """The markup's facts for the placement model (:data:`MARKUP_FACTS`, 1.0 or 0.0):
+        what the page says it is, by schema.org types, ``og:type`` and the generator.
+
+        >>> markup = PageMarkup()
+        >>> markup.add_jsonld('{"@type": "Product", "offers": {"@type": "Offer"}}')
+        >>> markup.facts()
+        (0.0, 1.0, 0.0, 0.0, 0.0)
+        """
+        groups = {_SCHEMA_GROUPS.get(name) for name in self.schema_types}
+        og, generator = self.og_type or "", self.generator or ""
+        return (
+            1.0 if "article" in groups or og.startswith("article") else 0.0,
+            1.0 if "product" in groups or "product" in og else 0.0,
+            1.0 if "forum" in groups or _GENERATOR_RE["forum"].search(generator) else 0.0,
+            1.0 if "comment" in groups else 0.0,
+            1.0 if "collection" in groups else 0.0,
+        )
 
     def _add(self, name: str) -> None:
         if len(self.schema_types) < MAX_SCHEMA_TYPES:

@@ -38,14 +38,18 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
+from math import log1p
 from typing import NamedTuple
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipelines.linktext import anchor_parts, collapse_ws, hidden_elements
 from pipelines.memo import BoundedMemo
+from pipelines.page_type import MARKUP_FACTS, PageMarkup
+from pipelines.placement_model import LinkFacts, decide
 from pipelines.urls import registered_domain
 
 CONTENT, NAV, SIDEBAR, FOOTER, COMMENT = "content", "nav", "sidebar", "footer", "comment"
@@ -184,6 +188,38 @@ _BLOCK_TAGS = frozenset(
     }
 )  # fmt: skip
 _PARAGRAPHS = frozenset({"p", "li", "dd", "dt", "blockquote", "pre"})
+# Bits of what an element is (its tag, its label, the word groups its class and id name), ORed
+# down the tree into each link's ancestry: facts for the placement model (:func:`_link_facts`).
+BIT_NAMES = (
+    "tag_nav", "tag_header", "tag_footer", "tag_aside", "tag_main", "tag_article", "tag_li",
+    "tag_table", "tag_form", "tag_heading", "tag_section", "tag_list", "tag_p",
+    "label_nav", "label_sidebar", "label_footer", "label_comment", "label_content",
+    "word_post", "word_product", "word_item", "word_social", "word_toc", "word_hero",
+)  # fmt: skip
+_BIT = {name: 1 << i for i, name in enumerate(BIT_NAMES)}
+_TAG_BITS = {
+    **{t: _BIT["tag_" + t] for t in ("nav", "header", "footer", "aside", "main", "article")},
+    **{t: _BIT["tag_table"] for t in ("table", "tr", "td", "th")},
+    **{t: _BIT["tag_heading"] for t in ("h1", "h2", "h3", "h4", "h5", "h6")},
+    **{t: _BIT["tag_list"] for t in ("ul", "ol", "dl")},
+    "li": _BIT["tag_li"], "dd": _BIT["tag_li"], "dt": _BIT["tag_li"], "form": _BIT["tag_form"],
+    "section": _BIT["tag_section"], "p": _BIT["tag_p"], "blockquote": _BIT["tag_p"],
+}  # fmt: skip
+_LABEL_BITS: dict[str | None, int] = {
+    lab: _BIT["label_" + lab] for lab in (NAV, SIDEBAR, FOOTER, COMMENT, CONTENT)
+}
+_WORD_GROUPS = {
+    "word_post": "post posts answer answers reply replies message messages thread topic "
+    "question questions forum",
+    "word_product": "product products description desc detail details spec specs "
+    "specification specifications price pdp",
+    "word_item": "item items card cards grid tile tiles result results listing teaser "
+    "collection catalog",
+    "word_social": "share sharing social follow",
+    "word_toc": "toc sidenav docs doc",
+    "word_hero": "hero banner cta feature features service services section block",
+}
+_WORD_BITS = {w: _BIT[group] for group, ws in _WORD_GROUPS.items() for w in ws.split()}
 _SELF_URLS = (
     ('link[rel="canonical"][href]', "href"),
     ('meta[property="og:url"][content]', "content"),
@@ -378,10 +414,10 @@ def _facts(
     role: str | None,
     itemprop: str | None,
     align: str | None,
-) -> tuple[str | None, bool, int]:
+) -> tuple[str | None, bool, int, int]:
     """An element's label, whether it names the article body (schema.org articleBody or a
-    class or id), and its fingerprint part: everything that depends on its tag and attributes
-    alone, memoized (markup repeats)."""
+    class or id), its fingerprint part and its bits (:data:`_TAG_BITS`, :data:`_WORD_BITS`):
+    everything that depends on its tag and attributes alone, memoized (markup repeats)."""
     if tag not in _TAG_LABELS and not (cls or id_ or role or itemprop):
         label = None
     else:
@@ -391,13 +427,30 @@ def _facts(
         or bool(cls and _VALUE_FACTS[cls][3])
         or bool(id_ and _VALUE_FACTS[id_][3])
     )
-    return label, body, _part_hash(tag, cls, id_, None if cls else align)
+    bits = _TAG_BITS.get(tag, 0) | _LABEL_BITS.get(label, 0)
+    for value in (cls, id_):
+        if value:
+            bits |= _WORDS_OF[value]
+    return label, body, _part_hash(tag, cls, id_, None if cls else align), bits
+
+
+def _value_bits(value: str) -> int:
+    """The word groups (:data:`_WORD_BITS`) an id or class attribute names.
+
+    >>> _value_bits("product-card grid") == _WORD_BITS["product"] | _WORD_BITS["card"]
+    True
+    """
+    bits = 0
+    for token in _tokens(value):
+        bits |= _WORD_BITS.get(token, 0)
+    return bits
 
 
 # Markup repeats, so what its names say is memoized; the memos are bounded in bytes, not in
 # entries, since a page chooses their keys (pipelines/memo.py).
 _TOKEN_LABEL = BoundedMemo(_token_label, 4 << 20)
 _WORD_FACTS = BoundedMemo(_word_facts, 4 << 20)
+_WORDS_OF = BoundedMemo(_value_bits, 4 << 20)
 _VALUE_FACTS = BoundedMemo(_value_facts, 8 << 20)
 _FACTS = BoundedMemo(_facts, 8 << 20)
 
@@ -411,7 +464,7 @@ def _part_hash(tag: str, cls: str | None, id_: str | None, align: str | None) ->
     return zlib.crc32(text.translate(None, b"0123456789"))
 
 
-_ROOT_FACTS = (None, False, 0)  # the root: no label, not the body, no fingerprint
+_ROOT_FACTS = (None, False, 0, 0)  # the root: no label, not the body, no fingerprint, no bits
 
 
 class _Page:
@@ -419,7 +472,9 @@ class _Page:
     were recorded (an element after its parent), with per-element facts in lists: the tree is
     recorded first (:meth:`register`), the facts then read in one go (:meth:`read_facts`)."""
 
-    __slots__ = ("attrs", "block", "body", "depth", "index", "label", "nodes", "parent", "tag")
+    __slots__ = (
+        "attrs", "bits", "block", "body", "depth", "index", "label", "nodes", "parent", "tag"
+    )  # fmt: skip
 
     def __init__(self, root: LexborNode) -> None:
         self.index: dict[int, int] = {root.mem_id: 0}  # mem_id -> number; the root is 0
@@ -431,6 +486,7 @@ class _Page:
         self.body: list[int] = []  # elements that markup names the article's body
         self.tag: list[str] = []
         self.depth: list[int] = []
+        self.bits: list[int] = []  # the element's own bits (tag, label, class words)
 
     def register(self, node: LexborNode, mem_id: int) -> int:
         """Record ``node`` (whose ``mem_id`` the caller has) and its ancestors up to the root
@@ -475,6 +531,7 @@ class _Page:
         ]  # fmt: skip
         self.label = [f[0] for f in facts]
         self.body = [k for k, f in enumerate(facts) if f[1]]
+        self.bits = [f[3] for f in facts]
         n = len(nodes)
         depth = self.depth = [0] * n
         block = self.block = [0] * n
@@ -516,21 +573,43 @@ def place_links_scored(
     rels: Sequence[Sequence[str]] | None = None,
     anchors: Sequence[str] | None = None,
     attrs: Sequence[dict[str, str | None]] | None = None,
+    markup: PageMarkup | None = None,
 ) -> list[Placed]:
     """Placement, confidence and container fingerprint of each link node, in order.
 
     ``rels`` (each link's rel tokens, lowercased), ``anchors`` (each link's text, images' alt
-    aside) and ``attrs`` (each link's attributes), if the caller has them already.
+    aside) and ``attrs`` (each link's attributes), if the caller has them already; ``markup``
+    what extraction's pass noted of the page's schema.org and OpenGraph types.
+
+    The facts are gathered and the rules applied (:func:`placement_facts`); then the model
+    (:mod:`pipelines.placement_model`) decides content or not from each link's facts, the
+    rules' answer among them.
+    """
+    rules, link_facts = placement_facts(tree, links, rels, anchors, attrs, markup)
+    return decide(rules, link_facts)
+
+
+def placement_facts(
+    tree: LexborHTMLParser,
+    links: Sequence[LexborNode],
+    rels: Sequence[Sequence[str]] | None = None,
+    anchors: Sequence[str] | None = None,
+    attrs: Sequence[dict[str, str | None]] | None = None,
+    markup: PageMarkup | None = None,
+) -> tuple[list[Placed], LinkFacts | None]:
+    """The rules' placement of each link, and the links' facts for the model (rows of
+    :data:`FEATURES`: :meth:`pipelines.placement_model.LinkFacts.rows`).
 
     The facts are gathered first (:func:`_scan`, :class:`_Text`, :func:`_main_block`,
     :func:`_article`), then each link is decided by the rules (:func:`_place_link`, and
-    :func:`_place_outside` for the links outside main that no markup labels).
+    :func:`_place_outside` for the links outside main that no markup labels), then their facts
+    read (:func:`_link_facts`); None for no links or no root.
     """
     if not links:
-        return []
+        return [], None
     root = tree.body or tree.root
     if root is None:
-        return [Placed(CONTENT, 0.5, 0) for _ in links]
+        return [Placed(CONTENT, 0.5, 0) for _ in links], None
     page, link_keys, paras, seq = _scan(tree, root, links, attrs)
     if anchors is None:
         hidden = hidden_elements(tree)
@@ -551,12 +630,12 @@ def place_links_scored(
     for i, (node, key) in enumerate(zip(links, link_keys, strict=True)):
         up = parent[key]
         block = blocks[up if up >= 0 else key] & 0x7FFFFFFF
+        link_attrs = attrs[i] if attrs is not None else node.attributes  # read once
         if rels is not None:
             ugc = "ugc" in rels[i]
         else:
-            ugc = "ugc" in (node.attributes.get("rel") or "").lower().split()
-        href = attrs[i] if attrs is not None else node
-        decided = _place_link(facts, key, ugc, anchors[i], href)
+            ugc = "ugc" in (link_attrs.get("rel") or "").lower().split()
+        decided = _place_link(facts, key, ugc, anchors[i], link_attrs)
         if decided is None:  # outside main, unlabeled: decided below, for all such links
             top, branch, _ = where.locate(key)
             side = facts.order.get(branch)
@@ -567,7 +646,111 @@ def place_links_scored(
         results.append(Placed(decided[0], decided[1], block))
     if outside:
         _place_outside(page, main.path, outside, results)
-    return results
+    marked = markup.facts() if markup is not None else _NO_MARKUP
+    return results, _link_facts(facts, raw, link_keys, anchors, results, marked)
+
+
+#: The facts of a link the placement model reads (:func:`_link_facts`), in this order: the
+#: rules' answer, where the link sits relative to main and to running text, its anchor, the
+#: links that share its container (:data:`LINK_FEATURES`); what the page is
+#: (:data:`PAGE_FEATURES`); in main times three of those; its ancestry's bits.
+LINK_FEATURES: tuple[str, ...] = (
+    "rule_content", "rule_nav", "rule_sidebar", "rule_footer", "rule_comment", "rule_score",
+    "in_main", "in_text", "in_paragraph", "para_density", "para_length",
+    "before_text", "after_text", "position", "anchor_length", "anchor_words", "no_anchor",
+    "same_container", "same_parent", "container_content", "container_anchor",
+)  # fmt: skip
+PAGE_FEATURES: tuple[str, ...] = (
+    "page_listing", "page_thread", "page_weak", "page_article", "page_technical",
+    "main_share", "main_links", "page_links", "main_post", "main_product", *MARKUP_FACTS,
+)  # fmt: skip
+FEATURES: tuple[str, ...] = (
+    *LINK_FEATURES,
+    *PAGE_FEATURES,
+    "main_listing",
+    "main_thread",
+    "main_article",
+    *BIT_NAMES,
+)
+_NO_MARKUP = (0.0,) * len(MARKUP_FACTS)
+_LOG_WORDS = [log1p(words) / 3 for words in range(65)]  # the anchor_words of short anchors
+_ONE_HOT = {
+    label: tuple(float(label == other) for other in (CONTENT, NAV, SIDEBAR, FOOTER, COMMENT))
+    for label in (CONTENT, NAV, SIDEBAR, FOOTER, COMMENT)
+}
+
+
+def _ancestry(page: _Page) -> list[int]:
+    """Each element's bits ORed with its ancestors' (an element comes after its parent)."""
+    parent, own = page.parent, page.bits
+    bits = list(own)
+    for k in range(1, len(bits)):
+        bits[k] |= bits[parent[k]]
+    return bits
+
+
+def _link_facts(
+    facts: _Facts, raw: list[float], link_keys: list[int], anchors: Sequence[str],
+    rules: list[Placed], marked: tuple[float, ...],
+) -> LinkFacts:  # fmt: skip
+    """The links' facts for the model (:class:`pipelines.placement_model.LinkFacts`)."""
+    page, text, main, art, where = facts.page, facts.text, facts.main, facts.article, facts.where
+    parent, tag, good, own, in_links = page.parent, page.tag, text.good, text.own, text.links
+    para_of, seq_index = text.para_of, facts.seq_index
+    located, main_key, around = where.memo, main.key, main.ancestors
+    first, last, n_seq = art.first_good, art.last_good, max(len(seq_index), 1)
+    log_anchor = [log1p(len(anchor)) / 5 for anchor in anchors]
+    per_block: Counter[int] = Counter()
+    contents: Counter[int] = Counter()
+    anchor_sum: dict[int, float] = {}
+    for rule, la in zip(rules, log_anchor, strict=True):
+        per_block[rule.block] += 1
+        contents[rule.block] += rule.placement == CONTENT
+        anchor_sum[rule.block] = anchor_sum.get(rule.block, 0.0) + la
+    # Per container: its size, share of rule content, mean anchor length; per grandparent,
+    # its links; per paragraph, its text facts (links share them: computed once each).
+    containers = {
+        b: (log1p(count) / 5, contents[b] / count, anchor_sum[b] / count)
+        for b, count in per_block.items()
+    }
+    grand = [parent[parent[k]] if parent[k] > 0 else 0 for k in link_keys]
+    per_grand = {g: log1p(count) / 5 for g, count in Counter(grand).items()}
+    para_facts: dict[int, tuple[float, float, float, float]] = {}
+    rows = []
+    inside = []
+    for i, key in enumerate(link_keys):
+        p = para_of(parent[key])
+        in_para = para_facts.get(p)
+        if in_para is None:
+            size = max(own.get(p, 0), 0)
+            in_para = para_facts[p] = (
+                1.0 if p in good else 0.0,
+                1.0 if p >= 0 and tag[p] in _PARAGRAPHS else 0.0,
+                in_links.get(p, 0) / size if size else 1.0,
+                log1p(size) / 8,
+            )
+        at = seq_index.get(key, -1)
+        anchor, rule = anchors[i], rules[i]
+        words = anchor.count(" ") + 1 if anchor else 0
+        same, content_share, mean_anchor = containers[rule.block]
+        in_main = 1.0 if key in around or located.get(key, (key,))[0] == main_key else 0.0
+        inside.append(in_main)
+        rows.append((
+            *_ONE_HOT[rule.placement], rule.score, in_main, *in_para,
+            1.0 if 0 <= at < first else 0.0, 1.0 if at > last >= 0 else 0.0, at / n_seq,
+            log_anchor[i], _LOG_WORDS[words] if words < 65 else log1p(words) / 3,
+            0.0 if anchor else 1.0, same, per_grand[grand[i]], content_share, mean_anchor,
+        ))  # fmt: skip
+    bits = _ancestry(page)
+    main_bits = bits[main.key]
+    page_facts = (
+        float(main.listing), float(main.thread), float(main.weak), float(art.is_article),
+        float(art.technical), raw[main.key] / raw[0] if raw[0] else 0.0,
+        sum(inside) / len(inside), log1p(len(inside)) / 8,
+        float(main_bits & _BIT["word_post"] > 0), float(main_bits & _BIT["word_product"] > 0),
+        *marked,
+    )  # fmt: skip
+    return LinkFacts(rows, inside, page_facts, [bits[k] for k in link_keys])
 
 
 def _scan(
@@ -938,15 +1121,15 @@ class _Facts:
 
 
 def _place_link(
-    facts: _Facts, key: int, ugc: bool, anchor: str, href: dict[str, str | None] | LexborNode
+    facts: _Facts, key: int, ugc: bool, anchor: str, attrs: dict[str, str | None]
 ) -> tuple[str, float] | None:
     """One link's placement and confidence, by the first rule that applies: around main;
     markup labels below the common ancestor with main; running text; pagination; then its
     position in main. None: outside main without a label (see :func:`_place_outside`).
-    ``href``: the link's attributes, or its node."""
+    ``attrs``: the link's attributes."""
     page, main = facts.page, facts.main
     if key in main.ancestors:  # a link around the main block (<a><div>text</div></a>)
-        return CONTENT, 0.6
+        return CONTENT, 1.0  # it holds the text: sure (the model does not overrule it)
     top, _, labels = facts.where.locate(key)  # common ancestor with main, labels below it
     if ugc or COMMENT in labels:
         if main.thread and _in_post_text(facts, key, anchor):
@@ -974,7 +1157,6 @@ def _place_link(
         return NAV, 0.6
     if art.is_article and _in_link_list(page, key, facts.lists):
         return SIDEBAR, 0.55  # a list of stories in an article ("more on this"): not its text
-    attrs = href.attributes if isinstance(href, LexborNode) else href
     if _is_button(page, key, attrs):  # "Buy now", "Book", "Check price": a call to action
         return SIDEBAR, 0.6
     if (

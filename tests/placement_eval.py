@@ -312,3 +312,88 @@ def web_accuracy(links: Sequence[WebLink], attr: str) -> dict[str, tuple[float, 
         ) / len(group)
         out[template] = (five, binary, len(group))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The placement model's training data: each labeled link's facts (tests/benchmarks/
+# train_placement.py)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LinkFacts:
+    anchor: str
+    label: str  # content | boilerplate
+    rule: str  # the rules' placement
+    row: list[float]  # pipelines.placement.FEATURES
+
+
+def page_link_facts(page: ZytePage) -> list[LinkFacts]:
+    """The labeled links of a page (the crawler's own extraction) with the rules' placement
+    and the model's facts, as :func:`pipelines.placement.placement_facts` gives them for the
+    arguments extraction passes."""
+    from pipelines.placement import BIT_NAMES, placement_facts
+
+    calls: list[tuple[object, ...]] = []
+    inner = extract_mod.place_links_scored
+
+    def spy(*args):  # type: ignore[no-untyped-def]
+        calls.append(args)
+        return inner(*args)
+
+    extract_mod.place_links_scored = spy
+    try:
+        links = extract_from_text(page.html, page.url).links
+    finally:
+        extract_mod.place_links_scored = inner
+    if not calls:
+        return []
+    nodes = list(calls[0][1])  # type: ignore[call-overload]
+    rules, facts = placement_facts(*calls[0])  # type: ignore[arg-type]
+    rows = facts.rows(len(BIT_NAMES)) if facts else [[] for _ in rules]
+    squashed = "".join(page.body.split())
+    out = []
+    for link, node, rule, row in zip(links, nodes, rules, rows, strict=True):
+        label = zyte_label(
+            link.anchor_text, link_context(node, link.anchor_text), page.body, squashed
+        )
+        if label is not None:
+            out.append(LinkFacts(link.anchor_text, label, rule.placement, row))
+    return out
+
+
+def web_link_facts(web: SampleWeb) -> Iterator[tuple[str, str, list[LinkFacts]]]:
+    """Per HTML page of the test web: its URL, host, and each link's facts with the placement
+    the generator meant (content, or boilerplate for nav, sidebar, footer and comment)."""
+    from pipelines.extract import extract_page, parse_page
+    from pipelines.page_type import PageMarkup
+    from pipelines.placement import BIT_NAMES, placement_facts
+
+    for page in web.html_pages():
+        _, _, rest = page.url.partition("://")
+        host, _, path = rest.partition("/")
+        res = web.site[host]["/" + path]
+        content_type = res.header("Content-Type")
+        markups: list[PageMarkup] = []
+        inner = extract_mod.classify_page
+
+        def spy(url, title, markup, links, markups=markups, inner=inner):  # type: ignore[no-untyped-def]
+            markups.append(markup)
+            return inner(url, title, markup, links)
+
+        extract_mod.classify_page = spy
+        try:
+            extracted = extract_page(res.body, page.url, content_type=content_type)
+        finally:
+            extract_mod.classify_page = inner
+        tree = parse_page(res.body, content_type)[0]
+        nodes = link_nodes(tree, extracted.base_url)
+        rules, facts = placement_facts(tree, nodes, None, None, None, markups[0])
+        rows = facts.rows(len(BIT_NAMES)) if facts else [[] for _ in rules]
+        facts = [
+            LinkFacts(link.anchor_text, "content" if exp.placement == "content" else BOILER,
+                      rule.placement, row)
+            for exp, link, rule, row in zip(page.links, extracted.links, rules, rows,
+                                            strict=True)
+        ]  # fmt: skip
+        yield page.url, host, facts

@@ -39,8 +39,10 @@ def content_prf(rows, ids=None):
 
 def test_zyte_content_precision_and_recall(zyte):
     _, rows = zyte
-    precision, recall, _ = content_prf(rows)
-    assert precision >= 0.90 and recall >= 0.85, (precision, recall)
+    # The placement model trades a little precision for much recall (0.863 / 0.946 / F1 0.903;
+    # the rules alone had 0.888 F1).
+    precision, recall, f1 = content_prf(rows)
+    assert precision >= 0.85 and recall >= 0.935 and f1 >= 0.895, (precision, recall, f1)
 
 
 def test_zyte_held_out_half_stays_close(zyte):
@@ -49,11 +51,15 @@ def test_zyte_held_out_half_stays_close(zyte):
     tune, held = halves(pages)
     f_tune = content_prf(rows, {p.id for p in tune})[2]
     f_held = content_prf(rows, {p.id for p in held})[2]
-    assert f_held >= 0.84 and f_tune - f_held <= 0.06, (f_tune, f_held)
+    # (0.925 and 0.878 today; the placement model saw both halves, in 5 folds by domain)
+    assert f_held >= 0.865 and f_tune - f_held <= 0.06, (f_tune, f_held)
 
 
 def test_test_web_per_template_after_the_site_level_pass():
     links = web_links(build_test_web())
+    # The model overrules the rules' content only when sure (DEMOTE): after the site-level
+    # pass the figures are the rules' (0.994 hashed, 0.999 html5, 0.989 table, 0.998
+    # wordpress); per page 0.83-0.99.
     for attr, floor in (("page_level", 0.80), ("site_level", 0.93), ("site_block", 0.98)):
         for template, (_, binary, _) in web_accuracy(links, attr).items():
             assert binary >= floor, (attr, template, binary)
@@ -63,13 +69,14 @@ def test_test_web_per_template_after_the_site_level_pass():
 # a little under what the sample gives today (eval_placement.py --only wcxb has the whole
 # dev split, with trafilatura beside it).
 WCXB_FLOORS = {
-    "article": 0.80,
-    "documentation": 0.82,
-    "listing": 0.50,
-    "forum": 0.32,  # a thread's posts (0.355 today)
-    "service": 0.55,
-    "product": 0.09,
-    None: 0.49,  # all pages together
+    "article": 0.80,  # 0.822 today
+    "documentation": 0.90,  # 0.921
+    "listing": 0.65,  # 0.675
+    "forum": 0.60,  # a thread's posts (0.646: PROMOTE on forum markup)
+    "service": 0.82,  # 0.837 (0.880 before DEMOTE and the markup facts)
+    "product": 0.12,  # 0.143
+    "collection": 0.60,  # 0.680
+    None: 0.70,  # all pages together (0.734)
 }
 
 

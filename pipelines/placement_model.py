@@ -1,0 +1,130 @@
+"""The placement model: content or not, per link, from the facts the placement walk gathered.
+
+:func:`pipelines.placement.placement_facts` gives, per link, the rules' placement and its
+facts (:class:`LinkFacts`; one row per link of :data:`pipelines.placement.FEATURES`). A
+logistic regression over those rows (weights in :mod:`pipelines.placement_weights`, trained by
+``tests/benchmarks/train_placement.py`` on the WCXB development pages, the Zyte articles and
+the test web, cross-validated by domain) says whether the link is content: one weighted sum
+per link; a link the rules call content stays so unless the model is surer (DEMOTE, below
+THRESHOLD: a blog index's posts, an item grid, are content on templates the model saw
+little of). Where it overrules the rules, the region comes from the rules when they said
+boilerplate, else it is a sidebar (a link beside the text). What the rules are certain of
+stays: comments (``rel=ugc``, a comment container under an article) and a link around the
+whole main text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from math import exp, log
+from operator import mul
+from typing import NamedTuple
+
+from pipelines import placement_weights as weights
+
+_SURE = 0.9  # the site-level pass keeps placements this sure (pipelines/sitewide.py SURE)
+_MARKUP_FORUM = 12  # pipelines.placement.PAGE_FEATURES' markup_forum
+_OVERRULED = 0.85  # the most confidence an overruled placement gets: below _SURE
+
+
+class LinkFacts(NamedTuple):
+    """The model's facts about a page's links, in parts (rows() joins them): per link its own
+    facts and whether it lies in main, the page's facts, per link its ancestry's bits."""
+
+    own: list[tuple[float, ...]]  # per link: pipelines.placement.LINK_FEATURES
+    inside: list[float]  # per link: 1.0 in main
+    page: tuple[float, ...]  # pipelines.placement.PAGE_FEATURES
+    bits: list[int]  # per link: bit j is the j-th of the bit facts (pipelines.placement)
+
+    def rows(self, n_bits: int) -> list[list[float]]:
+        """One row per link, in the order of pipelines.placement.FEATURES."""
+        listing, thread, article = self.page[0], self.page[1], self.page[3]
+        return [
+            [*own, *self.page, inside * listing, inside * thread, inside * article,
+             *(float(bits >> j & 1) for j in range(n_bits))]
+            for own, inside, bits in zip(self.own, self.inside, self.bits, strict=True)
+        ]  # fmt: skip
+
+
+class _Weights:
+    """The weights, split as :class:`LinkFacts` is: a link's score is a sum over its own
+    facts, the page's part (the same for all its links), in main times the interactions'
+    part, and its bits' part (memoized: ancestries repeat)."""
+
+    def __init__(self, n_own: int, n_page: int) -> None:
+        w = weights.WEIGHTS
+        self.own = w[:n_own]
+        self.page = w[n_own : n_own + n_page]
+        self.inter = w[n_own + n_page : n_own + n_page + 3]
+        self.bits = w[n_own + n_page + 3 :]
+        self.bit_sums: dict[int, float] = {}
+
+    def bit_sum(self, bits: int) -> float:
+        found = self.bit_sums.get(bits)
+        if found is None:
+            found = sum(w for j, w in enumerate(self.bits) if bits >> j & 1)
+            if len(self.bit_sums) < 65_536:  # bounded: a page chooses its ancestries
+                self.bit_sums[bits] = found
+        return found
+
+
+_SPLIT: list[_Weights] = []
+
+
+def scores(facts: LinkFacts) -> list[float]:
+    """Each link's weighted sum (the logit of its probability of being content)."""
+    if not _SPLIT:
+        _SPLIT.append(_Weights(len(facts.own[0]), len(facts.page)))
+    w = _SPLIT[0]
+    page = weights.BIAS + sum(a * b for a, b in zip(w.page, facts.page, strict=True))
+    listing, thread, article = facts.page[0], facts.page[1], facts.page[3]
+    inter = w.inter[0] * listing + w.inter[1] * thread + w.inter[2] * article
+    own_w, bit_sum = w.own, w.bit_sum
+    return [
+        page + sum(map(mul, own_w, own)) + inside * inter + bit_sum(bits)
+        for own, inside, bits in zip(facts.own, facts.inside, facts.bits, strict=True)
+    ]
+
+
+def decide(rules: Sequence[_Placed], facts: LinkFacts | None) -> list[_Placed]:
+    """The rules' placements, with content decided by the model (see the module docstring).
+
+    A link the model agrees on keeps the rules' region and confidence; one it overrules gets
+    the model's confidence, below what the site-level pass counts as sure.
+    """
+    if facts is None or not weights.WEIGHTS:
+        return list(rules)
+    out = []
+    cut = _logit(weights.THRESHOLD)
+    # The rules' content stays unless the model is sure (DEMOTE), but in a thread's main
+    # (main_thread: posts and signatures, where the rules say content too often).
+    # A page marked up as a forum's (DiscussionForumPosting, QAPage, a forum generator) has
+    # posts the rules miss: content there from PROMOTE (below THRESHOLD).
+    demote = _logit(weights.DEMOTE)
+    promote = _logit(weights.PROMOTE) if facts.page[_MARKUP_FORUM] else cut
+    thread = facts.page[1]
+    for rule, z, inside in zip(rules, scores(facts), facts.inside, strict=True):
+        sure = cut if thread and inside else demote
+        content = z >= (sure if rule.placement == "content" else promote)
+        if (
+            content == (rule.placement == "content")
+            or rule.score >= 1.0
+            or (rule.placement == "comment" and rule.score >= _SURE)
+        ):
+            out.append(rule)
+            continue
+        p = 1.0 / (1.0 + exp(-max(-30.0, min(30.0, z))))
+        region = "content" if content else "sidebar"
+        out.append(rule._replace(placement=region, score=min(_OVERRULED, max(p, 1.0 - p))))
+    return out
+
+
+def _logit(p: float) -> float:
+    """A probability as a logit: ``_logit(0.5)`` is 0.0."""
+    return log(p / (1.0 - p))
+
+
+class _Placed(NamedTuple):  # pipelines.placement.Placed (no import cycle)
+    placement: str
+    score: float
+    block: int
