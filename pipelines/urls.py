@@ -461,8 +461,13 @@ def url_host(url: str) -> str:
     'xn--bcher-kva.de'
     >>> url_host("http://[::1]:8080/")
     '[::1]'
+    >>> url_host("")  # no URL (a page handed to extraction without one)
+    ''
     """
-    authority = url.split("/", 3)[2]
+    parts = url.split("/", 3)
+    if len(parts) < 3:
+        return ""
+    authority = parts[2]
     if "@" in authority:
         authority = authority.rpartition("@")[2]
     if authority[:1] == "[":

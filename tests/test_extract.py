@@ -221,3 +221,11 @@ def test_docstring_examples():
     for module in modules:
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_a_page_without_a_url_is_extracted():
+    """A page handed over with no URL (a WARC resource without a target URI, a benchmark
+    page without one): absolute links are kept, nothing raises on the missing host."""
+    page = extract_page(b'<p>hello <a href="http://a.example/x">x</a></p>', "")
+    assert [link.target_url for link in page.links] == ["http://a.example/x"]
+    assert page.country is None
