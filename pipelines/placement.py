@@ -257,26 +257,33 @@ def _token_label(token: str) -> str | None:
     return None
 
 
-def _word_facts(word: str) -> tuple[bool, str | None, bool]:
-    """What one class name says: (a comment word, the first region word, an article word).
+def _word_facts(word: str) -> tuple[bool, str | None, bool, int]:
+    """What one class name says: (a comment word, the first region word, an article word, the
+    word groups it names: :data:`_WORD_BITS`), from one split into tokens.
 
     Within one class name a region word wins over an article word (sdc-article-related-stories,
     sidebar-content, comment-body).
 
     >>> _word_facts("sdc-article-related-stories"), _word_facts("articleBody")
-    ((False, 'sidebar', True), (False, None, True))
+    ((False, 'sidebar', True, 0), (False, None, True, 0))
     """
     region: str | None = None
-    article = False
+    article = comment = False
+    bits = 0
     for token in _tokens(word):
+        bits |= _WORD_BITS.get(token, 0)
+        if comment:
+            continue  # a comment word decides: only the bits are left to read
         label = _TOKEN_LABEL[token]
         if label == COMMENT:
-            return True, None, False
-        if label == CONTENT:
+            comment = True
+        elif label == CONTENT:
             article = article or token not in _WEAK_CONTENT
         elif label is not None and region is None:
             region = label
-    return False, region, article
+    if comment:
+        return True, None, False, bits
+    return False, region, article, bits
 
 
 def classify_element(tag: str, attrs: dict[str, str | None]) -> str | None:
@@ -322,7 +329,7 @@ def _classify(
     content = False
     for value in (id_, cls):
         if value:
-            comment, region, article, _ = _VALUE_FACTS[value]
+            comment, region, article = _VALUE_FACTS[value][:3]
             if comment:
                 return COMMENT
             found = found or region
@@ -334,26 +341,36 @@ def _classify(
     return found
 
 
-def _value_facts(value: str) -> tuple[bool, str | None, bool, bool]:
+def _value_facts(value: str) -> tuple[bool, str | None, bool, bool, int]:
     """What an id or class attribute says: (a comment word, the first region word, an article
-    word without a region word in its class name, a name of the article's body). Memoized
-    per value: class lists repeat across elements where ids and digits do not.
+    word without a region word in its class name, a name of the article's body, the word
+    groups it names: :func:`_value_bits`). Memoized per value: class lists repeat across
+    elements where ids and digits do not.
 
-    >>> _value_facts("menu-item menu-item-2041"), _value_facts("entry-content clearfix")
-    ((False, 'nav', False, False), (False, None, False, True))
+    >>> _value_facts("menu-item menu-item-2041") == (False, NAV, False, False, _BIT["word_item"])
+    True
+    >>> _value_facts("entry-content clearfix")
+    (False, None, False, True, 0)
     """
     body = _names_body(value)
     found: str | None = None
-    content = False
+    content = any_comment = False
+    bits = 0
+    # Its words' tokens are the value's (whitespace splits both): one split serves both.
     for word in value.split():
-        comment, region, article = _WORD_FACTS[word]
+        comment, region, article, word_bits = _WORD_FACTS[word]
+        bits |= word_bits
+        if any_comment:
+            continue
         if comment:
-            return True, None, False, body
-        if region is not None:
+            any_comment = True
+        elif region is not None:
             found = found or region
         elif article:
             content = True
-    return False, found, content, body
+    if any_comment:
+        return True, None, False, body, bits
+    return False, found, content, body, bits
 
 
 @lru_cache(maxsize=4096)
@@ -429,7 +446,7 @@ def _facts(
     bits = _TAG_BITS.get(tag, 0) | _LABEL_BITS.get(label, 0)
     for value in (cls, id_):
         if value:
-            bits |= _WORDS_OF[value]
+            bits |= _VALUE_FACTS[value][4]
     return label, body, _part_hash(tag, cls, id_, None if cls else align), bits
 
 
@@ -437,6 +454,8 @@ def _value_bits(value: str) -> int:
     """The word groups (:data:`_WORD_BITS`) an id or class attribute names.
 
     >>> _value_bits("product-card grid") == _WORD_BITS["product"] | _WORD_BITS["card"]
+    True
+    >>> _value_facts("product-card grid")[4] == _value_bits("product-card grid")
     True
     """
     bits = 0
@@ -449,7 +468,6 @@ def _value_bits(value: str) -> int:
 # entries, since a page chooses their keys (pipelines/memo.py).
 _TOKEN_LABEL = BoundedMemo(_token_label, 4 << 20)
 _WORD_FACTS = BoundedMemo(_word_facts, 4 << 20)
-_WORDS_OF = BoundedMemo(_value_bits, 4 << 20)
 _VALUE_FACTS = BoundedMemo(_value_facts, 8 << 20)
 _FACTS = BoundedMemo(_facts, 8 << 20)
 
@@ -963,7 +981,7 @@ def _main_block(
         listing = True
     if weak:  # nothing at all: markup alone decides
         main = 0
-    thread = main > 0 and _is_thread(page, text.good, main)
+    thread = main > 0 and _is_thread(page, text.good, main, under_boiler)
     if main > 0:
         _posts_of_a_thread(page, main)
     path = page.up(main, set())
@@ -975,11 +993,15 @@ def _posts_of_a_thread(page: _Page, main: int) -> None:
     thread, a forum's or a Q&A's: its posts are the content, so their comment label goes.
     Comments under an article stay comments: they are not in the article's main block."""
     parent, label = page.parent, page.label
-    posts = [
-        k
-        for k in range(1, len(parent))
-        if label[k] == COMMENT and (parent[k] == main or parent[parent[k]] == main)
-    ]
+    posts = []
+    k = 0
+    while True:  # the comments, found by list.index (in C): most elements are not one
+        try:
+            k = label.index(COMMENT, k + 1)
+        except ValueError:
+            break
+        if parent[k] == main or parent[parent[k]] == main:
+            posts.append(k)
     if len(posts) >= _THREAD_POSTS:
         for k in posts:
             label[k] = None
@@ -1163,29 +1185,65 @@ def _place_link(
     return CONTENT, 0.75
 
 
-def _is_thread(page: _Page, good: dict[int, int], main: int) -> bool:
+def _is_thread(page: _Page, good: dict[int, int], main: int, under_boiler: _Boiler) -> bool:
     """Whether most of the page's running text (outside nav, sidebars, footers) lies in
     comments, and the main block is one of them or holds some: a thread, a forum's or a
     Q&A's, whose posts are its content (an article's main block holds no comments)."""
     parent, label = page.parent, page.label
-    n = len(parent)
-    # Per element: 1 under a comment, 2 under other boilerplate (an element after its parent).
-    under = [0] * n
-    holds = [False] * n  # a comment below it
-    for k in range(1, n):
-        lab = label[k]
-        up = under[parent[k]]
-        under[k] = up or (1 if lab == COMMENT else 2 if lab in BOILERPLATE else 0)
-    for k in range(n - 1, 0, -1):
-        if holds[k] or label[k] == COMMENT:
-            holds[parent[k]] = True
-    comments = sum(v for k, v in good.items() if under[k] == 1)
-    other = sum(v for k, v in good.items() if under[k] == 0)
+    if COMMENT not in label:  # most pages: no comment at all (a scan in C)
+        return False
+    # Per element under boilerplate: 1 if its outermost boilerplate label is a comment, else 2;
+    # read from the walk up that under_boiler memoized, for the blocks of text only.
+    kinds: dict[int, int] = {}
+
+    def kind(key: int) -> int:
+        path = []
+        cur = key
+        while True:
+            found = kinds.get(cur)
+            if found is not None:
+                break
+            path.append(cur)
+            up = parent[cur]
+            if up <= 0 or not under_boiler(up):  # cur: the outermost boilerplate label
+                found = 1 if label[cur] == COMMENT else 2
+                break
+            cur = up
+        for k in path:
+            kinds[k] = found
+        return found
+
+    comments = other = 0
+    for k, v in good.items():
+        if not under_boiler(k):
+            other += v
+        elif kind(k) == 1:
+            comments += v
     if comments == 0 or comments < _THREAD_SHARE * (comments + other):
         return False
     # Main among the posts; or no article beside them: no named body, little other text.
-    no_article = other < _THREAD_OTHER and all(under[k] for k in page.body)
-    return under[main] == 1 or holds[main] or no_article
+    if under_boiler(main) and kind(main) == 1:
+        return True
+    if other < _THREAD_OTHER and all(under_boiler(k) for k in page.body):
+        return True
+    return _holds_comment(page, main)
+
+
+def _holds_comment(page: _Page, key: int) -> bool:
+    """Whether an element labelled comment lies below ``key``."""
+    parent, label, depth = page.parent, page.label, page.depth
+    top = depth[key]
+    k = 0
+    while True:
+        try:
+            k = label.index(COMMENT, k + 1)
+        except ValueError:
+            return False
+        cur = parent[k]
+        while cur >= 0 and depth[cur] > top:
+            cur = parent[cur]
+        if cur == key:
+            return True
 
 
 def _in_post_text(facts: _Facts, key: int, anchor: str) -> bool:
