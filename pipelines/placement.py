@@ -481,6 +481,7 @@ def _part_hash(tag: str, cls: str | None, id_: str | None, align: str | None) ->
     return zlib.crc32(text.translate(None, b"0123456789"))
 
 
+_FACT_ATTRS = ("class", "id", "role", "itemprop", "align")  # what _facts reads, in order
 _ROOT_FACTS = (None, False, 0, 0)  # the root: no label, not the body, no fingerprint, no bits
 
 
@@ -539,23 +540,25 @@ class _Page:
         """Each recorded element's tag, label, depth and container fingerprint."""
         nodes, parent, given = self.nodes, self.parent, self.attrs
         self.tag = tags = [n.tag or "" for n in nodes]
+        # The memo's key, (tag, class, id, role, itemprop, align), with the attributes read
+        # by map (in C) rather than by five calls of get.
         facts = [_ROOT_FACTS] + [
-            _FACTS[tag, a.get("class"), a.get("id"), a.get("role"), a.get("itemprop"),
-                   a.get("align")]
+            _FACTS[(tag, *map(a.get, _FACT_ATTRS))]
             if (a := given.get(k) or nodes[k].attributes)
             else _FACTS[tag, None, None, None, None, None]
             for k, tag in enumerate(tags[1:], 1)
         ]  # fmt: skip
-        self.label = [f[0] for f in facts]
-        self.body = [k for k, f in enumerate(facts) if f[1]]
-        self.bits = [f[3] for f in facts]
+        labels, bodies, parts, bits = zip(*facts, strict=True)  # columns, transposed in C
+        self.label = list(labels)
+        self.body = [k for k, named in enumerate(bodies) if named]
+        self.bits = list(bits)
         n = len(nodes)
         depth = self.depth = [0] * n
         block = self.block = [0] * n
         for k in range(1, n):
             up = parent[k]
             depth[k] = depth[up] + 1
-            block[k] = (block[up] * 31 + facts[k][2]) & 0xFFFFFFFF
+            block[k] = (block[up] * 31 + parts[k]) & 0xFFFFFFFF
 
     def up(self, key: int, stop: set[int]) -> list[int]:
         """``key`` and its ancestors until one in ``stop`` (included) or the root."""
@@ -808,7 +811,7 @@ class _Text:
     """Where the running text is: each block's own text (nested blocks subtracted), the link
     text in it, and the blocks that are running text (``good``: long, not a list of links)."""
 
-    __slots__ = ("good", "links", "nearest", "own", "paras", "parent")
+    __slots__ = ("good", "link_para", "links", "nearest", "own", "paras", "parent")
 
     def __init__(
         self, page: _Page, paras: dict[int, int], link_keys: list[int], anchor_len: list[int]
@@ -823,8 +826,9 @@ class _Text:
             if outer >= 0 and key != outer:
                 own[outer] -= length
         link_text: dict[int, int] = {}
-        for key, length in zip(link_keys, anchor_len, strict=True):
-            p = para_of(parent[key])
+        # Each link's paragraph (-1: none), found once: the main block's scoring reads it too.
+        self.link_para = link_para = [para_of(parent[key]) for key in link_keys]
+        for p, length in zip(link_para, anchor_len, strict=True):
             if p >= 0:
                 link_text[p] = link_text.get(p, 0) + length
         self.links = link_text
@@ -914,11 +918,11 @@ def _best_block(
             cost[key] += _BOILER_WEIGHT * value
         else:
             gain[key] += value - (link_text.get(key, 0) if hub else 0)
-    for key, length in zip(link_keys, anchor_len, strict=True):
+    for key, length, para in zip(link_keys, anchor_len, text.link_para, strict=True):
         if hub:
             if not under_boiler(key):
                 gain[key] += 0.5 * length
-        elif text.para_of(parent[key]) not in good:  # a link in running text is text
+        elif para not in good:  # a link in running text is text
             cost[key] += _LINK_WEIGHT * max(length, 1)
     # Text counts less the further it lies below an element (readability's decay): a wrapper
     # of the whole page does not win over the article by adding teasers' blurbs.
@@ -928,8 +932,15 @@ def _best_block(
         cost[up] += cost[key]
     net = [g - c for g, c in zip(gain, cost, strict=True)]
     top = max(net)
-    # The deepest of the best (the first of those on a tie).
-    best = max((k for k in range(n) if net[k] == top), key=depth.__getitem__)
+    # The deepest of the best (the first of those on a tie), found by list.index (in C).
+    best = k = net.index(top)
+    while True:
+        try:
+            k = net.index(top, k + 1)
+        except ValueError:
+            break
+        if depth[k] > depth[best]:
+            best = k
     return best if gain[best] > cost[best] else 0
 
 
