@@ -867,9 +867,15 @@ def _void_wrapper_labels(page: _Page, good: dict[int, int]) -> list[float]:
     total = raw[0]
     if total < _MIN_ARTICLE:  # little running text: no layout wrapper to tell from a region
         return raw
-    for key, lab in enumerate(label):
-        if lab is not None and lab in (NAV, SIDEBAR, FOOTER) and raw[key] > _WRAPPER_SHARE * total:
-            label[key] = None
+    for region in (NAV, SIDEBAR, FOOTER):
+        key = 0
+        while True:  # the elements so labelled, found by list.index (in C): few of them
+            try:
+                key = label.index(region, key + 1)
+            except ValueError:
+                break
+            if raw[key] > _WRAPPER_SHARE * total:
+                label[key] = None
     return raw
 
 
@@ -1135,7 +1141,7 @@ class _Facts:
     ) -> None:
         self.tree, self.page, self.text, self.main, self.where = tree, page, text, main, where
         self.article = article
-        self.seq_index = {key: i for i, key in enumerate(seq)}
+        self.seq_index = dict(zip(seq, range(len(seq)), strict=True))
         self.site: list[str | None] = []  # the page's own site, found when first needed
         self.lists: dict[int, bool] = {}  # _in_link_list's memo
         self.order: dict[int, int] = {}  # child of an ancestor of main -> -1 before, 1 after
@@ -1367,7 +1373,19 @@ def _is_button(page: _Page, key: int, attrs: dict[str, str | None]) -> bool:
     if (attrs.get("role") or "").strip().lower() == "button":
         return True
     cls = page.nodes[page.parent[key]].attributes.get("class")
-    return bool(cls) and not _BUTTON_WORDS.isdisjoint(_tokens(cls))
+    return bool(cls) and _BUTTON_CLASS[cls]
+
+
+def _names_button(cls: str) -> bool:
+    """Whether a class attribute names a button.
+
+    >>> _names_button("wp-block-button"), _names_button("buttonless-link")
+    (True, False)
+    """
+    return not _BUTTON_WORDS.isdisjoint(_tokens(cls))
+
+
+_BUTTON_CLASS = BoundedMemo(_names_button, 1 << 20)  # class lists repeat
 
 
 def _in_item(page: _Page, key: int) -> bool:
@@ -1445,8 +1463,8 @@ def _in_link_list(page: _Page, key: int, memo: dict[int, bool]) -> bool:
     for _ in range(4):
         if cur < 0:
             return False
-        node = page.nodes[cur]
-        if node.tag in ("ul", "ol"):
+        if page.tag[cur] in ("ul", "ol"):
+            node = page.nodes[cur]
             found = memo.get(cur)
             if found is None:
                 # Headlines, not names: related-story lists link long titles.
