@@ -481,7 +481,6 @@ def _part_hash(tag: str, cls: str | None, id_: str | None, align: str | None) ->
     return zlib.crc32(text.translate(None, b"0123456789"))
 
 
-_FACT_ATTRS = ("class", "id", "role", "itemprop", "align")  # what _facts reads, in order
 _ROOT_FACTS = (None, False, 0, 0)  # the root: no label, not the body, no fingerprint, no bits
 
 
@@ -540,10 +539,9 @@ class _Page:
         """Each recorded element's tag, label, depth and container fingerprint."""
         nodes, parent, given = self.nodes, self.parent, self.attrs
         self.tag = tags = [n.tag or "" for n in nodes]
-        # The memo's key, (tag, class, id, role, itemprop, align), with the attributes read
-        # by map (in C) rather than by five calls of get.
         facts = [_ROOT_FACTS] + [
-            _FACTS[(tag, *map(a.get, _FACT_ATTRS))]
+            _FACTS[tag, a.get("class"), a.get("id"), a.get("role"), a.get("itemprop"),
+                   a.get("align")]
             if (a := given.get(k) or nodes[k].attributes)
             else _FACTS[tag, None, None, None, None, None]
             for k, tag in enumerate(tags[1:], 1)
