@@ -438,15 +438,13 @@ def _facts(
         label = None
     else:
         label = _classify(tag, cls, id_, role, itemprop)
-    body = (
-        bool(itemprop and itemprop.strip().lower() in _BODY_ITEMPROPS)
-        or bool(cls and _VALUE_FACTS[cls][3])
-        or bool(id_ and _VALUE_FACTS[id_][3])
-    )
     bits = _TAG_BITS.get(tag, 0) | _LABEL_BITS.get(label, 0)
+    body = bool(itemprop and itemprop.strip().lower() in _BODY_ITEMPROPS)
     for value in (cls, id_):
         if value:
-            bits |= _VALUE_FACTS[value][4]
+            value_facts = _VALUE_FACTS[value]  # looked up once for both
+            body = body or value_facts[3]
+            bits |= value_facts[4]
     return label, body, _part_hash(tag, cls, id_, None if cls else align), bits
 
 
@@ -525,15 +523,15 @@ class _Page:
             pending.append(cur)
             ids.append(cur_id)
             cur = cur.parent
-        parent, nodes = self.parent, self.nodes
-        k = len(parent)
-        for j in range(len(pending) - 1, -1, -1):
-            index[ids[j]] = k
-            parent.append(up)
-            nodes.append(pending[j])
-            up = k
-            k += 1
-        return up
+        # Numbered outermost first, each the parent of the next (in C: extend, update).
+        parent, k, m = self.parent, len(self.parent), len(pending)
+        pending.reverse()
+        ids.reverse()
+        index.update(zip(ids, range(k, k + m), strict=True))
+        parent.append(up)
+        parent.extend(range(k, k + m - 1))
+        self.nodes.extend(pending)
+        return k + m - 1
 
     def read_facts(self) -> None:
         """Each recorded element's tag, label, depth and container fingerprint."""
