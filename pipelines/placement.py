@@ -258,26 +258,33 @@ def _token_label(token: str) -> str | None:
     return None
 
 
-def _word_facts(word: str) -> tuple[bool, str | None, bool]:
-    """What one class name says: (a comment word, the first region word, an article word).
+def _word_facts(word: str) -> tuple[bool, str | None, bool, int]:
+    """What one class name says: (a comment word, the first region word, an article word, the
+    word groups it names: :data:`_WORD_BITS`), from one split into tokens.
 
     Within one class name a region word wins over an article word (sdc-article-related-stories,
     sidebar-content, comment-body).
 
     >>> _word_facts("sdc-article-related-stories"), _word_facts("articleBody")
-    ((False, 'sidebar', True), (False, None, True))
+    ((False, 'sidebar', True, 0), (False, None, True, 0))
     """
     region: str | None = None
-    article = False
+    article = comment = False
+    bits = 0
     for token in _tokens(word):
+        bits |= _WORD_BITS.get(token, 0)
+        if comment:
+            continue  # a comment word decides: only the bits are left to read
         label = _TOKEN_LABEL[token]
         if label == COMMENT:
-            return True, None, False
-        if label == CONTENT:
+            comment = True
+        elif label == CONTENT:
             article = article or token not in _WEAK_CONTENT
         elif label is not None and region is None:
             region = label
-    return False, region, article
+    if comment:
+        return True, None, False, bits
+    return False, region, article, bits
 
 
 def classify_element(tag: str, attrs: dict[str, str | None]) -> str | None:
@@ -323,7 +330,7 @@ def _classify(
     content = False
     for value in (id_, cls):
         if value:
-            comment, region, article, _ = _VALUE_FACTS[value]
+            comment, region, article = _VALUE_FACTS[value][:3]
             if comment:
                 return COMMENT
             found = found or region
@@ -335,26 +342,36 @@ def _classify(
     return found
 
 
-def _value_facts(value: str) -> tuple[bool, str | None, bool, bool]:
+def _value_facts(value: str) -> tuple[bool, str | None, bool, bool, int]:
     """What an id or class attribute says: (a comment word, the first region word, an article
-    word without a region word in its class name, a name of the article's body). Memoized
-    per value: class lists repeat across elements where ids and digits do not.
+    word without a region word in its class name, a name of the article's body, the word
+    groups it names: :func:`_value_bits`). Memoized per value: class lists repeat across
+    elements where ids and digits do not.
 
-    >>> _value_facts("menu-item menu-item-2041"), _value_facts("entry-content clearfix")
-    ((False, 'nav', False, False), (False, None, False, True))
+    >>> _value_facts("menu-item menu-item-2041") == (False, NAV, False, False, _BIT["word_item"])
+    True
+    >>> _value_facts("entry-content clearfix")
+    (False, None, False, True, 0)
     """
     body = _names_body(value)
     found: str | None = None
-    content = False
+    content = any_comment = False
+    bits = 0
+    # Its words' tokens are the value's (whitespace splits both): one split serves both.
     for word in value.split():
-        comment, region, article = _WORD_FACTS[word]
+        comment, region, article, word_bits = _WORD_FACTS[word]
+        bits |= word_bits
+        if any_comment:
+            continue
         if comment:
-            return True, None, False, body
-        if region is not None:
+            any_comment = True
+        elif region is not None:
             found = found or region
         elif article:
             content = True
-    return False, found, content, body
+    if any_comment:
+        return True, None, False, body, bits
+    return False, found, content, body, bits
 
 
 @lru_cache(maxsize=4096)
@@ -422,15 +439,13 @@ def _facts(
         label = None
     else:
         label = _classify(tag, cls, id_, role, itemprop)
-    body = (
-        bool(itemprop and itemprop.strip().lower() in _BODY_ITEMPROPS)
-        or bool(cls and _VALUE_FACTS[cls][3])
-        or bool(id_ and _VALUE_FACTS[id_][3])
-    )
     bits = _TAG_BITS.get(tag, 0) | _LABEL_BITS.get(label, 0)
+    body = bool(itemprop and itemprop.strip().lower() in _BODY_ITEMPROPS)
     for value in (cls, id_):
         if value:
-            bits |= _WORDS_OF[value]
+            value_facts = _VALUE_FACTS[value]  # looked up once for both
+            body = body or value_facts[3]
+            bits |= value_facts[4]
     return label, body, _part_hash(tag, cls, id_, None if cls else align), bits
 
 
@@ -438,6 +453,8 @@ def _value_bits(value: str) -> int:
     """The word groups (:data:`_WORD_BITS`) an id or class attribute names.
 
     >>> _value_bits("product-card grid") == _WORD_BITS["product"] | _WORD_BITS["card"]
+    True
+    >>> _value_facts("product-card grid")[4] == _value_bits("product-card grid")
     True
     """
     bits = 0
@@ -450,7 +467,6 @@ def _value_bits(value: str) -> int:
 # entries, since a page chooses their keys (pipelines/memo.py).
 _TOKEN_LABEL = BoundedMemo(_token_label, 4 << 20)
 _WORD_FACTS = BoundedMemo(_word_facts, 4 << 20)
-_WORDS_OF = BoundedMemo(_value_bits, 4 << 20)
 _VALUE_FACTS = BoundedMemo(_value_facts, 8 << 20)
 _FACTS = BoundedMemo(_facts, 8 << 20)
 
@@ -508,15 +524,15 @@ class _Page:
             pending.append(cur)
             ids.append(cur_id)
             cur = cur.parent
-        parent, nodes = self.parent, self.nodes
-        k = len(parent)
-        for j in range(len(pending) - 1, -1, -1):
-            index[ids[j]] = k
-            parent.append(up)
-            nodes.append(pending[j])
-            up = k
-            k += 1
-        return up
+        # Numbered outermost first, each the parent of the next (in C: extend, update).
+        parent, k, m = self.parent, len(self.parent), len(pending)
+        pending.reverse()
+        ids.reverse()
+        index.update(zip(ids, range(k, k + m), strict=True))
+        parent.append(up)
+        parent.extend(range(k, k + m - 1))
+        self.nodes.extend(pending)
+        return k + m - 1
 
     def read_facts(self) -> None:
         """Each recorded element's tag, label, depth and container fingerprint."""
@@ -529,16 +545,17 @@ class _Page:
             else _FACTS[tag, None, None, None, None, None]
             for k, tag in enumerate(tags[1:], 1)
         ]  # fmt: skip
-        self.label = [f[0] for f in facts]
-        self.body = [k for k, f in enumerate(facts) if f[1]]
-        self.bits = [f[3] for f in facts]
+        labels, bodies, parts, bits = zip(*facts, strict=True)  # columns, transposed in C
+        self.label = list(labels)
+        self.body = [k for k, named in enumerate(bodies) if named]
+        self.bits = list(bits)
         n = len(nodes)
         depth = self.depth = [0] * n
         block = self.block = [0] * n
         for k in range(1, n):
             up = parent[k]
             depth[k] = depth[up] + 1
-            block[k] = (block[up] * 31 + facts[k][2]) & 0xFFFFFFFF
+            block[k] = (block[up] * 31 + parts[k]) & 0xFFFFFFFF
 
     def up(self, key: int, stop: set[int]) -> list[int]:
         """``key`` and its ancestors until one in ``stop`` (included) or the root."""
@@ -797,7 +814,7 @@ class _Text:
     """Where the running text is: each block's own text (nested blocks subtracted), the link
     text in it, and the blocks that are running text (``good``: long, not a list of links)."""
 
-    __slots__ = ("good", "links", "nearest", "own", "paras", "parent")
+    __slots__ = ("good", "link_para", "links", "nearest", "own", "paras", "parent")
 
     def __init__(
         self, page: _Page, paras: dict[int, int], link_keys: list[int], anchor_len: list[int]
@@ -812,8 +829,9 @@ class _Text:
             if outer >= 0 and key != outer:
                 own[outer] -= length
         link_text: dict[int, int] = {}
-        for key, length in zip(link_keys, anchor_len, strict=True):
-            p = para_of(parent[key])
+        # Each link's paragraph (-1: none), found once: the main block's scoring reads it too.
+        self.link_para = link_para = [para_of(parent[key]) for key in link_keys]
+        for p, length in zip(link_para, anchor_len, strict=True):
             if p >= 0:
                 link_text[p] = link_text.get(p, 0) + length
         self.links = link_text
@@ -852,9 +870,15 @@ def _void_wrapper_labels(page: _Page, good: dict[int, int]) -> list[float]:
     total = raw[0]
     if total < _MIN_ARTICLE:  # little running text: no layout wrapper to tell from a region
         return raw
-    for key, lab in enumerate(label):
-        if lab is not None and lab in (NAV, SIDEBAR, FOOTER) and raw[key] > _WRAPPER_SHARE * total:
-            label[key] = None
+    for region in (NAV, SIDEBAR, FOOTER):
+        key = 0
+        while True:  # the elements so labelled, found by list.index (in C): few of them
+            try:
+                key = label.index(region, key + 1)
+            except ValueError:
+                break
+            if raw[key] > _WRAPPER_SHARE * total:
+                label[key] = None
     return raw
 
 
@@ -903,11 +927,11 @@ def _best_block(
             cost[key] += _BOILER_WEIGHT * value
         else:
             gain[key] += value - (link_text.get(key, 0) if hub else 0)
-    for key, length in zip(link_keys, anchor_len, strict=True):
+    for key, length, para in zip(link_keys, anchor_len, text.link_para, strict=True):
         if hub:
             if not under_boiler(key):
                 gain[key] += 0.5 * length
-        elif text.para_of(parent[key]) not in good:  # a link in running text is text
+        elif para not in good:  # a link in running text is text
             cost[key] += _LINK_WEIGHT * max(length, 1)
     # Text counts less the further it lies below an element (readability's decay): a wrapper
     # of the whole page does not win over the article by adding teasers' blurbs.
@@ -917,8 +941,15 @@ def _best_block(
         cost[up] += cost[key]
     net = [g - c for g, c in zip(gain, cost, strict=True)]
     top = max(net)
-    # The deepest of the best (the first of those on a tie).
-    best = max((k for k in range(n) if net[k] == top), key=depth.__getitem__)
+    # The deepest of the best (the first of those on a tie), found by list.index (in C).
+    best = k = net.index(top)
+    while True:
+        try:
+            k = net.index(top, k + 1)
+        except ValueError:
+            break
+        if depth[k] > depth[best]:
+            best = k
     return best if gain[best] > cost[best] else 0
 
 
@@ -970,7 +1001,7 @@ def _main_block(
         listing = True
     if weak:  # nothing at all: markup alone decides
         main = 0
-    thread = main > 0 and _is_thread(page, text.good, main)
+    thread = main > 0 and _is_thread(page, text.good, main, under_boiler)
     if main > 0:
         _posts_of_a_thread(page, main)
     path = page.up(main, set())
@@ -982,11 +1013,15 @@ def _posts_of_a_thread(page: _Page, main: int) -> None:
     thread, a forum's or a Q&A's: its posts are the content, so their comment label goes.
     Comments under an article stay comments: they are not in the article's main block."""
     parent, label = page.parent, page.label
-    posts = [
-        k
-        for k in range(1, len(parent))
-        if label[k] == COMMENT and (parent[k] == main or parent[parent[k]] == main)
-    ]
+    posts = []
+    k = 0
+    while True:  # the comments, found by list.index (in C): most elements are not one
+        try:
+            k = label.index(COMMENT, k + 1)
+        except ValueError:
+            break
+        if parent[k] == main or parent[parent[k]] == main:
+            posts.append(k)
     if len(posts) >= _THREAD_POSTS:
         for k in posts:
             label[k] = None
@@ -1109,7 +1144,7 @@ class _Facts:
     ) -> None:
         self.tree, self.page, self.text, self.main, self.where = tree, page, text, main, where
         self.article = article
-        self.seq_index = {key: i for i, key in enumerate(seq)}
+        self.seq_index = dict(zip(seq, range(len(seq)), strict=True))
         self.site: list[str | None] = []  # the page's own site, found when first needed
         self.lists: dict[int, bool] = {}  # _in_link_list's memo
         self.order: dict[int, int] = {}  # child of an ancestor of main -> -1 before, 1 after
@@ -1170,29 +1205,65 @@ def _place_link(
     return CONTENT, 0.75
 
 
-def _is_thread(page: _Page, good: dict[int, int], main: int) -> bool:
+def _is_thread(page: _Page, good: dict[int, int], main: int, under_boiler: _Boiler) -> bool:
     """Whether most of the page's running text (outside nav, sidebars, footers) lies in
     comments, and the main block is one of them or holds some: a thread, a forum's or a
     Q&A's, whose posts are its content (an article's main block holds no comments)."""
     parent, label = page.parent, page.label
-    n = len(parent)
-    # Per element: 1 under a comment, 2 under other boilerplate (an element after its parent).
-    under = [0] * n
-    holds = [False] * n  # a comment below it
-    for k in range(1, n):
-        lab = label[k]
-        up = under[parent[k]]
-        under[k] = up or (1 if lab == COMMENT else 2 if lab in BOILERPLATE else 0)
-    for k in range(n - 1, 0, -1):
-        if holds[k] or label[k] == COMMENT:
-            holds[parent[k]] = True
-    comments = sum(v for k, v in good.items() if under[k] == 1)
-    other = sum(v for k, v in good.items() if under[k] == 0)
+    if COMMENT not in label:  # most pages: no comment at all (a scan in C)
+        return False
+    # Per element under boilerplate: 1 if its outermost boilerplate label is a comment, else 2;
+    # read from the walk up that under_boiler memoized, for the blocks of text only.
+    kinds: dict[int, int] = {}
+
+    def kind(key: int) -> int:
+        path = []
+        cur = key
+        while True:
+            found = kinds.get(cur)
+            if found is not None:
+                break
+            path.append(cur)
+            up = parent[cur]
+            if up <= 0 or not under_boiler(up):  # cur: the outermost boilerplate label
+                found = 1 if label[cur] == COMMENT else 2
+                break
+            cur = up
+        for k in path:
+            kinds[k] = found
+        return found
+
+    comments = other = 0
+    for k, v in good.items():
+        if not under_boiler(k):
+            other += v
+        elif kind(k) == 1:
+            comments += v
     if comments == 0 or comments < _THREAD_SHARE * (comments + other):
         return False
     # Main among the posts; or no article beside them: no named body, little other text.
-    no_article = other < _THREAD_OTHER and all(under[k] for k in page.body)
-    return under[main] == 1 or holds[main] or no_article
+    if under_boiler(main) and kind(main) == 1:
+        return True
+    if other < _THREAD_OTHER and all(under_boiler(k) for k in page.body):
+        return True
+    return _holds_comment(page, main)
+
+
+def _holds_comment(page: _Page, key: int) -> bool:
+    """Whether an element labelled comment lies below ``key``."""
+    parent, label, depth = page.parent, page.label, page.depth
+    top = depth[key]
+    k = 0
+    while True:
+        try:
+            k = label.index(COMMENT, k + 1)
+        except ValueError:
+            return False
+        cur = parent[k]
+        while cur >= 0 and depth[cur] > top:
+            cur = parent[cur]
+        if cur == key:
+            return True
 
 
 def _in_post_text(facts: _Facts, key: int, anchor: str) -> bool:
@@ -1305,7 +1376,19 @@ def _is_button(page: _Page, key: int, attrs: dict[str, str | None]) -> bool:
     if (attrs.get("role") or "").strip().lower() == "button":
         return True
     cls = page.nodes[page.parent[key]].attributes.get("class")
-    return bool(cls) and not _BUTTON_WORDS.isdisjoint(_tokens(cls))
+    return bool(cls) and _BUTTON_CLASS[cls]
+
+
+def _names_button(cls: str) -> bool:
+    """Whether a class attribute names a button.
+
+    >>> _names_button("wp-block-button"), _names_button("buttonless-link")
+    (True, False)
+    """
+    return not _BUTTON_WORDS.isdisjoint(_tokens(cls))
+
+
+_BUTTON_CLASS = BoundedMemo(_names_button, 1 << 20)  # class lists repeat
 
 
 def _in_item(page: _Page, key: int) -> bool:
@@ -1383,8 +1466,8 @@ def _in_link_list(page: _Page, key: int, memo: dict[int, bool]) -> bool:
     for _ in range(4):
         if cur < 0:
             return False
-        node = page.nodes[cur]
-        if node.tag in ("ul", "ol"):
+        if page.tag[cur] in ("ul", "ol"):
+            node = page.nodes[cur]
             found = memo.get(cur)
             if found is None:
                 # Headlines, not names: related-story lists link long titles.
