@@ -62,13 +62,26 @@ class LinkSpider(scrapy.Spider):
 
     # -- requests --------------------------------------------------------------------------
     def make_request(self, frontier: Frontier, entry: Entry) -> Request:
-        cfg = frontier.config
         if entry.depth == CHECK_DEPTH:
             return self.check_request(frontier, entry, "HEAD")
+        return self._request(frontier, entry, "GET", self.parse, self.on_error)
+
+    def check_request(self, frontier: Frontier, entry: Entry, method: str) -> Request:
+        """A target check: HEAD, or a GET whose body is cut at ``CHECK_MAX_BYTES``; every
+        status is an answer, redirects are recorded (and their next hop queued as a check)."""
+        limit = self.settings.getint("LINKCRAWL_CHECK_MAX_BYTES", defaults.CHECK_MAX_BYTES)
+        return self._request(frontier, entry, method, self.parse_check, self.on_check_error,
+                             lc_check_bytes=limit)  # fmt: skip
+
+    def _request(self, frontier: Frontier, entry: Entry, method: str, callback: Any,
+                 errback: Any, **meta: Any) -> Request:  # fmt: skip
+        """The frontier entry's request: every status is an answer, redirects are ours."""
+        cfg = frontier.config
         request = Request(
             entry.url,
-            callback=self.parse,
-            errback=self.on_error,
+            method=method,
+            callback=callback,
+            errback=errback,
             dont_filter=True,
             headers={"User-Agent": cfg.user_agent},
             meta={
@@ -76,38 +89,12 @@ class LinkSpider(scrapy.Spider):
                 "lc_crawl": frontier.crawl_id,
                 "handle_httpstatus_all": True,
                 "dont_redirect": True,
+                **meta,
             },
         )
         if cfg.download_timeout > 0:
             request.meta["download_timeout"] = cfg.download_timeout
         if entry.lost:  # quarantined by the frontier: crawler.poison records it, unfetched
-            request.meta["lc_poison"] = entry.lost
-        return request
-
-    def check_request(self, frontier: Frontier, entry: Entry, method: str) -> Request:
-        """A target check: HEAD, or a GET whose body is cut at ``CHECK_MAX_BYTES``; every
-        status is an answer, redirects are recorded (and their next hop queued as a check)."""
-        cfg = frontier.config
-        request = Request(
-            entry.url,
-            method=method,
-            callback=self.parse_check,
-            errback=self.on_check_error,
-            dont_filter=True,
-            headers={"User-Agent": cfg.user_agent},
-            meta={
-                "lc_entry": entry,
-                "lc_crawl": frontier.crawl_id,
-                "handle_httpstatus_all": True,
-                "dont_redirect": True,
-                "lc_check_bytes": self.settings.getint(
-                    "LINKCRAWL_CHECK_MAX_BYTES", defaults.CHECK_MAX_BYTES
-                ),
-            },
-        )
-        if cfg.download_timeout > 0:
-            request.meta["download_timeout"] = cfg.download_timeout
-        if entry.lost:
             request.meta["lc_poison"] = entry.lost
         return request
 
