@@ -32,7 +32,6 @@ ties); ``tests/test_index.py`` compares both paths on every case.
 
 from __future__ import annotations
 
-import itertools
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -365,27 +364,33 @@ def select_targets(counts: pa.Table, min_links: int) -> tuple[list[str], list[st
     return domains, hosts, alias
 
 
+def bucket_files(segments: list[tuple[Path, int, int]], bucket: int, buckets: int) -> list[Path]:
+    """The files among ``segments`` (path, bucket, buckets of its crawl's layout) that may hold
+    rows of a target in aggregate ``bucket`` of ``buckets``: bucket counts are powers of two
+    and ``bucket_of`` a hash modulo the count, so a file of bucket ``i`` of ``n`` holds rows of
+    aggregate bucket ``b`` of ``m`` only if ``i`` and ``b`` agree modulo ``min(n, m)``.
+
+    >>> segs = [(Path("a"), 1, 2), (Path("b"), 3, 4), (Path("via"), 0, 1)]
+    >>> [p.name for p in bucket_files(segs, 3, 8)]
+    ['a', 'b', 'via']
+    >>> [p.name for p in bucket_files(segs, 0, 8)]
+    ['via']
+    """
+    return [p for p, i, n in segments if i % min(n, buckets) == bucket % min(n, buckets)]
+
+
 def build(
-    con, stage: Path, files: list[Path], *, where: str, buckets: int, ranks: Path,
-    min_links: int = 0, top_rows: int = 1000, row_group_rows: int = ROW_GROUP_ROWS,
+    con, stage: Path, segments: list[tuple[Path, int, int]], *, where: str, buckets: int,
+    ranks: Path, min_links: int = 0, top_rows: int = 1000, row_group_rows: int = ROW_GROUP_ROWS,
 ) -> dict[str, Any]:  # fmt: skip
-    """Write the aggregate tables of the link ``files`` (buckets and links through
-    redirects) into ``stage`` for the targets with at least ``min_links`` links (the first
-    ``top_rows`` of ``refdomains`` and ``backlinks``, all of ``anchors``); the manifest
-    entry."""
+    """Write the aggregate tables of the link files ``segments`` (path, bucket, buckets: the
+    buckets and links through redirects) into ``stage`` for the targets with at least
+    ``min_links`` links (the first ``top_rows`` of ``refdomains`` and ``backlinks``, all of
+    ``anchors``), one bucket at a time (:func:`build_bucket`, from the files that bucket
+    needs): linear in the links, each step the size of a bucket. The manifest entry."""
     from pipelines.index.compact import COMPACTED_LINKS_SCHEMA
 
-    signature = ranks_signature(ranks)
-    if signature is not None:
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_ranks AS
-            SELECT node, authority FROM read_parquet({lit(str(ranks))})""")
-        auth, join = (
-            "coalesce(r.authority, 0)",
-            "LEFT JOIN _agg_ranks r ON r.node = a.source_domain",
-        )
-    else:
-        auth, join = "NULL::INTEGER", ""
-    cols = columns_or_null(files, COMPACTED_LINKS_SCHEMA)
+    files = [p for p, _, _ in segments]
     counts = arrow_table(
         con,
         f"""
@@ -393,18 +398,47 @@ def build(
         FROM read_parquet({file_list(files)}, union_by_name = true) WHERE {where} GROUP BY ALL""",
     )
     domains, hosts, alias = select_targets(counts, min_links)
+    signature = ranks_signature(ranks)
     entry = manifest_entry(where, buckets, signature, min_links, top_rows)
     keys = [target_key("domain", d) for d in domains] + [target_key("host", h) for h in hosts]
     (stage / "aggregates").mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table({"target_key": pa.array(keys + list(alias), pa.string()),
                              "stored_key": pa.array(keys + list(alias.values()), pa.string())}),
                    stage / TARGETS_FILE, compression="zstd")  # fmt: skip
+    host_domain = dict(zip(counts["target_host"].to_pylist(), counts["target_domain"].to_pylist(),
+                           strict=True))  # fmt: skip
+    if signature is not None:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_ranks AS
+            SELECT node, authority FROM read_parquet({lit(str(ranks))})""")
+    cols = columns_or_null(files, COMPACTED_LINKS_SCHEMA)
+    try:
+        for b in range(buckets):
+            build_bucket(
+                con, stage, bucket_files(segments, b, buckets), where=where, bucket=b,
+                buckets=buckets, cols=cols, entry=entry, row_group_rows=row_group_rows,
+                domains=[d for d in domains if bucket_of(d, buckets) == b],
+                hosts=[h for h in hosts if bucket_of(host_domain[h], buckets) == b],
+            )  # fmt: skip
+    finally:
+        con.execute("DROP TABLE IF EXISTS _agg_ranks")
+    return entry
+
+
+def build_bucket(
+    con, stage: Path, files: list[Path], *, where: str, bucket: int, buckets: int, cols: str,
+    entry: dict[str, Any], domains: list[str], hosts: list[str],
+    row_group_rows: int = ROW_GROUP_ROWS,
+) -> None:  # fmt: skip
+    """Write one bucket of every aggregate table: of the targets ``domains`` and ``hosts``
+    (all in this bucket), from the link ``files`` that hold their rows (columns ``cols``);
+    authority from ``_agg_ranks`` when ``entry`` was built with ranks. A function of the
+    bucket's files alone: any worker can run it."""
+    auth, join = (
+        ("coalesce(r.authority, 0)", "LEFT JOIN _agg_ranks r ON r.node = a.source_domain")
+        if entry.get("ranks") else ("NULL::INTEGER", "")
+    )  # fmt: skip
     con.register("_agg_d", pa.table({"target_domain": pa.array(domains, pa.string())}))
     con.register("_agg_h", pa.table({"target_host": pa.array(hosts, pa.string())}))
-    con.register("_agg_buckets", pa.table({
-        "target_domain": pa.array(domains, pa.string()),
-        "_bucket": pa.array([bucket_of(d, buckets) for d in domains], pa.int32()),
-    }))  # fmt: skip
     src = source_sql(files, where, cols)
     pages, dominant = dominant_sql(src)
     tables = {
@@ -423,59 +457,41 @@ def build(
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_anchors AS {anchors_sql('_agg_bl')}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_grouped AS {grouped_sql('_agg_bl')}")
         for table, (sql, order, joined) in tables.items():
-            query = f"""
-            SELECT a.* EXCLUDE (target_domain), b._bucket FROM ({sql}) a
-            JOIN _agg_buckets b USING (target_domain) {joined}
-            ORDER BY b._bucket, a.target_key, {order}"""
+            query = f"""SELECT a.* EXCLUDE (target_domain) FROM ({sql}) a {joined}
+                        ORDER BY a.target_key, {order}"""
             if table in ORDERS:  # the first top_rows of each target, in the stored order
                 query = f"""
                 SELECT * FROM (
-                    SELECT a.* EXCLUDE (target_domain), b._bucket,
+                    SELECT a.* EXCLUDE (target_domain),
                            row_number() OVER (PARTITION BY a.target_key ORDER BY {order}) AS _n
-                    FROM ({sql}) a JOIN _agg_buckets b USING (target_domain) {joined})
-                WHERE _n <= {int(top_rows)} ORDER BY _bucket, target_key, _n"""
-            _write(arrow_reader(con, query, 256 * 1024), stage, table, buckets, row_group_rows)
+                    FROM ({sql}) a {joined})
+                WHERE _n <= {int(entry["top_rows"])} ORDER BY target_key, _n"""
+            path = stage / file_name(table, bucket, buckets)
+            _write(arrow_reader(con, query, 256 * 1024), path, row_group_rows)
     finally:
-        for name in ("_agg_d", "_agg_h", "_agg_buckets"):
+        for name in ("_agg_d", "_agg_h"):
             con.unregister(name)
         for name in ("_agg_bl", "_agg_pages", "_agg_dominant", "_agg_anchors", "_agg_grouped"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
-    return entry
 
 
-def _write(reader: pa.RecordBatchReader, stage: Path, table: str, buckets: int,
-           row_group_rows: int) -> None:  # fmt: skip
-    """Rows sorted by bucket into one file per bucket (every bucket gets a file); columns
-    named ``_*`` (the bucket, sort keys) are not written."""
-    hidden = [f.name for f in reader.schema if f.name.startswith("_")]
+def _write(reader: pa.RecordBatchReader, path: Path, row_group_rows: int) -> None:
+    """Sorted rows into ``path`` in row groups of ``row_group_rows``; columns named ``_*``
+    (sort keys) are not written."""
     schema = pa.schema([f for f in reader.schema if not f.name.startswith("_")])
-    (stage / "aggregates" / table).mkdir(parents=True, exist_ok=True)
-    writers = {}
-    pending: dict[int, list[pa.RecordBatch]] = {}
-    try:
-        for b in range(buckets):
-            writers[b] = pq.ParquetWriter(stage / file_name(table, b, buckets), schema,
-                                          compression="zstd", write_statistics=True)  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pending: list[pa.RecordBatch] = []
+    with pq.ParquetWriter(path, schema, compression="zstd", write_statistics=True) as writer:
         for batch in reader:
-            col = batch.column(batch.schema.get_field_index("_bucket")).to_numpy()
-            cuts = [0, *(np.flatnonzero(np.diff(col)) + 1).tolist(), batch.num_rows]
-            for lo, hi in itertools.pairwise(cuts):
-                if hi > lo:
-                    part = batch.slice(lo, hi - lo).drop_columns(hidden)
-                    pending.setdefault(int(col[lo]), []).append(part)
-            for b, parts in pending.items():
-                if sum(p.num_rows for p in parts) >= row_group_rows:
-                    t = pa.Table.from_batches(parts, schema)
-                    keep = t.num_rows // row_group_rows * row_group_rows
-                    writers[b].write_table(t.slice(0, keep), row_group_size=row_group_rows)
-                    pending[b] = t.slice(keep).to_batches()
-        for b, parts in pending.items():
-            if parts:
-                writers[b].write_table(pa.Table.from_batches(parts, schema),
-                                       row_group_size=row_group_rows)  # fmt: skip
-    finally:
-        for w in writers.values():
-            w.close()
+            pending.append(batch.select(schema.names))
+            if sum(p.num_rows for p in pending) >= row_group_rows:
+                t = pa.Table.from_batches(pending, schema)
+                keep = t.num_rows // row_group_rows * row_group_rows
+                writer.write_table(t.slice(0, keep), row_group_size=row_group_rows)
+                pending = t.slice(keep).to_batches()
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending, schema),
+                               row_group_size=row_group_rows)  # fmt: skip
 
 
 # -- reading (pyarrow) -----------------------------------------------------------------------

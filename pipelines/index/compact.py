@@ -478,7 +478,7 @@ def _build_aggregates(con, root: Path, stage: Path, manifest: Manifest, rows_per
 
     rows = sum(s.rows for s in manifest.links)
     return agg.build(
-        con, stage, [stage / s.path for s in manifest.links + manifest.via],
+        con, stage, [(stage / s.path, s.bucket, s.buckets) for s in manifest.links + manifest.via],
         where=Filters().sql(), buckets=buckets_for(rows, rows_per_bucket),
         ranks=root / RANKS / "domain.parquet", min_links=min_links, top_rows=top_rows,
     )  # fmt: skip
