@@ -527,6 +527,32 @@ def test_aggregates_are_published_with_the_generation_and_old_indexes_fall_back(
         _same(rows.backlinks(t, Filters(), limit=3), ix.backlinks(t, Filters(), limit=3), "rank")
 
 
+def test_aggregates_built_bucket_by_bucket_answer_as_the_rows(raw):
+    """Many buckets, crawls of other bucket counts than the aggregates' (each aggregate bucket
+    reads the files that hold its targets): the same answers as the rows, anchor classes
+    included, and the same files as with one bucket's worth of layout elsewhere."""
+    indexdata.write_crawl(raw, "c3", TWICE, indexdata.T1 + timedelta(days=1))
+    compact(raw, aggregates=True, aggregate_min_links=0, rows_per_bucket=7)
+    snap = open_snapshot(raw)
+    entry = snap.manifest.aggregates
+    assert entry["buckets"] > 1 and "anchor_classes" in entry["tables"]
+    assert len({s.buckets for s in snap.manifest.links}) > 1  # crawls of other bucket counts
+    keys = agg.stored_keys(snap.generation_dir)
+    assert len({agg.file_for(entry, "refdomains", k.split(":", 1)[1]) for k in keys}) > 1
+    with Index(raw) as ix, Index(raw, aggregates=False) as rows:
+        for key in keys:
+            t = parse_target(key.split(":", 1)[1])
+            assert _top(ix, "refdomains", t, Filters()) is not None, key
+            for q in (lambda i, t=t: i.refdomains(t, Filters()),
+                      lambda i, t=t: i.backlinks(t, Filters())):  # fmt: skip
+                _same(q(rows), q(ix), key)
+            for kw in ((), ("blue widgets",)):
+                (a, *rest_a), (c, *rest_c) = rows.anchors(t, Filters(), keywords=kw), \
+                    ix.anchors(t, Filters(), keywords=kw)  # fmt: skip
+                _same(a, c, f"{key} anchors {kw}")
+                assert rest_a == rest_c and list(rest_a[0]) == list(rest_c[0]), key
+
+
 def test_aggregates_only_for_targets_above_the_threshold_same_answers(raw):
     """Small targets are not stored (their rows answer as fast); a host that is its domain's
     only one reads the domain's answers; every answer stays the row-level one."""

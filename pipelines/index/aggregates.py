@@ -9,6 +9,8 @@ crawl, no other condition), for the targets with at least ``min_links`` links:
     aggregates/refdomains/b0005-of-0016.parquet   what ``refdomains`` returns, per target
     aggregates/backlinks/b0005-of-0016.parquet    what ``backlinks`` returns (grouped), per target
     aggregates/anchors/..., anchor_domains/...    what ``anchors`` needs, per target
+    aggregates/anchor_classes/...                 its referring domains per anchor class
+                                                  (without ``--keyword``)
 
 Each row carries ``target_key`` (:func:`target_key`: ``d:<domain>`` or ``h:<host>``); a file
 holds the targets whose registered domain hashes to its bucket (as the links do), sorted by
@@ -45,7 +47,7 @@ import pyarrow.parquet as pq
 from pipelines.index.engine import arrow_reader, arrow_table, columns_or_null, file_list, lit
 from pipelines.index.layout import bucket_of
 
-TABLES = ("refdomains", "backlinks", "anchors", "anchor_domains")
+TABLES = ("refdomains", "backlinks", "anchors", "anchor_domains", "anchor_classes")
 TARGETS_FILE = "aggregates/targets.parquet"  # target_key -> stored_key: the targets stored
 ROW_GROUP_ROWS = 1024  # small: a top-N read of a small target decodes one small row group
 # Positions within one fetch are told apart up to this many links (as queries._POSITIONS).
@@ -63,6 +65,9 @@ COLUMNS = {
     # of anchors (their row numbers there), how many referring domains use exactly that set.
     "anchors": ["anchor_text", "is_image", "refdomains", "backlinks", "dofollow_refdomains"],
     "anchor_domains": ["anchors", "domains"],
+    # Per anchor class (without keywords), in order of first appearance in ``anchors``: the
+    # referring domains using an anchor of it; ``total``: the target's referring domains.
+    "anchor_classes": ["class", "domains", "total"],
 }  # fmt: skip
 _KEY = [("source_url", "ascending"), ("target_url", "ascending"), ("anchor_text", "ascending")]
 # The order each table is stored in: the CLI's default sort (queries.Index's orders), by
@@ -177,15 +182,23 @@ def usable(entry: dict[str, Any] | None, table: str, kind: str, where: str, *,
 
 
 def source_sql(files: list[Path], where: str, cols: str) -> str:
-    """Link rows of ``files`` under ``where``, keyed by target (``target_key``): each row once
-    for its domain (if in ``_agg_d``) and once for its host (if in ``_agg_h``)."""
+    """Link rows of ``files`` under ``where`` whose domain is in ``_agg_d``, keyed by their
+    host (``target_key``): each row read once."""
     read = f"(SELECT {cols} FROM read_parquet({file_list(files)}, union_by_name = true))"
     return f"""
-    SELECT 'd:' || target_domain AS target_key, * FROM {read} s
-    WHERE {where} AND target_domain IN (SELECT target_domain FROM _agg_d)
-    UNION ALL
     SELECT 'h:' || target_host AS target_key, * FROM {read} s
-    WHERE {where} AND target_host IN (SELECT target_host FROM _agg_h)"""
+    WHERE {where} AND target_domain IN (SELECT target_domain FROM _agg_d)"""
+
+
+def keyed_sql(per_host: str) -> str:
+    """Rows of ``per_host`` (keyed by host, with ``target_domain``) keyed by every stored
+    target: once for their domain, and again for their host if it is in ``_agg_h``. Exact for
+    what groups by ``target_url`` (a distinct backlink, a group of backlinks): a domain's are
+    the union of its hosts'."""
+    return f"""
+    SELECT * REPLACE ('d:' || target_domain AS target_key) FROM {per_host}
+    UNION ALL
+    SELECT * FROM {per_host} WHERE target_key IN (SELECT 'h:' || target_host FROM _agg_h)"""
 
 
 def distinct_backlinks_sql(src: str) -> str:
@@ -206,12 +219,16 @@ def distinct_backlinks_sql(src: str) -> str:
     GROUP BY target_key, source_url, target_url, anchor_text"""
 
 
-def dominant_sql(src: str) -> tuple[str, str]:
+def dominant_sql(src: str) -> tuple[str, str, str]:
     """Per (target, referring domain), the most common ``source_lang`` and ``source_country``
     of its distinct pages, ties to the smallest (``queries.Index.refdomains``' rule): the
-    SQL of ``_agg_pages`` (distinct pages with a lang or country), and of the answer."""
+    SQL of ``_agg_hpages`` (per host: distinct pages with a lang or country, from ``src``),
+    of ``_agg_pages`` (the same per stored target), and of the answer."""
+    per_host = f"""SELECT DISTINCT target_key, target_domain, target_host, source_domain,
+                                   source_url, source_lang, source_country
+                   FROM ({src}) WHERE source_lang IS NOT NULL OR source_country IS NOT NULL"""
     pages = f"""SELECT DISTINCT target_key, source_domain, source_url, source_lang, source_country
-                FROM ({src}) WHERE source_lang IS NOT NULL OR source_country IS NOT NULL"""
+                FROM ({keyed_sql("_agg_hpages")})"""
     one = {
         name: f"""SELECT target_key, source_domain, arg_min({col}, (-n, {col})) AS {name}
                   FROM (SELECT target_key, source_domain, {col}, count(DISTINCT source_url) AS n
@@ -220,6 +237,7 @@ def dominant_sql(src: str) -> tuple[str, str]:
         for name, col in (("lang", "source_lang"), ("country", "source_country"))
     }
     return (
+        per_host,
         pages,
         f"""SELECT target_key, source_domain, l.lang, c.country
                       FROM ({one["lang"]}) l FULL JOIN ({one["country"]}) c
@@ -335,6 +353,49 @@ def class_domains(classes: list[str], anchors: pa.ChunkedArray, domains: np.ndar
     return {name: int(per[i]) for i, name in enumerate(names)}
 
 
+def anchor_classes(anchors: pa.Table, sets: pa.Table) -> pa.Table:
+    """Per target, its referring domains per anchor class (no keywords), classes in order of
+    first appearance, from its ``anchors`` (sorted by target, then ``_i``; with
+    ``target_domain``) and ``anchor_domains`` rows: a top read for ``anchors``' classes.
+
+    >>> a = pa.table({"target_key": ["d:s.test"] * 2, "target_domain": ["shop.test"] * 2,
+    ...               "anchor_text": ["Shop", "click here"], "is_image": [False, False]})
+    >>> s = pa.table({"target_key": ["d:s.test"] * 2, "anchors": [[0, 1], [1]],
+    ...               "domains": [2, 3]})
+    >>> anchor_classes(a, s).to_pylist()  # doctest: +NORMALIZE_WHITESPACE
+    [{'target_key': 'd:s.test', 'class': 'branded', 'domains': 2, 'total': 5},
+     {'target_key': 'd:s.test', 'class': 'generic', 'domains': 5, 'total': 5}]
+    """
+    from pipelines.index.anchors import classify
+
+    sets = sets.sort_by("target_key")
+    a_keys = anchors["target_key"].to_numpy(zero_copy_only=False)
+    s_keys = sets["target_key"].to_numpy(zero_copy_only=False)
+    keys, cls, doms, totals = [], [], [], []
+    for key in dict.fromkeys(a_keys.tolist()):
+        lo, hi = np.searchsorted(a_keys, key), np.searchsorted(a_keys, key, side="right")
+        slo, shi = np.searchsorted(s_keys, key), np.searchsorted(s_keys, key, side="right")
+        part = anchors.slice(lo, hi - lo)
+        domain = part["target_domain"][0].as_py()
+        classes = [classify(t, is_image=bool(i), domain=domain) for t, i in
+                   zip(part["anchor_text"].to_pylist(), part["is_image"].to_pylist(),
+                       strict=True)]  # fmt: skip
+        domains = sets["domains"].slice(slo, shi - slo).to_numpy().astype(np.int64)
+        per = class_domains(classes, sets["anchors"].slice(slo, shi - slo), domains)
+        keys += [key] * len(per)
+        cls += list(per)
+        doms += list(per.values())
+        totals += [int(domains.sum())] * len(per)
+    return pa.table(
+        {
+            "target_key": pa.array(keys, pa.string()),
+            "class": pa.array(cls, pa.string()),
+            "domains": pa.array(doms, pa.int64()),
+            "total": pa.array(totals, pa.int64()),
+        }
+    )
+
+
 def select_targets(counts: pa.Table, min_links: int) -> tuple[list[str], list[str], dict[str, str]]:
     """The targets worth storing, from link counts per (``target_domain``, ``target_host``):
     domains with at least ``min_links`` links, and hosts with as many whose domain has other
@@ -440,22 +501,27 @@ def build_bucket(
     con.register("_agg_d", pa.table({"target_domain": pa.array(domains, pa.string())}))
     con.register("_agg_h", pa.table({"target_host": pa.array(hosts, pa.string())}))
     src = source_sql(files, where, cols)
-    pages, dominant = dominant_sql(src)
+    host_pages, pages, dominant = dominant_sql(src)
     tables = {
         "refdomains": (refdomains_sql("_agg_bl"),
                        order_sql(stored_order("refdomains", entry) or [], auth), join),
         "backlinks": ("SELECT * FROM _agg_grouped",
                       order_sql(stored_order("backlinks", entry) or [], auth), join),
         "anchors": ("SELECT * FROM _agg_anchors", "_i", ""),
-        "anchor_domains": (anchor_domains_sql("_agg_bl", "_agg_anchors"),
-                           "domains DESC, anchors", ""),
+        "anchor_domains": ("SELECT * FROM _agg_sets", "domains DESC, anchors", ""),
     }  # fmt: skip
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_bl AS {distinct_backlinks_sql(src)}")
+        # Per host first (each row read and grouped once), then per stored target.
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hbl AS {distinct_backlinks_sql(src)}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _agg_bl AS {keyed_sql('_agg_hbl')}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hpages AS {host_pages}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pages AS {pages}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_dominant AS {dominant}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_anchors AS {anchors_sql('_agg_bl')}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_grouped AS {grouped_sql('_agg_bl')}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hgrouped AS {grouped_sql('_agg_hbl')}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _agg_grouped AS {keyed_sql('_agg_hgrouped')}")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_sets AS
+                        {anchor_domains_sql("_agg_bl", "_agg_anchors")}""")
         for table, (sql, order, joined) in tables.items():
             query = f"""SELECT a.* EXCLUDE (target_domain) FROM ({sql}) a {joined}
                         ORDER BY a.target_key, {order}"""
@@ -468,10 +534,27 @@ def build_bucket(
                 WHERE _n <= {int(entry["top_rows"])} ORDER BY target_key, _n"""
             path = stage / file_name(table, bucket, buckets)
             _write(arrow_reader(con, query, 256 * 1024), path, row_group_rows)
+        classes = anchor_classes(
+            arrow_table(con, """SELECT target_key, target_domain, anchor_text, is_image
+                                FROM _agg_anchors ORDER BY target_key, _i"""),
+            arrow_table(con, "SELECT target_key, anchors, domains FROM _agg_sets"),
+        )  # fmt: skip
+        _write(classes.to_reader(row_group_rows),
+               stage / file_name("anchor_classes", bucket, buckets), row_group_rows)  # fmt: skip
     finally:
         for name in ("_agg_d", "_agg_h"):
             con.unregister(name)
-        for name in ("_agg_bl", "_agg_pages", "_agg_dominant", "_agg_anchors", "_agg_grouped"):
+        for name in ("_agg_bl", "_agg_grouped"):
+            con.execute(f"DROP VIEW IF EXISTS {name}")
+        for name in (
+            "_agg_hbl",
+            "_agg_hpages",
+            "_agg_pages",
+            "_agg_dominant",
+            "_agg_anchors",
+            "_agg_hgrouped",
+            "_agg_sets",
+        ):
             con.execute(f"DROP TABLE IF EXISTS {name}")
 
 

@@ -716,11 +716,19 @@ class Index:
                 for a, i in zip(rows["anchor_text"].to_pylist(), rows["is_image"].to_pylist(),
                                 strict=True)
             ]  # fmt: skip
-            sets = self.from_aggregate("anchor_domains", target, filters, [], None)
-            assert sets is not None
-            domains = sets["domains"].to_numpy().astype("int64")
-            class_domains = agg.class_domains(classes, sets["anchors"], domains)
-            total = int(domains.sum())
+            # Without keywords, the classes' counts stored (a few rows); else from the sets.
+            per = None if keywords else self.from_aggregate("anchor_classes", target, filters,
+                                                            [], None)  # fmt: skip
+            if per is not None:
+                class_domains = dict(zip(per["class"].to_pylist(), per["domains"].to_pylist(),
+                                         strict=True))  # fmt: skip
+                total = int(per["total"][0].as_py()) if per.num_rows else 0
+            else:
+                sets = self.from_aggregate("anchor_domains", target, filters, [], None)
+                assert sets is not None
+                domains = sets["domains"].to_numpy().astype("int64")
+                class_domains = agg.class_domains(classes, sets["anchors"], domains)
+                total = int(domains.sum())
         else:
             bl = self._bl(target, filters, attrs=("is_image",))
             rows = self.run(f"""
