@@ -528,19 +528,20 @@ def test_aggregates_are_published_with_the_generation_and_old_indexes_fall_back(
 
 
 def test_aggregates_built_bucket_by_bucket_answer_as_the_rows(raw):
-    """Many buckets, crawls of other bucket counts than the aggregates' (each aggregate bucket
-    reads the files that hold its targets): the same answers as the rows, anchor classes
-    included, and the same files as with one bucket's worth of layout elsewhere."""
+    """Several buckets, crawls of other bucket counts than the aggregates' (each aggregate
+    bucket reads the files that hold its targets): the same answers as the rows, anchor
+    classes included."""
     indexdata.write_crawl(raw, "c3", TWICE, indexdata.T1 + timedelta(days=1))
-    compact(raw, aggregates=True, aggregate_min_links=0, rows_per_bucket=7)
+    compact(raw, aggregates=True, aggregate_min_links=0, rows_per_bucket=40)
     snap = open_snapshot(raw)
     entry = snap.manifest.aggregates
     assert entry["buckets"] > 1 and "anchor_classes" in entry["tables"]
     assert len({s.buckets for s in snap.manifest.links}) > 1  # crawls of other bucket counts
-    keys = agg.stored_keys(snap.generation_dir)
-    assert len({agg.file_for(entry, "refdomains", k.split(":", 1)[1]) for k in keys}) > 1
+    picked = ["d:shop.test", "h:shop.test", "d:site0.test", "d:site1.test"]
+    assert set(picked) <= set(agg.stored_keys(snap.generation_dir))
+    assert len({agg.file_for(entry, "refdomains", k[2:]) for k in picked}) > 1
     with Index(raw) as ix, Index(raw, aggregates=False) as rows:
-        for key in keys:
+        for key in picked:
             t = parse_target(key.split(":", 1)[1])
             assert _top(ix, "refdomains", t, Filters()) is not None, key
             for q in (lambda i, t=t: i.refdomains(t, Filters()),

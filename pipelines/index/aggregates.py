@@ -472,13 +472,14 @@ def build(
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_ranks AS
             SELECT node, authority FROM read_parquet({lit(str(ranks))})""")
     cols = columns_or_null(files, COMPACTED_LINKS_SCHEMA)
+    of = {d: bucket_of(d, buckets) for d in domains}
     try:
-        for b in range(buckets):
+        for b in sorted(set(of.values())):  # a bucket without targets has no files
             build_bucket(
                 con, stage, bucket_files(segments, b, buckets), where=where, bucket=b,
                 buckets=buckets, cols=cols, entry=entry, row_group_rows=row_group_rows,
-                domains=[d for d in domains if bucket_of(d, buckets) == b],
-                hosts=[h for h in hosts if bucket_of(host_domain[h], buckets) == b],
+                domains=[d for d in domains if of[d] == b],
+                hosts=[h for h in hosts if of[host_domain[h]] == b],
             )  # fmt: skip
     finally:
         con.execute("DROP TABLE IF EXISTS _agg_ranks")
