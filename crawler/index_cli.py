@@ -462,8 +462,6 @@ def cmd_compact(args: argparse.Namespace) -> int:
     from pipelines.index.compact import compact
 
     if args.spark:
-        if args.aggregates:
-            raise UsageError("--aggregates is not built on Spark yet: compact without --spark")
         from pipelines.index.spark import compact_spark
 
         spark = _spark(args)

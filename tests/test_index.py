@@ -584,7 +584,7 @@ def test_aggregates_only_for_targets_above_the_threshold_same_answers(raw):
 
 def test_aggregates_are_opt_in_kept_up_to_date_and_dropped(raw):
     """Default compaction builds none; an index that has them keeps them up to date (never
-    stale: rebuilt from the whole generation); ``aggregates=False`` drops them; not on Spark."""
+    stale: rebuilt from the whole generation); ``aggregates=False`` drops them."""
     t = parse_target("shop.test")
     stats = compact(raw)
     with Index(raw) as ix:
@@ -618,10 +618,6 @@ def test_aggregates_are_opt_in_kept_up_to_date_and_dropped(raw):
     with Index(raw) as ix, Index(raw, aggregates=False) as rows:
         assert _top(ix, "refdomains", t, Filters()) is not None
         _same(rows.refdomains(t, Filters()), ix.refdomains(t, Filters()), "rebuilt after drop")
-    with pytest.raises(IndexError_, match="has aggregates, not built on Spark"):
-        compact(raw, builder=object())  # type: ignore[arg-type]
-    with pytest.raises(IndexError_, match="not built on Spark yet"):
-        compact(raw, aggregates=True, builder=object())  # type: ignore[arg-type]
     stats = compact(raw, aggregates=False)
     assert stats.generation and not stats.crawls_rebuilt and "aggregates dropped" in stats.format()
     snap = open_snapshot(raw)

@@ -576,13 +576,9 @@ def test_compact_after_rank_rebuilds_the_aggregates_same_answers(capsysbinary, t
         assert got[0] == got[1] and got[0][0] == 0 and got[0][1], args
 
 
-def test_compact_aggregates_are_opt_in_and_not_on_spark(capsysbinary, tmp_path):
+def test_compact_aggregates_are_opt_in(capsysbinary, tmp_path):
     ix = tmp_path / "ix"
     indexdata.build(ix)
-    code, out, err = run(capsysbinary, "compact", str(ix), "--spark", "--aggregates")
-    assert code == 2 and err == (
-        "linkcrawl: error: --aggregates is not built on Spark yet: compact without --spark\n"
-    ), err
     code, out, _ = run(capsysbinary, "compact", str(ix))
     assert code == 0 and open_snapshot(ix).manifest.aggregates is None, out
     code, out, _ = run(

@@ -126,9 +126,12 @@ def test_compaction_gives_the_local_layout(spark, raw_index, tmp_path):
     a, b = tmp_path / "local", tmp_path / "spark"
     shutil.copytree(raw_index, a)
     shutil.copytree(raw_index, b)
-    # Small buckets and row groups: several of each, so the shuffles and cuts are exercised.
-    local = compact(a, rows_per_bucket=300, row_group_rows=128)
-    got = S.compact_spark(spark, b, rows_per_bucket=300, row_group_rows=128)
+    # Small buckets and row groups: several of each, so the shuffles and cuts are exercised;
+    # aggregates of every target (their buckets built by Spark tasks): the same files.
+    local = compact(a, rows_per_bucket=300, row_group_rows=128, aggregates=True,
+                    aggregate_min_links=0)  # fmt: skip
+    got = S.compact_spark(spark, b, rows_per_bucket=300, row_group_rows=128, aggregates=True,
+                          aggregate_min_links=0)  # fmt: skip
     assert (got.rows_in, got.rows_out, got.pages_out) == (
         local.rows_in, local.rows_out, local.pages_out
     )  # fmt: skip
@@ -136,6 +139,8 @@ def test_compaction_gives_the_local_layout(spark, raw_index, tmp_path):
     manifest, files = generation(b)
     assert len(manifest["links"]) > 3 and manifest["via"] and manifest["texts"]
     assert manifest["targets"] and set(manifest["pages"]) == {"c1", "t1"}
+    assert manifest["aggregates"]["buckets"] > 1
+    assert len({n.split("/")[-1] for n in files if n.startswith("aggregates/backlinks/")}) > 1
     links = pa.concat_tables(v[0] for n, v in files.items() if n.startswith("links/") and v)
     kinds = set(links["link_kind"].to_pylist())
     assert {"direct", "http-redirect", "redirect-script"} <= kinds

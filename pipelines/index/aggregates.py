@@ -35,6 +35,7 @@ ties); ``tests/test_index.py`` compares both paths on every case.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -443,12 +444,15 @@ def bucket_files(segments: list[tuple[Path, int, int]], bucket: int, buckets: in
 def build(
     con, stage: Path, segments: list[tuple[Path, int, int]], *, where: str, buckets: int,
     ranks: Path, min_links: int = 0, top_rows: int = 1000, row_group_rows: int = ROW_GROUP_ROWS,
+    run: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Write the aggregate tables of the link files ``segments`` (path, bucket, buckets: the
     buckets and links through redirects) into ``stage`` for the targets with at least
     ``min_links`` links (the first ``top_rows`` of ``refdomains`` and ``backlinks``, all of
     ``anchors``), one bucket at a time (:func:`build_bucket`, from the files that bucket
-    needs): linear in the links, each step the size of a bucket. The manifest entry."""
+    needs): linear in the links, each step the size of a bucket. ``run`` runs the buckets'
+    arguments of :func:`build_bucket` (without ``con``) where it likes (Spark: on executors);
+    by default one after the other on ``con``. The manifest entry."""
     from pipelines.index.compact import COMPACTED_LINKS_SCHEMA
 
     files = [p for p, _, _ in segments]
@@ -468,35 +472,46 @@ def build(
                    stage / TARGETS_FILE, compression="zstd")  # fmt: skip
     host_domain = dict(zip(counts["target_host"].to_pylist(), counts["target_domain"].to_pylist(),
                            strict=True))  # fmt: skip
-    if signature is not None:
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_ranks AS
-            SELECT node, authority FROM read_parquet({lit(str(ranks))})""")
     cols = columns_or_null(files, COMPACTED_LINKS_SCHEMA)
     of = {d: bucket_of(d, buckets) for d in domains}
-    try:
-        for b in sorted(set(of.values())):  # a bucket without targets has no files
-            build_bucket(
-                con, stage, bucket_files(segments, b, buckets), where=where, bucket=b,
-                buckets=buckets, cols=cols, entry=entry, row_group_rows=row_group_rows,
-                domains=[d for d in domains if of[d] == b],
-                hosts=[h for h in hosts if of[host_domain[h]] == b],
-            )  # fmt: skip
-    finally:
-        con.execute("DROP TABLE IF EXISTS _agg_ranks")
+    tasks = [  # a bucket without targets has no files
+        dict(stage=stage, files=bucket_files(segments, b, buckets), where=where, bucket=b,
+             buckets=buckets, cols=cols, entry=entry, row_group_rows=row_group_rows,
+             ranks=ranks, domains=[d for d in domains if of[d] == b],
+             hosts=[h for h in hosts if of[host_domain[h]] == b])
+        for b in sorted(set(of.values()))
+    ]  # fmt: skip
+    if run is not None:
+        run(tasks)
+    else:
+        for task in tasks:
+            build_bucket(con, **task)
     return entry
+
+
+def run_bucket(task: dict[str, Any]) -> None:
+    """:func:`build_bucket` on a connection of its own (a Spark task)."""
+    from pipelines.index.engine import connect
+
+    con = connect(threads=1)
+    try:
+        build_bucket(con, **task)
+    finally:
+        con.close()
 
 
 def build_bucket(
     con, stage: Path, files: list[Path], *, where: str, bucket: int, buckets: int, cols: str,
-    entry: dict[str, Any], domains: list[str], hosts: list[str],
+    entry: dict[str, Any], domains: list[str], hosts: list[str], ranks: Path,
     row_group_rows: int = ROW_GROUP_ROWS,
 ) -> None:  # fmt: skip
     """Write one bucket of every aggregate table: of the targets ``domains`` and ``hosts``
     (all in this bucket), from the link ``files`` that hold their rows (columns ``cols``);
-    authority from ``_agg_ranks`` when ``entry`` was built with ranks. A function of the
-    bucket's files alone: any worker can run it."""
+    authority from ``ranks`` when ``entry`` was built with ranks. A function of the bucket's
+    files alone: any worker can run it."""
+    read_ranks = f"(SELECT node, authority FROM read_parquet({lit(str(ranks))}))"
     auth, join = (
-        ("coalesce(r.authority, 0)", "LEFT JOIN _agg_ranks r ON r.node = a.source_domain")
+        ("coalesce(r.authority, 0)", f"LEFT JOIN {read_ranks} r ON r.node = a.source_domain")
         if entry.get("ranks") else ("NULL::INTEGER", "")
     )  # fmt: skip
     con.register("_agg_d", pa.table({"target_domain": pa.array(domains, pa.string())}))

@@ -167,6 +167,11 @@ class Builder(Protocol):
         """The crawl's texts file (and its skip index), if any."""
         ...
 
+    def aggregate_buckets(self, tasks: list[dict]) -> None:
+        """Each bucket's aggregates: :func:`aggregates.build_bucket` of each task's arguments
+        (all crawls' files, once the crawls are built)."""
+        ...
+
 
 class LocalBuilder:
     """The compaction's steps in DuckDB, on the connection ``con``."""
@@ -191,6 +196,10 @@ class LocalBuilder:
 
     def texts(self, stage: Path, crawl_id: str, files: list[Path]) -> str | None:
         return _compact_texts(self.con, stage, crawl_id, files)
+
+    def aggregate_buckets(self, tasks: list[dict]) -> None:
+        for task in tasks:
+            agg.build_bucket(self.con, **task)
 
 
 @contextmanager
@@ -258,7 +267,8 @@ def compact(
     :mod:`pipelines.index.aggregates` for the targets with at least ``aggregate_min_links``
     links (the first ``aggregate_top_rows`` of their lists); None keeps the index as it is
     (rebuilt, with their previous settings, if the previous generation has them); False drops
-    them. They are rebuilt from the whole generation each time: never stale."""
+    them. They are rebuilt from the whole generation each time: never stale; with a
+    ``builder``, by it, one task per bucket (``Builder.aggregate_buckets``)."""
     t0 = time.monotonic()
     root = Path(index)
     snap = open_snapshot(root)  # raises on a missing index
@@ -297,14 +307,6 @@ def compact(
             if not checked <= set(rebuild):
                 rebuild = sorted(set(rebuild) | set(old.crawls))
         had = old.aggregates if old is not None else None
-        if builder is not None and aggregates is not False:
-            if aggregates:
-                raise IndexError_("aggregates are not built on Spark yet: compact without --spark")
-            if had is not None:
-                raise IndexError_(
-                    f"{root} has aggregates, not built on Spark yet: compact "
-                    "without --spark, or with --no-aggregates to drop them"
-                )
         if aggregates is None:  # as the index has them
             aggregates = had is not None
         if aggregate_min_links is None:
@@ -442,6 +444,7 @@ def compact(
             if aggregates and manifest.links:
                 t_agg = time.monotonic()
                 manifest.aggregates = _build_aggregates(
+                    build,
                     con,
                     root,
                     stage,
@@ -470,8 +473,8 @@ def compact(
     return stats
 
 
-def _build_aggregates(con, root: Path, stage: Path, manifest: Manifest, rows_per_bucket: int,
-                      min_links: int, top_rows: int) -> dict:  # fmt: skip
+def _build_aggregates(build: Builder, con, root: Path, stage: Path, manifest: Manifest,
+                      rows_per_bucket: int, min_links: int, top_rows: int) -> dict:  # fmt: skip
     """The aggregates of every crawl of the generation being built (its buckets and links
     through redirects, as a query reads them), under the default filters."""
     from pipelines.index.queries import RANKS, Filters
@@ -481,6 +484,7 @@ def _build_aggregates(con, root: Path, stage: Path, manifest: Manifest, rows_per
         con, stage, [(stage / s.path, s.bucket, s.buckets) for s in manifest.links + manifest.via],
         where=Filters().sql(), buckets=buckets_for(rows, rows_per_bucket),
         ranks=root / RANKS / "domain.parquet", min_links=min_links, top_rows=top_rows,
+        run=build.aggregate_buckets,
     )  # fmt: skip
 
 

@@ -16,10 +16,9 @@ Run with ``linkcrawl compact|rank|ingest ... --spark [--master URL]`` or
   in DuckDB (spilling to disk). Rows are then
   shuffled by target bucket, sorted by SURT key and written by the local ``_BucketWriter``.
   Pages, texts and via are range-sorted into parts and joined on the driver in the row groups
-  the local files have: the same files, the same rows. The aggregates (``compact
-  --aggregates``) are not built here yet (compact refuses them with a builder); an aggregate
-  step would be one more builder method, reading the ``placed`` DataFrame of
-  :meth:`SparkBuilder.links`.
+  the local files have: the same files, the same rows. The aggregates: one Spark task per
+  bucket runs the local :func:`pipelines.index.aggregates.build_bucket` on the files written
+  (:meth:`SparkBuilder.aggregate_buckets`).
 - rank: the graphs of :func:`pipelines.index.rank.rank_index`; PageRank by DataFrame
   iterations (same damping, dangling mass spread uniformly, teleport); harmonic centrality by
   HyperBall (Boldi and Vigna): a HyperLogLog counter per node, unioned over the graph's edges
@@ -381,6 +380,13 @@ class SparkBuilder:
         n = sorted_file(_latest(rows, "fetched_at"), ["host", "url"], stage / rel, PAGES_SCHEMA,
                         row_group_size=64 * 1024)  # fmt: skip
         return n, rel
+
+    def aggregate_buckets(self, tasks: list[dict]) -> None:
+        """Each bucket's aggregates on an executor (the local function, one task each)."""
+        from pipelines.index.aggregates import run_bucket
+
+        if tasks:
+            self.spark.sparkContext.parallelize(tasks, len(tasks)).foreach(run_bucket)
 
     def links(self, stage: Path, crawl_id: str, files: list[Path], row_group_rows: int,
               rows_per_bucket: int, *, pages: Path | None, redirects: pa.Table,
