@@ -207,6 +207,13 @@ def test_ingest_on_spark_writes_the_local_parts(spark, tmp_path):
         assert names and names == sorted(p.name for p in (b / kind).iterdir())
         for name in names:  # deterministic names, the same rows
             assert pq.read_table(a / kind / name).equals(pq.read_table(b / kind / name))
+    # Compacted: the revisit dates its response's row and links on both paths.
+    compact(a)
+    S.compact_spark(spark, b)
+    assert_same_generation(a, b)
+    pages = pq.read_table(next((b / "pages").glob("compacted-*.parquet"))).to_pylist()
+    home = next(p for p in pages if p["url"] == "http://site.test/")
+    assert (home["warc_record_type"], home["out_links"]) == ("response", 2)
 
 
 def test_without_java_the_error_says_so(monkeypatch, tmp_path, capsys):
