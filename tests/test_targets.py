@@ -182,6 +182,17 @@ def test_redirected_links_count_toward_where_they_land(crawled, web, q):
         refd = jsonl(q("refdomains", host, "-i", str(out), "--format", "jsonl"))
         src_domains = {registered_domain(url_host(s)) for s in sources[url]}
         assert src_domains <= {r["source_domain"] for r in refd}
+        # refdomains and anchors count the backlinks that are not direct, as backlinks marks.
+        redirected = [r for r in rows if r["link_kind"] != "direct"]
+        assert len(redirected) >= len(sources[url])
+        per_domain = Counter(r["source_domain"] for r in redirected)
+        assert {r["source_domain"]: r["redirect_backlinks"] for r in refd} == {
+            r["source_domain"]: per_domain[r["source_domain"]] for r in refd
+        }
+        per_anchor: Counter[str] = Counter()
+        for r in jsonl(q("anchors", host, "-i", str(out), "--format", "jsonl")):
+            per_anchor[r["anchor_text"]] += r["redirect_backlinks"]
+        assert +per_anchor == Counter(r["anchor_text"] for r in redirected)
 
 
 def test_links_columns_say_how_a_link_lands(crawled, web, q):
