@@ -354,17 +354,14 @@ class Index:
             plan.append((sf, groups))
         if candidates > self.fast_rows:
             return None
-        fkw = dict(crawl=filters.crawl, dofollow=filters.dofollow, placement=filters.placement,
-                   internal=filters.internal, since=filters.since, lang=filters.lang,
-                   country=filters.country, source_types=filters.source_types)  # fmt: skip
         read = list(dict.fromkeys([*columns, *lookup.target_columns(target),
-                                   *lookup.filter_columns(**fkw)]))  # fmt: skip
+                                   *lookup.filter_columns(filters)]))  # fmt: skip
         parts = []
         for sf, groups in plan:
             if not groups:
                 continue
             t = sf.read(groups, read)  # columns decoded in parallel
-            parts.append(lookup.normalize(lookup.select_rows(t, target, **fkw), columns))
+            parts.append(lookup.normalize(lookup.select_rows(t, target, filters), columns))
         raw = self._raw_links_sql(f"{target_sql(target, SURT_SQL)} AND {filters.sql()}")
         if raw:
             parts.append(lookup.normalize(self.run(f"SELECT {', '.join(columns)} FROM ({raw})"),
