@@ -47,6 +47,7 @@ ROW_TYPES = {
     "position": pa.int32(),
     "rel": pa.list_(pa.string()),
     "nofollow": pa.bool_(),
+    "is_image": pa.bool_(),
 }
 DICT_COLUMNS = ["target_domain", "target_host", "target_url", "anchor_text", "placement",
                 "crawl_id"]  # fmt: skip

@@ -91,6 +91,8 @@ WHY_SQL = r"""CASE WHEN d.final_status IS NOT NULL THEN 'HTTP ' || d.final_statu
 _POSITIONS = 2**20
 # What a backlinks row shows as last seen.
 _BACKLINK_ATTRS = ("rel", "placement", "sitewide", "source_page_type")
+# What says which occurrence of a backlink was seen last (the latest fetch, lowest position).
+_WHEN = ["fetched_at", "position"]
 
 
 @dataclass
@@ -334,18 +336,20 @@ class Index:
             sf = self._segment_files[path] = lookup.SegmentFile.open(path)
         return sf
 
-    def arrow_rows(self, target: Target, filters: Filters, columns: list[str]) -> pa.Table | None:
+    def arrow_rows(self, target: Target, filters: Filters, columns: list[str], *,
+                   via_only: bool = False) -> pa.Table | None:  # fmt: skip
         """``columns`` of the rows of :meth:`links_for`, read with pyarrow (raw files through
         DuckDB); None when there may be more than ``fast_rows`` of them: the rows of the
         compacted row groups to read plus all rows of raw files, known before reading.
+        ``via_only``: of the via files only.
         """
         self.snap.check_crawl(filters.crawl)
         filters.sql()  # validates the placement
         if self.fast_rows <= 0:
             return None
         ranges = target.key_ranges()
-        plan, candidates = [], self._raw_rows()
-        for seg in self._segments(filters):
+        plan, candidates = [], 0 if via_only else self._raw_rows()
+        for seg in self._via_segments(filters) if via_only else self._segments(filters):
             if seg.bucket != bucket_of(target.domain, seg.buckets):
                 continue
             sf = self._segment_file(self.snap.segment_path(seg))
@@ -362,7 +366,8 @@ class Index:
                 continue
             t = sf.read(groups, read)  # columns decoded in parallel
             parts.append(lookup.normalize(lookup.select_rows(t, target, filters), columns))
-        raw = self._raw_links_sql(f"{target_sql(target, SURT_SQL)} AND {filters.sql()}")
+        where = f"{target_sql(target, SURT_SQL)} AND {filters.sql()}"
+        raw = None if via_only else self._raw_links_sql(where)
         if raw:
             parts.append(lookup.normalize(self.run(f"SELECT {', '.join(columns)} FROM ({raw})"),
                                           columns))  # fmt: skip
@@ -411,7 +416,9 @@ class Index:
         rows = lookup.with_authority(rows, self._authority())
         if table == "refdomains":  # authority before lang and country, as the row-level path
             names = rows.column_names
-            rows = rows.select([*names[: names.index("lang")], "authority", "lang", "country"])
+            i = names.index("lang")
+            later = [n for n in names[i:] if n not in ("lang", "country", "authority")]
+            rows = rows.select([*names[:i], "authority", "lang", "country", *later])
         return rows
 
     def all_links_sql(self, where: str = "true") -> str:
@@ -505,13 +512,26 @@ class Index:
         """``table`` with ``redirect_backlinks`` (:func:`with_redirect_backlinks`), counted
         from the via files alone: a link that lands on the target through a redirect has no
         other row there (the buckets and raw files key a row by the URL it links to)."""
-        if not self._via_segments(filters):
-            backlinks = pa.table({k: pa.array([], pa.string()) for k in (*keys, "target_url")})
+        if "redirect_backlinks" in table.column_names:  # stored with the aggregates
+            return table
+        if not self._via_segments(filters):  # no link lands through a redirect
+            zeros = pa.array([0] * table.num_rows, pa.int64())
+            return table.append_column("redirect_backlinks", zeros)
+        last_seen = [k for k in keys if k in LAST_SEEN]  # is_image: as last seen
+        columns = list(dict.fromkeys([*lookup.KEYS, *keys, *(_WHEN if last_seen else [])]))
+        rows = self.arrow_rows(target, filters, columns, via_only=True)
+        if rows is not None:  # a few rows: no DuckDB query (~10 ms)
+            # One per backlink (its first occurrence in its latest fetch, for is_image).
+            order = []
+            if last_seen:
+                ts = pc.cast(rows["fetched_at"], pa.int64()).to_numpy()
+                order = [-ts, rows["position"].to_numpy()]
+            backlinks = rows.take(lookup.Groups.of(rows, lookup.KEYS, *order).firsts())
         else:
-            attrs = tuple(k for k in keys if k in LAST_SEEN)
             backlinks = self.run(f"""
                 SELECT {", ".join(keys)}, target_url, count(*) AS n
-                FROM ({self._bl(target, filters, attrs=attrs, via_only=True)}) GROUP BY ALL""")
+                FROM ({self._bl(target, filters, attrs=tuple(last_seen), via_only=True)})
+                GROUP BY ALL""")
         return with_redirect_backlinks(table, backlinks, target, keys)
 
     def run(self, sql: str) -> pa.Table:
@@ -776,8 +796,8 @@ class Index:
             }
         )
         keys = ("anchor_text", "is_image")
-        redirects = self._with_redirects(rows.select(keys), target, filters, keys)
-        out = out.append_column("redirect_backlinks", redirects["redirect_backlinks"])
+        counted = self._with_redirects(rows, target, filters, keys)
+        out = out.append_column("redirect_backlinks", counted["redirect_backlinks"])
         if limit is not None:
             out = out.slice(0, limit)
         return out, class_domains, total, over_optimisation(class_domains, total)
