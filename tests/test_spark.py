@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import indexdata
@@ -20,18 +18,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from crawling import crawl_env, run_crawl
 from scipy import sparse, stats
 from test_ingest import kinds_warc
 
 from crawler.cli import main
-from crawler.demo import loopback_proxy_env
 from crawler.testweb import WebServer, build_test_web
 from pipelines.index import spark as S
 from pipelines.index.compact import compact
 from pipelines.index.layout import MANIFEST, read_current
 from pipelines.index.rank import harmonic, pagerank
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -63,18 +59,10 @@ def raw_index(tmp_path_factory):
     footers, placements): nothing compacted yet."""
     web = build_test_web(8, 2)
     out = tmp_path_factory.mktemp("spark") / "raw"
-    seeds = out.parent / "seeds.txt"
-    seeds.write_text("\n".join(web.seeds) + "\n")
     with WebServer(web.site) as server:
-        env = loopback_proxy_env(server.proxy_url)
-        env["PYTHONPATH"] = str(ROOT)
-        res = subprocess.run(
-            [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
-             "--workers", "1", "--delay", "0", "--host-concurrency", "4", "--allow-private",
-             "--check-targets", "--store-text", "--no-compact", "--crawl-id", "t1", "-q"],
-            env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-    assert res.returncode == 0, res.stderr[-3000:]
+        run_crawl(web.seeds, out, "--workers", "1", "--delay", "0", "--host-concurrency", "4",
+                  "--allow-private", "--check-targets", "--store-text", "--no-compact",
+                  "--crawl-id", "t1", "-q", env=crawl_env(server.proxy_url))  # fmt: skip
     # indexdata's first crawl, with a page fetched twice (a worker died before its ack).
     indexdata.write_crawl(out, "c1", indexdata.CRAWL1, indexdata.T0)
     s1 = "http://news.test/s1"
@@ -219,6 +207,13 @@ def test_ingest_on_spark_writes_the_local_parts(spark, tmp_path):
         assert names and names == sorted(p.name for p in (b / kind).iterdir())
         for name in names:  # deterministic names, the same rows
             assert pq.read_table(a / kind / name).equals(pq.read_table(b / kind / name))
+    # Compacted: the revisit dates its response's row and links on both paths.
+    compact(a)
+    S.compact_spark(spark, b)
+    assert_same_generation(a, b)
+    pages = pq.read_table(next((b / "pages").glob("compacted-*.parquet"))).to_pylist()
+    home = next(p for p in pages if p["url"] == "http://site.test/")
+    assert (home["warc_record_type"], home["out_links"]) == ("response", 2)
 
 
 def test_without_java_the_error_says_so(monkeypatch, tmp_path, capsys):

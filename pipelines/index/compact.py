@@ -91,6 +91,15 @@ COMPACTED_LINKS_SCHEMA = (
     .append(pa.field("source_country", pa.string()))
 )
 
+# A WARC revisit record says "the same content as an earlier capture": a page keeps the row
+# of its latest record that is not a revisit, dated by its latest record (README, "Ingesting
+# web archives"). Ordered first (false) when not a revisit.
+IS_REVISIT_SQL = "coalesce(warc_record_type = 'revisit', false)"
+# When a page's links were last seen: its row's date, if the row has links. Later than the
+# links' own date only when a revisit dated the capture that wrote them (a later fetch that
+# wrote links writes rows of its own; one without links says nothing of the old ones).
+LINKS_SEEN_SQL = "CASE WHEN out_links > 0 THEN fetched_at END"
+
 ROW_GROUP_ROWS = 8 * 1024
 ROWS_PER_BUCKET = 1_000_000
 MAX_BUCKETS = 1024
@@ -584,10 +593,12 @@ def surts_sql(dedup: str) -> str:
 def placed_sql(dedup: str, page_langs: str, surts: str = "surts") -> str:
     """SQL: the rows of ``dedup`` with the site-level pass applied (``sitewide``,
     ``placement``), the final target through ``redirect_map`` (a registered
-    :func:`redirect_table`), ``target_surt``, ``source_external_links`` and the source page's
-    lang and country from ``page_langs`` (a SELECT of url, lang, country): the compacted
-    columns; ``surts``: a table of :func:`surts_sql` over ``dedup``. Rules per source host and
-    per page only: any partition by source host gives the same rows (the Spark compaction).
+    :func:`redirect_table`), ``target_surt``, ``source_external_links``, the source page's
+    lang and country from ``page_langs`` (a SELECT of url, lang, country, links_seen: see
+    :data:`LINKS_SEEN_SQL`) and ``fetched_at`` moved on to ``links_seen`` when later: the
+    compacted columns; ``surts``: a table of :func:`surts_sql` over ``dedup``. Rules per
+    source host and per page only: any partition by source host gives the same rows (the
+    Spark compaction).
     """
     return f"""
     WITH sited AS (
@@ -597,7 +608,9 @@ def placed_sql(dedup: str, page_langs: str, surts: str = "surts") -> str:
         SELECT source_url, count(*) FILTER (WHERE NOT is_internal)::INTEGER AS n
         FROM {dedup} GROUP BY source_url
     )
-    SELECT sited.* REPLACE ({_FINAL_SQL}),
+    SELECT sited.* REPLACE ({_FINAL_SQL},
+           CASE WHEN pg.links_seen > sited.fetched_at THEN pg.links_seen
+                ELSE sited.fetched_at END AS fetched_at),
            su.target_surt, ext.n AS source_external_links,
            pg.lang AS source_lang, pg.country AS source_country
     FROM sited JOIN ext USING (source_url)
@@ -641,9 +654,11 @@ def _compact_links(
                  else redirects)  # fmt: skip
     con.execute(f"CREATE OR REPLACE TEMP TABLE surts AS {surts_sql('dedup')}")
     page_langs = (
-        "SELECT NULL::VARCHAR AS url, NULL::VARCHAR AS lang, NULL::VARCHAR AS country WHERE false"
+        "SELECT NULL::VARCHAR AS url, NULL::VARCHAR AS lang, NULL::VARCHAR AS country, "
+        "NULL::TIMESTAMPTZ AS links_seen WHERE false"
         if pages is None
-        else f"SELECT url, lang, country FROM read_parquet({lit(str(pages))})"
+        else f"SELECT url, lang, country, {LINKS_SEEN_SQL} AS links_seen "
+        f"FROM read_parquet({lit(str(pages))})"
     )
     query = f"""
     SELECT placed.*, bm._bucket
@@ -733,10 +748,13 @@ def _compact_pages(con, stage: Path, crawl_id: str, files: list[Path]) -> tuple[
         return 0, None
     cols = columns_or_null(files, PAGES_SCHEMA)  # files written before a column: nulls
     query = f"""
-    SELECT {cols} FROM read_parquet({file_list(files)}, union_by_name = true, filename = true)
-    WHERE crawl_id = {lit(crawl_id)}
-    QUALIFY row_number() OVER (PARTITION BY url ORDER BY fetched_at DESC, filename DESC) = 1
-    ORDER BY host, url
+    SELECT * REPLACE (_seen AS fetched_at) FROM (
+        SELECT {cols}, max(fetched_at) OVER (PARTITION BY url) AS _seen
+        FROM read_parquet({file_list(files)}, union_by_name = true, filename = true)
+        WHERE crawl_id = {lit(crawl_id)}
+        QUALIFY row_number() OVER (
+            PARTITION BY url ORDER BY {IS_REVISIT_SQL}, fetched_at DESC, filename DESC) = 1
+    ) ORDER BY host, url
     """
     table = arrow_table(con, query)
     table = table.select(PAGES_SCHEMA.names).cast(PAGES_SCHEMA)

@@ -223,7 +223,10 @@ def _placed_task(buckets: int, out: pa.Schema, redirects: Any):
                 con.register("redirect_map", pa.ipc.open_stream(redirects.value).read_all())
                 con.execute(f"CREATE TEMP TABLE dedup AS {dedup_sql('src')}")
                 con.execute(f"CREATE TEMP TABLE surts AS {surts_sql('dedup')}")
-                langs = "SELECT DISTINCT source_url AS url, _lang AS lang, _country AS country "
+                langs = (
+                    "SELECT DISTINCT source_url AS url, _lang AS lang, _country AS country, "
+                    "_links_seen AS links_seen "
+                )
                 for batch in arrow_reader(con, placed_sql("dedup", langs + "FROM dedup"),
                                           64 * 1024):  # fmt: skip
                     domains = batch.column(batch.schema.get_field_index("target_domain"))
@@ -353,13 +356,15 @@ def sorted_file(df: Any, order: list[str], path: Path, schema: pa.Schema, *,
     return n
 
 
-def _latest(rows: Any, time_column: str) -> Any:
+def _latest(rows: Any, time_column: str, *first: str) -> Any:
     """The latest row of each ``url`` (ties: the later file name), as the local compaction's
-    ``QUALIFY row_number() OVER (PARTITION BY url ORDER BY ... DESC, filename DESC) = 1``."""
+    ``QUALIFY row_number() OVER (PARTITION BY url ORDER BY ... DESC, filename DESC) = 1``;
+    ``first``: SQL keys ordered before the time (ascending)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    latest = Window.partitionBy("url").orderBy(F.desc(time_column), F.desc("_file"))
+    keys = [F.expr(k).asc() for k in first]
+    latest = Window.partitionBy("url").orderBy(*keys, F.desc(time_column), F.desc("_file"))
     return rows.withColumn("_n", F.row_number().over(latest)).where("_n = 1")
 
 
@@ -372,13 +377,21 @@ class SparkBuilder:
         self.partitions = _partitions(spark, partitions)
 
     def pages(self, stage: Path, crawl_id: str, files: list[Path]) -> tuple[int, str | None]:
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        from pipelines.index.compact import IS_REVISIT_SQL
         from pipelines.schema import PAGES_SCHEMA
 
         if not files:
             return 0, None
         rel = f"pages/{crawl_dir_name(crawl_id)}/pages.parquet"
         rows = read_rows(self.spark, files, PAGES_SCHEMA, crawl_id=crawl_id, with_file=True)
-        n = sorted_file(_latest(rows, "fetched_at"), ["host", "url"], stage / rel, PAGES_SCHEMA,
+        # A revisit dates the capture it revisits (compact.IS_REVISIT_SQL).
+        rows = rows.withColumn("_seen", F.max("fetched_at").over(Window.partitionBy("url")))
+        latest = _latest(rows, "fetched_at", IS_REVISIT_SQL)
+        latest = latest.withColumn("fetched_at", F.col("_seen"))
+        n = sorted_file(latest, ["host", "url"], stage / rel, PAGES_SCHEMA,
                         row_group_size=64 * 1024)  # fmt: skip
         return n, rel
 
@@ -389,6 +402,7 @@ class SparkBuilder:
 
         from pipelines.index.compact import (
             COMPACTED_LINKS_SCHEMA,
+            LINKS_SEEN_SQL,
             SORT_KEY,
             _num_rows,
             buckets_for,
@@ -400,17 +414,18 @@ class SparkBuilder:
         n_in = _num_rows(files)
         buckets = buckets_for(n_in, rows_per_bucket)
         raw = read_rows(self.spark, files, LINKS_SCHEMA, crawl_id=crawl_id, with_file=True)
-        # The source page's lang and country, joined here: the page may sit in any partition.
+        # The source page's lang, country and links_seen, joined here: the page may sit in any
+        # partition.
         if pages is not None:
             langs = self.spark.read.parquet(str(pages)).select(
                 F.col("url").alias("_url"), F.col("lang").alias("_lang"),
-                F.col("country").alias("_country"),
+                F.col("country").alias("_country"), F.expr(LINKS_SEEN_SQL).alias("_links_seen"),
             )  # fmt: skip
             raw = raw.join(langs, raw.source_url == langs._url, "left").drop("_url")
         else:
-            raw = raw.withColumn("_lang", F.lit(None).cast("string")).withColumn(
-                "_country", F.lit(None).cast("string")
-            )
+            raw = (raw.withColumn("_lang", F.lit(None).cast("string"))
+                   .withColumn("_country", F.lit(None).cast("string"))
+                   .withColumn("_links_seen", F.lit(None).cast("timestamp")))  # fmt: skip
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, redirects.schema) as w:
             w.write_table(redirects)
@@ -450,9 +465,11 @@ class SparkBuilder:
         rel = via_rel(crawl_id)
         n = sorted_file(via, list(SORT_KEY), stage / rel, COMPACTED_LINKS_SCHEMA,
                         row_group_size=row_group_rows)  # fmt: skip
-        if not n:  # as the local one: no file, no directory
+        if not n:  # as the local one: no file, no directory (nor via/, if no crawl has one)
             (stage / rel).unlink()
             (stage / rel).parent.rmdir()
+            if not any((stage / rel).parent.parent.iterdir()):
+                (stage / rel).parent.parent.rmdir()
             return None
         return Segment(rel, crawl_id, 0, 1, n)
 
