@@ -55,6 +55,9 @@ import pyarrow.parquet as pq
 from pipelines.index.layout import Segment, bucket_of, crawl_dir_name
 
 PARTITIONS = 0  # 0: Spark's default parallelism
+# A redirect map of at most this many rows (~100 MB) is broadcast to the link join; a larger
+# one is joined by a shuffle on the target URL.
+BROADCAST_ROWS = 1_000_000
 CHUNK_ITERATIONS = 10  # PageRank iterations per Spark job (then a convergence check)
 REGISTERS = 256  # HyperLogLog registers per node (HyperBall): relative error ~1.04/sqrt(m)
 MAX_DISTANCE = 1000  # HyperBall stops here at the latest (a bound on the graph's diameter)
@@ -198,11 +201,11 @@ def _partitions(spark: Any, partitions: int) -> int:
 # --- compaction -----------------------------------------------------------------------------
 
 
-def _placed_task(buckets: int, out: pa.Schema, redirects: Any):
+def _placed_task(buckets: int, out: pa.Schema):
     """A mapInArrow function: a partition of raw rows (all rows of each of its source hosts,
-    with their page's ``_lang`` and ``_country``) in, the compacted rows and their ``_bucket``
-    out, by the local compaction's own SQL; ``redirects``: a broadcast of the redirect map
-    (Arrow IPC bytes)."""
+    with their page's ``_lang`` and ``_country`` and their target's row of the redirect map,
+    ``_rm_*``) in, the compacted rows and their ``_bucket`` out, by the local compaction's own
+    SQL."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pipelines.index.compact import dedup_sql, placed_sql, surts_sql
@@ -220,7 +223,9 @@ def _placed_task(buckets: int, out: pa.Schema, redirects: Any):
                 con.register("src_rows", rows)
                 con.execute("CREATE TABLE src AS SELECT * FROM src_rows")
                 con.unregister("src_rows")
-                con.register("redirect_map", pa.ipc.open_stream(redirects.value).read_all())
+                # The map's rows this partition's links need (joined on the executors).
+                con.execute(f"CREATE TEMP TABLE redirect_map AS SELECT DISTINCT {_RM_SELECT} "
+                            "FROM src WHERE _rm_url IS NOT NULL")  # fmt: skip
                 con.execute(f"CREATE TEMP TABLE dedup AS {dedup_sql('src')}")
                 con.execute(f"CREATE TEMP TABLE surts AS {surts_sql('dedup')}")
                 langs = "SELECT DISTINCT source_url AS url, _lang AS lang, _country AS country "
@@ -262,6 +267,12 @@ def _sql_task(sql: str, out: pa.Schema):
             con.close()
 
     return run
+
+
+_HOPS = pa.schema([("url", pa.string()), ("nxt", pa.string())])
+# The redirect map's columns as the links carry them, and back (``_rm_url AS url``...).
+_RM_COLUMNS = ("url", "final", "final_host", "final_domain")
+_RM_SELECT = ", ".join(f"_rm_{c} AS {c}" for c in _RM_COLUMNS)
 
 
 def _write_task(stage: str, crawl_dir: str, crawl_id: str, buckets: int, row_group_rows: int):
@@ -333,43 +344,196 @@ def sorted_file(df: Any, order: list[str], path: Path, schema: pa.Schema, *,
         .mapInArrow(_parts_task(str(path.parent), schema), "part int, rows long")
         .collect()
     )
+    parts = [path.parent / f".part-{r['part']:06d}.parquet" for r in sorted(done, key=lambda r:
+             r["part"])]  # fmt: skip
+    return join_parts(parts, path, schema, row_group_size=row_group_size,
+                      write_statistics=write_statistics)  # fmt: skip
+
+
+def join_parts(parts: list[Path], path: Path, schema: pa.Schema, *, row_group_size: int,
+               write_statistics: bool | list[str] = True) -> int:  # fmt: skip
+    """Join the sorted Parquet ``parts`` (removed) into ``path``, cut in row groups of
+    ``row_group_size`` rows but the last, streamed: at most two row groups in memory. The
+    rows written."""
     n = 0
-    pending: list[pa.Table] = []
+    pending: list[pa.RecordBatch] = []
+    have = 0
     with pq.ParquetWriter(path, schema, compression="zstd",
                           write_statistics=write_statistics) as writer:  # fmt: skip
-        for r in sorted(done, key=lambda r: r["part"]):
-            part = path.parent / f".part-{r['part']:06d}.parquet"
-            pending.append(pq.read_table(part))
+        for part in parts:
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=row_group_size):
+                pending.append(batch)
+                have += batch.num_rows
+                if have >= row_group_size:
+                    t = pa.Table.from_batches(pending, schema)
+                    keep = have // row_group_size * row_group_size
+                    writer.write_table(t.slice(0, keep), row_group_size=row_group_size)
+                    pending, have, n = t.slice(keep).to_batches(), have - keep, n + keep
             part.unlink()
-            have = sum(t.num_rows for t in pending)
-            if have >= row_group_size:
-                t = pa.concat_tables(pending)
-                keep = have // row_group_size * row_group_size
-                writer.write_table(t.slice(0, keep), row_group_size=row_group_size)
-                pending, n = [t.slice(keep)], n + keep
-        if pending and (rest := pa.concat_tables(pending)).num_rows:
-            writer.write_table(rest, row_group_size=row_group_size)
-            n += rest.num_rows
+        if have:
+            writer.write_table(pa.Table.from_batches(pending, schema),
+                               row_group_size=row_group_size)  # fmt: skip
+            n += have
     return n
 
 
-def _latest(rows: Any, time_column: str) -> Any:
-    """The latest row of each ``url`` (ties: the later file name), as the local compaction's
-    ``QUALIFY row_number() OVER (PARTITION BY url ORDER BY ... DESC, filename DESC) = 1``."""
+def _latest(rows: Any, time_column: str, by: tuple[str, ...] = ("url",),
+            tie: str = "_file") -> Any:  # fmt: skip
+    """The latest row of each ``by`` (ties: the greater ``tie``, the file name), as the local
+    compaction's ``QUALIFY row_number() OVER (PARTITION BY url ORDER BY ... DESC, filename
+    DESC) = 1``."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    latest = Window.partitionBy("url").orderBy(F.desc(time_column), F.desc("_file"))
-    return rows.withColumn("_n", F.row_number().over(latest)).where("_n = 1")
+    latest = Window.partitionBy(*by).orderBy(F.desc(time_column), F.desc(tie))
+    return rows.withColumn("_n", F.row_number().over(latest)).where("_n = 1").drop("_n")
+
+
+def chains_df(hops: Any, max_hops: int | None = None) -> Any:
+    """:func:`pipelines.redirects.resolve_chains` of a DataFrame of hops (``url``, its
+    Location ``nxt``; one row per URL): (url, final, n), by one join per hop (at most
+    ``max_hops - 1``), on the executors."""
+    from pyspark.sql import functions as F
+
+    from pipelines.redirects import MAX_HOPS
+
+    state = hops.select("url", F.col("nxt").alias("final"), F.lit(1).alias("n"),
+                        F.array("url").alias("seen"), F.lit(True).alias("live"))  # fmt: skip
+    step = hops.select(F.col("url").alias("final"), F.col("nxt").alias("_h"))
+    for _ in range((max_hops or MAX_HOPS) - 1):
+        # A chain moves on while its end redirects to a URL it has not passed (a loop ends
+        # where it closes).
+        go = F.col("live") & F.col("_h").isNotNull() & ~F.array_contains("seen", F.col("_h"))
+        state = (
+            state.join(step, "final", "left")
+            .select("url", F.when(go, F.col("_h")).otherwise(F.col("final")).alias("final"),
+                    (F.col("n") + go.cast("int")).alias("n"),
+                    F.when(go, F.concat("seen", F.array("final"))).otherwise(F.col("seen"))
+                    .alias("seen"), go.alias("live"))
+            .localCheckpoint()
+        )  # fmt: skip
+        if state.where("live").isEmpty():
+            break
+    return state.select("url", "final", "n")
+
+
+def _redirect_rows_task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """A mapInArrow function: (url, final) in, the redirect map's rows out."""
+    from pipelines.index.compact import redirect_rows
+
+    for b in batches:
+        if b.num_rows:
+            yield from redirect_rows(b.column(0).to_pylist(), b.column(1).to_pylist()).to_batches()
+
+
+def _filters_task(path: str, lo: int, hi: int) -> tuple[int, list[str], list[str]]:
+    """Row groups ``lo`` to ``hi`` of the texts file ``path``: their Bloom filters, saved
+    beside it (``.words-LO.npy``), and their first and last URLs."""
+    from pipelines.index.textskip import group_filters
+
+    f = pq.ParquetFile(path)
+    table = f.read_row_groups(range(lo, hi), columns=["url", "text"])
+    rows = [f.metadata.row_group(g).num_rows for g in range(lo, hi)]
+    filters, first, last = group_filters(table, rows)
+    np.save(Path(path).with_name(f".words-{lo:09d}.npy"), filters)
+    return lo, first, last
+
+
+SKIP_GROUPS_PER_TASK = 16  # texts row groups a skip-index task reads (~4 MB of text each)
+
+
+def sidecar_spark(spark: Any, path: Path) -> Path:
+    """The skip index of the texts file ``path`` (:mod:`pipelines.index.textskip`), its
+    filters built by tasks of :data:`SKIP_GROUPS_PER_TASK` row groups and streamed into the
+    sidecar."""
+    from pipelines.index.textskip import row_groups, save_sidecar
+
+    rows = row_groups(path)
+    ranges = [(lo, min(lo + SKIP_GROUPS_PER_TASK, len(rows)))
+              for lo in range(0, len(rows), SKIP_GROUPS_PER_TASK)]  # fmt: skip
+    done = sorted(
+        spark.sparkContext.parallelize(ranges, max(1, len(ranges)))
+        .map(lambda r, p=str(path): _filters_task(p, *r))
+        .collect()
+    )
+    pieces = [path.with_name(f".words-{lo:09d}.npy") for lo, _f, _l in done]
+    first = [u for _lo, f, _l in done for u in f]
+    last = [u for _lo, _f, lst in done for u in lst]
+    try:
+        return save_sidecar(path, rows, first, last, (np.load(p, mmap_mode="r") for p in pieces))
+    finally:
+        for p in pieces:
+            p.unlink(missing_ok=True)
 
 
 class SparkBuilder:
     """Builds one crawl's compacted tables on Spark (a :class:`compact.Builder`): the same
     files, rows and row groups as the local one."""
 
-    def __init__(self, spark: Any, *, partitions: int = PARTITIONS) -> None:
+    def __init__(self, spark: Any, *, partitions: int = PARTITIONS,
+                 broadcast_rows: int = BROADCAST_ROWS) -> None:  # fmt: skip
         self.spark = spark
         self.partitions = _partitions(spark, partitions)
+        self.broadcast_rows = broadcast_rows
+
+    def targets(self, stage: Path, files: list[Path]) -> str:
+        """:func:`pipelines.index.compact._compact_targets` by joins: the latest check of each
+        (crawl, URL), its chain from the latest check of each URL (:func:`chains_df`)."""
+        from pyspark.sql import functions as F
+
+        from pipelines.schema import TARGETS_SCHEMA
+
+        rel = "targets/targets.parquet"
+        rows = _latest(read_rows(self.spark, files, TARGETS_SCHEMA, with_file=True),
+                       "checked_at", by=("crawl_id", "url")).drop("_file")  # fmt: skip
+        rows = rows.localCheckpoint()
+        # As the local one reads checks sorted by time, the rows of each time in file order.
+        latest = _latest(rows, "checked_at", tie="crawl_id").select(
+            "url", F.col("redirect_to").alias("nxt"), F.col("status").alias("_end_status")
+        )  # fmt: skip
+        chains = chains_df(latest.where("nxt IS NOT NULL AND nxt <> ''").select("url", "nxt"))
+        chains = chains.select(F.col("url").alias("_c_url"), F.col("final").alias("_c_final"),
+                               F.col("n").alias("_c_n"))  # fmt: skip
+        hops = F.col("redirect_to").isNotNull() & (F.col("redirect_to") != "")
+        ends = latest.select(F.col("url").alias("_end"), "_end_status")
+        out = (
+            rows.join(chains, rows.redirect_to == chains._c_url, "left")
+            .withColumn("_end", F.when(hops, F.coalesce("_c_final", "redirect_to"))
+                        .otherwise(F.col("url")))
+            .join(ends, "_end", "left")
+            .withColumn("final_url", F.col("_end"))
+            .withColumn("redirects", F.when(hops, F.coalesce("_c_n", F.lit(0)) + 1)
+                        .otherwise(0))
+            .withColumn("final_status", F.when(hops, F.col("_end_status"))
+                        .otherwise(F.col("status")))
+            .select(*TARGETS_SCHEMA.names)
+        )  # fmt: skip
+        sorted_file(out, ["domain", "url", "crawl_id"], stage / rel, TARGETS_SCHEMA,
+                    row_group_size=64 * 1024)  # fmt: skip
+        return rel
+
+    def redirects(self, page_files: list[Path], target_files: list[Path], crawl_id: str) -> Any:
+        """:func:`pipelines.index.compact.redirect_table` as a DataFrame (checkpointed): each
+        URL's latest Location per partition by URL (the local SQL), a page's over a target
+        check's, chains followed by joins."""
+        from pipelines.index.compact import hops_sql
+        from pipelines.schema import PAGES_SCHEMA, TARGETS_SCHEMA
+
+        def hops(files: list[Path], schema: pa.Schema, at: str, cid: str | None) -> Any:
+            cols = pa.schema([schema.field(c) for c in ("url", "redirect_to", at, "crawl_id")])
+            return (
+                read_rows(self.spark, files, cols, crawl_id=cid)
+                .repartition(self.partitions, "url")
+                .mapInArrow(_sql_task(hops_sql("src", at), _HOPS), _spark_schema(_HOPS))
+            )
+
+        found = hops(page_files, PAGES_SCHEMA, "fetched_at", crawl_id).localCheckpoint()
+        if target_files:
+            checked = hops(target_files, TARGETS_SCHEMA, "checked_at", None)
+            found = found.unionByName(checked.join(found.select("url"), "url", "left_anti"))
+        chains = chains_df(found).select("url", "final")
+        rm = pa.schema([(c, pa.string()) for c in _RM_COLUMNS])
+        return chains.mapInArrow(_redirect_rows_task, _spark_schema(rm)).localCheckpoint()
 
     def pages(self, stage: Path, crawl_id: str, files: list[Path]) -> tuple[int, str | None]:
         from pipelines.schema import PAGES_SCHEMA
@@ -383,7 +547,7 @@ class SparkBuilder:
         return n, rel
 
     def links(self, stage: Path, crawl_id: str, files: list[Path], row_group_rows: int,
-              rows_per_bucket: int, *, pages: Path | None, redirects: pa.Table,
+              rows_per_bucket: int, *, pages: Path | None, redirects: Any,
               progress: Any = None) -> tuple[int, int, list[Segment]]:  # fmt: skip
         from pyspark.sql import functions as F
 
@@ -393,6 +557,7 @@ class SparkBuilder:
             _num_rows,
             buckets_for,
         )
+        from pipelines.redirects import REDIRECT_SCRIPT
         from pipelines.schema import LINKS_SCHEMA
 
         if not files:
@@ -411,13 +576,18 @@ class SparkBuilder:
             raw = raw.withColumn("_lang", F.lit(None).cast("string")).withColumn(
                 "_country", F.lit(None).cast("string")
             )
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, redirects.schema) as w:
-            w.write_table(redirects)
-        redirect_bc = self.spark.sparkContext.broadcast(sink.getvalue().to_pybytes())
+        # Each link's row of the redirect map (by the URL the local query looks up), joined
+        # here: broadcast when the map is small, else shuffled by URL.
+        rm = redirects.select(*[F.col(c).alias(f"_rm_{c}") for c in _RM_COLUMNS])
+        if redirects.count() <= self.broadcast_rows:
+            rm = F.broadcast(rm)
+        key = F.when(F.col("link_kind") == REDIRECT_SCRIPT, F.col("final_target_url")).otherwise(
+            F.col("target_url")
+        )
+        raw = raw.join(rm, key == rm._rm_url, "left")
         out = for_spark(COMPACTED_LINKS_SCHEMA.append(pa.field("_bucket", pa.int32())))
         placed = raw.repartition(self.partitions, "source_host").mapInArrow(
-            _placed_task(buckets, out, redirect_bc), _spark_schema(out)
+            _placed_task(buckets, out), _spark_schema(out)
         )
         # A per-target aggregate step (issue 17) reads ``placed`` here, before the writes.
         crawl_dir = f"links/{crawl_dir_name(crawl_id)}"
@@ -431,7 +601,6 @@ class SparkBuilder:
             )
             .collect()
         )
-        redirect_bc.unpersist()
         segs = sorted(
             (Segment(r["path"], crawl_id, r["bucket"], buckets, r["rows"]) for r in writes),
             key=lambda s: s.bucket,
@@ -458,7 +627,6 @@ class SparkBuilder:
 
     def texts(self, stage: Path, crawl_id: str, files: list[Path]) -> str | None:
         from pipelines.index.compact import TEXT_ROW_GROUP_ROWS
-        from pipelines.index.textskip import write_sidecar
         from pipelines.schema import TEXTS_SCHEMA
 
         if not files:
@@ -468,18 +636,18 @@ class SparkBuilder:
         sorted_file(_latest(rows, "fetched_at"), ["url"], stage / rel, TEXTS_SCHEMA,
                     row_group_size=TEXT_ROW_GROUP_ROWS,
                     write_statistics=["url", "crawl_id", "fetched_at"])  # fmt: skip
-        # The skip index reads the file's row groups back (on the driver, as the local one).
-        write_sidecar(stage / rel, pq.read_table(stage / rel, columns=["url", "text"]))
+        sidecar_spark(self.spark, stage / rel)  # the skip index, on the executors
         return rel
 
 
 def compact_spark(spark: Any, index: str | Path, *, crawl: str | None = None,
-                  partitions: int = PARTITIONS, **kwargs: Any) -> Any:  # fmt: skip
+                  partitions: int = PARTITIONS, broadcast_rows: int = BROADCAST_ROWS,
+                  **kwargs: Any) -> Any:  # fmt: skip
     """:func:`pipelines.index.compact.compact` with the files built on Spark."""
     from pipelines.index.compact import compact
 
-    return compact(index, crawl=crawl, builder=SparkBuilder(spark, partitions=partitions),
-                   **kwargs)  # fmt: skip
+    build = SparkBuilder(spark, partitions=partitions, broadcast_rows=broadcast_rows)
+    return compact(index, crawl=crawl, builder=build, **kwargs)
 
 
 # --- rank -----------------------------------------------------------------------------------
