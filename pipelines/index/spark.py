@@ -6,30 +6,40 @@ Run with ``linkcrawl compact|rank|ingest ... --spark [--master URL]`` or
 
 - compaction: :func:`pipelines.index.compact.compact` (lock, target checks, staging
   generation, manifest, CURRENT switch, mirror, garbage) with a Spark :class:`SparkBuilder`
-  in place of the local DuckDB builder: every step of a crawl (pages, links, via, texts) is a
-  method of :class:`pipelines.index.compact.Builder`. Links are joined with their page's lang
-  and country, then shuffled by source host: every rule of the local query (dedup of
-  re-fetches per page, the site-level pass per host, final targets through the broadcast
-  redirect map, external links per page) is per host or per row, so each partition runs the
-  very SQL of :func:`~pipelines.index.compact.dedup_sql`,
-  :func:`~pipelines.index.compact.surts_sql` and :func:`~pipelines.index.compact.placed_sql`
-  in DuckDB (spilling to disk). Rows are then
-  shuffled by target bucket, sorted by SURT key and written by the local ``_BucketWriter``.
-  Pages, texts and via are range-sorted into parts and joined on the driver in the row groups
-  the local files have: the same files, the same rows. The aggregates (``compact
-  --aggregates``) are not built here yet (compact refuses them with a builder); an aggregate
-  step would be one more builder method, reading the ``placed`` DataFrame of
-  :meth:`SparkBuilder.links`.
+  in place of the local DuckDB builder: every step (targets, redirects, pages, links, via,
+  texts) is a method of :class:`pipelines.index.compact.Builder`, and no table of a crawl is
+  held by the driver:
+
+  - the redirect map: each URL's latest Location per partition by URL (the local
+    :func:`~pipelines.index.compact.hops_sql`), chains followed by joins (:func:`chains_df`);
+  - links are joined with their page's lang and country and their target's row of the
+    redirect map (broadcast only below :data:`BROADCAST_ROWS` rows), then shuffled by source
+    host: every rule of the local query (dedup of re-fetches per page, the site-level pass per
+    host, final targets, external links per page) is per host or per row, so each partition
+    runs the very SQL of :func:`~pipelines.index.compact.dedup_sql`,
+    :func:`~pipelines.index.compact.surts_sql` and :func:`~pipelines.index.compact.placed_sql`
+    in DuckDB (spilling to disk). Rows are then shuffled by target bucket, sorted by SURT key
+    and each bucket file written by the task that holds it (the local ``_BucketWriter``);
+  - targets, pages, texts and via are range-sorted into parts written by their tasks, then
+    joined by the driver, streamed (:func:`join_parts`: two row groups in memory), into the
+    one file per crawl the layout has, in the local row groups; the texts skip index's
+    filters are built by tasks (:func:`sidecar_spark`).
+
+  The aggregates (``compact --aggregates``) are not built here yet (compact refuses them with
+  a builder); an aggregate step would be one more builder method, reading the ``placed``
+  DataFrame of :meth:`SparkBuilder.links`.
 - rank: the graphs of :func:`pipelines.index.rank.rank_index`; PageRank by DataFrame
   iterations (same damping, dangling mass spread uniformly, teleport); harmonic centrality by
   HyperBall (Boldi and Vigna): a HyperLogLog counter per node, unioned over the graph's edges
-  until no counter changes, summing ball growth / distance.
+  until no counter changes, summing ball growth / distance; each partition scored by the
+  tasks, written as sorted parts and joined as above.
 - ingest: one task per archive, each :func:`crawler.ingest.ingest_file` (deterministic part
   names, published by a rename).
 
-The compaction and rank read and write the index directory through the local filesystem API:
-it must be a path every executor sees (local mode, NFS, a mounted bucket); ingest takes any
-pyarrow filesystem URI (``s3://``, ``gs://``) as ``--out``.
+The compaction and rank read and write the index directory through the filesystem API (a lock,
+renames, hard links): it must be a path every executor sees (local mode, NFS, EFS, Filestore);
+the CLI refuses a URI. Ingest takes a pyarrow filesystem URI (``s3://``, ``gs://``) as
+``--out``.
 """
 
 from __future__ import annotations
@@ -270,6 +280,15 @@ def _sql_task(sql: str, out: pa.Schema):
 
 
 _HOPS = pa.schema([("url", pa.string()), ("nxt", pa.string())])
+
+
+def _ranks_schema() -> pa.Schema:
+    from pipelines.index.rank import rank_scores
+
+    none = np.zeros(0)
+    return rank_scores(pa.array([], pa.string()), none, none, none, none, (None, None)).schema
+
+
 # The redirect map's columns as the links carry them, and back (``_rm_url AS url``...).
 _RM_COLUMNS = ("url", "final", "final_host", "final_domain")
 _RM_SELECT = ", ".join(f"_rm_{c} AS {c}" for c in _RM_COLUMNS)
@@ -329,17 +348,18 @@ def _parts_task(part_dir: str, schema: pa.Schema):
     return run
 
 
-def sorted_file(df: Any, order: list[str], path: Path, schema: pa.Schema, *,
+def sorted_file(df: Any, order: list[Any], path: Path, schema: pa.Schema, *,
                 row_group_size: int, write_statistics: bool | list[str] = True) -> int:  # fmt: skip
-    """Write ``df`` sorted by ``order`` (ascending, nulls last: DuckDB's ORDER BY) as the one
-    Parquet file ``path``, in row groups of exactly ``row_group_size`` rows but the last (as
-    ``pq.write_table`` cuts them): each range partition writes a hidden part beside it, the
-    driver joins them in order. The rows written."""
+    """Write ``df`` sorted by ``order`` (column names: ascending, nulls last, as DuckDB's ORDER
+    BY; or Spark sort expressions) as the one Parquet file ``path``, in row groups of exactly
+    ``row_group_size`` rows but the last (as ``pq.write_table`` cuts them): each range
+    partition's task writes a hidden part beside it, then :func:`join_parts`. The rows
+    written."""
     from pyspark.sql import functions as F
 
     path.parent.mkdir(parents=True, exist_ok=True)
     done = (
-        df.orderBy(*[F.col(c).asc_nulls_last() for c in order])
+        df.orderBy(*[F.col(c).asc_nulls_last() if isinstance(c, str) else c for c in order])
         .withColumn("_part", F.spark_partition_id())
         .mapInArrow(_parts_task(str(path.parent), schema), "part int, rows long")
         .collect()
@@ -864,10 +884,9 @@ def rank_spark(spark: Any, index: str | Path, *, crawl: str | None = None,
     """:func:`pipelines.index.rank.rank_index` on Spark: ``ranks/{host,domain}.parquet``."""
     from pyspark.sql import functions as F
 
-    from pipelines.index.layout import open_snapshot, write_text_atomic
+    from pipelines.index.layout import fsync_dir, open_snapshot, write_text_atomic
     from pipelines.index.queries import RANKS
-    from pipelines.index.rank import RankStats, rank_table
-    from pipelines.parquet_sink import write_table_atomic
+    from pipelines.index.rank import RankStats
     from pipelines.schema import LINKS_SCHEMA
 
     snap = open_snapshot(index)
@@ -895,19 +914,57 @@ def rank_spark(spark: Any, index: str | Path, *, crawl: str | None = None,
         table = (
             pr.join(hc, "node", "left").join(ins, "node", "left").join(outs, "node", "left")
             .fillna(0, ["in_degree", "out_degree"]).fillna(0.0, ["harmonic"])
-            .toPandas()
+            .localCheckpoint()
         )  # fmt: skip
-        ranked = rank_table(
-            pa.array(table["node"], pa.string()), table["pagerank"].to_numpy(),
-            table["harmonic"].to_numpy(), table["in_degree"].to_numpy(),
-            table["out_degree"].to_numpy(),
-        )  # fmt: skip
-        write_table_atomic(ranked, out / f"{level}.parquet")
-        stats.append(RankStats(level, len(table), edges.count(), time.monotonic() - t0))
+        # The scores' scale is the whole graph's (two aggregates); each partition is scored
+        # and written as a part by its task, never collected.
+        hc1 = F.col("harmonic") + 1.0
+        pr1 = F.col("pagerank")
+        b = table.agg(F.min(F.when(pr1 > 0, pr1)), F.max(pr1), F.min(F.when(hc1 > 0, hc1)),
+                      F.max(hc1)).first()  # fmt: skip
+        bounds = tuple(None if lo is None else (lo, hi) for lo, hi in (b[0:2], b[2:4]))
+        schema = _ranks_schema()
+        scored = table.mapInArrow(_scores_task(bounds), _spark_schema(schema))
+        path = out / f"{level}.parquet"
+        tmp = out / f".{level}.parquet.{os.getpid()}.tmp"
+        try:  # as write_table_atomic: the new file whole, or the old one
+            n = sorted_file(scored, [F.col("pagerank").desc_nulls_last(), "node"], tmp, schema,
+                            row_group_size=128 * 1024)  # fmt: skip
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(out)
+        stats.append(RankStats(level, n, edges.count(), time.monotonic() - t0))
     from pipelines.index import rank as rank_mod
 
     write_text_atomic(out / "README.txt", (rank_mod.__doc__ or "") + SPARK_RANK_NOTE)
     return stats
+
+
+def _scores_task(bounds: tuple[Any, ...]):
+    """A mapInArrow function: ranked nodes (node, pagerank, harmonic, in_degree, out_degree)
+    in, their ranks/ rows out (:func:`pipelines.index.rank.rank_scores` on the whole graph's
+    ``bounds``)."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pipelines.index.rank import rank_scores
+
+        for b in batches:
+            if b.num_rows:
+                col = {n: b.column(b.schema.get_field_index(n)) for n in b.schema.names}
+                yield from rank_scores(
+                    col["node"], col["pagerank"].to_numpy(zero_copy_only=False),
+                    col["harmonic"].to_numpy(zero_copy_only=False),
+                    col["in_degree"].to_numpy(zero_copy_only=False),
+                    col["out_degree"].to_numpy(zero_copy_only=False), bounds,
+                ).to_batches()  # fmt: skip
+
+    return run
 
 
 SPARK_RANK_NOTE = """
