@@ -26,6 +26,7 @@ from test_ingest import kinds_warc
 from crawler.cli import main
 from crawler.demo import loopback_proxy_env
 from crawler.testweb import WebServer, build_test_web
+from pipelines.index import compact as compact_mod
 from pipelines.index import spark as S
 from pipelines.index.compact import compact
 from pipelines.index.layout import MANIFEST, read_current
@@ -123,11 +124,14 @@ def assert_same_generation(local: Path, other: Path) -> None:
         assert names[0] == names[1], d
 
 
-def test_compaction_gives_the_local_layout(spark, raw_index, tmp_path):
+def test_compaction_gives_the_local_layout(spark, raw_index, tmp_path, monkeypatch):
     a, b = tmp_path / "local", tmp_path / "spark"
     shutil.copytree(raw_index, a)
     shutil.copytree(raw_index, b)
-    # Small buckets and row groups: several of each, so the shuffles and cuts are exercised.
+    # Small buckets and row groups: several of each, so the shuffles and cuts are exercised;
+    # texts in groups of 8 rows, two groups per skip-index task: several tasks.
+    monkeypatch.setattr(compact_mod, "TEXT_ROW_GROUP_ROWS", 8)
+    monkeypatch.setattr(S, "SKIP_GROUPS_PER_TASK", 2)
     local = compact(a, rows_per_bucket=300, row_group_rows=128)
     # The redirect map joined by a shuffle here; broadcast (it is small) by the CLI below.
     got = S.compact_spark(spark, b, rows_per_bucket=300, row_group_rows=128, broadcast_rows=0)
@@ -138,6 +142,8 @@ def test_compaction_gives_the_local_layout(spark, raw_index, tmp_path):
     manifest, files = generation(b)
     assert len(manifest["links"]) > 3 and manifest["via"] and manifest["texts"]
     assert manifest["targets"] and set(manifest["pages"]) == {"c1", "t1"}
+    skip = [v for n, v in files.items() if n.endswith(".npz")]
+    assert skip and len(skip[0]["rows"]) > 2 * S.SKIP_GROUPS_PER_TASK
     links = pa.concat_tables(v[0] for n, v in files.items() if n.startswith("links/") and v)
     kinds = set(links["link_kind"].to_pylist())
     assert {"direct", "http-redirect", "redirect-script"} <= kinds
