@@ -159,12 +159,20 @@ class Builder(Protocol):
         """Rows out, and the pages file written, if any."""
         ...
 
+    def targets(self, stage: Path, files: list[Path]) -> str:
+        """The targets file (:func:`_compact_targets`) of the checks in ``files``."""
+        ...
+
+    def redirects(self, page_files: list[Path], target_files: list[Path], crawl_id: str) -> object:
+        """The crawl's redirect map (:func:`redirect_table`), in the form :meth:`links` takes."""
+        ...
+
     def links(self, stage: Path, crawl_id: str, files: list[Path], row_group_rows: int,
-              rows_per_bucket: int, *, pages: Path | None, redirects: pa.Table,
+              rows_per_bucket: int, *, pages: Path | None, redirects: object,
               progress: Callable[[int], None] | None = None,
               ) -> tuple[int, int, list[Segment]]:  # fmt: skip
         """Rows in, rows out, and the bucket files written; ``pages``: the crawl's compacted
-        pages file (lang, country), ``redirects``: :func:`redirect_table`'s."""
+        pages file (lang, country), ``redirects``: :meth:`redirects`' map."""
         ...
 
     def via(self, stage: Path, crawl_id: str, segs: list[Segment],
@@ -185,6 +193,13 @@ class LocalBuilder:
 
     def pages(self, stage: Path, crawl_id: str, files: list[Path]) -> tuple[int, str | None]:
         return _compact_pages(self.con, stage, crawl_id, files)
+
+    def targets(self, stage: Path, files: list[Path]) -> str:
+        return _compact_targets(self.con, stage, files)
+
+    def redirects(self, page_files: list[Path], target_files: list[Path],
+                  crawl_id: str) -> pa.Table:  # fmt: skip
+        return redirect_table(self.con, page_files, target_files, crawl_id)
 
     def links(self, stage: Path, crawl_id: str, files: list[Path], row_group_rows: int,
               rows_per_bucket: int, *, pages: Path | None, redirects: pa.Table,
@@ -367,7 +382,7 @@ def compact(
             # Target checks first: they resolve the links' redirects.
             prev_tg = [snap.generation_dir / old.targets] if old and old.targets else []
             if raw_tg:
-                manifest.targets = _compact_targets(con, stage, prev_tg + raw_tg)
+                manifest.targets = build.targets(stage, prev_tg + raw_tg)
                 manifest.consumed_targets += [p.name for p in raw_tg]
             elif prev_tg:
                 _link(prev_tg[0], stage / old.targets)  # type: ignore[union-attr, operator]
@@ -424,7 +439,7 @@ def compact(
                     row_group_rows,
                     rows_per_bucket,
                     pages=stage / page_rel if page_rel else None,
-                    redirects=redirect_table(con, prev_p + raw_p, target_file, cid),
+                    redirects=build.redirects(prev_p + raw_p, target_file, cid),
                     progress=step,
                 )
                 via = build.via(stage, cid, segs, row_group_rows)
@@ -813,29 +828,42 @@ def redirect_table(
     each URL, any crawl), chains followed (:func:`pipelines.redirects.resolve_chains`)."""
     hops: dict[str, str] = {}
     if target_files:
-        rows = arrow_table(con, f"""
-            SELECT url, arg_max(redirect_to, checked_at) AS nxt
-            FROM read_parquet({file_list(target_files)}, union_by_name = true)
-            GROUP BY url HAVING nxt IS NOT NULL""")  # fmt: skip
+        src = f"read_parquet({file_list(target_files)}, union_by_name = true)"
+        rows = arrow_table(con, hops_sql(src, "checked_at"))
         hops.update(zip(rows["url"].to_pylist(), rows["nxt"].to_pylist(), strict=True))
     if page_files:
-        rows = arrow_table(con, f"""
-            SELECT url, arg_max(redirect_to, fetched_at) AS nxt
-            FROM read_parquet({file_list(page_files)}, union_by_name = true)
-            WHERE crawl_id = {lit(crawl_id)} GROUP BY url HAVING nxt IS NOT NULL""")  # fmt: skip
+        src = f"read_parquet({file_list(page_files)}, union_by_name = true)"
+        rows = arrow_table(con, hops_sql(src, "fetched_at", crawl_id))
         hops.update(zip(rows["url"].to_pylist(), rows["nxt"].to_pylist(), strict=True))
     chains = resolve_chains(hops)
-    finals = [f for f, _n in chains.values()]
+    return redirect_rows(list(chains), [f for f, _n in chains.values()])
+
+
+def redirect_rows(urls: list[str], finals: list[str]) -> pa.Table:
+    """Rows of the ``redirect_map``: each URL, where its chain ends, and that URL's host and
+    registered domain ('' for a Location that is not an absolute URL).
+
+    >>> redirect_rows(["http://a.test/go"], ["https://www.b.test/x"]).to_pylist()[0]["final_domain"]
+    'b.test'
+    """
     hosts = [url_host(f) if "://" in f else "" for f in finals]
-    table = pa.table(
+    return pa.table(
         {
-            "url": pa.array(list(chains), pa.string()),
+            "url": pa.array(urls, pa.string()),
             "final": pa.array(finals, pa.string()),
             "final_host": pa.array(hosts, pa.string()),
             "final_domain": pa.array([registered_domain(h) for h in hosts], pa.string()),
         }
     )
-    return table
+
+
+def hops_sql(rows: str, time_column: str, crawl_id: str | None = None) -> str:
+    """SQL: each URL of ``rows`` (pages or target checks) that redirects, and its latest
+    Location (``nxt``, by ``time_column``), for :func:`redirect_table`. Per ``url``, so that
+    it runs on any partition of the rows by URL (the Spark compaction)."""
+    where = "" if crawl_id is None else f"WHERE crawl_id = {lit(crawl_id)} "
+    return f"""SELECT url, arg_max(redirect_to, {time_column}) AS nxt FROM {rows}
+        {where}GROUP BY url HAVING nxt IS NOT NULL"""
 
 
 def via_sql(links: str) -> str:
