@@ -442,6 +442,13 @@ def _spark(args: argparse.Namespace) -> Any:
         from pipelines.index.spark import session
     except ImportError as exc:
         raise UsageError(f"--spark needs PySpark: pip install 'linkcrawl[spark]' ({exc})") from None
+    index = getattr(args, "index", None)  # compact, rank: the index through the filesystem
+    if index is not None and "://" in str(index):
+        raise UsageError(
+            f"--spark: {index}: give INDEX as a path every Spark node sees (a shared mount such "
+            "as NFS, EFS or Filestore), not a URI: compaction publishes by renames under a "
+            'lock (README, "The index on Spark")'
+        )
     try:
         return session(args.master)
     except RuntimeError as exc:  # no Java

@@ -7,10 +7,11 @@ logistic regression over those rows (weights in :mod:`pipelines.placement_weight
 the test web, cross-validated by domain) says whether the link is content: one weighted sum
 per link; a link the rules call content stays so unless the model is surer (DEMOTE, below
 THRESHOLD: a blog index's posts, an item grid, are content on templates the model saw
-little of). Where it overrules the rules, the region comes from the rules when they said
-boilerplate, else it is a sidebar (a link beside the text). What the rules are certain of
-stays: comments (``rel=ugc``, a comment container under an article) and a link around the
-whole main text.
+little of; DEMOTE_ARTICLE on a page marked up as an article, where the rules' content beside
+the story is related posts and share bars more often). Where it overrules the rules, the
+region comes from the rules when they said boilerplate, else it is a sidebar (a link beside
+the text). What the rules are certain of stays: comments (``rel=ugc``, a comment container
+under an article) and a link around the whole main text.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import NamedTuple
 from pipelines import placement_weights as weights
 
 _SURE = 0.9  # the site-level pass keeps placements this sure (pipelines/sitewide.py SURE)
+_MARKUP_ARTICLE = 10  # pipelines.placement.PAGE_FEATURES' markup_article
 _MARKUP_FORUM = 12  # pipelines.placement.PAGE_FEATURES' markup_forum
 _OVERRULED = 0.85  # the most confidence an overruled placement gets: below _SURE
 
@@ -100,7 +102,9 @@ def decide(rules: Sequence[_Placed], facts: LinkFacts | None) -> list[_Placed]:
     # (main_thread: posts and signatures, where the rules say content too often).
     # A page marked up as a forum's (DiscussionForumPosting, QAPage, a forum generator) has
     # posts the rules miss: content there from PROMOTE (below THRESHOLD).
-    demote = _logit(weights.DEMOTE)
+    # On a page marked up as an article, DEMOTE_ARTICLE: the rules' content beside its story
+    # is often related posts, share bars, tags.
+    demote = _logit(weights.DEMOTE_ARTICLE if facts.page[_MARKUP_ARTICLE] else weights.DEMOTE)
     promote = _logit(weights.PROMOTE) if facts.page[_MARKUP_FORUM] else cut
     thread = facts.page[1]
     for rule, z, inside in zip(rules, scores(facts), facts.inside, strict=True):

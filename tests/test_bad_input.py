@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import orjson
+from crawling import crawl_env, run_crawl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -179,14 +180,11 @@ def test_a_failed_fetch_is_one_log_line(tmp_path):
     seeds = tmp_path / "seeds.txt"
     seeds.write_text(f"http://127.0.0.1:{port}/\nhttp://nx-host.test/\n")
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env["PYTHONPATH"] = str(ROOT)
 
     def crawl(out: str, extra_env: dict[str, str]) -> str:
-        subprocess.run(
-            [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(tmp_path / out),
-             "-q", "--workers", "1", "--allow-private", "--dns-server", "none"],
-            env={**env, **extra_env}, capture_output=True, timeout=120, cwd=ROOT,
-        )  # fmt: skip
+        run_crawl(seeds, tmp_path / out, "-q", "--workers", "1", "--allow-private",
+                  "--dns-server", "none", env=crawl_env(base=env, **extra_env), timeout=120,
+                  check=False)  # fmt: skip
         return "".join(p.read_text() for p in (tmp_path / out / "logs").iterdir())
 
     log = crawl("direct", {})

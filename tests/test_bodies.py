@@ -13,21 +13,18 @@ import doctest
 import functools
 import gzip
 import os
-import subprocess
-import sys
 import threading
 import time
 import tracemalloc
 import zlib
 from collections.abc import Callable
-from pathlib import Path
 
 import brotli
 import pytest
+from crawling import crawl_env, start_crawl, worker_logs
 from proctree import tree_rss
 
 from crawler import bodies
-from crawler.demo import loopback_proxy_env
 from pipelines import decompress
 from pipelines.decompress import decode_body, parse_encodings
 from pipelines.report import load_pages
@@ -37,7 +34,6 @@ try:
 except ImportError:
     from backports import zstd
 
-ROOT = Path(__file__).resolve().parent.parent
 GIB = 1 << 30
 BLOCK = 64 << 20  # the spaces compressed at a time
 HEAD = b"<!DOCTYPE html><html><head><title>bomb</title></head><body><a href=/found-in-bomb>x</a>"
@@ -379,15 +375,10 @@ def hostile_crawl(tmp_path_factory):
     seeds = out.parent / "seeds.txt"
     seeds.write_text("".join(f"http://{h}/\n" for h in HostileWeb.HOSTS))
     with HostileWeb() as web:
-        env = loopback_proxy_env(web.proxy_url)
-        env["PYTHONPATH"] = str(ROOT)
         started = time.monotonic()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
-             "--workers", "2", "--crawl-id", "hostile", "--allow-private", "--quiet",
-             "--download-timeout", "3"],
-            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        proc = start_crawl(seeds, out, "--workers", "2", "--crawl-id", "hostile",
+                           "--allow-private", "--quiet", "--download-timeout", "3",
+                           env=crawl_env(web.proxy_url))  # fmt: skip
         peak = 0
         while proc.poll() is None and time.monotonic() - started < 240:
             peak = max(peak, tree_rss(proc.pid))
@@ -398,8 +389,7 @@ def hostile_crawl(tmp_path_factory):
         seconds = time.monotonic() - started
         log = list(web.log)
         accept = dict(web.accept_encoding)
-    logs = "".join(p.read_text()[-3000:] for p in (out / "logs").glob("*.log"))
-    assert proc.returncode == 0, stderr[-3000:] + logs
+    assert proc.returncode == 0, stderr[-3000:] + worker_logs(out)
     pages = {p["url"]: p for p in load_pages(out).to_pylist()}
     print(f"hostile crawl: {seconds:.1f} s, peak RSS of the tree {peak / 2**20:.0f} MiB")
     return pages, log, peak, seconds, stdout, accept

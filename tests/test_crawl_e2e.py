@@ -7,17 +7,14 @@ HTTP proxy (loopback only). Expectations come from the generator's own model of 
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from crawling import crawl_env, run_crawl, worker_logs
 
-from crawler.demo import loopback_proxy_env
 from crawler.testweb import WebServer, build_test_web
 from pipelines.report import load_links, load_pages
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -32,22 +29,9 @@ def server(web):
 
 
 def crawl(server, web, out: Path, workers: int, *extra: str) -> subprocess.CompletedProcess[str]:
-    seeds = out.parent / f"{out.name}-seeds.txt"
-    seeds.write_text("\n".join(web.seeds) + "\n")
-    env = loopback_proxy_env(server.proxy_url)
-    env["PYTHONPATH"] = str(ROOT)
-    res = subprocess.run(
-        [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
-         "--workers", str(workers), "--delay", "0", "--host-concurrency", "4", "--crawl-id",
-         f"e2e-{workers}", "--allow-private", *extra],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stderr[-3000:] + _logs(out)
-    return res
-
-
-def _logs(out: Path) -> str:
-    return "".join(p.read_text()[-2000:] for p in (out / "logs").glob("*.log"))
+    return run_crawl(web.seeds, out, "--workers", str(workers), "--delay", "0",
+                     "--host-concurrency", "4", "--crawl-id", f"e2e-{workers}", "--allow-private",
+                     *extra, env=crawl_env(server.proxy_url))  # fmt: skip
 
 
 def link_key(row) -> tuple:
@@ -156,5 +140,5 @@ def test_three_workers_give_the_same_links(one_worker, server, web, tmp_path):
     got, want = Counter(link_key(r) for r in links3), Counter(link_key(r) for r in links1)
     assert got == want, (
         f"only with 3 workers: {sorted({k[0] for k in got - want})}; "
-        f"only with 1: {sorted({k[0] for k in want - got})}\n{_logs(out)}"
+        f"only with 1: {sorted({k[0] for k in want - got})}\n{worker_logs(out, 2000)}"
     )

@@ -8,28 +8,20 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
-from crawler.demo import loopback_proxy_env
+from crawling import crawl_env, run_crawl
+
 from crawler.redis_server import SERVER_ENV, RedisServer
 from crawler.testweb import WebServer
 from crawler.testweb.resource import Resource
 
-ROOT = Path(__file__).resolve().parent.parent
 NO_WAITAOF = "has no WAITAOF"
 
 
 def _crawl(out: Path, seeds: list[str], env: dict[str, str], *extra: str):
-    path = out.parent / f"{out.name}-seeds.txt"
-    path.write_text("\n".join(seeds) + "\n")
-    env = {**env, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "crawler.cli", "crawl", str(path), "--out", str(out), "-q",
-         "--workers", "1", "--delay", "0", "--allow-private", *extra],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+    return run_crawl(seeds, out, "-q", "--workers", "1", "--delay", "0", "--allow-private",
+                     *extra, env=crawl_env(base=env), timeout=180, check=False)  # fmt: skip
 
 
 def _log(out: Path) -> str:
@@ -52,7 +44,7 @@ def _site() -> dict[str, dict[str, Resource]]:
 def test_a_server_without_waitaof_is_said_once(tmp_path):
     seeds = ["http://a.test/"]
     with WebServer(_site()) as server:
-        env = loopback_proxy_env(server.proxy_url)
+        env = crawl_env(server.proxy_url)
         old = RedisServer(appendonly=True, data_dir=tmp_path / "old",
                           extra_args=("--rename-command", "WAITAOF", '""'))  # fmt: skip
         with old:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import redis
+from crawling import crawl_env
 
-from crawler.demo import loopback_proxy_env
 from crawler.frontier import Frontier
 from crawler.testweb import WebServer, build_benchmark_web
 
@@ -35,8 +35,7 @@ def test_a_late_worker_gets_its_share(redis_server, tmp_path):
     out = tmp_path / "index"
     frontier = Frontier(redis.Redis.from_url(redis_server.url), "fair")
     with WebServer(web.site) as server:
-        env = loopback_proxy_env(server.proxy_url)
-        env["PYTHONPATH"] = str(ROOT)
+        env = crawl_env(server.proxy_url)
         subprocess.run(
             [sys.executable, "-m", "crawler.cli", "submit", str(seeds), "--redis",
              redis_server.url, "--crawl-id", "fair", "--delay", "0.2", "--host-concurrency",

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import orjson
 import pytest
+from crawling import crawl_env, run_crawl
 
 import pipelines.extract
 from crawler.cli import main
-from crawler.demo import loopback_proxy_env
 from crawler.testweb import Resource, WebServer
 from pipelines.budget import PageBudgetExceeded, cpu_budget
 from pipelines.extract import MAX_DOM_DEPTH, extract_page, parse_page
@@ -230,14 +230,9 @@ def test_crawl_survives_poison_pages(tmp_path):
     seeds.write_text("http://poison.test/\n")
     out = tmp_path / "index"
     with WebServer(site) as server:
-        env = dict(loopback_proxy_env(server.proxy_url), PYTHONPATH=str(ROOT))
-        res = subprocess.run(
-            [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
-             "--workers", "1", "--delay", "0", "--allow-private", "--max-depth", "1",
-             "--page-cpu-budget", "1", "--no-compact"],
-            env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-    assert res.returncode == 0, res.stderr[-3000:]
+        run_crawl(seeds, out, "--workers", "1", "--delay", "0", "--allow-private", "--max-depth",
+                  "1", "--page-cpu-budget", "1", "--no-compact", env=crawl_env(server.proxy_url),
+                  timeout=120)  # fmt: skip
     rows = {p["url"].rsplit("/", 1)[1]: p for p in load_pages(out).to_pylist()}
     poison, deep = rows["poison.html"], rows["deep.html"]
     assert poison["error"] == "extract: CPU budget exceeded (1 s)"
@@ -340,7 +335,7 @@ def test_formatting_bomb_peak_memory_is_small():
     )
     res = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": f"{ROOT}:{ROOT / 'tests'}", "PATH": "/usr/bin:/bin"},  # its imports
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-2000:]
     grown_kib, limits = res.stdout.split(" ", 1)

@@ -390,7 +390,7 @@ def test_pyarrow_lookups_agree_with_duckdb(raw, state):
     """Three paths, one answer: DuckDB, pyarrow, and the aggregates (where they apply)."""
     index = _index_state(raw, state)
     targets = ["shop.test", "www.shop.test", "shop.test/blue", "http://shop.test/x", "news.test",
-               "nothing.test", "shop.test/none/"]  # fmt: skip
+               "nothing.test", "shop.test/none/", "http://shop.test/new"]  # fmt: skip
     filters = [Filters(crawl="c1"), Filters(crawl="c3"), Filters(dofollow=True),
                Filters(placement="footer"), Filters(internal=True),
                Filters(crawl="c2", dofollow=True, placement="content", internal=True),

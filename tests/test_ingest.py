@@ -122,9 +122,10 @@ def test_record_types_give_the_rows_of_a_crawl(kinds):
                           "http://site.test/doc.pdf"}  # fmt: skip
     assert {p["crawl_id"] for p in pages.values()} == {"TEST-CRAWL-1"}  # from warcinfo
     assert {p["depth"] for p in pages.values()} == {0}
-    # The revisit is the latest capture of http://site.test/: its row, no links of its own.
+    # The revisit is the latest capture of http://site.test/, the same content as the
+    # response: the response's row, dated by the revisit.
     home = pages["http://site.test/"]
-    assert home["warc_record_type"] == "revisit" and home["out_links"] == 0
+    assert (home["warc_record_type"], home["status"], home["out_links"]) == ("response", 200, 2)
     assert home["fetched_at"].isoformat() == "2024-06-01T00:00:00.500000+00:00"
     old = pages["http://site.test/old"]
     assert (old["status"], old["redirect_to"], old["final_url"]) == (
@@ -147,13 +148,13 @@ def test_record_types_give_the_rows_of_a_crawl(kinds):
     by_source: dict[str, list[dict]] = {}
     for link in links:
         by_source.setdefault(link["source_url"], []).append(link)
-    # The response's links survive its later revisit; chunked + gzip were undone, and its
-    # X-Robots-Tag made them nofollow, as in a crawl.
+    # The response's links survive its later revisit, seen then; chunked + gzip were undone,
+    # and its X-Robots-Tag made them nofollow, as in a crawl.
     home_links = sorted(by_source["http://site.test/"], key=lambda r: r["position"])
     assert [r["target_url"] for r in home_links] == ["http://site.test/a",
                                                      "https://other.example/b"]  # fmt: skip
     assert all(r["nofollow"] for r in home_links)
-    assert home_links[0]["fetched_at"].isoformat().startswith("2024-05-18T01:02:03")
+    assert {r["fetched_at"] for r in home_links} == {home["fetched_at"]}
     assert set(by_source) == {"http://site.test/", "http://site.test/res.html",
                               "http://site.test/cut"}  # fmt: skip
     assert all(r["sitewide"] is not None for r in links)  # compaction ran
@@ -188,7 +189,51 @@ def test_queries_work_on_an_ingested_index(kinds, capsys):
     assert "http://site.test/a" in capsys.readouterr().out
     assert main(["sql", "SELECT count(*) AS n FROM pages WHERE warc_record_type = 'revisit'",
                  "-i", str(out), "--format", "csv"]) == 0  # fmt: skip
-    assert capsys.readouterr().out.split() == ["n", "1"]
+    assert capsys.readouterr().out.split() == ["n", "0"]  # it dated its response's row
+
+
+def test_a_revisit_dates_the_capture_it_revisits(tmp_path, capsys):
+    """Through two compactions: each later revisit dates the page's capture and its links
+    (the backlinks' last_seen); a revisit without an earlier capture stays a row of its own."""
+    out = tmp_path / "ix"
+    info = record("warcinfo", None, b"isPartOf: R\r\n")
+    page = http("200 OK", html("https://other.example/b"), Content_Type="text/html")
+    not_modified = (("WARC-Profile", "http://netpreserve.org/warc/1.1/revisit/"
+                                     "server-not-modified"),)  # fmt: skip
+    later, latest = "2024-06-01T00:00:00Z", "2024-07-01T00:00:00Z"
+    first = write_warc(tmp_path / "1.warc.gz", [
+        info,
+        record("response", "http://site.test/p", page),
+        record("revisit", "http://site.test/p", http("304 Not Modified"), date=later,
+               extra=not_modified),
+        record("revisit", "http://site.test/lone", http("304 Not Modified"), date=later,
+               extra=not_modified),
+    ])  # fmt: skip
+    second = write_warc(tmp_path / "2.warc.gz", [
+        info, record("revisit", "http://site.test/p", http("304 Not Modified"), date=latest,
+                     extra=not_modified),
+    ])  # fmt: skip
+
+    def state() -> tuple[dict, list, list]:
+        pages = {r["url"]: r for r in load_pages(out).to_pylist()}
+        assert main(["backlinks", "other.example", "-i", str(out), "--format", "jsonl"]) == 0
+        got = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+        return pages, load_links(out).to_pylist(), got
+
+    for warc, date in ((first, later), (second, latest)):
+        assert ingest(capsys, str(warc), "--out", str(out))[0] == 0  # compacted each time
+        pages, links, backlinks = state()
+        p = pages["http://site.test/p"]
+        assert (p["warc_record_type"], p["status"], p["out_links"]) == ("response", 200, 1)
+        assert p["fetched_at"].isoformat() == date.replace("Z", "+00:00")
+        assert [(r["target_url"], r["fetched_at"]) for r in links] == [
+            ("https://other.example/b", p["fetched_at"])
+        ]
+        assert [(b["source_url"], b["last_seen"][:10]) for b in backlinks] == [
+            ("http://site.test/p", date[:10])
+        ]
+        lone = pages["http://site.test/lone"]
+        assert (lone["warc_record_type"], lone["status"], lone["out_links"]) == ("revisit", 304, 0)
 
 
 def test_non_html_payload_is_not_read():

@@ -9,17 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import shutil
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import indexdata
 import pyarrow.parquet as pq
 import pytest
+from crawling import crawl_env, run_crawl
 
 from crawler.cli import main
-from crawler.demo import loopback_proxy_env
 from crawler.testweb import WebServer
 from crawler.testweb.langweb import BRAND, BRAND_DOMAIN, build_lang_web
 from pipelines.index.layout import parse_target
@@ -27,25 +24,15 @@ from pipelines.index.queries import Filters, Index
 from pipelines.index.textskip import SIDECAR_NAME
 from pipelines.urls import registered_domain, url_host
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture(scope="module")
 def crawled(tmp_path_factory):
     web = build_lang_web()
     out = tmp_path_factory.mktemp("lang") / "index"
-    seeds = out.parent / "seeds.txt"
-    seeds.write_text("\n".join(web.seeds) + "\n")
     with WebServer(web.site) as server:
-        env = loopback_proxy_env(server.proxy_url)
-        env["PYTHONPATH"] = str(ROOT)
-        res = subprocess.run(
-            [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
-             "--workers", "1", "--delay", "0", "--host-concurrency", "4", "--allow-private",
-             "--store-text", "--crawl-id", "lang1", "-q"],
-            env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-    assert res.returncode == 0, res.stderr[-3000:]
+        run_crawl(web.seeds, out, "--workers", "1", "--delay", "0", "--host-concurrency", "4",
+                  "--allow-private", "--store-text", "--crawl-id", "lang1", "-q",
+                  env=crawl_env(server.proxy_url))  # fmt: skip
     assert main(["rank", str(out)]) == 0
     return web, out
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import http.server
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -17,9 +16,9 @@ import indexdata
 import orjson
 import pytest
 import redis
+from crawling import CLI, crawl_env, run_crawl
 
 from crawler.cli import main
-from crawler.demo import loopback_proxy_env
 from crawler.errors import UsageError
 from crawler.monitor import Webhook, WebhookError, deliver, stream_key
 from crawler.testweb import Resource, WebServer
@@ -129,9 +128,7 @@ def _page(web: dict[str, Page], url: str) -> Resource:
 
 
 def popen(server: WebServer, *args: str) -> subprocess.Popen[str]:
-    env = loopback_proxy_env(server.proxy_url)
-    env["PYTHONPATH"] = str(ROOT)
-    return subprocess.Popen([sys.executable, "-m", "crawler.cli", *args], env=env, cwd=ROOT,
+    return subprocess.Popen([*CLI, *args], env=crawl_env(server.proxy_url), cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
@@ -176,11 +173,9 @@ def runs(hook, redis_server, tmp_path_factory) -> Iterator[dict]:
         # Meanwhile: a first crawl, then the pages change, then the monitoring crawl.
         index = out["stdout", "index"] = tmp / "stdout"
         server = out["stdout", "server"] = stack.enter_context(WebServer(site(V1)))
-        first = popen(server, "crawl", str(seeds), "--out", str(index), "--crawl-id", "c1",
-                      "--max-depth", "0", "--allow-private", "--delay", "0", "--workers", "1",
-                      "-q")  # fmt: skip
-        _, stderr = first.communicate(timeout=120)
-        assert first.returncode == 0, stderr
+        run_crawl(seeds, index, "--crawl-id", "c1", "--max-depth", "0", "--allow-private",
+                  "--delay", "0", "--workers", "1", "-q", env=crawl_env(server.proxy_url),
+                  timeout=120)  # fmt: skip
         server.set_site(site(V2))
         procs["stdout"] = popen(server, *monitor_args(index, "m1", "--seeds", str(extra)))
         for name, proc in procs.items():

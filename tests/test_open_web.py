@@ -9,20 +9,17 @@ whole process tree, never ask for what it must not, and index the honest sites c
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
+from crawling import crawl_env, start_crawl, worker_logs
 from hostile_web import HONEST_HOSTS, HostileServer, HostileWeb, honest_urls
 from proctree import tree_rss
 
 from crawler import defaults
-from crawler.demo import loopback_proxy_env
 from pipelines.report import load_links, load_pages
 
-ROOT = Path(__file__).resolve().parent.parent
 GIB = 1 << 30
 pytestmark = pytest.mark.slow
 
@@ -50,16 +47,10 @@ class PeakRss:
 def hostile_crawl(tmp_path_factory):
     web = HostileWeb()
     out = tmp_path_factory.mktemp("hostile") / "index"
-    seeds = out.parent / "seeds.txt"
-    seeds.write_text("\n".join(web.seeds) + "\n")
     with HostileServer(web) as server:
-        env = loopback_proxy_env(server.proxy_url)
-        env["PYTHONPATH"] = str(ROOT)
-        cmd = [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
-               "--workers", "2", "--crawl-id", "hostile", "--allow-private"]  # fmt: skip
         started = time.monotonic()
-        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        proc = start_crawl(web.seeds, out, "--workers", "2", "--crawl-id", "hostile",
+                           "--allow-private", env=crawl_env(server.proxy_url))  # fmt: skip
         with PeakRss(proc.pid) as rss:
             try:
                 stdout, stderr = proc.communicate(timeout=480)
@@ -69,8 +60,7 @@ def hostile_crawl(tmp_path_factory):
                 pytest.fail("the crawl did not end by itself\n" + stderr[-3000:])
         seconds = time.monotonic() - started
         requests = server.requests()
-    logs = "".join(p.read_text()[-3000:] for p in (out / "logs").glob("*.log"))
-    assert proc.returncode == 0, stderr[-3000:] + logs
+    assert proc.returncode == 0, stderr[-3000:] + worker_logs(out)
     pages = load_pages(out).to_pylist()
     links = load_links(out).to_pylist()
     return {"out": out, "stdout": stdout, "stderr": stderr, "requests": requests,

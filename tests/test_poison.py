@@ -20,8 +20,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import redis
+from crawling import crawl_env, start_crawl
 
-from crawler.demo import loopback_proxy_env
 from crawler.frontier import Entry, Frontier
 from crawler.poison import poison_reason
 from pipelines.report import load_pages
@@ -121,16 +121,12 @@ def test_a_page_that_kills_its_worker_twice_is_recorded_as_poison(redis_server, 
     seeds = tmp_path / "seeds.txt"
     seeds.write_text("".join(f"http://{h}/\n" for h in HOSTS))
     out = tmp_path / "index"
-    env = loopback_proxy_env(web.proxy_url)
-    env["PYTHONPATH"] = str(ROOT)
+    env = crawl_env(web.proxy_url)
     client = redis.Redis.from_url(redis_server.url)
     frontier = Frontier(client, "poison-e2e")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
-         "--workers", "2", "--delay", "0", "--redis", redis_server.url, "--crawl-id",
-         "poison-e2e", "--allow-private", "--no-compact", "-q", "--heartbeat-ttl", TTL],
-        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = start_crawl(seeds, out, "--workers", "2", "--delay", "0", "--redis", redis_server.url,
+                       "--crawl-id", "poison-e2e", "--allow-private", "--no-compact", "-q",
+                       "--heartbeat-ttl", TTL, env=env)  # fmt: skip
     pids = []
     try:
         deadline = time.monotonic() + 90

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from crawling import crawl_env, run_crawl
 
-from crawler.demo import loopback_proxy_env
 from crawler.testweb import WebServer, build_test_web
 from pipelines.index.layout import surt_host
 
@@ -58,15 +58,9 @@ def chdir(path: Path) -> Iterator[None]:
 
 
 def crawl(server, seeds: Path, out: Path, crawl_id: str, *extra: str) -> None:
-    env = loopback_proxy_env(server.proxy_url)
-    env["PYTHONPATH"] = str(ROOT)
-    res = subprocess.run(
-        [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
-         "--workers", "1", "--delay", "0", "--host-concurrency", "4", "--crawl-id", crawl_id,
-         "--allow-private", "-q", *extra],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stderr[-3000:]
+    run_crawl(seeds, out, "--workers", "1", "--delay", "0", "--host-concurrency", "4",
+              "--crawl-id", crawl_id, "--allow-private", "-q", *extra,
+              env=crawl_env(server.proxy_url))  # fmt: skip
 
 
 def linkcrawl_sql(cwd: Path, query: str) -> list[tuple]:

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from crawling import crawl_env, run_crawl
 from scrapy import Request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.test import get_crawler
 from twisted.internet.defer import Deferred
 
-from crawler.demo import loopback_proxy_env
 from crawler.robots import StrictRobotsTxtMiddleware, _own_copy
 from crawler.testweb import Resource, WebServer
 from pipelines.report import load_pages
 
-ROOT = Path(__file__).resolve().parent.parent
 HTML = (("Content-Type", "text/html"),)
 
 
@@ -43,13 +39,8 @@ def test_pages_waiting_together_for_robots_txt_all_obey_it(tmp_path):
     out = tmp_path / "index"
     # 50 ms per response: the pages surely queue up behind the robots.txt fetch.
     with WebServer(site, delay=0.05) as server:
-        env = dict(loopback_proxy_env(server.proxy_url), PYTHONPATH=str(ROOT))
-        res = subprocess.run(
-            [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
-             "--workers", "1", "--delay", "0", "--host-concurrency", "8", "--allow-private"],
-            env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert res.returncode == 0, res.stderr[-3000:]
+        run_crawl(seeds, out, "--workers", "1", "--delay", "0", "--host-concurrency", "8",
+                  "--allow-private", env=crawl_env(server.proxy_url), timeout=120)  # fmt: skip
         fetched = sorted(r.target for r in server.requests())
     assert fetched == ["/", "/robots.txt"]
     errors = {p["url"]: (p["status"], p["error"]) for p in load_pages(out).to_pylist()}

@@ -11,13 +11,13 @@ from __future__ import annotations
 import doctest
 import os
 import socket
-import subprocess
-import sys
 import threading
 from collections import Counter
 from pathlib import Path
 
+import crawling
 import pytest
+from crawling import crawl_env, worker_logs
 from twisted.internet import defer
 from twisted.internet._resolver import ComplexResolverSimplifier
 from twisted.internet.testing import MemoryReactorClock
@@ -25,13 +25,11 @@ from twisted.names import dns
 from twisted.web.client import Agent
 
 import crawler.safety
-from crawler.demo import loopback_proxy_env
 from crawler.safety import GuardedResolver, address_class, name_class, parse_resolve
 from crawler.testweb import Resource, WebServer
 from pipelines.report import load_links, load_pages
 from pipelines.urls import normalize_url, scope_key, url_host
 
-ROOT = Path(__file__).resolve().parent.parent
 PUBLIC = "93.184.215.14"  # never connected to: only MemoryReactor sees it
 
 
@@ -249,18 +247,9 @@ def test_agent_connections_go_through_the_resolver():
 
 
 def run_crawl(out: Path, seeds: list[str], env: dict[str, str], *extra: str) -> str:
-    seeds_file = out.parent / f"{out.name}-seeds.txt"
-    seeds_file.write_text("\n".join(seeds) + "\n")
-    env = dict(env, PYTHONPATH=str(ROOT))
-    res = subprocess.run(
-        [sys.executable, "-m", "crawler.cli", "crawl", str(seeds_file), "--out", str(out),
-         "--workers", "1", "--delay", "0", "--no-compact", "-q", "--crawl-id", out.name,
-         *extra],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    logs = "".join(p.read_text()[-3000:] for p in (out / "logs").glob("*.log"))
-    assert res.returncode == 0, res.stderr[-3000:] + logs
-    return logs
+    crawling.run_crawl(seeds, out, "--workers", "1", "--delay", "0", "--no-compact", "-q",
+                       "--crawl-id", out.name, *extra, env=env, timeout=120)  # fmt: skip
+    return worker_logs(out)
 
 
 def html(*hrefs: str) -> Resource:
@@ -303,7 +292,7 @@ def test_crawl_behind_proxy_with_allow_private_blocks_metadata(proxy, tmp_path):
     """--allow-private does not open metadata addresses; another port is another site."""
     proxy.clear_log()
     out = tmp_path / "ssrf-allow"
-    run_crawl(out, ["http://site.test/", *METADATA_SEEDS], loopback_proxy_env(proxy.proxy_url),
+    run_crawl(out, ["http://site.test/", *METADATA_SEEDS], crawl_env(proxy.proxy_url),
               "--allow-private")  # fmt: skip
     pages = _pages(out)
     hosts = {r.host for r in proxy.requests()}
@@ -322,8 +311,7 @@ def test_crawl_behind_proxy_keeps_the_guard_without_allow_private(proxy, tmp_pat
     proxy.clear_log()
     out = tmp_path / "ssrf-proxy"
     literal = f"http://127.0.0.1:{proxy.port}/"
-    run_crawl(out, ["http://site.test/", literal, METADATA_SEEDS[0]],
-              loopback_proxy_env(proxy.proxy_url))  # fmt: skip
+    run_crawl(out, ["http://site.test/", literal, METADATA_SEEDS[0]], crawl_env(proxy.proxy_url))
     pages = _pages(out)
     assert pages["http://site.test/"]["status"] == 200
     assert pages["http://site.test/a"]["status"] == 200
@@ -394,7 +382,7 @@ def test_crawl_dns_rebinding_is_refused(tmp_path):
                 f"rebind.test:{port}": {"/": html("/a"), "/a": html("/")},
                 f"pinned.test:{port}": {"/": html("/")},
             })  # fmt: skip
-            env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+            env = crawl_env(base={k: v for k, v in os.environ.items() if "proxy" not in k.lower()})
             out = tmp_path / "ssrf-rebind"
             logs = run_crawl(
                 out, [f"http://rebind.test:{port}/", f"http://pinned.test:{port}/"], env,

@@ -10,33 +10,22 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from crawling import crawl_env, run_crawl
 
 from crawler.cli import main
-from crawler.demo import loopback_proxy_env
 from crawler.testweb import WebServer, build_demo_web, build_spam_web, build_test_web
 from pipelines.urls import registered_domain
 
-ROOT = Path(__file__).resolve().parent.parent
 MIN_PRECISION, MIN_RECALL = 0.95, 0.8
 
 
 def crawl(site: dict, seeds: list[str], out: Path) -> Path:
-    seeds_file = out.parent / f"{out.name}-seeds.txt"
-    seeds_file.write_text("\n".join(seeds) + "\n")
     with WebServer(site) as server:
-        env = loopback_proxy_env(server.proxy_url)
-        env["PYTHONPATH"] = str(ROOT)
-        res = subprocess.run(
-            [sys.executable, "-m", "crawler.cli", "crawl", str(seeds_file), "--out", str(out),
-             "--workers", "1", "--delay", "0", "--host-concurrency", "4", "--allow-private"],
-            env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-    assert res.returncode == 0, res.stderr[-3000:]
+        run_crawl(seeds, out, "--workers", "1", "--delay", "0", "--host-concurrency", "4",
+                  "--allow-private", env=crawl_env(server.proxy_url))  # fmt: skip
     return out
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import indexdata
@@ -20,18 +18,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from scipy import sparse, stats
+from crawling import crawl_env, run_crawl
+from scipy import stats
 from test_ingest import kinds_warc
 
 from crawler.cli import main
-from crawler.demo import loopback_proxy_env
 from crawler.testweb import WebServer, build_test_web
+from pipelines.index import compact as compact_mod
 from pipelines.index import spark as S
 from pipelines.index.compact import compact
 from pipelines.index.layout import MANIFEST, read_current
-from pipelines.index.rank import harmonic, pagerank
-
-ROOT = Path(__file__).resolve().parent.parent
+from pipelines.parquet_sink import conform
+from pipelines.schema import LINKS_SCHEMA
 
 
 @pytest.fixture(scope="module")
@@ -63,18 +61,10 @@ def raw_index(tmp_path_factory):
     footers, placements): nothing compacted yet."""
     web = build_test_web(8, 2)
     out = tmp_path_factory.mktemp("spark") / "raw"
-    seeds = out.parent / "seeds.txt"
-    seeds.write_text("\n".join(web.seeds) + "\n")
     with WebServer(web.site) as server:
-        env = loopback_proxy_env(server.proxy_url)
-        env["PYTHONPATH"] = str(ROOT)
-        res = subprocess.run(
-            [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
-             "--workers", "1", "--delay", "0", "--host-concurrency", "4", "--allow-private",
-             "--check-targets", "--store-text", "--no-compact", "--crawl-id", "t1", "-q"],
-            env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-    assert res.returncode == 0, res.stderr[-3000:]
+        run_crawl(web.seeds, out, "--workers", "1", "--delay", "0", "--host-concurrency", "4",
+                  "--allow-private", "--check-targets", "--store-text", "--no-compact",
+                  "--crawl-id", "t1", "-q", env=crawl_env(server.proxy_url))  # fmt: skip
     # indexdata's first crawl, with a page fetched twice (a worker died before its ack).
     indexdata.write_crawl(out, "c1", indexdata.CRAWL1, indexdata.T0)
     s1 = "http://news.test/s1"
@@ -122,16 +112,20 @@ def assert_same_generation(local: Path, other: Path) -> None:
         assert names[0] == names[1], d
 
 
-def test_compaction_gives_the_local_layout(spark, raw_index, tmp_path):
+def test_compaction_gives_the_local_layout(spark, raw_index, tmp_path, monkeypatch):
     a, b = tmp_path / "local", tmp_path / "spark"
     shutil.copytree(raw_index, a)
     shutil.copytree(raw_index, b)
     # Small buckets and row groups: several of each, so the shuffles and cuts are exercised;
-    # aggregates of every target (their buckets built by Spark tasks): the same files.
+    # texts in groups of 8 rows, two groups per skip-index task: several tasks; aggregates
+    # of every target (their buckets built by Spark tasks): the same files.
+    monkeypatch.setattr(compact_mod, "TEXT_ROW_GROUP_ROWS", 8)
+    monkeypatch.setattr(S, "SKIP_GROUPS_PER_TASK", 2)
     local = compact(a, rows_per_bucket=300, row_group_rows=128, aggregates=True,
                     aggregate_min_links=0)  # fmt: skip
-    got = S.compact_spark(spark, b, rows_per_bucket=300, row_group_rows=128, aggregates=True,
-                          aggregate_min_links=0)  # fmt: skip
+    # The redirect map joined by a shuffle here; broadcast (it is small) by the CLI below.
+    got = S.compact_spark(spark, b, rows_per_bucket=300, row_group_rows=128, broadcast_rows=0,
+                          aggregates=True, aggregate_min_links=0)  # fmt: skip
     assert (got.rows_in, got.rows_out, got.pages_out) == (
         local.rows_in, local.rows_out, local.pages_out
     )  # fmt: skip
@@ -139,6 +133,8 @@ def test_compaction_gives_the_local_layout(spark, raw_index, tmp_path):
     manifest, files = generation(b)
     assert len(manifest["links"]) > 3 and manifest["via"] and manifest["texts"]
     assert manifest["targets"] and set(manifest["pages"]) == {"c1", "t1"}
+    skip = [v for n, v in files.items() if n.endswith(".npz")]
+    assert skip and len(skip[0]["rows"]) > 2 * S.SKIP_GROUPS_PER_TASK
     assert manifest["aggregates"]["buckets"] > 1
     assert len({n.split("/")[-1] for n in files if n.startswith("aggregates/backlinks/")}) > 1
     links = pa.concat_tables(v[0] for n, v in files.items() if n.startswith("links/") and v)
@@ -171,44 +167,64 @@ def generated_graph(n: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
     return pairs[:, 0], pairs[:, 1]
 
 
-def edges_df(spark, src: np.ndarray, dst: np.ndarray):
-    table = pa.table({"src": [f"n{i}" for i in src], "dst": [f"n{i}" for i in dst]})
-    return spark.createDataFrame(table.to_pandas())
+DOMAINS = 40  # the generated graph's hosts spread over this many registered domains
 
 
-@pytest.fixture(scope="module")
-def graph():
+def graph_index(root: Path, src: np.ndarray, dst: np.ndarray) -> None:
+    """A raw index whose dofollow links are the edges: node i is the host
+    ``n{i}.d{i % DOMAINS}.test``, so the host graph is the generated graph and the domain graph
+    its quotient."""
+
+    def host(i: np.ndarray) -> list[str]:
+        return [f"n{v}.d{v % DOMAINS}.test" for v in i]
+
+    sh, th = host(src), host(dst)
+    sd, td = [f"d{v % DOMAINS}.test" for v in src], [f"d{v % DOMAINS}.test" for v in dst]
+    n = len(src)
+    at = pa.array([indexdata.T0] * n, pa.timestamp("ms", "UTC"))
+    links = pa.table({
+        "crawl_id": ["g1"] * n, "fetched_at": at,
+        "source_url": [f"http://{h}/" for h in sh], "source_host": sh, "source_domain": sd,
+        "target_url": [f"http://{h}/" for h in th], "target_host": th, "target_domain": td,
+        "anchor_text": [""] * n, "rel": [[]] * n, "nofollow": [False] * n,
+        "sponsored": [False] * n, "ugc": [False] * n, "is_image": [False] * n, "tag": ["a"] * n,
+        "placement": ["content"] * n, "is_internal": [a == b for a, b in zip(sd, td, strict=True)],
+        "position": pa.array(np.arange(n), pa.int32()),
+    })  # fmt: skip
+    (root / "links").mkdir(parents=True)
+    pq.write_table(conform(links, LINKS_SCHEMA), root / "links" / "part-g1-w0-00000.parquet")
+
+
+def test_rank_cli_on_spark_ranks_as_local_rank(spark, tmp_path):
+    """``rank --spark`` (PageRank by DataFrame iterations, harmonic centrality by HyperBall)
+    against ``rank`` with a BFS from every node (exact), on a generated 3,000-node graph: the
+    issue's bars (PageRank within 1e-6, Spearman >= 0.99 and the same top 100) on both graphs."""
     src, dst = generated_graph(3_000)
-    linked = np.union1d(src, dst)  # the nodes with an edge (a few are left isolated)
-    index = {v: i for i, v in enumerate(linked)}
-    m = len(linked)
-    a = sparse.csr_matrix(
-        (np.ones(len(src)), ([index[v] for v in src], [index[v] for v in dst])), shape=(m, m)
-    )
-    return src, dst, linked, a
-
-
-def test_pagerank_matches_scipy(spark, graph):
-    src, dst, linked, a = graph
-    got = S.pagerank_df(spark, edges_df(spark, src, dst)).toPandas()
-    byname = dict(zip(got["node"], got["pagerank"], strict=True))
-    assert sorted(byname) == sorted(f"n{i}" for i in linked)
-    want = pagerank(a)
-    diff = max(abs(byname[f"n{v}"] - want[i]) for i, v in enumerate(linked))
-    assert diff < 1e-6
-    assert abs(sum(byname.values()) - 1.0) < 1e-9
-
-
-def test_hyperball_harmonic_ranks_like_the_exact_values(spark, graph):
-    src, dst, linked, a = graph
-    exact = harmonic(a, samples=a.shape[0])  # one BFS per node: exact
-    got = S.harmonic_df(spark, edges_df(spark, src, dst), registers=1024).toPandas()
-    approx = dict(zip(got["node"], got["harmonic"], strict=True))
-    est = np.array([approx[f"n{v}"] for v in linked])
-    rho = stats.spearmanr(exact, est).statistic
+    a, b = tmp_path / "local", tmp_path / "spark"
+    graph_index(a, src, dst)
+    graph_index(b, src, dst)
+    assert main(["rank", str(a), "--samples", "100000"]) == 0
+    assert main(["rank", str(b), "--spark", "--registers", "1024"]) == 0
+    for level in ("domain", "host"):
+        want = pq.read_table(a / "ranks" / f"{level}.parquet").to_pandas().set_index("node")
+        got = pq.read_table(b / "ranks" / f"{level}.parquet").to_pandas().set_index("node")
+        assert sorted(got.index) == sorted(want.index), level
+        assert len(want) == (len(np.union1d(src, dst)) if level == "host" else DOMAINS)
+        got = got.loc[want.index]
+        assert (got["pagerank"] - want["pagerank"]).abs().max() < 1e-6, level
+        for col in ("in_degree", "out_degree"):
+            assert (got[col] == want[col]).all(), (level, col)
+        if level == "domain":
+            err = ((got["harmonic"] - want["harmonic"]).abs() / want["harmonic"]).max()
+            assert err < 0.1, err
+    # Harmonic centrality: the issue's bars on the host graph. The domain graph (40 nodes, all
+    # within two hops) has near-ties that HyperLogLog's ~3% error reorders: each value is
+    # within 10% there.
+    rho = stats.spearmanr(want["harmonic"], got["harmonic"]).statistic
     assert rho >= 0.99, rho
-    top = set(np.argsort(-exact, kind="stable")[:100].tolist())
-    assert set(np.argsort(-est, kind="stable")[:100].tolist()) == top
+    top = set(want["harmonic"].sort_values(ascending=False, kind="stable").index[:100])
+    assert set(got["harmonic"].sort_values(ascending=False, kind="stable").index[:100]) == top
+    assert "HyperBall" in (b / "ranks" / "README.txt").read_text()
 
 
 def test_ingest_on_spark_writes_the_local_parts(spark, tmp_path):
@@ -224,6 +240,13 @@ def test_ingest_on_spark_writes_the_local_parts(spark, tmp_path):
         assert names and names == sorted(p.name for p in (b / kind).iterdir())
         for name in names:  # deterministic names, the same rows
             assert pq.read_table(a / kind / name).equals(pq.read_table(b / kind / name))
+    # Compacted: the revisit dates its response's row and links on both paths.
+    compact(a)
+    S.compact_spark(spark, b)
+    assert_same_generation(a, b)
+    pages = pq.read_table(next((b / "pages").glob("compacted-*.parquet"))).to_pylist()
+    home = next(p for p in pages if p["url"] == "http://site.test/")
+    assert (home["warc_record_type"], home["out_links"]) == ("response", 2)
 
 
 def test_without_java_the_error_says_so(monkeypatch, tmp_path, capsys):
@@ -237,6 +260,10 @@ def test_without_java_the_error_says_so(monkeypatch, tmp_path, capsys):
     assert "Java 17" in err and "JAVA_HOME" in err and err.strip().count("\n") == 0
     assert main(["rank", str(tmp_path), "--spark", "--registers", "100"]) == 2
     assert "power of two" in capsys.readouterr().err
+    for job in ("compact", "rank"):  # object storage: a clear error before any session
+        assert main([job, "s3a://bucket/index", "--spark"]) == 2
+        err = capsys.readouterr().err
+        assert "s3a://bucket/index" in err and "shared mount" in err, err
 
 
 def test_doctests():

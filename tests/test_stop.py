@@ -16,10 +16,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import crawling
 import pytest
 import redis
 
-from crawler.demo import loopback_proxy_env
 from crawler.frontier import CrawlConfig, Frontier
 from crawler.redis_server import sweep_stale_dirs
 from crawler.runner import submit
@@ -98,18 +98,12 @@ def redis_dirs(pid: int, tmp: Path = TMP) -> list[Path]:
 # -- crawls ---------------------------------------------------------------------------------
 def start_crawl(server, web, out: Path, *extra: str, session: bool = False,
                 tmpdir: Path | None = None) -> subprocess.Popen:  # fmt: skip
-    seeds = out.parent / "seeds.txt"
-    seeds.write_text("\n".join(web.seeds) + "\n")
-    env = loopback_proxy_env(server.proxy_url)
-    env["PYTHONPATH"] = str(ROOT)
+    env = crawling.crawl_env(server.proxy_url)
     if tmpdir is not None:  # its private Redis directory there
         env["TMPDIR"] = str(tmpdir)
-    return subprocess.Popen(
-        [sys.executable, "-m", "crawler.cli", "crawl", str(seeds), "--out", str(out),
-         "--workers", "2", "--delay", "0", "--crawl-id", "stop-t", "--allow-private", *extra],
-        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=session,
-    )  # fmt: skip
+    return crawling.start_crawl(web.seeds, out, "--workers", "2", "--delay", "0", "--crawl-id",
+                                "stop-t", "--allow-private", *extra, env=env,
+                                start_new_session=session)  # fmt: skip
 
 
 def wait_requests(server, n: int, proc: subprocess.Popen, timeout: float = 60) -> None:
@@ -241,10 +235,9 @@ def run_worker_and_stop(web, redis_url: str, tmp: Path, name: str, *extra: str,
     home.mkdir()
     tmpdir.mkdir()
     with WebServer(web.site, delay=0.3) as server:
-        env = loopback_proxy_env(server.proxy_url)
         # Where Scrapy would keep state (remote-control job files: platformdirs).
-        env.update(PYTHONPATH=str(ROOT), HOME=str(home), XDG_STATE_HOME=str(home / "state"),
-                   TMPDIR=str(tmpdir))  # fmt: skip
+        env = crawling.crawl_env(server.proxy_url, HOME=str(home), TMPDIR=str(tmpdir),
+                                 XDG_STATE_HOME=str(home / "state"))  # fmt: skip
         proc = subprocess.Popen(
             [sys.executable, "-m", "crawler.cli", "worker", "--redis", redis_url,
              "--crawl-id", crawl_id, "--out", str(tmp / "out"), "--worker-id", worker_id,

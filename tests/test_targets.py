@@ -14,10 +14,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from crawling import crawl_env, run_crawl
 
 import pipelines.redirects
 from crawler.cli import main
-from crawler.demo import loopback_proxy_env
 from crawler.testweb import WebServer, build_test_web
 from crawler.testweb.generator import DEAD_HOST, DNS_FAIL_HOST
 from pipelines.index.layout import parse_target
@@ -74,17 +74,17 @@ def jsonl(res: Res) -> list[dict]:
 @pytest.fixture(scope="module")
 def crawled(server, web, tmp_path_factory):
     out = tmp_path_factory.mktemp("targets") / "index"
-    seeds = out.parent / "seeds.txt"
-    seeds.write_text("\n".join(web.seeds) + "\n")
-    env = loopback_proxy_env(server.proxy_url)
-    env["no_proxy"] = DNS_FAIL_HOST  # resolved by the crawler itself: DNS fails
     server.clear_log()
-    res = cli("crawl", str(seeds), "--out", str(out), "--workers", "2", "--delay", "0",
-              "--host-concurrency", "4", "--crawl-id", "t1", "--allow-private",
-              "--check-targets", env=env)  # fmt: skip
-    assert res.returncode == 0, res.stderr[-3000:]
+    res = run_crawl(web.seeds, out, "--workers", "2", "--delay", "0", "--host-concurrency", "4",
+                    "--crawl-id", "t1", "--allow-private", "--check-targets",
+                    env=dns_failing_env(server))  # fmt: skip
     assert "target checks: " in res.stdout  # the summary says how many
     return out, server.requests()
+
+
+def dns_failing_env(server) -> dict[str, str]:
+    """The test server as proxy, but for the host whose name the crawler resolves: DNS fails."""
+    return crawl_env(server.proxy_url, no_proxy=DNS_FAIL_HOST)
 
 
 def off_scope_targets(web) -> set[str]:
@@ -182,6 +182,17 @@ def test_redirected_links_count_toward_where_they_land(crawled, web, q):
         refd = jsonl(q("refdomains", host, "-i", str(out), "--format", "jsonl"))
         src_domains = {registered_domain(url_host(s)) for s in sources[url]}
         assert src_domains <= {r["source_domain"] for r in refd}
+        # refdomains and anchors count the backlinks that are not direct, as backlinks marks.
+        redirected = [r for r in rows if r["link_kind"] != "direct"]
+        assert len(redirected) >= len(sources[url])
+        per_domain = Counter(r["source_domain"] for r in redirected)
+        assert {r["source_domain"]: r["redirect_backlinks"] for r in refd} == {
+            r["source_domain"]: per_domain[r["source_domain"]] for r in refd
+        }
+        per_anchor: Counter[str] = Counter()
+        for r in jsonl(q("anchors", host, "-i", str(out), "--format", "jsonl")):
+            per_anchor[r["anchor_text"]] += r["redirect_backlinks"]
+        assert +per_anchor == Counter(r["anchor_text"] for r in redirected)
 
 
 def test_links_columns_say_how_a_link_lands(crawled, web, q):
@@ -232,8 +243,7 @@ def test_bad_input_is_one_line(tmp_path, crawled, q):
 
 def test_checktargets_checks_an_existing_index(crawled, web, server, q):
     out, _ = crawled  # last: it adds a run of checks to the module's index
-    env = loopback_proxy_env(server.proxy_url)
-    env["no_proxy"] = DNS_FAIL_HOST
+    env = dns_failing_env(server)
     res = cli("checktargets", str(out), env=env)
     assert res.returncode == 0 and "checked already" in res.stderr
     res = cli("checktargets", str(out), "--recheck", "--allow-private", "--delay", "0",

@@ -13,21 +13,18 @@ defaults; that `crawl` starts with the default budget is checked without a crawl
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import crawling
 import pytest
 
 from crawler import defaults
-from crawler.demo import loopback_proxy_env
 from pipelines.report import load_pages
 
-ROOT = Path(__file__).resolve().parent.parent
 QUERY_BUDGET = 100  # --max-queries-per-path of the trap crawl
 HONEST = [f"/p{i}" for i in range(12)] + [f"/list?page={i}" for i in range(1, 6)]
 SEEDS = ["http://honest.test/", "http://cal.test/", "http://sid.test/", "http://loop.test/",
@@ -123,22 +120,15 @@ def run_crawl(tmp: Path, seeds: list[str], *options: str) -> tuple:
     server = make_server(web)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    seeds_file = tmp / "seeds.txt"
-    seeds_file.write_text("\n".join(seeds) + "\n")
     out = tmp / "index"
-    env = loopback_proxy_env(f"http://127.0.0.1:{server.server_address[1]}")
-    env["PYTHONPATH"] = str(ROOT)
+    env = crawling.crawl_env(f"http://127.0.0.1:{server.server_address[1]}")
     try:
-        res = subprocess.run(
-            [sys.executable, "-m", "crawler.cli", "crawl", str(seeds_file), "--out", str(out),
-             "--crawl-id", "traps", "--allow-private", *options],
-            env=env, cwd=ROOT, capture_output=True, text=True, timeout=240,
-        )  # fmt: skip
+        res = crawling.run_crawl(seeds, out, "--crawl-id", "traps", "--allow-private", *options,
+                                 env=env, timeout=240)  # fmt: skip
     finally:
         server.shutdown()
         server.server_close()
     logs = "".join(p.read_text() for p in (out / "logs").glob("*.log"))
-    assert res.returncode == 0, res.stderr[-3000:] + logs[-3000:]
     return res, web.log, load_pages(out).to_pylist(), logs
 
 

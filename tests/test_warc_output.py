@@ -25,10 +25,10 @@ from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
+import crawling
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from crawler.demo import loopback_proxy_env
 from crawler.testweb import WebServer, build_test_web
 from pipelines.report import load_pages
 from pipelines.warc_write import OPEN_SUFFIX
@@ -44,19 +44,13 @@ def run_crawl(
     proxy: str, seeds: list[str], out: Path, warc: Path, crawl_id: str, *extra: str,
     wait: bool = True,
 ) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:  # fmt: skip
-    seeds_file = out.parent / f"{crawl_id}-seeds.txt"
-    seeds_file.write_text("\n".join(seeds) + "\n")
-    env = loopback_proxy_env(proxy)
-    env["PYTHONPATH"] = str(ROOT)
-    cmd = [sys.executable, "-m", "crawler.cli", "crawl", str(seeds_file), "--out", str(out),
-           "--workers", "1", "--delay", "0", "--host-concurrency", "4", "--crawl-id", crawl_id,
-           "--allow-private", "-q", "--warc", str(warc), *extra]  # fmt: skip
+    options = ("--workers", "1", "--delay", "0", "--host-concurrency", "4", "--crawl-id", crawl_id,
+               "--allow-private", "-q", "--warc", str(warc), *extra)  # fmt: skip
     if not wait:
-        return subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True, text=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    res = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr[-3000:]
-    return res
+        return crawling.start_crawl(seeds, out, *options, env=crawling.crawl_env(proxy),
+                                    start_new_session=True, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)  # fmt: skip
+    return crawling.run_crawl(seeds, out, *options, env=crawling.crawl_env(proxy), timeout=120)
 
 
 def read_warc(path: Path) -> list[dict]:
@@ -296,9 +290,9 @@ def wire_crawl(killed_crawl, redis_server):
     warc, _, _ = killed_crawl
     tmp = warc.parent
     (tmp / "wire-seeds.txt").write_text("http://gz.test/\n")
-    cli = [sys.executable, "-m", "crawler.cli"]
+    cli = crawling.CLI
     with WireServer() as server:
-        env = {**loopback_proxy_env(server.proxy_url), "PYTHONPATH": str(ROOT)}
+        env = crawling.crawl_env(server.proxy_url)
         for cmd in (
             ["submit", str(tmp / "wire-seeds.txt"), "--redis", redis_server.url, "--crawl-id",
              "wire", "--allow-private", "--delay", "0", "--max-body-bytes", "100000"],
@@ -440,7 +434,7 @@ def test_a_worker_that_cannot_write_warc_acks_nothing_more_and_stops(tmp_path, r
 
     warc, index = tmp_path / "warc", tmp_path / "index"
     (tmp_path / "seeds.txt").write_text("http://noise.test/\n")
-    cli = [sys.executable, "-m", "crawler.cli"]
+    cli = crawling.CLI
     worker = [*cli, "worker", "--redis", redis_server.url, "--crawl-id", "diskfull", "--out",
               str(index), "--warc", str(warc), "--heartbeat-ttl", "2"]  # fmt: skip
 
@@ -448,7 +442,7 @@ def test_a_worker_that_cannot_write_warc_acks_nothing_more_and_stops(tmp_path, r
         resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, 64_000))
 
     with WireServer(answer=noisy) as server:
-        env = {**loopback_proxy_env(server.proxy_url), "PYTHONPATH": str(ROOT)}
+        env = crawling.crawl_env(server.proxy_url)
         run = partial(subprocess.run, env=env, cwd=ROOT, capture_output=True, text=True,
                       timeout=120)  # fmt: skip
         res = run([*cli, "submit", str(tmp_path / "seeds.txt"), "--redis", redis_server.url,

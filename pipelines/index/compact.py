@@ -91,6 +91,15 @@ COMPACTED_LINKS_SCHEMA = (
     .append(pa.field("source_country", pa.string()))
 )
 
+# A WARC revisit record says "the same content as an earlier capture": a page keeps the row
+# of its latest record that is not a revisit, dated by its latest record (README, "Ingesting
+# web archives"). Ordered first (false) when not a revisit.
+IS_REVISIT_SQL = "coalesce(warc_record_type = 'revisit', false)"
+# When a page's links were last seen: its row's date, if the row has links. Later than the
+# links' own date only when a revisit dated the capture that wrote them (a later fetch that
+# wrote links writes rows of its own; one without links says nothing of the old ones).
+LINKS_SEEN_SQL = "CASE WHEN out_links > 0 THEN fetched_at END"
+
 ROW_GROUP_ROWS = 8 * 1024
 ROWS_PER_BUCKET = 1_000_000
 MAX_BUCKETS = 1024
@@ -150,12 +159,20 @@ class Builder(Protocol):
         """Rows out, and the pages file written, if any."""
         ...
 
+    def targets(self, stage: Path, files: list[Path]) -> str:
+        """The targets file (:func:`_compact_targets`) of the checks in ``files``."""
+        ...
+
+    def redirects(self, page_files: list[Path], target_files: list[Path], crawl_id: str) -> object:
+        """The crawl's redirect map (:func:`redirect_table`), in the form :meth:`links` takes."""
+        ...
+
     def links(self, stage: Path, crawl_id: str, files: list[Path], row_group_rows: int,
-              rows_per_bucket: int, *, pages: Path | None, redirects: pa.Table,
+              rows_per_bucket: int, *, pages: Path | None, redirects: object,
               progress: Callable[[int], None] | None = None,
               ) -> tuple[int, int, list[Segment]]:  # fmt: skip
         """Rows in, rows out, and the bucket files written; ``pages``: the crawl's compacted
-        pages file (lang, country), ``redirects``: :func:`redirect_table`'s."""
+        pages file (lang, country), ``redirects``: :meth:`redirects`' map."""
         ...
 
     def via(self, stage: Path, crawl_id: str, segs: list[Segment],
@@ -181,6 +198,13 @@ class LocalBuilder:
 
     def pages(self, stage: Path, crawl_id: str, files: list[Path]) -> tuple[int, str | None]:
         return _compact_pages(self.con, stage, crawl_id, files)
+
+    def targets(self, stage: Path, files: list[Path]) -> str:
+        return _compact_targets(self.con, stage, files)
+
+    def redirects(self, page_files: list[Path], target_files: list[Path],
+                  crawl_id: str) -> pa.Table:  # fmt: skip
+        return redirect_table(self.con, page_files, target_files, crawl_id)
 
     def links(self, stage: Path, crawl_id: str, files: list[Path], row_group_rows: int,
               rows_per_bucket: int, *, pages: Path | None, redirects: pa.Table,
@@ -360,7 +384,7 @@ def compact(
             # Target checks first: they resolve the links' redirects.
             prev_tg = [snap.generation_dir / old.targets] if old and old.targets else []
             if raw_tg:
-                manifest.targets = _compact_targets(con, stage, prev_tg + raw_tg)
+                manifest.targets = build.targets(stage, prev_tg + raw_tg)
                 manifest.consumed_targets += [p.name for p in raw_tg]
             elif prev_tg:
                 _link(prev_tg[0], stage / old.targets)  # type: ignore[union-attr, operator]
@@ -417,7 +441,7 @@ def compact(
                     row_group_rows,
                     rows_per_bucket,
                     pages=stage / page_rel if page_rel else None,
-                    redirects=redirect_table(con, prev_p + raw_p, target_file, cid),
+                    redirects=build.redirects(prev_p + raw_p, target_file, cid),
                     progress=step,
                 )
                 via = build.via(stage, cid, segs, row_group_rows)
@@ -588,10 +612,12 @@ def surts_sql(dedup: str) -> str:
 def placed_sql(dedup: str, page_langs: str, surts: str = "surts") -> str:
     """SQL: the rows of ``dedup`` with the site-level pass applied (``sitewide``,
     ``placement``), the final target through ``redirect_map`` (a registered
-    :func:`redirect_table`), ``target_surt``, ``source_external_links`` and the source page's
-    lang and country from ``page_langs`` (a SELECT of url, lang, country): the compacted
-    columns; ``surts``: a table of :func:`surts_sql` over ``dedup``. Rules per source host and
-    per page only: any partition by source host gives the same rows (the Spark compaction).
+    :func:`redirect_table`), ``target_surt``, ``source_external_links``, the source page's
+    lang and country from ``page_langs`` (a SELECT of url, lang, country, links_seen: see
+    :data:`LINKS_SEEN_SQL`) and ``fetched_at`` moved on to ``links_seen`` when later: the
+    compacted columns; ``surts``: a table of :func:`surts_sql` over ``dedup``. Rules per
+    source host and per page only: any partition by source host gives the same rows (the
+    Spark compaction).
     """
     return f"""
     WITH sited AS (
@@ -601,7 +627,9 @@ def placed_sql(dedup: str, page_langs: str, surts: str = "surts") -> str:
         SELECT source_url, count(*) FILTER (WHERE NOT is_internal)::INTEGER AS n
         FROM {dedup} GROUP BY source_url
     )
-    SELECT sited.* REPLACE ({_FINAL_SQL}),
+    SELECT sited.* REPLACE ({_FINAL_SQL},
+           CASE WHEN pg.links_seen > sited.fetched_at THEN pg.links_seen
+                ELSE sited.fetched_at END AS fetched_at),
            su.target_surt, ext.n AS source_external_links,
            pg.lang AS source_lang, pg.country AS source_country
     FROM sited JOIN ext USING (source_url)
@@ -645,9 +673,11 @@ def _compact_links(
                  else redirects)  # fmt: skip
     con.execute(f"CREATE OR REPLACE TEMP TABLE surts AS {surts_sql('dedup')}")
     page_langs = (
-        "SELECT NULL::VARCHAR AS url, NULL::VARCHAR AS lang, NULL::VARCHAR AS country WHERE false"
+        "SELECT NULL::VARCHAR AS url, NULL::VARCHAR AS lang, NULL::VARCHAR AS country, "
+        "NULL::TIMESTAMPTZ AS links_seen WHERE false"
         if pages is None
-        else f"SELECT url, lang, country FROM read_parquet({lit(str(pages))})"
+        else f"SELECT url, lang, country, {LINKS_SEEN_SQL} AS links_seen "
+        f"FROM read_parquet({lit(str(pages))})"
     )
     query = f"""
     SELECT placed.*, bm._bucket
@@ -737,10 +767,13 @@ def _compact_pages(con, stage: Path, crawl_id: str, files: list[Path]) -> tuple[
         return 0, None
     cols = columns_or_null(files, PAGES_SCHEMA)  # files written before a column: nulls
     query = f"""
-    SELECT {cols} FROM read_parquet({file_list(files)}, union_by_name = true, filename = true)
-    WHERE crawl_id = {lit(crawl_id)}
-    QUALIFY row_number() OVER (PARTITION BY url ORDER BY fetched_at DESC, filename DESC) = 1
-    ORDER BY host, url
+    SELECT * REPLACE (_seen AS fetched_at) FROM (
+        SELECT {cols}, max(fetched_at) OVER (PARTITION BY url) AS _seen
+        FROM read_parquet({file_list(files)}, union_by_name = true, filename = true)
+        WHERE crawl_id = {lit(crawl_id)}
+        QUALIFY row_number() OVER (
+            PARTITION BY url ORDER BY {IS_REVISIT_SQL}, fetched_at DESC, filename DESC) = 1
+    ) ORDER BY host, url
     """
     table = arrow_table(con, query)
     table = table.select(PAGES_SCHEMA.names).cast(PAGES_SCHEMA)
@@ -799,29 +832,42 @@ def redirect_table(
     each URL, any crawl), chains followed (:func:`pipelines.redirects.resolve_chains`)."""
     hops: dict[str, str] = {}
     if target_files:
-        rows = arrow_table(con, f"""
-            SELECT url, arg_max(redirect_to, checked_at) AS nxt
-            FROM read_parquet({file_list(target_files)}, union_by_name = true)
-            GROUP BY url HAVING nxt IS NOT NULL""")  # fmt: skip
+        src = f"read_parquet({file_list(target_files)}, union_by_name = true)"
+        rows = arrow_table(con, hops_sql(src, "checked_at"))
         hops.update(zip(rows["url"].to_pylist(), rows["nxt"].to_pylist(), strict=True))
     if page_files:
-        rows = arrow_table(con, f"""
-            SELECT url, arg_max(redirect_to, fetched_at) AS nxt
-            FROM read_parquet({file_list(page_files)}, union_by_name = true)
-            WHERE crawl_id = {lit(crawl_id)} GROUP BY url HAVING nxt IS NOT NULL""")  # fmt: skip
+        src = f"read_parquet({file_list(page_files)}, union_by_name = true)"
+        rows = arrow_table(con, hops_sql(src, "fetched_at", crawl_id))
         hops.update(zip(rows["url"].to_pylist(), rows["nxt"].to_pylist(), strict=True))
     chains = resolve_chains(hops)
-    finals = [f for f, _n in chains.values()]
+    return redirect_rows(list(chains), [f for f, _n in chains.values()])
+
+
+def redirect_rows(urls: list[str], finals: list[str]) -> pa.Table:
+    """Rows of the ``redirect_map``: each URL, where its chain ends, and that URL's host and
+    registered domain ('' for a Location that is not an absolute URL).
+
+    >>> redirect_rows(["http://a.test/go"], ["https://www.b.test/x"]).to_pylist()[0]["final_domain"]
+    'b.test'
+    """
     hosts = [url_host(f) if "://" in f else "" for f in finals]
-    table = pa.table(
+    return pa.table(
         {
-            "url": pa.array(list(chains), pa.string()),
+            "url": pa.array(urls, pa.string()),
             "final": pa.array(finals, pa.string()),
             "final_host": pa.array(hosts, pa.string()),
             "final_domain": pa.array([registered_domain(h) for h in hosts], pa.string()),
         }
     )
-    return table
+
+
+def hops_sql(rows: str, time_column: str, crawl_id: str | None = None) -> str:
+    """SQL: each URL of ``rows`` (pages or target checks) that redirects, and its latest
+    Location (``nxt``, by ``time_column``), for :func:`redirect_table`. Per ``url``, so that
+    it runs on any partition of the rows by URL (the Spark compaction)."""
+    where = "" if crawl_id is None else f"WHERE crawl_id = {lit(crawl_id)} "
+    return f"""SELECT url, arg_max(redirect_to, {time_column}) AS nxt FROM {rows}
+        {where}GROUP BY url HAVING nxt IS NOT NULL"""
 
 
 def via_sql(links: str) -> str:

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -31,6 +31,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.index.layout import Target
+
+if TYPE_CHECKING:
+    from pipelines.index.queries import Filters
 
 KEYS = ["source_url", "target_url", "anchor_text"]
 # Columns a lookup reads; the target and filter columns come on top.
@@ -44,6 +47,7 @@ ROW_TYPES = {
     "position": pa.int32(),
     "rel": pa.list_(pa.string()),
     "nofollow": pa.bool_(),
+    "is_image": pa.bool_(),
 }
 DICT_COLUMNS = ["target_domain", "target_host", "target_url", "anchor_text", "placement",
                 "crawl_id"]  # fmt: skip
@@ -116,12 +120,8 @@ def target_columns(target: Target) -> list[str]:
     return ["target_host", "target_surt"]
 
 
-def select_rows(
-    t: pa.Table, target: Target, *, crawl: str | None, dofollow: bool, placement: str | None,
-    internal: bool, since: datetime | None = None, lang: str | None = None,
-    country: str | None = None, source_types: Sequence[str] = (),
-) -> pa.Table:  # fmt: skip
-    """The rows of ``t`` that match ``target`` (``target_sql`` in queries.py) and the filters.
+def select_rows(t: pa.Table, target: Target, filters: Filters) -> pa.Table:
+    """The rows of ``t`` that match ``target`` (``target_sql`` in queries.py) and ``filters``.
 
     Every key of a domain's or host's rows lies in its key ranges, so the ranges only serve
     to pick row groups. Rows are sorted by key, so the matches lie in one span of a few
@@ -138,9 +138,7 @@ def select_rows(
     t, mask = t.slice(lo, hi - lo), mask[lo:hi]
     if target.kind == "prefix":
         mask &= _np(pc.starts_with(t["target_surt"], target.prefix), bool)
-    more = filter_mask(t, crawl=crawl, dofollow=dofollow, placement=placement, internal=internal,
-                       since=since, lang=lang, country=country,
-                       source_types=source_types)  # fmt: skip
+    more = filter_mask(t, filters)
     if more is not None:
         mask &= _np(more, bool)
     return t.filter(pa.array(mask))
@@ -159,56 +157,49 @@ def _equal(col: pa.ChunkedArray, value: str) -> np.ndarray:
     return np.concatenate(out)
 
 
-def filter_columns(*, crawl: str | None, dofollow: bool, placement: str | None,
-                   internal: bool, since: datetime | None = None, lang: str | None = None,
-                   country: str | None = None,
-                   source_types: Sequence[str] = ()) -> list[str]:  # fmt: skip
+def filter_columns(f: Filters) -> list[str]:
     """The columns :func:`filter_mask` reads."""
     cols = []
-    if lang is not None:
+    if f.lang is not None:
         cols.append("source_lang")
-    if country is not None:
+    if f.country is not None:
         cols.append("source_country")
-    if crawl is not None:
+    if f.crawl is not None:
         cols.append("crawl_id")
-    if since is not None:
+    if f.since is not None:
         cols.append("fetched_at")
-    if dofollow:
+    if f.dofollow:
         cols.append("nofollow")
-    if placement is not None:
+    if f.placement is not None:
         cols.append("placement")
-    if source_types:
+    if f.source_types:
         cols.append("source_page_type")
-    if not internal:
+    if not f.internal:
         cols.append("is_internal")
     return cols
 
 
-def filter_mask(
-    t: pa.Table, *, crawl: str | None, dofollow: bool, placement: str | None, internal: bool,
-    since: datetime | None = None, lang: str | None = None, country: str | None = None,
-    source_types: Sequence[str] = (),
-) -> pa.ChunkedArray | None:  # fmt: skip
+def filter_mask(t: pa.Table, f: Filters) -> pa.ChunkedArray | None:
     """``Filters.sql()`` over an Arrow table (None: no condition)."""
     conds = []
-    if lang is not None:
-        conds.append(pc.fill_null(pc.equal(t["source_lang"], lang), False))
-    if country is not None:
-        conds.append(pc.fill_null(pc.equal(t["source_country"], country), False))
-    if crawl is not None:
-        conds.append(pc.equal(t["crawl_id"], crawl))
-    if since is not None:
-        conds.append(pc.greater_equal(t["fetched_at"], pa.scalar(since, t["fetched_at"].type)))
-    if dofollow:
+    if f.lang is not None:
+        conds.append(pc.fill_null(pc.equal(t["source_lang"], f.lang), False))
+    if f.country is not None:
+        conds.append(pc.fill_null(pc.equal(t["source_country"], f.country), False))
+    if f.crawl is not None:
+        conds.append(pc.equal(t["crawl_id"], f.crawl))
+    if f.since is not None:
+        conds.append(pc.greater_equal(t["fetched_at"], pa.scalar(f.since, t["fetched_at"].type)))
+    if f.dofollow:
         conds.append(pc.invert(t["nofollow"]))
-    if placement is not None:
-        conds.append(pc.equal(t["placement"], placement))
-    if source_types:
+    if f.placement is not None:
+        conds.append(pc.equal(t["placement"], f.placement))
+    if f.source_types:
         col = t["source_page_type"] if "source_page_type" in t.column_names else None
         if col is None:  # an index written before the column: no link has a known type
             col = pa.chunked_array([pa.nulls(t.num_rows, pa.string())])
-        conds.append(pc.fill_null(pc.is_in(col, pa.array(list(source_types))), False))
-    if not internal:
+        conds.append(pc.fill_null(pc.is_in(col, pa.array(list(f.source_types))), False))
+    if not f.internal:
         conds.append(pc.invert(t["is_internal"]))
     mask = None
     for c in conds:

@@ -91,6 +91,8 @@ WHY_SQL = r"""CASE WHEN d.final_status IS NOT NULL THEN 'HTTP ' || d.final_statu
 _POSITIONS = 2**20
 # What a backlinks row shows as last seen.
 _BACKLINK_ATTRS = ("rel", "placement", "sitewide", "source_page_type")
+# What says which occurrence of a backlink was seen last (the latest fetch, lowest position).
+_WHEN = ["fetched_at", "position"]
 
 
 @dataclass
@@ -285,14 +287,15 @@ class Index:
             known = self._columns_of[path] = set(schema.names)
         return known
 
-    def links_for(self, target: Target, filters: Filters) -> str:
-        """SQL of the link rows (all columns) that point to ``target`` and pass ``filters``."""
+    def links_for(self, target: Target, filters: Filters, *, via_only: bool = False) -> str:
+        """SQL of the link rows (all columns) that point to ``target`` and pass ``filters``;
+        ``via_only``: those of the via files only (the links through redirects)."""
         self.snap.check_crawl(filters.crawl)
         fsql = filters.sql()
         parts = []
         files = [
             self.snap.segment_path(s)
-            for s in self._segments(filters)
+            for s in (self._via_segments(filters) if via_only else self._segments(filters))
             if s.bucket == bucket_of(target.domain, s.buckets)
         ]
         if files:
@@ -304,7 +307,8 @@ class Index:
                 f"SELECT * FROM {self._read_links(files)} "
                 f"WHERE ({ranges}) AND {target_sql(target)} AND {fsql}"
             )
-        raw = self._raw_links_sql(f"{target_sql(target, SURT_SQL)} AND {fsql}")
+        where = f"{target_sql(target, SURT_SQL)} AND {fsql}"
+        raw = None if via_only else self._raw_links_sql(where)
         if raw:
             parts.append(raw)
         if not parts:
@@ -315,10 +319,10 @@ class Index:
         """The compacted files a lookup reads: the buckets, and (unless ``direct_only``) the
         links through redirects keyed by where they land (one file per crawl, in bucket 0
         of 1, so every target reads it)."""
-        segs = self.snap.link_segments(filters.crawl)
-        if not filters.direct_only:
-            segs = segs + self.snap.via_segments(filters.crawl)
-        return segs
+        return self.snap.link_segments(filters.crawl) + self._via_segments(filters)
+
+    def _via_segments(self, filters: Filters) -> list:
+        return [] if filters.direct_only else self.snap.via_segments(filters.crawl)
 
     def _raw_rows(self) -> int:
         if self._raw_row_count is None:
@@ -332,18 +336,20 @@ class Index:
             sf = self._segment_files[path] = lookup.SegmentFile.open(path)
         return sf
 
-    def arrow_rows(self, target: Target, filters: Filters, columns: list[str]) -> pa.Table | None:
+    def arrow_rows(self, target: Target, filters: Filters, columns: list[str], *,
+                   via_only: bool = False) -> pa.Table | None:  # fmt: skip
         """``columns`` of the rows of :meth:`links_for`, read with pyarrow (raw files through
         DuckDB); None when there may be more than ``fast_rows`` of them: the rows of the
         compacted row groups to read plus all rows of raw files, known before reading.
+        ``via_only``: of the via files only.
         """
         self.snap.check_crawl(filters.crawl)
         filters.sql()  # validates the placement
         if self.fast_rows <= 0:
             return None
         ranges = target.key_ranges()
-        plan, candidates = [], self._raw_rows()
-        for seg in self._segments(filters):
+        plan, candidates = [], 0 if via_only else self._raw_rows()
+        for seg in self._via_segments(filters) if via_only else self._segments(filters):
             if seg.bucket != bucket_of(target.domain, seg.buckets):
                 continue
             sf = self._segment_file(self.snap.segment_path(seg))
@@ -352,18 +358,16 @@ class Index:
             plan.append((sf, groups))
         if candidates > self.fast_rows:
             return None
-        fkw = dict(crawl=filters.crawl, dofollow=filters.dofollow, placement=filters.placement,
-                   internal=filters.internal, since=filters.since, lang=filters.lang,
-                   country=filters.country, source_types=filters.source_types)  # fmt: skip
         read = list(dict.fromkeys([*columns, *lookup.target_columns(target),
-                                   *lookup.filter_columns(**fkw)]))  # fmt: skip
+                                   *lookup.filter_columns(filters)]))  # fmt: skip
         parts = []
         for sf, groups in plan:
             if not groups:
                 continue
             t = sf.read(groups, read)  # columns decoded in parallel
-            parts.append(lookup.normalize(lookup.select_rows(t, target, **fkw), columns))
-        raw = self._raw_links_sql(f"{target_sql(target, SURT_SQL)} AND {filters.sql()}")
+            parts.append(lookup.normalize(lookup.select_rows(t, target, filters), columns))
+        where = f"{target_sql(target, SURT_SQL)} AND {filters.sql()}"
+        raw = None if via_only else self._raw_links_sql(where)
         if raw:
             parts.append(lookup.normalize(self.run(f"SELECT {', '.join(columns)} FROM ({raw})"),
                                           columns))  # fmt: skip
@@ -412,7 +416,9 @@ class Index:
         rows = lookup.with_authority(rows, self._authority())
         if table == "refdomains":  # authority before lang and country, as the row-level path
             names = rows.column_names
-            rows = rows.select([*names[: names.index("lang")], "authority", "lang", "country"])
+            i = names.index("lang")
+            later = [n for n in names[i:] if n not in ("lang", "country", "authority")]
+            rows = rows.select([*names[:i], "authority", "lang", "country", *later])
         return rows
 
     def all_links_sql(self, where: str = "true") -> str:
@@ -470,12 +476,14 @@ class Index:
             self._ranks_table = lookup.Authority(pq.read_table(path, columns=["node", "authority"]))
         return self._ranks_table
 
-    def _bl(self, target: Target, filters: Filters, *, attrs: tuple[str, ...] | None = None) -> str:
+    def _bl(self, target: Target, filters: Filters, *, attrs: tuple[str, ...] | None = None,
+            via_only: bool = False) -> str:  # fmt: skip
         """Distinct backlinks: one row per (source_url, target_url, anchor_text).
 
         Columns: the three, source_domain, dofollow, first_seen, last_seen, and the ``attrs``
         (of :data:`LAST_SEEN`) as last seen; all of them, source_host, crawls and occurrences
         when ``attrs`` is None. Naming few attributes saves reading and aggregating the rest.
+        ``via_only``: of the rows of the via files only (:meth:`links_for`).
         """
         # dofollow: some occurrence in the latest fetch is followed (bit 0 of the max of
         # _follow); other attributes: as last seen, from the first occurrence (lowest position)
@@ -495,8 +503,36 @@ class Index:
         FROM (SELECT *, epoch_ms(fetched_at) * 2 + (NOT nofollow)::BIGINT AS _follow,
                      epoch_ms(fetched_at) * {_POSITIONS} - least(position, {_POSITIONS - 1})
                          AS _last
-              FROM ({self.links_for(target, filters)}))
+              FROM ({self.links_for(target, filters, via_only=via_only)}))
         GROUP BY source_url, target_url, anchor_text"""
+
+    def _with_redirects(
+        self, table: pa.Table, target: Target, filters: Filters, keys: tuple[str, ...]
+    ) -> pa.Table:
+        """``table`` with ``redirect_backlinks`` (:func:`with_redirect_backlinks`), counted
+        from the via files alone: a link that lands on the target through a redirect has no
+        other row there (the buckets and raw files key a row by the URL it links to)."""
+        if "redirect_backlinks" in table.column_names:  # stored with the aggregates
+            return table
+        if not self._via_segments(filters):  # no link lands through a redirect
+            zeros = pa.array([0] * table.num_rows, pa.int64())
+            return table.append_column("redirect_backlinks", zeros)
+        last_seen = [k for k in keys if k in LAST_SEEN]  # is_image: as last seen
+        columns = list(dict.fromkeys([*lookup.KEYS, *keys, *(_WHEN if last_seen else [])]))
+        rows = self.arrow_rows(target, filters, columns, via_only=True)
+        if rows is not None:  # a few rows: no DuckDB query (~10 ms)
+            # One per backlink (its first occurrence in its latest fetch, for is_image).
+            order = []
+            if last_seen:
+                ts = pc.cast(rows["fetched_at"], pa.int64()).to_numpy()
+                order = [-ts, rows["position"].to_numpy()]
+            backlinks = rows.take(lookup.Groups.of(rows, lookup.KEYS, *order).firsts())
+        else:
+            backlinks = self.run(f"""
+                SELECT {", ".join(keys)}, target_url, count(*) AS n
+                FROM ({self._bl(target, filters, attrs=tuple(last_seen), via_only=True)})
+                GROUP BY ALL""")
+        return with_redirect_backlinks(table, backlinks, target, keys)
 
     def run(self, sql: str) -> pa.Table:
         return arrow_table(self.con, sql)
@@ -598,15 +634,17 @@ class Index:
         }  # fmt: skip
         if sort not in orders:
             raise IndexError_(f"unknown sort {sort!r} (one of {', '.join(orders)})")
+        keys = ("source_domain",)
         stored = self.from_aggregate("refdomains", target, filters, orders[sort], limit)
         if stored is not None:
-            return stored
+            return self._with_redirects(stored, target, filters, keys)
         rows = self.arrow_rows(target, filters, [*lookup.LEAN_COLUMNS, *SOURCE_PAGE_COLUMNS])
         if rows is not None:
-            out = lookup.refdomains(lookup.distinct_backlinks(rows, lean=True))
-            out = lookup.with_authority(out, self._authority())
+            bl = lookup.distinct_backlinks(rows, lean=True)
+            out = lookup.with_authority(lookup.refdomains(bl), self._authority())
             out = lookup.with_dominant(out, rows, {"lang": "source_lang",
                                                    "country": "source_country"})  # fmt: skip
+            out = with_redirect_backlinks(out, bl, target, keys)
             return lookup.sort_limit(out, orders[sort], limit)
         auth, join = self._authority_join()
         # The most common lang and country of the domain's referring pages (ties: the
@@ -637,7 +675,7 @@ class Index:
         LEFT JOIN {dominant["lang"]} dl USING (source_domain)
         LEFT JOIN {dominant["country"]} dc USING (source_domain)
         ORDER BY {_order_sql(orders[sort])} {_limit(limit)}"""
-        return self.run(sql)
+        return self._with_redirects(self.run(sql), target, filters, keys)
 
     def referring_domains(self, target: Target, filters: Filters) -> set[str]:
         """The registered domains with a backlink to ``target`` (under ``filters``)."""
@@ -766,6 +804,9 @@ class Index:
                 "dofollow_refdomains": rows["dofollow_refdomains"],
             }
         )
+        keys = ("anchor_text", "is_image")
+        counted = self._with_redirects(rows, target, filters, keys)
+        out = out.append_column("redirect_backlinks", counted["redirect_backlinks"])
         if limit is not None:
             out = out.slice(0, limit)
         return out, class_domains, total, over_optimisation(class_domains, total)
@@ -1065,21 +1106,57 @@ def in_target(url: str, target: Target) -> bool:
     return host == target.host and surt(url).startswith(target.prefix)
 
 
+def link_kinds(urls: list[str], target: Target) -> list[str]:
+    """How a link to each URL reaches ``target``: ``direct`` when the URL lies in it, else
+    ``redirect-script`` (its query names the target) or ``http-redirect`` (an observed
+    redirect chain).
+
+    >>> from pipelines.index.layout import parse_target
+    >>> link_kinds(["http://b.test/x", "http://a.test/out?url=http://b.test/",
+    ...             "http://a.test/go/1"], parse_target("b.test"))
+    ['direct', 'redirect-script', 'http-redirect']
+    """
+    memo: dict[str, str] = {}
+    for url in urls:
+        if url not in memo:
+            if in_target(url, target):
+                memo[url] = DIRECT
+            else:
+                memo[url] = REDIRECT_SCRIPT if static_final(url) else HTTP_REDIRECT
+    return [memo[url] for url in urls]
+
+
 def mark_redirects(table: pa.Table, target: Target) -> pa.Table:
-    """Add ``link_kind`` to backlink rows: ``direct`` when the URL linked lies in the target,
-    else how the link lands there (``redirect-script``: its query names the target;
-    ``http-redirect``: an observed redirect chain). The same function on both paths."""
+    """Add ``link_kind`` (:func:`link_kinds`) to backlink rows. The same function on both
+    paths."""
     if "target_url" not in table.column_names:
         return table
-    kinds = []
-    memo: dict[str, str] = {}
-    for url in table["target_url"].to_pylist():
-        kind = memo.get(url)
-        if kind is None:
-            if in_target(url, target):
-                kind = DIRECT
-            else:
-                kind = REDIRECT_SCRIPT if static_final(url) else HTTP_REDIRECT
-            memo[url] = kind
-        kinds.append(kind)
+    kinds = link_kinds(table["target_url"].to_pylist(), target)
     return table.append_column("link_kind", pa.array(kinds, pa.string()))
+
+
+def with_redirect_backlinks(
+    table: pa.Table, backlinks: pa.Table, target: Target, keys: Sequence[str]
+) -> pa.Table:
+    """``table`` with ``redirect_backlinks`` last: per row (matched on ``keys``), how many
+    ``backlinks`` (rows with ``keys``, ``target_url`` and maybe ``n``, a count of them)
+    land on ``target`` through a redirect (their ``link_kind`` is not ``direct``).
+
+    >>> from pipelines.index.layout import parse_target
+    >>> bl = pa.table({"source_domain": ["a.test", "a.test", "c.test"], "target_url": [
+    ...     "http://a.test/out?url=http://b.test/", "http://b.test/", "http://c.test/go"]})
+    >>> t = pa.table({"source_domain": ["a.test", "c.test", "d.test"]})
+    >>> with_redirect_backlinks(t, bl, parse_target("b.test"), ["source_domain"]
+    ...                         )["redirect_backlinks"].to_pylist()
+    [1, 1, 0]
+    """
+    urls = pc.unique(backlinks["target_url"]).to_pylist()
+    via = [u for u, k in zip(urls, link_kinds(urls, target), strict=True) if k != DIRECT]
+    rows = backlinks.filter(pc.is_in(backlinks["target_url"], pa.array(via, pa.string())))
+    n = rows["n"].to_pylist() if "n" in rows.column_names else [1] * rows.num_rows
+    counts: dict[tuple, int] = {}
+    for key, m in zip(zip(*(rows[k].to_pylist() for k in keys), strict=True), n, strict=True):
+        counts[key] = counts.get(key, 0) + m
+    mine = zip(*(table[k].to_pylist() for k in keys), strict=True)
+    got = [counts.get(key, 0) for key in mine]
+    return table.append_column("redirect_backlinks", pa.array(got, pa.int64()))

@@ -134,10 +134,30 @@ def scale_log(x: np.ndarray) -> np.ndarray:
     """
     if len(x) == 0:
         return x
+    return scale_between(x, log_bounds(x))
+
+
+def log_bounds(x: np.ndarray) -> tuple[float, float] | None:
+    """The ends of :func:`scale_log`'s scale: ``x``'s smallest positive value and its largest;
+    None without a positive value.
+
+    >>> log_bounds(np.array([0.0, 2.0, 5.0])), log_bounds(np.zeros(2))
+    ((2.0, 5.0), None)
+    """
     pos = x[x > 0]
-    if len(pos) == 0:
+    return (float(pos.min()), float(x.max())) if len(pos) else None
+
+
+def scale_between(x: np.ndarray, bounds: tuple[float, float] | None) -> np.ndarray:
+    """:func:`scale_log` of ``x`` on the scale of ``bounds`` (:func:`log_bounds` of the whole
+    graph, of which ``x`` may be a part).
+
+    >>> scale_between(np.array([0.0, 10.0]), (1.0, 100.0)).tolist()
+    [0.0, 50.0]
+    """
+    if bounds is None:
         return np.zeros_like(x)
-    lo, hi = pos.min(), x.max()
+    lo, hi = bounds
     if hi <= lo:
         return np.where(x > 0, 100.0, 0.0)
     out = 100.0 * np.log(np.maximum(x, lo) / lo) / np.log(hi / lo)
@@ -168,11 +188,24 @@ def rank_graph(g: Graph, *, samples: int = 256, progress: Progress | None = None
 
 def rank_table(nodes: pa.Array, pr: np.ndarray, hc: np.ndarray, in_deg: np.ndarray,
                out_deg: np.ndarray) -> pa.Table:  # fmt: skip
-    """The ranks/ table of a ranked graph (also written by the Spark rank job)."""
+    """The ranks/ table of a ranked graph, sorted by :data:`RANK_ORDER`."""
+    bounds = (log_bounds(pr), log_bounds(1.0 + hc))
+    return rank_scores(nodes, pr, hc, in_deg, out_deg, bounds).sort_by(RANK_ORDER)
+
+
+RANK_ORDER = [("pagerank", "descending"), ("node", "ascending")]
+
+
+def rank_scores(nodes: pa.Array, pr: np.ndarray, hc: np.ndarray, in_deg: np.ndarray,
+                out_deg: np.ndarray, bounds: tuple[tuple[float, float] | None, ...]
+                ) -> pa.Table:  # fmt: skip
+    """The ranks/ rows of some nodes of a graph, unsorted; ``bounds``: :func:`log_bounds` of
+    the whole graph's PageRank and 1 + harmonic centrality (the Spark rank job scores each
+    partition of the nodes)."""
     # Nodes nobody links to score 0 (their PageRank is the teleport floor).
-    pr_score = np.where(in_deg > 0, scale_log(pr), 0.0)
-    hc_score = np.where(in_deg > 0, scale_log(1.0 + hc) if len(hc) else hc, 0.0)
-    table = pa.table(
+    pr_score = np.where(in_deg > 0, scale_between(pr, bounds[0]), 0.0)
+    hc_score = np.where(in_deg > 0, scale_between(1.0 + hc, bounds[1]), 0.0)
+    return pa.table(
         {
             "node": nodes,
             "authority": pa.array(np.round(pr_score).astype(np.int32)),
@@ -184,7 +217,6 @@ def rank_table(nodes: pa.Array, pr: np.ndarray, hc: np.ndarray, in_deg: np.ndarr
             "out_degree": pa.array(out_deg.astype(np.int64)),
         }
     )
-    return table.sort_by([("pagerank", "descending"), ("node", "ascending")])
 
 
 @dataclass

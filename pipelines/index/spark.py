@@ -6,29 +6,40 @@ Run with ``linkcrawl compact|rank|ingest ... --spark [--master URL]`` or
 
 - compaction: :func:`pipelines.index.compact.compact` (lock, target checks, staging
   generation, manifest, CURRENT switch, mirror, garbage) with a Spark :class:`SparkBuilder`
-  in place of the local DuckDB builder: every step of a crawl (pages, links, via, texts) is a
-  method of :class:`pipelines.index.compact.Builder`. Links are joined with their page's lang
-  and country, then shuffled by source host: every rule of the local query (dedup of
-  re-fetches per page, the site-level pass per host, final targets through the broadcast
-  redirect map, external links per page) is per host or per row, so each partition runs the
-  very SQL of :func:`~pipelines.index.compact.dedup_sql`,
-  :func:`~pipelines.index.compact.surts_sql` and :func:`~pipelines.index.compact.placed_sql`
-  in DuckDB (spilling to disk). Rows are then
-  shuffled by target bucket, sorted by SURT key and written by the local ``_BucketWriter``.
-  Pages, texts and via are range-sorted into parts and joined on the driver in the row groups
-  the local files have: the same files, the same rows. The aggregates: one Spark task per
-  bucket runs the local :func:`pipelines.index.aggregates.build_bucket` on the files written
+  in place of the local DuckDB builder: every step (targets, redirects, pages, links, via,
+  texts) is a method of :class:`pipelines.index.compact.Builder`, and no table of a crawl is
+  held by the driver:
+
+  - the redirect map: each URL's latest Location per partition by URL (the local
+    :func:`~pipelines.index.compact.hops_sql`), chains followed by joins (:func:`chains_df`);
+  - links are joined with their page's lang and country and their target's row of the
+    redirect map (broadcast only below :data:`BROADCAST_ROWS` rows), then shuffled by source
+    host: every rule of the local query (dedup of re-fetches per page, the site-level pass per
+    host, final targets, external links per page) is per host or per row, so each partition
+    runs the very SQL of :func:`~pipelines.index.compact.dedup_sql`,
+    :func:`~pipelines.index.compact.surts_sql` and :func:`~pipelines.index.compact.placed_sql`
+    in DuckDB (spilling to disk). Rows are then shuffled by target bucket, sorted by SURT key
+    and each bucket file written by the task that holds it (the local ``_BucketWriter``);
+  - targets, pages, texts and via are range-sorted into parts written by their tasks, then
+    joined by the driver, streamed (:func:`join_parts`: two row groups in memory), into the
+    one file per crawl the layout has, in the local row groups; the texts skip index's
+    filters are built by tasks (:func:`sidecar_spark`).
+
+  The aggregates: one Spark task per bucket runs the local
+  :func:`pipelines.index.aggregates.build_bucket` on the files written
   (:meth:`SparkBuilder.aggregate_buckets`).
 - rank: the graphs of :func:`pipelines.index.rank.rank_index`; PageRank by DataFrame
   iterations (same damping, dangling mass spread uniformly, teleport); harmonic centrality by
   HyperBall (Boldi and Vigna): a HyperLogLog counter per node, unioned over the graph's edges
-  until no counter changes, summing ball growth / distance.
+  until no counter changes, summing ball growth / distance; each partition scored by the
+  tasks, written as sorted parts and joined as above.
 - ingest: one task per archive, each :func:`crawler.ingest.ingest_file` (deterministic part
   names, published by a rename).
 
-The compaction and rank read and write the index directory through the local filesystem API:
-it must be a path every executor sees (local mode, NFS, a mounted bucket); ingest takes any
-pyarrow filesystem URI (``s3://``, ``gs://``) as ``--out``.
+The compaction and rank read and write the index directory through the filesystem API (a lock,
+renames, hard links): it must be a path every executor sees (local mode, NFS, EFS, Filestore);
+the CLI refuses a URI. Ingest takes a pyarrow filesystem URI (``s3://``, ``gs://``) as
+``--out``.
 """
 
 from __future__ import annotations
@@ -54,6 +65,9 @@ import pyarrow.parquet as pq
 from pipelines.index.layout import Segment, bucket_of, crawl_dir_name
 
 PARTITIONS = 0  # 0: Spark's default parallelism
+# A redirect map of at most this many rows (~100 MB) is broadcast to the link join; a larger
+# one is joined by a shuffle on the target URL.
+BROADCAST_ROWS = 1_000_000
 CHUNK_ITERATIONS = 10  # PageRank iterations per Spark job (then a convergence check)
 REGISTERS = 256  # HyperLogLog registers per node (HyperBall): relative error ~1.04/sqrt(m)
 MAX_DISTANCE = 1000  # HyperBall stops here at the latest (a bound on the graph's diameter)
@@ -197,11 +211,11 @@ def _partitions(spark: Any, partitions: int) -> int:
 # --- compaction -----------------------------------------------------------------------------
 
 
-def _placed_task(buckets: int, out: pa.Schema, redirects: Any):
+def _placed_task(buckets: int, out: pa.Schema):
     """A mapInArrow function: a partition of raw rows (all rows of each of its source hosts,
-    with their page's ``_lang`` and ``_country``) in, the compacted rows and their ``_bucket``
-    out, by the local compaction's own SQL; ``redirects``: a broadcast of the redirect map
-    (Arrow IPC bytes)."""
+    with their page's ``_lang`` and ``_country`` and their target's row of the redirect map,
+    ``_rm_*``) in, the compacted rows and their ``_bucket`` out, by the local compaction's own
+    SQL."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pipelines.index.compact import dedup_sql, placed_sql, surts_sql
@@ -219,10 +233,15 @@ def _placed_task(buckets: int, out: pa.Schema, redirects: Any):
                 con.register("src_rows", rows)
                 con.execute("CREATE TABLE src AS SELECT * FROM src_rows")
                 con.unregister("src_rows")
-                con.register("redirect_map", pa.ipc.open_stream(redirects.value).read_all())
+                # The map's rows this partition's links need (joined on the executors).
+                con.execute(f"CREATE TEMP TABLE redirect_map AS SELECT DISTINCT {_RM_SELECT} "
+                            "FROM src WHERE _rm_url IS NOT NULL")  # fmt: skip
                 con.execute(f"CREATE TEMP TABLE dedup AS {dedup_sql('src')}")
                 con.execute(f"CREATE TEMP TABLE surts AS {surts_sql('dedup')}")
-                langs = "SELECT DISTINCT source_url AS url, _lang AS lang, _country AS country "
+                langs = (
+                    "SELECT DISTINCT source_url AS url, _lang AS lang, _country AS country, "
+                    "_links_seen AS links_seen "
+                )
                 for batch in arrow_reader(con, placed_sql("dedup", langs + "FROM dedup"),
                                           64 * 1024):  # fmt: skip
                     domains = batch.column(batch.schema.get_field_index("target_domain"))
@@ -261,6 +280,21 @@ def _sql_task(sql: str, out: pa.Schema):
             con.close()
 
     return run
+
+
+_HOPS = pa.schema([("url", pa.string()), ("nxt", pa.string())])
+
+
+def _ranks_schema() -> pa.Schema:
+    from pipelines.index.rank import rank_scores
+
+    none = np.zeros(0)
+    return rank_scores(pa.array([], pa.string()), none, none, none, none, (None, None)).schema
+
+
+# The redirect map's columns as the links carry them, and back (``_rm_url AS url``...).
+_RM_COLUMNS = ("url", "final", "final_host", "final_domain")
+_RM_SELECT = ", ".join(f"_rm_{c} AS {c}" for c in _RM_COLUMNS)
 
 
 def _write_task(stage: str, crawl_dir: str, crawl_id: str, buckets: int, row_group_rows: int):
@@ -317,67 +351,230 @@ def _parts_task(part_dir: str, schema: pa.Schema):
     return run
 
 
-def sorted_file(df: Any, order: list[str], path: Path, schema: pa.Schema, *,
+def sorted_file(df: Any, order: list[Any], path: Path, schema: pa.Schema, *,
                 row_group_size: int, write_statistics: bool | list[str] = True) -> int:  # fmt: skip
-    """Write ``df`` sorted by ``order`` (ascending, nulls last: DuckDB's ORDER BY) as the one
-    Parquet file ``path``, in row groups of exactly ``row_group_size`` rows but the last (as
-    ``pq.write_table`` cuts them): each range partition writes a hidden part beside it, the
-    driver joins them in order. The rows written."""
+    """Write ``df`` sorted by ``order`` (column names: ascending, nulls last, as DuckDB's ORDER
+    BY; or Spark sort expressions) as the one Parquet file ``path``, in row groups of exactly
+    ``row_group_size`` rows but the last (as ``pq.write_table`` cuts them): each range
+    partition's task writes a hidden part beside it, then :func:`join_parts`. The rows
+    written."""
     from pyspark.sql import functions as F
 
     path.parent.mkdir(parents=True, exist_ok=True)
     done = (
-        df.orderBy(*[F.col(c).asc_nulls_last() for c in order])
+        df.orderBy(*[F.col(c).asc_nulls_last() if isinstance(c, str) else c for c in order])
         .withColumn("_part", F.spark_partition_id())
         .mapInArrow(_parts_task(str(path.parent), schema), "part int, rows long")
         .collect()
     )
+    parts = [path.parent / f".part-{r['part']:06d}.parquet" for r in sorted(done, key=lambda r:
+             r["part"])]  # fmt: skip
+    return join_parts(parts, path, schema, row_group_size=row_group_size,
+                      write_statistics=write_statistics)  # fmt: skip
+
+
+def join_parts(parts: list[Path], path: Path, schema: pa.Schema, *, row_group_size: int,
+               write_statistics: bool | list[str] = True) -> int:  # fmt: skip
+    """Join the sorted Parquet ``parts`` (removed) into ``path``, cut in row groups of
+    ``row_group_size`` rows but the last, streamed: at most two row groups in memory. The
+    rows written."""
     n = 0
-    pending: list[pa.Table] = []
+    pending: list[pa.RecordBatch] = []
+    have = 0
     with pq.ParquetWriter(path, schema, compression="zstd",
                           write_statistics=write_statistics) as writer:  # fmt: skip
-        for r in sorted(done, key=lambda r: r["part"]):
-            part = path.parent / f".part-{r['part']:06d}.parquet"
-            pending.append(pq.read_table(part))
+        for part in parts:
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=row_group_size):
+                pending.append(batch)
+                have += batch.num_rows
+                if have >= row_group_size:
+                    t = pa.Table.from_batches(pending, schema)
+                    keep = have // row_group_size * row_group_size
+                    writer.write_table(t.slice(0, keep), row_group_size=row_group_size)
+                    pending, have, n = t.slice(keep).to_batches(), have - keep, n + keep
             part.unlink()
-            have = sum(t.num_rows for t in pending)
-            if have >= row_group_size:
-                t = pa.concat_tables(pending)
-                keep = have // row_group_size * row_group_size
-                writer.write_table(t.slice(0, keep), row_group_size=row_group_size)
-                pending, n = [t.slice(keep)], n + keep
-        if pending and (rest := pa.concat_tables(pending)).num_rows:
-            writer.write_table(rest, row_group_size=row_group_size)
-            n += rest.num_rows
+        if have:
+            writer.write_table(pa.Table.from_batches(pending, schema),
+                               row_group_size=row_group_size)  # fmt: skip
+            n += have
     return n
 
 
-def _latest(rows: Any, time_column: str) -> Any:
-    """The latest row of each ``url`` (ties: the later file name), as the local compaction's
-    ``QUALIFY row_number() OVER (PARTITION BY url ORDER BY ... DESC, filename DESC) = 1``."""
+def _latest(rows: Any, time_column: str, *first: str, by: tuple[str, ...] = ("url",),
+            tie: str = "_file") -> Any:  # fmt: skip
+    """The latest row of each ``by`` (ties: the greater ``tie``, the file name), as the local
+    compaction's ``QUALIFY row_number() OVER (PARTITION BY url ORDER BY ... DESC, filename
+    DESC) = 1``; ``first``: SQL keys ordered before the time (ascending)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    latest = Window.partitionBy("url").orderBy(F.desc(time_column), F.desc("_file"))
-    return rows.withColumn("_n", F.row_number().over(latest)).where("_n = 1")
+    keys = [F.expr(k).asc() for k in first]
+    latest = Window.partitionBy(*by).orderBy(*keys, F.desc(time_column), F.desc(tie))
+    return rows.withColumn("_n", F.row_number().over(latest)).where("_n = 1").drop("_n")
+
+
+def chains_df(hops: Any, max_hops: int | None = None) -> Any:
+    """:func:`pipelines.redirects.resolve_chains` of a DataFrame of hops (``url``, its
+    Location ``nxt``; one row per URL): (url, final, n), by one join per hop (at most
+    ``max_hops - 1``), on the executors."""
+    from pyspark.sql import functions as F
+
+    from pipelines.redirects import MAX_HOPS
+
+    state = hops.select("url", F.col("nxt").alias("final"), F.lit(1).alias("n"),
+                        F.array("url").alias("seen"), F.lit(True).alias("live"))  # fmt: skip
+    step = hops.select(F.col("url").alias("final"), F.col("nxt").alias("_h"))
+    for _ in range((max_hops or MAX_HOPS) - 1):
+        # A chain moves on while its end redirects to a URL it has not passed (a loop ends
+        # where it closes).
+        go = F.col("live") & F.col("_h").isNotNull() & ~F.array_contains("seen", F.col("_h"))
+        state = (
+            state.join(step, "final", "left")
+            .select("url", F.when(go, F.col("_h")).otherwise(F.col("final")).alias("final"),
+                    (F.col("n") + go.cast("int")).alias("n"),
+                    F.when(go, F.concat("seen", F.array("final"))).otherwise(F.col("seen"))
+                    .alias("seen"), go.alias("live"))
+            .localCheckpoint()
+        )  # fmt: skip
+        if state.where("live").isEmpty():
+            break
+    return state.select("url", "final", "n")
+
+
+def _redirect_rows_task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """A mapInArrow function: (url, final) in, the redirect map's rows out."""
+    from pipelines.index.compact import redirect_rows
+
+    for b in batches:
+        if b.num_rows:
+            yield from redirect_rows(b.column(0).to_pylist(), b.column(1).to_pylist()).to_batches()
+
+
+def _filters_task(path: str, lo: int, hi: int) -> tuple[int, list[str], list[str]]:
+    """Row groups ``lo`` to ``hi`` of the texts file ``path``: their Bloom filters, saved
+    beside it (``.words-LO.npy``), and their first and last URLs."""
+    from pipelines.index.textskip import group_filters
+
+    f = pq.ParquetFile(path)
+    table = f.read_row_groups(range(lo, hi), columns=["url", "text"])
+    rows = [f.metadata.row_group(g).num_rows for g in range(lo, hi)]
+    filters, first, last = group_filters(table, rows)
+    np.save(Path(path).with_name(f".words-{lo:09d}.npy"), filters)
+    return lo, first, last
+
+
+SKIP_GROUPS_PER_TASK = 16  # texts row groups a skip-index task reads (~4 MB of text each)
+
+
+def sidecar_spark(spark: Any, path: Path) -> Path:
+    """The skip index of the texts file ``path`` (:mod:`pipelines.index.textskip`), its
+    filters built by tasks of :data:`SKIP_GROUPS_PER_TASK` row groups and streamed into the
+    sidecar."""
+    from pipelines.index.textskip import row_groups, save_sidecar
+
+    rows = row_groups(path)
+    ranges = [(lo, min(lo + SKIP_GROUPS_PER_TASK, len(rows)))
+              for lo in range(0, len(rows), SKIP_GROUPS_PER_TASK)]  # fmt: skip
+    done = sorted(
+        spark.sparkContext.parallelize(ranges, max(1, len(ranges)))
+        .map(lambda r, p=str(path): _filters_task(p, *r))
+        .collect()
+    )
+    pieces = [path.with_name(f".words-{lo:09d}.npy") for lo, _f, _l in done]
+    first = [u for _lo, f, _l in done for u in f]
+    last = [u for _lo, _f, lst in done for u in lst]
+    try:
+        return save_sidecar(path, rows, first, last, (np.load(p, mmap_mode="r") for p in pieces))
+    finally:
+        for p in pieces:
+            p.unlink(missing_ok=True)
 
 
 class SparkBuilder:
     """Builds one crawl's compacted tables on Spark (a :class:`compact.Builder`): the same
     files, rows and row groups as the local one."""
 
-    def __init__(self, spark: Any, *, partitions: int = PARTITIONS) -> None:
+    def __init__(self, spark: Any, *, partitions: int = PARTITIONS,
+                 broadcast_rows: int = BROADCAST_ROWS) -> None:  # fmt: skip
         self.spark = spark
         self.partitions = _partitions(spark, partitions)
+        self.broadcast_rows = broadcast_rows
+
+    def targets(self, stage: Path, files: list[Path]) -> str:
+        """:func:`pipelines.index.compact._compact_targets` by joins: the latest check of each
+        (crawl, URL), its chain from the latest check of each URL (:func:`chains_df`)."""
+        from pyspark.sql import functions as F
+
+        from pipelines.schema import TARGETS_SCHEMA
+
+        rel = "targets/targets.parquet"
+        rows = _latest(read_rows(self.spark, files, TARGETS_SCHEMA, with_file=True),
+                       "checked_at", by=("crawl_id", "url")).drop("_file")  # fmt: skip
+        rows = rows.localCheckpoint()
+        # As the local one reads checks sorted by time, the rows of each time in file order.
+        latest = _latest(rows, "checked_at", tie="crawl_id").select(
+            "url", F.col("redirect_to").alias("nxt"), F.col("status").alias("_end_status")
+        )  # fmt: skip
+        chains = chains_df(latest.where("nxt IS NOT NULL AND nxt <> ''").select("url", "nxt"))
+        chains = chains.select(F.col("url").alias("_c_url"), F.col("final").alias("_c_final"),
+                               F.col("n").alias("_c_n"))  # fmt: skip
+        hops = F.col("redirect_to").isNotNull() & (F.col("redirect_to") != "")
+        ends = latest.select(F.col("url").alias("_end"), "_end_status")
+        out = (
+            rows.join(chains, rows.redirect_to == chains._c_url, "left")
+            .withColumn("_end", F.when(hops, F.coalesce("_c_final", "redirect_to"))
+                        .otherwise(F.col("url")))
+            .join(ends, "_end", "left")
+            .withColumn("final_url", F.col("_end"))
+            .withColumn("redirects", F.when(hops, F.coalesce("_c_n", F.lit(0)) + 1)
+                        .otherwise(0))
+            .withColumn("final_status", F.when(hops, F.col("_end_status"))
+                        .otherwise(F.col("status")))
+            .select(*TARGETS_SCHEMA.names)
+        )  # fmt: skip
+        sorted_file(out, ["domain", "url", "crawl_id"], stage / rel, TARGETS_SCHEMA,
+                    row_group_size=64 * 1024)  # fmt: skip
+        return rel
+
+    def redirects(self, page_files: list[Path], target_files: list[Path], crawl_id: str) -> Any:
+        """:func:`pipelines.index.compact.redirect_table` as a DataFrame (checkpointed): each
+        URL's latest Location per partition by URL (the local SQL), a page's over a target
+        check's, chains followed by joins."""
+        from pipelines.index.compact import hops_sql
+        from pipelines.schema import PAGES_SCHEMA, TARGETS_SCHEMA
+
+        def hops(files: list[Path], schema: pa.Schema, at: str, cid: str | None) -> Any:
+            cols = pa.schema([schema.field(c) for c in ("url", "redirect_to", at, "crawl_id")])
+            return (
+                read_rows(self.spark, files, cols, crawl_id=cid)
+                .repartition(self.partitions, "url")
+                .mapInArrow(_sql_task(hops_sql("src", at), _HOPS), _spark_schema(_HOPS))
+            )
+
+        found = hops(page_files, PAGES_SCHEMA, "fetched_at", crawl_id).localCheckpoint()
+        if target_files:
+            checked = hops(target_files, TARGETS_SCHEMA, "checked_at", None)
+            found = found.unionByName(checked.join(found.select("url"), "url", "left_anti"))
+        chains = chains_df(found).select("url", "final")
+        rm = pa.schema([(c, pa.string()) for c in _RM_COLUMNS])
+        return chains.mapInArrow(_redirect_rows_task, _spark_schema(rm)).localCheckpoint()
 
     def pages(self, stage: Path, crawl_id: str, files: list[Path]) -> tuple[int, str | None]:
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        from pipelines.index.compact import IS_REVISIT_SQL
         from pipelines.schema import PAGES_SCHEMA
 
         if not files:
             return 0, None
         rel = f"pages/{crawl_dir_name(crawl_id)}/pages.parquet"
         rows = read_rows(self.spark, files, PAGES_SCHEMA, crawl_id=crawl_id, with_file=True)
-        n = sorted_file(_latest(rows, "fetched_at"), ["host", "url"], stage / rel, PAGES_SCHEMA,
+        # A revisit dates the capture it revisits (compact.IS_REVISIT_SQL).
+        rows = rows.withColumn("_seen", F.max("fetched_at").over(Window.partitionBy("url")))
+        latest = _latest(rows, "fetched_at", IS_REVISIT_SQL)
+        latest = latest.withColumn("fetched_at", F.col("_seen"))
+        n = sorted_file(latest, ["host", "url"], stage / rel, PAGES_SCHEMA,
                         row_group_size=64 * 1024)  # fmt: skip
         return n, rel
 
@@ -389,16 +586,18 @@ class SparkBuilder:
             self.spark.sparkContext.parallelize(tasks, len(tasks)).foreach(run_bucket)
 
     def links(self, stage: Path, crawl_id: str, files: list[Path], row_group_rows: int,
-              rows_per_bucket: int, *, pages: Path | None, redirects: pa.Table,
+              rows_per_bucket: int, *, pages: Path | None, redirects: Any,
               progress: Any = None) -> tuple[int, int, list[Segment]]:  # fmt: skip
         from pyspark.sql import functions as F
 
         from pipelines.index.compact import (
             COMPACTED_LINKS_SCHEMA,
+            LINKS_SEEN_SQL,
             SORT_KEY,
             _num_rows,
             buckets_for,
         )
+        from pipelines.redirects import REDIRECT_SCRIPT
         from pipelines.schema import LINKS_SCHEMA
 
         if not files:
@@ -406,24 +605,30 @@ class SparkBuilder:
         n_in = _num_rows(files)
         buckets = buckets_for(n_in, rows_per_bucket)
         raw = read_rows(self.spark, files, LINKS_SCHEMA, crawl_id=crawl_id, with_file=True)
-        # The source page's lang and country, joined here: the page may sit in any partition.
+        # The source page's lang, country and links_seen, joined here: the page may sit in any
+        # partition.
         if pages is not None:
             langs = self.spark.read.parquet(str(pages)).select(
                 F.col("url").alias("_url"), F.col("lang").alias("_lang"),
-                F.col("country").alias("_country"),
+                F.col("country").alias("_country"), F.expr(LINKS_SEEN_SQL).alias("_links_seen"),
             )  # fmt: skip
             raw = raw.join(langs, raw.source_url == langs._url, "left").drop("_url")
         else:
-            raw = raw.withColumn("_lang", F.lit(None).cast("string")).withColumn(
-                "_country", F.lit(None).cast("string")
-            )
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, redirects.schema) as w:
-            w.write_table(redirects)
-        redirect_bc = self.spark.sparkContext.broadcast(sink.getvalue().to_pybytes())
+            raw = (raw.withColumn("_lang", F.lit(None).cast("string"))
+                   .withColumn("_country", F.lit(None).cast("string"))
+                   .withColumn("_links_seen", F.lit(None).cast("timestamp")))  # fmt: skip
+        # Each link's row of the redirect map (by the URL the local query looks up), joined
+        # here: broadcast when the map is small, else shuffled by URL.
+        rm = redirects.select(*[F.col(c).alias(f"_rm_{c}") for c in _RM_COLUMNS])
+        if redirects.count() <= self.broadcast_rows:
+            rm = F.broadcast(rm)
+        key = F.when(F.col("link_kind") == REDIRECT_SCRIPT, F.col("final_target_url")).otherwise(
+            F.col("target_url")
+        )
+        raw = raw.join(rm, key == rm._rm_url, "left")
         out = for_spark(COMPACTED_LINKS_SCHEMA.append(pa.field("_bucket", pa.int32())))
         placed = raw.repartition(self.partitions, "source_host").mapInArrow(
-            _placed_task(buckets, out, redirect_bc), _spark_schema(out)
+            _placed_task(buckets, out), _spark_schema(out)
         )
         # A per-target aggregate step (issue 17) reads ``placed`` here, before the writes.
         crawl_dir = f"links/{crawl_dir_name(crawl_id)}"
@@ -437,7 +642,6 @@ class SparkBuilder:
             )
             .collect()
         )
-        redirect_bc.unpersist()
         segs = sorted(
             (Segment(r["path"], crawl_id, r["bucket"], buckets, r["rows"]) for r in writes),
             key=lambda s: s.bucket,
@@ -456,15 +660,16 @@ class SparkBuilder:
         rel = via_rel(crawl_id)
         n = sorted_file(via, list(SORT_KEY), stage / rel, COMPACTED_LINKS_SCHEMA,
                         row_group_size=row_group_rows)  # fmt: skip
-        if not n:  # as the local one: no file, no directory
+        if not n:  # as the local one: no file, no directory (nor via/, if no crawl has one)
             (stage / rel).unlink()
             (stage / rel).parent.rmdir()
+            if not any((stage / rel).parent.parent.iterdir()):
+                (stage / rel).parent.parent.rmdir()
             return None
         return Segment(rel, crawl_id, 0, 1, n)
 
     def texts(self, stage: Path, crawl_id: str, files: list[Path]) -> str | None:
         from pipelines.index.compact import TEXT_ROW_GROUP_ROWS
-        from pipelines.index.textskip import write_sidecar
         from pipelines.schema import TEXTS_SCHEMA
 
         if not files:
@@ -474,18 +679,18 @@ class SparkBuilder:
         sorted_file(_latest(rows, "fetched_at"), ["url"], stage / rel, TEXTS_SCHEMA,
                     row_group_size=TEXT_ROW_GROUP_ROWS,
                     write_statistics=["url", "crawl_id", "fetched_at"])  # fmt: skip
-        # The skip index reads the file's row groups back (on the driver, as the local one).
-        write_sidecar(stage / rel, pq.read_table(stage / rel, columns=["url", "text"]))
+        sidecar_spark(self.spark, stage / rel)  # the skip index, on the executors
         return rel
 
 
 def compact_spark(spark: Any, index: str | Path, *, crawl: str | None = None,
-                  partitions: int = PARTITIONS, **kwargs: Any) -> Any:  # fmt: skip
+                  partitions: int = PARTITIONS, broadcast_rows: int = BROADCAST_ROWS,
+                  **kwargs: Any) -> Any:  # fmt: skip
     """:func:`pipelines.index.compact.compact` with the files built on Spark."""
     from pipelines.index.compact import compact
 
-    return compact(index, crawl=crawl, builder=SparkBuilder(spark, partitions=partitions),
-                   **kwargs)  # fmt: skip
+    build = SparkBuilder(spark, partitions=partitions, broadcast_rows=broadcast_rows)
+    return compact(index, crawl=crawl, builder=build, **kwargs)
 
 
 # --- rank -----------------------------------------------------------------------------------
@@ -702,10 +907,9 @@ def rank_spark(spark: Any, index: str | Path, *, crawl: str | None = None,
     """:func:`pipelines.index.rank.rank_index` on Spark: ``ranks/{host,domain}.parquet``."""
     from pyspark.sql import functions as F
 
-    from pipelines.index.layout import open_snapshot, write_text_atomic
+    from pipelines.index.layout import fsync_dir, open_snapshot, write_text_atomic
     from pipelines.index.queries import RANKS
-    from pipelines.index.rank import RankStats, rank_table
-    from pipelines.parquet_sink import write_table_atomic
+    from pipelines.index.rank import RankStats
     from pipelines.schema import LINKS_SCHEMA
 
     snap = open_snapshot(index)
@@ -733,19 +937,57 @@ def rank_spark(spark: Any, index: str | Path, *, crawl: str | None = None,
         table = (
             pr.join(hc, "node", "left").join(ins, "node", "left").join(outs, "node", "left")
             .fillna(0, ["in_degree", "out_degree"]).fillna(0.0, ["harmonic"])
-            .toPandas()
+            .localCheckpoint()
         )  # fmt: skip
-        ranked = rank_table(
-            pa.array(table["node"], pa.string()), table["pagerank"].to_numpy(),
-            table["harmonic"].to_numpy(), table["in_degree"].to_numpy(),
-            table["out_degree"].to_numpy(),
-        )  # fmt: skip
-        write_table_atomic(ranked, out / f"{level}.parquet")
-        stats.append(RankStats(level, len(table), edges.count(), time.monotonic() - t0))
+        # The scores' scale is the whole graph's (two aggregates); each partition is scored
+        # and written as a part by its task, never collected.
+        hc1 = F.col("harmonic") + 1.0
+        pr1 = F.col("pagerank")
+        b = table.agg(F.min(F.when(pr1 > 0, pr1)), F.max(pr1), F.min(F.when(hc1 > 0, hc1)),
+                      F.max(hc1)).first()  # fmt: skip
+        bounds = tuple(None if lo is None else (lo, hi) for lo, hi in (b[0:2], b[2:4]))
+        schema = _ranks_schema()
+        scored = table.mapInArrow(_scores_task(bounds), _spark_schema(schema))
+        path = out / f"{level}.parquet"
+        tmp = out / f".{level}.parquet.{os.getpid()}.tmp"
+        try:  # as write_table_atomic: the new file whole, or the old one
+            n = sorted_file(scored, [F.col("pagerank").desc_nulls_last(), "node"], tmp, schema,
+                            row_group_size=128 * 1024)  # fmt: skip
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(out)
+        stats.append(RankStats(level, n, edges.count(), time.monotonic() - t0))
     from pipelines.index import rank as rank_mod
 
     write_text_atomic(out / "README.txt", (rank_mod.__doc__ or "") + SPARK_RANK_NOTE)
     return stats
+
+
+def _scores_task(bounds: tuple[Any, ...]):
+    """A mapInArrow function: ranked nodes (node, pagerank, harmonic, in_degree, out_degree)
+    in, their ranks/ rows out (:func:`pipelines.index.rank.rank_scores` on the whole graph's
+    ``bounds``)."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pipelines.index.rank import rank_scores
+
+        for b in batches:
+            if b.num_rows:
+                col = {n: b.column(b.schema.get_field_index(n)) for n in b.schema.names}
+                yield from rank_scores(
+                    col["node"], col["pagerank"].to_numpy(zero_copy_only=False),
+                    col["harmonic"].to_numpy(zero_copy_only=False),
+                    col["in_degree"].to_numpy(zero_copy_only=False),
+                    col["out_degree"].to_numpy(zero_copy_only=False), bounds,
+                ).to_batches()  # fmt: skip
+
+    return run
 
 
 SPARK_RANK_NOTE = """

@@ -17,6 +17,8 @@ import hashlib
 import json
 import re
 import unicodedata
+import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,10 +113,9 @@ def bloom(keys: set[str], nbytes: int = BLOOM_BYTES) -> np.ndarray:
     return np.packbits(bits)
 
 
-def write_sidecar(texts_path: Path, table: pa.Table) -> Path:
-    """Write the sidecar of *texts_path* (just written from *table*): one filter a row group."""
-    meta = pq.ParquetFile(texts_path).metadata
-    rows = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+def group_filters(table: pa.Table, rows: list[int]) -> tuple[np.ndarray, list[str], list[str]]:
+    """The Bloom filter of each run of ``rows`` rows of ``table`` (``url``, ``text``; a row
+    group each), and each run's first and last URL."""
     filters = np.zeros((len(rows), BLOOM_BYTES), np.uint8)
     first, last = [], []
     start = 0
@@ -124,14 +125,46 @@ def write_sidecar(texts_path: Path, table: pa.Table) -> Path:
         first.append(urls[0].as_py() if n else "")
         last.append(urls[n - 1].as_py() if n else "")
         start += n
+    return filters, first, last
+
+
+def save_sidecar(texts_path: Path, rows: list[int], first: list[str], last: list[str],
+                 filters: Iterable[np.ndarray]) -> Path:  # fmt: skip
+    """Write the sidecar of *texts_path*: ``np.savez``'s layout, the filters streamed from
+    ``filters`` (arrays of consecutive groups' filters, one row a group), so that the writer
+    never holds them all (the Spark compaction builds them in its tasks)."""
     info = {"format": FORMAT, "hashes": BLOOM_HASHES, "bytes": BLOOM_BYTES,
             "unidata": unicodedata.unidata_version}  # fmt: skip
     out = texts_path.with_name(SIDECAR_NAME)
-    with open(out, "wb") as f:
-        np.savez(f, filters=filters, rows=np.array(rows, np.int64),
-                 first=np.array(first, np.str_), last=np.array(last, np.str_),
-                 info=np.array(json.dumps(info)))  # fmt: skip
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
+        with z.open("filters.npy", "w", force_zip64=True) as f:
+            header = {"descr": "|u1", "fortran_order": False, "shape": (len(rows), BLOOM_BYTES)}
+            np.lib.format.write_array_header_1_0(f, header)
+            written = 0
+            for chunk in filters:
+                f.write(np.ascontiguousarray(chunk, np.uint8).tobytes())
+                written += len(chunk)
+            if written != len(rows):
+                raise ValueError(f"{texts_path}: {written} filters for {len(rows)} row groups")
+        for name, arr in (("rows", np.array(rows, np.int64)), ("first", np.array(first, np.str_)),
+                          ("last", np.array(last, np.str_)),
+                          ("info", np.array(json.dumps(info)))):  # fmt: skip
+            with z.open(f"{name}.npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, arr, allow_pickle=False)
     return out
+
+
+def row_groups(texts_path: Path) -> list[int]:
+    """The rows of each row group of the Parquet file *texts_path*."""
+    meta = pq.ParquetFile(texts_path).metadata
+    return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+
+
+def write_sidecar(texts_path: Path, table: pa.Table) -> Path:
+    """Write the sidecar of *texts_path* (just written from *table*): one filter a row group."""
+    rows = row_groups(texts_path)
+    filters, first, last = group_filters(table, rows)
+    return save_sidecar(texts_path, rows, first, last, [filters])
 
 
 @dataclass
