@@ -724,18 +724,20 @@ def _link_facts(
     located, main_key, around = where.of, main.key, main.ancestors
     first, last, n_seq = art.first_good, art.last_good, max(len(seq_index), 1)
     log_anchor = [log1p(len(anchor)) / 5 for anchor in anchors]
-    per_block: Counter[int] = Counter()
-    contents: Counter[int] = Counter()
-    anchor_sum: dict[int, float] = {}
+    per_block: dict[int, list[float]] = {}  # links, rule content, anchor sum
     for rule, la in zip(rules, log_anchor, strict=True):
-        per_block[rule.block] += 1
-        contents[rule.block] += rule.placement == CONTENT
-        anchor_sum[rule.block] = anchor_sum.get(rule.block, 0.0) + la
+        sums = per_block.get(rule.block)
+        if sums is None:
+            per_block[rule.block] = [1, rule.placement == CONTENT, la]
+        else:
+            sums[0] += 1
+            sums[1] += rule.placement == CONTENT
+            sums[2] += la
     # Per container: its size, share of rule content, mean anchor length; per grandparent,
     # its links; per paragraph, its text facts (links share them: computed once each).
     containers = {
-        b: (log1p(count) / 5, contents[b] / count, anchor_sum[b] / count)
-        for b, count in per_block.items()
+        b: (log1p(count) / 5, content / count, anchor / count)
+        for b, (count, content, anchor) in per_block.items()
     }
     grand = [parent[parent[k]] if parent[k] > 0 else 0 for k in link_keys]
     per_grand = {g: log1p(count) / 5 for g, count in Counter(grand).items()}
