@@ -34,21 +34,23 @@ class BoundedMemo(dict):  # type: ignore[type-arg]
         self.chars = 0
 
     def __missing__(self, key: Any) -> Any:
-        if type(key) is tuple:
+        if type(key) is str:  # the most frequent keys first
+            value = self.fn(key)
+            size = len(key)
+        elif type(key) is tuple:
             value = self.fn(*key)
             size = sum([len(k) for k in key if type(k) is str])  # a list: faster than a generator
         else:
             value = self.fn(key)
-            size = len(key) if type(key) is str else 8
+            size = 8
         chars = self.chars + size
         if chars > self.max_chars:
             self.clear()
+            if size > self.max_chars:
+                return value  # too big to hold
             chars = size
-        if size <= self.max_chars:
-            self[key] = value
-            self.chars = chars
-        else:
-            self.chars = chars - size
+        self[key] = value
+        self.chars = chars
         return value
 
     def __call__(self, *args: Any) -> Any:

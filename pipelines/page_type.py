@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import islice
 from math import log1p
 from typing import Any, Literal, NamedTuple
 
@@ -340,10 +341,8 @@ def _link_signals(url: str, links: Any, out: dict[str, float]) -> None:
     internal = 0
     texts: list[str] = []
     ugc = 0
-    for link in links:
+    for link in islice(links, MAX_SIGNAL_LINKS):
         total += 1
-        if total > MAX_SIGNAL_LINKS:
-            break
         place = link.placement
         by_place[place] = by_place.get(place, 0) + 1
         target = link.target_url
@@ -360,7 +359,6 @@ def _link_signals(url: str, links: Any, out: dict[str, float]) -> None:
             shapes[shape] = shapes.get(shape, 0) + 1
         words += text.count(" ") + 1 if text else 0
         images += link.is_image
-    total = min(total, MAX_SIGNAL_LINKS)
     content = by_place.get("content", 0)
     out["l_links"] = log1p(total)
     out["l_content"] = log1p(content)

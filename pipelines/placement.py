@@ -511,9 +511,16 @@ class _Page:
         known = index.get(mem_id)
         if known is not None:
             return known
+        cur = node.parent
+        if cur is not None:
+            up = index.get(cur.mem_id)
+            if up is not None:  # most often: its parent is recorded, one element to add
+                k = index[mem_id] = len(self.parent)
+                self.parent.append(up)
+                self.nodes.append(node)
+                return k
         pending = [node]
         ids = [mem_id]
-        cur = node.parent
         up = 0  # past the top (a node outside the root): hang it under the root
         while cur is not None:
             cur_id = cur.mem_id
@@ -713,30 +720,31 @@ def _link_facts(
     """The links' facts for the model (:class:`pipelines.placement_model.LinkFacts`)."""
     page, text, main, art, where = facts.page, facts.text, facts.main, facts.article, facts.where
     parent, tag, good, own, in_links = page.parent, page.tag, text.good, text.own, text.links
-    para_of, seq_index = text.para_of, facts.seq_index
-    located, main_key, around = where.memo, main.key, main.ancestors
+    seq_index = facts.seq_index
+    located, main_key, around = where.of, main.key, main.ancestors
     first, last, n_seq = art.first_good, art.last_good, max(len(seq_index), 1)
     log_anchor = [log1p(len(anchor)) / 5 for anchor in anchors]
-    per_block: Counter[int] = Counter()
-    contents: Counter[int] = Counter()
-    anchor_sum: dict[int, float] = {}
+    per_block: dict[int, list[float]] = {}  # links, rule content, anchor sum
     for rule, la in zip(rules, log_anchor, strict=True):
-        per_block[rule.block] += 1
-        contents[rule.block] += rule.placement == CONTENT
-        anchor_sum[rule.block] = anchor_sum.get(rule.block, 0.0) + la
+        sums = per_block.get(rule.block)
+        if sums is None:
+            per_block[rule.block] = [1, rule.placement == CONTENT, la]
+        else:
+            sums[0] += 1
+            sums[1] += rule.placement == CONTENT
+            sums[2] += la
     # Per container: its size, share of rule content, mean anchor length; per grandparent,
     # its links; per paragraph, its text facts (links share them: computed once each).
     containers = {
-        b: (log1p(count) / 5, contents[b] / count, anchor_sum[b] / count)
-        for b, count in per_block.items()
+        b: (log1p(count) / 5, content / count, anchor / count)
+        for b, (count, content, anchor) in per_block.items()
     }
     grand = [parent[parent[k]] if parent[k] > 0 else 0 for k in link_keys]
     per_grand = {g: log1p(count) / 5 for g, count in Counter(grand).items()}
     para_facts: dict[int, tuple[float, float, float, float]] = {}
     rows = []
     inside = []
-    for i, key in enumerate(link_keys):
-        p = para_of(parent[key])
+    for i, (key, p) in enumerate(zip(link_keys, text.link_para, strict=True)):
         in_para = para_facts.get(p)
         if in_para is None:
             size = max(own.get(p, 0), 0)
@@ -750,7 +758,7 @@ def _link_facts(
         anchor, rule = anchors[i], rules[i]
         words = anchor.count(" ") + 1 if anchor else 0
         same, content_share, mean_anchor = containers[rule.block]
-        in_main = 1.0 if key in around or located.get(key, (key,))[0] == main_key else 0.0
+        in_main = 1.0 if key in around or (located[key] or (key,))[0] == main_key else 0.0
         inside.append(in_main)
         rows.append((
             *_ONE_HOT[rule.placement], rule.score, in_main, *in_para,
@@ -814,23 +822,25 @@ class _Text:
     """Where the running text is: each block's own text (nested blocks subtracted), the link
     text in it, and the blocks that are running text (``good``: long, not a list of links)."""
 
-    __slots__ = ("good", "link_para", "links", "nearest", "own", "paras", "parent")
+    __slots__ = ("good", "link_para", "links", "nearest", "own")
 
     def __init__(
         self, page: _Page, paras: dict[int, int], link_keys: list[int], anchor_len: list[int]
     ) -> None:
-        self.paras = paras
-        parent = self.parent = page.parent
-        self.nearest = [-2] * len(parent)  # para_of's memo; -2: not known yet
-        para_of = self.para_of
+        parent = page.parent
+        # Each element's nearest paragraph-like ancestor-or-self (-1: none), in one pass: an
+        # element comes after its parent. The last entry, -1, answers for the root's parent.
+        nearest = self.nearest = [-1] * (len(parent) + 1)
+        for k, up in enumerate(parent):
+            nearest[k] = k if k in paras else nearest[up]
         own = self.own = dict(paras)
         for key, length in paras.items():
-            outer = para_of(parent[key])
+            outer = nearest[parent[key]]
             if outer >= 0 and key != outer:
                 own[outer] -= length
         link_text: dict[int, int] = {}
         # Each link's paragraph (-1: none), found once: the main block's scoring reads it too.
-        self.link_para = link_para = [para_of(parent[key]) for key in link_keys]
+        self.link_para = link_para = [nearest[parent[key]] for key in link_keys]
         for p, length in zip(link_para, anchor_len, strict=True):
             if p >= 0:
                 link_text[p] = link_text.get(p, 0) + length
@@ -842,19 +852,8 @@ class _Text:
         }
 
     def para_of(self, key: int) -> int:
-        """The nearest paragraph-like ancestor-or-self of ``key``, or -1."""
-        nearest, paras, parent = self.nearest, self.paras, self.parent
-        path = []
-        while key >= 0 and nearest[key] == -2:
-            if key in paras:
-                nearest[key] = key
-                break
-            path.append(key)
-            key = parent[key]
-        found = nearest[key] if key >= 0 else -1
-        for k in path:
-            nearest[k] = found
-        return found
+        """The nearest paragraph-like ancestor-or-self of ``key`` (or of none: -1), or -1."""
+        return self.nearest[key]
 
 
 def _void_wrapper_labels(page: _Page, good: dict[int, int]) -> list[float]:
@@ -1053,33 +1052,29 @@ def _named_body(page: _Page, main: int, main_good: float, raw: list[float]) -> i
 
 
 class _Where:
-    """Where an element is relative to main: (common ancestor with main, the child of it that
-    holds the element, labels from the element up to that child, innermost first), memoized
-    along the path."""
+    """Where each element is relative to main: (common ancestor with main, the child of it that
+    holds the element, labels from the element up to that child, innermost first), found in
+    one pass (an element comes after its parent); None for main and its ancestors."""
 
-    __slots__ = ("ancestors", "label", "main", "memo", "parent")
+    __slots__ = ("main", "of")
 
     def __init__(self, page: _Page, main: _Main) -> None:
-        self.parent, self.label = page.parent, page.label
-        self.main, self.ancestors = main.key, main.ancestors
-        self.memo: dict[int, tuple[int, int, tuple[str, ...]]] = {}
+        self.main = main.key
+        around, parent, label = main.ancestors, page.parent, page.label
+        of: list[tuple[int, int, tuple[str, ...]] | None] = [None] * len(parent)
+        for k in range(1, len(parent)):  # the root is among main's ancestors
+            if k in around:
+                continue
+            up, lab = parent[k], label[k]
+            if up in around:
+                of[k] = (up, k, (lab,) if lab else ())
+            else:
+                top, branch, labels = of[up]  # type: ignore[misc]
+                of[k] = (top, branch, (lab, *labels) if lab else labels)
+        self.of = of
 
     def locate(self, key: int) -> tuple[int, int, tuple[str, ...]]:
-        where, main_anc, parent, label = self.memo, self.ancestors, self.parent, self.label
-        path = []
-        cur = key
-        while cur not in where and cur not in main_anc:
-            path.append(cur)
-            cur = parent[cur]  # the root is in main_anc
-        for k in reversed(path):
-            up = parent[k]
-            lab = label[k]
-            if up in main_anc:
-                where[k] = (up, k, (lab,) if lab else ())
-            else:
-                top, branch, labels = where[up]
-                where[k] = (top, branch, (lab, *labels) if lab else labels)
-        return where.get(key, (key, key, ()))
+        return self.of[key] or (key, key, ())
 
     def in_main(self, key: int) -> bool:
         return key == self.main or self.locate(key)[0] == self.main
