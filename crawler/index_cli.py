@@ -475,7 +475,9 @@ def cmd_compact(args: argparse.Namespace) -> int:
         with _errors():
             stats = compact_spark(spark, args.index, crawl=args.crawl,
                                   row_group_rows=args.row_group_rows,
-                                  aggregates=args.aggregates)  # fmt: skip
+                                  aggregates=args.aggregates,
+                                  aggregate_min_links=args.aggregate_min_links,
+                                  aggregate_top_rows=args.aggregate_rows)  # fmt: skip
         print(stats.format())
         return 0
     with _errors(), progress_bar("links") as progress:

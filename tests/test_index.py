@@ -649,3 +649,26 @@ def test_compaction_mirrors_current_into_the_table_folders(raw):
     shutil.copy(raw / "links" / mirrors[1], stale)
     assert compact(raw).generation is None  # nothing new to compact; the mirror is repaired
     assert sorted(p.name for p in (raw / "links").glob("compacted-*.parquet")) == mirrors
+
+
+def test_aggregates_count_a_link_redirected_to_another_host_once(tmp_path):
+    """A link to ``shop.test/x`` that 301s to ``www.shop.test/x`` is a backlink of both
+    hosts and one backlink of the domain: the aggregates answer as the rows do."""
+    body = ('<html><body><main><a href="http://shop.test/x">widgets</a> '
+            '<a href="http://www.shop.test/y">more</a></main></body></html>')  # fmt: skip
+    moved = {"redirect_to": "http://www.shop.test/x"}
+    pages = {"http://a.test/p": (200, body, {}), "http://shop.test/x": (301, "", moved)}
+    indexdata.write_crawl(tmp_path, "c1", pages, indexdata.T1)
+    compact(tmp_path, aggregates=True, aggregate_min_links=0)
+    with Index(tmp_path) as ix, Index(tmp_path, aggregates=False) as rows:
+        for text in ("shop.test", "www.shop.test"):
+            t = parse_target(text)
+            assert _top(ix, "refdomains", t, Filters()) is not None, text
+            for q in (lambda i, t=t: i.refdomains(t, Filters(), sort="backlinks"),
+                      lambda i, t=t: i.backlinks(t, Filters(), sort="similar"),
+                      lambda i, t=t: i.anchors(t, Filters())[0]):  # fmt: skip
+                _same(q(rows), q(ix), text)
+        # The domain's two links name it; the www host gets one of its two through the 301.
+        for text, counts in (("shop.test", [(2, 0)]), ("www.shop.test", [(2, 1)])):
+            got = ix.refdomains(parse_target(text), Filters()).to_pylist()
+            assert [(d["backlinks"], d["redirect_backlinks"]) for d in got] == counts, text

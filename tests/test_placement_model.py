@@ -79,3 +79,23 @@ def test_page_markup_reaches_the_model():
     _, marked = placement_facts(tree, tree.css("a[href]"), markup=markup)
     assert plain.page[placement_model._MARKUP_FORUM] == 0.0
     assert marked.page[placement_model._MARKUP_FORUM] == 1.0
+
+
+def test_article_markup_demotes_the_rules_content_sooner(monkeypatch):
+    # A score between DEMOTE and DEMOTE_ARTICLE: the rules' content stays on a plain page and
+    # is overruled on one marked up as an article (where such links are related posts).
+    from math import log
+
+    from pipelines import placement_model
+
+    assert PAGE_FEATURES[placement_model._MARKUP_ARTICLE] == "markup_article"
+    assert placement_weights.DEMOTE < placement_weights.DEMOTE_ARTICLE
+    p = (placement_weights.DEMOTE + placement_weights.DEMOTE_ARTICLE) / 2
+    monkeypatch.setattr(placement_model, "scores", lambda facts: [log(p / (1 - p))])
+    rules = [Placed("content", 0.95, 3)]
+    page = [0.0] * len(PAGE_FEATURES)
+    plain = LinkFacts([(0.0,) * len(LINK_FEATURES)], [0.0], tuple(page), [0])
+    page[placement_model._MARKUP_ARTICLE] = 1.0
+    article = LinkFacts([(0.0,) * len(LINK_FEATURES)], [0.0], tuple(page), [0])
+    assert decide(rules, plain)[0].placement == "content"
+    assert decide(rules, article)[0].placement == "sidebar"

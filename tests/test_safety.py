@@ -246,7 +246,7 @@ def test_agent_connections_go_through_the_resolver():
 # -- crawls --------------------------------------------------------------------------------------
 
 
-def run_crawl(out: Path, seeds: list[str], env: dict[str, str], *extra: str) -> str:
+def crawl_quietly(out: Path, seeds: list[str], env: dict[str, str], *extra: str) -> str:
     crawling.run_crawl(seeds, out, "--workers", "1", "--delay", "0", "--no-compact", "-q",
                        "--crawl-id", out.name, *extra, env=env, timeout=120)  # fmt: skip
     return worker_logs(out)
@@ -292,7 +292,7 @@ def test_crawl_behind_proxy_with_allow_private_blocks_metadata(proxy, tmp_path):
     """--allow-private does not open metadata addresses; another port is another site."""
     proxy.clear_log()
     out = tmp_path / "ssrf-allow"
-    run_crawl(out, ["http://site.test/", *METADATA_SEEDS], crawl_env(proxy.proxy_url),
+    crawl_quietly(out, ["http://site.test/", *METADATA_SEEDS], crawl_env(proxy.proxy_url),
               "--allow-private")  # fmt: skip
     pages = _pages(out)
     hosts = {r.host for r in proxy.requests()}
@@ -311,7 +311,9 @@ def test_crawl_behind_proxy_keeps_the_guard_without_allow_private(proxy, tmp_pat
     proxy.clear_log()
     out = tmp_path / "ssrf-proxy"
     literal = f"http://127.0.0.1:{proxy.port}/"
-    run_crawl(out, ["http://site.test/", literal, METADATA_SEEDS[0]], crawl_env(proxy.proxy_url))
+    crawl_quietly(
+        out, ["http://site.test/", literal, METADATA_SEEDS[0]], crawl_env(proxy.proxy_url)
+    )
     pages = _pages(out)
     assert pages["http://site.test/"]["status"] == 200
     assert pages["http://site.test/a"]["status"] == 200
@@ -384,7 +386,7 @@ def test_crawl_dns_rebinding_is_refused(tmp_path):
             })  # fmt: skip
             env = crawl_env(base={k: v for k, v in os.environ.items() if "proxy" not in k.lower()})
             out = tmp_path / "ssrf-rebind"
-            logs = run_crawl(
+            logs = crawl_quietly(
                 out, [f"http://rebind.test:{port}/", f"http://pinned.test:{port}/"], env,
                 "--allow-private", "--dns-server", f"127.0.0.1:{dns_server.port}",
                 "--resolve", "pinned.test:127.0.0.1",

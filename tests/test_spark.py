@@ -148,9 +148,12 @@ def test_compaction_gives_the_local_layout(spark, raw_index, tmp_path, monkeypat
     for root in (a, b):
         indexdata.write_crawl(root, "c1", {"http://news.test/s2": indexdata.CRAWL1[
             "http://news.test/s2"]}, indexdata.T1, writer_id="w9", files=1)  # fmt: skip
-    compact(a)
-    assert main(["compact", str(b), "--spark", "--master", "local[2]"]) == 0
+    compact(a, aggregate_min_links=1, aggregate_top_rows=5)
+    assert main(["compact", str(b), "--spark", "--master", "local[2]",
+                 "--aggregate-min-links", "1", "--aggregate-rows", "5"]) == 0  # fmt: skip
     assert read_current(b) == "gen-000002"
+    entry = json.loads((b / "compacted" / "gen-000002" / MANIFEST).read_text())["aggregates"]
+    assert (entry["min_links"], entry["top_rows"]) == (1, 5)
     assert_same_generation(a, b)
 
 

@@ -194,11 +194,31 @@ def source_sql(files: list[Path], where: str, cols: str) -> str:
 def keyed_sql(per_host: str) -> str:
     """Rows of ``per_host`` (keyed by host, with ``target_domain``) keyed by every stored
     target: once for their domain, and again for their host if it is in ``_agg_h``. Exact for
-    what groups by ``target_url`` (a distinct backlink, a group of backlinks): a domain's are
-    the union of its hosts'."""
+    what counts distinct pages or domains (a page, its lang and country), not for distinct
+    backlinks: a link through a redirect has a row under the host it names and one under the
+    host it lands on (see :func:`domain_backlinks_sql`)."""
     return f"""
     SELECT * REPLACE ('d:' || target_domain AS target_key) FROM {per_host}
     UNION ALL
+    SELECT * FROM {per_host} WHERE target_key IN (SELECT 'h:' || target_host FROM _agg_h)"""
+
+
+def domain_backlinks_sql(per_host: str) -> str:
+    """Distinct backlinks of every stored target from those of its hosts (``per_host``, of
+    :func:`distinct_backlinks_sql`): a domain's merged across its hosts, since a link to
+    ``shop.test/x`` that 301s to ``www.shop.test/x`` is a backlink under both hosts but one
+    backlink of the domain (by the same rules: latest fetch wins, first and last seen)."""
+    return f"""
+    SELECT 'd:' || target_domain AS target_key, target_domain, source_url, target_url,
+           anchor_text, any_value(source_domain) AS source_domain,
+           max(_follow) % 2 = 1 AS dofollow,
+           min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+           arg_max(rel, _last) AS rel, arg_max(placement, _last) AS placement,
+           arg_max(sitewide, _last) AS sitewide, arg_max(is_image, _last) AS is_image,
+           arg_max(source_page_type, _last) AS source_page_type,
+           max(_follow) AS _follow, max(_last) AS _last
+    FROM {per_host} GROUP BY target_domain, source_url, target_url, anchor_text
+    UNION ALL BY NAME
     SELECT * FROM {per_host} WHERE target_key IN (SELECT 'h:' || target_host FROM _agg_h)"""
 
 
@@ -213,7 +233,8 @@ def distinct_backlinks_sql(src: str) -> str:
            arg_max(array_to_string(rel, ' '), _last) AS rel,
            arg_max(placement, _last) AS placement, arg_max(sitewide, _last) AS sitewide,
            arg_max(is_image, _last) AS is_image,
-           arg_max(source_page_type, _last) AS source_page_type
+           arg_max(source_page_type, _last) AS source_page_type,
+           max(_follow) AS _follow, max(_last) AS _last
     FROM (SELECT *, epoch_ms(fetched_at) * 2 + (NOT nofollow)::BIGINT AS _follow,
                  epoch_ms(fetched_at) * {_POSITIONS} - least(position, {_POSITIONS - 1}) AS _last
           FROM ({src}))
@@ -529,13 +550,12 @@ def build_bucket(
     try:
         # Per host first (each row read and grouped once), then per stored target.
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hbl AS {distinct_backlinks_sql(src)}")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW _agg_bl AS {keyed_sql('_agg_hbl')}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_bl AS {domain_backlinks_sql('_agg_hbl')}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hpages AS {host_pages}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pages AS {pages}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_dominant AS {dominant}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_anchors AS {anchors_sql('_agg_bl')}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hgrouped AS {grouped_sql('_agg_hbl')}")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW _agg_grouped AS {keyed_sql('_agg_hgrouped')}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_grouped AS {grouped_sql('_agg_bl')}")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_sets AS
                         {anchor_domains_sql("_agg_bl", "_agg_anchors")}""")
         for table, (sql, order, joined) in tables.items():
@@ -560,15 +580,14 @@ def build_bucket(
     finally:
         for name in ("_agg_d", "_agg_h"):
             con.unregister(name)
-        for name in ("_agg_bl", "_agg_grouped"):
-            con.execute(f"DROP VIEW IF EXISTS {name}")
         for name in (
             "_agg_hbl",
+            "_agg_bl",
+            "_agg_grouped",
             "_agg_hpages",
             "_agg_pages",
             "_agg_dominant",
             "_agg_anchors",
-            "_agg_hgrouped",
             "_agg_sets",
         ):
             con.execute(f"DROP TABLE IF EXISTS {name}")
