@@ -322,30 +322,42 @@ def grouped_sql(bl: str) -> str:
     )"""
 
 
-def anchors_sql(bl: str) -> str:
-    """Anchors per target (``queries.Index.anchors``' SQL), numbered in its order (``_i``)."""
+def pairs_sql(bl: str) -> str:
+    """Per stored target, anchor and referring domain, from its distinct backlinks ``bl``:
+    the backlinks (``n``) and whether one is dofollow (``df``). What ``anchors`` and
+    ``anchor_domains`` both count, in one pass over the backlinks."""
+    return f"""
+    SELECT target_key, anchor_text, is_image, source_domain,
+           any_value(target_domain) AS target_domain, count(*) AS n, bool_or(dofollow) AS df
+    FROM {bl} GROUP BY target_key, anchor_text, is_image, source_domain"""
+
+
+def anchors_sql(pairs: str) -> str:
+    """Anchors per target (``queries.Index.anchors``' SQL), numbered in its order (``_i``),
+    from :func:`pairs_sql` (``count(source_domain)``: a null domain is no referring domain,
+    as ``count(DISTINCT source_domain)`` skips it)."""
     return f"""
     SELECT *, row_number() OVER (PARTITION BY target_key ORDER BY refdomains DESC,
                                  backlinks DESC, anchor_text, is_image) - 1 AS _i
     FROM (
         SELECT target_key, any_value(target_domain) AS target_domain, anchor_text, is_image,
-               count(DISTINCT source_domain) AS refdomains, count(*) AS backlinks,
-               count(DISTINCT source_domain) FILTER (WHERE dofollow) AS dofollow_refdomains
-        FROM {bl} GROUP BY target_key, anchor_text, is_image
+               count(source_domain) AS refdomains, sum(n)::BIGINT AS backlinks,
+               count(source_domain) FILTER (WHERE df) AS dofollow_refdomains
+        FROM {pairs} GROUP BY target_key, anchor_text, is_image
     )"""
 
 
-def anchor_domains_sql(bl: str, anchors: str) -> str:
+def anchor_domains_sql(pairs: str, anchors: str) -> str:
     """Per target, the sets of anchors (``_i`` of ``anchors``) its referring domains use, and
-    how many domains use each set: what counting referring domains per anchor class needs."""
+    how many domains use each set: what counting referring domains per anchor class needs;
+    from :func:`pairs_sql` (one row per target, anchor and referring domain)."""
     return f"""
     SELECT target_key, any_value(target_domain) AS target_domain, sig AS anchors,
            count(*) AS domains
     FROM (
         SELECT p.target_key, any_value(p.target_domain) AS target_domain,
                list(a._i ORDER BY a._i)::INTEGER[] AS sig
-        FROM (SELECT DISTINCT target_key, target_domain, anchor_text, is_image, source_domain
-              FROM {bl}) p
+        FROM {pairs} p
         JOIN {anchors} a ON a.target_key = p.target_key
              AND a.anchor_text IS NOT DISTINCT FROM p.anchor_text
              AND a.is_image IS NOT DISTINCT FROM p.is_image
@@ -554,10 +566,11 @@ def build_bucket(
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hpages AS {host_pages}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pages AS {pages}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_dominant AS {dominant}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_anchors AS {anchors_sql('_agg_bl')}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pairs AS {pairs_sql('_agg_bl')}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_anchors AS {anchors_sql('_agg_pairs')}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_grouped AS {grouped_sql('_agg_bl')}")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_sets AS
-                        {anchor_domains_sql("_agg_bl", "_agg_anchors")}""")
+                        {anchor_domains_sql("_agg_pairs", "_agg_anchors")}""")
         for table, (sql, order, joined) in tables.items():
             query = f"""SELECT a.* EXCLUDE (target_domain) FROM ({sql}) a {joined}
                         ORDER BY a.target_key, {order}"""
@@ -587,6 +600,7 @@ def build_bucket(
             "_agg_hpages",
             "_agg_pages",
             "_agg_dominant",
+            "_agg_pairs",
             "_agg_anchors",
             "_agg_sets",
         ):
