@@ -47,6 +47,7 @@ import pyarrow.parquet as pq
 
 from pipelines.index.engine import arrow_reader, arrow_table, columns_or_null, file_list, lit
 from pipelines.index.layout import bucket_of
+from pipelines.redirects import DIRECT
 
 TABLES = ("refdomains", "backlinks", "anchors", "anchor_domains", "anchor_classes")
 TARGETS_FILE = "aggregates/targets.parquet"  # target_key -> stored_key: the targets stored
@@ -203,23 +204,53 @@ def keyed_sql(per_host: str) -> str:
     SELECT * FROM {per_host} WHERE target_key IN (SELECT 'h:' || target_host FROM _agg_h)"""
 
 
-def domain_backlinks_sql(per_host: str) -> str:
-    """Distinct backlinks of every stored target from those of its hosts (``per_host``, of
+def by_domain_sql(per_host: str, hbl: str, keys: tuple[str, ...], rows: str,
+                  merge: Callable[[str], str]) -> str:  # fmt: skip
+    """Rows of every stored target from its hosts' (``per_host``): the rows of a host in
+    ``_agg_h`` as they are; a domain's rows relabeled, except those of a key (``keys``) that
+    a link through a redirect shares (``_redirected`` in ``hbl``, the distinct backlinks per
+    host): only such a link has rows under a host other than its URL's, so only those keys
+    are merged again, by ``merge`` over the domain's ``rows`` of those keys."""
+    on = " AND ".join(f"h.{k} IS NOT DISTINCT FROM r.{k}" for k in keys)
+    redirected = f"(SELECT DISTINCT {', '.join(keys)} FROM {hbl} WHERE _redirected)"
+    return f"""
+    SELECT h.* REPLACE ('d:' || h.target_domain AS target_key)
+    FROM {per_host} h ANTI JOIN {redirected} r ON {on}
+    UNION ALL BY NAME
+    {merge(f"(SELECT h.* FROM {rows} h SEMI JOIN {redirected} r ON {on})")}
+    UNION ALL BY NAME
+    SELECT * FROM {per_host} WHERE target_key IN (SELECT 'h:' || target_host FROM _agg_h)"""
+
+
+def domain_backlinks_sql(hbl: str) -> str:
+    """Distinct backlinks of every stored target from those of its hosts (``hbl``, of
     :func:`distinct_backlinks_sql`): a domain's merged across its hosts, since a link to
     ``shop.test/x`` that 301s to ``www.shop.test/x`` is a backlink under both hosts but one
     backlink of the domain (by the same rules: latest fetch wins, first and last seen)."""
-    return f"""
-    SELECT 'd:' || target_domain AS target_key, target_domain, source_url, target_url,
-           anchor_text, any_value(source_domain) AS source_domain,
-           max(_follow) % 2 = 1 AS dofollow,
-           min(first_seen) AS first_seen, max(last_seen) AS last_seen,
-           arg_max(rel, _last) AS rel, arg_max(placement, _last) AS placement,
-           arg_max(sitewide, _last) AS sitewide, arg_max(is_image, _last) AS is_image,
-           arg_max(source_page_type, _last) AS source_page_type,
-           max(_follow) AS _follow, max(_last) AS _last
-    FROM {per_host} GROUP BY target_domain, source_url, target_url, anchor_text
-    UNION ALL BY NAME
-    SELECT * FROM {per_host} WHERE target_key IN (SELECT 'h:' || target_host FROM _agg_h)"""
+
+    def merge(rows: str) -> str:
+        return f"""
+        SELECT 'd:' || target_domain AS target_key, target_domain, source_url, target_url,
+               anchor_text, any_value(source_domain) AS source_domain,
+               max(_follow) % 2 = 1 AS dofollow,
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+               arg_max(rel, _last) AS rel, arg_max(placement, _last) AS placement,
+               arg_max(sitewide, _last) AS sitewide, arg_max(is_image, _last) AS is_image,
+               arg_max(source_page_type, _last) AS source_page_type,
+               max(_follow) AS _follow, max(_last) AS _last, true AS _redirected
+        FROM {rows} GROUP BY target_domain, source_url, target_url, anchor_text"""
+
+    keys = ("target_domain", "source_url", "target_url", "anchor_text")
+    return by_domain_sql(hbl, hbl, keys, hbl, merge)
+
+
+def domain_grouped_sql(hgrouped: str, hbl: str, bl: str) -> str:
+    """Grouped backlinks of every stored target from those of its hosts (``hgrouped``), a
+    domain's groups that a link through a redirect touches grouped again from its merged
+    backlinks (``bl``, of :func:`domain_backlinks_sql`)."""
+    keys = ("target_domain", "source_domain", "target_url", "anchor_text")
+    rows = f"(SELECT * FROM {bl} WHERE target_key LIKE 'd:%')"
+    return by_domain_sql(hgrouped, hbl, keys, rows, grouped_sql)
 
 
 def distinct_backlinks_sql(src: str) -> str:
@@ -234,7 +265,8 @@ def distinct_backlinks_sql(src: str) -> str:
            arg_max(placement, _last) AS placement, arg_max(sitewide, _last) AS sitewide,
            arg_max(is_image, _last) AS is_image,
            arg_max(source_page_type, _last) AS source_page_type,
-           max(_follow) AS _follow, max(_last) AS _last
+           max(_follow) AS _follow, max(_last) AS _last,
+           bool_or(coalesce(link_kind <> {lit(DIRECT)}, true)) AS _redirected
     FROM (SELECT *, epoch_ms(fetched_at) * 2 + (NOT nofollow)::BIGINT AS _follow,
                  epoch_ms(fetched_at) * {_POSITIONS} - least(position, {_POSITIONS - 1}) AS _last
           FROM ({src}))
@@ -568,7 +600,9 @@ def build_bucket(
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_dominant AS {dominant}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pairs AS {pairs_sql('_agg_bl')}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_anchors AS {anchors_sql('_agg_pairs')}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_grouped AS {grouped_sql('_agg_bl')}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hgrouped AS {grouped_sql('_agg_hbl')}")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_grouped AS
+                        {domain_grouped_sql("_agg_hgrouped", "_agg_hbl", "_agg_bl")}""")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_sets AS
                         {anchor_domains_sql("_agg_pairs", "_agg_anchors")}""")
         for table, (sql, order, joined) in tables.items():
@@ -596,6 +630,7 @@ def build_bucket(
         for name in (
             "_agg_hbl",
             "_agg_bl",
+            "_agg_hgrouped",
             "_agg_grouped",
             "_agg_hpages",
             "_agg_pages",
