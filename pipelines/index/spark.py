@@ -124,6 +124,26 @@ def session(master: str | None = None, *, conf: dict[str, str] | None = None) ->
     return spark
 
 
+def speculative(value: str | None) -> bool:
+    """Whether a ``spark.speculation`` setting turns speculative execution on: tasks here
+    write files under fixed names, and two attempts of one task at once could interleave
+    them.
+
+    >>> speculative("true"), speculative(" True "), speculative("false"), speculative(None)
+    (True, True, False, False)
+    """
+    return (value or "").strip().lower() == "true"
+
+
+def refuse_speculation(spark: Any) -> None:
+    """Stop, with one line, before a job whose tasks write files runs with speculation on."""
+    from pipelines.index.layout import IndexError_
+
+    if speculative(spark.sparkContext.getConf().get("spark.speculation", "false")):
+        raise IndexError_("spark.speculation is on: linkcrawl's Spark tasks write files "
+                          "under fixed names; run with --conf spark.speculation=false")  # fmt: skip
+
+
 def for_spark(schema: pa.Schema) -> pa.Schema:
     """``schema`` with timestamps in microseconds: the unit Spark exchanges with Python (the
     files keep their unit: writers cast back).
@@ -689,6 +709,7 @@ def compact_spark(spark: Any, index: str | Path, *, crawl: str | None = None,
     """:func:`pipelines.index.compact.compact` with the files built on Spark."""
     from pipelines.index.compact import compact
 
+    refuse_speculation(spark)
     build = SparkBuilder(spark, partitions=partitions, broadcast_rows=broadcast_rows)
     return compact(index, crawl=crawl, builder=build, **kwargs)
 
@@ -912,6 +933,7 @@ def rank_spark(spark: Any, index: str | Path, *, crawl: str | None = None,
     from pipelines.index.rank import RankStats
     from pipelines.schema import LINKS_SCHEMA
 
+    refuse_speculation(spark)
     snap = open_snapshot(index)
     snap.check_crawl(crawl)
     files = [snap.segment_path(s) for s in snap.link_segments()] + snap.raw_links
