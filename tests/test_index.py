@@ -672,3 +672,25 @@ def test_aggregates_count_a_link_redirected_to_another_host_once(tmp_path):
         for text, counts in (("shop.test", [(2, 0)]), ("www.shop.test", [(2, 1)])):
             got = ix.refdomains(parse_target(text), Filters()).to_pylist()
             assert [(d["backlinks"], d["redirect_backlinks"]) for d in got] == counts, text
+
+
+def test_aggregates_built_before_anchor_classes_answer_anchors_from_the_sets(raw):
+    """An index whose aggregates predate the ``anchor_classes`` table: ``anchors`` counts the
+    classes' domains from the per-set table, and answers as the rows do."""
+    import json
+
+    compact(raw, aggregates=True, aggregate_min_links=0)
+    snap = open_snapshot(raw)
+    manifest = snap.generation_dir / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["aggregates"]["tables"].remove("anchor_classes")
+    manifest.write_text(json.dumps(data))
+    for p in (snap.generation_dir / "aggregates" / "anchor_classes").glob("*.parquet"):
+        p.unlink()  # as an older index has none
+    t = parse_target("shop.test")
+    with Index(raw) as ix, Index(raw, aggregates=False) as rows:
+        assert "anchor_classes" not in ix.snap.manifest.aggregates["tables"]
+        assert _top(ix, "refdomains", t, Filters()) is not None  # the aggregates still answer
+        (a, *rest_a), (c, *rest_c) = rows.anchors(t, Filters()), ix.anchors(t, Filters())
+        _same(a, c, "anchors without anchor_classes")
+        assert rest_a == rest_c
