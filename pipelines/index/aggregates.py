@@ -535,8 +535,10 @@ def build(
     pq.write_table(pa.table({"target_key": pa.array(keys + list(alias), pa.string()),
                              "stored_key": pa.array(keys + list(alias.values()), pa.string())}),
                    stage / TARGETS_FILE, compression="zstd")  # fmt: skip
-    host_domain = dict(zip(counts["target_host"].to_pylist(), counts["target_domain"].to_pylist(),
-                           strict=True))  # fmt: skip
+    stored = set(hosts)  # the stored hosts' domains only: not a map of every host
+    host_domain = {h: d for h, d in zip(counts["target_host"].to_pylist(),
+                                         counts["target_domain"].to_pylist(), strict=True)
+                   if h in stored}  # fmt: skip
     cols = columns_or_null(files, COMPACTED_LINKS_SCHEMA)
     of = {d: bucket_of(d, buckets) for d in domains}
     tasks = [  # a bucket without targets has no files
