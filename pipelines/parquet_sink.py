@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,25 @@ def write_table_atomic(table: pa.Table, path: Path, *, compression: str = "zstd"
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def write_row_groups(writer: pq.ParquetWriter, batches: Iterable[pa.RecordBatch],
+                     schema: pa.Schema, rows: int) -> int:  # fmt: skip
+    """Write ``batches`` (of ``schema``) through ``writer`` in row groups of exactly ``rows``
+    rows but the last, streamed: at most about two row groups in memory. The rows written."""
+    n = have = 0
+    pending: list[pa.RecordBatch] = []
+    for batch in batches:
+        pending.append(batch)
+        have += batch.num_rows
+        if have >= rows:
+            t = pa.Table.from_batches(pending, schema)
+            keep = have // rows * rows
+            writer.write_table(t.slice(0, keep), row_group_size=rows)
+            pending, have, n = t.slice(keep).to_batches(), have - keep, n + keep
+    if have:
+        writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=rows)
+    return n + have
 
 
 def write_table_to_fs(

@@ -47,6 +47,7 @@ import pyarrow.parquet as pq
 
 from pipelines.index.engine import arrow_reader, arrow_table, columns_or_null, file_list, lit
 from pipelines.index.layout import bucket_of
+from pipelines.parquet_sink import write_row_groups
 from pipelines.redirects import DIRECT
 
 TABLES = ("refdomains", "backlinks", "anchors", "anchor_domains", "anchor_classes")
@@ -649,18 +650,9 @@ def _write(reader: pa.RecordBatchReader, path: Path, row_group_rows: int) -> Non
     (sort keys) are not written."""
     schema = pa.schema([f for f in reader.schema if not f.name.startswith("_")])
     path.parent.mkdir(parents=True, exist_ok=True)
-    pending: list[pa.RecordBatch] = []
     with pq.ParquetWriter(path, schema, compression="zstd", write_statistics=True) as writer:
-        for batch in reader:
-            pending.append(batch.select(schema.names))
-            if sum(p.num_rows for p in pending) >= row_group_rows:
-                t = pa.Table.from_batches(pending, schema)
-                keep = t.num_rows // row_group_rows * row_group_rows
-                writer.write_table(t.slice(0, keep), row_group_size=row_group_rows)
-                pending = t.slice(keep).to_batches()
-        if pending:
-            writer.write_table(pa.Table.from_batches(pending, schema),
-                               row_group_size=row_group_rows)  # fmt: skip
+        write_row_groups(writer, (b.select(schema.names) for b in reader), schema,
+                         row_group_rows)  # fmt: skip
 
 
 # -- reading (pyarrow) -----------------------------------------------------------------------

@@ -398,26 +398,16 @@ def join_parts(parts: list[Path], path: Path, schema: pa.Schema, *, row_group_si
     """Join the sorted Parquet ``parts`` (removed) into ``path``, cut in row groups of
     ``row_group_size`` rows but the last, streamed: at most two row groups in memory. The
     rows written."""
-    n = 0
-    pending: list[pa.RecordBatch] = []
-    have = 0
+    from pipelines.parquet_sink import write_row_groups
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for part in parts:
+            yield from pq.ParquetFile(part).iter_batches(batch_size=row_group_size)
+            part.unlink()
+
     with pq.ParquetWriter(path, schema, compression="zstd",
                           write_statistics=write_statistics) as writer:  # fmt: skip
-        for part in parts:
-            for batch in pq.ParquetFile(part).iter_batches(batch_size=row_group_size):
-                pending.append(batch)
-                have += batch.num_rows
-                if have >= row_group_size:
-                    t = pa.Table.from_batches(pending, schema)
-                    keep = have // row_group_size * row_group_size
-                    writer.write_table(t.slice(0, keep), row_group_size=row_group_size)
-                    pending, have, n = t.slice(keep).to_batches(), have - keep, n + keep
-            part.unlink()
-        if have:
-            writer.write_table(pa.Table.from_batches(pending, schema),
-                               row_group_size=row_group_size)  # fmt: skip
-            n += have
-    return n
+        return write_row_groups(writer, batches(), schema, row_group_size)
 
 
 def _latest(rows: Any, time_column: str, *first: str, by: tuple[str, ...] = ("url",),
