@@ -436,6 +436,18 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def publish_file(tmp: Path, path: Path) -> None:
+    """Put the written file ``tmp`` in place as ``path``: fsynced, renamed, the rename made
+    durable (a reader sees the old file whole or the new one whole)."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` through a fsynced temporary file and a rename."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

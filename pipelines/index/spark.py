@@ -918,7 +918,7 @@ def rank_spark(spark: Any, index: str | Path, *, crawl: str | None = None,
     """:func:`pipelines.index.rank.rank_index` on Spark: ``ranks/{host,domain}.parquet``."""
     from pyspark.sql import functions as F
 
-    from pipelines.index.layout import fsync_dir, open_snapshot, write_text_atomic
+    from pipelines.index.layout import open_snapshot, publish_file, write_text_atomic
     from pipelines.index.queries import RANKS
     from pipelines.index.rank import RankStats
     from pipelines.schema import LINKS_SCHEMA
@@ -965,15 +965,9 @@ def rank_spark(spark: Any, index: str | Path, *, crawl: str | None = None,
         try:  # as write_table_atomic: the new file whole, or the old one
             n = sorted_file(scored, [F.col("pagerank").desc_nulls_last(), "node"], tmp, schema,
                             row_group_size=128 * 1024)  # fmt: skip
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
+            publish_file(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
-        fsync_dir(out)
         stats.append(RankStats(level, n, edges.count(), time.monotonic() - t0))
     from pipelines.index import rank as rank_mod
 
