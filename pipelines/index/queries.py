@@ -738,6 +738,61 @@ class Index:
         order = [*cols[: cols.index("last_seen") + 1], "authority", *names]
         return lookup.sort_limit(out.select(order), orders[sort], limit), counts, out.num_rows
 
+    def _stored_anchors(
+        self, target: Target, filters: Filters, keywords: tuple[str, ...]
+    ) -> tuple[pa.Table, list[str], dict[str, int], int] | None:
+        """:meth:`anchors`' rows, their classes, referring domains per class and in all, from
+        the aggregates; None when they cannot answer."""
+        rows = self.from_aggregate("anchors", target, filters, [], None)
+        if rows is None:
+            return None
+        classes = [
+            classify(a, is_image=bool(i), domain=target.domain, keywords=keywords)
+            for a, i in zip(rows["anchor_text"].to_pylist(), rows["is_image"].to_pylist(),
+                            strict=True)
+        ]  # fmt: skip
+        # Without keywords, the classes' counts stored (a few rows); else from the sets.
+        per = None if keywords else self.from_aggregate("anchor_classes", target, filters,
+                                                        [], None)  # fmt: skip
+        if per is not None:
+            class_domains = dict(zip(per["class"].to_pylist(), per["domains"].to_pylist(),
+                                     strict=True))  # fmt: skip
+            return rows, classes, class_domains, int(per["total"][0].as_py()) if per.num_rows else 0
+        sets = self.from_aggregate("anchor_domains", target, filters, [], None)
+        assert sets is not None
+        domains = sets["domains"].to_numpy().astype("int64")
+        per_set = agg.class_domains(classes, sets["anchors"], domains)
+        return rows, classes, per_set, int(domains.sum())
+
+    def _row_anchors(
+        self, target: Target, filters: Filters, keywords: tuple[str, ...]
+    ) -> tuple[pa.Table, list[str], dict[str, int], int]:
+        """:meth:`anchors`' rows, their classes, referring domains per class and in all, from
+        the rows."""
+        bl = self._bl(target, filters, attrs=("is_image",))
+        rows = self.run(f"""
+            SELECT anchor_text, is_image, any_value(target_url) AS example_target,
+                   count(DISTINCT source_domain) AS refdomains, count(*) AS backlinks,
+                   count(DISTINCT source_domain) FILTER (WHERE dofollow)
+                       AS dofollow_refdomains,
+                   list(DISTINCT source_domain) AS domains
+            FROM ({bl}) GROUP BY anchor_text, is_image
+            ORDER BY refdomains DESC, backlinks DESC, anchor_text, is_image""")
+        classes = [
+            classify(a, is_image=bool(i), domain=target.domain, target_url=t, keywords=keywords)
+            for a, i, t in zip(
+                rows["anchor_text"].to_pylist(), rows["is_image"].to_pylist(),
+                rows["example_target"].to_pylist(), strict=True,
+            )
+        ]  # fmt: skip
+        per_class: dict[str, set[str]] = {}
+        for cls, domains in zip(classes, rows["domains"].to_pylist(), strict=True):
+            per_class.setdefault(cls, set()).update(domains)
+        # Every backlink is in one anchor's group: their domains are all the target's
+        # (counted as count(DISTINCT), without NULL), with no second query.
+        total = len(set().union(*per_class.values()) - {None})
+        return rows, classes, {k: len(v) for k, v in per_class.items()}, total
+
     def anchors(
         self, target: Target, filters: Filters, *, keywords: tuple[str, ...] = (),
         limit: int | None = None,
@@ -746,52 +801,9 @@ class Index:
 
         Returns (rows, referring domains per class, referring domains, over-optimisation).
         """
-        stored = self.from_aggregate("anchors", target, filters, [], None)
-        if stored is not None:
-            rows = stored
-            classes = [
-                classify(a, is_image=bool(i), domain=target.domain, keywords=keywords)
-                for a, i in zip(rows["anchor_text"].to_pylist(), rows["is_image"].to_pylist(),
-                                strict=True)
-            ]  # fmt: skip
-            # Without keywords, the classes' counts stored (a few rows); else from the sets.
-            per = None if keywords else self.from_aggregate("anchor_classes", target, filters,
-                                                            [], None)  # fmt: skip
-            if per is not None:
-                class_domains = dict(zip(per["class"].to_pylist(), per["domains"].to_pylist(),
-                                         strict=True))  # fmt: skip
-                total = int(per["total"][0].as_py()) if per.num_rows else 0
-            else:
-                sets = self.from_aggregate("anchor_domains", target, filters, [], None)
-                assert sets is not None
-                domains = sets["domains"].to_numpy().astype("int64")
-                class_domains = agg.class_domains(classes, sets["anchors"], domains)
-                total = int(domains.sum())
-        else:
-            bl = self._bl(target, filters, attrs=("is_image",))
-            rows = self.run(f"""
-                SELECT anchor_text, is_image, any_value(target_url) AS example_target,
-                       count(DISTINCT source_domain) AS refdomains, count(*) AS backlinks,
-                       count(DISTINCT source_domain) FILTER (WHERE dofollow)
-                           AS dofollow_refdomains,
-                       list(DISTINCT source_domain) AS domains
-                FROM ({bl}) GROUP BY anchor_text, is_image
-                ORDER BY refdomains DESC, backlinks DESC, anchor_text, is_image""")
-            classes = [
-                classify(a, is_image=bool(i), domain=target.domain, target_url=t,
-                         keywords=keywords)
-                for a, i, t in zip(
-                    rows["anchor_text"].to_pylist(), rows["is_image"].to_pylist(),
-                    rows["example_target"].to_pylist(), strict=True,
-                )
-            ]  # fmt: skip
-            per_class: dict[str, set[str]] = {}
-            for cls, domains in zip(classes, rows["domains"].to_pylist(), strict=True):
-                per_class.setdefault(cls, set()).update(domains)
-            class_domains = {k: len(v) for k, v in per_class.items()}
-            # Every backlink is in one anchor's group: their domains are all the target's
-            # (counted as count(DISTINCT), without NULL), with no second query.
-            total = len(set().union(*per_class.values()) - {None})
+        found = self._stored_anchors(target, filters, keywords)
+        rows, classes, class_domains, total = found or self._row_anchors(target, filters,
+                                                                          keywords)  # fmt: skip
         out = pa.table(
             {
                 "anchor_text": rows["anchor_text"],
