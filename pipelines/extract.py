@@ -31,7 +31,14 @@ from pipelines.pagelang import (
     parse_lang,
 )
 from pipelines.placement import place_links_scored
-from pipelines.urls import encode_query, is_skipped_href, resolve_href, resolve_link, url_host
+from pipelines.urls import (
+    encode_query,
+    is_same_document,
+    is_skipped_href,
+    resolve_href,
+    resolve_link,
+    url_host,
+)
 
 _ASCII_WS = re.compile(r"[\t\n\f\r ]+")
 _ASCII_WS_BUT_SPACE = re.compile(r"[\t\n\f\r]")
@@ -706,9 +713,11 @@ def _extract(
             _foreign_links(node, walked, foreign)
 
     base = url
+    same_document = True  # empty and fragment-only hrefs are links to the page itself
     if base_href is not None:
         # The first <base href>, resolved against the document URL; unparsable -> document URL.
         base = resolve_href(base_href.strip(), url) or url
+        same_document = is_same_document(base, url)
     meta_robots = ", ".join(robots) or None
     long = False  # a string cut or dropped at MAX_TEXT_CHARS / MAX_URL_CHARS
     page = PageLinks(base_url=base, encoding=encoding)
@@ -748,7 +757,8 @@ def _extract(
             # cache of huge hrefs would outlive their pages).
             target = resolved[href] = _resolve_absolute(href)
         else:
-            target = resolved[href] = None if is_skipped_href(href) else resolve_link(href, base)
+            skipped = is_skipped_href(href, same_document)
+            target = resolved[href] = None if skipped else resolve_link(href, base)
         if target is None:
             continue
         if len(target) > MAX_URL_CHARS:
@@ -942,7 +952,8 @@ def extract_page(
 
     ``url`` is the page's final (post-redirect) URL. Targets are resolved (WHATWG) and
     normalized (README); ``javascript:``, ``mailto:``, fragment-only and unparsable hrefs
-    yield no link.
+    yield no link. Empty and fragment-only hrefs are links to the page itself, except under a
+    ``<base href>`` naming another document: there they are links to it, as in a browser.
 
     >>> page = extract_page(
     ...     b'<base href="/d/"><nav><a href="x.html#top" rel="NoFollow">A &amp; B</a></nav>'
@@ -954,6 +965,11 @@ def extract_page(
     ...  for k in page.links]  # doctest: +NORMALIZE_WHITESPACE
     [('http://a.test/d/x.html', 'A & B', ['nofollow'], True, False, 'nav'),
      ('http://o.test/', 'Logo', [], False, True, 'content')]
+    >>> html = b'<base href="%s"><a href="#x">x</a><a href="">y</a>'
+    >>> [k.target_url for k in extract_page(html % b"/d/", "http://a.test/p").links]
+    ['http://a.test/d/', 'http://a.test/d/']
+    >>> extract_page(html % b"/p#b", "http://a.test/p").links  # the page itself
+    []
     """
     limits: list[str] = []
     tree, encoding = parse_page(body, content_type, limits=limits)

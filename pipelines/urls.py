@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_TRACKING_PREFIXES",
     "encode_query",
     "host_and_domain",
+    "is_same_document",
     "is_skipped_href",
     "normalize_url",
     "registered_domain",
@@ -398,7 +399,8 @@ def resolve_link(
     or None when it does not resolve to an http or https URL.
 
     The same as ``normalize_url(resolve_href(href, base))``, with one parse instead of two. Call
-    :func:`is_skipped_href` first: an empty or fragment-only href resolves to the page itself.
+    :func:`is_skipped_href` first: an empty or fragment-only href resolves to the base (the
+    page itself unless a ``<base href>`` names another document).
 
     >>> resolve_link("../b/?z=1&a=%7e#frag", "https://www.example.com/x/y/z.html")
     'https://www.example.com/x/b/?a=~&z=1'
@@ -420,15 +422,18 @@ _TAB_OR_NEWLINE = {ord("\t"): None, ord("\n"): None, ord("\r"): None}
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
 
 
-def is_skipped_href(href: str) -> bool:
+def is_skipped_href(href: str, same_document: bool = True) -> bool:
     """Return True when *href* is not a link to another resource: empty, fragment-only, or
     with a scheme other than http and https (``javascript:``, ``mailto:``, ``tel:``, ``data:``,
     ``about:``, ``blob:``, ``file:``, ``ftp:``, ...).
 
     The href is read as the URL parser reads it: C0 controls and spaces stripped around it, tabs
-    and newlines removed inside, the scheme case-insensitive. An empty href (``href=""``) is the
-    document itself, like ``#top``: neither is a link to another page. Relative hrefs, ``?q``
-    included, are links.
+    and newlines removed inside, the scheme case-insensitive. An empty href (``href=""``) and a
+    fragment-only one (``#`` or ``#anything``) resolve to the base URL (without its fragment):
+    when the base is the document itself (*same_document*, see :func:`is_same_document`) they
+    are links to the page itself and skipped; under a ``<base href>`` naming another document
+    (``same_document=False``) they are links to that document, as in the browser's
+    ``document.links``. Relative hrefs, ``?q`` included, are links.
 
     >>> [is_skipped_href(h) for h in ["#top", "", " JavaScript:void(0)", "java\\nscript:x"]]
     [True, True, True, True]
@@ -436,6 +441,8 @@ def is_skipped_href(href: str) -> bool:
     [True, True, True, True]
     >>> [is_skipped_href(h) for h in ["/a", "?page=2", "HTTPS://a.test/", "//a.test/", "a:b/c"]]
     [False, False, False, False, True]
+    >>> [is_skipped_href(h, same_document=False) for h in ["#top", " ", "mailto:a@b.c"]]
+    [False, False, True]
     """
     first = href[:1]
     if first == "/" or first == "." or first == "?" or href.startswith(("http://", "https://")):
@@ -444,9 +451,27 @@ def is_skipped_href(href: str) -> bool:
     if "\t" in href or "\n" in href or "\r" in href:
         href = href.translate(_TAB_OR_NEWLINE)
     if not href or href[0] == "#":
-        return True
+        return same_document
     match = _SCHEME_RE.match(href)
     return match is not None and match[1].lower() not in ("http", "https")
+
+
+def is_same_document(base: str, url: str) -> bool:
+    """Return True when the base URL *base* names the document at *url* itself: both, as the
+    WHATWG URL parser serializes them (an unparsable one as written), are equal once their
+    fragments are removed.
+
+    This is what decides whether an empty or fragment-only href is a link to the page itself
+    (skipped) or to the document a ``<base href>`` names (:func:`is_skipped_href`).
+
+    >>> is_same_document("http://a.test/p#top", "HTTP://A.test:80/p")
+    True
+    >>> is_same_document("http://a.test/", "http://a.test/p"), is_same_document("x", "")
+    (False, False)
+    """
+    base = _resolve(base, None) or base
+    url = _resolve(url, None) or url
+    return base.partition("#")[0] == url.partition("#")[0]
 
 
 # --- Hosts and registered domains ----------------------------------------------------------

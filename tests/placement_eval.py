@@ -28,7 +28,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 import pipelines.extract as extract_mod
 from crawler.testweb.generator import SampleWeb
 from pipelines.extract import Link, collapse_ws, extract_from_text
-from pipelines.urls import is_skipped_href, resolve_link
+from pipelines.urls import is_same_document, is_skipped_href, resolve_link
 
 ZYTE = Path(__file__).resolve().parent / "data" / "zyte-article-extraction-benchmark"
 # The WCXB dev split (1,497 pages; not in the repository) and the small sample the CI floor uses.
@@ -139,12 +139,15 @@ def link_context(node: LexborNode, anchor: str) -> str:
     return a
 
 
-def link_nodes(tree: LexborHTMLParser, url: str) -> list[LexborNode]:
-    """The nodes extract.py hands to place_links: ``a[href]``/``area[href]`` kept by filtering."""
+def link_nodes(tree: LexborHTMLParser, base: str, url: str | None = None) -> list[LexborNode]:
+    """The nodes extract.py hands to place_links: ``a[href]``/``area[href]`` kept by filtering.
+
+    *base* is the page's base URL, *url* the page's own (by default the base)."""
+    same_document = url is None or is_same_document(base, url)
     nodes = []
     for node in tree.css("a[href], area[href]"):
         href = node.attributes.get("href") or ""
-        if not is_skipped_href(href) and resolve_link(href, url) is not None:
+        if not is_skipped_href(href, same_document) and resolve_link(href, base) is not None:
             nodes.append(node)
     return nodes
 
@@ -264,7 +267,7 @@ def web_links(web: SampleWeb) -> list[WebLink]:
         if len(got) != len(page.links):
             raise AssertionError(f"{page.url}: {len(got)} links, expected {len(page.links)}")
         tree = parse_page(res.body, content_type)[0]
-        placed = place_links_scored(tree, link_nodes(tree, extracted.base_url))
+        placed = place_links_scored(tree, link_nodes(tree, extracted.base_url, page.url))
         if [p.placement for p in placed] != [k.placement for k in got]:
             raise AssertionError(f"{page.url}: place_links_scored disagrees with extraction")
         for exp, link in zip(page.links, got, strict=True):
@@ -387,7 +390,7 @@ def web_link_facts(web: SampleWeb) -> Iterator[tuple[str, str, list[LinkFacts]]]
         finally:
             extract_mod.classify_page = inner
         tree = parse_page(res.body, content_type)[0]
-        nodes = link_nodes(tree, extracted.base_url)
+        nodes = link_nodes(tree, extracted.base_url, page.url)
         rules, facts = placement_facts(tree, nodes, None, None, None, markups[0])
         rows = facts.rows(len(BIT_NAMES)) if facts else [[] for _ in rules]
         facts = [

@@ -13,6 +13,8 @@ import json
 import pytest
 from tools import agreement
 
+from pipelines.urls import is_same_document, normalize_url
+
 
 def test_reference_covers_every_page_at_its_own_url():
     pages = agreement.reference()["pages"]
@@ -42,6 +44,24 @@ def test_anchor_agreement(zyte):
 
 def test_rel_tokens_exactly_as_the_browser_splits_them(zyte):
     assert zyte.rel_diffs == []
+
+
+def test_self_hrefs_under_a_base_naming_another_document_are_the_browsers_links():
+    """Under a <base href> naming another document, Chromium resolves href="" (and "#x") to
+    that document: linkcrawl gives those targets, with the same text."""
+    checked = 0
+    for name, page in agreement.reference()["pages"].items():
+        if is_same_document(page["base"], page["url"]):
+            continue
+        ref = [
+            (normalize_url(k["href"]), agreement.browser_anchor(k))
+            for k in page["links"]
+            if agreement._fragment_or_empty(k["raw"] or "")
+        ]
+        got = [(k.target, k.anchor) for k in agreement.linkcrawl_links(name, page["url"])]
+        assert all(link in got for link in ref), name
+        checked += len(ref)
+    assert checked >= 4
 
 
 def test_hand_written_failure_cases_agree_exactly():

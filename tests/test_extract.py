@@ -71,6 +71,37 @@ def test_skipped_hrefs_are_not_links():
     assert got[0].position == 0
 
 
+SELF_HREFS = '<a href="#x">f</a><a href=" \t#">h</a><a href="">e</a><a href="\n">n</a>'
+
+
+def test_under_a_base_naming_another_document_fragment_and_empty_hrefs_link_to_it():
+    """A browser resolves them against the base: document.links has them, to that document."""
+    for base, target in [
+        ("/other.html?q=1#b", "http://site.test/other.html?q=1"),
+        ("http://cdn.test/dir/", "http://cdn.test/dir/"),
+        ("/dir/page.html?x", "http://site.test/dir/page.html?x"),  # another query: another page
+    ]:
+        got = links(f'<base href="{base}">{SELF_HREFS}<a href="http://r.test/">r</a>')
+        assert [(k.target_url, k.anchor_text) for k in got] == [
+            (target, "f"), (target, "h"), (target, "e"), (target, "n"),
+            ("http://r.test/", "r"),
+        ]  # fmt: skip
+        assert [k.position for k in got] == [0, 1, 2, 3, 4]
+
+
+def test_under_no_base_or_a_base_naming_the_page_itself_fragment_hrefs_are_not_links():
+    for head in [
+        "",
+        '<base href="page.html">',
+        '<base href="HTTP://SITE.test:80/dir/page.html#top">',
+        '<base href="">',
+        '<base href="http://[bad">',  # unparsable: the document URL
+        '<base target="_top">',
+    ]:
+        got = links(f"{head}{SELF_HREFS}<a href=/r>r</a>", url=URL + "#frag")
+        assert [k.anchor_text for k in got] == ["r"], head
+
+
 def test_meta_robots_and_x_robots_tag_make_every_link_nofollow():
     html = '<meta name="robots" content="index, NOFOLLOW"><a href=/a>a</a>'
     assert all(k.nofollow for k in links(html))

@@ -12,6 +12,7 @@ from pipelines.urls import (
     DEFAULT_TRACKING_PREFIXES,
     encode_query,
     host_and_domain,
+    is_same_document,
     is_skipped_href,
     normalize_url,
     registered_domain,
@@ -369,6 +370,38 @@ def test_resolve_link(href: str, base: str | None, expected: str | None) -> None
 )
 def test_is_skipped_href(href: str, expected: bool) -> None:
     assert is_skipped_href(href) is expected
+
+
+@pytest.mark.parametrize("href", ["", "   ", "\n", "#", "#top", " #top ", "\t#top", "#\x00"])
+def test_under_a_base_naming_another_document_self_hrefs_are_links(href: str) -> None:
+    assert is_skipped_href(href) is True
+    assert is_skipped_href(href, same_document=False) is False
+    # ... to that document, without the fragment
+    assert resolve_link(href, "http://a.test/other?q#b") == "http://a.test/other?q"
+
+
+@pytest.mark.parametrize("href", ["javascript:x", "mailto:a@b.test", "ftp://a.test/"])
+def test_other_schemes_stay_skipped_whatever_the_base(href: str) -> None:
+    assert is_skipped_href(href, same_document=False) is True
+
+
+@pytest.mark.parametrize(
+    ("base", "url", "expected"),
+    [
+        ("http://a.test/p", "http://a.test/p", True),
+        ("http://a.test/p#x", "http://a.test/p#y", True),
+        ("HTTP://A.TEST:80/./p", "http://a.test/p", True),  # as the URL parser serializes them
+        ("http://a.test/p", "http://a.test/p?", False),  # an empty query is still a query
+        ("http://a.test/p?a", "http://a.test/p", False),
+        ("http://a.test/", "http://a.test/p", False),
+        ("https://a.test/p", "http://a.test/p", False),
+        ("http://cdn.test/p", "http://a.test/p", False),
+        ("http://a.test/p", "", False),
+        ("not a url", "not a url", True),
+    ],
+)
+def test_is_same_document(base: str, url: str, expected: bool) -> None:
+    assert is_same_document(base, url) is expected
 
 
 # --- hosts and domains -----------------------------------------------------------------------

@@ -25,7 +25,8 @@ Conventions of the expectations (:class:`ExpectedLink`):
   and comment body links are ``comment`` (they always carry rel ``ugc``); links outside any region
   (e.g. after a stray ``</html>``) are ``content``.
 * Not links: ``javascript:``, ``mailto:``, ``tel:``, ``data:``, ``ftp:``, fragment-only and
-  empty hrefs, ``<a>`` without href, anything inside comments, ``<script>``, ``<template>``,
+  empty hrefs (but under a ``<base href>`` naming another document: links to it), ``<a>``
+  without href, anything inside comments, ``<script>``, ``<template>``,
   ``<textarea>``, and ``<link>`` elements. Positions count only the links kept.
 """
 
@@ -868,6 +869,14 @@ class _Page:
             for name in _href_features(href, lk.kind if lk.href is None else "", lk.target):
                 self.feature(name)
 
+    def top_link(self, placement: str) -> None:
+        """``<a href="#top">``: no link on a page whose base is itself; under a ``<base href>``
+        naming another document, a link to that document (a browser resolves it there)."""
+        if self.base == self.url:
+            self.parts.append('<a href="#top">Back to top</a>')
+        else:
+            self.link(_L(self.base, "Back to top", href="#top"), placement)
+
     def html(self) -> str:
         return "".join(self.parts)
 
@@ -932,7 +941,9 @@ def _render_html5(p: _Page, c: _Ctx) -> None:
         p.w("</ul></section>\n")
     p.w("</aside>\n<footer>\n<p>")
     p.emit(c.footer, "footer")
-    p.w(' <a href="#top">Back to top</a></p>\n</footer>\n')
+    p.w(" ")
+    p.top_link("footer")
+    p.w("</p>\n</footer>\n")
     p.emit(c.tail, "content")
     p.w("</body>\n</html>\n")
 

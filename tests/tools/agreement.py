@@ -5,8 +5,10 @@ What is compared, per page of the Zyte set, micro-averaged over all links:
 - **targets**: the browser's links are the elements of ``document.links`` whose href resolves
   (``new URL(href, document.baseURI)``) to an http(s) URL, normalized with
   :func:`pipelines.urls.normalize_url` (the index's normalization; the browser's resolution).
-  For linkcrawl, links whose href is empty or fragment-only are left out of the reference too:
-  linkcrawl does not index a page's links to itself by design (``is_skipped_href``). Recall and
+  For linkcrawl, links whose href is empty or fragment-only are left out of the reference too
+  when the page's base URL (``document.baseURI``) names the page itself: linkcrawl does not
+  index a page's links to itself by design (``is_skipped_href``, ``is_same_document``); under a
+  ``<base href>`` naming another document they are links to it, and stay. Recall and
   precision count targets as multisets (a target linked three times counts three times).
 - **anchors**: the k-th occurrence of a target on one side is paired with the k-th on the
   other. The browser's anchor is its ``innerText`` with the page's own CSS turned off (the
@@ -42,7 +44,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pipelines.extract import collapse_ws, extract_page
-from pipelines.urls import normalize_url
+from pipelines.urls import is_same_document, normalize_url
 
 ROOT = Path(__file__).resolve().parents[2]
 ZYTE = ROOT / "tests" / "data" / "zyte-article-extraction-benchmark"
@@ -141,6 +143,7 @@ def browser_rel(link: dict) -> list[str]:
 
 def browser_links(page: dict, *, skip_self: bool, nofollow_only: bool = False) -> list[Side]:
     out = []
+    skip_self = skip_self and is_same_document(page["base"], page["url"])
     for link in page["links"]:
         href = link["href"]
         if href is None or not href.startswith(("http:", "https:")):
