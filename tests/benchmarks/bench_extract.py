@@ -1,40 +1,49 @@
-"""Extraction speed: linkcrawl (every links column, placement included) vs Scrapy's LinkExtractor.
+"""Extraction speed per page: linkcrawl's paths against LinkExtractor and the parsers alone.
 
-Over the 181 pages of ``tests/data/zyte-article-extraction-benchmark``, in one process and one
-run, all read the same bytes already in memory:
+linkcrawl's Python path, its native core, Scrapy's LinkExtractor, and each parser alone (the
+floor an extraction is measured against).
 
-- linkcrawl: ``extract_page`` (decode, one lexbor parse, targets resolved and normalized,
-  anchors, rel, placement) then ``link_rows`` (hosts, registered domains: the rows the crawler
-  writes);
-- LinkExtractor, two ways, both ``HtmlResponse`` (decoding) then ``extract_links`` (lxml parse,
-  URLs and text only): as Scrapy makes it, ``LinkExtractor()`` (one link per URL, links to
-  files with ignored extensions dropped), and configured to return every link, as linkcrawl
-  does (``unique=False``, no extension filter; faster, as it drops the per-link filtering).
+Over the 181 pages of ``tests/data/zyte-article-extraction-benchmark`` (``--pages N``: the first
+N) and ``--wcxb N`` pages of the WCXB development split (``/work/shared/testdata/wcxb-dev``,
+``$WCXB_DEV``; default 1,000, evenly spread over its ids), reported for each set and for the
+two together (the mixed set), in one process, all reading the same bytes already in memory:
 
-Each is run ``--rounds`` times over all pages, interleaved; the best round counts, and the
-ratio of each round (all back to back) is shown too: on a shared machine, their spread says how
-much the load moved. Before each linkcrawl round every memo of ``pipelines`` (URLs resolved,
-class names classified...) is cleared: a round sees the pages for the first time, as a crawler
-does (memos still carry from page to page within a round, as they do in a crawl). Placement's
-share is timed inside the linkcrawl rounds by wrapping ``place_links_scored``.
+- ``python``: ``extract_page`` (decode, one lexbor parse, targets resolved and normalized,
+  anchors, rel, placement, page type, language: every column of a page's links);
+- ``LinkExtractor()`` as a Scrapy user runs it: ``HtmlResponse`` (decoding) then
+  ``extract_links`` (lxml parse, URLs and text only; one link per URL, links to files with
+  ignored extensions dropped); ``LE, every link``: configured to return every link, as
+  linkcrawl does (``unique=False``, no extension filter; faster, as it filters nothing);
+- ``lexbor parse``: ``LexborHTMLParser(body)`` alone, the Python path's parser;
+- when the native core is built (``pipelines.native``): ``native, links only`` (its extraction
+  entry, see :func:`run_native`; no placement yet) and ``html5ever parse``, its parser alone
+  (``parse_only``). Otherwise one line says why those columns are absent.
 
-``--instructions`` counts instead the CPU instructions of one round of each side under
-valgrind's callgrind (which must be installed; ``--pages 60`` takes ~10 minutes): a figure the
-machine's load does not move, for comparing changes. Instructions are not time (lxml's C and
-the interpreter do not run as many instructions per cycle), so ratios of times stay the measure.
+Each side runs ``--rounds`` times over each set, interleaved (the order rotates each round);
+the best round counts, by CPU time (steadier than wall time on a shared machine). Before each
+round every memo of ``pipelines`` (URLs resolved, class names classified...) is cleared: a
+round sees the pages for the first time, as a crawler does. The issue's ratios are printed per
+set: each extraction against ``LinkExtractor()`` (target: the native path >= 4x) and against its
+own parser alone (target: within 2.5x), with the spread of the per-round ratios (how much the
+load moved), and the parse's share of the Python path.
+
+``--instructions`` counts instead the CPU instructions of one round of each side over each set
+under valgrind's callgrind (which must be installed; ``--pages 20``, and as many WCXB pages
+unless ``--wcxb`` says otherwise, takes ~15 minutes): a figure the machine's load does not
+move. Instructions are not time (lxml's C, Rust and the interpreter do not run as many
+instructions per cycle): ratios of times stay the measure.
 
 ``--baseline DIR`` compares instead this tree with another (a git worktree of an earlier
 commit): what a crawl writes per page (``extract_rows``: links rows, then the page's row with
 its language and page type; in a tree from before those, the steps its spider took), each tree
 in its own worker process (its own ``pipelines``), in interleaved rounds (the side that goes
-first alternates), over the Zyte pages and ``--wcxb N`` pages of the WCXB development split
-(``/work/shared/testdata/wcxb-dev``, ``$WCXB_DEV``). Pages/s are by CPU time (steadier than
-wall time on a shared machine); the ratio of each round's pair is shown with the best's.
+first alternates), over the Zyte pages and the WCXB sample. The ratio of each round's pair is
+shown with the best's.
 
-    PYTHONPATH=. python tests/benchmarks/bench_extract.py [--rounds 5] [--profile]
+    PYTHONPATH=. python tests/benchmarks/bench_extract.py [--rounds 3] [--wcxb 1000] [--profile]
+    PYTHONPATH=. python tests/benchmarks/bench_extract.py --instructions --pages 20
     PYTHONPATH=. python tests/benchmarks/bench_extract.py --baseline ../base [--wcxb 1000]
     PYTHONPATH=. python tests/benchmarks/bench_extract.py --baseline ../b --instructions --pages 20
-    PYTHONPATH=. python tests/benchmarks/bench_extract.py --instructions [--pages 60]
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,15 +139,6 @@ def warm_detector() -> None:
         return
 
     pipelines.pagelang.detect("A sentence long enough for the language detector to answer.")
-
-
-def run_linkcrawl(pages: list[tuple[str, bytes]]) -> int:
-    fetched_at = utc_now()
-    n = 0
-    for url, body in pages:
-        page = extract_mod.extract_page(body, url, content_type=CONTENT_TYPE)
-        n += len(link_rows(page, url, crawl_id="bench", fetched_at=fetched_at))
-    return n
 
 
 def run_rows(pages: list[tuple[str, bytes]]) -> int:
@@ -265,12 +266,32 @@ def compare(baseline: Path, rounds: int, n_zyte: int, n_wcxb: int) -> int:
     return 0
 
 
+# --- The sides: what is timed, each a function of the pages -------------------------------
+
+Pages = list[tuple[str, bytes]]
+Run = Callable[[Pages], int]
+
+PYTHON = "python"
+LINK_EXTRACTOR = "LinkExtractor()"
+LEXBOR = "lexbor parse"
+NATIVE = "native, links only"
+HTML5EVER = "html5ever parse"
+
+
+def run_python(pages: Pages) -> int:
+    """The Python path: ``extract_page``, every column (placement included); its links."""
+    n = 0
+    for url, body in pages:
+        n += len(extract_mod.extract_page(body, url, content_type=CONTENT_TYPE).links)
+    return n
+
+
 def linkextractors() -> dict[str, Any]:
     """The two LinkExtractor baselines, by name."""
     from scrapy.linkextractors import LinkExtractor
 
     return {
-        "LinkExtractor()": LinkExtractor(),
+        LINK_EXTRACTOR: LinkExtractor(),
         "LE, every link": LinkExtractor(
             tags=("a", "area"), attrs=("href",), unique=False, deny_extensions=[],
             canonicalize=False,
@@ -278,7 +299,8 @@ def linkextractors() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def run_linkextractor(pages: list[tuple[str, bytes]], extractor: Any) -> int:
+def run_linkextractor(pages: Pages, extractor: Any) -> int:
+    """As a Scrapy user runs it: a response built from the bytes, then ``extract_links``."""
     from scrapy.http import HtmlResponse
 
     n = 0
@@ -288,8 +310,204 @@ def run_linkextractor(pages: list[tuple[str, bytes]], extractor: Any) -> int:
     return n
 
 
-def count_instructions(side: str, n_pages: int, tree: Path = ROOT) -> int:
-    """CPU instructions of one round of ``side`` over the first ``n_pages`` pages, counted by
+def run_parse(pages: Pages, parse: Callable[[bytes], object]) -> int:
+    """A parser alone on the bytes: no links (0)."""
+    for _, body in pages:
+        parse(body)
+    return 0
+
+
+def run_native(pages: Pages, extract: Callable[..., Any]) -> int:
+    """The native path's extraction entry: the one place to adapt to its signature and what it
+    returns (here: an object with ``.links``, as ``extract_page``'s PageLinks)."""
+    n = 0
+    for url, body in pages:
+        n += len(extract(body, url, content_type=CONTENT_TYPE).links)
+    return n
+
+
+def native_sides() -> tuple[dict[str, Run], str | None]:
+    """The native columns when the core is built, and why a column is absent (None: none)."""
+    try:
+        import pipelines.native as native
+    except ImportError as exc:
+        return {}, f"pipelines.native is missing ({exc})"
+    core = native.core()
+    if core is None:
+        return {}, "pipelines.native.core() is None (not built, LINKCRAWL_NATIVE=0, or stale)"
+    sides: dict[str, Run] = {HTML5EVER: functools.partial(run_parse, parse=core.parse_only)}
+    extract = getattr(native, "extract_links", None)
+    if extract is None:
+        return sides, "pipelines.native has no extract_links yet: the native path is absent"
+    sides[NATIVE] = functools.partial(run_native, extract=extract)
+    return sides, None
+
+
+def all_sides() -> tuple[dict[str, Run], str | None]:
+    """Every side by name, in the order printed, and why native columns are absent."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    sides: dict[str, Run] = {PYTHON: run_python}
+    for name, extractor in linkextractors().items():
+        sides[name] = functools.partial(run_linkextractor, extractor=extractor)
+    sides[LEXBOR] = functools.partial(run_parse, parse=LexborHTMLParser)
+    native, why = native_sides()
+    return {**sides, **native}, why
+
+
+# (side, reference, how the ratio reads, the issue's target); "faster than": reference / side,
+# "the time of": side / reference. Pairs whose sides are absent are left out.
+RATIOS = (
+    (PYTHON, LINK_EXTRACTOR, "faster than", "the native path's target: >= 4x"),
+    (PYTHON, LEXBOR, "the time of", "the native path's target: <= 2.5x"),
+    (NATIVE, LINK_EXTRACTOR, "faster than", "target >= 4x, with placement"),
+    (NATIVE, HTML5EVER, "the time of", "target <= 2.5x"),
+    (NATIVE, LEXBOR, "the time of", "lexbor is the fastest parser here"),
+)
+
+
+def ratio(how: str, side: float, reference: float) -> float:
+    return reference / side if how == "faster than" else side / reference
+
+
+def print_ratios(costs: dict[str, float], rounds: dict[str, list[float]] | None = None) -> None:
+    """The issue's ratios over *costs* (seconds or instructions, by side), with the spread of
+    the per-round ratios when *rounds* (each side's cost per round) is given."""
+    for side, reference, how, target in RATIOS:
+        if side not in costs or reference not in costs:
+            continue
+        line = f"  {side} {ratio(how, costs[side], costs[reference]):.2f}x {how} {reference}"
+        if rounds:
+            each = sorted(
+                ratio(how, s, r) for s, r in zip(rounds[side], rounds[reference], strict=True)
+            )
+            line += f" (per round {each[0]:.2f}-{each[-1]:.2f})"
+        print(f"{line}  [{target}]")
+    if PYTHON in costs and LEXBOR in costs:
+        print(f"  lexbor's parse alone is {costs[LEXBOR] / costs[PYTHON]:.0%} of the python path")
+
+
+# --- Timing: pages/s by CPU time, best of the rounds --------------------------------------
+
+
+def load_sets(n_zyte: int, n_wcxb: int) -> dict[str, Pages]:
+    sets = {"zyte": load_pages()[:n_zyte], "wcxb": load_wcxb(n_wcxb)}
+    return {name: pages for name, pages in sets.items() if pages}
+
+
+def time_round(run: Run, pages: Pages) -> tuple[float, int]:
+    """CPU seconds of one round of *run* over *pages*, memos cleared first; and its links."""
+    clear_memos()
+    start = time.process_time()
+    links = run(pages)
+    return time.process_time() - start, links
+
+
+class Times:
+    """Each side's CPU seconds per round and links, by set; the python path's timed steps."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, dict[str, list[float]]] = {}
+        self.links: dict[str, dict[str, int]] = {}
+        self.steps: dict[str, dict[str, float]] = {}  # set -> step -> seconds, at python's best
+
+    def add(self, name: str, side: str, seconds: float, links: int) -> None:
+        runs = self.seconds.setdefault(name, {}).setdefault(side, [])
+        runs.append(seconds)
+        self.links.setdefault(name, {})[side] = links
+
+    def best(self, name: str, side: str) -> float:
+        return min(self.seconds.get(name, {}).get(side, [float("inf")]))
+
+    def with_mixed(self) -> Times:
+        """The same, with the mixed set (when there are two): each round's seconds summed over
+        the sets."""
+        names = list(self.seconds)
+        if len(names) < 2:
+            return self
+        sides = self.seconds[names[0]]
+        for side in sides:
+            for r in range(len(sides[side])):
+                total = sum(self.seconds[name][side][r] for name in names)
+                self.add("mixed", side, total, sum(self.links[n][side] for n in names))
+        return self
+
+
+STEPS = {"place_links_scored": "placement", "classify_page": "page type"}
+
+
+def measure(sets: dict[str, Pages], sides: dict[str, Run], rounds: int) -> Times:
+    """Every side over every set, *rounds* times, interleaved (the order rotates each round);
+    placement's and the page type's time within the python path's best round."""
+    timers = {name: PlacementTimer(name, time.process_time) for name in STEPS}
+    for name, timer in timers.items():
+        setattr(extract_mod, name, timer)
+    times = Times()
+    names = list(sides)
+    for r in range(rounds):
+        for set_name, pages in sets.items():
+            for side in names[r % len(names) :] + names[: r % len(names)]:
+                for timer in timers.values():
+                    timer.seconds = 0.0
+                seconds, links = time_round(sides[side], pages)
+                if side == PYTHON and seconds < times.best(set_name, PYTHON):
+                    times.steps[set_name] = {n: t.seconds for n, t in timers.items()}
+                times.add(set_name, side, seconds, links)
+    for name, timer in timers.items():
+        setattr(extract_mod, name, timer.inner)
+    return times.with_mixed()
+
+
+def report_times(times: Times, sizes: dict[str, int], rounds: int) -> None:
+    for set_name, by_side in times.seconds.items():
+        n = sizes[set_name]
+        print(f"{set_name}: {n} pages, best of {rounds} rounds, by CPU time")
+        best = {side: min(runs) for side, runs in by_side.items()}
+        for side, seconds in best.items():
+            links = times.links[set_name][side]
+            line = f"  {side:<20} {n / seconds:8.1f} pages/s {seconds / n * 1000:7.2f} ms/page"
+            print(f"{line}  {links} links" if links else line)
+        steps = times.steps.get(set_name)
+        if steps:
+            print("  within python: " + ", ".join(
+                f"{STEPS[name]} {seconds / n * 1000:.2f} ms/page" for name, seconds in steps.items()
+            ))  # fmt: skip
+        print_ratios(best, by_side)
+
+
+def timing(n_zyte: int, n_wcxb: int, rounds: int) -> int:
+    sets = load_sets(n_zyte, n_wcxb)
+    sides, why = all_sides()
+    if why:
+        print(f"native columns absent: {why}")
+    warm_detector()
+    for run in sides.values():  # imports and caches warm on every side
+        run(next(iter(sets.values()))[:5])
+    print(f"load average at start: {os.getloadavg()[0]:.2f}")
+    times = measure(sets, sides, rounds)
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+    sizes = {name: len(pages) for name, pages in sets.items()}
+    sizes["mixed"] = sum(sizes.values())  # read only when there are two sets
+    report_times(times, sizes, rounds)
+    return 0
+
+
+def profile(pages: Pages) -> None:
+    """cProfile one round of the python path."""
+    import cProfile
+    import pstats
+
+    clear_memos()
+    prof = cProfile.Profile()
+    prof.runcall(run_python, pages)
+    pstats.Stats(prof).sort_stats("tottime").print_stats(15)
+
+
+# --- Instructions: callgrind, which the load does not move --------------------------------
+
+
+def count_instructions(side: str, set_name: str, n_pages: int, tree: Path = ROOT) -> int:
+    """CPU instructions of one round of ``side`` over ``n_pages`` pages of a set, counted by
     callgrind in a child process (only inside ``functools.reduce``, which runs the round:
     imports, loading and a warm-up round on 5 pages are left out)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -298,7 +516,7 @@ def count_instructions(side: str, n_pages: int, tree: Path = ROOT) -> int:
             [
                 "valgrind", "--tool=callgrind", "--toggle-collect=functools_reduce",
                 f"--callgrind-out-file={out}", sys.executable, __file__,
-                "--one-round", side, "--pages", str(n_pages),
+                "--one-round", side, "--set", set_name, "--pages", str(n_pages),
             ],
             check=True, capture_output=True,
             env={**os.environ, "BENCH_EXTRACT_TREE": str(tree), "PYTHONPATH": str(tree)},
@@ -309,63 +527,64 @@ def count_instructions(side: str, n_pages: int, tree: Path = ROOT) -> int:
     raise RuntimeError("callgrind wrote no summary")
 
 
-def one_round(side: str, pages: list[tuple[str, bytes]]) -> None:
+def one_round(side: str, pages: Pages) -> None:
     """A warm-up round on 5 pages, then one round inside ``functools.reduce`` (what
-    :func:`count_instructions` counts)."""
-    if side == "rows":  # what --baseline times
+    :func:`count_instructions` counts). ``rows`` is what --baseline times."""
+    run = run_rows if side == "rows" else all_sides()[0][side]
+    if side in ("rows", PYTHON):
         warm_detector()
-        run_rows(pages[:5])
-        clear_memos()
-        functools.reduce(lambda _, __: run_rows(pages), [0], 0)
-    elif side == "linkcrawl":
-        warm_detector()
-        run_linkcrawl(pages[:5])
-        clear_memos()
-        functools.reduce(lambda _, __: run_linkcrawl(pages), [0], 0)
-    else:
-        extractor = linkextractors()[side]
-        run_linkextractor(pages[:5], extractor)
-        functools.reduce(lambda _, __: run_linkextractor(pages, extractor), [0], 0)
+    run(pages[:5])
+    clear_memos()
+    functools.reduce(lambda _, __: run(pages), [0], 0)
 
 
-def instructions(n_pages: int, baseline: Path | None = None) -> int:
+def instructions(n_zyte: int, n_wcxb: int, baseline: Path | None = None) -> int:
     if shutil.which("valgrind") is None:
         print("--instructions needs valgrind (apt install valgrind)", file=sys.stderr)
         return 2
     if baseline is not None:  # the rows a crawl writes, with either tree
-        base = count_instructions("rows", n_pages, baseline.resolve())
-        current = count_instructions("rows", n_pages)
-        print(f"baseline {base / n_pages / 1e6:8.2f} M instructions/page")
-        print(f"current  {current / n_pages / 1e6:8.2f} M instructions/page")
+        base = count_instructions("rows", "zyte", n_zyte, baseline.resolve())
+        current = count_instructions("rows", "zyte", n_zyte)
+        print(f"baseline {base / n_zyte / 1e6:8.2f} M instructions/page")
+        print(f"current  {current / n_zyte / 1e6:8.2f} M instructions/page")
         print(f"current / baseline instructions: {current / base:.3f}")
         return 0
-    counts = {}
-    for side in ("linkcrawl", *linkextractors()):
-        counts[side] = count_instructions(side, n_pages)
-        print(f"{side:<16} {counts[side] / n_pages / 1e6:8.2f} M instructions/page")
-    for side in linkextractors():
-        print(f"ratio vs {side:<16} {counts[side] / counts['linkcrawl']:.2f}x fewer instructions")
+    sides, why = all_sides()
+    if why:
+        print(f"native columns absent: {why}")
+    sizes = {name: n for name, n in (("zyte", n_zyte), ("wcxb", n_wcxb)) if n}
+    counts = {name: {side: count_instructions(side, name, n) for side in sides}
+              for name, n in sizes.items()}  # fmt: skip
+    if len(sizes) > 1:
+        counts["mixed"] = {side: sum(counts[name][side] for name in sizes) for side in sides}
+        sizes["mixed"] = sum(sizes.values())
+    for set_name, by_side in counts.items():
+        print(f"{set_name}: {sizes[set_name]} pages, instructions (callgrind)")
+        for side, count in by_side.items():
+            print(f"  {side:<20} {count / sizes[set_name] / 1e6:8.2f} M instructions/page")
+        print_ratios(by_side)
     return 0
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--profile", action="store_true", help="cProfile one linkcrawl round")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of each side (the best counts)")
+    ap.add_argument("--profile", action="store_true", help="cProfile one python-path round")
     ap.add_argument("--instructions", action="store_true", help="count instructions (valgrind)")
-    ap.add_argument("--pages", type=int, default=181, help="the first N pages only")
+    ap.add_argument("--pages", type=int, default=181, help="the first N Zyte pages only")
+    ap.add_argument(
+        "--wcxb",
+        type=int,
+        help="WCXB dev pages sampled (default 1000; with --instructions, as many as --pages; 0: "
+        "none)",
+    )
     ap.add_argument("--one-round", metavar="SIDE", help=argparse.SUPPRESS)
+    ap.add_argument("--set", default="zyte", choices=("zyte", "wcxb"), help=argparse.SUPPRESS)
     ap.add_argument(
         "--baseline",
         metavar="DIR",
         type=Path,
         help="time the rows a crawl writes against this tree's (a git worktree)",
-    )
-    ap.add_argument(
-        "--wcxb",
-        type=int,
-        default=1000,
-        help="with --baseline: WCXB dev pages sampled too (0: none)",
     )
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -373,72 +592,21 @@ def main() -> int:
         ap.error("--rounds must be at least 1")
     if not 1 <= args.pages <= 181:
         ap.error("--pages must be between 1 and 181")
+    if args.wcxb is None:
+        args.wcxb = args.pages if args.instructions else 1000
     if args.baseline is not None and not args.one_round and not args.instructions:
         return compare(args.baseline, args.rounds, args.pages, args.wcxb)
     if args.worker:
         return worker({"zyte": load_pages()[: args.pages], "wcxb": load_wcxb(args.wcxb)})
-    pages = load_pages()[: args.pages]
     if args.one_round:
-        one_round(args.one_round, pages)
+        one_round(args.one_round, load_sets(args.pages, args.pages)[args.set])
         return 0
     if args.instructions:
-        return instructions(len(pages), args.baseline)
-    timer = PlacementTimer()
-    extract_mod.place_links_scored = timer  # type: ignore[assignment]
-    type_timer = PlacementTimer("classify_page")  # the page type's signals and model
-    extract_mod.classify_page = type_timer  # type: ignore[assignment]
-    type_best = float("inf")
-    baselines = linkextractors()
-    warm_detector()
-    run_linkcrawl(pages[:5])  # warm caches and imports on every side
-    for extractor in baselines.values():
-        run_linkextractor(pages[:5], extractor)
-    best = dict.fromkeys(("linkcrawl", *baselines), float("inf"))
-    placement_best = float("inf")
-    counts = {}
-    ratios: dict[str, list[float]] = {name: [] for name in baselines}  # per round, same load
-    for _ in range(args.rounds):
-        timer.seconds = type_timer.seconds = 0.0
-        clear_memos()
-        start = time.perf_counter()
-        counts["linkcrawl"] = run_linkcrawl(pages)
-        elapsed = time.perf_counter() - start
-        if elapsed < best["linkcrawl"]:
-            best["linkcrawl"], placement_best = elapsed, timer.seconds
-            type_best = type_timer.seconds
-        for name, extractor in baselines.items():
-            start = time.perf_counter()
-            counts[name] = run_linkextractor(pages, extractor)
-            baseline = time.perf_counter() - start
-            best[name] = min(best[name], baseline)
-            ratios[name].append(baseline / elapsed)
-    n = len(pages)
-    print(f"{n} pages, best of {args.rounds} rounds")
-    for name, seconds in best.items():
-        print(
-            f"{name:<16} {n / seconds:8.1f} pages/s  {seconds / n * 1000:6.2f} ms/page  "
-            f"{counts[name]} links"
-        )
-    print(f"placement        {placement_best / n * 1000:6.2f} ms/page "
-          f"({placement_best / best['linkcrawl']:.0%} of linkcrawl's time)")  # fmt: skip
-    print(f"page type        {type_best / n * 1000:6.2f} ms/page "
-          f"({type_best / best['linkcrawl']:.1%} of linkcrawl's time)")  # fmt: skip
-    for name, per_round in ratios.items():
-        per_round.sort()
-        print(f"vs {name:<16} linkcrawl is {best[name] / best['linkcrawl']:.2f}x faster; "
-              f"per round median {per_round[len(per_round) // 2]:.2f}x, "
-              f"from {per_round[0]:.2f}x to {per_round[-1]:.2f}x")  # fmt: skip
+        return instructions(args.pages, args.wcxb, args.baseline)
+    status = timing(args.pages, args.wcxb, args.rounds)
     if args.profile:
-        import cProfile
-        import pstats
-
-        extract_mod.place_links_scored = timer.inner
-        extract_mod.classify_page = type_timer.inner
-        clear_memos()
-        prof = cProfile.Profile()
-        prof.runcall(run_linkcrawl, pages)
-        pstats.Stats(prof).sort_stats("tottime").print_stats(15)
-    return 0
+        profile(load_pages()[: args.pages])
+    return status
 
 
 if __name__ == "__main__":
