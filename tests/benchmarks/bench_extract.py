@@ -366,17 +366,22 @@ RATIOS = (
 )
 
 
+INSTRUCTION_WORDS = {"faster than": "fewer instructions than", "the time of": "the instructions of"}
+
+
 def ratio(how: str, side: float, reference: float) -> float:
     return reference / side if how == "faster than" else side / reference
 
 
 def print_ratios(costs: dict[str, float], rounds: dict[str, list[float]] | None = None) -> None:
-    """The issue's ratios over *costs* (seconds or instructions, by side), with the spread of
-    the per-round ratios when *rounds* (each side's cost per round) is given."""
+    """The issue's ratios over *costs*: seconds by side, with *rounds* (each side's seconds per
+    round) for the spread of the per-round ratios; or, without, instructions by side."""
     for side, reference, how, target in RATIOS:
         if side not in costs or reference not in costs:
             continue
-        line = f"  {side} {ratio(how, costs[side], costs[reference]):.2f}x {how} {reference}"
+        value = ratio(how, costs[side], costs[reference])
+        words = how if rounds else INSTRUCTION_WORDS[how]
+        line = f"  {side} {value:.2f}x {words} {reference}"
         if rounds:
             each = sorted(
                 ratio(how, s, r) for s, r in zip(rounds[side], rounds[reference], strict=True)
@@ -384,7 +389,12 @@ def print_ratios(costs: dict[str, float], rounds: dict[str, list[float]] | None 
             line += f" (per round {each[0]:.2f}-{each[-1]:.2f})"
         print(f"{line}  [{target}]")
     if PYTHON in costs and LEXBOR in costs:
-        print(f"  lexbor's parse alone is {costs[LEXBOR] / costs[PYTHON]:.0%} of the python path")
+        share = costs[LEXBOR] / costs[PYTHON]
+        print(f"  lexbor's parse alone is {share:.0%} of the python path's {unit(rounds)}")
+
+
+def unit(rounds: object) -> str:
+    return "time" if rounds else "instructions"
 
 
 # --- Timing: pages/s by CPU time, best of the rounds --------------------------------------
