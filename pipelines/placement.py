@@ -22,7 +22,12 @@ Per page, from the DOM alone:
    share and tag bars, related lists), in a list of headlines, or, in an article, when it
    stays on the page's site (promos and related stories; editors' own links mostly leave
    it); so are the links of a short, link-heavy first or last paragraph (byline, sign-off).
-4. **Outside it, without a label**, where the link sits: the outermost region before main is
+4. **Blocks of copy beside it**: a marketing page holds its copy in several sections (hero,
+   features, testimonials) of which density chose one; a block beside main (a child of one of
+   its ancestors) under no boilerplate label whose running text is comparable to main's (a
+   share of it; the largest few) is copy too, and a link in its running text is content.
+   Related posts beside a story hold far less text than the story, so they stay out.
+5. **Outside it, without a label**, where the link sits: the outermost region before main is
    nav, the outermost after it footer, regions nested beside main sidebars; pagination
    anchors (``2``, ``next``, ``Older posts``...) are nav.
 
@@ -171,6 +176,8 @@ _THREAD_POSTS = 2  # comments straight in main that make it a thread (a forum's,
 _THREAD_SHARE = 0.5  # comments' share of the running text from which a page is a thread
 _THREAD_OTHER = 2000  # running text outside the comments below which no article is beside them
 _MIN_MAIN = 50  # good characters below which a page has no main text (a link hub)
+_COPY_SHARE = 0.3  # running text beside main, in this share of main's, is the page's copy too
+_COPY_BLOCKS = 8  # at most this many such blocks beside main (the largest)
 _ITEM_TAGS = frozenset({"li", "article", "dt", "dd"})
 _LAYOUT_TAGS = frozenset({"tr", "td", "th", "tbody", "thead", "tfoot", "table"})
 # Pagination anchors: page numbers, arrows, next/previous in several languages.
@@ -1007,6 +1014,24 @@ def _main_block(
     return _Main(main, main_good, weak, listing, path, set(path), thread)
 
 
+def _copy_blocks(text: _Text, main: _Main, where: _Where) -> frozenset[int]:
+    """Blocks beside main (children of its ancestors) under no boilerplate label whose running
+    text is comparable to main's: a marketing page holds its copy in several sections (hero,
+    features, testimonials), of which density chose one. The largest few; none beside a
+    listing, a thread or no main."""
+    if main.weak or main.listing or main.thread:
+        return frozenset()
+    per_block: dict[int, int] = {}
+    located = where.of
+    for key, length in text.good.items():
+        at = located[key]
+        if at is not None and _resolve(at[2]) in (None, CONTENT):
+            per_block[at[1]] = per_block.get(at[1], 0) + length
+    floor = _COPY_SHARE * main.good
+    blocks = sorted((length, b) for b, length in per_block.items() if length >= floor)
+    return frozenset(b for _, b in blocks[-_COPY_BLOCKS:])
+
+
 def _posts_of_a_thread(page: _Page, main: int) -> None:
     """A main block made of comments (children or grandchildren of it labelled comment) is a
     thread, a forum's or a Q&A's: its posts are the content, so their comment label goes.
@@ -1124,8 +1149,8 @@ def _article(page: _Page, text: _Text, seq: list[int], main: _Main, where: _Wher
 class _Facts:
     """Everything the rules read about one page, and their memos."""
 
-    __slots__ = ("article", "lists", "main", "order", "page", "seq_index", "site", "text",
-                 "tree", "where")  # fmt: skip
+    __slots__ = ("article", "copy", "lists", "main", "order", "page", "seq_index", "site",
+                 "text", "tree", "where")  # fmt: skip
 
     def __init__(
         self,
@@ -1143,6 +1168,7 @@ class _Facts:
         self.site: list[str | None] = []  # the page's own site, found when first needed
         self.lists: dict[int, bool] = {}  # _in_link_list's memo
         self.order: dict[int, int] = {}  # child of an ancestor of main -> -1 before, 1 after
+        self.copy = _copy_blocks(text, main, where)  # more blocks of copy beside main
 
     def own_site(self) -> str | None:
         if not self.site:
@@ -1160,7 +1186,7 @@ def _place_link(
     page, main = facts.page, facts.main
     if key in main.ancestors:  # a link around the main block (<a><div>text</div></a>)
         return CONTENT, 1.0  # it holds the text: sure (the model does not overrule it)
-    top, _, labels = facts.where.locate(key)  # common ancestor with main, labels below it
+    top, branch, labels = facts.where.locate(key)  # common ancestor with main, labels below it
     if ugc or COMMENT in labels:
         if main.thread and _in_post_text(facts, key, anchor):
             return CONTENT, 0.7  # a link in a post's own text: the thread is the content
@@ -1175,6 +1201,8 @@ def _place_link(
         in_text = _in_running_text(facts, key, at)
         if in_text is not None:
             return in_text
+    elif branch in facts.copy and _text_para(facts, key) >= 0:
+        return CONTENT, 0.8  # running text of a block of copy beside main (a section)
     if anchor and _PAGER.fullmatch(anchor):  # 2, next, older posts »...
         return NAV, 0.8
     if main.weak:
@@ -1261,12 +1289,20 @@ def _holds_comment(page: _Page, key: int) -> bool:
             return True
 
 
-def _in_post_text(facts: _Facts, key: int, anchor: str) -> bool:
-    """Whether a link lies in a post's running text (a paragraph of it, not its author box,
-    attribution, action bar or pager)."""
+def _text_para(facts: _Facts, key: int) -> int:
+    """The block of running text a link lies straight in (not in a box or item inside it), or
+    -1."""
     page, text = facts.page, facts.text
     p = text.para_of(page.parent[key])
     if p < 0 or p not in text.good or _block_of(page, key) != p:
+        return -1
+    return p
+
+
+def _in_post_text(facts: _Facts, key: int, anchor: str) -> bool:
+    """Whether a link lies in a post's running text (a paragraph of it, not its author box,
+    attribution, action bar or pager)."""
+    if _text_para(facts, key) < 0:
         return False
     return not (anchor and _PAGER.fullmatch(anchor))
 
@@ -1275,8 +1311,8 @@ def _in_running_text(facts: _Facts, key: int, at: int) -> tuple[str, float] | No
     """A link of main in a paragraph is the editor's text; in a cell's or a box's own text,
     most likely, unless before or after all paragraphs (breadcrumbs, a byline in a cell)."""
     page, text, art = facts.page, facts.text, facts.article
-    p = text.para_of(page.parent[key])
-    if p < 0 or p not in text.good or _block_of(page, key) != p:
+    p = _text_para(facts, key)
+    if p < 0:
         return None
     if p in art.edges:
         return SIDEBAR, 0.55

@@ -89,6 +89,46 @@ def test_related_stories_and_promos_inside_the_article_are_not_content():
     assert {rules[i].placement for i in range(2, 6)} == {"sidebar"}  # a related list
 
 
+def test_a_service_page_copy_in_several_sections_is_content():
+    # A marketing page: density picks one section (the hero); the sections beside it, with
+    # comparable running text and no boilerplate label, are the page's copy too.
+    copy = "Our team plans, builds and runs your cloud so that you can focus on customers. "
+
+    def section(name: str, text: str) -> str:
+        cards = "".join(
+            f'<div class="k{i}"><a href=/{name}/{i}>Learn more about {name} option {i}</a></div>'
+            for i in range(4)
+        )
+        return f'<section class="s-{name}"><h2>{name}</h2>{cards}<p>{copy * 2}{text}</p></section>'
+
+    got = placements(
+        "<header><nav><a href=/>Home</a> <a href=/pricing>Pricing</a></nav></header><div>"
+        f"<section><h1>Cloud, done for you</h1><p>{copy * 3} <a href=/demo>Book a demo</a>.</p>"
+        "</section>"
+        + section("features", "See <a href=/integrations>our integrations</a> too.")
+        + section("clients", "Said <a href=https://client.test/>Client Co</a>.")
+        + "</div><footer><a href=/legal>Legal</a></footer>"
+    )
+    assert got["Book a demo"] == "content"
+    assert got["our integrations"] == "content" and got["Client Co"] == "content"
+    assert got["Home"] == "nav" and got["Legal"] == "footer"
+
+
+def test_an_article_related_posts_beside_it_stay_out():
+    # Blurbs of other stories beside an article: running text, but far less than the story's.
+    teasers = "".join(
+        f'<div class="x{i}"><p>A short blurb of another story, number {i}, on the budget. '
+        f"<a href=/story{i}>Read story {i}</a></p></div>"
+        for i in range(3)
+    )
+    got = placements(
+        f'<div class="a1"><div class="a2"><p>{STORY} <a href=https://gov.test/b>the budget</a>.'
+        f"</p>{f'<p>{STORY}</p>' * 3}</div><div class=a3>{teasers}</div></div>"
+    )
+    assert got["the budget"] == "content"
+    assert {got[f"Read story {i}"] for i in range(3)} == {"sidebar"}
+
+
 def test_a_listing_is_content():
     items = "".join(
         f'<article class="teaser"><h2><a href=/p{i}>Post {i}</a></h2>'

@@ -205,6 +205,8 @@ def main() -> None:
     ap.add_argument("--l2", type=float, default=None, help="L2 (default: chosen by CV)")
     ap.add_argument("--balance", type=float, default=1.0,
                     help="weight links by (links of their page type)^-BALANCE")  # fmt: skip
+    ap.add_argument("--threshold", type=float, default=None,
+                    help="THRESHOLD (default: chosen by CV)")  # fmt: skip
     ap.add_argument("--demote", type=float, default=None,
                     help="DEMOTE (default: chosen by CV)")  # fmt: skip
     ap.add_argument("--demote-article", type=float, default=None,
@@ -245,7 +247,7 @@ def main() -> None:
     best = None
     for l2 in [args.l2] if args.l2 is not None else [1.0, 10.0, 100.0]:
         prob = cross_validate(x, y, s, domains, args.folds, l2)
-        for threshold in np.arange(0.3, 0.71, 0.05):
+        for threshold in [args.threshold] if args.threshold else np.arange(0.3, 0.71, 0.05):
             for demote, promote, demote_article in product(
                 [args.demote] if args.demote is not None else (*DEMOTES, threshold),
                 [args.promote] if args.promote is not None else (*PROMOTES, threshold),
