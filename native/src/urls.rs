@@ -44,22 +44,30 @@ impl Default for Tracking {
 }
 
 impl Tracking {
-    fn drops(&self, lowered_name: &str) -> bool {
-        self.params.iter().any(|p| p == lowered_name)
-            || self
-                .prefixes
-                .iter()
-                .any(|p| lowered_name.starts_with(p.as_str()))
+    /// Whether the parameter `name` is dropped: its lowercase is one of the names, or starts
+    /// with one of the prefixes (compared without allocating).
+    fn drops(&self, name: &str) -> bool {
+        let lowered_is = |name: &[u8], lowercase: &[u8]| {
+            name.len() == lowercase.len()
+                && name
+                    .iter()
+                    .zip(lowercase)
+                    .all(|(n, l)| n.to_ascii_lowercase() == *l)
+        };
+        let name = name.as_bytes();
+        self.params.iter().any(|p| lowered_is(name, p.as_bytes()))
+            || self.prefixes.iter().any(|p| {
+                name.get(..p.len())
+                    .is_some_and(|start| lowered_is(start, p.as_bytes()))
+            })
     }
 }
 
 // --- WHATWG resolution -----------------------------------------------------------------------
 
-/// ada's serialization (`href`) of `href` parsed against `base`, or None when that fails.
-fn parse(href: &str, base: Option<&str>) -> Option<String> {
-    AdaUrl::parse(href, base)
-        .ok()
-        .map(|url| url.href().to_owned())
+/// `href` parsed by ada against `base`, or None when that fails.
+fn parse(href: &str, base: Option<&str>) -> Option<AdaUrl> {
+    AdaUrl::parse(href, base).ok()
 }
 
 /// A base URL as [`resolve`] uses it: valid, and for an http(s) base its
@@ -70,7 +78,8 @@ struct ParsedBase {
 }
 
 fn parse_base(base: &str) -> ParsedBase {
-    let origin = parse(base, None).map(|serialized| {
+    let origin = parse(base, None).map(|url| {
+        let serialized = url.href();
         match serialized
             .strip_prefix("http://")
             .or_else(|| serialized.strip_prefix("https://"))
@@ -94,35 +103,30 @@ thread_local! {
     static LAST_BASE: RefCell<Option<ParsedBase>> = const { RefCell::new(None) };
 }
 
-/// The origin of `base` (see [`ParsedBase`]), from [`LAST_BASE`] when it is the last one.
-fn base_origin(base: &str) -> Option<String> {
+/// `pipelines.urls._resolve`, with its shortcuts: an "http(s)://" href does not depend on a
+/// (valid) base, and a path-absolute href ("/x") is the http(s) base's origin followed by it.
+fn resolve(href: &str, base: Option<&str>) -> Option<AdaUrl> {
+    let Some(base) = base else {
+        return parse(href, None);
+    };
     LAST_BASE.with(|cell| {
         let mut last = cell.try_borrow_mut().ok()?;
         if last.as_ref().is_none_or(|parsed| parsed.text != base) {
             *last = Some(parse_base(base));
         }
-        last.as_ref()?.origin.clone()
+        let origin = last.as_ref()?.origin.as_deref()?;
+        if href.starts_with("http://") || href.starts_with("https://") {
+            return parse(href, None);
+        }
+        let mut chars = href.chars();
+        if !origin.is_empty()
+            && chars.next() == Some('/')
+            && !matches!(chars.next(), Some('/' | '\\' | '\t' | '\n' | '\r'))
+        {
+            return parse(&format!("{origin}{href}"), None);
+        }
+        parse(href, Some(base))
     })
-}
-
-/// `pipelines.urls._resolve`, with its shortcuts: an "http(s)://" href does not depend on a
-/// (valid) base, and a path-absolute href ("/x") is the http(s) base's origin followed by it.
-fn resolve(href: &str, base: Option<&str>) -> Option<String> {
-    let Some(base) = base else {
-        return parse(href, None);
-    };
-    let origin = base_origin(base)?;
-    if href.starts_with("http://") || href.starts_with("https://") {
-        return parse(href, None);
-    }
-    let mut chars = href.chars();
-    if !origin.is_empty()
-        && chars.next() == Some('/')
-        && !matches!(chars.next(), Some('/' | '\\' | '\t' | '\n' | '\r'))
-    {
-        return parse(&format!("{origin}{href}"), None);
-    }
-    parse(href, Some(base))
 }
 
 /// What a browser resolves `<a href="{href}">` to on a page whose base URL is `base`, per the
@@ -131,7 +135,7 @@ fn resolve(href: &str, base: Option<&str>) -> Option<String> {
 /// `resolve_href("../c/./d?q=1#top", Some("http://Example.COM/a/b/"))` is
 /// `Some("http://example.com/a/c/d?q=1#top")`.
 pub fn resolve_href(href: &str, base: Option<&str>) -> Option<String> {
-    resolve(href, base)
+    resolve(href, base).map(|url| url.href().to_owned())
 }
 
 /// `encoding` as `encoding_rs` knows it, from a Python codec name (`cp1251`, `cp932`,
@@ -262,29 +266,40 @@ pub fn normalize_escapes(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A parameter's name and value (None: no `=`), `equals` the index of its `=`.
+fn name_and_value(param: &str, equals: Option<usize>) -> (&str, Option<&str>) {
+    match equals {
+        Some(i) => (param.get(..i).unwrap_or_default(), param.get(i + 1..)),
+        None => (param, None),
+    }
+}
+
 /// The query (without `?`): empty and tracking parameters dropped, escapes normalized,
 /// parameters sorted by name then value, each kept as it was encoded
 /// (`pipelines.urls._normalize_query`).
 fn normalize_query(query: &str, tracking: &Tracking) -> String {
-    // "name\0value": sorting these sorts by name, then value, and a name without "=" comes
-    // before the same name with an empty value (a serialized query has no NUL: it is "%00").
-    let mut params: Vec<String> = Vec::new();
+    // Sorted by (name, value), no value ("a") before an empty one ("a="): Python's order of
+    // "name\0value" strings (a serialized query has no NUL: it is "%00").
+    let mut params: Vec<(Cow<'_, str>, Option<usize>)> = Vec::new();
     for param in query.split('&').filter(|p| !p.is_empty()) {
         let param = normalize_escapes(param);
-        let (name, value) = match param.split_once('=') {
-            Some((name, value)) => (name, Some(value)),
-            None => (param.as_ref(), None),
-        };
-        if tracking.drops(&name.to_ascii_lowercase()) {
+        let equals = param.find('=');
+        if tracking.drops(name_and_value(&param, equals).0) {
             continue;
         }
-        params.push(match value {
-            Some(value) => format!("{name}\0{value}"),
-            None => name.to_owned(),
-        });
+        params.push((param, equals));
     }
-    params.sort_unstable();
-    params.join("&").replace('\0', "=")
+    params.sort_unstable_by(|(a, a_eq), (b, b_eq)| {
+        name_and_value(a, *a_eq).cmp(&name_and_value(b, *b_eq))
+    });
+    let mut out = String::with_capacity(query.len());
+    for (param, _) in &params {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.push_str(param);
+    }
+    out
 }
 
 /// `host` without its trailing dots, parsed again as the URL parser parses a host (`0x7f..` is
@@ -295,6 +310,7 @@ fn strip_trailing_dots(host: &str) -> Option<String> {
         return None;
     }
     let reparsed = parse(&format!("http://{stripped}/"), None)?;
+    let reparsed = reparsed.href();
     reparsed
         .get(7..reparsed.len().saturating_sub(1))
         .map(str::to_owned)
@@ -361,7 +377,7 @@ fn normalize_serialized(url: &str, tracking: &Tracking) -> Option<String> {
 /// `normalize_url("HTTP://User:Pw@WWW.Example.COM.:80/a/./b/../%7ec?b=2&utm_source=x&a=1#f",
 /// &Tracking::default())` is `Some("http://www.example.com/a/~c?a=1&b=2")`.
 pub fn normalize_url(url: &str, tracking: &Tracking) -> Option<String> {
-    normalize_serialized(&parse(url, None)?, tracking)
+    normalize_serialized(parse(url, None)?.href(), tracking)
 }
 
 /// The normalized target of `<a href="{href}">` on a page whose base URL is `base`, or None
@@ -371,7 +387,7 @@ pub fn normalize_url(url: &str, tracking: &Tracking) -> Option<String> {
 /// `resolve_link("../b/?z=1&a=%7e#frag", Some("https://www.example.com/x/y/z.html"),
 /// &Tracking::default())` is `Some("https://www.example.com/x/b/?a=~&z=1")`.
 pub fn resolve_link(href: &str, base: Option<&str>, tracking: &Tracking) -> Option<String> {
-    normalize_serialized(&resolve(href, base)?, tracking)
+    normalize_serialized(resolve(href, base)?.href(), tracking)
 }
 
 // --- Hrefs that are not links ----------------------------------------------------------------
