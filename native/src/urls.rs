@@ -70,51 +70,42 @@ fn parse(href: &str, base: Option<&str>) -> Option<AdaUrl> {
     AdaUrl::parse(href, base).ok()
 }
 
-/// A base URL as [`resolve`] uses it: valid, and for an http(s) base its
-/// `scheme://userinfo@host:port` (empty for another scheme).
-struct ParsedBase {
+/// A page's base URL, parsed once for all its links (the free functions keep the last one).
+pub struct Base {
     text: String,
-    origin: Option<String>, // None: not a valid absolute URL
+    /// None: not a valid absolute URL; for an http(s) base, its `scheme://userinfo@host:port`,
+    /// else empty.
+    origin: Option<String>,
 }
 
-fn parse_base(base: &str) -> ParsedBase {
-    let origin = parse(base, None).map(|url| {
-        let serialized = url.href();
-        match serialized
-            .strip_prefix("http://")
-            .or_else(|| serialized.strip_prefix("https://"))
-        {
-            Some(after) => {
-                let path_start =
-                    serialized.len() - after.len() + after.find('/').unwrap_or(after.len());
-                serialized.get(..path_start).unwrap_or_default().to_owned()
+impl Base {
+    /// `base` parsed; one that does not parse resolves no href.
+    pub fn new(base: &str) -> Base {
+        let origin = parse(base, None).map(|url| {
+            let serialized = url.href();
+            match serialized
+                .strip_prefix("http://")
+                .or_else(|| serialized.strip_prefix("https://"))
+            {
+                Some(after) => {
+                    let path_start =
+                        serialized.len() - after.len() + after.find('/').unwrap_or(after.len());
+                    serialized.get(..path_start).unwrap_or_default().to_owned()
+                }
+                None => String::new(),
             }
-            None => String::new(),
+        });
+        Base {
+            text: base.to_owned(),
+            origin,
         }
-    });
-    ParsedBase {
-        text: base.to_owned(),
-        origin,
     }
-}
 
-thread_local! {
-    // The last base parsed: the same for every link of a page.
-    static LAST_BASE: RefCell<Option<ParsedBase>> = const { RefCell::new(None) };
-}
-
-/// `pipelines.urls._resolve`, with its shortcuts: an "http(s)://" href does not depend on a
-/// (valid) base, and a path-absolute href ("/x") is the http(s) base's origin followed by it.
-fn resolve(href: &str, base: Option<&str>) -> Option<AdaUrl> {
-    let Some(base) = base else {
-        return parse(href, None);
-    };
-    LAST_BASE.with(|cell| {
-        let mut last = cell.try_borrow_mut().ok()?;
-        if last.as_ref().is_none_or(|parsed| parsed.text != base) {
-            *last = Some(parse_base(base));
-        }
-        let origin = last.as_ref()?.origin.as_deref()?;
+    /// `pipelines.urls._resolve`, with its shortcuts: an "http(s)://" href does not depend on
+    /// a (valid) base, and a path-absolute href ("/x") is the http(s) base's origin followed
+    /// by it.
+    fn resolve(&self, href: &str) -> Option<AdaUrl> {
+        let origin = self.origin.as_deref()?;
         if href.starts_with("http://") || href.starts_with("https://") {
             return parse(href, None);
         }
@@ -125,7 +116,36 @@ fn resolve(href: &str, base: Option<&str>) -> Option<AdaUrl> {
         {
             return parse(&format!("{origin}{href}"), None);
         }
-        parse(href, Some(base))
+        parse(href, Some(&self.text))
+    }
+
+    /// [`resolve_href`] against this base.
+    pub fn resolve_href(&self, href: &str) -> Option<String> {
+        self.resolve(href).map(|url| url.href().to_owned())
+    }
+
+    /// [`resolve_link`] against this base.
+    pub fn resolve_link(&self, href: &str, tracking: &Tracking) -> Option<String> {
+        normalize_serialized(self.resolve(href)?.href(), tracking)
+    }
+}
+
+thread_local! {
+    // The last base parsed: the same for every link of a page.
+    static LAST_BASE: RefCell<Option<Base>> = const { RefCell::new(None) };
+}
+
+/// `href` resolved against `base` (absolute when `base` is None), the last base kept parsed.
+fn resolve(href: &str, base: Option<&str>) -> Option<AdaUrl> {
+    let Some(base) = base else {
+        return parse(href, None);
+    };
+    LAST_BASE.with(|cell| {
+        let mut last = cell.try_borrow_mut().ok()?;
+        if last.as_ref().is_none_or(|parsed| parsed.text != base) {
+            *last = Some(Base::new(base));
+        }
+        last.as_ref()?.resolve(href)
     })
 }
 
