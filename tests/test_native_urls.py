@@ -249,6 +249,15 @@ def test_encode_query_every_character(native: ModuleType, encoding: str) -> None
         assert differing <= SINGLE_BYTE_DIFFERENCES
 
 
+def test_unknown_encoding(native: ModuleType) -> None:
+    # It fails only when a character is to be encoded, on both paths.
+    href = "/s?q=plain#ж"
+    assert native.encode_query(href, "no-such-codec") == urls.encode_query(href, "no-such-codec")
+    for impl in (urls, native):
+        with pytest.raises(LookupError):
+            impl.encode_query("/s?q=ж", "no-such-codec")
+
+
 # Lone surrogates are left out (no decoded page has them), and so are C1 controls (above).
 _QUERY_TEXT = st.text(
     st.characters(exclude_categories=["Cs"], exclude_characters="".join(map(chr, C1_CONTROLS))),

@@ -70,7 +70,8 @@ fn parse(href: &str, base: Option<&str>) -> Option<AdaUrl> {
     AdaUrl::parse(href, base).ok()
 }
 
-/// A page's base URL, parsed once for all its links (the free functions keep the last one).
+/// A page's base URL, checked and its origin taken once for all its links (the free functions
+/// keep the last one); ada parses it again for an href relative to its path.
 pub struct Base {
     text: String,
     /// None: not a valid absolute URL; for an http(s) base, its `scheme://userinfo@host:port`,
@@ -181,20 +182,23 @@ pub fn encoding_for_name(name: &str) -> Option<&'static Encoding> {
     Encoding::for_label(label.as_bytes())
 }
 
+/// Where the query of `href` is (from its `?` to its end), when it has a non-ASCII character.
+fn non_ascii_query(href: &str) -> Option<(usize, usize)> {
+    let start = href.find('?')?;
+    let end = href[start..].find('#').map_or(href.len(), |i| start + i);
+    (!href[start + 1..end].is_ascii()).then_some((start, end))
+}
+
 /// `href` with the non-ASCII characters of its query percent-encoded in `encoding`, as a
 /// browser encodes a link's query on a page in that (legacy) encoding; a character the encoding
 /// lacks becomes `%26%23<code point>%3B` (`&#N;`). The rest is left to the URL parser.
 ///
 /// `encode_query("/s?q=привет#якорь", WINDOWS_1251)` is `"/s?q=%EF%F0%E8%E2%E5%F2#якорь"`.
 pub fn encode_query<'a>(href: &'a str, encoding: &'static Encoding) -> Cow<'a, str> {
-    let Some(start) = href.find('?') else {
+    let Some((start, end)) = non_ascii_query(href) else {
         return Cow::Borrowed(href);
     };
-    let end = href[start..].find('#').map_or(href.len(), |i| start + i);
     let query = &href[start + 1..end];
-    if query.is_ascii() {
-        return Cow::Borrowed(href);
-    }
     let mut out = String::with_capacity(href.len() + 3 * query.len());
     out.push_str(&href[..=start]);
     let mut utf8 = [0u8; 4];
@@ -553,9 +557,13 @@ fn py_is_skipped_href(href: Bound<'_, PyString>) -> PyResult<bool> {
 fn py_encode_query(href: Bound<'_, PyString>, encoding: &str) -> PyResult<String> {
     let href = usv(&href)?;
     let Some(encoding) = encoding_for_name(encoding) else {
-        return Err(PyLookupError::new_err(format!(
-            "unknown encoding: {encoding}"
-        )));
+        // As Python: an unknown encoding fails only when a character is to be encoded.
+        return match non_ascii_query(&href) {
+            None => Ok(href.into_owned()),
+            Some(_) => Err(PyLookupError::new_err(format!(
+                "unknown encoding: {encoding}"
+            ))),
+        };
     };
     Ok(guarded(href.to_string(), || {
         encode_query(&href, encoding).into_owned()
