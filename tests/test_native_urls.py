@@ -1,0 +1,272 @@
+"""The native URL rules (native/src/urls.rs) give pipelines/urls.py's answers.
+
+Both paths run on every case of tests/test_urls.py's tables and of pipelines/urls.py's
+docstrings, the WHATWG URL cases (tests/test_whatwg_url.py), every raw href of the Zyte pages
+against its page URL, hostile inputs, and random hrefs and bases. Where they may differ is
+listed here and in README ("Native URL rules"); any other difference fails.
+"""
+
+from __future__ import annotations
+
+import doctest
+import gzip
+import json
+import shutil
+from collections.abc import Callable, Iterable
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import test_urls
+import test_whatwg_url
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from selectolax.lexbor import LexborHTMLParser
+
+from pipelines import urls
+from pipelines.native import core
+
+ZYTE = Path(__file__).parent / "data" / "zyte-article-extraction-benchmark"
+PORTED = ("resolve_href", "normalize_url", "resolve_link", "is_skipped_href", "encode_query")
+#: The Python codecs pipelines.encoding decodes legacy pages with (its guesses and w3lib's
+#: WHATWG mapping of declared labels).
+LEGACY = ("cp1251", "koi8-r", "koi8-u", "cp866", "iso8859-5", "cp1253", "iso8859-7", "cp1255",
+          "iso8859-8", "cp1256", "iso8859-6", "cp874", "cp932", "euc_jp", "gb18030", "big5hkscs",
+          "cp949", "cp1250", "cp1252", "iso8859-2")  # fmt: skip
+
+Call = tuple[str, tuple[Any, ...], dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def native() -> ModuleType:
+    """The native core; without cargo on the machine, the Python path it falls back to."""
+    module = core()
+    if shutil.which("cargo") is None:
+        assert module is None, "a core is loaded on a machine without cargo"
+        return urls
+    assert module is not None, (
+        "native core not built: cd native && cargo build --release && cd .. && "
+        "ln -sf native/target/release/liblinkcrawl_native.so linkcrawl_native.abi3.so"
+    )
+    return module
+
+
+def differences(native: ModuleType, calls: Iterable[Call]) -> list[tuple[Call, Any, Any]]:
+    """Each call whose answer differs between the paths: (call, Python's, native's)."""
+    found = []
+    for name, args, kwargs in calls:
+        expected = getattr(urls, name)(*args, **kwargs)
+        got = getattr(native, name)(*args, **kwargs)
+        if got != expected:
+            found.append(((name, args, kwargs), expected, got))
+    return found
+
+
+def href_calls(href: str, base: str | None) -> list[Call]:
+    """Every function of an href on a page whose base URL is *base*."""
+    return [
+        ("is_skipped_href", (href,), {}),
+        ("resolve_href", (href, base), {}),
+        ("resolve_link", (href, base), {}),
+        ("normalize_url", (href,), {}),
+    ]
+
+
+# --- (a) tests/test_urls.py's tables and pipelines/urls.py's docstrings ------------------------
+
+
+def _table(test: Callable[..., None]) -> list[tuple[Any, ...]]:
+    (mark,) = (mark for mark in test.pytestmark if mark.name == "parametrize")  # type: ignore[attr-defined]
+    return [tuple(getattr(row, "values", row)) for row in mark.args[1]]
+
+
+def table_calls() -> list[Call]:
+    calls: list[Call] = []
+    calls += [("resolve_href", (h, b), {}) for h, b, _ in _table(test_urls.test_resolve_href)]
+    calls += [("resolve_link", (h, b), {}) for h, b, _ in _table(test_urls.test_resolve_link)]
+    calls += [("normalize_url", (u,), {}) for u, _ in _table(test_urls.test_normalize_url)]
+    calls += [("is_skipped_href", (h,), {}) for h, _ in _table(test_urls.test_is_skipped_href)]
+    calls += [("encode_query", (h, e), {}) for h, e, _ in _table(test_urls.test_encode_query)]
+    for url, params, prefixes, _ in _table(test_urls.test_normalize_url_tracking_configurable):
+        kwargs = {"tracking_params": params, "tracking_prefixes": prefixes}
+        calls += [
+            ("normalize_url", (url,), kwargs),
+            ("resolve_link", (url, "http://b.test/"), kwargs),
+        ]
+    # Every input of the tables as an href, on every base of the tables.
+    inputs = {args[0] for _, args, _ in calls}
+    bases = {args[1] for name, args, _ in calls if name in ("resolve_href", "resolve_link")}
+    return calls + [call for href in inputs for base in bases for call in href_calls(href, base)]
+
+
+def test_tables(native: ModuleType) -> None:
+    calls = table_calls()
+    assert len(calls) > 5000
+    assert differences(native, calls) == []
+
+
+def test_docstring_examples(native: ModuleType) -> None:
+    examples = [
+        example
+        for test in doctest.DocTestFinder().find(urls)
+        if test.name.rpartition(".")[2] in PORTED
+        for example in test.examples
+    ]
+    assert len(examples) >= 12
+    with_native = {**vars(urls), **{name: getattr(native, name) for name in PORTED}}
+    for example in examples:
+        expected = eval(example.source, dict(vars(urls)))  # our own docstrings
+        assert eval(example.source, with_native) == expected, example.source
+
+
+# --- (b) the WHATWG URL cases ------------------------------------------------------------------
+
+#: WHATWG cases where the paths' answers differ (README, "Native URL rules"): none, both are ada.
+WHATWG_DIFFERENCES: set[int] = set()
+
+
+def test_whatwg_cases(native: ModuleType) -> None:
+    python_failing = test_whatwg_url.failing(urls)
+    native_failing = test_whatwg_url.failing(native)
+    print(
+        f"WHATWG URL: Python path passes {len(test_whatwg_url.CASES) - len(python_failing)},"
+        f" native path {len(test_whatwg_url.CASES) - len(native_failing)}"
+        f" of {len(test_whatwg_url.CASES)} cases"
+    )
+    assert len(native_failing) <= len(python_failing)
+    differing = {
+        i
+        for i, case in enumerate(test_whatwg_url.CASES)
+        if differences(native, href_calls(case["input"], case["base"]))
+    }
+    assert differing == WHATWG_DIFFERENCES, [
+        test_whatwg_url._case_id(i, test_whatwg_url.CASES[i]) for i in differing
+    ]
+
+
+# --- (c) the Zyte pages' hrefs -----------------------------------------------------------------
+
+
+@cache
+def zyte_links() -> list[tuple[str, str, str]]:
+    """Every raw href of the Zyte pages' ``<a>`` and ``<area>``, with its page's URL and its
+    text."""
+    truth = json.loads((ZYTE / "ground-truth.json").read_text(encoding="utf-8"))
+    links = []
+    for pid, item in sorted(truth.items()):
+        html = gzip.decompress((ZYTE / "html" / f"{pid}.html.gz").read_bytes())
+        tree = LexborHTMLParser(html.decode("utf-8", "replace"))
+        for node in tree.css("a[href], area[href]"):
+            links.append((node.attributes.get("href") or "", item["url"], node.text()))
+    return links
+
+
+def test_zyte_hrefs(native: ModuleType) -> None:
+    links = zyte_links()
+    assert len(links) > 20_000
+    pairs = dict.fromkeys((href, page) for href, page, _ in links)  # each once, in page order
+    calls = [call for href, page in pairs for call in href_calls(href, page)]
+    assert differences(native, calls) == []
+
+
+# --- hostile inputs: bounded, and the same answers ---------------------------------------------
+
+HOSTILE = [
+    "/" + "a/../" * 50_000,
+    "http://" + "ü" * 3000 + ".test/",
+    "http://" + "a." * 50_000 + "test/",
+    "\t\n " * 50_000 + "/x" + "?b=%7e&a" * 20_000,
+    "/%" + "%41" * 50_000 + "#" + "x" * 50_000,
+    "//h.test/" + "%2e%2E/" * 20_000,
+    # lone, paired and reversed surrogates (a str from Python may hold them)
+    "/\ud800a?\udc00=1#\udbff",
+    "/\udbff\udfff?q=\ude00\ud83d",
+]
+
+
+def test_hostile_inputs(native: ModuleType) -> None:
+    calls = [call for href in HOSTILE for call in href_calls(href, test_urls.BASE)]
+    calls += [("encode_query", ("/?" + "ж✓" * 100_000, "cp1251"), {})]
+    assert differences(native, calls) == []
+
+
+# --- (d) random hrefs and bases ----------------------------------------------------------------
+
+_BASES = st.one_of(
+    st.sampled_from([test_urls.BASE, "http://a.test", "https://u:p@b.test:8443/x/y?q#f",
+                     "http://[::1]:81/a/", "HTTP://B%C3%BCcher.DE./a", "file:///tmp/x",
+                     "foo://host/a/b", "not a url"]),
+    test_urls.url_like(),
+)  # fmt: skip
+_HREFS = st.one_of(test_urls._SHORTCUT_HREFS, test_urls.url_like(), st.text(max_size=30))
+
+
+@settings(max_examples=200, deadline=None)
+@given(_HREFS, _BASES)
+def test_random_hrefs(native: ModuleType, href: str, base: str) -> None:
+    assert differences(native, href_calls(href, base)) == []
+
+
+# --- encode_query: every character, in every legacy encoding ------------------------------------
+
+#: Where the paths encode a character differently, by encoding (README, "Native URL rules"): the
+#: native path uses the WHATWG encoders (encoding_rs), as a browser does; the Python path uses
+#: Python's codecs. Single-byte encodings: the C1 controls (U+0080-U+009F), which WHATWG maps
+#: to the bytes windows-125x leave undefined, windows-1255's 0xCA (U+05BA, undefined in Python),
+#: and the 4 code points where WHATWG's KOI8-U (KOI8-RU) has Belarusian ў. Multi-byte
+#: encodings: the number of code points that differ.
+C1_CONTROLS = frozenset(range(0x80, 0xA0))
+SINGLE_BYTE_DIFFERENCES = C1_CONTROLS | {0x05BA, 0x040E, 0x045E, 0x255D, 0x256C}
+CJK_DIFFERENCES = {"cp932": 2264, "euc_jp": 6244, "gb18030": 21, "big5hkscs": 2436, "cp949": 0}
+_BMP = [cp for cp in range(0x80, 0x10000) if not 0xD800 <= cp < 0xE000]
+# Single-byte encodings map nothing above U+25A0 (on both paths): their sweep stops at U+2FFF.
+_SINGLE_BYTE_RANGE = [cp for cp in _BMP if cp < 0x3000]
+
+
+def encoding_differences(native: ModuleType, encoding: str, code_points: list[int]) -> set[int]:
+    """The code points whose encode_query differs between the paths in *encoding*."""
+    # One query of every character, "&" between them: "&" is ASCII, and no encoded character
+    # comes out as "&" (it is percent-encoded).
+    query = "?" + "&".join(map(chr, code_points))
+    python = urls.encode_query(query, encoding)[1:].split("&")
+    ours = native.encode_query(query, encoding)[1:].split("&")
+    assert len(python) == len(ours) == len(code_points)
+    return {cp for cp, a, b in zip(code_points, python, ours, strict=True) if a != b}
+
+
+@pytest.mark.parametrize("encoding", LEGACY)
+def test_encode_query_every_character(native: ModuleType, encoding: str) -> None:
+    cjk = encoding in CJK_DIFFERENCES
+    code_points = [*_BMP, 0x1F600, 0x20000] if cjk else _SINGLE_BYTE_RANGE
+    differing = encoding_differences(native, encoding, code_points)
+    if native is urls:
+        assert differing == set()
+    elif cjk:
+        assert len(differing) == CJK_DIFFERENCES[encoding]
+    else:
+        assert differing <= SINGLE_BYTE_DIFFERENCES
+
+
+def test_unknown_encoding(native: ModuleType) -> None:
+    # It fails only when a character is to be encoded, on both paths.
+    href = "/s?q=plain#ж"
+    assert native.encode_query(href, "no-such-codec") == urls.encode_query(href, "no-such-codec")
+    for impl in (urls, native):
+        with pytest.raises(LookupError):
+            impl.encode_query("/s?q=ж", "no-such-codec")
+
+
+# Lone surrogates are left out (no decoded page has them), and so are C1 controls (above).
+_QUERY_TEXT = st.text(
+    st.characters(exclude_categories=["Cs"], exclude_characters="".join(map(chr, C1_CONTROLS))),
+    max_size=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_QUERY_TEXT, _QUERY_TEXT, st.sampled_from(["cp1251", "koi8-r", "cp949", "cp1252"]))
+def test_random_queries(native: ModuleType, path: str, query: str, encoding: str) -> None:
+    href = f"/{path}?{query}#{query}"
+    assert differences(native, [("encode_query", (href, encoding), {})]) == []
