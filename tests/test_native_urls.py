@@ -29,7 +29,14 @@ from pipelines import urls
 from pipelines.native import core
 
 ZYTE = Path(__file__).parent / "data" / "zyte-article-extraction-benchmark"
-PORTED = ("resolve_href", "normalize_url", "resolve_link", "is_skipped_href", "encode_query")
+PORTED = (
+    "resolve_href",
+    "normalize_url",
+    "resolve_link",
+    "is_skipped_href",
+    "is_same_document",
+    "encode_query",
+)
 #: The Python codecs pipelines.encoding decodes legacy pages with (its guesses and w3lib's
 #: WHATWG mapping of declared labels).
 LEGACY = ("cp1251", "koi8-r", "koi8-u", "cp866", "iso8859-5", "cp1253", "iso8859-7", "cp1255",

@@ -419,9 +419,13 @@ pub fn resolve_link(href: &str, base: Option<&str>, tracking: &Tracking) -> Opti
 /// True when `href` is not a link to another resource: empty, fragment-only, or with a scheme
 /// other than http and https, read as the URL parser reads it (`pipelines.urls.is_skipped_href`).
 ///
-/// `is_skipped_href(" java\nscript:void(0)")` and `is_skipped_href("#top")` are true,
-/// `is_skipped_href("a/b:c")` is false.
-pub fn is_skipped_href(href: &str) -> bool {
+/// An empty or fragment-only href is skipped only when the base is the document itself
+/// (`same_document`, see [`is_same_document`]); under a `<base href>` naming another document
+/// it is a link to that document.
+///
+/// `is_skipped_href(" java\nscript:void(0)", true)` and `is_skipped_href("#top", true)` are
+/// true, `is_skipped_href("a/b:c", true)` and `is_skipped_href("#top", false)` are false.
+pub fn is_skipped_href(href: &str, same_document: bool) -> bool {
     if href.starts_with(['/', '.', '?'])
         || href.starts_with("http://")
         || href.starts_with("https://")
@@ -431,7 +435,7 @@ pub fn is_skipped_href(href: &str) -> bool {
     let trimmed = href.trim_matches(|c: char| c <= ' ');
     let mut chars = trimmed.chars().filter(|c| !matches!(c, '\t' | '\n' | '\r'));
     let first = match chars.next() {
-        None | Some('#') => return true,
+        None | Some('#') => return same_document,
         Some(c) if c.is_ascii_alphabetic() => c,
         Some(_) => return false,
     };
@@ -446,6 +450,18 @@ pub fn is_skipped_href(href: &str) -> bool {
         }
     }
     false
+}
+
+/// Whether the base URL `base` names the document at `url` itself: both as the WHATWG parser
+/// serializes them (an unparsable one as written), equal once their fragments are removed
+/// (`pipelines.urls.is_same_document`).
+///
+/// `is_same_document("http://a.test/p#top", "HTTP://A.test:80/p")` is true.
+pub fn is_same_document(base: &str, url: &str) -> bool {
+    let base = resolve_href(base, None).unwrap_or_else(|| base.to_owned());
+    let url = resolve_href(url, None).unwrap_or_else(|| url.to_owned());
+    let cut = |s: &str| s.split('#').next().unwrap_or("").to_owned();
+    cut(&base) == cut(&url)
 }
 
 // --- Python ------------------------------------------------------------------------------------
@@ -548,9 +564,16 @@ thread_local! {
 }
 
 #[pyfunction(name = "is_skipped_href")]
-fn py_is_skipped_href(href: Bound<'_, PyString>) -> PyResult<bool> {
+#[pyo3(signature = (href, same_document = true))]
+fn py_is_skipped_href(href: Bound<'_, PyString>, same_document: bool) -> PyResult<bool> {
     let href = usv(&href)?;
-    Ok(guarded(true, || is_skipped_href(&href)))
+    Ok(guarded(true, || is_skipped_href(&href, same_document)))
+}
+
+#[pyfunction(name = "is_same_document")]
+fn py_is_same_document(base: Bound<'_, PyString>, url: Bound<'_, PyString>) -> PyResult<bool> {
+    let (base, url) = (usv(&base)?, usv(&url)?);
+    Ok(guarded(false, || is_same_document(&base, &url)))
 }
 
 #[pyfunction(name = "encode_query")]
@@ -576,6 +599,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_normalize_url, m)?)?;
     m.add_function(wrap_pyfunction!(py_resolve_link, m)?)?;
     m.add_function(wrap_pyfunction!(py_is_skipped_href, m)?)?;
+    m.add_function(wrap_pyfunction!(py_is_same_document, m)?)?;
     m.add_function(wrap_pyfunction!(py_encode_query, m)?)?;
     Ok(())
 }
