@@ -1,6 +1,9 @@
 //! linkcrawl's native core, reached from Python only through `pipelines/native.py`.
 use pyo3::prelude::*;
 
+mod arena;
+mod extract;
+
 /// The version of the core, checked by `pipelines/native.py` against the Python package's so
 /// that a stale build left in site-packages is not used.
 #[pyfunction]
@@ -11,5 +14,6 @@ fn core_version() -> &'static str {
 #[pymodule]
 fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(core_version, m)?)?;
+    extract::register(m)?;
     Ok(())
 }
