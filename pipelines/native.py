@@ -71,11 +71,21 @@ _WHATWG_LABELS = {
     "mac-roman": "macintosh",
     "mac-cyrillic": "x-mac-cyrillic",
     "iso2022_jp": "iso-2022-jp",
+    "iso8859-16": "iso-8859-16",
     "hz": "replacement",
     "iso2022_kr": "replacement",
 }
 # No placement from the native core yet: its port waits on issue 15 (README).
 _NO_PLACEMENT = Placed("", None, None)  # type: ignore[arg-type]
+
+
+def whatwg_label(codec: str) -> str:
+    """The encoding_rs label of a Python codec name.
+
+    >>> whatwg_label("cp932"), whatwg_label("cp1251")
+    ('shift_jis', 'cp1251')
+    """
+    return _WHATWG_LABELS.get(codec, codec)
 
 
 class _Walk(NamedTuple):
@@ -94,9 +104,8 @@ class _Walk(NamedTuple):
 
 def _walk(native: ModuleType, data: bytes, encoding: str, flatten: bool) -> _Walk:
     """The core's walk of *data* decoded with *encoding* (a Python codec name)."""
-    label = _WHATWG_LABELS.get(encoding, encoding)
     try:
-        return _Walk(*native.extract_links(data, label, flatten))
+        return _Walk(*native.extract_links(data, whatwg_label(encoding), flatten))
     except LookupError:  # a codec encoding_rs does not have (UTF-32, IBM code pages)
         text = decode(data, encoding).encode("utf-8", "replace")
         return _Walk(*native.extract_links(text, "utf-8", flatten))

@@ -24,6 +24,7 @@ from test_bad_input import FUZZ_BODIES, FUZZ_CONTENT_TYPES
 
 from crawler.testweb.generator import build_test_web
 from pipelines import native
+from pipelines.encoding import decode
 from pipelines.extract import MAX_TEXT_CHARS, MAX_URL_CHARS, PageLinks, extract_page
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -211,6 +212,33 @@ def test_hostile_pages(core, body):
 )
 def test_encodings(core, body, content_type):
     _same(body, "http://enc.test/p", content_type)
+
+
+# Single-byte codecs pipelines/encoding.py may choose, and (Python name, bytes) where
+# encoding_rs decodes otherwise by design (README, "The native core").
+_SINGLE_BYTE = ["cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257",
+                "cp1258", "cp874", "iso8859-2", "iso8859-5", "iso8859-7", "iso8859-8",
+                "iso8859-15", "koi8-r", "koi8-u", "cp866", "mac-cyrillic"]  # fmt: skip
+_KOI8_RU = {("koi8-u", 0xAE), ("koi8-u", 0xBE)}  # WHATWG's KOI8-U is KOI8-RU: ў and Ў
+
+
+def test_decoders_agree_but_where_listed(core):
+    """Every byte of the single-byte codecs decodes alike, but those Python leaves undefined
+    (U+FFFD) that WHATWG maps (C1 controls mostly), and KOI8-RU's two letters."""
+    if core is None:
+        return _fallback_works()
+    differ = set()
+    for codec in _SINGLE_BYTE:
+        for byte in range(256):
+            mine = core.decode(bytes([byte]), native.whatwg_label(codec))
+            python = decode(bytes([byte]), codec)
+            if mine != python:
+                assert python == "\ufffd" or (codec, byte) in _KOI8_RU, (codec, byte)
+                differ.add((codec, byte))
+    assert differ >= _KOI8_RU and ("cp1252", 0x81) in differ
+    assert core.decode("日本語".encode("cp932"), "shift_jis") == "日本語"
+    with pytest.raises(LookupError):
+        core.decode(b"x", "utf-32")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

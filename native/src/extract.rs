@@ -536,8 +536,7 @@ fn guarded<T>(f: impl FnOnce() -> T) -> PyResult<T> {
 /// (Python asks for it on pages with many tags, as `parse_page` does).
 #[pyfunction]
 fn extract_links(py: Python<'_>, body: &[u8], encoding: &str, flatten: bool) -> PyResult<PageRow> {
-    let text = decode(body, encoding)
-        .ok_or_else(|| PyLookupError::new_err(format!("unknown encoding: {encoding}")))?;
+    let text = decode_py(body, encoding)?;
     py.detach(|| {
         guarded(|| {
             let mut arena = parse(StrTendril::from(text));
@@ -556,6 +555,15 @@ fn parse_only(py: Python<'_>, body: &[u8]) -> PyResult<usize> {
     py.detach(|| guarded(|| parse(StrTendril::from(text)).nodes.len()))
 }
 
+/// *body* decoded as the core decodes a page (encoding_rs, a WHATWG label; a bad byte is
+/// U+FFFD): tests/test_native.py compares it with Python's decoders.
+#[pyfunction]
+#[pyo3(name = "decode")]
+fn decode_py(body: &[u8], encoding: &str) -> PyResult<String> {
+    decode(body, encoding)
+        .ok_or_else(|| PyLookupError::new_err(format!("unknown encoding: {encoding}")))
+}
+
 /// Panics inside the guard: tests/test_native.py checks that Python gets a RuntimeError.
 #[pyfunction]
 fn _panic_for_test() -> PyResult<()> {
@@ -565,6 +573,7 @@ fn _panic_for_test() -> PyResult<()> {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(extract_links, m)?)?;
     m.add_function(wrap_pyfunction!(parse_only, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_py, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     Ok(())
 }
