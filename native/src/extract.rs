@@ -511,10 +511,11 @@ fn walk(arena: &Arena) -> PageRow {
     (title, base, canonical, robots, alternates, truncated, metas, false, rows)
 }
 
-fn decode(body: &[u8], label: &str) -> Option<String> {
+/// *body* decoded (one copy: a valid UTF-8 body is borrowed, then copied into the tendril).
+fn decode(body: &[u8], label: &str) -> Option<StrTendril> {
     let body = &body[..body.len().min(MAX_PARSE_BYTES)];
     let encoding = Encoding::for_label(label.as_bytes())?;
-    Some(encoding.decode_without_bom_handling(body).0.into_owned())
+    Some(StrTendril::from_slice(&encoding.decode_without_bom_handling(body).0))
 }
 
 /// Run *f* so that a panic in it becomes a Python RuntimeError (not PanicException, a
@@ -536,10 +537,10 @@ fn guarded<T>(f: impl FnOnce() -> T) -> PyResult<T> {
 /// (Python asks for it on pages with many tags, as `parse_page` does).
 #[pyfunction]
 fn extract_links(py: Python<'_>, body: &[u8], encoding: &str, flatten: bool) -> PyResult<PageRow> {
-    let text = decode_py(body, encoding)?;
     py.detach(|| {
+        let text = decoded(body, encoding)?;
         guarded(|| {
-            let mut arena = parse(StrTendril::from(text));
+            let mut arena = parse(text);
             let flattened = flatten && flatten_deep(&mut arena, MAX_DOM_DEPTH);
             let mut page = walk(&arena);
             page.7 = flattened;
@@ -551,8 +552,7 @@ fn extract_links(py: Python<'_>, body: &[u8], encoding: &str, flatten: bool) -> 
 /// The parse alone (UTF-8 bytes into the arena): the node count. The benchmark's floor.
 #[pyfunction]
 fn parse_only(py: Python<'_>, body: &[u8]) -> PyResult<usize> {
-    let text = decode(body, "utf-8").unwrap_or_default();
-    py.detach(|| guarded(|| parse(StrTendril::from(text)).nodes.len()))
+    py.detach(|| guarded(|| parse(decode(body, "utf-8").unwrap_or_default()).nodes.len()))
 }
 
 /// *body* decoded as the core decodes a page (encoding_rs, a WHATWG label; a bad byte is
@@ -560,6 +560,10 @@ fn parse_only(py: Python<'_>, body: &[u8]) -> PyResult<usize> {
 #[pyfunction]
 #[pyo3(name = "decode")]
 fn decode_py(body: &[u8], encoding: &str) -> PyResult<String> {
+    decoded(body, encoding).map(|text| text.to_string())
+}
+
+fn decoded(body: &[u8], encoding: &str) -> PyResult<StrTendril> {
     decode(body, encoding)
         .ok_or_else(|| PyLookupError::new_err(format!("unknown encoding: {encoding}")))
 }
