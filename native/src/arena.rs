@@ -41,7 +41,14 @@ pub struct Node {
 
 impl Node {
     fn new(data: Data) -> Node {
-        Node { parent: NONE, first_child: NONE, last_child: NONE, prev: NONE, next: NONE, data }
+        Node {
+            parent: NONE,
+            first_child: NONE,
+            last_child: NONE,
+            prev: NONE,
+            next: NONE,
+            data,
+        }
     }
 
     pub fn element(&self) -> Option<&Element> {
@@ -73,7 +80,9 @@ pub struct Arena {
 
 impl Arena {
     pub fn new() -> Arena {
-        Arena { nodes: vec![Node::new(Data::Document)] }
+        Arena {
+            nodes: vec![Node::new(Data::Document)],
+        }
     }
 
     pub fn push(&mut self, data: Data) -> u32 {
@@ -209,14 +218,24 @@ impl TreeSink for Sink {
     fn elem_name<'a>(&'a self, target: &'a u32) -> Name {
         let arena = self.arena.borrow();
         match &arena.nodes[*target as usize].data {
-            Data::Element(e) => Name { ns: e.name.ns.clone(), local: e.name.local.clone() },
-            _ => Name { ns: Namespace::from(""), local: LocalName::from("") },
+            Data::Element(e) => Name {
+                ns: e.name.ns.clone(),
+                local: e.name.local.clone(),
+            },
+            _ => Name {
+                ns: Namespace::from(""),
+                local: LocalName::from(""),
+            },
         }
     }
 
     fn create_element(&self, name: QualName, attrs: Vec<Attribute>, flags: ElementFlags) -> u32 {
         let mut arena = self.arena.borrow_mut();
-        let template = if flags.template { arena.push(Data::Document) } else { NONE };
+        let template = if flags.template {
+            arena.push(Data::Document)
+        } else {
+            NONE
+        };
         arena.push(Data::Element(Box::new(Element {
             name,
             attrs,
@@ -324,8 +343,17 @@ impl TreeSink for Sink {
 /// `<noscript>`'s content is markup, and its links are links).
 pub fn parse(text: StrTendril) -> Arena {
     let opts = ParseOpts {
-        tree_builder: TreeBuilderOpts { scripting_enabled: false, ..Default::default() },
+        tree_builder: TreeBuilderOpts {
+            scripting_enabled: false,
+            ..Default::default()
+        },
         ..Default::default()
     };
-    parse_document(Sink { arena: RefCell::new(Arena::new()) }, opts).one(text)
+    parse_document(
+        Sink {
+            arena: RefCell::new(Arena::new()),
+        },
+        opts,
+    )
+    .one(text)
 }

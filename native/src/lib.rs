@@ -3,6 +3,7 @@ use pyo3::prelude::*;
 
 mod arena;
 mod extract;
+mod walk;
 
 /// The version of the core, checked by `pipelines/native.py` against the Python package's so
 /// that a stale build left in site-packages is not used.
