@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,28 @@ def test_parse_only_counts_nodes(core):
     # document, html, head, body, p, text, b, text
     assert core.parse_only(b"<p>a<b>b</b>") == 8
     assert core.parse_only(b"<template><a href=/x>x</a></template>") > 5
+
+
+def test_deep_pages_on_a_small_stack(core):
+    """Nothing in the core recurses: 100,000 nested elements are parsed, flattened, walked and
+    dropped on a 128 KiB thread stack (a recursive walk would overflow it and abort)."""
+    if core is None:
+        return _fallback_works()
+    results = []
+
+    def run() -> None:
+        page = core.extract_links(b"<span>" * 100_000 + b"<a href=/x>x</a>", "utf-8", True)
+        results.append((len(page[8]), page[7]))
+        results.append(core.parse_only(b"<b>" * 50_000 + b"<table><tr><td>" * 20_000) > 100_000)
+
+    previous = threading.stack_size(128 * 1024)
+    try:
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+    finally:
+        threading.stack_size(previous)
+    assert results == [(1, True), True]
 
 
 def test_test_web(core):
