@@ -216,6 +216,65 @@ def test_hostile_pages(core, body):
     _same(body, "http://bad.test/p", robots="noarchive")
 
 
+# Corners of tree construction and of what a link's text is (select, foster parenting,
+# quirks, integration points, misnested and nested links, hidden, ruby, entities, NUL...).
+_CORNERS = [
+    b"<select><a href=/x>x</a><option>o<a href=/y>y</a></option></select>",
+    b"<select><div><a href=/z>z</a></div><button>b<a href=/w>w</a></button></select>",
+    b"<select><input><a href=/v>v</a>",
+    b"<select><optgroup><option><b><a href=/u>u</a></b></select><a href=/after>a</a>",
+    b"<table><a href=/t>t</a><tr><td>c</td></tr></table>",
+    b"<!doctype html><p><table><tr><td><a href=/q>q</a>",
+    b"<p><table><tr><td><a href=/q>q</a>",
+    b"<math><mtext><a href=/m>m</a></mtext><mi><svg><a href=/ms>s</a></svg></mi></math>",
+    b"<frameset><frame src=x></frameset><a href=/f>f</a>",
+    b"<head><noscript><a href=/ns>ns</a></noscript></head><body>",
+    b"<image alt=i><a href=/i><image alt=ii></a>",
+    b"<plaintext><a href=/p>p</a>",
+    b"<xmp><a href=/x>x</a></xmp><listing>\n<a href=/l>l</a></listing>",
+    b"<svg><foreignObject><math><a href=/fm>fm</a></math><p><a href=/fp>fp</a></foreignObject>",
+    b"<a href=/1>1<a href=/2>2</a>",
+    b"<a href=/1><table><a href=/2>2</table></a>",
+    b"<a href=/o><p>para<div>div</div></a>",
+    b"<a href=/r><ruby>kan<rp>(</rp><rt>ji</rt><rp>)</rp></ruby></a>",
+    b"<a href=/h><span hidden=until-found>f</span><span hidden>h</span><dialog>d</dialog>"
+    b"<dialog open>o</dialog></a>",
+    b"<a href=/c><!-- c -->x<br>y</a>",
+    b"<a href=/s><svg><title>t</title><desc>d</desc><text>tx</text></svg></a>",
+    b"<a href=/sel><select><option>one<option>two</select></a>",
+    b"<a href=/ta><textarea>t</textarea><input value=v><button>b</button></a>",
+    b"<title>a</title><title>b</title><svg><title>s</title></svg>",
+    b"<body><title>late</title><a href=/x>x</a>",
+    b"<base href=''><a href=x>x</a>",
+    b"<base href='http://[bad'><a href=x>x</a>",
+    b"<base href='other.html'><a href='#x'>x</a>",
+    b"<html><body></body></html>\n<a href=/after-html>a</a>",
+    b"<a href=/tp><template><b>t</b></template>vis</a>",
+    b"<a href=' /sp '>sp</a><a href='\n/nl\n'>nl</a><a href='java\nscript:x'>j</a>",
+    b"<a href=/x title='  a\n b  ' rel=' noFollow\x0bugc '>x</a>",
+    b"\x00<a href=/n\x00ul>n\x00ul</a>",
+    b"<a href=/e>&notit; &amp &#0; &#x110000; &#128;</a>",
+    b"<svg><a href=/sa>s<foreignObject><a href=/fo>f</a></foreignObject></a></svg>",
+    b"<details><summary>s1</summary><summary>s2</summary><a href=/d>d</a></details>",
+    b"<a href=/det><details><p>x</p><summary>s<b>b</b></summary>y</details></a>",
+    b"<a href=/cdata><svg><![CDATA[cd]]></svg></a>",
+    b"<meta name=robots content=nofollow><meta name=ROBOTS content=''>"
+    b"<meta name=googlebot content='  '>",
+    b"<meta charset=x-user-defined><a href=/x>\xe9</a>",
+    b"<link rel=canonical href=''><link rel=canonical href=/c2>",
+    b"<area href=/a1><map><area href=/a2 alt=two></map><area alt=noh>",
+    b"<form><a href=/fa>f</a><form><a href=/fb>g</a></form></form>",
+    b"<li><a href=/l1>1<li><a href=/l2>2",
+    b"<nobr><a href=/nb>x<nobr>y</a>",
+]
+
+
+@pytest.mark.parametrize("content_type", [None, "text/html; charset=windows-1252"])
+def test_corners(core, content_type):
+    for body in _CORNERS:
+        _same(body, "http://c.test/d/p", content_type)
+
+
 @pytest.mark.parametrize(
     ("body", "content_type"),
     [
