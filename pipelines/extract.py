@@ -13,6 +13,7 @@ import re
 import unicodedata
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from html import escape as html_escape
@@ -30,7 +31,7 @@ from pipelines.pagelang import (
     page_lang,
     parse_lang,
 )
-from pipelines.placement import place_links_scored
+from pipelines.placement import Placed, place_links_scored
 from pipelines.urls import (
     encode_query,
     is_same_document,
@@ -712,12 +713,52 @@ def _extract(
             # Before its links: in document order a root comes before what it holds.
             _foreign_links(node, walked, foreign)
 
+    page, base, long = page_fields(
+        url, encoding, limits, x_robots_tag, base_href=base_href, title=title,
+        canonical_href=canonical_href, robots=robots, truncated=truncated,
+    )  # fmt: skip
+    nodes: list[LexborNode] = []
+    rels: list[list[str]] = []
+    texts: list[str] = []  # each link's text as a reader sees it (images aside)
+    link_attrs: list[dict[str, str | None]] = []
+    staged: list[tuple[str, str, bool, list[str]]] = []
+    targets, too_long = link_targets(
+        (attrs["href"] or "" for _, attrs in raw_links), base, encoding, url
+    )
+    for index, target in targets:
+        node, attrs = raw_links[index]
+        tag = node.tag or "a"
+        if tag == "area":
+            text, is_image, alts = "", False, [attrs.get("alt") or ""]
+        else:
+            text, is_image, alts = anchor_parts(node, hidden)
+        nodes.append(node)
+        rels.append(split_rel(attrs.get("rel")))
+        texts.append(collapse_ws(text))
+        link_attrs.append(attrs)
+        staged.append((target, tag, is_image, alts))
+    placements = place_links_scored(tree, nodes, rels, texts, link_attrs, markup)
+    titles = [attrs.get("title") for attrs in link_attrs]
+    long = append_links(page, staged, rels, texts, titles, placements) or long or too_long
+    if long:
+        page.limits_hit.append("long_strings")
+    _lang_country(page, tree, url, base, alternates, content_language, keep_text)
+    page.page_type = classify_page(url, page.title, markup, page.links).page_type
+    return page
+
+
+def page_fields(
+    url: str, encoding: str, limits: list[str] | None, x_robots_tag: str | None, *,
+    base_href: str | None, title: str | None, canonical_href: str | None, robots: list[str],
+    truncated: bool,
+) -> tuple[PageLinks, str, bool]:  # fmt: skip
+    """The page's fields from what its walk found (the first ``<base href>``, ``<title>``
+    text, canonical href, robots contents), its base URL, and whether a string was cut or
+    dropped (``long_strings``). Shared by the lexbor walk and the native core's."""
     base = url
-    same_document = True  # empty and fragment-only hrefs are links to the page itself
     if base_href is not None:
         # The first <base href>, resolved against the document URL; unparsable -> document URL.
         base = resolve_href(base_href.strip(), url) or url
-        same_document = is_same_document(base, url)
     meta_robots = ", ".join(robots) or None
     long = False  # a string cut or dropped at MAX_TEXT_CHARS / MAX_URL_CHARS
     page = PageLinks(base_url=base, encoding=encoding)
@@ -738,18 +779,29 @@ def _extract(
             canonical, long = None, True
         page.canonical = canonical
     page.nofollow_page = robots_nofollow(meta_robots) or robots_nofollow(x_robots_tag)
+    return page, base, long
 
-    nodes: list[LexborNode] = []
-    rels: list[list[str]] = []
-    texts: list[str] = []  # each link's text as a reader sees it (images aside)
-    link_attrs: list[dict[str, str | None]] = []
-    staged: list[tuple[str, str, bool, list[str]]] = []
+
+def link_targets(
+    hrefs: Iterable[str], base: str, encoding: str, page_url: str
+) -> tuple[list[tuple[int, str]], bool]:
+    """The (index, target URL) of the *hrefs* that make a link, resolved against *base*, and
+    whether one was dropped for a target longer than MAX_URL_CHARS. Empty and fragment-only
+    hrefs are links only when *base* names another document than *page_url*.
+
+    >>> hrefs = ["/a", "mailto:x@y.test", "#top", "b?q=é"]
+    >>> link_targets(hrefs, "http://s.test/d/", "cp1252", "http://s.test/d/")
+    ([(0, 'http://s.test/a'), (3, 'http://s.test/d/b?q=%E9')], False)
+    >>> link_targets(["#top"], "http://s.test/d/", "utf-8", "http://s.test/p")
+    ([(0, 'http://s.test/d/')], False)
+    """
+    same_document = base == page_url or is_same_document(base, page_url)
+    targets: list[tuple[int, str]] = []
+    long = False
     resolved: dict[str, str | None] = {}  # a page links to the same href many times
     legacy = _is_legacy_encoding(encoding)
-    for node, attrs in raw_links:
-        href = attrs["href"] or ""
-        if legacy and not href.isascii():
-            href = encode_query(href, encoding)
+    for index, raw in enumerate(hrefs):
+        href = encode_query(raw, encoding) if legacy and not raw.isascii() else raw
         if href in resolved:
             target = resolved[href]
         elif href.startswith(("http://", "https://")) and len(href) <= MAX_URL_CHARS:
@@ -764,26 +816,26 @@ def _extract(
         if len(target) > MAX_URL_CHARS:
             long = True
             continue
-        tag = node.tag or "a"
-        if tag == "area":
-            text, is_image, alts = "", False, [attrs.get("alt") or ""]
-        else:
-            text, is_image, alts = anchor_parts(node, hidden)
-        nodes.append(node)
-        rels.append(split_rel(attrs.get("rel")))
-        texts.append(collapse_ws(text))
-        link_attrs.append(attrs)
-        staged.append((target, tag, is_image, alts))
-    placements = place_links_scored(tree, nodes, rels, texts, link_attrs, markup)
+        targets.append((index, target))
+    return targets, long
 
+
+def append_links(
+    page: PageLinks, staged: Sequence[tuple[str, str, bool, list[str]]],
+    rels: Sequence[list[str]], texts: Sequence[str], titles: Sequence[str | None],
+    placements: Iterable[Placed],
+) -> bool:  # fmt: skip
+    """Append a row to ``page.links`` per staged link (target, tag, wraps an image, alt
+    texts) with its rel tokens, collapsed text, title attribute and placement; True if a
+    string was cut at MAX_TEXT_CHARS."""
+    long = False
     page_nofollow = page.nofollow_page
-    for position, ((target, tag, is_image, alts), rel, anchor, attrs, placement) in enumerate(
-        zip(staged, rels, texts, link_attrs, placements, strict=True)
+    for position, ((target, tag, is_image, alts), rel, anchor, title_attr, placement) in enumerate(
+        zip(staged, rels, texts, titles, placements, strict=True)
     ):
         if not anchor and alts:
             # The same image twice (a lazy-load <img> and its <noscript> copy) is one label.
             anchor = collapse_ws(" ".join(dict.fromkeys(alts)))
-        title_attr = attrs.get("title")
         link_title = collapse_ws(title_attr) if title_attr else None
         flags = ("nofollow" in rel, "sponsored" in rel, "ugc" in rel)
         if len(anchor) > MAX_TEXT_CHARS:
@@ -809,11 +861,7 @@ def _extract(
                 placement_block=placement.block,
             )
         )
-    if long:
-        page.limits_hit.append("long_strings")
-    _lang_country(page, tree, url, base, alternates, content_language, keep_text)
-    page.page_type = classify_page(url, page.title, markup, page.links).page_type
-    return page
+    return long
 
 
 def _lang_country(
@@ -984,6 +1032,32 @@ def parse_page(
     decoded as a browser would), and the encoding it was decoded with. The bounds hit are
     appended to *limits* (see PageLinks.limits_hit)."""
     hit = limits if limits is not None else []
+    body, many_tags, deep = bound_body(body, hit)
+    encoding, tentative, start = sniff_encoding(body, content_type)
+    tree = _parse(body[start:] if start else body, encoding)
+    if tentative:
+        declared = _encoding_declared_in_head(tree)
+        if declared is not None and declared != encoding:
+            encoding = declared
+            tree = _parse(body, encoding)
+    if many_tags and _flatten_deep(tree):
+        deep = True
+    if deep:
+        hit.append("dom_depth")
+    return tree, encoding
+
+
+def bound_body(body: bytes, limits: list[str]) -> tuple[bytes, bool, bool]:
+    """*body* cut and flattened as :func:`parse_page` parses it (MAX_PARSE_BYTES, MAX_TAGS,
+    MAX_REOPENED, MAX_BLOCK_DEPTH), whether it has enough tags to nest deep (then what nests
+    deeper than MAX_DOM_DEPTH is flattened after the parse), and whether its nesting was
+    flattened already; the bounds hit are appended to *limits* ("dom_depth" is left to the
+    caller: the parse may flatten more).
+
+    >>> bound_body(b"<p>x", [])
+    (b'<p>x', False, False)
+    """
+    hit = limits
     if len(body) > MAX_PARSE_BYTES:
         body = body[:MAX_PARSE_BYTES]
         hit.append("parse_bytes")
@@ -1003,18 +1077,7 @@ def parse_page(
         flat = _limit_open_elements(_limit_nesting(body))
         deep = flat is not body
         body = flat
-    encoding, tentative, start = sniff_encoding(body, content_type)
-    tree = _parse(body[start:] if start else body, encoding)
-    if tentative:
-        declared = _encoding_declared_in_head(tree)
-        if declared is not None and declared != encoding:
-            encoding = declared
-            tree = _parse(body, encoding)
-    if many_tags and _flatten_deep(tree):
-        deep = True
-    if deep:
-        hit.append("dom_depth")
-    return tree, encoding
+    return body, many_tags, deep
 
 
 def _flatten_deep(tree: LexborHTMLParser, max_depth: int = MAX_DOM_DEPTH) -> bool:

@@ -11,6 +11,19 @@ import logging
 import os
 from functools import cache
 from types import ModuleType
+from typing import NamedTuple
+
+from pipelines.encoding import decode, encoding_of_meta, sniff_encoding
+from pipelines.extract import (
+    PageLinks,
+    append_links,
+    bound_body,
+    collapse_ws,
+    link_targets,
+    page_fields,
+    split_rel,
+)
+from pipelines.placement import Placed
 
 log = logging.getLogger(__name__)
 
@@ -43,3 +56,107 @@ def core() -> ModuleType | None:
         )  # fmt: skip
         return None
     return linkcrawl_native
+
+
+# Python codec names (what pipelines/encoding.py decides) that encoding_rs spells otherwise;
+# any other name is passed as it is, and one encoding_rs does not know is decoded by Python.
+_WHATWG_LABELS = {
+    "cp932": "shift_jis",
+    "big5hkscs": "big5",
+    "cp949": "euc-kr",
+    "euc_jp": "euc-jp",
+    "utf-16-le": "utf-16le",
+    "utf-16-be": "utf-16be",
+    "cp874": "windows-874",
+    "mac-roman": "macintosh",
+    "mac-cyrillic": "x-mac-cyrillic",
+    "iso2022_jp": "iso-2022-jp",
+    "iso8859-16": "iso-8859-16",
+    "hz": "replacement",
+    "iso2022_kr": "replacement",
+}
+# No placement from the native core yet: its port waits on issue 15 (README).
+_NO_PLACEMENT = Placed("", None, None)  # type: ignore[arg-type]
+
+
+def whatwg_label(codec: str) -> str:
+    """The encoding_rs label of a Python codec name.
+
+    >>> whatwg_label("cp932"), whatwg_label("cp1251")
+    ('shift_jis', 'cp1251')
+    """
+    return _WHATWG_LABELS.get(codec, codec)
+
+
+class _Walk(NamedTuple):
+    """What the core's walk returns (native/src/extract.rs ``PageRow``)."""
+
+    title: str | None
+    base_href: str | None
+    canonical_href: str | None
+    robots: list[str]
+    alternates: list[tuple[str, str]]
+    truncated: bool
+    head_metas: list[str]
+    flattened: bool
+    links: list[tuple[str, str, str | None, str | None, str, bool, list[str]]]
+
+
+def _walk(native: ModuleType, data: bytes, encoding: str, flatten: bool) -> _Walk:
+    """The core's walk of *data* decoded with *encoding* (a Python codec name)."""
+    try:
+        return _Walk(*native.extract_links(data, whatwg_label(encoding), flatten))
+    except LookupError:  # a codec encoding_rs does not have (UTF-32, IBM code pages)
+        text = decode(data, encoding).encode("utf-8", "replace")
+        return _Walk(*native.extract_links(text, "utf-8", flatten))
+
+
+def extract_links(
+    body: bytes, url: str, *, content_type: str | None = None, x_robots_tag: str | None = None
+) -> PageLinks | None:
+    """:func:`pipelines.extract.extract_page` by the native core, or None when it is not built:
+    the same page fields and link columns, but no placement yet (``placement`` is "",
+    ``placement_score`` and ``placement_block`` None), no ``page_type``, ``lang`` or
+    ``country`` (they still walk lexbor's tree; their port comes later). The body is bounded,
+    and its encoding sniffed, by the Python path's own functions.
+
+    >>> page = extract_links(b'<a href="/x" rel=UGC>A<img alt=B></a>', "http://s.test/p")
+    >>> page is None or [(k.target_url, k.anchor_text, k.rel, k.is_image) for k in page.links]
+    [('http://s.test/x', 'A', ['ugc'], True)]
+    """
+    native = core()
+    if native is None:
+        return None
+    limits: list[str] = []
+    body, many_tags, deep = bound_body(body, limits)
+    encoding, tentative, start = sniff_encoding(body, content_type)
+    walk = _walk(native, body[start:] if start else body, encoding, many_tags)
+    if tentative:
+        # A guess is revised by a charset <meta> of the head, as a browser re-decodes.
+        declared = next(filter(None, map(encoding_of_meta, walk.head_metas)), None)
+        if declared is not None and declared != encoding:
+            encoding = declared
+            walk = _walk(native, body, encoding, many_tags)
+    if deep or walk.flattened:
+        limits.append("dom_depth")
+    page, base, long = page_fields(
+        url, encoding, limits, x_robots_tag, base_href=walk.base_href,
+        title=None if walk.title is None else collapse_ws(walk.title),
+        canonical_href=walk.canonical_href, robots=walk.robots, truncated=walk.truncated,
+    )  # fmt: skip
+    links = walk.links
+    targets, too_long = link_targets((link[0] for link in links), base, encoding, url)
+    staged: list[tuple[str, str, bool, list[str]]] = []
+    rels: list[list[str]] = []
+    texts: list[str] = []
+    titles: list[str | None] = []
+    for index, target in targets:
+        _, tag, rel, title, text, is_image, alts = links[index]
+        staged.append((target, tag, is_image, alts))
+        rels.append(split_rel(rel))
+        texts.append(collapse_ws(text))
+        titles.append(title)
+    placements = [_NO_PLACEMENT] * len(staged)
+    if append_links(page, staged, rels, texts, titles, placements) or long or too_long:
+        page.limits_hit.append("long_strings")
+    return page

@@ -92,24 +92,29 @@ def test_huge_page_is_cut_and_memory_stays_bounded():
     assert grown_mb < 400, grown_mb
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    body=st.one_of(
-        st.binary(max_size=2000),
-        st.lists(
-            st.sampled_from(
-                ["<a href=", "<a href='/x'>", "</a>", "<base href=", "<img alt=", "<area ",
-                 "href=", '"', "'", ">", "<", "</", "<!--", "-->", "<template>", "<script>",
-                 "<svg>", "<table>", "<noscript>", "rel=nofollow", "&amp;", "&nbsp;", "\x00",
-                 "\xa0", "日本", "http://", "//", "\\", "#", "?q=1", " ", "\n", "<div hidden>",
-                 "<meta name=robots content=nofollow>", "<title>", "%zz", "[::1]", ":99999"]
-            ),
-            max_size=60,
-        ).map(lambda parts: "".join(parts).encode("utf-8")),
-    ),
-    content_type=st.sampled_from([None, "text/html", "text/html; charset=shift_jis",
-                                  "text/html; charset=utf-16", "text/html; charset=bogus"]),
+# The fuzz corpus: bodies of markup fragments (or raw bytes), and Content-Types.
+# tests/test_native.py runs both extraction paths over it.
+FUZZ_BODIES = st.one_of(
+    st.binary(max_size=2000),
+    st.lists(
+        st.sampled_from(
+            ["<a href=", "<a href='/x'>", "</a>", "<base href=", "<img alt=", "<area ",
+             "href=", '"', "'", ">", "<", "</", "<!--", "-->", "<template>", "<script>",
+             "<svg>", "<table>", "<noscript>", "rel=nofollow", "&amp;", "&nbsp;", "\x00",
+             "\xa0", "日本", "http://", "//", "\\", "#", "?q=1", " ", "\n", "<div hidden>",
+             "<meta name=robots content=nofollow>", "<title>", "%zz", "[::1]", ":99999"]
+        ),
+        max_size=60,
+    ).map(lambda parts: "".join(parts).encode("utf-8")),
 )  # fmt: skip
+FUZZ_CONTENT_TYPES = st.sampled_from(
+    [None, "text/html", "text/html; charset=shift_jis", "text/html; charset=utf-16",
+     "text/html; charset=bogus"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=FUZZ_BODIES, content_type=FUZZ_CONTENT_TYPES)
 def test_fuzz_extract_page(body, content_type):
     page = extract_page(body, URL, content_type=content_type, x_robots_tag="none")
     for position, link in enumerate(page.links):

@@ -2,6 +2,9 @@
 use pyo3::prelude::*;
 
 pub mod urls;
+mod arena;
+mod extract;
+mod walk;
 
 /// The version of the core, checked by `pipelines/native.py` against the Python package's so
 /// that a stale build left in site-packages is not used.
@@ -14,5 +17,6 @@ fn core_version() -> &'static str {
 fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(core_version, m)?)?;
     urls::register(m)?;
+    extract::register(m)?;
     Ok(())
 }

@@ -1,0 +1,638 @@
+//! The per-page walk: decode, parse, flatten what nests too deep, then one walk that finds
+//! the page's fields and its links with their anchor text as rendered. Mirrors
+//! `pipelines/extract.py` (`parse_page`, `_extract`, `_flatten_deep`, `_foreign_links`) and
+//! `pipelines/linktext.py` (`anchor_parts`); Python resolves the hrefs and builds the rows.
+//! Pure Rust (no Python): `src/extract.rs` binds it, `fuzz/` fuzzes it.
+use encoding_rs::Encoding;
+use html5ever::tendril::StrTendril;
+use html5ever::{local_name, ns, Attribute, LocalName, QualName};
+
+use crate::arena::{parse, Arena, Data, Element, NONE};
+
+/// Bytes parsed at most (pipelines/extract.py MAX_PARSE_BYTES: Python cuts first; this is the
+/// core's own bound).
+const MAX_PARSE_BYTES: usize = 8 * 1024 * 1024;
+/// pipelines/extract.py MAX_LINKS_PER_PAGE, MAX_ALTERNATES, MAX_DOM_DEPTH.
+const MAX_LINKS_PER_PAGE: usize = 100_000;
+const MAX_ALTERNATES: usize = 200;
+const MAX_DOM_DEPTH: usize = 256;
+/// `<meta>` charset declarations of the head reported at most (Python takes the first that
+/// names an encoding).
+const MAX_HEAD_METAS: usize = 64;
+
+/// One link: href, tag, rel, title attribute, anchor text (not collapsed), wraps an image,
+/// the images' alt texts.
+pub type LinkRow = (
+    String,
+    &'static str,
+    Option<String>,
+    Option<String>,
+    String,
+    bool,
+    Vec<String>,
+);
+/// title, base href, canonical href, robots contents, hreflang alternates, links cut,
+/// the head's charset `<meta>` tags (serialized), flattened, links.
+pub type PageRow = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Vec<String>,
+    Vec<(String, String)>,
+    bool,
+    Vec<String>,
+    bool,
+    Vec<LinkRow>,
+);
+
+/// Python's `str.isspace` (Rust's `char::is_whitespace` plus the separators U+001C..U+001F).
+fn py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+fn py_strip(s: &str) -> &str {
+    s.trim_matches(py_space)
+}
+
+/// pipelines/linktext.py `is_hidden`: a `hidden` attribute hides but `until-found`.
+fn is_hidden(e: &Element) -> bool {
+    match e.attr("hidden") {
+        None => false,
+        Some(v) => v.to_lowercase() != "until-found",
+    }
+}
+
+/// Elements whose text a reader does not see in a link (linktext.py `_HIDDEN`).
+fn unrendered(name: &str) -> bool {
+    matches!(
+        name,
+        "script"
+            | "style"
+            | "template"
+            | "head"
+            | "title"
+            | "desc"
+            | "metadata"
+            | "rp"
+            | "datalist"
+            | "textarea"
+            | "video"
+            | "audio"
+            | "iframe"
+            | "noembed"
+            | "noframes"
+    )
+}
+
+/// Elements whose edges separate words (linktext.py `_BLOCKS`).
+fn block(name: &str) -> bool {
+    matches!(
+        name,
+        "address"
+            | "article"
+            | "aside"
+            | "blockquote"
+            | "body"
+            | "br"
+            | "caption"
+            | "center"
+            | "dd"
+            | "details"
+            | "dialog"
+            | "dir"
+            | "div"
+            | "dl"
+            | "dt"
+            | "fieldset"
+            | "figcaption"
+            | "figure"
+            | "footer"
+            | "form"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "header"
+            | "hgroup"
+            | "hr"
+            | "legend"
+            | "li"
+            | "listing"
+            | "main"
+            | "menu"
+            | "nav"
+            | "ol"
+            | "optgroup"
+            | "option"
+            | "p"
+            | "plaintext"
+            | "pre"
+            | "search"
+            | "section"
+            | "summary"
+            | "svg"
+            | "table"
+            | "td"
+            | "th"
+            | "tr"
+            | "ul"
+            | "xmp"
+    )
+}
+
+enum Step {
+    Node(u32),
+    /// A node walked without its following siblings (a closed `<details>`'s summary).
+    Alone(u32),
+    BlockEnd,
+}
+
+/// linktext.py `anchor_parts`: the visible text of a link (not collapsed), whether it wraps
+/// an image, and the images' alt texts.
+fn anchor_parts(arena: &Arena, link: u32) -> (String, bool, Vec<String>) {
+    let nodes = &arena.nodes;
+    let mut text = String::new();
+    let mut alts = Vec::new();
+    let mut is_image = false;
+    let first = nodes[link as usize].first_child;
+    if first == NONE {
+        return (text, false, alts);
+    }
+    let mut stack = vec![Step::Node(first)];
+    while let Some(step) = stack.pop() {
+        let id = match step {
+            Step::BlockEnd => {
+                text.push(' ');
+                continue;
+            }
+            Step::Alone(id) => id,
+            Step::Node(id) => {
+                let next = nodes[id as usize].next;
+                if next != NONE {
+                    stack.push(Step::Node(next));
+                }
+                id
+            }
+        };
+        let node = &nodes[id as usize];
+        let e = match &node.data {
+            Data::Text(t) => {
+                text.push_str(t);
+                continue;
+            }
+            Data::Element(e) => e,
+            _ => continue, // comments
+        };
+        let name = e.local();
+        if unrendered(name) || is_hidden(e) {
+            continue;
+        }
+        if (name == "dialog" || name == "details") && e.attr("open").is_none() {
+            if name == "details" {
+                if let Some(summary) = summary_of(arena, id) {
+                    text.push(' ');
+                    stack.push(Step::BlockEnd);
+                    stack.push(Step::Alone(summary));
+                }
+            }
+            continue;
+        }
+        if name == "img" {
+            is_image = true;
+            if let Some(alt) = e.attr("alt") {
+                if !alt.is_empty() {
+                    alts.push(alt.to_string());
+                }
+            }
+            continue;
+        }
+        let child = node.first_child;
+        if block(name) {
+            text.push(' ');
+            if child != NONE {
+                stack.push(Step::BlockEnd);
+            }
+        }
+        if child != NONE {
+            stack.push(Step::Node(child));
+        }
+    }
+    (text, is_image, alts)
+}
+
+fn summary_of(arena: &Arena, details: u32) -> Option<u32> {
+    let mut cur = arena.nodes[details as usize].first_child;
+    while cur != NONE {
+        let node = &arena.nodes[cur as usize];
+        if node.element().is_some_and(|e| e.local() == "summary") {
+            return Some(cur);
+        }
+        cur = node.next;
+    }
+    None
+}
+
+/// The text of the descendants of *id*, in document order (lexbor's `node.text()`).
+fn text_of(arena: &Arena, id: u32) -> String {
+    let mut out = String::new();
+    let mut stack = vec![arena.nodes[id as usize].first_child];
+    while let Some(cur) = stack.pop() {
+        if cur == NONE {
+            continue;
+        }
+        let node = &arena.nodes[cur as usize];
+        stack.push(node.next);
+        if let Data::Text(t) = &node.data {
+            out.push_str(t);
+        }
+        stack.push(node.first_child);
+    }
+    out
+}
+
+/// The attribute's name as lexbor spells it (`xlink:href` in SVG).
+fn attr_key(a: &Attribute) -> String {
+    match &a.name.prefix {
+        Some(p) => format!("{}:{}", &**p, &*a.name.local),
+        None => a.name.local.to_string(),
+    }
+}
+
+/// extract.py `_ATTR_NAME`: `[a-zA-Z_:][-a-zA-Z0-9_:.]*`.
+fn plain_attr_name(k: &str) -> bool {
+    let mut chars = k.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'))
+}
+
+/// Where SVG or MathML children are HTML again (extract.py `_HTML_AGAIN`, both namespaces).
+fn html_again_any(name: &str) -> bool {
+    matches!(
+        name,
+        "foreignObject" | "desc" | "title" | "mi" | "mo" | "mn" | "ms" | "mtext" | "annotation-xml"
+    )
+}
+
+/// What a flattened element keeps of its content (extract.py `_flat_html`).
+enum Flat {
+    Text(String),
+    Link(Vec<(String, String)>, String, bool, Vec<String>),
+    Area(Vec<(String, String)>),
+}
+
+fn flat_attrs(e: &Element) -> Vec<(String, String)> {
+    e.attrs
+        .iter()
+        .map(|a| (attr_key(a), a.value.to_string()))
+        .filter(|(k, _)| plain_attr_name(k))
+        .collect()
+}
+
+/// extract.py `_flat_html`: the links (with their anchor text and images) and the visible
+/// text under *cut*, in document order.
+fn flat_items(arena: &Arena, cut: u32) -> Vec<Flat> {
+    let nodes = &arena.nodes;
+    let mut out: Vec<Flat> = Vec::new();
+    let mut stack = vec![(nodes[cut as usize].first_child, false)];
+    while let Some((cur, foreign)) = stack.pop() {
+        if cur == NONE {
+            continue;
+        }
+        let node = &nodes[cur as usize];
+        stack.push((node.next, foreign));
+        let e = match &node.data {
+            Data::Text(t) => {
+                match out.last_mut() {
+                    Some(Flat::Text(s)) => s.push_str(t),
+                    _ => out.push(Flat::Text(t.to_string())),
+                }
+                continue;
+            }
+            Data::Element(e) => e,
+            _ => continue,
+        };
+        let name = e.local();
+        let not_text = matches!(
+            name,
+            "script" | "style" | "template" | "textarea" | "title" | "noembed" | "noframes"
+        );
+        if not_text || is_hidden(e) {
+            continue;
+        }
+        if (name == "a" || name == "area") && !foreign && e.attr("href").is_some() {
+            if name == "area" {
+                out.push(Flat::Area(flat_attrs(e)));
+            } else {
+                let (text, is_image, alts) = anchor_parts(arena, cur);
+                out.push(Flat::Link(flat_attrs(e), text, is_image, alts));
+            }
+            continue;
+        }
+        let inner = if name == "svg" || name == "math" {
+            true
+        } else if foreign && html_again_any(name) {
+            false
+        } else {
+            foreign
+        };
+        stack.push((node.first_child, inner));
+    }
+    out
+}
+
+fn new_element(arena: &mut Arena, local: LocalName, attrs: Vec<(String, String)>) -> u32 {
+    let attrs = attrs
+        .into_iter()
+        .map(|(k, v)| Attribute {
+            name: QualName::new(None, ns!(), LocalName::from(k)),
+            value: StrTendril::from(v),
+        })
+        .collect();
+    let name = QualName::new(None, ns!(html), local);
+    arena.push(Data::Element(Box::new(Element {
+        name,
+        attrs,
+        template: NONE,
+        annotation_html: false,
+    })))
+}
+
+/// extract.py `_flatten_deep`: the content of each element at depth *max_depth* is replaced
+/// by a `<span>` of its links and text, side by side. True if any element was.
+fn flatten_deep(arena: &mut Arena, max_depth: usize) -> bool {
+    let root = arena.root();
+    if root == NONE {
+        return false;
+    }
+    let mut cuts = Vec::new();
+    let mut stack = vec![(root, 0usize)];
+    while let Some((id, depth)) = stack.pop() {
+        let mut child = arena.nodes[id as usize].first_child;
+        if child == NONE {
+            continue;
+        }
+        if depth >= max_depth {
+            cuts.push(id);
+            continue;
+        }
+        while child != NONE {
+            stack.push((child, depth + 1));
+            child = arena.nodes[child as usize].next;
+        }
+    }
+    for &cut in &cuts {
+        let items = flat_items(arena, cut);
+        let node = &mut arena.nodes[cut as usize];
+        node.first_child = NONE; // the old content is left unreachable in the arena
+        node.last_child = NONE;
+        let span = new_element(arena, local_name!("span"), Vec::new());
+        arena.append(cut, span);
+        for item in items {
+            match item {
+                Flat::Text(t) => arena.append_text(span, &t),
+                Flat::Area(attrs) => {
+                    let area = new_element(arena, local_name!("area"), attrs);
+                    arena.append(span, area);
+                }
+                Flat::Link(attrs, text, is_image, alts) => {
+                    let a = new_element(arena, local_name!("a"), attrs);
+                    arena.append(span, a);
+                    if !text.is_empty() {
+                        arena.append_text(a, &text);
+                    }
+                    let bare = is_image && alts.is_empty();
+                    for alt in alts.into_iter().map(Some).chain(bare.then_some(None)) {
+                        let img = new_element(
+                            arena,
+                            local_name!("img"),
+                            alt.map(|v| vec![("alt".to_string(), v)])
+                                .unwrap_or_default(),
+                        );
+                        arena.append(a, img);
+                    }
+                }
+            }
+        }
+    }
+    !cuts.is_empty()
+}
+
+/// `<meta ...>` as lexbor serializes it (what `encoding_of_meta` reads).
+fn serialize_meta(e: &Element) -> String {
+    let mut out = String::from("<meta");
+    for a in &e.attrs {
+        out.push(' ');
+        out.push_str(&attr_key(a));
+        out.push_str("=\"");
+        for c in a.value.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '"' => out.push_str("&quot;"),
+                '\u{a0}' => out.push_str("&nbsp;"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out.push('>');
+    out
+}
+
+fn rel_has(rel: &str, token: &str) -> bool {
+    rel.to_lowercase()
+        .split(['\t', '\n', '\x0c', '\r', ' '])
+        .any(|t| t == token)
+}
+
+const OUTSIDE: u8 = 0;
+const IN_SVG: u8 = 1;
+const IN_MATH: u8 = 2;
+
+/// Per element of the walk, what its ancestors decide: the nearest `<svg>`/`<math>` (its
+/// kind), whether an HTML integration point lies between (then an `<a>` is HTML again), and
+/// whether it is in the `<head>`.
+#[derive(Clone, Copy)]
+struct Scope {
+    kind: u8,
+    html_again: bool,
+    in_head: bool,
+}
+
+fn child_scope(s: Scope, id: u32, head: u32, e: &Element) -> Scope {
+    let name = e.local();
+    let in_head = s.in_head || id == head;
+    match name {
+        "svg" => {
+            return Scope {
+                kind: IN_SVG,
+                html_again: false,
+                in_head,
+            }
+        }
+        "math" => {
+            return Scope {
+                kind: IN_MATH,
+                html_again: false,
+                in_head,
+            }
+        }
+        _ => {}
+    }
+    let again = match s.kind {
+        IN_SVG => matches!(name, "foreignObject" | "desc" | "title"),
+        IN_MATH => {
+            matches!(name, "mi" | "mo" | "mn" | "ms" | "mtext")
+                || (name == "annotation-xml"
+                    && matches!(
+                        py_strip(e.attr("encoding").unwrap_or(""))
+                            .to_lowercase()
+                            .as_str(),
+                        "text/html" | "application/xhtml+xml"
+                    ))
+        }
+        _ => false,
+    };
+    Scope {
+        kind: s.kind,
+        html_again: s.html_again || again,
+        in_head,
+    }
+}
+
+fn head_of(arena: &Arena) -> u32 {
+    let root = arena.root();
+    if root == NONE {
+        return NONE;
+    }
+    let mut cur = arena.nodes[root as usize].first_child;
+    while cur != NONE {
+        let node = &arena.nodes[cur as usize];
+        if node
+            .element()
+            .is_some_and(|e| e.name.ns == ns!(html) && e.name.local == local_name!("head"))
+        {
+            return cur;
+        }
+        cur = node.next;
+    }
+    NONE
+}
+
+/// extract.py `_extract`'s walk, in one preorder pass over the arena.
+fn walk(arena: &Arena) -> PageRow {
+    let nodes = &arena.nodes;
+    let head = head_of(arena);
+    let (mut title, mut base, mut canonical) = (None, None, None);
+    let mut robots = Vec::new();
+    let mut alternates = Vec::new();
+    let mut metas = Vec::new();
+    let mut links: Vec<(u32, &'static str)> = Vec::new();
+    let mut truncated = false;
+    let top = Scope {
+        kind: OUTSIDE,
+        html_again: false,
+        in_head: false,
+    };
+    let mut stack = vec![(nodes[0].first_child, top)];
+    while let Some((id, scope)) = stack.pop() {
+        if id == NONE {
+            continue;
+        }
+        let node = &nodes[id as usize];
+        stack.push((node.next, scope));
+        let Some(e) = node.element() else { continue };
+        match e.local() {
+            tag @ ("a" | "area") => {
+                let foreign = tag == "a" && scope.kind != OUTSIDE && !scope.html_again;
+                if e.attr("href").is_some() && !foreign {
+                    if links.len() < MAX_LINKS_PER_PAGE {
+                        links.push((id, if tag == "a" { "a" } else { "area" }));
+                    } else {
+                        truncated = true;
+                    }
+                }
+            }
+            "title" if title.is_none() && scope.kind == OUTSIDE => title = Some(text_of(arena, id)),
+            "base" if base.is_none() => base = e.attr("href").map(str::to_string),
+            "link" => {
+                if let (Some(rel), Some(href)) = (e.attr("rel"), e.attr("href")) {
+                    if canonical.is_none() && rel_has(rel, "canonical") {
+                        canonical = Some(href.to_string());
+                    }
+                    if let Some(lang) = e.attr("hreflang") {
+                        if rel_has(rel, "alternate") && alternates.len() < MAX_ALTERNATES {
+                            alternates.push((lang.to_string(), href.to_string()));
+                        }
+                    }
+                }
+            }
+            "meta" => {
+                let declares = e.attr("charset").is_some()
+                    || (e.attr("http-equiv").is_some() && e.attr("content").is_some());
+                if scope.in_head && declares && metas.len() < MAX_HEAD_METAS {
+                    metas.push(serialize_meta(e));
+                }
+                if let (Some(name), Some(content)) = (e.attr("name"), e.attr("content")) {
+                    let name = py_strip(name).to_lowercase();
+                    if (name == "robots" || name == "googlebot") && !content.is_empty() {
+                        robots.push(py_strip(content).to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+        if node.first_child != NONE {
+            stack.push((node.first_child, child_scope(scope, id, head, e)));
+        }
+    }
+    let rows = links
+        .into_iter()
+        .map(|(id, tag)| {
+            let e = nodes[id as usize].element().expect("a link is an element");
+            let href = e.attr("href").unwrap_or("").to_string();
+            let rel = e.attr("rel").map(str::to_string);
+            let title = e.attr("title").map(str::to_string);
+            let (text, is_image, alts) = if tag == "area" {
+                (
+                    String::new(),
+                    false,
+                    vec![e.attr("alt").unwrap_or("").to_string()],
+                )
+            } else {
+                anchor_parts(arena, id)
+            };
+            (href, tag, rel, title, text, is_image, alts)
+        })
+        .collect();
+    (
+        title, base, canonical, robots, alternates, truncated, metas, false, rows,
+    )
+}
+
+/// *body* decoded with the encoding of WHATWG label *label* (None: no such label; one copy: a valid UTF-8 body is borrowed, then copied into the tendril).
+pub fn decode(body: &[u8], label: &str) -> Option<StrTendril> {
+    let body = &body[..body.len().min(MAX_PARSE_BYTES)];
+    let encoding = Encoding::for_label(label.as_bytes())?;
+    Some(StrTendril::from_slice(
+        &encoding.decode_without_bom_handling(body).0,
+    ))
+}
+
+/// The page's fields and links (see `PageRow`) of *body*, decoded with *label* (None: no such
+/// label); *flatten*: flatten what nests deeper than MAX_DOM_DEPTH (`_flatten_deep`).
+pub fn extract(body: &[u8], label: &str, flatten: bool) -> Option<PageRow> {
+    let mut arena = parse(decode(body, label)?);
+    let flattened = flatten && flatten_deep(&mut arena, MAX_DOM_DEPTH);
+    let mut page = walk(&arena);
+    page.7 = flattened;
+    Some(page)
+}
+
+/// The parse alone: the arena's node count.
+pub fn parse_only(body: &[u8]) -> usize {
+    parse(decode(body, "utf-8").unwrap_or_default()).nodes.len()
+}
