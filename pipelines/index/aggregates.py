@@ -322,37 +322,47 @@ def refdomains_sql(bl: str) -> str:
 
 
 def grouped_sql(bl: str) -> str:
-    """Grouped backlinks of every target (``queries.Index.backlinks``' grouped SQL)."""
+    """Grouped backlinks of every target (``queries.Index.backlinks``' grouped SQL), in one
+    pass over ``bl``: each group's most common rel (ties to the smallest) is counted per rel
+    only for the groups whose rows do not all share one (the grouped query's two levels cost
+    twice the pass, and nearly every group has a single rel)."""
     keys = "target_key, source_domain, target_url, anchor_text"
-    names = sorted(_PLACEMENTS)
     counts = ", ".join(
-        f"count(*) FILTER (WHERE placement = {lit(p)}) AS _p{i}" for i, p in enumerate(names)
+        f"count(*) FILTER (WHERE placement = {lit(p)}) AS _p{i}"
+        for i, p in enumerate(sorted(_PLACEMENTS))
     )
-    sums = ", ".join(f"sum(_p{i}) AS _p{i}" for i in range(len(names)))
-    pick = " ".join(f"WHEN _p{i} = _m THEN {lit(p)}" for i, p in enumerate(names))
+    pick = " ".join(f"WHEN _p{i} = _m THEN {lit(p)}" for i, p in enumerate(sorted(_PLACEMENTS)))
+    on = " AND ".join(f"g.{k} IS NOT DISTINCT FROM m.{k}" for k in keys.split(", "))
+    # A group's rel: none (all NULL), the one all its rows have, or the mode, counted.
+    one_rel = "g._rels = 0 OR (g._rels = g.similar_links AND g._rmin = g._rmax)"
     return f"""
+    SELECT * FROM (
+    WITH _b AS (SELECT * FROM {bl}),
+    g AS (
+        SELECT {keys}, any_value(target_domain) AS target_domain,
+               min(source_url) AS source_url, count(*) AS similar_links,
+               count(rel) AS _rels, min(rel) AS _rmin, max(rel) AS _rmax,
+               arg_min_null(source_page_type, source_url) AS source_page_type,
+               bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen, {counts}
+        FROM _b GROUP BY {keys}
+    ),
+    m AS (
+        SELECT {keys}, arg_min(rel, (-n, rel)) AS rel
+        FROM (SELECT {keys}, rel, count(*) AS n
+              FROM _b SEMI JOIN (SELECT {keys} FROM g WHERE NOT ({one_rel})) g
+                   ON {on.replace("m.", "_b.")}
+              GROUP BY {keys}, rel)
+        GROUP BY {keys}
+    )
     SELECT target_key, target_domain, source_url, target_url, anchor_text, similar_links, rel,
            dofollow, CASE WHEN _m = 0 THEN NULL {pick} END AS placement, sitewide,
            first_seen, last_seen, source_domain, source_page_type
     FROM (
-        SELECT *, greatest({", ".join(f"_p{i}" for i in range(len(names)))}) AS _m
-        FROM (
-            SELECT {keys}, any_value(target_domain) AS target_domain,
-                   min(source_url) AS source_url,
-                   sum(n)::BIGINT AS similar_links, arg_min(rel, (-n, rel)) AS rel,
-                   arg_min_null(source_page_type, source_url) AS source_page_type,
-                   bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
-                   min(first_seen) AS first_seen, max(last_seen) AS last_seen, {sums}
-            FROM (
-                SELECT {keys}, rel, any_value(target_domain) AS target_domain, count(*) AS n,
-                       min(source_url) AS source_url,
-                       arg_min_null(source_page_type, source_url) AS source_page_type,
-                       bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
-                       min(first_seen) AS first_seen, max(last_seen) AS last_seen, {counts}
-                FROM {bl} GROUP BY {keys}, rel
-            ) GROUP BY {keys}
-        )
-    )"""
+        SELECT g.*, CASE WHEN {one_rel} THEN g._rmin ELSE m.rel END AS rel,
+               greatest({", ".join(f"g._p{i}" for i in range(len(_PLACEMENTS)))}) AS _m
+        FROM g LEFT JOIN m ON {on}
+    ))"""
 
 
 def pairs_sql(bl: str) -> str:
