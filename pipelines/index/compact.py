@@ -185,9 +185,9 @@ class Builder(Protocol):
         """The crawl's texts file (and its skip index), if any."""
         ...
 
-    def aggregate_buckets(self, tasks: list[dict]) -> None:
-        """Each bucket's aggregates: :func:`aggregates.build_bucket` of each task's arguments
-        (all crawls' files, once the crawls are built)."""
+    def aggregate_buckets(self, tasks: list[agg.BucketTask]) -> None:
+        """Each bucket's aggregates: :func:`aggregates.build_bucket` of each task (all
+        crawls' files, once the crawls are built)."""
         ...
 
 
@@ -222,9 +222,9 @@ class LocalBuilder:
     def texts(self, stage: Path, crawl_id: str, files: list[Path]) -> str | None:
         return _compact_texts(self.con, stage, crawl_id, files)
 
-    def aggregate_buckets(self, tasks: list[dict]) -> None:
+    def aggregate_buckets(self, tasks: list[agg.BucketTask]) -> None:
         for task in tasks:
-            agg.build_bucket(self.con, **task)
+            agg.build_bucket(self.con, task)
 
 
 @contextmanager
