@@ -322,37 +322,47 @@ def refdomains_sql(bl: str) -> str:
 
 
 def grouped_sql(bl: str) -> str:
-    """Grouped backlinks of every target (``queries.Index.backlinks``' grouped SQL)."""
+    """Grouped backlinks of every target (``queries.Index.backlinks``' grouped SQL), in one
+    pass over ``bl``: each group's most common rel (ties to the smallest) is counted per rel
+    only for the groups whose rows do not all share one (the grouped query's two levels cost
+    twice the pass, and nearly every group has a single rel)."""
     keys = "target_key, source_domain, target_url, anchor_text"
-    names = sorted(_PLACEMENTS)
     counts = ", ".join(
-        f"count(*) FILTER (WHERE placement = {lit(p)}) AS _p{i}" for i, p in enumerate(names)
+        f"count(*) FILTER (WHERE placement = {lit(p)}) AS _p{i}"
+        for i, p in enumerate(sorted(_PLACEMENTS))
     )
-    sums = ", ".join(f"sum(_p{i}) AS _p{i}" for i in range(len(names)))
-    pick = " ".join(f"WHEN _p{i} = _m THEN {lit(p)}" for i, p in enumerate(names))
+    pick = " ".join(f"WHEN _p{i} = _m THEN {lit(p)}" for i, p in enumerate(sorted(_PLACEMENTS)))
+    on = " AND ".join(f"g.{k} IS NOT DISTINCT FROM m.{k}" for k in keys.split(", "))
+    # A group's rel: none (all NULL), the one all its rows have, or the mode, counted.
+    one_rel = "g._rels = 0 OR (g._rels = g.similar_links AND g._rmin = g._rmax)"
     return f"""
+    SELECT * FROM (
+    WITH _b AS (SELECT * FROM {bl}),
+    g AS (
+        SELECT {keys}, any_value(target_domain) AS target_domain,
+               min(source_url) AS source_url, count(*) AS similar_links,
+               count(rel) AS _rels, min(rel) AS _rmin, max(rel) AS _rmax,
+               arg_min_null(source_page_type, source_url) AS source_page_type,
+               bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen, {counts}
+        FROM _b GROUP BY {keys}
+    ),
+    m AS (
+        SELECT {keys}, arg_min(rel, (-n, rel)) AS rel
+        FROM (SELECT {keys}, rel, count(*) AS n
+              FROM _b SEMI JOIN (SELECT {keys} FROM g WHERE NOT ({one_rel})) g
+                   ON {on.replace("m.", "_b.")}
+              GROUP BY {keys}, rel)
+        GROUP BY {keys}
+    )
     SELECT target_key, target_domain, source_url, target_url, anchor_text, similar_links, rel,
            dofollow, CASE WHEN _m = 0 THEN NULL {pick} END AS placement, sitewide,
            first_seen, last_seen, source_domain, source_page_type
     FROM (
-        SELECT *, greatest({", ".join(f"_p{i}" for i in range(len(names)))}) AS _m
-        FROM (
-            SELECT {keys}, any_value(target_domain) AS target_domain,
-                   min(source_url) AS source_url,
-                   sum(n)::BIGINT AS similar_links, arg_min(rel, (-n, rel)) AS rel,
-                   arg_min_null(source_page_type, source_url) AS source_page_type,
-                   bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
-                   min(first_seen) AS first_seen, max(last_seen) AS last_seen, {sums}
-            FROM (
-                SELECT {keys}, rel, any_value(target_domain) AS target_domain, count(*) AS n,
-                       min(source_url) AS source_url,
-                       arg_min_null(source_page_type, source_url) AS source_page_type,
-                       bool_or(dofollow) AS dofollow, bool_or(sitewide) AS sitewide,
-                       min(first_seen) AS first_seen, max(last_seen) AS last_seen, {counts}
-                FROM {bl} GROUP BY {keys}, rel
-            ) GROUP BY {keys}
-        )
-    )"""
+        SELECT g.*, CASE WHEN {one_rel} THEN g._rmin ELSE m.rel END AS rel,
+               greatest({", ".join(f"g._p{i}" for i in range(len(_PLACEMENTS)))}) AS _m
+        FROM g LEFT JOIN m ON {on}
+    ))"""
 
 
 def pairs_sql(bl: str) -> str:
@@ -510,14 +520,14 @@ def bucket_files(segments: list[tuple[Path, int, int]], bucket: int, buckets: in
 def build(
     con, stage: Path, segments: list[tuple[Path, int, int]], *, where: str, buckets: int,
     ranks: Path, min_links: int = 0, top_rows: int = 1000, row_group_rows: int = ROW_GROUP_ROWS,
-    run: Callable[[list[dict[str, Any]]], None] | None = None,
+    run: Callable[[list[BucketTask]], None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Write the aggregate tables of the link files ``segments`` (path, bucket, buckets: the
     buckets and links through redirects) into ``stage`` for the targets with at least
     ``min_links`` links (the first ``top_rows`` of ``refdomains`` and ``backlinks``, all of
     ``anchors``), one bucket at a time (:func:`build_bucket`, from the files that bucket
     needs): linear in the links, each step the size of a bucket. ``run`` runs the buckets'
-    arguments of :func:`build_bucket` (without ``con``) where it likes (Spark: on executors);
+    :class:`BucketTask` where it likes (Spark: on executors);
     by default one after the other on ``con``. The manifest entry."""
     from pipelines.index.compact import COMPACTED_LINKS_SCHEMA
 
@@ -543,56 +553,97 @@ def build(
     cols = columns_or_null(files, COMPACTED_LINKS_SCHEMA)
     of = {d: bucket_of(d, buckets) for d in domains}
     tasks = [  # a bucket without targets has no files
-        dict(stage=stage, files=bucket_files(segments, b, buckets), where=where, bucket=b,
-             buckets=buckets, cols=cols, entry=entry, row_group_rows=row_group_rows,
-             ranks=ranks, domains=[d for d in domains if of[d] == b],
-             hosts=[h for h in hosts if of[host_domain[h]] == b])
+        BucketTask(stage=stage, files=bucket_files(segments, b, buckets), where=where,
+                   bucket=b, buckets=buckets, cols=cols, entry=entry, ranks=ranks,
+                   domains=[d for d in domains if of[d] == b],
+                   hosts=[h for h in hosts if of[host_domain[h]] == b],
+                   row_group_rows=row_group_rows)
         for b in sorted(set(of.values()))
     ]  # fmt: skip
     if run is not None:
         run(tasks)
     else:
         for task in tasks:
-            build_bucket(con, **task)
+            build_bucket(con, task)
     return entry
 
 
-def run_bucket(task: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class BucketTask:
+    """What :func:`build_bucket` builds: one bucket of every aggregate table, of the targets
+    ``domains`` and ``hosts`` (all in this bucket), from the link ``files`` that hold their
+    rows (columns ``cols``, rows under ``where``), into ``stage``; authority from ``ranks``
+    when ``entry`` (the manifest entry) was built with ranks. Picklable: a Spark task."""
+
+    stage: Path
+    files: list[Path]
+    where: str
+    bucket: int
+    buckets: int
+    cols: str
+    entry: dict[str, Any]
+    domains: list[str]
+    hosts: list[str]
+    ranks: Path
+    row_group_rows: int = ROW_GROUP_ROWS
+
+
+def run_bucket(task: BucketTask) -> None:
     """:func:`build_bucket` on a connection of its own (a Spark task)."""
     from pipelines.index.engine import connect
 
     con = connect(threads=1)
     try:
-        build_bucket(con, **task)
+        build_bucket(con, task)
     finally:
         con.close()
 
 
-def build_bucket(
-    con, stage: Path, files: list[Path], *, where: str, bucket: int, buckets: int, cols: str,
-    entry: dict[str, Any], domains: list[str], hosts: list[str], ranks: Path,
-    row_group_rows: int = ROW_GROUP_ROWS,
-) -> None:  # fmt: skip
-    """Write one bucket of every aggregate table: of the targets ``domains`` and ``hosts``
-    (all in this bucket), from the link ``files`` that hold their rows (columns ``cols``);
-    authority from ``ranks`` when ``entry`` was built with ranks. A function of the bucket's
-    files alone: any worker can run it."""
-    read_ranks = f"(SELECT node, authority FROM read_parquet({lit(str(ranks))}))"
+def top_sql(table: str, order: list[tuple[str, str]], auth: str, joined: str, top_rows: int
+            ) -> str:  # fmt: skip
+    """The first ``top_rows`` rows of each target of ``table`` (a table: its ``rowid``) in
+    ``order`` (``auth``: the authority expression over ``joined``), numbered (``_n``) and
+    sorted by target: each target's rows are picked by a top-N aggregate over a row of the
+    sort key (descending columns are numbers, negated; a row compares nulls last, as the
+    ``ORDER BY``), and only those are sorted (a window over every row sorted them all).
+
+    >>> "min_by(a.rowid, row(-backlinks, source_domain), 5)" in top_sql(
+    ...     "t", UNRANKED_ORDERS["refdomains"], "NULL", "", 5)
+    True
+    """
+    key = ", ".join(("-" if d == "descending" else "") + (auth if c == "authority" else c)
+                    for c, d in order)  # fmt: skip
+    picked = f"""SELECT unnest(min_by(a.rowid, row({key}), {int(top_rows)})) AS _r
+                 FROM {table} a {joined} GROUP BY a.target_key"""
+    return f"""
+    SELECT * FROM (
+        SELECT a.* EXCLUDE (target_domain),
+               row_number() OVER (PARTITION BY a.target_key ORDER BY {order_sql(order, auth)}) AS _n
+        FROM {table} a {joined} SEMI JOIN ({picked}) k ON a.rowid = k._r)
+    ORDER BY target_key, _n"""
+
+
+def build_bucket(con, task: BucketTask) -> None:
+    """Write one bucket of every aggregate table (:class:`BucketTask`). A function of the
+    bucket's files alone: any worker can run it."""
+    entry, stage = task.entry, task.stage
+    read_ranks = f"(SELECT node, authority FROM read_parquet({lit(str(task.ranks))}))"
     auth, join = (
         ("coalesce(r.authority, 0)", f"LEFT JOIN {read_ranks} r ON r.node = a.source_domain")
         if entry.get("ranks") else ("NULL::INTEGER", "")
     )  # fmt: skip
-    con.register("_agg_d", pa.table({"target_domain": pa.array(domains, pa.string())}))
-    con.register("_agg_h", pa.table({"target_host": pa.array(hosts, pa.string())}))
-    src = source_sql(files, where, cols)
+    con.register("_agg_d", pa.table({"target_domain": pa.array(task.domains, pa.string())}))
+    con.register("_agg_h", pa.table({"target_host": pa.array(task.hosts, pa.string())}))
+    src = source_sql(task.files, task.where, task.cols)
     host_pages, pages, dominant = dominant_sql(src)
     tables = {
-        "refdomains": (refdomains_sql("_agg_bl"),
-                       order_sql(stored_order("refdomains", entry) or [], auth), join),
-        "backlinks": ("SELECT * FROM _agg_grouped",
-                      order_sql(stored_order("backlinks", entry) or [], auth), join),
-        "anchors": ("SELECT * FROM _agg_anchors", "_i", ""),
-        "anchor_domains": ("SELECT * FROM _agg_sets", "domains DESC, anchors", ""),
+        "refdomains": top_sql("_agg_refdomains", stored_order("refdomains", entry) or [], auth,
+                              join, int(entry["top_rows"])),
+        "backlinks": top_sql("_agg_grouped", stored_order("backlinks", entry) or [], auth,
+                             join, int(entry["top_rows"])),
+        "anchors": "SELECT * EXCLUDE (target_domain) FROM _agg_anchors ORDER BY target_key, _i",
+        "anchor_domains": """SELECT * EXCLUDE (target_domain) FROM _agg_sets
+                             ORDER BY target_key, domains DESC, anchors""",
     }  # fmt: skip
     try:
         # Per host first (each row read and grouped once), then per stored target.
@@ -608,25 +659,19 @@ def build_bucket(
                         {domain_grouped_sql("_agg_hgrouped", "_agg_hbl", "_agg_bl")}""")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_sets AS
                         {anchor_domains_sql("_agg_pairs", "_agg_anchors")}""")
-        for table, (sql, order, joined) in tables.items():
-            query = f"""SELECT a.* EXCLUDE (target_domain) FROM ({sql}) a {joined}
-                        ORDER BY a.target_key, {order}"""
-            if table in ORDERS:  # the first top_rows of each target, in the stored order
-                query = f"""
-                SELECT * FROM (
-                    SELECT a.* EXCLUDE (target_domain),
-                           row_number() OVER (PARTITION BY a.target_key ORDER BY {order}) AS _n
-                    FROM ({sql}) a {joined})
-                WHERE _n <= {int(entry["top_rows"])} ORDER BY target_key, _n"""
-            path = stage / file_name(table, bucket, buckets)
-            _write(arrow_reader(con, query, 256 * 1024), path, row_group_rows)
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_refdomains AS
+                        {refdomains_sql("_agg_bl")}""")
+        for table, query in tables.items():
+            path = stage / file_name(table, task.bucket, task.buckets)
+            _write(arrow_reader(con, query, 256 * 1024), path, task.row_group_rows)
         classes = anchor_classes(
             arrow_table(con, """SELECT target_key, target_domain, anchor_text, is_image
                                 FROM _agg_anchors ORDER BY target_key, _i"""),
             arrow_table(con, "SELECT target_key, anchors, domains FROM _agg_sets"),
         )  # fmt: skip
-        _write(classes.to_reader(row_group_rows),
-               stage / file_name("anchor_classes", bucket, buckets), row_group_rows)  # fmt: skip
+        _write(classes.to_reader(task.row_group_rows),
+               stage / file_name("anchor_classes", task.bucket, task.buckets),
+               task.row_group_rows)  # fmt: skip
     finally:
         for name in ("_agg_d", "_agg_h"):
             con.unregister(name)
@@ -641,6 +686,7 @@ def build_bucket(
             "_agg_pairs",
             "_agg_anchors",
             "_agg_sets",
+            "_agg_refdomains",
         ):
             con.execute(f"DROP TABLE IF EXISTS {name}")
 

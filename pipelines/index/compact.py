@@ -39,6 +39,7 @@ from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from crawler.defaults import AGGREGATE_MIN_LINKS, AGGREGATE_TOP_ROWS
@@ -184,9 +185,9 @@ class Builder(Protocol):
         """The crawl's texts file (and its skip index), if any."""
         ...
 
-    def aggregate_buckets(self, tasks: list[dict]) -> None:
-        """Each bucket's aggregates: :func:`aggregates.build_bucket` of each task's arguments
-        (all crawls' files, once the crawls are built)."""
+    def aggregate_buckets(self, tasks: list[agg.BucketTask]) -> None:
+        """Each bucket's aggregates: :func:`aggregates.build_bucket` of each task (all
+        crawls' files, once the crawls are built)."""
         ...
 
 
@@ -221,9 +222,9 @@ class LocalBuilder:
     def texts(self, stage: Path, crawl_id: str, files: list[Path]) -> str | None:
         return _compact_texts(self.con, stage, crawl_id, files)
 
-    def aggregate_buckets(self, tasks: list[dict]) -> None:
+    def aggregate_buckets(self, tasks: list[agg.BucketTask]) -> None:
         for task in tasks:
-            agg.build_bucket(self.con, **task)
+            agg.build_bucket(self.con, task)
 
 
 @contextmanager
@@ -933,27 +934,20 @@ def _compact_targets(con, stage: Path, files: list[Path]) -> str:
 def resolve_target_rows(table: pa.Table) -> pa.Table:
     """Target check rows (one per hop) with ``final_url``, ``redirects`` and ``final_status``
     resolved along each chain (latest check of each URL); cast to the contract's schema."""
-    latest: dict[str, tuple[object, str | None, int | None]] = {}
-    order = sorted(
-        zip(table["checked_at"].to_pylist(), table["url"].to_pylist(),
-            table["redirect_to"].to_pylist(), table["status"].to_pylist(), strict=True),
-        key=lambda r: r[0],
-    )  # fmt: skip
-    for at, url, nxt, status in order:
-        latest[url] = (at, nxt, status)
-    chains = resolve_chains({u: v[1] for u, v in latest.items() if v[1]})
-    finals, hops, final_status = [], [], []
-    for url, nxt, status in zip(table["url"].to_pylist(), table["redirect_to"].to_pylist(),
-                                table["status"].to_pylist(), strict=True):  # fmt: skip
+    urls = table["url"].to_pylist()
+    nexts = table["redirect_to"].to_pylist()
+    statuses = table["status"].to_pylist()
+    latest: dict[str, int] = {}  # url -> row of its latest check (a stable sort: ties, last)
+    for i in pc.sort_indices(table["checked_at"]).to_numpy().tolist():
+        latest[urls[i]] = i
+    chains = resolve_chains({u: nexts[i] for u, i in latest.items() if nexts[i]})
+    finals, hops, final_status = list(urls), [0] * len(urls), list(statuses)
+    for i, nxt in enumerate(nexts):
         if nxt:
             end, n = chains.get(nxt, (nxt, 0))
-            finals.append(end)
-            hops.append(n + 1)
-            final_status.append(latest[end][2] if end in latest else None)
-        else:
-            finals.append(url)
-            hops.append(0)
-            final_status.append(status)
+            finals[i] = end
+            hops[i] = n + 1
+            final_status[i] = statuses[latest[end]] if end in latest else None
     table = table.select(list(TARGET_COLUMNS)).cast(TARGETS_SCHEMA)
     for name, values, typ in (("final_url", finals, pa.string()), ("redirects", hops, pa.int32()),
                               ("final_status", final_status, pa.int32())):  # fmt: skip

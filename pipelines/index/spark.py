@@ -588,7 +588,7 @@ class SparkBuilder:
                         row_group_size=64 * 1024)  # fmt: skip
         return n, rel
 
-    def aggregate_buckets(self, tasks: list[dict]) -> None:
+    def aggregate_buckets(self, tasks: list[Any]) -> None:
         """Each bucket's aggregates on an executor (the local function, one task each)."""
         from pipelines.index.aggregates import run_bucket
 
