@@ -29,14 +29,18 @@ log = logging.getLogger(__name__)
 
 #: The environment variable that turns the native core off ("0").
 NATIVE_ENV = "LINKCRAWL_NATIVE"
-#: The core version this Python code speaks to (native/Cargo.toml's package version).
-CORE_VERSION = "0.1.0"
+#: The core this Python code speaks to: native/Cargo.toml's version and the interface number
+#: (native/src/lib.rs ``core_version``; bumped with any change of a function's signature or
+#: return shape).
+CORE_VERSION = "0.1.0+api2"
+#: The core's functions this module calls.
+CORE_FUNCTIONS = ("extract_links",)
 
 
 @cache
 def core() -> ModuleType | None:
-    """The ``linkcrawl_native`` module, or None when it is not built, turned off, or of another
-    version (a stale build); the reason is logged once.
+    """The ``linkcrawl_native`` module, or None when it is not built, turned off, of another
+    version (a stale build) or not ours; the reason is logged once.
 
     >>> core() is None or core().core_version() == CORE_VERSION
     True
@@ -45,14 +49,18 @@ def core() -> ModuleType | None:
         return None
     try:
         import linkcrawl_native  # loaded on first use, not at import
-    except ImportError as exc:
-        log.warning("linkcrawl: native core not built (%s); using the Python path", exc)
+
+        version = linkcrawl_native.core_version()
+    except Exception as exc:  # not built, or a foreign module of that name: not ours
+        log.warning("linkcrawl: native core not built or not ours (%r); using the Python path", exc)
         return None
-    version = linkcrawl_native.core_version()
-    if version != CORE_VERSION:
+    missing = [
+        name for name in CORE_FUNCTIONS if not callable(getattr(linkcrawl_native, name, None))
+    ]
+    if version != CORE_VERSION or missing:
         log.warning(
-            "linkcrawl: native core %s is not %s (a stale build); using the Python path",
-            version, CORE_VERSION,
+            "linkcrawl: native core %r is not %s (a stale build; lacks %s); using the Python path",
+            version, CORE_VERSION, missing,
         )  # fmt: skip
         return None
     return linkcrawl_native

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import shutil
+import sys
 import threading
 from pathlib import Path
 
@@ -87,6 +89,35 @@ def test_off_switch_and_version(core, monkeypatch):
     assert core.core_version() == native.CORE_VERSION
     monkeypatch.setenv(native.NATIVE_ENV, "0")
     assert native.core.__wrapped__() is None
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("x = 1", "core_version"),  # a module of that name, not ours
+        ("def core_version():\n    raise ValueError('boom')", "boom"),
+        (f"def core_version():\n    return {native.CORE_VERSION!r}", "extract_links"),  # stale
+        ("def core_version():\n    return '0.1.0'\ndef extract_links(): pass", "0.1.0"),
+    ],
+)
+def test_a_foreign_or_stale_module_is_not_used(tmp_path, monkeypatch, caplog, source, reason):
+    """Whatever ``linkcrawl_native`` is on the path, core() gives the core or None, never an
+    exception; the reason is logged."""
+    (tmp_path / "linkcrawl_native.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "linkcrawl_native", raising=False)
+    native.core.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger=native.__name__):
+            assert native.core() is None
+            assert native.core() is None  # cached: logged once
+        assert native.extract_links(b"<a href=/x>x</a>", "http://s.test/") is None
+        (record,) = caplog.records
+        assert "using the Python path" in record.getMessage()
+        assert reason in record.getMessage()
+    finally:
+        sys.modules.pop("linkcrawl_native", None)  # the foreign one (the real one comes back)
+        native.core.cache_clear()
 
 
 def test_a_panic_is_a_python_exception(core):
