@@ -19,6 +19,7 @@ from pipelines.extract import (
     append_links,
     bound_body,
     collapse_ws,
+    extract_page,
     link_targets,
     page_fields,
     split_rel,
@@ -135,6 +136,17 @@ def extract_links(
     native = core()
     if native is None:
         return None
+    try:
+        return _native_page(native, body, url, content_type, x_robots_tag)
+    except RuntimeError as exc:  # a panic in the core (a bug): this page by the Python path
+        log.error("linkcrawl: native core failed on %s (%s); using the Python path", url, exc)
+        return extract_page(body, url, content_type=content_type, x_robots_tag=x_robots_tag)
+
+
+def _native_page(
+    native: ModuleType, body: bytes, url: str, content_type: str | None, x_robots_tag: str | None
+) -> PageLinks:
+    """:func:`extract_links` by the core *native*."""
     limits: list[str] = []
     body, many_tags, deep = bound_body(body, limits)
     encoding, tentative, start = sniff_encoding(body, content_type)

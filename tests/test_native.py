@@ -128,6 +128,20 @@ def test_a_panic_is_a_python_exception(core):
     assert core.parse_only(b"<p>still <b>here</b>") > 4  # the module still works
 
 
+def test_a_panic_falls_back_to_the_python_path(core, monkeypatch, caplog):
+    """A page that trips a bug in the core (a panic) gets the Python path's rows, and one line
+    in the log, not an exception."""
+    if core is None:
+        return _fallback_works()
+    monkeypatch.setattr(core, "extract_links", lambda *args: core._panic_for_test())
+    body, url = b"<nav><a href=/x>x</a></nav>", "http://s.test/p"
+    with caplog.at_level(logging.ERROR, logger=native.__name__):
+        page = native.extract_links(body, url)
+    assert page == extract_page(body, url) and page.links[0].placement == "nav"
+    (record,) = caplog.records
+    assert "panicked: on purpose" in record.getMessage() and url in record.getMessage()
+
+
 def test_parse_only_counts_nodes(core):
     if core is None:
         return _fallback_works()
