@@ -307,6 +307,7 @@ _CORNERS = [
     b"<meta name=googlebot content='  '>",
     b"<meta charset=x-user-defined><a href=/x>\xe9</a>",
     b"<link rel=canonical href=''><link rel=canonical href=/c2>",
+    b"<link rel=canonical href><link rel=canonical href=/c2>",
     b"<area href=/a1><map><area href=/a2 alt=two></map><area alt=noh>",
     b"<form><a href=/fa>f</a><form><a href=/fb>g</a></form></form>",
     b"<li><a href=/l1>1<li><a href=/l2>2",
