@@ -33,9 +33,9 @@ NATIVE_ENV = "LINKCRAWL_NATIVE"
 #: The core this Python code speaks to: native/Cargo.toml's version and the interface number
 #: (native/src/lib.rs ``core_version``; bumped with any change of a function's signature or
 #: return shape).
-CORE_VERSION = "0.1.0+api2"
+CORE_VERSION = "0.1.0+api3"
 #: The core's functions this module calls.
-CORE_FUNCTIONS = ("extract_links",)
+CORE_FUNCTIONS = ("extract_links", "extract_decoded")
 
 
 @cache
@@ -116,8 +116,9 @@ def _walk(native: ModuleType, data: bytes, encoding: str, flatten: bool) -> _Wal
     try:
         return _Walk(*native.extract_links(data, whatwg_label(encoding), flatten))
     except LookupError:  # a codec encoding_rs does not have (UTF-32, IBM code pages)
+        # Decoded from the bytes bound_body cut: its UTF-8 may be longer, and is not cut again.
         text = decode(data, encoding).encode("utf-8", "replace")
-        return _Walk(*native.extract_links(text, "utf-8", flatten))
+        return _Walk(*native.extract_decoded(text, flatten))
 
 
 def extract_links(

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from test_bad_input import FUZZ_BODIES, FUZZ_CONTENT_TYPES
 
 from crawler.testweb.generator import build_test_web
-from pipelines import native
+from pipelines import extract, native
 from pipelines.encoding import decode
 from pipelines.extract import MAX_TEXT_CHARS, MAX_URL_CHARS, PageLinks, extract_page
 
@@ -340,6 +340,23 @@ def test_corners(core, content_type):
 )
 def test_encodings(core, body, content_type):
     _same(body, "http://enc.test/p", content_type)
+
+
+def test_a_page_python_decodes_keeps_its_end(core, monkeypatch):
+    """A page in a codec encoding_rs lacks is decoded by Python from the bytes bound_body cut;
+    its UTF-8 (3 bytes for a cp437 byte here) is longer than MAX_PARSE_BYTES, and not cut
+    again. A body over the (lowered) bound is cut as on the Python path, "parse_bytes"."""
+    body = b"<p>" + b"\xb0" * 2_900_000 + b"<a href=/end>e</a>"
+    page = _same(body, "http://enc.test/p", "text/html; charset=cp437")
+    assert [k.target_url for k in page.links] == ["http://enc.test/end"]
+    monkeypatch.setattr(extract, "MAX_PARSE_BYTES", 1000)
+    page = _same(
+        b"<a href=/in>i</a>" + b"\xb0" * 2000 + body,
+        "http://enc.test/p",
+        "text/html; charset=cp437",
+    )
+    assert [k.target_url for k in page.links] == ["http://enc.test/in"]
+    assert page.limits_hit == ["parse_bytes"]
 
 
 # Single-byte codecs pipelines/encoding.py may choose, and (Python name, bytes) where
