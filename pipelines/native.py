@@ -85,7 +85,7 @@ _WHATWG_LABELS = {
     "iso2022_kr": "replacement",
 }
 # No placement from the native core yet: its port waits on issue 15 (README).
-_NO_PLACEMENT = Placed("", None, None)  # type: ignore[arg-type]
+_NO_PLACEMENT = Placed("", None, None)
 
 
 def whatwg_label(codec: str) -> str:
