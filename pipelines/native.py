@@ -33,7 +33,7 @@ NATIVE_ENV = "LINKCRAWL_NATIVE"
 #: The core this Python code speaks to: native/Cargo.toml's version and the interface number
 #: (native/src/lib.rs ``core_version``; bumped with any change of a function's signature or
 #: return shape).
-CORE_VERSION = "0.1.0+api3"
+CORE_VERSION = "0.1.0+api4"
 #: The core's functions this module calls.
 CORE_FUNCTIONS = ("extract_links", "extract_decoded")
 
@@ -69,6 +69,8 @@ def core() -> ModuleType | None:
 
 # Python codec names (what pipelines/encoding.py decides) that encoding_rs spells otherwise;
 # any other name is passed as it is, and one encoding_rs does not know is decoded by Python.
+# The one map: the core's decode and encode_query take these labels (tests/test_native_urls.py
+# sweeps every codec sniff_encoding may return).
 _WHATWG_LABELS = {
     "cp932": "shift_jis",
     "big5hkscs": "big5",
