@@ -365,22 +365,30 @@ _SINGLE_BYTE = ["cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1
                 "cp1258", "cp874", "iso8859-2", "iso8859-5", "iso8859-7", "iso8859-8",
                 "iso8859-15", "koi8-r", "koi8-u", "cp866", "mac-cyrillic"]  # fmt: skip
 _KOI8_RU = {("koi8-u", 0xAE), ("koi8-u", 0xBE)}  # WHATWG's KOI8-U is KOI8-RU: ў and Ў
+# The CJK codecs, and their single bytes that decode otherwise (README): cp932's 0xA0 and
+# 0xFD-0xFF (Python: U+F8F0-U+F8F3, WHATWG: U+FFFD), ISO-2022-JP's raw SO and SI (kept by Python).
+_CJK = ["cp932", "euc_jp", "gb18030", "big5hkscs", "cp949", "iso2022_jp"]
+_CJK_SINGLE = {("cp932", 0xA0), ("cp932", 0xFD), ("cp932", 0xFE), ("cp932", 0xFF),
+               ("iso2022_jp", 0x0E), ("iso2022_jp", 0x0F)}  # fmt: skip
 
 
 def test_decoders_agree_but_where_listed(core):
     """Every byte of the single-byte codecs decodes alike, but those Python leaves undefined
-    (U+FFFD) that WHATWG maps (C1 controls mostly), and KOI8-RU's two letters."""
+    (U+FFFD) that WHATWG maps (C1 controls mostly), and KOI8-RU's two letters; every single
+    byte of the CJK codecs, but those listed."""
     if core is None:
         return _fallback_works()
     differ = set()
-    for codec in _SINGLE_BYTE:
+    for codec in _SINGLE_BYTE + _CJK:
         for byte in range(256):
             mine = core.decode(bytes([byte]), native.whatwg_label(codec))
             python = decode(bytes([byte]), codec)
             if mine != python:
-                assert python == "\ufffd" or (codec, byte) in _KOI8_RU, (codec, byte)
+                listed = _KOI8_RU | _CJK_SINGLE
+                assert python == "\ufffd" or (codec, byte) in listed, (codec, byte)
                 differ.add((codec, byte))
-    assert differ >= _KOI8_RU and ("cp1252", 0x81) in differ
+    assert differ >= _KOI8_RU | _CJK_SINGLE and ("cp1252", 0x81) in differ
+    assert not {(codec, byte) for codec, byte in differ if codec in _CJK} - _CJK_SINGLE
     assert core.decode("日本語".encode("cp932"), "shift_jis") == "日本語"
     with pytest.raises(LookupError):
         core.decode(b"x", "utf-32")
