@@ -635,7 +635,10 @@ pub fn extract(body: &[u8], label: &str, flatten: bool) -> Option<PageRow> {
 /// is cut only at MAX_DECODED_BYTES, which such a text never reaches.
 pub fn extract_decoded(text: &[u8], flatten: bool) -> PageRow {
     let text = &text[..text.len().min(MAX_DECODED_BYTES)];
-    extract_text(StrTendril::from_slice(&String::from_utf8_lossy(text)), flatten)
+    extract_text(
+        StrTendril::from_slice(&String::from_utf8_lossy(text)),
+        flatten,
+    )
 }
 
 fn extract_text(text: StrTendril, flatten: bool) -> PageRow {
