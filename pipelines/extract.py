@@ -695,8 +695,8 @@ def _extract(
                 base_href = attrs["href"] or ""
         elif tag == "link":
             rels = split_rel(attrs.get("rel"))
-            if canonical_href is None and "canonical" in rels:
-                canonical_href = attrs.get("href")
+            if canonical_href is None and "canonical" in rels and "href" in attrs:
+                canonical_href = attrs["href"] or ""  # valueless: "" (the DOM's value)
             if "hreflang" in attrs and "alternate" in rels and len(alternates) < MAX_ALTERNATES:
                 alternates.append((attrs["hreflang"] or "", attrs.get("href") or ""))
         elif tag == "meta":

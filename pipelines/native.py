@@ -19,6 +19,7 @@ from pipelines.extract import (
     append_links,
     bound_body,
     collapse_ws,
+    extract_page,
     link_targets,
     page_fields,
     split_rel,
@@ -29,14 +30,18 @@ log = logging.getLogger(__name__)
 
 #: The environment variable that turns the native core off ("0").
 NATIVE_ENV = "LINKCRAWL_NATIVE"
-#: The core version this Python code speaks to (native/Cargo.toml's package version).
-CORE_VERSION = "0.1.0"
+#: The core this Python code speaks to: native/Cargo.toml's version and the interface number
+#: (native/src/lib.rs ``core_version``; bumped with any change of a function's signature or
+#: return shape).
+CORE_VERSION = "0.1.0+api4"
+#: The core's functions this module calls.
+CORE_FUNCTIONS = ("extract_links", "extract_decoded")
 
 
 @cache
 def core() -> ModuleType | None:
-    """The ``linkcrawl_native`` module, or None when it is not built, turned off, or of another
-    version (a stale build); the reason is logged once.
+    """The ``linkcrawl_native`` module, or None when it is not built, turned off, of another
+    version (a stale build) or not ours; the reason is logged once.
 
     >>> core() is None or core().core_version() == CORE_VERSION
     True
@@ -45,14 +50,18 @@ def core() -> ModuleType | None:
         return None
     try:
         import linkcrawl_native  # loaded on first use, not at import
-    except ImportError as exc:
-        log.warning("linkcrawl: native core not built (%s); using the Python path", exc)
+
+        version = linkcrawl_native.core_version()
+    except Exception as exc:  # not built, or a foreign module of that name: not ours
+        log.warning("linkcrawl: native core not built or not ours (%r); using the Python path", exc)
         return None
-    version = linkcrawl_native.core_version()
-    if version != CORE_VERSION:
+    missing = [
+        name for name in CORE_FUNCTIONS if not callable(getattr(linkcrawl_native, name, None))
+    ]
+    if version != CORE_VERSION or missing:
         log.warning(
-            "linkcrawl: native core %s is not %s (a stale build); using the Python path",
-            version, CORE_VERSION,
+            "linkcrawl: native core %r is not %s (a stale build; lacks %s); using the Python path",
+            version, CORE_VERSION, missing,
         )  # fmt: skip
         return None
     return linkcrawl_native
@@ -60,6 +69,8 @@ def core() -> ModuleType | None:
 
 # Python codec names (what pipelines/encoding.py decides) that encoding_rs spells otherwise;
 # any other name is passed as it is, and one encoding_rs does not know is decoded by Python.
+# The one map: the core's decode and encode_query take these labels (tests/test_native_urls.py
+# sweeps every codec sniff_encoding may return).
 _WHATWG_LABELS = {
     "cp932": "shift_jis",
     "big5hkscs": "big5",
@@ -76,7 +87,7 @@ _WHATWG_LABELS = {
     "iso2022_kr": "replacement",
 }
 # No placement from the native core yet: its port waits on issue 15 (README).
-_NO_PLACEMENT = Placed("", None, None)  # type: ignore[arg-type]
+_NO_PLACEMENT = Placed("", None, None)
 
 
 def whatwg_label(codec: str) -> str:
@@ -107,8 +118,9 @@ def _walk(native: ModuleType, data: bytes, encoding: str, flatten: bool) -> _Wal
     try:
         return _Walk(*native.extract_links(data, whatwg_label(encoding), flatten))
     except LookupError:  # a codec encoding_rs does not have (UTF-32, IBM code pages)
+        # Decoded from the bytes bound_body cut: its UTF-8 may be longer, and is not cut again.
         text = decode(data, encoding).encode("utf-8", "replace")
-        return _Walk(*native.extract_links(text, "utf-8", flatten))
+        return _Walk(*native.extract_decoded(text, flatten))
 
 
 def extract_links(
@@ -127,6 +139,17 @@ def extract_links(
     native = core()
     if native is None:
         return None
+    try:
+        return _native_page(native, body, url, content_type, x_robots_tag)
+    except RuntimeError as exc:  # a panic in the core (a bug): this page by the Python path
+        log.error("linkcrawl: native core failed on %s (%s); using the Python path", url, exc)
+        return extract_page(body, url, content_type=content_type, x_robots_tag=x_robots_tag)
+
+
+def _native_page(
+    native: ModuleType, body: bytes, url: str, content_type: str | None, x_robots_tag: str | None
+) -> PageLinks:
+    """:func:`extract_links` by the core *native*."""
     limits: list[str] = []
     body, many_tags, deep = bound_body(body, limits)
     encoding, tentative, start = sniff_encoding(body, content_type)

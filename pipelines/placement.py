@@ -238,8 +238,8 @@ class Placed(NamedTuple):
     """One link's placement, confidence in [0.5, 1] and structural fingerprint."""
 
     placement: str
-    score: float
-    block: int  # 31-bit fingerprint of the link's container path (tags, classes, ids)
+    score: float | None  # None (and placement ""): not placed (the native path, for now)
+    block: int | None  # 31-bit fingerprint of the link's container path (tags, classes, ids)
 
 
 def _tokens(value: str) -> list[str]:

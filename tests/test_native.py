@@ -1,7 +1,8 @@
 """The native core (native/, pipelines/native.py) gives the Python path's rows.
 
-Both paths run over every test page: the test web's pages, the Zyte pages, the WCXB pages
-kept in the repository (tests/data/wcxb-sample and wcxb-page-type), the hand-written
+Both paths run over the test pages: the test web's pages, the Zyte pages, the WCXB pages
+kept in the repository (tests/data/wcxb-sample and wcxb-page-type; of these three a fixed
+third, with every kind of page: host, encoding, page type), the hand-written
 Chromium cases, hostile pages, and the fuzz corpus of tests/test_bad_input.py. Every link
 column but placement (not ported yet) and the page fields must be equal (the differences
 README lists do not occur in these pages).
@@ -15,17 +16,22 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import shutil
+import sys
 import threading
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from test_bad_input import FUZZ_BODIES, FUZZ_CONTENT_TYPES
 
 from crawler.testweb.generator import build_test_web
-from pipelines import native
-from pipelines.encoding import decode
+from pipelines import extract, native
+from pipelines.encoding import decode, sniff_encoding
 from pipelines.extract import MAX_TEXT_CHARS, MAX_URL_CHARS, PageLinks, extract_page
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -89,12 +95,55 @@ def test_off_switch_and_version(core, monkeypatch):
     assert native.core.__wrapped__() is None
 
 
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("x = 1", "core_version"),  # a module of that name, not ours
+        ("def core_version():\n    raise ValueError('boom')", "boom"),
+        (f"def core_version():\n    return {native.CORE_VERSION!r}", "extract_links"),  # stale
+        ("def core_version():\n    return '0.1.0'\ndef extract_links(): pass", "0.1.0"),
+    ],
+)
+def test_a_foreign_or_stale_module_is_not_used(tmp_path, monkeypatch, caplog, source, reason):
+    """Whatever ``linkcrawl_native`` is on the path, core() gives the core or None, never an
+    exception; the reason is logged."""
+    (tmp_path / "linkcrawl_native.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "linkcrawl_native", raising=False)
+    native.core.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger=native.__name__):
+            assert native.core() is None
+            assert native.core() is None  # cached: logged once
+        assert native.extract_links(b"<a href=/x>x</a>", "http://s.test/") is None
+        (record,) = caplog.records
+        assert "using the Python path" in record.getMessage()
+        assert reason in record.getMessage()
+    finally:
+        sys.modules.pop("linkcrawl_native", None)  # the foreign one (the real one comes back)
+        native.core.cache_clear()
+
+
 def test_a_panic_is_a_python_exception(core):
     if core is None:
         return _fallback_works()
     with pytest.raises(RuntimeError, match="panicked: on purpose"):
         core._panic_for_test()
     assert core.parse_only(b"<p>still <b>here</b>") > 4  # the module still works
+
+
+def test_a_panic_falls_back_to_the_python_path(core, monkeypatch, caplog):
+    """A page that trips a bug in the core (a panic) gets the Python path's rows, and one line
+    in the log, not an exception."""
+    if core is None:
+        return _fallback_works()
+    monkeypatch.setattr(core, "extract_links", lambda *args: core._panic_for_test())
+    body, url = b"<nav><a href=/x>x</a></nav>", "http://s.test/p"
+    with caplog.at_level(logging.ERROR, logger=native.__name__):
+        page = native.extract_links(body, url)
+    assert page == extract_page(body, url) and page.links[0].placement == "nav"
+    (record,) = caplog.records
+    assert "panicked: on purpose" in record.getMessage() and url in record.getMessage()
 
 
 def test_parse_only_counts_nodes(core):
@@ -127,39 +176,77 @@ def test_deep_pages_on_a_small_stack(core):
     assert results == [(1, True), True]
 
 
+T = TypeVar("T")
+
+
+def _sample(items: Iterable[T], kind: Callable[[T], Hashable], every: int = 3) -> list[T]:
+    """Every *every*-th of *items* (in their fixed order), and the first of each kind besides:
+    a third of the pages, and no kind of page left out (the module stays fast).
+
+    >>> _sample(["a1", "a2", "a3", "a4", "b1"], kind=lambda s: s[0], every=3)
+    ['a1', 'a4', 'b1']
+    """
+    kept, kinds = [], set()
+    for index, item in enumerate(items):
+        if index % every == 0 or kind(item) not in kinds:
+            kept.append(item)
+            kinds.add(kind(item))
+    return kept
+
+
+def _encoding(body: bytes) -> str:
+    return sniff_encoding(body).encoding
+
+
 def test_test_web(core):
     web = build_test_web()
-    pages = 0
-    for host, paths in web.site.items():
-        for path, res in paths.items():
-            if (res.header("Content-Type") or "").startswith("text/html") and res.status == 200:
-                url = f"http://{host}{path}"
-                _same(res.body, url, res.header("Content-Type"), res.header("X-Robots-Tag"))
-                pages += 1
-    assert pages > 300
+    pages = [
+        (f"http://{host}{path}", res)
+        for host, paths in web.site.items()
+        for path, res in paths.items()
+        if (res.header("Content-Type") or "").startswith("text/html") and res.status == 200
+    ]
+    kind = lambda page: (  # noqa: E731
+        urlsplit(page[0]).hostname,
+        page[1].header("Content-Type"),
+        page[1].header("X-Robots-Tag"),
+    )
+    sample = _sample(pages, kind)
+    for url, res in sample:
+        _same(res.body, url, res.header("Content-Type"), res.header("X-Robots-Tag"))
+    assert (
+        len(pages) > 300
+        and len(sample) > 100
+        and {kind(p) for p in sample} == set(map(kind, pages))
+    )
 
 
 def test_zyte_pages(core):
-    truth = json.loads(
-        (DATA / "zyte-article-extraction-benchmark" / "ground-truth.json").read_text()
-    )
-    links = 0
-    for pid, item in truth.items():
-        path = DATA / "zyte-article-extraction-benchmark" / "html" / f"{pid}.html.gz"
-        links += len(_same(gzip.decompress(path.read_bytes()), item["url"]).links)
-    assert len(truth) == 181 and links > 20_000
+    root = DATA / "zyte-article-extraction-benchmark"
+    truth = json.loads((root / "ground-truth.json").read_text())
+    pages = [
+        (item["url"], gzip.decompress((root / "html" / f"{pid}.html.gz").read_bytes()))
+        for pid, item in sorted(truth.items())
+    ]
+    sample = _sample(pages, lambda page: _encoding(page[1]))
+    links = sum(len(_same(body, url).links) for url, body in sample)
+    assert len(truth) == 181 and len(sample) >= 60 and links > 6_000
 
 
 def test_wcxb_pages(core):
-    pages = {}
-    for path in (DATA / "wcxb-sample" / "dev" / "ground-truth").glob("*.json"):
+    pages = []
+    for path in sorted((DATA / "wcxb-sample" / "dev" / "ground-truth").glob("*.json")):
         url = json.loads(path.read_text())["url"] or "https://wcxb.example/"
-        pages[DATA / "wcxb-sample" / "dev" / "html" / f"{path.stem}.html.gz"] = url
-    for pid, item in json.loads((DATA / "wcxb-page-type" / "pages.json").read_text()).items():
-        pages[DATA / "wcxb-page-type" / "html" / f"{pid}.html.gz"] = item["url"]
-    for path, url in pages.items():
-        _same(gzip.decompress(path.read_bytes()), url)
-    assert len(pages) > 100
+        html = DATA / "wcxb-sample" / "dev" / "html" / f"{path.stem}.html.gz"
+        pages.append(("dev", url, gzip.decompress(html.read_bytes())))
+    typed = json.loads((DATA / "wcxb-page-type" / "pages.json").read_text())
+    for pid, item in sorted(typed.items()):
+        html = DATA / "wcxb-page-type" / "html" / f"{pid}.html.gz"
+        pages.append((item["page_type"], item["url"], gzip.decompress(html.read_bytes())))
+    sample = _sample(pages, lambda page: (page[0], _encoding(page[2])))
+    for _, url, body in sample:
+        _same(body, url)
+    assert len(pages) > 100 and len(sample) > 35 and len({kind for kind, *_ in sample}) == 8
 
 
 def test_chromium_cases(core):
@@ -262,6 +349,7 @@ _CORNERS = [
     b"<meta name=googlebot content='  '>",
     b"<meta charset=x-user-defined><a href=/x>\xe9</a>",
     b"<link rel=canonical href=''><link rel=canonical href=/c2>",
+    b"<link rel=canonical href><link rel=canonical href=/c2>",
     b"<area href=/a1><map><area href=/a2 alt=two></map><area alt=noh>",
     b"<form><a href=/fa>f</a><form><a href=/fb>g</a></form></form>",
     b"<li><a href=/l1>1<li><a href=/l2>2",
@@ -296,28 +384,53 @@ def test_encodings(core, body, content_type):
     _same(body, "http://enc.test/p", content_type)
 
 
+def test_a_page_python_decodes_keeps_its_end(core, monkeypatch):
+    """A page in a codec encoding_rs lacks is decoded by Python from the bytes bound_body cut;
+    its UTF-8 (3 bytes for a cp437 byte here) is longer than MAX_PARSE_BYTES, and not cut
+    again. A body over the (lowered) bound is cut as on the Python path, "parse_bytes"."""
+    body = b"<p>" + b"\xb0" * 2_900_000 + b"<a href=/end>e</a>"
+    page = _same(body, "http://enc.test/p", "text/html; charset=cp437")
+    assert [k.target_url for k in page.links] == ["http://enc.test/end"]
+    monkeypatch.setattr(extract, "MAX_PARSE_BYTES", 1000)
+    page = _same(
+        b"<a href=/in>i</a>" + b"\xb0" * 2000 + body,
+        "http://enc.test/p",
+        "text/html; charset=cp437",
+    )
+    assert [k.target_url for k in page.links] == ["http://enc.test/in"]
+    assert page.limits_hit == ["parse_bytes"]
+
+
 # Single-byte codecs pipelines/encoding.py may choose, and (Python name, bytes) where
 # encoding_rs decodes otherwise by design (README, "The native core").
 _SINGLE_BYTE = ["cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257",
                 "cp1258", "cp874", "iso8859-2", "iso8859-5", "iso8859-7", "iso8859-8",
                 "iso8859-15", "koi8-r", "koi8-u", "cp866", "mac-cyrillic"]  # fmt: skip
 _KOI8_RU = {("koi8-u", 0xAE), ("koi8-u", 0xBE)}  # WHATWG's KOI8-U is KOI8-RU: ў and Ў
+# The CJK codecs, and their single bytes that decode otherwise (README): cp932's 0xA0 and
+# 0xFD-0xFF (Python: U+F8F0-U+F8F3, WHATWG: U+FFFD), ISO-2022-JP's raw SO and SI (kept by Python).
+_CJK = ["cp932", "euc_jp", "gb18030", "big5hkscs", "cp949", "iso2022_jp"]
+_CJK_SINGLE = {("cp932", 0xA0), ("cp932", 0xFD), ("cp932", 0xFE), ("cp932", 0xFF),
+               ("iso2022_jp", 0x0E), ("iso2022_jp", 0x0F)}  # fmt: skip
 
 
 def test_decoders_agree_but_where_listed(core):
     """Every byte of the single-byte codecs decodes alike, but those Python leaves undefined
-    (U+FFFD) that WHATWG maps (C1 controls mostly), and KOI8-RU's two letters."""
+    (U+FFFD) that WHATWG maps (C1 controls mostly), and KOI8-RU's two letters; every single
+    byte of the CJK codecs, but those listed."""
     if core is None:
         return _fallback_works()
     differ = set()
-    for codec in _SINGLE_BYTE:
+    for codec in _SINGLE_BYTE + _CJK:
         for byte in range(256):
             mine = core.decode(bytes([byte]), native.whatwg_label(codec))
             python = decode(bytes([byte]), codec)
             if mine != python:
-                assert python == "\ufffd" or (codec, byte) in _KOI8_RU, (codec, byte)
+                listed = _KOI8_RU | _CJK_SINGLE
+                assert python == "\ufffd" or (codec, byte) in listed, (codec, byte)
                 differ.add((codec, byte))
-    assert differ >= _KOI8_RU and ("cp1252", 0x81) in differ
+    assert differ >= _KOI8_RU | _CJK_SINGLE and ("cp1252", 0x81) in differ
+    assert not {(codec, byte) for codec, byte in differ if codec in _CJK} - _CJK_SINGLE
     assert core.decode("日本語".encode("cp932"), "shift_jis") == "日本語"
     with pytest.raises(LookupError):
         core.decode(b"x", "utf-32")

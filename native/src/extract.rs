@@ -29,6 +29,13 @@ fn extract_links(py: Python<'_>, body: &[u8], encoding: &str, flatten: bool) -> 
         .ok_or_else(|| unknown(encoding))
 }
 
+/// `extract_links` of a page Python decoded (a codec encoding_rs lacks) from the bytes it
+/// bounded: *text* is its UTF-8, not cut at MAX_PARSE_BYTES again (it may be longer).
+#[pyfunction]
+fn extract_decoded(py: Python<'_>, text: &[u8], flatten: bool) -> PyResult<PageRow> {
+    py.detach(|| guarded(|| walk::extract_decoded(text, flatten)))
+}
+
 /// The parse alone (UTF-8 bytes into the arena): the node count. The benchmark's floor.
 #[pyfunction]
 fn parse_only(py: Python<'_>, body: &[u8]) -> PyResult<usize> {
@@ -57,6 +64,7 @@ fn _panic_for_test() -> PyResult<()> {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(extract_links, m)?)?;
+    m.add_function(wrap_pyfunction!(extract_decoded, m)?)?;
     m.add_function(wrap_pyfunction!(parse_only, m)?)?;
     m.add_function(wrap_pyfunction!(decode_py, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;

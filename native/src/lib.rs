@@ -6,11 +6,12 @@ mod arena;
 mod extract;
 mod walk;
 
-/// The version of the core, checked by `pipelines/native.py` against the Python package's so
-/// that a stale build left in site-packages is not used.
+/// The version of the core and of its Python interface, checked by `pipelines/native.py`
+/// (`CORE_VERSION`) so that a stale build left in site-packages is not used. Bump the `+apiN`
+/// number with any change of a function's name, signature or return shape.
 #[pyfunction]
 fn core_version() -> &'static str {
-    env!("CARGO_PKG_VERSION")
+    concat!(env!("CARGO_PKG_VERSION"), "+api4")
 }
 
 #[pymodule]

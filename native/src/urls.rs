@@ -159,29 +159,6 @@ pub fn resolve_href(href: &str, base: Option<&str>) -> Option<String> {
     resolve(href, base).map(|url| url.href().to_owned())
 }
 
-/// `encoding` as `encoding_rs` knows it, from a Python codec name (`cp1251`, `cp932`,
-/// `euc_jp`, `big5hkscs`, ...) or a WHATWG label; None when neither names one.
-///
-/// `encoding_for_name("cp932")` is `Some(SHIFT_JIS)`.
-pub fn encoding_for_name(name: &str) -> Option<&'static Encoding> {
-    let lowered = name.trim().to_ascii_lowercase().replace('_', "-");
-    let label = match lowered.as_str() {
-        "cp932" | "ms932" | "mskanji" | "ms-kanji" => "shift_jis",
-        "cp949" | "uhc" | "ks-c-5601-1987" => "euc-kr",
-        "big5hkscs" | "cp950" | "ms950" => "big5",
-        "cp874" => "windows-874",
-        "iso2022-jp" | "csiso2022jp" => "iso-2022-jp",
-        "euc-jis-2004" | "euc-jisx0213" => "euc-jp",
-        other => other.strip_prefix("mac-").map_or(other, |_| ""),
-    };
-    let label = if label.is_empty() {
-        format!("x-{lowered}")
-    } else {
-        label.to_owned()
-    };
-    Encoding::for_label(label.as_bytes())
-}
-
 /// Where the query of `href` is (from its `?` to its end), when it has a non-ASCII character.
 fn non_ascii_query(href: &str) -> Option<(usize, usize)> {
     let start = href.find('?')?;
@@ -576,10 +553,13 @@ fn py_is_same_document(base: Bound<'_, PyString>, url: Bound<'_, PyString>) -> P
     Ok(guarded(false, || is_same_document(&base, &url)))
 }
 
+/// `encode_query(href, label)`: *label* is a WHATWG label (LookupError if encoding_rs does not
+/// know it), as the page's decode takes.
 #[pyfunction(name = "encode_query")]
 fn py_encode_query(href: Bound<'_, PyString>, encoding: &str) -> PyResult<String> {
     let href = usv(&href)?;
-    let Some(encoding) = encoding_for_name(encoding) else {
+    // A WHATWG label: pipelines/native.py's whatwg_label, the one map from Python's codec names.
+    let Some(encoding) = Encoding::for_label(encoding.as_bytes()) else {
         // As Python: an unknown encoding fails only when a character is to be encoded.
         return match non_ascii_query(&href) {
             None => Ok(href.into_owned()),

@@ -12,6 +12,8 @@ use crate::arena::{parse, Arena, Data, Element, NONE};
 /// Bytes parsed at most (pipelines/extract.py MAX_PARSE_BYTES: Python cuts first; this is the
 /// core's own bound).
 const MAX_PARSE_BYTES: usize = 8 * 1024 * 1024;
+/// UTF-8 bytes of a page Python decoded parsed at most (4 a byte of MAX_PARSE_BYTES).
+const MAX_DECODED_BYTES: usize = 4 * MAX_PARSE_BYTES;
 /// pipelines/extract.py MAX_LINKS_PER_PAGE, MAX_ALTERNATES, MAX_DOM_DEPTH.
 const MAX_LINKS_PER_PAGE: usize = 100_000;
 const MAX_ALTERNATES: usize = 200;
@@ -625,11 +627,26 @@ pub fn decode(body: &[u8], label: &str) -> Option<StrTendril> {
 /// The page's fields and links (see `PageRow`) of *body*, decoded with *label* (None: no such
 /// label); *flatten*: flatten what nests deeper than MAX_DOM_DEPTH (`_flatten_deep`).
 pub fn extract(body: &[u8], label: &str, flatten: bool) -> Option<PageRow> {
-    let mut arena = parse(decode(body, label)?);
+    Some(extract_text(decode(body, label)?, flatten))
+}
+
+/// `extract` of a page Python decoded (a codec encoding_rs lacks) from at most
+/// MAX_PARSE_BYTES bytes: *text* is its UTF-8, longer than them (up to 3 bytes a byte), so it
+/// is cut only at MAX_DECODED_BYTES, which such a text never reaches.
+pub fn extract_decoded(text: &[u8], flatten: bool) -> PageRow {
+    let text = &text[..text.len().min(MAX_DECODED_BYTES)];
+    extract_text(
+        StrTendril::from_slice(&String::from_utf8_lossy(text)),
+        flatten,
+    )
+}
+
+fn extract_text(text: StrTendril, flatten: bool) -> PageRow {
+    let mut arena = parse(text);
     let flattened = flatten && flatten_deep(&mut arena, MAX_DOM_DEPTH);
     let mut page = walk(&arena);
     page.7 = flattened;
-    Some(page)
+    page
 }
 
 /// The parse alone: the arena's node count.

@@ -336,10 +336,7 @@ def native_sides() -> tuple[dict[str, Run], str | None]:
     if core is None:
         return {}, "pipelines.native.core() is None (not built, LINKCRAWL_NATIVE=0, or stale)"
     sides: dict[str, Run] = {HTML5EVER: functools.partial(run_parse, parse=core.parse_only)}
-    extract = getattr(native, "extract_links", None)
-    if extract is None:
-        return sides, "pipelines.native has no extract_links yet: the native path is absent"
-    sides[NATIVE] = functools.partial(run_native, extract=extract)
+    sides[NATIVE] = functools.partial(run_native, extract=native.extract_links)
     return sides, None
 
 
