@@ -66,6 +66,30 @@ def _codec(name: str) -> str | None:
         return None
 
 
+# Python codecs a charset label can name that no browser decodes a page with: they raise on
+# some bytes (undefined, idna, punycode) or read backslashes as escapes. A browser ignores a
+# label it does not know; so do we (the next source decides).
+_NOT_PAGE_CODECS = frozenset({"undefined", "idna", "punycode", "unicode-escape",
+                              "raw-unicode-escape"})  # fmt: skip
+
+
+def page_codec(name: str | None) -> str | None:
+    """*name* if it names a text encoding a page can be decoded with, else None (``zlib``,
+    ``base64``, ``rot13``... are byte or str transforms, not text encodings).
+
+    >>> page_codec("cp1251"), page_codec("zlib"), page_codec("undefined"), page_codec(None)
+    ('cp1251', None, None, None)
+    """
+    if name is None:
+        return None
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        return None
+    text = getattr(info, "_is_text_encoding", True)  # False for the bytes-to-bytes codecs
+    return name if text and info.name not in _NOT_PAGE_CODECS else None
+
+
 def _guess(body: bytes) -> str | None:
     """The encoding of a page that declares none (None: windows-1252, the default).
 
@@ -153,7 +177,7 @@ def sniff_encoding(body: bytes, content_type: str | None = None) -> Sniffed:
     bom_encoding, bom = read_bom(body)
     if bom_encoding is not None and bom is not None:
         return Sniffed(bom_encoding, False, len(bom))
-    header = http_content_type_encoding(content_type) if content_type else None
+    header = page_codec(http_content_type_encoding(content_type)) if content_type else None
     encoding = header or encoding_of_meta(body)
     if encoding is None:
         return Sniffed(_guess(body) or "cp1252", True, 0)
@@ -200,7 +224,7 @@ def encoding_of_meta(markup: str | bytes) -> str | None:
     >>> encoding_of_meta('<meta charset="utf-16le">'), encoding_of_meta('<meta name="x">')
     ('utf-8', None)
     """
-    encoding = html_body_declared_encoding(markup)
+    encoding = page_codec(html_body_declared_encoding(markup))
     if encoding is None:
         return None
     return "utf-8" if encoding.startswith(("utf-16", "utf-32")) else encoding

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import encodings.aliases
+
 from pipelines.extract import extract_page, robots_nofollow, split_rel
 
 URL = "http://site.test/dir/page.html"
@@ -176,6 +178,21 @@ def test_late_meta_in_head_revises_a_guess_in_any_form_the_prescan_reads():
         # Only the head counts: a <meta> in the body leaves the guess (windows-1251) alone.
         in_body = f"<head><title>t</title>{script}</head><p>x</p>{meta}<a href=/x>{text}</a>"
         assert links(in_body.encode("cp1251"))[0].anchor_text == text, meta
+
+
+def test_every_charset_a_label_may_name_decodes_or_is_ignored():
+    # A hostile server may name any Python codec: each one decodes the page (EBCDIC, UTF-32:
+    # to no links, as its bytes say) or, if it is no page encoding, is ignored as a browser
+    # ignores a label it does not know.
+    names = set(encodings.aliases.aliases) | set(encodings.aliases.aliases.values())
+    body = b"<p>caf\xe9 \\x41 <a href=/x>\xff\xfe\x00x</a>"
+    for name in sorted(names):
+        for content_type, page in ((f"text/html; charset={name}", body),
+                                   (None, f"<meta charset={name}>".encode() + body)):  # fmt: skip
+            extract_page(page, "http://a.test/", content_type=content_type)  # never raises
+    for name in ("zlib", "base64", "rot13", "hex", "undefined", "idna", "punycode"):
+        got = extract_page(body, "http://a.test/", content_type=f"text/html; charset={name}")
+        assert (got.encoding, len(got.links)) == ("cp1252", 1), name
 
 
 def test_replacement_encodings_give_no_links():
