@@ -73,6 +73,10 @@ _NESTING_CHECK_TAGS = 8192
 #: Elements the parser may re-open in new blocks per page (formatting elements left open, see
 #: _limit_reopened): past it, the formatting start tags that would re-open more are dropped.
 MAX_REOPENED = 100_000
+#: Attributes kept per tag (the rest dropped, see _limit_attributes): both parsers check each
+#: new attribute against the tag's others, so a tag's parse is quadratic in them (one tag of
+#: 40,000 took 3 s). The Zyte and WCXB pages' most is far below it.
+MAX_ATTRS_PER_TAG = 256
 # Start and end tags of the elements that make lexbor's "p in button scope" check walk the
 # whole stack of open elements: nested deeply, they make the parse quadratic. (p, li, dd and
 # dt are left out: each closes the previous one, so they do not nest by themselves.)
@@ -122,7 +126,8 @@ class PageLinks:
     #: (body cut at MAX_PARSE_BYTES), "dom_nodes" (cut at MAX_TAGS), "dom_depth" (nesting
     #: flattened), "links" (links cut at MAX_LINKS_PER_PAGE), "formatting" (formatting tags
     #: dropped, see _limit_reopened), "long_strings" (a text cut at MAX_TEXT_CHARS, a link or
-    #: canonical dropped for a URL longer than MAX_URL_CHARS).
+    #: canonical dropped for a URL longer than MAX_URL_CHARS), "attributes" (a tag's
+    #: attributes past MAX_ATTRS_PER_TAG dropped).
     limits_hit: list[str] = field(default_factory=list)
     #: Language (BCP-47 primary subtag) and where it came from: html-lang, content-language,
     #: detected or none (pipelines/pagelang.py); country (ISO 3166) and its source: cctld,
@@ -392,6 +397,84 @@ def _cut_spans(body: bytes, drop: list[tuple[int, int]]) -> bytes:
         last = end
     parts.append(body[last:])
     return b"".join(parts)
+
+
+# -- attributes per tag (see _limit_attributes) ----------------------------------------------
+# A tag of more than MAX_ATTRS_PER_TAG attributes spans more than twice as many bytes (each
+# attribute but the first after a separator or a closing quote): only such a stretch, from
+# a "<" to the next ">", needs a look.
+_LONG_TAG_RE = re.compile(rb"<[a-zA-Z/][^>]{%d}[^>]*+" % (2 * MAX_ATTRS_PER_TAG))
+# One attribute as the tokenizer reads it: a name (its first character may be "=", quotes
+# and "<" are name characters), then maybe "=" and a value, quoted (a ">" inside does not
+# end the tag; unclosed, it runs to the end) or not.
+_ONE_ATTR = (
+    rb"[^\t\n\f\r />][^\t\n\f\r />=]*+"
+    rb"""(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"[^"]*+"?|'[^']*+'?|[^\t\n\f\r >]*+))?"""
+)
+# A start or end tag's name and its first MAX_ATTRS_PER_TAG attributes (a quoted value ends
+# the attribute: the next may follow at once); then the rest of its attributes.
+_FIRST_ATTRS_RE = re.compile(
+    rb"</?[a-zA-Z][^\t\n\f\r />]*+(?>[\t\n\f\r /]*+%s){%d}" % (_ONE_ATTR, MAX_ATTRS_PER_TAG)
+)  # (atomic: "a=b" is never retried as "a" then "=b")
+_MORE_ATTRS_RE = re.compile(rb"(?>[\t\n\f\r /]*+%s)*+" % _ONE_ATTR)
+_WHOLE_TAG_RE = re.compile(rb"</?[a-zA-Z][^\t\n\f\r />]*+(?>[\t\n\f\r /]*+%s)*+" % _ONE_ATTR)
+# Raw text elements (in the lowercased body): no "<" in their text starts a tag.
+_RAW_TEXT_START_RE = re.compile(
+    rb"<(script|style|textarea|title|xmp|iframe|noembed|noframes)[\t\n\f\r />]"
+)
+
+
+def _raw_text_spans(lowered: bytes) -> list[tuple[int, int]]:
+    """The spans of the raw text elements of the lowercased body *lowered*, from their start
+    tag to their end tag (or the end).
+
+    >>> _raw_text_spans(b"<p><script>a<b</script><style>")
+    [(3, 14), (23, 30)]
+    """
+    spans = []
+    end = 0
+    for match in _RAW_TEXT_START_RE.finditer(lowered):
+        if match.start() < end:
+            continue
+        end = lowered.find(b"</" + match[1], match.end())
+        end = len(lowered) if end < 0 else end
+        spans.append((match.start(), end))
+    return spans
+
+
+def _limit_attributes(body: bytes) -> bytes:
+    """Drop the attributes of a tag past its first MAX_ATTRS_PER_TAG: the tag, its text and
+    its links stay. Only the tags that span more than twice as many bytes without a ``>``
+    are read (one regular expression finds them), attribute by attribute as the tokenizer
+    reads them, so that no cut falls inside a quoted value.
+
+    >>> tag = b"<a href=/x " + b" ".join(b"a%d" % i for i in range(MAX_ATTRS_PER_TAG + 9))
+    >>> _limit_attributes(tag + b">x</a>").endswith(b" a253 a254>x</a>")  # href and 255 more
+    True
+    >>> page = b'<p title="x y">' + b"z " * MAX_ATTRS_PER_TAG  # text, no tag: as it is
+    >>> _limit_attributes(page) is page
+    True
+    """
+    drop: list[tuple[int, int]] = []
+    raw: list[tuple[int, int]] | None = None  # read when a tag has too many attributes
+    last = 0
+    for long in _LONG_TAG_RE.finditer(body):
+        start = long.start()
+        if start < last:
+            continue  # in the quoted value of a tag read
+        first = _FIRST_ATTRS_RE.match(body, start)
+        if first is None:
+            last = _WHOLE_TAG_RE.match(body, start).end()  # type: ignore[union-attr]
+            continue
+        if raw is None:
+            raw = _raw_text_spans(body.lower())
+        at = bisect_left(raw, (start + 1,)) - 1  # the raw text element before it, if any
+        if at >= 0 and start < raw[at][1]:
+            continue
+        last = _MORE_ATTRS_RE.match(body, first.end()).end()  # type: ignore[union-attr]
+        if last > first.end():
+            drop.append((first.end(), last))
+    return _cut_spans(body, drop) if drop else body
 
 
 # -- formatting elements re-opened in each block (see _limit_reopened) ----------------------
@@ -1072,6 +1155,10 @@ def bound_body(body: bytes, limits: list[str]) -> tuple[bytes, bool, bool]:
         if kept is not body:
             hit.append("formatting")
             body = kept
+    kept = _limit_attributes(body)
+    if kept is not body:
+        hit.append("attributes")
+        body = kept
     many_tags = tags > _NESTING_CHECK_TAGS
     if many_tags:
         flat = _limit_open_elements(_limit_nesting(body))

@@ -1024,8 +1024,8 @@ def _copy_blocks(text: _Text, main: _Main, where: _Where) -> frozenset[int]:
     per_block: dict[int, int] = {}
     located = where.of
     for key, length in text.good.items():
-        at = located[key]
-        if at is not None and _resolve(at[2]) in (None, CONTENT):
+        at = located[key]  # main's own children are not beside it: skipped
+        if at is not None and at[0] != main.key and _resolve(at[2]) in (None, CONTENT):
             per_block[at[1]] = per_block.get(at[1], 0) + length
     floor = _COPY_SHARE * main.good
     blocks = sorted((length, b) for b, length in per_block.items() if length >= floor)

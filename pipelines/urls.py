@@ -457,18 +457,24 @@ def is_skipped_href(href: str, same_document: bool = True) -> bool:
 
 
 def is_same_document(base: str, url: str) -> bool:
-    """Return True when the base URL *base* names the document at *url* itself: both, as the
-    WHATWG URL parser serializes them (an unparsable one as written), are equal once their
-    fragments are removed.
+    """Return True when the base URL *base* names the document at *url* itself: both
+    normalized (:func:`normalize_url`: what a link to the base would target) are equal; when
+    either is not an http(s) URL, both as the WHATWG URL parser serializes them (an
+    unparsable one as written), without their fragments.
 
     This is what decides whether an empty or fragment-only href is a link to the page itself
     (skipped) or to the document a ``<base href>`` names (:func:`is_skipped_href`).
 
     >>> is_same_document("http://a.test/p#top", "HTTP://A.test:80/p")
     True
+    >>> is_same_document("http://a.test/%70?utm_source=z", "http://a.test/p")  # a self-link
+    True
     >>> is_same_document("http://a.test/", "http://a.test/p"), is_same_document("x", "")
     (False, False)
     """
+    normalized = normalize_url(base), normalize_url(url)
+    if normalized[0] is not None and normalized[1] is not None:
+        return normalized[0] == normalized[1]
     base = _resolve(base, None) or base
     url = _resolve(url, None) or url
     return base.partition("#")[0] == url.partition("#")[0]

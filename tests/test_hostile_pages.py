@@ -142,6 +142,39 @@ def test_limits_say_tags_were_cut(monkeypatch):
     assert page.limits_hit == ["dom_nodes"]
 
 
+def _many_attributes(n: int) -> bytes:
+    attrs = b" ".join(b"a%d" % i for i in range(n))
+    return b'<p>before <a href=/x title="t" %s>many</a> after <a href=/y>y</a>' % attrs
+
+
+def test_attributes_per_tag_are_bounded_and_the_tag_kept():
+    """One tag of 50,000 attributes: the parsers check each against the others (quadratic:
+    40,000 took 3 s); past MAX_ATTRS_PER_TAG they are dropped, the tag and its links stay."""
+    body = _many_attributes(50_000)
+    start = time.process_time()
+    page = extract_page(body, URL)
+    assert time.process_time() - start < 0.5
+    assert [(k.target_url, k.anchor_text, k.title) for k in page.links] == [
+        ("http://hostile.test/x", "many", "t"),
+        ("http://hostile.test/y", "y", None),
+    ]
+    assert page.limits_hit == ["attributes"]
+    tree, _ = parse_page(body)
+    assert len(tree.css_first("a").attributes) == pipelines.extract.MAX_ATTRS_PER_TAG
+
+
+def test_attribute_cut_never_falls_in_a_quoted_value():
+    body = b"<a href=/x " + b" ".join(b'a%d="v w"' % i for i in range(1000)) + b">x</a>"
+    cut = pipelines.extract._limit_attributes(body)
+    assert cut.endswith(b' a254="v w">x</a>')  # href and 255 more
+
+
+def test_tags_of_honest_size_keep_their_attributes():
+    attrs = b" ".join(b"data-a%d='x y >'" % i for i in range(200))
+    body = b"<div %s><a href=/x %s>x</a></div><script>a<b %s</script>" % (attrs, attrs, b"c " * 900)
+    assert pipelines.extract._limit_attributes(body) is body
+
+
 def _spin(seconds: float) -> None:
     end = time.process_time() + seconds
     while time.process_time() < end:

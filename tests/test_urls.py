@@ -7,6 +7,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from pipelines.extract import extract_page
 from pipelines.urls import (
     DEFAULT_TRACKING_PARAMS,
     DEFAULT_TRACKING_PREFIXES,
@@ -391,7 +392,12 @@ def test_other_schemes_stay_skipped_whatever_the_base(href: str) -> None:
         ("http://a.test/p", "http://a.test/p", True),
         ("http://a.test/p#x", "http://a.test/p#y", True),
         ("HTTP://A.TEST:80/./p", "http://a.test/p", True),  # as the URL parser serializes them
-        ("http://a.test/p", "http://a.test/p?", False),  # an empty query is still a query
+        # What normalization removes does not make another document (review B8): a link
+        # to such a base would be a link to the page itself.
+        ("http://a.test/p?", "http://a.test/p", True),
+        ("http://a.test/d/p?utm_source=z", "http://a.test/d/p", True),
+        ("http://a.test/d/%70", "http://a.test/d/p#x", True),
+        ("http://a.test/p?b=2&a=1", "http://a.test/p?a=1&b=2", True),
         ("http://a.test/p?a", "http://a.test/p", False),
         ("http://a.test/", "http://a.test/p", False),
         ("https://a.test/p", "http://a.test/p", False),
@@ -402,6 +408,15 @@ def test_other_schemes_stay_skipped_whatever_the_base(href: str) -> None:
 )
 def test_is_same_document(base: str, url: str, expected: bool) -> None:
     assert is_same_document(base, url) is expected
+
+
+@pytest.mark.parametrize("base", ["/d/p?utm_source=z", "/d/%70", "/d/p?", "/d/p#y"])
+def test_base_naming_the_page_itself_makes_no_self_link(base: str) -> None:
+    page = extract_page(
+        b"<base href='%s'><a href='#x'>x</a><a href=''>y</a><a href=/o>o</a>" % base.encode(),
+        "http://c.test/d/p",
+    )
+    assert [link.target_url for link in page.links] == ["http://c.test/o"]
 
 
 # --- hosts and domains -----------------------------------------------------------------------

@@ -429,12 +429,18 @@ pub fn is_skipped_href(href: &str, same_document: bool) -> bool {
     false
 }
 
-/// Whether the base URL `base` names the document at `url` itself: both as the WHATWG parser
-/// serializes them (an unparsable one as written), equal once their fragments are removed
+/// Whether the base URL `base` names the document at `url` itself: both normalized (what a
+/// link to the base would target) are equal; when either is not an http(s) URL, both as the
+/// WHATWG parser serializes them (an unparsable one as written), without their fragments
 /// (`pipelines.urls.is_same_document`).
 ///
-/// `is_same_document("http://a.test/p#top", "HTTP://A.test:80/p")` is true.
+/// `is_same_document("http://a.test/%70?utm_source=z#top", "HTTP://A.test:80/p")` is true.
 pub fn is_same_document(base: &str, url: &str) -> bool {
+    let normalized = DEFAULT_TRACKING
+        .with(|tracking| normalize_url(base, tracking).zip(normalize_url(url, tracking)));
+    if let Some((base, url)) = normalized {
+        return base == url;
+    }
     let base = resolve_href(base, None).unwrap_or_else(|| base.to_owned());
     let url = resolve_href(url, None).unwrap_or_else(|| url.to_owned());
     let cut = |s: &str| s.split('#').next().unwrap_or("").to_owned();

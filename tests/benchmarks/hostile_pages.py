@@ -92,6 +92,12 @@ CASES = {
         ),
         (20_000, 100_000),
     ),
+    # One tag of n distinct attributes: each is checked against the others (quadratic in one
+    # parser call): past MAX_ATTRS_PER_TAG they are dropped.
+    "attributes": (
+        lambda n: b"<a href=/x " + b" ".join(b"a%d" % i for i in range(n)) + b">x</a>",
+        (10_000, 20_000, 40_000),
+    ),
     "huge_title": (lambda n: b"<title>" + b"t" * n + b"</title>" + A, (10**6, 7 * 10**6)),
     "deep_table_links": (
         lambda n: b"<table><tr><td><a href=/x>some link text</a> and some running text" * n,
