@@ -13,6 +13,7 @@ root, or ``pip install .``); without cargo, the Python path must be the one used
 
 from __future__ import annotations
 
+import _json
 import gzip
 import json
 import shutil
@@ -68,6 +69,16 @@ def _same(body: bytes, url: str, content_type: str | None = None, robots: str | 
         _fallback_works()
         return want
     got = native.extract_links(body, url, content_type=content_type, x_robots_tag=robots)
+    _compare(want, got, url)
+    # The lexbor binding: the Python path's own tree, walked in Rust (the spike of issue 18).
+    lexbor = native.extract_links_lexbor(
+        body, url, content_type=content_type, x_robots_tag=robots
+    )  # fmt: skip
+    _compare(want, lexbor, url)
+    return got
+
+
+def _compare(want: PageLinks, got: PageLinks | None, url: str) -> None:
     assert got is not None
     want_fields, want_links = _rows(want)
     got_fields, got_links = _rows(got)
@@ -78,7 +89,6 @@ def _same(body: bytes, url: str, content_type: str | None = None, robots: str | 
     assert {(k.placement, k.placement_score, k.placement_block) for k in got.links} <= {
         ("", None, None)
     }
-    return got
 
 
 def test_off_switch_and_version(core, monkeypatch):
@@ -95,6 +105,19 @@ def test_a_panic_is_a_python_exception(core):
     with pytest.raises(RuntimeError, match="panicked: on purpose"):
         core._panic_for_test()
     assert core.parse_only(b"<p>still <b>here</b>") > 4  # the module still works
+
+
+def test_lexbor_binding_loads_or_refuses(core, tmp_path):
+    """lexbor's functions resolve from selectolax's module; another file is refused cleanly."""
+    if core is None:
+        return _fallback_works()
+    assert native.lexbor_core() is core
+    with pytest.raises(RuntimeError, match="not loaded"):
+        core.lexbor_load(str(tmp_path / "absent.so"))
+    with pytest.raises(RuntimeError, match="does not export lxb_dom_node_first_child_noi"):
+        core.lexbor_load(_json.__file__)  # loaded, but not lexbor
+    with pytest.raises(RuntimeError, match="no root"):
+        core.lexbor_links(0)
 
 
 def test_parse_only_counts_nodes(core):

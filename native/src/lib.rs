@@ -1,9 +1,10 @@
 //! linkcrawl's native core, reached from Python only through `pipelines/native.py`.
 use pyo3::prelude::*;
 
-pub mod urls;
 mod arena;
 mod extract;
+mod lexbor;
+pub mod urls;
 mod walk;
 
 /// The version of the core, checked by `pipelines/native.py` against the Python package's so
