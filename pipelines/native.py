@@ -159,10 +159,21 @@ def lexbor_core() -> ModuleType | None:
 
     try:
         native.lexbor_load(selectolax.lexbor.__file__)
+        tree = selectolax.lexbor.LexborHTMLParser(_PROBE)  # alive during the call
+        probe = native.lexbor_links(tree.root.mem_id)
     except RuntimeError as exc:
         log.warning("linkcrawl: lexbor's C API not usable (%s); using html5ever", exc)
         return None
+    if tuple(probe) != _PROBE_WALK:  # same names, another ABI (a selectolax we do not know)
+        log.warning("linkcrawl: lexbor's C API answers otherwise; using html5ever")
+        return None
     return native
+
+
+# A page walked once at load: the lexbor binding must see what selectolax sees.
+_PROBE = "<title>T</title><svg><a href=/s>S</a></svg><a href=/x rel=ugc title>A<img alt=B></a>"
+_PROBE_WALK = ("T", None, None, [], [], False, [], False,
+               [("/x", "a", "ugc", None, "A", True, ["B"])])  # fmt: skip
 
 
 def extract_links_lexbor(

@@ -10,7 +10,9 @@
 //! A separate walk from `src/walk.rs` (that one walks our arena): it mirrors the same rules
 //! (`_extract`, `anchor_parts`, `_foreign_links` in Python) and shares walk.rs's helpers.
 use std::borrow::Cow;
-use std::ffi::{c_char, c_int, c_void, CString};
+use std::ffi::{c_int, c_void};
+#[cfg(unix)]
+use std::ffi::{c_char, CString};
 use std::sync::OnceLock;
 
 use crate::walk::{
@@ -57,6 +59,7 @@ static API: OnceLock<Api> = OnceLock::new();
 /// Resolve lexbor's functions from the shared object at *path* (already loaded by Python:
 /// RTLD_NOLOAD takes it without loading anything; the handle is kept, never closed). The
 /// first success is kept: later calls only check their file.
+#[cfg(unix)]
 pub fn load(path: &str) -> Result<(), String> {
     let cpath = CString::new(path).map_err(|_| "a NUL in the path".to_string())?;
     // SAFETY: dlopen with RTLD_NOLOAD only returns a library already in the process.
@@ -84,10 +87,17 @@ pub fn load(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// No dlopen here (Windows: a `.pyd` exports only its `PyInit_`): the caller falls back.
+#[cfg(not(unix))]
+pub fn load(_path: &str) -> Result<(), String> {
+    Err("lexbor's C API is resolved on Unix only".to_string())
+}
+
 /// The function *name* of the library *handle* (of file *path*) as a `T`.
 ///
 /// # Safety
 /// *handle* is dlopen's; `T` is the function pointer type of that symbol's C signature.
+#[cfg(unix)]
 unsafe fn resolve<T: Copy>(handle: *mut c_void, path: &str, name: &str) -> Result<T, String> {
     let cname = CString::new(name).map_err(|_| format!("a NUL in {name}"))?;
     let found = libc::dlsym(handle, cname.as_ptr() as *const c_char);
