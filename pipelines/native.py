@@ -22,6 +22,7 @@ from pipelines.extract import (
     extract_page,
     link_targets,
     page_fields,
+    parse_page,
     split_rel,
 )
 from pipelines.placement import Placed
@@ -33,7 +34,7 @@ NATIVE_ENV = "LINKCRAWL_NATIVE"
 #: The core this Python code speaks to: native/Cargo.toml's version and the interface number
 #: (native/src/lib.rs ``core_version``; bumped with any change of a function's signature or
 #: return shape).
-CORE_VERSION = "0.1.0+api4"
+CORE_VERSION = "0.1.0+api5"
 #: The core's functions this module calls.
 CORE_FUNCTIONS = ("extract_links", "extract_decoded")
 
@@ -162,6 +163,70 @@ def _native_page(
             walk = _walk(native, body, encoding, many_tags)
     if deep or walk.flattened:
         limits.append("dom_depth")
+    return _page_links(walk, url, encoding, limits, x_robots_tag)
+
+
+@cache
+def lexbor_core() -> ModuleType | None:
+    """The core with lexbor's C functions resolved from selectolax's extension module (which
+    links lexbor in and exports its API), or None when the core is not built or that module
+    lacks one of them (another selectolax build); the reason is logged once.
+
+    >>> lexbor_core() is None or lexbor_core() is core()
+    True
+    """
+    native = core()
+    if native is None:
+        return None
+    import selectolax.lexbor
+
+    try:
+        native.lexbor_load(selectolax.lexbor.__file__)
+        tree = selectolax.lexbor.LexborHTMLParser(_PROBE)  # alive during the call
+        probe = native.lexbor_links(tree.root.mem_id)
+    except RuntimeError as exc:
+        log.warning("linkcrawl: lexbor's C API not usable (%s); using html5ever", exc)
+        return None
+    if tuple(probe) != _PROBE_WALK:  # same names, another ABI (a selectolax we do not know)
+        log.warning("linkcrawl: lexbor's C API answers otherwise; using html5ever")
+        return None
+    return native
+
+
+# A page walked once at load: the lexbor binding must see what selectolax sees.
+_PROBE = "<title>T</title><svg><a href=/s>S</a></svg><a href=/x rel=ugc title>A<img alt=B></a>"
+_PROBE_WALK = ("T", None, None, [], [], False, [], False,
+               [("/x", "a", "ugc", None, "A", True, ["B"])])  # fmt: skip
+
+
+def extract_links_lexbor(
+    body: bytes, url: str, *, content_type: str | None = None, x_robots_tag: str | None = None
+) -> PageLinks | None:
+    """:func:`extract_links` over the tree the Python path parses (:func:`parse_page`:
+    selectolax's lexbor, same bounds, same flattening), walked in Rust through lexbor's C API;
+    None when that is not available.
+
+    >>> page = extract_links_lexbor(b'<a href="/x" rel=UGC>A<img alt=B></a>', "http://s.test/p")
+    >>> page is None or [(k.target_url, k.anchor_text, k.rel, k.is_image) for k in page.links]
+    [('http://s.test/x', 'A', ['ugc'], True)]
+    """
+    native = lexbor_core()
+    if native is None:
+        return None
+    limits: list[str] = []
+    tree, encoding = parse_page(body, content_type, limits=limits)
+    root = tree.root
+    if root is None:
+        return None
+    # `tree` holds the document: it stays alive (and unchanged) during the call.
+    walk = _Walk(*native.lexbor_links(root.mem_id))
+    return _page_links(walk, url, encoding, limits, x_robots_tag)
+
+
+def _page_links(
+    walk: _Walk, url: str, encoding: str, limits: list[str], x_robots_tag: str | None
+) -> PageLinks:
+    """The page's fields and link rows from a core's walk (hrefs resolved in Python)."""
     page, base, long = page_fields(
         url, encoding, limits, x_robots_tag, base_href=walk.base_href,
         title=None if walk.title is None else collapse_ws(walk.title),

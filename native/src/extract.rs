@@ -4,6 +4,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use pyo3::exceptions::{PyLookupError, PyRuntimeError};
 use pyo3::prelude::*;
 
+use crate::lexbor;
 use crate::walk::{self, PageRow};
 
 /// Run *f* so that a panic in it becomes a Python RuntimeError (not PanicException, a
@@ -36,6 +37,26 @@ fn extract_decoded(py: Python<'_>, text: &[u8], flatten: bool) -> PyResult<PageR
     py.detach(|| guarded(|| walk::extract_decoded(text, flatten)))
 }
 
+/// Resolve lexbor's C functions from selectolax's extension module at *path* (already
+/// imported): RuntimeError if it is not loaded or lacks one of them (the caller falls back).
+#[pyfunction]
+fn lexbor_load(path: &str) -> PyResult<()> {
+    guarded(|| lexbor::load(path))?.map_err(PyRuntimeError::new_err)
+}
+
+/// The page's fields and links (`extract_links`'s shape) of the lexbor tree whose root element
+/// is at address *root* (selectolax's `tree.root.mem_id`), walked under the GIL. The caller
+/// keeps the tree alive and unchanged during the call (pipelines/native.py holds the parser).
+#[pyfunction]
+fn lexbor_links(root: usize) -> PyResult<PageRow> {
+    if root == 0 || !lexbor::loaded() {
+        return Err(PyRuntimeError::new_err("lexbor not loaded, or no root"));
+    }
+    // SAFETY: the contract above; a panic in the walk becomes a RuntimeError.
+    guarded(|| unsafe { lexbor::links(root) })?
+        .ok_or_else(|| PyRuntimeError::new_err("the root is not in a lexbor document"))
+}
+
 /// The parse alone (UTF-8 bytes into the arena): the node count. The benchmark's floor.
 #[pyfunction]
 fn parse_only(py: Python<'_>, body: &[u8]) -> PyResult<usize> {
@@ -66,6 +87,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(extract_links, m)?)?;
     m.add_function(wrap_pyfunction!(extract_decoded, m)?)?;
     m.add_function(wrap_pyfunction!(parse_only, m)?)?;
+    m.add_function(wrap_pyfunction!(lexbor_load, m)?)?;
+    m.add_function(wrap_pyfunction!(lexbor_links, m)?)?;
     m.add_function(wrap_pyfunction!(decode_py, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     Ok(())

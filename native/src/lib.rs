@@ -1,9 +1,10 @@
 //! linkcrawl's native core, reached from Python only through `pipelines/native.py`.
 use pyo3::prelude::*;
 
-pub mod urls;
 mod arena;
 mod extract;
+mod lexbor;
+pub mod urls;
 mod walk;
 
 /// The version of the core and of its Python interface, checked by `pipelines/native.py`
@@ -11,7 +12,7 @@ mod walk;
 /// number with any change of a function's name, signature or return shape.
 #[pyfunction]
 fn core_version() -> &'static str {
-    concat!(env!("CARGO_PKG_VERSION"), "+api4")
+    concat!(env!("CARGO_PKG_VERSION"), "+api5")
 }
 
 #[pymodule]

@@ -15,8 +15,8 @@ const MAX_PARSE_BYTES: usize = 8 * 1024 * 1024;
 /// UTF-8 bytes of a page Python decoded parsed at most (4 a byte of MAX_PARSE_BYTES).
 const MAX_DECODED_BYTES: usize = 4 * MAX_PARSE_BYTES;
 /// pipelines/extract.py MAX_LINKS_PER_PAGE, MAX_ALTERNATES, MAX_DOM_DEPTH.
-const MAX_LINKS_PER_PAGE: usize = 100_000;
-const MAX_ALTERNATES: usize = 200;
+pub(crate) const MAX_LINKS_PER_PAGE: usize = 100_000;
+pub(crate) const MAX_ALTERNATES: usize = 200;
 const MAX_DOM_DEPTH: usize = 256;
 /// `<meta>` charset declarations of the head reported at most (Python takes the first that
 /// names an encoding).
@@ -52,7 +52,7 @@ fn py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-fn py_strip(s: &str) -> &str {
+pub(crate) fn py_strip(s: &str) -> &str {
     s.trim_matches(py_space)
 }
 
@@ -65,7 +65,7 @@ fn is_hidden(e: &Element) -> bool {
 }
 
 /// Elements whose text a reader does not see in a link (linktext.py `_HIDDEN`).
-fn unrendered(name: &str) -> bool {
+pub(crate) fn unrendered(name: &str) -> bool {
     matches!(
         name,
         "script"
@@ -87,7 +87,7 @@ fn unrendered(name: &str) -> bool {
 }
 
 /// Elements whose edges separate words (linktext.py `_BLOCKS`).
-fn block(name: &str) -> bool {
+pub(crate) fn block(name: &str) -> bool {
     matches!(
         name,
         "address"
@@ -444,13 +444,13 @@ fn serialize_meta(e: &Element) -> String {
     out
 }
 
-fn rel_has(rel: &str, token: &str) -> bool {
+pub(crate) fn rel_has(rel: &str, token: &str) -> bool {
     rel.to_lowercase()
         .split(['\t', '\n', '\x0c', '\r', ' '])
         .any(|t| t == token)
 }
 
-const OUTSIDE: u8 = 0;
+pub(crate) const OUTSIDE: u8 = 0;
 const IN_SVG: u8 = 1;
 const IN_MATH: u8 = 2;
 
@@ -458,15 +458,31 @@ const IN_MATH: u8 = 2;
 /// kind), whether an HTML integration point lies between (then an `<a>` is HTML again), and
 /// whether it is in the `<head>`.
 #[derive(Clone, Copy)]
-struct Scope {
-    kind: u8,
-    html_again: bool,
-    in_head: bool,
+pub(crate) struct Scope {
+    pub(crate) kind: u8,
+    pub(crate) html_again: bool,
+    pub(crate) in_head: bool,
 }
 
+pub(crate) const TOP: Scope = Scope {
+    kind: OUTSIDE,
+    html_again: false,
+    in_head: false,
+};
+
 fn child_scope(s: Scope, id: u32, head: u32, e: &Element) -> Scope {
-    let name = e.local();
-    let in_head = s.in_head || id == head;
+    scope_under(s, id == head, e.local(), || e.attr("encoding"))
+}
+
+/// The scope of the children of element *name* (in scope *s*; *is_head*: it is the page's
+/// `<head>`; *encoding*: its `encoding` attribute, asked only of an `annotation-xml`).
+pub(crate) fn scope_under<'a>(
+    s: Scope,
+    is_head: bool,
+    name: &str,
+    encoding: impl FnOnce() -> Option<&'a str>,
+) -> Scope {
+    let in_head = s.in_head || is_head;
     match name {
         "svg" => {
             return Scope {
@@ -490,9 +506,7 @@ fn child_scope(s: Scope, id: u32, head: u32, e: &Element) -> Scope {
             matches!(name, "mi" | "mo" | "mn" | "ms" | "mtext")
                 || (name == "annotation-xml"
                     && matches!(
-                        py_strip(e.attr("encoding").unwrap_or(""))
-                            .to_lowercase()
-                            .as_str(),
+                        py_strip(encoding().unwrap_or("")).to_lowercase().as_str(),
                         "text/html" | "application/xhtml+xml"
                     ))
         }
@@ -534,12 +548,7 @@ fn walk(arena: &Arena) -> PageRow {
     let mut metas = Vec::new();
     let mut links: Vec<(u32, &'static str)> = Vec::new();
     let mut truncated = false;
-    let top = Scope {
-        kind: OUTSIDE,
-        html_again: false,
-        in_head: false,
-    };
-    let mut stack = vec![(nodes[0].first_child, top)];
+    let mut stack = vec![(nodes[0].first_child, TOP)];
     while let Some((id, scope)) = stack.pop() {
         if id == NONE {
             continue;

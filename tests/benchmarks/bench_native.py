@@ -4,6 +4,11 @@ Over the Zyte pages and ``--wcxb N`` WCXB development pages (as bench_extract.py
 
 - ``native``: :func:`pipelines.native.extract_links` (bounds, decode, html5ever, one walk in
   Rust; hrefs resolved and rows built in Python), no placement, page type or language;
+- ``lexbor + Rust walk``: :func:`pipelines.native.extract_links_lexbor`: the Python path's
+  own parse (``parse_page``: selectolax's lexbor), then the walk in Rust over that tree
+  through lexbor's C API; the rest as ``native``;
+- ``lexbor walk, no rows``: ``parse_page`` and the Rust walk alone (no URL resolution, no
+  rows: what ``lexbor + Rust walk`` spends in Python on top);
 - ``python, same work``: :func:`pipelines.extract.extract_page` with placement, page type and
   language stubbed out (what ``native`` gives, by the lexbor path);
 - ``python, full``: ``extract_page`` as a crawl calls it;
@@ -37,7 +42,8 @@ from bench_extract import (  # noqa: E402
 from selectolax.lexbor import LexborHTMLParser  # noqa: E402
 
 import pipelines.extract as extract_mod  # noqa: E402
-from pipelines.native import core, extract_links  # noqa: E402
+from pipelines.extract import parse_page  # noqa: E402
+from pipelines.native import core, extract_links, extract_links_lexbor, lexbor_core  # noqa: E402
 from pipelines.placement import Placed  # noqa: E402
 
 Pages = list[tuple[str, bytes]]
@@ -69,6 +75,15 @@ def same_work(pages: Pages) -> None:
         extract_mod.place_links_scored, extract_mod._lang_country, extract_mod.classify_page = saved
 
 
+def lexbor_walks(pages: Pages) -> None:
+    """parse_page, then the Rust walk over its tree: the lexbor path without its Python rows."""
+    native = lexbor_core()
+    assert native is not None, "lexbor's C API did not resolve from selectolax"
+    for _, body in pages:
+        tree, _ = parse_page(body)
+        native.lexbor_links(tree.root.mem_id)
+
+
 def measure(name: str, pages: Pages, rounds: int) -> None:
     native = core()
     assert native is not None, "build the core first (README, 'The native core')"
@@ -76,6 +91,10 @@ def measure(name: str, pages: Pages, rounds: int) -> None:
     extractor = linkextractors()["LinkExtractor()"]
     figures = {
         "native": best(lambda: [extract_links(b, u) for u, b in pages], n, rounds),
+        "lexbor + Rust walk": best(
+            lambda: [extract_links_lexbor(b, u) for u, b in pages], n, rounds
+        ),
+        "lexbor walk, no rows": best(lambda: lexbor_walks(pages), n, rounds),
         "python, same work": best(lambda: same_work(pages), n, rounds),
         "python, full": best(lambda: [extract_mod.extract_page(b, u) for u, b in pages], n, rounds),
         "html5ever parse": best(lambda: [native.parse_only(b) for _, b in pages], n, rounds),
@@ -90,6 +109,10 @@ def measure(name: str, pages: Pages, rounds: int) -> None:
     ceiling = figures["LinkExtractor()"] / figures["html5ever parse"]
     print(f"  native vs python same work: {same:.2f}x faster; html5ever/lexbor parse: {parse:.2f}")
     print(f"  LinkExtractor() / html5ever parse alone: {ceiling:.2f} (the ceiling on html5ever)")
+    target = figures["LinkExtractor()"] / 4
+    for path in ("native", "lexbor + Rust walk"):
+        left = target - figures[path]
+        print(f"  4x LinkExtractor() = {target:.2f} ms: {left:+.2f} ms/page left after {path}")
 
 
 def main() -> int:

@@ -1,0 +1,419 @@
+//! The link walk over a tree lexbor already built: the one selectolax parsed for the Python
+//! path (`pipelines/extract.py` `parse_page`), so the same tree by construction.
+//!
+//! There is no lexbor crate; selectolax's extension module links lexbor in and exports its C
+//! API. We declare the few functions we call (their signatures from lexbor's public headers,
+//! `lexbor/dom/interfaces/{node,element,attr,document}.h`) and resolve them at run time from
+//! that file with dlopen + dlsym: every symbol is looked up at load, a missing one is an error
+//! for Python (which then uses another path), never a crash later.
+//!
+//! A separate walk from `src/walk.rs` (that one walks our arena): it mirrors the same rules
+//! (`_extract`, `anchor_parts`, `_foreign_links` in Python) and shares walk.rs's helpers.
+use std::borrow::Cow;
+#[cfg(unix)]
+use std::ffi::{c_char, CString};
+use std::ffi::{c_int, c_void};
+use std::sync::OnceLock;
+
+use crate::walk::{
+    block, py_strip, rel_has, scope_under, unrendered, LinkRow, PageRow, Scope, MAX_ALTERNATES,
+    MAX_LINKS_PER_PAGE, OUTSIDE, TOP,
+};
+
+/// `lxb_dom_node_t *` (an element, a text, the document: all start with the node struct).
+type Node = *mut c_void;
+/// `lxb_dom_attr_t *`.
+type Attr = *mut c_void;
+
+/// lexbor's `lxb_dom_node_type_t` values we tell apart.
+const ELEMENT: c_int = 1;
+const TEXT: c_int = 3;
+const DOCUMENT: c_int = 9;
+/// Parents climbed at most from the root element to its document.
+const MAX_CLIMB: usize = 64;
+
+type NodeFn = unsafe extern "C" fn(Node) -> Node;
+type NameFn = unsafe extern "C" fn(*mut c_void, *mut usize) -> *const u8;
+
+/// The lexbor functions the walk calls, resolved from selectolax's extension.
+struct Api {
+    first_child: NodeFn,
+    next: NodeFn,
+    parent: NodeFn,
+    node_type: unsafe extern "C" fn(Node) -> c_int,
+    /// `lxb_dom_element_qualified_name`: the tag as selectolax's `node.tag` gives it.
+    element_name: NameFn,
+    first_attr: unsafe extern "C" fn(Node) -> Attr,
+    next_attr: unsafe extern "C" fn(Attr) -> Attr,
+    /// `lxb_dom_attr_qualified_name`: the key of selectolax's `node.attributes`.
+    attr_name: NameFn,
+    /// NULL for an attribute without a value (None in `node.attributes`).
+    attr_value: NameFn,
+    /// A copy of the text (owned by the document until `destroy_text`).
+    text_content: unsafe extern "C" fn(Node, *mut usize) -> *mut u8,
+    destroy_text: unsafe extern "C" fn(Node, *mut u8) -> *mut u8,
+}
+
+static API: OnceLock<Api> = OnceLock::new();
+
+/// Resolve lexbor's functions from the shared object at *path* (already loaded by Python:
+/// RTLD_NOLOAD takes it without loading anything; the handle is kept, never closed). The
+/// first success is kept: later calls only check their file.
+#[cfg(unix)]
+pub fn load(path: &str) -> Result<(), String> {
+    let cpath = CString::new(path).map_err(|_| "a NUL in the path".to_string())?;
+    // SAFETY: dlopen with RTLD_NOLOAD only returns a library already in the process.
+    let handle = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
+    if handle.is_null() {
+        return Err(format!("{path} is not loaded"));
+    }
+    // SAFETY: each symbol is lexbor's function of that name, whose C signature is the field's.
+    let api = unsafe {
+        Api {
+            first_child: resolve(handle, path, "lxb_dom_node_first_child_noi")?,
+            next: resolve(handle, path, "lxb_dom_node_next_noi")?,
+            parent: resolve(handle, path, "lxb_dom_node_parent_noi")?,
+            node_type: resolve(handle, path, "lxb_dom_node_type_noi")?,
+            element_name: resolve(handle, path, "lxb_dom_element_qualified_name")?,
+            first_attr: resolve(handle, path, "lxb_dom_element_first_attribute_noi")?,
+            next_attr: resolve(handle, path, "lxb_dom_element_next_attribute_noi")?,
+            attr_name: resolve(handle, path, "lxb_dom_attr_qualified_name")?,
+            attr_value: resolve(handle, path, "lxb_dom_attr_value_noi")?,
+            text_content: resolve(handle, path, "lxb_dom_node_text_content")?,
+            destroy_text: resolve(handle, path, "lxb_dom_document_destroy_text_noi")?,
+        }
+    };
+    let _ = API.set(api);
+    Ok(())
+}
+
+/// No dlopen here (Windows: a `.pyd` exports only its `PyInit_`): the caller falls back.
+#[cfg(not(unix))]
+pub fn load(_path: &str) -> Result<(), String> {
+    Err("lexbor's C API is resolved on Unix only".to_string())
+}
+
+/// The function *name* of the library *handle* (of file *path*) as a `T`.
+///
+/// # Safety
+/// *handle* is dlopen's; `T` is the function pointer type of that symbol's C signature.
+#[cfg(unix)]
+unsafe fn resolve<T: Copy>(handle: *mut c_void, path: &str, name: &str) -> Result<T, String> {
+    let cname = CString::new(name).map_err(|_| format!("a NUL in {name}"))?;
+    let found = libc::dlsym(handle, cname.as_ptr() as *const c_char);
+    if found.is_null() {
+        return Err(format!("{path} does not export {name}"));
+    }
+    assert_eq!(std::mem::size_of::<T>(), std::mem::size_of::<*mut c_void>());
+    Ok(std::mem::transmute_copy(&found))
+}
+
+/// Whether `load` succeeded.
+pub fn loaded() -> bool {
+    API.get().is_some()
+}
+
+/// Bytes lexbor owns as text (lexbor keeps UTF-8; a bad sequence would be replaced).
+///
+/// # Safety
+/// *data* is NULL or points to *len* bytes alive for `'a`.
+unsafe fn utf8<'a>(data: *const u8, len: usize) -> Option<Cow<'a, str>> {
+    if data.is_null() {
+        return None;
+    }
+    Some(String::from_utf8_lossy(std::slice::from_raw_parts(
+        data, len,
+    )))
+}
+
+/// One lexbor tree, alive (its Python parser referenced) while the walk runs, under the GIL.
+struct Tree<'a> {
+    api: &'a Api,
+    document: Node,
+}
+
+impl<'a> Tree<'a> {
+    fn first_child(&self, node: Node) -> Option<Node> {
+        // SAFETY (all methods): *node* is a live node of this tree (never NULL: checked here).
+        let child = unsafe { (self.api.first_child)(node) };
+        (!child.is_null()).then_some(child)
+    }
+
+    fn next(&self, node: Node) -> Option<Node> {
+        let next = unsafe { (self.api.next)(node) };
+        (!next.is_null()).then_some(next)
+    }
+
+    fn kind(&self, node: Node) -> c_int {
+        unsafe { (self.api.node_type)(node) }
+    }
+
+    /// The tag of an element (`node.tag`), "" for any other node.
+    fn name(&self, node: Node) -> Cow<'a, str> {
+        if self.kind(node) != ELEMENT {
+            return Cow::Borrowed("");
+        }
+        let mut len = 0;
+        let name = unsafe { (self.api.element_name)(node, &mut len) };
+        unsafe { utf8(name, len) }.unwrap_or_default()
+    }
+
+    /// `node.attributes.get(key)`: None if absent, Some(None) if it has no value.
+    fn attr(&self, node: Node, key: &str) -> Option<Option<Cow<'a, str>>> {
+        let mut attr = unsafe { (self.api.first_attr)(node) };
+        while !attr.is_null() {
+            let mut len = 0;
+            let name = unsafe { (self.api.attr_name)(attr, &mut len) };
+            if !name.is_null() && unsafe { std::slice::from_raw_parts(name, len) } == key.as_bytes()
+            {
+                let value = unsafe { (self.api.attr_value)(attr, &mut len) };
+                return Some(unsafe { utf8(value, len) });
+            }
+            attr = unsafe { (self.api.next_attr)(attr) };
+        }
+        None
+    }
+
+    /// `attrs.get(key)` with no value as None.
+    fn value(&self, node: Node, key: &str) -> Option<Cow<'a, str>> {
+        self.attr(node, key).flatten()
+    }
+
+    /// lexbor's text content (of a text node: its text; of an element: its descendants').
+    fn text(&self, node: Node) -> String {
+        let mut len = 0;
+        let text = unsafe { (self.api.text_content)(node, &mut len) };
+        let out = unsafe { utf8(text, len) }
+            .map(Cow::into_owned)
+            .unwrap_or_default();
+        if !text.is_null() {
+            unsafe { (self.api.destroy_text)(self.document, text) };
+        }
+        out
+    }
+
+    fn is_hidden(&self, node: Node) -> bool {
+        match self.attr(node, "hidden") {
+            None => false,
+            Some(v) => v.unwrap_or_default().to_lowercase() != "until-found",
+        }
+    }
+}
+
+enum Step {
+    Node(Node),
+    Alone(Node),
+    BlockEnd,
+}
+
+/// linktext.py `anchor_parts` over lexbor (walk.rs `anchor_parts` over the arena).
+fn anchor_parts(tree: &Tree, link: Node) -> (String, bool, Vec<String>) {
+    let mut text = String::new();
+    let mut alts = Vec::new();
+    let mut is_image = false;
+    let Some(first) = tree.first_child(link) else {
+        return (text, false, alts);
+    };
+    let mut stack = vec![Step::Node(first)];
+    while let Some(step) = stack.pop() {
+        let node = match step {
+            Step::BlockEnd => {
+                text.push(' ');
+                continue;
+            }
+            Step::Alone(node) => node,
+            Step::Node(node) => {
+                if let Some(next) = tree.next(node) {
+                    stack.push(Step::Node(next));
+                }
+                node
+            }
+        };
+        match tree.kind(node) {
+            TEXT => {
+                text.push_str(&tree.text(node));
+                continue;
+            }
+            ELEMENT => {}
+            _ => continue,
+        }
+        let name = tree.name(node);
+        if unrendered(&name) || tree.is_hidden(node) {
+            continue;
+        }
+        if (name == "dialog" || name == "details") && tree.attr(node, "open").is_none() {
+            if name == "details" {
+                if let Some(summary) = summary_of(tree, node) {
+                    text.push(' ');
+                    stack.push(Step::BlockEnd);
+                    stack.push(Step::Alone(summary));
+                }
+            }
+            continue;
+        }
+        if name == "img" {
+            is_image = true;
+            if let Some(alt) = tree.value(node, "alt").filter(|a| !a.is_empty()) {
+                alts.push(alt.into_owned());
+            }
+            continue;
+        }
+        let child = tree.first_child(node);
+        if block(&name) {
+            text.push(' ');
+            if child.is_some() {
+                stack.push(Step::BlockEnd);
+            }
+        }
+        if let Some(child) = child {
+            stack.push(Step::Node(child));
+        }
+    }
+    (text, is_image, alts)
+}
+
+fn summary_of(tree: &Tree, details: Node) -> Option<Node> {
+    let mut cur = tree.first_child(details);
+    while let Some(node) = cur {
+        if tree.name(node) == "summary" {
+            return Some(node);
+        }
+        cur = tree.next(node);
+    }
+    None
+}
+
+/// The document of element *root* (selectolax's `tree.root`).
+fn document_of(api: &Api, root: Node) -> Option<Node> {
+    let mut cur = root;
+    for _ in 0..MAX_CLIMB {
+        if cur.is_null() {
+            return None;
+        }
+        // SAFETY: a live node of the tree (the caller's root, then its parents).
+        if unsafe { (api.node_type)(cur) } == DOCUMENT {
+            return Some(cur);
+        }
+        cur = unsafe { (api.parent)(cur) };
+    }
+    None
+}
+
+/// The page fields and links of the lexbor tree whose root element is *root* (the shape of
+/// walk.rs `PageRow`; no head `<meta>` tags and not flattened: `parse_page` did both).
+/// None if the API is not loaded or *root* is not in a document.
+///
+/// # Safety
+/// *root* is a live `lxb_dom_node_t *` whose tree no one changes during the call.
+pub unsafe fn links(root: usize) -> Option<PageRow> {
+    let api = API.get()?;
+    let document = document_of(api, root as Node)?;
+    let tree = Tree { api, document };
+    let head = tree
+        .first_child(root as Node)
+        .into_iter()
+        .flat_map(|first| std::iter::successors(Some(first), |n| tree.next(*n)))
+        .find(|n| tree.name(*n) == "head");
+    Some(walk(&tree, head))
+}
+
+/// extract.py `_extract`'s walk (walk.rs `walk`), in one preorder pass over lexbor's tree.
+fn walk(tree: &Tree, head: Option<Node>) -> PageRow {
+    let (mut title, mut base, mut canonical) = (None, None, None);
+    let mut robots = Vec::new();
+    let mut alternates = Vec::new();
+    let mut links: Vec<(Node, &'static str)> = Vec::new();
+    let mut truncated = false;
+    let mut stack: Vec<(Option<Node>, Scope)> = vec![(tree.first_child(tree.document), TOP)];
+    while let Some((cur, scope)) = stack.pop() {
+        let Some(node) = cur else { continue };
+        stack.push((tree.next(node), scope));
+        if tree.kind(node) != ELEMENT {
+            continue;
+        }
+        let name = tree.name(node);
+        match &*name {
+            tag @ ("a" | "area") => {
+                let foreign = tag == "a" && scope.kind != OUTSIDE && !scope.html_again;
+                if tree.attr(node, "href").is_some() && !foreign {
+                    if links.len() < MAX_LINKS_PER_PAGE {
+                        links.push((node, if tag == "a" { "a" } else { "area" }));
+                    } else {
+                        truncated = true;
+                    }
+                }
+            }
+            "title" if title.is_none() && scope.kind == OUTSIDE => title = Some(tree.text(node)),
+            "base" if base.is_none() => {
+                if let Some(href) = tree.attr(node, "href") {
+                    base = Some(href.unwrap_or_default().into_owned());
+                }
+            }
+            "link" => {
+                let rel = tree.value(node, "rel").unwrap_or_default();
+                if canonical.is_none() && rel_has(&rel, "canonical") {
+                    // A valueless href reads as "" (the DOM's value), as the Python path.
+                    canonical = tree
+                        .attr(node, "href")
+                        .map(|v| v.unwrap_or_default().into_owned());
+                }
+                if let Some(lang) = tree.attr(node, "hreflang") {
+                    if rel_has(&rel, "alternate") && alternates.len() < MAX_ALTERNATES {
+                        let href = tree.value(node, "href").unwrap_or_default();
+                        alternates.push((lang.unwrap_or_default().into_owned(), href.into_owned()));
+                    }
+                }
+            }
+            "meta" => {
+                let name = tree.value(node, "name").unwrap_or_default();
+                let name = py_strip(&name).to_lowercase();
+                if name == "robots" || name == "googlebot" {
+                    if let Some(content) = tree.value(node, "content").filter(|c| !c.is_empty()) {
+                        robots.push(py_strip(&content).to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Some(child) = tree.first_child(node) {
+            let encoding = (name == "annotation-xml")
+                .then(|| tree.value(node, "encoding"))
+                .flatten();
+            let under = scope_under(scope, Some(node) == head, &name, || encoding.as_deref());
+            stack.push((Some(child), under));
+        }
+    }
+    let rows = links
+        .into_iter()
+        .map(|(node, tag)| link_row(tree, node, tag))
+        .collect();
+    (
+        title,
+        base,
+        canonical,
+        robots,
+        alternates,
+        truncated,
+        Vec::new(),
+        false,
+        rows,
+    )
+}
+
+fn link_row(tree: &Tree, node: Node, tag: &'static str) -> LinkRow {
+    let owned = |key| tree.value(node, key).map(Cow::into_owned);
+    let (text, is_image, alts) = if tag == "area" {
+        (String::new(), false, vec![owned("alt").unwrap_or_default()])
+    } else {
+        anchor_parts(tree, node)
+    };
+    (
+        owned("href").unwrap_or_default(),
+        tag,
+        owned("rel"),
+        owned("title"),
+        text,
+        is_image,
+        alts,
+    )
+}
