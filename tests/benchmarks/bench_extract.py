@@ -275,6 +275,7 @@ PYTHON = "python"
 LINK_EXTRACTOR = "LinkExtractor()"
 LEXBOR = "lexbor parse"
 NATIVE = "native, links only"
+NATIVE_LEXBOR = "native on lexbor, links only"
 HTML5EVER = "html5ever parse"
 
 
@@ -337,6 +338,8 @@ def native_sides() -> tuple[dict[str, Run], str | None]:
         return {}, "pipelines.native.core() is None (not built, LINKCRAWL_NATIVE=0, or stale)"
     sides: dict[str, Run] = {HTML5EVER: functools.partial(run_parse, parse=core.parse_only)}
     sides[NATIVE] = functools.partial(run_native, extract=native.extract_links)
+    if native.lexbor_core() is not None:  # the parser chosen for the core (README)
+        sides[NATIVE_LEXBOR] = functools.partial(run_native, extract=native.extract_links_lexbor)
     return sides, None
 
 
@@ -358,6 +361,8 @@ RATIOS = (
     (PYTHON, LINK_EXTRACTOR, "faster than", "the native path's target: >= 4x"),
     (PYTHON, LEXBOR, "the time of", "the native path's target: <= 2.5x"),
     (NATIVE, LINK_EXTRACTOR, "faster than", "target >= 4x, with placement"),
+    (NATIVE_LEXBOR, LINK_EXTRACTOR, "faster than", "target >= 4x, with placement"),
+    (NATIVE_LEXBOR, LEXBOR, "the time of", "target <= 2.5x, with placement"),
     (NATIVE, HTML5EVER, "the time of", "target <= 2.5x"),
     (NATIVE, LEXBOR, "the time of", "lexbor is the fastest parser here"),
 )
