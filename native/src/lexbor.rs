@@ -16,7 +16,7 @@ use std::ffi::{c_int, c_void};
 use std::sync::OnceLock;
 
 use crate::walk::{
-    block, py_strip, rel_has, scope_under, unrendered, LinkRow, PageRow, Scope, MAX_ALTERNATES,
+    anchor_parts, py_strip, rel_has, scope_under, Dom, LinkRow, PageRow, Scope, MAX_ALTERNATES,
     MAX_LINKS_PER_PAGE, OUTSIDE, TOP,
 };
 
@@ -200,87 +200,36 @@ impl<'a> Tree<'a> {
     }
 }
 
-enum Step {
-    Node(Node),
-    Alone(Node),
-    BlockEnd,
-}
+impl Dom for Tree<'_> {
+    type Node = Node;
 
-/// linktext.py `anchor_parts` over lexbor (walk.rs `anchor_parts` over the arena).
-fn anchor_parts(tree: &Tree, link: Node) -> (String, bool, Vec<String>) {
-    let mut text = String::new();
-    let mut alts = Vec::new();
-    let mut is_image = false;
-    let Some(first) = tree.first_child(link) else {
-        return (text, false, alts);
-    };
-    let mut stack = vec![Step::Node(first)];
-    while let Some(step) = stack.pop() {
-        let node = match step {
-            Step::BlockEnd => {
-                text.push(' ');
-                continue;
-            }
-            Step::Alone(node) => node,
-            Step::Node(node) => {
-                if let Some(next) = tree.next(node) {
-                    stack.push(Step::Node(next));
-                }
-                node
-            }
-        };
-        match tree.kind(node) {
-            TEXT => {
-                text.push_str(&tree.text(node));
-                continue;
-            }
-            ELEMENT => {}
-            _ => continue,
-        }
-        let name = tree.name(node);
-        if unrendered(&name) || tree.is_hidden(node) {
-            continue;
-        }
-        if (name == "dialog" || name == "details") && tree.attr(node, "open").is_none() {
-            if name == "details" {
-                if let Some(summary) = summary_of(tree, node) {
-                    text.push(' ');
-                    stack.push(Step::BlockEnd);
-                    stack.push(Step::Alone(summary));
-                }
-            }
-            continue;
-        }
-        if name == "img" {
-            is_image = true;
-            if let Some(alt) = tree.value(node, "alt").filter(|a| !a.is_empty()) {
-                alts.push(alt.into_owned());
-            }
-            continue;
-        }
-        let child = tree.first_child(node);
-        if block(&name) {
-            text.push(' ');
-            if child.is_some() {
-                stack.push(Step::BlockEnd);
-            }
-        }
-        if let Some(child) = child {
-            stack.push(Step::Node(child));
-        }
+    fn first_child(&self, node: Node) -> Option<Node> {
+        Tree::first_child(self, node)
     }
-    (text, is_image, alts)
-}
 
-fn summary_of(tree: &Tree, details: Node) -> Option<Node> {
-    let mut cur = tree.first_child(details);
-    while let Some(node) = cur {
-        if tree.name(node) == "summary" {
-            return Some(node);
-        }
-        cur = tree.next(node);
+    fn next(&self, node: Node) -> Option<Node> {
+        Tree::next(self, node)
     }
-    None
+
+    fn text_of_node(&self, node: Node) -> Option<Cow<'_, str>> {
+        (self.kind(node) == TEXT).then(|| Cow::Owned(self.text(node)))
+    }
+
+    fn tag(&self, node: Node) -> Option<Cow<'_, str>> {
+        (self.kind(node) == ELEMENT).then(|| self.name(node))
+    }
+
+    fn has_attr(&self, node: Node, key: &str) -> bool {
+        self.attr(node, key).is_some()
+    }
+
+    fn attr_value(&self, node: Node, key: &str) -> Option<Cow<'_, str>> {
+        self.value(node, key)
+    }
+
+    fn hidden(&self, node: Node) -> bool {
+        self.is_hidden(node)
+    }
 }
 
 /// The document of element *root* (selectolax's `tree.root`).

@@ -6,6 +6,7 @@
 use encoding_rs::Encoding;
 use html5ever::tendril::StrTendril;
 use html5ever::{local_name, ns, Attribute, LocalName, QualName};
+use std::borrow::Cow;
 
 use crate::arena::{parse, Arena, Data, Element, NONE};
 
@@ -144,56 +145,68 @@ pub(crate) fn block(name: &str) -> bool {
     )
 }
 
-enum Step {
-    Node(u32),
+/// What anchor text reads of a tree: the arena's (here) and lexbor's (lexbor.rs) answer alike,
+/// so one `anchor_parts` serves both walks.
+pub(crate) trait Dom {
+    type Node: Copy;
+    fn first_child(&self, node: Self::Node) -> Option<Self::Node>;
+    fn next(&self, node: Self::Node) -> Option<Self::Node>;
+    /// A text node's text; None for any other node.
+    fn text_of_node(&self, node: Self::Node) -> Option<Cow<'_, str>>;
+    /// An element's tag; None for any other node (text, comments).
+    fn tag(&self, node: Self::Node) -> Option<Cow<'_, str>>;
+    /// Whether the element has the attribute, with or without a value.
+    fn has_attr(&self, node: Self::Node, key: &str) -> bool;
+    /// The attribute's value; None if absent or valueless.
+    fn attr_value(&self, node: Self::Node, key: &str) -> Option<Cow<'_, str>>;
+    /// Hidden by the `hidden` attribute (UA style), as linktext.py `is_hidden`.
+    fn hidden(&self, node: Self::Node) -> bool;
+}
+
+enum Step<N> {
+    Node(N),
     /// A node walked without its following siblings (a closed `<details>`'s summary).
-    Alone(u32),
+    Alone(N),
     BlockEnd,
 }
 
 /// linktext.py `anchor_parts`: the visible text of a link (not collapsed), whether it wraps
 /// an image, and the images' alt texts.
-fn anchor_parts(arena: &Arena, link: u32) -> (String, bool, Vec<String>) {
-    let nodes = &arena.nodes;
+pub(crate) fn anchor_parts<D: Dom>(dom: &D, link: D::Node) -> (String, bool, Vec<String>) {
     let mut text = String::new();
     let mut alts = Vec::new();
     let mut is_image = false;
-    let first = nodes[link as usize].first_child;
-    if first == NONE {
+    let Some(first) = dom.first_child(link) else {
         return (text, false, alts);
-    }
+    };
     let mut stack = vec![Step::Node(first)];
     while let Some(step) = stack.pop() {
-        let id = match step {
+        let node = match step {
             Step::BlockEnd => {
                 text.push(' ');
                 continue;
             }
-            Step::Alone(id) => id,
-            Step::Node(id) => {
-                let next = nodes[id as usize].next;
-                if next != NONE {
+            Step::Alone(node) => node,
+            Step::Node(node) => {
+                if let Some(next) = dom.next(node) {
                     stack.push(Step::Node(next));
                 }
-                id
+                node
             }
         };
-        let node = &nodes[id as usize];
-        let e = match &node.data {
-            Data::Text(t) => {
-                text.push_str(t);
-                continue;
-            }
-            Data::Element(e) => e,
-            _ => continue, // comments
-        };
-        let name = e.local();
-        if unrendered(name) || is_hidden(e) {
+        if let Some(t) = dom.text_of_node(node) {
+            text.push_str(&t);
             continue;
         }
-        if (name == "dialog" || name == "details") && e.attr("open").is_none() {
+        let Some(name) = dom.tag(node) else {
+            continue; // comments
+        };
+        if unrendered(&name) || dom.hidden(node) {
+            continue;
+        }
+        if (name == "dialog" || name == "details") && !dom.has_attr(node, "open") {
             if name == "details" {
-                if let Some(summary) = summary_of(arena, id) {
+                if let Some(summary) = summary_of(dom, node) {
                     text.push(' ');
                     stack.push(Step::BlockEnd);
                     stack.push(Step::Alone(summary));
@@ -203,37 +216,76 @@ fn anchor_parts(arena: &Arena, link: u32) -> (String, bool, Vec<String>) {
         }
         if name == "img" {
             is_image = true;
-            if let Some(alt) = e.attr("alt") {
-                if !alt.is_empty() {
-                    alts.push(alt.to_string());
-                }
+            if let Some(alt) = dom.attr_value(node, "alt").filter(|a| !a.is_empty()) {
+                alts.push(alt.into_owned());
             }
             continue;
         }
-        let child = node.first_child;
-        if block(name) {
+        let child = dom.first_child(node);
+        if block(&name) {
             text.push(' ');
-            if child != NONE {
+            if child.is_some() {
                 stack.push(Step::BlockEnd);
             }
         }
-        if child != NONE {
+        if let Some(child) = child {
             stack.push(Step::Node(child));
         }
     }
     (text, is_image, alts)
 }
 
-fn summary_of(arena: &Arena, details: u32) -> Option<u32> {
-    let mut cur = arena.nodes[details as usize].first_child;
-    while cur != NONE {
-        let node = &arena.nodes[cur as usize];
-        if node.element().is_some_and(|e| e.local() == "summary") {
-            return Some(cur);
+fn summary_of<D: Dom>(dom: &D, details: D::Node) -> Option<D::Node> {
+    let mut cur = dom.first_child(details);
+    while let Some(node) = cur {
+        if dom.tag(node).is_some_and(|t| t == "summary") {
+            return Some(node);
         }
-        cur = node.next;
+        cur = dom.next(node);
     }
     None
+}
+
+impl Dom for Arena {
+    type Node = u32;
+
+    fn first_child(&self, node: u32) -> Option<u32> {
+        let child = self.nodes[node as usize].first_child;
+        (child != NONE).then_some(child)
+    }
+
+    fn next(&self, node: u32) -> Option<u32> {
+        let next = self.nodes[node as usize].next;
+        (next != NONE).then_some(next)
+    }
+
+    fn text_of_node(&self, node: u32) -> Option<Cow<'_, str>> {
+        match &self.nodes[node as usize].data {
+            Data::Text(t) => Some(Cow::Borrowed(&**t)),
+            _ => None,
+        }
+    }
+
+    fn tag(&self, node: u32) -> Option<Cow<'_, str>> {
+        self.nodes[node as usize]
+            .element()
+            .map(|e| Cow::Borrowed(e.local()))
+    }
+
+    fn has_attr(&self, node: u32, key: &str) -> bool {
+        self.nodes[node as usize]
+            .element()
+            .is_some_and(|e| e.attr(key).is_some())
+    }
+
+    fn attr_value(&self, node: u32, key: &str) -> Option<Cow<'_, str>> {
+        let value = self.nodes[node as usize].element()?.attr(key)?;
+        Some(Cow::Borrowed(value))
+    }
+
+    fn hidden(&self, node: u32) -> bool {
+        self.nodes[node as usize].element().is_some_and(is_hidden)
+    }
 }
 
 /// The text of the descendants of *id*, in document order (lexbor's `node.text()`).
