@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from functools import cache
 from types import ModuleType
 from typing import NamedTuple
@@ -137,12 +138,20 @@ def extract_links(
     >>> page is None or [(k.target_url, k.anchor_text, k.rel, k.is_image) for k in page.links]
     [('http://s.test/x', 'A', ['ugc'], True)]
     """
-    native = core()
+    return _or_python(_native_page, core(), body, url, content_type, x_robots_tag)
+
+
+def _or_python(
+    build: Callable[..., PageLinks], native: ModuleType | None, body: bytes, url: str,
+    content_type: str | None, x_robots_tag: str | None,
+) -> PageLinks | None:  # fmt: skip
+    """*build*'s page by the core *native* (None without one); a panic in the core (a bug)
+    logs one line and gives this page by the Python path."""
     if native is None:
         return None
     try:
-        return _native_page(native, body, url, content_type, x_robots_tag)
-    except RuntimeError as exc:  # a panic in the core (a bug): this page by the Python path
+        return build(native, body, url, content_type, x_robots_tag)
+    except RuntimeError as exc:
         log.error("linkcrawl: native core failed on %s (%s); using the Python path", url, exc)
         return extract_page(body, url, content_type=content_type, x_robots_tag=x_robots_tag)
 
@@ -210,14 +219,18 @@ def extract_links_lexbor(
     >>> page is None or [(k.target_url, k.anchor_text, k.rel, k.is_image) for k in page.links]
     [('http://s.test/x', 'A', ['ugc'], True)]
     """
-    native = lexbor_core()
-    if native is None:
-        return None
+    return _or_python(_lexbor_page, lexbor_core(), body, url, content_type, x_robots_tag)
+
+
+def _lexbor_page(
+    native: ModuleType, body: bytes, url: str, content_type: str | None, x_robots_tag: str | None
+) -> PageLinks:
+    """:func:`extract_links_lexbor` by the core *native*."""
     limits: list[str] = []
     tree, encoding = parse_page(body, content_type, limits=limits)
     root = tree.root
-    if root is None:
-        return None
+    if root is None:  # lexbor always makes <html>; a tree without it is not ours to walk
+        return extract_page(body, url, content_type=content_type, x_robots_tag=x_robots_tag)
     # `tree` holds the document: it stays alive (and unchanged) during the call.
     walk = _Walk(*native.lexbor_links(root.mem_id))
     return _page_links(walk, url, encoding, limits, x_robots_tag)

@@ -161,6 +161,18 @@ def test_a_panic_falls_back_to_the_python_path(core, monkeypatch, caplog):
     assert "panicked: on purpose" in record.getMessage() and url in record.getMessage()
 
 
+def test_a_panic_in_the_lexbor_walk_falls_back_too(core, monkeypatch, caplog):
+    if core is None:
+        return _fallback_works()
+    assert native.lexbor_core() is core
+    monkeypatch.setattr(core, "lexbor_links", lambda *args: core._panic_for_test())
+    body, url = b"<footer><a href=/y>y</a></footer>", "http://s.test/q"
+    with caplog.at_level(logging.ERROR, logger=native.__name__):
+        page = native.extract_links_lexbor(body, url)
+    assert page == extract_page(body, url) and page.links[0].placement == "footer"
+    assert "panicked: on purpose" in caplog.records[0].getMessage()
+
+
 def test_lexbor_binding_loads_or_refuses(core, tmp_path):
     """lexbor's functions resolve from selectolax's module; another file is refused cleanly."""
     if core is None:
