@@ -16,7 +16,9 @@ Per page, from the DOM alone:
    wrapper that holds both, ``<div class="content-sidebar-wrap">``, tells nothing about
    either): HTML5 sectioning, ARIA roles, schema.org ``itemprop``, and id/class tokens in
    several conventions (WordPress, Bootstrap, BEM, camelCase) and languages. ``rel=ugc`` and
-   comment containers make a comment.
+   comment containers make a comment. A page builder's class name on every block (Elementor's
+   and HubSpot's "widget"), whose boxes hold most of the running text side by side, is no
+   sidebar; a site's own region wrapper, nested in itself, stays one.
 3. **Inside the main block**, a link in running text is content. A link of its own (not in a
    paragraph) is content, except before the first or after the last paragraph (bylines,
    share and tag bars, related lists), in a list of headlines, or, in an article, when it
@@ -44,7 +46,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from math import log1p
 from typing import NamedTuple
@@ -166,6 +168,7 @@ _LINK_WEIGHT = 1.0  # the main block pays this much per character of link text o
 _BOILER_WEIGHT = 1.0  # ... and per character of good text under a boilerplate label
 _DECAY = 0.85  # text counts this much less per level it lies below an element
 _WRAPPER_SHARE = 0.5  # a region label on an element with more of the page's text is a wrapper
+_BUILDER_NESTED = 0.4  # a page builder's boxes: at most this share of them inside another
 _NAMED_SHARE = 0.6  # a named body with this share of main's text is the main block
 _MIN_ARTICLE = 400  # good characters from which main is an article, where link lists are not text
 _HEADLINE_WORDS = 5  # mean words per anchor from which a list of links is a list of stories
@@ -885,7 +888,68 @@ def _void_wrapper_labels(page: _Page, good: dict[int, int]) -> list[float]:
                 break
             if raw[key] > _WRAPPER_SHARE * total:
                 label[key] = None
+    _void_builder_labels(page, raw)
     return raw
+
+
+def _void_builder_labels(page: _Page, raw: list[float]) -> None:
+    """Drops the sidebar label of a class name that a page builder gives every block
+    (elementor-widget, hs_cos_wrapper_widget), the marketing copy too: a name whose boxes
+    hold most of the page's running text, side by side (few of them inside another), names
+    no region. A site's own region wrapper nests (a widget wrapper around its carousels,
+    each a widget again): a region, kept."""
+    label, parent, tag, total = page.label, page.parent, page.tag, raw[0]
+    words_of = {  # boxes with running text (not inline tags) and their sidebar names
+        key: _region_words(page, key)
+        for key in _labelled(label, SIDEBAR)
+        if raw[key] and tag[key] in _BLOCK_TAGS
+    }
+    text: dict[str, float] = {}  # per name, the running text of its outermost boxes
+    boxes: Counter[str] = Counter()
+    nested: Counter[str] = Counter()
+    above: dict[int, frozenset[str]] = {0: frozenset()}  # the names on an element and above
+    for key, words in words_of.items():
+        path, cur = [], parent[key]
+        while cur not in above:  # each element walked once: memoized
+            path.append(cur)
+            cur = parent[cur]
+        names = above[cur]
+        for cur in reversed(path):
+            more = words_of.get(cur)
+            names = above[cur] = names | more if more else names
+        boxes.update(words)
+        nested.update(words & names)
+        for word in words - names:  # a name on an ancestor: its text is counted there
+            text[word] = text.get(word, 0.0) + raw[key]
+    builder = {
+        word
+        for word, value in text.items()
+        if value > _WRAPPER_SHARE * total and nested[word] <= _BUILDER_NESTED * boxes[word]
+    }
+    for key in list(_labelled(label, SIDEBAR)) if builder else ():  # its links' too
+        if not builder.isdisjoint(words_of.get(key) or _region_words(page, key)):
+            label[key] = None
+
+
+def _labelled(label: list[str | None], region: str) -> Iterator[int]:
+    """The elements so labelled (the root aside), found by list.index (in C): few of them.
+
+    >>> list(_labelled([None, "sidebar", "nav", "sidebar"], "sidebar"))
+    [1, 3]
+    """
+    key = 0
+    while True:
+        try:
+            key = label.index(region, key + 1)
+        except ValueError:
+            return
+        yield key
+
+
+def _region_words(page: _Page, key: int) -> set[str]:
+    """The class names that give an element its label."""
+    cls = (page.attrs.get(key) or page.nodes[key].attributes).get("class") or ""
+    return {word for word in cls.split() if _WORD_FACTS[word][1] == page.label[key]}
 
 
 class _Boiler:

@@ -178,3 +178,51 @@ def test_a_link_around_the_whole_text_and_a_page_without_body():
     assert got == {"Home": "nav", STORY.strip(): "content"}
     tree = LexborHTMLParser("<frameset><frame src=a.html></frameset>")
     assert place_links(tree, tree.css("a")) == []
+
+
+def rule_placements(html: str) -> dict[str, str]:
+    """The rules' placements (before the model), by anchor."""
+    tree = LexborHTMLParser(html)
+    nodes = tree.css("a[href]")
+    rules, _ = placement_facts(tree, nodes)
+    return {n.text(strip=True): r.placement for n, r in zip(nodes, rules, strict=True)}
+
+
+COPY = "Our team plans, builds and runs your cloud so that you can focus on customers. "
+
+
+def test_a_page_builder_names_every_block_a_widget_not_a_sidebar():
+    # Elementor, HubSpot...: every block of the copy is a "widget", side by side in columns.
+    def widget(text: str) -> str:
+        return (
+            '<div class="elementor-widget elementor-widget-text-editor">'
+            f'<div class="elementor-widget-container"><p>{text}</p></div></div>'
+        )
+
+    html = (
+        "<header><nav><a href=/>Home</a> <a href=/pricing>Pricing</a></nav></header><main>"
+        + widget(f"{COPY * 3} <a href=/demo>Book a demo</a> today.")
+        + widget(f"{COPY * 2} See <a href=/integrations>our integrations</a> too.")
+        + widget(f"{COPY * 2} Said <a href=https://client.test/>Client Co</a>.")
+        + '</main><aside class="sidebar"><div class="widget"><p>A short note on the blog. '
+        "<a href=/blog>Read the blog</a></p></div></aside><footer><a href=/legal>Legal</a></footer>"
+    )
+    got = rule_placements(html)
+    assert {got[a] for a in ("Book a demo", "our integrations", "Client Co")} == {"content"}
+    assert got["Read the blog"] == "sidebar" and got["Legal"] == "footer"
+    assert placements(html)["our integrations"] == "content"
+
+
+def test_a_site_widget_wrapper_that_nests_stays_a_sidebar():
+    # One class name on every region of a shop's page (description, carousels), nested:
+    # a region wrapper, not a builder's blocks; the carousel beside the text stays a sidebar.
+    card = '<div class="celwidget"><p>{} <a href=/p{}>Item {}</a> is on sale.</p></div>'
+    html = (
+        f'<div class="celwidget"><div class="celwidget"><p>{STORY}</p></div>'
+        f'<div class="celwidget"><p>{STORY}</p></div></div>'
+        '<div class="celwidget"><div class="celwidget">'
+        + "".join(card.format(STORY[:150], i, i) for i in range(3))
+        + "</div></div>"
+    )
+    got = rule_placements(html)
+    assert {got[f"Item {i}"] for i in range(3)} == {"sidebar"}
