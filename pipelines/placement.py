@@ -681,6 +681,8 @@ def placement_facts(
     if outside:
         _place_outside(page, main.path, outside, results)
     marked = markup.facts() if markup is not None else _NO_MARKUP
+    if marked[_MARKUP_PRODUCT]:
+        _product_links(tree, facts, link_keys, anchors, results)
     return results, _link_facts(facts, raw, link_keys, anchors, results, marked)
 
 
@@ -1415,6 +1417,103 @@ def _place_outside(
         else:
             placement = FOOTER if depth[top] == first_after else SIDEBAR
         results[i] = results[i]._replace(placement=placement)
+
+
+_MARKUP_PRODUCT = MARKUP_FACTS.index("markup_product")
+_PRODUCT_ITEM = '[itemtype*="schema.org/Product" i]'
+_MAX_PRODUCT_ITEMS = 2  # more Product items: a grid of products, not one product's page
+# A price in an anchor: a currency sign or code before or after the amount.
+_PRICE = re.compile(
+    r"(?:[$\u20ac\u00a3\u00a5\u20b9]|\b(?:usd|eur|gbp|chf)\b)\s?\d"
+    r"|\d(?:[.,]\d\d)?\s?(?:[$\u20ac\u00a3\u00a5\u20b9]|\b(?:usd|eur|gbp|chf)\b)",
+    re.IGNORECASE,
+)
+_MAX_PRICED = 200  # characters of an anchor searched for a price
+
+
+def _product_links(
+    tree: LexborHTMLParser,
+    facts: _Facts,
+    link_keys: list[int],
+    anchors: Sequence[str],
+    results: list[Placed],
+) -> None:
+    """The rules of a page marked up as a product's, applied after the others.
+
+    - Its item (the product's microdata scope, :func:`_product_item`) holds its
+      description, specifications and attributes (genre, maker, features), often in a
+      column beside the description that density did not choose: a link in it is content
+      unless a region label lies between them (:func:`_item_labels`).
+    - A link whose anchor carries a price, outside running text, offers another product (a
+      related item's card, an add-on, a bundle): a sidebar. Unless main is a grid of items
+      outside the item: a catalogue marked up as products, whose grid is its content.
+    """
+    page = facts.page
+    item = _product_item(tree, page)
+    labels = _item_labels(page, item) if item >= 0 else None
+    listing = facts.main.listing
+    for i, key in enumerate(link_keys):
+        placed = results[i]
+        in_item = labels[key] if labels is not None else None
+        if placed.score >= 1.0 or (in_item is None and (listing or placed.placement != CONTENT)):
+            continue
+        if _PRICE.search(anchors[i][:_MAX_PRICED]) and _text_para(facts, key) < 0:
+            results[i] = placed._replace(placement=SIDEBAR, score=0.6)
+        elif in_item is not None and _resolve(in_item) in (None, CONTENT):
+            results[i] = placed._replace(placement=CONTENT, score=max(placed.score, 0.7))
+
+
+def _product_item(tree: LexborHTMLParser, page: _Page) -> int:
+    """The product's own microdata item (``itemtype=schema.org/Product``): the outermost
+    one the walk recorded, or -1 (none, or a grid of several products)."""
+    items = tree.css(_PRODUCT_ITEM)
+    if not items or len(items) > _MAX_PRODUCT_ITEMS:
+        return -1
+    keys = [k for node in items if (k := page.index.get(node.mem_id)) is not None]
+    return min(keys, key=page.depth.__getitem__, default=-1)
+
+
+def _item_labels(page: _Page, item: int) -> list[tuple[str, ...] | None]:
+    """Per element under ``item``, the labels from it up to the item (excluded), innermost
+    first; None for the others. In one pass (an element comes after its parent). A
+    ``meta`` block's nav label is left out: in a product's item it holds the product's
+    attributes (game_meta_data, product-meta), not an article's byline."""
+    parent, label = page.parent, page.label
+    of: list[tuple[str, ...] | None] = [None] * len(parent)
+    for k in range(item + 1, len(parent)):
+        up = parent[k]
+        above = () if up == item else of[up]
+        if above is None:
+            continue
+        lab = label[k]
+        if lab is None or (lab == NAV and _names_meta(page, k)):
+            of[k] = above
+        else:
+            of[k] = (lab, *above)
+    return of
+
+
+def _names_meta(page: _Page, key: int) -> bool:
+    """Whether an element's class or id says ``meta`` and no other nav word (its nav label
+    comes from that word alone), its tag and role saying nothing.
+
+    >>> page = _Page(LexborHTMLParser('<div class="rightcol game_meta_data">').body)
+    >>> key = page.register(page.nodes[0].child, page.nodes[0].child.mem_id)
+    >>> page.read_facts()
+    >>> page.label[key], _names_meta(page, key)
+    ('nav', True)
+    """
+    if page.tag[key] in _TAG_LABELS:
+        return False
+    attrs = page.attrs.get(key) or page.nodes[key].attributes
+    if attrs.get("role"):
+        return False
+    for value in (attrs.get("class"), attrs.get("id")):
+        if value:
+            tokens = _tokens(value)
+            if "meta" in tokens and all(_TOKEN_LABEL[t] != NAV for t in tokens if t != "meta"):
+                return True
+    return False
 
 
 def _site_of(tree: LexborHTMLParser) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from selectolax.lexbor import LexborHTMLParser
 
+from pipelines.page_type import PageMarkup
 from pipelines.placement import (
     Placed,
     classify_element,
@@ -180,11 +181,11 @@ def test_a_link_around_the_whole_text_and_a_page_without_body():
     assert place_links(tree, tree.css("a")) == []
 
 
-def rule_placements(html: str) -> dict[str, str]:
+def rule_placements(html: str, markup: PageMarkup | None = None) -> dict[str, str]:
     """The rules' placements (before the model), by anchor."""
     tree = LexborHTMLParser(html)
     nodes = tree.css("a[href]")
-    rules, _ = placement_facts(tree, nodes)
+    rules, _ = placement_facts(tree, nodes, markup=markup)
     return {n.text(strip=True): r.placement for n, r in zip(nodes, rules, strict=True)}
 
 
@@ -226,3 +227,62 @@ def test_a_site_widget_wrapper_that_nests_stays_a_sidebar():
     )
     got = rule_placements(html)
     assert {got[f"Item {i}"] for i in range(3)} == {"sidebar"}
+
+
+PAN = "This cast iron pan holds heat evenly and goes from the stove to the oven for years. "
+
+
+def product_page(beside: str, offers: str = "") -> str:
+    """A shop's product page: the site's menu, then the product's item (its microdata scope)
+    with breadcrumbs, the description (and maybe offers of other products in it) and a
+    column beside it; the footer."""
+    return (
+        "<header><nav><a href=/>Home</a> <a href=/shop>Shop</a></nav></header>"
+        '<div class="page" itemscope itemtype="https://schema.org/Product">'
+        '<div class="crumbs breadcrumb"><a href=/shop/pans>Pans</a></div>'
+        f'<div class="left"><h1>Skillet</h1><p>{PAN * 2}<a href=/care>care guide</a>.</p>'
+        f"{offers}<p>{PAN * 2}</p></div>"
+        f'<div class="right product-meta">{beside}</div></div>'
+        "<footer><a href=/legal>Legal</a></footer>"
+    )
+
+
+def marked_product() -> PageMarkup:
+    markup = PageMarkup()
+    markup.add_itemtype("https://schema.org/Product")
+    return markup
+
+
+SPECS = (
+    "<div class=row><b>Brand:</b> <a href=/brand/acme>Acme Foundry</a></div>"
+    "<div class=row><b>Material:</b> <a href=/material/iron>Cast iron</a></div>"
+)
+
+
+def test_a_product_item_holds_its_specifications():
+    # The attributes beside the description, in the product's item: content, though density
+    # chose the description and the column is named "meta" (an article's byline word).
+    got = rule_placements(product_page(SPECS), marked_product())
+    assert got["Acme Foundry"] == got["Cast iron"] == got["care guide"] == "content"
+    assert got["Home"] == got["Shop"] == got["Pans"] == "nav"  # labels inside it still count
+    assert got["Legal"] == "footer"
+    # Not a product's page (no markup), or a grid of several products: no such rule.
+    assert rule_placements(product_page(SPECS), None)["Acme Foundry"] == "nav"
+    other = '<p itemscope itemtype="http://schema.org/Product">Wok</p>'
+    grid = product_page(SPECS).replace("<footer>", other * 2 + "<footer>")
+    assert rule_placements(grid, marked_product())["Acme Foundry"] == "nav"
+
+
+def test_offers_of_other_products_on_a_product_page_are_not_its_content():
+    offers = "".join(
+        f"<div class=offer><a href=/p/{i}>Lid number {i} $19.99</a></div>" for i in range(4)
+    )
+    html = product_page("", offers)
+    tree = LexborHTMLParser(html)
+    nodes = tree.css("a[href]")
+    placed = place_links_scored(tree, nodes, markup=marked_product())  # the model's say too
+    got = {n.text(strip=True): p.placement for n, p in zip(nodes, placed, strict=True)}
+    assert {got[f"Lid number {i} $19.99"] for i in range(4)} == {"sidebar"}
+    assert got["care guide"] == "content"
+    # On a page not marked up as a product's, they stay where the other rules put them.
+    assert {placements(html)[f"Lid number {i} $19.99"] for i in range(4)} == {"content"}
