@@ -709,10 +709,10 @@ def test_aggregates_from_the_rows_in_hand_are_the_files_build(tmp_path, monkeypa
     bucket = agg.InHand.bucket
     monkeypatch.setattr(agg.InHand, "bucket", lambda self, *a: in_hand.append(a[0]) or
                         bucket(self, *a))  # fmt: skip
-    compact(tmp_path, aggregates=True, aggregate_min_links=0, rows_per_bucket=40)
+    compact(tmp_path, aggregates=True, aggregate_min_links=0, rows_per_bucket=150)
     snap = open_snapshot(tmp_path)
     m, gen = snap.manifest, snap.generation_dir
-    assert m.via and m.aggregates["buckets"] > 1 and len(in_hand) == m.aggregates["buckets"]
+    assert m.via and m.aggregates["buckets"] > 1 and len(in_hand) == m.aggregates["buckets"], m
     files = agg.build(duckdb.connect(), tmp_path / "again",
                       [(gen / s.path, s.bucket, s.buckets) for s in m.links + m.via],
                       where=Filters().sql(), buckets=m.aggregates["buckets"],
