@@ -694,3 +694,33 @@ def test_aggregates_built_before_anchor_classes_answer_anchors_from_the_sets(raw
         (a, *rest_a), (c, *rest_c) = rows.anchors(t, Filters()), ix.anchors(t, Filters())
         _same(a, c, "anchors without anchor_classes")
         assert rest_a == rest_c
+
+
+def test_aggregates_from_the_rows_in_hand_are_the_files_build(tmp_path, monkeypatch):
+    """One crawl: compaction builds its aggregates from each bucket's rows as it writes them,
+    and the bucket a link through a redirect reaches again from the files; the same files as
+    the build from the generation's files (Spark's, and a generation of several crawls')."""
+    body = '<html><body><main><a href="http://shop.test/old">old shop</a></main></body></html>'
+    moved = {"redirect_to": "http://news.test/new"}
+    pages = {**indexdata.CRAWL1, "http://r.test/p": (200, body, {}),
+             "http://shop.test/old": (301, "", moved)}  # fmt: skip
+    indexdata.write_crawl(tmp_path, "c1", pages, indexdata.T0)
+    in_hand = []
+    bucket = agg.InHand.bucket
+    monkeypatch.setattr(agg.InHand, "bucket", lambda self, *a: in_hand.append(a[0]) or
+                        bucket(self, *a))  # fmt: skip
+    compact(tmp_path, aggregates=True, aggregate_min_links=0, rows_per_bucket=150)
+    snap = open_snapshot(tmp_path)
+    m, gen = snap.manifest, snap.generation_dir
+    assert m.via and m.aggregates["buckets"] > 1 and len(in_hand) == m.aggregates["buckets"], m
+    files = agg.build(duckdb.connect(), tmp_path / "again",
+                      [(gen / s.path, s.bucket, s.buckets) for s in m.links + m.via],
+                      where=Filters().sql(), buckets=m.aggregates["buckets"],
+                      ranks=tmp_path / "ranks" / "domain.parquet",
+                      min_links=0, top_rows=m.aggregates["top_rows"])  # fmt: skip
+    assert files == m.aggregates
+    names = sorted(p.relative_to(gen) for p in (gen / "aggregates").rglob("*.parquet"))
+    again = tmp_path / "again"
+    assert names == sorted(p.relative_to(again) for p in (again / "aggregates").rglob("*.parquet"))
+    for name in names:
+        assert pq.read_table(gen / name).equals(pq.read_table(again / name)), name

@@ -34,6 +34,7 @@ ties); ``tests/test_index.py`` compares both paths on every case.
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -184,10 +185,21 @@ def usable(entry: dict[str, Any] | None, table: str, kind: str, where: str, *,
 # -- building (DuckDB) ---------------------------------------------------------------------
 
 
-def source_sql(files: list[Path], where: str, cols: str) -> str:
-    """Link rows of ``files`` under ``where`` whose domain is in ``_agg_d``, keyed by their
-    host (``target_key``): each row read once."""
-    read = f"(SELECT {cols} FROM read_parquet({file_list(files)}, union_by_name = true))"
+def read_sql(files: list[Path], cols: str) -> str:
+    """The link rows of ``files`` (columns ``cols``: :func:`engine.columns_or_null`)."""
+    return f"(SELECT {cols} FROM read_parquet({file_list(files)}, union_by_name = true))"
+
+
+def count_sql(rows: str, where: str) -> str:
+    """Links per (``target_domain``, ``target_host``) of ``rows`` under ``where``: what
+    :func:`select_targets` picks from."""
+    return f"""SELECT target_domain, target_host, count(*) AS n FROM {rows} WHERE {where}
+               GROUP BY ALL"""
+
+
+def source_sql(read: str, where: str) -> str:
+    """Link rows of ``read`` (a relation) under ``where`` whose domain is in ``_agg_d``, keyed
+    by their host (``target_key``): each row read once."""
     return f"""
     SELECT 'h:' || target_host AS target_key, * FROM {read} s
     WHERE {where} AND target_domain IN (SELECT target_domain FROM _agg_d)"""
@@ -517,6 +529,27 @@ def bucket_files(segments: list[tuple[Path, int, int]], bucket: int, buckets: in
     return [p for p, i, n in segments if i % min(n, buckets) == bucket % min(n, buckets)]
 
 
+def write_targets(stage: Path, counts: pa.Table, min_links: int, buckets: int
+                  ) -> dict[int, tuple[list[str], list[str]]]:  # fmt: skip
+    """Write the targets file of the targets :func:`select_targets` picks from ``counts``;
+    per bucket (sorted) that has any, its stored domains and hosts."""
+    domains, hosts, alias = select_targets(counts, min_links)
+    keys = [target_key("domain", d) for d in domains] + [target_key("host", h) for h in hosts]
+    (stage / "aggregates").mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"target_key": pa.array(keys + list(alias), pa.string()),
+                             "stored_key": pa.array(keys + list(alias.values()), pa.string())}),
+                   stage / TARGETS_FILE, compression="zstd")  # fmt: skip
+    stored = set(hosts)  # the stored hosts' domains only: not a map of every host
+    host_domain = {h: d for h, d in zip(counts["target_host"].to_pylist(),
+                                         counts["target_domain"].to_pylist(), strict=True)
+                   if h in stored}  # fmt: skip
+    of = {d: bucket_of(d, buckets) for d in domains}
+    return {  # a bucket without targets has no files
+        b: ([d for d in domains if of[d] == b], [h for h in hosts if of[host_domain[h]] == b])
+        for b in sorted(set(of.values()))
+    }
+
+
 def build(
     con, stage: Path, segments: list[tuple[Path, int, int]], *, where: str, buckets: int,
     ranks: Path, min_links: int = 0, top_rows: int = 1000, row_group_rows: int = ROW_GROUP_ROWS,
@@ -529,36 +562,17 @@ def build(
     needs): linear in the links, each step the size of a bucket. ``run`` runs the buckets'
     :class:`BucketTask` where it likes (Spark: on executors);
     by default one after the other on ``con``. The manifest entry."""
-    from pipelines.index.compact import COMPACTED_LINKS_SCHEMA
-
     files = [p for p, _, _ in segments]
-    counts = arrow_table(
-        con,
-        f"""
-        SELECT target_domain, target_host, count(*) AS n
-        FROM read_parquet({file_list(files)}, union_by_name = true) WHERE {where} GROUP BY ALL""",
-    )
-    domains, hosts, alias = select_targets(counts, min_links)
-    signature = ranks_signature(ranks)
-    entry = manifest_entry(where, buckets, signature, min_links, top_rows)
-    keys = [target_key("domain", d) for d in domains] + [target_key("host", h) for h in hosts]
-    (stage / "aggregates").mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table({"target_key": pa.array(keys + list(alias), pa.string()),
-                             "stored_key": pa.array(keys + list(alias.values()), pa.string())}),
-                   stage / TARGETS_FILE, compression="zstd")  # fmt: skip
-    stored = set(hosts)  # the stored hosts' domains only: not a map of every host
-    host_domain = {h: d for h, d in zip(counts["target_host"].to_pylist(),
-                                         counts["target_domain"].to_pylist(), strict=True)
-                   if h in stored}  # fmt: skip
-    cols = columns_or_null(files, COMPACTED_LINKS_SCHEMA)
-    of = {d: bucket_of(d, buckets) for d in domains}
-    tasks = [  # a bucket without targets has no files
+    counts = arrow_table(con, count_sql(f"read_parquet({file_list(files)}, union_by_name = true)",
+                                        where))  # fmt: skip
+    entry = manifest_entry(where, buckets, ranks_signature(ranks), min_links, top_rows)
+    per_bucket = write_targets(stage, counts, min_links, buckets)
+    cols = _columns(files)
+    tasks = [
         BucketTask(stage=stage, files=bucket_files(segments, b, buckets), where=where,
                    bucket=b, buckets=buckets, cols=cols, entry=entry, ranks=ranks,
-                   domains=[d for d in domains if of[d] == b],
-                   hosts=[h for h in hosts if of[host_domain[h]] == b],
-                   row_group_rows=row_group_rows)
-        for b in sorted(set(of.values()))
+                   domains=domains, hosts=hosts, row_group_rows=row_group_rows)
+        for b, (domains, hosts) in per_bucket.items()
     ]  # fmt: skip
     if run is not None:
         run(tasks)
@@ -566,6 +580,71 @@ def build(
         for task in tasks:
             build_bucket(con, task)
     return entry
+
+
+def _columns(files: list[Path]) -> str:
+    from pipelines.index.compact import COMPACTED_LINKS_SCHEMA
+
+    return columns_or_null(files, COMPACTED_LINKS_SCHEMA)
+
+
+class InHand:
+    """The aggregates of a generation of one crawl, built from each bucket's rows as
+    compaction writes them (:meth:`bucket`, sorted, in memory): no second read of the files.
+    Links through redirects are known only once every bucket is written: :meth:`finish`
+    rebuilds from the files (:func:`build_bucket`) the buckets they reach, then writes the
+    targets file. The same files as :func:`build`, bucket for bucket."""
+
+    def __init__(self, con, stage: Path, *, where: str, ranks: Path, min_links: int,
+                 top_rows: int, row_group_rows: int = ROW_GROUP_ROWS) -> None:  # fmt: skip
+        # A cursor of its own: the compaction's result streams on ``con`` meanwhile.
+        self.con, self.stage, self.where, self.ranks = con.cursor(), stage, where, ranks
+        self.min_links, self.row_group_rows = min_links, row_group_rows
+        self.entry = manifest_entry(where, 0, ranks_signature(ranks), min_links, top_rows)
+        self.counts: dict[int, pa.Table] = {}  # per bucket: links per (domain, host)
+        self.seconds = 0.0  # building buckets
+
+    def _task(self, bucket: int, domains: list[str], hosts: list[str], files: list[Path],
+              cols: str, rows: str | None = None) -> BucketTask:  # fmt: skip
+        return BucketTask(stage=self.stage, files=files, where=self.where, bucket=bucket,
+                          buckets=self.entry["buckets"], cols=cols, entry=self.entry,
+                          domains=domains, hosts=hosts, ranks=self.ranks,
+                          row_group_rows=self.row_group_rows, rows=rows)  # fmt: skip
+
+    def bucket(self, bucket: int, buckets: int, rows: pa.Table) -> None:
+        """Build ``bucket`` (of ``buckets``) from its rows, all of them."""
+        t0 = time.monotonic()
+        self.entry["buckets"] = buckets
+        self.con.register("_agg_rows", rows)
+        try:
+            self.counts[bucket] = counts = arrow_table(self.con, count_sql("_agg_rows", self.where))
+            domains, hosts, _ = select_targets(counts, self.min_links)
+            if domains:
+                build_bucket(self.con, self._task(bucket, domains, hosts, [], "*", "_agg_rows"))
+        finally:
+            self.con.unregister("_agg_rows")
+            self.seconds += time.monotonic() - t0
+
+    def finish(self, segments: list[tuple[Path, int, int]], via: list[Path]) -> dict[str, Any]:
+        """Rebuild the buckets the links through redirects (``via``) reach from the files
+        ``segments``, write the targets file; the manifest entry."""
+        buckets = int(self.entry["buckets"])
+        reached = arrow_table(self.con, f"""SELECT DISTINCT target_domain
+            FROM {read_sql(via, _columns(via))} WHERE {self.where}""") if via else None  # fmt: skip
+        domains = reached["target_domain"].to_pylist() if reached is not None else []
+        for b in sorted({bucket_of(d, buckets) for d in domains if d is not None}):
+            for table in TABLES:
+                (self.stage / file_name(table, b, buckets)).unlink(missing_ok=True)
+            files = bucket_files(segments, b, buckets)
+            counts = arrow_table(self.con, count_sql(read_sql(files, _columns(files)), self.where))
+            mine = [bucket_of(d, buckets) == b for d in counts["target_domain"].to_pylist()]
+            self.counts[b] = counts = counts.filter(pa.array(mine, pa.bool_()))
+            domains, hosts, _ = select_targets(counts, self.min_links)
+            if domains:
+                build_bucket(self.con, self._task(b, domains, hosts, files, _columns(files)))
+        counts = [c.select(["target_domain", "target_host", "n"]) for c in self.counts.values()]
+        write_targets(self.stage, pa.concat_tables(counts), self.min_links, buckets)
+        return self.entry
 
 
 @dataclass(frozen=True)
@@ -586,6 +665,7 @@ class BucketTask:
     hosts: list[str]
     ranks: Path
     row_group_rows: int = ROW_GROUP_ROWS
+    rows: str | None = None  # a registered relation of the bucket's rows, in place of files
 
 
 def run_bucket(task: BucketTask) -> None:
@@ -634,7 +714,7 @@ def build_bucket(con, task: BucketTask) -> None:
     )  # fmt: skip
     con.register("_agg_d", pa.table({"target_domain": pa.array(task.domains, pa.string())}))
     con.register("_agg_h", pa.table({"target_host": pa.array(task.hosts, pa.string())}))
-    src = source_sql(task.files, task.where, task.cols)
+    src = source_sql(task.rows or read_sql(task.files, task.cols), task.where)
     host_pages, pages, dominant = dominant_sql(src)
     tables = {
         "refdomains": top_sql("_agg_refdomains", stored_order("refdomains", entry) or [], auth,
