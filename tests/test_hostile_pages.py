@@ -262,10 +262,12 @@ def test_crawl_survives_poison_pages(tmp_path):
     seeds = tmp_path / "seeds.txt"
     seeds.write_text("http://poison.test/\n")
     out = tmp_path / "index"
+    # A budget of 1 s of CPU is many seconds of wall time on a loaded machine (47 s at load 18),
+    # when the worker sends no heartbeat: a long ttl, or it is killed as hung.
     with WebServer(site) as server:
         run_crawl(seeds, out, "--workers", "1", "--delay", "0", "--allow-private", "--max-depth",
-                  "1", "--page-cpu-budget", "1", "--no-compact", env=crawl_env(server.proxy_url),
-                  timeout=120)  # fmt: skip
+                  "1", "--page-cpu-budget", "1", "--no-compact", "--heartbeat-ttl", "300",
+                  env=crawl_env(server.proxy_url), timeout=300)  # fmt: skip
     rows = {p["url"].rsplit("/", 1)[1]: p for p in load_pages(out).to_pylist()}
     poison, deep = rows["poison.html"], rows["deep.html"]
     assert poison["error"] == "extract: CPU budget exceeded (1 s)"
