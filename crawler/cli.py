@@ -187,6 +187,17 @@ def _warc_dir(args: argparse.Namespace) -> str | None:
     return str(path)
 
 
+def _add_stop_hard_exit(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--stop-hard-exit",
+        type=float,
+        default=defaults.STOP_HARD_EXIT,
+        metavar="SECONDS",
+        help="a stop not finished this long after --stop-grace ends the process at once"
+        f" (default {defaults.STOP_HARD_EXIT:g})",
+    )
+
+
 def _add_stop_grace(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--stop-grace",
@@ -459,6 +470,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         heartbeat_ttl=args.heartbeat_ttl,
         dns_server=_dns_env(args.dns_server).get("LINKCRAWL_DNS_SERVER"),
         stop_grace=args.stop_grace,
+        stop_hard_exit=args.stop_hard_exit,
         warc=_warc_dir(args),
         warc_max_bytes=args.warc_max_bytes,
     )
@@ -878,6 +890,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="more logging (-vv: debug)")  # fmt: skip
     _dns_server_option(p)
     _add_stop_grace(p)
+    _add_stop_hard_exit(p)
     _add_warc_options(p)
     p.set_defaults(func=cmd_worker)
 

@@ -66,6 +66,7 @@ def run_worker(
     heartbeat_ttl: float | None = None,
     dns_server: str | None = None,
     stop_grace: float = defaults.STOP_GRACE,
+    stop_hard_exit: float = defaults.STOP_HARD_EXIT,
     parent_pid: int | None = None,
     warc: str | None = None,
     warc_max_bytes: int | None = None,
@@ -95,7 +96,9 @@ def run_worker(
     )
     # Scrapy's own handlers wait for in-flight downloads (up to DOWNLOAD_TIMEOUT, per retry):
     # ours bound the stop and return what is not finished to the frontier.
-    stopper = WorkerStop(crawler, grace=stop_grace, parent_pid=parent_pid)
+    stopper = WorkerStop(
+        crawler, grace=stop_grace, parent_pid=parent_pid, hard_exit_after=stop_hard_exit
+    )
     stopper.install()
     if not die_with_parent(parent_pid):
         return exit_status(stopper.signum or signal.SIGTERM)

@@ -1,4 +1,7 @@
-"""Bad input: no crash, bounded time and memory, clear errors for what is not HTML."""
+"""Bad input: no crash, bounded time and memory, clear errors for what is not HTML.
+
+Time is CPU time (a parse is all CPU): wall time on a loaded machine is many times more
+(25x at load 14: 10 s for 0.4 s of CPU)."""
 
 from __future__ import annotations
 
@@ -31,9 +34,9 @@ def test_empty_and_garbage():
 def test_deep_nesting_is_flattened_not_slow():
     for tag in (b"div", b"section", b"ul", b"span", b"b", b"table"):
         body = (b"<" + tag + b">") * 100_000 + b"<a href=/deep>deep</a>"
-        start = time.perf_counter()
+        start = time.process_time()
         page = extract_page(body, URL)
-        assert time.perf_counter() - start < 10, tag
+        assert time.process_time() - start < 10, tag
         assert [(k.target_url, k.anchor_text) for k in page.links] == [
             ("http://bad.test/deep", "deep")
         ], tag
@@ -46,9 +49,9 @@ def test_nested_svg_and_details_are_linear():
         (b"<svg>" * 8000 + b"<a href=/svg>s</a>" + b"<a href=/html>h</a>", []),
         (b"<a href=/d>" + b"<details><summary>" * 3000 + b"deep", [("http://bad.test/d", "deep")]),
     ):
-        start = time.perf_counter()
+        start = time.process_time()
         page = extract_page(body, URL)
-        assert time.perf_counter() - start < 10
+        assert time.process_time() - start < 10
         assert [(k.target_url, k.anchor_text) for k in page.links] == want
 
 

@@ -380,7 +380,7 @@ def hostile_crawl(tmp_path_factory):
                            "--allow-private", "--quiet", "--download-timeout", "3",
                            env=crawl_env(web.proxy_url))  # fmt: skip
         peak = 0
-        while proc.poll() is None and time.monotonic() - started < 240:
+        while proc.poll() is None and time.monotonic() - started < 480:
             peak = max(peak, tree_rss(proc.pid))
             time.sleep(0.1)
         if proc.poll() is None:
@@ -398,7 +398,7 @@ def hostile_crawl(tmp_path_factory):
 def test_crawl_ends_in_bounded_memory(hostile_crawl):
     _, _, peak, seconds, stdout, _ = hostile_crawl
     assert "crawl hostile:" in stdout
-    assert seconds < 200
+    assert seconds < 400  # the drips last 600 s; a loaded machine takes minutes
     assert 0 < peak < GIB, f"peak RSS {peak / 2**20:.0f} MiB"
 
 

@@ -7,6 +7,11 @@ the next free slot, so the late one catches up. Counted over the pages fetched o
 (startup takes seconds on a loaded machine, and is not what is tested). Each worker writes
 Parquet files named after its id: the pages rows of each tell who did what.
 `tests/benchmarks/bench_fairness.py` measures the split of `crawl --workers N`.
+
+The window in which a worker that found nothing is owed a slot is 1 s here, not the default
+0.15 s: on a loaded machine (CI) a worker starved of CPU asks again later than that, and the
+late one then got 17% of the pages with the default window, 13% with none, 90% with 1 s (load
+13). No bound on wall time but those that catch a hang.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from crawler.frontier import Frontier
 from crawler.testweb import WebServer, build_benchmark_web
 
 ROOT = Path(__file__).resolve().parent.parent
+HANG = 300  # seconds: only a hung crawl takes this long (a loaded machine: about 60)
 _NAME = re.compile(r"^part-fair-(w\d)-\d{5}\.parquet$")
 
 
@@ -39,7 +45,7 @@ def test_a_late_worker_gets_its_share(redis_server, tmp_path):
         subprocess.run(
             [sys.executable, "-m", "crawler.cli", "submit", str(seeds), "--redis",
              redis_server.url, "--crawl-id", "fair", "--delay", "0.2", "--host-concurrency",
-             "2", "--allow-private"],
+             "2", "--fair-share-window", "1", "--allow-private"],
             env=env, cwd=ROOT, check=True, capture_output=True, timeout=60,
         )  # fmt: skip
 
@@ -51,7 +57,7 @@ def test_a_late_worker_gets_its_share(redis_server, tmp_path):
             )  # fmt: skip
 
         first = worker("w0")
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + HANG
         while frontier.counts().get("pages", 0) < 10:  # of about 260
             assert time.monotonic() < deadline and first.poll() is None
             time.sleep(0.05)
@@ -61,7 +67,7 @@ def test_a_late_worker_gets_its_share(redis_server, tmp_path):
             time.sleep(0.01)
         joined = time.time()
         for proc in (first, late):
-            _, err = proc.communicate(timeout=120)
+            _, err = proc.communicate(timeout=HANG)
             assert proc.returncode == 0, err.decode()[-3000:]
     fetched: dict[str, list[float]] = {"w0": [], "w1": []}
     for path in (out / "pages").rglob("*.parquet"):
@@ -73,6 +79,8 @@ def test_a_late_worker_gets_its_share(redis_server, tmp_path):
     # it was still starting (seconds, on a loaded machine), which is not what is tested.
     joined = max(joined, min(fetched["w1"], default=joined))
     split = {w: sum(t >= joined for t in times) for w, times in fetched.items()}
-    assert sum(split.values()) >= 50 and frontier.is_done(), split
+    # Enough to tell the shares apart (13% from 90%): the late one's start took ~20 s at load
+    # 13, when the first had fetched ~190 pages of the 264 (70 left: 50 was a narrow bar).
+    assert sum(split.values()) >= 30 and frontier.is_done(), split
     # The late worker catches up: it is owed most of what is left (first come: about half).
-    assert split["w1"] >= 0.6 * sum(split.values()), split  # was 37-52%, now 68-79%
+    assert split["w1"] >= 0.6 * sum(split.values()), split  # was 37-52%, now 68-79% (quiet)

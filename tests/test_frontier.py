@@ -132,23 +132,29 @@ def test_send_lock_serializes_a_host_and_robots_crawl_delay_wins(redis_client, c
     assert f.acquire_send("a.test", "t1", 30) == 0
     assert f.acquire_send("a.test", "t2", 30) > 0  # in flight: the next one waits
     assert f.acquire_send("b.test", "t3", 30) == 0  # other hosts are independent
+    time.sleep(0.1)  # the answer comes after the send
+    answered = time.monotonic()
     f.sent("a.test", "t1")
     wait = f.acquire_send("a.test", "t2", 30)
-    assert 0.15 < wait <= 0.2  # the delay runs from the answer
+    # The delay runs from the answer (from the send it would be 0.1 s shorter); bounded by
+    # the time since, measured here: a loaded machine may take long between two calls.
+    assert 0.2 - (time.monotonic() - answered) - 0.005 <= wait <= 0.2
     time.sleep(wait)
     assert f.acquire_send("a.test", "t2", 30) == 0
     f.sent("a.test", "t2")
     f.set_crawl_delay("a.test", 1.0)
+    answered = time.monotonic()
     f.sent("a.test", "t2")
-    assert 0.9 < f.acquire_send("a.test", "t4", 30) <= 1.0
+    wait = f.acquire_send("a.test", "t4", 30)
+    assert 1.0 - (time.monotonic() - answered) - 0.005 <= wait <= 1.0
 
 
 def test_a_dead_holders_send_lock_expires(redis_client, crawl_id):
     f = make(redis_client, crawl_id, host_delay=0.01)
-    assert f.acquire_send("a.test", "dead", 0.05) == 0
-    assert f.acquire_send("a.test", "next", 0.05) > 0
-    time.sleep(0.07)
-    assert f.acquire_send("a.test", "next", 0.05) == 0
+    assert f.acquire_send("a.test", "dead", 0.5) == 0  # 0.5 s: longer than a loaded pause
+    assert f.acquire_send("a.test", "next", 0.5) > 0
+    time.sleep(0.52)
+    assert f.acquire_send("a.test", "next", 0.5) == 0
 
 
 def test_termination_needs_acks_not_only_an_empty_queue(redis_client, crawl_id):
@@ -167,10 +173,10 @@ def test_termination_needs_acks_not_only_an_empty_queue(redis_client, crawl_id):
 def test_dead_workers_leases_go_back_to_the_front(redis_client, crawl_id):
     f = make(redis_client, crawl_id, host_delay=0, host_concurrency=1)
     f.enqueue([e("http://a.test/1"), e("http://a.test/2")])
-    got, _ = f.pop("doomed", 1, ttl=0.05)
+    got, _ = f.pop("doomed", 1, ttl=0.5)  # 0.5 s: longer than a loaded machine's pause
     assert f.pop(W, 1)[0] == []  # host slot held by the doomed worker
     assert f.requeue_dead() == 0  # its heartbeat has not lapsed yet
-    time.sleep(0.08)
+    time.sleep(0.55)
     assert f.requeue_dead() == 1
     again, _ = f.pop(W, 5)
     assert again == got  # back at the front of its host's queue
@@ -209,10 +215,10 @@ def test_queues_keep_entries_without_their_host_and_lease_them_whole(redis_clien
 def test_heartbeats_keep_leases(redis_client, crawl_id):
     f = make(redis_client, crawl_id, host_delay=0)
     f.enqueue([e("http://a.test/1")])
-    f.pop(W, 1, ttl=0.1)
-    for _ in range(3):
-        time.sleep(0.05)
-        f.heartbeat(W, ttl=0.1)
+    f.pop(W, 1, ttl=0.5)  # 0.5 s: longer than a loaded machine's pause
+    for _ in range(3):  # 0.75 s in all: the lease would have lapsed without them
+        time.sleep(0.25)
+        f.heartbeat(W, ttl=0.5)
         assert f.requeue_dead() == 0
     assert f.retire(W) == 1  # leaving: what it holds goes back now
     assert f.counts()["queued"] == 1 and f.counts()["inflight"] == 0
@@ -327,7 +333,8 @@ def test_max_lease_losses_zero_never_quarantines(redis_client, crawl_id):
 
 
 def test_a_released_slot_goes_to_the_worker_that_asked_and_has_done_less(redis_client, crawl_id):
-    f = make(redis_client, crawl_id, host_delay=0, host_concurrency=1)
+    # A window of 1 s: longer than a loaded machine's pause between two calls.
+    f = make(redis_client, crawl_id, host_delay=0, host_concurrency=1, fair_share_window=1.0)
     f.enqueue(urls("a.test", 6))
     busy, _ = f.pop("busy", 1)
     none, wait = f.pop("idle", 1)  # nothing ready: the idle worker is told to ask again soon

@@ -281,7 +281,7 @@ def test_a_webhook_that_never_answers_is_cut_at_its_timeout():
         t0 = time.monotonic()
         with pytest.raises(WebhookError, match=r"no answer within 0\.5 s after 1 attempt"):
             deliver(h, b"{}")
-        assert time.monotonic() - t0 < 2
+        assert time.monotonic() - t0 < 10  # not waited out (a loaded machine: seconds more)
 
 
 def self_signed(tmp: Path, name: str) -> tuple[Path, Path]:

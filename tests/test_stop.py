@@ -2,12 +2,19 @@
 
 Real processes, a real Redis, real HTTP from the loopback test web (with a per-response delay,
 so that a crawl is stopped mid-way). Processes are found through /proc.
+
+No bound on wall time: on a loaded machine (CI, -n 2) a stop's work takes seconds more. A
+graceful stop runs with a grace no load exhausts, and shows it was graceful by what it wrote
+(nothing forced, the leases returned, the index consistent); a forced stop must not wait for
+responses that would take an hour; how long stopping may take is the grace and the hard exit,
+which the logs show were taken (or not). STOP_WAIT is only there so that a hang fails.
 """
 
 from __future__ import annotations
 
 import doctest
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -28,6 +35,9 @@ from pipelines.report import load_links, load_pages
 
 ROOT = Path(__file__).resolve().parent.parent
 TMP = Path(tempfile.gettempdir())
+STOP_WAIT = 120  # seconds a stop may take before the test fails: far past any load's
+GRACE = "600"  # --stop-grace of the graceful stops: past STOP_WAIT, so it never forces them
+NEVER = 3600  # seconds a response takes when it is not to come during the test
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +133,48 @@ def wait_tree(proc: subprocess.Popen, n: int, timeout: float = 30) -> set[int]:
     return tree
 
 
+def wait_stopped(proc: subprocess.Popen) -> tuple[str, str]:
+    """Its output once it has exited; a test failure (and the process killed) past STOP_WAIT."""
+    try:
+        return proc.communicate(timeout=STOP_WAIT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"not stopped after {STOP_WAIT} s\n{out[-2000:]}\n{err[-2000:]}")
+
+
+def wait_logged(out: Path, text: str, n: int, proc: subprocess.Popen) -> None:
+    """Until the workers' logs in ``out`` hold ``text`` ``n`` times."""
+    deadline = time.monotonic() + STOP_WAIT
+    while crawl_logs(out).count(text) < n:
+        assert proc.poll() is None and time.monotonic() < deadline, crawl_logs(out)[-3000:]
+        time.sleep(0.05)
+
+
+def stderr_lines(proc: subprocess.Popen, text: str) -> str:
+    """What ``proc`` wrote to its stderr pipe up to a line holding ``text`` (read unbuffered:
+    communicate() reads the rest)."""
+    fd, seen = proc.stderr.fileno(), b""
+    deadline = time.monotonic() + STOP_WAIT
+    while text.encode() not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0 and proc.poll() is None, seen.decode()[-3000:]
+        if select.select([fd], [], [], min(left, 1.0))[0]:
+            seen += os.read(fd, 65536)
+    return seen.decode()
+
+
+def crawl_logs(out: Path) -> str:
+    return "".join(p.read_text() for p in (out / "logs").glob("*.log"))
+
+
+def assert_stopped_gracefully(out: Path) -> None:
+    """Each worker of the crawl stopped once, and neither its grace nor its hard exit ran out."""
+    logs = crawl_logs(out)
+    assert logs.count("stopping (in-flight pages get") == 2  # once per worker
+    assert "forcing the stop" not in logs and "stop did not finish in time" not in logs, logs
+
+
 def assert_index_consistent(out: Path, total_pages: int) -> None:
     pages = load_pages(out).to_pylist()
     links = load_links(out).to_pylist()
@@ -138,18 +190,16 @@ def assert_index_consistent(out: Path, total_pages: int) -> None:
 def test_sigterm_mid_crawl_stops_cleanly(web, tmp_path):
     out = tmp_path / "index"
     with WebServer(web.site, delay=0.3) as server:
-        proc = start_crawl(server, web, out)
+        proc = start_crawl(server, web, out, "--stop-grace", GRACE)
         tree = wait_tree(proc, 3)
         wait_requests(server, 40, proc)
         assert len(redis_dirs(proc.pid)) == 1, "the private Redis directory, while it runs"
         proc.send_signal(signal.SIGTERM)
-        sent = time.monotonic()
-        stdout, stderr = proc.communicate(timeout=30)
-        took = time.monotonic() - sent
+        stdout, stderr = wait_stopped(proc)
     assert proc.returncode == 143, stderr
-    assert took < 15, f"stop took {took:.1f} s"
+    assert_stopped_gracefully(out)
     assert "(interrupted by SIGTERM)" in stdout and "published gen-" in stdout, stdout
-    assert not wait_gone(tree, 30), "a worker or the private Redis outlived the crawl"
+    assert not wait_gone(tree, STOP_WAIT), "a worker or the private Redis outlived the crawl"
     assert redis_dirs(proc.pid) == []
     assert_index_consistent(out, len(web.reachable))
 
@@ -159,39 +209,34 @@ def test_sigint_to_the_process_group_as_ctrl_c(web, tmp_path):
     from the parent, and still stop once, gracefully."""
     out = tmp_path / "index"
     with WebServer(web.site, delay=0.3) as server:
-        proc = start_crawl(server, web, out, session=True)
+        proc = start_crawl(server, web, out, "--stop-grace", GRACE, session=True)
         tree = wait_tree(proc, 3)
         wait_requests(server, 40, proc)
         os.killpg(proc.pid, signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
+        stdout, stderr = wait_stopped(proc)
     assert proc.returncode == 130, stderr
     assert "(interrupted by SIGINT)" in stdout and "forced" not in stderr
-    assert not wait_gone(tree, 30)
+    assert not wait_gone(tree, STOP_WAIT)
     assert redis_dirs(proc.pid) == []
     assert_index_consistent(out, len(web.reachable))
-    logs = "".join(p.read_text() for p in (out / "logs").glob("*.log"))
-    assert logs.count("stopping (in-flight pages get") == 2  # once per worker
-    assert "stop did not finish in time" not in logs
+    assert_stopped_gracefully(out)
 
 
 def test_second_signal_forces(web, tmp_path):
     out = tmp_path / "index"
-    # Responses take 10 s: a graceful stop would wait for the pages in flight.
-    with WebServer(web.site, delay=10) as server:
-        proc = start_crawl(server, web, out, "--stop-grace", "60")
+    # Responses take an hour, and so does the grace: a stop that is not forced would wait.
+    with WebServer(web.site, delay=NEVER) as server:
+        proc = start_crawl(server, web, out, "--stop-grace", str(NEVER))
         tree = wait_tree(proc, 3)
         wait_requests(server, 2, proc)
         proc.send_signal(signal.SIGTERM)
-        time.sleep(1.5)
+        wait_logged(out, "stopping (in-flight pages get", 2, proc)  # the first one was heard
         assert proc.poll() is None, "still waiting for the pages in flight"
         proc.send_signal(signal.SIGTERM)
-        sent = time.monotonic()
-        stdout, stderr = proc.communicate(timeout=30)
-        took = time.monotonic() - sent
+        stdout, stderr = wait_stopped(proc)
     assert proc.returncode == 143, stderr
-    assert took < 5, f"forced stop took {took:.1f} s"
     assert "forced" in stderr and "(interrupted by SIGTERM)" in stdout
-    assert not wait_gone(tree, 10)
+    assert not wait_gone(tree, STOP_WAIT)
     assert redis_dirs(proc.pid) == []
 
 
@@ -206,8 +251,8 @@ def test_parent_killed_workers_exit(web, tmp_path):
         tree = wait_tree(proc, 3)
         wait_requests(server, 40, proc)
         proc.kill()
-        proc.communicate(timeout=10)
-        assert not wait_gone(tree, 20), "workers or valkey-server outlived a SIGKILLed parent"
+        proc.communicate(timeout=STOP_WAIT)
+        assert not wait_gone(tree, STOP_WAIT), "workers or valkey-server outlived a killed parent"
     # Its private Redis directory could not be removed by it: the next server sweeps it.
     left = redis_dirs(proc.pid, tmp)
     assert len(left) == 1
@@ -217,12 +262,12 @@ def test_parent_killed_workers_exit(web, tmp_path):
 
 # -- a cluster worker -----------------------------------------------------------------------
 def run_worker_and_stop(web, redis_url: str, tmp: Path, name: str, *extra: str,
-                        slow_down=False, second_after: float | None = None):  # fmt: skip
+                        slow_down=False, second_after=False):  # fmt: skip
     """`linkcrawl worker` SIGTERMed mid-crawl; what was seen before and after.
 
-    ``slow_down``: before the signal, responses start taking 60 s, so that pages are in
+    ``slow_down``: before the signal, responses start taking an hour, so that pages are in
     flight past the worker's grace and its stop is forced. ``second_after``: send a second
-    SIGTERM that many seconds after the first.
+    SIGTERM once the first was heard.
     """
     client = redis.Redis.from_url(redis_url)
     crawl_id, worker_id = f"stop-{name}", f"stop-{name}-w1"
@@ -241,12 +286,12 @@ def run_worker_and_stop(web, redis_url: str, tmp: Path, name: str, *extra: str,
         proc = subprocess.Popen(
             [sys.executable, "-m", "crawler.cli", "worker", "--redis", redis_url,
              "--crawl-id", crawl_id, "--out", str(tmp / "out"), "--worker-id", worker_id,
-             *extra],
+             "--stop-hard-exit", str(STOP_WAIT), *extra],
             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         wait_requests(server, 40, proc)
         if slow_down:
-            server.set_delay(60)
+            server.set_delay(NEVER)
             seen = len(server.requests())
             wait_requests(server, seen + 2, proc)  # sent, and not to be answered in time
         ports = listening_ports(proc.pid)
@@ -254,16 +299,17 @@ def run_worker_and_stop(web, redis_url: str, tmp: Path, name: str, *extra: str,
         server_port = server.port
         inflight = frontier.counts()["inflight"]
         proc.send_signal(signal.SIGTERM)
-        sent = time.monotonic()
-        if second_after is not None:
-            time.sleep(second_after)
+        if second_after:
+            heard = stderr_lines(proc, "stopping (in-flight pages get")
             assert proc.poll() is None, "still waiting for the pages in flight"
             proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
-        took = time.monotonic() - sent
+        else:
+            heard = ""
+        _, stderr = wait_stopped(proc)
+        stderr = heard + stderr
     owners = [v.decode() for v in client.hvals(frontier.owner)]
     leases = client.scard(frontier.key(f"lease:{worker_id}"))
-    result = dict(proc=proc, stderr=stderr, took=took, ports=ports, own_ports=own_ports,
+    result = dict(proc=proc, stderr=stderr, ports=ports, own_ports=own_ports,
                   server_port=server_port, inflight=inflight, owners=owners, leases=leases,
                   counts=frontier.counts(), out=tmp / "out", home=home, tmpdir=tmpdir)  # fmt: skip
     frontier.delete()
@@ -273,13 +319,15 @@ def run_worker_and_stop(web, redis_url: str, tmp: Path, name: str, *extra: str,
 
 @pytest.fixture(scope="module")
 def stopped_worker(web, redis_server, tmp_path_factory):
-    return run_worker_and_stop(web, redis_server.url, tmp_path_factory.mktemp("w"), "worker")
+    return run_worker_and_stop(web, redis_server.url, tmp_path_factory.mktemp("w"), "worker",
+                               "--stop-grace", GRACE)  # fmt: skip
 
 
-def test_worker_sigterm_exits_in_bounded_time(stopped_worker):
+def test_worker_sigterm_stops_gracefully(stopped_worker):
     w = stopped_worker
     assert w["proc"].returncode == 143, w["stderr"][-2000:]
-    assert w["took"] < 10, f"worker stop took {w['took']:.1f} s"
+    assert w["stderr"].count("stopping (in-flight pages get 600 s)") == 1, w["stderr"][-2000:]
+    assert "forcing the stop" not in w["stderr"] and "did not finish in time" not in w["stderr"]
 
 
 def test_worker_sigterm_leaves_no_lease(stopped_worker):
@@ -297,15 +345,12 @@ def test_worker_forces_its_stop(web, redis_server, tmp_path, how):
     """Pages still in flight past --stop-grace, or a second signal: what is buffered is
     written and acked, the rest goes back to the frontier, and the worker exits, without
     waiting for them."""
-    if how == "grace":
-        w = run_worker_and_stop(web, redis_server.url, tmp_path, how, "--stop-grace", "1",
-                                slow_down=True)  # fmt: skip
-    else:
-        w = run_worker_and_stop(web, redis_server.url, tmp_path, how, "--stop-grace", "60",
-                                slow_down=True, second_after=1.5)  # fmt: skip
+    grace = "1" if how == "grace" else str(NEVER)
+    w = run_worker_and_stop(web, redis_server.url, tmp_path, how, "--stop-grace", grace,
+                            slow_down=True, second_after=how == "second-signal")  # fmt: skip
     assert w["proc"].returncode == 143, w["stderr"][-2000:]
-    assert w["took"] < 6, f"forced stop took {w['took']:.1f} s"
-    assert "forcing the stop" in w["stderr"]
+    assert f"stopping (in-flight pages get {grace} s)" in w["stderr"], w["stderr"][-2000:]
+    assert "forcing the stop" in w["stderr"] and "did not finish in time" not in w["stderr"]
     assert w["owners"] == [] and w["leases"] == 0
     assert w["counts"].get("requeued", 0) > 0, "the pages in flight went back"
     assert w["counts"]["pages_written"] == load_pages(w["out"]).num_rows > 0

@@ -98,6 +98,21 @@ CASES = {
         lambda n: b"<a href=/x " + b" ".join(b"a%d" % i for i in range(n)) + b">x</a>",
         (10_000, 20_000, 40_000),
     ),
+    # The same, after a ">" in a quoted value (the tag goes on), one in each value, or a "<".
+    "attributes_quoted_gt": (
+        lambda n: b'<a title="1>0" href=/x ' + b" ".join(b"a%d" % i for i in range(n)) + b">x</a>",
+        (10_000, 40_000),
+    ),
+    "attributes_gt_each": (
+        lambda n: b"<a href=/x " + b" ".join(b'a%d=">"' % i for i in range(n)) + b">x</a>",
+        (10_000, 40_000),
+    ),
+    "attributes_gt_lt": (
+        lambda n: (
+            b"<a t='<b x=\"' y='>' href=/x " + b" ".join(b"a%d" % i for i in range(n)) + b">x</a>"
+        ),
+        (10_000, 40_000),
+    ),
     "huge_title": (lambda n: b"<title>" + b"t" * n + b"</title>" + A, (10**6, 7 * 10**6)),
     "deep_table_links": (
         lambda n: b"<table><tr><td><a href=/x>some link text</a> and some running text" * n,
