@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -27,6 +28,18 @@ def _positive(value: str) -> int:
     n = int(value)
     if n < 0:
         raise argparse.ArgumentTypeError("must be >= 0")
+    return n
+
+
+def _seconds(value: str) -> float:
+    """A duration on the command line: finite and >= 0 (a timer cannot take inf or nan).
+
+    >>> _seconds("2.5")
+    2.5
+    """
+    n = float(value)
+    if not math.isfinite(n) or n < 0:
+        raise argparse.ArgumentTypeError("must be a finite number of seconds >= 0")
     return n
 
 
@@ -190,7 +203,7 @@ def _warc_dir(args: argparse.Namespace) -> str | None:
 def _add_stop_hard_exit(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--stop-hard-exit",
-        type=float,
+        type=_seconds,
         default=defaults.STOP_HARD_EXIT,
         metavar="SECONDS",
         help="a stop not finished this long after --stop-grace ends the process at once"
@@ -201,7 +214,7 @@ def _add_stop_hard_exit(p: argparse.ArgumentParser) -> None:
 def _add_stop_grace(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--stop-grace",
-        type=float,
+        type=_seconds,
         default=defaults.STOP_GRACE,
         metavar="SECONDS",
         help="on SIGTERM/SIGINT, how long in-flight pages may finish before the stop is forced"

@@ -93,6 +93,15 @@ def test_workers_below_one_are_refused(tmp_path):
     assert not (tmp_path / "o").exists() and not (tmp_path / "d").exists()
 
 
+@pytest.mark.parametrize("value", ["-1", "inf", "nan"])
+def test_stop_durations_must_be_finite_and_not_negative(value):
+    """A negative hard exit fired before a normal stop's flush; inf and nan killed its timer."""
+    for option in ("--stop-hard-exit", "--stop-grace"):
+        res = run_cli("worker", option, value)
+        assert res.returncode == 2, (option, value, res.stderr)
+        assert f"argument {option}: must be a finite number of seconds >= 0" in res.stderr
+
+
 def test_extract_file_and_manifest(tmp_path, capsysbinary):
     page = tmp_path / "p.html.gz"
     page.write_bytes(
