@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 mod arena;
 mod extract;
 mod lexbor;
+mod rows;
 pub mod urls;
 mod walk;
 
@@ -12,7 +13,7 @@ mod walk;
 /// number with any change of a function's name, signature or return shape.
 #[pyfunction]
 fn core_version() -> &'static str {
-    concat!(env!("CARGO_PKG_VERSION"), "+api5")
+    concat!(env!("CARGO_PKG_VERSION"), "+api6")
 }
 
 #[pymodule]

@@ -49,7 +49,7 @@ pub type PageRow = (
 );
 
 /// Python's `str.isspace` (Rust's `char::is_whitespace` plus the separators U+001C..U+001F).
-fn py_space(c: char) -> bool {
+pub(crate) fn py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
