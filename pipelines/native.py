@@ -16,8 +16,10 @@ from typing import Any, NamedTuple
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+import pipelines.extract as extract_module
 from pipelines.encoding import decode, encoding_of_meta, sniff_encoding
 from pipelines.extract import (
+    MAX_BLOCK_DEPTH,
     Link,
     PageLinks,
     RawLink,
@@ -39,9 +41,9 @@ NATIVE_ENV = "LINKCRAWL_NATIVE"
 #: The core this Python code speaks to: native/Cargo.toml's version and the interface number
 #: (native/src/lib.rs ``core_version``; bumped with any change of a function's signature or
 #: return shape).
-CORE_VERSION = "0.1.0+api6"
+CORE_VERSION = "0.1.0+api8"
 #: The core's functions this module calls.
-CORE_FUNCTIONS = ("extract_links", "extract_decoded")
+CORE_FUNCTIONS = ("extract_links", "extract_decoded", "lexbor_page", "limit_depth")
 
 
 @cache
@@ -160,6 +162,27 @@ def _or_python(
         return extract_page(body, url, content_type=content_type, x_robots_tag=x_robots_tag)
 
 
+def limit_depth(body: bytes) -> bytes | None:
+    """``bound_body``'s nesting bounds of a page with many tags (extract.py
+    ``_limit_open_elements(_limit_nesting(body))``) by the core: the same bytes (*body* itself
+    when nothing is dropped); None without the core, or if it failed (then logged).
+
+    >>> page = b"<div>" * 600 + b"<a href=/x>x</a>"
+    >>> flat = limit_depth(page)
+    >>> flat is None or (len(flat), flat.endswith(b"<a href=/x>x</a>"))
+    (2576, True)
+    """
+    native = core()
+    if native is None:
+        return None
+    try:
+        flat = native.limit_depth(body, MAX_BLOCK_DEPTH)
+    except RuntimeError as exc:
+        _failed("a page's nesting bounds", exc)
+        return None
+    return body if flat is None else flat
+
+
 def _failed(url: str, exc: Exception) -> None:
     """Log a panic of the core (a bug) on the page at *url*; the Python path takes the page."""
     log.error("linkcrawl: native core failed on %s (%s); using the Python path", url, exc)
@@ -216,7 +239,7 @@ def lexbor_core() -> ModuleType | None:
     try:
         native.lexbor_load(selectolax.lexbor.__file__)
         tree = LexborHTMLParser(_PROBE)  # alive during the call
-        fields, markup, _, probe, _ = native.lexbor_page(tree.root.mem_id, "", False, False)
+        fields, markup, _, probe, _ = native.lexbor_page(tree.root.mem_id, "", False, False, 8)
     except RuntimeError as exc:
         log.warning("linkcrawl: lexbor's C API not usable (%s); using the Python path", exc)
         return None
@@ -260,7 +283,9 @@ def walk_page(
     legacy = _is_legacy_encoding(encoding)
     try:
         # `tree` holds the document: it stays alive (and unchanged) during the call.
-        walked = native.lexbor_page(root.mem_id, url, legacy, ROWS_IN_RUST)
+        # The bound read at each call (tests lower it).
+        max_links = extract_module.MAX_LINKS_PER_PAGE
+        walked = native.lexbor_page(root.mem_id, url, legacy, ROWS_IN_RUST, max_links)
         fields, events, addresses, raw, columns = walked
     except RuntimeError as exc:
         _failed(url, exc)

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 from test_bad_input import FUZZ_BODIES, FUZZ_CONTENT_TYPES
 
@@ -250,7 +251,7 @@ def test_lexbor_binding_loads_or_refuses(core, tmp_path):
     with pytest.raises(RuntimeError, match="does not export lxb_dom_node_first_child_noi"):
         core.lexbor_load(_json.__file__)  # loaded, but not lexbor
     with pytest.raises(RuntimeError, match="no root"):
-        core.lexbor_page(0, "http://s.test/", False, True)
+        core.lexbor_page(0, "http://s.test/", False, True, 10)
 
 
 def test_parse_only_counts_nodes(core):
@@ -567,3 +568,55 @@ def test_docstring_examples(core):
         return _fallback_works()
     result = doctest.testmod(native, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
     assert result.attempted > 5 and result.failed == 0
+
+
+# --- bound_body's nesting bounds (extract.py _limit_nesting, _limit_open_elements) -----------
+# Tags and text the two scanners must read alike: blocks, elements that close others, void and
+# raw text elements, comments, foreign content, case, quotes with ">", broken tags.
+_SOUP = [b"<div>", b"</div>", b"<DIV class=x>", b"<section\t>", b"</section >", b"<p>", b"</p>",
+         b"<li>", b"<dd>", b"<dt>", b"<ul>", b"</ul>", b"<ol>", b"<table>", b"<tr>", b"<td>",
+         b"<th>", b"</table>", b"<tbody>", b"<caption>", b"<colgroup>", b"<option>",
+         b"<optgroup>", b"<select>", b"<a href=/x>", b"</a>", b"<nobr>", b"<button>", b"<form>",
+         b"<rb>", b"<rt>", b"<h1>", b"<h2>", b"</h1>", b"<span>", b"</span>", b"<b>", b"<i>",
+         b"<br>", b"<img src=x>", b"<svg>", b"</svg>", b"<math>", b"<g/>", b"<path />",
+         b"<script>", b"</script>", b"<style>", b"</style>", b"<title>", b"<textarea>",
+         b"<plaintext>", b"<!--", b"-->", b"<!doctype html>", b"<x y='>'>", b'<q a=">">',
+         b"<", b"</", b"<>", b"< div>", b"<div", b"<div/>", b"<details>", b"<template>",
+         b"<header>", b"<headerx>", b"<blockquote>", b"</blockquote>", b"text", b" ", b"\xe9",
+         b"<marquee>", b"<object>", b"<applet>", b"<h3 id=a>", b"<main>",
+         b"<figcaption>"]  # fmt: skip
+
+
+def _python_depth(body: bytes, max_depth: int) -> bytes:
+    return extract._limit_open_elements(extract._limit_nesting(body, max_depth), max_depth)
+
+
+def _same_depth(core, body: bytes, max_depth: int) -> bytes:
+    want = _python_depth(body, max_depth)
+    got = core.limit_depth(body, max_depth)
+    assert (body if got is None else got) == want, body[:200]
+    assert (got is None) == (want is body)
+    return want
+
+
+@settings(max_examples=400, deadline=None)
+@given(parts=st.lists(st.sampled_from(_SOUP), max_size=120), max_depth=st.integers(0, 6))
+def test_nesting_bounds_match_the_python_ones(core, parts, max_depth):
+    """The core's nesting bounds drop the same tags as bound_body's Python ones, on tag soup
+    at small depths (where they cut), and on the pages of this module at the real bound."""
+    if core is None:
+        return _fallback_works()
+    _same_depth(core, b"".join(parts), max_depth)
+
+
+def test_nesting_bounds_on_deep_pages(core):
+    if core is None:
+        return _fallback_works()
+    deep = [b"<div>" * 20_000 + _DEEP_LINK, b"<span>" * 20_000 + _DEEP_LINK,
+            b"<table><tr><td>" * 3000 + _DEEP_LINK, b"<ul><li>" * 5000, b"<b>" * 9000,
+            b"<div><p>a" * 600 + b"</div>" * 600, b"<!--" + b"<div>" * 900,
+            b"<script>" + b"<div>" * 900, *_CORNERS]  # fmt: skip
+    changed = [_same_depth(core, body, extract.MAX_BLOCK_DEPTH) is not body for body in deep]
+    assert changed[:5] == [True] * 5 and not all(changed)
+    page = b"<div>" * 600 + b"<a href=/x>x</a>"
+    assert extract.bound_body(page + _FILLER, [])[2]  # bound_body takes it: flattened

@@ -3,7 +3,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::exceptions::{PyLookupError, PyRuntimeError};
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
+use crate::bounds;
 use crate::lexbor;
 use crate::rows::link_rows;
 use crate::urls::non_ascii_query;
@@ -77,14 +79,21 @@ type LexborPage = (
 /// *rows*, the rows of the page at *page_url* (hrefs resolved and normalized: every column but
 /// placement); else, or when the page is in a legacy encoding (*legacy*) and an href has a
 /// non-ASCII query (Python encodes those), the raw links. The caller keeps the tree alive and
-/// unchanged during the call (pipelines/native.py holds the parser).
+/// unchanged during the call (pipelines/native.py holds the parser). *max_links*: links kept
+/// (MAX_LINKS_PER_PAGE).
 #[pyfunction]
-fn lexbor_page(root: usize, page_url: &str, legacy: bool, rows: bool) -> PyResult<LexborPage> {
+fn lexbor_page(
+    root: usize,
+    page_url: &str,
+    legacy: bool,
+    rows: bool,
+    max_links: usize,
+) -> PyResult<LexborPage> {
     if root == 0 || !lexbor::loaded() {
         return Err(PyRuntimeError::new_err("lexbor not loaded, or no root"));
     }
     // SAFETY: the contract above; a panic in the walk becomes a RuntimeError.
-    let walked = guarded(|| unsafe { lexbor::walk_tree(root) })?
+    let walked = guarded(|| unsafe { lexbor::walk_tree(root, max_links) })?
         .ok_or_else(|| PyRuntimeError::new_err("the root is not in a lexbor document"))?;
     let encodes = |(_, link): &(usize, LinkRow)| non_ascii_query(&link.0).is_some();
     if !rows || (legacy && walked.links.iter().any(encodes)) {
@@ -107,6 +116,24 @@ fn lexbor_page(root: usize, page_url: &str, legacy: bool, rows: bool) -> PyResul
         c.long,
     );
     Ok((walked.fields, walked.markup, nodes, None, Some(columns)))
+}
+
+/// extract.py `_limit_open_elements(_limit_nesting(body, max_depth), max_depth)` (bound_body,
+/// on a page with many tags, at MAX_BLOCK_DEPTH): the bytes, or None when they are the body's.
+#[pyfunction]
+fn limit_depth<'py>(
+    py: Python<'py>,
+    body: &[u8],
+    max_depth: usize,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let flat = py.detach(|| {
+        guarded(|| {
+            let nested = bounds::limit_nesting(body, max_depth);
+            let open = bounds::limit_open_elements(nested.as_deref().unwrap_or(body), max_depth);
+            open.or(nested)
+        })
+    })?;
+    Ok(flat.map(|bytes| PyBytes::new(py, &bytes)))
 }
 
 /// The parse alone (UTF-8 bytes into the arena): the node count. The benchmark's floor.
@@ -141,6 +168,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_only, m)?)?;
     m.add_function(wrap_pyfunction!(lexbor_load, m)?)?;
     m.add_function(wrap_pyfunction!(lexbor_page, m)?)?;
+    m.add_function(wrap_pyfunction!(limit_depth, m)?)?;
     m.add_function(wrap_pyfunction!(decode_py, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     Ok(())

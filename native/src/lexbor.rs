@@ -16,8 +16,7 @@ use std::ffi::{c_int, c_void};
 use std::sync::OnceLock;
 
 use crate::walk::{
-    anchor_parts, py_strip, rel_has, scope_under, Dom, LinkRow, Scope, MAX_ALTERNATES,
-    MAX_LINKS_PER_PAGE, OUTSIDE, TOP,
+    anchor_parts, py_strip, rel_has, scope_under, Dom, LinkRow, Scope, MAX_ALTERNATES, OUTSIDE, TOP,
 };
 
 /// `lxb_dom_node_t *` (an element, a text, the document: all start with the node struct).
@@ -275,12 +274,12 @@ pub struct Walked {
 const MAX_JSONLD_SCRIPTS: usize = 16;
 
 /// The walk of the lexbor tree whose root element is *root* (no head `<meta>` tags and not
-/// flattened: `parse_page` did both). None if the API is not loaded or *root* is not in a
-/// document.
+/// flattened: `parse_page` did both), keeping its first *max_links* links. None if the API is
+/// not loaded or *root* is not in a document.
 ///
 /// # Safety
 /// *root* is a live `lxb_dom_node_t *` whose tree no one changes during the call.
-pub unsafe fn walk_tree(root: usize) -> Option<Walked> {
+pub unsafe fn walk_tree(root: usize, max_links: usize) -> Option<Walked> {
     let api = API.get()?;
     let document = document_of(api, root as Node)?;
     let tree = Tree { api, document };
@@ -289,7 +288,7 @@ pub unsafe fn walk_tree(root: usize) -> Option<Walked> {
         .into_iter()
         .flat_map(|first| std::iter::successors(Some(first), |n| tree.next(*n)))
         .find(|n| tree.name(*n) == "head");
-    Some(walk(&tree, head))
+    Some(walk(&tree, head, max_links))
 }
 
 /// What the walk gathers as it goes.
@@ -303,14 +302,19 @@ struct Found {
     markup: Markup,
     jsonld: usize,
     links: Vec<(Node, &'static str)>,
+    /// Links kept at most (extract.py MAX_LINKS_PER_PAGE, from Python: the one value).
+    max_links: usize,
     truncated: bool,
 }
 
 /// extract.py `_extract`'s walk (walk.rs `walk`), in one preorder pass over lexbor's tree.
 /// An element counts where `_PAGE_SELECTOR` reaches it: its `[hidden]` and `[itemtype]` reach
 /// any element, so a hidden `<script>` is read as JSON-LD, as the Python path reads it.
-fn walk(tree: &Tree, head: Option<Node>) -> Walked {
-    let mut found = Found::default();
+fn walk(tree: &Tree, head: Option<Node>, max_links: usize) -> Walked {
+    let mut found = Found {
+        max_links,
+        ..Found::default()
+    };
     let mut stack: Vec<(Option<Node>, Scope)> = vec![(tree.first_child(tree.document), TOP)];
     while let Some((cur, scope)) = stack.pop() {
         let Some(node) = cur else { continue };
@@ -359,7 +363,7 @@ fn element(tree: &Tree, node: Node, name: &str, scope: Scope, found: &mut Found)
         tag @ ("a" | "area") => {
             let foreign = tag == "a" && scope.kind != OUTSIDE && !scope.html_again;
             if tree.attr(node, "href").is_some() && !foreign {
-                if found.links.len() < MAX_LINKS_PER_PAGE {
+                if found.links.len() < found.max_links {
                     found
                         .links
                         .push((node, if tag == "a" { "a" } else { "area" }));
