@@ -351,6 +351,7 @@ def _raw_links(
 
 
 def _no_links(placements: list[Placed]) -> bool:
+    """A walked page's ``add_links`` until :func:`_columns_page` sets the columns' own."""
     return False
 
 

@@ -207,7 +207,8 @@ mod names {
         b"plaintext",
     ];
     pub const TABLE_BOUNDS: &[&[u8]] = &[b"table", b"template", b"html"];
-    pub const SCOPE_BOUNDS: &[&[u8]] = &[
+    /// The boundaries `_SCOPE_BOUNDS` and `_LIST_BOUNDS` share; then each one's own.
+    pub const SCOPE_COMMON: &[&[u8]] = &[
         b"applet",
         b"caption",
         b"html",
@@ -218,20 +219,9 @@ mod names {
         b"object",
         b"template",
         b"button",
-        b"svg",
-        b"math",
     ];
-    pub const LIST_BOUNDS: &[&[u8]] = &[
-        b"applet",
-        b"caption",
-        b"html",
-        b"table",
-        b"td",
-        b"th",
-        b"marquee",
-        b"object",
-        b"template",
-        b"button",
+    pub const SCOPE_MORE: &[&[u8]] = &[b"svg", b"math"];
+    pub const LIST_MORE: &[&[u8]] = &[
         b"ul",
         b"ol",
         b"dl",
@@ -249,46 +239,14 @@ mod names {
         b"form",
         b"details",
     ];
-    pub const CLOSES_P: &[&[u8]] = &[
-        b"address",
-        b"article",
-        b"aside",
-        b"blockquote",
-        b"center",
-        b"details",
-        b"dialog",
-        b"dir",
-        b"div",
-        b"dl",
-        b"fieldset",
-        b"figcaption",
-        b"figure",
-        b"footer",
-        b"form",
-        b"h1",
-        b"h2",
-        b"h3",
-        b"h4",
-        b"h5",
-        b"h6",
-        b"header",
-        b"hgroup",
+    /// Start tags that close an open `<p>` (`_CLOSES_P`): the blocks, and these.
+    pub const CLOSES_P_MORE: &[&[u8]] = &[
         b"hr",
         b"li",
         b"dd",
         b"dt",
-        b"listing",
-        b"main",
-        b"menu",
-        b"nav",
-        b"ol",
         b"p",
-        b"pre",
-        b"search",
-        b"section",
-        b"summary",
         b"table",
-        b"ul",
         b"xmp",
         b"plaintext",
     ];
@@ -306,6 +264,15 @@ enum Bounds {
     Table = 0,
     Scope = 1,
     List = 2,
+}
+
+/// Whether *name* is a boundary of the set *bounds*.
+fn is_bound(bounds: Bounds, name: &[u8]) -> bool {
+    match bounds {
+        Bounds::Table => TABLE_BOUNDS.contains(&name),
+        Bounds::Scope => SCOPE_COMMON.contains(&name) || SCOPE_MORE.contains(&name),
+        Bounds::List => SCOPE_COMMON.contains(&name) || LIST_MORE.contains(&name),
+    }
 }
 
 /// `_CLOSES`: the open elements a start tag closes, above which boundary.
@@ -378,19 +345,16 @@ impl<'a> Stack<'a> {
         let k = self.tags.len();
         self.tags.push(name);
         self.positions.entry(name).or_default().push(k);
-        for (n, set) in self
-            .near
-            .iter_mut()
-            .zip([TABLE_BOUNDS, SCOPE_BOUNDS, LIST_BOUNDS])
-        {
+        let sets = [Bounds::Table, Bounds::Scope, Bounds::List];
+        for (n, bounds) in self.near.iter_mut().zip(sets) {
             let below = *n.last().unwrap_or(&0);
-            n.push(if set.contains(&name) { k } else { below });
+            n.push(if is_bound(bounds, name) { k } else { below });
         }
     }
 
     /// What a start tag closes before it opens (`<p>`, a heading, `_CLOSES`).
     fn close_for(&mut self, name: &[u8]) {
-        if CLOSES_P.contains(&name) {
+        if BLOCKS.contains(&name) || CLOSES_P_MORE.contains(&name) {
             let k = self.open_in(&[b"p"], Bounds::Scope);
             if k > 0 {
                 self.pop_to(k);

@@ -67,7 +67,7 @@ type ColumnsRow = (
 /// `lexbor_page`'s answer: the page's fields, its markup, each link's element address, and
 /// either the raw links (`extract_links`'s shape) or the rows' columns.
 type LexborPage = (
-    lexbor::Fields,
+    walk::Fields,
     lexbor::Markup,
     Vec<usize>,
     Option<Vec<LinkRow>>,

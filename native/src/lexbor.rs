@@ -16,7 +16,8 @@ use std::ffi::{c_int, c_void};
 use std::sync::OnceLock;
 
 use crate::walk::{
-    anchor_parts, py_strip, rel_has, scope_under, Dom, LinkRow, Scope, MAX_ALTERNATES, OUTSIDE, TOP,
+    anchor_parts, py_strip, rel_has, scope_under, Dom, Fields, LinkRow, Scope, MAX_ALTERNATES,
+    OUTSIDE, TOP,
 };
 
 /// `lxb_dom_node_t *` (an element, a text, the document: all start with the node struct).
@@ -246,17 +247,6 @@ fn document_of(api: &Api, root: Node) -> Option<Node> {
     }
     None
 }
-
-/// The page's fields (walk.rs `PageRow`'s first six: title, base href, canonical href,
-/// robots contents, hreflang alternates, links cut).
-pub type Fields = (
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Vec<String>,
-    Vec<(String, String)>,
-    bool,
-);
 
 /// What the page type reads of the markup, in document order (page_type.py `PageMarkup`'s
 /// calls): ("itemtype" | "jsonld" | "generator" | "og:type", the value or script text).
