@@ -14,7 +14,7 @@ import re
 import unicodedata
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from html import escape as html_escape
@@ -757,6 +757,27 @@ def _encoding_declared_in_head(tree: LexborHTMLParser) -> str | None:
     return None
 
 
+@dataclass(slots=True)
+class WalkedPage:
+    """A page's fields and links before placement, from one walk of its tree: by the Python
+    path (:func:`_walk`) or the native core (:func:`pipelines.native.walk_page`), alike."""
+
+    page: PageLinks  # its fields; ``add_links`` adds its links
+    base: str
+    alternates: list[tuple[str, str]]  # (hreflang, href) of <link rel=alternate>
+    markup: PageMarkup  # the page type's signals
+    # What placement reads of each link: its element, rel tokens, text (images aside), and
+    # attributes (None: placement reads the element's).
+    nodes: Sequence[LexborNode]
+    rels: Sequence[Sequence[str]]
+    texts: Sequence[str]
+    attrs: Sequence[dict[str, str | None]] | None
+    #: Appends the link rows with their placements to ``page.links``; True if a string was cut.
+    add_links: Callable[[list[Placed]], bool]
+    #: A string was cut or a link dropped for its length already.
+    long: bool
+
+
 def _extract(
     tree: LexborHTMLParser,
     url: str,
@@ -766,7 +787,38 @@ def _extract(
     limits: list[str] | None = None,
     content_language: str | None = None,
     keep_text: bool = False,
+    native: bool = True,
 ) -> PageLinks:
+    walked = _native_walk(tree, url, encoding, limits, x_robots_tag) if native else None
+    if walked is None:
+        walked = _walk(tree, url, encoding, limits, x_robots_tag)
+    page = walked.page
+    placements = place_links_scored(
+        tree, walked.nodes, walked.rels, walked.texts, walked.attrs, walked.markup
+    )
+    if walked.add_links(placements) or walked.long:
+        page.limits_hit.append("long_strings")
+    _lang_country(page, tree, url, walked.base, walked.alternates, content_language, keep_text)
+    page.page_type = classify_page(url, page.title, walked.markup, page.links).page_type
+    return page
+
+
+def _native_walk(
+    tree: LexborHTMLParser, url: str, encoding: str, limits: list[str] | None,
+    x_robots_tag: str | None,
+) -> WalkedPage | None:  # fmt: skip
+    """The native core's walk of *tree*, or None without the core (or if it failed)."""
+    from pipelines import native  # it builds on this module: imported on first use
+
+    return native.walk_page(tree, url, encoding, limits, x_robots_tag)
+
+
+def _walk(
+    tree: LexborHTMLParser, url: str, encoding: str, limits: list[str] | None,
+    x_robots_tag: str | None,
+) -> WalkedPage:  # fmt: skip
+    """The Python path's walk of *tree*: one ``css()`` traversal finds what the page's links
+    depend on, then the links are staged (:func:`stage_links`)."""
     alternates: list[tuple[str, str]] = []  # (hreflang, href) of <link rel=alternate>
     base_href: str | None = None
     title: str | None = None
@@ -826,34 +878,59 @@ def _extract(
         url, encoding, limits, x_robots_tag, base_href=base_href, title=title,
         canonical_href=canonical_href, robots=robots, truncated=truncated,
     )  # fmt: skip
-    nodes: list[LexborNode] = []
-    rels: list[list[str]] = []
-    texts: list[str] = []  # each link's text as a reader sees it (images aside)
-    link_attrs: list[dict[str, str | None]] = []
-    staged: list[tuple[str, str, bool, list[str]]] = []
-    targets, too_long = link_targets(
-        (attrs["href"] or "" for _, attrs in raw_links), base, encoding, url
-    )
-    for index, target in targets:
+
+    def raw_link(index: int) -> RawLink:
         node, attrs = raw_links[index]
         tag = node.tag or "a"
         if tag == "area":
             text, is_image, alts = "", False, [attrs.get("alt") or ""]
         else:
             text, is_image, alts = anchor_parts(node, hidden)
-        nodes.append(node)
-        rels.append(split_rel(attrs.get("rel")))
+        return node, tag, attrs.get("rel"), attrs.get("title"), text, is_image, alts, attrs
+
+    hrefs = [attrs["href"] or "" for _, attrs in raw_links]
+    return stage_links(page, base, alternates, markup, long, (hrefs, raw_link), encoding, url)
+
+
+#: One link as a walk found it: its element (None without a lexbor tree), tag, rel and title
+#: attributes, text (not collapsed), whether it wraps an image, the images' alt texts, and its
+#: attributes (None: placement reads the element's).
+RawLink = tuple[
+    "LexborNode | None", str, "str | None", "str | None", str, bool, list[str],
+    "dict[str, str | None] | None",
+]  # fmt: skip
+
+
+def stage_links(
+    page: PageLinks, base: str, alternates: list[tuple[str, str]], markup: PageMarkup,
+    long: bool, links: tuple[Sequence[str], Callable[[int], RawLink]], encoding: str, url: str,
+) -> WalkedPage:  # fmt: skip
+    """The walked page of a walk's raw *links* (their hrefs, and each link's raw fields by
+    index, read only for the hrefs that make a link): targets resolved by
+    :func:`link_targets`, rows added by :func:`append_links`."""
+    hrefs, raw_link = links
+    targets, too_long = link_targets(hrefs, base, encoding, url)
+    nodes: list[LexborNode] = []
+    rels: list[list[str]] = []
+    texts: list[str] = []  # each link's text as a reader sees it (images aside)
+    attrs: list[dict[str, str | None] | None] = []
+    titles: list[str | None] = []
+    staged: list[tuple[str, str, bool, list[str]]] = []
+    for index, target in targets:
+        node, tag, rel, title, text, is_image, alts, link_attrs = raw_link(index)
+        nodes.append(node)  # type: ignore[arg-type]  # None only where no placement follows
+        rels.append(split_rel(rel))
         texts.append(collapse_ws(text))
-        link_attrs.append(attrs)
+        attrs.append(link_attrs)
+        titles.append(title)
         staged.append((target, tag, is_image, alts))
-    placements = place_links_scored(tree, nodes, rels, texts, link_attrs, markup)
-    titles = [attrs.get("title") for attrs in link_attrs]
-    long = append_links(page, staged, rels, texts, titles, placements) or long or too_long
-    if long:
-        page.limits_hit.append("long_strings")
-    _lang_country(page, tree, url, base, alternates, content_language, keep_text)
-    page.page_type = classify_page(url, page.title, markup, page.links).page_type
-    return page
+
+    def add_links(placements: list[Placed]) -> bool:
+        return append_links(page, staged, rels, texts, titles, placements)
+
+    given = None if None in attrs else attrs  # placement reads them itself otherwise
+    return WalkedPage(page, base, alternates, markup, nodes, rels, texts, given,  # type: ignore[arg-type]
+                      add_links, long or too_long)  # fmt: skip
 
 
 def page_fields(
@@ -1104,6 +1181,7 @@ def extract_page(
     x_robots_tag: str | None = None,
     content_language: str | None = None,
     keep_text: bool = False,
+    native: bool = True,
 ) -> PageLinks:
     """Decode ``body`` as a browser would and extract every link of the page at ``url``.
 
@@ -1111,6 +1189,9 @@ def extract_page(
     normalized (README); ``javascript:``, ``mailto:``, fragment-only and unparsable hrefs
     yield no link. Empty and fragment-only hrefs are links to the page itself, except under a
     ``<base href>`` naming another document: there they are links to it, as in a browser.
+
+    The links are found by the native core when it is built (:mod:`pipelines.native`: the
+    same rows, faster); *native* False takes the Python path even then (the reference).
 
     >>> page = extract_page(
     ...     b'<base href="/d/"><nav><a href="x.html#top" rel="NoFollow">A &amp; B</a></nav>'
@@ -1131,7 +1212,8 @@ def extract_page(
     limits: list[str] = []
     tree, encoding = parse_page(body, content_type, limits=limits)
     return _extract(tree, url, encoding=encoding, x_robots_tag=x_robots_tag, limits=limits,
-                    content_language=content_language, keep_text=keep_text)  # fmt: skip
+                    content_language=content_language, keep_text=keep_text,
+                    native=native)  # fmt: skip
 
 
 def parse_page(
@@ -1187,10 +1269,19 @@ def bound_body(body: bytes, limits: list[str]) -> tuple[bytes, bool, bool]:
         body = kept
     many_tags = tags > _NESTING_CHECK_TAGS
     if many_tags:
-        flat = _limit_open_elements(_limit_nesting(body))
+        flat = _limit_depth(body)
         deep = flat is not body
         body = flat
     return body, many_tags, deep
+
+
+def _limit_depth(body: bytes) -> bytes:
+    """``_limit_open_elements(_limit_nesting(body))``, by the native core when it is built (the
+    same bytes, tests/test_native.py: a Python step per tag, on a page of many tags, ~1 ms)."""
+    from pipelines import native  # it builds on this module: imported on first use
+
+    flat = native.limit_depth(body)
+    return _limit_open_elements(_limit_nesting(body)) if flat is None else flat
 
 
 def _flatten_deep(tree: LexborHTMLParser, max_depth: int = MAX_DOM_DEPTH) -> bool:

@@ -9,23 +9,29 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from types import ModuleType
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+import pipelines.extract as extract_module
 from pipelines.encoding import decode, encoding_of_meta, sniff_encoding
 from pipelines.extract import (
+    MAX_BLOCK_DEPTH,
+    Link,
     PageLinks,
-    append_links,
+    RawLink,
+    WalkedPage,
+    _is_legacy_encoding,
     bound_body,
     collapse_ws,
     extract_page,
-    link_targets,
     page_fields,
-    parse_page,
-    split_rel,
+    stage_links,
 )
+from pipelines.page_type import PageMarkup
 from pipelines.placement import Placed
 
 log = logging.getLogger(__name__)
@@ -35,9 +41,9 @@ NATIVE_ENV = "LINKCRAWL_NATIVE"
 #: The core this Python code speaks to: native/Cargo.toml's version and the interface number
 #: (native/src/lib.rs ``core_version``; bumped with any change of a function's signature or
 #: return shape).
-CORE_VERSION = "0.1.0+api5"
+CORE_VERSION = "0.1.0+api8"
 #: The core's functions this module calls.
-CORE_FUNCTIONS = ("extract_links", "extract_decoded")
+CORE_FUNCTIONS = ("extract_links", "extract_decoded", "lexbor_page", "limit_depth")
 
 
 @cache
@@ -152,8 +158,34 @@ def _or_python(
     try:
         return build(native, body, url, content_type, x_robots_tag)
     except RuntimeError as exc:
-        log.error("linkcrawl: native core failed on %s (%s); using the Python path", url, exc)
+        _failed(url, exc)
         return extract_page(body, url, content_type=content_type, x_robots_tag=x_robots_tag)
+
+
+def limit_depth(body: bytes) -> bytes | None:
+    """``bound_body``'s nesting bounds of a page with many tags (extract.py
+    ``_limit_open_elements(_limit_nesting(body))``) by the core: the same bytes (*body* itself
+    when nothing is dropped); None without the core, or if it failed (then logged).
+
+    >>> page = b"<div>" * 600 + b"<a href=/x>x</a>"
+    >>> flat = limit_depth(page)
+    >>> flat is None or (len(flat), flat.endswith(b"<a href=/x>x</a>"))
+    (2576, True)
+    """
+    native = core()
+    if native is None:
+        return None
+    try:
+        flat = native.limit_depth(body, MAX_BLOCK_DEPTH)
+    except RuntimeError as exc:
+        _failed("a page's nesting bounds", exc)
+        return None
+    return body if flat is None else flat
+
+
+def _failed(url: str, exc: Exception) -> None:
+    """Log a panic of the core (a bug) on the page at *url*; the Python path takes the page."""
+    log.error("linkcrawl: native core failed on %s (%s); using the Python path", url, exc)
 
 
 def _native_page(
@@ -175,6 +207,21 @@ def _native_page(
     return _page_links(walk, url, encoding, limits, x_robots_tag)
 
 
+def _page_links(
+    walk: _Walk, url: str, encoding: str, limits: list[str], x_robots_tag: str | None
+) -> PageLinks:
+    """The page's fields and link rows from the html5ever walk (rows built in Python)."""
+    page, base, long = _page_of(walk[:6], url, encoding, limits, x_robots_tag)  # type: ignore[arg-type]
+    links = walk.links
+    hrefs = [link[0] for link in links]
+    raw_link = _raw_links(links, [None] * len(links))
+    walked = stage_links(page, base, walk.alternates, PageMarkup(), long, (hrefs, raw_link),
+                         encoding, url)  # fmt: skip
+    if walked.add_links([_NO_PLACEMENT] * len(walked.texts)) or walked.long:
+        page.limits_hit.append("long_strings")
+    return page
+
+
 @cache
 def lexbor_core() -> ModuleType | None:
     """The core with lexbor's C functions resolved from selectolax's extension module (which
@@ -191,73 +238,144 @@ def lexbor_core() -> ModuleType | None:
 
     try:
         native.lexbor_load(selectolax.lexbor.__file__)
-        tree = selectolax.lexbor.LexborHTMLParser(_PROBE)  # alive during the call
-        probe = native.lexbor_links(tree.root.mem_id)
+        tree = LexborHTMLParser(_PROBE)  # alive during the call
+        fields, markup, _, probe, _ = native.lexbor_page(tree.root.mem_id, "", False, False, 8)
     except RuntimeError as exc:
-        log.warning("linkcrawl: lexbor's C API not usable (%s); using html5ever", exc)
+        log.warning("linkcrawl: lexbor's C API not usable (%s); using the Python path", exc)
         return None
-    if tuple(probe) != _PROBE_WALK:  # same names, another ABI (a selectolax we do not know)
-        log.warning("linkcrawl: lexbor's C API answers otherwise; using html5ever")
+    if (fields, markup, probe) != _PROBE_WALK:  # same names, another ABI: a selectolax unknown
+        log.warning("linkcrawl: lexbor's C API answers otherwise; using the Python path")
         return None
     return native
 
 
+#: Whether the core builds the rows (hrefs resolved, every column but placement) or only walks
+#: (Python builds them, as on a legacy page whose hrefs need encode_query): tests run both.
+ROWS_IN_RUST = True
+
 # A page walked once at load: the lexbor binding must see what selectolax sees.
-_PROBE = "<title>T</title><svg><a href=/s>S</a></svg><a href=/x rel=ugc title>A<img alt=B></a>"
-_PROBE_WALK = ("T", None, None, [], [], False, [], False,
+_PROBE = ("<title>T</title><svg><a href=/s>S</a></svg><a href=/x rel=ugc title>A<img alt=B></a>"
+          "<p itemtype=http://schema.org/Thing>")  # fmt: skip
+_PROBE_WALK = (("T", None, None, [], [], False), [("itemtype", "http://schema.org/Thing")],
                [("/x", "a", "ugc", None, "A", True, ["B"])])  # fmt: skip
 
 
-def extract_links_lexbor(
-    body: bytes, url: str, *, content_type: str | None = None, x_robots_tag: str | None = None
-) -> PageLinks | None:
-    """:func:`extract_links` over the tree the Python path parses (:func:`parse_page`:
-    selectolax's lexbor, same bounds, same flattening), walked in Rust through lexbor's C API;
-    None when that is not available.
+def walk_page(
+    tree: LexborHTMLParser, url: str, encoding: str, limits: list[str] | None,
+    x_robots_tag: str | None,
+) -> WalkedPage | None:  # fmt: skip
+    """:func:`pipelines.extract._walk` by the core: the walk of *tree* (the one ``parse_page``
+    built) in Rust through lexbor's C API, and the rows built in Rust (but on a page in a
+    legacy encoding whose hrefs have non-ASCII queries: Python encodes those, as browsers and
+    the Python path do; README); None without the core, or if it failed (then logged).
 
-    >>> page = extract_links_lexbor(b'<a href="/x" rel=UGC>A<img alt=B></a>', "http://s.test/p")
-    >>> page is None or [(k.target_url, k.anchor_text, k.rel, k.is_image) for k in page.links]
-    [('http://s.test/x', 'A', ['ugc'], True)]
+    >>> tree = LexborHTMLParser('<a href="/x" rel=UGC>A<img alt=B></a>')
+    >>> walked = walk_page(tree, "http://s.test/p", "utf-8", [], None)
+    >>> walked is None or (walked.texts, walked.rels, walked.nodes[0].tag)
+    (['A'], [('ugc',)], 'a')
+    >>> walked is None or walked.add_links([Placed("content", 1.0, 0)]) or walked.page.links[0]
+    ... # doctest: +ELLIPSIS
+    Link(target_url='http://s.test/x', anchor_text='A', ..., placement='content', ...)
     """
-    return _or_python(_lexbor_page, lexbor_core(), body, url, content_type, x_robots_tag)
+    native, root = lexbor_core(), tree.root
+    if native is None or root is None:  # lexbor always makes <html>: else not ours to walk
+        return None
+    legacy = _is_legacy_encoding(encoding)
+    try:
+        # `tree` holds the document: it stays alive (and unchanged) during the call.
+        # The bound read at each call (tests lower it).
+        max_links = extract_module.MAX_LINKS_PER_PAGE
+        walked = native.lexbor_page(root.mem_id, url, legacy, ROWS_IN_RUST, max_links)
+        fields, events, addresses, raw, columns = walked
+    except RuntimeError as exc:
+        _failed(url, exc)
+        return None
+    nodes = _nodes(tree, addresses)
+    if nodes is None:
+        _failed(url, RuntimeError("a link the core found is not an element of the tree"))
+        return None
+    page, base, long = _page_of(fields, url, encoding, limits, x_robots_tag)
+    markup = _markup(events)
+    alternates = fields[4]
+    if columns is None:
+        raw_link = _raw_links(raw, nodes)
+        hrefs = [link[0] for link in raw]
+        return stage_links(page, base, alternates, markup, long, (hrefs, raw_link), encoding, url)
+    return _columns_page(WalkedPage(page, base, alternates, markup, nodes, (), (), None,
+                                    _no_links, long), columns)  # fmt: skip
 
 
-def _lexbor_page(
-    native: ModuleType, body: bytes, url: str, content_type: str | None, x_robots_tag: str | None
-) -> PageLinks:
-    """:func:`extract_links_lexbor` by the core *native*."""
-    limits: list[str] = []
-    tree, encoding = parse_page(body, content_type, limits=limits)
-    root = tree.root
-    if root is None:  # lexbor always makes <html>; a tree without it is not ours to walk
-        return extract_page(body, url, content_type=content_type, x_robots_tag=x_robots_tag)
-    # `tree` holds the document: it stays alive (and unchanged) during the call.
-    walk = _Walk(*native.lexbor_links(root.mem_id))
-    return _page_links(walk, url, encoding, limits, x_robots_tag)
+def _nodes(tree: LexborHTMLParser, addresses: list[int]) -> list[LexborNode] | None:
+    """The link elements at *addresses* (``mem_id``), by one ``css()`` traversal; None if one
+    is not found (the walks disagree: a bug)."""
+    if not addresses:
+        return []
+    by_address = {node.mem_id: node for node in tree.css("a[href], area[href]")}
+    found = [by_address.get(address) for address in addresses]
+    return None if None in found else found  # type: ignore[return-value]
 
 
-def _page_links(
-    walk: _Walk, url: str, encoding: str, limits: list[str], x_robots_tag: str | None
-) -> PageLinks:
-    """The page's fields and link rows from a core's walk (hrefs resolved in Python)."""
-    page, base, long = page_fields(
-        url, encoding, limits, x_robots_tag, base_href=walk.base_href,
-        title=None if walk.title is None else collapse_ws(walk.title),
-        canonical_href=walk.canonical_href, robots=walk.robots, truncated=walk.truncated,
+def _page_of(
+    fields: tuple[str | None, str | None, str | None, list[str], list[tuple[str, str]], bool],
+    url: str, encoding: str, limits: list[str] | None, x_robots_tag: str | None,
+) -> tuple[PageLinks, str, bool]:  # fmt: skip
+    """:func:`page_fields` of a core's walk: title, base href, canonical href, robots
+    contents, alternates (not read here), links cut."""
+    title, base_href, canonical_href, robots, _, truncated = fields
+    return page_fields(
+        url, encoding, limits, x_robots_tag, base_href=base_href,
+        title=None if title is None else collapse_ws(title),
+        canonical_href=canonical_href, robots=robots, truncated=truncated,
     )  # fmt: skip
-    links = walk.links
-    targets, too_long = link_targets((link[0] for link in links), base, encoding, url)
-    staged: list[tuple[str, str, bool, list[str]]] = []
-    rels: list[list[str]] = []
-    texts: list[str] = []
-    titles: list[str | None] = []
-    for index, target in targets:
-        _, tag, rel, title, text, is_image, alts = links[index]
-        staged.append((target, tag, is_image, alts))
-        rels.append(split_rel(rel))
-        texts.append(collapse_ws(text))
-        titles.append(title)
-    placements = [_NO_PLACEMENT] * len(staged)
-    if append_links(page, staged, rels, texts, titles, placements) or long or too_long:
-        page.limits_hit.append("long_strings")
-    return page
+
+
+def _markup(events: list[tuple[str, str]]) -> PageMarkup:
+    """The page type's signals from the core's markup events, replayed in document order."""
+    markup = PageMarkup()
+    for kind, value in events:
+        if kind == "itemtype":
+            markup.add_itemtype(value)
+        elif kind == "jsonld":
+            markup.add_jsonld(value)
+        else:  # "generator" or "og:type"
+            markup.add_meta(kind, value)
+    return markup
+
+
+def _raw_links(
+    raw: list[tuple[str, str, str | None, str | None, str, bool, list[str]]],
+    nodes: Sequence[LexborNode | None],
+) -> Callable[[int], RawLink]:
+    """:func:`stage_links`'s raw link by index, from a core's raw rows and their elements."""
+    return lambda index: (nodes[index], *raw[index][1:], None)  # type: ignore[return-value]
+
+
+def _no_links(placements: list[Placed]) -> bool:
+    """A walked page's ``add_links`` until :func:`_columns_page` sets the columns' own."""
+    return False
+
+
+# What placement reads of a link's rel: whether it has "ugc" (the core gives the flag).
+_UGC: tuple[str, ...] = ("ugc",)
+
+
+def _columns_page(walked: WalkedPage, columns: tuple[Any, ...]) -> WalkedPage:
+    """*walked* with the links of the core's columns (native/src/rows.rs ``Columns``): what
+    placement reads of them, and the rows' builder."""
+    targets, anchors, titles, rels, nofollow, sponsored, ugc, is_image, tags, texts, cut = columns
+    page = walked.page
+    placement_texts = list(anchors) if texts else anchors
+    for index, text in texts:  # an image's alt text taken as anchor, or a text cut
+        placement_texts[index] = text
+    if page.nofollow_page:  # robots nofollow: every link is
+        nofollow = [True] * len(targets)
+
+    def add_links(placements: list[Placed]) -> bool:
+        kinds, scores, blocks = zip(*placements, strict=True) if placements else ((), (), ())
+        rows = (targets, anchors, titles, rels, nofollow, sponsored, ugc, is_image, tags)
+        page.links.extend(map(Link, *rows, kinds, range(len(targets)), scores, blocks))
+        return False
+
+    walked.rels = [_UGC if flag else () for flag in ugc]
+    walked.texts, walked.add_links, walked.long = placement_texts, add_links, walked.long or cut
+    return walked

@@ -3,9 +3,12 @@
 Both paths run over the test pages: the test web's pages, the Zyte pages, the WCXB pages
 kept in the repository (tests/data/wcxb-sample and wcxb-page-type; of these three a fixed
 third, with every kind of page: host, encoding, page type), the hand-written
-Chromium cases, hostile pages, and the fuzz corpus of tests/test_bad_input.py. Every link
-column but placement (not ported yet) and the page fields must be equal (the differences
-README lists do not occur in these pages).
+Chromium cases, hostile pages, and the fuzz corpus of tests/test_bad_input.py.
+``extract_page`` must give the same page with the core as without: every page field and every
+link column, placement, page type and language included (the core walks lexbor's tree and
+builds the rows; placement, page type and language still run in Python over the same tree).
+The html5ever path's link rows and page fields must be equal too (the differences README lists
+do not occur in these pages).
 
 On a machine with cargo the core must be built (``cd native && cargo build --release``, then
 link ``native/target/release/liblinkcrawl_native.so`` as ``linkcrawl_native.abi3.so`` at the
@@ -15,19 +18,24 @@ root, or ``pip install .``); without cargo, the Python path must be the one used
 from __future__ import annotations
 
 import _json
+import dataclasses
+import doctest
 import gzip
 import json
 import logging
 import shutil
 import sys
 import threading
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from selectolax.lexbor import LexborHTMLParser
 from test_bad_input import FUZZ_BODIES, FUZZ_CONTENT_TYPES
 
 from crawler.testweb.generator import build_test_web
@@ -71,25 +79,50 @@ def _rows(page: PageLinks) -> tuple[dict, list[tuple]]:
 
 def _same(
     body: bytes, url: str, content_type: str | None = None, robots: str | None = None,
-    *, html5ever: bool = True,
+    *, html5ever: bool = True, python_rows: bool = True,
 ):  # fmt: skip
-    """Both native paths give the Python path's rows (the html5ever one unless told not to)."""
-    want = extract_page(body, url, content_type=content_type, x_robots_tag=robots)
+    """``extract_page`` gives the same page with the core as without (every field and column,
+    placement, page type and language included), with its rows built in Rust and (unless told
+    not to: the large sets, to stay fast) in Python; the html5ever path gives the same link
+    rows (unless told not to)."""
+    kwargs = {"content_type": content_type, "x_robots_tag": robots}
+    want = extract_page(body, url, native=False, **kwargs)
     if native.core() is None:
         _fallback_works()
         return want
-    got = native.extract_links(body, url, content_type=content_type, x_robots_tag=robots)
+    got = native.extract_links(body, url, **kwargs)
     if html5ever:
         _compare(want, got, url)
-    # The lexbor binding: the Python path's own tree, walked in Rust (the spike of issue 18).
-    lexbor = native.extract_links_lexbor(
-        body, url, content_type=content_type, x_robots_tag=robots
-    )  # fmt: skip
-    _compare(want, lexbor, url)
+    _compare_whole(want, extract_page(body, url, **kwargs), url)
+    with _rows_in_python() if python_rows else nullcontext():
+        _compare_whole(want, extract_page(body, url, **kwargs), url)
     return got
 
 
+@contextmanager
+def _rows_in_python() -> Iterator[None]:
+    """The core walks, Python builds the rows (as on a legacy page with non-ASCII queries)."""
+    previous = native.ROWS_IN_RUST
+    native.ROWS_IN_RUST = False
+    try:
+        yield
+    finally:
+        native.ROWS_IN_RUST = previous
+
+
+@pytest.fixture(autouse=True)
+def _no_fallback(monkeypatch):
+    """A page the core fails on (or whose walk disagrees) falls back to the Python path and
+    logs: here that fails the test, so that a comparison never compares Python with itself."""
+
+    def failed(url: str, exc: Exception) -> None:
+        raise AssertionError(f"the core fell back to the Python path on {url}: {exc}")
+
+    monkeypatch.setattr(native, "_failed", failed)
+
+
 def _compare(want: PageLinks, got: PageLinks | None, url: str) -> None:
+    """The html5ever path's page fields and link rows are the Python path's (no placement)."""
     assert got is not None
     want_fields, want_links = _rows(want)
     got_fields, got_links = _rows(got)
@@ -100,6 +133,15 @@ def _compare(want: PageLinks, got: PageLinks | None, url: str) -> None:
     assert {(k.placement, k.placement_score, k.placement_block) for k in got.links} <= {
         ("", None, None)
     }
+
+
+def _compare_whole(want: PageLinks, got: PageLinks, url: str) -> None:
+    """Every field of the two pages, and every column of their links, are equal."""
+    fields = [f.name for f in dataclasses.fields(PageLinks) if f.name != "links"]
+    assert [getattr(got, f) for f in fields] == [getattr(want, f) for f in fields], url
+    assert len(got.links) == len(want.links), url
+    for position, (a, b) in enumerate(zip(want.links, got.links, strict=True)):
+        assert dataclasses.astuple(b) == dataclasses.astuple(a), (url, position)
 
 
 def test_off_switch_and_version(core, monkeypatch):
@@ -152,6 +194,7 @@ def test_a_panic_falls_back_to_the_python_path(core, monkeypatch, caplog):
     in the log, not an exception."""
     if core is None:
         return _fallback_works()
+    monkeypatch.undo()  # the real _failed (the autouse fixture makes a fallback fail)
     monkeypatch.setattr(core, "extract_links", lambda *args: core._panic_for_test())
     body, url = b"<nav><a href=/x>x</a></nav>", "http://s.test/p"
     with caplog.at_level(logging.ERROR, logger=native.__name__):
@@ -162,15 +205,40 @@ def test_a_panic_falls_back_to_the_python_path(core, monkeypatch, caplog):
 
 
 def test_a_panic_in_the_lexbor_walk_falls_back_too(core, monkeypatch, caplog):
+    """A panic in the walk extract_page's rows come from gives the Python path's page."""
     if core is None:
         return _fallback_works()
     assert native.lexbor_core() is core
-    monkeypatch.setattr(core, "lexbor_links", lambda *args: core._panic_for_test())
+    monkeypatch.undo()  # the real _failed (the autouse fixture makes a fallback fail)
+    monkeypatch.setattr(core, "lexbor_page", lambda *args: core._panic_for_test())
     body, url = b"<footer><a href=/y>y</a></footer>", "http://s.test/q"
     with caplog.at_level(logging.ERROR, logger=native.__name__):
-        page = native.extract_links_lexbor(body, url)
-    assert page == extract_page(body, url) and page.links[0].placement == "footer"
-    assert "panicked: on purpose" in caplog.records[0].getMessage()
+        page = extract_page(body, url)
+    assert page == extract_page(body, url, native=False) and page.links[0].placement == "footer"
+    (record,) = caplog.records
+    assert "panicked: on purpose" in record.getMessage() and url in record.getMessage()
+
+
+def test_the_core_takes_the_rows_when_built(core, monkeypatch):
+    """extract_page takes its rows from the core when it is built; LINKCRAWL_NATIVE=0 (or no
+    core) leaves them to the Python path."""
+    calls = []
+    if core is not None:
+        real = core.lexbor_page
+        monkeypatch.setattr(core, "lexbor_page", lambda *args: calls.append(args) or real(*args))
+    body, url = b"<a href=/x>x</a>", "http://s.test/"
+    assert [k.target_url for k in extract_page(body, url).links] == ["http://s.test/x"]
+    assert len(calls) == (core is not None)
+    monkeypatch.setenv(native.NATIVE_ENV, "0")
+    native.core.cache_clear()
+    native.lexbor_core.cache_clear()
+    try:
+        assert native.walk_page(LexborHTMLParser("<a href=/x>"), url, "utf-8", [], None) is None
+        assert extract_page(body, url) == extract_page(body, url, native=False)
+        assert len(calls) == (core is not None)
+    finally:
+        native.core.cache_clear()
+        native.lexbor_core.cache_clear()
 
 
 def test_lexbor_binding_loads_or_refuses(core, tmp_path):
@@ -183,7 +251,7 @@ def test_lexbor_binding_loads_or_refuses(core, tmp_path):
     with pytest.raises(RuntimeError, match="does not export lxb_dom_node_first_child_noi"):
         core.lexbor_load(_json.__file__)  # loaded, but not lexbor
     with pytest.raises(RuntimeError, match="no root"):
-        core.lexbor_links(0)
+        core.lexbor_page(0, "http://s.test/", False, True, 10)
 
 
 def test_parse_only_counts_nodes(core):
@@ -253,7 +321,8 @@ def test_test_web(core):
     )
     sample = _sample(pages, kind)
     for url, res in sample:
-        _same(res.body, url, res.header("Content-Type"), res.header("X-Robots-Tag"))
+        _same(res.body, url, res.header("Content-Type"), res.header("X-Robots-Tag"),
+              python_rows=False)  # fmt: skip
     assert (
         len(pages) > 300
         and len(sample) > 100
@@ -269,7 +338,7 @@ def test_zyte_pages(core):
         for pid, item in sorted(truth.items())
     ]
     sample = _sample(pages, lambda page: _encoding(page[1]))
-    links = sum(len(_same(body, url).links) for url, body in sample)
+    links = sum(len(_same(body, url, python_rows=False).links) for url, body in sample)
     assert len(truth) == 181 and len(sample) >= 60 and links > 6_000
 
 
@@ -285,7 +354,7 @@ def test_wcxb_pages(core):
         pages.append((item["page_type"], item["url"], gzip.decompress(html.read_bytes())))
     sample = _sample(pages, lambda page: (page[0], _encoding(page[2])))
     for _, url, body in sample:
-        _same(body, url)
+        _same(body, url, python_rows=False)
     assert len(pages) > 100 and len(sample) > 35 and len({kind for kind, *_ in sample}) == 8
 
 
@@ -492,3 +561,62 @@ def _decoders_agree(core, body: bytes, content_type: str | None) -> bool:
         return core.decode(body[start:], native.whatwg_label(codec)) == decode(body[start:], codec)
     except LookupError:
         return True
+
+
+def test_docstring_examples(core):
+    if core is None:
+        return _fallback_works()
+    result = doctest.testmod(native, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    assert result.attempted > 5 and result.failed == 0
+
+
+# --- bound_body's nesting bounds (extract.py _limit_nesting, _limit_open_elements) -----------
+# Tags and text the two scanners must read alike: blocks, elements that close others, void and
+# raw text elements, comments, foreign content, case, quotes with ">", broken tags.
+_SOUP = [b"<div>", b"</div>", b"<DIV class=x>", b"<section\t>", b"</section >", b"<p>", b"</p>",
+         b"<li>", b"<dd>", b"<dt>", b"<ul>", b"</ul>", b"<ol>", b"<table>", b"<tr>", b"<td>",
+         b"<th>", b"</table>", b"<tbody>", b"<caption>", b"<colgroup>", b"<option>",
+         b"<optgroup>", b"<select>", b"<a href=/x>", b"</a>", b"<nobr>", b"<button>", b"<form>",
+         b"<rb>", b"<rt>", b"<h1>", b"<h2>", b"</h1>", b"<span>", b"</span>", b"<b>", b"<i>",
+         b"<br>", b"<img src=x>", b"<svg>", b"</svg>", b"<math>", b"<g/>", b"<path />",
+         b"<script>", b"</script>", b"<style>", b"</style>", b"<title>", b"<textarea>",
+         b"<plaintext>", b"<!--", b"-->", b"<!doctype html>", b"<x y='>'>", b'<q a=">">',
+         b"<", b"</", b"<>", b"< div>", b"<div", b"<div/>", b"<details>", b"<template>",
+         b"<header>", b"<headerx>", b"<blockquote>", b"</blockquote>", b"text", b" ", b"\xe9",
+         b"<marquee>", b"<object>", b"<applet>", b"<h3 id=a>", b"<main>",
+         b"<figcaption>"]  # fmt: skip
+
+
+def _python_depth(body: bytes, max_depth: int) -> bytes:
+    return extract._limit_open_elements(extract._limit_nesting(body, max_depth), max_depth)
+
+
+def _same_depth(core, body: bytes, max_depth: int) -> bytes:
+    want = _python_depth(body, max_depth)
+    got = core.limit_depth(body, max_depth)
+    assert (body if got is None else got) == want, body[:200]
+    assert (got is None) == (want is body)
+    return want
+
+
+@settings(max_examples=400, deadline=None)
+@given(parts=st.lists(st.sampled_from(_SOUP), max_size=120), max_depth=st.integers(0, 6))
+def test_nesting_bounds_match_the_python_ones(core, parts, max_depth):
+    """The core's nesting bounds drop the same tags as bound_body's Python ones, on tag soup
+    at small depths (where they cut), and on the pages of this module at the real bound."""
+    if core is None:
+        return _fallback_works()
+    _same_depth(core, b"".join(parts), max_depth)
+
+
+def test_nesting_bounds_on_deep_pages(core):
+    if core is None:
+        return _fallback_works()
+    deep = [b"<div>" * 20_000 + _DEEP_LINK, b"<span>" * 20_000 + _DEEP_LINK,
+            b"<table><tr><td>" * 3000 + _DEEP_LINK, b"<ul><li>" * 5000, b"<b>" * 9000,
+            b"<div><p>a" * 600 + b"</div>" * 600, b"<!--" + b"<div>" * 900,
+            b"<script>" + b"<div>" * 900, *_CORNERS]  # fmt: skip
+    changed = [_same_depth(core, body, extract.MAX_BLOCK_DEPTH) is not body for body in deep]
+    assert changed[:5] == [True] * 5 and not all(changed)
+    page = b"<div>" * 600 + b"<a href=/x>x</a>"
+    assert extract.bound_body(page + _FILLER, [])[2]  # bound_body takes it: flattened

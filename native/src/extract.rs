@@ -3,9 +3,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::exceptions::{PyLookupError, PyRuntimeError};
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
+use crate::bounds;
 use crate::lexbor;
-use crate::walk::{self, PageRow};
+use crate::rows::link_rows;
+use crate::urls::non_ascii_query;
+use crate::walk::{self, LinkRow, PageRow};
 
 /// Run *f* so that a panic in it becomes a Python RuntimeError (not PanicException, a
 /// BaseException that `except Exception` would let through and stop a crawl).
@@ -44,17 +48,92 @@ fn lexbor_load(path: &str) -> PyResult<()> {
     guarded(|| lexbor::load(path))?.map_err(PyRuntimeError::new_err)
 }
 
-/// The page's fields and links (`extract_links`'s shape) of the lexbor tree whose root element
-/// is at address *root* (selectolax's `tree.root.mem_id`), walked under the GIL. The caller
-/// keeps the tree alive and unchanged during the call (pipelines/native.py holds the parser).
+/// The rows' columns as Python takes them (native/src/rows.rs `Columns`): targets, anchors,
+/// titles, rels, nofollow (by rel), sponsored, ugc, is_image, tags, the texts placement reads
+/// where they differ from the anchors, and whether a string was cut ("long_strings").
+type ColumnsRow = (
+    Vec<String>,
+    Vec<String>,
+    Vec<Option<String>>,
+    Vec<Vec<String>>,
+    Vec<bool>,
+    Vec<bool>,
+    Vec<bool>,
+    Vec<bool>,
+    Vec<&'static str>,
+    Vec<(usize, String)>,
+    bool,
+);
+/// `lexbor_page`'s answer: the page's fields, its markup, each link's element address, and
+/// either the raw links (`extract_links`'s shape) or the rows' columns.
+type LexborPage = (
+    walk::Fields,
+    lexbor::Markup,
+    Vec<usize>,
+    Option<Vec<LinkRow>>,
+    Option<ColumnsRow>,
+);
+
+/// The walk of the lexbor tree whose root element is at address *root* (selectolax's
+/// `tree.root.mem_id`), under the GIL: the page's fields and markup, and its links. With
+/// *rows*, the rows of the page at *page_url* (hrefs resolved and normalized: every column but
+/// placement); else, or when the page is in a legacy encoding (*legacy*) and an href has a
+/// non-ASCII query (Python encodes those), the raw links. The caller keeps the tree alive and
+/// unchanged during the call (pipelines/native.py holds the parser). *max_links*: links kept
+/// (MAX_LINKS_PER_PAGE).
 #[pyfunction]
-fn lexbor_links(root: usize) -> PyResult<PageRow> {
+fn lexbor_page(
+    root: usize,
+    page_url: &str,
+    legacy: bool,
+    rows: bool,
+    max_links: usize,
+) -> PyResult<LexborPage> {
     if root == 0 || !lexbor::loaded() {
         return Err(PyRuntimeError::new_err("lexbor not loaded, or no root"));
     }
     // SAFETY: the contract above; a panic in the walk becomes a RuntimeError.
-    guarded(|| unsafe { lexbor::links(root) })?
-        .ok_or_else(|| PyRuntimeError::new_err("the root is not in a lexbor document"))
+    let walked = guarded(|| unsafe { lexbor::walk_tree(root, max_links) })?
+        .ok_or_else(|| PyRuntimeError::new_err("the root is not in a lexbor document"))?;
+    let encodes = |(_, link): &(usize, LinkRow)| non_ascii_query(&link.0).is_some();
+    if !rows || (legacy && walked.links.iter().any(encodes)) {
+        let (nodes, raw) = walked.links.into_iter().unzip();
+        return Ok((walked.fields, walked.markup, nodes, Some(raw), None));
+    }
+    let base_href = walked.fields.1.as_deref();
+    let (nodes, c) = guarded(|| link_rows(walked.links, base_href, page_url))?;
+    let columns = (
+        c.targets,
+        c.anchors,
+        c.titles,
+        c.rels,
+        c.nofollow,
+        c.sponsored,
+        c.ugc,
+        c.is_image,
+        c.tags,
+        c.texts,
+        c.long,
+    );
+    Ok((walked.fields, walked.markup, nodes, None, Some(columns)))
+}
+
+/// extract.py `_limit_open_elements(_limit_nesting(body, max_depth), max_depth)` (bound_body,
+/// on a page with many tags, at MAX_BLOCK_DEPTH): the bytes, or None when they are the body's.
+#[pyfunction]
+fn limit_depth<'py>(
+    py: Python<'py>,
+    body: &[u8],
+    max_depth: usize,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let flat = py.detach(|| {
+        guarded(|| {
+            let nested = bounds::limit_nesting(body, max_depth);
+            let open = bounds::limit_open_elements(nested.as_deref().unwrap_or(body), max_depth);
+            open.or(nested)
+        })
+    })?;
+    Ok(flat.map(|bytes| PyBytes::new(py, &bytes)))
 }
 
 /// The parse alone (UTF-8 bytes into the arena): the node count. The benchmark's floor.
@@ -88,7 +167,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(extract_decoded, m)?)?;
     m.add_function(wrap_pyfunction!(parse_only, m)?)?;
     m.add_function(wrap_pyfunction!(lexbor_load, m)?)?;
-    m.add_function(wrap_pyfunction!(lexbor_links, m)?)?;
+    m.add_function(wrap_pyfunction!(lexbor_page, m)?)?;
+    m.add_function(wrap_pyfunction!(limit_depth, m)?)?;
     m.add_function(wrap_pyfunction!(decode_py, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     Ok(())

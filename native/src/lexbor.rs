@@ -16,8 +16,8 @@ use std::ffi::{c_int, c_void};
 use std::sync::OnceLock;
 
 use crate::walk::{
-    anchor_parts, py_strip, rel_has, scope_under, Dom, LinkRow, PageRow, Scope, MAX_ALTERNATES,
-    MAX_LINKS_PER_PAGE, OUTSIDE, TOP,
+    anchor_parts, py_strip, rel_has, scope_under, Dom, Fields, LinkRow, Scope, MAX_ALTERNATES,
+    OUTSIDE, TOP,
 };
 
 /// `lxb_dom_node_t *` (an element, a text, the document: all start with the node struct).
@@ -248,13 +248,28 @@ fn document_of(api: &Api, root: Node) -> Option<Node> {
     None
 }
 
-/// The page fields and links of the lexbor tree whose root element is *root* (the shape of
-/// walk.rs `PageRow`; no head `<meta>` tags and not flattened: `parse_page` did both).
-/// None if the API is not loaded or *root* is not in a document.
+/// What the page type reads of the markup, in document order (page_type.py `PageMarkup`'s
+/// calls): ("itemtype" | "jsonld" | "generator" | "og:type", the value or script text).
+pub type Markup = Vec<(&'static str, String)>;
+
+/// One walk of a lexbor tree: the page's fields, its markup, and its links each with its
+/// element's address (selectolax's `node.mem_id`: placement finds the node by it).
+pub struct Walked {
+    pub fields: Fields,
+    pub markup: Markup,
+    pub links: Vec<(usize, LinkRow)>,
+}
+
+/// JSON-LD scripts read at most (page_type.py MAX_JSONLD_SCRIPTS: it ignores the others).
+const MAX_JSONLD_SCRIPTS: usize = 16;
+
+/// The walk of the lexbor tree whose root element is *root* (no head `<meta>` tags and not
+/// flattened: `parse_page` did both), keeping its first *max_links* links. None if the API is
+/// not loaded or *root* is not in a document.
 ///
 /// # Safety
 /// *root* is a live `lxb_dom_node_t *` whose tree no one changes during the call.
-pub unsafe fn links(root: usize) -> Option<PageRow> {
+pub unsafe fn walk_tree(root: usize, max_links: usize) -> Option<Walked> {
     let api = API.get()?;
     let document = document_of(api, root as Node)?;
     let tree = Tree { api, document };
@@ -263,16 +278,33 @@ pub unsafe fn links(root: usize) -> Option<PageRow> {
         .into_iter()
         .flat_map(|first| std::iter::successors(Some(first), |n| tree.next(*n)))
         .find(|n| tree.name(*n) == "head");
-    Some(walk(&tree, head))
+    Some(walk(&tree, head, max_links))
+}
+
+/// What the walk gathers as it goes.
+#[derive(Default)]
+struct Found {
+    title: Option<String>,
+    base: Option<String>,
+    canonical: Option<String>,
+    robots: Vec<String>,
+    alternates: Vec<(String, String)>,
+    markup: Markup,
+    jsonld: usize,
+    links: Vec<(Node, &'static str)>,
+    /// Links kept at most (extract.py MAX_LINKS_PER_PAGE, from Python: the one value).
+    max_links: usize,
+    truncated: bool,
 }
 
 /// extract.py `_extract`'s walk (walk.rs `walk`), in one preorder pass over lexbor's tree.
-fn walk(tree: &Tree, head: Option<Node>) -> PageRow {
-    let (mut title, mut base, mut canonical) = (None, None, None);
-    let mut robots = Vec::new();
-    let mut alternates = Vec::new();
-    let mut links: Vec<(Node, &'static str)> = Vec::new();
-    let mut truncated = false;
+/// An element counts where `_PAGE_SELECTOR` reaches it: its `[hidden]` and `[itemtype]` reach
+/// any element, so a hidden `<script>` is read as JSON-LD, as the Python path reads it.
+fn walk(tree: &Tree, head: Option<Node>, max_links: usize) -> Walked {
+    let mut found = Found {
+        max_links,
+        ..Found::default()
+    };
     let mut stack: Vec<(Option<Node>, Scope)> = vec![(tree.first_child(tree.document), TOP)];
     while let Some((cur, scope)) = stack.pop() {
         let Some(node) = cur else { continue };
@@ -281,49 +313,7 @@ fn walk(tree: &Tree, head: Option<Node>) -> PageRow {
             continue;
         }
         let name = tree.name(node);
-        match &*name {
-            tag @ ("a" | "area") => {
-                let foreign = tag == "a" && scope.kind != OUTSIDE && !scope.html_again;
-                if tree.attr(node, "href").is_some() && !foreign {
-                    if links.len() < MAX_LINKS_PER_PAGE {
-                        links.push((node, if tag == "a" { "a" } else { "area" }));
-                    } else {
-                        truncated = true;
-                    }
-                }
-            }
-            "title" if title.is_none() && scope.kind == OUTSIDE => title = Some(tree.text(node)),
-            "base" if base.is_none() => {
-                if let Some(href) = tree.attr(node, "href") {
-                    base = Some(href.unwrap_or_default().into_owned());
-                }
-            }
-            "link" => {
-                let rel = tree.value(node, "rel").unwrap_or_default();
-                if canonical.is_none() && rel_has(&rel, "canonical") {
-                    // A valueless href reads as "" (the DOM's value), as the Python path.
-                    canonical = tree
-                        .attr(node, "href")
-                        .map(|v| v.unwrap_or_default().into_owned());
-                }
-                if let Some(lang) = tree.attr(node, "hreflang") {
-                    if rel_has(&rel, "alternate") && alternates.len() < MAX_ALTERNATES {
-                        let href = tree.value(node, "href").unwrap_or_default();
-                        alternates.push((lang.unwrap_or_default().into_owned(), href.into_owned()));
-                    }
-                }
-            }
-            "meta" => {
-                let name = tree.value(node, "name").unwrap_or_default();
-                let name = py_strip(&name).to_lowercase();
-                if name == "robots" || name == "googlebot" {
-                    if let Some(content) = tree.value(node, "content").filter(|c| !c.is_empty()) {
-                        robots.push(py_strip(&content).to_string());
-                    }
-                }
-            }
-            _ => {}
-        }
+        element(tree, node, &name, scope, &mut found);
         if let Some(child) = tree.first_child(node) {
             let encoding = (name == "annotation-xml")
                 .then(|| tree.value(node, "encoding"))
@@ -332,23 +322,109 @@ fn walk(tree: &Tree, head: Option<Node>) -> PageRow {
             stack.push((Some(child), under));
         }
     }
-    let rows = links
+    let links = found
+        .links
         .into_iter()
-        .map(|(node, tag)| link_row(tree, node, tag))
+        .map(|(node, tag)| (node as usize, link_row(tree, node, tag)))
         .collect();
-    (
-        title,
-        base,
-        canonical,
-        robots,
-        alternates,
-        truncated,
-        Vec::new(),
-        false,
-        rows,
-    )
+    let fields = (
+        found.title,
+        found.base,
+        found.canonical,
+        found.robots,
+        found.alternates,
+        found.truncated,
+    );
+    Walked {
+        fields,
+        markup: found.markup,
+        links,
+    }
 }
 
+/// What one element of tag *name* adds to *found*.
+fn element(tree: &Tree, node: Node, name: &str, scope: Scope, found: &mut Found) {
+    let itemtype = tree.attr(node, "itemtype");
+    if let Some(value) = &itemtype {
+        found.markup.push(("itemtype", owned(value.clone())));
+    }
+    let marked = || itemtype.is_some() || tree.attr(node, "hidden").is_some();
+    match name {
+        tag @ ("a" | "area") => {
+            let foreign = tag == "a" && scope.kind != OUTSIDE && !scope.html_again;
+            if tree.attr(node, "href").is_some() && !foreign {
+                if found.links.len() < found.max_links {
+                    found
+                        .links
+                        .push((node, if tag == "a" { "a" } else { "area" }));
+                } else {
+                    found.truncated = true;
+                }
+            }
+        }
+        "title" if found.title.is_none() && scope.kind == OUTSIDE => {
+            found.title = Some(tree.text(node))
+        }
+        "base" if found.base.is_none() => found.base = tree.attr(node, "href").map(owned),
+        "link" => link_element(tree, node, marked, found),
+        "meta" => meta_element(tree, node, marked, found),
+        "script" if found.jsonld < MAX_JSONLD_SCRIPTS => {
+            let ld = tree.value(node, "type");
+            if ld.is_some_and(|t| t.eq_ignore_ascii_case("application/ld+json")) || marked() {
+                found.jsonld += 1;
+                found.markup.push(("jsonld", tree.text(node)));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A possibly valueless attribute's value ("" for none: the DOM's value).
+fn owned(value: Option<Cow<'_, str>>) -> String {
+    value.unwrap_or_default().into_owned()
+}
+
+/// A `<link>`: the first canonical, the hreflang alternates (`link[rel][href]` reaches it).
+fn link_element(tree: &Tree, node: Node, marked: impl Fn() -> bool, found: &mut Found) {
+    let rel = tree.value(node, "rel").unwrap_or_default();
+    let href = tree.attr(node, "href");
+    if found.canonical.is_none() && rel_has(&rel, "canonical") {
+        found.canonical = href.clone().map(owned);
+    }
+    let reached = (href.is_some() && tree.attr(node, "rel").is_some()) || marked();
+    if let Some(lang) = tree.attr(node, "hreflang") {
+        if reached && rel_has(&rel, "alternate") && found.alternates.len() < MAX_ALTERNATES {
+            let href = href.flatten().unwrap_or_default().into_owned();
+            found.alternates.push((owned(lang), href));
+        }
+    }
+}
+
+/// A `<meta>`: robots directives, the generator and `og:type` (`meta[name][content]` and
+/// `meta[property="og:type"]` reach it).
+fn meta_element(tree: &Tree, node: Node, marked: impl Fn() -> bool, found: &mut Found) {
+    let name_attr = tree.attr(node, "name");
+    let content = tree.attr(node, "content");
+    let name = py_strip(name_attr.clone().flatten().as_deref().unwrap_or("")).to_lowercase();
+    if name == "robots" || name == "googlebot" {
+        if let Some(content) = content.flatten().filter(|c| !c.is_empty()) {
+            found.robots.push(py_strip(&content).to_string());
+        }
+        return;
+    }
+    let og = tree.value(node, "property").is_some_and(|p| p == "og:type");
+    let reached = (name_attr.is_some() && content.is_some()) || og || marked();
+    if (name == "generator" || og) && reached {
+        let key = if name == "generator" {
+            "generator"
+        } else {
+            "og:type"
+        };
+        found.markup.push((key, owned(content.flatten())));
+    }
+}
+
+/// The raw row of link *node* (an `<a>` or `<area>`).
 fn link_row(tree: &Tree, node: Node, tag: &'static str) -> LinkRow {
     let owned = |key| tree.value(node, key).map(Cow::into_owned);
     let (text, is_image, alts) = if tag == "area" {

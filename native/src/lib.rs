@@ -2,8 +2,10 @@
 use pyo3::prelude::*;
 
 mod arena;
+mod bounds;
 mod extract;
 mod lexbor;
+mod rows;
 pub mod urls;
 mod walk;
 
@@ -12,7 +14,7 @@ mod walk;
 /// number with any change of a function's name, signature or return shape.
 #[pyfunction]
 fn core_version() -> &'static str {
-    concat!(env!("CARGO_PKG_VERSION"), "+api5")
+    concat!(env!("CARGO_PKG_VERSION"), "+api8")
 }
 
 #[pymodule]

@@ -160,7 +160,7 @@ pub fn resolve_href(href: &str, base: Option<&str>) -> Option<String> {
 }
 
 /// Where the query of `href` is (from its `?` to its end), when it has a non-ASCII character.
-fn non_ascii_query(href: &str) -> Option<(usize, usize)> {
+pub(crate) fn non_ascii_query(href: &str) -> Option<(usize, usize)> {
     let start = href.find('?')?;
     let end = href[start..].find('#').map_or(href.len(), |i| start + i);
     (!href[start + 1..end].is_ascii()).then_some((start, end))
@@ -543,7 +543,7 @@ fn py_resolve_link(
 }
 
 thread_local! {
-    static DEFAULT_TRACKING: Tracking = Tracking::default();
+    pub(crate) static DEFAULT_TRACKING: Tracking = Tracking::default();
 }
 
 #[pyfunction(name = "is_skipped_href")]

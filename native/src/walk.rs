@@ -34,22 +34,26 @@ pub type LinkRow = (
     bool,
     Vec<String>,
 );
+type Text = Option<String>;
+type Alternates = Vec<(String, String)>;
 /// title, base href, canonical href, robots contents, hreflang alternates, links cut,
 /// the head's charset `<meta>` tags (serialized), flattened, links.
 pub type PageRow = (
-    Option<String>,
-    Option<String>,
-    Option<String>,
+    Text,
+    Text,
+    Text,
     Vec<String>,
-    Vec<(String, String)>,
+    Alternates,
     bool,
     Vec<String>,
     bool,
     Vec<LinkRow>,
 );
+/// The page's fields of a walk over lexbor's tree (`PageRow`'s first six).
+pub type Fields = (Text, Text, Text, Vec<String>, Alternates, bool);
 
 /// Python's `str.isspace` (Rust's `char::is_whitespace` plus the separators U+001C..U+001F).
-fn py_space(c: char) -> bool {
+pub(crate) fn py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 

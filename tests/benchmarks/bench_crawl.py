@@ -10,7 +10,9 @@ crawlers reach every host through the server acting as their HTTP proxy.
 ``--against REV`` also crawls the same web with linkcrawl as of git revision REV (checked out
 in a temporary worktree that is removed afterwards), both with the same options, and compares
 the whole job's wall time (start-up and compaction included) of the two: the no-regression
-figure. ``--no-crawlspider`` skips the (slow) CrawlSpider baseline.
+figure. ``--no-crawlspider`` skips the (slow) CrawlSpider baseline. ``--core-off-on N``
+crawls the web N times with the native core off (``LINKCRAWL_NATIVE=0``) and on, alternating:
+the whole job's wall time of each.
 
 ``--warc-cost N`` crawls the web N times without and N times with ``--warc DIR``, alternating
 (so that the machine's load drifts over both alike), and prints the whole job's wall time of
@@ -167,6 +169,18 @@ def warc_cost(seeds: Path, tmp: Path, env: dict[str, str], workers: int, pairs: 
           f"{statistics.median(cpu_ratios):.3f}x")  # fmt: skip
 
 
+def core_off_on(seeds: Path, tmp: Path, env: dict[str, str], workers: int, pairs: int) -> None:
+    """The same crawl with the native core off (``LINKCRAWL_NATIVE=0``) then on, in *pairs*
+    alternating pairs: whole-job wall time (start-up and compaction included) of each."""
+    for i in range(pairs):
+        off = run_linkcrawl(seeds, tmp / f"off{i}", {**env, "LINKCRAWL_NATIVE": "0"}, workers,
+                            compact=True)  # fmt: skip
+        on = run_linkcrawl(seeds, tmp / f"on{i}", env, workers, compact=True)
+        print(f"pair {i + 1}: core off {off[0]} pages, whole job {off[2]:.1f} s (last page at "
+              f"{off[1]:.1f} s); on {on[0]} pages, {on[2]:.1f} s ({on[1]:.1f} s): off / on "
+              f"{off[2] / on[2]:.2f}x whole-job wall time")  # fmt: skip
+
+
 def run_baseline(
     seeds: Path, out: Path, env: dict[str, str], seconds: float = 0
 ) -> tuple[int, int, float]:
@@ -211,6 +225,8 @@ def main() -> None:
     parser.add_argument("--no-crawlspider", action="store_true", help="skip the CrawlSpider")
     parser.add_argument("--warc-cost", type=int, default=0, metavar="PAIRS",
                         help="time PAIRS crawls without and with --warc, alternating")  # fmt: skip
+    parser.add_argument("--core-off-on", type=int, default=0, metavar="PAIRS",
+                        help="time PAIRS crawls with the native core off, then on")  # fmt: skip
     parser.add_argument("--check-targets", action="store_true",
                         help="also crawl with --check-targets: pages/s with and without, and "
                         "the checks it made")  # fmt: skip
@@ -223,6 +239,8 @@ def main() -> None:
             warc_cost(seeds, tmp, env, args.workers, args.warc_cost)
         if args.check_targets:
             compare_check_targets(seeds, tmp, env, args.workers)
+        if args.core_off_on:
+            core_off_on(seeds, tmp, env, args.workers, args.core_off_on)
         if args.no_crawlspider:
             return
         lc_pages, lc_s, _ = run_linkcrawl(seeds, tmp / "lc", env, args.workers)

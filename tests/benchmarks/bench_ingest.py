@@ -18,6 +18,9 @@ Wall times suffer from a shared machine's load; the CPU seconds of each job's pr
 (also printed, as pages per CPU second) do much less.
 
     PYTHONPATH=. python tests/benchmarks/bench_ingest.py [--pages 2000] [--files 8]
+
+``--core-off-on PAIRS`` times instead ``ingest --workers 2`` with the native core off
+(``LINKCRAWL_NATIVE=0``) and on, alternating, on the same files.
 """
 
 from __future__ import annotations
@@ -87,11 +90,13 @@ def write_warcs(pages: list[tuple[str, bytes]], n: int, out: Path, files: int) -
     return writer.files
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the whole process tree) of a command."""
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the whole process tree) of a command (*env*: added to
+    the environment)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    subprocess.run(cmd, cwd=ROOT, check=True,
+                   env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
                    stdout=subprocess.DEVNULL)  # fmt: skip
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -99,9 +104,23 @@ def timed(cmd: list[str]) -> tuple[float, float]:
     return wall, cpu
 
 
-def run_ingest(files: list[Path], out: Path, workers: int) -> tuple[float, float]:
+def run_ingest(
+    files: list[Path], out: Path, workers: int, env: dict[str, str] | None = None
+) -> tuple[float, float]:
     return timed([sys.executable, "-m", "crawler.cli", "ingest", *map(str, files), "--out",
-                  str(out), "--workers", str(workers), "-q"])  # fmt: skip
+                  str(out), "--workers", str(workers), "-q"], env)  # fmt: skip
+
+
+def core_off_on(files: list[Path], tmp: Path, pairs: int) -> None:
+    """``ingest --workers 2`` with the native core off (``LINKCRAWL_NATIVE=0``) then on, in
+    *pairs* alternating pairs (a shared machine's load drifts over both alike): whole-job wall
+    time and the CPU time of each job's process tree."""
+    for i in range(pairs):
+        off = run_ingest(files, tmp / f"off{i}", 2, {"LINKCRAWL_NATIVE": "0"})
+        on = run_ingest(files, tmp / f"on{i}", 2)
+        print(f"pair {i + 1}: core off {off[0]:.1f} s ({off[1]:.1f} CPU s), on {on[0]:.1f} s "
+              f"({on[1]:.1f} CPU s): off / on {off[0] / on[0]:.2f}x whole-job wall time, "
+              f"{off[1] / on[1]:.2f}x CPU")  # fmt: skip
 
 
 def read_only(files: list[Path]) -> tuple[float, int]:
@@ -172,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         default=default_testdata(),
         help="the folder holding wcxb-dev/ (default: ../shared/testdata)",
     )
+    parser.add_argument("--core-off-on", type=int, default=0, metavar="PAIRS",
+                        help="only time PAIRS ingests, native core off then on")  # fmt: skip
     parser.add_argument("--baseline", nargs="+", metavar=("OUT", "WARC"),
                         help=argparse.SUPPRESS)  # the baseline's own process  # fmt: skip
     args = parser.parse_args(argv)
@@ -184,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         mb = sum(f.stat().st_size for f in files) / 1e6
         print(f"{args.pages} pages ({len(pages)} distinct) in {len(files)} WARC files, "
               f"{mb:.0f} MB gzip per record")  # fmt: skip
+        if args.core_off_on:
+            core_off_on(files, tmp, args.core_off_on)
+            return 0
         w2, cpu2 = run_ingest(files, tmp / "ingest2", 2)
         baseline = [sys.executable, str(Path(__file__)), "--baseline", str(tmp / "baseline")]
         bl, cpu_bl = timed([*baseline, *map(str, files)])

@@ -4,14 +4,14 @@ Over the Zyte pages and ``--wcxb N`` WCXB development pages (as bench_extract.py
 
 - ``native``: :func:`pipelines.native.extract_links` (bounds, decode, html5ever, one walk in
   Rust; hrefs resolved and rows built in Python), no placement, page type or language;
-- ``lexbor + Rust walk``: :func:`pipelines.native.extract_links_lexbor`: the Python path's
-  own parse (``parse_page``: selectolax's lexbor), then the walk in Rust over that tree
-  through lexbor's C API; the rest as ``native``;
+- ``core, full``: :func:`pipelines.extract.extract_page` with the core: the Python path's
+  own parse (``parse_page``: selectolax's lexbor), then the walk and the rows in Rust over that
+  tree through lexbor's C API; placement, page type and language in Python;
 - ``lexbor walk, no rows``: ``parse_page`` and the Rust walk alone (no URL resolution, no
-  rows: what ``lexbor + Rust walk`` spends in Python on top);
-- ``python, same work``: :func:`pipelines.extract.extract_page` with placement, page type and
-  language stubbed out (what ``native`` gives, by the lexbor path);
-- ``python, full``: ``extract_page`` as a crawl calls it;
+  rows);
+- ``python, same work``: ``extract_page`` without the core, with placement, page type and
+  language stubbed out (what ``native`` gives);
+- ``python, full``: ``extract_page`` without the core;
 - ``parse only``: ``linkcrawl_native.parse_only`` (html5ever into the arena) against
   ``LexborHTMLParser(body)`` (lexbor through selectolax), on the raw bytes;
 - ``LinkExtractor()``: Scrapy's, as bench_extract.py runs it. LinkExtractor's time over
@@ -43,7 +43,7 @@ from selectolax.lexbor import LexborHTMLParser  # noqa: E402
 
 import pipelines.extract as extract_mod  # noqa: E402
 from pipelines.extract import parse_page  # noqa: E402
-from pipelines.native import core, extract_links, extract_links_lexbor, lexbor_core  # noqa: E402
+from pipelines.native import core, extract_links, lexbor_core  # noqa: E402
 from pipelines.placement import Placed  # noqa: E402
 
 Pages = list[tuple[str, bytes]]
@@ -70,7 +70,7 @@ def same_work(pages: Pages) -> None:
     extract_mod.classify_page = lambda *a: type("T", (), {"page_type": None})
     try:
         for url, body in pages:
-            extract_mod.extract_page(body, url)
+            extract_mod.extract_page(body, url, native=False)
     finally:
         extract_mod.place_links_scored, extract_mod._lang_country, extract_mod.classify_page = saved
 
@@ -81,7 +81,7 @@ def lexbor_walks(pages: Pages) -> None:
     assert native is not None, "lexbor's C API did not resolve from selectolax"
     for _, body in pages:
         tree, _ = parse_page(body)
-        native.lexbor_links(tree.root.mem_id)
+        native.lexbor_page(tree.root.mem_id, "", False, False, 100_000)
 
 
 def measure(name: str, pages: Pages, rounds: int) -> None:
@@ -91,12 +91,12 @@ def measure(name: str, pages: Pages, rounds: int) -> None:
     extractor = linkextractors()["LinkExtractor()"]
     figures = {
         "native": best(lambda: [extract_links(b, u) for u, b in pages], n, rounds),
-        "lexbor + Rust walk": best(
-            lambda: [extract_links_lexbor(b, u) for u, b in pages], n, rounds
-        ),
+        "core, full": best(lambda: [extract_mod.extract_page(b, u) for u, b in pages], n, rounds),
         "lexbor walk, no rows": best(lambda: lexbor_walks(pages), n, rounds),
         "python, same work": best(lambda: same_work(pages), n, rounds),
-        "python, full": best(lambda: [extract_mod.extract_page(b, u) for u, b in pages], n, rounds),
+        "python, full": best(
+            lambda: [extract_mod.extract_page(b, u, native=False) for u, b in pages], n, rounds
+        ),
         "html5ever parse": best(lambda: [native.parse_only(b) for _, b in pages], n, rounds),
         "lexbor parse": best(lambda: [LexborHTMLParser(b) for _, b in pages], n, rounds),
         "LinkExtractor()": best(lambda: run_linkextractor(pages, extractor), n, rounds),
@@ -110,7 +110,7 @@ def measure(name: str, pages: Pages, rounds: int) -> None:
     print(f"  native vs python same work: {same:.2f}x faster; html5ever/lexbor parse: {parse:.2f}")
     print(f"  LinkExtractor() / html5ever parse alone: {ceiling:.2f} (the ceiling on html5ever)")
     target = figures["LinkExtractor()"] / 4
-    for path in ("native", "lexbor + Rust walk"):
+    for path in ("native", "core, full"):
         left = target - figures[path]
         print(f"  4x LinkExtractor() = {target:.2f} ms: {left:+.2f} ms/page left after {path}")
 

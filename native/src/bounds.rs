@@ -1,0 +1,424 @@
+//! The byte-level nesting bounds of a page with many tags, before its parse:
+//! `pipelines/extract.py` `_limit_nesting` then `_limit_open_elements`, one for one (the
+//! Python functions stay the reference; tests/test_native.py compares their bytes). Their
+//! regular expressions are read here by hand-written scanners that match the same spans.
+//! Pure Rust; linear in the body (each scan moves forward; the stack steps are O(1) each).
+use std::collections::HashMap;
+
+/// extract.py `_BLOCK_TAG_RE`'s tag names.
+const BLOCKS: &[&[u8]] = &[
+    b"address",
+    b"article",
+    b"aside",
+    b"blockquote",
+    b"center",
+    b"details",
+    b"dialog",
+    b"dir",
+    b"div",
+    b"dl",
+    b"fieldset",
+    b"figcaption",
+    b"figure",
+    b"footer",
+    b"form",
+    b"h1",
+    b"h2",
+    b"h3",
+    b"h4",
+    b"h5",
+    b"h6",
+    b"header",
+    b"hgroup",
+    b"listing",
+    b"main",
+    b"menu",
+    b"nav",
+    b"ol",
+    b"pre",
+    b"search",
+    b"section",
+    b"summary",
+    b"ul",
+];
+/// The longest of them and its delimiter: past that, no block name can end.
+const MAX_BLOCK_NAME: usize = 11;
+
+/// The bytes that end a tag name (`[\t\n\f\r />]`).
+fn ends_name(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ' | b'/' | b'>')
+}
+
+/// One match of a tag pattern: its span, whether an end tag, its name (None: a comment).
+struct Tag<'a> {
+    start: usize,
+    end: usize,
+    closing: bool,
+    name: Option<&'a [u8]>,
+}
+
+/// `[^>]*>?` from *at*: the end of the tag.
+fn tag_end(s: &[u8], at: usize) -> usize {
+    match memchr(b'>', &s[at..]) {
+        Some(i) => at + i + 1,
+        None => s.len(),
+    }
+}
+
+fn memchr(needle: u8, s: &[u8]) -> Option<usize> {
+    s.iter().position(|&b| b == needle)
+}
+
+fn find(s: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    s.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|i| from + i)
+}
+
+/// The matches of `_TAG_RE` (`<(/?)([a-z][^\t\n\f\r />]*)[^>]*>?|<!--`) in *s* (lowercased),
+/// in order, as `finditer` gives them.
+struct Tags<'a> {
+    s: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for Tags<'a> {
+    type Item = Tag<'a>;
+
+    fn next(&mut self) -> Option<Tag<'a>> {
+        let s = self.s;
+        while let Some(i) = memchr(b'<', &s[self.pos..]).map(|i| self.pos + i) {
+            let closing = s.get(i + 1) == Some(&b'/');
+            let at = i + 1 + usize::from(closing);
+            if s.get(at).is_some_and(u8::is_ascii_lowercase) {
+                let name_end = (at..s.len()).find(|&k| ends_name(s[k])).unwrap_or(s.len());
+                let end = tag_end(s, name_end);
+                self.pos = end;
+                let name = Some(&s[at..name_end]);
+                return Some(Tag {
+                    start: i,
+                    end,
+                    closing,
+                    name,
+                });
+            }
+            if s[i..].starts_with(b"<!--") {
+                self.pos = i + 4;
+                return Some(Tag {
+                    start: i,
+                    end: i + 4,
+                    closing: false,
+                    name: None,
+                });
+            }
+            self.pos = i + 1;
+        }
+        self.pos = s.len();
+        None
+    }
+}
+
+/// The matches of `_BLOCK_TAG_RE` in *s* (lowercased) from *from*: (start, end, end tag).
+fn block_tags(s: &[u8], from: usize) -> impl Iterator<Item = (usize, usize, bool)> + '_ {
+    let mut pos = from;
+    std::iter::from_fn(move || {
+        while let Some(i) = memchr(b'<', &s[pos..]).map(|i| pos + i) {
+            pos = i + 1;
+            let closing = s.get(i + 1) == Some(&b'/');
+            let at = i + 1 + usize::from(closing);
+            let window = &s[at.min(s.len())..(at + MAX_BLOCK_NAME).min(s.len())];
+            let Some(len) = window.iter().position(|&b| ends_name(b)) else {
+                continue; // no delimiter right after a name: the look-ahead fails
+            };
+            if len > 0 && BLOCKS.contains(&&s[at..at + len]) {
+                pos = tag_end(s, at + len);
+                return Some((i, pos, closing));
+            }
+        }
+        pos = s.len();
+        None
+    })
+}
+
+/// `_cut_spans`: *body* without the sorted, disjoint spans of *drop*.
+fn cut_spans(body: &[u8], drop: &[(usize, usize)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut last = 0;
+    for &(start, end) in drop {
+        out.extend_from_slice(&body[last..start]);
+        last = end;
+    }
+    out.extend_from_slice(&body[last..]);
+    out
+}
+
+/// `_limit_nesting`: from where block elements nest deeper than *max_depth*, the block tags
+/// dropped. None: the body as it is.
+pub fn limit_nesting(body: &[u8], max_depth: usize) -> Option<Vec<u8>> {
+    let lowered = body.to_ascii_lowercase();
+    let max_depth = i64::try_from(max_depth).unwrap_or(i64::MAX);
+    let mut depth: i64 = 0;
+    let first = block_tags(&lowered, 0).find(|&(_, _, closing)| {
+        depth += if closing { -1 } else { 1 };
+        depth > max_depth
+    })?;
+    let drop: Vec<(usize, usize)> = std::iter::once(first)
+        .chain(block_tags(&lowered, first.1))
+        .map(|(start, end, _)| (start, end))
+        .collect();
+    Some(cut_spans(body, &drop))
+}
+
+mod names {
+    pub const VOID: &[&[u8]] = &[
+        b"area",
+        b"base",
+        b"br",
+        b"col",
+        b"embed",
+        b"hr",
+        b"img",
+        b"input",
+        b"link",
+        b"meta",
+        b"source",
+        b"track",
+        b"wbr",
+        b"param",
+        b"keygen",
+        b"frame",
+        b"basefont",
+        b"bgsound",
+        b"image",
+        b"html",
+        b"head",
+        b"body",
+    ];
+    pub const RAW_TEXT: &[&[u8]] = &[
+        b"script",
+        b"style",
+        b"textarea",
+        b"title",
+        b"xmp",
+        b"iframe",
+        b"noembed",
+        b"noframes",
+        b"plaintext",
+    ];
+    pub const TABLE_BOUNDS: &[&[u8]] = &[b"table", b"template", b"html"];
+    /// The boundaries `_SCOPE_BOUNDS` and `_LIST_BOUNDS` share; then each one's own.
+    pub const SCOPE_COMMON: &[&[u8]] = &[
+        b"applet",
+        b"caption",
+        b"html",
+        b"table",
+        b"td",
+        b"th",
+        b"marquee",
+        b"object",
+        b"template",
+        b"button",
+    ];
+    pub const SCOPE_MORE: &[&[u8]] = &[b"svg", b"math"];
+    pub const LIST_MORE: &[&[u8]] = &[
+        b"ul",
+        b"ol",
+        b"dl",
+        b"menu",
+        b"section",
+        b"article",
+        b"aside",
+        b"nav",
+        b"header",
+        b"footer",
+        b"main",
+        b"blockquote",
+        b"fieldset",
+        b"figure",
+        b"form",
+        b"details",
+    ];
+    /// Start tags that close an open `<p>` (`_CLOSES_P`): the blocks, and these.
+    pub const CLOSES_P_MORE: &[&[u8]] = &[
+        b"hr",
+        b"li",
+        b"dd",
+        b"dt",
+        b"p",
+        b"table",
+        b"xmp",
+        b"plaintext",
+    ];
+    pub const HEADINGS: &[&[u8]] = &[b"h1", b"h2", b"h3", b"h4", b"h5", b"h6"];
+    pub const TABLE_PARTS: &[&[u8]] = &[
+        b"tbody", b"thead", b"tfoot", b"tr", b"td", b"th", b"caption",
+    ];
+    pub const RUBY: &[&[u8]] = &[b"rb", b"rt", b"rtc", b"rp"];
+}
+use names::*;
+
+/// Which of the three boundary sets (`_TABLE_BOUNDS`, `_SCOPE_BOUNDS`, `_LIST_BOUNDS`).
+#[derive(Clone, Copy)]
+enum Bounds {
+    Table = 0,
+    Scope = 1,
+    List = 2,
+}
+
+/// Whether *name* is a boundary of the set *bounds*.
+fn is_bound(bounds: Bounds, name: &[u8]) -> bool {
+    match bounds {
+        Bounds::Table => TABLE_BOUNDS.contains(&name),
+        Bounds::Scope => SCOPE_COMMON.contains(&name) || SCOPE_MORE.contains(&name),
+        Bounds::List => SCOPE_COMMON.contains(&name) || LIST_MORE.contains(&name),
+    }
+}
+
+/// `_CLOSES`: the open elements a start tag closes, above which boundary.
+fn closes(name: &[u8]) -> Option<(&'static [&'static [u8]], Bounds)> {
+    Some(match name {
+        b"li" => (&[b"li"], Bounds::List),
+        b"dd" | b"dt" => (&[b"dd", b"dt"], Bounds::List),
+        b"option" => (&[b"option"], Bounds::Scope),
+        b"optgroup" => (&[b"option", b"optgroup"], Bounds::Scope),
+        b"tr" => (&[b"tr", b"td", b"th"], Bounds::Table),
+        b"td" | b"th" => (&[b"td", b"th"], Bounds::Table),
+        b"a" => (&[b"a"], Bounds::Scope),
+        b"nobr" => (&[b"nobr"], Bounds::Scope),
+        b"button" => (&[b"button"], Bounds::Table),
+        b"form" => (&[b"form"], Bounds::Table),
+        b"tbody" | b"thead" | b"tfoot" | b"caption" | b"colgroup" => (TABLE_PARTS, Bounds::Table),
+        b"rb" | b"rt" | b"rtc" | b"rp" => (RUBY, Bounds::Scope),
+        _ => return None,
+    })
+}
+
+/// The estimated stack of open elements (`_limit_open_elements`' locals).
+struct Stack<'a> {
+    tags: Vec<&'a [u8]>,
+    positions: HashMap<&'a [u8], Vec<usize>>,
+    /// Per boundary set, the position of the nearest boundary at or below each position.
+    near: [Vec<usize>; 3],
+}
+
+impl<'a> Stack<'a> {
+    fn new() -> Self {
+        Stack {
+            tags: vec![b""],
+            positions: HashMap::new(),
+            near: [vec![0], vec![0], vec![0]],
+        }
+    }
+
+    /// Where *name* is open, highest: 0 if not.
+    fn top_of(&self, name: &[u8]) -> usize {
+        self.positions
+            .get(name)
+            .and_then(|at| at.last().copied())
+            .unwrap_or(0)
+    }
+
+    fn pop_to(&mut self, k: usize) {
+        while self.tags.len() > k {
+            if let Some(name) = self.tags.pop() {
+                self.positions.get_mut(name).map(Vec::pop);
+            }
+            self.near.iter_mut().for_each(|n| {
+                n.pop();
+            });
+        }
+    }
+
+    /// The highest position of an open element of *group* above the nearest boundary.
+    fn open_in(&self, group: &[&[u8]], bounds: Bounds) -> usize {
+        let floor = *self.near[bounds as usize].last().unwrap_or(&0);
+        group
+            .iter()
+            .map(|tag| self.top_of(tag))
+            .filter(|&at| at > floor)
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn push(&mut self, name: &'a [u8]) {
+        let k = self.tags.len();
+        self.tags.push(name);
+        self.positions.entry(name).or_default().push(k);
+        let sets = [Bounds::Table, Bounds::Scope, Bounds::List];
+        for (n, bounds) in self.near.iter_mut().zip(sets) {
+            let below = *n.last().unwrap_or(&0);
+            n.push(if is_bound(bounds, name) { k } else { below });
+        }
+    }
+
+    /// What a start tag closes before it opens (`<p>`, a heading, `_CLOSES`).
+    fn close_for(&mut self, name: &[u8]) {
+        if BLOCKS.contains(&name) || CLOSES_P_MORE.contains(&name) {
+            let k = self.open_in(&[b"p"], Bounds::Scope);
+            if k > 0 {
+                self.pop_to(k);
+            }
+            let top = self.tags.last().copied().unwrap_or_default();
+            if HEADINGS.contains(&name) && HEADINGS.contains(&top) {
+                self.pop_to(self.tags.len() - 1);
+            }
+        }
+        if let Some((group, bounds)) = closes(name) {
+            let k = self.open_in(group, bounds);
+            if k > 0 {
+                self.pop_to(k);
+            }
+        }
+    }
+}
+
+/// `_limit_open_elements`: the start tags that would nest elements deeper than *max_depth*
+/// dropped (but `<a>`). None: the body as it is.
+pub fn limit_open_elements(body: &[u8], max_depth: usize) -> Option<Vec<u8>> {
+    let lowered = body.to_ascii_lowercase();
+    let mut stack = Stack::new();
+    let mut drop: Vec<(usize, usize)> = Vec::new();
+    let mut skip_to = 0;
+    for tag in (Tags {
+        s: &lowered,
+        pos: 0,
+    }) {
+        if tag.start < skip_to {
+            continue;
+        }
+        let Some(name) = tag.name else {
+            match find(&lowered, b"-->", tag.end) {
+                Some(end) => skip_to = end + 3,
+                None => break,
+            }
+            continue;
+        };
+        if tag.closing {
+            let at = stack.top_of(name);
+            if at > 0 {
+                stack.pop_to(at);
+            }
+        } else if VOID.contains(&name) {
+            continue;
+        } else if RAW_TEXT.contains(&name) {
+            let close = [b"</", name].concat();
+            match find(&lowered, &close, tag.end) {
+                Some(end) => skip_to = end,
+                None => break,
+            }
+        } else {
+            stack.close_for(name);
+            let in_foreign = stack.top_of(b"svg") > 0 || stack.top_of(b"math") > 0;
+            if lowered[tag.start..tag.end].ends_with(b"/>") && in_foreign {
+                continue; // self-closing in SVG or MathML
+            }
+            if stack.tags.len() > max_depth && name != b"a" {
+                drop.push((tag.start, tag.end));
+                continue;
+            }
+            stack.push(name);
+        }
+    }
+    (!drop.is_empty()).then(|| cut_spans(body, &drop))
+}
