@@ -21,8 +21,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.index import aggregates as agg
+from pipelines.index import compact as compact_module
 from pipelines.index import lookup
-from pipelines.index.compact import compact, flat_name
+from pipelines.index.compact import buckets_for, compact, flat_name
 from pipelines.index.drop import drop_crawl
 from pipelines.index.layout import (
     SURT_SQL,
@@ -696,31 +697,78 @@ def test_aggregates_built_before_anchor_classes_answer_anchors_from_the_sets(raw
         assert rest_a == rest_c
 
 
-def test_aggregates_from_the_rows_in_hand_are_the_files_build(tmp_path, monkeypatch):
-    """One crawl: compaction builds its aggregates from each bucket's rows as it writes them,
-    and the bucket a link through a redirect reaches again from the files; the same files as
-    the build from the generation's files (Spark's, and a generation of several crawls')."""
+def _in_hand_crawl(out: Path, monkeypatch, **options) -> tuple[object, list[int], list[int]]:
+    """Compact one crawl with aggregates (a link through a redirect reaches news.test; written
+    twice, so half its rows are duplicates): the snapshot, the buckets built from rows in
+    hand and those built from files. The build from the generation's files fails the test."""
     body = '<html><body><main><a href="http://shop.test/old">old shop</a></main></body></html>'
     moved = {"redirect_to": "http://news.test/new"}
     pages = {**indexdata.CRAWL1, "http://r.test/p": (200, body, {}),
              "http://shop.test/old": (301, "", moved)}  # fmt: skip
-    indexdata.write_crawl(tmp_path, "c1", pages, indexdata.T0)
-    in_hand = []
-    bucket = agg.InHand.bucket
-    monkeypatch.setattr(agg.InHand, "bucket", lambda self, *a: in_hand.append(a[0]) or
-                        bucket(self, *a))  # fmt: skip
-    compact(tmp_path, aggregates=True, aggregate_min_links=0, rows_per_bucket=150)
-    snap = open_snapshot(tmp_path)
-    m, gen = snap.manifest, snap.generation_dir
-    assert m.via and m.aggregates["buckets"] > 1 and len(in_hand) == m.aggregates["buckets"], m
-    files = agg.build(duckdb.connect(), tmp_path / "again",
+    links = indexdata.write_crawl(out, "c1", pages, indexdata.T0)
+    indexdata.write_crawl(out, "c1", pages, indexdata.T0 + timedelta(hours=1), writer_id="w1")
+    from_rows, from_files = [], []
+    build_bucket = agg.build_bucket
+
+    def recorded(con, task: agg.BucketTask) -> None:
+        (from_files if task.rows is None else from_rows).append(task.bucket)
+        build_bucket(con, task)
+
+    monkeypatch.setattr(agg, "build_bucket", recorded)
+    monkeypatch.setattr(agg, "build", lambda *a, **k: pytest.fail("built from the files"))
+    # Buckets: 4 for the rows written, 2 once duplicates are removed.
+    compact(out, aggregates=True, aggregate_min_links=0, rows_per_bucket=-(-links // 2),
+            **options)  # fmt: skip
+    monkeypatch.undo()
+    return open_snapshot(out), from_rows, from_files
+
+
+def _same_as_the_files_build(out: Path, snap) -> None:
+    """The aggregates of ``snap`` are those :func:`agg.build` writes from its files."""
+    m, gen, again = snap.manifest, snap.generation_dir, out / "again"
+    files = agg.build(duckdb.connect(), again,
                       [(gen / s.path, s.bucket, s.buckets) for s in m.links + m.via],
                       where=Filters().sql(), buckets=m.aggregates["buckets"],
-                      ranks=tmp_path / "ranks" / "domain.parquet",
+                      ranks=out / "ranks" / "domain.parquet",
                       min_links=0, top_rows=m.aggregates["top_rows"])  # fmt: skip
     assert files == m.aggregates
     names = sorted(p.relative_to(gen) for p in (gen / "aggregates").rglob("*.parquet"))
-    again = tmp_path / "again"
     assert names == sorted(p.relative_to(again) for p in (again / "aggregates").rglob("*.parquet"))
     for name in names:
         assert pq.read_table(gen / name).equals(pq.read_table(again / name)), name
+
+
+def test_aggregates_from_the_rows_in_hand_are_the_files_build(tmp_path, monkeypatch):
+    """One crawl: compaction builds its aggregates from each bucket's rows as it writes them
+    (in its bucket count, though duplicates removed bring the rows under it), and only the
+    bucket a link through a redirect reaches again from the files; the same files as the
+    build from the generation's files (Spark's, and a generation of several crawls')."""
+    snap, from_rows, from_files = _in_hand_crawl(tmp_path, monkeypatch)
+    m = snap.manifest
+    buckets = m.aggregates["buckets"]
+    assert m.via and buckets == m.links[0].buckets == 4, m
+    assert buckets_for(m.crawls["c1"]["links"], -(-m.crawls["c1"]["links"] // 2)) == 2
+    assert sorted(from_rows) == sorted(s.bucket for s in m.links)
+    assert from_files == [agg.bucket_of("news.test", buckets)]
+    _same_as_the_files_build(tmp_path, snap)
+
+
+def test_aggregates_of_a_bucket_too_big_to_hold_are_built_from_its_files(tmp_path, monkeypatch):
+    """Past IN_HAND_BYTES a bucket's rows are dropped, and it is built from its file: the same
+    aggregate files."""
+    monkeypatch.setattr(compact_module, "IN_HAND_BYTES", 1)
+    snap, from_rows, from_files = _in_hand_crawl(tmp_path, monkeypatch)
+    assert from_rows == [] and sorted(from_files) == sorted(s.bucket for s in snap.manifest.links)
+    _same_as_the_files_build(tmp_path, snap)
+
+
+def test_link_files_dictionary_encode_the_few_valued_columns(tmp_path):
+    """Each column of LINK_DICTIONARY (a list by its leaf, ``rel.list.element``) and no other
+    is dictionary-encoded in the compacted link files."""
+    indexdata.write_crawl(tmp_path, "c1", indexdata.CRAWL1, indexdata.T0)
+    compact(tmp_path)
+    snap = open_snapshot(tmp_path)
+    meta = pq.ParquetFile(snap.generation_dir / snap.manifest.links[0].path).metadata
+    columns = [meta.row_group(0).column(i) for i in range(meta.num_columns)]
+    encoded = {c.path_in_schema for c in columns if "RLE_DICTIONARY" in c.encodings}
+    assert encoded == set(compact_module.LINK_DICTIONARY)

@@ -592,8 +592,9 @@ class InHand:
     """The aggregates of a generation of one crawl, built from each bucket's rows as
     compaction writes them (:meth:`bucket`, sorted, in memory): no second read of the files.
     Links through redirects are known only once every bucket is written: :meth:`finish`
-    rebuilds from the files (:func:`build_bucket`) the buckets they reach, then writes the
-    targets file. The same files as :func:`build`, bucket for bucket."""
+    rebuilds from the files (:func:`build_bucket`) the buckets they reach, and builds those
+    whose rows were too many to hold, then writes the targets file. The same files as
+    :func:`build`, bucket for bucket."""
 
     def __init__(self, con, stage: Path, *, where: str, ranks: Path, min_links: int,
                  top_rows: int, row_group_rows: int = ROW_GROUP_ROWS) -> None:  # fmt: skip
@@ -602,6 +603,7 @@ class InHand:
         self.min_links, self.row_group_rows = min_links, row_group_rows
         self.entry = manifest_entry(where, 0, ranks_signature(ranks), min_links, top_rows)
         self.counts: dict[int, pa.Table] = {}  # per bucket: links per (domain, host)
+        self.from_files: set[int] = set()  # buckets given without their rows
         self.seconds = 0.0  # building buckets
 
     def _task(self, bucket: int, domains: list[str], hosts: list[str], files: list[Path],
@@ -611,10 +613,14 @@ class InHand:
                           domains=domains, hosts=hosts, ranks=self.ranks,
                           row_group_rows=self.row_group_rows, rows=rows)  # fmt: skip
 
-    def bucket(self, bucket: int, buckets: int, rows: pa.Table) -> None:
-        """Build ``bucket`` (of ``buckets``) from its rows, all of them."""
-        t0 = time.monotonic()
+    def bucket(self, bucket: int, buckets: int, rows: pa.Table | None) -> None:
+        """Build ``bucket`` (of ``buckets``) from its rows, all of them; None: too many to
+        hold, :meth:`finish` builds it from its files."""
         self.entry["buckets"] = buckets
+        if rows is None:
+            self.from_files.add(bucket)
+            return
+        t0 = time.monotonic()
         self.con.register("_agg_rows", rows)
         try:
             self.counts[bucket] = counts = arrow_table(self.con, count_sql("_agg_rows", self.where))
@@ -626,13 +632,15 @@ class InHand:
             self.seconds += time.monotonic() - t0
 
     def finish(self, segments: list[tuple[Path, int, int]], via: list[Path]) -> dict[str, Any]:
-        """Rebuild the buckets the links through redirects (``via``) reach from the files
-        ``segments``, write the targets file; the manifest entry."""
+        """Rebuild the buckets the links through redirects (``via``) reach, and build those
+        given without their rows, from the files ``segments``; write the targets file; the
+        manifest entry."""
         buckets = int(self.entry["buckets"])
         reached = arrow_table(self.con, f"""SELECT DISTINCT target_domain
             FROM {read_sql(via, _columns(via))} WHERE {self.where}""") if via else None  # fmt: skip
         domains = reached["target_domain"].to_pylist() if reached is not None else []
-        for b in sorted({bucket_of(d, buckets) for d in domains if d is not None}):
+        reached_b = {bucket_of(d, buckets) for d in domains if d is not None}
+        for b in sorted(reached_b | self.from_files):
             for table in TABLES:
                 (self.stage / file_name(table, b, buckets)).unlink(missing_ok=True)
             files = bucket_files(segments, b, buckets)

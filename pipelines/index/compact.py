@@ -105,11 +105,17 @@ ROW_GROUP_ROWS = 8 * 1024
 # Link columns dictionary-encoded: few values per row group, and the lookups read the first
 # six as dictionaries (lookup.DICT_COLUMNS). URLs, hosts and domains of the sources, SURT
 # keys: mostly distinct, a dictionary there costs time and bytes (at 2M links, 15% of the
-# write time and 15% of the bytes).
+# write time and 15% of the bytes). A list column is named by its leaf's path.
 LINK_DICTIONARY = ["target_domain", "target_host", "target_url", "anchor_text", "placement",
                    "crawl_id", "tag", "link_kind", "source_lang", "source_country",
-                   "source_page_type", "rel"]  # fmt: skip
+                   "source_page_type", "rel.list.element"]  # fmt: skip
 ROWS_PER_BUCKET = 1_000_000
+# Rows of one bucket held in Python for the in-hand aggregates (Arrow bytes): outside DuckDB's
+# memory limit and spill, so bounded here. About 2 x ROWS_PER_BUCKET rows of web links
+# (~500 B each; 277 B with bench_index's short URLs): an average bucket fits. One heavily linked
+# target domain puts all its links in one bucket: past this, its rows are dropped and the
+# bucket is built from its files by DuckDB (aggregates.InHand.finish), under its limit.
+IN_HAND_BYTES = 1 << 30
 MAX_BUCKETS = 1024
 _GEN = re.compile(r"^gen-(\d{6})$")
 
@@ -200,9 +206,10 @@ class Builder(Protocol):
 
 class LocalBuilder:
     """The compaction's steps in DuckDB, on the connection ``con``; ``on_bucket(bucket,
-    buckets, rows)`` is given each bucket's rows once written (:class:`aggregates.InHand`)."""
+    buckets, rows)`` is given each bucket's rows once written, None past ``IN_HAND_BYTES``
+    (:class:`aggregates.InHand`)."""
 
-    def __init__(self, con, on_bucket: Callable[[int, int, pa.Table], None] | None = None
+    def __init__(self, con, on_bucket: Callable[[int, int, pa.Table | None], None] | None = None
                  ) -> None:  # fmt: skip
         self.con, self.on_bucket = con, on_bucket
 
@@ -529,15 +536,14 @@ def _build_aggregates(build: Builder, con, root: Path, stage: Path, manifest: Ma
                       in_hand: agg.InHand | None = None) -> dict:  # fmt: skip
     """The aggregates of every crawl of the generation being built (its buckets and links
     through redirects, as a query reads them), under the default filters: finished from
-    ``in_hand`` when it built them with the bucket count of the generation's links."""
+    ``in_hand`` when it had them built (in the bucket count of the links it was given, that of
+    the rows before duplicates were removed: any power of two serves, ``agg.bucket_files``)."""
     from pipelines.index.queries import RANKS, Filters
 
-    rows = sum(s.rows for s in manifest.links)
-    buckets = buckets_for(rows, rows_per_bucket)
     segments = [(stage / s.path, s.bucket, s.buckets) for s in manifest.links + manifest.via]
-    if in_hand is not None and in_hand.entry["buckets"] == buckets:
+    if in_hand is not None and in_hand.entry["buckets"]:
         return in_hand.finish(segments, [stage / s.path for s in manifest.via])
-    shutil.rmtree(stage / "aggregates", ignore_errors=True)  # another count (duplicates)
+    buckets = buckets_for(sum(s.rows for s in manifest.links), rows_per_bucket)
     return agg.build(
         con, stage, segments, where=Filters().sql(), buckets=buckets,
         ranks=root / RANKS / "domain.parquet", min_links=min_links, top_rows=top_rows,
@@ -678,7 +684,7 @@ def _compact_links(
     con, stage: Path, crawl_id: str, files: list[Path], row_group_rows: int, rows_per_bucket: int,
     progress: Callable[[int], None] | None = None, pages: Path | None = None,
     redirects: pa.Table | None = None,
-    on_bucket: Callable[[int, int, pa.Table], None] | None = None,
+    on_bucket: Callable[[int, int, pa.Table | None], None] | None = None,
 ) -> tuple[int, int, list[Segment]]:  # fmt: skip
     if not files:
         return 0, 0, []
@@ -743,11 +749,12 @@ def _compact_links(
 
 class _BucketWriter:
     """Writes sorted rows into one file per bucket, in row groups of a fixed size; then gives
-    ``on_bucket`` (bucket, buckets, rows) each bucket's rows as written."""
+    ``on_bucket`` (bucket, buckets, rows) each bucket's rows as written, or None for a bucket
+    of more than ``IN_HAND_BYTES`` (to be read from its file)."""
 
     def __init__(
         self, stage: Path, crawl_dir: str, crawl_id: str, buckets: int, row_group_rows: int,
-        on_bucket: Callable[[int, int, pa.Table], None] | None = None,
+        on_bucket: Callable[[int, int, pa.Table | None], None] | None = None,
     ) -> None:  # fmt: skip
         self.stage, self.crawl_dir, self.crawl_id = stage, crawl_dir, crawl_id
         self.buckets, self.row_group_rows = buckets, row_group_rows
@@ -758,7 +765,9 @@ class _BucketWriter:
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._on_bucket = on_bucket
-        self._written: list[pa.Table] = []  # the bucket's rows, for on_bucket
+        self._written: list[pa.Table] | None = []  # the bucket's rows, for on_bucket
+        self._held = 0  # their bytes
+        self._hold_bytes = IN_HAND_BYTES
 
     def write(self, bucket: int, batch: pa.RecordBatch) -> None:
         if bucket != self._bucket:
@@ -786,8 +795,11 @@ class _BucketWriter:
         )
         out = table.slice(0, keep).cast(COMPACTED_LINKS_SCHEMA)
         self._writer.write_table(out, row_group_size=self.row_group_rows)
-        if self._on_bucket is not None:
+        if self._on_bucket is not None and self._written is not None:
             self._written.append(out)
+            self._held += out.nbytes
+            if self._held > self._hold_bytes:
+                self._written = None  # too many to hold: on_bucket reads the file
         self.segments[-1].rows += keep
         self.rows += keep
         rest = table.slice(keep)
@@ -799,9 +811,10 @@ class _BucketWriter:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-        if self._on_bucket is not None and self._written:
-            self._on_bucket(self._bucket, self.buckets, pa.concat_tables(self._written))
-        self._pending, self._pending_rows, self._written = [], 0, []
+            if self._on_bucket is not None:
+                held = None if self._written is None else pa.concat_tables(self._written)
+                self._on_bucket(self._bucket, self.buckets, held)
+        self._pending, self._pending_rows, self._written, self._held = [], 0, [], 0
 
 
 def _compact_pages(con, stage: Path, crawl_id: str, files: list[Path]) -> tuple[int, str | None]:
