@@ -881,25 +881,43 @@ def _void_wrapper_labels(page: _Page, good: dict[int, int]) -> list[float]:
     total = raw[0]
     if total < _MIN_ARTICLE:  # little running text: no layout wrapper to tell from a region
         return raw
+    voided = []
     for region in (NAV, SIDEBAR, FOOTER):
-        key = 0
-        while True:  # the elements so labelled, found by list.index (in C): few of them
-            try:
-                key = label.index(region, key + 1)
-            except ValueError:
-                break
+        for key in list(_labelled(label, region)):
             if raw[key] > _WRAPPER_SHARE * total:
                 label[key] = None
-    _void_builder_labels(page, raw)
+                if region != NAV:
+                    voided.append(key)
+    _void_builder_labels(page, raw, _side_regions(page, voided))
     return raw
 
 
-def _void_builder_labels(page: _Page, raw: list[float]) -> None:
+def _side_regions(page: _Page, voided: list[int]) -> set[int]:
+    """The elements that are a region beside main, whatever their text: an aside or footer
+    by tag or role (or a sidebar by id), and a voided wrapper that holds no main or article
+    (WordPress's ``aside#secondary`` of text widgets, not a layout wrapper around main)."""
+    label = page.label  # a sidebar named by its class is a box: its names are weighed
+    regions = {key for key in _labelled(label, SIDEBAR) if not _region_words(page, key)}
+    regions.update(_labelled(label, FOOTER))
+    if voided:
+        holds_main = {0}  # main's and articles' ancestors-or-self
+        parent = page.parent
+        for tag in ("main", "article"):
+            for key in _labelled(page.tag, tag):
+                while key not in holds_main:
+                    holds_main.add(key)
+                    key = parent[key]
+        regions.update(key for key in voided if key not in holds_main)
+    return regions
+
+
+def _void_builder_labels(page: _Page, raw: list[float], regions: set[int]) -> None:
     """Drops the sidebar label of a class name that a page builder gives every block
     (elementor-widget, hs_cos_wrapper_widget), the marketing copy too: a name whose boxes
     hold most of the page's running text, side by side (few of them inside another), names
     no region. A site's own region wrapper nests (a widget wrapper around its carousels,
-    each a widget again): a region, kept."""
+    each a widget again): a region, kept. Boxes inside ``regions`` (a WordPress sidebar's
+    text widgets) are no builder's: their text does not count."""
     label, parent, tag, total = page.label, page.parent, page.tag, raw[0]
     words_of = {  # boxes with running text (not inline tags) and their sidebar names
         key: _region_words(page, key)
@@ -910,17 +928,21 @@ def _void_builder_labels(page: _Page, raw: list[float]) -> None:
     boxes: Counter[str] = Counter()
     nested: Counter[str] = Counter()
     above: dict[int, frozenset[str]] = {0: frozenset()}  # the names on an element and above
+    aside = {0: False}  # whether an element is or sits in a region beside main
     for key, words in words_of.items():
         path, cur = [], parent[key]
         while cur not in above:  # each element walked once: memoized
             path.append(cur)
             cur = parent[cur]
-        names = above[cur]
+        names, inside = above[cur], aside[cur]
         for cur in reversed(path):
             more = words_of.get(cur)
             names = above[cur] = names | more if more else names
+            inside = aside[cur] = inside or cur in regions
         boxes.update(words)
         nested.update(words & names)
+        if inside:
+            continue
         for word in words - names:  # a name on an ancestor: its text is counted there
             text[word] = text.get(word, 0.0) + raw[key]
     builder = {
@@ -933,7 +955,7 @@ def _void_builder_labels(page: _Page, raw: list[float]) -> None:
             label[key] = None
 
 
-def _labelled(label: list[str | None], region: str) -> Iterator[int]:
+def _labelled(label: Sequence[str | None], region: str) -> Iterator[int]:
     """The elements so labelled (the root aside), found by list.index (in C): few of them.
 
     >>> list(_labelled([None, "sidebar", "nav", "sidebar"], "sidebar"))

@@ -208,10 +208,12 @@ def test_a_page_builder_names_every_block_a_widget_not_a_sidebar():
         + '</main><aside class="sidebar"><div class="widget"><p>A short note on the blog. '
         "<a href=/blog>Read the blog</a></p></div></aside><footer><a href=/legal>Legal</a></footer>"
     )
-    got = rule_placements(html)
-    assert {got[a] for a in ("Book a demo", "our integrations", "Client Co")} == {"content"}
-    assert got["Read the blog"] == "sidebar" and got["Legal"] == "footer"
-    assert placements(html)["our integrations"] == "content"
+    # A theme's layout wrapper named for its sidebar holds main: no region beside main.
+    for page in (html, f'<div class="has-sidebar">{html}</div>'):
+        got = rule_placements(page)
+        assert {got[a] for a in ("Book a demo", "our integrations", "Client Co")} == {"content"}
+        assert got["Read the blog"] == "sidebar" and got["Legal"] == "footer"
+        assert placements(page)["our integrations"] == "content"
 
 
 def test_a_site_widget_wrapper_that_nests_stays_a_sidebar():
@@ -227,6 +229,31 @@ def test_a_site_widget_wrapper_that_nests_stays_a_sidebar():
     )
     got = rule_placements(html)
     assert {got[f"Item {i}"] for i in range(3)} == {"sidebar"}
+
+
+NOTE = "I write about gardening and small kitchens in a cold climate, from my allotment. "
+
+
+def test_a_wordpress_sidebar_of_text_widgets_stays_a_sidebar_when_it_holds_most_text():
+    # WordPress's standard sidebar beside a short post, in an aside or a div#sidebar: its
+    # text widgets hold more running text than the post, yet are no page builder's blocks.
+    post = "".join(f"<p>{STORY} See <a href=/post{i}>post link {i}</a>.</p>" for i in range(2))
+    widgets = "".join(
+        f'<section class="widget widget_text"><h2>Box {i}</h2>'
+        f"<p>{NOTE * 2} <a href=https://friend{i}.test/>side {i}</a></p></section>"
+        for i in range(6)
+    )
+    for side in ('aside id="secondary" class="widget-area"', 'div id="sidebar"'):
+        html = (
+            "<header><nav><a href=/>Home</a></nav></header><div class=site><main id=primary>"
+            f"<article><h1>Beans</h1>{post}</article></main><{side}>{widgets}</{side.split()[0]}>"
+            "</div><footer><a href=/legal>Legal</a></footer>"
+        )
+        got = rule_placements(html)
+        assert {got[f"side {i}"] for i in range(6)} == {"sidebar"}, side
+        assert {got["post link 0"], got["post link 1"]} == {"content"}, side
+        model = placements(html)
+        assert {model[f"side {i}"] for i in range(6)} == {"sidebar"}, side
 
 
 PAN = "This cast iron pan holds heat evenly and goes from the stove to the oven for years. "
