@@ -1210,20 +1210,21 @@ def extract_page(
     []
     """
     limits: list[str] = []
-    tree, encoding = parse_page(body, content_type, limits=limits)
+    tree, encoding = parse_page(body, content_type, limits=limits, native=native)
     return _extract(tree, url, encoding=encoding, x_robots_tag=x_robots_tag, limits=limits,
                     content_language=content_language, keep_text=keep_text,
                     native=native)  # fmt: skip
 
 
 def parse_page(
-    body: bytes, content_type: str | None = None, *, limits: list[str] | None = None
-) -> tuple[LexborHTMLParser, str]:
+    body: bytes, content_type: str | None = None, *, limits: list[str] | None = None,
+    native: bool = True,
+) -> tuple[LexborHTMLParser, str]:  # fmt: skip
     """The page's DOM as :func:`extract_page` parses it (bytes cut, deep nesting flattened,
     decoded as a browser would), and the encoding it was decoded with. The bounds hit are
-    appended to *limits* (see PageLinks.limits_hit)."""
+    appended to *limits* (see PageLinks.limits_hit); *native* False: no step by the core."""
     hit = limits if limits is not None else []
-    body, many_tags, deep = bound_body(body, hit)
+    body, many_tags, deep = bound_body(body, hit, native=native)
     encoding, tentative, start = sniff_encoding(body, content_type)
     tree = _parse(body[start:] if start else body, encoding)
     if tentative:
@@ -1238,7 +1239,7 @@ def parse_page(
     return tree, encoding
 
 
-def bound_body(body: bytes, limits: list[str]) -> tuple[bytes, bool, bool]:
+def bound_body(body: bytes, limits: list[str], *, native: bool = True) -> tuple[bytes, bool, bool]:
     """*body* cut and flattened as :func:`parse_page` parses it (MAX_PARSE_BYTES, MAX_TAGS,
     MAX_REOPENED, MAX_BLOCK_DEPTH), whether it has enough tags to nest deep (then what nests
     deeper than MAX_DOM_DEPTH is flattened after the parse), and whether its nesting was
@@ -1269,18 +1270,19 @@ def bound_body(body: bytes, limits: list[str]) -> tuple[bytes, bool, bool]:
         body = kept
     many_tags = tags > _NESTING_CHECK_TAGS
     if many_tags:
-        flat = _limit_depth(body)
+        flat = _limit_depth(body, native)
         deep = flat is not body
         body = flat
     return body, many_tags, deep
 
 
-def _limit_depth(body: bytes) -> bytes:
-    """``_limit_open_elements(_limit_nesting(body))``, by the native core when it is built (the
-    same bytes, tests/test_native.py: a Python step per tag, on a page of many tags, ~1 ms)."""
-    from pipelines import native  # it builds on this module: imported on first use
+def _limit_depth(body: bytes, native: bool = True) -> bytes:
+    """``_limit_open_elements(_limit_nesting(body))``, by the native core when it is built and
+    *native* (the same bytes, tests/test_native.py: a Python step per tag, on a page of many
+    tags, ~1 ms)."""
+    from pipelines import native as core  # it builds on this module: imported on first use
 
-    flat = native.limit_depth(body)
+    flat = core.limit_depth(body) if native else None
     return _limit_open_elements(_limit_nesting(body)) if flat is None else flat
 
 

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 import pipelines.extract as extract_module
+from pipelines.budget import PageBudgetExceeded
 from pipelines.encoding import decode, encoding_of_meta, sniff_encoding
 from pipelines.extract import (
     MAX_BLOCK_DEPTH,
@@ -41,7 +42,7 @@ NATIVE_ENV = "LINKCRAWL_NATIVE"
 #: The core this Python code speaks to: native/Cargo.toml's version and the interface number
 #: (native/src/lib.rs ``core_version``; bumped with any change of a function's signature or
 #: return shape).
-CORE_VERSION = "0.1.0+api8"
+CORE_VERSION = "0.1.0+api9"
 #: The core's functions this module calls.
 CORE_FUNCTIONS = ("extract_links", "extract_decoded", "lexbor_page", "limit_depth")
 
@@ -60,6 +61,8 @@ def core() -> ModuleType | None:
         import linkcrawl_native  # loaded on first use, not at import
 
         version = linkcrawl_native.core_version()
+    except PageBudgetExceeded:  # the page's budget, not the core: not cached, tried again
+        raise
     except Exception as exc:  # not built, or a foreign module of that name: not ours
         log.warning("linkcrawl: native core not built or not ours (%r); using the Python path", exc)
         return None
@@ -183,9 +186,21 @@ def limit_depth(body: bytes) -> bytes | None:
     return body if flat is None else flat
 
 
+#: The reasons a page fell back to the Python path, logged once each (a process's first
+#: MAX_FAILURE_REASONS of them: a systematic failure is one line, not one a page).
+_logged_failures: set[str] = set()
+MAX_FAILURE_REASONS = 16
+
+
 def _failed(url: str, exc: Exception) -> None:
-    """Log a panic of the core (a bug) on the page at *url*; the Python path takes the page."""
-    log.error("linkcrawl: native core failed on %s (%s); using the Python path", url, exc)
+    """Log a panic of the core (a bug) on the page at *url*, once per reason and process; the
+    Python path takes the page."""
+    reason = str(exc)
+    if reason in _logged_failures or len(_logged_failures) >= MAX_FAILURE_REASONS:
+        return
+    _logged_failures.add(reason)
+    log.error("linkcrawl: native core failed on %s (%s); using the Python path (logged once)",
+              url, exc)  # fmt: skip
 
 
 def _native_page(
@@ -287,6 +302,8 @@ def walk_page(
         max_links = extract_module.MAX_LINKS_PER_PAGE
         walked = native.lexbor_page(root.mem_id, url, legacy, ROWS_IN_RUST, max_links)
         fields, events, addresses, raw, columns = walked
+    except UnicodeEncodeError:  # a lone surrogate in the URL (no Rust str holds it): Python's
+        return None
     except RuntimeError as exc:
         _failed(url, exc)
         return None

@@ -45,6 +45,7 @@ PAGE_TYPES: tuple[str, ...] = (
 MAX_JSONLD_SCRIPTS = 16
 MAX_JSONLD_CHARS = 65_536
 MAX_SCHEMA_TYPES = 64
+MAX_ITEMTYPE_CHARS = 400  # of a microdata itemtype
 MAX_META_CHARS = 200
 #: Links looked at for the link signals (in document order).
 MAX_SIGNAL_LINKS = 5_000
@@ -226,7 +227,7 @@ class PageMarkup:
 
     def add_itemtype(self, value: str) -> None:
         """Note a microdata itemtype (``https://schema.org/Product`` -> ``product``)."""
-        for item in value[:400].split()[:4]:
+        for item in value[:MAX_ITEMTYPE_CHARS].split()[:4]:
             self._add(item.rstrip("/").rsplit("/", 1)[-1].lower())
 
     def add_meta(self, key: str, content: str) -> None:

@@ -23,6 +23,7 @@ import doctest
 import gzip
 import json
 import logging
+import re
 import shutil
 import sys
 import threading
@@ -39,7 +40,8 @@ from selectolax.lexbor import LexborHTMLParser
 from test_bad_input import FUZZ_BODIES, FUZZ_CONTENT_TYPES
 
 from crawler.testweb.generator import build_test_web
-from pipelines import extract, native
+from pipelines import extract, native, page_type
+from pipelines.budget import PageBudgetExceeded
 from pipelines.encoding import decode, sniff_encoding
 from pipelines.extract import MAX_TEXT_CHARS, MAX_URL_CHARS, PageLinks, extract_page
 
@@ -195,6 +197,7 @@ def test_a_panic_falls_back_to_the_python_path(core, monkeypatch, caplog):
     if core is None:
         return _fallback_works()
     monkeypatch.undo()  # the real _failed (the autouse fixture makes a fallback fail)
+    monkeypatch.setattr(native, "_logged_failures", set())  # none logged yet
     monkeypatch.setattr(core, "extract_links", lambda *args: core._panic_for_test())
     body, url = b"<nav><a href=/x>x</a></nav>", "http://s.test/p"
     with caplog.at_level(logging.ERROR, logger=native.__name__):
@@ -210,6 +213,7 @@ def test_a_panic_in_the_lexbor_walk_falls_back_too(core, monkeypatch, caplog):
         return _fallback_works()
     assert native.lexbor_core() is core
     monkeypatch.undo()  # the real _failed (the autouse fixture makes a fallback fail)
+    monkeypatch.setattr(native, "_logged_failures", set())  # none logged yet
     monkeypatch.setattr(core, "lexbor_page", lambda *args: core._panic_for_test())
     body, url = b"<footer><a href=/y>y</a></footer>", "http://s.test/q"
     with caplog.at_level(logging.ERROR, logger=native.__name__):
@@ -463,6 +467,11 @@ _CORNERS = [
     b"<form><a href=/fa>f</a><form><a href=/fb>g</a></form></form>",
     b"<li><a href=/l1>1<li><a href=/l2>2",
     b"<nobr><a href=/nb>x<nobr>y</a>",
+    # JSON-LD's type matches any case on an HTML <script>, exactly on an SVG/MathML one.
+    b'<svg><script type=Application/Ld+Json>{"@type":"NewsArticle"}</script></svg>',
+    b'<math><script type=application/LD+json>{"@type":"NewsArticle"}</script></math>'
+    b"<a href=/x>x</a>",
+    b'<svg><foreignObject><script type=Application/Ld+Json>{"@type":"Product"}</script>',
 ]
 
 
@@ -620,3 +629,136 @@ def test_nesting_bounds_on_deep_pages(core):
     assert changed[:5] == [True] * 5 and not all(changed)
     page = b"<div>" * 600 + b"<a href=/x>x</a>"
     assert extract.bound_body(page + _FILLER, [])[2]  # bound_body takes it: flattened
+
+
+def test_a_budget_expiry_while_loading_is_not_cached(core, monkeypatch):
+    """A page's CPU budget that expires while the core is first loaded stops that page, not
+    the core: the next page loads it (a real failure to load is cached, and logged once)."""
+    if core is None:
+        return _fallback_works()
+
+    def expired() -> str:
+        raise PageBudgetExceeded(0.01)  # the first page's budget
+
+    native.core.cache_clear()
+    try:
+        monkeypatch.setattr(core, "core_version", expired)
+        with pytest.raises(PageBudgetExceeded):
+            native.core()
+        monkeypatch.undo()
+        assert native.core() is core
+    finally:
+        native.core.cache_clear()
+
+
+def test_itemtypes_are_cut_as_python_reads_them(core):
+    """The walk keeps an itemtype's first MAX_ITEMTYPE_CHARS characters, and no more of them
+    once MAX_SCHEMA_TYPES have named a type (formatting tags clone theirs: memory stays
+    bounded); the page type is the Python path's."""
+    if core is None:
+        return _fallback_works()
+    long = "Product " + "x" * 5000
+    body = (" ".join([f"<p itemtype=' \t'><b itemtype='{long}'>a</p>"] * 100)).encode()
+    tree = LexborHTMLParser(body)
+    native.lexbor_core()
+    _, markup, *_ = core.lexbor_page(tree.root.mem_id, "http://s.test/", False, True, 10)
+    named = [value for kind, value in markup if kind == "itemtype" and value.strip()]
+    assert len(named) == page_type.MAX_SCHEMA_TYPES
+    assert max(map(len, named)) == page_type.MAX_ITEMTYPE_CHARS
+    script = b"<script type=application/ld+json>" + b" " * 70_000 + b"</script>"
+    tree = LexborHTMLParser(script)  # alive during the call
+    _, markup, *_ = core.lexbor_page(tree.root.mem_id, "", False, True, 10)
+    assert [len(text) for _, text in markup] == [page_type.MAX_JSONLD_CHARS]
+    _same(body + script, "http://s.test/p")
+
+
+def test_a_url_with_a_lone_surrogate(core):
+    """The Python path's page, without a fallback logged (no Rust str holds a surrogate)."""
+    body, url = b"<a href=/x>x</a><a href=y>y</a>", "http://a.test/d/\udcff"
+    page = extract_page(body, url)
+    assert page == extract_page(body, url, native=False)
+    assert page.links[0].target_url == "http://a.test/x"
+
+
+def test_native_false_runs_no_rust(core, monkeypatch):
+    """``native=False`` is the pure Python path, bound_body's nesting bounds included (so the
+    comparisons check bounds.rs too)."""
+    if core is None:
+        return _fallback_works()
+    calls = []
+    for name in ("limit_depth", "lexbor_page"):
+        real = getattr(core, name)
+        monkeypatch.setattr(core, name, lambda *a, real=real: calls.append(a) or real(*a))
+    body = b"<div>" * 600 + b"<a href=/x>x</a>" + _FILLER
+    python = extract_page(body, "http://s.test/", native=False)
+    assert calls == []
+    assert extract_page(body, "http://s.test/") == python
+    assert len(calls) == 2
+
+
+def test_a_fallback_is_logged_once_per_reason(core, monkeypatch, caplog):
+    monkeypatch.undo()  # the real _failed
+    monkeypatch.setattr(native, "_logged_failures", set())
+    with caplog.at_level(logging.ERROR, logger=native.__name__):
+        for page in range(3):
+            native._failed(f"http://s.test/{page}", RuntimeError("a bug"))
+        native._failed("http://s.test/9", RuntimeError("another bug"))
+        for reason in range(native.MAX_FAILURE_REASONS + 5):
+            native._failed("http://s.test/p", RuntimeError(f"bug {reason}"))
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == native.MAX_FAILURE_REASONS
+    assert "http://s.test/0" in messages[0] and "another bug" in messages[1]
+
+
+def _rust(path: str) -> str:
+    return (Path(__file__).resolve().parent.parent / "native" / "src" / path).read_text()
+
+
+def _rust_number(source: str, name: str) -> int:
+    (value,) = re.findall(rf"const {name}: usize = ([^;]+);", source)
+    return int(eval(value.replace("_", "")))  # an integer expression such as 8 * 1024
+
+
+def _rust_names(source: str, name: str) -> set[bytes]:
+    (body,) = re.findall(rf"const {name}: &\[&\[u8\]\] = &\[(.*?)\];", source, re.S)
+    return {n.encode() for n in re.findall(r'b"([^"]+)"', body)}
+
+
+def test_the_limits_copied_into_rust_are_pythons():
+    """The bounds the core holds as constants (walk.rs, rows.rs, lexbor.rs, bounds.rs) are the
+    Python path's: a change on one side only fails here."""
+    walk, rows, lexbor, bounds = map(_rust, ("walk.rs", "rows.rs", "lexbor.rs", "bounds.rs"))
+    numbers = [
+        (walk, "MAX_PARSE_BYTES", extract.MAX_PARSE_BYTES),
+        (walk, "MAX_LINKS_PER_PAGE", extract.MAX_LINKS_PER_PAGE),
+        (walk, "MAX_ALTERNATES", extract.MAX_ALTERNATES),
+        (walk, "MAX_DOM_DEPTH", extract.MAX_DOM_DEPTH),
+        (rows, "MAX_TEXT_CHARS", extract.MAX_TEXT_CHARS),
+        (rows, "MAX_URL_CHARS", extract.MAX_URL_CHARS),
+        (lexbor, "MAX_JSONLD_SCRIPTS", page_type.MAX_JSONLD_SCRIPTS),
+        (lexbor, "MAX_JSONLD_CHARS", page_type.MAX_JSONLD_CHARS),
+        (lexbor, "MAX_ITEMTYPE_CHARS", page_type.MAX_ITEMTYPE_CHARS),
+        (lexbor, "MAX_SCHEMA_TYPES", page_type.MAX_SCHEMA_TYPES),
+    ]
+    assert [(name, _rust_number(src, name)) for src, name, _ in numbers] == [
+        (name, value) for _, name, value in numbers
+    ]
+    names = {name: _rust_names(bounds, name) for name in re.findall(r"const (\w+): &\[&", bounds)}
+    (alternatives,) = re.findall(rb"\(\?:([^)]*)\)", extract._BLOCK_TAG_RE.pattern)
+    blocks = set(alternatives.replace(b"h[1-6]", b"h1|h2|h3|h4|h5|h6").split(b"|"))
+    assert names["BLOCKS"] == blocks
+    assert names["VOID"] == extract._VOID and names["RAW_TEXT"] == extract._RAW_TEXT
+    assert names["TABLE_BOUNDS"] == extract._TABLE_BOUNDS
+    assert names["SCOPE_COMMON"] | names["SCOPE_MORE"] == extract._SCOPE_BOUNDS
+    assert names["SCOPE_COMMON"] | names["LIST_MORE"] == extract._LIST_BOUNDS
+    assert names["BLOCKS"] | names["CLOSES_P_MORE"] == extract._CLOSES_P
+    assert names["HEADINGS"] == extract._HEADINGS
+    kinds = {"Table": extract._TABLE_BOUNDS, "Scope": extract._SCOPE_BOUNDS,
+             "List": extract._LIST_BOUNDS}  # fmt: skip
+    (arms,) = re.findall(r"fn closes\(.*?\n\}", bounds, re.S)
+    closes = {}
+    for tags, group, kind in re.findall(r"\n\s+(b\"[^=]+?) => \((.+?), Bounds::(\w+)\)", arms):
+        members = names[group] if group in names else set(re.findall(rb'b"(\w+)"', group.encode()))
+        for tag in re.findall(r'b"(\w+)"', tags):
+            closes[tag.encode()] = (frozenset(members), kinds[kind])
+    assert closes == extract._CLOSES

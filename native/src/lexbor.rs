@@ -262,6 +262,13 @@ pub struct Walked {
 
 /// JSON-LD scripts read at most (page_type.py MAX_JSONLD_SCRIPTS: it ignores the others).
 const MAX_JSONLD_SCRIPTS: usize = 16;
+/// A JSON-LD script's characters read (page_type.py MAX_JSONLD_CHARS).
+const MAX_JSONLD_CHARS: usize = 65_536;
+/// An itemtype's characters read (page_type.py `add_itemtype`'s cut).
+const MAX_ITEMTYPE_CHARS: usize = 400;
+/// Schema names kept (page_type.py MAX_SCHEMA_TYPES): an itemtype with a name adds at least
+/// one, so after that many the page type reads no more of them.
+const MAX_SCHEMA_TYPES: usize = 64;
 
 /// The walk of the lexbor tree whose root element is *root* (no head `<meta>` tags and not
 /// flattened: `parse_page` did both), keeping its first *max_links* links. None if the API is
@@ -291,6 +298,8 @@ struct Found {
     alternates: Vec<(String, String)>,
     markup: Markup,
     jsonld: usize,
+    /// Itemtypes kept that name a type (each adds a schema name).
+    itemtypes: usize,
     links: Vec<(Node, &'static str)>,
     /// Links kept at most (extract.py MAX_LINKS_PER_PAGE, from Python: the one value).
     max_links: usize,
@@ -346,7 +355,12 @@ fn walk(tree: &Tree, head: Option<Node>, max_links: usize) -> Walked {
 fn element(tree: &Tree, node: Node, name: &str, scope: Scope, found: &mut Found) {
     let itemtype = tree.attr(node, "itemtype");
     if let Some(value) = &itemtype {
-        found.markup.push(("itemtype", owned(value.clone())));
+        if found.itemtypes < MAX_SCHEMA_TYPES {
+            // Cut as Python reads it: the copies stay bounded (formatting tags are cloned).
+            let value = cut_chars(value.as_deref().unwrap_or(""), MAX_ITEMTYPE_CHARS);
+            found.itemtypes += usize::from(!py_strip(value).is_empty());
+            found.markup.push(("itemtype", value.to_string()));
+        }
     }
     let marked = || itemtype.is_some() || tree.attr(node, "hidden").is_some();
     match name {
@@ -370,13 +384,27 @@ fn element(tree: &Tree, node: Node, name: &str, scope: Scope, found: &mut Found)
         "meta" => meta_element(tree, node, marked, found),
         "script" if found.jsonld < MAX_JSONLD_SCRIPTS => {
             let ld = tree.value(node, "type");
-            if ld.is_some_and(|t| t.eq_ignore_ascii_case("application/ld+json")) || marked() {
+            // The selector's value matches any case on an HTML element, exactly on a foreign
+            // one (SVG, MathML), as lexbor's css() does.
+            let html = scope.kind == OUTSIDE || scope.html_again;
+            let is_ld = |t: &str| match html {
+                true => t.eq_ignore_ascii_case("application/ld+json"),
+                false => t == "application/ld+json",
+            };
+            if ld.is_some_and(|t| is_ld(&t)) || marked() {
                 found.jsonld += 1;
-                found.markup.push(("jsonld", tree.text(node)));
+                let mut text = tree.text(node);
+                text.truncate(cut_chars(&text, MAX_JSONLD_CHARS).len());
+                found.markup.push(("jsonld", text));
             }
         }
         _ => {}
     }
+}
+
+/// The first *max* characters of *s*.
+fn cut_chars(s: &str, max: usize) -> &str {
+    s.char_indices().nth(max).map_or(s, |(end, _)| &s[..end])
 }
 
 /// A possibly valueless attribute's value ("" for none: the DOM's value).
