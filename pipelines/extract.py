@@ -500,7 +500,8 @@ def _limit_attributes(body: bytes) -> bytes:
             gt = body.rfind(b">", last, point)
             markup = _MARKUP_RE.search(body, max(gt + 1, last), point + 2)
             if markup is None:
-                break  # an "=" in text
+                last = at  # an "=" in text: no opener and no tag before it to read again
+                break
             last, cut = _read_markup(body, lowered, markup.start())
             if cut:
                 drop.append(cut)
