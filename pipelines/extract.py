@@ -14,7 +14,7 @@ import re
 import unicodedata
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from html import escape as html_escape
@@ -425,43 +425,43 @@ _FIRST_ATTRS_RE = re.compile(
 )  # (atomic: "a=b" is never retried as "a" then "=b")
 _MORE_ATTRS_RE = re.compile(rb"(?>[\t\n\f\r /]*+%s)*+" % _ONE_ATTR)
 _WHOLE_TAG_RE = re.compile(rb"</?[a-zA-Z][^\t\n\f\r />]*+(?>[\t\n\f\r /]*+%s)*+" % _ONE_ATTR)
-# Raw text elements (in the lowercased body): no "<" in their text starts a tag.
-_RAW_TEXT_START_RE = re.compile(
-    rb"<(script|style|textarea|title|xmp|iframe|noembed|noframes)[\t\n\f\r />]"
-)
+# Where the tokenizer leaves the data state (in the lowercased body): a comment, or the start
+# tag of a raw text element (no "<" in its text starts a tag).
+_RAW_TEXT_NAMES = b"script style textarea title xmp iframe noembed noframes".split()
+_RAW_TEXT_START_RE = re.compile(rb"<(%s)(?=[\t\n\f\r />])" % b"|".join(_RAW_TEXT_NAMES))
+_RAW_TEXT_END_RE = {name: re.compile(rb"</%s[\t\n\f\r />]" % name) for name in _RAW_TEXT_NAMES}
+_OPENER_RE = re.compile(rb"<!--|" + _RAW_TEXT_START_RE.pattern)
+# A comment ends at its first "-->" or "--!>"; "<!-->" and "<!--->" are whole comments.
+_COMMENT_RE = re.compile(rb"<!--(?:-?>|.*?--!?>)", re.DOTALL)
+# Markup starts at "<" then "!", "?", "/" or a letter (a tag, a comment or a bogus comment).
+_MARKUP_RE = re.compile(rb"<[!/?a-zA-Z]")
 
 
-def _raw_text_spans(lowered: bytes) -> list[tuple[int, int]]:
-    """The spans of the raw text elements of the lowercased body *lowered*, from their start
-    tag to their end tag (or the end).
+def _read_markup(body: bytes, lowered: bytes, start: int) -> tuple[int, tuple[int, int] | None]:
+    """Where the markup at *start* ends as the tokenizer reads it (a raw text element: at its
+    end tag), and the span of its attributes past the first MAX_ATTRS_PER_TAG, if any.
 
-    >>> _raw_text_spans(b"<p><script>a<b</script><style>")
-    [(3, 14), (23, 30)]
+    >>> page = b'<!-- a <b x="c> --><script>a<b x="c></script>'
+    >>> _read_markup(page, page, 0), _read_markup(page, page, 19)
+    ((19, None), (36, None))
+    >>> _read_markup(b"</ x> y", b"</ x> y", 0)  # a bogus comment
+    (5, None)
     """
-    spans = []
-    end = 0
-    for match in _RAW_TEXT_START_RE.finditer(lowered):
-        if match.start() < end:
-            continue
-        end = lowered.find(b"</" + match[1], match.end())
-        end = len(lowered) if end < 0 else end
-        spans.append((match.start(), end))
-    return spans
-
-
-def _tags_with_a_quoted_gt(body: bytes) -> Iterator[int]:
-    """Where the tags with a ``>`` in a quoted value start, in order (maybe twice): the first
-    ``<`` of a tag name after the ``>`` before the value (a tag's first such value has no
-    ``>`` before it in the tag, and the text before a tag no ``<`` of a tag name).
-
-    >>> list(_tags_with_a_quoted_gt(b'<p>a="b>" <b x=1 y="z>" w=">">'))
-    [10]
-    """
-    for value in _QUOTED_GT_RE.finditer(body):
-        at = value.start()
-        tag = _TAG_START_RE.search(body, body.rfind(b">", 0, at) + 1, at)
-        if tag is not None:
-            yield tag.start()
+    if lowered.startswith(b"<!--", start):
+        comment = _COMMENT_RE.match(lowered, start)
+        return (comment.end() if comment else len(body)), None
+    if not _TAG_START_RE.match(body, start):  # "<!", "<?", "</" then no letter: to a ">"
+        end = body.find(b">", start + 2)
+        return (len(body) if end < 0 else end + 1), None
+    first = _FIRST_ATTRS_RE.match(body, start)
+    read = _MORE_ATTRS_RE.match(body, first.end()) if first else _WHOLE_TAG_RE.match(body, start)
+    end = read.end()  # type: ignore[union-attr]
+    cut = (first.end(), end) if first and end > first.end() else None
+    raw = _RAW_TEXT_START_RE.match(lowered, start)
+    if raw:
+        close = _RAW_TEXT_END_RE[raw[1]].search(lowered, end)
+        end = close.start() if close else len(body)
+    return end, cut
 
 
 def _limit_attributes(body: bytes) -> bytes:
@@ -471,35 +471,40 @@ def _limit_attributes(body: bytes) -> bytes:
     value (rare on honest pages); each is read attribute by attribute as the tokenizer reads
     it, so that no cut falls inside a quoted value.
 
+    They are read in order with the comments and raw text elements (a "tag" in a script or a
+    comment is text: read, its unclosed quote would hide all the tags after it), from the
+    markup that holds them (a ``<`` after the last ``>``), each byte at most once or twice.
+
     >>> tag = b"<a href=/x " + b" ".join(b"a%d" % i for i in range(MAX_ATTRS_PER_TAG + 9))
     >>> _limit_attributes(tag + b">x</a>").endswith(b" a253 a254>x</a>")  # href and 255 more
     True
     >>> quoted = b'<a title="1>0" ' + b" ".join(b"a%d" % i for i in range(MAX_ATTRS_PER_TAG + 9))
     >>> _limit_attributes(quoted + b">x</a>").endswith(b" a253 a254>x</a>")  # a ">" hid it
     True
+    >>> _limit_attributes(b'<!-- <b x="c> -->' + tag + b">x</a>").endswith(b" a254>x</a>")
+    True
     >>> page = b'<p title="x y">' + b"z " * MAX_ATTRS_PER_TAG  # text, no tag: as it is
     >>> _limit_attributes(page) is page
     True
     """
     drop: list[tuple[int, int]] = []
-    raw: list[tuple[int, int]] | None = None  # read when a tag has too many attributes
     last = 0
+    lowered = b""
     long_tags = (long.start() for long in _LONG_TAG_RE.finditer(body))
-    for start in heapq.merge(long_tags, _tags_with_a_quoted_gt(body)):
-        if start < last:
-            continue  # in the quoted value of a tag read
-        first = _FIRST_ATTRS_RE.match(body, start)
-        if first is None:
-            last = _WHOLE_TAG_RE.match(body, start).end()  # type: ignore[union-attr]
-            continue
-        if raw is None:
-            raw = _raw_text_spans(body.lower())
-        at = bisect_left(raw, (start + 1,)) - 1  # the raw text element before it, if any
-        if at >= 0 and start < raw[at][1]:
-            continue
-        last = _MORE_ATTRS_RE.match(body, first.end()).end()  # type: ignore[union-attr]
-        if last > first.end():
-            drop.append((first.end(), last))
+    quoted_gts = (value.start() for value in _QUOTED_GT_RE.finditer(body))
+    for at in heapq.merge(long_tags, quoted_gts):
+        lowered = lowered or body.lower()
+        while last <= at:  # the comments and raw text before *at*, then the markup at it
+            opener = _OPENER_RE.search(lowered, last, at)
+            point = at if opener is None else opener.start()
+            gt = body.rfind(b">", last, point)
+            markup = _MARKUP_RE.search(body, max(gt + 1, last), point + 2)
+            if markup is None:
+                last = at  # an "=" in text: no opener and no tag before it to read again
+                break
+            last, cut = _read_markup(body, lowered, markup.start())
+            if cut:
+                drop.append(cut)
     return _cut_spans(body, drop) if drop else body
 
 

@@ -178,6 +178,15 @@ def _attrs(n: int, value: bytes = b"") -> bytes:
         b"<a href=/x %s>" % _attrs(5000, b'=">"'),  # one in every value
         b'x=\'y <a href=/x title=">" %s>' % _attrs(5000),  # an opposite quote in the text
         b"<a t='<b x=\"' y='>' href=/x %s>" % _attrs(5000),  # a "<" in a value
+        # Text that looks like a tag with an unclosed quote: read as one, it hid every tag after.
+        b'<!-- a <b x="c> --><a href=/x %s>' % _attrs(5000),
+        b'<script>if (a <b) x="c></script><a href=/x %s>' % _attrs(5000),
+        b'<textarea><b x="c></textarea><a href=/x %s>' % _attrs(5000),
+        b"<!--><a href=/x %s -->" % _attrs(5000),  # "<!-->" is a whole comment
+        # What opens a comment or raw text in other text opens none (the tag is no text).
+        b'<script>"<!--"</script><a href=/x %s -->' % _attrs(5000),
+        b"<!-- <script> --><a href=/x %s></script>" % _attrs(5000),
+        b'<b title="<style>"><a href=/x %s></style>' % _attrs(5000),
     ],
 )
 def test_a_quoted_gt_does_not_hide_a_tags_attributes(tag):
