@@ -446,6 +446,30 @@ def test_honest_long_formatting_tags_are_kept():
     assert extract_page(body, URL).limits_hit == []
 
 
+@pytest.mark.parametrize("level", [b"<object>", b"<table><tr><td>"])
+def test_links_nested_through_markers_are_flattened(level):
+    """An <a> in an <object> or a table cell does not close the open one: 2,000 nested links
+    (4,000 tags, too few for the nesting check by tags) walked n x n / 2 of anchor text (8 s at
+    4,000); now what nests past MAX_DOM_DEPTH is flattened after the parse."""
+    body = b"".join(b"<a href=/%d>w%d %s" % (i, i, level) for i in range(2000))
+    page = extract_page(body, URL)
+    assert page.limits_hit[:1] == ["dom_depth"]
+    n = len(page.links)
+    assert 0 < n <= MAX_DOM_DEPTH
+    assert [link.target_url for link in page.links] == [
+        f"http://hostile.test/{i}" for i in range(n)
+    ]
+    assert page.links[-1].anchor_text.startswith(f"w{n - 1} w{n}")  # the flattened text kept
+
+
+def test_links_in_table_cells_are_not_flattened():
+    """Many links in many cells (not nested): flattened after the parse only past the depth."""
+    body = b"<table>" + b"".join(b"<tr><td><a href=/%d>w%d</a>" % (i, i) for i in range(400))
+    page = extract_page(body, URL)
+    assert page.limits_hit == [] and len(page.links) == 400
+    assert page.links[399].anchor_text == "w399"
+
+
 def test_links_inside_dropped_formatting_elements_are_all_kept():
     n = 2000
     body = (
