@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from html import escape as html_escape
-from math import isqrt
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -74,6 +73,9 @@ _NESTING_CHECK_TAGS = 8192
 #: Elements the parser may re-open in new blocks per page (formatting elements left open, see
 #: _limit_reopened): past it, the formatting start tags that would re-open more are dropped.
 MAX_REOPENED = 100_000
+#: ... counted in units: a re-opened element is one, plus one per 256 bytes of its start tag
+#: (its attributes are cloned with it: 2,000 re-opened ``<b itemtype='...1 MB'>`` took 2 GB).
+REOPEN_UNIT_BYTES = 1024
 #: Attributes kept per tag (the rest dropped, see _limit_attributes): both parsers check each
 #: new attribute against the tag's others, so a tag's parse is quadratic in them (one tag of
 #: 40,000 took 3 s). The Zyte and WCXB pages' most is far below it.
@@ -559,7 +561,7 @@ def _limit_reopened(body: bytes, tags: int, max_reopened: int | None = None) -> 
     """
     budget = MAX_REOPENED if max_reopened is None else max_reopened
     starts = len(_FORMATTING_START_RE.findall(body))
-    if (starts + 1) * tags <= budget:
+    if (starts + 1) * tags <= budget and not _heavy_formatting(body):
         return body
     lowered = body.lower()
     pops = _pop_positions(lowered)
@@ -570,6 +572,41 @@ def _limit_reopened(body: bytes, tags: int, max_reopened: int | None = None) -> 
     drop: list[tuple[int, int]] = []
     _reopen_cost(body, tags, budget, drop, pops)
     return _cut_spans(body, drop)
+
+
+# A formatting start tag (or <a>) of REOPEN_UNIT_BYTES or more, its first ">" past them
+# (those with a ">" in a quoted value: _tags_with_a_quoted_gt).
+_HEAVY_FORMATTING_RE = re.compile(
+    rb"<(?=[aAbBiIuUsSeEfFnNcCtT])(?:%s|[aA])(?=[\t\n\f\r />])[^>]{%d}"
+    % (_FORMATTING, REOPEN_UNIT_BYTES - 3)
+)
+
+
+def _reopen_units(tag: bytes) -> int:
+    """What a listed element costs each time it is re-opened, by its start tag *tag*: one,
+    plus one per REOPEN_UNIT_BYTES (the parser clones its attributes).
+
+    >>> _reopen_units(b"<b>"), _reopen_units(b"<b title='" + b"x" * 2100 + b"'>")
+    (1, 3)
+    """
+    return 1 + len(tag) // REOPEN_UNIT_BYTES
+
+
+def _heavy_formatting(body: bytes) -> bool:
+    """Whether a formatting start tag or ``<a>`` of *body* costs more than one unit
+    (:func:`_reopen_units`): one regular expression, and the tags with a ``>`` in a quoted
+    value read as the tokenizer reads them.
+
+    >>> _heavy_formatting(b"<p><b class=x>a</b>"), _heavy_formatting(b"<a x='>" + b"x" * 2000)
+    (False, True)
+    """
+    if _HEAVY_FORMATTING_RE.search(body) is not None:
+        return True
+    for start in _tags_with_a_quoted_gt(body):
+        tag = _FORMATTING_TAG_RE.match(body, start)
+        if tag is not None and tag.end() - start >= REOPEN_UNIT_BYTES:
+            return True
+    return False
 
 
 def _reopen_bound(lowered: bytes, pops: int, starts: int) -> int:
@@ -585,11 +622,13 @@ def _reopen_bound(lowered: bytes, pops: int, starts: int) -> int:
     >>> _reopen_bound(lowered, pops, 5), _reopen_cost(page, page.count(b"<"))
     (60, 20)
     """
-    listed = 1  # an <a>
+    listed = link = 1  # an <a>
     for tag, n in Counter(_FORMATTING_WHOLE_RE.findall(lowered)).items():
-        if tag[1] != 0x2F and tag[1] != 0x61:  # not an end tag, not an <a>
-            listed += min(n, 3)
-    return listed * (pops + len(_LINK_START_RE.findall(lowered)) + starts)
+        if tag[1] == 0x61:  # an <a>
+            link = max(link, _reopen_units(tag))
+        elif tag[1] != 0x2F:  # not an end tag
+            listed += min(n, 3) * _reopen_units(tag)
+    return (listed - 1 + link) * (pops + len(_LINK_START_RE.findall(lowered)) + starts)
 
 
 def _reopen_cost(
@@ -610,7 +649,7 @@ def _reopen_cost(
     >>> _reopen_cost(b"<p><b x=1><i>t</i></b><b x='>'</b>'></p><p>a", 9)
     5
     """
-    size = 0  # elements in the list
+    size = link = 0  # units (_reopen_units) in the list, of its <a>
     alike: dict[bytes, int] = {}  # per start tag (name and attributes), how many listed
     certain: list[tuple[bytes, bytes]] = []  # the open elements on top: (name, start tag)
     cost = seen = last = 0  # seen: the "<" before the current tag
@@ -633,23 +672,31 @@ def _reopen_cost(
                 key = certain.pop()[1]
                 n = alike[key]
                 alike[key] = n - 1
-                size -= n <= 3
+                size -= _reopen_units(key) if n <= 3 else 0
             else:
                 certain.clear()
             continue
         if name == b"a" or name == b"nobr":  # may close others (the adoption agency)
             certain.clear()
-            if name == b"a":
-                size += b"a" not in alike
-                alike[b"a"] = 1
+            if name == b"a":  # it replaces the last one; a heavy one may be dropped
+                units = _reopen_units(match[0])
+                if (
+                    units > 1
+                    and drop is not None
+                    and cost + (size - link + units) * (tags - seen) > budget
+                ):
+                    drop.append(match.span())
+                    continue
+                size += units - link
+                link = units
                 continue
-        elif drop is not None and cost + (size + 1) * (tags - seen) > budget:
+        elif drop is not None and cost + (size + _reopen_units(match[0])) * (tags - seen) > budget:
             drop.append(match.span())
             continue
         key = match[0].lower()
         n = alike.get(key, 0)
         alike[key] = n + 1
-        size += n < 3  # the earliest of four alike is forgotten
+        size += _reopen_units(key) if n < 3 else 0  # the earliest of four alike is forgotten
         if name != b"nobr":
             certain.append((name, key))
     return cost + size * (len(pops) - bisect_left(pops, last))
@@ -1246,10 +1293,10 @@ def parse_page(
 
 def bound_body(body: bytes, limits: list[str], *, native: bool = True) -> tuple[bytes, bool, bool]:
     """*body* cut and flattened as :func:`parse_page` parses it (MAX_PARSE_BYTES, MAX_TAGS,
-    MAX_REOPENED, MAX_BLOCK_DEPTH), whether it has enough tags to nest deep (then what nests
-    deeper than MAX_DOM_DEPTH is flattened after the parse), and whether its nesting was
-    flattened already; the bounds hit are appended to *limits* ("dom_depth" is left to the
-    caller: the parse may flatten more).
+    MAX_REOPENED, MAX_BLOCK_DEPTH), whether it has enough tags or nested links to nest deep
+    (then what nests deeper than MAX_DOM_DEPTH is flattened after the parse), and whether its
+    nesting was flattened already; the bounds hit are appended to *limits* ("dom_depth" is left
+    to the caller: the parse may flatten more).
 
     >>> bound_body(b"<p>x", [])
     (b'<p>x', False, False)
@@ -1263,8 +1310,9 @@ def bound_body(body: bytes, limits: list[str], *, native: bool = True) -> tuple[
     if tags > MAX_TAGS:
         body = body[: _nth_tag(MAX_TAGS).match(body).end() - 1]  # type: ignore[union-attr]
         hit.append("dom_nodes")
-    # n tags re-open (n/2)^2 elements at most: fewer than MAX_REOPENED, no need to look.
-    if tags > 2 * isqrt(MAX_REOPENED):
+    # n tags re-open (n/2)^2 elements at most, of a unit per REOPEN_UNIT_BYTES of the page at
+    # most: under MAX_REOPENED, no need to look.
+    if (tags // 2 + 1) ** 2 * (1 + len(body) // REOPEN_UNIT_BYTES) > MAX_REOPENED:
         kept = _limit_reopened(body, min(tags, MAX_TAGS))
         if kept is not body:
             hit.append("formatting")
@@ -1278,7 +1326,28 @@ def bound_body(body: bytes, limits: list[str], *, native: bool = True) -> tuple[
         flat = _limit_depth(body, native)
         deep = flat is not body
         body = flat
-    return body, many_tags, deep
+    return body, many_tags or (tags > MAX_DOM_DEPTH and _links_may_nest(body)), deep
+
+
+# Links and the elements past which an <a> nests in another (the parser's "markers").
+_NESTING_LINK_RE = re.compile(
+    rb"<(?=[aAoOtTcCmM])(a|object|applet|marquee|template|td|th|caption)(?=[\t\n\f\r />])",
+    re.IGNORECASE,
+)  # (the look-ahead on the first letter: 1.6x faster)
+
+
+def _links_may_nest(body: bytes, max_depth: int = MAX_DOM_DEPTH) -> bool:
+    """Whether the links of *body* may nest deeper than *max_depth* (then it is flattened
+    after the parse, as a page of many tags): an ``<a>`` nests in an open one only past a
+    marker (``<object>``, a table cell...), and a link's text holds those below it, so n
+    links nested make n x n / 2 of text to walk (4,000 in 60 KB: 8 s).
+
+    >>> _links_may_nest(b"<a href=/x>w <OBJECT>" * 3, 4), _links_may_nest(b"<td><a href=/x>" * 2, 4)
+    (True, False)
+    """
+    names = _NESTING_LINK_RE.findall(body)
+    links = sum(1 for name in names if name == b"a" or name == b"A")
+    return 2 * min(links, len(names) - links) > max_depth
 
 
 def _limit_depth(body: bytes, native: bool = True) -> bytes:

@@ -400,13 +400,14 @@ def test_formatting_bomb_cpu_grows_linearly():
     assert ratio < 12  # 5x the bytes: 25 (and 25x the memory) were it quadratic
 
 
-def test_formatting_bomb_peak_memory_is_small():
-    """Peak RSS of a fresh process extracting 3,000 x 3,000 (before: +3.5 GB)."""
+def peak_memory(page: str) -> tuple[int, str]:
+    """Peak RSS growth (KiB) of a fresh process extracting the page the expression *page*
+    builds (with this module's names), and its limits_hit."""
     code = (
         "import resource, sys\n"
         "from pipelines.extract import extract_page\n"
-        "from tests.test_hostile_pages import formatting_bomb, URL\n"
-        "body = formatting_bomb(3000)\n"
+        "from tests.test_hostile_pages import *\n"
+        f"body = {page}\n"
         "extract_page(b'<p>warm <b>up</b>', URL)\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "page = extract_page(body, URL)\n"
@@ -419,7 +420,63 @@ def test_formatting_bomb_peak_memory_is_small():
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-2000:]
     grown_kib, limits = res.stdout.split(" ", 1)
-    assert int(grown_kib) < 100 * 1024 and "formatting" in limits
+    return int(grown_kib), limits
+
+
+def test_formatting_bomb_peak_memory_is_small():
+    """Peak RSS of a fresh process extracting 3,000 x 3,000 (before: +3.5 GB)."""
+    grown_kib, limits = peak_memory("formatting_bomb(3000)")
+    assert grown_kib < 100 * 1024 and "formatting" in limits
+
+
+def heavy_formatting(name: bytes, size: int, blocks: int) -> bytes:
+    """One formatting element (or link) of *size* bytes of attributes left open, re-opened
+    (cloned with its attributes) in each of *blocks* blocks."""
+    value = b"/" + b"x" * size if name == b"a" else b"x" * size
+    return b"<p><%s href='%s'>a</p>" % (name, value) + b"<p>y</p>" * blocks + b"<a href=/z>z</a>"
+
+
+@pytest.mark.parametrize("name", [b"b", b"a"])
+def test_formatting_elements_reopened_are_bounded_in_bytes(name):
+    """Before: each of the 2,000 blocks cloned the 100 KB tag (+200 MB; 1 MB x 20,000: 20 GB)."""
+    body = heavy_formatting(name, 100_000, 2000)
+    assert b"x" * 100_000 not in pipelines.extract.bound_body(body, [])[0]  # that tag dropped
+    page = extract_page(body, URL)
+    assert page.limits_hit == ["formatting"]
+    assert [link.target_url for link in page.links] == ["http://hostile.test/z"]
+    grown_kib, limits = peak_memory(f"heavy_formatting({name!r}, 100_000, 2000)")
+    assert grown_kib < 40 * 1024 and "formatting" in limits
+
+
+def test_honest_long_formatting_tags_are_kept():
+    """A long link (3.5 KB, the benchmark pages' longest <a>) re-opened in a few blocks."""
+    body = heavy_formatting(b"a", 3500, 50)
+    assert pipelines.extract.bound_body(body, [])[0] is body
+    assert extract_page(body, URL).limits_hit == []
+
+
+@pytest.mark.parametrize("level", [b"<object>", b"<table><tr><td>"])
+def test_links_nested_through_markers_are_flattened(level):
+    """An <a> in an <object> or a table cell does not close the open one: 2,000 nested links
+    (4,000 tags, too few for the nesting check by tags) walked n x n / 2 of anchor text (8 s at
+    4,000); now what nests past MAX_DOM_DEPTH is flattened after the parse."""
+    body = b"".join(b"<a href=/%d>w%d %s" % (i, i, level) for i in range(2000))
+    page = extract_page(body, URL)
+    assert page.limits_hit[:1] == ["dom_depth"]
+    n = len(page.links)
+    assert 0 < n <= MAX_DOM_DEPTH
+    assert [link.target_url for link in page.links] == [
+        f"http://hostile.test/{i}" for i in range(n)
+    ]
+    assert page.links[-1].anchor_text.startswith(f"w{n - 1} w{n}")  # the flattened text kept
+
+
+def test_links_in_table_cells_are_not_flattened():
+    """Many links in many cells (not nested): flattened after the parse only past the depth."""
+    body = b"<table>" + b"".join(b"<tr><td><a href=/%d>w%d</a>" % (i, i) for i in range(400))
+    page = extract_page(body, URL)
+    assert page.limits_hit == [] and len(page.links) == 400
+    assert page.links[399].anchor_text == "w399"
 
 
 def test_links_inside_dropped_formatting_elements_are_all_kept():

@@ -92,6 +92,17 @@ CASES = {
         ),
         (20_000, 100_000),
     ),
+    # One formatting tag of 100 KB left open, cloned with its attributes into n blocks.
+    "formatting_heavy": (
+        lambda n: b"<p><b itemtype='" + b"x" * 100_000 + b"'>a</p>" + b"<p>y</p>" * n + A,
+        (1000, 4000),
+    ),
+    # Links nested through <object> (a marker: an <a> does not close the one open): the text
+    # of each holds all those below it.
+    "links_nested_object": (
+        lambda n: b"".join(b"<a href=/%d>w%d <object>" % (i, i) for i in range(n)),
+        (1000, 4000),
+    ),
     # One tag of n distinct attributes: each is checked against the others (quadratic in one
     # parser call): past MAX_ATTRS_PER_TAG they are dropped.
     "attributes": (
