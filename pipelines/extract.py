@@ -14,7 +14,7 @@ import re
 import unicodedata
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from html import escape as html_escape
@@ -590,6 +590,21 @@ def _reopen_units(tag: bytes) -> int:
     (1, 3)
     """
     return 1 + len(tag) // REOPEN_UNIT_BYTES
+
+
+def _tags_with_a_quoted_gt(body: bytes) -> Iterator[int]:
+    """Where the tags with a ``>`` in a quoted value may start, in order (maybe twice): the
+    first ``<`` of a tag name after the ``>`` before the value. A cheap over-estimate (a "tag"
+    in a comment or script counts too), enough for :func:`_heavy_formatting`'s "may".
+
+    >>> list(_tags_with_a_quoted_gt(b'<p>a="b>" <b x=1 y="z>" w=">">'))
+    [10]
+    """
+    for value in _QUOTED_GT_RE.finditer(body):
+        at = value.start()
+        tag = _TAG_START_RE.search(body, body.rfind(b">", 0, at) + 1, at)
+        if tag is not None:
+            yield tag.start()
 
 
 def _heavy_formatting(body: bytes) -> bool:
