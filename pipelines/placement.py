@@ -574,6 +574,10 @@ class _Page:
             depth[k] = depth[up] + 1
             block[k] = (block[up] * 31 + parts[k]) & 0xFFFFFFFF
 
+    def attributes(self, key: int) -> dict[str, str | None]:
+        """An element's attributes: those the caller had read, else the node's."""
+        return self.attrs.get(key) or self.nodes[key].attributes
+
     def up(self, key: int, stop: set[int]) -> list[int]:
         """``key`` and its ancestors until one in ``stop`` (included) or the root."""
         out = []
@@ -972,7 +976,7 @@ def _labelled(label: Sequence[str | None], region: str) -> Iterator[int]:
 
 def _region_words(page: _Page, key: int) -> set[str]:
     """The class names that give an element its label."""
-    cls = (page.attrs.get(key) or page.nodes[key].attributes).get("class") or ""
+    cls = page.attributes(key).get("class") or ""
     return {word for word in cls.split() if _WORD_FACTS[word][1] == page.label[key]}
 
 
@@ -1527,7 +1531,7 @@ def _names_meta(page: _Page, key: int) -> bool:
     """
     if page.tag[key] in _TAG_LABELS:
         return False
-    attrs = page.attrs.get(key) or page.nodes[key].attributes
+    attrs = page.attributes(key)
     if attrs.get("role"):
         return False
     for value in (attrs.get("class"), attrs.get("id")):
