@@ -12,6 +12,7 @@ import codecs
 import heapq
 import re
 import unicodedata
+from array import array
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -466,7 +467,7 @@ def _read_markup(body: bytes, lowered: bytes, start: int) -> tuple[int, tuple[in
     return end, cut
 
 
-def _limit_attributes(body: bytes) -> bytes:
+def _limit_attributes(body: bytes, quoted_gts: Sequence[int] | None = None) -> bytes:
     """Drop the attributes of a tag past its first MAX_ATTRS_PER_TAG: the tag, its text and
     its links stay. Only two kinds of tag are read (two regular expressions find them): those
     that span more than twice as many bytes without a ``>``, and those with a ``>`` in a quoted
@@ -493,7 +494,8 @@ def _limit_attributes(body: bytes) -> bytes:
     last = 0
     lowered = b""
     long_tags = (long.start() for long in _LONG_TAG_RE.finditer(body))
-    quoted_gts = (value.start() for value in _QUOTED_GT_RE.finditer(body))
+    if quoted_gts is None:
+        quoted_gts = _quoted_gts(body)
     for at in heapq.merge(long_tags, quoted_gts):
         lowered = lowered or body.lower()
         while last <= at:  # the comments and raw text before *at*, then the markup at it
@@ -539,7 +541,9 @@ _FORMATTING_WHOLE_RE = re.compile(
 _LINK_START_RE = re.compile(rb"<a(?=[\t\n\f\r />])")  # in the lowercased body
 
 
-def _limit_reopened(body: bytes, tags: int, max_reopened: int | None = None) -> bytes:
+def _limit_reopened(
+    body: bytes, tags: int, max_reopened: int | None = None, quoted_gts: Sequence[int] | None = None
+) -> bytes:
     """Drop the formatting start tags that would make the parser re-open more than
     *max_reopened* elements (``MAX_REOPENED``) in the page; *tags*: its count of ``<``.
 
@@ -561,7 +565,7 @@ def _limit_reopened(body: bytes, tags: int, max_reopened: int | None = None) -> 
     """
     budget = MAX_REOPENED if max_reopened is None else max_reopened
     starts = len(_FORMATTING_START_RE.findall(body))
-    if (starts + 1) * tags <= budget and not _heavy_formatting(body):
+    if (starts + 1) * tags <= budget and not _heavy_formatting(body, quoted_gts):
         return body
     lowered = body.lower()
     pops = _pop_positions(lowered)
@@ -592,7 +596,18 @@ def _reopen_units(tag: bytes) -> int:
     return 1 + len(tag) // REOPEN_UNIT_BYTES
 
 
-def _tags_with_a_quoted_gt(body: bytes) -> Iterator[int]:
+def _quoted_gts(body: bytes) -> array:
+    """Where each quoted value holding a ``>`` may open (its ``=``): one scan of the page,
+    which :func:`_limit_reopened` and :func:`_limit_attributes` share (8 bytes each: a
+    hostile page may hold millions).
+
+    >>> list(_quoted_gts(b'<p>a="b>" <b x=1 y="z>">'))
+    [4, 18]
+    """
+    return array("q", (value.start() for value in _QUOTED_GT_RE.finditer(body)))
+
+
+def _tags_with_a_quoted_gt(body: bytes, quoted_gts: Sequence[int] | None = None) -> Iterator[int]:
     """Where the tags with a ``>`` in a quoted value may start, in order (maybe twice): the
     first ``<`` of a tag name after the ``>`` before the value. A cheap over-estimate (a "tag"
     in a comment or script counts too), enough for :func:`_heavy_formatting`'s "may".
@@ -600,14 +615,13 @@ def _tags_with_a_quoted_gt(body: bytes) -> Iterator[int]:
     >>> list(_tags_with_a_quoted_gt(b'<p>a="b>" <b x=1 y="z>" w=">">'))
     [10]
     """
-    for value in _QUOTED_GT_RE.finditer(body):
-        at = value.start()
+    for at in _quoted_gts(body) if quoted_gts is None else quoted_gts:
         tag = _TAG_START_RE.search(body, body.rfind(b">", 0, at) + 1, at)
         if tag is not None:
             yield tag.start()
 
 
-def _heavy_formatting(body: bytes) -> bool:
+def _heavy_formatting(body: bytes, quoted_gts: Sequence[int] | None = None) -> bool:
     """Whether a formatting start tag or ``<a>`` of *body* costs more than one unit
     (:func:`_reopen_units`): one regular expression, and the tags with a ``>`` in a quoted
     value read as the tokenizer reads them.
@@ -617,7 +631,7 @@ def _heavy_formatting(body: bytes) -> bool:
     """
     if _HEAVY_FORMATTING_RE.search(body) is not None:
         return True
-    for start in _tags_with_a_quoted_gt(body):
+    for start in _tags_with_a_quoted_gt(body, quoted_gts):
         tag = _FORMATTING_TAG_RE.match(body, start)
         if tag is not None and tag.end() - start >= REOPEN_UNIT_BYTES:
             return True
@@ -1328,11 +1342,15 @@ def bound_body(body: bytes, limits: list[str], *, native: bool = True) -> tuple[
     # n tags re-open (n/2)^2 elements at most, of a unit per REOPEN_UNIT_BYTES of the page at
     # most: under MAX_REOPENED, no need to look.
     if (tags // 2 + 1) ** 2 * (1 + len(body) // REOPEN_UNIT_BYTES) > MAX_REOPENED:
-        kept = _limit_reopened(body, min(tags, MAX_TAGS))
+        quoted_gts = _quoted_gts(body)  # both bounds read them: one scan
+        kept = _limit_reopened(body, min(tags, MAX_TAGS), quoted_gts=quoted_gts)
         if kept is not body:
             hit.append("formatting")
             body = kept
-    kept = _limit_attributes(body)
+            quoted_gts = None  # positions in the bytes before the cut
+    else:
+        quoted_gts = None
+    kept = _limit_attributes(body, quoted_gts)
     if kept is not body:
         hit.append("attributes")
         body = kept
