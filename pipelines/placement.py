@@ -686,7 +686,7 @@ def placement_facts(
         _place_outside(page, main.path, outside, results)
     marked = markup.facts() if markup is not None else _NO_MARKUP
     if marked[_MARKUP_PRODUCT]:
-        _product_links(tree, facts, link_keys, anchors, results)
+        _product_links(tree, facts, link_keys, anchors, results, _one_product(markup))
     return results, _link_facts(facts, raw, link_keys, anchors, results, marked)
 
 
@@ -1075,7 +1075,7 @@ def _main_block(
     weak = main == 0 or main_good < _MIN_MAIN
     listing = False
     if not weak:
-        items = _whole_list(page, main)
+        items = _whole_list(page, main, _list_levels(page, main))
         if items != main:
             # A listing: the list and what frames it (its intro, "see also"), not just it.
             listing = True
@@ -1463,6 +1463,7 @@ def _product_links(
     link_keys: list[int],
     anchors: Sequence[str],
     results: list[Placed],
+    one_product: bool = False,
 ) -> None:
     """The rules of a page marked up as a product's, applied after the others.
 
@@ -1471,22 +1472,85 @@ def _product_links(
       column beside the description that density did not choose: a link in it is content
       unless a region label lies between them (:func:`_item_labels`).
     - A link whose anchor carries a price, outside running text, offers another product (a
-      related item's card, an add-on, a bundle): a sidebar. Unless main is a grid of items
-      outside the item: a catalogue marked up as products, whose grid is its content.
+      related item's card, an add-on, a bundle): a sidebar, and so are the other links of its
+      card (:func:`_priced_cards`: its picture, its maker). Unless main is a grid of items
+      outside the item and the markup names several products (``one_product`` False): a
+      catalogue marked up as products, whose grid is its content.
+    - A call to action ("Add to cart", "Learn more", "Size guide", "Shipping"): a button or a
+      policy beside the description, not the description (:data:`_CALL_TO_ACTION`).
     """
     page = facts.page
     item = _product_item(tree, page)
     labels = _item_labels(page, item) if item >= 0 else None
-    listing = facts.main.listing
+    listing = facts.main.listing and not one_product
+    cards = _priced_cards(facts, link_keys, anchors)
     for i, key in enumerate(link_keys):
         placed = results[i]
         in_item = labels[key] if labels is not None else None
         if placed.score >= 1.0 or (in_item is None and (listing or placed.placement != CONTENT)):
             continue
-        if _PRICE.search(anchors[i][:_MAX_PRICED]) and _text_para(facts, key) < 0:
-            results[i] = placed._replace(placement=SIDEBAR, score=0.6)
+        if _card_of(page, key) in cards or _names_action(anchors[i]):
+            if placed.placement == CONTENT or in_item is not None:
+                results[i] = placed._replace(placement=SIDEBAR, score=0.6)
         elif in_item is not None and _resolve(in_item) in (None, CONTENT):
             results[i] = placed._replace(placement=CONTENT, score=max(placed.score, 0.7))
+
+
+# Anchors of a call to action or a shop's policy; "learn more about ..." too.
+_CALL_TO_ACTION = re.compile(
+    r"(?:learn more|shop(?: now| all)?|buy(?: it)? now|add to (?:cart|bag|basket|wishlist)"
+    r"|view (?:full )?details|see (?:how|more|details|all)|details|more info|read more"
+    r"|find out more|write a review|sign up(?: now)?|subscribe(?: now)?|size (?:guide|chart)"
+    r"|shipping(?: info| policy)?|returns?(?: policy)?|privacy policy"
+    r"|terms(?: of (?:use|service))?|click here|here|compare|take the quiz|notify me"
+    r"|get started)\W*|learn more\b.*",
+    re.IGNORECASE,
+)
+_MAX_ACTION = 80  # characters: a longer anchor is a title, not a button's words
+
+
+def _names_action(anchor: str) -> bool:
+    """Whether an anchor is a call to action or a policy's name.
+
+    >>> _names_action("Add to cart"), _names_action("Learn more about Git"), _names_action("Here.")
+    (True, True, True)
+    >>> _names_action("Care guide"), _names_action("Shopping for a skillet: what to look for")
+    (False, False)
+    """
+    return len(anchor) <= _MAX_ACTION and _CALL_TO_ACTION.fullmatch(anchor.strip()) is not None
+
+
+def _priced_cards(facts: _Facts, link_keys: list[int], anchors: Sequence[str]) -> set[int]:
+    """The cards (:func:`_card_of`) around links whose anchor carries a price, outside running
+    text: each offers another product."""
+    cards = set()
+    for key, anchor in zip(link_keys, anchors, strict=True):
+        if _PRICE.search(anchor[:_MAX_PRICED]) and _text_para(facts, key) < 0:
+            cards.add(_card_of(facts.page, key))
+    return cards
+
+
+_CARD_TAGS = frozenset({"li", "article"})
+_CARD_LEVELS = 4  # a card's links lie at most this many levels below it
+
+
+def _card_of(page: _Page, key: int) -> int:
+    """The card a link lies in: the nearest ``li`` or ``article`` a few levels up, else the
+    link itself (-1 never: a link is its own card when no item holds it)."""
+    cur = page.parent[key]
+    for _ in range(_CARD_LEVELS):
+        if cur <= 0:
+            break
+        if page.tag[cur] in _CARD_TAGS:
+            return cur
+        cur = page.parent[cur]
+    return key
+
+
+def _one_product(markup: PageMarkup | None) -> bool:
+    """Whether the markup names exactly one product (its JSON-LD or microdata): a product's
+    page, where a grid of priced items beside it offers others, not a catalogue."""
+    return markup is not None and markup.schema_types.count("product") == 1
 
 
 def _product_item(tree: LexborHTMLParser, page: _Page) -> int:
@@ -1651,11 +1715,31 @@ def _has_items(node: LexborNode) -> bool:
     return False
 
 
-def _whole_list(page: _Page, main: int) -> int:
-    """The list around ``main`` when main is one item of it (or inside one item): one teaser
-    of a listing page has the most text, but the listing is the page's content."""
+_LIST_LEVELS = 3  # levels above main searched for the list it is an item of
+_LIST_LEVELS_IN_LINK = 14  # ... when a link holds main: a card's title, deep in its card
+_LINK_LEVELS = 4  # main in a link: the link at most this many levels up
+
+
+def _list_levels(page: _Page, main: int) -> int:
+    """How far up :func:`_whole_list` looks for the list that ``main`` is an item of: further
+    when main's text lies in a link, which no article's body does: the title of a grid's card
+    (a shop's best sellers), whose item sits many boxes up."""
+    cur = page.parent[main]
+    for _ in range(_LINK_LEVELS):
+        if cur <= 0:
+            break
+        if page.tag[cur] == "a":
+            return _LIST_LEVELS_IN_LINK
+        cur = page.parent[cur]
+    return _LIST_LEVELS
+
+
+def _whole_list(page: _Page, main: int, levels: int = _LIST_LEVELS) -> int:
+    """The list around ``main`` when main is one item of it (or inside one item, at most
+    ``levels`` up): one teaser of a listing page has the most text, but the listing is the
+    page's content."""
     cur = main
-    for _ in range(3):
+    for _ in range(levels):
         up = page.parent[cur]
         if up < 0:
             return main
