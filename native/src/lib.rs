@@ -6,6 +6,7 @@ mod bounds;
 mod extract;
 mod lexbor;
 mod rows;
+mod scan;
 pub mod urls;
 mod walk;
 
@@ -14,7 +15,7 @@ mod walk;
 /// number with any change of a function's name, signature or return shape.
 #[pyfunction]
 fn core_version() -> &'static str {
-    concat!(env!("CARGO_PKG_VERSION"), "+api9")
+    concat!(env!("CARGO_PKG_VERSION"), "+api10")
 }
 
 #[pymodule]
