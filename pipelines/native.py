@@ -43,10 +43,11 @@ NATIVE_ENV = "LINKCRAWL_NATIVE"
 #: The core this Python code speaks to: native/Cargo.toml's version and the interface number
 #: (native/src/lib.rs ``core_version``; bumped with any change of a function's signature or
 #: return shape).
-CORE_VERSION = "0.1.0+api10"
+CORE_VERSION = "0.1.0+api11"
 #: The core's functions this module calls.
 CORE_FUNCTIONS = (
-    "extract_links", "extract_decoded", "lexbor_page", "lexbor_scan", "limit_depth"
+    "extract_links", "extract_decoded", "lexbor_page", "lexbor_scan", "limit_depth",
+    "placement_tables",
 )  # fmt: skip
 
 
@@ -264,7 +265,17 @@ def lexbor_core() -> ModuleType | None:
     if (fields, markup, probe) != _PROBE_WALK:  # same names, another ABI: a selectolax unknown
         log.warning("linkcrawl: lexbor's C API answers otherwise; using the Python path")
         return None
+    native.placement_tables(*placement_tables())
     return native
+
+
+def placement_tables() -> tuple[Any, ...]:
+    """Placement's word tables, as the core takes them (native/src/facts.rs ``Tables``): the
+    one copy is Python's."""
+    p = placement_module
+    return (p._TAG_LABELS, p._ROLE_LABELS, p._ITEMPROP_LABELS, p._TOKEN_LABELS, p._COMPOUND,
+            p._WEAK_CONTENT, p._WORD_BITS, p._TAG_BITS, p._LABEL_BITS, p._BODY_ITEMPROPS,
+            (p.COMMENT, p.CONTENT))  # fmt: skip
 
 
 #: Whether the core builds the rows (hrefs resolved, every column but placement) or only walks

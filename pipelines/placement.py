@@ -501,8 +501,11 @@ class Scanned(NamedTuple):
     the recorded elements numbered as :meth:`_Page.register` numbers them, each with its
     parent, depth, fingerprint (:attr:`_Page.block`), address (``mem_id``) and kind (an index
     into ``kinds``: markup repeats); each link's key; the blocks of running text and their
-    text length; the keys of blocks and links in document order."""
+    text length; the keys of blocks and links in document order. ``facts``: each kind's label,
+    whether it names the body, and bits (:func:`_facts` but the fingerprint part) when the
+    core classified them with this module's tables, else None (then looked up here)."""
 
+    facts: list[tuple[str | None, bool, int]] | None
     parent: list[int]
     depth: list[int]
     block: list[int]
@@ -650,7 +653,10 @@ class _Page:
         if attrs is not None:
             self.attrs = dict(zip(scanned.link_keys, attrs, strict=True))
         kinds, kind_of = scanned.kinds, scanned.kind_of
-        labels, bodies, _, bits = zip(*[_FACTS[kind] for kind in kinds], strict=True)
+        if scanned.facts is not None:
+            labels, bodies, bits = zip(*scanned.facts, strict=True)
+        else:
+            labels, bodies, _, bits = zip(*[_FACTS[kind] for kind in kinds], strict=True)
         self.tag = list(map([kind[0] for kind in kinds].__getitem__, kind_of))
         self.label = list(map(labels.__getitem__, kind_of))
         self.bits = list(map(bits.__getitem__, kind_of))

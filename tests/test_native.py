@@ -741,6 +741,56 @@ def test_the_scan_gathers_pythons_facts(core):
         ]
 
 
+def _python_facts(tag, cls=None, id_=None, role=None, itemprop=None):
+    label, body, _, bits = placement._facts(tag, cls, id_, role, itemprop, None)
+    return label, body, bits
+
+
+def test_element_facts_are_pythons_on_the_pages(core):
+    """Each kind of element of the pages (tag, class, id, role, itemprop) gets from the core
+    (native/src/facts.rs, with placement's own tables) the label, body and bits Python's
+    ``_facts`` gives; the regular expressions it ports by hand are still Python's."""
+    if core is None:
+        return _fallback_works()
+    assert placement._TOKEN_RE.pattern == r"[A-Z]?[a-z\u00e0-\u024f]+|[A-Z]+(?![a-z])"
+    assert placement._BODY_RE.pattern == (
+        r"(?:article|story|entry|post|blog|news)[-_]?(?:body|content|text)"
+    )
+    native.lexbor_core()  # sets the tables
+    root = DATA / "zyte-article-extraction-benchmark" / "html"
+    kinds = set()
+    for path in sorted(root.glob("*.html.gz"))[::6]:
+        tree = LexborHTMLParser(gzip.decompress(path.read_bytes()))
+        scanned = native.scan_page(tree, tree.body, tree.css("a[href]"))
+        assert scanned is not None and scanned.facts is not None
+        assert scanned.facts == [core.element_facts(*kind[:5]) for kind in scanned.kinds]
+        kinds.update(kind[:5] for kind in scanned.kinds)
+    assert len(kinds) > 1_000
+    for kind in kinds:
+        assert core.element_facts(*kind) == _python_facts(*kind), kind
+
+
+_NAME_PARTS = st.sampled_from(
+    [*placement._TOKEN_LABELS, *placement._WORD_BITS, "-", "_", " ", "\xa0", "\x1c", "2", "A",
+     "Nav", "BODY", "É", "é", "İ", "Σ", "ß", "x", "articleBody", "entry-", "post_text", "ÀB"]
+)  # fmt: skip
+_NAMES = st.lists(_NAME_PARTS, max_size=6).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    tag=st.sampled_from(["div", "nav", "aside", "li", "section", "p", "-document"]),
+    cls=st.none() | _NAMES, id_=st.none() | _NAMES, role=st.none() | _NAMES,
+    itemprop=st.none() | _NAMES,
+)  # fmt: skip
+def test_element_facts_are_pythons_on_random_names(core, tag, cls, id_, role, itemprop):
+    if core is None:
+        return _fallback_works()
+    native.lexbor_core()
+    got = core.element_facts(tag, cls, id_, role, itemprop)
+    assert got == _python_facts(tag, cls, id_, role, itemprop)
+
+
 def test_a_link_the_scan_does_not_reach_is_scanned_by_python(core, monkeypatch):
     """A caller's own link node that the scan does not reach (an ``<a>`` without href):
     logged, and placement scans in Python (the same placements)."""

@@ -1,4 +1,5 @@
 //! The core's Python functions (registered by lib.rs): `src/walk.rs` does the work.
+use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::exceptions::{PyLookupError, PyRuntimeError};
@@ -6,6 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::bounds;
+use crate::facts;
 use crate::lexbor;
 use crate::rows::link_rows;
 use crate::scan;
@@ -160,6 +162,7 @@ fn lexbor_scan(
     let s = guarded(|| unsafe { scan::scan(root, &links, &rules) })?
         .ok_or_else(|| PyRuntimeError::new_err("the root is not in a lexbor document"))?;
     Ok((
+        s.facts,
         s.parent,
         s.depth,
         s.block,
@@ -172,8 +175,56 @@ fn lexbor_scan(
     ))
 }
 
+/// Placement's word tables (placement.py's, named as there), kept for the scans that follow:
+/// each kind of element a scan meets is then classified in Rust (src/facts.rs).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn placement_tables(
+    tag_labels: HashMap<String, String>,
+    role_labels: HashMap<String, String>,
+    itemprop_labels: HashMap<String, String>,
+    token_labels: HashMap<String, String>,
+    compound: Vec<(String, String)>,
+    weak_content: HashSet<String>,
+    word_bits: HashMap<String, u64>,
+    tag_bits: HashMap<String, u64>,
+    label_bits: HashMap<String, u64>,
+    body_itemprops: HashSet<String>,
+    labels: (String, String),
+) {
+    let (comment, content) = labels;
+    facts::set_tables(facts::Tables {
+        tag_labels,
+        role_labels,
+        itemprop_labels,
+        token_labels,
+        compound,
+        weak_content,
+        word_bits,
+        tag_bits,
+        label_bits,
+        body_itemprops,
+        comment,
+        content,
+    });
+}
+
+/// src/facts.rs's facts of one kind of element (tag, class, id, role, itemprop): what
+/// tests/test_native.py compares with placement.py `_facts`; None before `placement_tables`.
+#[pyfunction]
+fn element_facts(
+    tag: &str,
+    cls: Option<String>,
+    id: Option<String>,
+    role: Option<String>,
+    itemprop: Option<String>,
+) -> Option<facts::Facts> {
+    facts::tables().map(|t| t.facts(tag, &cls, &id, &role, &itemprop))
+}
+
 /// `lexbor_scan`'s answer (scan.rs `Scan`'s fields).
 type ScanRow = (
+    Option<Vec<facts::Facts>>,
     Vec<i64>,
     Vec<u32>,
     Vec<u32>,
@@ -236,6 +287,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(lexbor_load, m)?)?;
     m.add_function(wrap_pyfunction!(lexbor_page, m)?)?;
     m.add_function(wrap_pyfunction!(lexbor_scan, m)?)?;
+    m.add_function(wrap_pyfunction!(placement_tables, m)?)?;
+    m.add_function(wrap_pyfunction!(element_facts, m)?)?;
     m.add_function(wrap_pyfunction!(limit_depth, m)?)?;
     m.add_function(wrap_pyfunction!(decode_py, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;

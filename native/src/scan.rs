@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::ffi::c_int;
 
+use crate::facts::{tables, Facts};
 use crate::lexbor::{document_of, Node, Tree, API, DOCUMENT, ELEMENT, TEXT};
 
 /// What one element's facts depend on (placement.py `_FACTS`' key): its tag, then its class,
@@ -34,6 +35,8 @@ pub struct Scan {
     pub link_keys: Vec<i64>,
     pub paras: Vec<(usize, usize)>,
     pub seq: Vec<usize>,
+    /// Each kind's facts (label, names the body, bits) when placement's tables are set.
+    pub facts: Option<Vec<Facts>>,
 }
 
 /// The tags the scan measures (placement.py `_SCAN_SELECTOR` less the links), the boxes among
@@ -222,7 +225,13 @@ impl<'t, 'a> Page<'t, 'a> {
             }
             kind_of.push(at);
         }
+        let facts = tables().map(|t| {
+            let of =
+                |(tag, cls, id, role, itemprop, _): &Kind| t.facts(tag, cls, id, role, itemprop);
+            kinds.iter().map(of).collect()
+        });
         Scan {
+            facts,
             parent: self.parent,
             depth,
             block,
