@@ -777,7 +777,7 @@ _NAME_PARTS = st.sampled_from(
 _NAMES = st.lists(_NAME_PARTS, max_size=6).map("".join)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     tag=st.sampled_from(["div", "nav", "aside", "li", "section", "p", "-document"]),
     cls=st.none() | _NAMES, id_=st.none() | _NAMES, role=st.none() | _NAMES,
