@@ -19,7 +19,8 @@ Cluster slot and every script touches one node. Layout (prefix ``linkcrawl:{c}:`
   on ack); ``trial`` HASH worker -> the one suspect (lost) entry it may hold: see POP;
 - ``share``         HASH worker -> "entries popped (decaying)|ms time"; ``hungry`` ZSET worker
   -> ms time until which it is owed a slot (it found nothing ready); ``starving`` HASH worker
-  -> since when; ``asked`` HASH worker -> ms time of its last pop (fair sharing: see POP);
+  -> since when; ``asked`` HASH worker -> "ms time of its last pop|ms it is owed" (fair
+  sharing: see POP);
 - ``seen:<bucket>`` STRING of packed 6-byte fingerprint remainders (the duplicate filter);
 - ``hostpages``     HASH host -> pages enqueued (``--max-pages-per-host``);
 - ``qbudget``       HASH 8-byte hash of a URL without its query -> distinct URLs with a query

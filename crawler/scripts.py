@@ -152,8 +152,10 @@ return out
 # the next free slot by every worker ranked after it: without that, the worker that releases a
 # host slot takes it again at once, and hosts stick to whoever got them first. The first of the
 # ranking never yields, so someone always pops. "Lately" is the window, or twice the time since
-# the worker's previous ask (`asked`) if longer, up to 10 windows: a worker starved of CPU asks
-# later than it is told to, and was forgotten between two asks (17% of the pages at load 13).
+# the worker's previous ask (`asked`: "ms time|owed ms") if longer, remembered over its next
+# asks (x 0.9 each), up to 10 windows: a worker starved of CPU asks later than it is told to
+# (a burst of asks, then none for a while), and was forgotten between two bursts (17% of the
+# pages at load 13).
 POP = (
     _NOW
     + _ENTRY_FORMS
@@ -169,9 +171,14 @@ local poll = math.max(math.floor(window / 3), 1)
 local owed = window
 redis.call('ZADD', KEYS[7], now + tonumber(ARGV[4]), worker)
 if window > 0 then
-  local asked = tonumber(redis.call('HGET', KEYS[13], worker) or '0')
-  redis.call('HSET', KEYS[13], worker, now)
-  if asked > 0 then owed = math.min(math.max(window, 2 * (now - asked)), 10 * window) end
+  local asked = redis.call('HGET', KEYS[13], worker)
+  if asked then
+    local sep = string.find(asked, '|', 1, true)
+    local last = tonumber(string.sub(asked, 1, sep - 1))
+    local before = tonumber(string.sub(asked, sep + 1))
+    owed = math.min(math.max(window, 2 * (now - last), math.floor(before * 0.9)), 10 * window)
+  end
+  redis.call('HSET', KEYS[13], worker, now .. '|' .. owed)
 end
 local function share(w)
   local raw = redis.call('HGET', KEYS[12], w)
