@@ -135,8 +135,8 @@ def _add_crawl_options(p: argparse.ArgumentParser) -> None:
         "--fair-share-window",
         type=float,
         default=defaults.FAIR_SHARE_WINDOW,
-        help="seconds a worker that found nothing to do is owed the next free host slot "
-        "(0: first come, first served)",
+        help="seconds a worker that found nothing to do is owed the next free host slot, or "
+        "twice its time between asks if longer, up to 10x (0: first come, first served)",
     )
     p.add_argument(
         "--store-text",

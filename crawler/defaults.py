@@ -64,6 +64,7 @@ STOP_HARD_EXIT = 3.0
 PARENT_CHECK_SECONDS = 1.0  # how often a worker of `crawl` checks that its parent lives
 MAX_LEASE_LOSSES = 2  # an entry whose lease died with its worker this often is poison
 FAIR_SHARE_WINDOW = 0.15  # seconds a worker that found nothing ready is owed the next slot
+# (or twice its time between asks, up to 10 windows: see POP)
 
 # WARC output (--warc DIR, crawler/warc.py).
 WARC_MAX_BYTES = 1_000_000_000  # a file is closed and a new one started past this size

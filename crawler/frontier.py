@@ -18,7 +18,8 @@ Cluster slot and every script touches one node. Layout (prefix ``linkcrawl:{c}:`
 - ``lost``          HASH entry -> times its lease was lost with a dead or hung worker (gone
   on ack); ``trial`` HASH worker -> the one suspect (lost) entry it may hold: see POP;
 - ``share``         HASH worker -> "entries popped (decaying)|ms time"; ``hungry`` ZSET worker
-  -> ms time it last found nothing ready; ``starving`` HASH worker -> since when (fair
+  -> ms time until which it is owed a slot (it found nothing ready); ``starving`` HASH worker
+  -> since when; ``asked`` HASH worker -> "ms time of its last pop|ms it is owed" (fair
   sharing: see POP);
 - ``seen:<bucket>`` STRING of packed 6-byte fingerprint remainders (the duplicate filter);
 - ``hostpages``     HASH host -> pages enqueued (``--max-pages-per-host``);
@@ -226,6 +227,7 @@ class Frontier:
         self.sendnext, self.crawldelay, self.busy = k("sendnext"), k("crawldelay"), k("busy")
         self.lost, self.trial = k("lost"), k("trial")
         self.hungry, self.starving, self.share = k("hungry"), k("starving"), k("share")
+        self.asked = k("asked")
         names = ("ENQUEUE", "SEEN_CHECK", "POP", "RELEASE", "ACK", "RETURN", "REQUEUE", "ACQUIRE",
                  "SENT", "DRAIN")  # fmt: skip
         self._scripts = {name: scripts.Script(client, getattr(scripts, name)) for name in names}
@@ -385,7 +387,8 @@ class Frontier:
             return self.drain(worker, count, ttl), 0.0
         res = self._scripts["POP"](
             keys=[self.ready, self.active, self.next, self.owner, self.holding, self.stats_key,
-                  self.workers, self.lost, self.trial, self.hungry, self.starving, self.share],
+                  self.workers, self.lost, self.trial, self.hungry, self.starving, self.share,
+                  self.asked],
             args=[self.prefix, count, worker, int(ttl * 1000), cfg.host_concurrency,
                   int(cfg.host_delay * 1000), cfg.max_lease_losses,
                   int(cfg.fair_share_window * 1000)],
@@ -508,7 +511,7 @@ class Frontier:
         lease (see the POP script), and an entry lost ``max_lease_losses`` times is poison.
         """
         keys = [self.owner, self.holding, self.active, self.ready, self.stats_key, self.workers,
-                self.lost, self.trial, self.share]  # fmt: skip
+                self.lost, self.trial, self.share, self.asked]  # fmt: skip
         args = [self.prefix, worker, "1" if lost else "0"]
         return int(self._scripts["REQUEUE"](keys=keys, args=args))
 

@@ -136,7 +136,7 @@ return out
 
 # Lease up to `count` entries of ready hosts to a worker, and record its heartbeat.
 # KEYS: ready, active, next, owner, holding, stats, workers, lost, trial, hungry, starving,
-# share.
+# share, asked.
 # ARGV: prefix, count, worker, ttl_ms, host_concurrency, delay_ms, max_losses, window_ms.
 # Returns entries (a quarantined one as "!<losses>\t<entry>"), or {wait_ms} when a host
 # becomes ready later or a slot may free up soon.
@@ -151,7 +151,11 @@ return out
 # A worker that found nothing ready lately (`hungry`, within the window: it is asking) is owed
 # the next free slot by every worker ranked after it: without that, the worker that releases a
 # host slot takes it again at once, and hosts stick to whoever got them first. The first of the
-# ranking never yields, so someone always pops.
+# ranking never yields, so someone always pops. "Lately" is the window, or twice the time since
+# the worker's previous ask (`asked`: "ms time|owed ms") if longer, remembered over its next
+# asks (x 0.9 each), up to 10 windows: a worker starved of CPU asks later than it is told to
+# (a burst of asks, then none for a while), and was forgotten between two bursts (17% of the
+# pages at load 13).
 POP = (
     _NOW
     + _ENTRY_FORMS
@@ -164,7 +168,18 @@ local delay = tonumber(ARGV[6])
 local max_lost = tonumber(ARGV[7])
 local window = tonumber(ARGV[8])
 local poll = math.max(math.floor(window / 3), 1)
+local owed = window
 redis.call('ZADD', KEYS[7], now + tonumber(ARGV[4]), worker)
+if window > 0 then
+  local asked = redis.call('HGET', KEYS[13], worker)
+  if asked then
+    local sep = string.find(asked, '|', 1, true)
+    local last = tonumber(string.sub(asked, 1, sep - 1))
+    local before = tonumber(string.sub(asked, sep + 1))
+    owed = math.min(math.max(window, 2 * (now - last), math.floor(before * 0.9)), 10 * window)
+  end
+  redis.call('HSET', KEYS[13], worker, now .. '|' .. owed)
+end
 local function share(w)
   local raw = redis.call('HGET', KEYS[12], w)
   if not raw then return 0 end
@@ -174,12 +189,12 @@ local function share(w)
 end
 local function starve()
   if redis.call('ZCARD', KEYS[7]) > 1 then
-    redis.call('ZADD', KEYS[10], now, worker)
+    redis.call('ZADD', KEYS[10], now + owed, worker)
     redis.call('HSETNX', KEYS[11], worker, now)
   end
 end
 if window > 0 then
-  for _, w in ipairs(redis.call('ZRANGEBYSCORE', KEYS[10], '-inf', now - window)) do
+  for _, w in ipairs(redis.call('ZRANGEBYSCORE', KEYS[10], '-inf', now)) do
     redis.call('ZREM', KEYS[10], w)
     redis.call('HDEL', KEYS[11], w)
   end
@@ -338,7 +353,7 @@ return n
 )
 
 # Workers whose heartbeat ran out (or the one named): all their leases go back.
-# KEYS: owner, holding, active, ready, stats, workers, lost, trial, share. ARGV: prefix,
+# KEYS: owner, holding, active, ready, stats, workers, lost, trial, share, asked. ARGV: prefix,
 # worker ('' for every dead one), count ('1': the worker died or hung; '0': it left cleanly).
 # A lost entry that still held its host slot (popped, not yet processed) becomes a suspect
 # (loss count 1); the worker's trial suspect, if it still held its slot, gets one more loss.
@@ -375,6 +390,7 @@ for _, worker in ipairs(dead) do
   redis.call('ZREM', KEYS[6], worker)
   redis.call('HDEL', KEYS[8], worker)
   redis.call('HDEL', KEYS[9], worker)
+  redis.call('HDEL', KEYS[10], worker)
 end
 return n
 """

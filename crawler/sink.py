@@ -17,7 +17,7 @@ from twisted.internet import task
 from twisted.python.failure import Failure
 
 from crawler import defaults
-from crawler.stopping import flush_now
+from crawler.stopping import flush_now, stop_begun
 from pipelines.parquet_sink import ParquetSink
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class ParquetSinkPipeline:
         self._last_flush = time.monotonic()
         crawler.signals.connect(self.flush, signal=signals.spider_idle)
         crawler.signals.connect(self.flush, signal=flush_now)  # a forced stop
+        crawler.signals.connect(self.flush_at_stop, signal=stop_begun)
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ParquetSinkPipeline:
@@ -77,6 +78,14 @@ class ParquetSinkPipeline:
         ):
             self.flush()
         return item
+
+    def flush_at_stop(self, spider: Any = None) -> None:
+        """A stop began: what is buffered is written and acked now, not at the end of the
+        grace (a stop cut short by its hard exit loses only what came in the grace)."""
+        before = sum(sink.pages_written for sink in self.sinks.values())
+        self.flush()
+        written = sum(sink.pages_written for sink in self.sinks.values()) - before
+        logger.warning("stopping: %d buffered pages written", written)
 
     def _flush_if_stale(self) -> None:
         if time.monotonic() - self._last_flush >= self.flush_seconds:

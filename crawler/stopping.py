@@ -2,10 +2,11 @@
 
 ``StopRequest`` is the `linkcrawl crawl` side: its handlers only record what was asked (a
 loop polls it), so a signal never lands in the middle of a Redis call or a file write.
-``WorkerStop`` is a worker's: stop taking requests at once, let in-flight pages finish for
-``grace`` seconds, then flush the sink (which acks), return the leases still held and stop the
-reactor; a last-resort timer exits the process if even that hangs. ``die_with_parent`` makes
-the kernel signal a child whose parent dies (Linux), so workers never outlive `crawl`.
+``WorkerStop`` is a worker's: stop taking requests at once and flush the sink (which acks),
+let in-flight pages finish for ``grace`` seconds, then flush again, return the leases still
+held and stop the reactor; a last-resort timer exits the process if even that hangs.
+``die_with_parent`` makes the kernel signal a child whose parent dies (Linux), so workers
+never outlive `crawl`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ logger = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # Sent (Scrapy signal) when a stop is forced: the sink writes what it holds and acks it.
 flush_now = object()
+# Sent when a stop begins: the sink writes what it holds already (a stop that runs past its
+# grace and hard exit, as on a machine starved of CPU, then leaves less to fetch again).
+stop_begun = object()
 _PR_SET_PDEATHSIG = 1
 
 
@@ -260,6 +264,7 @@ class WorkerStop:
         )
         self._reactor.callLater(self.grace, self.force)
         self._stop_engine()
+        self.crawler.signals.send_catch_log(signal=stop_begun)
 
     def _stop_engine(self) -> None:
         from scrapy.utils.defer import deferred_from_coro

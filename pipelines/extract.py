@@ -428,43 +428,211 @@ _FIRST_ATTRS_RE = re.compile(
 )  # (atomic: "a=b" is never retried as "a" then "=b")
 _MORE_ATTRS_RE = re.compile(rb"(?>[\t\n\f\r /]*+%s)*+" % _ONE_ATTR)
 _WHOLE_TAG_RE = re.compile(rb"</?[a-zA-Z][^\t\n\f\r />]*+(?>[\t\n\f\r /]*+%s)*+" % _ONE_ATTR)
-# Where the tokenizer leaves the data state (in the lowercased body): a comment, or the start
-# tag of a raw text element (no "<" in its text starts a tag).
+# Where the tokenizer may leave the data state or the parser change what raw text is (in the
+# lowercased body): a comment, a CDATA section (in SVG or MathML), the start tag of a raw text
+# element (no "<" in its text starts a tag, unless it is in SVG or MathML), and the tags that
+# open or close SVG, MathML, their HTML islands and a frameset (see _next_context).
 _RAW_TEXT_NAMES = b"script style textarea title xmp iframe noembed noframes".split()
 _RAW_TEXT_START_RE = re.compile(rb"<(%s)(?=[\t\n\f\r />])" % b"|".join(_RAW_TEXT_NAMES))
 _RAW_TEXT_END_RE = {name: re.compile(rb"</%s[\t\n\f\r />]" % name) for name in _RAW_TEXT_NAMES}
-_OPENER_RE = re.compile(rb"<!--|" + _RAW_TEXT_START_RE.pattern)
+_FOREIGN_ROOTS = frozenset({b"svg", b"math"})
+# SVG's and MathML's HTML islands (integration points): HTML again inside them.
+_ISLANDS = frozenset(b"foreignobject desc title mi mo mn ms mtext annotation-xml".split())
+_CONTEXT_NAMES = _FOREIGN_ROOTS | _ISLANDS | {b"frameset"}
+_CONTEXT_ONLY_NAMES = _CONTEXT_NAMES - set(_RAW_TEXT_NAMES)
+_OPENER_RE = re.compile(
+    rb"<!--|<!\[cdata\[|"
+    + _RAW_TEXT_START_RE.pattern
+    + rb"|</?(?:%s)(?=[\t\n\f\r />])" % b"|".join(sorted(_CONTEXT_NAMES))
+)
+# ...of which in HTML (not in SVG or MathML), the tags that change the context are the starts.
+_HTML_OPENER_RE = re.compile(
+    rb"<!--|" + _RAW_TEXT_START_RE.pattern + rb"|<(?:svg|math|frameset)(?=[\t\n\f\r />])"
+)
 # A comment ends at its first "-->" or "--!>"; "<!-->" and "<!--->" are whole comments.
 _COMMENT_RE = re.compile(rb"<!--(?:-?>|.*?--!?>)", re.DOTALL)
 # Markup starts at "<" then "!", "?", "/" or a letter (a tag, a comment or a bogus comment).
 _MARKUP_RE = re.compile(rb"<[!/?a-zA-Z]")
+_TAG_NAME_RE = re.compile(rb"</?([^\t\n\f\r />]*+)")
+_SELF_CLOSING_RE = re.compile(rb"[\t\n\f\r /]*/>")
+# A script's text: "<!--" escapes it, where "<script" escapes it twice (then "</script" is
+# text); "-->" ends both.
+_SCRIPT_EVENT_RE = re.compile(rb"-->|<(/?)script[\t\n\f\r />]")
+# The context of a reading: (SVG/MathML elements open, their HTML islands open, a tag read in
+# an island (its elements may keep the island open), unsure: raw text may be markup to the end).
+Context = tuple[int, int, int, int]
+_HTML: Context = (0, 0, 0, 0)
+MAX_READINGS = 8  # readings of a page that differ at once (then it is cut where they part)
 
 
-def _read_markup(body: bytes, lowered: bytes, start: int) -> tuple[int, tuple[int, int] | None]:
-    """Where the markup at *start* ends as the tokenizer reads it (a raw text element: at its
-    end tag), and the span of its attributes past the first MAX_ATTRS_PER_TAG, if any.
+class _Ends:
+    """Where the raw text elements, CDATA sections and escaped scripts of one page end: the
+    same end is looked for once (a hostile page may open thousands of raw text elements that
+    never end: a search from each would be quadratic)."""
+
+    def __init__(self, lowered: bytes) -> None:
+        self.lowered = lowered
+        self.found: dict[bytes, tuple[int, int]] = {}  # searched from, found at
+        self.escaped: dict[int, int] = {}  # where a script escaped at a "<!--" ends
+
+    def next(self, key: bytes, at: int) -> int:
+        """Where the first *key* (a raw text element's name: its end tag; or "<!--", "]]>")
+        at or after *at* starts, or the end of the page.
+
+        >>> _Ends(b"a]]>b</style>]]>").next(b"]]>", 2), _Ends(b"a</style>").next(b"style", 0)
+        (13, 1)
+        """
+        since, found = self.found.get(key, (1, 0))
+        if not since <= at <= found:  # (the same end for each start before it: searched once)
+            pattern = _RAW_TEXT_END_RE.get(key) or re.compile(re.escape(key))
+            match = pattern.search(self.lowered, at)
+            since, found = at, match.start() if match else len(self.lowered)
+            self.found[key] = since, found
+        return found
+
+    def script(self, start: int) -> int:
+        """Where a script's text from *start* ends: at the ``</script`` the tokenizer takes
+        for its end tag (not one in a script escaped twice), or at the end of the page.
+
+        >>> _Ends(b'<!--<script></script><b x="</script><a>').script(0)
+        27
+        >>> _Ends(b"a<!-->b</script>").script(0), _Ends(b"a<!--b</script>").script(0)
+        (7, 6)
+        """
+        escapes = []
+        end: int | None = None
+        at = start
+        while end is None:
+            end = self.next(b"script", at)
+            escape = self.next(b"<!--", at)
+            if escape < end:
+                escapes.append(escape)
+                end = self.escaped.get(escape)
+                if end is None:
+                    end, at = _escaped_script(self.lowered, escape)
+        for escape in escapes:  # each page's escapes read once, whatever the starts
+            self.escaped[escape] = end
+        return end
+
+
+def _escaped_script(lowered: bytes, escape: int) -> tuple[int | None, int]:
+    """A script escaped by the ``<!--`` at *escape*: where its end tag is, or None and where
+    it is not escaped any more (a ``-->``).
+
+    >>> _escaped_script(b"<!--<script></script>--></script>", 0)
+    (None, 24)
+    """
+    doubly = False
+    at = escape + 2  # (a "<!--" lends its dashes: "<!-->")
+    while True:
+        event = _SCRIPT_EVENT_RE.search(lowered, at)
+        if event is None:
+            return len(lowered), at
+        at = event.end()
+        if event[0] == b"-->":
+            return None, at
+        if event[1] and not doubly:
+            return event.start(), at
+        if event[1] is not None:
+            doubly = not event[1]
+            at -= 1  # the ">" after the name may end an escape: "<script>-->"
+
+
+def _next_context(context: Context, name: bytes, end_tag: bool, self_closing: bool) -> Context:
+    """The context after a tag *name* (lowercased). A loose model of the tree: SVG and MathML
+    elements open, their HTML islands open, and "unsure" for the rest of the page when an
+    island held tags as it closed (then its elements may have kept it open) or after a
+    ``<frameset>`` (where a ``<style>`` is ignored): raw text is read both ways then.
+
+    >>> c = _next_context(_HTML, b"svg", False, False)
+    >>> c, _next_context(c, b"svg", True, False), _next_context(_HTML, b"svg", False, True)
+    ((1, 0, 0, 0), (0, 0, 0, 0), (0, 0, 0, 0))
+    """
+    foreign, islands, held, unsure = context
+    if islands and not (end_tag and name in _ISLANDS):
+        held = 1
+    if name in _FOREIGN_ROOTS:
+        if not end_tag and not self_closing:
+            foreign += 1
+        elif end_tag and foreign and not islands:
+            foreign -= 1
+            unsure |= int(held and not foreign)
+    elif name in _ISLANDS and foreign:
+        if not end_tag and not self_closing:
+            islands += 1
+        elif end_tag and islands:
+            islands -= 1
+    elif name == b"frameset" and not end_tag:
+        unsure = 1
+    return foreign, islands, held if foreign else 0, unsure
+
+
+def _read_markup(
+    body: bytes, lowered: bytes, start: int, context: Context = _HTML, ends: _Ends | None = None
+) -> tuple[list[tuple[int, Context]], tuple[int, int] | None]:
+    """Where the markup at *start* may end as the tokenizer reads it, each with the context
+    after it (a raw text element: at its end tag; in SVG or MathML also after its start tag:
+    its text may be markup), and the span of its attributes past the first MAX_ATTRS_PER_TAG.
 
     >>> page = b'<!-- a <b x="c> --><script>a<b x="c></script>'
     >>> _read_markup(page, page, 0), _read_markup(page, page, 19)
-    ((19, None), (36, None))
+    (([(19, (0, 0, 0, 0))], None), ([(36, (0, 0, 0, 0))], None))
     >>> _read_markup(b"</ x> y", b"</ x> y", 0)  # a bogus comment
-    (5, None)
+    ([(5, (0, 0, 0, 0))], None)
+    >>> _read_markup(b"<style>a</style>", b"<style>a</style>", 0, (1, 0, 0, 0))[0]
+    [(8, (1, 0, 0, 0)), (6, (1, 0, 0, 0))]
     """
     if lowered.startswith(b"<!--", start):
         comment = _COMMENT_RE.match(lowered, start)
-        return (comment.end() if comment else len(body)), None
+        return [(comment.end() if comment else len(body), context)], None
     if not _TAG_START_RE.match(body, start):  # "<!", "<?", "</" then no letter: to a ">"
         end = body.find(b">", start + 2)
-        return (len(body) if end < 0 else end + 1), None
+        stops = [len(body) if end < 0 else end + 1]
+        if (context[0] or context[3]) and lowered.startswith(b"<![cdata[", start):
+            cdata = (ends or _Ends(lowered)).next(b"]]>", start + 9)
+            stops.append(min(cdata + 3, len(body)))  # CDATA in SVG or MathML
+        return [(stop, context) for stop in stops], None
     first = _FIRST_ATTRS_RE.match(body, start)
     read = _MORE_ATTRS_RE.match(body, first.end()) if first else _WHOLE_TAG_RE.match(body, start)
     end = read.end()  # type: ignore[union-attr]
     cut = (first.end(), end) if first and end > first.end() else None
-    raw = _RAW_TEXT_START_RE.match(lowered, start)
-    if raw:
-        close = _RAW_TEXT_END_RE[raw[1]].search(lowered, end)
-        end = close.start() if close else len(body)
-    return end, cut
+    name = _TAG_NAME_RE.match(lowered, start)[1]  # type: ignore[index]
+    end_tag = body[start + 1] == 47  # "/"
+    after = context
+    if context[1] or name in _CONTEXT_NAMES:
+        after = _next_context(context, name, end_tag, bool(_SELF_CLOSING_RE.match(body, end)))
+    if end_tag or name not in _RAW_TEXT_END_RE:
+        return [(end, after)], cut
+    ends = ends or _Ends(lowered)
+    raw = (ends.script(end) if name == b"script" else ends.next(name, end), after)
+    return ([raw, (end, after)] if context[0] or context[3] else [raw]), cut
+
+
+def _read_to(
+    body: bytes, lowered: bytes, reading: tuple[int, Context], at: int, ends: _Ends
+) -> tuple[list[tuple[int, Context]] | None, tuple[int, int] | None]:
+    """One step of a reading (its position in the data state, its context) towards *at*: the
+    readings after the next markup that may change its state (a comment, raw text, a context
+    tag) or that may hold *at*, and that markup's cut; None if no markup holds *at*.
+    The tags before are skipped (none holds a ">" in a quoted value: all before *at* were read).
+    """
+    last, context = reading
+    opener = (_OPENER_RE if context[0] or context[3] else _HTML_OPENER_RE).search(lowered, last, at)
+    point = at if opener is None else opener.start()
+    gt = body.rfind(b">", last, point)
+    markup = _MARKUP_RE.search(body, max(gt + 1, last), point + 2)
+    if markup is None:  # an "=" in text: no opener and no tag before it to read again
+        return None, None
+    start = markup.start()
+    if context[1] and _TAG_START_RE.search(body, last, start):
+        context = (context[0], context[1], 1, context[3])  # a tag in an island
+    # A short tag that ends before *at* ends at its first ">" (a ">" in a quoted value would
+    # be read already): read no further if it only changes the context (most are <svg>).
+    end = body.find(b">", start, min(at, start + 2 * MAX_ATTRS_PER_TAG))
+    name = _TAG_NAME_RE.match(lowered, start)[1]  # type: ignore[index]
+    if end > 0 and body[end - 1] != 47 and name in _CONTEXT_ONLY_NAMES:
+        return [(end, _next_context(context, name, body[start + 1] == 47, False))], None
+    return _read_markup(body, lowered, start, context, ends)
 
 
 def _limit_attributes(body: bytes, quoted_gts: Sequence[int] | None = None) -> bytes:
@@ -477,6 +645,9 @@ def _limit_attributes(body: bytes, quoted_gts: Sequence[int] | None = None) -> b
     They are read in order with the comments and raw text elements (a "tag" in a script or a
     comment is text: read, its unclosed quote would hide all the tags after it), from the
     markup that holds them (a ``<`` after the last ``>``), each byte at most once or twice.
+    Where the tokenizer's state depends on the tree (raw text in SVG or MathML is markup; a
+    CDATA section there), every way is read, each a reading: they meet again at the same
+    position and context. Past MAX_READINGS at once, the page is cut where they part.
 
     >>> tag = b"<a href=/x " + b" ".join(b"a%d" % i for i in range(MAX_ATTRS_PER_TAG + 9))
     >>> _limit_attributes(tag + b">x</a>").endswith(b" a253 a254>x</a>")  # href and 255 more
@@ -486,30 +657,70 @@ def _limit_attributes(body: bytes, quoted_gts: Sequence[int] | None = None) -> b
     True
     >>> _limit_attributes(b'<!-- <b x="c> -->' + tag + b">x</a>").endswith(b" a254>x</a>")
     True
+    >>> _limit_attributes(b"<svg><style>" + tag + b">x</a>").endswith(b" a254>x</a>")
+    True
     >>> page = b'<p title="x y">' + b"z " * MAX_ATTRS_PER_TAG  # text, no tag: as it is
     >>> _limit_attributes(page) is page
     True
     """
-    drop: list[tuple[int, int]] = []
-    last = 0
+    cuts: set[tuple[int, int]] = set()
     lowered = b""
+    raw_ends: _Ends | None = None
+    readings = [(0, _HTML)]
     long_tags = (long.start() for long in _LONG_TAG_RE.finditer(body))
     if quoted_gts is None:
         quoted_gts = _quoted_gts(body)
     for at in heapq.merge(long_tags, quoted_gts):
         lowered = lowered or body.lower()
-        while last <= at:  # the comments and raw text before *at*, then the markup at it
-            opener = _OPENER_RE.search(lowered, last, at)
-            point = at if opener is None else opener.start()
-            gt = body.rfind(b">", last, point)
-            markup = _MARKUP_RE.search(body, max(gt + 1, last), point + 2)
-            if markup is None:
-                last = at  # an "=" in text: no opener and no tag before it to read again
-                break
-            last, cut = _read_markup(body, lowered, markup.start())
-            if cut:
-                drop.append(cut)
-    return _cut_spans(body, drop) if drop else body
+        raw_ends = raw_ends or _Ends(lowered)
+        readings = _readings_past(body, lowered, readings, at, cuts, raw_ends)
+        if not readings:
+            break
+    return _cut_spans(body, _disjoint(cuts)) if cuts else body
+
+
+def _readings_past(
+    body: bytes,
+    lowered: bytes,
+    readings: list[tuple[int, Context]],
+    at: int,
+    cuts: set[tuple[int, int]],
+    raw_ends: _Ends,
+) -> list[tuple[int, Context]]:
+    """*readings* each read on past *at* (or to it: no markup holds it), the nearest first;
+    the same position in the same context is one reading. Adds the cuts to *cuts*; past
+    MAX_READINGS at once, the cut of all from the first (and no reading)."""
+    todo = readings  # sorted, as this returns them: a heap
+    past: set[tuple[int, Context]] = set()
+    while todo and todo[0][0] <= at:
+        if len(todo) + len(past) > MAX_READINGS:  # hostile: cut where they part
+            cuts.add((min(past.union(todo))[0], len(body)))
+            return []
+        reading = heapq.heappop(todo) if len(todo) > 1 else todo.pop()
+        ends, cut = _read_to(body, lowered, reading, at, raw_ends)
+        if cut:
+            cuts.add(cut)
+        for end in ends or [(at, reading[1])]:
+            if end[0] > at or ends is None:
+                past.add(end)
+            elif end not in todo:
+                heapq.heappush(todo, end)
+    return sorted(past.union(todo))
+
+
+def _disjoint(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """*spans* sorted, those that overlap made one.
+
+    >>> _disjoint([(5, 9), (1, 4), (3, 6), (10, 12)])
+    [(1, 9), (10, 12)]
+    """
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 # -- formatting elements re-opened in each block (see _limit_reopened) ----------------------

@@ -353,6 +353,29 @@ def test_a_released_slot_goes_to_the_worker_that_asked_and_has_done_less(redis_c
     assert len(f.pop("busy", 1)[0]) == 1
 
 
+def test_a_worker_that_asks_late_stays_owed_a_slot(redis_client, crawl_id):
+    """On a machine starved of CPU a worker asks again later than it is told to: it stays owed
+    for twice the time between its asks (up to 10 windows), not for the window alone (then it
+    was forgotten between two asks and got 17% of the pages at load 13)."""
+    f = make(redis_client, crawl_id, host_delay=0, host_concurrency=1, fair_share_window=0.1)
+    f.enqueue(urls("a.test", 4))
+    busy, _ = f.pop("busy", 1)
+    assert f.pop("idle", 1)[0] == []
+    time.sleep(0.5)  # it asks again 5 windows later: owed for 1 s from now
+    assert f.pop("idle", 1)[0] == []
+    assert f.pop("idle", 1)[0] == []  # and at once again: still 0.9 s (a burst after a pause)
+    f.release(busy)
+    time.sleep(0.3)  # past the window (then "busy" took the slot again), within 0.9 s
+    again, wait = f.pop("busy", 1)
+    assert again == [] and wait > 0
+    assert len(f.pop("idle", 1)[0]) == 1
+    # A dead worker's last ask goes with it.
+    assert redis_client.hexists(f.asked, "idle")
+    redis_client.zadd(f.workers, {"idle": 0})
+    f.requeue_dead()
+    assert not redis_client.hexists(f.asked, "idle")
+
+
 def test_fair_sharing_off_is_first_come_first_served(redis_client, crawl_id):
     f = make(redis_client, crawl_id, host_delay=0, host_concurrency=1, fair_share_window=0)
     f.enqueue(urls("a.test", 3))

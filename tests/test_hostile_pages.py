@@ -201,6 +201,60 @@ def test_a_quoted_gt_does_not_hide_a_tags_attributes(tag):
     assert len(tree.css_first("a").attributes) == pipelines.extract.MAX_ATTRS_PER_TAG
 
 
+# Where the tokenizer's state depends on the tree: raw text in SVG or MathML is markup (and a
+# CDATA section there hides tags), and so is a <style> after a <frameset>; a script escaped by
+# "<!--" then "<script" is not ended by its first "</script>". Each hid a tag of 5,000
+# attributes from the bound (its parse was quadratic: 40,000 took 3 s).
+@pytest.mark.parametrize(
+    "page",
+    [
+        b"<svg><style><a %s></style></svg>",
+        b"<math><style><a %s></style></math>",
+        b"<svg><script><a %s></script></svg>",
+        b"<svg><textarea><a %s></textarea></svg>",
+        b'<script><!--<script></script><b x="</script><a %s>',
+        b'<svg><![CDATA[ > <b x=" ]]><a %s>',
+        b"<frameset><style><frame %s></style>",
+        # An island of HTML that held an element as it closed: the parser went back to SVG.
+        b"<svg><g><foreignObject><div></foreignObject></svg></div></g><style><a %s>",
+        b"<svg><foreignObject><div></svg></div></foreignObject><style><a %s>",
+    ],
+)
+def test_a_tag_in_text_that_is_markup_is_bounded(page):
+    body = page % _attrs(5000)
+    limits: list[str] = []
+    tree = parse_page(body, limits=limits)[0]
+    assert limits == ["attributes"]
+    widest = max(len(node.attributes) for node in tree.root.traverse(include_text=False))
+    assert widest == pipelines.extract.MAX_ATTRS_PER_TAG
+
+
+def test_text_that_is_text_keeps_its_tags_attributes():
+    """What the tokenizer reads as text stays as it is: a raw text element in HTML (after an SVG
+    that closed), a script escaped twice, a CDATA section out of SVG (a bogus comment)."""
+    many = b"<b %s>" % _attrs(300)
+    body = b"<svg><title>t</title></svg><style>%s</style>" % many
+    body += b"<script><!--<script></script>%s</script>-->" % many
+    assert pipelines.extract._limit_attributes(body) is body
+
+
+def test_readings_that_part_too_often_cut_the_page():
+    """Each <style> read both as raw text and as markup, with a <svg> in it: the two readings
+    never meet again (one more SVG open in one); past MAX_READINGS the page is cut there."""
+    parts = b"<style><svg></style>" * (pipelines.extract.MAX_READINGS + 1)
+    body = b"<svg>" + parts + b"<a href=/x %s>x</a>" % _attrs(5000)
+    cut = pipelines.extract._limit_attributes(body)
+    assert body.startswith(cut) and len(cut) < len(parts)
+
+
+def test_raw_text_that_never_ends_is_searched_once():
+    """A <style> that never ends, 100,000 times in SVG: one search for its end, not one each."""
+    body = b"<svg>" + b"<style>" * 100_000 + b"<a href=/x %s>x</a>" % _attrs(5000)
+    start = time.process_time()
+    assert pipelines.extract._limit_attributes(body) != body
+    assert time.process_time() - start < 5  # (one search each: minutes)
+
+
 def test_a_long_bogus_end_tag_is_no_tag():
     """A "</ " starts a bogus comment, not a tag: it was taken for one, then failed to read."""
     page = extract_page(b"<p></ " + b"x" * 600 + b"><a href=/y>y</a>", URL)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import doctest
 import os
+import re
 import select
 import signal
 import subprocess
@@ -262,12 +263,13 @@ def test_parent_killed_workers_exit(web, tmp_path):
 
 # -- a cluster worker -----------------------------------------------------------------------
 def run_worker_and_stop(web, redis_url: str, tmp: Path, name: str, *extra: str,
-                        slow_down=False, second_after=False):  # fmt: skip
+                        slow_down=False, second_after=False,
+                        heard_when="stopping (in-flight pages get"):  # fmt: skip
     """`linkcrawl worker` SIGTERMed mid-crawl; what was seen before and after.
 
     ``slow_down``: before the signal, responses start taking an hour, so that pages are in
     flight past the worker's grace and its stop is forced. ``second_after``: send a second
-    SIGTERM once the first was heard.
+    SIGTERM once the first was heard (its stderr holds ``heard_when``).
     """
     client = redis.Redis.from_url(redis_url)
     crawl_id, worker_id = f"stop-{name}", f"stop-{name}-w1"
@@ -300,7 +302,7 @@ def run_worker_and_stop(web, redis_url: str, tmp: Path, name: str, *extra: str,
         inflight = frontier.counts()["inflight"]
         proc.send_signal(signal.SIGTERM)
         if second_after:
-            heard = stderr_lines(proc, "stopping (in-flight pages get")
+            heard = stderr_lines(proc, heard_when)
             assert proc.poll() is None, "still waiting for the pages in flight"
             proc.send_signal(signal.SIGTERM)
         else:
@@ -353,6 +355,19 @@ def test_worker_forces_its_stop(web, redis_server, tmp_path, how):
     assert "forcing the stop" in w["stderr"] and "did not finish in time" not in w["stderr"]
     assert w["owners"] == [] and w["leases"] == 0
     assert w["counts"].get("requeued", 0) > 0, "the pages in flight went back"
+    assert w["counts"]["pages_written"] == load_pages(w["out"]).num_rows > 0
+
+
+def test_worker_writes_what_it_holds_when_its_stop_begins(web, redis_server, tmp_path):
+    """The pages buffered when the signal comes are written and acked at once, with pages
+    still in flight and an hour of grace left: a stop that runs past its grace and hard exit
+    (at load 10+) used to exit with them unwritten (fetched again once its leases expired)."""
+    w = run_worker_and_stop(web, redis_server.url, tmp_path, "early", "--stop-grace", str(NEVER),
+                            slow_down=True, second_after=True,
+                            heard_when="buffered pages written")  # fmt: skip
+    early = re.search(r"stopping: (\d+) buffered pages written", w["stderr"])
+    assert early and int(early[1]) > 0, w["stderr"][-2000:]
+    assert w["stderr"].index(early[0]) < w["stderr"].index("forcing the stop")
     assert w["counts"]["pages_written"] == load_pages(w["out"]).num_rows > 0
 
 

@@ -24,6 +24,10 @@ def _links(n: int, text: bytes = b"x") -> bytes:
     return b"".join(b'<a href="/p%d">%s</a>' % (i, text) for i in range(n))
 
 
+def _wide(n: int) -> bytes:
+    return b"<a href=/x " + b" ".join(b"a%d" % i for i in range(n)) + b">x</a>"
+
+
 A = b"<a href=/x>x</a>"
 TEXT = b"running text of a paragraph, long enough to count."
 BIG = (100_000, 300_000)
@@ -124,6 +128,29 @@ CASES = {
         ),
         (10_000, 40_000),
     ),
+    # The same tag in text that the tokenizer reads as markup (raw text in SVG or MathML, after
+    # a <frameset>, after a script escaped twice), or after a CDATA section in SVG.
+    "attributes_in_svg_style": (lambda n: b"<svg><style>" + _wide(n), (10_000, 40_000)),
+    "attributes_in_math_style": (lambda n: b"<math><style>" + _wide(n), (10_000, 40_000)),
+    "attributes_in_svg_script": (lambda n: b"<svg><script>" + _wide(n), (10_000, 40_000)),
+    "attributes_after_frameset": (
+        lambda n: b"<frameset><style>" + _wide(n).replace(b"<a ", b"<frame "),
+        (10_000, 40_000),
+    ),
+    "attributes_script_escape": (
+        lambda n: b'<script><!--<script></script><b x="</script>' + _wide(n),
+        (10_000, 40_000),
+    ),
+    "attributes_after_cdata": (
+        lambda n: b'<svg><![CDATA[ > <b x=" ]]>' + _wide(n),
+        (10_000, 40_000),
+    ),
+    "attributes_island_closed": (
+        lambda n: b"<svg><g><foreignObject><div></foreignObject></svg></div></g><style>" + _wide(n),
+        (10_000, 40_000),
+    ),
+    # Raw text starts that never end, in SVG (each read both ways), then a suspect tag.
+    "raw_starts_in_svg": (lambda n: b"<svg>" + b"<style>" * n + _wide(300), (100_000, 400_000)),
     "huge_title": (lambda n: b"<title>" + b"t" * n + b"</title>" + A, (10**6, 7 * 10**6)),
     "deep_table_links": (
         lambda n: b"<table><tr><td><a href=/x>some link text</a> and some running text" * n,
