@@ -27,6 +27,7 @@ import re
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -825,6 +826,46 @@ def test_a_link_not_in_the_tree_falls_back(core, monkeypatch):
         body, "http://s.test/", native=False
     )
     assert failures == ["a link the core found is not an element of the tree"]
+
+
+_STORY = "Running text of the story, with words enough to count. "
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        f"<p>{_STORY * 10}<a href=/x>x</a></p><p>{_STORY * 10}</p>",
+        "<ul>" + "".join(f"<li class=i><a href=/{i}>Item {i} title</a> {_STORY}</li>"
+                         for i in range(5)) + "</ul>",
+        f"<p>{_STORY * 10}</p><div class=wp-block-button><a href=/b>Buy</a></div>",
+        f"<p>{_STORY * 10}<span><a href=/x>x</a></span> {_STORY}</p><p>{_STORY * 10}</p>",
+    ],
+    ids=["paragraph", "list", "button", "span"],
+)  # fmt: skip
+def test_deeply_nested_links_are_placed_as_by_python(core, inner):
+    """Placement reads the nodes of a native scan 600 elements deep (a 3 KB page; the depth
+    bound is 512) as Python does: no recursion per level."""
+    _same(("<div>" * 600 + inner).encode(), "http://s.test/", html5ever=False)
+
+
+def test_many_wrapped_links_cost_no_more_cpu_than_python(core):
+    """10,000 links, each in its own wrapper under one box (a rule reads every link's
+    parent), cost the core path no more CPU than the Python path (each parent's children
+    are read once): a hostile page costs linear time."""
+    body = "<div>" + "".join(f"<span><a href=/{i}>x</a></span>" for i in range(10_000))
+    body = (body + "</div>").encode()
+
+    def cpu(**kwargs) -> tuple[float, PageLinks]:
+        start = time.process_time()
+        page = extract_page(body, "http://s.test/", **kwargs)
+        return time.process_time() - start, page
+
+    python, want = cpu(native=False)
+    if core is None:
+        return _fallback_works()
+    spent, got = cpu()
+    _compare_whole(want, got, "wrapped")
+    assert spent < 2 * python + 0.1, (spent, python)
 
 
 def test_a_fallback_is_logged_once_per_reason(core, monkeypatch, caplog):
