@@ -868,6 +868,16 @@ def test_many_wrapped_links_cost_no_more_cpu_than_python(core):
     assert spent < 2 * python + 0.1, (spent, python)
 
 
+def test_a_unicode_rel_is_lowercased_as_python_does(core):
+    """A rel with capitals that only a newer Unicode lowercases (Rust's 16; Python 3.11's 14:
+    U+A7CB, U+1C89, Garay) keeps them as Python does: Python lowercases a non-ASCII rel."""
+    rel = "\ua7cbAB noFollow \u1c89 \U00010d50 \u0130 \u212a ugc"
+    body = f"<p>Some running text here.<a href=/x rel='{rel}'>x</a><a href=/y rel=UGC>y</a>"
+    page = _same(body.encode(), "http://s.test/")
+    assert [k.rel for k in page.links] == [rel.lower().split(), ["ugc"]]
+    assert [k.ugc for k in page.links] == [True, True]
+
+
 def test_a_fallback_is_logged_once_per_reason(core, monkeypatch, caplog):
     monkeypatch.undo()  # the real _failed
     monkeypatch.setattr(native, "_logged_failures", set())

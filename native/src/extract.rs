@@ -79,8 +79,9 @@ type LexborPage = (
 
 /// The walk of *tree* (a selectolax `LexborHTMLParser`), under the GIL: the page's fields and markup, and its links. With
 /// *rows*, the rows of the page at *page_url* (hrefs resolved and normalized: every column but
-/// placement); else, or when the page is in a legacy encoding (*legacy*) and an href has a
-/// non-ASCII query (Python encodes those), the raw links. *max_links*: links kept
+/// placement); else, or when a rel is not ASCII (Python lowercases it) or the page is in a
+/// legacy encoding (*legacy*) and an href has a non-ASCII query (Python encodes those), the
+/// raw links. *max_links*: links kept
 /// (MAX_LINKS_PER_PAGE).
 #[pyfunction]
 fn lexbor_page(
@@ -95,7 +96,10 @@ fn lexbor_page(
     let walked = guarded(|| unsafe { lexbor::walk_tree(root, max_links) })?
         .ok_or_else(|| PyRuntimeError::new_err("the root is not in a lexbor document"))?;
     let encodes = |(_, link): &(usize, LinkRow)| non_ascii_query(&link.0).is_some();
-    if !rows || (legacy && walked.links.iter().any(encodes)) {
+    // Python lowercases a rel with its own Unicode tables (3.11: 14; Rust's: 16).
+    let unicode_rel = |(_, link): &(usize, LinkRow)| link.2.as_ref().is_some_and(|r| !r.is_ascii());
+    let links = &walked.links;
+    if !rows || links.iter().any(unicode_rel) || (legacy && links.iter().any(encodes)) {
         let (nodes, raw) = walked.links.into_iter().unzip();
         return Ok((walked.fields, walked.markup, nodes, Some(raw), None));
     }
