@@ -878,6 +878,57 @@ def test_a_unicode_rel_is_lowercased_as_python_does(core):
     assert [k.ugc for k in page.links] == [True, True]
 
 
+def test_a_detached_body_is_scanned_by_python_unlogged(core):
+    """A ``<body>`` a late ``<frameset>`` detached is outside the document: the core does not
+    scan it and says so without a failure (the autouse fixture fails on one); Python scans."""
+    if core is None:
+        return _fallback_works()
+    tree = LexborHTMLParser("<a alt=x>\0<frameset>")
+    assert tree.body is not None and tree.body.parent is None
+    assert native.scan_page(tree, tree.body, []) is None
+    assert placement._scan(tree, tree.body, [], None, native.scan_page)[0].parent == [-1]
+
+
+def test_the_core_takes_no_subclass_of_selectolax(core, monkeypatch):
+    """Only selectolax's own parser and nodes cross (a subclass could answer any address)."""
+    if core is None:
+        return _fallback_works()
+    failures = []
+    monkeypatch.setattr(native, "_failed", lambda url, exc: failures.append(str(exc)))
+
+    class Parser(LexborHTMLParser):
+        pass
+
+    tree = Parser("<p>Some running text here. <a href=/x>x</a>")
+    with pytest.raises(RuntimeError, match="not a node of a selectolax lexbor tree"):
+        core.lexbor_page(tree, "http://s.test/", False, True, 8)
+    assert native.scan_page(tree, tree.body, tree.css("a")) is None
+    assert failures == ["lexbor not loaded, or not a node of a selectolax lexbor tree"]
+
+
+def test_tables_that_do_not_convert_leave_the_python_path(core, monkeypatch, caplog):
+    """Placement's tables the core cannot take (a None key) turn the core off with a warning,
+    once: extraction takes the Python path, it does not raise on every page."""
+    if core is None:
+        return _fallback_works()
+    tables = list(native.placement_tables())
+    tables[8] = {**tables[8], None: 1}  # _LABEL_BITS
+    monkeypatch.setattr(native, "placement_tables", lambda: tuple(tables))
+    native.lexbor_core.cache_clear()
+    body = b"<p>Some running text here. <a href=/x>x</a>"
+    try:
+        with caplog.at_level(logging.WARNING, logger=native.__name__):
+            assert native.lexbor_core() is None
+            assert extract_page(body, "http://s.test/") == extract_page(
+                body, "http://s.test/", native=False
+            )
+        assert "placement's tables do not convert" in caplog.text
+    finally:
+        monkeypatch.undo()
+        native.lexbor_core.cache_clear()
+    assert native.lexbor_core() is core
+
+
 def test_a_fallback_is_logged_once_per_reason(core, monkeypatch, caplog):
     monkeypatch.undo()  # the real _failed
     monkeypatch.setattr(native, "_logged_failures", set())

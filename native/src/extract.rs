@@ -127,8 +127,9 @@ fn lexbor_page(
 /// RuntimeError if they are not those types, or the node is another parser's.
 fn element_of(tree: &Bound<'_, PyAny>, node: &Bound<'_, PyAny>) -> PyResult<usize> {
     let module = tree.py().import("selectolax.lexbor")?;
-    let ours = tree.is_instance(&module.getattr("LexborHTMLParser")?)?
-        && node.is_instance(&module.getattr("LexborNode")?)?
+    // Exactly those types: a subclass could answer any `mem_id`.
+    let ours = tree.is_exact_instance(&module.getattr("LexborHTMLParser")?)
+        && node.is_exact_instance(&module.getattr("LexborNode")?)
         && node.getattr("parser")?.is(tree);
     let address: usize = if ours {
         node.getattr("mem_id")?.extract()?
@@ -147,6 +148,7 @@ fn element_of(tree: &Bound<'_, PyAny>, node: &Bound<'_, PyAny>) -> PyResult<usiz
 /// them) of *tree* (a selectolax `LexborHTMLParser`) under *root* (its `<body>` or `<html>`),
 /// for the link elements at the addresses *links* (compared, never read); *blocks*,
 /// *containers*, *min_para*: placement's tags and threshold. Under the GIL (the tree holds).
+/// None if *root* is not in the document (a `<body>` a late `<frameset>` detached).
 #[pyfunction]
 fn lexbor_scan(
     tree: &Bound<'_, PyAny>,
@@ -155,7 +157,7 @@ fn lexbor_scan(
     blocks: Vec<String>,
     containers: Vec<String>,
     min_para: usize,
-) -> PyResult<ScanRow> {
+) -> PyResult<Option<ScanRow>> {
     let root = element_of(tree, root)?;
     let rules = scan::Rules {
         blocks: &blocks,
@@ -163,9 +165,10 @@ fn lexbor_scan(
         min_para,
     };
     // SAFETY: element_of's contract; a panic in the scan becomes a RuntimeError.
-    let s = guarded(|| unsafe { scan::scan(root, &links, &rules) })?
-        .ok_or_else(|| PyRuntimeError::new_err("the root is not in a lexbor document"))?;
-    Ok((
+    let Some(s) = guarded(|| unsafe { scan::scan(root, &links, &rules) })? else {
+        return Ok(None);
+    };
+    Ok(Some((
         s.facts,
         s.parent,
         s.depth,
@@ -176,7 +179,7 @@ fn lexbor_scan(
         s.link_keys,
         s.paras,
         s.seq,
-    ))
+    )))
 }
 
 /// Placement's word tables (placement.py's, named as there), kept for the scans that follow:
@@ -222,8 +225,8 @@ fn element_facts(
     id: Option<String>,
     role: Option<String>,
     itemprop: Option<String>,
-) -> Option<facts::Facts> {
-    facts::tables().map(|t| t.facts(tag, &cls, &id, &role, &itemprop))
+) -> PyResult<Option<facts::Facts>> {
+    guarded(|| facts::tables().map(|t| t.facts(tag, &cls, &id, &role, &itemprop)))
 }
 
 /// `lexbor_scan`'s answer (scan.rs `Scan`'s fields).
