@@ -43,7 +43,7 @@ NATIVE_ENV = "LINKCRAWL_NATIVE"
 #: The core this Python code speaks to: native/Cargo.toml's version and the interface number
 #: (native/src/lib.rs ``core_version``; bumped with any change of a function's signature or
 #: return shape).
-CORE_VERSION = "0.1.0+api11"
+CORE_VERSION = "0.1.0+api12"
 #: The core's functions this module calls.
 CORE_FUNCTIONS = (
     "extract_links", "extract_decoded", "lexbor_page", "lexbor_scan", "limit_depth",
@@ -265,7 +265,11 @@ def lexbor_core() -> ModuleType | None:
     if (fields, markup, probe) != _PROBE_WALK:  # same names, another ABI: a selectolax unknown
         log.warning("linkcrawl: lexbor's C API answers otherwise; using the Python path")
         return None
-    native.placement_tables(*placement_tables())
+    try:  # once: @cache keeps the None, not an exception (else every extraction would raise)
+        native.placement_tables(*placement_tables())
+    except (TypeError, ValueError, OverflowError) as exc:
+        log.warning("linkcrawl: placement's tables do not convert (%s); using the Python path", exc)
+        return None
     return native
 
 
@@ -351,7 +355,10 @@ def scan_page(
 ) -> Scanned | None:  # fmt: skip
     """Placement's fact gathering (``pipelines.placement._scan``) by the core over *tree*
     under *root* for the elements *links* (at *addresses*, their ``mem_id``, if the caller has
-    them); None without the core, or if it failed (then logged): placement then scans.
+    them): the walk's links, HTML ``a``/``area`` with an ``href`` (an SVG ``<a xlink:href>``,
+    which ``css("a[href]")`` matches, is not reached: logged). None without the core, for a
+    root outside the document (a ``<body>`` a late ``<frameset>`` detached), or if it failed
+    (then logged): placement then scans.
 
     >>> tree = LexborHTMLParser("<div><p>" + "Running text. " * 3 + "<a href=/x>x</a></p></div>")
     >>> scanned = scan_page(tree, tree.body, tree.css("a"))
@@ -364,11 +371,14 @@ def scan_page(
     if addresses is None:
         addresses = [node.mem_id for node in links]
     try:
-        scanned = Scanned(*native.lexbor_scan(tree, root, addresses, SCAN_BLOCKS, _CONTAINERS,
-                                              placement_module._MIN_PARA))  # fmt: skip
+        row = native.lexbor_scan(tree, root, addresses, SCAN_BLOCKS, _CONTAINERS,
+                                 placement_module._MIN_PARA)  # fmt: skip
     except RuntimeError as exc:
         _failed("a page's placement scan", exc)
         return None
+    if row is None:  # a detached root: Python's (no bug, not logged)
+        return None
+    scanned = Scanned(*row)
     if -1 in scanned.link_keys:  # a link the scan did not reach: the walks disagree (a bug)
         _failed("a page's placement scan", RuntimeError("a link is not in the scan"))
         return None

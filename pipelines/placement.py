@@ -525,36 +525,52 @@ SCAN_BLOCKS = tuple(t for t in map(str.strip, _SCAN_SELECTOR.split(",")) if "[" 
 
 class _Nodes:
     """The nodes of a natively scanned page's elements, found when a rule first reads one:
-    among its parent's children by address (an ancestor of the root: up from the root)."""
+    down from its nearest found ancestor, among each parent's children by address (an
+    ancestor of the root: up from the root). Each parent's children are read once and every
+    recorded one kept, so the lookups of a page cost one pass over its tree at most (no
+    recursion: a page nests as deep as it likes; no rescans: a box may hold 100,000 links)."""
 
-    __slots__ = ("addresses", "found", "parent")
+    __slots__ = ("found", "index", "parent", "read")
 
     def __init__(self, page: _Page, root: LexborNode, keys: list[int], links: Sequence[LexborNode]):
-        self.addresses, self.parent = page.index_addresses, page.parent
+        self.index, self.parent = page.index, page.parent
         self.found: dict[int, LexborNode] = dict(zip(keys, links, strict=True))
         self.found[0] = root
+        self.read: set[int] = set()  # whose children are in found (-1: the root's ancestors)
 
     def __getitem__(self, key: int) -> LexborNode:
         node = self.found.get(key)
-        if node is None:
-            node = self.found[key] = self._find(key)
-        return node
+        return node if node is not None else self._find(key)
 
     def __len__(self) -> int:
         return len(self.parent)
 
     def _find(self, key: int) -> LexborNode:
-        address = self.addresses[key]
-        node = self[self.parent[key]].child
-        while node is not None and node.mem_id != address:
-            node = node.next
-        if node is None:  # hung under the root, above it: <html>, the document
-            node = self.found[0].parent
-            while node is not None and node.mem_id != address:
-                node = node.parent
-        if node is None:
-            raise LookupError(f"element {key} of the scan is not in the tree")
-        return node
+        found, parent, path = self.found, self.parent, []
+        while key not in found:  # up to the nearest found: the root at the latest
+            path.append(key)
+            key = parent[key]
+        for key in reversed(path):
+            up = parent[key]
+            if up not in self.read:
+                self._keep(up, found[up].child, "next")
+            if key not in found and -1 not in self.read:  # hung under the root, above it
+                self._keep(-1, found[0].parent, "parent")
+            if key not in found:
+                raise LookupError(f"element {key} of the scan is not in the tree")
+        return found[path[0]]
+
+    def _keep(self, up: int, node: LexborNode | None, step: str) -> None:
+        """Keep the recorded nodes from *node* on, stepping by *step*: *up*'s children
+        (``next``), or the root's ancestors (``parent``, *up* -1: they hang under the root)."""
+        index, parent, found = self.index, self.parent, self.found
+        want = 0 if up < 0 else up
+        while node is not None:
+            key = index.get(node.mem_id)
+            if key is not None and parent[key] == want:
+                found.setdefault(key, node)
+            node = getattr(node, step)
+        self.read.add(up)
 
 
 class _Page:

@@ -27,6 +27,7 @@ import re
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -825,6 +826,107 @@ def test_a_link_not_in_the_tree_falls_back(core, monkeypatch):
         body, "http://s.test/", native=False
     )
     assert failures == ["a link the core found is not an element of the tree"]
+
+
+_STORY = "Running text of the story, with words enough to count. "
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        f"<p>{_STORY * 10}<a href=/x>x</a></p><p>{_STORY * 10}</p>",
+        "<ul>" + "".join(f"<li class=i><a href=/{i}>Item {i} title</a> {_STORY}</li>"
+                         for i in range(5)) + "</ul>",
+        f"<p>{_STORY * 10}</p><div class=wp-block-button><a href=/b>Buy</a></div>",
+        f"<p>{_STORY * 10}<span><a href=/x>x</a></span> {_STORY}</p><p>{_STORY * 10}</p>",
+    ],
+    ids=["paragraph", "list", "button", "span"],
+)  # fmt: skip
+def test_deeply_nested_links_are_placed_as_by_python(core, inner):
+    """Placement reads the nodes of a native scan 600 elements deep (a 3 KB page; the depth
+    bound is 512) as Python does: no recursion per level."""
+    _same(("<div>" * 600 + inner).encode(), "http://s.test/", html5ever=False)
+
+
+def test_many_wrapped_links_cost_no_more_cpu_than_python(core):
+    """10,000 links, each in its own wrapper under one box (a rule reads every link's
+    parent), cost the core path no more CPU than the Python path (each parent's children
+    are read once): a hostile page costs linear time."""
+    body = "<div>" + "".join(f"<span><a href=/{i}>x</a></span>" for i in range(10_000))
+    body = (body + "</div>").encode()
+
+    def cpu(**kwargs) -> tuple[float, PageLinks]:
+        start = time.process_time()
+        page = extract_page(body, "http://s.test/", **kwargs)
+        return time.process_time() - start, page
+
+    python, want = cpu(native=False)
+    if core is None:
+        return _fallback_works()
+    spent, got = cpu()
+    _compare_whole(want, got, "wrapped")
+    assert spent < 2 * python + 0.1, (spent, python)
+
+
+def test_a_unicode_rel_is_lowercased_as_python_does(core):
+    """A rel with capitals that only a newer Unicode lowercases (Rust's 16; Python 3.11's 14:
+    U+A7CB, U+1C89, Garay) keeps them as Python does: Python lowercases a non-ASCII rel."""
+    rel = "\ua7cbAB noFollow \u1c89 \U00010d50 \u0130 \u212a ugc"
+    body = f"<p>Some running text here.<a href=/x rel='{rel}'>x</a><a href=/y rel=UGC>y</a>"
+    page = _same(body.encode(), "http://s.test/")
+    assert [k.rel for k in page.links] == [rel.lower().split(), ["ugc"]]
+    assert [k.ugc for k in page.links] == [True, True]
+
+
+def test_a_detached_body_is_scanned_by_python_unlogged(core):
+    """A ``<body>`` a late ``<frameset>`` detached is outside the document: the core does not
+    scan it and says so without a failure (the autouse fixture fails on one); Python scans."""
+    if core is None:
+        return _fallback_works()
+    tree = LexborHTMLParser("<a alt=x>\0<frameset>")
+    assert tree.body is not None and tree.body.parent is None
+    assert native.scan_page(tree, tree.body, []) is None
+    assert placement._scan(tree, tree.body, [], None, native.scan_page)[0].parent == [-1]
+
+
+def test_the_core_takes_no_subclass_of_selectolax(core, monkeypatch):
+    """Only selectolax's own parser and nodes cross (a subclass could answer any address)."""
+    if core is None:
+        return _fallback_works()
+    failures = []
+    monkeypatch.setattr(native, "_failed", lambda url, exc: failures.append(str(exc)))
+
+    class Parser(LexborHTMLParser):
+        pass
+
+    tree = Parser("<p>Some running text here. <a href=/x>x</a>")
+    with pytest.raises(RuntimeError, match="not a node of a selectolax lexbor tree"):
+        core.lexbor_page(tree, "http://s.test/", False, True, 8)
+    assert native.scan_page(tree, tree.body, tree.css("a")) is None
+    assert failures == ["lexbor not loaded, or not a node of a selectolax lexbor tree"]
+
+
+def test_tables_that_do_not_convert_leave_the_python_path(core, monkeypatch, caplog):
+    """Placement's tables the core cannot take (a None key) turn the core off with a warning,
+    once: extraction takes the Python path, it does not raise on every page."""
+    if core is None:
+        return _fallback_works()
+    tables = list(native.placement_tables())
+    tables[8] = {**tables[8], None: 1}  # _LABEL_BITS
+    monkeypatch.setattr(native, "placement_tables", lambda: tuple(tables))
+    native.lexbor_core.cache_clear()
+    body = b"<p>Some running text here. <a href=/x>x</a>"
+    try:
+        with caplog.at_level(logging.WARNING, logger=native.__name__):
+            assert native.lexbor_core() is None
+            assert extract_page(body, "http://s.test/") == extract_page(
+                body, "http://s.test/", native=False
+            )
+        assert "placement's tables do not convert" in caplog.text
+    finally:
+        monkeypatch.undo()
+        native.lexbor_core.cache_clear()
+    assert native.lexbor_core() is core
 
 
 def test_a_fallback_is_logged_once_per_reason(core, monkeypatch, caplog):

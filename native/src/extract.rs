@@ -79,8 +79,9 @@ type LexborPage = (
 
 /// The walk of *tree* (a selectolax `LexborHTMLParser`), under the GIL: the page's fields and markup, and its links. With
 /// *rows*, the rows of the page at *page_url* (hrefs resolved and normalized: every column but
-/// placement); else, or when the page is in a legacy encoding (*legacy*) and an href has a
-/// non-ASCII query (Python encodes those), the raw links. *max_links*: links kept
+/// placement); else, or when a rel is not ASCII (Python lowercases it) or the page is in a
+/// legacy encoding (*legacy*) and an href has a non-ASCII query (Python encodes those), the
+/// raw links. *max_links*: links kept
 /// (MAX_LINKS_PER_PAGE).
 #[pyfunction]
 fn lexbor_page(
@@ -95,7 +96,10 @@ fn lexbor_page(
     let walked = guarded(|| unsafe { lexbor::walk_tree(root, max_links) })?
         .ok_or_else(|| PyRuntimeError::new_err("the root is not in a lexbor document"))?;
     let encodes = |(_, link): &(usize, LinkRow)| non_ascii_query(&link.0).is_some();
-    if !rows || (legacy && walked.links.iter().any(encodes)) {
+    // Python lowercases a rel with its own Unicode tables (3.11: 14; Rust's: 16).
+    let unicode_rel = |(_, link): &(usize, LinkRow)| link.2.as_ref().is_some_and(|r| !r.is_ascii());
+    let links = &walked.links;
+    if !rows || links.iter().any(unicode_rel) || (legacy && links.iter().any(encodes)) {
         let (nodes, raw) = walked.links.into_iter().unzip();
         return Ok((walked.fields, walked.markup, nodes, Some(raw), None));
     }
@@ -123,8 +127,9 @@ fn lexbor_page(
 /// RuntimeError if they are not those types, or the node is another parser's.
 fn element_of(tree: &Bound<'_, PyAny>, node: &Bound<'_, PyAny>) -> PyResult<usize> {
     let module = tree.py().import("selectolax.lexbor")?;
-    let ours = tree.is_instance(&module.getattr("LexborHTMLParser")?)?
-        && node.is_instance(&module.getattr("LexborNode")?)?
+    // Exactly those types: a subclass could answer any `mem_id`.
+    let ours = tree.is_exact_instance(&module.getattr("LexborHTMLParser")?)
+        && node.is_exact_instance(&module.getattr("LexborNode")?)
         && node.getattr("parser")?.is(tree);
     let address: usize = if ours {
         node.getattr("mem_id")?.extract()?
@@ -143,6 +148,7 @@ fn element_of(tree: &Bound<'_, PyAny>, node: &Bound<'_, PyAny>) -> PyResult<usiz
 /// them) of *tree* (a selectolax `LexborHTMLParser`) under *root* (its `<body>` or `<html>`),
 /// for the link elements at the addresses *links* (compared, never read); *blocks*,
 /// *containers*, *min_para*: placement's tags and threshold. Under the GIL (the tree holds).
+/// None if *root* is not in the document (a `<body>` a late `<frameset>` detached).
 #[pyfunction]
 fn lexbor_scan(
     tree: &Bound<'_, PyAny>,
@@ -151,7 +157,7 @@ fn lexbor_scan(
     blocks: Vec<String>,
     containers: Vec<String>,
     min_para: usize,
-) -> PyResult<ScanRow> {
+) -> PyResult<Option<ScanRow>> {
     let root = element_of(tree, root)?;
     let rules = scan::Rules {
         blocks: &blocks,
@@ -159,9 +165,10 @@ fn lexbor_scan(
         min_para,
     };
     // SAFETY: element_of's contract; a panic in the scan becomes a RuntimeError.
-    let s = guarded(|| unsafe { scan::scan(root, &links, &rules) })?
-        .ok_or_else(|| PyRuntimeError::new_err("the root is not in a lexbor document"))?;
-    Ok((
+    let Some(s) = guarded(|| unsafe { scan::scan(root, &links, &rules) })? else {
+        return Ok(None);
+    };
+    Ok(Some((
         s.facts,
         s.parent,
         s.depth,
@@ -172,7 +179,7 @@ fn lexbor_scan(
         s.link_keys,
         s.paras,
         s.seq,
-    ))
+    )))
 }
 
 /// Placement's word tables (placement.py's, named as there), kept for the scans that follow:
@@ -218,8 +225,8 @@ fn element_facts(
     id: Option<String>,
     role: Option<String>,
     itemprop: Option<String>,
-) -> Option<facts::Facts> {
-    facts::tables().map(|t| t.facts(tag, &cls, &id, &role, &itemprop))
+) -> PyResult<Option<facts::Facts>> {
+    guarded(|| facts::tables().map(|t| t.facts(tag, &cls, &id, &role, &itemprop)))
 }
 
 /// `lexbor_scan`'s answer (scan.rs `Scan`'s fields).

@@ -42,10 +42,11 @@ pub fn collapse_ws(text: &str) -> String {
     out
 }
 
-/// extract.py `split_rel`: lowercased tokens split on ASCII whitespace, repeats dropped.
+/// extract.py `split_rel` of an ASCII rel: lowercased tokens split on ASCII whitespace,
+/// repeats dropped. (Python lowercases the others: no Unicode table here is every Python's.)
 pub fn split_rel(rel: Option<&str>) -> Vec<String> {
     let mut tokens: Vec<String> = Vec::new();
-    let lowered = rel.unwrap_or_default().to_lowercase();
+    let lowered = rel.unwrap_or_default().to_ascii_lowercase();
     for token in lowered.split(['\t', '\n', '\x0c', '\r', ' ']) {
         if !token.is_empty() && !tokens.iter().any(|t| t == token) {
             tokens.push(token.to_string());
