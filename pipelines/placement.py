@@ -658,7 +658,8 @@ def placement_facts(
     anchor_len = [len(anchor) for anchor in anchors]
     text = _Text(page, paras, link_keys, anchor_len)
     raw = _void_wrapper_labels(page, text.good)
-    main = _main_block(page, text, raw, link_keys, anchor_len)
+    marked = markup.facts() if markup is not None else _NO_MARKUP
+    main = _main_block(page, text, raw, link_keys, anchor_len, bool(marked[_MARKUP_PRODUCT]))
     where = _Where(page, main)
     facts = _Facts(tree, page, text, main, where, _article(page, text, seq, main, where), seq)
 
@@ -684,7 +685,6 @@ def placement_facts(
         results.append(Placed(decided[0], decided[1], block))
     if outside:
         _place_outside(page, main.path, outside, results)
-    marked = markup.facts() if markup is not None else _NO_MARKUP
     if marked[_MARKUP_PRODUCT]:
         _product_links(tree, facts, link_keys, anchors, results)
     return results, _link_facts(facts, raw, link_keys, anchors, results, marked)
@@ -1061,14 +1061,21 @@ class _Main(NamedTuple):
     path: list[int]  # main and its ancestors, innermost first
     ancestors: set[int]
     thread: bool  # most running text in comments, main among them: a forum's or a Q&A's
+    sections: bool = False  # widened past an FAQ to the sections of a marketing page
 
 
 def _main_block(
-    page: _Page, text: _Text, raw: list[float], link_keys: list[int], anchor_len: list[int]
+    page: _Page,
+    text: _Text,
+    raw: list[float],
+    link_keys: list[int],
+    anchor_len: list[int],
+    product: bool = False,
 ) -> _Main:
     """The main content block: by density, widened to a whole listing, overridden by markup
-    that names the article body; a page without running text takes its biggest block of
-    links and text."""
+    that names the article body, widened past an FAQ but on a product's page (its accordion
+    is its description); a page without running text takes its biggest block of links and
+    text."""
     under_boiler = _Boiler(page)
     main = _best_block(page, text, link_keys, anchor_len, under_boiler, hub=False)
     main_good = raw[main]
@@ -1086,6 +1093,11 @@ def _main_block(
             listing = _has_items(page.nodes[main])
     if not weak and page.body:
         main = _named_body(page, main, main_good, raw)
+    sections = False
+    if not weak:
+        wide = _past_faq(page, main, product)
+        if wide != main:
+            main, main_good, listing, sections = wide, raw[wide], False, True
     if not weak and main_good < _MIN_ARTICLE:
         # Little running text: a grid of items (products, threads, cards) may hold far more.
         hub = _best_block(page, text, link_keys, anchor_len, under_boiler, hub=True)
@@ -1103,7 +1115,29 @@ def _main_block(
     if main > 0:
         _posts_of_a_thread(page, main)
     path = page.up(main, set())
-    return _Main(main, main_good, weak, listing, path, set(path), thread)
+    return _Main(main, main_good, weak, listing, path, set(path), thread, sections)
+
+
+_FAQ_WORDS = frozenset({"faq", "faqs"})
+_FOLDS = _FAQ_WORDS | {"accordion"}  # a product's accordion is its description: not there
+
+
+def _past_faq(page: _Page, main: int, product: bool) -> int:
+    """A main block inside an FAQ: the page's landmark around it (a marketing page's FAQ has
+    its longest prose, but its copy is all the sections beside it)."""
+    path = page.up(main, set())
+    faq = -1
+    for k in path:
+        a = page.attributes(k)
+        words = _tokens(" ".join(filter(None, (a.get("class"), a.get("id")))))
+        if not (_FAQ_WORDS if product else _FOLDS).isdisjoint(words):
+            faq = k
+    if faq < 0:
+        return main
+    for k in page.up(faq, set())[1:-1]:  # its ancestors below the root
+        if page.tag[k] == "main" or (page.attributes(k).get("role") or "").lower() == "main":
+            return k
+    return main
 
 
 def _copy_blocks(text: _Text, main: _Main, where: _Where) -> frozenset[int]:
@@ -1224,7 +1258,7 @@ def _article(page: _Page, text: _Text, seq: list[int], main: _Main, where: _Wher
             texts.append(key)
             if not _in_item(page, key):
                 prose += good[key]
-    is_article = prose >= _MIN_ARTICLE
+    is_article = prose >= _MIN_ARTICLE and not main.sections
     # The article's edges: a short paragraph thick with links as its first or last ("By Jane
     # Doe", "Follow us @site, Facebook", a newsletter plug) is the byline or the sign-off.
     edges: set[int] = set()

@@ -313,3 +313,41 @@ def test_offers_of_other_products_on_a_product_page_are_not_its_content():
     assert got["care guide"] == "content"
     # On a page not marked up as a product's, they stay where the other rules put them.
     assert {placements(html)[f"Lid number {i} $19.99"] for i in range(4)} == {"content"}
+
+
+def faq_page(faq_class: str) -> str:
+    """A marketing page: the site's menu; in ``<main>`` a hero, a grid of the site's own
+    services (cards of links, little text) and an FAQ whose answers are the page's longest
+    prose; the footer."""
+    answer = "You can hire a designer in about two days: we match you, you interview them. "
+    questions = "".join(
+        f"<li class=q><h3>Question {i}?</h3><div class=a><p>{answer * 3}</p></div></li>"
+        for i in range(4)
+    )
+    cards = "".join(
+        f'<div class="card"><a href=/designers/kind-{i}>Kind {i} designers</a></div>'
+        for i in range(4)
+    )
+    return (
+        "<header><nav><a href=/>Home</a> <a href=/pricing>Pricing</a></nav></header><main>"
+        f"<section class=hero><h1>Hire designers</h1><p>{COPY}</p>"
+        "<a class=go href=/start>Start hiring</a></section>"
+        f"<section class=kinds><h2>Kinds</h2>{cards}</section>"
+        f'<section class="{faq_class}"><ul class=list>{questions}</ul></section></main>'
+        "<footer><a href=/legal>Legal</a></footer>"
+    )
+
+
+def test_an_faq_is_not_the_main_block_of_a_marketing_page():
+    # Density picks the FAQ (its answers are the longest prose); the page's copy is all of
+    # <main>: the cards of its own services are content, not a sidebar beside the FAQ.
+    got = placements(faq_page("faq"))
+    assert {got[f"Kind {i} designers"] for i in range(4)} == {"content"}
+    assert got["Start hiring"] == "content"
+    assert got["Home"] == "nav" and got["Legal"] == "footer"
+    # Without the FAQ's name, the list of answers is the main block, the cards beside it.
+    assert {placements(faq_page("more"))[f"Kind {i} designers"] for i in range(4)} != {"content"}
+    # On a product's page an accordion is its description: no widening there.
+    widened = rule_placements(faq_page("accordion"))
+    kept = rule_placements(faq_page("accordion"), marked_product())
+    assert widened["Kind 0 designers"] == "content" != kept["Kind 0 designers"]
