@@ -660,8 +660,11 @@ def placement_facts(
     raw = _void_wrapper_labels(page, text.good)
     marked = markup.facts() if markup is not None else _NO_MARKUP
     main = _main_block(page, text, raw, link_keys, anchor_len, bool(marked[_MARKUP_PRODUCT]))
+    main = _whole_landmark(page, main, bool(marked[_MARKUP_ARTICLE]))
     where = _Where(page, main)
     facts = _Facts(tree, page, text, main, where, _article(page, text, seq, main, where), seq)
+    if not marked[_MARKUP_ARTICLE]:  # an article's landmark holds related stories, teasers
+        facts.landmark = _landmark(page, main)
 
     results: list[Placed] = []
     outside: list[tuple[int, int, int, int]] = []  # (link index, common ancestor, branch, side)
@@ -1061,7 +1064,8 @@ class _Main(NamedTuple):
     path: list[int]  # main and its ancestors, innermost first
     ancestors: set[int]
     thread: bool  # most running text in comments, main among them: a forum's or a Q&A's
-    sections: bool = False  # widened past an FAQ to the sections of a marketing page
+    sections: bool = False  # a page of sections, not an article: widened past an FAQ, or
+    # all of <main> (and no article markup)
 
 
 def _main_block(
@@ -1135,9 +1139,36 @@ def _past_faq(page: _Page, main: int, product: bool) -> int:
     if faq < 0:
         return main
     for k in page.up(faq, set())[1:-1]:  # its ancestors below the root
-        if page.tag[k] == "main" or (page.attributes(k).get("role") or "").lower() == "main":
+        if _is_landmark(page, k):
             return k
     return main
+
+
+def _is_landmark(page: _Page, key: int) -> bool:
+    """Whether an element is the page's ``<main>`` (or role=main)."""
+    return page.tag[key] == "main" or (page.attributes(key).get("role") or "").lower() == "main"
+
+
+def _whole_landmark(page: _Page, main: _Main, article: bool) -> _Main:
+    """A main block that is all of the page's ``<main>`` is a page of sections (a course's,
+    a service's), not an article, unless its markup says article."""
+    if article or main.key <= 0 or main.sections or not _is_landmark(page, main.key):
+        return main
+    return main._replace(sections=True)
+
+
+def _landmark(page: _Page, main: _Main) -> int:
+    """The page's ``<main>`` (or role=main) element around the main block, or -1."""
+    for k in main.path[1:-1] if not main.weak else ():
+        if _is_landmark(page, k):
+            return k
+    return -1
+
+
+def _in_landmark(facts: _Facts, top: int) -> bool:
+    """Whether a link whose common ancestor with main is ``top`` lies in the landmark."""
+    landmark = facts.landmark
+    return landmark >= 0 and facts.page.depth[top] >= facts.page.depth[landmark]
 
 
 def _copy_blocks(text: _Text, main: _Main, where: _Where) -> frozenset[int]:
@@ -1275,8 +1306,8 @@ def _article(page: _Page, text: _Text, seq: list[int], main: _Main, where: _Wher
 class _Facts:
     """Everything the rules read about one page, and their memos."""
 
-    __slots__ = ("article", "copy", "lists", "main", "order", "page", "seq_index", "site",
-                 "text", "tree", "where")  # fmt: skip
+    __slots__ = ("article", "copy", "landmark", "lists", "main", "order", "page", "seq_index",
+                 "site", "text", "tree", "where")  # fmt: skip
 
     def __init__(
         self,
@@ -1295,6 +1326,7 @@ class _Facts:
         self.lists: dict[int, bool] = {}  # _in_link_list's memo
         self.order: dict[int, int] = {}  # child of an ancestor of main -> -1 before, 1 after
         self.copy = _copy_blocks(text, main, where)  # more blocks of copy beside main
+        self.landmark = -1  # the page's <main> around main, where running text is its copy
 
     def own_site(self) -> str | None:
         if not self.site:
@@ -1329,6 +1361,8 @@ def _place_link(
             return in_text
     elif branch in facts.copy and _text_para(facts, key) >= 0:
         return CONTENT, 0.8  # running text of a block of copy beside main (a section)
+    elif _in_landmark(facts, top) and _text_para(facts, key) >= 0:
+        return CONTENT, 0.7  # running text beside main in the page's <main>: its copy too
     if anchor and _PAGER.fullmatch(anchor):  # 2, next, older posts »...
         return NAV, 0.8
     if main.weak:
@@ -1480,6 +1514,7 @@ def _place_outside(
 
 
 _MARKUP_PRODUCT = MARKUP_FACTS.index("markup_product")
+_MARKUP_ARTICLE = MARKUP_FACTS.index("markup_article")
 _PRODUCT_ITEM = '[itemtype*="schema.org/Product" i]'
 _MAX_PRODUCT_ITEMS = 2  # more Product items: a grid of products, not one product's page
 # A price in an anchor: a currency sign or code before or after the amount.

@@ -351,3 +351,46 @@ def test_an_faq_is_not_the_main_block_of_a_marketing_page():
     widened = rule_placements(faq_page("accordion"))
     kept = rule_placements(faq_page("accordion"), marked_product())
     assert widened["Kind 0 designers"] == "content" != kept["Kind 0 designers"]
+
+
+def marked_article() -> PageMarkup:
+    markup = PageMarkup()
+    markup.add_itemtype("https://schema.org/Article")
+    return markup
+
+
+def test_running_text_beside_main_in_the_pages_main_element_is_its_copy():
+    # A short note beside the main block (too little text to be a block of copy), in <main>:
+    # the page's copy. On a page marked up as an article, <main> holds related stories and
+    # teasers too; and without a <main>, nothing says the note is the page's.
+    def page(landmark: str) -> str:
+        return (
+            "<header><nav><a href=/>Home</a> <a href=/blog>Blog</a></nav></header>"
+            f"<{landmark}><div class=a>{f'<p>{STORY}</p>' * 3}</div><div class=b><p>Our work"
+            " is audited every year, see <a href=https://audit.test/>the auditor</a>.</p></div>"
+            f"</{landmark}><footer><a href=/legal>Legal</a></footer>"
+        )
+
+    assert rule_placements(page("main"))["the auditor"] == "content"
+    assert rule_placements(page("main"), marked_article())["the auditor"] == "sidebar"
+    assert rule_placements(page("div"))["the auditor"] == "sidebar"
+    assert rule_placements(page("main"))["Home"] == "nav"
+
+
+def test_a_main_block_that_is_the_whole_main_element_is_no_article():
+    # Density chose all of <main> (a course's page: copy, cards of its own courses, copy):
+    # a page of sections, where the site's own links are its copy, not an article's promos.
+    def page(landmark: str) -> str:
+        cards = "".join(
+            f"<div class=card><a href=/courses/{i}>Course {i}</a></div>" for i in range(3)
+        )
+        return (
+            "<header><nav><a href=/>Home</a></nav></header>"
+            f"<{landmark}><p>{COPY * 3}</p><p>{COPY * 3}</p>{cards}<p>{COPY * 3}</p></{landmark}>"
+            "<footer><a href=/legal>Legal</a></footer>"
+        )
+
+    assert {rule_placements(page("main"))[f"Course {i}"] for i in range(3)} == {"content"}
+    marked = rule_placements(page("main"), marked_article())
+    assert {marked[f"Course {i}"] for i in range(3)} == {"sidebar"}
+    assert {rule_placements(page("div"))[f"Course {i}"] for i in range(3)} == {"sidebar"}
