@@ -1077,9 +1077,8 @@ def _main_block(
     product: bool = False,
 ) -> _Main:
     """The main content block: by density, widened to a whole listing, overridden by markup
-    that names the article body, widened past an FAQ but on a product's page (its accordion
-    is its description); a page without running text takes its biggest block of links and
-    text."""
+    that names the article body, widened past an FAQ (:func:`_past_faq`); a page without
+    running text takes its biggest block of links and text."""
     under_boiler = _Boiler(page)
     main = _best_block(page, text, link_keys, anchor_len, under_boiler, hub=False)
     main_good = raw[main]
@@ -1127,8 +1126,10 @@ _FOLDS = _FAQ_WORDS | {"accordion"}  # a product's accordion is its description:
 
 
 def _past_faq(page: _Page, main: int, product: bool) -> int:
-    """A main block inside an FAQ: the page's landmark around it (a marketing page's FAQ has
-    its longest prose, but its copy is all the sections beside it)."""
+    """A main block inside an FAQ (a class or id word ``faq``; ``accordion`` too but on a
+    product's page, where the accordion is its description): the page's ``<main>`` around it
+    (a marketing page's FAQ has its longest prose, but its copy is all the sections beside
+    it). The outermost such element counts: a page that is all FAQ is not widened."""
     path = page.up(main, set())
     faq = -1
     for k in path:

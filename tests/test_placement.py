@@ -315,7 +315,7 @@ def test_offers_of_other_products_on_a_product_page_are_not_its_content():
     assert {placements(html)[f"Lid number {i} $19.99"] for i in range(4)} == {"content"}
 
 
-def faq_page(faq_class: str) -> str:
+def faq_page(faq_class: str, main: str = "<main>") -> str:
     """A marketing page: the site's menu; in ``<main>`` a hero, a grid of the site's own
     services (cards of links, little text) and an FAQ whose answers are the page's longest
     prose; the footer."""
@@ -329,7 +329,7 @@ def faq_page(faq_class: str) -> str:
         for i in range(4)
     )
     return (
-        "<header><nav><a href=/>Home</a> <a href=/pricing>Pricing</a></nav></header><main>"
+        f"<header><nav><a href=/>Home</a> <a href=/pricing>Pricing</a></nav></header>{main}"
         f"<section class=hero><h1>Hire designers</h1><p>{COPY}</p>"
         "<a class=go href=/start>Start hiring</a></section>"
         f"<section class=kinds><h2>Kinds</h2>{cards}</section>"
@@ -351,6 +351,9 @@ def test_an_faq_is_not_the_main_block_of_a_marketing_page():
     widened = rule_placements(faq_page("accordion"))
     kept = rule_placements(faq_page("accordion"), marked_product())
     assert widened["Kind 0 designers"] == "content" != kept["Kind 0 designers"]
+    # A page that is all FAQ (its <main> named so): nothing to widen to.
+    whole = placements(faq_page("faq", '<main class="faq-page">'))
+    assert {whole[f"Kind {i} designers"] for i in range(4)} != {"content"}
 
 
 def marked_article() -> PageMarkup:
