@@ -1130,12 +1130,13 @@ def _past_faq(page: _Page, main: int, product: bool) -> int:
     product's page, where the accordion is its description): the page's ``<main>`` around it
     (a marketing page's FAQ has its longest prose, but its copy is all the sections beside
     it). The outermost such element counts: a page that is all FAQ is not widened."""
-    path = page.up(main, set())
+    words = _FAQ_WORDS if product else _FOLDS
     faq = -1
-    for k in path:
+    for k in page.up(main, set()):
         a = page.attributes(k)
-        words = _tokens(" ".join(filter(None, (a.get("class"), a.get("id")))))
-        if not (_FAQ_WORDS if product else _FOLDS).isdisjoint(words):
+        names = f"{a.get('class') or ''} {a.get('id') or ''}"
+        low = names.lower()  # a substring test first: few names hold one, tokens are dearer
+        if any(word in low for word in words) and not words.isdisjoint(_tokens(names)):
             faq = k
     if faq < 0:
         return main
@@ -1147,7 +1148,11 @@ def _past_faq(page: _Page, main: int, product: bool) -> int:
 
 def _is_landmark(page: _Page, key: int) -> bool:
     """Whether an element is the page's ``<main>`` (or role=main)."""
-    return page.tag[key] == "main" or (page.attributes(key).get("role") or "").lower() == "main"
+    if page.tag[key] == "main":
+        return True
+    if page.label[key] != CONTENT:  # role=main labels it content: only then read its role
+        return False
+    return (page.attributes(key).get("role") or "").strip().lower() == "main"
 
 
 def _whole_landmark(page: _Page, main: _Main, article: bool) -> _Main:
