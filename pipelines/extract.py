@@ -32,7 +32,7 @@ from pipelines.pagelang import (
     page_lang,
     parse_lang,
 )
-from pipelines.placement import Placed, place_links_scored
+from pipelines.placement import Placed, Scanner, place_links_scored
 from pipelines.urls import (
     encode_query,
     is_same_document,
@@ -857,6 +857,8 @@ class WalkedPage:
     add_links: Callable[[list[Placed]], bool]
     #: A string was cut or a link dropped for its length already.
     long: bool
+    #: The native core's placement scan (None: placement's own, in Python).
+    scanner: Scanner | None = None
 
 
 def _extract(
@@ -875,7 +877,7 @@ def _extract(
         walked = _walk(tree, url, encoding, limits, x_robots_tag)
     page = walked.page
     placements = place_links_scored(
-        tree, walked.nodes, walked.rels, walked.texts, walked.attrs, walked.markup
+        tree, walked.nodes, walked.rels, walked.texts, walked.attrs, walked.markup, walked.scanner
     )
     if walked.add_links(placements) or walked.long:
         page.limits_hit.append("long_strings")

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 import pipelines.extract as extract_module
+import pipelines.placement as placement_module
 from pipelines.budget import PageBudgetExceeded
 from pipelines.encoding import decode, encoding_of_meta, sniff_encoding
 from pipelines.extract import (
@@ -33,7 +34,7 @@ from pipelines.extract import (
     stage_links,
 )
 from pipelines.page_type import PageMarkup
-from pipelines.placement import Placed
+from pipelines.placement import SCAN_BLOCKS, Placed, Scanned, Scanner
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,12 @@ NATIVE_ENV = "LINKCRAWL_NATIVE"
 #: The core this Python code speaks to: native/Cargo.toml's version and the interface number
 #: (native/src/lib.rs ``core_version``; bumped with any change of a function's signature or
 #: return shape).
-CORE_VERSION = "0.1.0+api9"
+CORE_VERSION = "0.1.0+api11"
 #: The core's functions this module calls.
-CORE_FUNCTIONS = ("extract_links", "extract_decoded", "lexbor_page", "limit_depth")
+CORE_FUNCTIONS = (
+    "extract_links", "extract_decoded", "lexbor_page", "lexbor_scan", "limit_depth",
+    "placement_tables",
+)  # fmt: skip
 
 
 @cache
@@ -254,14 +258,24 @@ def lexbor_core() -> ModuleType | None:
     try:
         native.lexbor_load(selectolax.lexbor.__file__)
         tree = LexborHTMLParser(_PROBE)  # alive during the call
-        fields, markup, _, probe, _ = native.lexbor_page(tree.root.mem_id, "", False, False, 8)
+        fields, markup, _, probe, _ = native.lexbor_page(tree, "", False, False, 8)
     except RuntimeError as exc:
         log.warning("linkcrawl: lexbor's C API not usable (%s); using the Python path", exc)
         return None
     if (fields, markup, probe) != _PROBE_WALK:  # same names, another ABI: a selectolax unknown
         log.warning("linkcrawl: lexbor's C API answers otherwise; using the Python path")
         return None
+    native.placement_tables(*placement_tables())
     return native
+
+
+def placement_tables() -> tuple[Any, ...]:
+    """Placement's word tables, as the core takes them (native/src/facts.rs ``Tables``): the
+    one copy is Python's."""
+    p = placement_module
+    return (p._TAG_LABELS, p._ROLE_LABELS, p._ITEMPROP_LABELS, p._TOKEN_LABELS, p._COMPOUND,
+            p._WEAK_CONTENT, p._WORD_BITS, p._TAG_BITS, p._LABEL_BITS, p._BODY_ITEMPROPS,
+            (p.COMMENT, p.CONTENT))  # fmt: skip
 
 
 #: Whether the core builds the rows (hrefs resolved, every column but placement) or only walks
@@ -300,7 +314,7 @@ def walk_page(
         # `tree` holds the document: it stays alive (and unchanged) during the call.
         # The bound read at each call (tests lower it).
         max_links = extract_module.MAX_LINKS_PER_PAGE
-        walked = native.lexbor_page(root.mem_id, url, legacy, ROWS_IN_RUST, max_links)
+        walked = native.lexbor_page(tree, url, legacy, ROWS_IN_RUST, max_links)
         fields, events, addresses, raw, columns = walked
     except UnicodeEncodeError:  # a lone surrogate in the URL (no Rust str holds it): Python's
         return None
@@ -317,9 +331,53 @@ def walk_page(
     if columns is None:
         raw_link = _raw_links(raw, nodes)
         hrefs = [link[0] for link in raw]
-        return stage_links(page, base, alternates, markup, long, (hrefs, raw_link), encoding, url)
-    return _columns_page(WalkedPage(page, base, alternates, markup, nodes, (), (), None,
-                                    _no_links, long), columns)  # fmt: skip
+        walked = stage_links(page, base, alternates, markup, long, (hrefs, raw_link), encoding,
+                             url)  # fmt: skip
+        walked.scanner = _scanner(None)  # its links: those the rows kept
+    else:
+        walked = _columns_page(WalkedPage(page, base, alternates, markup, nodes, (), (), None,
+                                          _no_links, long), columns)  # fmt: skip
+        walked.scanner = _scanner(addresses)
+    return walked
+
+
+# What placement's scan measures (pipelines/placement.py _scan), for the core's.
+_CONTAINERS = tuple(sorted(placement_module._CONTAINERS))
+
+
+def scan_page(
+    tree: LexborHTMLParser, root: LexborNode, links: Sequence[LexborNode],
+    addresses: Sequence[int] | None = None,
+) -> Scanned | None:  # fmt: skip
+    """Placement's fact gathering (``pipelines.placement._scan``) by the core over *tree*
+    under *root* for the elements *links* (at *addresses*, their ``mem_id``, if the caller has
+    them); None without the core, or if it failed (then logged): placement then scans.
+
+    >>> tree = LexborHTMLParser("<div><p>" + "Running text. " * 3 + "<a href=/x>x</a></p></div>")
+    >>> scanned = scan_page(tree, tree.body, tree.css("a"))
+    >>> scanned is None or (scanned.parent, scanned.link_keys, scanned.paras, scanned.seq)
+    ([-1, 0, 1, 2], [3], [(2, 42)], [2, 3])
+    """
+    native = lexbor_core()
+    if native is None:
+        return None
+    if addresses is None:
+        addresses = [node.mem_id for node in links]
+    try:
+        scanned = Scanned(*native.lexbor_scan(tree, root, addresses, SCAN_BLOCKS, _CONTAINERS,
+                                              placement_module._MIN_PARA))  # fmt: skip
+    except RuntimeError as exc:
+        _failed("a page's placement scan", exc)
+        return None
+    if -1 in scanned.link_keys:  # a link the scan did not reach: the walks disagree (a bug)
+        _failed("a page's placement scan", RuntimeError("a link is not in the scan"))
+        return None
+    return scanned
+
+
+def _scanner(addresses: Sequence[int] | None) -> Scanner:
+    """:func:`scan_page` for the links at *addresses* (the rows' elements), else read."""
+    return lambda tree, root, links: scan_page(tree, root, links, addresses)
 
 
 def _nodes(tree: LexborHTMLParser, addresses: list[int]) -> list[LexborNode] | None:

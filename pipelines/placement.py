@@ -46,7 +46,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from math import log1p
 from typing import NamedTuple
@@ -492,6 +492,70 @@ def _part_hash(tag: str, cls: str | None, id_: str | None, align: str | None) ->
 
 _ROOT_FACTS = (None, False, 0, 0)  # the root: no label, not the body, no fingerprint, no bits
 
+#: What an element's facts depend on: its tag, class, id, role, itemprop, align (:func:`_facts`).
+Kind = tuple[str, str | None, str | None, str | None, str | None, str | None]
+
+
+class Scanned(NamedTuple):
+    """:func:`_scan`'s facts gathered by the native core (``pipelines.native.scan_page``):
+    the recorded elements numbered as :meth:`_Page.register` numbers them, each with its
+    parent, depth, fingerprint (:attr:`_Page.block`), address (``mem_id``) and kind (an index
+    into ``kinds``: markup repeats); each link's key; the blocks of running text and their
+    text length; the keys of blocks and links in document order. ``facts``: each kind's label,
+    whether it names the body, and bits (:func:`_facts` but the fingerprint part) when the
+    core classified them with this module's tables, else None (then looked up here)."""
+
+    facts: list[tuple[str | None, bool, int]] | None
+    parent: list[int]
+    depth: list[int]
+    block: list[int]
+    addresses: list[int]
+    kind_of: list[int]
+    kinds: list[Kind]
+    link_keys: list[int]
+    paras: list[tuple[int, int]]
+    seq: list[int]
+
+
+#: A native scan: (tree, root, links) -> the page's :class:`Scanned`, or None (then Python's).
+Scanner = Callable[[LexborHTMLParser, LexborNode, Sequence[LexborNode]], Scanned | None]
+# What _scan measures: the tags of _SCAN_SELECTOR but the links', for a native scan.
+SCAN_BLOCKS = tuple(t for t in map(str.strip, _SCAN_SELECTOR.split(",")) if "[" not in t)
+
+
+class _Nodes:
+    """The nodes of a natively scanned page's elements, found when a rule first reads one:
+    among its parent's children by address (an ancestor of the root: up from the root)."""
+
+    __slots__ = ("addresses", "found", "parent")
+
+    def __init__(self, page: _Page, root: LexborNode, keys: list[int], links: Sequence[LexborNode]):
+        self.addresses, self.parent = page.index_addresses, page.parent
+        self.found: dict[int, LexborNode] = dict(zip(keys, links, strict=True))
+        self.found[0] = root
+
+    def __getitem__(self, key: int) -> LexborNode:
+        node = self.found.get(key)
+        if node is None:
+            node = self.found[key] = self._find(key)
+        return node
+
+    def __len__(self) -> int:
+        return len(self.parent)
+
+    def _find(self, key: int) -> LexborNode:
+        address = self.addresses[key]
+        node = self[self.parent[key]].child
+        while node is not None and node.mem_id != address:
+            node = node.next
+        if node is None:  # hung under the root, above it: <html>, the document
+            node = self.found[0].parent
+            while node is not None and node.mem_id != address:
+                node = node.parent
+        if node is None:
+            raise LookupError(f"element {key} of the scan is not in the tree")
+        return node
+
 
 class _Page:
     """The elements on the paths from links and blocks to the root, numbered in the order they
@@ -499,13 +563,15 @@ class _Page:
     recorded first (:meth:`register`), the facts then read in one go (:meth:`read_facts`)."""
 
     __slots__ = (
-        "attrs", "bits", "block", "body", "depth", "index", "label", "nodes", "parent", "tag"
+        "attrs", "bits", "block", "body", "depth", "index", "index_addresses", "label", "nodes",
+        "parent", "tag",
     )  # fmt: skip
 
     def __init__(self, root: LexborNode) -> None:
         self.index: dict[int, int] = {root.mem_id: 0}  # mem_id -> number; the root is 0
         self.parent: list[int] = [-1]
-        self.nodes: list[LexborNode] = [root]
+        self.nodes: list[LexborNode] | _Nodes = [root]
+        self.index_addresses: list[int] = []  # a native scan's: each element's mem_id
         self.attrs: dict[int, dict[str, str | None]] = {}  # attributes the caller had read
         self.label: list[str | None] = []
         self.block: list[int] = []
@@ -574,6 +640,31 @@ class _Page:
             depth[k] = depth[up] + 1
             block[k] = (block[up] * 31 + parts[k]) & 0xFFFFFFFF
 
+    def adopt(
+        self, scanned: Scanned, links: Sequence[LexborNode],
+        attrs: Sequence[dict[str, str | None]] | None,
+    ) -> None:  # fmt: skip
+        """The elements and facts of a native scan (:meth:`register` then :meth:`read_facts`
+        by the core): the facts of each kind of element looked up once."""
+        self.index_addresses = scanned.addresses
+        self.index = {address: key for key, address in enumerate(scanned.addresses)}
+        self.parent, self.depth, self.block = scanned.parent, scanned.depth, scanned.block
+        self.nodes = _Nodes(self, self.nodes[0], scanned.link_keys, links)
+        if attrs is not None:
+            self.attrs = dict(zip(scanned.link_keys, attrs, strict=True))
+        kinds, kind_of = scanned.kinds, scanned.kind_of
+        if scanned.facts is not None:
+            labels, bodies, bits = zip(*scanned.facts, strict=True)
+        else:
+            labels, bodies, _, bits = zip(*[_FACTS[kind] for kind in kinds], strict=True)
+        self.tag = list(map([kind[0] for kind in kinds].__getitem__, kind_of))
+        self.label = list(map(labels.__getitem__, kind_of))
+        self.bits = list(map(bits.__getitem__, kind_of))
+        self.label[0], self.bits[0] = _ROOT_FACTS[0], _ROOT_FACTS[3]
+        named = {k for k, body in enumerate(bodies) if body}
+        if named:
+            self.body = [k for k, kind in enumerate(kind_of) if k and kind in named]
+
     def attributes(self, key: int) -> dict[str, str | None]:
         """An element's attributes: those the caller had read, else the node's."""
         return self.attrs.get(key) or self.nodes[key].attributes
@@ -612,18 +703,20 @@ def place_links_scored(
     anchors: Sequence[str] | None = None,
     attrs: Sequence[dict[str, str | None]] | None = None,
     markup: PageMarkup | None = None,
+    scanner: Scanner | None = None,
 ) -> list[Placed]:
     """Placement, confidence and container fingerprint of each link node, in order.
 
     ``rels`` (each link's rel tokens, lowercased), ``anchors`` (each link's text, images' alt
     aside) and ``attrs`` (each link's attributes), if the caller has them already; ``markup``
-    what extraction's pass noted of the page's schema.org and OpenGraph types.
+    what extraction's pass noted of the page's schema.org and OpenGraph types; ``scanner``
+    the native core's fact gathering (:data:`Scanner`), else Python's.
 
     The facts are gathered and the rules applied (:func:`placement_facts`); then the model
     (:mod:`pipelines.placement_model`) decides content or not from each link's facts, the
     rules' answer among them.
     """
-    rules, link_facts = placement_facts(tree, links, rels, anchors, attrs, markup)
+    rules, link_facts = placement_facts(tree, links, rels, anchors, attrs, markup, scanner)
     return decide(rules, link_facts)
 
 
@@ -634,6 +727,7 @@ def placement_facts(
     anchors: Sequence[str] | None = None,
     attrs: Sequence[dict[str, str | None]] | None = None,
     markup: PageMarkup | None = None,
+    scanner: Scanner | None = None,
 ) -> tuple[list[Placed], LinkFacts | None]:
     """The rules' placement of each link, and the links' facts for the model (rows of
     :data:`FEATURES`: :meth:`pipelines.placement_model.LinkFacts.rows`).
@@ -648,7 +742,7 @@ def placement_facts(
     root = tree.body or tree.root
     if root is None:
         return [Placed(CONTENT, 0.5, 0) for _ in links], None
-    page, link_keys, paras, seq = _scan(tree, root, links, attrs)
+    page, link_keys, paras, seq = _scan(tree, root, links, attrs, scanner)
     if anchors is None:
         hidden = hidden_elements(tree)
         anchors = [
@@ -689,7 +783,7 @@ def placement_facts(
     if outside:
         _place_outside(page, main.path, outside, results)
     if marked[_MARKUP_PRODUCT]:
-        _product_links(tree, facts, link_keys, anchors, results)
+        _product_links(tree, facts, link_keys, anchors, results, _one_product(markup))
     return results, _link_facts(facts, raw, link_keys, anchors, results, marked)
 
 
@@ -802,11 +896,18 @@ def _scan(
     root: LexborNode,
     links: Sequence[LexborNode],
     attrs: Sequence[dict[str, str | None]] | None,
+    scanner: Scanner | None = None,
 ) -> tuple[_Page, list[int], dict[int, int], list[int]]:
     """The walk that gathers the facts: the links and the paragraph-like blocks of running
     text, in document order, recorded with their ancestors (:class:`_Page`). Returns the page,
     each link's key, each block's text length (nested blocks included; a box's own text only),
-    and the keys of blocks and links in document order."""
+    and the keys of blocks and links in document order. By ``scanner`` (the native core's) if
+    given and it answers, else here."""
+    scanned = scanner(tree, root, links) if scanner is not None else None
+    if scanned is not None:
+        page = _Page(root)
+        page.adopt(scanned, links, attrs)
+        return page, scanned.link_keys, dict(scanned.paras), scanned.seq
     page = _Page(root)
     register = page.register
     link_ids = {node.mem_id: i for i, node in enumerate(links)}
@@ -1085,7 +1186,7 @@ def _main_block(
     weak = main == 0 or main_good < _MIN_MAIN
     listing = False
     if not weak:
-        items = _whole_list(page, main)
+        items = _whole_list(page, main, _list_levels(page, main))
         if items != main:
             # A listing: the list and what frames it (its intro, "see also"), not just it.
             listing = True
@@ -1538,6 +1639,7 @@ def _product_links(
     link_keys: list[int],
     anchors: Sequence[str],
     results: list[Placed],
+    one_product: bool = False,
 ) -> None:
     """The rules of a page marked up as a product's, applied after the others.
 
@@ -1546,22 +1648,85 @@ def _product_links(
       column beside the description that density did not choose: a link in it is content
       unless a region label lies between them (:func:`_item_labels`).
     - A link whose anchor carries a price, outside running text, offers another product (a
-      related item's card, an add-on, a bundle): a sidebar. Unless main is a grid of items
-      outside the item: a catalogue marked up as products, whose grid is its content.
+      related item's card, an add-on, a bundle): a sidebar, and so are the other links of its
+      card (:func:`_priced_cards`: its picture, its maker). Unless main is a grid of items
+      outside the item and the markup names several products (``one_product`` False): a
+      catalogue marked up as products, whose grid is its content.
+    - A call to action ("Add to cart", "Learn more", "Size guide", "Shipping"): a button or a
+      policy beside the description, not the description (:data:`_CALL_TO_ACTION`).
     """
     page = facts.page
     item = _product_item(tree, page)
     labels = _item_labels(page, item) if item >= 0 else None
-    listing = facts.main.listing
+    listing = facts.main.listing and not one_product
+    cards = _priced_cards(facts, link_keys, anchors)
     for i, key in enumerate(link_keys):
         placed = results[i]
         in_item = labels[key] if labels is not None else None
         if placed.score >= 1.0 or (in_item is None and (listing or placed.placement != CONTENT)):
             continue
-        if _PRICE.search(anchors[i][:_MAX_PRICED]) and _text_para(facts, key) < 0:
-            results[i] = placed._replace(placement=SIDEBAR, score=0.6)
+        if _card_of(page, key) in cards or _names_action(anchors[i]):
+            if placed.placement == CONTENT or in_item is not None:
+                results[i] = placed._replace(placement=SIDEBAR, score=0.6)
         elif in_item is not None and _resolve(in_item) in (None, CONTENT):
             results[i] = placed._replace(placement=CONTENT, score=max(placed.score, 0.7))
+
+
+# Anchors of a call to action or a shop's policy; "learn more about ..." too.
+_CALL_TO_ACTION = re.compile(
+    r"(?:learn more|shop(?: now| all)?|buy(?: it)? now|add to (?:cart|bag|basket|wishlist)"
+    r"|view (?:full )?details|see (?:how|more|details|all)|details|more info|read more"
+    r"|find out more|write a review|sign up(?: now)?|subscribe(?: now)?|size (?:guide|chart)"
+    r"|shipping(?: info| policy)?|returns?(?: policy)?|privacy policy"
+    r"|terms(?: of (?:use|service))?|click here|here|compare|take the quiz|notify me"
+    r"|get started)\W*|learn more\b.*",
+    re.IGNORECASE,
+)
+_MAX_ACTION = 80  # characters: a longer anchor is a title, not a button's words
+
+
+def _names_action(anchor: str) -> bool:
+    """Whether an anchor is a call to action or a policy's name.
+
+    >>> _names_action("Add to cart"), _names_action("Learn more about Git"), _names_action("Here.")
+    (True, True, True)
+    >>> _names_action("Care guide"), _names_action("Shopping for a skillet: what to look for")
+    (False, False)
+    """
+    return len(anchor) <= _MAX_ACTION and _CALL_TO_ACTION.fullmatch(anchor.strip()) is not None
+
+
+def _priced_cards(facts: _Facts, link_keys: list[int], anchors: Sequence[str]) -> set[int]:
+    """The cards (:func:`_card_of`) around links whose anchor carries a price, outside running
+    text: each offers another product."""
+    cards = set()
+    for key, anchor in zip(link_keys, anchors, strict=True):
+        if _PRICE.search(anchor[:_MAX_PRICED]) and _text_para(facts, key) < 0:
+            cards.add(_card_of(facts.page, key))
+    return cards
+
+
+_CARD_TAGS = frozenset({"li", "article"})
+_CARD_LEVELS = 4  # a card's links lie at most this many levels below it
+
+
+def _card_of(page: _Page, key: int) -> int:
+    """The card a link lies in: the nearest ``li`` or ``article`` a few levels up, else the
+    link itself (-1 never: a link is its own card when no item holds it)."""
+    cur = page.parent[key]
+    for _ in range(_CARD_LEVELS):
+        if cur <= 0:
+            break
+        if page.tag[cur] in _CARD_TAGS:
+            return cur
+        cur = page.parent[cur]
+    return key
+
+
+def _one_product(markup: PageMarkup | None) -> bool:
+    """Whether the markup names exactly one product (its JSON-LD or microdata): a product's
+    page, where a grid of priced items beside it offers others, not a catalogue."""
+    return markup is not None and markup.schema_types.count("product") == 1
 
 
 def _product_item(tree: LexborHTMLParser, page: _Page) -> int:
@@ -1726,11 +1891,31 @@ def _has_items(node: LexborNode) -> bool:
     return False
 
 
-def _whole_list(page: _Page, main: int) -> int:
-    """The list around ``main`` when main is one item of it (or inside one item): one teaser
-    of a listing page has the most text, but the listing is the page's content."""
+_LIST_LEVELS = 3  # levels above main searched for the list it is an item of
+_LIST_LEVELS_IN_LINK = 14  # ... when a link holds main: a card's title, deep in its card
+_LINK_LEVELS = 4  # main in a link: the link at most this many levels up
+
+
+def _list_levels(page: _Page, main: int) -> int:
+    """How far up :func:`_whole_list` looks for the list that ``main`` is an item of: further
+    when main's text lies in a link, which no article's body does: the title of a grid's card
+    (a shop's best sellers), whose item sits many boxes up."""
+    cur = page.parent[main]
+    for _ in range(_LINK_LEVELS):
+        if cur <= 0:
+            break
+        if page.tag[cur] == "a":
+            return _LIST_LEVELS_IN_LINK
+        cur = page.parent[cur]
+    return _LIST_LEVELS
+
+
+def _whole_list(page: _Page, main: int, levels: int = _LIST_LEVELS) -> int:
+    """The list around ``main`` when main is one item of it (or inside one item, at most
+    ``levels`` up): one teaser of a listing page has the most text, but the listing is the
+    page's content."""
     cur = main
-    for _ in range(3):
+    for _ in range(levels):
         up = page.parent[cur]
         if up < 0:
             return main

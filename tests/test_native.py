@@ -40,7 +40,7 @@ from selectolax.lexbor import LexborHTMLParser
 from test_bad_input import FUZZ_BODIES, FUZZ_CONTENT_TYPES
 
 from crawler.testweb.generator import build_test_web
-from pipelines import extract, native, page_type
+from pipelines import extract, native, page_type, placement
 from pipelines.budget import PageBudgetExceeded
 from pipelines.encoding import decode, sniff_encoding
 from pipelines.extract import MAX_TEXT_CHARS, MAX_URL_CHARS, PageLinks, extract_page
@@ -254,8 +254,14 @@ def test_lexbor_binding_loads_or_refuses(core, tmp_path):
         core.lexbor_load(str(tmp_path / "absent.so"))
     with pytest.raises(RuntimeError, match="does not export lxb_dom_node_first_child_noi"):
         core.lexbor_load(_json.__file__)  # loaded, but not lexbor
-    with pytest.raises(RuntimeError, match="no root"):
-        core.lexbor_page(0, "http://s.test/", False, True, 10)
+    # No raw address crosses: a tree and its own nodes only.
+    tree, other = LexborHTMLParser("<a href=/x>x</a>"), LexborHTMLParser("<p>")
+    with pytest.raises(AttributeError):
+        core.lexbor_page(tree.root.mem_id, "http://s.test/", False, True, 10)
+    with pytest.raises(RuntimeError, match="not a node of a selectolax lexbor tree"):
+        core.lexbor_scan(tree, other.body, [], ["p"], [], 1)  # another parser's node
+    with pytest.raises(RuntimeError, match="not a node of a selectolax lexbor tree"):
+        core.lexbor_scan(tree, tree.body.mem_id, [], ["p"], [], 1)
 
 
 def test_parse_only_counts_nodes(core):
@@ -661,13 +667,13 @@ def test_itemtypes_are_cut_as_python_reads_them(core):
     body = (" ".join([f"<p itemtype=' \t'><b itemtype='{long}'>a</p>"] * 100)).encode()
     tree = LexborHTMLParser(body)
     native.lexbor_core()
-    _, markup, *_ = core.lexbor_page(tree.root.mem_id, "http://s.test/", False, True, 10)
+    _, markup, *_ = core.lexbor_page(tree, "http://s.test/", False, True, 10)
     named = [value for kind, value in markup if kind == "itemtype" and value.strip()]
     assert len(named) == page_type.MAX_SCHEMA_TYPES
     assert max(map(len, named)) == page_type.MAX_ITEMTYPE_CHARS
     script = b"<script type=application/ld+json>" + b" " * 70_000 + b"</script>"
     tree = LexborHTMLParser(script)  # alive during the call
-    _, markup, *_ = core.lexbor_page(tree.root.mem_id, "", False, True, 10)
+    _, markup, *_ = core.lexbor_page(tree, "", False, True, 10)
     assert [len(text) for _, text in markup] == [page_type.MAX_JSONLD_CHARS]
     _same(body + script, "http://s.test/p")
 
@@ -694,6 +700,131 @@ def test_native_false_runs_no_rust(core, monkeypatch):
     assert calls == []
     assert extract_page(body, "http://s.test/") == python
     assert len(calls) == 2
+
+
+_SCAN_FIELDS = ("parent", "tag", "label", "body", "bits", "depth", "block", "index")
+
+
+def _scan_facts(tree: LexborHTMLParser, links: list, scanner=None) -> tuple:
+    """What placement's scan gathers of *tree* for *links* (by *scanner*, else Python's)."""
+    page, *rest = placement._scan(tree, tree.body or tree.root, links, None, scanner)
+    facts = {name: list(getattr(page, name)) for name in _SCAN_FIELDS[:-1]}
+    return facts, sorted(page.index.items()), rest
+
+
+def test_the_scan_gathers_pythons_facts(core):
+    """The core's scan of placement's facts (pipelines.native.scan_page) gives every array
+    Python's ``_scan`` gives: elements numbered alike, their tags, labels, bits, depths and
+    fingerprints, the links' keys, the blocks of running text and their order; and the nodes a
+    rule reads of them (up to the document: a link in the head hangs the root's ancestors
+    under it)."""
+    if core is None:
+        return _fallback_works()
+    story = "Running text of the story, with words enough. "
+    pages = [
+        f"<html><head><a href=/h>h</a></head><body class='x'><div id=post-1><p>{story}"
+        f"<a href=/a>a</a></p><td>{story}</td><section>{story}<li>{story}</li></section>"
+        "<nav><a href=/n>n</a><area href=/r></nav><svg><a href=/s>s</a><td>x</td></svg>",
+        "<frameset><frame src=/f></frameset>",
+        _FILLER.decode(),
+    ]
+    root = DATA / "zyte-article-extraction-benchmark" / "html"
+    pages += [gzip.decompress(path.read_bytes()) for path in sorted(root.glob("*.html.gz"))[:12]]
+    for body in pages:
+        tree = LexborHTMLParser(body)
+        links = [n for n in tree.css("a[href], area[href]") if n.parent.tag != "svg"]
+        want = _scan_facts(tree, links)
+        assert _scan_facts(tree, links, native.scan_page) == want
+        page = placement._scan(tree, tree.body or tree.root, links, None, native.scan_page)[0]
+        assert [page.nodes[k].mem_id for k in range(len(page.parent))] == [
+            address for address, _ in sorted(page.index.items(), key=lambda item: item[1])
+        ]
+
+
+def _python_facts(tag, cls=None, id_=None, role=None, itemprop=None):
+    label, body, _, bits = placement._facts(tag, cls, id_, role, itemprop, None)
+    return label, body, bits
+
+
+def test_element_facts_are_pythons_on_the_pages(core):
+    """Each kind of element of the pages (tag, class, id, role, itemprop) gets from the core
+    (native/src/facts.rs, with placement's own tables) the label, body and bits Python's
+    ``_facts`` gives; the regular expressions it ports by hand are still Python's."""
+    if core is None:
+        return _fallback_works()
+    assert placement._TOKEN_RE.pattern == r"[A-Z]?[a-z\u00e0-\u024f]+|[A-Z]+(?![a-z])"
+    assert placement._BODY_RE.pattern == (
+        r"(?:article|story|entry|post|blog|news)[-_]?(?:body|content|text)"
+    )
+    native.lexbor_core()  # sets the tables
+    root = DATA / "zyte-article-extraction-benchmark" / "html"
+    kinds = set()
+    for path in sorted(root.glob("*.html.gz"))[::6]:
+        tree = LexborHTMLParser(gzip.decompress(path.read_bytes()))
+        scanned = native.scan_page(tree, tree.body, tree.css("a[href]"))
+        assert scanned is not None and scanned.facts is not None
+        assert scanned.facts == [core.element_facts(*kind[:5]) for kind in scanned.kinds]
+        kinds.update(kind[:5] for kind in scanned.kinds)
+    assert len(kinds) > 1_000
+    for kind in kinds:
+        assert core.element_facts(*kind) == _python_facts(*kind), kind
+
+
+_NAME_PARTS = st.sampled_from(
+    [*placement._TOKEN_LABELS, *placement._WORD_BITS, "-", "_", " ", "\xa0", "\x1c", "2", "A",
+     "Nav", "BODY", "É", "é", "İ", "Σ", "ß", "x", "articleBody", "entry-", "post_text", "ÀB"]
+)  # fmt: skip
+_NAMES = st.lists(_NAME_PARTS, max_size=6).map("".join)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    tag=st.sampled_from(["div", "nav", "aside", "li", "section", "p", "-document"]),
+    cls=st.none() | _NAMES, id_=st.none() | _NAMES, role=st.none() | _NAMES,
+    itemprop=st.none() | _NAMES,
+)  # fmt: skip
+def test_element_facts_are_pythons_on_random_names(core, tag, cls, id_, role, itemprop):
+    if core is None:
+        return _fallback_works()
+    native.lexbor_core()
+    got = core.element_facts(tag, cls, id_, role, itemprop)
+    assert got == _python_facts(tag, cls, id_, role, itemprop)
+
+
+def test_a_link_the_scan_does_not_reach_is_scanned_by_python(core, monkeypatch):
+    """A caller's own link node that the scan does not reach (an ``<a>`` without href):
+    logged, and placement scans in Python (the same placements)."""
+    if core is None:
+        return _fallback_works()
+    failures = []
+    monkeypatch.setattr(native, "_failed", lambda url, exc: failures.append(str(exc)))
+    tree = LexborHTMLParser("<p>" + "Some running text here. " * 3 + "<a>x</a><a href=/y>y</a>")
+    links = tree.css("a")
+    assert native.scan_page(tree, tree.body, links) is None
+    assert failures == ["a link is not in the scan"]
+    scanned = placement.place_links_scored(tree, links, scanner=native.scan_page)
+    assert scanned == placement.place_links_scored(tree, links)
+
+
+def test_a_link_not_in_the_tree_falls_back(core, monkeypatch):
+    """A link address the core's walk reports that the tree lacks (the walks disagree: a bug)
+    is logged and the page takes the Python path (the same rows)."""
+    if core is None:
+        return _fallback_works()
+    failures = []
+    monkeypatch.setattr(native, "_failed", lambda url, exc: failures.append(str(exc)))
+    real = core.lexbor_page
+
+    def shifted(*args):  # every link's address off by one: no element of the tree
+        fields, markup, addresses, raw, columns = real(*args)
+        return fields, markup, [a + 1 for a in addresses], raw, columns
+
+    monkeypatch.setattr(core, "lexbor_page", shifted)
+    body = b"<p>" + b"Some running text here. " * 3 + b"<a href=/x>x</a></p>"
+    assert extract_page(body, "http://s.test/") == extract_page(
+        body, "http://s.test/", native=False
+    )
+    assert failures == ["a link the core found is not an element of the tree"]
 
 
 def test_a_fallback_is_logged_once_per_reason(core, monkeypatch, caplog):

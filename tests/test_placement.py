@@ -397,3 +397,71 @@ def test_a_main_block_that_is_the_whole_main_element_is_no_article():
     marked = rule_placements(page("main"), marked_article())
     assert {marked[f"Course {i}"] for i in range(3)} == {"sidebar"}
     assert {rule_placements(page("div"))[f"Course {i}"] for i in range(3)} == {"sidebar"}
+
+
+def json_ld_product() -> PageMarkup:
+    markup = PageMarkup()  # a Shopify page: JSON-LD only, no microdata item
+    markup.add_jsonld('{"@type": "Product", "name": "Skillet", "offers": {"@type": "Offer"}}')
+    return markup
+
+
+def test_calls_to_action_on_a_product_page_are_not_its_description():
+    # In the description's own paragraphs, and in the product's item: buttons and policies.
+    actions = (
+        f"<p>{PAN * 2}<a href=/cart/add>Add to cart</a></p>"
+        f"<p>{PAN} <a href=/seasoning>Learn more about seasoning</a></p>"
+        f"<p>{PAN} <a href=/pages/shipping>Shipping</a></p>"
+    )
+    html = product_page(SPECS, actions)
+    for markup in (marked_product(), json_ld_product()):
+        got = rule_placements(html, markup)
+        assert got["Add to cart"] == got["Learn more about seasoning"] == "sidebar"
+        assert got["Shipping"] == "sidebar"
+        assert got["care guide"] == "content"  # the description's own link stays
+    # Not marked up as a product's page: the same links are the text's.
+    got = rule_placements(html, None)
+    assert got["Learn more about seasoning"] == got["Shipping"] == "content"
+
+
+def test_the_card_of_a_priced_offer_on_a_product_page_is_a_sidebar():
+    # A related item's card: its picture's link (an alt text) and its maker, beside the price.
+    cards = "".join(
+        f"<li class=card><a href=/p/{i}><img alt='Lid {i} in glass'></a>"
+        f"<div><a href=/brand/{i}>Maker {i}</a></div><div><a href=/p/{i}>Lid {i} $19.99</a></div>"
+        "</li>"
+        for i in range(4)
+    )
+    html = product_page("", f"<ul class=more>{cards}</ul>")
+    tree = LexborHTMLParser(html)
+    nodes = tree.css("a[href]")
+    rules, _ = placement_facts(tree, nodes, markup=json_ld_product())
+    got = {n.text(strip=True) or n.css_first("img").attributes["alt"]: r.placement
+           for n, r in zip(nodes, rules, strict=True)}  # fmt: skip
+    assert {got[f"Maker {i}"] for i in range(4)} == {"sidebar"}
+    assert {got[f"Lid {i} in glass"] for i in range(4)} == {"sidebar"}
+    assert got["care guide"] == "content"
+
+
+def test_a_grid_whose_cards_title_a_link_is_the_content():
+    # A shop's best sellers: the longest text is one card's title, inside its link, boxes deep
+    # in the card; the grid of cards is the page's content, not that title.
+    def card(i: int) -> str:
+        title = f"Cast iron skillet number {i}, pre-seasoned, 30 cm" + " with lid" * (i == 0) * 9
+        return (
+            f"<li class=cell><div class=root><div class=card><div class=face><span>"
+            f"<div class=pic><a href=/img/{i}>Picture {i}</a></div>"
+            f"<a href=/p/{i}><div class=clamp>{title}</div></a>"
+            f"<div class=price><a href=/offers/{i}>{i + 2} offers from $9.99</a></div>"
+            "</span></div></div></div></li>"
+        )
+
+    html = (
+        "<header><nav><a href=/>Home</a> <a href=/best>Best sellers</a></nav></header>"
+        f"<div class=page><h1>Best sellers in kitchen</h1><ol class=grid>"
+        f"{''.join(card(i) for i in range(8))}</ol></div>"
+        "<footer><a href=/legal>Legal</a></footer>"
+    )
+    got = rule_placements(html)
+    assert {got[f"Picture {i}"] for i in range(8)} == {"content"}
+    assert {got[f"{i + 2} offers from $9.99"] for i in range(8)} == {"content"}
+    assert got["Home"] == "nav" and got["Legal"] == "footer"

@@ -1,4 +1,5 @@
 //! The core's Python functions (registered by lib.rs): `src/walk.rs` does the work.
+use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::exceptions::{PyLookupError, PyRuntimeError};
@@ -6,8 +7,10 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::bounds;
+use crate::facts;
 use crate::lexbor;
 use crate::rows::link_rows;
+use crate::scan;
 use crate::urls::non_ascii_query;
 use crate::walk::{self, LinkRow, PageRow};
 
@@ -74,24 +77,20 @@ type LexborPage = (
     Option<ColumnsRow>,
 );
 
-/// The walk of the lexbor tree whose root element is at address *root* (selectolax's
-/// `tree.root.mem_id`), under the GIL: the page's fields and markup, and its links. With
+/// The walk of *tree* (a selectolax `LexborHTMLParser`), under the GIL: the page's fields and markup, and its links. With
 /// *rows*, the rows of the page at *page_url* (hrefs resolved and normalized: every column but
 /// placement); else, or when the page is in a legacy encoding (*legacy*) and an href has a
-/// non-ASCII query (Python encodes those), the raw links. The caller keeps the tree alive and
-/// unchanged during the call (pipelines/native.py holds the parser). *max_links*: links kept
+/// non-ASCII query (Python encodes those), the raw links. *max_links*: links kept
 /// (MAX_LINKS_PER_PAGE).
 #[pyfunction]
 fn lexbor_page(
-    root: usize,
+    tree: &Bound<'_, PyAny>,
     page_url: &str,
     legacy: bool,
     rows: bool,
     max_links: usize,
 ) -> PyResult<LexborPage> {
-    if root == 0 || !lexbor::loaded() {
-        return Err(PyRuntimeError::new_err("lexbor not loaded, or no root"));
-    }
+    let root = element_of(tree, &tree.getattr("root")?)?;
     // SAFETY: the contract above; a panic in the walk becomes a RuntimeError.
     let walked = guarded(|| unsafe { lexbor::walk_tree(root, max_links) })?
         .ok_or_else(|| PyRuntimeError::new_err("the root is not in a lexbor document"))?;
@@ -117,6 +116,125 @@ fn lexbor_page(
     );
     Ok((walked.fields, walked.markup, nodes, None, Some(columns)))
 }
+
+/// The address of *node*, an element of *tree* (a selectolax `LexborHTMLParser` and a
+/// `LexborNode` it made): no raw address crosses from Python, and the reference held for the
+/// call keeps the parser, so its document, alive (its nodes are never removed by us).
+/// RuntimeError if they are not those types, or the node is another parser's.
+fn element_of(tree: &Bound<'_, PyAny>, node: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let module = tree.py().import("selectolax.lexbor")?;
+    let ours = tree.is_instance(&module.getattr("LexborHTMLParser")?)?
+        && node.is_instance(&module.getattr("LexborNode")?)?
+        && node.getattr("parser")?.is(tree);
+    let address: usize = if ours {
+        node.getattr("mem_id")?.extract()?
+    } else {
+        0
+    };
+    if address == 0 || !lexbor::loaded() {
+        return Err(PyRuntimeError::new_err(
+            "lexbor not loaded, or not a node of a selectolax lexbor tree",
+        ));
+    }
+    Ok(address)
+}
+
+/// placement.py `_scan`'s facts (native/src/scan.rs `Scan`, in that order, its kinds with
+/// them) of *tree* (a selectolax `LexborHTMLParser`) under *root* (its `<body>` or `<html>`),
+/// for the link elements at the addresses *links* (compared, never read); *blocks*,
+/// *containers*, *min_para*: placement's tags and threshold. Under the GIL (the tree holds).
+#[pyfunction]
+fn lexbor_scan(
+    tree: &Bound<'_, PyAny>,
+    root: &Bound<'_, PyAny>,
+    links: Vec<usize>,
+    blocks: Vec<String>,
+    containers: Vec<String>,
+    min_para: usize,
+) -> PyResult<ScanRow> {
+    let root = element_of(tree, root)?;
+    let rules = scan::Rules {
+        blocks: &blocks,
+        containers: &containers,
+        min_para,
+    };
+    // SAFETY: element_of's contract; a panic in the scan becomes a RuntimeError.
+    let s = guarded(|| unsafe { scan::scan(root, &links, &rules) })?
+        .ok_or_else(|| PyRuntimeError::new_err("the root is not in a lexbor document"))?;
+    Ok((
+        s.facts,
+        s.parent,
+        s.depth,
+        s.block,
+        s.addresses,
+        s.kind_of,
+        s.kinds,
+        s.link_keys,
+        s.paras,
+        s.seq,
+    ))
+}
+
+/// Placement's word tables (placement.py's, named as there), kept for the scans that follow:
+/// each kind of element a scan meets is then classified in Rust (src/facts.rs).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn placement_tables(
+    tag_labels: HashMap<String, String>,
+    role_labels: HashMap<String, String>,
+    itemprop_labels: HashMap<String, String>,
+    token_labels: HashMap<String, String>,
+    compound: Vec<(String, String)>,
+    weak_content: HashSet<String>,
+    word_bits: HashMap<String, u64>,
+    tag_bits: HashMap<String, u64>,
+    label_bits: HashMap<String, u64>,
+    body_itemprops: HashSet<String>,
+    labels: (String, String),
+) {
+    let (comment, content) = labels;
+    facts::set_tables(facts::Tables {
+        tag_labels,
+        role_labels,
+        itemprop_labels,
+        token_labels,
+        compound,
+        weak_content,
+        word_bits,
+        tag_bits,
+        label_bits,
+        body_itemprops,
+        comment,
+        content,
+    });
+}
+
+/// src/facts.rs's facts of one kind of element (tag, class, id, role, itemprop): what
+/// tests/test_native.py compares with placement.py `_facts`; None before `placement_tables`.
+#[pyfunction]
+fn element_facts(
+    tag: &str,
+    cls: Option<String>,
+    id: Option<String>,
+    role: Option<String>,
+    itemprop: Option<String>,
+) -> Option<facts::Facts> {
+    facts::tables().map(|t| t.facts(tag, &cls, &id, &role, &itemprop))
+}
+
+/// `lexbor_scan`'s answer (scan.rs `Scan`'s fields).
+type ScanRow = (
+    Option<Vec<facts::Facts>>,
+    Vec<i64>,
+    Vec<u32>,
+    Vec<u32>,
+    Vec<usize>,
+    Vec<u32>,
+    Vec<scan::Kind>,
+    Vec<i64>,
+    Vec<(usize, usize)>,
+    Vec<usize>,
+);
 
 /// extract.py `_limit_open_elements(_limit_nesting(body, max_depth), max_depth)` (bound_body,
 /// on a page with many tags, at MAX_BLOCK_DEPTH): the bytes, or None when they are the body's.
@@ -168,6 +286,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_only, m)?)?;
     m.add_function(wrap_pyfunction!(lexbor_load, m)?)?;
     m.add_function(wrap_pyfunction!(lexbor_page, m)?)?;
+    m.add_function(wrap_pyfunction!(lexbor_scan, m)?)?;
+    m.add_function(wrap_pyfunction!(placement_tables, m)?)?;
+    m.add_function(wrap_pyfunction!(element_facts, m)?)?;
     m.add_function(wrap_pyfunction!(limit_depth, m)?)?;
     m.add_function(wrap_pyfunction!(decode_py, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;

@@ -20,15 +20,23 @@ use crate::walk::{
     OUTSIDE, TOP,
 };
 
+/// Five attributes' values (`Tree::attrs5`).
+pub(crate) type Attrs5 = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 /// `lxb_dom_node_t *` (an element, a text, the document: all start with the node struct).
-type Node = *mut c_void;
+pub(crate) type Node = *mut c_void;
 /// `lxb_dom_attr_t *`.
 type Attr = *mut c_void;
 
 /// lexbor's `lxb_dom_node_type_t` values we tell apart.
-const ELEMENT: c_int = 1;
-const TEXT: c_int = 3;
-const DOCUMENT: c_int = 9;
+pub(crate) const ELEMENT: c_int = 1;
+pub(crate) const TEXT: c_int = 3;
+pub(crate) const DOCUMENT: c_int = 9;
 /// Parents climbed at most from the root element to its document.
 const MAX_CLIMB: usize = 64;
 
@@ -36,7 +44,7 @@ type NodeFn = unsafe extern "C" fn(Node) -> Node;
 type NameFn = unsafe extern "C" fn(*mut c_void, *mut usize) -> *const u8;
 
 /// The lexbor functions the walk calls, resolved from selectolax's extension.
-struct Api {
+pub(crate) struct Api {
     first_child: NodeFn,
     next: NodeFn,
     parent: NodeFn,
@@ -54,7 +62,7 @@ struct Api {
     destroy_text: unsafe extern "C" fn(Node, *mut u8) -> *mut u8,
 }
 
-static API: OnceLock<Api> = OnceLock::new();
+pub(crate) static API: OnceLock<Api> = OnceLock::new();
 
 /// Resolve lexbor's functions from the shared object at *path* (already loaded by Python:
 /// RTLD_NOLOAD takes it without loading anything; the handle is kept, never closed). The
@@ -127,29 +135,29 @@ unsafe fn utf8<'a>(data: *const u8, len: usize) -> Option<Cow<'a, str>> {
 }
 
 /// One lexbor tree, alive (its Python parser referenced) while the walk runs, under the GIL.
-struct Tree<'a> {
-    api: &'a Api,
-    document: Node,
+pub(crate) struct Tree<'a> {
+    pub(crate) api: &'a Api,
+    pub(crate) document: Node,
 }
 
 impl<'a> Tree<'a> {
-    fn first_child(&self, node: Node) -> Option<Node> {
+    pub(crate) fn first_child(&self, node: Node) -> Option<Node> {
         // SAFETY (all methods): *node* is a live node of this tree (never NULL: checked here).
         let child = unsafe { (self.api.first_child)(node) };
         (!child.is_null()).then_some(child)
     }
 
-    fn next(&self, node: Node) -> Option<Node> {
+    pub(crate) fn next(&self, node: Node) -> Option<Node> {
         let next = unsafe { (self.api.next)(node) };
         (!next.is_null()).then_some(next)
     }
 
-    fn kind(&self, node: Node) -> c_int {
+    pub(crate) fn kind(&self, node: Node) -> c_int {
         unsafe { (self.api.node_type)(node) }
     }
 
     /// The tag of an element (`node.tag`), "" for any other node.
-    fn name(&self, node: Node) -> Cow<'a, str> {
+    pub(crate) fn name(&self, node: Node) -> Cow<'a, str> {
         if self.kind(node) != ELEMENT {
             return Cow::Borrowed("");
         }
@@ -159,7 +167,7 @@ impl<'a> Tree<'a> {
     }
 
     /// `node.attributes.get(key)`: None if absent, Some(None) if it has no value.
-    fn attr(&self, node: Node, key: &str) -> Option<Option<Cow<'a, str>>> {
+    pub(crate) fn attr(&self, node: Node, key: &str) -> Option<Option<Cow<'a, str>>> {
         let mut attr = unsafe { (self.api.first_attr)(node) };
         while !attr.is_null() {
             let mut len = 0;
@@ -174,8 +182,29 @@ impl<'a> Tree<'a> {
         None
     }
 
+    /// `[node.attributes.get(key) for key in keys]` (no value: None), in one pass over the
+    /// attributes (a later one of a name wins, as in the dict).
+    pub(crate) fn attrs5(&self, node: Node, keys: [&str; 5]) -> Attrs5 {
+        let mut found: [Option<String>; 5] = Default::default();
+        let mut attr = unsafe { (self.api.first_attr)(node) };
+        while !attr.is_null() {
+            let mut len = 0;
+            let name = unsafe { (self.api.attr_name)(attr, &mut len) };
+            if !name.is_null() {
+                let name = unsafe { std::slice::from_raw_parts(name, len) };
+                if let Some(at) = keys.iter().position(|k| k.as_bytes() == name) {
+                    let value = unsafe { (self.api.attr_value)(attr, &mut len) };
+                    found[at] = unsafe { utf8(value, len) }.map(Cow::into_owned);
+                }
+            }
+            attr = unsafe { (self.api.next_attr)(attr) };
+        }
+        let [a, b, c, d, e] = found;
+        (a, b, c, d, e)
+    }
+
     /// `attrs.get(key)` with no value as None.
-    fn value(&self, node: Node, key: &str) -> Option<Cow<'a, str>> {
+    pub(crate) fn value(&self, node: Node, key: &str) -> Option<Cow<'a, str>> {
         self.attr(node, key).flatten()
     }
 
@@ -190,6 +219,24 @@ impl<'a> Tree<'a> {
             unsafe { (self.api.destroy_text)(self.document, text) };
         }
         out
+    }
+
+    pub(crate) fn parent(&self, node: Node) -> Option<Node> {
+        let parent = unsafe { (self.api.parent)(node) };
+        (!parent.is_null()).then_some(parent)
+    }
+
+    /// The characters of a text node's text stripped as Python's `str.strip()` strips (what
+    /// selectolax's `text(strip=True)` adds of it), without keeping the text.
+    pub(crate) fn stripped_len(&self, node: Node) -> usize {
+        let mut len = 0;
+        let text = unsafe { (self.api.text_content)(node, &mut len) };
+        if text.is_null() {
+            return 0;
+        }
+        let count = unsafe { utf8(text, len) }.map_or(0, |t| py_strip(&t).chars().count());
+        unsafe { (self.api.destroy_text)(self.document, text) };
+        count
     }
 
     fn is_hidden(&self, node: Node) -> bool {
@@ -233,7 +280,7 @@ impl Dom for Tree<'_> {
 }
 
 /// The document of element *root* (selectolax's `tree.root`).
-fn document_of(api: &Api, root: Node) -> Option<Node> {
+pub(crate) fn document_of(api: &Api, root: Node) -> Option<Node> {
     let mut cur = root;
     for _ in 0..MAX_CLIMB {
         if cur.is_null() {

@@ -4,8 +4,10 @@ use pyo3::prelude::*;
 mod arena;
 mod bounds;
 mod extract;
+mod facts;
 mod lexbor;
 mod rows;
+mod scan;
 pub mod urls;
 mod walk;
 
@@ -14,7 +16,7 @@ mod walk;
 /// number with any change of a function's name, signature or return shape.
 #[pyfunction]
 fn core_version() -> &'static str {
-    concat!(env!("CARGO_PKG_VERSION"), "+api9")
+    concat!(env!("CARGO_PKG_VERSION"), "+api11")
 }
 
 #[pymodule]

@@ -14,13 +14,9 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt::Write;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use ada_url::Url as AdaUrl;
 use encoding_rs::{EncoderResult, Encoding};
-use pyo3::exceptions::PyLookupError;
-use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
 
 /// Query parameters removed by [`normalize_url`], matched against the lowercased name.
 pub const DEFAULT_TRACKING_PARAMS: [&str; 4] = ["gclid", "fbclid", "mc_cid", "mc_eid"];
@@ -447,145 +443,160 @@ pub fn is_same_document(base: &str, url: &str) -> bool {
     cut(&base) == cut(&url)
 }
 
-// --- Python ------------------------------------------------------------------------------------
-
-/// A Python str as Rust text: a lone surrogate becomes U+FFFD and a surrogate pair its code
-/// point, as a browser converts a DOM string to a USVString (`pipelines.urls._to_usv`).
-fn usv<'a>(s: &'a Bound<'_, PyString>) -> PyResult<Cow<'a, str>> {
-    if let Ok(text) = s.to_str() {
-        return Ok(Cow::Borrowed(text));
-    }
-    let encoded = s.call_method1("encode", ("utf-16-le", "surrogatepass"))?;
-    let units: Vec<u16> = encoded
-        .cast::<PyBytes>()?
-        .as_bytes()
-        .chunks_exact(2)
-        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-        .collect();
-    Ok(Cow::Owned(String::from_utf16_lossy(&units)))
-}
-
-fn usv_opt<'a>(s: &'a Option<Bound<'_, PyString>>) -> PyResult<Option<Cow<'a, str>>> {
-    s.as_ref().map(usv).transpose()
-}
-
-/// `f()`, or `fallback` if it panics: no panic crosses into Python.
-fn guarded<T>(fallback: T, f: impl FnOnce() -> T) -> T {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
-}
-
-/// The strings of a Python iterable (a frozenset of names, a tuple of prefixes).
-fn strings(items: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
-    items
-        .try_iter()?
-        .map(|item| item?.extract::<String>())
-        .collect()
-}
-
-fn tracking_from(
-    params: Option<Bound<'_, PyAny>>,
-    prefixes: Option<Bound<'_, PyAny>>,
-) -> PyResult<Tracking> {
-    let default = Tracking::default();
-    Ok(Tracking {
-        params: params
-            .as_ref()
-            .map(strings)
-            .transpose()?
-            .unwrap_or(default.params),
-        prefixes: prefixes
-            .as_ref()
-            .map(strings)
-            .transpose()?
-            .unwrap_or(default.prefixes),
-    })
-}
-
-#[pyfunction(name = "resolve_href")]
-fn py_resolve_href(
-    href: Bound<'_, PyString>,
-    base: Option<Bound<'_, PyString>>,
-) -> PyResult<Option<String>> {
-    let (href, base) = (usv(&href)?, usv_opt(&base)?);
-    Ok(guarded(None, || resolve_href(&href, base.as_deref())))
-}
-
-#[pyfunction(name = "normalize_url")]
-#[pyo3(signature = (url, *, tracking_params=None, tracking_prefixes=None))]
-fn py_normalize_url(
-    url: Bound<'_, PyString>,
-    tracking_params: Option<Bound<'_, PyAny>>,
-    tracking_prefixes: Option<Bound<'_, PyAny>>,
-) -> PyResult<Option<String>> {
-    let url = usv(&url)?;
-    let tracking = tracking_from(tracking_params, tracking_prefixes)?;
-    Ok(guarded(None, || normalize_url(&url, &tracking)))
-}
-
-#[pyfunction(name = "resolve_link")]
-#[pyo3(signature = (href, base, *, tracking_params=None, tracking_prefixes=None))]
-fn py_resolve_link(
-    href: Bound<'_, PyString>,
-    base: Option<Bound<'_, PyString>>,
-    tracking_params: Option<Bound<'_, PyAny>>,
-    tracking_prefixes: Option<Bound<'_, PyAny>>,
-) -> PyResult<Option<String>> {
-    let (href, base) = (usv(&href)?, usv_opt(&base)?);
-    let link = match (tracking_params, tracking_prefixes) {
-        (None, None) => DEFAULT_TRACKING
-            .with(|tracking| guarded(None, || resolve_link(&href, base.as_deref(), tracking))),
-        (params, prefixes) => {
-            let tracking = tracking_from(params, prefixes)?;
-            guarded(None, || resolve_link(&href, base.as_deref(), &tracking))
-        }
-    };
-    Ok(link)
-}
-
 thread_local! {
     pub(crate) static DEFAULT_TRACKING: Tracking = Tracking::default();
 }
 
-#[pyfunction(name = "is_skipped_href")]
-#[pyo3(signature = (href, same_document = true))]
-fn py_is_skipped_href(href: Bound<'_, PyString>, same_document: bool) -> PyResult<bool> {
-    let href = usv(&href)?;
-    Ok(guarded(true, || is_skipped_href(&href, same_document)))
-}
+// --- Python ------------------------------------------------------------------------------------
 
-#[pyfunction(name = "is_same_document")]
-fn py_is_same_document(base: Bound<'_, PyString>, url: Bound<'_, PyString>) -> PyResult<bool> {
-    let (base, url) = (usv(&base)?, usv(&url)?);
-    Ok(guarded(false, || is_same_document(&base, &url)))
-}
+/// The Python functions (`register`); left out of the fuzzing build (cargo fuzz sets
+/// `--cfg fuzzing`), which links no libpython.
+#[cfg(not(fuzzing))]
+pub use python::register;
 
-/// `encode_query(href, label)`: *label* is a WHATWG label (LookupError if encoding_rs does not
-/// know it), as the page's decode takes.
-#[pyfunction(name = "encode_query")]
-fn py_encode_query(href: Bound<'_, PyString>, encoding: &str) -> PyResult<String> {
-    let href = usv(&href)?;
-    // A WHATWG label: pipelines/native.py's whatwg_label, the one map from Python's codec names.
-    let Some(encoding) = Encoding::for_label(encoding.as_bytes()) else {
-        // As Python: an unknown encoding fails only when a character is to be encoded.
-        return match non_ascii_query(&href) {
-            None => Ok(href.into_owned()),
-            Some(_) => Err(PyLookupError::new_err(format!(
-                "unknown encoding: {encoding}"
-            ))),
+#[cfg(not(fuzzing))]
+mod python {
+    use super::*;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    use pyo3::exceptions::PyLookupError;
+    use pyo3::prelude::*;
+    use pyo3::types::{PyBytes, PyString};
+
+    /// A Python str as Rust text: a lone surrogate becomes U+FFFD and a surrogate pair its code
+    /// point, as a browser converts a DOM string to a USVString (`pipelines.urls._to_usv`).
+    fn usv<'a>(s: &'a Bound<'_, PyString>) -> PyResult<Cow<'a, str>> {
+        if let Ok(text) = s.to_str() {
+            return Ok(Cow::Borrowed(text));
+        }
+        let encoded = s.call_method1("encode", ("utf-16-le", "surrogatepass"))?;
+        let units: Vec<u16> = encoded
+            .cast::<PyBytes>()?
+            .as_bytes()
+            .chunks_exact(2)
+            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+            .collect();
+        Ok(Cow::Owned(String::from_utf16_lossy(&units)))
+    }
+
+    fn usv_opt<'a>(s: &'a Option<Bound<'_, PyString>>) -> PyResult<Option<Cow<'a, str>>> {
+        s.as_ref().map(usv).transpose()
+    }
+
+    /// `f()`, or `fallback` if it panics: no panic crosses into Python.
+    fn guarded<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+        catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+    }
+
+    /// The strings of a Python iterable (a frozenset of names, a tuple of prefixes).
+    fn strings(items: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+        items
+            .try_iter()?
+            .map(|item| item?.extract::<String>())
+            .collect()
+    }
+
+    fn tracking_from(
+        params: Option<Bound<'_, PyAny>>,
+        prefixes: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Tracking> {
+        let default = Tracking::default();
+        Ok(Tracking {
+            params: params
+                .as_ref()
+                .map(strings)
+                .transpose()?
+                .unwrap_or(default.params),
+            prefixes: prefixes
+                .as_ref()
+                .map(strings)
+                .transpose()?
+                .unwrap_or(default.prefixes),
+        })
+    }
+
+    #[pyfunction(name = "resolve_href")]
+    fn py_resolve_href(
+        href: Bound<'_, PyString>,
+        base: Option<Bound<'_, PyString>>,
+    ) -> PyResult<Option<String>> {
+        let (href, base) = (usv(&href)?, usv_opt(&base)?);
+        Ok(guarded(None, || resolve_href(&href, base.as_deref())))
+    }
+
+    #[pyfunction(name = "normalize_url")]
+    #[pyo3(signature = (url, *, tracking_params=None, tracking_prefixes=None))]
+    fn py_normalize_url(
+        url: Bound<'_, PyString>,
+        tracking_params: Option<Bound<'_, PyAny>>,
+        tracking_prefixes: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Option<String>> {
+        let url = usv(&url)?;
+        let tracking = tracking_from(tracking_params, tracking_prefixes)?;
+        Ok(guarded(None, || normalize_url(&url, &tracking)))
+    }
+
+    #[pyfunction(name = "resolve_link")]
+    #[pyo3(signature = (href, base, *, tracking_params=None, tracking_prefixes=None))]
+    fn py_resolve_link(
+        href: Bound<'_, PyString>,
+        base: Option<Bound<'_, PyString>>,
+        tracking_params: Option<Bound<'_, PyAny>>,
+        tracking_prefixes: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Option<String>> {
+        let (href, base) = (usv(&href)?, usv_opt(&base)?);
+        let link = match (tracking_params, tracking_prefixes) {
+            (None, None) => DEFAULT_TRACKING
+                .with(|tracking| guarded(None, || resolve_link(&href, base.as_deref(), tracking))),
+            (params, prefixes) => {
+                let tracking = tracking_from(params, prefixes)?;
+                guarded(None, || resolve_link(&href, base.as_deref(), &tracking))
+            }
         };
-    };
-    Ok(guarded(href.to_string(), || {
-        encode_query(&href, encoding).into_owned()
-    }))
-}
+        Ok(link)
+    }
 
-/// Adds the URL functions to the module.
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(py_resolve_href, m)?)?;
-    m.add_function(wrap_pyfunction!(py_normalize_url, m)?)?;
-    m.add_function(wrap_pyfunction!(py_resolve_link, m)?)?;
-    m.add_function(wrap_pyfunction!(py_is_skipped_href, m)?)?;
-    m.add_function(wrap_pyfunction!(py_is_same_document, m)?)?;
-    m.add_function(wrap_pyfunction!(py_encode_query, m)?)?;
-    Ok(())
+    #[pyfunction(name = "is_skipped_href")]
+    #[pyo3(signature = (href, same_document = true))]
+    fn py_is_skipped_href(href: Bound<'_, PyString>, same_document: bool) -> PyResult<bool> {
+        let href = usv(&href)?;
+        Ok(guarded(true, || is_skipped_href(&href, same_document)))
+    }
+
+    #[pyfunction(name = "is_same_document")]
+    fn py_is_same_document(base: Bound<'_, PyString>, url: Bound<'_, PyString>) -> PyResult<bool> {
+        let (base, url) = (usv(&base)?, usv(&url)?);
+        Ok(guarded(false, || is_same_document(&base, &url)))
+    }
+
+    /// `encode_query(href, label)`: *label* is a WHATWG label (LookupError if encoding_rs does not
+    /// know it), as the page's decode takes.
+    #[pyfunction(name = "encode_query")]
+    fn py_encode_query(href: Bound<'_, PyString>, encoding: &str) -> PyResult<String> {
+        let href = usv(&href)?;
+        // A WHATWG label: pipelines/native.py's whatwg_label, the one map from Python's codec names.
+        let Some(encoding) = Encoding::for_label(encoding.as_bytes()) else {
+            // As Python: an unknown encoding fails only when a character is to be encoded.
+            return match non_ascii_query(&href) {
+                None => Ok(href.into_owned()),
+                Some(_) => Err(PyLookupError::new_err(format!(
+                    "unknown encoding: {encoding}"
+                ))),
+            };
+        };
+        Ok(guarded(href.to_string(), || {
+            encode_query(&href, encoding).into_owned()
+        }))
+    }
+
+    /// Adds the URL functions to the module.
+    pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add_function(wrap_pyfunction!(py_resolve_href, m)?)?;
+        m.add_function(wrap_pyfunction!(py_normalize_url, m)?)?;
+        m.add_function(wrap_pyfunction!(py_resolve_link, m)?)?;
+        m.add_function(wrap_pyfunction!(py_is_skipped_href, m)?)?;
+        m.add_function(wrap_pyfunction!(py_is_same_document, m)?)?;
+        m.add_function(wrap_pyfunction!(py_encode_query, m)?)?;
+        Ok(())
+    }
 }

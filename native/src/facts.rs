@@ -1,0 +1,298 @@
+//! What an element's tag and attributes say for placement (pipelines/placement.py `_facts`,
+//! `_classify`, `_value_facts`, `_word_facts`, `_tokens`, `_token_label`, `_names_body`, the
+//! reference): its label, whether it names the article's body, its bits. The word tables are
+//! Python's, passed in once (`set_tables`); the steps are ported one for one, and
+//! tests/test_native.py holds them to Python's on every kind of element of its pages and on
+//! random names.
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use crate::walk::py_strip;
+
+/// placement.py's tables (`_TAG_LABELS`, `_ROLE_LABELS`, `_ITEMPROP_LABELS`, `_TOKEN_LABELS`,
+/// `_COMPOUND`, `_WEAK_CONTENT`, `_WORD_BITS`, `_TAG_BITS`, `_LABEL_BITS`, `_BODY_ITEMPROPS`)
+/// and its comment and content labels.
+pub struct Tables {
+    pub tag_labels: HashMap<String, String>,
+    pub role_labels: HashMap<String, String>,
+    pub itemprop_labels: HashMap<String, String>,
+    pub token_labels: HashMap<String, String>,
+    pub compound: Vec<(String, String)>,
+    pub weak_content: HashSet<String>,
+    pub word_bits: HashMap<String, u64>,
+    pub tag_bits: HashMap<String, u64>,
+    pub label_bits: HashMap<String, u64>,
+    pub body_itemprops: HashSet<String>,
+    pub comment: String,
+    pub content: String,
+}
+
+static TABLES: RwLock<Option<Arc<Tables>>> = RwLock::new(None);
+
+/// Keep *tables* for the scans that follow (the last set wins).
+pub fn set_tables(tables: Tables) {
+    if let Ok(mut slot) = TABLES.write() {
+        *slot = Some(Arc::new(tables));
+    }
+}
+
+/// The tables set, if any.
+pub fn tables() -> Option<Arc<Tables>> {
+    TABLES.read().ok()?.clone()
+}
+
+/// An element's facts: its label, whether it names the article's body, its bits.
+pub type Facts = (Option<String>, bool, u64);
+
+/// What one class or id value says (`_value_facts`): a comment word, the first region word,
+/// an article word, a name of the article's body, the word groups' bits.
+struct ValueFacts<'t> {
+    comment: bool,
+    region: Option<&'t str>,
+    article: bool,
+    body: bool,
+    bits: u64,
+}
+
+fn truthy(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
+}
+
+impl Tables {
+    /// `_facts(tag, cls, id, role, itemprop, align)` less the fingerprint part (scan.rs's).
+    pub fn facts(
+        &self,
+        tag: &str,
+        cls: &Option<String>,
+        id: &Option<String>,
+        role: &Option<String>,
+        itemprop: &Option<String>,
+    ) -> Facts {
+        let (cls, id, role, itemprop) = (truthy(cls), truthy(id), truthy(role), truthy(itemprop));
+        let values: Vec<(&str, ValueFacts)> = [id, cls]
+            .into_iter()
+            .flatten()
+            .map(|v| (v, self.value_facts(v)))
+            .collect();
+        let label = if !self.tag_labels.contains_key(tag)
+            && cls.is_none()
+            && id.is_none()
+            && role.is_none()
+            && itemprop.is_none()
+        {
+            None
+        } else {
+            self.classify(tag, role, itemprop, &values)
+        };
+        let mut bits = self.tag_bits.get(tag).copied().unwrap_or(0)
+            | label
+                .and_then(|l| self.label_bits.get(l))
+                .copied()
+                .unwrap_or(0);
+        let mut body =
+            itemprop.is_some_and(|p| self.body_itemprops.contains(&py_strip(p).to_lowercase()));
+        for (_, value) in &values {
+            body = body || value.body;
+            bits |= value.bits;
+        }
+        (label.map(str::to_string), body, bits)
+    }
+
+    /// `_classify`, with the id's and class's value facts (*values*, id first) read already.
+    fn classify<'s>(
+        &'s self,
+        tag: &str,
+        role: Option<&str>,
+        itemprop: Option<&str>,
+        values: &[(&str, ValueFacts<'s>)],
+    ) -> Option<&'s str> {
+        if let Some(label) = self.tag_labels.get(tag) {
+            return Some(label);
+        }
+        let lookup = |table: &'s HashMap<String, String>, v: Option<&str>| {
+            v.and_then(|v| table.get(&py_strip(v).to_lowercase()))
+        };
+        if let Some(label) = lookup(&self.role_labels, role) {
+            return Some(label);
+        }
+        if let Some(label) = lookup(&self.itemprop_labels, itemprop) {
+            return Some(label);
+        }
+        let mut found: Option<&str> = None;
+        let mut content = false;
+        for (_, value) in values {
+            if value.comment {
+                return Some(&self.comment);
+            }
+            found = found.or(value.region);
+            content = content || value.article;
+        }
+        if content {
+            return if found.is_some() {
+                None
+            } else {
+                Some(&self.content)
+            };
+        }
+        found
+    }
+
+    /// `_value_facts`.
+    fn value_facts(&self, value: &str) -> ValueFacts<'_> {
+        let mut facts = ValueFacts {
+            comment: false,
+            region: None,
+            article: false,
+            body: names_body(value),
+            bits: 0,
+        };
+        for word in value.split(crate::walk::py_space).filter(|w| !w.is_empty()) {
+            let (comment, region, article, bits) = self.word_facts(word);
+            facts.bits |= bits;
+            if facts.comment {
+                continue;
+            }
+            if comment {
+                facts.comment = true;
+            } else if region.is_some() {
+                facts.region = facts.region.or(region);
+            } else if article {
+                facts.article = true;
+            }
+        }
+        if facts.comment {
+            facts.region = None;
+            facts.article = false;
+        }
+        facts
+    }
+
+    /// `_word_facts`: (a comment word, the first region word, an article word, bits).
+    fn word_facts(&self, word: &str) -> (bool, Option<&str>, bool, u64) {
+        let mut region: Option<&str> = None;
+        let (mut article, mut comment, mut bits) = (false, false, 0);
+        for token in tokens(word) {
+            bits |= self.word_bits.get(&token).copied().unwrap_or(0);
+            if comment {
+                continue;
+            }
+            match self.token_label(&token) {
+                Some(label) if label == self.comment => comment = true,
+                Some(label) if label == self.content => {
+                    article = article || !self.weak_content.contains(&token)
+                }
+                Some(label) if region.is_none() => region = Some(label),
+                _ => {}
+            }
+        }
+        if comment {
+            return (true, None, false, bits);
+        }
+        (false, region, article, bits)
+    }
+
+    /// `_token_label`: a whole word, or a strong word heading or ending a long compound.
+    fn token_label(&self, token: &str) -> Option<&str> {
+        let label = self.token_labels.get(token);
+        if label.is_some() || token.chars().count() < 7 {
+            return label.map(String::as_str);
+        }
+        self.compound
+            .iter()
+            .find(|(word, _)| token.starts_with(word.as_str()) || token.ends_with(word.as_str()))
+            .map(|(_, label)| label.as_str())
+    }
+}
+
+/// A lowercase letter of `_TOKEN_RE`'s class `[a-z\u00e0-\u024f]`.
+fn lower_letter(c: char) -> bool {
+    c.is_ascii_lowercase() || ('\u{e0}'..='\u{24f}').contains(&c)
+}
+
+/// `_tokens`: `_TOKEN_RE`'s matches, `[A-Z]?[a-z\u00e0-\u024f]+|[A-Z]+(?![a-z])`, lowercased
+/// (its ASCII fast path gives the same tokens).
+pub fn tokens(value: &str) -> Vec<String> {
+    let chars: Vec<char> = value.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let upper = chars[i].is_ascii_uppercase();
+        let run_from = |start: usize| {
+            let mut end = start;
+            while end < chars.len() && lower_letter(chars[end]) {
+                end += 1;
+            }
+            end
+        };
+        // [A-Z]?[a-z...]+
+        let start = if upper { i + 1 } else { i };
+        let end = run_from(start);
+        if end > start {
+            out.push(chars[i..end].iter().collect::<String>().to_lowercase());
+            i = end;
+            continue;
+        }
+        if upper {
+            // [A-Z]+(?![a-z]): the longest run of capitals not followed by a-z.
+            let mut end = i;
+            while end < chars.len() && chars[end].is_ascii_uppercase() {
+                end += 1;
+            }
+            while end > i && chars.get(end).is_some_and(char::is_ascii_lowercase) {
+                end -= 1;
+            }
+            if end > i {
+                out.push(chars[i..end].iter().collect::<String>().to_lowercase());
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// `_names_body`: `(?:article|story|entry|post|blog|news)[-_]?(?:body|content|text)` in the
+/// lowercased value.
+pub fn names_body(value: &str) -> bool {
+    let low = value.to_lowercase();
+    if !low.contains("body") && !low.contains("content") && !low.contains("text") {
+        return false;
+    }
+    const HEADS: [&str; 6] = ["article", "story", "entry", "post", "blog", "news"];
+    const TAILS: [&str; 3] = ["body", "content", "text"];
+    HEADS.iter().any(|head| {
+        low.match_indices(head).any(|(at, _)| {
+            let rest = &low[at + head.len()..];
+            let rest = rest
+                .strip_prefix('-')
+                .or_else(|| rest.strip_prefix('_'))
+                .unwrap_or(rest);
+            TAILS.iter().any(|tail| rest.starts_with(tail))
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_as_the_regex() {
+        assert_eq!(
+            tokens("site-footer__link mainNav css-1x9f2k AD_2"),
+            ["site", "footer", "link", "main", "nav", "css", "x", "f", "k", "ad"]
+        );
+        assert_eq!(tokens("ABCdef"), ["ab", "cdef"]);
+        assert_eq!(tokens("AÉé"), ["a", "é"]);
+        assert_eq!(tokens("Aé"), ["aé"]);
+    }
+
+    #[test]
+    fn body_names() {
+        assert!(names_body("entry-content clearfix"));
+        assert!(names_body("ArticleBody"));
+        assert!(!names_body("css-53u6y8"));
+        assert!(!names_body("post--body"));
+    }
+}

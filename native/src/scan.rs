@@ -1,0 +1,323 @@
+//! Placement's fact gathering over a lexbor tree (pipelines/placement.py `_scan` and
+//! `_Page.read_facts`, the Python path's reference): the links and the blocks of running text
+//! in document order, each recorded with its ancestors, and what each recorded element is
+//! (its tag and the attributes its label and fingerprint read), as arrays. The rules stay
+//! Python's, over these arrays.
+use std::collections::HashMap;
+use std::ffi::c_int;
+
+use crate::facts::{tables, Facts};
+use crate::lexbor::{document_of, Node, Tree, API, DOCUMENT, ELEMENT, TEXT};
+
+/// What one element's facts depend on (placement.py `_FACTS`' key): its tag, then its class,
+/// id, role, itemprop and align (None: absent or valueless).
+pub type Kind = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The scan of one page: the recorded elements numbered as `_Page.register` numbers them (the
+/// root 0, an element after its parent), with per element its parent, depth, structural
+/// fingerprint (`_Page.block`), address (`mem_id`) and kind (an index into `kinds`: markup
+/// repeats); each link's key (-1: not found by the scan); the blocks of running text with
+/// their text length; and the keys of blocks and links in document order.
+pub struct Scan {
+    pub parent: Vec<i64>,
+    pub depth: Vec<u32>,
+    pub block: Vec<u32>,
+    pub addresses: Vec<usize>,
+    pub kind_of: Vec<u32>,
+    pub kinds: Vec<Kind>,
+    pub link_keys: Vec<i64>,
+    pub paras: Vec<(usize, usize)>,
+    pub seq: Vec<usize>,
+    /// Each kind's facts (label, names the body, bits) when placement's tables are set.
+    pub facts: Option<Vec<Facts>>,
+}
+
+/// The tags the scan measures (placement.py `_SCAN_SELECTOR` less the links), the boxes among
+/// them whose own text only counts (`_CONTAINERS`), and the characters of text from which a
+/// block is running text (`_MIN_PARA`): Python's values, passed in.
+pub struct Rules<'a> {
+    pub blocks: &'a [String],
+    pub containers: &'a [String],
+    pub min_para: usize,
+}
+
+/// The scan of the tree of *root* (placement's root: `<body>`, else `<html>`) for the links
+/// at *links* (addresses, only compared: never read). None if the API is not loaded or *root*
+/// is not in a document.
+///
+/// # Safety
+/// *root* is a live `lxb_dom_node_t *` whose tree no one changes during the call.
+pub unsafe fn scan(root: usize, links: &[usize], rules: &Rules) -> Option<Scan> {
+    let api = API.get()?;
+    let root = root as Node;
+    let document = document_of(api, root)?;
+    let tree = Tree { api, document };
+    let mut page = Page::new(&tree, root, links.len());
+    let link_index: HashMap<usize, usize> =
+        links.iter().enumerate().map(|(i, a)| (*a, i)).collect();
+    let elements = Elements::of(&tree, document);
+    // In document order, as css() finds the selector's elements.
+    for (at, &node) in elements.nodes.iter().enumerate() {
+        let name = tree.name(node);
+        if name == "a" || name == "area" {
+            // `a[href], area[href]`: another link of the caller's is not reached.
+            let reached = || tree.attr(node, "href").is_some();
+            if let Some(&i) = link_index.get(&(node as usize)).filter(|_| reached()) {
+                let key = page.register(node);
+                page.link_keys[i] = key as i64;
+                page.seq.push(key);
+            }
+            continue;
+        }
+        if !rules.blocks.iter().any(|b| *b == name) {
+            continue;
+        }
+        let deep = !rules.containers.iter().any(|c| *c == name);
+        let length = if deep {
+            elements.deep[at]
+        } else {
+            elements.own[at]
+        };
+        if length >= rules.min_para {
+            let key = page.register(node);
+            page.paras.push((key, length));
+            page.seq.push(key);
+        }
+    }
+    Some(page.finish())
+}
+
+/// The document's elements in preorder, each with the text lengths selectolax's
+/// `len(node.text(deep=..., strip=True))` gives: its text children's (`own`) and all its
+/// text descendants' (`deep`), each text node stripped; every text node read once.
+struct Elements {
+    nodes: Vec<Node>,
+    own: Vec<usize>,
+    deep: Vec<usize>,
+}
+
+impl Elements {
+    fn of(tree: &Tree, document: Node) -> Self {
+        let mut elements = Elements {
+            nodes: Vec::new(),
+            own: Vec::new(),
+            deep: Vec::new(),
+        };
+        let mut parent_of: Vec<usize> = Vec::new(); // an element's parent element (usize::MAX: none)
+                                                    // (node, the index of the element it is a child of)
+        let mut stack: Vec<(Node, usize)> = tree
+            .first_child(document)
+            .map(|n| (n, usize::MAX))
+            .into_iter()
+            .collect();
+        while let Some((node, up)) = stack.pop() {
+            if let Some(next) = tree.next(node) {
+                stack.push((next, up));
+            }
+            match tree.kind(node) {
+                ELEMENT => {
+                    let at = elements.nodes.len();
+                    elements.nodes.push(node);
+                    elements.own.push(0);
+                    parent_of.push(up);
+                    if let Some(child) = tree.first_child(node) {
+                        stack.push((child, at));
+                    }
+                }
+                TEXT if up != usize::MAX => elements.own[up] += tree.stripped_len(node),
+                _ => {}
+            }
+        }
+        // An element comes after its parent: sums from the last up.
+        elements.deep = elements.own.clone();
+        for at in (0..elements.nodes.len()).rev() {
+            let up = parent_of[at];
+            if up != usize::MAX {
+                elements.deep[up] += elements.deep[at];
+            }
+        }
+        elements
+    }
+}
+
+/// The recorded elements (placement.py `_Page`), as the scan records them.
+struct Page<'t, 'a> {
+    tree: &'t Tree<'a>,
+    index: HashMap<usize, usize>,
+    parent: Vec<i64>,
+    nodes: Vec<Node>,
+    link_keys: Vec<i64>,
+    paras: Vec<(usize, usize)>,
+    seq: Vec<usize>,
+}
+
+impl<'t, 'a> Page<'t, 'a> {
+    fn new(tree: &'t Tree<'a>, root: Node, links: usize) -> Self {
+        Page {
+            tree,
+            index: HashMap::from([(root as usize, 0)]),
+            parent: vec![-1],
+            nodes: vec![root],
+            link_keys: vec![-1; links],
+            paras: Vec::new(),
+            seq: Vec::new(),
+        }
+    }
+
+    /// `_Page.register`: record *node* and its ancestors up to the root or a recorded one
+    /// (past the top: hung under the root), numbered outermost first; its key.
+    fn register(&mut self, node: Node) -> usize {
+        if let Some(&known) = self.index.get(&(node as usize)) {
+            return known;
+        }
+        let mut pending = vec![node];
+        let mut up = 0;
+        let mut cur = self.tree.parent(node);
+        while let Some(above) = cur {
+            if let Some(&k) = self.index.get(&(above as usize)) {
+                up = k;
+                break;
+            }
+            pending.push(above);
+            cur = self.tree.parent(above);
+        }
+        let first = self.parent.len();
+        for (offset, element) in pending.iter().rev().enumerate() {
+            let key = first + offset;
+            self.index.insert(*element as usize, key);
+            self.parent.push(if offset == 0 {
+                up as i64
+            } else {
+                key as i64 - 1
+            });
+            self.nodes.push(*element);
+        }
+        self.parent.len() - 1
+    }
+
+    /// Each recorded element's depth, fingerprint and kind (`_Page.read_facts`).
+    fn finish(self) -> Scan {
+        let n = self.nodes.len();
+        let mut kinds: Vec<Kind> = Vec::new();
+        let mut known: HashMap<Kind, u32> = HashMap::new();
+        let mut kind_of = Vec::with_capacity(n);
+        let mut depth = vec![0u32; n];
+        let mut block = vec![0u32; n];
+        for (k, node) in self.nodes.iter().enumerate() {
+            let kind = kind_of_node(self.tree, *node);
+            if k > 0 {
+                let up = self.parent[k] as usize;
+                depth[k] = depth[up] + 1;
+                let part = part_hash(&kind);
+                block[k] = block[up].wrapping_mul(31).wrapping_add(part);
+            }
+            let next = kinds.len() as u32;
+            let at = *known.entry(kind.clone()).or_insert(next);
+            if at == next {
+                kinds.push(kind);
+            }
+            kind_of.push(at);
+        }
+        let facts = tables().map(|t| {
+            let of =
+                |(tag, cls, id, role, itemprop, _): &Kind| t.facts(tag, cls, id, role, itemprop);
+            kinds.iter().map(of).collect()
+        });
+        Scan {
+            facts,
+            parent: self.parent,
+            depth,
+            block,
+            addresses: self.nodes.iter().map(|n| *n as usize).collect(),
+            kind_of,
+            kinds,
+            link_keys: self.link_keys,
+            paras: self.paras,
+            seq: self.seq,
+        }
+    }
+}
+
+/// An element's kind: its tag (selectolax's `node.tag`: the document's is "-document") and
+/// the attributes its facts read, in one pass over its attributes.
+fn kind_of_node(tree: &Tree, node: Node) -> Kind {
+    let kind: c_int = tree.kind(node);
+    if kind != ELEMENT {
+        let tag = if kind == DOCUMENT { "-document" } else { "" };
+        return (tag.to_string(), None, None, None, None, None);
+    }
+    let (cls, id, role, itemprop, align) =
+        tree.attrs5(node, ["class", "id", "role", "itemprop", "align"]);
+    (tree.name(node).into_owned(), cls, id, role, itemprop, align)
+}
+
+/// placement.py `_part_hash`: CRC-32 (zlib's) of `tag.class#id@align` less its ASCII digits,
+/// `align` read on unclassed elements only.
+fn part_hash(kind: &Kind) -> u32 {
+    let (tag, cls, id, _, _, align) = kind;
+    let cls = cls.as_deref().unwrap_or("");
+    let align = if cls.is_empty() {
+        align.as_deref().unwrap_or("")
+    } else {
+        ""
+    };
+    let text = format!("{tag}.{cls}#{}@{align}", id.as_deref().unwrap_or(""));
+    crc32(text.bytes().filter(|b| !b.is_ascii_digit()))
+}
+
+/// zlib's CRC-32 (IEEE 802.3, reflected) of *bytes*.
+fn crc32(bytes: impl Iterator<Item = u8>) -> u32 {
+    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut table = [0u32; 256];
+        for (i, entry) in table.iter_mut().enumerate() {
+            let mut c = i as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+            *entry = c;
+        }
+        table
+    });
+    !bytes.fold(!0u32, |c, b| {
+        table[((c ^ b as u32) & 0xFF) as usize] ^ (c >> 8)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_is_zlibs() {
+        // zlib.crc32(b"div.menu#@") and zlib.crc32(b"")
+        assert_eq!(crc32(b"123456789".iter().copied()), 0xCBF4_3926);
+        assert_eq!(crc32(std::iter::empty()), 0);
+    }
+
+    #[test]
+    fn part_hash_drops_digits_and_align_of_classed() {
+        let some = |s: &str| Some(s.to_string());
+        let classed = (
+            "div".into(),
+            some("post-12"),
+            None,
+            None,
+            None,
+            some("center"),
+        );
+        let plain = ("div".into(), some("post-"), None, None, None, None);
+        assert_eq!(part_hash(&classed), part_hash(&plain));
+    }
+}
