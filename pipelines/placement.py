@@ -768,9 +768,13 @@ def placement_facts(
     anchor_len = [len(anchor) for anchor in anchors]
     text = _Text(page, paras, link_keys, anchor_len)
     raw = _void_wrapper_labels(page, text.good)
-    main = _main_block(page, text, raw, link_keys, anchor_len)
+    marked = markup.facts() if markup is not None else _NO_MARKUP
+    main = _main_block(page, text, raw, link_keys, anchor_len, bool(marked[_MARKUP_PRODUCT]))
+    main = _whole_landmark(page, main, bool(marked[_MARKUP_ARTICLE]))
     where = _Where(page, main)
     facts = _Facts(tree, page, text, main, where, _article(page, text, seq, main, where), seq)
+    if not marked[_MARKUP_ARTICLE]:  # an article's landmark holds related stories, teasers
+        facts.landmark = _landmark(page, main)
 
     results: list[Placed] = []
     outside: list[tuple[int, int, int, int]] = []  # (link index, common ancestor, branch, side)
@@ -794,7 +798,6 @@ def placement_facts(
         results.append(Placed(decided[0], decided[1], block))
     if outside:
         _place_outside(page, main.path, outside, results)
-    marked = markup.facts() if markup is not None else _NO_MARKUP
     if marked[_MARKUP_PRODUCT]:
         _product_links(tree, facts, link_keys, anchors, results, _one_product(markup))
     return results, _link_facts(facts, raw, link_keys, anchors, results, marked)
@@ -1178,14 +1181,21 @@ class _Main(NamedTuple):
     path: list[int]  # main and its ancestors, innermost first
     ancestors: set[int]
     thread: bool  # most running text in comments, main among them: a forum's or a Q&A's
+    sections: bool = False  # a page of sections, not an article: widened past an FAQ, or
+    # all of <main> (and no article markup)
 
 
 def _main_block(
-    page: _Page, text: _Text, raw: list[float], link_keys: list[int], anchor_len: list[int]
+    page: _Page,
+    text: _Text,
+    raw: list[float],
+    link_keys: list[int],
+    anchor_len: list[int],
+    product: bool = False,
 ) -> _Main:
     """The main content block: by density, widened to a whole listing, overridden by markup
-    that names the article body; a page without running text takes its biggest block of
-    links and text."""
+    that names the article body, widened past an FAQ (:func:`_past_faq`); a page without
+    running text takes its biggest block of links and text."""
     under_boiler = _Boiler(page)
     main = _best_block(page, text, link_keys, anchor_len, under_boiler, hub=False)
     main_good = raw[main]
@@ -1203,6 +1213,11 @@ def _main_block(
             listing = _has_items(page.nodes[main])
     if not weak and page.body:
         main = _named_body(page, main, main_good, raw)
+    sections = False
+    if not weak:
+        wide = _past_faq(page, main, product)
+        if wide != main:
+            main, main_good, listing, sections = wide, raw[wide], False, True
     if not weak and main_good < _MIN_ARTICLE:
         # Little running text: a grid of items (products, threads, cards) may hold far more.
         hub = _best_block(page, text, link_keys, anchor_len, under_boiler, hub=True)
@@ -1220,7 +1235,63 @@ def _main_block(
     if main > 0:
         _posts_of_a_thread(page, main)
     path = page.up(main, set())
-    return _Main(main, main_good, weak, listing, path, set(path), thread)
+    return _Main(main, main_good, weak, listing, path, set(path), thread, sections)
+
+
+_FAQ_WORDS = frozenset({"faq", "faqs"})
+_FOLDS = _FAQ_WORDS | {"accordion"}  # a product's accordion is its description: not there
+
+
+def _past_faq(page: _Page, main: int, product: bool) -> int:
+    """A main block inside an FAQ (a class or id word ``faq``; ``accordion`` too but on a
+    product's page, where the accordion is its description): the page's ``<main>`` around it
+    (a marketing page's FAQ has its longest prose, but its copy is all the sections beside
+    it). The outermost such element counts: a page that is all FAQ is not widened."""
+    words = _FAQ_WORDS if product else _FOLDS
+    faq = -1
+    for k in page.up(main, set()):
+        a = page.attributes(k)
+        names = f"{a.get('class') or ''} {a.get('id') or ''}"
+        low = names.lower()  # a substring test first: few names hold one, tokens are dearer
+        if any(word in low for word in words) and not words.isdisjoint(_tokens(names)):
+            faq = k
+    if faq < 0:
+        return main
+    for k in page.up(faq, set())[1:-1]:  # its ancestors below the root
+        if _is_landmark(page, k):
+            return k
+    return main
+
+
+def _is_landmark(page: _Page, key: int) -> bool:
+    """Whether an element is the page's ``<main>`` (or role=main)."""
+    if page.tag[key] == "main":
+        return True
+    if page.label[key] != CONTENT:  # role=main labels it content: only then read its role
+        return False
+    return (page.attributes(key).get("role") or "").strip().lower() == "main"
+
+
+def _whole_landmark(page: _Page, main: _Main, article: bool) -> _Main:
+    """A main block that is all of the page's ``<main>`` is a page of sections (a course's,
+    a service's), not an article, unless its markup says article."""
+    if article or main.key <= 0 or main.sections or not _is_landmark(page, main.key):
+        return main
+    return main._replace(sections=True)
+
+
+def _landmark(page: _Page, main: _Main) -> int:
+    """The page's ``<main>`` (or role=main) element around the main block, or -1."""
+    for k in main.path[1:-1] if not main.weak else ():
+        if _is_landmark(page, k):
+            return k
+    return -1
+
+
+def _in_landmark(facts: _Facts, top: int) -> bool:
+    """Whether a link whose common ancestor with main is ``top`` lies in the landmark."""
+    landmark = facts.landmark
+    return landmark >= 0 and facts.page.depth[top] >= facts.page.depth[landmark]
 
 
 def _copy_blocks(text: _Text, main: _Main, where: _Where) -> frozenset[int]:
@@ -1341,7 +1412,7 @@ def _article(page: _Page, text: _Text, seq: list[int], main: _Main, where: _Wher
             texts.append(key)
             if not _in_item(page, key):
                 prose += good[key]
-    is_article = prose >= _MIN_ARTICLE
+    is_article = prose >= _MIN_ARTICLE and not main.sections
     # The article's edges: a short paragraph thick with links as its first or last ("By Jane
     # Doe", "Follow us @site, Facebook", a newsletter plug) is the byline or the sign-off.
     edges: set[int] = set()
@@ -1358,8 +1429,8 @@ def _article(page: _Page, text: _Text, seq: list[int], main: _Main, where: _Wher
 class _Facts:
     """Everything the rules read about one page, and their memos."""
 
-    __slots__ = ("article", "copy", "lists", "main", "order", "page", "seq_index", "site",
-                 "text", "tree", "where")  # fmt: skip
+    __slots__ = ("article", "copy", "landmark", "lists", "main", "order", "page", "seq_index",
+                 "site", "text", "tree", "where")  # fmt: skip
 
     def __init__(
         self,
@@ -1378,6 +1449,7 @@ class _Facts:
         self.lists: dict[int, bool] = {}  # _in_link_list's memo
         self.order: dict[int, int] = {}  # child of an ancestor of main -> -1 before, 1 after
         self.copy = _copy_blocks(text, main, where)  # more blocks of copy beside main
+        self.landmark = -1  # the page's <main> around main, where running text is its copy
 
     def own_site(self) -> str | None:
         if not self.site:
@@ -1412,6 +1484,8 @@ def _place_link(
             return in_text
     elif branch in facts.copy and _text_para(facts, key) >= 0:
         return CONTENT, 0.8  # running text of a block of copy beside main (a section)
+    elif _in_landmark(facts, top) and _text_para(facts, key) >= 0:
+        return CONTENT, 0.7  # running text beside main in the page's <main>: its copy too
     if anchor and _PAGER.fullmatch(anchor):  # 2, next, older posts »...
         return NAV, 0.8
     if main.weak:
@@ -1563,6 +1637,7 @@ def _place_outside(
 
 
 _MARKUP_PRODUCT = MARKUP_FACTS.index("markup_product")
+_MARKUP_ARTICLE = MARKUP_FACTS.index("markup_article")
 _PRODUCT_ITEM = '[itemtype*="schema.org/Product" i]'
 _MAX_PRODUCT_ITEMS = 2  # more Product items: a grid of products, not one product's page
 # A price in an anchor: a currency sign or code before or after the amount.

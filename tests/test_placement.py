@@ -315,6 +315,90 @@ def test_offers_of_other_products_on_a_product_page_are_not_its_content():
     assert {placements(html)[f"Lid number {i} $19.99"] for i in range(4)} == {"content"}
 
 
+def faq_page(faq_class: str, main: str = "<main>") -> str:
+    """A marketing page: the site's menu; in ``<main>`` a hero, a grid of the site's own
+    services (cards of links, little text) and an FAQ whose answers are the page's longest
+    prose; the footer."""
+    answer = "You can hire a designer in about two days: we match you, you interview them. "
+    questions = "".join(
+        f"<li class=q><h3>Question {i}?</h3><div class=a><p>{answer * 3}</p></div></li>"
+        for i in range(4)
+    )
+    cards = "".join(
+        f'<div class="card"><a href=/designers/kind-{i}>Kind {i} designers</a></div>'
+        for i in range(4)
+    )
+    return (
+        f"<header><nav><a href=/>Home</a> <a href=/pricing>Pricing</a></nav></header>{main}"
+        f"<section class=hero><h1>Hire designers</h1><p>{COPY}</p>"
+        "<a class=go href=/start>Start hiring</a></section>"
+        f"<section class=kinds><h2>Kinds</h2>{cards}</section>"
+        f'<section class="{faq_class}"><ul class=list>{questions}</ul></section></main>'
+        "<footer><a href=/legal>Legal</a></footer>"
+    )
+
+
+def test_an_faq_is_not_the_main_block_of_a_marketing_page():
+    # Density picks the FAQ (its answers are the longest prose); the page's copy is all of
+    # <main>: the cards of its own services are content, not a sidebar beside the FAQ.
+    got = placements(faq_page("faq"))
+    assert {got[f"Kind {i} designers"] for i in range(4)} == {"content"}
+    assert got["Start hiring"] == "content"
+    assert got["Home"] == "nav" and got["Legal"] == "footer"
+    # Without the FAQ's name, the list of answers is the main block, the cards beside it.
+    assert {placements(faq_page("more"))[f"Kind {i} designers"] for i in range(4)} != {"content"}
+    # On a product's page an accordion is its description: no widening there.
+    widened = rule_placements(faq_page("accordion"))
+    kept = rule_placements(faq_page("accordion"), marked_product())
+    assert widened["Kind 0 designers"] == "content" != kept["Kind 0 designers"]
+    # A page that is all FAQ (its <main> named so): nothing to widen to.
+    whole = placements(faq_page("faq", '<main class="faq-page">'))
+    assert {whole[f"Kind {i} designers"] for i in range(4)} != {"content"}
+
+
+def marked_article() -> PageMarkup:
+    markup = PageMarkup()
+    markup.add_itemtype("https://schema.org/Article")
+    return markup
+
+
+def test_running_text_beside_main_in_the_pages_main_element_is_its_copy():
+    # A short note beside the main block (too little text to be a block of copy), in <main>:
+    # the page's copy. On a page marked up as an article, <main> holds related stories and
+    # teasers too; and without a <main>, nothing says the note is the page's.
+    def page(landmark: str) -> str:
+        return (
+            "<header><nav><a href=/>Home</a> <a href=/blog>Blog</a></nav></header>"
+            f"<{landmark}><div class=a>{f'<p>{STORY}</p>' * 3}</div><div class=b><p>Our work"
+            " is audited every year, see <a href=https://audit.test/>the auditor</a>.</p></div>"
+            f"</{landmark}><footer><a href=/legal>Legal</a></footer>"
+        )
+
+    assert rule_placements(page("main"))["the auditor"] == "content"
+    assert rule_placements(page("main"), marked_article())["the auditor"] == "sidebar"
+    assert rule_placements(page("div"))["the auditor"] == "sidebar"
+    assert rule_placements(page("main"))["Home"] == "nav"
+
+
+def test_a_main_block_that_is_the_whole_main_element_is_no_article():
+    # Density chose all of <main> (a course's page: copy, cards of its own courses, copy):
+    # a page of sections, where the site's own links are its copy, not an article's promos.
+    def page(landmark: str) -> str:
+        cards = "".join(
+            f"<div class=card><a href=/courses/{i}>Course {i}</a></div>" for i in range(3)
+        )
+        return (
+            "<header><nav><a href=/>Home</a></nav></header>"
+            f"<{landmark}><p>{COPY * 3}</p><p>{COPY * 3}</p>{cards}<p>{COPY * 3}</p></{landmark}>"
+            "<footer><a href=/legal>Legal</a></footer>"
+        )
+
+    assert {rule_placements(page("main"))[f"Course {i}"] for i in range(3)} == {"content"}
+    marked = rule_placements(page("main"), marked_article())
+    assert {marked[f"Course {i}"] for i in range(3)} == {"sidebar"}
+    assert {rule_placements(page("div"))[f"Course {i}"] for i in range(3)} == {"sidebar"}
+
+
 def json_ld_product() -> PageMarkup:
     markup = PageMarkup()  # a Shopify page: JSON-LD only, no microdata item
     markup.add_jsonld('{"@type": "Product", "name": "Skillet", "offers": {"@type": "Offer"}}')
