@@ -958,7 +958,7 @@ def _compact_via(
     (stage / rel).parent.mkdir(parents=True, exist_ok=True)
     table = table.select(COMPACTED_LINKS_SCHEMA.names).cast(COMPACTED_LINKS_SCHEMA)
     pq.write_table(table, stage / rel, compression="zstd", row_group_size=row_group_rows,
-                   write_statistics=True)  # fmt: skip
+                   write_statistics=True, use_dictionary=LINK_DICTIONARY)  # fmt: skip
     return Segment(rel, crawl_id, 0, 1, table.num_rows)
 
 
