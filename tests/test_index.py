@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -760,6 +761,24 @@ def test_aggregates_of_a_bucket_too_big_to_hold_are_built_from_its_files(tmp_pat
     snap, from_rows, from_files = _in_hand_crawl(tmp_path, monkeypatch)
     assert from_rows == [] and sorted(from_files) == sorted(s.bucket for s in snap.manifest.links)
     _same_as_the_files_build(tmp_path, snap)
+
+
+def test_aggregates_failing_beside_the_writer_fail_the_compaction(tmp_path, monkeypatch):
+    """A bucket built on the aggregates' thread that raises fails the compaction (its error,
+    nothing published), and the thread is gone."""
+    indexdata.write_crawl(tmp_path, "c1", indexdata.CRAWL1, indexdata.T0)
+    build_bucket = agg.build_bucket
+
+    def failing(con, task: agg.BucketTask) -> None:
+        if task.rows is not None:
+            raise RuntimeError("bucket failed")
+        build_bucket(con, task)
+
+    monkeypatch.setattr(agg, "build_bucket", failing)
+    with pytest.raises(RuntimeError, match="bucket failed"):
+        compact(tmp_path, aggregates=True, aggregate_min_links=0)
+    assert read_current(tmp_path) is None
+    assert not [t for t in threading.enumerate() if t.name.startswith("aggregates")]
 
 
 def test_link_files_dictionary_encode_the_few_valued_columns(tmp_path):

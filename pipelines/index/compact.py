@@ -507,6 +507,8 @@ def compact(
                 )
                 stats.aggregates = True
         finally:
+            if in_hand is not None:
+                in_hand.close()
             con.close()
         shutil.rmtree(stage / "spill", ignore_errors=True)
         stats.duplicates_removed = stats.rows_in - stats.rows_out
