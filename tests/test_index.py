@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from crawler.defaults import AGGREGATE_MIN_LINKS
 from pipelines.index import aggregates as agg
 from pipelines.index import compact as compact_module
 from pipelines.index import lookup
@@ -584,15 +585,17 @@ def test_aggregates_only_for_targets_above_the_threshold_same_answers(raw):
     assert keys["h:news.test"] == "d:news.test" and "h:www.shop.test" in keys
 
 
-def test_aggregates_are_opt_in_kept_up_to_date_and_dropped(raw):
-    """Default compaction builds none; an index that has them keeps them up to date (never
-    stale: rebuilt from the whole generation); ``aggregates=False`` drops them."""
+def test_aggregates_are_on_by_default_kept_up_to_date_and_dropped(raw):
+    """Default compaction builds them (for the targets above the default threshold); an
+    index that has them keeps them up to date (never stale: rebuilt from the whole
+    generation); ``aggregates=False`` drops them and keeps them off until turned on."""
     t = parse_target("shop.test")
     stats = compact(raw)
     with Index(raw) as ix:
         assert "twice.test" not in ix.refdomains(t, Filters())["source_domain"].to_pylist()
-    assert not stats.aggregates and open_snapshot(raw).manifest.aggregates is None
-    assert not (open_snapshot(raw).generation_dir / "aggregates").exists()
+    assert stats.aggregates and stats.crawls_rebuilt
+    assert open_snapshot(raw).manifest.aggregates["min_links"] == AGGREGATE_MIN_LINKS
+    assert (open_snapshot(raw).generation_dir / agg.TARGETS_FILE).is_file()
     stats = compact(raw, aggregates=True, aggregate_min_links=0)
     assert stats.aggregates and not stats.crawls_rebuilt and "aggregates rebuilt" in stats.format()
     before = open_snapshot(raw).manifest.aggregates
@@ -628,6 +631,11 @@ def test_aggregates_are_opt_in_kept_up_to_date_and_dropped(raw):
         assert _top(ix, "refdomains", t, Filters()) is None
         _same(rows.refdomains(t, Filters()), ix.refdomains(t, Filters()), "dropped")
     assert compact(raw).generation is None  # dropped stays dropped
+    assert open_snapshot(raw).manifest.aggregates_off
+    stats = compact(raw, aggregates=True)  # on again, with the default threshold
+    assert stats.aggregates and "aggregates rebuilt" in stats.format()
+    assert open_snapshot(raw).manifest.aggregates["min_links"] == AGGREGATE_MIN_LINKS
+    assert not open_snapshot(raw).manifest.aggregates_off
 
 
 def test_compaction_mirrors_current_into_the_table_folders(raw):
@@ -783,11 +791,13 @@ def test_aggregates_failing_beside_the_writer_fail_the_compaction(tmp_path, monk
 
 def test_link_files_dictionary_encode_the_few_valued_columns(tmp_path):
     """Each column of LINK_DICTIONARY (a list by its leaf, ``rel.list.element``) and no other
-    is dictionary-encoded in the compacted link files."""
+    is dictionary-encoded in the compacted link files, links through redirects too."""
     indexdata.write_crawl(tmp_path, "c1", indexdata.CRAWL1, indexdata.T0)
     compact(tmp_path)
     snap = open_snapshot(tmp_path)
-    meta = pq.ParquetFile(snap.generation_dir / snap.manifest.links[0].path).metadata
-    columns = [meta.row_group(0).column(i) for i in range(meta.num_columns)]
-    encoded = {c.path_in_schema for c in columns if "RLE_DICTIONARY" in c.encodings}
-    assert encoded == set(compact_module.LINK_DICTIONARY)
+    assert snap.manifest.via
+    for seg in (snap.manifest.links[0], snap.manifest.via[0]):
+        meta = pq.ParquetFile(snap.generation_dir / seg.path).metadata
+        columns = [meta.row_group(0).column(i) for i in range(meta.num_columns)]
+        encoded = {c.path_in_schema for c in columns if "RLE_DICTIONARY" in c.encodings}
+        assert encoded == set(compact_module.LINK_DICTIONARY), seg.path

@@ -304,12 +304,12 @@ def compact(
     ``progress(done, total)`` is called as link rows are written (total: the rows read).
     ``builder``: builds each crawl's files in the staging directory in place of DuckDB (the
     Spark compaction, pipelines/index/spark.py); the protocol around it is the same.
-    ``aggregates`` (opt-in: they double compaction's time): True builds
-    :mod:`pipelines.index.aggregates` for the targets with at least ``aggregate_min_links``
-    links (the first ``aggregate_top_rows`` of their lists); None keeps the index as it is
-    (rebuilt, with their previous settings, if the previous generation has them); False drops
-    them. They are rebuilt from the whole generation each time: never stale; with a
-    ``builder``, by it, one task per bucket (``Builder.aggregate_buckets``)."""
+    ``aggregates``: True builds :mod:`pipelines.index.aggregates` for the targets with at
+    least ``aggregate_min_links`` links (the first ``aggregate_top_rows`` of their lists);
+    False drops them and keeps them off (the manifest's ``aggregates_off``); None (the
+    default) builds them unless the index has them turned off, with the previous settings
+    if it has them. They are rebuilt from the whole generation each time: never stale; with
+    a ``builder``, by it, one task per bucket (``Builder.aggregate_buckets``)."""
     t0 = time.monotonic()
     root = Path(index)
     snap = open_snapshot(root)  # raises on a missing index
@@ -348,8 +348,8 @@ def compact(
             if not checked <= set(rebuild):
                 rebuild = sorted(set(rebuild) | set(old.crawls))
         had = old.aggregates if old is not None else None
-        if aggregates is None:  # as the index has them
-            aggregates = had is not None
+        if aggregates is None:  # on, unless the index had them turned off
+            aggregates = not (old is not None and old.aggregates_off)
         if aggregate_min_links is None:
             aggregate_min_links = int((had or {}).get("min_links", AGGREGATE_MIN_LINKS))
         if aggregate_top_rows is None:
@@ -363,7 +363,8 @@ def compact(
             or had.get("top_rows", 0) != aggregate_top_rows
         )
         want = aggregates and old is not None and bool(old.links)
-        refresh = (want and (had is None or stale)) or (not aggregates and had is not None)
+        turned = old is not None and old.aggregates_off == aggregates  # turned off, or on again
+        refresh = (want and (had is None or stale)) or turned
         if not rebuild and not raw_tg and not refresh:
             _collect_garbage(root)
             stats.seconds = time.monotonic() - t0
@@ -376,7 +377,7 @@ def compact(
         stage.mkdir()
         (stage / "spill").mkdir()
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        manifest = Manifest(generation=gen, created_at=now)
+        manifest = Manifest(generation=gen, created_at=now, aggregates_off=not aggregates)
         # Raw files consumed by earlier generations and still on disk stay consumed.
         on_disk_l = {p.name for p in raw_files(root, "links")}
         on_disk_p = {p.name for p in raw_files(root, "pages")}
