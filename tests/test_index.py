@@ -632,6 +632,8 @@ def test_aggregates_are_on_by_default_kept_up_to_date_and_dropped(raw):
         _same(rows.refdomains(t, Filters()), ix.refdomains(t, Filters()), "dropped")
     assert compact(raw).generation is None  # dropped stays dropped
     assert open_snapshot(raw).manifest.aggregates_off
+    drop_crawl(raw, "c2")
+    assert compact(raw).generation is None  # and after a crawl is dropped
     stats = compact(raw, aggregates=True)  # on again, with the default threshold
     assert stats.aggregates and "aggregates rebuilt" in stats.format()
     assert open_snapshot(raw).manifest.aggregates["min_links"] == AGGREGATE_MIN_LINKS
