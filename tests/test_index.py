@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import json
 import os
 import shutil
 import signal
@@ -28,6 +29,7 @@ from pipelines.index import lookup
 from pipelines.index.compact import buckets_for, compact, flat_name
 from pipelines.index.drop import drop_crawl
 from pipelines.index.layout import (
+    MANIFEST,
     SURT_SQL,
     IndexError_,
     bucket_of,
@@ -785,10 +787,32 @@ def test_aggregates_failing_beside_the_writer_fail_the_compaction(tmp_path, monk
         build_bucket(con, task)
 
     monkeypatch.setattr(agg, "build_bucket", failing)
-    with pytest.raises(RuntimeError, match="bucket failed"):
-        compact(tmp_path, aggregates=True, aggregate_min_links=0)
-    assert read_current(tmp_path) is None
-    assert not [t for t in threading.enumerate() if t.name.startswith("aggregates")]
+    for rows_per_bucket in (10**6, 50):  # raised at finish; mid-stream, at the next bucket
+        with pytest.raises(RuntimeError, match="bucket failed"):
+            compact(tmp_path, aggregates=True, aggregate_min_links=0,
+                    rows_per_bucket=rows_per_bucket)  # fmt: skip
+        assert read_current(tmp_path) is None
+        assert not [t for t in threading.enumerate() if t.name.startswith("aggregates")]
+
+
+def test_aggregates_deferred_then_built_and_given_to_an_index_from_before_the_default(raw):
+    """``defer_aggregates`` (ingest's compactions but its last) builds none without turning
+    them off; the next compaction builds them, as for an index whose manifest predates
+    ``aggregates_off``."""
+    stats = compact(raw, crawl="c1", defer_aggregates=True)
+    m = open_snapshot(raw).manifest
+    assert stats.crawls_rebuilt == ["c1"] and m.aggregates is None and not m.aggregates_off
+    assert compact(raw, crawl="c2").aggregates and open_snapshot(raw).manifest.aggregates
+    compact(raw, aggregates=False)
+    snap = open_snapshot(raw)
+    path = snap.generation_dir / MANIFEST
+    old = json.loads(path.read_text())
+    assert old.pop("aggregates_off") is True and "aggregates" not in old
+    path.write_text(json.dumps(old))  # as written before aggregates were the default
+    stats = compact(raw)
+    assert stats.aggregates and open_snapshot(raw).manifest.aggregates["min_links"] == (
+        AGGREGATE_MIN_LINKS
+    )  # fmt: skip
 
 
 def test_link_files_dictionary_encode_the_few_valued_columns(tmp_path):

@@ -648,15 +648,16 @@ class InHand:
             self.seconds += time.monotonic() - t0
 
     def close(self) -> None:
-        """Wait for the bucket being built and close the cursor. Raises nothing: after
-        :meth:`finish` nothing is left to raise, and on a failed compaction its own error
-        is the one to see."""
-        try:
-            with contextlib.suppress(Exception):
-                self._wait()
-        finally:
-            self._pool.shutdown()
-            self.con.close()
+        """Stop the bucket being built (a failed compaction: interrupted, not waited for to
+        the end), wait for its thread, close the cursor. Raises nothing: after :meth:`finish`
+        nothing is left to raise, and on a failed compaction its own error is the one to
+        see."""
+        if self._building is not None:
+            self.con.interrupt()
+        with contextlib.suppress(Exception):
+            self._wait()
+        self._pool.shutdown()  # the thread stopped: only then the cursor closes
+        self.con.close()
 
     def finish(self, segments: list[tuple[Path, int, int]], via: list[Path]) -> dict[str, Any]:
         """Rebuild the buckets the links through redirects (``via``) reach, and build those

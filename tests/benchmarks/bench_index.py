@@ -222,9 +222,11 @@ def plain_compaction(index: Path, side: str, args: argparse.Namespace) -> None:
         for p in (index / table).glob("*.parquet"):
             os.link(p, plain / table / p.name)
     if side != "this":
-        code = ("import sys, time; from pipelines.index.compact import compact; "
-                "t = time.monotonic(); "
-                "s = compact(sys.argv[1], memory_limit=sys.argv[2], aggregates=False); "
+        # Without aggregates, in a checkout that has them (older ones have no such option).
+        code = ("import inspect, sys, time; from pipelines.index.compact import compact; "
+                "off = {'aggregates': False} if 'aggregates' in "
+                "inspect.signature(compact).parameters else {}; t = time.monotonic(); "
+                "s = compact(sys.argv[1], memory_limit=sys.argv[2], **off); "
                 "print(time.monotonic() - t, s.rows_out)")  # fmt: skip
         env = {**os.environ, "PYTHONPATH": str(Path(side).resolve())}
         out = subprocess.run([sys.executable, "-c", code, str(plain), args.memory_limit],
