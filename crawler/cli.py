@@ -802,14 +802,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         from crawler.index_cli import progress_bar
         from pipelines.index.compact import compact
 
-        for crawl_id in sorted(total.crawl_ids):  # sitewide and site-level placement: there
+        crawl_ids = sorted(total.crawl_ids)
+        for crawl_id in crawl_ids:  # sitewide and site-level placement: there
+            # The aggregates cover every crawl: built once, by the last compaction.
+            defer = crawl_id != crawl_ids[-1]
             if args.spark:
                 from pipelines.index.spark import compact_spark
 
-                print(compact_spark(_spark(args), args.out, crawl=crawl_id).format())
+                print(compact_spark(_spark(args), args.out, crawl=crawl_id,
+                                    defer_aggregates=defer).format())  # fmt: skip
                 continue
             with progress_bar("links") as progress:
-                print(compact(args.out, crawl=crawl_id, progress=progress).format())
+                print(compact(args.out, crawl=crawl_id, progress=progress,
+                              defer_aggregates=defer).format())  # fmt: skip
     if total.pages == 0:
         print("linkcrawl: no page was ingested", file=sys.stderr)
         return 1

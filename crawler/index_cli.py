@@ -577,9 +577,9 @@ def add_index_commands(sub: Any) -> None:
     p.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB (it spills beyond)")
     spark_args(p)
     p.add_argument("--aggregates", action=argparse.BooleanOptionalAction, default=None,
-                   help="store answers ahead of the question for the largest targets (opt-in: "
-                   "about doubles compaction's time); later compactions keep them up to date; "
-                   "--no-aggregates drops them (default: as the index has them)",
+                   help="store answers ahead of the question for the largest targets (default: "
+                   "on, unless the index has them off); --no-aggregates drops them and keeps "
+                   "them off for later compactions, --aggregates turns them on again",
                    )  # fmt: skip
     p.add_argument("--aggregate-min-links", type=int, default=None,
                    help="with aggregates: store them for the domains and hosts with at least "

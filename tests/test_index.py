@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,12 +22,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from crawler.defaults import AGGREGATE_MIN_LINKS
 from pipelines.index import aggregates as agg
 from pipelines.index import compact as compact_module
 from pipelines.index import lookup
 from pipelines.index.compact import buckets_for, compact, flat_name
 from pipelines.index.drop import drop_crawl
 from pipelines.index.layout import (
+    MANIFEST,
     SURT_SQL,
     IndexError_,
     bucket_of,
@@ -583,15 +587,17 @@ def test_aggregates_only_for_targets_above_the_threshold_same_answers(raw):
     assert keys["h:news.test"] == "d:news.test" and "h:www.shop.test" in keys
 
 
-def test_aggregates_are_opt_in_kept_up_to_date_and_dropped(raw):
-    """Default compaction builds none; an index that has them keeps them up to date (never
-    stale: rebuilt from the whole generation); ``aggregates=False`` drops them."""
+def test_aggregates_are_on_by_default_kept_up_to_date_and_dropped(raw):
+    """Default compaction builds them (for the targets above the default threshold); an
+    index that has them keeps them up to date (never stale: rebuilt from the whole
+    generation); ``aggregates=False`` drops them and keeps them off until turned on."""
     t = parse_target("shop.test")
     stats = compact(raw)
     with Index(raw) as ix:
         assert "twice.test" not in ix.refdomains(t, Filters())["source_domain"].to_pylist()
-    assert not stats.aggregates and open_snapshot(raw).manifest.aggregates is None
-    assert not (open_snapshot(raw).generation_dir / "aggregates").exists()
+    assert stats.aggregates and stats.crawls_rebuilt
+    assert open_snapshot(raw).manifest.aggregates["min_links"] == AGGREGATE_MIN_LINKS
+    assert (open_snapshot(raw).generation_dir / agg.TARGETS_FILE).is_file()
     stats = compact(raw, aggregates=True, aggregate_min_links=0)
     assert stats.aggregates and not stats.crawls_rebuilt and "aggregates rebuilt" in stats.format()
     before = open_snapshot(raw).manifest.aggregates
@@ -627,6 +633,13 @@ def test_aggregates_are_opt_in_kept_up_to_date_and_dropped(raw):
         assert _top(ix, "refdomains", t, Filters()) is None
         _same(rows.refdomains(t, Filters()), ix.refdomains(t, Filters()), "dropped")
     assert compact(raw).generation is None  # dropped stays dropped
+    assert open_snapshot(raw).manifest.aggregates_off
+    drop_crawl(raw, "c2")
+    assert compact(raw).generation is None  # and after a crawl is dropped
+    stats = compact(raw, aggregates=True)  # on again, with the default threshold
+    assert stats.aggregates and "aggregates rebuilt" in stats.format()
+    assert open_snapshot(raw).manifest.aggregates["min_links"] == AGGREGATE_MIN_LINKS
+    assert not open_snapshot(raw).manifest.aggregates_off
 
 
 def test_compaction_mirrors_current_into_the_table_folders(raw):
@@ -762,13 +775,55 @@ def test_aggregates_of_a_bucket_too_big_to_hold_are_built_from_its_files(tmp_pat
     _same_as_the_files_build(tmp_path, snap)
 
 
+def test_aggregates_failing_beside_the_writer_fail_the_compaction(tmp_path, monkeypatch):
+    """A bucket built on the aggregates' thread that raises fails the compaction (its error,
+    nothing published), and the thread is gone."""
+    indexdata.write_crawl(tmp_path, "c1", indexdata.CRAWL1, indexdata.T0)
+    build_bucket = agg.build_bucket
+
+    def failing(con, task: agg.BucketTask) -> None:
+        if task.rows is not None:
+            raise RuntimeError("bucket failed")
+        build_bucket(con, task)
+
+    monkeypatch.setattr(agg, "build_bucket", failing)
+    for rows_per_bucket in (10**6, 50):  # raised at finish; mid-stream, at the next bucket
+        with pytest.raises(RuntimeError, match="bucket failed"):
+            compact(tmp_path, aggregates=True, aggregate_min_links=0,
+                    rows_per_bucket=rows_per_bucket)  # fmt: skip
+        assert read_current(tmp_path) is None
+        assert not [t for t in threading.enumerate() if t.name.startswith("aggregates")]
+
+
+def test_aggregates_deferred_then_built_and_given_to_an_index_from_before_the_default(raw):
+    """``defer_aggregates`` (ingest's compactions but its last) builds none without turning
+    them off; the next compaction builds them, as for an index whose manifest predates
+    ``aggregates_off``."""
+    stats = compact(raw, crawl="c1", defer_aggregates=True)
+    m = open_snapshot(raw).manifest
+    assert stats.crawls_rebuilt == ["c1"] and m.aggregates is None and not m.aggregates_off
+    assert compact(raw, crawl="c2").aggregates and open_snapshot(raw).manifest.aggregates
+    compact(raw, aggregates=False)
+    snap = open_snapshot(raw)
+    path = snap.generation_dir / MANIFEST
+    old = json.loads(path.read_text())
+    assert old.pop("aggregates_off") is True and "aggregates" not in old
+    path.write_text(json.dumps(old))  # as written before aggregates were the default
+    stats = compact(raw)
+    assert stats.aggregates and open_snapshot(raw).manifest.aggregates["min_links"] == (
+        AGGREGATE_MIN_LINKS
+    )  # fmt: skip
+
+
 def test_link_files_dictionary_encode_the_few_valued_columns(tmp_path):
     """Each column of LINK_DICTIONARY (a list by its leaf, ``rel.list.element``) and no other
-    is dictionary-encoded in the compacted link files."""
+    is dictionary-encoded in the compacted link files, links through redirects too."""
     indexdata.write_crawl(tmp_path, "c1", indexdata.CRAWL1, indexdata.T0)
     compact(tmp_path)
     snap = open_snapshot(tmp_path)
-    meta = pq.ParquetFile(snap.generation_dir / snap.manifest.links[0].path).metadata
-    columns = [meta.row_group(0).column(i) for i in range(meta.num_columns)]
-    encoded = {c.path_in_schema for c in columns if "RLE_DICTIONARY" in c.encodings}
-    assert encoded == set(compact_module.LINK_DICTIONARY)
+    assert snap.manifest.via
+    for seg in (snap.manifest.links[0], snap.manifest.via[0]):
+        meta = pq.ParquetFile(snap.generation_dir / seg.path).metadata
+        columns = [meta.row_group(0).column(i) for i in range(meta.num_columns)]
+        encoded = {c.path_in_schema for c in columns if "RLE_DICTIONARY" in c.encodings}
+        assert encoded == set(compact_module.LINK_DICTIONARY), seg.path

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from crawler.cli import main
+from crawler.defaults import AGGREGATE_MIN_LINKS
 from crawler.frontier import Frontier
 from pipelines.index.anchors import classify, over_optimisation
 from pipelines.index.compact import compact
@@ -576,14 +577,19 @@ def test_compact_after_rank_rebuilds_the_aggregates_same_answers(capsysbinary, t
         assert got[0] == got[1] and got[0][0] == 0 and got[0][1], args
 
 
-def test_compact_aggregates_are_opt_in(capsysbinary, tmp_path):
+def test_compact_aggregates_are_on_by_default_and_stay_off_once_dropped(capsysbinary, tmp_path):
     ix = tmp_path / "ix"
     indexdata.build(ix)
     code, out, _ = run(capsysbinary, "compact", str(ix))
-    assert code == 0 and open_snapshot(ix).manifest.aggregates is None, out
+    entry = open_snapshot(ix).manifest.aggregates
+    assert code == 0 and entry["min_links"] == AGGREGATE_MIN_LINKS, out
     code, out, _ = run(
         capsysbinary, "compact", str(ix), "--aggregates", "--aggregate-min-links", "0"
     )
     assert code == 0 and "aggregates rebuilt" in out and open_snapshot(ix).manifest.aggregates
     code, out, _ = run(capsysbinary, "compact", str(ix), "--no-aggregates")
     assert code == 0 and "aggregates dropped" in out and not open_snapshot(ix).manifest.aggregates
+    code, out, _ = run(capsysbinary, "compact", str(ix))
+    assert code == 0 and "nothing to compact" in out and not open_snapshot(ix).manifest.aggregates
+    code, out, _ = run(capsysbinary, "compact", str(ix), "--aggregates")
+    assert code == 0 and "aggregates rebuilt" in out and open_snapshot(ix).manifest.aggregates

@@ -455,3 +455,23 @@ def test_docstring_examples():
     for module in (pipelines.warc, pipelines.rows, crawler.ingest):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_ingest_of_several_crawls_builds_the_aggregates_once(tmp_path, capsys, monkeypatch):
+    """Each crawl is compacted on its own; the aggregates cover them all: only the last
+    compaction builds them (each would rebuild the whole index's)."""
+    from pipelines.index import compact as compact_module
+    from pipelines.index.layout import open_snapshot
+
+    warcs = [write_warc(tmp_path / f"{name}.warc.gz", [
+        record("warcinfo", None, f"isPartOf: {name}\r\n".encode()),
+        record("response", f"http://{name}.test/", http("200 OK", html("http://t.test/x"),
+                                                         Content_Type="text/html")),
+    ]) for name in ("a", "b", "c")]  # fmt: skip
+    built = []
+    build = compact_module._build_aggregates
+    monkeypatch.setattr(compact_module, "_build_aggregates",
+                        lambda *a, **k: built.append(1) or build(*a, **k))  # fmt: skip
+    code, out, _ = ingest(capsys, *map(str, warcs), "--out", str(tmp_path / "ix"))
+    assert code == 0 and out.count("published gen-") == 3, out
+    assert built == [1] and open_snapshot(tmp_path / "ix").manifest.aggregates

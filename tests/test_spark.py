@@ -76,7 +76,8 @@ def raw_index(tmp_path_factory):
 
 
 def generation(index: Path) -> tuple[dict, dict[str, object]]:
-    """The published generation: its manifest (but its date) and every file's content."""
+    """The published generation: its manifest (but its date) and every file's content (a
+    Parquet file's: rows, row group sizes, dictionary-encoded columns)."""
     gen = index / "compacted" / read_current(index)
     manifest = json.loads((gen / MANIFEST).read_text())
     manifest.pop("created_at")
@@ -87,8 +88,12 @@ def generation(index: Path) -> tuple[dict, dict[str, object]]:
             files[rel] = None
         elif p.suffix == ".parquet":
             f = pq.ParquetFile(p)
-            groups = [f.metadata.row_group(i).num_rows for i in range(f.metadata.num_row_groups)]
-            files[rel] = (f.read(), groups)
+            md = f.metadata
+            groups = [md.row_group(i).num_rows for i in range(md.num_row_groups)]
+            encoded = {c.path_in_schema for i in range(md.num_row_groups)
+                       for c in (md.row_group(i).column(j) for j in range(md.num_columns))
+                       if "RLE_DICTIONARY" in c.encodings}  # fmt: skip
+            files[rel] = (f.read(), groups, encoded)
         else:  # mentions' skip index
             with np.load(p) as z:
                 files[rel] = {k: z[k].tolist() for k in z.files}
@@ -101,10 +106,11 @@ def assert_same_generation(local: Path, other: Path) -> None:
     assert sorted(fa) == sorted(fb)
     for name, content in fa.items():
         if isinstance(content, tuple):
-            (ta, ga), (tb, gb) = content, fb[name]
+            (ta, ga, ea), (tb, gb, eb) = content, fb[name]
             assert ta.schema == tb.schema, name
             assert ta.equals(tb), name  # the same rows, in the same order
             assert ga == gb, name  # in the same row groups
+            assert ea == eb, name  # the same columns dictionary-encoded
         else:
             assert content == fb[name], name
     for d in ("links", "pages", "texts", "targets", "via"):  # the mirror, the raw files left

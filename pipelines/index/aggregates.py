@@ -34,9 +34,11 @@ ties); ``tests/test_index.py`` compares both paths on every case.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import zlib
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -591,10 +593,12 @@ def _columns(files: list[Path]) -> str:
 class InHand:
     """The aggregates of a generation of one crawl, built from each bucket's rows as
     compaction writes them (:meth:`bucket`, sorted, in memory): no second read of the files.
+    A bucket is built on a thread of its own while compaction writes the next one (DuckDB and
+    the Parquet writer release the GIL): at most one bucket is being built, one more held.
     Links through redirects are known only once every bucket is written: :meth:`finish`
     rebuilds from the files (:func:`build_bucket`) the buckets they reach, and builds those
     whose rows were too many to hold, then writes the targets file. The same files as
-    :func:`build`, bucket for bucket."""
+    :func:`build`, bucket for bucket. :meth:`close` when done (or failed)."""
 
     def __init__(self, con, stage: Path, *, where: str, ranks: Path, min_links: int,
                  top_rows: int, row_group_rows: int = ROW_GROUP_ROWS) -> None:  # fmt: skip
@@ -604,7 +608,9 @@ class InHand:
         self.entry = manifest_entry(where, 0, ranks_signature(ranks), min_links, top_rows)
         self.counts: dict[int, pa.Table] = {}  # per bucket: links per (domain, host)
         self.from_files: set[int] = set()  # buckets given without their rows
-        self.seconds = 0.0  # building buckets
+        self.seconds = 0.0  # building buckets (beside the compaction: not all of it waited)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="aggregates")
+        self._building: Future[None] | None = None
 
     def _task(self, bucket: int, domains: list[str], hosts: list[str], files: list[Path],
               cols: str, rows: str | None = None) -> BucketTask:  # fmt: skip
@@ -614,12 +620,22 @@ class InHand:
                           row_group_rows=self.row_group_rows, rows=rows)  # fmt: skip
 
     def bucket(self, bucket: int, buckets: int, rows: pa.Table | None) -> None:
-        """Build ``bucket`` (of ``buckets``) from its rows, all of them; None: too many to
-        hold, :meth:`finish` builds it from its files."""
+        """Build ``bucket`` (of ``buckets``) from its rows, all of them, once the bucket
+        before it is built; None: too many to hold, :meth:`finish` builds it from its files."""
         self.entry["buckets"] = buckets
         if rows is None:
             self.from_files.add(bucket)
             return
+        self._wait()
+        self._building = self._pool.submit(self._build, bucket, rows)
+
+    def _wait(self) -> None:
+        """Wait for the bucket being built (raising what it raised)."""
+        building, self._building = self._building, None
+        if building is not None:
+            building.result()
+
+    def _build(self, bucket: int, rows: pa.Table) -> None:
         t0 = time.monotonic()
         self.con.register("_agg_rows", rows)
         try:
@@ -631,10 +647,23 @@ class InHand:
             self.con.unregister("_agg_rows")
             self.seconds += time.monotonic() - t0
 
+    def close(self) -> None:
+        """Stop the bucket being built (a failed compaction: interrupted, not waited for to
+        the end), wait for its thread, close the cursor. Raises nothing: after :meth:`finish`
+        nothing is left to raise, and on a failed compaction its own error is the one to
+        see."""
+        if self._building is not None:
+            self.con.interrupt()
+        with contextlib.suppress(Exception):
+            self._wait()
+        self._pool.shutdown()  # the thread stopped: only then the cursor closes
+        self.con.close()
+
     def finish(self, segments: list[tuple[Path, int, int]], via: list[Path]) -> dict[str, Any]:
         """Rebuild the buckets the links through redirects (``via``) reach, and build those
         given without their rows, from the files ``segments``; write the targets file; the
         manifest entry."""
+        self._wait()
         buckets = int(self.entry["buckets"])
         reached = arrow_table(self.con, f"""SELECT DISTINCT target_domain
             FROM {read_sql(via, _columns(via))} WHERE {self.where}""") if via else None  # fmt: skip

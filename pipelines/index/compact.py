@@ -111,10 +111,11 @@ LINK_DICTIONARY = ["target_domain", "target_host", "target_url", "anchor_text", 
                    "source_page_type", "rel.list.element"]  # fmt: skip
 ROWS_PER_BUCKET = 1_000_000
 # Rows of one bucket held in Python for the in-hand aggregates (Arrow bytes): outside DuckDB's
-# memory limit and spill, so bounded here. About 2 x ROWS_PER_BUCKET rows of web links
-# (~500 B each; 277 B with bench_index's short URLs): an average bucket fits. One heavily linked
-# target domain puts all its links in one bucket: past this, its rows are dropped and the
-# bucket is built from its files by DuckDB (aggregates.InHand.finish), under its limit.
+# memory limit and spill, so bounded here (twice over: a bucket being built beside the one
+# being written). About 2 x ROWS_PER_BUCKET rows of web links (~500 B each; 277 B with
+# bench_index's short URLs): an average bucket fits. One heavily linked target domain puts all
+# its links in one bucket: past this, its rows are dropped and the bucket is built from its
+# files by DuckDB (aggregates.InHand.finish), under its limit.
 IN_HAND_BYTES = 1 << 30
 MAX_BUCKETS = 1024
 _GEN = re.compile(r"^gen-(\d{6})$")
@@ -298,18 +299,21 @@ def compact(
     aggregates: bool | None = None,
     aggregate_min_links: int | None = None,
     aggregate_top_rows: int | None = None,
+    defer_aggregates: bool = False,
     _before_publish: object = None,
 ) -> CompactStats:
     """Compact the raw files of ``index`` (of one crawl, or all) into a new generation;
     ``progress(done, total)`` is called as link rows are written (total: the rows read).
     ``builder``: builds each crawl's files in the staging directory in place of DuckDB (the
     Spark compaction, pipelines/index/spark.py); the protocol around it is the same.
-    ``aggregates`` (opt-in: they double compaction's time): True builds
-    :mod:`pipelines.index.aggregates` for the targets with at least ``aggregate_min_links``
-    links (the first ``aggregate_top_rows`` of their lists); None keeps the index as it is
-    (rebuilt, with their previous settings, if the previous generation has them); False drops
-    them. They are rebuilt from the whole generation each time: never stale; with a
-    ``builder``, by it, one task per bucket (``Builder.aggregate_buckets``)."""
+    ``aggregates``: True builds :mod:`pipelines.index.aggregates` for the targets with at
+    least ``aggregate_min_links`` links (the first ``aggregate_top_rows`` of their lists);
+    False drops them and keeps them off (the manifest's ``aggregates_off``); None (the
+    default) builds them unless the index has them turned off, with the previous settings
+    if it has them. They are rebuilt from the whole generation each time: never stale; with
+    a ``builder``, by it, one task per bucket (``Builder.aggregate_buckets``).
+    ``defer_aggregates``: build none in this generation, without turning them off (a
+    compaction of one crawl among several about to be compacted: the last builds them)."""
     t0 = time.monotonic()
     root = Path(index)
     snap = open_snapshot(root)  # raises on a missing index
@@ -348,8 +352,8 @@ def compact(
             if not checked <= set(rebuild):
                 rebuild = sorted(set(rebuild) | set(old.crawls))
         had = old.aggregates if old is not None else None
-        if aggregates is None:  # as the index has them
-            aggregates = had is not None
+        if aggregates is None:  # on, unless the index had them turned off
+            aggregates = not (old is not None and old.aggregates_off)
         if aggregate_min_links is None:
             aggregate_min_links = int((had or {}).get("min_links", AGGREGATE_MIN_LINKS))
         if aggregate_top_rows is None:
@@ -362,8 +366,10 @@ def compact(
             or had.get("min_links", 0) != aggregate_min_links
             or had.get("top_rows", 0) != aggregate_top_rows
         )
-        want = aggregates and old is not None and bool(old.links)
-        refresh = (want and (had is None or stale)) or (not aggregates and had is not None)
+        build_now = aggregates and not defer_aggregates
+        want = build_now and old is not None and bool(old.links)
+        turned = old is not None and old.aggregates_off == aggregates  # turned off, or on again
+        refresh = (want and (had is None or stale)) or turned
         if not rebuild and not raw_tg and not refresh:
             _collect_garbage(root)
             stats.seconds = time.monotonic() - t0
@@ -376,7 +382,7 @@ def compact(
         stage.mkdir()
         (stage / "spill").mkdir()
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        manifest = Manifest(generation=gen, created_at=now)
+        manifest = Manifest(generation=gen, created_at=now, aggregates_off=not aggregates)
         # Raw files consumed by earlier generations and still on disk stay consumed.
         on_disk_l = {p.name for p in raw_files(root, "links")}
         on_disk_p = {p.name for p in raw_files(root, "pages")}
@@ -399,7 +405,7 @@ def compact(
         # One crawl, the whole generation: its aggregates from the rows as they are written.
         in_hand = (
             _in_hand(con, root, stage, aggregate_min_links, aggregate_top_rows)
-            if aggregates and builder is None and len(rebuild) == 1
+            if build_now and builder is None and len(rebuild) == 1
             and (old is None or all(s.crawl_id in rebuild for s in old.links))
             else None
         )  # fmt: skip
@@ -489,7 +495,7 @@ def compact(
                 stats.pages_out += pages_out
                 stats.raw_links_files += len(raw_l)
                 stats.raw_pages_files += len(raw_p)
-            if aggregates and manifest.links:
+            if build_now and manifest.links:
                 t_agg = time.monotonic()
                 manifest.aggregates = _build_aggregates(
                     build,
@@ -507,6 +513,8 @@ def compact(
                 )
                 stats.aggregates = True
         finally:
+            if in_hand is not None:
+                in_hand.close()
             con.close()
         shutil.rmtree(stage / "spill", ignore_errors=True)
         stats.duplicates_removed = stats.rows_in - stats.rows_out
@@ -958,7 +966,7 @@ def _compact_via(
     (stage / rel).parent.mkdir(parents=True, exist_ok=True)
     table = table.select(COMPACTED_LINKS_SCHEMA.names).cast(COMPACTED_LINKS_SCHEMA)
     pq.write_table(table, stage / rel, compression="zstd", row_group_size=row_group_rows,
-                   write_statistics=True)  # fmt: skip
+                   write_statistics=True, use_dictionary=LINK_DICTIONARY)  # fmt: skip
     return Segment(rel, crawl_id, 0, 1, table.num_rows)
 
 

@@ -66,9 +66,10 @@ def _without(old: Manifest, crawl_id: str, gen: str, dropped_raw: set[str]) -> M
         via=[s for s in old.via if s.crawl_id != crawl_id],
         targets=old.targets,  # checks of many crawls' targets: kept
         consumed_targets=list(old.consumed_targets),
-        # Opted in: none built for this generation (no table is read), the next compact
-        # rebuilds them with the same options.
+        # None built for this generation (no table is read), the next compact rebuilds them
+        # with the same options; turned off, they stay off.
         aggregates=None if old.aggregates is None else {**old.aggregates, "tables": []},
+        aggregates_off=old.aggregates_off,
     )
 
 

@@ -242,6 +242,9 @@ class Manifest:
     consumed_targets: list[str] = field(default_factory=list)
     # What pipelines.index.aggregates built for this generation (None: no aggregates).
     aggregates: dict[str, Any] | None = None
+    # Compacted with aggregates turned off (``--no-aggregates``): later compactions keep them
+    # off. Without it (and older manifests), a compaction builds them (the default).
+    aggregates_off: bool = False
 
     def to_json(self) -> str:
         return json.dumps(
@@ -260,6 +263,7 @@ class Manifest:
                 "targets": self.targets,
                 "consumed_targets": sorted(self.consumed_targets),
                 **({"aggregates": self.aggregates} if self.aggregates is not None else {}),
+                **({"aggregates_off": True} if self.aggregates_off else {}),
             },
             indent=1,
         )
@@ -281,6 +285,7 @@ class Manifest:
             targets=d.get("targets"),
             consumed_targets=list(d.get("consumed_targets", [])),
             aggregates=d.get("aggregates"),
+            aggregates_off=bool(d.get("aggregates_off", False)),
         )
 
 

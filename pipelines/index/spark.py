@@ -372,12 +372,13 @@ def _parts_task(part_dir: str, schema: pa.Schema):
 
 
 def sorted_file(df: Any, order: list[Any], path: Path, schema: pa.Schema, *,
-                row_group_size: int, write_statistics: bool | list[str] = True) -> int:  # fmt: skip
+                row_group_size: int, write_statistics: bool | list[str] = True,
+                use_dictionary: bool | list[str] = True) -> int:  # fmt: skip
     """Write ``df`` sorted by ``order`` (column names: ascending, nulls last, as DuckDB's ORDER
     BY; or Spark sort expressions) as the one Parquet file ``path``, in row groups of exactly
-    ``row_group_size`` rows but the last (as ``pq.write_table`` cuts them): each range
-    partition's task writes a hidden part beside it, then :func:`join_parts`. The rows
-    written."""
+    ``row_group_size`` rows but the last (as ``pq.write_table`` cuts them), dictionaries on
+    ``use_dictionary``: each range partition's task writes a hidden part beside it, then
+    :func:`join_parts`. The rows written."""
     from pyspark.sql import functions as F
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -390,11 +391,13 @@ def sorted_file(df: Any, order: list[Any], path: Path, schema: pa.Schema, *,
     parts = [path.parent / f".part-{r['part']:06d}.parquet" for r in sorted(done, key=lambda r:
              r["part"])]  # fmt: skip
     return join_parts(parts, path, schema, row_group_size=row_group_size,
-                      write_statistics=write_statistics)  # fmt: skip
+                      write_statistics=write_statistics,
+                      use_dictionary=use_dictionary)  # fmt: skip
 
 
 def join_parts(parts: list[Path], path: Path, schema: pa.Schema, *, row_group_size: int,
-               write_statistics: bool | list[str] = True) -> int:  # fmt: skip
+               write_statistics: bool | list[str] = True,
+               use_dictionary: bool | list[str] = True) -> int:  # fmt: skip
     """Join the sorted Parquet ``parts`` (removed) into ``path``, cut in row groups of
     ``row_group_size`` rows but the last, streamed: at most two row groups in memory. The
     rows written."""
@@ -405,8 +408,8 @@ def join_parts(parts: list[Path], path: Path, schema: pa.Schema, *, row_group_si
             yield from pq.ParquetFile(part).iter_batches(batch_size=row_group_size)
             part.unlink()
 
-    with pq.ParquetWriter(path, schema, compression="zstd",
-                          write_statistics=write_statistics) as writer:  # fmt: skip
+    with pq.ParquetWriter(path, schema, compression="zstd", write_statistics=write_statistics,
+                          use_dictionary=use_dictionary) as writer:  # fmt: skip
         return write_row_groups(writer, batches(), schema, row_group_size)
 
 
@@ -660,7 +663,13 @@ class SparkBuilder:
 
     def via(self, stage: Path, crawl_id: str, segs: list[Segment],
             row_group_rows: int) -> Segment | None:  # fmt: skip
-        from pipelines.index.compact import COMPACTED_LINKS_SCHEMA, SORT_KEY, via_rel, via_sql
+        from pipelines.index.compact import (
+            COMPACTED_LINKS_SCHEMA,
+            LINK_DICTIONARY,
+            SORT_KEY,
+            via_rel,
+            via_sql,
+        )
 
         if not segs:
             return None
@@ -669,7 +678,8 @@ class SparkBuilder:
         via = rows.mapInArrow(_sql_task(via_sql("src"), schema), _spark_schema(schema))
         rel = via_rel(crawl_id)
         n = sorted_file(via, list(SORT_KEY), stage / rel, COMPACTED_LINKS_SCHEMA,
-                        row_group_size=row_group_rows)  # fmt: skip
+                        row_group_size=row_group_rows,
+                        use_dictionary=LINK_DICTIONARY)  # fmt: skip
         if not n:  # as the local one: no file, no directory (nor via/, if no crawl has one)
             (stage / rel).unlink()
             (stage / rel).parent.rmdir()
