@@ -458,10 +458,13 @@ _SELF_CLOSING_RE = re.compile(rb"[\t\n\f\r /]*/>")
 # A script's text: "<!--" escapes it, where "<script" escapes it twice (then "</script" is
 # text); "-->" ends both.
 _SCRIPT_EVENT_RE = re.compile(rb"-->|<(/?)script[\t\n\f\r />]")
-# The context of a reading: (SVG/MathML elements open, their HTML islands open, a tag read in
-# an island (its elements may keep the island open), unsure: raw text may be markup to the end).
-Context = tuple[int, int, int, int]
-_HTML: Context = (0, 0, 0, 0)
+# The context of a reading: (the SVG and MathML roots open, innermost last, b"s" or b"m" each;
+# their HTML islands open; a tag read in an island (its elements may keep the island open);
+# unsure: raw text may be markup to the end, whatever the tree: then the context is _UNSURE).
+Context = tuple[bytes, int, int, int]
+_HTML: Context = (b"", 0, 0, 0)
+_UNSURE: Context = (b"", 0, 0, 1)
+MAX_ROOTS = 16  # SVG and MathML roots open at once (more: unsure)
 MAX_READINGS = 8  # readings of a page that differ at once (then it is cut where they part)
 
 
@@ -544,27 +547,37 @@ def _next_context(context: Context, name: bytes, end_tag: bool, self_closing: bo
     island held tags as it closed (then its elements may have kept it open) or after a
     ``<frameset>`` (where a ``<style>`` is ignored): raw text is read both ways then.
 
+    An end tag closes the innermost root if it names it, else nothing: the parser ignores a
+    ``</math>`` in an ``<svg>`` (or closes more than one root: still foreign to the model).
+
     >>> c = _next_context(_HTML, b"svg", False, False)
     >>> c, _next_context(c, b"svg", True, False), _next_context(_HTML, b"svg", False, True)
-    ((1, 0, 0, 0), (0, 0, 0, 0), (0, 0, 0, 0))
+    ((b's', 0, 0, 0), (b'', 0, 0, 0), (b'', 0, 0, 0))
+    >>> _next_context(c, b"math", True, False), _next_context(c, b"frameset", False, False)
+    ((b's', 0, 0, 0), (b'', 0, 0, 1))
     """
-    foreign, islands, held, unsure = context
+    roots, islands, held, unsure = context
+    if unsure:
+        return _UNSURE
     if islands and not (end_tag and name in _ISLANDS):
         held = 1
     if name in _FOREIGN_ROOTS:
         if not end_tag and not self_closing:
-            foreign += 1
-        elif end_tag and foreign and not islands:
-            foreign -= 1
-            unsure |= int(held and not foreign)
-    elif name in _ISLANDS and foreign:
+            if len(roots) >= MAX_ROOTS:
+                return _UNSURE
+            roots += name[:1]
+        elif end_tag and not islands and roots.endswith(name[:1]):
+            roots = roots[:-1]
+            if held and not roots:
+                return _UNSURE
+    elif name in _ISLANDS and roots:
         if not end_tag and not self_closing:
             islands += 1
         elif end_tag and islands:
             islands -= 1
     elif name == b"frameset" and not end_tag:
-        unsure = 1
-    return foreign, islands, held if foreign else 0, unsure
+        return _UNSURE
+    return roots, islands, held if roots else 0, unsure
 
 
 def _read_markup(
@@ -576,11 +589,11 @@ def _read_markup(
 
     >>> page = b'<!-- a <b x="c> --><script>a<b x="c></script>'
     >>> _read_markup(page, page, 0), _read_markup(page, page, 19)
-    (([(19, (0, 0, 0, 0))], None), ([(36, (0, 0, 0, 0))], None))
+    (([(19, (b'', 0, 0, 0))], None), ([(36, (b'', 0, 0, 0))], None))
     >>> _read_markup(b"</ x> y", b"</ x> y", 0)  # a bogus comment
-    ([(5, (0, 0, 0, 0))], None)
-    >>> _read_markup(b"<style>a</style>", b"<style>a</style>", 0, (1, 0, 0, 0))[0]
-    [(8, (1, 0, 0, 0)), (6, (1, 0, 0, 0))]
+    ([(5, (b'', 0, 0, 0))], None)
+    >>> _read_markup(b"<style>a</style>", b"<style>a</style>", 0, (b"s", 0, 0, 0))[0]
+    [(8, (b's', 0, 0, 0)), (6, (b's', 0, 0, 0))]
     """
     if lowered.startswith(b"<!--", start):
         comment = _COMMENT_RE.match(lowered, start)
@@ -688,14 +701,21 @@ def _readings_past(
     raw_ends: _Ends,
 ) -> list[tuple[int, Context]]:
     """*readings* each read on past *at* (or to it: no markup holds it), the nearest first;
-    the same position in the same context is one reading. Adds the cuts to *cuts*; past
-    MAX_READINGS at once, the cut of all from the first (and no reading)."""
+    the same position in the same context is one reading. Adds the cuts to *cuts*. Past
+    MAX_READINGS at once, each is read on as _UNSURE (raw text both ways: every tag the others
+    read, and the same context, so that they meet again); still past it, the cut of all from
+    the first (and no reading)."""
     todo = readings  # sorted, as this returns them: a heap
     past: set[tuple[int, Context]] = set()
     while todo and todo[0][0] <= at:
-        if len(todo) + len(past) > MAX_READINGS:  # hostile: cut where they part
-            cuts.add((min(past.union(todo))[0], len(body)))
-            return []
+        if len(todo) + len(past) > MAX_READINGS:
+            unsure = {(position, _UNSURE) for position, _ in past.union(todo)}
+            if len(unsure) > MAX_READINGS or unsure == past.union(todo):  # hostile
+                cuts.add((min(unsure)[0], len(body)))
+                return []
+            todo = sorted(reading for reading in unsure if reading[0] <= at)
+            past = unsure.difference(todo)
+            continue
         reading = heapq.heappop(todo) if len(todo) > 1 else todo.pop()
         ends, cut = _read_to(body, lowered, reading, at, raw_ends)
         if cut:
