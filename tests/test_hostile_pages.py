@@ -268,6 +268,39 @@ def test_an_honest_page_whose_readings_part_is_kept_whole(head):
     assert [k.target_url for k in extract_page(body, URL).links] == ["http://hostile.test/next"]
 
 
+@pytest.mark.parametrize(
+    "island",
+    [
+        b"<foreignObject><div>label <br><b>x</b></div></foreignObject>",
+        b"<desc><p>a</p></desc><foreignObject/><title>t</title>",
+    ],
+)
+def test_an_island_that_closed_balanced_leaves_html(island):
+    """An island whose elements all closed in it closes with them: after its SVG the page is
+    read as HTML again, one reading (it made the rest of the page unsure, read both ways)."""
+    extract = pipelines.extract
+    body = b"<svg>%s</svg><style>a<b></style><p title='x > y'>" % island
+    lowered = body.lower()
+    at = body.index(b"title=")
+    readings = extract._readings_past(
+        body, lowered, [(0, extract._HTML)], at, set(), extract._Ends(lowered)
+    )
+    assert [context for _, context in readings] == [extract._HTML]
+
+
+def test_an_island_of_many_tags_is_followed_only_so_far():
+    """Each tag in an island is read (what it holds open): 200,000 took 2 s of CPU. Past
+    MAX_ISLAND_TAGS a page, the island is taken as holding anything; its long tag is bounded."""
+    body = b"<svg><foreignObject>" + b"<b>x</b>" * 200_000 + b"<a %s></svg><style>" % _attrs(5000)
+    start = time.process_time()
+    kept = pipelines.extract._limit_attributes(body)
+    assert time.process_time() - start < 1
+    tree = parse_page(kept)[0]
+    assert (
+        max(len(node.attributes) for node in tree.css("a")) == pipelines.extract.MAX_ATTRS_PER_TAG
+    )
+
+
 def test_readings_that_part_too_often_are_read_unsure():
     """Each <style> read both as raw text and as markup, with a <svg> in it: the two readings
     never meet again in the same context (one more SVG open in one). Past MAX_READINGS all
@@ -299,6 +332,15 @@ def test_raw_text_that_never_ends_is_searched_once():
     start = time.process_time()
     assert pipelines.extract._limit_attributes(body) != body
     assert time.process_time() - start < 5  # (one search each: minutes)
+
+
+def test_comments_that_never_end_are_searched_once():
+    """A "<!--" in a script in SVG (read as markup too) that never ends, 4,000 times: each was
+    searched to the end of the page (5 s of CPU once the readings went on past MAX_READINGS)."""
+    body = b"<p>" + b'<svg><script><!--</script><b x=">"><style>' * 4000
+    start = time.process_time()
+    pipelines.extract._limit_attributes(body)
+    assert time.process_time() - start < 1.5
 
 
 def test_a_long_bogus_end_tag_is_no_tag():
