@@ -511,7 +511,8 @@ class Frontier:
         lease (see the POP script), and an entry lost ``max_lease_losses`` times is poison.
         """
         keys = [self.owner, self.holding, self.active, self.ready, self.stats_key, self.workers,
-                self.lost, self.trial, self.share, self.asked]  # fmt: skip
+                self.lost, self.trial, self.share, self.asked, self.hungry,
+                self.starving]  # fmt: skip
         args = [self.prefix, worker, "1" if lost else "0"]
         return int(self._scripts["REQUEUE"](keys=keys, args=args))
 

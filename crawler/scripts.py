@@ -353,8 +353,9 @@ return n
 )
 
 # Workers whose heartbeat ran out (or the one named): all their leases go back.
-# KEYS: owner, holding, active, ready, stats, workers, lost, trial, share, asked. ARGV: prefix,
-# worker ('' for every dead one), count ('1': the worker died or hung; '0': it left cleanly).
+# KEYS: owner, holding, active, ready, stats, workers, lost, trial, share, asked, hungry,
+# starving. ARGV: prefix, worker ('' for every dead one), count ('1': the worker died or
+# hung; '0': it left cleanly).
 # A lost entry that still held its host slot (popped, not yet processed) becomes a suspect
 # (loss count 1); the worker's trial suspect, if it still held its slot, gets one more loss.
 # Returns the number of entries requeued.
@@ -391,6 +392,8 @@ for _, worker in ipairs(dead) do
   redis.call('HDEL', KEYS[8], worker)
   redis.call('HDEL', KEYS[9], worker)
   redis.call('HDEL', KEYS[10], worker)
+  redis.call('ZREM', KEYS[11], worker)  -- a worker gone is owed no slot
+  redis.call('HDEL', KEYS[12], worker)
 end
 return n
 """

@@ -450,7 +450,7 @@ _HTML_OPENER_RE = re.compile(
     rb"<!--|" + _RAW_TEXT_START_RE.pattern + rb"|<(?:svg|math|frameset)(?=[\t\n\f\r />])"
 )
 # A comment ends at its first "-->" or "--!>"; "<!-->" and "<!--->" are whole comments.
-_COMMENT_RE = re.compile(rb"<!--(?:-?>|.*?--!?>)", re.DOTALL)
+_SHORT_COMMENT_RE = re.compile(rb"<!---?>")
 # Markup starts at "<" then "!", "?", "/" or a letter (a tag, a comment or a bogus comment).
 _MARKUP_RE = re.compile(rb"<[!/?a-zA-Z]")
 _TAG_NAME_RE = re.compile(rb"</?([^\t\n\f\r />]*+)")
@@ -458,10 +458,24 @@ _SELF_CLOSING_RE = re.compile(rb"[\t\n\f\r /]*/>")
 # A script's text: "<!--" escapes it, where "<script" escapes it twice (then "</script" is
 # text); "-->" ends both.
 _SCRIPT_EVENT_RE = re.compile(rb"-->|<(/?)script[\t\n\f\r />]")
-# The context of a reading: (SVG/MathML elements open, their HTML islands open, a tag read in
-# an island (its elements may keep the island open), unsure: raw text may be markup to the end).
-Context = tuple[int, int, int, int]
-_HTML: Context = (0, 0, 0, 0)
+# The context of a reading: (the SVG and MathML roots open, innermost last, b"s" or b"m" each;
+# their HTML islands open; the elements open in them, innermost last, each after a space, or
+# _HELD once an island closed with elements open (they may have kept it open); unsure: raw
+# text may be markup to the end, whatever the tree: then the context is _UNSURE).
+Context = tuple[bytes, int, bytes, int]
+_HTML: Context = (b"", 0, b"", 0)
+_UNSURE: Context = (b"", 0, b"", 1)
+_HELD = b"!"
+MAX_ROOTS = 16  # SVG and MathML roots open at once (more: unsure)
+MAX_HELD = 16  # elements open in islands that are followed (more, or a long name: _HELD)
+_VOID_NAMES = frozenset(
+    b"area base basefont bgsound br col embed frame hr img input keygen link meta param source"
+    b" track wbr".split()
+)
+# In an island every tag is read: its elements are followed (see _held), up to MAX_ISLAND_TAGS
+# a page (then the tags skipped may hold anything open: _HELD).
+MAX_ISLAND_TAGS = 4096
+_ISLAND_OPENER_RE = re.compile(rb"<!--|<!\[cdata\[|</?[a-z]")
 MAX_READINGS = 8  # readings of a page that differ at once (then it is cut where they part)
 
 
@@ -474,6 +488,7 @@ class _Ends:
         self.lowered = lowered
         self.found: dict[bytes, tuple[int, int]] = {}  # searched from, found at
         self.escaped: dict[int, int] = {}  # where a script escaped at a "<!--" ends
+        self.island_tags = 0  # tags read in islands (see MAX_ISLAND_TAGS)
 
     def next(self, key: bytes, at: int) -> int:
         """Where the first *key* (a raw text element's name: its end tag; or "<!--", "]]>")
@@ -541,30 +556,74 @@ def _escaped_script(lowered: bytes, escape: int) -> tuple[int | None, int]:
 def _next_context(context: Context, name: bytes, end_tag: bool, self_closing: bool) -> Context:
     """The context after a tag *name* (lowercased). A loose model of the tree: SVG and MathML
     elements open, their HTML islands open, and "unsure" for the rest of the page when an
-    island held tags as it closed (then its elements may have kept it open) or after a
+    island held elements open as it closed (then they may have kept it open) or after a
     ``<frameset>`` (where a ``<style>`` is ignored): raw text is read both ways then.
+
+    An end tag closes the innermost root if it names it, else nothing: the parser ignores a
+    ``</math>`` in an ``<svg>`` (or closes more than one root: still foreign to the model).
 
     >>> c = _next_context(_HTML, b"svg", False, False)
     >>> c, _next_context(c, b"svg", True, False), _next_context(_HTML, b"svg", False, True)
-    ((1, 0, 0, 0), (0, 0, 0, 0), (0, 0, 0, 0))
+    ((b's', 0, b'', 0), (b'', 0, b'', 0), (b'', 0, b'', 0))
+    >>> _next_context(c, b"math", True, False), _next_context(c, b"frameset", False, False)
+    ((b's', 0, b'', 0), (b'', 0, b'', 1))
     """
-    foreign, islands, held, unsure = context
-    if islands and not (end_tag and name in _ISLANDS):
-        held = 1
+    roots, islands, held, unsure = context
+    if unsure:
+        return _UNSURE
+    if islands or (name in _ISLANDS and roots and not end_tag and not self_closing):
+        held = _held(held, name, end_tag)
     if name in _FOREIGN_ROOTS:
         if not end_tag and not self_closing:
-            foreign += 1
-        elif end_tag and foreign and not islands:
-            foreign -= 1
-            unsure |= int(held and not foreign)
-    elif name in _ISLANDS and foreign:
+            if len(roots) >= MAX_ROOTS:
+                return _UNSURE
+            roots += name[:1]
+        elif end_tag and not islands and roots.endswith(name[:1]):
+            roots = roots[:-1]
+            if held == _HELD and not roots:
+                return _UNSURE
+    elif name in _ISLANDS and roots:
         if not end_tag and not self_closing:
             islands += 1
         elif end_tag and islands:
             islands -= 1
+            held = held if islands or not held else _HELD  # (it closed, or an element of it)
     elif name == b"frameset" and not end_tag:
-        unsure = 1
-    return foreign, islands, held if foreign else 0, unsure
+        return _UNSURE
+    return roots, islands, held if roots else b"", unsure
+
+
+def _held(held: bytes, name: bytes, end_tag: bool) -> bytes:
+    """The elements open in islands (*held*) after a tag *name* in one: an end tag closes the
+    innermost if it names it, else anything may stay open (_HELD, for good).
+
+    >>> _held(b"", b"foreignobject", False), _held(b" foreignobject div", b"div", True)
+    (b' foreignobject', b' foreignobject')
+    >>> _held(b" foreignobject div", b"foreignobject", True)
+    b'!'
+    """
+    if held == _HELD or (name in _VOID_NAMES and not end_tag):
+        return held
+    if end_tag:
+        return held[: -len(name) - 1] if held.endswith(b" " + name) else _HELD
+    if held.count(b" ") >= MAX_HELD or len(name) > 32:
+        return _HELD
+    return held + b" " + name
+
+
+def _comment_end(lowered: bytes, start: int, ends: _Ends) -> int:
+    """Where the comment at *start* ends (each end looked for once a page: a comment that
+    never ends, searched to the end from each "<!--", was quadratic).
+
+    >>> pages = (b"<!---->", b"<!-->", b"<!-- --!>x", b"<!--")
+    >>> [_comment_end(page, 0, _Ends(page)) for page in pages]
+    [7, 5, 9, 4]
+    """
+    short = _SHORT_COMMENT_RE.match(lowered, start)
+    if short:
+        return short.end()
+    end, bang = ends.next(b"-->", start + 4), ends.next(b"--!>", start + 4)
+    return min(end + 3, bang + 4, len(lowered))
 
 
 def _read_markup(
@@ -576,15 +635,14 @@ def _read_markup(
 
     >>> page = b'<!-- a <b x="c> --><script>a<b x="c></script>'
     >>> _read_markup(page, page, 0), _read_markup(page, page, 19)
-    (([(19, (0, 0, 0, 0))], None), ([(36, (0, 0, 0, 0))], None))
+    (([(19, (b'', 0, b'', 0))], None), ([(36, (b'', 0, b'', 0))], None))
     >>> _read_markup(b"</ x> y", b"</ x> y", 0)  # a bogus comment
-    ([(5, (0, 0, 0, 0))], None)
-    >>> _read_markup(b"<style>a</style>", b"<style>a</style>", 0, (1, 0, 0, 0))[0]
-    [(8, (1, 0, 0, 0)), (6, (1, 0, 0, 0))]
+    ([(5, (b'', 0, b'', 0))], None)
+    >>> _read_markup(b"<style>a</style>", b"<style>a</style>", 0, (b"s", 0, b"", 0))[0]
+    [(8, (b's', 0, b'', 0)), (6, (b's', 0, b'', 0))]
     """
     if lowered.startswith(b"<!--", start):
-        comment = _COMMENT_RE.match(lowered, start)
-        return [(comment.end() if comment else len(body), context)], None
+        return [(_comment_end(lowered, start, ends or _Ends(lowered)), context)], None
     if not _TAG_START_RE.match(body, start):  # "<!", "<?", "</" then no letter: to a ">"
         end = body.find(b">", start + 2)
         stops = [len(body) if end < 0 else end + 1]
@@ -608,6 +666,19 @@ def _read_markup(
     return ([raw, (end, after)] if context[0] or context[3] else [raw]), cut
 
 
+def _opener_re(context: Context, ends: _Ends) -> re.Pattern[bytes]:
+    """What may change a reading's state in *context* (see _OPENER_RE): in an island any tag,
+    while what it holds is followed and the page's MAX_ISLAND_TAGS last.
+
+    >>> _opener_re((b"s", 1, b"", 0), _Ends(b"")) is _ISLAND_OPENER_RE
+    True
+    """
+    if context[1] and context[2] != _HELD and ends.island_tags < MAX_ISLAND_TAGS:
+        ends.island_tags += 1
+        return _ISLAND_OPENER_RE
+    return _OPENER_RE if context[0] or context[3] else _HTML_OPENER_RE
+
+
 def _read_to(
     body: bytes, lowered: bytes, reading: tuple[int, Context], at: int, ends: _Ends
 ) -> tuple[list[tuple[int, Context]] | None, tuple[int, int] | None]:
@@ -617,7 +688,7 @@ def _read_to(
     The tags before are skipped (none holds a ">" in a quoted value: all before *at* were read).
     """
     last, context = reading
-    opener = (_OPENER_RE if context[0] or context[3] else _HTML_OPENER_RE).search(lowered, last, at)
+    opener = _opener_re(context, ends).search(lowered, last, at)
     point = at if opener is None else opener.start()
     gt = body.rfind(b">", last, point)
     markup = _MARKUP_RE.search(body, max(gt + 1, last), point + 2)
@@ -625,7 +696,7 @@ def _read_to(
         return None, None
     start = markup.start()
     if context[1] and _TAG_START_RE.search(body, last, start):
-        context = (context[0], context[1], 1, context[3])  # a tag in an island
+        context = (context[0], context[1], _HELD, context[3])  # a tag in an island, not read
     # A short tag that ends before *at* ends at its first ">" (a ">" in a quoted value would
     # be read already): read no further if it only changes the context (most are <svg>).
     end = body.find(b">", start, min(at, start + 2 * MAX_ATTRS_PER_TAG))
@@ -688,14 +759,21 @@ def _readings_past(
     raw_ends: _Ends,
 ) -> list[tuple[int, Context]]:
     """*readings* each read on past *at* (or to it: no markup holds it), the nearest first;
-    the same position in the same context is one reading. Adds the cuts to *cuts*; past
-    MAX_READINGS at once, the cut of all from the first (and no reading)."""
+    the same position in the same context is one reading. Adds the cuts to *cuts*. Past
+    MAX_READINGS at once, each is read on as _UNSURE (raw text both ways: every tag the others
+    read, and the same context, so that they meet again); still past it, the cut of all from
+    the first (and no reading)."""
     todo = readings  # sorted, as this returns them: a heap
     past: set[tuple[int, Context]] = set()
     while todo and todo[0][0] <= at:
-        if len(todo) + len(past) > MAX_READINGS:  # hostile: cut where they part
-            cuts.add((min(past.union(todo))[0], len(body)))
-            return []
+        if len(todo) + len(past) > MAX_READINGS:
+            unsure = {(position, _UNSURE) for position, _ in past.union(todo)}
+            if len(unsure) > MAX_READINGS or unsure == past.union(todo):  # hostile
+                cuts.add((min(unsure)[0], len(body)))
+                return []
+            todo = sorted(reading for reading in unsure if reading[0] <= at)
+            past = unsure.difference(todo)
+            continue
         reading = heapq.heappop(todo) if len(todo) > 1 else todo.pop()
         ends, cut = _read_to(body, lowered, reading, at, raw_ends)
         if cut:

@@ -376,6 +376,22 @@ def test_a_worker_that_asks_late_stays_owed_a_slot(redis_client, crawl_id):
     assert not redis_client.hexists(f.asked, "idle")
 
 
+def test_a_worker_that_leaves_is_owed_nothing(redis_client, crawl_id):
+    """A worker that leaves (or dies) while it waits for a slot: the slot it was owed goes to
+    the workers still there at once, not after the time it was owed (up to 10 windows)."""
+    f = make(redis_client, crawl_id, host_delay=0, host_concurrency=1, fair_share_window=10.0)
+    f.enqueue(urls("a.test", 4))
+    busy, _ = f.pop("busy", 1)
+    assert f.pop("idle", 1)[0] == []  # owed the next free slot
+    assert redis_client.zscore(f.hungry, "idle") is not None
+    assert redis_client.hexists(f.starving, "idle")
+    f.retire("idle")
+    assert redis_client.zscore(f.hungry, "idle") is None
+    assert not redis_client.hexists(f.starving, "idle")
+    f.release(busy)
+    assert len(f.pop("busy", 1)[0]) == 1  # nobody left to wait for
+
+
 def test_fair_sharing_off_is_first_come_first_served(redis_client, crawl_id):
     f = make(redis_client, crawl_id, host_delay=0, host_concurrency=1, fair_share_window=0)
     f.enqueue(urls("a.test", 3))

@@ -218,6 +218,18 @@ def test_a_quoted_gt_does_not_hide_a_tags_attributes(tag):
         # An island of HTML that held an element as it closed: the parser went back to SVG.
         b"<svg><g><foreignObject><div></foreignObject></svg></div></g><style><a %s>",
         b"<svg><foreignObject><div></svg></div></foreignObject><style><a %s>",
+        # An end tag that names no open root closes nothing (the parser ignores it).
+        b"<svg></math><style><a %s></style>",
+        b"<math></svg><style><a %s></style>",
+        b"<svg><g></math></g><style><a %s></style>",
+        b"<table><svg></math><style><a %s></style>",
+        b"<svg ><g/></MATH ><style><a %s></style>",
+        b"<svg></math\t/><style><a %s></style>",
+        b"<math></svg/><textarea><a %s></textarea>",
+        b"<math></svg><xmp><a %s></xmp>",
+        b"<math></svg><script><a %s></script>",
+        b"<svg><foreignObject></foreignObject></math><style><a %s></style>",
+        b"<math><p><svg></math><style><a %s></style>",  # the <p> closed the <math>
     ],
 )
 def test_a_tag_in_text_that_is_markup_is_bounded(page):
@@ -238,13 +250,80 @@ def test_text_that_is_text_keeps_its_tags_attributes():
     assert pipelines.extract._limit_attributes(body) is body
 
 
-def test_readings_that_part_too_often_cut_the_page():
+@pytest.mark.parametrize(
+    "head",
+    [  # An island that closed balanced; icons built in scripts (an SVG more, read as markup).
+        b"<svg><foreignObject><div>label</div></foreignObject></svg><script>b.innerHTML = "
+        b'\'<svg viewBox="0 0 24 24"><use href="#i"/>\' + label;</script>\n' * 9,
+        b'<svg viewBox="0 0 9 9"><script>el.insertAdjacentHTML("beforeend", "<svg class=" + c'
+        b' + ">")</script><path d="M0 0"/></svg>\n' * 9,
+    ],
+)
+def test_an_honest_page_whose_readings_part_is_kept_whole(head):
+    """Scripts that build SVG in strings, in SVG or after an island: each is also read as
+    markup, one more SVG open in that reading, past MAX_READINGS; a later quoted ">" is read
+    in every reading. The page was cut there (its last link lost); it stays as it is."""
+    body = b"<html><body>" + head + b'<p>after</p><a href="/next" title="a > b">next</a>'
+    assert pipelines.extract._limit_attributes(body) is body
+    assert [k.target_url for k in extract_page(body, URL).links] == ["http://hostile.test/next"]
+
+
+@pytest.mark.parametrize(
+    "island",
+    [
+        b"<foreignObject><div>label <br><b>x</b></div></foreignObject>",
+        b"<desc><p>a</p></desc><foreignObject/><title>t</title>",
+    ],
+)
+def test_an_island_that_closed_balanced_leaves_html(island):
+    """An island whose elements all closed in it closes with them: after its SVG the page is
+    read as HTML again, one reading (it made the rest of the page unsure, read both ways)."""
+    extract = pipelines.extract
+    body = b"<svg>%s</svg><style>a<b></style><p title='x > y'>" % island
+    lowered = body.lower()
+    at = body.index(b"title=")
+    readings = extract._readings_past(
+        body, lowered, [(0, extract._HTML)], at, set(), extract._Ends(lowered)
+    )
+    assert [context for _, context in readings] == [extract._HTML]
+
+
+def test_an_island_of_many_tags_is_followed_only_so_far():
+    """Each tag in an island is read (what it holds open): 200,000 took 2 s of CPU. Past
+    MAX_ISLAND_TAGS a page, the island is taken as holding anything; its long tag is bounded."""
+    body = b"<svg><foreignObject>" + b"<b>x</b>" * 200_000 + b"<a %s></svg><style>" % _attrs(5000)
+    start = time.process_time()
+    kept = pipelines.extract._limit_attributes(body)
+    assert time.process_time() - start < 1
+    tree = parse_page(kept)[0]
+    assert (
+        max(len(node.attributes) for node in tree.css("a")) == pipelines.extract.MAX_ATTRS_PER_TAG
+    )
+
+
+def test_readings_that_part_too_often_are_read_unsure():
     """Each <style> read both as raw text and as markup, with a <svg> in it: the two readings
-    never meet again (one more SVG open in one); past MAX_READINGS the page is cut there."""
+    never meet again in the same context (one more SVG open in one). Past MAX_READINGS all
+    are read as unsure (raw text both ways), and meet again: the tag is bounded, not the page."""
     parts = b"<style><svg></style>" * (pipelines.extract.MAX_READINGS + 1)
-    body = b"<svg>" + parts + b"<a href=/x %s>x</a>" % _attrs(5000)
+    body = b"<svg>" + parts + b"<a href=/x %s>x</a><a href=/y>y</a>" % _attrs(5000)
+    limits: list[str] = []
+    tree = parse_page(body, limits=limits)[0]
+    assert limits == ["attributes"]
+    widths = [len(a.attributes) for a in tree.css("a")]  # each tag kept, the long one bounded
+    assert widths == [pipelines.extract.MAX_ATTRS_PER_TAG, 1]
+
+
+def test_readings_that_part_too_often_when_unsure_cut_the_page():
+    """Each raw text element opened in another's text, where it may be markup: each reading
+    ends at a different end tag, past the long tag. Past MAX_READINGS, unsure or not, the page
+    is cut where they part."""
+    names = pipelines.extract._RAW_TEXT_NAMES
+    opens = b"".join(b"<%s>" % name for name in names)
+    body = b"<frameset>" + opens + b"<a href=/x %s>x</a>" % _attrs(5000)
+    body += b"".join(b"</%s>" % name for name in reversed(names))
     cut = pipelines.extract._limit_attributes(body)
-    assert body.startswith(cut) and len(cut) < len(parts)
+    assert body.startswith(cut) and len(cut) < len(b"<frameset>" + opens)
 
 
 def test_raw_text_that_never_ends_is_searched_once():
@@ -253,6 +332,15 @@ def test_raw_text_that_never_ends_is_searched_once():
     start = time.process_time()
     assert pipelines.extract._limit_attributes(body) != body
     assert time.process_time() - start < 5  # (one search each: minutes)
+
+
+def test_comments_that_never_end_are_searched_once():
+    """A "<!--" in a script in SVG (read as markup too) that never ends, 4,000 times: each was
+    searched to the end of the page (5 s of CPU once the readings went on past MAX_READINGS)."""
+    body = b"<p>" + b'<svg><script><!--</script><b x=">"><style>' * 4000
+    start = time.process_time()
+    pipelines.extract._limit_attributes(body)
+    assert time.process_time() - start < 1.5
 
 
 def test_a_long_bogus_end_tag_is_no_tag():
