@@ -1250,10 +1250,12 @@ def _past_faq(page: _Page, main: int, product: bool) -> int:
     words = _FAQ_WORDS if product else _FOLDS
     faq = -1
     for k in page.up(main, set()):
+        if page.tag[k] == "article":  # a post tagged or filed so, or all FAQ: no sections
+            continue
         a = page.attributes(k)
         names = f"{a.get('class') or ''} {a.get('id') or ''}"
         low = names.lower()  # a substring test first: few names hold one, tokens are dearer
-        if any(word in low for word in words) and not words.isdisjoint(_tokens(names)):
+        if any(word in low for word in words) and _names_faq(names, words):
             faq = k
     if faq < 0:
         return main
@@ -1261,6 +1263,24 @@ def _past_faq(page: _Page, main: int, product: bool) -> int:
         if _is_landmark(page, k):
             return k
     return main
+
+
+def _names_faq(names: str, words: frozenset[str]) -> bool:
+    """Whether class/id names hold an FAQ word, WordPress taxonomy classes (a post's category
+    or tag) aside.
+
+    >>> _names_faq("post category-faq tag-accordion", _FOLDS), _names_faq("FAQs", _FOLDS)
+    (False, True)
+    """
+    for name in names.split():
+        if not name.lower().startswith(_TAXONOMY):
+            low = name.lower()  # "FAQs": its camelCase tokens are "fa", "qs"
+            if not words.isdisjoint(_tokens(name)) or not words.isdisjoint(_tokens(low)):
+                return True
+    return False
+
+
+_TAXONOMY = ("category-", "tag-")
 
 
 def _is_landmark(page: _Page, key: int) -> bool:

@@ -356,6 +356,43 @@ def test_an_faq_is_not_the_main_block_of_a_marketing_page():
     assert {whole[f"Kind {i} designers"] for i in range(4)} != {"content"}
 
 
+def test_a_posts_faq_category_or_a_faq_article_does_not_widen_main():
+    # WordPress files a post's taxonomy on its <article>: "category-faq tag-accordion" name no
+    # FAQ block. An <article> named FAQ is all of the text: no sections either. Same
+    # placements as the "category-news" post's.
+    def post(classes: str) -> str:
+        return (
+            "<header><nav><a href=/>Home</a></nav></header>"
+            f"<main id=main><article class='post-9 post {classes}'><div class=entry-content>"
+            "<p>By <a href=/author/jane>Jane Doe</a>, follow <a href=https://x.test/j>@jane</a></p>"
+            f"<p>{STORY} See the <a href=/blog/vote>earlier vote</a>.</p><p>{STORY}</p>"
+            "<p>Share: <a href=https://x.test/s>X</a> <a href=https://fb.test/s>Facebook</a>"
+            "</p></div></article><div class=more><ul>"
+            + "".join(
+                f"<li><a href=/blog/{i}>Related headline number {i}</a></li>" for i in range(3)
+            )
+            + "</ul></div></main><footer><a href=/legal>Legal</a></footer>"
+        )
+
+    news = rule_placements(post("category-news"))
+    assert news["Jane Doe"] == news["@jane"] == "nav" and news["earlier vote"] == "content"
+    assert news["X"] == news["Facebook"] == "sidebar"
+    assert {news[f"Related headline number {i}"] for i in range(3)} == {"footer"}
+    for classes in ("category-faq tag-accordion", "tag-faq", "faq"):
+        assert rule_placements(post(classes)) == news, classes
+
+
+def test_an_faq_named_by_its_id_or_in_a_role_main_element_widens_main():
+    for faq_class, main in (('x" id="FAQs', "<main>"), ("faq", "<div role=main>")):
+        html = faq_page(faq_class, main)
+        got = rule_placements(html.replace("</main>", "</div>") if "role" in main else html)
+        assert {got[f"Kind {i} designers"] for i in range(4)} == {"content"}, (faq_class, main)
+        assert got["Home"] == "nav" and got["Legal"] == "footer"
+    # The same page, its FAQ not named so: the cards are beside main.
+    got = rule_placements(faq_page("x"))
+    assert {got[f"Kind {i} designers"] for i in range(4)} == {"nav"}
+
+
 def marked_article() -> PageMarkup:
     markup = PageMarkup()
     markup.add_itemtype("https://schema.org/Article")
