@@ -48,6 +48,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
+from itertools import islice
 from math import log1p
 from typing import NamedTuple
 
@@ -1294,10 +1295,37 @@ def _is_landmark(page: _Page, key: int) -> bool:
 
 def _whole_landmark(page: _Page, main: _Main, article: bool) -> _Main:
     """A main block that is all of the page's ``<main>`` is a page of sections (a course's,
-    a service's), not an article, unless its markup says article."""
+    a service's), not an article, unless its markup says article or it is a plain run of
+    paragraphs (a hand-written blog's post: :func:`_has_sections`)."""
     if article or main.key <= 0 or main.sections or not _is_landmark(page, main.key):
         return main
+    if not _has_sections(page.nodes[main.key]):
+        return main
     return main._replace(sections=True)
+
+
+_SECTION_TAGS = frozenset({"div", "section", "article"})
+_WRAPPER_LEVELS = 3  # single wrappers (a container, a row) looked through for the sections
+
+
+def _has_sections(node: LexborNode) -> bool:
+    """Whether an element holds >= 2 sections (``div``, ``section``, ``article`` children),
+    through a few single wrappers: a page of sections, not a post's paragraphs.
+
+    >>> from selectolax.lexbor import LexborHTMLParser
+    >>> page = LexborHTMLParser("<main><div><section>a</section><div>b</div></div></main>")
+    >>> _has_sections(page.css_first("main")), _has_sections(page.css_first("section"))
+    (True, False)
+    """
+    for _ in range(_WRAPPER_LEVELS + 1):
+        children = [c for c in islice(node.iter(), _MAX_CHILDREN) if c.tag[0] != "-"]
+        if len(children) != 1:
+            return sum(c.tag in _SECTION_TAGS for c in children) >= 2
+        node = children[0]
+    return False
+
+
+_MAX_CHILDREN = 200  # children of an element looked at
 
 
 def _landmark(page: _Page, main: _Main) -> int:

@@ -436,6 +436,24 @@ def test_a_main_block_that_is_the_whole_main_element_is_no_article():
     assert {rule_placements(page("div"))[f"Course {i}"] for i in range(3)} == {"sidebar"}
 
 
+def test_a_main_element_holding_a_posts_paragraphs_is_an_article():
+    # A hand-written blog: <main> holds the post's title, byline, paragraphs and related
+    # stories straight, no article markup: an article, not a page of sections.
+    related = "".join(
+        f"<li><a href=/blog/{i}>Related headline number {i}</a></li>" for i in range(3)
+    )
+    html = (
+        "<header><nav><a href=/>Home</a> <a href=/blog>Blog</a></nav></header><main><h1>Budget</h1>"
+        "<p>By <a href=/about>Jane Doe</a> - <a href=https://x.test/jane>@jane</a></p>"
+        f"<p>{STORY} The <a href=/blog/vote>earlier vote</a> matters.</p><p>{STORY}</p>"
+        f"<ul>{related}</ul><p>{STORY}</p></main><footer><a href=/legal>Legal</a></footer>"
+    )
+    got = rule_placements(html)
+    assert got["Jane Doe"] == got["@jane"] == "nav"
+    assert got["earlier vote"] == "content"
+    assert {got[f"Related headline number {i}"] for i in range(3)} == {"sidebar"}
+
+
 def json_ld_product() -> PageMarkup:
     markup = PageMarkup()  # a Shopify page: JSON-LD only, no microdata item
     markup.add_jsonld('{"@type": "Product", "name": "Skillet", "offers": {"@type": "Offer"}}')
