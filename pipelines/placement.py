@@ -1718,6 +1718,8 @@ def _product_links(
       catalogue marked up as products, whose grid is its content.
     - A call to action ("Add to cart", "Learn more", "Size guide", "Shipping"): a button or a
       policy beside the description, not the description (:data:`_CALL_TO_ACTION`).
+
+    Neither rule moves a link in running text: its text says what it is ("steps are here").
     """
     page = facts.page
     item = _product_item(tree, page)
@@ -1729,7 +1731,8 @@ def _product_links(
         in_item = labels[key] if labels is not None else None
         if placed.score >= 1.0 or (in_item is None and (listing or placed.placement != CONTENT)):
             continue
-        if _card_of(page, key) in cards or _names_action(anchors[i]):
+        loose = _text_para(facts, key) < 0  # in running text, the text says what it is
+        if loose and (_card_of(page, key) in cards or _names_action(anchors[i])):
             if placed.placement == CONTENT or in_item is not None:
                 results[i] = placed._replace(placement=SIDEBAR, score=0.6)
         elif in_item is not None and _resolve(in_item) in (None, CONTENT):
@@ -1762,11 +1765,14 @@ def _names_action(anchor: str) -> bool:
 
 def _priced_cards(facts: _Facts, link_keys: list[int], anchors: Sequence[str]) -> set[int]:
     """The cards (:func:`_card_of`) around links whose anchor carries a price, outside running
-    text: each offers another product."""
+    text: each offers another product. Not one that holds main: the product's own article
+    (its "Add to cart - $29.99")."""
     cards = set()
     for key, anchor in zip(link_keys, anchors, strict=True):
         if _PRICE.search(anchor[:_MAX_PRICED]) and _text_para(facts, key) < 0:
-            cards.add(_card_of(facts.page, key))
+            card = _card_of(facts.page, key)
+            if card not in facts.main.ancestors:
+                cards.add(card)
     return cards
 
 

@@ -461,21 +461,40 @@ def json_ld_product() -> PageMarkup:
 
 
 def test_calls_to_action_on_a_product_page_are_not_its_description():
-    # In the description's own paragraphs, and in the product's item: buttons and policies.
+    # Beside the description's paragraphs, in the product's item: buttons and policies. In
+    # its running text, the text says what a link is: "the steps are here" is its own.
     actions = (
-        f"<p>{PAN * 2}<a href=/cart/add>Add to cart</a></p>"
-        f"<p>{PAN} <a href=/seasoning>Learn more about seasoning</a></p>"
-        f"<p>{PAN} <a href=/pages/shipping>Shipping</a></p>"
+        f"<p>{PAN * 2}</p><div class=buy><a href=/cart/add>Add to cart</a></div>"
+        f"<div class=more><a href=/seasoning>Learn more about seasoning</a></div>"
+        f"<ul class=policies><li><a href=/pages/shipping>Shipping</a></li></ul>"
+        f"<p>{PAN} The seasoning steps are <a href=/steps>here</a>.</p>"
     )
     html = product_page(SPECS, actions)
     for markup in (marked_product(), json_ld_product()):
         got = rule_placements(html, markup)
         assert got["Add to cart"] == got["Learn more about seasoning"] == "sidebar"
         assert got["Shipping"] == "sidebar"
-        assert got["care guide"] == "content"  # the description's own link stays
-    # Not marked up as a product's page: the same links are the text's.
-    got = rule_placements(html, None)
-    assert got["Learn more about seasoning"] == got["Shipping"] == "content"
+        assert got["care guide"] == got["here"] == "content"  # the description's own links
+    assert rule_placements(html, None)["here"] == "content"  # not a product's page: the same
+
+
+def test_a_priced_button_in_the_products_own_article_leaves_its_description_alone():
+    # A theme wraps the whole product in <article class=product>: its priced "Add to cart"
+    # does not make that article another product's card.
+    html = (
+        "<header><nav><a href=/>Home</a></nav></header><main><article class=product>"
+        f"<h1>Skillet</h1><div class=desc><p>{PAN * 2} Read the <a href=/care>care guide</a>.</p>"
+        f"<p>{PAN * 2}</p></div>"
+        "<div class=buy><a href=/cart/add>Add to cart - $29.99</a></div></article></main>"
+        "<footer><a href=/legal>Legal</a></footer>"
+    )
+    got = rule_placements(html, json_ld_product())
+    assert got == {
+        "Home": "nav",
+        "care guide": "content",
+        "Add to cart - $29.99": "sidebar",
+        "Legal": "footer",
+    }
 
 
 def test_the_card_of_a_priced_offer_on_a_product_page_is_a_sidebar():
@@ -495,6 +514,32 @@ def test_the_card_of_a_priced_offer_on_a_product_page_is_a_sidebar():
     assert {got[f"Maker {i}"] for i in range(4)} == {"sidebar"}
     assert {got[f"Lid {i} in glass"] for i in range(4)} == {"sidebar"}
     assert got["care guide"] == "content"
+
+
+def test_a_grid_of_priced_cards_is_the_content_of_a_catalogue_not_of_a_products_page():
+    # A product's page whose description is short: density takes the grid of other products
+    # (priced cards) as main. Marked up as one product: they are offers beside it; as several
+    # (a catalogue marked up per product): the grid is the page's content.
+    cards = "".join(
+        f"<li class=card><a href=/p/{i}>Skillet number {i} with a lid, 30 cm</a> "
+        f"<a href=/p/{i}/buy>Buy it for $2{i}.99</a></li>"
+        for i in range(6)
+    )
+    html = (
+        "<header><nav><a href=/>Home</a></nav></header><main><h1>Skillet</h1>"
+        f"<p>A pan.</p><ul class=grid>{cards}</ul></main><footer><a href=/legal>Legal</a></footer>"
+    )
+
+    def grid(products: int) -> set[str]:
+        markup = PageMarkup()
+        for i in range(products):
+            markup.add_jsonld(f'{{"@type": "Product", "name": "Skillet {i}"}}')
+        got = rule_placements(html, markup)
+        assert got["Home"] == "nav" and got["Legal"] == "footer"
+        return {p for anchor, p in got.items() if "$" in anchor or "number" in anchor}
+
+    assert grid(1) == {"sidebar"}
+    assert grid(2) == {"content"}
 
 
 def test_a_grid_whose_cards_title_a_link_is_the_content():
