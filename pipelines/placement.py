@@ -1338,8 +1338,23 @@ def _landmark(page: _Page, main: _Main) -> int:
 
 def _in_landmark(facts: _Facts, top: int) -> bool:
     """Whether a link whose common ancestor with main is ``top`` lies in the landmark."""
-    landmark = facts.landmark
-    return landmark >= 0 and facts.page.depth[top] >= facts.page.depth[landmark]
+    landmark, page = facts.landmark, facts.page
+    if landmark < 0 or page.depth[top] < page.depth[landmark]:
+        return False
+    return not _in_columns(page, top)
+
+
+_COLUMN_WORDS = frozenset({"flex", "row", "columns"})
+
+
+def _in_columns(page: _Page, key: int) -> bool:
+    """Whether an element's class lays its children side by side (a utility or grid
+    framework's row): a block beside main there is a column, a sidebar, not stacked copy.
+
+    Tailwind's ``flex flex-col`` stacks them: not columns.
+    """
+    tokens = _tokens(page.attributes(key).get("class") or "")
+    return not _COLUMN_WORDS.isdisjoint(tokens) and "col" not in tokens
 
 
 def _copy_blocks(text: _Text, main: _Main, where: _Where) -> frozenset[int]:

@@ -412,6 +412,12 @@ def test_running_text_beside_main_in_the_pages_main_element_is_its_copy():
         )
 
     assert rule_placements(page("main"))["the auditor"] == "content"
+    # A column beside main, in a <main> laid out as a row (a blog's about-me box): a sidebar.
+    for row in ("main class='flex gap-8'", "main class=row"):
+        got = rule_placements(page(row).replace(f"</{row}>", "</main>"))
+        assert got["the auditor"] == "sidebar", row
+    stacked = page("main class='flex flex-col'").replace("</main class='flex flex-col'>", "</main>")
+    assert rule_placements(stacked)["the auditor"] == "content"
     assert rule_placements(page("main"), marked_article())["the auditor"] == "sidebar"
     assert rule_placements(page("div"))["the auditor"] == "sidebar"
     assert rule_placements(page("main"))["Home"] == "nav"
