@@ -1734,7 +1734,7 @@ def _product_links(
     - A call to action ("Add to cart", "Learn more", "Size guide", "Shipping"): a button or a
       policy beside the description, not the description (:data:`_CALL_TO_ACTION`).
 
-    Neither rule moves a link in running text: its text says what it is ("steps are here").
+    In running text, neither a priced card nor a bare "here": its text says what it is.
     """
     page = facts.page
     item = _product_item(tree, page)
@@ -1746,8 +1746,8 @@ def _product_links(
         in_item = labels[key] if labels is not None else None
         if placed.score >= 1.0 or (in_item is None and (listing or placed.placement != CONTENT)):
             continue
-        loose = _text_para(facts, key) < 0  # in running text, the text says what it is
-        if loose and (_card_of(page, key) in cards or _names_action(anchors[i])):
+        loose = _text_para(facts, key) < 0
+        if (loose and _card_of(page, key) in cards) or _names_action(anchors[i], loose):
             if placed.placement == CONTENT or in_item is not None:
                 results[i] = placed._replace(placement=SIDEBAR, score=0.6)
         elif in_item is not None and _resolve(in_item) in (None, CONTENT):
@@ -1767,15 +1767,26 @@ _CALL_TO_ACTION = re.compile(
 _MAX_ACTION = 80  # characters: a longer anchor is a title, not a button's words
 
 
-def _names_action(anchor: str) -> bool:
-    """Whether an anchor is a call to action or a policy's name.
+def _names_action(anchor: str, loose: bool = True) -> bool:
+    """Whether an anchor is a call to action or a policy's name. In running text (``loose``
+    False) not a bare "here" or "details": the text around it says what it is.
 
     >>> _names_action("Add to cart"), _names_action("Learn more about Git"), _names_action("Here.")
     (True, True, True)
     >>> _names_action("Care guide"), _names_action("Shopping for a skillet: what to look for")
     (False, False)
+    >>> _names_action("here", loose=False), _names_action("Add to cart", loose=False)
+    (False, True)
     """
-    return len(anchor) <= _MAX_ACTION and _CALL_TO_ACTION.fullmatch(anchor.strip()) is not None
+    if len(anchor) > _MAX_ACTION:
+        return False
+    words = anchor.strip()
+    if not loose and _GENERIC_ACTION.fullmatch(words):
+        return False
+    return _CALL_TO_ACTION.fullmatch(words) is not None
+
+
+_GENERIC_ACTION = re.compile(r"(?:(?:click )?here|details|compare)\W*", re.IGNORECASE)
 
 
 def _priced_cards(facts: _Facts, link_keys: list[int], anchors: Sequence[str]) -> set[int]:

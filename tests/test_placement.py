@@ -467,11 +467,11 @@ def json_ld_product() -> PageMarkup:
 
 
 def test_calls_to_action_on_a_product_page_are_not_its_description():
-    # Beside the description's paragraphs, in the product's item: buttons and policies. In
-    # its running text, the text says what a link is: "the steps are here" is its own.
+    # In the description's paragraphs and beside them, in the product's item: buttons and
+    # policies. But a bare "here" in its running text: the text says what it is, its own.
     actions = (
         f"<p>{PAN * 2}</p><div class=buy><a href=/cart/add>Add to cart</a></div>"
-        f"<div class=more><a href=/seasoning>Learn more about seasoning</a></div>"
+        f"<p>{PAN} <a href=/seasoning>Learn more about seasoning</a></p>"
         f"<ul class=policies><li><a href=/pages/shipping>Shipping</a></li></ul>"
         f"<p>{PAN} The seasoning steps are <a href=/steps>here</a>.</p>"
     )
