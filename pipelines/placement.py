@@ -1341,20 +1341,25 @@ def _in_landmark(facts: _Facts, top: int) -> bool:
     landmark, page = facts.landmark, facts.page
     if landmark < 0 or page.depth[top] < page.depth[landmark]:
         return False
-    return not _in_columns(page, top)
+    cls = page.attributes(top).get("class")
+    return not (cls and _COLUMNS_CLASS[cls])
 
 
 _COLUMN_WORDS = frozenset({"flex", "row", "columns"})
 
 
-def _in_columns(page: _Page, key: int) -> bool:
-    """Whether an element's class lays its children side by side (a utility or grid
-    framework's row): a block beside main there is a column, a sidebar, not stacked copy.
+def _names_columns(cls: str) -> bool:
+    """Whether a class lays an element's children side by side (a utility or grid framework's
+    row): a block beside main there is a column, a sidebar, not stacked copy.
 
-    Tailwind's ``flex flex-col`` stacks them: not columns.
+    >>> _names_columns("flex gap-8"), _names_columns("row"), _names_columns("flex flex-col")
+    (True, True, False)
     """
-    tokens = _tokens(page.attributes(key).get("class") or "")
+    tokens = _tokens(cls)
     return not _COLUMN_WORDS.isdisjoint(tokens) and "col" not in tokens
+
+
+_COLUMNS_CLASS = BoundedMemo(_names_columns, 1 << 20)  # class lists repeat, per link
 
 
 def _copy_blocks(text: _Text, main: _Main, where: _Where) -> frozenset[int]:
