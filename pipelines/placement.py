@@ -48,6 +48,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
+from itertools import islice
 from math import log1p
 from typing import NamedTuple
 
@@ -1250,10 +1251,12 @@ def _past_faq(page: _Page, main: int, product: bool) -> int:
     words = _FAQ_WORDS if product else _FOLDS
     faq = -1
     for k in page.up(main, set()):
+        if page.tag[k] == "article":  # a post tagged or filed so, or all FAQ: no sections
+            continue
         a = page.attributes(k)
         names = f"{a.get('class') or ''} {a.get('id') or ''}"
         low = names.lower()  # a substring test first: few names hold one, tokens are dearer
-        if any(word in low for word in words) and not words.isdisjoint(_tokens(names)):
+        if any(word in low for word in words) and _names_faq(names, words):
             faq = k
     if faq < 0:
         return main
@@ -1261,6 +1264,24 @@ def _past_faq(page: _Page, main: int, product: bool) -> int:
         if _is_landmark(page, k):
             return k
     return main
+
+
+def _names_faq(names: str, words: frozenset[str]) -> bool:
+    """Whether class/id names hold an FAQ word, WordPress taxonomy classes (a post's category
+    or tag) aside.
+
+    >>> _names_faq("post category-faq tag-accordion", _FOLDS), _names_faq("FAQs", _FOLDS)
+    (False, True)
+    """
+    for name in names.split():
+        if not name.lower().startswith(_TAXONOMY):
+            low = name.lower()  # "FAQs": its camelCase tokens are "fa", "qs"
+            if not words.isdisjoint(_tokens(name)) or not words.isdisjoint(_tokens(low)):
+                return True
+    return False
+
+
+_TAXONOMY = ("category-", "tag-")
 
 
 def _is_landmark(page: _Page, key: int) -> bool:
@@ -1274,10 +1295,37 @@ def _is_landmark(page: _Page, key: int) -> bool:
 
 def _whole_landmark(page: _Page, main: _Main, article: bool) -> _Main:
     """A main block that is all of the page's ``<main>`` is a page of sections (a course's,
-    a service's), not an article, unless its markup says article."""
+    a service's), not an article, unless its markup says article or it is a plain run of
+    paragraphs (a hand-written blog's post: :func:`_has_sections`)."""
     if article or main.key <= 0 or main.sections or not _is_landmark(page, main.key):
         return main
+    if not _has_sections(page.nodes[main.key]):
+        return main
     return main._replace(sections=True)
+
+
+_SECTION_TAGS = frozenset({"div", "section", "article"})
+_WRAPPER_LEVELS = 3  # single wrappers (a container, a row) looked through for the sections
+
+
+def _has_sections(node: LexborNode) -> bool:
+    """Whether an element holds >= 2 sections (``div``, ``section``, ``article`` children),
+    through a few single wrappers: a page of sections, not a post's paragraphs.
+
+    >>> from selectolax.lexbor import LexborHTMLParser
+    >>> page = LexborHTMLParser("<main><div><section>a</section><div>b</div></div></main>")
+    >>> _has_sections(page.css_first("main")), _has_sections(page.css_first("section"))
+    (True, False)
+    """
+    for _ in range(_WRAPPER_LEVELS + 1):
+        children = [c for c in islice(node.iter(), _MAX_CHILDREN) if c.tag[0] != "-"]
+        if len(children) != 1:
+            return sum(c.tag in _SECTION_TAGS for c in children) >= 2
+        node = children[0]
+    return False
+
+
+_MAX_CHILDREN = 200  # children of an element looked at
 
 
 def _landmark(page: _Page, main: _Main) -> int:
@@ -1290,8 +1338,28 @@ def _landmark(page: _Page, main: _Main) -> int:
 
 def _in_landmark(facts: _Facts, top: int) -> bool:
     """Whether a link whose common ancestor with main is ``top`` lies in the landmark."""
-    landmark = facts.landmark
-    return landmark >= 0 and facts.page.depth[top] >= facts.page.depth[landmark]
+    landmark, page = facts.landmark, facts.page
+    if landmark < 0 or page.depth[top] < page.depth[landmark]:
+        return False
+    cls = page.attributes(top).get("class")
+    return not (cls and _COLUMNS_CLASS[cls])
+
+
+_COLUMN_WORDS = frozenset({"flex", "row", "columns"})
+
+
+def _names_columns(cls: str) -> bool:
+    """Whether a class lays an element's children side by side (a utility or grid framework's
+    row): a block beside main there is a column, a sidebar, not stacked copy.
+
+    >>> _names_columns("flex gap-8"), _names_columns("row"), _names_columns("flex flex-col")
+    (True, True, False)
+    """
+    tokens = _tokens(cls)
+    return not _COLUMN_WORDS.isdisjoint(tokens) and "col" not in tokens
+
+
+_COLUMNS_CLASS = BoundedMemo(_names_columns, 1 << 20)  # class lists repeat, per link
 
 
 def _copy_blocks(text: _Text, main: _Main, where: _Where) -> frozenset[int]:
@@ -1670,6 +1738,8 @@ def _product_links(
       catalogue marked up as products, whose grid is its content.
     - A call to action ("Add to cart", "Learn more", "Size guide", "Shipping"): a button or a
       policy beside the description, not the description (:data:`_CALL_TO_ACTION`).
+
+    In running text, neither a priced card nor a bare "here": its text says what it is.
     """
     page = facts.page
     item = _product_item(tree, page)
@@ -1681,7 +1751,8 @@ def _product_links(
         in_item = labels[key] if labels is not None else None
         if placed.score >= 1.0 or (in_item is None and (listing or placed.placement != CONTENT)):
             continue
-        if _card_of(page, key) in cards or _names_action(anchors[i]):
+        loose = _text_para(facts, key) < 0
+        if (loose and _card_of(page, key) in cards) or _names_action(anchors[i], loose):
             if placed.placement == CONTENT or in_item is not None:
                 results[i] = placed._replace(placement=SIDEBAR, score=0.6)
         elif in_item is not None and _resolve(in_item) in (None, CONTENT):
@@ -1701,24 +1772,38 @@ _CALL_TO_ACTION = re.compile(
 _MAX_ACTION = 80  # characters: a longer anchor is a title, not a button's words
 
 
-def _names_action(anchor: str) -> bool:
-    """Whether an anchor is a call to action or a policy's name.
+def _names_action(anchor: str, loose: bool = True) -> bool:
+    """Whether an anchor is a call to action or a policy's name. In running text (``loose``
+    False) not a bare "here" or "details": the text around it says what it is.
 
     >>> _names_action("Add to cart"), _names_action("Learn more about Git"), _names_action("Here.")
     (True, True, True)
     >>> _names_action("Care guide"), _names_action("Shopping for a skillet: what to look for")
     (False, False)
+    >>> _names_action("here", loose=False), _names_action("Add to cart", loose=False)
+    (False, True)
     """
-    return len(anchor) <= _MAX_ACTION and _CALL_TO_ACTION.fullmatch(anchor.strip()) is not None
+    if len(anchor) > _MAX_ACTION:
+        return False
+    words = anchor.strip()
+    if not loose and _GENERIC_ACTION.fullmatch(words):
+        return False
+    return _CALL_TO_ACTION.fullmatch(words) is not None
+
+
+_GENERIC_ACTION = re.compile(r"(?:(?:click )?here|details|compare)\W*", re.IGNORECASE)
 
 
 def _priced_cards(facts: _Facts, link_keys: list[int], anchors: Sequence[str]) -> set[int]:
     """The cards (:func:`_card_of`) around links whose anchor carries a price, outside running
-    text: each offers another product."""
+    text: each offers another product. Not one that holds main: the product's own article
+    (its "Add to cart - $29.99")."""
     cards = set()
     for key, anchor in zip(link_keys, anchors, strict=True):
         if _PRICE.search(anchor[:_MAX_PRICED]) and _text_para(facts, key) < 0:
-            cards.add(_card_of(facts.page, key))
+            card = _card_of(facts.page, key)
+            if card not in facts.main.ancestors:
+                cards.add(card)
     return cards
 
 

@@ -356,6 +356,43 @@ def test_an_faq_is_not_the_main_block_of_a_marketing_page():
     assert {whole[f"Kind {i} designers"] for i in range(4)} != {"content"}
 
 
+def test_a_posts_faq_category_or_a_faq_article_does_not_widen_main():
+    # WordPress files a post's taxonomy on its <article>: "category-faq tag-accordion" name no
+    # FAQ block. An <article> named FAQ is all of the text: no sections either. Same
+    # placements as the "category-news" post's.
+    def post(classes: str) -> str:
+        return (
+            "<header><nav><a href=/>Home</a></nav></header>"
+            f"<main id=main><article class='post-9 post {classes}'><div class=entry-content>"
+            "<p>By <a href=/author/jane>Jane Doe</a>, follow <a href=https://x.test/j>@jane</a></p>"
+            f"<p>{STORY} See the <a href=/blog/vote>earlier vote</a>.</p><p>{STORY}</p>"
+            "<p>Share: <a href=https://x.test/s>X</a> <a href=https://fb.test/s>Facebook</a>"
+            "</p></div></article><div class=more><ul>"
+            + "".join(
+                f"<li><a href=/blog/{i}>Related headline number {i}</a></li>" for i in range(3)
+            )
+            + "</ul></div></main><footer><a href=/legal>Legal</a></footer>"
+        )
+
+    news = rule_placements(post("category-news"))
+    assert news["Jane Doe"] == news["@jane"] == "nav" and news["earlier vote"] == "content"
+    assert news["X"] == news["Facebook"] == "sidebar"
+    assert {news[f"Related headline number {i}"] for i in range(3)} == {"footer"}
+    for classes in ("category-faq tag-accordion", "tag-faq", "faq"):
+        assert rule_placements(post(classes)) == news, classes
+
+
+def test_an_faq_named_by_its_id_or_in_a_role_main_element_widens_main():
+    for faq_class, main in (('x" id="FAQs', "<main>"), ("faq", "<div role=main>")):
+        html = faq_page(faq_class, main)
+        got = rule_placements(html.replace("</main>", "</div>") if "role" in main else html)
+        assert {got[f"Kind {i} designers"] for i in range(4)} == {"content"}, (faq_class, main)
+        assert got["Home"] == "nav" and got["Legal"] == "footer"
+    # The same page, its FAQ not named so: the cards are beside main.
+    got = rule_placements(faq_page("x"))
+    assert {got[f"Kind {i} designers"] for i in range(4)} == {"nav"}
+
+
 def marked_article() -> PageMarkup:
     markup = PageMarkup()
     markup.add_itemtype("https://schema.org/Article")
@@ -375,6 +412,12 @@ def test_running_text_beside_main_in_the_pages_main_element_is_its_copy():
         )
 
     assert rule_placements(page("main"))["the auditor"] == "content"
+    # A column beside main, in a <main> laid out as a row (a blog's about-me box): a sidebar.
+    for row in ("main class='flex gap-8'", "main class=row"):
+        got = rule_placements(page(row).replace(f"</{row}>", "</main>"))
+        assert got["the auditor"] == "sidebar", row
+    stacked = page("main class='flex flex-col'").replace("</main class='flex flex-col'>", "</main>")
+    assert rule_placements(stacked)["the auditor"] == "content"
     assert rule_placements(page("main"), marked_article())["the auditor"] == "sidebar"
     assert rule_placements(page("div"))["the auditor"] == "sidebar"
     assert rule_placements(page("main"))["Home"] == "nav"
@@ -399,6 +442,24 @@ def test_a_main_block_that_is_the_whole_main_element_is_no_article():
     assert {rule_placements(page("div"))[f"Course {i}"] for i in range(3)} == {"sidebar"}
 
 
+def test_a_main_element_holding_a_posts_paragraphs_is_an_article():
+    # A hand-written blog: <main> holds the post's title, byline, paragraphs and related
+    # stories straight, no article markup: an article, not a page of sections.
+    related = "".join(
+        f"<li><a href=/blog/{i}>Related headline number {i}</a></li>" for i in range(3)
+    )
+    html = (
+        "<header><nav><a href=/>Home</a> <a href=/blog>Blog</a></nav></header><main><h1>Budget</h1>"
+        "<p>By <a href=/about>Jane Doe</a> - <a href=https://x.test/jane>@jane</a></p>"
+        f"<p>{STORY} The <a href=/blog/vote>earlier vote</a> matters.</p><p>{STORY}</p>"
+        f"<ul>{related}</ul><p>{STORY}</p></main><footer><a href=/legal>Legal</a></footer>"
+    )
+    got = rule_placements(html)
+    assert got["Jane Doe"] == got["@jane"] == "nav"
+    assert got["earlier vote"] == "content"
+    assert {got[f"Related headline number {i}"] for i in range(3)} == {"sidebar"}
+
+
 def json_ld_product() -> PageMarkup:
     markup = PageMarkup()  # a Shopify page: JSON-LD only, no microdata item
     markup.add_jsonld('{"@type": "Product", "name": "Skillet", "offers": {"@type": "Offer"}}')
@@ -406,21 +467,40 @@ def json_ld_product() -> PageMarkup:
 
 
 def test_calls_to_action_on_a_product_page_are_not_its_description():
-    # In the description's own paragraphs, and in the product's item: buttons and policies.
+    # In the description's paragraphs and beside them, in the product's item: buttons and
+    # policies. But a bare "here" in its running text: the text says what it is, its own.
     actions = (
-        f"<p>{PAN * 2}<a href=/cart/add>Add to cart</a></p>"
+        f"<p>{PAN * 2}</p><div class=buy><a href=/cart/add>Add to cart</a></div>"
         f"<p>{PAN} <a href=/seasoning>Learn more about seasoning</a></p>"
-        f"<p>{PAN} <a href=/pages/shipping>Shipping</a></p>"
+        f"<ul class=policies><li><a href=/pages/shipping>Shipping</a></li></ul>"
+        f"<p>{PAN} The seasoning steps are <a href=/steps>here</a>.</p>"
     )
     html = product_page(SPECS, actions)
     for markup in (marked_product(), json_ld_product()):
         got = rule_placements(html, markup)
         assert got["Add to cart"] == got["Learn more about seasoning"] == "sidebar"
         assert got["Shipping"] == "sidebar"
-        assert got["care guide"] == "content"  # the description's own link stays
-    # Not marked up as a product's page: the same links are the text's.
-    got = rule_placements(html, None)
-    assert got["Learn more about seasoning"] == got["Shipping"] == "content"
+        assert got["care guide"] == got["here"] == "content"  # the description's own links
+    assert rule_placements(html, None)["here"] == "content"  # not a product's page: the same
+
+
+def test_a_priced_button_in_the_products_own_article_leaves_its_description_alone():
+    # A theme wraps the whole product in <article class=product>: its priced "Add to cart"
+    # does not make that article another product's card.
+    html = (
+        "<header><nav><a href=/>Home</a></nav></header><main><article class=product>"
+        f"<h1>Skillet</h1><div class=desc><p>{PAN * 2} Read the <a href=/care>care guide</a>.</p>"
+        f"<p>{PAN * 2}</p></div>"
+        "<div class=buy><a href=/cart/add>Add to cart - $29.99</a></div></article></main>"
+        "<footer><a href=/legal>Legal</a></footer>"
+    )
+    got = rule_placements(html, json_ld_product())
+    assert got == {
+        "Home": "nav",
+        "care guide": "content",
+        "Add to cart - $29.99": "sidebar",
+        "Legal": "footer",
+    }
 
 
 def test_the_card_of_a_priced_offer_on_a_product_page_is_a_sidebar():
@@ -440,6 +520,32 @@ def test_the_card_of_a_priced_offer_on_a_product_page_is_a_sidebar():
     assert {got[f"Maker {i}"] for i in range(4)} == {"sidebar"}
     assert {got[f"Lid {i} in glass"] for i in range(4)} == {"sidebar"}
     assert got["care guide"] == "content"
+
+
+def test_a_grid_of_priced_cards_is_the_content_of_a_catalogue_not_of_a_products_page():
+    # A product's page whose description is short: density takes the grid of other products
+    # (priced cards) as main. Marked up as one product: they are offers beside it; as several
+    # (a catalogue marked up per product): the grid is the page's content.
+    cards = "".join(
+        f"<li class=card><a href=/p/{i}>Skillet number {i} with a lid, 30 cm</a> "
+        f"<a href=/p/{i}/buy>Buy it for $2{i}.99</a></li>"
+        for i in range(6)
+    )
+    html = (
+        "<header><nav><a href=/>Home</a></nav></header><main><h1>Skillet</h1>"
+        f"<p>A pan.</p><ul class=grid>{cards}</ul></main><footer><a href=/legal>Legal</a></footer>"
+    )
+
+    def grid(products: int) -> set[str]:
+        markup = PageMarkup()
+        for i in range(products):
+            markup.add_jsonld(f'{{"@type": "Product", "name": "Skillet {i}"}}')
+        got = rule_placements(html, markup)
+        assert got["Home"] == "nav" and got["Legal"] == "footer"
+        return {p for anchor, p in got.items() if "$" in anchor or "number" in anchor}
+
+    assert grid(1) == {"sidebar"}
+    assert grid(2) == {"content"}
 
 
 def test_a_grid_whose_cards_title_a_link_is_the_content():
