@@ -46,7 +46,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import lru_cache
 from itertools import islice
 from math import log1p
@@ -1814,14 +1814,8 @@ _CARD_LEVELS = 4  # a card's links lie at most this many levels below it
 def _card_of(page: _Page, key: int) -> int:
     """The card a link lies in: the nearest ``li`` or ``article`` a few levels up, else the
     link itself (-1 never: a link is its own card when no item holds it)."""
-    cur = page.parent[key]
-    for _ in range(_CARD_LEVELS):
-        if cur <= 0:
-            break
-        if page.tag[cur] in _CARD_TAGS:
-            return cur
-        cur = page.parent[cur]
-    return key
+    card = _nearest(page, page.parent[key], _CARD_TAGS, _CARD_LEVELS)
+    return card if card >= 0 else key
 
 
 def _one_product(markup: PageMarkup | None) -> bool:
@@ -1954,14 +1948,20 @@ _BUTTON_CLASS = BoundedMemo(_names_button, 1 << 20)  # class lists repeat
 
 def _in_item(page: _Page, key: int) -> bool:
     """Whether a paragraph is (in) a list item: the blurb of a listing's teaser."""
-    cur = key
-    for _ in range(3):
-        if cur < 0:
-            return False
-        if page.tag[cur] in ("li", "dd", "dt"):
-            return True
+    return _nearest(page, key, ("li", "dd", "dt"), 3) >= 0
+
+
+def _nearest(page: _Page, start: int, tags: Collection[str], count: int) -> int:
+    """The first of ``start`` and its ancestors, ``count`` elements at most, whose tag is one of
+    ``tags``; else -1. The bounded "which box holds this" walk the rules share."""
+    cur = start
+    for _ in range(count):
+        if cur <= 0:
+            return -1
+        if page.tag[cur] in tags:
+            return cur
         cur = page.parent[cur]
-    return False
+    return -1
 
 
 def _block_of(page: _Page, key: int) -> int:
@@ -2001,14 +2001,8 @@ def _list_levels(page: _Page, main: int) -> int:
     """How far up :func:`_whole_list` looks for the list that ``main`` is an item of: further
     when main's text lies in a link, which no article's body does: the title of a grid's card
     (a shop's best sellers), whose item sits many boxes up."""
-    cur = page.parent[main]
-    for _ in range(_LINK_LEVELS):
-        if cur <= 0:
-            break
-        if page.tag[cur] == "a":
-            return _LIST_LEVELS_IN_LINK
-        cur = page.parent[cur]
-    return _LIST_LEVELS
+    in_link = _nearest(page, page.parent[main], ("a",), _LINK_LEVELS) >= 0
+    return _LIST_LEVELS_IN_LINK if in_link else _LIST_LEVELS
 
 
 def _whole_list(page: _Page, main: int, levels: int = _LIST_LEVELS) -> int:
@@ -2043,21 +2037,16 @@ def _whole_list(page: _Page, main: int, levels: int = _LIST_LEVELS) -> int:
 
 def _in_link_list(page: _Page, key: int, memo: dict[int, bool]) -> bool:
     """Whether the link ``key`` is an item of a list (ul/ol, up to 4 levels up) of >= 3 links."""
-    cur = page.parent[key]
-    for _ in range(4):
-        if cur < 0:
-            return False
-        if page.tag[cur] in ("ul", "ol"):
-            node = page.nodes[cur]
-            found = memo.get(cur)
-            if found is None:
-                # Headlines, not names: related-story lists link long titles.
-                anchors = [a.text(deep=True, strip=True) for a in node.css("a[href]")]
-                words = sum(len(a.split()) for a in anchors)
-                found = memo[cur] = len(anchors) >= 3 and words >= _HEADLINE_WORDS * len(anchors)
-            return found
-        cur = page.parent[cur]
-    return False
+    cur = _nearest(page, page.parent[key], ("ul", "ol"), 4)
+    if cur < 0:
+        return False
+    found = memo.get(cur)
+    if found is None:
+        # Headlines, not names: related-story lists link long titles.
+        anchors = [a.text(deep=True, strip=True) for a in page.nodes[cur].css("a[href]")]
+        words = sum(len(a.split()) for a in anchors)
+        found = memo[cur] = len(anchors) >= 3 and words >= _HEADLINE_WORDS * len(anchors)
+    return found
 
 
 def _side(page: _Page, top: int, branch: int, main_path: list[int], order: dict[int, int]) -> int:
