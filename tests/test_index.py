@@ -815,6 +815,16 @@ def test_aggregates_deferred_then_built_and_given_to_an_index_from_before_the_de
     )  # fmt: skip
 
 
+def test_a_deferred_compaction_keeps_the_aggregate_options(raw):
+    """Ingest's deferred compactions keep the index's own threshold for the build after them
+    (a deferred generation once dropped the options: the next build fell back to the default)."""
+    assert compact(raw, crawl="c1", aggregate_min_links=7).aggregates
+    compact(raw, crawl="c2", defer_aggregates=True)
+    assert open_snapshot(raw).manifest.aggregates["tables"] == []
+    assert compact(raw).aggregates
+    assert open_snapshot(raw).manifest.aggregates["min_links"] == 7
+
+
 def test_link_files_dictionary_encode_the_few_valued_columns(tmp_path):
     """Each column of LINK_DICTIONARY (a list by its leaf, ``rel.list.element``) and no other
     is dictionary-encoded in the compacted link files, links through redirects too."""

@@ -512,6 +512,9 @@ def compact(
                     time.monotonic() - t_agg + (in_hand.seconds if in_hand else 0)
                 )
                 stats.aggregates = True
+            elif defer_aggregates and had is not None:
+                # None built here: the next compact rebuilds them with the same options (as drop).
+                manifest.aggregates = {**had, "tables": []}
         finally:
             if in_hand is not None:
                 in_hand.close()
