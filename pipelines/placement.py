@@ -1249,21 +1249,20 @@ def _past_faq(page: _Page, main: int, product: bool) -> int:
     (a marketing page's FAQ has its longest prose, but its copy is all the sections beside
     it). The outermost such element counts: a page that is all FAQ is not widened."""
     words = _FAQ_WORDS if product else _FOLDS
+    path = page.up(main, set())
     faq = -1
-    for k in page.up(main, set()):
+    for i, k in enumerate(path):
         if page.tag[k] == "article":  # a post tagged or filed so, or all FAQ: no sections
             continue
         a = page.attributes(k)
         names = f"{a.get('class') or ''} {a.get('id') or ''}"
         low = names.lower()  # a substring test first: few names hold one, tokens are dearer
         if any(word in low for word in words) and _names_faq(names, words):
-            faq = k
+            faq = i
     if faq < 0:
         return main
-    for k in page.up(faq, set())[1:-1]:  # its ancestors below the root
-        if _is_landmark(page, k):
-            return k
-    return main
+    landmark = _first_landmark(page, path[faq + 1 : -1])  # the FAQ's ancestors below the root
+    return landmark if landmark >= 0 else main
 
 
 def _names_faq(names: str, words: frozenset[str]) -> bool:
@@ -1330,10 +1329,12 @@ _MAX_CHILDREN = 200  # children of an element looked at
 
 def _landmark(page: _Page, main: _Main) -> int:
     """The page's ``<main>`` (or role=main) element around the main block, or -1."""
-    for k in main.path[1:-1] if not main.weak else ():
-        if _is_landmark(page, k):
-            return k
-    return -1
+    return -1 if main.weak else _first_landmark(page, main.path[1:-1])
+
+
+def _first_landmark(page: _Page, keys: Sequence[int]) -> int:
+    """The first of ``keys`` (a path up the tree) that is the page's ``<main>``, or -1."""
+    return next((k for k in keys if _is_landmark(page, k)), -1)
 
 
 def _in_landmark(facts: _Facts, top: int) -> bool:
