@@ -74,7 +74,7 @@ _NESTING_CHECK_TAGS = 8192
 #: Elements the parser may re-open in new blocks per page (formatting elements left open, see
 #: _limit_reopened): past it, the formatting start tags that would re-open more are dropped.
 MAX_REOPENED = 100_000
-#: ... counted in units: a re-opened element is one, plus one per 256 bytes of its start tag
+#: ... counted in units: a re-opened element is one, plus one per KiB of its start tag
 #: (its attributes are cloned with it: 2,000 re-opened ``<b itemtype='...1 MB'>`` took 2 GB).
 REOPEN_UNIT_BYTES = 1024
 #: Attributes kept per tag (the rest dropped, see _limit_attributes): both parsers check each
@@ -741,12 +741,17 @@ def _limit_attributes(body: bytes, quoted_gts: Sequence[int] | None = None) -> b
     long_tags = (long.start() for long in _LONG_TAG_RE.finditer(body))
     if quoted_gts is None:
         quoted_gts = _quoted_gts(body)
+    next_lt = -1  # no "<" from the nearest reading to it: a value before it is text to all
     for at in heapq.merge(long_tags, quoted_gts):
+        if at < next_lt:
+            continue
         lowered = lowered or body.lower()
         raw_ends = raw_ends or _Ends(lowered)
         readings = _readings_past(body, lowered, readings, at, cuts, raw_ends)
         if not readings:
             break
+        next_lt = body.find(b"<", readings[0][0])
+        next_lt = len(body) if next_lt < 0 else next_lt
     return _cut_spans(body, _disjoint(cuts)) if cuts else body
 
 
