@@ -43,11 +43,11 @@ NATIVE_ENV = "LINKCRAWL_NATIVE"
 #: The core this Python code speaks to: native/Cargo.toml's version and the interface number
 #: (native/src/lib.rs ``core_version``; bumped with any change of a function's signature or
 #: return shape).
-CORE_VERSION = "0.1.0+api12"
+CORE_VERSION = "0.1.0+api13"
 #: The core's functions this module calls.
 CORE_FUNCTIONS = (
     "extract_links", "extract_decoded", "lexbor_page", "lexbor_scan", "limit_depth",
-    "placement_tables",
+    "placement_tables", "bound_body",
 )  # fmt: skip
 
 
@@ -188,6 +188,31 @@ def limit_depth(body: bytes) -> bytes | None:
         _failed("a page's nesting bounds", exc)
         return None
     return body if flat is None else flat
+
+
+def bounded_body(body: bytes) -> tuple[bytes, list[str], bool, bool] | None:
+    """extract.py ``bound_body`` by the core, whole (MAX_PARSE_BYTES, MAX_TAGS and
+    MAX_REOPENED read from extract.py at each call): the same bytes (*body* itself when
+    nothing is cut), the bounds hit, whether the page may nest deep and whether its nesting was
+    flattened; None without the core, or if it failed (then logged).
+
+    >>> page = b"<div>" * 600 + b"<a href=/x>x</a>" + b"<p>" * 8000
+    >>> bounded = bounded_body(page)
+    >>> bounded is None or (len(bounded[0]), bounded[1:])
+    (2576, ([], True, True))
+    """
+    native = core()
+    if native is None:
+        return None
+    try:
+        kept, limits, many_tags, deep = native.bound_body(
+            body, extract_module.MAX_PARSE_BYTES, extract_module.MAX_TAGS,
+            extract_module.MAX_REOPENED,
+        )  # fmt: skip
+    except RuntimeError as exc:
+        _failed("a page's bounds", exc)
+        return None
+    return (body if kept is None else kept), limits, many_tags, deep
 
 
 #: The reasons a page fell back to the Python path, logged once each (a process's first

@@ -688,12 +688,12 @@ def test_a_url_with_a_lone_surrogate(core):
 
 
 def test_native_false_runs_no_rust(core, monkeypatch):
-    """``native=False`` is the pure Python path, bound_body's nesting bounds included (so the
-    comparisons check bounds.rs too)."""
+    """``native=False`` is the pure Python path, bound_body included (so the comparisons
+    check bound.rs and bounds.rs too)."""
     if core is None:
         return _fallback_works()
     calls = []
-    for name in ("limit_depth", "lexbor_page"):
+    for name in ("bound_body", "lexbor_page"):
         real = getattr(core, name)
         monkeypatch.setattr(core, name, lambda *a, real=real: calls.append(a) or real(*a))
     body = b"<div>" * 600 + b"<a href=/x>x</a>" + _FILLER

@@ -6,6 +6,7 @@ use pyo3::exceptions::{PyLookupError, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::bound;
 use crate::bounds;
 use crate::facts;
 use crate::lexbor;
@@ -261,6 +262,54 @@ fn limit_depth<'py>(
     Ok(flat.map(|bytes| PyBytes::new(py, &bytes)))
 }
 
+/// extract.py `bound_body(body)` whole, with its MAX_PARSE_BYTES, MAX_TAGS and MAX_REOPENED
+/// (read by Python at each call: tests lower them): (the bytes, or None when they are the
+/// body's; the bounds hit; whether the page may nest deep; whether it was flattened).
+#[pyfunction]
+fn bound_body<'py>(
+    py: Python<'py>,
+    body: &[u8],
+    max_parse_bytes: usize,
+    max_tags: usize,
+    max_reopened: i64,
+) -> PyResult<(Option<Bound<'py, PyBytes>>, Vec<&'static str>, bool, bool)> {
+    let limits = bound::Limits {
+        max_parse_bytes,
+        max_tags,
+        max_reopened,
+    };
+    let bounded = py.detach(|| guarded(|| bound::bound_body(body, &limits)))?;
+    let bytes = bounded.body.map(|bytes| PyBytes::new(py, &bytes));
+    Ok((bytes, bounded.limits, bounded.many_tags, bounded.deep))
+}
+
+/// extract.py `_limit_reopened(body, tags, max_reopened)` (tests compare its parts).
+#[pyfunction]
+fn limit_reopened<'py>(
+    py: Python<'py>,
+    body: &[u8],
+    tags: usize,
+    max_reopened: i64,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let kept = py.detach(|| {
+        guarded(|| bound::limit_reopened(body, tags, max_reopened, &bound::quoted_gts(body)))
+    })?;
+    Ok(kept.map(|bytes| PyBytes::new(py, &bytes)))
+}
+
+/// extract.py `_limit_attributes(body)` (tests compare its parts).
+#[pyfunction]
+fn limit_attributes<'py>(py: Python<'py>, body: &[u8]) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let kept = py.detach(|| guarded(|| bound::limit_attributes(body, None)))?;
+    Ok(kept.map(|bytes| PyBytes::new(py, &bytes)))
+}
+
+/// extract.py `_quoted_gts(body)` (tests compare its parts).
+#[pyfunction]
+fn quoted_gts(py: Python<'_>, body: &[u8]) -> PyResult<Vec<usize>> {
+    py.detach(|| guarded(|| bound::quoted_gts(body)))
+}
+
 /// The parse alone (UTF-8 bytes into the arena): the node count. The benchmark's floor.
 #[pyfunction]
 fn parse_only(py: Python<'_>, body: &[u8]) -> PyResult<usize> {
@@ -297,6 +346,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(placement_tables, m)?)?;
     m.add_function(wrap_pyfunction!(element_facts, m)?)?;
     m.add_function(wrap_pyfunction!(limit_depth, m)?)?;
+    m.add_function(wrap_pyfunction!(bound_body, m)?)?;
+    m.add_function(wrap_pyfunction!(limit_reopened, m)?)?;
+    m.add_function(wrap_pyfunction!(limit_attributes, m)?)?;
+    m.add_function(wrap_pyfunction!(quoted_gts, m)?)?;
     m.add_function(wrap_pyfunction!(decode_py, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     Ok(())

@@ -2,6 +2,7 @@
 use pyo3::prelude::*;
 
 mod arena;
+mod bound;
 mod bounds;
 mod extract;
 mod facts;
@@ -16,7 +17,7 @@ mod walk;
 /// number with any change of a function's name, signature or return shape.
 #[pyfunction]
 fn core_version() -> &'static str {
-    concat!(env!("CARGO_PKG_VERSION"), "+api12")
+    concat!(env!("CARGO_PKG_VERSION"), "+api13")
 }
 
 #[pymodule]

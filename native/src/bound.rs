@@ -1,0 +1,1282 @@
+//! pipelines/extract.py `bound_body`, whole: the byte cuts (MAX_PARSE_BYTES, MAX_TAGS), the
+//! re-open estimate (`_limit_reopened`), the attribute bound (`_limit_attributes`, its
+//! readings of the tokenizer's tree-dependent states), the nesting bounds (bounds.rs) and
+//! `_links_may_nest`, one for one. The Python functions stay the reference: tests/test_native.py
+//! compares bytes, limits and flags. Their regular expressions are read here by hand-written
+//! scanners that match the same spans (Python `re`: leftmost-first alternation, possessive
+//! and atomic groups, ASCII-only case folding on bytes; a look-ahead does not see past a
+//! search's end). Linear scans with memchr; a search that may repeat from many starts (the
+//! next `>`, a quote, an end tag) is cached as `_Ends` caches it.
+use std::collections::{BTreeSet, HashMap};
+
+use memchr::{memchr, memchr2, memchr_iter, memmem, memrchr};
+
+use crate::bounds;
+
+/// extract.py REOPEN_UNIT_BYTES.
+const REOPEN_UNIT_BYTES: usize = 1024;
+/// extract.py MAX_ATTRS_PER_TAG.
+const MAX_ATTRS_PER_TAG: usize = 256;
+/// extract.py MAX_READINGS.
+const MAX_READINGS: usize = 8;
+/// extract.py MAX_ROOTS.
+const MAX_ROOTS: usize = 16;
+/// extract.py MAX_HELD.
+const MAX_HELD: usize = 16;
+/// extract.py MAX_ISLAND_TAGS.
+const MAX_ISLAND_TAGS: usize = 4096;
+/// extract.py _NESTING_CHECK_TAGS.
+const NESTING_CHECK_TAGS: usize = 8192;
+/// extract.py MAX_DOM_DEPTH.
+const MAX_DOM_DEPTH: usize = 256;
+/// extract.py MAX_BLOCK_DEPTH.
+const MAX_BLOCK_DEPTH: usize = 512;
+
+/// extract.py `_FORMATTING`'s names (the formatting elements but `<a>`).
+const FORMATTING: &[&[u8]] = &[
+    b"b", b"big", b"i", b"u", b"s", b"small", b"strike", b"strong", b"em", b"font", b"nobr",
+    b"code", b"tt",
+];
+/// The same and `a` (`_FORMATTING_TAG_RE`, `_HEAVY_FORMATTING_RE`).
+const FORMATTING_A: &[&[u8]] = &[
+    b"b", b"big", b"i", b"u", b"s", b"small", b"strike", b"strong", b"em", b"font", b"nobr",
+    b"code", b"tt", b"a",
+];
+/// extract.py `_POPPING_START_RE`'s names.
+const POPPING: &[&[u8]] = &[
+    b"address",
+    b"article",
+    b"aside",
+    b"blockquote",
+    b"button",
+    b"caption",
+    b"center",
+    b"col",
+    b"colgroup",
+    b"dd",
+    b"details",
+    b"dialog",
+    b"dir",
+    b"div",
+    b"dl",
+    b"dt",
+    b"fieldset",
+    b"figcaption",
+    b"figure",
+    b"footer",
+    b"form",
+    b"frameset",
+    b"h1",
+    b"h2",
+    b"h3",
+    b"h4",
+    b"h5",
+    b"h6",
+    b"header",
+    b"hgroup",
+    b"hr",
+    b"input",
+    b"keygen",
+    b"li",
+    b"listing",
+    b"main",
+    b"menu",
+    b"nav",
+    b"ol",
+    b"optgroup",
+    b"option",
+    b"p",
+    b"plaintext",
+    b"pre",
+    b"search",
+    b"section",
+    b"select",
+    b"summary",
+    b"table",
+    b"tbody",
+    b"td",
+    b"textarea",
+    b"tfoot",
+    b"th",
+    b"thead",
+    b"tr",
+    b"ul",
+    b"xmp",
+];
+/// extract.py `_NESTING_LINK_RE`'s names.
+const NESTING_LINK: &[&[u8]] = &[
+    b"a",
+    b"object",
+    b"applet",
+    b"marquee",
+    b"template",
+    b"td",
+    b"th",
+    b"caption",
+];
+/// extract.py `_RAW_TEXT_NAMES`.
+const RAW_TEXT_NAMES: &[&[u8]] = &[
+    b"script",
+    b"style",
+    b"textarea",
+    b"title",
+    b"xmp",
+    b"iframe",
+    b"noembed",
+    b"noframes",
+];
+/// extract.py `_FOREIGN_ROOTS`.
+const FOREIGN_ROOTS: &[&[u8]] = &[b"svg", b"math"];
+/// extract.py `_ISLANDS`.
+const ISLANDS: &[&[u8]] = &[
+    b"foreignobject",
+    b"desc",
+    b"title",
+    b"mi",
+    b"mo",
+    b"mn",
+    b"ms",
+    b"mtext",
+    b"annotation-xml",
+];
+/// extract.py `_CONTEXT_NAMES` (roots, islands, frameset).
+const CONTEXT_NAMES: &[&[u8]] = &[
+    b"svg",
+    b"math",
+    b"foreignobject",
+    b"desc",
+    b"title",
+    b"mi",
+    b"mo",
+    b"mn",
+    b"ms",
+    b"mtext",
+    b"annotation-xml",
+    b"frameset",
+];
+/// extract.py `_CONTEXT_ONLY_NAMES` (the context names that are not raw text).
+const CONTEXT_ONLY_NAMES: &[&[u8]] = &[
+    b"svg",
+    b"math",
+    b"foreignobject",
+    b"desc",
+    b"mi",
+    b"mo",
+    b"mn",
+    b"ms",
+    b"mtext",
+    b"annotation-xml",
+    b"frameset",
+];
+/// `_HTML_OPENER_RE`'s context tags.
+const HTML_CONTEXT: &[&[u8]] = &[b"svg", b"math", b"frameset"];
+/// extract.py `_VOID_NAMES`.
+const VOID_NAMES: &[&[u8]] = &[
+    b"area",
+    b"base",
+    b"basefont",
+    b"bgsound",
+    b"br",
+    b"col",
+    b"embed",
+    b"frame",
+    b"hr",
+    b"img",
+    b"input",
+    b"keygen",
+    b"link",
+    b"meta",
+    b"param",
+    b"source",
+    b"track",
+    b"wbr",
+];
+/// extract.py `_HELD`.
+const HELD: &[u8] = b"!";
+
+/// `[\t\n\f\r ]`.
+fn is_ws(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ')
+}
+
+/// `[\t\n\f\r />]`: what ends a tag name.
+fn is_delim(b: u8) -> bool {
+    is_ws(b) || b == b'/' || b == b'>'
+}
+
+fn contains(names: &[&[u8]], name: &[u8]) -> bool {
+    names.iter().any(|n| *n == name)
+}
+
+/// Where a name of *names* (ASCII case-insensitive) at *at* ends, if one is followed by a
+/// delimiter before *lim* (`(?:names)(?=[\t\n\f\r />])`, the search ending at *lim*).
+fn word_in(s: &[u8], at: usize, lim: usize, names: &[&[u8]], longest: usize) -> Option<usize> {
+    let stop = lim.min(at.saturating_add(longest + 1)).min(s.len());
+    let d = (at..stop).find(|&k| is_delim(s[k]))?;
+    let word = &s[at..d];
+    names
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(word))
+        .then_some(d)
+}
+
+/// The first index >= *from* of one of two bytes, cached for starts that only grow (a
+/// search from each of many starts in one stretch would be quadratic).
+struct NextOf {
+    a: u8,
+    b: u8,
+    since: usize,
+    found: usize,
+}
+
+impl NextOf {
+    fn new(a: u8, b: u8) -> Self {
+        NextOf {
+            a,
+            b,
+            since: 1,
+            found: 0,
+        }
+    }
+
+    /// The index, or `s.len()`.
+    fn at(&mut self, s: &[u8], from: usize) -> usize {
+        if !(self.since <= from && from <= self.found) {
+            let found = if from >= s.len() {
+                s.len()
+            } else {
+                memchr2(self.a, self.b, &s[from..]).map_or(s.len(), |i| from + i)
+            };
+            self.since = from;
+            self.found = found;
+        }
+        self.found
+    }
+}
+
+fn count_lt(s: &[u8]) -> usize {
+    memchr_iter(b'<', s).count()
+}
+
+/// *body* without the sorted, disjoint spans of *drop* (`_cut_spans`).
+fn cut_spans(body: &[u8], drop: &[(usize, usize)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut last = 0;
+    for &(start, end) in drop {
+        out.extend_from_slice(&body[last..start]);
+        last = end;
+    }
+    out.extend_from_slice(&body[last..]);
+    out
+}
+
+// -- formatting elements re-opened in each block (_limit_reopened) ---------------------------
+
+/// `_QUOTED_GT_RE`'s matches: each `=` then maybe spaces, then a quoted value that reaches a
+/// `>` before its closing quote.
+pub fn quoted_gts(body: &[u8]) -> Vec<usize> {
+    let mut double = NextOf::new(b'"', b'>');
+    let mut single = NextOf::new(b'\'', b'>');
+    let n = body.len();
+    let mut out = Vec::new();
+    for eq in memchr_iter(b'=', body) {
+        let mut p = eq + 1;
+        while p < n && is_ws(body[p]) {
+            p += 1;
+        }
+        let stop = match body.get(p) {
+            Some(b'"') => double.at(body, p + 1),
+            Some(b'\'') => single.at(body, p + 1),
+            _ => continue,
+        };
+        if stop < n && body[stop] == b'>' {
+            out.push(eq);
+        }
+    }
+    out
+}
+
+/// `_FORMATTING_ATTRS` from *i* (a tag's name end): its attributes as the tokenizer reads
+/// them, then maybe its `>`; the end, or *cap* if the read reaches it (only the first *cap*
+/// bytes are read: a tag that long is all a caller needs to know).
+fn formatting_attrs(s: &[u8], mut i: usize, cap: usize) -> usize {
+    let s = &s[..cap];
+    let n = s.len();
+    while i < n {
+        let c = s[i];
+        if is_ws(c) || c == b'/' {
+            while i < n && (is_ws(s[i]) || s[i] == b'/') {
+                i += 1;
+            }
+            continue;
+        }
+        if c == b'>' {
+            return i + 1;
+        }
+        i = one_attr(s, i);
+    }
+    i
+}
+
+/// One attribute from *i* (its first byte is not `[\t\n\f\r />]`): a name (its first byte
+/// may be `=`), then maybe `=` and a value, quoted (to its closing quote or the end) or not.
+fn one_attr(s: &[u8], mut i: usize) -> usize {
+    let n = s.len();
+    i += 1;
+    while i < n && !is_delim(s[i]) && s[i] != b'=' {
+        i += 1;
+    }
+    let mut j = i;
+    while j < n && is_ws(s[j]) {
+        j += 1;
+    }
+    if j < n && s[j] == b'=' {
+        j += 1;
+        while j < n && is_ws(s[j]) {
+            j += 1;
+        }
+        match s.get(j) {
+            Some(&q @ (b'"' | b'\'')) => {
+                j = memchr(q, &s[j + 1..]).map_or(n, |k| j + 1 + k + 1);
+            }
+            _ => {
+                while j < n && !is_ws(s[j]) && s[j] != b'>' {
+                    j += 1;
+                }
+            }
+        }
+        i = j;
+    }
+    i
+}
+
+/// A match of `_FORMATTING_TAG_RE` at *p*: its end, whether an end tag, its name's span.
+struct FormattingTag {
+    end: usize,
+    closing: bool,
+    name: (usize, usize),
+}
+
+fn formatting_tag(s: &[u8], p: usize, cap: usize) -> Option<FormattingTag> {
+    if s.get(p) != Some(&b'<') {
+        return None;
+    }
+    let closing = s.get(p + 1) == Some(&b'/');
+    let at = p + 1 + usize::from(closing);
+    let d = word_in(s, at, s.len(), FORMATTING_A, 6)?;
+    Some(FormattingTag {
+        end: formatting_attrs(s, d, cap.max(d).min(s.len())),
+        closing,
+        name: (at, d),
+    })
+}
+
+/// The matches of `_FORMATTING_TAG_RE` (or `_FORMATTING_WHOLE_RE` in the lowercased body:
+/// the same spans), as finditer gives them.
+fn formatting_tags(s: &[u8]) -> Vec<FormattingTag> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while let Some(i) = memchr(b'<', &s[pos..]) {
+        let p = pos + i;
+        match formatting_tag(s, p, s.len()) {
+            Some(tag) => {
+                pos = tag.end;
+                out.push(tag);
+            }
+            None => pos = p + 1,
+        }
+    }
+    out
+}
+
+/// `len(_FORMATTING_START_RE.findall(body))`.
+fn formatting_starts(body: &[u8]) -> usize {
+    memchr_iter(b'<', body)
+        .filter(|&p| word_in(body, p + 1, body.len(), FORMATTING, 6).is_some())
+        .count()
+}
+
+/// The first `</?[a-zA-Z]` that starts at or after *lo* and ends by *hi* (`_TAG_START_RE`
+/// searched with an end).
+fn tag_start_in(s: &[u8], lo: usize, hi: usize) -> Option<usize> {
+    let hi = hi.min(s.len());
+    if lo >= hi {
+        return None;
+    }
+    memchr_iter(b'<', &s[lo..hi])
+        .map(|i| lo + i)
+        .find(|&p| tag_start_at(s, p, hi))
+}
+
+/// `_TAG_START_RE.match` at *p*, the string ending at *hi*.
+fn tag_start_at(s: &[u8], p: usize, hi: usize) -> bool {
+    let letter = |k: usize| k < hi && s[k].is_ascii_alphabetic();
+    s.get(p) == Some(&b'<') && (letter(p + 1) || (p + 1 < hi && s[p + 1] == b'/' && letter(p + 2)))
+}
+
+/// `_heavy_formatting`.
+fn heavy_formatting(body: &[u8], quoted: &[usize]) -> bool {
+    let n = body.len();
+    let mut gt = NextOf::new(b'>', b'>');
+    for p in memchr_iter(b'<', body) {
+        if let Some(d) = word_in(body, p + 1, n, FORMATTING_A, 6) {
+            if gt.at(body, d) - d >= REOPEN_UNIT_BYTES - 3 {
+                return true;
+            }
+        }
+    }
+    for &at in quoted {
+        let lo = memrchr(b'>', &body[..at]).map_or(0, |g| g + 1);
+        if let Some(start) = tag_start_in(body, lo, at) {
+            let cap = (start + REOPEN_UNIT_BYTES).min(n);
+            if let Some(tag) = formatting_tag(body, start, cap) {
+                if tag.end - start >= REOPEN_UNIT_BYTES {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// `_pop_positions` of the lowercased body.
+fn pop_positions(lowered: &[u8]) -> Vec<usize> {
+    let n = lowered.len();
+    memchr_iter(b'<', lowered)
+        .filter(|&p| {
+            lowered.get(p + 1) == Some(&b'/') || word_in(lowered, p + 1, n, POPPING, 10).is_some()
+        })
+        .collect()
+}
+
+fn units(len: usize) -> i64 {
+    1 + (len / REOPEN_UNIT_BYTES) as i64
+}
+
+/// `_reopen_bound`, over the formatting tags of the lowercased body.
+fn reopen_bound(lowered: &[u8], tags: &[FormattingTag], pops: usize, starts: usize) -> i64 {
+    let mut alike: HashMap<&[u8], i64> = HashMap::new();
+    for tag in tags {
+        let start = tag.name.0 - 1 - usize::from(tag.closing);
+        *alike.entry(&lowered[start..tag.end]).or_default() += 1;
+    }
+    let (mut listed, mut link) = (1i64, 1i64);
+    for (tag, n) in alike {
+        if tag[1] == b'a' {
+            link = link.max(units(tag.len()));
+        } else if tag[1] != b'/' {
+            listed += n.min(3) * units(tag.len());
+        }
+    }
+    let links = memchr_iter(b'<', lowered)
+        .filter(|&p| word_in(lowered, p + 1, lowered.len(), &[b"a"], 1).is_some())
+        .count();
+    (listed - 1 + link).saturating_mul((pops + links + starts) as i64)
+}
+
+/// `bisect_left(pops, x)`.
+fn below(pops: &[usize], x: usize) -> i64 {
+    pops.partition_point(|&p| p < x) as i64
+}
+
+/// `_reopen_cost` over the lowercased body (its spans are the body's), with *drop*: the
+/// spans dropped to stay within *budget*.
+fn reopen_cost(
+    lowered: &[u8],
+    ftags: &[FormattingTag],
+    tags: i64,
+    pops: &[usize],
+    budget: i64,
+    mut drop: Option<&mut Vec<(usize, usize)>>,
+) -> i64 {
+    let (mut size, mut link) = (0i64, 0i64);
+    let mut alike: HashMap<&[u8], i64> = HashMap::new();
+    let mut certain: Vec<(&[u8], &[u8])> = Vec::new();
+    let (mut cost, mut seen, mut last) = (0i64, 0i64, 0usize);
+    for tag in ftags {
+        let start = tag.name.0 - 1 - usize::from(tag.closing);
+        let between = count_lt(&lowered[last..start]) as i64;
+        if between > 0 {
+            certain.clear();
+            if size != 0 {
+                cost += size * (below(pops, start) - below(pops, last));
+            }
+        }
+        seen += between + 1;
+        last = tag.end;
+        let name = &lowered[tag.name.0..tag.name.1];
+        let whole = &lowered[start..tag.end];
+        let (is_a, is_nobr) = (name == b"a", name == b"nobr");
+        if tag.closing || is_a || is_nobr {
+            cost += size;
+        }
+        if tag.closing {
+            if certain.last().is_some_and(|top| top.0 == name) {
+                let key = certain.pop().map(|top| top.1).unwrap_or_default();
+                let n = alike.get(key).copied().unwrap_or(0);
+                alike.insert(key, n - 1);
+                if n <= 3 {
+                    size -= units(key.len());
+                }
+            } else {
+                certain.clear();
+            }
+            continue;
+        }
+        if is_a || is_nobr {
+            certain.clear();
+            if is_a {
+                let u = units(whole.len());
+                if let Some(drop) = drop.as_deref_mut() {
+                    if u > 1 && cost + (size - link + u) * (tags - seen) > budget {
+                        drop.push((start, tag.end));
+                        continue;
+                    }
+                }
+                size += u - link;
+                link = u;
+                continue;
+            }
+        } else if let Some(drop) = drop.as_deref_mut() {
+            if cost + (size + units(whole.len())) * (tags - seen) > budget {
+                drop.push((start, tag.end));
+                continue;
+            }
+        }
+        let n = alike.get(whole).copied().unwrap_or(0);
+        alike.insert(whole, n + 1);
+        if n < 3 {
+            size += units(whole.len());
+        }
+        if !is_nobr {
+            certain.push((name, whole));
+        }
+    }
+    cost + size * (pops.len() as i64 - below(pops, last))
+}
+
+/// `_limit_reopened(body, tags, budget, quoted)`: the body without the dropped formatting
+/// start tags, or None (nothing dropped).
+pub fn limit_reopened(body: &[u8], tags: usize, budget: i64, quoted: &[usize]) -> Option<Vec<u8>> {
+    let starts = formatting_starts(body);
+    if ((starts as i64 + 1).saturating_mul(tags as i64) <= budget)
+        && !heavy_formatting(body, quoted)
+    {
+        return None;
+    }
+    let lowered = body.to_ascii_lowercase();
+    let pops = pop_positions(&lowered);
+    let ftags = formatting_tags(&lowered);
+    if reopen_bound(&lowered, &ftags, pops.len(), starts) <= budget {
+        return None;
+    }
+    let tags = tags as i64;
+    if reopen_cost(&lowered, &ftags, tags, &pops, budget, None) <= budget {
+        return None;
+    }
+    let mut drop = Vec::new();
+    reopen_cost(&lowered, &ftags, tags, &pops, budget, Some(&mut drop));
+    (!drop.is_empty()).then(|| cut_spans(body, &drop))
+}
+
+// -- attributes per tag (_limit_attributes) --------------------------------------------------
+
+/// extract.py `Context`: (roots, islands, held, unsure); ordered as Python orders the tuples.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Ctx {
+    roots: Vec<u8>,
+    islands: i64,
+    held: Vec<u8>,
+    unsure: u8,
+}
+
+impl Ctx {
+    fn html() -> Self {
+        Ctx {
+            roots: Vec::new(),
+            islands: 0,
+            held: Vec::new(),
+            unsure: 0,
+        }
+    }
+
+    fn unsure() -> Self {
+        Ctx {
+            roots: Vec::new(),
+            islands: 0,
+            held: Vec::new(),
+            unsure: 1,
+        }
+    }
+
+    /// `context[0] or context[3]`: raw text may be markup.
+    fn foreign(&self) -> bool {
+        !self.roots.is_empty() || self.unsure != 0
+    }
+}
+
+type Reading = (usize, Ctx);
+
+/// The ends `_Ends.next` looks for.
+#[derive(Clone, Copy)]
+enum Key {
+    Raw(usize), // RAW_TEXT_NAMES[i]: its end tag
+    CommentOpen,
+    CommentEnd,
+    BangEnd,
+    CdataEnd,
+}
+
+impl Key {
+    fn slot(self) -> usize {
+        match self {
+            Key::Raw(i) => i,
+            Key::CommentOpen => RAW_TEXT_NAMES.len(),
+            Key::CommentEnd => RAW_TEXT_NAMES.len() + 1,
+            Key::BangEnd => RAW_TEXT_NAMES.len() + 2,
+            Key::CdataEnd => RAW_TEXT_NAMES.len() + 3,
+        }
+    }
+}
+
+/// extract.py `_Ends`.
+struct Ends<'a> {
+    lowered: &'a [u8],
+    found: [(usize, usize); RAW_TEXT_NAMES.len() + 4],
+    escaped: HashMap<usize, usize>,
+    island_tags: usize,
+}
+
+impl<'a> Ends<'a> {
+    fn new(lowered: &'a [u8]) -> Self {
+        Ends {
+            lowered,
+            found: [(1, 0); RAW_TEXT_NAMES.len() + 4],
+            escaped: HashMap::new(),
+            island_tags: 0,
+        }
+    }
+
+    fn search(&self, key: Key, at: usize) -> usize {
+        let s = self.lowered;
+        let n = s.len();
+        let literal: &[u8] = match key {
+            Key::Raw(_) => b"</",
+            Key::CommentOpen => b"<!--",
+            Key::CommentEnd => b"-->",
+            Key::BangEnd => b"--!>",
+            Key::CdataEnd => b"]]>",
+        };
+        if at > n {
+            return n;
+        }
+        let Key::Raw(i) = key else {
+            return memmem::find(&s[at..], literal).map_or(n, |k| at + k);
+        };
+        let needle = [literal, RAW_TEXT_NAMES[i]].concat();
+        let finder = memmem::Finder::new(&needle);
+        let mut from = at;
+        while let Some(k) = finder.find(&s[from..]) {
+            let p = from + k;
+            if s.get(p + needle.len()).is_some_and(|&b| is_delim(b)) {
+                return p;
+            }
+            from = p + 1;
+        }
+        n
+    }
+
+    /// `_Ends.next`.
+    fn next(&mut self, key: Key, at: usize) -> usize {
+        let (since, found) = self.found[key.slot()];
+        if since <= at && at <= found {
+            return found;
+        }
+        let found = self.search(key, at);
+        self.found[key.slot()] = (at, found);
+        found
+    }
+
+    /// `_Ends.script`.
+    fn script(&mut self, start: usize) -> usize {
+        let mut escapes = Vec::new();
+        let mut end: Option<usize> = None;
+        let mut at = start;
+        let script = Key::Raw(0);
+        let mut result = 0;
+        while end.is_none() {
+            let e = self.next(script, at);
+            end = Some(e);
+            let escape = self.next(Key::CommentOpen, at);
+            if escape < e {
+                escapes.push(escape);
+                end = self.escaped.get(&escape).copied();
+                if end.is_none() {
+                    let (got, next_at) = escaped_script(self.lowered, escape);
+                    end = got;
+                    at = next_at;
+                }
+            }
+            if let Some(e) = end {
+                result = e;
+            }
+        }
+        for escape in escapes {
+            self.escaped.insert(escape, result);
+        }
+        result
+    }
+}
+
+/// `_escaped_script`.
+fn escaped_script(lowered: &[u8], escape: usize) -> (Option<usize>, usize) {
+    let n = lowered.len();
+    let mut doubly = false;
+    let mut at = escape + 2;
+    loop {
+        // _SCRIPT_EVENT_RE: -->|<(/?)script[\t\n\f\r />]
+        let mut event = None;
+        let mut from = at.min(n);
+        while let Some(k) = memchr2(b'-', b'<', &lowered[from..]) {
+            let p = from + k;
+            if lowered[p] == b'-' {
+                if lowered[p..].starts_with(b"-->") {
+                    event = Some((p, p + 3, None));
+                    break;
+                }
+            } else {
+                let closing = lowered.get(p + 1) == Some(&b'/');
+                let name = p + 1 + usize::from(closing);
+                if lowered[name..].starts_with(b"script")
+                    && lowered.get(name + 6).is_some_and(|&b| is_delim(b))
+                {
+                    event = Some((p, name + 7, Some(closing)));
+                    break;
+                }
+            }
+            from = p + 1;
+        }
+        let Some((start, end, tag)) = event else {
+            return (Some(n), at);
+        };
+        at = end;
+        match tag {
+            None => return (None, at),
+            Some(true) if !doubly => return (Some(start), at),
+            Some(closing) => {
+                doubly = !closing;
+                at -= 1;
+            }
+        }
+    }
+}
+
+/// `_next_context`.
+fn next_context(ctx: &Ctx, name: &[u8], end_tag: bool, self_closing: bool) -> Ctx {
+    if ctx.unsure != 0 {
+        return Ctx::unsure();
+    }
+    let mut roots = ctx.roots.clone();
+    let mut islands = ctx.islands;
+    let mut held = ctx.held.clone();
+    let island = contains(ISLANDS, name);
+    if islands != 0 || (island && !roots.is_empty() && !end_tag && !self_closing) {
+        held = held_after(held, name, end_tag);
+    }
+    if contains(FOREIGN_ROOTS, name) {
+        if !end_tag && !self_closing {
+            if roots.len() >= MAX_ROOTS {
+                return Ctx::unsure();
+            }
+            roots.push(name[0]);
+        } else if end_tag && islands == 0 && roots.last() == Some(&name[0]) {
+            roots.pop();
+            if held == HELD && roots.is_empty() {
+                return Ctx::unsure();
+            }
+        }
+    } else if island && !roots.is_empty() {
+        if !end_tag && !self_closing {
+            islands += 1;
+        } else if end_tag && islands != 0 {
+            islands -= 1;
+            if islands == 0 && !held.is_empty() {
+                held = HELD.to_vec();
+            }
+        }
+    } else if name == b"frameset" && !end_tag {
+        return Ctx::unsure();
+    }
+    if roots.is_empty() {
+        held.clear();
+    }
+    Ctx {
+        roots,
+        islands,
+        held,
+        unsure: ctx.unsure,
+    }
+}
+
+/// `_held`.
+fn held_after(held: Vec<u8>, name: &[u8], end_tag: bool) -> Vec<u8> {
+    if held == HELD || (contains(VOID_NAMES, name) && !end_tag) {
+        return held;
+    }
+    if end_tag {
+        let k = held.len().wrapping_sub(name.len() + 1);
+        if held.len() > name.len() && held[k] == b' ' && &held[k + 1..] == name {
+            return held[..k].to_vec();
+        }
+        return HELD.to_vec();
+    }
+    if held.iter().filter(|&&b| b == b' ').count() >= MAX_HELD || name.len() > 32 {
+        return HELD.to_vec();
+    }
+    let mut held = held;
+    held.push(b' ');
+    held.extend_from_slice(name);
+    held
+}
+
+/// `_TAG_NAME_RE.match(lowered, start)[1]`.
+fn tag_name(lowered: &[u8], start: usize) -> &[u8] {
+    let mut i = start + 1;
+    if lowered.get(i) == Some(&b'/') {
+        i += 1;
+    }
+    let i = i.min(lowered.len());
+    let j = (i..lowered.len())
+        .find(|&k| is_delim(lowered[k]))
+        .unwrap_or(lowered.len());
+    &lowered[i..j]
+}
+
+/// `_comment_end`.
+fn comment_end(lowered: &[u8], start: usize, ends: &mut Ends) -> usize {
+    let rest = &lowered[start..];
+    if rest.starts_with(b"<!-->") {
+        return start + 5;
+    }
+    if rest.starts_with(b"<!--->") {
+        return start + 6;
+    }
+    let end = ends.next(Key::CommentEnd, start + 4);
+    let bang = ends.next(Key::BangEnd, start + 4);
+    (end + 3).min(bang + 4).min(lowered.len())
+}
+
+/// `_FIRST_ATTRS_RE` then `_MORE_ATTRS_RE` (or `_WHOLE_TAG_RE`) at *start*: where the first
+/// MAX_ATTRS_PER_TAG attributes end (None: fewer), and where the last ends.
+fn read_tag(body: &[u8], start: usize) -> (Option<usize>, usize) {
+    let n = body.len();
+    let mut i = start + 1;
+    if body[i] == b'/' {
+        i += 1;
+    }
+    i += 1; // the letter
+    while i < n && !is_delim(body[i]) {
+        i += 1;
+    }
+    let mut count = 0;
+    let mut first = None;
+    loop {
+        let mut j = i;
+        while j < n && (is_ws(body[j]) || body[j] == b'/') {
+            j += 1;
+        }
+        if j >= n || is_delim(body[j]) {
+            break;
+        }
+        i = one_attr(body, j);
+        count += 1;
+        if count == MAX_ATTRS_PER_TAG {
+            first = Some(i);
+        }
+    }
+    (first, i)
+}
+
+/// `_SELF_CLOSING_RE.match(body, end)`.
+fn self_closing(body: &[u8], end: usize) -> bool {
+    let mut r = end;
+    while r < body.len() && (is_ws(body[r]) || body[r] == b'/') {
+        r += 1;
+    }
+    r > end && body[r - 1] == b'/' && body.get(r) == Some(&b'>')
+}
+
+type Cut = Option<(usize, usize)>;
+
+/// `_read_markup`.
+fn read_markup(
+    body: &[u8],
+    lowered: &[u8],
+    start: usize,
+    ctx: Ctx,
+    ends: &mut Ends,
+) -> (Vec<Reading>, Cut) {
+    let n = body.len();
+    if lowered[start..].starts_with(b"<!--") {
+        return (vec![(comment_end(lowered, start, ends), ctx)], None);
+    }
+    if !tag_start_at(body, start, n) {
+        let from = (start + 2).min(n);
+        let mut stops = vec![memchr(b'>', &body[from..]).map_or(n, |k| from + k + 1)];
+        if ctx.foreign() && lowered[start..].starts_with(b"<![cdata[") {
+            let cdata = ends.next(Key::CdataEnd, start + 9);
+            stops.push((cdata + 3).min(n));
+        }
+        return (
+            stops.into_iter().map(|stop| (stop, ctx.clone())).collect(),
+            None,
+        );
+    }
+    let (first, end) = read_tag(body, start);
+    let cut = first.filter(|&f| end > f).map(|f| (f, end));
+    let name = tag_name(lowered, start);
+    let end_tag = body[start + 1] == b'/';
+    let after = if ctx.islands != 0 || contains(CONTEXT_NAMES, name) {
+        next_context(&ctx, name, end_tag, self_closing(body, end))
+    } else {
+        ctx.clone()
+    };
+    let raw = RAW_TEXT_NAMES.iter().position(|r| *r == name);
+    let Some(raw) = raw.filter(|_| !end_tag) else {
+        return (vec![(end, after)], cut);
+    };
+    let raw_end = if raw == 0 {
+        ends.script(end)
+    } else {
+        ends.next(Key::Raw(raw), end)
+    };
+    if ctx.foreign() {
+        (vec![(raw_end, after.clone()), (end, after)], cut)
+    } else {
+        (vec![(raw_end, after)], cut)
+    }
+}
+
+/// The three `_opener_re` patterns.
+#[derive(Clone, Copy, PartialEq)]
+enum Opener {
+    Island,
+    Any,
+    Html,
+}
+
+/// `_opener_re` (counting the island tags read).
+fn opener_kind(ctx: &Ctx, ends: &mut Ends) -> Opener {
+    if ctx.islands != 0 && ctx.held != HELD && ends.island_tags < MAX_ISLAND_TAGS {
+        ends.island_tags += 1;
+        return Opener::Island;
+    }
+    if ctx.foreign() {
+        Opener::Any
+    } else {
+        Opener::Html
+    }
+}
+
+/// Whether *kind*'s pattern matches at *p* of *s* (the string ending at *hi*).
+fn opener_at(s: &[u8], p: usize, hi: usize, kind: Opener) -> bool {
+    let rest = &s[p..hi];
+    if rest.starts_with(b"<!--") {
+        return true;
+    }
+    if kind != Opener::Html && rest.starts_with(b"<![cdata[") {
+        return true;
+    }
+    match kind {
+        Opener::Island => tag_start_lower(s, p, hi),
+        Opener::Html => {
+            word_in(s, p + 1, hi, RAW_TEXT_NAMES, 8).is_some()
+                || word_in(s, p + 1, hi, HTML_CONTEXT, 8).is_some()
+        }
+        Opener::Any => {
+            word_in(s, p + 1, hi, RAW_TEXT_NAMES, 8).is_some()
+                || (rest.get(1) == Some(&b'/')
+                    && word_in(s, p + 2, hi, CONTEXT_NAMES, 14).is_some())
+                || word_in(s, p + 1, hi, CONTEXT_NAMES, 14).is_some()
+        }
+    }
+}
+
+/// `</?[a-z]` at *p* of the lowercased *s*, the string ending at *hi*.
+fn tag_start_lower(s: &[u8], p: usize, hi: usize) -> bool {
+    let letter = |k: usize| k < hi && s[k].is_ascii_lowercase();
+    letter(p + 1) || (p + 1 < hi && s[p + 1] == b'/' && letter(p + 2))
+}
+
+/// `_read_to`.
+fn read_to(
+    body: &[u8],
+    lowered: &[u8],
+    reading: Reading,
+    at: usize,
+    ends: &mut Ends,
+) -> (Option<Vec<Reading>>, Cut) {
+    let (last, mut ctx) = reading;
+    let kind = opener_kind(&ctx, ends);
+    let opener = memchr_iter(b'<', &lowered[last..at])
+        .map(|k| last + k)
+        .find(|&p| opener_at(lowered, p, at, kind));
+    let point = opener.unwrap_or(at);
+    let lo = memrchr(b'>', &body[last..point]).map_or(last, |k| last + k + 1);
+    let hi = (point + 2).min(body.len());
+    let markup = if lo < hi {
+        memchr_iter(b'<', &body[lo..hi]).map(|k| lo + k).find(|&p| {
+            p + 1 < hi && matches!(body[p + 1], b'!' | b'/' | b'?' | b'a'..=b'z' | b'A'..=b'Z')
+        })
+    } else {
+        None
+    };
+    let Some(start) = markup else {
+        return (None, None);
+    };
+    if ctx.islands != 0 && tag_start_in(body, last, start).is_some() {
+        ctx.held = HELD.to_vec();
+    }
+    let stop = at.min(start + 2 * MAX_ATTRS_PER_TAG);
+    let end = if start < stop {
+        memchr(b'>', &body[start..stop]).map(|k| start + k)
+    } else {
+        None
+    };
+    let name = tag_name(lowered, start);
+    if let Some(end) = end {
+        if end > 0 && body[end - 1] != b'/' && contains(CONTEXT_ONLY_NAMES, name) {
+            let after = next_context(&ctx, name, body[start + 1] == b'/', false);
+            return (Some(vec![(end, after)]), None);
+        }
+    }
+    let (readings, cut) = read_markup(body, lowered, start, ctx, ends);
+    (Some(readings), cut)
+}
+
+/// `_readings_past`.
+fn readings_past(
+    body: &[u8],
+    lowered: &[u8],
+    readings: Vec<Reading>,
+    at: usize,
+    cuts: &mut BTreeSet<(usize, usize)>,
+    ends: &mut Ends,
+) -> Vec<Reading> {
+    let mut todo = readings;
+    let mut past: BTreeSet<Reading> = BTreeSet::new();
+    loop {
+        let Some(k) = (0..todo.len()).min_by(|&a, &b| todo[a].cmp(&todo[b])) else {
+            break;
+        };
+        if todo[k].0 > at {
+            break;
+        }
+        if todo.len() + past.len() > MAX_READINGS {
+            let all: BTreeSet<Reading> = past.iter().cloned().chain(todo.iter().cloned()).collect();
+            let unsure: BTreeSet<Reading> = all.iter().map(|(p, _)| (*p, Ctx::unsure())).collect();
+            if unsure.len() > MAX_READINGS || unsure == all {
+                let first = unsure.iter().next().map_or(body.len(), |r| r.0);
+                cuts.insert((first, body.len()));
+                return Vec::new();
+            }
+            todo = unsure.iter().filter(|r| r.0 <= at).cloned().collect();
+            past = unsure.into_iter().filter(|r| r.0 > at).collect();
+            continue;
+        }
+        let reading = todo.swap_remove(k);
+        let position = reading.0;
+        let ctx = reading.1.clone();
+        let (found, cut) = read_to(body, lowered, reading, at, ends);
+        if let Some(cut) = cut {
+            cuts.insert(cut);
+        }
+        match found {
+            None => {
+                past.insert((at, ctx));
+            }
+            Some(found) => {
+                for end in found {
+                    if end.0 > at {
+                        past.insert(end);
+                    } else if end.0 > position && !todo.contains(&end) {
+                        todo.push(end); // (each step moves on: a guard, never hit)
+                    }
+                }
+            }
+        }
+    }
+    past.extend(todo);
+    past.into_iter().collect()
+}
+
+/// Where `_LONG_TAG_RE` matches (a tag's `<` then 2 x MAX_ATTRS_PER_TAG bytes and more
+/// without a `>`), as finditer gives them.
+fn long_tags(body: &[u8]) -> Vec<usize> {
+    let mut gt = NextOf::new(b'>', b'>');
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while let Some(i) = memchr(b'<', &body[pos..]) {
+        let p = pos + i;
+        pos = p + 1;
+        let letter = if body.get(p + 1) == Some(&b'/') {
+            p + 2
+        } else {
+            p + 1
+        };
+        if !body.get(letter).is_some_and(u8::is_ascii_alphabetic) {
+            continue;
+        }
+        let g = gt.at(body, letter + 1);
+        if g - (letter + 1) >= 2 * MAX_ATTRS_PER_TAG {
+            out.push(p);
+            pos = g.max(pos);
+        }
+    }
+    out
+}
+
+/// `_disjoint`.
+fn disjoint(spans: &BTreeSet<(usize, usize)>) -> Vec<(usize, usize)> {
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for &(start, end) in spans {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    merged
+}
+
+/// `_limit_attributes(body, quoted)`: the body cut, or None (no cut).
+pub fn limit_attributes(body: &[u8], quoted: Option<Vec<usize>>) -> Option<Vec<u8>> {
+    let long = long_tags(body);
+    let quoted = quoted.unwrap_or_else(|| quoted_gts(body));
+    if long.is_empty() && quoted.is_empty() {
+        return None;
+    }
+    let lowered = body.to_ascii_lowercase();
+    let mut ends = Ends::new(&lowered);
+    let mut cuts = BTreeSet::new();
+    let mut readings = vec![(0usize, Ctx::html())];
+    let mut next_lt: Option<usize> = None; // None: -1
+    let (mut i, mut j) = (0, 0);
+    while i < long.len() || j < quoted.len() {
+        let at = if j >= quoted.len() || (i < long.len() && long[i] <= quoted[j]) {
+            i += 1;
+            long[i - 1]
+        } else {
+            j += 1;
+            quoted[j - 1]
+        };
+        if next_lt.is_some_and(|lt| at < lt) {
+            continue;
+        }
+        readings = readings_past(body, &lowered, readings, at, &mut cuts, &mut ends);
+        let Some(first) = readings.first() else {
+            break;
+        };
+        let from = first.0.min(body.len());
+        next_lt = Some(memchr(b'<', &body[from..]).map_or(body.len(), |k| from + k));
+    }
+    if cuts.is_empty() {
+        return None;
+    }
+    Some(cut_spans(body, &disjoint(&cuts)))
+}
+
+/// `_links_may_nest`.
+fn links_may_nest(body: &[u8]) -> bool {
+    let n = body.len();
+    let (mut links, mut names) = (0usize, 0usize);
+    for p in memchr_iter(b'<', body) {
+        if let Some(d) = word_in(body, p + 1, n, NESTING_LINK, 8) {
+            names += 1;
+            links += usize::from(d == p + 2);
+        }
+    }
+    2 * links.min(names - links) > MAX_DOM_DEPTH
+}
+
+/// The bounds Python may change at run time (tests lower them): extract.py's
+/// MAX_PARSE_BYTES, MAX_TAGS and MAX_REOPENED.
+pub struct Limits {
+    pub max_parse_bytes: usize,
+    pub max_tags: usize,
+    pub max_reopened: i64,
+}
+
+/// `bound_body`'s answer: the bytes (None: the body's), the bounds hit, whether the page may
+/// nest deep, whether its nesting was flattened.
+pub struct Bounded {
+    pub body: Option<Vec<u8>>,
+    pub limits: Vec<&'static str>,
+    pub many_tags: bool,
+    pub deep: bool,
+}
+
+/// extract.py `bound_body`.
+pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
+    let mut hit = Vec::new();
+    let mut cur: &[u8] = body;
+    if cur.len() > limits.max_parse_bytes {
+        cur = &cur[..limits.max_parse_bytes];
+        hit.push("parse_bytes");
+    }
+    let tags = count_lt(cur);
+    if tags > limits.max_tags {
+        // body[: _nth_tag(MAX_TAGS).match(body).end() - 1]
+        let end = match limits.max_tags {
+            0 => cur.len() - 1,
+            k => memchr_iter(b'<', cur).nth(k - 1).unwrap_or(cur.len()),
+        };
+        cur = &cur[..end];
+        hit.push("dom_nodes");
+    }
+    let mut owned: Option<Vec<u8>> = None;
+    let half = (tags / 2 + 1) as u128;
+    let gate = half * half * (1 + (cur.len() / REOPEN_UNIT_BYTES) as u128);
+    let mut quoted = None;
+    if gate > limits.max_reopened.max(0) as u128 {
+        let found = quoted_gts(cur);
+        match limit_reopened(cur, tags.min(limits.max_tags), limits.max_reopened, &found) {
+            Some(kept) => {
+                hit.push("formatting");
+                owned = Some(kept);
+            }
+            None => quoted = Some(found),
+        }
+    }
+    let cur_now: &[u8] = owned.as_deref().unwrap_or(cur);
+    if let Some(kept) = limit_attributes(cur_now, quoted) {
+        hit.push("attributes");
+        owned = Some(kept);
+    }
+    let cur_now: &[u8] = owned.as_deref().unwrap_or(cur);
+    let many_tags = tags > NESTING_CHECK_TAGS;
+    let mut deep = false;
+    let mut flat = None;
+    if many_tags {
+        let nested = bounds::limit_nesting(cur_now, MAX_BLOCK_DEPTH);
+        let open =
+            bounds::limit_open_elements(nested.as_deref().unwrap_or(cur_now), MAX_BLOCK_DEPTH);
+        flat = open.or(nested);
+        deep = flat.is_some();
+    }
+    if flat.is_some() {
+        owned = flat;
+    }
+    let cur_now: &[u8] = owned.as_deref().unwrap_or(cur);
+    let nest = many_tags || (tags > MAX_DOM_DEPTH && links_may_nest(cur_now));
+    let out = match owned {
+        Some(bytes) => Some(bytes),
+        None if cur.len() != body.len() => Some(cur.to_vec()),
+        None => None,
+    };
+    Bounded {
+        body: out,
+        limits: hit,
+        many_tags: nest,
+        deep,
+    }
+}
