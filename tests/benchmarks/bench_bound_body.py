@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ ROOT = HERE.parent.parent
 def measure(tree: Path, n_wcxb: int, reps: int) -> dict[str, float]:
     """Best CPU seconds per page of ``bound_body`` in ``tree``, and its "attributes" hits."""
     sys.path[:0] = [str(tree), str(HERE)]
+    os.environ["BENCH_EXTRACT_TREE"] = str(tree)  # else bench_extract puts its own tree first
     from bench_extract import load_pages, load_wcxb
 
     from pipelines.extract import bound_body
