@@ -208,13 +208,54 @@ fn contains(names: &[&[u8]], name: &[u8]) -> bool {
     names.iter().any(|n| *n == name)
 }
 
-/// Where a name of *names* (ASCII case-insensitive) at *at* ends, if one is followed by a
+/// A set of tag names, with the first bytes they start with (either case) and their longest
+/// length: most `<` are rejected by one table look-up.
+struct Names {
+    list: &'static [&'static [u8]],
+    first: [bool; 256],
+    longest: usize,
+}
+
+const fn names(list: &'static [&'static [u8]]) -> Names {
+    let mut first = [false; 256];
+    let mut longest = 0;
+    let mut i = 0;
+    while i < list.len() {
+        let c = list[i][0];
+        first[c.to_ascii_lowercase() as usize] = true;
+        first[c.to_ascii_uppercase() as usize] = true;
+        if list[i].len() > longest {
+            longest = list[i].len();
+        }
+        i += 1;
+    }
+    Names {
+        list,
+        first,
+        longest,
+    }
+}
+
+static FORMATTING_SET: Names = names(FORMATTING);
+static FORMATTING_A_SET: Names = names(FORMATTING_A);
+static POPPING_SET: Names = names(POPPING);
+static NESTING_LINK_SET: Names = names(NESTING_LINK);
+static RAW_TEXT_SET: Names = names(RAW_TEXT_NAMES);
+static CONTEXT_SET: Names = names(CONTEXT_NAMES);
+static HTML_CONTEXT_SET: Names = names(HTML_CONTEXT);
+static LINK_SET: Names = names(&[b"a"]);
+
+/// Where a name of *set* (ASCII case-insensitive) at *at* ends, if one is followed by a
 /// delimiter before *lim* (`(?:names)(?=[\t\n\f\r />])`, the search ending at *lim*).
-fn word_in(s: &[u8], at: usize, lim: usize, names: &[&[u8]], longest: usize) -> Option<usize> {
-    let stop = lim.min(at.saturating_add(longest + 1)).min(s.len());
-    let d = (at..stop).find(|&k| is_delim(s[k]))?;
+fn word_in(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<usize> {
+    let lim = lim.min(s.len());
+    if at >= lim || !set.first[s[at] as usize] {
+        return None;
+    }
+    let stop = lim.min(at + set.longest + 1);
+    let d = (at + 1..stop).find(|&k| is_delim(s[k]))?;
     let word = &s[at..d];
-    names
+    set.list
         .iter()
         .any(|n| n.eq_ignore_ascii_case(word))
         .then_some(d)
@@ -363,7 +404,7 @@ fn formatting_tag(s: &[u8], p: usize, cap: usize) -> Option<FormattingTag> {
     }
     let closing = s.get(p + 1) == Some(&b'/');
     let at = p + 1 + usize::from(closing);
-    let d = word_in(s, at, s.len(), FORMATTING_A, 6)?;
+    let d = word_in(s, at, s.len(), &FORMATTING_A_SET)?;
     Some(FormattingTag {
         end: formatting_attrs(s, d, cap.max(d).min(s.len())),
         closing,
@@ -392,7 +433,7 @@ fn formatting_tags(s: &[u8]) -> Vec<FormattingTag> {
 /// `len(_FORMATTING_START_RE.findall(body))`.
 fn formatting_starts(body: &[u8]) -> usize {
     memchr_iter(b'<', body)
-        .filter(|&p| word_in(body, p + 1, body.len(), FORMATTING, 6).is_some())
+        .filter(|&p| word_in(body, p + 1, body.len(), &FORMATTING_SET).is_some())
         .count()
 }
 
@@ -419,7 +460,7 @@ fn heavy_formatting(body: &[u8], quoted: &[usize]) -> bool {
     let n = body.len();
     let mut gt = NextOf::new(b'>', b'>');
     for p in memchr_iter(b'<', body) {
-        if let Some(d) = word_in(body, p + 1, n, FORMATTING_A, 6) {
+        if let Some(d) = word_in(body, p + 1, n, &FORMATTING_A_SET) {
             if gt.at(body, d) - d >= REOPEN_UNIT_BYTES - 3 {
                 return true;
             }
@@ -444,7 +485,7 @@ fn pop_positions(lowered: &[u8]) -> Vec<usize> {
     let n = lowered.len();
     memchr_iter(b'<', lowered)
         .filter(|&p| {
-            lowered.get(p + 1) == Some(&b'/') || word_in(lowered, p + 1, n, POPPING, 10).is_some()
+            lowered.get(p + 1) == Some(&b'/') || word_in(lowered, p + 1, n, &POPPING_SET).is_some()
         })
         .collect()
 }
@@ -469,7 +510,7 @@ fn reopen_bound(lowered: &[u8], tags: &[FormattingTag], pops: usize, starts: usi
         }
     }
     let links = memchr_iter(b'<', lowered)
-        .filter(|&p| word_in(lowered, p + 1, lowered.len(), &[b"a"], 1).is_some())
+        .filter(|&p| word_in(lowered, p + 1, lowered.len(), &LINK_SET).is_some())
         .count();
     (listed - 1 + link).saturating_mul((pops + links + starts) as i64)
 }
@@ -990,14 +1031,13 @@ fn opener_at(s: &[u8], p: usize, hi: usize, kind: Opener) -> bool {
     match kind {
         Opener::Island => tag_start_lower(s, p, hi),
         Opener::Html => {
-            word_in(s, p + 1, hi, RAW_TEXT_NAMES, 8).is_some()
-                || word_in(s, p + 1, hi, HTML_CONTEXT, 8).is_some()
+            word_in(s, p + 1, hi, &RAW_TEXT_SET).is_some()
+                || word_in(s, p + 1, hi, &HTML_CONTEXT_SET).is_some()
         }
         Opener::Any => {
-            word_in(s, p + 1, hi, RAW_TEXT_NAMES, 8).is_some()
-                || (rest.get(1) == Some(&b'/')
-                    && word_in(s, p + 2, hi, CONTEXT_NAMES, 14).is_some())
-                || word_in(s, p + 1, hi, CONTEXT_NAMES, 14).is_some()
+            word_in(s, p + 1, hi, &RAW_TEXT_SET).is_some()
+                || (rest.get(1) == Some(&b'/') && word_in(s, p + 2, hi, &CONTEXT_SET).is_some())
+                || word_in(s, p + 1, hi, &CONTEXT_SET).is_some()
         }
     }
 }
@@ -1190,7 +1230,7 @@ fn links_may_nest(body: &[u8]) -> bool {
     let n = body.len();
     let (mut links, mut names) = (0usize, 0usize);
     for p in memchr_iter(b'<', body) {
-        if let Some(d) = word_in(body, p + 1, n, NESTING_LINK, 8) {
+        if let Some(d) = word_in(body, p + 1, n, &NESTING_LINK_SET) {
             names += 1;
             links += usize::from(d == p + 2);
         }
