@@ -38,12 +38,25 @@ def budget_available() -> bool:
     return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
 
+def retry_interval(seconds: float) -> float:
+    """How long after a budget of *seconds* ran out :func:`cpu_budget` raises again, and
+    again, while the code it wraps still runs (a tenth of the budget, 10 ms to 1 s).
+
+    >>> retry_interval(0.2), retry_interval(30)
+    (0.02, 1.0)
+    """
+    return min(max(seconds / 10, 0.01), 1.0)
+
+
 @contextmanager
 def cpu_budget(seconds: float | None) -> Iterator[None]:
     """Raise :class:`PageBudgetExceeded` in the wrapped code once it has used *seconds* of CPU.
 
     ``None`` or ``0``: no budget. The previous ``SIGPROF`` handler and timer are restored on
     exit (an outer timer is re-armed with what it has left).
+
+    Past the budget the timer goes on firing every :func:`retry_interval`: an exception raised
+    where Python discards it (a garbage collector callback, a ``__del__``) is raised again.
 
     >>> with cpu_budget(5):
     ...     sum(range(1000))
@@ -67,11 +80,11 @@ def cpu_budget(seconds: float | None) -> Iterator[None]:
 
     previous = signal.signal(signal.SIGPROF, on_sigprof)
     started = time.process_time()
-    outer = signal.setitimer(signal.ITIMER_PROF, seconds)
+    outer = signal.setitimer(signal.ITIMER_PROF, seconds, retry_interval(seconds))
     try:
         yield
     finally:
-        armed = False
+        armed = False  # first: nothing before it lets a signal handler run
         signal.setitimer(signal.ITIMER_PROF, 0)
         signal.signal(signal.SIGPROF, previous)
         if outer[0] > 0:

@@ -402,6 +402,23 @@ def test_cpu_budget_stops_a_cpu_bound_function_and_restores_the_previous_timer()
         signal.signal(signal.SIGPROF, previous)
 
 
+def test_cpu_budget_raises_again_when_its_exception_was_swallowed():
+    """Python discards an exception raised in a garbage collector callback (hypothesis installs
+    one): the poison page of the next test then ran to its end. The budget raises again."""
+    swallowed: list[float] = []
+    start = time.process_time()
+    with pytest.raises(PageBudgetExceeded), cpu_budget(0.1):
+        while time.process_time() - start < 30:
+            try:
+                _spin(0.01)
+            except PageBudgetExceeded:
+                if swallowed:
+                    raise
+                swallowed.append(time.process_time() - start)
+    assert len(swallowed) == 1 and time.process_time() - start < 5
+    assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)  # no timer left running
+
+
 def test_cpu_budget_is_a_no_op_off_the_main_thread():
     done: list[bool] = []
 
