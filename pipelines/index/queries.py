@@ -4,14 +4,15 @@ A query about a target reads, for every crawl, the one compacted file of the tar
 bucket and only the row groups whose ``target_surt`` range overlaps the target's key range;
 raw files written since the last compaction are scanned with a plain filter.
 
-Two ways to run ``refdomains`` and ``backlinks``, same answers (the tests compare them):
+Two ways to run ``refdomains``, ``backlinks`` and ``anchors``, same answers (the tests compare
+them):
 
 - up to ``fast_rows`` candidate rows (the rows of those row groups, known from the footers,
   plus the rows of raw files), pyarrow reads the row groups and numpy aggregates them
   (:mod:`pipelines.index.lookup`): a typical domain costs a few milliseconds, mostly decoding
   one row group, where DuckDB spends ~10 ms per aggregation level whatever the row count;
 - above it, DuckDB SQL, whose parallel hash aggregates win on big targets. The other queries
-  (anchors, pages, diff, spam, outlinks) always run in DuckDB.
+  (pages, diff, spam, outlinks) always run in DuckDB.
 
 Counting (README.md, "Words"): without ``--crawl``, queries span all crawls and count
 *distinct* backlinks, a backlink being a (referring page, target URL, anchor text) triple,
