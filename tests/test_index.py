@@ -430,10 +430,13 @@ def test_pyarrow_lookups_agree_with_duckdb(raw, state):
                 _same(a, c, what + " aggregates")
                 nonempty += a.num_rows > 0
             for kw in ((), ("blue widgets",)):
-                (a, *rest_a), (c, *rest_c) = (
+                (a, *rest_a), (b, *rest_b), (c, *rest_c) = (
                     slow.anchors(t, f, keywords=kw),
+                    fast.anchors(t, f, keywords=kw),
                     stored.anchors(t, f, keywords=kw),
                 )
+                _same(a, b, f"{what} anchors {kw} pyarrow")
+                assert rest_a == rest_b, f"{what} anchors {kw} pyarrow"
                 _same(a, c, f"{what} anchors {kw}")
                 assert rest_a == rest_c, f"{what} anchors {kw}"
         assert nonempty > 30
@@ -827,7 +830,8 @@ def test_a_deferred_compaction_keeps_the_aggregate_options(raw):
 
 def test_link_files_dictionary_encode_the_few_valued_columns(tmp_path):
     """Each column of LINK_DICTIONARY (a list by its leaf, ``rel.list.element``) and no other
-    is dictionary-encoded in the compacted link files, links through redirects too."""
+    is dictionary-encoded in the compacted link files, links through redirects too; only the
+    columns of LINK_STATISTICS have statistics (the others' would prune nothing)."""
     indexdata.write_crawl(tmp_path, "c1", indexdata.CRAWL1, indexdata.T0)
     compact(tmp_path)
     snap = open_snapshot(tmp_path)
@@ -837,3 +841,5 @@ def test_link_files_dictionary_encode_the_few_valued_columns(tmp_path):
         columns = [meta.row_group(0).column(i) for i in range(meta.num_columns)]
         encoded = {c.path_in_schema for c in columns if "RLE_DICTIONARY" in c.encodings}
         assert encoded == set(compact_module.LINK_DICTIONARY), seg.path
+        stats = {c.path_in_schema for c in columns if c.is_stats_set}
+        assert stats == set(compact_module.LINK_STATISTICS), seg.path

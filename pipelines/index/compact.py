@@ -55,6 +55,8 @@ from pipelines.index.engine import (
 from pipelines.index.layout import (
     COMPACTED,
     CURRENT,
+    LINK_ROW_GROUP_ROWS,
+    LINK_STATISTICS,
     MANIFEST,
     SURT_SQL,
     IndexError_,
@@ -101,7 +103,7 @@ IS_REVISIT_SQL = "coalesce(warc_record_type = 'revisit', false)"
 # wrote links writes rows of its own; one without links says nothing of the old ones).
 LINKS_SEEN_SQL = "CASE WHEN out_links > 0 THEN fetched_at END"
 
-ROW_GROUP_ROWS = 8 * 1024
+ROW_GROUP_ROWS = LINK_ROW_GROUP_ROWS
 # Link columns dictionary-encoded: few values per row group, and the lookups read the first
 # six as dictionaries (lookup.DICT_COLUMNS). URLs, hosts and domains of the sources, SURT
 # keys: mostly distinct, a dictionary there costs time and bytes (at 2M links, 15% of the
@@ -787,7 +789,7 @@ class _BucketWriter:
             rel = f"{self.crawl_dir}/b{bucket:04d}-of-{self.buckets:04d}.parquet"
             self._writer = pq.ParquetWriter(
                 self.stage / rel, COMPACTED_LINKS_SCHEMA, compression="zstd",
-                write_statistics=True, use_dictionary=LINK_DICTIONARY,
+                write_statistics=LINK_STATISTICS, use_dictionary=LINK_DICTIONARY,
             )  # fmt: skip
             self.segments.append(Segment(rel, self.crawl_id, bucket, self.buckets, 0))
         self._pending.append(pa.Table.from_batches([batch]).select(COMPACTED_LINKS_SCHEMA.names))
@@ -969,7 +971,7 @@ def _compact_via(
     (stage / rel).parent.mkdir(parents=True, exist_ok=True)
     table = table.select(COMPACTED_LINKS_SCHEMA.names).cast(COMPACTED_LINKS_SCHEMA)
     pq.write_table(table, stage / rel, compression="zstd", row_group_size=row_group_rows,
-                   write_statistics=True, use_dictionary=LINK_DICTIONARY)  # fmt: skip
+                   write_statistics=LINK_STATISTICS, use_dictionary=LINK_DICTIONARY)  # fmt: skip
     return Segment(rel, crawl_id, 0, 1, table.num_rows)
 
 

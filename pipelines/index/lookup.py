@@ -20,8 +20,11 @@ mirror the SQL of ``queries.py``:
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,11 +64,12 @@ class SegmentFile:
     file: pq.ParquetFile
     bounds: list[tuple[str | None, str | None]]  # (min, max) per row group; None: unknown
     rows: list[int]
+    names: frozenset[str] = frozenset()  # its columns
 
     @classmethod
     def open(cls, path: Path) -> SegmentFile:
         # Few distinct values per row group: kept as dictionaries until filtered (decoding
-        # 8,192 strings per column costs more than filtering the codes).
+        # a row group's strings per column costs more than filtering the codes).
         md = pq.read_metadata(path)
         names = set(md.schema.names)
         f = pq.ParquetFile(
@@ -83,28 +87,54 @@ class SegmentFile:
             else:
                 bounds.append((None, None))
             rows.append(rg.num_rows)
-        return cls(f, bounds, rows)
+        return cls(f, bounds, rows, frozenset(f.schema_arrow.names))
 
     def has(self, column: str) -> bool:
-        return column in self.file.schema_arrow.names
+        return column in self.names
 
     def read(self, groups: list[int], columns: Sequence[str]) -> pa.Table:
         """``columns`` of row groups ``groups``; a column the file lacks (written before it
         existed) as nulls."""
-        names = self.file.schema_arrow.names
-        t = self.file.read_row_groups(groups, columns=[c for c in columns if c in names])
+        # One thread for a row group or two: handing a few small columns to the pool costs
+        # more than decoding them, the more so on a loaded machine.
+        t = self.file.read_row_groups(groups, columns=[c for c in columns if c in self.names],
+                                      use_threads=len(groups) > 2)  # fmt: skip
         for c in columns:
-            if c not in names:
+            if c not in self.names:
                 t = t.append_column(c, pa.nulls(t.num_rows, pa.string()))
         return t
 
     def row_groups(self, ranges: Sequence[tuple[str, str]]) -> list[int]:
         """Row groups that may hold a key in one of the ``[low, high)`` ranges."""
+        if self._sorted:  # the usual file: a binary search per range
+            found: set[int] = set()
+            for a, b in ranges:
+                i = bisect.bisect_left(self._maxes, a)
+                while i < len(self._mins) and self._mins[i] < b:
+                    found.add(i)
+                    i += 1
+            return sorted(found)
         out = []
         for i, (lo, hi) in enumerate(self.bounds):
             if lo is None or hi is None or any(hi >= a and lo < b for a, b in ranges):
                 out.append(i)
         return out
+
+    @cached_property
+    def _sorted(self) -> bool:
+        """Whether every group has bounds and they ascend (a compacted file is sorted)."""
+        if any(lo is None or hi is None for lo, hi in self.bounds):
+            return False
+        flat = [k for pair in self.bounds for k in pair]
+        return all(x <= y for x, y in itertools.pairwise(flat))
+
+    @cached_property
+    def _mins(self) -> list[str]:
+        return [lo for lo, _ in self.bounds]  # type: ignore[misc]
+
+    @cached_property
+    def _maxes(self) -> list[str]:
+        return [hi for _, hi in self.bounds]  # type: ignore[misc]
 
 
 def _text(v: object) -> str:
@@ -471,19 +501,33 @@ def with_authority(t: pa.Table, ranks: Authority | None) -> pa.Table:
 def with_dominant(t: pa.Table, rows: pa.Table, columns: dict[str, str]) -> pa.Table:
     """Append, per ``source_domain`` of ``t``, the most common value of each ``rows`` column
     (``{output name: column}``) over the domain's distinct source pages, nulls skipped, ties
-    to the smallest value (the refdomains SQL's ``arg_min(col, (-n, col))``)."""
+    to the smallest value (the refdomains SQL's ``arg_min(col, (-n, col))``).
+
+    >>> rows = pa.table({"source_domain": ["a.test"] * 4 + ["b.test"],
+    ...     "source_url": ["http://a.test/1", "http://a.test/1", "http://a.test/2",
+    ...                    "http://a.test/3", "http://b.test/"],
+    ...     "lang": ["en", "en", "de", "de", None]})
+    >>> t = pa.table({"source_domain": ["b.test", "a.test"]})
+    >>> with_dominant(t, rows, {"lang": "lang"})["lang"].to_pylist()
+    [None, 'de']
+    """
     for name, col in columns.items():
         v = rows.select(["source_domain", "source_url", col]).filter(pc.is_valid(rows[col]))
-        v = v.group_by(["source_domain", "source_url", col]).aggregate([])  # distinct pages
-        n = v.group_by(["source_domain", col]).aggregate([([], "count_all")])
-        best: dict[str, tuple[int, bytes, str]] = {}
-        for d, value, count in zip(n["source_domain"].to_pylist(), n[col].to_pylist(),
-                                   n["count_all"].to_pylist(), strict=True):  # fmt: skip
-            key = (-count, value.encode("utf-8"), value)  # strings by bytes, as DuckDB
-            if d not in best or key < best[d]:
-                best[d] = key
-        values = [best[d][2] if d in best else None for d in t["source_domain"].to_pylist()]
-        t = t.append_column(name, pa.array(values, pa.string()))
+        value = pa.nulls(t.num_rows, pa.string())
+        if v.num_rows:
+            url, _ = _codes(v["source_url"])  # a page has one domain
+            rank = _ranks(v[col])  # by bytes, as DuckDB compares strings
+            span = int(rank.max()) + 1
+            _, page = np.unique(url * span + rank, return_index=True)  # distinct (page, value)
+            dom, _ = _codes(v["source_domain"])
+            key, first, n = np.unique(dom[page] * span + rank[page], return_index=True,
+                                      return_counts=True)  # fmt: skip
+            best = np.lexsort((key % span, -n, key // span))  # per domain: most pages, smallest
+            head = np.r_[True, np.diff((key // span)[best]) != 0]
+            pick = page[first[best[head]]]  # a row of each domain's value
+            found = pc.index_in(t["source_domain"], value_set=v["source_domain"].take(pick))
+            value = v[col].take(pick).take(found).cast(pa.string())
+        t = t.append_column(name, value)
     return t
 
 
@@ -601,3 +645,70 @@ def intersect(
     }
     table = pa.table(out)
     return table.filter(pa.array(linked >= min_sites))
+
+
+# Columns :func:`anchor_rows` reads.
+ANCHOR_COLUMNS = [*LEAN_COLUMNS, "is_image", "position"]
+ANCHOR_ORDER = [("refdomains", "descending"), ("backlinks", "descending"),
+                ("anchor_text", "ascending"), ("is_image", "ascending")]  # fmt: skip
+
+
+def anchor_rows(rows: pa.Table) -> tuple[pa.Table, list[list[str | None]]]:
+    """``anchors``' rows from link rows (``ANCHOR_COLUMNS``), as the row-level SQL of
+    ``Index.anchors`` gives them: per (anchor_text, is_image) over distinct backlinks
+    (``is_image`` as last seen, nulls skipped), ``refdomains``, ``backlinks`` and
+    ``dofollow_refdomains``, in its order; and per row the distinct referring domains
+    (``list(DISTINCT source_domain)``: a null too, if there is one).
+
+    >>> t = pa.table({"source_url": ["http://a.test/1", "http://a.test/2", "http://b.test/"],
+    ...     "source_domain": ["a.test", "a.test", "b.test"], "target_url": ["http://t.test/"] * 3,
+    ...     "anchor_text": ["here", "here", "Shop"], "nofollow": [False, True, True],
+    ...     "fetched_at": pa.array([1, 1, 1], pa.timestamp("ms")), "is_image": [False] * 3,
+    ...     "position": pa.array([0, 0, 0], pa.int32())})
+    >>> out, domains = anchor_rows(t)
+    >>> out.select(["anchor_text", "refdomains", "backlinks", "dofollow_refdomains"]).to_pylist()
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [{'anchor_text': 'here', 'refdomains': 1, 'backlinks': 2, 'dofollow_refdomains': 1},
+     {'anchor_text': 'Shop', 'refdomains': 1, 'backlinks': 1, 'dofollow_refdomains': 0}]
+    >>> domains
+    [['a.test'], ['b.test']]
+    """
+    ts = _np(pc.cast(rows["fetched_at"], pa.int64()))
+    position = _np(rows["position"])
+    b = Groups.of(rows, KEYS, -ts, position)  # backlinks: the last-seen occurrence first
+    is_image = rows["is_image"]
+    last = b.first(_np(pc.is_null(is_image)), -ts, position) if is_image.null_count else b.firsts()
+    follow = b.max(ts * 2 + _np(pc.invert(rows["nofollow"]))) % 2 == 1
+    anchor, image = rows["anchor_text"].take(last), is_image.take(last)
+    domains = pc.dictionary_encode(
+        rows["source_domain"].take(last).combine_chunks(), null_encoding="encode"
+    )  # a null domain: a code too
+    dom = domains.indices.to_numpy().astype(np.int64)
+    card = max(len(domains.dictionary), 1)
+    image_code = _np(pc.fill_null(pc.cast(image, pa.int8()), 2))  # 0, 1, null: 2
+    g = Groups(_codes_null(anchor) * 3 + image_code)  # per (anchor_text, is_image)
+    pairs = np.unique(g.ids * card + dom)  # distinct (row, domain)
+    row_of, dom_of = pairs // card, pairs % card
+    names = domains.dictionary.to_pylist()
+    counted = np.array([d is not None for d in names], bool)
+    refdomains = np.bincount(row_of[counted[dom_of]], minlength=g.n)
+    followed = np.unique((g.ids * card + dom)[follow & counted[dom]])
+    first = g.firsts()
+    out = pa.table({
+        "anchor_text": anchor.take(first),
+        "is_image": image.take(first),
+        "refdomains": pa.array(refdomains, pa.int64()),
+        "backlinks": pa.array(g.count(), pa.int64()),
+        "dofollow_refdomains": pa.array(np.bincount(followed // card, minlength=g.n), pa.int64()),
+    })  # fmt: skip
+    order = pc.sort_indices(out, ANCHOR_ORDER).to_numpy()
+    per_row: list[list[str | None]] = [[] for _ in range(g.n)]
+    for r, d in zip(row_of.tolist(), dom_of.tolist(), strict=True):
+        per_row[r].append(names[d])
+    return out.take(order), [per_row[i] for i in order.tolist()]
+
+
+def _codes_null(col: pa.ChunkedArray) -> np.ndarray:
+    """Integer codes of the values of ``col``, equal where they are; a null is a value."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    return pc.dictionary_encode(arr, null_encoding="encode").indices.to_numpy().astype(np.int64)

@@ -4,14 +4,15 @@ A query about a target reads, for every crawl, the one compacted file of the tar
 bucket and only the row groups whose ``target_surt`` range overlaps the target's key range;
 raw files written since the last compaction are scanned with a plain filter.
 
-Two ways to run ``refdomains`` and ``backlinks``, same answers (the tests compare them):
+Two ways to run ``refdomains``, ``backlinks`` and ``anchors``, same answers (the tests compare
+them):
 
 - up to ``fast_rows`` candidate rows (the rows of those row groups, known from the footers,
   plus the rows of raw files), pyarrow reads the row groups and numpy aggregates them
   (:mod:`pipelines.index.lookup`): a typical domain costs a few milliseconds, mostly decoding
   one row group, where DuckDB spends ~10 ms per aggregation level whatever the row count;
 - above it, DuckDB SQL, whose parallel hash aggregates win on big targets. The other queries
-  (anchors, pages, diff, spam, outlinks) always run in DuckDB.
+  (pages, diff, spam, outlinks) always run in DuckDB.
 
 Counting (README.md, "Words"): without ``--crawl``, queries span all crawls and count
 *distinct* backlinks, a backlink being a (referring page, target URL, anchor text) triple,
@@ -768,7 +769,16 @@ class Index:
         self, target: Target, filters: Filters, keywords: tuple[str, ...]
     ) -> tuple[pa.Table, list[str], dict[str, int], int]:
         """:meth:`anchors`' rows, their classes, referring domains per class and in all, from
-        the rows."""
+        the rows: by pyarrow for a typical target, by DuckDB above ``fast_rows``."""
+        found = self.arrow_rows(target, filters, lookup.ANCHOR_COLUMNS)
+        if found is not None:
+            rows, sets = lookup.anchor_rows(found)
+            classes = [
+                classify(a, is_image=bool(i), domain=target.domain, keywords=keywords)
+                for a, i in zip(rows["anchor_text"].to_pylist(), rows["is_image"].to_pylist(),
+                                strict=True)
+            ]  # fmt: skip
+            return (rows, classes, *_class_domains(classes, sets))
         bl = self._bl(target, filters, attrs=("is_image",))
         rows = self.run(f"""
             SELECT anchor_text, is_image, any_value(target_url) AS example_target,
@@ -785,13 +795,7 @@ class Index:
                 rows["example_target"].to_pylist(), strict=True,
             )
         ]  # fmt: skip
-        per_class: dict[str, set[str]] = {}
-        for cls, domains in zip(classes, rows["domains"].to_pylist(), strict=True):
-            per_class.setdefault(cls, set()).update(domains)
-        # Every backlink is in one anchor's group: their domains are all the target's
-        # (counted as count(DISTINCT), without NULL), with no second query.
-        total = len(set().union(*per_class.values()) - {None})
-        return rows, classes, {k: len(v) for k, v in per_class.items()}, total
+        return (rows, classes, *_class_domains(classes, rows["domains"].to_pylist()))
 
     def anchors(
         self, target: Target, filters: Filters, *, keywords: tuple[str, ...] = (),
@@ -1089,6 +1093,23 @@ class Index:
         if isinstance(table, pa.RecordBatchReader):
             table = table.read_all()
         return table.slice(0, limit) if limit is not None else table
+
+
+def _class_domains(classes: list[str], domains: list[list[str | None]]
+                   ) -> tuple[dict[str, int], int]:  # fmt: skip
+    """Referring domains per anchor class and in all, from each anchor row's class and
+    distinct domains (a null among them counts in its class, not in all: as
+    ``list(DISTINCT)`` and ``count(DISTINCT)`` count).
+
+    >>> _class_domains(["generic", "branded", "generic"], [["a.test"], ["b.test"], ["a.test"]])
+    ({'generic': 1, 'branded': 1}, 2)
+    """
+    per_class: dict[str, set[str | None]] = {}
+    for cls, names in zip(classes, domains, strict=True):
+        per_class.setdefault(cls, set()).update(names)
+    # Every backlink is in one anchor's group: their domains are all the target's.
+    total = len(set().union(*per_class.values()) - {None})
+    return {k: len(v) for k, v in per_class.items()}, total
 
 
 def _order_sql(order: Order) -> str:

@@ -666,6 +666,7 @@ class SparkBuilder:
         from pipelines.index.compact import (
             COMPACTED_LINKS_SCHEMA,
             LINK_DICTIONARY,
+            LINK_STATISTICS,
             SORT_KEY,
             via_rel,
             via_sql,
@@ -678,7 +679,7 @@ class SparkBuilder:
         via = rows.mapInArrow(_sql_task(via_sql("src"), schema), _spark_schema(schema))
         rel = via_rel(crawl_id)
         n = sorted_file(via, list(SORT_KEY), stage / rel, COMPACTED_LINKS_SCHEMA,
-                        row_group_size=row_group_rows,
+                        row_group_size=row_group_rows, write_statistics=LINK_STATISTICS,
                         use_dictionary=LINK_DICTIONARY)  # fmt: skip
         if not n:  # as the local one: no file, no directory (nor via/, if no crawl has one)
             (stage / rel).unlink()
