@@ -352,7 +352,7 @@ def grouped_sql(bl: str) -> str:
     one_rel = "g._rels = 0 OR (g._rels = g.similar_links AND g._rmin = g._rmax)"
     return f"""
     SELECT * FROM (
-    WITH _b AS (SELECT * FROM {bl}),
+    WITH _b AS NOT MATERIALIZED (SELECT * FROM {bl}),
     g AS (
         SELECT {keys}, any_value(target_domain) AS target_domain,
                min(source_url) AS source_url, count(*) AS similar_links,
@@ -829,7 +829,8 @@ def build_bucket(con, task: BucketTask) -> None:
     try:
         # Per host first (each row read and grouped once), then per stored target.
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hbl AS {distinct_backlinks_sql(src)}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_bl AS {domain_backlinks_sql('_agg_hbl')}")
+        # A view: its consumers read it once each, a copy of every host's rows cost more.
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _agg_bl AS {domain_backlinks_sql('_agg_hbl')}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hpages AS {host_pages}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pages AS {pages}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_dominant AS {dominant}")
@@ -856,9 +857,9 @@ def build_bucket(con, task: BucketTask) -> None:
     finally:
         for name in ("_agg_d", "_agg_h"):
             con.unregister(name)
+        con.execute("DROP VIEW IF EXISTS _agg_bl")
         for name in (
             "_agg_hbl",
-            "_agg_bl",
             "_agg_hgrouped",
             "_agg_grouped",
             "_agg_hpages",
