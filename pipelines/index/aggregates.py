@@ -603,7 +603,7 @@ _UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "P
 
 def memory_bytes(setting: str) -> int:
     """Bytes of a memory limit as DuckDB shows it (``current_setting('memory_limit')``,
-    rounded down to a tenth of its unit).
+    rounded down to a tenth of its unit: at most the limit itself).
 
     >>> memory_bytes("5.5 GiB"), memory_bytes("512.0 MiB"), memory_bytes("100 bytes")
     (5905580032, 536870912, 100)
@@ -634,14 +634,16 @@ class InHand:
     A bucket is built on a thread of its own while compaction writes the next one (DuckDB and
     the Parquet writer release the GIL): at most one bucket is being built, one more held;
     on a DuckDB connection of its own with one thread and ``IN_HAND_MEMORY_SHARE`` of
-    ``con``'s memory limit, which ``con`` gives up until :meth:`finish`.
+    ``con``'s memory limit (``memory_limit``, as ``con`` was given it), which ``con`` gives
+    up until :meth:`finish`.
     Links through redirects are known only once every bucket is written: :meth:`finish`
     rebuilds from the files (:func:`build_bucket`, on ``con``) the buckets they reach, and
     builds those whose rows were too many to hold, then writes the targets file. The same
     files as :func:`build`, bucket for bucket. :meth:`close` when done (or failed)."""
 
     def __init__(self, con, stage: Path, *, where: str, ranks: Path, min_links: int,
-                 top_rows: int, row_group_rows: int = ROW_GROUP_ROWS) -> None:  # fmt: skip
+                 top_rows: int, row_group_rows: int = ROW_GROUP_ROWS,
+                 memory_limit: str | None = None) -> None:  # fmt: skip
         self.con, self.stage, self.where, self.ranks = con, stage, where, ranks
         self.min_links, self.row_group_rows = min_links, row_group_rows
         self.entry = manifest_entry(where, 0, ranks_signature(ranks), min_links, top_rows)
@@ -651,6 +653,9 @@ class InHand:
         # The compaction's result streams on ``con`` meanwhile: a DuckDB of their own.
         ((limit, temp),) = con.execute("""SELECT current_setting('memory_limit'),
                                                  current_setting('temp_directory')""").fetchall()
+        # Given back as set (``memory_limit``, None: DuckDB's default): DuckDB shows it rounded.
+        self._restore = "RESET memory_limit" if memory_limit is None else (
+            f"SET memory_limit = {lit(memory_limit)}")  # fmt: skip
         self._limit = memory_bytes(limit)
         share = int(self._limit * IN_HAND_MEMORY_SHARE)
         spill = Path(temp) / "aggregates" if temp else None
@@ -712,7 +717,7 @@ class InHand:
         self._own.close()
         self._own = None
         with contextlib.suppress(Exception):
-            self.con.execute(f"SET memory_limit = '{self._limit}B'")
+            self.con.execute(self._restore)
 
     def finish(self, segments: list[tuple[Path, int, int]], via: list[Path]) -> dict[str, Any]:
         """Rebuild the buckets the links through redirects (``via``) reach, and build those

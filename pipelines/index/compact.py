@@ -404,7 +404,7 @@ def compact(
                       database=stage / "spill" / "work.duckdb")  # fmt: skip
         # One crawl, the whole generation: its aggregates from the rows as they are written.
         in_hand = (
-            _in_hand(con, root, stage, aggregate_min_links, aggregate_top_rows)
+            _in_hand(con, root, stage, aggregate_min_links, aggregate_top_rows, memory_limit)
             if build_now and builder is None and len(rebuild) == 1
             and (old is None or all(s.crawl_id in rebuild for s in old.links))
             else None
@@ -535,11 +535,13 @@ def compact(
     return stats
 
 
-def _in_hand(con, root: Path, stage: Path, min_links: int, top_rows: int) -> agg.InHand:
+def _in_hand(con, root: Path, stage: Path, min_links: int, top_rows: int,
+             memory_limit: str | None) -> agg.InHand:  # fmt: skip
     from pipelines.index.queries import RANKS, Filters
 
     return agg.InHand(con, stage, where=Filters().sql(), ranks=root / RANKS / "domain.parquet",
-                      min_links=min_links, top_rows=top_rows)  # fmt: skip
+                      min_links=min_links, top_rows=top_rows,
+                      memory_limit=memory_limit)  # fmt: skip
 
 
 def _build_aggregates(build: Builder, con, root: Path, stage: Path, manifest: Manifest,
