@@ -676,18 +676,20 @@ def placed_sql(dedup: str, page_langs: str, surts: str = "surts") -> str:
         {site_level_sql(dedup, block_column="placement_block", score_column="placement_score")}
     ),
     ext AS (
-        SELECT source_url, count(*) FILTER (WHERE NOT is_internal)::INTEGER AS n
-        FROM {dedup} GROUP BY source_url
+        -- Per page: its external links and its page row, joined once per page (not per link).
+        SELECT e.source_url, e.n, pg.lang, pg.country, pg.links_seen
+        FROM (SELECT source_url, count(*) FILTER (WHERE NOT is_internal)::INTEGER AS n
+              FROM {dedup} GROUP BY source_url) e
+        LEFT JOIN ({page_langs}) pg ON pg.url = e.source_url
     )
     SELECT sited.* REPLACE ({_FINAL_SQL},
-           CASE WHEN pg.links_seen > sited.fetched_at THEN pg.links_seen
+           CASE WHEN ext.links_seen > sited.fetched_at THEN ext.links_seen
                 ELSE sited.fetched_at END AS fetched_at),
            su.target_surt, ext.n AS source_external_links,
-           pg.lang AS source_lang, pg.country AS source_country
+           ext.lang AS source_lang, ext.country AS source_country
     FROM sited JOIN ext USING (source_url)
     JOIN {surts} su ON su.target_url IS NOT DISTINCT FROM sited.target_url
                    AND su.target_host IS NOT DISTINCT FROM sited.target_host
-    LEFT JOIN ({page_langs}) pg ON pg.url = sited.source_url
     LEFT JOIN redirect_map rm
       ON rm.url = CASE WHEN sited.link_kind = '{REDIRECT_SCRIPT}' THEN sited.final_target_url
                        ELSE sited.target_url END"""
