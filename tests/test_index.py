@@ -25,7 +25,7 @@ import pytest
 from crawler.defaults import AGGREGATE_MIN_LINKS
 from pipelines.index import aggregates as agg
 from pipelines.index import compact as compact_module
-from pipelines.index import lookup
+from pipelines.index import engine, lookup
 from pipelines.index.compact import buckets_for, compact, flat_name
 from pipelines.index.drop import drop_crawl
 from pipelines.index.layout import (
@@ -776,6 +776,31 @@ def test_aggregates_of_a_bucket_too_big_to_hold_are_built_from_its_files(tmp_pat
     snap, from_rows, from_files = _in_hand_crawl(tmp_path, monkeypatch)
     assert from_rows == [] and sorted(from_files) == sorted(s.bucket for s in snap.manifest.links)
     _same_as_the_files_build(tmp_path, snap)
+
+
+def _memory_limit(con) -> int:
+    return agg.memory_bytes(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+
+
+def test_in_hand_aggregates_take_a_share_of_the_memory_limit(tmp_path):
+    """The in-hand buckets' DuckDB (one thread) gets IN_HAND_MEMORY_SHARE of the compaction
+    connection's memory limit, which that connection gives up until they are done: the two
+    together hold to the user's limit; closed, the connection has it all back."""
+    con = engine.connect(memory_limit="4GB", temp_dir=tmp_path / "spill")
+    total = _memory_limit(con)
+    in_hand = agg.InHand(con, tmp_path, where="true", ranks=tmp_path / "none.parquet",
+                         min_links=0, top_rows=10, memory_limit="4GB")  # fmt: skip
+    try:
+        own = in_hand._own
+        assert _memory_limit(con) + _memory_limit(own) <= total
+        assert _memory_limit(own) >= 0.9 * agg.IN_HAND_MEMORY_SHARE * total
+        assert _memory_limit(con) >= 0.9 * (1 - agg.IN_HAND_MEMORY_SHARE) * total
+        assert own.execute("SELECT current_setting('threads')").fetchall()[0][0] == 1
+        assert (tmp_path / "spill" / "aggregates").is_dir()  # its own spill directory
+    finally:
+        in_hand.close()
+    assert _memory_limit(con) == total
+    con.close()
 
 
 def test_aggregates_failing_beside_the_writer_fail_the_compaction(tmp_path, monkeypatch):

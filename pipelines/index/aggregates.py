@@ -35,6 +35,7 @@ ties); ``tests/test_index.py`` compares both paths on every case.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 import zlib
 from collections.abc import Callable
@@ -351,7 +352,7 @@ def grouped_sql(bl: str) -> str:
     one_rel = "g._rels = 0 OR (g._rels = g.similar_links AND g._rmin = g._rmax)"
     return f"""
     SELECT * FROM (
-    WITH _b AS (SELECT * FROM {bl}),
+    WITH _b AS NOT MATERIALIZED (SELECT * FROM {bl}),
     g AS (
         SELECT {keys}, any_value(target_domain) AS target_domain,
                min(source_url) AS source_url, count(*) AS similar_links,
@@ -590,25 +591,78 @@ def _columns(files: list[Path]) -> str:
     return columns_or_null(files, COMPACTED_LINKS_SCHEMA)
 
 
+# The in-hand buckets are built on a DuckDB of their own with one thread (on two, a bucket's
+# near one-to-one GROUP BYs cost 1.25x the CPU, and the compaction's query has the other
+# core), given this share of the compaction's memory limit, which the compaction's own
+# connection gives up meanwhile: the two together hold to the user's --memory-limit. A 1M-row
+# bucket builds in about 1 GiB (at 512 MiB it spills: 1.4x the CPU); 6 GB: 1.5 GB for them.
+IN_HAND_MEMORY_SHARE = 0.25
+_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50,
+          "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "PB": 10**15}  # fmt: skip
+
+
+def memory_bytes(setting: str) -> int:
+    """Bytes of a memory limit as DuckDB shows it (``current_setting('memory_limit')``,
+    rounded down to a tenth of its unit: at most the limit itself).
+
+    >>> memory_bytes("5.5 GiB"), memory_bytes("512.0 MiB"), memory_bytes("100 bytes")
+    (5905580032, 536870912, 100)
+    """
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]+)\s*", setting)
+    if m is None or m.group(2) not in _UNITS:
+        raise ValueError(f"memory limit {setting!r}")
+    return int(float(m.group(1)) * _UNITS[m.group(2)])
+
+
+def _own_connection(memory: int, spill: Path | None):
+    """The in-hand buckets' DuckDB: one thread, ``memory`` bytes, spilling to ``spill``; in
+    the session time zone a cursor of the compaction's connection has (the files' as before)."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    con.execute("SET enable_progress_bar = false")
+    con.execute(f"SET memory_limit = '{int(memory)}B'")
+    con.execute("SET threads = 1")
+    if spill is not None:
+        con.execute(f"SET temp_directory = {lit(str(spill))}")
+    return con
+
+
 class InHand:
     """The aggregates of a generation of one crawl, built from each bucket's rows as
     compaction writes them (:meth:`bucket`, sorted, in memory): no second read of the files.
     A bucket is built on a thread of its own while compaction writes the next one (DuckDB and
-    the Parquet writer release the GIL): at most one bucket is being built, one more held.
+    the Parquet writer release the GIL): at most one bucket is being built, one more held;
+    on a DuckDB connection of its own with one thread and ``IN_HAND_MEMORY_SHARE`` of
+    ``con``'s memory limit (``memory_limit``, as ``con`` was given it), which ``con`` gives
+    up until :meth:`finish`.
     Links through redirects are known only once every bucket is written: :meth:`finish`
-    rebuilds from the files (:func:`build_bucket`) the buckets they reach, and builds those
-    whose rows were too many to hold, then writes the targets file. The same files as
-    :func:`build`, bucket for bucket. :meth:`close` when done (or failed)."""
+    rebuilds from the files (:func:`build_bucket`, on ``con``) the buckets they reach, and
+    builds those whose rows were too many to hold, then writes the targets file. The same
+    files as :func:`build`, bucket for bucket. :meth:`close` when done (or failed)."""
 
     def __init__(self, con, stage: Path, *, where: str, ranks: Path, min_links: int,
-                 top_rows: int, row_group_rows: int = ROW_GROUP_ROWS) -> None:  # fmt: skip
-        # A cursor of its own: the compaction's result streams on ``con`` meanwhile.
-        self.con, self.stage, self.where, self.ranks = con.cursor(), stage, where, ranks
+                 top_rows: int, row_group_rows: int = ROW_GROUP_ROWS,
+                 memory_limit: str | None = None) -> None:  # fmt: skip
+        self.con, self.stage, self.where, self.ranks = con, stage, where, ranks
         self.min_links, self.row_group_rows = min_links, row_group_rows
         self.entry = manifest_entry(where, 0, ranks_signature(ranks), min_links, top_rows)
         self.counts: dict[int, pa.Table] = {}  # per bucket: links per (domain, host)
         self.from_files: set[int] = set()  # buckets given without their rows
         self.seconds = 0.0  # building buckets (beside the compaction: not all of it waited)
+        # The compaction's result streams on ``con`` meanwhile: a DuckDB of their own.
+        ((limit, temp),) = con.execute("""SELECT current_setting('memory_limit'),
+                                                 current_setting('temp_directory')""").fetchall()
+        # Given back as set (``memory_limit``, None: DuckDB's default): DuckDB shows it rounded.
+        self._restore = "RESET memory_limit" if memory_limit is None else (
+            f"SET memory_limit = {lit(memory_limit)}")  # fmt: skip
+        self._limit = memory_bytes(limit)
+        share = int(self._limit * IN_HAND_MEMORY_SHARE)
+        spill = Path(temp) / "aggregates" if temp else None
+        if spill is not None:
+            spill.mkdir(parents=True, exist_ok=True)
+        self._own = _own_connection(share, spill)
+        con.execute(f"SET memory_limit = '{self._limit - share}B'")
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="aggregates")
         self._building: Future[None] | None = None
 
@@ -637,35 +691,50 @@ class InHand:
 
     def _build(self, bucket: int, rows: pa.Table) -> None:
         t0 = time.monotonic()
-        self.con.register("_agg_rows", rows)
+        con = self._own
+        con.register("_agg_rows", rows)
         try:
-            self.counts[bucket] = counts = arrow_table(self.con, count_sql("_agg_rows", self.where))
+            self.counts[bucket] = counts = arrow_table(con, count_sql("_agg_rows", self.where))
             domains, hosts, _ = select_targets(counts, self.min_links)
             if domains:
-                build_bucket(self.con, self._task(bucket, domains, hosts, [], "*", "_agg_rows"))
+                build_bucket(con, self._task(bucket, domains, hosts, [], "*", "_agg_rows"))
         finally:
-            self.con.unregister("_agg_rows")
+            con.unregister("_agg_rows")
             self.seconds += time.monotonic() - t0
 
     def close(self) -> None:
         """Stop the bucket being built (a failed compaction: interrupted, not waited for to
-        the end), wait for its thread, close the cursor. Raises nothing: after :meth:`finish`
-        nothing is left to raise, and on a failed compaction its own error is the one to
-        see."""
+        the end), wait for its thread, close its connection and give ``con`` its whole memory
+        limit back. Raises nothing: after :meth:`finish` nothing is left to raise, and on a
+        failed compaction its own error is the one to see."""
+        if self._own is None:
+            return
         if self._building is not None:
-            self.con.interrupt()
+            self._own.interrupt()
         with contextlib.suppress(Exception):
             self._wait()
-        self._pool.shutdown()  # the thread stopped: only then the cursor closes
-        self.con.close()
+        self._pool.shutdown()  # the thread stopped: only then the connection closes
+        self._own.close()
+        self._own = None
+        with contextlib.suppress(Exception):
+            self.con.execute(self._restore)
 
     def finish(self, segments: list[tuple[Path, int, int]], via: list[Path]) -> dict[str, Any]:
         """Rebuild the buckets the links through redirects (``via``) reach, and build those
         given without their rows, from the files ``segments``; write the targets file; the
         manifest entry."""
         self._wait()
+        self.close()  # its connection's memory back to ``con``, which builds the rest
+        cur = self.con.cursor()
+        try:
+            return self._finish(cur, segments, via)
+        finally:
+            cur.close()
+
+    def _finish(self, con, segments: list[tuple[Path, int, int]], via: list[Path]
+                ) -> dict[str, Any]:  # fmt: skip
         buckets = int(self.entry["buckets"])
-        reached = arrow_table(self.con, f"""SELECT DISTINCT target_domain
+        reached = arrow_table(con, f"""SELECT DISTINCT target_domain
             FROM {read_sql(via, _columns(via))} WHERE {self.where}""") if via else None  # fmt: skip
         domains = reached["target_domain"].to_pylist() if reached is not None else []
         reached_b = {bucket_of(d, buckets) for d in domains if d is not None}
@@ -673,12 +742,12 @@ class InHand:
             for table in TABLES:
                 (self.stage / file_name(table, b, buckets)).unlink(missing_ok=True)
             files = bucket_files(segments, b, buckets)
-            counts = arrow_table(self.con, count_sql(read_sql(files, _columns(files)), self.where))
+            counts = arrow_table(con, count_sql(read_sql(files, _columns(files)), self.where))
             mine = [bucket_of(d, buckets) == b for d in counts["target_domain"].to_pylist()]
             self.counts[b] = counts = counts.filter(pa.array(mine, pa.bool_()))
             domains, hosts, _ = select_targets(counts, self.min_links)
             if domains:
-                build_bucket(self.con, self._task(b, domains, hosts, files, _columns(files)))
+                build_bucket(con, self._task(b, domains, hosts, files, _columns(files)))
         counts = [c.select(["target_domain", "target_host", "n"]) for c in self.counts.values()]
         write_targets(self.stage, pa.concat_tables(counts), self.min_links, buckets)
         return self.entry
@@ -765,7 +834,8 @@ def build_bucket(con, task: BucketTask) -> None:
     try:
         # Per host first (each row read and grouped once), then per stored target.
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hbl AS {distinct_backlinks_sql(src)}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_bl AS {domain_backlinks_sql('_agg_hbl')}")
+        # A view: its consumers read it once each, a copy of every host's rows cost more.
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _agg_bl AS {domain_backlinks_sql('_agg_hbl')}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hpages AS {host_pages}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pages AS {pages}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_dominant AS {dominant}")
@@ -792,9 +862,9 @@ def build_bucket(con, task: BucketTask) -> None:
     finally:
         for name in ("_agg_d", "_agg_h"):
             con.unregister(name)
+        con.execute("DROP VIEW IF EXISTS _agg_bl")
         for name in (
             "_agg_hbl",
-            "_agg_bl",
             "_agg_hgrouped",
             "_agg_grouped",
             "_agg_hpages",

@@ -406,7 +406,7 @@ def compact(
                       database=stage / "spill" / "work.duckdb")  # fmt: skip
         # One crawl, the whole generation: its aggregates from the rows as they are written.
         in_hand = (
-            _in_hand(con, root, stage, aggregate_min_links, aggregate_top_rows)
+            _in_hand(con, root, stage, aggregate_min_links, aggregate_top_rows, memory_limit)
             if build_now and builder is None and len(rebuild) == 1
             and (old is None or all(s.crawl_id in rebuild for s in old.links))
             else None
@@ -537,11 +537,13 @@ def compact(
     return stats
 
 
-def _in_hand(con, root: Path, stage: Path, min_links: int, top_rows: int) -> agg.InHand:
+def _in_hand(con, root: Path, stage: Path, min_links: int, top_rows: int,
+             memory_limit: str | None) -> agg.InHand:  # fmt: skip
     from pipelines.index.queries import RANKS, Filters
 
     return agg.InHand(con, stage, where=Filters().sql(), ranks=root / RANKS / "domain.parquet",
-                      min_links=min_links, top_rows=top_rows)  # fmt: skip
+                      min_links=min_links, top_rows=top_rows,
+                      memory_limit=memory_limit)  # fmt: skip
 
 
 def _build_aggregates(build: Builder, con, root: Path, stage: Path, manifest: Manifest,
@@ -676,18 +678,20 @@ def placed_sql(dedup: str, page_langs: str, surts: str = "surts") -> str:
         {site_level_sql(dedup, block_column="placement_block", score_column="placement_score")}
     ),
     ext AS (
-        SELECT source_url, count(*) FILTER (WHERE NOT is_internal)::INTEGER AS n
-        FROM {dedup} GROUP BY source_url
+        -- Per page: its external links and its page row, joined once per page (not per link).
+        SELECT e.source_url, e.n, pg.lang, pg.country, pg.links_seen
+        FROM (SELECT source_url, count(*) FILTER (WHERE NOT is_internal)::INTEGER AS n
+              FROM {dedup} GROUP BY source_url) e
+        LEFT JOIN ({page_langs}) pg ON pg.url = e.source_url
     )
     SELECT sited.* REPLACE ({_FINAL_SQL},
-           CASE WHEN pg.links_seen > sited.fetched_at THEN pg.links_seen
+           CASE WHEN ext.links_seen > sited.fetched_at THEN ext.links_seen
                 ELSE sited.fetched_at END AS fetched_at),
            su.target_surt, ext.n AS source_external_links,
-           pg.lang AS source_lang, pg.country AS source_country
+           ext.lang AS source_lang, ext.country AS source_country
     FROM sited JOIN ext USING (source_url)
     JOIN {surts} su ON su.target_url IS NOT DISTINCT FROM sited.target_url
                    AND su.target_host IS NOT DISTINCT FROM sited.target_host
-    LEFT JOIN ({page_langs}) pg ON pg.url = sited.source_url
     LEFT JOIN redirect_map rm
       ON rm.url = CASE WHEN sited.link_kind = '{REDIRECT_SCRIPT}' THEN sited.final_target_url
                        ELSE sited.target_url END"""
