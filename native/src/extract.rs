@@ -11,6 +11,7 @@ use crate::facts;
 use crate::lexbor;
 use crate::rows::link_rows;
 use crate::scan;
+use crate::scan_arrays;
 use crate::urls::non_ascii_query;
 use crate::walk::{self, LinkRow, PageRow};
 
@@ -145,7 +146,8 @@ fn element_of(tree: &Bound<'_, PyAny>, node: &Bound<'_, PyAny>) -> PyResult<usiz
 }
 
 /// placement.py `_scan`'s facts (native/src/scan.rs `Scan`, in that order, its kinds with
-/// them) of *tree* (a selectolax `LexborHTMLParser`) under *root* (its `<body>` or `<html>`),
+/// them, then the arrays of src/scan_arrays.rs: each element's nearest block of running text
+/// and its ancestry's bits) of *tree* (a selectolax `LexborHTMLParser`) under *root* (its `<body>` or `<html>`),
 /// for the link elements at the addresses *links* (compared, never read); *blocks*,
 /// *containers*, *min_para*: placement's tags and threshold. Under the GIL (the tree holds).
 /// None if *root* is not in the document (a `<body>` a late `<frameset>` detached).
@@ -168,6 +170,11 @@ fn lexbor_scan(
     let Some(s) = guarded(|| unsafe { scan::scan(root, &links, &rules) })? else {
         return Ok(None);
     };
+    let (nearest, ancestry) = guarded(|| {
+        let nearest = scan_arrays::nearest(&s.parent, &s.paras);
+        let ancestry = s.facts.as_ref().map(|f| scan_arrays::ancestry(&s.parent, &s.kind_of, f));
+        (nearest, ancestry)
+    })?;
     Ok(Some((
         s.facts,
         s.parent,
@@ -179,6 +186,8 @@ fn lexbor_scan(
         s.link_keys,
         s.paras,
         s.seq,
+        nearest,
+        ancestry,
     )))
 }
 
@@ -229,7 +238,8 @@ fn element_facts(
     guarded(|| facts::tables().map(|t| t.facts(tag, &cls, &id, &role, &itemprop)))
 }
 
-/// `lexbor_scan`'s answer (scan.rs `Scan`'s fields).
+/// `lexbor_scan`'s answer (scan.rs `Scan`'s fields, then scan_arrays.rs's `nearest` and
+/// `ancestry`).
 type ScanRow = (
     Option<Vec<facts::Facts>>,
     Vec<i64>,
@@ -241,6 +251,8 @@ type ScanRow = (
     Vec<i64>,
     Vec<(usize, usize)>,
     Vec<usize>,
+    Vec<i64>,
+    Option<Vec<u64>>,
 );
 
 /// extract.py `_limit_open_elements(_limit_nesting(body, max_depth), max_depth)` (bound_body,

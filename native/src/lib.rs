@@ -8,6 +8,7 @@ mod facts;
 mod lexbor;
 mod rows;
 mod scan;
+mod scan_arrays;
 pub mod urls;
 mod walk;
 
@@ -16,7 +17,7 @@ mod walk;
 /// number with any change of a function's name, signature or return shape.
 #[pyfunction]
 fn core_version() -> &'static str {
-    concat!(env!("CARGO_PKG_VERSION"), "+api12")
+    concat!(env!("CARGO_PKG_VERSION"), "+api13")
 }
 
 #[pymodule]
@@ -24,5 +25,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(core_version, m)?)?;
     urls::register(m)?;
     extract::register(m)?;
+    scan_arrays::register(m)?;
     Ok(())
 }
