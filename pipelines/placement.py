@@ -681,7 +681,7 @@ class _Page:
         """The elements and facts of a native scan (:meth:`register` then :meth:`read_facts`
         by the core): the facts of each kind of element looked up once."""
         self.index_addresses = scanned.addresses
-        self.index = {address: key for key, address in enumerate(scanned.addresses)}
+        self.index = dict(zip(scanned.addresses, range(len(scanned.addresses)), strict=True))
         self.parent, self.depth, self.block = scanned.parent, scanned.depth, scanned.block
         self.nodes = _Nodes(self, self.nodes[0], scanned.link_keys, links)
         if attrs is not None:
@@ -1162,10 +1162,21 @@ def _labelled(label: Sequence[str | None], region: str) -> Iterator[int]:
         yield key
 
 
-def _region_words(page: _Page, key: int) -> set[str]:
+def _region_words(page: _Page, key: int) -> frozenset[str]:
     """The class names that give an element its label."""
-    cls = page.names(key)[0] or ""
-    return {word for word in cls.split() if _WORD_FACTS[word][1] == page.label[key]}
+    return _CLASS_REGION_WORDS[page.names(key)[0] or "", page.label[key]]
+
+
+def _class_region_words(cls: str, label: str | None) -> frozenset[str]:
+    """The names of a class attribute whose region word is ``label``.
+
+    >>> sorted(_class_region_words("widget sidebar-left clearfix menu", SIDEBAR))
+    ['sidebar-left', 'widget']
+    """
+    return frozenset(word for word in cls.split() if _WORD_FACTS[word][1] == label)
+
+
+_CLASS_REGION_WORDS = BoundedMemo(_class_region_words, 1 << 20)  # class lists repeat
 
 
 class _Boiler:
@@ -1506,9 +1517,11 @@ class _Where:
             up, lab = parent[k], label[k]
             if up in around:
                 of[k] = (up, k, (lab,) if lab else ())
+            elif not lab:  # most elements: where its parent is (the same tuple)
+                of[k] = of[up]
             else:
                 top, branch, labels = of[up]  # type: ignore[misc]
-                of[k] = (top, branch, (lab, *labels) if lab else labels)
+                of[k] = (top, branch, (lab, *labels))
         self.of = of
 
     def locate(self, key: int) -> tuple[int, int, tuple[str, ...]]:
