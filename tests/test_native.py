@@ -948,6 +948,31 @@ def test_the_core_takes_no_subclass_of_selectolax(core, monkeypatch):
     assert failures == ["lexbor not loaded, or not a node of a selectolax lexbor tree"]
 
 
+def test_new_tables_empty_the_cores_memo_of_facts(core):
+    """The core keeps each kind of element's facts across pages (markup repeats); tables set
+    anew (another placement module's) are read afresh, not answered from that memo."""
+    if core is None:
+        return _fallback_works()
+    native.lexbor_core()
+    tree = LexborHTMLParser("<div class=menu><p>Some running text here. <a href=/x>x</a></div>")
+
+    def label_of_menu() -> str | None:
+        scanned = native.scan_page(tree, tree.body, tree.css("a"))
+        assert scanned is not None and scanned.facts is not None
+        kind = next(i for i, kind in enumerate(scanned.kinds) if kind[1] == "menu")
+        return scanned.facts[kind][0]
+
+    assert label_of_menu() == label_of_menu() == "nav"  # the second from the memo
+    tables = list(native.placement_tables())
+    tables[3] = {**tables[3], "menu": "footer"}  # _TOKEN_LABELS
+    try:
+        core.placement_tables(*tables)
+        assert label_of_menu() == "footer"
+    finally:
+        core.placement_tables(*native.placement_tables())
+    assert label_of_menu() == "nav"
+
+
 def test_tables_that_do_not_convert_leave_the_python_path(core, monkeypatch, caplog):
     """Placement's tables the core cannot take (a None key) turn the core off with a warning,
     once: extraction takes the Python path, it does not raise on every page."""

@@ -172,7 +172,10 @@ fn lexbor_scan(
     };
     let (nearest, ancestry) = guarded(|| {
         let nearest = scan_arrays::nearest(&s.parent, &s.paras);
-        let ancestry = s.facts.as_ref().map(|f| scan_arrays::ancestry(&s.parent, &s.kind_of, f));
+        let ancestry = s
+            .facts
+            .as_ref()
+            .map(|f| scan_arrays::ancestry(&s.parent, &s.kind_of, f));
         (nearest, ancestry)
     })?;
     Ok(Some((

@@ -5,7 +5,7 @@
 //! tests/test_native.py holds them to Python's on every kind of element of its pages and on
 //! random names.
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::walk::py_strip;
 
@@ -33,6 +33,95 @@ static TABLES: RwLock<Option<Arc<Tables>>> = RwLock::new(None);
 pub fn set_tables(tables: Tables) {
     if let Ok(mut slot) = TABLES.write() {
         *slot = Some(Arc::new(tables));
+    }
+    if let Ok(mut memo) = MEMO.lock() {
+        *memo = None; // facts of the tables before
+    }
+}
+
+/// What an element's facts depend on: its tag, class, id, role and itemprop.
+type FactsKey = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// Facts by element kind across pages (placement.py's `_FACTS` memo: markup repeats across a
+/// site's pages), bounded as Python's in the characters of the keys it holds (a page chooses
+/// them): started afresh past `MEMO_CHARS`. Emptied when the tables change.
+#[derive(Default)]
+pub struct FactsMemo {
+    map: HashMap<FactsKey, Facts>,
+    chars: usize,
+}
+
+const MEMO_CHARS: usize = 8 << 20; // placement.py's _FACTS budget
+
+static MEMO: Mutex<Option<FactsMemo>> = Mutex::new(None);
+
+impl FactsMemo {
+    fn clear(&mut self) {
+        self.map.clear();
+        self.chars = 0;
+    }
+
+    /// `tables.facts(...)` of a kind, memoized.
+    fn facts(&mut self, tables: &Tables, key: FactsKey) -> Facts {
+        if let Some(found) = self.map.get(&key) {
+            return found.clone();
+        }
+        let (tag, cls, id, role, itemprop) = &key;
+        let facts = tables.facts(tag, cls, id, role, itemprop);
+        let len = |v: &Option<String>| v.as_ref().map_or(0, |v| v.chars().count());
+        let size = tag.chars().count() + len(cls) + len(id) + len(role) + len(itemprop);
+        if self.chars + size > MEMO_CHARS {
+            self.clear();
+            if size > MEMO_CHARS {
+                return facts; // too big to hold
+            }
+        }
+        self.chars += size;
+        self.map.insert(key, facts.clone());
+        facts
+    }
+}
+
+/// The facts of each of *kinds* ((tag, class, id, role, itemprop)), by *tables*, through the
+/// memo (computed afresh if a panic left it poisoned).
+pub fn memoized<'k>(
+    tables: &Tables,
+    kinds: impl Iterator<
+        Item = (
+            &'k str,
+            &'k Option<String>,
+            &'k Option<String>,
+            &'k Option<String>,
+            &'k Option<String>,
+        ),
+    >,
+) -> Vec<Facts> {
+    let mut guard = MEMO.lock().ok();
+    let memo = guard
+        .as_mut()
+        .map(|slot| slot.get_or_insert_with(FactsMemo::default));
+    match memo {
+        Some(memo) => kinds
+            .map(|(tag, cls, id, role, itemprop)| {
+                let key = (
+                    tag.to_string(),
+                    cls.clone(),
+                    id.clone(),
+                    role.clone(),
+                    itemprop.clone(),
+                );
+                memo.facts(tables, key)
+            })
+            .collect(),
+        None => kinds
+            .map(|(tag, cls, id, role, itemprop)| tables.facts(tag, cls, id, role, itemprop))
+            .collect(),
     }
 }
 

@@ -68,7 +68,16 @@ mod tests {
     fn tree_sums_decay_up() {
         let parent = [-1, 0, 1, 0, 99];
         let sums = tree_sums(&parent, vec![0.0, 1.0, 10.0, 100.0, 5.0], 0.5);
-        assert_eq!(sums, [0.5 * (1.0 + 0.5 * 10.0) + 0.5 * 100.0, 6.0, 10.0, 100.0, 5.0]);
+        assert_eq!(
+            sums,
+            [
+                0.5 * (1.0 + 0.5 * 10.0) + 0.5 * 100.0,
+                6.0,
+                10.0,
+                100.0,
+                5.0
+            ]
+        );
     }
 }
 
@@ -99,3 +108,30 @@ pub fn register(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()
     use pyo3::types::PyModuleMethods;
     m.add_function(pyo3::wrap_pyfunction!(tree_sums_py, m)?)
 }
+
+/// A hasher for node addresses (not chosen by a page: its allocator's), far cheaper than
+/// SipHash on the scan's address maps: one multiply, the high half folded into the low one
+/// (addresses are aligned: their low bits alone would fill few buckets).
+#[derive(Default, Clone, Copy)]
+pub struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        let h = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h ^ (h >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x100_0000_01B3);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0.rotate_left(5) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A map keyed by node addresses.
+pub type AddressMap<V> =
+    std::collections::HashMap<usize, V, std::hash::BuildHasherDefault<AddressHasher>>;
