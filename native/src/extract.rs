@@ -1,5 +1,4 @@
 //! The core's Python functions (registered by lib.rs): `src/walk.rs` does the work.
-use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::exceptions::{PyLookupError, PyRuntimeError};
@@ -199,16 +198,16 @@ fn lexbor_scan(
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 fn placement_tables(
-    tag_labels: HashMap<String, String>,
-    role_labels: HashMap<String, String>,
-    itemprop_labels: HashMap<String, String>,
-    token_labels: HashMap<String, String>,
+    tag_labels: facts::WordMap<String>,
+    role_labels: facts::WordMap<String>,
+    itemprop_labels: facts::WordMap<String>,
+    token_labels: facts::WordMap<String>,
     compound: Vec<(String, String)>,
-    weak_content: HashSet<String>,
-    word_bits: HashMap<String, u64>,
-    tag_bits: HashMap<String, u64>,
-    label_bits: HashMap<String, u64>,
-    body_itemprops: HashSet<String>,
+    weak_content: facts::WordSet,
+    word_bits: facts::WordMap<u64>,
+    tag_bits: facts::WordMap<u64>,
+    label_bits: facts::WordMap<u64>,
+    body_itemprops: facts::WordSet,
     labels: (String, String),
 ) {
     let (comment, content) = labels;

@@ -13,19 +13,47 @@ use crate::walk::py_strip;
 /// `_COMPOUND`, `_WEAK_CONTENT`, `_WORD_BITS`, `_TAG_BITS`, `_LABEL_BITS`, `_BODY_ITEMPROPS`)
 /// and its comment and content labels.
 pub struct Tables {
-    pub tag_labels: HashMap<String, String>,
-    pub role_labels: HashMap<String, String>,
-    pub itemprop_labels: HashMap<String, String>,
-    pub token_labels: HashMap<String, String>,
+    pub tag_labels: WordMap<String>,
+    pub role_labels: WordMap<String>,
+    pub itemprop_labels: WordMap<String>,
+    pub token_labels: WordMap<String>,
     pub compound: Vec<(String, String)>,
-    pub weak_content: HashSet<String>,
-    pub word_bits: HashMap<String, u64>,
-    pub tag_bits: HashMap<String, u64>,
-    pub label_bits: HashMap<String, u64>,
-    pub body_itemprops: HashSet<String>,
+    pub weak_content: WordSet,
+    pub word_bits: WordMap<u64>,
+    pub tag_bits: WordMap<u64>,
+    pub label_bits: WordMap<u64>,
+    pub body_itemprops: WordSet,
     pub comment: String,
     pub content: String,
 }
+
+/// FNV-1a over a word's bytes: the tables' keys are Python's fixed words (a page only looks
+/// words up, it adds none: no collisions to craft), and SipHash cost more than the lookup.
+#[derive(Clone, Copy)]
+pub struct WordHasher(u64);
+
+impl Default for WordHasher {
+    fn default() -> Self {
+        WordHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for WordHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+}
+
+/// A table of placement's words (PyO3 takes a dict into it).
+pub type WordMap<V> = HashMap<String, V, std::hash::BuildHasherDefault<WordHasher>>;
+/// A set of placement's words.
+pub type WordSet = HashSet<String, std::hash::BuildHasherDefault<WordHasher>>;
 
 static TABLES: RwLock<Option<Arc<Tables>>> = RwLock::new(None);
 
@@ -198,7 +226,7 @@ impl Tables {
         if let Some(label) = self.tag_labels.get(tag) {
             return Some(label);
         }
-        let lookup = |table: &'s HashMap<String, String>, v: Option<&str>| {
+        let lookup = |table: &'s WordMap<String>, v: Option<&str>| {
             v.and_then(|v| table.get(&py_strip(v).to_lowercase()))
         };
         if let Some(label) = lookup(&self.role_labels, role) {
@@ -301,6 +329,11 @@ fn lower_letter(c: char) -> bool {
 /// `_tokens`: `_TOKEN_RE`'s matches, `[A-Z]?[a-z\u00e0-\u024f]+|[A-Z]+(?![a-z])`, lowercased
 /// (its ASCII fast path gives the same tokens).
 pub fn tokens(value: &str) -> Vec<String> {
+    if value.is_ascii() && !value.bytes().any(|b| b.is_ascii_uppercase()) {
+        // Python's fast path: no capital, so the tokens are the runs of a-z.
+        let runs = value.split(|c: char| !c.is_ascii_lowercase());
+        return runs.filter(|t| !t.is_empty()).map(str::to_string).collect();
+    }
     let chars: Vec<char> = value.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
