@@ -43,11 +43,11 @@ NATIVE_ENV = "LINKCRAWL_NATIVE"
 #: The core this Python code speaks to: native/Cargo.toml's version and the interface number
 #: (native/src/lib.rs ``core_version``; bumped with any change of a function's signature or
 #: return shape).
-CORE_VERSION = "0.1.0+api13"
+CORE_VERSION = "0.1.0+api14"
 #: The core's functions this module calls.
 CORE_FUNCTIONS = (
     "extract_links", "extract_decoded", "lexbor_page", "lexbor_scan", "limit_depth",
-    "placement_tables", "bound_body",
+    "placement_tables", "bound_body", "tree_sums",
 )  # fmt: skip
 
 
@@ -403,7 +403,7 @@ def scan_page(
         return None
     if row is None:  # a detached root: Python's (no bug, not logged)
         return None
-    scanned = Scanned(*row)
+    scanned = Scanned(*row, native.tree_sums)
     if -1 in scanned.link_keys:  # a link the scan did not reach: the walks disagree (a bug)
         _failed("a page's placement scan", RuntimeError("a link is not in the scan"))
         return None

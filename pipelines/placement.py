@@ -495,6 +495,8 @@ _ROOT_FACTS = (None, False, 0, 0)  # the root: no label, not the body, no finger
 
 #: What an element's facts depend on: its tag, class, id, role, itemprop, align (:func:`_facts`).
 Kind = tuple[str, str | None, str | None, str | None, str | None, str | None]
+#: Sums up the tree (parent, values, decay) -> values (:func:`_tree_sums`), by the core.
+TreeSums = Callable[[list[int], list[float], float], list[float]]
 
 
 class Scanned(NamedTuple):
@@ -504,7 +506,11 @@ class Scanned(NamedTuple):
     into ``kinds``: markup repeats); each link's key; the blocks of running text and their
     text length; the keys of blocks and links in document order. ``facts``: each kind's label,
     whether it names the body, and bits (:func:`_facts` but the fingerprint part) when the
-    core classified them with this module's tables, else None (then looked up here)."""
+    core classified them with this module's tables, else None (then looked up here). Then
+    what the rules read per element, derived in the same pass: ``nearest``, each element's
+    nearest block of running text (:attr:`_Text.nearest`), and ``ancestry``, its bits ORed
+    with its ancestors' (:func:`_ancestry`; None without ``facts``). ``sums``: the core's
+    :func:`_tree_sums`, which the page's scoring then takes."""
 
     facts: list[tuple[str | None, bool, int]] | None
     parent: list[int]
@@ -516,6 +522,9 @@ class Scanned(NamedTuple):
     link_keys: list[int]
     paras: list[tuple[int, int]]
     seq: list[int]
+    nearest: list[int]
+    ancestry: list[int] | None
+    sums: TreeSums | None = None  # the core's sums up the tree (:func:`_tree_sums`)
 
 
 #: A native scan: (tree, root, links) -> the page's :class:`Scanned`, or None (then Python's).
@@ -580,8 +589,8 @@ class _Page:
     recorded first (:meth:`register`), the facts then read in one go (:meth:`read_facts`)."""
 
     __slots__ = (
-        "attrs", "bits", "block", "body", "depth", "index", "index_addresses", "label", "nodes",
-        "parent", "tag",
+        "ancestry", "attrs", "bits", "block", "body", "depth", "index", "index_addresses",
+        "kind_of", "kinds", "label", "nearest", "nodes", "parent", "sums", "tag",
     )  # fmt: skip
 
     def __init__(self, root: LexborNode) -> None:
@@ -596,6 +605,14 @@ class _Page:
         self.tag: list[str] = []
         self.depth: list[int] = []
         self.bits: list[int] = []  # the element's own bits (tag, label, class words)
+        # A native scan's: each element's kind (an index into kinds: its tag, class, id, role,
+        # itemprop, align), read by the rules instead of the node's attributes; and the
+        # arrays it derived (Scanned.nearest, Scanned.ancestry). Python's scan: empty, None.
+        self.kind_of: list[int] = []
+        self.kinds: list[Kind] = []
+        self.nearest: list[int] | None = None
+        self.ancestry: list[int] | None = None
+        self.sums: TreeSums | None = None
 
     def register(self, node: LexborNode, mem_id: int) -> int:
         """Record ``node`` (whose ``mem_id`` the caller has) and its ancestors up to the root
@@ -664,12 +681,14 @@ class _Page:
         """The elements and facts of a native scan (:meth:`register` then :meth:`read_facts`
         by the core): the facts of each kind of element looked up once."""
         self.index_addresses = scanned.addresses
-        self.index = {address: key for key, address in enumerate(scanned.addresses)}
+        self.index = dict(zip(scanned.addresses, range(len(scanned.addresses)), strict=True))
         self.parent, self.depth, self.block = scanned.parent, scanned.depth, scanned.block
         self.nodes = _Nodes(self, self.nodes[0], scanned.link_keys, links)
         if attrs is not None:
             self.attrs = dict(zip(scanned.link_keys, attrs, strict=True))
         kinds, kind_of = scanned.kinds, scanned.kind_of
+        self.kinds, self.kind_of = kinds, kind_of
+        self.nearest, self.ancestry, self.sums = scanned.nearest, scanned.ancestry, scanned.sums
         if scanned.facts is not None:
             labels, bodies, bits = zip(*scanned.facts, strict=True)
         else:
@@ -685,6 +704,25 @@ class _Page:
     def attributes(self, key: int) -> dict[str, str | None]:
         """An element's attributes: those the caller had read, else the node's."""
         return self.attrs.get(key) or self.nodes[key].attributes
+
+    def names(self, key: int) -> tuple[str | None, str | None, str | None]:
+        """An element's class, id and role (None: absent or valueless; the rules read them
+        as truthy or not): those the caller had read, else a native scan's (its kind: no
+        node touched), else the node's.
+
+        >>> tree = LexborHTMLParser('<div class="a b" id=c role>x</div>')
+        >>> page = _Page(tree.body)
+        >>> key = page.register(tree.css_first("div"), tree.css_first("div").mem_id)
+        >>> page.names(key)
+        ('a b', 'c', None)
+        """
+        a = self.attrs.get(key)
+        if not a and self.kind_of:
+            kind = self.kinds[self.kind_of[key]]
+            return kind[1], kind[2], kind[3]
+        if not a:
+            a = self.nodes[key].attributes
+        return a.get("class"), a.get("id"), a.get("role")
 
     def up(self, key: int, stop: set[int]) -> list[int]:
         """``key`` and its ancestors until one in ``stop`` (included) or the root."""
@@ -783,12 +821,14 @@ def placement_facts(
     for i, (node, key) in enumerate(zip(links, link_keys, strict=True)):
         up = parent[key]
         block = blocks[up if up >= 0 else key] & 0x7FFFFFFF
-        link_attrs = attrs[i] if attrs is not None else node.attributes  # read once
+        link_attrs = attrs[i] if attrs is not None else None  # None: read when a rule needs them
         if rels is not None:
             ugc = "ugc" in rels[i]
         else:
+            if link_attrs is None:
+                link_attrs = node.attributes
             ugc = "ugc" in (link_attrs.get("rel") or "").lower().split()
-        decided = _place_link(facts, key, ugc, anchors[i], link_attrs)
+        decided = _place_link(facts, key, ugc, anchors[i], link_attrs, node)
         if decided is None:  # outside main, unlabeled: decided below, for all such links
             top, branch, _ = where.locate(key)
             side = facts.order.get(branch)
@@ -835,7 +875,10 @@ _ONE_HOT = {
 
 
 def _ancestry(page: _Page) -> list[int]:
-    """Each element's bits ORed with its ancestors' (an element comes after its parent)."""
+    """Each element's bits ORed with its ancestors' (an element comes after its parent): a
+    native scan's, else computed here."""
+    if page.ancestry is not None:
+        return page.ancestry
     parent, own = page.parent, page.bits
     bits = list(own)
     for k in range(1, len(bits)):
@@ -967,9 +1010,12 @@ class _Text:
         parent = page.parent
         # Each element's nearest paragraph-like ancestor-or-self (-1: none), in one pass: an
         # element comes after its parent. The last entry, -1, answers for the root's parent.
-        nearest = self.nearest = [-1] * (len(parent) + 1)
-        for k, up in enumerate(parent):
-            nearest[k] = k if k in paras else nearest[up]
+        nearest = page.nearest  # a native scan's
+        if nearest is None:
+            nearest = [-1] * (len(parent) + 1)
+            for k, up in enumerate(parent):
+                nearest[k] = k if k in paras else nearest[up]
+        self.nearest = nearest
         own = self.own = dict(paras)
         for key, length in paras.items():
             outer = nearest[parent[key]]
@@ -1001,8 +1047,7 @@ def _void_wrapper_labels(page: _Page, good: dict[int, int]) -> list[float]:
     raw = [0.0] * len(parent)
     for key, value in good.items():
         raw[key] += value
-    for key in range(len(parent) - 1, 0, -1):  # an element comes after its parent
-        raw[parent[key]] += raw[key]
+    raw = _tree_sums(page, raw)
     total = raw[0]
     if total < _MIN_ARTICLE:  # little running text: no layout wrapper to tell from a region
         return raw
@@ -1015,6 +1060,28 @@ def _void_wrapper_labels(page: _Page, good: dict[int, int]) -> list[float]:
                     voided.append(key)
     _void_builder_labels(page, raw, _side_regions(page, voided))
     return raw
+
+
+def _tree_sums(page: _Page, values: list[float], decay: float = 1.0) -> list[float]:
+    """Each element's value plus ``decay`` times its children's sums, summed from the last
+    element up (an element comes after its parent): ``values``, updated, or the core's list
+    of the same floats (``page.sums``, Rust's loop: the same operations in the same order).
+
+    >>> page = _Page(LexborHTMLParser("<p><b>x</b></p>").body)
+    >>> page.parent = [-1, 0, 1, 0]
+    >>> _tree_sums(page, [0.0, 1.0, 10.0, 100.0], 0.5)
+    [53.0, 6.0, 10.0, 100.0]
+    """
+    if page.sums is not None:
+        return page.sums(page.parent, values, decay)
+    parent = page.parent
+    if decay == 1.0:
+        for key in range(len(parent) - 1, 0, -1):
+            values[parent[key]] += values[key]
+    else:
+        for key in range(len(parent) - 1, 0, -1):
+            values[parent[key]] += decay * values[key]
+    return values
 
 
 def _side_regions(page: _Page, voided: list[int]) -> set[int]:
@@ -1095,10 +1162,21 @@ def _labelled(label: Sequence[str | None], region: str) -> Iterator[int]:
         yield key
 
 
-def _region_words(page: _Page, key: int) -> set[str]:
+def _region_words(page: _Page, key: int) -> frozenset[str]:
     """The class names that give an element its label."""
-    cls = page.attributes(key).get("class") or ""
-    return {word for word in cls.split() if _WORD_FACTS[word][1] == page.label[key]}
+    return _CLASS_REGION_WORDS[page.names(key)[0] or "", page.label[key]]
+
+
+def _class_region_words(cls: str, label: str | None) -> frozenset[str]:
+    """The names of a class attribute whose region word is ``label``.
+
+    >>> sorted(_class_region_words("widget sidebar-left clearfix menu", SIDEBAR))
+    ['sidebar-left', 'widget']
+    """
+    return frozenset(word for word in cls.split() if _WORD_FACTS[word][1] == label)
+
+
+_CLASS_REGION_WORDS = BoundedMemo(_class_region_words, 1 << 20)  # class lists repeat
 
 
 class _Boiler:
@@ -1136,8 +1214,8 @@ def _best_block(
     """argmax over elements of decayed gain - cost. Articles gain good text and pay for link
     text outside running text; a link hub (``hub``: a page without running text) gains all
     block text and half of each link's text, and pays nothing for links."""
-    parent, depth = page.parent, page.depth
-    n = len(parent)
+    depth = page.depth
+    n = len(page.parent)
     gain = [0.0] * n
     cost = [0.0] * n
     link_text, good = text.links, text.good
@@ -1154,10 +1232,7 @@ def _best_block(
             cost[key] += _LINK_WEIGHT * max(length, 1)
     # Text counts less the further it lies below an element (readability's decay): a wrapper
     # of the whole page does not win over the article by adding teasers' blurbs.
-    for key in range(n - 1, 0, -1):
-        up = parent[key]
-        gain[up] += _DECAY * gain[key]
-        cost[up] += cost[key]
+    gain, cost = _tree_sums(page, gain, _DECAY), _tree_sums(page, cost)
     net = [g - c for g, c in zip(gain, cost, strict=True)]
     top = max(net)
     # The deepest of the best (the first of those on a tie), found by list.index (in C).
@@ -1254,8 +1329,8 @@ def _past_faq(page: _Page, main: int, product: bool) -> int:
     for i, k in enumerate(path):
         if page.tag[k] == "article":  # a post tagged or filed so, or all FAQ: no sections
             continue
-        a = page.attributes(k)
-        names = f"{a.get('class') or ''} {a.get('id') or ''}"
+        cls, id_, _ = page.names(k)
+        names = f"{cls or ''} {id_ or ''}"
         low = names.lower()  # a substring test first: few names hold one, tokens are dearer
         if any(word in low for word in words) and _names_faq(names, words):
             faq = i
@@ -1289,7 +1364,7 @@ def _is_landmark(page: _Page, key: int) -> bool:
         return True
     if page.label[key] != CONTENT:  # role=main labels it content: only then read its role
         return False
-    return (page.attributes(key).get("role") or "").strip().lower() == "main"
+    return (page.names(key)[2] or "").strip().lower() == "main"
 
 
 def _whole_landmark(page: _Page, main: _Main, article: bool) -> _Main:
@@ -1342,7 +1417,7 @@ def _in_landmark(facts: _Facts, top: int) -> bool:
     landmark, page = facts.landmark, facts.page
     if landmark < 0 or page.depth[top] < page.depth[landmark]:
         return False
-    cls = page.attributes(top).get("class")
+    cls = page.names(top)[0]
     return not (cls and _COLUMNS_CLASS[cls])
 
 
@@ -1442,9 +1517,11 @@ class _Where:
             up, lab = parent[k], label[k]
             if up in around:
                 of[k] = (up, k, (lab,) if lab else ())
+            elif not lab:  # most elements: where its parent is (the same tuple)
+                of[k] = of[up]
             else:
                 top, branch, labels = of[up]  # type: ignore[misc]
-                of[k] = (top, branch, (lab, *labels) if lab else labels)
+                of[k] = (top, branch, (lab, *labels))
         self.of = of
 
     def locate(self, key: int) -> tuple[int, int, tuple[str, ...]]:
@@ -1527,12 +1604,14 @@ class _Facts:
 
 
 def _place_link(
-    facts: _Facts, key: int, ugc: bool, anchor: str, attrs: dict[str, str | None]
-) -> tuple[str, float] | None:
+    facts: _Facts, key: int, ugc: bool, anchor: str, attrs: dict[str, str | None] | None,
+    node: LexborNode,
+) -> tuple[str, float] | None:  # fmt: skip
     """One link's placement and confidence, by the first rule that applies: around main;
     markup labels below the common ancestor with main; running text; pagination; then its
     position in main. None: outside main without a label (see :func:`_place_outside`).
-    ``attrs``: the link's attributes."""
+    ``attrs``: the link's attributes (None: ``node``'s, read only if the last rules need
+    them: most links are placed before)."""
     page, main = facts.page, facts.main
     if key in main.ancestors:  # a link around the main block (<a><div>text</div></a>)
         return CONTENT, 1.0  # it holds the text: sure (the model does not overrule it)
@@ -1567,6 +1646,8 @@ def _place_link(
         return NAV, 0.6
     if art.is_article and _in_link_list(page, key, facts.lists):
         return SIDEBAR, 0.55  # a list of stories in an article ("more on this"): not its text
+    if attrs is None:
+        attrs = node.attributes
     if _is_button(page, key, attrs):  # "Buy now", "Book", "Check price": a call to action
         return SIDEBAR, 0.6
     if (
@@ -1867,10 +1948,10 @@ def _names_meta(page: _Page, key: int) -> bool:
     """
     if page.tag[key] in _TAG_LABELS:
         return False
-    attrs = page.attributes(key)
-    if attrs.get("role"):
+    cls, id_, role = page.names(key)
+    if role:
         return False
-    for value in (attrs.get("class"), attrs.get("id")):
+    for value in (cls, id_):
         if value:
             tokens = _tokens(value)
             if "meta" in tokens and all(_TOKEN_LABEL[t] != NAV for t in tokens if t != "meta"):
@@ -1931,7 +2012,7 @@ def _is_button(page: _Page, key: int, attrs: dict[str, str | None]) -> bool:
     """
     if (attrs.get("role") or "").strip().lower() == "button":
         return True
-    cls = page.nodes[page.parent[key]].attributes.get("class")
+    cls = page.names(page.parent[key])[0]
     return bool(cls) and _BUTTON_CLASS[cls]
 
 

@@ -707,18 +707,28 @@ _SCAN_FIELDS = ("parent", "tag", "label", "body", "bits", "depth", "block", "ind
 
 
 def _scan_facts(tree: LexborHTMLParser, links: list, scanner=None) -> tuple:
-    """What placement's scan gathers of *tree* for *links* (by *scanner*, else Python's)."""
-    page, *rest = placement._scan(tree, tree.body or tree.root, links, None, scanner)
+    """What placement's scan gathers of *tree* for *links* (by *scanner*, else Python's), and
+    what the rules read of it: each element's nearest block of running text, its ancestry's
+    bits and its class, id and role (a native scan's own arrays and kinds, else computed
+    from the nodes)."""
+    page, link_keys, paras, seq = placement._scan(tree, tree.body or tree.root, links, None,
+                                                  scanner)  # fmt: skip
     facts = {name: list(getattr(page, name)) for name in _SCAN_FIELDS[:-1]}
-    return facts, sorted(page.index.items()), rest
+    text = placement._Text(page, paras, link_keys, [1] * len(links))
+    facts["nearest"] = list(text.nearest)
+    facts["link_para"] = text.link_para
+    facts["ancestry"] = list(placement._ancestry(page))
+    facts["names"] = [page.names(k) for k in range(len(page.parent))]
+    return facts, sorted(page.index.items()), [link_keys, paras, seq]
 
 
 def test_the_scan_gathers_pythons_facts(core):
     """The core's scan of placement's facts (pipelines.native.scan_page) gives every array
     Python's ``_scan`` gives: elements numbered alike, their tags, labels, bits, depths and
-    fingerprints, the links' keys, the blocks of running text and their order; and the nodes a
-    rule reads of them (up to the document: a link in the head hangs the root's ancestors
-    under it)."""
+    fingerprints, the links' keys, the blocks of running text and their order; what the rules
+    read of each element (its nearest block of running text, its ancestry's bits, its class,
+    id and role: arrays and kinds of the core's, no node touched); and the nodes a rule reads
+    of them (up to the document: a link in the head hangs the root's ancestors under it)."""
     if core is None:
         return _fallback_works()
     story = "Running text of the story, with words enough. "
@@ -728,6 +738,9 @@ def test_the_scan_gathers_pythons_facts(core):
         "<nav><a href=/n>n</a><area href=/r></nav><svg><a href=/s>s</a><td>x</td></svg>",
         "<frameset><frame src=/f></frameset>",
         _FILLER.decode(),
+        # Valueless and empty names, a role, names twice (the parser keeps the first).
+        f"<div class id=''><p role class='a' class='b'>{story}<a href=/v role=button>v</a></p>"
+        f"<main role=' Main ' CLASS='Faq-Ä'><li id=x ID=y>{story}</li></main></div>",
     ]
     root = DATA / "zyte-article-extraction-benchmark" / "html"
     pages += [gzip.decompress(path.read_bytes()) for path in sorted(root.glob("*.html.gz"))[:12]]
@@ -735,11 +748,40 @@ def test_the_scan_gathers_pythons_facts(core):
         tree = LexborHTMLParser(body)
         links = [n for n in tree.css("a[href], area[href]") if n.parent.tag != "svg"]
         want = _scan_facts(tree, links)
-        assert _scan_facts(tree, links, native.scan_page) == want
+        got = _scan_facts(tree, links, native.scan_page)
+        assert got == want
+        scanned = native.scan_page(tree, tree.body or tree.root, links)
+        if scanned is not None:  # the arrays are the core's (not recomputed in Python)
+            assert scanned.nearest == got[0]["nearest"]
+            assert scanned.ancestry == got[0]["ancestry"]
         page = placement._scan(tree, tree.body or tree.root, links, None, native.scan_page)[0]
         assert [page.nodes[k].mem_id for k in range(len(page.parent))] == [
             address for address, _ in sorted(page.index.items(), key=lambda item: item[1])
         ]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    data=st.data(),
+    n=st.integers(1, 60),
+    decay=st.sampled_from([1.0, placement._DECAY, 0.5]),
+)
+def test_the_cores_tree_sums_are_pythons_floats(core, data, n, decay):
+    """placement's sums up the tree (``_tree_sums``: main block scoring's decayed gain and
+    cost, each element's running text) give by the core the very floats Python's loop gives,
+    on random trees (an element after its parent) and values."""
+    if core is None:
+        return _fallback_works()
+    parent = [-1] + [data.draw(st.integers(0, k - 1)) for k in range(1, n)]
+    values = data.draw(
+        st.lists(st.floats(-1e6, 1e6) | st.integers(0, 5000).map(float), min_size=n, max_size=n)
+    )
+    page = placement._Page(LexborHTMLParser("").root)
+    page.parent = parent
+    want = placement._tree_sums(page, list(values), decay)
+    page.sums = core.tree_sums
+    got = placement._tree_sums(page, list(values), decay)
+    assert [x.hex() for x in got] == [x.hex() for x in want]
 
 
 def _python_facts(tag, cls=None, id_=None, role=None, itemprop=None):
@@ -904,6 +946,31 @@ def test_the_core_takes_no_subclass_of_selectolax(core, monkeypatch):
         core.lexbor_page(tree, "http://s.test/", False, True, 8)
     assert native.scan_page(tree, tree.body, tree.css("a")) is None
     assert failures == ["lexbor not loaded, or not a node of a selectolax lexbor tree"]
+
+
+def test_new_tables_empty_the_cores_memo_of_facts(core):
+    """The core keeps each kind of element's facts across pages (markup repeats); tables set
+    anew (another placement module's) are read afresh, not answered from that memo."""
+    if core is None:
+        return _fallback_works()
+    native.lexbor_core()
+    tree = LexborHTMLParser("<div class=menu><p>Some running text here. <a href=/x>x</a></div>")
+
+    def label_of_menu() -> str | None:
+        scanned = native.scan_page(tree, tree.body, tree.css("a"))
+        assert scanned is not None and scanned.facts is not None
+        kind = next(i for i, kind in enumerate(scanned.kinds) if kind[1] == "menu")
+        return scanned.facts[kind][0]
+
+    assert label_of_menu() == label_of_menu() == "nav"  # the second from the memo
+    tables = list(native.placement_tables())
+    tables[3] = {**tables[3], "menu": "footer"}  # _TOKEN_LABELS
+    try:
+        core.placement_tables(*tables)
+        assert label_of_menu() == "footer"
+    finally:
+        core.placement_tables(*native.placement_tables())
+    assert label_of_menu() == "nav"
 
 
 def test_tables_that_do_not_convert_leave_the_python_path(core, monkeypatch, caplog):

@@ -1,5 +1,4 @@
 //! The core's Python functions (registered by lib.rs): `src/walk.rs` does the work.
-use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::exceptions::{PyLookupError, PyRuntimeError};
@@ -12,6 +11,7 @@ use crate::facts;
 use crate::lexbor;
 use crate::rows::link_rows;
 use crate::scan;
+use crate::scan_arrays;
 use crate::urls::non_ascii_query;
 use crate::walk::{self, LinkRow, PageRow};
 
@@ -146,7 +146,8 @@ fn element_of(tree: &Bound<'_, PyAny>, node: &Bound<'_, PyAny>) -> PyResult<usiz
 }
 
 /// placement.py `_scan`'s facts (native/src/scan.rs `Scan`, in that order, its kinds with
-/// them) of *tree* (a selectolax `LexborHTMLParser`) under *root* (its `<body>` or `<html>`),
+/// them, then the arrays of src/scan_arrays.rs: each element's nearest block of running text
+/// and its ancestry's bits) of *tree* (a selectolax `LexborHTMLParser`) under *root* (its `<body>` or `<html>`),
 /// for the link elements at the addresses *links* (compared, never read); *blocks*,
 /// *containers*, *min_para*: placement's tags and threshold. Under the GIL (the tree holds).
 /// None if *root* is not in the document (a `<body>` a late `<frameset>` detached).
@@ -169,6 +170,14 @@ fn lexbor_scan(
     let Some(s) = guarded(|| unsafe { scan::scan(root, &links, &rules) })? else {
         return Ok(None);
     };
+    let (nearest, ancestry) = guarded(|| {
+        let nearest = scan_arrays::nearest(&s.parent, &s.paras);
+        let ancestry = s
+            .facts
+            .as_ref()
+            .map(|f| scan_arrays::ancestry(&s.parent, &s.kind_of, f));
+        (nearest, ancestry)
+    })?;
     Ok(Some((
         s.facts,
         s.parent,
@@ -180,6 +189,8 @@ fn lexbor_scan(
         s.link_keys,
         s.paras,
         s.seq,
+        nearest,
+        ancestry,
     )))
 }
 
@@ -188,16 +199,16 @@ fn lexbor_scan(
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 fn placement_tables(
-    tag_labels: HashMap<String, String>,
-    role_labels: HashMap<String, String>,
-    itemprop_labels: HashMap<String, String>,
-    token_labels: HashMap<String, String>,
+    tag_labels: facts::WordMap<String>,
+    role_labels: facts::WordMap<String>,
+    itemprop_labels: facts::WordMap<String>,
+    token_labels: facts::WordMap<String>,
     compound: Vec<(String, String)>,
-    weak_content: HashSet<String>,
-    word_bits: HashMap<String, u64>,
-    tag_bits: HashMap<String, u64>,
-    label_bits: HashMap<String, u64>,
-    body_itemprops: HashSet<String>,
+    weak_content: facts::WordSet,
+    word_bits: facts::WordMap<u64>,
+    tag_bits: facts::WordMap<u64>,
+    label_bits: facts::WordMap<u64>,
+    body_itemprops: facts::WordSet,
     labels: (String, String),
 ) {
     let (comment, content) = labels;
@@ -230,7 +241,8 @@ fn element_facts(
     guarded(|| facts::tables().map(|t| t.facts(tag, &cls, &id, &role, &itemprop)))
 }
 
-/// `lexbor_scan`'s answer (scan.rs `Scan`'s fields).
+/// `lexbor_scan`'s answer (scan.rs `Scan`'s fields, then scan_arrays.rs's `nearest` and
+/// `ancestry`).
 type ScanRow = (
     Option<Vec<facts::Facts>>,
     Vec<i64>,
@@ -242,6 +254,8 @@ type ScanRow = (
     Vec<i64>,
     Vec<(usize, usize)>,
     Vec<usize>,
+    Vec<i64>,
+    Option<Vec<u64>>,
 );
 
 /// extract.py `_limit_open_elements(_limit_nesting(body, max_depth), max_depth)` (bound_body,

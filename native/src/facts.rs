@@ -5,7 +5,7 @@
 //! tests/test_native.py holds them to Python's on every kind of element of its pages and on
 //! random names.
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::walk::py_strip;
 
@@ -13,19 +13,47 @@ use crate::walk::py_strip;
 /// `_COMPOUND`, `_WEAK_CONTENT`, `_WORD_BITS`, `_TAG_BITS`, `_LABEL_BITS`, `_BODY_ITEMPROPS`)
 /// and its comment and content labels.
 pub struct Tables {
-    pub tag_labels: HashMap<String, String>,
-    pub role_labels: HashMap<String, String>,
-    pub itemprop_labels: HashMap<String, String>,
-    pub token_labels: HashMap<String, String>,
+    pub tag_labels: WordMap<String>,
+    pub role_labels: WordMap<String>,
+    pub itemprop_labels: WordMap<String>,
+    pub token_labels: WordMap<String>,
     pub compound: Vec<(String, String)>,
-    pub weak_content: HashSet<String>,
-    pub word_bits: HashMap<String, u64>,
-    pub tag_bits: HashMap<String, u64>,
-    pub label_bits: HashMap<String, u64>,
-    pub body_itemprops: HashSet<String>,
+    pub weak_content: WordSet,
+    pub word_bits: WordMap<u64>,
+    pub tag_bits: WordMap<u64>,
+    pub label_bits: WordMap<u64>,
+    pub body_itemprops: WordSet,
     pub comment: String,
     pub content: String,
 }
+
+/// FNV-1a over a word's bytes: the tables' keys are Python's fixed words (a page only looks
+/// words up, it adds none: no collisions to craft), and SipHash cost more than the lookup.
+#[derive(Clone, Copy)]
+pub struct WordHasher(u64);
+
+impl Default for WordHasher {
+    fn default() -> Self {
+        WordHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for WordHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+}
+
+/// A table of placement's words (PyO3 takes a dict into it).
+pub type WordMap<V> = HashMap<String, V, std::hash::BuildHasherDefault<WordHasher>>;
+/// A set of placement's words.
+pub type WordSet = HashSet<String, std::hash::BuildHasherDefault<WordHasher>>;
 
 static TABLES: RwLock<Option<Arc<Tables>>> = RwLock::new(None);
 
@@ -33,6 +61,95 @@ static TABLES: RwLock<Option<Arc<Tables>>> = RwLock::new(None);
 pub fn set_tables(tables: Tables) {
     if let Ok(mut slot) = TABLES.write() {
         *slot = Some(Arc::new(tables));
+    }
+    if let Ok(mut memo) = MEMO.lock() {
+        *memo = None; // facts of the tables before
+    }
+}
+
+/// What an element's facts depend on: its tag, class, id, role and itemprop.
+type FactsKey = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// Facts by element kind across pages (placement.py's `_FACTS` memo: markup repeats across a
+/// site's pages), bounded as Python's in the characters of the keys it holds (a page chooses
+/// them): started afresh past `MEMO_CHARS`. Emptied when the tables change.
+#[derive(Default)]
+pub struct FactsMemo {
+    map: HashMap<FactsKey, Facts>,
+    chars: usize,
+}
+
+const MEMO_CHARS: usize = 8 << 20; // placement.py's _FACTS budget
+
+static MEMO: Mutex<Option<FactsMemo>> = Mutex::new(None);
+
+impl FactsMemo {
+    fn clear(&mut self) {
+        self.map.clear();
+        self.chars = 0;
+    }
+
+    /// `tables.facts(...)` of a kind, memoized.
+    fn facts(&mut self, tables: &Tables, key: FactsKey) -> Facts {
+        if let Some(found) = self.map.get(&key) {
+            return found.clone();
+        }
+        let (tag, cls, id, role, itemprop) = &key;
+        let facts = tables.facts(tag, cls, id, role, itemprop);
+        let len = |v: &Option<String>| v.as_ref().map_or(0, |v| v.chars().count());
+        let size = tag.chars().count() + len(cls) + len(id) + len(role) + len(itemprop);
+        if self.chars + size > MEMO_CHARS {
+            self.clear();
+            if size > MEMO_CHARS {
+                return facts; // too big to hold
+            }
+        }
+        self.chars += size;
+        self.map.insert(key, facts.clone());
+        facts
+    }
+}
+
+/// The facts of each of *kinds* ((tag, class, id, role, itemprop)), by *tables*, through the
+/// memo (computed afresh if a panic left it poisoned).
+pub fn memoized<'k>(
+    tables: &Tables,
+    kinds: impl Iterator<
+        Item = (
+            &'k str,
+            &'k Option<String>,
+            &'k Option<String>,
+            &'k Option<String>,
+            &'k Option<String>,
+        ),
+    >,
+) -> Vec<Facts> {
+    let mut guard = MEMO.lock().ok();
+    let memo = guard
+        .as_mut()
+        .map(|slot| slot.get_or_insert_with(FactsMemo::default));
+    match memo {
+        Some(memo) => kinds
+            .map(|(tag, cls, id, role, itemprop)| {
+                let key = (
+                    tag.to_string(),
+                    cls.clone(),
+                    id.clone(),
+                    role.clone(),
+                    itemprop.clone(),
+                );
+                memo.facts(tables, key)
+            })
+            .collect(),
+        None => kinds
+            .map(|(tag, cls, id, role, itemprop)| tables.facts(tag, cls, id, role, itemprop))
+            .collect(),
     }
 }
 
@@ -109,7 +226,7 @@ impl Tables {
         if let Some(label) = self.tag_labels.get(tag) {
             return Some(label);
         }
-        let lookup = |table: &'s HashMap<String, String>, v: Option<&str>| {
+        let lookup = |table: &'s WordMap<String>, v: Option<&str>| {
             v.and_then(|v| table.get(&py_strip(v).to_lowercase()))
         };
         if let Some(label) = lookup(&self.role_labels, role) {
@@ -212,6 +329,11 @@ fn lower_letter(c: char) -> bool {
 /// `_tokens`: `_TOKEN_RE`'s matches, `[A-Z]?[a-z\u00e0-\u024f]+|[A-Z]+(?![a-z])`, lowercased
 /// (its ASCII fast path gives the same tokens).
 pub fn tokens(value: &str) -> Vec<String> {
+    if value.is_ascii() && !value.bytes().any(|b| b.is_ascii_uppercase()) {
+        // Python's fast path: no capital, so the tokens are the runs of a-z.
+        let runs = value.split(|c: char| !c.is_ascii_lowercase());
+        return runs.filter(|t| !t.is_empty()).map(str::to_string).collect();
+    }
     let chars: Vec<char> = value.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;

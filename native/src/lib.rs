@@ -9,6 +9,7 @@ mod facts;
 mod lexbor;
 mod rows;
 mod scan;
+mod scan_arrays;
 pub mod urls;
 mod walk;
 
@@ -17,7 +18,7 @@ mod walk;
 /// number with any change of a function's name, signature or return shape.
 #[pyfunction]
 fn core_version() -> &'static str {
-    concat!(env!("CARGO_PKG_VERSION"), "+api13")
+    concat!(env!("CARGO_PKG_VERSION"), "+api14")
 }
 
 #[pymodule]
@@ -25,5 +26,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(core_version, m)?)?;
     urls::register(m)?;
     extract::register(m)?;
+    scan_arrays::register(m)?;
     Ok(())
 }

@@ -8,6 +8,7 @@ use std::ffi::c_int;
 
 use crate::facts::{tables, Facts};
 use crate::lexbor::{document_of, Node, Tree, API, DOCUMENT, ELEMENT, TEXT};
+use crate::scan_arrays::AddressMap;
 
 /// What one element's facts depend on (placement.py `_FACTS`' key): its tag, then its class,
 /// id, role, itemprop and align (None: absent or valueless).
@@ -60,8 +61,7 @@ pub unsafe fn scan(root: usize, links: &[usize], rules: &Rules) -> Option<Scan> 
     let document = document_of(api, root)?;
     let tree = Tree { api, document };
     let mut page = Page::new(&tree, root, links.len());
-    let link_index: HashMap<usize, usize> =
-        links.iter().enumerate().map(|(i, a)| (*a, i)).collect();
+    let link_index: AddressMap<usize> = links.iter().enumerate().map(|(i, a)| (*a, i)).collect();
     let elements = Elements::of(&tree, document);
     // In document order, as css() finds the selector's elements.
     for (at, &node) in elements.nodes.iter().enumerate() {
@@ -150,7 +150,7 @@ impl Elements {
 /// The recorded elements (placement.py `_Page`), as the scan records them.
 struct Page<'t, 'a> {
     tree: &'t Tree<'a>,
-    index: HashMap<usize, usize>,
+    index: AddressMap<usize>,
     parent: Vec<i64>,
     nodes: Vec<Node>,
     link_keys: Vec<i64>,
@@ -162,7 +162,7 @@ impl<'t, 'a> Page<'t, 'a> {
     fn new(tree: &'t Tree<'a>, root: Node, links: usize) -> Self {
         Page {
             tree,
-            index: HashMap::from([(root as usize, 0)]),
+            index: AddressMap::from_iter([(root as usize, 0)]),
             parent: vec![-1],
             nodes: vec![root],
             link_keys: vec![-1; links],
@@ -210,25 +210,30 @@ impl<'t, 'a> Page<'t, 'a> {
         let mut kind_of = Vec::with_capacity(n);
         let mut depth = vec![0u32; n];
         let mut block = vec![0u32; n];
+        let mut parts: Vec<u32> = Vec::new(); // each kind's fingerprint part: markup repeats
         for (k, node) in self.nodes.iter().enumerate() {
             let kind = kind_of_node(self.tree, *node);
+            let next = kinds.len() as u32;
+            let at = match known.get(&kind) {
+                Some(&at) => at,
+                None => {
+                    parts.push(part_hash(&kind));
+                    known.insert(kind.clone(), next);
+                    kinds.push(kind);
+                    next
+                }
+            };
             if k > 0 {
                 let up = self.parent[k] as usize;
                 depth[k] = depth[up] + 1;
-                let part = part_hash(&kind);
+                let part = parts[at as usize];
                 block[k] = block[up].wrapping_mul(31).wrapping_add(part);
-            }
-            let next = kinds.len() as u32;
-            let at = *known.entry(kind.clone()).or_insert(next);
-            if at == next {
-                kinds.push(kind);
             }
             kind_of.push(at);
         }
         let facts = tables().map(|t| {
-            let of =
-                |(tag, cls, id, role, itemprop, _): &Kind| t.facts(tag, cls, id, role, itemprop);
-            kinds.iter().map(of).collect()
+            let of = kinds.iter().map(|k| (k.0.as_str(), &k.1, &k.2, &k.3, &k.4));
+            crate::facts::memoized(&t, of)
         });
         Scan {
             facts,
@@ -268,8 +273,14 @@ fn part_hash(kind: &Kind) -> u32 {
     } else {
         ""
     };
-    let text = format!("{tag}.{cls}#{}@{align}", id.as_deref().unwrap_or(""));
-    crc32(text.bytes().filter(|b| !b.is_ascii_digit()))
+    let id = id.as_deref().unwrap_or("");
+    let pieces = [tag.as_str(), ".", cls, "#", id, "@", align];
+    crc32(
+        pieces
+            .iter()
+            .flat_map(|p| p.bytes())
+            .filter(|b| !b.is_ascii_digit()),
+    )
 }
 
 /// zlib's CRC-32 (IEEE 802.3, reflected) of *bytes*.
