@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import logging
 import random
 import re
 import shutil
@@ -40,6 +41,34 @@ def core():
         assert page == (b"<p>x", False, False)
         pytest.skip("no cargo: the Python path is the one used (checked above)")
     return module
+
+
+@pytest.fixture(autouse=True)
+def _no_fallback(monkeypatch):
+    """A page the core fails on falls back to the Python path and logs: here that fails the
+    test, so that a comparison never compares Python with itself."""
+
+    def failed(url: str, exc: Exception) -> None:
+        raise AssertionError(f"the core fell back to the Python path on {url}: {exc}")
+
+    monkeypatch.setattr(native, "_failed", failed)
+
+
+def test_a_panic_falls_back_to_the_python_path_and_logs_once(core, monkeypatch, caplog):
+    """A panic of the core's bound_body gives the Python path's answer, and one log line for
+    any number of pages."""
+    monkeypatch.undo()  # the real _failed (the autouse fixture makes a fallback fail)
+    monkeypatch.setattr(native, "_logged_failures", set())  # none logged yet
+    monkeypatch.setattr(core, "bound_body", lambda *args: core._panic_for_test())
+    bodies = [b"<svg><style>" + _TAG + b">x</a>", b"<p>x" * 9000]
+    with caplog.at_level(logging.ERROR, logger=native.__name__):
+        for body in bodies:
+            got: list[str] = []
+            want: list[str] = []
+            assert extract.bound_body(body, got) == extract.bound_body(body, want, native=False)
+            assert got == want
+    (record,) = caplog.records
+    assert "panicked: on purpose" in record.getMessage()
 
 
 def _both(body: bytes) -> tuple[tuple, tuple]:
