@@ -17,18 +17,14 @@ use crate::bounds;
 const REOPEN_UNIT_BYTES: usize = 1024;
 /// extract.py MAX_ATTRS_PER_TAG.
 const MAX_ATTRS_PER_TAG: usize = 256;
-/// extract.py MAX_READINGS.
+/// extract.py MAX_READINGS (its value at import: Python passes the current one, see Limits).
 const MAX_READINGS: usize = 8;
-/// extract.py MAX_ROOTS.
+/// extract.py MAX_ROOTS (likewise).
 const MAX_ROOTS: usize = 16;
-/// extract.py MAX_HELD.
+/// extract.py MAX_HELD (likewise).
 const MAX_HELD: usize = 16;
-/// extract.py MAX_ISLAND_TAGS.
+/// extract.py MAX_ISLAND_TAGS (likewise).
 const MAX_ISLAND_TAGS: usize = 4096;
-/// extract.py _NESTING_CHECK_TAGS.
-const NESTING_CHECK_TAGS: usize = 8192;
-/// extract.py MAX_DOM_DEPTH.
-const MAX_DOM_DEPTH: usize = 256;
 /// extract.py MAX_BLOCK_DEPTH.
 const MAX_BLOCK_DEPTH: usize = 512;
 
@@ -686,15 +682,17 @@ struct Ends<'a> {
     found: [(usize, usize); RAW_TEXT_NAMES.len() + 4],
     escaped: HashMap<usize, usize>,
     island_tags: usize,
+    caps: Caps,
 }
 
 impl<'a> Ends<'a> {
-    fn new(lowered: &'a [u8]) -> Self {
+    fn new(lowered: &'a [u8], caps: Caps) -> Self {
         Ends {
             lowered,
             found: [(1, 0); RAW_TEXT_NAMES.len() + 4],
             escaped: HashMap::new(),
             island_tags: 0,
+            caps,
         }
     }
 
@@ -813,7 +811,7 @@ fn escaped_script(lowered: &[u8], escape: usize) -> (Option<usize>, usize) {
 }
 
 /// `_next_context`.
-fn next_context(ctx: &Ctx, name: &[u8], end_tag: bool, self_closing: bool) -> Ctx {
+fn next_context(ctx: &Ctx, name: &[u8], end_tag: bool, self_closing: bool, caps: Caps) -> Ctx {
     if ctx.unsure != 0 {
         return Ctx::unsure();
     }
@@ -822,11 +820,11 @@ fn next_context(ctx: &Ctx, name: &[u8], end_tag: bool, self_closing: bool) -> Ct
     let mut held = ctx.held.clone();
     let island = contains(ISLANDS, name);
     if islands != 0 || (island && !roots.is_empty() && !end_tag && !self_closing) {
-        held = held_after(held, name, end_tag);
+        held = held_after(held, name, end_tag, caps.held);
     }
     if contains(FOREIGN_ROOTS, name) {
         if !end_tag && !self_closing {
-            if roots.len() >= MAX_ROOTS {
+            if roots.len() >= caps.roots {
                 return Ctx::unsure();
             }
             roots.push(name[0]);
@@ -860,7 +858,7 @@ fn next_context(ctx: &Ctx, name: &[u8], end_tag: bool, self_closing: bool) -> Ct
 }
 
 /// `_held`.
-fn held_after(held: Vec<u8>, name: &[u8], end_tag: bool) -> Vec<u8> {
+fn held_after(held: Vec<u8>, name: &[u8], end_tag: bool, max_held: usize) -> Vec<u8> {
     if held == HELD || (contains(VOID_NAMES, name) && !end_tag) {
         return held;
     }
@@ -871,7 +869,7 @@ fn held_after(held: Vec<u8>, name: &[u8], end_tag: bool) -> Vec<u8> {
         }
         return HELD.to_vec();
     }
-    if held.iter().filter(|&&b| b == b' ').count() >= MAX_HELD || name.len() > 32 {
+    if held.iter().filter(|&&b| b == b' ').count() >= max_held || name.len() > 32 {
         return HELD.to_vec();
     }
     let mut held = held;
@@ -978,7 +976,7 @@ fn read_markup(
     let name = tag_name(lowered, start);
     let end_tag = body[start + 1] == b'/';
     let after = if ctx.islands != 0 || contains(CONTEXT_NAMES, name) {
-        next_context(&ctx, name, end_tag, self_closing(body, end))
+        next_context(&ctx, name, end_tag, self_closing(body, end), ends.caps)
     } else {
         ctx.clone()
     };
@@ -1008,7 +1006,7 @@ enum Opener {
 
 /// `_opener_re` (counting the island tags read).
 fn opener_kind(ctx: &Ctx, ends: &mut Ends) -> Opener {
-    if ctx.islands != 0 && ctx.held != HELD && ends.island_tags < MAX_ISLAND_TAGS {
+    if ctx.islands != 0 && ctx.held != HELD && ends.island_tags < ends.caps.island_tags {
         ends.island_tags += 1;
         return Opener::Island;
     }
@@ -1086,7 +1084,7 @@ fn read_to(
     let name = tag_name(lowered, start);
     if let Some(end) = end {
         if end > 0 && body[end - 1] != b'/' && contains(CONTEXT_ONLY_NAMES, name) {
-            let after = next_context(&ctx, name, body[start + 1] == b'/', false);
+            let after = next_context(&ctx, name, body[start + 1] == b'/', false, ends.caps);
             return (Some(vec![(end, after)]), None);
         }
     }
@@ -1112,10 +1110,10 @@ fn readings_past(
         if todo[k].0 > at {
             break;
         }
-        if todo.len() + past.len() > MAX_READINGS {
+        if todo.len() + past.len() > ends.caps.readings {
             let all: BTreeSet<Reading> = past.iter().cloned().chain(todo.iter().cloned()).collect();
             let unsure: BTreeSet<Reading> = all.iter().map(|(p, _)| (*p, Ctx::unsure())).collect();
-            if unsure.len() > MAX_READINGS || unsure == all {
+            if unsure.len() > ends.caps.readings || unsure == all {
                 let first = unsure.iter().next().map_or(body.len(), |r| r.0);
                 cuts.insert((first, body.len()));
                 return Vec::new();
@@ -1189,14 +1187,14 @@ fn disjoint(spans: &BTreeSet<(usize, usize)>) -> Vec<(usize, usize)> {
 }
 
 /// `_limit_attributes(body, quoted)`: the body cut, or None (no cut).
-pub fn limit_attributes(body: &[u8], quoted: Option<Vec<usize>>) -> Option<Vec<u8>> {
+pub fn limit_attributes(body: &[u8], quoted: Option<Vec<usize>>, caps: Caps) -> Option<Vec<u8>> {
     let long = long_tags(body);
     let quoted = quoted.unwrap_or_else(|| quoted_gts(body));
     if long.is_empty() && quoted.is_empty() {
         return None;
     }
     let lowered = body.to_ascii_lowercase();
-    let mut ends = Ends::new(&lowered);
+    let mut ends = Ends::new(&lowered, caps);
     let mut cuts = BTreeSet::new();
     let mut readings = vec![(0usize, Ctx::html())];
     let mut next_lt: Option<usize> = None; // None: -1
@@ -1226,7 +1224,7 @@ pub fn limit_attributes(body: &[u8], quoted: Option<Vec<usize>>) -> Option<Vec<u
 }
 
 /// `_links_may_nest`.
-fn links_may_nest(body: &[u8]) -> bool {
+fn links_may_nest(body: &[u8], max_depth: usize) -> bool {
     let n = body.len();
     let (mut links, mut names) = (0usize, 0usize);
     for p in memchr_iter(b'<', body) {
@@ -1235,15 +1233,40 @@ fn links_may_nest(body: &[u8]) -> bool {
             links += usize::from(d == p + 2);
         }
     }
-    2 * links.min(names - links) > MAX_DOM_DEPTH
+    2 * links.min(names - links) > max_depth
 }
 
-/// The bounds Python may change at run time (tests lower them): extract.py's
-/// MAX_PARSE_BYTES, MAX_TAGS and MAX_REOPENED.
+/// The bounds Python may change at run time (tests lower them), read by Python at each call:
+/// extract.py's MAX_PARSE_BYTES, MAX_TAGS, MAX_REOPENED, _NESTING_CHECK_TAGS, MAX_DOM_DEPTH
+/// and those of the attribute bound.
 pub struct Limits {
     pub max_parse_bytes: usize,
     pub max_tags: usize,
     pub max_reopened: i64,
+    pub nesting_check_tags: usize,
+    pub max_dom_depth: usize,
+    pub caps: Caps,
+}
+
+/// The attribute bound's caps: extract.py MAX_READINGS, MAX_ISLAND_TAGS, MAX_ROOTS, MAX_HELD.
+#[derive(Clone, Copy)]
+pub struct Caps {
+    pub readings: usize,
+    pub island_tags: usize,
+    pub roots: usize,
+    pub held: usize,
+}
+
+impl Default for Caps {
+    /// extract.py's values at import.
+    fn default() -> Self {
+        Caps {
+            readings: MAX_READINGS,
+            island_tags: MAX_ISLAND_TAGS,
+            roots: MAX_ROOTS,
+            held: MAX_HELD,
+        }
+    }
 }
 
 /// `bound_body`'s answer: the bytes (None: the body's), the bounds hit, whether the page may
@@ -1288,12 +1311,12 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
         }
     }
     let cur_now: &[u8] = owned.as_deref().unwrap_or(cur);
-    if let Some(kept) = limit_attributes(cur_now, quoted) {
+    if let Some(kept) = limit_attributes(cur_now, quoted, limits.caps) {
         hit.push("attributes");
         owned = Some(kept);
     }
     let cur_now: &[u8] = owned.as_deref().unwrap_or(cur);
-    let many_tags = tags > NESTING_CHECK_TAGS;
+    let many_tags = tags > limits.nesting_check_tags;
     let mut deep = false;
     let mut flat = None;
     if many_tags {
@@ -1307,7 +1330,8 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
         owned = flat;
     }
     let cur_now: &[u8] = owned.as_deref().unwrap_or(cur);
-    let nest = many_tags || (tags > MAX_DOM_DEPTH && links_may_nest(cur_now));
+    let nest =
+        many_tags || (tags > limits.max_dom_depth && links_may_nest(cur_now, limits.max_dom_depth));
     let out = match owned {
         Some(bytes) => Some(bytes),
         None if cur.len() != body.len() => Some(cur.to_vec()),
