@@ -1,7 +1,7 @@
 //! pipelines/extract.py `bound_body`, whole: the byte cuts (MAX_PARSE_BYTES, MAX_TAGS), the
 //! re-open estimate (`_limit_reopened`), the attribute bound (`_limit_attributes`, its
 //! readings of the tokenizer's tree-dependent states), the nesting bounds (bounds.rs) and
-//! `_links_may_nest`, one for one. The Python functions stay the reference: tests/test_native.py
+//! `_links_may_nest`, one for one. The Python functions stay the reference: tests/test_native_bound_body.py
 //! compares bytes, limits and flags. Their regular expressions are read here by hand-written
 //! scanners that match the same spans (Python `re`: leftmost-first alternation, possessive
 //! and atomic groups, ASCII-only case folding on bytes; a look-ahead does not see past a
@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use memchr::{memchr, memchr2, memchr_iter, memmem, memrchr};
 
-use crate::bounds;
+use crate::bounds::{self, cut_spans, ends_name};
 
 /// extract.py REOPEN_UNIT_BYTES.
 const REOPEN_UNIT_BYTES: usize = 1024;
@@ -195,11 +195,6 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ')
 }
 
-/// `[\t\n\f\r />]`: what ends a tag name.
-fn is_delim(b: u8) -> bool {
-    is_ws(b) || b == b'/' || b == b'>'
-}
-
 fn contains(names: &[&[u8]], name: &[u8]) -> bool {
     names.iter().any(|n| *n == name)
 }
@@ -249,7 +244,7 @@ fn word_in(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<usize> {
         return None;
     }
     let stop = lim.min(at + set.longest + 1);
-    let d = (at + 1..stop).find(|&k| is_delim(s[k]))?;
+    let d = (at + 1..stop).find(|&k| ends_name(s[k]))?;
     let word = &s[at..d];
     set.list
         .iter()
@@ -257,54 +252,44 @@ fn word_in(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<usize> {
         .then_some(d)
 }
 
-/// The first index >= *from* of one of two bytes, cached for starts that only grow (a
-/// search from each of many starts in one stretch would be quadratic).
+/// A search's last answer, (searched from, found at): a search from a start between the two
+/// finds the same (a search from each of many starts in one stretch would be quadratic).
+/// `(1, 0)`: none yet.
+type Seen = (usize, usize);
+
+/// *search*'s answer from *from*, by *seen* if it holds it (then updated).
+fn cached(seen: &mut Seen, from: usize, search: impl FnOnce() -> usize) -> usize {
+    if !(seen.0 <= from && from <= seen.1) {
+        *seen = (from, search());
+    }
+    seen.1
+}
+
+/// The first index >= *from* of one of two bytes, cached (`Seen`).
 struct NextOf {
     a: u8,
     b: u8,
-    since: usize,
-    found: usize,
+    seen: Seen,
 }
 
 impl NextOf {
     fn new(a: u8, b: u8) -> Self {
-        NextOf {
-            a,
-            b,
-            since: 1,
-            found: 0,
-        }
+        NextOf { a, b, seen: (1, 0) }
     }
 
     /// The index, or `s.len()`.
     fn at(&mut self, s: &[u8], from: usize) -> usize {
-        if !(self.since <= from && from <= self.found) {
-            let found = if from >= s.len() {
-                s.len()
-            } else {
-                memchr2(self.a, self.b, &s[from..]).map_or(s.len(), |i| from + i)
-            };
-            self.since = from;
-            self.found = found;
-        }
-        self.found
+        let (a, b) = (self.a, self.b);
+        cached(&mut self.seen, from, || {
+            s.get(from..)
+                .and_then(|rest| memchr2(a, b, rest))
+                .map_or(s.len(), |i| from + i)
+        })
     }
 }
 
 fn count_lt(s: &[u8]) -> usize {
     memchr_iter(b'<', s).count()
-}
-
-/// *body* without the sorted, disjoint spans of *drop* (`_cut_spans`).
-fn cut_spans(body: &[u8], drop: &[(usize, usize)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len());
-    let mut last = 0;
-    for &(start, end) in drop {
-        out.extend_from_slice(&body[last..start]);
-        last = end;
-    }
-    out.extend_from_slice(&body[last..]);
-    out
 }
 
 // -- formatting elements re-opened in each block (_limit_reopened) ---------------------------
@@ -360,7 +345,7 @@ fn formatting_attrs(s: &[u8], mut i: usize, cap: usize) -> usize {
 fn one_attr(s: &[u8], mut i: usize) -> usize {
     let n = s.len();
     i += 1;
-    while i < n && !is_delim(s[i]) && s[i] != b'=' {
+    while i < n && !ends_name(s[i]) && s[i] != b'=' {
         i += 1;
     }
     let mut j = i;
@@ -679,7 +664,7 @@ impl Key {
 /// extract.py `_Ends`.
 struct Ends<'a> {
     lowered: &'a [u8],
-    found: [(usize, usize); RAW_TEXT_NAMES.len() + 4],
+    found: [Seen; RAW_TEXT_NAMES.len() + 4],
     escaped: HashMap<usize, usize>,
     island_tags: usize,
     caps: Caps,
@@ -717,7 +702,7 @@ impl<'a> Ends<'a> {
         let mut from = at;
         while let Some(k) = finder.find(&s[from..]) {
             let p = from + k;
-            if s.get(p + needle.len()).is_some_and(|&b| is_delim(b)) {
+            if s.get(p + needle.len()).is_some_and(|&b| ends_name(b)) {
                 return p;
             }
             from = p + 1;
@@ -727,12 +712,9 @@ impl<'a> Ends<'a> {
 
     /// `_Ends.next`.
     fn next(&mut self, key: Key, at: usize) -> usize {
-        let (since, found) = self.found[key.slot()];
-        if since <= at && at <= found {
-            return found;
-        }
-        let found = self.search(key, at);
-        self.found[key.slot()] = (at, found);
+        let mut seen = self.found[key.slot()];
+        let found = cached(&mut seen, at, || self.search(key, at));
+        self.found[key.slot()] = seen;
         found
     }
 
@@ -787,7 +769,7 @@ fn escaped_script(lowered: &[u8], escape: usize) -> (Option<usize>, usize) {
                 let closing = lowered.get(p + 1) == Some(&b'/');
                 let name = p + 1 + usize::from(closing);
                 if lowered[name..].starts_with(b"script")
-                    && lowered.get(name + 6).is_some_and(|&b| is_delim(b))
+                    && lowered.get(name + 6).is_some_and(|&b| ends_name(b))
                 {
                     event = Some((p, name + 7, Some(closing)));
                     break;
@@ -886,7 +868,7 @@ fn tag_name(lowered: &[u8], start: usize) -> &[u8] {
     }
     let i = i.min(lowered.len());
     let j = (i..lowered.len())
-        .find(|&k| is_delim(lowered[k]))
+        .find(|&k| ends_name(lowered[k]))
         .unwrap_or(lowered.len());
     &lowered[i..j]
 }
@@ -914,7 +896,7 @@ fn read_tag(body: &[u8], start: usize) -> (Option<usize>, usize) {
         i += 1;
     }
     i += 1; // the letter
-    while i < n && !is_delim(body[i]) {
+    while i < n && !ends_name(body[i]) {
         i += 1;
     }
     let mut count = 0;
@@ -924,7 +906,7 @@ fn read_tag(body: &[u8], start: usize) -> (Option<usize>, usize) {
         while j < n && (is_ws(body[j]) || body[j] == b'/') {
             j += 1;
         }
-        if j >= n || is_delim(body[j]) {
+        if j >= n || ends_name(body[j]) {
             break;
         }
         i = one_attr(body, j);
