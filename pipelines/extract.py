@@ -1587,7 +1587,7 @@ def extract_page(
     []
     """
     limits: list[str] = []
-    tree, encoding = parse_page(body, content_type, limits=limits, native=native)
+    tree, encoding = parse_page(body, content_type, limits=limits, native=native, url=url)
     return _extract(tree, url, encoding=encoding, x_robots_tag=x_robots_tag, limits=limits,
                     content_language=content_language, keep_text=keep_text,
                     native=native)  # fmt: skip
@@ -1595,13 +1595,14 @@ def extract_page(
 
 def parse_page(
     body: bytes, content_type: str | None = None, *, limits: list[str] | None = None,
-    native: bool = True,
+    native: bool = True, url: str = "a page",
 ) -> tuple[LexborHTMLParser, str]:  # fmt: skip
     """The page's DOM as :func:`extract_page` parses it (bytes cut, deep nesting flattened,
     decoded as a browser would), and the encoding it was decoded with. The bounds hit are
-    appended to *limits* (see PageLinks.limits_hit); *native* False: no step by the core."""
+    appended to *limits* (see PageLinks.limits_hit); *native* False: no step by the core;
+    *url* names the page in the log if the core fails."""
     hit = limits if limits is not None else []
-    body, many_tags, deep = bound_body(body, hit, native=native)
+    body, many_tags, deep = bound_body(body, hit, native=native, url=url)
     encoding, tentative, start = sniff_encoding(body, content_type)
     tree = _parse(body[start:] if start else body, encoding)
     if tentative:
@@ -1616,7 +1617,9 @@ def parse_page(
     return tree, encoding
 
 
-def bound_body(body: bytes, limits: list[str], *, native: bool = True) -> tuple[bytes, bool, bool]:
+def bound_body(
+    body: bytes, limits: list[str], *, native: bool = True, url: str = "a page"
+) -> tuple[bytes, bool, bool]:
     """*body* cut and flattened as :func:`parse_page` parses it (MAX_PARSE_BYTES, MAX_TAGS,
     MAX_REOPENED, MAX_BLOCK_DEPTH), whether it has enough tags or nested links to nest deep
     (then what nests deeper than MAX_DOM_DEPTH is flattened after the parse), and whether its
@@ -1624,8 +1627,9 @@ def bound_body(body: bytes, limits: list[str], *, native: bool = True) -> tuple[
     to the caller: the parse may flatten more).
 
     By the native core when it is built and *native* (the same bytes, limits and flags,
-    tests/test_native.py: its Python, ~5 ms a page of the Zyte and WCXB mix, was a fifth of
-    the core path's CPU); this Python is the reference and the fallback.
+    tests/test_native_bound_body.py: its Python, ~5 ms a page of the Zyte and WCXB mix, was a
+    fifth of the core path's CPU); this Python is the reference and the fallback (a failure
+    of the core is logged with *url*).
 
     >>> bound_body(b"<p>x", [])
     (b'<p>x', False, False)
@@ -1633,7 +1637,7 @@ def bound_body(body: bytes, limits: list[str], *, native: bool = True) -> tuple[
     if native:
         from pipelines import native as core  # it builds on this module: imported on first use
 
-        bounded = core.bounded_body(body)
+        bounded = core.bounded_body(body, url)
         if bounded is not None:
             body, hit_now, many_tags, deep = bounded
             limits.extend(hit_now)
@@ -1667,7 +1671,7 @@ def bound_body(body: bytes, limits: list[str], *, native: bool = True) -> tuple[
         flat = _limit_depth(body, native)
         deep = flat is not body
         body = flat
-    return body, many_tags or (tags > MAX_DOM_DEPTH and _links_may_nest(body)), deep
+    return body, many_tags or (tags > MAX_DOM_DEPTH and _links_may_nest(body, MAX_DOM_DEPTH)), deep
 
 
 # Links and the elements past which an <a> nests in another (the parser's "markers").

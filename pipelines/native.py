@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from functools import cache
+from operator import attrgetter
 from types import ModuleType
 from typing import Any, NamedTuple
 
@@ -190,11 +191,41 @@ def limit_depth(body: bytes) -> bytes | None:
     return body if flat is None else flat
 
 
-def bounded_body(body: bytes) -> tuple[bytes, list[str], bool, bool] | None:
-    """extract.py ``bound_body`` by the core, whole (MAX_PARSE_BYTES, MAX_TAGS and
-    MAX_REOPENED read from extract.py at each call): the same bytes (*body* itself when
-    nothing is cut), the bounds hit, whether the page may nest deep and whether its nesting was
-    flattened; None without the core, or if it failed (then logged).
+#: extract.py's bounds that bound_body reads at each call (tests lower them), in the order the
+#: core takes them (native/src/extract.rs ``bound_body``); MAX_REOPENED is signed.
+BOUND_BODY_BOUNDS = (
+    "MAX_PARSE_BYTES", "MAX_TAGS", "MAX_REOPENED", "_NESTING_CHECK_TAGS", "MAX_DOM_DEPTH",
+    "MAX_READINGS", "MAX_ISLAND_TAGS", "MAX_ROOTS", "MAX_HELD",
+)  # fmt: skip
+_I64 = 2**63
+_read_bounds = attrgetter(*BOUND_BODY_BOUNDS)
+#: The bounds last read and what the core was given for them (checked once per change).
+_last_bounds: list[tuple | None] = [None, None]
+
+
+def _core_bounds() -> tuple[int, ...] | None:
+    """extract.py's :data:`BOUND_BODY_BOUNDS` now, or None if one is not an int the core holds
+    (``float("inf")``, past 2**63, negative but MAX_REOPENED): then the Python path answers.
+
+    >>> len(_core_bounds())
+    9
+    """
+    bounds = _read_bounds(extract_module)
+    if bounds == _last_bounds[0]:  # (an equal value is the same bound: 1.0 is 1)
+        return _last_bounds[1]
+    checked = bounds
+    for position, value in enumerate(bounds):
+        if type(value) is not int or not (-_I64 if position == 2 else 0) <= value < _I64:
+            checked = None
+    _last_bounds[:] = [bounds, checked]
+    return checked
+
+
+def bounded_body(body: bytes, url: str = "a page") -> tuple[bytes, list[str], bool, bool] | None:
+    """extract.py ``bound_body`` by the core, whole (its bounds read from extract.py at each
+    call, :func:`_core_bounds`): the same bytes (*body* itself when nothing is cut), the bounds
+    hit, whether the page may nest deep and whether its nesting was flattened; None without
+    the core, with bounds it cannot hold, or if it failed (then logged with *url*).
 
     >>> page = b"<div>" * 600 + b"<a href=/x>x</a>" + b"<p>" * 8000
     >>> bounded = bounded_body(page)
@@ -202,15 +233,13 @@ def bounded_body(body: bytes) -> tuple[bytes, list[str], bool, bool] | None:
     (2576, ([], True, True))
     """
     native = core()
-    if native is None:
+    bounds = _core_bounds()
+    if native is None or bounds is None:
         return None
     try:
-        kept, limits, many_tags, deep = native.bound_body(
-            body, extract_module.MAX_PARSE_BYTES, extract_module.MAX_TAGS,
-            extract_module.MAX_REOPENED,
-        )  # fmt: skip
+        kept, limits, many_tags, deep = native.bound_body(body, bounds)
     except RuntimeError as exc:
-        _failed("a page's bounds", exc)
+        _failed(url, exc)
         return None
     return (body if kept is None else kept), limits, many_tags, deep
 
@@ -237,7 +266,7 @@ def _native_page(
 ) -> PageLinks:
     """:func:`extract_links` by the core *native*."""
     limits: list[str] = []
-    body, many_tags, deep = bound_body(body, limits)
+    body, many_tags, deep = bound_body(body, limits, url=url)
     encoding, tentative, start = sniff_encoding(body, content_type)
     walk = _walk(native, body[start:] if start else body, encoding, many_tags)
     if tentative:

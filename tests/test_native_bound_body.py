@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import logging
 import random
 import re
 import shutil
@@ -40,6 +41,37 @@ def core():
         assert page == (b"<p>x", False, False)
         pytest.skip("no cargo: the Python path is the one used (checked above)")
     return module
+
+
+@pytest.fixture(autouse=True)
+def _no_fallback(monkeypatch):
+    """A page the core fails on falls back to the Python path and logs: here that fails the
+    test, so that a comparison never compares Python with itself."""
+
+    def failed(url: str, exc: Exception) -> None:
+        raise AssertionError(f"the core fell back to the Python path on {url}: {exc}")
+
+    monkeypatch.setattr(native, "_failed", failed)
+
+
+def test_a_panic_falls_back_to_the_python_path_and_logs_once(core, monkeypatch, caplog):
+    """A panic of the core's bound_body gives the Python path's answer, and one log line for
+    any number of pages."""
+    monkeypatch.undo()  # the real _failed (the autouse fixture makes a fallback fail)
+    monkeypatch.setattr(native, "_logged_failures", set())  # none logged yet
+    monkeypatch.setattr(core, "bound_body", lambda *args: core._panic_for_test())
+    bodies = [b"<svg><style>" + _TAG + b">x</a>", b"<p>x" * 9000]
+    url = "http://s.test/bounds"
+    with caplog.at_level(logging.ERROR, logger=native.__name__):
+        page = extract.extract_page(bodies[0], url)
+        assert page == extract.extract_page(bodies[0], url, native=False)
+        for body in bodies:
+            got: list[str] = []
+            want: list[str] = []
+            assert extract.bound_body(body, got) == extract.bound_body(body, want, native=False)
+            assert got == want
+    (record,) = caplog.records
+    assert "panicked: on purpose" in record.getMessage() and url in record.getMessage()
 
 
 def _both(body: bytes) -> tuple[tuple, tuple]:
@@ -319,9 +351,8 @@ def test_the_constants_copied_into_rust_are_pythons():
     """bound.rs's bounds and names are extract.py's: a change on one side only fails here."""
     numbers = _rust_constants()
     for name in ("REOPEN_UNIT_BYTES", "MAX_ATTRS_PER_TAG", "MAX_READINGS", "MAX_ROOTS",
-                 "MAX_HELD", "MAX_ISLAND_TAGS", "MAX_DOM_DEPTH", "MAX_BLOCK_DEPTH"):  # fmt: skip
+                 "MAX_HELD", "MAX_ISLAND_TAGS", "MAX_BLOCK_DEPTH"):  # fmt: skip
         assert numbers[name] == getattr(extract, name), name
-    assert numbers["NESTING_CHECK_TAGS"] == extract._NESTING_CHECK_TAGS
     names = _rust_lists()
     assert names["RAW_TEXT_NAMES"] == set(extract._RAW_TEXT_NAMES)
     assert names["FOREIGN_ROOTS"] == extract._FOREIGN_ROOTS
@@ -337,3 +368,57 @@ def test_the_constants_copied_into_rust_are_pythons():
         (extract._NESTING_LINK_RE, names["NESTING_LINK"]),
     ]:
         assert {n for n in candidates if pattern.match(b"<%s>" % n)} == listed, pattern.pattern
+
+
+# -- bounds read at each call ------------------------------------------------------------------
+_LONG = b"<a href=/x " + b" ".join(b"a%d" % i for i in range(300)) + b">x</a>"
+_ISLAND_PAGES = [
+    b"<svg><foreignObject><div></div></foreignObject></svg><style>" + _LONG,
+    b"<svg><desc><b><i></i></b></desc></svg><style>" + _LONG,
+    b"<math><mi><p></p><p></p></mi></math><style>" + _LONG,
+]
+
+
+@pytest.mark.parametrize(
+    "name, value, bodies",
+    [
+        ("_NESTING_CHECK_TAGS", 10, [b"<p>x" * 20]),
+        ("MAX_DOM_DEPTH", 10**6, [b"<a href=/x>w <object>" * 200]),
+        ("MAX_DOM_DEPTH", 2, [b"<a href=/x>w <object>" * 3]),
+        ("MAX_READINGS", 0, [b"<svg><style>" + _LONG]),
+        ("MAX_ISLAND_TAGS", 0, _ISLAND_PAGES),
+        ("MAX_ROOTS", 0, _ISLAND_PAGES),
+        ("MAX_HELD", 0, _ISLAND_PAGES),
+    ],
+)
+def test_bounds_are_read_at_each_call(core, monkeypatch, name, value, bodies):
+    """The bounds bound_body's Python reads at each call are the core's too: lowered (as tests
+    do), both paths give the lowered answer (each body's differs from its answer at the
+    default), on these bodies and on soup pages."""
+    defaults = [extract.bound_body(body, [], native=False) for body in bodies]
+    monkeypatch.setattr(extract, name, value)
+    for body, default in zip(bodies, defaults, strict=True):
+        assert extract.bound_body(body, [], native=False) != default, body[:80]
+        _same(body)
+    r = random.Random(name)
+    for _ in range(200):
+        _same(soup(r))
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("MAX_REOPENED", float("inf")), ("MAX_REOPENED", 10**19), ("MAX_REOPENED", -(2**64)),
+     ("MAX_TAGS", 10**20), ("MAX_PARSE_BYTES", float("inf")), ("MAX_READINGS", 2.5)],
+)  # fmt: skip
+def test_bounds_the_core_cannot_hold_take_the_python_path(core, monkeypatch, name, value):
+    """A bound the core's integers cannot hold ("no bound" as infinity, past 2**63) is
+    answered by the Python path, not raised out of extract_page."""
+    calls = []
+    real = core.bound_body
+    monkeypatch.setattr(core, "bound_body", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(extract, name, value)
+    for body in (b"<p>x<b>y", b"<svg><style>" + _LONG, b"<b>x<p>" * 300):
+        _same(body)
+        url = "http://s.test/"
+        assert extract.extract_page(body, url) == extract.extract_page(body, url, native=False)
+    assert calls == []

@@ -1,7 +1,7 @@
 //! pipelines/extract.py `bound_body`, whole: the byte cuts (MAX_PARSE_BYTES, MAX_TAGS), the
 //! re-open estimate (`_limit_reopened`), the attribute bound (`_limit_attributes`, its
 //! readings of the tokenizer's tree-dependent states), the nesting bounds (bounds.rs) and
-//! `_links_may_nest`, one for one. The Python functions stay the reference: tests/test_native.py
+//! `_links_may_nest`, one for one. The Python functions stay the reference: tests/test_native_bound_body.py
 //! compares bytes, limits and flags. Their regular expressions are read here by hand-written
 //! scanners that match the same spans (Python `re`: leftmost-first alternation, possessive
 //! and atomic groups, ASCII-only case folding on bytes; a look-ahead does not see past a
@@ -11,24 +11,20 @@ use std::collections::{BTreeSet, HashMap};
 
 use memchr::{memchr, memchr2, memchr_iter, memmem, memrchr};
 
-use crate::bounds;
+use crate::bounds::{self, cut_spans, ends_name};
 
 /// extract.py REOPEN_UNIT_BYTES.
 const REOPEN_UNIT_BYTES: usize = 1024;
 /// extract.py MAX_ATTRS_PER_TAG.
 const MAX_ATTRS_PER_TAG: usize = 256;
-/// extract.py MAX_READINGS.
+/// extract.py MAX_READINGS (its value at import: Python passes the current one, see Limits).
 const MAX_READINGS: usize = 8;
-/// extract.py MAX_ROOTS.
+/// extract.py MAX_ROOTS (likewise).
 const MAX_ROOTS: usize = 16;
-/// extract.py MAX_HELD.
+/// extract.py MAX_HELD (likewise).
 const MAX_HELD: usize = 16;
-/// extract.py MAX_ISLAND_TAGS.
+/// extract.py MAX_ISLAND_TAGS (likewise).
 const MAX_ISLAND_TAGS: usize = 4096;
-/// extract.py _NESTING_CHECK_TAGS.
-const NESTING_CHECK_TAGS: usize = 8192;
-/// extract.py MAX_DOM_DEPTH.
-const MAX_DOM_DEPTH: usize = 256;
 /// extract.py MAX_BLOCK_DEPTH.
 const MAX_BLOCK_DEPTH: usize = 512;
 
@@ -199,11 +195,6 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ')
 }
 
-/// `[\t\n\f\r />]`: what ends a tag name.
-fn is_delim(b: u8) -> bool {
-    is_ws(b) || b == b'/' || b == b'>'
-}
-
 fn contains(names: &[&[u8]], name: &[u8]) -> bool {
     names.iter().any(|n| *n == name)
 }
@@ -253,7 +244,7 @@ fn word_in(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<usize> {
         return None;
     }
     let stop = lim.min(at + set.longest + 1);
-    let d = (at + 1..stop).find(|&k| is_delim(s[k]))?;
+    let d = (at + 1..stop).find(|&k| ends_name(s[k]))?;
     let word = &s[at..d];
     set.list
         .iter()
@@ -261,54 +252,44 @@ fn word_in(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<usize> {
         .then_some(d)
 }
 
-/// The first index >= *from* of one of two bytes, cached for starts that only grow (a
-/// search from each of many starts in one stretch would be quadratic).
+/// A search's last answer, (searched from, found at): a search from a start between the two
+/// finds the same (a search from each of many starts in one stretch would be quadratic).
+/// `(1, 0)`: none yet.
+type Seen = (usize, usize);
+
+/// *search*'s answer from *from*, by *seen* if it holds it (then updated).
+fn cached(seen: &mut Seen, from: usize, search: impl FnOnce() -> usize) -> usize {
+    if !(seen.0 <= from && from <= seen.1) {
+        *seen = (from, search());
+    }
+    seen.1
+}
+
+/// The first index >= *from* of one of two bytes, cached (`Seen`).
 struct NextOf {
     a: u8,
     b: u8,
-    since: usize,
-    found: usize,
+    seen: Seen,
 }
 
 impl NextOf {
     fn new(a: u8, b: u8) -> Self {
-        NextOf {
-            a,
-            b,
-            since: 1,
-            found: 0,
-        }
+        NextOf { a, b, seen: (1, 0) }
     }
 
     /// The index, or `s.len()`.
     fn at(&mut self, s: &[u8], from: usize) -> usize {
-        if !(self.since <= from && from <= self.found) {
-            let found = if from >= s.len() {
-                s.len()
-            } else {
-                memchr2(self.a, self.b, &s[from..]).map_or(s.len(), |i| from + i)
-            };
-            self.since = from;
-            self.found = found;
-        }
-        self.found
+        let (a, b) = (self.a, self.b);
+        cached(&mut self.seen, from, || {
+            s.get(from..)
+                .and_then(|rest| memchr2(a, b, rest))
+                .map_or(s.len(), |i| from + i)
+        })
     }
 }
 
 fn count_lt(s: &[u8]) -> usize {
     memchr_iter(b'<', s).count()
-}
-
-/// *body* without the sorted, disjoint spans of *drop* (`_cut_spans`).
-fn cut_spans(body: &[u8], drop: &[(usize, usize)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len());
-    let mut last = 0;
-    for &(start, end) in drop {
-        out.extend_from_slice(&body[last..start]);
-        last = end;
-    }
-    out.extend_from_slice(&body[last..]);
-    out
 }
 
 // -- formatting elements re-opened in each block (_limit_reopened) ---------------------------
@@ -364,7 +345,7 @@ fn formatting_attrs(s: &[u8], mut i: usize, cap: usize) -> usize {
 fn one_attr(s: &[u8], mut i: usize) -> usize {
     let n = s.len();
     i += 1;
-    while i < n && !is_delim(s[i]) && s[i] != b'=' {
+    while i < n && !ends_name(s[i]) && s[i] != b'=' {
         i += 1;
     }
     let mut j = i;
@@ -683,18 +664,20 @@ impl Key {
 /// extract.py `_Ends`.
 struct Ends<'a> {
     lowered: &'a [u8],
-    found: [(usize, usize); RAW_TEXT_NAMES.len() + 4],
+    found: [Seen; RAW_TEXT_NAMES.len() + 4],
     escaped: HashMap<usize, usize>,
     island_tags: usize,
+    caps: Caps,
 }
 
 impl<'a> Ends<'a> {
-    fn new(lowered: &'a [u8]) -> Self {
+    fn new(lowered: &'a [u8], caps: Caps) -> Self {
         Ends {
             lowered,
             found: [(1, 0); RAW_TEXT_NAMES.len() + 4],
             escaped: HashMap::new(),
             island_tags: 0,
+            caps,
         }
     }
 
@@ -719,7 +702,7 @@ impl<'a> Ends<'a> {
         let mut from = at;
         while let Some(k) = finder.find(&s[from..]) {
             let p = from + k;
-            if s.get(p + needle.len()).is_some_and(|&b| is_delim(b)) {
+            if s.get(p + needle.len()).is_some_and(|&b| ends_name(b)) {
                 return p;
             }
             from = p + 1;
@@ -729,12 +712,9 @@ impl<'a> Ends<'a> {
 
     /// `_Ends.next`.
     fn next(&mut self, key: Key, at: usize) -> usize {
-        let (since, found) = self.found[key.slot()];
-        if since <= at && at <= found {
-            return found;
-        }
-        let found = self.search(key, at);
-        self.found[key.slot()] = (at, found);
+        let mut seen = self.found[key.slot()];
+        let found = cached(&mut seen, at, || self.search(key, at));
+        self.found[key.slot()] = seen;
         found
     }
 
@@ -789,7 +769,7 @@ fn escaped_script(lowered: &[u8], escape: usize) -> (Option<usize>, usize) {
                 let closing = lowered.get(p + 1) == Some(&b'/');
                 let name = p + 1 + usize::from(closing);
                 if lowered[name..].starts_with(b"script")
-                    && lowered.get(name + 6).is_some_and(|&b| is_delim(b))
+                    && lowered.get(name + 6).is_some_and(|&b| ends_name(b))
                 {
                     event = Some((p, name + 7, Some(closing)));
                     break;
@@ -813,7 +793,7 @@ fn escaped_script(lowered: &[u8], escape: usize) -> (Option<usize>, usize) {
 }
 
 /// `_next_context`.
-fn next_context(ctx: &Ctx, name: &[u8], end_tag: bool, self_closing: bool) -> Ctx {
+fn next_context(ctx: &Ctx, name: &[u8], end_tag: bool, self_closing: bool, caps: Caps) -> Ctx {
     if ctx.unsure != 0 {
         return Ctx::unsure();
     }
@@ -822,11 +802,11 @@ fn next_context(ctx: &Ctx, name: &[u8], end_tag: bool, self_closing: bool) -> Ct
     let mut held = ctx.held.clone();
     let island = contains(ISLANDS, name);
     if islands != 0 || (island && !roots.is_empty() && !end_tag && !self_closing) {
-        held = held_after(held, name, end_tag);
+        held = held_after(held, name, end_tag, caps.held);
     }
     if contains(FOREIGN_ROOTS, name) {
         if !end_tag && !self_closing {
-            if roots.len() >= MAX_ROOTS {
+            if roots.len() >= caps.roots {
                 return Ctx::unsure();
             }
             roots.push(name[0]);
@@ -860,7 +840,7 @@ fn next_context(ctx: &Ctx, name: &[u8], end_tag: bool, self_closing: bool) -> Ct
 }
 
 /// `_held`.
-fn held_after(held: Vec<u8>, name: &[u8], end_tag: bool) -> Vec<u8> {
+fn held_after(held: Vec<u8>, name: &[u8], end_tag: bool, max_held: usize) -> Vec<u8> {
     if held == HELD || (contains(VOID_NAMES, name) && !end_tag) {
         return held;
     }
@@ -871,7 +851,7 @@ fn held_after(held: Vec<u8>, name: &[u8], end_tag: bool) -> Vec<u8> {
         }
         return HELD.to_vec();
     }
-    if held.iter().filter(|&&b| b == b' ').count() >= MAX_HELD || name.len() > 32 {
+    if held.iter().filter(|&&b| b == b' ').count() >= max_held || name.len() > 32 {
         return HELD.to_vec();
     }
     let mut held = held;
@@ -888,7 +868,7 @@ fn tag_name(lowered: &[u8], start: usize) -> &[u8] {
     }
     let i = i.min(lowered.len());
     let j = (i..lowered.len())
-        .find(|&k| is_delim(lowered[k]))
+        .find(|&k| ends_name(lowered[k]))
         .unwrap_or(lowered.len());
     &lowered[i..j]
 }
@@ -916,7 +896,7 @@ fn read_tag(body: &[u8], start: usize) -> (Option<usize>, usize) {
         i += 1;
     }
     i += 1; // the letter
-    while i < n && !is_delim(body[i]) {
+    while i < n && !ends_name(body[i]) {
         i += 1;
     }
     let mut count = 0;
@@ -926,7 +906,7 @@ fn read_tag(body: &[u8], start: usize) -> (Option<usize>, usize) {
         while j < n && (is_ws(body[j]) || body[j] == b'/') {
             j += 1;
         }
-        if j >= n || is_delim(body[j]) {
+        if j >= n || ends_name(body[j]) {
             break;
         }
         i = one_attr(body, j);
@@ -978,7 +958,7 @@ fn read_markup(
     let name = tag_name(lowered, start);
     let end_tag = body[start + 1] == b'/';
     let after = if ctx.islands != 0 || contains(CONTEXT_NAMES, name) {
-        next_context(&ctx, name, end_tag, self_closing(body, end))
+        next_context(&ctx, name, end_tag, self_closing(body, end), ends.caps)
     } else {
         ctx.clone()
     };
@@ -1008,7 +988,7 @@ enum Opener {
 
 /// `_opener_re` (counting the island tags read).
 fn opener_kind(ctx: &Ctx, ends: &mut Ends) -> Opener {
-    if ctx.islands != 0 && ctx.held != HELD && ends.island_tags < MAX_ISLAND_TAGS {
+    if ctx.islands != 0 && ctx.held != HELD && ends.island_tags < ends.caps.island_tags {
         ends.island_tags += 1;
         return Opener::Island;
     }
@@ -1086,7 +1066,7 @@ fn read_to(
     let name = tag_name(lowered, start);
     if let Some(end) = end {
         if end > 0 && body[end - 1] != b'/' && contains(CONTEXT_ONLY_NAMES, name) {
-            let after = next_context(&ctx, name, body[start + 1] == b'/', false);
+            let after = next_context(&ctx, name, body[start + 1] == b'/', false, ends.caps);
             return (Some(vec![(end, after)]), None);
         }
     }
@@ -1112,10 +1092,10 @@ fn readings_past(
         if todo[k].0 > at {
             break;
         }
-        if todo.len() + past.len() > MAX_READINGS {
+        if todo.len() + past.len() > ends.caps.readings {
             let all: BTreeSet<Reading> = past.iter().cloned().chain(todo.iter().cloned()).collect();
             let unsure: BTreeSet<Reading> = all.iter().map(|(p, _)| (*p, Ctx::unsure())).collect();
-            if unsure.len() > MAX_READINGS || unsure == all {
+            if unsure.len() > ends.caps.readings || unsure == all {
                 let first = unsure.iter().next().map_or(body.len(), |r| r.0);
                 cuts.insert((first, body.len()));
                 return Vec::new();
@@ -1189,14 +1169,14 @@ fn disjoint(spans: &BTreeSet<(usize, usize)>) -> Vec<(usize, usize)> {
 }
 
 /// `_limit_attributes(body, quoted)`: the body cut, or None (no cut).
-pub fn limit_attributes(body: &[u8], quoted: Option<Vec<usize>>) -> Option<Vec<u8>> {
+pub fn limit_attributes(body: &[u8], quoted: Option<Vec<usize>>, caps: Caps) -> Option<Vec<u8>> {
     let long = long_tags(body);
     let quoted = quoted.unwrap_or_else(|| quoted_gts(body));
     if long.is_empty() && quoted.is_empty() {
         return None;
     }
     let lowered = body.to_ascii_lowercase();
-    let mut ends = Ends::new(&lowered);
+    let mut ends = Ends::new(&lowered, caps);
     let mut cuts = BTreeSet::new();
     let mut readings = vec![(0usize, Ctx::html())];
     let mut next_lt: Option<usize> = None; // None: -1
@@ -1226,7 +1206,7 @@ pub fn limit_attributes(body: &[u8], quoted: Option<Vec<usize>>) -> Option<Vec<u
 }
 
 /// `_links_may_nest`.
-fn links_may_nest(body: &[u8]) -> bool {
+fn links_may_nest(body: &[u8], max_depth: usize) -> bool {
     let n = body.len();
     let (mut links, mut names) = (0usize, 0usize);
     for p in memchr_iter(b'<', body) {
@@ -1235,15 +1215,40 @@ fn links_may_nest(body: &[u8]) -> bool {
             links += usize::from(d == p + 2);
         }
     }
-    2 * links.min(names - links) > MAX_DOM_DEPTH
+    2 * links.min(names - links) > max_depth
 }
 
-/// The bounds Python may change at run time (tests lower them): extract.py's
-/// MAX_PARSE_BYTES, MAX_TAGS and MAX_REOPENED.
+/// The bounds Python may change at run time (tests lower them), read by Python at each call:
+/// extract.py's MAX_PARSE_BYTES, MAX_TAGS, MAX_REOPENED, _NESTING_CHECK_TAGS, MAX_DOM_DEPTH
+/// and those of the attribute bound.
 pub struct Limits {
     pub max_parse_bytes: usize,
     pub max_tags: usize,
     pub max_reopened: i64,
+    pub nesting_check_tags: usize,
+    pub max_dom_depth: usize,
+    pub caps: Caps,
+}
+
+/// The attribute bound's caps: extract.py MAX_READINGS, MAX_ISLAND_TAGS, MAX_ROOTS, MAX_HELD.
+#[derive(Clone, Copy)]
+pub struct Caps {
+    pub readings: usize,
+    pub island_tags: usize,
+    pub roots: usize,
+    pub held: usize,
+}
+
+impl Default for Caps {
+    /// extract.py's values at import.
+    fn default() -> Self {
+        Caps {
+            readings: MAX_READINGS,
+            island_tags: MAX_ISLAND_TAGS,
+            roots: MAX_ROOTS,
+            held: MAX_HELD,
+        }
+    }
 }
 
 /// `bound_body`'s answer: the bytes (None: the body's), the bounds hit, whether the page may
@@ -1288,12 +1293,12 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
         }
     }
     let cur_now: &[u8] = owned.as_deref().unwrap_or(cur);
-    if let Some(kept) = limit_attributes(cur_now, quoted) {
+    if let Some(kept) = limit_attributes(cur_now, quoted, limits.caps) {
         hit.push("attributes");
         owned = Some(kept);
     }
     let cur_now: &[u8] = owned.as_deref().unwrap_or(cur);
-    let many_tags = tags > NESTING_CHECK_TAGS;
+    let many_tags = tags > limits.nesting_check_tags;
     let mut deep = false;
     let mut flat = None;
     if many_tags {
@@ -1307,7 +1312,8 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
         owned = flat;
     }
     let cur_now: &[u8] = owned.as_deref().unwrap_or(cur);
-    let nest = many_tags || (tags > MAX_DOM_DEPTH && links_may_nest(cur_now));
+    let nest =
+        many_tags || (tags > limits.max_dom_depth && links_may_nest(cur_now, limits.max_dom_depth));
     let out = match owned {
         Some(bytes) => Some(bytes),
         None if cur.len() != body.len() => Some(cur.to_vec()),

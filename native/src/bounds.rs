@@ -5,6 +5,8 @@
 //! Pure Rust; linear in the body (each scan moves forward; the stack steps are O(1) each).
 use std::collections::HashMap;
 
+use memchr::{memchr, memmem};
+
 /// extract.py `_BLOCK_TAG_RE`'s tag names.
 const BLOCKS: &[&[u8]] = &[
     b"address",
@@ -45,7 +47,7 @@ const BLOCKS: &[&[u8]] = &[
 const MAX_BLOCK_NAME: usize = 11;
 
 /// The bytes that end a tag name (`[\t\n\f\r />]`).
-fn ends_name(b: u8) -> bool {
+pub(crate) fn ends_name(b: u8) -> bool {
     matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ' | b'/' | b'>')
 }
 
@@ -65,15 +67,9 @@ fn tag_end(s: &[u8], at: usize) -> usize {
     }
 }
 
-fn memchr(needle: u8, s: &[u8]) -> Option<usize> {
-    s.iter().position(|&b| b == needle)
-}
-
+/// Where *needle* is first in *s* from *from*.
 fn find(s: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    s.get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|i| from + i)
+    memmem::find(s.get(from..)?, needle).map(|i| from + i)
 }
 
 /// The matches of `_TAG_RE` (`<(/?)([a-z][^\t\n\f\r />]*)[^>]*>?|<!--`) in *s* (lowercased),
@@ -142,7 +138,7 @@ fn block_tags(s: &[u8], from: usize) -> impl Iterator<Item = (usize, usize, bool
 }
 
 /// `_cut_spans`: *body* without the sorted, disjoint spans of *drop*.
-fn cut_spans(body: &[u8], drop: &[(usize, usize)]) -> Vec<u8> {
+pub(crate) fn cut_spans(body: &[u8], drop: &[(usize, usize)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len());
     let mut last = 0;
     for &(start, end) in drop {

@@ -276,21 +276,34 @@ fn limit_depth<'py>(
     Ok(flat.map(|bytes| PyBytes::new(py, &bytes)))
 }
 
-/// extract.py `bound_body(body)` whole, with its MAX_PARSE_BYTES, MAX_TAGS and MAX_REOPENED
-/// (read by Python at each call: tests lower them): (the bytes, or None when they are the
+/// The bounds of `bound_body` as Python passes them (pipelines/native.py `_core_bounds`).
+type BoundsTuple = (usize, usize, i64, usize, usize, usize, usize, usize, usize);
+
+/// extract.py `bound_body(body)` whole, with its *bounds* (read by Python at each call: tests
+/// lower them): MAX_PARSE_BYTES, MAX_TAGS, MAX_REOPENED, _NESTING_CHECK_TAGS, MAX_DOM_DEPTH,
+/// MAX_READINGS, MAX_ISLAND_TAGS, MAX_ROOTS, MAX_HELD. (the bytes, or None when they are the
 /// body's; the bounds hit; whether the page may nest deep; whether it was flattened).
 #[pyfunction]
 fn bound_body<'py>(
     py: Python<'py>,
     body: &[u8],
-    max_parse_bytes: usize,
-    max_tags: usize,
-    max_reopened: i64,
+    bounds: BoundsTuple,
 ) -> PyResult<(Option<Bound<'py, PyBytes>>, Vec<&'static str>, bool, bool)> {
+    let (max_parse_bytes, max_tags, max_reopened, nesting_check_tags, max_dom_depth) =
+        (bounds.0, bounds.1, bounds.2, bounds.3, bounds.4);
+    let (readings, island_tags, roots, held) = (bounds.5, bounds.6, bounds.7, bounds.8);
     let limits = bound::Limits {
         max_parse_bytes,
         max_tags,
         max_reopened,
+        nesting_check_tags,
+        max_dom_depth,
+        caps: bound::Caps {
+            readings,
+            island_tags,
+            roots,
+            held,
+        },
     };
     let bounded = py.detach(|| guarded(|| bound::bound_body(body, &limits)))?;
     let bytes = bounded.body.map(|bytes| PyBytes::new(py, &bytes));
@@ -314,7 +327,8 @@ fn limit_reopened<'py>(
 /// extract.py `_limit_attributes(body)` (tests compare its parts).
 #[pyfunction]
 fn limit_attributes<'py>(py: Python<'py>, body: &[u8]) -> PyResult<Option<Bound<'py, PyBytes>>> {
-    let kept = py.detach(|| guarded(|| bound::limit_attributes(body, None)))?;
+    let kept =
+        py.detach(|| guarded(|| bound::limit_attributes(body, None, bound::Caps::default())))?;
     Ok(kept.map(|bytes| PyBytes::new(py, &bytes)))
 }
 
