@@ -772,6 +772,21 @@ def test_huge_hrefs_and_bases_are_not_kept_in_memos():
     assert _parse_base.cache_info().currsize == 1  # the page URL only
 
 
+def test_memos_stay_bounded_in_entries_over_many_tiny_names():
+    """Millions of tiny distinct class names (8 characters a key) cost ~400 bytes an entry:
+    a budget in key characters alone held ~1 GB (review9). Each entry is charged ENTRY_CHARS."""
+    from pipelines import memo, placement
+
+    placement._FACTS.clear()
+    for i in range(12):
+        divs = "".join(f'<div class="c{i}x{j}"><a href="/{j}">a</a></div>' for j in range(12_000))
+        extract_page(
+            f"<html><body>{divs}</body></html>".encode(), f"http://t{i}.test/", native=False
+        )
+    most = placement._FACTS.max_chars // memo.ENTRY_CHARS
+    assert 0 < len(placement._FACTS) <= most < 12 * 12_000
+
+
 def test_memos_stay_bounded_in_bytes_over_many_hostile_pages():
     """Pages choose the class names, ids and hosts that placement and the domain look-up
     memoize: distinct megabyte-long ones on page after page must not pile up in a worker."""

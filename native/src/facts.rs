@@ -77,21 +77,23 @@ type FactsKey = (
 );
 
 /// Facts by element kind across pages (placement.py's `_FACTS` memo: markup repeats across a
-/// site's pages), bounded as Python's in the characters of the keys it holds (a page chooses
-/// them): started afresh past `MEMO_CHARS`. Emptied when the tables change.
+/// site's pages), bounded as Python's (pipelines/memo.py) in the characters of the keys it
+/// holds plus `ENTRY_CHARS` an entry (a page chooses them; millions of tiny keys held ~1 GB):
+/// started afresh, its table freed, past `MEMO_CHARS`. Emptied when the tables change.
 #[derive(Default)]
 pub struct FactsMemo {
     map: HashMap<FactsKey, Facts>,
     chars: usize,
 }
 
-const MEMO_CHARS: usize = 8 << 20; // placement.py's _FACTS budget
+pub(crate) const MEMO_CHARS: usize = 8 << 20; // placement.py's _FACTS budget
+pub(crate) const ENTRY_CHARS: usize = 64; // pipelines/memo.py's ENTRY_CHARS
 
 static MEMO: Mutex<Option<FactsMemo>> = Mutex::new(None);
 
 impl FactsMemo {
     fn clear(&mut self) {
-        self.map.clear();
+        self.map = HashMap::default(); // not map.clear(): that keeps the table's allocation
         self.chars = 0;
     }
 
@@ -103,7 +105,8 @@ impl FactsMemo {
         let (tag, cls, id, role, itemprop) = &key;
         let facts = tables.facts(tag, cls, id, role, itemprop);
         let len = |v: &Option<String>| v.as_ref().map_or(0, |v| v.chars().count());
-        let size = tag.chars().count() + len(cls) + len(id) + len(role) + len(itemprop);
+        let size =
+            tag.chars().count() + len(cls) + len(id) + len(role) + len(itemprop) + ENTRY_CHARS;
         if self.chars + size > MEMO_CHARS {
             self.clear();
             if size > MEMO_CHARS {
@@ -408,6 +411,36 @@ mod tests {
         assert_eq!(tokens("ABCdef"), ["ab", "cdef"]);
         assert_eq!(tokens("AÉé"), ["a", "é"]);
         assert_eq!(tokens("Aé"), ["aé"]);
+    }
+
+    #[test]
+    fn the_memo_holds_a_bounded_number_of_entries() {
+        let tables = Tables {
+            tag_labels: WordMap::default(),
+            role_labels: WordMap::default(),
+            itemprop_labels: WordMap::default(),
+            token_labels: WordMap::default(),
+            compound: Vec::new(),
+            weak_content: WordSet::default(),
+            word_bits: WordMap::default(),
+            tag_bits: WordMap::default(),
+            label_bits: WordMap::default(),
+            body_itemprops: WordSet::default(),
+            comment: String::new(),
+            content: String::new(),
+        };
+        let mut memo = FactsMemo::default();
+        let most = MEMO_CHARS / (ENTRY_CHARS + 4);
+        for i in 0..most + 10 {
+            memo.facts(
+                &tables,
+                ("p".to_string(), Some(format!("c{i}")), None, None, None),
+            );
+            assert!(memo.chars <= MEMO_CHARS);
+        }
+        // Tiny keys are charged ENTRY_CHARS each: started afresh once, not millions held.
+        assert!(memo.map.len() < MEMO_CHARS / ENTRY_CHARS);
+        assert!(memo.map.len() < most);
     }
 
     #[test]
