@@ -600,8 +600,9 @@ IN_HAND_MEMORY_SHARE = 0.25
 # Below this limit the split would starve both sides (a fixed share fails where one pool
 # spills: 1M links in one bucket at 700MB, 150k-row buckets at 200MB), so the in-hand buckets
 # are built on a cursor of the compaction's connection, one pool, as before the split. At it
-# the share holds a bucket as large as compaction hands over (``compact.IN_HAND_BYTES``,
-# 1 GiB: 1 GiB / IN_HAND_MEMORY_SHARE) and the compaction keeps 3 GiB.
+# the share is at least the largest bucket's rows compaction hands over (``compact.
+# IN_HAND_BYTES``, 1 GiB = 4 GiB * IN_HAND_MEMORY_SHARE) and the compaction keeps 3 GiB; a
+# bucket that still runs out of memory is built by ``finish`` from its file.
 IN_HAND_OWN_MIN_BYTES = 4 << 30
 _UNITS = {"byte": 1, "bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
           "PiB": 2**50, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
