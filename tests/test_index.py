@@ -783,13 +783,15 @@ def _memory_limit(con) -> int:
 
 
 def test_in_hand_aggregates_take_a_share_of_the_memory_limit(tmp_path):
-    """The in-hand buckets' DuckDB (one thread) gets IN_HAND_MEMORY_SHARE of the compaction
-    connection's memory limit, which that connection gives up until they are done: the two
-    together hold to the user's limit; closed, the connection has it all back."""
-    con = engine.connect(memory_limit="4GB", temp_dir=tmp_path / "spill")
+    """At IN_HAND_OWN_MIN_BYTES and above, the in-hand buckets' DuckDB (one thread) gets
+    IN_HAND_MEMORY_SHARE of the compaction connection's memory limit, which that connection
+    gives up until they are done: the two together hold to the user's limit; closed, the
+    connection has it all back."""
+    con = engine.connect(memory_limit="6GB", temp_dir=tmp_path / "spill")
     total = _memory_limit(con)
+    assert total >= agg.IN_HAND_OWN_MIN_BYTES
     in_hand = agg.InHand(con, tmp_path, where="true", ranks=tmp_path / "none.parquet",
-                         min_links=0, top_rows=10, memory_limit="4GB")  # fmt: skip
+                         min_links=0, top_rows=10, memory_limit="6GB")  # fmt: skip
     try:
         own = in_hand._own
         assert _memory_limit(con) + _memory_limit(own) <= total
@@ -801,6 +803,120 @@ def test_in_hand_aggregates_take_a_share_of_the_memory_limit(tmp_path):
         in_hand.close()
     assert _memory_limit(con) == total
     con.close()
+
+
+def test_the_in_hand_share_holds_the_largest_bucket_handed_over():
+    """The threshold for a DuckDB of their own: its share holds a bucket of IN_HAND_BYTES."""
+    assert agg.IN_HAND_OWN_MIN_BYTES * agg.IN_HAND_MEMORY_SHARE >= compact_module.IN_HAND_BYTES
+
+
+@pytest.mark.parametrize("limit", ["200MB", "48MB"])
+def test_below_the_threshold_in_hand_aggregates_share_the_compaction_pool(
+    tmp_path, monkeypatch, limit
+):
+    """Below IN_HAND_OWN_MIN_BYTES a fixed split starves both sides (review9: 1M links in one
+    bucket at 700MB, 150k-row buckets at 200MB failed where one pool spilled): the in-hand
+    buckets are built on a cursor of the compaction's connection, which keeps its whole limit;
+    a compaction at a small limit builds them from its rows, the same files (at 48MB the
+    split failed here: the compaction's 3/4, 34 MiB, ran out; one pool passes from 40MB).
+    Two threads: DuckDB's memory per thread, the same on any machine."""
+    con = engine.connect(memory_limit=limit, temp_dir=tmp_path / "spill")
+    total = _memory_limit(con)
+    in_hand = agg.InHand(con, tmp_path, where="true", ranks=tmp_path / "none.parquet",
+                         min_links=0, top_rows=10, memory_limit=limit)  # fmt: skip
+    try:
+        assert _memory_limit(con) == _memory_limit(in_hand._own) == total
+        assert not (tmp_path / "spill" / "aggregates").exists()
+    finally:
+        in_hand.close()
+    assert _memory_limit(con) == total
+    con.close()
+    out = tmp_path / "out"
+    snap, from_rows, _ = _in_hand_crawl(out, monkeypatch, memory_limit=limit, threads=2)
+    assert sorted(from_rows) == sorted(s.bucket for s in snap.manifest.links)
+    _same_as_the_files_build(out, snap)
+
+
+def test_an_in_hand_bucket_out_of_memory_is_built_from_its_file(tmp_path, monkeypatch):
+    """A bucket its DuckDB cannot hold (Out of Memory) is dropped, not the compaction's
+    failure: finish builds it from its file on the compaction's connection; the same files."""
+    monkeypatch.setattr(agg, "IN_HAND_OWN_MIN_BYTES", 0)
+    monkeypatch.setattr(agg, "IN_HAND_MEMORY_SHARE", 1e-3)  # 200 kB of 200MB
+    failed = []
+    build = agg.InHand._build
+
+    def recorded(self, bucket, rows):
+        build(self, bucket, rows)
+        failed.append(bucket in self.from_files)
+
+    monkeypatch.setattr(agg.InHand, "_build", recorded)
+    snap, _, from_files = _in_hand_crawl(tmp_path, monkeypatch, memory_limit="200MB")
+    links = {s.bucket for s in snap.manifest.links}
+    assert failed and all(failed) and len(failed) == len(links)
+    assert links <= set(from_files)
+    _same_as_the_files_build(tmp_path, snap)
+
+
+class _FailingSet:
+    """A connection whose ``SET memory_limit`` fails (the rest passes through)."""
+
+    def __init__(self, con) -> None:
+        self.con = con
+
+    def execute(self, sql: str):
+        if sql.startswith("SET memory_limit"):
+            raise duckdb.Error("injected")
+        return self.con.execute(sql)
+
+
+def _closed(con) -> bool:
+    try:
+        con.execute("SELECT 1")
+    except duckdb.ConnectionException:
+        return True
+    return False
+
+
+def test_in_hand_setup_failing_closes_its_connections(tmp_path, monkeypatch):
+    """InHand failing to cut the compaction's limit closes its own DuckDB; compaction with
+    InHand failing to start closes its connection (the error is the one raised)."""
+    owns = []
+    own_connection = agg._own_connection
+    monkeypatch.setattr(
+        agg, "_own_connection", lambda *a: owns.append(own_connection(*a)) or owns[-1]
+    )
+    con = engine.connect(memory_limit="6GB", temp_dir=tmp_path / "spill")
+    with pytest.raises(duckdb.Error, match="injected"):
+        agg.InHand(_FailingSet(con), tmp_path, where="true", ranks=tmp_path / "none.parquet",
+                   min_links=0, top_rows=10, memory_limit="6GB")  # fmt: skip
+    assert len(owns) == 1 and _closed(owns[0]) and not _closed(con)
+    con.close()
+    cons = []
+    connect = compact_module.connect
+    monkeypatch.setattr(
+        compact_module, "connect", lambda **k: cons.append(connect(**k)) or cons[-1]
+    )
+    monkeypatch.setattr(
+        compact_module, "_in_hand", lambda *a: (_ for _ in ()).throw(OSError("in-hand setup"))
+    )
+    indexdata.write_crawl(tmp_path / "ix", "c1", indexdata.CRAWL1, indexdata.T0)
+    with pytest.raises(OSError, match="in-hand setup"):
+        compact(tmp_path / "ix", aggregates=True, aggregate_min_links=0)
+    assert len(cons) == 1 and _closed(cons[0])
+
+
+@pytest.mark.parametrize("unset", [None, ""])
+def test_an_unset_memory_limit_is_given_back_unset(tmp_path, unset):
+    """--memory-limit '' is unset, as engine.connect takes it: the compaction's connection has
+    DuckDB's default back (not a failed ``SET memory_limit = ''`` leaving it cut)."""
+    con = engine.connect(memory_limit=unset, temp_dir=tmp_path / "spill")
+    total = _memory_limit(con)
+    in_hand = agg.InHand(con, tmp_path, where="true", ranks=tmp_path / "none.parquet",
+                         min_links=0, top_rows=10, memory_limit=unset)  # fmt: skip
+    in_hand.close()
+    assert _memory_limit(con) == total
+    con.close()
+    assert agg.memory_bytes("1 byte") == 1 and agg.memory_bytes("2 bytes") == 2
 
 
 def test_aggregates_failing_beside_the_writer_fail_the_compaction(tmp_path, monkeypatch):

@@ -597,16 +597,24 @@ def _columns(files: list[Path]) -> str:
 # connection gives up meanwhile: the two together hold to the user's --memory-limit. A 1M-row
 # bucket builds in about 1 GiB (at 512 MiB it spills: 1.4x the CPU); 6 GB: 1.5 GB for them.
 IN_HAND_MEMORY_SHARE = 0.25
-_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50,
-          "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "PB": 10**15}  # fmt: skip
+# Below this limit the split would starve both sides (a fixed share fails where one pool
+# spills: 1M links in one bucket at 700MB, 150k-row buckets at 200MB), so the in-hand buckets
+# are built on a cursor of the compaction's connection, one pool, as before the split. At it
+# the share is at least the largest bucket's rows compaction hands over (``compact.
+# IN_HAND_BYTES``, 1 GiB = 4 GiB * IN_HAND_MEMORY_SHARE) and the compaction keeps 3 GiB; a
+# bucket that still runs out of memory is built by ``finish`` from its file.
+IN_HAND_OWN_MIN_BYTES = 4 << 30
+_UNITS = {"byte": 1, "bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
+          "PiB": 2**50, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "PB": 10**15}  # fmt: skip
 
 
 def memory_bytes(setting: str) -> int:
     """Bytes of a memory limit as DuckDB shows it (``current_setting('memory_limit')``,
     rounded down to a tenth of its unit: at most the limit itself).
 
-    >>> memory_bytes("5.5 GiB"), memory_bytes("512.0 MiB"), memory_bytes("100 bytes")
-    (5905580032, 536870912, 100)
+    >>> memory_bytes("5.5 GiB"), memory_bytes("512.0 MiB"), memory_bytes("1 byte")
+    (5905580032, 536870912, 1)
     """
     m = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]+)\s*", setting)
     if m is None or m.group(2) not in _UNITS:
@@ -634,8 +642,10 @@ class InHand:
     A bucket is built on a thread of its own while compaction writes the next one (DuckDB and
     the Parquet writer release the GIL): at most one bucket is being built, one more held;
     on a DuckDB connection of its own with one thread and ``IN_HAND_MEMORY_SHARE`` of
-    ``con``'s memory limit (``memory_limit``, as ``con`` was given it), which ``con`` gives
-    up until :meth:`finish`.
+    ``con``'s memory limit (``memory_limit``, as ``con`` was given it; None or '': DuckDB's
+    default), which ``con`` gives up until :meth:`finish`; below ``IN_HAND_OWN_MIN_BYTES``
+    on a cursor of ``con`` (one pool). A bucket that runs out of memory there is built by
+    :meth:`finish` from its file, on ``con`` with the whole limit.
     Links through redirects are known only once every bucket is written: :meth:`finish`
     rebuilds from the files (:func:`build_bucket`, on ``con``) the buckets they reach, and
     builds those whose rows were too many to hold, then writes the targets file. The same
@@ -653,16 +663,24 @@ class InHand:
         # The compaction's result streams on ``con`` meanwhile: a DuckDB of their own.
         ((limit, temp),) = con.execute("""SELECT current_setting('memory_limit'),
                                                  current_setting('temp_directory')""").fetchall()
-        # Given back as set (``memory_limit``, None: DuckDB's default): DuckDB shows it rounded.
-        self._restore = "RESET memory_limit" if memory_limit is None else (
-            f"SET memory_limit = {lit(memory_limit)}")  # fmt: skip
+        # Given back as set (``memory_limit``, unset: DuckDB's default): DuckDB shows it rounded.
+        self._restore: str | None = None
         self._limit = memory_bytes(limit)
-        share = int(self._limit * IN_HAND_MEMORY_SHARE)
-        spill = Path(temp) / "aggregates" if temp else None
-        if spill is not None:
-            spill.mkdir(parents=True, exist_ok=True)
-        self._own = _own_connection(share, spill)
-        con.execute(f"SET memory_limit = '{self._limit - share}B'")
+        if self._limit < IN_HAND_OWN_MIN_BYTES:
+            self._own = con.cursor()  # one pool: either side spills into what the other leaves
+        else:
+            share = int(self._limit * IN_HAND_MEMORY_SHARE)
+            spill = Path(temp) / "aggregates" if temp else None
+            if spill is not None:
+                spill.mkdir(parents=True, exist_ok=True)
+            self._own = _own_connection(share, spill)
+            try:
+                con.execute(f"SET memory_limit = '{self._limit - share}B'")
+            except BaseException:
+                self._own.close()
+                raise
+            self._restore = f"SET memory_limit = {lit(memory_limit)}" if memory_limit else (
+                "RESET memory_limit")  # fmt: skip
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="aggregates")
         self._building: Future[None] | None = None
 
@@ -690,6 +708,8 @@ class InHand:
             building.result()
 
     def _build(self, bucket: int, rows: pa.Table) -> None:
+        import duckdb
+
         t0 = time.monotonic()
         con = self._own
         con.register("_agg_rows", rows)
@@ -698,6 +718,9 @@ class InHand:
             domains, hosts, _ = select_targets(counts, self.min_links)
             if domains:
                 build_bucket(con, self._task(bucket, domains, hosts, [], "*", "_agg_rows"))
+        except duckdb.OutOfMemoryException:
+            # Its share could not hold them: finish builds it from its file, whole limit.
+            self.from_files.add(bucket)
         finally:
             con.unregister("_agg_rows")
             self.seconds += time.monotonic() - t0
@@ -716,8 +739,9 @@ class InHand:
         self._pool.shutdown()  # the thread stopped: only then the connection closes
         self._own.close()
         self._own = None
-        with contextlib.suppress(Exception):
-            self.con.execute(self._restore)
+        if self._restore is not None:
+            with contextlib.suppress(Exception):
+                self.con.execute(self._restore)
 
     def finish(self, segments: list[tuple[Path, int, int]], via: list[Path]) -> dict[str, Any]:
         """Rebuild the buckets the links through redirects (``via``) reach, and build those

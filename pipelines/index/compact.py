@@ -404,15 +404,16 @@ def compact(
         # A work database in the staging directory: intermediate tables live on disk.
         con = connect(memory_limit=memory_limit, threads=threads, temp_dir=stage / "spill",
                       database=stage / "spill" / "work.duckdb")  # fmt: skip
-        # One crawl, the whole generation: its aggregates from the rows as they are written.
-        in_hand = (
-            _in_hand(con, root, stage, aggregate_min_links, aggregate_top_rows, memory_limit)
-            if build_now and builder is None and len(rebuild) == 1
-            and (old is None or all(s.crawl_id in rebuild for s in old.links))
-            else None
-        )  # fmt: skip
-        build = builder or LocalBuilder(con, None if in_hand is None else in_hand.bucket)
-        try:
+        in_hand: agg.InHand | None = None
+        try:  # from here on ``con`` (and ``in_hand``) are closed whatever is raised
+            # One crawl, the whole generation: its aggregates from the rows as they are written.
+            in_hand = (
+                _in_hand(con, root, stage, aggregate_min_links, aggregate_top_rows, memory_limit)
+                if build_now and builder is None and len(rebuild) == 1
+                and (old is None or all(s.crawl_id in rebuild for s in old.links))
+                else None
+            )  # fmt: skip
+            build = builder or LocalBuilder(con, None if in_hand is None else in_hand.bucket)
             # Target checks first: they resolve the links' redirects.
             prev_tg = [snap.generation_dir / old.targets] if old and old.targets else []
             if raw_tg:
