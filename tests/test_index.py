@@ -253,6 +253,55 @@ def test_files_written_during_and_after_compaction_are_kept(raw):
         compact(raw, crawl="nope")
 
 
+def _raw_crawl(tmp: Path, crawl_id: str, url: str, at: datetime) -> tuple[Path, Path]:
+    """One links and one pages raw file of ``crawl_id`` (one page linking to shop.test)."""
+    indexdata.write_crawl(tmp, crawl_id, {url: (200, '<a href="http://shop.test/">s</a>', {})},
+                          at, files=1)  # fmt: skip
+    (links,) = (tmp / "links").glob("part-*.parquet")
+    (pages,) = (tmp / "pages").glob("part-*.parquet")
+    return links, pages
+
+
+def test_a_new_raw_file_under_a_consumed_name_is_compacted_not_deleted(raw, tmp_path):
+    compact(raw)
+    m = open_snapshot(raw).manifest
+    name = sorted(set(m.consumed_links) & set(m.consumed_pages))[0]
+    assert not (raw / "links" / name).exists()  # compacted and deleted
+    # A writer restarted under an old name (older ParquetSink, or any other writer).
+    links, pages = _raw_crawl(tmp_path / "late", "c3", "http://late.test/", indexdata.T1)
+    os.replace(links, raw / "links" / name)
+    os.replace(pages, raw / "pages" / name)
+    with Index(raw) as ix:  # visible at once, as any raw file
+        assert [p.name for p in ix.snap.raw_links] == [name]
+        got = ix.refdomains(parse_target("shop.test"), Filters(crawl="c3")).to_pylist()
+    assert [r["source_domain"] for r in got] == ["late.test"]
+    stats = compact(raw)
+    assert stats.crawls_rebuilt == ["c3"] and stats.raw_links_files == 1
+    assert not (raw / "links" / name).exists()  # now this file was compacted: deleted
+    with Index(raw) as ix:
+        assert ix.snap.crawl_ids() == ["c1", "c2", "c3"]
+        assert ix.refdomains(parse_target("shop.test"), Filters(crawl="c3")).num_rows == 1
+
+
+def test_consumed_files_left_by_a_crash_are_not_counted_twice(raw, monkeypatch):
+    n = sum(pq.read_metadata(p).num_rows for p in (raw / "links").glob("part-*.parquet"))
+    with monkeypatch.context() as mp:  # killed between the publish and the deletes
+        mp.setattr(compact_module, "_collect_garbage", lambda root: None)
+        first = compact(raw)
+    assert list((raw / "links").glob("part-*.parquet"))  # still there
+    assert open_snapshot(raw).raw_links == []  # but consumed
+    assert compact(raw).generation is None  # nothing new
+    assert not list((raw / "links").glob("part-*.parquet"))  # deleted now
+    # An older manifest (names without identities) still consumes by name.
+    assert first.rows_in == n
+    path = raw / "compacted" / first.generation / "manifest.json"
+    d = json.loads(path.read_text())
+    assert d["consumed_ids"] and d.pop("consumed_ids")
+    path.write_text(json.dumps(d))
+    with Index(raw) as ix:
+        assert ix.snap.raw_links == [] and ix.snap.crawl_ids() == ["c1", "c2"]
+
+
 KILLER = """
 import sys, time
 from pathlib import Path
