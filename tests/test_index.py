@@ -227,6 +227,30 @@ def test_queries_agree_on_raw_and_compacted_indexes(raw, tmp_path):
     )  # one row for the sitewide link
 
 
+def test_links_without_placement_scores_or_blocks_survive_compaction(raw):
+    # Older writers (and the native extract) leave placement_score/placement_block null: the
+    # site-level pass must keep those rows (a NULL in a join key dropped every one).
+    files = sorted((raw / "links").glob("part-*.parquet"))
+    n = 0
+    for p in files:
+        t = pq.read_table(p)
+        for c in ("placement_score", "placement_block"):
+            i = t.schema.get_field_index(c)
+            t = t.set_column(i, t.schema.field(i), pa.nulls(t.num_rows, t.schema.field(i).type))
+        pq.write_table(t, p)
+        n += t.num_rows
+    s1 = pq.read_table(raw / "links", filters=[("source_url", "=", "http://news.test/s1"),
+                                               ("crawl_id", "=", "c1")])  # fmt: skip
+    stats = compact(raw)
+    assert stats.rows_in == n and stats.duplicates_removed == s1.num_rows // 2
+    with Index(raw) as ix:
+        rows = ix.run(f"SELECT * FROM ({ix.all_links_sql()})").to_pylist()
+    assert len(rows) == n - s1.num_rows // 2
+    footer = [r for r in rows if r["target_url"] == "http://shop.test/" and
+              r["source_domain"] == "news.test"]  # fmt: skip
+    assert footer and all(r["sitewide"] and r["placement"] == "footer" for r in footer)
+
+
 def test_files_written_during_and_after_compaction_are_kept(raw):
     compact(raw)
     # A worker keeps writing: a new crawl lands as raw files, visible at once.
