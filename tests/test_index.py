@@ -941,3 +941,21 @@ def test_link_files_dictionary_encode_the_few_valued_columns(tmp_path):
         assert encoded == set(compact_module.LINK_DICTIONARY), seg.path
         stats = {c.path_in_schema for c in columns if c.is_stats_set}
         assert stats == set(compact_module.LINK_STATISTICS), seg.path
+
+
+def test_with_dominant_and_groups_treat_a_null_domain_as_its_own_value():
+    # A null source_domain (a raw file off the contract) took other domains' values.
+    rows = pa.table({"source_domain": pa.array([None, "a.test"], pa.string()),
+                     "source_url": ["http://ip/0", "http://a.test/1"],
+                     "lang": ["de", "de"]})  # fmt: skip
+    t = pa.table({"source_domain": pa.array(["a.test", None], pa.string())})
+    assert lookup.with_dominant(t, rows, {"lang": "lang"})["lang"].to_pylist() == ["de", "de"]
+    rows = pa.table({"source_domain": pa.array([None, "a.test", "b.test", None], pa.string()),
+                     "source_url": pa.array(["u0", "u1", "u2", None], pa.string()),
+                     "lang": ["de", "en", "fr", "it"]})  # fmt: skip
+    t = pa.table({"source_domain": pa.array(["b.test", "a.test"], pa.string())})
+    assert lookup.with_dominant(t, rows, {"lang": "lang"})["lang"].to_pylist() == ["fr", "en"]
+    code = lookup.key_code(rows, ["source_domain"])
+    assert code[0] == code[3] and len(set(code.tolist())) == 3  # null: one group
+    pages = lookup.Groups.of(rows, ["source_domain"]).count_distinct(rows["source_url"])
+    assert sorted(pages.tolist()) == [1, 1, 1]  # the null URL is not a page

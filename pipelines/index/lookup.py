@@ -292,7 +292,8 @@ class Groups:
 
     def count_distinct(self, col: pa.ChunkedArray) -> np.ndarray:
         codes, card = _codes(col)
-        pairs = np.unique(self.ids * card + codes)
+        keep = pc.is_valid(col).to_numpy(zero_copy_only=False)  # count(DISTINCT) skips nulls
+        pairs = np.unique((self.ids * card + codes)[keep])
         return np.bincount(pairs // card, minlength=self.n)
 
     def mode(self, col: pa.ChunkedArray) -> np.ndarray:
@@ -327,8 +328,10 @@ def _rank_codes(col: pa.ChunkedArray) -> tuple[np.ndarray, int]:
 
 
 def _codes(col: pa.ChunkedArray) -> tuple[np.ndarray, int]:
-    """Integer codes of the values of ``col`` (equal values, equal codes) and their count."""
-    enc = pc.dictionary_encode(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
+    """Integer codes of the values of ``col`` (equal values, equal codes) and their count; a
+    null is a value of its own (with the default mask, its code was NaN cast to INT64_MIN)."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    enc = pc.dictionary_encode(arr, null_encoding="encode")
     return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), max(len(enc.dictionary), 1)
 
 
@@ -515,11 +518,12 @@ def with_dominant(t: pa.Table, rows: pa.Table, columns: dict[str, str]) -> pa.Ta
         v = rows.select(["source_domain", "source_url", col]).filter(pc.is_valid(rows[col]))
         value = pa.nulls(t.num_rows, pa.string())
         if v.num_rows:
-            url, _ = _codes(v["source_url"])  # a page has one domain
+            # A null is a value of its own (as in the SQL's GROUP BY), not NaN as an int.
+            url = _codes_null(v["source_url"])  # a page has one domain
             rank = _ranks(v[col])  # by bytes, as DuckDB compares strings
             span = int(rank.max()) + 1
             _, page = np.unique(url * span + rank, return_index=True)  # distinct (page, value)
-            dom, _ = _codes(v["source_domain"])
+            dom = _codes_null(v["source_domain"])
             key, first, n = np.unique(dom[page] * span + rank[page], return_index=True,
                                       return_counts=True)  # fmt: skip
             best = np.lexsort((key % span, -n, key // span))  # per domain: most pages, smallest
