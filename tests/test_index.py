@@ -959,3 +959,31 @@ def test_with_dominant_and_groups_treat_a_null_domain_as_its_own_value():
     assert code[0] == code[3] and len(set(code.tolist())) == 3  # null: one group
     pages = lookup.Groups.of(rows, ["source_domain"]).count_distinct(rows["source_url"])
     assert sorted(pages.tolist()) == [1, 1, 1]  # the null URL is not a page
+
+
+@pytest.mark.parametrize("fast_rows", [0, 10**9])
+def test_an_open_index_follows_compactions(raw, monkeypatch, fast_rows):
+    # A long-lived Index (a server): the generation it opened is deleted two compactions
+    # later; the pyarrow path answered from its open files, DuckDB failed.
+    monkeypatch.setattr("pipelines.index.queries.SEGMENT_FILES_CACHED", 2)
+    compact(raw)
+    shop = parse_target("shop.test")
+    with Index(raw, fast_rows=fast_rows, aggregates=False) as ix:
+        before = ix.anchors(shop, Filters())[0].num_rows
+        for i in range(3):
+            indexdata.write_crawl(
+                raw, f"late{i}",
+                {f"http://late{i}.test/": (200, f'<a href="http://shop.test/">new {i}</a>', {})},
+                indexdata.T1 + timedelta(days=1),
+            )  # fmt: skip
+            compact(raw)
+        assert not (raw / "compacted" / "gen-000001").exists()
+        got = ix.anchors(shop, Filters())[0]
+        assert ix.snap.manifest.generation == "gen-000004"
+        for t in ("shop.test", "news.test", "blog.test", "late0.test"):
+            ix.refdomains(parse_target(t), Filters())
+        assert len(ix._segment_files) <= 2  # bounded
+    with Index(raw) as fresh:
+        want = fresh.anchors(shop, Filters())[0]
+    assert got.num_rows == want.num_rows == before + 3
+    assert got.to_pylist() == want.to_pylist()
