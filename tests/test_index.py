@@ -987,3 +987,16 @@ def test_an_open_index_follows_compactions(raw, monkeypatch, fast_rows):
         want = fresh.anchors(shop, Filters())[0]
     assert got.num_rows == want.num_rows == before + 3
     assert got.to_pylist() == want.to_pylist()
+
+
+def test_a_row_group_without_key_statistics_keeps_the_binary_search(tmp_path):
+    # Arrow leaves out the min/max of a too long value: that group may hold any key, the
+    # others are still searched by bisection (the whole file was scanned linearly).
+    keys = ["a", "b", "c" * 10_000, "d", "e", "f", "g", "h"]
+    pq.write_table(pa.table({"target_surt": keys}), tmp_path / "f.parquet", row_group_size=2)
+    sf = lookup.SegmentFile.open(tmp_path / "f.parquet")
+    assert sf.bounds[1] == (None, None) and sf.bounds[3] == ("g", "h")
+    assert sf._sorted  # the binary search, not the linear scan
+    assert sf.row_groups([("e", "e\0")]) == [1, 2]
+    assert sf.row_groups([("a", "a\0"), ("h", "i")]) == [0, 1, 3]
+    assert sf.row_groups([("x", "y")]) == [1]

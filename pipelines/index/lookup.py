@@ -107,11 +107,13 @@ class SegmentFile:
     def row_groups(self, ranges: Sequence[tuple[str, str]]) -> list[int]:
         """Row groups that may hold a key in one of the ``[low, high)`` ranges."""
         if self._sorted:  # the usual file: a binary search per range
-            found: set[int] = set()
+            # Groups without bounds (a key too long for statistics, all null) may hold any.
+            found = set(self._unbounded)
+            known = self._known
             for a, b in ranges:
                 i = bisect.bisect_left(self._maxes, a)
                 while i < len(self._mins) and self._mins[i] < b:
-                    found.add(i)
+                    found.add(known[i])
                     i += 1
             return sorted(found)
         out = []
@@ -121,20 +123,30 @@ class SegmentFile:
         return out
 
     @cached_property
+    def _known(self) -> list[int]:
+        """The groups with bounds."""
+        return [i for i, (lo, hi) in enumerate(self.bounds) if lo is not None and hi is not None]
+
+    @cached_property
+    def _unbounded(self) -> list[int]:
+        return [i for i, (lo, hi) in enumerate(self.bounds) if lo is None or hi is None]
+
+    @cached_property
     def _sorted(self) -> bool:
-        """Whether every group has bounds and they ascend (a compacted file is sorted)."""
-        if any(lo is None or hi is None for lo, hi in self.bounds):
+        """Whether the groups with bounds have ascending ones (a compacted file is sorted):
+        one group without bounds no longer turns the binary search off for the file."""
+        if not self._known:
             return False
-        flat = [k for pair in self.bounds for k in pair]
+        flat = [k for i in self._known for k in self.bounds[i]]
         return all(x <= y for x, y in itertools.pairwise(flat))
 
     @cached_property
     def _mins(self) -> list[str]:
-        return [lo for lo, _ in self.bounds]  # type: ignore[misc]
+        return [self.bounds[i][0] for i in self._known]  # type: ignore[misc]
 
     @cached_property
     def _maxes(self) -> list[str]:
-        return [hi for _, hi in self.bounds]  # type: ignore[misc]
+        return [self.bounds[i][1] for i in self._known]  # type: ignore[misc]
 
 
 def _text(v: object) -> str:
