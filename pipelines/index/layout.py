@@ -339,13 +339,14 @@ def raw_files(index: Path, table: str) -> list[Path]:
 
 
 def file_identity(path: Path) -> list[int]:
-    """Which file ``path`` is, not just its name: [size, mtime_ns, inode]; [] if it is gone.
-    Raw files are written once (temp name + rename): a new file of that name differs."""
+    """Which file ``path`` is, not just its name: [size, mtime_ns]; [] if it is gone. Raw
+    files are written once (temp name + rename): a new file of that name differs. No inode:
+    an index copied with its times (cp -a, rsync -a) keeps its consumed files consumed."""
     try:
         st = path.stat()
     except FileNotFoundError:
         return []
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
+    return [st.st_size, st.st_mtime_ns]
 
 
 def file_crawl_id(path: Path) -> str | None:
