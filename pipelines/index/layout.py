@@ -2,9 +2,9 @@
 
 An index directory holds::
 
-    links/part-<crawl>-<worker>-<seq>.parquet     raw files, as the crawl's workers wrote them
-    pages/part-<crawl>-<worker>-<seq>.parquet
-    targets/part-<crawl>-<worker>-<seq>.parquet   target checks (--check-targets, checktargets)
+    links/part-<crawl>-<worker>-<seq>-<rand>.parquet    raw files, as the workers wrote them
+    pages/part-<crawl>-<worker>-<seq>-<rand>.parquet    (<rand>: a name is never used twice)
+    targets/part-<crawl>-<worker>-<seq>-<rand>.parquet  target checks (--check-targets)
     compacted/CURRENT                             name of the published generation (one line)
     compacted/gen-000003/manifest.json            what that generation holds and consumed
     compacted/gen-000003/links/<crawl>/b0005-of-0016.parquet
