@@ -144,6 +144,9 @@ class ParquetSink:
         self._link_tables: list[pa.Table] = []  # batches added with add_tables
         self._page_tables: list[pa.Table] = []
         self._seq = 0
+        # Never a name used before, even by a writer restarted with the same id: compaction
+        # records the names it consumed (README "The index on disk").
+        self._unique = uuid.uuid4().hex[:8]
         self.files_written = 0
         self.links_written = 0
         self.pages_written = 0
@@ -209,7 +212,8 @@ class ParquetSink:
             tokens, self._tokens = self._tokens, []
             return tokens
         name = (
-            f"part-{safe_name(self.crawl_id)}-{safe_name(self.writer_id)}-{self._seq:05d}.parquet"
+            f"part-{safe_name(self.crawl_id)}-{safe_name(self.writer_id)}-{self._seq:05d}"
+            f"-{self._unique}.parquet"
         )
         if self.buffered_targets:
             targets = pa.Table.from_pydict(self._targets, schema=TARGETS_SCHEMA)

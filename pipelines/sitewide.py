@@ -35,6 +35,18 @@ BLOCK_SHARE = 0.7  # a container's majority region, by confidence-weighted votes
 SURE = 0.9  # page-level placements at this confidence or above (markup, rel=ugc) are kept
 
 
+def _same(a: str, b: str, columns: str) -> str:
+    """SQL: rows ``a`` and ``b`` agree on ``columns``, a NULL matching a NULL (a column an
+    older writer left null must not drop its rows from an inner join).
+
+    >>> _same("s", "k", "crawl_id, x")
+    's.crawl_id IS NOT DISTINCT FROM k.crawl_id AND s.x IS NOT DISTINCT FROM k.x'
+    """
+    return " AND ".join(
+        f"{a}.{c} IS NOT DISTINCT FROM {b}.{c}" for c in (c.strip() for c in columns.split(","))
+    )
+
+
 def site_level_sql(
     links: str,
     *,
@@ -88,8 +100,8 @@ block_stats AS (
     FROM block_page GROUP BY ALL
 ),"""
         joins = f"""
-    JOIN link_stats ls USING (crawl_id, source_host, target_url, anchor_text)
-    LEFT JOIN block_stats bs ON bs.crawl_id = s.crawl_id AND bs.source_host = s.source_host
+    JOIN link_stats ls ON {_same("s", "ls", "crawl_id, source_host, target_url, anchor_text")}
+    LEFT JOIN block_stats bs ON {_same("s", "bs", "crawl_id, source_host")}
         AND bs.{blk} = s.{blk} AND bs.block_pages >= {int(min_template_pages)}"""
         sitewide = "ls.link_pages"
         best = "greatest(" + ", ".join(f"coalesce(bs.w_{r}, 0)" for r in regions) + ")"
@@ -115,7 +127,7 @@ host_pages AS (
 scored AS NOT MATERIALIZED (
     SELECT l.*, (l.position + 0.5) / ps.page_links AS rel_pos,
            CASE WHEN l.placement = 'comment' THEN 1.0 ELSE {score} END AS w
-    FROM {links} l JOIN page_size ps USING (crawl_id, source_url)
+    FROM {links} l JOIN page_size ps ON {_same("l", "ps", "crawl_id, source_url")}
 ),
 key_page AS (
     SELECT {key}, source_url, avg(rel_pos) AS pos,
@@ -137,8 +149,8 @@ flagged AS (
            hp.host_pages >= {int(min_pages)} AND ks.key_pages >= {need}
                AND abs(s.rel_pos - ks.key_pos) <= {float(POSITION_SLACK)} AS is_template
     FROM scored s
-    JOIN host_pages hp USING (crawl_id, source_host)
-    JOIN key_stats ks USING ({key}){joins}
+    JOIN host_pages hp ON {_same("s", "hp", "crawl_id, source_host")}
+    JOIN key_stats ks ON {_same("s", "ks", key)}{joins}
 )
 SELECT * EXCLUDE (rel_pos, w, boiler, block_region, block_weight, is_sitewide, is_template)
     REPLACE (

@@ -31,7 +31,7 @@ from crawler.testweb import WebServer, build_benchmark_web
 
 ROOT = Path(__file__).resolve().parent.parent
 HANG = 300  # seconds: only a hung crawl takes this long (a loaded machine: about 60)
-_NAME = re.compile(r"^part-fair-(w\d)-\d{5}\.parquet$")
+_NAME = re.compile(r"^part-fair-(w\d)-\d{5}-[0-9a-f]{8}\.parquet$")
 
 
 def test_a_late_worker_gets_its_share(redis_server, tmp_path):

@@ -227,6 +227,30 @@ def test_queries_agree_on_raw_and_compacted_indexes(raw, tmp_path):
     )  # one row for the sitewide link
 
 
+def test_links_without_placement_scores_or_blocks_survive_compaction(raw):
+    # Older writers (and the native extract) leave placement_score/placement_block null: the
+    # site-level pass must keep those rows (a NULL in a join key dropped every one).
+    files = sorted((raw / "links").glob("part-*.parquet"))
+    n = 0
+    for p in files:
+        t = pq.read_table(p)
+        for c in ("placement_score", "placement_block"):
+            i = t.schema.get_field_index(c)
+            t = t.set_column(i, t.schema.field(i), pa.nulls(t.num_rows, t.schema.field(i).type))
+        pq.write_table(t, p)
+        n += t.num_rows
+    s1 = pq.read_table(raw / "links", filters=[("source_url", "=", "http://news.test/s1"),
+                                               ("crawl_id", "=", "c1")])  # fmt: skip
+    stats = compact(raw)
+    assert stats.rows_in == n and stats.duplicates_removed == s1.num_rows // 2
+    with Index(raw) as ix:
+        rows = ix.run(f"SELECT * FROM ({ix.all_links_sql()})").to_pylist()
+    assert len(rows) == n - s1.num_rows // 2
+    footer = [r for r in rows if r["target_url"] == "http://shop.test/" and
+              r["source_domain"] == "news.test"]  # fmt: skip
+    assert footer and all(r["sitewide"] and r["placement"] == "footer" for r in footer)
+
+
 def test_files_written_during_and_after_compaction_are_kept(raw):
     compact(raw)
     # A worker keeps writing: a new crawl lands as raw files, visible at once.
@@ -251,6 +275,55 @@ def test_files_written_during_and_after_compaction_are_kept(raw):
     assert read_current(raw) == "gen-000002"
     with pytest.raises(IndexError_, match="unknown crawl"):
         compact(raw, crawl="nope")
+
+
+def _raw_crawl(tmp: Path, crawl_id: str, url: str, at: datetime) -> tuple[Path, Path]:
+    """One links and one pages raw file of ``crawl_id`` (one page linking to shop.test)."""
+    indexdata.write_crawl(tmp, crawl_id, {url: (200, '<a href="http://shop.test/">s</a>', {})},
+                          at, files=1)  # fmt: skip
+    (links,) = (tmp / "links").glob("part-*.parquet")
+    (pages,) = (tmp / "pages").glob("part-*.parquet")
+    return links, pages
+
+
+def test_a_new_raw_file_under_a_consumed_name_is_compacted_not_deleted(raw, tmp_path):
+    compact(raw)
+    m = open_snapshot(raw).manifest
+    name = sorted(set(m.consumed_links) & set(m.consumed_pages))[0]
+    assert not (raw / "links" / name).exists()  # compacted and deleted
+    # A writer restarted under an old name (older ParquetSink, or any other writer).
+    links, pages = _raw_crawl(tmp_path / "late", "c3", "http://late.test/", indexdata.T1)
+    os.replace(links, raw / "links" / name)
+    os.replace(pages, raw / "pages" / name)
+    with Index(raw) as ix:  # visible at once, as any raw file
+        assert [p.name for p in ix.snap.raw_links] == [name]
+        got = ix.refdomains(parse_target("shop.test"), Filters(crawl="c3")).to_pylist()
+    assert [r["source_domain"] for r in got] == ["late.test"]
+    stats = compact(raw)
+    assert stats.crawls_rebuilt == ["c3"] and stats.raw_links_files == 1
+    assert not (raw / "links" / name).exists()  # now this file was compacted: deleted
+    with Index(raw) as ix:
+        assert ix.snap.crawl_ids() == ["c1", "c2", "c3"]
+        assert ix.refdomains(parse_target("shop.test"), Filters(crawl="c3")).num_rows == 1
+
+
+def test_consumed_files_left_by_a_crash_are_not_counted_twice(raw, monkeypatch):
+    n = sum(pq.read_metadata(p).num_rows for p in (raw / "links").glob("part-*.parquet"))
+    with monkeypatch.context() as mp:  # killed between the publish and the deletes
+        mp.setattr(compact_module, "_collect_garbage", lambda root: None)
+        first = compact(raw)
+    assert list((raw / "links").glob("part-*.parquet"))  # still there
+    assert open_snapshot(raw).raw_links == []  # but consumed
+    assert compact(raw).generation is None  # nothing new
+    assert not list((raw / "links").glob("part-*.parquet"))  # deleted now
+    # An older manifest (names without identities) still consumes by name.
+    assert first.rows_in == n
+    path = raw / "compacted" / first.generation / "manifest.json"
+    d = json.loads(path.read_text())
+    assert d["consumed_ids"] and d.pop("consumed_ids")
+    path.write_text(json.dumps(d))
+    with Index(raw) as ix:
+        assert ix.snap.raw_links == [] and ix.snap.crawl_ids() == ["c1", "c2"]
 
 
 KILLER = """
@@ -984,3 +1057,62 @@ def test_link_files_dictionary_encode_the_few_valued_columns(tmp_path):
         assert encoded == set(compact_module.LINK_DICTIONARY), seg.path
         stats = {c.path_in_schema for c in columns if c.is_stats_set}
         assert stats == set(compact_module.LINK_STATISTICS), seg.path
+
+
+def test_with_dominant_and_groups_treat_a_null_domain_as_its_own_value():
+    # A null source_domain (a raw file off the contract) took other domains' values.
+    rows = pa.table({"source_domain": pa.array([None, "a.test"], pa.string()),
+                     "source_url": ["http://ip/0", "http://a.test/1"],
+                     "lang": ["de", "de"]})  # fmt: skip
+    t = pa.table({"source_domain": pa.array(["a.test", None], pa.string())})
+    assert lookup.with_dominant(t, rows, {"lang": "lang"})["lang"].to_pylist() == ["de", "de"]
+    rows = pa.table({"source_domain": pa.array([None, "a.test", "b.test", None], pa.string()),
+                     "source_url": pa.array(["u0", "u1", "u2", None], pa.string()),
+                     "lang": ["de", "en", "fr", "it"]})  # fmt: skip
+    t = pa.table({"source_domain": pa.array(["b.test", "a.test"], pa.string())})
+    assert lookup.with_dominant(t, rows, {"lang": "lang"})["lang"].to_pylist() == ["fr", "en"]
+    code = lookup.key_code(rows, ["source_domain"])
+    assert code[0] == code[3] and len(set(code.tolist())) == 3  # null: one group
+    pages = lookup.Groups.of(rows, ["source_domain"]).count_distinct(rows["source_url"])
+    assert sorted(pages.tolist()) == [1, 1, 1]  # the null URL is not a page
+
+
+@pytest.mark.parametrize("fast_rows", [0, 10**9])
+def test_an_open_index_follows_compactions(raw, monkeypatch, fast_rows):
+    # A long-lived Index (a server): the generation it opened is deleted two compactions
+    # later; the pyarrow path answered from its open files, DuckDB failed.
+    monkeypatch.setattr("pipelines.index.queries.SEGMENT_FILES_CACHED", 2)
+    compact(raw)
+    shop = parse_target("shop.test")
+    with Index(raw, fast_rows=fast_rows, aggregates=False) as ix:
+        before = ix.anchors(shop, Filters())[0].num_rows
+        for i in range(3):
+            indexdata.write_crawl(
+                raw, f"late{i}",
+                {f"http://late{i}.test/": (200, f'<a href="http://shop.test/">new {i}</a>', {})},
+                indexdata.T1 + timedelta(days=1),
+            )  # fmt: skip
+            compact(raw)
+        assert not (raw / "compacted" / "gen-000001").exists()
+        got = ix.anchors(shop, Filters())[0]
+        assert ix.snap.manifest.generation == "gen-000004"
+        for t in ("shop.test", "news.test", "blog.test", "late0.test"):
+            ix.refdomains(parse_target(t), Filters())
+        assert len(ix._segment_files) <= 2  # bounded
+    with Index(raw) as fresh:
+        want = fresh.anchors(shop, Filters())[0]
+    assert got.num_rows == want.num_rows == before + 3
+    assert got.to_pylist() == want.to_pylist()
+
+
+def test_a_row_group_without_key_statistics_keeps_the_binary_search(tmp_path):
+    # Arrow leaves out the min/max of a too long value: that group may hold any key, the
+    # others are still searched by bisection (the whole file was scanned linearly).
+    keys = ["a", "b", "c" * 10_000, "d", "e", "f", "g", "h"]
+    pq.write_table(pa.table({"target_surt": keys}), tmp_path / "f.parquet", row_group_size=2)
+    sf = lookup.SegmentFile.open(tmp_path / "f.parquet")
+    assert sf.bounds[1] == (None, None) and sf.bounds[3] == ("g", "h")
+    assert sf._sorted  # the binary search, not the linear scan
+    assert sf.row_groups([("e", "e\0")]) == [1, 2]
+    assert sf.row_groups([("a", "a\0"), ("h", "i")]) == [0, 1, 3]
+    assert sf.row_groups([("x", "y")]) == [1]

@@ -79,3 +79,16 @@ def test_filesystem_uris_go_through_pyarrow_filesystems(tmp_path):
     (links_file,) = (tmp_path / "remote" / "links").iterdir()
     assert pq.read_table(links_file).num_rows == 2
     assert not [p for p in (tmp_path / "remote").rglob(".*")]  # no temporary file left
+
+
+def test_a_restarted_writer_never_reuses_a_file_name(tmp_path):
+    # Compaction remembers the names it consumed: a worker restarted with the same
+    # --worker-id (or a reused pid) must not write one of them again.
+    names = []
+    for _ in range(2):
+        sink = ParquetSink(tmp_path, crawl_id="c", writer_id="w")
+        sink.add(page_row("http://a.test/1"), rows("http://a.test/1"))
+        sink.flush()
+    names = sorted(p.name for p in (tmp_path / "links").iterdir())
+    assert len(names) == 2 and names[0] != names[1]
+    assert all(n.startswith("part-c-w-00000-") for n in names)  # the order within a writer

@@ -10,6 +10,7 @@ skipped).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -81,6 +82,14 @@ def generation(index: Path) -> tuple[dict, dict[str, object]]:
     gen = index / "compacted" / read_current(index)
     manifest = json.loads((gen / MANIFEST).read_text())
     manifest.pop("created_at")
+    # Raw files written into each index apart: their names' random part and their times
+    # differ (ParquetSink), their sizes do not.
+    unique = re.compile(r"-[0-9a-f]{8}\.parquet$")
+    for key in [k for k in manifest if k.startswith("consumed_") and k != "consumed_ids"]:
+        manifest[key] = sorted(unique.sub(".parquet", n) for n in manifest[key])
+    manifest["consumed_ids"] = {
+        unique.sub(".parquet", k): v[0] for k, v in manifest.get("consumed_ids", {}).items()
+    }
     files: dict[str, object] = {}
     for p in sorted(gen.rglob("*")):
         rel = str(p.relative_to(gen))

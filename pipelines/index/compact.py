@@ -66,6 +66,7 @@ from pipelines.index.layout import (
     bucket_of,
     crawl_dir_name,
     file_crawl_id,
+    file_identity,
     fsync_dir,
     open_snapshot,
     raw_files,
@@ -326,6 +327,9 @@ def compact(
             shutil.rmtree(leftover, ignore_errors=True)
         snap = open_snapshot(root)
         old = snap.manifest
+        # Which files are read, taken before reading them: what _collect_garbage may delete.
+        ids = {p: file_identity(p) for p in
+               (*snap.raw_links, *snap.raw_pages, *snap.raw_texts, *snap.raw_targets)}  # fmt: skip
         by_crawl_l: dict[str, list[Path]] = {}
         by_crawl_p: dict[str, list[Path]] = {}
         by_crawl_t: dict[str, list[Path]] = {}
@@ -385,21 +389,15 @@ def compact(
         (stage / "spill").mkdir()
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         manifest = Manifest(generation=gen, created_at=now, aggregates_off=not aggregates)
-        # Raw files consumed by earlier generations and still on disk stay consumed.
-        on_disk_l = {p.name for p in raw_files(root, "links")}
-        on_disk_p = {p.name for p in raw_files(root, "pages")}
-        on_disk_t = {p.name for p in raw_files(root, "texts")}
+        # Raw files consumed by earlier generations and still on disk stay consumed (the
+        # very files: one that reuses a consumed name is new, compacted below).
         if old is not None:
-            manifest.consumed_links = [n for n in old.consumed_links if n in on_disk_l]
-            manifest.consumed_pages = [n for n in old.consumed_pages if n in on_disk_p]
-            manifest.consumed_texts = [n for n in old.consumed_texts if n in on_disk_t]
-        manifest.consumed_links += [p.name for p in empty if p.parent.name == "links"]
-        manifest.consumed_pages += [p.name for p in empty if p.parent.name == "pages"]
-        manifest.consumed_texts += [p.name for p in empty if p.parent.name == "texts"]
-        on_disk_tg = {p.name for p in raw_files(root, "targets")}
-        if old is not None:
-            manifest.consumed_targets = [n for n in old.consumed_targets if n in on_disk_tg]
-        manifest.consumed_targets += [p.name for p in empty if p.parent.name == "targets"]
+            for table in ("links", "pages", "texts", "targets"):
+                for p in raw_files(root, table):
+                    if old.is_consumed(table, p):
+                        _consume(manifest, table, p, old.consumed_ids.get(f"{table}/{p.name}"))
+        for p in empty:
+            _consume(manifest, p.parent.name, p, ids[p])
 
         # A work database in the staging directory: intermediate tables live on disk.
         con = connect(memory_limit=memory_limit, threads=threads, temp_dir=stage / "spill",
@@ -418,7 +416,8 @@ def compact(
             prev_tg = [snap.generation_dir / old.targets] if old and old.targets else []
             if raw_tg:
                 manifest.targets = build.targets(stage, prev_tg + raw_tg)
-                manifest.consumed_targets += [p.name for p in raw_tg]
+                for p in raw_tg:
+                    _consume(manifest, "targets", p, ids[p])
             elif prev_tg:
                 _link(prev_tg[0], stage / old.targets)  # type: ignore[union-attr, operator]
                 manifest.targets = old.targets  # type: ignore[union-attr]
@@ -486,13 +485,16 @@ def compact(
                 text_rel = build.texts(stage, cid, prev_t + raw_t)
                 if text_rel:
                     manifest.texts[cid] = text_rel
-                manifest.consumed_texts += [p.name for p in raw_t]
+                for p in raw_t:
+                    _consume(manifest, "texts", p, ids[p])
                 manifest.links.extend(segs)
                 if page_rel:
                     manifest.pages[cid] = page_rel
                 manifest.crawls[cid] = {"links": n_out, "pages": pages_out}
-                manifest.consumed_links += [p.name for p in raw_l]
-                manifest.consumed_pages += [p.name for p in raw_p]
+                for p in raw_l:
+                    _consume(manifest, "links", p, ids[p])
+                for p in raw_p:
+                    _consume(manifest, "pages", p, ids[p])
                 stats.rows_in += n_in
                 stats.rows_out += n_out
                 stats.pages_out += pages_out
@@ -616,6 +618,16 @@ def _sync_flat(root: Path, snap: Snapshot) -> None:
                 p.unlink(missing_ok=True)
 
 
+def _consume(manifest: Manifest, table: str, path: Path, ident: list[int] | None = None) -> None:
+    """Record the raw file ``path`` of ``table`` as consumed by ``manifest``, with ``ident``
+    (its :func:`file_identity` when listed; None: a name recorded without one, older code)."""
+    names = manifest.consumed(table)
+    if path.name not in names:
+        names.append(path.name)
+    if ident:
+        manifest.consumed_ids[f"{table}/{path.name}"] = ident
+
+
 def _collect_garbage(root: Path) -> None:
     """Mirror CURRENT into links/ and pages/, then delete consumed raw files and generations
     older than the one before CURRENT."""
@@ -630,7 +642,10 @@ def _collect_garbage(root: Path) -> None:
                          ("texts", snap.manifest.consumed_texts),
                          ("targets", snap.manifest.consumed_targets)):  # fmt: skip
         for name in names:
-            (root / table / name).unlink(missing_ok=True)
+            path = root / table / name
+            # Only the file compacted: a new one of that name is kept (and compacted next).
+            if snap.manifest.is_consumed(table, path):
+                path.unlink(missing_ok=True)
     gens = _generations(root)
     if current in gens:
         for name in gens[: max(0, gens.index(current) - 1)]:

@@ -2,9 +2,9 @@
 
 An index directory holds::
 
-    links/part-<crawl>-<worker>-<seq>.parquet     raw files, as the crawl's workers wrote them
-    pages/part-<crawl>-<worker>-<seq>.parquet
-    targets/part-<crawl>-<worker>-<seq>.parquet   target checks (--check-targets, checktargets)
+    links/part-<crawl>-<worker>-<seq>-<rand>.parquet    raw files, as the workers wrote them
+    pages/part-<crawl>-<worker>-<seq>-<rand>.parquet    (<rand>: a name is never used twice)
+    targets/part-<crawl>-<worker>-<seq>-<rand>.parquet  target checks (--check-targets)
     compacted/CURRENT                             name of the published generation (one line)
     compacted/gen-000003/manifest.json            what that generation holds and consumed
     compacted/gen-000003/links/<crawl>/b0005-of-0016.parquet
@@ -255,6 +255,22 @@ class Manifest:
     # Compacted with aggregates turned off (``--no-aggregates``): later compactions keep them
     # off. Without it (and older manifests), a compaction builds them (the default).
     aggregates_off: bool = False
+    # "table/name" of a consumed raw file -> its :func:`file_identity` when compacted: a
+    # later file of the same name (a restarted writer) is new data, neither skipped nor
+    # deleted. Names without one (older manifests) are consumed by name alone.
+    consumed_ids: dict[str, list[int]] = field(default_factory=dict)
+
+    def consumed(self, table: str) -> list[str]:
+        """The consumed raw file names of ``table`` (links, pages, texts or targets)."""
+        return getattr(self, f"consumed_{table}")
+
+    def is_consumed(self, table: str, path: Path) -> bool:
+        """Whether the raw file ``path`` of ``table`` is the very file this generation (or
+        an earlier one) compacted: its name consumed, and its identity the recorded one."""
+        if path.name not in self.consumed(table):
+            return False
+        want = self.consumed_ids.get(f"{table}/{path.name}")
+        return want is None or want == file_identity(path)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -274,6 +290,11 @@ class Manifest:
                 "consumed_targets": sorted(self.consumed_targets),
                 **({"aggregates": self.aggregates} if self.aggregates is not None else {}),
                 **({"aggregates_off": True} if self.aggregates_off else {}),
+                **(
+                    {"consumed_ids": dict(sorted(self.consumed_ids.items()))}
+                    if self.consumed_ids
+                    else {}
+                ),
             },
             indent=1,
         )
@@ -296,6 +317,7 @@ class Manifest:
             consumed_targets=list(d.get("consumed_targets", [])),
             aggregates=d.get("aggregates"),
             aggregates_off=bool(d.get("aggregates_off", False)),
+            consumed_ids={k: list(v) for k, v in d.get("consumed_ids", {}).items()},
         )
 
 
@@ -314,6 +336,17 @@ def raw_files(index: Path, table: str) -> list[Path]:
     if not d.is_dir():
         return []
     return sorted(p for p in d.glob("part-*.parquet") if p.is_file())
+
+
+def file_identity(path: Path) -> list[int]:
+    """Which file ``path`` is, not just its name: [size, mtime_ns]; [] if it is gone. Raw
+    files are written once (temp name + rename): a new file of that name differs. No inode:
+    an index copied with its times (cp -a, rsync -a) keeps its consumed files consumed."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return []
+    return [st.st_size, st.st_mtime_ns]
 
 
 def file_crawl_id(path: Path) -> str | None:
@@ -428,14 +461,11 @@ def open_snapshot(index: str | Path) -> Snapshot:
                 manifest = Manifest.from_json((gen_dir / MANIFEST).read_text(encoding="utf-8"))
             except FileNotFoundError:
                 continue
-        consumed_l = set(manifest.consumed_links) if manifest else set()
-        consumed_p = set(manifest.consumed_pages) if manifest else set()
-        consumed_t = set(manifest.consumed_targets) if manifest else set()
-        raw_l = [p for p in raw_files(root, "links") if p.name not in consumed_l]
-        raw_p = [p for p in raw_files(root, "pages") if p.name not in consumed_p]
-        consumed_x = set(manifest.consumed_texts) if manifest else set()
-        raw_x = [p for p in raw_files(root, "texts") if p.name not in consumed_x]
-        raw_t = [p for p in raw_files(root, "targets") if p.name not in consumed_t]
+        raw_l, raw_p, raw_x, raw_t = (
+            [p for p in raw_files(root, table)
+             if manifest is None or not manifest.is_consumed(table, p)]
+            for table in ("links", "pages", "texts", "targets")
+        )  # fmt: skip
         no_dirs = not (root / "links").is_dir() and not (root / "pages").is_dir()
         if manifest is None and not raw_l and not raw_p and no_dirs:
             raise IndexError_(f"no index at {index}: expected links/ and pages/")

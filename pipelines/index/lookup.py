@@ -107,11 +107,13 @@ class SegmentFile:
     def row_groups(self, ranges: Sequence[tuple[str, str]]) -> list[int]:
         """Row groups that may hold a key in one of the ``[low, high)`` ranges."""
         if self._sorted:  # the usual file: a binary search per range
-            found: set[int] = set()
+            # Groups without bounds (a key too long for statistics, all null) may hold any.
+            found = set(self._unbounded)
+            known = self._known
             for a, b in ranges:
                 i = bisect.bisect_left(self._maxes, a)
                 while i < len(self._mins) and self._mins[i] < b:
-                    found.add(i)
+                    found.add(known[i])
                     i += 1
             return sorted(found)
         out = []
@@ -121,20 +123,30 @@ class SegmentFile:
         return out
 
     @cached_property
+    def _known(self) -> list[int]:
+        """The groups with bounds."""
+        return [i for i, (lo, hi) in enumerate(self.bounds) if lo is not None and hi is not None]
+
+    @cached_property
+    def _unbounded(self) -> list[int]:
+        return [i for i, (lo, hi) in enumerate(self.bounds) if lo is None or hi is None]
+
+    @cached_property
     def _sorted(self) -> bool:
-        """Whether every group has bounds and they ascend (a compacted file is sorted)."""
-        if any(lo is None or hi is None for lo, hi in self.bounds):
+        """Whether the groups with bounds have ascending ones (a compacted file is sorted):
+        one group without bounds no longer turns the binary search off for the file."""
+        if not self._known:
             return False
-        flat = [k for pair in self.bounds for k in pair]
+        flat = [k for i in self._known for k in self.bounds[i]]
         return all(x <= y for x, y in itertools.pairwise(flat))
 
     @cached_property
     def _mins(self) -> list[str]:
-        return [lo for lo, _ in self.bounds]  # type: ignore[misc]
+        return [self.bounds[i][0] for i in self._known]  # type: ignore[misc]
 
     @cached_property
     def _maxes(self) -> list[str]:
-        return [hi for _, hi in self.bounds]  # type: ignore[misc]
+        return [self.bounds[i][1] for i in self._known]  # type: ignore[misc]
 
 
 def _text(v: object) -> str:
@@ -292,7 +304,8 @@ class Groups:
 
     def count_distinct(self, col: pa.ChunkedArray) -> np.ndarray:
         codes, card = _codes(col)
-        pairs = np.unique(self.ids * card + codes)
+        keep = pc.is_valid(col).to_numpy(zero_copy_only=False)  # count(DISTINCT) skips nulls
+        pairs = np.unique((self.ids * card + codes)[keep])
         return np.bincount(pairs // card, minlength=self.n)
 
     def mode(self, col: pa.ChunkedArray) -> np.ndarray:
@@ -327,8 +340,10 @@ def _rank_codes(col: pa.ChunkedArray) -> tuple[np.ndarray, int]:
 
 
 def _codes(col: pa.ChunkedArray) -> tuple[np.ndarray, int]:
-    """Integer codes of the values of ``col`` (equal values, equal codes) and their count."""
-    enc = pc.dictionary_encode(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
+    """Integer codes of the values of ``col`` (equal values, equal codes) and their count; a
+    null is a value of its own (with the default mask, its code was NaN cast to INT64_MIN)."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    enc = pc.dictionary_encode(arr, null_encoding="encode")
     return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), max(len(enc.dictionary), 1)
 
 
@@ -515,11 +530,12 @@ def with_dominant(t: pa.Table, rows: pa.Table, columns: dict[str, str]) -> pa.Ta
         v = rows.select(["source_domain", "source_url", col]).filter(pc.is_valid(rows[col]))
         value = pa.nulls(t.num_rows, pa.string())
         if v.num_rows:
-            url, _ = _codes(v["source_url"])  # a page has one domain
+            # A null is a value of its own (as in the SQL's GROUP BY), not NaN as an int.
+            url = _codes_null(v["source_url"])  # a page has one domain
             rank = _ranks(v[col])  # by bytes, as DuckDB compares strings
             span = int(rank.max()) + 1
             _, page = np.unique(url * span + rank, return_index=True)  # distinct (page, value)
-            dom, _ = _codes(v["source_domain"])
+            dom = _codes_null(v["source_domain"])
             key, first, n = np.unique(dom[page] * span + rank[page], return_index=True,
                                       return_counts=True)  # fmt: skip
             best = np.lexsort((key % span, -n, key // span))  # per domain: most pages, smallest

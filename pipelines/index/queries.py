@@ -24,7 +24,9 @@ its latest fetch, except ``dofollow``, true if any occurrence in that fetch is f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
@@ -46,6 +48,7 @@ from pipelines.index.layout import (
     Target,
     bucket_of,
     open_snapshot,
+    read_current,
     surt,
 )
 from pipelines.pagelang import ISO_COUNTRIES, parse_lang
@@ -57,6 +60,29 @@ if TYPE_CHECKING:
     import duckdb
 
 RANKS = "ranks"
+# Open bucket files kept by a long-lived Index (footers: up to ~1 MB each), least recently
+# used closed first.
+SEGMENT_FILES_CACHED = 64
+
+
+def _current(method: Callable) -> Callable:
+    """A query of :class:`Index`: first moves the Index on to a newer generation (a
+    compaction since the last query may delete the files it read); the nested queries it
+    makes then read the same snapshot."""
+
+    @functools.wraps(method)
+    def query(self: Index, *args: object, **kwargs: object) -> object:
+        if not self._depth:
+            self.refresh()
+        self._depth += 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._depth -= 1
+
+    return query
+
+
 # Above this many candidate rows (row-group statistics, before reading) a lookup runs in
 # DuckDB, whose parallel aggregation wins on big targets; below it in pyarrow
 # (pipelines.index.lookup), which has no per-query fixed cost worth the name. Measured on the
@@ -218,17 +244,35 @@ class Index:
         self._ranks = Path(path) / RANKS
         self._ranks_loaded = False
         self._ranks_table: lookup.Authority | None = None
-        self._segment_files: dict[Path, lookup.SegmentFile] = {}
+        self._segment_files: OrderedDict[Path, lookup.SegmentFile] = OrderedDict()
         self._raw_row_count: int | None = None
         self._columns_of: dict[Path, set[str]] = {}
+        self._depth = 0  # queries in progress (see _current)
 
-    def close(self) -> None:
+    def refresh(self) -> bool:
+        """Move on to the published generation if a compaction replaced this one (one small
+        read of CURRENT); True if it did. Queries call it first: an open Index never
+        answers from files a later compaction deleted."""
+        m = self.snap.manifest
+        if read_current(self.snap.index) == (m.generation if m is not None else None):
+            return False
+        self.snap = open_snapshot(self.snap.index)
+        self._close_files()
+        self._stored_keys = None
+        self._raw_row_count = None
+        self._columns_of.clear()
+        return True
+
+    def _close_files(self) -> None:
         for sf in self._segment_files.values():
             sf.file.close()
         self._segment_files.clear()
         for af in self._aggregate_files.values():
             af.file.close()
         self._aggregate_files.clear()
+
+    def close(self) -> None:
+        self._close_files()
         if "con" in self.__dict__:
             self.con.close()
 
@@ -335,6 +379,11 @@ class Index:
         sf = self._segment_files.get(path)
         if sf is None:
             sf = self._segment_files[path] = lookup.SegmentFile.open(path)
+            while len(self._segment_files) > SEGMENT_FILES_CACHED:
+                # Dropped, not closed: a query in progress may still read it (freed after).
+                self._segment_files.popitem(last=False)
+        else:
+            self._segment_files.move_to_end(path)
         return sf
 
     def arrow_rows(self, target: Target, filters: Filters, columns: list[str], *,
@@ -539,6 +588,7 @@ class Index:
         return arrow_table(self.con, sql)
 
     # -- queries -------------------------------------------------------------------------
+    @_current
     def backlinks(
         self, target: Target, filters: Filters, *, grouped: bool = True, limit: int | None = None,
         sort: str = "authority",
@@ -621,6 +671,7 @@ class Index:
         # rel: a list, as in the data (grouping above compares it as one string).
         return mark_redirects(lookup.rel_lists(self.run(sql)), target)
 
+    @_current
     def refdomains(
         self, target: Target, filters: Filters, *, limit: int | None = None,
         sort: str = "authority",
@@ -678,6 +729,7 @@ class Index:
         ORDER BY {_order_sql(orders[sort])} {_limit(limit)}"""
         return self._with_redirects(self.run(sql), target, filters, keys)
 
+    @_current
     def referring_domains(self, target: Target, filters: Filters) -> set[str]:
         """The registered domains with a backlink to ``target`` (under ``filters``)."""
         rows = self.arrow_rows(target, filters, ["source_domain"])
@@ -687,6 +739,7 @@ class Index:
             )
         return set(pc.unique(rows["source_domain"]).to_pylist())
 
+    @_current
     def page_counts(self, target: Target, filters: Filters) -> pa.Table:
         """Backlinks of ``target`` per referring page: :func:`lookup.page_counts`' columns,
         by pyarrow for a typical target, by DuckDB above ``fast_rows``."""
@@ -700,6 +753,7 @@ class Index:
                    epoch_ms(min(first_seen)) AS first_seen, epoch_ms(max(last_seen)) AS last_seen
             FROM ({self._bl(target, filters, attrs=("placement",))}) GROUP BY source_url""")
 
+    @_current
     def intersect(
         self, mine: Target, competitors: list[tuple[str, Target]], filters: Filters, *,
         min_sites: int = 1, limit: int | None = None, sort: str = "competitors",
@@ -797,6 +851,7 @@ class Index:
         ]  # fmt: skip
         return (rows, classes, *_class_domains(classes, rows["domains"].to_pylist()))
 
+    @_current
     def anchors(
         self, target: Target, filters: Filters, *, keywords: tuple[str, ...] = (),
         limit: int | None = None,
@@ -827,6 +882,7 @@ class Index:
             out = out.slice(0, limit)
         return out, class_domains, total, over_optimisation(class_domains, total)
 
+    @_current
     def pages(
         self, target: Target, filters: Filters, *, only: str | None = None,
         limit: int | None = None,
@@ -870,6 +926,7 @@ class Index:
         ORDER BY refdomains DESC, backlinks DESC, target_url {_limit(limit)}"""
         return self.run(sql)
 
+    @_current
     def targets(self, crawl: str | None = None) -> pa.Table:
         """The target checks (README "Target checks"), one row per (crawl, URL): the latest,
         chains resolved; raw files written since the last compaction included."""
@@ -888,6 +945,7 @@ class Index:
                                        ORDER BY checked_at DESC, filename DESC) = 1""")
         return resolve_target_rows(table) if self.snap.raw_targets else table
 
+    @_current
     def broken(
         self, filters: Filters, *, sources: tuple[Target, ...] = (), kind: str | None = None,
         limit: int | None = None, sort: str = "refdomains", samples: int = 3,
@@ -969,6 +1027,7 @@ class Index:
         ORDER BY {orders[sort]} {_limit(limit)}"""
         return self.run(sql)
 
+    @_current
     def outlinks(
         self, source: Target, filters: Filters, *, grouped: bool = True,
         limit: int | None = None,
@@ -998,6 +1057,7 @@ class Index:
             return lookup.rel_lists(self.run(sql))
         return self.run(sql)
 
+    @_current
     def diff(self, old: str, new: str, target: Target, filters: Filters) -> pa.Table:
         """New and lost backlinks from crawl ``old`` to crawl ``new``, with why a link was lost.
 
@@ -1052,11 +1112,13 @@ class Index:
         ORDER BY change, source_domain, source_url, target_url"""
         return self.run(sql)
 
+    @_current
     def referring_pages(self, target: Target, filters: Filters) -> list[str]:
         """The distinct referring pages of ``target`` over ``filters``' crawls, sorted."""
         sql = f"SELECT DISTINCT source_url FROM ({self.links_for(target, filters)}) ORDER BY 1"
         return [str(u) for u in self.run(sql)["source_url"].to_pylist()]
 
+    @_current
     def last_crawl(self, urls: list[str]) -> str | None:
         """The crawl that fetched one of ``urls`` last (by ``pages``), else the crawl with the
         latest page of the index; None for an index without pages."""
@@ -1068,6 +1130,7 @@ class Index:
         rows = self.run(sql)["crawl_id"].to_pylist()
         return str(rows[0]) if rows else None
 
+    @_current
     def sql(self, query: str, *, limit: int | None = None) -> pa.Table:
         """Run one read-only DuckDB statement with ``links``, ``pages`` (and ranks) views."""
         import duckdb
