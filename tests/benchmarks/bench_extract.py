@@ -625,7 +625,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")
-    if not 1 <= args.pages <= 181:
+    if not 1 <= args.pages <= (1497 if args.set == "wcxb" else 181):  # a round of WCXB pages
         ap.error("--pages must be between 1 and 181")
     if args.wcxb is None:
         args.wcxb = args.pages if args.instructions else 1000
