@@ -358,7 +358,6 @@ def test_the_constants_copied_into_rust_are_pythons():
     assert names["FOREIGN_ROOTS"] == extract._FOREIGN_ROOTS
     assert names["ISLANDS"] == extract._ISLANDS
     assert names["CONTEXT_NAMES"] == extract._CONTEXT_NAMES
-    assert names["CONTEXT_ONLY_NAMES"] == extract._CONTEXT_ONLY_NAMES
     assert names["VOID_NAMES"] == extract._VOID_NAMES
     assert names["FORMATTING_A"] == names["FORMATTING"] | {b"a"}
     candidates = set().union(*names.values()) | {b"bi", b"sm", b"strikes", b"h7", b"abbr"}

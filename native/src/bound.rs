@@ -150,20 +150,6 @@ const CONTEXT_NAMES: &[&[u8]] = &[
     b"annotation-xml",
     b"frameset",
 ];
-/// extract.py `_CONTEXT_ONLY_NAMES` (the context names that are not raw text).
-const CONTEXT_ONLY_NAMES: &[&[u8]] = &[
-    b"svg",
-    b"math",
-    b"foreignobject",
-    b"desc",
-    b"mi",
-    b"mo",
-    b"mn",
-    b"ms",
-    b"mtext",
-    b"annotation-xml",
-    b"frameset",
-];
 /// `_HTML_OPENER_RE`'s context tags.
 const HTML_CONTEXT: &[&[u8]] = &[b"svg", b"math", b"frameset"];
 /// extract.py `_VOID_NAMES`.
@@ -197,6 +183,11 @@ fn is_ws(b: u8) -> bool {
 
 fn contains(names: &[&[u8]], name: &[u8]) -> bool {
     names.iter().any(|n| *n == name)
+}
+
+/// extract.py `_CONTEXT_ONLY_NAMES`: the context names that are not raw text.
+fn is_context_only(name: &[u8]) -> bool {
+    contains(CONTEXT_NAMES, name) && !contains(RAW_TEXT_NAMES, name)
 }
 
 /// A set of tag names, with the first bytes they start with (either case) and their longest
@@ -1065,7 +1056,7 @@ fn read_to(
     };
     let name = tag_name(lowered, start);
     if let Some(end) = end {
-        if end > 0 && body[end - 1] != b'/' && contains(CONTEXT_ONLY_NAMES, name) {
+        if end > 0 && body[end - 1] != b'/' && is_context_only(name) {
             let after = next_context(&ctx, name, body[start + 1] == b'/', false, ends.caps);
             return (Some(vec![(end, after)]), None);
         }
@@ -1324,5 +1315,18 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
         limits: hit,
         many_tags: nest,
         deep,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_names_are_the_roots_the_islands_and_frameset() {
+        let derived: Vec<&[u8]> = [FOREIGN_ROOTS, ISLANDS, &[b"frameset".as_slice()]].concat();
+        assert_eq!(CONTEXT_NAMES, derived.as_slice());
+        assert!(is_context_only(b"svg") && is_context_only(b"frameset"));
+        assert!(!is_context_only(b"title") && !is_context_only(b"div"));
     }
 }
