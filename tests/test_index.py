@@ -1116,3 +1116,21 @@ def test_a_row_group_without_key_statistics_keeps_the_binary_search(tmp_path):
     assert sf.row_groups([("e", "e\0")]) == [1, 2]
     assert sf.row_groups([("a", "a\0"), ("h", "i")]) == [0, 1, 3]
     assert sf.row_groups([("x", "y")]) == [1]
+
+
+def test_drop_keeps_the_identities_of_the_target_checks_it_keeps():
+    """A targets file shares its name with its links file: `delete` keeps the checks (and
+    their consumed name), so it keeps their identity too, not only the name (review9 F5)."""
+    from pipelines.index.drop import _without
+    from pipelines.index.layout import Manifest
+
+    name = "part-c1-w1-00000-0123abcd.parquet"
+    old = Manifest(
+        generation="gen-000001", created_at="x", consumed_links=[name], consumed_pages=[name],
+        consumed_targets=[name],
+        consumed_ids={f"links/{name}": [10, 1], f"pages/{name}": [20, 2],
+                      f"targets/{name}": [30, 3]},
+    )  # fmt: skip
+    new = _without(old, "c1", "gen-000002", {name})
+    assert new.consumed_targets == [name] and new.consumed_links == []
+    assert new.consumed_ids == {f"targets/{name}": [30, 3]}

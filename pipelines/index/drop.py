@@ -70,8 +70,10 @@ def _without(old: Manifest, crawl_id: str, gen: str, dropped_raw: set[str]) -> M
         # with the same options; turned off, they stay off.
         aggregates=None if old.aggregates is None else {**old.aggregates, "tables": []},
         aggregates_off=old.aggregates_off,
-        consumed_ids={
-            k: v for k, v in old.consumed_ids.items() if k.split("/", 1)[1] not in dropped_raw
+        consumed_ids={  # the target checks' stay consumed (kept above), with their identities
+            k: v
+            for k, v in old.consumed_ids.items()
+            if k.startswith("targets/") or k.split("/", 1)[1] not in dropped_raw
         },
     )
 
