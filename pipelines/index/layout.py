@@ -362,13 +362,12 @@ def raw_names(index: Path, table: str) -> tuple[str, ...]:
     """The names of the complete raw files of ``table`` (``part-*.parquet``), sorted; one
     directory listing, no stat: what :meth:`Index.refresh` compares to see files come and go."""
     try:
-        with os.scandir(index / table) as it:
-            return tuple(sorted(e.name for e in it if _RAW_NAME.match(e.name)))
+        names = os.listdir(index / table)
     except (FileNotFoundError, NotADirectoryError):
         return ()
+    return tuple(sorted(n for n in names if n.startswith("part-") and n.endswith(".parquet")))
 
 
-_RAW_NAME = re.compile(r"^part-.*\.parquet$", re.DOTALL)
 # A Parquet footer read for an identity, at most (raw files have a few row groups: KBs).
 MAX_FOOTER_BYTES = 64 << 20
 
