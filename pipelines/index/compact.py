@@ -18,8 +18,10 @@ Protocol (see the README, "The index on disk"):
 5. Mirror the published generation into ``links/`` and ``pages/`` as hard links named
    ``compacted-*.parquet`` (each replaced by a rename), so that a plain glob such as
    ``read_parquet('INDEX/links/*.parquet')`` reads the current index, raw files included.
-6. Delete the consumed raw files and generations older than the previous one (kept so that a
-   reader that opened it just before the switch can finish).
+6. Set the consumed raw files aside into ``compacted/consumed-gen-NNNNNN/`` (renamed: out of
+   the raw folders, so a plain glob counts them once) and delete generations older than the
+   previous one and the files set aside by earlier generations: both kept so that a reader
+   that opened the previous snapshot just before the switch can finish.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from pipelines.index.layout import (
     LINK_ROW_GROUP_ROWS,
     LINK_STATISTICS,
     MANIFEST,
+    SET_ASIDE,
     SURT_SQL,
     IndexError_,
     Manifest,
@@ -629,27 +632,57 @@ def _consume(manifest: Manifest, table: str, path: Path, ident: list[int] | None
 
 
 def _collect_garbage(root: Path) -> None:
-    """Mirror CURRENT into links/ and pages/, then delete consumed raw files and generations
-    older than the one before CURRENT."""
+    """Mirror CURRENT into links/ and pages/, set its consumed raw files aside, delete
+    generations older than the one before CURRENT and the files set aside before CURRENT."""
     current = read_current(root)
     if current is None:
         return
     snap = open_snapshot(root)
     assert snap.manifest is not None
     _sync_flat(root, snap)
+    aside = root / COMPACTED / f"{SET_ASIDE}{current}"
     for table, names in (("links", snap.manifest.consumed_links),
                          ("pages", snap.manifest.consumed_pages),
                          ("texts", snap.manifest.consumed_texts),
                          ("targets", snap.manifest.consumed_targets)):  # fmt: skip
         for name in names:
-            path = root / table / name
-            # Only the file compacted: a new one of that name is kept (and compacted next).
-            if snap.manifest.is_consumed(table, path):
-                path.unlink(missing_ok=True)
+            if (root / table / name).exists():
+                _set_aside(snap.manifest, root / table / name, aside / table)
     gens = _generations(root)
     if current in gens:
-        for name in gens[: max(0, gens.index(current) - 1)]:
+        i = gens.index(current)
+        for name in gens[: max(0, i - 1)]:
             shutil.rmtree(root / COMPACTED / name, ignore_errors=True)
+        # Files set aside by generation X are read by readers of a generation before X: of
+        # those, only the previous one is still kept.
+        prev = gens[i - 1] if i else ""
+        for d in (root / COMPACTED).glob(f"{SET_ASIDE}gen-*"):
+            if d.name[len(SET_ASIDE) :] <= prev:
+                shutil.rmtree(d, ignore_errors=True)
+
+
+def _set_aside(manifest: Manifest, path: Path, into: Path) -> None:
+    """Move the raw file ``path`` into ``into`` if it is the file ``manifest`` consumed.
+    Renamed first, then checked: a new file that takes the name meanwhile stays (one that
+    had taken it before is put back); across file systems, deleted as before."""
+    table = path.parent.name
+    into.mkdir(parents=True, exist_ok=True)
+    dst = into / path.name
+    try:
+        os.rename(path, dst)
+    except FileNotFoundError:
+        return
+    except OSError:  # another file system: no grace
+        if manifest.is_consumed(table, path):
+            path.unlink(missing_ok=True)
+        return
+    if manifest.is_consumed(table, dst):
+        return
+    try:  # not the consumed file (a writer reused its name): back, never over a newer one
+        os.link(dst, path)
+    except FileExistsError:
+        os.link(dst, path.with_name(f"{path.stem}-{os.getpid()}-{time.time_ns()}.parquet"))
+    dst.unlink()
 
 
 # The order of rows inside a bucket file (after the bucket): the SURT key first.

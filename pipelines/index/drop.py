@@ -3,7 +3,8 @@
 Raw files are the crawl's when every row says so (their ``crawl_id`` column); a compacted
 index gets a new generation without the crawl (the other crawls' files hard-linked, as
 compaction does), published by replacing CURRENT, then the crawl's directories in older
-generations go.
+generations go, and its raw files that a compaction set aside for readers
+(``compacted/consumed-gen-*``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pipelines.index.layout import (
     COMPACTED,
     CURRENT,
     MANIFEST,
+    SET_ASIDE,
     IndexError_,
     Manifest,
     crawl_dir_name,
@@ -134,4 +136,8 @@ def drop_crawl(index: str | Path, crawl_id: str) -> DropStats:
             stats.files += 1
             stats.bytes += p.stat().st_size
             p.unlink()
+        # Its raw files that a compaction set aside (kept a generation for readers) go too.
+        for p in comp.glob(f"{SET_ASIDE}gen-*/*/part-*.parquet"):
+            if file_crawl_id(p) == crawl_id:
+                p.unlink()
     return stats

@@ -21,6 +21,24 @@ links to domain X" reads one file per crawl and, inside it, the few row groups w
 A *snapshot* of the index is what a reader reads: the files of the generation CURRENT names,
 plus the raw files that the generation did not consume (written since it was built). Compaction
 publishes by replacing CURRENT atomically, so a reader sees either the old or the new snapshot.
+
+After the switch, the raw files the new generation consumed leave ``links/`` (and the other
+raw folders) at once, so that a plain glob never counts them twice, but are not deleted: they
+are renamed into ``compacted/consumed-gen-NNNNNN/<table>/`` (NNNNNN: the generation that
+consumed them) and deleted with it at the next generation's garbage collection, when the
+generation before is deleted too. A reader that opened the previous snapshot just before the
+switch reads them there (:meth:`Snapshot.follow_set_aside`), as it reads that generation.
+
+Which raw file a generation consumed: its name in ``consumed_<table>`` and, since names can be
+reused (a restarted writer with deterministic names), its identity in ``consumed_ids``:
+``[size, mtime_ns, crc32 of the Parquet footer]`` (:func:`file_identity`). A file is the
+consumed one when its size and footer bytes match (:func:`same_file`); the mtime is not
+compared, so a copy that does not keep times (``cp -r``, tar, zip, a restore) leaves a
+consumed leftover consumed rather than counted twice, and a new file of the same name and
+size is new unless its footer is byte-identical: the same row groups at the same offsets and
+sizes, with the same statistics (min, max, nulls) in every column, which a writer gives for
+the same rows. Identities of two numbers (older manifests) are ``[size, mtime_ns]``, compared
+as such; names without one are consumed by name alone.
 """
 
 from __future__ import annotations
@@ -40,6 +58,10 @@ from pipelines.urls import normalize_url, registered_domain, url_host
 
 COMPACTED = "compacted"
 CURRENT = "CURRENT"
+# compacted/consumed-gen-NNNNNN/<table>/: the raw files generation NNNNNN consumed, kept until
+# the next generation is published (see the module docstring).
+SET_ASIDE = "consumed-"
+RAW_TABLES = ("links", "pages", "texts", "targets")
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 # Rows per row group of a compacted links file. A lookup of a small target reads the one group
@@ -270,7 +292,7 @@ class Manifest:
         if path.name not in self.consumed(table):
             return False
         want = self.consumed_ids.get(f"{table}/{path.name}")
-        return want is None or want == file_identity(path)
+        return want is None or same_file(want, path)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -333,20 +355,82 @@ def crawl_dir_name(crawl_id: str) -> str:
 def raw_files(index: Path, table: str) -> list[Path]:
     """Complete raw files of ``links`` or ``pages`` (temporary files start with a dot)."""
     d = index / table
-    if not d.is_dir():
-        return []
-    return sorted(p for p in d.glob("part-*.parquet") if p.is_file())
+    return [p for p in (d / n for n in raw_names(index, table)) if p.is_file()]
+
+
+def raw_names(index: Path, table: str) -> tuple[str, ...]:
+    """The names of the complete raw files of ``table`` (``part-*.parquet``), sorted; one
+    directory listing, no stat: what :meth:`Index.refresh` compares to see files come and go."""
+    try:
+        names = os.listdir(index / table)
+    except (FileNotFoundError, NotADirectoryError):
+        return ()
+    return tuple(sorted(n for n in names if n.startswith("part-") and n.endswith(".parquet")))
+
+
+# A Parquet footer read for an identity, at most (raw files have a few row groups: KBs).
+MAX_FOOTER_BYTES = 64 << 20
 
 
 def file_identity(path: Path) -> list[int]:
-    """Which file ``path`` is, not just its name: [size, mtime_ns]; [] if it is gone. Raw
-    files are written once (temp name + rename): a new file of that name differs. No inode:
-    an index copied with its times (cp -a, rsync -a) keeps its consumed files consumed."""
+    """Which file ``path`` is, not just its name: [size, mtime_ns, crc32 of its Parquet footer
+    (the footer's bytes, length and magic; the last 1 MiB of a file without a sane one)]; []
+    if it is gone. Read through one open file: the size and footer are of the same file.
+
+    >>> import tempfile, pyarrow as pa
+    >>> d = Path(tempfile.mkdtemp())
+    >>> pq.write_table(pa.table({"a": [1, 2]}), d / "x.parquet")
+    >>> ident = file_identity(d / "x.parquet")
+    >>> len(ident), ident[0] == (d / "x.parquet").stat().st_size, file_identity(d / "y")
+    (3, True, [])
+    """
     try:
-        st = path.stat()
-    except FileNotFoundError:
+        fh = open(path, "rb")  # noqa: SIM115 (closed below)
+    except (FileNotFoundError, IsADirectoryError):
         return []
-    return [st.st_size, st.st_mtime_ns]
+    with fh:
+        st = os.fstat(fh.fileno())
+        size = st.st_size
+        tail = 8 if size >= 12 else size
+        fh.seek(size - tail)
+        end = fh.read(tail)
+        n = int.from_bytes(end[:4], "little") if tail == 8 else -1
+        if end[4:] == b"PAR1" and 0 <= n <= min(size - 12, MAX_FOOTER_BYTES):
+            fh.seek(size - 8 - n)
+            data = fh.read(n + 8)
+        else:
+            fh.seek(max(0, size - (1 << 20)))
+            data = fh.read(1 << 20)
+    return [size, st.st_mtime_ns, zlib.crc32(data)]
+
+
+def same_file(want: list[int], path: Path) -> bool:
+    """Whether ``path`` is the file whose :func:`file_identity` was ``want``: the same size
+    and footer (an old ``[size, mtime_ns]``: the same size and mtime). The mtime is not
+    compared: copies that do not keep it (cp -r, tar, zip) are still the same file.
+
+    >>> import tempfile, pyarrow as pa
+    >>> p = Path(tempfile.mkdtemp()) / "x.parquet"
+    >>> pq.write_table(pa.table({"a": [1, 2]}), p)
+    >>> want = file_identity(p)
+    >>> os.utime(p, ns=(0, 10**18)); same_file(want, p)  # touched, or copied without times
+    True
+    >>> pq.write_table(pa.table({"a": [1, 3]}), p); same_file(want, p)  # other rows
+    False
+    """
+    if len(want) < 3:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return False
+        return want == [st.st_size, st.st_mtime_ns]
+    try:
+        if path.stat().st_size != want[0]:
+            return False  # no need to read it
+    except FileNotFoundError:
+        return False
+    got = file_identity(path)
+    return bool(got) and got[0] == want[0] and got[2] == want[2]
 
 
 def file_crawl_id(path: Path) -> str | None:
@@ -383,10 +467,44 @@ class Snapshot:
     raw_pages: list[Path]
     raw_texts: list[Path] = field(default_factory=list)
     raw_targets: list[Path] = field(default_factory=list)
+    # The raw folders' file names when opened (:func:`raw_names`, consumed ones included):
+    # a file written or deleted since (a crawl, `delete`) makes the snapshot stale.
+    listing: tuple[tuple[str, ...], ...] = ()
 
     @property
     def compacted(self) -> bool:
         return self.manifest is not None
+
+    def stale(self) -> bool:
+        """Whether a newer snapshot exists: CURRENT moved, or raw files came or went (one
+        small read and four directory listings)."""
+        gen = self.manifest.generation if self.manifest is not None else None
+        if read_current(self.index) != gen:
+            return True
+        return tuple(raw_names(self.index, t) for t in RAW_TABLES) != self.listing
+
+    def follow_set_aside(self) -> int:
+        """Point this snapshot's raw files that are gone at their set-aside copies (renamed
+        into ``compacted/consumed-gen-*`` by the compaction that consumed them, kept one
+        generation); the number moved. The first generation after this snapshot's is theirs.
+        """
+        mine = self.manifest.generation if self.manifest is not None else ""
+        dirs = sorted(
+            d for d in (self.index / COMPACTED).glob(f"{SET_ASIDE}gen-*")
+            if d.name[len(SET_ASIDE):] > mine
+        )  # fmt: skip
+        moved = 0
+        raw = (self.raw_links, self.raw_pages, self.raw_texts, self.raw_targets)
+        for table, files in zip(RAW_TABLES, raw, strict=True):
+            for i, p in enumerate(files):
+                if p.exists():
+                    continue
+                for d in dirs:
+                    if (d / table / p.name).is_file():
+                        files[i] = d / table / p.name
+                        moved += 1
+                        break
+        return moved
 
     def link_segments(self, crawl: str | None = None) -> list[Segment]:
         if self.manifest is None:
@@ -461,15 +579,17 @@ def open_snapshot(index: str | Path) -> Snapshot:
                 manifest = Manifest.from_json((gen_dir / MANIFEST).read_text(encoding="utf-8"))
             except FileNotFoundError:
                 continue
+        listing = tuple(raw_names(root, table) for table in RAW_TABLES)
         raw_l, raw_p, raw_x, raw_t = (
-            [p for p in raw_files(root, table)
-             if manifest is None or not manifest.is_consumed(table, p)]
-            for table in ("links", "pages", "texts", "targets")
+            [p for p in (root / table / n for n in names)
+             if p.is_file() and (manifest is None or not manifest.is_consumed(table, p))]
+            for table, names in zip(RAW_TABLES, listing, strict=True)
         )  # fmt: skip
         no_dirs = not (root / "links").is_dir() and not (root / "pages").is_dir()
         if manifest is None and not raw_l and not raw_p and no_dirs:
             raise IndexError_(f"no index at {index}: expected links/ and pages/")
-        return Snapshot(root, manifest, gen_dir, raw_l, raw_p, raw_texts=raw_x, raw_targets=raw_t)
+        return Snapshot(root, manifest, gen_dir, raw_l, raw_p, raw_texts=raw_x, raw_targets=raw_t,
+                        listing=listing)  # fmt: skip
     raise IndexError_(f"{index}: CURRENT names a generation that does not exist")
 
 

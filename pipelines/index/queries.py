@@ -25,6 +25,7 @@ its latest fetch, except ``dofollow``, true if any occurrence in that fetch is f
 from __future__ import annotations
 
 import functools
+import sys
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -48,7 +49,6 @@ from pipelines.index.layout import (
     Target,
     bucket_of,
     open_snapshot,
-    read_current,
     surt,
 )
 from pipelines.pagelang import ISO_COUNTRIES, parse_lang
@@ -63,24 +63,46 @@ RANKS = "ranks"
 # Open bucket files kept by a long-lived Index (footers: up to ~1 MB each), least recently
 # used closed first.
 SEGMENT_FILES_CACHED = 64
+# Open aggregate files (one per table and bucket), the same way.
+AGGREGATE_FILES_CACHED = 64
 
 
 def _current(method: Callable) -> Callable:
-    """A query of :class:`Index`: first moves the Index on to a newer generation (a
-    compaction since the last query may delete the files it read); the nested queries it
-    makes then read the same snapshot."""
+    """A query of :class:`Index`: first moves the Index on to a newer snapshot (a compaction
+    or a `delete` since the last query may delete the files it read, a crawl may have written
+    new ones); the nested queries it makes then read the same snapshot. If the index changes
+    under the query and a file it reads is gone, the query runs again, on its snapshot's
+    files set aside by the compaction, else on the new snapshot (at most twice)."""
 
     @functools.wraps(method)
     def query(self: Index, *args: object, **kwargs: object) -> object:
-        if not self._depth:
-            self.refresh()
-        self._depth += 1
-        try:
+        if self._depth:
             return method(self, *args, **kwargs)
-        finally:
-            self._depth -= 1
+        self.refresh()
+        for attempt in range(QUERY_RETRIES + 1):
+            self._depth = 1
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                if attempt == QUERY_RETRIES or not _file_gone(exc) or not self._recover():
+                    raise
+            finally:
+                self._depth = 0
+        raise AssertionError("unreachable")
 
     return query
+
+
+QUERY_RETRIES = 2
+
+
+def _file_gone(exc: BaseException) -> bool:
+    """Whether ``exc`` is a file that could not be opened (pyarrow's FileNotFoundError,
+    DuckDB's IOException), as when a compaction or `delete` removed it."""
+    if isinstance(exc, FileNotFoundError):
+        return True
+    duckdb = sys.modules.get("duckdb")
+    return duckdb is not None and isinstance(exc, duckdb.IOException)
 
 
 # Above this many candidate rows (row-group statistics, before reading) a lookup runs in
@@ -238,7 +260,7 @@ class Index:
         self._memory_limit = memory_limit
         self.fast_rows = fast_rows  # 0: always DuckDB
         self.aggregates = aggregates  # False: never read the aggregates (row-level queries)
-        self._aggregate_files: dict[Path, agg.AggregateFile] = {}
+        self._aggregate_files: OrderedDict[Path, agg.AggregateFile] = OrderedDict()
         self._ranks_signature: tuple[str | None] | None = None
         self._stored_keys: dict[str, str] | None = None
         self._ranks = Path(path) / RANKS
@@ -250,18 +272,28 @@ class Index:
         self._depth = 0  # queries in progress (see _current)
 
     def refresh(self) -> bool:
-        """Move on to the published generation if a compaction replaced this one (one small
-        read of CURRENT); True if it did. Queries call it first: an open Index never
-        answers from files a later compaction deleted."""
-        m = self.snap.manifest
-        if read_current(self.snap.index) == (m.generation if m is not None else None):
+        """Move on to a newer snapshot if there is one (:meth:`Snapshot.stale`: a compaction
+        published, or raw files came or went); True if it did. Queries call it first: an
+        open Index never answers from files a later compaction or `delete` removed, and sees
+        the raw files written since its last query."""
+        if not self.snap.stale():
             return False
+        gen = self.snap.generation_dir
         self.snap = open_snapshot(self.snap.index)
-        self._close_files()
-        self._stored_keys = None
+        if self.snap.generation_dir != gen:  # only raw files changed: the open files stay
+            self._close_files()
+            self._stored_keys = None
         self._raw_row_count = None
         self._columns_of.clear()
         return True
+
+    def _recover(self) -> bool:
+        """After a query failed on a file that is gone: True if it can run again, on this
+        snapshot's raw files where the compaction that consumed them set them aside, or else
+        on a newer snapshot."""
+        if self.snap.follow_set_aside():
+            return True
+        return self.refresh()
 
     def _close_files(self) -> None:
         for sf in self._segment_files.values():
@@ -386,6 +418,16 @@ class Index:
             self._segment_files.move_to_end(path)
         return sf
 
+    def _aggregate_file(self, path: Path) -> agg.AggregateFile:
+        af = self._aggregate_files.get(path)
+        if af is None:
+            af = self._aggregate_files[path] = agg.AggregateFile.open(path)
+            while len(self._aggregate_files) > AGGREGATE_FILES_CACHED:
+                self._aggregate_files.popitem(last=False)  # as _segment_file
+        else:
+            self._aggregate_files.move_to_end(path)
+        return af
+
     def arrow_rows(self, target: Target, filters: Filters, columns: list[str], *,
                    via_only: bool = False) -> pa.Table | None:  # fmt: skip
         """``columns`` of the rows of :meth:`links_for`, read with pyarrow (raw files through
@@ -447,9 +489,7 @@ class Index:
         if key is None:  # a small target: its rows answer as fast
             return None
         path = self.snap.generation_dir / agg.file_for(entry, table, target.domain)
-        af = self._aggregate_files.get(path)
-        if af is None:
-            af = self._aggregate_files[path] = agg.AggregateFile.open(path)
+        af = self._aggregate_file(path)
         if self._ranks_signature is None:
             self._ranks_signature = (agg.ranks_signature(self._ranks / "domain.parquet"),)
         # Stored in the default order with the ranks of the compaction (aggregates.stored_order):
