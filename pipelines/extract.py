@@ -24,7 +24,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipelines.encoding import decode, encoding_of_meta, sniff_encoding
 from pipelines.linktext import anchor_parts, collapse_ws, hidden_elements, is_hidden
-from pipelines.page_type import PageMarkup, classify_page
+from pipelines.page_type import LinkSignals, PageMarkup, classify_page
 from pipelines.pagelang import (
     DETECT_SAMPLE_CHARS,
     first_language,
@@ -1153,6 +1153,8 @@ class WalkedPage:
     long: bool
     #: The native core's placement scan (None: placement's own, in Python).
     scanner: Scanner | None = None
+    #: The native core's page type link signals (None: Python's).
+    link_signals: LinkSignals | None = None
 
 
 def _extract(
@@ -1176,7 +1178,9 @@ def _extract(
     if walked.add_links(placements) or walked.long:
         page.limits_hit.append("long_strings")
     _lang_country(page, tree, url, walked.base, walked.alternates, content_language, keep_text)
-    page.page_type = classify_page(url, page.title, walked.markup, page.links).page_type
+    page.page_type = classify_page(
+        url, page.title, walked.markup, page.links, walked.link_signals
+    ).page_type
     return page
 
 

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 import pipelines.extract as extract_module
+import pipelines.page_type as page_type_module
 import pipelines.placement as placement_module
 from pipelines.budget import PageBudgetExceeded
 from pipelines.encoding import decode, encoding_of_meta, sniff_encoding
@@ -396,6 +397,7 @@ def walk_page(
         walked = _columns_page(WalkedPage(page, base, alternates, markup, nodes, (), (), None,
                                           _no_links, long), columns)  # fmt: skip
         walked.scanner = _scanner(addresses)
+    walked.link_signals = link_signals
     return walked
 
 
@@ -518,3 +520,53 @@ def _columns_page(walked: WalkedPage, columns: tuple[Any, ...]) -> WalkedPage:
     walked.rels = [_UGC if flag else () for flag in ugc]
     walked.texts, walked.add_links, walked.long = placement_texts, add_links, walked.long or cut
     return walked
+
+
+# Page type's link signals (pipelines/page_type.py ``_link_signals``) by the core.
+
+_LINK_COLUMNS = ("target_url", "anchor_text", "placement", "ugc", "is_image")
+
+
+@cache
+def _signals_core() -> ModuleType | None:
+    """The core with page type's tables given (once), or None without the core or if they
+    do not convert (logged once): then Python's signals."""
+    native = core()
+    if native is None:
+        return None
+    p = page_type_module
+    try:
+        native.link_signal_tables(tuple(p._ANCHOR_PHRASES.values()), p._PRODUCT_PATHS,
+                                  p._FORUM_PATHS, p._ANCHOR_CHARS)  # fmt: skip
+    except (AttributeError, TypeError, ValueError, OverflowError) as exc:
+        log.warning("linkcrawl: page type's tables not taken by the core (%r); using the "
+                    "Python path", exc)  # fmt: skip
+        return None
+    return native
+
+
+def link_signals(url: str, links: Sequence[Any]) -> list[float] | None:
+    """Page type's link signals (``page_type.LINK_SIGNALS``' values) of the page at *url*
+    with *links* (its first ``MAX_SIGNAL_LINKS``) by the core: Python's very floats; None
+    without the core, on a string no Rust str holds (a lone surrogate: Python's, unlogged),
+    or if it failed (then logged once).
+
+    >>> from pipelines.extract import Link
+    >>> link = Link("https://a.test/p/1", "Read more", None, [], False, False, False, False,
+    ...             "a", "content", 0)
+    >>> got = link_signals("https://a.test/", [link])
+    >>> got is None or dict(zip(page_type_module.LINK_SIGNALS, got))["a_more"] > 0
+    True
+    """
+    native = _signals_core()
+    if native is None:
+        return None
+    links = links[: page_type_module.MAX_SIGNAL_LINKS]
+    try:
+        columns = [list(map(attrgetter(name), links)) for name in _LINK_COLUMNS]
+        return native.link_signals(url, *columns)
+    except UnicodeEncodeError:  # a lone surrogate: Python's signals
+        return None
+    except (RuntimeError, TypeError, ValueError) as exc:
+        _failed(url, exc)
+        return None

@@ -7,6 +7,7 @@ mod bounds;
 mod extract;
 mod facts;
 mod lexbor;
+mod page_type;
 mod rows;
 mod scan;
 mod scan_arrays;
@@ -27,5 +28,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     urls::register(m)?;
     extract::register(m)?;
     scan_arrays::register(m)?;
+    page_type::register(m)?;
     Ok(())
 }
