@@ -570,3 +570,38 @@ def link_signals(url: str, links: Sequence[Any]) -> list[float] | None:
     except (RuntimeError, TypeError, ValueError) as exc:
         _failed(url, exc)
         return None
+
+
+# Placement's main-block scoring (pipelines/placement.py ``_best_block``) by the core.
+
+
+def best_block(
+    page: placement_module._Page, text: placement_module._Text, link_keys: list[int],
+    anchor_len: list[int], hub: bool,
+) -> int | None:  # fmt: skip
+    """``_best_block`` of a natively scanned *page* by the core: the same element; None
+    without the core, where Python's loop answers (arrays that are no tree, a NaN), or if the
+    core failed (then logged once).
+
+    >>> tree = LexborHTMLParser("<div><p>" + "Running text. " * 3 + "<a href=/x>x</a></p></div>")
+    >>> scanned = scan_page(tree, tree.body, tree.css("a"))
+    >>> page = placement_module._Page(tree.body)
+    >>> page.adopt(scanned, tree.css("a"), None) if scanned else None
+    >>> text = scanned and placement_module._Text(page, dict(scanned.paras), [3], [1])
+    >>> scanned is None or best_block(page, text, [3], [1], False)
+    2
+    """
+    native = core()
+    if native is None:
+        return None
+    p = placement_module
+    try:
+        return native.best_block(
+            page.parent, page.depth, page.label, tuple(p.BOILERPLATE),
+            text.own if hub else text.good, text.good, text.links,
+            (link_keys, anchor_len, text.link_para), hub,
+            (p._BOILER_WEIGHT, p._LINK_WEIGHT, p._DECAY),
+        )  # fmt: skip
+    except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
+        _failed("a page's main block", exc)
+        return None

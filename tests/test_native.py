@@ -105,15 +105,17 @@ def _same(
 
 @contextmanager
 def _core_signals(url: str) -> Iterator[None]:
-    """Extraction takes page type's link signals from the core (a guard: no silent fallback
-    to Python's, which would compare Python with itself)."""
-    real, answers = native.link_signals, []
-    native.link_signals = lambda *args: answers.append(real(*args)) or answers[-1]
+    """Extraction takes page type's link signals and placement's main-block scoring from the
+    core (a guard: no silent fallback to Python's, which would compare Python with itself)."""
+    signals, best, answers, blocks = native.link_signals, native.best_block, [], []
+    native.link_signals = lambda *args: answers.append(signals(*args)) or answers[-1]
+    native.best_block = lambda *args: blocks.append(best(*args)) or blocks[-1]
     try:
         yield
     finally:
-        native.link_signals = real
+        native.link_signals, native.best_block = signals, best
     assert len(answers) == 1 and answers[0] is not None, url
+    assert None not in blocks, url
 
 
 @contextmanager

@@ -7,6 +7,7 @@ mod bounds;
 mod extract;
 mod facts;
 mod lexbor;
+mod main_block;
 mod page_type;
 mod rows;
 mod scan;
@@ -29,5 +30,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     extract::register(m)?;
     scan_arrays::register(m)?;
     page_type::register(m)?;
+    main_block::register(m)?;
     Ok(())
 }

@@ -247,7 +247,10 @@ mod tests {
 
     #[test]
     fn shapes_and_hosts_split_as_python_does() {
-        assert_eq!(path_shape("https://a.test/products/red-shoes?x=1"), ("products", 2));
+        assert_eq!(
+            path_shape("https://a.test/products/red-shoes?x=1"),
+            ("products", 2)
+        );
         assert_eq!(path_shape("a.test"), ("", 0));
         assert_eq!(path_shape("x://a/b//c#d/e"), ("b", 2));
         assert_eq!(host_of("http://u@h:1/x://y"), "u@h:1");
