@@ -1614,7 +1614,7 @@ def parse_page(
         if declared is not None and declared != encoding:
             encoding = declared
             tree = _parse(body, encoding)
-    if many_tags and _flatten_deep(tree):
+    if many_tags and _flatten_deep(tree, native=native):
         deep = True
     if deep:
         hit.append("dom_depth")
@@ -1709,10 +1709,13 @@ def _limit_depth(body: bytes, native: bool = True) -> bytes:
     return _limit_open_elements(_limit_nesting(body)) if flat is None else flat
 
 
-def _flatten_deep(tree: LexborHTMLParser, max_depth: int = MAX_DOM_DEPTH) -> bool:
+def _flatten_deep(
+    tree: LexborHTMLParser, max_depth: int = MAX_DOM_DEPTH, native: bool = True
+) -> bool:
     """Flatten what is nested deeper than *max_depth*: the content of an element at that
     depth is replaced by its links and text, side by side (:func:`_flat_html`). True if any
-    element was.
+    element was. (With *native*, the core's walk first answers a page that has nothing so
+    deep, most pages: this walk finds, and flattens, what one has.)
 
     Chromium's parser likewise stops nesting at 512 levels. Nesting lexbor parses fast
     (``<table><tr><td>``, inline elements) is flattened here, after the parse, in one walk:
@@ -1727,6 +1730,11 @@ def _flatten_deep(tree: LexborHTMLParser, max_depth: int = MAX_DOM_DEPTH) -> boo
     root = tree.root
     if root is None:
         return False
+    if native:
+        from pipelines import native as core  # it builds on this module: imported on first use
+
+        if core.nests_deeper(tree, max_depth) is False:
+            return False
     cuts: list[LexborNode] = []
     stack = [(root, 0)]
     while stack:

@@ -605,3 +605,26 @@ def best_block(
     except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
         _failed("a page's main block", exc)
         return None
+
+
+# extract.py ``_flatten_deep``'s search by the core.
+
+
+def nests_deeper(tree: LexborHTMLParser, max_depth: int) -> bool | None:
+    """Whether *tree* nests deeper than *max_depth* below its root (``_flatten_deep`` would
+    flatten something) by the core's walk; None without the core, without a root, or if it
+    failed (then logged once): then Python's walk answers.
+
+    >>> nests_deeper(LexborHTMLParser("<i><b><u>x</u></b></i>"), 4) in (None, True)
+    True
+    >>> nests_deeper(LexborHTMLParser("<i><b><u>x</u></b></i>"), 5) in (None, False)
+    True
+    """
+    native = lexbor_core()
+    if native is None or tree.root is None:
+        return None
+    try:
+        return native.nests_deeper(tree, max_depth)
+    except RuntimeError as exc:
+        _failed("a page's nesting depth", exc)
+        return None

@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 mod arena;
 mod bound;
 mod bounds;
+mod deep;
 mod extract;
 mod facts;
 mod lexbor;
@@ -31,5 +32,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     scan_arrays::register(m)?;
     page_type::register(m)?;
     main_block::register(m)?;
+    deep::register(m)?;
     Ok(())
 }
