@@ -522,6 +522,11 @@ def _columns_page(walked: WalkedPage, columns: tuple[Any, ...]) -> WalkedPage:
     return walked
 
 
+# The core's functions for page type's link signals, main-block scoring and the deep-nesting
+# search (below): a build without them (api15 before them) is not used.
+CORE_FUNCTIONS = (*CORE_FUNCTIONS, "link_signal_tables", "link_signals", "best_block",
+                  "nests_deeper")  # fmt: skip
+
 # Page type's link signals (pipelines/page_type.py ``_link_signals``) by the core.
 
 _LINK_COLUMNS = ("target_url", "anchor_text", "placement", "ugc", "is_image")

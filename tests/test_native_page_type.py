@@ -242,3 +242,24 @@ def test_native_false_takes_no_rust_signals(core, monkeypatch):
     assert calls == []
     extract_page(b"<a href=/x>x</a>", "http://s.test/")
     assert len(calls) == 1
+
+
+def test_a_build_without_these_functions_is_not_used(tmp_path, monkeypatch, caplog):
+    """A build of api15 from before the page-type, main-block and deep-nesting functions
+    (same version string): core() does not use it, and says which it lacks."""
+    new = ("link_signal_tables", "link_signals", "best_block", "nests_deeper")
+    older = [name for name in native.CORE_FUNCTIONS if name not in new]
+    source = f"def core_version():\n    return {native.CORE_VERSION!r}\n" + "".join(
+        f"def {name}(*args): pass\n" for name in older
+    )
+    (tmp_path / "linkcrawl_native.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "linkcrawl_native", raising=False)
+    native.core.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger=native.__name__):
+            assert native.core() is None
+        assert all(name in caplog.text for name in new)
+    finally:
+        sys.modules.pop("linkcrawl_native", None)  # the foreign one (the real one comes back)
+        native.core.cache_clear()
