@@ -6,7 +6,8 @@ third, with every kind of page: host, encoding, page type), the hand-written
 Chromium cases, hostile pages, and the fuzz corpus of tests/test_bad_input.py.
 ``extract_page`` must give the same page with the core as without: every page field and every
 link column, placement, page type and language included (the core walks lexbor's tree and
-builds the rows; placement, page type and language still run in Python over the same tree).
+builds the rows, scans for placement, scores the main block and gives page type's link
+signals; the rest of placement, page type and language run in Python over the same tree).
 The html5ever path's link rows and page fields must be equal too (the differences README lists
 do not occur in these pages).
 
