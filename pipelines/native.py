@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from functools import cache
+from itertools import islice
 from operator import attrgetter
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -566,15 +567,20 @@ def link_signals(url: str, links: Sequence[Any]) -> list[float] | None:
     native = _signals_core()
     if native is None:
         return None
-    links = links[: page_type_module.MAX_SIGNAL_LINKS]
+    links = list(islice(links, page_type_module.MAX_SIGNAL_LINKS))  # any iterable, as Python's
     try:
         columns = [list(map(attrgetter(name), links)) for name in _LINK_COLUMNS]
-        return native.link_signals(url, *columns)
+        values = native.link_signals(url, *columns)
     except UnicodeEncodeError:  # a lone surrogate: Python's signals
         return None
-    except (RuntimeError, TypeError, ValueError) as exc:
+    except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
         _failed(url, exc)
         return None
+    want = len(page_type_module.LINK_SIGNALS)
+    if len(values) != want:  # a core built for other signals
+        _failed(url, ValueError(f"{len(values)} link signals from the core, not {want}"))
+        return None
+    return values
 
 
 # Placement's main-block scoring (pipelines/placement.py ``_best_block``) by the core.
@@ -630,6 +636,6 @@ def nests_deeper(tree: LexborHTMLParser, max_depth: int) -> bool | None:
         return None
     try:
         return native.nests_deeper(tree, max_depth)
-    except RuntimeError as exc:
+    except (RuntimeError, OverflowError, TypeError) as exc:
         _failed("a page's nesting depth", exc)
         return None

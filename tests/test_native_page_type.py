@@ -263,3 +263,26 @@ def test_a_build_without_these_functions_is_not_used(tmp_path, monkeypatch, capl
     finally:
         sys.modules.pop("linkcrawl_native", None)  # the foreign one (the real one comes back)
         native.core.cache_clear()
+
+
+def test_a_core_answer_of_the_wrong_length_falls_back(monkeypatch):
+    """A core built for other signals (one fewer here) is not trusted: Python's signals, and
+    the failure reported (here to the test, in production logged once)."""
+    core = native.core()
+    assert core is not None
+    real = core.link_signals
+    monkeypatch.setattr(core, "link_signals", lambda *a: real(*a)[:-1])
+    failures: list[str] = []
+    monkeypatch.setattr(native, "_failed", lambda url, exc: failures.append(str(exc)))
+    html = b"<a href=/x>Read more</a>"
+    page = extract_page(html, "https://a.test/")
+    assert page.page_type == extract_page(html, "https://a.test/", native=False).page_type
+    assert native.link_signals("https://a.test/", page.links) is None
+    assert failures and "link signals from the core" in failures[-1]
+
+
+def test_link_signals_take_any_iterable():
+    page = extract_page(b"<a href=/x>Read more</a><a href=/y>y</a>", "https://a.test/")
+    assert native.link_signals("https://a.test/", iter(page.links)) == native.link_signals(
+        "https://a.test/", list(page.links)
+    )

@@ -3,7 +3,7 @@
 //! summed up the tree (scan_arrays.rs `tree_sums`, Python's order of operations), and the
 //! deepest element of the best net score. The same floats by the same operations in the
 //! same order as Python's loop, which stays the reference and the fallback (a native scan's
-//! pages only); tests/test_native_page_type.py holds the two equal.
+//! pages only); tests/test_native_main_block.py holds the two equal.
 use std::collections::HashMap;
 
 use pyo3::prelude::*;
