@@ -24,7 +24,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipelines.encoding import decode, encoding_of_meta, sniff_encoding
 from pipelines.linktext import anchor_parts, collapse_ws, hidden_elements, is_hidden
-from pipelines.page_type import PageMarkup, classify_page
+from pipelines.page_type import LinkSignals, PageMarkup, classify_page
 from pipelines.pagelang import (
     DETECT_SAMPLE_CHARS,
     first_language,
@@ -1153,6 +1153,8 @@ class WalkedPage:
     long: bool
     #: The native core's placement scan (None: placement's own, in Python).
     scanner: Scanner | None = None
+    #: The native core's page type link signals (None: Python's).
+    link_signals: LinkSignals | None = None
 
 
 def _extract(
@@ -1176,7 +1178,9 @@ def _extract(
     if walked.add_links(placements) or walked.long:
         page.limits_hit.append("long_strings")
     _lang_country(page, tree, url, walked.base, walked.alternates, content_language, keep_text)
-    page.page_type = classify_page(url, page.title, walked.markup, page.links).page_type
+    page.page_type = classify_page(
+        url, page.title, walked.markup, page.links, walked.link_signals
+    ).page_type
     return page
 
 
@@ -1610,7 +1614,7 @@ def parse_page(
         if declared is not None and declared != encoding:
             encoding = declared
             tree = _parse(body, encoding)
-    if many_tags and _flatten_deep(tree):
+    if many_tags and _flatten_deep(tree, native=native):
         deep = True
     if deep:
         hit.append("dom_depth")
@@ -1705,10 +1709,13 @@ def _limit_depth(body: bytes, native: bool = True) -> bytes:
     return _limit_open_elements(_limit_nesting(body)) if flat is None else flat
 
 
-def _flatten_deep(tree: LexborHTMLParser, max_depth: int = MAX_DOM_DEPTH) -> bool:
+def _flatten_deep(
+    tree: LexborHTMLParser, max_depth: int = MAX_DOM_DEPTH, native: bool = True
+) -> bool:
     """Flatten what is nested deeper than *max_depth*: the content of an element at that
     depth is replaced by its links and text, side by side (:func:`_flat_html`). True if any
-    element was.
+    element was. (With *native*, the core's walk first answers a page that has nothing so
+    deep, most pages: this walk finds, and flattens, what one has.)
 
     Chromium's parser likewise stops nesting at 512 levels. Nesting lexbor parses fast
     (``<table><tr><td>``, inline elements) is flattened here, after the parse, in one walk:
@@ -1723,6 +1730,11 @@ def _flatten_deep(tree: LexborHTMLParser, max_depth: int = MAX_DOM_DEPTH) -> boo
     root = tree.root
     if root is None:
         return False
+    if native:
+        from pipelines import native as core  # it builds on this module: imported on first use
+
+        if core.nests_deeper(tree, max_depth) is False:
+            return False
     cuts: list[LexborNode] = []
     stack = [(root, 0)]
     while stack:

@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from functools import cache
+from itertools import islice
 from operator import attrgetter
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -18,6 +19,7 @@ from typing import Any, NamedTuple
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 import pipelines.extract as extract_module
+import pipelines.page_type as page_type_module
 import pipelines.placement as placement_module
 from pipelines.budget import PageBudgetExceeded
 from pipelines.encoding import decode, encoding_of_meta, sniff_encoding
@@ -396,6 +398,7 @@ def walk_page(
         walked = _columns_page(WalkedPage(page, base, alternates, markup, nodes, (), (), None,
                                           _no_links, long), columns)  # fmt: skip
         walked.scanner = _scanner(addresses)
+    walked.link_signals = link_signals
     return walked
 
 
@@ -518,3 +521,121 @@ def _columns_page(walked: WalkedPage, columns: tuple[Any, ...]) -> WalkedPage:
     walked.rels = [_UGC if flag else () for flag in ugc]
     walked.texts, walked.add_links, walked.long = placement_texts, add_links, walked.long or cut
     return walked
+
+
+# The core's functions for page type's link signals, main-block scoring and the deep-nesting
+# search (below): a build without them (api15 before them) is not used.
+CORE_FUNCTIONS = (*CORE_FUNCTIONS, "link_signal_tables", "link_signals", "best_block",
+                  "nests_deeper")  # fmt: skip
+
+# Page type's link signals (pipelines/page_type.py ``_link_signals``) by the core.
+
+_LINK_COLUMNS = ("target_url", "anchor_text", "placement", "ugc", "is_image")
+
+
+@cache
+def _signals_core() -> ModuleType | None:
+    """The core with page type's tables given (once), or None without the core or if they
+    do not convert (logged once): then Python's signals."""
+    native = core()
+    if native is None:
+        return None
+    p = page_type_module
+    try:
+        native.link_signal_tables(tuple(p._ANCHOR_PHRASES.values()), p._PRODUCT_PATHS,
+                                  p._FORUM_PATHS, p._ANCHOR_CHARS)  # fmt: skip
+    except (AttributeError, TypeError, ValueError, OverflowError) as exc:
+        log.warning("linkcrawl: page type's tables not taken by the core (%r); using the "
+                    "Python path", exc)  # fmt: skip
+        return None
+    return native
+
+
+def link_signals(url: str, links: Sequence[Any]) -> list[float] | None:
+    """Page type's link signals (``page_type.LINK_SIGNALS``' values) of the page at *url*
+    with *links* (its first ``MAX_SIGNAL_LINKS``) by the core: Python's very floats; None
+    without the core, on a string no Rust str holds (a lone surrogate: Python's, unlogged),
+    or if it failed (then logged once).
+
+    >>> from pipelines.extract import Link
+    >>> link = Link("https://a.test/p/1", "Read more", None, [], False, False, False, False,
+    ...             "a", "content", 0)
+    >>> got = link_signals("https://a.test/", [link])
+    >>> got is None or dict(zip(page_type_module.LINK_SIGNALS, got))["a_more"] > 0
+    True
+    """
+    native = _signals_core()
+    if native is None:
+        return None
+    links = list(islice(links, page_type_module.MAX_SIGNAL_LINKS))  # any iterable, as Python's
+    try:
+        columns = [list(map(attrgetter(name), links)) for name in _LINK_COLUMNS]
+        values = native.link_signals(url, *columns)
+    except UnicodeEncodeError:  # a lone surrogate: Python's signals
+        return None
+    except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
+        _failed(url, exc)
+        return None
+    want = len(page_type_module.LINK_SIGNALS)
+    if len(values) != want:  # a core built for other signals
+        _failed(url, ValueError(f"{len(values)} link signals from the core, not {want}"))
+        return None
+    return values
+
+
+# Placement's main-block scoring (pipelines/placement.py ``_best_block``) by the core.
+
+
+def best_block(
+    page: placement_module._Page, text: placement_module._Text, link_keys: list[int],
+    anchor_len: list[int], hub: bool,
+) -> int | None:  # fmt: skip
+    """``_best_block`` of a natively scanned *page* by the core: the same element; None
+    without the core, where Python's loop answers (arrays that are no tree, a NaN), or if the
+    core failed (then logged once).
+
+    >>> tree = LexborHTMLParser("<div><p>" + "Running text. " * 3 + "<a href=/x>x</a></p></div>")
+    >>> scanned = scan_page(tree, tree.body, tree.css("a"))
+    >>> page = placement_module._Page(tree.body)
+    >>> page.adopt(scanned, tree.css("a"), None) if scanned else None
+    >>> text = scanned and placement_module._Text(page, dict(scanned.paras), [3], [1])
+    >>> scanned is None or best_block(page, text, [3], [1], False)
+    2
+    """
+    native = core()
+    if native is None:
+        return None
+    p = placement_module
+    try:
+        return native.best_block(
+            page.parent, page.depth, page.label, tuple(p.BOILERPLATE),
+            text.own if hub else text.good, text.good, text.links,
+            (link_keys, anchor_len, text.link_para), hub,
+            (p._BOILER_WEIGHT, p._LINK_WEIGHT, p._DECAY),
+        )  # fmt: skip
+    except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
+        _failed("a page's main block", exc)
+        return None
+
+
+# extract.py ``_flatten_deep``'s search by the core.
+
+
+def nests_deeper(tree: LexborHTMLParser, max_depth: int) -> bool | None:
+    """Whether *tree* nests deeper than *max_depth* below its root (``_flatten_deep`` would
+    flatten something) by the core's walk; None without the core, without a root, or if it
+    failed (then logged once): then Python's walk answers.
+
+    >>> nests_deeper(LexborHTMLParser("<i><b><u>x</u></b></i>"), 4) in (None, True)
+    True
+    >>> nests_deeper(LexborHTMLParser("<i><b><u>x</u></b></i>"), 5) in (None, False)
+    True
+    """
+    native = lexbor_core()
+    if native is None or tree.root is None:
+        return None
+    try:
+        return native.nests_deeper(tree, max_depth)
+    except (RuntimeError, OverflowError, TypeError) as exc:
+        _failed("a page's nesting depth", exc)
+        return None

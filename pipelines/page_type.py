@@ -21,6 +21,7 @@ cross-validation on the WCXB development pages): pure, no Scrapy, no I/O.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from math import log1p
@@ -49,6 +50,8 @@ MAX_ITEMTYPE_CHARS = 400  # of a microdata itemtype
 MAX_META_CHARS = 200
 #: Links looked at for the link signals (in document order).
 MAX_SIGNAL_LINKS = 5_000
+#: Characters of an anchor read for the link signals.
+_ANCHOR_CHARS = 100
 
 # schema.org types (JSON-LD @type, microdata itemtype), lowercased, by the signal they give.
 _SCHEMA_GROUPS: dict[str, str] = {}
@@ -147,6 +150,17 @@ _ANCHOR_PHRASES = {
 _PRODUCT_PATHS = ("/product/", "/products/", "/p/", "/dp/", "/item/", "/itm/", "/sku/", "/shop/")
 _FORUM_PATHS = ("/u/", "/user/", "/users/", "/member/", "/members/", "/profile/", "/t/",
                 "/thread/", "/threads/", "/topic/", "/topics/")  # fmt: skip
+#: The placements whose shares of the links are signals.
+_LINK_PLACES = ("content", "nav", "sidebar", "footer", "comment")
+#: The link signals :func:`_link_signals` gives, in its order (the native core's too).
+LINK_SIGNALS: tuple[str, ...] = (
+    "l_links", "l_content", *("lp_" + place for place in _LINK_PLACES), "l_comment", "l_ugc",
+    "l_words", "l_images", "l_internal", "l_repeated", "l_shape", "l_shape_share",
+    "l_product_targets", "l_forum_targets", *("a_" + name for name in _ANCHOR_PHRASES),
+)  # fmt: skip
+#: The link signals by the native core (pipelines/native.py ``link_signals``): (page URL,
+#: links) -> the values of :data:`LINK_SIGNALS`, or None (then Python's).
+LinkSignals = Callable[[str, Sequence[Any]], "list[float] | None"]
 
 
 class PageClass(NamedTuple):
@@ -264,12 +278,14 @@ class PageMarkup:
 
 
 def page_signals(
-    url: str, title: str | None = None, markup: PageMarkup | None = None, links: Any = ()
-) -> dict[str, float]:
+    url: str, title: str | None = None, markup: PageMarkup | None = None, links: Any = (),
+    link_signals: LinkSignals | None = None,
+) -> dict[str, float]:  # fmt: skip
     """The signals of a page (see the module docstring): a name per signal, a number.
 
     *links* are the page's links as extraction gives them (objects with ``target_url``,
-    ``anchor_text``, ``placement``, ``is_image``, ``ugc``).
+    ``anchor_text``, ``placement``, ``is_image``, ``ugc``); *link_signals*, the native core's
+    (the same values), else Python's :func:`_link_signals`.
 
     >>> markup = PageMarkup()
     >>> markup.add_jsonld('{"@type": "Product", "name": "Red shoes"}')
@@ -305,7 +321,11 @@ def page_signals(
         for group, pattern in _GENERATOR_RE.items():
             if pattern.search(markup.generator):
                 out["g_" + group] = 1.0
-    _link_signals(url, links, out)
+    values = None if link_signals is None else link_signals(url, links)
+    if values is None:
+        _link_signals(url, links, out)
+    else:
+        out.update(zip(LINK_SIGNALS, values, strict=True))
     return out
 
 
@@ -347,7 +367,7 @@ def _link_signals(url: str, links: Any, out: dict[str, float]) -> None:
         place = link.placement
         by_place[place] = by_place.get(place, 0) + 1
         target = link.target_url
-        text = link.anchor_text[:100]
+        text = link.anchor_text[:_ANCHOR_CHARS]
         texts.append(text)
         if link.ugc:
             ugc += 1
@@ -363,7 +383,7 @@ def _link_signals(url: str, links: Any, out: dict[str, float]) -> None:
     content = by_place.get("content", 0)
     out["l_links"] = log1p(total)
     out["l_content"] = log1p(content)
-    for place in ("content", "nav", "sidebar", "footer", "comment"):
+    for place in _LINK_PLACES:
         out["lp_" + place] = by_place.get(place, 0) / total if total else 0.0
     out["l_comment"] = log1p(by_place.get("comment", 0))
     out["l_ugc"] = log1p(ugc)
@@ -414,10 +434,11 @@ def _has_markup(signals: dict[str, float]) -> bool:
 
 
 def classify_page(
-    url: str, title: str | None = None, markup: PageMarkup | None = None, links: Any = ()
-) -> PageClass:
+    url: str, title: str | None = None, markup: PageMarkup | None = None, links: Any = (),
+    link_signals: LinkSignals | None = None,
+) -> PageClass:  # fmt: skip
     """What the page at *url* is for, from its title, markup and links (see
-    :func:`page_signals`): a pure function of them.
+    :func:`page_signals`; *link_signals*: the native core's): a pure function of them.
 
     >>> markup = PageMarkup()
     >>> markup.add_jsonld('{"@context": "https://schema.org", "@type": "DiscussionForumPosting"}')
@@ -425,7 +446,7 @@ def classify_page(
     ...               markup).page_type
     'forum'
     """
-    return classify_signals(page_signals(url, title, markup, links))
+    return classify_signals(page_signals(url, title, markup, links, link_signals))
 
 
 from pipelines.page_type_weights import BIAS, MODEL_TYPES, WEIGHTS  # noqa: E402

@@ -1214,6 +1214,12 @@ def _best_block(
     """argmax over elements of decayed gain - cost. Articles gain good text and pay for link
     text outside running text; a link hub (``hub``: a page without running text) gains all
     block text and half of each link's text, and pays nothing for links."""
+    if page.sums is not None:  # a native scan's page: the core's loop (the same floats)
+        from pipelines import native  # it builds on this module: imported on first use
+
+        best = native.best_block(page, text, link_keys, anchor_len, hub)
+        if best is not None:
+            return best
     depth = page.depth
     n = len(page.parent)
     gain = [0.0] * n

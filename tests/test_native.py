@@ -6,7 +6,8 @@ third, with every kind of page: host, encoding, page type), the hand-written
 Chromium cases, hostile pages, and the fuzz corpus of tests/test_bad_input.py.
 ``extract_page`` must give the same page with the core as without: every page field and every
 link column, placement, page type and language included (the core walks lexbor's tree and
-builds the rows; placement, page type and language still run in Python over the same tree).
+builds the rows, scans for placement, scores the main block and gives page type's link
+signals; the rest of placement, page type and language run in Python over the same tree).
 The html5ever path's link rows and page fields must be equal too (the differences README lists
 do not occur in these pages).
 
@@ -96,10 +97,26 @@ def _same(
     got = native.extract_links(body, url, **kwargs)
     if html5ever:
         _compare(want, got, url)
-    _compare_whole(want, extract_page(body, url, **kwargs), url)
-    with _rows_in_python() if python_rows else nullcontext():
+    with _core_signals(url):
+        _compare_whole(want, extract_page(body, url, **kwargs), url)
+    with _rows_in_python() if python_rows else nullcontext(), _core_signals(url):
         _compare_whole(want, extract_page(body, url, **kwargs), url)
     return got
+
+
+@contextmanager
+def _core_signals(url: str) -> Iterator[None]:
+    """Extraction takes page type's link signals and placement's main-block scoring from the
+    core (a guard: no silent fallback to Python's, which would compare Python with itself)."""
+    signals, best, answers, blocks = native.link_signals, native.best_block, [], []
+    native.link_signals = lambda *args: answers.append(signals(*args)) or answers[-1]
+    native.best_block = lambda *args: blocks.append(best(*args)) or blocks[-1]
+    try:
+        yield
+    finally:
+        native.link_signals, native.best_block = signals, best
+    assert len(answers) == 1 and answers[0] is not None, url
+    assert None not in blocks, url
 
 
 @contextmanager

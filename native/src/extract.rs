@@ -17,7 +17,7 @@ use crate::walk::{self, LinkRow, PageRow};
 
 /// Run *f* so that a panic in it becomes a Python RuntimeError (not PanicException, a
 /// BaseException that `except Exception` would let through and stop a crawl).
-fn guarded<T>(f: impl FnOnce() -> T) -> PyResult<T> {
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> PyResult<T> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
         let msg = panic
             .downcast_ref::<&str>()
@@ -126,7 +126,7 @@ fn lexbor_page(
 /// `LexborNode` it made): no raw address crosses from Python, and the reference held for the
 /// call keeps the parser, so its document, alive (its nodes are never removed by us).
 /// RuntimeError if they are not those types, or the node is another parser's.
-fn element_of(tree: &Bound<'_, PyAny>, node: &Bound<'_, PyAny>) -> PyResult<usize> {
+pub(crate) fn element_of(tree: &Bound<'_, PyAny>, node: &Bound<'_, PyAny>) -> PyResult<usize> {
     let module = tree.py().import("selectolax.lexbor")?;
     // Exactly those types: a subclass could answer any `mem_id`.
     let ours = tree.is_exact_instance(&module.getattr("LexborHTMLParser")?)

@@ -4,9 +4,12 @@ use pyo3::prelude::*;
 mod arena;
 mod bound;
 mod bounds;
+mod deep;
 mod extract;
 mod facts;
 mod lexbor;
+mod main_block;
+mod page_type;
 mod rows;
 mod scan;
 mod scan_arrays;
@@ -27,5 +30,8 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     urls::register(m)?;
     extract::register(m)?;
     scan_arrays::register(m)?;
+    page_type::register(m)?;
+    main_block::register(m)?;
+    deep::register(m)?;
     Ok(())
 }
