@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.index import compact as compact_module
-from pipelines.index import queries
+from pipelines.index import layout, queries
 from pipelines.index.compact import compact
 from pipelines.index.drop import drop_crawl
 from pipelines.index.layout import Manifest, open_snapshot, parse_target
@@ -297,6 +297,32 @@ def _open_files(under: Path) -> list[str]:
     return out
 
 
+def test_an_open_index_reads_a_consumed_leftovers_footer_once(raw, monkeypatch):
+    """review10 D6: a snapshot checks each raw file under a consumed name by its footer (a
+    leftover of a killed compaction, a reused name); an open Index reopens its snapshot
+    whenever a raw file appears, and read those footers again each time."""
+    with _gc_off():
+        compact(raw)
+    left = sorted((raw / "links").glob("part-*.parquet"))
+    assert left and open_snapshot(raw).raw_links == []  # consumed leftovers
+    footers: list[int] = []
+    real = layout.zlib.crc32
+
+    def crc32(data: bytes, *args: int) -> int:
+        if data.endswith(b"PAR1"):  # a footer's checksum (other callers hash domain names)
+            footers.append(len(data))
+        return real(data, *args)
+
+    with Index(raw, fast_rows=0, aggregates=False) as ix:
+        _domains(ix)
+        _late(raw, "a4")
+        with monkeypatch.context() as mp:
+            mp.setattr(layout.zlib, "crc32", crc32)
+            assert "a4.test" in _domains(ix)
+        assert ix.snap.raw_links and all(p.name.startswith("part-a4") for p in ix.snap.raw_links)
+    assert footers == []  # before: one footer read per leftover
+
+
 def _same_name_new_file(raw: Path) -> tuple[Path, int]:
     """Compacts (garbage collection held back), then writes a new file, other rows, under a
     consumed name (a writer with deterministic names); its path and rows."""
@@ -336,12 +362,15 @@ def test_a_crash_in_the_garbage_collection_loses_nothing(raw, monkeypatch, new_f
         path = raw / "links" / open_snapshot(raw).manifest.consumed_links[0]
         rows = pq.read_metadata(path).num_rows
     want = _snapshot_rows(raw)
+    real = Manifest.is_consumed
     with monkeypatch.context() as mp:
 
-        def crash(*args: object) -> None:
-            raise OSError("killed after the rename")
+        def is_consumed(self: Manifest, table: str, path: Path) -> bool:
+            if "compacted" in path.parts:  # the check after the rename: killed, or EIO
+                raise OSError("killed after the rename")
+            return real(self, table, path)
 
-        mp.setattr(compact_module, "_settle", crash)
+        mp.setattr(Manifest, "is_consumed", is_consumed)
         with pytest.raises(OSError, match="killed"):
             compact_module._collect_garbage(raw)
     trash = raw / "compacted" / ".gc" / "links" / path.name

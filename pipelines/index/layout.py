@@ -387,6 +387,9 @@ def file_identity(path: Path) -> list[int]:
     with fh:
         st = os.fstat(fh.fileno())
         size = st.st_size
+        key = (str(path), size, st.st_mtime_ns, st.st_ino)
+        if (crc := _FOOTER_CRCS.get(key)) is not None:
+            return [size, st.st_mtime_ns, crc]
         tail = 8 if size >= 12 else size
         fh.seek(size - tail)
         end = fh.read(tail)
@@ -397,7 +400,17 @@ def file_identity(path: Path) -> list[int]:
         else:
             fh.seek(max(0, size - (1 << 20)))
             data = fh.read(1 << 20)
-    return [size, st.st_mtime_ns, zlib.crc32(data)]
+    if len(_FOOTER_CRCS) >= FOOTER_CRCS_CACHED:
+        _FOOTER_CRCS.pop(next(iter(_FOOTER_CRCS)))  # the oldest
+    crc = _FOOTER_CRCS[key] = zlib.crc32(data)
+    return [size, st.st_mtime_ns, crc]
+
+
+# Footer checksums of the files :func:`file_identity` read, by (path, size, mtime_ns, inode): a
+# raw file is written once under a temporary name, so a file with the same four is the same
+# file; an open Index re-reads only new files' footers when it reopens its snapshot.
+FOOTER_CRCS_CACHED = 65536
+_FOOTER_CRCS: dict[tuple[str, int, int, int], int] = {}
 
 
 def same_file(want: list[int], path: Path) -> bool:
