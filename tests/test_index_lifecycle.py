@@ -158,7 +158,8 @@ def test_a_refresh_that_races_a_compaction_reads_the_new_generation(raw, monkeyp
 
 def test_an_open_index_reads_only_new_raw_footers(raw, monkeypatch):
     """review10 D6: after a raw file appeared, an open Index read every raw file's footer
-    again (rows, columns); it reads the new files' only."""
+    again (rows, columns); it reads the new files' only (and not every raw page file's
+    footer at each query, as before)."""
     compact(raw)
     for i, crawl in enumerate(("a1", "a2", "a3")):
         _late(raw, crawl, days=i + 1)
@@ -173,16 +174,17 @@ def test_an_open_index_reads_only_new_raw_footers(raw, monkeypatch):
 
     with Index(raw, fast_rows=10**9, aggregates=False) as ix:
         assert {"a1.test", "a2.test", "a3.test"} <= set(_domains(ix))
-        old = set(ix.snap.raw_links)
+        old = {*ix.snap.raw_links, *ix.snap.raw_pages}
         _late(raw, "a4", days=4)
         with monkeypatch.context() as mp:  # the ways to read a footer
             for name in ("ParquetFile", "read_metadata", "read_schema"):
                 mp.setattr(pq, name, counted(getattr(pq, name)))
             assert "a4.test" in _domains(ix)
-        new = set(ix.snap.raw_links) - old
-        assert len(old) >= 3 and new
-        read = {p for p in opened if p.parent == raw / "links"}
-        assert read == new  # before: old | new
+        new = {*ix.snap.raw_links, *ix.snap.raw_pages} - old
+        assert len(old) >= 6 and {p.parent.name for p in new} == {"links", "pages"}
+        read = {p for p in opened if p.parent in (raw / "links", raw / "pages")}
+        assert read <= new  # before: old | new
+        assert {p for p in new if p.parent.name == "links"} <= read  # its rows were counted
 
 
 def test_a_new_file_under_a_consumed_name_set_aside_by_mistake_is_put_back(raw, monkeypatch):

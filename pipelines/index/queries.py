@@ -289,7 +289,7 @@ class Index:
             self._stored_keys = None
             self._columns_of.clear()
         self._raw_row_count = None
-        raw = {*self.snap.raw_links, *self.snap.raw_pages}  # what the facts below are kept for
+        raw = {*self.snap.raw_links, *self.snap.raw_pages, *self.snap.raw_targets}
         for path in [p for p in self._raw_facts if p not in raw]:
             del self._raw_facts[path]
         self._raw_checked.clear()
@@ -346,7 +346,7 @@ class Index:
                     "NULL::VARCHAR AS _lang, NULL::VARCHAR AS _country WHERE false")  # fmt: skip
         return f"""SELECT url AS _url, crawl_id AS _crawl, arg_max(lang, fetched_at) AS _lang,
                           arg_max(country, fetched_at) AS _country
-                   FROM (SELECT {columns_or_null(files, PAGES_SCHEMA)}
+                   FROM (SELECT {columns_or_null(files, PAGES_SCHEMA, self._file_columns)}
                          FROM read_parquet({file_list(files)}, union_by_name = true))
                    GROUP BY url, crawl_id"""
 
@@ -361,7 +361,9 @@ class Index:
         nulls = ", ".join(f"NULL::VARCHAR AS {c}" for c in missing)
         return f"(SELECT *, {nulls} FROM {read})"
 
-    def _file_columns(self, path: Path) -> set[str] | frozenset[str]:
+    def _file_columns(self, path: Path | str) -> set[str] | frozenset[str]:
+        """The column names of a file of the snapshot, its footer read once."""
+        path = Path(path)
         if path.parent.parent == self.snap.index:  # a raw file
             return self._raw_file(path)[2]
         known = self._columns_of.get(path)
@@ -1000,7 +1002,7 @@ class Index:
             return TARGETS_SCHEMA.empty_table()
         where = f"WHERE crawl_id = {lit(crawl)}" if crawl is not None else ""
         table = self.run(f"""
-            SELECT {columns_or_null(files, TARGETS_SCHEMA)}
+            SELECT {columns_or_null(files, TARGETS_SCHEMA, self._file_columns)}
             FROM read_parquet({file_list(files)}, union_by_name = true, filename = true)
             {where}
             QUALIFY row_number() OVER (PARTITION BY crawl_id, url
