@@ -217,7 +217,7 @@ def test_consumed_leftovers_copied_without_times_stay_consumed(raw, monkeypatch,
     snap = open_snapshot(copy)
     assert snap.raw_links == [] and snap.raw_pages == []
     assert _snapshot_rows(copy) == _snapshot_rows(raw)
-    assert compact(copy).generation is None  # nothing new; the leftovers set aside
+    assert compact(copy).generation is None  # nothing new; the leftovers deleted
     assert not list((copy / "links").glob("part-*.parquet"))
     assert _glob_rows(copy) == _snapshot_rows(raw)
 
