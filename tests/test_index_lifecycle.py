@@ -1,11 +1,15 @@
 """The index as its files come and go under readers: an open Index across `delete`, new raw
-files and compactions that publish mid-query; which raw files a generation consumed (copies
-without times, same-size replacements); the bound on open aggregate files (review9 fix17)."""
+files and compactions that publish mid-query or mid-refresh; which raw files a generation
+consumed (copies without times, same-size replacements, files of several crawls) and how they
+are deleted (the trash, a crash in it); the bound on open aggregate files (review9 fix17,
+review10 r17)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,10 +21,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.index import compact as compact_module
-from pipelines.index import queries
+from pipelines.index import layout, queries
 from pipelines.index.compact import compact
 from pipelines.index.drop import drop_crawl
-from pipelines.index.layout import file_crawl_id, open_snapshot, parse_target
+from pipelines.index.layout import Manifest, open_snapshot, parse_target
 from pipelines.index.queries import Filters, Index
 
 SHOP = parse_target("shop.test")
@@ -76,9 +80,9 @@ def test_an_open_index_sees_raw_files_deleted_and_written(raw, fast_rows):
 
 @pytest.mark.parametrize("fast_rows", [0, 10**9])
 def test_a_query_finishes_when_a_compaction_publishes_under_it(raw, monkeypatch, fast_rows):
-    """F2: a compaction that publishes while a query runs consumed the raw files the query
-    reads; they are set aside for one generation (out of links/: a plain glob does not
-    count them twice) and the query reads them there, answering from its snapshot."""
+    """F2: a compaction that publishes while a query runs deletes the raw files the query
+    reads: the query runs again on the new snapshot, whose generation holds their rows. The
+    raw files are gone from the disk at once (no copy kept: review10 D2)."""
     compact(raw)
     _late(raw, "late")
     late_files = [p.name for p in open_snapshot(raw).raw_links]
@@ -96,31 +100,91 @@ def test_a_query_finishes_when_a_compaction_publishes_under_it(raw, monkeypatch,
         monkeypatch.setattr(Index, "run", run)
         assert _domains(ix) == want
         assert fired and fired[0].generation == "gen-000002"
-        assert ix.snap.manifest.generation == "gen-000001"  # the query's own snapshot
+        assert ix.snap.manifest.generation == "gen-000002"  # ran again on the new snapshot
         monkeypatch.setattr(Index, "run", real_run)
-        aside = raw / "compacted" / "consumed-gen-000002" / "links"
-        assert sorted(p.name for p in aside.iterdir()) == sorted(late_files)
-        assert not any((raw / "links" / n).exists() for n in late_files)
-        assert _glob_rows(raw) == _snapshot_rows(raw)  # set aside: not counted twice
-        assert _domains(ix) == want and ix.snap.manifest.generation == "gen-000002"
-    # The next generation deletes them, with the generation before the previous.
-    _late(raw, "later")
-    assert compact(raw).generation == "gen-000003"
-    names = sorted(p.name for p in (raw / "compacted").iterdir() if p.name != ".lock")
-    assert names == ["CURRENT", "consumed-gen-000003", "gen-000002", "gen-000003"]
+    assert not [p for p in raw.rglob("*.parquet") if p.name in late_files]  # deleted
+    assert not [p for p in (raw / "compacted").rglob("*") if p.is_file() and ".gc" in p.parts]
     assert _glob_rows(raw) == _snapshot_rows(raw)
 
 
-def test_delete_removes_the_crawls_raw_files_set_aside(raw):
+def test_linkcrawl_sql_finishes_when_a_compaction_publishes_under_it(raw, monkeypatch):
+    """review10 D1: `Index.sql` (`linkcrawl sql`) turned DuckDB's error for a file that is
+    gone into the user's error before the retry saw it: a compaction that published while
+    it ran failed it. The compaction fires after the views are made, before the SELECT."""
     compact(raw)
     _late(raw, "late")
-    _late(raw, "other", days=2)
+    count = "SELECT count(*) AS n FROM links"
+    with Index(raw) as ix:
+        want = ix.sql(count)["n"][0].as_py()
+        real, fired = Index.ranks_sql, []
+
+        def ranks_sql(self: Index, level: str = "domain") -> str | None:
+            if not fired:
+                fired.append(compact(raw).generation)
+            return real(self, level)
+
+        monkeypatch.setattr(Index, "ranks_sql", ranks_sql)
+        assert ix.sql(count)["n"][0].as_py() == want
+        assert fired == ["gen-000002"] and ix.snap.manifest.generation == "gen-000002"
+        # A file missing for good is still the user's error, once the retries are spent.
+        with pytest.raises(queries.IndexError_, match="SQL: IO Error"):
+            ix.sql(f"SELECT * FROM read_parquet('{raw}/no-such-file.parquet')")
+
+
+def test_a_refresh_that_races_a_compaction_reads_the_new_generation(raw, monkeypatch):
+    """review10 D5: a snapshot read CURRENT, then listed the raw folders; a compaction that
+    published and deleted its raw files in between gave the old generation without them: a
+    query answered without their rows, and raised nothing. Forced here: the compaction runs
+    right after the snapshot read the old generation's manifest."""
     compact(raw)
-    aside = raw / "compacted" / "consumed-gen-000002"
-    crawls = {file_crawl_id(p) for p in aside.rglob("*.parquet")}
-    assert crawls == {"late", "other"}
-    drop_crawl(raw, "late")
-    assert {file_crawl_id(p) for p in aside.rglob("*.parquet")} == {"other"}
+    _late(raw, "late")
+    with Index(raw, fast_rows=0, aggregates=False) as ix:
+        want = _domains(ix)
+        _late(raw, "late2", days=2)  # a crawl writes: the next query opens a new snapshot
+        real, fired = Manifest.from_json.__func__, []
+
+        def from_json(cls: type, text: str) -> Manifest:
+            m = real(cls, text)
+            if not fired:  # after CURRENT and the manifest are read, before the listing
+                fired.append("armed")  # the compaction reads manifests too
+                fired[0] = compact(raw).generation
+            return m
+
+        monkeypatch.setattr(Manifest, "from_json", classmethod(from_json))
+        got = _domains(ix)
+        assert fired == ["gen-000002"] and ix.snap.manifest.generation == "gen-000002"
+        assert got == sorted([*want, "late2.test"])
+
+
+def test_an_open_index_reads_only_new_raw_footers(raw, monkeypatch):
+    """review10 D6: after a raw file appeared, an open Index read every raw file's footer
+    again (rows, columns); it reads the new files' only (and not every raw page file's
+    footer at each query, as before)."""
+    compact(raw)
+    for i, crawl in enumerate(("a1", "a2", "a3")):
+        _late(raw, crawl, days=i + 1)
+    opened: list[Path] = []
+
+    def counted(read: Callable) -> Callable:
+        def call(source: object, *args: object, **kwargs: object) -> object:
+            opened.append(Path(str(source)))
+            return read(source, *args, **kwargs)
+
+        return call
+
+    with Index(raw, fast_rows=10**9, aggregates=False) as ix:
+        assert {"a1.test", "a2.test", "a3.test"} <= set(_domains(ix))
+        old = {*ix.snap.raw_links, *ix.snap.raw_pages}
+        _late(raw, "a4", days=4)
+        with monkeypatch.context() as mp:  # the ways to read a footer
+            for name in ("ParquetFile", "read_metadata", "read_schema"):
+                mp.setattr(pq, name, counted(getattr(pq, name)))
+            assert "a4.test" in _domains(ix)
+        new = {*ix.snap.raw_links, *ix.snap.raw_pages} - old
+        assert len(old) >= 6 and {p.parent.name for p in new} == {"links", "pages"}
+        read = {p for p in opened if p.parent in (raw / "links", raw / "pages")}
+        assert read <= new  # before: old | new
+        assert {p for p in new if p.parent.name == "links"} <= read  # its rows were counted
 
 
 def test_a_new_file_under_a_consumed_name_set_aside_by_mistake_is_put_back(raw, monkeypatch):
@@ -153,7 +217,7 @@ def test_consumed_leftovers_copied_without_times_stay_consumed(raw, monkeypatch,
     snap = open_snapshot(copy)
     assert snap.raw_links == [] and snap.raw_pages == []
     assert _snapshot_rows(copy) == _snapshot_rows(raw)
-    assert compact(copy).generation is None  # nothing new; the leftovers set aside
+    assert compact(copy).generation is None  # nothing new; the leftovers deleted
     assert not list((copy / "links").glob("part-*.parquet"))
     assert _glob_rows(copy) == _snapshot_rows(raw)
 
@@ -233,3 +297,165 @@ def _open_files(under: Path) -> list[str]:
         if target.startswith(str(under)) and "/aggregates/" in target:
             out.append(target)
     return out
+
+
+def test_an_open_index_reads_a_consumed_leftovers_footer_once(raw, monkeypatch):
+    """review10 D6: a snapshot checks each raw file under a consumed name by its footer (a
+    leftover of a killed compaction, a reused name); an open Index reopens its snapshot
+    whenever a raw file appears, and read those footers again each time."""
+    with _gc_off():
+        compact(raw)
+    left = sorted((raw / "links").glob("part-*.parquet"))
+    assert left and open_snapshot(raw).raw_links == []  # consumed leftovers
+    footers: list[int] = []
+    real = layout.zlib.crc32
+
+    def crc32(data: bytes, *args: int) -> int:
+        if data.endswith(b"PAR1"):  # a footer's checksum (other callers hash domain names)
+            footers.append(len(data))
+        return real(data, *args)
+
+    with Index(raw, fast_rows=0, aggregates=False) as ix:
+        _domains(ix)
+        _late(raw, "a4")
+        with monkeypatch.context() as mp:
+            mp.setattr(layout.zlib, "crc32", crc32)
+            assert "a4.test" in _domains(ix)
+        assert ix.snap.raw_links and all(p.name.startswith("part-a4") for p in ix.snap.raw_links)
+    assert footers == []  # before: one footer read per leftover
+
+
+def _same_name_new_file(raw: Path) -> tuple[Path, int]:
+    """Compacts (garbage collection held back), then writes a new file, other rows, under a
+    consumed name (a writer with deterministic names); its path and rows."""
+    with _gc_off():
+        compact(raw)
+    name = open_snapshot(raw).manifest.consumed_links[0]
+    path = raw / "links" / name
+    table = pq.read_table(path)
+    urls = pa.array([f"http://putback.test/p{i}" for i in range(table.num_rows)])
+    pq.write_table(table.set_column(table.schema.get_field_index("source_url"), "source_url",
+                                    urls), path)  # fmt: skip
+    return path, table.num_rows
+
+
+@contextmanager
+def _gc_off() -> Iterator[None]:
+    """The garbage collection does not run (killed before it)."""
+    real = compact_module._collect_garbage
+    compact_module._collect_garbage = lambda root: None
+    try:
+        yield
+    finally:
+        compact_module._collect_garbage = real
+
+
+@pytest.mark.parametrize("new_file", [True, False])
+def test_a_crash_in_the_garbage_collection_loses_nothing(raw, monkeypatch, new_file):
+    """review10 D3: the garbage collection renames a consumed file into its trash, then
+    checks it; killed in between (or the check fails: EIO), the file stays in the trash.
+    The next compaction settles it first: a new file under the consumed name is put back
+    and compacted, the consumed file is deleted (not counted twice)."""
+    if new_file:
+        path, rows = _same_name_new_file(raw)
+    else:
+        with _gc_off():
+            compact(raw)
+        path = raw / "links" / open_snapshot(raw).manifest.consumed_links[0]
+        rows = pq.read_metadata(path).num_rows
+    want = _snapshot_rows(raw)
+    real = Manifest.is_consumed
+    with monkeypatch.context() as mp:
+
+        def is_consumed(self: Manifest, table: str, path: Path) -> bool:
+            if "compacted" in path.parts:  # the check after the rename: killed, or EIO
+                raise OSError("killed after the rename")
+            return real(self, table, path)
+
+        mp.setattr(Manifest, "is_consumed", is_consumed)
+        with pytest.raises(OSError, match="killed"):
+            compact_module._collect_garbage(raw)
+    trash = raw / "compacted" / ".gc" / "links" / path.name
+    assert trash.is_file() and not path.exists()  # the crash's state
+    stats = compact(raw)
+    assert not trash.exists()
+    new_rows = "SELECT count(*) AS n FROM ({}) WHERE source_url LIKE 'http://putback.test/%'"
+    with Index(raw) as ix:
+        got = ix.run(new_rows.format(ix.all_links_sql()))["n"][0].as_py()
+    if new_file:  # put back, then compacted
+        assert stats.generation == "gen-000002" and stats.raw_links_files == 1
+        assert not path.exists() and got == rows
+    else:  # the consumed file: deleted
+        assert stats.generation is None and not path.exists() and got == 0
+    assert _snapshot_rows(raw) == want
+    assert _glob_rows(raw) == _snapshot_rows(raw)
+
+
+def test_compaction_and_delete_keep_folders_they_did_not_create(raw):
+    """review10 D4: the garbage collection and `delete` removed a user's folder under
+    compacted/ whose name began like theirs (consumed-gen-000001-keep); they touch only
+    their own names now."""
+    keep = [raw / "compacted" / "consumed-gen-000001-keep" / "links", raw / "compacted" / "mine"]
+    for d in keep:
+        d.mkdir(parents=True)
+        shutil.copy(sorted((raw / "links").glob("part-*.parquet"))[0], d / "part-x.parquet")
+    compact(raw)
+    _late(raw, "late")
+    compact(raw)
+    _late(raw, "later", days=2)
+    compact(raw)
+    drop_crawl(raw, "later")
+    assert all((d / "part-x.parquet").is_file() for d in keep)
+
+
+def test_a_raw_file_of_two_crawls_is_consumed_once_both_are_compacted(raw):
+    """Pre-existing (review10): a raw file whose rows are of two crawls was taken for empty,
+    consumed unread and deleted: its rows were lost. It is read by both crawls' rebuilds and
+    consumed when both are compacted; a compaction of one crawl leaves it raw."""
+    compact(raw)
+    snap = open_snapshot(raw)
+    crawls = sorted(snap.manifest.crawls)
+    assert len(crawls) == 2
+    one = pq.read_table(snap.segment_path(snap.link_segments(crawls[0])[0])).slice(0, 2)
+    two = pq.read_table(snap.segment_path(snap.link_segments(crawls[1])[0])).slice(0, 2)
+    rows = pa.concat_tables([one, two], promote_options="default")
+    urls = pa.array([f"http://mixed.test/p{i}" for i in range(rows.num_rows)])
+    rows = rows.set_column(rows.schema.get_field_index("source_url"), "source_url", urls)
+    mixed = raw / "links" / "part-mixed-w0-00000-abcd.parquet"
+    pq.write_table(rows, mixed)
+    mixed_sql = (
+        "SELECT crawl_id, count(*) AS n FROM ({}) "
+        "WHERE source_url LIKE 'http://mixed.test/%' GROUP BY ALL ORDER BY 1"
+    )
+
+    def counts() -> list[tuple[str, int]]:
+        with Index(raw) as ix:
+            t = ix.run(mixed_sql.format(ix.all_links_sql()))
+        return list(zip(t["crawl_id"].to_pylist(), t["n"].to_pylist(), strict=True))
+
+    want = [(crawls[0], 2), (crawls[1], 2)]
+    assert counts() == want
+    assert compact(raw, crawl=crawls[0]).generation is None  # holds another crawl: stays raw
+    assert mixed.is_file() and counts() == want
+    stats = compact(raw)
+    assert stats.generation == "gen-000002" and sorted(stats.crawls_rebuilt) == crawls
+    assert not mixed.exists() and counts() == want  # compacted, each row in its crawl
+    assert _glob_rows(raw) == _snapshot_rows(raw)
+
+
+def test_dedupe_breaks_ties_by_file_path(tmp_path):
+    """Pre-existing (review10 h_tie): of one fetch (same page, same time) in two files, the
+    dedupe kept the first file read, not the greatest path as its docstring says: a
+    re-ingested WARC (same fetch times) did not reliably replace its rows."""
+    con = duckdb.connect()
+    for name, v in (("a", "old"), ("b", "new")):
+        con.execute(f"""COPY (SELECT 'u' || (i % 50) AS source_url, i AS position,
+                                     TIMESTAMP '2026-01-01' AS fetched_at, '{v}' AS v
+                              FROM range(20000) t(i)) TO '{tmp_path}/{name}.parquet'""")
+    files = [f"{tmp_path}/a.parquet", f"{tmp_path}/b.parquet"]
+    for order in (files, files[::-1]):
+        con.execute(f"""CREATE OR REPLACE TEMP VIEW src AS SELECT *, filename AS _file
+                        FROM read_parquet({order}, filename = true)""")
+        kept = con.execute(f"SELECT v, count(*) FROM ({compact_module.dedup_sql('src')}) "
+                           "GROUP BY v").fetchall()  # fmt: skip
+        assert kept == [("new", 20000)]

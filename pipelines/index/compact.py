@@ -18,10 +18,14 @@ Protocol (see the README, "The index on disk"):
 5. Mirror the published generation into ``links/`` and ``pages/`` as hard links named
    ``compacted-*.parquet`` (each replaced by a rename), so that a plain glob such as
    ``read_parquet('INDEX/links/*.parquet')`` reads the current index, raw files included.
-6. Set the consumed raw files aside into ``compacted/consumed-gen-NNNNNN/`` (renamed: out of
-   the raw folders, so a plain glob counts them once) and delete generations older than the
-   previous one and the files set aside by earlier generations: both kept so that a reader
-   that opened the previous snapshot just before the switch can finish.
+6. Delete the consumed raw files and generations older than the previous one (kept so that a
+   reader that opened it just before the switch can finish). A consumed file is renamed into
+   compaction's trash folder ``compacted/.gc/<table>/`` first and checked there (its size and
+   footer, :meth:`Manifest.is_consumed`): deleted if it is the file consumed, else (a writer
+   reused the name meanwhile) put back, never over a newer file. Every compaction and garbage
+   collection first empties the trash the same way, so a crash in between loses nothing.
+   A reader of the previous snapshot that meets a deleted raw file runs its query again on
+   the new snapshot, which holds the file's rows.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ from pipelines.index.layout import (
     LINK_ROW_GROUP_ROWS,
     LINK_STATISTICS,
     MANIFEST,
-    SET_ASIDE,
+    RAW_TABLES,
     SURT_SQL,
     IndexError_,
     Manifest,
@@ -68,7 +72,7 @@ from pipelines.index.layout import (
     Snapshot,
     bucket_of,
     crawl_dir_name,
-    file_crawl_id,
+    file_crawl_ids,
     file_identity,
     fsync_dir,
     open_snapshot,
@@ -328,6 +332,7 @@ def compact(
         comp = root / COMPACTED
         for leftover in comp.glob(".gen-*"):
             shutil.rmtree(leftover, ignore_errors=True)
+        _empty_trash(root)  # before the listing: a file put back is listed
         snap = open_snapshot(root)
         old = snap.manifest
         # Which files are read, taken before reading them: what _collect_garbage may delete.
@@ -337,27 +342,34 @@ def compact(
         by_crawl_p: dict[str, list[Path]] = {}
         by_crawl_t: dict[str, list[Path]] = {}
         empty: list[Path] = []
+        # A file of several crawls (a writer other than ParquetSink) is read by each crawl's
+        # rebuild (which keeps its crawl's rows) and consumed once all of them are rebuilt.
+        crawls_of: dict[Path, set[str]] = {}
         for files, by in ((snap.raw_links, by_crawl_l), (snap.raw_pages, by_crawl_p),
                           (snap.raw_texts, by_crawl_t)):  # fmt: skip
             for p in files:
-                cid = file_crawl_id(p)
-                if cid is None:
+                crawls_of[p] = file_crawl_ids(p)
+                if not crawls_of[p]:
                     empty.append(p)
-                else:
+                for cid in crawls_of[p]:
                     by.setdefault(cid, []).append(p)
         if crawl is not None:
             known = set(by_crawl_l) | set(by_crawl_p) | set(old.crawls if old else ())
             if crawl not in known:
                 raise IndexError_(f"unknown crawl {crawl!r} in {root}")
-            by_crawl_l = {k: v for k, v in by_crawl_l.items() if k == crawl}
-            by_crawl_p = {k: v for k, v in by_crawl_p.items() if k == crawl}
-            by_crawl_t = {k: v for k, v in by_crawl_t.items() if k == crawl}
+            # Files of other crawls too stay raw (compacted by a compaction of all crawls).
+            by_crawl_l, by_crawl_p, by_crawl_t = (
+                {k: mine for k, v in by.items() if k == crawl
+                 and (mine := [p for p in v if crawls_of[p] == {crawl}])}
+                for by in (by_crawl_l, by_crawl_p, by_crawl_t)
+            )  # fmt: skip
         rebuild = sorted(set(by_crawl_l) | set(by_crawl_p) | set(by_crawl_t))
-        raw_tg = [p for p in snap.raw_targets if file_crawl_id(p) is not None]
-        empty += [p for p in snap.raw_targets if p not in raw_tg]
+        tg_crawls = {p: file_crawl_ids(p) for p in snap.raw_targets}
+        raw_tg = [p for p in snap.raw_targets if tg_crawls[p]]
+        empty += [p for p in snap.raw_targets if not tg_crawls[p]]
         if raw_tg and old is not None and crawl is None:
             # Checks of another run (checktargets) may resolve any crawl's redirects.
-            checked = {file_crawl_id(p) for p in raw_tg}
+            checked = set().union(*(tg_crawls[p] for p in raw_tg))
             if not checked <= set(rebuild):
                 rebuild = sorted(set(rebuild) | set(old.crawls))
         had = old.aggregates if old is not None else None
@@ -632,57 +644,80 @@ def _consume(manifest: Manifest, table: str, path: Path, ident: list[int] | None
 
 
 def _collect_garbage(root: Path) -> None:
-    """Mirror CURRENT into links/ and pages/, set its consumed raw files aside, delete
-    generations older than the one before CURRENT and the files set aside before CURRENT."""
+    """Mirror CURRENT into links/ and pages/, then delete its consumed raw files and
+    generations older than the one before CURRENT."""
     current = read_current(root)
     if current is None:
         return
+    _empty_trash(root)
     snap = open_snapshot(root)
     assert snap.manifest is not None
     _sync_flat(root, snap)
-    aside = root / COMPACTED / f"{SET_ASIDE}{current}"
     for table, names in (("links", snap.manifest.consumed_links),
                          ("pages", snap.manifest.consumed_pages),
                          ("texts", snap.manifest.consumed_texts),
                          ("targets", snap.manifest.consumed_targets)):  # fmt: skip
         for name in names:
             if (root / table / name).exists():
-                _set_aside(snap.manifest, root / table / name, aside / table)
+                _delete_consumed(snap.manifest, root / table / name)
     gens = _generations(root)
     if current in gens:
-        i = gens.index(current)
-        for name in gens[: max(0, i - 1)]:
+        for name in gens[: max(0, gens.index(current) - 1)]:
             shutil.rmtree(root / COMPACTED / name, ignore_errors=True)
-        # Files set aside by generation X are read by readers of a generation before X: of
-        # those, only the previous one is still kept.
-        prev = gens[i - 1] if i else ""
-        for d in (root / COMPACTED).glob(f"{SET_ASIDE}gen-*"):
-            if d.name[len(SET_ASIDE) :] <= prev:
-                shutil.rmtree(d, ignore_errors=True)
 
 
-def _set_aside(manifest: Manifest, path: Path, into: Path) -> None:
-    """Move the raw file ``path`` into ``into`` if it is the file ``manifest`` consumed.
-    Renamed first, then checked: a new file that takes the name meanwhile stays (one that
-    had taken it before is put back); across file systems, deleted as before."""
+# Compaction's trash folder: a consumed raw file is renamed into TRASH/<table>/ and checked
+# there before it is deleted (see the module docstring, step 6).
+TRASH = ".gc"
+
+
+def _delete_consumed(manifest: Manifest, path: Path) -> None:
+    """Delete the raw file ``path`` if it is the file ``manifest`` consumed. Renamed into the
+    trash first, then checked: a new file that takes the name after the rename stays, and
+    one that had taken it before is put back; across file systems, checked then deleted."""
     table = path.parent.name
-    into.mkdir(parents=True, exist_ok=True)
-    dst = into / path.name
+    trash = path.parents[1] / COMPACTED / TRASH / table
+    trash.mkdir(parents=True, exist_ok=True)
+    dst = trash / path.name
     try:
-        os.rename(path, dst)
+        os.rename(path, dst)  # the trash holds no file of that name: emptied first
     except FileNotFoundError:
         return
-    except OSError:  # another file system: no grace
+    except OSError:  # another file system
         if manifest.is_consumed(table, path):
             path.unlink(missing_ok=True)
         return
-    if manifest.is_consumed(table, dst):
-        return
-    try:  # not the consumed file (a writer reused its name): back, never over a newer one
-        os.link(dst, path)
-    except FileExistsError:
-        os.link(dst, path.with_name(f"{path.stem}-{os.getpid()}-{time.time_ns()}.parquet"))
+    _settle(manifest, dst, path)
+
+
+def _settle(manifest: Manifest, dst: Path, path: Path) -> None:
+    """``dst``, in the trash, was the raw file ``path``: delete it if ``manifest`` consumed
+    it, else put it back as ``path`` (beside a file that took the name meanwhile, under a
+    new name), then take it out of the trash."""
+    if not manifest.is_consumed(path.parent.name, dst):
+        try:
+            os.link(dst, path)
+        except FileExistsError:
+            if not os.path.samefile(dst, path):  # else: put back before a crash
+                os.link(dst, path.with_name(f"{path.stem}-{os.getpid()}-{time.time_ns()}.parquet"))
     dst.unlink()
+
+
+def _empty_trash(root: Path) -> None:
+    """Settle the files a garbage collection left in the trash (killed between its rename
+    and its check or put-back), by the published generation's consumed files."""
+    trash = root / COMPACTED / TRASH
+    if not trash.is_dir():
+        return
+    current = read_current(root)
+    manifest = (
+        Manifest.from_json((root / COMPACTED / current / MANIFEST).read_text(encoding="utf-8"))
+        if current is not None
+        else Manifest(generation="", created_at="")
+    )
+    for table in RAW_TABLES:
+        for name in sorted(os.listdir(trash / table)) if (trash / table).is_dir() else ():
+            _settle(manifest, trash / table / name, root / table / name)
 
 
 # The order of rows inside a bucket file (after the bucket): the SURT key first.
@@ -691,12 +726,15 @@ SORT_KEY = ("target_surt", "source_domain", "source_url", "position")
 
 def dedup_sql(src: str) -> str:
     """SQL: the rows of ``src`` (links columns and ``_file``, its file's path) of one fetch per
-    page: the latest (ties broken by file name), for all its positions. Per ``source_url``, so
-    that it runs on any partition of the rows by source host (the Spark compaction)."""
+    page: the latest, ties broken by the greatest path (a raw file in ``links/`` over the
+    compacted copy in ``compacted/``, so a re-ingested WARC with the same fetch times replaces
+    its rows; of two raw files, the greater name), for all its positions. Per ``source_url``,
+    so that it runs on any partition of the rows by source host (the Spark compaction)."""
     return f"""
         WITH pick AS (
             SELECT source_url, max(fetched_at) AS fetched_at,
-                   arg_max(_file, fetched_at) AS _file
+                   arg_max(_file, (fetched_at, _file)) FILTER (WHERE fetched_at IS NOT NULL)
+                       AS _file
             FROM {src} GROUP BY source_url
         )
         SELECT {src}.* EXCLUDE (_file) FROM {src} SEMI JOIN pick

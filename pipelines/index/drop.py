@@ -3,8 +3,7 @@
 Raw files are the crawl's when every row says so (their ``crawl_id`` column); a compacted
 index gets a new generation without the crawl (the other crawls' files hard-linked, as
 compaction does), published by replacing CURRENT, then the crawl's directories in older
-generations go, and its raw files that a compaction set aside for readers
-(``compacted/consumed-gen-*``).
+generations go.
 """
 
 from __future__ import annotations
@@ -15,12 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipelines.index.compact import _fsync_tree, _generations, _link, _lock, _sync_flat
+from pipelines.index.compact import (
+    _empty_trash,
+    _fsync_tree,
+    _generations,
+    _link,
+    _lock,
+    _sync_flat,
+)
 from pipelines.index.layout import (
     COMPACTED,
     CURRENT,
     MANIFEST,
-    SET_ASIDE,
     IndexError_,
     Manifest,
     crawl_dir_name,
@@ -97,6 +102,7 @@ def drop_crawl(index: str | Path, crawl_id: str) -> DropStats:
     open_snapshot(root)  # raises on a missing index
     stats = DropStats(crawl_id)
     with _lock(root):
+        _empty_trash(root)  # a garbage collection's leftovers, settled by the generation
         snap = open_snapshot(root)
         raw = [p for t in ("links", "pages", "texts") for p in raw_files(root, t)]
         mine = [p for p in raw if file_crawl_id(p) == crawl_id]
@@ -136,8 +142,4 @@ def drop_crawl(index: str | Path, crawl_id: str) -> DropStats:
             stats.files += 1
             stats.bytes += p.stat().st_size
             p.unlink()
-        # Its raw files that a compaction set aside (kept a generation for readers) go too.
-        for p in comp.glob(f"{SET_ASIDE}gen-*/*/part-*.parquet"):
-            if file_crawl_id(p) == crawl_id:
-                p.unlink()
     return stats

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,15 +77,21 @@ _DUCK_TYPES = {
 }
 
 
-def columns_or_null(files: Iterable[Path | str], schema: pa.Schema) -> str:
+def columns_or_null(
+    files: Iterable[Path | str], schema: pa.Schema,
+    columns_of: Callable[[Path | str], Iterable[str]] | None = None,
+) -> str:  # fmt: skip
     """A select list of ``schema``'s columns over ``files``, each column that no file has
     (files written before it was added) as a typed NULL: DuckDB's ``union_by_name`` fills a
-    column only if some file has it. Reads the files' footers."""
+    column only if some file has it. Reads the files' footers (until every column is found),
+    or asks ``columns_of`` (a cache of them)."""
     import pyarrow.parquet as pq
 
     present: set[str] = set()
     for f in files:
-        present.update(pq.read_schema(f).names)
+        present.update(columns_of(f) if columns_of is not None else pq.read_schema(f).names)
+        if len(present) >= len(schema) and all(n in present for n in schema.names):
+            break
     out = []
     for fld in schema:
         if fld.name in present:

@@ -22,12 +22,11 @@ A *snapshot* of the index is what a reader reads: the files of the generation CU
 plus the raw files that the generation did not consume (written since it was built). Compaction
 publishes by replacing CURRENT atomically, so a reader sees either the old or the new snapshot.
 
-After the switch, the raw files the new generation consumed leave ``links/`` (and the other
-raw folders) at once, so that a plain glob never counts them twice, but are not deleted: they
-are renamed into ``compacted/consumed-gen-NNNNNN/<table>/`` (NNNNNN: the generation that
-consumed them) and deleted with it at the next generation's garbage collection, when the
-generation before is deleted too. A reader that opened the previous snapshot just before the
-switch reads them there (:meth:`Snapshot.follow_set_aside`), as it reads that generation.
+After the switch, the raw files the new generation consumed are deleted (by compaction's
+garbage collection, through its own trash folder ``compacted/.gc/``: see
+:mod:`pipelines.index.compact`). A query that opened the previous snapshot and then meets one
+of them gone runs again on the new snapshot, whose generation holds their rows
+(``queries._current``).
 
 Which raw file a generation consumed: its name in ``consumed_<table>`` and, since names can be
 reused (a restarted writer with deterministic names), its identity in ``consumed_ids``:
@@ -58,9 +57,6 @@ from pipelines.urls import normalize_url, registered_domain, url_host
 
 COMPACTED = "compacted"
 CURRENT = "CURRENT"
-# compacted/consumed-gen-NNNNNN/<table>/: the raw files generation NNNNNN consumed, kept until
-# the next generation is published (see the module docstring).
-SET_ASIDE = "consumed-"
 RAW_TABLES = ("links", "pages", "texts", "targets")
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -391,6 +387,9 @@ def file_identity(path: Path) -> list[int]:
     with fh:
         st = os.fstat(fh.fileno())
         size = st.st_size
+        key = (str(path), size, st.st_mtime_ns, st.st_ino)
+        if (crc := _FOOTER_CRCS.get(key)) is not None:
+            return [size, st.st_mtime_ns, crc]
         tail = 8 if size >= 12 else size
         fh.seek(size - tail)
         end = fh.read(tail)
@@ -401,7 +400,17 @@ def file_identity(path: Path) -> list[int]:
         else:
             fh.seek(max(0, size - (1 << 20)))
             data = fh.read(1 << 20)
-    return [size, st.st_mtime_ns, zlib.crc32(data)]
+    if len(_FOOTER_CRCS) >= FOOTER_CRCS_CACHED:
+        _FOOTER_CRCS.pop(next(iter(_FOOTER_CRCS)))  # the oldest
+    crc = _FOOTER_CRCS[key] = zlib.crc32(data)
+    return [size, st.st_mtime_ns, crc]
+
+
+# Footer checksums of the files :func:`file_identity` read, by (path, size, mtime_ns, inode): a
+# raw file is written once under a temporary name, so a file with the same four is the same
+# file; an open Index re-reads only new files' footers when it reopens its snapshot.
+FOOTER_CRCS_CACHED = 65536
+_FOOTER_CRCS: dict[tuple[str, int, int, int], int] = {}
 
 
 def same_file(want: list[int], path: Path) -> bool:
@@ -434,26 +443,40 @@ def same_file(want: list[int], path: Path) -> bool:
 
 
 def file_crawl_id(path: Path) -> str | None:
-    """The crawl of a raw file (one sink writes one crawl), from its column statistics."""
+    """The crawl of a raw file whose rows are all of one crawl (one sink writes one crawl);
+    None for an empty file or one of several crawls (:func:`file_crawl_ids`)."""
+    ids = file_crawl_ids(path)
+    return next(iter(ids)) if len(ids) == 1 else None
+
+
+def file_crawl_ids(path: Path) -> set[str]:
+    """The crawls of a raw file's rows: from its column statistics when they name one, else
+    read (a writer other than ParquetSink may mix crawls in a file).
+
+    >>> import tempfile, pyarrow as pa
+    >>> p = Path(tempfile.mkdtemp()) / "x.parquet"
+    >>> pq.write_table(pa.table({"crawl_id": ["b", "a", "b"]}), p, row_group_size=1)
+    >>> sorted(file_crawl_ids(p)), file_crawl_id(p)
+    (['a', 'b'], None)
+    """
     md = pq.ParquetFile(path).metadata
     if md.num_rows == 0:
-        return None
+        return set()
     col = md.schema.to_arrow_schema().get_field_index("crawl_id")
     lo = hi = None
     for i in range(md.num_row_groups):
         st = md.row_group(i).column(col).statistics
         if st is None or not st.has_min_max:
-            return _crawl_id_by_reading(path)
+            return _crawl_ids_by_reading(path)
         lo = st.min if lo is None else min(lo, st.min)
         hi = st.max if hi is None else max(hi, st.max)
     if lo != hi:
-        return _crawl_id_by_reading(path)
-    return lo if isinstance(lo, str) else bytes(lo).decode("utf-8")
+        return _crawl_ids_by_reading(path)
+    return {lo if isinstance(lo, str) else bytes(lo).decode("utf-8")}
 
 
-def _crawl_id_by_reading(path: Path) -> str | None:
-    values = set(pq.read_table(path, columns=["crawl_id"])["crawl_id"].to_pylist())
-    return values.pop() if len(values) == 1 else None
+def _crawl_ids_by_reading(path: Path) -> set[str]:
+    return {c for c in pq.read_table(path, columns=["crawl_id"])["crawl_id"].to_pylist() if c}
 
 
 @dataclass
@@ -482,29 +505,6 @@ class Snapshot:
         if read_current(self.index) != gen:
             return True
         return tuple(raw_names(self.index, t) for t in RAW_TABLES) != self.listing
-
-    def follow_set_aside(self) -> int:
-        """Point this snapshot's raw files that are gone at their set-aside copies (renamed
-        into ``compacted/consumed-gen-*`` by the compaction that consumed them, kept one
-        generation); the number moved. The first generation after this snapshot's is theirs.
-        """
-        mine = self.manifest.generation if self.manifest is not None else ""
-        dirs = sorted(
-            d for d in (self.index / COMPACTED).glob(f"{SET_ASIDE}gen-*")
-            if d.name[len(SET_ASIDE):] > mine
-        )  # fmt: skip
-        moved = 0
-        raw = (self.raw_links, self.raw_pages, self.raw_texts, self.raw_targets)
-        for table, files in zip(RAW_TABLES, raw, strict=True):
-            for i, p in enumerate(files):
-                if p.exists():
-                    continue
-                for d in dirs:
-                    if (d / table / p.name).is_file():
-                        files[i] = d / table / p.name
-                        moved += 1
-                        break
-        return moved
 
     def link_segments(self, crawl: str | None = None) -> list[Segment]:
         if self.manifest is None:
@@ -543,9 +543,7 @@ class Snapshot:
     def crawl_ids(self) -> list[str]:
         ids = set(self.manifest.crawls) if self.manifest else set()
         for p in self.raw_links + self.raw_pages:
-            cid = file_crawl_id(p)
-            if cid is not None:
-                ids.add(cid)
+            ids |= file_crawl_ids(p)
         return sorted(ids)
 
     def check_crawl(self, crawl: str | None) -> None:
@@ -563,14 +561,21 @@ def read_current(index: Path) -> str | None:
     return name or None
 
 
+# Reads of CURRENT, its manifest and the raw folders before giving up (each retry: a
+# compaction published meanwhile).
+OPEN_RETRIES = 5
+
+
 def open_snapshot(index: str | Path) -> Snapshot:
     """The snapshot of ``index`` as of now; raises :class:`IndexError_` if there is none."""
     root = Path(index)
     if not root.is_dir():
         raise IndexError_(f"no index at {index}: directory not found")
     # A generation is never deleted while CURRENT names it, and the one it replaced is kept
-    # for a grace period; retry if a compaction published between the two reads.
-    for _ in range(3):
+    # for a grace period; retry if a compaction published between the two reads, or before
+    # the listing of the raw folders (it may have deleted the raw files it consumed: the old
+    # generation without them would answer without their rows).
+    for _ in range(OPEN_RETRIES):
         name = read_current(root)
         manifest = gen_dir = None
         if name is not None:
@@ -580,6 +585,8 @@ def open_snapshot(index: str | Path) -> Snapshot:
             except FileNotFoundError:
                 continue
         listing = tuple(raw_names(root, table) for table in RAW_TABLES)
+        if read_current(root) != name:
+            continue
         raw_l, raw_p, raw_x, raw_t = (
             [p for p in (root / table / n for n in names)
              if p.is_file() and (manifest is None or not manifest.is_consumed(table, p))]
@@ -590,7 +597,10 @@ def open_snapshot(index: str | Path) -> Snapshot:
             raise IndexError_(f"no index at {index}: expected links/ and pages/")
         return Snapshot(root, manifest, gen_dir, raw_l, raw_p, raw_texts=raw_x, raw_targets=raw_t,
                         listing=listing)  # fmt: skip
-    raise IndexError_(f"{index}: CURRENT names a generation that does not exist")
+    raise IndexError_(
+        f"{index}: CURRENT names a generation that does not exist, or moved "
+        f"{OPEN_RETRIES} times while it was read"
+    )
 
 
 def fsync_dir(path: Path) -> None:

@@ -25,6 +25,7 @@ its latest fetch, except ``dofollow``, true if any occurrence in that fetch is f
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -71,8 +72,8 @@ def _current(method: Callable) -> Callable:
     """A query of :class:`Index`: first moves the Index on to a newer snapshot (a compaction
     or a `delete` since the last query may delete the files it read, a crawl may have written
     new ones); the nested queries it makes then read the same snapshot. If the index changes
-    under the query and a file it reads is gone, the query runs again, on its snapshot's
-    files set aside by the compaction, else on the new snapshot (at most twice)."""
+    under the query and a file it reads is gone (a compaction consumed it, or `delete`), the
+    query runs again on the new snapshot (at most twice), whose generation holds its rows."""
 
     @functools.wraps(method)
     def query(self: Index, *args: object, **kwargs: object) -> object:
@@ -268,7 +269,10 @@ class Index:
         self._ranks_table: lookup.Authority | None = None
         self._segment_files: OrderedDict[Path, lookup.SegmentFile] = OrderedDict()
         self._raw_row_count: int | None = None
-        self._columns_of: dict[Path, set[str]] = {}
+        self._columns_of: dict[Path, set[str]] = {}  # of the generation's files
+        # Of the raw files, kept across refreshes: (size, mtime_ns, inode) -> rows, columns.
+        self._raw_facts: dict[Path, tuple[tuple[int, int, int], int, frozenset[str]]] = {}
+        self._raw_checked: set[Path] = set()  # whose key was checked since the refresh
         self._depth = 0  # queries in progress (see _current)
 
     def refresh(self) -> bool:
@@ -283,16 +287,17 @@ class Index:
         if self.snap.generation_dir != gen:  # only raw files changed: the open files stay
             self._close_files()
             self._stored_keys = None
+            self._columns_of.clear()
         self._raw_row_count = None
-        self._columns_of.clear()
+        raw = {*self.snap.raw_links, *self.snap.raw_pages, *self.snap.raw_targets}
+        for path in [p for p in self._raw_facts if p not in raw]:
+            del self._raw_facts[path]
+        self._raw_checked.clear()
         return True
 
     def _recover(self) -> bool:
-        """After a query failed on a file that is gone: True if it can run again, on this
-        snapshot's raw files where the compaction that consumed them set them aside, or else
-        on a newer snapshot."""
-        if self.snap.follow_set_aside():
-            return True
+        """After a query failed on a file that is gone: True if it can run again, on a newer
+        snapshot."""
         return self.refresh()
 
     def _close_files(self) -> None:
@@ -341,7 +346,7 @@ class Index:
                     "NULL::VARCHAR AS _lang, NULL::VARCHAR AS _country WHERE false")  # fmt: skip
         return f"""SELECT url AS _url, crawl_id AS _crawl, arg_max(lang, fetched_at) AS _lang,
                           arg_max(country, fetched_at) AS _country
-                   FROM (SELECT {columns_or_null(files, PAGES_SCHEMA)}
+                   FROM (SELECT {columns_or_null(files, PAGES_SCHEMA, self._file_columns)}
                          FROM read_parquet({file_list(files)}, union_by_name = true))
                    GROUP BY url, crawl_id"""
 
@@ -356,7 +361,11 @@ class Index:
         nulls = ", ".join(f"NULL::VARCHAR AS {c}" for c in missing)
         return f"(SELECT *, {nulls} FROM {read})"
 
-    def _file_columns(self, path: Path) -> set[str]:
+    def _file_columns(self, path: Path | str) -> set[str] | frozenset[str]:
+        """The column names of a file of the snapshot, its footer read once."""
+        path = Path(path)
+        if path.parent.parent == self.snap.index:  # a raw file
+            return self._raw_file(path)[2]
         known = self._columns_of.get(path)
         if known is None:
             sf = self._segment_files.get(path)
@@ -403,9 +412,24 @@ class Index:
 
     def _raw_rows(self) -> int:
         if self._raw_row_count is None:
-            self._raw_row_count = sum(pq.ParquetFile(p).metadata.num_rows
-                                      for p in self.snap.raw_links)  # fmt: skip
+            self._raw_row_count = sum(self._raw_file(p)[1] for p in self.snap.raw_links)
         return self._raw_row_count
+
+    def _raw_file(self, path: Path) -> tuple[tuple[int, int, int], int, frozenset[str]]:
+        """A raw file's key, rows and columns: its footer read once while the file is the same
+        (size, mtime_ns, inode: raw files are written once, under a temporary name), checked
+        once per snapshot."""
+        facts = self._raw_facts.get(path)
+        if facts is not None and path in self._raw_checked:
+            return facts
+        self._raw_checked.add(path)
+        st = os.stat(path)
+        key = (st.st_size, st.st_mtime_ns, st.st_ino)
+        if facts is None or facts[0] != key:
+            md = pq.read_metadata(path)
+            facts = key, md.num_rows, frozenset(md.schema.to_arrow_schema().names)
+            self._raw_facts[path] = facts
+        return facts
 
     def _segment_file(self, path: Path) -> lookup.SegmentFile:
         sf = self._segment_files.get(path)
@@ -978,7 +1002,7 @@ class Index:
             return TARGETS_SCHEMA.empty_table()
         where = f"WHERE crawl_id = {lit(crawl)}" if crawl is not None else ""
         table = self.run(f"""
-            SELECT {columns_or_null(files, TARGETS_SCHEMA)}
+            SELECT {columns_or_null(files, TARGETS_SCHEMA, self._file_columns)}
             FROM read_parquet({file_list(files)}, union_by_name = true, filename = true)
             {where}
             QUALIFY row_number() OVER (PARTITION BY crawl_id, url
@@ -1170,9 +1194,17 @@ class Index:
         rows = self.run(sql)["crawl_id"].to_pylist()
         return str(rows[0]) if rows else None
 
-    @_current
     def sql(self, query: str, *, limit: int | None = None) -> pa.Table:
         """Run one read-only DuckDB statement with ``links``, ``pages`` (and ranks) views."""
+        import duckdb
+
+        try:  # a file gone (a compaction published meanwhile) is retried by _current first
+            return self._sql(query, limit)
+        except duckdb.IOException as exc:
+            raise IndexError_(f"SQL: {str(exc).splitlines()[0]}") from None
+
+    @_current
+    def _sql(self, query: str, limit: int | None) -> pa.Table:
         import duckdb
 
         try:
@@ -1191,6 +1223,8 @@ class Index:
         try:
             rel = self.con.sql(query)
             table = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+        except duckdb.IOException:
+            raise  # maybe a file gone: see sql
         except duckdb.Error as exc:
             raise IndexError_(f"SQL: {str(exc).splitlines()[0]}") from None
         if isinstance(table, pa.RecordBatchReader):
