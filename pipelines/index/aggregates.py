@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -660,6 +661,7 @@ class InHand:
         self.counts: dict[int, pa.Table] = {}  # per bucket: links per (domain, host)
         self.from_files: set[int] = set()  # buckets given without their rows
         self.seconds = 0.0  # building buckets (beside the compaction: not all of it waited)
+        self._lock = threading.Lock()  # two threads build (:meth:`bucket`)
         # The compaction's result streams on ``con`` meanwhile: a DuckDB of their own.
         ((limit, temp),) = con.execute("""SELECT current_setting('memory_limit'),
                                                  current_setting('temp_directory')""").fetchall()
@@ -692,11 +694,21 @@ class InHand:
                           row_group_rows=self.row_group_rows, rows=rows)  # fmt: skip
 
     def bucket(self, bucket: int, buckets: int, rows: pa.Table | None) -> None:
-        """Build ``bucket`` (of ``buckets``) from its rows, all of them, once the bucket
-        before it is built; None: too many to hold, :meth:`finish` builds it from its files."""
+        """Build ``bucket`` (of ``buckets``) from its rows, all of them: on the thread of its
+        own, or, while that one still builds the bucket before, here, on a cursor of ``con``
+        (the writer would wait for it, its core idle: a bucket builds in about 3x its write);
+        None: too many to hold, :meth:`finish` builds it from its files. Either way at most
+        two buckets' rows are held: one building there, one here (being written or built)."""
         self.entry["buckets"] = buckets
         if rows is None:
             self.from_files.add(bucket)
+            return
+        if self._building is not None and not self._building.done():
+            cur = self.con.cursor()
+            try:
+                self._build(bucket, rows, cur)
+            finally:
+                cur.close()
             return
         self._wait()
         self._building = self._pool.submit(self._build, bucket, rows)
@@ -707,11 +719,12 @@ class InHand:
         if building is not None:
             building.result()
 
-    def _build(self, bucket: int, rows: pa.Table) -> None:
+    def _build(self, bucket: int, rows: pa.Table, con=None) -> None:
+        """Build ``bucket`` from ``rows`` on ``con`` (default: the in-hand DuckDB)."""
         import duckdb
 
         t0 = time.monotonic()
-        con = self._own
+        con = con or self._own
         con.register("_agg_rows", rows)
         try:
             self.counts[bucket] = counts = arrow_table(con, count_sql("_agg_rows", self.where))
@@ -723,7 +736,8 @@ class InHand:
             self.from_files.add(bucket)
         finally:
             con.unregister("_agg_rows")
-            self.seconds += time.monotonic() - t0
+            with self._lock:
+                self.seconds += time.monotonic() - t0
 
     def close(self) -> None:
         """Stop the bucket being built (a failed compaction: interrupted, not waited for to
