@@ -851,8 +851,7 @@ def test_aggregates_of_a_bucket_too_big_to_hold_are_built_from_its_files(tmp_pat
     _same_as_the_files_build(tmp_path, snap)
 
 
-def test_the_writer_builds_a_bucket_itself_while_the_in_hand_thread_is_busy(tmp_path,
-                                                                           monkeypatch):
+def test_the_writer_builds_a_bucket_while_the_in_hand_thread_is_busy(tmp_path, monkeypatch):
     """While the in-hand thread still builds a bucket, the writer's thread builds the next one
     itself (on a cursor of the compaction's connection) instead of waiting: every bucket from
     its rows, the same files as the build from the generation's files."""
