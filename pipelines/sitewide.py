@@ -76,8 +76,13 @@ def site_level_sql(
     key = "crawl_id, source_host, target_url, anchor_text" + (f", {blk}" if blk else "")
     score = f'coalesce("{score_column}", 0.5)' if score_column else "0.5"
     regions = ("content", "nav", "sidebar", "footer", "comment")
+    # Keys, links and containers on fewer pages than this can be no template (``need`` is at
+    # least this): left out of the stats, a row of one joins none (0 pages; is_template NULL,
+    # false in the CASE). Most rows' keys are on one page: the joins' tables shrink to the
+    # repeated ones (at 2M links, 1.1 s of the pass's 6.2 s CPU).
+    few = int(min_template_pages)
     ctes, joins = "", ""
-    sitewide = "ks.key_pages"
+    sitewide = "coalesce(ks.key_pages, 0)"
     block_region, block_weight = "NULL::VARCHAR", "NULL::DOUBLE"
     if blk:
         # The link's pages whatever its container (README: sitewide), and the votes of each
@@ -88,7 +93,7 @@ def site_level_sql(
 link_stats AS (
     SELECT crawl_id, source_host, target_url, anchor_text, count(*) AS link_pages
     FROM (SELECT DISTINCT crawl_id, source_host, target_url, anchor_text, source_url
-          FROM key_page) GROUP BY ALL
+          FROM key_page) GROUP BY ALL HAVING count(*) >= {few}
 ),
 block_page AS (
     SELECT crawl_id, source_host, {blk}, source_url, sum(w) AS w_all, {votes}
@@ -97,13 +102,14 @@ block_page AS (
 block_stats AS (
     SELECT crawl_id, source_host, {blk}, count(*) AS block_pages, sum(w_all) AS w_all,
            {sums}
-    FROM block_page GROUP BY ALL
+    FROM block_page GROUP BY ALL HAVING count(*) >= {few}
 ),"""
         joins = f"""
-    JOIN link_stats ls ON {_same("s", "ls", "crawl_id, source_host, target_url, anchor_text")}
+    LEFT JOIN link_stats ls
+        ON {_same("s", "ls", "crawl_id, source_host, target_url, anchor_text")}
     LEFT JOIN block_stats bs ON {_same("s", "bs", "crawl_id, source_host")}
-        AND bs.{blk} = s.{blk} AND bs.block_pages >= {int(min_template_pages)}"""
-        sitewide = "ls.link_pages"
+        AND bs.{blk} = s.{blk}"""
+        sitewide = "coalesce(ls.link_pages, 0)"
         best = "greatest(" + ", ".join(f"coalesce(bs.w_{r}, 0)" for r in regions) + ")"
         block_weight = f"{best} / bs.w_all"
         block_region = (
@@ -139,7 +145,7 @@ key_page AS (
 key_stats AS (
     SELECT {key}, count(*) AS key_pages, avg(pos) AS key_pos, sum(n_nav) AS n_nav,
            sum(n_sidebar) AS n_sidebar, sum(n_footer) AS n_footer
-    FROM key_page GROUP BY ALL
+    FROM key_page GROUP BY ALL HAVING count(*) >= {few}
 ),{ctes}
 flagged AS (
     SELECT s.*, {boiler} AS boiler, {block_region} AS block_region,
@@ -150,7 +156,7 @@ flagged AS (
                AND abs(s.rel_pos - ks.key_pos) <= {float(POSITION_SLACK)} AS is_template
     FROM scored s
     JOIN host_pages hp ON {_same("s", "hp", "crawl_id, source_host")}
-    JOIN key_stats ks ON {_same("s", "ks", key)}{joins}
+    LEFT JOIN key_stats ks ON {_same("s", "ks", key)}{joins}
 )
 SELECT * EXCLUDE (rel_pos, w, boiler, block_region, block_weight, is_sitewide, is_template)
     REPLACE (
