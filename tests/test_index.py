@@ -853,24 +853,32 @@ def test_aggregates_of_a_bucket_too_big_to_hold_are_built_from_its_files(tmp_pat
 
 def test_the_writer_builds_a_bucket_while_the_in_hand_thread_is_busy(tmp_path, monkeypatch):
     """While the in-hand thread still builds a bucket, the writer's thread builds the next one
-    itself (on a cursor of the compaction's connection) instead of waiting: every bucket from
-    its rows, the same files as the build from the generation's files."""
-    build = agg.InHand._build
-    here, built_here = [], threading.Event()
+    itself (on a cursor of the compaction's connection, set to one thread meanwhile) instead
+    of waiting: every bucket from its rows, the same files as the build from the generation's
+    files; the connection's threads given back."""
+    build, close = agg.InHand._build, agg.InHand.close
+    here, built_here, threads = [], threading.Event(), []
 
     def recorded(self, bucket, rows, con=None):
         if con is None:
             built_here.wait(60)  # busy until the writer's thread has built one
         else:
             here.append(bucket)
+            threads.append(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
         build(self, bucket, rows, con)
         if con is not None:
             built_here.set()
 
+    def closed(self):
+        close(self)
+        threads.append(self.con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+
     monkeypatch.setattr(agg.InHand, "_build", recorded)
-    snap, from_rows, _ = _in_hand_crawl(tmp_path, monkeypatch)
+    monkeypatch.setattr(agg.InHand, "close", closed)
+    snap, from_rows, _ = _in_hand_crawl(tmp_path, monkeypatch, threads=2)
     links = sorted(s.bucket for s in snap.manifest.links)
     assert here and set(here) < set(links) and sorted(from_rows) == links
+    assert threads == [1] * len(here) + [2, 2], threads  # finish closes, then compact
     _same_as_the_files_build(tmp_path, snap)
 
 

@@ -270,9 +270,68 @@ def domain_grouped_sql(hgrouped: str, hbl: str, bl: str) -> str:
     return by_domain_sql(hgrouped, hbl, keys, rows, grouped_sql)
 
 
-def distinct_backlinks_sql(src: str) -> str:
+def distinct_backlinks_sql(src: str, alone: str | None = None) -> str:
     """Distinct backlinks of every stored target (``queries.Index._bl`` without the target),
-    with ``target_domain`` (for the bucket)."""
+    with ``target_domain`` (for the bucket). ``alone``: a boolean column of ``src`` true on
+    rows known to be their backlink's only row (:func:`alone_rows`): taken as they are, what
+    the aggregates give of one row, and only the others grouped (in a bucket most rows are
+    alone; grouping them was the statement's cost)."""
+    grouped = _distinct_backlinks_grouped(src if alone is None else
+                                          f"SELECT * FROM ({src}) WHERE NOT {alone}")  # fmt: skip
+    if alone is None:
+        return grouped
+    return f"""
+    SELECT target_key, target_domain, source_url, target_url, anchor_text, source_domain,
+           _follow % 2 = 1 AS dofollow, fetched_at AS first_seen, fetched_at AS last_seen,
+           {_arg_one("array_to_string(rel, ' ')")} AS rel, {_arg_one("placement")} AS placement,
+           {_arg_one("sitewide")} AS sitewide, {_arg_one("is_image")} AS is_image,
+           {_arg_one("source_page_type")} AS source_page_type, _follow, _last,
+           coalesce(link_kind <> {lit(DIRECT)}, true) AS _redirected
+    FROM ({_with_follow_last(f"SELECT * FROM ({src}) WHERE {alone}")})
+    UNION ALL BY NAME
+    {grouped}"""
+
+
+def _arg_one(arg: str) -> str:
+    """``arg_max(arg, _last)`` of one row: its ``arg`` unless ``_last`` is NULL (arg_max skips
+    a row whose value is NULL)."""
+    return f"CASE WHEN _last IS NOT NULL THEN {arg} END"
+
+
+def _with_follow_last(src: str) -> str:
+    """Rows of ``src`` with ``_follow`` (latest fetch, then dofollow) and ``_last`` (latest
+    fetch, then first position): what the distinct backlinks keep of their rows."""
+    return f"""SELECT *, epoch_ms(fetched_at) * 2 + (NOT nofollow)::BIGINT AS _follow,
+                  epoch_ms(fetched_at) * {_POSITIONS} - least(position, {_POSITIONS - 1}) AS _last
+               FROM ({src})"""
+
+
+def alone_rows(rows: pa.Table) -> pa.Array:
+    """Per row of a bucket's rows (sorted by ``compact.SORT_KEY``: a backlink's rows, of one
+    target URL and host, so of one ``target_surt``, and one page, so of one ``source_domain``
+    and ``source_url``, are next to each other), whether it is its backlink's only row: no
+    neighbour of the same ``target_surt`` and ``source_url`` (NULLs count as the same).
+
+    >>> t = pa.table({"target_surt": ["a", "a", "a", "b"], "source_url": ["x", "x", "y", "y"]})
+    >>> alone_rows(t).to_pylist()
+    [False, False, True, True]
+    """
+    n = rows.num_rows
+    if n < 2:
+        return pa.array(np.ones(n, bool))
+    same = np.ones(n - 1, bool)
+    for col in ("target_surt", "source_url"):
+        a = rows[col]
+        eq = pc.equal(a.slice(1), a.slice(0, n - 1))
+        both_null = pc.and_(pc.is_null(a.slice(1)), pc.is_null(a.slice(0, n - 1)))
+        same &= pc.or_(pc.fill_null(eq, False), both_null).to_numpy(zero_copy_only=False)
+    alone = np.ones(n, bool)
+    alone[1:] &= ~same
+    alone[:-1] &= ~same
+    return pa.array(alone)
+
+
+def _distinct_backlinks_grouped(src: str) -> str:
     return f"""
     SELECT target_key, any_value(target_domain) AS target_domain, source_url, target_url,
            anchor_text, any_value(source_domain) AS source_domain,
@@ -284,9 +343,7 @@ def distinct_backlinks_sql(src: str) -> str:
            arg_max(source_page_type, _last) AS source_page_type,
            max(_follow) AS _follow, max(_last) AS _last,
            bool_or(coalesce(link_kind <> {lit(DIRECT)}, true)) AS _redirected
-    FROM (SELECT *, epoch_ms(fetched_at) * 2 + (NOT nofollow)::BIGINT AS _follow,
-                 epoch_ms(fetched_at) * {_POSITIONS} - least(position, {_POSITIONS - 1}) AS _last
-          FROM ({src}))
+    FROM ({_with_follow_last(src)})
     GROUP BY target_key, source_url, target_url, anchor_text"""
 
 
@@ -662,6 +719,7 @@ class InHand:
         self.from_files: set[int] = set()  # buckets given without their rows
         self.seconds = 0.0  # building buckets (beside the compaction: not all of it waited)
         self._lock = threading.Lock()  # two threads build (:meth:`bucket`)
+        self._threads: int | None = None  # ``con``'s threads, while set to one
         # The compaction's result streams on ``con`` meanwhile: a DuckDB of their own.
         ((limit, temp),) = con.execute("""SELECT current_setting('memory_limit'),
                                                  current_setting('temp_directory')""").fetchall()
@@ -687,11 +745,13 @@ class InHand:
         self._building: Future[None] | None = None
 
     def _task(self, bucket: int, domains: list[str], hosts: list[str], files: list[Path],
-              cols: str, rows: str | None = None) -> BucketTask:  # fmt: skip
+              cols: str, rows: str | None = None, alone: str | None = None
+              ) -> BucketTask:  # fmt: skip
         return BucketTask(stage=self.stage, files=files, where=self.where, bucket=bucket,
                           buckets=self.entry["buckets"], cols=cols, entry=self.entry,
                           domains=domains, hosts=hosts, ranks=self.ranks,
-                          row_group_rows=self.row_group_rows, rows=rows)  # fmt: skip
+                          row_group_rows=self.row_group_rows, rows=rows,
+                          alone=alone)  # fmt: skip
 
     def bucket(self, bucket: int, buckets: int, rows: pa.Table | None) -> None:
         """Build ``bucket`` (of ``buckets``) from its rows, all of them: on the thread of its
@@ -704,7 +764,14 @@ class InHand:
             self.from_files.add(bucket)
             return
         if self._building is not None and not self._building.done():
-            cur = self.con.cursor()
+            cur = self.con.cursor()  # ``con`` itself streams the compaction's result
+            if self._threads is None:
+                # One thread (the database's setting), as the in-hand DuckDB: two cost 1.25x
+                # the CPU, and the other core builds; the compaction's query is sorted by
+                # now, only streamed.
+                ((self._threads,),) = cur.execute(
+                    "SELECT current_setting('threads')").fetchall()  # fmt: skip
+                cur.execute("SET threads = 1")
             try:
                 self._build(bucket, rows, cur)
             finally:
@@ -725,12 +792,14 @@ class InHand:
 
         t0 = time.monotonic()
         con = con or self._own
-        con.register("_agg_rows", rows)
+        # Sorted as written: which rows are their backlink's only one.
+        con.register("_agg_rows", rows.append_column("_alone", alone_rows(rows)))
         try:
             self.counts[bucket] = counts = arrow_table(con, count_sql("_agg_rows", self.where))
             domains, hosts, _ = select_targets(counts, self.min_links)
             if domains:
-                build_bucket(con, self._task(bucket, domains, hosts, [], "*", "_agg_rows"))
+                build_bucket(con, self._task(bucket, domains, hosts, [], "*", "_agg_rows",
+                                             "_alone"))  # fmt: skip
         except duckdb.OutOfMemoryException:
             # Its share could not hold them: finish builds it from its file, whole limit.
             self.from_files.add(bucket)
@@ -744,6 +813,12 @@ class InHand:
         the end), wait for its thread, close its connection and give ``con`` its whole memory
         limit back. Raises nothing: after :meth:`finish` nothing is left to raise, and on a
         failed compaction its own error is the one to see."""
+        threads, self._threads = self._threads, None
+        if threads is not None:
+            with contextlib.suppress(Exception):
+                cur = self.con.cursor()
+                cur.execute(f"SET threads = {int(threads)}")
+                cur.close()
         if self._own is None:
             return
         if self._building is not None:
@@ -810,6 +885,7 @@ class BucketTask:
     ranks: Path
     row_group_rows: int = ROW_GROUP_ROWS
     rows: str | None = None  # a registered relation of the bucket's rows, in place of files
+    alone: str | None = None  # its column of :func:`alone_rows`, if it has one
 
 
 def run_bucket(task: BucketTask) -> None:
@@ -871,7 +947,8 @@ def build_bucket(con, task: BucketTask) -> None:
     }  # fmt: skip
     try:
         # Per host first (each row read and grouped once), then per stored target.
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hbl AS {distinct_backlinks_sql(src)}")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_hbl AS
+                        {distinct_backlinks_sql(src, task.alone)}""")
         # A view: its consumers read it once each, a copy of every host's rows cost more.
         con.execute(f"CREATE OR REPLACE TEMP VIEW _agg_bl AS {domain_backlinks_sql('_agg_hbl')}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hpages AS {host_pages}")
