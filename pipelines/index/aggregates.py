@@ -270,24 +270,29 @@ def domain_grouped_sql(hgrouped: str, hbl: str, bl: str) -> str:
     return by_domain_sql(hgrouped, hbl, keys, rows, grouped_sql)
 
 
-def distinct_backlinks_sql(src: str, alone: str | None = None) -> str:
+# Flags of a bucket's rows in hand (:func:`alone_rows`): the row is its distinct backlink's
+# only row (``ALONE``), and its group of grouped backlinks' only row too (``ALONE_GROUP``).
+ALONE, ALONE_GROUP = "_alone", "_alone_g"
+
+
+def distinct_backlinks_sql(src: str, alone: bool = False) -> str:
     """Distinct backlinks of every stored target (``queries.Index._bl`` without the target),
-    with ``target_domain`` (for the bucket). ``alone``: a boolean column of ``src`` true on
-    rows known to be their backlink's only row (:func:`alone_rows`): taken as they are, what
-    the aggregates give of one row, and only the others grouped (in a bucket most rows are
-    alone; grouping them was the statement's cost)."""
-    grouped = _distinct_backlinks_grouped(src if alone is None else
-                                          f"SELECT * FROM ({src}) WHERE NOT {alone}")  # fmt: skip
-    if alone is None:
-        return grouped
+    with ``target_domain`` (for the bucket). ``alone``: ``src`` has the columns ``ALONE`` and
+    ``ALONE_GROUP`` (:func:`alone_rows`): a row alone is taken as it is, what the aggregates
+    give of one row, and only the others grouped (in a bucket most rows are alone); the
+    backlinks then carry ``ALONE_GROUP`` (false for those grouped), for :func:`grouped_sql`."""
+    if not alone:
+        return _distinct_backlinks_grouped(src)
+    grouped = _distinct_backlinks_grouped(f"SELECT * FROM ({src}) WHERE NOT {ALONE}",
+                                          f", false AS {ALONE_GROUP}")  # fmt: skip
     return f"""
     SELECT target_key, target_domain, source_url, target_url, anchor_text, source_domain,
            _follow % 2 = 1 AS dofollow, fetched_at AS first_seen, fetched_at AS last_seen,
            {_arg_one("array_to_string(rel, ' ')")} AS rel, {_arg_one("placement")} AS placement,
            {_arg_one("sitewide")} AS sitewide, {_arg_one("is_image")} AS is_image,
            {_arg_one("source_page_type")} AS source_page_type, _follow, _last,
-           coalesce(link_kind <> {lit(DIRECT)}, true) AS _redirected
-    FROM ({_with_follow_last(f"SELECT * FROM ({src}) WHERE {alone}")})
+           coalesce(link_kind <> {lit(DIRECT)}, true) AS _redirected, {ALONE_GROUP}
+    FROM ({_with_follow_last(f"SELECT * FROM ({src}) WHERE {ALONE}")})
     UNION ALL BY NAME
     {grouped}"""
 
@@ -306,32 +311,43 @@ def _with_follow_last(src: str) -> str:
                FROM ({src})"""
 
 
-def alone_rows(rows: pa.Table) -> pa.Array:
-    """Per row of a bucket's rows (sorted by ``compact.SORT_KEY``: a backlink's rows, of one
-    target URL and host, so of one ``target_surt``, and one page, so of one ``source_domain``
-    and ``source_url``, are next to each other), whether it is its backlink's only row: no
-    neighbour of the same ``target_surt`` and ``source_url`` (NULLs count as the same).
+def alone_rows(rows: pa.Table) -> pa.Table:
+    """``rows`` (a bucket's, sorted by ``compact.SORT_KEY``) with the columns ``ALONE`` and
+    ``ALONE_GROUP``: whether no neighbour has the row's ``target_surt`` and ``source_url``,
+    and whether none has its ``target_surt`` and ``source_domain`` (NULLs count as the same).
+    The rows of a distinct backlink (one target URL and host, so one ``target_surt``; one
+    page, so one ``source_domain`` and ``source_url``) are next to each other, and so are
+    those of a group of grouped backlinks (one host, target URL and ``source_domain``): a row
+    without such a neighbour is the only one of its backlink, or of its group.
 
-    >>> t = pa.table({"target_surt": ["a", "a", "a", "b"], "source_url": ["x", "x", "y", "y"]})
-    >>> alone_rows(t).to_pylist()
-    [False, False, True, True]
+    >>> t = pa.table({"target_surt": ["a", "a", "a", "b"], "source_url": ["x", "x", "y", "y"],
+    ...               "source_domain": ["x", "x", "x", "y"]})
+    >>> [alone_rows(t)[c].to_pylist() for c in (ALONE, ALONE_GROUP)]
+    [[False, False, True, True], [False, False, False, True]]
     """
-    n = rows.num_rows
+    surt = _same_as_next(rows["target_surt"])
+    out = rows
+    for name, col in ((ALONE, "source_url"), (ALONE_GROUP, "source_domain")):
+        same = surt & _same_as_next(rows[col])
+        alone = np.ones(rows.num_rows, bool)
+        alone[1:] &= ~same
+        alone[:-1] &= ~same
+        out = out.append_column(name, pa.array(alone))
+    return out
+
+
+def _same_as_next(a: pa.ChunkedArray) -> np.ndarray:
+    """Per row but the last: whether the next row has the same value (two NULLs: the same)."""
+    n = len(a)
     if n < 2:
-        return pa.array(np.ones(n, bool))
-    same = np.ones(n - 1, bool)
-    for col in ("target_surt", "source_url"):
-        a = rows[col]
-        eq = pc.equal(a.slice(1), a.slice(0, n - 1))
-        both_null = pc.and_(pc.is_null(a.slice(1)), pc.is_null(a.slice(0, n - 1)))
-        same &= pc.or_(pc.fill_null(eq, False), both_null).to_numpy(zero_copy_only=False)
-    alone = np.ones(n, bool)
-    alone[1:] &= ~same
-    alone[:-1] &= ~same
-    return pa.array(alone)
+        return np.zeros(0, bool)
+    nxt, cur = a.slice(1), a.slice(0, n - 1)
+    same = pc.or_(pc.fill_null(pc.equal(nxt, cur), False),
+                  pc.and_(pc.is_null(nxt), pc.is_null(cur)))  # fmt: skip
+    return same.to_numpy(zero_copy_only=False)
 
 
-def _distinct_backlinks_grouped(src: str) -> str:
+def _distinct_backlinks_grouped(src: str, extra: str = "") -> str:
     return f"""
     SELECT target_key, any_value(target_domain) AS target_domain, source_url, target_url,
            anchor_text, any_value(source_domain) AS source_domain,
@@ -342,7 +358,7 @@ def _distinct_backlinks_grouped(src: str) -> str:
            arg_max(is_image, _last) AS is_image,
            arg_max(source_page_type, _last) AS source_page_type,
            max(_follow) AS _follow, max(_last) AS _last,
-           bool_or(coalesce(link_kind <> {lit(DIRECT)}, true)) AS _redirected
+           bool_or(coalesce(link_kind <> {lit(DIRECT)}, true)) AS _redirected{extra}
     FROM ({_with_follow_last(src)})
     GROUP BY target_key, source_url, target_url, anchor_text"""
 
@@ -394,11 +410,24 @@ def refdomains_sql(bl: str) -> str:
     ) d LEFT JOIN _agg_dominant m USING (target_key, source_domain)"""
 
 
-def grouped_sql(bl: str) -> str:
+def grouped_sql(bl: str, alone: str | None = None) -> str:
     """Grouped backlinks of every target (``queries.Index.backlinks``' grouped SQL), in one
     pass over ``bl``: each group's most common rel (ties to the smallest) is counted per rel
     only for the groups whose rows do not all share one (the grouped query's two levels cost
-    twice the pass, and nearly every group has a single rel)."""
+    twice the pass, and nearly every group has a single rel). ``alone``: a boolean column of
+    ``bl`` true on its group's only row (``ALONE_GROUP``): taken as the aggregates give one
+    row, only the others grouped."""
+    if alone is not None:
+        one = ", ".join(lit(p) for p in sorted(_PLACEMENTS))
+        return f"""
+        SELECT target_key, target_domain, source_url, target_url, anchor_text,
+               1::BIGINT AS similar_links, rel, dofollow,
+               CASE WHEN placement IN ({one}) THEN placement END AS placement, sitewide,
+               first_seen, last_seen, source_domain,
+               CASE WHEN source_url IS NOT NULL THEN source_page_type END AS source_page_type
+        FROM {bl} WHERE {alone}
+        UNION ALL BY NAME
+        {grouped_sql(f"(SELECT * FROM {bl} WHERE NOT {alone})")}"""
     keys = "target_key, source_domain, target_url, anchor_text"
     counts = ", ".join(
         f"count(*) FILTER (WHERE placement = {lit(p)}) AS _p{i}"
@@ -745,7 +774,7 @@ class InHand:
         self._building: Future[None] | None = None
 
     def _task(self, bucket: int, domains: list[str], hosts: list[str], files: list[Path],
-              cols: str, rows: str | None = None, alone: str | None = None
+              cols: str, rows: str | None = None, alone: bool = False
               ) -> BucketTask:  # fmt: skip
         return BucketTask(stage=self.stage, files=files, where=self.where, bucket=bucket,
                           buckets=self.entry["buckets"], cols=cols, entry=self.entry,
@@ -793,13 +822,13 @@ class InHand:
         t0 = time.monotonic()
         con = con or self._own
         # Sorted as written: which rows are their backlink's only one.
-        con.register("_agg_rows", rows.append_column("_alone", alone_rows(rows)))
+        con.register("_agg_rows", alone_rows(rows))
         try:
             self.counts[bucket] = counts = arrow_table(con, count_sql("_agg_rows", self.where))
             domains, hosts, _ = select_targets(counts, self.min_links)
             if domains:
                 build_bucket(con, self._task(bucket, domains, hosts, [], "*", "_agg_rows",
-                                             "_alone"))  # fmt: skip
+                                             alone=True))  # fmt: skip
         except duckdb.OutOfMemoryException:
             # Its share could not hold them: finish builds it from its file, whole limit.
             self.from_files.add(bucket)
@@ -885,7 +914,7 @@ class BucketTask:
     ranks: Path
     row_group_rows: int = ROW_GROUP_ROWS
     rows: str | None = None  # a registered relation of the bucket's rows, in place of files
-    alone: str | None = None  # its column of :func:`alone_rows`, if it has one
+    alone: bool = False  # the rows have :func:`alone_rows`' columns
 
 
 def run_bucket(task: BucketTask) -> None:
@@ -956,7 +985,8 @@ def build_bucket(con, task: BucketTask) -> None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_dominant AS {dominant}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pairs AS {pairs_sql('_agg_bl')}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_anchors AS {anchors_sql('_agg_pairs')}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hgrouped AS {grouped_sql('_agg_hbl')}")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_hgrouped AS
+                        {grouped_sql("_agg_hbl", ALONE_GROUP if task.alone else None)}""")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_grouped AS
                         {domain_grouped_sql("_agg_hgrouped", "_agg_hbl", "_agg_bl")}""")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_sets AS
