@@ -79,7 +79,9 @@ def site_level_sql(
     # Keys, links and containers on fewer pages than this can be no template (``need`` is at
     # least this): left out of the stats, a row of one joins none (0 pages; is_template NULL,
     # false in the CASE). Most rows' keys are on one page: the joins' tables shrink to the
-    # repeated ones (at 2M links, 1.1 s of the pass's 6.2 s CPU).
+    # repeated ones (at 2M links, 1.1 s of the pass's 6.2 s CPU). The stats are counted over
+    # the rows of links with that many rows only (``repeated``): one grouping of the rows,
+    # not three.
     few = int(min_template_pages)
     ctes, joins = "", ""
     sitewide = "coalesce(ks.key_pages, 0)"
@@ -130,6 +132,11 @@ WITH page_size AS (
 host_pages AS (
     SELECT crawl_id, source_host, count(*) AS host_pages FROM page_size GROUP BY ALL
 ),
+repeated AS (
+    -- Links of at least ``few`` rows: only they (and their keys) can be on ``few`` pages.
+    SELECT crawl_id, source_host, target_url, anchor_text FROM {links}
+    GROUP BY ALL HAVING count(*) >= {few}
+),
 scored AS NOT MATERIALIZED (
     SELECT l.*, (l.position + 0.5) / ps.page_links AS rel_pos,
            CASE WHEN l.placement = 'comment' THEN 1.0 ELSE {score} END AS w
@@ -140,7 +147,9 @@ key_page AS (
            count(*) FILTER (WHERE placement = 'nav') AS n_nav,
            count(*) FILTER (WHERE placement = 'sidebar') AS n_sidebar,
            count(*) FILTER (WHERE placement = 'footer') AS n_footer
-    FROM scored GROUP BY ALL
+    FROM scored s SEMI JOIN repeated r
+        ON {_same("s", "r", "crawl_id, source_host, target_url, anchor_text")}
+    GROUP BY ALL
 ),
 key_stats AS (
     SELECT {key}, count(*) AS key_pages, avg(pos) AS key_pos, sum(n_nav) AS n_nav,
