@@ -934,7 +934,9 @@ def top_sql(table: str, order: list[tuple[str, str]], auth: str, joined: str, to
     ``order`` (``auth``: the authority expression over ``joined``), numbered (``_n``) and
     sorted by target: each target's rows are picked by a top-N aggregate over a row of the
     sort key (descending columns are numbers, negated; a row compares nulls last, as the
-    ``ORDER BY``), and only those are sorted (a window over every row sorted them all).
+    ``ORDER BY``), whose list is in that order: its positions number them (a window over the
+    picked rows sorted them again; over every row, all of them). The order is total (it
+    ends with the rows' key), so the numbers are the ``ORDER BY``'s.
 
     >>> "min_by(a.rowid, row(-backlinks, source_domain), 5)" in top_sql(
     ...     "t", UNRANKED_ORDERS["refdomains"], "NULL", "", 5)
@@ -942,14 +944,13 @@ def top_sql(table: str, order: list[tuple[str, str]], auth: str, joined: str, to
     """
     key = ", ".join(("-" if d == "descending" else "") + (auth if c == "authority" else c)
                     for c, d in order)  # fmt: skip
-    picked = f"""SELECT unnest(min_by(a.rowid, row({key}), {int(top_rows)})) AS _r
-                 FROM {table} a {joined} GROUP BY a.target_key"""
+    picked = f"""SELECT unnest(_rs) AS _r, generate_subscripts(_rs, 1) AS _n
+                 FROM (SELECT min_by(a.rowid, row({key}), {int(top_rows)}) AS _rs
+                       FROM {table} a {joined} GROUP BY a.target_key)"""
     return f"""
-    SELECT * FROM (
-        SELECT a.* EXCLUDE (target_domain),
-               row_number() OVER (PARTITION BY a.target_key ORDER BY {order_sql(order, auth)}) AS _n
-        FROM {table} a {joined} SEMI JOIN ({picked}) k ON a.rowid = k._r)
-    ORDER BY target_key, _n"""
+    SELECT a.* EXCLUDE (target_domain), k._n
+    FROM {table} a JOIN ({picked}) k ON a.rowid = k._r
+    ORDER BY a.target_key, k._n"""
 
 
 def build_bucket(con, task: BucketTask) -> None:
