@@ -76,8 +76,15 @@ def site_level_sql(
     key = "crawl_id, source_host, target_url, anchor_text" + (f", {blk}" if blk else "")
     score = f'coalesce("{score_column}", 0.5)' if score_column else "0.5"
     regions = ("content", "nav", "sidebar", "footer", "comment")
+    # Keys, links and containers on fewer pages than this can be no template (``need`` is at
+    # least this): left out of the stats, a row of one joins none (0 pages; is_template NULL,
+    # false in the CASE). Most rows' keys are on one page: the joins' tables shrink to the
+    # repeated ones (at 2M links, 1.1 s of the pass's 6.2 s CPU). The stats are counted over
+    # the rows of links with that many rows only (``repeated``): one grouping of the rows,
+    # not three.
+    few = int(min_template_pages)
     ctes, joins = "", ""
-    sitewide = "ks.key_pages"
+    sitewide = "coalesce(ks.key_pages, 0)"
     block_region, block_weight = "NULL::VARCHAR", "NULL::DOUBLE"
     if blk:
         # The link's pages whatever its container (README: sitewide), and the votes of each
@@ -88,7 +95,7 @@ def site_level_sql(
 link_stats AS (
     SELECT crawl_id, source_host, target_url, anchor_text, count(*) AS link_pages
     FROM (SELECT DISTINCT crawl_id, source_host, target_url, anchor_text, source_url
-          FROM key_page) GROUP BY ALL
+          FROM key_page) GROUP BY ALL HAVING count(*) >= {few}
 ),
 block_page AS (
     SELECT crawl_id, source_host, {blk}, source_url, sum(w) AS w_all, {votes}
@@ -97,13 +104,14 @@ block_page AS (
 block_stats AS (
     SELECT crawl_id, source_host, {blk}, count(*) AS block_pages, sum(w_all) AS w_all,
            {sums}
-    FROM block_page GROUP BY ALL
+    FROM block_page GROUP BY ALL HAVING count(*) >= {few}
 ),"""
         joins = f"""
-    JOIN link_stats ls ON {_same("s", "ls", "crawl_id, source_host, target_url, anchor_text")}
+    LEFT JOIN link_stats ls
+        ON {_same("s", "ls", "crawl_id, source_host, target_url, anchor_text")}
     LEFT JOIN block_stats bs ON {_same("s", "bs", "crawl_id, source_host")}
-        AND bs.{blk} = s.{blk} AND bs.block_pages >= {int(min_template_pages)}"""
-        sitewide = "ls.link_pages"
+        AND bs.{blk} = s.{blk}"""
+        sitewide = "coalesce(ls.link_pages, 0)"
         best = "greatest(" + ", ".join(f"coalesce(bs.w_{r}, 0)" for r in regions) + ")"
         block_weight = f"{best} / bs.w_all"
         block_region = (
@@ -124,6 +132,11 @@ WITH page_size AS (
 host_pages AS (
     SELECT crawl_id, source_host, count(*) AS host_pages FROM page_size GROUP BY ALL
 ),
+repeated AS (
+    -- Links of at least ``few`` rows: only they (and their keys) can be on ``few`` pages.
+    SELECT crawl_id, source_host, target_url, anchor_text FROM {links}
+    GROUP BY ALL HAVING count(*) >= {few}
+),
 scored AS NOT MATERIALIZED (
     SELECT l.*, (l.position + 0.5) / ps.page_links AS rel_pos,
            CASE WHEN l.placement = 'comment' THEN 1.0 ELSE {score} END AS w
@@ -134,12 +147,14 @@ key_page AS (
            count(*) FILTER (WHERE placement = 'nav') AS n_nav,
            count(*) FILTER (WHERE placement = 'sidebar') AS n_sidebar,
            count(*) FILTER (WHERE placement = 'footer') AS n_footer
-    FROM scored GROUP BY ALL
+    FROM scored s SEMI JOIN repeated r
+        ON {_same("s", "r", "crawl_id, source_host, target_url, anchor_text")}
+    GROUP BY ALL
 ),
 key_stats AS (
     SELECT {key}, count(*) AS key_pages, avg(pos) AS key_pos, sum(n_nav) AS n_nav,
            sum(n_sidebar) AS n_sidebar, sum(n_footer) AS n_footer
-    FROM key_page GROUP BY ALL
+    FROM key_page GROUP BY ALL HAVING count(*) >= {few}
 ),{ctes}
 flagged AS (
     SELECT s.*, {boiler} AS boiler, {block_region} AS block_region,
@@ -150,7 +165,7 @@ flagged AS (
                AND abs(s.rel_pos - ks.key_pos) <= {float(POSITION_SLACK)} AS is_template
     FROM scored s
     JOIN host_pages hp ON {_same("s", "hp", "crawl_id, source_host")}
-    JOIN key_stats ks ON {_same("s", "ks", key)}{joins}
+    LEFT JOIN key_stats ks ON {_same("s", "ks", key)}{joins}
 )
 SELECT * EXCLUDE (rel_pos, w, boiler, block_region, block_weight, is_sitewide, is_template)
     REPLACE (

@@ -851,6 +851,37 @@ def test_aggregates_of_a_bucket_too_big_to_hold_are_built_from_its_files(tmp_pat
     _same_as_the_files_build(tmp_path, snap)
 
 
+def test_the_writer_builds_a_bucket_while_the_in_hand_thread_is_busy(tmp_path, monkeypatch):
+    """While the in-hand thread still builds a bucket, the writer's thread builds the next one
+    itself (on a cursor of the compaction's connection, set to one thread meanwhile) instead
+    of waiting: every bucket from its rows, the same files as the build from the generation's
+    files; the connection's threads given back."""
+    build, close = agg.InHand._build, agg.InHand.close
+    here, built_here, threads = [], threading.Event(), []
+
+    def recorded(self, bucket, rows, con=None):
+        if con is None:
+            built_here.wait(60)  # busy until the writer's thread has built one
+        else:
+            here.append(bucket)
+            threads.append(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+        build(self, bucket, rows, con)
+        if con is not None:
+            built_here.set()
+
+    def closed(self):
+        close(self)
+        threads.append(self.con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+
+    monkeypatch.setattr(agg.InHand, "_build", recorded)
+    monkeypatch.setattr(agg.InHand, "close", closed)
+    snap, from_rows, _ = _in_hand_crawl(tmp_path, monkeypatch, threads=2)
+    links = sorted(s.bucket for s in snap.manifest.links)
+    assert here and set(here) < set(links) and sorted(from_rows) == links
+    assert threads == [1] * len(here) + [2, 2], threads  # finish closes, then compact
+    _same_as_the_files_build(tmp_path, snap)
+
+
 def _memory_limit(con) -> int:
     return agg.memory_bytes(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
 
@@ -915,18 +946,21 @@ def test_an_in_hand_bucket_out_of_memory_is_built_from_its_file(tmp_path, monkey
     failure: finish builds it from its file on the compaction's connection; the same files."""
     monkeypatch.setattr(agg, "IN_HAND_OWN_MIN_BYTES", 0)
     monkeypatch.setattr(agg, "IN_HAND_MEMORY_SHARE", 1e-3)  # 200 kB of 200MB
-    failed = []
+    failed, here = {}, set()
     build = agg.InHand._build
 
-    def recorded(self, bucket, rows):
-        build(self, bucket, rows)
-        failed.append(bucket in self.from_files)
+    def recorded(self, bucket, rows, con=None):
+        build(self, bucket, rows, con)
+        if con is None:  # its own DuckDB; else the writer's thread, on the compaction's
+            failed[bucket] = bucket in self.from_files
+        else:
+            here.add(bucket)
 
     monkeypatch.setattr(agg.InHand, "_build", recorded)
     snap, _, from_files = _in_hand_crawl(tmp_path, monkeypatch, memory_limit="200MB")
     links = {s.bucket for s in snap.manifest.links}
-    assert failed and all(failed) and len(failed) == len(links)
-    assert links <= set(from_files)
+    assert failed and all(failed.values()) and set(failed) | here == links
+    assert set(failed) <= set(from_files)
     _same_as_the_files_build(tmp_path, snap)
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -269,9 +270,84 @@ def domain_grouped_sql(hgrouped: str, hbl: str, bl: str) -> str:
     return by_domain_sql(hgrouped, hbl, keys, rows, grouped_sql)
 
 
-def distinct_backlinks_sql(src: str) -> str:
+# Flags of a bucket's rows in hand (:func:`alone_rows`): the row is its distinct backlink's
+# only row (``ALONE``), and its group of grouped backlinks' only row too (``ALONE_GROUP``).
+ALONE, ALONE_GROUP = "_alone", "_alone_g"
+
+
+def distinct_backlinks_sql(src: str, alone: bool = False) -> str:
     """Distinct backlinks of every stored target (``queries.Index._bl`` without the target),
-    with ``target_domain`` (for the bucket)."""
+    with ``target_domain`` (for the bucket). ``alone``: ``src`` has the columns ``ALONE`` and
+    ``ALONE_GROUP`` (:func:`alone_rows`): a row alone is taken as it is, what the aggregates
+    give of one row, and only the others grouped (in a bucket most rows are alone); the
+    backlinks then carry ``ALONE_GROUP`` (false for those grouped), for :func:`grouped_sql`."""
+    if not alone:
+        return _distinct_backlinks_grouped(src)
+    grouped = _distinct_backlinks_grouped(f"SELECT * FROM ({src}) WHERE NOT {ALONE}",
+                                          f", false AS {ALONE_GROUP}")  # fmt: skip
+    return f"""
+    SELECT target_key, target_domain, source_url, target_url, anchor_text, source_domain,
+           _follow % 2 = 1 AS dofollow, fetched_at AS first_seen, fetched_at AS last_seen,
+           {_arg_one("array_to_string(rel, ' ')")} AS rel, {_arg_one("placement")} AS placement,
+           {_arg_one("sitewide")} AS sitewide, {_arg_one("is_image")} AS is_image,
+           {_arg_one("source_page_type")} AS source_page_type, _follow, _last,
+           coalesce(link_kind <> {lit(DIRECT)}, true) AS _redirected, {ALONE_GROUP}
+    FROM ({_with_follow_last(f"SELECT * FROM ({src}) WHERE {ALONE}")})
+    UNION ALL BY NAME
+    {grouped}"""
+
+
+def _arg_one(arg: str) -> str:
+    """``arg_max(arg, _last)`` of one row: its ``arg`` unless ``_last`` is NULL (arg_max skips
+    a row whose value is NULL)."""
+    return f"CASE WHEN _last IS NOT NULL THEN {arg} END"
+
+
+def _with_follow_last(src: str) -> str:
+    """Rows of ``src`` with ``_follow`` (latest fetch, then dofollow) and ``_last`` (latest
+    fetch, then first position): what the distinct backlinks keep of their rows."""
+    return f"""SELECT *, epoch_ms(fetched_at) * 2 + (NOT nofollow)::BIGINT AS _follow,
+                  epoch_ms(fetched_at) * {_POSITIONS} - least(position, {_POSITIONS - 1}) AS _last
+               FROM ({src})"""
+
+
+def alone_rows(rows: pa.Table) -> pa.Table:
+    """``rows`` (a bucket's, sorted by ``compact.SORT_KEY``) with the columns ``ALONE`` and
+    ``ALONE_GROUP``: whether no neighbour has the row's ``target_surt`` and ``source_url``,
+    and whether none has its ``target_surt`` and ``source_domain`` (NULLs count as the same).
+    The rows of a distinct backlink (one target URL and host, so one ``target_surt``; one
+    page, so one ``source_domain`` and ``source_url``) are next to each other, and so are
+    those of a group of grouped backlinks (one host, target URL and ``source_domain``): a row
+    without such a neighbour is the only one of its backlink, or of its group.
+
+    >>> t = pa.table({"target_surt": ["a", "a", "a", "b"], "source_url": ["x", "x", "y", "y"],
+    ...               "source_domain": ["x", "x", "x", "y"]})
+    >>> [alone_rows(t)[c].to_pylist() for c in (ALONE, ALONE_GROUP)]
+    [[False, False, True, True], [False, False, False, True]]
+    """
+    surt = _same_as_next(rows["target_surt"])
+    out = rows
+    for name, col in ((ALONE, "source_url"), (ALONE_GROUP, "source_domain")):
+        same = surt & _same_as_next(rows[col])
+        alone = np.ones(rows.num_rows, bool)
+        alone[1:] &= ~same
+        alone[:-1] &= ~same
+        out = out.append_column(name, pa.array(alone))
+    return out
+
+
+def _same_as_next(a: pa.ChunkedArray) -> np.ndarray:
+    """Per row but the last: whether the next row has the same value (two NULLs: the same)."""
+    n = len(a)
+    if n < 2:
+        return np.zeros(0, bool)
+    nxt, cur = a.slice(1), a.slice(0, n - 1)
+    same = pc.or_(pc.fill_null(pc.equal(nxt, cur), False),
+                  pc.and_(pc.is_null(nxt), pc.is_null(cur)))  # fmt: skip
+    return same.to_numpy(zero_copy_only=False)
+
+
+def _distinct_backlinks_grouped(src: str, extra: str = "") -> str:
     return f"""
     SELECT target_key, any_value(target_domain) AS target_domain, source_url, target_url,
            anchor_text, any_value(source_domain) AS source_domain,
@@ -282,10 +358,8 @@ def distinct_backlinks_sql(src: str) -> str:
            arg_max(is_image, _last) AS is_image,
            arg_max(source_page_type, _last) AS source_page_type,
            max(_follow) AS _follow, max(_last) AS _last,
-           bool_or(coalesce(link_kind <> {lit(DIRECT)}, true)) AS _redirected
-    FROM (SELECT *, epoch_ms(fetched_at) * 2 + (NOT nofollow)::BIGINT AS _follow,
-                 epoch_ms(fetched_at) * {_POSITIONS} - least(position, {_POSITIONS - 1}) AS _last
-          FROM ({src}))
+           bool_or(coalesce(link_kind <> {lit(DIRECT)}, true)) AS _redirected{extra}
+    FROM ({_with_follow_last(src)})
     GROUP BY target_key, source_url, target_url, anchor_text"""
 
 
@@ -336,11 +410,24 @@ def refdomains_sql(bl: str) -> str:
     ) d LEFT JOIN _agg_dominant m USING (target_key, source_domain)"""
 
 
-def grouped_sql(bl: str) -> str:
+def grouped_sql(bl: str, alone: str | None = None) -> str:
     """Grouped backlinks of every target (``queries.Index.backlinks``' grouped SQL), in one
     pass over ``bl``: each group's most common rel (ties to the smallest) is counted per rel
     only for the groups whose rows do not all share one (the grouped query's two levels cost
-    twice the pass, and nearly every group has a single rel)."""
+    twice the pass, and nearly every group has a single rel). ``alone``: a boolean column of
+    ``bl`` true on its group's only row (``ALONE_GROUP``): taken as the aggregates give one
+    row, only the others grouped."""
+    if alone is not None:
+        one = ", ".join(lit(p) for p in sorted(_PLACEMENTS))
+        return f"""
+        SELECT target_key, target_domain, source_url, target_url, anchor_text,
+               1::BIGINT AS similar_links, rel, dofollow,
+               CASE WHEN placement IN ({one}) THEN placement END AS placement, sitewide,
+               first_seen, last_seen, source_domain,
+               CASE WHEN source_url IS NOT NULL THEN source_page_type END AS source_page_type
+        FROM {bl} WHERE {alone}
+        UNION ALL BY NAME
+        {grouped_sql(f"(SELECT * FROM {bl} WHERE NOT {alone})")}"""
     keys = "target_key, source_domain, target_url, anchor_text"
     counts = ", ".join(
         f"count(*) FILTER (WHERE placement = {lit(p)}) AS _p{i}"
@@ -660,6 +747,8 @@ class InHand:
         self.counts: dict[int, pa.Table] = {}  # per bucket: links per (domain, host)
         self.from_files: set[int] = set()  # buckets given without their rows
         self.seconds = 0.0  # building buckets (beside the compaction: not all of it waited)
+        self._lock = threading.Lock()  # two threads build (:meth:`bucket`)
+        self._threads: int | None = None  # ``con``'s threads, while set to one
         # The compaction's result streams on ``con`` meanwhile: a DuckDB of their own.
         ((limit, temp),) = con.execute("""SELECT current_setting('memory_limit'),
                                                  current_setting('temp_directory')""").fetchall()
@@ -685,18 +774,37 @@ class InHand:
         self._building: Future[None] | None = None
 
     def _task(self, bucket: int, domains: list[str], hosts: list[str], files: list[Path],
-              cols: str, rows: str | None = None) -> BucketTask:  # fmt: skip
+              cols: str, rows: str | None = None, alone: bool = False
+              ) -> BucketTask:  # fmt: skip
         return BucketTask(stage=self.stage, files=files, where=self.where, bucket=bucket,
                           buckets=self.entry["buckets"], cols=cols, entry=self.entry,
                           domains=domains, hosts=hosts, ranks=self.ranks,
-                          row_group_rows=self.row_group_rows, rows=rows)  # fmt: skip
+                          row_group_rows=self.row_group_rows, rows=rows,
+                          alone=alone)  # fmt: skip
 
     def bucket(self, bucket: int, buckets: int, rows: pa.Table | None) -> None:
-        """Build ``bucket`` (of ``buckets``) from its rows, all of them, once the bucket
-        before it is built; None: too many to hold, :meth:`finish` builds it from its files."""
+        """Build ``bucket`` (of ``buckets``) from its rows, all of them: on the thread of its
+        own, or, while that one still builds the bucket before, here, on a cursor of ``con``
+        (the writer would wait for it, its core idle: a bucket builds in about 3x its write);
+        None: too many to hold, :meth:`finish` builds it from its files. Either way at most
+        two buckets' rows are held: one building there, one here (being written or built)."""
         self.entry["buckets"] = buckets
         if rows is None:
             self.from_files.add(bucket)
+            return
+        if self._building is not None and not self._building.done():
+            cur = self.con.cursor()  # ``con`` itself streams the compaction's result
+            if self._threads is None:
+                # One thread (the database's setting), as the in-hand DuckDB: two cost 1.25x
+                # the CPU, and the other core builds; the compaction's query is sorted by
+                # now, only streamed.
+                ((self._threads,),) = cur.execute(
+                    "SELECT current_setting('threads')").fetchall()  # fmt: skip
+                cur.execute("SET threads = 1")
+            try:
+                self._build(bucket, rows, cur)
+            finally:
+                cur.close()
             return
         self._wait()
         self._building = self._pool.submit(self._build, bucket, rows)
@@ -707,29 +815,39 @@ class InHand:
         if building is not None:
             building.result()
 
-    def _build(self, bucket: int, rows: pa.Table) -> None:
+    def _build(self, bucket: int, rows: pa.Table, con=None) -> None:
+        """Build ``bucket`` from ``rows`` on ``con`` (default: the in-hand DuckDB)."""
         import duckdb
 
         t0 = time.monotonic()
-        con = self._own
-        con.register("_agg_rows", rows)
+        con = con or self._own
+        # Sorted as written: which rows are their backlink's only one.
+        con.register("_agg_rows", alone_rows(rows))
         try:
             self.counts[bucket] = counts = arrow_table(con, count_sql("_agg_rows", self.where))
             domains, hosts, _ = select_targets(counts, self.min_links)
             if domains:
-                build_bucket(con, self._task(bucket, domains, hosts, [], "*", "_agg_rows"))
+                build_bucket(con, self._task(bucket, domains, hosts, [], "*", "_agg_rows",
+                                             alone=True))  # fmt: skip
         except duckdb.OutOfMemoryException:
             # Its share could not hold them: finish builds it from its file, whole limit.
             self.from_files.add(bucket)
         finally:
             con.unregister("_agg_rows")
-            self.seconds += time.monotonic() - t0
+            with self._lock:
+                self.seconds += time.monotonic() - t0
 
     def close(self) -> None:
         """Stop the bucket being built (a failed compaction: interrupted, not waited for to
         the end), wait for its thread, close its connection and give ``con`` its whole memory
         limit back. Raises nothing: after :meth:`finish` nothing is left to raise, and on a
         failed compaction its own error is the one to see."""
+        threads, self._threads = self._threads, None
+        if threads is not None:
+            with contextlib.suppress(Exception):
+                cur = self.con.cursor()
+                cur.execute(f"SET threads = {int(threads)}")
+                cur.close()
         if self._own is None:
             return
         if self._building is not None:
@@ -796,6 +914,7 @@ class BucketTask:
     ranks: Path
     row_group_rows: int = ROW_GROUP_ROWS
     rows: str | None = None  # a registered relation of the bucket's rows, in place of files
+    alone: bool = False  # the rows have :func:`alone_rows`' columns
 
 
 def run_bucket(task: BucketTask) -> None:
@@ -815,7 +934,9 @@ def top_sql(table: str, order: list[tuple[str, str]], auth: str, joined: str, to
     ``order`` (``auth``: the authority expression over ``joined``), numbered (``_n``) and
     sorted by target: each target's rows are picked by a top-N aggregate over a row of the
     sort key (descending columns are numbers, negated; a row compares nulls last, as the
-    ``ORDER BY``), and only those are sorted (a window over every row sorted them all).
+    ``ORDER BY``), whose list is in that order: its positions number them (a window over the
+    picked rows sorted them again; over every row, all of them). The order is total (it
+    ends with the rows' key), so the numbers are the ``ORDER BY``'s.
 
     >>> "min_by(a.rowid, row(-backlinks, source_domain), 5)" in top_sql(
     ...     "t", UNRANKED_ORDERS["refdomains"], "NULL", "", 5)
@@ -823,14 +944,13 @@ def top_sql(table: str, order: list[tuple[str, str]], auth: str, joined: str, to
     """
     key = ", ".join(("-" if d == "descending" else "") + (auth if c == "authority" else c)
                     for c, d in order)  # fmt: skip
-    picked = f"""SELECT unnest(min_by(a.rowid, row({key}), {int(top_rows)})) AS _r
-                 FROM {table} a {joined} GROUP BY a.target_key"""
+    picked = f"""SELECT unnest(_rs) AS _r, generate_subscripts(_rs, 1) AS _n
+                 FROM (SELECT min_by(a.rowid, row({key}), {int(top_rows)}) AS _rs
+                       FROM {table} a {joined} GROUP BY a.target_key)"""
     return f"""
-    SELECT * FROM (
-        SELECT a.* EXCLUDE (target_domain),
-               row_number() OVER (PARTITION BY a.target_key ORDER BY {order_sql(order, auth)}) AS _n
-        FROM {table} a {joined} SEMI JOIN ({picked}) k ON a.rowid = k._r)
-    ORDER BY target_key, _n"""
+    SELECT a.* EXCLUDE (target_domain), k._n
+    FROM {table} a JOIN ({picked}) k ON a.rowid = k._r
+    ORDER BY a.target_key, k._n"""
 
 
 def build_bucket(con, task: BucketTask) -> None:
@@ -857,7 +977,8 @@ def build_bucket(con, task: BucketTask) -> None:
     }  # fmt: skip
     try:
         # Per host first (each row read and grouped once), then per stored target.
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hbl AS {distinct_backlinks_sql(src)}")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_hbl AS
+                        {distinct_backlinks_sql(src, task.alone)}""")
         # A view: its consumers read it once each, a copy of every host's rows cost more.
         con.execute(f"CREATE OR REPLACE TEMP VIEW _agg_bl AS {domain_backlinks_sql('_agg_hbl')}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hpages AS {host_pages}")
@@ -865,7 +986,8 @@ def build_bucket(con, task: BucketTask) -> None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_dominant AS {dominant}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pairs AS {pairs_sql('_agg_bl')}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_anchors AS {anchors_sql('_agg_pairs')}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hgrouped AS {grouped_sql('_agg_hbl')}")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_hgrouped AS
+                        {grouped_sql("_agg_hbl", ALONE_GROUP if task.alone else None)}""")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_grouped AS
                         {domain_grouped_sql("_agg_hgrouped", "_agg_hbl", "_agg_bl")}""")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_sets AS

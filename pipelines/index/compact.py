@@ -65,7 +65,9 @@ from pipelines.index.layout import (
     LINK_STATISTICS,
     MANIFEST,
     RAW_TABLES,
+    SURT_PARTS_SQL,
     SURT_SQL,
+    URL_PARTS_SQL,
     IndexError_,
     Manifest,
     Segment,
@@ -746,8 +748,9 @@ def surts_sql(dedup: str) -> str:
     """SQL: the SURT key of each distinct (target_url, target_host) of ``dedup``, for
     :func:`placed_sql`'s ``surts``: once per target (a fraction of the rows), as its regular
     expressions cost more than the rest of the query."""
-    return f"""SELECT target_url, target_host, {SURT_SQL} AS target_surt
-        FROM (SELECT DISTINCT target_url, target_host FROM {dedup})"""
+    return f"""SELECT target_url, target_host, {SURT_PARTS_SQL} AS target_surt
+        FROM (SELECT target_url, target_host, {URL_PARTS_SQL} AS _parts
+              FROM (SELECT DISTINCT target_url, target_host FROM {dedup}))"""
 
 
 def placed_sql(dedup: str, page_langs: str, surts: str = "surts") -> str:

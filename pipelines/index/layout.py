@@ -125,15 +125,22 @@ def surt(url: str) -> str:
 
 # The same key in DuckDB SQL, over a relation with target_url and target_host columns (raw
 # files have no target_surt column; compaction computes it with this expression too).
-SURT_SQL = r"""(
+_SURT_HOST_SQL = r"""
   CASE WHEN regexp_matches(target_host, '^[0-9.]+$') OR starts_with(target_host, '[')
        THEN target_host
-       ELSE array_to_string(list_reverse(string_split(target_host, '.')), ',') END
+       ELSE array_to_string(list_reverse(string_split(target_host, '.')), ',') END"""
+_URL_RE = r"""'^[a-z][a-z0-9+.\-]*://[^/?#]*?(:[0-9]+)?([/?#].*)?$'"""
+SURT_SQL = rf"""({_SURT_HOST_SQL}
   || ')'
-  || regexp_extract(target_url, '^[a-z][a-z0-9+.\-]*://[^/?#]*?(:[0-9]+)?([/?#].*)?$', 1)
-  || coalesce(nullif(regexp_extract(target_url,
-                                    '^[a-z][a-z0-9+.\-]*://[^/?#]*?(:[0-9]+)?([/?#].*)?$', 2),
-                     ''), '/')
+  || regexp_extract(target_url, {_URL_RE}, 1)
+  || coalesce(nullif(regexp_extract(target_url, {_URL_RE}, 2), ''), '/')
+)"""
+# The URL's port and path (``port``, ``path``) in one match: a struct for SURT_PARTS_SQL.
+URL_PARTS_SQL = f"regexp_extract(target_url, {_URL_RE}, ['port', 'path'])"
+# SURT_SQL over a relation that also has ``_parts`` (URL_PARTS_SQL): the regular expression
+# run once, not twice (compaction's SURT keys at 2M links: 1.4 s of CPU -> 0.9 s).
+SURT_PARTS_SQL = rf"""({_SURT_HOST_SQL}
+  || ')' || _parts.port || coalesce(nullif(_parts.path, ''), '/')
 )"""
 
 
