@@ -417,9 +417,31 @@ class IngestProgress(LiveLine):
 _shared: Any = None  # a worker process's live counters (records, pages, links), see _init
 
 
+# A young collection every this many new container objects (Python's default: 700): a page's
+# extraction makes tens of thousands, most freed by reference counting before a larger
+# threshold comes round (the collector: 0.65 -> 0.16 CPU s over 2000 pages, full passes gone).
+GC_THRESHOLD = 10_000
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run with the young generation's threshold at :data:`GC_THRESHOLD` (restored after)."""
+    import gc
+
+    before = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def _init(shared: Any) -> None:
+    import gc
+
     global _shared
     _shared = shared
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])  # a worker process of ours
 
 
 def _task(source: str, out: str, options: dict[str, Any]) -> FileResult:
@@ -464,18 +486,9 @@ def run_ingest(
         for line in res.messages:
             print(f"linkcrawl: {line}", file=messages, flush=True)
 
-    live = [0, 0, 0]
     if workers <= 1 or len(sources) <= 1:
-        for source in sources:
-            base = [total.records, total.pages, total.links]
-
-            def report(res: FileResult, base: list[int] = base) -> None:
-                live[:] = [base[0] + res.records, base[1] + res.pages, base[2] + res.links]
-                bar.update(total.files, live, sum(total.errors.values()))
-
-            finished(ingest_file(source, out, progress=report, **options))
-            bar.update(total.files, [total.records, total.pages, total.links],
-                       sum(total.errors.values()))  # fmt: skip
+        with _fewer_collections():
+            _ingest_here(sources, out, options, total, bar, finished)
     else:
         import multiprocessing
 
@@ -497,3 +510,21 @@ def run_ingest(
                sum(total.errors.values()), force=True)  # fmt: skip
     bar.done()
     return IngestSummary(total=total, files=len(sources), seconds=time.monotonic() - started)
+
+
+def _ingest_here(
+    sources: list[str], out: str, options: dict[str, Any], total: FileResult,
+    bar: IngestProgress, finished: Callable[[FileResult], None],
+) -> None:  # fmt: skip
+    """``run_ingest`` with one worker: every file in this process, one after the other."""
+    live = [0, 0, 0]
+    for source in sources:
+        base = [total.records, total.pages, total.links]
+
+        def report(res: FileResult, base: list[int] = base) -> None:
+            live[:] = [base[0] + res.records, base[1] + res.pages, base[2] + res.links]
+            bar.update(total.files, live, sum(total.errors.values()))
+
+        finished(ingest_file(source, out, progress=report, **options))
+        bar.update(total.files, [total.records, total.pages, total.links],
+                   sum(total.errors.values()))  # fmt: skip
