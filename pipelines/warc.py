@@ -423,11 +423,21 @@ class RecordRows:
     error: str | None = None
     #: A bound cut the record (e.g. "body_bytes"): the page row is still written.
     notice: str | None = None
+    #: With ``columns=True``: the links as columns (pipelines/rows.py ``link_columns``).
+    columns: dict[str, list[Any]] | None = None
+
+    @property
+    def link_count(self) -> int:
+        """How many links the record gave (rows or columns)."""
+        return len(self.columns["target_url"]) if self.columns else len(self.links)
 
 
-def record_rows(rec: ArchiveRecord, *, crawl_id: str, limits: Limits) -> RecordRows:
+def record_rows(
+    rec: ArchiveRecord, *, crawl_id: str, limits: Limits, columns: bool = False
+) -> RecordRows:
     """The rows a crawl writes for the response ``rec`` archived, the same bytes, URL and
     headers giving the same rows (depth 0: an archive says nothing of link hops).
+    ``columns``: the links as columns in ``columns`` (what ingest writes), not as rows.
 
     >>> import io
     >>> block = (b"HTTP/1.1 200 OK\\r\\nContent-Type: text/html\\r\\n\\r\\n"
@@ -497,8 +507,10 @@ def record_rows(rec: ArchiveRecord, *, crawl_id: str, limits: Limits) -> RecordR
     done = extract_rows(body, url, content_type=content_type, x_robots_tag=x_robots,
                         crawl_id=crawl_id, fetched_at=fetched_at,
                         page_cpu_budget=limits.page_cpu_budget,
-                        content_language=head.get("content-language"))  # fmt: skip
+                        content_language=head.get("content-language"),
+                        columns=columns)  # fmt: skip
     out.links = done.links
+    out.columns = done.columns
     if done.page is None:
         page["error"] = done.error
         page["limits_hit"].extend(done.limits_hit)

@@ -475,3 +475,30 @@ def test_ingest_of_several_crawls_builds_the_aggregates_once(tmp_path, capsys, m
     code, out, _ = ingest(capsys, *map(str, warcs), "--out", str(tmp_path / "ix"))
     assert code == 0 and out.count("published gen-") == 3, out
     assert built == [1] and open_snapshot(tmp_path / "ix").manifest.aggregates
+
+
+def test_link_columns_are_the_rows_of_a_crawl_on_real_pages():
+    """Ingest writes its links as columns (pipelines/rows.py link_columns), a crawl as rows
+    (link_rows): the same values on every Zyte page, in the links schema's order."""
+    import json
+    from datetime import datetime, timezone
+
+    from pipelines.extract import extract_page
+    from pipelines.rows import link_columns, link_rows
+    from pipelines.schema import LINKS_SCHEMA
+
+    zyte = Path(__file__).resolve().parent / "data" / "zyte-article-extraction-benchmark"
+    truth = json.loads((zyte / "ground-truth.json").read_text())
+    fetched = datetime(2024, 5, 18, tzinfo=timezone.utc)
+    links = 0
+    for pid, item in sorted(truth.items()):
+        body = gzip.decompress((zyte / "html" / f"{pid}.html.gz").read_bytes())
+        page = extract_page(body, item["url"])
+        rows = link_rows(page, item["url"], crawl_id="c", fetched_at=fetched)
+        cols = link_columns(page, item["url"], crawl_id="c", fetched_at=fetched)
+        assert list(cols) == LINKS_SCHEMA.names
+        assert pa.Table.from_pydict(cols, schema=LINKS_SCHEMA).equals(
+            pa.Table.from_pylist(rows, schema=LINKS_SCHEMA)
+        ), pid
+        links += len(rows)
+    assert len(truth) > 100 and links > 10_000
