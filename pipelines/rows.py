@@ -134,55 +134,27 @@ def fill_page(page: dict[str, Any], extracted: PageLinks) -> None:
         page["text"] = extracted.text  # texts/ (ParquetSink), not a pages column
 
 
+#: The keys of a :func:`link_rows` dict, in the order ``linkcrawl extract`` prints them.
+LINK_ROW_KEYS: tuple[str, ...] = (
+    "crawl_id", "fetched_at", "source_url", "source_host", "source_domain", "target_url",
+    "target_host", "target_domain", "anchor_text", "title", "rel", "nofollow", "sponsored",
+    "ugc", "is_image", "tag", "placement", "is_internal", "position", "placement_score",
+    "placement_block", "sitewide", "final_target_url", "final_target_host",
+    "final_target_domain", "link_kind", "source_page_type",
+)  # fmt: skip
+
+
 def link_rows(
     page: PageLinks, source_url: str, *, crawl_id: str, fetched_at: datetime
 ) -> list[dict[str, Any]]:
-    """Every link of ``page`` as a dict with the columns of ``links/`` (README)."""
-    source_host = url_host(source_url)
-    source_domain = registered_domain(source_host)
-    page_type = page.page_type
-    rows = []
-    # A page links to the same target many times (an image and a title per card): its
-    # columns are worked out once per target.
-    seen: dict[str, tuple[str, str | None, str, str, str | None, str]] = {}
-    for link in page.links:
-        target = link.target_url
-        known = seen.get(target)
-        if known is None:
-            known = seen[target] = _target_columns(target)
-        target_host, target_domain, final, final_host, final_domain, kind = known
-        rows.append(
-            {
-                "crawl_id": crawl_id,
-                "fetched_at": fetched_at,
-                "source_url": source_url,
-                "source_host": source_host,
-                "source_domain": source_domain,
-                "target_url": target,
-                "target_host": target_host,
-                "target_domain": target_domain,
-                "anchor_text": link.anchor_text,
-                "title": link.title,
-                "rel": link.rel,
-                "nofollow": link.nofollow,
-                "sponsored": link.sponsored,
-                "ugc": link.ugc,
-                "is_image": link.is_image,
-                "tag": link.tag,
-                "placement": link.placement,
-                "is_internal": source_domain == target_domain,
-                "position": link.position,
-                "placement_score": link.placement_score,
-                "placement_block": link.placement_block,
-                "sitewide": None,
-                "final_target_url": final,
-                "final_target_host": final_host,
-                "final_target_domain": final_domain,
-                "link_kind": kind,
-                "source_page_type": page_type,
-            }
-        )
-    return rows
+    """Every link of ``page`` as a dict with the columns of ``links/`` (README): the values
+    of :func:`link_columns`, a dict per link (rel as the link's own list)."""
+    columns = link_columns(page, source_url, crawl_id=crawl_id, fetched_at=fetched_at)
+    columns["rel"] = [link.rel for link in page.links]
+    return [
+        dict(zip(LINK_ROW_KEYS, values, strict=True))
+        for values in zip(*(columns[key] for key in LINK_ROW_KEYS), strict=True)
+    ]
 
 
 def link_columns(
