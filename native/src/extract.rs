@@ -17,7 +17,7 @@ use crate::walk::{self, LinkRow, PageRow};
 
 /// Run *f* so that a panic in it becomes a Python RuntimeError (not PanicException, a
 /// BaseException that `except Exception` would let through and stop a crawl).
-fn guarded<T>(f: impl FnOnce() -> T) -> PyResult<T> {
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> PyResult<T> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
         let msg = panic
             .downcast_ref::<&str>()

@@ -7,6 +7,7 @@ mod bounds;
 mod extract;
 mod facts;
 mod lexbor;
+mod model;
 mod rows;
 mod scan;
 mod scan_arrays;
@@ -18,7 +19,7 @@ mod walk;
 /// number with any change of a function's name, signature or return shape.
 #[pyfunction]
 fn core_version() -> &'static str {
-    concat!(env!("CARGO_PKG_VERSION"), "+api15")
+    concat!(env!("CARGO_PKG_VERSION"), "+api16")
 }
 
 #[pymodule]
@@ -27,5 +28,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     urls::register(m)?;
     extract::register(m)?;
     scan_arrays::register(m)?;
+    model::register(m)?;
     Ok(())
 }
