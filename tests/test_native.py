@@ -99,8 +99,9 @@ def _same(
         _compare(want, got, url)
     with _staged_by_the_core(bool(want.links), url):
         _compare_whole(want, extract_page(body, url, **kwargs), url)
-    with _rows_in_python() if python_rows else nullcontext(), _staged_by_the_core(
-        bool(want.links), url
+    with (
+        _rows_in_python() if python_rows else nullcontext(),
+        _staged_by_the_core(bool(want.links), url),
     ):
         _compare_whole(want, extract_page(body, url, **kwargs), url)
     return got
@@ -1130,10 +1131,12 @@ def _all_test_pages() -> Iterator[tuple[str, bytes]]:
         yield item["url"], gzip.decompress((root / "html" / f"{pid}.html.gz").read_bytes())
     for path in sorted((DATA / "wcxb-sample" / "dev" / "ground-truth").glob("*.json")):
         html = DATA / "wcxb-sample" / "dev" / "html" / f"{path.stem}.html.gz"
-        yield json.loads(path.read_text())["url"] or "https://wcxb.example/", gzip.decompress(
-            html.read_bytes()
+        yield (
+            json.loads(path.read_text())["url"] or "https://wcxb.example/",
+            gzip.decompress(html.read_bytes()),
         )
-    for pid, item in sorted(json.loads((DATA / "wcxb-page-type" / "pages.json").read_text()).items()):
+    typed = json.loads((DATA / "wcxb-page-type" / "pages.json").read_text())
+    for pid, item in sorted(typed.items()):
         html = DATA / "wcxb-page-type" / "html" / f"{pid}.html.gz"
         yield item["url"], gzip.decompress(html.read_bytes())
     web = build_test_web()
@@ -1165,8 +1168,11 @@ def test_the_link_stage_is_pythons_on_every_page(core):
 _WORDS = st.sampled_from(["", " ", "a", "a b", "  x  y ", "\ud800 x", "é é", "x" * 70, " " * 70])
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(
     data=st.data(),
     n=st.integers(1, 40),

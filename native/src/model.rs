@@ -114,7 +114,11 @@ fn div(a: i64, b: i64) -> f64 {
 pub fn stage(g: &Gathered) -> Staged {
     // Per container (the rule's block): links, rule content, anchor sum (in link order);
     // per grandparent: links.
-    let log_anchor: Vec<f64> = g.links.iter().map(|l| log1p(l.anchor_len as f64) / 5.0).collect();
+    let log_anchor: Vec<f64> = g
+        .links
+        .iter()
+        .map(|l| log1p(l.anchor_len as f64) / 5.0)
+        .collect();
     let mut per_block: HashMap<i64, (i64, i64, f64)> = HashMap::new();
     let mut per_grand: HashMap<i64, i64> = HashMap::new();
     for (link, &la) in g.links.iter().zip(&log_anchor) {
@@ -132,7 +136,14 @@ pub fn stage(g: &Gathered) -> Staged {
     let containers: HashMap<i64, (f64, f64, f64)> = per_block
         .into_iter()
         .map(|(b, (count, content, anchor))| {
-            (b, (log1p(count as f64) / 5.0, div(content, count), anchor / count as f64))
+            (
+                b,
+                (
+                    log1p(count as f64) / 5.0,
+                    div(content, count),
+                    anchor / count as f64,
+                ),
+            )
         })
         .collect();
     let grand: HashMap<i64, f64> = per_grand
@@ -161,7 +172,11 @@ pub fn stage(g: &Gathered) -> Staged {
     for (link, &la) in g.links.iter().zip(&log_anchor) {
         let in_para = para_facts[link.para_at];
         let at = link.at;
-        let words = if link.anchor_len > 0 { link.spaces + 1 } else { 0 };
+        let words = if link.anchor_len > 0 {
+            link.spaces + 1
+        } else {
+            0
+        };
         let (same, content_share, mean_anchor) = containers[&link.block];
         let in_main = if link.in_main { 1.0 } else { 0.0 };
         let mut row = [0.0; N_OWN];
@@ -239,12 +254,24 @@ pub fn decide(
 ) -> Vec<(usize, bool, f64)> {
     const COMMENT: usize = 4;
     let page = &staged.page;
-    let demote = if page[model.markup_article] != 0.0 { model.demote_article } else { model.demote };
-    let promote = if page[model.markup_forum] != 0.0 { model.promote } else { model.cut };
+    let demote = if page[model.markup_article] != 0.0 {
+        model.demote_article
+    } else {
+        model.demote
+    };
+    let promote = if page[model.markup_forum] != 0.0 {
+        model.promote
+    } else {
+        model.cut
+    };
     let thread = page[1] != 0.0;
     let mut out = Vec::new();
     for (i, ((link, &z), &inside)) in links.iter().zip(scores).zip(&staged.inside).enumerate() {
-        let sure = if thread && inside != 0.0 { model.cut } else { demote };
+        let sure = if thread && inside != 0.0 {
+            model.cut
+        } else {
+            demote
+        };
         let is_content = link.code == 0;
         let content = z >= if is_content { sure } else { promote };
         if content == is_content
@@ -259,7 +286,11 @@ pub fn decide(
         let p = 1.0 / (1.0 + (-clipped).exp());
         let q = 1.0 - p;
         let most = if q > p { q } else { p };
-        let score = if most < model.overruled { most } else { model.overruled };
+        let score = if most < model.overruled {
+            most
+        } else {
+            model.overruled
+        };
         out.push((i, content, score));
     }
     out
@@ -286,8 +317,8 @@ struct Inputs<'a, 'py> {
 }
 
 fn at<'py>(list: &Bound<'py, PyList>, key: i64) -> PyResult<Bound<'py, PyAny>> {
-    let index = usize::try_from(key)
-        .map_err(|_| PyValueError::new_err(format!("a negative key {key}")))?;
+    let index =
+        usize::try_from(key).map_err(|_| PyValueError::new_err(format!("a negative key {key}")))?;
     list.get_item(index)
 }
 
@@ -309,10 +340,18 @@ fn spaces(anchor: &Bound<'_, PyAny>) -> PyResult<i64> {
 
 /// Read what [`stage`] needs: per link its rule, anchor, grandparent, place in the
 /// sequence, in main or not, ancestry bits; per distinct paragraph its text facts.
-fn gather(inputs: &Inputs<'_, '_>, names: &Names, head: Vec<f64>, tail: Vec<f64>, first: i64,
-          last: i64) -> PyResult<(Gathered, Vec<u64>)> {
+fn gather(
+    inputs: &Inputs<'_, '_>,
+    names: &Names,
+    head: Vec<f64>,
+    tail: Vec<f64>,
+    first: i64,
+    last: i64,
+) -> PyResult<(Gathered, Vec<u64>)> {
     let n = inputs.link_keys.len();
-    if inputs.rules.len() != n || inputs.link_para.len() != n || inputs.anchor_len.len() != n
+    if inputs.rules.len() != n
+        || inputs.link_para.len() != n
+        || inputs.anchor_len.len() != n
         || inputs.anchors.len()? != n
     {
         return Err(PyValueError::new_err("the links' arrays differ in length"));
@@ -360,7 +399,11 @@ fn gather(inputs: &Inputs<'_, '_>, names: &Names, head: Vec<f64>, tail: Vec<f64>
             None => inputs.anchors.get_item(i)?,
         };
         let up: i64 = at(inputs.parent, key)?.extract()?;
-        let grand = if up > 0 { at(inputs.parent, up)?.extract()? } else { 0 };
+        let grand = if up > 0 {
+            at(inputs.parent, up)?.extract()?
+        } else {
+            0
+        };
         let seq_at = match inputs.seq_index.get_item(key)? {
             Some(value) => value.extract()?,
             None => -1,
@@ -438,7 +481,12 @@ fn placement_model(
     }
 }
 
-type FactsOut<'py> = (Vec<Bound<'py, PyTuple>>, Vec<f64>, Bound<'py, PyTuple>, Vec<u64>);
+type FactsOut<'py> = (
+    Vec<Bound<'py, PyTuple>>,
+    Vec<f64>,
+    Bound<'py, PyTuple>,
+    Vec<u64>,
+);
 
 /// Placement's per-link stage of one page (placement.py `_model_inputs` gives the
 /// arguments): the links the model overrules (index, content or not, score), when
@@ -462,7 +510,11 @@ fn placement_links<'py>(
     ancestry: &Bound<'py, PyList>,
     page: (Vec<f64>, Vec<f64>),
     want: (bool, bool),
-) -> PyResult<(Option<Vec<(usize, bool, f64)>>, Option<FactsOut<'py>>, Option<Vec<f64>>)> {
+) -> PyResult<(
+    Option<Vec<(usize, bool, f64)>>,
+    Option<FactsOut<'py>>,
+    Option<Vec<f64>>,
+)> {
     let shared = MODEL
         .read()
         .map_err(|_| PyRuntimeError::new_err("the model's lock is poisoned"))?
@@ -473,7 +525,9 @@ fn placement_links<'py>(
     let (head, tail) = page;
     let (decisions, facts) = want;
     if head.len() != N_HEAD {
-        return Err(PyValueError::new_err("the page's facts are not placement.py's"));
+        return Err(PyValueError::new_err(
+            "the page's facts are not placement.py's",
+        ));
     }
     let inputs = Inputs {
         rules,
@@ -549,12 +603,22 @@ mod tests {
     }
 
     fn link(code: usize, block: i64, anchor_len: i64) -> Link {
-        Link { code, score: 0.6, block, anchor_len, ..Link::default() }
+        Link {
+            code,
+            score: 0.6,
+            block,
+            anchor_len,
+            ..Link::default()
+        }
     }
 
     #[test]
     fn no_links_no_rows_and_a_nan_share() {
-        let g = Gathered { head: vec![0.0; N_HEAD], tail: vec![0.0; 4], ..Default::default() };
+        let g = Gathered {
+            head: vec![0.0; N_HEAD],
+            tail: vec![0.0; 4],
+            ..Default::default()
+        };
         let staged = stage(&g);
         assert!(staged.rows.is_empty() && staged.page.len() == 12);
         assert!(staged.page[6].is_nan()); // Python divides by zero there: never called so
@@ -563,8 +627,20 @@ mod tests {
     #[test]
     fn containers_and_paragraphs_as_python_computes_them() {
         let g = Gathered {
-            links: vec![link(0, 7, 3), link(1, 7, 0), Link { at: 4, ..link(2, 9, 10) }],
-            paras: vec![Para { own: 40, good: true, paragraph: true, links: 13 }],
+            links: vec![
+                link(0, 7, 3),
+                link(1, 7, 0),
+                Link {
+                    at: 4,
+                    ..link(2, 9, 10)
+                },
+            ],
+            paras: vec![Para {
+                own: 40,
+                good: true,
+                paragraph: true,
+                links: 13,
+            }],
             n_seq: 5,
             first: 1,
             last: 3,
@@ -601,6 +677,14 @@ mod tests {
         assert!(over.is_empty()); // content stays content, sidebar stays boilerplate
         let over = decide(&m, &g.links, &staged, &[-100.0, 100.0]);
         assert_eq!(over, [(0, false, 0.85), (1, true, 0.85)]);
-        assert!(scores(&Model { own: vec![], ..model() }, &staged, &[0, 0]).is_err());
+        assert!(scores(
+            &Model {
+                own: vec![],
+                ..model()
+            },
+            &staged,
+            &[0, 0]
+        )
+        .is_err());
     }
 }
