@@ -12,6 +12,10 @@ the story is related posts and share bars more often). Where it overrules the ru
 region comes from the rules when they said boilerplate, else it is a sidebar (a link beside
 the text). What the rules are certain of stays: comments (``rel=ugc``, a comment container
 under an article) and a link around the whole main text.
+
+With the native core, the links' facts, :func:`scores` and :func:`decide` run in Rust
+(native/src/model.rs, ``pipelines.native.place_stage``) with the same floats: this module and
+``pipelines.placement._link_facts`` are the reference and the fallback.
 """
 
 from __future__ import annotations

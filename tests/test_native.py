@@ -6,7 +6,10 @@ third, with every kind of page: host, encoding, page type), the hand-written
 Chromium cases, hostile pages, and the fuzz corpus of tests/test_bad_input.py.
 ``extract_page`` must give the same page with the core as without: every page field and every
 link column, placement, page type and language included (the core walks lexbor's tree and
-builds the rows; placement, page type and language still run in Python over the same tree).
+builds the rows, gathers placement's facts and runs its per-link stage: the links' facts, the
+model's scores and decisions; placement's rules, page type and language still run in Python
+over the same tree). The per-link stage is also compared on its own, float for float, on every
+test page and on random pages and weights.
 The html5ever path's link rows and page fields must be equal too (the differences README lists
 do not occur in these pages).
 
@@ -1225,6 +1228,10 @@ def test_the_link_stage_on_hostile_arrays(core):
         assert _same_stage(core, stage) == len(stage.rules)
     (stage,) = _stages(b"<p>Some running text here. <a href=/x>x</a>", "http://s.test/")
     inputs = list(placement._stage_inputs(stage))
+    # No links: placement does not reach the stage (Python's divides by their number).
+    assert list(_stages(b"<p>Some running text, no link.</p>", "http://s.test/")) == []
+    with pytest.raises(ValueError, match="no links"):
+        core.placement_links(*[[], [], [], [], []], *inputs[5:], (True, True))
     for position, bad in ((1, [10**6]), (1, [-1]), (2, [0, 1]), (0, ["x"]), (13, ((), ()))):
         broken = list(inputs)
         broken[position] = bad

@@ -349,6 +349,10 @@ fn gather(
     last: i64,
 ) -> PyResult<(Gathered, Vec<u64>)> {
     let n = inputs.link_keys.len();
+    if n == 0 {
+        // Python's stage divides by the number of links: placement asks for none without.
+        return Err(PyValueError::new_err("no links"));
+    }
     if inputs.rules.len() != n
         || inputs.link_para.len() != n
         || inputs.anchor_len.len() != n
