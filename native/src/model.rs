@@ -119,36 +119,50 @@ pub fn stage(g: &Gathered) -> Staged {
         .iter()
         .map(|l| log1p(l.anchor_len as f64) / 5.0)
         .collect();
-    let mut per_block: HashMap<i64, (i64, i64, f64)> = HashMap::new();
-    let mut per_grand: HashMap<i64, i64> = HashMap::new();
+    // Each link's container and grandparent as an index (one lookup each), their sums in
+    // vectors.
+    let mut block_index: HashMap<i64, usize> = HashMap::new();
+    let mut grand_index: HashMap<i64, usize> = HashMap::new();
+    let mut per_block: Vec<(i64, i64, f64)> = Vec::new();
+    let mut per_grand: Vec<i64> = Vec::new();
+    let mut at_block = Vec::with_capacity(g.links.len());
+    let mut at_grand = Vec::with_capacity(g.links.len());
     for (link, &la) in g.links.iter().zip(&log_anchor) {
         let content = (link.code == 0) as i64;
-        per_block
-            .entry(link.block)
-            .and_modify(|s| {
-                s.0 += 1;
-                s.1 += content;
-                s.2 += la;
-            })
-            .or_insert((1, content, la));
-        *per_grand.entry(link.grand).or_insert(0) += 1;
+        let b = *block_index.entry(link.block).or_insert_with(|| {
+            per_block.push((0, 0, 0.0));
+            per_block.len() - 1
+        });
+        let sums = &mut per_block[b];
+        // Python's list starts [1, content, la] and adds to it: la first, then +=.
+        if sums.0 == 0 {
+            *sums = (1, content, la);
+        } else {
+            sums.0 += 1;
+            sums.1 += content;
+            sums.2 += la;
+        }
+        at_block.push(b);
+        let up = *grand_index.entry(link.grand).or_insert_with(|| {
+            per_grand.push(0);
+            per_grand.len() - 1
+        });
+        per_grand[up] += 1;
+        at_grand.push(up);
     }
-    let containers: HashMap<i64, (f64, f64, f64)> = per_block
+    let containers: Vec<(f64, f64, f64)> = per_block
         .into_iter()
-        .map(|(b, (count, content, anchor))| {
+        .map(|(count, content, anchor)| {
             (
-                b,
-                (
-                    log1p(count as f64) / 5.0,
-                    div(content, count),
-                    anchor / count as f64,
-                ),
+                log1p(count as f64) / 5.0,
+                div(content, count),
+                anchor / count as f64,
             )
         })
         .collect();
-    let grand: HashMap<i64, f64> = per_grand
+    let grand: Vec<f64> = per_grand
         .into_iter()
-        .map(|(g, count)| (g, log1p(count as f64) / 5.0))
+        .map(|count| log1p(count as f64) / 5.0)
         .collect();
     let para_facts: Vec<[f64; 4]> = g
         .paras
@@ -169,7 +183,7 @@ pub fn stage(g: &Gathered) -> Staged {
         inside: Vec::with_capacity(g.links.len()),
         page: Vec::new(),
     };
-    for (link, &la) in g.links.iter().zip(&log_anchor) {
+    for (i, (link, &la)) in g.links.iter().zip(&log_anchor).enumerate() {
         let in_para = para_facts[link.para_at];
         let at = link.at;
         let words = if link.anchor_len > 0 {
@@ -177,7 +191,7 @@ pub fn stage(g: &Gathered) -> Staged {
         } else {
             0
         };
-        let (same, content_share, mean_anchor) = containers[&link.block];
+        let (same, content_share, mean_anchor) = containers[at_block[i]];
         let in_main = if link.in_main { 1.0 } else { 0.0 };
         let mut row = [0.0; N_OWN];
         row[link.code] = 1.0;
@@ -191,7 +205,7 @@ pub fn stage(g: &Gathered) -> Staged {
         row[15] = log1p(words as f64) / 3.0;
         row[16] = if link.anchor_len > 0 { 0.0 } else { 1.0 };
         row[17] = same;
-        row[18] = grand[&link.grand];
+        row[18] = grand[at_grand[i]];
         row[19] = content_share;
         row[20] = mean_anchor;
         out.rows.push(row);
@@ -227,18 +241,19 @@ pub fn scores(model: &Model, staged: &Staged, bits: &[u64]) -> Result<Vec<f64>, 
     let page = model.bias + dot(&model.page, &staged.page);
     let (listing, thread, article) = (staged.page[0], staged.page[1], staged.page[3]);
     let inter = model.inter[0] * listing + model.inter[1] * thread + model.inter[2] * article;
-    let mut memo: HashMap<u64, f64> = HashMap::new();
     let mut out = Vec::with_capacity(staged.rows.len());
     for ((row, &inside), &b) in staged.rows.iter().zip(&staged.inside).zip(bits) {
-        let bit_sum = *memo.entry(b).or_insert_with(|| {
-            let mut sum = 0.0;
-            for (j, w) in model.bits.iter().enumerate() {
-                if j < 64 && (b >> j) & 1 == 1 {
-                    sum += w;
-                }
+        // The weights of the set bits, in index order (`_Weights.bit_sum`).
+        let mut bit_sum = 0.0;
+        let mut rest = b;
+        while rest != 0 {
+            let j = rest.trailing_zeros() as usize;
+            match model.bits.get(j) {
+                Some(w) => bit_sum += w,
+                None => break, // past the weights: Python's enumerate stops there
             }
-            sum
-        });
+            rest &= rest - 1;
+        }
         out.push(page + dot(&model.own, row) + inside * inter + bit_sum);
     }
     Ok(out)
@@ -329,13 +344,17 @@ fn get_int(dict: &Bound<'_, PyDict>, key: i64) -> PyResult<i64> {
     })
 }
 
-fn spaces(anchor: &Bound<'_, PyAny>) -> PyResult<i64> {
+/// `anchor.count(" ")` (CPython's own count: no UTF-8 copy of the string is made).
+fn spaces(anchor: &Bound<'_, PyAny>, space: &Bound<'_, PyString>) -> PyResult<i64> {
     let s = anchor.cast::<PyString>()?;
-    let count = |t: &str| t.bytes().filter(|&b| b == b' ').count() as i64;
-    Ok(match s.to_str() {
-        Ok(text) => count(text),
-        Err(_) => count(&s.to_string_lossy()), // a lone surrogate: its spaces are kept
-    })
+    // SAFETY: two str objects alive for the call; -1 (an error) is checked.
+    let count = unsafe {
+        pyo3::ffi::PyUnicode_Count(s.as_ptr(), space.as_ptr(), 0, pyo3::ffi::PY_SSIZE_T_MAX)
+    };
+    if count < 0 {
+        return Err(PyErr::fetch(anchor.py()));
+    }
+    Ok(count as i64)
 }
 
 /// Read what [`stage`] needs: per link its rule, anchor, grandparent, place in the
@@ -361,6 +380,7 @@ fn gather(
         return Err(PyValueError::new_err("the links' arrays differ in length"));
     }
     let anchors = inputs.anchors.cast::<PyList>().ok();
+    let space = PyString::intern(inputs.rules.py(), " ");
     let mut para_index: HashMap<i64, usize> = HashMap::new();
     let mut paras: Vec<Para> = Vec::new();
     let mut links = Vec::with_capacity(n);
@@ -408,11 +428,12 @@ fn gather(
         } else {
             0
         };
-        let seq_at = match inputs.seq_index.get_item(key)? {
+        let key_obj = key.into_pyobject(inputs.rules.py())?; // one int object for both lookups
+        let seq_at = match inputs.seq_index.get_item(&key_obj)? {
             Some(value) => value.extract()?,
             None => -1,
         };
-        let in_main = inputs.around.contains(key)? || {
+        let in_main = inputs.around.contains(&key_obj)? || {
             let located = at(inputs.located, key)?;
             let top: i64 = if located.is_none() {
                 key
@@ -428,7 +449,7 @@ fn gather(
             block,
             para_at,
             anchor_len: inputs.anchor_len[i],
-            spaces: spaces(&anchor)?,
+            spaces: spaces(&anchor, &space)?,
             grand,
             at: seq_at,
             in_main,
