@@ -21,6 +21,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 import pipelines.extract as extract_module
 import pipelines.page_type as page_type_module
 import pipelines.placement as placement_module
+import pipelines.placement_model as placement_model
 from pipelines.budget import PageBudgetExceeded
 from pipelines.encoding import decode, encoding_of_meta, sniff_encoding
 from pipelines.extract import (
@@ -46,11 +47,11 @@ NATIVE_ENV = "LINKCRAWL_NATIVE"
 #: The core this Python code speaks to: native/Cargo.toml's version and the interface number
 #: (native/src/lib.rs ``core_version``; bumped with any change of a function's signature or
 #: return shape).
-CORE_VERSION = "0.1.0+api15"
+CORE_VERSION = "0.1.0+api16"
 #: The core's functions this module calls.
 CORE_FUNCTIONS = (
     "extract_links", "extract_decoded", "lexbor_page", "lexbor_scan", "limit_depth",
-    "placement_tables", "bound_body", "tree_sums",
+    "placement_tables", "bound_body", "tree_sums", "placement_model", "placement_links",
 )  # fmt: skip
 
 
@@ -639,3 +640,68 @@ def nests_deeper(tree: LexborHTMLParser, max_depth: int) -> bool | None:
     except (RuntimeError, OverflowError, TypeError) as exc:
         _failed("a page's nesting depth", exc)
         return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Placement's per-link stage (issue 18): the links' facts (placement.py ``_link_facts``), the
+# model's scores and decisions (placement_model.py ``scores``, ``decide``) by the core
+# (native/src/model.rs), with Python's floats; Python's stays the reference and the fallback.
+# ---------------------------------------------------------------------------------------------
+
+#: The weights and thresholds the core was last given (placement_weights.py's): passed again
+#: when they change (a test's, a trainer's).
+_model_given: list[tuple[Any, ...] | None] = [None]
+#: Pages whose per-link stage the core did (tests check it did, not Python silently).
+STAGE_PAGES = [0]
+
+
+def _model_config(native: ModuleType) -> None:
+    """Give the core the model (placement_model.py ``_Weights``' split, the thresholds as
+    ``_logit`` makes them), once and again when placement_weights.py's change."""
+    w = placement_model.weights
+    given = (w.WEIGHTS, w.BIAS, w.THRESHOLD, w.DEMOTE, w.DEMOTE_ARTICLE, w.PROMOTE)
+    if given == _model_given[0]:
+        return
+    weights = tuple(w.WEIGHTS)
+    n_own, n_page = len(placement_module.LINK_FEATURES), len(placement_module.PAGE_FEATURES)
+    logit = placement_model._logit
+    p = placement_module
+    native.placement_model(
+        weights[:n_own], weights[n_own : n_own + n_page],
+        weights[n_own + n_page : n_own + n_page + 3] if weights else (0.0, 0.0, 0.0),
+        weights[n_own + n_page + 3 :], w.BIAS,
+        (logit(w.THRESHOLD), logit(w.DEMOTE), logit(w.DEMOTE_ARTICLE), logit(w.PROMOTE)),
+        (placement_model._MARKUP_ARTICLE, placement_model._MARKUP_FORUM),
+        (placement_model._SURE, placement_model._OVERRULED),
+        (p.CONTENT, p.NAV, p.SIDEBAR, p.FOOTER, p.COMMENT), p._PARAGRAPHS,
+    )  # fmt: skip
+    _model_given[0] = given
+
+
+def place_stage(
+    stage: Any, facts: bool
+) -> tuple[list[Placed], placement_model.LinkFacts | None] | None:
+    """Placement's per-link stage of *stage* (placement.py ``_Stage``) by the core: the
+    model's placements (the rules' where it agrees), and, if *facts*, the links' facts
+    (``LinkFacts``, as ``_link_facts`` gives them); None without the core, or if it failed
+    (then logged): Python's stage then runs.
+    """
+    native = lexbor_core()
+    if native is None:
+        return None
+    rules = stage.rules
+    decide = bool(placement_model.weights.WEIGHTS)
+    try:
+        _model_config(native)
+        overruled, parts, _ = native.placement_links(
+            *placement_module._stage_inputs(stage), (decide, facts)
+        )
+    except (RuntimeError, TypeError, ValueError, KeyError, IndexError, OverflowError) as exc:
+        _failed("a page's placement model", exc)
+        return None
+    placed = list(rules)
+    for index, content, score in overruled or ():
+        region = placement_module.CONTENT if content else placement_module.SIDEBAR
+        placed[index] = placed[index]._replace(placement=region, score=score)
+    STAGE_PAGES[0] += 1
+    return placed, None if parts is None else placement_model.LinkFacts(*parts)

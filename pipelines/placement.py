@@ -50,7 +50,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import lru_cache
 from itertools import islice
 from math import log1p
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -771,8 +771,14 @@ def place_links_scored(
     (:mod:`pipelines.placement_model`) decides content or not from each link's facts, the
     rules' answer among them.
     """
-    rules, link_facts = placement_facts(tree, links, rels, anchors, attrs, markup, scanner)
-    return decide(rules, link_facts)
+    rules, stage = _placement_rules(tree, links, rels, anchors, attrs, markup, scanner)
+    if stage is None:
+        return rules
+    if scanner is not None:  # the native core's walk: its model stage too
+        placed = _native_stage(stage, facts=False)
+        if placed is not None:
+            return placed[0]
+    return decide(rules, _link_facts(*stage))
 
 
 def placement_facts(
@@ -790,8 +796,50 @@ def placement_facts(
     The facts are gathered first (:func:`_scan`, :class:`_Text`, :func:`_main_block`,
     :func:`_article`), then each link is decided by the rules (:func:`_place_link`, and
     :func:`_place_outside` for the links outside main that no markup labels), then their facts
-    read (:func:`_link_facts`); None for no links or no root.
+    read (:func:`_link_facts`, by the native core when *scanner* is its); None for no links
+    or no root.
     """
+    rules, stage = _placement_rules(tree, links, rels, anchors, attrs, markup, scanner)
+    if stage is None:
+        return rules, None
+    if scanner is not None:
+        staged = _native_stage(stage, facts=True)
+        if staged is not None:
+            return rules, staged[1]
+    return rules, _link_facts(*stage)
+
+
+class _Stage(NamedTuple):
+    """What the per-link stage reads (:func:`_link_facts`, the model): the page's facts, the
+    rules' placements and the links' anchors."""
+
+    facts: _Facts
+    raw: list[float]
+    link_keys: list[int]
+    anchors: Sequence[str]
+    rules: list[Placed]
+    marked: tuple[float, ...]
+    anchor_len: list[int]
+
+
+def _native_stage(stage: _Stage, facts: bool) -> tuple[list[Placed], LinkFacts | None] | None:
+    """The per-link stage by the native core (``pipelines.native.place_stage``), or None."""
+    from pipelines import native  # it builds on this module: imported on first use
+
+    return native.place_stage(stage, facts)
+
+
+def _placement_rules(
+    tree: LexborHTMLParser,
+    links: Sequence[LexborNode],
+    rels: Sequence[Sequence[str]] | None,
+    anchors: Sequence[str] | None,
+    attrs: Sequence[dict[str, str | None]] | None,
+    markup: PageMarkup | None,
+    scanner: Scanner | None,
+) -> tuple[list[Placed], _Stage | None]:
+    """:func:`placement_facts`' rules, and what the per-link stage reads (None for no links
+    or no root)."""
     if not links:
         return [], None
     root = tree.body or tree.root
@@ -841,7 +889,7 @@ def placement_facts(
         _place_outside(page, main.path, outside, results)
     if marked[_MARKUP_PRODUCT]:
         _product_links(tree, facts, link_keys, anchors, results, _one_product(markup))
-    return results, _link_facts(facts, raw, link_keys, anchors, results, marked)
+    return results, _Stage(facts, raw, link_keys, anchors, results, marked, anchor_len)
 
 
 #: The facts of a link the placement model reads (:func:`_link_facts`), in this order: the
@@ -888,9 +936,10 @@ def _ancestry(page: _Page) -> list[int]:
 
 def _link_facts(
     facts: _Facts, raw: list[float], link_keys: list[int], anchors: Sequence[str],
-    rules: list[Placed], marked: tuple[float, ...],
+    rules: list[Placed], marked: tuple[float, ...], anchor_len: list[int] | None = None,
 ) -> LinkFacts:  # fmt: skip
-    """The links' facts for the model (:class:`pipelines.placement_model.LinkFacts`)."""
+    """The links' facts for the model (:class:`pipelines.placement_model.LinkFacts`); the
+    reference of the native core's (native/src/model.rs ``stage``)."""
     page, text, main, art, where = facts.page, facts.text, facts.main, facts.article, facts.where
     parent, tag, good, own, in_links = page.parent, page.tag, text.good, text.own, text.links
     seq_index = facts.seq_index
@@ -940,15 +989,41 @@ def _link_facts(
             0.0 if anchor else 1.0, same, per_grand[grand[i]], content_share, mean_anchor,
         ))  # fmt: skip
     bits = _ancestry(page)
+    head, tail = _page_parts(facts, raw, bits, marked)
+    page_facts = (*head, sum(inside) / len(inside), log1p(len(inside)) / 8, *tail)
+    return LinkFacts(rows, inside, page_facts, [bits[k] for k in link_keys])
+
+
+def _page_parts(
+    facts: _Facts, raw: list[float], bits: list[int], marked: tuple[float, ...]
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The page's facts (:data:`PAGE_FEATURES`) before main_links and after page_links (those
+    two are the links')."""
+    main, art = facts.main, facts.article
     main_bits = bits[main.key]
-    page_facts = (
+    head = (
         float(main.listing), float(main.thread), float(main.weak), float(art.is_article),
         float(art.technical), raw[main.key] / raw[0] if raw[0] else 0.0,
-        sum(inside) / len(inside), log1p(len(inside)) / 8,
+    )  # fmt: skip
+    tail = (
         float(main_bits & _BIT["word_post"] > 0), float(main_bits & _BIT["word_product"] > 0),
         *marked,
     )  # fmt: skip
-    return LinkFacts(rows, inside, page_facts, [bits[k] for k in link_keys])
+    return head, tail
+
+
+def _stage_inputs(stage: _Stage) -> tuple[Any, ...]:
+    """The per-link stage's arguments as the core takes them (native/src/model.rs
+    ``placement_links`` but its last, what it answers): what :func:`_link_facts` reads."""
+    facts, raw, link_keys, anchors, rules, marked, anchor_len = stage
+    page, text, main, art = facts.page, facts.text, facts.main, facts.article
+    bits = _ancestry(page)
+    return (
+        rules, link_keys, text.link_para, anchors, anchor_len, page.parent, page.tag,
+        (text.own, text.good, text.links), facts.seq_index, facts.where.of,
+        (main.key, main.ancestors), (art.first_good, art.last_good), bits,
+        _page_parts(facts, raw, bits, marked),
+    )  # fmt: skip
 
 
 def _scan(

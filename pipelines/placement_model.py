@@ -12,13 +12,19 @@ the story is related posts and share bars more often). Where it overrules the ru
 region comes from the rules when they said boilerplate, else it is a sidebar (a link beside
 the text). What the rules are certain of stays: comments (``rel=ugc``, a comment container
 under an article) and a link around the whole main text.
+
+With the native core, the links' facts, :func:`scores` and :func:`decide` run in Rust
+(native/src/model.rs, ``pipelines.native.place_stage``) with the same floats: this module and
+``pipelines.placement._link_facts`` are the reference and the fallback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from functools import reduce
 from math import exp, log
-from operator import mul
+from operator import add, mul
 from typing import NamedTuple
 
 from pipelines import placement_weights as weights
@@ -27,6 +33,21 @@ _SURE = 0.9  # the site-level pass keeps placements this sure (pipelines/sitewid
 _MARKUP_ARTICLE = 10  # pipelines.placement.PAGE_FEATURES' markup_article
 _MARKUP_FORUM = 12  # pipelines.placement.PAGE_FEATURES' markup_forum
 _OVERRULED = 0.85  # the most confidence an overruled placement gets: below _SURE
+
+
+def _plain_sum(values: Iterable[float]) -> float:
+    """Floats added left to right from 0, as ``sum`` does before Python 3.12.
+
+    >>> _plain_sum([1e16, 1.0, -1e16])
+    0.0
+    """
+    return reduce(add, values, 0)
+
+
+#: A sum of floats from 0, left to right, without compensation: ``sum`` until Python 3.11
+#: (faster), from 3.12 on (whose ``sum`` compensates: Neumaier) a plain one. The scores are
+#: then the same floats on every version, and the native core's (native/src/model.rs).
+_fsum: Callable[[Iterable[float]], float] = sum if sys.version_info < (3, 12) else _plain_sum
 
 
 class LinkFacts(NamedTuple):
@@ -54,7 +75,7 @@ class _Weights:
     part, and its bits' part (memoized: ancestries repeat)."""
 
     def __init__(self, n_own: int, n_page: int) -> None:
-        w = weights.WEIGHTS
+        w = self.source = weights.WEIGHTS
         self.own = w[:n_own]
         self.page = w[n_own : n_own + n_page]
         self.inter = w[n_own + n_page : n_own + n_page + 3]
@@ -64,7 +85,7 @@ class _Weights:
     def bit_sum(self, bits: int) -> float:
         found = self.bit_sums.get(bits)
         if found is None:
-            found = sum(w for j, w in enumerate(self.bits) if bits >> j & 1)
+            found = _fsum(w for j, w in enumerate(self.bits) if bits >> j & 1)
             if len(self.bit_sums) < 65_536:  # bounded: a page chooses its ancestries
                 self.bit_sums[bits] = found
         return found
@@ -75,15 +96,15 @@ _SPLIT: list[_Weights] = []
 
 def scores(facts: LinkFacts) -> list[float]:
     """Each link's weighted sum (the logit of its probability of being content)."""
-    if not _SPLIT:
-        _SPLIT.append(_Weights(len(facts.own[0]), len(facts.page)))
+    if not _SPLIT or _SPLIT[0].source is not weights.WEIGHTS:  # new weights: split anew
+        _SPLIT[:] = [_Weights(len(facts.own[0]), len(facts.page))]
     w = _SPLIT[0]
-    page = weights.BIAS + sum(a * b for a, b in zip(w.page, facts.page, strict=True))
+    page = weights.BIAS + _fsum(a * b for a, b in zip(w.page, facts.page, strict=True))
     listing, thread, article = facts.page[0], facts.page[1], facts.page[3]
     inter = w.inter[0] * listing + w.inter[1] * thread + w.inter[2] * article
     own_w, bit_sum = w.own, w.bit_sum
     return [
-        page + sum(map(mul, own_w, own)) + inside * inter + bit_sum(bits)
+        page + _fsum(map(mul, own_w, own)) + inside * inter + bit_sum(bits)
         for own, inside, bits in zip(facts.own, facts.inside, facts.bits, strict=True)
     ]
 

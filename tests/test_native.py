@@ -6,8 +6,11 @@ third, with every kind of page: host, encoding, page type), the hand-written
 Chromium cases, hostile pages, and the fuzz corpus of tests/test_bad_input.py.
 ``extract_page`` must give the same page with the core as without: every page field and every
 link column, placement, page type and language included (the core walks lexbor's tree and
-builds the rows, scans for placement, scores the main block and gives page type's link
-signals; the rest of placement, page type and language run in Python over the same tree).
+builds the rows, gathers placement's facts, scores the main block, runs placement's per-link
+stage (the links' facts, the model's scores and decisions) and gives page type's link signals;
+placement's rules, the rest of page type and language still run in Python over the same tree).
+The per-link stage is also compared on its own, float for float, on every test page and on
+random pages and weights.
 The html5ever path's link rows and page fields must be equal too (the differences README lists
 do not occur in these pages).
 
@@ -24,6 +27,7 @@ import doctest
 import gzip
 import json
 import logging
+import math
 import re
 import shutil
 import sys
@@ -42,7 +46,7 @@ from selectolax.lexbor import LexborHTMLParser
 from test_bad_input import FUZZ_BODIES, FUZZ_CONTENT_TYPES
 
 from crawler.testweb.generator import build_test_web
-from pipelines import extract, native, page_type, placement
+from pipelines import extract, native, page_type, placement, placement_model
 from pipelines.budget import PageBudgetExceeded
 from pipelines.encoding import decode, sniff_encoding
 from pipelines.extract import MAX_TEXT_CHARS, MAX_URL_CHARS, PageLinks, extract_page
@@ -97,9 +101,13 @@ def _same(
     got = native.extract_links(body, url, **kwargs)
     if html5ever:
         _compare(want, got, url)
-    with _core_signals(url):
+    with _core_signals(url), _staged_by_the_core(bool(want.links), url):
         _compare_whole(want, extract_page(body, url, **kwargs), url)
-    with _rows_in_python() if python_rows else nullcontext(), _core_signals(url):
+    with (
+        _rows_in_python() if python_rows else nullcontext(),
+        _core_signals(url),
+        _staged_by_the_core(bool(want.links), url),
+    ):
         _compare_whole(want, extract_page(body, url, **kwargs), url)
     return got
 
@@ -117,6 +125,15 @@ def _core_signals(url: str) -> Iterator[None]:
         native.link_signals, native.best_block = signals, best
     assert len(answers) == 1 and answers[0] is not None, url
     assert None not in blocks, url
+
+
+@contextmanager
+def _staged_by_the_core(links: bool, url: str) -> Iterator[None]:
+    """The extraction inside did placement's per-link stage in the core (native/src/model.rs)
+    when the page has links: the comparison is not of Python with itself."""
+    before = native.STAGE_PAGES[0]
+    yield
+    assert native.STAGE_PAGES[0] == before + links, ("the core did not stage the links", url)
 
 
 @contextmanager
@@ -710,14 +727,17 @@ def test_native_false_runs_no_rust(core, monkeypatch):
     if core is None:
         return _fallback_works()
     calls = []
-    for name in ("bound_body", "lexbor_page"):
+    native.lexbor_core()  # loaded (its probe walks a page) before the count
+    for name in ("bound_body", "lexbor_page", "placement_links"):
         real = getattr(core, name)
-        monkeypatch.setattr(core, name, lambda *a, real=real: calls.append(a) or real(*a))
+        monkeypatch.setattr(
+            core, name, lambda *a, real=real, name=name: calls.append(name) or real(*a)
+        )
     body = b"<div>" * 600 + b"<a href=/x>x</a>" + _FILLER
     python = extract_page(body, "http://s.test/", native=False)
     assert calls == []
     assert extract_page(body, "http://s.test/") == python
-    assert len(calls) == 2
+    assert sorted(calls) == ["bound_body", "lexbor_page", "placement_links"]
 
 
 _SCAN_FIELDS = ("parent", "tag", "label", "body", "bits", "depth", "block", "index")
@@ -1079,3 +1099,172 @@ def test_the_limits_copied_into_rust_are_pythons():
         for tag in re.findall(r'b"(\w+)"', tags):
             closes[tag.encode()] = (frozenset(members), kinds[kind])
     assert closes == extract._CLOSES
+
+
+# --- placement's per-link stage (native/src/model.rs: placement.py _link_facts,
+# placement_model.py scores and decide) -------------------------------------------------------
+
+
+def _stages(body: bytes, url: str) -> Iterator[placement._Stage]:
+    """The per-link stage placement reaches on *body* by the core's walk (what extraction
+    passes it), once per call (none on a page without links)."""
+    stages: list[placement._Stage] = []
+    inner = placement._placement_rules
+
+    def spy(*args):  # type: ignore[no-untyped-def]
+        rules, stage = inner(*args)
+        if stage is not None:
+            stages.append(stage)
+        return rules, stage
+
+    placement._placement_rules = spy
+    try:
+        extract_page(body, url)
+    finally:
+        placement._placement_rules = inner
+    return iter(stages)
+
+
+def _same_stage(core, stage: placement._Stage) -> int:
+    """The core's facts, scores and placements of *stage* are Python's, float for float;
+    the number of links."""
+    want = placement._link_facts(*stage)
+    overruled, parts, scores = core.placement_links(*placement._stage_inputs(stage),
+                                                    (True, True))  # fmt: skip
+    got = placement_model.LinkFacts(*parts)
+    assert got.page == want.page and got.inside == want.inside and got.bits == want.bits
+    for position, (a, b) in enumerate(zip(want.own, got.own, strict=True)):
+        assert b == a, position
+    assert got.rows(len(placement.BIT_NAMES)) == want.rows(len(placement.BIT_NAMES))
+    assert scores == placement_model.scores(want)  # float for float (== on floats)
+    assert [math.copysign(1, z) for z in scores] == [
+        math.copysign(1, z) for z in placement_model.scores(want)
+    ]
+    placed = native.place_stage(stage, facts=True)
+    assert placed is not None and placed[1] == want
+    assert placed[0] == placement_model.decide(stage.rules, want)
+    assert len(overruled) == sum(a != b for a, b in zip(stage.rules, placed[0], strict=True))
+    return len(stage.rules)
+
+
+def _all_test_pages() -> Iterator[tuple[str, bytes]]:
+    """Every Zyte page, every WCXB page kept here, the test web's HTML pages."""
+    root = DATA / "zyte-article-extraction-benchmark"
+    for pid, item in sorted(json.loads((root / "ground-truth.json").read_text()).items()):
+        yield item["url"], gzip.decompress((root / "html" / f"{pid}.html.gz").read_bytes())
+    for path in sorted((DATA / "wcxb-sample" / "dev" / "ground-truth").glob("*.json")):
+        html = DATA / "wcxb-sample" / "dev" / "html" / f"{path.stem}.html.gz"
+        yield (
+            json.loads(path.read_text())["url"] or "https://wcxb.example/",
+            gzip.decompress(html.read_bytes()),
+        )
+    typed = json.loads((DATA / "wcxb-page-type" / "pages.json").read_text())
+    for pid, item in sorted(typed.items()):
+        html = DATA / "wcxb-page-type" / "html" / f"{pid}.html.gz"
+        yield item["url"], gzip.decompress(html.read_bytes())
+    web = build_test_web()
+    for host, paths in web.site.items():
+        for path, res in paths.items():
+            if (res.header("Content-Type") or "").startswith("text/html") and res.status == 200:
+                yield f"http://{host}{path}", res.body
+
+
+def test_the_link_stage_is_pythons_on_every_page(core):
+    """On every Zyte and WCXB page kept here and every page of the test web: each link's
+    facts (every column of the model's rows), its score and its placement, the core's as
+    Python's (the same floats), with the model's own weights."""
+    if core is None:
+        return _fallback_works()
+    pages = links = overruled = 0
+    for url, body in _all_test_pages():
+        for stage in _stages(body, url):
+            pages += 1
+            links += _same_stage(core, stage)
+            overruled += sum(
+                a != b
+                for a, b in zip(stage.rules, placement_model.decide(stage.rules,
+                                placement._link_facts(*stage)), strict=True)
+            )  # fmt: skip
+    assert pages > 600 and links > 45_000 and overruled > 500, (pages, links, overruled)
+
+
+_WORDS = st.sampled_from(["", " ", "a", "a b", "  x  y ", "\ud800 x", "é é", "x" * 70, " " * 70])
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    data=st.data(),
+    n=st.integers(1, 40),
+    weights=st.lists(st.floats(-5, 5, allow_nan=False), min_size=63, max_size=63),
+    marked=st.tuples(*[st.sampled_from([0.0, 1.0])] * 5),
+)
+def test_the_link_stage_is_pythons_on_random_pages(core, monkeypatch, data, n, weights, marked):
+    """Random pages (links in random blocks and paragraphs, random anchors, any placement,
+    some rules certain) and random weights: the core's facts, scores and placements are
+    Python's."""
+    if core is None:
+        return _fallback_works()
+    story = "Running text of the story, with words enough to count. "
+    parts = []
+    for i in range(n):
+        anchor = data.draw(_WORDS)
+        wrap = data.draw(st.sampled_from(["p", "li", "div", "nav", "footer", "aside", "td"]))
+        text = story * data.draw(st.integers(0, 3))
+        rel = data.draw(st.sampled_from(["", " rel=ugc"]))
+        parts.append(f"<{wrap} class=c{i % 4}>{text}<a href=/{i}{rel}>{anchor}</a></{wrap}>")
+    body = ("<div><article>" + "".join(parts) + "</article></div>").encode("utf-8", "surrogatepass")
+    monkeypatch.setattr(placement_model.weights, "WEIGHTS", tuple(weights))
+    monkeypatch.setattr(placement_model.weights, "DEMOTE", data.draw(st.floats(0.01, 0.99)))
+    stages = list(_stages(body, "http://s.test/p"))
+    assert len(stages) == 1
+    stage = stages[0]._replace(marked=marked)
+    # Any placement and score for the rules (the model reads them): some certain, some not.
+    codes = (placement.CONTENT, placement.NAV, placement.SIDEBAR, placement.FOOTER,
+             placement.COMMENT)  # fmt: skip
+    rules = [
+        rule._replace(placement=data.draw(st.sampled_from(codes)),
+                      score=data.draw(st.sampled_from([0.5, 0.6, 0.9, 0.95, 1.0])))
+        for rule in stage.rules
+    ]  # fmt: skip
+    assert _same_stage(core, stage._replace(rules=rules)) == n
+
+
+def test_the_link_stage_on_hostile_arrays(core):
+    """One link; 100,000 links in one box; links outside every paragraph and block; a bad
+    array (a key past the page): the core answers as Python, or raises an exception the
+    wrapper takes (never a panic), and the page falls back logged."""
+    if core is None:
+        return _fallback_works()
+    for body in (
+        b"<a href=/x>x</a>",
+        b"<div>" + b"<a href=/x>a b</a>" * 100_000 + b"</div>",
+        b"<a href=/1></a><span><a href=/2> </a></span>" + b"<p>" + b"Text here. " * 10,
+    ):
+        (stage,) = _stages(body, "http://s.test/p")
+        assert _same_stage(core, stage) == len(stage.rules)
+    (stage,) = _stages(b"<p>Some running text here. <a href=/x>x</a>", "http://s.test/")
+    inputs = list(placement._stage_inputs(stage))
+    # No links: placement does not reach the stage (Python's divides by their number).
+    assert list(_stages(b"<p>Some running text, no link.</p>", "http://s.test/")) == []
+    with pytest.raises(ValueError, match="no links"):
+        core.placement_links(*[[], [], [], [], []], *inputs[5:], (True, True))
+    for position, bad in ((1, [10**6]), (1, [-1]), (2, [0, 1]), (0, ["x"]), (13, ((), ()))):
+        broken = list(inputs)
+        broken[position] = bad
+        with pytest.raises((TypeError, ValueError, IndexError)):
+            core.placement_links(*broken, (True, True))
+    failures = []
+    bad_rules = [stage.rules[0]._replace(placement="elsewhere")]
+    with pytest.raises(KeyError):  # Python's stage raises on such a rule too
+        placement._link_facts(*stage._replace(rules=bad_rules))
+    native_failed = native._failed
+    try:
+        native._failed = lambda url, exc: failures.append(type(exc).__name__)
+        assert native.place_stage(stage._replace(rules=bad_rules), facts=False) is None
+    finally:
+        native._failed = native_failed
+    assert failures == ["KeyError"]

@@ -9,6 +9,7 @@ mod extract;
 mod facts;
 mod lexbor;
 mod main_block;
+mod model;
 mod page_type;
 mod rows;
 mod scan;
@@ -21,7 +22,7 @@ mod walk;
 /// number with any change of a function's name, signature or return shape.
 #[pyfunction]
 fn core_version() -> &'static str {
-    concat!(env!("CARGO_PKG_VERSION"), "+api15")
+    concat!(env!("CARGO_PKG_VERSION"), "+api16")
 }
 
 #[pymodule]
@@ -33,5 +34,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     page_type::register(m)?;
     main_block::register(m)?;
     deep::register(m)?;
+    model::register(m)?;
     Ok(())
 }
