@@ -29,7 +29,6 @@ import json
 import logging
 import math
 import re
-import shutil
 import sys
 import threading
 import time
@@ -42,6 +41,7 @@ from urllib.parse import urlsplit
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from native_checks import built, no_core, no_fallback, stub_core  # noqa: F401 (no_fallback: autouse)
 from selectolax.lexbor import LexborHTMLParser
 from test_bad_input import FUZZ_BODIES, FUZZ_CONTENT_TYPES
 
@@ -52,7 +52,6 @@ from pipelines.encoding import decode, sniff_encoding
 from pipelines.extract import MAX_TEXT_CHARS, MAX_URL_CHARS, PageLinks, extract_page
 
 DATA = Path(__file__).resolve().parent / "data"
-HAS_CARGO = shutil.which("cargo") is not None
 LINK_COLUMNS = ("target_url", "anchor_text", "title", "rel", "nofollow", "sponsored", "ugc",
                 "is_image", "tag", "position")  # fmt: skip
 PAGE_FIELDS = ("title", "canonical", "meta_robots", "nofollow_page", "base_url", "encoding",
@@ -62,19 +61,12 @@ PAGE_FIELDS = ("title", "canonical", "meta_robots", "nofollow_page", "base_url",
 @pytest.fixture(scope="module")
 def core():
     """The built core; on a machine without cargo, None (each test then checks the fallback)."""
-    module = native.core()
-    if module is None and HAS_CARGO:
-        pytest.fail(
-            "the native core is not built (or LINKCRAWL_NATIVE=0): cd native && cargo build "
-            "--release && cd .. && ln -sf native/target/release/liblinkcrawl_native.so "
-            "linkcrawl_native.abi3.so (or pip install .)"
-        )
-    return module
+    return built(native.core())
 
 
 def _fallback_works() -> None:
     """Without the core (no cargo): the wrapper says so (None) and the Python path extracts."""
-    assert not HAS_CARGO and native.core() is None
+    no_core()
     assert native.extract_links(b"<a href=/x>x</a>", "http://s.test/") is None
     page = extract_page(b"<a href=/x>x</a>", "http://s.test/")
     assert [k.target_url for k in page.links] == ["http://s.test/x"]
@@ -147,17 +139,6 @@ def _rows_in_python() -> Iterator[None]:
         native.ROWS_IN_RUST = previous
 
 
-@pytest.fixture(autouse=True)
-def _no_fallback(monkeypatch):
-    """A page the core fails on (or whose walk disagrees) falls back to the Python path and
-    logs: here that fails the test, so that a comparison never compares Python with itself."""
-
-    def failed(url: str, exc: Exception) -> None:
-        raise AssertionError(f"the core fell back to the Python path on {url}: {exc}")
-
-    monkeypatch.setattr(native, "_failed", failed)
-
-
 def _compare(want: PageLinks, got: PageLinks | None, url: str) -> None:
     """The html5ever path's page fields and link rows are the Python path's (no placement)."""
     assert got is not None
@@ -201,10 +182,7 @@ def test_off_switch_and_version(core, monkeypatch):
 def test_a_foreign_or_stale_module_is_not_used(tmp_path, monkeypatch, caplog, source, reason):
     """Whatever ``linkcrawl_native`` is on the path, core() gives the core or None, never an
     exception; the reason is logged."""
-    (tmp_path / "linkcrawl_native.py").write_text(source)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "linkcrawl_native", raising=False)
-    native.core.cache_clear()
+    stub_core(tmp_path, monkeypatch, source)
     try:
         with caplog.at_level(logging.WARNING, logger=native.__name__):
             assert native.core() is None

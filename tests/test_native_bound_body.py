@@ -16,11 +16,11 @@ import itertools
 import logging
 import random
 import re
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
+from native_checks import HAS_CARGO, no_fallback  # noqa: F401 (no_fallback: autouse)
 
 from pipelines import extract, native
 
@@ -28,8 +28,6 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 sys.path.insert(0, str(HERE / "benchmarks"))
 import hostile_pages  # noqa: E402
-
-HAS_CARGO = shutil.which("cargo") is not None
 
 
 @pytest.fixture(scope="module")
@@ -41,17 +39,6 @@ def core():
         assert page == (b"<p>x", False, False)
         pytest.skip("no cargo: the Python path is the one used (checked above)")
     return module
-
-
-@pytest.fixture(autouse=True)
-def _no_fallback(monkeypatch):
-    """A page the core fails on falls back to the Python path and logs: here that fails the
-    test, so that a comparison never compares Python with itself."""
-
-    def failed(url: str, exc: Exception) -> None:
-        raise AssertionError(f"the core fell back to the Python path on {url}: {exc}")
-
-    monkeypatch.setattr(native, "_failed", failed)
 
 
 def test_a_panic_falls_back_to_the_python_path_and_logs_once(core, monkeypatch, caplog):

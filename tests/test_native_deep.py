@@ -8,36 +8,23 @@ random nestings at every depth around theirs and on deep hostile pages; parse_pa
 from __future__ import annotations
 
 import logging
-import shutil
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from native_checks import built, no_core, no_fallback  # noqa: F401 (no_fallback: autouse)
 from selectolax.lexbor import LexborHTMLParser
 
 from pipelines import extract, native
 
-HAS_CARGO = shutil.which("cargo") is not None
-
 
 @pytest.fixture(scope="module")
 def core():
-    module = native.lexbor_core()
-    if module is None and HAS_CARGO:
-        pytest.fail("the native core is not built (cd native && cargo build --release)")
-    return module
-
-
-@pytest.fixture(autouse=True)
-def _no_fallback(monkeypatch):
-    def failed(url: str, exc: Exception) -> None:
-        raise AssertionError(f"the core fell back to the Python path on {url}: {exc}")
-
-    monkeypatch.setattr(native, "_failed", failed)
+    return built(native.lexbor_core())
 
 
 def _fallback_works() -> None:
-    assert not HAS_CARGO and native.core() is None
+    no_core()
     assert extract.extract_page(b"<a href=/x>x</a>", "http://s.test/").links
 
 

@@ -10,40 +10,28 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from native_checks import built, no_core, no_fallback  # noqa: F401 (no_fallback: autouse)
 from selectolax.lexbor import LexborHTMLParser
 
 from pipelines import native, placement
 from pipelines.extract import extract_page
 
 DATA = Path(__file__).resolve().parent / "data"
-HAS_CARGO = shutil.which("cargo") is not None
 
 
 @pytest.fixture(scope="module")
 def core():
     """The built core (with lexbor's API); without cargo, None (the Python path)."""
-    module = native.lexbor_core()
-    if module is None and HAS_CARGO:
-        pytest.fail("the native core is not built (cd native && cargo build --release)")
-    return module
-
-
-@pytest.fixture(autouse=True)
-def _no_fallback(monkeypatch):
-    def failed(url: str, exc: Exception) -> None:
-        raise AssertionError(f"the core fell back to the Python path on {url}: {exc}")
-
-    monkeypatch.setattr(native, "_failed", failed)
+    return built(native.lexbor_core())
 
 
 def _fallback_works() -> None:
-    assert not HAS_CARGO and native.core() is None
+    no_core()
     assert extract_page(b"<a href=/x>x</a>", "http://s.test/").links[0].placement
 
 

@@ -12,39 +12,24 @@ import gzip
 import json
 import logging
 import re
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from native_checks import HAS_CARGO, built, no_fallback, stub_core  # noqa: F401 (no_fallback: autouse)
 
 from pipelines import native, page_type
 from pipelines.extract import Link, extract_page
 
 DATA = Path(__file__).resolve().parent / "data"
-HAS_CARGO = shutil.which("cargo") is not None
 
 
 @pytest.fixture(scope="module")
 def core():
     """The built core with page type's tables; without cargo, None (the Python path)."""
-    module = native._signals_core()
-    if module is None and HAS_CARGO:
-        pytest.fail("the native core is not built (cd native && cargo build --release)")
-    return module
-
-
-@pytest.fixture(autouse=True)
-def _no_fallback(monkeypatch):
-    """A core failure logs and falls back: here that fails the test (a comparison must not
-    compare Python with itself)."""
-
-    def failed(url: str, exc: Exception) -> None:
-        raise AssertionError(f"the core fell back to the Python path on {url}: {exc}")
-
-    monkeypatch.setattr(native, "_failed", failed)
+    return built(native._signals_core())
 
 
 def _python(url: str, links: list) -> list[tuple[str, str]]:
@@ -252,10 +237,7 @@ def test_a_build_without_these_functions_is_not_used(tmp_path, monkeypatch, capl
     source = f"def core_version():\n    return {native.CORE_VERSION!r}\n" + "".join(
         f"def {name}(*args): pass\n" for name in older
     )
-    (tmp_path / "linkcrawl_native.py").write_text(source)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "linkcrawl_native", raising=False)
-    native.core.cache_clear()
+    stub_core(tmp_path, monkeypatch, source)
     try:
         with caplog.at_level(logging.WARNING, logger=native.__name__):
             assert native.core() is None
