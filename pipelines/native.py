@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from functools import cache
 from itertools import islice
@@ -655,22 +656,34 @@ _model_given: list[tuple[Any, ...] | None] = [None]
 STAGE_PAGES = [0]
 
 
-def _model_config(native: ModuleType) -> None:
+class _NoModel(Exception):
+    """Thresholds that are no probabilities: Python's ``decide`` answers (or raises) alone."""
+
+
+def _logits(w: ModuleType) -> tuple[float, float, float, float]:
+    """The thresholds as ``_logit`` makes them; :class:`_NoModel` if one is not strictly
+    between 0 and 1 (Python's decide reads only those a page needs: it may still answer)."""
+    probabilities = (w.THRESHOLD, w.DEMOTE, w.DEMOTE_ARTICLE, w.PROMOTE)
+    if not all(0.0 < p < 1.0 for p in probabilities):
+        raise _NoModel
+    return tuple(placement_model._logit(p) for p in probabilities)  # type: ignore[return-value]
+
+
+def _model_config(native: ModuleType, decide: bool) -> None:
     """Give the core the model (placement_model.py ``_Weights``' split, the thresholds as
     ``_logit`` makes them), once and again when placement_weights.py's change."""
     w = placement_model.weights
-    given = (w.WEIGHTS, w.BIAS, w.THRESHOLD, w.DEMOTE, w.DEMOTE_ARTICLE, w.PROMOTE)
+    given = (decide, w.WEIGHTS, w.BIAS, w.THRESHOLD, w.DEMOTE, w.DEMOTE_ARTICLE, w.PROMOTE)
     if given == _model_given[0]:
         return
     weights = tuple(w.WEIGHTS)
     n_own, n_page = len(placement_module.LINK_FEATURES), len(placement_module.PAGE_FEATURES)
-    logit = placement_model._logit
     p = placement_module
     native.placement_model(
         weights[:n_own], weights[n_own : n_own + n_page],
         weights[n_own + n_page : n_own + n_page + 3] if weights else (0.0, 0.0, 0.0),
         weights[n_own + n_page + 3 :], w.BIAS,
-        (logit(w.THRESHOLD), logit(w.DEMOTE), logit(w.DEMOTE_ARTICLE), logit(w.PROMOTE)),
+        _logits(w) if decide else (0.0, 0.0, 0.0, 0.0),
         (placement_model._MARKUP_ARTICLE, placement_model._MARKUP_FORUM),
         (placement_model._SURE, placement_model._OVERRULED),
         (p.CONTENT, p.NAV, p.SIDEBAR, p.FOOTER, p.COMMENT), p._PARAGRAPHS,
@@ -678,25 +691,33 @@ def _model_config(native: ModuleType) -> None:
     _model_given[0] = given
 
 
+#: The core's model is given and used under it: another thread's weights never slip between.
+_model_lock = threading.Lock()
+
+
 def place_stage(
-    stage: Any, facts: bool
+    stage: Any, facts: bool, decide: bool = True
 ) -> tuple[list[Placed], placement_model.LinkFacts | None] | None:
     """Placement's per-link stage of *stage* (placement.py ``_Stage``) by the core: the
     model's placements (the rules' where it agrees), and, if *facts*, the links' facts
-    (``LinkFacts``, as ``_link_facts`` gives them); None without the core, or if it failed
-    (then logged): Python's stage then runs.
+    (``LinkFacts``, as ``_link_facts`` gives them); not *decide*: the rules' placements
+    (the trainer's facts). None without the core, with thresholds that are no probabilities,
+    or if it failed (then logged): Python's stage then runs.
     """
     native = lexbor_core()
     if native is None:
         return None
     rules = stage.rules
-    decide = bool(placement_model.weights.WEIGHTS)
+    decide = decide and bool(placement_model.weights.WEIGHTS)
     try:
-        _model_config(native)
-        overruled, parts, _ = native.placement_links(
-            *placement_module._stage_inputs(stage), (decide, facts)
-        )
-    except (RuntimeError, TypeError, ValueError, KeyError, IndexError, OverflowError) as exc:
+        with _model_lock:
+            _model_config(native, decide)
+            overruled, parts, _ = native.placement_links(
+                *placement_module._stage_inputs(stage), (decide, facts)
+            )
+    except _NoModel:
+        return None
+    except (RuntimeError, TypeError, ValueError, KeyError, IndexError, ArithmeticError) as exc:
         _failed("a page's placement model", exc)
         return None
     placed = list(rules)

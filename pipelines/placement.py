@@ -803,7 +803,7 @@ def placement_facts(
     if stage is None:
         return rules, None
     if scanner is not None:
-        staged = _native_stage(stage, facts=True)
+        staged = _native_stage(stage, facts=True, decide=False)
         if staged is not None:
             return rules, staged[1]
     return rules, _link_facts(*stage)
@@ -822,11 +822,13 @@ class _Stage(NamedTuple):
     anchor_len: list[int]
 
 
-def _native_stage(stage: _Stage, facts: bool) -> tuple[list[Placed], LinkFacts | None] | None:
+def _native_stage(
+    stage: _Stage, facts: bool, decide: bool = True
+) -> tuple[list[Placed], LinkFacts | None] | None:
     """The per-link stage by the native core (``pipelines.native.place_stage``), or None."""
     from pipelines import native  # it builds on this module: imported on first use
 
-    return native.place_stage(stage, facts)
+    return native.place_stage(stage, facts, decide)
 
 
 def _placement_rules(
@@ -945,7 +947,8 @@ def _link_facts(
     seq_index = facts.seq_index
     located, main_key, around = where.of, main.key, main.ancestors
     first, last, n_seq = art.first_good, art.last_good, max(len(seq_index), 1)
-    log_anchor = [log1p(len(anchor)) / 5 for anchor in anchors]
+    lengths = anchor_len if anchor_len is not None else [len(anchor) for anchor in anchors]
+    log_anchor = [log1p(length) / 5 for length in lengths]
     per_block: dict[int, list[float]] = {}  # links, rule content, anchor sum
     for rule, la in zip(rules, log_anchor, strict=True):
         sums = per_block.get(rule.block)

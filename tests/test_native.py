@@ -1246,3 +1246,24 @@ def test_the_link_stage_on_hostile_arrays(core):
     finally:
         native._failed = native_failed
     assert failures == ["KeyError"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("PROMOTE", 1.0), ("PROMOTE", 2.0), ("DEMOTE_ARTICLE", 1.0)]
+)
+def test_thresholds_that_are_no_probabilities_leave_the_stage_to_python(
+    core, monkeypatch, name, value
+):
+    """Python's decide reads only the thresholds a page needs, so a threshold of 1 (or 2) on
+    a page without the markup that reads it still gives placements; the core's stage, which
+    takes all four, leaves such a model to Python instead of failing (review10-n18p D1)."""
+    if core is None:
+        return no_core()
+    monkeypatch.setattr(placement_model.weights, name, value)
+    body = b"<main><p>" + b"Running text of the page. " * 8 + b'<a href="/in">in</a></p></main>'
+    body += b'<nav><a href="/n">n</a></nav>'
+    want = extract_page(body, "https://a.test/", native=False)
+    got = extract_page(body, "https://a.test/")  # the guard fails the test on a logged fallback
+    assert [(k.placement, k.placement_score) for k in got.links] == [
+        (k.placement, k.placement_score) for k in want.links
+    ]
