@@ -6,8 +6,12 @@ review10 r17)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -459,3 +463,98 @@ def test_dedupe_breaks_ties_by_file_path(tmp_path):
         kept = con.execute(f"SELECT v, count(*) FROM ({compact_module.dedup_sql('src')}) "
                            "GROUP BY v").fetchall()  # fmt: skip
         assert kept == [("new", 20000)]
+
+
+def _trash_and_taken_name(raw: Path) -> tuple[Path, int]:
+    """The state a garbage collection killed after its rename leaves, then a writer reusing
+    the name: ``compacted/.gc/links/NAME`` holds F (a new file, anchors MARKF-*),
+    ``links/NAME`` holds G (anchors MARKG-*). NAME's path and the rows of each."""
+    compact(raw)
+    _late(raw, "late")
+    path = sorted((raw / "links").glob("part-late-*.parquet"))[0]
+    table = pq.read_table(path)
+    compact(raw)  # consumes and deletes late's raw files
+    assert not path.exists()
+
+    def marked(tag: str) -> pa.Table:
+        anchors = pa.array([f"{tag}-{i}" for i in range(table.num_rows)])
+        return table.set_column(table.schema.get_field_index("anchor_text"), "anchor_text",
+                                anchors)  # fmt: skip
+
+    trash = raw / "compacted" / ".gc" / "links"
+    trash.mkdir(parents=True, exist_ok=True)
+    pq.write_table(marked("MARKF"), trash / path.name)
+    pq.write_table(marked("MARKG"), path)
+    return path, table.num_rows
+
+
+def _marked_rows(raw: Path) -> tuple[int, int, int]:
+    """Rows of F and G answered by the index, and F's in a plain glob of links/."""
+    with Index(raw, fast_rows=0) as ix:
+        got = ix.sql(
+            "SELECT count(*) FILTER (WHERE anchor_text LIKE 'MARKF-%') AS f,"
+            " count(*) FILTER (WHERE anchor_text LIKE 'MARKG-%') AS g FROM links"
+        )
+    glob = duckdb.sql(f"SELECT count(*) FROM '{raw}/links/*.parquet' "
+                      "WHERE anchor_text LIKE 'MARKF-%'").fetchall()[0][0]  # fmt: skip
+    return got["f"][0].as_py(), got["g"][0].as_py(), glob
+
+
+# A compaction killed (SIGKILL) right after it put a file back under a fresh name: the first
+# link or rename out of the trash to a name other than the file's own.
+_KILLED_AFTER_PUT_BACK = r"""
+import os, signal, sys
+from pathlib import Path
+from pipelines.index.compact import compact
+root = Path(sys.argv[1])
+def after(f):
+    def g(src, dst, *a, **kw):
+        f(src, dst, *a, **kw)
+        if ".gc" in Path(src).parts and Path(dst).name != Path(src).name:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return g
+os.link, os.rename = after(os.link), after(os.rename)
+compact(root, crawl="c1")
+"""
+
+
+def test_a_kill_during_a_put_back_under_a_new_name_counts_nothing_twice(raw):
+    """review10-fr17 1: a file in the trash whose name was taken went back under a new name
+    by a link, then its trash copy was unlinked; killed in between, it was in both places,
+    and the next settle put it back a second time: its rows counted twice. One rename now:
+    after the kill it is in one place, and its rows are answered once."""
+    path, rows = _trash_and_taken_name(raw)
+    run = subprocess.run([sys.executable, "-c", _KILLED_AFTER_PUT_BACK, str(raw)],
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    assert not (raw / "compacted" / ".gc" / "links" / path.name).exists()  # not in both
+    compact(raw, crawl="c1")  # settles the trash; leaves crawl late raw (no dedupe)
+    compact(raw, crawl="c1")
+    assert _marked_rows(raw) == (rows, rows, rows)
+    assert len(list((raw / "links").glob("part-late-*.parquet"))) == 2  # G, and F beside it
+
+
+def test_without_hard_links_a_put_back_is_a_rename(raw, monkeypatch):
+    """review10-fr17 2: on a file system without hard links (os.link: EPERM, as vfat, some
+    SMB and FUSE mounts) the put-back raised: the file stayed in the trash, unanswered, and
+    every later compact and delete raised. It is renamed back beside the name now."""
+    _, rows = _trash_and_taken_name(raw)
+
+    def no_link(*args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_link)  # the file system's answer; the rest is real
+    compact(raw, crawl="c1")
+    assert not any((raw / "compacted" / ".gc").rglob("*.parquet"))
+    assert _marked_rows(raw) == (rows, rows, rows)
+    # A file whose name nothing took is put back too (renamed), then compacted; compact and
+    # delete run on.
+    for p in (raw / "links").glob("part-late-*.parquet"):
+        os.rename(p, raw / "compacted" / ".gc" / "links" / p.name)
+    stats = compact(raw)
+    assert stats.generation is not None and not any((raw / "compacted" / ".gc").rglob("*.parquet"))
+    f, g, _ = _marked_rows(raw)
+    assert f + g == rows  # F and G are one fetch (same page and time): deduplicated
+    drop_crawl(raw, "late")
+    assert _marked_rows(raw) == (0, 0, 0)
