@@ -558,3 +558,59 @@ def test_without_hard_links_a_put_back_is_a_rename(raw, monkeypatch):
     assert f + g == rows  # F and G are one fetch (same page and time): deduplicated
     drop_crawl(raw, "late")
     assert _marked_rows(raw) == (0, 0, 0)
+
+
+def test_delete_rewrites_a_raw_file_of_several_crawls_without_the_crawl(raw, monkeypatch):
+    """review10-fr17 3: `delete` skipped a raw file of several crawls: the crawl's rows in it
+    were still answered, and the next full compaction brought the crawl back. The file is
+    rewritten without them (temporary name, then a rename); the other crawls' rows stay as
+    they were. Killed before the rename, nothing is lost and the next `delete` finishes."""
+    compact(raw)
+    snap = open_snapshot(raw)
+    gone, kept = sorted(snap.manifest.crawls)
+    rows = pa.concat_tables(
+        [
+            pq.read_table(snap.segment_path(snap.link_segments(c)[0])).slice(0, 2)
+            for c in (gone, kept)
+        ],
+        promote_options="default",
+    )
+    urls = pa.array([f"http://mixed.test/p{i}" for i in range(rows.num_rows)])
+    rows = rows.set_column(rows.schema.get_field_index("source_url"), "source_url", urls)
+    mixed = raw / "links" / "part-mixed-w0-00000-abcd.parquet"
+    pq.write_table(rows, mixed)
+    kept_rows = rows.filter(pc.equal(rows["crawl_id"], kept))
+    mixed_sql = "SELECT * FROM ({}) WHERE source_url LIKE 'http://mixed.test/%' ORDER BY source_url"
+
+    def answered(crawl: str) -> pa.Table:
+        with Index(raw, fast_rows=0) as ix:
+            t = ix.run(mixed_sql.format(ix.all_links_sql()))
+        return t.filter(pc.equal(t["crawl_id"], crawl))
+
+    real = os.replace
+
+    def killed(src: object, dst: object) -> None:
+        if Path(dst) == mixed:  # the rewrite, before its rename
+            raise OSError("killed before the rename")
+        real(src, dst)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(os, "replace", killed)
+        with pytest.raises(OSError, match="killed"):
+            drop_crawl(raw, gone)
+    assert pq.read_table(mixed).equals(rows)  # the old file, whole
+    assert answered(gone).num_rows == 2  # the crawl's rows: not deleted yet, not lost
+    leftover = raw / "links" / f".{mixed.name}.drop.tmp"
+    leftover.write_bytes(b"a rewrite killed before its rename")
+    stats = drop_crawl(raw, gone)  # again: finishes
+    assert stats.rewritten == 1 and stats.generation is None and not leftover.exists()
+    on_disk = pq.read_table(mixed)
+    assert on_disk.schema.equals(rows.schema) and on_disk.equals(kept_rows)  # values as they were
+    assert answered(gone).num_rows == 0 and answered(kept).num_rows == 2
+    assert open_snapshot(raw).crawl_ids() == [kept]
+    with pytest.raises(layout.IndexError_, match=rf"unknown crawl '{gone}'.*\(crawls: {kept}\)"):
+        drop_crawl(raw, gone)
+    compact(raw)  # the crawl does not come back
+    assert sorted(open_snapshot(raw).manifest.crawls) == [kept] and not mixed.exists()
+    assert answered(gone).num_rows == 0 and answered(kept).num_rows == 2
+    assert _glob_rows(raw) == _snapshot_rows(raw)
