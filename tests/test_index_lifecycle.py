@@ -614,3 +614,45 @@ def test_delete_rewrites_a_raw_file_of_several_crawls_without_the_crawl(raw, mon
     assert sorted(open_snapshot(raw).manifest.crawls) == [kept] and not mixed.exists()
     assert answered(gone).num_rows == 0 and answered(kept).num_rows == 2
     assert _glob_rows(raw) == _snapshot_rows(raw)
+
+
+def test_a_crawl_filter_reads_no_raw_footer_twice(raw, monkeypatch):
+    """review10-fr17 4: every query with a crawl filter read every raw links and pages
+    file's footer (their crawls), on an open Index with nothing changed. A crawl of the
+    generation is known from its manifest; a raw file's crawls are read once while it is
+    the same file."""
+    compact(raw)
+    gen_crawl = sorted(open_snapshot(raw).manifest.crawls)[0]
+    for i, crawl in enumerate(("a1", "a2")):
+        _late(raw, crawl, days=i + 1)
+    opened: list[Path] = []
+
+    def counted(read: Callable) -> Callable:
+        def call(source: object, *args: object, **kwargs: object) -> object:
+            opened.append(Path(str(source)))
+            return read(source, *args, **kwargs)
+
+        return call
+
+    def raw_reads(query: Callable[[], object]) -> set[Path]:
+        opened.clear()
+        with monkeypatch.context() as mp:  # the ways to read a footer or the crawl column
+            for name in ("ParquetFile", "read_metadata", "read_schema", "read_table"):
+                mp.setattr(pq, name, counted(getattr(pq, name)))
+            query()
+        return {p for p in opened if p.parent in (raw / "links", raw / "pages")}
+
+    with Index(raw, fast_rows=10**9, aggregates=False) as ix:
+        assert _domains(ix)  # warm: every raw footer read once
+        for crawl in (gen_crawl, "a1", "a2"):
+            got = ix.refdomains(SHOP, Filters(crawl=crawl))["source_domain"].to_pylist()
+            assert got and raw_reads(lambda c=crawl: ix.refdomains(SHOP, Filters(crawl=c))) == set()
+        old = {*ix.snap.raw_links, *ix.snap.raw_pages}
+        _late(raw, "a3", days=3)
+        read = raw_reads(lambda: ix.refdomains(SHOP, Filters(crawl="a3")))
+        assert "a3.test" in ix.refdomains(SHOP, Filters(crawl="a3"))["source_domain"].to_pylist()
+        assert read and not read & old  # the new files only
+        with pytest.raises(
+            layout.IndexError_, match=rf"unknown crawl .zz.*crawls: a1, a2, a3, {gen_crawl}"
+        ):
+            ix.refdomains(SHOP, Filters(crawl="zz"))
