@@ -656,3 +656,35 @@ def test_a_crawl_filter_reads_no_raw_footer_twice(raw, monkeypatch):
             layout.IndexError_, match=rf"unknown crawl .zz.*crawls: a1, a2, a3, {gen_crawl}"
         ):
             ix.refdomains(SHOP, Filters(crawl="zz"))
+
+
+def test_a_killed_delete_is_finished_by_the_next(raw, monkeypatch):
+    """Found by the kill sweep of `delete` (s10-ffr17): killed while staging, its
+    `compacted/.gen-N.tmp` made the next `delete` fail (File exists); killed while mirroring
+    the new generation into links/, a plain glob read the deleted crawl's rows until the next
+    compaction. The next `delete` removes the staging leftover and repairs the mirror."""
+    from pipelines.index import drop as drop_module
+
+    compact(raw)
+    gone = sorted(open_snapshot(raw).manifest.crawls)[0]
+    leftover = raw / "compacted" / ".gen-000002.tmp" / "links"
+    leftover.mkdir(parents=True)
+    (leftover / "part-x.parquet").write_bytes(b"staged by a killed delete")
+    real = drop_module._sync_flat
+    calls = [0]
+
+    def killed_after_publish(root: Path, snap: layout.Snapshot) -> None:
+        calls[0] += 1
+        if snap.manifest.generation == "gen-000002":  # the new generation's mirror
+            raise OSError("killed while mirroring")
+        real(root, snap)
+
+    monkeypatch.setattr(drop_module, "_sync_flat", killed_after_publish)
+    with pytest.raises(OSError, match="killed while mirroring"):
+        drop_crawl(raw, gone)
+    assert open_snapshot(raw).manifest.generation == "gen-000002"  # published
+    assert _glob_rows(raw) > _snapshot_rows(raw)  # the mirror: still the old generation's
+    monkeypatch.setattr(drop_module, "_sync_flat", real)
+    with pytest.raises(layout.IndexError_, match="unknown crawl"):  # already deleted
+        drop_crawl(raw, gone)
+    assert _glob_rows(raw) == _snapshot_rows(raw)

@@ -169,6 +169,8 @@ def drop_crawl(index: str | Path, crawl_id: str) -> DropStats:
         for p in _rewrite_leftovers(root):  # a rewrite killed before its rename
             p.unlink(missing_ok=True)
         snap = open_snapshot(root)
+        if snap.manifest is not None:  # a mirror a killed `delete` or compaction left half done
+            _sync_flat(root, snap)
         raw = [p for t in ("links", "pages", "texts") for p in raw_files(root, t)]
         crawls = {p: file_crawl_ids(p) for p in raw}
         mine = [p for p in raw if crawls[p] == {crawl_id}]
@@ -185,6 +187,7 @@ def drop_crawl(index: str | Path, crawl_id: str) -> DropStats:
             gens = _generations(root)
             gen = f"gen-{int(gens[-1][4:]) + 1:06d}"
             stage = comp / f".{gen}.tmp"
+            shutil.rmtree(stage, ignore_errors=True)  # a `delete` killed while staging
             stage.mkdir()
             manifest = _without(old, crawl_id, gen, {p.name for p in mine})
             rels = [s.path for s in manifest.links + manifest.via] + list(manifest.pages.values())
