@@ -6,8 +6,12 @@ review10 r17)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -459,3 +463,228 @@ def test_dedupe_breaks_ties_by_file_path(tmp_path):
         kept = con.execute(f"SELECT v, count(*) FROM ({compact_module.dedup_sql('src')}) "
                            "GROUP BY v").fetchall()  # fmt: skip
         assert kept == [("new", 20000)]
+
+
+def _trash_and_taken_name(raw: Path) -> tuple[Path, int]:
+    """The state a garbage collection killed after its rename leaves, then a writer reusing
+    the name: ``compacted/.gc/links/NAME`` holds F (a new file, anchors MARKF-*),
+    ``links/NAME`` holds G (anchors MARKG-*). NAME's path and the rows of each."""
+    compact(raw)
+    _late(raw, "late")
+    path = sorted((raw / "links").glob("part-late-*.parquet"))[0]
+    table = pq.read_table(path)
+    compact(raw)  # consumes and deletes late's raw files
+    assert not path.exists()
+
+    def marked(tag: str) -> pa.Table:
+        anchors = pa.array([f"{tag}-{i}" for i in range(table.num_rows)])
+        return table.set_column(table.schema.get_field_index("anchor_text"), "anchor_text",
+                                anchors)  # fmt: skip
+
+    trash = raw / "compacted" / ".gc" / "links"
+    trash.mkdir(parents=True, exist_ok=True)
+    pq.write_table(marked("MARKF"), trash / path.name)
+    pq.write_table(marked("MARKG"), path)
+    return path, table.num_rows
+
+
+def _marked_rows(raw: Path) -> tuple[int, int, int]:
+    """Rows of F and G answered by the index, and F's in a plain glob of links/."""
+    with Index(raw, fast_rows=0) as ix:
+        got = ix.sql(
+            "SELECT count(*) FILTER (WHERE anchor_text LIKE 'MARKF-%') AS f,"
+            " count(*) FILTER (WHERE anchor_text LIKE 'MARKG-%') AS g FROM links"
+        )
+    glob = duckdb.sql(f"SELECT count(*) FROM '{raw}/links/*.parquet' "
+                      "WHERE anchor_text LIKE 'MARKF-%'").fetchall()[0][0]  # fmt: skip
+    return got["f"][0].as_py(), got["g"][0].as_py(), glob
+
+
+# A compaction killed (SIGKILL) right after it put a file back under a fresh name: the first
+# link or rename out of the trash to a name other than the file's own.
+_KILLED_AFTER_PUT_BACK = r"""
+import os, signal, sys
+from pathlib import Path
+from pipelines.index.compact import compact
+root = Path(sys.argv[1])
+def after(f):
+    def g(src, dst, *a, **kw):
+        f(src, dst, *a, **kw)
+        if ".gc" in Path(src).parts and Path(dst).name != Path(src).name:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return g
+os.link, os.rename = after(os.link), after(os.rename)
+compact(root, crawl="c1")
+"""
+
+
+def test_a_kill_during_a_put_back_under_a_new_name_counts_nothing_twice(raw):
+    """review10-fr17 1: a file in the trash whose name was taken went back under a new name
+    by a link, then its trash copy was unlinked; killed in between, it was in both places,
+    and the next settle put it back a second time: its rows counted twice. One rename now:
+    after the kill it is in one place, and its rows are answered once."""
+    path, rows = _trash_and_taken_name(raw)
+    run = subprocess.run([sys.executable, "-c", _KILLED_AFTER_PUT_BACK, str(raw)],
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    assert not (raw / "compacted" / ".gc" / "links" / path.name).exists()  # not in both
+    compact(raw, crawl="c1")  # settles the trash; leaves crawl late raw (no dedupe)
+    compact(raw, crawl="c1")
+    assert _marked_rows(raw) == (rows, rows, rows)
+    assert len(list((raw / "links").glob("part-late-*.parquet"))) == 2  # G, and F beside it
+
+
+def test_without_hard_links_a_put_back_is_a_rename(raw, monkeypatch):
+    """review10-fr17 2: on a file system without hard links (os.link: EPERM, as vfat, some
+    SMB and FUSE mounts) the put-back raised: the file stayed in the trash, unanswered, and
+    every later compact and delete raised. It is renamed back beside the name now."""
+    _, rows = _trash_and_taken_name(raw)
+
+    def no_link(*args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_link)  # the file system's answer; the rest is real
+    compact(raw, crawl="c1")
+    assert not any((raw / "compacted" / ".gc").rglob("*.parquet"))
+    assert _marked_rows(raw) == (rows, rows, rows)
+    # A file whose name nothing took is put back too (renamed), then compacted; compact and
+    # delete run on.
+    for p in (raw / "links").glob("part-late-*.parquet"):
+        os.rename(p, raw / "compacted" / ".gc" / "links" / p.name)
+    stats = compact(raw)
+    assert stats.generation is not None and not any((raw / "compacted" / ".gc").rglob("*.parquet"))
+    f, g, _ = _marked_rows(raw)
+    assert f + g == rows  # F and G are one fetch (same page and time): deduplicated
+    drop_crawl(raw, "late")
+    assert _marked_rows(raw) == (0, 0, 0)
+
+
+def test_delete_rewrites_a_raw_file_of_several_crawls_without_the_crawl(raw, monkeypatch):
+    """review10-fr17 3: `delete` skipped a raw file of several crawls: the crawl's rows in it
+    were still answered, and the next full compaction brought the crawl back. The file is
+    rewritten without them (temporary name, then a rename); the other crawls' rows stay as
+    they were. Killed before the rename, nothing is lost and the next `delete` finishes."""
+    compact(raw)
+    snap = open_snapshot(raw)
+    gone, kept = sorted(snap.manifest.crawls)
+    rows = pa.concat_tables(
+        [
+            pq.read_table(snap.segment_path(snap.link_segments(c)[0])).slice(0, 2)
+            for c in (gone, kept)
+        ],
+        promote_options="default",
+    )
+    urls = pa.array([f"http://mixed.test/p{i}" for i in range(rows.num_rows)])
+    rows = rows.set_column(rows.schema.get_field_index("source_url"), "source_url", urls)
+    mixed = raw / "links" / "part-mixed-w0-00000-abcd.parquet"
+    pq.write_table(rows, mixed)
+    kept_rows = rows.filter(pc.equal(rows["crawl_id"], kept))
+    mixed_sql = "SELECT * FROM ({}) WHERE source_url LIKE 'http://mixed.test/%' ORDER BY source_url"
+
+    def answered(crawl: str) -> pa.Table:
+        with Index(raw, fast_rows=0) as ix:
+            t = ix.run(mixed_sql.format(ix.all_links_sql()))
+        return t.filter(pc.equal(t["crawl_id"], crawl))
+
+    real = os.replace
+
+    def killed(src: object, dst: object) -> None:
+        if Path(dst) == mixed:  # the rewrite, before its rename
+            raise OSError("killed before the rename")
+        real(src, dst)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(os, "replace", killed)
+        with pytest.raises(OSError, match="killed"):
+            drop_crawl(raw, gone)
+    assert pq.read_table(mixed).equals(rows)  # the old file, whole
+    assert answered(gone).num_rows == 2  # the crawl's rows: not deleted yet, not lost
+    leftover = raw / "links" / f".{mixed.name}.drop.tmp"
+    leftover.write_bytes(b"a rewrite killed before its rename")
+    stats = drop_crawl(raw, gone)  # again: finishes
+    assert stats.rewritten == 1 and stats.generation is None and not leftover.exists()
+    on_disk = pq.read_table(mixed)
+    assert on_disk.schema.equals(rows.schema) and on_disk.equals(kept_rows)  # values as they were
+    assert answered(gone).num_rows == 0 and answered(kept).num_rows == 2
+    assert open_snapshot(raw).crawl_ids() == [kept]
+    with pytest.raises(layout.IndexError_, match=rf"unknown crawl '{gone}'.*\(crawls: {kept}\)"):
+        drop_crawl(raw, gone)
+    compact(raw)  # the crawl does not come back
+    assert sorted(open_snapshot(raw).manifest.crawls) == [kept] and not mixed.exists()
+    assert answered(gone).num_rows == 0 and answered(kept).num_rows == 2
+    assert _glob_rows(raw) == _snapshot_rows(raw)
+
+
+def test_a_crawl_filter_reads_no_raw_footer_twice(raw, monkeypatch):
+    """review10-fr17 4: every query with a crawl filter read every raw links and pages
+    file's footer (their crawls), on an open Index with nothing changed. A crawl of the
+    generation is known from its manifest; a raw file's crawls are read once while it is
+    the same file."""
+    compact(raw)
+    gen_crawl = sorted(open_snapshot(raw).manifest.crawls)[0]
+    for i, crawl in enumerate(("a1", "a2")):
+        _late(raw, crawl, days=i + 1)
+    opened: list[Path] = []
+
+    def counted(read: Callable) -> Callable:
+        def call(source: object, *args: object, **kwargs: object) -> object:
+            opened.append(Path(str(source)))
+            return read(source, *args, **kwargs)
+
+        return call
+
+    def raw_reads(query: Callable[[], object]) -> set[Path]:
+        opened.clear()
+        with monkeypatch.context() as mp:  # the ways to read a footer or the crawl column
+            for name in ("ParquetFile", "read_metadata", "read_schema", "read_table"):
+                mp.setattr(pq, name, counted(getattr(pq, name)))
+            query()
+        return {p for p in opened if p.parent in (raw / "links", raw / "pages")}
+
+    with Index(raw, fast_rows=10**9, aggregates=False) as ix:
+        assert _domains(ix)  # warm: every raw footer read once
+        for crawl in (gen_crawl, "a1", "a2"):
+            got = ix.refdomains(SHOP, Filters(crawl=crawl))["source_domain"].to_pylist()
+            assert got and raw_reads(lambda c=crawl: ix.refdomains(SHOP, Filters(crawl=c))) == set()
+        old = {*ix.snap.raw_links, *ix.snap.raw_pages}
+        _late(raw, "a3", days=3)
+        read = raw_reads(lambda: ix.refdomains(SHOP, Filters(crawl="a3")))
+        assert "a3.test" in ix.refdomains(SHOP, Filters(crawl="a3"))["source_domain"].to_pylist()
+        assert read and not read & old  # the new files only
+        with pytest.raises(
+            layout.IndexError_, match=rf"unknown crawl .zz.*crawls: a1, a2, a3, {gen_crawl}"
+        ):
+            ix.refdomains(SHOP, Filters(crawl="zz"))
+
+
+def test_a_killed_delete_is_finished_by_the_next(raw, monkeypatch):
+    """Found by the kill sweep of `delete` (s10-ffr17): killed while staging, its
+    `compacted/.gen-N.tmp` made the next `delete` fail (File exists); killed while mirroring
+    the new generation into links/, a plain glob read the deleted crawl's rows until the next
+    compaction. The next `delete` removes the staging leftover and repairs the mirror."""
+    from pipelines.index import drop as drop_module
+
+    compact(raw)
+    gone = sorted(open_snapshot(raw).manifest.crawls)[0]
+    leftover = raw / "compacted" / ".gen-000002.tmp" / "links"
+    leftover.mkdir(parents=True)
+    (leftover / "part-x.parquet").write_bytes(b"staged by a killed delete")
+    real = drop_module._sync_flat
+    calls = [0]
+
+    def killed_after_publish(root: Path, snap: layout.Snapshot) -> None:
+        calls[0] += 1
+        if snap.manifest.generation == "gen-000002":  # the new generation's mirror
+            raise OSError("killed while mirroring")
+        real(root, snap)
+
+    monkeypatch.setattr(drop_module, "_sync_flat", killed_after_publish)
+    with pytest.raises(OSError, match="killed while mirroring"):
+        drop_crawl(raw, gone)
+    assert open_snapshot(raw).manifest.generation == "gen-000002"  # published
+    assert _glob_rows(raw) > _snapshot_rows(raw)  # the mirror: still the old generation's
+    monkeypatch.setattr(drop_module, "_sync_flat", real)
+    with pytest.raises(layout.IndexError_, match="unknown crawl"):  # already deleted
+        drop_crawl(raw, gone)
+    assert _glob_rows(raw) == _snapshot_rows(raw)

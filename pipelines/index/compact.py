@@ -22,7 +22,9 @@ Protocol (see the README, "The index on disk"):
    reader that opened it just before the switch can finish). A consumed file is renamed into
    compaction's trash folder ``compacted/.gc/<table>/`` first and checked there (its size and
    footer, :meth:`Manifest.is_consumed`): deleted if it is the file consumed, else (a writer
-   reused the name meanwhile) put back, never over a newer file. Every compaction and garbage
+   reused the name meanwhile) put back, never over a newer file: linked back to its name,
+   or, when the name is taken or the file system has no hard links, renamed beside it under
+   a fresh name (one rename: a kill never leaves it in two places). Every compaction and garbage
    collection first empties the trash the same way, so a crash in between loses nothing.
    A reader of the previous snapshot that meets a deleted raw file runs its query again on
    the new snapshot, which holds the file's rows.
@@ -698,11 +700,30 @@ def _settle(manifest: Manifest, dst: Path, path: Path) -> None:
     new name), then take it out of the trash."""
     if not manifest.is_consumed(path.parent.name, dst):
         try:
-            os.link(dst, path)
+            os.link(dst, path)  # never overwrites a file that took the name
         except FileExistsError:
             if not os.path.samefile(dst, path):  # else: put back before a crash
-                os.link(dst, path.with_name(f"{path.stem}-{os.getpid()}-{time.time_ns()}.parquet"))
+                _put_back_aside(dst, path)
+                return
+        except OSError:  # no hard links on this file system (EPERM, ENOTSUP, EXDEV)
+            _put_back_aside(dst, path)
+            return
     dst.unlink()
+
+
+# Fresh names tried for a put-back beside its original name (each: pid and nanoseconds).
+PUT_BACK_TRIES = 100
+
+
+def _put_back_aside(dst: Path, path: Path) -> None:
+    """Move ``dst`` out of the trash beside ``path``, under a fresh name: one rename, so a
+    kill leaves it in the trash or there, never in both (then counted twice)."""
+    for _ in range(PUT_BACK_TRIES):
+        alt = path.with_name(f"{path.stem}-{os.getpid()}-{time.time_ns()}.parquet")
+        if not os.path.lexists(alt):  # a fresh name: the rename overwrites nothing
+            os.rename(dst, alt)
+            return
+    raise OSError(f"no free name beside {path} to put {dst} back")
 
 
 def _empty_trash(root: Path) -> None:

@@ -1,6 +1,8 @@
 """`linkcrawl delete ID --files --out DIR`: remove one crawl's files from an index, and only its.
 
-Raw files are the crawl's when every row says so (their ``crawl_id`` column); a compacted
+Raw files are the crawl's when every row says so (their ``crawl_id`` column); a raw file
+that also holds other crawls' rows is rewritten without the crawl's (a temporary name in the
+same folder, then a rename: a kill leaves the old file or the new one); a compacted
 index gets a new generation without the crawl (the other crawls' files hard-linked, as
 compaction does), published by replacing CURRENT, then the crawl's directories in older
 generations go.
@@ -10,9 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pipelines.index.compact import (
     _empty_trash,
@@ -29,7 +35,7 @@ from pipelines.index.layout import (
     IndexError_,
     Manifest,
     crawl_dir_name,
-    file_crawl_id,
+    file_crawl_ids,
     fsync_dir,
     open_snapshot,
     raw_files,
@@ -44,18 +50,75 @@ class DropStats:
     files: int = 0
     bytes: int = 0
     generation: str | None = None
+    rewritten: int = 0  # raw files of several crawls, rewritten without this one
 
     def format(self) -> str:
         """The line `delete` prints.
 
         >>> DropStats("c1", 3, 2048, "gen-000004").format()
         'deleted crawl c1 from the index: 3 files, 2.0 KiB (new generation gen-000004)'
+        >>> DropStats("c1", 0, 512, None, 1).format()
+        'deleted crawl c1 from the index: 0 files, 0.5 KiB, 1 file of several crawls rewritten'
         """
         gen = f" (new generation {self.generation})" if self.generation else ""
+        mixed = ""
+        if self.rewritten:
+            s = "" if self.rewritten == 1 else "s"
+            mixed = f", {self.rewritten} file{s} of several crawls rewritten"
         return (
             f"deleted crawl {self.crawl_id} from the index: {self.files} files,"
-            f" {self.bytes / 1024:.1f} KiB{gen}"
+            f" {self.bytes / 1024:.1f} KiB{mixed}{gen}"
         )
+
+
+# The temporary name of a raw file rewritten without a crawl (a dot: not a raw file's name).
+REWRITE_SUFFIX = ".drop.tmp"
+
+
+def _rewrite_tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}{REWRITE_SUFFIX}")
+
+
+def _rewrite_leftovers(root: Path) -> Iterator[Path]:
+    """The temporary files of rewrites a kill interrupted (``.part-*.parquet.drop.tmp``)."""
+    for table in ("links", "pages", "texts"):
+        d = root / table
+        for name in os.listdir(d) if d.is_dir() else ():
+            if name.startswith(".part-") and name.endswith(".parquet" + REWRITE_SUFFIX):
+                yield d / name
+
+
+def rewrite_without(path: Path, crawl_id: str) -> int:
+    """Rewrite the raw file ``path`` without the rows of ``crawl_id`` (the other rows, their
+    schema, row group by row group; the same compression), through a temporary name in its
+    folder and a rename; the bytes it shrank by.
+
+    >>> import tempfile, pyarrow as pa
+    >>> p = Path(tempfile.mkdtemp()) / "part-x.parquet"
+    >>> pq.write_table(pa.table({"crawl_id": ["a", "b", None], "v": [1, 2, 3]}), p)
+    >>> _ = rewrite_without(p, "a"); pq.read_table(p).to_pydict()
+    {'crawl_id': ['b', None], 'v': [2, 3]}
+    """
+    pf = pq.ParquetFile(path)
+    md = pf.metadata
+    codec = md.row_group(0).column(0).compression.lower() if md.num_row_groups else "zstd"
+    before = path.stat().st_size
+    tmp = _rewrite_tmp(path)
+    try:
+        with open(tmp, "wb") as fh:
+            with pq.ParquetWriter(fh, pf.schema_arrow, compression=codec) as writer:
+                for i in range(md.num_row_groups):
+                    t = pf.read_row_group(i)
+                    drop = pc.fill_null(pc.equal(t["crawl_id"], crawl_id), False)
+                    writer.write_table(t.filter(pc.invert(drop)))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+    return before - path.stat().st_size
 
 
 def _without(old: Manifest, crawl_id: str, gen: str, dropped_raw: set[str]) -> Manifest:
@@ -103,11 +166,20 @@ def drop_crawl(index: str | Path, crawl_id: str) -> DropStats:
     stats = DropStats(crawl_id)
     with _lock(root):
         _empty_trash(root)  # a garbage collection's leftovers, settled by the generation
+        for p in _rewrite_leftovers(root):  # a rewrite killed before its rename
+            p.unlink(missing_ok=True)
         snap = open_snapshot(root)
+        if snap.manifest is not None:  # a mirror a killed `delete` or compaction left half done
+            _sync_flat(root, snap)
         raw = [p for t in ("links", "pages", "texts") for p in raw_files(root, t)]
-        mine = [p for p in raw if file_crawl_id(p) == crawl_id]
+        crawls = {p: file_crawl_ids(p) for p in raw}
+        mine = [p for p in raw if crawls[p] == {crawl_id}]
+        # Files of several crawls: rewritten without this one's rows; not consumed ones (their
+        # rows are in the generation; a rewrite would make them new files: counted twice).
+        live = set(snap.raw_links + snap.raw_pages + snap.raw_texts)
+        mixed = [p for p in raw if crawl_id in crawls[p] and len(crawls[p]) > 1 and p in live]
         old = snap.manifest
-        if not mine and not _holds(old, crawl_id):
+        if not mine and not mixed and not _holds(old, crawl_id):
             known = ", ".join(snap.crawl_ids()) or "none"
             raise IndexError_(f"unknown crawl {crawl_id!r} in {root} (crawls: {known})")
         comp = root / COMPACTED
@@ -115,6 +187,7 @@ def drop_crawl(index: str | Path, crawl_id: str) -> DropStats:
             gens = _generations(root)
             gen = f"gen-{int(gens[-1][4:]) + 1:06d}"
             stage = comp / f".{gen}.tmp"
+            shutil.rmtree(stage, ignore_errors=True)  # a `delete` killed while staging
             stage.mkdir()
             manifest = _without(old, crawl_id, gen, {p.name for p in mine})
             rels = [s.path for s in manifest.links + manifest.via] + list(manifest.pages.values())
@@ -142,4 +215,7 @@ def drop_crawl(index: str | Path, crawl_id: str) -> DropStats:
             stats.files += 1
             stats.bytes += p.stat().st_size
             p.unlink()
+        for p in mixed:
+            stats.rewritten += 1
+            stats.bytes += rewrite_without(p, crawl_id)
     return stats

@@ -194,7 +194,7 @@ def export(ix: Index, what: str, fmt: str, out: IO[bytes], *, filters: Filters,
     """Stream a whole table of the index (``links``, ``pages`` or ``ranks``) as CSV/JSONL;
     ``progress(done, total)`` is called after each batch of rows."""
     if what == "links":
-        ix.snap.check_crawl(filters.crawl)
+        ix.check_crawl(filters.crawl)
         sql = ix.all_links_sql(Filters(crawl=filters.crawl, dofollow=filters.dofollow,
                                        placement=filters.placement, internal=True,
                                        lang=filters.lang,
@@ -202,7 +202,7 @@ def export(ix: Index, what: str, fmt: str, out: IO[bytes], *, filters: Filters,
                                        source_types=filters.source_types).sql())  # fmt: skip
         sql = f"SELECT * FROM ({sql}) ORDER BY crawl_id, source_url, position"
     elif what == "pages":
-        ix.snap.check_crawl(filters.crawl)
+        ix.check_crawl(filters.crawl)
         where = f"crawl_id = {lit(filters.crawl)}" if filters.crawl else "true"
         sql = f"SELECT * FROM ({ix.pages_sql(where)}) ORDER BY crawl_id, url"
     else:

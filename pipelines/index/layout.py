@@ -46,6 +46,8 @@ import json
 import os
 import re
 import zlib
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -547,16 +549,27 @@ class Snapshot:
             files = [self.generation_dir / p for p in self.manifest.texts.values()]
         return files + self.raw_texts
 
-    def crawl_ids(self) -> list[str]:
+    def crawl_ids(
+        self, crawls_of: Callable[[Path], AbstractSet[str]] = file_crawl_ids
+    ) -> list[str]:
+        """The crawls of the generation and of the raw links and pages files (``crawls_of``:
+        a raw file's, :func:`file_crawl_ids` or a cache of it)."""
         ids = set(self.manifest.crawls) if self.manifest else set()
         for p in self.raw_links + self.raw_pages:
-            ids |= file_crawl_ids(p)
+            ids |= crawls_of(p)
         return sorted(ids)
 
-    def check_crawl(self, crawl: str | None) -> None:
-        if crawl is not None and crawl not in self.crawl_ids():
-            known = ", ".join(self.crawl_ids()) or "none"
-            raise IndexError_(f"unknown crawl {crawl!r} in {self.index} (crawls: {known})")
+    def check_crawl(
+        self, crawl: str | None, crawls_of: Callable[[Path], AbstractSet[str]] = file_crawl_ids
+    ) -> None:
+        """:class:`IndexError_` if ``crawl`` is neither the generation's nor a raw file's
+        (a crawl of the generation: known without reading a raw file)."""
+        if crawl is None or (self.manifest is not None and crawl in self.manifest.crawls):
+            return
+        known = self.crawl_ids(crawls_of)
+        if crawl not in known:
+            names = ", ".join(known) or "none"
+            raise IndexError_(f"unknown crawl {crawl!r} in {self.index} (crawls: {names})")
 
 
 def read_current(index: Path) -> str | None:

@@ -183,7 +183,7 @@ def mentions(ix: Index, q: MentionQuery, filters: Filters) -> tuple[pa.Table, Me
         raise IndexError_(
             f"no texts/ in {ix.snap.index}: mentions need the pages' text; crawl with --store-text"
         )
-    ix.snap.check_crawl(filters.crawl)
+    ix.check_crawl(filters.crawl)
     re2 = prefilter_re2(q.brand, case_sensitive=q.case_sensitive, fold_accents=q.fold_accents)
     where = [f"regexp_matches(text, {lit(re2)})"]
     scope = []

@@ -49,6 +49,7 @@ from pipelines.index.layout import (
     Snapshot,
     Target,
     bucket_of,
+    file_crawl_ids,
     open_snapshot,
     surt,
 )
@@ -273,6 +274,8 @@ class Index:
         # Of the raw files, kept across refreshes: (size, mtime_ns, inode) -> rows, columns.
         self._raw_facts: dict[Path, tuple[tuple[int, int, int], int, frozenset[str]]] = {}
         self._raw_checked: set[Path] = set()  # whose key was checked since the refresh
+        # Of the raw links and pages files: (size, mtime_ns, inode) -> their crawls.
+        self._raw_crawls: dict[Path, tuple[tuple[int, int, int], frozenset[str]]] = {}
         self._depth = 0  # queries in progress (see _current)
 
     def refresh(self) -> bool:
@@ -292,6 +295,8 @@ class Index:
         raw = {*self.snap.raw_links, *self.snap.raw_pages, *self.snap.raw_targets}
         for path in [p for p in self._raw_facts if p not in raw]:
             del self._raw_facts[path]
+        for path in [p for p in self._raw_crawls if p not in raw]:
+            del self._raw_crawls[path]
         self._raw_checked.clear()
         return True
 
@@ -376,7 +381,7 @@ class Index:
     def links_for(self, target: Target, filters: Filters, *, via_only: bool = False) -> str:
         """SQL of the link rows (all columns) that point to ``target`` and pass ``filters``;
         ``via_only``: those of the via files only (the links through redirects)."""
-        self.snap.check_crawl(filters.crawl)
+        self.check_crawl(filters.crawl)
         fsql = filters.sql()
         parts = []
         files = [
@@ -431,6 +436,19 @@ class Index:
             self._raw_facts[path] = facts
         return facts
 
+    def _crawls_of(self, path: Path) -> frozenset[str]:
+        """A raw file's crawls (:func:`file_crawl_ids`), read once while it is the same file
+        (:meth:`_raw_file`'s key)."""
+        key = self._raw_file(path)[0]
+        got = self._raw_crawls.get(path)
+        if got is None or got[0] != key:
+            got = self._raw_crawls[path] = key, frozenset(file_crawl_ids(path))
+        return got[1]
+
+    def check_crawl(self, crawl: str | None) -> None:
+        """:meth:`Snapshot.check_crawl`, raw files' crawls from the cache."""
+        self.snap.check_crawl(crawl, self._crawls_of)
+
     def _segment_file(self, path: Path) -> lookup.SegmentFile:
         sf = self._segment_files.get(path)
         if sf is None:
@@ -459,7 +477,7 @@ class Index:
         compacted row groups to read plus all rows of raw files, known before reading.
         ``via_only``: of the via files only.
         """
-        self.snap.check_crawl(filters.crawl)
+        self.check_crawl(filters.crawl)
         filters.sql()  # validates the placement
         if self.fast_rows <= 0:
             return None
@@ -1034,7 +1052,7 @@ class Index:
                  "5xx": "final_status >= 500", "error": "final_status IS NULL"}  # fmt: skip
         if kind is not None and kind not in kinds:
             raise IndexError_(f"unknown kind {kind!r} (one of {', '.join(kinds)})")
-        self.snap.check_crawl(filters.crawl)
+        self.check_crawl(filters.crawl)
         files = self.snap.target_files()
         if not files:
             raise IndexError_(
@@ -1097,7 +1115,7 @@ class Index:
         limit: int | None = None,
     ) -> pa.Table:  # fmt: skip
         """What a page, host or domain links to (a full scan: the layout is by target)."""
-        self.snap.check_crawl(filters.crawl)
+        self.check_crawl(filters.crawl)
         rows = self.all_links_sql(f"{source_sql(source)} AND {filters.sql()}")
         bl = f"""SELECT source_url, target_url, anchor_text,
                         any_value(target_domain) AS target_domain,
@@ -1132,7 +1150,7 @@ class Index:
         page no longer counts), ``link removed``.
         """
         for crawl in (old, new):
-            self.snap.check_crawl(crawl)
+            self.check_crawl(crawl)
         if filters.crawl is not None:
             raise IndexError_("diff takes its crawls as arguments, not --crawl")
 

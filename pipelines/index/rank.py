@@ -235,7 +235,7 @@ def rank_index(index: str | Path, *, crawl: str | None = None, samples: int = 25
     levels = ("host", "domain")
     budget = [MAX_ITER + samples] * len(levels)  # per level, until its graph is known
     with Index(index) as ix:
-        ix.snap.check_crawl(crawl)
+        ix.check_crawl(crawl)
         where = Filters(crawl=crawl, dofollow=True, internal=True).sql()
         rows = ix.all_links_sql(where)
         out = Path(index) / RANKS
