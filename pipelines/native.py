@@ -673,20 +673,22 @@ def _model_config(native: ModuleType, decide: bool) -> None:
     """Give the core the model (placement_model.py ``_Weights``' split, the thresholds as
     ``_logit`` makes them), once and again when placement_weights.py's change."""
     w = placement_model.weights
-    given = (decide, w.WEIGHTS, w.BIAS, w.THRESHOLD, w.DEMOTE, w.DEMOTE_ARTICLE, w.PROMOTE)
+    p, m = placement_module, placement_model
+    constants = (
+        (m._MARKUP_ARTICLE, m._MARKUP_FORUM), (m._SURE, m._OVERRULED),
+        (p.CONTENT, p.NAV, p.SIDEBAR, p.FOOTER, p.COMMENT), p._PARAGRAPHS,
+    )  # fmt: skip
+    given = (decide, w.WEIGHTS, w.BIAS, w.THRESHOLD, w.DEMOTE, w.DEMOTE_ARTICLE, w.PROMOTE,
+             constants)  # fmt: skip
     if given == _model_given[0]:
         return
     weights = tuple(w.WEIGHTS)
-    n_own, n_page = len(placement_module.LINK_FEATURES), len(placement_module.PAGE_FEATURES)
-    p = placement_module
+    n_own, n_page = len(p.LINK_FEATURES), len(p.PAGE_FEATURES)
     native.placement_model(
         weights[:n_own], weights[n_own : n_own + n_page],
         weights[n_own + n_page : n_own + n_page + 3] if weights else (0.0, 0.0, 0.0),
         weights[n_own + n_page + 3 :], w.BIAS,
-        _logits(w) if decide else (0.0, 0.0, 0.0, 0.0),
-        (placement_model._MARKUP_ARTICLE, placement_model._MARKUP_FORUM),
-        (placement_model._SURE, placement_model._OVERRULED),
-        (p.CONTENT, p.NAV, p.SIDEBAR, p.FOOTER, p.COMMENT), p._PARAGRAPHS,
+        _logits(w) if decide else (0.0, 0.0, 0.0, 0.0), *constants,
     )  # fmt: skip
     _model_given[0] = given
 

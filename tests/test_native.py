@@ -1267,3 +1267,20 @@ def test_thresholds_that_are_no_probabilities_leave_the_stage_to_python(
     assert [(k.placement, k.placement_score) for k in got.links] == [
         (k.placement, k.placement_score) for k in want.links
     ]
+
+
+def test_the_core_model_follows_placements_constants(core, monkeypatch):
+    """The core's copy of the model is given again when a constant it reads changes (here the
+    confidence an overruled link gets), not only the weights (review10-n18p D4)."""
+    if core is None:
+        return no_core()
+    zyte = DATA / "zyte-article-extraction-benchmark"
+    page_id = "04a6711caa7c687592777718866e781e976e0fe684faebe8b3cedcef8cd0ea34"  # 3 overruled
+    url = json.loads((zyte / "ground-truth.json").read_text())[page_id]["url"]
+    body = gzip.decompress((zyte / "html" / f"{page_id}.html.gz").read_bytes())
+    extract_page(body, url)  # the core has the model now
+    monkeypatch.setattr(placement_model, "_OVERRULED", 0.123)
+    want = extract_page(body, url, native=False)
+    assert any(k.placement_score == 0.123 for k in want.links)
+    got = extract_page(body, url)
+    assert [k.placement_score for k in got.links] == [k.placement_score for k in want.links]
