@@ -11,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -22,19 +22,22 @@ import pyarrow.parquet as pq
 from pipelines.schema import LINKS_SCHEMA, PAGES_SCHEMA, TARGETS_SCHEMA, TEXTS_SCHEMA
 
 
-def write_table_atomic(table: pa.Table, path: Path, *, compression: str = "zstd") -> None:
-    """Write ``table`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+@contextlib.contextmanager
+def atomic_file(path: Path, tmp: Path | None = None) -> Iterator[BinaryIO]:
+    """A file to write ``path`` through: ``tmp`` (a hidden name beside it by default), synced
+    and renamed onto ``path`` (its folder synced) when the block ends, removed on any error.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "x.bin"
+    >>> with atomic_file(p) as fh:
+    ...     _ = fh.write(b"data")
+    >>> p.read_bytes(), sorted(q.name for q in p.parent.iterdir())
+    (b'data', ['x.bin'])
+    """
+    tmp = tmp or path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(tmp, "wb") as fh:
-            pq.write_table(
-                table,
-                fh,
-                compression=compression,
-                row_group_size=128 * 1024,
-                write_statistics=True,
-            )
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -46,6 +49,15 @@ def write_table_atomic(table: pa.Table, path: Path, *, compression: str = "zstd"
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def write_table_atomic(table: pa.Table, path: Path, *, compression: str = "zstd") -> None:
+    """Write ``table`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as fh:
+        pq.write_table(
+            table, fh, compression=compression, row_group_size=128 * 1024, write_statistics=True
+        )
 
 
 def write_row_groups(writer: pq.ParquetWriter, batches: Iterable[pa.RecordBatch],

@@ -42,6 +42,7 @@ from pipelines.index.layout import (
     write_text_atomic,
 )
 from pipelines.index.textskip import text_rels
+from pipelines.parquet_sink import atomic_file
 
 
 @dataclass
@@ -103,21 +104,14 @@ def rewrite_without(path: Path, crawl_id: str) -> int:
     md = pf.metadata
     codec = md.row_group(0).column(0).compression.lower() if md.num_row_groups else "zstd"
     before = path.stat().st_size
-    tmp = _rewrite_tmp(path)
-    try:
-        with open(tmp, "wb") as fh:
-            with pq.ParquetWriter(fh, pf.schema_arrow, compression=codec) as writer:
-                for i in range(md.num_row_groups):
-                    t = pf.read_row_group(i)
-                    drop = pc.fill_null(pc.equal(t["crawl_id"], crawl_id), False)
-                    writer.write_table(t.filter(pc.invert(drop)))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    with (
+        atomic_file(path, _rewrite_tmp(path)) as fh,
+        pq.ParquetWriter(fh, pf.schema_arrow, compression=codec) as writer,
+    ):
+        for i in range(md.num_row_groups):
+            t = pf.read_row_group(i)
+            drop = pc.fill_null(pc.equal(t["crawl_id"], crawl_id), False)
+            writer.write_table(t.filter(pc.invert(drop)))
     return before - path.stat().st_size
 
 
