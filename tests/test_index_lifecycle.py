@@ -688,3 +688,25 @@ def test_a_killed_delete_is_finished_by_the_next(raw, monkeypatch):
     with pytest.raises(layout.IndexError_, match="unknown crawl"):  # already deleted
         drop_crawl(raw, gone)
     assert _glob_rows(raw) == _snapshot_rows(raw)
+
+
+def test_delete_rewrites_an_uncompressed_file_and_writes_no_empty_row_group(tmp_path):
+    """A raw file of several crawls written without compression (its footer says
+    UNCOMPRESSED, the writer's name is "none") is rewritten, and a row group that held only the
+    deleted crawl's rows is left out, not written empty (review10-ffr17 1, 2)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.index.drop import rewrite_without
+
+    path = tmp_path / "part-mixed.parquet"
+    with pq.ParquetWriter(path, pa.schema([("crawl_id", pa.string()), ("v", pa.int64())]),
+                          compression="none") as writer:  # fmt: skip
+        writer.write_table(pa.table({"crawl_id": ["a", "a"], "v": [1, 2]}))
+        writer.write_table(pa.table({"crawl_id": ["b", None], "v": [3, 4]}))
+    rewrite_without(path, "a")
+    done = pq.ParquetFile(path)
+    assert done.read().to_pydict() == {"crawl_id": ["b", None], "v": [3, 4]}
+    assert done.metadata.num_row_groups == 1
+    assert done.metadata.row_group(0).column(0).compression == "UNCOMPRESSED"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["part-mixed.parquet"]

@@ -103,6 +103,7 @@ def rewrite_without(path: Path, crawl_id: str) -> int:
     pf = pq.ParquetFile(path)
     md = pf.metadata
     codec = md.row_group(0).column(0).compression.lower() if md.num_row_groups else "zstd"
+    codec = "none" if codec == "uncompressed" else codec  # the footer's name, the writer's
     before = path.stat().st_size
     with (
         atomic_file(path, _rewrite_tmp(path)) as fh,
@@ -111,7 +112,9 @@ def rewrite_without(path: Path, crawl_id: str) -> int:
         for i in range(md.num_row_groups):
             t = pf.read_row_group(i)
             drop = pc.fill_null(pc.equal(t["crawl_id"], crawl_id), False)
-            writer.write_table(t.filter(pc.invert(drop)))
+            kept = t.filter(pc.invert(drop))
+            if kept.num_rows:  # no empty row group: its missing statistics cost every lookup
+                writer.write_table(kept)
     return before - path.stat().st_size
 
 
