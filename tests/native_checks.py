@@ -4,6 +4,8 @@ hands a page to the Python path (a comparison must not compare Python with itsel
 
 from __future__ import annotations
 
+import gzip
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from pipelines import native
 
 HAS_CARGO = shutil.which("cargo") is not None
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def built(module: ModuleType | None) -> ModuleType | None:
@@ -49,3 +52,23 @@ def stub_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) -> N
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "linkcrawl_native", raising=False)
     native.core.cache_clear()
+
+
+def repository_pages() -> list[tuple[str, bytes]]:
+    """(URL, HTML) of every page kept in tests/data: the Zyte pages, the WCXB sample and the
+    WCXB page-type pages, in that order."""
+    pages = []
+    root = DATA / "zyte-article-extraction-benchmark"
+    for pid, item in sorted(json.loads((root / "ground-truth.json").read_text()).items()):
+        pages.append(
+            (item["url"], gzip.decompress((root / "html" / f"{pid}.html.gz").read_bytes()))
+        )
+    for path in sorted((DATA / "wcxb-sample" / "dev" / "ground-truth").glob("*.json")):
+        url = json.loads(path.read_text())["url"] or "https://wcxb.example/"
+        html = DATA / "wcxb-sample" / "dev" / "html" / f"{path.stem}.html.gz"
+        pages.append((url, gzip.decompress(html.read_bytes())))
+    typed = json.loads((DATA / "wcxb-page-type" / "pages.json").read_text())
+    for pid, item in sorted(typed.items()):
+        html = DATA / "wcxb-page-type" / "html" / f"{pid}.html.gz"
+        pages.append((item["url"], gzip.decompress(html.read_bytes())))
+    return pages

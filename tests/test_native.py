@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from native_checks import built, no_core, no_fallback, stub_core  # noqa: F401 (no_fallback: autouse)
+from native_checks import built, no_core, no_fallback, repository_pages, stub_core  # noqa: F401 (no_fallback: autouse)
 from selectolax.lexbor import LexborHTMLParser
 from test_bad_input import FUZZ_BODIES, FUZZ_CONTENT_TYPES
 
@@ -1127,19 +1127,7 @@ def _same_stage(core, stage: placement._Stage) -> int:
 
 def _all_test_pages() -> Iterator[tuple[str, bytes]]:
     """Every Zyte page, every WCXB page kept here, the test web's HTML pages."""
-    root = DATA / "zyte-article-extraction-benchmark"
-    for pid, item in sorted(json.loads((root / "ground-truth.json").read_text()).items()):
-        yield item["url"], gzip.decompress((root / "html" / f"{pid}.html.gz").read_bytes())
-    for path in sorted((DATA / "wcxb-sample" / "dev" / "ground-truth").glob("*.json")):
-        html = DATA / "wcxb-sample" / "dev" / "html" / f"{path.stem}.html.gz"
-        yield (
-            json.loads(path.read_text())["url"] or "https://wcxb.example/",
-            gzip.decompress(html.read_bytes()),
-        )
-    typed = json.loads((DATA / "wcxb-page-type" / "pages.json").read_text())
-    for pid, item in sorted(typed.items()):
-        html = DATA / "wcxb-page-type" / "html" / f"{pid}.html.gz"
-        yield item["url"], gzip.decompress(html.read_bytes())
+    yield from repository_pages()
     web = build_test_web()
     for host, paths in web.site.items():
         for path, res in paths.items():

@@ -7,15 +7,13 @@ are no tree are left to Python; a core failure falls back to Python and logs onc
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from native_checks import built, no_core, no_fallback  # noqa: F401 (no_fallback: autouse)
+from native_checks import built, no_core, no_fallback, repository_pages  # noqa: F401 (no_fallback: autouse)
 from selectolax.lexbor import LexborHTMLParser
 
 from pipelines import native, placement
@@ -46,24 +44,6 @@ def _python_best(page, text, link_keys, anchor_len, hub) -> int:
         page.sums = sums
 
 
-def _pages() -> list[tuple[str, bytes]]:
-    pages = []
-    root = DATA / "zyte-article-extraction-benchmark"
-    truth = json.loads((root / "ground-truth.json").read_text())
-    for pid, item in sorted(truth.items()):
-        html = root / "html" / f"{pid}.html.gz"
-        pages.append((item["url"], gzip.decompress(html.read_bytes())))
-    for path in sorted((DATA / "wcxb-sample" / "dev" / "ground-truth").glob("*.json")):
-        url = json.loads(path.read_text())["url"] or "https://wcxb.example/"
-        html = DATA / "wcxb-sample" / "dev" / "html" / f"{path.stem}.html.gz"
-        pages.append((url, gzip.decompress(html.read_bytes())))
-    typed = json.loads((DATA / "wcxb-page-type" / "pages.json").read_text())
-    for pid, item in sorted(typed.items()):
-        html = DATA / "wcxb-page-type" / "html" / f"{pid}.html.gz"
-        pages.append((item["url"], gzip.decompress(html.read_bytes())))
-    return pages
-
-
 def test_every_page(core, monkeypatch):
     """On every page kept in the repository, each main-block scoring of extraction with the
     core is the core's (a guard: it answered, no silent fallback) and Python's element, for
@@ -85,7 +65,7 @@ def test_every_page(core, monkeypatch):
         return got
 
     monkeypatch.setattr(native, "best_block", both)
-    pages = _pages()
+    pages = repository_pages()
     for url, body in pages:
         page = extract_page(body, url)
         want = extract_page(body, url, native=False)

@@ -8,8 +8,6 @@ falls back to Python and logs once, and no panic crosses into Python.
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
 import re
 import sys
@@ -18,7 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from native_checks import HAS_CARGO, built, no_fallback, stub_core  # noqa: F401 (no_fallback: autouse)
+from native_checks import HAS_CARGO, built, no_fallback, repository_pages, stub_core  # noqa: F401 (no_fallback: autouse)
 
 from pipelines import native, page_type
 from pipelines.extract import Link, extract_page
@@ -44,25 +42,6 @@ def _rust(url: str, links: list) -> list[tuple[str, str]]:
     return [(name, value.hex()) for name, value in zip(page_type.LINK_SIGNALS, values, strict=True)]
 
 
-def _pages() -> list[tuple[str, bytes]]:
-    pages = []
-    root = DATA / "zyte-article-extraction-benchmark"
-    truth = json.loads((root / "ground-truth.json").read_text())
-    for pid, item in sorted(truth.items()):
-        pages.append(
-            (item["url"], gzip.decompress((root / "html" / f"{pid}.html.gz").read_bytes()))
-        )
-    for path in sorted((DATA / "wcxb-sample" / "dev" / "ground-truth").glob("*.json")):
-        url = json.loads(path.read_text())["url"] or "https://wcxb.example/"
-        html = DATA / "wcxb-sample" / "dev" / "html" / f"{path.stem}.html.gz"
-        pages.append((url, gzip.decompress(html.read_bytes())))
-    typed = json.loads((DATA / "wcxb-page-type" / "pages.json").read_text())
-    for pid, item in sorted(typed.items()):
-        html = DATA / "wcxb-page-type" / "html" / f"{pid}.html.gz"
-        pages.append((item["url"], gzip.decompress(html.read_bytes())))
-    return pages
-
-
 def test_the_names_are_pythons_order():
     """LINK_SIGNALS (the core's order) is the order Python's function writes its signals."""
     link = Link("https://a.test/x", "x", None, [], False, False, False, False, "a", "nav", 0)
@@ -80,7 +59,7 @@ def test_every_page(core, monkeypatch):
     real = native.link_signals
     monkeypatch.setattr(native, "link_signals",
                         lambda url, links: answered.append(url) or real(url, links))  # fmt: skip
-    pages = _pages()
+    pages = repository_pages()
     links = 0
     for url, body in pages:
         answered.clear()
