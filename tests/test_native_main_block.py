@@ -8,7 +8,6 @@ are no tree are left to Python; a core failure falls back to Python and logs onc
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,8 +17,6 @@ from selectolax.lexbor import LexborHTMLParser
 
 from pipelines import native, placement
 from pipelines.extract import extract_page
-
-DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,8 +19,6 @@ from native_checks import HAS_CARGO, built, no_fallback, repository_pages, stub_
 
 from pipelines import native, page_type
 from pipelines.extract import Link, extract_page
-
-DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="module")
