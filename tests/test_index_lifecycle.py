@@ -685,9 +685,102 @@ def test_a_killed_delete_is_finished_by_the_next(raw, monkeypatch):
     assert open_snapshot(raw).manifest.generation == "gen-000002"  # published
     assert _glob_rows(raw) > _snapshot_rows(raw)  # the mirror: still the old generation's
     monkeypatch.setattr(drop_module, "_sync_flat", real)
-    with pytest.raises(layout.IndexError_, match="unknown crawl"):  # already deleted
-        drop_crawl(raw, gone)
+    assert drop_module.pending_deletes(raw) == [gone]
+    stats = drop_crawl(raw, gone)  # finished, not "unknown": its journal says it was under way
+    assert stats.generation is None and drop_module.pending_deletes(raw) == []
     assert _glob_rows(raw) == _snapshot_rows(raw)
+    with pytest.raises(layout.IndexError_, match="unknown crawl"):  # deleted now
+        drop_crawl(raw, gone)
+
+
+def _crawl_rows(raw: Path) -> dict[str, int]:
+    with Index(raw, fast_rows=0) as ix:
+        got = ix.sql("SELECT crawl_id, count(*) AS n FROM links GROUP BY crawl_id")
+    return dict(zip(got["crawl_id"].to_pylist(), got["n"].to_pylist(), strict=True))
+
+
+# What a kill can stop `delete` at: each call that changes the disk.
+_DISK_CALLS = ((os, "rename"), (os, "replace"), (os, "unlink"), (os, "link"), (shutil, "rmtree"))
+
+
+def test_a_delete_killed_anywhere_is_finished_by_the_next_compaction(raw, tmp_path, monkeypatch):
+    """A `delete` killed after it published its generation left the crawl's own raw files
+    unconsumed: the crawl's rows were answered again and the next compaction brought the
+    crawl back. Its journal (``compacted/.deleting/``) now lets the next compaction finish
+    it. Killed at every call that changes the disk, a compaction after the kill gives the
+    rows of a delete that was not killed: the crawl gone (compacted rows, raw rows, a file
+    of several crawls), the others whole."""
+    from pipelines.index import drop as drop_module
+
+    compact(raw)
+    gone, kept = sorted(open_snapshot(raw).manifest.crawls)
+    before = set(layout.raw_files(raw, "links"))
+    _late(raw, gone, days=2)  # the crawl also has raw files the generation has not consumed
+    (late,) = set(layout.raw_files(raw, "links")) - before
+    mixed = pq.read_table(late)
+    assert {gone} == set(mixed["crawl_id"].to_pylist())
+    i = mixed.schema.get_field_index("crawl_id")
+    mixed = pa.concat_tables(
+        [mixed, mixed.set_column(i, mixed.schema.field(i), pa.array([kept] * mixed.num_rows))]
+    )
+    pq.write_table(mixed, raw / "links" / "part-mixed-w0-00000-abcd.parquet")
+    start = tmp_path / "start"
+    shutil.copytree(raw, start)
+
+    def fresh() -> Path:
+        shutil.rmtree(raw)
+        shutil.copytree(start, raw)
+        return raw
+
+    compact(fresh())
+    undeleted = _crawl_rows(raw)
+    drop_crawl(fresh(), gone)
+    compact(raw)
+    want = _crawl_rows(raw)
+    assert gone not in want and want[kept] > 0 and undeleted[gone] > 0
+    calls = [0]
+    kill_at = [-1]
+
+    class Killed(BaseException):  # no `except OSError` or `except Exception` catches a kill
+        pass
+
+    def counted(real: Callable) -> Callable:
+        def call(*args: object, **kwargs: object) -> object:
+            calls[0] += 1
+            if calls[0] == kill_at[0]:
+                raise Killed
+            return real(*args, **kwargs)
+
+        return call
+
+    def delete_killed_at(k: int) -> bool:
+        fresh()
+        calls[0], kill_at[0] = 0, k
+        with monkeypatch.context() as mp:
+            for module, name in _DISK_CALLS:
+                mp.setattr(module, name, counted(getattr(module, name)))
+            try:
+                drop_crawl(raw, gone)
+            except Killed:
+                return True
+        return False
+
+    killed = journaled = 0
+    for k in range(1, 200):
+        if not delete_killed_at(k):
+            break  # past the last call: the delete ran whole
+        killed += 1
+        begun = drop_module.pending_deletes(raw) == [gone]
+        journaled += begun
+        compact(raw)
+        # Killed before its journal was written, the delete did nothing; after, it is finished.
+        assert _crawl_rows(raw) == (want if begun else undeleted), f"killed at disk call {k}"
+        assert drop_module.pending_deletes(raw) == []
+        assert _glob_rows(raw) == _snapshot_rows(raw)
+        if begun:
+            with pytest.raises(layout.IndexError_, match="unknown crawl"):
+                drop_crawl(raw, gone)
+    assert journaled >= 8 and killed > journaled  # kills before and after the journal
 
 
 def test_delete_rewrites_an_uncompressed_file_and_writes_no_empty_row_group(tmp_path):
@@ -710,3 +803,34 @@ def test_delete_rewrites_an_uncompressed_file_and_writes_no_empty_row_group(tmp_
     assert done.metadata.num_row_groups == 1
     assert done.metadata.row_group(0).column(0).compression == "UNCOMPRESSED"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["part-mixed.parquet"]
+
+
+def test_a_long_read_keeps_its_files_through_a_compaction(raw):
+    """review10: export, mentions and rank stream for minutes and cannot run again half
+    written; a compaction that published meanwhile deleted the raw files they read. A long
+    read pins the index: the compaction publishes, and its consumed files wait for the next."""
+    import io
+
+    from pipelines.index.export import export
+
+    compact(raw)
+    _late(raw, "late")
+    late_files = [p for p in layout.raw_files(raw, "links") if "late" in p.name]
+    assert late_files
+    published = []
+
+    class CompactingOut(io.BytesIO):
+        def write(self, data: bytes) -> int:  # mid-stream: a compaction runs
+            if not published:
+                published.append(compact(raw).generation)
+                assert all(p.exists() for p in late_files)  # consumed, kept for the reader
+            return super().write(data)
+
+    out = CompactingOut()
+    with Index(raw) as ix:
+        rows = export(ix, "links", "jsonl", out, filters=Filters())
+    assert published[0] is not None and "late" in open_snapshot(raw).manifest.crawls
+    assert rows == out.getvalue().count(b"\n") == _snapshot_rows(raw)
+    assert b'"late"' in out.getvalue()
+    compact(raw)  # no reader now: the consumed files go
+    assert not any(p.exists() for p in late_files)

@@ -27,13 +27,15 @@ Protocol (see the README, "The index on disk"):
    a fresh name (one rename: a kill never leaves it in two places). Every compaction and garbage
    collection first empties the trash the same way, so a crash in between loses nothing.
    A reader of the previous snapshot that meets a deleted raw file runs its query again on
-   the new snapshot, which holds the file's rows.
+   the new snapshot, which holds the file's rows; a long read (export, mentions, rank) pins
+   the index (``layout.pinned``) and the deletions wait for the next compaction.
 """
 
 from __future__ import annotations
 
 import fcntl
 import itertools
+import logging
 import os
 import re
 import shutil
@@ -79,6 +81,7 @@ from pipelines.index.layout import (
     file_crawl_ids,
     file_identity,
     fsync_dir,
+    no_readers,
     open_snapshot,
     raw_files,
     read_current,
@@ -95,6 +98,8 @@ from pipelines.schema import (
 )
 from pipelines.sitewide import site_level_sql
 from pipelines.urls import registered_domain, url_host
+
+log = logging.getLogger(__name__)
 
 # Columns the compacted layout adds to the contract (never renamed: README, "The data contract").
 COMPACTED_LINKS_SCHEMA = (
@@ -337,6 +342,7 @@ def compact(
         for leftover in comp.glob(".gen-*"):
             shutil.rmtree(leftover, ignore_errors=True)
         _empty_trash(root)  # before the listing: a file put back is listed
+        settle_deletes(root)  # a killed `delete`'s crawl must not come back
         snap = open_snapshot(root)
         old = snap.manifest
         # Which files are read, taken before reading them: what _collect_garbage may delete.
@@ -647,6 +653,12 @@ def _consume(manifest: Manifest, table: str, path: Path, ident: list[int] | None
         manifest.consumed_ids[f"{table}/{path.name}"] = ident
 
 
+def settle_deletes(root: Path) -> None:
+    from pipelines.index.drop import settle_deletes as settle  # drop builds on this module
+
+    settle(root)
+
+
 def _collect_garbage(root: Path) -> None:
     """Mirror CURRENT into links/ and pages/, then delete its consumed raw files and
     generations older than the one before CURRENT."""
@@ -657,17 +669,21 @@ def _collect_garbage(root: Path) -> None:
     snap = open_snapshot(root)
     assert snap.manifest is not None
     _sync_flat(root, snap)
-    for table, names in (("links", snap.manifest.consumed_links),
-                         ("pages", snap.manifest.consumed_pages),
-                         ("texts", snap.manifest.consumed_texts),
-                         ("targets", snap.manifest.consumed_targets)):  # fmt: skip
-        for name in names:
-            if (root / table / name).exists():
-                _delete_consumed(snap.manifest, root / table / name)
-    gens = _generations(root)
-    if current in gens:
-        for name in gens[: max(0, gens.index(current) - 1)]:
-            shutil.rmtree(root / COMPACTED / name, ignore_errors=True)
+    with no_readers(root) as alone:
+        if not alone:  # an export, mentions or rank reads them: the next compaction deletes
+            log.info("%s: a long read is open: consumed files kept for now", root)
+            return
+        for table, names in (("links", snap.manifest.consumed_links),
+                             ("pages", snap.manifest.consumed_pages),
+                             ("texts", snap.manifest.consumed_texts),
+                             ("targets", snap.manifest.consumed_targets)):  # fmt: skip
+            for name in names:
+                if (root / table / name).exists():
+                    _delete_consumed(snap.manifest, root / table / name)
+        gens = _generations(root)
+        if current in gens:
+            for name in gens[: max(0, gens.index(current) - 1)]:
+                shutil.rmtree(root / COMPACTED / name, ignore_errors=True)
 
 
 # Compaction's trash folder: a consumed raw file is renamed into TRASH/<table>/ and checked

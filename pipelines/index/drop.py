@@ -5,11 +5,14 @@ that also holds other crawls' rows is rewritten without the crawl's (a temporary
 same folder, then a rename: a kill leaves the old file or the new one); a compacted
 index gets a new generation without the crawl (the other crawls' files hard-linked, as
 compaction does), published by replacing CURRENT, then the crawl's directories in older
-generations go.
+generations go. The crawl's own raw files are first moved out of readers' sight into a
+journal (``compacted/.deleting/``, with the crawl id) that a kill leaves behind: the next
+`compact` or `delete` finishes the delete, so the crawl never comes back.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -43,6 +46,10 @@ from pipelines.index.layout import (
 )
 from pipelines.index.textskip import text_rels
 from pipelines.parquet_sink import atomic_file
+
+log = logging.getLogger(__name__)
+
+RAW_DIRS = ("links", "pages", "texts")  # the raw tables a crawl's files are in
 
 
 @dataclass
@@ -82,7 +89,7 @@ def _rewrite_tmp(path: Path) -> Path:
 
 def _rewrite_leftovers(root: Path) -> Iterator[Path]:
     """The temporary files of rewrites a kill interrupted (``.part-*.parquet.drop.tmp``)."""
-    for table in ("links", "pages", "texts"):
+    for table in RAW_DIRS:
         d = root / table
         for name in os.listdir(d) if d.is_dir() else ():
             if name.startswith(".part-") and name.endswith(".parquet" + REWRITE_SUFFIX):
@@ -156,63 +163,147 @@ def _holds(old: Manifest | None, crawl_id: str) -> bool:
     )
 
 
+# A `delete` under way: compacted/.deleting/<crawl dir>/ holds the crawl id (CRAWL, written
+# first) and the crawl's own raw files, moved there out of readers' sight before the new
+# generation is published. A kill leaves it; the next `compact` or `delete` finishes it.
+DELETING = ".deleting"
+_JOURNAL_ID = "CRAWL"
+
+
+def _journal(root: Path, crawl_id: str) -> Path:
+    return root / COMPACTED / DELETING / crawl_dir_name(crawl_id)
+
+
+def _begin(root: Path, crawl_id: str) -> Path:
+    journal = _journal(root, crawl_id)
+    if not (journal / _JOURNAL_ID).is_file():
+        journal.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(journal / _JOURNAL_ID, crawl_id)
+        fsync_dir(journal.parent)
+    return journal
+
+
+def pending_deletes(root: Path) -> list[str]:
+    """The crawls whose `delete` was interrupted (a kill, a crash), oldest name first."""
+    d = root / COMPACTED / DELETING
+    pending = []
+    for name in sorted(os.listdir(d)) if d.is_dir() else ():
+        journal = d / name
+        if (journal / _JOURNAL_ID).is_file():
+            pending.append((journal / _JOURNAL_ID).read_text(encoding="utf-8"))
+        else:  # killed before its id was written: nothing was moved yet
+            for tmp in journal.glob(f".{_JOURNAL_ID}.*.tmp"):
+                tmp.unlink()
+            journal.rmdir()
+    return pending
+
+
+def _moved(journal: Path) -> list[Path]:
+    return [journal / t / n for t in RAW_DIRS if (journal / t).is_dir()
+            for n in sorted(os.listdir(journal / t))]  # fmt: skip
+
+
+def _move_out(journal: Path, files: list[Path]) -> None:
+    """Move the crawl's own raw files into ``journal`` (one rename each, same file system)."""
+    for p in files:
+        dst = journal / p.parent.name / p.name
+        dst.parent.mkdir(exist_ok=True)
+        os.rename(p, dst)
+    for d in {p.parent for p in files} | {journal / p.parent.name for p in files}:
+        fsync_dir(d)
+
+
+def _publish_without(root: Path, old: Manifest, crawl_id: str, dropped: set[str]) -> str:
+    """Publish a new generation of ``old`` without ``crawl_id``'s files; its name."""
+    snap_dir = root / COMPACTED / old.generation
+    comp = root / COMPACTED
+    gens = _generations(root)
+    gen = f"gen-{int(gens[-1][4:]) + 1:06d}"
+    stage = comp / f".{gen}.tmp"
+    shutil.rmtree(stage, ignore_errors=True)  # a `delete` killed while staging
+    stage.mkdir()
+    manifest = _without(old, crawl_id, gen, dropped)
+    rels = [s.path for s in manifest.links + manifest.via] + list(manifest.pages.values())
+    rels += [r for t in manifest.texts.values() for r in text_rels(snap_dir, t)]
+    for rel in rels + ([manifest.targets] if manifest.targets else []):
+        _link(snap_dir / rel, stage / rel)
+    (stage / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
+    _fsync_tree(stage)
+    os.rename(stage, comp / gen)
+    fsync_dir(comp)
+    write_text_atomic(comp / CURRENT, gen + "\n")  # the commit point
+    return gen
+
+
+def _drop_old_generations(root: Path, crawl_id: str, current: str, stats: DropStats) -> None:
+    """The crawl's files in the generations kept a while for readers go too."""
+    for name in _generations(root):
+        for table in ("links", "pages", "texts", "via"):
+            d = root / COMPACTED / name / table / crawl_dir_name(crawl_id)
+            if d.is_dir():
+                if name == current:
+                    files = [f for f in d.rglob("*") if f.is_file()]
+                    stats.files += len(files)
+                    stats.bytes += sum(f.stat().st_size for f in files)
+                shutil.rmtree(d)
+
+
+def _drop(root: Path, crawl_id: str, *, resume: bool) -> DropStats:
+    """Delete ``crawl_id`` (the lock held). ``resume``: finish a delete a kill interrupted
+    (nothing left to do is no error)."""
+    stats = DropStats(crawl_id)
+    snap = open_snapshot(root)
+    if snap.manifest is not None:  # a mirror a killed `delete` or compaction left half done
+        _sync_flat(root, snap)
+    raw = [p for t in RAW_DIRS for p in raw_files(root, t)]
+    crawls = {p: file_crawl_ids(p) for p in raw}
+    mine = [p for p in raw if crawls[p] == {crawl_id}]
+    # Files of several crawls: rewritten without this one's rows; not consumed ones (their
+    # rows are in the generation; a rewrite would make them new files: counted twice).
+    live = set(snap.raw_links + snap.raw_pages + snap.raw_texts)
+    mixed = [p for p in raw if crawl_id in crawls[p] and len(crawls[p]) > 1 and p in live]
+    old = snap.manifest
+    journal = _journal(root, crawl_id)
+    if not (resume or mine or mixed or _holds(old, crawl_id) or _moved(journal)):
+        known = ", ".join(snap.crawl_ids()) or "none"
+        raise IndexError_(f"unknown crawl {crawl_id!r} in {root} (crawls: {known})")
+    journal = _begin(root, crawl_id)
+    _move_out(journal, mine)
+    moved = _moved(journal)
+    if old is not None and snap.generation_dir is not None and _holds(old, crawl_id):
+        stats.generation = _publish_without(root, old, crawl_id, {p.name for p in moved})
+        _sync_flat(root, open_snapshot(root))  # the plain-read mirror in links/, pages/
+        _drop_old_generations(root, crawl_id, old.generation, stats)
+    for p in mixed:
+        stats.rewritten += 1
+        stats.bytes += rewrite_without(p, crawl_id)
+    for p in moved:
+        stats.files += 1
+        stats.bytes += p.stat().st_size
+        p.unlink()
+    shutil.rmtree(journal)  # its id file and emptied folders: all written by this delete
+    fsync_dir(journal.parent)
+    return stats
+
+
+def settle_deletes(root: Path, *, but: str | None = None) -> list[DropStats]:
+    """Finish the deletes a kill interrupted (the lock held), but ``but``'s: every
+    compaction and delete starts here, so a crawl being deleted never comes back."""
+    pending = [c for c in pending_deletes(root) if c != but]
+    done = [_drop(root, crawl_id, resume=True) for crawl_id in pending]
+    for stats in done:
+        log.warning("finished an interrupted delete: %s", stats.format())
+    return done
+
+
 def drop_crawl(index: str | Path, crawl_id: str) -> DropStats:
-    """Delete the files of ``crawl_id`` from ``index``; :class:`IndexError_` if it has none."""
+    """Delete the files of ``crawl_id`` from ``index``; :class:`IndexError_` if it has none.
+    A delete of the same crawl that a kill interrupted is finished, and reported as this one."""
     root = Path(index)
     open_snapshot(root)  # raises on a missing index
-    stats = DropStats(crawl_id)
     with _lock(root):
         _empty_trash(root)  # a garbage collection's leftovers, settled by the generation
         for p in _rewrite_leftovers(root):  # a rewrite killed before its rename
             p.unlink(missing_ok=True)
-        snap = open_snapshot(root)
-        if snap.manifest is not None:  # a mirror a killed `delete` or compaction left half done
-            _sync_flat(root, snap)
-        raw = [p for t in ("links", "pages", "texts") for p in raw_files(root, t)]
-        crawls = {p: file_crawl_ids(p) for p in raw}
-        mine = [p for p in raw if crawls[p] == {crawl_id}]
-        # Files of several crawls: rewritten without this one's rows; not consumed ones (their
-        # rows are in the generation; a rewrite would make them new files: counted twice).
-        live = set(snap.raw_links + snap.raw_pages + snap.raw_texts)
-        mixed = [p for p in raw if crawl_id in crawls[p] and len(crawls[p]) > 1 and p in live]
-        old = snap.manifest
-        if not mine and not mixed and not _holds(old, crawl_id):
-            known = ", ".join(snap.crawl_ids()) or "none"
-            raise IndexError_(f"unknown crawl {crawl_id!r} in {root} (crawls: {known})")
-        comp = root / COMPACTED
-        if old is not None and snap.generation_dir is not None and _holds(old, crawl_id):
-            gens = _generations(root)
-            gen = f"gen-{int(gens[-1][4:]) + 1:06d}"
-            stage = comp / f".{gen}.tmp"
-            shutil.rmtree(stage, ignore_errors=True)  # a `delete` killed while staging
-            stage.mkdir()
-            manifest = _without(old, crawl_id, gen, {p.name for p in mine})
-            rels = [s.path for s in manifest.links + manifest.via] + list(manifest.pages.values())
-            rels += [r for t in manifest.texts.values() for r in text_rels(snap.generation_dir, t)]
-            for rel in rels + ([manifest.targets] if manifest.targets else []):
-                _link(snap.generation_dir / rel, stage / rel)
-            (stage / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
-            _fsync_tree(stage)
-            os.rename(stage, comp / gen)
-            fsync_dir(comp)
-            write_text_atomic(comp / CURRENT, gen + "\n")  # the commit point
-            stats.generation = gen
-            _sync_flat(root, open_snapshot(root))  # the plain-read mirror in links/, pages/
-            # The crawl's files in older generations (kept a while for readers) go too.
-            for name in _generations(root):
-                for table in ("links", "pages", "texts", "via"):
-                    d = comp / name / table / crawl_dir_name(crawl_id)
-                    if d.is_dir():
-                        files = [f for f in d.rglob("*") if f.is_file()]
-                        if name == old.generation:
-                            stats.files += len(files)
-                            stats.bytes += sum(f.stat().st_size for f in files)
-                        shutil.rmtree(d)
-        for p in mine:
-            stats.files += 1
-            stats.bytes += p.stat().st_size
-            p.unlink()
-        for p in mixed:
-            stats.rewritten += 1
-            stats.bytes += rewrite_without(p, crawl_id)
-    return stats
+        settle_deletes(root, but=crawl_id)
+        return _drop(root, crawl_id, resume=crawl_id in pending_deletes(root))

@@ -192,7 +192,15 @@ def export(ix: Index, what: str, fmt: str, out: IO[bytes], *, filters: Filters,
            output: str | Path | None = None,
            progress: Callable[[int, int], None] | None = None) -> int:  # fmt: skip
     """Stream a whole table of the index (``links``, ``pages`` or ``ranks``) as CSV/JSONL;
-    ``progress(done, total)`` is called after each batch of rows."""
+    ``progress(done, total)`` is called after each batch of rows. The files read stay while
+    it streams, whatever a compaction meanwhile does (:meth:`Index.pinned`)."""
+    with ix.pinned():
+        return _export(ix, what, fmt, out, filters=filters, output=output, progress=progress)
+
+
+def _export(ix: Index, what: str, fmt: str, out: IO[bytes], *, filters: Filters,
+            output: str | Path | None,
+            progress: Callable[[int, int], None] | None) -> int:  # fmt: skip
     if what == "links":
         ix.check_crawl(filters.crawl)
         sql = ix.all_links_sql(Filters(crawl=filters.crawl, dofollow=filters.dofollow,

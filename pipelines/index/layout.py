@@ -42,12 +42,14 @@ as such; names without one are consumed by name alone.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from collections.abc import Set as AbstractSet
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -652,3 +654,49 @@ def write_text_atomic(path: Path, text: str) -> None:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+# compacted/.readers: a long read (export, mentions, rank) holds it shared while it reads; a
+# compaction deletes consumed raw files and old generations only while it holds it alone.
+READERS = ".readers"
+
+
+def _readers_fd(root: Path) -> int | None:
+    try:
+        (root / COMPACTED).mkdir(parents=True, exist_ok=True)
+        return os.open(root / COMPACTED / READERS, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:  # a read-only index: nothing deletes its files either
+        return None
+
+
+@contextmanager
+def pinned(root: Path) -> Iterator[None]:
+    """Keep the files a long read opens while it runs: a compaction meanwhile publishes as
+    usual but leaves its consumed raw files and old generations to the next one. (A short
+    query needs no pin: it runs again on the new snapshot if a file it read is gone.)"""
+    fd = _readers_fd(root)
+    try:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a collection deletes
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+@contextmanager
+def no_readers(root: Path) -> Iterator[bool]:
+    """Whether no long read holds ``root`` (:func:`pinned`); none starts while this is held."""
+    fd = _readers_fd(root)
+    if fd is None:
+        yield True
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)

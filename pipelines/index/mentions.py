@@ -177,7 +177,13 @@ class MentionStats:
 
 def mentions(ix: Index, q: MentionQuery, filters: Filters) -> tuple[pa.Table, MentionStats]:
     """Pages that name ``q.brand`` and do not link to ``q.domain`` (one row each, with the
-    first mention's sentence), and what was left out."""
+    first mention's sentence), and what was left out; on files no compaction deletes
+    meanwhile (:meth:`Index.pinned`)."""
+    with ix.pinned():
+        return _mentions(ix, q, filters)
+
+
+def _mentions(ix: Index, q: MentionQuery, filters: Filters) -> tuple[pa.Table, MentionStats]:
     files = ix.snap.text_files()
     if not files:
         raise IndexError_(

@@ -28,7 +28,8 @@ import functools
 import os
 import sys
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
@@ -53,6 +54,7 @@ from pipelines.index.layout import (
     open_snapshot,
     surt,
 )
+from pipelines.index.layout import pinned as layout_pinned
 from pipelines.pagelang import ISO_COUNTRIES, parse_lang
 from pipelines.redirects import DIRECT, HTTP_REDIRECT, REDIRECT_SCRIPT, static_final
 from pipelines.schema import PAGE_TYPES, PAGES_SCHEMA, PLACEMENTS
@@ -277,6 +279,14 @@ class Index:
         # Of the raw links and pages files: (size, mtime_ns, inode) -> their crawls.
         self._raw_crawls: dict[Path, tuple[tuple[int, int, int], frozenset[str]]] = {}
         self._depth = 0  # queries in progress (see _current)
+
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """A long read (export, mentions, rank) on the latest snapshot, whose files no
+        compaction deletes until it ends (:func:`pipelines.index.layout.pinned`)."""
+        with layout_pinned(Path(self.snap.index)):
+            self.refresh()
+            yield
 
     def refresh(self) -> bool:
         """Move on to a newer snapshot if there is one (:meth:`Snapshot.stale`: a compaction

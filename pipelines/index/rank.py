@@ -234,7 +234,7 @@ def rank_index(index: str | Path, *, crawl: str | None = None, samples: int = 25
     stats = []
     levels = ("host", "domain")
     budget = [MAX_ITER + samples] * len(levels)  # per level, until its graph is known
-    with Index(index) as ix:
+    with Index(index) as ix, ix.pinned():  # its files stay while the graphs are read
         ix.check_crawl(crawl)
         where = Filters(crawl=crawl, dofollow=True, internal=True).sql()
         rows = ix.all_links_sql(where)
