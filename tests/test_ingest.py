@@ -374,6 +374,39 @@ def test_workers_2_give_the_rows_of_workers_1(tmp_path, capsys):
     assert names == sorted(p.name for p in (tmp_path / "two" / "links").iterdir())
 
 
+def test_workers_are_waited_for_and_their_cpu_counted(tmp_path):
+    """With workers, every process run_ingest starts is gone and was waited for when it
+    returns: the CPU the workers spent on the files is in this process's children's CPU (what
+    `time` and bench_ingest count; a fork server's workers would be reaped by the server)."""
+    import multiprocessing
+    import resource
+
+    from crawler.ingest import run_ingest
+
+    files = [str(p) for p in write_sites(tmp_path, 3)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    summary = run_ingest(files, str(tmp_path / "ix"), workers=2, progress=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    children = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    assert (summary.total.files, summary.total.pages) == (3, 15)
+    assert 0 < summary.total.cpu_seconds <= children
+    assert multiprocessing.active_children() == []
+
+
+def test_a_worker_that_raises_ends_the_ingest_with_its_error(tmp_path):
+    from crawler.ingest import run_ingest
+
+    files = [str(p) for p in write_sites(tmp_path, 2)]
+    out = tmp_path / "a-file"
+    out.write_text("not a directory")
+    with pytest.raises(RuntimeError, match="worker processes failed"):
+        run_ingest(files, str(out), workers=2, progress=False)
+    import multiprocessing
+
+    assert multiprocessing.active_children() == []
+    assert out.read_text() == "not a directory"
+
+
 def test_a_file_ingested_again_replaces_its_rows(tmp_path, capsys):
     (warc,) = write_sites(tmp_path, 1)
     out = tmp_path / "ix"
