@@ -560,9 +560,12 @@ def run_ingest(
     page_cpu_budget: float | None = None,
     progress: bool = True,
     messages: Any = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> IngestSummary:
     """Ingest ``sources`` into ``out`` with ``workers`` processes (one file each at a time;
-    1: in this process). Each file's error lines go to ``messages`` (stderr) as it ends."""
+    1: in this process). Each file's error lines go to ``messages`` (stderr) as it ends.
+    ``meanwhile``: called once in this process while the worker processes start (the
+    caller's own loading, on a core they leave idle); with one worker, not called."""
     messages = messages or sys.stderr
     options = {"crawl_id": crawl_id, "max_body_bytes": max_body_bytes,
                "page_cpu_budget": page_cpu_budget}  # fmt: skip
@@ -581,7 +584,7 @@ def run_ingest(
             _ingest_here(sources, out, options, total, bar, finished)
     else:
         _in_pool(by_size(sources), out, options, min(workers, len(sources)), total, bar,
-                 finished)  # fmt: skip
+                 finished, meanwhile)  # fmt: skip
     bar.update(total.files, [total.records, total.pages, total.links],
                sum(total.errors.values()), force=True)  # fmt: skip
     bar.done()
@@ -609,6 +612,7 @@ def _ingest_here(
 def _in_pool(
     sources: list[str], out: str, options: dict[str, Any], workers: int, total: FileResult,
     bar: IngestProgress, finished: Callable[[FileResult], None],
+    meanwhile: Callable[[], None] | None = None,
 ) -> None:  # fmt: skip
     """``run_ingest`` with ``workers`` processes, forked by one fresh parent process
     (:func:`_pool_parent`); each file's result is taken as it ends."""
@@ -623,6 +627,8 @@ def _in_pool(
     send.close()  # the parent's end only: its exit is the end of the results
     failed = None
     try:
+        if meanwhile is not None:
+            meanwhile()
         while True:
             if results.poll(0.25):
                 try:

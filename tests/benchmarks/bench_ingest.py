@@ -21,11 +21,11 @@ descendants (Linux ``PR_SET_CHILD_SUBREAPER``) and waits for any process a job l
 (a fork server, say), so a job cannot hide CPU by leaving its workers to another parent.
 
 What differs between the two jobs (ingest does more): ingest writes every links column of the
-index (27 raw, 31 compacted: placement, language, redirect-script targets...) and a pages row per page, then
-compacts (duplicates of re-fetched pages removed, the site-level pass, sorted buckets, the
-aggregates); the baseline writes 4 columns (source, target, anchor text, nofollow), one file
-per WARC, and LinkExtractor keeps one link per target URL on a page. Neither is polite (no
-delay, no robots.txt): both read files.
+index (27 raw, 31 compacted: placement, language, redirect-script targets...) and a pages row
+per page, then compacts (duplicates of re-fetched pages removed, the site-level pass, sorted
+buckets, the aggregates); the baseline writes 4 columns (source, target, anchor text,
+nofollow), one file per WARC, and LinkExtractor keeps one link per target URL on a page.
+Neither is polite (no delay, no robots.txt): both read files.
 
     PYTHONPATH=. python tests/benchmarks/bench_ingest.py [--pages 2000] [--files 8]
 
