@@ -407,6 +407,53 @@ def test_a_worker_that_raises_ends_the_ingest_with_its_error(tmp_path):
     assert out.read_text() == "not a directory"
 
 
+def read_everything(blob: bytes) -> list[tuple]:
+    """Every record of an archive (type, URL, block), then how it ended: what ingest reads."""
+    from pipelines.warc import ArchiveError
+
+    out: list[tuple] = []
+    try:
+        for rec in iter_records(io.BufferedReader(io.BytesIO(blob))):
+            out.append((rec.rec_type, rec.url, rec.index, rec.stream.read()))
+    except ArchiveError as exc:  # its detail names the library's error: the reason is kept
+        return [*out, ("stops", str(exc).split(" (", 1)[0])]
+    return [*out, ("ends",)]
+
+
+def test_isal_inflates_the_bytes_of_zlib(monkeypatch, tmp_path):
+    """ISA-L's inflate (the ``fast`` extra; the test extra installs it) and the standard
+    library's read the same records, bytes and stops, on every gzip archive of the tests,
+    whole-file gzip, and members cut, corrupted, padded or followed by garbage."""
+    import gzip
+    import random
+
+    import isal.isal_zlib
+
+    import pipelines.warc
+
+    assert pipelines.warc._isal_zlib is isal.isal_zlib  # installed: what ingest uses
+    sites = write_sites(tmp_path, 3)
+    whole = b"".join(gzip.decompress(p.read_bytes()) for p in sites)
+    blobs = [p.read_bytes() for p in [WHIRLWIND, *sites, *WARCIO] if p.suffix == ".gz"]
+    blobs += [gzip.compress(whole), gzip.compress(whole)[:-9], whole]
+    member = sites[0].read_bytes()
+    rng = random.Random(18)
+    for at in (10, 40, len(member) // 2, len(member) - 6, len(member) - 2):  # header to CRC
+        bad = bytearray(member)
+        bad[at] ^= 1 << rng.randrange(8)
+        blobs.append(bytes(bad))
+    blobs += [member[: len(member) - 100], member + b"\0" * 8 + member, member + b"junk" * 9]
+    for blob in blobs:
+        monkeypatch.setattr(pipelines.warc, "_isal_zlib", None)
+        by_zlib = read_everything(blob)
+        monkeypatch.setattr(pipelines.warc, "_isal_zlib", isal.isal_zlib)
+        assert read_everything(blob) == by_zlib
+    stops = {read_everything(b)[-1] for b in blobs}
+    assert {("stops", "corrupt gzip data"), ("stops", "after record 5: corrupt gzip data"),
+            ("stops", "after record 5: truncated gzip member"),
+            ("stops", "after record 6: corrupt gzip data")} <= stops  # fmt: skip
+
+
 def test_a_file_ingested_again_replaces_its_rows(tmp_path, capsys):
     (warc,) = write_sites(tmp_path, 1)
     out = tmp_path / "ix"
