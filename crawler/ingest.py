@@ -442,10 +442,14 @@ def _fewer_collections() -> Iterator[None]:
 
 def _init(shared: Any) -> None:
     import gc
+    import signal
 
     global _shared
     _shared = shared
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])  # a worker process of ours
+    # Ctrl-C is the pool parent's to handle: it ends the workers (SIGTERM, which deletes the
+    # parts of a file not finished), without a traceback from each.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _task(source: str, out: str, options: dict[str, Any]) -> FileResult:
@@ -525,6 +529,8 @@ def _pool_parent(
                 conn.send(res)
             pool.close()
             pool.join()
+    except KeyboardInterrupt:
+        pass  # the caller was interrupted too, and says so
     except Exception:
         conn.send(("error", traceback.format_exc(limit=-8)))
     finally:
