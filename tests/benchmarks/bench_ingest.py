@@ -27,7 +27,10 @@ buckets, the aggregates); the baseline writes 4 columns (source, target, anchor 
 nofollow), one file per WARC, and LinkExtractor keeps one link per target URL on a page.
 Neither is polite (no delay, no robots.txt): both read files.
 
-    PYTHONPATH=. python tests/benchmarks/bench_ingest.py [--pages 2000] [--files 8]
+    PYTHONPATH=. python tests/benchmarks/bench_ingest.py [--pages 2000] [--files 8] [--rounds 1]
+
+``--rounds N`` repeats steps 1 and 2 N times, alternating which goes first (a drifting load
+weighs on both alike), and reports the medians.
 
 ``--core-off-on PAIRS`` times instead ``ingest --workers 2`` with the native core off
 (``LINKCRAWL_NATIVE=0``) and on, alternating, on the same files.
@@ -40,6 +43,7 @@ import gzip
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -237,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         default=default_testdata(),
         help="the folder holding wcxb-dev/ (default: ../shared/testdata)",
     )
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="time ingest --workers 2 and the baseline this many times, "
+                        "alternating which goes first; the medians are reported")  # fmt: skip
     parser.add_argument("--core-off-on", type=int, default=0, metavar="PAIRS",
                         help="only time PAIRS ingests, native core off then on")  # fmt: skip
     parser.add_argument("--baseline", nargs="+", metavar=("OUT", "WARC"),
@@ -257,13 +264,31 @@ def main(argv: list[str] | None = None) -> int:
             core_off_on(files, tmp, args.core_off_on)
             return 0
         print(f"load average {load()}")
-        w2, cpu2, said = run_ingest(files, tmp / "ingest2", 2)
         baseline = [sys.executable, str(Path(__file__)), "--baseline", str(tmp / "baseline")]
-        bl, cpu_bl, bl_said = timed([*baseline, *map(str, files)])
+        pairs = []
+        for r in range(args.rounds):
+            jobs = {"ingest": lambda r=r: run_ingest(files, tmp / f"ingest2-{r}", 2),
+                    "baseline": lambda: timed([*baseline, *map(str, files)])}  # fmt: skip
+            order = ["ingest", "baseline"] if r % 2 == 0 else ["baseline", "ingest"]
+            got = {name: jobs[name]() for name in order}
+            pairs.append((got["ingest"], got["baseline"]))
+            if args.rounds > 1:
+                (w, c, _), (b, cb, _) = pairs[-1]
+                print(f"round {r + 1} ({order[0]} first): ingest {w:.1f} s, {c:.1f} CPU s; "
+                      f"baseline {b:.1f} s, {cb:.1f} CPU s: {b / w:.2f}x wall, "
+                      f"{cb / c:.2f}x CPU; load {load()}")  # fmt: skip
         w1, cpu1, _ = run_ingest(files, tmp / "ingest1", 1)
         read_cpu, records = read_only(files)
         print(f"load average {load()}")
     n = args.pages
+    (w2, cpu2, said), (bl, cpu_bl, bl_said) = pairs[0]
+    if args.rounds > 1:
+        w2, cpu2 = (statistics.median(x[0][i] for x in pairs) for i in (0, 1))
+        bl, cpu_bl = (statistics.median(x[1][i] for x in pairs) for i in (0, 1))
+        print(f"medians of {args.rounds} rounds: ratio wall "
+              f"{statistics.median(x[1][0] / x[0][0] for x in pairs):.2f}x, per CPU s "
+              f"{statistics.median(x[1][1] / x[0][1] for x in pairs):.2f}x (of each round's "
+              "pair); the times below are the medians of each job")  # fmt: skip
     print(f"ingest wrote: {said.splitlines()[0]}")
     print(f"baseline wrote: {bl_said.strip()}")
     print(f"linkcrawl ingest --workers 2: {w2:.1f} s = {n / w2:.1f} pages/s (whole job); "
