@@ -384,13 +384,27 @@ def test_workers_are_waited_for_and_their_cpu_counted(tmp_path):
     from crawler.ingest import run_ingest
 
     files = [str(p) for p in write_sites(tmp_path, 3)]
+    calls = []
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    summary = run_ingest(files, str(tmp_path / "ix"), workers=2, progress=False)
+    summary = run_ingest(files, str(tmp_path / "ix"), workers=2, progress=False,
+                         meanwhile=lambda: calls.append(len(calls)))  # fmt: skip
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     children = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     assert (summary.total.files, summary.total.pages) == (3, 15)
     assert 0 < summary.total.cpu_seconds <= children
     assert multiprocessing.active_children() == []
+    assert calls == [0]  # the caller's own loading, once
+
+
+def test_files_go_to_the_workers_largest_first(tmp_path):
+    from crawler.ingest import by_size
+
+    paths = []
+    for name, size in (("a", 10), ("b", 300), ("c", 20), ("d", 300)):
+        (tmp_path / name).write_bytes(b"x" * size)
+        paths.append(str(tmp_path / name))
+    uri = "s3://bucket/x.warc.gz"
+    assert by_size([*paths, uri]) == [paths[1], paths[3], paths[2], paths[0], uri]
 
 
 def test_a_worker_that_raises_ends_the_ingest_with_its_error(tmp_path):

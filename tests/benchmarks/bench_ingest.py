@@ -145,7 +145,7 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, flo
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if left:
-        print(f"({left} processes of {Path(cmd[2]).name} {cmd[3]} outlived it: counted)")
+        print(f"({left} process(es) of {Path(cmd[2]).name} {cmd[3]} outlived it: counted)")
     return wall, cpu, done.stdout
 
 
