@@ -489,10 +489,10 @@ def warm_up() -> None:
     import pyarrow.parquet
 
     import crawler.runner  # noqa: F401  (crawl_id_error)
-    import pipelines.parquet_sink  # noqa: F401  (part_name)
+    import pipelines.parquet_sink  # part_name
+    import pipelines.warc  # noqa: F401  (the reader)
     from pipelines.rows import extract_rows
     from pipelines.schema import LINKS_SCHEMA, PAGES_SCHEMA
-    from pipelines.warc import Limits  # noqa: F401  (iter_records, record_rows)
 
     got = extract_rows(_WARM_PAGE, "http://warm.test/", content_type="text/html",
                        x_robots_tag=None, crawl_id="warm", fetched_at=None,

@@ -96,9 +96,9 @@ class _Gunzip:
     gives every byte of a cut last member before it raises :class:`TruncatedGzip` (a read
     returns what is decoded, short), so that each record before the cut is read."""
 
-    def __init__(self, fh: IO[bytes], inflate: Any = None) -> None:
+    def __init__(self, fh: IO[bytes]) -> None:
         self.fh = fh
-        self.z = inflate or _isal_zlib or zlib  # a module of zlib's API
+        self.z = _isal_zlib or zlib  # a module of zlib's API
         self.errors = (zlib.error, self.z.error)
         self.d = self.z.decompressobj(31)
         self.fresh = True  # no byte of the current member fed yet
