@@ -795,6 +795,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             max_body_bytes=args.max_body_bytes,
             page_cpu_budget=args.page_cpu_budget,
             progress=not args.quiet,
+            meanwhile=None if args.no_compact or is_uri(args.out) else _load_compaction,
         )
     print(summary.format(), flush=True)
     total = summary.total
@@ -819,6 +820,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print("linkcrawl: no page was ingested", file=sys.stderr)
         return 1
     return 1 if total.files_failed else 0
+
+
+def _load_compaction() -> None:
+    """Load what the compaction at the end of an ingest loads (DuckDB, the index modules,
+    pandas through pyarrow's first conversion of a list: ~0.5 CPU s) while the workers start,
+    so that the compaction does not wait for it."""
+    import duckdb  # noqa: F401
+    import pyarrow as pa
+
+    import pipelines.index.compact  # noqa: F401
+
+    pa.array([""])  # its first conversion of a Python list imports pandas
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -374,6 +374,100 @@ def test_workers_2_give_the_rows_of_workers_1(tmp_path, capsys):
     assert names == sorted(p.name for p in (tmp_path / "two" / "links").iterdir())
 
 
+def test_workers_are_waited_for_and_their_cpu_counted(tmp_path):
+    """With workers, every process run_ingest starts is gone and was waited for when it
+    returns: the CPU the workers spent on the files is in this process's children's CPU (what
+    `time` and bench_ingest count; a fork server's workers would be reaped by the server)."""
+    import multiprocessing
+    import resource
+
+    from crawler.ingest import run_ingest
+
+    files = [str(p) for p in write_sites(tmp_path, 3)]
+    calls = []
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    summary = run_ingest(files, str(tmp_path / "ix"), workers=2, progress=False,
+                         meanwhile=lambda: calls.append(len(calls)))  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    children = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    assert (summary.total.files, summary.total.pages) == (3, 15)
+    assert 0 < summary.total.cpu_seconds <= children
+    assert multiprocessing.active_children() == []
+    assert calls == [0]  # the caller's own loading, once
+
+
+def test_files_go_to_the_workers_largest_first(tmp_path):
+    from crawler.ingest import by_size
+
+    paths = []
+    for name, size in (("a", 10), ("b", 300), ("c", 20), ("d", 300)):
+        (tmp_path / name).write_bytes(b"x" * size)
+        paths.append(str(tmp_path / name))
+    uri = "s3://bucket/x.warc.gz"
+    assert by_size([*paths, uri]) == [paths[1], paths[3], paths[2], paths[0], uri]
+
+
+def test_a_worker_that_raises_ends_the_ingest_with_its_error(tmp_path):
+    from crawler.ingest import run_ingest
+
+    files = [str(p) for p in write_sites(tmp_path, 2)]
+    out = tmp_path / "a-file"
+    out.write_text("not a directory")
+    with pytest.raises(RuntimeError, match="worker processes failed"):
+        run_ingest(files, str(out), workers=2, progress=False)
+    import multiprocessing
+
+    assert multiprocessing.active_children() == []
+    assert out.read_text() == "not a directory"
+
+
+def read_everything(blob: bytes) -> list[tuple]:
+    """Every record of an archive (type, URL, block), then how it ended: what ingest reads."""
+    from pipelines.warc import ArchiveError
+
+    out: list[tuple] = []
+    try:
+        for rec in iter_records(io.BufferedReader(io.BytesIO(blob))):
+            out.append((rec.rec_type, rec.url, rec.index, rec.stream.read()))
+    except ArchiveError as exc:  # its detail names the library's error: the reason is kept
+        return [*out, ("stops", str(exc).split(" (", 1)[0])]
+    return [*out, ("ends",)]
+
+
+def test_isal_inflates_the_bytes_of_zlib(monkeypatch, tmp_path):
+    """ISA-L's inflate (the ``fast`` extra; the test extra installs it) and the standard
+    library's read the same records, bytes and stops, on every gzip archive of the tests,
+    whole-file gzip, and members cut, corrupted, padded or followed by garbage."""
+    import gzip
+    import random
+
+    import isal.isal_zlib
+
+    import pipelines.warc
+
+    assert pipelines.warc._isal_zlib is isal.isal_zlib  # installed: what ingest uses
+    sites = write_sites(tmp_path, 3)
+    whole = b"".join(gzip.decompress(p.read_bytes()) for p in sites)
+    blobs = [p.read_bytes() for p in [WHIRLWIND, *sites, *WARCIO] if p.suffix == ".gz"]
+    blobs += [gzip.compress(whole), gzip.compress(whole)[:-9], whole]
+    member = sites[0].read_bytes()
+    rng = random.Random(18)
+    for at in (10, 40, len(member) // 2, len(member) - 6, len(member) - 2):  # header to CRC
+        bad = bytearray(member)
+        bad[at] ^= 1 << rng.randrange(8)
+        blobs.append(bytes(bad))
+    blobs += [member[: len(member) - 100], member + b"\0" * 8 + member, member + b"junk" * 9]
+    for blob in blobs:
+        monkeypatch.setattr(pipelines.warc, "_isal_zlib", None)
+        by_zlib = read_everything(blob)
+        monkeypatch.setattr(pipelines.warc, "_isal_zlib", isal.isal_zlib)
+        assert read_everything(blob) == by_zlib
+    stops = {read_everything(b)[-1] for b in blobs}
+    assert {("stops", "corrupt gzip data"), ("stops", "after record 5: corrupt gzip data"),
+            ("stops", "after record 5: truncated gzip member"),
+            ("stops", "after record 6: corrupt gzip data")} <= stops  # fmt: skip
+
+
 def test_a_file_ingested_again_replaces_its_rows(tmp_path, capsys):
     (warc,) = write_sites(tmp_path, 1)
     out = tmp_path / "ix"

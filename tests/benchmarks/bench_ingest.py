@@ -15,9 +15,22 @@ own processes:
    its whole process tree) is the share of ingest CPU spent reading WARC.
 
 Wall times suffer from a shared machine's load; the CPU seconds of each job's process tree
-(also printed, as pages per CPU second) do much less.
+(also printed, as pages per CPU second) do much less. The load average is printed before and
+after. CPU is that of every process of the job: this process is made the reaper of orphaned
+descendants (Linux ``PR_SET_CHILD_SUBREAPER``) and waits for any process a job leaves behind
+(a fork server, say), so a job cannot hide CPU by leaving its workers to another parent.
 
-    PYTHONPATH=. python tests/benchmarks/bench_ingest.py [--pages 2000] [--files 8]
+What differs between the two jobs (ingest does more): ingest writes every links column of the
+index (27 raw, 31 compacted: placement, language, redirect-script targets...) and a pages row
+per page, then compacts (duplicates of re-fetched pages removed, the site-level pass, sorted
+buckets, the aggregates); the baseline writes 4 columns (source, target, anchor text,
+nofollow), one file per WARC, and LinkExtractor keeps one link per target URL on a page.
+Neither is polite (no delay, no robots.txt): both read files.
+
+    PYTHONPATH=. python tests/benchmarks/bench_ingest.py [--pages 2000] [--files 8] [--rounds 1]
+
+``--rounds N`` repeats steps 1 and 2 N times, alternating which goes first (a drifting load
+weighs on both alike), and reports the medians.
 
 ``--core-off-on PAIRS`` times instead ``ingest --workers 2`` with the native core off
 (``LINKCRAWL_NATIVE=0``) and on, alternating, on the same files.
@@ -30,6 +43,7 @@ import gzip
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -90,23 +104,59 @@ def write_warcs(pages: list[tuple[str, bytes]], n: int, out: Path, files: int) -
     return writer.files
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the whole process tree) of a command (*env*: added to
-    the environment)."""
+def reap_orphans() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux): what a job leaves
+    running when its own process exits is then reparented here, waited for by
+    :func:`timed`, and its CPU counted in ``RUSAGE_CHILDREN``. False where it cannot."""
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return False
+    return prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+
+
+def _wait_leftovers(limit: float = 120.0) -> int:
+    """Wait (``limit`` seconds at most) for every child still running or unreaped: the
+    processes a job left behind; how many there were."""
+    n, end = 0, time.monotonic() + limit
+    while time.monotonic() < end:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return n
+        if pid:
+            n += 1
+        else:
+            time.sleep(0.02)
+    raise RuntimeError(f"processes of the job still run {limit:.0f} s after it")
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds of the whole process tree, what it printed) of a command
+    (*env*: added to the environment); the job ends when the last of its processes does."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True,
-                   env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    done = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})  # fmt: skip
+    left = _wait_leftovers()
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    if left:
+        print(f"({left} process(es) of {Path(cmd[2]).name} {cmd[3]} outlived it: counted)")
+    return wall, cpu, done.stdout
+
+
+def load() -> str:
+    """The load averages (1, 5, 15 minutes)."""
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def run_ingest(
     files: list[Path], out: Path, workers: int, env: dict[str, str] | None = None
-) -> tuple[float, float]:
+) -> tuple[float, float, str]:
     return timed([sys.executable, "-m", "crawler.cli", "ingest", *map(str, files), "--out",
                   str(out), "--workers", str(workers), "-q"], env)  # fmt: skip
 
@@ -116,8 +166,8 @@ def core_off_on(files: list[Path], tmp: Path, pairs: int) -> None:
     *pairs* alternating pairs (a shared machine's load drifts over both alike): whole-job wall
     time and the CPU time of each job's process tree."""
     for i in range(pairs):
-        off = run_ingest(files, tmp / f"off{i}", 2, {"LINKCRAWL_NATIVE": "0"})
-        on = run_ingest(files, tmp / f"on{i}", 2)
+        off = run_ingest(files, tmp / f"off{i}", 2, {"LINKCRAWL_NATIVE": "0"})[:2]
+        on = run_ingest(files, tmp / f"on{i}", 2)[:2]
         print(f"pair {i + 1}: core off {off[0]:.1f} s ({off[1]:.1f} CPU s), on {on[0]:.1f} s "
               f"({on[1]:.1f} CPU s): off / on {off[0] / on[0]:.2f}x whole-job wall time, "
               f"{off[1] / on[1]:.2f}x CPU")  # fmt: skip
@@ -138,7 +188,7 @@ def read_only(files: list[Path]) -> tuple[float, int]:
 
 
 # -- the baseline ----------------------------------------------------------------------------
-def baseline_file(args: tuple[str, str]) -> int:
+def baseline_file(args: tuple[str, str]) -> tuple[int, int]:
     """One WARC to one Parquet file of links, as a Common Crawl user writes it first."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -168,7 +218,7 @@ def baseline_file(args: tuple[str, str]) -> int:
                 rows["anchor_text"].append(link.text)
                 rows["nofollow"].append(link.nofollow)
     pq.write_table(pa.table(rows), Path(out) / (Path(path).name + ".parquet"))
-    return pages
+    return pages, len(rows["target_url"])
 
 
 def baseline_main(out: str, files: list[str]) -> int:
@@ -176,8 +226,8 @@ def baseline_main(out: str, files: list[str]) -> int:
 
     Path(out).mkdir(parents=True, exist_ok=True)
     with Pool(2) as pool:
-        pages = sum(pool.imap_unordered(baseline_file, [(f, out) for f in files]))
-    print(pages)
+        done = list(pool.imap_unordered(baseline_file, [(f, out) for f in files]))
+    print(f"{sum(p for p, _ in done)} pages, {sum(n for _, n in done)} links")
     return 0
 
 
@@ -191,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         default=default_testdata(),
         help="the folder holding wcxb-dev/ (default: ../shared/testdata)",
     )
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="time ingest --workers 2 and the baseline this many times, "
+                        "alternating which goes first; the medians are reported")  # fmt: skip
     parser.add_argument("--core-off-on", type=int, default=0, metavar="PAIRS",
                         help="only time PAIRS ingests, native core off then on")  # fmt: skip
     parser.add_argument("--baseline", nargs="+", metavar=("OUT", "WARC"),
@@ -198,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.baseline:
         return baseline_main(args.baseline[0], args.baseline[1:])
+    if not reap_orphans():
+        print("(not Linux: a process a job leaves behind is not counted)")
     pages = load_pages(args.testdata)
     with tempfile.TemporaryDirectory(prefix="lc-bench-ingest-") as t:
         tmp = Path(t)
@@ -208,12 +263,34 @@ def main(argv: list[str] | None = None) -> int:
         if args.core_off_on:
             core_off_on(files, tmp, args.core_off_on)
             return 0
-        w2, cpu2 = run_ingest(files, tmp / "ingest2", 2)
+        print(f"load average {load()}")
         baseline = [sys.executable, str(Path(__file__)), "--baseline", str(tmp / "baseline")]
-        bl, cpu_bl = timed([*baseline, *map(str, files)])
-        w1, cpu1 = run_ingest(files, tmp / "ingest1", 1)
+        pairs = []
+        for r in range(args.rounds):
+            jobs = {"ingest": lambda r=r: run_ingest(files, tmp / f"ingest2-{r}", 2),
+                    "baseline": lambda: timed([*baseline, *map(str, files)])}  # fmt: skip
+            order = ["ingest", "baseline"] if r % 2 == 0 else ["baseline", "ingest"]
+            got = {name: jobs[name]() for name in order}
+            pairs.append((got["ingest"], got["baseline"]))
+            if args.rounds > 1:
+                (w, c, _), (b, cb, _) = pairs[-1]
+                print(f"round {r + 1} ({order[0]} first): ingest {w:.1f} s, {c:.1f} CPU s; "
+                      f"baseline {b:.1f} s, {cb:.1f} CPU s: {b / w:.2f}x wall, "
+                      f"{cb / c:.2f}x CPU; load {load()}")  # fmt: skip
+        w1, cpu1, _ = run_ingest(files, tmp / "ingest1", 1)
         read_cpu, records = read_only(files)
+        print(f"load average {load()}")
     n = args.pages
+    (w2, cpu2, said), (bl, cpu_bl, bl_said) = pairs[0]
+    if args.rounds > 1:
+        w2, cpu2 = (statistics.median(x[0][i] for x in pairs) for i in (0, 1))
+        bl, cpu_bl = (statistics.median(x[1][i] for x in pairs) for i in (0, 1))
+        print(f"medians of {args.rounds} rounds: ratio wall "
+              f"{statistics.median(x[1][0] / x[0][0] for x in pairs):.2f}x, per CPU s "
+              f"{statistics.median(x[1][1] / x[0][1] for x in pairs):.2f}x (of each round's "
+              "pair); the times below are the medians of each job")  # fmt: skip
+    print(f"ingest wrote: {said.splitlines()[0]}")
+    print(f"baseline wrote: {bl_said.strip()}")
     print(f"linkcrawl ingest --workers 2: {w2:.1f} s = {n / w2:.1f} pages/s (whole job); "
           f"{cpu2:.1f} CPU s = {n / cpu2:.1f} pages per CPU s")  # fmt: skip
     print(f"baseline warcio + LinkExtractor, 2 processes: {bl:.1f} s = {n / bl:.1f} pages/s; "
