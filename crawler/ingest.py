@@ -19,7 +19,7 @@ import os
 import sys
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -468,10 +468,6 @@ def _task(source: str, out: str, options: dict[str, Any]) -> FileResult:
     return res
 
 
-def _task_of(args: tuple[str, str, dict[str, Any]]) -> FileResult:
-    return _task(*args)
-
-
 # A page that takes a file's ingest through everything it loads on its first page.
 _WARM_PAGE = (
     b"<html><head><title>Warm</title></head><body><nav><a href='/'>Home</a></nav><p>"
@@ -523,18 +519,65 @@ def _pool_parent(
         warm_up()
         gc.freeze()  # what is loaded stays out of the workers' collections (and shared)
         ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(workers, initializer=_init, initargs=(shared,)) as pool:
-            jobs = [(source, out, options) for source in sources]
-            for res in pool.imap_unordered(_task_of, jobs):
-                conn.send(res)
-            pool.close()
-            pool.join()
+        queue, suspects = deque(sources), deque[str]()
+        while queue or suspects:
+            # After a worker died, the files it may have been reading run one at a time: the
+            # one that kills its worker alone is reported; the others are read again whole.
+            alone = bool(suspects)
+            todo = deque([suspects.popleft()]) if alone else queue
+            lost = _pool_round(ctx, todo, 1 if alone else workers, out, options, shared,
+                               conn.send)  # fmt: skip
+            if alone and lost:
+                conn.send(_died(lost[0]))
+            else:
+                suspects.extend(lost)
     except KeyboardInterrupt:
         pass  # the caller was interrupted too, and says so
     except Exception:
         conn.send(("error", traceback.format_exc(limit=-8)))
     finally:
         conn.close()
+
+
+def _pool_round(
+    ctx: Any, queue: deque[str], workers: int, out: str, options: dict[str, Any], shared: Any,
+    send: Callable[[FileResult], None],
+) -> list[str]:  # fmt: skip
+    """Read the files of ``queue`` (taken from it as they start) in ``workers`` forked
+    processes, at most one file each in flight, sending each file's result as it ends, until
+    the queue is empty or a worker dies (killed: out of memory, a signal, a crash in native
+    code); then the files that were in flight, whose rows none of them published."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    lost: list[str] = []
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init,
+                             initargs=(shared,)) as pool:  # fmt: skip
+        running: dict[Any, str] = {}
+        while queue or running:
+            while queue and len(running) < workers and not lost:
+                source = queue.popleft()
+                running[pool.submit(_task, source, out, options)] = source
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                source = running.pop(fut)
+                try:
+                    send(fut.result())
+                except BrokenProcessPool:
+                    lost.append(source)
+    return lost
+
+
+def _died(source: str) -> FileResult:
+    """The result of a file whose worker process died reading it, alone, twice."""
+    reason = "the worker process died reading it"
+    return FileResult(
+        files=1, files_failed=1, errors=Counter({reason: 1}),
+        messages=[f"{source}: {reason} (killed, out of memory, or a crash in native code);"
+                  " nothing of it was written"],
+    )  # fmt: skip
 
 
 def by_size(sources: list[str]) -> list[str]:

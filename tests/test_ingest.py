@@ -4,8 +4,10 @@ capture) and on small WARCs written here, one per record type and per kind of ba
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
+import os
 import uuid
 from pathlib import Path
 
@@ -419,6 +421,84 @@ def test_a_worker_that_raises_ends_the_ingest_with_its_error(tmp_path):
 
     assert multiprocessing.active_children() == []
     assert out.read_text() == "not a directory"
+
+
+def _readers_of(path: Path) -> list[int]:
+    """This process's descendants that have ``path`` open (Linux /proc)."""
+    me, found = os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            links = [
+                os.readlink(f"/proc/{entry}/fd/{fd}") for fd in os.listdir(f"/proc/{entry}/fd")
+            ]
+        except OSError:
+            continue
+        if str(path) not in links:
+            continue
+        pid = int(entry)
+        while pid > 1:  # its ancestors: ours?
+            try:
+                pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                break
+            if pid == me:
+                found.append(int(entry))
+                break
+    return found
+
+
+@pytest.mark.parametrize("kills", [1, 99])
+def test_a_worker_killed_mid_file_neither_hangs_nor_loses_the_others(tmp_path, kills):
+    """A worker killed while it reads (SIGKILL: the OOM killer, a crash in native code) left
+    multiprocessing.Pool's imap waiting for its file forever: `ingest --workers N` hung. The
+    files that were in flight are read again, one at a time: killed once, every row is
+    there; a file that kills its worker even alone is reported failed, and the others are
+    whole."""
+    import signal
+    import threading
+
+    from crawler.ingest import run_ingest
+
+    files = write_sites(tmp_path, 3)
+    slow = write_warc(tmp_path / "slow.warc.gz", [
+        record("response", f"http://slow.test/{j}", http("200 OK", html(
+            *(f"/{j}/{k}" for k in range(30))), Content_Type="text/html"))
+        for j in range(1500)])  # fmt: skip
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def killer() -> None:
+        while not stop.is_set() and len(killed) < kills:
+            for pid in _readers_of(slow):
+                with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+            stop.wait(0.01)
+
+    watch = threading.Thread(target=killer, daemon=True)
+    watch.start()
+    result: list = []
+    job = threading.Thread(target=lambda: result.append(run_ingest(
+        [str(slow), *map(str, files)], str(tmp_path / "ix"), workers=2, progress=False,
+        messages=io.StringIO())), daemon=True)  # fmt: skip
+    job.start()
+    job.join(timeout=300)
+    stop.set()
+    assert not job.is_alive(), "ingest hung after its worker was killed"
+    total = result[0].total
+    assert killed and total.files == 4
+    got = {r["url"] for r in rows(tmp_path / "ix", "pages")}
+    assert {f"http://s{i}.test/{j}" for i in range(3) for j in range(5)} <= got
+    if kills == 1:
+        assert total.files_failed == 0 and total.pages == 15 + 1500
+        assert {f"http://slow.test/{j}" for j in range(1500)} <= got
+    else:
+        assert len(killed) >= 2 and total.files_failed == 1 and total.pages == 15
+        assert total.errors == {"the worker process died reading it": 1}
+        assert not any(u.startswith("http://slow.test/") for u in got)
+    assert not list((tmp_path / "ix" / "links").glob("part-*slow*")) or kills == 1
 
 
 def read_everything(blob: bytes) -> list[tuple]:
