@@ -50,6 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.index import onepass
 from pipelines.index.engine import arrow_reader, arrow_table, columns_or_null, file_list, lit
 from pipelines.index.layout import bucket_of
 from pipelines.parquet_sink import write_row_groups
@@ -967,13 +968,8 @@ def build_bucket(con, task: BucketTask) -> None:
     src = source_sql(task.rows or read_sql(task.files, task.cols), task.where)
     host_pages, pages, dominant = dominant_sql(src)
     tables = {
-        "refdomains": top_sql("_agg_refdomains", stored_order("refdomains", entry) or [], auth,
-                              join, int(entry["top_rows"])),
         "backlinks": top_sql("_agg_grouped", stored_order("backlinks", entry) or [], auth,
                              join, int(entry["top_rows"])),
-        "anchors": "SELECT * EXCLUDE (target_domain) FROM _agg_anchors ORDER BY target_key, _i",
-        "anchor_domains": """SELECT * EXCLUDE (target_domain) FROM _agg_sets
-                             ORDER BY target_key, domains DESC, anchors""",
     }  # fmt: skip
     try:
         # Per host first (each row read and grouped once), then per stored target.
@@ -984,24 +980,28 @@ def build_bucket(con, task: BucketTask) -> None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hpages AS {host_pages}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pages AS {pages}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_dominant AS {dominant}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pairs AS {pairs_sql('_agg_bl')}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_anchors AS {anchors_sql('_agg_pairs')}")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_hgrouped AS
                         {grouped_sql("_agg_hbl", ALONE_GROUP if task.alone else None)}""")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_grouped AS
                         {domain_grouped_sql("_agg_hgrouped", "_agg_hbl", "_agg_bl")}""")
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_sets AS
-                        {anchor_domains_sql("_agg_pairs", "_agg_anchors")}""")
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_refdomains AS
-                        {refdomains_sql("_agg_bl")}""")
+        bl, keys = _keyed_backlinks(con, task.hosts)
+        ranks = (pq.read_table(task.ranks, columns=["node", "authority"])
+                 if entry.get("ranks") else None)  # fmt: skip
+        dominant = arrow_table(con, "SELECT target_key, source_domain, lang, country "
+                                    "FROM _agg_dominant").cast(onepass.DOMINANT_SCHEMA)
+        refdomains = onepass.refdomains(bl, keys, dominant, ranks, int(entry["top_rows"]))
+        _write(refdomains.to_reader(256 * 1024),
+               stage / file_name("refdomains", task.bucket, task.buckets), task.row_group_rows)
+        anchors = onepass.anchors(bl, keys)
+        del bl, keys, refdomains
+        for table, out in (("anchors", anchors.anchors), ("anchor_domains", anchors.sets)):
+            _write(out.to_reader(256 * 1024), stage / file_name(table, task.bucket, task.buckets),
+                   task.row_group_rows)  # fmt: skip
+        classes = anchor_classes(
+            anchors.anchors.append_column("target_domain", anchors.target_domain), anchors.sets)
         for table, query in tables.items():
             path = stage / file_name(table, task.bucket, task.buckets)
             _write(arrow_reader(con, query, 256 * 1024), path, task.row_group_rows)
-        classes = anchor_classes(
-            arrow_table(con, """SELECT target_key, target_domain, anchor_text, is_image
-                                FROM _agg_anchors ORDER BY target_key, _i"""),
-            arrow_table(con, "SELECT target_key, anchors, domains FROM _agg_sets"),
-        )  # fmt: skip
         _write(classes.to_reader(task.row_group_rows),
                stage / file_name("anchor_classes", task.bucket, task.buckets),
                task.row_group_rows)  # fmt: skip
@@ -1016,12 +1016,23 @@ def build_bucket(con, task: BucketTask) -> None:
             "_agg_hpages",
             "_agg_pages",
             "_agg_dominant",
-            "_agg_pairs",
-            "_agg_anchors",
-            "_agg_sets",
-            "_agg_refdomains",
         ):
             con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _keyed_backlinks(con, hosts: list[str]) -> tuple[pa.Table, onepass.Keyed]:
+    """The distinct backlinks of every stored target (``_agg_bl``) as a table and its keys:
+    the per-host ones (``_agg_hbl``) keyed in numpy when no link came through a redirect
+    (:func:`onepass.keyed`: the relabel of :func:`domain_backlinks_sql`), else ``_agg_bl``
+    itself (its domains' rows merged again)."""
+    cols = """target_key, target_domain, source_url, source_domain, anchor_text, is_image,
+              dofollow, placement, first_seen, last_seen"""
+    ((redirected,),) = con.execute("SELECT bool_or(_redirected) FROM _agg_hbl").fetchall()
+    if redirected:
+        bl = arrow_table(con, f"SELECT {cols} FROM _agg_bl")
+        return bl, onepass.keyed_as_is(bl)
+    hbl = arrow_table(con, f"SELECT {cols} FROM _agg_hbl")
+    return hbl, onepass.keyed(hbl, hosts)
 
 
 def _write(reader: pa.RecordBatchReader, path: Path, row_group_rows: int) -> None:

@@ -1,0 +1,397 @@
+"""Aggregates of one bucket in numpy, without a DuckDB ``GROUP BY``: rows sorted once by
+integer codes (strings ranked by their bytes, as DuckDB and pyarrow order them), each group a
+run of equal codes, its counts, minima and maxima ``np.*.reduceat`` over the runs.
+
+The same rows and values as the SQL of ``aggregates.py`` they stand in for (the tests hash
+both); see each function for what it replaces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_INT64_MAX = np.iinfo(np.int64).max
+_INT64_MIN = np.iinfo(np.int64).min
+
+
+def codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Per value its index in the distinct values (-1: NULL), and those values (one hash
+    pass; the chunks of a chunked array share one dictionary, the last chunk's the whole).
+
+    >>> idx, names = codes(pa.chunked_array([["b", None], ["a", "b"]]))
+    >>> idx.tolist(), names.to_pylist()
+    ([0, -1, 1, 0], ['b', 'a'])
+    """
+    enc = pc.dictionary_encode(values)
+    chunks = enc.chunks if isinstance(enc, pa.ChunkedArray) else [enc]
+    if not chunks:
+        return np.zeros(0, np.int64), pa.array([], values.type)
+    idx = [c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in chunks]
+    return np.concatenate(idx).astype(np.int64), chunks[-1].dictionary
+
+
+def ranked_codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Per value its rank among the distinct values (bytewise order; NULL after all of
+    them, as ``NULLS LAST``) and the distinct values in that order.
+
+    >>> codes, names = ranked_codes(pa.array(["b", None, "a", "b"]))
+    >>> codes.tolist(), names.to_pylist()
+    ([1, 2, 0, 1], ['a', 'b'])
+    """
+    idx, names = codes(values)
+    order = pc.sort_indices(names).to_numpy()
+    rank = np.empty(len(order) + 1, np.int64)
+    rank[order] = np.arange(len(order))
+    rank[len(order)] = len(order)  # NULL: index -1
+    return rank[idx], names.take(pa.array(order))
+
+
+def run_starts(*codes: np.ndarray) -> np.ndarray:
+    """Where each run of equal rows (all ``codes`` equal, rows sorted by them) starts.
+
+    >>> run_starts(np.array([0, 0, 1, 1]), np.array([5, 6, 6, 6])).tolist()
+    [0, 1, 2]
+    """
+    n = len(codes[0])
+    if n == 0:
+        return np.zeros(0, np.int64)
+    change = np.zeros(n, bool)
+    change[0] = True
+    for c in codes:
+        change[1:] |= c[1:] != c[:-1]
+    return np.flatnonzero(change)
+
+
+def _int64(col: pa.ChunkedArray | pa.Array, fill: int) -> np.ndarray:
+    """A timestamp, integer or boolean column as int64, NULL as ``fill``."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks else pa.array([], col.type)
+    if pa.types.is_timestamp(col.type):
+        col = col.cast(pa.int64())
+    elif pa.types.is_boolean(col.type):
+        col = col.cast(pa.int8())
+    return col.fill_null(fill).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _reduce_or_null(values: np.ndarray, valid: np.ndarray, starts: np.ndarray, op,
+                    fill: int, typ: pa.DataType) -> pa.Array:  # fmt: skip
+    """``op`` (np.minimum / np.maximum) of each run over its valid values; NULL for a run
+    with none (as SQL's min and max)."""
+    out = op.reduceat(np.where(valid, values, fill), starts) if len(starts) else values[:0]
+    has = np.add.reduceat(valid.astype(np.int64), starts) > 0 if len(starts) else valid[:0]
+    return pa.array(out, pa.int64(), mask=~has).cast(typ)
+
+
+def round3(x: np.ndarray) -> np.ndarray:
+    """DuckDB's ``round(x, 3)`` of non-negative doubles: ``std::round(x * 1000) / 1000``
+    (halves away from zero).
+
+    >>> round3(np.array([1 / 3, 0.0005, 2 / 3, 1.0])).tolist()
+    [0.333, 0.001, 0.667, 1.0]
+    """
+    v = x * 1000.0
+    r = np.floor(v)
+    return (r + (v - r >= 0.5)) / 1000.0
+
+
+def _sort_codes(*codes: np.ndarray) -> np.ndarray:
+    """The order sorting rows by ``codes`` (first the most significant; each code >= 0):
+    one int64 argsort when their product fits, else a lexsort. Ties: in any order.
+
+    >>> _sort_codes(np.array([1, 0, 1]), np.array([0, 5, 1])).tolist()
+    [1, 0, 2]
+    """
+    spans = [int(c.max()) + 1 if len(c) else 1 for c in codes]
+    if np.prod(np.array(spans, dtype=float)) >= 2.0**62:
+        return np.lexsort(codes[::-1])
+    combined = codes[0].astype(np.int64, copy=True)
+    for c, span in zip(codes[1:], spans[1:], strict=True):
+        combined *= span
+        combined += c
+    return np.argsort(combined)
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """The rows of a bucket's distinct backlinks per stored target: each row under the key
+    ``dom`` gives it (ranked as ``target_key`` sorts; its name ``names[code]``), and again
+    under ``len(dom names) + host`` when ``host`` is not -1."""
+
+    dom: np.ndarray
+    host: np.ndarray
+    names: pa.Array
+    domains: int
+
+    def sorted_by(self, *codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, key): every keyed row, sorted by key and then ``codes`` (of each row).
+
+        >>> k = Keyed(np.array([0, 0]), np.array([0, -1]), pa.array(["d:a", "h:b"]), 1)
+        >>> [a.tolist() for a in k.sorted_by(np.array([1, 0]))]
+        [[1, 0, 0], [0, 0, 1]]
+        """
+        order = _sort_codes(self.dom, *codes)
+        hosts = order[self.host[order] >= 0]
+        small = np.int16 if len(self.names) < 2**15 else np.int64
+        hosts = hosts[np.argsort(self.host[hosts].astype(small), kind="stable")]
+        return (np.concatenate([order, hosts]),
+                np.concatenate([self.dom[order], self.domains + self.host[hosts]]))  # fmt: skip
+
+
+def keyed(hbl: pa.Table, hosts: list[str]) -> Keyed:
+    """Each row of ``hbl`` (distinct backlinks keyed by host, ``target_key`` ``h:<host>``,
+    with ``target_domain``) under its domain's key, and again under its host's if that host
+    is stored (``hosts``): ``aggregates.keyed_sql``, exact for the distinct backlinks when
+    none is ``_redirected`` (else a domain's rows are merged again: ``domain_backlinks_sql``).
+
+    >>> t = pa.table({"target_key": ["h:b.a.test", "h:a.test"],
+    ...               "target_domain": ["a.test", "a.test"]})
+    >>> rows, key = keyed(t, ["b.a.test"]).sorted_by()
+    >>> rows.tolist(), [keyed(t, ["b.a.test"]).names[i].as_py() for i in key]
+    ([0, 1, 0], ['d:a.test', 'd:a.test', 'h:b.a.test'])
+    """
+    dom, dnames = ranked_codes(hbl["target_domain"])
+    stored = pa.array(["h:" + h for h in sorted(hosts)], pa.string())
+    hcode = pc.index_in(hbl["target_key"], value_set=stored).fill_null(-1)
+    names = pa.concat_arrays([pc.binary_join_element_wise("d:", dnames, ""), stored])
+    # 'd:' sorts before 'h:': the domains' codes first, sorted; the hosts' after them.
+    return Keyed(dom=dom, host=np.asarray(hcode.to_numpy(zero_copy_only=False), np.int64),
+                 names=names.cast(pa.string()), domains=len(dnames))  # fmt: skip
+
+
+def keyed_as_is(bl: pa.Table) -> Keyed:
+    """The rows of ``bl`` (distinct backlinks per stored target) under their own
+    ``target_key``.
+
+    >>> k = keyed_as_is(pa.table({"target_key": ["h:x", "d:x"]}))
+    >>> [a.tolist() for a in k.sorted_by()], k.names.to_pylist()
+    ([[1, 0], [0, 1]], ['d:x', 'h:x'])
+    """
+    key, names = ranked_codes(bl["target_key"])
+    return Keyed(dom=key, host=np.full(bl.num_rows, -1, np.int64), names=names,
+                 domains=len(names))  # fmt: skip
+
+
+def _first_per_key(key: np.ndarray, top_rows: int) -> np.ndarray:
+    """Of rows sorted by ``key`` (then their order), a mask of the first ``top_rows`` of each.
+
+    >>> _first_per_key(np.array([0, 0, 0, 1]), 2).tolist()
+    [True, True, False, True]
+    """
+    starts = run_starts(key)
+    first = np.repeat(starts, np.diff(np.append(starts, len(key))))
+    return np.arange(len(key)) - first < top_rows
+
+
+def _authority(names: pa.Array, ranks: pa.Table | None) -> np.ndarray:
+    """``coalesce(authority, 0)`` of each of ``names`` (and 0 for NULL, after them) from
+    ``ranks`` (node, authority); None: no ranks, all 0."""
+    out = np.zeros(len(names) + 1, np.int64)
+    if ranks is not None and len(names):
+        at = pc.index_in(names, value_set=ranks["node"])
+        hit = at.is_valid().to_numpy(zero_copy_only=False)
+        idx = at.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        auth = ranks["authority"].fill_null(0).to_numpy().astype(np.int64)
+        out[: len(names)] = np.where(hit, auth[idx] if len(auth) else 0, 0)
+    return out
+
+
+def _dominant(dominant: pa.Table, key_names: pa.Array, dom_names: pa.Array,
+              key: np.ndarray, dom: np.ndarray) -> tuple[pa.Array, pa.Array]:  # fmt: skip
+    """``lang`` and ``country`` of ``dominant`` (target_key, source_domain, lang, country) at
+    each (``key``, ``dom``) pair of codes: a ``LEFT JOIN ... USING`` (NULLs match nothing)."""
+    tk = pc.index_in(dominant["target_key"], value_set=key_names)
+    sd = pc.index_in(dominant["source_domain"], value_set=dom_names)
+    ok = pc.and_(tk.is_valid(), sd.is_valid()).to_numpy(zero_copy_only=False)
+    width = len(dom_names) + 1
+    have = (tk.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64) * width
+            + sd.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64))[ok]  # fmt: skip
+    order = np.argsort(have, kind="stable")
+    want = key * width + dom
+    at = np.searchsorted(have[order], want)
+    found = at < len(have)
+    found[found] = have[order][at[found]] == want[found]
+    rows = pa.array(np.flatnonzero(ok)[order][np.where(found, at, 0)] if len(have) else
+                    np.zeros(len(want), np.int64), mask=~found)  # fmt: skip
+    return dominant["lang"].take(rows), dominant["country"].take(rows)
+
+
+def refdomains(bl: pa.Table, k: Keyed, dominant: pa.Table, ranks: pa.Table | None,
+               top_rows: int) -> pa.Table:  # fmt: skip
+    """The ``refdomains`` aggregate of a bucket: per stored target its first ``top_rows``
+    referring domains in stored order, from its distinct backlinks ``bl`` keyed by ``k``,
+    lang and country from ``dominant``; authority from ``ranks`` (None: unranked order).
+    ``aggregates.refdomains_sql`` and ``top_sql``, the same rows while a page has one
+    ``source_domain`` (compaction derives it from the URL).
+
+    >>> bl = pa.table({"target_key": ["h:t.test"] * 3, "target_domain": ["t.test"] * 3,
+    ...     "source_url": ["http://a.test/1", "http://a.test/2", "http://b.test/"],
+    ...     "source_domain": ["a.test", "a.test", "b.test"], "dofollow": [True, False, True],
+    ...     "placement": ["content", "nav", "nav"],
+    ...     "first_seen": pa.array([1, 2, 3], pa.timestamp("us", "UTC")),
+    ...     "last_seen": pa.array([4, 5, 6], pa.timestamp("us", "UTC"))})
+    >>> dom = pa.table({"target_key": ["d:t.test"], "source_domain": ["b.test"],
+    ...                 "lang": ["de"], "country": [None]}, schema=DOMINANT_SCHEMA)
+    >>> out = refdomains(bl, keyed(bl, []), dom, None, 10)
+    >>> [(r["source_domain"], r["backlinks"], r["dofollow_share"], r["pages"], r["lang"])
+    ...  for r in out.to_pylist()]
+    [('a.test', 2, 0.5, 2, None), ('b.test', 1, 1.0, 1, 'de')]
+    """
+    dom_all, dom_names = ranked_codes(bl["source_domain"])
+    url_all = codes(bl["source_url"])[0] + 1
+    rows, key = k.sorted_by(dom_all, url_all)
+    dom = dom_all[rows]
+    g = run_starts(key, dom)
+    page = np.zeros(len(rows), np.int64)
+    page[run_starts(key, dom, url_all[rows])] = 1
+    n = np.diff(np.append(g, len(rows)))
+    follow = _int64(bl["dofollow"], 0) == 1
+    content = _int64(pc.equal(bl["placement"], "content").fill_null(False), 0)
+    df = np.add.reduceat(follow[rows].astype(np.int64), g) if len(g) else n
+    cb = np.add.reduceat(content[rows], g) if len(g) else n
+    first = _reduce_or_null(_int64(bl["first_seen"], 0)[rows], _valid(bl["first_seen"])[rows],
+                            g, np.minimum, _INT64_MAX, bl.schema.field("first_seen").type)
+    last = _reduce_or_null(_int64(bl["last_seen"], 0)[rows], _valid(bl["last_seen"])[rows],
+                           g, np.maximum, _INT64_MIN, bl.schema.field("last_seen").type)
+    gk, gd = key[g], dom[g]
+    auth = _authority(dom_names, ranks)[gd] if ranks is not None else np.zeros(len(g), np.int64)
+    pick = _sort_codes(gk, auth.max(initial=0) - auth, n.max(initial=0) - n, gd)
+    pick = pick[_first_per_key(gk[pick], top_rows)]
+    lang, country = _dominant(dominant, k.names, dom_names, gk[pick], gd[pick])
+    dom_with_null = pa.concat_arrays([dom_names.cast(pa.string()), pa.nulls(1, pa.string())])
+    return pa.table({
+        "target_key": k.names.take(pa.array(gk[pick])),
+        "source_domain": dom_with_null.take(pa.array(gd[pick])),
+        "backlinks": pa.array(n[pick], pa.int64()),
+        "dofollow_backlinks": pa.array(df[pick], pa.int64()),
+        "dofollow_share": pa.array(round3(df[pick] / n[pick]), pa.float64()),
+        "pages": pa.array(np.add.reduceat(page, g)[pick] if len(g) else n, pa.int64()),
+        "first_seen": first.take(pa.array(pick)),
+        "last_seen": last.take(pa.array(pick)),
+        "content_backlinks": pa.array(cb[pick], pa.int64()),
+        "lang": lang,
+        "country": country,
+    })  # fmt: skip
+
+
+DOMINANT_SCHEMA = pa.schema([("target_key", pa.string()), ("source_domain", pa.string()),
+                             ("lang", pa.string()), ("country", pa.string())])  # fmt: skip
+
+
+def _whole(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    if isinstance(col, pa.ChunkedArray):
+        return col.combine_chunks() if col.num_chunks else pa.array([], col.type)
+    return col
+
+
+def _valid(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return _whole(col).is_valid().to_numpy(zero_copy_only=False)
+
+
+def _positions(key: np.ndarray) -> np.ndarray:
+    """Of rows sorted by ``key``: each row's position within its key.
+
+    >>> _positions(np.array([0, 0, 1, 1, 1])).tolist()
+    [0, 1, 0, 1, 2]
+    """
+    starts = run_starts(key)
+    return np.arange(len(key)) - np.repeat(starts, np.diff(np.append(starts, len(key))))
+
+
+@dataclass(frozen=True)
+class Anchors:
+    """A bucket's ``anchors`` and ``anchor_domains`` aggregates, each sorted as stored, and
+    per anchor row its ``target_domain`` (for ``anchor_classes``)."""
+
+    anchors: pa.Table
+    sets: pa.Table
+    target_domain: pa.Array
+
+
+def anchors(bl: pa.Table, k: Keyed) -> Anchors:
+    """Per stored target (``k``, over its distinct backlinks ``bl``) its anchors in
+    ``anchors``' order and the sets of them its referring domains use (``anchors_sql``,
+    ``anchor_domains_sql`` over ``pairs_sql``): one sort of the backlinks by (target,
+    anchor, referring domain), one of those pairs by (target, domain, anchor).
+
+    >>> bl = pa.table({"target_key": ["h:t.test"] * 3, "target_domain": ["t.test"] * 3,
+    ...     "anchor_text": ["b", "a", "b"], "is_image": [False] * 3,
+    ...     "source_domain": ["x.test", "x.test", "y.test"], "dofollow": [True, False, False]})
+    >>> out = anchors(bl, keyed(bl, []))
+    >>> out.anchors.to_pylist()  # doctest: +NORMALIZE_WHITESPACE
+    [{'target_key': 'd:t.test', 'anchor_text': 'b', 'is_image': False, 'refdomains': 2,
+      'backlinks': 2, 'dofollow_refdomains': 1},
+     {'target_key': 'd:t.test', 'anchor_text': 'a', 'is_image': False, 'refdomains': 1,
+      'backlinks': 1, 'dofollow_refdomains': 0}]
+    >>> out.sets.to_pylist()  # doctest: +NORMALIZE_WHITESPACE
+    [{'target_key': 'd:t.test', 'anchors': [0], 'domains': 1},
+     {'target_key': 'd:t.test', 'anchors': [0, 1], 'domains': 1}]
+    """
+    text, text_names = ranked_codes(bl["anchor_text"])
+    image = _int64(bl["is_image"], 2)  # false, true, NULL last
+    dom, dom_names = ranked_codes(bl["source_domain"])
+    rows, key = k.sorted_by(text, image, dom)
+    text, image, dom = text[rows], image[rows], dom[rows]
+    # Pairs: per target, anchor and referring domain.
+    p = run_starts(key, text, image, dom)
+    pn = np.diff(np.append(p, len(rows)))
+    pdf = np.maximum.reduceat((_int64(bl["dofollow"], 0) == 1)[rows], p) if len(p) else pn > 0
+    pk, pt, pi, pd = key[p], text[p], image[p], dom[p]
+    has_dom = pd < len(dom_names)  # count(source_domain): NULL is no referring domain
+    # Anchors: per target and anchor, numbered in their order (``_i``).
+    a = run_starts(pk, pt, pi)
+    refd = np.add.reduceat(has_dom.astype(np.int64), a) if len(a) else pn[:0]
+    back = np.add.reduceat(pn, a) if len(a) else pn[:0]
+    dfrd = np.add.reduceat((has_dom & pdf).astype(np.int64), a) if len(a) else pn[:0]
+    ak, at, ai = pk[a], pt[a], pi[a]
+    order = _sort_codes(ak, refd.max(initial=0) - refd, back.max(initial=0) - back, at, ai)
+    number = np.empty(len(a), np.int64)
+    number[order] = _positions(ak[order])
+    anchor_of_pair = np.repeat(np.arange(len(a)), np.diff(np.append(a, len(p))))
+    names = text_names.cast(pa.string())
+    table = pa.table({
+        "target_key": k.names.take(pa.array(ak[order])),
+        "anchor_text": _with_null(names).take(pa.array(at[order])),
+        "is_image": pa.array(ai[order] == 1, mask=ai[order] == 2),
+        "refdomains": pa.array(refd[order], pa.int64()),
+        "backlinks": pa.array(back[order], pa.int64()),
+        "dofollow_refdomains": pa.array(dfrd[order], pa.int64()),
+    })  # fmt: skip
+    first_row = rows[p][a][order]
+    sets = _anchor_sets(pk, pd, number[anchor_of_pair], k.names)
+    return Anchors(table, sets, bl["target_domain"].take(pa.array(first_row)))
+
+
+def _with_null(names: pa.Array) -> pa.Array:
+    """``names`` and a NULL after them (the code of NULL in :func:`ranked_codes`)."""
+    return pa.concat_arrays([names, pa.nulls(1, names.type)])
+
+
+def _anchor_sets(key: np.ndarray, dom: np.ndarray, number: np.ndarray, names: pa.Array
+                 ) -> pa.Table:  # fmt: skip
+    """Per target, the sets of anchor numbers its referring domains use and how many use
+    each, sorted by target, domains (descending), set (as lists compare): from one row per
+    (target ``key``, anchor ``number``, domain ``dom``)."""
+    order = _sort_codes(key, dom, number)
+    key, dom, number = key[order], dom[order], number[order]
+    g = run_starts(key, dom)
+    # A set as the bytes of its numbers, big-endian: bytes compare as the lists do.
+    data = pa.py_buffer(number.astype(">u4").tobytes())
+    offsets = pa.py_buffer((np.append(g, len(key)) * 4).astype(np.int32).tobytes())
+    sig, _ = ranked_codes(pa.Array.from_buffers(pa.binary(), len(g), [None, offsets, data]))
+    gk = key[g]
+    by = _sort_codes(gk, sig)
+    s = run_starts(gk[by], sig[by])
+    count = np.diff(np.append(s, len(by)))
+    sk, ss, first = gk[by][s], sig[by][s], by[s]
+    out = _sort_codes(sk, count.max(initial=0) - count, ss)
+    lists = pa.ListArray.from_arrays(pa.array(np.append(g, len(key)), pa.int32()),
+                                     pa.array(number, pa.int32()))  # fmt: skip
+    return pa.table({
+        "target_key": names.take(pa.array(sk[out])),
+        "anchors": lists.take(pa.array(first[out])),
+        "domains": pa.array(count[out], pa.int64()),
+    })  # fmt: skip
