@@ -967,10 +967,6 @@ def build_bucket(con, task: BucketTask) -> None:
     con.register("_agg_h", pa.table({"target_host": pa.array(task.hosts, pa.string())}))
     src = source_sql(task.rows or read_sql(task.files, task.cols), task.where)
     host_pages, pages, dominant = dominant_sql(src)
-    tables = {
-        "backlinks": top_sql("_agg_grouped", stored_order("backlinks", entry) or [], auth,
-                             join, int(entry["top_rows"])),
-    }  # fmt: skip
     try:
         # Per host first (each row read and grouped once), then per stored target.
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_hbl AS
@@ -980,11 +976,8 @@ def build_bucket(con, task: BucketTask) -> None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hpages AS {host_pages}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pages AS {pages}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_dominant AS {dominant}")
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_hgrouped AS
-                        {grouped_sql("_agg_hbl", ALONE_GROUP if task.alone else None)}""")
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_grouped AS
-                        {domain_grouped_sql("_agg_hgrouped", "_agg_hbl", "_agg_bl")}""")
-        bl, keys = _keyed_backlinks(con, task.hosts)
+        bl, as_is = _keyed_backlinks(con)
+        keys = _keyed(bl, task.hosts, as_is)
         ranks = (pq.read_table(task.ranks, columns=["node", "authority"])
                  if entry.get("ranks") else None)  # fmt: skip
         dominant = arrow_table(con, "SELECT target_key, source_domain, lang, country "
@@ -993,15 +986,23 @@ def build_bucket(con, task: BucketTask) -> None:
         _write(refdomains.to_reader(256 * 1024),
                stage / file_name("refdomains", task.bucket, task.buckets), task.row_group_rows)
         anchors = onepass.anchors(bl, keys)
-        del bl, keys, refdomains
+        del refdomains
+        groups = onepass.grouped(bl)
+        groups = groups.append_column("target_key", bl["target_key"].take(groups["_row"])
+                                      ).append_column("target_domain", bl["target_domain"].take(
+                                          groups["_row"]))  # fmt: skip
+        del keys
+        top = onepass.top_backlinks(bl, groups, _keyed(groups, task.hosts, as_is), ranks,
+                                    int(entry["top_rows"]))  # fmt: skip
+        del groups, bl
+        _write(top.to_reader(256 * 1024),
+               stage / file_name("backlinks", task.bucket, task.buckets), task.row_group_rows)
+        del top
         for table, out in (("anchors", anchors.anchors), ("anchor_domains", anchors.sets)):
             _write(out.to_reader(256 * 1024), stage / file_name(table, task.bucket, task.buckets),
                    task.row_group_rows)  # fmt: skip
         classes = anchor_classes(
             anchors.anchors.append_column("target_domain", anchors.target_domain), anchors.sets)
-        for table, query in tables.items():
-            path = stage / file_name(table, task.bucket, task.buckets)
-            _write(arrow_reader(con, query, 256 * 1024), path, task.row_group_rows)
         _write(classes.to_reader(task.row_group_rows),
                stage / file_name("anchor_classes", task.bucket, task.buckets),
                task.row_group_rows)  # fmt: skip
@@ -1011,8 +1012,6 @@ def build_bucket(con, task: BucketTask) -> None:
         con.execute("DROP VIEW IF EXISTS _agg_bl")
         for name in (
             "_agg_hbl",
-            "_agg_hgrouped",
-            "_agg_grouped",
             "_agg_hpages",
             "_agg_pages",
             "_agg_dominant",
@@ -1020,19 +1019,23 @@ def build_bucket(con, task: BucketTask) -> None:
             con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def _keyed_backlinks(con, hosts: list[str]) -> tuple[pa.Table, onepass.Keyed]:
-    """The distinct backlinks of every stored target (``_agg_bl``) as a table and its keys:
-    the per-host ones (``_agg_hbl``) keyed in numpy when no link came through a redirect
-    (:func:`onepass.keyed`: the relabel of :func:`domain_backlinks_sql`), else ``_agg_bl``
-    itself (its domains' rows merged again)."""
-    cols = """target_key, target_domain, source_url, source_domain, anchor_text, is_image,
-              dofollow, placement, first_seen, last_seen"""
+def _keyed_backlinks(con) -> tuple[pa.Table, bool]:
+    """The distinct backlinks of every stored target: the per-host ones (``_agg_hbl``), to
+    key in numpy (:func:`onepass.keyed`: the relabel of :func:`domain_backlinks_sql`), when
+    no link came through a redirect; else ``_agg_bl`` itself (a domain's rows merged again),
+    under its own keys (True)."""
+    cols = """target_key, target_domain, source_url, target_url, source_domain, anchor_text,
+              is_image, dofollow, placement, first_seen, last_seen, rel, sitewide,
+              source_page_type"""
     ((redirected,),) = con.execute("SELECT bool_or(_redirected) FROM _agg_hbl").fetchall()
-    if redirected:
-        bl = arrow_table(con, f"SELECT {cols} FROM _agg_bl")
-        return bl, onepass.keyed_as_is(bl)
-    hbl = arrow_table(con, f"SELECT {cols} FROM _agg_hbl")
-    return hbl, onepass.keyed(hbl, hosts)
+    bl = arrow_table(con, f"SELECT {cols} FROM {'_agg_bl' if redirected else '_agg_hbl'}")
+    return bl.combine_chunks(), bool(redirected)  # one chunk: takes cost 2x over chunks
+
+
+def _keyed(rows: pa.Table, hosts: list[str], as_is: bool) -> onepass.Keyed:
+    """Rows keyed by host (``h:``) under their domains and stored hosts (:func:`keyed_sql`);
+    ``as_is``: rows of ``_agg_bl``, under their own keys."""
+    return onepass.keyed_as_is(rows) if as_is else onepass.keyed(rows, hosts)
 
 
 def _write(reader: pa.RecordBatchReader, path: Path, row_group_rows: int) -> None:

@@ -395,3 +395,162 @@ def _anchor_sets(key: np.ndarray, dom: np.ndarray, number: np.ndarray, names: pa
         "anchors": lists.take(pa.array(first[out])),
         "domains": pa.array(count[out], pa.int64()),
     })  # fmt: skip
+
+
+PLACEMENTS = ("comment", "content", "footer", "header", "nav", "sidebar")  # sorted
+
+
+def _bool_or(col: pa.ChunkedArray, rows: np.ndarray, g: np.ndarray) -> pa.Array:
+    """SQL's ``bool_or`` of ``col`` over each run ``g`` of ``rows`` (NULL: all NULL)."""
+    v = _int64(col, 0)[rows]
+    valid = _valid(col)[rows]
+    any_true = np.maximum.reduceat(v, g) > 0 if len(g) else v[:0] > 0
+    has = np.maximum.reduceat(valid, g) if len(g) else valid[:0]
+    return pa.array(any_true, pa.bool_(), mask=~has)
+
+
+def _rel_mode(rel: np.ndarray, g: np.ndarray, n: np.ndarray, nulls: int) -> np.ndarray:
+    """Per run ``g`` of ranked ``rel`` codes (``nulls``: NULL's code), ``grouped_sql``'s
+    rel: NULL when none has one, the one all rows share, else the most common (ties to the
+    smallest); as a code."""
+    valid = rel < nulls
+    count = np.add.reduceat(valid.astype(np.int64), g)
+    lo = np.minimum.reduceat(rel, g)
+    hi = np.maximum.reduceat(np.where(valid, rel, -1), g)
+    out = np.where(count == 0, nulls, lo)
+    mixed = np.flatnonzero((count > 0) & ~((count == n) & (lo == hi)))
+    if len(mixed):
+        gid = np.repeat(np.arange(len(g)), n)
+        rows = np.flatnonzero(np.isin(gid, mixed) & valid)
+        order = _sort_codes(gid[rows], rel[rows])
+        gg, rr = gid[rows][order], rel[rows][order]
+        s = run_starts(gg, rr)
+        c = np.diff(np.append(s, len(gg)))
+        best = _sort_codes(gg[s], c.max() - c, rr[s])
+        first = run_starts(gg[s][best])
+        out[gg[s][best][first]] = rr[s][best][first]
+    return out
+
+
+def _placement(col: pa.ChunkedArray, rows: np.ndarray, g: np.ndarray) -> pa.Array:
+    """Per run ``g`` of ``rows``: the most common of ``PLACEMENTS`` (ties: the first of
+    them), NULL when none is one of them."""
+    code = pc.index_in(col, value_set=pa.array(PLACEMENTS)).fill_null(len(PLACEMENTS))
+    code = np.asarray(code.to_numpy(zero_copy_only=False), np.int64)[rows]
+    gid = np.repeat(np.arange(len(g)), np.diff(np.append(g, len(rows))))
+    width = len(PLACEMENTS) + 1
+    counts = np.bincount(gid * width + code, minlength=len(g) * width).reshape(len(g), width)
+    best, most = np.zeros(len(g), np.int64), counts[:, 0].copy()
+    for i in range(1, len(PLACEMENTS)):  # the first of the most common
+        more = counts[:, i] > most
+        best[more], most[more] = i, counts[more, i]
+    names = pa.array(PLACEMENTS, pa.string())
+    return names.take(pa.array(best, mask=most == 0))
+
+
+def _first_of_min(v: np.ndarray, g: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Per run ``g`` (lengths ``n``) of ``v``: the position of its first smallest value.
+
+    >>> _first_of_min(np.array([3, 1, 1, 2]), np.array([0, 3]), np.array([3, 1])).tolist()
+    [1, 3]
+    """
+    if not len(g):
+        return g
+    low = np.repeat(np.minimum.reduceat(v, g), n)
+    at = np.where(v == low, np.arange(len(v)), len(v))
+    return np.minimum.reduceat(at, g)
+
+
+def grouped(bl: pa.Table) -> pa.Table:
+    """Grouped backlinks per ``target_key`` of the distinct backlinks ``bl`` (per target,
+    referring domain, target URL and anchor): ``aggregates.grouped_sql``, in no particular
+    order; of the columns ``bl`` has as they are, the row (``_row``) to take them from
+    (:func:`grouped_columns`): the group's first row of its smallest ``source_url``.
+
+    >>> ts = pa.array([1, 2], pa.timestamp("us", "UTC"))
+    >>> bl = pa.table({"target_key": ["h:t.test"] * 2, "target_domain": ["t.test"] * 2,
+    ...     "source_url": ["http://a.test/2", "http://a.test/1"], "target_url": ["u"] * 2,
+    ...     "anchor_text": ["x"] * 2, "source_domain": ["a.test"] * 2, "rel": [None, "ugc"],
+    ...     "dofollow": [False, True], "placement": ["nav", "content"],
+    ...     "sitewide": pa.nulls(2, pa.bool_()), "first_seen": ts, "last_seen": ts,
+    ...     "source_page_type": ["article", "listing"]})
+    >>> r = grouped_columns(bl, grouped(bl)).to_pylist()[0]
+    >>> r["source_url"], r["similar_links"], r["rel"], r["placement"], r["source_page_type"]
+    ('http://a.test/1', 2, 'ugc', 'content', 'listing')
+    >>> r["dofollow"], r["sitewide"]
+    (True, None)
+    """
+    url, url_names = ranked_codes(bl["source_url"])
+    keys = [codes(bl[c])[0] + 1 for c in ("target_key", "source_domain", "target_url",
+                                           "anchor_text")]  # fmt: skip
+    order = _sort_codes(*keys)
+    g = run_starts(*(c[order] for c in keys))
+    n = np.diff(np.append(g, len(order)))
+    first = order[_first_of_min(url[order], g, n)]  # smallest source_url (NULL last)
+    rel, rel_names = ranked_codes(bl["rel"])
+    rel_code = _rel_mode(rel[order], g, n, len(rel_names))
+    seen = {
+        name: _reduce_or_null(_int64(bl[name], 0)[order], _valid(bl[name])[order], g, op, fill,
+                              bl.schema.field(name).type)
+        for name, op, fill in (("first_seen", np.minimum, _INT64_MAX),
+                               ("last_seen", np.maximum, _INT64_MIN))
+    }  # fmt: skip
+    has_url = url[first] < len(url_names)
+    return pa.table({
+        "_row": pa.array(first, pa.int64()),
+        "similar_links": pa.array(n, pa.int64()),
+        "rel": _with_null(rel_names.cast(pa.string())).take(pa.array(rel_code)),
+        "dofollow": _bool_or(bl["dofollow"], order, g),
+        "placement": _placement(bl["placement"], order, g),
+        "sitewide": _bool_or(bl["sitewide"], order, g),
+        "first_seen": seen["first_seen"],
+        "last_seen": seen["last_seen"],
+        "_has_url": pa.array(has_url),
+    })  # fmt: skip
+
+
+GROUPED_COLUMNS = ("target_key", "source_url", "target_url", "anchor_text", "similar_links",
+                   "rel", "dofollow", "placement", "sitewide", "first_seen", "last_seen",
+                   "source_domain", "source_page_type")  # fmt: skip
+
+
+def grouped_columns(bl: pa.Table, g: pa.Table) -> pa.Table:
+    """Rows of :func:`grouped` with every column of the stored ``backlinks`` (``bl``'s taken
+    from each group's ``_row``; ``source_page_type`` only with a ``source_url``)."""
+    rows = g["_row"].combine_chunks()
+    spt = pa.array(rows.to_numpy(), mask=~g["_has_url"].combine_chunks().to_numpy(
+        zero_copy_only=False))  # fmt: skip
+    cols = {c: (g[c] if c in g.column_names else bl[c].take(spt if c == "source_page_type"
+                                                            else rows))
+            for c in GROUPED_COLUMNS}  # fmt: skip
+    return pa.table(cols)
+
+
+def _time_codes(col: pa.ChunkedArray) -> np.ndarray:
+    """Ranks of a timestamp column's values, NULL last."""
+    v = _int64(col, _INT64_MAX)
+    _, inv = np.unique(v, return_inverse=True)
+    return inv.astype(np.int64)
+
+
+def top_backlinks(bl: pa.Table, g: pa.Table, k: Keyed, ranks: pa.Table | None,
+                  top_rows: int) -> pa.Table:  # fmt: skip
+    """The ``backlinks`` aggregate of a bucket: per stored target (``k``, over the grouped
+    backlinks ``g`` of the distinct backlinks ``bl``, :func:`grouped`) its first
+    ``top_rows`` in stored order (``aggregates.ORDERS`` with ``ranks``, else
+    ``UNRANKED_ORDERS``), as ``top_sql`` picks them."""
+    row = g["_row"].to_numpy()
+    url, turl, text = (ranked_codes(bl[c])[0][row] for c in ("source_url", "target_url",
+                                                              "anchor_text"))  # fmt: skip
+    if ranks is not None:
+        dom, dom_names = ranked_codes(bl["source_domain"])
+        auth = _authority(dom_names, ranks)[dom[row]]
+        head = [auth.max(initial=0) - auth, _time_codes(g["first_seen"])]
+    else:
+        n = g["similar_links"].to_numpy()
+        head = [n.max(initial=0) - n]
+    rows, key = k.sorted_by(*head, url, turl, text)
+    keep = _first_per_key(key, top_rows)
+    rows, key = rows[keep], key[keep]
+    out = grouped_columns(bl, g.take(pa.array(rows))).drop_columns(["target_key"])
+    return out.add_column(0, "target_key", k.names.take(pa.array(key)))
