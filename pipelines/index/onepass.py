@@ -87,15 +87,22 @@ def _reduce_or_null(values: np.ndarray, valid: np.ndarray, starts: np.ndarray, o
 
 
 def round3(x: np.ndarray) -> np.ndarray:
-    """DuckDB's ``round(x, 3)`` of non-negative doubles: ``std::round(x * 1000) / 1000``
-    (halves away from zero).
+    """DuckDB's ``round(x, 3)`` of non-negative doubles: the exact value of each double
+    rounded to 3 decimals, halves away from zero (0.5125 is 0.51249999..., so 0.512;
+    1/16 = 0.0625 exactly, so 0.063). ``x * 1000`` is exact in a long double of 64 bits
+    of mantissa (53 + 11 bits); without one, ``decimal`` per value.
 
-    >>> round3(np.array([1 / 3, 0.0005, 2 / 3, 1.0])).tolist()
-    [0.333, 0.001, 0.667, 1.0]
+    >>> round3(np.array([41 / 80, 1 / 16, 1 / 3, 0.0005, 1.0])).tolist()
+    [0.512, 0.063, 0.333, 0.001, 1.0]
     """
-    v = x * 1000.0
+    if np.finfo(np.longdouble).nmant < 63:
+        from decimal import ROUND_HALF_UP, Decimal
+
+        step = Decimal("0.001")
+        return np.array([float(Decimal(v).quantize(step, ROUND_HALF_UP)) for v in x.tolist()])
+    v = x.astype(np.longdouble) * 1000
     r = np.floor(v)
-    return (r + (v - r >= 0.5)) / 1000.0
+    return (r + (v - r >= 0.5)).astype(np.float64) / 1000.0
 
 
 def _sort_codes(*codes: np.ndarray) -> np.ndarray:
