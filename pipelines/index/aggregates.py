@@ -41,7 +41,7 @@ import time
 import zlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.index import onepass
-from pipelines.index.engine import arrow_reader, arrow_table, columns_or_null, file_list, lit
+from pipelines.index.engine import arrow_table, columns_or_null, file_list, lit
 from pipelines.index.layout import bucket_of
 from pipelines.parquet_sink import write_row_groups
 from pipelines.redirects import DIRECT
@@ -335,6 +335,15 @@ def alone_rows(rows: pa.Table) -> pa.Table:
         alone[:-1] &= ~same
         out = out.append_column(name, pa.array(alone))
     return out
+
+
+def numbered(rows: pa.Table) -> pa.Table:
+    """``rows`` with their positions (``_i``), for :func:`per_row_sql`.
+
+    >>> numbered(pa.table({"a": ["x", "y"]}))["_i"].to_pylist()
+    [0, 1]
+    """
+    return rows.append_column("_i", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
 
 
 def _same_as_next(a: pa.ChunkedArray) -> np.ndarray:
@@ -822,14 +831,14 @@ class InHand:
 
         t0 = time.monotonic()
         con = con or self._own
-        # Sorted as written: which rows are their backlink's only one.
-        con.register("_agg_rows", alone_rows(rows))
+        # Numbered (``_i``): the distinct backlinks are grouped in numpy (:func:`per_row_sql`).
+        con.register("_agg_rows", numbered(rows))
         try:
             self.counts[bucket] = counts = arrow_table(con, count_sql("_agg_rows", self.where))
             domains, hosts, _ = select_targets(counts, self.min_links)
             if domains:
-                build_bucket(con, self._task(bucket, domains, hosts, [], "*", "_agg_rows",
-                                             alone=True))  # fmt: skip
+                build_bucket(con, replace(self._task(bucket, domains, hosts, [], "*",
+                                                     "_agg_rows"), table=rows))  # fmt: skip
         except duckdb.OutOfMemoryException:
             # Its share could not hold them: finish builds it from its file, whole limit.
             self.from_files.add(bucket)
@@ -916,6 +925,8 @@ class BucketTask:
     row_group_rows: int = ROW_GROUP_ROWS
     rows: str | None = None  # a registered relation of the bucket's rows, in place of files
     alone: bool = False  # the rows have :func:`alone_rows`' columns
+    # ``rows``' table itself: its distinct backlinks grouped in numpy (:func:`per_row_sql`)
+    table: pa.Table | None = field(default=None, compare=False, repr=False)
 
 
 def run_bucket(task: BucketTask) -> None:
@@ -958,33 +969,31 @@ def build_bucket(con, task: BucketTask) -> None:
     """Write one bucket of every aggregate table (:class:`BucketTask`). A function of the
     bucket's files alone: any worker can run it."""
     entry, stage = task.entry, task.stage
-    read_ranks = f"(SELECT node, authority FROM read_parquet({lit(str(task.ranks))}))"
-    auth, join = (
-        ("coalesce(r.authority, 0)", f"LEFT JOIN {read_ranks} r ON r.node = a.source_domain")
-        if entry.get("ranks") else ("NULL::INTEGER", "")
-    )  # fmt: skip
     con.register("_agg_d", pa.table({"target_domain": pa.array(task.domains, pa.string())}))
     con.register("_agg_h", pa.table({"target_host": pa.array(task.hosts, pa.string())}))
     src = source_sql(task.rows or read_sql(task.files, task.cols), task.where)
     host_pages, pages, dominant = dominant_sql(src)
     try:
         # Per host first (each row read and grouped once), then per stored target.
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_hbl AS
-                        {distinct_backlinks_sql(src, task.alone)}""")
+        hbl = _host_backlinks(con, task, src)
         # A view: its consumers read it once each, a copy of every host's rows cost more.
         con.execute(f"CREATE OR REPLACE TEMP VIEW _agg_bl AS {domain_backlinks_sql('_agg_hbl')}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hpages AS {host_pages}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pages AS {pages}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_dominant AS {dominant}")
-        bl, as_is = _keyed_backlinks(con)
+        bl, as_is = _keyed_backlinks(con, hbl)
         keys = _keyed(bl, task.hosts, as_is)
         ranks = (pq.read_table(task.ranks, columns=["node", "authority"])
                  if entry.get("ranks") else None)  # fmt: skip
-        dominant = arrow_table(con, "SELECT target_key, source_domain, lang, country "
-                                    "FROM _agg_dominant").cast(onepass.DOMINANT_SCHEMA)
+        dominant = arrow_table(
+            con, "SELECT target_key, source_domain, lang, country FROM _agg_dominant"
+        ).cast(onepass.DOMINANT_SCHEMA)
         refdomains = onepass.refdomains(bl, keys, dominant, ranks, int(entry["top_rows"]))
-        _write(refdomains.to_reader(256 * 1024),
-               stage / file_name("refdomains", task.bucket, task.buckets), task.row_group_rows)
+        _write(
+            refdomains.to_reader(256 * 1024),
+            stage / file_name("refdomains", task.bucket, task.buckets),
+            task.row_group_rows,
+        )
         anchors = onepass.anchors(bl, keys)
         del refdomains
         groups = onepass.grouped(bl)
@@ -995,14 +1004,18 @@ def build_bucket(con, task: BucketTask) -> None:
         top = onepass.top_backlinks(bl, groups, _keyed(groups, task.hosts, as_is), ranks,
                                     int(entry["top_rows"]))  # fmt: skip
         del groups, bl
-        _write(top.to_reader(256 * 1024),
-               stage / file_name("backlinks", task.bucket, task.buckets), task.row_group_rows)
+        _write(
+            top.to_reader(256 * 1024),
+            stage / file_name("backlinks", task.bucket, task.buckets),
+            task.row_group_rows,
+        )
         del top
         for table, out in (("anchors", anchors.anchors), ("anchor_domains", anchors.sets)):
             _write(out.to_reader(256 * 1024), stage / file_name(table, task.bucket, task.buckets),
                    task.row_group_rows)  # fmt: skip
         classes = anchor_classes(
-            anchors.anchors.append_column("target_domain", anchors.target_domain), anchors.sets)
+            anchors.anchors.append_column("target_domain", anchors.target_domain), anchors.sets
+        )
         _write(classes.to_reader(task.row_group_rows),
                stage / file_name("anchor_classes", task.bucket, task.buckets),
                task.row_group_rows)  # fmt: skip
@@ -1010,8 +1023,11 @@ def build_bucket(con, task: BucketTask) -> None:
         for name in ("_agg_d", "_agg_h"):
             con.unregister(name)
         con.execute("DROP VIEW IF EXISTS _agg_bl")
+        if task.table is not None:  # a view of the numpy table
+            con.execute("DROP VIEW IF EXISTS _agg_hbl")
+            con.unregister("_agg_hbl_arrow")
         for name in (
-            "_agg_hbl",
+            *(() if task.table is not None else ("_agg_hbl",)),
             "_agg_hpages",
             "_agg_pages",
             "_agg_dominant",
@@ -1019,7 +1035,31 @@ def build_bucket(con, task: BucketTask) -> None:
             con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def _keyed_backlinks(con) -> tuple[pa.Table, bool]:
+def per_row_sql(src: str) -> str:
+    """What :func:`onepass.distinct_backlinks` takes from DuckDB, per row of ``src`` (the
+    rows under the filters, with their position ``_i`` in the bucket): the SQL expressions
+    of :func:`distinct_backlinks_sql`, before any grouping."""
+    return f"""SELECT _i, array_to_string(rel, ' ') AS rel, _follow, _last, fetched_at,
+                      coalesce(link_kind <> {lit(DIRECT)}, true) AS _redirected
+               FROM ({_with_follow_last(src)})"""
+
+
+def _host_backlinks(con, task: BucketTask, src: str) -> pa.Table | None:
+    """The distinct backlinks per host as ``_agg_hbl``: of rows in hand (``task.table``)
+    grouped in numpy, returned too; else grouped by DuckDB (rows from files may be more
+    than memory holds: DuckDB spills), a temporary table."""
+    if task.table is None:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_hbl AS
+                        {distinct_backlinks_sql(src, task.alone)}""")
+        return None
+    per_row = arrow_table(con, per_row_sql(src))
+    hbl = onepass.distinct_backlinks(task.table, per_row)
+    con.register("_agg_hbl_arrow", hbl)
+    con.execute("CREATE OR REPLACE TEMP VIEW _agg_hbl AS SELECT * FROM _agg_hbl_arrow")
+    return hbl
+
+
+def _keyed_backlinks(con, hbl: pa.Table | None) -> tuple[pa.Table, bool]:
     """The distinct backlinks of every stored target: the per-host ones (``_agg_hbl``), to
     key in numpy (:func:`onepass.keyed`: the relabel of :func:`domain_backlinks_sql`), when
     no link came through a redirect; else ``_agg_bl`` itself (a domain's rows merged again),
@@ -1027,7 +1067,12 @@ def _keyed_backlinks(con) -> tuple[pa.Table, bool]:
     cols = """target_key, target_domain, source_url, target_url, source_domain, anchor_text,
               is_image, dofollow, placement, first_seen, last_seen, rel, sitewide,
               source_page_type"""
-    ((redirected,),) = con.execute("SELECT bool_or(_redirected) FROM _agg_hbl").fetchall()
+    if hbl is not None:
+        redirected = pc.any(hbl["_redirected"]).as_py()
+        if not redirected:
+            return hbl.select([c.strip() for c in cols.split(",")]), False
+    else:
+        ((redirected,),) = con.execute("SELECT bool_or(_redirected) FROM _agg_hbl").fetchall()
     bl = arrow_table(con, f"SELECT {cols} FROM {'_agg_bl' if redirected else '_agg_hbl'}")
     return bl.combine_chunks(), bool(redirected)  # one chunk: takes cost 2x over chunks
 

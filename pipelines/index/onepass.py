@@ -20,18 +20,15 @@ _INT64_MIN = np.iinfo(np.int64).min
 
 def codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     """Per value its index in the distinct values (-1: NULL), and those values (one hash
-    pass; the chunks of a chunked array share one dictionary, the last chunk's the whole).
+    pass).
 
     >>> idx, names = codes(pa.chunked_array([["b", None], ["a", "b"]]))
     >>> idx.tolist(), names.to_pylist()
     ([0, -1, 1, 0], ['b', 'a'])
     """
-    enc = pc.dictionary_encode(values)
-    chunks = enc.chunks if isinstance(enc, pa.ChunkedArray) else [enc]
-    if not chunks:
-        return np.zeros(0, np.int64), pa.array([], values.type)
-    idx = [c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in chunks]
-    return np.concatenate(idx).astype(np.int64), chunks[-1].dictionary
+    enc = pc.dictionary_encode(_whole(values))  # one chunk: per chunk costs 3x over 500
+    idx = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    return idx.astype(np.int64), enc.dictionary
 
 
 def ranked_codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
@@ -259,10 +256,22 @@ def refdomains(bl: pa.Table, k: Keyed, dominant: pa.Table, ranks: pa.Table | Non
     content = _int64(pc.equal(bl["placement"], "content").fill_null(False), 0)
     df = np.add.reduceat(follow[rows].astype(np.int64), g) if len(g) else n
     cb = np.add.reduceat(content[rows], g) if len(g) else n
-    first = _reduce_or_null(_int64(bl["first_seen"], 0)[rows], _valid(bl["first_seen"])[rows],
-                            g, np.minimum, _INT64_MAX, bl.schema.field("first_seen").type)
-    last = _reduce_or_null(_int64(bl["last_seen"], 0)[rows], _valid(bl["last_seen"])[rows],
-                           g, np.maximum, _INT64_MIN, bl.schema.field("last_seen").type)
+    first = _reduce_or_null(
+        _int64(bl["first_seen"], 0)[rows],
+        _valid(bl["first_seen"])[rows],
+        g,
+        np.minimum,
+        _INT64_MAX,
+        bl.schema.field("first_seen").type,
+    )
+    last = _reduce_or_null(
+        _int64(bl["last_seen"], 0)[rows],
+        _valid(bl["last_seen"])[rows],
+        g,
+        np.maximum,
+        _INT64_MIN,
+        bl.schema.field("last_seen").type,
+    )
     gk, gd = key[g], dom[g]
     auth = _authority(dom_names, ranks)[gd] if ranks is not None else np.zeros(len(g), np.int64)
     pick = _sort_codes(gk, auth.max(initial=0) - auth, n.max(initial=0) - n, gd)
@@ -561,3 +570,81 @@ def top_backlinks(bl: pa.Table, g: pa.Table, k: Keyed, ranks: pa.Table | None,
     rows, key = rows[keep], key[keep]
     out = grouped_columns(bl, g.take(pa.array(rows))).drop_columns(["target_key"])
     return out.add_column(0, "target_key", k.names.take(pa.array(key)))
+
+
+def _last_valid(last: np.ndarray, valid: np.ndarray, order: np.ndarray, g: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Per run ``g`` of ``order``: the row of the greatest ``last`` among the ``valid`` ones
+    (DuckDB's ``arg_max`` skips a NULL argument or value), and whether there is one. Ties:
+    the first row, as DuckDB's ``arg_max`` on one thread keeps the first it scans."""
+    ok = valid[order]
+    key = np.where(ok, last[order], _INT64_MIN)
+    top = np.repeat(np.maximum.reduceat(key, g), np.diff(np.append(g, len(order))))
+    at = np.where(ok & (key == top), order, len(order))
+    best = np.minimum.reduceat(at, g)
+    has = best < len(order)
+    return np.where(has, best, 0), has
+
+
+def distinct_backlinks(rows: pa.Table, per_row: pa.Table) -> pa.Table:
+    """Distinct backlinks per host (``aggregates.distinct_backlinks_sql``: ``target_key``
+    ``h:<host>``, per source URL, target URL and anchor): of the rows ``per_row["_i"]`` of
+    ``rows`` (those under the filters, of the stored domains), with what DuckDB computed per
+    row (``rel`` joined, ``_follow``, ``_last``, ``_redirected``). The latest fetch's values
+    (``arg_max`` by ``_last``, a NULL skipped), dofollow of the latest fetch, first and last
+    seen (``per_row["fetched_at"]``); in no particular order."""
+    idx = np.asarray(per_row["_i"].to_numpy(), np.int64)
+    rows = rows.select(
+        [
+            "target_host",
+            "target_domain",
+            "source_url",
+            "target_url",
+            "anchor_text",
+            "source_domain",
+            "placement",
+            "sitewide",
+            "is_image",
+            "source_page_type",
+        ]
+    ).combine_chunks()  # a take over chunks costs 5x
+    cols = ("target_host", "source_url", "target_url", "anchor_text")
+    keys = [codes(rows[c])[0][idx] + 1 for c in cols]
+    order = _sort_codes(*keys)
+    g = run_starts(*(k[order] for k in keys))
+    first = pa.array(idx[order[g]])  # the row each backlink takes its strings from
+    follow = _int64(per_row["_follow"], _INT64_MIN)
+    follow_max = np.maximum.reduceat(follow[order], g) if len(g) else follow[:0]
+    has_follow = follow_max > _INT64_MIN
+    last = _int64(per_row["_last"], _INT64_MIN)
+    last_ok = _valid(per_row["_last"])
+    ts = per_row.schema.field("fetched_at").type  # as DuckDB gives it (its time zone)
+    fetched = _int64(per_row["fetched_at"], 0)[order]
+    has_f = _valid(per_row["fetched_at"])[order]
+    host = _whole(rows["target_host"]).take(first)
+    out = {
+        "target_key": pc.binary_join_element_wise("h:", host, "").cast(pa.string()),
+        **{
+            c: _whole(rows[c]).take(first)
+            for c in ("target_domain", "source_url", "target_url", "anchor_text", "source_domain")
+        },
+        "dofollow": pa.array(np.fmod(follow_max, 2) == 1, mask=~has_follow),  # SQL's %
+        "first_seen": _reduce_or_null(fetched, has_f, g, np.minimum, _INT64_MAX, ts),
+        "last_seen": _reduce_or_null(fetched, has_f, g, np.maximum, _INT64_MIN, ts),
+        "_follow": pa.array(follow_max, mask=~has_follow),
+        "_last": _reduce_or_null(
+            last[order], last_ok[order], g, np.maximum, _INT64_MIN, pa.int64()
+        ),
+    }
+    latest = [("rel", per_row["rel"], None)] + [
+        (c, rows[c], idx) for c in ("placement", "sitewide", "is_image", "source_page_type")
+    ]
+    for name, col, at_rows in latest:
+        valid = _valid(col) if at_rows is None else _valid(col)[at_rows]
+        at, has = _last_valid(last, valid & last_ok, order, g)
+        at = at if at_rows is None else at_rows[at]
+        out[name] = _whole(col).take(pa.array(at, mask=~has))
+    redirected = _int64(per_row["_redirected"], 0)
+    out["_redirected"] = pa.array(np.maximum.reduceat(redirected[order], g) > 0 if len(g)
+                                  else np.zeros(0, bool))  # fmt: skip
+    return pa.table(out)
