@@ -997,12 +997,11 @@ def build_bucket(con, task: BucketTask) -> None:
         anchors = onepass.anchors(bl, keys)
         del refdomains
         groups = onepass.grouped(bl)
-        groups = groups.append_column("target_key", bl["target_key"].take(groups["_row"])
-                                      ).append_column("target_domain", bl["target_domain"].take(
-                                          groups["_row"]))  # fmt: skip
+        row = groups["_row"].to_numpy()
+        seeds = {c: bl.seed(c, row) for c in ("target_key", "target_domain")}
+        keyed = _keyed(onepass.Coded(groups, seeds), task.hosts, as_is)
         del keys
-        top = onepass.top_backlinks(bl, groups, _keyed(groups, task.hosts, as_is), ranks,
-                                    int(entry["top_rows"]))  # fmt: skip
+        top = onepass.top_backlinks(bl, groups, keyed, ranks, int(entry["top_rows"]))
         del groups, bl
         _write(
             top.to_reader(256 * 1024),
@@ -1044,7 +1043,7 @@ def per_row_sql(src: str) -> str:
                FROM ({_with_follow_last(src)})"""
 
 
-def _host_backlinks(con, task: BucketTask, src: str) -> pa.Table | None:
+def _host_backlinks(con, task: BucketTask, src: str) -> onepass.Coded | None:
     """The distinct backlinks per host as ``_agg_hbl``: of rows in hand (``task.table``)
     grouped in numpy, returned too; else grouped by DuckDB (rows from files may be more
     than memory holds: DuckDB spills), a temporary table."""
@@ -1054,12 +1053,12 @@ def _host_backlinks(con, task: BucketTask, src: str) -> pa.Table | None:
         return None
     per_row = arrow_table(con, per_row_sql(src))
     hbl = onepass.distinct_backlinks(task.table, per_row)
-    con.register("_agg_hbl_arrow", hbl)
+    con.register("_agg_hbl_arrow", hbl.table)
     con.execute("CREATE OR REPLACE TEMP VIEW _agg_hbl AS SELECT * FROM _agg_hbl_arrow")
     return hbl
 
 
-def _keyed_backlinks(con, hbl: pa.Table | None) -> tuple[pa.Table, bool]:
+def _keyed_backlinks(con, hbl: onepass.Coded | None) -> tuple[onepass.Coded, bool]:
     """The distinct backlinks of every stored target: the per-host ones (``_agg_hbl``), to
     key in numpy (:func:`onepass.keyed`: the relabel of :func:`domain_backlinks_sql`), when
     no link came through a redirect; else ``_agg_bl`` itself (a domain's rows merged again),
@@ -1070,14 +1069,16 @@ def _keyed_backlinks(con, hbl: pa.Table | None) -> tuple[pa.Table, bool]:
     if hbl is not None:
         redirected = pc.any(hbl["_redirected"]).as_py()
         if not redirected:
-            return hbl.select([c.strip() for c in cols.split(",")]), False
+            return hbl, False
     else:
         ((redirected,),) = con.execute("SELECT bool_or(_redirected) FROM _agg_hbl").fetchall()
     bl = arrow_table(con, f"SELECT {cols} FROM {'_agg_bl' if redirected else '_agg_hbl'}")
-    return bl.combine_chunks(), bool(redirected)  # one chunk: takes cost 2x over chunks
+    return onepass.Coded(bl.combine_chunks()), bool(
+        redirected
+    )  # one chunk: takes cost 2x over chunks
 
 
-def _keyed(rows: pa.Table, hosts: list[str], as_is: bool) -> onepass.Keyed:
+def _keyed(rows: onepass.Coded, hosts: list[str], as_is: bool) -> onepass.Keyed:
     """Rows keyed by host (``h:``) under their domains and stored hosts (:func:`keyed_sql`);
     ``as_is``: rows of ``_agg_bl``, under their own keys."""
     return onepass.keyed_as_is(rows) if as_is else onepass.keyed(rows, hosts)

@@ -47,6 +47,56 @@ def ranked_codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Arr
     return rank[idx], names.take(pa.array(order))
 
 
+class Coded:
+    """A table and its columns' codes (:func:`codes`, :func:`ranked_codes`), each computed
+    once: the aggregates of a bucket group the same distinct backlinks by several columns.
+    ``seeds``: codes known already (``{column: (codes, distinct values)}``)."""
+
+    def __init__(self, table: pa.Table, seeds: dict | None = None) -> None:
+        self.table, self._codes, self._ranked = table, dict(seeds or {}), {}
+
+    def __getitem__(self, col: str) -> pa.ChunkedArray:
+        return self.table[col]
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.table.schema
+
+    @property
+    def num_rows(self) -> int:
+        return self.table.num_rows
+
+    def codes(self, col: str) -> tuple[np.ndarray, pa.Array]:
+        if col not in self._codes:
+            self._codes[col] = codes(self.table[col])
+        return self._codes[col]
+
+    def ranked(self, col: str) -> tuple[np.ndarray, pa.Array]:
+        """:func:`ranked_codes` of ``col``, from its :meth:`codes`.
+
+        >>> c = Coded(pa.table({"a": ["b", None, "a"]}))
+        >>> [x.tolist() if hasattr(x, "tolist") else x.to_pylist() for x in c.ranked("a")]
+        [[1, 2, 0], ['a', 'b']]
+        """
+        if col not in self._ranked:
+            idx, names = self.codes(col)
+            order = pc.sort_indices(names).to_numpy()
+            rank = np.empty(len(order) + 1, np.int64)
+            rank[order] = np.arange(len(order))
+            rank[len(order)] = len(order)  # NULL: index -1
+            self._ranked[col] = (rank[idx], names.take(pa.array(order)))
+        return self._ranked[col]
+
+    def seed(self, col: str, rows: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+        """The codes of ``col`` at ``rows``: a seed of a table taken from these rows."""
+        idx, names = self.codes(col)
+        return idx[rows], names
+
+
+def coded(table: pa.Table | Coded) -> Coded:
+    return table if isinstance(table, Coded) else Coded(table)
+
+
 def run_starts(*codes: np.ndarray) -> np.ndarray:
     """Where each run of equal rows (all ``codes`` equal, rows sorted by them) starts.
 
@@ -145,7 +195,7 @@ class Keyed:
                 np.concatenate([self.dom[order], self.domains + self.host[hosts]]))  # fmt: skip
 
 
-def keyed(hbl: pa.Table, hosts: list[str]) -> Keyed:
+def keyed(hbl: pa.Table | Coded, hosts: list[str]) -> Keyed:
     """Each row of ``hbl`` (distinct backlinks keyed by host, ``target_key`` ``h:<host>``,
     with ``target_domain``) under its domain's key, and again under its host's if that host
     is stored (``hosts``): ``aggregates.keyed_sql``, exact for the distinct backlinks when
@@ -157,16 +207,18 @@ def keyed(hbl: pa.Table, hosts: list[str]) -> Keyed:
     >>> rows.tolist(), [keyed(t, ["b.a.test"]).names[i].as_py() for i in key]
     ([0, 1, 0], ['d:a.test', 'd:a.test', 'h:b.a.test'])
     """
-    dom, dnames = ranked_codes(hbl["target_domain"])
+    hbl = coded(hbl)
+    dom, dnames = hbl.ranked("target_domain")
     stored = pa.array(["h:" + h for h in sorted(hosts)], pa.string())
-    hcode = pc.index_in(hbl["target_key"], value_set=stored).fill_null(-1)
+    idx, keys = hbl.codes("target_key")
+    of_key = pc.index_in(keys, value_set=stored).fill_null(-1).to_numpy(zero_copy_only=False)
+    host = np.append(np.asarray(of_key, np.int64), -1)[idx]  # NULL (-1): no stored host
     names = pa.concat_arrays([pc.binary_join_element_wise("d:", dnames, ""), stored])
     # 'd:' sorts before 'h:': the domains' codes first, sorted; the hosts' after them.
-    return Keyed(dom=dom, host=np.asarray(hcode.to_numpy(zero_copy_only=False), np.int64),
-                 names=names.cast(pa.string()), domains=len(dnames))  # fmt: skip
+    return Keyed(dom=dom, host=host, names=names.cast(pa.string()), domains=len(dnames))
 
 
-def keyed_as_is(bl: pa.Table) -> Keyed:
+def keyed_as_is(bl: pa.Table | Coded) -> Keyed:
     """The rows of ``bl`` (distinct backlinks per stored target) under their own
     ``target_key``.
 
@@ -174,7 +226,7 @@ def keyed_as_is(bl: pa.Table) -> Keyed:
     >>> [a.tolist() for a in k.sorted_by()], k.names.to_pylist()
     ([[1, 0], [0, 1]], ['d:x', 'h:x'])
     """
-    key, names = ranked_codes(bl["target_key"])
+    key, names = coded(bl).ranked("target_key")
     return Keyed(dom=key, host=np.full(bl.num_rows, -1, np.int64), names=names,
                  domains=len(names))  # fmt: skip
 
@@ -244,8 +296,9 @@ def refdomains(bl: pa.Table, k: Keyed, dominant: pa.Table, ranks: pa.Table | Non
     ...  for r in out.to_pylist()]
     [('a.test', 2, 0.5, 2, None), ('b.test', 1, 1.0, 1, 'de')]
     """
-    dom_all, dom_names = ranked_codes(bl["source_domain"])
-    url_all = codes(bl["source_url"])[0] + 1
+    bl = coded(bl)
+    dom_all, dom_names = bl.ranked("source_domain")
+    url_all = bl.codes("source_url")[0] + 1
     rows, key = k.sorted_by(dom_all, url_all)
     dom = dom_all[rows]
     g = run_starts(key, dom)
@@ -327,7 +380,7 @@ class Anchors:
     target_domain: pa.Array
 
 
-def anchors(bl: pa.Table, k: Keyed) -> Anchors:
+def anchors(bl: pa.Table | Coded, k: Keyed) -> Anchors:
     """Per stored target (``k``, over its distinct backlinks ``bl``) its anchors in
     ``anchors``' order and the sets of them its referring domains use (``anchors_sql``,
     ``anchor_domains_sql`` over ``pairs_sql``): one sort of the backlinks by (target,
@@ -346,9 +399,10 @@ def anchors(bl: pa.Table, k: Keyed) -> Anchors:
     [{'target_key': 'd:t.test', 'anchors': [0], 'domains': 1},
      {'target_key': 'd:t.test', 'anchors': [0, 1], 'domains': 1}]
     """
-    text, text_names = ranked_codes(bl["anchor_text"])
+    bl = coded(bl)
+    text, text_names = bl.ranked("anchor_text")
     image = _int64(bl["is_image"], 2)  # false, true, NULL last
-    dom, dom_names = ranked_codes(bl["source_domain"])
+    dom, dom_names = bl.ranked("source_domain")
     rows, key = k.sorted_by(text, image, dom)
     text, image, dom = text[rows], image[rows], dom[rows]
     # Pairs: per target, anchor and referring domain.
@@ -477,7 +531,7 @@ def _first_of_min(v: np.ndarray, g: np.ndarray, n: np.ndarray) -> np.ndarray:
     return np.minimum.reduceat(at, g)
 
 
-def grouped(bl: pa.Table) -> pa.Table:
+def grouped(bl: pa.Table | Coded) -> pa.Table:
     """Grouped backlinks per ``target_key`` of the distinct backlinks ``bl`` (per target,
     referring domain, target URL and anchor): ``aggregates.grouped_sql``, in no particular
     order; of the columns ``bl`` has as they are, the row (``_row``) to take them from
@@ -496,14 +550,15 @@ def grouped(bl: pa.Table) -> pa.Table:
     >>> r["dofollow"], r["sitewide"]
     (True, None)
     """
-    url, url_names = ranked_codes(bl["source_url"])
-    keys = [codes(bl[c])[0] + 1 for c in ("target_key", "source_domain", "target_url",
-                                           "anchor_text")]  # fmt: skip
+    bl = coded(bl)
+    url, url_names = bl.ranked("source_url")
+    cols = ("target_key", "source_domain", "target_url", "anchor_text")
+    keys = [bl.codes(c)[0] + 1 for c in cols]
     order = _sort_codes(*keys)
     g = run_starts(*(c[order] for c in keys))
     n = np.diff(np.append(g, len(order)))
     first = order[_first_of_min(url[order], g, n)]  # smallest source_url (NULL last)
-    rel, rel_names = ranked_codes(bl["rel"])
+    rel, rel_names = bl.ranked("rel")
     rel_code = _rel_mode(rel[order], g, n, len(rel_names))
     seen = {
         name: _reduce_or_null(_int64(bl[name], 0)[order], _valid(bl[name])[order], g, op, fill,
@@ -530,7 +585,7 @@ GROUPED_COLUMNS = ("target_key", "source_url", "target_url", "anchor_text", "sim
                    "source_domain", "source_page_type")  # fmt: skip
 
 
-def grouped_columns(bl: pa.Table, g: pa.Table) -> pa.Table:
+def grouped_columns(bl: pa.Table | Coded, g: pa.Table, columns=GROUPED_COLUMNS) -> pa.Table:
     """Rows of :func:`grouped` with every column of the stored ``backlinks`` (``bl``'s taken
     from each group's ``_row``; ``source_page_type`` only with a ``source_url``)."""
     rows = g["_row"].combine_chunks()
@@ -538,7 +593,7 @@ def grouped_columns(bl: pa.Table, g: pa.Table) -> pa.Table:
         zero_copy_only=False))  # fmt: skip
     cols = {c: (g[c] if c in g.column_names else bl[c].take(spt if c == "source_page_type"
                                                             else rows))
-            for c in GROUPED_COLUMNS}  # fmt: skip
+            for c in columns}  # fmt: skip
     return pa.table(cols)
 
 
@@ -549,17 +604,17 @@ def _time_codes(col: pa.ChunkedArray) -> np.ndarray:
     return inv.astype(np.int64)
 
 
-def top_backlinks(bl: pa.Table, g: pa.Table, k: Keyed, ranks: pa.Table | None,
+def top_backlinks(bl: pa.Table | Coded, g: pa.Table, k: Keyed, ranks: pa.Table | None,
                   top_rows: int) -> pa.Table:  # fmt: skip
     """The ``backlinks`` aggregate of a bucket: per stored target (``k``, over the grouped
     backlinks ``g`` of the distinct backlinks ``bl``, :func:`grouped`) its first
     ``top_rows`` in stored order (``aggregates.ORDERS`` with ``ranks``, else
     ``UNRANKED_ORDERS``), as ``top_sql`` picks them."""
+    bl = coded(bl)
     row = g["_row"].to_numpy()
-    url, turl, text = (ranked_codes(bl[c])[0][row] for c in ("source_url", "target_url",
-                                                              "anchor_text"))  # fmt: skip
+    url, turl, text = (bl.ranked(c)[0][row] for c in ("source_url", "target_url", "anchor_text"))
     if ranks is not None:
-        dom, dom_names = ranked_codes(bl["source_domain"])
+        dom, dom_names = bl.ranked("source_domain")
         auth = _authority(dom_names, ranks)[dom[row]]
         head = [auth.max(initial=0) - auth, _time_codes(g["first_seen"])]
     else:
@@ -568,7 +623,7 @@ def top_backlinks(bl: pa.Table, g: pa.Table, k: Keyed, ranks: pa.Table | None,
     rows, key = k.sorted_by(*head, url, turl, text)
     keep = _first_per_key(key, top_rows)
     rows, key = rows[keep], key[keep]
-    out = grouped_columns(bl, g.take(pa.array(rows))).drop_columns(["target_key"])
+    out = grouped_columns(bl, g.take(pa.array(rows)), GROUPED_COLUMNS[1:])
     return out.add_column(0, "target_key", k.names.take(pa.array(key)))
 
 
@@ -586,7 +641,7 @@ def _last_valid(last: np.ndarray, valid: np.ndarray, order: np.ndarray, g: np.nd
     return np.where(has, best, 0), has
 
 
-def distinct_backlinks(rows: pa.Table, per_row: pa.Table) -> pa.Table:
+def distinct_backlinks(rows: pa.Table, per_row: pa.Table) -> Coded:
     """Distinct backlinks per host (``aggregates.distinct_backlinks_sql``: ``target_key``
     ``h:<host>``, per source URL, target URL and anchor): of the rows ``per_row["_i"]`` of
     ``rows`` (those under the filters, of the stored domains), with what DuckDB computed per
@@ -609,7 +664,8 @@ def distinct_backlinks(rows: pa.Table, per_row: pa.Table) -> pa.Table:
         ]
     ).combine_chunks()  # a take over chunks costs 5x
     cols = ("target_host", "source_url", "target_url", "anchor_text")
-    keys = [codes(rows[c])[0][idx] + 1 for c in cols]
+    coded_rows = [codes(rows[c]) for c in cols]
+    keys = [c[0][idx] + 1 for c in coded_rows]
     order = _sort_codes(*keys)
     g = run_starts(*(k[order] for k in keys))
     first = pa.array(idx[order[g]])  # the row each backlink takes its strings from
@@ -647,4 +703,8 @@ def distinct_backlinks(rows: pa.Table, per_row: pa.Table) -> pa.Table:
     redirected = _int64(per_row["_redirected"], 0)
     out["_redirected"] = pa.array(np.maximum.reduceat(redirected[order], g) > 0 if len(g)
                                   else np.zeros(0, bool))  # fmt: skip
-    return pa.table(out)
+    at = idx[order[g]]
+    seeds = {c: (code[at], names) for c, (code, names) in zip(cols, coded_rows, strict=True)}
+    host, names = seeds.pop("target_host")
+    seeds["target_key"] = (host, pc.binary_join_element_wise("h:", names, "").cast(pa.string()))
+    return Coded(pa.table(out), seeds)
