@@ -1168,3 +1168,49 @@ def test_drop_keeps_the_identities_of_the_target_checks_it_keeps():
     new = _without(old, "c1", "gen-000002", {name})
     assert new.consumed_targets == [name] and new.consumed_links == []
     assert new.consumed_ids == {f"targets/{name}": [30, 3]}
+
+
+def _recorded_tasks(monkeypatch) -> list[agg.BucketTask]:
+    tasks: list[agg.BucketTask] = []
+    build_bucket = agg.build_bucket
+
+    def recorded(con, task: agg.BucketTask) -> None:
+        tasks.append(task)
+        build_bucket(con, task)
+
+    monkeypatch.setattr(agg, "build_bucket", recorded)
+    return tasks
+
+
+def test_in_hand_buckets_are_built_in_numpy_within_the_share(tmp_path, monkeypatch):
+    """With a DuckDB of their own, the buckets in hand are built there in numpy (onepass),
+    that DuckDB's limit lowered by the bytes numpy may take meanwhile and given back after
+    (those the writer's thread builds meanwhile: in DuckDB, within the compaction's limit):
+    the same files as the build from the generation's files."""
+    built: list[tuple[agg.BucketTask, int]] = []
+    build_bucket = agg.build_bucket
+
+    def recorded(con, task: agg.BucketTask) -> None:
+        built.append((task, _memory_limit(con)))
+        build_bucket(con, task)
+
+    monkeypatch.setattr(agg, "build_bucket", recorded)
+    snap, from_rows, _ = _in_hand_crawl(tmp_path, monkeypatch, memory_limit="6GB")
+    share = int(agg.memory_bytes("6GB") * agg.IN_HAND_MEMORY_SHARE)
+    in_numpy = [limit for task, limit in built if task.table is not None]
+    assert in_numpy and all(limit < share for limit in in_numpy), built
+    assert all(t.table is not None or t.alone for t, _ in built if t.rows is not None)
+    assert sorted(from_rows) == sorted(s.bucket for s in snap.manifest.links)
+    _same_as_the_files_build(tmp_path, snap)
+
+
+def test_a_bucket_past_the_numpy_bound_is_built_in_duckdb(tmp_path, monkeypatch):
+    """A bucket whose numpy build would take more than the in-hand share leaves (here: every
+    bucket) is built in DuckDB from the same rows in hand (it spills): the same files."""
+    monkeypatch.setattr(agg, "NUMPY_BYTES_PER_ROW_BYTE", 10**9)
+    tasks = _recorded_tasks(monkeypatch)
+    snap, from_rows, _ = _in_hand_crawl(tmp_path, monkeypatch, memory_limit="6GB")
+    in_hand = [t for t in tasks if t.rows is not None]
+    assert in_hand and all(t.table is None and t.alone for t in in_hand)
+    assert sorted(from_rows) == sorted(s.bucket for s in snap.manifest.links)
+    _same_as_the_files_build(tmp_path, snap)

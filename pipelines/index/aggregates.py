@@ -701,6 +701,12 @@ IN_HAND_MEMORY_SHARE = 0.25
 # IN_HAND_BYTES``, 1 GiB = 4 GiB * IN_HAND_MEMORY_SHARE) and the compaction keeps 3 GiB; a
 # bucket that still runs out of memory is built by ``finish`` from its file.
 IN_HAND_OWN_MIN_BYTES = 4 << 30
+# A bucket in hand is built in numpy (``onepass``) when this many times its rows' bytes fit
+# in the in-hand DuckDB's share, less what that DuckDB keeps meanwhile (its per-row
+# expressions and the dominant lang): its limit is lowered by as much for the bucket.
+# Measured 1.5x on a 1M-row bench bucket; bigger buckets are built in DuckDB, which spills.
+NUMPY_BYTES_PER_ROW_BYTE = 2
+IN_HAND_DUCKDB_MIN_BYTES = 256 << 20
 _UNITS = {"byte": 1, "bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
           "PiB": 2**50, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
           "PB": 10**15}  # fmt: skip
@@ -765,10 +771,11 @@ class InHand:
         # Given back as set (``memory_limit``, unset: DuckDB's default): DuckDB shows it rounded.
         self._restore: str | None = None
         self._limit = memory_bytes(limit)
+        self._share = 0  # the in-hand DuckDB's memory (0: one pool with ``con``)
         if self._limit < IN_HAND_OWN_MIN_BYTES:
             self._own = con.cursor()  # one pool: either side spills into what the other leaves
         else:
-            share = int(self._limit * IN_HAND_MEMORY_SHARE)
+            self._share = share = int(self._limit * IN_HAND_MEMORY_SHARE)
             spill = Path(temp) / "aggregates" if temp else None
             if spill is not None:
                 spill.mkdir(parents=True, exist_ok=True)
@@ -812,7 +819,7 @@ class InHand:
                     "SELECT current_setting('threads')").fetchall()  # fmt: skip
                 cur.execute("SET threads = 1")
             try:
-                self._build(bucket, rows, cur)
+                self._build(bucket, rows, cur)  # in DuckDB: within ``con``'s limit
             finally:
                 cur.close()
             return
@@ -825,25 +832,42 @@ class InHand:
         if building is not None:
             building.result()
 
+    def numpy_bytes(self, rows: pa.Table) -> int:
+        """The memory a bucket's build in numpy may take beside ``rows`` (a bound: a 1M-row
+        bench bucket of 300 MB peaked at 221 MB of numpy arrays and 231 MB of Arrow's);
+        0 when it is not to be built in numpy: more than the in-hand DuckDB's share leaves
+        it (at least ``IN_HAND_DUCKDB_MIN_BYTES``), or no share (one pool)."""
+        need = NUMPY_BYTES_PER_ROW_BYTE * rows.nbytes
+        return need if need <= self._share - IN_HAND_DUCKDB_MIN_BYTES else 0
+
     def _build(self, bucket: int, rows: pa.Table, con=None) -> None:
-        """Build ``bucket`` from ``rows`` on ``con`` (default: the in-hand DuckDB)."""
+        """Build ``bucket`` from ``rows`` on ``con`` (default: the in-hand DuckDB): there in
+        numpy when :meth:`numpy_bytes` allows, the in-hand DuckDB's limit lowered by as much
+        meanwhile (the two within its share); else in DuckDB (which spills)."""
         import duckdb
 
         t0 = time.monotonic()
         con = con or self._own
-        # Numbered (``_i``): the distinct backlinks are grouped in numpy (:func:`per_row_sql`).
-        con.register("_agg_rows", numbered(rows))
+        numpy_bytes = self.numpy_bytes(rows) if con is self._own and self._share else 0
+        # Numbered (``_i``): the distinct backlinks are grouped in numpy (:func:`per_row_sql`);
+        # else which rows are their backlink's only one (sorted as written).
+        con.register("_agg_rows", numbered(rows) if numpy_bytes else alone_rows(rows))
         try:
+            if numpy_bytes:
+                con.execute(f"SET memory_limit = '{self._share - numpy_bytes}B'")
             self.counts[bucket] = counts = arrow_table(con, count_sql("_agg_rows", self.where))
             domains, hosts, _ = select_targets(counts, self.min_links)
             if domains:
-                build_bucket(con, replace(self._task(bucket, domains, hosts, [], "*",
-                                                     "_agg_rows"), table=rows))  # fmt: skip
+                task = self._task(bucket, domains, hosts, [], "*", "_agg_rows")
+                task = replace(task, table=rows) if numpy_bytes else replace(task, alone=True)
+                build_bucket(con, task)
         except duckdb.OutOfMemoryException:
             # Its share could not hold them: finish builds it from its file, whole limit.
             self.from_files.add(bucket)
         finally:
             con.unregister("_agg_rows")
+            if numpy_bytes:
+                con.execute(f"SET memory_limit = '{self._share}B'")
             with self._lock:
                 self.seconds += time.monotonic() - t0
 
