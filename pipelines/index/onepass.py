@@ -649,23 +649,29 @@ def distinct_backlinks(rows: pa.Table, per_row: pa.Table) -> Coded:
     (``arg_max`` by ``_last``, a NULL skipped), dofollow of the latest fetch, first and last
     seen (``per_row["fetched_at"]``); in no particular order."""
     idx = np.asarray(per_row["_i"].to_numpy(), np.int64)
-    rows = rows.select(
-        [
-            "target_host",
-            "target_domain",
-            "source_url",
-            "target_url",
-            "anchor_text",
-            "source_domain",
-            "placement",
-            "sitewide",
-            "is_image",
-            "source_page_type",
-        ]
-    ).combine_chunks()  # a take over chunks costs 5x
+    names = [
+        "target_host",
+        "target_domain",
+        "source_url",
+        "target_url",
+        "anchor_text",
+        "source_domain",
+        "placement",
+        "sitewide",
+        "is_image",
+        "source_page_type",
+    ]
+    if "target_surt" in rows.column_names:
+        names.append("target_surt")
+    rows = rows.select(names).combine_chunks()  # a take over chunks costs 5x
+    runs = page_runs(rows)
     cols = ("target_host", "source_url", "target_url", "anchor_text")
+    if runs is not None:  # a backlink is one page's rows of one anchor in its run
+        cols = cols[3:]
     coded_rows = [codes(rows[c]) for c in cols]
     keys = [c[0][idx] + 1 for c in coded_rows]
+    if runs is not None:
+        keys.insert(0, runs[idx])
     order = _sort_codes(*keys)
     g = run_starts(*(k[order] for k in keys))
     first = pa.array(idx[order[g]])  # the row each backlink takes its strings from
@@ -705,6 +711,41 @@ def distinct_backlinks(rows: pa.Table, per_row: pa.Table) -> Coded:
                                   else np.zeros(0, bool))  # fmt: skip
     at = idx[order[g]]
     seeds = {c: (code[at], names) for c, (code, names) in zip(cols, coded_rows, strict=True)}
-    host, names = seeds.pop("target_host")
-    seeds["target_key"] = (host, pc.binary_join_element_wise("h:", names, "").cast(pa.string()))
+    if "target_host" in seeds:
+        host, names = seeds.pop("target_host")
+        seeds["target_key"] = (host, pc.binary_join_element_wise("h:", names, "").cast(pa.string()))
     return Coded(pa.table(out), seeds)
+
+
+def _same_as_previous(a: pa.Array) -> np.ndarray:
+    """Per row but the first: whether the row before has the same value (NULLs alike)."""
+    if len(a) < 2:
+        return np.zeros(0, bool)
+    prev, cur = a.slice(0, len(a) - 1), a.slice(1)
+    same = pc.or_(pc.fill_null(pc.equal(prev, cur), False),
+                  pc.and_(pc.is_null(prev), pc.is_null(cur)))  # fmt: skip
+    return same.to_numpy(zero_copy_only=False)
+
+
+def page_runs(rows: pa.Table) -> np.ndarray | None:
+    """Per row of a bucket (sorted by ``compact.SORT_KEY``: target SURT, source domain,
+    source URL, position) the run of rows of one ``target_surt`` and ``source_url`` it is in:
+    a backlink's rows (one target URL, so one SURT; one page, so one source domain) are one
+    run's (as ``aggregates.alone_rows`` takes them). None when that cannot group them: no
+    ``target_surt``, a NULL source URL, or a run of two target URLs or hosts (SURTs alike).
+
+    >>> t = pa.table({"target_surt": ["a", "a", "a", "b"], "source_url": ["x", "x", "y", "y"],
+    ...               "target_url": ["A", "A", "A", "B"], "target_host": ["h"] * 4})
+    >>> page_runs(t).tolist()
+    [0, 0, 1, 2]
+    >>> page_runs(t.set_column(2, "target_url", pa.array(["A", "C", "A", "B"]))) is None
+    True
+    """
+    if "target_surt" not in rows.column_names or rows["source_url"].null_count:
+        return None
+    surt, url = _whole(rows["target_surt"]), _whole(rows["source_url"])
+    same = _same_as_previous(surt) & _same_as_previous(url)
+    for col in ("target_url", "target_host"):
+        if not _same_as_previous(_whole(rows[col]))[same].all():
+            return None
+    return np.concatenate([[0], np.cumsum(~same)]).astype(np.int64)
