@@ -1206,11 +1206,36 @@ def test_in_hand_buckets_are_built_in_numpy_within_the_share(tmp_path, monkeypat
 
 def test_a_bucket_past_the_numpy_bound_is_built_in_duckdb(tmp_path, monkeypatch):
     """A bucket whose numpy build would take more than the in-hand share leaves (here: every
-    bucket) is built in DuckDB from the same rows in hand (it spills): the same files."""
+    bucket) is built in DuckDB from the same rows in hand (it spills), and so is the bucket
+    finish builds from the files when its distinct backlinks are past NUMPY_FILES_SHARE of the
+    limit: the same files."""
     monkeypatch.setattr(agg, "NUMPY_BYTES_PER_ROW_BYTE", 10**9)
+    monkeypatch.setattr(agg, "NUMPY_FILES_SHARE", 0)  # its distinct backlinks too: DuckDB
     tasks = _recorded_tasks(monkeypatch)
     snap, from_rows, _ = _in_hand_crawl(tmp_path, monkeypatch, memory_limit="6GB")
     in_hand = [t for t in tasks if t.rows is not None]
     assert in_hand and all(t.table is None and t.alone for t in in_hand)
     assert sorted(from_rows) == sorted(s.bucket for s in snap.manifest.links)
+    _same_as_the_files_build(tmp_path, snap)
+
+
+@pytest.mark.parametrize("share", [0, agg.NUMPY_FILES_SHARE])
+def test_buckets_from_files_in_duckdb_or_numpy_are_the_same(tmp_path, monkeypatch, share):
+    """Buckets too big to hold are built from their files: in numpy when their distinct
+    backlinks fit in NUMPY_FILES_SHARE of the connection's limit (lowered meanwhile, then
+    given back), else in DuckDB; the same files either way."""
+    monkeypatch.setattr(compact_module, "IN_HAND_BYTES", 1)
+    monkeypatch.setattr(agg, "NUMPY_FILES_SHARE", share)
+    limits: list[tuple[str, int]] = []
+    tables_in_numpy = agg._tables_in_numpy
+
+    def recorded(con, task, hbl):
+        limits.append(("numpy", _memory_limit(con)))
+        tables_in_numpy(con, task, hbl)
+
+    monkeypatch.setattr(agg, "_tables_in_numpy", recorded)
+    snap, from_rows, from_files = _in_hand_crawl(tmp_path, monkeypatch, memory_limit="6GB")
+    assert from_rows == [] and from_files
+    assert bool(limits) == bool(share)
+    assert all(limit < agg.memory_bytes("6GB") for _, limit in limits)
     _same_as_the_files_build(tmp_path, snap)

@@ -51,7 +51,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.index import onepass
-from pipelines.index.engine import arrow_table, columns_or_null, file_list, lit
+from pipelines.index.engine import arrow_reader, arrow_table, columns_or_null, file_list, lit
 from pipelines.index.layout import bucket_of
 from pipelines.parquet_sink import write_row_groups
 from pipelines.redirects import DIRECT
@@ -707,6 +707,14 @@ IN_HAND_OWN_MIN_BYTES = 4 << 30
 # Measured 1.5x on a 1M-row bench bucket; bigger buckets are built in DuckDB, which spills.
 NUMPY_BYTES_PER_ROW_BYTE = 2
 IN_HAND_DUCKDB_MIN_BYTES = 256 << 20
+# A bucket from files (or Spark's) is built in numpy when its distinct backlinks, at this
+# many bytes each (about 900 measured, the rows' arrays included), take at most this share
+# of the connection's memory limit, which is lowered by as much meanwhile.
+NUMPY_BYTES_PER_BACKLINK = 1024
+NUMPY_FILES_SHARE = 0.25
+# The temporary tables of the build in DuckDB (:func:`_tables_in_duckdb`).
+_AGG_SQL = ("_agg_pairs", "_agg_anchors", "_agg_hgrouped", "_agg_grouped", "_agg_sets",
+            "_agg_refdomains")  # fmt: skip
 _UNITS = {"byte": 1, "bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
           "PiB": 2**50, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
           "PB": 10**15}  # fmt: skip
@@ -859,7 +867,8 @@ class InHand:
             domains, hosts, _ = select_targets(counts, self.min_links)
             if domains:
                 task = self._task(bucket, domains, hosts, [], "*", "_agg_rows")
-                task = replace(task, table=rows) if numpy_bytes else replace(task, alone=True)
+                task = (replace(task, table=rows) if numpy_bytes else
+                        replace(task, alone=True, numpy=con is self._own))  # fmt: skip
                 build_bucket(con, task)
         except duckdb.OutOfMemoryException:
             # Its share could not hold them: finish builds it from its file, whole limit.
@@ -951,6 +960,9 @@ class BucketTask:
     alone: bool = False  # the rows have :func:`alone_rows`' columns
     # ``rows``' table itself: its distinct backlinks grouped in numpy (:func:`per_row_sql`)
     table: pa.Table | None = field(default=None, compare=False, repr=False)
+    # False: every table in DuckDB (on a connection whose limit must not be lowered: the
+    # compaction's, while its result streams)
+    numpy: bool = True
 
 
 def run_bucket(task: BucketTask) -> None:
@@ -991,8 +1003,10 @@ def top_sql(table: str, order: list[tuple[str, str]], auth: str, joined: str, to
 
 def build_bucket(con, task: BucketTask) -> None:
     """Write one bucket of every aggregate table (:class:`BucketTask`). A function of the
-    bucket's files alone: any worker can run it."""
-    entry, stage = task.entry, task.stage
+    bucket's files alone: any worker can run it. In numpy (:mod:`onepass`) when the rows
+    are in hand (``task.table``: the caller bounds them) or its distinct backlinks take at
+    most ``NUMPY_FILES_SHARE`` of ``con``'s memory limit (lowered by as much meanwhile);
+    else in DuckDB. The same files either way."""
     con.register("_agg_d", pa.table({"target_domain": pa.array(task.domains, pa.string())}))
     con.register("_agg_h", pa.table({"target_host": pa.array(task.hosts, pa.string())}))
     src = source_sql(task.rows or read_sql(task.files, task.cols), task.where)
@@ -1005,43 +1019,18 @@ def build_bucket(con, task: BucketTask) -> None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hpages AS {host_pages}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pages AS {pages}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_dominant AS {dominant}")
-        bl, as_is = _keyed_backlinks(con, hbl)
-        keys = _keyed(bl, task.hosts, as_is)
-        ranks = (pq.read_table(task.ranks, columns=["node", "authority"])
-                 if entry.get("ranks") else None)  # fmt: skip
-        dominant = arrow_table(
-            con, "SELECT target_key, source_domain, lang, country FROM _agg_dominant"
-        ).cast(onepass.DOMINANT_SCHEMA)
-        refdomains = onepass.refdomains(bl, keys, dominant, ranks, int(entry["top_rows"]))
-        _write(
-            refdomains.to_reader(256 * 1024),
-            stage / file_name("refdomains", task.bucket, task.buckets),
-            task.row_group_rows,
-        )
-        anchors = onepass.anchors(bl, keys)
-        del refdomains
-        groups = onepass.grouped(bl)
-        row = groups["_row"].to_numpy()
-        seeds = {c: bl.seed(c, row) for c in ("target_key", "target_domain")}
-        keyed = _keyed(onepass.Coded(groups, seeds), task.hosts, as_is)
-        del keys
-        top = onepass.top_backlinks(bl, groups, keyed, ranks, int(entry["top_rows"]))
-        del groups, bl
-        _write(
-            top.to_reader(256 * 1024),
-            stage / file_name("backlinks", task.bucket, task.buckets),
-            task.row_group_rows,
-        )
-        del top
-        for table, out in (("anchors", anchors.anchors), ("anchor_domains", anchors.sets)):
-            _write(out.to_reader(256 * 1024), stage / file_name(table, task.bucket, task.buckets),
-                   task.row_group_rows)  # fmt: skip
-        classes = anchor_classes(
-            anchors.anchors.append_column("target_domain", anchors.target_domain), anchors.sets
-        )
-        _write(classes.to_reader(task.row_group_rows),
-               stage / file_name("anchor_classes", task.bucket, task.buckets),
-               task.row_group_rows)  # fmt: skip
+        if hbl is not None:
+            _tables_in_numpy(con, task, hbl)
+            return
+        need, setting = _numpy_bytes(con) if task.numpy else (0, "")
+        if not need:
+            _tables_in_duckdb(con, task)
+            return
+        con.execute(f"SET memory_limit = '{memory_bytes(setting) - need}B'")
+        try:
+            _tables_in_numpy(con, task, None)
+        finally:
+            con.execute(f"SET memory_limit = {lit(setting)}")
     finally:
         for name in ("_agg_d", "_agg_h"):
             con.unregister(name)
@@ -1054,8 +1043,100 @@ def build_bucket(con, task: BucketTask) -> None:
             "_agg_hpages",
             "_agg_pages",
             "_agg_dominant",
+            *_AGG_SQL,
         ):
             con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _tables_in_numpy(con, task: BucketTask, hbl: onepass.Coded | None) -> None:
+    """Write the bucket's tables from its distinct backlinks in numpy (:mod:`onepass`)."""
+    entry, stage = task.entry, task.stage
+    bl, as_is = _keyed_backlinks(con, hbl)
+    keys = _keyed(bl, task.hosts, as_is)
+    ranks = (pq.read_table(task.ranks, columns=["node", "authority"])
+             if entry.get("ranks") else None)  # fmt: skip
+    dominant = arrow_table(
+        con, "SELECT target_key, source_domain, lang, country FROM _agg_dominant"
+    ).cast(onepass.DOMINANT_SCHEMA)
+    refdomains = onepass.refdomains(bl, keys, dominant, ranks, int(entry["top_rows"]))
+    _write(
+        refdomains.to_reader(256 * 1024),
+        stage / file_name("refdomains", task.bucket, task.buckets),
+        task.row_group_rows,
+    )
+    anchors = onepass.anchors(bl, keys)
+    del refdomains
+    groups = onepass.grouped(bl)
+    row = groups["_row"].to_numpy()
+    seeds = {c: bl.seed(c, row) for c in ("target_key", "target_domain")}
+    keyed = _keyed(onepass.Coded(groups, seeds), task.hosts, as_is)
+    del keys
+    top = onepass.top_backlinks(bl, groups, keyed, ranks, int(entry["top_rows"]))
+    del groups, bl
+    _write(
+        top.to_reader(256 * 1024),
+        stage / file_name("backlinks", task.bucket, task.buckets),
+        task.row_group_rows,
+    )
+    del top
+    for table, out in (("anchors", anchors.anchors), ("anchor_domains", anchors.sets)):
+        _write(out.to_reader(256 * 1024), stage / file_name(table, task.bucket, task.buckets),
+               task.row_group_rows)  # fmt: skip
+    classes = anchor_classes(
+        anchors.anchors.append_column("target_domain", anchors.target_domain), anchors.sets
+    )
+    _write(classes.to_reader(task.row_group_rows),
+           stage / file_name("anchor_classes", task.bucket, task.buckets),
+           task.row_group_rows)  # fmt: skip
+
+
+def _tables_in_duckdb(con, task: BucketTask) -> None:
+    """Write the bucket's tables in DuckDB, which spills (its temporary tables: ``_AGG_SQL``)."""
+    entry, stage = task.entry, task.stage
+    read_ranks = f"(SELECT node, authority FROM read_parquet({lit(str(task.ranks))}))"
+    auth, join = (
+        ("coalesce(r.authority, 0)", f"LEFT JOIN {read_ranks} r ON r.node = a.source_domain")
+        if entry.get("ranks") else ("NULL::INTEGER", "")
+    )  # fmt: skip
+    tables = {
+        "refdomains": top_sql("_agg_refdomains", stored_order("refdomains", entry) or [], auth,
+                              join, int(entry["top_rows"])),
+        "backlinks": top_sql("_agg_grouped", stored_order("backlinks", entry) or [], auth,
+                             join, int(entry["top_rows"])),
+        "anchors": "SELECT * EXCLUDE (target_domain) FROM _agg_anchors ORDER BY target_key, _i",
+        "anchor_domains": """SELECT * EXCLUDE (target_domain) FROM _agg_sets
+                             ORDER BY target_key, domains DESC, anchors""",
+    }  # fmt: skip
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pairs AS {pairs_sql('_agg_bl')}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_anchors AS {anchors_sql('_agg_pairs')}")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_hgrouped AS
+                    {grouped_sql("_agg_hbl", ALONE_GROUP if task.alone else None)}""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_grouped AS
+                    {domain_grouped_sql("_agg_hgrouped", "_agg_hbl", "_agg_bl")}""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_sets AS
+                    {anchor_domains_sql("_agg_pairs", "_agg_anchors")}""")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_refdomains AS {refdomains_sql('_agg_bl')}")
+    for table, query in tables.items():
+        path = stage / file_name(table, task.bucket, task.buckets)
+        _write(arrow_reader(con, query, 256 * 1024), path, task.row_group_rows)
+    classes = anchor_classes(
+        arrow_table(con, """SELECT target_key, target_domain, anchor_text, is_image
+                            FROM _agg_anchors ORDER BY target_key, _i"""),
+        arrow_table(con, "SELECT target_key, anchors, domains FROM _agg_sets"),
+    )  # fmt: skip
+    _write(classes.to_reader(task.row_group_rows),
+           stage / file_name("anchor_classes", task.bucket, task.buckets),
+           task.row_group_rows)  # fmt: skip
+
+
+def _numpy_bytes(con) -> tuple[int, str]:
+    """For a bucket from files: the bytes its build in numpy may take (its distinct
+    backlinks, ``_agg_hbl``, at ``NUMPY_BYTES_PER_BACKLINK``), 0 past ``NUMPY_FILES_SHARE``
+    of ``con``'s memory limit (DuckDB builds it, spilling); and that limit as set."""
+    ((setting, n),) = con.execute("""SELECT current_setting('memory_limit'), count(*)
+                                     FROM _agg_hbl""").fetchall()  # fmt: skip
+    need = int(n) * NUMPY_BYTES_PER_BACKLINK
+    return (need if need <= memory_bytes(setting) * NUMPY_FILES_SHARE else 0), setting
 
 
 def per_row_sql(src: str) -> str:
