@@ -1239,3 +1239,96 @@ def test_buckets_from_files_in_duckdb_or_numpy_are_the_same(tmp_path, monkeypatc
     assert bool(limits) == bool(share)
     assert all(limit < agg.memory_bytes("6GB") for _, limit in limits)
     _same_as_the_files_build(tmp_path, snap)
+
+
+def _crafted_bucket(seed: int, n: int, *, redirects: bool, surt_by_host: bool) -> pa.Table:
+    """Rows of one bucket as compaction hands them over (sorted by SORT_KEY), crafted for the
+    edges of the aggregates: ties in every sort key (fetch times, positions, counts), NULLs
+    in every nullable column, empty and non-ASCII strings, one-row and large groups, a domain
+    of many hosts, links through redirects (``redirects``), SURTs alike for several target
+    URLs (``surt_by_host``)."""
+    import random
+
+    r = random.Random(seed)
+    hosts = {"a.test": [f"h{i}.a.test" for i in range(12)] + ["a.test"], "b.test": ["b.test"],
+             "ü.test": ["ü.test", "www.ü.test"], "c.test": ["c.test", "x.c.test"]}  # fmt: skip
+    sources = ["s1.test", "s2.test", "ß.test", "", "A.test"] + [f"q{i}.test" for i in range(12)]
+    paths, rels = ["", "/", "/a", "/ä", "/Z", "/é/ü"], [[], ["nofollow"], ["ugc"], ["ugc", "x"]]
+    anchors = ["", "a", "A", "ä", "click here", "Shop", "日本", "x" * 200]
+    cols: dict[str, list] = {f.name: [] for f in compact_module.COMPACTED_LINKS_SCHEMA}
+    fetched: dict[str, datetime] = {}
+    for _ in range(n):
+        td = r.choice(list(hosts)) if r.random() > 0.3 else "c.test"
+        th = r.choice(hosts[td])
+        turl = f"http://{th}{r.choice(paths[:3] if td == 'c.test' else paths)}"
+        sd = r.choice(sources) if r.random() > 0.2 else "s1.test"
+        surl = f"http://{sd}{r.choice(paths)}"
+        rel = r.choice(rels)
+        row = dict.fromkeys(cols)
+        row.update(
+            crawl_id="c", source_url=surl, source_host=sd, source_domain=sd, target_url=turl,
+            target_host=th, target_domain=td, anchor_text=r.choice(anchors), rel=rel,
+            fetched_at=fetched.setdefault(surl, indexdata.T0 + timedelta(r.choice([0, 1, 2]))),
+            nofollow="nofollow" in rel, sponsored=False, ugc="ugc" in rel,
+            is_image=r.random() < 0.2, tag="a", is_internal=False,
+            placement=r.choice(["content", "nav", "footer", "other", "content"]),
+            position=r.choice([0, 1, 2, 2**21]), sitewide=r.choice([None, True, False]),
+            link_kind="direct" if not redirects or r.random() > 0.2 else r.choice(["redir", None]),
+            source_page_type=r.choice([None, "article", "listing"]), source_external_links=1,
+            target_surt=th if surt_by_host else turl[::-1], source_lang=r.choice([None, "en"]),
+            source_country=r.choice([None, "de", "ja"]),
+        )  # fmt: skip
+        for k, v in row.items():
+            cols[k].append(v)
+    table = pa.table(cols, schema=compact_module.COMPACTED_LINKS_SCHEMA)
+    return table.sort_by([(k, "ascending") for k in compact_module.SORT_KEY])
+
+
+@pytest.mark.parametrize("redirects", [False, True])
+@pytest.mark.parametrize("surt_by_host", [False, True])
+@pytest.mark.parametrize("ranked", [False, True])
+def test_numpy_and_duckdb_build_the_same_files(tmp_path, monkeypatch, redirects, surt_by_host,
+                                               ranked):  # fmt: skip
+    """The aggregates of a crafted bucket (ties, NULLs, empty and non-ASCII strings, one-row
+    and large groups, many hosts, redirects, SURTs alike) from its rows in numpy, from the
+    same rows in DuckDB (as past the numpy bound), and from its file in numpy: the same
+    files, byte for byte in their tables (values, order, types, NULLs); top rows cut at 3."""
+    rows = _crafted_bucket(7, 3000, redirects=redirects, surt_by_host=surt_by_host)
+    ranks = tmp_path / "ranks.parquet"
+    if ranked:
+        pq.write_table(
+            pa.table(
+                {
+                    "node": ["s1.test", "s2.test", "ß.test", "", "q1.test"],
+                    "authority": pa.array([5, 5, 3, 2, 9], pa.int32()),
+                }
+            ),
+            ranks,
+        )
+    where = Filters().sql()
+    pq.write_table(rows, tmp_path / "bucket.parquet")
+    outs = {}
+    for way in ("numpy", "duckdb", "files"):
+        con = engine.connect(threads=1)
+        monkeypatch.setattr(agg, "NUMPY_FILES_SHARE", 0 if way == "duckdb" else 0.25)
+        con.register("_agg_rows", agg.numbered(rows) if way == "numpy" else agg.alone_rows(rows))
+        counts = engine.arrow_table(con, agg.count_sql("_agg_rows", where))
+        domains, hosts, _ = agg.select_targets(counts, 0)
+        stage, entry = (
+            tmp_path / way,
+            agg.manifest_entry(where, 1, agg.ranks_signature(ranks), 0, 3),
+        )
+        task = agg.BucketTask(
+            stage=stage, files=[tmp_path / "bucket.parquet"], where=where, bucket=0,
+            buckets=1, cols="*", domains=domains, hosts=hosts, entry=entry, ranks=ranks,
+            rows=None if way == "files" else "_agg_rows", alone=way == "duckdb",
+            table=rows if way == "numpy" else None,
+        )  # fmt: skip
+        agg.build_bucket(con, task)
+        con.close()
+        outs[way] = {p.relative_to(stage): pq.read_table(p) for p in stage.rglob("*.parquet")}
+    assert len(outs["numpy"]) == len(agg.TABLES)
+    for way in ("duckdb", "files"):
+        assert outs[way].keys() == outs["numpy"].keys()
+        for name, table in outs["numpy"].items():
+            assert table.num_rows and table.equals(outs[way][name]), (way, name)
