@@ -1168,3 +1168,167 @@ def test_drop_keeps_the_identities_of_the_target_checks_it_keeps():
     new = _without(old, "c1", "gen-000002", {name})
     assert new.consumed_targets == [name] and new.consumed_links == []
     assert new.consumed_ids == {f"targets/{name}": [30, 3]}
+
+
+def _recorded_tasks(monkeypatch) -> list[agg.BucketTask]:
+    tasks: list[agg.BucketTask] = []
+    build_bucket = agg.build_bucket
+
+    def recorded(con, task: agg.BucketTask) -> None:
+        tasks.append(task)
+        build_bucket(con, task)
+
+    monkeypatch.setattr(agg, "build_bucket", recorded)
+    return tasks
+
+
+def test_in_hand_buckets_are_built_in_numpy_within_the_share(tmp_path, monkeypatch):
+    """With a DuckDB of their own, the buckets in hand are built there in numpy (onepass),
+    that DuckDB's limit lowered by the bytes numpy may take meanwhile and given back after
+    (those the writer's thread builds meanwhile: in DuckDB, within the compaction's limit):
+    the same files as the build from the generation's files."""
+    built: list[tuple[agg.BucketTask, int]] = []
+    build_bucket = agg.build_bucket
+
+    def recorded(con, task: agg.BucketTask) -> None:
+        built.append((task, _memory_limit(con)))
+        build_bucket(con, task)
+
+    monkeypatch.setattr(agg, "build_bucket", recorded)
+    snap, from_rows, _ = _in_hand_crawl(tmp_path, monkeypatch, memory_limit="6GB")
+    share = int(agg.memory_bytes("6GB") * agg.IN_HAND_MEMORY_SHARE)
+    in_numpy = [limit for task, limit in built if task.table is not None]
+    assert in_numpy and all(limit < share for limit in in_numpy), built
+    assert all(t.table is not None or t.alone for t, _ in built if t.rows is not None)
+    assert sorted(from_rows) == sorted(s.bucket for s in snap.manifest.links)
+    _same_as_the_files_build(tmp_path, snap)
+
+
+def test_a_bucket_past_the_numpy_bound_is_built_in_duckdb(tmp_path, monkeypatch):
+    """A bucket whose numpy build would take more than the in-hand share leaves (here: every
+    bucket) is built in DuckDB from the same rows in hand (it spills), and so is the bucket
+    finish builds from the files when its distinct backlinks are past NUMPY_FILES_SHARE of the
+    limit: the same files."""
+    monkeypatch.setattr(agg, "NUMPY_BYTES_PER_ROW_BYTE", 10**9)
+    monkeypatch.setattr(agg, "NUMPY_FILES_SHARE", 0)  # its distinct backlinks too: DuckDB
+    tasks = _recorded_tasks(monkeypatch)
+    snap, from_rows, _ = _in_hand_crawl(tmp_path, monkeypatch, memory_limit="6GB")
+    in_hand = [t for t in tasks if t.rows is not None]
+    assert in_hand and all(t.table is None and t.alone for t in in_hand)
+    assert sorted(from_rows) == sorted(s.bucket for s in snap.manifest.links)
+    _same_as_the_files_build(tmp_path, snap)
+
+
+@pytest.mark.parametrize("share", [0, agg.NUMPY_FILES_SHARE])
+def test_buckets_from_files_in_duckdb_or_numpy_are_the_same(tmp_path, monkeypatch, share):
+    """Buckets too big to hold are built from their files: in numpy when their distinct
+    backlinks fit in NUMPY_FILES_SHARE of the connection's limit (lowered meanwhile, then
+    given back), else in DuckDB; the same files either way."""
+    monkeypatch.setattr(compact_module, "IN_HAND_BYTES", 1)
+    monkeypatch.setattr(agg, "NUMPY_FILES_SHARE", share)
+    limits: list[tuple[str, int]] = []
+    tables_in_numpy = agg._tables_in_numpy
+
+    def recorded(con, task, hbl):
+        limits.append(("numpy", _memory_limit(con)))
+        tables_in_numpy(con, task, hbl)
+
+    monkeypatch.setattr(agg, "_tables_in_numpy", recorded)
+    snap, from_rows, from_files = _in_hand_crawl(tmp_path, monkeypatch, memory_limit="6GB")
+    assert from_rows == [] and from_files
+    assert bool(limits) == bool(share)
+    assert all(limit < agg.memory_bytes("6GB") for _, limit in limits)
+    _same_as_the_files_build(tmp_path, snap)
+
+
+def _crafted_bucket(seed: int, n: int, *, redirects: bool, surt_by_host: bool) -> pa.Table:
+    """Rows of one bucket as compaction hands them over (sorted by SORT_KEY), crafted for the
+    edges of the aggregates: ties in every sort key (fetch times, positions, counts), NULLs
+    in every nullable column, empty and non-ASCII strings, one-row and large groups, a domain
+    of many hosts, links through redirects (``redirects``), SURTs alike for several target
+    URLs (``surt_by_host``)."""
+    import random
+
+    r = random.Random(seed)
+    hosts = {"a.test": [f"h{i}.a.test" for i in range(12)] + ["a.test"], "b.test": ["b.test"],
+             "ü.test": ["ü.test", "www.ü.test"], "c.test": ["c.test", "x.c.test"]}  # fmt: skip
+    sources = ["s1.test", "s2.test", "ß.test", "", "A.test"] + [f"q{i}.test" for i in range(12)]
+    paths, rels = ["", "/", "/a", "/ä", "/Z", "/é/ü"], [[], ["nofollow"], ["ugc"], ["ugc", "x"]]
+    anchors = ["", "a", "A", "ä", "click here", "Shop", "日本", "x" * 200]
+    cols: dict[str, list] = {f.name: [] for f in compact_module.COMPACTED_LINKS_SCHEMA}
+    fetched: dict[str, datetime] = {}
+    for _ in range(n):
+        td = r.choice(list(hosts)) if r.random() > 0.3 else "c.test"
+        th = r.choice(hosts[td])
+        turl = f"http://{th}{r.choice(paths[:3] if td == 'c.test' else paths)}"
+        sd = r.choice(sources) if r.random() > 0.2 else "s1.test"
+        surl = f"http://{sd}{r.choice(paths)}"
+        rel = r.choice(rels)
+        row = dict.fromkeys(cols)
+        row.update(
+            crawl_id="c", source_url=surl, source_host=sd, source_domain=sd, target_url=turl,
+            target_host=th, target_domain=td, anchor_text=r.choice(anchors), rel=rel,
+            fetched_at=fetched.setdefault(surl, indexdata.T0 + timedelta(r.choice([0, 1, 2]))),
+            nofollow="nofollow" in rel, sponsored=False, ugc="ugc" in rel,
+            is_image=r.random() < 0.2, tag="a", is_internal=False,
+            placement=r.choice(["content", "nav", "footer", "other", "content"]),
+            position=r.choice([0, 1, 2, 2**21]), sitewide=r.choice([None, True, False]),
+            link_kind="direct" if not redirects or r.random() > 0.2 else r.choice(["redir", None]),
+            source_page_type=r.choice([None, "article", "listing"]), source_external_links=1,
+            target_surt=th if surt_by_host else turl[::-1], source_lang=r.choice([None, "en"]),
+            source_country=r.choice([None, "de", "ja"]),
+        )  # fmt: skip
+        for k, v in row.items():
+            cols[k].append(v)
+    table = pa.table(cols, schema=compact_module.COMPACTED_LINKS_SCHEMA)
+    return table.sort_by([(k, "ascending") for k in compact_module.SORT_KEY])
+
+
+@pytest.mark.parametrize("redirects", [False, True])
+@pytest.mark.parametrize("surt_by_host", [False, True])
+@pytest.mark.parametrize("ranked", [False, True])
+def test_numpy_and_duckdb_build_the_same_files(tmp_path, monkeypatch, redirects, surt_by_host,
+                                               ranked):  # fmt: skip
+    """The aggregates of a crafted bucket (ties, NULLs, empty and non-ASCII strings, one-row
+    and large groups, many hosts, redirects, SURTs alike) from its rows in numpy, from the
+    same rows in DuckDB (as past the numpy bound), and from its file in numpy: the same
+    files, byte for byte in their tables (values, order, types, NULLs); top rows cut at 3."""
+    rows = _crafted_bucket(7, 3000, redirects=redirects, surt_by_host=surt_by_host)
+    ranks = tmp_path / "ranks.parquet"
+    if ranked:
+        pq.write_table(
+            pa.table(
+                {
+                    "node": ["s1.test", "s2.test", "ß.test", "", "q1.test"],
+                    "authority": pa.array([5, 5, 3, 2, 9], pa.int32()),
+                }
+            ),
+            ranks,
+        )
+    where = Filters().sql()
+    pq.write_table(rows, tmp_path / "bucket.parquet")
+    outs = {}
+    for way in ("numpy", "duckdb", "files"):
+        con = engine.connect(threads=1)
+        monkeypatch.setattr(agg, "NUMPY_FILES_SHARE", 0 if way == "duckdb" else 0.25)
+        con.register("_agg_rows", agg.numbered(rows) if way == "numpy" else agg.alone_rows(rows))
+        counts = engine.arrow_table(con, agg.count_sql("_agg_rows", where))
+        domains, hosts, _ = agg.select_targets(counts, 0)
+        stage, entry = (
+            tmp_path / way,
+            agg.manifest_entry(where, 1, agg.ranks_signature(ranks), 0, 3),
+        )
+        task = agg.BucketTask(
+            stage=stage, files=[tmp_path / "bucket.parquet"], where=where, bucket=0,
+            buckets=1, cols="*", domains=domains, hosts=hosts, entry=entry, ranks=ranks,
+            rows=None if way == "files" else "_agg_rows", alone=way == "duckdb",
+            table=rows if way == "numpy" else None,
+        )  # fmt: skip
+        agg.build_bucket(con, task)
+        con.close()
+        outs[way] = {p.relative_to(stage): pq.read_table(p) for p in stage.rglob("*.parquet")}
+    assert len(outs["numpy"]) == len(agg.TABLES)
+    for way in ("duckdb", "files"):
+        assert outs[way].keys() == outs["numpy"].keys()
+        for name, table in outs["numpy"].items():
+            assert table.num_rows and table.equals(outs[way][name]), (way, name)

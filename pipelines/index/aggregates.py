@@ -41,7 +41,7 @@ import time
 import zlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.index import onepass
 from pipelines.index.engine import arrow_reader, arrow_table, columns_or_null, file_list, lit
 from pipelines.index.layout import bucket_of
 from pipelines.parquet_sink import write_row_groups
@@ -334,6 +335,15 @@ def alone_rows(rows: pa.Table) -> pa.Table:
         alone[:-1] &= ~same
         out = out.append_column(name, pa.array(alone))
     return out
+
+
+def numbered(rows: pa.Table) -> pa.Table:
+    """``rows`` with their positions (``_i``), for :func:`per_row_sql`.
+
+    >>> numbered(pa.table({"a": ["x", "y"]}))["_i"].to_pylist()
+    [0, 1]
+    """
+    return rows.append_column("_i", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
 
 
 def _same_as_next(a: pa.ChunkedArray) -> np.ndarray:
@@ -691,6 +701,20 @@ IN_HAND_MEMORY_SHARE = 0.25
 # IN_HAND_BYTES``, 1 GiB = 4 GiB * IN_HAND_MEMORY_SHARE) and the compaction keeps 3 GiB; a
 # bucket that still runs out of memory is built by ``finish`` from its file.
 IN_HAND_OWN_MIN_BYTES = 4 << 30
+# A bucket in hand is built in numpy (``onepass``) when this many times its rows' bytes fit
+# in the in-hand DuckDB's share, less what that DuckDB keeps meanwhile (its per-row
+# expressions and the dominant lang): its limit is lowered by as much for the bucket.
+# Measured 1.5x on a 1M-row bench bucket; bigger buckets are built in DuckDB, which spills.
+NUMPY_BYTES_PER_ROW_BYTE = 2
+IN_HAND_DUCKDB_MIN_BYTES = 256 << 20
+# A bucket from files (or Spark's) is built in numpy when its distinct backlinks, at this
+# many bytes each (about 900 measured, the rows' arrays included), take at most this share
+# of the connection's memory limit, which is lowered by as much meanwhile.
+NUMPY_BYTES_PER_BACKLINK = 1024
+NUMPY_FILES_SHARE = 0.25
+# The temporary tables of the build in DuckDB (:func:`_tables_in_duckdb`).
+_AGG_SQL = ("_agg_pairs", "_agg_anchors", "_agg_hgrouped", "_agg_grouped", "_agg_sets",
+            "_agg_refdomains")  # fmt: skip
 _UNITS = {"byte": 1, "bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
           "PiB": 2**50, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
           "PB": 10**15}  # fmt: skip
@@ -755,10 +779,11 @@ class InHand:
         # Given back as set (``memory_limit``, unset: DuckDB's default): DuckDB shows it rounded.
         self._restore: str | None = None
         self._limit = memory_bytes(limit)
+        self._share = 0  # the in-hand DuckDB's memory (0: one pool with ``con``)
         if self._limit < IN_HAND_OWN_MIN_BYTES:
             self._own = con.cursor()  # one pool: either side spills into what the other leaves
         else:
-            share = int(self._limit * IN_HAND_MEMORY_SHARE)
+            self._share = share = int(self._limit * IN_HAND_MEMORY_SHARE)
             spill = Path(temp) / "aggregates" if temp else None
             if spill is not None:
                 spill.mkdir(parents=True, exist_ok=True)
@@ -802,7 +827,7 @@ class InHand:
                     "SELECT current_setting('threads')").fetchall()  # fmt: skip
                 cur.execute("SET threads = 1")
             try:
-                self._build(bucket, rows, cur)
+                self._build(bucket, rows, cur)  # in DuckDB: within ``con``'s limit
             finally:
                 cur.close()
             return
@@ -815,25 +840,43 @@ class InHand:
         if building is not None:
             building.result()
 
+    def numpy_bytes(self, rows: pa.Table) -> int:
+        """The memory a bucket's build in numpy may take beside ``rows`` (a bound: a 1M-row
+        bench bucket of 300 MB peaked at 221 MB of numpy arrays and 231 MB of Arrow's);
+        0 when it is not to be built in numpy: more than the in-hand DuckDB's share leaves
+        it (at least ``IN_HAND_DUCKDB_MIN_BYTES``), or no share (one pool)."""
+        need = NUMPY_BYTES_PER_ROW_BYTE * rows.nbytes
+        return need if need <= self._share - IN_HAND_DUCKDB_MIN_BYTES else 0
+
     def _build(self, bucket: int, rows: pa.Table, con=None) -> None:
-        """Build ``bucket`` from ``rows`` on ``con`` (default: the in-hand DuckDB)."""
+        """Build ``bucket`` from ``rows`` on ``con`` (default: the in-hand DuckDB): there in
+        numpy when :meth:`numpy_bytes` allows, the in-hand DuckDB's limit lowered by as much
+        meanwhile (the two within its share); else in DuckDB (which spills)."""
         import duckdb
 
         t0 = time.monotonic()
         con = con or self._own
-        # Sorted as written: which rows are their backlink's only one.
-        con.register("_agg_rows", alone_rows(rows))
+        numpy_bytes = self.numpy_bytes(rows) if con is self._own and self._share else 0
+        # Numbered (``_i``): the distinct backlinks are grouped in numpy (:func:`per_row_sql`);
+        # else which rows are their backlink's only one (sorted as written).
+        con.register("_agg_rows", numbered(rows) if numpy_bytes else alone_rows(rows))
         try:
+            if numpy_bytes:
+                con.execute(f"SET memory_limit = '{self._share - numpy_bytes}B'")
             self.counts[bucket] = counts = arrow_table(con, count_sql("_agg_rows", self.where))
             domains, hosts, _ = select_targets(counts, self.min_links)
             if domains:
-                build_bucket(con, self._task(bucket, domains, hosts, [], "*", "_agg_rows",
-                                             alone=True))  # fmt: skip
+                task = self._task(bucket, domains, hosts, [], "*", "_agg_rows")
+                task = (replace(task, table=rows) if numpy_bytes else
+                        replace(task, alone=True, numpy=con is self._own))  # fmt: skip
+                build_bucket(con, task)
         except duckdb.OutOfMemoryException:
             # Its share could not hold them: finish builds it from its file, whole limit.
             self.from_files.add(bucket)
         finally:
             con.unregister("_agg_rows")
+            if numpy_bytes:
+                con.execute(f"SET memory_limit = '{self._share}B'")
             with self._lock:
                 self.seconds += time.monotonic() - t0
 
@@ -915,6 +958,11 @@ class BucketTask:
     row_group_rows: int = ROW_GROUP_ROWS
     rows: str | None = None  # a registered relation of the bucket's rows, in place of files
     alone: bool = False  # the rows have :func:`alone_rows`' columns
+    # ``rows``' table itself: its distinct backlinks grouped in numpy (:func:`per_row_sql`)
+    table: pa.Table | None = field(default=None, compare=False, repr=False)
+    # False: every table in DuckDB (on a connection whose limit must not be lowered: the
+    # compaction's, while its result streams)
+    numpy: bool = True
 
 
 def run_bucket(task: BucketTask) -> None:
@@ -955,17 +1003,101 @@ def top_sql(table: str, order: list[tuple[str, str]], auth: str, joined: str, to
 
 def build_bucket(con, task: BucketTask) -> None:
     """Write one bucket of every aggregate table (:class:`BucketTask`). A function of the
-    bucket's files alone: any worker can run it."""
+    bucket's files alone: any worker can run it. In numpy (:mod:`onepass`) when the rows
+    are in hand (``task.table``: the caller bounds them) or its distinct backlinks take at
+    most ``NUMPY_FILES_SHARE`` of ``con``'s memory limit (lowered by as much meanwhile);
+    else in DuckDB. The same files either way."""
+    con.register("_agg_d", pa.table({"target_domain": pa.array(task.domains, pa.string())}))
+    con.register("_agg_h", pa.table({"target_host": pa.array(task.hosts, pa.string())}))
+    src = source_sql(task.rows or read_sql(task.files, task.cols), task.where)
+    host_pages, pages, dominant = dominant_sql(src)
+    try:
+        # Per host first (each row read and grouped once), then per stored target.
+        hbl = _host_backlinks(con, task, src)
+        # A view: its consumers read it once each, a copy of every host's rows cost more.
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _agg_bl AS {domain_backlinks_sql('_agg_hbl')}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hpages AS {host_pages}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pages AS {pages}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_dominant AS {dominant}")
+        if hbl is not None:
+            _tables_in_numpy(con, task, hbl)
+            return
+        need, setting = _numpy_bytes(con) if task.numpy else (0, "")
+        if not need:
+            _tables_in_duckdb(con, task)
+            return
+        con.execute(f"SET memory_limit = '{memory_bytes(setting) - need}B'")
+        try:
+            _tables_in_numpy(con, task, None)
+        finally:
+            con.execute(f"SET memory_limit = {lit(setting)}")
+    finally:
+        for name in ("_agg_d", "_agg_h"):
+            con.unregister(name)
+        con.execute("DROP VIEW IF EXISTS _agg_bl")
+        if task.table is not None:  # a view of the numpy table
+            con.execute("DROP VIEW IF EXISTS _agg_hbl")
+            con.unregister("_agg_hbl_arrow")
+        for name in (
+            *(() if task.table is not None else ("_agg_hbl",)),
+            "_agg_hpages",
+            "_agg_pages",
+            "_agg_dominant",
+            *_AGG_SQL,
+        ):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _tables_in_numpy(con, task: BucketTask, hbl: onepass.Coded | None) -> None:
+    """Write the bucket's tables from its distinct backlinks in numpy (:mod:`onepass`)."""
+    entry, stage = task.entry, task.stage
+    bl, as_is = _keyed_backlinks(con, hbl)
+    keys = _keyed(bl, task.hosts, as_is)
+    ranks = (pq.read_table(task.ranks, columns=["node", "authority"])
+             if entry.get("ranks") else None)  # fmt: skip
+    dominant = arrow_table(
+        con, "SELECT target_key, source_domain, lang, country FROM _agg_dominant"
+    ).cast(onepass.DOMINANT_SCHEMA)
+    refdomains = onepass.refdomains(bl, keys, dominant, ranks, int(entry["top_rows"]))
+    _write(
+        refdomains.to_reader(256 * 1024),
+        stage / file_name("refdomains", task.bucket, task.buckets),
+        task.row_group_rows,
+    )
+    anchors = onepass.anchors(bl, keys)
+    del refdomains
+    groups = onepass.grouped(bl)
+    row = groups["_row"].to_numpy()
+    seeds = {c: bl.seed(c, row) for c in ("target_key", "target_domain")}
+    keyed = _keyed(onepass.Coded(groups, seeds), task.hosts, as_is)
+    del keys
+    top = onepass.top_backlinks(bl, groups, keyed, ranks, int(entry["top_rows"]))
+    del groups, bl
+    _write(
+        top.to_reader(256 * 1024),
+        stage / file_name("backlinks", task.bucket, task.buckets),
+        task.row_group_rows,
+    )
+    del top
+    for table, out in (("anchors", anchors.anchors), ("anchor_domains", anchors.sets)):
+        _write(out.to_reader(256 * 1024), stage / file_name(table, task.bucket, task.buckets),
+               task.row_group_rows)  # fmt: skip
+    classes = anchor_classes(
+        anchors.anchors.append_column("target_domain", anchors.target_domain), anchors.sets
+    )
+    _write(classes.to_reader(task.row_group_rows),
+           stage / file_name("anchor_classes", task.bucket, task.buckets),
+           task.row_group_rows)  # fmt: skip
+
+
+def _tables_in_duckdb(con, task: BucketTask) -> None:
+    """Write the bucket's tables in DuckDB, which spills (its temporary tables: ``_AGG_SQL``)."""
     entry, stage = task.entry, task.stage
     read_ranks = f"(SELECT node, authority FROM read_parquet({lit(str(task.ranks))}))"
     auth, join = (
         ("coalesce(r.authority, 0)", f"LEFT JOIN {read_ranks} r ON r.node = a.source_domain")
         if entry.get("ranks") else ("NULL::INTEGER", "")
     )  # fmt: skip
-    con.register("_agg_d", pa.table({"target_domain": pa.array(task.domains, pa.string())}))
-    con.register("_agg_h", pa.table({"target_host": pa.array(task.hosts, pa.string())}))
-    src = source_sql(task.rows or read_sql(task.files, task.cols), task.where)
-    host_pages, pages, dominant = dominant_sql(src)
     tables = {
         "refdomains": top_sql("_agg_refdomains", stored_order("refdomains", entry) or [], auth,
                               join, int(entry["top_rows"])),
@@ -975,53 +1107,86 @@ def build_bucket(con, task: BucketTask) -> None:
         "anchor_domains": """SELECT * EXCLUDE (target_domain) FROM _agg_sets
                              ORDER BY target_key, domains DESC, anchors""",
     }  # fmt: skip
-    try:
-        # Per host first (each row read and grouped once), then per stored target.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pairs AS {pairs_sql('_agg_bl')}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_anchors AS {anchors_sql('_agg_pairs')}")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_hgrouped AS
+                    {grouped_sql("_agg_hbl", ALONE_GROUP if task.alone else None)}""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_grouped AS
+                    {domain_grouped_sql("_agg_hgrouped", "_agg_hbl", "_agg_bl")}""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_sets AS
+                    {anchor_domains_sql("_agg_pairs", "_agg_anchors")}""")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_refdomains AS {refdomains_sql('_agg_bl')}")
+    for table, query in tables.items():
+        path = stage / file_name(table, task.bucket, task.buckets)
+        _write(arrow_reader(con, query, 256 * 1024), path, task.row_group_rows)
+    classes = anchor_classes(
+        arrow_table(con, """SELECT target_key, target_domain, anchor_text, is_image
+                            FROM _agg_anchors ORDER BY target_key, _i"""),
+        arrow_table(con, "SELECT target_key, anchors, domains FROM _agg_sets"),
+    )  # fmt: skip
+    _write(classes.to_reader(task.row_group_rows),
+           stage / file_name("anchor_classes", task.bucket, task.buckets),
+           task.row_group_rows)  # fmt: skip
+
+
+def _numpy_bytes(con) -> tuple[int, str]:
+    """For a bucket from files: the bytes its build in numpy may take (its distinct
+    backlinks, ``_agg_hbl``, at ``NUMPY_BYTES_PER_BACKLINK``), 0 past ``NUMPY_FILES_SHARE``
+    of ``con``'s memory limit (DuckDB builds it, spilling); and that limit as set."""
+    ((setting, n),) = con.execute("""SELECT current_setting('memory_limit'), count(*)
+                                     FROM _agg_hbl""").fetchall()  # fmt: skip
+    need = int(n) * NUMPY_BYTES_PER_BACKLINK
+    return (need if need <= memory_bytes(setting) * NUMPY_FILES_SHARE else 0), setting
+
+
+def per_row_sql(src: str) -> str:
+    """What :func:`onepass.distinct_backlinks` takes from DuckDB, per row of ``src`` (the
+    rows under the filters, with their position ``_i`` in the bucket): the SQL expressions
+    of :func:`distinct_backlinks_sql`, before any grouping."""
+    return f"""SELECT _i, array_to_string(rel, ' ') AS rel, _follow, _last, fetched_at,
+                      coalesce(link_kind <> {lit(DIRECT)}, true) AS _redirected
+               FROM ({_with_follow_last(src)})"""
+
+
+def _host_backlinks(con, task: BucketTask, src: str) -> onepass.Coded | None:
+    """The distinct backlinks per host as ``_agg_hbl``: of rows in hand (``task.table``)
+    grouped in numpy, returned too; else grouped by DuckDB (rows from files may be more
+    than memory holds: DuckDB spills), a temporary table."""
+    if task.table is None:
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_hbl AS
                         {distinct_backlinks_sql(src, task.alone)}""")
-        # A view: its consumers read it once each, a copy of every host's rows cost more.
-        con.execute(f"CREATE OR REPLACE TEMP VIEW _agg_bl AS {domain_backlinks_sql('_agg_hbl')}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_hpages AS {host_pages}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pages AS {pages}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_dominant AS {dominant}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_pairs AS {pairs_sql('_agg_bl')}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_anchors AS {anchors_sql('_agg_pairs')}")
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_hgrouped AS
-                        {grouped_sql("_agg_hbl", ALONE_GROUP if task.alone else None)}""")
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_grouped AS
-                        {domain_grouped_sql("_agg_hgrouped", "_agg_hbl", "_agg_bl")}""")
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_sets AS
-                        {anchor_domains_sql("_agg_pairs", "_agg_anchors")}""")
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _agg_refdomains AS
-                        {refdomains_sql("_agg_bl")}""")
-        for table, query in tables.items():
-            path = stage / file_name(table, task.bucket, task.buckets)
-            _write(arrow_reader(con, query, 256 * 1024), path, task.row_group_rows)
-        classes = anchor_classes(
-            arrow_table(con, """SELECT target_key, target_domain, anchor_text, is_image
-                                FROM _agg_anchors ORDER BY target_key, _i"""),
-            arrow_table(con, "SELECT target_key, anchors, domains FROM _agg_sets"),
-        )  # fmt: skip
-        _write(classes.to_reader(task.row_group_rows),
-               stage / file_name("anchor_classes", task.bucket, task.buckets),
-               task.row_group_rows)  # fmt: skip
-    finally:
-        for name in ("_agg_d", "_agg_h"):
-            con.unregister(name)
-        con.execute("DROP VIEW IF EXISTS _agg_bl")
-        for name in (
-            "_agg_hbl",
-            "_agg_hgrouped",
-            "_agg_grouped",
-            "_agg_hpages",
-            "_agg_pages",
-            "_agg_dominant",
-            "_agg_pairs",
-            "_agg_anchors",
-            "_agg_sets",
-            "_agg_refdomains",
-        ):
-            con.execute(f"DROP TABLE IF EXISTS {name}")
+        return None
+    per_row = arrow_table(con, per_row_sql(src))
+    hbl = onepass.distinct_backlinks(task.table, per_row)
+    con.register("_agg_hbl_arrow", hbl.table)
+    con.execute("CREATE OR REPLACE TEMP VIEW _agg_hbl AS SELECT * FROM _agg_hbl_arrow")
+    return hbl
+
+
+def _keyed_backlinks(con, hbl: onepass.Coded | None) -> tuple[onepass.Coded, bool]:
+    """The distinct backlinks of every stored target: the per-host ones (``_agg_hbl``), to
+    key in numpy (:func:`onepass.keyed`: the relabel of :func:`domain_backlinks_sql`), when
+    no link came through a redirect; else ``_agg_bl`` itself (a domain's rows merged again),
+    under its own keys (True)."""
+    cols = """target_key, target_domain, source_url, target_url, source_domain, anchor_text,
+              is_image, dofollow, placement, first_seen, last_seen, rel, sitewide,
+              source_page_type"""
+    if hbl is not None:
+        redirected = pc.any(hbl["_redirected"]).as_py()
+        if not redirected:
+            return hbl, False
+    else:
+        ((redirected,),) = con.execute("SELECT bool_or(_redirected) FROM _agg_hbl").fetchall()
+    bl = arrow_table(con, f"SELECT {cols} FROM {'_agg_bl' if redirected else '_agg_hbl'}")
+    return onepass.Coded(bl.combine_chunks()), bool(
+        redirected
+    )  # one chunk: takes cost 2x over chunks
+
+
+def _keyed(rows: onepass.Coded, hosts: list[str], as_is: bool) -> onepass.Keyed:
+    """Rows keyed by host (``h:``) under their domains and stored hosts (:func:`keyed_sql`);
+    ``as_is``: rows of ``_agg_bl``, under their own keys."""
+    return onepass.keyed_as_is(rows) if as_is else onepass.keyed(rows, hosts)
 
 
 def _write(reader: pa.RecordBatchReader, path: Path, row_group_rows: int) -> None:
