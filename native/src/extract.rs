@@ -319,7 +319,10 @@ fn limit_reopened<'py>(
     max_reopened: i64,
 ) -> PyResult<Option<Bound<'py, PyBytes>>> {
     let kept = py.detach(|| {
-        guarded(|| bound::limit_reopened(body, tags, max_reopened, &bound::quoted_gts(body)))
+        guarded(|| {
+            let lts = bound::lt_positions(body);
+            bound::limit_reopened(body, tags, max_reopened, &bound::quoted_gts(body), &lts)
+        })
     })?;
     Ok(kept.map(|bytes| PyBytes::new(py, &bytes)))
 }
@@ -327,8 +330,12 @@ fn limit_reopened<'py>(
 /// extract.py `_limit_attributes(body)` (tests compare its parts).
 #[pyfunction]
 fn limit_attributes<'py>(py: Python<'py>, body: &[u8]) -> PyResult<Option<Bound<'py, PyBytes>>> {
-    let kept =
-        py.detach(|| guarded(|| bound::limit_attributes(body, None, bound::Caps::default())))?;
+    let kept = py.detach(|| {
+        guarded(|| {
+            let lts = bound::lt_positions(body);
+            bound::limit_attributes(body, None, bound::Caps::default(), &lts)
+        })
+    })?;
     Ok(kept.map(|bytes| PyBytes::new(py, &bytes)))
 }
 
