@@ -196,6 +196,8 @@ struct Names {
     list: &'static [&'static [u8]],
     first: [bool; 256],
     longest: usize,
+    /// The names by their first byte, lowercased (made at first use).
+    by_first: std::sync::OnceLock<Vec<Vec<&'static [u8]>>>,
 }
 
 const fn names(list: &'static [&'static [u8]]) -> Names {
@@ -215,6 +217,7 @@ const fn names(list: &'static [&'static [u8]]) -> Names {
         list,
         first,
         longest,
+        by_first: std::sync::OnceLock::new(),
     }
 }
 
@@ -244,7 +247,14 @@ fn word_at(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<usize> {
     let stop = lim.min(at + set.longest + 1);
     let d = (at + 1..stop).find(|&k| ends_name(s[k]))?;
     let word = &s[at..d];
-    set.list
+    let by_first = set.by_first.get_or_init(|| {
+        let mut by_first = vec![Vec::new(); 256];
+        for name in set.list {
+            by_first[name[0].to_ascii_lowercase() as usize].push(*name);
+        }
+        by_first
+    });
+    by_first[s[at].to_ascii_lowercase() as usize]
         .iter()
         .any(|n| n.eq_ignore_ascii_case(word))
         .then_some(d)
@@ -286,11 +296,95 @@ impl NextOf {
     }
 }
 
-/// The positions of every `<` of *s*, in order: the scanners below visit each `<` (the
-/// formatting tags, the long tags, the nesting links...), and a memchr search per `<` and per
-/// scanner cost more than the visits (HTML has a `<` every ~50 bytes). Found once a body.
-pub fn lt_positions(s: &[u8]) -> Vec<usize> {
-    memchr_iter(b'<', s).collect()
+/// What the scanners below read of a body's `<` and `>`, found in one pass over it: the
+/// scanners visit each `<` (the formatting tags, the long tags, the nesting links...), and a
+/// memchr search per `<` or per tag's `>`, and per scanner, cost more than the visits (HTML
+/// has a `<` every ~50 bytes).
+pub struct Marks {
+    /// The position of every `<`, in order.
+    pub lts: Vec<usize>,
+    /// The stretches without a `>` of `LONG_GAP` bytes or more, in order: (its first byte,
+    /// the `>` that ends it or the body's length). The next `>` from a position outside them
+    /// is less than `LONG_GAP` bytes away.
+    gaps: Vec<(usize, usize)>,
+}
+
+/// The shortest stretch without a `>` that `Marks` keeps: `_LONG_TAG_RE`'s 2 x
+/// MAX_ATTRS_PER_TAG bytes (the longest distance the scanners ask about is 1,021).
+const LONG_GAP: usize = 2 * MAX_ATTRS_PER_TAG;
+
+impl Marks {
+    /// The marks of *s*.
+    pub fn of(s: &[u8]) -> Marks {
+        let mut marks = Marks {
+            lts: Vec::new(),
+            gaps: Vec::new(),
+        };
+        let mut from = 0; // the first byte after the last `>`
+        let mut visit = |at: usize, byte: u8, marks: &mut Marks| {
+            if byte == b'<' {
+                marks.lts.push(at);
+            } else {
+                if at - from >= LONG_GAP {
+                    marks.gaps.push((from, at));
+                }
+                from = at + 1;
+            }
+        };
+        let done = sse2_marks(s, &mut |at, byte| visit(at, byte, &mut marks));
+        for (at, &byte) in s.iter().enumerate().skip(done) {
+            if byte == b'<' || byte == b'>' {
+                visit(at, byte, &mut marks);
+            }
+        }
+        if s.len() - from.min(s.len()) >= LONG_GAP {
+            marks.gaps.push((from, s.len()));
+        }
+        marks
+    }
+
+    /// The first `>` at or after *at* (the body's length: none) if at least *far* bytes
+    /// away, far >= `LONG_GAP` (NextOf(b'>') for a caller that asks about long distances);
+    /// *gap*: where to look from in `gaps`, moved on (callers ask in increasing order).
+    fn far_gt(&self, at: usize, far: usize, gap: &mut usize) -> Option<usize> {
+        debug_assert!(far >= LONG_GAP);
+        while *gap < self.gaps.len() && self.gaps[*gap].1 < at {
+            *gap += 1;
+        }
+        let &(first, end) = self.gaps.get(*gap)?;
+        (first <= at && end - at >= far).then_some(end)
+    }
+}
+
+/// Calls *visit* with each `<` and `>` of the whole 16-byte blocks of *s*, in order (SSE2,
+/// every x86-64 has it: 16 bytes by a few instructions); the bytes read.
+#[cfg(target_arch = "x86_64")]
+fn sse2_marks(s: &[u8], visit: &mut impl FnMut(usize, u8)) -> usize {
+    use std::arch::x86_64::{__m128i, _mm_set1_epi8};
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128};
+    let blocks = s.len() / 16;
+    // SAFETY: SSE2 is part of x86-64; each load reads 16 bytes inside *s*.
+    unsafe {
+        let (lt, gt) = (_mm_set1_epi8(b'<' as i8), _mm_set1_epi8(b'>' as i8));
+        for block in 0..blocks {
+            let at = block * 16;
+            let bytes = _mm_loadu_si128(s.as_ptr().add(at) as *const __m128i);
+            let hits = _mm_or_si128(_mm_cmpeq_epi8(bytes, lt), _mm_cmpeq_epi8(bytes, gt));
+            let mut mask = _mm_movemask_epi8(hits) as u32;
+            while mask != 0 {
+                let k = at + mask.trailing_zeros() as usize;
+                visit(k, s[k]);
+                mask &= mask - 1;
+            }
+        }
+    }
+    blocks * 16
+}
+
+/// (Elsewhere: the bytes are read one by one.)
+#[cfg(not(target_arch = "x86_64"))]
+fn sse2_marks(_s: &[u8], _visit: &mut impl FnMut(usize, u8)) -> usize {
+    0
 }
 
 /// How many of the positions *lts* are in *lo..hi*.
@@ -1169,11 +1263,11 @@ fn readings_past(
 
 /// Where `_LONG_TAG_RE` matches (a tag's `<` then 2 x MAX_ATTRS_PER_TAG bytes and more
 /// without a `>`), as finditer gives them.
-fn long_tags(body: &[u8], lts: &[usize]) -> Vec<usize> {
-    let mut gt = NextOf::new(b'>', b'>');
+fn long_tags(body: &[u8], marks: &Marks) -> Vec<usize> {
+    let mut gap = 0;
     let mut out = Vec::new();
     let mut pos = 0;
-    for &p in lts {
+    for &p in &marks.lts {
         if p < pos {
             continue; // inside the long tag found last
         }
@@ -1186,8 +1280,7 @@ fn long_tags(body: &[u8], lts: &[usize]) -> Vec<usize> {
         if !body.get(letter).is_some_and(u8::is_ascii_alphabetic) {
             continue;
         }
-        let g = gt.at(body, letter + 1);
-        if g - (letter + 1) >= 2 * MAX_ATTRS_PER_TAG {
+        if let Some(g) = marks.far_gt(letter + 1, LONG_GAP, &mut gap) {
             out.push(p);
             pos = g.max(pos);
         }
@@ -1212,15 +1305,15 @@ pub fn limit_attributes(
     body: &[u8],
     quoted: Option<Vec<usize>>,
     caps: Caps,
-    lts: &[usize],
+    marks: &Marks,
 ) -> Option<Vec<u8>> {
-    let long = long_tags(body, lts);
+    let long = long_tags(body, marks);
     let quoted = quoted.unwrap_or_else(|| quoted_gts(body));
     if long.is_empty() && quoted.is_empty() {
         return None;
     }
     let lowered = body.to_ascii_lowercase();
-    let mut ends = Ends::new(&lowered, caps, lts);
+    let mut ends = Ends::new(&lowered, caps, &marks.lts);
     let mut cuts = BTreeSet::new();
     let mut readings = vec![(0usize, Ctx::html())];
     let mut next_lt: Option<usize> = None; // None: -1
@@ -1323,7 +1416,7 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
         hit.push("dom_nodes");
     }
     // Each `<` of the bytes the scanners read: *cur*'s, found again if a bound cuts it.
-    let mut lts = lt_positions(cur);
+    let mut marks = Marks::of(cur);
     let mut owned: Option<Vec<u8>> = None;
     let half = (tags / 2 + 1) as u128;
     let gate = half * half * (1 + (cur.len() / REOPEN_UNIT_BYTES) as u128);
@@ -1335,20 +1428,20 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
             tags.min(limits.max_tags),
             limits.max_reopened,
             &found,
-            &lts,
+            &marks.lts,
         ) {
             Some(kept) => {
                 hit.push("formatting");
-                lts = lt_positions(&kept);
+                marks = Marks::of(&kept);
                 owned = Some(kept);
             }
             None => quoted = Some(found),
         }
     }
     let cur_now: &[u8] = owned.as_deref().unwrap_or(cur);
-    if let Some(kept) = limit_attributes(cur_now, quoted, limits.caps, &lts) {
+    if let Some(kept) = limit_attributes(cur_now, quoted, limits.caps, &marks) {
         hit.push("attributes");
-        lts = lt_positions(&kept);
+        marks = Marks::of(&kept);
         owned = Some(kept);
     }
     let cur_now: &[u8] = owned.as_deref().unwrap_or(cur);
@@ -1367,7 +1460,8 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
     }
     let cur_now: &[u8] = owned.as_deref().unwrap_or(cur);
     let nest = many_tags
-        || (tags > limits.max_dom_depth && links_may_nest(cur_now, limits.max_dom_depth, &lts));
+        || (tags > limits.max_dom_depth
+            && links_may_nest(cur_now, limits.max_dom_depth, &marks.lts));
     let out = match owned {
         Some(bytes) => Some(bytes),
         None if cur.len() != body.len() => Some(cur.to_vec()),
@@ -1384,6 +1478,67 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `long_tags` as it was, a `>` search per tag (the reference of `Marks`).
+    fn long_tags_searched(body: &[u8]) -> Vec<usize> {
+        let mut gt = NextOf::new(b'>', b'>');
+        let (mut out, mut pos) = (Vec::new(), 0);
+        while let Some(i) = memchr(b'<', &body[pos..]) {
+            let p = pos + i;
+            pos = p + 1;
+            let letter = if body.get(p + 1) == Some(&b'/') {
+                p + 2
+            } else {
+                p + 1
+            };
+            if !body.get(letter).is_some_and(u8::is_ascii_alphabetic) {
+                continue;
+            }
+            let g = gt.at(body, letter + 1);
+            if g - (letter + 1) >= 2 * MAX_ATTRS_PER_TAG {
+                out.push(p);
+                pos = g.max(pos);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn marks_find_what_searches_find() {
+        // A seeded xorshift: bodies of `<`, `>`, `/`, a letter and runs of filler, around the
+        // 16-byte blocks and the long-gap length.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..3000 {
+            let mut body = Vec::new();
+            let parts = next() % 40;
+            for _ in 0..parts {
+                match next() % 6 {
+                    0 => body.push(b'<'),
+                    1 => body.push(b'>'),
+                    2 => body.push(b'/'),
+                    3 => body.push(b'a'),
+                    _ => {
+                        let run =
+                            [1, 15, 16, 17, 200, 510, 511, 512, 513, 1100][next() as usize % 10];
+                        body.extend(std::iter::repeat(b'x').take(run));
+                    }
+                }
+            }
+            let marks = Marks::of(&body);
+            assert_eq!(marks.lts, memchr_iter(b'<', &body).collect::<Vec<_>>());
+            assert_eq!(
+                long_tags(&body, &marks),
+                long_tags_searched(&body),
+                "{body:?}"
+            );
+        }
+    }
 
     #[test]
     fn context_names_are_the_roots_the_islands_and_frameset() {

@@ -320,8 +320,9 @@ fn limit_reopened<'py>(
 ) -> PyResult<Option<Bound<'py, PyBytes>>> {
     let kept = py.detach(|| {
         guarded(|| {
-            let lts = bound::lt_positions(body);
-            bound::limit_reopened(body, tags, max_reopened, &bound::quoted_gts(body), &lts)
+            let marks = bound::Marks::of(body);
+            let quoted = bound::quoted_gts(body);
+            bound::limit_reopened(body, tags, max_reopened, &quoted, &marks.lts)
         })
     })?;
     Ok(kept.map(|bytes| PyBytes::new(py, &bytes)))
@@ -332,8 +333,8 @@ fn limit_reopened<'py>(
 fn limit_attributes<'py>(py: Python<'py>, body: &[u8]) -> PyResult<Option<Bound<'py, PyBytes>>> {
     let kept = py.detach(|| {
         guarded(|| {
-            let lts = bound::lt_positions(body);
-            bound::limit_attributes(body, None, bound::Caps::default(), &lts)
+            let marks = bound::Marks::of(body);
+            bound::limit_attributes(body, None, bound::Caps::default(), &marks)
         })
     })?;
     Ok(kept.map(|bytes| PyBytes::new(py, &bytes)))
