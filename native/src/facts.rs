@@ -68,6 +68,7 @@ pub fn set_tables(tables: Tables) {
 }
 
 /// What an element's facts depend on: its tag, class, id, role and itemprop.
+#[cfg(test)]
 type FactsKey = (
     String,
     Option<String>,
@@ -82,8 +83,29 @@ type FactsKey = (
 /// started afresh, its table freed, past `MEMO_CHARS`. Emptied when the tables change.
 #[derive(Default)]
 pub struct FactsMemo {
-    map: HashMap<FactsKey, Facts>,
+    /// By the kind's bytes (`kind_bytes`): looked up without a String made or five hashed.
+    map: HashMap<Box<[u8]>, Facts>,
     chars: usize,
+    /// The bytes of the kind looked up last.
+    key: Vec<u8>,
+}
+
+/// *key* set to the bytes of a kind, one for one: the tag's length and bytes, then per value
+/// a flag byte (0xFF: absent) and its length and bytes.
+fn kind_bytes(key: &mut Vec<u8>, tag: &str, values: [&Option<String>; 4]) {
+    key.clear();
+    key.extend_from_slice(&tag.len().to_le_bytes());
+    key.extend_from_slice(tag.as_bytes());
+    for value in values {
+        match value {
+            None => key.push(0xFF),
+            Some(v) => {
+                key.push(0);
+                key.extend_from_slice(&v.len().to_le_bytes());
+                key.extend_from_slice(v.as_bytes());
+            }
+        }
+    }
 }
 
 pub(crate) const MEMO_CHARS: usize = 8 << 20; // placement.py's _FACTS budget
@@ -98,11 +120,45 @@ impl FactsMemo {
     }
 
     /// `tables.facts(...)` of a kind, memoized.
+    #[cfg(test)]
     fn facts(&mut self, tables: &Tables, key: FactsKey) -> Facts {
-        if let Some(found) = self.map.get(&key) {
+        let (tag, cls, id, role, itemprop) = &key;
+        self.facts_of(tables, tag, cls, id, role, itemprop)
+    }
+
+    /// `tables.facts(...)` of the kind (tag, class, id, role, itemprop), memoized.
+    fn facts_of(
+        &mut self,
+        tables: &Tables,
+        tag: &str,
+        cls: &Option<String>,
+        id: &Option<String>,
+        role: &Option<String>,
+        itemprop: &Option<String>,
+    ) -> Facts {
+        let mut key = std::mem::take(&mut self.key);
+        kind_bytes(&mut key, tag, [cls, id, role, itemprop]);
+        let facts = self.facts_keyed(tables, &key, (tag, cls, id, role, itemprop));
+        self.key = key;
+        facts
+    }
+
+    fn facts_keyed(
+        &mut self,
+        tables: &Tables,
+        key: &[u8],
+        kind: (
+            &str,
+            &Option<String>,
+            &Option<String>,
+            &Option<String>,
+            &Option<String>,
+        ),
+    ) -> Facts {
+        if let Some(found) = self.map.get(key) {
             return found.clone();
         }
-        let (tag, cls, id, role, itemprop) = &key;
+        let (tag, cls, id, role, itemprop) = kind;
         let facts = tables.facts(tag, cls, id, role, itemprop);
         let len = |v: &Option<String>| v.as_ref().map_or(0, |v| v.chars().count());
         let size =
@@ -114,7 +170,7 @@ impl FactsMemo {
             }
         }
         self.chars += size;
-        self.map.insert(key, facts.clone());
+        self.map.insert(key.into(), facts.clone());
         facts
     }
 }
@@ -140,14 +196,7 @@ pub fn memoized<'k>(
     match memo {
         Some(memo) => kinds
             .map(|(tag, cls, id, role, itemprop)| {
-                let key = (
-                    tag.to_string(),
-                    cls.clone(),
-                    id.clone(),
-                    role.clone(),
-                    itemprop.clone(),
-                );
-                memo.facts(tables, key)
+                memo.facts_of(tables, tag, cls, id, role, itemprop)
             })
             .collect(),
         None => kinds
