@@ -4,6 +4,7 @@
 //! Python's, passed in once (`set_tables`); the steps are ported one for one, and
 //! tests/test_native.py holds them to Python's on every kind of element of its pages and on
 //! random names.
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -341,14 +342,15 @@ impl Tables {
         let mut region: Option<&str> = None;
         let (mut article, mut comment, mut bits) = (false, false, 0);
         for token in tokens(word) {
-            bits |= self.word_bits.get(&token).copied().unwrap_or(0);
+            let token: &str = &token;
+            bits |= self.word_bits.get(token).copied().unwrap_or(0);
             if comment {
                 continue;
             }
-            match self.token_label(&token) {
+            match self.token_label(token) {
                 Some(label) if label == self.comment => comment = true,
                 Some(label) if label == self.content => {
-                    article = article || !self.weak_content.contains(&token)
+                    article = article || !self.weak_content.contains(token)
                 }
                 Some(label) if region.is_none() => region = Some(label),
                 _ => {}
@@ -380,11 +382,11 @@ fn lower_letter(c: char) -> bool {
 
 /// `_tokens`: `_TOKEN_RE`'s matches, `[A-Z]?[a-z\u00e0-\u024f]+|[A-Z]+(?![a-z])`, lowercased
 /// (its ASCII fast path gives the same tokens).
-pub fn tokens(value: &str) -> Vec<String> {
+pub fn tokens(value: &str) -> Vec<Cow<'_, str>> {
     if value.is_ascii() && !value.bytes().any(|b| b.is_ascii_uppercase()) {
-        // Python's fast path: no capital, so the tokens are the runs of a-z.
+        // Python's fast path: no capital, so the tokens are the runs of a-z (borrowed).
         let runs = value.split(|c: char| !c.is_ascii_lowercase());
-        return runs.filter(|t| !t.is_empty()).map(str::to_string).collect();
+        return runs.filter(|t| !t.is_empty()).map(Cow::Borrowed).collect();
     }
     let chars: Vec<char> = value.chars().collect();
     let mut out = Vec::new();
@@ -402,7 +404,9 @@ pub fn tokens(value: &str) -> Vec<String> {
         let start = if upper { i + 1 } else { i };
         let end = run_from(start);
         if end > start {
-            out.push(chars[i..end].iter().collect::<String>().to_lowercase());
+            out.push(Cow::Owned(
+                chars[i..end].iter().collect::<String>().to_lowercase(),
+            ));
             i = end;
             continue;
         }
@@ -416,7 +420,9 @@ pub fn tokens(value: &str) -> Vec<String> {
                 end -= 1;
             }
             if end > i {
-                out.push(chars[i..end].iter().collect::<String>().to_lowercase());
+                out.push(Cow::Owned(
+                    chars[i..end].iter().collect::<String>().to_lowercase(),
+                ));
                 i = end;
                 continue;
             }
