@@ -70,7 +70,7 @@ type ColumnsRow = (
 );
 /// `lexbor_page`'s answer: the page's fields, its markup, each link's element address, and
 /// either the raw links (`extract_links`'s shape) or the rows' columns.
-type LexborPage = (
+pub(crate) type LexborPage = (
     walk::Fields,
     lexbor::Markup,
     Vec<usize>,
@@ -85,7 +85,7 @@ type LexborPage = (
 /// raw links. *max_links*: links kept
 /// (MAX_LINKS_PER_PAGE).
 #[pyfunction]
-fn lexbor_page(
+pub(crate) fn lexbor_page(
     tree: &Bound<'_, PyAny>,
     page_url: &str,
     legacy: bool,
@@ -152,7 +152,7 @@ pub(crate) fn element_of(tree: &Bound<'_, PyAny>, node: &Bound<'_, PyAny>) -> Py
 /// *containers*, *min_para*: placement's tags and threshold. Under the GIL (the tree holds).
 /// None if *root* is not in the document (a `<body>` a late `<frameset>` detached).
 #[pyfunction]
-fn lexbor_scan(
+pub(crate) fn lexbor_scan(
     tree: &Bound<'_, PyAny>,
     root: &Bound<'_, PyAny>,
     links: Vec<usize>,
@@ -243,7 +243,7 @@ fn element_facts(
 
 /// `lexbor_scan`'s answer (scan.rs `Scan`'s fields, then scan_arrays.rs's `nearest` and
 /// `ancestry`).
-type ScanRow = (
+pub(crate) type ScanRow = (
     Option<Vec<facts::Facts>>,
     Vec<i64>,
     Vec<u32>,
