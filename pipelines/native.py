@@ -376,8 +376,11 @@ def walk_page(
         # `tree` holds the document: it stays alive (and unchanged) during the call.
         # The bound read at each call (tests lower it).
         max_links = extract_module.MAX_LINKS_PER_PAGE
-        walked = native.lexbor_page(tree, url, legacy, ROWS_IN_RUST, max_links)
-        fields, events, addresses, raw, columns = walked
+        root = tree.body or root  # placement's root: scanned in the same call (fused.rs)
+        (fields, events, addresses, raw, columns), scan = native.lexbor_page_scan(
+            tree, url, legacy, ROWS_IN_RUST, max_links, root, SCAN_BLOCKS, _CONTAINERS,
+            placement_module._MIN_PARA,
+        )  # fmt: skip
     except UnicodeEncodeError:  # a lone surrogate in the URL (no Rust str holds it): Python's
         return None
     except RuntimeError as exc:
@@ -399,7 +402,7 @@ def walk_page(
     else:
         walked = _columns_page(WalkedPage(page, base, alternates, markup, nodes, (), (), None,
                                           _no_links, long), columns)  # fmt: skip
-        walked.scanner = _scanner(addresses)
+        walked.scanner = _walk_scanner(native, addresses, root, scan)
     walked.link_signals = link_signals
     return walked
 
@@ -435,10 +438,17 @@ def scan_page(
     except RuntimeError as exc:
         _failed("a page's placement scan", exc)
         return None
-    if row is None:  # a detached root: Python's (no bug, not logged)
+    return _scanned(native, row)
+
+
+def _scanned(native: ModuleType, row: tuple[Any, ...] | None) -> Scanned | None:
+    """The core's scan *row* as placement takes it; None for a detached root (Python's
+    scan, no bug: not logged) or a link the scan did not reach (the walks disagree: a bug,
+    logged)."""
+    if row is None:
         return None
     scanned = Scanned(*row, native.tree_sums)
-    if -1 in scanned.link_keys:  # a link the scan did not reach: the walks disagree (a bug)
+    if -1 in scanned.link_keys:
         _failed("a page's placement scan", RuntimeError("a link is not in the scan"))
         return None
     return scanned
@@ -728,3 +738,36 @@ def place_stage(
         placed[index] = placed[index]._replace(placement=region, score=score)
     STAGE_PAGES[0] += 1
     return placed, None if parts is None else placement_model.LinkFacts(*parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# The walk and placement's scan in one call (native/src/fused.rs ``lexbor_page_scan``): the
+# scan reads the tree right after the walk, while it is in the CPU's caches.
+# ---------------------------------------------------------------------------------------------
+
+CORE_FUNCTIONS = (*CORE_FUNCTIONS, "lexbor_page_scan")
+
+
+def _walk_scanner(
+    native: ModuleType, addresses: list[int], root: LexborNode,
+    scan: tuple[tuple[Any, ...] | None, str | None],
+) -> Scanner:  # fmt: skip
+    """Placement's scanner of a walked page: the scan made with the walk (*scan*: its row,
+    or the message of its failure, then logged: placement scans) when placement asks for the
+    same *root*; :func:`scan_page` for another."""
+    row, failure = scan
+    if failure is not None:
+        _failed("a page's placement scan", RuntimeError(failure))
+        scanned = None
+    else:
+        scanned = _scanned(native, row) if row is not None else None
+    at = root.mem_id
+
+    def scanner(
+        tree: LexborHTMLParser, root: LexborNode, links: Sequence[LexborNode]
+    ) -> Scanned | None:
+        if root.mem_id == at and (row is not None or failure is not None):
+            return scanned
+        return scan_page(tree, root, links, addresses)
+
+    return scanner

@@ -227,7 +227,7 @@ def test_a_panic_in_the_lexbor_walk_falls_back_too(core, monkeypatch, caplog):
     assert native.lexbor_core() is core
     monkeypatch.undo()  # the real _failed (the autouse fixture makes a fallback fail)
     monkeypatch.setattr(native, "_logged_failures", set())  # none logged yet
-    monkeypatch.setattr(core, "lexbor_page", lambda *args: core._panic_for_test())
+    monkeypatch.setattr(core, "lexbor_page_scan", lambda *args: core._panic_for_test())
     body, url = b"<footer><a href=/y>y</a></footer>", "http://s.test/q"
     with caplog.at_level(logging.ERROR, logger=native.__name__):
         page = extract_page(body, url)
@@ -241,8 +241,10 @@ def test_the_core_takes_the_rows_when_built(core, monkeypatch):
     core) leaves them to the Python path."""
     calls = []
     if core is not None:
-        real = core.lexbor_page
-        monkeypatch.setattr(core, "lexbor_page", lambda *args: calls.append(args) or real(*args))
+        real = core.lexbor_page_scan
+        monkeypatch.setattr(
+            core, "lexbor_page_scan", lambda *args: calls.append(args) or real(*args)
+        )
     body, url = b"<a href=/x>x</a>", "http://s.test/"
     assert [k.target_url for k in extract_page(body, url).links] == ["http://s.test/x"]
     assert len(calls) == (core is not None)
@@ -706,7 +708,7 @@ def test_native_false_runs_no_rust(core, monkeypatch):
         return _fallback_works()
     calls = []
     native.lexbor_core()  # loaded (its probe walks a page) before the count
-    for name in ("bound_body", "lexbor_page", "placement_links"):
+    for name in ("bound_body", "lexbor_page_scan", "placement_links"):
         real = getattr(core, name)
         monkeypatch.setattr(
             core, name, lambda *a, real=real, name=name: calls.append(name) or real(*a)
@@ -715,7 +717,7 @@ def test_native_false_runs_no_rust(core, monkeypatch):
     python = extract_page(body, "http://s.test/", native=False)
     assert calls == []
     assert extract_page(body, "http://s.test/") == python
-    assert sorted(calls) == ["bound_body", "lexbor_page", "placement_links"]
+    assert sorted(calls) == ["bound_body", "lexbor_page_scan", "placement_links"]
 
 
 _SCAN_FIELDS = ("parent", "tag", "label", "body", "bits", "depth", "block", "index")
@@ -871,18 +873,66 @@ def test_a_link_not_in_the_tree_falls_back(core, monkeypatch):
         return _fallback_works()
     failures = []
     monkeypatch.setattr(native, "_failed", lambda url, exc: failures.append(str(exc)))
-    real = core.lexbor_page
+    real = core.lexbor_page_scan
 
     def shifted(*args):  # every link's address off by one: no element of the tree
-        fields, markup, addresses, raw, columns = real(*args)
-        return fields, markup, [a + 1 for a in addresses], raw, columns
+        (fields, markup, addresses, raw, columns), scan = real(*args)
+        return (fields, markup, [a + 1 for a in addresses], raw, columns), scan
 
-    monkeypatch.setattr(core, "lexbor_page", shifted)
+    monkeypatch.setattr(core, "lexbor_page_scan", shifted)
     body = b"<p>" + b"Some running text here. " * 3 + b"<a href=/x>x</a></p>"
     assert extract_page(body, "http://s.test/") == extract_page(
         body, "http://s.test/", native=False
     )
     assert failures == ["a link the core found is not an element of the tree"]
+
+
+def test_the_scan_made_with_the_walk_is_lexbor_scans(core):
+    """``lexbor_page_scan`` (the walk, then placement's scan in the same call) gives what
+    ``lexbor_page`` and ``lexbor_scan`` give one after the other, on every page kept in
+    tests/data; it scans only when the rows are built and a link is kept."""
+    if core is None:
+        return _fallback_works()
+    native.lexbor_core()
+    rules = (native.SCAN_BLOCKS, native._CONTAINERS, placement._MIN_PARA)
+    scanned = 0
+    for url, html in repository_pages():
+        tree = LexborHTMLParser(html)
+        root = tree.body or tree.root
+        walked, (row, failure) = core.lexbor_page_scan(tree, url, False, True, 10_000, root, *rules)
+        assert walked == core.lexbor_page(tree, url, False, True, 10_000) and failure is None
+        want = core.lexbor_scan(tree, root, walked[2], *rules) if walked[2] else None
+        assert row == want
+        scanned += row is not None
+    assert scanned > 280
+    tree = LexborHTMLParser("<a href=/x>x</a>")
+    root = tree.body
+    assert core.lexbor_page_scan(tree, "", False, False, 10, root, *rules)[1] == (None, None)
+    assert core.lexbor_page_scan(tree, "", False, True, 0, root, *rules)[1] == (None, None)
+
+
+def test_a_failed_scan_made_with_the_walk_leaves_placement_its_own(core, monkeypatch):
+    """The walk's scan that failed is logged, and placement scans in Python (the same
+    placements); another root than the walk's is scanned when asked."""
+    if core is None:
+        return _fallback_works()
+    failures = []
+    monkeypatch.setattr(native, "_failed", lambda url, exc: failures.append(str(exc)))
+    real = core.lexbor_page_scan
+    monkeypatch.setattr(core, "lexbor_page_scan", lambda *a: (real(*a)[0], (None, "a panic")))
+    body = b"<p>" + b"Some running text here. " * 3 + b"<a href=/x>x</a></p><footer><a href=/y>y"
+    assert extract_page(body, "http://s.test/") == extract_page(
+        body, "http://s.test/", native=False
+    )
+    assert failures == ["a panic"]
+    tree = LexborHTMLParser(body)
+    links = tree.css("a")
+    scanner = native._walk_scanner(core, [k.mem_id for k in links], tree.body, (None, "x"))
+    assert scanner(tree, tree.body, links) is None
+    assert (
+        scanner(tree, tree.root, links).link_keys
+        == native.scan_page(tree, tree.root, links).link_keys
+    )
 
 
 _STORY = "Running text of the story, with words enough to count. "

@@ -222,6 +222,26 @@ def test_every_short_body(core, monkeypatch):
                 _same(b"".join(parts))
 
 
+def test_long_tags_at_every_offset(core):
+    """What the core reads of a body in one pass, 16 bytes at a time (each `<`, and the
+    stretches of 2 x MAX_ATTRS_PER_TAG bytes or more without a `>`, from which a tag is long),
+    on tags of about that length starting at each offset of a 16-byte block, with a quoted `>`
+    or not, at a body's end or not, with `<` in the last bytes (read one by one)."""
+    hits = set()
+    gap = 2 * extract.MAX_ATTRS_PER_TAG
+    for offset in range(17):
+        for run in (gap - 3, gap - 2, gap - 1, gap, gap + 1, 2 * gap + 5):
+            for head, tail in [(b"<b x='", b"'>"), (b"<a ", b">"), (b"</p ", b""),
+                               (b"<b y='>", b"' z=1>"), (b"<b", b"<i>")]:  # fmt: skip
+                body = b"." * offset + head + b"x" * run + tail
+                # (the last: cut, more attributes than the bound)
+                after = (b"", b"<p>" + body, b"<b x='>'>" + b"y" * 13 + b"<", b"<a x='>' " + _MANY)
+                for more in after:
+                    hits.update(_same(body + more))
+                _same_parts(core, body)
+    assert "attributes" in hits
+
+
 # -- a seeded tag soup -------------------------------------------------------------------------
 _NAMES = [b"b", b"i", b"u", b"s", b"big", b"small", b"strike", b"strong", b"em", b"font",
           b"nobr", b"code", b"tt", b"a", b"script", b"style", b"textarea", b"title", b"xmp",

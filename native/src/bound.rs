@@ -196,6 +196,8 @@ struct Names {
     list: &'static [&'static [u8]],
     first: [bool; 256],
     longest: usize,
+    /// The names by their first byte, lowercased (made at first use).
+    by_first: std::sync::OnceLock<Vec<Vec<&'static [u8]>>>,
 }
 
 const fn names(list: &'static [&'static [u8]]) -> Names {
@@ -215,6 +217,7 @@ const fn names(list: &'static [&'static [u8]]) -> Names {
         list,
         first,
         longest,
+        by_first: std::sync::OnceLock::new(),
     }
 }
 
@@ -229,15 +232,29 @@ static LINK_SET: Names = names(&[b"a"]);
 
 /// Where a name of *set* (ASCII case-insensitive) at *at* ends, if one is followed by a
 /// delimiter before *lim* (`(?:names)(?=[\t\n\f\r />])`, the search ending at *lim*).
+#[inline(always)]
 fn word_in(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<usize> {
     let lim = lim.min(s.len());
     if at >= lim || !set.first[s[at] as usize] {
-        return None;
+        return None; // most `<`: by one look-up, inline at each scanner's loop
     }
+    word_at(s, at, lim, set)
+}
+
+/// `word_in` past its first byte's look-up.
+#[inline(never)]
+fn word_at(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<usize> {
     let stop = lim.min(at + set.longest + 1);
     let d = (at + 1..stop).find(|&k| ends_name(s[k]))?;
     let word = &s[at..d];
-    set.list
+    let by_first = set.by_first.get_or_init(|| {
+        let mut by_first = vec![Vec::new(); 256];
+        for name in set.list {
+            by_first[name[0].to_ascii_lowercase() as usize].push(*name);
+        }
+        by_first
+    });
+    by_first[s[at].to_ascii_lowercase() as usize]
         .iter()
         .any(|n| n.eq_ignore_ascii_case(word))
         .then_some(d)
@@ -279,8 +296,105 @@ impl NextOf {
     }
 }
 
-fn count_lt(s: &[u8]) -> usize {
-    memchr_iter(b'<', s).count()
+/// What the scanners below read of a body's `<` and `>`, found in one pass over it: the
+/// scanners visit each `<` (the formatting tags, the long tags, the nesting links...), and a
+/// memchr search per `<` or per tag's `>`, and per scanner, cost more than the visits (HTML
+/// has a `<` every ~50 bytes).
+pub struct Marks {
+    /// The position of every `<`, in order.
+    pub lts: Vec<usize>,
+    /// The stretches without a `>` of `LONG_GAP` bytes or more, in order: (its first byte,
+    /// the `>` that ends it or the body's length). The next `>` from a position outside them
+    /// is less than `LONG_GAP` bytes away.
+    gaps: Vec<(usize, usize)>,
+}
+
+/// The shortest stretch without a `>` that `Marks` keeps: `_LONG_TAG_RE`'s 2 x
+/// MAX_ATTRS_PER_TAG bytes (the longest distance the scanners ask about is 1,021).
+const LONG_GAP: usize = 2 * MAX_ATTRS_PER_TAG;
+
+impl Marks {
+    /// The marks of *s*.
+    pub fn of(s: &[u8]) -> Marks {
+        let mut marks = Marks {
+            lts: Vec::new(),
+            gaps: Vec::new(),
+        };
+        let mut from = 0; // the first byte after the last `>`
+        let mut visit = |at: usize, byte: u8, marks: &mut Marks| {
+            if byte == b'<' {
+                marks.lts.push(at);
+            } else {
+                if at - from >= LONG_GAP {
+                    marks.gaps.push((from, at));
+                }
+                from = at + 1;
+            }
+        };
+        let done = sse2_marks(s, &mut |at, byte| visit(at, byte, &mut marks));
+        for (at, &byte) in s.iter().enumerate().skip(done) {
+            if byte == b'<' || byte == b'>' {
+                visit(at, byte, &mut marks);
+            }
+        }
+        if s.len() - from.min(s.len()) >= LONG_GAP {
+            marks.gaps.push((from, s.len()));
+        }
+        marks
+    }
+
+    /// The first `>` at or after *at* (the body's length: none) if at least *far* bytes
+    /// away, far >= `LONG_GAP` (NextOf(b'>') for a caller that asks about long distances);
+    /// *gap*: where to look from in `gaps`, moved on (callers ask in increasing order).
+    fn far_gt(&self, at: usize, far: usize, gap: &mut usize) -> Option<usize> {
+        debug_assert!(far >= LONG_GAP);
+        while *gap < self.gaps.len() && self.gaps[*gap].1 < at {
+            *gap += 1;
+        }
+        let &(first, end) = self.gaps.get(*gap)?;
+        (first <= at && end - at >= far).then_some(end)
+    }
+}
+
+/// Calls *visit* with each `<` and `>` of the whole 16-byte blocks of *s*, in order (SSE2,
+/// every x86-64 has it: 16 bytes by a few instructions); the bytes read.
+#[cfg(target_arch = "x86_64")]
+fn sse2_marks(s: &[u8], visit: &mut impl FnMut(usize, u8)) -> usize {
+    use std::arch::x86_64::{__m128i, _mm_set1_epi8};
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128};
+    let blocks = s.len() / 16;
+    // SAFETY: SSE2 is part of x86-64; each load reads 16 bytes inside *s*.
+    unsafe {
+        let (lt, gt) = (_mm_set1_epi8(b'<' as i8), _mm_set1_epi8(b'>' as i8));
+        for block in 0..blocks {
+            let at = block * 16;
+            let bytes = _mm_loadu_si128(s.as_ptr().add(at) as *const __m128i);
+            let hits = _mm_or_si128(_mm_cmpeq_epi8(bytes, lt), _mm_cmpeq_epi8(bytes, gt));
+            let mut mask = _mm_movemask_epi8(hits) as u32;
+            while mask != 0 {
+                let k = at + mask.trailing_zeros() as usize;
+                visit(k, s[k]);
+                mask &= mask - 1;
+            }
+        }
+    }
+    blocks * 16
+}
+
+/// (Elsewhere: the bytes are read one by one.)
+#[cfg(not(target_arch = "x86_64"))]
+fn sse2_marks(_s: &[u8], _visit: &mut impl FnMut(usize, u8)) -> usize {
+    0
+}
+
+/// How many of the positions *lts* are in *lo..hi*.
+fn lts_in(lts: &[usize], lo: usize, hi: usize) -> usize {
+    below(lts, hi).saturating_sub(below(lts, lo)) as usize
+}
+
+/// The positions *lts* from *lo* on.
+fn lts_from(lts: &[usize], lo: usize) -> &[usize] {
+    &lts[lts.partition_point(|&p| p < lo)..]
 }
 
 // -- formatting elements re-opened in each block (_limit_reopened) ---------------------------
@@ -386,26 +500,25 @@ fn formatting_tag(s: &[u8], p: usize, cap: usize) -> Option<FormattingTag> {
 
 /// The matches of `_FORMATTING_TAG_RE` (or `_FORMATTING_WHOLE_RE` in the lowercased body:
 /// the same spans), as finditer gives them.
-fn formatting_tags(s: &[u8]) -> Vec<FormattingTag> {
+fn formatting_tags(s: &[u8], lts: &[usize]) -> Vec<FormattingTag> {
     let mut out = Vec::new();
     let mut pos = 0;
-    while let Some(i) = memchr(b'<', &s[pos..]) {
-        let p = pos + i;
-        match formatting_tag(s, p, s.len()) {
-            Some(tag) => {
-                pos = tag.end;
-                out.push(tag);
-            }
-            None => pos = p + 1,
+    for &p in lts {
+        if p < pos {
+            continue; // inside the tag matched last
+        }
+        if let Some(tag) = formatting_tag(s, p, s.len()) {
+            pos = tag.end;
+            out.push(tag);
         }
     }
     out
 }
 
 /// `len(_FORMATTING_START_RE.findall(body))`.
-fn formatting_starts(body: &[u8]) -> usize {
-    memchr_iter(b'<', body)
-        .filter(|&p| word_in(body, p + 1, body.len(), &FORMATTING_SET).is_some())
+fn formatting_starts(body: &[u8], lts: &[usize]) -> usize {
+    lts.iter()
+        .filter(|&&p| word_in(body, p + 1, body.len(), &FORMATTING_SET).is_some())
         .count()
 }
 
@@ -428,10 +541,10 @@ fn tag_start_at(s: &[u8], p: usize, hi: usize) -> bool {
 }
 
 /// `_heavy_formatting`.
-fn heavy_formatting(body: &[u8], quoted: &[usize]) -> bool {
+fn heavy_formatting(body: &[u8], quoted: &[usize], lts: &[usize]) -> bool {
     let n = body.len();
     let mut gt = NextOf::new(b'>', b'>');
-    for p in memchr_iter(b'<', body) {
+    for &p in lts {
         if let Some(d) = word_in(body, p + 1, n, &FORMATTING_A_SET) {
             if gt.at(body, d) - d >= REOPEN_UNIT_BYTES - 3 {
                 return true;
@@ -453,9 +566,10 @@ fn heavy_formatting(body: &[u8], quoted: &[usize]) -> bool {
 }
 
 /// `_pop_positions` of the lowercased body.
-fn pop_positions(lowered: &[u8]) -> Vec<usize> {
+fn pop_positions(lowered: &[u8], lts: &[usize]) -> Vec<usize> {
     let n = lowered.len();
-    memchr_iter(b'<', lowered)
+    lts.iter()
+        .copied()
         .filter(|&p| {
             lowered.get(p + 1) == Some(&b'/') || word_in(lowered, p + 1, n, &POPPING_SET).is_some()
         })
@@ -467,7 +581,13 @@ fn units(len: usize) -> i64 {
 }
 
 /// `_reopen_bound`, over the formatting tags of the lowercased body.
-fn reopen_bound(lowered: &[u8], tags: &[FormattingTag], pops: usize, starts: usize) -> i64 {
+fn reopen_bound(
+    lowered: &[u8],
+    lts: &[usize],
+    tags: &[FormattingTag],
+    pops: usize,
+    starts: usize,
+) -> i64 {
     let mut alike: HashMap<&[u8], i64> = HashMap::new();
     for tag in tags {
         let start = tag.name.0 - 1 - usize::from(tag.closing);
@@ -481,8 +601,9 @@ fn reopen_bound(lowered: &[u8], tags: &[FormattingTag], pops: usize, starts: usi
             listed += n.min(3) * units(tag.len());
         }
     }
-    let links = memchr_iter(b'<', lowered)
-        .filter(|&p| word_in(lowered, p + 1, lowered.len(), &LINK_SET).is_some())
+    let links = lts
+        .iter()
+        .filter(|&&p| word_in(lowered, p + 1, lowered.len(), &LINK_SET).is_some())
         .count();
     (listed - 1 + link).saturating_mul((pops + links + starts) as i64)
 }
@@ -496,6 +617,7 @@ fn below(pops: &[usize], x: usize) -> i64 {
 /// spans dropped to stay within *budget*.
 fn reopen_cost(
     lowered: &[u8],
+    lts: &[usize],
     ftags: &[FormattingTag],
     tags: i64,
     pops: &[usize],
@@ -508,7 +630,7 @@ fn reopen_cost(
     let (mut cost, mut seen, mut last) = (0i64, 0i64, 0usize);
     for tag in ftags {
         let start = tag.name.0 - 1 - usize::from(tag.closing);
-        let between = count_lt(&lowered[last..start]) as i64;
+        let between = lts_in(lts, last, start) as i64;
         if between > 0 {
             certain.clear();
             if size != 0 {
@@ -569,26 +691,33 @@ fn reopen_cost(
 }
 
 /// `_limit_reopened(body, tags, budget, quoted)`: the body without the dropped formatting
-/// start tags, or None (nothing dropped).
-pub fn limit_reopened(body: &[u8], tags: usize, budget: i64, quoted: &[usize]) -> Option<Vec<u8>> {
-    let starts = formatting_starts(body);
+/// start tags, or None (nothing dropped). *lts*: the body's `lt_positions`.
+pub fn limit_reopened(
+    body: &[u8],
+    tags: usize,
+    budget: i64,
+    quoted: &[usize],
+    lts: &[usize],
+) -> Option<Vec<u8>> {
+    let starts = formatting_starts(body, lts);
     if ((starts as i64 + 1).saturating_mul(tags as i64) <= budget)
-        && !heavy_formatting(body, quoted)
+        && !heavy_formatting(body, quoted, lts)
     {
         return None;
     }
+    // (Lowercasing keeps every `<` where it was: the body's positions are the lowered's.)
     let lowered = body.to_ascii_lowercase();
-    let pops = pop_positions(&lowered);
-    let ftags = formatting_tags(&lowered);
-    if reopen_bound(&lowered, &ftags, pops.len(), starts) <= budget {
+    let pops = pop_positions(&lowered, lts);
+    let ftags = formatting_tags(&lowered, lts);
+    if reopen_bound(&lowered, lts, &ftags, pops.len(), starts) <= budget {
         return None;
     }
     let tags = tags as i64;
-    if reopen_cost(&lowered, &ftags, tags, &pops, budget, None) <= budget {
+    if reopen_cost(&lowered, lts, &ftags, tags, &pops, budget, None) <= budget {
         return None;
     }
     let mut drop = Vec::new();
-    reopen_cost(&lowered, &ftags, tags, &pops, budget, Some(&mut drop));
+    reopen_cost(&lowered, lts, &ftags, tags, &pops, budget, Some(&mut drop));
     (!drop.is_empty()).then(|| cut_spans(body, &drop))
 }
 
@@ -655,6 +784,8 @@ impl Key {
 /// extract.py `_Ends`.
 struct Ends<'a> {
     lowered: &'a [u8],
+    /// The `lt_positions` of the body (the lowered's too).
+    lts: &'a [usize],
     found: [Seen; RAW_TEXT_NAMES.len() + 4],
     escaped: HashMap<usize, usize>,
     island_tags: usize,
@@ -662,9 +793,10 @@ struct Ends<'a> {
 }
 
 impl<'a> Ends<'a> {
-    fn new(lowered: &'a [u8], caps: Caps) -> Self {
+    fn new(lowered: &'a [u8], caps: Caps, lts: &'a [usize]) -> Self {
         Ends {
             lowered,
+            lts,
             found: [(1, 0); RAW_TEXT_NAMES.len() + 4],
             escaped: HashMap::new(),
             island_tags: 0,
@@ -675,21 +807,14 @@ impl<'a> Ends<'a> {
     fn search(&self, key: Key, at: usize) -> usize {
         let s = self.lowered;
         let n = s.len();
-        let literal: &[u8] = match key {
-            Key::Raw(_) => b"</",
-            Key::CommentOpen => b"<!--",
-            Key::CommentEnd => b"-->",
-            Key::BangEnd => b"--!>",
-            Key::CdataEnd => b"]]>",
-        };
         if at > n {
             return n;
         }
-        let Key::Raw(i) = key else {
-            return memmem::find(&s[at..], literal).map_or(n, |k| at + k);
+        let finder = &finders()[key.slot()];
+        let Key::Raw(_) = key else {
+            return finder.find(&s[at..]).map_or(n, |k| at + k);
         };
-        let needle = [literal, RAW_TEXT_NAMES[i]].concat();
-        let finder = memmem::Finder::new(&needle);
+        let needle = finder.needle();
         let mut from = at;
         while let Some(k) = finder.find(&s[from..]) {
             let p = from + k;
@@ -738,6 +863,19 @@ impl<'a> Ends<'a> {
         }
         result
     }
+}
+
+/// The searchers of `Ends::search`, by `Key::slot`: `</` and each raw text name, then the
+/// literals (built once a process: a searcher costs more to build than most searches).
+fn finders() -> &'static [memmem::Finder<'static>] {
+    static FINDERS: std::sync::OnceLock<Vec<memmem::Finder<'static>>> = std::sync::OnceLock::new();
+    FINDERS.get_or_init(|| {
+        let raw = RAW_TEXT_NAMES.iter().map(|name| [b"</", *name].concat());
+        let literals: [&[u8]; 4] = [b"<!--", b"-->", b"--!>", b"]]>"];
+        raw.chain(literals.iter().map(|l| l.to_vec()))
+            .map(|needle| memmem::Finder::new(&needle).into_owned())
+            .collect()
+    })
 }
 
 /// `_escaped_script`.
@@ -1029,8 +1167,10 @@ fn read_to(
 ) -> (Option<Vec<Reading>>, Cut) {
     let (last, mut ctx) = reading;
     let kind = opener_kind(&ctx, ends);
-    let opener = memchr_iter(b'<', &lowered[last..at])
-        .map(|k| last + k)
+    let opener = lts_from(ends.lts, last)
+        .iter()
+        .copied()
+        .take_while(|&p| p < at)
         .find(|&p| opener_at(lowered, p, at, kind));
     let point = opener.unwrap_or(at);
     let lo = memrchr(b'>', &body[last..point]).map_or(last, |k| last + k + 1);
@@ -1123,12 +1263,14 @@ fn readings_past(
 
 /// Where `_LONG_TAG_RE` matches (a tag's `<` then 2 x MAX_ATTRS_PER_TAG bytes and more
 /// without a `>`), as finditer gives them.
-fn long_tags(body: &[u8]) -> Vec<usize> {
-    let mut gt = NextOf::new(b'>', b'>');
+fn long_tags(body: &[u8], marks: &Marks) -> Vec<usize> {
+    let mut gap = 0;
     let mut out = Vec::new();
     let mut pos = 0;
-    while let Some(i) = memchr(b'<', &body[pos..]) {
-        let p = pos + i;
+    for &p in &marks.lts {
+        if p < pos {
+            continue; // inside the long tag found last
+        }
         pos = p + 1;
         let letter = if body.get(p + 1) == Some(&b'/') {
             p + 2
@@ -1138,8 +1280,7 @@ fn long_tags(body: &[u8]) -> Vec<usize> {
         if !body.get(letter).is_some_and(u8::is_ascii_alphabetic) {
             continue;
         }
-        let g = gt.at(body, letter + 1);
-        if g - (letter + 1) >= 2 * MAX_ATTRS_PER_TAG {
+        if let Some(g) = marks.far_gt(letter + 1, LONG_GAP, &mut gap) {
             out.push(p);
             pos = g.max(pos);
         }
@@ -1160,14 +1301,19 @@ fn disjoint(spans: &BTreeSet<(usize, usize)>) -> Vec<(usize, usize)> {
 }
 
 /// `_limit_attributes(body, quoted)`: the body cut, or None (no cut).
-pub fn limit_attributes(body: &[u8], quoted: Option<Vec<usize>>, caps: Caps) -> Option<Vec<u8>> {
-    let long = long_tags(body);
+pub fn limit_attributes(
+    body: &[u8],
+    quoted: Option<Vec<usize>>,
+    caps: Caps,
+    marks: &Marks,
+) -> Option<Vec<u8>> {
+    let long = long_tags(body, marks);
     let quoted = quoted.unwrap_or_else(|| quoted_gts(body));
     if long.is_empty() && quoted.is_empty() {
         return None;
     }
     let lowered = body.to_ascii_lowercase();
-    let mut ends = Ends::new(&lowered, caps);
+    let mut ends = Ends::new(&lowered, caps, &marks.lts);
     let mut cuts = BTreeSet::new();
     let mut readings = vec![(0usize, Ctx::html())];
     let mut next_lt: Option<usize> = None; // None: -1
@@ -1197,10 +1343,10 @@ pub fn limit_attributes(body: &[u8], quoted: Option<Vec<usize>>, caps: Caps) -> 
 }
 
 /// `_links_may_nest`.
-fn links_may_nest(body: &[u8], max_depth: usize) -> bool {
+fn links_may_nest(body: &[u8], max_depth: usize, lts: &[usize]) -> bool {
     let n = body.len();
     let (mut links, mut names) = (0usize, 0usize);
-    for p in memchr_iter(b'<', body) {
+    for &p in lts {
         if let Some(d) = word_in(body, p + 1, n, &NESTING_LINK_SET) {
             names += 1;
             links += usize::from(d == p + 2);
@@ -1259,7 +1405,7 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
         cur = &cur[..limits.max_parse_bytes];
         hit.push("parse_bytes");
     }
-    let tags = count_lt(cur);
+    let tags = memchr::memchr_iter(b'<', cur).count();
     if tags > limits.max_tags {
         // body[: _nth_tag(MAX_TAGS).match(body).end() - 1]
         let end = match limits.max_tags {
@@ -1269,23 +1415,33 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
         cur = &cur[..end];
         hit.push("dom_nodes");
     }
+    // Each `<` of the bytes the scanners read: *cur*'s, found again if a bound cuts it.
+    let mut marks = Marks::of(cur);
     let mut owned: Option<Vec<u8>> = None;
     let half = (tags / 2 + 1) as u128;
     let gate = half * half * (1 + (cur.len() / REOPEN_UNIT_BYTES) as u128);
     let mut quoted = None;
     if gate > limits.max_reopened.max(0) as u128 {
         let found = quoted_gts(cur);
-        match limit_reopened(cur, tags.min(limits.max_tags), limits.max_reopened, &found) {
+        match limit_reopened(
+            cur,
+            tags.min(limits.max_tags),
+            limits.max_reopened,
+            &found,
+            &marks.lts,
+        ) {
             Some(kept) => {
                 hit.push("formatting");
+                marks = Marks::of(&kept);
                 owned = Some(kept);
             }
             None => quoted = Some(found),
         }
     }
     let cur_now: &[u8] = owned.as_deref().unwrap_or(cur);
-    if let Some(kept) = limit_attributes(cur_now, quoted, limits.caps) {
+    if let Some(kept) = limit_attributes(cur_now, quoted, limits.caps, &marks) {
         hit.push("attributes");
+        marks = Marks::of(&kept);
         owned = Some(kept);
     }
     let cur_now: &[u8] = owned.as_deref().unwrap_or(cur);
@@ -1300,11 +1456,12 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
         deep = flat.is_some();
     }
     if flat.is_some() {
-        owned = flat;
+        owned = flat; // (then many_tags: the positions are not read again)
     }
     let cur_now: &[u8] = owned.as_deref().unwrap_or(cur);
-    let nest =
-        many_tags || (tags > limits.max_dom_depth && links_may_nest(cur_now, limits.max_dom_depth));
+    let nest = many_tags
+        || (tags > limits.max_dom_depth
+            && links_may_nest(cur_now, limits.max_dom_depth, &marks.lts));
     let out = match owned {
         Some(bytes) => Some(bytes),
         None if cur.len() != body.len() => Some(cur.to_vec()),
@@ -1321,6 +1478,67 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `long_tags` as it was, a `>` search per tag (the reference of `Marks`).
+    fn long_tags_searched(body: &[u8]) -> Vec<usize> {
+        let mut gt = NextOf::new(b'>', b'>');
+        let (mut out, mut pos) = (Vec::new(), 0);
+        while let Some(i) = memchr(b'<', &body[pos..]) {
+            let p = pos + i;
+            pos = p + 1;
+            let letter = if body.get(p + 1) == Some(&b'/') {
+                p + 2
+            } else {
+                p + 1
+            };
+            if !body.get(letter).is_some_and(u8::is_ascii_alphabetic) {
+                continue;
+            }
+            let g = gt.at(body, letter + 1);
+            if g - (letter + 1) >= 2 * MAX_ATTRS_PER_TAG {
+                out.push(p);
+                pos = g.max(pos);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn marks_find_what_searches_find() {
+        // A seeded xorshift: bodies of `<`, `>`, `/`, a letter and runs of filler, around the
+        // 16-byte blocks and the long-gap length.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..3000 {
+            let mut body = Vec::new();
+            let parts = next() % 40;
+            for _ in 0..parts {
+                match next() % 6 {
+                    0 => body.push(b'<'),
+                    1 => body.push(b'>'),
+                    2 => body.push(b'/'),
+                    3 => body.push(b'a'),
+                    _ => {
+                        let run =
+                            [1, 15, 16, 17, 200, 510, 511, 512, 513, 1100][next() as usize % 10];
+                        body.extend(std::iter::repeat(b'x').take(run));
+                    }
+                }
+            }
+            let marks = Marks::of(&body);
+            assert_eq!(marks.lts, memchr_iter(b'<', &body).collect::<Vec<_>>());
+            assert_eq!(
+                long_tags(&body, &marks),
+                long_tags_searched(&body),
+                "{body:?}"
+            );
+        }
+    }
 
     #[test]
     fn context_names_are_the_roots_the_islands_and_frameset() {

@@ -290,35 +290,90 @@ fn closes(name: &[u8]) -> Option<(&'static [&'static [u8]], Bounds)> {
     })
 }
 
-/// The estimated stack of open elements (`_limit_open_elements`' locals).
+/// What the stack steps read of one tag name, found once a page (a name's lists were
+/// searched at each of its tags, and its positions looked up by name several times a tag).
+struct Name {
+    /// Where it is open, lowest first.
+    positions: Vec<usize>,
+    /// A void element's, a raw text element's (`VOID`, `RAW_TEXT`).
+    void: bool,
+    raw: bool,
+    /// A start tag of it closes an open `<p>` (a block or `_CLOSES_P`).
+    closes_p: bool,
+    heading: bool,
+    /// A boundary of each set (`Bounds` order).
+    bound: [bool; 3],
+    /// `_CLOSES`: the open elements it closes (their ids once read), above which boundary.
+    closes: Option<(&'static [&'static [u8]], Bounds)>,
+    closes_ids: Vec<u32>,
+}
+
+/// The estimated stack of open elements (`_limit_open_elements`' locals), over the page's
+/// names numbered as they come (one hash a tag).
 struct Stack<'a> {
-    tags: Vec<&'a [u8]>,
-    positions: HashMap<&'a [u8], Vec<usize>>,
+    /// The open elements' name ids; the first: the empty name, never popped.
+    tags: Vec<u32>,
+    ids: HashMap<&'a [u8], u32>,
+    names: Vec<Name>,
     /// Per boundary set, the position of the nearest boundary at or below each position.
     near: [Vec<usize>; 3],
+    /// The ids of `p`, `svg` and `math`.
+    p: u32,
+    svg: u32,
+    math: u32,
 }
 
 impl<'a> Stack<'a> {
     fn new() -> Self {
-        Stack {
-            tags: vec![b""],
-            positions: HashMap::new(),
+        let mut stack = Stack {
+            tags: Vec::new(),
+            ids: HashMap::new(),
+            names: Vec::new(),
             near: [vec![0], vec![0], vec![0]],
-        }
+            p: 0,
+            svg: 0,
+            math: 0,
+        };
+        let empty = stack.id(b"");
+        stack.tags.push(empty);
+        (stack.p, stack.svg, stack.math) = (stack.id(b"p"), stack.id(b"svg"), stack.id(b"math"));
+        stack
     }
 
-    /// Where *name* is open, highest: 0 if not.
-    fn top_of(&self, name: &[u8]) -> usize {
-        self.positions
-            .get(name)
-            .and_then(|at| at.last().copied())
+    /// *name*'s id (numbered at its first sight).
+    fn id(&mut self, name: &'a [u8]) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        let sets = [Bounds::Table, Bounds::Scope, Bounds::List];
+        self.names.push(Name {
+            positions: Vec::new(),
+            void: VOID.contains(&name),
+            raw: RAW_TEXT.contains(&name),
+            closes_p: BLOCKS.contains(&name) || CLOSES_P_MORE.contains(&name),
+            heading: HEADINGS.contains(&name),
+            bound: sets.map(|bounds| is_bound(bounds, name)),
+            closes: closes(name),
+            closes_ids: Vec::new(),
+        });
+        self.ids.insert(name, id);
+        id
+    }
+
+    /// Where the name *id* is open, highest: 0 if not.
+    fn top_of(&self, id: u32) -> usize {
+        self.names[id as usize]
+            .positions
+            .last()
+            .copied()
             .unwrap_or(0)
     }
 
     fn pop_to(&mut self, k: usize) {
         while self.tags.len() > k {
-            if let Some(name) = self.tags.pop() {
-                self.positions.get_mut(name).map(Vec::pop);
+            if let Some(id) = self.tags.pop() {
+                self.names[id as usize].positions.pop();
             }
             self.near.iter_mut().for_each(|n| {
                 n.pop();
@@ -326,42 +381,48 @@ impl<'a> Stack<'a> {
         }
     }
 
-    /// The highest position of an open element of *group* above the nearest boundary.
-    fn open_in(&self, group: &[&[u8]], bounds: Bounds) -> usize {
+    /// The highest position of an open element of the names *group* above the nearest
+    /// boundary.
+    fn open_in(&self, group: &[u32], bounds: Bounds) -> usize {
         let floor = *self.near[bounds as usize].last().unwrap_or(&0);
         group
             .iter()
-            .map(|tag| self.top_of(tag))
+            .map(|&id| self.top_of(id))
             .filter(|&at| at > floor)
             .max()
             .unwrap_or(0)
     }
 
-    fn push(&mut self, name: &'a [u8]) {
+    fn push(&mut self, id: u32) {
         let k = self.tags.len();
-        self.tags.push(name);
-        self.positions.entry(name).or_default().push(k);
-        let sets = [Bounds::Table, Bounds::Scope, Bounds::List];
-        for (n, bounds) in self.near.iter_mut().zip(sets) {
+        self.tags.push(id);
+        let name = &mut self.names[id as usize];
+        name.positions.push(k);
+        for (n, bound) in self.near.iter_mut().zip(name.bound) {
             let below = *n.last().unwrap_or(&0);
-            n.push(if is_bound(bounds, name) { k } else { below });
+            n.push(if bound { k } else { below });
         }
     }
 
-    /// What a start tag closes before it opens (`<p>`, a heading, `_CLOSES`).
-    fn close_for(&mut self, name: &[u8]) {
-        if BLOCKS.contains(&name) || CLOSES_P_MORE.contains(&name) {
-            let k = self.open_in(&[b"p"], Bounds::Scope);
+    /// What a start tag of the name *id* closes before it opens (`<p>`, a heading,
+    /// `_CLOSES`).
+    fn close_for(&mut self, id: u32) {
+        if self.names[id as usize].closes_p {
+            let k = self.open_in(&[self.p], Bounds::Scope);
             if k > 0 {
                 self.pop_to(k);
             }
             let top = self.tags.last().copied().unwrap_or_default();
-            if HEADINGS.contains(&name) && HEADINGS.contains(&top) {
+            if self.names[id as usize].heading && self.names[top as usize].heading {
                 self.pop_to(self.tags.len() - 1);
             }
         }
-        if let Some((group, bounds)) = closes(name) {
-            let k = self.open_in(group, bounds);
+        if let Some((group, bounds)) = self.names[id as usize].closes {
+            if self.names[id as usize].closes_ids.is_empty() {
+                let ids = group.iter().map(|name| self.id(name)).collect();
+                self.names[id as usize].closes_ids = ids;
+            }
+            let k = self.open_in(&self.names[id as usize].closes_ids, bounds);
             if k > 0 {
                 self.pop_to(k);
             }
@@ -390,22 +451,23 @@ pub fn limit_open_elements(body: &[u8], max_depth: usize) -> Option<Vec<u8>> {
             }
             continue;
         };
+        let id = stack.id(name);
         if tag.closing {
-            let at = stack.top_of(name);
+            let at = stack.top_of(id);
             if at > 0 {
                 stack.pop_to(at);
             }
-        } else if VOID.contains(&name) {
+        } else if stack.names[id as usize].void {
             continue;
-        } else if RAW_TEXT.contains(&name) {
+        } else if stack.names[id as usize].raw {
             let close = [b"</", name].concat();
             match find(&lowered, &close, tag.end) {
                 Some(end) => skip_to = end,
                 None => break,
             }
         } else {
-            stack.close_for(name);
-            let in_foreign = stack.top_of(b"svg") > 0 || stack.top_of(b"math") > 0;
+            stack.close_for(id);
+            let in_foreign = stack.top_of(stack.svg) > 0 || stack.top_of(stack.math) > 0;
             if lowered[tag.start..tag.end].ends_with(b"/>") && in_foreign {
                 continue; // self-closing in SVG or MathML
             }
@@ -413,7 +475,7 @@ pub fn limit_open_elements(body: &[u8], max_depth: usize) -> Option<Vec<u8>> {
                 drop.push((tag.start, tag.end));
                 continue;
             }
-            stack.push(name);
+            stack.push(id);
         }
     }
     (!drop.is_empty()).then(|| cut_spans(body, &drop))

@@ -70,7 +70,7 @@ type ColumnsRow = (
 );
 /// `lexbor_page`'s answer: the page's fields, its markup, each link's element address, and
 /// either the raw links (`extract_links`'s shape) or the rows' columns.
-type LexborPage = (
+pub(crate) type LexborPage = (
     walk::Fields,
     lexbor::Markup,
     Vec<usize>,
@@ -85,7 +85,7 @@ type LexborPage = (
 /// raw links. *max_links*: links kept
 /// (MAX_LINKS_PER_PAGE).
 #[pyfunction]
-fn lexbor_page(
+pub(crate) fn lexbor_page(
     tree: &Bound<'_, PyAny>,
     page_url: &str,
     legacy: bool,
@@ -152,7 +152,7 @@ pub(crate) fn element_of(tree: &Bound<'_, PyAny>, node: &Bound<'_, PyAny>) -> Py
 /// *containers*, *min_para*: placement's tags and threshold. Under the GIL (the tree holds).
 /// None if *root* is not in the document (a `<body>` a late `<frameset>` detached).
 #[pyfunction]
-fn lexbor_scan(
+pub(crate) fn lexbor_scan(
     tree: &Bound<'_, PyAny>,
     root: &Bound<'_, PyAny>,
     links: Vec<usize>,
@@ -243,7 +243,7 @@ fn element_facts(
 
 /// `lexbor_scan`'s answer (scan.rs `Scan`'s fields, then scan_arrays.rs's `nearest` and
 /// `ancestry`).
-type ScanRow = (
+pub(crate) type ScanRow = (
     Option<Vec<facts::Facts>>,
     Vec<i64>,
     Vec<u32>,
@@ -319,7 +319,11 @@ fn limit_reopened<'py>(
     max_reopened: i64,
 ) -> PyResult<Option<Bound<'py, PyBytes>>> {
     let kept = py.detach(|| {
-        guarded(|| bound::limit_reopened(body, tags, max_reopened, &bound::quoted_gts(body)))
+        guarded(|| {
+            let marks = bound::Marks::of(body);
+            let quoted = bound::quoted_gts(body);
+            bound::limit_reopened(body, tags, max_reopened, &quoted, &marks.lts)
+        })
     })?;
     Ok(kept.map(|bytes| PyBytes::new(py, &bytes)))
 }
@@ -327,8 +331,12 @@ fn limit_reopened<'py>(
 /// extract.py `_limit_attributes(body)` (tests compare its parts).
 #[pyfunction]
 fn limit_attributes<'py>(py: Python<'py>, body: &[u8]) -> PyResult<Option<Bound<'py, PyBytes>>> {
-    let kept =
-        py.detach(|| guarded(|| bound::limit_attributes(body, None, bound::Caps::default())))?;
+    let kept = py.detach(|| {
+        guarded(|| {
+            let marks = bound::Marks::of(body);
+            bound::limit_attributes(body, None, bound::Caps::default(), &marks)
+        })
+    })?;
     Ok(kept.map(|bytes| PyBytes::new(py, &bytes)))
 }
 

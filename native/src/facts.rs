@@ -4,6 +4,7 @@
 //! Python's, passed in once (`set_tables`); the steps are ported one for one, and
 //! tests/test_native.py holds them to Python's on every kind of element of its pages and on
 //! random names.
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -68,6 +69,7 @@ pub fn set_tables(tables: Tables) {
 }
 
 /// What an element's facts depend on: its tag, class, id, role and itemprop.
+#[cfg(test)]
 type FactsKey = (
     String,
     Option<String>,
@@ -82,8 +84,29 @@ type FactsKey = (
 /// started afresh, its table freed, past `MEMO_CHARS`. Emptied when the tables change.
 #[derive(Default)]
 pub struct FactsMemo {
-    map: HashMap<FactsKey, Facts>,
+    /// By the kind's bytes (`kind_bytes`): looked up without a String made or five hashed.
+    map: HashMap<Box<[u8]>, Facts>,
     chars: usize,
+    /// The bytes of the kind looked up last.
+    key: Vec<u8>,
+}
+
+/// *key* set to the bytes of a kind, one for one: the tag's length and bytes, then per value
+/// a flag byte (0xFF: absent) and its length and bytes.
+fn kind_bytes(key: &mut Vec<u8>, tag: &str, values: [&Option<String>; 4]) {
+    key.clear();
+    key.extend_from_slice(&tag.len().to_le_bytes());
+    key.extend_from_slice(tag.as_bytes());
+    for value in values {
+        match value {
+            None => key.push(0xFF),
+            Some(v) => {
+                key.push(0);
+                key.extend_from_slice(&v.len().to_le_bytes());
+                key.extend_from_slice(v.as_bytes());
+            }
+        }
+    }
 }
 
 pub(crate) const MEMO_CHARS: usize = 8 << 20; // placement.py's _FACTS budget
@@ -98,11 +121,45 @@ impl FactsMemo {
     }
 
     /// `tables.facts(...)` of a kind, memoized.
+    #[cfg(test)]
     fn facts(&mut self, tables: &Tables, key: FactsKey) -> Facts {
-        if let Some(found) = self.map.get(&key) {
+        let (tag, cls, id, role, itemprop) = &key;
+        self.facts_of(tables, tag, cls, id, role, itemprop)
+    }
+
+    /// `tables.facts(...)` of the kind (tag, class, id, role, itemprop), memoized.
+    fn facts_of(
+        &mut self,
+        tables: &Tables,
+        tag: &str,
+        cls: &Option<String>,
+        id: &Option<String>,
+        role: &Option<String>,
+        itemprop: &Option<String>,
+    ) -> Facts {
+        let mut key = std::mem::take(&mut self.key);
+        kind_bytes(&mut key, tag, [cls, id, role, itemprop]);
+        let facts = self.facts_keyed(tables, &key, (tag, cls, id, role, itemprop));
+        self.key = key;
+        facts
+    }
+
+    fn facts_keyed(
+        &mut self,
+        tables: &Tables,
+        key: &[u8],
+        kind: (
+            &str,
+            &Option<String>,
+            &Option<String>,
+            &Option<String>,
+            &Option<String>,
+        ),
+    ) -> Facts {
+        if let Some(found) = self.map.get(key) {
             return found.clone();
         }
-        let (tag, cls, id, role, itemprop) = &key;
+        let (tag, cls, id, role, itemprop) = kind;
         let facts = tables.facts(tag, cls, id, role, itemprop);
         let len = |v: &Option<String>| v.as_ref().map_or(0, |v| v.chars().count());
         let size =
@@ -114,7 +171,7 @@ impl FactsMemo {
             }
         }
         self.chars += size;
-        self.map.insert(key, facts.clone());
+        self.map.insert(key.into(), facts.clone());
         facts
     }
 }
@@ -140,14 +197,7 @@ pub fn memoized<'k>(
     match memo {
         Some(memo) => kinds
             .map(|(tag, cls, id, role, itemprop)| {
-                let key = (
-                    tag.to_string(),
-                    cls.clone(),
-                    id.clone(),
-                    role.clone(),
-                    itemprop.clone(),
-                );
-                memo.facts(tables, key)
+                memo.facts_of(tables, tag, cls, id, role, itemprop)
             })
             .collect(),
         None => kinds
@@ -292,14 +342,15 @@ impl Tables {
         let mut region: Option<&str> = None;
         let (mut article, mut comment, mut bits) = (false, false, 0);
         for token in tokens(word) {
-            bits |= self.word_bits.get(&token).copied().unwrap_or(0);
+            let token: &str = &token;
+            bits |= self.word_bits.get(token).copied().unwrap_or(0);
             if comment {
                 continue;
             }
-            match self.token_label(&token) {
+            match self.token_label(token) {
                 Some(label) if label == self.comment => comment = true,
                 Some(label) if label == self.content => {
-                    article = article || !self.weak_content.contains(&token)
+                    article = article || !self.weak_content.contains(token)
                 }
                 Some(label) if region.is_none() => region = Some(label),
                 _ => {}
@@ -331,11 +382,11 @@ fn lower_letter(c: char) -> bool {
 
 /// `_tokens`: `_TOKEN_RE`'s matches, `[A-Z]?[a-z\u00e0-\u024f]+|[A-Z]+(?![a-z])`, lowercased
 /// (its ASCII fast path gives the same tokens).
-pub fn tokens(value: &str) -> Vec<String> {
+pub fn tokens(value: &str) -> Vec<Cow<'_, str>> {
     if value.is_ascii() && !value.bytes().any(|b| b.is_ascii_uppercase()) {
-        // Python's fast path: no capital, so the tokens are the runs of a-z.
+        // Python's fast path: no capital, so the tokens are the runs of a-z (borrowed).
         let runs = value.split(|c: char| !c.is_ascii_lowercase());
-        return runs.filter(|t| !t.is_empty()).map(str::to_string).collect();
+        return runs.filter(|t| !t.is_empty()).map(Cow::Borrowed).collect();
     }
     let chars: Vec<char> = value.chars().collect();
     let mut out = Vec::new();
@@ -353,7 +404,9 @@ pub fn tokens(value: &str) -> Vec<String> {
         let start = if upper { i + 1 } else { i };
         let end = run_from(start);
         if end > start {
-            out.push(chars[i..end].iter().collect::<String>().to_lowercase());
+            out.push(Cow::Owned(
+                chars[i..end].iter().collect::<String>().to_lowercase(),
+            ));
             i = end;
             continue;
         }
@@ -367,7 +420,9 @@ pub fn tokens(value: &str) -> Vec<String> {
                 end -= 1;
             }
             if end > i {
-                out.push(chars[i..end].iter().collect::<String>().to_lowercase());
+                out.push(Cow::Owned(
+                    chars[i..end].iter().collect::<String>().to_lowercase(),
+                ));
                 i = end;
                 continue;
             }

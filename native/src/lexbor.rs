@@ -20,14 +20,6 @@ use crate::walk::{
     OUTSIDE, TOP,
 };
 
-/// Five attributes' values (`Tree::attrs5`).
-pub(crate) type Attrs5 = (
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
 /// `lxb_dom_node_t *` (an element, a text, the document: all start with the node struct).
 pub(crate) type Node = *mut c_void;
 /// `lxb_dom_attr_t *`.
@@ -129,9 +121,17 @@ unsafe fn utf8<'a>(data: *const u8, len: usize) -> Option<Cow<'a, str>> {
     if data.is_null() {
         return None;
     }
-    Some(String::from_utf8_lossy(std::slice::from_raw_parts(
-        data, len,
-    )))
+    Some(lossy(std::slice::from_raw_parts(data, len)))
+}
+
+/// `String::from_utf8_lossy`, with the check of valid UTF-8 (lexbor's text and names, nearly
+/// always) by `str::from_utf8`: its ASCII fast path reads a word at a time, where the lossy
+/// chunk iterator reads a byte at a time (it was the walks' first cost). The same string.
+pub(crate) fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 /// One lexbor tree, alive (its Python parser referenced) while the walk runs, under the GIL.
@@ -183,9 +183,13 @@ impl<'a> Tree<'a> {
     }
 
     /// `[node.attributes.get(key) for key in keys]` (no value: None), in one pass over the
-    /// attributes (a later one of a name wins, as in the dict).
-    pub(crate) fn attrs5(&self, node: Node, keys: [&str; 5]) -> Attrs5 {
-        let mut found: [Option<String>; 5] = Default::default();
+    /// attributes (a later one of a name wins, as in the dict), borrowed from lexbor's tree.
+    pub(crate) fn attrs_ref<const N: usize>(
+        &self,
+        node: Node,
+        keys: [&str; N],
+    ) -> [Option<Cow<'a, str>>; N] {
+        let mut found: [Option<Cow<'a, str>>; N] = std::array::from_fn(|_| None);
         let mut attr = unsafe { (self.api.first_attr)(node) };
         while !attr.is_null() {
             let mut len = 0;
@@ -194,13 +198,12 @@ impl<'a> Tree<'a> {
                 let name = unsafe { std::slice::from_raw_parts(name, len) };
                 if let Some(at) = keys.iter().position(|k| k.as_bytes() == name) {
                     let value = unsafe { (self.api.attr_value)(attr, &mut len) };
-                    found[at] = unsafe { utf8(value, len) }.map(Cow::into_owned);
+                    found[at] = unsafe { utf8(value, len) };
                 }
             }
             attr = unsafe { (self.api.next_attr)(attr) };
         }
-        let [a, b, c, d, e] = found;
-        (a, b, c, d, e)
+        found
     }
 
     /// `attrs.get(key)` with no value as None.

@@ -7,6 +7,7 @@ mod bounds;
 mod deep;
 mod extract;
 mod facts;
+mod fused;
 mod lexbor;
 mod main_block;
 mod model;
@@ -35,5 +36,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     main_block::register(m)?;
     deep::register(m)?;
     model::register(m)?;
+    fused::register(m)?;
     Ok(())
 }

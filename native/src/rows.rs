@@ -127,7 +127,7 @@ pub fn link_rows<N: Copy>(
     let same_document = base == page_url || is_same_document(&base, page_url);
     let tracking = Tracking::default();
     // A page links to the same href many times (an image and a title per card).
-    let mut resolved: HashMap<String, Option<String>> = HashMap::new();
+    let mut resolved: HashMap<String, Option<String>> = HashMap::with_capacity(links.len());
     let mut nodes = Vec::new();
     let mut out = Columns::default();
     for (node, (href, tag, rel, title, text, is_image, alts)) in links {

@@ -3,6 +3,7 @@
 //! in document order, each recorded with its ancestors, and what each recorded element is
 //! (its tag and the attributes its label and fingerprint read), as arrays. The rules stay
 //! Python's, over these arrays.
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ffi::c_int;
 
@@ -60,9 +61,9 @@ pub unsafe fn scan(root: usize, links: &[usize], rules: &Rules) -> Option<Scan> 
     let root = root as Node;
     let document = document_of(api, root)?;
     let tree = Tree { api, document };
-    let mut page = Page::new(&tree, root, links.len());
-    let link_index: AddressMap<usize> = links.iter().enumerate().map(|(i, a)| (*a, i)).collect();
     let elements = Elements::of(&tree, document);
+    let mut page = Page::new(&tree, root, links.len(), elements.nodes.len());
+    let link_index: AddressMap<usize> = links.iter().enumerate().map(|(i, a)| (*a, i)).collect();
     // In document order, as css() finds the selector's elements.
     for (at, &node) in elements.nodes.iter().enumerate() {
         let name = tree.name(node);
@@ -159,10 +160,15 @@ struct Page<'t, 'a> {
 }
 
 impl<'t, 'a> Page<'t, 'a> {
-    fn new(tree: &'t Tree<'a>, root: Node, links: usize) -> Self {
+    /// The page of *root* for *links* links, in a document of *elements* elements.
+    fn new(tree: &'t Tree<'a>, root: Node, links: usize, elements: usize) -> Self {
+        // Sized for most pages' recorded elements at once (no rehash as they come).
+        let mut index =
+            AddressMap::with_capacity_and_hasher(elements.min(1 << 14), Default::default());
+        index.insert(root as usize, 0);
         Page {
             tree,
-            index: AddressMap::from_iter([(root as usize, 0)]),
+            index,
             parent: vec![-1],
             nodes: vec![root],
             link_keys: vec![-1; links],
@@ -206,19 +212,25 @@ impl<'t, 'a> Page<'t, 'a> {
     fn finish(self) -> Scan {
         let n = self.nodes.len();
         let mut kinds: Vec<Kind> = Vec::new();
-        let mut known: HashMap<Kind, u32> = HashMap::new();
+        // A kind by its bytes (`kind_key`): one hash of one borrowed key an element, and
+        // Strings made for a new kind only (markup repeats: a page has a few hundred).
+        let mut known: HashMap<Box<[u8]>, u32> = HashMap::with_capacity(n.min(1 << 12));
+        let mut key: Vec<u8> = Vec::with_capacity(256);
         let mut kind_of = Vec::with_capacity(n);
         let mut depth = vec![0u32; n];
         let mut block = vec![0u32; n];
         let mut parts: Vec<u32> = Vec::new(); // each kind's fingerprint part: markup repeats
         for (k, node) in self.nodes.iter().enumerate() {
-            let kind = kind_of_node(self.tree, *node);
-            let next = kinds.len() as u32;
-            let at = match known.get(&kind) {
+            let (tag, values) = kind_parts(self.tree, *node);
+            kind_key(&mut key, &tag, &values);
+            let at = match known.get(key.as_slice()) {
                 Some(&at) => at,
                 None => {
+                    let next = kinds.len() as u32;
+                    let [cls, id, role, itemprop, align] = values.map(|v| v.map(Cow::into_owned));
+                    let kind = (tag.into_owned(), cls, id, role, itemprop, align);
                     parts.push(part_hash(&kind));
-                    known.insert(kind.clone(), next);
+                    known.insert(key.as_slice().into(), next);
                     kinds.push(kind);
                     next
                 }
@@ -250,17 +262,38 @@ impl<'t, 'a> Page<'t, 'a> {
     }
 }
 
-/// An element's kind: its tag (selectolax's `node.tag`: the document's is "-document") and
-/// the attributes its facts read, in one pass over its attributes.
-fn kind_of_node(tree: &Tree, node: Node) -> Kind {
+/// The attributes a kind reads (class, id, role, itemprop, align), borrowed.
+type KindValues<'a> = [Option<Cow<'a, str>>; 5];
+
+/// An element's kind, borrowed from the tree: its tag (selectolax's `node.tag`: the
+/// document's is "-document") and the attributes its facts read, in one pass over its
+/// attributes.
+fn kind_parts<'a>(tree: &Tree<'a>, node: Node) -> (Cow<'a, str>, KindValues<'a>) {
     let kind: c_int = tree.kind(node);
     if kind != ELEMENT {
         let tag = if kind == DOCUMENT { "-document" } else { "" };
-        return (tag.to_string(), None, None, None, None, None);
+        return (Cow::Borrowed(tag), Default::default());
     }
-    let (cls, id, role, itemprop, align) =
-        tree.attrs5(node, ["class", "id", "role", "itemprop", "align"]);
-    (tree.name(node).into_owned(), cls, id, role, itemprop, align)
+    let values = tree.attrs_ref(node, ["class", "id", "role", "itemprop", "align"]);
+    (tree.name(node), values)
+}
+
+/// *key* set to a kind's bytes, one for one: the tag's length and bytes, then per value a
+/// flag byte (0xFF: absent) and its length and bytes.
+fn kind_key(key: &mut Vec<u8>, tag: &str, values: &KindValues) {
+    key.clear();
+    key.extend_from_slice(&tag.len().to_le_bytes());
+    key.extend_from_slice(tag.as_bytes());
+    for value in values {
+        match value {
+            None => key.push(0xFF),
+            Some(v) => {
+                key.push(0);
+                key.extend_from_slice(&v.len().to_le_bytes());
+                key.extend_from_slice(v.as_bytes());
+            }
+        }
+    }
 }
 
 /// placement.py `_part_hash`: CRC-32 (zlib's) of `tag.class#id@align` less its ASCII digits,

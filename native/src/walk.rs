@@ -57,8 +57,26 @@ pub(crate) fn py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
+/// Python's `str.strip()`: ASCII spaces byte by byte (most text: the `\n    ` between
+/// tags), then, at an end that is not ASCII, `py_space` char by char.
 pub(crate) fn py_strip(s: &str) -> &str {
-    s.trim_matches(py_space)
+    let ascii_space = |c: u8| matches!(c, b'\t'..=b'\r' | b'\x1c'..=b'\x1f' | b' ');
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() && ascii_space(b[i]) {
+        i += 1;
+    }
+    let mut j = b.len();
+    while j > i && ascii_space(b[j - 1]) {
+        j -= 1;
+    }
+    let inner = &s[i..j]; // (ASCII bytes trimmed: on char boundaries)
+    match (inner.as_bytes().first(), inner.as_bytes().last()) {
+        (Some(&first), Some(&last)) if first >= 0x80 || last >= 0x80 => {
+            inner.trim_matches(py_space)
+        }
+        _ => inner,
+    }
 }
 
 /// pipelines/linktext.py `is_hidden`: a `hidden` attribute hides but `until-found`.
@@ -717,4 +735,30 @@ fn extract_text(text: StrTendril, flatten: bool) -> PageRow {
 /// The parse alone: the arena's node count.
 pub fn parse_only(body: &[u8]) -> usize {
     parse(decode(body, "utf-8").unwrap_or_default()).nodes.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn py_strip_is_trim_matches_py_space() {
+        // Every string of up to 5 of these: ASCII spaces and separators, letters, and the
+        // Unicode spaces Python strips (NBSP, NEL, ideographic, line separator).
+        let chars = [
+            ' ', '\t', '\n', '\x0b', '\x1c', '\x1f', 'a', 'é', '\u{a0}', '\u{85}', '\u{3000}',
+            '\u{2028}', '\x08', '!',
+        ];
+        let mut strings = vec![String::new()];
+        for _ in 0..5 {
+            let longer: Vec<String> = strings
+                .iter()
+                .flat_map(|s| chars.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            for s in &longer {
+                assert_eq!(py_strip(s), s.trim_matches(py_space), "{s:?}");
+            }
+            strings = longer;
+        }
+    }
 }
