@@ -554,19 +554,24 @@ def _pool_round(
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init,
                              initargs=(shared,)) as pool:  # fmt: skip
         running: dict[Any, str] = {}
-        while queue or running:
-            while queue and len(running) < workers and not lost:
-                source = queue.popleft()
-                running[pool.submit(_task, source, out, options)] = source
-            if not running:
-                break
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in done:
-                source = running.pop(fut)
-                try:
-                    send(fut.result())
-                except BrokenProcessPool:
-                    lost.append(source)
+        try:
+            while queue or running:
+                while queue and len(running) < workers and not lost:
+                    source = queue.popleft()
+                    running[pool.submit(_task, source, out, options)] = source
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    source = running.pop(fut)
+                    try:
+                        send(fut.result())
+                    except BrokenProcessPool:
+                        lost.append(source)
+        except BaseException:  # stopped (SIGTERM: an interrupt): end the workers, not wait
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.terminate()  # their SIGTERM deletes the parts of the file they read
+            raise
     return lost
 
 
@@ -674,6 +679,39 @@ def _in_pool(
                          args=(sources, out, options, workers, shared, send))  # fmt: skip
     parent.start()
     send.close()  # the parent's end only: its exit is the end of the results
+    with _term_as_interrupt():
+        failed = _take_results(parent, results, sources, total, bar, finished, shared, meanwhile)
+    if failed is not None or total.files < len(sources):
+        raise RuntimeError(f"ingest's worker processes failed (exit code {parent.exitcode})"
+                           + (f":\n{failed}" if failed else ""))  # fmt: skip
+
+
+@contextlib.contextmanager
+def _term_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, ``timeout``) taken as Ctrl-C while the pool runs: the caller's
+    interrupt path then stops the pool's processes, which would otherwise read on, orphaned."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _take_results(
+    parent: Any, results: Any, sources: list[str], total: FileResult, bar: IngestProgress,
+    finished: Callable[[FileResult], None], shared: Any, meanwhile: Callable[[], None] | None,
+) -> str | None:  # fmt: skip
+    """Each file's result from the pool's ``parent`` as it ends; the pool's error, if any."""
     failed = None
     try:
         if meanwhile is not None:
@@ -694,6 +732,4 @@ def _in_pool(
             parent.terminate()  # an interrupt: the parent stops its workers
         parent.join()
         results.close()
-    if failed is not None or total.files < len(sources):
-        raise RuntimeError(f"ingest's worker processes failed (exit code {parent.exitcode})"
-                           + (f":\n{failed}" if failed else ""))  # fmt: skip
+    return failed

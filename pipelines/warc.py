@@ -25,11 +25,6 @@ from pipelines.decompress import decode_body, parse_encodings
 from pipelines.rows import extract_rows, fill_page, is_html, page_row
 from pipelines.urls import normalize_url, resolve_link
 
-try:  # ISA-L's inflate (the optional ``fast`` extra): zlib's bytes in ~45% of its CPU
-    from isal import isal_zlib as _isal_zlib
-except ImportError:  # the standard library's
-    _isal_zlib = None
-
 PAGE_TYPES = frozenset({"response", "resource", "revisit"})  # the records that are pages
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 WARCINFO_MAX_BYTES = 64 * 1024  # of a warcinfo block read for its fields
@@ -98,9 +93,7 @@ class _Gunzip:
 
     def __init__(self, fh: IO[bytes]) -> None:
         self.fh = fh
-        self.z = _isal_zlib or zlib  # a module of zlib's API
-        self.errors = (zlib.error, self.z.error)
-        self.d = self.z.decompressobj(31)
+        self.d = zlib.decompressobj(31)
         self.fresh = True  # no byte of the current member fed yet
         self.tail = b""  # input read but not fed
         self.out = b""
@@ -148,12 +141,12 @@ class _Gunzip:
             self.fresh = False
         try:
             self.out = self.d.decompress(data, _CHUNK)
-        except self.errors as exc:
+        except zlib.error as exc:
             self.error = OSError(f"corrupt gzip data ({exc})")
             return
         if self.d.eof:
             self.tail = self.d.unused_data
-            self.d, self.fresh = self.z.decompressobj(31), True
+            self.d, self.fresh = zlib.decompressobj(31), True
         else:
             self.tail = self.d.unconsumed_tail
 
