@@ -728,3 +728,61 @@ def place_stage(
         placed[index] = placed[index]._replace(placement=region, score=score)
     STAGE_PAGES[0] += 1
     return placed, None if parts is None else placement_model.LinkFacts(*parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Placement's rules per link (issue 18): placement.py ``_Where``, ``_article``, ``_copy_blocks``
+# and ``_place_each`` by the core (native/src/rules.rs) over a natively scanned page; the rules
+# that read the tree, a link's attributes or the site, and ``_PAGER``, called back. Python's
+# stay the reference and the fallback.
+# ---------------------------------------------------------------------------------------------
+
+CORE_FUNCTIONS = (*CORE_FUNCTIONS, "placement_rules")
+#: Pages whose rules the core applied (tests check it did, not Python silently).
+RULES_PAGES = [0]
+_LABELS = (placement_module.CONTENT, placement_module.NAV, placement_module.SIDEBAR,
+           placement_module.FOOTER, placement_module.COMMENT)  # fmt: skip
+
+
+@cache
+def _tag_flags(tag: str) -> int:
+    """What the rules read of a tag, as bits (native/src/rules.rs ``BLOCK``...): placement's
+    sets are the one copy.
+
+    >>> _tag_flags("p"), _tag_flags("td"), _tag_flags("pre"), _tag_flags("span")
+    (3, 5, 19, 0)
+    """
+    p = placement_module
+    return ((tag in p._BLOCK_TAGS) | (tag in p._PARAGRAPHS) << 1 | (tag in p._CELL_TAGS) << 2
+            | (tag in p._LIST_ITEM_TAGS) << 3 | (tag == "pre") << 4)  # fmt: skip
+
+
+def place_rules(
+    page: placement_module._Page, text: placement_module._Text, main: placement_module._Main,
+    seq: list[int], link_keys: list[int], rels: Sequence[Sequence[str]], anchors: Sequence[str],
+    landmark: int, calls: tuple[Callable[..., Any], ...],
+) -> tuple[list[Placed], Any, frozenset[int], list[Any]] | None:  # fmt: skip
+    """placement.py ``_native_rules``' work by the core: each link's placement by the rules,
+    main's ``_Article``, the blocks of copy beside main, and ``where.of``'s entries of the
+    links (what the per-link stage reads); None without the core, or if it failed (then
+    logged once): Python's rules run. *calls*: ``_PAGER.fullmatch``, ``_place_tail``,
+    ``_in_landmark`` and ``_side``, as placement.py closes them over the page."""
+    native = lexbor_core()
+    if native is None:
+        return None
+    p = placement_module
+    try:
+        placements, scores, blocks, article, copy, located = native.placement_rules(
+            (page.parent, page.depth, page.kind_of, [_tag_flags(kind[0]) for kind in page.kinds],
+             page.label, page.nearest, page.block),
+            (main.key, main.path, bool(main.weak), bool(main.listing), bool(main.thread),
+             bool(main.sections), main.good),
+            (text.own, text.good, text.links), seq, link_keys, rels, anchors, landmark, _LABELS,
+            calls,
+        )  # fmt: skip
+    except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
+        _failed("a page's placement rules", exc)
+        return None
+    RULES_PAGES[0] += 1
+    results = list(map(Placed, placements, scores, blocks))
+    return results, p._Article(*article), frozenset(copy), located

@@ -199,6 +199,8 @@ _BLOCK_TAGS = frozenset(
     }
 )  # fmt: skip
 _PARAGRAPHS = frozenset({"p", "li", "dd", "dt", "blockquote", "pre"})
+_CELL_TAGS = ("td", "th")  # a branch of these beside main is a column, never a small bar
+_LIST_ITEM_TAGS = ("li", "dd", "dt")  # a paragraph in one is a teaser's blurb
 # Bits of what an element is (its tag, its label, the word groups its class and id name), ORed
 # down the tree into each link's ancestry: facts for the placement model (:func:`_link_facts`).
 BIT_NAMES = (
@@ -860,11 +862,36 @@ def _placement_rules(
     marked = markup.facts() if markup is not None else _NO_MARKUP
     main = _main_block(page, text, raw, link_keys, anchor_len, bool(marked[_MARKUP_PRODUCT]))
     main = _whole_landmark(page, main, bool(marked[_MARKUP_ARTICLE]))
-    where = _Where(page, main)
-    facts = _Facts(tree, page, text, main, where, _article(page, text, seq, main, where), seq)
-    if not marked[_MARKUP_ARTICLE]:  # an article's landmark holds related stories, teasers
-        facts.landmark = _landmark(page, main)
+    # An article's landmark holds related stories, teasers: not its copy.
+    landmark = -1 if marked[_MARKUP_ARTICLE] else _landmark(page, main)
+    ruled = None
+    if scanner is not None and rels is not None and page.kind_of:  # the core's scan: its rules
+        ruled = _native_rules(tree, page, text, main, seq, links, link_keys, rels, anchors,
+                              attrs, landmark)  # fmt: skip
+    if ruled is not None:
+        facts, results = ruled
+    else:
+        where = _Where(page, main)
+        facts = _Facts(tree, page, text, main, _article(page, text, seq, main, where), seq, where)
+        facts.landmark = landmark
+        results = _place_each(facts, links, link_keys, rels, anchors, attrs)
+    if marked[_MARKUP_PRODUCT]:
+        _product_links(tree, facts, link_keys, anchors, results, _one_product(markup))
+    return results, _Stage(facts, raw, link_keys, anchors, results, marked, anchor_len)
 
+
+def _place_each(
+    facts: _Facts,
+    links: Sequence[LexborNode],
+    link_keys: list[int],
+    rels: Sequence[Sequence[str]] | None,
+    anchors: Sequence[str],
+    attrs: Sequence[dict[str, str | None]] | None,
+) -> list[Placed]:
+    """Each link's placement by the rules (:func:`_place_link`, then :func:`_place_outside`
+    for the links outside main that no markup labels); the reference of the native core's
+    (native/src/rules.rs ``place``)."""
+    page, main, where = facts.page, facts.main, facts.where
     results: list[Placed] = []
     outside: list[tuple[int, int, int, int]] = []  # (link index, common ancestor, branch, side)
     parent, blocks = page.parent, page.block
@@ -889,9 +916,39 @@ def _placement_rules(
         results.append(Placed(decided[0], decided[1], block))
     if outside:
         _place_outside(page, main.path, outside, results)
-    if marked[_MARKUP_PRODUCT]:
-        _product_links(tree, facts, link_keys, anchors, results, _one_product(markup))
-    return results, _Stage(facts, raw, link_keys, anchors, results, marked, anchor_len)
+    return results
+
+
+def _native_rules(
+    tree: LexborHTMLParser, page: _Page, text: _Text, main: _Main, seq: list[int],
+    links: Sequence[LexborNode], link_keys: list[int], rels: Sequence[Sequence[str]],
+    anchors: Sequence[str], attrs: Sequence[dict[str, str | None]] | None, landmark: int,
+) -> tuple[_Facts, list[Placed]] | None:  # fmt: skip
+    """:func:`_Where`, :func:`_article`, :func:`_copy_blocks` and :func:`_place_each` by the
+    native core (``pipelines.native.place_rules``) over a natively scanned page; None if it
+    failed (then logged): Python's rules run."""
+    from pipelines import native  # it builds on this module: imported on first use
+
+    facts = _Facts(tree, page, text, main, None, seq, None)
+    facts.landmark = landmark
+
+    def tail(i: int, key: int, is_article: bool, technical: bool) -> tuple[str, float]:
+        link_attrs = attrs[i] if attrs is not None else None
+        return _place_tail(facts, key, link_attrs, links[i], is_article, technical)
+
+    def side(top: int, branch: int) -> int:
+        found = facts.order.get(branch)
+        return _side(page, top, branch, main.path, facts.order) if found is None else found
+
+    answer = native.place_rules(
+        page, text, main, seq, link_keys, rels, anchors, landmark,
+        (_PAGER.fullmatch, tail, lambda top: _in_landmark(facts, top), side),
+    )  # fmt: skip
+    if answer is None:
+        return None
+    results, article, copy, located = answer
+    facts.article, facts.copy, facts.located = article, copy, located
+    return facts, results
 
 
 #: The facts of a link the placement model reads (:func:`_link_facts`), in this order: the
@@ -1023,7 +1080,8 @@ def _stage_inputs(stage: _Stage) -> tuple[Any, ...]:
     bits = _ancestry(page)
     return (
         rules, link_keys, text.link_para, anchors, anchor_len, page.parent, page.tag,
-        (text.own, text.good, text.links), facts.seq_index, facts.where.of,
+        (text.own, text.good, text.links), facts.seq_index,
+        facts.where.of if facts.located is None else facts.located,
         (main.key, main.ancestors), (art.first_good, art.last_good), bits,
         _page_parts(facts, raw, bits, marked),
     )  # fmt: skip
@@ -1657,10 +1715,25 @@ def _article(page: _Page, text: _Text, seq: list[int], main: _Main, where: _Wher
 
 
 class _Facts:
-    """Everything the rules read about one page, and their memos."""
+    """Everything the rules read about one page, and their memos. ``where`` is built when
+    first read (the native core's rules locate the elements themselves: :func:`_native_rules`
+    gives ``article``, ``copy`` and ``located``, each link's entry of ``where.of``)."""
 
-    __slots__ = ("article", "copy", "landmark", "lists", "main", "order", "page", "seq_index",
-                 "site", "text", "tree", "where")  # fmt: skip
+    __slots__ = (
+        "_where",
+        "article",
+        "copy",
+        "landmark",
+        "lists",
+        "located",
+        "main",
+        "order",
+        "page",
+        "seq_index",
+        "site",
+        "text",
+        "tree",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -1668,18 +1741,26 @@ class _Facts:
         page: _Page,
         text: _Text,
         main: _Main,
-        where: _Where,
-        article: _Article,
+        article: _Article | None,
         seq: list[int],
+        where: _Where | None,
     ) -> None:
-        self.tree, self.page, self.text, self.main, self.where = tree, page, text, main, where
-        self.article = article
+        self.tree, self.page, self.text, self.main, self._where = tree, page, text, main, where
+        self.article = article  # type: ignore[assignment]  # None: the core's, given after
         self.seq_index = dict(zip(seq, range(len(seq)), strict=True))
         self.site: list[str | None] = []  # the page's own site, found when first needed
         self.lists: dict[int, bool] = {}  # _in_link_list's memo
         self.order: dict[int, int] = {}  # child of an ancestor of main -> -1 before, 1 after
-        self.copy = _copy_blocks(text, main, where)  # more blocks of copy beside main
+        # More blocks of copy beside main (the core's: given after).
+        self.copy = _copy_blocks(text, main, where) if where is not None else frozenset()
         self.landmark = -1  # the page's <main> around main, where running text is its copy
+        self.located: list[tuple[int, ...] | None] | None = None  # the core's where.of, links'
+
+    @property
+    def where(self) -> _Where:
+        if self._where is None:
+            self._where = _Where(self.page, self.main)
+        return self._where
 
     def own_site(self) -> str | None:
         if not self.site:
@@ -1696,7 +1777,7 @@ def _place_link(
     position in main. None: outside main without a label (see :func:`_place_outside`).
     ``attrs``: the link's attributes (None: ``node``'s, read only if the last rules need
     them: most links are placed before)."""
-    page, main = facts.page, facts.main
+    main = facts.main
     if key in main.ancestors:  # a link around the main block (<a><div>text</div></a>)
         return CONTENT, 1.0  # it holds the text: sure (the model does not overrule it)
     top, branch, labels = facts.where.locate(key)  # common ancestor with main, labels below it
@@ -1728,17 +1809,24 @@ def _place_link(
         return SIDEBAR, 0.6
     if 0 <= at < art.first_good:  # before it: byline, share
         return NAV, 0.6
-    if art.is_article and _in_link_list(page, key, facts.lists):
+    return _place_tail(facts, key, attrs, node, art.is_article, art.technical)
+
+
+def _place_tail(
+    facts: _Facts, key: int, attrs: dict[str, str | None] | None, node: LexborNode,
+    is_article: bool, technical: bool,
+) -> tuple[str, float]:  # fmt: skip
+    """:func:`_place_link`'s last rules, for a link of its own in main between the first and
+    the last of its running text: those that read the tree, the link's attributes and the
+    page's site (the native core's rules call back for them)."""
+    page = facts.page
+    if is_article and _in_link_list(page, key, facts.lists):
         return SIDEBAR, 0.55  # a list of stories in an article ("more on this"): not its text
     if attrs is None:
         attrs = node.attributes
     if _is_button(page, key, attrs):  # "Buy now", "Book", "Check price": a call to action
         return SIDEBAR, 0.6
-    if (
-        art.is_article
-        and not art.technical
-        and _internal(attrs.get("href") or "", facts.own_site())
-    ):
+    if is_article and not technical and _internal(attrs.get("href") or "", facts.own_site()):
         # A link of its own in an article, to the same site: a promo or a related story far
         # more often than the editor's (who cites sources and products).
         return SIDEBAR, 0.55
@@ -1861,7 +1949,7 @@ def _place_outside(
     main_parent = main_path[min(1, len(main_path) - 1)]
     for i, top, branch, side in outside:
         if top == main_parent:
-            small = per_branch[branch] < 5 and page.tag[branch] not in ("td", "th")
+            small = per_branch[branch] < 5 and page.tag[branch] not in _CELL_TAGS
             placement = NAV if side < 0 and small else SIDEBAR  # a column is a sidebar
         elif side < 0:
             placement = NAV if depth[top] == first_before else SIDEBAR
@@ -2114,7 +2202,7 @@ _BUTTON_CLASS = BoundedMemo(_names_button, 1 << 20)  # class lists repeat
 
 def _in_item(page: _Page, key: int) -> bool:
     """Whether a paragraph is (in) a list item: the blurb of a listing's teaser."""
-    return _nearest(page, key, ("li", "dd", "dt"), 3) >= 0
+    return _nearest(page, key, _LIST_ITEM_TAGS, 3) >= 0
 
 
 def _nearest(page: _Page, start: int, tags: Collection[str], count: int) -> int:

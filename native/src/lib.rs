@@ -12,6 +12,7 @@ mod main_block;
 mod model;
 mod page_type;
 mod rows;
+mod rules;
 mod scan;
 mod scan_arrays;
 pub mod urls;
@@ -35,5 +36,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     main_block::register(m)?;
     deep::register(m)?;
     model::register(m)?;
+    rules::register(m)?;
     Ok(())
 }

@@ -1,0 +1,256 @@
+"""Placement's rules per link by the native core (native/src/rules.rs, through
+pipelines/native.py ``place_rules``) are Python's (pipelines/placement.py ``_Where``,
+``_article``, ``_copy_blocks``, ``_place_each``): on every page kept here and the test web,
+on random pages, on pagination anchors built to test the core's filter before ``_PAGER``, and
+on hostile arrays; a failure of the core is logged once and Python's rules answer."""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from native_checks import built, no_core, no_fallback, repository_pages  # noqa: F401 (no_fallback: autouse)
+
+from crawler.testweb.generator import build_test_web
+from pipelines import native, placement
+from pipelines.extract import extract_page
+
+
+@pytest.fixture(scope="module")
+def core():
+    """The built core with lexbor's API; None without cargo (each test then checks that)."""
+    return built(native.lexbor_core())
+
+
+def _python_rules(tree, page, text, main, seq, links, link_keys, rels, anchors, attrs, landmark):
+    """Python's rules over the same page: its facts (where, article, copy) and placements."""
+    where = placement._Where(page, main)
+    article = placement._article(page, text, seq, main, where)
+    facts = placement._Facts(tree, page, text, main, article, seq, where)
+    facts.landmark = landmark
+    return facts, placement._place_each(facts, links, link_keys, rels, anchors, attrs)
+
+
+@contextmanager
+def _compared() -> Iterator[list[int]]:
+    """Each page's rules by the core, checked against Python's on the same page (placements,
+    confidences, fingerprints, main's article, the copy blocks, each link's ``where.of``
+    entry); yields the links compared per page (a page the core did not place fails)."""
+    real = placement._native_rules
+    counts: list[int] = []
+
+    def both(*args):  # type: ignore[no-untyped-def]
+        got = real(*args)
+        assert got is not None, "the core did not place the links"
+        facts, results = got
+        want_facts, want = _python_rules(*args)
+        assert results == want
+        assert [type(p.score) for p in results] == [type(p.score) for p in want]
+        assert facts.article == want_facts.article
+        assert facts.copy == want_facts.copy
+        of = want_facts.where.of
+        link_keys = args[6]
+        assert [facts.located[k] for k in link_keys] == [
+            None if of[k] is None else of[k][:1] for k in link_keys
+        ]
+        counts.append(len(results))
+        return got
+
+    placement._native_rules = both
+    try:
+        yield counts
+    finally:
+        placement._native_rules = real
+
+
+def _same_page(body: bytes, url: str) -> int:
+    """The page's rows core on and off are equal, its rules compared; its links."""
+    want = extract_page(body, url, native=False)
+    before = native.RULES_PAGES[0]
+    with _compared() as counts:
+        got = extract_page(body, url)
+    assert got == want, url
+    assert native.RULES_PAGES[0] == before + bool(want.links), url
+    assert sum(counts) == (len(want.links) if counts else 0), url
+    return len(want.links)
+
+
+def _test_web_pages() -> Iterator[tuple[str, bytes]]:
+    web = build_test_web()
+    for host, paths in web.site.items():
+        for path, res in paths.items():
+            if (res.header("Content-Type") or "").startswith("text/html") and res.status == 200:
+                yield f"http://{host}{path}", res.body
+
+
+def test_the_rules_are_pythons_on_every_page(core):
+    """Every Zyte and WCXB page kept here and every HTML page of the test web."""
+    if core is None:
+        return no_core()
+    pages = links = 0
+    for url, body in [*repository_pages(), *_test_web_pages()]:
+        links += _same_page(body, url)
+        pages += 1
+    assert pages > 600 and links > 45_000, (pages, links)
+
+
+_CLASSES = ["", "comment", "sidebar", "related", "content", "entry-content", "nav", "menu",
+            "footer", "widget", "faq", "row", "flex gap", "post", "wp-block-button", "meta",
+            "col"]  # fmt: skip
+_TAGS = ["div", "p", "li", "ul", "section", "article", "main", "aside", "nav", "footer",
+         "header", "td", "pre", "span", "blockquote", "dd"]  # fmt: skip
+_ANCHORS = ["2", "Next »", "Older posts", "Home", "", "A long headline of a related story here"]
+_TEXT = "Running text of a paragraph, long enough to count as prose on the page. "
+
+
+@st.composite
+def _pages(draw) -> bytes:  # type: ignore[no-untyped-def]
+    """A random page of nested blocks with classes that name regions, running text and
+    links (some ugc, some pagers, some to other sites)."""
+    out: list[str] = []
+    budget = [draw(st.integers(5, 60))]
+
+    def block(depth: int) -> None:
+        while budget[0] > 0 and draw(st.booleans()):
+            budget[0] -= 1
+            choice = draw(st.integers(0, 5))
+            if choice == 0:
+                anchor = draw(st.sampled_from(_ANCHORS))
+                rel = draw(st.sampled_from(["", " rel=ugc", " role=button"]))
+                href = draw(st.sampled_from(["/x", "https://other.example/y", "mailto:a@b"]))
+                out.append(f'<a href="{href}"{rel}>{html.escape(anchor)}</a>')
+            elif choice == 1:
+                out.append(_TEXT * draw(st.integers(0, 8)))
+            elif depth < 8:
+                tag = draw(st.sampled_from(_TAGS))
+                cls = draw(st.sampled_from(_CLASSES))
+                out.append(f'<{tag} class="{cls}">' if cls else f"<{tag}>")
+                block(depth + 1)
+                out.append(f"</{tag}>")
+
+    if draw(st.booleans()):
+        out.append('<link rel="canonical" href="https://site.example/p">')
+    block(0)
+    return "".join(out).encode()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=_pages())
+def test_the_rules_are_pythons_on_random_pages(core, body):
+    if core is None:
+        return no_core()
+    _same_page(body, "https://site.example/p")
+
+
+# Characters _PAGER's IGNORECASE and Unicode classes match in ways a filter could miss:
+# Unicode digits and spaces (\x1c-\x1f are Python's, not Rust's), case folds (Kelvin sign,
+# long s, dotless and dotted i), its arrows, Cyrillic capitals.
+_PAGER_PIECES = ["1", "٣", "𝟘", " ", "\x1c", "\u3000", "\xa0", "\u2028", "«", "»", "‹", "›",
+                 "<", ">", "←", "→", ".", "next", "NEXT", "nEXT", "prev", "previous", "older",
+                 "newer", "more", "MORE", "ſuivant", "précédent", "PRÉCÉDENT", "weiter",
+                 "zurück", "siguiente", "anterior", "próximo", "avanti", "indietro",
+                 "volgende", "vorige", "следующая", "ПРЕДЫДУЩАЯ", "posts", "post", "page",
+                 "entries", "articles", "articoli", "seite", "página", "\u212a", "ı", "İ",
+                 "x", "é"]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(anchors=st.lists(st.lists(st.sampled_from(_PAGER_PIECES), max_size=12), min_size=1,
+                        max_size=12))  # fmt: skip
+def test_pager_anchors_are_placed_as_by_python(core, anchors):
+    """Links whose anchors reach the pagination rule (a page without running text, and
+    inside main after its text): the core's filter before ``_PAGER`` misses none it matches."""
+    if core is None:
+        return no_core()
+    links = "".join(f'<a href="/{i}">{html.escape("".join(a))}</a> '
+                    for i, a in enumerate(anchors))  # fmt: skip
+    _same_page(f"<div>{links}</div>".encode(), "https://site.example/p")
+    article = f"<div><p>{_TEXT * 8}</p><div>{links}</div><p>{_TEXT * 8}</p></div>"
+    _same_page(article.encode(), "https://site.example/p")
+
+
+def test_the_rules_on_big_and_deep_pages(core):
+    """100,000 links in one box; links under 400 levels of nesting; a thread of comments."""
+    if core is None:
+        return no_core()
+    url = "https://site.example/p"
+    assert _same_page(b"<div>" + b'<a href="/x">a b</a>' * 100_000 + b"</div>", url) == 100_000
+    deep = b"<div>" * 400 + b"<p>" + _TEXT.encode() * 5 + b'<a href="/x">x</a></p>'
+    assert _same_page(deep + b'<a href="/y">y</a>', url) == 2
+    post = b'<div class="comment"><p>' + _TEXT.encode() * 3 + b'<a href="/c">c</a></p></div>'
+    assert _same_page(b'<div id="thread">' + post * 4 + b"</div>", url) == 4
+
+
+def _captured_inputs() -> tuple:
+    """The arguments extraction gives the core's rules on a small page."""
+    captured = []
+    core = native.lexbor_core()
+    rules = core.placement_rules
+
+    def spy(*args):  # type: ignore[no-untyped-def]
+        captured.append(args)
+        return rules(*args)
+
+    body = b"<nav><a href=/n>n</a></nav><div><p>" + _TEXT.encode() * 8 + b"<a href=/x>x</a></p>"
+    core.placement_rules = spy
+    try:
+        extract_page(body + b"</div><a href=/o>other</a>", "https://site.example/")
+    finally:
+        core.placement_rules = rules
+    (args,) = captured
+    return args
+
+
+def test_the_rules_on_hostile_arrays(core):
+    """Arrays that are no tree, keys past the page, lengths that differ, an unknown label:
+    an exception the wrapper takes (never a panic), and the page's placements Python's."""
+    if core is None:
+        return no_core()
+    args = list(_captured_inputs())
+    assert core.placement_rules(*args)[0] == ["nav", "content", "footer"]
+    arrays, main = list(args[0]), list(args[1])
+    broken = []
+    for position, bad in ((0, [-1, 5, 1, 2, 3, 4, 5]), (0, [0]), (2, [10**6] * len(arrays[2])),
+                          (4, ["elsewhere"] * len(arrays[4])), (5, [-1]), (4, [None])):  # fmt: skip
+        wrong = list(arrays)
+        wrong[position] = bad
+        broken.append([tuple(wrong), *args[1:]])
+    for position, bad in ((0, 10**6), (1, [])):
+        wrong = list(main)
+        wrong[position] = bad
+        broken.append([args[0], tuple(wrong), *args[2:]])
+    for position, bad in ((4, [10**6, 0, 0]), (4, [-1, 0, 0]), (5, [()]), (6, [""] * 4)):
+        wrong = list(args)
+        wrong[position] = bad
+        broken.append(wrong)
+    for wrong in broken:
+        with pytest.raises((TypeError, ValueError, IndexError, OverflowError)):
+            core.placement_rules(*wrong)
+
+
+#: native.py's own ``_failed`` (the autouse guard replaces it during each test).
+_FAILED = native._failed
+
+
+def test_a_failure_of_the_core_is_logged_once_and_python_places(core, monkeypatch, caplog):
+    """A panic in the core's rules: each page takes Python's rules (the same rows), and one
+    line is logged however many pages fail."""
+    if core is None:
+        return no_core()
+    body = b"<nav><a href=/n>n</a></nav><div><p>" + _TEXT.encode() * 8 + b"<a href=/x>x</a></p>"
+    want = extract_page(body, "https://site.example/", native=False)
+    monkeypatch.setattr(native, "_failed", _FAILED)
+    monkeypatch.setattr(native, "_logged_failures", set())
+    monkeypatch.setattr(core, "placement_rules", lambda *args: core._panic_for_test())
+    before = native.RULES_PAGES[0]
+    with caplog.at_level(logging.ERROR, logger=native.__name__):
+        for _ in range(3):
+            assert extract_page(body, "https://site.example/") == want
+    assert native.RULES_PAGES[0] == before
+    (record,) = [r for r in caplog.records if "placement rules" in r.getMessage()]
+    assert "panicked" in record.getMessage()
