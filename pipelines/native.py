@@ -737,24 +737,32 @@ def place_stage(
 # stay the reference and the fallback.
 # ---------------------------------------------------------------------------------------------
 
-CORE_FUNCTIONS = (*CORE_FUNCTIONS, "placement_rules")
+CORE_FUNCTIONS = (*CORE_FUNCTIONS, "placement_rules", "void_labels")
 #: Pages whose rules the core applied (tests check it did, not Python silently).
 RULES_PAGES = [0]
 _LABELS = (placement_module.CONTENT, placement_module.NAV, placement_module.SIDEBAR,
            placement_module.FOOTER, placement_module.COMMENT)  # fmt: skip
 
 
-@cache
 def _tag_flags(tag: str) -> int:
     """What the rules read of a tag, as bits (native/src/rules.rs ``BLOCK``...): placement's
     sets are the one copy.
 
-    >>> _tag_flags("p"), _tag_flags("td"), _tag_flags("pre"), _tag_flags("span")
-    (3, 5, 19, 0)
+    >>> _tag_flags("p"), _tag_flags("td"), _tag_flags("pre"), _tag_flags("main")
+    (3, 5, 19, 33)
     """
     p = placement_module
     return ((tag in p._BLOCK_TAGS) | (tag in p._PARAGRAPHS) << 1 | (tag in p._CELL_TAGS) << 2
-            | (tag in p._LIST_ITEM_TAGS) << 3 | (tag == "pre") << 4)  # fmt: skip
+            | (tag in p._LIST_ITEM_TAGS) << 3 | (tag == "pre") << 4
+            | (tag in ("main", "article")) << 5)  # fmt: skip
+
+
+#: The flags of every tag that has some (another tag: none), as the core reads them.
+_TAG_FLAGS = {
+    tag: _tag_flags(tag)
+    for tag in (*placement_module._BLOCK_TAGS, *placement_module._PARAGRAPHS,
+                *placement_module._CELL_TAGS, *placement_module._LIST_ITEM_TAGS, "main")
+}  # fmt: skip
 
 
 def place_rules(
@@ -773,8 +781,8 @@ def place_rules(
     p = placement_module
     try:
         placements, scores, blocks, article, copy, located = native.placement_rules(
-            (page.parent, page.depth, page.kind_of, [_tag_flags(kind[0]) for kind in page.kinds],
-             page.label, page.nearest, page.block),
+            (page.parent, page.depth, page.kind_of, (page.kinds, _TAG_FLAGS), page.label,
+             page.nearest, page.block),
             (main.key, main.path, bool(main.weak), bool(main.listing), bool(main.thread),
              bool(main.sections), main.good),
             (text.own, text.good, text.links), seq, link_keys, rels, anchors, landmark, _LABELS,
@@ -786,3 +794,38 @@ def place_rules(
     RULES_PAGES[0] += 1
     results = list(map(Placed, placements, scores, blocks))
     return results, p._Article(*article), frozenset(copy), located
+
+
+#: Pages whose labels the core voided (placement.py ``_void_wrapper_labels``; tests check).
+VOID_PAGES = [0]
+
+
+def void_labels(page: placement_module._Page, good: dict[int, int]) -> list[float] | None:
+    """placement.py ``_void_wrapper_labels`` of a natively scanned *page* (its names its
+    kinds') by the core: each element's raw good text, the dropped labels set None on *page*;
+    None without the core, or if it failed (then logged once): Python's answers.
+
+    >>> tree = LexborHTMLParser('<div class="sidebar"><p>' + "Running text. " * 40 + "</p></div>")
+    >>> scanned = scan_page(tree, tree.body, [])
+    >>> page = placement_module._Page(tree.body)
+    >>> page.adopt(scanned, [], None) if scanned else None
+    >>> scanned is None or (void_labels(page, {2: 559})[:3], page.label[1])
+    ([559.0, 559.0, 559.0], None)
+    """
+    native = lexbor_core()
+    if native is None:
+        return None
+    p = placement_module
+    try:
+        raw, dropped = native.void_labels(
+            page.parent, page.kind_of, page.kinds, _TAG_FLAGS, page.label, good,
+            (p._MIN_ARTICLE, p._WRAPPER_SHARE, p._BUILDER_NESTED), _LABELS,
+        )  # fmt: skip
+    except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
+        _failed("a page's voided labels", exc)
+        return None
+    label = page.label
+    for key in dropped:
+        label[key] = None
+    VOID_PAGES[0] += 1
+    return raw

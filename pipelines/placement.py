@@ -1179,6 +1179,12 @@ def _void_wrapper_labels(page: _Page, good: dict[int, int]) -> list[float]:
     """Each element's raw good text (its subtree's); drops the nav/sidebar/footer label of an
     element that holds most of the page's running text: a layout wrapper (l-sidebar-fixed,
     has-footer...), not that region."""
+    if page.sums is not None and not page.attrs:  # a native scan's page (names by kind): the core
+        from pipelines import native  # it builds on this module: imported on first use
+
+        voided = native.void_labels(page, good)
+        if voided is not None:
+            return voided
     parent, label = page.parent, page.label
     raw = [0.0] * len(parent)
     for key, value in good.items():

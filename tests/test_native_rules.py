@@ -61,15 +61,39 @@ def _compared() -> Iterator[list[int]]:
         counts.append(len(results))
         return got
 
-    placement._native_rules = both
+    real_void = native.void_labels
+    voided: list[int] = []
+
+    def void_both(page, good):  # type: ignore[no-untyped-def]
+        before = list(page.label)
+        got = real_void(page, good)
+        assert got is not None, "the core did not void the labels"
+        after, page.label[:] = list(page.label), before
+        native.void_labels = lambda *args: None  # Python's own, on the same page
+        try:
+            assert placement._void_wrapper_labels(page, good) == got
+        finally:
+            native.void_labels = void_both
+        assert page.label == after
+        voided.append(sum(a != b for a, b in zip(before, after, strict=True)))
+        return got
+
+    placement._native_rules, native.void_labels = both, void_both
     try:
         yield counts
     finally:
-        placement._native_rules = real
+        placement._native_rules, native.void_labels = real, real_void
+    assert len(voided) == len(counts)
+    VOIDED.extend(voided)
+
+
+#: Labels dropped per page compared (the tests check some pages drop some).
+VOIDED: list[int] = []
 
 
 def _same_page(body: bytes, url: str) -> int:
-    """The page's rows core on and off are equal, its rules compared; its links."""
+    """The page's rows core on and off are equal, its rules and voided labels compared; its
+    links."""
     want = extract_page(body, url, native=False)
     before = native.RULES_PAGES[0]
     with _compared() as counts:
@@ -93,10 +117,12 @@ def test_the_rules_are_pythons_on_every_page(core):
     if core is None:
         return no_core()
     pages = links = 0
+    VOIDED.clear()
     for url, body in [*repository_pages(), *_test_web_pages()]:
         links += _same_page(body, url)
         pages += 1
     assert pages > 600 and links > 45_000, (pages, links)
+    assert sum(n > 0 for n in VOIDED) > 20, VOIDED
 
 
 _CLASSES = ["", "comment", "sidebar", "related", "content", "entry-content", "nav", "menu",

@@ -16,6 +16,7 @@ mod rules;
 mod scan;
 mod scan_arrays;
 pub mod urls;
+mod void_labels;
 mod walk;
 
 /// The version of the core and of its Python interface, checked by `pipelines/native.py`
@@ -37,5 +38,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     deep::register(m)?;
     model::register(m)?;
     rules::register(m)?;
+    void_labels::register(m)?;
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PySet, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PySet, PyString, PyTuple};
 
 use crate::extract::guarded;
 
@@ -29,6 +29,23 @@ pub const PARAGRAPH: u32 = 2; // _PARAGRAPHS
 pub const CELL: u32 = 4; // _CELL_TAGS
 pub const LIST_ITEM: u32 = 8; // _LIST_ITEM_TAGS
 pub const PRE: u32 = 16; // "pre"
+pub const MAIN_OR_ARTICLE: u32 = 32; // "main", "article"
+
+/// Each kind's flags: *table*'s entry for its tag (the kind's first item), else 0.
+pub(crate) fn kind_flags(
+    kinds: &Bound<'_, PyList>,
+    table: &Bound<'_, PyDict>,
+) -> PyResult<Vec<u32>> {
+    let mut flags = Vec::with_capacity(kinds.len());
+    for kind in kinds.iter() {
+        let tag = kind.get_item(0)?;
+        flags.push(match table.get_item(tag)? {
+            Some(value) => value.extract()?,
+            None => 0,
+        });
+    }
+    Ok(flags)
+}
 
 // placement.py's constants of these rules.
 const MIN_ARTICLE: i64 = 400;
@@ -575,7 +592,7 @@ struct PyCalls<'a, 'py> {
     names: &'a [Bound<'py, PyString>; 5],
 }
 
-fn code_of(names: &[Bound<'_, PyString>; 5], label: &Bound<'_, PyAny>) -> PyResult<u8> {
+pub(crate) fn code_of(names: &[Bound<'_, PyString>; 5], label: &Bound<'_, PyAny>) -> PyResult<u8> {
     if label.is_none() {
         return Ok(NONE);
     }
@@ -635,7 +652,7 @@ type Arrays<'py> = (
     Vec<i64>,
     Vec<i64>,
     Vec<usize>,
-    Vec<u32>,
+    (Bound<'py, PyList>, Bound<'py, PyDict>),
     Bound<'py, PyList>,
     Vec<i64>,
     Bound<'py, PyList>,
@@ -658,7 +675,7 @@ type Answer<'py> = (
 );
 
 /// placement.py `_native_rules`' core: *arrays* (each element's parent, depth, kind, then
-/// each kind's tag flags, each element's label, nearest block and fingerprint), *main*
+/// the kinds and the flags by tag, each element's label, nearest block and fingerprint), *main*
 /// (`_Main`'s key, path, weak, listing, thread, sections, good), *texts* (`_Text`'s own, good,
 /// links), the scan's sequence, the links' keys, rel tokens and anchors, the landmark (-1:
 /// none), the five label names and the callbacks (`_PAGER.fullmatch`, `_place_tail`,
@@ -680,7 +697,8 @@ fn placement_rules<'py>(
     names: [Bound<'py, PyString>; 5],
     callbacks: Callbacks<'py>,
 ) -> PyResult<Answer<'py>> {
-    let (parent, depth, kind_of, kind_flags, labels, nearest, blocks) = arrays;
+    let (parent, depth, kind_of, (kinds, tag_flags), labels, nearest, blocks) = arrays;
+    let kind_flags = kind_flags(&kinds, &tag_flags)?;
     let n = parent.len();
     if kind_of.len() != n || labels.len() != n || blocks.len() != n {
         return Err(bad("arrays of other lengths"));
