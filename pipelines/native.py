@@ -455,7 +455,7 @@ def _nodes(tree: LexborHTMLParser, addresses: list[int]) -> list[LexborNode] | N
     if not addresses:
         return []
     by_address = {node.mem_id: node for node in tree.css("a[href], area[href]")}
-    found = [by_address.get(address) for address in addresses]
+    found = list(map(by_address.get, addresses))
     return None if None in found else found  # type: ignore[return-value]
 
 
@@ -737,7 +737,7 @@ def place_stage(
 # stay the reference and the fallback.
 # ---------------------------------------------------------------------------------------------
 
-CORE_FUNCTIONS = (*CORE_FUNCTIONS, "placement_rules", "void_labels")
+CORE_FUNCTIONS = (*CORE_FUNCTIONS, "placement_rules", "void_labels", "page_text")
 #: Pages whose rules the core applied (tests check it did, not Python silently).
 RULES_PAGES = [0]
 _LABELS = (placement_module.CONTENT, placement_module.NAV, placement_module.SIDEBAR,
@@ -829,3 +829,37 @@ def void_labels(page: placement_module._Page, good: dict[int, int]) -> list[floa
         label[key] = None
     VOID_PAGES[0] += 1
     return raw
+
+
+#: Pages whose running text the core measured (placement.py ``_Text``; tests check).
+TEXT_PAGES = [0]
+
+
+def page_text(
+    page: placement_module._Page, paras: dict[int, int], link_keys: list[int],
+    anchor_len: list[int],
+) -> tuple[dict[int, int], list[int], dict[int, int], dict[int, int]] | None:  # fmt: skip
+    """placement.py ``_Text`` of a natively scanned *page* by the core: each block's own
+    text, each link's block, the link text per block and the blocks of running text (the
+    same dicts in the same order); None without the core, or if it failed (then logged
+    once): Python's answers.
+
+    >>> tree = LexborHTMLParser("<div><p>" + "Running text. " * 3 + "<a href=/x>x</a></p></div>")
+    >>> scanned = scan_page(tree, tree.body, tree.css("a"))
+    >>> page = placement_module._Page(tree.body)
+    >>> page.adopt(scanned, tree.css("a"), None) if scanned else None
+    >>> scanned is None or page_text(page, dict(scanned.paras), [3], [1])
+    ({2: 42}, [2], {2: 1}, {2: 42})
+    """
+    native = core()
+    if native is None:
+        return None
+    p = placement_module
+    try:
+        made = native.page_text(page.parent, page.nearest, paras, link_keys, anchor_len,
+                                p._MIN_PARA, p._MAX_DENSITY)  # fmt: skip
+    except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
+        _failed("a page's running text", exc)
+        return None
+    TEXT_PAGES[0] += 1
+    return made

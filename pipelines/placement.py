@@ -856,7 +856,7 @@ def _placement_rules(
             "" if node.tag == "area" else collapse_ws(anchor_parts(node, hidden)[0])
             for node in links
         ]
-    anchor_len = [len(anchor) for anchor in anchors]
+    anchor_len = list(map(len, anchors))
     text = _Text(page, paras, link_keys, anchor_len)
     raw = _void_wrapper_labels(page, text.good)
     marked = markup.facts() if markup is not None else _NO_MARKUP
@@ -1143,6 +1143,14 @@ class _Text:
     def __init__(
         self, page: _Page, paras: dict[int, int], link_keys: list[int], anchor_len: list[int]
     ) -> None:
+        if page.sums is not None and page.nearest is not None:  # a native scan's: the core's
+            from pipelines import native  # it builds on this module: imported on first use
+
+            made = native.page_text(page, paras, link_keys, anchor_len)
+            if made is not None:
+                self.nearest = page.nearest
+                self.own, self.link_para, self.links, self.good = made
+                return
         parent = page.parent
         # Each element's nearest paragraph-like ancestor-or-self (-1: none), in one pass: an
         # element comes after its parent. The last entry, -1, answers for the root's parent.

@@ -40,7 +40,8 @@ def _python_rules(tree, page, text, main, seq, links, link_keys, rels, anchors, 
 def _compared() -> Iterator[list[int]]:
     """Each page's rules by the core, checked against Python's on the same page (placements,
     confidences, fingerprints, main's article, the copy blocks, each link's ``where.of``
-    entry); yields the links compared per page (a page the core did not place fails)."""
+    entry), and before them its running text (``_Text``) and voided labels; yields the links
+    compared per page (a page the core did not place fails)."""
     real = placement._native_rules
     counts: list[int] = []
 
@@ -78,12 +79,31 @@ def _compared() -> Iterator[list[int]]:
         voided.append(sum(a != b for a, b in zip(before, after, strict=True)))
         return got
 
-    placement._native_rules, native.void_labels = both, void_both
+    real_text = native.page_text
+    texts: list[int] = []
+
+    def text_both(page, paras, link_keys, anchor_len):  # type: ignore[no-untyped-def]
+        got = real_text(page, paras, link_keys, anchor_len)
+        assert got is not None, "the core did not measure the text"
+        native.page_text = lambda *args: None  # Python's own, on the same page
+        try:
+            want = placement._Text(page, paras, link_keys, anchor_len)
+        finally:
+            native.page_text = text_both
+        own, link_para, links, good = got
+        assert list(own.items()) == list(want.own.items())
+        assert link_para == want.link_para
+        assert list(links.items()) == list(want.links.items())
+        assert list(good.items()) == list(want.good.items())
+        texts.append(len(link_para))
+        return got
+
+    placement._native_rules, native.void_labels, native.page_text = both, void_both, text_both
     try:
         yield counts
     finally:
-        placement._native_rules, native.void_labels = real, real_void
-    assert len(voided) == len(counts)
+        placement._native_rules, native.void_labels, native.page_text = real, real_void, real_text
+    assert len(voided) == len(counts) and texts == counts
     VOIDED.extend(voided)
 
 
@@ -280,3 +300,34 @@ def test_a_failure_of_the_core_is_logged_once_and_python_places(core, monkeypatc
     assert native.RULES_PAGES[0] == before
     (record,) = [r for r in caplog.records if "placement rules" in r.getMessage()]
     assert "panicked" in record.getMessage()
+
+
+def test_the_voided_labels_on_hostile_arrays(core):
+    """Arrays that are no tree, a kind or a key past the page, an unknown label: an exception
+    the wrapper takes, never a panic."""
+    if core is None:
+        return no_core()
+    kinds = [("body", None), ("div", "widget sidebar"), ("p", None)]
+    args = [[-1, 0, 1], [0, 1, 2], kinds, native._TAG_FLAGS, [None, "sidebar", None], {2: 900},
+            (400, 0.5, 0.4), native._LABELS]  # fmt: skip
+    raw, dropped = core.void_labels(*args)
+    assert raw == [900.0, 900.0, 900.0] and dropped == [1]
+    for position, bad in ((0, [-1, 2, 0]), (0, [0, 0, 1]), (1, [0, 1, 9]), (4, [None, "x", None]),
+                          (5, {7: 1}), (4, [None])):  # fmt: skip
+        wrong = list(args)
+        wrong[position] = bad
+        with pytest.raises((TypeError, ValueError, IndexError, OverflowError)):
+            core.void_labels(*wrong)
+
+
+def test_the_text_on_hostile_arrays(core):
+    """A key past the page, a block that is no block, lengths that differ: an exception."""
+    if core is None:
+        return no_core()
+    args = [[-1, 0, 1, 2], [-1, 1, 2, 2, -1], {1: 90, 2: 40}, [3], [5], 25, 0.5]
+    assert core.page_text(*args) == ({1: 50, 2: 40}, [2], {2: 5}, {1: 50, 2: 40})
+    for position, bad in ((0, [-1]), (1, [-1, 9, 9, 9, -1]), (2, {7: 1}), (3, [9]), (4, [])):
+        wrong = list(args)
+        wrong[position] = bad
+        with pytest.raises((TypeError, ValueError, IndexError, OverflowError)):
+            core.page_text(*wrong)

@@ -15,6 +15,7 @@ mod rows;
 mod rules;
 mod scan;
 mod scan_arrays;
+mod text;
 pub mod urls;
 mod void_labels;
 mod walk;
@@ -39,5 +40,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     model::register(m)?;
     rules::register(m)?;
     void_labels::register(m)?;
+    text::register(m)?;
     Ok(())
 }
