@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from functools import cache
-from itertools import islice
+from itertools import islice, repeat
 from operator import attrgetter
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -792,7 +792,8 @@ def place_rules(
         _failed("a page's placement rules", exc)
         return None
     RULES_PAGES[0] += 1
-    results = list(map(Placed, placements, scores, blocks))
+    # Placed tuples made by tuple.__new__ (in C), not by the NamedTuple's Python __new__.
+    results = list(map(tuple.__new__, repeat(Placed), zip(placements, scores, blocks, strict=True)))
     return results, p._Article(*article), frozenset(copy), located
 
 

@@ -51,6 +51,7 @@ def _compared() -> Iterator[list[int]]:
         facts, results = got
         want_facts, want = _python_rules(*args)
         assert results == want
+        assert all(type(p) is placement.Placed for p in results)
         assert [type(p.score) for p in results] == [type(p.score) for p in want]
         assert facts.article == want_facts.article
         assert facts.copy == want_facts.copy
