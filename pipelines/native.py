@@ -737,7 +737,7 @@ def place_stage(
 # stay the reference and the fallback.
 # ---------------------------------------------------------------------------------------------
 
-CORE_FUNCTIONS = (*CORE_FUNCTIONS, "placement_rules", "void_labels", "page_text")
+CORE_FUNCTIONS = (*CORE_FUNCTIONS, "placement_rules", "void_labels", "page_text", "is_thread")
 #: Pages whose rules the core applied (tests check it did, not Python silently).
 RULES_PAGES = [0]
 _LABELS = (placement_module.CONTENT, placement_module.NAV, placement_module.SIDEBAR,
@@ -864,3 +864,32 @@ def page_text(
         return None
     TEXT_PAGES[0] += 1
     return made
+
+
+#: Pages the core told a thread or not (placement.py ``_is_thread``; tests check).
+THREAD_PAGES = [0]
+
+
+def is_thread(page: placement_module._Page, good: dict[int, int], main: int) -> bool | None:
+    """placement.py ``_is_thread`` of a natively scanned *page* (one with a comment label) by
+    the core; None without the core, or if it failed (then logged once): Python's answers.
+
+    >>> tree = LexborHTMLParser('<div class="comment"><p>' + "Running text. " * 9 + "</p></div>")
+    >>> scanned = scan_page(tree, tree.body, [])
+    >>> page = placement_module._Page(tree.body)
+    >>> page.adopt(scanned, [], None) if scanned else None
+    >>> scanned is None or (page.label, is_thread(page, {2: 125}, 2))
+    ([None, 'comment', None], True)
+    """
+    native = core()
+    if native is None:
+        return None
+    p = placement_module
+    try:
+        thread = native.is_thread(page.parent, page.depth, page.label, good, page.body, main,
+                                  (p._THREAD_SHARE, p._THREAD_OTHER), _LABELS)  # fmt: skip
+    except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
+        _failed("a page's thread", exc)
+        return None
+    THREAD_PAGES[0] += 1
+    return thread

@@ -1854,6 +1854,12 @@ def _is_thread(page: _Page, good: dict[int, int], main: int, under_boiler: _Boil
     parent, label = page.parent, page.label
     if COMMENT not in label:  # most pages: no comment at all (a scan in C)
         return False
+    if page.sums is not None:  # a native scan's page: the core's
+        from pipelines import native  # it builds on this module: imported on first use
+
+        thread = native.is_thread(page, good, main)
+        if thread is not None:
+            return thread
     # Per element under boilerplate: 1 if its outermost boilerplate label is a comment, else 2;
     # read from the walk up that under_boiler memoized, for the blocks of text only.
     kinds: dict[int, int] = {}

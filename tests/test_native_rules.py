@@ -99,17 +99,33 @@ def _compared() -> Iterator[list[int]]:
         texts.append(len(link_para))
         return got
 
-    placement._native_rules, native.void_labels, native.page_text = both, void_both, text_both
+    real_thread = native.is_thread
+
+    def thread_both(page, good, main):  # type: ignore[no-untyped-def]
+        got = real_thread(page, good, main)
+        assert got is not None, "the core did not tell a thread"
+        native.is_thread = lambda *args: None  # Python's own, on the same page
+        try:
+            assert placement._is_thread(page, good, main, placement._Boiler(page)) == got
+        finally:
+            native.is_thread = thread_both
+        THREADS.append(got)
+        return got
+
+    spies = (both, void_both, text_both, thread_both)
+    reals = (real, real_void, real_text, real_thread)
+    (placement._native_rules, native.void_labels, native.page_text, native.is_thread) = spies
     try:
         yield counts
     finally:
-        placement._native_rules, native.void_labels, native.page_text = real, real_void, real_text
+        (placement._native_rules, native.void_labels, native.page_text, native.is_thread) = reals
     assert len(voided) == len(counts) and texts == counts
     VOIDED.extend(voided)
 
 
-#: Labels dropped per page compared (the tests check some pages drop some).
+#: Labels dropped per page compared, threads told (the tests check some pages drop some).
 VOIDED: list[int] = []
+THREADS: list[bool] = []
 
 
 def _same_page(body: bytes, url: str) -> int:
@@ -139,11 +155,13 @@ def test_the_rules_are_pythons_on_every_page(core):
         return no_core()
     pages = links = 0
     VOIDED.clear()
+    THREADS.clear()
     for url, body in [*repository_pages(), *_test_web_pages()]:
         links += _same_page(body, url)
         pages += 1
     assert pages > 600 and links > 45_000, (pages, links)
     assert sum(n > 0 for n in VOIDED) > 20, VOIDED
+    assert len(THREADS) > 100 and 0 < sum(THREADS) < len(THREADS), (len(THREADS), sum(THREADS))
 
 
 _CLASSES = ["", "comment", "sidebar", "related", "content", "entry-content", "nav", "menu",
@@ -332,3 +350,18 @@ def test_the_text_on_hostile_arrays(core):
         wrong[position] = bad
         with pytest.raises((TypeError, ValueError, IndexError, OverflowError)):
             core.page_text(*wrong)
+
+
+def test_the_thread_on_hostile_arrays(core):
+    """Arrays that are no tree, a key past the page, an unknown label: an exception."""
+    if core is None:
+        return no_core()
+    args = [[-1, 0, 1], [0, 1, 2], [None, "comment", None], {2: 125}, [], 2, (0.5, 2000),
+            native._LABELS]  # fmt: skip
+    assert core.is_thread(*args) is True
+    for position, bad in ((0, [-1, 1, 0]), (1, [0]), (2, [None, "x", None]), (3, {9: 1}),
+                          (4, [9]), (5, -1)):  # fmt: skip
+        wrong = list(args)
+        wrong[position] = bad
+        with pytest.raises((TypeError, ValueError, IndexError, OverflowError)):
+            core.is_thread(*wrong)

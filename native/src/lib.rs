@@ -16,6 +16,7 @@ mod rules;
 mod scan;
 mod scan_arrays;
 mod text;
+mod thread;
 pub mod urls;
 mod void_labels;
 mod walk;
@@ -41,5 +42,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     rules::register(m)?;
     void_labels::register(m)?;
     text::register(m)?;
+    thread::register(m)?;
     Ok(())
 }
