@@ -737,7 +737,8 @@ def place_stage(
 # stay the reference and the fallback.
 # ---------------------------------------------------------------------------------------------
 
-CORE_FUNCTIONS = (*CORE_FUNCTIONS, "placement_rules", "void_labels", "page_text", "is_thread")
+CORE_FUNCTIONS = (*CORE_FUNCTIONS, "placement_rules", "void_labels", "page_text", "is_thread",
+                  "child_steps")  # fmt: skip
 #: Pages whose rules the core applied (tests check it did, not Python silently).
 RULES_PAGES = [0]
 _LABELS = (placement_module.CONTENT, placement_module.NAV, placement_module.SIDEBAR,
@@ -893,3 +894,30 @@ def is_thread(page: placement_module._Page, good: dict[int, int], main: int) -> 
         return None
     THREAD_PAGES[0] += 1
     return thread
+
+
+#: Ways down the tree the core found (placement.py ``_Nodes``; tests check).
+STEPS = [0]
+
+
+def child_steps(start: LexborNode, addresses: list[int]) -> list[int] | None:
+    """The way from *start* down to the elements at *addresses* (each a child of the one
+    before): each one's position among its parent's child nodes, by the core; None without
+    the core, if one is not found there (no log: Python reads the children), or if the core
+    failed (then logged once).
+
+    >>> tree = LexborHTMLParser("<div>x<p>y</p><p><b>z</b></p></div>")
+    >>> p = tree.css("p")[1]
+    >>> child_steps(tree.body, [tree.css_first("div").mem_id, p.mem_id, p.child.mem_id])
+    [0, 2, 0]
+    """
+    native = lexbor_core()
+    if native is None:
+        return None
+    try:
+        steps = native.child_steps(start, addresses)
+    except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
+        _failed("a page's way down its tree", exc)
+        return None
+    STEPS[0] += steps is not None
+    return steps

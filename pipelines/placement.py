@@ -542,13 +542,15 @@ class _Nodes:
     recorded one kept, so the lookups of a page cost one pass over its tree at most (no
     recursion: a page nests as deep as it likes; no rescans: a box may hold 100,000 links)."""
 
-    __slots__ = ("found", "index", "parent", "read")
+    __slots__ = ("addresses", "found", "index", "parent", "read", "stepped")
 
     def __init__(self, page: _Page, root: LexborNode, keys: list[int], links: Sequence[LexborNode]):
         self.index, self.parent = page.index, page.parent
+        self.addresses = page.index_addresses
         self.found: dict[int, LexborNode] = dict(zip(keys, links, strict=True))
         self.found[0] = root
         self.read: set[int] = set()  # whose children are in found (-1: the root's ancestors)
+        self.stepped: set[int] = set()  # whose children the core's way down went among
 
     def __getitem__(self, key: int) -> LexborNode:
         node = self.found.get(key)
@@ -562,7 +564,11 @@ class _Nodes:
         while key not in found:  # up to the nearest found: the root at the latest
             path.append(key)
             key = parent[key]
-        for key in reversed(path):
+        path.reverse()  # from the found one down
+        node = self._step(found[key], path)
+        if node is not None:
+            return node
+        for key in path:
             up = parent[key]
             if up not in self.read:
                 self._keep(up, found[up].child, "next")
@@ -570,7 +576,30 @@ class _Nodes:
                 self._keep(-1, found[0].parent, "parent")
             if key not in found:
                 raise LookupError(f"element {key} of the scan is not in the tree")
-        return found[path[0]]
+        return found[path[-1]]
+
+    def _step(self, start: LexborNode, path: list[int]) -> LexborNode | None:
+        """The nodes of *path* (each a child of the one before, the first of *start*'s) by the
+        native core's way down (``pipelines.native.child_steps``): Python steps ``.child`` and
+        ``.next`` only, and keeps those on the path. Once per parent (then its children are
+        read, as without the core: a box of 100,000 links is not stepped through again); None
+        without the core, or if an element is not where the scan put it."""
+        parent, stepped = self.parent, self.stepped
+        if any(parent[key] in stepped for key in path):
+            return None
+        from pipelines import native  # it builds on this module: imported on first use
+
+        steps = native.child_steps(start, [self.addresses[key] for key in path])
+        if steps is None:
+            return None
+        node, found = start, self.found
+        for key, position in zip(path, steps, strict=True):
+            stepped.add(parent[key])
+            node = node.child
+            for _ in range(position):
+                node = node.next
+            found[key] = node
+        return node
 
     def _keep(self, up: int, node: LexborNode | None, step: str) -> None:
         """Keep the recorded nodes from *node* on, stepping by *step*: *up*'s children

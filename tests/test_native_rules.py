@@ -365,3 +365,35 @@ def test_the_thread_on_hostile_arrays(core):
         wrong[position] = bad
         with pytest.raises((TypeError, ValueError, IndexError, OverflowError)):
             core.is_thread(*wrong)
+
+
+def _scanned_page(tree) -> placement._Page:  # type: ignore[no-untyped-def]
+    """A natively scanned page of *tree* (no links: no node found before a lookup)."""
+    root = tree.body or tree.root
+    scanned = native.scan_page(tree, root, [])
+    assert scanned is not None
+    page = placement._Page(root)
+    page.adopt(scanned, [], None)
+    return page
+
+
+def test_the_way_down_finds_every_element(core):
+    """Every element a scan records, looked up in any order, is the node at its address (the
+    core's way down, or the children read once a parent was stepped among): on pages kept
+    here, on a box of 3,000 lists, and on elements outside the body."""
+    if core is None:
+        return no_core()
+    from pipelines.extract import parse_page
+
+    bodies = [body for _, body in repository_pages()[::7]]
+    bodies.append(b"<div>" + b"<ul><li><p>" + _TEXT.encode() + b"</p></li></ul>" * 3000)
+    bodies.append(b"<head><p>" + _TEXT.encode() + b"</p></head><body><p>" + _TEXT.encode())
+    steps = native.STEPS[0]
+    for body in bodies:
+        tree = parse_page(body)[0]
+        keys = list(range(len(_scanned_page(tree).parent)))
+        for order in (keys[::-1], keys[1::3] + keys):
+            page = _scanned_page(tree)
+            got = [page.nodes[k].mem_id for k in order]
+            assert got == [page.index_addresses[k] for k in order]
+    assert native.STEPS[0] > steps + 100

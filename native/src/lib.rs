@@ -15,6 +15,7 @@ mod rows;
 mod rules;
 mod scan;
 mod scan_arrays;
+mod steps;
 mod text;
 mod thread;
 pub mod urls;
@@ -43,5 +44,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     void_labels::register(m)?;
     text::register(m)?;
     thread::register(m)?;
+    steps::register(m)?;
     Ok(())
 }
