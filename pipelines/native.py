@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from functools import cache
 from itertools import islice, repeat
 from operator import attrgetter
@@ -766,36 +767,57 @@ _TAG_FLAGS = {
 }  # fmt: skip
 
 
+#: place_rules' answer: the rules' placements, the article, the copy blocks, the links' entries
+#: of where.of (without the model) and the model's placements (with it).
+_Ruled = tuple[list[Placed], Any, frozenset[int], list[Any] | None, list[Placed] | None]
+
+
 def place_rules(
     page: placement_module._Page, text: placement_module._Text, main: placement_module._Main,
     seq: list[int], link_keys: list[int], rels: Sequence[Sequence[str]], anchors: Sequence[str],
-    landmark: int, calls: tuple[Callable[..., Any], ...],
-) -> tuple[list[Placed], Any, frozenset[int], list[Any]] | None:  # fmt: skip
+    landmark: int, calls: tuple[Callable[..., Any], ...], model: tuple[Any, ...] | None = None,
+) -> _Ruled | None:  # fmt: skip
     """placement.py ``_native_rules``' work by the core: each link's placement by the rules,
     main's ``_Article``, the blocks of copy beside main, and ``where.of``'s entries of the
-    links (what the per-link stage reads); None without the core, or if it failed (then
-    logged once): Python's rules run. *calls*: ``_PAGER.fullmatch``, ``_place_tail``,
+    links (what the per-link stage reads); with *model* (the stage's other inputs:
+    ``_native_rules`` names them), not those entries but the model's placements (the rules'
+    where it agrees), as ``place_stage`` gives them. None without the core, or if it failed
+    (then logged once): Python's rules run. *calls*: ``_PAGER.fullmatch``, ``_place_tail``,
     ``_in_landmark`` and ``_side``, as placement.py closes them over the page."""
     native = lexbor_core()
     if native is None:
         return None
     p = placement_module
-    try:
-        placements, scores, blocks, article, copy, located = native.placement_rules(
-            (page.parent, page.depth, page.kind_of, (page.kinds, _TAG_FLAGS), page.label,
-             page.nearest, page.block),
-            (main.key, main.path, bool(main.weak), bool(main.listing), bool(main.thread),
-             bool(main.sections), main.good),
-            (text.own, text.good, text.links), seq, link_keys, rels, anchors, landmark, _LABELS,
-            calls,
-        )  # fmt: skip
-    except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
-        _failed("a page's placement rules", exc)
-        return None
+    use_model = model is not None and bool(placement_model.weights.WEIGHTS)
+    with _model_lock if use_model else nullcontext():
+        if use_model:
+            try:
+                _model_config(native, True)
+            except _NoModel:  # Python's decide answers (or raises) alone: the stage after
+                use_model = False
+        try:
+            placements, scores, blocks, article, copy, located, overruled = native.placement_rules(
+                (page.parent, page.depth, page.kind_of, (page.kinds, _TAG_FLAGS), page.label,
+                 page.nearest, page.block),
+                (main.key, main.path, bool(main.weak), bool(main.listing), bool(main.thread),
+                 bool(main.sections), main.good),
+                (text.own, text.good, text.links), seq, link_keys, rels, anchors, landmark,
+                _LABELS, calls, model if use_model else None,
+            )  # fmt: skip
+        except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
+            _failed("a page's placement rules", exc)
+            return None
     RULES_PAGES[0] += 1
     # Placed tuples made by tuple.__new__ (in C), not by the NamedTuple's Python __new__.
     results = list(map(tuple.__new__, repeat(Placed), zip(placements, scores, blocks, strict=True)))
-    return results, p._Article(*article), frozenset(copy), located
+    placed = None
+    if overruled is not None:
+        placed = list(results)
+        for index, content, score in overruled:
+            region = p.CONTENT if content else p.SIDEBAR
+            placed[index] = placed[index]._replace(placement=region, score=score)
+        STAGE_PAGES[0] += 1
+    return results, p._Article(*article), frozenset(copy), located, placed
 
 
 #: Pages whose labels the core voided (placement.py ``_void_wrapper_labels``; tests check).

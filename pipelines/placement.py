@@ -802,9 +802,11 @@ def place_links_scored(
     (:mod:`pipelines.placement_model`) decides content or not from each link's facts, the
     rules' answer among them.
     """
-    rules, stage = _placement_rules(tree, links, rels, anchors, attrs, markup, scanner)
+    rules, stage = _placement_rules(tree, links, rels, anchors, attrs, markup, scanner, True)
     if stage is None:
         return rules
+    if stage.facts.modeled is not None:  # the core's rules ran its model stage too
+        return stage.facts.modeled
     if scanner is not None:  # the native core's walk: its model stage too
         placed = _native_stage(stage, facts=False)
         if placed is not None:
@@ -870,9 +872,11 @@ def _placement_rules(
     attrs: Sequence[dict[str, str | None]] | None,
     markup: PageMarkup | None,
     scanner: Scanner | None,
+    model: bool = False,
 ) -> tuple[list[Placed], _Stage | None]:
     """:func:`placement_facts`' rules, and what the per-link stage reads (None for no links
-    or no root)."""
+    or no root). *model*: the caller runs the model's stage next (the core's rules may run it
+    with them: then ``facts.modeled`` holds its placements)."""
     if not links:
         return [], None
     root = tree.body or tree.root
@@ -895,8 +899,10 @@ def _placement_rules(
     landmark = -1 if marked[_MARKUP_ARTICLE] else _landmark(page, main)
     ruled = None
     if scanner is not None and rels is not None and page.kind_of:  # the core's scan: its rules
+        # and the model's stage with them, unless a product's rules come between.
+        staged = (anchor_len, raw, marked) if model and not marked[_MARKUP_PRODUCT] else None
         ruled = _native_rules(tree, page, text, main, seq, links, link_keys, rels, anchors,
-                              attrs, landmark)  # fmt: skip
+                              attrs, landmark, staged)  # fmt: skip
     if ruled is not None:
         facts, results = ruled
     else:
@@ -952,10 +958,12 @@ def _native_rules(
     tree: LexborHTMLParser, page: _Page, text: _Text, main: _Main, seq: list[int],
     links: Sequence[LexborNode], link_keys: list[int], rels: Sequence[Sequence[str]],
     anchors: Sequence[str], attrs: Sequence[dict[str, str | None]] | None, landmark: int,
+    model: tuple[list[int], list[float], tuple[float, ...]] | None = None,
 ) -> tuple[_Facts, list[Placed]] | None:  # fmt: skip
     """:func:`_Where`, :func:`_article`, :func:`_copy_blocks` and :func:`_place_each` by the
-    native core (``pipelines.native.place_rules``) over a natively scanned page; None if it
-    failed (then logged): Python's rules run."""
+    native core (``pipelines.native.place_rules``) over a natively scanned page, and with
+    *model* (the anchors' lengths, the raw good text, the markup's facts) the model's stage
+    (``facts.modeled``); None if it failed (then logged): Python's rules run."""
     from pipelines import native  # it builds on this module: imported on first use
 
     facts = _Facts(tree, page, text, main, None, seq, None)
@@ -969,13 +977,19 @@ def _native_rules(
         found = facts.order.get(branch)
         return _side(page, top, branch, main.path, facts.order) if found is None else found
 
+    inputs = None
+    if model is not None:  # what _link_facts reads that the rules do not
+        anchor_len, raw, marked = model
+        bits = _ancestry(page)
+        head = (float(main.listing), float(main.thread), float(main.weak), _main_share(main, raw))
+        inputs = (anchor_len, bits, head, _page_tail(main, bits, marked))
     answer = native.place_rules(
         page, text, main, seq, link_keys, rels, anchors, landmark,
-        (_PAGER.fullmatch, tail, lambda top: _in_landmark(facts, top), side),
+        (_PAGER.fullmatch, tail, lambda top: _in_landmark(facts, top), side), inputs,
     )  # fmt: skip
     if answer is None:
         return None
-    results, article, copy, located = answer
+    results, article, copy, located, facts.modeled = answer
     facts.article, facts.copy, facts.located = article, copy, located
     return facts, results
 
@@ -1089,16 +1103,25 @@ def _page_parts(
     """The page's facts (:data:`PAGE_FEATURES`) before main_links and after page_links (those
     two are the links')."""
     main, art = facts.main, facts.article
-    main_bits = bits[main.key]
     head = (
         float(main.listing), float(main.thread), float(main.weak), float(art.is_article),
-        float(art.technical), raw[main.key] / raw[0] if raw[0] else 0.0,
+        float(art.technical), _main_share(main, raw),
     )  # fmt: skip
-    tail = (
+    return head, _page_tail(main, bits, marked)
+
+
+def _main_share(main: _Main, raw: list[float]) -> float:
+    """Main's share of the page's running text (main_share)."""
+    return raw[main.key] / raw[0] if raw[0] else 0.0
+
+
+def _page_tail(main: _Main, bits: list[int], marked: tuple[float, ...]) -> tuple[float, ...]:
+    """The page's facts after page_links: main's post and product words, the markup's."""
+    main_bits = bits[main.key]
+    return (
         float(main_bits & _BIT["word_post"] > 0), float(main_bits & _BIT["word_product"] > 0),
         *marked,
     )  # fmt: skip
-    return head, tail
 
 
 def _stage_inputs(stage: _Stage) -> tuple[Any, ...]:
@@ -1760,23 +1783,11 @@ def _article(page: _Page, text: _Text, seq: list[int], main: _Main, where: _Wher
 class _Facts:
     """Everything the rules read about one page, and their memos. ``where`` is built when
     first read (the native core's rules locate the elements themselves: :func:`_native_rules`
-    gives ``article``, ``copy`` and ``located``, each link's entry of ``where.of``)."""
+    gives ``article``, ``copy`` and ``located``, each link's entry of ``where.of``, or
+    ``modeled``, the model's placements when it ran the model's stage with its rules)."""
 
-    __slots__ = (
-        "_where",
-        "article",
-        "copy",
-        "landmark",
-        "lists",
-        "located",
-        "main",
-        "order",
-        "page",
-        "seq_index",
-        "site",
-        "text",
-        "tree",
-    )  # fmt: skip
+    __slots__ = ("_where", "article", "copy", "landmark", "lists", "located", "main", "modeled",
+                 "order", "page", "seq_index", "site", "text", "tree")  # fmt: skip
 
     def __init__(
         self,
@@ -1798,6 +1809,7 @@ class _Facts:
         self.copy = _copy_blocks(text, main, where) if where is not None else frozenset()
         self.landmark = -1  # the page's <main> around main, where running text is its copy
         self.located: list[tuple[int, ...] | None] | None = None  # the core's where.of, links'
+        self.modeled: list[Placed] | None = None  # the model's placements, by the core's rules
 
     @property
     def where(self) -> _Where:

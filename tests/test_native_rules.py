@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from native_checks import built, no_core, no_fallback, repository_pages  # noqa: F401 (no_fallback: autouse)
 
 from crawler.testweb.generator import build_test_web
-from pipelines import native, placement
+from pipelines import native, placement, placement_model
 from pipelines.extract import extract_page
 
 
@@ -27,7 +27,9 @@ def core():
     return built(native.lexbor_core())
 
 
-def _python_rules(tree, page, text, main, seq, links, link_keys, rels, anchors, attrs, landmark):
+def _python_rules(
+    tree, page, text, main, seq, links, link_keys, rels, anchors, attrs, landmark, model=None
+):  # type: ignore[no-untyped-def]
     """Python's rules over the same page: its facts (where, article, copy) and placements."""
     where = placement._Where(page, main)
     article = placement._article(page, text, seq, main, where)
@@ -56,10 +58,17 @@ def _compared() -> Iterator[list[int]]:
         assert facts.article == want_facts.article
         assert facts.copy == want_facts.copy
         of = want_facts.where.of
-        link_keys = args[6]
-        assert [facts.located[k] for k in link_keys] == [
-            None if of[k] is None else of[k][:1] for k in link_keys
-        ]
+        link_keys, anchors, model = args[6], args[8], args[11]
+        if facts.located is not None:
+            assert facts.modeled is None
+            assert [facts.located[k] for k in link_keys] == [
+                None if of[k] is None else of[k][:1] for k in link_keys
+            ]
+        else:  # the core ran the model's stage with its rules: Python's decisions
+            anchor_len, raw, marked = model
+            stage = (want_facts, raw, link_keys, anchors, want, marked, anchor_len)
+            assert facts.modeled == placement_model.decide(want, placement._link_facts(*stage))
+            MODELED.append(sum(a != b for a, b in zip(want, facts.modeled, strict=True)))
         counts.append(len(results))
         return got
 
@@ -126,6 +135,7 @@ def _compared() -> Iterator[list[int]]:
 #: Labels dropped per page compared, threads told (the tests check some pages drop some).
 VOIDED: list[int] = []
 THREADS: list[bool] = []
+MODELED: list[int] = []  # placements the model overruled, per page the core's rules ran it
 
 
 def _same_page(body: bytes, url: str) -> int:
@@ -156,11 +166,13 @@ def test_the_rules_are_pythons_on_every_page(core):
     pages = links = 0
     VOIDED.clear()
     THREADS.clear()
+    MODELED.clear()
     for url, body in [*repository_pages(), *_test_web_pages()]:
         links += _same_page(body, url)
         pages += 1
     assert pages > 600 and links > 45_000, (pages, links)
     assert sum(n > 0 for n in VOIDED) > 20, VOIDED
+    assert len(MODELED) > 550 and sum(MODELED) > 500, (len(MODELED), sum(MODELED))
     assert len(THREADS) > 100 and 0 < sum(THREADS) < len(THREADS), (len(THREADS), sum(THREADS))
 
 

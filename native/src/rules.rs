@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySet, PyString, PyTuple};
 
 use crate::extract::guarded;
+use crate::model;
 
 /// Label codes: the order of the names Python passes (CONTENT, NAV, SIDEBAR, FOOTER,
 /// COMMENT), after "none".
@@ -582,6 +583,88 @@ pub fn maybe_pager(anchor: &str) -> bool {
 const PAGER_LETTERS: usize = 24;
 const PAGER_DIGITS: usize = 5;
 
+/// What the model reads besides the rules' facts (placement.py `_native_rules`' *model*):
+/// each link's anchor length, each element's ancestry bits, main's listing, thread and weak
+/// flags and its share of the text (`_page_parts`' head but the article's two), the page's
+/// facts after page_links (its tail).
+type ModelInputs<'py> = (Vec<i64>, Bound<'py, PyList>, (f64, f64, f64, f64), Vec<f64>);
+
+/// placement.py `_link_facts`' inputs for the model (model.rs `gather`'s, read from the
+/// rules' own arrays): per link its placement, paragraph, anchor, grandparent, place in the
+/// sequence, in main or not, ancestry bits; per distinct paragraph its text facts.
+#[allow(clippy::too_many_arguments)]
+fn gather(
+    page: &Page,
+    main: &Main,
+    f: &Facts,
+    keys: &[usize],
+    placed: &[(u8, f64)],
+    fingerprints: &[u32],
+    anchors: &Bound<'_, PyAny>,
+    inputs: &ModelInputs<'_>,
+) -> PyResult<(model::Gathered, Vec<u64>)> {
+    let (anchor_len, ancestry, (listing, thread, weak, share), tail) = inputs;
+    let m = keys.len();
+    if anchor_len.len() != m || ancestry.len() != page.parent.len() {
+        return Err(bad("the model's arrays differ in length"));
+    }
+    let space = PyString::intern(anchors.py(), " ");
+    let mut para_index: HashMap<i64, usize> = HashMap::new();
+    let mut paras = Vec::new();
+    let mut links = Vec::with_capacity(m);
+    let mut bits = Vec::with_capacity(m);
+    for (i, &key) in keys.iter().enumerate() {
+        let up = page.parent[key];
+        let p = if up < 0 {
+            -1
+        } else {
+            page.nearest[up as usize]
+        };
+        let para_at = *para_index.entry(p).or_insert_with(|| {
+            paras.push(model::Para {
+                own: page.own.get(&p).copied().unwrap_or(0),
+                good: page.good.contains_key(&p),
+                paragraph: p >= 0 && page.tag_is(p as usize, PARAGRAPH),
+                links: page.links.get(&p).copied().unwrap_or(0),
+            });
+            paras.len() - 1
+        });
+        let grand = if up > 0 { page.parent[up as usize] } else { 0 };
+        let (code, score) = placed[i];
+        links.push(model::Link {
+            code: code as usize - 1,
+            score,
+            block: fingerprints[i] as i64,
+            para_at,
+            anchor_len: anchor_len[i],
+            spaces: model::spaces(&anchors.get_item(i)?, &space)?,
+            grand,
+            at: f.seq_index.get(&key).copied().unwrap_or(-1),
+            in_main: f.around.contains(&key) || f.of[key].map_or(key, |loc| loc.0) == main.key,
+        });
+        bits.push(ancestry.get_item(key)?.extract::<u64>()?);
+    }
+    let art = &f.article;
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    let gathered = model::Gathered {
+        links,
+        paras,
+        n_seq: f.seq_index.len() as i64,
+        first: art.first,
+        last: art.last,
+        head: vec![
+            *listing,
+            *thread,
+            *weak,
+            flag(art.is_article),
+            flag(art.technical),
+            *share,
+        ],
+        tail: tail.clone(),
+    };
+    Ok((gathered, bits))
+}
+
 /// The Python side of [`Calls`]: placement.py's callbacks and the links' anchors.
 struct PyCalls<'a, 'py> {
     anchors: &'a Bound<'py, PyAny>,
@@ -590,6 +673,14 @@ struct PyCalls<'a, 'py> {
     in_landmark: &'a Bound<'py, PyAny>,
     side: &'a Bound<'py, PyAny>,
     names: &'a [Bound<'py, PyString>; 5],
+}
+
+fn label_names(names: &[Bound<'_, PyString>; 5]) -> PyResult<[String; 5]> {
+    let mut out: [String; 5] = Default::default();
+    for (slot, name) in out.iter_mut().zip(names) {
+        *slot = name.to_str()?.to_string();
+    }
+    Ok(out)
 }
 
 pub(crate) fn code_of(names: &[Bound<'_, PyString>; 5], label: &Bound<'_, PyAny>) -> PyResult<u8> {
@@ -671,7 +762,8 @@ type Answer<'py> = (
     Vec<u32>,
     Bound<'py, PyTuple>,
     Vec<usize>,
-    Bound<'py, PyList>,
+    Option<Bound<'py, PyList>>,
+    Option<Vec<(usize, bool, f64)>>,
 );
 
 /// placement.py `_native_rules`' core: *arrays* (each element's parent, depth, kind, then
@@ -696,6 +788,7 @@ fn placement_rules<'py>(
     landmark: i64,
     names: [Bound<'py, PyString>; 5],
     callbacks: Callbacks<'py>,
+    model_inputs: Option<ModelInputs<'py>>,
 ) -> PyResult<Answer<'py>> {
     let (parent, depth, kind_of, (kinds, tag_flags), labels, nearest, blocks) = arrays;
     let kind_flags = kind_flags(&kinds, &tag_flags)?;
@@ -798,15 +891,43 @@ fn placement_rules<'py>(
                 .into_any(),
         ],
     )?;
-    let located = PyList::new(py, (0..n).map(|_| py.None()))?;
-    for &k in &keys {
-        if let Some((top, _, _)) = f.of[k] {
-            located.set_item(k, PyTuple::new(py, [top])?)?;
+    let (located, overruled) = match &model_inputs {
+        Some(inputs) => {
+            let (gathered, bits) = gather(
+                &page,
+                &main,
+                &f,
+                &keys,
+                &placed,
+                &fingerprints,
+                &anchors,
+                inputs,
+            )?;
+            let labels = label_names(&names)?;
+            let overruled = guarded(|| model::overrule(&gathered, &bits, &labels))??;
+            (None, Some(overruled))
         }
-    }
+        None => {
+            let located = PyList::new(py, (0..n).map(|_| py.None()))?;
+            for &k in &keys {
+                if let Some((top, _, _)) = f.of[k] {
+                    located.set_item(k, PyTuple::new(py, [top])?)?;
+                }
+            }
+            (Some(located), None)
+        }
+    };
     let mut copy: Vec<usize> = f.copy.into_iter().collect();
     copy.sort_unstable();
-    Ok((placements, scores, fingerprints, article, copy, located))
+    Ok((
+        placements,
+        scores,
+        fingerprints,
+        article,
+        copy,
+        located,
+        overruled,
+    ))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
