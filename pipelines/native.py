@@ -739,7 +739,7 @@ def place_stage(
 # ---------------------------------------------------------------------------------------------
 
 CORE_FUNCTIONS = (*CORE_FUNCTIONS, "placement_rules", "void_labels", "page_text", "is_thread",
-                  "child_steps")  # fmt: skip
+                  "child_steps", "past_faq")  # fmt: skip
 #: Pages whose rules the core applied (tests check it did, not Python silently).
 RULES_PAGES = [0]
 _LABELS = (placement_module.CONTENT, placement_module.NAV, placement_module.SIDEBAR,
@@ -943,3 +943,33 @@ def child_steps(start: LexborNode, addresses: list[int]) -> list[int] | None:
         return None
     STEPS[0] += steps is not None
     return steps
+
+
+#: Pages whose FAQ the core looked for (placement.py ``_past_faq``; tests check).
+FAQ_PAGES = [0]
+
+
+def past_faq(page: placement_module._Page, path: list[int], words: frozenset[str]) -> int | None:
+    """placement.py ``_past_faq`` of a natively scanned *page* (its names its kinds') by the
+    core, *path* main and its ancestors: the page's ``<main>`` around an FAQ holding main, or
+    main; None without the core, or if it failed (then logged once): Python's answers.
+
+    >>> tree = LexborHTMLParser('<main><div class="faq"><p>' + "Text. " * 9 + "</p></div></main>")
+    >>> scanned = scan_page(tree, tree.body, [])
+    >>> page = placement_module._Page(tree.body)
+    >>> page.adopt(scanned, [], None) if scanned else None
+    >>> scanned is None or past_faq(page, [3, 2, 1, 0], placement_module._FOLDS)
+    1
+    """
+    native = core()
+    if native is None:
+        return None
+    p = placement_module
+    try:
+        wide = native.past_faq(path, page.kind_of, page.kinds, page.label, sorted(words),
+                               list(p._TAXONOMY), _LABELS)  # fmt: skip
+    except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
+        _failed("a page's FAQ", exc)
+        return None
+    FAQ_PAGES[0] += 1
+    return wide

@@ -1533,6 +1533,12 @@ def _past_faq(page: _Page, main: int, product: bool) -> int:
     it). The outermost such element counts: a page that is all FAQ is not widened."""
     words = _FAQ_WORDS if product else _FOLDS
     path = page.up(main, set())
+    if page.kind_of and not page.attrs:  # a native scan's page (names by kind): the core's
+        from pipelines import native  # it builds on this module: imported on first use
+
+        wide = native.past_faq(page, path, words)
+        if wide is not None:
+            return wide
     faq = -1
     for i, k in enumerate(path):
         if page.tag[k] == "article":  # a post tagged or filed so, or all FAQ: no sections

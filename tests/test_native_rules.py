@@ -121,13 +121,31 @@ def _compared() -> Iterator[list[int]]:
         THREADS.append(got)
         return got
 
-    spies = (both, void_both, text_both, thread_both)
-    reals = (real, real_void, real_text, real_thread)
-    (placement._native_rules, native.void_labels, native.page_text, native.is_thread) = spies
+    real_faq = native.past_faq
+
+    def faq_both(page, path, words):  # type: ignore[no-untyped-def]
+        got = real_faq(page, path, words)
+        assert got is not None, "the core did not look for an FAQ"
+        native.past_faq = lambda *args: None  # Python's own, on the same page
+        try:
+            product = words == placement._FAQ_WORDS
+            assert placement._past_faq(page, path[0], product) == got
+        finally:
+            native.past_faq = faq_both
+        FAQS.append(got != path[0])
+        return got
+
+    spies = (both, void_both, text_both, thread_both, faq_both)
+    reals = (real, real_void, real_text, real_thread, real_faq)
+    names = ("_native_rules", "void_labels", "page_text", "is_thread", "past_faq")
+    owners = (placement, native, native, native, native)
+    for owner, name, spy in zip(owners, names, spies, strict=True):
+        setattr(owner, name, spy)
     try:
         yield counts
     finally:
-        (placement._native_rules, native.void_labels, native.page_text, native.is_thread) = reals
+        for owner, name, value in zip(owners, names, reals, strict=True):
+            setattr(owner, name, value)
     assert len(voided) == len(counts) and texts == counts
     VOIDED.extend(voided)
 
@@ -136,6 +154,7 @@ def _compared() -> Iterator[list[int]]:
 VOIDED: list[int] = []
 THREADS: list[bool] = []
 MODELED: list[int] = []  # placements the model overruled, per page the core's rules ran it
+FAQS: list[bool] = []  # whether main was widened past an FAQ
 
 
 def _same_page(body: bytes, url: str) -> int:
@@ -167,12 +186,14 @@ def test_the_rules_are_pythons_on_every_page(core):
     VOIDED.clear()
     THREADS.clear()
     MODELED.clear()
+    FAQS.clear()
     for url, body in [*repository_pages(), *_test_web_pages()]:
         links += _same_page(body, url)
         pages += 1
     assert pages > 600 and links > 45_000, (pages, links)
     assert sum(n > 0 for n in VOIDED) > 20, VOIDED
     assert len(MODELED) > 550 and sum(MODELED) > 500, (len(MODELED), sum(MODELED))
+    assert len(FAQS) > 450 and sum(FAQS) > 0, (len(FAQS), sum(FAQS))
     assert len(THREADS) > 100 and 0 < sum(THREADS) < len(THREADS), (len(THREADS), sum(THREADS))
 
 

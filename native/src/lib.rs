@@ -7,6 +7,7 @@ mod bounds;
 mod deep;
 mod extract;
 mod facts;
+mod faq;
 mod lexbor;
 mod main_block;
 mod model;
@@ -45,5 +46,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     text::register(m)?;
     thread::register(m)?;
     steps::register(m)?;
+    faq::register(m)?;
     Ok(())
 }
