@@ -971,7 +971,7 @@ mod tests {
             assert!(maybe_pager(yes), "{yes}");
         }
         for no in [
-            "123456",
+            "1234567890123456789012345",
             "Read the whole story of the day",
             "abcdefghijklmnopqrstuvwxyz",
         ] {
