@@ -756,7 +756,7 @@ def _tag_flags(tag: str) -> int:
     p = placement_module
     return ((tag in p._BLOCK_TAGS) | (tag in p._PARAGRAPHS) << 1 | (tag in p._CELL_TAGS) << 2
             | (tag in p._LIST_ITEM_TAGS) << 3 | (tag == "pre") << 4
-            | (tag in ("main", "article")) << 5)  # fmt: skip
+            | (tag in ("main", "article")) << 5 | (tag in p._LIST_TAGS) << 6)  # fmt: skip
 
 
 #: The flags of every tag that has some (another tag: none), as the core reads them.
@@ -783,7 +783,8 @@ def place_rules(
     ``_native_rules`` names them), not those entries but the model's placements (the rules'
     where it agrees), as ``place_stage`` gives them. None without the core, or if it failed
     (then logged once): Python's rules run. *calls*: ``_PAGER.fullmatch``, ``_place_tail``,
-    ``_in_landmark`` and ``_side``, as placement.py closes them over the page."""
+    ``_in_landmark``, ``_side``, ``_in_link_list`` and ``_internal`` as placement.py closes
+    them over the page, and ``_BUTTON_WORDS`` (None: ``_place_tail`` is called whole)."""
     native = lexbor_core()
     if native is None:
         return None

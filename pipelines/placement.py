@@ -201,6 +201,7 @@ _BLOCK_TAGS = frozenset(
 _PARAGRAPHS = frozenset({"p", "li", "dd", "dt", "blockquote", "pre"})
 _CELL_TAGS = ("td", "th")  # a branch of these beside main is a column, never a small bar
 _LIST_ITEM_TAGS = ("li", "dd", "dt")  # a paragraph in one is a teaser's blurb
+_LIST_TAGS = ("ul", "ol")  # a link's list (4 levels up at most): a list of stories?
 # Bits of what an element is (its tag, its label, the word groups its class and id name), ORed
 # down the tree into each link's ancestry: facts for the placement model (:func:`_link_facts`).
 BIT_NAMES = (
@@ -977,6 +978,15 @@ def _native_rules(
         found = facts.order.get(branch)
         return _side(page, top, branch, main.path, facts.order) if found is None else found
 
+    def internal(i: int) -> bool:  # _place_tail's last test
+        link_attrs = attrs[i] if attrs is not None else None
+        if link_attrs is None:
+            link_attrs = links[i].attributes
+        return _internal(link_attrs.get("href") or "", facts.own_site())
+
+    # _place_tail split: _is_button by the core, over the kinds (the caller gave no names).
+    button = None if page.attrs else sorted(_BUTTON_WORDS)
+
     inputs = None
     if model is not None:  # what _link_facts reads that the rules do not
         anchor_len, raw, marked = model
@@ -985,7 +995,8 @@ def _native_rules(
         inputs = (anchor_len, bits, head, _page_tail(main, bits, marked))
     answer = native.place_rules(
         page, text, main, seq, link_keys, rels, anchors, landmark,
-        (_PAGER.fullmatch, tail, lambda top: _in_landmark(facts, top), side), inputs,
+        (_PAGER.fullmatch, tail, lambda top: _in_landmark(facts, top), side,
+         lambda key: _in_link_list(page, key, facts.lists), internal, button), inputs,
     )  # fmt: skip
     if answer is None:
         return None
@@ -2358,7 +2369,7 @@ def _whole_list(page: _Page, main: int, levels: int = _LIST_LEVELS) -> int:
 
 def _in_link_list(page: _Page, key: int, memo: dict[int, bool]) -> bool:
     """Whether the link ``key`` is an item of a list (ul/ol, up to 4 levels up) of >= 3 links."""
-    cur = _nearest(page, page.parent[key], ("ul", "ol"), 4)
+    cur = _nearest(page, page.parent[key], _LIST_TAGS, 4)
     if cur < 0:
         return False
     found = memo.get(cur)

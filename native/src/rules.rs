@@ -31,6 +31,7 @@ pub const CELL: u32 = 4; // _CELL_TAGS
 pub const LIST_ITEM: u32 = 8; // _LIST_ITEM_TAGS
 pub const PRE: u32 = 16; // "pre"
 pub const MAIN_OR_ARTICLE: u32 = 32; // "main", "article"
+pub const LIST: u32 = 64; // "ul", "ol"
 
 /// Each kind's flags: *table*'s entry for its tag (the kind's first item), else 0.
 pub(crate) fn kind_flags(
@@ -673,6 +674,86 @@ struct PyCalls<'a, 'py> {
     in_landmark: &'a Bound<'py, PyAny>,
     side: &'a Bound<'py, PyAny>,
     names: &'a [Bound<'py, PyString>; 5],
+    split: Option<Split<'a, 'py>>,
+}
+
+/// `_place_tail` split (a page whose names are its kinds'): `_is_button` here, over the
+/// kinds; `_in_link_list` (near a list) and `_internal` called back.
+struct Split<'a, 'py> {
+    kinds: &'a Bound<'py, PyList>,
+    kind_of: &'a [usize],
+    parent: &'a [i64],
+    flags: &'a [u32],
+    /// placement.py `_BUTTON_WORDS`.
+    words: Vec<String>,
+    in_link_list: &'a Bound<'py, PyAny>,
+    internal: &'a Bound<'py, PyAny>,
+}
+
+const LIST_LEVELS: usize = 4; // `_in_link_list`'s list lies this many levels up at most
+
+impl Split<'_, '_> {
+    /// An element's kind's attribute at *at* (1 class, 3 role), None if absent or valueless.
+    fn kind_attr(&self, key: usize, at: usize) -> PyResult<Option<String>> {
+        let kind = self.kinds.get_item(
+            *self
+                .kind_of
+                .get(key)
+                .ok_or_else(|| bad("a key past the kinds"))?,
+        )?;
+        let value = kind.get_item(at)?;
+        if value.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(value.extract()?))
+    }
+
+    /// `_nearest(page, page.parent[key], ("ul", "ol"), 4) >= 0`.
+    fn near_list(&self, key: usize) -> bool {
+        let mut cur = self.parent[key];
+        for _ in 0..LIST_LEVELS {
+            if cur <= 0 {
+                return false;
+            }
+            if self.flags[cur as usize] & LIST != 0 {
+                return true;
+            }
+            cur = self.parent[cur as usize];
+        }
+        false
+    }
+
+    /// `_is_button`: role=button, or its parent's class names a button.
+    fn is_button(&self, key: usize) -> PyResult<bool> {
+        let role = self.kind_attr(key, 3)?.unwrap_or_default();
+        if crate::walk::py_strip(&role).to_lowercase() == "button" {
+            return Ok(true);
+        }
+        let up = self.parent[key];
+        if up < 0 {
+            return Err(bad("a link without a parent"));
+        }
+        Ok(match self.kind_attr(up as usize, 1)? {
+            Some(cls) if !cls.is_empty() => crate::facts::tokens(&cls)
+                .iter()
+                .any(|t| self.words.contains(t)),
+            _ => false,
+        })
+    }
+
+    /// `_place_tail`, in its order.
+    fn tail(&self, i: usize, key: usize, is_article: bool, technical: bool) -> PyResult<(u8, f64)> {
+        if is_article && self.near_list(key) && self.in_link_list.call1((key,))?.is_truthy()? {
+            return Ok((SIDEBAR, 0.55));
+        }
+        if self.is_button(key)? {
+            return Ok((SIDEBAR, 0.6));
+        }
+        if is_article && !technical && self.internal.call1((i,))?.is_truthy()? {
+            return Ok((SIDEBAR, 0.55));
+        }
+        Ok((CONTENT, 0.75))
+    }
 }
 
 fn label_names(names: &[Bound<'_, PyString>; 5]) -> PyResult<[String; 5]> {
@@ -721,6 +802,9 @@ impl Calls for PyCalls<'_, '_> {
         is_article: bool,
         technical: bool,
     ) -> PyResult<(u8, f64)> {
+        if let Some(split) = &self.split {
+            return split.tail(i, key, is_article, technical);
+        }
         let answer = self.tail.call1((i, key, is_article, technical))?;
         let (label, score): (Bound<'_, PyAny>, f64) = answer.extract()?;
         let code = code_of(self.names, &label)?;
@@ -755,6 +839,9 @@ type Callbacks<'py> = (
     Bound<'py, PyAny>,
     Bound<'py, PyAny>,
     Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    Option<Vec<String>>,
 );
 type Answer<'py> = (
     Bound<'py, PyList>,
@@ -849,7 +936,16 @@ fn placement_rules<'py>(
         keys.push(index(k, n)?);
         ugc.push(rels.get_item(i)?.contains(&ugc_name)?);
     }
-    let (pager, tail, in_landmark, side) = callbacks;
+    let (pager, tail, in_landmark, side, in_link_list, internal, button_words) = callbacks;
+    let split = button_words.map(|words| Split {
+        kinds: &kinds,
+        kind_of: &kind_of,
+        parent: &page.parent,
+        flags: &page.flags,
+        words,
+        in_link_list: &in_link_list,
+        internal: &internal,
+    });
     let mut calls = PyCalls {
         anchors: &anchors,
         pager: &pager,
@@ -857,6 +953,7 @@ fn placement_rules<'py>(
         in_landmark: &in_landmark,
         side: &side,
         names: &names,
+        split,
     };
     let (f, placed) = guarded(|| -> PyResult<_> {
         let f = facts(&page, &main)?;
