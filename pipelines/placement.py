@@ -48,7 +48,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import lru_cache
-from itertools import islice
+from itertools import compress, islice
 from math import log1p
 from typing import Any, NamedTuple
 
@@ -730,8 +730,10 @@ class _Page:
         self.bits = list(map(bits.__getitem__, kind_of))
         self.label[0], self.bits[0] = _ROOT_FACTS[0], _ROOT_FACTS[3]
         named = {k for k, body in enumerate(bodies) if body}
-        if named:
-            self.body = [k for k, kind in enumerate(kind_of) if k and kind in named]
+        if named:  # the elements of those kinds but the root, picked in C
+            self.body = list(
+                compress(range(1, len(kind_of)), map(named.__contains__, islice(kind_of, 1, None)))
+            )
 
     def attributes(self, key: int) -> dict[str, str | None]:
         """An element's attributes: those the caller had read, else the node's."""
