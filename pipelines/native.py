@@ -455,7 +455,8 @@ def _nodes(tree: LexborHTMLParser, addresses: list[int]) -> list[LexborNode] | N
     is not found (the walks disagree: a bug)."""
     if not addresses:
         return []
-    by_address = {node.mem_id: node for node in tree.css("a[href], area[href]")}
+    nodes = tree.css("a[href], area[href]")
+    by_address = dict(zip(map(attrgetter("mem_id"), nodes), nodes, strict=True))  # (in C)
     found = list(map(by_address.get, addresses))
     return None if None in found else found  # type: ignore[return-value]
 
