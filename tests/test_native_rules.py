@@ -430,3 +430,32 @@ def test_the_way_down_finds_every_element(core):
             got = [page.nodes[k].mem_id for k in order]
             assert got == [page.index_addresses[k] for k in order]
     assert native.STEPS[0] > steps + 100
+
+
+def test_the_rules_with_the_callers_attributes(core):
+    """A caller that gives each link's attributes (names then read from them, not the kinds):
+    the core's rules call ``_place_tail`` whole, and place as Python does."""
+    if core is None:
+        return no_core()
+    from selectolax.lexbor import LexborHTMLParser
+
+    story = _TEXT * 8
+    body = (f'<article><p>{story}</p><div class="wp-block-button"><a href="/b">Buy</a></div>'
+            f'<a href="/x" role=button>x</a><a href="https://o.example/">o</a><p>{story}</p>'
+            '<ul><li><a href="/1">A long headline of one story</a></li>'
+            '<li><a href="/2">A long headline of another story</a></li>'
+            '<li><a href="/3">A long headline of a third story</a></li></ul>'
+            f"<p>{story}</p></article>")  # fmt: skip
+    for html_text in (body, "<div>" + body + "</div><nav><a href=/n>n</a></nav>"):
+        tree = LexborHTMLParser(html_text)
+        links = tree.css("a[href]")
+        rels = [() for _ in links]
+        anchors = [node.text(strip=True) for node in links]
+        attrs = [node.attributes for node in links]
+        want = placement.place_links_scored(tree, links, rels, anchors, attrs)
+        before = native.RULES_PAGES[0]
+        got = placement.place_links_scored(tree, links, rels, anchors, attrs,
+                                           scanner=native._scanner(None))  # fmt: skip
+        assert native.RULES_PAGES[0] == before + 1
+        assert got == want
+        assert {p.placement for p in got} >= {"content", "sidebar"}
