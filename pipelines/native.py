@@ -11,8 +11,9 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from functools import cache
-from itertools import islice
+from itertools import islice, repeat
 from operator import attrgetter
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -464,8 +465,9 @@ def _nodes(tree: LexborHTMLParser, addresses: list[int]) -> list[LexborNode] | N
     is not found (the walks disagree: a bug)."""
     if not addresses:
         return []
-    by_address = {node.mem_id: node for node in tree.css("a[href], area[href]")}
-    found = [by_address.get(address) for address in addresses]
+    nodes = tree.css("a[href], area[href]")
+    by_address = dict(zip(map(attrgetter("mem_id"), nodes), nodes, strict=True))  # (in C)
+    found = list(map(by_address.get, addresses))
     return None if None in found else found  # type: ignore[return-value]
 
 
@@ -771,3 +773,248 @@ def _walk_scanner(
         return scan_page(tree, root, links, addresses)
 
     return scanner
+
+
+# ---------------------------------------------------------------------------------------------
+# Placement's rules per link (issue 18): placement.py ``_Where``, ``_article``, ``_copy_blocks``
+# and ``_place_each`` by the core (native/src/rules.rs) over a natively scanned page; the rules
+# that read the tree, a link's attributes or the site, and ``_PAGER``, called back. Python's
+# stay the reference and the fallback.
+# ---------------------------------------------------------------------------------------------
+
+CORE_FUNCTIONS = (*CORE_FUNCTIONS, "placement_rules", "void_labels", "page_text", "is_thread",
+                  "child_steps", "past_faq")  # fmt: skip
+#: Pages whose rules the core applied (tests check it did, not Python silently).
+RULES_PAGES = [0]
+_LABELS = (placement_module.CONTENT, placement_module.NAV, placement_module.SIDEBAR,
+           placement_module.FOOTER, placement_module.COMMENT)  # fmt: skip
+
+
+def _tag_flags(tag: str) -> int:
+    """What the rules read of a tag, as bits (native/src/rules.rs ``BLOCK``...): placement's
+    sets are the one copy.
+
+    >>> _tag_flags("p"), _tag_flags("td"), _tag_flags("pre"), _tag_flags("main")
+    (3, 5, 19, 33)
+    """
+    p = placement_module
+    return ((tag in p._BLOCK_TAGS) | (tag in p._PARAGRAPHS) << 1 | (tag in p._CELL_TAGS) << 2
+            | (tag in p._LIST_ITEM_TAGS) << 3 | (tag == "pre") << 4
+            | (tag in ("main", "article")) << 5 | (tag in p._LIST_TAGS) << 6)  # fmt: skip
+
+
+#: The flags of every tag that has some (another tag: none), as the core reads them.
+_TAG_FLAGS = {
+    tag: _tag_flags(tag)
+    for tag in (*placement_module._BLOCK_TAGS, *placement_module._PARAGRAPHS,
+                *placement_module._CELL_TAGS, *placement_module._LIST_ITEM_TAGS, "main")
+}  # fmt: skip
+
+
+#: place_rules' answer: the rules' placements, the article, the copy blocks, the links' entries
+#: of where.of (without the model) and the model's placements (with it).
+_Ruled = tuple[list[Placed], Any, frozenset[int], list[Any] | None, list[Placed] | None]
+
+
+def place_rules(
+    page: placement_module._Page, text: placement_module._Text, main: placement_module._Main,
+    seq: list[int], link_keys: list[int], rels: Sequence[Sequence[str]], anchors: Sequence[str],
+    landmark: int, calls: tuple[Callable[..., Any], ...], model: tuple[Any, ...] | None = None,
+) -> _Ruled | None:  # fmt: skip
+    """placement.py ``_native_rules``' work by the core: each link's placement by the rules,
+    main's ``_Article``, the blocks of copy beside main, and ``where.of``'s entries of the
+    links (what the per-link stage reads); with *model* (the stage's other inputs:
+    ``_native_rules`` names them), not those entries but the model's placements (the rules'
+    where it agrees), as ``place_stage`` gives them. None without the core, or if it failed
+    (then logged once): Python's rules run. *calls*: ``_PAGER.fullmatch``, ``_place_tail``,
+    ``_in_landmark``, ``_side``, ``_in_link_list`` and ``_internal`` as placement.py closes
+    them over the page, and ``_BUTTON_WORDS`` (None: ``_place_tail`` is called whole)."""
+    native = lexbor_core()
+    if native is None:
+        return None
+    p = placement_module
+    use_model = model is not None and bool(placement_model.weights.WEIGHTS)
+    with _model_lock if use_model else nullcontext():
+        if use_model:
+            try:
+                _model_config(native, True)
+            except _NoModel:  # Python's decide answers (or raises) alone: the stage after
+                use_model = False
+        try:
+            placements, scores, blocks, article, copy, located, overruled = native.placement_rules(
+                (page.parent, page.depth, page.kind_of, (page.kinds, _TAG_FLAGS), page.label,
+                 page.nearest, page.block),
+                (main.key, main.path, bool(main.weak), bool(main.listing), bool(main.thread),
+                 bool(main.sections), main.good),
+                (text.own, text.good, text.links), seq, link_keys, rels, anchors, landmark,
+                _LABELS, calls, model if use_model else None,
+            )  # fmt: skip
+        except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
+            _failed("a page's placement rules", exc)
+            return None
+    RULES_PAGES[0] += 1
+    # Placed tuples made by tuple.__new__ (in C), not by the NamedTuple's Python __new__.
+    results = list(map(tuple.__new__, repeat(Placed), zip(placements, scores, blocks, strict=True)))
+    placed = None
+    if overruled is not None:
+        placed = list(results)
+        for index, content, score in overruled:
+            region = p.CONTENT if content else p.SIDEBAR
+            placed[index] = placed[index]._replace(placement=region, score=score)
+        STAGE_PAGES[0] += 1
+    return results, p._Article(*article), frozenset(copy), located, placed
+
+
+#: Pages whose labels the core voided (placement.py ``_void_wrapper_labels``; tests check).
+VOID_PAGES = [0]
+
+
+def void_labels(page: placement_module._Page, good: dict[int, int]) -> list[float] | None:
+    """placement.py ``_void_wrapper_labels`` of a natively scanned *page* (its names its
+    kinds') by the core: each element's raw good text, the dropped labels set None on *page*;
+    None without the core, or if it failed (then logged once): Python's answers.
+
+    >>> tree = LexborHTMLParser('<div class="sidebar"><p>' + "Running text. " * 40 + "</p></div>")
+    >>> scanned = scan_page(tree, tree.body, [])
+    >>> page = placement_module._Page(tree.body)
+    >>> page.adopt(scanned, [], None) if scanned else None
+    >>> scanned is None or (void_labels(page, {2: 559})[:3], page.label[1])
+    ([559.0, 559.0, 559.0], None)
+    """
+    native = lexbor_core()
+    if native is None:
+        return None
+    p = placement_module
+    try:
+        raw, dropped = native.void_labels(
+            page.parent, page.kind_of, page.kinds, _TAG_FLAGS, page.label, good,
+            (p._MIN_ARTICLE, p._WRAPPER_SHARE, p._BUILDER_NESTED), _LABELS,
+        )  # fmt: skip
+    except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
+        _failed("a page's voided labels", exc)
+        return None
+    label = page.label
+    for key in dropped:
+        label[key] = None
+    VOID_PAGES[0] += 1
+    return raw
+
+
+#: Pages whose running text the core measured (placement.py ``_Text``; tests check).
+TEXT_PAGES = [0]
+
+
+def page_text(
+    page: placement_module._Page, paras: dict[int, int], link_keys: list[int],
+    anchor_len: list[int],
+) -> tuple[dict[int, int], list[int], dict[int, int], dict[int, int]] | None:  # fmt: skip
+    """placement.py ``_Text`` of a natively scanned *page* by the core: each block's own
+    text, each link's block, the link text per block and the blocks of running text (the
+    same dicts in the same order); None without the core, or if it failed (then logged
+    once): Python's answers.
+
+    >>> tree = LexborHTMLParser("<div><p>" + "Running text. " * 3 + "<a href=/x>x</a></p></div>")
+    >>> scanned = scan_page(tree, tree.body, tree.css("a"))
+    >>> page = placement_module._Page(tree.body)
+    >>> page.adopt(scanned, tree.css("a"), None) if scanned else None
+    >>> scanned is None or page_text(page, dict(scanned.paras), [3], [1])
+    ({2: 42}, [2], {2: 1}, {2: 42})
+    """
+    native = core()
+    if native is None:
+        return None
+    p = placement_module
+    try:
+        made = native.page_text(page.parent, page.nearest, paras, link_keys, anchor_len,
+                                p._MIN_PARA, p._MAX_DENSITY)  # fmt: skip
+    except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
+        _failed("a page's running text", exc)
+        return None
+    TEXT_PAGES[0] += 1
+    return made
+
+
+#: Pages the core told a thread or not (placement.py ``_is_thread``; tests check).
+THREAD_PAGES = [0]
+
+
+def is_thread(page: placement_module._Page, good: dict[int, int], main: int) -> bool | None:
+    """placement.py ``_is_thread`` of a natively scanned *page* (one with a comment label) by
+    the core; None without the core, or if it failed (then logged once): Python's answers.
+
+    >>> tree = LexborHTMLParser('<div class="comment"><p>' + "Running text. " * 9 + "</p></div>")
+    >>> scanned = scan_page(tree, tree.body, [])
+    >>> page = placement_module._Page(tree.body)
+    >>> page.adopt(scanned, [], None) if scanned else None
+    >>> scanned is None or (page.label, is_thread(page, {2: 125}, 2))
+    ([None, 'comment', None], True)
+    """
+    native = core()
+    if native is None:
+        return None
+    p = placement_module
+    try:
+        thread = native.is_thread(page.parent, page.depth, page.label, good, page.body, main,
+                                  (p._THREAD_SHARE, p._THREAD_OTHER), _LABELS)  # fmt: skip
+    except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
+        _failed("a page's thread", exc)
+        return None
+    THREAD_PAGES[0] += 1
+    return thread
+
+
+#: Ways down the tree the core found (placement.py ``_Nodes``; tests check).
+STEPS = [0]
+
+
+def child_steps(start: LexborNode, addresses: list[int]) -> list[int] | None:
+    """The way from *start* down to the elements at *addresses* (each a child of the one
+    before): each one's position among its parent's child nodes, by the core; None without
+    the core, if one is not found there (no log: Python reads the children), or if the core
+    failed (then logged once).
+
+    >>> tree = LexborHTMLParser("<div>x<p>y</p><p><b>z</b></p></div>")
+    >>> p = tree.css("p")[1]
+    >>> child_steps(tree.body, [tree.css_first("div").mem_id, p.mem_id, p.child.mem_id])
+    [0, 2, 0]
+    """
+    native = lexbor_core()
+    if native is None:
+        return None
+    try:
+        steps = native.child_steps(start, addresses)
+    except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
+        _failed("a page's way down its tree", exc)
+        return None
+    STEPS[0] += steps is not None
+    return steps
+
+
+#: Pages whose FAQ the core looked for (placement.py ``_past_faq``; tests check).
+FAQ_PAGES = [0]
+
+
+def past_faq(page: placement_module._Page, path: list[int], words: frozenset[str]) -> int | None:
+    """placement.py ``_past_faq`` of a natively scanned *page* (its names its kinds') by the
+    core, *path* main and its ancestors: the page's ``<main>`` around an FAQ holding main, or
+    main; None without the core, or if it failed (then logged once): Python's answers.
+
+    >>> tree = LexborHTMLParser('<main><div class="faq"><p>' + "Text. " * 9 + "</p></div></main>")
+    >>> scanned = scan_page(tree, tree.body, [])
+    >>> page = placement_module._Page(tree.body)
+    >>> page.adopt(scanned, [], None) if scanned else None
+    >>> scanned is None or past_faq(page, [3, 2, 1, 0], placement_module._FOLDS)
+    1
+    """
+    native = core()
+    if native is None:
+        return None
+    p = placement_module
+    try:
+        wide = native.past_faq(path, page.kind_of, page.kinds, page.label, sorted(words),
+                               list(p._TAXONOMY), _LABELS)  # fmt: skip
+    except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
+        _failed("a page's FAQ", exc)
+        return None
+    FAQ_PAGES[0] += 1
+    return wide

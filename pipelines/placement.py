@@ -48,7 +48,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import lru_cache
-from itertools import islice
+from itertools import compress, islice
 from math import log1p
 from typing import Any, NamedTuple
 
@@ -199,6 +199,9 @@ _BLOCK_TAGS = frozenset(
     }
 )  # fmt: skip
 _PARAGRAPHS = frozenset({"p", "li", "dd", "dt", "blockquote", "pre"})
+_CELL_TAGS = ("td", "th")  # a branch of these beside main is a column, never a small bar
+_LIST_ITEM_TAGS = ("li", "dd", "dt")  # a paragraph in one is a teaser's blurb
+_LIST_TAGS = ("ul", "ol")  # a link's list (4 levels up at most): a list of stories?
 # Bits of what an element is (its tag, its label, the word groups its class and id name), ORed
 # down the tree into each link's ancestry: facts for the placement model (:func:`_link_facts`).
 BIT_NAMES = (
@@ -540,13 +543,15 @@ class _Nodes:
     recorded one kept, so the lookups of a page cost one pass over its tree at most (no
     recursion: a page nests as deep as it likes; no rescans: a box may hold 100,000 links)."""
 
-    __slots__ = ("found", "index", "parent", "read")
+    __slots__ = ("addresses", "found", "index", "parent", "read", "stepped")
 
     def __init__(self, page: _Page, root: LexborNode, keys: list[int], links: Sequence[LexborNode]):
         self.index, self.parent = page.index, page.parent
+        self.addresses = page.index_addresses
         self.found: dict[int, LexborNode] = dict(zip(keys, links, strict=True))
         self.found[0] = root
         self.read: set[int] = set()  # whose children are in found (-1: the root's ancestors)
+        self.stepped: set[int] = set()  # whose children the core's way down went among
 
     def __getitem__(self, key: int) -> LexborNode:
         node = self.found.get(key)
@@ -560,7 +565,11 @@ class _Nodes:
         while key not in found:  # up to the nearest found: the root at the latest
             path.append(key)
             key = parent[key]
-        for key in reversed(path):
+        path.reverse()  # from the found one down
+        node = self._step(found[key], path)
+        if node is not None:
+            return node
+        for key in path:
             up = parent[key]
             if up not in self.read:
                 self._keep(up, found[up].child, "next")
@@ -568,7 +577,30 @@ class _Nodes:
                 self._keep(-1, found[0].parent, "parent")
             if key not in found:
                 raise LookupError(f"element {key} of the scan is not in the tree")
-        return found[path[0]]
+        return found[path[-1]]
+
+    def _step(self, start: LexborNode, path: list[int]) -> LexborNode | None:
+        """The nodes of *path* (each a child of the one before, the first of *start*'s) by the
+        native core's way down (``pipelines.native.child_steps``): Python steps ``.child`` and
+        ``.next`` only, and keeps those on the path. Once per parent (then its children are
+        read, as without the core: a box of 100,000 links is not stepped through again); None
+        without the core, or if an element is not where the scan put it."""
+        parent, stepped = self.parent, self.stepped
+        if any(parent[key] in stepped for key in path):
+            return None
+        from pipelines import native  # it builds on this module: imported on first use
+
+        steps = native.child_steps(start, [self.addresses[key] for key in path])
+        if steps is None:
+            return None
+        node, found = start, self.found
+        for key, position in zip(path, steps, strict=True):
+            stepped.add(parent[key])
+            node = node.child
+            for _ in range(position):
+                node = node.next
+            found[key] = node
+        return node
 
     def _keep(self, up: int, node: LexborNode | None, step: str) -> None:
         """Keep the recorded nodes from *node* on, stepping by *step*: *up*'s children
@@ -698,8 +730,10 @@ class _Page:
         self.bits = list(map(bits.__getitem__, kind_of))
         self.label[0], self.bits[0] = _ROOT_FACTS[0], _ROOT_FACTS[3]
         named = {k for k, body in enumerate(bodies) if body}
-        if named:
-            self.body = [k for k, kind in enumerate(kind_of) if k and kind in named]
+        if named:  # the elements of those kinds but the root, picked in C
+            self.body = list(
+                compress(range(1, len(kind_of)), map(named.__contains__, islice(kind_of, 1, None)))
+            )
 
     def attributes(self, key: int) -> dict[str, str | None]:
         """An element's attributes: those the caller had read, else the node's."""
@@ -771,9 +805,11 @@ def place_links_scored(
     (:mod:`pipelines.placement_model`) decides content or not from each link's facts, the
     rules' answer among them.
     """
-    rules, stage = _placement_rules(tree, links, rels, anchors, attrs, markup, scanner)
+    rules, stage = _placement_rules(tree, links, rels, anchors, attrs, markup, scanner, True)
     if stage is None:
         return rules
+    if stage.facts.modeled is not None:  # the core's rules ran its model stage too
+        return stage.facts.modeled
     if scanner is not None:  # the native core's walk: its model stage too
         placed = _native_stage(stage, facts=False)
         if placed is not None:
@@ -839,9 +875,11 @@ def _placement_rules(
     attrs: Sequence[dict[str, str | None]] | None,
     markup: PageMarkup | None,
     scanner: Scanner | None,
+    model: bool = False,
 ) -> tuple[list[Placed], _Stage | None]:
     """:func:`placement_facts`' rules, and what the per-link stage reads (None for no links
-    or no root)."""
+    or no root). *model*: the caller runs the model's stage next (the core's rules may run it
+    with them: then ``facts.modeled`` holds its placements)."""
     if not links:
         return [], None
     root = tree.body or tree.root
@@ -854,17 +892,44 @@ def _placement_rules(
             "" if node.tag == "area" else collapse_ws(anchor_parts(node, hidden)[0])
             for node in links
         ]
-    anchor_len = [len(anchor) for anchor in anchors]
+    anchor_len = list(map(len, anchors))
     text = _Text(page, paras, link_keys, anchor_len)
     raw = _void_wrapper_labels(page, text.good)
     marked = markup.facts() if markup is not None else _NO_MARKUP
     main = _main_block(page, text, raw, link_keys, anchor_len, bool(marked[_MARKUP_PRODUCT]))
     main = _whole_landmark(page, main, bool(marked[_MARKUP_ARTICLE]))
-    where = _Where(page, main)
-    facts = _Facts(tree, page, text, main, where, _article(page, text, seq, main, where), seq)
-    if not marked[_MARKUP_ARTICLE]:  # an article's landmark holds related stories, teasers
-        facts.landmark = _landmark(page, main)
+    # An article's landmark holds related stories, teasers: not its copy.
+    landmark = -1 if marked[_MARKUP_ARTICLE] else _landmark(page, main)
+    ruled = None
+    if scanner is not None and rels is not None and page.kind_of:  # the core's scan: its rules
+        # and the model's stage with them, unless a product's rules come between.
+        staged = (anchor_len, raw, marked) if model and not marked[_MARKUP_PRODUCT] else None
+        ruled = _native_rules(tree, page, text, main, seq, links, link_keys, rels, anchors,
+                              attrs, landmark, staged)  # fmt: skip
+    if ruled is not None:
+        facts, results = ruled
+    else:
+        where = _Where(page, main)
+        facts = _Facts(tree, page, text, main, _article(page, text, seq, main, where), seq, where)
+        facts.landmark = landmark
+        results = _place_each(facts, links, link_keys, rels, anchors, attrs)
+    if marked[_MARKUP_PRODUCT]:
+        _product_links(tree, facts, link_keys, anchors, results, _one_product(markup))
+    return results, _Stage(facts, raw, link_keys, anchors, results, marked, anchor_len)
 
+
+def _place_each(
+    facts: _Facts,
+    links: Sequence[LexborNode],
+    link_keys: list[int],
+    rels: Sequence[Sequence[str]] | None,
+    anchors: Sequence[str],
+    attrs: Sequence[dict[str, str | None]] | None,
+) -> list[Placed]:
+    """Each link's placement by the rules (:func:`_place_link`, then :func:`_place_outside`
+    for the links outside main that no markup labels); the reference of the native core's
+    (native/src/rules.rs ``place``)."""
+    page, main, where = facts.page, facts.main, facts.where
     results: list[Placed] = []
     outside: list[tuple[int, int, int, int]] = []  # (link index, common ancestor, branch, side)
     parent, blocks = page.parent, page.block
@@ -889,9 +954,57 @@ def _placement_rules(
         results.append(Placed(decided[0], decided[1], block))
     if outside:
         _place_outside(page, main.path, outside, results)
-    if marked[_MARKUP_PRODUCT]:
-        _product_links(tree, facts, link_keys, anchors, results, _one_product(markup))
-    return results, _Stage(facts, raw, link_keys, anchors, results, marked, anchor_len)
+    return results
+
+
+def _native_rules(
+    tree: LexborHTMLParser, page: _Page, text: _Text, main: _Main, seq: list[int],
+    links: Sequence[LexborNode], link_keys: list[int], rels: Sequence[Sequence[str]],
+    anchors: Sequence[str], attrs: Sequence[dict[str, str | None]] | None, landmark: int,
+    model: tuple[list[int], list[float], tuple[float, ...]] | None = None,
+) -> tuple[_Facts, list[Placed]] | None:  # fmt: skip
+    """:func:`_Where`, :func:`_article`, :func:`_copy_blocks` and :func:`_place_each` by the
+    native core (``pipelines.native.place_rules``) over a natively scanned page, and with
+    *model* (the anchors' lengths, the raw good text, the markup's facts) the model's stage
+    (``facts.modeled``); None if it failed (then logged): Python's rules run."""
+    from pipelines import native  # it builds on this module: imported on first use
+
+    facts = _Facts(tree, page, text, main, None, seq, None)
+    facts.landmark = landmark
+
+    def tail(i: int, key: int, is_article: bool, technical: bool) -> tuple[str, float]:
+        link_attrs = attrs[i] if attrs is not None else None
+        return _place_tail(facts, key, link_attrs, links[i], is_article, technical)
+
+    def side(top: int, branch: int) -> int:
+        found = facts.order.get(branch)
+        return _side(page, top, branch, main.path, facts.order) if found is None else found
+
+    def internal(i: int) -> bool:  # _place_tail's last test
+        link_attrs = attrs[i] if attrs is not None else None
+        if link_attrs is None:
+            link_attrs = links[i].attributes
+        return _internal(link_attrs.get("href") or "", facts.own_site())
+
+    # _place_tail split: _is_button by the core, over the kinds (the caller gave no names).
+    button = None if page.attrs else sorted(_BUTTON_WORDS)
+
+    inputs = None
+    if model is not None:  # what _link_facts reads that the rules do not
+        anchor_len, raw, marked = model
+        bits = _ancestry(page)
+        head = (float(main.listing), float(main.thread), float(main.weak), _main_share(main, raw))
+        inputs = (anchor_len, bits, head, _page_tail(main, bits, marked))
+    answer = native.place_rules(
+        page, text, main, seq, link_keys, rels, anchors, landmark,
+        (_PAGER.fullmatch, tail, lambda top: _in_landmark(facts, top), side,
+         lambda key: _in_link_list(page, key, facts.lists), internal, button), inputs,
+    )  # fmt: skip
+    if answer is None:
+        return None
+    results, article, copy, located, facts.modeled = answer
+    facts.article, facts.copy, facts.located = article, copy, located
+    return facts, results
 
 
 #: The facts of a link the placement model reads (:func:`_link_facts`), in this order: the
@@ -1003,16 +1116,25 @@ def _page_parts(
     """The page's facts (:data:`PAGE_FEATURES`) before main_links and after page_links (those
     two are the links')."""
     main, art = facts.main, facts.article
-    main_bits = bits[main.key]
     head = (
         float(main.listing), float(main.thread), float(main.weak), float(art.is_article),
-        float(art.technical), raw[main.key] / raw[0] if raw[0] else 0.0,
+        float(art.technical), _main_share(main, raw),
     )  # fmt: skip
-    tail = (
+    return head, _page_tail(main, bits, marked)
+
+
+def _main_share(main: _Main, raw: list[float]) -> float:
+    """Main's share of the page's running text (main_share)."""
+    return raw[main.key] / raw[0] if raw[0] else 0.0
+
+
+def _page_tail(main: _Main, bits: list[int], marked: tuple[float, ...]) -> tuple[float, ...]:
+    """The page's facts after page_links: main's post and product words, the markup's."""
+    main_bits = bits[main.key]
+    return (
         float(main_bits & _BIT["word_post"] > 0), float(main_bits & _BIT["word_product"] > 0),
         *marked,
     )  # fmt: skip
-    return head, tail
 
 
 def _stage_inputs(stage: _Stage) -> tuple[Any, ...]:
@@ -1023,7 +1145,8 @@ def _stage_inputs(stage: _Stage) -> tuple[Any, ...]:
     bits = _ancestry(page)
     return (
         rules, link_keys, text.link_para, anchors, anchor_len, page.parent, page.tag,
-        (text.own, text.good, text.links), facts.seq_index, facts.where.of,
+        (text.own, text.good, text.links), facts.seq_index,
+        facts.where.of if facts.located is None else facts.located,
         (main.key, main.ancestors), (art.first_good, art.last_good), bits,
         _page_parts(facts, raw, bits, marked),
     )  # fmt: skip
@@ -1085,6 +1208,14 @@ class _Text:
     def __init__(
         self, page: _Page, paras: dict[int, int], link_keys: list[int], anchor_len: list[int]
     ) -> None:
+        if page.sums is not None and page.nearest is not None:  # a native scan's: the core's
+            from pipelines import native  # it builds on this module: imported on first use
+
+            made = native.page_text(page, paras, link_keys, anchor_len)
+            if made is not None:
+                self.nearest = page.nearest
+                self.own, self.link_para, self.links, self.good = made
+                return
         parent = page.parent
         # Each element's nearest paragraph-like ancestor-or-self (-1: none), in one pass: an
         # element comes after its parent. The last entry, -1, answers for the root's parent.
@@ -1121,6 +1252,12 @@ def _void_wrapper_labels(page: _Page, good: dict[int, int]) -> list[float]:
     """Each element's raw good text (its subtree's); drops the nav/sidebar/footer label of an
     element that holds most of the page's running text: a layout wrapper (l-sidebar-fixed,
     has-footer...), not that region."""
+    if page.sums is not None and not page.attrs:  # a native scan's page (names by kind): the core
+        from pipelines import native  # it builds on this module: imported on first use
+
+        voided = native.void_labels(page, good)
+        if voided is not None:
+            return voided
     parent, label = page.parent, page.label
     raw = [0.0] * len(parent)
     for key, value in good.items():
@@ -1409,6 +1546,12 @@ def _past_faq(page: _Page, main: int, product: bool) -> int:
     it). The outermost such element counts: a page that is all FAQ is not widened."""
     words = _FAQ_WORDS if product else _FOLDS
     path = page.up(main, set())
+    if page.kind_of and not page.attrs:  # a native scan's page (names by kind): the core's
+        from pipelines import native  # it builds on this module: imported on first use
+
+        wide = native.past_faq(page, path, words)
+        if wide is not None:
+            return wide
     faq = -1
     for i, k in enumerate(path):
         if page.tag[k] == "article":  # a post tagged or filed so, or all FAQ: no sections
@@ -1657,10 +1800,13 @@ def _article(page: _Page, text: _Text, seq: list[int], main: _Main, where: _Wher
 
 
 class _Facts:
-    """Everything the rules read about one page, and their memos."""
+    """Everything the rules read about one page, and their memos. ``where`` is built when
+    first read (the native core's rules locate the elements themselves: :func:`_native_rules`
+    gives ``article``, ``copy`` and ``located``, each link's entry of ``where.of``, or
+    ``modeled``, the model's placements when it ran the model's stage with its rules)."""
 
-    __slots__ = ("article", "copy", "landmark", "lists", "main", "order", "page", "seq_index",
-                 "site", "text", "tree", "where")  # fmt: skip
+    __slots__ = ("_where", "article", "copy", "landmark", "lists", "located", "main", "modeled",
+                 "order", "page", "seq_index", "site", "text", "tree")  # fmt: skip
 
     def __init__(
         self,
@@ -1668,18 +1814,27 @@ class _Facts:
         page: _Page,
         text: _Text,
         main: _Main,
-        where: _Where,
-        article: _Article,
+        article: _Article | None,
         seq: list[int],
+        where: _Where | None,
     ) -> None:
-        self.tree, self.page, self.text, self.main, self.where = tree, page, text, main, where
-        self.article = article
+        self.tree, self.page, self.text, self.main, self._where = tree, page, text, main, where
+        self.article = article  # type: ignore[assignment]  # None: the core's, given after
         self.seq_index = dict(zip(seq, range(len(seq)), strict=True))
         self.site: list[str | None] = []  # the page's own site, found when first needed
         self.lists: dict[int, bool] = {}  # _in_link_list's memo
         self.order: dict[int, int] = {}  # child of an ancestor of main -> -1 before, 1 after
-        self.copy = _copy_blocks(text, main, where)  # more blocks of copy beside main
+        # More blocks of copy beside main (the core's: given after).
+        self.copy = _copy_blocks(text, main, where) if where is not None else frozenset()
         self.landmark = -1  # the page's <main> around main, where running text is its copy
+        self.located: list[tuple[int, ...] | None] | None = None  # the core's where.of, links'
+        self.modeled: list[Placed] | None = None  # the model's placements, by the core's rules
+
+    @property
+    def where(self) -> _Where:
+        if self._where is None:
+            self._where = _Where(self.page, self.main)
+        return self._where
 
     def own_site(self) -> str | None:
         if not self.site:
@@ -1696,7 +1851,7 @@ def _place_link(
     position in main. None: outside main without a label (see :func:`_place_outside`).
     ``attrs``: the link's attributes (None: ``node``'s, read only if the last rules need
     them: most links are placed before)."""
-    page, main = facts.page, facts.main
+    main = facts.main
     if key in main.ancestors:  # a link around the main block (<a><div>text</div></a>)
         return CONTENT, 1.0  # it holds the text: sure (the model does not overrule it)
     top, branch, labels = facts.where.locate(key)  # common ancestor with main, labels below it
@@ -1728,17 +1883,24 @@ def _place_link(
         return SIDEBAR, 0.6
     if 0 <= at < art.first_good:  # before it: byline, share
         return NAV, 0.6
-    if art.is_article and _in_link_list(page, key, facts.lists):
+    return _place_tail(facts, key, attrs, node, art.is_article, art.technical)
+
+
+def _place_tail(
+    facts: _Facts, key: int, attrs: dict[str, str | None] | None, node: LexborNode,
+    is_article: bool, technical: bool,
+) -> tuple[str, float]:  # fmt: skip
+    """:func:`_place_link`'s last rules, for a link of its own in main between the first and
+    the last of its running text: those that read the tree, the link's attributes and the
+    page's site (the native core's rules call back for them)."""
+    page = facts.page
+    if is_article and _in_link_list(page, key, facts.lists):
         return SIDEBAR, 0.55  # a list of stories in an article ("more on this"): not its text
     if attrs is None:
         attrs = node.attributes
     if _is_button(page, key, attrs):  # "Buy now", "Book", "Check price": a call to action
         return SIDEBAR, 0.6
-    if (
-        art.is_article
-        and not art.technical
-        and _internal(attrs.get("href") or "", facts.own_site())
-    ):
+    if is_article and not technical and _internal(attrs.get("href") or "", facts.own_site()):
         # A link of its own in an article, to the same site: a promo or a related story far
         # more often than the editor's (who cites sources and products).
         return SIDEBAR, 0.55
@@ -1752,6 +1914,12 @@ def _is_thread(page: _Page, good: dict[int, int], main: int, under_boiler: _Boil
     parent, label = page.parent, page.label
     if COMMENT not in label:  # most pages: no comment at all (a scan in C)
         return False
+    if page.sums is not None:  # a native scan's page: the core's
+        from pipelines import native  # it builds on this module: imported on first use
+
+        thread = native.is_thread(page, good, main)
+        if thread is not None:
+            return thread
     # Per element under boilerplate: 1 if its outermost boilerplate label is a comment, else 2;
     # read from the walk up that under_boiler memoized, for the blocks of text only.
     kinds: dict[int, int] = {}
@@ -1861,7 +2029,7 @@ def _place_outside(
     main_parent = main_path[min(1, len(main_path) - 1)]
     for i, top, branch, side in outside:
         if top == main_parent:
-            small = per_branch[branch] < 5 and page.tag[branch] not in ("td", "th")
+            small = per_branch[branch] < 5 and page.tag[branch] not in _CELL_TAGS
             placement = NAV if side < 0 and small else SIDEBAR  # a column is a sidebar
         elif side < 0:
             placement = NAV if depth[top] == first_before else SIDEBAR
@@ -2114,7 +2282,7 @@ _BUTTON_CLASS = BoundedMemo(_names_button, 1 << 20)  # class lists repeat
 
 def _in_item(page: _Page, key: int) -> bool:
     """Whether a paragraph is (in) a list item: the blurb of a listing's teaser."""
-    return _nearest(page, key, ("li", "dd", "dt"), 3) >= 0
+    return _nearest(page, key, _LIST_ITEM_TAGS, 3) >= 0
 
 
 def _nearest(page: _Page, start: int, tags: Collection[str], count: int) -> int:
@@ -2203,7 +2371,7 @@ def _whole_list(page: _Page, main: int, levels: int = _LIST_LEVELS) -> int:
 
 def _in_link_list(page: _Page, key: int, memo: dict[int, bool]) -> bool:
     """Whether the link ``key`` is an item of a list (ul/ol, up to 4 levels up) of >= 3 links."""
-    cur = _nearest(page, page.parent[key], ("ul", "ol"), 4)
+    cur = _nearest(page, page.parent[key], _LIST_TAGS, 4)
     if cur < 0:
         return False
     found = memo.get(cur)

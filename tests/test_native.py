@@ -121,11 +121,13 @@ def _core_signals(url: str) -> Iterator[None]:
 
 @contextmanager
 def _staged_by_the_core(links: bool, url: str) -> Iterator[None]:
-    """The extraction inside did placement's per-link stage in the core (native/src/model.rs)
-    when the page has links: the comparison is not of Python with itself."""
-    before = native.STAGE_PAGES[0]
+    """The extraction inside did placement's rules (native/src/rules.rs) and per-link stage
+    (native/src/model.rs) in the core when the page has links: the comparison is not of
+    Python with itself."""
+    before, ruled = native.STAGE_PAGES[0], native.RULES_PAGES[0]
     yield
     assert native.STAGE_PAGES[0] == before + links, ("the core did not stage the links", url)
+    assert native.RULES_PAGES[0] == ruled + links, ("the core did not place the links", url)
 
 
 @contextmanager
@@ -708,7 +710,7 @@ def test_native_false_runs_no_rust(core, monkeypatch):
         return _fallback_works()
     calls = []
     native.lexbor_core()  # loaded (its probe walks a page) before the count
-    for name in ("bound_body", "lexbor_page_scan", "placement_links"):
+    for name in ("bound_body", "lexbor_page_scan", "placement_links", "placement_rules"):
         real = getattr(core, name)
         monkeypatch.setattr(
             core, name, lambda *a, real=real, name=name: calls.append(name) or real(*a)
@@ -717,7 +719,8 @@ def test_native_false_runs_no_rust(core, monkeypatch):
     python = extract_page(body, "http://s.test/", native=False)
     assert calls == []
     assert extract_page(body, "http://s.test/") == python
-    assert sorted(calls) == ["bound_body", "lexbor_page_scan", "placement_links"]
+    # The model's stage runs within the core's rules (placement_links: a product page's).
+    assert sorted(calls) == ["bound_body", "lexbor_page_scan", "placement_rules"]
 
 
 _SCAN_FIELDS = ("parent", "tag", "label", "body", "bits", "depth", "block", "index")

@@ -337,6 +337,11 @@ impl Tables {
         facts
     }
 
+    /// `_WORD_FACTS[word][1]`: the first region word's label of one class name, if any.
+    pub(crate) fn word_region(&self, word: &str) -> Option<&str> {
+        self.word_facts(word).1
+    }
+
     /// `_word_facts`: (a comment word, the first region word, an article word, bits).
     fn word_facts(&self, word: &str) -> (bool, Option<&str>, bool, u64) {
         let mut region: Option<&str> = None;

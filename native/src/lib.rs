@@ -7,15 +7,21 @@ mod bounds;
 mod deep;
 mod extract;
 mod facts;
+mod faq;
 mod fused;
 mod lexbor;
 mod main_block;
 mod model;
 mod page_type;
 mod rows;
+mod rules;
 mod scan;
 mod scan_arrays;
+mod steps;
+mod text;
+mod thread;
 pub mod urls;
+mod void_labels;
 mod walk;
 
 /// The version of the core and of its Python interface, checked by `pipelines/native.py`
@@ -37,5 +43,11 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     deep::register(m)?;
     model::register(m)?;
     fused::register(m)?;
+    rules::register(m)?;
+    void_labels::register(m)?;
+    text::register(m)?;
+    thread::register(m)?;
+    steps::register(m)?;
+    faq::register(m)?;
     Ok(())
 }

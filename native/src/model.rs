@@ -311,6 +311,35 @@ pub fn decide(
     out
 }
 
+/// The links the model overrules on a page gathered by the core's rules (src/rules.rs),
+/// whose placements are coded in *labels*' order: [`stage`], [`scores`] and [`decide`] with
+/// the model last given (`placement_model`).
+pub(crate) fn overrule(
+    gathered: &Gathered,
+    bits: &[u64],
+    labels: &[String; 5],
+) -> PyResult<Vec<(usize, bool, f64)>> {
+    let shared = MODEL
+        .read()
+        .map_err(|_| PyRuntimeError::new_err("the model's lock is poisoned"))?
+        .clone()
+        .ok_or_else(|| PyRuntimeError::new_err("no model: placement_model first"))?;
+    let (model, names) = (&shared.0, &shared.1);
+    if names.labels != *labels {
+        return Err(PyValueError::new_err(
+            "the model's labels are not the rules'",
+        ));
+    }
+    if gathered.links.is_empty() || gathered.head.len() != N_HEAD {
+        return Err(PyValueError::new_err(
+            "no links, or the page's facts are not placement.py's",
+        ));
+    }
+    let staged = stage(gathered);
+    let z = scores(model, &staged, bits).map_err(PyValueError::new_err)?;
+    Ok(decide(model, &gathered.links, &staged, &z))
+}
+
 /// Placement's arrays for one page, read from its Python structures (placement.py
 /// `_model_inputs` names them).
 struct Inputs<'a, 'py> {
@@ -345,7 +374,7 @@ fn get_int(dict: &Bound<'_, PyDict>, key: i64) -> PyResult<i64> {
 }
 
 /// `anchor.count(" ")` (CPython's own count: no UTF-8 copy of the string is made).
-fn spaces(anchor: &Bound<'_, PyAny>, space: &Bound<'_, PyString>) -> PyResult<i64> {
+pub(crate) fn spaces(anchor: &Bound<'_, PyAny>, space: &Bound<'_, PyString>) -> PyResult<i64> {
     let s = anchor.cast::<PyString>()?;
     // SAFETY: two str objects alive for the call; -1 (an error) is checked.
     let count = unsafe {
