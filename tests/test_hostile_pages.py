@@ -43,9 +43,14 @@ def tree_depth(body: bytes) -> int:
 
 
 def cpu(fn, *args) -> float:
-    start = time.process_time()
-    fn(*args)
-    return time.process_time() - start
+    """The CPU seconds of ``fn(*args)``, the least of three runs: a ratio of two such times
+    tests how the work grows, not when the collector or a neighbour on the machine struck."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        fn(*args)
+        best = min(best, time.process_time() - start)
+    return best
 
 
 @pytest.mark.parametrize(
