@@ -290,6 +290,9 @@ fn closes(name: &[u8]) -> Option<(&'static [&'static [u8]], Bounds)> {
     })
 }
 
+/// Names numbered at most (beyond those open): see `Stack::renumber_if_full`.
+const MAX_NAMES: usize = 4096;
+
 /// What the stack steps read of one tag name, found once a page (a name's lists were
 /// searched at each of its tags, and its positions looked up by name several times a tag).
 struct Name {
@@ -359,6 +362,53 @@ impl<'a> Stack<'a> {
         });
         self.ids.insert(name, id);
         id
+    }
+
+    /// Take back the number just given to *name* (*id*) if it was not opened after all and
+    /// no other name was numbered since.
+    fn forget_if_last(&mut self, name: &[u8], id: u32, fresh: bool) {
+        if fresh && id as usize + 1 == self.names.len() {
+            self.ids.remove(name);
+            self.names.pop();
+        }
+    }
+
+    /// Past `MAX_NAMES` numbered names, number again only those open now (and `p`, `svg`,
+    /// `math`): a page of many distinct names opened and closed holds a bounded table.
+    fn renumber_if_full(&mut self) {
+        if self.names.len() <= MAX_NAMES + self.tags.len() {
+            return;
+        }
+        let fixed = [self.tags[0], self.p, self.svg, self.math];
+        let mut new_id = vec![u32::MAX; self.names.len()];
+        let mut names = Vec::new();
+        let old: Vec<Name> = std::mem::take(&mut self.names);
+        let mut old: Vec<Option<Name>> = old.into_iter().map(Some).collect();
+        for id in 0..old.len() as u32 {
+            let open = old[id as usize]
+                .as_ref()
+                .is_some_and(|n| !n.positions.is_empty());
+            if open || fixed.contains(&id) {
+                new_id[id as usize] = names.len() as u32;
+                let mut name = old[id as usize].take().expect("each name taken once");
+                name.closes_ids.clear(); // read again, by the new numbers
+                names.push(name);
+            }
+        }
+        self.ids.retain(|_, id| {
+            let kept = new_id[*id as usize];
+            *id = kept;
+            kept != u32::MAX
+        });
+        self.tags
+            .iter_mut()
+            .for_each(|id| *id = new_id[*id as usize]);
+        (self.p, self.svg, self.math) = (
+            new_id[self.p as usize],
+            new_id[self.svg as usize],
+            new_id[self.math as usize],
+        );
+        self.names = names;
     }
 
     /// Where the name *id* is open, highest: 0 if not.
@@ -451,31 +501,43 @@ pub fn limit_open_elements(body: &[u8], max_depth: usize) -> Option<Vec<u8>> {
             }
             continue;
         };
-        let id = stack.id(name);
+        // Only names that are opened are numbered: a page of 500,000 distinct names that
+        // are closed, void or dropped must not hold an entry each.
+        let known = stack.ids.get(name).copied();
         if tag.closing {
-            let at = stack.top_of(id);
+            let at = known.map_or(0, |id| stack.top_of(id));
             if at > 0 {
                 stack.pop_to(at);
             }
-        } else if stack.names[id as usize].void {
             continue;
-        } else if stack.names[id as usize].raw {
+        }
+        let (void, raw) = match known {
+            Some(id) => (stack.names[id as usize].void, stack.names[id as usize].raw),
+            None => (VOID.contains(&name), RAW_TEXT.contains(&name)),
+        };
+        if void {
+            continue;
+        } else if raw {
             let close = [b"</", name].concat();
             match find(&lowered, &close, tag.end) {
                 Some(end) => skip_to = end,
                 None => break,
             }
         } else {
+            let id = stack.id(name);
             stack.close_for(id);
             let in_foreign = stack.top_of(stack.svg) > 0 || stack.top_of(stack.math) > 0;
-            if lowered[tag.start..tag.end].ends_with(b"/>") && in_foreign {
-                continue; // self-closing in SVG or MathML
-            }
-            if stack.tags.len() > max_depth && name != b"a" {
-                drop.push((tag.start, tag.end));
+            let foreign_self_closing = lowered[tag.start..tag.end].ends_with(b"/>") && in_foreign;
+            let too_deep = stack.tags.len() > max_depth && name != b"a";
+            if foreign_self_closing || too_deep {
+                if too_deep && !foreign_self_closing {
+                    drop.push((tag.start, tag.end));
+                }
+                stack.forget_if_last(name, id, known.is_none());
                 continue;
             }
             stack.push(id);
+            stack.renumber_if_full();
         }
     }
     (!drop.is_empty()).then(|| cut_spans(body, &drop))

@@ -34,9 +34,14 @@ fn lexbor_page_scan(
         return Ok((page, (None, None))); // rows by Python, or no link: placement asks itself
     }
     let scanned = lexbor_scan(tree, root, page.2.clone(), blocks, containers, min_para);
+    // A failed scan (RuntimeError: the core's refusal, a caught panic) leaves placement its
+    // own scan, as scan_page's caller does; any other error is raised, as it was there.
     let part = match scanned {
         Ok(row) => (row, None),
-        Err(err) => (None, Some(err.to_string())),
+        Err(err) if err.is_instance_of::<pyo3::exceptions::PyRuntimeError>(tree.py()) => {
+            (None, Some(err.value(tree.py()).to_string()))
+        }
+        Err(err) => return Err(err),
     };
     Ok((page, part))
 }
