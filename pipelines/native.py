@@ -706,6 +706,8 @@ def _model_config(native: ModuleType, decide: bool) -> None:
 
 
 #: The core's model is given and used under it: another thread's weights never slip between.
+#: Not reentrant, and held while the core's rules call Python back (place_rules): nothing
+#: those callbacks reach may give or use the model.
 _model_lock = threading.Lock()
 
 
@@ -1016,5 +1018,5 @@ def past_faq(page: placement_module._Page, path: list[int], words: frozenset[str
     except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
         _failed("a page's FAQ", exc)
         return None
-    FAQ_PAGES[0] += 1
+    FAQ_PAGES[0] += wide is not None  # None: a name that is not ASCII, Python's to lower
     return wide

@@ -79,7 +79,9 @@ fn text(value: Bound<'_, PyAny>) -> PyResult<Option<String>> {
 
 /// placement.py `_past_faq` of a natively scanned page (its names its kinds'): *path* main
 /// and its ancestors, *kind_of*, *kinds*, *labels* the page's, *words* the FAQ words,
-/// *taxonomy* `_TAXONOMY`. The element to widen to, or main.
+/// *taxonomy* `_TAXONOMY`. The element to widen to, or main; None (Python answers) when a
+/// class or id is not ASCII: Rust's `to_lowercase` follows a newer Unicode than CPython's
+/// `str.lower` (U+A7DC lowers to a letter of the token pattern in Rust, not in Python 3.11).
 #[pyfunction]
 #[pyo3(name = "past_faq")]
 #[allow(clippy::too_many_arguments)]
@@ -91,23 +93,28 @@ fn past_faq_py(
     words: Vec<String>,
     taxonomy: Vec<String>,
     names: [Bound<'_, PyString>; 5],
-) -> PyResult<usize> {
+) -> PyResult<Option<usize>> {
     let main = *path
         .first()
         .ok_or_else(|| PyValueError::new_err("past_faq: no path"))?;
     let mut elements = Vec::with_capacity(path.len());
     for &k in &path {
         let kind = kinds.get_item(kind_of.get_item(k)?.extract::<usize>()?)?;
-        elements.push(Element {
+        let e = Element {
             tag: kind.get_item(0)?.extract()?,
             cls: text(kind.get_item(1)?)?,
             id: text(kind.get_item(2)?)?,
             role: text(kind.get_item(3)?)?,
             label: code_of(&names, &labels.get_item(k)?)?,
-        });
+        };
+        let ascii = |v: &Option<String>| v.as_deref().is_none_or(|s| s.is_ascii());
+        if !(ascii(&e.cls) && ascii(&e.id) && ascii(&e.role)) {
+            return Ok(None);
+        }
+        elements.push(e);
     }
     let at = guarded(|| past_faq(&elements, &words, &taxonomy))?;
-    Ok(at.map_or(main, |i| path[i]))
+    Ok(Some(at.map_or(main, |i| path[i])))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
