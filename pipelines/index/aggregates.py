@@ -677,9 +677,21 @@ def build(
     if run is not None:
         run(tasks)
     else:
+        limit = limit_as_shown(con)  # read once: set back to the same each bucket
         for task in tasks:
-            build_bucket(con, task)
+            build_bucket(con, replace(task, memory_limit=limit))
     return entry
+
+
+def limit_as_shown(con) -> str | None:
+    """``con``'s memory limit in bytes as DuckDB shows it (rounded down; None: no limit): what
+    to set it back to after lowering it, when how it was set is not known. Read once: set
+    back from what it shows, it shrinks by a tenth of a unit each time (2GB shows 1.8 GiB,
+    which set shows 1.7 GiB).
+    """
+    ((setting,),) = con.execute("SELECT current_setting('memory_limit')").fetchall()
+    limit = memory_bytes(setting)
+    return f"{limit}B" if limit < NO_LIMIT_BYTES else None
 
 
 def _columns(files: list[Path]) -> str:
@@ -701,17 +713,39 @@ IN_HAND_MEMORY_SHARE = 0.25
 # IN_HAND_BYTES``, 1 GiB = 4 GiB * IN_HAND_MEMORY_SHARE) and the compaction keeps 3 GiB; a
 # bucket that still runs out of memory is built by ``finish`` from its file.
 IN_HAND_OWN_MIN_BYTES = 4 << 30
-# A bucket in hand is built in numpy (``onepass``) when this many times its rows' bytes fit
-# in the in-hand DuckDB's share, less what that DuckDB keeps meanwhile (its per-row
-# expressions and the dominant lang): its limit is lowered by as much for the bucket.
-# Measured 1.5x on a 1M-row bench bucket; bigger buckets are built in DuckDB, which spills.
-NUMPY_BYTES_PER_ROW_BYTE = 2
+# A bucket in hand is built in numpy (``onepass``) when what it takes beside its rows
+# (:func:`numpy_need`: this many bytes a row, and a byte of the strings it takes, with a
+# link through a redirect more) fits in the in-hand DuckDB's share, less what that DuckDB
+# keeps meanwhile (its per-row expressions and the dominant lang): its limit is lowered by
+# as much for the bucket. Measured (review11, fa17): 1M rows of 160 B, 2000 stored hosts,
+# 594 B a row (3.7x their bytes: int64 codes and orders, rows doubled for stored hosts);
+# 50k rows of 2 KB URLs 2.5x their strings, 4.5x with links through redirects (the merged
+# backlinks come from DuckDB as well). Bigger buckets are built in DuckDB, which spills.
+NUMPY_BYTES_PER_ROW = 640
+NUMPY_BYTES_PER_STRING_BYTE_IN_HAND = 3
+NUMPY_BYTES_PER_STRING_BYTE_REDIRECTED = 5
+# The string columns of a bucket's rows a build in numpy takes (:func:`onepass.distinct_backlinks`).
+_ROW_STRINGS = ("target_host", "target_domain", "source_url", "target_url", "anchor_text",
+                "source_domain", "placement", "source_page_type")  # fmt: skip
 IN_HAND_DUCKDB_MIN_BYTES = 256 << 20
 # A bucket from files (or Spark's) is built in numpy when its distinct backlinks, at this
-# many bytes each (about 900 measured, the rows' arrays included), take at most this share
-# of the connection's memory limit, which is lowered by as much meanwhile.
+# many bytes each (about 900 measured, the rows' arrays included) plus this many a byte of
+# their strings (held in Arrow, taken and encoded: a URL may be 8 KB; 30k backlinks of 8 KB
+# URLs peaked at 1.6x; a link through a redirect doubles them), take at most this
+# share of the connection's memory limit, which is lowered by as much meanwhile; and never
+# past NUMPY_MAX_STRING_BYTES of strings (a string column past 2 GiB is not one Arrow array).
 NUMPY_BYTES_PER_BACKLINK = 1024
+NUMPY_BYTES_PER_STRING_BYTE = 4
+NUMPY_MAX_STRING_BYTES = 1 << 30
 NUMPY_FILES_SHARE = 0.25
+# What numpy and pyarrow raise when a build in numpy cannot be held (or an array outgrows its
+# 32-bit offsets): the bucket is built in DuckDB instead, which spills.
+NUMPY_FAILURES = (MemoryError, pa.ArrowMemoryError, pa.ArrowInvalid)
+# A limit from this many bytes is none (``--memory-limit -1``: DuckDB shows 16383.9 PiB).
+NO_LIMIT_BYTES = 1 << 60
+# The string columns of the distinct backlinks (``_agg_hbl``) a build in numpy pulls.
+_STRINGS = ("target_key", "target_domain", "source_url", "target_url", "anchor_text",
+            "source_domain", "rel", "placement", "source_page_type")  # fmt: skip
 # The temporary tables of the build in DuckDB (:func:`_tables_in_duckdb`).
 _AGG_SQL = ("_agg_pairs", "_agg_anchors", "_agg_hgrouped", "_agg_grouped", "_agg_sets",
             "_agg_refdomains")  # fmt: skip
@@ -721,16 +755,38 @@ _UNITS = {"byte": 1, "bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB"
 
 
 def memory_bytes(setting: str) -> int:
-    """Bytes of a memory limit as DuckDB shows it (``current_setting('memory_limit')``,
-    rounded down to a tenth of its unit: at most the limit itself).
+    """Bytes of a memory limit as DuckDB shows it (``current_setting('memory_limit')``: the
+    whole units and the tenths of the next unit down's whole count, rounded down): the least
+    limit DuckDB shows so, at most the limit itself; set, it shows the same (``1.8 GiB``
+    itself is less, and shows 1.7 GiB).
 
     >>> memory_bytes("5.5 GiB"), memory_bytes("512.0 MiB"), memory_bytes("1 byte")
     (5905580032, 536870912, 1)
+    >>> memory_bytes("1.8 GiB") - int(1.8 * 2**30)  # 1 GiB 820 MiB: 820 * 10 // 1024 = 8
+    838861
     """
-    m = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]+)\s*", setting)
-    if m is None or m.group(2) not in _UNITS:
+    m = re.fullmatch(r"\s*([0-9]+)(?:\.([0-9]))?\s*([A-Za-z]+)\s*", setting)
+    if m is None or m.group(3) not in _UNITS:
         raise ValueError(f"memory limit {setting!r}")
-    return int(float(m.group(1)) * _UNITS[m.group(2)])
+    whole, tenths, unit = int(m.group(1)), int(m.group(2) or 0), _UNITS[m.group(3)]
+    base = 1024 if m.group(3).endswith("iB") else 1000
+    sub = -(-tenths * base // 10)  # the least count of the next unit down showing ``tenths``
+    return whole * unit + sub * (unit // base)
+
+
+def numpy_need(rows: pa.Table) -> int:
+    """The bytes a build in numpy of a bucket's ``rows`` may take beside them: per row, and
+    per byte of the strings it takes (more when a link came through a redirect).
+
+    >>> numpy_need(pa.table({"source_url": ["ab"], "link_kind": ["direct"]}))
+    658
+    """
+    strings = sum(rows[c].nbytes for c in _ROW_STRINGS if c in rows.column_names)
+    kind = rows["link_kind"] if "link_kind" in rows.column_names else pa.nulls(rows.num_rows)
+    redirected = pc.any(pc.fill_null(pc.not_equal(kind, DIRECT), True)).as_py()
+    per_byte = (NUMPY_BYTES_PER_STRING_BYTE_REDIRECTED if redirected else
+                NUMPY_BYTES_PER_STRING_BYTE_IN_HAND)  # fmt: skip
+    return NUMPY_BYTES_PER_ROW * rows.num_rows + per_byte * strings
 
 
 def _own_connection(memory: int, spill: Path | None):
@@ -778,6 +834,7 @@ class InHand:
                                                  current_setting('temp_directory')""").fetchall()
         # Given back as set (``memory_limit``, unset: DuckDB's default): DuckDB shows it rounded.
         self._restore: str | None = None
+        self._memory_limit = memory_limit or None  # ``con``'s as set, when given
         self._limit = memory_bytes(limit)
         self._share = 0  # the in-hand DuckDB's memory (0: one pool with ``con``)
         if self._limit < IN_HAND_OWN_MIN_BYTES:
@@ -799,13 +856,13 @@ class InHand:
         self._building: Future[None] | None = None
 
     def _task(self, bucket: int, domains: list[str], hosts: list[str], files: list[Path],
-              cols: str, rows: str | None = None, alone: bool = False
-              ) -> BucketTask:  # fmt: skip
+              cols: str, rows: str | None = None, alone: bool = False,
+              memory_limit: str | None = None) -> BucketTask:  # fmt: skip
         return BucketTask(stage=self.stage, files=files, where=self.where, bucket=bucket,
                           buckets=self.entry["buckets"], cols=cols, entry=self.entry,
                           domains=domains, hosts=hosts, ranks=self.ranks,
-                          row_group_rows=self.row_group_rows, rows=rows,
-                          alone=alone)  # fmt: skip
+                          row_group_rows=self.row_group_rows, rows=rows, alone=alone,
+                          memory_limit=memory_limit)  # fmt: skip
 
     def bucket(self, bucket: int, buckets: int, rows: pa.Table | None) -> None:
         """Build ``bucket`` (of ``buckets``) from its rows, all of them: on the thread of its
@@ -841,11 +898,11 @@ class InHand:
             building.result()
 
     def numpy_bytes(self, rows: pa.Table) -> int:
-        """The memory a bucket's build in numpy may take beside ``rows`` (a bound: a 1M-row
-        bench bucket of 300 MB peaked at 221 MB of numpy arrays and 231 MB of Arrow's);
+        """The memory a bucket's build in numpy may take beside ``rows`` (a bound:
+        :func:`numpy_need`);
         0 when it is not to be built in numpy: more than the in-hand DuckDB's share leaves
         it (at least ``IN_HAND_DUCKDB_MIN_BYTES``), or no share (one pool)."""
-        need = NUMPY_BYTES_PER_ROW_BYTE * rows.nbytes
+        need = numpy_need(rows)
         return need if need <= self._share - IN_HAND_DUCKDB_MIN_BYTES else 0
 
     def _build(self, bucket: int, rows: pa.Table, con=None) -> None:
@@ -856,7 +913,10 @@ class InHand:
 
         t0 = time.monotonic()
         con = con or self._own
-        numpy_bytes = self.numpy_bytes(rows) if con is self._own and self._share else 0
+        # In numpy only on a DuckDB of their own: in one pool ``self._own`` is a cursor of
+        # ``con``, whose (database-wide) limit must not be lowered while its result streams.
+        own = self._share > 0 and con is self._own
+        numpy_bytes = self.numpy_bytes(rows) if own else 0
         # Numbered (``_i``): the distinct backlinks are grouped in numpy (:func:`per_row_sql`);
         # else which rows are their backlink's only one (sorted as written).
         con.register("_agg_rows", numbered(rows) if numpy_bytes else alone_rows(rows))
@@ -866,13 +926,18 @@ class InHand:
             self.counts[bucket] = counts = arrow_table(con, count_sql("_agg_rows", self.where))
             domains, hosts, _ = select_targets(counts, self.min_links)
             if domains:
-                task = self._task(bucket, domains, hosts, [], "*", "_agg_rows")
+                task = self._task(bucket, domains, hosts, [], "*", "_agg_rows",
+                                  memory_limit=f"{self._share}B" if own else None)  # fmt: skip
                 task = (replace(task, table=rows) if numpy_bytes else
-                        replace(task, alone=True, numpy=con is self._own))  # fmt: skip
+                        replace(task, alone=True, numpy=own))  # fmt: skip
                 build_bucket(con, task)
         except duckdb.OutOfMemoryException:
             # Its share could not hold them: finish builds it from its file, whole limit.
             self.from_files.add(bucket)
+        except NUMPY_FAILURES:
+            if not numpy_bytes:
+                raise
+            self.from_files.add(bucket)  # numpy's part of the share could not: the same
         finally:
             con.unregister("_agg_rows")
             if numpy_bytes:
@@ -919,6 +984,7 @@ class InHand:
     def _finish(self, con, segments: list[tuple[Path, int, int]], via: list[Path]
                 ) -> dict[str, Any]:  # fmt: skip
         buckets = int(self.entry["buckets"])
+        limit = self._memory_limit or limit_as_shown(con)  # ``con``'s, back in full
         reached = arrow_table(con, f"""SELECT DISTINCT target_domain
             FROM {read_sql(via, _columns(via))} WHERE {self.where}""") if via else None  # fmt: skip
         domains = reached["target_domain"].to_pylist() if reached is not None else []
@@ -932,7 +998,8 @@ class InHand:
             self.counts[b] = counts = counts.filter(pa.array(mine, pa.bool_()))
             domains, hosts, _ = select_targets(counts, self.min_links)
             if domains:
-                build_bucket(con, self._task(b, domains, hosts, files, _columns(files)))
+                build_bucket(con, self._task(b, domains, hosts, files, _columns(files),
+                                             memory_limit=limit))  # fmt: skip
         counts = [c.select(["target_domain", "target_host", "n"]) for c in self.counts.values()]
         write_targets(self.stage, pa.concat_tables(counts), self.min_links, buckets)
         return self.entry
@@ -963,6 +1030,9 @@ class BucketTask:
     # False: every table in DuckDB (on a connection whose limit must not be lowered: the
     # compaction's, while its result streams)
     numpy: bool = True
+    # The connection's memory limit as it was set (DuckDB shows it rounded down), to set it
+    # back to after a build in numpy; None: the bytes DuckDB shows
+    memory_limit: str | None = None
 
 
 def run_bucket(task: BucketTask) -> None:
@@ -1022,15 +1092,10 @@ def build_bucket(con, task: BucketTask) -> None:
         if hbl is not None:
             _tables_in_numpy(con, task, hbl)
             return
-        need, setting = _numpy_bytes(con) if task.numpy else (0, "")
-        if not need:
-            _tables_in_duckdb(con, task)
+        need, limit = _numpy_bytes(con) if task.numpy else (0, None)
+        if need and _numpy_within(con, task, need, limit):
             return
-        con.execute(f"SET memory_limit = '{memory_bytes(setting) - need}B'")
-        try:
-            _tables_in_numpy(con, task, None)
-        finally:
-            con.execute(f"SET memory_limit = {lit(setting)}")
+        _tables_in_duckdb(con, task)
     finally:
         for name in ("_agg_d", "_agg_h"):
             con.unregister(name)
@@ -1129,14 +1194,48 @@ def _tables_in_duckdb(con, task: BucketTask) -> None:
            task.row_group_rows)  # fmt: skip
 
 
-def _numpy_bytes(con) -> tuple[int, str]:
+def _numpy_bytes(con) -> tuple[int, int | None]:
     """For a bucket from files: the bytes its build in numpy may take (its distinct
-    backlinks, ``_agg_hbl``, at ``NUMPY_BYTES_PER_BACKLINK``), 0 past ``NUMPY_FILES_SHARE``
-    of ``con``'s memory limit (DuckDB builds it, spilling); and that limit as set."""
-    ((setting, n),) = con.execute("""SELECT current_setting('memory_limit'), count(*)
-                                     FROM _agg_hbl""").fetchall()  # fmt: skip
-    need = int(n) * NUMPY_BYTES_PER_BACKLINK
-    return (need if need <= memory_bytes(setting) * NUMPY_FILES_SHARE else 0), setting
+    backlinks, ``_agg_hbl``: ``NUMPY_BYTES_PER_BACKLINK`` each and
+    ``NUMPY_BYTES_PER_STRING_BYTE`` a byte of their strings), 0 past ``NUMPY_FILES_SHARE`` of
+    ``con``'s memory limit (of the machine's memory without one) or past
+    ``NUMPY_MAX_STRING_BYTES`` of strings (DuckDB builds it, spilling); and that limit in
+    bytes (None: no limit)."""
+    strings = " + ".join(f"coalesce(sum(strlen({c})), 0)" for c in _STRINGS)
+    ((setting, n, nbytes),) = con.execute(f"""SELECT current_setting('memory_limit'), count(*),
+                                                     {strings} FROM _agg_hbl""").fetchall()
+    limit: int | None = memory_bytes(setting)
+    if limit >= NO_LIMIT_BYTES:
+        limit = None
+    need = int(n) * NUMPY_BYTES_PER_BACKLINK + int(nbytes) * NUMPY_BYTES_PER_STRING_BYTE
+    budget = _physical_memory() if limit is None else limit
+    fits = int(nbytes) <= NUMPY_MAX_STRING_BYTES and need <= budget * NUMPY_FILES_SHARE
+    return (need if fits else 0), limit
+
+
+def _physical_memory() -> int:
+    """The machine's memory in bytes (the budget of a connection without a memory limit)."""
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _numpy_within(con, task: BucketTask, need: int, limit: int | None) -> bool:
+    """Write the bucket's tables in numpy, ``con``'s memory limit (``limit`` bytes; None: no
+    limit, left as it is) lowered by ``need`` meanwhile and then set back as it was
+    (``task.memory_limit`` when known: DuckDB shows it rounded down); False, the limit back,
+    when numpy or pyarrow ran out of memory (``NUMPY_FAILURES``): DuckDB builds it then."""
+    if limit is not None:
+        con.execute(f"SET memory_limit = '{limit - need}B'")
+    try:
+        _tables_in_numpy(con, task, None)
+    except NUMPY_FAILURES:
+        return False
+    finally:
+        if limit is not None:
+            back = task.memory_limit or f"{limit}B"
+            con.execute(f"SET memory_limit = {lit(back)}")
+    return True
 
 
 def per_row_sql(src: str) -> str:

@@ -458,14 +458,17 @@ def _anchor_sets(key: np.ndarray, dom: np.ndarray, number: np.ndarray, names: pa
     count = np.diff(np.append(s, len(by)))
     sk, ss, first = gk[by][s], sig[by][s], by[s]
     out = _sort_codes(sk, count.max(initial=0) - count, ss)
+    # The list's item named as DuckDB names it ("l"): the files' Arrow schemas the same.
     lists = pa.ListArray.from_arrays(pa.array(np.append(g, len(key)), pa.int32()),
-                                     pa.array(number, pa.int32()))  # fmt: skip
+                                     pa.array(number, pa.int32()), type=ANCHOR_SET)  # fmt: skip
     return pa.table({
         "target_key": names.take(pa.array(sk[out])),
         "anchors": lists.take(pa.array(first[out])),
         "domains": pa.array(count[out], pa.int64()),
     })  # fmt: skip
 
+
+ANCHOR_SET = pa.list_(pa.field("l", pa.int32()))  # ``anchor_domains.anchors`` as DuckDB types it
 
 PLACEMENTS = ("comment", "content", "footer", "header", "nav", "sidebar")  # sorted
 
