@@ -93,7 +93,11 @@ pub struct FactsMemo {
 
 /// *key* set to the bytes of a kind, one for one: the tag's length and bytes, then per value
 /// a flag byte (0xFF: absent) and its length and bytes.
-fn kind_bytes(key: &mut Vec<u8>, tag: &str, values: [&Option<String>; 4]) {
+pub(crate) fn kind_bytes<'s>(
+    key: &mut Vec<u8>,
+    tag: &str,
+    values: impl IntoIterator<Item = Option<&'s str>>,
+) {
     key.clear();
     key.extend_from_slice(&tag.len().to_le_bytes());
     key.extend_from_slice(tag.as_bytes());
@@ -138,7 +142,11 @@ impl FactsMemo {
         itemprop: &Option<String>,
     ) -> Facts {
         let mut key = std::mem::take(&mut self.key);
-        kind_bytes(&mut key, tag, [cls, id, role, itemprop]);
+        kind_bytes(
+            &mut key,
+            tag,
+            [cls, id, role, itemprop].map(|v| v.as_deref()),
+        );
         let facts = self.facts_keyed(tables, &key, (tag, cls, id, role, itemprop));
         self.key = key;
         facts

@@ -222,7 +222,7 @@ impl<'t, 'a> Page<'t, 'a> {
         let mut parts: Vec<u32> = Vec::new(); // each kind's fingerprint part: markup repeats
         for (k, node) in self.nodes.iter().enumerate() {
             let (tag, values) = kind_parts(self.tree, *node);
-            kind_key(&mut key, &tag, &values);
+            crate::facts::kind_bytes(&mut key, &tag, values.iter().map(|v| v.as_deref()));
             let at = match known.get(key.as_slice()) {
                 Some(&at) => at,
                 None => {
@@ -276,24 +276,6 @@ fn kind_parts<'a>(tree: &Tree<'a>, node: Node) -> (Cow<'a, str>, KindValues<'a>)
     }
     let values = tree.attrs_ref(node, ["class", "id", "role", "itemprop", "align"]);
     (tree.name(node), values)
-}
-
-/// *key* set to a kind's bytes, one for one: the tag's length and bytes, then per value a
-/// flag byte (0xFF: absent) and its length and bytes.
-fn kind_key(key: &mut Vec<u8>, tag: &str, values: &KindValues) {
-    key.clear();
-    key.extend_from_slice(&tag.len().to_le_bytes());
-    key.extend_from_slice(tag.as_bytes());
-    for value in values {
-        match value {
-            None => key.push(0xFF),
-            Some(v) => {
-                key.push(0);
-                key.extend_from_slice(&v.len().to_le_bytes());
-                key.extend_from_slice(v.as_bytes());
-            }
-        }
-    }
 }
 
 /// placement.py `_part_hash`: CRC-32 (zlib's) of `tag.class#id@align` less its ASCII digits,
