@@ -568,11 +568,31 @@ def _pool_round(
                         send(fut.result())
                     except BrokenProcessPool:
                         lost.append(source)
+        except Exception:
+            raise  # a file's error: the file in flight beside it ends, then the pool
         except BaseException:  # stopped (SIGTERM: an interrupt): end the workers, not wait
-            for proc in list((getattr(pool, "_processes", None) or {}).values()):
-                proc.terminate()  # their SIGTERM deletes the parts of the file they read
+            _end_workers(list((getattr(pool, "_processes", None) or {}).values()))
             raise
     return lost
+
+
+# Seconds stopped workers get to delete their unfinished parts before they are killed.
+WORKER_STOP_SECONDS = 5.0
+
+
+def _end_workers(procs: list[Any]) -> None:
+    """SIGTERM (each deletes the parts of the file it read), then SIGKILL for any that has
+    not ended within ``WORKER_STOP_SECONDS``: one stopped inside the result queue's lock
+    would otherwise hold its siblings and the pool's shutdown for ever."""
+    for proc in procs:
+        proc.terminate()
+    deadline = time.monotonic() + WORKER_STOP_SECONDS
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+    for proc in procs:
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
 
 
 def _died(source: str) -> FileResult:
