@@ -1272,14 +1272,9 @@ fn long_tags(body: &[u8], marks: &Marks) -> Vec<usize> {
             continue; // inside the long tag found last
         }
         pos = p + 1;
-        let letter = if body.get(p + 1) == Some(&b'/') {
-            p + 2
-        } else {
-            p + 1
-        };
-        if !body.get(letter).is_some_and(u8::is_ascii_alphabetic) {
+        let Some(letter) = tag_letter(body, p) else {
             continue;
-        }
+        };
         if let Some(g) = marks.far_gt(letter + 1, LONG_GAP, &mut gap) {
             out.push(p);
             pos = g.max(pos);
@@ -1475,6 +1470,19 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
     }
 }
 
+/// The position of the first letter of the tag name after the `<` at *p* (`</` too), or
+/// None when no ASCII letter follows (no tag).
+fn tag_letter(body: &[u8], p: usize) -> Option<usize> {
+    let letter = if body.get(p + 1) == Some(&b'/') {
+        p + 2
+    } else {
+        p + 1
+    };
+    body.get(letter)
+        .is_some_and(u8::is_ascii_alphabetic)
+        .then_some(letter)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1486,14 +1494,9 @@ mod tests {
         while let Some(i) = memchr(b'<', &body[pos..]) {
             let p = pos + i;
             pos = p + 1;
-            let letter = if body.get(p + 1) == Some(&b'/') {
-                p + 2
-            } else {
-                p + 1
-            };
-            if !body.get(letter).is_some_and(u8::is_ascii_alphabetic) {
+            let Some(letter) = tag_letter(body, p) else {
                 continue;
-            }
+            };
             let g = gt.at(body, letter + 1);
             if g - (letter + 1) >= 2 * MAX_ATTRS_PER_TAG {
                 out.push(p);
