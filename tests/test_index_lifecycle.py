@@ -447,6 +447,49 @@ def test_a_raw_file_of_two_crawls_is_consumed_once_both_are_compacted(raw):
     assert _glob_rows(raw) == _snapshot_rows(raw)
 
 
+def test_rows_without_a_crawl_stay_raw_and_are_never_deleted(raw, caplog):
+    """review10-fr17: rows of no crawl ('' or null crawl_id, from a writer other than
+    ParquetSink) were dropped from the crawl set: a file of only such rows was taken for
+    empty and deleted unread, and one mixed with a crawl was consumed without them. Such a
+    file stays raw (queries read it), is never consumed, and `delete` of the other crawl
+    keeps its rows."""
+    compact(raw)
+    snap = open_snapshot(raw)
+    crawl = sorted(snap.manifest.crawls)[0]
+    rows = pq.read_table(snap.segment_path(snap.link_segments(crawl)[0])).slice(0, 6)
+    urls = pa.array([f"http://nocrawl.test/p{i}" for i in range(6)])
+    rows = rows.set_column(rows.schema.get_field_index("source_url"), "source_url", urls)
+    ids = pa.array([crawl, crawl, "", "", None, ""], pa.string())
+    rows = rows.set_column(rows.schema.get_field_index("crawl_id"), "crawl_id", ids)
+    mixed = raw / "links" / "part-nocrawl-w0-00000-abcd.parquet"
+    pq.write_table(rows.slice(0, 5), mixed)
+    only = raw / "links" / "part-nocrawl-w0-00001-abcd.parquet"
+    pq.write_table(rows.slice(2, 4), only)
+    sql = (
+        "SELECT coalesce(crawl_id, 'null') AS c, count(*) AS n FROM ({}) "
+        "WHERE source_url LIKE 'http://nocrawl.test/%' GROUP BY ALL ORDER BY 1"
+    )
+
+    def counts() -> list[tuple[str, int]]:
+        with Index(raw) as ix:
+            t = ix.run(sql.format(ix.all_links_sql()))
+        return list(zip(t["c"].to_pylist(), t["n"].to_pylist(), strict=True))
+
+    want = sorted([("", 5), (crawl, 2), ("null", 2)])
+    assert counts() == want
+    with caplog.at_level("WARNING", logger="pipelines.index.compact"):
+        compact(raw)
+        compact(raw)
+    assert mixed.is_file() and only.is_file() and counts() == want
+    assert sum("without a crawl_id" in r.getMessage() for r in caplog.records) == 4
+    with Index(raw) as ix:
+        assert "" not in ix.snap.crawl_ids()
+    drop_crawl(raw, crawl)
+    compact(raw)
+    assert counts() == [("", 5), ("null", 2)]  # the other crawl's rows gone, these kept
+    assert only.is_file() and pq.read_table(only).equals(rows.slice(2, 4))
+
+
 def test_dedupe_breaks_ties_by_file_path(tmp_path):
     """Pre-existing (review10 h_tie): of one fetch (same page, same time) in two files, the
     dedupe kept the first file read, not the greatest path as its docstring says: a

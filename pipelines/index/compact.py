@@ -71,6 +71,7 @@ from pipelines.index.layout import (
     RAW_TABLES,
     SURT_PARTS_SQL,
     SURT_SQL,
+    UNNAMED,
     URL_PARTS_SQL,
     IndexError_,
     Manifest,
@@ -361,6 +362,9 @@ def compact(
                 crawls_of[p] = file_crawl_ids(p)
                 if not crawls_of[p]:
                     empty.append(p)
+                elif UNNAMED in crawls_of[p]:
+                    _leave_unnamed(p)
+                    continue
                 for cid in crawls_of[p]:
                     by.setdefault(cid, []).append(p)
         if crawl is not None:
@@ -375,7 +379,10 @@ def compact(
             )  # fmt: skip
         rebuild = sorted(set(by_crawl_l) | set(by_crawl_p) | set(by_crawl_t))
         tg_crawls = {p: file_crawl_ids(p) for p in snap.raw_targets}
-        raw_tg = [p for p in snap.raw_targets if tg_crawls[p]]
+        for p in snap.raw_targets:
+            if UNNAMED in tg_crawls[p]:
+                _leave_unnamed(p)
+        raw_tg = [p for p in snap.raw_targets if tg_crawls[p] and UNNAMED not in tg_crawls[p]]
         empty += [p for p in snap.raw_targets if not tg_crawls[p]]
         if raw_tg and old is not None and crawl is None:
             # Checks of another run (checktargets) may resolve any crawl's redirects.
@@ -740,6 +747,17 @@ def _put_back_aside(dst: Path, path: Path) -> None:
             os.rename(dst, alt)
             return
     raise OSError(f"no free name beside {path} to put {dst} back")
+
+
+def _leave_unnamed(path: Path) -> None:
+    """A raw file with rows of no crawl (null or '' crawl_id: a writer other than
+    ParquetSink) stays raw: consuming it would lose those rows, and no crawl can own them.
+    Queries read it as a raw file."""
+    log.warning(
+        "%s has rows without a crawl_id: left raw (not compacted); rewrite it with"
+        " a crawl_id to compact it",
+        path,
+    )
 
 
 def _empty_trash(root: Path) -> None:

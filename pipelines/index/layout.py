@@ -453,6 +453,12 @@ def same_file(want: list[int], path: Path) -> bool:
     return bool(got) and got[0] == want[0] and got[2] == want[2]
 
 
+# The crawl of rows a writer other than ParquetSink left without one (null or ''): no
+# compaction consumes a file holding such rows (their rows could not be kept), so they stay
+# raw, and are read as raw rows.
+UNNAMED = ""
+
+
 def file_crawl_id(path: Path) -> str | None:
     """The crawl of a raw file whose rows are all of one crawl (one sink writes one crawl);
     None for an empty file or one of several crawls (:func:`file_crawl_ids`)."""
@@ -462,13 +468,17 @@ def file_crawl_id(path: Path) -> str | None:
 
 def file_crawl_ids(path: Path) -> set[str]:
     """The crawls of a raw file's rows: from its column statistics when they name one, else
-    read (a writer other than ParquetSink may mix crawls in a file).
+    read (a writer other than ParquetSink may mix crawls in a file). Rows without a crawl
+    (null or '') count as :data:`UNNAMED`.
 
     >>> import tempfile, pyarrow as pa
     >>> p = Path(tempfile.mkdtemp()) / "x.parquet"
     >>> pq.write_table(pa.table({"crawl_id": ["b", "a", "b"]}), p, row_group_size=1)
     >>> sorted(file_crawl_ids(p)), file_crawl_id(p)
     (['a', 'b'], None)
+    >>> pq.write_table(pa.table({"crawl_id": ["b", None]}), p)
+    >>> sorted(file_crawl_ids(p))
+    ['', 'b']
     """
     md = pq.ParquetFile(path).metadata
     if md.num_rows == 0:
@@ -477,7 +487,7 @@ def file_crawl_ids(path: Path) -> set[str]:
     lo = hi = None
     for i in range(md.num_row_groups):
         st = md.row_group(i).column(col).statistics
-        if st is None or not st.has_min_max:
+        if st is None or not st.has_min_max or st.null_count != 0:
             return _crawl_ids_by_reading(path)
         lo = st.min if lo is None else min(lo, st.min)
         hi = st.max if hi is None else max(hi, st.max)
@@ -487,7 +497,8 @@ def file_crawl_ids(path: Path) -> set[str]:
 
 
 def _crawl_ids_by_reading(path: Path) -> set[str]:
-    return {c for c in pq.read_table(path, columns=["crawl_id"])["crawl_id"].to_pylist() if c}
+    ids = pq.read_table(path, columns=["crawl_id"])["crawl_id"].unique().to_pylist()
+    return {c or UNNAMED for c in ids}
 
 
 @dataclass
@@ -559,7 +570,7 @@ class Snapshot:
         ids = set(self.manifest.crawls) if self.manifest else set()
         for p in self.raw_links + self.raw_pages:
             ids |= crawls_of(p)
-        return sorted(ids)
+        return sorted(ids - {UNNAMED})
 
     def check_crawl(
         self, crawl: str | None, crawls_of: Callable[[Path], AbstractSet[str]] = file_crawl_ids
