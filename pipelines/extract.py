@@ -113,6 +113,77 @@ class Link:
     placement_block: int | None = None
 
 
+#: :class:`Link`'s fields, in order: the columns of a :class:`LinkRows`.
+LINK_FIELDS: tuple[str, ...] = tuple(Link.__dataclass_fields__)
+
+
+class LinkRows(Sequence[Link]):
+    """A page's links held as columns (one list per :data:`LINK_FIELDS` name, as the native
+    core hands them): a sequence of :class:`Link` made only when a row is first asked for.
+    Column readers (``pipelines/rows.py``, the page type's link signals) read ``columns``:
+    no object per row. Equal to a list of the same links.
+
+    >>> rows = LinkRows((["http://a.test/"], ["A"], [None], [[]], [False], [False], [False],
+    ...                  [False], ["a"], ["content"], [0], [1.0], [2]))
+    >>> len(rows), rows[0].anchor_text, rows == [rows[0]], rows.column("placement")
+    (1, 'A', True, ['content'])
+    """
+
+    __slots__ = ("_rows", "columns")
+
+    def __init__(self, columns: Sequence[list[object]]) -> None:
+        if len(columns) != len(LINK_FIELDS) or len({len(c) for c in columns}) > 1:
+            raise ValueError("a LinkRows needs one column per Link field, all of one length")
+        self.columns = tuple(columns)
+        self._rows: list[Link] | None = None
+
+    def column(self, name: str) -> list[object]:
+        """The column *name* (a :data:`LINK_FIELDS` name), not to be changed: the core's list,
+        or read from the rows once they are made (a caller may have changed one)."""
+        if self._rows is not None:
+            return [getattr(link, name) for link in self._rows]
+        return self.columns[_FIELD_INDEX[name]]
+
+    def rows(self) -> list[Link]:
+        """The links as :class:`Link` objects, made once (later calls give the same list)."""
+        if self._rows is None:
+            self._rows = list(map(Link, *self.columns))
+        return self._rows
+
+    def __len__(self) -> int:
+        return len(self.columns[0])
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]  # int or slice, as a list's
+        return self.rows()[index]
+
+    def __iter__(self) -> Iterator[Link]:
+        return iter(self.rows())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LinkRows):
+            return self.columns == other.columns if other._rows is self._rows is None else (
+                self.rows() == other.rows())  # fmt: skip
+        return isinstance(other, list) and self.rows() == other
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a list
+
+    def __repr__(self) -> str:
+        return repr(self.rows())
+
+    def __reduce__(self) -> tuple[object, ...]:  # pickled as its columns (rows as made)
+        return (_link_rows, (self.columns, self._rows))
+
+
+def _link_rows(columns: Sequence[list[object]], rows: list[Link] | None) -> LinkRows:
+    """A :class:`LinkRows` back from its pickle."""
+    made = LinkRows(columns)
+    made._rows = rows
+    return made
+
+
+_FIELD_INDEX = {name: index for index, name in enumerate(LINK_FIELDS)}
+
+
 @dataclass(slots=True)
 class PageLinks:
     """What one parse of a page yields."""
@@ -123,7 +194,8 @@ class PageLinks:
     canonical: str | None = None
     meta_robots: str | None = None
     nofollow_page: bool = False
-    links: list[Link] = field(default_factory=list)
+    #: A list, or (from the native core) a :class:`LinkRows`: the same links, as columns.
+    links: list[Link] | LinkRows = field(default_factory=list)
     #: More than MAX_LINKS_PER_PAGE links: the first ones are kept.
     links_truncated: bool = False
     #: The bounds that cut or flattened something of the page, in the order met: "parse_bytes"

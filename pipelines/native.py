@@ -29,6 +29,7 @@ from pipelines.encoding import decode, encoding_of_meta, sniff_encoding
 from pipelines.extract import (
     MAX_BLOCK_DEPTH,
     Link,
+    LinkRows,
     PageLinks,
     RawLink,
     WalkedPage,
@@ -528,8 +529,13 @@ def _columns_page(walked: WalkedPage, columns: tuple[Any, ...]) -> WalkedPage:
 
     def add_links(placements: list[Placed]) -> bool:
         kinds, scores, blocks = zip(*placements, strict=True) if placements else ((), (), ())
-        rows = (targets, anchors, titles, rels, nofollow, sponsored, ugc, is_image, tags)
-        page.links.extend(map(Link, *rows, kinds, range(len(targets)), scores, blocks))
+        rows = [targets, anchors, titles, rels, nofollow, sponsored, ugc, is_image, tags]
+        n = min(len(targets), len(kinds))
+        if page.links or n < len(targets):  # (never from place_links_scored): as a row each
+            page.links.extend(map(Link, *rows, kinds, range(n), scores, blocks))
+            return False
+        # The rows as the core's columns: no Link per row unless a caller asks (LinkRows).
+        page.links = LinkRows((*rows, list(kinds), list(range(n)), list(scores), list(blocks)))
         return False
 
     walked.rels = [_UGC if flag else () for flag in ugc]
@@ -581,9 +587,14 @@ def link_signals(url: str, links: Sequence[Any]) -> list[float] | None:
     native = _signals_core()
     if native is None:
         return None
-    links = list(islice(links, page_type_module.MAX_SIGNAL_LINKS))  # any iterable, as Python's
+    most = page_type_module.MAX_SIGNAL_LINKS
     try:
-        columns = [list(map(attrgetter(name), links)) for name in _LINK_COLUMNS]
+        if isinstance(links, LinkRows):  # the core's columns, read as they are
+            columns = [links.column(name) for name in _LINK_COLUMNS]
+            columns = columns if len(links) <= most else [c[:most] for c in columns]
+        else:  # any iterable, as Python's
+            links = list(islice(links, most))
+            columns = [list(map(attrgetter(name), links)) for name in _LINK_COLUMNS]
         values = native.link_signals(url, *columns)
     except UnicodeEncodeError:  # a lone surrogate: Python's signals
         return None
