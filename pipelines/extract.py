@@ -1227,6 +1227,12 @@ class WalkedPage:
     scanner: Scanner | None = None
     #: The native core's page type link signals (None: Python's).
     link_signals: LinkSignals | None = None
+    #: :func:`resolve_link`: the native core's port (the one its rows took), or Python's.
+    resolve: Resolve = resolve_link
+
+
+#: :func:`pipelines.urls.resolve_link` (href, base URL) -> target, or the native core's port.
+Resolve = Callable[[str, str], "str | None"]
 
 
 def _extract(
@@ -1249,7 +1255,8 @@ def _extract(
     )
     if walked.add_links(placements) or walked.long:
         page.limits_hit.append("long_strings")
-    _lang_country(page, tree, url, walked.base, walked.alternates, content_language, keep_text)
+    _lang_country(page, tree, url, walked.base, walked.alternates, content_language, keep_text,
+                  walked.resolve)  # fmt: skip
     page.page_type = classify_page(
         url, page.title, walked.markup, page.links, walked.link_signals
     ).page_type
@@ -1389,11 +1396,12 @@ def stage_links(
 def page_fields(
     url: str, encoding: str, limits: list[str] | None, x_robots_tag: str | None, *,
     base_href: str | None, title: str | None, canonical_href: str | None, robots: list[str],
-    truncated: bool,
+    truncated: bool, resolve: Resolve = resolve_link,
 ) -> tuple[PageLinks, str, bool]:  # fmt: skip
     """The page's fields from what its walk found (the first ``<base href>``, ``<title>``
     text, canonical href, robots contents), its base URL, and whether a string was cut or
-    dropped (``long_strings``). Shared by the lexbor walk and the native core's."""
+    dropped (``long_strings``). Shared by the lexbor walk and the native core's (whose
+    *resolve* is its port of :func:`resolve_link`, for the canonical)."""
     base = url
     if base_href is not None:
         # The first <base href>, resolved against the document URL; unparsable -> document URL.
@@ -1413,7 +1421,7 @@ def page_fields(
     if truncated:
         page.limits_hit.append("links")
     if canonical_href:
-        canonical = resolve_link(canonical_href, base)
+        canonical = resolve(canonical_href, base)
         if canonical is not None and len(canonical) > MAX_URL_CHARS:
             canonical, long = None, True
         page.canonical = canonical
@@ -1506,8 +1514,10 @@ def append_links(
 def _lang_country(
     page: PageLinks, tree: LexborHTMLParser, url: str, base: str,
     alternates: list[tuple[str, str]], content_language: str | None, keep_text: bool,
+    resolve: Resolve = resolve_link,
 ) -> None:  # fmt: skip
-    """Set the page's language and country (pipelines/pagelang.py) and, if asked, its text.
+    """Set the page's language and country (pipelines/pagelang.py) and, if asked, its text
+    (*resolve*: :func:`resolve_link` or the native core's port, for the hreflang links).
     The visible text is computed (~0.4 ms a page) only when it is stored or the language is
     not declared; it changes the tree (scripts dropped), so this runs last."""
     root = tree.root
@@ -1530,10 +1540,10 @@ def _lang_country(
             if alt_region is None:
                 continue
             if own is None:
-                own = resolve_link(url, url) or url
+                own = resolve(url, url) or url
             # Resolved only when it may be the page itself (its path's last segment is ours).
             tail = href.rstrip("/").rsplit("/", 1)[-1]
-            if tail in own and resolve_link(href, base) == own:
+            if tail in own and resolve(href, base) == own:
                 region = alt_region
                 break
     page.country, page.country_source = page_country(url_host(url), region, lang_region)

@@ -392,7 +392,7 @@ def walk_page(
     if nodes is None:
         _failed(url, RuntimeError("a link the core found is not an element of the tree"))
         return None
-    page, base, long = _page_of(fields, url, encoding, limits, x_robots_tag)
+    page, base, long = _page_of(fields, url, encoding, limits, x_robots_tag, native.resolve_link)
     markup = _markup(events)
     alternates = fields[4]
     if columns is None:
@@ -406,6 +406,7 @@ def walk_page(
                                           _no_links, long), columns)  # fmt: skip
         walked.scanner = _walk_scanner(native, addresses, root, scan)
     walked.link_signals = link_signals
+    walked.resolve = native.resolve_link  # the rows' (tests/test_native_urls.py: Python's)
     return walked
 
 
@@ -475,14 +476,15 @@ def _nodes(tree: LexborHTMLParser, addresses: list[int]) -> list[LexborNode] | N
 def _page_of(
     fields: tuple[str | None, str | None, str | None, list[str], list[tuple[str, str]], bool],
     url: str, encoding: str, limits: list[str] | None, x_robots_tag: str | None,
+    resolve: extract_module.Resolve = extract_module.resolve_link,
 ) -> tuple[PageLinks, str, bool]:  # fmt: skip
-    """:func:`page_fields` of a core's walk: title, base href, canonical href, robots
-    contents, alternates (not read here), links cut."""
+    """:func:`page_fields` of a core's walk: title, base href, canonical href (resolved by
+    *resolve*), robots contents, alternates (not read here), links cut."""
     title, base_href, canonical_href, robots, _, truncated = fields
     return page_fields(
         url, encoding, limits, x_robots_tag, base_href=base_href,
         title=None if title is None else collapse_ws(title),
-        canonical_href=canonical_href, robots=robots, truncated=truncated,
+        canonical_href=canonical_href, robots=robots, truncated=truncated, resolve=resolve,
     )  # fmt: skip
 
 
