@@ -50,7 +50,7 @@ NATIVE_ENV = "LINKCRAWL_NATIVE"
 #: The core this Python code speaks to: native/Cargo.toml's version and the interface number
 #: (native/src/lib.rs ``core_version``; bumped with any change of a function's signature or
 #: return shape).
-CORE_VERSION = "0.1.0+api16"
+CORE_VERSION = "0.1.0+api17"
 #: The core's functions this module calls.
 CORE_FUNCTIONS = (
     "extract_links", "extract_decoded", "lexbor_page", "lexbor_scan", "limit_depth",
@@ -388,7 +388,11 @@ def walk_page(
     except RuntimeError as exc:
         _failed(url, exc)
         return None
-    nodes = _nodes(tree, addresses)
+    # The scan made with the walk found every link's element: the nodes are found when a rule
+    # reads one (most pages: none); else now, all (a link not in the tree is a bug: logged).
+    nodes: Sequence[LexborNode] | None = _lazy_nodes(tree, addresses, columns, scan)
+    if nodes is None:
+        nodes = _nodes(tree, addresses)
     if nodes is None:
         _failed(url, RuntimeError("a link the core found is not an element of the tree"))
         return None
@@ -462,6 +466,27 @@ def _scanner(addresses: Sequence[int] | None) -> Scanner:
     return lambda tree, root, links: scan_page(tree, root, links, addresses)
 
 
+def _lazy_nodes(
+    tree: LexborHTMLParser, addresses: list[int], columns: tuple[Any, ...] | None,
+    scan: tuple[tuple[Any, ...] | None, str | None],
+) -> placement_module.LinkNodes | None:  # fmt: skip
+    """The links' elements found when first read (with the hrefs of the rows' *columns*),
+    when the *scan* made with the walk found each of them at its address; else None."""
+    row, failure = scan
+    if columns is None or row is None or failure is not None:
+        return None
+    found, link_keys = row[_SCAN_ADDRESSES], row[_SCAN_LINK_KEYS]
+    if len(link_keys) != len(addresses) or -1 in link_keys:
+        return None
+    if list(map(found.__getitem__, link_keys)) != addresses:  # (in C)
+        return None
+    return placement_module.LinkNodes(tree, addresses, columns[-1])
+
+
+_SCAN_ADDRESSES = Scanned._fields.index("addresses")
+_SCAN_LINK_KEYS = Scanned._fields.index("link_keys")
+
+
 def _nodes(tree: LexborHTMLParser, addresses: list[int]) -> list[LexborNode] | None:
     """The link elements at *addresses* (``mem_id``), by one ``css()`` traversal; None if one
     is not found (the walks disagree: a bug)."""
@@ -521,7 +546,8 @@ _UGC: tuple[str, ...] = ("ugc",)
 def _columns_page(walked: WalkedPage, columns: tuple[Any, ...]) -> WalkedPage:
     """*walked* with the links of the core's columns (native/src/rows.rs ``Columns``): what
     placement reads of them, and the rows' builder."""
-    targets, anchors, titles, rels, nofollow, sponsored, ugc, is_image, tags, texts, cut = columns
+    targets, anchors, titles, rels, nofollow, sponsored, ugc, is_image, tags, texts = columns[:10]
+    cut = columns[10]  # (then the hrefs: for LinkNodes)
     page = walked.page
     placement_texts = list(anchors) if texts else anchors
     for index, text in texts:  # an image's alt text taken as anchor, or a text cut

@@ -114,3 +114,76 @@ def _page(links: LinkRows):
     page = extract_page(b"", "http://s.test/")
     page.links = links
     return page
+
+
+# --- The links' elements found only when a rule reads one (placement.LinkNodes) -------------
+
+
+def _walked(body: bytes, url: str = "http://s.test/p"):
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(body.decode())
+    return tree, native.walk_page(tree, url, "utf-8", [], None)
+
+
+def test_link_nodes_are_found_only_when_read(core):
+    """A page whose links the core's rules place alone: no node made for them, and the same
+    placements as with every node found first (the eager list)."""
+    from pipelines.placement import LinkNodes, place_links_scored
+
+    story = b"Running text of the story, sentence after sentence. " * 6
+    body = (b"<div><a href='/'>Home</a> <a href='/n'>News</a></div><div><p>" + story
+            + b"<a href='/x'>a source</a>.</p><p>" + story + b"</p></div>")  # fmt: skip
+    tree, walked = _walked(body)
+    if core is None:
+        assert walked is None
+        return
+    nodes = walked.nodes
+    assert isinstance(nodes, LinkNodes) and nodes.hrefs == ["/", "/n", "/x"]
+    lazily = place_links_scored(tree, nodes, walked.rels, walked.texts, walked.attrs,
+                                walked.markup, walked.scanner)  # fmt: skip
+    assert not nodes.made
+    tree2, walked2 = _walked(body)
+    eager = list(walked2.nodes)
+    assert [n.mem_id for n in eager] == [n.mem_id for n in tree2.css("a[href]")]
+    assert lazily == place_links_scored(tree2, eager, walked2.rels, walked2.texts, walked2.attrs,
+                                        walked2.markup, walked2.scanner)  # fmt: skip
+
+
+def test_pages_whose_rules_read_links_find_them(core):
+    """On a third of the repository's pages: every page's placements are those made with the
+    nodes found first (the core's rules read the walk's hrefs, not the links' elements: no
+    page here finds them)."""
+    from pipelines.placement import LinkNodes, place_links_scored
+
+    made = unmade = 0
+    for url, body in _pages():
+        tree, walked = _walked(body, url)
+        if walked is None or not isinstance(walked.nodes, LinkNodes):
+            continue
+        got = place_links_scored(tree, walked.nodes, walked.rels, walked.texts, walked.attrs,
+                                 walked.markup, walked.scanner)  # fmt: skip
+        made, unmade = made + walked.nodes.made, unmade + (not walked.nodes.made)
+        tree2, walked2 = _walked(body, url)
+        want = place_links_scored(tree2, list(walked2.nodes), walked2.rels, walked2.texts,
+                                  walked2.attrs, walked2.markup, walked2.scanner)  # fmt: skip
+        assert got == want, url
+    assert core is None or (made == 0 and unmade > 90), (made, unmade)
+
+
+def test_a_lookup_under_a_link_not_yet_found(core):
+    """``_Nodes`` with the links pending: an element inside a link, then the link itself,
+    then everything: each the element at its address."""
+    from pipelines import placement
+
+    body = b"<div><p><a href='/x'><span><img alt=i src=a.png></span></a></p>" * 3 + b"</div>"
+    tree, walked = _walked(body)
+    if core is None:
+        return
+    scanned = walked.scanner(tree, tree.body, walked.nodes)
+    page = placement._Page(tree.body)
+    page.adopt(scanned, walked.nodes, None)
+    assert page.nodes.links is not None and not walked.nodes.made
+    for key, address in reversed(list(enumerate(scanned.addresses))):
+        assert page.nodes[key].mem_id == address, key
+    assert walked.nodes.made and page.nodes.links is None

@@ -54,7 +54,8 @@ fn lexbor_load(path: &str) -> PyResult<()> {
 
 /// The rows' columns as Python takes them (native/src/rows.rs `Columns`): targets, anchors,
 /// titles, rels, nofollow (by rel), sponsored, ugc, is_image, tags, the texts placement reads
-/// where they differ from the anchors, and whether a string was cut ("long_strings").
+/// where they differ from the anchors, whether a string was cut ("long_strings"), and the
+/// links' hrefs as read.
 type ColumnsRow = (
     Vec<String>,
     Vec<String>,
@@ -67,6 +68,7 @@ type ColumnsRow = (
     Vec<&'static str>,
     Vec<(usize, String)>,
     bool,
+    Vec<String>,
 );
 /// `lexbor_page`'s answer: the page's fields, its markup, each link's element address, and
 /// either the raw links (`extract_links`'s shape) or the rows' columns.
@@ -118,6 +120,7 @@ pub(crate) fn lexbor_page(
         c.tags,
         c.texts,
         c.long,
+        c.hrefs,
     );
     Ok((walked.fields, walked.markup, nodes, None, Some(columns)))
 }
