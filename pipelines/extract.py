@@ -27,6 +27,7 @@ from pipelines.linktext import anchor_parts, collapse_ws, hidden_elements, is_hi
 from pipelines.page_type import LinkSignals, PageMarkup, classify_page
 from pipelines.pagelang import (
     DETECT_SAMPLE_CHARS,
+    Visits,
     first_language,
     page_country,
     page_lang,
@@ -1229,6 +1230,8 @@ class WalkedPage:
     link_signals: LinkSignals | None = None
     #: :func:`resolve_link`: the native core's port (the one its rows took), or Python's.
     resolve: Resolve = resolve_link
+    #: The language detector's feature counts by the native core (None: py3langid's).
+    langid_visits: Visits | None = None
 
 
 #: :func:`pipelines.urls.resolve_link` (href, base URL) -> target, or the native core's port.
@@ -1256,7 +1259,7 @@ def _extract(
     if walked.add_links(placements) or walked.long:
         page.limits_hit.append("long_strings")
     _lang_country(page, tree, url, walked.base, walked.alternates, content_language, keep_text,
-                  walked.resolve)  # fmt: skip
+                  walked.resolve, walked.langid_visits)  # fmt: skip
     page.page_type = classify_page(
         url, page.title, walked.markup, page.links, walked.link_signals
     ).page_type
@@ -1514,10 +1517,11 @@ def append_links(
 def _lang_country(
     page: PageLinks, tree: LexborHTMLParser, url: str, base: str,
     alternates: list[tuple[str, str]], content_language: str | None, keep_text: bool,
-    resolve: Resolve = resolve_link,
+    resolve: Resolve = resolve_link, visits: Visits | None = None,
 ) -> None:  # fmt: skip
     """Set the page's language and country (pipelines/pagelang.py) and, if asked, its text
-    (*resolve*: :func:`resolve_link` or the native core's port, for the hreflang links).
+    (*resolve*: :func:`resolve_link` or the native core's port, for the hreflang links;
+    *visits*: the detector's feature counts by the native core, or None).
     The visible text is computed (~0.4 ms a page) only when it is stored or the language is
     not declared; it changes the tree (scripts dropped), so this runs last."""
     root = tree.root
@@ -1531,7 +1535,8 @@ def _lang_country(
     sample = text
     if sample is None and (undeclared or disagree):
         sample = _prose_sample(tree) or visible_text(tree)
-    page.lang, page.lang_source, lang_region = page_lang(html_lang, content_language, sample)
+    page.lang, page.lang_source, lang_region = page_lang(html_lang, content_language, sample,
+                                                         visits)  # fmt: skip
     region = None
     if alternates:
         own = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from array import array
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from functools import cache
@@ -411,6 +412,7 @@ def walk_page(
         walked.scanner = _walk_scanner(native, addresses, root, scan)
     walked.link_signals = link_signals
     walked.resolve = native.resolve_link  # the rows' (tests/test_native_urls.py: Python's)
+    walked.langid_visits = langid_visits
     return walked
 
 
@@ -1059,3 +1061,48 @@ def past_faq(page: placement_module._Page, path: list[int], words: frozenset[str
         return None
     FAQ_PAGES[0] += wide is not None  # None: a name that is not ASCII, Python's to lower
     return wide
+
+
+# ---------------------------------------------------------------------------------------------
+# The language detector's feature counts (pipelines/pagelang.py ``detect``): py3langid's
+# ``visit_counts`` (its byte automaton over the sample) by the core (native/src/langid.rs);
+# the scores stay py3langid's (numpy). tests/test_native_langid.py holds them equal.
+# ---------------------------------------------------------------------------------------------
+
+CORE_FUNCTIONS = (*CORE_FUNCTIONS, "langid_visits")
+
+#: py3langid's tables as the core reads them, for the one identifier of the process:
+#: (identifier, (automaton, row bases, outputs)).
+_LANGID_TABLES: list[tuple[Any, tuple[array, array, array]]] = []
+
+
+def langid_visits(identifier: Any, text: bytes) -> dict[int, int] | None:
+    """py3langid's ``visit_counts`` of *identifier* (a ``LanguageIdentifier``) over *text*
+    (its encoded sample) by the core: feature -> count, in the order first reached (the order
+    py3langid's ``Counter`` keeps); None without the core or if it failed (then logged once):
+    py3langid counts.
+
+    >>> from pipelines.pagelang import _identifier
+    >>> from py3langid.langid import visit_counts
+    >>> lid, text = _identifier(), "Ein ganz gewöhnlicher Satz.".encode()
+    >>> got = langid_visits(lid, text)
+    >>> got is None or list(got.items()) == list(
+    ...     visit_counts(lid.tk_nextmove, lid._rowbase, lid.tk_output, text).items())
+    True
+    """
+    native = core()
+    if native is None:
+        return None
+    if not _LANGID_TABLES or _LANGID_TABLES[0][0] is not identifier:
+        try:  # the two small tables as arrays, once (the automaton is one already)
+            tables = (identifier.tk_nextmove, array("q", identifier._rowbase),
+                      array("q", identifier.tk_output))  # fmt: skip
+        except (AttributeError, TypeError, OverflowError) as exc:
+            _failed("the language detector's tables", exc)
+            return None
+        _LANGID_TABLES[:] = [(identifier, tables)]
+    try:
+        return native.langid_visits(*_LANGID_TABLES[0][1], text)
+    except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
+        _failed("the language detector's counts", exc)
+        return None
