@@ -24,7 +24,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipelines.encoding import decode, encoding_of_meta, sniff_encoding
 from pipelines.linktext import anchor_parts, collapse_ws, hidden_elements, is_hidden
-from pipelines.page_type import LinkSignals, PageMarkup, classify_page
+from pipelines.page_type import LinkSignals, PageMarkup, Scores, classify_page
 from pipelines.pagelang import (
     DETECT_SAMPLE_CHARS,
     Visits,
@@ -1232,6 +1232,8 @@ class WalkedPage:
     resolve: Resolve = resolve_link
     #: The language detector's feature counts by the native core (None: py3langid's).
     langid_visits: Visits | None = None
+    #: The page type's scores by the native core (None: Python's).
+    page_type_scores: Scores | None = None
 
 
 #: :func:`pipelines.urls.resolve_link` (href, base URL) -> target, or the native core's port.
@@ -1261,7 +1263,7 @@ def _extract(
     _lang_country(page, tree, url, walked.base, walked.alternates, content_language, keep_text,
                   walked.resolve, walked.langid_visits)  # fmt: skip
     page.page_type = classify_page(
-        url, page.title, walked.markup, page.links, walked.link_signals
+        url, page.title, walked.markup, page.links, walked.link_signals, walked.page_type_scores
     ).page_type
     return page
 

@@ -413,6 +413,7 @@ def walk_page(
     walked.link_signals = link_signals
     walked.resolve = native.resolve_link  # the rows' (tests/test_native_urls.py: Python's)
     walked.langid_visits = langid_visits
+    walked.page_type_scores = page_type_scores
     return walked
 
 
@@ -1105,4 +1106,48 @@ def langid_visits(identifier: Any, text: bytes) -> dict[int, int] | None:
         return native.langid_visits(*_LANGID_TABLES[0][1], text)
     except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
         _failed("the language detector's counts", exc)
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Page type's scores (pipelines/page_type.py ``classify_signals``: bias plus each signal times
+# its weights, in the signals' order) by the core (native/src/classify.rs).
+# ---------------------------------------------------------------------------------------------
+
+CORE_FUNCTIONS = (*CORE_FUNCTIONS, "page_type_weights", "page_type_scores")
+
+
+@cache
+def _scores_core() -> ModuleType | None:
+    """The core with page type's weights given (once), or None without the core or if they
+    do not convert (logged once): then Python's scores."""
+    native = core()
+    if native is None:
+        return None
+    from pipelines.page_type_weights import BIAS, WEIGHTS
+
+    try:
+        native.page_type_weights(list(BIAS), dict(WEIGHTS))
+    except (TypeError, ValueError, OverflowError) as exc:
+        log.warning("linkcrawl: page type's weights not taken by the core (%r); using the "
+                    "Python path", exc)  # fmt: skip
+        return None
+    return native
+
+
+def page_type_scores(signals: dict[str, float]) -> list[float] | None:
+    """``classify_signals``' scores of *signals* by the core: Python's very floats, one per
+    type; None without the core or if it failed (then logged once): Python's.
+
+    >>> got = page_type_scores({"s_product": 1.0, "u_product": 1.0, "l_links": 3.0})
+    >>> got is None or page_type_module.classify_signals({"l_links": 3.0}, lambda s: got)[0]
+    'product'
+    """
+    native = _scores_core()
+    if native is None:
+        return None
+    try:
+        return native.page_type_scores(signals)
+    except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
+        _failed("a page's type scores", exc)
         return None

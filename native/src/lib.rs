@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 mod arena;
 mod bound;
 mod bounds;
+mod classify;
 mod deep;
 mod extract;
 mod facts;
@@ -51,5 +52,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     steps::register(m)?;
     faq::register(m)?;
     langid::register(m)?;
+    classify::register(m)?;
     Ok(())
 }
