@@ -51,7 +51,7 @@ NATIVE_ENV = "LINKCRAWL_NATIVE"
 #: The core this Python code speaks to: native/Cargo.toml's version and the interface number
 #: (native/src/lib.rs ``core_version``; bumped with any change of a function's signature or
 #: return shape).
-CORE_VERSION = "0.1.0+api17"
+CORE_VERSION = "0.1.0+api18"
 #: The core's functions this module calls.
 CORE_FUNCTIONS = (
     "extract_links", "extract_decoded", "lexbor_page", "lexbor_scan", "limit_depth",
@@ -457,7 +457,8 @@ def _scanned(native: ModuleType, row: tuple[Any, ...] | None) -> Scanned | None:
     logged)."""
     if row is None:
         return None
-    scanned = Scanned(*row, native.tree_sums)
+    *head, (ancestry, lists) = row  # the core's per-element lists with the ancestry
+    scanned = Scanned(*head, ancestry, native.tree_sums, lists)
     if -1 in scanned.link_keys:
         _failed("a page's placement scan", RuntimeError("a link is not in the scan"))
         return None

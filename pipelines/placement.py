@@ -528,6 +528,9 @@ class Scanned(NamedTuple):
     nearest: list[int]
     ancestry: list[int] | None
     sums: TreeSums | None = None  # the core's sums up the tree (:func:`_tree_sums`)
+    #: Each element's tag, label and bits (by its kind, ``facts``), and the elements (but the
+    #: root) of kinds that name the body, made by the core; None: :meth:`_Page.adopt` does.
+    lists: tuple[list[str], list[str | None], list[int], list[int]] | None = None
 
 
 #: A native scan: (tree, root, links) -> the page's :class:`Scanned`, or None (then Python's).
@@ -776,6 +779,11 @@ class _Page:
         kinds, kind_of = scanned.kinds, scanned.kind_of
         self.kinds, self.kind_of = kinds, kind_of
         self.nearest, self.ancestry, self.sums = scanned.nearest, scanned.ancestry, scanned.sums
+        if scanned.lists is not None:  # the core's: the same lists
+            self.tag, self.label, self.bits, body = scanned.lists
+            self.label[0], self.bits[0] = _ROOT_FACTS[0], _ROOT_FACTS[3]
+            self.body = body
+            return
         if scanned.facts is not None:
             labels, bodies, bits = zip(*scanned.facts, strict=True)
         else:

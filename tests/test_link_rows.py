@@ -187,3 +187,31 @@ def test_a_lookup_under_a_link_not_yet_found(core):
     for key, address in reversed(list(enumerate(scanned.addresses))):
         assert page.nodes[key].mem_id == address, key
     assert walked.nodes.made and page.nodes.links is None
+
+
+# --- The scan's per-element lists made by the core (native/src/element_lists.rs) -----------
+
+
+def test_the_cores_element_lists_are_adopts(core):
+    """On a third of the repository's pages: the tag, label, bits and body lists the core
+    makes with its scan are those ``_Page.adopt`` makes from the kinds' facts."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    from pipelines import placement
+
+    compared = 0
+    for url, body in _pages():
+        tree = LexborHTMLParser(body.decode("utf-8", "replace"))
+        links = tree.css("a[href]")
+        scanned = native.scan_page(tree, tree.body or tree.root, links)
+        if scanned is None:
+            assert core is None or not links, url
+            continue
+        pages = []
+        for given in (scanned, scanned._replace(lists=None)):
+            page = placement._Page(tree.body or tree.root)
+            page.adopt(given, links, None)
+            pages.append((page.tag, page.label, page.bits, page.body))
+        assert pages[0] == pages[1], url
+        compared += scanned.lists is not None
+    assert core is None or compared > 90

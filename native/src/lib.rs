@@ -6,6 +6,7 @@ mod bound;
 mod bounds;
 mod classify;
 mod deep;
+mod element_lists;
 mod extract;
 mod facts;
 mod faq;
@@ -31,7 +32,7 @@ mod walk;
 /// number with any change of a function's name, signature or return shape.
 #[pyfunction]
 fn core_version() -> &'static str {
-    concat!(env!("CARGO_PKG_VERSION"), "+api17")
+    concat!(env!("CARGO_PKG_VERSION"), "+api18")
 }
 
 #[pymodule]
