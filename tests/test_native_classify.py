@@ -79,3 +79,15 @@ def test_odd_signals_and_weights(core, caplog):
     with pytest.raises(ValueError):
         core.page_type_weights([0.0, 1.0], {"a": [1.0]})
     assert core.page_type_scores({}) == list(BIAS)
+
+
+def test_the_python_path_scores_in_python(core, monkeypatch):
+    """``native=False`` scores in Python (no call to the core); with the core, one call."""
+    calls = []
+    scores = native.page_type_scores
+    monkeypatch.setattr(native, "page_type_scores", lambda s: calls.append(1) or scores(s))
+    body = b"<title>Red shoes</title><a href=/products/red>Buy</a>"
+    python = extract_page(body, "http://shop.test/products/red-shoes", native=False)
+    assert calls == [] and python.page_type is not None
+    assert extract_page(body, "http://shop.test/products/red-shoes") == python
+    assert calls == ([] if core is None else [1])
