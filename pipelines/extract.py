@@ -24,9 +24,10 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipelines.encoding import decode, encoding_of_meta, sniff_encoding
 from pipelines.linktext import anchor_parts, collapse_ws, hidden_elements, is_hidden
-from pipelines.page_type import LinkSignals, PageMarkup, classify_page
+from pipelines.page_type import LinkSignals, PageMarkup, Scores, classify_page
 from pipelines.pagelang import (
     DETECT_SAMPLE_CHARS,
+    Visits,
     first_language,
     page_country,
     page_lang,
@@ -113,6 +114,77 @@ class Link:
     placement_block: int | None = None
 
 
+#: :class:`Link`'s fields, in order: the columns of a :class:`LinkRows`.
+LINK_FIELDS: tuple[str, ...] = tuple(Link.__dataclass_fields__)
+
+
+class LinkRows(Sequence[Link]):
+    """A page's links held as columns (one list per :data:`LINK_FIELDS` name, as the native
+    core hands them): a sequence of :class:`Link` made only when a row is first asked for.
+    Column readers (``pipelines/rows.py``, the page type's link signals) read ``columns``:
+    no object per row. Equal to a list of the same links.
+
+    >>> rows = LinkRows((["http://a.test/"], ["A"], [None], [[]], [False], [False], [False],
+    ...                  [False], ["a"], ["content"], [0], [1.0], [2]))
+    >>> len(rows), rows[0].anchor_text, rows == [rows[0]], rows.column("placement")
+    (1, 'A', True, ['content'])
+    """
+
+    __slots__ = ("_rows", "columns")
+
+    def __init__(self, columns: Sequence[list[object]]) -> None:
+        if len(columns) != len(LINK_FIELDS) or len({len(c) for c in columns}) > 1:
+            raise ValueError("a LinkRows needs one column per Link field, all of one length")
+        self.columns = tuple(columns)
+        self._rows: list[Link] | None = None
+
+    def column(self, name: str) -> list[object]:
+        """The column *name* (a :data:`LINK_FIELDS` name), not to be changed: the core's list,
+        or read from the rows once they are made (a caller may have changed one)."""
+        if self._rows is not None:
+            return [getattr(link, name) for link in self._rows]
+        return self.columns[_FIELD_INDEX[name]]
+
+    def rows(self) -> list[Link]:
+        """The links as :class:`Link` objects, made once (later calls give the same list)."""
+        if self._rows is None:
+            self._rows = list(map(Link, *self.columns))
+        return self._rows
+
+    def __len__(self) -> int:
+        return len(self.columns[0])
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]  # int or slice, as a list's
+        return self.rows()[index]
+
+    def __iter__(self) -> Iterator[Link]:
+        return iter(self.rows())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LinkRows):
+            return self.columns == other.columns if other._rows is self._rows is None else (
+                self.rows() == other.rows())  # fmt: skip
+        return isinstance(other, list) and self.rows() == other
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a list
+
+    def __repr__(self) -> str:
+        return repr(self.rows())
+
+    def __reduce__(self) -> tuple[object, ...]:  # pickled as its columns (rows as made)
+        return (_link_rows, (self.columns, self._rows))
+
+
+def _link_rows(columns: Sequence[list[object]], rows: list[Link] | None) -> LinkRows:
+    """A :class:`LinkRows` back from its pickle."""
+    made = LinkRows(columns)
+    made._rows = rows
+    return made
+
+
+_FIELD_INDEX = {name: index for index, name in enumerate(LINK_FIELDS)}
+
+
 @dataclass(slots=True)
 class PageLinks:
     """What one parse of a page yields."""
@@ -123,7 +195,8 @@ class PageLinks:
     canonical: str | None = None
     meta_robots: str | None = None
     nofollow_page: bool = False
-    links: list[Link] = field(default_factory=list)
+    #: A list, or (from the native core) a :class:`LinkRows`: the same links, as columns.
+    links: list[Link] | LinkRows = field(default_factory=list)
     #: More than MAX_LINKS_PER_PAGE links: the first ones are kept.
     links_truncated: bool = False
     #: The bounds that cut or flattened something of the page, in the order met: "parse_bytes"
@@ -1155,6 +1228,16 @@ class WalkedPage:
     scanner: Scanner | None = None
     #: The native core's page type link signals (None: Python's).
     link_signals: LinkSignals | None = None
+    #: :func:`resolve_link`: the native core's port (the one its rows took), or Python's.
+    resolve: Resolve = resolve_link
+    #: The language detector's feature counts by the native core (None: py3langid's).
+    langid_visits: Visits | None = None
+    #: The page type's scores by the native core (None: Python's).
+    page_type_scores: Scores | None = None
+
+
+#: :func:`pipelines.urls.resolve_link` (href, base URL) -> target, or the native core's port.
+Resolve = Callable[[str, str], "str | None"]
 
 
 def _extract(
@@ -1177,9 +1260,10 @@ def _extract(
     )
     if walked.add_links(placements) or walked.long:
         page.limits_hit.append("long_strings")
-    _lang_country(page, tree, url, walked.base, walked.alternates, content_language, keep_text)
+    _lang_country(page, tree, url, walked.base, walked.alternates, content_language, keep_text,
+                  walked.resolve, walked.langid_visits)  # fmt: skip
     page.page_type = classify_page(
-        url, page.title, walked.markup, page.links, walked.link_signals
+        url, page.title, walked.markup, page.links, walked.link_signals, walked.page_type_scores
     ).page_type
     return page
 
@@ -1317,11 +1401,12 @@ def stage_links(
 def page_fields(
     url: str, encoding: str, limits: list[str] | None, x_robots_tag: str | None, *,
     base_href: str | None, title: str | None, canonical_href: str | None, robots: list[str],
-    truncated: bool,
+    truncated: bool, resolve: Resolve = resolve_link,
 ) -> tuple[PageLinks, str, bool]:  # fmt: skip
     """The page's fields from what its walk found (the first ``<base href>``, ``<title>``
     text, canonical href, robots contents), its base URL, and whether a string was cut or
-    dropped (``long_strings``). Shared by the lexbor walk and the native core's."""
+    dropped (``long_strings``). Shared by the lexbor walk and the native core's (whose
+    *resolve* is its port of :func:`resolve_link`, for the canonical)."""
     base = url
     if base_href is not None:
         # The first <base href>, resolved against the document URL; unparsable -> document URL.
@@ -1341,7 +1426,7 @@ def page_fields(
     if truncated:
         page.limits_hit.append("links")
     if canonical_href:
-        canonical = resolve_link(canonical_href, base)
+        canonical = resolve(canonical_href, base)
         if canonical is not None and len(canonical) > MAX_URL_CHARS:
             canonical, long = None, True
         page.canonical = canonical
@@ -1434,8 +1519,11 @@ def append_links(
 def _lang_country(
     page: PageLinks, tree: LexborHTMLParser, url: str, base: str,
     alternates: list[tuple[str, str]], content_language: str | None, keep_text: bool,
+    resolve: Resolve = resolve_link, visits: Visits | None = None,
 ) -> None:  # fmt: skip
-    """Set the page's language and country (pipelines/pagelang.py) and, if asked, its text.
+    """Set the page's language and country (pipelines/pagelang.py) and, if asked, its text
+    (*resolve*: :func:`resolve_link` or the native core's port, for the hreflang links;
+    *visits*: the detector's feature counts by the native core, or None).
     The visible text is computed (~0.4 ms a page) only when it is stored or the language is
     not declared; it changes the tree (scripts dropped), so this runs last."""
     root = tree.root
@@ -1449,7 +1537,8 @@ def _lang_country(
     sample = text
     if sample is None and (undeclared or disagree):
         sample = _prose_sample(tree) or visible_text(tree)
-    page.lang, page.lang_source, lang_region = page_lang(html_lang, content_language, sample)
+    page.lang, page.lang_source, lang_region = page_lang(html_lang, content_language, sample,
+                                                         visits)  # fmt: skip
     region = None
     if alternates:
         own = None
@@ -1458,10 +1547,10 @@ def _lang_country(
             if alt_region is None:
                 continue
             if own is None:
-                own = resolve_link(url, url) or url
+                own = resolve(url, url) or url
             # Resolved only when it may be the page itself (its path's last segment is ours).
             tail = href.rstrip("/").rsplit("/", 1)[-1]
-            if tail in own and resolve_link(href, base) == own:
+            if tail in own and resolve(href, base) == own:
                 region = alt_region
                 break
     page.country, page.country_source = page_country(url_host(url), region, lang_region)

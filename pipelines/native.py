@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from array import array
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from functools import cache
@@ -29,6 +30,7 @@ from pipelines.encoding import decode, encoding_of_meta, sniff_encoding
 from pipelines.extract import (
     MAX_BLOCK_DEPTH,
     Link,
+    LinkRows,
     PageLinks,
     RawLink,
     WalkedPage,
@@ -49,7 +51,7 @@ NATIVE_ENV = "LINKCRAWL_NATIVE"
 #: The core this Python code speaks to: native/Cargo.toml's version and the interface number
 #: (native/src/lib.rs ``core_version``; bumped with any change of a function's signature or
 #: return shape).
-CORE_VERSION = "0.1.0+api16"
+CORE_VERSION = "0.1.0+api18"
 #: The core's functions this module calls.
 CORE_FUNCTIONS = (
     "extract_links", "extract_decoded", "lexbor_page", "lexbor_scan", "limit_depth",
@@ -387,11 +389,15 @@ def walk_page(
     except RuntimeError as exc:
         _failed(url, exc)
         return None
-    nodes = _nodes(tree, addresses)
+    # The scan made with the walk found every link's element: the nodes are found when a rule
+    # reads one (most pages: none); else now, all (a link not in the tree is a bug: logged).
+    nodes: Sequence[LexborNode] | None = _lazy_nodes(tree, addresses, columns, scan)
+    if nodes is None:
+        nodes = _nodes(tree, addresses)
     if nodes is None:
         _failed(url, RuntimeError("a link the core found is not an element of the tree"))
         return None
-    page, base, long = _page_of(fields, url, encoding, limits, x_robots_tag)
+    page, base, long = _page_of(fields, url, encoding, limits, x_robots_tag, native.resolve_link)
     markup = _markup(events)
     alternates = fields[4]
     if columns is None:
@@ -405,6 +411,9 @@ def walk_page(
                                           _no_links, long), columns)  # fmt: skip
         walked.scanner = _walk_scanner(native, addresses, root, scan)
     walked.link_signals = link_signals
+    walked.resolve = native.resolve_link  # the rows' (tests/test_native_urls.py: Python's)
+    walked.langid_visits = langid_visits
+    walked.page_type_scores = page_type_scores
     return walked
 
 
@@ -448,7 +457,8 @@ def _scanned(native: ModuleType, row: tuple[Any, ...] | None) -> Scanned | None:
     logged)."""
     if row is None:
         return None
-    scanned = Scanned(*row, native.tree_sums)
+    *head, (ancestry, lists) = row  # the core's per-element lists with the ancestry
+    scanned = Scanned(*head, ancestry, native.tree_sums, lists)
     if -1 in scanned.link_keys:
         _failed("a page's placement scan", RuntimeError("a link is not in the scan"))
         return None
@@ -458,6 +468,27 @@ def _scanned(native: ModuleType, row: tuple[Any, ...] | None) -> Scanned | None:
 def _scanner(addresses: Sequence[int] | None) -> Scanner:
     """:func:`scan_page` for the links at *addresses* (the rows' elements), else read."""
     return lambda tree, root, links: scan_page(tree, root, links, addresses)
+
+
+def _lazy_nodes(
+    tree: LexborHTMLParser, addresses: list[int], columns: tuple[Any, ...] | None,
+    scan: tuple[tuple[Any, ...] | None, str | None],
+) -> placement_module.LinkNodes | None:  # fmt: skip
+    """The links' elements found when first read (with the hrefs of the rows' *columns*),
+    when the *scan* made with the walk found each of them at its address; else None."""
+    row, failure = scan
+    if columns is None or row is None or failure is not None:
+        return None
+    found, link_keys = row[_SCAN_ADDRESSES], row[_SCAN_LINK_KEYS]
+    if len(link_keys) != len(addresses) or -1 in link_keys:
+        return None
+    if list(map(found.__getitem__, link_keys)) != addresses:  # (in C)
+        return None
+    return placement_module.LinkNodes(tree, addresses, columns[-1])
+
+
+_SCAN_ADDRESSES = Scanned._fields.index("addresses")
+_SCAN_LINK_KEYS = Scanned._fields.index("link_keys")
 
 
 def _nodes(tree: LexborHTMLParser, addresses: list[int]) -> list[LexborNode] | None:
@@ -474,14 +505,15 @@ def _nodes(tree: LexborHTMLParser, addresses: list[int]) -> list[LexborNode] | N
 def _page_of(
     fields: tuple[str | None, str | None, str | None, list[str], list[tuple[str, str]], bool],
     url: str, encoding: str, limits: list[str] | None, x_robots_tag: str | None,
+    resolve: extract_module.Resolve = extract_module.resolve_link,
 ) -> tuple[PageLinks, str, bool]:  # fmt: skip
-    """:func:`page_fields` of a core's walk: title, base href, canonical href, robots
-    contents, alternates (not read here), links cut."""
+    """:func:`page_fields` of a core's walk: title, base href, canonical href (resolved by
+    *resolve*), robots contents, alternates (not read here), links cut."""
     title, base_href, canonical_href, robots, _, truncated = fields
     return page_fields(
         url, encoding, limits, x_robots_tag, base_href=base_href,
         title=None if title is None else collapse_ws(title),
-        canonical_href=canonical_href, robots=robots, truncated=truncated,
+        canonical_href=canonical_href, robots=robots, truncated=truncated, resolve=resolve,
     )  # fmt: skip
 
 
@@ -518,7 +550,8 @@ _UGC: tuple[str, ...] = ("ugc",)
 def _columns_page(walked: WalkedPage, columns: tuple[Any, ...]) -> WalkedPage:
     """*walked* with the links of the core's columns (native/src/rows.rs ``Columns``): what
     placement reads of them, and the rows' builder."""
-    targets, anchors, titles, rels, nofollow, sponsored, ugc, is_image, tags, texts, cut = columns
+    targets, anchors, titles, rels, nofollow, sponsored, ugc, is_image, tags, texts = columns[:10]
+    cut = columns[10]  # (then the hrefs: for LinkNodes)
     page = walked.page
     placement_texts = list(anchors) if texts else anchors
     for index, text in texts:  # an image's alt text taken as anchor, or a text cut
@@ -528,8 +561,13 @@ def _columns_page(walked: WalkedPage, columns: tuple[Any, ...]) -> WalkedPage:
 
     def add_links(placements: list[Placed]) -> bool:
         kinds, scores, blocks = zip(*placements, strict=True) if placements else ((), (), ())
-        rows = (targets, anchors, titles, rels, nofollow, sponsored, ugc, is_image, tags)
-        page.links.extend(map(Link, *rows, kinds, range(len(targets)), scores, blocks))
+        rows = [targets, anchors, titles, rels, nofollow, sponsored, ugc, is_image, tags]
+        n = min(len(targets), len(kinds))
+        if page.links or n < len(targets):  # (never from place_links_scored): as a row each
+            page.links.extend(map(Link, *rows, kinds, range(n), scores, blocks))
+            return False
+        # The rows as the core's columns: no Link per row unless a caller asks (LinkRows).
+        page.links = LinkRows((*rows, list(kinds), list(range(n)), list(scores), list(blocks)))
         return False
 
     walked.rels = [_UGC if flag else () for flag in ugc]
@@ -581,9 +619,14 @@ def link_signals(url: str, links: Sequence[Any]) -> list[float] | None:
     native = _signals_core()
     if native is None:
         return None
-    links = list(islice(links, page_type_module.MAX_SIGNAL_LINKS))  # any iterable, as Python's
+    most = page_type_module.MAX_SIGNAL_LINKS
     try:
-        columns = [list(map(attrgetter(name), links)) for name in _LINK_COLUMNS]
+        if isinstance(links, LinkRows):  # the core's columns, read as they are
+            columns = [links.column(name) for name in _LINK_COLUMNS]
+            columns = columns if len(links) <= most else [c[:most] for c in columns]
+        else:  # any iterable, as Python's
+            links = list(islice(links, most))
+            columns = [list(map(attrgetter(name), links)) for name in _LINK_COLUMNS]
         values = native.link_signals(url, *columns)
     except UnicodeEncodeError:  # a lone surrogate: Python's signals
         return None
@@ -1020,3 +1063,92 @@ def past_faq(page: placement_module._Page, path: list[int], words: frozenset[str
         return None
     FAQ_PAGES[0] += wide is not None  # None: a name that is not ASCII, Python's to lower
     return wide
+
+
+# ---------------------------------------------------------------------------------------------
+# The language detector's feature counts (pipelines/pagelang.py ``detect``): py3langid's
+# ``visit_counts`` (its byte automaton over the sample) by the core (native/src/langid.rs);
+# the scores stay py3langid's (numpy). tests/test_native_langid.py holds them equal.
+# ---------------------------------------------------------------------------------------------
+
+CORE_FUNCTIONS = (*CORE_FUNCTIONS, "langid_visits")
+
+#: py3langid's tables as the core reads them, for the one identifier of the process:
+#: (identifier, (automaton, row bases, outputs)).
+_LANGID_TABLES: list[tuple[Any, tuple[array, array, array]]] = []
+
+
+def langid_visits(identifier: Any, text: bytes) -> dict[int, int] | None:
+    """py3langid's ``visit_counts`` of *identifier* (a ``LanguageIdentifier``) over *text*
+    (its encoded sample) by the core: feature -> count, in the order first reached (the order
+    py3langid's ``Counter`` keeps); None without the core or if it failed (then logged once):
+    py3langid counts.
+
+    >>> from pipelines.pagelang import _identifier
+    >>> from py3langid.langid import visit_counts
+    >>> lid, text = _identifier(), "Ein ganz gewöhnlicher Satz.".encode()
+    >>> got = langid_visits(lid, text)
+    >>> got is None or list(got.items()) == list(
+    ...     visit_counts(lid.tk_nextmove, lid._rowbase, lid.tk_output, text).items())
+    True
+    """
+    native = core()
+    if native is None:
+        return None
+    if not _LANGID_TABLES or _LANGID_TABLES[0][0] is not identifier:
+        try:  # the two small tables as arrays, once (the automaton is one already)
+            tables = (identifier.tk_nextmove, array("q", identifier._rowbase),
+                      array("q", identifier.tk_output))  # fmt: skip
+        except (AttributeError, TypeError, OverflowError) as exc:
+            _failed("the language detector's tables", exc)
+            return None
+        _LANGID_TABLES[:] = [(identifier, tables)]
+    try:
+        return native.langid_visits(*_LANGID_TABLES[0][1], text)
+    except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
+        _failed("the language detector's counts", exc)
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Page type's scores (pipelines/page_type.py ``classify_signals``: bias plus each signal times
+# its weights, in the signals' order) by the core (native/src/classify.rs).
+# ---------------------------------------------------------------------------------------------
+
+CORE_FUNCTIONS = (*CORE_FUNCTIONS, "page_type_weights", "page_type_scores")
+
+
+@cache
+def _scores_core() -> ModuleType | None:
+    """The core with page type's weights given (once), or None without the core or if they
+    do not convert (logged once): then Python's scores."""
+    native = core()
+    if native is None:
+        return None
+    from pipelines.page_type_weights import BIAS, WEIGHTS
+
+    try:
+        native.page_type_weights(list(BIAS), dict(WEIGHTS))
+    except (TypeError, ValueError, OverflowError) as exc:
+        log.warning("linkcrawl: page type's weights not taken by the core (%r); using the "
+                    "Python path", exc)  # fmt: skip
+        return None
+    return native
+
+
+def page_type_scores(signals: dict[str, float]) -> list[float] | None:
+    """``classify_signals``' scores of *signals* by the core: Python's very floats, one per
+    type; None without the core or if it failed (then logged once): Python's.
+
+    >>> got = page_type_scores({"s_product": 1.0, "u_product": 1.0, "l_links": 3.0})
+    >>> got is None or page_type_module.classify_signals({"l_links": 3.0}, lambda s: got)[0]
+    'product'
+    """
+    native = _scores_core()
+    if native is None:
+        return None
+    try:
+        return native.page_type_scores(signals)
+    except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
+        _failed("a page's type scores", exc)
+        return None

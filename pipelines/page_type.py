@@ -405,10 +405,15 @@ def _link_signals(url: str, links: Any, out: dict[str, float]) -> None:
         out["a_" + name] = log1p(sum(lines.count(p) for p in phrases))
 
 
-def classify_signals(signals: dict[str, float]) -> PageClass:
+#: The types' scores by the native core (pipelines/native.py ``page_type_scores``): signals ->
+#: :func:`classify_signals`' scores (the same floats), or None (then Python's).
+Scores = Callable[[dict[str, float]], "list[float] | None"]
+
+
+def classify_signals(signals: dict[str, float], scores_of: Scores | None = None) -> PageClass:
     """The type whose score (:data:`BIAS` plus each signal times its weight in
     :data:`WEIGHTS`) is highest; "other" for a page with nothing to go on (no link, no title,
-    no markup).
+    no markup). *scores_of*: the native core's scores (the same), else Python's.
 
     >>> classify_signals({"s_product": 1.0, "u_product": 1.0, "l_links": 3.0}).page_type
     'product'
@@ -417,6 +422,21 @@ def classify_signals(signals: dict[str, float]) -> PageClass:
     """
     if not signals.get("l_links") and not signals.get("t_words") and not _has_markup(signals):
         return PageClass("other", 0.0, signals)
+    scores = None if scores_of is None else scores_of(signals)
+    if scores is None:
+        scores = _scores(signals)
+    ranked = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
+    best, second = ranked[0], ranked[1]
+    return PageClass(MODEL_TYPES[best], scores[best] - scores[second], signals)
+
+
+def _scores(signals: dict[str, float]) -> list[float]:
+    """Each type's score: its :data:`BIAS` plus, for each signal in order whose value is not
+    zero, the value times the signal's weight (the reference of native/src/classify.rs).
+
+    >>> _scores({"l_links": 0.0}) == list(BIAS)
+    True
+    """
     scores = list(BIAS)
     for name, value in signals.items():
         if value:
@@ -424,9 +444,7 @@ def classify_signals(signals: dict[str, float]) -> PageClass:
             if weights is not None:
                 for k, weight in enumerate(weights):
                     scores[k] += weight * value
-    ranked = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
-    best, second = ranked[0], ranked[1]
-    return PageClass(MODEL_TYPES[best], scores[best] - scores[second], signals)
+    return scores
 
 
 def _has_markup(signals: dict[str, float]) -> bool:
@@ -435,10 +453,11 @@ def _has_markup(signals: dict[str, float]) -> bool:
 
 def classify_page(
     url: str, title: str | None = None, markup: PageMarkup | None = None, links: Any = (),
-    link_signals: LinkSignals | None = None,
+    link_signals: LinkSignals | None = None, scores_of: Scores | None = None,
 ) -> PageClass:  # fmt: skip
     """What the page at *url* is for, from its title, markup and links (see
-    :func:`page_signals`; *link_signals*: the native core's): a pure function of them.
+    :func:`page_signals`; *link_signals* and *scores_of*: the native core's): a pure function
+    of them.
 
     >>> markup = PageMarkup()
     >>> markup.add_jsonld('{"@context": "https://schema.org", "@type": "DiscussionForumPosting"}')
@@ -446,7 +465,7 @@ def classify_page(
     ...               markup).page_type
     'forum'
     """
-    return classify_signals(page_signals(url, title, markup, links, link_signals))
+    return classify_signals(page_signals(url, title, markup, links, link_signals), scores_of)
 
 
 from pipelines.page_type_weights import BIAS, MODEL_TYPES, WEIGHTS  # noqa: E402

@@ -10,7 +10,10 @@ README: "Language and country".
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from contextvars import ContextVar
 from functools import lru_cache
+from typing import Any
 
 # ISO 3166-1 alpha-2 codes (officially assigned), the regions a ccTLD or a language tag names.
 ISO_COUNTRIES = frozenset(
@@ -127,17 +130,38 @@ def text_sample(text: str, max_chars: int = DETECT_SAMPLE_CHARS) -> str:
     return sample[:max_chars]
 
 
+#: The detector's feature counts by the native core (``pipelines.native.langid_visits``:
+#: py3langid's ``visit_counts``, the same dict in the same order, or None: then py3langid's
+#: own), for the detection running in this context; None: py3langid's.
+Visits = Callable[[Any, bytes], "dict[int, int] | None"]
+_VISITS: ContextVar[Visits | None] = ContextVar("linkcrawl_langid_visits", default=None)
+
+
 @lru_cache(maxsize=1)
 def _identifier():  # type: ignore[no-untyped-def]
     # Loaded once per process (~1.5 s, ~30 MB), on the first page that needs it.
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    return LanguageIdentifier.from_model_file(MODEL_FILE)
+    class Identifier(LanguageIdentifier):  # type: ignore[misc]
+        """py3langid's, whose feature counts the native core may make (:data:`_VISITS`):
+        the scores from them are py3langid's own (``_sparse_score``, numpy)."""
+
+        __slots__ = ()
+
+        def _raw_score(self, text: bytes) -> Any:
+            visits = _VISITS.get()
+            found = visits(self, text) if visits is not None else None
+            if not found:  # no core (or it failed), or no feature: py3langid's own
+                return super()._raw_score(text)
+            return self._sparse_score(found, self.nb_ptc)  # as py3langid's _raw_score
+
+    return Identifier.from_model_file(MODEL_FILE)
 
 
-def detect(text: str) -> str | None:
+def detect(text: str, visits: Visits | None = None) -> str | None:
     """The language of *text* by py3langid (97 languages, offline), or None when it has fewer
-    than DETECT_MIN_LETTERS letters.
+    than DETECT_MIN_LETTERS letters. *visits*: the native core's feature counts (the same
+    answer), else py3langid's own.
 
     >>> detect("Der schnelle braune Fuchs springt über den faulen Hund und läuft davon.")
     'de'
@@ -147,13 +171,22 @@ def detect(text: str) -> str | None:
     sample = text[:DETECT_SAMPLE_CHARS]
     if len(_NOT_LETTERS.sub("", sample)) < DETECT_MIN_LETTERS:  # counted in C
         return None
-    lang, _score = _identifier().classify(sample)
+    identifier = _identifier()
+    if visits is None:
+        lang, _score = identifier.classify(sample)
+    else:
+        token = _VISITS.set(visits)
+        try:
+            lang, _score = identifier.classify(sample)
+        finally:
+            _VISITS.reset(token)
     return parse_lang(lang)[0]
 
 
 def page_lang(
-    html_lang: str | None, content_language: str | None, text: str | None
-) -> tuple[str | None, str, str | None]:
+    html_lang: str | None, content_language: str | None, text: str | None,
+    visits: Visits | None = None,
+) -> tuple[str | None, str, str | None]:  # fmt: skip
     """(lang, lang_source, declared region) of a page. The rule: ``<html lang>`` first (the
     document's own word), then ``Content-Language`` (often a server-wide default), then the
     detector on *text* (visible text, or None when not computed) when neither declares a
@@ -174,7 +207,7 @@ def page_lang(
     lang, region = parse_lang(html_lang)
     header, header_region = parse_lang(first_language(content_language))
     if lang is not None and header is not None and header != lang and text:
-        found = detect(text_sample(text))
+        found = detect(text_sample(text), visits)
         if found == header:
             return header, "detected", header_region
         if found == lang:
@@ -184,7 +217,7 @@ def page_lang(
     if header is not None:
         return header, "content-language", header_region
     if text:
-        lang = detect(text_sample(text))
+        lang = detect(text_sample(text), visits)
         if lang is not None:
             return lang, "detected", None
     return None, "none", None

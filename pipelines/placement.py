@@ -528,12 +528,51 @@ class Scanned(NamedTuple):
     nearest: list[int]
     ancestry: list[int] | None
     sums: TreeSums | None = None  # the core's sums up the tree (:func:`_tree_sums`)
+    #: Each element's tag, label and bits (by its kind, ``facts``), and the elements (but the
+    #: root) of kinds that name the body, made by the core; None: :meth:`_Page.adopt` does.
+    lists: tuple[list[str], list[str | None], list[int], list[int]] | None = None
 
 
 #: A native scan: (tree, root, links) -> the page's :class:`Scanned`, or None (then Python's).
 Scanner = Callable[[LexborHTMLParser, LexborNode, Sequence[LexborNode]], Scanned | None]
 # What _scan measures: the tags of _SCAN_SELECTOR but the links', for a native scan.
 SCAN_BLOCKS = tuple(t for t in map(str.strip, _SCAN_SELECTOR.split(",")) if "[" not in t)
+
+
+class LinkNodes(Sequence[LexborNode]):
+    """A page's link elements, by their addresses (``mem_id``) from the native core's walk,
+    found (:func:`pipelines.native._nodes`, one ``css()`` traversal) only when a rule first
+    reads one; and each link's ``href`` as the walk read it (``_internal`` reads that).
+
+    >>> tree = LexborHTMLParser("<a href=/x>x</a>")
+    >>> nodes = LinkNodes(tree, [tree.css_first("a").mem_id], ["/x"])
+    >>> len(nodes), nodes.made, nodes[0].tag, nodes.made
+    (1, False, 'a', True)
+    """
+
+    __slots__ = ("_addresses", "_found", "_tree", "hrefs")
+
+    def __init__(self, tree: LexborHTMLParser, addresses: list[int], hrefs: list[str]) -> None:
+        self._tree, self._addresses, self.hrefs = tree, addresses, hrefs
+        self._found: list[LexborNode] | None = None
+
+    @property
+    def made(self) -> bool:
+        """Whether the nodes were found (a rule read one)."""
+        return self._found is not None
+
+    def __len__(self) -> int:
+        return len(self._addresses)
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]  # int or slice, as a list's
+        if self._found is None:
+            import pipelines.native as native  # it builds on this module
+
+            found = native._nodes(self._tree, self._addresses)
+            if found is None:  # the core's scan found them all: a bug if not
+                raise LookupError("a link the core found is not an element of the tree")
+            self._found = found
+        return self._found[index]
 
 
 class _Nodes:
@@ -543,19 +582,38 @@ class _Nodes:
     recorded one kept, so the lookups of a page cost one pass over its tree at most (no
     recursion: a page nests as deep as it likes; no rescans: a box may hold 100,000 links)."""
 
-    __slots__ = ("addresses", "found", "index", "parent", "read", "stepped")
+    __slots__ = ("addresses", "found", "index", "links", "parent", "read", "stepped")
 
     def __init__(self, page: _Page, root: LexborNode, keys: list[int], links: Sequence[LexborNode]):
         self.index, self.parent = page.index, page.parent
         self.addresses = page.index_addresses
-        self.found: dict[int, LexborNode] = dict(zip(keys, links, strict=True))
+        # Links not yet found (LinkNodes): their keys, read when a lookup needs one.
+        self.links: tuple[list[int], set[int], LinkNodes] | None = None
+        if isinstance(links, LinkNodes) and not links.made:
+            if len(keys) != len(links):
+                raise ValueError("a key per link")
+            self.found: dict[int, LexborNode] = {}
+            self.links = (keys, set(keys), links)
+        else:
+            self.found = dict(zip(keys, links, strict=True))
         self.found[0] = root
         self.read: set[int] = set()  # whose children are in found (-1: the root's ancestors)
         self.stepped: set[int] = set()  # whose children the core's way down went among
 
     def __getitem__(self, key: int) -> LexborNode:
         node = self.found.get(key)
+        if node is None and self.links is not None and key in self.links[1]:
+            self._links_found()
+            node = self.found.get(key)
         return node if node is not None else self._find(key)
+
+    def _links_found(self) -> None:
+        """The links' nodes, among the found ones as when given found (the root stays)."""
+        keys, _, links = self.links  # type: ignore[misc]
+        self.links = None
+        root = self.found[0]
+        self.found.update(zip(keys, links, strict=True))
+        self.found[0] = root
 
     def __len__(self) -> int:
         return len(self.parent)
@@ -721,6 +779,11 @@ class _Page:
         kinds, kind_of = scanned.kinds, scanned.kind_of
         self.kinds, self.kind_of = kinds, kind_of
         self.nearest, self.ancestry, self.sums = scanned.nearest, scanned.ancestry, scanned.sums
+        if scanned.lists is not None:  # the core's: the same lists
+            self.tag, self.label, self.bits, body = scanned.lists
+            self.label[0], self.bits[0] = _ROOT_FACTS[0], _ROOT_FACTS[3]
+            self.body = body
+            return
         if scanned.facts is not None:
             labels, bodies, bits = zip(*scanned.facts, strict=True)
         else:
@@ -980,11 +1043,17 @@ def _native_rules(
         found = facts.order.get(branch)
         return _side(page, top, branch, main.path, facts.order) if found is None else found
 
+    hrefs = links.hrefs if isinstance(links, LinkNodes) else None
+
     def internal(i: int) -> bool:  # _place_tail's last test
         link_attrs = attrs[i] if attrs is not None else None
-        if link_attrs is None:
-            link_attrs = links[i].attributes
-        return _internal(link_attrs.get("href") or "", facts.own_site())
+        if link_attrs is not None:
+            href = link_attrs.get("href") or ""
+        elif hrefs is not None:  # the walk's (no node found for it)
+            href = hrefs[i]
+        else:
+            href = links[i].attributes.get("href") or ""
+        return _internal(href, facts.own_site())
 
     # _place_tail split: _is_button by the core, over the kinds (the caller gave no names).
     button = None if page.attrs else sorted(_BUTTON_WORDS)

@@ -4,13 +4,14 @@ headers give the same rows whichever of them read the page."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from pipelines.budget import PageBudgetExceeded, cpu_budget
 from pipelines.encoding import not_html_reason
-from pipelines.extract import PageLinks, extract_page
+from pipelines.extract import Link, LinkRows, PageLinks, extract_page
 from pipelines.redirects import DIRECT, REDIRECT_SCRIPT, static_final
 from pipelines.urls import registered_domain, url_host
 
@@ -150,7 +151,7 @@ def link_rows(
     """Every link of ``page`` as a dict with the columns of ``links/`` (README): the values
     of :func:`link_columns`, a dict per link (rel as the link's own list)."""
     columns = link_columns(page, source_url, crawl_id=crawl_id, fetched_at=fetched_at)
-    columns["rel"] = [link.rel for link in page.links]
+    columns["rel"] = _column(page.links, "rel")
     return [
         dict(zip(LINK_ROW_KEYS, values, strict=True))
         for values in zip(*(columns[key] for key in LINK_ROW_KEYS), strict=True)
@@ -178,7 +179,11 @@ def link_columns(
     links = page.links
     n = len(links)
     seen: dict[str, tuple[str, str | None, str, str, str | None, str]] = {}
-    targets = [link.target_url for link in links]
+
+    def column(name: str) -> list[Any]:
+        return _column(links, name)
+
+    targets = column("target_url")
     known = [seen.get(t) or seen.setdefault(t, _target_columns(t)) for t in targets]
     return {
         "crawl_id": [crawl_id] * n,
@@ -189,28 +194,36 @@ def link_columns(
         "target_url": targets,
         "target_host": [k[0] for k in known],
         "target_domain": [k[1] for k in known],
-        "anchor_text": [link.anchor_text for link in links],
-        "title": [link.title for link in links],
+        "anchor_text": column("anchor_text"),
+        "title": column("title"),
         # Tuples: a buffered tuple of strings leaves the collector's lists (a list per
         # link made every full collection walk 100k of them).
-        "rel": [tuple(link.rel) for link in links],
-        "nofollow": [link.nofollow for link in links],
-        "sponsored": [link.sponsored for link in links],
-        "ugc": [link.ugc for link in links],
-        "is_image": [link.is_image for link in links],
-        "tag": [link.tag for link in links],
-        "placement": [link.placement for link in links],
+        "rel": list(map(tuple, column("rel"))),
+        "nofollow": column("nofollow"),
+        "sponsored": column("sponsored"),
+        "ugc": column("ugc"),
+        "is_image": column("is_image"),
+        "tag": column("tag"),
+        "placement": column("placement"),
         "is_internal": [source_domain == k[1] for k in known],
-        "position": [link.position for link in links],
+        "position": column("position"),
         "sitewide": [None] * n,
-        "placement_score": [link.placement_score for link in links],
-        "placement_block": [link.placement_block for link in links],
+        "placement_score": column("placement_score"),
+        "placement_block": column("placement_block"),
         "final_target_url": [k[2] for k in known],
         "final_target_host": [k[3] for k in known],
         "final_target_domain": [k[4] for k in known],
         "link_kind": [k[5] for k in known],
         "source_page_type": [page.page_type] * n,
     }
+
+
+def _column(links: Sequence[Link], name: str) -> list[Any]:
+    """The field *name* of each of *links*, as a new list: read from the core's columns
+    (a :class:`LinkRows`, no Link made), else from each link."""
+    if isinstance(links, LinkRows):
+        return links.column(name).copy()  # a copy: the caller's to change
+    return [getattr(link, name) for link in links]
 
 
 def _target_columns(target: str) -> tuple[str, str | None, str, str, str | None, str]:

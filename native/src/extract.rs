@@ -7,6 +7,7 @@ use pyo3::types::PyBytes;
 
 use crate::bound;
 use crate::bounds;
+use crate::element_lists::{element_lists, ElementLists};
 use crate::facts;
 use crate::lexbor;
 use crate::rows::link_rows;
@@ -54,7 +55,8 @@ fn lexbor_load(path: &str) -> PyResult<()> {
 
 /// The rows' columns as Python takes them (native/src/rows.rs `Columns`): targets, anchors,
 /// titles, rels, nofollow (by rel), sponsored, ugc, is_image, tags, the texts placement reads
-/// where they differ from the anchors, and whether a string was cut ("long_strings").
+/// where they differ from the anchors, whether a string was cut ("long_strings"), and the
+/// links' hrefs as read.
 type ColumnsRow = (
     Vec<String>,
     Vec<String>,
@@ -67,6 +69,7 @@ type ColumnsRow = (
     Vec<&'static str>,
     Vec<(usize, String)>,
     bool,
+    Vec<String>,
 );
 /// `lexbor_page`'s answer: the page's fields, its markup, each link's element address, and
 /// either the raw links (`extract_links`'s shape) or the rows' columns.
@@ -118,6 +121,7 @@ pub(crate) fn lexbor_page(
         c.tags,
         c.texts,
         c.long,
+        c.hrefs,
     );
     Ok((walked.fields, walked.markup, nodes, None, Some(columns)))
 }
@@ -170,6 +174,7 @@ pub(crate) fn lexbor_scan(
     let Some(s) = guarded(|| unsafe { scan::scan(root, &links, &rules) })? else {
         return Ok(None);
     };
+    let lists = element_lists(tree.py(), &s.kinds, &s.kind_of, s.facts.as_deref())?;
     let (nearest, ancestry) = guarded(|| {
         let nearest = scan_arrays::nearest(&s.parent, &s.paras);
         let ancestry = s
@@ -190,7 +195,7 @@ pub(crate) fn lexbor_scan(
         s.paras,
         s.seq,
         nearest,
-        ancestry,
+        (ancestry, lists),
     )))
 }
 
@@ -241,8 +246,8 @@ fn element_facts(
     guarded(|| facts::tables().map(|t| t.facts(tag, &cls, &id, &role, &itemprop)))
 }
 
-/// `lexbor_scan`'s answer (scan.rs `Scan`'s fields, then scan_arrays.rs's `nearest` and
-/// `ancestry`).
+/// `lexbor_scan`'s answer (scan.rs `Scan`'s fields, then scan_arrays.rs's `nearest`, and
+/// `ancestry` with element_lists.rs's lists).
 pub(crate) type ScanRow = (
     Option<Vec<facts::Facts>>,
     Vec<i64>,
@@ -255,7 +260,7 @@ pub(crate) type ScanRow = (
     Vec<(usize, usize)>,
     Vec<usize>,
     Vec<i64>,
-    Option<Vec<u64>>,
+    (Option<Vec<u64>>, Option<ElementLists>),
 );
 
 /// extract.py `_limit_open_elements(_limit_nesting(body, max_depth), max_depth)` (bound_body,

@@ -4,11 +4,14 @@ use pyo3::prelude::*;
 mod arena;
 mod bound;
 mod bounds;
+mod classify;
 mod deep;
+mod element_lists;
 mod extract;
 mod facts;
 mod faq;
 mod fused;
+mod langid;
 mod lexbor;
 mod main_block;
 mod model;
@@ -29,7 +32,7 @@ mod walk;
 /// number with any change of a function's name, signature or return shape.
 #[pyfunction]
 fn core_version() -> &'static str {
-    concat!(env!("CARGO_PKG_VERSION"), "+api16")
+    concat!(env!("CARGO_PKG_VERSION"), "+api18")
 }
 
 #[pymodule]
@@ -49,5 +52,7 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     thread::register(m)?;
     steps::register(m)?;
     faq::register(m)?;
+    langid::register(m)?;
+    classify::register(m)?;
     Ok(())
 }

@@ -28,6 +28,8 @@ pub struct Columns {
     pub texts: Vec<(usize, String)>,
     /// A string was cut or a link dropped for its length ("long_strings").
     pub long: bool,
+    /// Each kept link's href as the walk read it (placement's `_internal` reads it).
+    pub hrefs: Vec<String>,
 }
 
 /// linktext.py `collapse_ws`: `" ".join(text.split())`.
@@ -131,10 +133,15 @@ pub fn link_rows<N: Copy>(
     let mut nodes = Vec::new();
     let mut out = Columns::default();
     for (node, (href, tag, rel, title, text, is_image, alts)) in links {
-        let found = resolved
-            .entry(href)
-            .or_insert_with_key(|href| target(href, &base, same_document, &tracking));
-        let Some(target) = found.clone() else {
+        let found = match resolved.get(&href) {
+            Some(found) => found.clone(),
+            None => {
+                let found = target(&href, &base, same_document, &tracking);
+                resolved.insert(href.clone(), found.clone());
+                found
+            }
+        };
+        let Some(target) = found else {
             continue;
         };
         if chars(&target) > MAX_URL_CHARS {
@@ -142,6 +149,7 @@ pub fn link_rows<N: Copy>(
             continue;
         }
         nodes.push(node);
+        out.hrefs.push(href);
         out.push(
             target,
             tag,
