@@ -164,7 +164,9 @@ class LinkRows(Sequence[Link]):
         if isinstance(other, LinkRows):
             return self.columns == other.columns if other._rows is self._rows is None else (
                 self.rows() == other.rows())  # fmt: skip
-        return isinstance(other, list) and self.rows() == other
+        if isinstance(other, list):
+            return self.rows() == other
+        return NotImplemented  # as a list: the other side may know (mock.ANY)
 
     __hash__ = None  # type: ignore[assignment]  # mutable, as a list
 

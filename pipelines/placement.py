@@ -779,8 +779,10 @@ class _Page:
         kinds, kind_of = scanned.kinds, scanned.kind_of
         self.kinds, self.kind_of = kinds, kind_of
         self.nearest, self.ancestry, self.sums = scanned.nearest, scanned.ancestry, scanned.sums
-        if scanned.lists is not None:  # the core's: the same lists
-            self.tag, self.label, self.bits, body = scanned.lists
+        if scanned.lists is not None:  # the core's, copied where placement writes (voided
+            # labels): a Scanned is cached and may be placed again (review12-n18c 2)
+            self.tag, label, bits, body = scanned.lists
+            self.label, self.bits = list(label), list(bits)
             self.label[0], self.bits[0] = _ROOT_FACTS[0], _ROOT_FACTS[3]
             self.body = body
             return

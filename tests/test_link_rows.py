@@ -93,6 +93,8 @@ def test_pickled_and_compared_as_a_list(core):
     other = LinkRows([[value, value] for value in _link_values()])
     other[1].anchor_text = "B"
     assert other != links and links != other
+    back = pickle.loads(pickle.dumps(other))  # a row changed once made travels
+    assert back[1].anchor_text == "B" and back == other and back.column("anchor_text")[1] == "B"
     with pytest.raises(TypeError):
         hash(links)
 
@@ -215,3 +217,56 @@ def test_the_cores_element_lists_are_adopts(core):
         assert pages[0] == pages[1], url
         compared += scanned.lists is not None
     assert core is None or compared > 90
+
+
+def test_placement_leaves_the_cached_scan_as_it_was():
+    """review12-n18c 2: placement took the core's scan lists as its own and voided labels in
+    them; the scan is cached (a second placement of the walked page started from voided
+    labels). The lists stay as the core made them, and a second placement is the first."""
+    from native_checks import built, repository_pages
+    from selectolax.lexbor import LexborHTMLParser
+
+    from pipelines import native
+    from pipelines.placement import place_links_scored
+
+    if built(native.core()) is None:
+        return
+    seen = 0
+    for url, body in repository_pages():
+        tree = LexborHTMLParser(body.decode("utf-8", "replace"))
+        walked = native.walk_page(tree, url, "utf-8", [], None)
+        if walked is None or not len(walked.nodes):
+            continue
+        scanned = walked.scanner(tree, tree.body or tree.root, walked.nodes)
+        if scanned is None or scanned.lists is None:
+            continue
+        seen += 1
+        before = [list(x) for x in scanned.lists[:3]]
+        args = (tree, walked.nodes, walked.rels, walked.texts, walked.attrs, walked.markup)
+        first = place_links_scored(*args, walked.scanner)
+        assert [list(x) for x in scanned.lists[:3]] == before, url
+        assert place_links_scored(*args, walked.scanner) == first, url
+    assert seen > 100
+
+
+def test_links_found_when_python_rules_read_them(core, monkeypatch):
+    """review12-n18c 3: the lazy nodes when they ARE read: with the core's rules off, Python's
+    rules read every link's element; the placements are those made with the nodes found
+    first, on a third of the repository's pages."""
+    from pipelines import placement
+    from pipelines.placement import LinkNodes, place_links_scored
+
+    monkeypatch.setattr(placement, "_native_rules", lambda *args, **kwargs: None)
+    made = 0
+    for url, body in _pages():
+        tree, walked = _walked(body, url)
+        if walked is None or not isinstance(walked.nodes, LinkNodes):
+            continue
+        got = place_links_scored(tree, walked.nodes, walked.rels, walked.texts, walked.attrs,
+                                 walked.markup, walked.scanner)  # fmt: skip
+        made += bool(walked.nodes.made)
+        tree2, walked2 = _walked(body, url)
+        want = place_links_scored(tree2, list(walked2.nodes), walked2.rels, walked2.texts,
+                                  walked2.attrs, walked2.markup, walked2.scanner)  # fmt: skip
+        assert got == want, url
+    assert core is None or made > 90, made

@@ -17,7 +17,9 @@ two together (the mixed set), in one process, all reading the same bytes already
 - ``lexbor parse``: ``LexborHTMLParser(body)`` alone, the Python path's parser;
 - when the native core is built (``pipelines.native``): ``native, every column``
   (``extract_page`` with the core: the Rust walk over lexbor's tree and the rows built in
-  Rust; placement, page type and language in Python, as on the Python path), ``native walk,
+  Rust; placement's rules, page type and language mostly in Rust too; a ``Link`` made for
+  every row, as the Python path and LinkExtractor hand theirs), ``native, every column, as
+  columns`` (the same, the rows left as the core's columns, as ingest reads them), ``native walk,
   rows in Python`` (the same, rows built in Python: the step before), ``native, links only``
   (the html5ever path, no placement) and ``html5ever parse``, its parser alone
   (``parse_only``). Otherwise one line says why those columns are absent.
@@ -280,6 +282,7 @@ LINK_EXTRACTOR = "LinkExtractor()"
 LEXBOR = "lexbor parse"
 NATIVE = "native, links only"
 NATIVE_EVERY = "native, every column"
+NATIVE_COLUMNS = "native, every column, as columns"
 NATIVE_PY_ROWS = "native walk, rows in Python"
 HTML5EVER = "html5ever parse"
 
@@ -327,12 +330,16 @@ def run_parse(pages: Pages, parse: Callable[[bytes], object]) -> int:
     return 0
 
 
-def run_native(pages: Pages, extract: Callable[..., Any]) -> int:
+def run_native(pages: Pages, extract: Callable[..., Any], objects: bool = True) -> int:
     """The native path's extraction entry: the one place to adapt to its signature and what it
-    returns (here: an object with ``.links``, as ``extract_page``'s PageLinks)."""
+    returns (here: an object with ``.links``, as ``extract_page``'s PageLinks). ``objects``: a
+    ``Link`` made for every row, as the Python path and LinkExtractor hand them (the core
+    hands columns, ``LinkRows``, and makes a row's object when it is read); else the columns
+    alone, as ingest takes them."""
     n = 0
     for url, body in pages:
-        n += len(extract(body, url, content_type=CONTENT_TYPE).links)
+        links = extract(body, url, content_type=CONTENT_TYPE).links
+        n += len(list(links) if objects else links)
     return n
 
 
@@ -349,6 +356,9 @@ def native_sides() -> tuple[dict[str, Run], str | None]:
     sides[NATIVE] = functools.partial(run_native, extract=native.extract_links)
     if native.lexbor_core() is not None:  # the parser chosen for the core (README)
         sides[NATIVE_EVERY] = functools.partial(run_native, extract=extract_mod.extract_page)
+        sides[NATIVE_COLUMNS] = functools.partial(
+            run_native, extract=extract_mod.extract_page, objects=False
+        )
         sides[NATIVE_PY_ROWS] = functools.partial(run_python_rows, native=native)
     return sides, None
 
@@ -384,6 +394,8 @@ RATIOS = (
     (NATIVE_EVERY, LINK_EXTRACTOR, "faster than", "target >= 4x, with placement"),
     (NATIVE_EVERY, LEXBOR, "the time of", "target <= 2.5x, with placement"),
     (NATIVE_EVERY, PYTHON, "faster than", "the core against the Python path"),
+    (NATIVE_COLUMNS, LINK_EXTRACTOR, "faster than", "no Link objects: what ingest takes"),
+    (NATIVE_COLUMNS, LEXBOR, "the time of", "no Link objects: what ingest takes"),
     (NATIVE_PY_ROWS, LINK_EXTRACTOR, "faster than", "rows in Python: before they moved"),
     (NATIVE_PY_ROWS, LEXBOR, "the time of", "rows in Python: before they moved"),
     (NATIVE, HTML5EVER, "the time of", "target <= 2.5x"),
