@@ -9,6 +9,7 @@ mod extract;
 mod facts;
 mod faq;
 mod fused;
+mod layout;
 mod lexbor;
 mod main_block;
 mod model;
@@ -49,5 +50,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     thread::register(m)?;
     steps::register(m)?;
     faq::register(m)?;
+    layout::register(m)?;
     Ok(())
 }

@@ -60,7 +60,7 @@ pub unsafe fn scan(root: usize, links: &[usize], rules: &Rules) -> Option<Scan> 
     let api = API.get()?;
     let root = root as Node;
     let document = document_of(api, root)?;
-    let tree = Tree { api, document };
+    let tree = Tree::new(api, document);
     let elements = Elements::of(&tree, document);
     let mut page = Page::new(&tree, root, links.len(), elements.nodes.len());
     let link_index: AddressMap<usize> = links.iter().enumerate().map(|(i, a)| (*a, i)).collect();
