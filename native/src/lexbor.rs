@@ -160,6 +160,16 @@ pub(crate) fn lossy(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
+/// The characters of text *bytes* (lexbor's UTF-8) stripped as `str.strip()` strips: on
+/// ASCII text (nearly all: the spaces between tags), its bytes, with no UTF-8 check.
+fn stripped_chars(bytes: &[u8]) -> usize {
+    match bytes.is_ascii() {
+        // SAFETY: ASCII is UTF-8.
+        true => py_strip(unsafe { std::str::from_utf8_unchecked(bytes) }).len(),
+        false => py_strip(&lossy(bytes)).chars().count(),
+    }
+}
+
 /// One lexbor tree, alive (its Python parser referenced) while the walk runs, under the GIL.
 /// With `direct` (src/layout.rs), its structs are read in place and the names of elements
 /// and attributes are looked up once per id (the id is the key lexbor's own lookup uses).
@@ -381,7 +391,11 @@ impl<'a> Tree<'a> {
     /// selectolax's `text(strip=True)` adds of it), without keeping the text.
     pub(crate) fn stripped_len(&self, node: Node) -> usize {
         if self.direct {
-            return py_strip(&self.text_of_text(node)).chars().count();
+            let (data, len) = unsafe { layout::char_data(node) };
+            if data.is_null() || len == 0 {
+                return 0;
+            }
+            return stripped_chars(unsafe { std::slice::from_raw_parts(data, len) });
         }
         let mut len = 0;
         let text = unsafe { (self.api.text_content)(node, &mut len) };

@@ -64,23 +64,39 @@ pub unsafe fn scan(root: usize, links: &[usize], rules: &Rules) -> Option<Scan> 
     let elements = Elements::of(&tree, document);
     let mut page = Page::new(&tree, root, links.len(), elements.nodes.len());
     let link_index: AddressMap<usize> = links.iter().enumerate().map(|(i, a)| (*a, i)).collect();
-    // In document order, as css() finds the selector's elements.
+    // In document order, as css() finds the selector's elements. What a tag is to the scan
+    // is kept by its name's id (markup repeats a few dozen tags).
+    let mut classes: Vec<TagClass> = Vec::new();
     for (at, &node) in elements.nodes.iter().enumerate() {
-        let name = tree.name(node);
-        if name == "a" || name == "area" {
-            // `a[href], area[href]`: another link of the caller's is not reached.
-            let reached = || tree.attr(node, "href").is_some();
-            if let Some(&i) = link_index.get(&(node as usize)).filter(|_| reached()) {
-                let key = page.register(node);
-                page.link_keys[i] = key as i64;
-                page.seq.push(key);
+        let class = match tree.name_id(node) {
+            Some(id) => match classes.get(id) {
+                Some(&class) if class != TagClass::Unknown => class,
+                _ => {
+                    let class = TagClass::of(&tree.name(node), rules);
+                    if classes.len() <= id {
+                        classes.resize(id + 1, TagClass::Unknown);
+                    }
+                    classes[id] = class;
+                    class
+                }
+            },
+            None => TagClass::of(&tree.name(node), rules),
+        };
+        let deep = match class {
+            TagClass::Link => {
+                // `a[href], area[href]`: another link of the caller's is not reached.
+                let reached = || tree.attr(node, "href").is_some();
+                if let Some(&i) = link_index.get(&(node as usize)).filter(|_| reached()) {
+                    let key = page.register(node);
+                    page.link_keys[i] = key as i64;
+                    page.seq.push(key);
+                }
+                continue;
             }
-            continue;
-        }
-        if !rules.blocks.iter().any(|b| *b == name) {
-            continue;
-        }
-        let deep = !rules.containers.iter().any(|c| *c == name);
+            TagClass::Other | TagClass::Unknown => continue,
+            TagClass::Deep => true,
+            TagClass::Own => false,
+        };
         let length = if deep {
             elements.deep[at]
         } else {
@@ -93,6 +109,31 @@ pub unsafe fn scan(root: usize, links: &[usize], rules: &Rules) -> Option<Scan> 
         }
     }
     Some(page.finish())
+}
+
+/// What a tag is to the scan: a link's (`a`, `area`), a block measured by all its text or by
+/// its own (`_CONTAINERS`), or none of those.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TagClass {
+    Unknown,
+    Link,
+    Deep,
+    Own,
+    Other,
+}
+
+impl TagClass {
+    fn of(name: &str, rules: &Rules) -> Self {
+        if name == "a" || name == "area" {
+            TagClass::Link
+        } else if !rules.blocks.iter().any(|b| *b == name) {
+            TagClass::Other
+        } else if rules.containers.iter().any(|c| *c == name) {
+            TagClass::Own
+        } else {
+            TagClass::Deep
+        }
+    }
 }
 
 /// The document's elements in preorder, each with the text lengths selectolax's
@@ -220,19 +261,36 @@ impl<'t, 'a> Page<'t, 'a> {
         let mut depth = vec![0u32; n];
         let mut block = vec![0u32; n];
         let mut parts: Vec<u32> = Vec::new(); // each kind's fingerprint part: markup repeats
+                                              // The kind of an element without any of the attributes read, by its name's id.
+        let mut bare: Vec<u32> = Vec::new();
         for (k, node) in self.nodes.iter().enumerate() {
-            let (tag, values) = kind_parts(self.tree, *node);
-            crate::facts::kind_bytes(&mut key, &tag, values.iter().map(|v| v.as_deref()));
-            let at = match known.get(key.as_slice()) {
-                Some(&at) => at,
+            let (tag, values, name_id) = kind_parts(self.tree, *node);
+            let bare_id = name_id.filter(|_| values.iter().all(Option::is_none));
+            let known_bare = bare_id.and_then(|id| bare.get(id).copied());
+            let at = match known_bare.filter(|&at| at != u32::MAX) {
+                Some(at) => at,
                 None => {
-                    let next = kinds.len() as u32;
-                    let [cls, id, role, itemprop, align] = values.map(|v| v.map(Cow::into_owned));
-                    let kind = (tag.into_owned(), cls, id, role, itemprop, align);
-                    parts.push(part_hash(&kind));
-                    known.insert(key.as_slice().into(), next);
-                    kinds.push(kind);
-                    next
+                    crate::facts::kind_bytes(&mut key, &tag, values.iter().map(|v| v.as_deref()));
+                    let at = match known.get(key.as_slice()) {
+                        Some(&at) => at,
+                        None => {
+                            let next = kinds.len() as u32;
+                            let [cls, id, role, itemprop, align] =
+                                values.map(|v| v.map(Cow::into_owned));
+                            let kind = (tag.into_owned(), cls, id, role, itemprop, align);
+                            parts.push(part_hash(&kind));
+                            known.insert(key.as_slice().into(), next);
+                            kinds.push(kind);
+                            next
+                        }
+                    };
+                    if let Some(id) = bare_id {
+                        if bare.len() <= id {
+                            bare.resize(id + 1, u32::MAX);
+                        }
+                        bare[id] = at;
+                    }
+                    at
                 }
             };
             if k > 0 {
@@ -267,15 +325,15 @@ type KindValues<'a> = [Option<Cow<'a, str>>; 5];
 
 /// An element's kind, borrowed from the tree: its tag (selectolax's `node.tag`: the
 /// document's is "-document") and the attributes its facts read, in one pass over its
-/// attributes.
-fn kind_parts<'a>(tree: &Tree<'a>, node: Node) -> (Cow<'a, str>, KindValues<'a>) {
+/// attributes; and its name's id when the tree looks names up by id.
+fn kind_parts<'a>(tree: &Tree<'a>, node: Node) -> (Cow<'a, str>, KindValues<'a>, Option<usize>) {
     let kind: c_int = tree.kind(node);
     if kind != ELEMENT {
         let tag = if kind == DOCUMENT { "-document" } else { "" };
-        return (Cow::Borrowed(tag), Default::default());
+        return (Cow::Borrowed(tag), Default::default(), None);
     }
     let values = tree.attrs_ref(node, ["class", "id", "role", "itemprop", "align"]);
-    (tree.name(node), values)
+    (tree.name(node), values, tree.name_id(node))
 }
 
 /// placement.py `_part_hash`: CRC-32 (zlib's) of `tag.class#id@align` less its ASCII digits,
