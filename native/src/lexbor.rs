@@ -17,6 +17,7 @@ use std::ffi::{c_int, c_void};
 use std::sync::OnceLock;
 
 use crate::layout;
+use crate::scan::{Elements, NO_ELEMENT};
 use crate::walk::{
     anchor_parts, py_strip, rel_has, scope_under, Dom, Fields, LinkRow, Scope, MAX_ALTERNATES,
     OUTSIDE, TOP,
@@ -491,7 +492,15 @@ const MAX_SCHEMA_TYPES: usize = 64;
 ///
 /// # Safety
 /// *root* is a live `lxb_dom_node_t *` whose tree no one changes during the call.
-pub unsafe fn walk_tree(root: usize, max_links: usize) -> Option<Walked> {
+///
+/// With *elements*, the walk gathers into them the document's elements and text lengths for
+/// placement's scan as it meets them (scan.rs `Elements`, for the caller to finish): one
+/// walk of the tree for both, while its nodes are in the caches.
+pub(crate) unsafe fn walk_gathering(
+    root: usize,
+    max_links: usize,
+    elements: Option<&mut Elements>,
+) -> Option<Walked> {
     let api = API.get()?;
     let document = document_of(api, root as Node)?;
     let tree = Tree::new(api, document);
@@ -500,7 +509,7 @@ pub unsafe fn walk_tree(root: usize, max_links: usize) -> Option<Walked> {
         .into_iter()
         .flat_map(|first| std::iter::successors(Some(first), |n| tree.next(*n)))
         .find(|n| tree.name(*n) == "head");
-    Some(walk(&tree, head, max_links))
+    Some(walk(&tree, head, max_links, elements))
 }
 
 /// What the walk gathers as it goes.
@@ -524,18 +533,32 @@ struct Found {
 /// extract.py `_extract`'s walk (walk.rs `walk`), in one preorder pass over lexbor's tree.
 /// An element counts where `_PAGE_SELECTOR` reaches it: its `[hidden]` and `[itemtype]` reach
 /// any element, so a hidden `<script>` is read as JSON-LD, as the Python path reads it.
-fn walk(tree: &Tree, head: Option<Node>, max_links: usize) -> Walked {
+fn walk(
+    tree: &Tree,
+    head: Option<Node>,
+    max_links: usize,
+    mut elements: Option<&mut Elements>,
+) -> Walked {
     let mut found = Found {
         max_links,
         ..Found::default()
     };
-    let mut stack: Vec<(Option<Node>, Scope)> = vec![(tree.first_child(tree.document), TOP)];
-    while let Some((cur, scope)) = stack.pop() {
+    // (node, its scope, the index in *elements* of its parent element)
+    let mut stack: Vec<(Option<Node>, Scope, usize)> =
+        vec![(tree.first_child(tree.document), TOP, NO_ELEMENT)];
+    while let Some((cur, scope, up)) = stack.pop() {
         let Some(node) = cur else { continue };
-        stack.push((tree.next(node), scope));
-        if tree.kind(node) != ELEMENT {
+        stack.push((tree.next(node), scope, up));
+        let kind = tree.kind(node);
+        if kind != ELEMENT {
+            if let (TEXT, Some(gathered)) = (kind, elements.as_deref_mut()) {
+                gathered.text(tree, node, up);
+            }
             continue;
         }
+        let at = elements
+            .as_deref_mut()
+            .map_or(NO_ELEMENT, |gathered| gathered.element(node, up));
         let name = tree.name(node);
         element(tree, node, &name, scope, &mut found);
         if let Some(child) = tree.first_child(node) {
@@ -543,7 +566,7 @@ fn walk(tree: &Tree, head: Option<Node>, max_links: usize) -> Walked {
                 .then(|| tree.value(node, "encoding"))
                 .flatten();
             let under = scope_under(scope, Some(node) == head, &name, || encoding.as_deref());
-            stack.push((Some(child), under));
+            stack.push((Some(child), under, at));
         }
     }
     let links = found

@@ -56,12 +56,20 @@ pub struct Rules<'a> {
 ///
 /// # Safety
 /// *root* is a live `lxb_dom_node_t *` whose tree no one changes during the call.
-pub unsafe fn scan(root: usize, links: &[usize], rules: &Rules) -> Option<Scan> {
+///
+/// With the document's *elements* (the page's walk gathered them: the same document, from
+/// its first child in preorder), they are not gathered again.
+pub(crate) unsafe fn scan_of(
+    root: usize,
+    links: &[usize],
+    rules: &Rules,
+    elements: Option<Elements>,
+) -> Option<Scan> {
     let api = API.get()?;
     let root = root as Node;
     let document = document_of(api, root)?;
     let tree = Tree::new(api, document);
-    let elements = Elements::of(&tree, document);
+    let elements = elements.unwrap_or_else(|| Elements::of(&tree, document));
     let mut page = Page::new(&tree, root, links.len(), elements.nodes.len());
     let link_index: AddressMap<usize> = links.iter().enumerate().map(|(i, a)| (*a, i)).collect();
     // In document order, as css() finds the selector's elements. What a tag is to the scan
@@ -138,25 +146,27 @@ impl TagClass {
 
 /// The document's elements in preorder, each with the text lengths selectolax's
 /// `len(node.text(deep=..., strip=True))` gives: its text children's (`own`) and all its
-/// text descendants' (`deep`), each text node stripped; every text node read once.
-struct Elements {
+/// text descendants' (`deep`), each text node stripped; every text node read once. Gathered
+/// by its own walk, or by the page's walk as it goes (`lexbor_page_scan`: one walk).
+#[derive(Default)]
+pub(crate) struct Elements {
     nodes: Vec<Node>,
     own: Vec<usize>,
     deep: Vec<usize>,
+    /// Each element's parent element (usize::MAX: none).
+    parent_of: Vec<usize>,
 }
+
+/// No element (a text node's parent is none: outside every element).
+pub(crate) const NO_ELEMENT: usize = usize::MAX;
 
 impl Elements {
     fn of(tree: &Tree, document: Node) -> Self {
-        let mut elements = Elements {
-            nodes: Vec::new(),
-            own: Vec::new(),
-            deep: Vec::new(),
-        };
-        let mut parent_of: Vec<usize> = Vec::new(); // an element's parent element (usize::MAX: none)
-                                                    // (node, the index of the element it is a child of)
+        let mut elements = Elements::default();
+        // (node, the index of the element it is a child of)
         let mut stack: Vec<(Node, usize)> = tree
             .first_child(document)
-            .map(|n| (n, usize::MAX))
+            .map(|n| (n, NO_ELEMENT))
             .into_iter()
             .collect();
         while let Some((node, up)) = stack.pop() {
@@ -165,27 +175,44 @@ impl Elements {
             }
             match tree.kind(node) {
                 ELEMENT => {
-                    let at = elements.nodes.len();
-                    elements.nodes.push(node);
-                    elements.own.push(0);
-                    parent_of.push(up);
+                    let at = elements.element(node, up);
                     if let Some(child) = tree.first_child(node) {
                         stack.push((child, at));
                     }
                 }
-                TEXT if up != usize::MAX => elements.own[up] += tree.stripped_len(node),
+                TEXT => elements.text(tree, node, up),
                 _ => {}
             }
         }
+        elements.finish()
+    }
+
+    /// Element *node*, child of the element at *up*, met next in preorder: its index.
+    pub(crate) fn element(&mut self, node: Node, up: usize) -> usize {
+        self.nodes.push(node);
+        self.own.push(0);
+        self.parent_of.push(up);
+        self.nodes.len() - 1
+    }
+
+    /// Text node *node*, child of the element at *up*.
+    pub(crate) fn text(&mut self, tree: &Tree, node: Node, up: usize) {
+        if up != NO_ELEMENT {
+            self.own[up] += tree.stripped_len(node);
+        }
+    }
+
+    /// The deep lengths, once every node is met.
+    pub(crate) fn finish(mut self) -> Self {
         // An element comes after its parent: sums from the last up.
-        elements.deep = elements.own.clone();
-        for at in (0..elements.nodes.len()).rev() {
-            let up = parent_of[at];
-            if up != usize::MAX {
-                elements.deep[up] += elements.deep[at];
+        self.deep = self.own.clone();
+        for at in (0..self.nodes.len()).rev() {
+            let up = self.parent_of[at];
+            if up != NO_ELEMENT {
+                self.deep[up] += self.deep[at];
             }
         }
-        elements
+        self
     }
 }
 
