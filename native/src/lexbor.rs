@@ -155,6 +155,10 @@ unsafe fn utf8<'a>(data: *const u8, len: usize) -> Option<Cow<'a, str>> {
 /// always) by `str::from_utf8`: its ASCII fast path reads a word at a time, where the lossy
 /// chunk iterator reads a byte at a time (it was the walks' first cost). The same string.
 pub(crate) fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is UTF-8 (the check inlined: most values are short and ASCII).
+        return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
     match std::str::from_utf8(bytes) {
         Ok(text) => Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(bytes),

@@ -225,6 +225,8 @@ struct Page<'t, 'a> {
     link_keys: Vec<i64>,
     paras: Vec<(usize, usize)>,
     seq: Vec<usize>,
+    /// `register`'s ancestors to record (kept between calls: no allocation per call).
+    pending: Vec<Node>,
 }
 
 impl<'t, 'a> Page<'t, 'a> {
@@ -242,6 +244,7 @@ impl<'t, 'a> Page<'t, 'a> {
             link_keys: vec![-1; links],
             paras: Vec::new(),
             seq: Vec::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -251,7 +254,9 @@ impl<'t, 'a> Page<'t, 'a> {
         if let Some(&known) = self.index.get(&(node as usize)) {
             return known;
         }
-        let mut pending = vec![node];
+        let mut pending = std::mem::take(&mut self.pending); // (one buffer for every call)
+        pending.clear();
+        pending.push(node);
         let mut up = 0;
         let mut cur = self.tree.parent(node);
         while let Some(above) = cur {
@@ -273,6 +278,7 @@ impl<'t, 'a> Page<'t, 'a> {
             });
             self.nodes.push(*element);
         }
+        self.pending = pending;
         self.parent.len() - 1
     }
 
