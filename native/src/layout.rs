@@ -103,7 +103,7 @@ pub(crate) unsafe fn next_attr(attr: *mut c_void) -> *mut c_void {
 /// The attribute's value as (data, length); data NULL: no value.
 #[inline(always)]
 pub(crate) unsafe fn attr_value(attr: *mut c_void) -> (*const u8, usize) {
-    let value: *const c_void = field(attr as *mut c_void, ATTR_VALUE);
+    let value: *const c_void = field(attr, ATTR_VALUE);
     if value.is_null() {
         return (std::ptr::null(), 0);
     }
