@@ -17,7 +17,7 @@ use crate::lexbor::{document_of, Node, Tree, API};
 pub unsafe fn nests_deeper(root: usize, max_depth: usize) -> Option<bool> {
     let api = API.get()?;
     let document = document_of(api, root as Node)?;
-    let tree = Tree { api, document };
+    let tree = Tree::new(api, document);
     let mut stack: Vec<(Node, usize)> = vec![(root as Node, 0)];
     while let Some((node, depth)) = stack.pop() {
         let Some(child) = tree.first_child(node) else {

@@ -95,9 +95,21 @@ pub(crate) fn lexbor_page(
     rows: bool,
     max_links: usize,
 ) -> PyResult<LexborPage> {
+    lexbor_page_gathering(tree, page_url, legacy, rows, max_links, None)
+}
+
+/// `lexbor_page`, its walk gathering placement's *elements* as it goes (fused.rs).
+pub(crate) fn lexbor_page_gathering(
+    tree: &Bound<'_, PyAny>,
+    page_url: &str,
+    legacy: bool,
+    rows: bool,
+    max_links: usize,
+    elements: Option<&mut scan::Elements>,
+) -> PyResult<LexborPage> {
     let root = element_of(tree, &tree.getattr("root")?)?;
     // SAFETY: the contract above; a panic in the walk becomes a RuntimeError.
-    let walked = guarded(|| unsafe { lexbor::walk_tree(root, max_links) })?
+    let walked = guarded(|| unsafe { lexbor::walk_gathering(root, max_links, elements) })?
         .ok_or_else(|| PyRuntimeError::new_err("the root is not in a lexbor document"))?;
     let encodes = |(_, link): &(usize, LinkRow)| non_ascii_query(&link.0).is_some();
     // Python lowercases a rel with its own Unicode tables (3.11: 14; Rust's: 16).
@@ -164,6 +176,19 @@ pub(crate) fn lexbor_scan(
     containers: Vec<String>,
     min_para: usize,
 ) -> PyResult<Option<ScanRow>> {
+    lexbor_scan_with(tree, root, links, blocks, containers, min_para, None)
+}
+
+/// `lexbor_scan`, with the document's *elements* when the page's walk gathered them.
+pub(crate) fn lexbor_scan_with(
+    tree: &Bound<'_, PyAny>,
+    root: &Bound<'_, PyAny>,
+    links: Vec<usize>,
+    blocks: Vec<String>,
+    containers: Vec<String>,
+    min_para: usize,
+    elements: Option<scan::Elements>,
+) -> PyResult<Option<ScanRow>> {
     let root = element_of(tree, root)?;
     let rules = scan::Rules {
         blocks: &blocks,
@@ -171,7 +196,7 @@ pub(crate) fn lexbor_scan(
         min_para,
     };
     // SAFETY: element_of's contract; a panic in the scan becomes a RuntimeError.
-    let Some(s) = guarded(|| unsafe { scan::scan(root, &links, &rules) })? else {
+    let Some(s) = guarded(|| unsafe { scan::scan_of(root, &links, &rules, elements) })? else {
         return Ok(None);
     };
     let lists = element_lists(tree.py(), &s.kinds, &s.kind_of, s.facts.as_deref())?;

@@ -6,7 +6,8 @@
 //! built in Python use them.
 use pyo3::prelude::*;
 
-use crate::extract::{lexbor_page, lexbor_scan, LexborPage, ScanRow};
+use crate::extract::{lexbor_page_gathering, lexbor_scan_with, LexborPage, ScanRow};
+use crate::scan::Elements;
 
 /// The scan's part of `lexbor_page_scan`: its row (None: not scanned, or a root outside
 /// the document), or the message of its failure (then placement scans: a failure of the scan
@@ -29,11 +30,23 @@ fn lexbor_page_scan(
     containers: Vec<String>,
     min_para: usize,
 ) -> PyResult<(LexborPage, ScanPart)> {
-    let page = lexbor_page(tree, page_url, legacy, rows, max_links)?;
+    // One walk of the tree: the scan's elements and text lengths gathered by the page's walk.
+    let mut elements = Elements::default();
+    let gather = rows.then_some(&mut elements); // (without the rows, no scan here)
+    let page = lexbor_page_gathering(tree, page_url, legacy, rows, max_links, gather)?;
     if page.4.is_none() || page.2.is_empty() {
         return Ok((page, (None, None))); // rows by Python, or no link: placement asks itself
     }
-    let scanned = lexbor_scan(tree, root, page.2.clone(), blocks, containers, min_para);
+    let elements = crate::extract::guarded(|| elements.finish())?;
+    let scanned = lexbor_scan_with(
+        tree,
+        root,
+        page.2.clone(),
+        blocks,
+        containers,
+        min_para,
+        Some(elements),
+    );
     // A failed scan (RuntimeError: the core's refusal, a caught panic) leaves placement its
     // own scan, as scan_page's caller does; any other error is raised, as it was there.
     let part = match scanned {

@@ -10,11 +10,14 @@
 //! A separate walk from `src/walk.rs` (that one walks our arena): it mirrors the same rules
 //! (`_extract`, `anchor_parts`, `_foreign_links` in Python) and shares walk.rs's helpers.
 use std::borrow::Cow;
+use std::cell::RefCell;
 #[cfg(unix)]
 use std::ffi::{c_char, CString};
 use std::ffi::{c_int, c_void};
 use std::sync::OnceLock;
 
+use crate::layout;
+use crate::scan::{Elements, NO_ELEMENT};
 use crate::walk::{
     anchor_parts, py_strip, rel_has, scope_under, Dom, Fields, LinkRow, Scope, MAX_ALTERNATES,
     OUTSIDE, TOP,
@@ -37,21 +40,23 @@ type NameFn = unsafe extern "C" fn(*mut c_void, *mut usize) -> *const u8;
 
 /// The lexbor functions the walk calls, resolved from selectolax's extension.
 pub(crate) struct Api {
-    first_child: NodeFn,
-    next: NodeFn,
-    parent: NodeFn,
-    node_type: unsafe extern "C" fn(Node) -> c_int,
+    pub(crate) first_child: NodeFn,
+    pub(crate) next: NodeFn,
+    pub(crate) parent: NodeFn,
+    pub(crate) node_type: unsafe extern "C" fn(Node) -> c_int,
     /// `lxb_dom_element_qualified_name`: the tag as selectolax's `node.tag` gives it.
-    element_name: NameFn,
-    first_attr: unsafe extern "C" fn(Node) -> Attr,
-    next_attr: unsafe extern "C" fn(Attr) -> Attr,
+    pub(crate) element_name: NameFn,
+    pub(crate) first_attr: unsafe extern "C" fn(Node) -> Attr,
+    pub(crate) next_attr: unsafe extern "C" fn(Attr) -> Attr,
     /// `lxb_dom_attr_qualified_name`: the key of selectolax's `node.attributes`.
-    attr_name: NameFn,
+    pub(crate) attr_name: NameFn,
     /// NULL for an attribute without a value (None in `node.attributes`).
-    attr_value: NameFn,
+    pub(crate) attr_value: NameFn,
     /// A copy of the text (owned by the document until `destroy_text`).
-    text_content: unsafe extern "C" fn(Node, *mut usize) -> *mut u8,
-    destroy_text: unsafe extern "C" fn(Node, *mut u8) -> *mut u8,
+    pub(crate) text_content: unsafe extern "C" fn(Node, *mut usize) -> *mut u8,
+    pub(crate) destroy_text: unsafe extern "C" fn(Node, *mut u8) -> *mut u8,
+    /// Whether the probe verified src/layout.rs's reads on this lexbor (`DIRECT` follows it).
+    pub(crate) verified: bool,
 }
 
 pub(crate) static API: OnceLock<Api> = OnceLock::new();
@@ -81,9 +86,31 @@ pub fn load(path: &str) -> Result<(), String> {
             attr_value: resolve(handle, path, "lxb_dom_attr_value_noi")?,
             text_content: resolve(handle, path, "lxb_dom_node_text_content")?,
             destroy_text: resolve(handle, path, "lxb_dom_document_destroy_text_noi")?,
+            verified: false,
         }
     };
-    let _ = API.set(api);
+    // The probe's functions: without them (or on any difference) the calls stay.
+    let probe = unsafe {
+        (
+            resolve(handle, path, "lxb_html_document_create"),
+            resolve(handle, path, "lxb_html_document_parse"),
+            resolve(handle, path, "lxb_html_document_destroy"),
+        )
+    };
+    let direct = match probe {
+        // SAFETY: lexbor's functions of those names, with those C signatures.
+        (Ok(create), Ok(parse), Ok(destroy)) => unsafe {
+            crate::layout::verified(&api, create, parse, destroy)
+        },
+        _ => false,
+    };
+    let api = Api {
+        verified: direct,
+        ..api
+    };
+    if API.set(api).is_ok() {
+        crate::layout::DIRECT.store(direct, std::sync::atomic::Ordering::Relaxed);
+    }
     Ok(())
 }
 
@@ -128,32 +155,78 @@ unsafe fn utf8<'a>(data: *const u8, len: usize) -> Option<Cow<'a, str>> {
 /// always) by `str::from_utf8`: its ASCII fast path reads a word at a time, where the lossy
 /// chunk iterator reads a byte at a time (it was the walks' first cost). The same string.
 pub(crate) fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is UTF-8 (the check inlined: most values are short and ASCII).
+        return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
     match std::str::from_utf8(bytes) {
         Ok(text) => Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 
+/// The characters of text *bytes* (lexbor's UTF-8) stripped as `str.strip()` strips: on
+/// ASCII text (nearly all: the spaces between tags), its bytes, with no UTF-8 check.
+fn stripped_chars(bytes: &[u8]) -> usize {
+    match bytes.is_ascii() {
+        // SAFETY: ASCII is UTF-8.
+        true => py_strip(unsafe { std::str::from_utf8_unchecked(bytes) }).len(),
+        false => py_strip(&lossy(bytes)).chars().count(),
+    }
+}
+
 /// One lexbor tree, alive (its Python parser referenced) while the walk runs, under the GIL.
+/// With `direct` (src/layout.rs), its structs are read in place and the names of elements
+/// and attributes are looked up once per id (the id is the key lexbor's own lookup uses).
 pub(crate) struct Tree<'a> {
     pub(crate) api: &'a Api,
     pub(crate) document: Node,
+    direct: bool,
+    /// Element names by id (ids below `NAMED_IDS`: the tags lexbor knows), as looked up.
+    names: RefCell<Vec<Option<&'a str>>>,
+    /// Attribute names by id, the same way (bytes: only compared).
+    attr_names: RefCell<Vec<Option<&'a [u8]>>>,
 }
 
+/// Ids below this are lexbor's tables' (its known tags and attributes: a few hundred); the
+/// others are addresses of a document's own entries, looked up by the calls.
+const NAMED_IDS: usize = 2048;
+
 impl<'a> Tree<'a> {
+    pub(crate) fn new(api: &'a Api, document: Node) -> Self {
+        Tree {
+            api,
+            document,
+            direct: api.verified
+                && crate::layout::DIRECT.load(std::sync::atomic::Ordering::Relaxed),
+            names: RefCell::new(Vec::new()),
+            attr_names: RefCell::new(Vec::new()),
+        }
+    }
+
     pub(crate) fn first_child(&self, node: Node) -> Option<Node> {
-        // SAFETY (all methods): *node* is a live node of this tree (never NULL: checked here).
-        let child = unsafe { (self.api.first_child)(node) };
+        // SAFETY (all methods): *node* is a live node of this tree (never NULL: checked here);
+        // the reads in place only when the layout was verified.
+        let child = match self.direct {
+            true => unsafe { layout::first_child(node) },
+            false => unsafe { (self.api.first_child)(node) },
+        };
         (!child.is_null()).then_some(child)
     }
 
     pub(crate) fn next(&self, node: Node) -> Option<Node> {
-        let next = unsafe { (self.api.next)(node) };
+        let next = match self.direct {
+            true => unsafe { layout::next(node) },
+            false => unsafe { (self.api.next)(node) },
+        };
         (!next.is_null()).then_some(next)
     }
 
     pub(crate) fn kind(&self, node: Node) -> c_int {
-        unsafe { (self.api.node_type)(node) }
+        match self.direct {
+            true => unsafe { layout::node_type(node) },
+            false => unsafe { (self.api.node_type)(node) },
+        }
     }
 
     /// The tag of an element (`node.tag`), "" for any other node.
@@ -161,23 +234,105 @@ impl<'a> Tree<'a> {
         if self.kind(node) != ELEMENT {
             return Cow::Borrowed("");
         }
+        self.element_name(node)
+    }
+
+    /// An element's id for its name when the names are looked up by id (the same id, the
+    /// same name, in this tree): callers keep what they derive from a name by it.
+    pub(crate) fn name_id(&self, node: Node) -> Option<usize> {
+        if !self.direct {
+            return None;
+        }
+        let id = unsafe { layout::element_name_id(node) };
+        (id < NAMED_IDS).then_some(id)
+    }
+
+    /// The name of element *node*.
+    fn element_name(&self, node: Node) -> Cow<'a, str> {
+        let Some(id) = self.name_id(node) else {
+            return self.called_name(node);
+        };
+        let mut names = self.names.borrow_mut();
+        if let Some(Some(name)) = names.get(id) {
+            return Cow::Borrowed(*name);
+        }
+        let name = self.called_name(node);
+        if let Cow::Borrowed(valid) = name {
+            if names.len() <= id {
+                names.resize(id + 1, None);
+            }
+            names[id] = Some(valid);
+        }
+        name
+    }
+
+    fn called_name(&self, node: Node) -> Cow<'a, str> {
         let mut len = 0;
         let name = unsafe { (self.api.element_name)(node, &mut len) };
         unsafe { utf8(name, len) }.unwrap_or_default()
     }
 
-    /// `node.attributes.get(key)`: None if absent, Some(None) if it has no value.
-    pub(crate) fn attr(&self, node: Node, key: &str) -> Option<Option<Cow<'a, str>>> {
-        let mut attr = unsafe { (self.api.first_attr)(node) };
-        while !attr.is_null() {
+    fn first_attr(&self, node: Node) -> Attr {
+        match self.direct {
+            true => unsafe { layout::first_attr(node) },
+            false => unsafe { (self.api.first_attr)(node) },
+        }
+    }
+
+    fn next_attr(&self, attr: Attr) -> Attr {
+        match self.direct {
+            true => unsafe { layout::next_attr(attr) },
+            false => unsafe { (self.api.next_attr)(attr) },
+        }
+    }
+
+    /// An attribute's name (None: lexbor gave none).
+    fn attr_name(&self, attr: Attr) -> Option<&'a [u8]> {
+        let called = || {
             let mut len = 0;
             let name = unsafe { (self.api.attr_name)(attr, &mut len) };
-            if !name.is_null() && unsafe { std::slice::from_raw_parts(name, len) } == key.as_bytes()
-            {
+            (!name.is_null()).then(|| unsafe { std::slice::from_raw_parts(name, len) })
+        };
+        if !self.direct {
+            return called();
+        }
+        let id = unsafe { layout::attr_name_id(attr) };
+        if id >= NAMED_IDS {
+            return called();
+        }
+        let mut names = self.attr_names.borrow_mut();
+        if let Some(Some(name)) = names.get(id) {
+            return Some(*name);
+        }
+        let name = called()?;
+        if names.len() <= id {
+            names.resize(id + 1, None);
+        }
+        names[id] = Some(name);
+        Some(name)
+    }
+
+    /// An attribute's value (None: it has none).
+    fn attr_value_of(&self, attr: Attr) -> Option<Cow<'a, str>> {
+        let (value, len) = match self.direct {
+            true => unsafe { layout::attr_value(attr) },
+            false => {
+                let mut len = 0;
                 let value = unsafe { (self.api.attr_value)(attr, &mut len) };
-                return Some(unsafe { utf8(value, len) });
+                (value, len)
             }
-            attr = unsafe { (self.api.next_attr)(attr) };
+        };
+        unsafe { utf8(value, len) }
+    }
+
+    /// `node.attributes.get(key)`: None if absent, Some(None) if it has no value.
+    pub(crate) fn attr(&self, node: Node, key: &str) -> Option<Option<Cow<'a, str>>> {
+        let mut attr = self.first_attr(node);
+        while !attr.is_null() {
+            if self.attr_name(attr) == Some(key.as_bytes()) {
+                return Some(self.attr_value_of(attr));
+            }
+            attr = self.next_attr(attr);
         }
         None
     }
@@ -190,18 +345,14 @@ impl<'a> Tree<'a> {
         keys: [&str; N],
     ) -> [Option<Cow<'a, str>>; N] {
         let mut found: [Option<Cow<'a, str>>; N] = std::array::from_fn(|_| None);
-        let mut attr = unsafe { (self.api.first_attr)(node) };
+        let mut attr = self.first_attr(node);
         while !attr.is_null() {
-            let mut len = 0;
-            let name = unsafe { (self.api.attr_name)(attr, &mut len) };
-            if !name.is_null() {
-                let name = unsafe { std::slice::from_raw_parts(name, len) };
+            if let Some(name) = self.attr_name(attr) {
                 if let Some(at) = keys.iter().position(|k| k.as_bytes() == name) {
-                    let value = unsafe { (self.api.attr_value)(attr, &mut len) };
-                    found[at] = unsafe { utf8(value, len) };
+                    found[at] = self.attr_value_of(attr);
                 }
             }
-            attr = unsafe { (self.api.next_attr)(attr) };
+            attr = self.next_attr(attr);
         }
         found
     }
@@ -224,6 +375,18 @@ impl<'a> Tree<'a> {
         out
     }
 
+    /// A text node's text, in place when the layout allows (no copy), else copied.
+    fn text_of_text(&self, node: Node) -> Cow<'a, str> {
+        if !self.direct {
+            return Cow::Owned(self.text(node));
+        }
+        let (data, len) = unsafe { layout::char_data(node) };
+        match len {
+            0 => Cow::Borrowed(""),
+            _ => unsafe { utf8(data, len) }.unwrap_or_default(),
+        }
+    }
+
     pub(crate) fn parent(&self, node: Node) -> Option<Node> {
         let parent = unsafe { (self.api.parent)(node) };
         (!parent.is_null()).then_some(parent)
@@ -232,6 +395,13 @@ impl<'a> Tree<'a> {
     /// The characters of a text node's text stripped as Python's `str.strip()` strips (what
     /// selectolax's `text(strip=True)` adds of it), without keeping the text.
     pub(crate) fn stripped_len(&self, node: Node) -> usize {
+        if self.direct {
+            let (data, len) = unsafe { layout::char_data(node) };
+            if data.is_null() || len == 0 {
+                return 0;
+            }
+            return stripped_chars(unsafe { std::slice::from_raw_parts(data, len) });
+        }
         let mut len = 0;
         let text = unsafe { (self.api.text_content)(node, &mut len) };
         if text.is_null() {
@@ -262,7 +432,7 @@ impl Dom for Tree<'_> {
     }
 
     fn text_of_node(&self, node: Node) -> Option<Cow<'_, str>> {
-        (self.kind(node) == TEXT).then(|| Cow::Owned(self.text(node)))
+        (self.kind(node) == TEXT).then(|| self.text_of_text(node))
     }
 
     fn tag(&self, node: Node) -> Option<Cow<'_, str>> {
@@ -326,16 +496,24 @@ const MAX_SCHEMA_TYPES: usize = 64;
 ///
 /// # Safety
 /// *root* is a live `lxb_dom_node_t *` whose tree no one changes during the call.
-pub unsafe fn walk_tree(root: usize, max_links: usize) -> Option<Walked> {
+///
+/// With *elements*, the walk gathers into them the document's elements and text lengths for
+/// placement's scan as it meets them (scan.rs `Elements`, for the caller to finish): one
+/// walk of the tree for both, while its nodes are in the caches.
+pub(crate) unsafe fn walk_gathering(
+    root: usize,
+    max_links: usize,
+    elements: Option<&mut Elements>,
+) -> Option<Walked> {
     let api = API.get()?;
     let document = document_of(api, root as Node)?;
-    let tree = Tree { api, document };
+    let tree = Tree::new(api, document);
     let head = tree
         .first_child(root as Node)
         .into_iter()
         .flat_map(|first| std::iter::successors(Some(first), |n| tree.next(*n)))
         .find(|n| tree.name(*n) == "head");
-    Some(walk(&tree, head, max_links))
+    Some(walk(&tree, head, max_links, elements))
 }
 
 /// What the walk gathers as it goes.
@@ -359,18 +537,32 @@ struct Found {
 /// extract.py `_extract`'s walk (walk.rs `walk`), in one preorder pass over lexbor's tree.
 /// An element counts where `_PAGE_SELECTOR` reaches it: its `[hidden]` and `[itemtype]` reach
 /// any element, so a hidden `<script>` is read as JSON-LD, as the Python path reads it.
-fn walk(tree: &Tree, head: Option<Node>, max_links: usize) -> Walked {
+fn walk(
+    tree: &Tree,
+    head: Option<Node>,
+    max_links: usize,
+    mut elements: Option<&mut Elements>,
+) -> Walked {
     let mut found = Found {
         max_links,
         ..Found::default()
     };
-    let mut stack: Vec<(Option<Node>, Scope)> = vec![(tree.first_child(tree.document), TOP)];
-    while let Some((cur, scope)) = stack.pop() {
+    // (node, its scope, the index in *elements* of its parent element)
+    let mut stack: Vec<(Option<Node>, Scope, usize)> =
+        vec![(tree.first_child(tree.document), TOP, NO_ELEMENT)];
+    while let Some((cur, scope, up)) = stack.pop() {
         let Some(node) = cur else { continue };
-        stack.push((tree.next(node), scope));
-        if tree.kind(node) != ELEMENT {
+        stack.push((tree.next(node), scope, up));
+        let kind = tree.kind(node);
+        if kind != ELEMENT {
+            if let (TEXT, Some(gathered)) = (kind, elements.as_deref_mut()) {
+                gathered.text(tree, node, up);
+            }
             continue;
         }
+        let at = elements
+            .as_deref_mut()
+            .map_or(NO_ELEMENT, |gathered| gathered.element(node, up));
         let name = tree.name(node);
         element(tree, node, &name, scope, &mut found);
         if let Some(child) = tree.first_child(node) {
@@ -378,7 +570,7 @@ fn walk(tree: &Tree, head: Option<Node>, max_links: usize) -> Walked {
                 .then(|| tree.value(node, "encoding"))
                 .flatten();
             let under = scope_under(scope, Some(node) == head, &name, || encoding.as_deref());
-            stack.push((Some(child), under));
+            stack.push((Some(child), under, at));
         }
     }
     let links = found

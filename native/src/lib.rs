@@ -12,6 +12,7 @@ mod facts;
 mod faq;
 mod fused;
 mod langid;
+mod layout;
 mod lexbor;
 mod main_block;
 mod model;
@@ -54,5 +55,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     faq::register(m)?;
     langid::register(m)?;
     classify::register(m)?;
+    layout::register(m)?;
     Ok(())
 }

@@ -56,31 +56,55 @@ pub struct Rules<'a> {
 ///
 /// # Safety
 /// *root* is a live `lxb_dom_node_t *` whose tree no one changes during the call.
-pub unsafe fn scan(root: usize, links: &[usize], rules: &Rules) -> Option<Scan> {
+///
+/// With the document's *elements* (the page's walk gathered them: the same document, from
+/// its first child in preorder), they are not gathered again.
+pub(crate) unsafe fn scan_of(
+    root: usize,
+    links: &[usize],
+    rules: &Rules,
+    elements: Option<Elements>,
+) -> Option<Scan> {
     let api = API.get()?;
     let root = root as Node;
     let document = document_of(api, root)?;
-    let tree = Tree { api, document };
-    let elements = Elements::of(&tree, document);
+    let tree = Tree::new(api, document);
+    let elements = elements.unwrap_or_else(|| Elements::of(&tree, document));
     let mut page = Page::new(&tree, root, links.len(), elements.nodes.len());
     let link_index: AddressMap<usize> = links.iter().enumerate().map(|(i, a)| (*a, i)).collect();
-    // In document order, as css() finds the selector's elements.
+    // In document order, as css() finds the selector's elements. What a tag is to the scan
+    // is kept by its name's id (markup repeats a few dozen tags).
+    let mut classes: Vec<TagClass> = Vec::new();
     for (at, &node) in elements.nodes.iter().enumerate() {
-        let name = tree.name(node);
-        if name == "a" || name == "area" {
-            // `a[href], area[href]`: another link of the caller's is not reached.
-            let reached = || tree.attr(node, "href").is_some();
-            if let Some(&i) = link_index.get(&(node as usize)).filter(|_| reached()) {
-                let key = page.register(node);
-                page.link_keys[i] = key as i64;
-                page.seq.push(key);
+        let class = match tree.name_id(node) {
+            Some(id) => match classes.get(id) {
+                Some(&class) if class != TagClass::Unknown => class,
+                _ => {
+                    let class = TagClass::of(&tree.name(node), rules);
+                    if classes.len() <= id {
+                        classes.resize(id + 1, TagClass::Unknown);
+                    }
+                    classes[id] = class;
+                    class
+                }
+            },
+            None => TagClass::of(&tree.name(node), rules),
+        };
+        let deep = match class {
+            TagClass::Link => {
+                // `a[href], area[href]`: another link of the caller's is not reached.
+                let reached = || tree.attr(node, "href").is_some();
+                if let Some(&i) = link_index.get(&(node as usize)).filter(|_| reached()) {
+                    let key = page.register(node);
+                    page.link_keys[i] = key as i64;
+                    page.seq.push(key);
+                }
+                continue;
             }
-            continue;
-        }
-        if !rules.blocks.iter().any(|b| *b == name) {
-            continue;
-        }
-        let deep = !rules.containers.iter().any(|c| *c == name);
+            TagClass::Other | TagClass::Unknown => continue,
+            TagClass::Deep => true,
+            TagClass::Own => false,
+        };
         let length = if deep {
             elements.deep[at]
         } else {
@@ -95,27 +119,54 @@ pub unsafe fn scan(root: usize, links: &[usize], rules: &Rules) -> Option<Scan> 
     Some(page.finish())
 }
 
+/// What a tag is to the scan: a link's (`a`, `area`), a block measured by all its text or by
+/// its own (`_CONTAINERS`), or none of those.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TagClass {
+    Unknown,
+    Link,
+    Deep,
+    Own,
+    Other,
+}
+
+impl TagClass {
+    fn of(name: &str, rules: &Rules) -> Self {
+        if name == "a" || name == "area" {
+            TagClass::Link
+        } else if !rules.blocks.iter().any(|b| *b == name) {
+            TagClass::Other
+        } else if rules.containers.iter().any(|c| *c == name) {
+            TagClass::Own
+        } else {
+            TagClass::Deep
+        }
+    }
+}
+
 /// The document's elements in preorder, each with the text lengths selectolax's
 /// `len(node.text(deep=..., strip=True))` gives: its text children's (`own`) and all its
-/// text descendants' (`deep`), each text node stripped; every text node read once.
-struct Elements {
+/// text descendants' (`deep`), each text node stripped; every text node read once. Gathered
+/// by its own walk, or by the page's walk as it goes (`lexbor_page_scan`: one walk).
+#[derive(Default)]
+pub(crate) struct Elements {
     nodes: Vec<Node>,
     own: Vec<usize>,
     deep: Vec<usize>,
+    /// Each element's parent element (usize::MAX: none).
+    parent_of: Vec<usize>,
 }
+
+/// No element (a text node's parent is none: outside every element).
+pub(crate) const NO_ELEMENT: usize = usize::MAX;
 
 impl Elements {
     fn of(tree: &Tree, document: Node) -> Self {
-        let mut elements = Elements {
-            nodes: Vec::new(),
-            own: Vec::new(),
-            deep: Vec::new(),
-        };
-        let mut parent_of: Vec<usize> = Vec::new(); // an element's parent element (usize::MAX: none)
-                                                    // (node, the index of the element it is a child of)
+        let mut elements = Elements::default();
+        // (node, the index of the element it is a child of)
         let mut stack: Vec<(Node, usize)> = tree
             .first_child(document)
-            .map(|n| (n, usize::MAX))
+            .map(|n| (n, NO_ELEMENT))
             .into_iter()
             .collect();
         while let Some((node, up)) = stack.pop() {
@@ -124,27 +175,44 @@ impl Elements {
             }
             match tree.kind(node) {
                 ELEMENT => {
-                    let at = elements.nodes.len();
-                    elements.nodes.push(node);
-                    elements.own.push(0);
-                    parent_of.push(up);
+                    let at = elements.element(node, up);
                     if let Some(child) = tree.first_child(node) {
                         stack.push((child, at));
                     }
                 }
-                TEXT if up != usize::MAX => elements.own[up] += tree.stripped_len(node),
+                TEXT => elements.text(tree, node, up),
                 _ => {}
             }
         }
+        elements.finish()
+    }
+
+    /// Element *node*, child of the element at *up*, met next in preorder: its index.
+    pub(crate) fn element(&mut self, node: Node, up: usize) -> usize {
+        self.nodes.push(node);
+        self.own.push(0);
+        self.parent_of.push(up);
+        self.nodes.len() - 1
+    }
+
+    /// Text node *node*, child of the element at *up*.
+    pub(crate) fn text(&mut self, tree: &Tree, node: Node, up: usize) {
+        if up != NO_ELEMENT {
+            self.own[up] += tree.stripped_len(node);
+        }
+    }
+
+    /// The deep lengths, once every node is met.
+    pub(crate) fn finish(mut self) -> Self {
         // An element comes after its parent: sums from the last up.
-        elements.deep = elements.own.clone();
-        for at in (0..elements.nodes.len()).rev() {
-            let up = parent_of[at];
-            if up != usize::MAX {
-                elements.deep[up] += elements.deep[at];
+        self.deep = self.own.clone();
+        for at in (0..self.nodes.len()).rev() {
+            let up = self.parent_of[at];
+            if up != NO_ELEMENT {
+                self.deep[up] += self.deep[at];
             }
         }
-        elements
+        self
     }
 }
 
@@ -157,6 +225,8 @@ struct Page<'t, 'a> {
     link_keys: Vec<i64>,
     paras: Vec<(usize, usize)>,
     seq: Vec<usize>,
+    /// `register`'s ancestors to record (kept between calls: no allocation per call).
+    pending: Vec<Node>,
 }
 
 impl<'t, 'a> Page<'t, 'a> {
@@ -174,6 +244,7 @@ impl<'t, 'a> Page<'t, 'a> {
             link_keys: vec![-1; links],
             paras: Vec::new(),
             seq: Vec::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -183,7 +254,9 @@ impl<'t, 'a> Page<'t, 'a> {
         if let Some(&known) = self.index.get(&(node as usize)) {
             return known;
         }
-        let mut pending = vec![node];
+        let mut pending = std::mem::take(&mut self.pending); // (one buffer for every call)
+        pending.clear();
+        pending.push(node);
         let mut up = 0;
         let mut cur = self.tree.parent(node);
         while let Some(above) = cur {
@@ -205,6 +278,7 @@ impl<'t, 'a> Page<'t, 'a> {
             });
             self.nodes.push(*element);
         }
+        self.pending = pending;
         self.parent.len() - 1
     }
 
@@ -220,19 +294,36 @@ impl<'t, 'a> Page<'t, 'a> {
         let mut depth = vec![0u32; n];
         let mut block = vec![0u32; n];
         let mut parts: Vec<u32> = Vec::new(); // each kind's fingerprint part: markup repeats
+                                              // The kind of an element without any of the attributes read, by its name's id.
+        let mut bare: Vec<u32> = Vec::new();
         for (k, node) in self.nodes.iter().enumerate() {
-            let (tag, values) = kind_parts(self.tree, *node);
-            crate::facts::kind_bytes(&mut key, &tag, values.iter().map(|v| v.as_deref()));
-            let at = match known.get(key.as_slice()) {
-                Some(&at) => at,
+            let (tag, values, name_id) = kind_parts(self.tree, *node);
+            let bare_id = name_id.filter(|_| values.iter().all(Option::is_none));
+            let known_bare = bare_id.and_then(|id| bare.get(id).copied());
+            let at = match known_bare.filter(|&at| at != u32::MAX) {
+                Some(at) => at,
                 None => {
-                    let next = kinds.len() as u32;
-                    let [cls, id, role, itemprop, align] = values.map(|v| v.map(Cow::into_owned));
-                    let kind = (tag.into_owned(), cls, id, role, itemprop, align);
-                    parts.push(part_hash(&kind));
-                    known.insert(key.as_slice().into(), next);
-                    kinds.push(kind);
-                    next
+                    crate::facts::kind_bytes(&mut key, &tag, values.iter().map(|v| v.as_deref()));
+                    let at = match known.get(key.as_slice()) {
+                        Some(&at) => at,
+                        None => {
+                            let next = kinds.len() as u32;
+                            let [cls, id, role, itemprop, align] =
+                                values.map(|v| v.map(Cow::into_owned));
+                            let kind = (tag.into_owned(), cls, id, role, itemprop, align);
+                            parts.push(part_hash(&kind));
+                            known.insert(key.as_slice().into(), next);
+                            kinds.push(kind);
+                            next
+                        }
+                    };
+                    if let Some(id) = bare_id {
+                        if bare.len() <= id {
+                            bare.resize(id + 1, u32::MAX);
+                        }
+                        bare[id] = at;
+                    }
+                    at
                 }
             };
             if k > 0 {
@@ -267,15 +358,15 @@ type KindValues<'a> = [Option<Cow<'a, str>>; 5];
 
 /// An element's kind, borrowed from the tree: its tag (selectolax's `node.tag`: the
 /// document's is "-document") and the attributes its facts read, in one pass over its
-/// attributes.
-fn kind_parts<'a>(tree: &Tree<'a>, node: Node) -> (Cow<'a, str>, KindValues<'a>) {
+/// attributes; and its name's id when the tree looks names up by id.
+fn kind_parts<'a>(tree: &Tree<'a>, node: Node) -> (Cow<'a, str>, KindValues<'a>, Option<usize>) {
     let kind: c_int = tree.kind(node);
     if kind != ELEMENT {
         let tag = if kind == DOCUMENT { "-document" } else { "" };
-        return (Cow::Borrowed(tag), Default::default());
+        return (Cow::Borrowed(tag), Default::default(), None);
     }
     let values = tree.attrs_ref(node, ["class", "id", "role", "itemprop", "align"]);
-    (tree.name(node), values)
+    (tree.name(node), values, tree.name_id(node))
 }
 
 /// placement.py `_part_hash`: CRC-32 (zlib's) of `tag.class#id@align` less its ASCII digits,

@@ -15,7 +15,7 @@ use crate::lexbor::{document_of, Node, Tree, API};
 pub unsafe fn child_steps(start: usize, addresses: &[usize]) -> Option<Vec<usize>> {
     let api = API.get()?;
     let document = document_of(api, start as Node)?;
-    let tree = Tree { api, document };
+    let tree = Tree::new(api, document);
     let mut steps = Vec::with_capacity(addresses.len());
     let mut cur = start as Node;
     for &address in addresses {
