@@ -302,6 +302,22 @@ def _page_links(
     return page
 
 
+# selectolax releases whose lexbor's struct layout native/src/layout.rs was written for and
+# tested on: the core probes that layout and reads lexbor's structs in place. Any other
+# release is walked through lexbor's functions (slower, same rows): the probe itself reads
+# those offsets, which is only safe on a layout known to hold them.
+KNOWN_LAYOUTS = ("1.0.",)
+
+
+def _known_layout(version: str) -> bool:
+    """Whether selectolax *version* bundles a lexbor of a known layout.
+
+    >>> _known_layout("1.0.2"), _known_layout("1.1.0"), _known_layout("1.0")
+    (True, False, False)
+    """
+    return version.startswith(KNOWN_LAYOUTS)
+
+
 @cache
 def lexbor_core() -> ModuleType | None:
     """The core with lexbor's C functions resolved from selectolax's extension module (which
@@ -317,7 +333,7 @@ def lexbor_core() -> ModuleType | None:
     import selectolax.lexbor
 
     try:
-        native.lexbor_load(selectolax.lexbor.__file__)
+        native.lexbor_load(selectolax.lexbor.__file__, _known_layout(selectolax.__version__))
         tree = LexborHTMLParser(_PROBE)  # alive during the call
         fields, markup, _, probe, _ = native.lexbor_page(tree, "", False, False, 8)
     except RuntimeError as exc:

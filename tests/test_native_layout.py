@@ -71,6 +71,29 @@ def test_the_layout_is_verified_on_this_selectolax(core):
     assert core.lexbor_direct() is True
 
 
+@pytest.mark.parametrize(("version", "direct"), [("1.0.2", True), ("1.1.0", False)])
+def test_an_unknown_selectolax_is_never_probed(core, version, direct):
+    """The probe reads lexbor's structs at layout.rs's offsets before it knows them: only a
+    selectolax release of a known layout is probed (another one reads through the calls and
+    extracts the same links). In a fresh process: the core loads lexbor once."""
+    import subprocess
+    import sys
+
+    if core is None:
+        return no_core()
+    script = (
+        f"import selectolax; selectolax.__version__ = {version!r}\n"
+        "from pipelines import native, extract\n"
+        "core = native.lexbor_core()\n"
+        "page = extract.extract_page(b'<p>x <a href=/y rel=ugc>y</a>', 'http://s.test/')\n"
+        "print(core.lexbor_direct(), [(k.target_url, k.ugc) for k in page.links])\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
+                         text=True, check=True, timeout=120).stdout  # fmt: skip
+    assert out.split()[0] == str(direct) and "('http://s.test/y', True)" in out, out
+
+
 def test_the_pages_kept_here_read_alike(core):
     if core is None:
         return no_core()

@@ -48,9 +48,12 @@ fn extract_decoded(py: Python<'_>, text: &[u8], flatten: bool) -> PyResult<PageR
 
 /// Resolve lexbor's C functions from selectolax's extension module at *path* (already
 /// imported): RuntimeError if it is not loaded or lacks one of them (the caller falls back).
+/// *layout*: the caller knows this selectolax's lexbor (src/layout.rs's offsets): only then
+/// is the layout probed and its structs read in place; else every read is a call.
 #[pyfunction]
-fn lexbor_load(path: &str) -> PyResult<()> {
-    guarded(|| lexbor::load(path))?.map_err(PyRuntimeError::new_err)
+#[pyo3(signature = (path, layout = false))]
+fn lexbor_load(path: &str, layout: bool) -> PyResult<()> {
+    guarded(|| lexbor::load(path, layout))?.map_err(PyRuntimeError::new_err)
 }
 
 /// The rows' columns as Python takes them (native/src/rows.rs `Columns`): targets, anchors,

@@ -63,9 +63,11 @@ pub(crate) static API: OnceLock<Api> = OnceLock::new();
 
 /// Resolve lexbor's functions from the shared object at *path* (already loaded by Python:
 /// RTLD_NOLOAD takes it without loading anything; the handle is kept, never closed). The
-/// first success is kept: later calls only check their file.
+/// first success is kept: later calls only check their file. *layout*: probe the structs'
+/// layout (src/layout.rs) and read them in place if it holds; only for a lexbor whose
+/// layout is known (the probe itself reads those offsets).
 #[cfg(unix)]
-pub fn load(path: &str) -> Result<(), String> {
+pub fn load(path: &str, layout: bool) -> Result<(), String> {
     let cpath = CString::new(path).map_err(|_| "a NUL in the path".to_string())?;
     // SAFETY: dlopen with RTLD_NOLOAD only returns a library already in the process.
     let handle = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
@@ -98,6 +100,7 @@ pub fn load(path: &str) -> Result<(), String> {
         )
     };
     let direct = match probe {
+        _ if !layout => false,
         // SAFETY: lexbor's functions of those names, with those C signatures.
         (Ok(create), Ok(parse), Ok(destroy)) => unsafe {
             crate::layout::verified(&api, create, parse, destroy)
@@ -116,7 +119,7 @@ pub fn load(path: &str) -> Result<(), String> {
 
 /// No dlopen here (Windows: a `.pyd` exports only its `PyInit_`): the caller falls back.
 #[cfg(not(unix))]
-pub fn load(_path: &str) -> Result<(), String> {
+pub fn load(_path: &str, _layout: bool) -> Result<(), String> {
     Err("lexbor's C API is resolved on Unix only".to_string())
 }
 
