@@ -476,11 +476,17 @@ _WARM_PAGE = (
 )
 
 
+_warm = False  # warm_up done in this process
+
+
 def warm_up() -> None:
     """Load what a file's ingest loads for its first page: the extraction modules and the
     native core, the language model (~0.4 CPU s), the Public Suffix List, and pyarrow's
     conversion of Python lists (its first imports pandas, ~0.25 s). The pool's parent does it
-    once; the workers it forks start with all of it."""
+    once (or the caller it is forked from); the workers it forks start with all of it."""
+    global _warm
+    if _warm:
+        return
     import pyarrow as pa
     import pyarrow.parquet
 
@@ -495,13 +501,14 @@ def warm_up() -> None:
                        page_cpu_budget=None, columns=True)  # fmt: skip
     pa.Table.from_pydict(got.columns, schema=LINKS_SCHEMA)
     pa.Table.from_pylist([], schema=PAGES_SCHEMA)
+    _warm = True
 
 
 def _pool_parent(
     sources: list[str], out: str, options: dict[str, Any], workers: int, shared: Any, conn: Any
 ) -> None:
-    """The parent of the worker processes, started fresh (spawn: no thread or socket of the
-    caller's): loads what a file needs once (:func:`warm_up`), forks ``workers`` processes
+    """The parent of the worker processes (forked from a caller that runs no other thread,
+    else spawned): loads what a file needs once (:func:`warm_up`), forks ``workers`` processes
     from itself (they start with it loaded, in milliseconds, instead of each loading it),
     and sends each file's :class:`FileResult` on ``conn`` as the file ends, ``("error",
     text)`` if a task raised. Every process is a child that its parent waits for, so the CPU
@@ -688,11 +695,18 @@ def _in_pool(
     bar: IngestProgress, finished: Callable[[FileResult], None],
     meanwhile: Callable[[], None] | None = None,
 ) -> None:  # fmt: skip
-    """``run_ingest`` with ``workers`` processes, forked by one fresh parent process
-    (:func:`_pool_parent`); each file's result is taken as it ends."""
+    """``run_ingest`` with ``workers`` processes, forked by one parent process
+    (:func:`_pool_parent`); each file's result is taken as it ends. The parent is forked from
+    this process, warmed up first, when this process runs no other thread (the CLI: no
+    second interpreter to start and load ~1 CPU s of modules while the cores wait, no
+    resource tracker); else started fresh (spawn), inheriting no thread or socket."""
     import multiprocessing
 
-    ctx = multiprocessing.get_context("spawn")
+    if _forks_safely():
+        warm_up()
+        ctx = multiprocessing.get_context("fork")
+    else:
+        ctx = multiprocessing.get_context("spawn")
     shared = ctx.Array("q", 3)
     results, send = ctx.Pipe(duplex=False)
     parent = ctx.Process(target=_pool_parent, name="linkcrawl ingest pool",
@@ -704,6 +718,15 @@ def _in_pool(
     if failed is not None or total.files < len(sources):
         raise RuntimeError(f"ingest's worker processes failed (exit code {parent.exitcode})"
                            + (f":\n{failed}" if failed else ""))  # fmt: skip
+
+
+def _forks_safely() -> bool:
+    """Whether this process may fork its pool's parent: on Linux (a forked process may crash
+    in macOS's system libraries), with no thread but this one (a fork copies the locks
+    other threads hold, held for ever in the child)."""
+    import threading
+
+    return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
 @contextlib.contextmanager

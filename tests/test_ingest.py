@@ -398,6 +398,36 @@ def test_workers_are_waited_for_and_their_cpu_counted(tmp_path):
     assert calls == [0]  # the caller's own loading, once
 
 
+def test_the_pool_parent_is_forked_only_from_a_single_threaded_caller(tmp_path):
+    """A caller with no other thread (the CLI) forks the pool's parent, warmed up: it does
+    not load ~1 CPU s of modules again; a caller with threads (a test's servers) spawns it,
+    as a fork would copy the locks its threads hold. Both give the same rows."""
+    import sys
+    import threading
+
+    from crawler.ingest import _forks_safely, run_ingest
+
+    linux, alone = sys.platform.startswith("linux"), threading.active_count() == 1
+    assert _forks_safely() is (linux and alone)
+    files = [str(p) for p in write_sites(tmp_path, 2)]
+    got = {}
+    stop = threading.Event()
+    for name, threads in (("forked", 0), ("spawned", 1)):
+        idle = [threading.Thread(target=stop.wait) for _ in range(threads)]
+        for t in idle:
+            t.start()
+        try:
+            assert _forks_safely() is (linux and alone and threads == 0)
+            run_ingest(files, str(tmp_path / name), workers=2, progress=False)
+        finally:
+            stop.set()
+            for t in idle:
+                t.join()
+            stop.clear()
+        got[name] = {kind: rows(tmp_path / name, kind) for kind in ("links", "pages")}
+    assert got["forked"] == got["spawned"] and len(got["forked"]["pages"]) == 10
+
+
 def test_files_go_to_the_workers_largest_first(tmp_path):
     from crawler.ingest import by_size
 
