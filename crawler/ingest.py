@@ -231,18 +231,22 @@ class _Parts:
             self.written[kind] += table.num_rows
 
     def publish(self) -> None:
-        """Close the parts and rename them into place (links first: a reader never sees
-        pages without their links)."""
+        """Close the parts, then rename them into place, links first (a reader never sees
+        pages without their links), with SIGINT and SIGTERM held between the two renames: a
+        stop there would publish links without their pages."""
         self.flush()
-        for kind in ("links", "pages"):
-            if kind in self.writers:
-                self.writers.pop(kind).close()
-                self.streams.pop(kind).close()
-                tmp = f"{self.root}/{kind}/{self.tmp}"
-                if self.fs.type_name == "local":
-                    with open(tmp, "rb") as fh:
-                        os.fsync(fh.fileno())
-                self.fs.move(tmp, f"{self.root}/{kind}/{self.name}")
+        kinds = [kind for kind in ("links", "pages") if kind in self.writers]
+        for kind in kinds:
+            self.writers[kind].close()
+            self.streams[kind].close()
+            if self.fs.type_name == "local":
+                with open(f"{self.root}/{kind}/{self.tmp}", "rb") as fh:
+                    os.fsync(fh.fileno())
+        with _signals_held():
+            for kind in kinds:
+                self.fs.move(f"{self.root}/{kind}/{self.tmp}", f"{self.root}/{kind}/{self.name}")
+        self.writers.clear()
+        self.streams.clear()
 
     def abort(self) -> None:
         for kind in list(self.writers):
@@ -251,6 +255,29 @@ class _Parts:
                 self.streams.pop(kind).close()
             with contextlib.suppress(OSError):
                 self.fs.delete_file(f"{self.root}/{kind}/{self.tmp}")
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held until the end, then raised again with their handlers (the
+    main thread only: their Python handlers run there; elsewhere they interrupt nothing)."""
+    import signal
+    import threading
+
+    kinds = (signal.SIGINT, signal.SIGTERM)
+    foreign = any(signal.getsignal(s) is None for s in kinds)  # a handler set outside Python
+    if foreign or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    before = {s: signal.signal(s, lambda signum, frame: got.append(signum)) for s in kinds}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+        for s in dict.fromkeys(got):
+            signal.raise_signal(s)
 
 
 def _limits(max_body_bytes: int | None, page_cpu_budget: float | None) -> Any:

@@ -578,6 +578,55 @@ def test_sigterm_to_the_cli_stops_its_workers(tmp_path):
     assert not list(out.rglob("*.tmp")) and not list(out.rglob("part-*"))
 
 
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_a_stop_between_the_links_and_the_pages_renames_publishes_both(
+    tmp_path, monkeypatch, signum
+):
+    """A worker stopped (SIGTERM: its handler raises SystemExit; Ctrl-C) right after its
+    links part was renamed into place left that part without its pages part: a reader saw
+    links of pages the index did not have. The stop now waits for the second rename."""
+    import signal
+
+    import crawler.ingest as ingest_module
+
+    (warc,) = write_sites(tmp_path, 1)
+    sig = getattr(signal, signum)
+    parts_init = ingest_module._Parts.__init__
+
+    class StopAfterFirstMove:
+        def __init__(self, fs):
+            self.fs, self.moved = fs, 0
+
+        def __getattr__(self, name):
+            return getattr(self.fs, name)
+
+        def move(self, src, dest):
+            self.fs.move(src, dest)
+            self.moved += 1
+            if self.moved == 1:
+                os.kill(os.getpid(), sig)  # delivered here, between the renames
+
+    def init(self, *args, **kwargs):
+        parts_init(self, *args, **kwargs)
+        self.fs = StopAfterFirstMove(self.fs)
+
+    def stop(signum, frame):
+        raise SystemExit(1)
+
+    monkeypatch.setattr(ingest_module._Parts, "__init__", init)
+    before = signal.signal(sig, stop)
+    try:
+        with pytest.raises(SystemExit):
+            ingest_module.ingest_file(str(warc), str(tmp_path / "ix"))
+    finally:
+        signal.signal(sig, before)
+    published = {kind: [p.name for p in (tmp_path / "ix" / kind).iterdir()]
+                 for kind in ("links", "pages")}  # fmt: skip
+    assert published["links"] == published["pages"] and len(published["links"]) == 1
+    assert not published["links"][0].endswith(".tmp")
+    assert len(rows(tmp_path / "ix", "pages")) == 5
+
+
 def test_a_file_ingested_again_replaces_its_rows(tmp_path, capsys):
     (warc,) = write_sites(tmp_path, 1)
     out = tmp_path / "ix"
