@@ -467,16 +467,33 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def _init(shared: Any) -> None:
+def _init(shared: Any, parent: int) -> None:
     import gc
     import signal
 
     global _shared
     _shared = shared
+    _die_with(parent)  # the pool's parent killed (out of memory): no orphan reads on
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])  # a worker process of ours
     # Ctrl-C is the pool parent's to handle: it ends the workers (SIGTERM, which deletes the
     # parts of a file not finished), without a traceback from each.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel send this process SIGTERM when its parent ``parent`` dies (Linux
+    ``PR_SET_PDEATHSIG``; its handler deletes the parts of an unfinished file and ends it),
+    and send it now if that parent is already gone."""
+    import ctypes
+    import signal
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return
+    prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _task(source: str, out: str, options: dict[str, Any]) -> FileResult:
@@ -490,7 +507,10 @@ def _task(source: str, out: str, options: dict[str, Any]) -> FileResult:
                 _shared[i] += now[i] - sent[i]
         sent[:] = now
 
-    res = ingest_file(source, out, progress=report, **options)
+    try:
+        res = ingest_file(source, out, progress=report, **options)
+    except SystemExit:  # stopped (SIGTERM): the file's parts are deleted; take no other file
+        os._exit(1)
     report(res)
     return res
 
@@ -532,8 +552,9 @@ def warm_up() -> None:
 
 
 def _pool_parent(
-    sources: list[str], out: str, options: dict[str, Any], workers: int, shared: Any, conn: Any
-) -> None:
+    sources: list[str], out: str, options: dict[str, Any], workers: int, shared: Any, conn: Any,
+    caller: int,
+) -> None:  # fmt: skip
     """The parent of the worker processes (forked from a caller that runs no other thread,
     else spawned): loads what a file needs once (:func:`warm_up`), forks ``workers`` processes
     from itself (they start with it loaded, in milliseconds, instead of each loading it),
@@ -549,6 +570,7 @@ def _pool_parent(
     # Stopped by the caller (an interrupt): leave through the pool's exit, which ends the
     # workers, instead of dying at once and leaving them.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
+    _die_with(caller)  # the caller killed (SIGKILL, out of memory): stop the workers too
     try:
         warm_up()
         gc.freeze()  # what is loaded stays out of the workers' collections (and shared)
@@ -586,7 +608,7 @@ def _pool_round(
 
     lost: list[str] = []
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init,
-                             initargs=(shared,)) as pool:  # fmt: skip
+                             initargs=(shared, os.getpid())) as pool:  # fmt: skip
         running: dict[Any, str] = {}
         try:
             while queue or running:
@@ -737,7 +759,8 @@ def _in_pool(
     shared = ctx.Array("q", 3)
     results, send = ctx.Pipe(duplex=False)
     parent = ctx.Process(target=_pool_parent, name="linkcrawl ingest pool",
-                         args=(sources, out, options, workers, shared, send))  # fmt: skip
+                         args=(sources, out, options, workers, shared, send,
+                               os.getpid()))  # fmt: skip
     parent.start()
     send.close()  # the parent's end only: its exit is the end of the results
     with _term_as_interrupt():

@@ -627,6 +627,50 @@ def test_a_stop_between_the_links_and_the_pages_renames_publishes_both(
     assert len(rows(tmp_path / "ix", "pages")) == 5
 
 
+def _parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_the_pool_parent_killed_leaves_no_worker_reading_on(tmp_path):
+    """The pool's parent killed (SIGKILL: the OOM killer) left its workers orphaned: they
+    read their files to the end, held the CLI's result pipe open meanwhile, and were counted
+    by no one. The kernel now stops them (PR_SET_PDEATHSIG): the CLI fails at once, no
+    process is left, no part is written."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    slow = [write_warc(tmp_path / f"slow{i}.warc.gz", [
+        record("response", f"http://slow{i}.test/{j}", http("200 OK", html(
+            *(f"/{j}/{k}" for k in range(30))), Content_Type="text/html"))
+        for j in range(3000)]) for i in range(2)]  # fmt: skip
+    out = tmp_path / "ix"
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", "ingest", "-q", *map(str, slow), "--out", str(out),
+         "--workers", "2", "--no-compact"],
+        start_new_session=True, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not _readers_of(slow[0]) and time.monotonic() < deadline:  # a worker reads
+        time.sleep(0.05)
+    (worker,) = _readers_of(slow[0])
+    pool_parent = _parent_of(worker)
+    assert pool_parent != cli.pid and _parent_of(pool_parent) == cli.pid
+    started = time.monotonic()
+    os.kill(pool_parent, signal.SIGKILL)
+    try:
+        _, err = cli.communicate(timeout=60)
+        left = _group_left(cli.pid)
+    except subprocess.TimeoutExpired:  # the old code's orphans never end: end them
+        os.killpg(cli.pid, signal.SIGKILL)
+        raise
+    assert time.monotonic() - started < 20, "the CLI waited for orphaned workers"
+    assert cli.returncode != 0 and "worker processes failed" in err
+    assert left == []
+    assert not list(out.rglob("*.tmp")) and not list(out.rglob("part-*"))
+
+
 def test_a_file_ingested_again_replaces_its_rows(tmp_path, capsys):
     (warc,) = write_sites(tmp_path, 1)
     out = tmp_path / "ix"
