@@ -376,6 +376,26 @@ def test_workers_2_give_the_rows_of_workers_1(tmp_path, capsys):
     assert names == sorted(p.name for p in (tmp_path / "two" / "links").iterdir())
 
 
+def _descendants() -> set[int]:
+    """This process's live descendants (Linux /proc; zombies aside), any generation."""
+    parent = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if stat[0] != "Z":
+            parent[int(entry)] = int(stat[1])
+    found, me = set(), os.getpid()
+    for pid in parent:
+        up, hops = parent[pid], 0
+        while up > 1 and up != me and hops < 64:
+            up, hops = parent.get(up, 0), hops + 1
+        if up == me:
+            found.add(pid)
+    return found
+
+
 def test_workers_are_waited_for_and_their_cpu_counted(tmp_path):
     """With workers, every process run_ingest starts is gone and was waited for when it
     returns: the CPU the workers spent on the files is in this process's children's CPU (what
@@ -387,6 +407,7 @@ def test_workers_are_waited_for_and_their_cpu_counted(tmp_path):
 
     files = [str(p) for p in write_sites(tmp_path, 3)]
     calls = []
+    had = _descendants()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     summary = run_ingest(files, str(tmp_path / "ix"), workers=2, progress=False,
                          meanwhile=lambda: calls.append(len(calls)))  # fmt: skip
@@ -395,6 +416,7 @@ def test_workers_are_waited_for_and_their_cpu_counted(tmp_path):
     assert (summary.total.files, summary.total.pages) == (3, 15)
     assert 0 < summary.total.cpu_seconds <= children
     assert multiprocessing.active_children() == []
+    assert _descendants() <= had  # the workers (grandchildren) too
     assert calls == [0]  # the caller's own loading, once
 
 
