@@ -576,17 +576,27 @@ def _pool_parent(
         gc.freeze()  # what is loaded stays out of the workers' collections (and shared)
         ctx = multiprocessing.get_context("fork")
         queue, suspects = deque(sources), deque[str]()
+        sent, idle_rounds = [0], 0
+
+        def send(result: FileResult) -> None:
+            sent[0] += 1
+            conn.send(result)
+
         while queue or suspects:
             # After a worker died, the files it may have been reading run one at a time: the
             # one that kills its worker alone is reported; the others are read again whole.
-            alone = bool(suspects)
+            alone, before = bool(suspects), sent[0]
             todo = deque([suspects.popleft()]) if alone else queue
-            lost = _pool_round(ctx, todo, 1 if alone else workers, out, options, shared,
-                               conn.send)  # fmt: skip
+            lost = _pool_round(ctx, todo, 1 if alone else workers, out, options, shared, send)
             if alone and lost:
-                conn.send(_died(lost[0]))
+                send(_died(lost[0]))
             else:
                 suspects.extend(lost)
+                suspects.extendleft(todo if alone else ())  # its pool broke before it began
+            # Rounds whose pool broke before any file ended or died: bounded.
+            idle_rounds = 0 if lost or sent[0] > before else idle_rounds + 1
+            if idle_rounds >= MAX_IDLE_ROUNDS:
+                raise RuntimeError("the worker processes die before they read any file")
     except KeyboardInterrupt:
         pass  # the caller was interrupted too, and says so
     except Exception:
@@ -610,11 +620,19 @@ def _pool_round(
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init,
                              initargs=(shared, os.getpid())) as pool:  # fmt: skip
         running: dict[Any, str] = {}
+        procs: dict[int, Any] = {}  # the workers (the pool forgets them once broken)
+        broken = False
         try:
             while queue or running:
                 while queue and len(running) < workers and not lost:
                     source = queue.popleft()
-                    running[pool.submit(_task, source, out, options)] = source
+                    try:
+                        running[pool.submit(_task, source, out, options)] = source
+                    except BrokenProcessPool:  # a worker died since the last wait: its
+                        queue.appendleft(source)  # file, if any, is in `running`
+                        broken = True
+                        break
+                    procs.update(getattr(pool, "_processes", None) or {})
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -624,13 +642,19 @@ def _pool_round(
                         send(fut.result())
                     except BrokenProcessPool:
                         lost.append(source)
+                        broken = True
         except Exception:
             raise  # a file's error: the file in flight beside it ends, then the pool
         except BaseException:  # stopped (SIGTERM: an interrupt): end the workers, not wait
             _end_workers(list((getattr(pool, "_processes", None) or {}).values()))
             raise
+        if broken:  # a worker killed inside the call queue's lock leaves it held: the
+            _end_workers([p for p in procs.values() if p.is_alive()])  # others wait for ever
     return lost
 
+
+# Pools in a row that break before any file ends: then the workers cannot run at all.
+MAX_IDLE_ROUNDS = 3
 
 # Seconds stopped workers get to delete their unfinished parts before they are killed.
 WORKER_STOP_SECONDS = 5.0

@@ -554,6 +554,59 @@ def test_a_worker_killed_mid_file_neither_hangs_nor_loses_the_others(tmp_path, k
         assert not [p for p in (tmp_path / "ix").rglob("part-*slow*")]
 
 
+_BREAK_BEFORE_SUBMIT = """
+import json, os, signal, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from crawler.ingest import _forks_safely, run_ingest
+
+submit, calls = ProcessPoolExecutor.submit, []
+
+def killing_submit(self, *args, **kwargs):
+    calls.append(1)
+    if os.environ.get("KILL_EVERY"):  # workers that die at once, every time
+        raise BrokenProcessPool("a worker died")
+    if len(calls) == 3:  # a file has ended: a worker dies before the next file goes out
+        os.kill(next(iter(self._processes)), signal.SIGKILL)
+        end = time.monotonic() + 30
+        while not self._broken and time.monotonic() < end:
+            time.sleep(0.01)
+    return submit(self, *args, **kwargs)
+
+ProcessPoolExecutor.submit = killing_submit  # the pool's parent is forked: it has it too
+assert _forks_safely()
+try:
+    total = run_ingest(sys.argv[2:], sys.argv[1], workers=2, progress=False).total
+except RuntimeError as exc:
+    sys.exit(str(exc))
+print(json.dumps([total.files, total.files_failed, total.pages]))
+"""
+
+
+def test_a_worker_dying_before_the_next_file_goes_out_loses_nothing(tmp_path):
+    """A worker killed between a file's end and the next file's submission (the pool is
+    already broken when the next file goes out) ended the whole ingest with "worker processes
+    failed": `submit` raised BrokenProcessPool. The file goes back to the queue; the one in
+    flight is read again; every file is whole."""
+    import json
+    import subprocess
+    import sys
+
+    files = [str(p) for p in write_sites(tmp_path, 4)]
+    done = subprocess.run([sys.executable, "-c", _BREAK_BEFORE_SUBMIT, str(tmp_path / "ix"),
+                           *files], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).parent.parent)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == [4, 0, 20]
+    assert len(rows(tmp_path / "ix", "pages")) == 20
+    # Workers that die before any file goes out, every time: a bounded number of pools.
+    done = subprocess.run([sys.executable, "-c", _BREAK_BEFORE_SUBMIT, str(tmp_path / "iy"),
+                           *files], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).parent.parent, env={**os.environ,
+                          "KILL_EVERY": "1"})  # fmt: skip
+    assert done.returncode == 1 and "die before they read any file" in done.stderr
+
+
 def _group_left(pgid: int) -> list[str]:
     """The live processes of a process group (zombies aside)."""
     left = []
