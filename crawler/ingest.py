@@ -76,6 +76,11 @@ class InputError(Exception):
     """An archive that cannot be opened."""
 
 
+class PoolError(RuntimeError):
+    """The worker processes failed (a task raised, or they could not run): the text says how,
+    with the worker's traceback when there is one."""
+
+
 @contextlib.contextmanager
 def open_input(source: str) -> Iterator[IO[bytes]]:
     """A buffered binary stream of a local path, an ``http(s)://`` URL, or a pyarrow
@@ -790,8 +795,8 @@ def _in_pool(
     with _term_as_interrupt():
         failed = _take_results(parent, results, sources, total, bar, finished, shared, meanwhile)
     if failed is not None or total.files < len(sources):
-        raise RuntimeError(f"ingest's worker processes failed (exit code {parent.exitcode})"
-                           + (f":\n{failed}" if failed else ""))  # fmt: skip
+        raise PoolError(f"ingest's worker processes failed (exit code {parent.exitcode})"
+                        + (f":\n{failed}" if failed else ""))  # fmt: skip
 
 
 def _forks_safely() -> bool:
