@@ -761,7 +761,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Web archives into an index (crawler/ingest.py), compacted at the end as a crawl is."""
-    from crawler.ingest import expand_inputs, run_ingest
+    from crawler.ingest import PoolError, expand_inputs, run_ingest
     from crawler.runner import check_crawl_id, check_out_dir
     from pipelines.parquet_sink import is_uri
 
@@ -787,16 +787,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                                max_body_bytes=args.max_body_bytes,
                                page_cpu_budget=args.page_cpu_budget)  # fmt: skip
     else:
-        summary = run_ingest(
-            sources,
-            args.out,
-            workers=args.workers or os.cpu_count() or 1,
-            crawl_id=args.crawl_id,
-            max_body_bytes=args.max_body_bytes,
-            page_cpu_budget=args.page_cpu_budget,
-            progress=not args.quiet,
-            meanwhile=None if args.no_compact or is_uri(args.out) else _load_compaction,
-        )
+        try:
+            summary = run_ingest(
+                sources,
+                args.out,
+                workers=args.workers or os.cpu_count() or 1,
+                crawl_id=args.crawl_id,
+                max_body_bytes=args.max_body_bytes,
+                page_cpu_budget=args.page_cpu_budget,
+                progress=not args.quiet,
+                meanwhile=None if args.no_compact or is_uri(args.out) else _load_compaction,
+            )
+        except PoolError as exc:  # its text, not a traceback of the CLI's own
+            print(f"linkcrawl: error: {exc}", file=sys.stderr)
+            return 1
     print(summary.format(), flush=True)
     total = summary.total
     if not args.no_compact and total.pages and not is_uri(args.out):

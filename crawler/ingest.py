@@ -76,6 +76,11 @@ class InputError(Exception):
     """An archive that cannot be opened."""
 
 
+class PoolError(RuntimeError):
+    """The worker processes failed (a task raised, or they could not run): the text says how,
+    with the worker's traceback when there is one."""
+
+
 @contextlib.contextmanager
 def open_input(source: str) -> Iterator[IO[bytes]]:
     """A buffered binary stream of a local path, an ``http(s)://`` URL, or a pyarrow
@@ -231,18 +236,22 @@ class _Parts:
             self.written[kind] += table.num_rows
 
     def publish(self) -> None:
-        """Close the parts and rename them into place (links first: a reader never sees
-        pages without their links)."""
+        """Close the parts, then rename them into place, links first (a reader never sees
+        pages without their links), with SIGINT and SIGTERM held between the two renames: a
+        stop there would publish links without their pages."""
         self.flush()
-        for kind in ("links", "pages"):
-            if kind in self.writers:
-                self.writers.pop(kind).close()
-                self.streams.pop(kind).close()
-                tmp = f"{self.root}/{kind}/{self.tmp}"
-                if self.fs.type_name == "local":
-                    with open(tmp, "rb") as fh:
-                        os.fsync(fh.fileno())
-                self.fs.move(tmp, f"{self.root}/{kind}/{self.name}")
+        kinds = [kind for kind in ("links", "pages") if kind in self.writers]
+        for kind in kinds:
+            self.writers[kind].close()
+            self.streams[kind].close()
+            if self.fs.type_name == "local":
+                with open(f"{self.root}/{kind}/{self.tmp}", "rb") as fh:
+                    os.fsync(fh.fileno())
+        with _signals_held():
+            for kind in kinds:
+                self.fs.move(f"{self.root}/{kind}/{self.tmp}", f"{self.root}/{kind}/{self.name}")
+        self.writers.clear()
+        self.streams.clear()
 
     def abort(self) -> None:
         for kind in list(self.writers):
@@ -251,6 +260,29 @@ class _Parts:
                 self.streams.pop(kind).close()
             with contextlib.suppress(OSError):
                 self.fs.delete_file(f"{self.root}/{kind}/{self.tmp}")
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held until the end, then raised again with their handlers (the
+    main thread only: their Python handlers run there; elsewhere they interrupt nothing)."""
+    import signal
+    import threading
+
+    kinds = (signal.SIGINT, signal.SIGTERM)
+    foreign = any(signal.getsignal(s) is None for s in kinds)  # a handler set outside Python
+    if foreign or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    before = {s: signal.signal(s, lambda signum, frame: got.append(signum)) for s in kinds}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+        for s in dict.fromkeys(got):
+            signal.raise_signal(s)
 
 
 def _limits(max_body_bytes: int | None, page_cpu_budget: float | None) -> Any:
@@ -440,16 +472,33 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def _init(shared: Any) -> None:
+def _init(shared: Any, parent: int) -> None:
     import gc
     import signal
 
     global _shared
     _shared = shared
+    _die_with(parent)  # the pool's parent killed (out of memory): no orphan reads on
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])  # a worker process of ours
     # Ctrl-C is the pool parent's to handle: it ends the workers (SIGTERM, which deletes the
     # parts of a file not finished), without a traceback from each.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel send this process SIGTERM when its parent ``parent`` dies (Linux
+    ``PR_SET_PDEATHSIG``; its handler deletes the parts of an unfinished file and ends it),
+    and send it now if that parent is already gone."""
+    import ctypes
+    import signal
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return
+    prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _task(source: str, out: str, options: dict[str, Any]) -> FileResult:
@@ -463,7 +512,10 @@ def _task(source: str, out: str, options: dict[str, Any]) -> FileResult:
                 _shared[i] += now[i] - sent[i]
         sent[:] = now
 
-    res = ingest_file(source, out, progress=report, **options)
+    try:
+        res = ingest_file(source, out, progress=report, **options)
+    except SystemExit:  # stopped (SIGTERM): the file's parts are deleted; take no other file
+        os._exit(1)
     report(res)
     return res
 
@@ -476,11 +528,17 @@ _WARM_PAGE = (
 )
 
 
+_warm = False  # warm_up done in this process
+
+
 def warm_up() -> None:
     """Load what a file's ingest loads for its first page: the extraction modules and the
     native core, the language model (~0.4 CPU s), the Public Suffix List, and pyarrow's
     conversion of Python lists (its first imports pandas, ~0.25 s). The pool's parent does it
-    once; the workers it forks start with all of it."""
+    once (or the caller it is forked from); the workers it forks start with all of it."""
+    global _warm
+    if _warm:
+        return
     import pyarrow as pa
     import pyarrow.parquet
 
@@ -495,13 +553,15 @@ def warm_up() -> None:
                        page_cpu_budget=None, columns=True)  # fmt: skip
     pa.Table.from_pydict(got.columns, schema=LINKS_SCHEMA)
     pa.Table.from_pylist([], schema=PAGES_SCHEMA)
+    _warm = True
 
 
 def _pool_parent(
-    sources: list[str], out: str, options: dict[str, Any], workers: int, shared: Any, conn: Any
-) -> None:
-    """The parent of the worker processes, started fresh (spawn: no thread or socket of the
-    caller's): loads what a file needs once (:func:`warm_up`), forks ``workers`` processes
+    sources: list[str], out: str, options: dict[str, Any], workers: int, shared: Any, conn: Any,
+    caller: int,
+) -> None:  # fmt: skip
+    """The parent of the worker processes (forked from a caller that runs no other thread,
+    else spawned): loads what a file needs once (:func:`warm_up`), forks ``workers`` processes
     from itself (they start with it loaded, in milliseconds, instead of each loading it),
     and sends each file's :class:`FileResult` on ``conn`` as the file ends, ``("error",
     text)`` if a task raised. Every process is a child that its parent waits for, so the CPU
@@ -515,22 +575,33 @@ def _pool_parent(
     # Stopped by the caller (an interrupt): leave through the pool's exit, which ends the
     # workers, instead of dying at once and leaving them.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
+    _die_with(caller)  # the caller killed (SIGKILL, out of memory): stop the workers too
     try:
         warm_up()
         gc.freeze()  # what is loaded stays out of the workers' collections (and shared)
         ctx = multiprocessing.get_context("fork")
         queue, suspects = deque(sources), deque[str]()
+        sent, idle_rounds = [0], 0
+
+        def send(result: FileResult) -> None:
+            sent[0] += 1
+            conn.send(result)
+
         while queue or suspects:
             # After a worker died, the files it may have been reading run one at a time: the
             # one that kills its worker alone is reported; the others are read again whole.
-            alone = bool(suspects)
+            alone, before = bool(suspects), sent[0]
             todo = deque([suspects.popleft()]) if alone else queue
-            lost = _pool_round(ctx, todo, 1 if alone else workers, out, options, shared,
-                               conn.send)  # fmt: skip
+            lost = _pool_round(ctx, todo, 1 if alone else workers, out, options, shared, send)
             if alone and lost:
-                conn.send(_died(lost[0]))
+                send(_died(lost[0]))
             else:
                 suspects.extend(lost)
+                suspects.extendleft(todo if alone else ())  # its pool broke before it began
+            # Rounds whose pool broke before any file ended or died: bounded.
+            idle_rounds = 0 if lost or sent[0] > before else idle_rounds + 1
+            if idle_rounds >= MAX_IDLE_ROUNDS:
+                raise RuntimeError("the worker processes die before they read any file")
     except KeyboardInterrupt:
         pass  # the caller was interrupted too, and says so
     except Exception:
@@ -552,13 +623,21 @@ def _pool_round(
 
     lost: list[str] = []
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init,
-                             initargs=(shared,)) as pool:  # fmt: skip
+                             initargs=(shared, os.getpid())) as pool:  # fmt: skip
         running: dict[Any, str] = {}
+        procs: dict[int, Any] = {}  # the workers (the pool forgets them once broken)
+        broken = False
         try:
             while queue or running:
                 while queue and len(running) < workers and not lost:
                     source = queue.popleft()
-                    running[pool.submit(_task, source, out, options)] = source
+                    try:
+                        running[pool.submit(_task, source, out, options)] = source
+                    except BrokenProcessPool:  # a worker died since the last wait: its
+                        queue.appendleft(source)  # file, if any, is in `running`
+                        broken = True
+                        break
+                    procs.update(getattr(pool, "_processes", None) or {})
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -568,13 +647,19 @@ def _pool_round(
                         send(fut.result())
                     except BrokenProcessPool:
                         lost.append(source)
+                        broken = True
         except Exception:
             raise  # a file's error: the file in flight beside it ends, then the pool
         except BaseException:  # stopped (SIGTERM: an interrupt): end the workers, not wait
             _end_workers(list((getattr(pool, "_processes", None) or {}).values()))
             raise
+        if broken:  # a worker killed inside the call queue's lock leaves it held: the
+            _end_workers([p for p in procs.values() if p.is_alive()])  # others wait for ever
     return lost
 
+
+# Pools in a row that break before any file ends: then the workers cannot run at all.
+MAX_IDLE_ROUNDS = 3
 
 # Seconds stopped workers get to delete their unfinished parts before they are killed.
 WORKER_STOP_SECONDS = 5.0
@@ -688,22 +773,39 @@ def _in_pool(
     bar: IngestProgress, finished: Callable[[FileResult], None],
     meanwhile: Callable[[], None] | None = None,
 ) -> None:  # fmt: skip
-    """``run_ingest`` with ``workers`` processes, forked by one fresh parent process
-    (:func:`_pool_parent`); each file's result is taken as it ends."""
+    """``run_ingest`` with ``workers`` processes, forked by one parent process
+    (:func:`_pool_parent`); each file's result is taken as it ends. The parent is forked from
+    this process, warmed up first, when this process runs no other thread (the CLI: no
+    second interpreter to start and load ~1 CPU s of modules while the cores wait, no
+    resource tracker); else started fresh (spawn), inheriting no thread or socket."""
     import multiprocessing
 
-    ctx = multiprocessing.get_context("spawn")
+    if _forks_safely():
+        warm_up()
+        ctx = multiprocessing.get_context("fork")
+    else:
+        ctx = multiprocessing.get_context("spawn")
     shared = ctx.Array("q", 3)
     results, send = ctx.Pipe(duplex=False)
     parent = ctx.Process(target=_pool_parent, name="linkcrawl ingest pool",
-                         args=(sources, out, options, workers, shared, send))  # fmt: skip
+                         args=(sources, out, options, workers, shared, send,
+                               os.getpid()))  # fmt: skip
     parent.start()
     send.close()  # the parent's end only: its exit is the end of the results
     with _term_as_interrupt():
         failed = _take_results(parent, results, sources, total, bar, finished, shared, meanwhile)
     if failed is not None or total.files < len(sources):
-        raise RuntimeError(f"ingest's worker processes failed (exit code {parent.exitcode})"
-                           + (f":\n{failed}" if failed else ""))  # fmt: skip
+        raise PoolError(f"ingest's worker processes failed (exit code {parent.exitcode})"
+                        + (f":\n{failed}" if failed else ""))  # fmt: skip
+
+
+def _forks_safely() -> bool:
+    """Whether this process may fork its pool's parent: on Linux (a forked process may crash
+    in macOS's system libraries), with no thread but this one (a fork copies the locks
+    other threads hold, held for ever in the child)."""
+    import threading
+
+    return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
 @contextlib.contextmanager

@@ -376,6 +376,26 @@ def test_workers_2_give_the_rows_of_workers_1(tmp_path, capsys):
     assert names == sorted(p.name for p in (tmp_path / "two" / "links").iterdir())
 
 
+def _descendants() -> set[int]:
+    """This process's live descendants (Linux /proc; zombies aside), any generation."""
+    parent = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if stat[0] != "Z":
+            parent[int(entry)] = int(stat[1])
+    found, me = set(), os.getpid()
+    for pid in parent:
+        up, hops = parent[pid], 0
+        while up > 1 and up != me and hops < 64:
+            up, hops = parent.get(up, 0), hops + 1
+        if up == me:
+            found.add(pid)
+    return found
+
+
 def test_workers_are_waited_for_and_their_cpu_counted(tmp_path):
     """With workers, every process run_ingest starts is gone and was waited for when it
     returns: the CPU the workers spent on the files is in this process's children's CPU (what
@@ -387,6 +407,7 @@ def test_workers_are_waited_for_and_their_cpu_counted(tmp_path):
 
     files = [str(p) for p in write_sites(tmp_path, 3)]
     calls = []
+    had = _descendants()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     summary = run_ingest(files, str(tmp_path / "ix"), workers=2, progress=False,
                          meanwhile=lambda: calls.append(len(calls)))  # fmt: skip
@@ -395,7 +416,38 @@ def test_workers_are_waited_for_and_their_cpu_counted(tmp_path):
     assert (summary.total.files, summary.total.pages) == (3, 15)
     assert 0 < summary.total.cpu_seconds <= children
     assert multiprocessing.active_children() == []
+    assert _descendants() <= had  # the workers (grandchildren) too
     assert calls == [0]  # the caller's own loading, once
+
+
+def test_the_pool_parent_is_forked_only_from_a_single_threaded_caller(tmp_path):
+    """A caller with no other thread (the CLI) forks the pool's parent, warmed up: it does
+    not load ~1 CPU s of modules again; a caller with threads (a test's servers) spawns it,
+    as a fork would copy the locks its threads hold. Both give the same rows."""
+    import sys
+    import threading
+
+    from crawler.ingest import _forks_safely, run_ingest
+
+    linux, alone = sys.platform.startswith("linux"), threading.active_count() == 1
+    assert _forks_safely() is (linux and alone)
+    files = [str(p) for p in write_sites(tmp_path, 2)]
+    got = {}
+    stop = threading.Event()
+    for name, threads in (("forked", 0), ("spawned", 1)):
+        idle = [threading.Thread(target=stop.wait) for _ in range(threads)]
+        for t in idle:
+            t.start()
+        try:
+            assert _forks_safely() is (linux and alone and threads == 0)
+            run_ingest(files, str(tmp_path / name), workers=2, progress=False)
+        finally:
+            stop.set()
+            for t in idle:
+                t.join()
+            stop.clear()
+        got[name] = {kind: rows(tmp_path / name, kind) for kind in ("links", "pages")}
+    assert got["forked"] == got["spawned"] and len(got["forked"]["pages"]) == 10
 
 
 def test_files_go_to_the_workers_largest_first(tmp_path):
@@ -502,6 +554,59 @@ def test_a_worker_killed_mid_file_neither_hangs_nor_loses_the_others(tmp_path, k
         assert not [p for p in (tmp_path / "ix").rglob("part-*slow*")]
 
 
+_BREAK_BEFORE_SUBMIT = """
+import json, os, signal, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from crawler.ingest import _forks_safely, run_ingest
+
+submit, calls = ProcessPoolExecutor.submit, []
+
+def killing_submit(self, *args, **kwargs):
+    calls.append(1)
+    if os.environ.get("KILL_EVERY"):  # workers that die at once, every time
+        raise BrokenProcessPool("a worker died")
+    if len(calls) == 3:  # a file has ended: a worker dies before the next file goes out
+        os.kill(next(iter(self._processes)), signal.SIGKILL)
+        end = time.monotonic() + 30
+        while not self._broken and time.monotonic() < end:
+            time.sleep(0.01)
+    return submit(self, *args, **kwargs)
+
+ProcessPoolExecutor.submit = killing_submit  # the pool's parent is forked: it has it too
+assert _forks_safely()
+try:
+    total = run_ingest(sys.argv[2:], sys.argv[1], workers=2, progress=False).total
+except RuntimeError as exc:
+    sys.exit(str(exc))
+print(json.dumps([total.files, total.files_failed, total.pages]))
+"""
+
+
+def test_a_worker_dying_before_the_next_file_goes_out_loses_nothing(tmp_path):
+    """A worker killed between a file's end and the next file's submission (the pool is
+    already broken when the next file goes out) ended the whole ingest with "worker processes
+    failed": `submit` raised BrokenProcessPool. The file goes back to the queue; the one in
+    flight is read again; every file is whole."""
+    import json
+    import subprocess
+    import sys
+
+    files = [str(p) for p in write_sites(tmp_path, 4)]
+    done = subprocess.run([sys.executable, "-c", _BREAK_BEFORE_SUBMIT, str(tmp_path / "ix"),
+                           *files], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).parent.parent)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == [4, 0, 20]
+    assert len(rows(tmp_path / "ix", "pages")) == 20
+    # Workers that die before any file goes out, every time: a bounded number of pools.
+    done = subprocess.run([sys.executable, "-c", _BREAK_BEFORE_SUBMIT, str(tmp_path / "iy"),
+                           *files], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).parent.parent, env={**os.environ,
+                          "KILL_EVERY": "1"})  # fmt: skip
+    assert done.returncode == 1 and "die before they read any file" in done.stderr
+
+
 def _group_left(pgid: int) -> list[str]:
     """The live processes of a process group (zombies aside)."""
     left = []
@@ -545,6 +650,100 @@ def test_sigterm_to_the_cli_stops_its_workers(tmp_path):
     while _group_left(cli.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _group_left(cli.pid) == []
+    assert not list(out.rglob("*.tmp")) and not list(out.rglob("part-*"))
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_a_stop_between_the_links_and_the_pages_renames_publishes_both(
+    tmp_path, monkeypatch, signum
+):
+    """A worker stopped (SIGTERM: its handler raises SystemExit; Ctrl-C) right after its
+    links part was renamed into place left that part without its pages part: a reader saw
+    links of pages the index did not have. The stop now waits for the second rename."""
+    import signal
+
+    import crawler.ingest as ingest_module
+
+    (warc,) = write_sites(tmp_path, 1)
+    sig = getattr(signal, signum)
+    parts_init = ingest_module._Parts.__init__
+
+    class StopAfterFirstMove:
+        def __init__(self, fs):
+            self.fs, self.moved = fs, 0
+
+        def __getattr__(self, name):
+            return getattr(self.fs, name)
+
+        def move(self, src, dest):
+            self.fs.move(src, dest)
+            self.moved += 1
+            if self.moved == 1:
+                os.kill(os.getpid(), sig)  # delivered here, between the renames
+
+    def init(self, *args, **kwargs):
+        parts_init(self, *args, **kwargs)
+        self.fs = StopAfterFirstMove(self.fs)
+
+    def stop(signum, frame):
+        raise SystemExit(1)
+
+    monkeypatch.setattr(ingest_module._Parts, "__init__", init)
+    before = signal.signal(sig, stop)
+    try:
+        with pytest.raises(SystemExit):
+            ingest_module.ingest_file(str(warc), str(tmp_path / "ix"))
+    finally:
+        signal.signal(sig, before)
+    published = {kind: [p.name for p in (tmp_path / "ix" / kind).iterdir()]
+                 for kind in ("links", "pages")}  # fmt: skip
+    assert published["links"] == published["pages"] and len(published["links"]) == 1
+    assert not published["links"][0].endswith(".tmp")
+    assert len(rows(tmp_path / "ix", "pages")) == 5
+
+
+def _parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_the_pool_parent_killed_leaves_no_worker_reading_on(tmp_path):
+    """The pool's parent killed (SIGKILL: the OOM killer) left its workers orphaned: they
+    read their files to the end, held the CLI's result pipe open meanwhile, and were counted
+    by no one. The kernel now stops them (PR_SET_PDEATHSIG): the CLI fails at once, no
+    process is left, no part is written."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    slow = [write_warc(tmp_path / f"slow{i}.warc.gz", [
+        record("response", f"http://slow{i}.test/{j}", http("200 OK", html(
+            *(f"/{j}/{k}" for k in range(30))), Content_Type="text/html"))
+        for j in range(3000)]) for i in range(2)]  # fmt: skip
+    out = tmp_path / "ix"
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", "ingest", "-q", *map(str, slow), "--out", str(out),
+         "--workers", "2", "--no-compact"],
+        start_new_session=True, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not _readers_of(slow[0]) and time.monotonic() < deadline:  # a worker reads
+        time.sleep(0.05)
+    (worker,) = _readers_of(slow[0])
+    pool_parent = _parent_of(worker)
+    assert pool_parent != cli.pid and _parent_of(pool_parent) == cli.pid
+    started = time.monotonic()
+    os.kill(pool_parent, signal.SIGKILL)
+    try:
+        _, err = cli.communicate(timeout=60)
+        left = _group_left(cli.pid)
+    except subprocess.TimeoutExpired:  # the old code's orphans never end: end them
+        os.killpg(cli.pid, signal.SIGKILL)
+        raise
+    assert time.monotonic() - started < 20, "the CLI waited for orphaned workers"
+    assert cli.returncode == 1 and "linkcrawl: error: ingest's worker processes failed" in err
+    assert "Traceback" not in err  # one error line (review11-i18b 5)
+    assert left == []
     assert not list(out.rglob("*.tmp")) and not list(out.rglob("part-*"))
 
 

@@ -138,8 +138,11 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, flo
     (*env*: added to the environment); the job ends when the last of its processes does."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True,
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})  # fmt: skip
+    if done.returncode:  # say why, not only that it failed
+        sys.stderr.write(done.stderr)
+        done.check_returncode()
     left = _wait_leftovers()
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
