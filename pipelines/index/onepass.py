@@ -154,7 +154,9 @@ def round3(x: np.ndarray) -> np.ndarray:
 
 def _sort_codes(*codes: np.ndarray) -> np.ndarray:
     """The order sorting rows by ``codes`` (first the most significant; each code >= 0):
-    one int64 argsort when their product fits, else a lexsort. Ties: in any order.
+    one int64 argsort when their product fits, else a lexsort. Ties keep their order: a
+    stable sort (timsort), which runs through stretches already in order (rows in hand come
+    sorted by ``compact.SORT_KEY``): a bucket's sorts took 0.08 s, not 0.22 (quicksort).
 
     >>> _sort_codes(np.array([1, 0, 1]), np.array([0, 5, 1])).tolist()
     [1, 0, 2]
@@ -166,7 +168,7 @@ def _sort_codes(*codes: np.ndarray) -> np.ndarray:
     for c, span in zip(codes[1:], spans[1:], strict=True):
         combined *= span
         combined += c
-    return np.argsort(combined)
+    return np.argsort(combined, kind="stable")
 
 
 @dataclass(frozen=True)
