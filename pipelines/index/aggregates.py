@@ -1037,7 +1037,11 @@ class InHand:
                 if not self._queue:
                     return
                 bucket, rows = self._queue.pop()
-            self._build_here(bucket, rows, limit)
+            try:
+                self._build_here(bucket, rows, limit)
+            finally:
+                with self._lock:
+                    self._held -= rows.nbytes
 
     def _finish(self, con, segments: list[tuple[Path, int, int]], via: list[Path]
                 ) -> dict[str, Any]:  # fmt: skip
