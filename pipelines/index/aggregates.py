@@ -718,11 +718,15 @@ IN_HAND_OWN_MIN_BYTES = 4 << 30
 # (:func:`numpy_need`: this many bytes a row, and a byte of the strings it takes, with a
 # link through a redirect more) fits in the in-hand DuckDB's share, less what that DuckDB
 # keeps meanwhile (its per-row expressions and the dominant lang): its limit is lowered by
-# as much for the bucket. Measured (review11, fa17): 1M rows of 160 B, 2000 stored hosts,
-# 594 B a row (3.7x their bytes: int64 codes and orders, rows doubled for stored hosts);
-# 50k rows of 2 KB URLs 2.5x their strings, 4.5x with links through redirects (the merged
-# backlinks come from DuckDB as well). Bigger buckets are built in DuckDB, which spills.
-NUMPY_BYTES_PER_ROW = 640
+# as much for the bucket. Measured (tracemalloc's peak and Arrow's, sampled; s12, since
+# ``onepass.anchors`` lets its per-row arrays go before the sets' sort): 1M rows of 160 B,
+# 2000 stored hosts, 525 MB (594 before; int64 codes and orders, rows doubled for stored
+# hosts); 60k such rows 34 MB; 50k rows of 2 KB URLs 513 MB, 929 MB with links through
+# redirects (the merged backlinks come from DuckDB as well); the 10M bench's largest bucket
+# (1.43M rows) 572 MB. The budget is 1.12x to 1.33x those; 460 B a row holds that bucket
+# within a 6 GB limit's share (at 640: built in DuckDB, 2x the CPU). Bigger buckets are
+# built in DuckDB, which spills.
+NUMPY_BYTES_PER_ROW = 460
 NUMPY_BYTES_PER_STRING_BYTE_IN_HAND = 3
 NUMPY_BYTES_PER_STRING_BYTE_REDIRECTED = 5
 # The string columns of a bucket's rows a build in numpy takes (:func:`onepass.distinct_backlinks`).
@@ -784,7 +788,7 @@ def numpy_need(rows: pa.Table) -> int:
     per byte of the strings it takes (more when a link came through a redirect).
 
     >>> numpy_need(pa.table({"source_url": ["ab"], "link_kind": ["direct"]}))
-    658
+    478
     """
     strings = sum(rows[c].nbytes for c in _ROW_STRINGS if c in rows.column_names)
     kind = rows["link_kind"] if "link_kind" in rows.column_names else pa.nulls(rows.num_rows)

@@ -411,7 +411,8 @@ def anchors(bl: pa.Table | Coded, k: Keyed) -> Anchors:
     p = run_starts(key, text, image, dom)
     pn = np.diff(np.append(p, len(rows)))
     pdf = np.maximum.reduceat((_int64(bl["dofollow"], 0) == 1)[rows], p) if len(p) else pn > 0
-    pk, pt, pi, pd = key[p], text[p], image[p], dom[p]
+    pk, pt, pi, pd, first_pair = key[p], text[p], image[p], dom[p], rows[p]
+    del rows, key, text, image, dom  # a row per keyed backlink: let go before the sets' sort
     has_dom = pd < len(dom_names)  # count(source_domain): NULL is no referring domain
     # Anchors: per target and anchor, numbered in their order (``_i``).
     a = run_starts(pk, pt, pi)
@@ -419,6 +420,7 @@ def anchors(bl: pa.Table | Coded, k: Keyed) -> Anchors:
     back = np.add.reduceat(pn, a) if len(a) else pn[:0]
     dfrd = np.add.reduceat((has_dom & pdf).astype(np.int64), a) if len(a) else pn[:0]
     ak, at, ai = pk[a], pt[a], pi[a]
+    del pt, pi, pn, pdf, has_dom
     order = _sort_codes(ak, refd.max(initial=0) - refd, back.max(initial=0) - back, at, ai)
     number = np.empty(len(a), np.int64)
     number[order] = _positions(ak[order])
@@ -432,8 +434,11 @@ def anchors(bl: pa.Table | Coded, k: Keyed) -> Anchors:
         "backlinks": pa.array(back[order], pa.int64()),
         "dofollow_refdomains": pa.array(dfrd[order], pa.int64()),
     })  # fmt: skip
-    first_row = rows[p][a][order]
-    sets = _anchor_sets(pk, pd, number[anchor_of_pair], k.names)
+    first_row = first_pair[a][order]
+    del first_pair
+    number = number[anchor_of_pair]  # per pair
+    del anchor_of_pair
+    sets = _anchor_sets(pk, pd, number, k.names)
     return Anchors(table, sets, bl["target_domain"].take(pa.array(first_row)))
 
 
