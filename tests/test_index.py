@@ -855,21 +855,23 @@ def test_aggregates_of_a_bucket_too_big_to_hold_are_built_from_its_files(tmp_pat
     _same_as_the_files_build(tmp_path, snap)
 
 
-def test_the_writer_builds_a_bucket_while_the_in_hand_thread_is_busy(tmp_path, monkeypatch):
-    """While the in-hand thread still builds a bucket, the writer's thread builds the next one
-    itself (on a cursor of the compaction's connection, set to one thread meanwhile) instead
-    of waiting: every bucket from its rows, the same files as the build from the generation's
-    files; the connection's threads given back."""
+def test_the_writer_builds_a_bucket_past_the_queue_bound_itself(tmp_path, monkeypatch):
+    """While the in-hand thread still builds and the rows queued for it would pass
+    IN_HAND_QUEUE_BYTES, the writer's thread builds the bucket itself (on a cursor of the
+    compaction's connection, set to one thread meanwhile, in DuckDB: that connection's
+    result streams) instead of waiting: every bucket from its rows, the same files as the
+    build from the generation's files; the connection's threads given back."""
+    monkeypatch.setattr(agg, "IN_HAND_QUEUE_BYTES", 1)  # one bucket at a time
     build, close = agg.InHand._build, agg.InHand.close
-    here, built_here, threads = [], threading.Event(), []
+    here, built_here, threads, tasks = [], threading.Event(), [], _recorded_tasks(monkeypatch)
 
-    def recorded(self, bucket, rows, con=None):
+    def recorded(self, bucket, rows, con=None, limit=None):
         if con is None:
             built_here.wait(60)  # busy until the writer's thread has built one
         else:
             here.append(bucket)
             threads.append(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
-        build(self, bucket, rows, con)
+        build(self, bucket, rows, con, limit)
         if con is not None:
             built_here.set()
 
@@ -879,10 +881,60 @@ def test_the_writer_builds_a_bucket_while_the_in_hand_thread_is_busy(tmp_path, m
 
     monkeypatch.setattr(agg.InHand, "_build", recorded)
     monkeypatch.setattr(agg.InHand, "close", closed)
-    snap, from_rows, _ = _in_hand_crawl(tmp_path, monkeypatch, threads=2)
+    snap, from_rows, _ = _in_hand_crawl(tmp_path, monkeypatch, threads=2, memory_limit="6GB")
     links = sorted(s.bucket for s in snap.manifest.links)
     assert here and set(here) < set(links) and sorted(from_rows) == links
     assert threads == [1] * len(here) + [2, 2], threads  # finish closes, then compact
+    # The writer's own builds: in DuckDB (no table in hand, no numpy from their DuckDB rows).
+    mine = [t for t in tasks if t.rows is not None and t.bucket in here]
+    assert mine and not any(t.table is not None or t.numpy for t in mine), mine
+    _same_as_the_files_build(tmp_path, snap)
+
+
+def test_queued_buckets_are_built_beside_the_thread_once_written(tmp_path, monkeypatch):
+    """While the in-hand thread builds, the writer queues the next buckets and goes on; once
+    every bucket is written, finish builds those still queued from the end of the queue on
+    a cursor of the compaction's connection (its result read: in numpy, its limit lowered
+    meanwhile and given back), beside the thread: every bucket from its rows, each once, the
+    same files as the build from the generation's files."""
+    build, help_ = agg.InHand._build, agg.InHand._help
+    on_thread, here, helping, outside = [], [], threading.Event(), []
+    numpy_limits, tasks = [], _recorded_tasks(monkeypatch)
+    tables_in_numpy = agg._tables_in_numpy
+
+    def recorded(self, bucket, rows, con=None, limit=None):
+        if con is None:
+            on_thread.append(bucket)
+            helping.wait(60)  # busy until finish helps
+        else:
+            here.append(bucket)
+        build(self, bucket, rows, con, limit)
+
+    def helped(self):
+        outside.append(_memory_limit(self.con))  # the compaction's, the in-hand share given
+        helping.set()
+        help_(self)
+        outside.append(_memory_limit(self.con))
+
+    def numpy_on(con, task, hbl):
+        numpy_limits.append((task.bucket, _memory_limit(con)))
+        tables_in_numpy(con, task, hbl)
+
+    monkeypatch.setattr(agg.InHand, "_build", recorded)
+    monkeypatch.setattr(agg.InHand, "_help", helped)
+    monkeypatch.setattr(agg, "_tables_in_numpy", numpy_on)
+    monkeypatch.setattr(agg, "numpy_need", lambda rows: 300 << 20)  # a lowered limit shows
+    limit = "6GB"
+    snap, from_rows, _ = _in_hand_crawl(tmp_path, monkeypatch, threads=2, memory_limit=limit)
+    links = sorted(s.bucket for s in snap.manifest.links)
+    assert sorted(from_rows) == links and sorted(on_thread + here) == links
+    assert here and here[0] == max(links), (here, on_thread)  # the last written, first
+    lowered = dict(numpy_limits)
+    assert set(here) <= set(lowered), numpy_limits  # in numpy, here too
+    assert outside[0] == outside[1] and outside[0] < agg.memory_bytes(limit), outside
+    share = agg.memory_bytes(limit) - outside[0]
+    assert all(share < lowered[b] < outside[0] for b in here), (numpy_limits, outside)
+    assert all(t.table is not None for t in tasks if t.bucket in here and t.rows is not None)
     _same_as_the_files_build(tmp_path, snap)
 
 
@@ -953,8 +1005,8 @@ def test_an_in_hand_bucket_out_of_memory_is_built_from_its_file(tmp_path, monkey
     failed, here = {}, set()
     build = agg.InHand._build
 
-    def recorded(self, bucket, rows, con=None):
-        build(self, bucket, rows, con)
+    def recorded(self, bucket, rows, con=None, limit=None):
+        build(self, bucket, rows, con, limit)
         if con is None:  # its own DuckDB; else the writer's thread, on the compaction's
             failed[bucket] = bucket in self.from_files
         else:
@@ -1189,21 +1241,25 @@ def _recorded_tasks(monkeypatch) -> list[agg.BucketTask]:
 def test_in_hand_buckets_are_built_in_numpy_within_the_share(tmp_path, monkeypatch):
     """With a DuckDB of their own, the buckets in hand are built there in numpy (onepass),
     that DuckDB's limit lowered by the bytes numpy may take meanwhile and given back after
-    (those the writer's thread builds meanwhile: in DuckDB, within the compaction's limit):
-    the same files as the build from the generation's files."""
-    built: list[tuple[agg.BucketTask, int]] = []
+    (those the writer's thread builds meanwhile: in DuckDB, within the compaction's limit;
+    those finish builds beside the thread: in numpy within the compaction's): the same files
+    as the build from the generation's files."""
+    built: list[tuple[agg.BucketTask, int, str]] = []
     build_bucket = agg.build_bucket
 
     def recorded(con, task: agg.BucketTask) -> None:
-        built.append((task, _memory_limit(con)))
+        ((db,),) = con.execute("SELECT current_database()").fetchall()
+        built.append((task, _memory_limit(con), db))
         build_bucket(con, task)
 
     monkeypatch.setattr(agg, "build_bucket", recorded)
     snap, from_rows, _ = _in_hand_crawl(tmp_path, monkeypatch, memory_limit="6GB")
     share = int(agg.memory_bytes("6GB") * agg.IN_HAND_MEMORY_SHARE)
-    in_numpy = [limit for task, limit in built if task.table is not None]
-    assert in_numpy and all(limit < share for limit in in_numpy), built
-    assert all(t.table is not None or t.alone for t, _ in built if t.rows is not None)
+    in_numpy = [(limit, db) for task, limit, db in built if task.table is not None]
+    own = [limit for limit, db in in_numpy if db == "memory"]  # the in-hand DuckDB
+    assert own and all(limit < share for limit in own), built
+    assert all(limit <= agg.memory_bytes("6GB") - share for limit, _ in in_numpy), built
+    assert all(t.table is not None or t.alone for t, _, _ in built if t.rows is not None)
     assert sorted(from_rows) == sorted(s.bucket for s in snap.manifest.links)
     _same_as_the_files_build(tmp_path, snap)
 
@@ -1450,9 +1506,9 @@ def test_a_numpy_build_out_of_memory_falls_back_to_duckdb(tmp_path, monkeypatch,
     in_hand = []
     build = agg.InHand._build
 
-    def recorded(self, bucket, rows, con=None):
-        build(self, bucket, rows, con)
-        if con is None and self.numpy_bytes(rows):  # in numpy, on their own DuckDB
+    def recorded(self, bucket, rows, con=None, limit=None):
+        build(self, bucket, rows, con, limit)
+        if con is None and self.numpy_bytes(rows, self._share):  # in numpy, their own DuckDB
             in_hand.append((bucket, bucket in self.from_files))
 
     monkeypatch.setattr(agg.InHand, "_build", recorded)

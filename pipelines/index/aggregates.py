@@ -39,6 +39,7 @@ import re
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -717,17 +718,25 @@ IN_HAND_OWN_MIN_BYTES = 4 << 30
 # (:func:`numpy_need`: this many bytes a row, and a byte of the strings it takes, with a
 # link through a redirect more) fits in the in-hand DuckDB's share, less what that DuckDB
 # keeps meanwhile (its per-row expressions and the dominant lang): its limit is lowered by
-# as much for the bucket. Measured (review11, fa17): 1M rows of 160 B, 2000 stored hosts,
-# 594 B a row (3.7x their bytes: int64 codes and orders, rows doubled for stored hosts);
-# 50k rows of 2 KB URLs 2.5x their strings, 4.5x with links through redirects (the merged
-# backlinks come from DuckDB as well). Bigger buckets are built in DuckDB, which spills.
-NUMPY_BYTES_PER_ROW = 640
+# as much for the bucket. Measured (tracemalloc's peak and Arrow's, sampled; s12, since
+# ``onepass.anchors`` lets its per-row arrays go before the sets' sort): 1M rows of 160 B,
+# 2000 stored hosts, 525 MB (594 before; int64 codes and orders, rows doubled for stored
+# hosts); 60k such rows 34 MB; 50k rows of 2 KB URLs 513 MB, 929 MB with links through
+# redirects (the merged backlinks come from DuckDB as well); the 10M bench's largest bucket
+# (1.43M rows) 572 MB. The budget is 1.12x to 1.33x those; 460 B a row holds that bucket
+# within a 6 GB limit's share (at 640: built in DuckDB, 2x the CPU). Bigger buckets are
+# built in DuckDB, which spills.
+NUMPY_BYTES_PER_ROW = 460
 NUMPY_BYTES_PER_STRING_BYTE_IN_HAND = 3
 NUMPY_BYTES_PER_STRING_BYTE_REDIRECTED = 5
 # The string columns of a bucket's rows a build in numpy takes (:func:`onepass.distinct_backlinks`).
 _ROW_STRINGS = ("target_host", "target_domain", "source_url", "target_url", "anchor_text",
                 "source_domain", "placement", "source_page_type")  # fmt: skip
 IN_HAND_DUCKDB_MIN_BYTES = 256 << 20
+# The rows of the buckets queued for the in-hand thread and the one it builds, at most (a
+# bucket alone may be as large as ``compact.IN_HAND_BYTES``, its bound): with the bucket
+# being written, at most twice that is held outside DuckDB, as when one was built at a time.
+IN_HAND_QUEUE_BYTES = 1 << 30
 # A bucket from files (or Spark's) is built in numpy when its distinct backlinks, at this
 # many bytes each (about 900 measured, the rows' arrays included) plus this many a byte of
 # their strings (held in Arrow, taken and encoded: a URL may be 8 KB; 30k backlinks of 8 KB
@@ -779,7 +788,7 @@ def numpy_need(rows: pa.Table) -> int:
     per byte of the strings it takes (more when a link came through a redirect).
 
     >>> numpy_need(pa.table({"source_url": ["ab"], "link_kind": ["direct"]}))
-    658
+    478
     """
     strings = sum(rows[c].nbytes for c in _ROW_STRINGS if c in rows.column_names)
     kind = rows["link_kind"] if "link_kind" in rows.column_names else pa.nulls(rows.num_rows)
@@ -806,12 +815,14 @@ def _own_connection(memory: int, spill: Path | None):
 class InHand:
     """The aggregates of a generation of one crawl, built from each bucket's rows as
     compaction writes them (:meth:`bucket`, sorted, in memory): no second read of the files.
-    A bucket is built on a thread of its own while compaction writes the next one (DuckDB and
-    the Parquet writer release the GIL): at most one bucket is being built, one more held;
-    on a DuckDB connection of its own with one thread and ``IN_HAND_MEMORY_SHARE`` of
-    ``con``'s memory limit (``memory_limit``, as ``con`` was given it; None or '': DuckDB's
-    default), which ``con`` gives up until :meth:`finish`; below ``IN_HAND_OWN_MIN_BYTES``
-    on a cursor of ``con`` (one pool). A bucket that runs out of memory there is built by
+    A bucket is built on a thread of its own while compaction writes the next ones (DuckDB and
+    the Parquet writer release the GIL), queued up to ``hold_bytes`` of rows (default
+    ``IN_HAND_QUEUE_BYTES``); what is still queued when the writer is done, :meth:`finish`
+    builds beside the thread, from the end. The thread builds on a DuckDB connection of its
+    own with one thread and ``IN_HAND_MEMORY_SHARE`` of ``con``'s memory limit
+    (``memory_limit``, as ``con`` was given it; None or '': DuckDB's default), which ``con``
+    gives up until :meth:`finish`; below ``IN_HAND_OWN_MIN_BYTES`` on a cursor of ``con``
+    (one pool). A bucket that runs out of memory there is built by
     :meth:`finish` from its file, on ``con`` with the whole limit.
     Links through redirects are known only once every bucket is written: :meth:`finish`
     rebuilds from the files (:func:`build_bucket`, on ``con``) the buckets they reach, and
@@ -820,7 +831,8 @@ class InHand:
 
     def __init__(self, con, stage: Path, *, where: str, ranks: Path, min_links: int,
                  top_rows: int, row_group_rows: int = ROW_GROUP_ROWS,
-                 memory_limit: str | None = None) -> None:  # fmt: skip
+                 memory_limit: str | None = None,
+                 hold_bytes: int | None = None) -> None:  # fmt: skip
         self.con, self.stage, self.where, self.ranks = con, stage, where, ranks
         self.min_links, self.row_group_rows = min_links, row_group_rows
         self.entry = manifest_entry(where, 0, ranks_signature(ranks), min_links, top_rows)
@@ -853,7 +865,12 @@ class InHand:
             self._restore = f"SET memory_limit = {lit(memory_limit)}" if memory_limit else (
                 "RESET memory_limit")  # fmt: skip
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="aggregates")
-        self._building: Future[None] | None = None
+        # Buckets handed over, to build in turn on the thread (one task each, FIFO), and the
+        # bytes of their rows and of the one being built there.
+        self._queue: deque[tuple[int, pa.Table]] = deque()
+        self._held = 0
+        self._hold_bytes = IN_HAND_QUEUE_BYTES if hold_bytes is None else hold_bytes
+        self._tasks: deque[Future[None]] = deque()
 
     def _task(self, bucket: int, domains: list[str], hosts: list[str], files: list[Path],
               cols: str, rows: str | None = None, alone: bool = False,
@@ -865,71 +882,99 @@ class InHand:
                           memory_limit=memory_limit)  # fmt: skip
 
     def bucket(self, bucket: int, buckets: int, rows: pa.Table | None) -> None:
-        """Build ``bucket`` (of ``buckets``) from its rows, all of them: on the thread of its
-        own, or, while that one still builds the bucket before, here, on a cursor of ``con``
-        (the writer would wait for it, its core idle: a bucket builds in about 3x its write);
-        None: too many to hold, :meth:`finish` builds it from its files. Either way at most
-        two buckets' rows are held: one building there, one here (being written or built)."""
+        """Build ``bucket`` (of ``buckets``) from its rows, all of them: queued for the thread
+        of its own while the rows queued and being built there take at most ``hold_bytes``
+        (the writer goes on meanwhile: a bucket builds in about its write's time); past that,
+        here, on a cursor of ``con`` (in DuckDB, which spills: ``con``'s result streams, its
+        limit stays); None: too many to hold, :meth:`finish` builds it from its files. So the
+        rows held are at most ``hold_bytes`` there and a bucket's here (being written or
+        built)."""
         self.entry["buckets"] = buckets
         if rows is None:
             self.from_files.add(bucket)
             return
-        if self._building is not None and not self._building.done():
-            cur = self.con.cursor()  # ``con`` itself streams the compaction's result
-            if self._threads is None:
-                # One thread (the database's setting), as the in-hand DuckDB: two cost 1.25x
-                # the CPU, and the other core builds; the compaction's query is sorted by
-                # now, only streamed.
-                ((self._threads,),) = cur.execute(
-                    "SELECT current_setting('threads')").fetchall()  # fmt: skip
-                cur.execute("SET threads = 1")
-            try:
-                self._build(bucket, rows, cur)  # in DuckDB: within ``con``'s limit
-            finally:
-                cur.close()
+        self._raise_failed()
+        with self._lock:
+            queued = not self._held or self._held + rows.nbytes <= self._hold_bytes
+            if queued:
+                self._queue.append((bucket, rows))
+                self._held += rows.nbytes
+        if queued:
+            self._tasks.append(self._pool.submit(self._next))
             return
-        self._wait()
-        self._building = self._pool.submit(self._build, bucket, rows)
+        self._build_here(bucket, rows, 0)
+
+    def _next(self) -> None:
+        """Build the first bucket of the queue, if any is left (:meth:`finish` takes from
+        its end)."""
+        with self._lock:
+            if not self._queue:
+                return
+            bucket, rows = self._queue.popleft()
+        try:
+            self._build(bucket, rows)
+        finally:
+            with self._lock:
+                self._held -= rows.nbytes
+
+    def _build_here(self, bucket: int, rows: pa.Table, limit: int) -> None:
+        """Build ``bucket`` on a cursor of ``con`` (``con`` itself may stream the
+        compaction's result), set to one thread as the in-hand DuckDB (two cost 1.25x the
+        CPU, and the other core builds too); in numpy within ``limit`` bytes of its memory
+        limit (0: in DuckDB)."""
+        cur = self.con.cursor()
+        if self._threads is None:
+            ((self._threads,),) = cur.execute("SELECT current_setting('threads')").fetchall()
+            cur.execute("SET threads = 1")
+        try:
+            self._build(bucket, rows, cur, limit)
+        finally:
+            cur.close()
+
+    def _raise_failed(self) -> None:
+        """Raise what a finished build on the thread raised (the others left to run)."""
+        while self._tasks and self._tasks[0].done():
+            self._tasks.popleft().result()
 
     def _wait(self) -> None:
-        """Wait for the bucket being built (raising what it raised)."""
-        building, self._building = self._building, None
-        if building is not None:
-            building.result()
+        """Wait for the buckets queued for the thread (raising what a build raised)."""
+        while self._tasks:
+            self._tasks.popleft().result()
 
-    def numpy_bytes(self, rows: pa.Table) -> int:
+    def numpy_bytes(self, rows: pa.Table, limit: int) -> int:
         """The memory a bucket's build in numpy may take beside ``rows`` (a bound:
-        :func:`numpy_need`);
-        0 when it is not to be built in numpy: more than the in-hand DuckDB's share leaves
-        it (at least ``IN_HAND_DUCKDB_MIN_BYTES``), or no share (one pool)."""
+        :func:`numpy_need`); 0 when it is not to be built in numpy: more than a DuckDB
+        limited to ``limit`` bytes leaves it (at least ``IN_HAND_DUCKDB_MIN_BYTES``)."""
         need = numpy_need(rows)
-        return need if need <= self._share - IN_HAND_DUCKDB_MIN_BYTES else 0
+        return need if need <= limit - IN_HAND_DUCKDB_MIN_BYTES else 0
 
-    def _build(self, bucket: int, rows: pa.Table, con=None) -> None:
-        """Build ``bucket`` from ``rows`` on ``con`` (default: the in-hand DuckDB): there in
-        numpy when :meth:`numpy_bytes` allows, the in-hand DuckDB's limit lowered by as much
-        meanwhile (the two within its share); else in DuckDB (which spills)."""
+    def _build(self, bucket: int, rows: pa.Table, con=None, limit: int | None = None) -> None:
+        """Build ``bucket`` from ``rows`` on ``con`` (default: the in-hand DuckDB, with its
+        share); in numpy when :meth:`numpy_bytes` allows within ``limit`` bytes, ``con``'s
+        memory limit (0: never), lowered by as much meanwhile (the two within it); else in
+        DuckDB (which spills)."""
         import duckdb
 
         t0 = time.monotonic()
         con = con or self._own
-        # In numpy only on a DuckDB of their own: in one pool ``self._own`` is a cursor of
-        # ``con``, whose (database-wide) limit must not be lowered while its result streams.
-        own = self._share > 0 and con is self._own
-        numpy_bytes = self.numpy_bytes(rows) if own else 0
+        # In numpy only on a DuckDB whose limit may be lowered: not in one pool (``self._own``
+        # a cursor of ``con``, whose result streams), nor on ``con`` while it streams.
+        if limit is None:
+            limit = self._share if con is self._own else 0
+        numpy_bytes = self.numpy_bytes(rows, limit) if limit > 0 else 0
         # Numbered (``_i``): the distinct backlinks are grouped in numpy (:func:`per_row_sql`);
         # else which rows are their backlink's only one (sorted as written).
         con.register("_agg_rows", numbered(rows) if numpy_bytes else alone_rows(rows))
         try:
             if numpy_bytes:
-                con.execute(f"SET memory_limit = '{self._share - numpy_bytes}B'")
+                con.execute(f"SET memory_limit = '{limit - numpy_bytes}B'")
             self.counts[bucket] = counts = arrow_table(con, count_sql("_agg_rows", self.where))
             domains, hosts, _ = select_targets(counts, self.min_links)
             if domains:
                 task = self._task(bucket, domains, hosts, [], "*", "_agg_rows",
-                                  memory_limit=f"{self._share}B" if own else None)  # fmt: skip
+                                  memory_limit=f"{limit}B" if limit else None)  # fmt: skip
                 task = (replace(task, table=rows) if numpy_bytes else
-                        replace(task, alone=True, numpy=own))  # fmt: skip
+                        replace(task, alone=True, numpy=limit > 0))  # fmt: skip
                 build_bucket(con, task)
         except duckdb.OutOfMemoryException:
             # Its share could not hold them: finish builds it from its file, whole limit.
@@ -941,7 +986,7 @@ class InHand:
         finally:
             con.unregister("_agg_rows")
             if numpy_bytes:
-                con.execute(f"SET memory_limit = '{self._share}B'")
+                con.execute(f"SET memory_limit = '{limit}B'")
             with self._lock:
                 self.seconds += time.monotonic() - t0
 
@@ -958,7 +1003,9 @@ class InHand:
                 cur.close()
         if self._own is None:
             return
-        if self._building is not None:
+        with self._lock:
+            self._queue.clear()  # the queued tasks find nothing
+        if self._tasks:
             self._own.interrupt()
         with contextlib.suppress(Exception):
             self._wait()
@@ -973,6 +1020,7 @@ class InHand:
         """Rebuild the buckets the links through redirects (``via``) reach, and build those
         given without their rows, from the files ``segments``; write the targets file; the
         manifest entry."""
+        self._help()
         self._wait()
         self.close()  # its connection's memory back to ``con``, which builds the rest
         cur = self.con.cursor()
@@ -980,6 +1028,24 @@ class InHand:
             return self._finish(cur, segments, via)
         finally:
             cur.close()
+
+    def _help(self) -> None:
+        """Build the buckets still queued from the end of the queue here, beside the thread
+        (the writer is done: this core is free): on a cursor of ``con``, in numpy within its
+        memory limit (its result is read by now: the limit may be lowered meanwhile; in one
+        pool, in DuckDB)."""
+        limit = self._limit - self._share if self._share else 0
+        while True:
+            self._raise_failed()
+            with self._lock:
+                if not self._queue:
+                    return
+                bucket, rows = self._queue.pop()
+            try:
+                self._build_here(bucket, rows, limit)
+            finally:
+                with self._lock:
+                    self._held -= rows.nbytes
 
     def _finish(self, con, segments: list[tuple[Path, int, int]], via: list[Path]
                 ) -> dict[str, Any]:  # fmt: skip
