@@ -1400,20 +1400,18 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
         cur = &cur[..limits.max_parse_bytes];
         hit.push("parse_bytes");
     }
-    // Each `<` of the bytes the scanners read: *cur*'s, found again if a bound cuts it. Its
-    // `<` are the tags counted (one pass over the bytes for both).
-    let mut marks = Marks::of(cur);
-    let tags = marks.lts.len();
+    let tags = memchr::memchr_iter(b'<', cur).count();
     if tags > limits.max_tags {
         // body[: _nth_tag(MAX_TAGS).match(body).end() - 1]
         let end = match limits.max_tags {
             0 => cur.len() - 1,
-            k => marks.lts.get(k - 1).copied().unwrap_or(cur.len()),
+            k => memchr_iter(b'<', cur).nth(k - 1).unwrap_or(cur.len()),
         };
         cur = &cur[..end];
         hit.push("dom_nodes");
-        marks = Marks::of(cur);
     }
+    // Each `<` of the bytes the scanners read: *cur*'s, found again if a bound cuts it.
+    let mut marks = Marks::of(cur);
     let mut owned: Option<Vec<u8>> = None;
     let half = (tags / 2 + 1) as u128;
     let gate = half * half * (1 + (cur.len() / REOPEN_UNIT_BYTES) as u128);
