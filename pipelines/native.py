@@ -306,16 +306,18 @@ def _page_links(
 # tested on: the core probes that layout and reads lexbor's structs in place. Any other
 # release is walked through lexbor's functions (slower, same rows): the probe itself reads
 # those offsets, which is only safe on a layout known to hold them.
-KNOWN_LAYOUTS = ("1.0.",)
+# Exact releases: a patch release may bundle another lexbor (the probe follows a pointer it
+# reads: on another layout it could read an unmapped address).
+KNOWN_LAYOUTS = frozenset({"1.0.2"})
 
 
 def _known_layout(version: str) -> bool:
     """Whether selectolax *version* bundles a lexbor of a known layout.
 
-    >>> _known_layout("1.0.2"), _known_layout("1.1.0"), _known_layout("1.0")
+    >>> _known_layout("1.0.2"), _known_layout("1.0.3"), _known_layout("1.1.0")
     (True, False, False)
     """
-    return version.startswith(KNOWN_LAYOUTS)
+    return version in KNOWN_LAYOUTS
 
 
 @cache
