@@ -51,7 +51,7 @@ NATIVE_ENV = "LINKCRAWL_NATIVE"
 #: The core this Python code speaks to: native/Cargo.toml's version and the interface number
 #: (native/src/lib.rs ``core_version``; bumped with any change of a function's signature or
 #: return shape).
-CORE_VERSION = "0.1.0+api18"
+CORE_VERSION = "0.1.0+api19"
 #: The core's functions this module calls.
 CORE_FUNCTIONS = (
     "extract_links", "extract_decoded", "lexbor_page", "lexbor_scan", "limit_depth",
@@ -475,8 +475,10 @@ def _scanned(native: ModuleType, row: tuple[Any, ...] | None) -> Scanned | None:
     logged)."""
     if row is None:
         return None
-    *head, (ancestry, lists) = row  # the core's per-element lists with the ancestry
-    scanned = Scanned(*head, ancestry, native.tree_sums, lists)
+    # The core's per-element lists with the ancestry, and its arrays kept in Rust (the later
+    # calls read them in place of the lists: native/src/scan_object.rs).
+    *head, (ancestry, lists, arrays) = row
+    scanned = Scanned(*head, ancestry, native.tree_sums, lists, arrays)
     if -1 in scanned.link_keys:
         _failed("a page's placement scan", RuntimeError("a link is not in the scan"))
         return None
@@ -686,7 +688,7 @@ def best_block(
             page.parent, page.depth, page.label, tuple(p.BOILERPLATE),
             text.own if hub else text.good, text.good, text.links,
             (link_keys, anchor_len, text.link_para), hub,
-            (p._BOILER_WEIGHT, p._LINK_WEIGHT, p._DECAY),
+            (p._BOILER_WEIGHT, p._LINK_WEIGHT, p._DECAY), page.arrays,
         )  # fmt: skip
     except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
         _failed("a page's main block", exc)
@@ -910,7 +912,7 @@ def place_rules(
                 (main.key, main.path, bool(main.weak), bool(main.listing), bool(main.thread),
                  bool(main.sections), main.good),
                 (text.own, text.good, text.links), seq, link_keys, rels, anchors, landmark,
-                _LABELS, calls, model if use_model else None,
+                _LABELS, calls, model if use_model else None, page.arrays,
             )  # fmt: skip
         except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
             _failed("a page's placement rules", exc)
@@ -951,7 +953,7 @@ def void_labels(page: placement_module._Page, good: dict[int, int]) -> list[floa
     try:
         raw, dropped = native.void_labels(
             page.parent, page.kind_of, page.kinds, _TAG_FLAGS, page.label, good,
-            (p._MIN_ARTICLE, p._WRAPPER_SHARE, p._BUILDER_NESTED), _LABELS,
+            (p._MIN_ARTICLE, p._WRAPPER_SHARE, p._BUILDER_NESTED), _LABELS, page.arrays,
         )  # fmt: skip
     except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
         _failed("a page's voided labels", exc)
@@ -989,7 +991,7 @@ def page_text(
     p = placement_module
     try:
         made = native.page_text(page.parent, page.nearest, paras, link_keys, anchor_len,
-                                p._MIN_PARA, p._MAX_DENSITY)  # fmt: skip
+                                p._MIN_PARA, p._MAX_DENSITY, page.arrays)  # fmt: skip
     except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
         _failed("a page's running text", exc)
         return None
@@ -1018,7 +1020,8 @@ def is_thread(page: placement_module._Page, good: dict[int, int], main: int) -> 
     p = placement_module
     try:
         thread = native.is_thread(page.parent, page.depth, page.label, good, page.body, main,
-                                  (p._THREAD_SHARE, p._THREAD_OTHER), _LABELS)  # fmt: skip
+                                  (p._THREAD_SHARE, p._THREAD_OTHER), _LABELS,
+                                  page.arrays)  # fmt: skip
     except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
         _failed("a page's thread", exc)
         return None

@@ -531,6 +531,9 @@ class Scanned(NamedTuple):
     #: Each element's tag, label and bits (by its kind, ``facts``), and the elements (but the
     #: root) of kinds that name the body, made by the core; None: :meth:`_Page.adopt` does.
     lists: tuple[list[str], list[str | None], list[int], list[int]] | None = None
+    #: The core's own copy of the arrays (``linkcrawl_native.ScanArrays``: parent, depth,
+    #: kind_of, nearest, kinds), which its later calls on the page read in place of the lists.
+    arrays: Any = None
 
 
 #: A native scan: (tree, root, links) -> the page's :class:`Scanned`, or None (then Python's).
@@ -679,8 +682,9 @@ class _Page:
     recorded first (:meth:`register`), the facts then read in one go (:meth:`read_facts`)."""
 
     __slots__ = (
-        "ancestry", "attrs", "bits", "block", "body", "depth", "index", "index_addresses",
-        "kind_of", "kinds", "label", "nearest", "nodes", "parent", "sums", "tag",
+        "ancestry", "arrays", "attrs", "bits", "block", "body", "depth", "index",
+        "index_addresses", "kind_of", "kinds", "label", "nearest", "nodes", "parent", "sums",
+        "tag",
     )  # fmt: skip
 
     def __init__(self, root: LexborNode) -> None:
@@ -703,6 +707,7 @@ class _Page:
         self.nearest: list[int] | None = None
         self.ancestry: list[int] | None = None
         self.sums: TreeSums | None = None
+        self.arrays: Any = None  # a native scan's arrays kept in the core (Scanned.arrays)
 
     def register(self, node: LexborNode, mem_id: int) -> int:
         """Record ``node`` (whose ``mem_id`` the caller has) and its ancestors up to the root
@@ -779,6 +784,7 @@ class _Page:
         kinds, kind_of = scanned.kinds, scanned.kind_of
         self.kinds, self.kind_of = kinds, kind_of
         self.nearest, self.ancestry, self.sums = scanned.nearest, scanned.ancestry, scanned.sums
+        self.arrays = scanned.arrays
         if scanned.lists is not None:  # the core's, copied where placement writes (voided
             # labels): a Scanned is cached and may be placed again (review12-n18c 2)
             self.tag, label, bits, body = scanned.lists

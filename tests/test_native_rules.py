@@ -312,8 +312,10 @@ def test_the_rules_on_hostile_arrays(core):
     an exception the wrapper takes (never a panic), and the page's placements Python's."""
     if core is None:
         return no_core()
-    args = list(_captured_inputs())
+    *args, scan = _captured_inputs()  # the lists, then the scan's arrays kept in the core
+    assert isinstance(scan, core.ScanArrays) and len(scan) == len(args[0][0])
     assert core.placement_rules(*args)[0] == ["nav", "content", "footer"]
+    assert core.placement_rules(*args, scan)[:3] == core.placement_rules(*args)[:3]
     arrays, main = list(args[0]), list(args[1])
     broken = []
     for position, bad in ((0, [-1, 5, 1, 2, 3, 4, 5]), (0, [0]), (2, [10**6] * len(arrays[2])),

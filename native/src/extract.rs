@@ -13,6 +13,7 @@ use crate::lexbor;
 use crate::rows::link_rows;
 use crate::scan;
 use crate::scan_arrays;
+use crate::scan_object::ScanArrays;
 use crate::urls::non_ascii_query;
 use crate::walk::{self, LinkRow, PageRow};
 
@@ -211,6 +212,8 @@ pub(crate) fn lexbor_scan_with(
             .map(|f| scan_arrays::ancestry(&s.parent, &s.kind_of, f));
         (nearest, ancestry)
     })?;
+    // The arrays the later calls read, kept in Rust (scan_object.rs).
+    let arrays = Py::new(tree.py(), ScanArrays::of(&s, &nearest))?;
     Ok(Some((
         s.facts,
         s.parent,
@@ -223,7 +226,7 @@ pub(crate) fn lexbor_scan_with(
         s.paras,
         s.seq,
         nearest,
-        (ancestry, lists),
+        (ancestry, lists, arrays),
     )))
 }
 
@@ -275,7 +278,7 @@ fn element_facts(
 }
 
 /// `lexbor_scan`'s answer (scan.rs `Scan`'s fields, then scan_arrays.rs's `nearest`, and
-/// `ancestry` with element_lists.rs's lists).
+/// `ancestry` with element_lists.rs's lists and scan_object.rs's arrays).
 pub(crate) type ScanRow = (
     Option<Vec<facts::Facts>>,
     Vec<i64>,
@@ -288,7 +291,7 @@ pub(crate) type ScanRow = (
     Vec<(usize, usize)>,
     Vec<usize>,
     Vec<i64>,
-    (Option<Vec<u64>>, Option<ElementLists>),
+    (Option<Vec<u64>>, Option<ElementLists>, Py<ScanArrays>),
 );
 
 /// extract.py `_limit_open_elements(_limit_nesting(body, max_depth), max_depth)` (bound_body,

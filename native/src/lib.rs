@@ -21,6 +21,7 @@ mod rows;
 mod rules;
 mod scan;
 mod scan_arrays;
+mod scan_object;
 mod steps;
 mod text;
 mod thread;
@@ -33,7 +34,7 @@ mod walk;
 /// number with any change of a function's name, signature or return shape.
 #[pyfunction]
 fn core_version() -> &'static str {
-    concat!(env!("CARGO_PKG_VERSION"), "+api18")
+    concat!(env!("CARGO_PKG_VERSION"), "+api19")
 }
 
 #[pymodule]
@@ -56,5 +57,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     langid::register(m)?;
     classify::register(m)?;
     layout::register(m)?;
+    scan_object::register(m)?;
     Ok(())
 }

@@ -11,6 +11,7 @@ use pyo3::pybacked::PyBackedStr;
 
 use crate::extract::guarded;
 use crate::scan_arrays::tree_sums;
+use crate::scan_object::{self, ScanArrays};
 
 /// What `_best_block` reads, as Python holds it.
 pub struct Input<'a, S> {
@@ -113,14 +114,16 @@ pub fn best_block<S: AsRef<str>>(x: &Input<'_, S>) -> Option<usize> {
 }
 
 /// `best_block` for Python (pipelines/native.py `best_block`): None where Python's loop
-/// answers; a panic is a RuntimeError.
+/// answers; a panic is a RuntimeError. *scan*: the scan's arrays (scan_object.rs), read in
+/// place of *parent* and *depth*.
 #[pyfunction]
 #[pyo3(name = "best_block")]
+#[pyo3(signature = (parent, depth, label, boilerplate, blocks, good, link_text, links, hub, weights, scan=None))]
 #[allow(clippy::too_many_arguments)]
 fn best_block_py(
     py: Python<'_>,
-    parent: Vec<i64>,
-    depth: Vec<i64>,
+    parent: Bound<'_, PyAny>,
+    depth: Bound<'_, PyAny>,
     label: Vec<Option<PyBackedStr>>,
     boilerplate: Vec<String>,
     blocks: HashMap<i64, i64>,
@@ -129,7 +132,11 @@ fn best_block_py(
     links: (Vec<i64>, Vec<i64>, Vec<i64>),
     hub: bool,
     weights: (f64, f64, f64),
+    scan: Option<Bound<'_, ScanArrays>>,
 ) -> PyResult<Option<usize>> {
+    let scan = scan.as_ref().map(Bound::get);
+    let parent = scan_object::parent(scan, &parent)?;
+    let depth = scan_object::depth(scan, &depth)?;
     let (link_keys, anchor_len, link_para) = links;
     let (boiler_weight, link_weight, decay) = weights;
     py.detach(|| {

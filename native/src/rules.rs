@@ -14,6 +14,7 @@ use pyo3::types::{PyDict, PyList, PySet, PyString, PyTuple};
 
 use crate::extract::guarded;
 use crate::model;
+use crate::scan_object::{self, ScanArrays};
 
 /// Label codes: the order of the names Python passes (CONTENT, NAV, SIDEBAR, FOOTER,
 /// COMMENT), after "none".
@@ -824,12 +825,12 @@ impl Calls for PyCalls<'_, '_> {
 }
 
 type Arrays<'py> = (
-    Vec<i64>,
-    Vec<i64>,
-    Vec<usize>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
     (Bound<'py, PyList>, Bound<'py, PyDict>),
     Bound<'py, PyList>,
-    Vec<i64>,
+    Bound<'py, PyAny>,
     Bound<'py, PyList>,
 );
 type MainTuple = (i64, Vec<i64>, bool, bool, bool, bool, f64);
@@ -860,8 +861,10 @@ type Answer<'py> = (
 /// none), the five label names and the callbacks (`_PAGER.fullmatch`, `_place_tail`,
 /// `_in_landmark`, `_side`). Answers each link's placement (one of the names), confidence
 /// and fingerprint; `_Article`'s fields (edges a set); the copy blocks; and a list whose entry
-/// at each link's key is `where.of`'s first element in a tuple (None around main).
+/// at each link's key is `where.of`'s first element in a tuple (None around main). *scan*: the
+/// scan's arrays (scan_object.rs), read in place of the parents, depths, kinds and nearest.
 #[pyfunction]
+#[pyo3(signature = (arrays, main, texts, seq, link_keys, rels, anchors, landmark, names, callbacks, model_inputs, scan=None))]
 #[allow(clippy::too_many_arguments)]
 fn placement_rules<'py>(
     py: Python<'py>,
@@ -876,15 +879,24 @@ fn placement_rules<'py>(
     names: [Bound<'py, PyString>; 5],
     callbacks: Callbacks<'py>,
     model_inputs: Option<ModelInputs<'py>>,
+    scan: Option<Bound<'py, ScanArrays>>,
 ) -> PyResult<Answer<'py>> {
     let (parent, depth, kind_of, (kinds, tag_flags), labels, nearest, blocks) = arrays;
-    let kind_flags = kind_flags(&kinds, &tag_flags)?;
+    let scan = scan_object::with_kinds(scan.as_ref().map(Bound::get), kinds.as_any());
+    let parent = scan_object::parent(scan, &parent)?.into_owned();
+    let depth = scan_object::depth(scan, &depth)?.into_owned();
+    let kind_of = scan_object::kind_of(scan, &kind_of)?;
+    let nearest = scan_object::nearest(scan, &nearest)?.into_owned();
+    let kind_flags = match scan {
+        Some(scan) => scan.kind_flags(&tag_flags)?,
+        None => kind_flags(&kinds, &tag_flags)?,
+    };
     let n = parent.len();
     if kind_of.len() != n || labels.len() != n || blocks.len() != n {
         return Err(bad("arrays of other lengths"));
     }
     let mut flags = Vec::with_capacity(n);
-    for &kind in &kind_of {
+    for &kind in kind_of.iter() {
         flags.push(
             *kind_flags
                 .get(kind)

@@ -8,6 +8,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::scan_object::{self, ScanArrays};
+
 /// `_Text`'s dicts as (key, value) in insertion order, and each link's block (-1: none).
 pub struct Text {
     pub own: Vec<(i64, i64)>,
@@ -111,20 +113,26 @@ type TextDicts<'py> = (
     Bound<'py, PyDict>,
 );
 
-/// placement.py `_Text` of a natively scanned page: (own, link_para, links, good).
+/// placement.py `_Text` of a natively scanned page: (own, link_para, links, good). *scan*:
+/// the scan's arrays (scan_object.rs), read in place of *parent* and *nearest*.
 #[pyfunction]
 #[pyo3(name = "page_text")]
+#[pyo3(signature = (parent, nearest, paras, link_keys, anchor_len, min_para, max_density, scan=None))]
 #[allow(clippy::too_many_arguments)]
 fn page_text_py<'py>(
     py: Python<'py>,
-    parent: Vec<i64>,
-    nearest: Vec<i64>,
+    parent: Bound<'py, PyAny>,
+    nearest: Bound<'py, PyAny>,
     paras: Bound<'py, PyDict>,
     link_keys: Vec<i64>,
     anchor_len: Vec<i64>,
     min_para: i64,
     max_density: f64,
+    scan: Option<Bound<'py, ScanArrays>>,
 ) -> PyResult<TextDicts<'py>> {
+    let scan = scan.as_ref().map(Bound::get);
+    let parent = scan_object::parent(scan, &parent)?;
+    let nearest = scan_object::nearest(scan, &nearest)?;
     let mut items = Vec::with_capacity(paras.len());
     for (key, length) in paras.iter() {
         items.push((key.extract::<i64>()?, length.extract::<i64>()?));

@@ -10,6 +10,7 @@ use pyo3::types::{PyList, PyString};
 
 use crate::extract::guarded;
 use crate::rules::{code_of, COMMENT, CONTENT, NONE};
+use crate::scan_object::{self, ScanArrays};
 
 /// What `_is_thread` reads; *parent* checked to be a tree (an element after its parent).
 pub struct Page<'a> {
@@ -129,20 +130,26 @@ fn element(key: i64, n: usize) -> PyResult<usize> {
 }
 
 /// placement.py `_is_thread` of a natively scanned page: *good* `text.good`, *body*
-/// `page.body`, *constants* `_THREAD_SHARE` and `_THREAD_OTHER`, *names* the five labels.
+/// `page.body`, *constants* `_THREAD_SHARE` and `_THREAD_OTHER`, *names* the five labels;
+/// *scan*: the scan's arrays (scan_object.rs), read in place of *parent* and *depth*.
 #[pyfunction]
 #[pyo3(name = "is_thread")]
+#[pyo3(signature = (parent, depth, labels, good, body, main, constants, names, scan=None))]
 #[allow(clippy::too_many_arguments)]
 fn is_thread_py(
-    parent: Vec<i64>,
-    depth: Vec<i64>,
+    parent: Bound<'_, PyAny>,
+    depth: Bound<'_, PyAny>,
     labels: Bound<'_, PyList>,
     good: Bound<'_, pyo3::types::PyDict>,
     body: Vec<i64>,
     main: i64,
     constants: (f64, i64),
     names: [Bound<'_, PyString>; 5],
+    scan: Option<Bound<'_, ScanArrays>>,
 ) -> PyResult<bool> {
+    let scan = scan.as_ref().map(Bound::get);
+    let parent = scan_object::parent(scan, &parent)?;
+    let depth = scan_object::depth(scan, &depth)?;
     let n = parent.len();
     if n == 0 || parent[0] != -1 || depth.len() != n || labels.len() != n {
         return Err(bad("arrays of other lengths"));

@@ -15,6 +15,7 @@ use crate::extract::guarded;
 use crate::facts::{tables, Tables};
 use crate::rules::{code_of, kind_flags, BLOCK, FOOTER, MAIN_OR_ARTICLE, NAV, NONE, SIDEBAR};
 use crate::scan_arrays::tree_sums;
+use crate::scan_object::{self, ScanArrays};
 
 /// placement.py's `_MIN_ARTICLE`, `_WRAPPER_SHARE`, `_BUILDER_NESTED`.
 pub struct Shares {
@@ -192,20 +193,26 @@ fn class_region_words(tables: &Tables, cls: &str, label: &str) -> HashSet<String
 /// its kinds): each element's raw good text, and the elements whose label goes (Python sets
 /// them None). *kinds*: the scan's (tag, class, ...) tuples; *tag_flags*: rules.rs's flags by
 /// tag; *shares*: `_MIN_ARTICLE`, `_WRAPPER_SHARE`, `_BUILDER_NESTED`; *names*: the five
-/// labels (CONTENT, NAV, SIDEBAR, FOOTER, COMMENT).
+/// labels (CONTENT, NAV, SIDEBAR, FOOTER, COMMENT); *scan*: the scan's arrays
+/// (scan_object.rs), read in place of *parent*, *kind_of* and *kinds*.
 #[pyfunction]
 #[pyo3(name = "void_labels")]
+#[pyo3(signature = (parent, kind_of, kinds, tag_flags, labels, good, shares, names, scan=None))]
 #[allow(clippy::too_many_arguments)]
 fn void_labels_py(
-    parent: Vec<i64>,
-    kind_of: Vec<usize>,
+    parent: Bound<'_, PyAny>,
+    kind_of: Bound<'_, PyAny>,
     kinds: Bound<'_, PyList>,
     tag_flags: Bound<'_, PyDict>,
     labels: Bound<'_, PyList>,
     good: HashMap<i64, i64>,
     shares: (f64, f64, f64),
     names: [Bound<'_, PyString>; 5],
+    scan: Option<Bound<'_, ScanArrays>>,
 ) -> PyResult<(Vec<f64>, Vec<usize>)> {
+    let scan = scan_object::with_kinds(scan.as_ref().map(Bound::get), kinds.as_any());
+    let parent = scan_object::parent(scan, &parent)?;
+    let kind_of = scan_object::kind_of(scan, &kind_of)?;
     let n = parent.len();
     if n == 0 || parent[0] != -1 || kind_of.len() != n || labels.len() != n {
         return Err(PyValueError::new_err(
@@ -219,9 +226,12 @@ fn void_labels_py(
             ));
         }
     }
-    let per_kind = kind_flags(&kinds, &tag_flags)?;
+    let per_kind = match scan {
+        Some(scan) => scan.kind_flags(&tag_flags)?,
+        None => kind_flags(&kinds, &tag_flags)?,
+    };
     let mut flags = Vec::with_capacity(n);
-    for &kind in &kind_of {
+    for &kind in kind_of.iter() {
         flags.push(
             *per_kind
                 .get(kind)
@@ -255,6 +265,9 @@ fn void_labels_py(
             return words.clone();
         }
         let cls = classes.entry(kind).or_insert_with(|| {
+            if let Some(scan) = scan {
+                return scan.kinds.get(kind).and_then(|k| k.1.clone());
+            }
             match kinds.get_item(kind).and_then(|k| k.get_item(1)) {
                 Ok(value) if value.is_none() => None,
                 Ok(value) => match value.extract::<String>() {
@@ -283,7 +296,7 @@ fn void_labels_py(
         nested: shares.2,
     };
     let mut page = Page {
-        parent: &parent,
+        parent: &parent[..],
         flags: &flags,
         label,
         region_words,

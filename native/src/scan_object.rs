@@ -1,0 +1,119 @@
+//! A native scan's arrays kept in Rust (`ScanArrays`), handed to Python with the scan's lists
+//! (extract.rs `lexbor_scan`, the one place both are made) and given back to the core's later
+//! calls on the page (`void_labels`, `page_text`, `best_block`, `is_thread`,
+//! `placement_rules`): they read the arrays in place instead of converting Python's lists
+//! again (each call converted 500-element int lists, and `void_labels` and
+//! `placement_rules` each the 130 kind tuples, per page). A call given lists and no object,
+//! or an object whose array is not the length of the list Python passed (never from
+//! placement.py: an adopted page's arrays are not changed), reads the lists as before.
+use std::borrow::Cow;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::scan::{Kind, Scan};
+
+/// Each scanned element's parent, depth, kind and nearest block of running text (with the
+/// last -1, scan_arrays.rs `nearest`), and the kinds: what the later calls read.
+#[pyclass(frozen, eq, module = "linkcrawl_native", name = "ScanArrays")]
+#[derive(PartialEq)]
+pub struct ScanArrays {
+    pub parent: Vec<i64>,
+    pub depth: Vec<i64>,
+    pub kind_of: Vec<usize>,
+    pub nearest: Vec<i64>,
+    pub kinds: Vec<Kind>,
+}
+
+#[pymethods]
+impl ScanArrays {
+    fn __len__(&self) -> usize {
+        self.parent.len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<ScanArrays of {} elements>", self.parent.len())
+    }
+}
+
+impl ScanArrays {
+    /// The arrays of *scan* and its *nearest* (copies: the scan's own go to Python's lists).
+    pub fn of(scan: &Scan, nearest: &[i64]) -> Self {
+        ScanArrays {
+            parent: scan.parent.clone(),
+            depth: scan.depth.iter().map(|&d| d as i64).collect(),
+            kind_of: scan.kind_of.iter().map(|&k| k as usize).collect(),
+            nearest: nearest.to_vec(),
+            kinds: scan.kinds.clone(),
+        }
+    }
+
+    /// Each kind's flags by its tag in *table* (Python's `_TAG_FLAGS`; rules.rs
+    /// `kind_flags` of the kinds' tuples).
+    pub fn kind_flags(&self, table: &Bound<'_, PyDict>) -> PyResult<Vec<u32>> {
+        let mut flags = Vec::with_capacity(self.kinds.len());
+        for kind in &self.kinds {
+            flags.push(match table.get_item(&kind.0)? {
+                Some(value) => value.extract()?,
+                None => 0,
+            });
+        }
+        Ok(flags)
+    }
+}
+
+/// The object's array (*pick*) if Python passed the object and the array is as long as
+/// *list*, else *list*'s items (*items*).
+fn array<'a, 'py, T: Clone>(
+    scan: Option<&'a ScanArrays>,
+    pick: fn(&ScanArrays) -> &[T],
+    list: &Bound<'py, PyAny>,
+    items: fn(&Bound<'py, PyAny>) -> PyResult<Vec<T>>,
+) -> PyResult<Cow<'a, [T]>> {
+    if let Some(scan) = scan {
+        let own = pick(scan);
+        if list.len().ok() == Some(own.len()) {
+            return Ok(Cow::Borrowed(own));
+        }
+    }
+    Ok(Cow::Owned(items(list)?))
+}
+
+fn i64s(list: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
+    list.extract()
+}
+
+fn usizes(list: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+    list.extract()
+}
+
+pub fn parent<'a>(s: Option<&'a ScanArrays>, list: &Bound<'_, PyAny>) -> PyResult<Cow<'a, [i64]>> {
+    array(s, |s| &s.parent, list, i64s)
+}
+
+pub fn depth<'a>(s: Option<&'a ScanArrays>, list: &Bound<'_, PyAny>) -> PyResult<Cow<'a, [i64]>> {
+    array(s, |s| &s.depth, list, i64s)
+}
+
+pub fn kind_of<'a>(
+    s: Option<&'a ScanArrays>,
+    list: &Bound<'_, PyAny>,
+) -> PyResult<Cow<'a, [usize]>> {
+    array(s, |s| &s.kind_of, list, usizes)
+}
+
+pub fn nearest<'a>(s: Option<&'a ScanArrays>, list: &Bound<'_, PyAny>) -> PyResult<Cow<'a, [i64]>> {
+    array(s, |s| &s.nearest, list, i64s)
+}
+
+/// The object Python passed, if it has as many kinds as *kinds* (Python's list of them).
+pub fn with_kinds<'a>(
+    s: Option<&'a ScanArrays>,
+    kinds: &Bound<'_, PyAny>,
+) -> Option<&'a ScanArrays> {
+    s.filter(|s| kinds.len().ok() == Some(s.kinds.len()))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<ScanArrays>()
+}

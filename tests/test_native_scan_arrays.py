@@ -1,0 +1,108 @@
+"""A native scan's arrays kept in the core (native/src/scan_object.rs ``ScanArrays``): the
+core's later calls on the page (``void_labels``, ``page_text``, ``best_block``,
+``is_thread``, ``placement_rules``) read them in place of Python's lists, with the same
+answers; an object that does not fit the lists is never a panic."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from native_checks import built, no_core, no_fallback, repository_pages  # noqa: F401 (no_fallback: autouse)
+from selectolax.lexbor import LexborHTMLParser
+
+from pipelines import native, placement
+from pipelines.extract import extract_page
+
+_CALLS = ("void_labels", "page_text", "best_block", "is_thread", "placement_rules")
+
+
+@pytest.fixture(scope="module")
+def core():
+    """The built core with lexbor's API; None without cargo (each test then checks that)."""
+    return built(native.lexbor_core())
+
+
+def _spied(core, monkeypatch) -> dict[str, list[object]]:  # type: ignore[no-untyped-def]
+    """Each core call of _CALLS, recorded with the scan object it was given (its last
+    argument: None when the lists alone were passed)."""
+    seen: dict[str, list[object]] = {name: [] for name in _CALLS}
+    for name in _CALLS:
+        real = getattr(core, name)
+
+        def spy(*args, _real=real, _name=name):  # type: ignore[no-untyped-def]
+            seen[_name].append(args[-1])
+            return _real(*args)
+
+        monkeypatch.setattr(core, name, spy)
+    return seen
+
+
+def test_the_calls_read_the_scans_arrays_with_the_same_rows(core, monkeypatch):
+    """On a third of the repository's pages, the rows with the core's arrays passed equal
+    those with Python's lists alone (``Scanned.arrays`` dropped), and each call took the
+    object of its page."""
+    if core is None:
+        return no_core()
+    pages = repository_pages()[::3]
+    seen = _spied(core, monkeypatch)
+    with_arrays = [extract_page(html, url) for url, html in pages]
+    assert all(isinstance(a, core.ScanArrays) for name in _CALLS for a in seen[name])
+    assert all(seen[name] for name in ("void_labels", "page_text", "best_block",
+                                       "placement_rules"))  # fmt: skip
+    for name in _CALLS:
+        seen[name].clear()
+    adopt = placement._Page.adopt
+
+    def lists_only(page, scanned, links, attrs):  # type: ignore[no-untyped-def]
+        adopt(page, scanned._replace(arrays=None), links, attrs)
+
+    monkeypatch.setattr(placement._Page, "adopt", lists_only)
+    lists = [extract_page(html, url) for url, html in pages]
+    assert all(a is None for name in _CALLS for a in seen[name])
+    assert seen["placement_rules"]
+    assert with_arrays == lists
+
+
+def _scanned(html: str) -> tuple[placement._Page, placement.Scanned]:
+    """A natively scanned page of *html* (no links) and its scan."""
+    tree = LexborHTMLParser(html)
+    scanned = native.scan_page(tree, tree.body, [])
+    assert scanned is not None and scanned.arrays is not None
+    page = placement._Page(tree.body)
+    page.adopt(scanned, [], None)
+    return page, scanned
+
+
+def test_an_object_that_does_not_fit_the_lists(core):
+    """An object of another length than the lists: the lists are read (the same answers);
+    one of the same length but another page: an answer or an exception, never a panic; not
+    a ScanArrays: a TypeError."""
+    if core is None:
+        return no_core()
+    html = '<div class="sidebar"><p>' + "Running text. " * 40 + "</p></div>"
+    page, scanned = _scanned(html)
+    args = [page.parent, page.kind_of, page.kinds, native._TAG_FLAGS, page.label, {2: 559},
+            (400, 0.5, 0.4), native._LABELS]  # fmt: skip
+    want = core.void_labels(*args)
+    assert core.void_labels(*args, scanned.arrays) == want
+    _, bigger = _scanned("<div><p>" + "Running text. " * 40 + "</p></div><section><p>"
+                            + "More text. " * 40 + "</p></section>")  # fmt: skip
+    assert len(bigger.arrays) != len(page.parent)
+    assert core.void_labels(*args, bigger.arrays) == want
+    text = [page.parent, page.nearest, {2: 559}, [], [], 25, 0.5]
+    assert core.page_text(*text, bigger.arrays) == core.page_text(*text)
+    thread = [page.parent, page.depth, page.label, {2: 559}, [], 2, (0.5, 2000), native._LABELS]
+    assert core.is_thread(*thread, bigger.arrays) == core.is_thread(*thread)
+    # Same length, another tree (a flat page): no panic, whatever it answers.
+    _, flat = _scanned("<p>" + "Running text. " * 40 + "</p><p>" + "More text. " * 40 + "</p>")
+    assert len(flat.arrays) == len(page.parent)
+    for call, given in ((core.void_labels, args), (core.page_text, text), (core.is_thread, thread)):
+        with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
+            call(*given, flat.arrays)
+    for bad in ([-1, 0, 1], "arrays", 3):
+        with pytest.raises(TypeError):
+            core.void_labels(*args, bad)
+    assert repr(scanned.arrays) == "<ScanArrays of 3 elements>"
+    # Objects compare by their arrays (lexbor_page_scan's row equals lexbor_scan's).
+    assert scanned.arrays == _scanned(html)[1].arrays != bigger.arrays
