@@ -275,14 +275,27 @@ def _signals_held() -> Iterator[None]:
         yield
         return
     got: list[int] = []
-    before = {s: signal.signal(s, lambda signum, frame: got.append(signum)) for s in kinds}
+    before: dict[int, Any] = {}
     try:
+        for s in kinds:  # inside the try: a signal between the two installs restores both
+            before[s] = signal.signal(s, lambda signum, frame: got.append(signum))
         yield
     finally:
         for s, handler in before.items():
             signal.signal(s, handler)
-        for s in dict.fromkeys(got):
-            signal.raise_signal(s)
+        _raise_each(list(dict.fromkeys(got)))
+
+
+def _raise_each(signals: list[int]) -> None:
+    """Raise each of ``signals`` with its handler, every one even when one's handler raises
+    (review12-i18c 5: a SIGTERM held beside a SIGINT was dropped)."""
+    import signal
+
+    if signals:
+        try:
+            signal.raise_signal(signals[0])
+        finally:
+            _raise_each(signals[1:])
 
 
 def _limits(max_body_bytes: int | None, page_cpu_budget: float | None) -> Any:
@@ -573,8 +586,12 @@ def _pool_parent(
     import traceback
 
     # Stopped by the caller (an interrupt): leave through the pool's exit, which ends the
-    # workers, instead of dying at once and leaving them.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
+    # workers, instead of dying at once and leaving them. Once: a second SIGTERM must not
+    # interrupt that exit. Ctrl-C (SIGINT to the whole group) is the caller's, which stops
+    # this process with SIGTERM (review12-i18c 1: a SIGINT beside it replaced the stop by an
+    # exit that waited for the workers' files, and a second Ctrl-C hung every process).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop_once)
     _die_with(caller)  # the caller killed (SIGKILL, out of memory): stop the workers too
     try:
         warm_up()
@@ -608,6 +625,15 @@ def _pool_parent(
         conn.send(("error", traceback.format_exc(limit=-8)))
     finally:
         conn.close()
+
+
+def _stop_once(signum: int, frame: Any) -> None:
+    """The pool parent's SIGTERM handler: exit (through the pool's exit, which ends the
+    workers), ignoring any later SIGTERM."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(1)
 
 
 def _pool_round(
@@ -739,7 +765,8 @@ def run_ingest(
             print(f"linkcrawl: {line}", file=messages, flush=True)
 
     if workers <= 1 or len(sources) <= 1:
-        with _fewer_collections():
+        # SIGTERM as Ctrl-C: the file's unfinished parts are deleted (review12-i18c 2).
+        with _fewer_collections(), _term_as_interrupt():
             _ingest_here(sources, out, options, total, bar, finished)
     else:
         _in_pool(by_size(sources), out, options, min(workers, len(sources)), total, bar,
@@ -850,8 +877,33 @@ def _take_results(
                     failed = got[1]
             bar.update(total.files, list(shared[:]), sum(total.errors.values()))
     finally:
-        if parent.is_alive() and failed is None and total.files < len(sources):
+        stopping = parent.is_alive() and failed is None and total.files < len(sources)
+        if stopping:
             parent.terminate()  # an interrupt: the parent stops its workers
-        parent.join()
+        with _signals_ignored():  # a second Ctrl-C must not leave the pool behind
+            parent.join(WORKER_STOP_SECONDS + 5.0 if stopping else None)
+            if parent.is_alive():  # its workers die with it (PR_SET_PDEATHSIG)
+                parent.kill()
+                parent.join()
         results.close()
     return failed
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored inside (the main thread only: elsewhere they are not
+    ours to set)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before: dict[int, Any] = {}
+    try:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            before[s] = signal.signal(s, signal.SIG_IGN)
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)

@@ -396,7 +396,9 @@ def test_cpu_budget_stops_a_cpu_bound_function_and_restores_the_previous_timer()
         budget = r"CPU budget exceeded \(0.2 s\)"
         with pytest.raises(PageBudgetExceeded, match=budget), cpu_budget(0.2):
             _spin(30)
-        assert 0.15 < time.process_time() - start < 5
+        # ITIMER_PROF is charged by scheduler ticks, process_time exactly: on a loaded
+        # machine the timer fired at 0.13 s of process_time (CI, load ~10).
+        assert 0.05 < time.process_time() - start < 5
         assert 90 < signal.getitimer(signal.ITIMER_PROF)[0] < 100  # the outer timer is back
         assert signal.getsignal(signal.SIGPROF) is not None and calls == []
         with cpu_budget(0.2):  # within budget: nothing happens, even after the block

@@ -420,14 +420,24 @@ def test_workers_are_waited_for_and_their_cpu_counted(tmp_path):
     assert calls == [0]  # the caller's own loading, once
 
 
-def test_the_pool_parent_is_forked_only_from_a_single_threaded_caller(tmp_path):
+def test_the_pool_parent_is_forked_only_from_a_single_threaded_caller(tmp_path, monkeypatch):
     """A caller with no other thread (the CLI) forks the pool's parent, warmed up: it does
     not load ~1 CPU s of modules again; a caller with threads (a test's servers) spawns it,
     as a fork would copy the locks its threads hold. Both give the same rows."""
+    import multiprocessing
     import sys
     import threading
 
     from crawler.ingest import _forks_safely, run_ingest
+
+    methods: list[str] = []  # the start methods this process asks for (review12-i18c 3)
+    get_context = multiprocessing.get_context
+
+    def asked(method: str | None = None) -> object:
+        methods.append(method)
+        return get_context(method)
+
+    monkeypatch.setattr(multiprocessing, "get_context", asked)
 
     linux, alone = sys.platform.startswith("linux"), threading.active_count() == 1
     assert _forks_safely() is (linux and alone)
@@ -440,7 +450,10 @@ def test_the_pool_parent_is_forked_only_from_a_single_threaded_caller(tmp_path):
             t.start()
         try:
             assert _forks_safely() is (linux and alone and threads == 0)
+            methods.clear()
             run_ingest(files, str(tmp_path / name), workers=2, progress=False)
+            forks = linux and alone and threads == 0
+            assert methods[:1] == ["fork" if forks else "spawn"], methods
         finally:
             stop.set()
             for t in idle:
@@ -620,10 +633,18 @@ def _group_left(pgid: int) -> list[str]:
     return left
 
 
-def test_sigterm_to_the_cli_stops_its_workers(tmp_path):
+@pytest.mark.parametrize(
+    ("stop", "files"),
+    [("term-cli", 2), ("int-group-twice", 2), ("term-cli", 1)],
+)
+def test_a_stopped_ingest_leaves_no_process_and_no_part(tmp_path, stop, files):
     """`kill PID` (or `timeout`) on `ingest --workers 2` killed the CLI alone: its pool read
     on, orphaned, published after the command had returned and printed tracebacks. SIGTERM
-    is taken as Ctrl-C: the workers stop, no part is half written, no process is left."""
+    is taken as Ctrl-C: the workers stop, no part is half written, no process is left.
+    review12-i18c 1: Ctrl-C in a terminal (SIGINT to the whole group) let the workers read
+    their files to the end and publish them, and a second Ctrl-C hung every process for
+    ever. review12-i18c 2: one file is read in the CLI's process, where SIGTERM killed it
+    and left its parts' temporary files for good."""
     import signal
     import subprocess
     import sys
@@ -632,7 +653,7 @@ def test_sigterm_to_the_cli_stops_its_workers(tmp_path):
     slow = [write_warc(tmp_path / f"slow{i}.warc.gz", [
         record("response", f"http://slow{i}.test/{j}", http("200 OK", html(
             *(f"/{j}/{k}" for k in range(30))), Content_Type="text/html"))
-        for j in range(3000)]) for i in range(2)]  # fmt: skip
+        for j in range(3000)]) for i in range(files)]  # fmt: skip
     out = tmp_path / "ix"
     cli = subprocess.Popen(
         [sys.executable, "-m", "crawler.cli", "ingest", "-q", *map(str, slow), "--out", str(out),
@@ -643,14 +664,62 @@ def test_sigterm_to_the_cli_stops_its_workers(tmp_path):
     while not _readers_of(slow[0]) and time.monotonic() < deadline:  # a worker reads
         time.sleep(0.05)
     assert _readers_of(slow[0]), "no worker started"
-    cli.send_signal(signal.SIGTERM)  # the CLI only, not its group
-    _, err = cli.communicate(timeout=60)
-    assert cli.returncode != 0 and "interrupted" in err and "Traceback" not in err
+    try:
+        if stop == "term-cli":
+            cli.send_signal(signal.SIGTERM)  # the CLI only, not its group
+        else:  # Ctrl-C twice in a terminal: SIGINT to every process of the group
+            os.killpg(cli.pid, signal.SIGINT)
+            time.sleep(1.0)
+            os.killpg(cli.pid, signal.SIGINT)
+        _, err = cli.communicate(timeout=30)
+    finally:
+        if cli.poll() is None:
+            os.killpg(cli.pid, signal.SIGKILL)
+    assert cli.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
     deadline = time.monotonic() + 10
     while _group_left(cli.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _group_left(cli.pid) == []
     assert not list(out.rglob("*.tmp")) and not list(out.rglob("part-*"))
+
+
+def test_the_pool_parent_leaves_ctrl_c_to_the_cli(tmp_path):
+    """review12-i18c 1: Ctrl-C is the CLI's (it stops the pool parent with SIGTERM, which
+    ends the workers); a SIGINT that reached the pool parent made it leave through an exit
+    that waited for its workers' files and, with a second one, hung. A SIGINT to the pool
+    parent alone is ignored: the ingest ends whole."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    files = [write_warc(tmp_path / f"f{i}.warc.gz", [
+        record("response", f"http://f{i}.test/{j}", http("200 OK", html(
+            *(f"/{j}/{k}" for k in range(30))), Content_Type="text/html"))
+        for j in range(1500)]) for i in range(2)]  # fmt: skip
+    out = tmp_path / "ix"
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", "ingest", "-q", *map(str, files), "--out",
+         str(out), "--workers", "2", "--no-compact"],
+        start_new_session=True, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not _readers_of(files[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pool = [p for p in _group_left(cli.pid) if _ppid(p) == cli.pid]
+    assert len(pool) == 1, pool
+    os.kill(int(pool[0]), signal.SIGINT)
+    try:
+        _, err = cli.communicate(timeout=120)
+    finally:
+        if cli.poll() is None:
+            os.killpg(cli.pid, signal.SIGKILL)
+    assert cli.returncode == 0, err
+    assert len(rows(out, "pages")) == 3000
+
+
+def _ppid(pid: str) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 @pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
