@@ -899,7 +899,7 @@ def test_queued_buckets_are_built_beside_the_thread_once_written(tmp_path, monke
     same files as the build from the generation's files."""
     build, help_ = agg.InHand._build, agg.InHand._help
     on_thread, here, helping, outside = [], [], threading.Event(), []
-    numpy_limits, tasks = [], _recorded_tasks(monkeypatch)
+    numpy_limits, tasks, here_limits = [], _recorded_tasks(monkeypatch), []
     tables_in_numpy = agg._tables_in_numpy
 
     def recorded(self, bucket, rows, con=None, limit=None):
@@ -920,9 +920,17 @@ def test_queued_buckets_are_built_beside_the_thread_once_written(tmp_path, monke
         numpy_limits.append((task.bucket, _memory_limit(con)))
         tables_in_numpy(con, task, hbl)
 
+    numpy_bytes = agg.InHand.numpy_bytes
+
+    def within(self, rows, limit):
+        if threading.current_thread() is threading.main_thread():
+            here_limits.append(limit)
+        return numpy_bytes(self, rows, limit)
+
     monkeypatch.setattr(agg.InHand, "_build", recorded)
     monkeypatch.setattr(agg.InHand, "_help", helped)
     monkeypatch.setattr(agg, "_tables_in_numpy", numpy_on)
+    monkeypatch.setattr(agg.InHand, "numpy_bytes", within)
     monkeypatch.setattr(agg, "numpy_need", lambda rows: 300 << 20)  # a lowered limit shows
     limit = "6GB"
     snap, from_rows, _ = _in_hand_crawl(tmp_path, monkeypatch, threads=2, memory_limit=limit)
@@ -934,6 +942,9 @@ def test_queued_buckets_are_built_beside_the_thread_once_written(tmp_path, monke
     assert outside[0] == outside[1] and outside[0] < agg.memory_bytes(limit), outside
     share = agg.memory_bytes(limit) - outside[0]
     assert all(share < lowered[b] < outside[0] for b in here), (numpy_limits, outside)
+    # numpy beside the thread within the thread's share, not the rest (review12-c17w 2)
+    assert here_limits and all(0 < x <= share for x in here_limits), (here_limits, share)
+    assert all(lowered[b] >= outside[0] - share for b in here), (numpy_limits, share)
     assert all(t.table is not None for t in tasks if t.bucket in here and t.rows is not None)
     _same_as_the_files_build(tmp_path, snap)
 
@@ -1579,15 +1590,29 @@ def _numpy_peak(tmp_path: Path, rows: pa.Table) -> int:
     return numpy_peak + peak[0]
 
 
-@pytest.mark.parametrize("kind", ["short", "long_redirected"])
+@pytest.mark.parametrize(
+    "kind", ["short", "long_redirected", "short_redirected", "one_row_hosts", "long_anchors"]
+)
 def test_the_in_hand_numpy_bound_holds_the_build(tmp_path, kind):
     """What a bucket's build in numpy takes beside its rows is within what InHand budgets for
     it (review11: short rows took 3.7x their bytes against a bound of 2x; long URLs with
     links through redirects 4.5x): per row, and per byte of its strings."""
+    import numpy as np
     import pyarrow.compute as pc
 
+    i = np.arange(60_000)
     if kind == "short":
         rows = _short_rows(60_000, 2000)
+    elif kind == "short_redirected":  # review12-c17w: a tenth of the links through redirects
+        rows = _short_rows(60_000, 2000)
+        kinds = pa.array(np.where(i % 10 == 0, "redirect", "direct"))
+        rows = rows.set_column(rows.schema.get_field_index("link_kind"), "link_kind", kinds)
+    elif kind == "one_row_hosts":  # every row its own stored host
+        rows = _short_rows(60_000, 60_000)
+    elif kind == "long_anchors":  # 1 KB anchors, each its own
+        rows = _short_rows(60_000, 2000)
+        text = pc.binary_join_element_wise(pa.array(i.astype(str)), "a" * 1000, "")
+        rows = rows.set_column(rows.schema.get_field_index("anchor_text"), "anchor_text", text)
     else:
         rows = _long_urls(_crafted_bucket(7, 3000, redirects=True, surt_by_host=False), 2000)
         turl = pc.binary_join_element_wise(rows["target_url"], "?" + "q" * 2000, "")

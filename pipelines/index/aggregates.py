@@ -723,12 +723,17 @@ IN_HAND_OWN_MIN_BYTES = 4 << 30
 # 2000 stored hosts, 525 MB (594 before; int64 codes and orders, rows doubled for stored
 # hosts); 60k such rows 34 MB; 50k rows of 2 KB URLs 513 MB, 929 MB with links through
 # redirects (the merged backlinks come from DuckDB as well); the 10M bench's largest bucket
-# (1.43M rows) 572 MB. The budget is 1.12x to 1.33x those; 460 B a row holds that bucket
-# within a 6 GB limit's share (at 640: built in DuckDB, 2x the CPU). Bigger buckets are
-# built in DuckDB, which spills.
-NUMPY_BYTES_PER_ROW = 460
+# (1.43M rows) 572 MB. Review12-c17w's shapes took more a row: 60k short rows with a tenth of
+# the links through redirects 60 MB (984 MB at 1M rows), 60k rows each its own stored host
+# 48 MB, and 1 KB anchors ~10x their bytes (held five or six times at once, and per class):
+# 720 B a row, 900 with redirects, anchors' bytes 7x more (460 B a row, which let the bench's
+# largest bucket into numpy within a 6 GB limit's share, was under the first two). Bigger
+# buckets are built in DuckDB, which spills.
+NUMPY_BYTES_PER_ROW = 720
+NUMPY_BYTES_PER_ROW_REDIRECTED = 900
 NUMPY_BYTES_PER_STRING_BYTE_IN_HAND = 3
 NUMPY_BYTES_PER_STRING_BYTE_REDIRECTED = 5
+NUMPY_BYTES_PER_ANCHOR_BYTE = 7
 # The string columns of a bucket's rows a build in numpy takes (:func:`onepass.distinct_backlinks`).
 _ROW_STRINGS = ("target_host", "target_domain", "source_url", "target_url", "anchor_text",
                 "source_domain", "placement", "source_page_type")  # fmt: skip
@@ -788,14 +793,17 @@ def numpy_need(rows: pa.Table) -> int:
     per byte of the strings it takes (more when a link came through a redirect).
 
     >>> numpy_need(pa.table({"source_url": ["ab"], "link_kind": ["direct"]}))
-    478
+    738
     """
     strings = sum(rows[c].nbytes for c in _ROW_STRINGS if c in rows.column_names)
+    anchors = rows["anchor_text"].nbytes if "anchor_text" in rows.column_names else 0
     kind = rows["link_kind"] if "link_kind" in rows.column_names else pa.nulls(rows.num_rows)
     redirected = pc.any(pc.fill_null(pc.not_equal(kind, DIRECT), True)).as_py()
-    per_byte = (NUMPY_BYTES_PER_STRING_BYTE_REDIRECTED if redirected else
-                NUMPY_BYTES_PER_STRING_BYTE_IN_HAND)  # fmt: skip
-    return NUMPY_BYTES_PER_ROW * rows.num_rows + per_byte * strings
+    per_byte, per_row = (
+        (NUMPY_BYTES_PER_STRING_BYTE_REDIRECTED, NUMPY_BYTES_PER_ROW_REDIRECTED) if redirected
+        else (NUMPY_BYTES_PER_STRING_BYTE_IN_HAND, NUMPY_BYTES_PER_ROW)
+    )  # fmt: skip
+    return per_row * rows.num_rows + per_byte * strings + NUMPY_BYTES_PER_ANCHOR_BYTE * anchors
 
 
 def _own_connection(memory: int, spill: Path | None):
@@ -961,7 +969,10 @@ class InHand:
         # a cursor of ``con``, whose result streams), nor on ``con`` while it streams.
         if limit is None:
             limit = self._share if con is self._own else 0
-        numpy_bytes = self.numpy_bytes(rows, limit) if limit > 0 else 0
+        # Numpy within the thread's share wherever it builds (review12-c17w 2: finish's help
+        # on ``con``, L - share, let a queued bucket's build take gigabytes past the limit).
+        within = min(limit, self._share) if self._share else limit
+        numpy_bytes = self.numpy_bytes(rows, within) if limit > 0 else 0
         # Numbered (``_i``): the distinct backlinks are grouped in numpy (:func:`per_row_sql`);
         # else which rows are their backlink's only one (sorted as written).
         con.register("_agg_rows", numbered(rows) if numpy_bytes else alone_rows(rows))
