@@ -1281,6 +1281,7 @@ def test_a_bucket_past_the_numpy_bound_is_built_in_duckdb(tmp_path, monkeypatch)
     finish builds from the files when its distinct backlinks are past NUMPY_FILES_SHARE of the
     limit: the same files."""
     monkeypatch.setattr(agg, "NUMPY_BYTES_PER_ROW", 10**9)
+    monkeypatch.setattr(agg, "NUMPY_BYTES_PER_ROW_REDIRECTED", 10**9)
     monkeypatch.setattr(agg, "NUMPY_FILES_SHARE", 0)  # its distinct backlinks too: DuckDB
     tasks = _recorded_tasks(monkeypatch)
     snap, from_rows, _ = _in_hand_crawl(tmp_path, monkeypatch, memory_limit="6GB")
