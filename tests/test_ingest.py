@@ -620,6 +620,29 @@ def test_a_worker_dying_before_the_next_file_goes_out_loses_nothing(tmp_path):
     assert done.returncode == 1 and "die before they read any file" in done.stderr
 
 
+def _ingest_started(tmp_path: Path, files: int, pages: int = 3000) -> tuple[object, list, Path]:
+    """`ingest --workers 2` of *files* WARCs of *pages* pages each, started in a session of
+    its own, once a worker reads the first file (or 60 s): the CLI, the WARCs, the index."""
+    import subprocess
+    import sys
+    import time
+
+    slow = [write_warc(tmp_path / f"slow{i}.warc.gz", [
+        record("response", f"http://slow{i}.test/{j}", http("200 OK", html(
+            *(f"/{j}/{k}" for k in range(30))), Content_Type="text/html"))
+        for j in range(pages)]) for i in range(files)]  # fmt: skip
+    out = tmp_path / "ix"
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", "ingest", "-q", *map(str, slow), "--out", str(out),
+         "--workers", "2", "--no-compact"],
+        start_new_session=True, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not _readers_of(slow[0]) and time.monotonic() < deadline:  # a worker reads
+        time.sleep(0.05)
+    return cli, slow, out
+
+
 def _group_left(pgid: int) -> list[str]:
     """The live processes of a process group (zombies aside)."""
     left = []
@@ -646,23 +669,9 @@ def test_a_stopped_ingest_leaves_no_process_and_no_part(tmp_path, stop, files):
     ever. review12-i18c 2: one file is read in the CLI's process, where SIGTERM killed it
     and left its parts' temporary files for good."""
     import signal
-    import subprocess
-    import sys
     import time
 
-    slow = [write_warc(tmp_path / f"slow{i}.warc.gz", [
-        record("response", f"http://slow{i}.test/{j}", http("200 OK", html(
-            *(f"/{j}/{k}" for k in range(30))), Content_Type="text/html"))
-        for j in range(3000)]) for i in range(files)]  # fmt: skip
-    out = tmp_path / "ix"
-    cli = subprocess.Popen(
-        [sys.executable, "-m", "crawler.cli", "ingest", "-q", *map(str, slow), "--out", str(out),
-         "--workers", "2", "--no-compact"],
-        start_new_session=True, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not _readers_of(slow[0]) and time.monotonic() < deadline:  # a worker reads
-        time.sleep(0.05)
+    cli, slow, out = _ingest_started(tmp_path, files)
     assert _readers_of(slow[0]), "no worker started"
     try:
         if stop == "term-cli":
@@ -689,24 +698,9 @@ def test_the_pool_parent_leaves_ctrl_c_to_the_cli(tmp_path):
     that waited for its workers' files and, with a second one, hung. A SIGINT to the pool
     parent alone is ignored: the ingest ends whole."""
     import signal
-    import subprocess
-    import sys
-    import time
 
-    files = [write_warc(tmp_path / f"f{i}.warc.gz", [
-        record("response", f"http://f{i}.test/{j}", http("200 OK", html(
-            *(f"/{j}/{k}" for k in range(30))), Content_Type="text/html"))
-        for j in range(1500)]) for i in range(2)]  # fmt: skip
-    out = tmp_path / "ix"
-    cli = subprocess.Popen(
-        [sys.executable, "-m", "crawler.cli", "ingest", "-q", *map(str, files), "--out",
-         str(out), "--workers", "2", "--no-compact"],
-        start_new_session=True, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not _readers_of(files[0]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    pool = [p for p in _group_left(cli.pid) if _ppid(p) == cli.pid]
+    cli, _, out = _ingest_started(tmp_path, 2, pages=1500)
+    pool = [p for p in _group_left(cli.pid) if _parent_of(int(p)) == cli.pid]
     assert len(pool) == 1, pool
     os.kill(int(pool[0]), signal.SIGINT)
     try:
@@ -716,10 +710,6 @@ def test_the_pool_parent_leaves_ctrl_c_to_the_cli(tmp_path):
             os.killpg(cli.pid, signal.SIGKILL)
     assert cli.returncode == 0, err
     assert len(rows(out, "pages")) == 3000
-
-
-def _ppid(pid: str) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 @pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
@@ -782,22 +772,9 @@ def test_the_pool_parent_killed_leaves_no_worker_reading_on(tmp_path):
     process is left, no part is written."""
     import signal
     import subprocess
-    import sys
     import time
 
-    slow = [write_warc(tmp_path / f"slow{i}.warc.gz", [
-        record("response", f"http://slow{i}.test/{j}", http("200 OK", html(
-            *(f"/{j}/{k}" for k in range(30))), Content_Type="text/html"))
-        for j in range(3000)]) for i in range(2)]  # fmt: skip
-    out = tmp_path / "ix"
-    cli = subprocess.Popen(
-        [sys.executable, "-m", "crawler.cli", "ingest", "-q", *map(str, slow), "--out", str(out),
-         "--workers", "2", "--no-compact"],
-        start_new_session=True, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not _readers_of(slow[0]) and time.monotonic() < deadline:  # a worker reads
-        time.sleep(0.05)
+    cli, slow, out = _ingest_started(tmp_path, 2)
     (worker,) = _readers_of(slow[0])
     pool_parent = _parent_of(worker)
     assert pool_parent != cli.pid and _parent_of(pool_parent) == cli.pid
