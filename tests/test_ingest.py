@@ -620,9 +620,12 @@ def test_a_worker_dying_before_the_next_file_goes_out_loses_nothing(tmp_path):
     assert done.returncode == 1 and "die before they read any file" in done.stderr
 
 
-def _ingest_started(tmp_path: Path, files: int, pages: int = 3000) -> tuple[object, list, Path]:
+def _ingest_started(tmp_path: Path, files: int, pages: int = 10_000) -> tuple[object, list, Path]:
     """`ingest --workers 2` of *files* WARCs of *pages* pages each, started in a session of
-    its own, once a worker reads the first file (or 60 s): the CLI, the WARCs, the index."""
+    its own, once a worker reads the first file (or 60 s): the CLI, the WARCs, the index.
+    Files long enough that a stop sent then still finds them read (CI: 3000 pages each were
+    all read, 3.7 s, before the search of /proc for a reader and the signal ended)."""
+    import signal
     import subprocess
     import sys
     import time
@@ -636,6 +639,9 @@ def _ingest_started(tmp_path: Path, files: int, pages: int = 3000) -> tuple[obje
         [sys.executable, "-m", "crawler.cli", "ingest", "-q", *map(str, slow), "--out", str(out),
          "--workers", "2", "--no-compact"],
         start_new_session=True, stderr=subprocess.PIPE, text=True,
+        # Ctrl-C as in a terminal: a shell's background job (CI) starts with SIGINT ignored,
+        # which Python then keeps ignoring.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while not _readers_of(slow[0]) and time.monotonic() < deadline:  # a worker reads
