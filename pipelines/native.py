@@ -881,6 +881,11 @@ _TAG_FLAGS = {
 _Ruled = tuple[list[Placed], Any, frozenset[int], list[Any] | None, list[Placed] | None]
 
 
+# What a core call after the scan raises when it refuses its input (the core's refusal, a
+# caught panic, arrays that do not fit): logged once, and Python's path answers.
+CORE_FAILURES = (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError)
+
+
 def place_rules(
     page: placement_module._Page, text: placement_module._Text, main: placement_module._Main,
     seq: list[int], link_keys: list[int], rels: Sequence[Sequence[str]], anchors: Sequence[str],
@@ -914,7 +919,7 @@ def place_rules(
                 (text.own, text.good, text.links), seq, link_keys, rels, anchors, landmark,
                 _LABELS, calls, model if use_model else None, page.arrays,
             )  # fmt: skip
-        except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
+        except CORE_FAILURES as exc:
             _failed("a page's placement rules", exc)
             return None
     RULES_PAGES[0] += 1
@@ -955,7 +960,7 @@ def void_labels(page: placement_module._Page, good: dict[int, int]) -> list[floa
             page.parent, page.kind_of, page.kinds, _TAG_FLAGS, page.label, good,
             (p._MIN_ARTICLE, p._WRAPPER_SHARE, p._BUILDER_NESTED), _LABELS, page.arrays,
         )  # fmt: skip
-    except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
+    except CORE_FAILURES as exc:
         _failed("a page's voided labels", exc)
         return None
     label = page.label
@@ -992,7 +997,7 @@ def page_text(
     try:
         made = native.page_text(page.parent, page.nearest, paras, link_keys, anchor_len,
                                 p._MIN_PARA, p._MAX_DENSITY, page.arrays)  # fmt: skip
-    except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
+    except CORE_FAILURES as exc:
         _failed("a page's running text", exc)
         return None
     TEXT_PAGES[0] += 1
@@ -1022,7 +1027,7 @@ def is_thread(page: placement_module._Page, good: dict[int, int], main: int) -> 
         thread = native.is_thread(page.parent, page.depth, page.label, good, page.body, main,
                                   (p._THREAD_SHARE, p._THREAD_OTHER), _LABELS,
                                   page.arrays)  # fmt: skip
-    except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
+    except CORE_FAILURES as exc:
         _failed("a page's thread", exc)
         return None
     THREAD_PAGES[0] += 1
@@ -1079,7 +1084,7 @@ def past_faq(page: placement_module._Page, path: list[int], words: frozenset[str
     try:
         wide = native.past_faq(path, page.kind_of, page.kinds, page.label, sorted(words),
                                list(p._TAXONOMY), _LABELS)  # fmt: skip
-    except (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
+    except CORE_FAILURES as exc:
         _failed("a page's FAQ", exc)
         return None
     FAQ_PAGES[0] += wide is not None  # None: a name that is not ASCII, Python's to lower
