@@ -182,7 +182,7 @@ fn is_ws(b: u8) -> bool {
 }
 
 fn contains(names: &[&[u8]], name: &[u8]) -> bool {
-    names.iter().any(|n| *n == name)
+    names.contains(&name)
 }
 
 /// extract.py `_CONTEXT_ONLY_NAMES`: the context names that are not raw text.
@@ -288,12 +288,17 @@ impl NextOf {
     /// The index, or `s.len()`.
     fn at(&mut self, s: &[u8], from: usize) -> usize {
         let (a, b) = (self.a, self.b);
-        cached(&mut self.seen, from, || {
-            s.get(from..)
-                .and_then(|rest| memchr2(a, b, rest))
-                .map_or(s.len(), |i| from + i)
-        })
+        cached(&mut self.seen, from, || find2(s, from, a, b))
     }
+}
+
+/// The first index >= *from* of *a* or *b* in *s*, or `s.len()`: the first 32 bytes read one
+/// by one (most answers are that near: a call of memchr2 costs more), then memchr2.
+fn find2(s: &[u8], from: usize, a: u8, b: u8) -> usize {
+    let Some(rest) = s.get(from..) else {
+        return s.len();
+    };
+    memchr2(a, b, rest).map_or(s.len(), |i| from + i)
 }
 
 /// What the scanners below read of a body's `<` and `>`, found in one pass over it: the
@@ -307,6 +312,8 @@ pub struct Marks {
     /// the `>` that ends it or the body's length). The next `>` from a position outside them
     /// is less than `LONG_GAP` bytes away.
     gaps: Vec<(usize, usize)>,
+    /// `quoted_gts` of the body.
+    pub quoted: Vec<usize>,
 }
 
 /// The shortest stretch without a `>` that `Marks` keeps: `_LONG_TAG_RE`'s 2 x
@@ -316,31 +323,60 @@ const LONG_GAP: usize = 2 * MAX_ATTRS_PER_TAG;
 impl Marks {
     /// The marks of *s*.
     pub fn of(s: &[u8]) -> Marks {
+        Marks::of_capped(s, usize::MAX).expect("no cap")
+    }
+
+    /// The marks of *s*, or None if it has more than *cap* `<` (the list is not made longer
+    /// than that: a body of 8 MiB of `<` is cut to MAX_TAGS first). One pass over the bytes
+    /// finds the `<`, the long gaps and the quoted `>` (`quoted_gts`) together.
+    pub fn of_capped(s: &[u8], cap: usize) -> Option<Marks> {
+        Marks::of_capped_by(s, cap, true)
+    }
+
+    /// `of_capped`, with SIMD or by the byte loop alone (*simd* false: the tests' check).
+    fn of_capped_by(s: &[u8], cap: usize, simd: bool) -> Option<Marks> {
         let mut marks = Marks {
-            lts: Vec::new(),
+            lts: Vec::with_capacity((s.len() / 64).min(cap.saturating_add(1))),
             gaps: Vec::new(),
+            quoted: Vec::new(),
         };
         let mut from = 0; // the first byte after the last `>`
-        let mut visit = |at: usize, byte: u8, marks: &mut Marks| {
-            if byte == b'<' {
-                marks.lts.push(at);
-            } else {
-                if at - from >= LONG_GAP {
-                    marks.gaps.push((from, at));
-                }
-                from = at + 1;
-            }
+        let done = if simd {
+            simd_marks(s, &mut marks, &mut from, cap)?
+        } else {
+            0
         };
-        let done = sse2_marks(s, &mut |at, byte| visit(at, byte, &mut marks));
-        for (at, &byte) in s.iter().enumerate().skip(done) {
-            if byte == b'<' || byte == b'>' {
-                visit(at, byte, &mut marks);
+        let tail = &s[done..];
+        for (k, &byte) in tail.iter().enumerate() {
+            let at = done + k;
+            match byte {
+                b'<' => {
+                    marks.lts.push(at);
+                    if marks.lts.len() > cap {
+                        return None;
+                    }
+                }
+                b'>' => {
+                    if at - from >= LONG_GAP {
+                        marks.gaps.push((from, at));
+                    }
+                    from = at + 1;
+                }
+                b'"' | b'\'' => {
+                    if let Some(eq) = opening_eq(s, at) {
+                        let stop = find2(s, at + 1, byte, b'>');
+                        if stop < s.len() && s[stop] == b'>' {
+                            marks.quoted.push(eq);
+                        }
+                    }
+                }
+                _ => {}
             }
         }
         if s.len() - from.min(s.len()) >= LONG_GAP {
             marks.gaps.push((from, s.len()));
         }
-        marks
+        Some(marks)
     }
 
     /// The first `>` at or after *at* (the body's length: none) if at least *far* bytes
@@ -356,35 +392,152 @@ impl Marks {
     }
 }
 
-/// Calls *visit* with each `<` and `>` of the whole 16-byte blocks of *s*, in order (SSE2,
-/// every x86-64 has it: 16 bytes by a few instructions); the bytes read.
+/// The marks of the whole 64-byte chunks of *s* with AVX2 (when the CPU has it: the marks
+/// are made by the byte loop otherwise), *from*: the first byte after the last `>` (kept up);
+/// the bytes read, or None past *cap* `<`.
 #[cfg(target_arch = "x86_64")]
-fn sse2_marks(s: &[u8], visit: &mut impl FnMut(usize, u8)) -> usize {
-    use std::arch::x86_64::{__m128i, _mm_set1_epi8};
-    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128};
-    let blocks = s.len() / 16;
-    // SAFETY: SSE2 is part of x86-64; each load reads 16 bytes inside *s*.
-    unsafe {
-        let (lt, gt) = (_mm_set1_epi8(b'<' as i8), _mm_set1_epi8(b'>' as i8));
-        for block in 0..blocks {
-            let at = block * 16;
-            let bytes = _mm_loadu_si128(s.as_ptr().add(at) as *const __m128i);
-            let hits = _mm_or_si128(_mm_cmpeq_epi8(bytes, lt), _mm_cmpeq_epi8(bytes, gt));
-            let mut mask = _mm_movemask_epi8(hits) as u32;
-            while mask != 0 {
-                let k = at + mask.trailing_zeros() as usize;
-                visit(k, s[k]);
-                mask &= mask - 1;
-            }
-        }
+fn simd_marks(s: &[u8], marks: &mut Marks, from: &mut usize, cap: usize) -> Option<usize> {
+    if !std::arch::is_x86_feature_detected!("avx2") {
+        return Some(0);
     }
-    blocks * 16
+    // SAFETY: the CPU has AVX2 (checked above).
+    unsafe { avx2_marks(s, marks, from, cap) }
 }
 
 /// (Elsewhere: the bytes are read one by one.)
 #[cfg(not(target_arch = "x86_64"))]
-fn sse2_marks(_s: &[u8], _visit: &mut impl FnMut(usize, u8)) -> usize {
-    0
+fn simd_marks(_s: &[u8], _marks: &mut Marks, _from: &mut usize, _cap: usize) -> Option<usize> {
+    Some(0)
+}
+
+/// `simd_marks` with AVX2:
+/// - A chunk's `<` are written 8 at a time whether there are 8 or not (few branches to
+///   mispredict; the list keeps its true length).
+/// - Its `>` are read by its first and last only: two `>` of one chunk are less than
+///   `LONG_GAP` apart.
+/// - A quote after `=` or a byte <= 0x20 may open a value: its `=` is looked for backwards
+///   past spaces (`opening_eq`), then its end (the first same quote or `>` after it) in the
+///   chunk's masks, or by a search past the chunk (each search ends at the next same quote:
+///   no byte is searched twice by quotes of one kind).
+///
+/// # Safety
+/// The CPU has AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn avx2_marks(s: &[u8], marks: &mut Marks, from: &mut usize, cap: usize) -> Option<usize> {
+    use std::arch::x86_64::{__m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_max_epu8};
+    use std::arch::x86_64::{_mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8};
+    let set = |b: u8| _mm256_set1_epi8(b as i8);
+    let (lt, gt, dq, sq, eq, space) = (
+        set(b'<'),
+        set(b'>'),
+        set(b'"'),
+        set(b'\''),
+        set(b'='),
+        set(b' '),
+    );
+    let bits = |v: __m256i| _mm256_movemask_epi8(v) as u32 as u64;
+    let chunks = s.len() / 64;
+    let mut after_eq_ws = 0u64; // the last chunk's last byte was `=` or <= 0x20
+                                // The `=` of a value open (no quote of its kind or `>` since), by quote.
+    let (mut open_dq, mut open_sq): (Option<usize>, Option<usize>) = (None, None);
+    for chunk in 0..chunks {
+        let at = chunk * 64;
+        // SAFETY: two loads of 32 bytes inside *s* (at + 64 <= s.len()).
+        let (v0, v1) = unsafe {
+            (
+                _mm256_loadu_si256(s.as_ptr().add(at) as *const __m256i),
+                _mm256_loadu_si256(s.as_ptr().add(at + 32) as *const __m256i),
+            )
+        };
+        let mask =
+            |c: __m256i| bits(_mm256_cmpeq_epi8(v0, c)) | bits(_mm256_cmpeq_epi8(v1, c)) << 32;
+        // `=`, or a byte <= 0x20 (max(b, 0x20) == 0x20): the spaces and a few more.
+        let low = |v: __m256i| {
+            _mm256_or_si256(
+                _mm256_cmpeq_epi8(v, eq),
+                _mm256_cmpeq_epi8(_mm256_max_epu8(v, space), space),
+            )
+        };
+        let (m_lt, m_gt, m_dq, m_sq) = (mask(lt), mask(gt), mask(dq), mask(sq));
+        let eq_ws = bits(low(v0)) | bits(low(v1)) << 32;
+        let mut lts = m_lt;
+        let count = lts.count_ones() as usize;
+        if count != 0 {
+            marks.lts.reserve(count.next_multiple_of(8));
+            let len = marks.lts.len();
+            // SAFETY: *count* rounded up to 8 slots past *len* are within the capacity
+            // reserved (written 8 at a time); the first *count* of them are the `<`, in order.
+            unsafe {
+                let out = marks.lts.as_mut_ptr().add(len);
+                let mut k = 0;
+                while k < count {
+                    for j in 0..8 {
+                        *out.add(k + j) = at + lts.trailing_zeros() as usize;
+                        lts &= lts.wrapping_sub(1);
+                    }
+                    k += 8;
+                }
+                marks.lts.set_len(len + count);
+            }
+            if marks.lts.len() > cap {
+                return None;
+            }
+        }
+        if m_gt != 0 {
+            let first = at + m_gt.trailing_zeros() as usize;
+            if first - *from >= LONG_GAP {
+                marks.gaps.push((*from, first));
+            }
+            *from = at + 64 - m_gt.leading_zeros() as usize;
+        }
+        // The values open past the last chunk end at this chunk's first same quote or `>`.
+        for (open, same) in [(&mut open_dq, m_dq), (&mut open_sq, m_sq)] {
+            let stops = same | m_gt;
+            if stops != 0 {
+                if let Some(eq) = open.take() {
+                    if m_gt >> stops.trailing_zeros() & 1 == 1 {
+                        marks.quoted.push(eq);
+                    }
+                }
+            }
+        }
+        let mut opens = (m_dq | m_sq) & ((eq_ws << 1) | after_eq_ws);
+        after_eq_ws = eq_ws >> 63;
+        while opens != 0 {
+            let i = opens.trailing_zeros();
+            opens &= opens - 1;
+            let q = at + i as usize;
+            let Some(eq) = opening_eq(s, q) else {
+                continue;
+            };
+            let (same, open) = if s[q] == b'"' {
+                (m_dq, &mut open_dq)
+            } else {
+                (m_sq, &mut open_sq)
+            };
+            let stops = (same | m_gt) & (u64::MAX << i << 1);
+            if stops == 0 {
+                *open = Some(eq); // (one a kind: a later quote of its kind would end it)
+            } else if m_gt >> stops.trailing_zeros() & 1 == 1 {
+                marks.quoted.push(eq);
+            }
+        }
+    }
+    // The values still open end in the bytes after the chunks, or never.
+    for (open, quote) in [(open_dq, b'"'), (open_sq, b'\'')] {
+        if let Some(eq) = open {
+            let stop = find2(s, chunks * 64, quote, b'>');
+            if stop < s.len() && s[stop] == b'>' {
+                marks.quoted.push(eq);
+            }
+        }
+    }
+    // (A value open over chunks may be found after one opened later: in order again.)
+    if !marks.quoted.is_sorted() {
+        marks.quoted.sort_unstable();
+    }
+    Some(chunks * 64)
 }
 
 /// How many of the positions *lts* are in *lo..hi*.
@@ -400,27 +553,24 @@ fn lts_from(lts: &[usize], lo: usize) -> &[usize] {
 // -- formatting elements re-opened in each block (_limit_reopened) ---------------------------
 
 /// `_QUOTED_GT_RE`'s matches: each `=` then maybe spaces, then a quoted value that reaches a
-/// `>` before its closing quote.
+/// `>` before its closing quote (found by `Marks`, with the `<`).
 pub fn quoted_gts(body: &[u8]) -> Vec<usize> {
-    let mut double = NextOf::new(b'"', b'>');
-    let mut single = NextOf::new(b'\'', b'>');
-    let n = body.len();
-    let mut out = Vec::new();
-    for eq in memchr_iter(b'=', body) {
-        let mut p = eq + 1;
-        while p < n && is_ws(body[p]) {
-            p += 1;
-        }
-        let stop = match body.get(p) {
-            Some(b'"') => double.at(body, p + 1),
-            Some(b'\'') => single.at(body, p + 1),
-            _ => continue,
-        };
-        if stop < n && body[stop] == b'>' {
-            out.push(eq);
+    Marks::of(body).quoted
+}
+
+/// The `=` before the quote at *at*, past spaces, if there is one: it opens a value.
+#[inline(always)]
+fn opening_eq(body: &[u8], at: usize) -> Option<usize> {
+    let mut k = at;
+    while k > 0 {
+        k -= 1;
+        match body[k] {
+            b'=' => return Some(k),
+            b if is_ws(b) => {}
+            _ => return None,
         }
     }
-    out
+    None
 }
 
 /// `_FORMATTING_ATTRS` from *i* (a tag's name end): its attributes as the tokenizer reads
@@ -1216,10 +1366,7 @@ fn readings_past(
 ) -> Vec<Reading> {
     let mut todo = readings;
     let mut past: BTreeSet<Reading> = BTreeSet::new();
-    loop {
-        let Some(k) = (0..todo.len()).min_by(|&a, &b| todo[a].cmp(&todo[b])) else {
-            break;
-        };
+    while let Some(k) = (0..todo.len()).min_by(|&a, &b| todo[a].cmp(&todo[b])) {
         if todo[k].0 > at {
             break;
         }
@@ -1303,7 +1450,7 @@ pub fn limit_attributes(
     marks: &Marks,
 ) -> Option<Vec<u8>> {
     let long = long_tags(body, marks);
-    let quoted = quoted.unwrap_or_else(|| quoted_gts(body));
+    let quoted: &[usize] = quoted.as_deref().unwrap_or(&marks.quoted);
     if long.is_empty() && quoted.is_empty() {
         return None;
     }
@@ -1400,41 +1547,40 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
         cur = &cur[..limits.max_parse_bytes];
         hit.push("parse_bytes");
     }
-    let tags = memchr::memchr_iter(b'<', cur).count();
-    if tags > limits.max_tags {
-        // body[: _nth_tag(MAX_TAGS).match(body).end() - 1]
-        let end = match limits.max_tags {
-            0 => cur.len() - 1,
-            k => memchr_iter(b'<', cur).nth(k - 1).unwrap_or(cur.len()),
-        };
-        cur = &cur[..end];
-        hit.push("dom_nodes");
-    }
-    // Each `<` of the bytes the scanners read: *cur*'s, found again if a bound cuts it.
-    let mut marks = Marks::of(cur);
+    // Each `<` of the bytes the scanners read (and the quoted `>`...): *cur*'s, found again
+    // if a bound cuts it. Past MAX_TAGS the list stops growing: the tags are counted.
+    let (tags, mut marks) = match Marks::of_capped(cur, limits.max_tags) {
+        Some(marks) => (marks.lts.len(), marks),
+        None => {
+            let tags = memchr_iter(b'<', cur).count();
+            // body[: _nth_tag(MAX_TAGS).match(body).end() - 1]
+            let end = match limits.max_tags {
+                0 => cur.len() - 1,
+                k => memchr_iter(b'<', cur).nth(k - 1).unwrap_or(cur.len()),
+            };
+            cur = &cur[..end];
+            hit.push("dom_nodes");
+            (tags, Marks::of(cur))
+        }
+    };
     let mut owned: Option<Vec<u8>> = None;
     let half = (tags / 2 + 1) as u128;
     let gate = half * half * (1 + (cur.len() / REOPEN_UNIT_BYTES) as u128);
-    let mut quoted = None;
     if gate > limits.max_reopened.max(0) as u128 {
-        let found = quoted_gts(cur);
-        match limit_reopened(
+        if let Some(kept) = limit_reopened(
             cur,
             tags.min(limits.max_tags),
             limits.max_reopened,
-            &found,
+            &marks.quoted,
             &marks.lts,
         ) {
-            Some(kept) => {
-                hit.push("formatting");
-                marks = Marks::of(&kept);
-                owned = Some(kept);
-            }
-            None => quoted = Some(found),
+            hit.push("formatting");
+            marks = Marks::of(&kept);
+            owned = Some(kept);
         }
     }
     let cur_now: &[u8] = owned.as_deref().unwrap_or(cur);
-    if let Some(kept) = limit_attributes(cur_now, quoted, limits.caps, &marks) {
+    if let Some(kept) = limit_attributes(cur_now, None, limits.caps, &marks) {
         hit.push("attributes");
         marks = Marks::of(&kept);
         owned = Some(kept);
@@ -1482,6 +1628,11 @@ fn tag_letter(body: &[u8], p: usize) -> Option<usize> {
         .is_some_and(u8::is_ascii_alphabetic)
         .then_some(letter)
 }
+
+/// The implementation before the fast path (6619e60), kept as the tests' reference.
+#[cfg(test)]
+#[path = "bound_ref.rs"]
+mod reference;
 
 #[cfg(test)]
 mod tests {
@@ -1549,5 +1700,232 @@ mod tests {
         assert_eq!(CONTEXT_NAMES, derived.as_slice());
         assert!(is_context_only(b"svg") && is_context_only(b"frameset"));
         assert!(!is_context_only(b"title") && !is_context_only(b"div"));
+    }
+
+    /// Hostile pieces of a page for the soups below: tags the bounds read, quotes and `>`
+    /// in values, raw text, comments, CDATA, foreign content, runs around the chunk and gap
+    /// lengths, NULs and non-ASCII bytes, both cases.
+    const PIECES: &[&[u8]] = &[
+        b"<",
+        b">",
+        b"\"",
+        b"'",
+        b"=",
+        b" ",
+        b"\n",
+        b"/",
+        b"= \"",
+        b"='",
+        b"=\"",
+        b"x",
+        b"\0",
+        b"\xff",
+        b"\xc3\xa9",
+        b"<b>",
+        b"<B>",
+        b"</b>",
+        b"<i>",
+        b"</i>",
+        b"<b class=x>",
+        b"<i title='a>b'>",
+        b"<a href=/x>",
+        b"</a>",
+        b"<A HREF=\"/y\">",
+        b"<p>",
+        b"</p>",
+        b"<div>",
+        b"</div>",
+        b"<DIV>",
+        b"<li>",
+        b"<td>",
+        b"<table>",
+        b"<nobr>",
+        b"<font>",
+        b"<svg>",
+        b"</svg>",
+        b"<math>",
+        b"</math>",
+        b"<SVG/>",
+        b"<frameset>",
+        b"<title>",
+        b"</title>",
+        b"<desc>",
+        b"<mi>",
+        b"<foreignObject>",
+        b"<script>",
+        b"</script>",
+        b"<SCRIPT>",
+        b"<style>",
+        b"</style>",
+        b"<textarea>",
+        b"<xmp>",
+        b"<!--",
+        b"-->",
+        b"--!>",
+        b"<!-->",
+        b"<![CDATA[",
+        b"]]>",
+        b"<!doctype html>",
+        b"<?x>",
+        b"</ x>",
+        b"x=\"<b>\"",
+        b"y='>'",
+        b"<b x=\"",
+        b"<a b=\">\" c='>' d=e>",
+        b"<object>",
+        b"<td>",
+        b"<marquee>",
+        b"<template>",
+        b"<h1>",
+        b"<h2>",
+        b"<ul>",
+        b"<section>",
+        b"<br>",
+    ];
+
+    /// A seeded xorshift.
+    fn rng(seed: u64) -> impl FnMut() -> u64 {
+        let mut state = seed | 1;
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
+    /// A soup of *PIECES*, long runs and tags of many attributes.
+    fn soup(next: &mut impl FnMut() -> u64) -> Vec<u8> {
+        let mut body = Vec::new();
+        let parts = next() % 300;
+        for _ in 0..parts {
+            match next() % 20 {
+                0 => {
+                    let run = [
+                        1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 511, 512, 513, 1100, 2100,
+                    ];
+                    let byte = [b'x', b' ', b'<', b'>', b'"', b'='][next() as usize % 6];
+                    let n = run[next() as usize % run.len()];
+                    body.extend(std::iter::repeat_n(byte, n));
+                }
+                1 => {
+                    body.extend_from_slice(b"<a href=/x");
+                    for k in 0..(250 + next() % 20) {
+                        let sep: &[u8] =
+                            [b" ".as_slice(), b"/", b"\n", b"\"\""][next() as usize % 4];
+                        body.extend_from_slice(sep);
+                        body.extend_from_slice(format!("a{k}").as_bytes());
+                        if next() % 8 == 0 {
+                            body.extend_from_slice(b"=\">\"");
+                        }
+                    }
+                }
+                2 if next() % 8 == 0 => {
+                    let tag: &[u8] =
+                        [b"<div>".as_slice(), b"<span>", b"<b>", b"<ul><li>"][next() as usize % 4];
+                    for _ in 0..(500 + next() % 40) {
+                        body.extend_from_slice(tag);
+                    }
+                }
+                _ => body.extend_from_slice(PIECES[next() as usize % PIECES.len()]),
+            }
+        }
+        body
+    }
+
+    fn limits_of(next: &mut impl FnMut() -> u64, lowered: bool) -> (Limits, reference::Limits) {
+        let pick = |next: &mut dyn FnMut() -> u64, low: &[usize], default: usize| {
+            if lowered {
+                low[next() as usize % low.len()]
+            } else {
+                default
+            }
+        };
+        let parse = pick(next, &[0, 1, 100, 5000, 8 << 20], 8 << 20);
+        let tags = pick(next, &[0, 1, 3, 40, 500_000], 500_000);
+        let reopened = pick(next, &[0, 3, 10, 40, 100_000], 100_000) as i64;
+        let check = pick(next, &[0, 5, 50, 8192], 8192);
+        let depth = pick(next, &[0, 2, 8, 256], 256);
+        let readings = pick(next, &[0, 1, 2, 8], 8);
+        let island = pick(next, &[0, 1, 4096], 4096);
+        let roots = pick(next, &[0, 1, 16], 16);
+        let held = pick(next, &[0, 1, 16], 16);
+        (
+            Limits {
+                max_parse_bytes: parse,
+                max_tags: tags,
+                max_reopened: reopened,
+                nesting_check_tags: check,
+                max_dom_depth: depth,
+                caps: Caps {
+                    readings,
+                    island_tags: island,
+                    roots,
+                    held,
+                },
+            },
+            reference::Limits {
+                max_parse_bytes: parse,
+                max_tags: tags,
+                max_reopened: reopened,
+                nesting_check_tags: check,
+                max_dom_depth: depth,
+                caps: reference::Caps {
+                    readings,
+                    island_tags: island,
+                    roots,
+                    held,
+                },
+            },
+        )
+    }
+
+    /// `bound_body` and its marks give the reference's answers (the implementation before
+    /// the fast path) on 20,000 seeded soups, half at lowered bounds.
+    #[test]
+    fn bound_body_is_the_references_on_soups() {
+        let mut next = rng(0x5EED_B0D1);
+        let mut hits: HashMap<&str, usize> = HashMap::new();
+        for case in 0..20_000 {
+            let body = soup(&mut next);
+            let marks = Marks::of(&body);
+            let old = reference::Marks::of(&body);
+            assert_eq!(marks.lts, old.lts, "{body:?}");
+            assert_eq!(marks.quoted, reference::quoted_gts(&body), "{body:?}");
+            let bytewise = Marks::of_capped_by(&body, usize::MAX, false).expect("no cap");
+            assert_eq!((&bytewise.lts, &bytewise.gaps), (&marks.lts, &marks.gaps));
+            assert_eq!(bytewise.quoted, marks.quoted);
+            let cap = (next() % 64) as usize;
+            let capped = Marks::of_capped(&body, cap).map(|m| m.lts);
+            assert_eq!(capped, (marks.lts.len() <= cap).then(|| marks.lts.clone()));
+            let (limits, old_limits) = limits_of(&mut next, case % 2 == 1);
+            let (got, want) = (
+                bound_body(&body, &limits),
+                reference::bound_body(&body, &old_limits),
+            );
+            assert_eq!(
+                (&got.body, &got.limits, got.many_tags, got.deep),
+                (&want.body, &want.limits, want.many_tags, want.deep),
+                "case {case}: {body:?}"
+            );
+            for limit in got.limits.iter().chain(got.deep.then_some(&"deep")) {
+                *hits.entry(limit).or_default() += 1;
+            }
+            *hits.entry("quoted").or_default() += usize::from(!marks.quoted.is_empty());
+        }
+        // The soups reach every bound (else they would prove little).
+        for bound in [
+            "parse_bytes",
+            "dom_nodes",
+            "formatting",
+            "attributes",
+            "deep",
+            "quoted",
+        ] {
+            assert!(
+                hits.get(bound).copied().unwrap_or(0) >= 20,
+                "{bound}: {hits:?}"
+            );
+        }
     }
 }
