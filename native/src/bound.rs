@@ -1409,14 +1409,46 @@ fn readings_past(
 }
 
 /// Where `_LONG_TAG_RE` matches (a tag's `<` then 2 x MAX_ATTRS_PER_TAG bytes and more
-/// without a `>`), as finditer gives them.
+/// without a `>`), as finditer gives them. Only a `<` in a long gap (or two bytes before
+/// one) can start one: the `<` of each gap are visited, not all.
 fn long_tags(body: &[u8], marks: &Marks) -> Vec<usize> {
+    let mut gap = 0;
+    let mut out = Vec::new();
+    let mut pos = 0;
+    for &(first, end) in &marks.gaps {
+        // A match's name letter is at p + 1 or p + 2, and the bytes after it (>= LONG_GAP
+        // of them) are the gap's (from p >= first - 3; in fact - 2: the byte before a gap
+        // is a `>`).
+        let lo = first.saturating_sub(3).max(pos);
+        for &p in lts_from(&marks.lts, lo) {
+            if p >= end {
+                break;
+            }
+            if p < pos {
+                continue; // inside the long tag found last
+            }
+            pos = p + 1;
+            let Some(letter) = tag_letter(body, p) else {
+                continue;
+            };
+            if let Some(g) = marks.far_gt(letter + 1, LONG_GAP, &mut gap) {
+                out.push(p);
+                pos = g.max(pos);
+            }
+        }
+    }
+    out
+}
+
+/// `long_tags` by every `<` (the tests' check of the gaps' visit).
+#[cfg(test)]
+fn long_tags_by_every_lt(body: &[u8], marks: &Marks) -> Vec<usize> {
     let mut gap = 0;
     let mut out = Vec::new();
     let mut pos = 0;
     for &p in &marks.lts {
         if p < pos {
-            continue; // inside the long tag found last
+            continue;
         }
         pos = p + 1;
         let Some(letter) = tag_letter(body, p) else {
@@ -1691,6 +1723,7 @@ mod tests {
                 long_tags_searched(&body),
                 "{body:?}"
             );
+            assert_eq!(long_tags(&body, &marks), long_tags_by_every_lt(&body, &marks));
         }
     }
 
