@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use memchr::{memchr, memchr2, memchr_iter, memmem, memrchr};
 
-use crate::bounds::{self, cut_spans, ends_name};
+use crate::bounds::{self, cut_spans, ends_name, with_lowered};
 
 /// extract.py REOPEN_UNIT_BYTES.
 const REOPEN_UNIT_BYTES: usize = 1024;
@@ -701,6 +701,13 @@ fn heavy_formatting(body: &[u8], quoted: &[usize], lts: &[usize]) -> bool {
             }
         }
     }
+    heavy_quoted(body, quoted)
+}
+
+/// `_heavy_formatting`'s second half: a formatting tag with a quoted `>` of
+/// REOPEN_UNIT_BYTES or more.
+fn heavy_quoted(body: &[u8], quoted: &[usize]) -> bool {
+    let n = body.len();
     for &at in quoted {
         let lo = memrchr(b'>', &body[..at]).map_or(0, |g| g + 1);
         if let Some(start) = tag_start_in(body, lo, at) {
@@ -713,6 +720,22 @@ fn heavy_formatting(body: &[u8], quoted: &[usize], lts: &[usize]) -> bool {
         }
     }
     false
+}
+
+/// `formatting_starts` and the first half of `_heavy_formatting` (a formatting tag or `<a`
+/// whose name is REOPEN_UNIT_BYTES - 3 bytes or more from the next `>`) in one visit of the
+/// `<`: a name read once, the distance by the marks' long gaps (not a search a tag).
+fn formatting_starts_heavy(body: &[u8], marks: &Marks) -> (usize, bool) {
+    let n = body.len();
+    let (mut starts, mut heavy, mut gap) = (0, false, 0);
+    for &p in &marks.lts {
+        if let Some(d) = word_in(body, p + 1, n, &FORMATTING_A_SET) {
+            let link = d == p + 2 && body[p + 1].eq_ignore_ascii_case(&b'a');
+            starts += usize::from(!link);
+            heavy = heavy || marks.far_gt(d, REOPEN_UNIT_BYTES - 3, &mut gap).is_some();
+        }
+    }
+    (starts, heavy)
 }
 
 /// `_pop_positions` of the lowercased body.
@@ -855,20 +878,45 @@ pub fn limit_reopened(
     {
         return None;
     }
+    reopened_past_gate(body, tags, budget, lts, starts)
+}
+
+/// `limit_reopened` of a body and its *marks* (bound_body's: the formatting tags' first
+/// visit by `formatting_starts_heavy`).
+fn limit_reopened_marked(body: &[u8], tags: usize, budget: i64, marks: &Marks) -> Option<Vec<u8>> {
+    let (starts, heavy) = formatting_starts_heavy(body, marks);
+    if ((starts as i64 + 1).saturating_mul(tags as i64) <= budget)
+        && !heavy
+        && !heavy_quoted(body, &marks.quoted)
+    {
+        return None;
+    }
+    reopened_past_gate(body, tags, budget, &marks.lts, starts)
+}
+
+/// `limit_reopened` past its first gate (the formatting start tags *starts*).
+fn reopened_past_gate(
+    body: &[u8],
+    tags: usize,
+    budget: i64,
+    lts: &[usize],
+    starts: usize,
+) -> Option<Vec<u8>> {
     // (Lowercasing keeps every `<` where it was: the body's positions are the lowered's.)
-    let lowered = body.to_ascii_lowercase();
-    let pops = pop_positions(&lowered, lts);
-    let ftags = formatting_tags(&lowered, lts);
-    if reopen_bound(&lowered, lts, &ftags, pops.len(), starts) <= budget {
-        return None;
-    }
-    let tags = tags as i64;
-    if reopen_cost(&lowered, lts, &ftags, tags, &pops, budget, None) <= budget {
-        return None;
-    }
-    let mut drop = Vec::new();
-    reopen_cost(&lowered, lts, &ftags, tags, &pops, budget, Some(&mut drop));
-    (!drop.is_empty()).then(|| cut_spans(body, &drop))
+    with_lowered(body, |lowered| {
+        let pops = pop_positions(lowered, lts);
+        let ftags = formatting_tags(lowered, lts);
+        if reopen_bound(lowered, lts, &ftags, pops.len(), starts) <= budget {
+            return None;
+        }
+        let tags = tags as i64;
+        if reopen_cost(lowered, lts, &ftags, tags, &pops, budget, None) <= budget {
+            return None;
+        }
+        let mut drop = Vec::new();
+        reopen_cost(lowered, lts, &ftags, tags, &pops, budget, Some(&mut drop));
+        (!drop.is_empty()).then(|| cut_spans(body, &drop))
+    })
 }
 
 // -- attributes per tag (_limit_attributes) --------------------------------------------------
@@ -1486,34 +1534,35 @@ pub fn limit_attributes(
     if long.is_empty() && quoted.is_empty() {
         return None;
     }
-    let lowered = body.to_ascii_lowercase();
-    let mut ends = Ends::new(&lowered, caps, &marks.lts);
-    let mut cuts = BTreeSet::new();
-    let mut readings = vec![(0usize, Ctx::html())];
-    let mut next_lt: Option<usize> = None; // None: -1
-    let (mut i, mut j) = (0, 0);
-    while i < long.len() || j < quoted.len() {
-        let at = if j >= quoted.len() || (i < long.len() && long[i] <= quoted[j]) {
-            i += 1;
-            long[i - 1]
-        } else {
-            j += 1;
-            quoted[j - 1]
-        };
-        if next_lt.is_some_and(|lt| at < lt) {
-            continue;
+    with_lowered(body, |lowered| {
+        let mut ends = Ends::new(lowered, caps, &marks.lts);
+        let mut cuts = BTreeSet::new();
+        let mut readings = vec![(0usize, Ctx::html())];
+        let mut next_lt: Option<usize> = None; // None: -1
+        let (mut i, mut j) = (0, 0);
+        while i < long.len() || j < quoted.len() {
+            let at = if j >= quoted.len() || (i < long.len() && long[i] <= quoted[j]) {
+                i += 1;
+                long[i - 1]
+            } else {
+                j += 1;
+                quoted[j - 1]
+            };
+            if next_lt.is_some_and(|lt| at < lt) {
+                continue;
+            }
+            readings = readings_past(body, lowered, readings, at, &mut cuts, &mut ends);
+            let Some(first) = readings.first() else {
+                break;
+            };
+            let from = first.0.min(body.len());
+            next_lt = Some(memchr(b'<', &body[from..]).map_or(body.len(), |k| from + k));
         }
-        readings = readings_past(body, &lowered, readings, at, &mut cuts, &mut ends);
-        let Some(first) = readings.first() else {
-            break;
-        };
-        let from = first.0.min(body.len());
-        next_lt = Some(memchr(b'<', &body[from..]).map_or(body.len(), |k| from + k));
-    }
-    if cuts.is_empty() {
-        return None;
-    }
-    Some(cut_spans(body, &disjoint(&cuts)))
+        if cuts.is_empty() {
+            return None;
+        }
+        Some(cut_spans(body, &disjoint(&cuts)))
+    })
 }
 
 /// `_links_may_nest`.
@@ -1599,13 +1648,9 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
     let half = (tags / 2 + 1) as u128;
     let gate = half * half * (1 + (cur.len() / REOPEN_UNIT_BYTES) as u128);
     if gate > limits.max_reopened.max(0) as u128 {
-        if let Some(kept) = limit_reopened(
-            cur,
-            tags.min(limits.max_tags),
-            limits.max_reopened,
-            &marks.quoted,
-            &marks.lts,
-        ) {
+        if let Some(kept) =
+            limit_reopened_marked(cur, tags.min(limits.max_tags), limits.max_reopened, &marks)
+        {
             hit.push("formatting");
             marks = Marks::of(&kept);
             owned = Some(kept);
@@ -1723,7 +1768,10 @@ mod tests {
                 long_tags_searched(&body),
                 "{body:?}"
             );
-            assert_eq!(long_tags(&body, &marks), long_tags_by_every_lt(&body, &marks));
+            assert_eq!(
+                long_tags(&body, &marks),
+                long_tags_by_every_lt(&body, &marks)
+            );
         }
     }
 
@@ -1853,6 +1901,19 @@ mod tests {
                         }
                     }
                 }
+                3 => {
+                    // A formatting tag of a long value (a heavy one), maybe with a `>` in it.
+                    let name = [b"b".as_slice(), b"a", b"I", b"font"][next() as usize % 4];
+                    body.extend_from_slice(b"<");
+                    body.extend_from_slice(name);
+                    body.extend_from_slice(b" title='");
+                    let long = 1000 + (next() % 60) as usize;
+                    body.extend(std::iter::repeat_n(b'x', long));
+                    if next() % 2 == 0 {
+                        body.extend_from_slice(b">");
+                    }
+                    body.extend_from_slice(b"'><p>t</p><p>");
+                }
                 2 if next() % 8 == 0 => {
                     let tag: &[u8] =
                         [b"<div>".as_slice(), b"<span>", b"<b>", b"<ul><li>"][next() as usize % 4];
@@ -1928,6 +1989,10 @@ mod tests {
             let bytewise = Marks::of_capped_by(&body, usize::MAX, false).expect("no cap");
             assert_eq!((&bytewise.lts, &bytewise.gaps), (&marks.lts, &marks.gaps));
             assert_eq!(bytewise.quoted, marks.quoted);
+            let (starts, heavy) = formatting_starts_heavy(&body, &marks);
+            assert_eq!(starts, formatting_starts(&body, &marks.lts));
+            assert_eq!(heavy, heavy_formatting(&body, &[], &marks.lts), "{body:?}");
+            *hits.entry("heavy").or_default() += usize::from(heavy);
             let cap = (next() % 64) as usize;
             let capped = Marks::of_capped(&body, cap).map(|m| m.lts);
             assert_eq!(capped, (marks.lts.len() <= cap).then(|| marks.lts.clone()));

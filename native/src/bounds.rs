@@ -137,6 +137,30 @@ fn block_tags(s: &[u8], from: usize) -> impl Iterator<Item = (usize, usize, bool
     })
 }
 
+/// *f* of *body* lowercased (ASCII), in a buffer the thread keeps (a page's bounds lowercase
+/// it up to four times: a new copy of a large body each time was an mmap and its page
+/// faults); a new copy if the buffer is in use.
+pub(crate) fn with_lowered<R>(body: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
+    /// Past this the buffer is given back after use.
+    const KEPT: usize = 16 << 20;
+    thread_local! {
+        static LOWERED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    LOWERED.with(|cell| {
+        let Ok(mut buffer) = cell.try_borrow_mut() else {
+            return f(&body.to_ascii_lowercase());
+        };
+        buffer.clear();
+        buffer.extend_from_slice(body);
+        buffer.make_ascii_lowercase();
+        let out = f(&buffer);
+        if buffer.capacity() > KEPT {
+            *buffer = Vec::new();
+        }
+        out
+    })
+}
+
 /// `_cut_spans`: *body* without the sorted, disjoint spans of *drop*.
 pub(crate) fn cut_spans(body: &[u8], drop: &[(usize, usize)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len());
@@ -152,18 +176,19 @@ pub(crate) fn cut_spans(body: &[u8], drop: &[(usize, usize)]) -> Vec<u8> {
 /// `_limit_nesting`: from where block elements nest deeper than *max_depth*, the block tags
 /// dropped. None: the body as it is.
 pub fn limit_nesting(body: &[u8], max_depth: usize) -> Option<Vec<u8>> {
-    let lowered = body.to_ascii_lowercase();
-    let max_depth = i64::try_from(max_depth).unwrap_or(i64::MAX);
-    let mut depth: i64 = 0;
-    let first = block_tags(&lowered, 0).find(|&(_, _, closing)| {
-        depth += if closing { -1 } else { 1 };
-        depth > max_depth
-    })?;
-    let drop: Vec<(usize, usize)> = std::iter::once(first)
-        .chain(block_tags(&lowered, first.1))
-        .map(|(start, end, _)| (start, end))
-        .collect();
-    Some(cut_spans(body, &drop))
+    with_lowered(body, |lowered| {
+        let max_depth = i64::try_from(max_depth).unwrap_or(i64::MAX);
+        let mut depth: i64 = 0;
+        let first = block_tags(lowered, 0).find(|&(_, _, closing)| {
+            depth += if closing { -1 } else { 1 };
+            depth > max_depth
+        })?;
+        let drop: Vec<(usize, usize)> = std::iter::once(first)
+            .chain(block_tags(lowered, first.1))
+            .map(|(start, end, _)| (start, end))
+            .collect();
+        Some(cut_spans(body, &drop))
+    })
 }
 
 mod names {
@@ -483,62 +508,61 @@ impl<'a> Stack<'a> {
 /// `_limit_open_elements`: the start tags that would nest elements deeper than *max_depth*
 /// dropped (but `<a>`). None: the body as it is.
 pub fn limit_open_elements(body: &[u8], max_depth: usize) -> Option<Vec<u8>> {
-    let lowered = body.to_ascii_lowercase();
-    let mut stack = Stack::new();
-    let mut drop: Vec<(usize, usize)> = Vec::new();
-    let mut skip_to = 0;
-    for tag in (Tags {
-        s: &lowered,
-        pos: 0,
-    }) {
-        if tag.start < skip_to {
-            continue;
-        }
-        let Some(name) = tag.name else {
-            match find(&lowered, b"-->", tag.end) {
-                Some(end) => skip_to = end + 3,
-                None => break,
-            }
-            continue;
-        };
-        // Only names that are opened are numbered: a page of 500,000 distinct names that
-        // are closed, void or dropped must not hold an entry each.
-        let known = stack.ids.get(name).copied();
-        if tag.closing {
-            let at = known.map_or(0, |id| stack.top_of(id));
-            if at > 0 {
-                stack.pop_to(at);
-            }
-            continue;
-        }
-        let (void, raw) = match known {
-            Some(id) => (stack.names[id as usize].void, stack.names[id as usize].raw),
-            None => (VOID.contains(&name), RAW_TEXT.contains(&name)),
-        };
-        if void {
-            continue;
-        } else if raw {
-            let close = [b"</", name].concat();
-            match find(&lowered, &close, tag.end) {
-                Some(end) => skip_to = end,
-                None => break,
-            }
-        } else {
-            let id = stack.id(name);
-            stack.close_for(id);
-            let in_foreign = stack.top_of(stack.svg) > 0 || stack.top_of(stack.math) > 0;
-            let foreign_self_closing = lowered[tag.start..tag.end].ends_with(b"/>") && in_foreign;
-            let too_deep = stack.tags.len() > max_depth && name != b"a";
-            if foreign_self_closing || too_deep {
-                if too_deep && !foreign_self_closing {
-                    drop.push((tag.start, tag.end));
-                }
-                stack.forget_if_last(name, id, known.is_none());
+    with_lowered(body, |lowered| {
+        let mut stack = Stack::new();
+        let mut drop: Vec<(usize, usize)> = Vec::new();
+        let mut skip_to = 0;
+        for tag in (Tags { s: lowered, pos: 0 }) {
+            if tag.start < skip_to {
                 continue;
             }
-            stack.push(id);
-            stack.renumber_if_full();
+            let Some(name) = tag.name else {
+                match find(lowered, b"-->", tag.end) {
+                    Some(end) => skip_to = end + 3,
+                    None => break,
+                }
+                continue;
+            };
+            // Only names that are opened are numbered: a page of 500,000 distinct names that
+            // are closed, void or dropped must not hold an entry each.
+            let known = stack.ids.get(name).copied();
+            if tag.closing {
+                let at = known.map_or(0, |id| stack.top_of(id));
+                if at > 0 {
+                    stack.pop_to(at);
+                }
+                continue;
+            }
+            let (void, raw) = match known {
+                Some(id) => (stack.names[id as usize].void, stack.names[id as usize].raw),
+                None => (VOID.contains(&name), RAW_TEXT.contains(&name)),
+            };
+            if void {
+                continue;
+            } else if raw {
+                let close = [b"</", name].concat();
+                match find(lowered, &close, tag.end) {
+                    Some(end) => skip_to = end,
+                    None => break,
+                }
+            } else {
+                let id = stack.id(name);
+                stack.close_for(id);
+                let in_foreign = stack.top_of(stack.svg) > 0 || stack.top_of(stack.math) > 0;
+                let foreign_self_closing =
+                    lowered[tag.start..tag.end].ends_with(b"/>") && in_foreign;
+                let too_deep = stack.tags.len() > max_depth && name != b"a";
+                if foreign_self_closing || too_deep {
+                    if too_deep && !foreign_self_closing {
+                        drop.push((tag.start, tag.end));
+                    }
+                    stack.forget_if_last(name, id, known.is_none());
+                    continue;
+                }
+                stack.push(id);
+                stack.renumber_if_full();
+            }
         }
-    }
-    (!drop.is_empty()).then(|| cut_spans(body, &drop))
+        (!drop.is_empty()).then(|| cut_spans(body, &drop))
+    })
 }
