@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use memchr::{memchr, memchr2, memchr_iter, memmem, memrchr};
 
-use crate::bounds::{self, cut_spans, ends_name, with_lowered};
+use crate::bounds::{self, cut_spans, ends_name, lowered_or};
 
 /// extract.py REOPEN_UNIT_BYTES.
 const REOPEN_UNIT_BYTES: usize = 1024;
@@ -330,11 +330,27 @@ impl Marks {
     /// than that: a body of 8 MiB of `<` is cut to MAX_TAGS first). One pass over the bytes
     /// finds the `<`, the long gaps and the quoted `>` (`quoted_gts`) together.
     pub fn of_capped(s: &[u8], cap: usize) -> Option<Marks> {
-        Marks::of_capped_by(s, cap, true)
+        Marks::of_capped_by(s, cap, true, None)
     }
 
-    /// `of_capped`, with SIMD or by the byte loop alone (*simd* false: the tests' check).
-    fn of_capped_by(s: &[u8], cap: usize, simd: bool) -> Option<Marks> {
+    /// `of_capped`, and *s* lowercased (ASCII) into *lowered* in the same pass (when Some is
+    /// returned; a bound's scanners read the lowercased body: a second pass and a copy).
+    fn of_lowering(s: &[u8], cap: usize, lowered: &mut Vec<u8>) -> Option<Marks> {
+        Marks::of_capped_by(s, cap, true, Some(lowered))
+    }
+
+    /// `of_capped`, with SIMD or by the byte loop alone (*simd* false: the tests' check),
+    /// lowercasing *s* into *lowered* if given.
+    fn of_capped_by(
+        s: &[u8],
+        cap: usize,
+        simd: bool,
+        mut lowered: Option<&mut Vec<u8>>,
+    ) -> Option<Marks> {
+        if let Some(lowered) = lowered.as_deref_mut() {
+            lowered.clear();
+            lowered.reserve(s.len());
+        }
         let mut marks = Marks {
             lts: Vec::with_capacity((s.len() / 64).min(cap.saturating_add(1))),
             gaps: Vec::new(),
@@ -342,10 +358,16 @@ impl Marks {
         };
         let mut from = 0; // the first byte after the last `>`
         let done = if simd {
-            simd_marks(s, &mut marks, &mut from, cap)?
+            simd_marks(s, &mut marks, &mut from, cap, lowered.as_deref_mut())?
         } else {
             0
         };
+        if let Some(lowered) = lowered {
+            // (The SIMD pass wrote the first *done* bytes in place: the length is set here.)
+            // SAFETY: *done* <= s.len() bytes were written within the capacity reserved.
+            unsafe { lowered.set_len(done) };
+            lowered.extend(s[done..].iter().map(u8::to_ascii_lowercase));
+        }
         let tail = &s[done..];
         for (k, &byte) in tail.iter().enumerate() {
             let at = done + k;
@@ -396,17 +418,31 @@ impl Marks {
 /// are made by the byte loop otherwise), *from*: the first byte after the last `>` (kept up);
 /// the bytes read, or None past *cap* `<`.
 #[cfg(target_arch = "x86_64")]
-fn simd_marks(s: &[u8], marks: &mut Marks, from: &mut usize, cap: usize) -> Option<usize> {
+fn simd_marks(
+    s: &[u8],
+    marks: &mut Marks,
+    from: &mut usize,
+    cap: usize,
+    lowered: Option<&mut Vec<u8>>,
+) -> Option<usize> {
     if !std::arch::is_x86_feature_detected!("avx2") {
         return Some(0);
     }
-    // SAFETY: the CPU has AVX2 (checked above).
-    unsafe { avx2_marks(s, marks, from, cap) }
+    let out = lowered.map(|l| l.as_mut_ptr());
+    // SAFETY: the CPU has AVX2 (checked above); *out* has room for s.len() bytes (reserved
+    // by the caller).
+    unsafe { avx2_marks(s, marks, from, cap, out) }
 }
 
 /// (Elsewhere: the bytes are read one by one.)
 #[cfg(not(target_arch = "x86_64"))]
-fn simd_marks(_s: &[u8], _marks: &mut Marks, _from: &mut usize, _cap: usize) -> Option<usize> {
+fn simd_marks(
+    _s: &[u8],
+    _marks: &mut Marks,
+    _from: &mut usize,
+    _cap: usize,
+    _lowered: Option<&mut Vec<u8>>,
+) -> Option<usize> {
     Some(0)
 }
 
@@ -420,12 +456,21 @@ fn simd_marks(_s: &[u8], _marks: &mut Marks, _from: &mut usize, _cap: usize) -> 
 ///   chunk's masks, or by a search past the chunk (each search ends at the next same quote:
 ///   no byte is searched twice by quotes of one kind).
 ///
+/// - *lowered*: where the chunks are written lowercased (ASCII), if given.
+///
 /// # Safety
-/// The CPU has AVX2.
+/// The CPU has AVX2; *lowered* has room for s.len() bytes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn avx2_marks(s: &[u8], marks: &mut Marks, from: &mut usize, cap: usize) -> Option<usize> {
+unsafe fn avx2_marks(
+    s: &[u8],
+    marks: &mut Marks,
+    from: &mut usize,
+    cap: usize,
+    lowered: Option<*mut u8>,
+) -> Option<usize> {
     use std::arch::x86_64::{__m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_max_epu8};
+    use std::arch::x86_64::{_mm256_and_si256, _mm256_cmpgt_epi8, _mm256_storeu_si256};
     use std::arch::x86_64::{_mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8};
     let set = |b: u8| _mm256_set1_epi8(b as i8);
     let (lt, gt, dq, sq, eq, space) = (
@@ -450,6 +495,17 @@ unsafe fn avx2_marks(s: &[u8], marks: &mut Marks, from: &mut usize, cap: usize) 
                 _mm256_loadu_si256(s.as_ptr().add(at + 32) as *const __m256i),
             )
         };
+        if let Some(out) = lowered {
+            // A-Z (signed compares: bytes >= 0x80 are negative, not letters) | 0x20.
+            let (above, below, case) = (set(b'A' - 1), set(b'Z' + 1), set(0x20));
+            for (k, v) in [(0, v0), (32, v1)] {
+                let upper =
+                    _mm256_and_si256(_mm256_cmpgt_epi8(v, above), _mm256_cmpgt_epi8(below, v));
+                let low = _mm256_or_si256(v, _mm256_and_si256(upper, case));
+                // SAFETY: at + 64 <= s.len(): within the room the caller reserved.
+                unsafe { _mm256_storeu_si256(out.add(at + k) as *mut __m256i, low) };
+            }
+        }
         let mask =
             |c: __m256i| bits(_mm256_cmpeq_epi8(v0, c)) | bits(_mm256_cmpeq_epi8(v1, c)) << 32;
         // `=`, or a byte <= 0x20 (max(b, 0x20) == 0x20): the spaces and a few more.
@@ -878,12 +934,18 @@ pub fn limit_reopened(
     {
         return None;
     }
-    reopened_past_gate(body, tags, budget, lts, starts)
+    reopened_past_gate(body, None, tags, budget, lts, starts)
 }
 
 /// `limit_reopened` of a body and its *marks* (bound_body's: the formatting tags' first
 /// visit by `formatting_starts_heavy`).
-fn limit_reopened_marked(body: &[u8], tags: usize, budget: i64, marks: &Marks) -> Option<Vec<u8>> {
+fn limit_reopened_marked(
+    body: &[u8],
+    lowered: Option<&[u8]>,
+    tags: usize,
+    budget: i64,
+    marks: &Marks,
+) -> Option<Vec<u8>> {
     let (starts, heavy) = formatting_starts_heavy(body, marks);
     if ((starts as i64 + 1).saturating_mul(tags as i64) <= budget)
         && !heavy
@@ -891,19 +953,20 @@ fn limit_reopened_marked(body: &[u8], tags: usize, budget: i64, marks: &Marks) -
     {
         return None;
     }
-    reopened_past_gate(body, tags, budget, &marks.lts, starts)
+    reopened_past_gate(body, lowered, tags, budget, &marks.lts, starts)
 }
 
 /// `limit_reopened` past its first gate (the formatting start tags *starts*).
 fn reopened_past_gate(
     body: &[u8],
+    lowered: Option<&[u8]>,
     tags: usize,
     budget: i64,
     lts: &[usize],
     starts: usize,
 ) -> Option<Vec<u8>> {
     // (Lowercasing keeps every `<` where it was: the body's positions are the lowered's.)
-    with_lowered(body, |lowered| {
+    lowered_or(body, lowered, |lowered| {
         let pops = pop_positions(lowered, lts);
         let ftags = formatting_tags(lowered, lts);
         if reopen_bound(lowered, lts, &ftags, pops.len(), starts) <= budget {
@@ -1529,12 +1592,23 @@ pub fn limit_attributes(
     caps: Caps,
     marks: &Marks,
 ) -> Option<Vec<u8>> {
+    limit_attributes_in(body, None, quoted, caps, marks)
+}
+
+/// `limit_attributes`, with *body* lowercased if the caller has it.
+fn limit_attributes_in(
+    body: &[u8],
+    lowered: Option<&[u8]>,
+    quoted: Option<Vec<usize>>,
+    caps: Caps,
+    marks: &Marks,
+) -> Option<Vec<u8>> {
     let long = long_tags(body, marks);
     let quoted: &[usize] = quoted.as_deref().unwrap_or(&marks.quoted);
     if long.is_empty() && quoted.is_empty() {
         return None;
     }
-    with_lowered(body, |lowered| {
+    lowered_or(body, lowered, |lowered| {
         let mut ends = Ends::new(lowered, caps, &marks.lts);
         let mut cuts = BTreeSet::new();
         let mut readings = vec![(0usize, Ctx::html())];
@@ -1628,9 +1702,33 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
         cur = &cur[..limits.max_parse_bytes];
         hit.push("parse_bytes");
     }
+    // The lowercased bytes the scanners read, made with the marks (in a buffer the thread
+    // keeps, given back at the end).
+    let mut lowered = LOWERED.with(|cell| cell.take());
+    let bounded = bound_lowering(body, cur, hit, limits, &mut lowered);
+    if lowered.capacity() <= 16 << 20 {
+        LOWERED.with(|cell| cell.replace(lowered));
+    }
+    bounded
+}
+
+thread_local! {
+    /// `bound_body`'s lowercased bytes (the buffer kept between pages).
+    static LOWERED: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// `bound_body` past the parse bytes' cut (*cur*), *lowered*: the buffer of the lowercased
+/// bytes.
+fn bound_lowering(
+    body: &[u8],
+    mut cur: &[u8],
+    mut hit: Vec<&'static str>,
+    limits: &Limits,
+    lowered: &mut Vec<u8>,
+) -> Bounded {
     // Each `<` of the bytes the scanners read (and the quoted `>`...): *cur*'s, found again
     // if a bound cuts it. Past MAX_TAGS the list stops growing: the tags are counted.
-    let (tags, mut marks) = match Marks::of_capped(cur, limits.max_tags) {
+    let (tags, mut marks) = match Marks::of_lowering(cur, limits.max_tags, lowered) {
         Some(marks) => (marks.lts.len(), marks),
         None => {
             let tags = memchr_iter(b'<', cur).count();
@@ -1641,25 +1739,29 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
             };
             cur = &cur[..end];
             hit.push("dom_nodes");
-            (tags, Marks::of(cur))
+            (
+                tags,
+                Marks::of_lowering(cur, usize::MAX, lowered).expect("no cap"),
+            )
         }
     };
     let mut owned: Option<Vec<u8>> = None;
     let half = (tags / 2 + 1) as u128;
     let gate = half * half * (1 + (cur.len() / REOPEN_UNIT_BYTES) as u128);
     if gate > limits.max_reopened.max(0) as u128 {
-        if let Some(kept) =
-            limit_reopened_marked(cur, tags.min(limits.max_tags), limits.max_reopened, &marks)
-        {
+        let tags = tags.min(limits.max_tags);
+        let low = Some(lowered.as_slice());
+        if let Some(kept) = limit_reopened_marked(cur, low, tags, limits.max_reopened, &marks) {
             hit.push("formatting");
-            marks = Marks::of(&kept);
+            marks = Marks::of_lowering(&kept, usize::MAX, lowered).expect("no cap");
             owned = Some(kept);
         }
     }
     let cur_now: &[u8] = owned.as_deref().unwrap_or(cur);
-    if let Some(kept) = limit_attributes(cur_now, None, limits.caps, &marks) {
+    let low = Some(lowered.as_slice());
+    if let Some(kept) = limit_attributes_in(cur_now, low, None, limits.caps, &marks) {
         hit.push("attributes");
-        marks = Marks::of(&kept);
+        marks = Marks::of_lowering(&kept, usize::MAX, lowered).expect("no cap");
         owned = Some(kept);
     }
     let cur_now: &[u8] = owned.as_deref().unwrap_or(cur);
@@ -1667,9 +1769,11 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
     let mut deep = false;
     let mut flat = None;
     if many_tags {
-        let nested = bounds::limit_nesting(cur_now, MAX_BLOCK_DEPTH);
-        let open =
-            bounds::limit_open_elements(nested.as_deref().unwrap_or(cur_now), MAX_BLOCK_DEPTH);
+        let nested = bounds::limit_nesting_in(cur_now, Some(lowered), MAX_BLOCK_DEPTH);
+        let open = match nested.as_deref() {
+            Some(nested) => bounds::limit_open_elements(nested, MAX_BLOCK_DEPTH),
+            None => bounds::limit_open_elements_in(cur_now, Some(lowered), MAX_BLOCK_DEPTH),
+        };
         flat = open.or(nested);
         deep = flat.is_some();
     }
@@ -1901,6 +2005,12 @@ mod tests {
                         }
                     }
                 }
+                4 => {
+                    // Any bytes (case folding is ASCII only).
+                    for _ in 0..(next() % 80) {
+                        body.push(next() as u8);
+                    }
+                }
                 3 => {
                     // A formatting tag of a long value (a heavy one), maybe with a `>` in it.
                     let name = [b"b".as_slice(), b"a", b"I", b"font"][next() as usize % 4];
@@ -1986,7 +2096,16 @@ mod tests {
             let old = reference::Marks::of(&body);
             assert_eq!(marks.lts, old.lts, "{body:?}");
             assert_eq!(marks.quoted, reference::quoted_gts(&body), "{body:?}");
-            let bytewise = Marks::of_capped_by(&body, usize::MAX, false).expect("no cap");
+            let mut lowered = vec![b'?'; next() as usize % 100];
+            let lowering = Marks::of_lowering(&body, usize::MAX, &mut lowered).expect("no cap");
+            assert_eq!(lowered, body.to_ascii_lowercase());
+            assert_eq!(
+                (&lowering.lts, &lowering.quoted),
+                (&marks.lts, &marks.quoted)
+            );
+            let bytewise =
+                Marks::of_capped_by(&body, usize::MAX, false, Some(&mut lowered)).expect("no cap");
+            assert_eq!(lowered, body.to_ascii_lowercase());
             assert_eq!((&bytewise.lts, &bytewise.gaps), (&marks.lts, &marks.gaps));
             assert_eq!(bytewise.quoted, marks.quoted);
             let (starts, heavy) = formatting_starts_heavy(&body, &marks);

@@ -161,6 +161,14 @@ pub(crate) fn with_lowered<R>(body: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
     })
 }
 
+/// *f* of *lowered* (*body* lowercased already) if given, else of `with_lowered`'s.
+pub(crate) fn lowered_or<R>(body: &[u8], lowered: Option<&[u8]>, f: impl FnOnce(&[u8]) -> R) -> R {
+    match lowered {
+        Some(lowered) => f(lowered),
+        None => with_lowered(body, f),
+    }
+}
+
 /// `_cut_spans`: *body* without the sorted, disjoint spans of *drop*.
 pub(crate) fn cut_spans(body: &[u8], drop: &[(usize, usize)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len());
@@ -176,7 +184,16 @@ pub(crate) fn cut_spans(body: &[u8], drop: &[(usize, usize)]) -> Vec<u8> {
 /// `_limit_nesting`: from where block elements nest deeper than *max_depth*, the block tags
 /// dropped. None: the body as it is.
 pub fn limit_nesting(body: &[u8], max_depth: usize) -> Option<Vec<u8>> {
-    with_lowered(body, |lowered| {
+    limit_nesting_in(body, None, max_depth)
+}
+
+/// `limit_nesting`, with *body* lowercased if the caller has it.
+pub(crate) fn limit_nesting_in(
+    body: &[u8],
+    lowered: Option<&[u8]>,
+    max_depth: usize,
+) -> Option<Vec<u8>> {
+    lowered_or(body, lowered, |lowered| {
         let max_depth = i64::try_from(max_depth).unwrap_or(i64::MAX);
         let mut depth: i64 = 0;
         let first = block_tags(lowered, 0).find(|&(_, _, closing)| {
@@ -508,7 +525,16 @@ impl<'a> Stack<'a> {
 /// `_limit_open_elements`: the start tags that would nest elements deeper than *max_depth*
 /// dropped (but `<a>`). None: the body as it is.
 pub fn limit_open_elements(body: &[u8], max_depth: usize) -> Option<Vec<u8>> {
-    with_lowered(body, |lowered| {
+    limit_open_elements_in(body, None, max_depth)
+}
+
+/// `limit_open_elements`, with *body* lowercased if the caller has it.
+pub(crate) fn limit_open_elements_in(
+    body: &[u8],
+    lowered: Option<&[u8]>,
+    max_depth: usize,
+) -> Option<Vec<u8>> {
+    lowered_or(body, lowered, |lowered| {
         let mut stack = Stack::new();
         let mut drop: Vec<(usize, usize)> = Vec::new();
         let mut skip_to = 0;
