@@ -3,7 +3,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::exceptions::{PyLookupError, PyRuntimeError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyList};
 
 use crate::bound;
 use crate::bounds;
@@ -200,10 +200,14 @@ pub(crate) fn lexbor_scan_with(
         min_para,
     };
     // SAFETY: element_of's contract; a panic in the scan becomes a RuntimeError.
-    let Some(s) = guarded(|| unsafe { scan::scan_of(root, &links, &rules, elements) })? else {
+    let Some(mut s) = guarded(|| unsafe { scan::scan_of(root, &links, &rules, elements) })?
+    else {
         return Ok(None);
     };
     let lists = element_lists(tree.py(), &s.kinds, &s.kind_of, s.facts.as_deref())?;
+    // The kinds made Python's tuples from a borrow, then moved into the arrays (no copy).
+    let kinds = std::mem::take(&mut s.kinds);
+    let kind_tuples = PyList::new(tree.py(), &kinds)?.unbind();
     let (nearest, ancestry) = guarded(|| {
         let nearest = scan_arrays::nearest(&s.parent, &s.paras);
         let ancestry = s
@@ -213,7 +217,9 @@ pub(crate) fn lexbor_scan_with(
         (nearest, ancestry)
     })?;
     // The arrays the later calls read, kept in Rust (scan_object.rs).
-    let arrays = Py::new(tree.py(), ScanArrays::of(&s, &nearest))?;
+    let mut arrays = ScanArrays::of(&s, &nearest);
+    arrays.kinds = kinds;
+    let arrays = Py::new(tree.py(), arrays)?;
     Ok(Some((
         s.facts,
         s.parent,
@@ -221,7 +227,7 @@ pub(crate) fn lexbor_scan_with(
         s.block,
         s.addresses,
         s.kind_of,
-        s.kinds,
+        kind_tuples,
         s.link_keys,
         s.paras,
         s.seq,
@@ -286,7 +292,7 @@ pub(crate) type ScanRow = (
     Vec<u32>,
     Vec<usize>,
     Vec<u32>,
-    Vec<scan::Kind>,
+    Py<PyList>,
     Vec<i64>,
     Vec<(usize, usize)>,
     Vec<usize>,

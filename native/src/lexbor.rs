@@ -391,7 +391,10 @@ impl<'a> Tree<'a> {
     }
 
     pub(crate) fn parent(&self, node: Node) -> Option<Node> {
-        let parent = unsafe { (self.api.parent)(node) };
+        let parent = match self.direct {
+            true => unsafe { layout::parent(node) },
+            false => unsafe { (self.api.parent)(node) },
+        };
         (!parent.is_null()).then_some(parent)
     }
 

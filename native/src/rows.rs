@@ -3,8 +3,6 @@
 //! `append_links` (anchor, title, rel and its flags, cut at MAX_TEXT_CHARS), one for one, and
 //! `collapse_ws`/`split_rel`. Handed to Python as columns (plain lists): one Python object per
 //! cell, none per row. Pure Rust (no Python, no lexbor).
-use std::collections::HashMap;
-
 use crate::urls::{is_same_document, is_skipped_href, resolve_href, resolve_link, Tracking};
 use crate::walk::{py_space, py_strip, LinkRow};
 
@@ -129,7 +127,8 @@ pub fn link_rows<N: Copy>(
     let same_document = base == page_url || is_same_document(&base, page_url);
     let tracking = Tracking::default();
     // A page links to the same href many times (an image and a title per card).
-    let mut resolved: HashMap<String, Option<String>> = HashMap::with_capacity(links.len());
+    let mut resolved: foldhash::HashMap<String, Option<String>> =
+        foldhash::HashMap::with_capacity_and_hasher(links.len(), Default::default());
     let mut nodes = Vec::new();
     let mut out = Columns::default();
     for (node, (href, tag, rel, title, text, is_image, alts)) in links {

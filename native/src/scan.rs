@@ -4,7 +4,6 @@
 //! (its tag and the attributes its label and fingerprint read), as arrays. The rules stay
 //! Python's, over these arrays.
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::ffi::c_int;
 
 use crate::facts::{tables, Facts};
@@ -288,7 +287,8 @@ impl<'t, 'a> Page<'t, 'a> {
         let mut kinds: Vec<Kind> = Vec::new();
         // A kind by its bytes (`kind_key`): one hash of one borrowed key an element, and
         // Strings made for a new kind only (markup repeats: a page has a few hundred).
-        let mut known: HashMap<Box<[u8]>, u32> = HashMap::with_capacity(n.min(1 << 12));
+        let mut known: foldhash::HashMap<Box<[u8]>, u32> =
+            foldhash::HashMap::with_capacity_and_hasher(n.min(1 << 12), Default::default());
         let mut key: Vec<u8> = Vec::with_capacity(256);
         let mut kind_of = Vec::with_capacity(n);
         let mut depth = vec![0u32; n];
