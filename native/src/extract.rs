@@ -200,8 +200,7 @@ pub(crate) fn lexbor_scan_with(
         min_para,
     };
     // SAFETY: element_of's contract; a panic in the scan becomes a RuntimeError.
-    let Some(mut s) = guarded(|| unsafe { scan::scan_of(root, &links, &rules, elements) })?
-    else {
+    let Some(mut s) = guarded(|| unsafe { scan::scan_of(root, &links, &rules, elements) })? else {
         return Ok(None);
     };
     let lists = element_lists(tree.py(), &s.kinds, &s.kind_of, s.facts.as_deref())?;

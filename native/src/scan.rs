@@ -92,7 +92,7 @@ pub(crate) unsafe fn scan_of(
         let deep = match class {
             TagClass::Link => {
                 // `a[href], area[href]`: another link of the caller's is not reached.
-                let reached = || tree.attr(node, "href").is_some();
+                let reached = || tree.attr(node, crate::lexbor::HREF).is_some();
                 if let Some(&i) = link_index.get(&(node as usize)).filter(|_| reached()) {
                     let key = page.register(node);
                     page.link_keys[i] = key as i64;
@@ -365,7 +365,7 @@ fn kind_parts<'a>(tree: &Tree<'a>, node: Node) -> (Cow<'a, str>, KindValues<'a>,
         let tag = if kind == DOCUMENT { "-document" } else { "" };
         return (Cow::Borrowed(tag), Default::default(), None);
     }
-    let values = tree.attrs_ref(node, ["class", "id", "role", "itemprop", "align"]);
+    let values = tree.attrs_ref(node, &crate::lexbor::KIND_KEYS);
     (tree.name(node), values, tree.name_id(node))
 }
 
