@@ -3,7 +3,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::exceptions::{PyLookupError, PyRuntimeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBytes, PyList, PyString};
 
 use crate::bound;
 use crate::bounds;
@@ -70,7 +70,7 @@ type ColumnsRow = (
     Vec<bool>,
     Vec<bool>,
     Vec<bool>,
-    Vec<&'static str>,
+    Py<PyList>,
     Vec<(usize, String)>,
     bool,
     Vec<String>,
@@ -125,6 +125,18 @@ pub(crate) fn lexbor_page_gathering(
     }
     let base_href = walked.fields.1.as_deref();
     let (nodes, c) = guarded(|| link_rows(walked.links, base_href, page_url))?;
+    // Each row's tag, "a" or "area": one string object each, referenced by every row.
+    let py = tree.py();
+    let (a, area) = (pyo3::intern!(py, "a"), pyo3::intern!(py, "area"));
+    let tags = PyList::new(
+        py,
+        c.tags.iter().map(|&tag| match tag {
+            "a" => a.clone(),
+            "area" => area.clone(),
+            other => PyString::new(py, other),
+        }),
+    )?
+    .unbind();
     let columns = (
         c.targets,
         c.anchors,
@@ -134,7 +146,7 @@ pub(crate) fn lexbor_page_gathering(
         c.sponsored,
         c.ugc,
         c.is_image,
-        c.tags,
+        tags,
         c.texts,
         c.long,
         c.hrefs,

@@ -428,16 +428,24 @@ impl<'a> Tree<'a> {
         }
     }
 
-    /// `node.attributes.get(key)`: None if absent, Some(None) if it has no value.
-    pub(crate) fn attr(&self, node: Node, key: Key) -> Option<Option<Cow<'a, str>>> {
+    /// The first attribute of *node* named *key* (NULL: none).
+    fn find_attr(&self, node: Node, key: Key) -> Attr {
         let mut attr = self.first_attr(node);
-        while !attr.is_null() {
-            if self.attr_is(attr, key) {
-                return Some(self.attr_value_of(attr));
-            }
+        while !attr.is_null() && !self.attr_is(attr, key) {
             attr = self.next_attr(attr);
         }
-        None
+        attr
+    }
+
+    /// `node.attributes.get(key)`: None if absent, Some(None) if it has no value.
+    pub(crate) fn attr(&self, node: Node, key: Key) -> Option<Option<Cow<'a, str>>> {
+        let attr = self.find_attr(node, key);
+        (!attr.is_null()).then(|| self.attr_value_of(attr))
+    }
+
+    /// `key in node.attributes` (its value not read).
+    pub(crate) fn has(&self, node: Node, key: Key) -> bool {
+        !self.find_attr(node, key).is_null()
     }
 
     /// `[node.attributes.get(key) for key in keys]` (no value: None), in one pass over the
@@ -553,7 +561,7 @@ impl Dom for Tree<'_> {
     }
 
     fn has_attr(&self, node: Node, key: &str) -> bool {
-        self.attr(node, Key::new(key)).is_some()
+        self.has(node, Key::new(key))
     }
 
     fn attr_value(&self, node: Node, key: &str) -> Option<Cow<'_, str>> {
@@ -717,11 +725,11 @@ fn element(tree: &Tree, node: Node, name: &str, scope: Scope, found: &mut Found)
             found.markup.push(("itemtype", value.to_string()));
         }
     }
-    let marked = || itemtype.is_some() || tree.attr(node, HIDDEN).is_some();
+    let marked = || itemtype.is_some() || tree.has(node, HIDDEN);
     match name {
         tag @ ("a" | "area") => {
             let foreign = tag == "a" && scope.kind != OUTSIDE && !scope.html_again;
-            if tree.attr(node, HREF).is_some() && !foreign {
+            if !foreign && tree.has(node, HREF) {
                 if found.links.len() < found.max_links {
                     found
                         .links
@@ -774,7 +782,7 @@ fn link_element(tree: &Tree, node: Node, marked: impl Fn() -> bool, found: &mut 
     if found.canonical.is_none() && rel_has(&rel, "canonical") {
         found.canonical = href.clone().map(owned);
     }
-    let reached = (href.is_some() && tree.attr(node, REL).is_some()) || marked();
+    let reached = (href.is_some() && tree.has(node, REL)) || marked();
     if let Some(lang) = tree.attr(node, HREFLANG) {
         if reached && rel_has(&rel, "alternate") && found.alternates.len() < MAX_ALTERNATES {
             let href = href.flatten().unwrap_or_default().into_owned();

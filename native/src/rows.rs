@@ -107,6 +107,9 @@ fn chars(text: &str) -> usize {
 
 /// Python's `text[:max]`, and whether it cut.
 fn cut(text: &mut String, max: usize) -> bool {
+    if text.len() <= max {
+        return false; // (no more characters than bytes)
+    }
     match text.char_indices().nth(max) {
         Some((end, _)) => {
             text.truncate(end);

@@ -92,7 +92,7 @@ pub(crate) unsafe fn scan_of(
         let deep = match class {
             TagClass::Link => {
                 // `a[href], area[href]`: another link of the caller's is not reached.
-                let reached = || tree.attr(node, crate::lexbor::HREF).is_some();
+                let reached = || tree.has(node, crate::lexbor::HREF);
                 if let Some(&i) = link_index.get(&(node as usize)).filter(|_| reached()) {
                     let key = page.register(node);
                     page.link_keys[i] = key as i64;
