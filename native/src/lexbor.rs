@@ -192,7 +192,15 @@ pub(crate) struct Tree<'a> {
     /// Each attribute id's code (`KEYS`), once its name was looked up (0: not yet): an
     /// attribute is then matched by one byte, not its name's bytes.
     attr_codes: OnceCell<Box<[Cell<u8>]>>,
+    /// The codes of the attribute ids past `NAMED_IDS` met last, (id, code) by slot.
+    far_codes: OnceCell<Box<[FarSlot]>>,
 }
+
+/// A slot of `Tree::far_codes`: an attribute id and its code (id 0: empty).
+type FarSlot = Cell<(usize, u8)>;
+
+/// Slots of `Tree::far_codes`.
+const FAR_SLOTS: usize = 256;
 
 /// The attribute names the walk and the scan read; an attribute's code is its name's index
 /// here plus one (`NO_KEY`: none of these).
@@ -273,6 +281,7 @@ impl<'a> Tree<'a> {
             names: RefCell::new(Vec::new()),
             attr_names: RefCell::new(Vec::new()),
             attr_codes: OnceCell::new(),
+            far_codes: OnceCell::new(),
         }
     }
 
@@ -397,8 +406,8 @@ impl<'a> Tree<'a> {
         unsafe { utf8(value, len) }
     }
 
-    /// The code (`KEYS`) of attribute *attr*'s name, when its id has one (the reads in place,
-    /// an id below `NAMED_IDS`); None: compare its name.
+    /// The code (`KEYS`) of attribute *attr*'s name, when the reads are in place (its id
+    /// names it); None: compare its name.
     #[inline]
     fn attr_code(&self, attr: Attr) -> Option<u8> {
         if !self.direct {
@@ -406,17 +415,42 @@ impl<'a> Tree<'a> {
         }
         let id = unsafe { layout::attr_name_id(attr) };
         if id >= NAMED_IDS {
-            return None;
+            return Some(self.far_code(attr, id));
         }
         let codes = self
             .attr_codes
             .get_or_init(|| vec![Cell::new(0); NAMED_IDS].into_boxed_slice());
         let cell = &codes[id];
         if cell.get() == 0 {
-            let code = self.attr_name(attr).map_or(0, key_code);
-            cell.set(if code == 0 { NO_KEY } else { code });
+            cell.set(self.looked_up_code(attr));
         }
         Some(cell.get())
+    }
+
+    /// The code of attribute *attr*'s name, looked up (`NO_KEY`: none of `KEYS`).
+    fn looked_up_code(&self, attr: Attr) -> u8 {
+        match self.attr_name(attr).map_or(0, key_code) {
+            0 => NO_KEY,
+            code => code,
+        }
+    }
+
+    /// The code of attribute *attr* of id *id*, one of the document's own names (`data-*`,
+    /// `aria-*`: ids that are addresses): kept in a small cache slot by id (a slot holds the
+    /// last id met there: bounded, whatever a page's names), else looked up.
+    fn far_code(&self, attr: Attr, id: usize) -> u8 {
+        let slots = self
+            .far_codes
+            .get_or_init(|| vec![Cell::new((0, 0)); FAR_SLOTS].into_boxed_slice());
+        let slot = &slots[((id >> 4) ^ (id >> 12)) % FAR_SLOTS];
+        match slot.get() {
+            (held, code) if held == id => code,
+            _ => {
+                let code = self.looked_up_code(attr);
+                slot.set((id, code));
+                code
+            }
+        }
     }
 
     /// Whether attribute *attr* is named *key*.
