@@ -17,6 +17,10 @@ use crate::scan_object::ScanArrays;
 use crate::urls::non_ascii_query;
 use crate::walk::{self, LinkRow, PageRow};
 
+/// The core's allocator (Cargo.toml says why): every Rust allocation of this library.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Run *f* so that a panic in it becomes a Python RuntimeError (not PanicException, a
 /// BaseException that `except Exception` would let through and stop a crawl).
 pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> PyResult<T> {
