@@ -3,7 +3,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::exceptions::{PyLookupError, PyRuntimeError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyList, PyString};
 
 use crate::bound;
 use crate::bounds;
@@ -16,6 +16,10 @@ use crate::scan_arrays;
 use crate::scan_object::ScanArrays;
 use crate::urls::non_ascii_query;
 use crate::walk::{self, LinkRow, PageRow};
+
+/// The core's allocator (Cargo.toml says why): every Rust allocation of this library.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Run *f* so that a panic in it becomes a Python RuntimeError (not PanicException, a
 /// BaseException that `except Exception` would let through and stop a crawl).
@@ -70,7 +74,7 @@ type ColumnsRow = (
     Vec<bool>,
     Vec<bool>,
     Vec<bool>,
-    Vec<&'static str>,
+    Py<PyList>,
     Vec<(usize, String)>,
     bool,
     Vec<String>,
@@ -125,6 +129,18 @@ pub(crate) fn lexbor_page_gathering(
     }
     let base_href = walked.fields.1.as_deref();
     let (nodes, c) = guarded(|| link_rows(walked.links, base_href, page_url))?;
+    // Each row's tag, "a" or "area": one string object each, referenced by every row.
+    let py = tree.py();
+    let (a, area) = (pyo3::intern!(py, "a"), pyo3::intern!(py, "area"));
+    let tags = PyList::new(
+        py,
+        c.tags.iter().map(|&tag| match tag {
+            "a" => a.clone(),
+            "area" => area.clone(),
+            other => PyString::new(py, other),
+        }),
+    )?
+    .unbind();
     let columns = (
         c.targets,
         c.anchors,
@@ -134,7 +150,7 @@ pub(crate) fn lexbor_page_gathering(
         c.sponsored,
         c.ugc,
         c.is_image,
-        c.tags,
+        tags,
         c.texts,
         c.long,
         c.hrefs,
@@ -200,10 +216,13 @@ pub(crate) fn lexbor_scan_with(
         min_para,
     };
     // SAFETY: element_of's contract; a panic in the scan becomes a RuntimeError.
-    let Some(s) = guarded(|| unsafe { scan::scan_of(root, &links, &rules, elements) })? else {
+    let Some(mut s) = guarded(|| unsafe { scan::scan_of(root, &links, &rules, elements) })? else {
         return Ok(None);
     };
     let lists = element_lists(tree.py(), &s.kinds, &s.kind_of, s.facts.as_deref())?;
+    // The kinds made Python's tuples from a borrow, then moved into the arrays (no copy).
+    let kinds = std::mem::take(&mut s.kinds);
+    let kind_tuples = PyList::new(tree.py(), &kinds)?.unbind();
     let (nearest, ancestry) = guarded(|| {
         let nearest = scan_arrays::nearest(&s.parent, &s.paras);
         let ancestry = s
@@ -213,7 +232,9 @@ pub(crate) fn lexbor_scan_with(
         (nearest, ancestry)
     })?;
     // The arrays the later calls read, kept in Rust (scan_object.rs).
-    let arrays = Py::new(tree.py(), ScanArrays::of(&s, &nearest))?;
+    let mut arrays = ScanArrays::of(&s, &nearest);
+    arrays.kinds = kinds;
+    let arrays = Py::new(tree.py(), arrays)?;
     Ok(Some((
         s.facts,
         s.parent,
@@ -221,7 +242,7 @@ pub(crate) fn lexbor_scan_with(
         s.block,
         s.addresses,
         s.kind_of,
-        s.kinds,
+        kind_tuples,
         s.link_keys,
         s.paras,
         s.seq,
@@ -286,7 +307,7 @@ pub(crate) type ScanRow = (
     Vec<u32>,
     Vec<usize>,
     Vec<u32>,
-    Vec<scan::Kind>,
+    Py<PyList>,
     Vec<i64>,
     Vec<(usize, usize)>,
     Vec<usize>,

@@ -85,7 +85,7 @@ type FactsKey = (
 #[derive(Default)]
 pub struct FactsMemo {
     /// By the kind's bytes (`kind_bytes`): looked up without a String made or five hashed.
-    map: HashMap<Box<[u8]>, Facts>,
+    map: foldhash::HashMap<Box<[u8]>, Facts>,
     chars: usize,
     /// The bytes of the kind looked up last.
     key: Vec<u8>,
@@ -120,7 +120,7 @@ static MEMO: Mutex<Option<FactsMemo>> = Mutex::new(None);
 
 impl FactsMemo {
     fn clear(&mut self) {
-        self.map = HashMap::default(); // not map.clear(): that keeps the table's allocation
+        self.map = Default::default(); // not map.clear(): that keeps the table's allocation
         self.chars = 0;
     }
 

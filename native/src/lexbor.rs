@@ -10,7 +10,7 @@
 //! A separate walk from `src/walk.rs` (that one walks our arena): it mirrors the same rules
 //! (`_extract`, `anchor_parts`, `_foreign_links` in Python) and shares walk.rs's helpers.
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, OnceCell, RefCell};
 #[cfg(unix)]
 use std::ffi::{c_char, CString};
 use std::ffi::{c_int, c_void};
@@ -189,7 +189,83 @@ pub(crate) struct Tree<'a> {
     names: RefCell<Vec<Option<&'a str>>>,
     /// Attribute names by id, the same way (bytes: only compared).
     attr_names: RefCell<Vec<Option<&'a [u8]>>>,
+    /// Each attribute id's code (`KEYS`), once its name was looked up (0: not yet): an
+    /// attribute is then matched by one byte, not its name's bytes.
+    attr_codes: OnceCell<Box<[Cell<u8>]>>,
+    /// The codes of the attribute ids past `NAMED_IDS` met last, (id, code) by slot.
+    far_codes: OnceCell<Box<[FarSlot]>>,
 }
+
+/// A slot of `Tree::far_codes`: an attribute id and its code (id 0: empty).
+type FarSlot = Cell<(usize, u8)>;
+
+/// Slots of `Tree::far_codes`.
+const FAR_SLOTS: usize = 256;
+
+/// The attribute names the walk and the scan read; an attribute's code is its name's index
+/// here plus one (`NO_KEY`: none of these).
+const KEYS: [&str; 18] = [
+    "href", "itemtype", "hidden", "class", "id", "role", "itemprop", "align", "rel", "title",
+    "alt", "type", "encoding", "name", "content", "property", "hreflang", "open",
+];
+const NO_KEY: u8 = u8::MAX;
+
+/// The code of attribute name *key* (0: not one of `KEYS`).
+const fn key_code(key: &[u8]) -> u8 {
+    let mut i = 0;
+    while i < KEYS.len() {
+        let name = KEYS[i].as_bytes();
+        if name.len() == key.len() {
+            let mut j = 0;
+            while j < key.len() && name[j] == key[j] {
+                j += 1;
+            }
+            if j == key.len() {
+                return i as u8 + 1;
+            }
+        }
+        i += 1;
+    }
+    0
+}
+
+/// An attribute name the core looks up, with its code (`KEYS`; 0: none) worked out once:
+/// the walks' keys are constants (`Key::new` at compile time).
+#[derive(Clone, Copy)]
+pub(crate) struct Key<'k> {
+    name: &'k str,
+    code: u8,
+}
+
+impl<'k> Key<'k> {
+    pub(crate) const fn new(name: &'k str) -> Self {
+        Key {
+            name,
+            code: key_code(name.as_bytes()),
+        }
+    }
+}
+
+pub(crate) const HREF: Key = Key::new("href");
+const ITEMTYPE: Key = Key::new("itemtype");
+const HIDDEN: Key = Key::new("hidden");
+const REL: Key = Key::new("rel");
+const TITLE: Key = Key::new("title");
+const ALT: Key = Key::new("alt");
+const TYPE: Key = Key::new("type");
+const ENCODING: Key = Key::new("encoding");
+const NAME: Key = Key::new("name");
+const CONTENT: Key = Key::new("content");
+const PROPERTY: Key = Key::new("property");
+const HREFLANG: Key = Key::new("hreflang");
+/// What an element's kind reads (scan.rs).
+pub(crate) const KIND_KEYS: [Key; 5] = [
+    Key::new("class"),
+    Key::new("id"),
+    Key::new("role"),
+    Key::new("itemprop"),
+    Key::new("align"),
+];
 
 /// Ids below this are lexbor's tables' (its known tags and attributes: a few hundred); the
 /// others are addresses of a document's own entries, looked up by the calls.
@@ -204,6 +280,8 @@ impl<'a> Tree<'a> {
                 && crate::layout::DIRECT.load(std::sync::atomic::Ordering::Relaxed),
             names: RefCell::new(Vec::new()),
             attr_names: RefCell::new(Vec::new()),
+            attr_codes: OnceCell::new(),
+            far_codes: OnceCell::new(),
         }
     }
 
@@ -328,16 +406,80 @@ impl<'a> Tree<'a> {
         unsafe { utf8(value, len) }
     }
 
-    /// `node.attributes.get(key)`: None if absent, Some(None) if it has no value.
-    pub(crate) fn attr(&self, node: Node, key: &str) -> Option<Option<Cow<'a, str>>> {
-        let mut attr = self.first_attr(node);
-        while !attr.is_null() {
-            if self.attr_name(attr) == Some(key.as_bytes()) {
-                return Some(self.attr_value_of(attr));
+    /// The code (`KEYS`) of attribute *attr*'s name, when the reads are in place (its id
+    /// names it); None: compare its name.
+    #[inline]
+    fn attr_code(&self, attr: Attr) -> Option<u8> {
+        if !self.direct {
+            return None;
+        }
+        let id = unsafe { layout::attr_name_id(attr) };
+        if id >= NAMED_IDS {
+            return Some(self.far_code(attr, id));
+        }
+        let codes = self
+            .attr_codes
+            .get_or_init(|| vec![Cell::new(0); NAMED_IDS].into_boxed_slice());
+        let cell = &codes[id];
+        if cell.get() == 0 {
+            cell.set(self.looked_up_code(attr));
+        }
+        Some(cell.get())
+    }
+
+    /// The code of attribute *attr*'s name, looked up (`NO_KEY`: none of `KEYS`).
+    fn looked_up_code(&self, attr: Attr) -> u8 {
+        match self.attr_name(attr).map_or(0, key_code) {
+            0 => NO_KEY,
+            code => code,
+        }
+    }
+
+    /// The code of attribute *attr* of id *id*, one of the document's own names (`data-*`,
+    /// `aria-*`: ids that are addresses): kept in a small cache slot by id (a slot holds the
+    /// last id met there: bounded, whatever a page's names), else looked up.
+    fn far_code(&self, attr: Attr, id: usize) -> u8 {
+        let slots = self
+            .far_codes
+            .get_or_init(|| vec![Cell::new((0, 0)); FAR_SLOTS].into_boxed_slice());
+        let slot = &slots[((id >> 4) ^ (id >> 12)) % FAR_SLOTS];
+        match slot.get() {
+            (held, code) if held == id => code,
+            _ => {
+                let code = self.looked_up_code(attr);
+                slot.set((id, code));
+                code
             }
+        }
+    }
+
+    /// Whether attribute *attr* is named *key*.
+    #[inline]
+    fn attr_is(&self, attr: Attr, key: Key) -> bool {
+        match self.attr_code(attr) {
+            Some(own) if key.code != 0 => own == key.code,
+            _ => self.attr_name(attr) == Some(key.name.as_bytes()),
+        }
+    }
+
+    /// The first attribute of *node* named *key* (NULL: none).
+    fn find_attr(&self, node: Node, key: Key) -> Attr {
+        let mut attr = self.first_attr(node);
+        while !attr.is_null() && !self.attr_is(attr, key) {
             attr = self.next_attr(attr);
         }
-        None
+        attr
+    }
+
+    /// `node.attributes.get(key)`: None if absent, Some(None) if it has no value.
+    pub(crate) fn attr(&self, node: Node, key: Key) -> Option<Option<Cow<'a, str>>> {
+        let attr = self.find_attr(node, key);
+        (!attr.is_null()).then(|| self.attr_value_of(attr))
+    }
+
+    /// `key in node.attributes` (its value not read).
+    pub(crate) fn has(&self, node: Node, key: Key) -> bool {
+        !self.find_attr(node, key).is_null()
     }
 
     /// `[node.attributes.get(key) for key in keys]` (no value: None), in one pass over the
@@ -345,15 +487,22 @@ impl<'a> Tree<'a> {
     pub(crate) fn attrs_ref<const N: usize>(
         &self,
         node: Node,
-        keys: [&str; N],
+        keys: &[Key; N],
     ) -> [Option<Cow<'a, str>>; N] {
         let mut found: [Option<Cow<'a, str>>; N] = std::array::from_fn(|_| None);
+        let coded = keys.iter().all(|k| k.code != 0);
         let mut attr = self.first_attr(node);
         while !attr.is_null() {
-            if let Some(name) = self.attr_name(attr) {
-                if let Some(at) = keys.iter().position(|k| k.as_bytes() == name) {
-                    found[at] = self.attr_value_of(attr);
-                }
+            let at = match self.attr_code(attr) {
+                // (NO_KEY, or a code none of *keys* has: no match; a key without a code is
+                // matched by name)
+                Some(own) if coded => keys.iter().position(|k| k.code == own),
+                _ => self
+                    .attr_name(attr)
+                    .and_then(|name| keys.iter().position(|k| k.name.as_bytes() == name)),
+            };
+            if let Some(at) = at {
+                found[at] = self.attr_value_of(attr);
             }
             attr = self.next_attr(attr);
         }
@@ -361,7 +510,7 @@ impl<'a> Tree<'a> {
     }
 
     /// `attrs.get(key)` with no value as None.
-    pub(crate) fn value(&self, node: Node, key: &str) -> Option<Cow<'a, str>> {
+    pub(crate) fn value(&self, node: Node, key: Key) -> Option<Cow<'a, str>> {
         self.attr(node, key).flatten()
     }
 
@@ -391,7 +540,10 @@ impl<'a> Tree<'a> {
     }
 
     pub(crate) fn parent(&self, node: Node) -> Option<Node> {
-        let parent = unsafe { (self.api.parent)(node) };
+        let parent = match self.direct {
+            true => unsafe { layout::parent(node) },
+            false => unsafe { (self.api.parent)(node) },
+        };
         (!parent.is_null()).then_some(parent)
     }
 
@@ -416,7 +568,7 @@ impl<'a> Tree<'a> {
     }
 
     fn is_hidden(&self, node: Node) -> bool {
-        match self.attr(node, "hidden") {
+        match self.attr(node, HIDDEN) {
             None => false,
             Some(v) => v.unwrap_or_default().to_lowercase() != "until-found",
         }
@@ -443,11 +595,11 @@ impl Dom for Tree<'_> {
     }
 
     fn has_attr(&self, node: Node, key: &str) -> bool {
-        self.attr(node, key).is_some()
+        self.has(node, Key::new(key))
     }
 
     fn attr_value(&self, node: Node, key: &str) -> Option<Cow<'_, str>> {
-        self.value(node, key)
+        self.value(node, Key::new(key))
     }
 
     fn hidden(&self, node: Node) -> bool {
@@ -570,7 +722,7 @@ fn walk(
         element(tree, node, &name, scope, &mut found);
         if let Some(child) = tree.first_child(node) {
             let encoding = (name == "annotation-xml")
-                .then(|| tree.value(node, "encoding"))
+                .then(|| tree.value(node, ENCODING))
                 .flatten();
             let under = scope_under(scope, Some(node) == head, &name, || encoding.as_deref());
             stack.push((Some(child), under, at));
@@ -598,7 +750,7 @@ fn walk(
 
 /// What one element of tag *name* adds to *found*.
 fn element(tree: &Tree, node: Node, name: &str, scope: Scope, found: &mut Found) {
-    let itemtype = tree.attr(node, "itemtype");
+    let itemtype = tree.attr(node, ITEMTYPE);
     if let Some(value) = &itemtype {
         if found.itemtypes < MAX_SCHEMA_TYPES {
             // Cut as Python reads it: the copies stay bounded (formatting tags are cloned).
@@ -607,11 +759,11 @@ fn element(tree: &Tree, node: Node, name: &str, scope: Scope, found: &mut Found)
             found.markup.push(("itemtype", value.to_string()));
         }
     }
-    let marked = || itemtype.is_some() || tree.attr(node, "hidden").is_some();
+    let marked = || itemtype.is_some() || tree.has(node, HIDDEN);
     match name {
         tag @ ("a" | "area") => {
             let foreign = tag == "a" && scope.kind != OUTSIDE && !scope.html_again;
-            if tree.attr(node, "href").is_some() && !foreign {
+            if !foreign && tree.has(node, HREF) {
                 if found.links.len() < found.max_links {
                     found
                         .links
@@ -624,11 +776,11 @@ fn element(tree: &Tree, node: Node, name: &str, scope: Scope, found: &mut Found)
         "title" if found.title.is_none() && scope.kind == OUTSIDE => {
             found.title = Some(tree.text(node))
         }
-        "base" if found.base.is_none() => found.base = tree.attr(node, "href").map(owned),
+        "base" if found.base.is_none() => found.base = tree.attr(node, HREF).map(owned),
         "link" => link_element(tree, node, marked, found),
         "meta" => meta_element(tree, node, marked, found),
         "script" if found.jsonld < MAX_JSONLD_SCRIPTS => {
-            let ld = tree.value(node, "type");
+            let ld = tree.value(node, TYPE);
             // The selector's value matches any case on an HTML element, exactly on a foreign
             // one (SVG, MathML), as lexbor's css() does.
             let html = scope.kind == OUTSIDE || scope.html_again;
@@ -659,13 +811,13 @@ fn owned(value: Option<Cow<'_, str>>) -> String {
 
 /// A `<link>`: the first canonical, the hreflang alternates (`link[rel][href]` reaches it).
 fn link_element(tree: &Tree, node: Node, marked: impl Fn() -> bool, found: &mut Found) {
-    let rel = tree.value(node, "rel").unwrap_or_default();
-    let href = tree.attr(node, "href");
+    let rel = tree.value(node, REL).unwrap_or_default();
+    let href = tree.attr(node, HREF);
     if found.canonical.is_none() && rel_has(&rel, "canonical") {
         found.canonical = href.clone().map(owned);
     }
-    let reached = (href.is_some() && tree.attr(node, "rel").is_some()) || marked();
-    if let Some(lang) = tree.attr(node, "hreflang") {
+    let reached = (href.is_some() && tree.has(node, REL)) || marked();
+    if let Some(lang) = tree.attr(node, HREFLANG) {
         if reached && rel_has(&rel, "alternate") && found.alternates.len() < MAX_ALTERNATES {
             let href = href.flatten().unwrap_or_default().into_owned();
             found.alternates.push((owned(lang), href));
@@ -676,8 +828,8 @@ fn link_element(tree: &Tree, node: Node, marked: impl Fn() -> bool, found: &mut 
 /// A `<meta>`: robots directives, the generator and `og:type` (`meta[name][content]` and
 /// `meta[property="og:type"]` reach it).
 fn meta_element(tree: &Tree, node: Node, marked: impl Fn() -> bool, found: &mut Found) {
-    let name_attr = tree.attr(node, "name");
-    let content = tree.attr(node, "content");
+    let name_attr = tree.attr(node, NAME);
+    let content = tree.attr(node, CONTENT);
     let name = py_strip(name_attr.clone().flatten().as_deref().unwrap_or("")).to_lowercase();
     if name == "robots" || name == "googlebot" {
         if let Some(content) = content.flatten().filter(|c| !c.is_empty()) {
@@ -685,7 +837,7 @@ fn meta_element(tree: &Tree, node: Node, marked: impl Fn() -> bool, found: &mut 
         }
         return;
     }
-    let og = tree.value(node, "property").is_some_and(|p| p == "og:type");
+    let og = tree.value(node, PROPERTY).is_some_and(|p| p == "og:type");
     let reached = (name_attr.is_some() && content.is_some()) || og || marked();
     if (name == "generator" || og) && reached {
         let key = if name == "generator" {
@@ -701,15 +853,15 @@ fn meta_element(tree: &Tree, node: Node, marked: impl Fn() -> bool, found: &mut 
 fn link_row(tree: &Tree, node: Node, tag: &'static str) -> LinkRow {
     let owned = |key| tree.value(node, key).map(Cow::into_owned);
     let (text, is_image, alts) = if tag == "area" {
-        (String::new(), false, vec![owned("alt").unwrap_or_default()])
+        (String::new(), false, vec![owned(ALT).unwrap_or_default()])
     } else {
         anchor_parts(tree, node)
     };
     (
-        owned("href").unwrap_or_default(),
+        owned(HREF).unwrap_or_default(),
         tag,
-        owned("rel"),
-        owned("title"),
+        owned(REL),
+        owned(TITLE),
         text,
         is_image,
         alts,

@@ -3,8 +3,6 @@
 //! `append_links` (anchor, title, rel and its flags, cut at MAX_TEXT_CHARS), one for one, and
 //! `collapse_ws`/`split_rel`. Handed to Python as columns (plain lists): one Python object per
 //! cell, none per row. Pure Rust (no Python, no lexbor).
-use std::collections::HashMap;
-
 use crate::urls::{is_same_document, is_skipped_href, resolve_href, resolve_link, Tracking};
 use crate::walk::{py_space, py_strip, LinkRow};
 
@@ -30,6 +28,47 @@ pub struct Columns {
     pub long: bool,
     /// Each kept link's href as the walk read it (placement's `_internal` reads it).
     pub hrefs: Vec<String>,
+}
+
+/// `collapse_ws` of an owned *text*, in its own buffer (no allocation): each word moved
+/// down to follow the last, one space between. The same string as `collapse_ws`.
+pub fn collapse_owned(text: String) -> String {
+    let ascii_space = |b: u8| matches!(b, b'\t'..=b'\r' | b'\x1c'..=b'\x1f' | b' ');
+    // Already collapsed (most short anchors): kept as it is.
+    let bytes = text.as_bytes();
+    let collapsed = bytes.is_ascii()
+        && bytes.first().is_none_or(|&b| !ascii_space(b))
+        && bytes.last().is_none_or(|&b| !ascii_space(b))
+        && !bytes
+            .windows(2)
+            .any(|w| ascii_space(w[1]) && (w[1] != b' ' || ascii_space(w[0])));
+    if collapsed {
+        return text;
+    }
+    let mut bytes = text.into_bytes();
+    let (mut write, mut read) = (0, 0);
+    loop {
+        // SAFETY: the bytes from *read* on are the text's own, unmoved, from a char boundary
+        // (writes land below *read*: each word moves down by the spaces dropped before it).
+        let rest = unsafe { std::str::from_utf8_unchecked(&bytes[read..]) };
+        let Some(start) = rest.find(|c: char| !py_space(c)) else {
+            break;
+        };
+        let end = rest[start..]
+            .find(py_space)
+            .map_or(rest.len(), |e| start + e);
+        let (start, end) = (read + start, read + end);
+        if write > 0 {
+            bytes[write] = b' ';
+            write += 1;
+        }
+        bytes.copy_within(start..end, write);
+        write += end - start;
+        read = end;
+    }
+    bytes.truncate(write);
+    // SAFETY: what was written is whole words of the text, one ASCII space between two.
+    unsafe { String::from_utf8_unchecked(bytes) }
 }
 
 /// linktext.py `collapse_ws`: `" ".join(text.split())`.
@@ -68,6 +107,9 @@ fn chars(text: &str) -> usize {
 
 /// Python's `text[:max]`, and whether it cut.
 fn cut(text: &mut String, max: usize) -> bool {
+    if text.len() <= max {
+        return false; // (no more characters than bytes)
+    }
     match text.char_indices().nth(max) {
         Some((end, _)) => {
             text.truncate(end);
@@ -128,39 +170,73 @@ pub fn link_rows<N: Copy>(
     let base = base_url(base_href, page_url);
     let same_document = base == page_url || is_same_document(&base, page_url);
     let tracking = Tracking::default();
-    // A page links to the same href many times (an image and a title per card).
-    let mut resolved: HashMap<String, Option<String>> = HashMap::with_capacity(links.len());
-    let mut nodes = Vec::new();
+    // A page links to the same href many times (an image and a title per card): each href's
+    // answer by the row that took its target first (borrowed keys: no copies kept).
+    let mut resolved: foldhash::HashMap<&str, Seen> =
+        foldhash::HashMap::with_capacity_and_hasher(links.len(), Default::default());
+    let mut links = links;
+    let mut kept = Vec::with_capacity(links.len());
     let mut out = Columns::default();
-    for (node, (href, tag, rel, title, text, is_image, alts)) in links {
-        let found = match resolved.get(&href) {
-            Some(found) => found.clone(),
-            None => {
-                let found = target(&href, &base, same_document, &tracking);
-                resolved.insert(href.clone(), found.clone());
-                found
+    for (at, (_, (href, tag, rel, title, text, is_image, alts))) in links.iter_mut().enumerate() {
+        let href = shared(href);
+        let target = match resolved.get(href.as_str()) {
+            Some(Seen::Skipped) => continue,
+            Some(Seen::Long) => {
+                out.long = true;
+                continue;
             }
+            Some(&Seen::Row(row)) => out.targets[row].clone(),
+            None => match target(href, &base, same_document, &tracking) {
+                None => {
+                    resolved.insert(href, Seen::Skipped);
+                    continue;
+                }
+                Some(target) if chars(&target) > MAX_URL_CHARS => {
+                    resolved.insert(href, Seen::Long);
+                    out.long = true;
+                    continue;
+                }
+                Some(target) => {
+                    resolved.insert(href, Seen::Row(out.targets.len()));
+                    target
+                }
+            },
         };
-        let Some(target) = found else {
-            continue;
-        };
-        if chars(&target) > MAX_URL_CHARS {
-            out.long = true;
-            continue;
-        }
-        nodes.push(node);
-        out.hrefs.push(href);
+        kept.push(at);
         out.push(
             target,
             tag,
             rel.as_deref(),
             title.as_deref(),
-            &text,
-            is_image,
-            &alts,
+            std::mem::take(text),
+            *is_image,
+            alts,
         );
     }
+    drop(resolved);
+    // The kept links' nodes and hrefs, moved out of them.
+    let mut nodes = Vec::with_capacity(kept.len());
+    out.hrefs.reserve_exact(kept.len());
+    for at in kept {
+        let (node, row) = &mut links[at];
+        nodes.push(*node);
+        out.hrefs.push(std::mem::take(&mut row.0));
+    }
     (nodes, out)
+}
+
+/// A mutable borrow made shared for as long as it lasts (a key kept in a map while the
+/// row's other fields are taken).
+fn shared<T>(value: &mut T) -> &T {
+    value
+}
+
+/// What an href gave the first time it was met: no link, a target too long, or the target of
+/// that row.
+enum Seen {
+    Skipped,
+    Long,
+    Row(usize),
 }
 
 impl Columns {
@@ -172,12 +248,13 @@ impl Columns {
         tag: &'static str,
         rel: Option<&str>,
         title: Option<&str>,
-        text: &str,
+        text: String,
         is_image: bool,
         alts: &[String],
     ) {
-        let text = collapse_ws(text);
-        let mut anchor = if text.is_empty() && !alts.is_empty() {
+        let text = collapse_owned(text);
+        // The anchor: the text, else the images' alts (then the text differs: it is kept).
+        let (mut anchor, text) = if text.is_empty() && !alts.is_empty() {
             // The same image twice (a lazy-load <img> and its <noscript> copy) is one label.
             let mut distinct: Vec<&str> = Vec::new();
             for alt in alts {
@@ -185,9 +262,14 @@ impl Columns {
                     distinct.push(alt);
                 }
             }
-            collapse_ws(&distinct.join(" "))
+            (collapse_ws(&distinct.join(" ")), Some(text))
         } else {
-            text.clone()
+            (text, None)
+        };
+        // A cut anchor differs from the text: the text is kept whole.
+        let text = match text {
+            None if chars(&anchor) > MAX_TEXT_CHARS => Some(anchor.clone()),
+            other => other,
         };
         let mut title = title.filter(|t| !t.is_empty()).map(collapse_ws);
         let mut rel = split_rel(rel);
@@ -199,7 +281,7 @@ impl Columns {
             rel = cap_tokens(rel);
             self.long = true;
         }
-        if text != anchor {
+        if let Some(text) = text.filter(|t| *t != anchor) {
             self.texts.push((self.targets.len(), text));
         }
         self.targets.push(target);
@@ -217,6 +299,24 @@ impl Columns {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn collapse_owned_is_collapse_ws() {
+        let parts = [
+            "", " ", "  ", "a", "bc", "\n", "\t ", "\u{a0}", "é", "\u{3000}", "\x1c", "x y",
+        ];
+        let mut texts = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = texts
+                .iter()
+                .flat_map(|t| parts.iter().map(move |p| format!("{t}{p}")))
+                .collect();
+            for text in &longer {
+                assert_eq!(collapse_owned(text.clone()), collapse_ws(text), "{text:?}");
+            }
+            texts = longer;
+        }
+    }
 
     #[test]
     fn python_examples() {

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ffi::c_int;
+use std::hash::{BuildHasher, BuildHasherDefault};
 
 use crate::facts::{tables, Facts};
 use crate::lexbor::{document_of, Node, Tree, API, DOCUMENT, ELEMENT, TEXT};
@@ -93,7 +94,7 @@ pub(crate) unsafe fn scan_of(
         let deep = match class {
             TagClass::Link => {
                 // `a[href], area[href]`: another link of the caller's is not reached.
-                let reached = || tree.attr(node, "href").is_some();
+                let reached = || tree.has(node, crate::lexbor::HREF);
                 if let Some(&i) = link_index.get(&(node as usize)).filter(|_| reached()) {
                     let key = page.register(node);
                     page.link_keys[i] = key as i64;
@@ -286,10 +287,13 @@ impl<'t, 'a> Page<'t, 'a> {
     fn finish(self) -> Scan {
         let n = self.nodes.len();
         let mut kinds: Vec<Kind> = Vec::new();
-        // A kind by its bytes (`kind_key`): one hash of one borrowed key an element, and
-        // Strings made for a new kind only (markup repeats: a page has a few hundred).
-        let mut known: HashMap<Box<[u8]>, u32> = HashMap::with_capacity(n.min(1 << 12));
-        let mut key: Vec<u8> = Vec::with_capacity(256);
+        // A kind by a hash of its borrowed parts (no key built): the first kind of each hash,
+        // the others chained from it (`chain`), each compared part by part. Strings are made
+        // for a new kind only (markup repeats: a page has a few hundred).
+        let hasher = foldhash::fast::RandomState::default();
+        let mut first: HashMap<u64, u32, BuildHasherDefault<Hashed>> =
+            HashMap::with_capacity_and_hasher(n.min(1 << 12), Default::default());
+        let mut chain: Vec<u32> = Vec::new();
         let mut kind_of = Vec::with_capacity(n);
         let mut depth = vec![0u32; n];
         let mut block = vec![0u32; n];
@@ -303,19 +307,24 @@ impl<'t, 'a> Page<'t, 'a> {
             let at = match known_bare.filter(|&at| at != u32::MAX) {
                 Some(at) => at,
                 None => {
-                    crate::facts::kind_bytes(&mut key, &tag, values.iter().map(|v| v.as_deref()));
-                    let at = match known.get(key.as_slice()) {
-                        Some(&at) => at,
-                        None => {
+                    let borrowed = values.each_ref().map(|v| v.as_deref());
+                    let hash = hasher.hash_one((&*tag, borrowed));
+                    let mut found = first.get(&hash).copied().unwrap_or(u32::MAX);
+                    while found != u32::MAX && !same_kind(&kinds[found as usize], &tag, &borrowed) {
+                        found = chain[found as usize];
+                    }
+                    let at = match found {
+                        u32::MAX => {
                             let next = kinds.len() as u32;
                             let [cls, id, role, itemprop, align] =
                                 values.map(|v| v.map(Cow::into_owned));
                             let kind = (tag.into_owned(), cls, id, role, itemprop, align);
                             parts.push(part_hash(&kind));
-                            known.insert(key.as_slice().into(), next);
+                            chain.push(first.insert(hash, next).unwrap_or(u32::MAX));
                             kinds.push(kind);
                             next
                         }
+                        found => found,
                     };
                     if let Some(id) = bare_id {
                         if bare.len() <= id {
@@ -353,6 +362,36 @@ impl<'t, 'a> Page<'t, 'a> {
     }
 }
 
+/// Whether *kind* is the kind of tag *tag* and attribute values *values*.
+fn same_kind(kind: &Kind, tag: &str, values: &[Option<&str>; 5]) -> bool {
+    let (own_tag, cls, id, role, itemprop, align) = kind;
+    own_tag == tag
+        && [cls, id, role, itemprop, align]
+            .iter()
+            .zip(values)
+            .all(|(own, value)| own.as_deref() == *value)
+}
+
+/// A hasher for keys that are hashes already (foldhash's, seeded per process): passed on.
+#[derive(Default)]
+struct Hashed(u64);
+
+impl std::hash::Hasher for Hashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 /// The attributes a kind reads (class, id, role, itemprop, align), borrowed.
 type KindValues<'a> = [Option<Cow<'a, str>>; 5];
 
@@ -365,7 +404,7 @@ fn kind_parts<'a>(tree: &Tree<'a>, node: Node) -> (Cow<'a, str>, KindValues<'a>,
         let tag = if kind == DOCUMENT { "-document" } else { "" };
         return (Cow::Borrowed(tag), Default::default(), None);
     }
-    let values = tree.attrs_ref(node, ["class", "id", "role", "itemprop", "align"]);
+    let values = tree.attrs_ref(node, &crate::lexbor::KIND_KEYS);
     (tree.name(node), values, tree.name_id(node))
 }
 
