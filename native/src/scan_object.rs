@@ -7,10 +7,13 @@
 //! or an object whose array is not the length of the list Python passed (never from
 //! placement.py: an adopted page's arrays are not changed), reads the lists as before.
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString};
 
+use crate::facts::WordHasher;
 use crate::scan::{Kind, Scan};
 
 /// Each scanned element's parent, depth, kind and nearest block of running text (with the
@@ -49,16 +52,28 @@ impl ScanArrays {
     }
 
     /// Each kind's flags by its tag in *table* (Python's `_TAG_FLAGS`; rules.rs
-    /// `kind_flags` of the kinds' tuples).
+    /// `kind_flags` of the kinds' tuples). The table's entries are read once, and each kind's
+    /// tag looked up in Rust: no Python string made per kind (that was most of the call).
     pub fn kind_flags(&self, table: &Bound<'_, PyDict>) -> PyResult<Vec<u32>> {
-        let mut flags = Vec::with_capacity(self.kinds.len());
-        for kind in &self.kinds {
-            flags.push(match table.get_item(&kind.0)? {
-                Some(value) => value.extract()?,
-                None => 0,
-            });
+        let mut entries = Vec::with_capacity(table.len());
+        for (tag, value) in table.iter() {
+            // A key that is not text (or holds a lone surrogate) equals no kind's tag.
+            if let Ok(tag) = tag.cast_into::<PyString>() {
+                entries.push((tag, value.extract::<u32>()?));
+            }
         }
-        Ok(flags)
+        // (FNV: the table's keys are the fixed tag names; SipHash was most of this call.)
+        let mut by_tag: HashMap<&str, u32, BuildHasherDefault<WordHasher>> = HashMap::default();
+        for (tag, value) in &entries {
+            if let Ok(text) = tag.to_str() {
+                by_tag.insert(text, *value);
+            }
+        }
+        Ok(self
+            .kinds
+            .iter()
+            .map(|kind| by_tag.get(kind.0.as_str()).copied().unwrap_or(0))
+            .collect())
     }
 }
 
