@@ -647,10 +647,10 @@ class _Nodes:
     recorded one kept, so the lookups of a page cost one pass over its tree at most (no
     recursion: a page nests as deep as it likes; no rescans: a box may hold 100,000 links)."""
 
-    __slots__ = ("addresses", "found", "index", "links", "parent", "read", "stepped")
+    __slots__ = ("addresses", "found", "links", "page", "parent", "read", "stepped")
 
     def __init__(self, page: _Page, root: LexborNode, keys: list[int], links: Sequence[LexborNode]):
-        self.index, self.parent = page.index, page.parent
+        self.page, self.parent = page, page.parent  # (its index: made when first read)
         self.addresses = page.index_addresses
         # Links not yet found (LinkNodes): their keys, read when a lookup needs one.
         self.links: tuple[list[int], set[int], LinkNodes] | None = None
@@ -728,7 +728,7 @@ class _Nodes:
     def _keep(self, up: int, node: LexborNode | None, step: str) -> None:
         """Keep the recorded nodes from *node* on, stepping by *step*: *up*'s children
         (``next``), or the root's ancestors (``parent``, *up* -1: they hang under the root)."""
-        index, parent, found = self.index, self.parent, self.found
+        index, parent, found = self.page.index, self.parent, self.found
         want = 0 if up < 0 else up
         while node is not None:
             key = index.get(node.mem_id)
@@ -744,13 +744,14 @@ class _Page:
     recorded first (:meth:`register`), the facts then read in one go (:meth:`read_facts`)."""
 
     __slots__ = (
-        "ancestry", "arrays", "attrs", "bits", "block", "body", "depth", "index",
+        "_index", "ancestry", "arrays", "attrs", "bits", "block", "body", "depth",
         "index_addresses", "kind_of", "kinds", "label", "nearest", "nodes", "parent", "sums",
         "tag",
     )  # fmt: skip
 
     def __init__(self, root: LexborNode) -> None:
-        self.index: dict[int, int] = {root.mem_id: 0}  # mem_id -> number; the root is 0
+        # mem_id -> number; the root is 0 (an adopted scan's: made when first read).
+        self._index: dict[int, int] | None = {root.mem_id: 0}
         self.parent: list[int] = [-1]
         self.nodes: list[LexborNode] | _Nodes = [root]
         self.index_addresses: list[int] = []  # a native scan's: each element's mem_id
@@ -770,6 +771,14 @@ class _Page:
         self.ancestry: list[int] | None = None
         self.sums: TreeSums | None = None
         self.arrays: Any = None  # a native scan's arrays kept in the core (Scanned.arrays)
+
+    @property
+    def index(self) -> dict[int, int]:
+        """Each recorded element's number by its ``mem_id``."""
+        if self._index is None:
+            addresses = self.index_addresses
+            self._index = dict(zip(addresses, range(len(addresses)), strict=True))
+        return self._index
 
     def register(self, node: LexborNode, mem_id: int) -> int:
         """Record ``node`` (whose ``mem_id`` the caller has) and its ancestors up to the root
@@ -838,7 +847,7 @@ class _Page:
         """The elements and facts of a native scan (:meth:`register` then :meth:`read_facts`
         by the core): the facts of each kind of element looked up once."""
         self.index_addresses = scanned.addresses
-        self.index = dict(zip(scanned.addresses, range(len(scanned.addresses)), strict=True))
+        self._index = None  # (few pages read it: made from the addresses when first read)
         self.parent, self.depth, self.block = scanned.parent, scanned.depth, scanned.block
         self.nodes = _Nodes(self, self.nodes[0], scanned.link_keys, links)
         if attrs is not None:
