@@ -2553,8 +2553,9 @@ def _side(page: _Page, top: int, branch: int, main_path: list[int], order: dict[
     main_branch = main_path[index - 1] if index > 0 else top
     cur = page.nodes[top].child
     side = -1
+    keys = page.index
     while cur is not None:
-        k = page.index.get(cur.mem_id)
+        k = keys.get(cur.mem_id)
         if k == main_branch:
             side = 1
         elif k is not None:
