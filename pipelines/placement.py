@@ -1061,8 +1061,9 @@ def _placement_rules(
         facts = _Facts(tree, page, text, main, _article(page, text, seq, main, where), seq, where)
         facts.landmark = landmark
         results = _place_each(facts, links, link_keys, rels, anchors, attrs)
-    if marked[_MARKUP_PRODUCT]:
-        _product_links(tree, facts, link_keys, anchors, results, _one_product(markup))
+    if marked[_MARKUP_PRODUCT]:  # (the core's columns: their rows, set in place)
+        rows = results.rows() if isinstance(results, PlacedColumns) else results
+        _product_links(tree, facts, link_keys, anchors, rows, _one_product(markup))
     return results, _Stage(facts, raw, link_keys, anchors, results, marked, anchor_len)
 
 
