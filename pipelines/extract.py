@@ -1223,7 +1223,7 @@ class WalkedPage:
     texts: Sequence[str]
     attrs: Sequence[dict[str, str | None]] | None
     #: Appends the link rows with their placements to ``page.links``; True if a string was cut.
-    add_links: Callable[[list[Placed]], bool]
+    add_links: Callable[[Sequence[Placed]], bool]
     #: A string was cut or a link dropped for its length already.
     long: bool
     #: The native core's placement scan (None: placement's own, in Python).
@@ -1257,9 +1257,8 @@ def _extract(
     if walked is None:
         walked = _walk(tree, url, encoding, limits, x_robots_tag)
     page = walked.page
-    placements = place_links_scored(
-        tree, walked.nodes, walked.rels, walked.texts, walked.attrs, walked.markup, walked.scanner
-    )
+    placements = place_links_scored(tree, walked.nodes, walked.rels, walked.texts, walked.attrs,
+                                    walked.markup, walked.scanner, True)  # fmt: skip
     if walked.add_links(placements) or walked.long:
         page.limits_hit.append("long_strings")
     _lang_country(page, tree, url, walked.base, walked.alternates, content_language, keep_text,

@@ -14,7 +14,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from functools import cache
-from itertools import islice, repeat
+from itertools import islice
 from operator import attrgetter
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -579,8 +579,11 @@ def _columns_page(walked: WalkedPage, columns: tuple[Any, ...]) -> WalkedPage:
     if page.nofollow_page:  # robots nofollow: every link is
         nofollow = [True] * len(targets)
 
-    def add_links(placements: list[Placed]) -> bool:
-        kinds, scores, blocks = zip(*placements, strict=True) if placements else ((), (), ())
+    def add_links(placements: Sequence[Placed]) -> bool:
+        if isinstance(placements, placement_module.PlacedColumns):  # the core's rules' own
+            kinds, scores, blocks = placements.columns()
+        else:
+            kinds, scores, blocks = zip(*placements, strict=True) if placements else ((), (), ())
         rows = [targets, anchors, titles, rels, nofollow, sponsored, ugc, is_image, tags]
         n = min(len(targets), len(kinds))
         if page.links or n < len(targets):  # (never from place_links_scored): as a row each
@@ -878,7 +881,10 @@ _TAG_FLAGS = {
 
 #: place_rules' answer: the rules' placements, the article, the copy blocks, the links' entries
 #: of where.of (without the model) and the model's placements (with it).
-_Ruled = tuple[list[Placed], Any, frozenset[int], list[Any] | None, list[Placed] | None]
+_Ruled = tuple[
+    placement_module.PlacedColumns, Any, frozenset[int], list[Any] | None,
+    placement_module.PlacedColumns | None,
+]  # fmt: skip
 
 
 # What a core call after the scan raises when it refuses its input (the core's refusal, a
@@ -923,14 +929,15 @@ def place_rules(
             _failed("a page's placement rules", exc)
             return None
     RULES_PAGES[0] += 1
-    # Placed tuples made by tuple.__new__ (in C), not by the NamedTuple's Python __new__.
-    results = list(map(tuple.__new__, repeat(Placed), zip(placements, scores, blocks, strict=True)))
+    # As columns: a Placed per link only if one is read (extraction's rows take the columns).
+    results = p.PlacedColumns(placements, scores, blocks)
     placed = None
     if overruled is not None:
-        placed = list(results)
+        placements, scores = list(placements), list(scores)
         for index, content, score in overruled:
-            region = p.CONTENT if content else p.SIDEBAR
-            placed[index] = placed[index]._replace(placement=region, score=score)
+            placements[index] = p.CONTENT if content else p.SIDEBAR
+            scores[index] = score
+        placed = p.PlacedColumns(placements, scores, blocks)
         STAGE_PAGES[0] += 1
     return results, p._Article(*article), frozenset(copy), located, placed
 

@@ -48,7 +48,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import lru_cache
-from itertools import compress, islice
+from itertools import compress, islice, repeat
 from math import log1p
 from typing import Any, NamedTuple
 
@@ -247,6 +247,68 @@ class Placed(NamedTuple):
     placement: str
     score: float | None  # None (and placement ""): not placed (the native path, for now)
     block: int | None  # 31-bit fingerprint of the link's container path (tags, classes, ids)
+
+
+class PlacedColumns(Sequence[Placed]):
+    """Links' placements held as three columns (placement, score, block: the native core's
+    rules answer so): a sequence of :class:`Placed` made only when a row is first read or
+    set. Extraction's rows take the columns as they are (:meth:`columns`): no tuple per link
+    made, then taken apart again. Equal to a list of the same placements.
+
+    >>> placed = PlacedColumns(["content", "nav"], [0.9, 0.8], [1, 2])
+    >>> len(placed), placed[1], placed == [Placed("content", 0.9, 1), Placed("nav", 0.8, 2)]
+    (2, Placed(placement='nav', score=0.8, block=2), True)
+    >>> placed[0] = placed[0]._replace(score=0.6)
+    >>> placed.columns()
+    (['content', 'nav'], [0.6, 0.8], [1, 2])
+    """
+
+    __slots__ = ("_columns", "_rows")
+
+    def __init__(self, placements: list[str], scores: list[float], blocks: list[int]) -> None:
+        if not len(placements) == len(scores) == len(blocks):
+            raise ValueError("PlacedColumns' columns are of one length")
+        self._columns = (placements, scores, blocks)
+        self._rows: list[Placed] | None = None
+
+    def rows(self) -> list[Placed]:
+        """The placements as :class:`Placed` tuples, made once (later calls: the same list)."""
+        if self._rows is None:
+            # tuple.__new__ in C, not the NamedTuple's Python __new__.
+            self._rows = list(map(tuple.__new__, repeat(Placed), zip(*self._columns, strict=True)))
+        return self._rows
+
+    def columns(self) -> tuple[list[Any], list[Any], list[Any]]:
+        """The placements, scores and blocks as lists (not to be changed): the columns given,
+        or read from the rows once they are made (a row may have been set)."""
+        if self._rows is None:
+            return self._columns
+        placements, scores, blocks = zip(*self._rows, strict=True) if self._rows else ((), (), ())
+        return list(placements), list(scores), list(blocks)
+
+    def __len__(self) -> int:
+        return len(self._columns[0])
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]  # int or slice, as a list's
+        return self.rows()[index]
+
+    def __setitem__(self, index: int, placed: Placed) -> None:
+        self.rows()[index] = placed
+
+    def __iter__(self) -> Iterator[Placed]:
+        return iter(self.rows())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PlacedColumns):
+            return self.columns() == other.columns()
+        if isinstance(other, list):
+            return self.rows() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a list
+
+    def __repr__(self) -> str:
+        return f"PlacedColumns({self.rows()!r})"
 
 
 def _tokens(value: str) -> list[str]:
@@ -585,10 +647,10 @@ class _Nodes:
     recorded one kept, so the lookups of a page cost one pass over its tree at most (no
     recursion: a page nests as deep as it likes; no rescans: a box may hold 100,000 links)."""
 
-    __slots__ = ("addresses", "found", "index", "links", "parent", "read", "stepped")
+    __slots__ = ("addresses", "found", "links", "page", "parent", "read", "stepped")
 
     def __init__(self, page: _Page, root: LexborNode, keys: list[int], links: Sequence[LexborNode]):
-        self.index, self.parent = page.index, page.parent
+        self.page, self.parent = page, page.parent  # (its index: made when first read)
         self.addresses = page.index_addresses
         # Links not yet found (LinkNodes): their keys, read when a lookup needs one.
         self.links: tuple[list[int], set[int], LinkNodes] | None = None
@@ -666,7 +728,7 @@ class _Nodes:
     def _keep(self, up: int, node: LexborNode | None, step: str) -> None:
         """Keep the recorded nodes from *node* on, stepping by *step*: *up*'s children
         (``next``), or the root's ancestors (``parent``, *up* -1: they hang under the root)."""
-        index, parent, found = self.index, self.parent, self.found
+        index, parent, found = self.page.index, self.parent, self.found
         want = 0 if up < 0 else up
         while node is not None:
             key = index.get(node.mem_id)
@@ -682,13 +744,14 @@ class _Page:
     recorded first (:meth:`register`), the facts then read in one go (:meth:`read_facts`)."""
 
     __slots__ = (
-        "ancestry", "arrays", "attrs", "bits", "block", "body", "depth", "index",
+        "_index", "ancestry", "arrays", "attrs", "bits", "block", "body", "depth",
         "index_addresses", "kind_of", "kinds", "label", "nearest", "nodes", "parent", "sums",
         "tag",
     )  # fmt: skip
 
     def __init__(self, root: LexborNode) -> None:
-        self.index: dict[int, int] = {root.mem_id: 0}  # mem_id -> number; the root is 0
+        # mem_id -> number; the root is 0 (an adopted scan's: made when first read).
+        self._index: dict[int, int] | None = {root.mem_id: 0}
         self.parent: list[int] = [-1]
         self.nodes: list[LexborNode] | _Nodes = [root]
         self.index_addresses: list[int] = []  # a native scan's: each element's mem_id
@@ -708,6 +771,14 @@ class _Page:
         self.ancestry: list[int] | None = None
         self.sums: TreeSums | None = None
         self.arrays: Any = None  # a native scan's arrays kept in the core (Scanned.arrays)
+
+    @property
+    def index(self) -> dict[int, int]:
+        """Each recorded element's number by its ``mem_id``."""
+        if self._index is None:
+            addresses = self.index_addresses
+            self._index = dict(zip(addresses, range(len(addresses)), strict=True))
+        return self._index
 
     def register(self, node: LexborNode, mem_id: int) -> int:
         """Record ``node`` (whose ``mem_id`` the caller has) and its ancestors up to the root
@@ -776,7 +847,7 @@ class _Page:
         """The elements and facts of a native scan (:meth:`register` then :meth:`read_facts`
         by the core): the facts of each kind of element looked up once."""
         self.index_addresses = scanned.addresses
-        self.index = dict(zip(scanned.addresses, range(len(scanned.addresses)), strict=True))
+        self._index = None  # (few pages read it: made from the addresses when first read)
         self.parent, self.depth, self.block = scanned.parent, scanned.depth, scanned.block
         self.nodes = _Nodes(self, self.nodes[0], scanned.link_keys, links)
         if attrs is not None:
@@ -864,13 +935,16 @@ def place_links_scored(
     attrs: Sequence[dict[str, str | None]] | None = None,
     markup: PageMarkup | None = None,
     scanner: Scanner | None = None,
+    columns: bool = False,
 ) -> list[Placed]:
     """Placement, confidence and container fingerprint of each link node, in order.
 
     ``rels`` (each link's rel tokens, lowercased), ``anchors`` (each link's text, images' alt
     aside) and ``attrs`` (each link's attributes), if the caller has them already; ``markup``
     what extraction's pass noted of the page's schema.org and OpenGraph types; ``scanner``
-    the native core's fact gathering (:data:`Scanner`), else Python's.
+    the native core's fact gathering (:data:`Scanner`), else Python's. ``columns``: the
+    native core's answer may come as a :class:`PlacedColumns` (extraction's rows take its
+    columns), not a list.
 
     The facts are gathered and the rules applied (:func:`placement_facts`); then the model
     (:mod:`pipelines.placement_model`) decides content or not from each link's facts, the
@@ -879,8 +953,9 @@ def place_links_scored(
     rules, stage = _placement_rules(tree, links, rels, anchors, attrs, markup, scanner, True)
     if stage is None:
         return rules
-    if stage.facts.modeled is not None:  # the core's rules ran its model stage too
-        return stage.facts.modeled
+    modeled = stage.facts.modeled
+    if modeled is not None:  # the core's rules ran its model stage too
+        return modeled if columns or isinstance(modeled, list) else modeled.rows()
     if scanner is not None:  # the native core's walk: its model stage too
         placed = _native_stage(stage, facts=False)
         if placed is not None:
@@ -907,6 +982,8 @@ def placement_facts(
     or no root.
     """
     rules, stage = _placement_rules(tree, links, rels, anchors, attrs, markup, scanner)
+    if isinstance(rules, PlacedColumns):  # the core's rules: a list, as documented
+        rules = rules.rows()
     if stage is None:
         return rules, None
     if scanner is not None:
@@ -924,7 +1001,7 @@ class _Stage(NamedTuple):
     raw: list[float]
     link_keys: list[int]
     anchors: Sequence[str]
-    rules: list[Placed]
+    rules: Sequence[Placed]  # a list, or the core's PlacedColumns
     marked: tuple[float, ...]
     anchor_len: list[int]
 
@@ -984,8 +1061,9 @@ def _placement_rules(
         facts = _Facts(tree, page, text, main, _article(page, text, seq, main, where), seq, where)
         facts.landmark = landmark
         results = _place_each(facts, links, link_keys, rels, anchors, attrs)
-    if marked[_MARKUP_PRODUCT]:
-        _product_links(tree, facts, link_keys, anchors, results, _one_product(markup))
+    if marked[_MARKUP_PRODUCT]:  # (the core's columns: their rows, set in place)
+        rows = results.rows() if isinstance(results, PlacedColumns) else results
+        _product_links(tree, facts, link_keys, anchors, rows, _one_product(markup))
     return results, _Stage(facts, raw, link_keys, anchors, results, marked, anchor_len)
 
 
@@ -1220,6 +1298,8 @@ def _stage_inputs(stage: _Stage) -> tuple[Any, ...]:
     facts, raw, link_keys, anchors, rules, marked, anchor_len = stage
     page, text, main, art = facts.page, facts.text, facts.main, facts.article
     bits = _ancestry(page)
+    if isinstance(rules, PlacedColumns):  # the core takes a list of them
+        rules = rules.rows()
     return (
         rules, link_keys, text.link_para, anchors, anchor_len, page.parent, page.tag,
         (text.own, text.good, text.links), facts.seq_index,
@@ -1882,8 +1962,8 @@ class _Facts:
     gives ``article``, ``copy`` and ``located``, each link's entry of ``where.of``, or
     ``modeled``, the model's placements when it ran the model's stage with its rules)."""
 
-    __slots__ = ("_where", "article", "copy", "landmark", "lists", "located", "main", "modeled",
-                 "order", "page", "seq_index", "site", "text", "tree")  # fmt: skip
+    __slots__ = ("_seq", "_seq_index", "_where", "article", "copy", "landmark", "lists",
+                 "located", "main", "modeled", "order", "page", "site", "text", "tree")  # fmt: skip
 
     def __init__(
         self,
@@ -1897,7 +1977,7 @@ class _Facts:
     ) -> None:
         self.tree, self.page, self.text, self.main, self._where = tree, page, text, main, where
         self.article = article  # type: ignore[assignment]  # None: the core's, given after
-        self.seq_index = dict(zip(seq, range(len(seq)), strict=True))
+        self._seq, self._seq_index = seq, None  # (the core's rules index it themselves)
         self.site: list[str | None] = []  # the page's own site, found when first needed
         self.lists: dict[int, bool] = {}  # _in_link_list's memo
         self.order: dict[int, int] = {}  # child of an ancestor of main -> -1 before, 1 after
@@ -1912,6 +1992,14 @@ class _Facts:
         if self._where is None:
             self._where = _Where(self.page, self.main)
         return self._where
+
+    @property
+    def seq_index(self) -> dict[int, int]:
+        """Each key of the scan's sequence (blocks and links in document order) -> its index,
+        the last if it comes twice; made when first read."""
+        if self._seq_index is None:
+            self._seq_index = dict(zip(self._seq, range(len(self._seq)), strict=True))
+        return self._seq_index
 
     def own_site(self) -> str | None:
         if not self.site:
@@ -2466,8 +2554,9 @@ def _side(page: _Page, top: int, branch: int, main_path: list[int], order: dict[
     main_branch = main_path[index - 1] if index > 0 else top
     cur = page.nodes[top].child
     side = -1
+    keys = page.index
     while cur is not None:
-        k = page.index.get(cur.mem_id)
+        k = keys.get(cur.mem_id)
         if k == main_branch:
             side = 1
         elif k is not None:

@@ -484,3 +484,52 @@ def test_an_faq_named_in_letters_of_a_newer_unicode_is_pythons(core, cls):
         f"<section>{_BESIDE}</section></main>"
     ).encode()
     assert _same_page(body, "https://a.test/") > 0
+
+
+def test_the_placements_reach_the_rows_as_columns(core, monkeypatch):
+    """The core's rules answer columns (placement.py ``PlacedColumns``): extraction's rows
+    take them with no ``Placed`` made (the rows' placements are the Python path's), while
+    ``place_links_scored`` and ``placement_facts`` still give lists of ``Placed``; a row set
+    (a product page's rules) is what the columns then read."""
+    if core is None:
+        return no_core()
+    handed: list[object] = []
+    real = placement.place_links_scored
+
+    def spy(*args):  # type: ignore[no-untyped-def]
+        placed = real(*args)
+        handed.append(placed)
+        return placed
+
+    monkeypatch.setattr("pipelines.extract.place_links_scored", spy)
+    pages = repository_pages()[::5]
+    for url, body in pages:
+        got = extract_page(body, url)
+        want = extract_page(body, url, native=False)
+        assert [(k.placement, k.placement_score, k.placement_block) for k in got.links] == [
+            (k.placement, k.placement_score, k.placement_block) for k in want.links
+        ]
+    columns = [p for p in handed if isinstance(p, placement.PlacedColumns)]
+    assert len(columns) > len(pages) // 2
+    assert all(p._rows is None for p in columns), "a Placed was made per link"
+    tree = placement.LexborHTMLParser(
+        b"<nav><a href=/a>A</a></nav><main><p>" + b"Running text here. " * 30
+        + b"<a href=/b>B</a></p></main>"
+    )  # fmt: skip
+    listed = real(tree, tree.css("a"))
+    assert isinstance(listed, list) and all(isinstance(p, placement.Placed) for p in listed)
+    url, body = pages[0]  # the core's walk, not asked for columns: a list too
+    parsed = placement.LexborHTMLParser(body)
+    walked = native.walk_page(parsed, url, "utf-8", [], None)
+    assert walked is not None and walked.nodes
+    listed = real(parsed, walked.nodes, walked.rels, walked.texts, walked.attrs, walked.markup,
+                  walked.scanner)  # fmt: skip
+    assert isinstance(listed, list) and len(listed) == len(walked.nodes)
+    rules, _ = placement.placement_facts(tree, tree.css("a"))
+    assert isinstance(rules, list) and len(rules) == 2
+    made = placement.PlacedColumns(["nav", "content"], [0.8, 0.9], [1, 2])
+    made[1] = made[1]._replace(placement="sidebar", score=0.6)
+    assert made.columns() == (["nav", "sidebar"], [0.8, 0.6], [1, 2])
+    assert made == [placement.Placed("nav", 0.8, 1), placement.Placed("sidebar", 0.6, 2)]
+    with pytest.raises(ValueError):
+        placement.PlacedColumns(["nav"], [], [1])

@@ -32,7 +32,11 @@ fn scores<'a>(
         }
         if let Some(row) = name.and_then(|name| weights.rows.get(name)) {
             for (score, weight) in scores.iter_mut().zip(row) {
-                *score += weight * value;
+                // A NaN score stays that NaN (its sign): Python's `+` gives its left NaN when
+                // both are NaN (x86's addsd); LLVM may swap an addition's operands.
+                if !score.is_nan() {
+                    *score += weight * value;
+                }
             }
         }
     }

@@ -26,11 +26,14 @@ pub(crate) fn element_lists(
     if facts.len() != kinds.len() || kind_of.iter().any(|&k| k as usize >= kinds.len()) {
         return Ok(None);
     }
-    let tags: Vec<Bound<'_, PyString>> = kinds.iter().map(|k| PyString::new(py, &k.0)).collect();
+    // Interned: the labels are then placement.py's own constants (identifier-like literals
+    // are interned), which the later calls match by identity (rules.rs `code_of`), and a
+    // tag's hash is computed once per process, not once per page.
+    let tags: Vec<Bound<'_, PyString>> = kinds.iter().map(|k| PyString::intern(py, &k.0)).collect();
     let labels: Vec<Bound<'_, PyAny>> = facts
         .iter()
         .map(|f| match &f.0 {
-            Some(label) => PyString::new(py, label).into_any(),
+            Some(label) => PyString::intern(py, label).into_any(),
             None => py.None().into_bound(py),
         })
         .collect();

@@ -3,13 +3,12 @@
 //! counted, in the order first reached (the order py3langid's `Counter` keeps, which its float
 //! sums then follow). Only integers: the scores stay py3langid's own (numpy, in Python).
 //! The tables are py3langid's, read in place at each call.
-use std::collections::HashMap;
-
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::extract::guarded;
+use crate::rules::IndexMap;
 
 /// Each feature reached walking *text* (`output[state] >= 0`), with its count, in the order
 /// first reached; None if a table is too short for the walk (py3langid would raise
@@ -23,7 +22,8 @@ pub fn visits(
     text: &[u8],
 ) -> Option<Vec<(i64, u64)>> {
     let mut order: Vec<(i64, u64)> = Vec::new();
-    let mut at: HashMap<i64, usize> = HashMap::new();
+    // (feature numbers are the tables', not a page's: one multiply a lookup, not SipHash)
+    let mut at: IndexMap<i64, usize> = IndexMap::default();
     let mut state = 0usize;
     for &byte in text {
         let row = usize::try_from(*rowbase.get(state)?).ok()?;

@@ -7,10 +7,13 @@
 //! or an object whose array is not the length of the list Python passed (never from
 //! placement.py: an adopted page's arrays are not changed), reads the lists as before.
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString};
 
+use crate::facts::WordHasher;
 use crate::scan::{Kind, Scan};
 
 /// Each scanned element's parent, depth, kind and nearest block of running text (with the
@@ -23,6 +26,11 @@ pub struct ScanArrays {
     pub kind_of: Vec<usize>,
     pub nearest: Vec<i64>,
     pub kinds: Vec<Kind>,
+    /// The kinds' tags end to end (kind k's ends at `tag_ends[k]`, starts where k - 1's ends):
+    /// `kind_flags` reads them from one short run of memory, not a string per kind (each a
+    /// cache miss by the later calls: most of the call, perf found).
+    tags: String,
+    tag_ends: Vec<usize>,
 }
 
 #[pymethods]
@@ -39,26 +47,51 @@ impl ScanArrays {
 impl ScanArrays {
     /// The arrays of *scan* and its *nearest* (copies: the scan's own go to Python's lists).
     pub fn of(scan: &Scan, nearest: &[i64]) -> Self {
+        let mut tags = String::with_capacity(scan.kinds.iter().map(|k| k.0.len()).sum());
+        let mut tag_ends = Vec::with_capacity(scan.kinds.len());
+        for kind in &scan.kinds {
+            tags.push_str(&kind.0);
+            tag_ends.push(tags.len());
+        }
         ScanArrays {
             parent: scan.parent.clone(),
             depth: scan.depth.iter().map(|&d| d as i64).collect(),
             kind_of: scan.kind_of.iter().map(|&k| k as usize).collect(),
             nearest: nearest.to_vec(),
             kinds: scan.kinds.clone(),
+            tags,
+            tag_ends,
         }
     }
 
     /// Each kind's flags by its tag in *table* (Python's `_TAG_FLAGS`; rules.rs
-    /// `kind_flags` of the kinds' tuples).
+    /// `kind_flags` of the kinds' tuples). The table's entries are read once, and each kind's
+    /// tag looked up in Rust: no Python string made per kind (that was most of the call).
     pub fn kind_flags(&self, table: &Bound<'_, PyDict>) -> PyResult<Vec<u32>> {
-        let mut flags = Vec::with_capacity(self.kinds.len());
-        for kind in &self.kinds {
-            flags.push(match table.get_item(&kind.0)? {
-                Some(value) => value.extract()?,
-                None => 0,
-            });
+        let mut entries = Vec::with_capacity(table.len());
+        for (tag, value) in table.iter() {
+            // A key that is not text (or holds a lone surrogate) equals no kind's tag.
+            if let Ok(tag) = tag.cast_into::<PyString>() {
+                entries.push((tag, value.extract::<u32>()?));
+            }
         }
-        Ok(flags)
+        // (FNV: the table's keys are the fixed tag names; SipHash was most of this call.)
+        let mut by_tag: HashMap<&str, u32, BuildHasherDefault<WordHasher>> = HashMap::default();
+        for (tag, value) in &entries {
+            if let Ok(text) = tag.to_str() {
+                by_tag.insert(text, *value);
+            }
+        }
+        let mut start = 0;
+        Ok(self
+            .tag_ends
+            .iter()
+            .map(|&end| {
+                let tag = &self.tags[start..end];
+                start = end;
+                by_tag.get(tag).copied().unwrap_or(0)
+            })
+            .collect())
     }
 }
 
