@@ -77,6 +77,40 @@ def test_surt_in_sql_matches_python():
         assert got == surt(url), url
 
 
+def test_url_parts_sql_is_the_one_regular_expression():
+    """URL_PARTS_SQL (a one-pass pattern for URLs without a port or newline, else _URL_RE)
+    gives _URL_RE's port and path on every URL: ports, user info, IPv6, newlines before and
+    after the host, no scheme, upper case, NULL, and random strings of URL characters."""
+    import random
+
+    from pipelines.index.layout import _URL_RE, SURT_PARTS_SQL, URL_PARTS_SQL
+
+    urls = ["http://www.shop.test/a/b?x=1", "https://shop.test", "http://shop.test:8080/p",
+            "http://shop.test:/p", "http://u:pw@shop.test/p", "http://u:pw@shop.test:81",
+            "http://[::1]:81/x", "http://[::1]/x", "http://a:1:2/x", "http://shop.test/a\nb",
+            "http://sh\nop.test/a", "http://shop.test\n", "http://shop.test#f:1", "HTTP://x.test/",
+            "shop.test/a", "", "://x", "h://", "http://x.test?q=a:1", "http://x.test:12a/",
+            "a+b-c.d://x/y", "http://x.test:99999999999999999999/", None]  # fmt: skip
+    rng = random.Random(18)
+    urls += ["".join(rng.choice("hta:/?#[]@.1x\n%") for _ in range(rng.randint(0, 24)))
+             for _ in range(3000)]  # fmt: skip
+    urls += ["http://" + "".join(rng.choice("ab.:1/?#\n") for _ in range(rng.randint(0, 16)))
+             for _ in range(3000)]  # fmt: skip
+    urls += [f"http://x{rng.choice(['', '[::1]', '.test:', '@y:'])}:{rng.randint(0, 99)}"
+             + "".join(rng.choice("1:/?#\\n") for _ in range(rng.randint(0, 6)))
+             for _ in range(1000)]  # fmt: skip
+    con = duckdb.connect()
+    con.register("u", pa.table({"target_url": pa.array(urls, pa.string())}))
+    one = f"regexp_extract(target_url, {_URL_RE}, ['port', 'path'])"
+    rows = con.execute(f"""SELECT target_url, {URL_PARTS_SQL} AS a, {one} AS b,
+        {SURT_PARTS_SQL.replace("_parts", f"({URL_PARTS_SQL})")} AS sa,
+        {SURT_PARTS_SQL.replace("_parts", f"({one})")} AS sb
+        FROM (SELECT target_url, 'x.test' AS target_host FROM u)""").fetchall()
+    assert len(rows) == len(urls)
+    assert [r for r in rows if r[1] != r[2] or r[3] != r[4]] == []
+    assert sum(r[2] is not None and r[2]["port"] != "" for r in rows) > 300  # ports tried
+
+
 def test_targets_and_malformed_targets():
     assert parse_target("shop.test").kind == "domain"
     assert parse_target("www.shop.test").kind == "host"
