@@ -820,12 +820,14 @@ def test_aggregates_built_before_anchor_classes_answer_anchors_from_the_sets(raw
         assert rest_a == rest_c
 
 
-def _in_hand_crawl(out: Path, monkeypatch, **options) -> tuple[object, list[int], list[int]]:
-    """Compact one crawl with aggregates (a link through a redirect reaches news.test; written
-    twice, so half its rows are duplicates): the snapshot, the buckets built from rows in
-    hand and those built from files. The build from the generation's files fails the test."""
+def _in_hand_crawl(out: Path, monkeypatch, moved_to: str = "blog.test",
+                   **options) -> tuple[object, list[int], list[int]]:  # fmt: skip
+    """Compact one crawl with aggregates (a link through a redirect, from a row of shop.test's
+    bucket, reaches ``moved_to``: by default in another bucket; written twice, so half its
+    rows are duplicates): the snapshot, the buckets built from rows in hand and those built
+    from files. The build from the generation's files fails the test."""
     body = '<html><body><main><a href="http://shop.test/old">old shop</a></main></body></html>'
-    moved = {"redirect_to": "http://news.test/new"}
+    moved = {"redirect_to": f"http://{moved_to}/new"}
     pages = {**indexdata.CRAWL1, "http://r.test/p": (200, body, {}),
              "http://shop.test/old": (301, "", moved)}  # fmt: skip
     links = indexdata.write_crawl(out, "c1", pages, indexdata.T0)
@@ -875,8 +877,26 @@ def test_aggregates_from_the_rows_in_hand_are_the_files_build(tmp_path, monkeypa
     buckets = m.aggregates["buckets"]
     assert m.via and buckets == m.links[0].buckets == 4, m
     assert buckets_for(m.crawls["c1"]["links"], -(-m.crawls["c1"]["links"] // 2)) == 2
+    assert agg.bucket_of("blog.test", buckets) != agg.bucket_of("shop.test", buckets)
     assert sorted(from_rows) == sorted(s.bucket for s in m.links)
-    assert from_files == [agg.bucket_of("news.test", buckets)]
+    assert from_files == [agg.bucket_of("blog.test", buckets)]
+    _same_as_the_files_build(tmp_path, snap)
+
+
+def test_a_bucket_its_own_links_through_redirects_reach_is_built_once_from_its_files(
+    tmp_path, monkeypatch
+):
+    """A bucket whose rows hold a link through a redirect to a domain of that bucket (always,
+    with one bucket) is rebuilt from its files by finish whatever its rows built: it is built
+    from its files alone, once; the others from their rows; the same files."""
+    snap, from_rows, from_files = _in_hand_crawl(tmp_path, monkeypatch, moved_to="news.test")
+    m = snap.manifest
+    buckets = m.aggregates["buckets"]
+    mine = agg.bucket_of("shop.test", buckets)
+    assert m.via and agg.bucket_of("news.test", buckets) == mine
+    assert from_files == [mine]
+    assert sorted(from_rows) == sorted(s.bucket for s in m.links if s.bucket != mine)
+    assert from_rows  # the other buckets still from their rows
     _same_as_the_files_build(tmp_path, snap)
 
 
@@ -951,7 +971,8 @@ def test_queued_buckets_are_built_beside_the_thread_once_written(tmp_path, monke
         outside.append(_memory_limit(self.con))
 
     def numpy_on(con, task, hbl):
-        numpy_limits.append((task.bucket, _memory_limit(con)))
+        if task.rows is not None:  # from rows in hand (not finish's rebuild of blog.test's)
+            numpy_limits.append((task.bucket, _memory_limit(con)))
         tables_in_numpy(con, task, hbl)
 
     numpy_bytes = agg.InHand.numpy_bytes
@@ -1139,6 +1160,9 @@ def test_aggregates_failing_beside_the_writer_fail_the_compaction(tmp_path, monk
         build_bucket(con, task)
 
     monkeypatch.setattr(agg, "build_bucket", failing)
+    # Every bucket built from its rows (one bucket reached by its own links through
+    # redirects would be built from its files alone: reaches_itself).
+    monkeypatch.setattr(agg, "reaches_itself", lambda rows, bucket, buckets: False)
     for rows_per_bucket in (10**6, 50):  # raised at finish; mid-stream, at the next bucket
         with pytest.raises(RuntimeError, match="bucket failed"):
             compact(tmp_path, aggregates=True, aggregate_min_links=0,

@@ -338,6 +338,26 @@ def alone_rows(rows: pa.Table) -> pa.Table:
     return out
 
 
+def reaches_itself(rows: pa.Table, bucket: int, buckets: int) -> bool:
+    """Whether a link of ``rows`` (of ``bucket`` of ``buckets``) through a redirect (a row of
+    ``compact.via_sql``) ends at a domain of ``bucket`` itself: :meth:`InHand.finish` then
+    rebuilds the bucket from its files whatever was built from its rows (a bound: the
+    rebuild's filter may leave the row out). Always the case for one bucket with such a link.
+
+    >>> t = pa.table({"link_kind": ["direct", "redirect-script"], "target_url": ["u", "v"],
+    ...               "final_target_url": ["u", "w"], "final_target_domain": ["a.test", "b.test"]})
+    >>> reaches_itself(t, 0, 1), reaches_itself(t.slice(0, 1), 0, 1)
+    (True, False)
+    """
+    names = ("link_kind", "target_url", "final_target_url", "final_target_domain")
+    if not rows.num_rows or not all(n in rows.column_names for n in names):
+        return False
+    via = pc.and_(pc.not_equal(rows["link_kind"], DIRECT),
+                  pc.not_equal(rows["final_target_url"], rows["target_url"]))  # fmt: skip
+    domains = pc.unique(rows["final_target_domain"].filter(via)).to_pylist()
+    return any(d is not None and bucket_of(d, buckets) == bucket for d in domains)
+
+
 def numbered(rows: pa.Table) -> pa.Table:
     """``rows`` with their positions (``_i``), for :func:`per_row_sql`.
 
@@ -898,8 +918,8 @@ class InHand:
         rows held are at most ``hold_bytes`` there and a bucket's here (being written or
         built)."""
         self.entry["buckets"] = buckets
-        if rows is None:
-            self.from_files.add(bucket)
+        if rows is None or reaches_itself(rows, bucket, buckets):
+            self.from_files.add(bucket)  # its rebuild from files is its only build
             return
         self._raise_failed()
         with self._lock:
