@@ -900,6 +900,36 @@ def test_a_bucket_its_own_links_through_redirects_reach_is_built_once_from_its_f
     _same_as_the_files_build(tmp_path, snap)
 
 
+def test_a_bucket_goes_to_its_files_only_if_finish_would_rebuild_it(tmp_path):
+    """InHand._reaches_itself asks finish's own question of the bucket's rows: a link through
+    a redirect to this bucket's domain, under the aggregates' filter. Internal once redirected
+    (the default filter leaves it out), another bucket's domain, or a direct link: not."""
+    from pipelines.index.compact import COMPACTED_LINKS_SCHEMA
+
+    def rows(source: str, final: str, kind: str = "redirect-script") -> pa.Table:
+        row = {n: None for n in COMPACTED_LINKS_SCHEMA.names}
+        row.update(source_domain=source, source_url=f"http://{source}/p", target_url="http://r.test/go",
+                   target_host="r.test", target_domain="r.test", final_target_url=f"http://{final}/",
+                   final_target_host=final, final_target_domain=final, link_kind=kind,
+                   is_internal=False, crawl_id="c")  # fmt: skip
+        return pa.Table.from_pylist([row], schema=COMPACTED_LINKS_SCHEMA)
+
+    con = engine.connect()
+    in_hand = agg.InHand(con, tmp_path, where=Filters().sql(), ranks=tmp_path / "none.parquet",
+                         min_links=0, top_rows=10)  # fmt: skip
+    try:
+        b = agg.bucket_of("news.test", 4)
+        other = next(d for d in ("a.test", "blog.test", "c.test") if agg.bucket_of(d, 4) != b)
+        assert in_hand._reaches_itself(b, 4, rows("x.test", "news.test"))
+        assert in_hand._reaches_itself(0, 1, rows("x.test", other))  # one bucket: always
+        assert not in_hand._reaches_itself(b, 4, rows("news.test", "news.test"))  # internal
+        assert not in_hand._reaches_itself(b, 4, rows("x.test", other))
+        assert not in_hand._reaches_itself(b, 4, rows("x.test", "news.test", "direct"))
+    finally:
+        in_hand.close()
+        con.close()
+
+
 def test_aggregates_of_a_bucket_too_big_to_hold_are_built_from_its_files(tmp_path, monkeypatch):
     """Past IN_HAND_BYTES a bucket's rows are dropped, and it is built from its file: the same
     aggregate files."""
@@ -1161,8 +1191,8 @@ def test_aggregates_failing_beside_the_writer_fail_the_compaction(tmp_path, monk
 
     monkeypatch.setattr(agg, "build_bucket", failing)
     # Every bucket built from its rows (one bucket reached by its own links through
-    # redirects would be built from its files alone: reaches_itself).
-    monkeypatch.setattr(agg, "reaches_itself", lambda rows, bucket, buckets: False)
+    # redirects would be built from its files alone: InHand._reaches_itself).
+    monkeypatch.setattr(agg.InHand, "_reaches_itself", lambda self, *args: False)
     for rows_per_bucket in (10**6, 50):  # raised at finish; mid-stream, at the next bucket
         with pytest.raises(RuntimeError, match="bucket failed"):
             compact(tmp_path, aggregates=True, aggregate_min_links=0,
