@@ -350,9 +350,10 @@ def via_rows(rows: pa.Table) -> pa.Table | None:
     names = ("link_kind", "target_url", "final_target_url")
     if not rows.num_rows or not all(n in rows.column_names for n in names):
         return None
-    keep = pc.and_(pc.not_equal(rows["link_kind"], DIRECT),
-                   pc.not_equal(rows["final_target_url"], rows["target_url"]))  # fmt: skip
-    via = rows.filter(keep)
+    # The kind first (short strings): the URLs compared on those rows only (a bucket of
+    # direct links costs a pass over its kinds: 3 ms at 317k rows).
+    redirected = rows.filter(pc.not_equal(rows["link_kind"], DIRECT))
+    via = redirected.filter(pc.not_equal(redirected["final_target_url"], redirected["target_url"]))
     return via if via.num_rows else None
 
 
