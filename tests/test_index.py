@@ -77,6 +77,40 @@ def test_surt_in_sql_matches_python():
         assert got == surt(url), url
 
 
+def test_url_parts_sql_is_the_one_regular_expression():
+    """URL_PARTS_SQL (a one-pass pattern for URLs without a port or newline, else _URL_RE)
+    gives _URL_RE's port and path on every URL: ports, user info, IPv6, newlines before and
+    after the host, no scheme, upper case, NULL, and random strings of URL characters."""
+    import random
+
+    from pipelines.index.layout import _URL_RE, SURT_PARTS_SQL, URL_PARTS_SQL
+
+    urls = ["http://www.shop.test/a/b?x=1", "https://shop.test", "http://shop.test:8080/p",
+            "http://shop.test:/p", "http://u:pw@shop.test/p", "http://u:pw@shop.test:81",
+            "http://[::1]:81/x", "http://[::1]/x", "http://a:1:2/x", "http://shop.test/a\nb",
+            "http://sh\nop.test/a", "http://shop.test\n", "http://shop.test#f:1", "HTTP://x.test/",
+            "shop.test/a", "", "://x", "h://", "http://x.test?q=a:1", "http://x.test:12a/",
+            "a+b-c.d://x/y", "http://x.test:99999999999999999999/", None]  # fmt: skip
+    rng = random.Random(18)
+    urls += ["".join(rng.choice("hta:/?#[]@.1x\n%") for _ in range(rng.randint(0, 24)))
+             for _ in range(3000)]  # fmt: skip
+    urls += ["http://" + "".join(rng.choice("ab.:1/?#\n") for _ in range(rng.randint(0, 16)))
+             for _ in range(3000)]  # fmt: skip
+    urls += [f"http://x{rng.choice(['', '[::1]', '.test:', '@y:'])}:{rng.randint(0, 99)}"
+             + "".join(rng.choice("1:/?#\\n") for _ in range(rng.randint(0, 6)))
+             for _ in range(1000)]  # fmt: skip
+    con = duckdb.connect()
+    con.register("u", pa.table({"target_url": pa.array(urls, pa.string())}))
+    one = f"regexp_extract(target_url, {_URL_RE}, ['port', 'path'])"
+    rows = con.execute(f"""SELECT target_url, {URL_PARTS_SQL} AS a, {one} AS b,
+        {SURT_PARTS_SQL.replace("_parts", f"({URL_PARTS_SQL})")} AS sa,
+        {SURT_PARTS_SQL.replace("_parts", f"({one})")} AS sb
+        FROM (SELECT target_url, 'x.test' AS target_host FROM u)""").fetchall()
+    assert len(rows) == len(urls)
+    assert [r for r in rows if r[1] != r[2] or r[3] != r[4]] == []
+    assert sum(r[2] is not None and r[2]["port"] != "" for r in rows) > 300  # ports tried
+
+
 def test_targets_and_malformed_targets():
     assert parse_target("shop.test").kind == "domain"
     assert parse_target("www.shop.test").kind == "host"
@@ -786,12 +820,14 @@ def test_aggregates_built_before_anchor_classes_answer_anchors_from_the_sets(raw
         assert rest_a == rest_c
 
 
-def _in_hand_crawl(out: Path, monkeypatch, **options) -> tuple[object, list[int], list[int]]:
-    """Compact one crawl with aggregates (a link through a redirect reaches news.test; written
-    twice, so half its rows are duplicates): the snapshot, the buckets built from rows in
-    hand and those built from files. The build from the generation's files fails the test."""
+def _in_hand_crawl(out: Path, monkeypatch, moved_to: str = "blog.test",
+                   **options) -> tuple[object, list[int], list[int]]:  # fmt: skip
+    """Compact one crawl with aggregates (a link through a redirect, from a row of shop.test's
+    bucket, reaches ``moved_to``: by default in another bucket; written twice, so half its
+    rows are duplicates): the snapshot, the buckets built from rows in hand and those built
+    from files. The build from the generation's files fails the test."""
     body = '<html><body><main><a href="http://shop.test/old">old shop</a></main></body></html>'
-    moved = {"redirect_to": "http://news.test/new"}
+    moved = {"redirect_to": f"http://{moved_to}/new"}
     pages = {**indexdata.CRAWL1, "http://r.test/p": (200, body, {}),
              "http://shop.test/old": (301, "", moved)}  # fmt: skip
     links = indexdata.write_crawl(out, "c1", pages, indexdata.T0)
@@ -841,9 +877,57 @@ def test_aggregates_from_the_rows_in_hand_are_the_files_build(tmp_path, monkeypa
     buckets = m.aggregates["buckets"]
     assert m.via and buckets == m.links[0].buckets == 4, m
     assert buckets_for(m.crawls["c1"]["links"], -(-m.crawls["c1"]["links"] // 2)) == 2
+    assert agg.bucket_of("blog.test", buckets) != agg.bucket_of("shop.test", buckets)
     assert sorted(from_rows) == sorted(s.bucket for s in m.links)
-    assert from_files == [agg.bucket_of("news.test", buckets)]
+    assert from_files == [agg.bucket_of("blog.test", buckets)]
     _same_as_the_files_build(tmp_path, snap)
+
+
+def test_a_bucket_its_own_links_through_redirects_reach_is_built_once_from_its_files(
+    tmp_path, monkeypatch
+):
+    """A bucket whose rows hold a link through a redirect to a domain of that bucket (always,
+    with one bucket) is rebuilt from its files by finish whatever its rows built: it is built
+    from its files alone, once; the others from their rows; the same files."""
+    snap, from_rows, from_files = _in_hand_crawl(tmp_path, monkeypatch, moved_to="news.test")
+    m = snap.manifest
+    buckets = m.aggregates["buckets"]
+    mine = agg.bucket_of("shop.test", buckets)
+    assert m.via and agg.bucket_of("news.test", buckets) == mine
+    assert from_files == [mine]
+    assert sorted(from_rows) == sorted(s.bucket for s in m.links if s.bucket != mine)
+    assert from_rows  # the other buckets still from their rows
+    _same_as_the_files_build(tmp_path, snap)
+
+
+def test_a_bucket_goes_to_its_files_only_if_finish_would_rebuild_it(tmp_path):
+    """InHand._reaches_itself asks finish's own question of the bucket's rows: a link through
+    a redirect to this bucket's domain, under the aggregates' filter. Internal once redirected
+    (the default filter leaves it out), another bucket's domain, or a direct link: not."""
+    from pipelines.index.compact import COMPACTED_LINKS_SCHEMA
+
+    def rows(source: str, final: str, kind: str = "redirect-script") -> pa.Table:
+        row = {n: None for n in COMPACTED_LINKS_SCHEMA.names}
+        row.update(source_domain=source, source_url=f"http://{source}/p", target_url="http://r.test/go",
+                   target_host="r.test", target_domain="r.test", final_target_url=f"http://{final}/",
+                   final_target_host=final, final_target_domain=final, link_kind=kind,
+                   is_internal=False, crawl_id="c")  # fmt: skip
+        return pa.Table.from_pylist([row], schema=COMPACTED_LINKS_SCHEMA)
+
+    con = engine.connect()
+    in_hand = agg.InHand(con, tmp_path, where=Filters().sql(), ranks=tmp_path / "none.parquet",
+                         min_links=0, top_rows=10)  # fmt: skip
+    try:
+        b = agg.bucket_of("news.test", 4)
+        other = next(d for d in ("a.test", "blog.test", "c.test") if agg.bucket_of(d, 4) != b)
+        assert in_hand._reaches_itself(b, 4, rows("x.test", "news.test"))
+        assert in_hand._reaches_itself(0, 1, rows("x.test", other))  # one bucket: always
+        assert not in_hand._reaches_itself(b, 4, rows("news.test", "news.test"))  # internal
+        assert not in_hand._reaches_itself(b, 4, rows("x.test", other))
+        assert not in_hand._reaches_itself(b, 4, rows("x.test", "news.test", "direct"))
+    finally:
+        in_hand.close()
+        con.close()
 
 
 def test_aggregates_of_a_bucket_too_big_to_hold_are_built_from_its_files(tmp_path, monkeypatch):
@@ -917,7 +1001,8 @@ def test_queued_buckets_are_built_beside_the_thread_once_written(tmp_path, monke
         outside.append(_memory_limit(self.con))
 
     def numpy_on(con, task, hbl):
-        numpy_limits.append((task.bucket, _memory_limit(con)))
+        if task.rows is not None:  # from rows in hand (not finish's rebuild of blog.test's)
+            numpy_limits.append((task.bucket, _memory_limit(con)))
         tables_in_numpy(con, task, hbl)
 
     numpy_bytes = agg.InHand.numpy_bytes
@@ -1105,6 +1190,9 @@ def test_aggregates_failing_beside_the_writer_fail_the_compaction(tmp_path, monk
         build_bucket(con, task)
 
     monkeypatch.setattr(agg, "build_bucket", failing)
+    # Every bucket built from its rows (one bucket reached by its own links through
+    # redirects would be built from its files alone: InHand._reaches_itself).
+    monkeypatch.setattr(agg.InHand, "_reaches_itself", lambda self, *args: False)
     for rows_per_bucket in (10**6, 50):  # raised at finish; mid-stream, at the next bucket
         with pytest.raises(RuntimeError, match="bucket failed"):
             compact(tmp_path, aggregates=True, aggregate_min_links=0,

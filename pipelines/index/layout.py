@@ -139,8 +139,16 @@ SURT_SQL = rf"""({_SURT_HOST_SQL}
   || regexp_extract(target_url, {_URL_RE}, 1)
   || coalesce(nullif(regexp_extract(target_url, {_URL_RE}, 2), ''), '/')
 )"""
+# A URL without a port or a newline: its path is this expression's group, its port ''. Both as
+# _URL_RE gives them: no ':' before the first of /?# leaves that pattern's port group empty and
+# its lazy host part ends there; no newline, its ``.*`` takes the same rest. Unambiguous, so
+# RE2 matches it in one pass: 6.4x less CPU than _URL_RE (149k distinct targets of
+# bench_ingest: 0.244 -> 0.038 CPU s), which the URLs with a port or a newline still take.
+_URL_NO_PORT_RE = r"""'^[a-z][a-z0-9+.\-]*://[^/?#:\n]*([/?#][^\n]*)?$'"""
 # The URL's port and path (``port``, ``path``) in one match: a struct for SURT_PARTS_SQL.
-URL_PARTS_SQL = f"regexp_extract(target_url, {_URL_RE}, ['port', 'path'])"
+URL_PARTS_SQL = f"""CASE WHEN regexp_matches(target_url, {_URL_NO_PORT_RE})
+    THEN {{'port': '', 'path': regexp_extract(target_url, {_URL_NO_PORT_RE}, 1)}}
+    ELSE regexp_extract(target_url, {_URL_RE}, ['port', 'path']) END"""
 # SURT_SQL over a relation that also has ``_parts`` (URL_PARTS_SQL): the regular expression
 # run once, not twice (compaction's SURT keys at 2M links: 1.4 s of CPU -> 0.9 s).
 SURT_PARTS_SQL = rf"""({_SURT_HOST_SQL}
