@@ -640,6 +640,22 @@ class LinkNodes(Sequence[LexborNode]):
         return self._found[index]
 
 
+class _AddressIndex:
+    """Each recorded element's number by its ``mem_id``, made from a native scan's addresses
+    when first read (a third of the pages never read it), shared by a page and its nodes."""
+
+    __slots__ = ("addresses", "made")
+
+    def __init__(self, addresses: list[int], made: dict[int, int] | None = None) -> None:
+        self.addresses, self.made = addresses, made
+
+    def get(self) -> dict[int, int]:
+        """The index, made once: ``_AddressIndex([7, 9]).get()`` is ``{7: 0, 9: 1}``."""
+        if self.made is None:
+            self.made = dict(zip(self.addresses, range(len(self.addresses)), strict=True))
+        return self.made
+
+
 class _Nodes:
     """The nodes of a natively scanned page's elements, found when a rule first reads one:
     down from its nearest found ancestor, among each parent's children by address (an
@@ -647,10 +663,12 @@ class _Nodes:
     recorded one kept, so the lookups of a page cost one pass over its tree at most (no
     recursion: a page nests as deep as it likes; no rescans: a box may hold 100,000 links)."""
 
-    __slots__ = ("addresses", "found", "links", "page", "parent", "read", "stepped")
+    __slots__ = ("addresses", "found", "index_of", "links", "parent", "read", "stepped")
 
     def __init__(self, page: _Page, root: LexborNode, keys: list[int], links: Sequence[LexborNode]):
-        self.page, self.parent = page, page.parent  # (its index: made when first read)
+        # The page's index holder, not the page: a _Page -> _Nodes -> _Page cycle kept every
+        # parsed document alive until a full collection (review13-p13 1).
+        self.index_of, self.parent = page.index_of, page.parent
         self.addresses = page.index_addresses
         # Links not yet found (LinkNodes): their keys, read when a lookup needs one.
         self.links: tuple[list[int], set[int], LinkNodes] | None = None
@@ -728,7 +746,7 @@ class _Nodes:
     def _keep(self, up: int, node: LexborNode | None, step: str) -> None:
         """Keep the recorded nodes from *node* on, stepping by *step*: *up*'s children
         (``next``), or the root's ancestors (``parent``, *up* -1: they hang under the root)."""
-        index, parent, found = self.page.index, self.parent, self.found
+        index, parent, found = self.index_of.get(), self.parent, self.found
         want = 0 if up < 0 else up
         while node is not None:
             key = index.get(node.mem_id)
@@ -744,14 +762,14 @@ class _Page:
     recorded first (:meth:`register`), the facts then read in one go (:meth:`read_facts`)."""
 
     __slots__ = (
-        "_index", "ancestry", "arrays", "attrs", "bits", "block", "body", "depth",
-        "index_addresses", "kind_of", "kinds", "label", "nearest", "nodes", "parent", "sums",
-        "tag",
+        "ancestry", "arrays", "attrs", "bits", "block", "body", "depth",
+        "index_addresses", "index_of", "kind_of", "kinds", "label", "nearest", "nodes", "parent",
+        "sums", "tag",
     )  # fmt: skip
 
     def __init__(self, root: LexborNode) -> None:
         # mem_id -> number; the root is 0 (an adopted scan's: made when first read).
-        self._index: dict[int, int] | None = {root.mem_id: 0}
+        self.index_of = _AddressIndex([], {root.mem_id: 0})
         self.parent: list[int] = [-1]
         self.nodes: list[LexborNode] | _Nodes = [root]
         self.index_addresses: list[int] = []  # a native scan's: each element's mem_id
@@ -775,10 +793,7 @@ class _Page:
     @property
     def index(self) -> dict[int, int]:
         """Each recorded element's number by its ``mem_id``."""
-        if self._index is None:
-            addresses = self.index_addresses
-            self._index = dict(zip(addresses, range(len(addresses)), strict=True))
-        return self._index
+        return self.index_of.get()
 
     def register(self, node: LexborNode, mem_id: int) -> int:
         """Record ``node`` (whose ``mem_id`` the caller has) and its ancestors up to the root
@@ -847,7 +862,7 @@ class _Page:
         """The elements and facts of a native scan (:meth:`register` then :meth:`read_facts`
         by the core): the facts of each kind of element looked up once."""
         self.index_addresses = scanned.addresses
-        self._index = None  # (few pages read it: made from the addresses when first read)
+        self.index_of = _AddressIndex(scanned.addresses)
         self.parent, self.depth, self.block = scanned.parent, scanned.depth, scanned.block
         self.nodes = _Nodes(self, self.nodes[0], scanned.link_keys, links)
         if attrs is not None:

@@ -352,7 +352,8 @@ def page_link_facts(page: ZytePage) -> list[LinkFacts]:
     if not calls:
         return []
     nodes = list(calls[0][1])  # type: ignore[call-overload]
-    rules, facts = placement_facts(*calls[0])  # type: ignore[arg-type]
+    # placement_facts takes the page's seven arguments (extraction adds `columns`).
+    rules, facts = placement_facts(*calls[0][:7])  # type: ignore[arg-type]
     rows = facts.rows(len(BIT_NAMES)) if facts else [[] for _ in rules]
     squashed = "".join(page.body.split())
     out = []

@@ -533,3 +533,45 @@ def test_the_placements_reach_the_rows_as_columns(core, monkeypatch):
     assert made == [placement.Placed("nav", 0.8, 1), placement.Placed("sidebar", 0.6, 2)]
     with pytest.raises(ValueError):
         placement.PlacedColumns(["nav"], [], [1])
+
+
+def test_a_page_leaves_nothing_for_the_collector(core):
+    """A page on the core's path is freed when extraction returns: no cycle holds its parsed
+    document (a _Page -> _Nodes -> _Page cycle kept each lexbor document, C memory the
+    collector does not count, until a full collection)."""
+    if core is None:
+        return no_core()
+    import gc
+
+    pages = repository_pages()[::20]
+    for url, body in pages:  # (lazy imports on a first use leave cycles, once)
+        extract_page(body, url)
+    gc.collect()
+    gc.disable()
+    try:
+        for url, body in pages:
+            page = extract_page(body, url)
+            assert page.links, url
+            del page
+            assert gc.collect() == 0, f"{url}: a page left garbage for the collector"
+    finally:
+        gc.enable()
+
+
+def test_placement_facts_on_the_cores_walk_gives_lists(core):
+    """``placement_facts`` with the core's scanner (the rules answer columns inside) hands
+    the model's callers a list of ``Placed``, one per link."""
+    if core is None:
+        return no_core()
+    seen = 0
+    for url, body in repository_pages()[::10]:
+        parsed = placement.LexborHTMLParser(body)
+        walked = native.walk_page(parsed, url, "utf-8", [], None)
+        if walked is None or not walked.nodes:
+            continue
+        walk = (walked.nodes, walked.rels, walked.texts, walked.attrs, walked.markup)
+        rules, _ = placement.placement_facts(parsed, *walk, walked.scanner)
+        assert isinstance(rules, list) and len(rules) == len(walked.nodes)
+        assert all(isinstance(p, placement.Placed) for p in rules)
+        seen += 1
+    assert seen > 5

@@ -9,6 +9,7 @@ import pytest
 from placement_eval import (
     WCXB_SAMPLE,
     halves,
+    page_link_facts,
     prf,
     wcxb_pages,
     web_accuracy,
@@ -92,3 +93,15 @@ def test_wcxb_sample_content_f1_per_page_type():
         ]
         f1 = prf(pairs)[2]
         assert f1 >= floor, (page_type or "all", f1)
+
+
+def test_page_link_facts_gathers_the_labeled_links_facts(zyte):
+    """train_placement.py's rows: the spy on extraction's placement call replays the page's
+    arguments into placement_facts (extraction passes one more: `columns`)."""
+    from pipelines.placement import FEATURES
+
+    pages, _ = zyte
+    rows = [facts for page in pages[:3] for facts in page_link_facts(page)]
+    assert rows, "no labeled link on three Zyte pages"
+    assert {r.rule for r in rows} <= {"content", "nav", "sidebar", "footer", "comment"}
+    assert all(len(r.row) == len(FEATURES) for r in rows)

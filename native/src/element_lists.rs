@@ -26,10 +26,11 @@ pub(crate) fn element_lists(
     if facts.len() != kinds.len() || kind_of.iter().any(|&k| k as usize >= kinds.len()) {
         return Ok(None);
     }
-    // Interned: the labels are then placement.py's own constants (identifier-like literals
-    // are interned), which the later calls match by identity (rules.rs `code_of`), and a
-    // tag's hash is computed once per process, not once per page.
-    let tags: Vec<Bound<'_, PyString>> = kinds.iter().map(|k| PyString::intern(py, &k.0)).collect();
+    // The labels interned: they are then placement.py's own constants (identifier-like
+    // literals are interned), which the later calls match by identity (rules.rs `code_of`).
+    // Not the tags: a page names them (custom elements), and CPython 3.12 makes an interned
+    // string immortal: every page's names would stay for the worker's life (review13-p13 2).
+    let tags: Vec<Bound<'_, PyString>> = kinds.iter().map(|k| PyString::new(py, &k.0)).collect();
     let labels: Vec<Bound<'_, PyAny>> = facts
         .iter()
         .map(|f| match &f.0 {

@@ -232,8 +232,7 @@ pub(crate) fn lexbor_scan_with(
         (nearest, ancestry)
     })?;
     // The arrays the later calls read, kept in Rust (scan_object.rs).
-    let mut arrays = ScanArrays::of(&s, &nearest);
-    arrays.kinds = kinds;
+    let arrays = ScanArrays::of(&s, &nearest, kinds);
     let arrays = Py::new(tree.py(), arrays)?;
     Ok(Some((
         s.facts,

@@ -40,7 +40,15 @@ fn lexbor_page_scan(
     // The gathered elements' failure is the scan's (the rows stand), as a scan's own is.
     let scanned = crate::extract::guarded(|| elements.finish()).and_then(|elements| {
         let links = page.2.clone();
-        lexbor_scan_with(tree, root, links, blocks, containers, min_para, Some(elements))
+        lexbor_scan_with(
+            tree,
+            root,
+            links,
+            blocks,
+            containers,
+            min_para,
+            Some(elements),
+        )
     });
     // A failed scan (RuntimeError: the core's refusal, a caught panic) leaves placement its
     // own scan, as scan_page's caller does; any other error is raised, as it was there.

@@ -45,11 +45,12 @@ impl ScanArrays {
 }
 
 impl ScanArrays {
-    /// The arrays of *scan* and its *nearest* (copies: the scan's own go to Python's lists).
-    pub fn of(scan: &Scan, nearest: &[i64]) -> Self {
-        let mut tags = String::with_capacity(scan.kinds.iter().map(|k| k.0.len()).sum());
-        let mut tag_ends = Vec::with_capacity(scan.kinds.len());
-        for kind in &scan.kinds {
+    /// The arrays of *scan* and its *nearest* (copies: the scan's own go to Python's lists),
+    /// with its *kinds* (taken from the scan: Python's tuples were made from them first).
+    pub fn of(scan: &Scan, nearest: &[i64], kinds: Vec<Kind>) -> Self {
+        let mut tags = String::with_capacity(kinds.iter().map(|k| k.0.len()).sum());
+        let mut tag_ends = Vec::with_capacity(kinds.len());
+        for kind in &kinds {
             tags.push_str(&kind.0);
             tag_ends.push(tags.len());
         }
@@ -58,7 +59,7 @@ impl ScanArrays {
             depth: scan.depth.iter().map(|&d| d as i64).collect(),
             kind_of: scan.kind_of.iter().map(|&k| k as usize).collect(),
             nearest: nearest.to_vec(),
-            kinds: scan.kinds.clone(),
+            kinds,
             tags,
             tag_ends,
         }
