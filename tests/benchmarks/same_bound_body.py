@@ -44,12 +44,20 @@ def compare(paths: list[Path]) -> tuple[int, dict[str, int], list[str]]:
     return len(paths), hits, differ
 
 
+def _fell_back(url: str, exc: Exception) -> None:
+    sys.exit(f"the native core failed on {url} ({exc}): the comparison would be Python's twice")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--lowered", action="store_true", help=f"at the bounds {LOWERED}")
     args = ap.parse_args()
     if native.core() is None:
         sys.exit("the native core is not built")
+    # A failure of the core falls back to Python on both sides: it would count as the same.
+    native._failed = _fell_back
+    if native.bounded_body(b"<p>x") is None:
+        sys.exit("the core's bound_body is not used (its bounds could not be held)")
     if args.lowered:
         for name, value in LOWERED.items():
             setattr(extract, name, value)
