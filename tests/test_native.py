@@ -1325,3 +1325,25 @@ def test_the_core_model_follows_placements_constants(core, monkeypatch):
     assert any(k.placement_score == 0.123 for k in want.links)
     got = extract_page(body, url)
     assert [k.placement_score for k in got.links] == [k.placement_score for k in want.links]
+
+
+def test_the_core_imports_without_static_tls_room():
+    """The core needs none of glibc's static-TLS surplus (dlopened libraries share a few
+    hundred bytes of it; a library built with initial-exec TLS, as mimalloc is by default,
+    fails to load beside others: "cannot allocate memory in static TLS block")."""
+    import os
+    import platform
+    import subprocess
+
+    core = built(native.core())
+    if core is None:
+        return no_core()
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return  # (the tunable is glibc's; elsewhere the question does not arise)
+    env = {**os.environ, "GLIBC_TUNABLES": "glibc.rtld.optional_static_tls=0:glibc.rtld.nns=1"}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    done = subprocess.run(
+        [sys.executable, "-c", f"import importlib; importlib.import_module({core.__name__!r})"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr

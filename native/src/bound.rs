@@ -292,8 +292,7 @@ impl NextOf {
     }
 }
 
-/// The first index >= *from* of *a* or *b* in *s*, or `s.len()`: the first 32 bytes read one
-/// by one (most answers are that near: a call of memchr2 costs more), then memchr2.
+/// The first index >= *from* of *a* or *b* in *s*, or `s.len()` (memchr2).
 fn find2(s: &[u8], from: usize, a: u8, b: u8) -> usize {
     let Some(rest) = s.get(from..) else {
         return s.len();
@@ -1703,10 +1702,10 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
         hit.push("parse_bytes");
     }
     // The lowercased bytes the scanners read, made with the marks (in a buffer the thread
-    // keeps, given back at the end).
+    // keeps unless it grew past KEPT_BUFFER_BYTES).
     let mut lowered = LOWERED.with(|cell| cell.take());
     let bounded = bound_lowering(body, cur, hit, limits, &mut lowered);
-    if lowered.capacity() <= 16 << 20 {
+    if lowered.capacity() <= crate::bounds::KEPT_BUFFER_BYTES {
         LOWERED.with(|cell| cell.replace(lowered));
     }
     bounded
@@ -2138,6 +2137,7 @@ mod tests {
             "attributes",
             "deep",
             "quoted",
+            "heavy",
         ] {
             assert!(
                 hits.get(bound).copied().unwrap_or(0) >= 20,

@@ -137,12 +137,15 @@ fn block_tags(s: &[u8], from: usize) -> impl Iterator<Item = (usize, usize, bool
     })
 }
 
+/// A buffer kept by a thread between pages past this is given back after use: most pages are
+/// smaller, and a large one (up to the parse bound, 8 MiB) costs one allocation, not 8 MiB
+/// held for the worker's life (review13-b13 2).
+pub(crate) const KEPT_BUFFER_BYTES: usize = 1 << 20;
+
 /// *f* of *body* lowercased (ASCII), in a buffer the thread keeps (a page's bounds lowercase
 /// it up to four times: a new copy of a large body each time was an mmap and its page
 /// faults); a new copy if the buffer is in use.
 pub(crate) fn with_lowered<R>(body: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
-    /// Past this the buffer is given back after use.
-    const KEPT: usize = 16 << 20;
     thread_local! {
         static LOWERED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
@@ -154,7 +157,7 @@ pub(crate) fn with_lowered<R>(body: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
         buffer.extend_from_slice(body);
         buffer.make_ascii_lowercase();
         let out = f(&buffer);
-        if buffer.capacity() > KEPT {
+        if buffer.capacity() > KEPT_BUFFER_BYTES {
             *buffer = Vec::new();
         }
         out
