@@ -1347,3 +1347,23 @@ def test_the_core_imports_without_static_tls_room():
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+def test_many_custom_attribute_names_and_repeated_hrefs():
+    """The walk's attribute codes (a few hundred slots by name id, the rest looked up again)
+    and its hrefs resolved once a page: past the slots, with the names read between
+    ``href``/``rel``/``title``/``class`` in both cases, and hrefs repeated with every kind of
+    space, the same page as Python's."""
+    spaces = [" ", "\t", "\n", "\x0b", "\x0c", "\r", "\xa0", "\u2028", "\u3000", "&#32;"]
+    parts = ["<html><body><main><p>" + "Running text here. " * 20 + "</p>"]
+    for i in range(700):
+        attrs = f'data-x{i}="{i}" aria-y{i % 350}="y"'
+        case = ("HREF", "REL", "TITLE", "CLASS") if i % 2 else ("href", "rel", "title", "class")
+        href = f"{spaces[i % len(spaces)]}/p{i % 17}{spaces[(i * 3) % len(spaces)]}"
+        parts.append(
+            f'<div {attrs} {case[3]}="c{i % 5}"><a data-z{i}=1 {case[0]}="{href}" '
+            f'{attrs} {case[1]}="nofollow ugc" {case[2]}="t{i}">link {i}</a></div>'
+        )
+    body = ("".join(parts) + "</main></body></html>").encode()
+    page = _same(body, "http://attrs.test/", python_rows=False)
+    assert len(page.links) == 700
