@@ -97,7 +97,7 @@ def test_url_parts_sql_is_the_one_regular_expression():
     urls += ["http://" + "".join(rng.choice("ab.:1/?#\n") for _ in range(rng.randint(0, 16)))
              for _ in range(3000)]  # fmt: skip
     urls += [f"http://x{rng.choice(['', '[::1]', '.test:', '@y:'])}:{rng.randint(0, 99)}"
-             + "".join(rng.choice("1:/?#\\n") for _ in range(rng.randint(0, 6)))
+             + "".join(rng.choice("1:/?#\n") for _ in range(rng.randint(0, 6)))
              for _ in range(1000)]  # fmt: skip
     con = duckdb.connect()
     con.register("u", pa.table({"target_url": pa.array(urls, pa.string())}))
