@@ -612,16 +612,25 @@ _LINK_COLUMNS = ("target_url", "anchor_text", "placement", "ugc", "is_image")
 def _signals_core() -> ModuleType | None:
     """The core with page type's tables given (once), or None without the core or if they
     do not convert (logged once): then Python's signals."""
+    p = page_type_module
+    return _core_given(
+        "page type's tables",
+        lambda native: native.link_signal_tables(
+            tuple(p._ANCHOR_PHRASES.values()), p._PRODUCT_PATHS, p._FORUM_PATHS, p._ANCHOR_CHARS
+        ),
+    )
+
+
+def _core_given(what: str, give: Callable[[ModuleType], object]) -> ModuleType | None:
+    """The core once *give* has handed it *what* (tables, weights: constants of the Python
+    path), or None without the core or if they do not convert (logged): Python's path."""
     native = core()
     if native is None:
         return None
-    p = page_type_module
     try:
-        native.link_signal_tables(tuple(p._ANCHOR_PHRASES.values()), p._PRODUCT_PATHS,
-                                  p._FORUM_PATHS, p._ANCHOR_CHARS)  # fmt: skip
+        give(native)
     except (AttributeError, TypeError, ValueError, OverflowError) as exc:
-        log.warning("linkcrawl: page type's tables not taken by the core (%r); using the "
-                    "Python path", exc)  # fmt: skip
+        log.warning("linkcrawl: %s not taken by the core (%r); using the Python path", what, exc)
         return None
     return native
 
@@ -1155,18 +1164,12 @@ CORE_FUNCTIONS = (*CORE_FUNCTIONS, "page_type_weights", "page_type_scores")
 def _scores_core() -> ModuleType | None:
     """The core with page type's weights given (once), or None without the core or if they
     do not convert (logged once): then Python's scores."""
-    native = core()
-    if native is None:
-        return None
     from pipelines.page_type_weights import BIAS, WEIGHTS
 
-    try:
-        native.page_type_weights(list(BIAS), dict(WEIGHTS))
-    except (TypeError, ValueError, OverflowError) as exc:
-        log.warning("linkcrawl: page type's weights not taken by the core (%r); using the "
-                    "Python path", exc)  # fmt: skip
-        return None
-    return native
+    return _core_given(
+        "page type's weights",
+        lambda native: native.page_type_weights(list(BIAS), dict(WEIGHTS)),
+    )
 
 
 def page_type_scores(signals: dict[str, float]) -> list[float] | None:
