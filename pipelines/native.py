@@ -51,7 +51,7 @@ NATIVE_ENV = "LINKCRAWL_NATIVE"
 #: The core this Python code speaks to: native/Cargo.toml's version and the interface number
 #: (native/src/lib.rs ``core_version``; bumped with any change of a function's signature or
 #: return shape).
-CORE_VERSION = "0.1.0+api19"
+CORE_VERSION = "0.1.0+api20"
 #: The core's functions this module calls.
 CORE_FUNCTIONS = (
     "extract_links", "extract_decoded", "lexbor_page", "lexbor_scan", "limit_depth",
@@ -912,8 +912,9 @@ def place_rules(
     ``_native_rules`` names them), not those entries but the model's placements (the rules'
     where it agrees), as ``place_stage`` gives them. None without the core, or if it failed
     (then logged once): Python's rules run. *calls*: ``_PAGER.fullmatch``, ``_place_tail``,
-    ``_in_landmark``, ``_side``, ``_in_link_list`` and ``_internal`` as placement.py closes
-    them over the page, and ``_BUTTON_WORDS`` (None: ``_place_tail`` is called whole)."""
+    ``_in_landmark``, ``_in_link_list`` and ``_internal`` as placement.py closes them over
+    the page, and ``_BUTTON_WORDS`` (None: ``_place_tail`` is called whole); ``_side`` is
+    the core's, over the scan's parents."""
     native = lexbor_core()
     if native is None:
         return None

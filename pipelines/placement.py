@@ -1140,10 +1140,6 @@ def _native_rules(
         link_attrs = attrs[i] if attrs is not None else None
         return _place_tail(facts, key, link_attrs, links[i], is_article, technical)
 
-    def side(top: int, branch: int) -> int:
-        found = facts.order.get(branch)
-        return _side(page, top, branch, main.path, facts.order) if found is None else found
-
     hrefs = links.hrefs if isinstance(links, LinkNodes) else None
 
     def internal(i: int) -> bool:  # _place_tail's last test
@@ -1167,7 +1163,7 @@ def _native_rules(
         inputs = (anchor_len, bits, head, _page_tail(main, bits, marked))
     answer = native.place_rules(
         page, text, main, seq, link_keys, rels, anchors, landmark,
-        (_PAGER.fullmatch, tail, lambda top: _in_landmark(facts, top), side,
+        (_PAGER.fullmatch, tail, lambda top: _in_landmark(facts, top),
          lambda key: _in_link_list(page, key, facts.lists), internal, button), inputs,
     )  # fmt: skip
     if answer is None:

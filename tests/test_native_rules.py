@@ -287,6 +287,22 @@ def test_the_rules_on_big_and_deep_pages(core):
     assert _same_page(b'<div id="thread">' + post * 4 + b"</div>", url) == 4
 
 
+def test_the_sides_of_main_are_pythons(core):
+    """``_side`` is the core's, over the scan's parents: unlabeled links before main (the
+    page's header), after it (its footer) and in a column beside it, among text nodes,
+    comments and elements the scan does not record, are placed as Python places them."""
+    if core is None:
+        return no_core()
+    unrecorded = "<img src=/i.png><!-- c --><script>var a;</script><span>words</span>"
+    links = "".join(f'<a href="/{i}">link {i}</a> ' for i in range(6))
+    body = (f"<div>{unrecorded}<div>{links}</div> text <div><div>{links}</div>"
+            f"<div><p>{_TEXT * 12}</p></div><div>{links}</div></div>{unrecorded}"
+            f"<div>{links}</div></div>")  # fmt: skip
+    got = extract_page(body.encode(), "https://site.example/p")
+    assert {link.placement for link in got.links} == {"nav", "sidebar", "footer"}
+    assert _same_page(body.encode(), "https://site.example/p") == 24
+
+
 def _captured_inputs() -> tuple:
     """The arguments extraction gives the core's rules on a small page."""
     captured = []

@@ -3,7 +3,7 @@
 //! arrays: where each element sits relative to main, main's running text, the blocks of copy
 //! beside it, then each link's placement and confidence by the first rule that applies.
 //! Python's functions stay the reference and the fallback; the rules that read the tree, a
-//! link's attributes or the page's site (`_place_tail`, `_in_landmark`, `_side`) and the
+//! link's attributes or the page's site (`_place_tail`, `_in_landmark`) and the
 //! pagination regex (`_PAGER`, on the anchors that could match it) are called back, so the
 //! answers are Python's by construction there. tests/test_native*.py hold the two equal.
 use std::collections::{HashMap, HashSet};
@@ -194,8 +194,73 @@ pub trait Calls {
     ) -> PyResult<(u8, f64)>;
     /// `_in_landmark(facts, top)`.
     fn in_landmark(&mut self, top: usize) -> PyResult<bool>;
-    /// `facts.order.get(branch)`, else `_side`.
-    fn side(&mut self, top: usize, branch: usize) -> PyResult<i64>;
+}
+
+/// `_side` over the scan's arrays, with `facts.order` as its memo: -1 if subtree *branch*
+/// (a child of *top*, an element on main's path) comes before main in document order, else 1.
+/// The scan records each element with its ancestors, in document order, so the recorded
+/// children of *top* are the keys whose parent it is, in key order: the ones Python meets
+/// among the node's children by address (a text node or an unrecorded element has no key).
+struct Sides<'a> {
+    parent: &'a [i64],
+    path: &'a [usize],
+    /// Each path element's recorded children in key order, made on the first call.
+    children: Option<Vec<Vec<usize>>>,
+    /// `facts.order`: a child of a path element -> -1 before main's branch, 1 after it.
+    order: IndexMap<usize, i64>,
+    /// The path elements whose children are in `order`.
+    filled: IndexSet<usize>,
+}
+
+impl<'a> Sides<'a> {
+    fn new(parent: &'a [i64], path: &'a [usize]) -> Self {
+        Sides {
+            parent,
+            path,
+            children: None,
+            order: IndexMap::default(),
+            filled: IndexSet::default(),
+        }
+    }
+
+    /// `facts.order.get(branch)`, else `_side(page, top, branch, main.path, facts.order)`
+    /// (which raises when *top* is not on main's path: an error here too).
+    fn side(&mut self, top: usize, branch: usize) -> PyResult<i64> {
+        if let Some(&side) = self.order.get(&branch) {
+            return Ok(side);
+        }
+        let index = self
+            .path
+            .iter()
+            .position(|&k| k == top)
+            .ok_or_else(|| bad("a common ancestor off main's path"))?;
+        if self.filled.insert(top) {
+            let path = self.path;
+            let parent = self.parent;
+            let children = self.children.get_or_insert_with(|| {
+                // One pass over the page for every path element's children (not one a call).
+                let at: IndexMap<usize, usize> =
+                    path.iter().enumerate().map(|(i, &k)| (k, i)).collect();
+                let mut children = vec![Vec::new(); path.len()];
+                for (k, &up) in parent.iter().enumerate().skip(1) {
+                    if let Some(&i) = usize::try_from(up).ok().and_then(|up| at.get(&up)) {
+                        children[i].push(k);
+                    }
+                }
+                children
+            });
+            let main_branch = if index > 0 { path[index - 1] } else { top };
+            let mut side = -1;
+            for &k in &children[index] {
+                if k == main_branch {
+                    side = 1;
+                } else {
+                    self.order.insert(k, side);
+                }
+            }
+        }
+        Ok(self.order.get(&branch).copied().unwrap_or(1))
+    }
 }
 
 fn bad(what: &str) -> PyErr {
@@ -520,21 +585,14 @@ pub fn place(
 ) -> PyResult<Vec<(u8, f64)>> {
     let mut results = Vec::with_capacity(link_keys.len());
     let mut outside: Vec<(usize, usize, usize, i64)> = Vec::new();
-    let mut sides: IndexMap<usize, i64> = IndexMap::default(); // Python's answer per branch
+    let mut sides = Sides::new(&page.parent, &main.path);
     for (i, (&key, &ugc)) in link_keys.iter().zip(ugc).enumerate() {
         let decided = place_link(page, main, f, landmark, i, key, ugc, calls)?;
         let decided = match decided {
             Some(decided) => decided,
             None => {
                 let (top, branch, _) = f.of[key].unwrap_or((key, key, Labels::default()));
-                let side = match sides.get(&branch) {
-                    Some(&side) => side,
-                    None => {
-                        let side = calls.side(top, branch)?;
-                        sides.insert(branch, side);
-                        side
-                    }
-                };
+                let side = sides.side(top, branch)?;
                 outside.push((i, top, branch, side));
                 (SIDEBAR, 0.6)
             }
@@ -707,7 +765,6 @@ struct PyCalls<'a, 'py> {
     pager: &'a Bound<'py, PyAny>,
     tail: &'a Bound<'py, PyAny>,
     in_landmark: &'a Bound<'py, PyAny>,
-    side: &'a Bound<'py, PyAny>,
     names: &'a [Bound<'py, PyString>; 5],
     split: Option<Split<'a, 'py>>,
 }
@@ -852,10 +909,6 @@ impl Calls for PyCalls<'_, '_> {
     fn in_landmark(&mut self, top: usize) -> PyResult<bool> {
         self.in_landmark.call1((top,))?.is_truthy()
     }
-
-    fn side(&mut self, top: usize, branch: usize) -> PyResult<i64> {
-        self.side.call1((top, branch))?.extract()
-    }
 }
 
 type Arrays<'py> = (
@@ -870,7 +923,6 @@ type Arrays<'py> = (
 type MainTuple = (i64, Vec<i64>, bool, bool, bool, bool, f64);
 type Texts = (IndexMap<i64, i64>, IndexMap<i64, i64>, IndexMap<i64, i64>);
 type Callbacks<'py> = (
-    Bound<'py, PyAny>,
     Bound<'py, PyAny>,
     Bound<'py, PyAny>,
     Bound<'py, PyAny>,
@@ -893,7 +945,7 @@ type Answer<'py> = (
 /// (`_Main`'s key, path, weak, listing, thread, sections, good), *texts* (`_Text`'s own, good,
 /// links), the scan's sequence, the links' keys, rel tokens and anchors, the landmark (-1:
 /// none), the five label names and the callbacks (`_PAGER.fullmatch`, `_place_tail`,
-/// `_in_landmark`, `_side`). Answers each link's placement (one of the names), confidence
+/// `_in_landmark`, `_in_link_list`, `_internal`, and the button words or None). Answers each link's placement (one of the names), confidence
 /// and fingerprint; `_Article`'s fields (edges a set); the copy blocks; and a list whose entry
 /// at each link's key is `where.of`'s first element in a tuple (None around main). *scan*: the
 /// scan's arrays (scan_object.rs), read in place of the parents, depths, kinds and nearest.
@@ -982,7 +1034,7 @@ fn placement_rules<'py>(
         keys.push(index(k, n)?);
         ugc.push(rels.get_item(i)?.contains(&ugc_name)?);
     }
-    let (pager, tail, in_landmark, side, in_link_list, internal, button_words) = callbacks;
+    let (pager, tail, in_landmark, in_link_list, internal, button_words) = callbacks;
     let split = button_words.map(|words| Split {
         kinds: &kinds,
         kind_of: &kind_of,
@@ -997,7 +1049,6 @@ fn placement_rules<'py>(
         pager: &pager,
         tail: &tail,
         in_landmark: &in_landmark,
-        side: &side,
         names: &names,
         split,
     };
