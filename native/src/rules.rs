@@ -4,7 +4,7 @@
 //! beside it, then each link's placement and confidence by the first rule that applies.
 //! Python's functions stay the reference and the fallback; the rules that read the tree, a
 //! link's attributes or the page's site (`_place_tail`, `_in_landmark`) and the
-//! pagination regex (`_PAGER`, on the anchors that could match it) are called back, so the
+//! pagination regex (`_PAGER`, on the non-ASCII anchors that could match it) are called back, so the
 //! answers are Python's by construction there. tests/test_native*.py hold the two equal.
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -672,6 +672,62 @@ pub fn maybe_pager(anchor: &str) -> bool {
     chars <= PAGER_DIGITS || letters <= PAGER_LETTERS
 }
 
+/// `_PAGER.fullmatch(anchor)` of an ASCII *anchor*; None for another: Python's regex answers.
+/// On ASCII its classes are `\d` = `[0-9]`, `\s` = Python's `[\t\n\v\f\r\x1c-\x1f ]`, and its
+/// arrows and dots = `[<>.]` with `\s`; of its words, the ASCII ones (IGNORECASE folds no ASCII
+/// letter onto an accented or Cyrillic one). A match is 1-5 digits and spaces, or arrows and
+/// dots around a pager word, a pager word then a page word after whitespace, or a page word
+/// after whitespace.
+pub fn ascii_pager(anchor: &str) -> Option<bool> {
+    if !anchor.is_ascii() {
+        return None;
+    }
+    let b = anchor.as_bytes();
+    let space = |c: u8| matches!(c, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f | b' ');
+    if !b.is_empty() && b.len() <= PAGER_DIGITS && b.iter().all(|&c| c.is_ascii_digit() || space(c))
+    {
+        return Some(true);
+    }
+    let filler = |c: u8| space(c) || matches!(c, b'<' | b'>' | b'.');
+    let Some(start) = b.iter().position(|&c| !filler(c)) else {
+        return Some(true); // arrows, dots and spaces alone
+    };
+    let end = b.iter().rposition(|&c| !filler(c)).map_or(start, |e| e + 1);
+    let word = |w: &str, list: &[&str]| list.iter().any(|l| l.eq_ignore_ascii_case(w));
+    let mut words = anchor[start..end]
+        .split(|c: char| space(c as u8))
+        .filter(|w| !w.is_empty());
+    let found = match (words.next(), words.next(), words.next()) {
+        (Some(w), None, None) => {
+            word(w, PAGER_WORDS) || (word(w, PAGE_WORDS) && start > 0 && space(b[start - 1]))
+        }
+        (Some(w), Some(page), None) => word(w, PAGER_WORDS) && word(page, PAGE_WORDS),
+        _ => false,
+    };
+    Some(found)
+}
+
+/// `_PAGER`'s ASCII words: the pagers, then what may follow them after whitespace.
+const PAGER_WORDS: &[&str] = &[
+    "next",
+    "prev",
+    "previous",
+    "older",
+    "newer",
+    "more",
+    "suivant",
+    "weiter",
+    "siguiente",
+    "anterior",
+    "avanti",
+    "indietro",
+    "volgende",
+    "vorige",
+];
+const PAGE_WORDS: &[&str] = &[
+    "post", "posts", "page", "entries", "articles", "articoli", "seite",
+];
+
 /// `_PAGER`'s bounds: its longest words ("предыдущая", then "articoli") with room to spare;
 /// its runs of digits and spaces.
 const PAGER_LETTERS: usize = 24;
@@ -883,6 +939,9 @@ impl Calls for PyCalls<'_, '_> {
         };
         if s.is_empty() || !maybe_pager(s) {
             return Ok(false);
+        }
+        if let Some(found) = ascii_pager(s) {
+            return Ok(found);
         }
         Ok(!self.pager.call1((anchor,))?.is_none())
     }
