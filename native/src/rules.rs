@@ -1231,4 +1231,50 @@ mod tests {
             assert!(!maybe_pager(no), "{no}");
         }
     }
+
+    /// `_PAGER.fullmatch`'s answers (Python's, on these strings) on ASCII anchors; None on
+    /// another (Python's regex answers).
+    #[test]
+    fn ascii_pager_is_pythons() {
+        for (anchor, python) in [
+            ("1", true),
+            ("12345", true),
+            ("123456", false),
+            (" 1 2 ", true),
+            ("\x1c3", true),
+            ("1.", false),
+            ("...", true),
+            ("<<", true),
+            (" \t ", true),
+            ("next", true),
+            ("Next >", true),
+            ("< Prev", true),
+            (">>Older posts<<", true),
+            ("older  posts", true),
+            ("older\tposts", true),
+            ("older.posts", false),
+            ("next page", true),
+            ("page", false),
+            (" page", true),
+            ("<page", false),
+            ("> page", true),
+            ("posts next", false),
+            ("next page page", false),
+            ("nextpage", false),
+            ("more entries ", true),
+            ("Weiter seite", true),
+            ("Suivant", true),
+            ("pages", false),
+            ("vorige articoli", true),
+            ("x", false),
+            ("2 of 5", false),
+            ("prev.", true),
+            (". next .", true),
+            ("next-page", false),
+        ] {
+            assert_eq!(ascii_pager(anchor), Some(python), "{anchor:?}");
+        }
+        assert_eq!(ascii_pager("NEXT »"), None);
+        assert_eq!(ascii_pager("zurück"), None);
+    }
 }
