@@ -13,7 +13,7 @@ use crate::lexbor;
 use crate::rows::link_rows;
 use crate::scan;
 use crate::scan_arrays;
-use crate::scan_object::ScanArrays;
+use crate::scan_object::{u64_array, ScanArrays};
 use crate::urls::non_ascii_query;
 use crate::walk::{self, LinkRow, PageRow};
 
@@ -79,15 +79,32 @@ type ColumnsRow = (
     bool,
     Vec<String>,
 );
-/// `lexbor_page`'s answer: the page's fields, its markup, each link's element address, and
-/// either the raw links (`extract_links`'s shape) or the rows' columns.
+/// `lexbor_page`'s answer: the page's fields, its markup, each link's element address (an
+/// `array('Q')`: Python reads them only when a rule needs a link's node), and either the raw
+/// links (`extract_links`'s shape) or the rows' columns.
 pub(crate) type LexborPage = (
+    walk::Fields,
+    lexbor::Markup,
+    Py<PyAny>,
+    Option<Vec<LinkRow>>,
+    Option<ColumnsRow>,
+);
+
+/// `LexborPage` before it crosses to Python: the addresses as Rust's (the scan reads them).
+pub(crate) type PageParts = (
     walk::Fields,
     lexbor::Markup,
     Vec<usize>,
     Option<Vec<LinkRow>>,
     Option<ColumnsRow>,
 );
+
+/// *parts* as Python takes them: the addresses one array.
+pub(crate) fn page_out(py: Python<'_>, parts: PageParts) -> PyResult<LexborPage> {
+    let (fields, markup, nodes, raw, columns) = parts;
+    let nodes = u64_array(py, nodes.iter().map(|&a| a as u64))?.unbind();
+    Ok((fields, markup, nodes, raw, columns))
+}
 
 /// The walk of *tree* (a selectolax `LexborHTMLParser`), under the GIL: the page's fields and markup, and its links. With
 /// *rows*, the rows of the page at *page_url* (hrefs resolved and normalized: every column but
@@ -103,7 +120,8 @@ pub(crate) fn lexbor_page(
     rows: bool,
     max_links: usize,
 ) -> PyResult<LexborPage> {
-    lexbor_page_gathering(tree, page_url, legacy, rows, max_links, None)
+    let parts = lexbor_page_gathering(tree, page_url, legacy, rows, max_links, None)?;
+    page_out(tree.py(), parts)
 }
 
 /// `lexbor_page`, its walk gathering placement's *elements* as it goes (fused.rs).
@@ -114,7 +132,7 @@ pub(crate) fn lexbor_page_gathering(
     rows: bool,
     max_links: usize,
     elements: Option<&mut scan::Elements>,
-) -> PyResult<LexborPage> {
+) -> PyResult<PageParts> {
     let root = element_of(tree, &tree.getattr("root")?)?;
     // SAFETY: the contract above; a panic in the walk becomes a RuntimeError.
     let walked = guarded(|| unsafe { lexbor::walk_gathering(root, max_links, elements) })?
@@ -196,14 +214,14 @@ pub(crate) fn lexbor_scan(
     containers: Vec<String>,
     min_para: usize,
 ) -> PyResult<Option<ScanRow>> {
-    lexbor_scan_with(tree, root, links, blocks, containers, min_para, None)
+    lexbor_scan_with(tree, root, &links, blocks, containers, min_para, None)
 }
 
 /// `lexbor_scan`, with the document's *elements* when the page's walk gathered them.
 pub(crate) fn lexbor_scan_with(
     tree: &Bound<'_, PyAny>,
     root: &Bound<'_, PyAny>,
-    links: Vec<usize>,
+    links: &[usize],
     blocks: Vec<String>,
     containers: Vec<String>,
     min_para: usize,
@@ -216,7 +234,7 @@ pub(crate) fn lexbor_scan_with(
         min_para,
     };
     // SAFETY: element_of's contract; a panic in the scan becomes a RuntimeError.
-    let Some(mut s) = guarded(|| unsafe { scan::scan_of(root, &links, &rules, elements) })? else {
+    let Some(mut s) = guarded(|| unsafe { scan::scan_of(root, links, &rules, elements) })? else {
         return Ok(None);
     };
     let lists = element_lists(tree.py(), &s.kinds, &s.kind_of, s.facts.as_deref())?;
@@ -234,12 +252,17 @@ pub(crate) fn lexbor_scan_with(
     // The arrays the later calls read, kept in Rust (scan_object.rs).
     let arrays = ScanArrays::of(&s, &nearest, kinds);
     let arrays = Py::new(tree.py(), arrays)?;
+    // Python indexes these (a few reads a page, or one pass): arrays, no int per element.
+    // (Not the ancestry: the model's inputs take it as a list.)
+    let py = tree.py();
+    let block = u64_array(py, s.block.iter().map(|&b| b as u64))?.unbind();
+    let addresses = u64_array(py, s.addresses.iter().map(|&a| a as u64))?.unbind();
     Ok(Some((
         s.facts,
         s.parent,
         s.depth,
-        s.block,
-        s.addresses,
+        block,
+        addresses,
         s.kind_of,
         kind_tuples,
         s.link_keys,
@@ -298,13 +321,15 @@ fn element_facts(
 }
 
 /// `lexbor_scan`'s answer (scan.rs `Scan`'s fields, then scan_arrays.rs's `nearest`, and
-/// `ancestry` with element_lists.rs's lists and scan_object.rs's arrays).
+/// `ancestry` with element_lists.rs's lists and scan_object.rs's arrays). The fingerprints
+/// (`block`) and addresses are `array('Q')`s (Python indexes them: no int object per
+/// element made until read); the other columns lists.
 pub(crate) type ScanRow = (
     Option<Vec<facts::Facts>>,
     Vec<i64>,
     Vec<u32>,
-    Vec<u32>,
-    Vec<usize>,
+    Py<PyAny>,
+    Py<PyAny>,
     Vec<u32>,
     Py<PyList>,
     Vec<i64>,

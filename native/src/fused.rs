@@ -6,7 +6,7 @@
 //! built in Python use them.
 use pyo3::prelude::*;
 
-use crate::extract::{lexbor_page_gathering, lexbor_scan_with, LexborPage, ScanRow};
+use crate::extract::{lexbor_page_gathering, lexbor_scan_with, page_out, LexborPage, ScanRow};
 use crate::scan::Elements;
 
 /// The scan's part of `lexbor_page_scan`: its row (None: not scanned, or a root outside
@@ -35,15 +35,15 @@ fn lexbor_page_scan(
     let gather = rows.then_some(&mut elements); // (without the rows, no scan here)
     let page = lexbor_page_gathering(tree, page_url, legacy, rows, max_links, gather)?;
     if page.4.is_none() || page.2.is_empty() {
-        return Ok((page, (None, None))); // rows by Python, or no link: placement asks itself
+        // rows by Python, or no link: placement asks itself
+        return Ok((page_out(tree.py(), page)?, (None, None)));
     }
     // The gathered elements' failure is the scan's (the rows stand), as a scan's own is.
     let scanned = crate::extract::guarded(|| elements.finish()).and_then(|elements| {
-        let links = page.2.clone();
         lexbor_scan_with(
             tree,
             root,
-            links,
+            &page.2,
             blocks,
             containers,
             min_para,
@@ -59,7 +59,7 @@ fn lexbor_page_scan(
         }
         Err(err) => return Err(err),
     };
-    Ok((page, part))
+    Ok((page_out(tree.py(), page)?, part))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

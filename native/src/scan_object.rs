@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyString, PyType};
 
 use crate::facts::WordHasher;
 use crate::scan::{Kind, Scan};
@@ -146,6 +147,23 @@ pub fn with_kinds<'a>(
     kinds: &Bound<'_, PyAny>,
 ) -> Option<&'a ScanArrays> {
     s.filter(|s| kinds.len().ok() == Some(s.kinds.len()))
+}
+
+/// `array.array("Q", values)`: a column Python only indexes (or reads once) as one object,
+/// not an int object per element (most of the scan's are past the small ints CPython keeps:
+/// node addresses, fingerprints, bits). The bytes are copied once into the array.
+pub(crate) fn u64_array<'py>(
+    py: Python<'py>,
+    values: impl ExactSizeIterator<Item = u64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    static ARRAY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    let bytes = PyBytes::new_with(py, values.len() * 8, |buf| {
+        for (slot, value) in buf.chunks_exact_mut(8).zip(values) {
+            slot.copy_from_slice(&value.to_ne_bytes());
+        }
+        Ok(())
+    })?;
+    ARRAY.import(py, "array", "array")?.call1(("Q", bytes))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
