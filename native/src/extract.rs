@@ -13,7 +13,7 @@ use crate::lexbor;
 use crate::rows::link_rows;
 use crate::scan;
 use crate::scan_arrays;
-use crate::scan_object::{u64_array, ScanArrays};
+use crate::scan_object::{u64_array, ScanArrays, Strings};
 use crate::urls::non_ascii_query;
 use crate::walk::{self, LinkRow, PageRow};
 
@@ -62,14 +62,15 @@ fn lexbor_load(path: &str, layout: bool) -> PyResult<()> {
 }
 
 /// The rows' columns as Python takes them (native/src/rows.rs `Columns`): targets, anchors,
-/// titles, rels, nofollow (by rel), sponsored, ugc, is_image, tags, the texts placement reads
-/// where they differ from the anchors, whether a string was cut ("long_strings"), and the
-/// links' hrefs as read.
+/// titles, rels (the empty ones one shared empty list: no caller changes a row's rel), nofollow
+/// (by rel), sponsored, ugc, is_image, tags, the texts placement reads where they differ from
+/// the anchors, whether a string was cut ("long_strings"), and the links' hrefs as read
+/// (`Strings`: each made when read).
 type ColumnsRow = (
     Vec<String>,
     Vec<String>,
     Vec<Option<String>>,
-    Vec<Vec<String>>,
+    Py<PyList>,
     Vec<bool>,
     Vec<bool>,
     Vec<bool>,
@@ -77,7 +78,7 @@ type ColumnsRow = (
     Py<PyList>,
     Vec<(usize, String)>,
     bool,
-    Vec<String>,
+    Py<Strings>,
 );
 /// `lexbor_page`'s answer: the page's fields, its markup, each link's element address (an
 /// `array('Q')`: Python reads them only when a rule needs a link's node), and either the raw
@@ -159,11 +160,13 @@ pub(crate) fn lexbor_page_gathering(
         }),
     )?
     .unbind();
+    let rels = rel_lists(py, c.rels)?;
+    let hrefs = Py::new(py, Strings(c.hrefs))?;
     let columns = (
         c.targets,
         c.anchors,
         c.titles,
-        c.rels,
+        rels,
         c.nofollow,
         c.sponsored,
         c.ugc,
@@ -171,9 +174,23 @@ pub(crate) fn lexbor_page_gathering(
         tags,
         c.texts,
         c.long,
-        c.hrefs,
+        hrefs,
     );
     Ok((walked.fields, walked.markup, nodes, None, Some(columns)))
+}
+
+/// The rows' rels as Python's lists: each empty one (most links) the same empty list.
+fn rel_lists(py: Python<'_>, rels: Vec<Vec<String>>) -> PyResult<Py<PyList>> {
+    let empty = PyList::empty(py);
+    let mut lists = Vec::with_capacity(rels.len());
+    for rel in rels {
+        lists.push(if rel.is_empty() {
+            empty.clone()
+        } else {
+            PyList::new(py, rel)?
+        });
+    }
+    Ok(PyList::new(py, lists)?.unbind())
 }
 
 /// The address of *node*, an element of *tree* (a selectolax `LexborHTMLParser` and a

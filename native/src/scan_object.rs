@@ -149,6 +149,37 @@ pub fn with_kinds<'a>(
     s.filter(|s| kinds.len().ok() == Some(s.kinds.len()))
 }
 
+/// A column of strings Python reads a few of, by index (the links' hrefs as the walk read
+/// them: placement's `_internal` reads one per link it asks about, most pages none): kept in
+/// Rust, each string made when read (not one Python string per link made per page).
+#[pyclass(frozen, eq, sequence, module = "linkcrawl_native", name = "Strings")]
+#[derive(PartialEq)]
+pub struct Strings(pub Vec<String>);
+
+#[pymethods]
+impl Strings {
+    fn __len__(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The string at *index* (negative: from the end, as a list's); IndexError past it.
+    fn __getitem__(&self, index: isize) -> PyResult<&str> {
+        let at = if index < 0 {
+            index.checked_add(self.0.len() as isize)
+        } else {
+            Some(index)
+        };
+        at.and_then(|at| usize::try_from(at).ok())
+            .and_then(|at| self.0.get(at))
+            .map(String::as_str)
+            .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err("index out of range"))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Strings of {}>", self.0.len())
+    }
+}
+
 /// `array.array("Q", values)`: a column Python only indexes (or reads once) as one object,
 /// not an int object per element (most of the scan's are past the small ints CPython keeps:
 /// node addresses, fingerprints, bits). The bytes are copied once into the array.
@@ -167,5 +198,6 @@ pub(crate) fn u64_array<'py>(
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<ScanArrays>()
+    m.add_class::<ScanArrays>()?;
+    m.add_class::<Strings>()
 }
