@@ -495,20 +495,17 @@ def _lazy_nodes(
     scan: tuple[tuple[Any, ...] | None, str | None],
 ) -> placement_module.LinkNodes | None:  # fmt: skip
     """The links' elements found when first read (with the hrefs of the rows' *columns*),
-    when the *scan* made with the walk found each of them at its address; else None.
-    (*addresses* and the scan's are the core's ``array('Q')``s.)"""
+    when the *scan* made with the walk found each of them (the core checked each is at its
+    address: else its scan failed); else None."""
     row, failure = scan
     if columns is None or row is None or failure is not None:
         return None
-    found, link_keys = row[_SCAN_ADDRESSES], row[_SCAN_LINK_KEYS]
+    link_keys = row[_SCAN_LINK_KEYS]
     if len(link_keys) != len(addresses) or -1 in link_keys:
-        return None
-    if array("Q", map(found.__getitem__, link_keys)) != addresses:  # (in C)
         return None
     return placement_module.LinkNodes(tree, addresses, columns[-1])
 
 
-_SCAN_ADDRESSES = Scanned._fields.index("addresses")
 _SCAN_LINK_KEYS = Scanned._fields.index("link_keys")
 
 

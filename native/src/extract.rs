@@ -254,6 +254,14 @@ pub(crate) fn lexbor_scan_with(
     let Some(mut s) = guarded(|| unsafe { scan::scan_of(root, links, &rules, elements) })? else {
         return Ok(None);
     };
+    // Each link the scan found is recorded at the caller's address (never not: `register`
+    // keeps the node it is given); checked once here, so Python takes the keys as they are.
+    let misplaced = s.link_keys.iter().zip(links).any(|(&key, &at)| {
+        usize::try_from(key).is_ok_and(|key| s.addresses.get(key) != Some(&at))
+    });
+    if misplaced {
+        return Err(PyRuntimeError::new_err("a link's key is not its element"));
+    }
     let lists = element_lists(tree.py(), &s.kinds, &s.kind_of, s.facts.as_deref())?;
     // The kinds made Python's tuples from a borrow, then moved into the arrays (no copy).
     let kinds = std::mem::take(&mut s.kinds);

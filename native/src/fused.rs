@@ -16,7 +16,8 @@ type ScanPart = (Option<ScanRow>, Option<String>);
 
 /// `lexbor_page(tree, page_url, legacy, rows, max_links)`, then, when it built the rows and
 /// kept a link, `lexbor_scan(tree, root, <its links' addresses>, blocks, containers,
-/// min_para)` (*root*: placement's, the tree's `<body>` or `<html>`).
+/// min_para)` (*root*: placement's, the tree's `<body>` or `<html>`), but for the kinds'
+/// facts (None when the scan's per-element lists were made of them).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)] // the two calls' arguments
 fn lexbor_page_scan(
@@ -53,7 +54,14 @@ fn lexbor_page_scan(
     // A failed scan (RuntimeError: the core's refusal, a caught panic) leaves placement its
     // own scan, as scan_page's caller does; any other error is raised, as it was there.
     let part = match scanned {
-        Ok(row) => (row, None),
+        Ok(mut row) => {
+            // The kinds' facts stay in Rust when the per-element lists were made of them
+            // (`_Page.adopt` reads the lists; `lexbor_scan` hands both: the tests read them).
+            if let Some(row) = row.as_mut().filter(|row| row.11 .1.is_some()) {
+                row.0 = None;
+            }
+            (row, None)
+        }
         Err(err) if err.is_instance_of::<pyo3::exceptions::PyRuntimeError>(tree.py()) => {
             (None, Some(err.value(tree.py()).to_string()))
         }
