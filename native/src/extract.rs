@@ -256,9 +256,10 @@ pub(crate) fn lexbor_scan_with(
     };
     // Each link the scan found is recorded at the caller's address (never not: `register`
     // keeps the node it is given); checked once here, so Python takes the keys as they are.
-    let misplaced = s.link_keys.iter().zip(links).any(|(&key, &at)| {
-        usize::try_from(key).is_ok_and(|key| s.addresses.get(key) != Some(&at))
-    });
+    let misplaced =
+        s.link_keys.iter().zip(links).any(|(&key, &at)| {
+            usize::try_from(key).is_ok_and(|key| s.addresses.get(key) != Some(&at))
+        });
     if misplaced {
         return Err(PyRuntimeError::new_err("a link's key is not its element"));
     }
