@@ -7,7 +7,7 @@ use pyo3::types::{PyBytes, PyList, PyString};
 
 use crate::bound;
 use crate::bounds;
-use crate::element_lists::{element_lists, ElementLists};
+use crate::element_lists::{element_lists, kind_tuples, ElementLists};
 use crate::facts;
 use crate::lexbor;
 use crate::rows::link_rows;
@@ -263,10 +263,12 @@ pub(crate) fn lexbor_scan_with(
     if misplaced {
         return Err(PyRuntimeError::new_err("a link's key is not its element"));
     }
-    let lists = element_lists(tree.py(), &s.kinds, &s.kind_of, s.facts.as_deref())?;
     // The kinds made Python's tuples from a borrow, then moved into the arrays (no copy).
+    let (kind_tuples, tags) = kind_tuples(tree.py(), &s.kinds)?;
+    let lists = element_lists(tree.py(), &tags, &s.kind_of, s.facts.as_deref())?;
+    drop(tags);
     let kinds = std::mem::take(&mut s.kinds);
-    let kind_tuples = PyList::new(tree.py(), &kinds)?.unbind();
+    let kind_tuples = kind_tuples.unbind();
     let (nearest, ancestry) = guarded(|| {
         let nearest = scan_arrays::nearest(&s.parent, &s.paras);
         let ancestry = s
