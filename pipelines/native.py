@@ -491,27 +491,25 @@ def _scanner(addresses: Sequence[int] | None) -> Scanner:
 
 
 def _lazy_nodes(
-    tree: LexborHTMLParser, addresses: list[int], columns: tuple[Any, ...] | None,
+    tree: LexborHTMLParser, addresses: Sequence[int], columns: tuple[Any, ...] | None,
     scan: tuple[tuple[Any, ...] | None, str | None],
 ) -> placement_module.LinkNodes | None:  # fmt: skip
     """The links' elements found when first read (with the hrefs of the rows' *columns*),
-    when the *scan* made with the walk found each of them at its address; else None."""
+    when the *scan* made with the walk found each of them (the core checked each is at its
+    address: else its scan failed); else None."""
     row, failure = scan
     if columns is None or row is None or failure is not None:
         return None
-    found, link_keys = row[_SCAN_ADDRESSES], row[_SCAN_LINK_KEYS]
+    link_keys = row[_SCAN_LINK_KEYS]
     if len(link_keys) != len(addresses) or -1 in link_keys:
-        return None
-    if list(map(found.__getitem__, link_keys)) != addresses:  # (in C)
         return None
     return placement_module.LinkNodes(tree, addresses, columns[-1])
 
 
-_SCAN_ADDRESSES = Scanned._fields.index("addresses")
 _SCAN_LINK_KEYS = Scanned._fields.index("link_keys")
 
 
-def _nodes(tree: LexborHTMLParser, addresses: list[int]) -> list[LexborNode] | None:
+def _nodes(tree: LexborHTMLParser, addresses: Sequence[int]) -> list[LexborNode] | None:
     """The link elements at *addresses* (``mem_id``), by one ``css()`` traversal; None if one
     is not found (the walks disagree: a bug)."""
     if not addresses:
@@ -828,7 +826,7 @@ CORE_FUNCTIONS = (*CORE_FUNCTIONS, "lexbor_page_scan")
 
 
 def _walk_scanner(
-    native: ModuleType, addresses: list[int], root: LexborNode,
+    native: ModuleType, addresses: Sequence[int], root: LexborNode,
     scan: tuple[tuple[Any, ...] | None, str | None],
 ) -> Scanner:  # fmt: skip
     """Placement's scanner of a walked page: the scan made with the walk (*scan*: its row,
