@@ -172,6 +172,18 @@ def _identifier():  # type: ignore[no-untyped-def]
     return Identifier.from_model_file(MODEL_FILE)
 
 
+def _letters(text: str, enough: int = DETECT_MIN_LETTERS) -> int:
+    """How many letters *text* has, or some number >= *enough* when it has that many (counted
+    in C on a prefix first: a prose sample has them in its first lines; a prefix never has
+    more letters than the whole, so the answer to ``>= enough`` is the whole's).
+
+    >>> _letters("Home | News | 2024"), _letters("a" * 300) >= 40, _letters("1 ²" + "a" * 39)
+    (8, True, 40)
+    """
+    found = len(_NOT_LETTERS.sub("", text[: 4 * enough]))
+    return found if found >= enough or len(text) <= 4 * enough else len(_NOT_LETTERS.sub("", text))
+
+
 def detect(text: str, visits: Visits | None = None) -> str | None:
     """The language of *text* by py3langid (97 languages, offline), or None when it has fewer
     than DETECT_MIN_LETTERS letters. *visits*: the native core's feature counts (the same
@@ -183,7 +195,7 @@ def detect(text: str, visits: Visits | None = None) -> str | None:
     True
     """
     sample = text[:DETECT_SAMPLE_CHARS]
-    if len(_NOT_LETTERS.sub("", sample)) < DETECT_MIN_LETTERS:  # counted in C
+    if _letters(sample) < DETECT_MIN_LETTERS:
         return None
     identifier = _identifier()
     if visits is None:

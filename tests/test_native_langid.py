@@ -166,3 +166,14 @@ def test_scores_are_py3langids_bit_for_bit(core, lid):
                               LanguageIdentifier._sparse_score(lid, visits, table))  # fmt: skip
     finally:
         lid.nb_pc = pc
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400), st.integers(1, 60))
+def test_letters_enough_as_counted_on_the_whole(text, enough):
+    """``_letters`` (a prefix first) says ">= enough letters" exactly when the whole text's
+    count does, and gives the whole's count below it."""
+    whole = len(pagelang._NOT_LETTERS.sub("", text))
+    got = pagelang._letters(text, enough)
+    assert (got >= enough) == (whole >= enough)
+    assert got == whole or got >= enough
