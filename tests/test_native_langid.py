@@ -134,3 +134,50 @@ def test_tables_that_are_not_py3langids_arrays(core, lid, caplog):
     with caplog.at_level(logging.ERROR):
         assert native.langid_visits(NoTables(), text) is None
         assert native.langid_visits(lid, text) is not None  # its own tables again
+
+
+def test_scores_are_py3langids_bit_for_bit(core, lid):
+    """The identifier's scores (float16 rows widened by a lookup, not numpy's cast) are
+    py3langid's own to the bit, from the core's counts and from py3langid's, on the pages'
+    samples and on rows of the table's every kind of half (zeros, subnormals, the extremes)."""
+    import numpy as np
+    from py3langid.langid import LanguageIdentifier
+
+    assert type(lid)._sparse_score is not LanguageIdentifier._sparse_score  # the lookup's
+    samples = [s for s in _samples() if s]
+    for text in samples:
+        encoded = lid._encode(text)
+        found = visit_counts(lid.tk_nextmove, lid._rowbase, lid.tk_output, encoded)
+        if not found:  # no feature: no product (py3langid's floor)
+            continue
+        # py3langid's own product (numpy's cast), called as its class has it: the reference
+        want = LanguageIdentifier._sparse_score(lid, found, lid.nb_ptc)
+        assert np.array_equal(lid._raw_score(encoded), want), text[:80]
+        if core is not None:
+            token = pagelang._VISITS.set(native.langid_visits)
+            try:
+                assert np.array_equal(lid._raw_score(encoded), want), text[:80]
+            finally:
+                pagelang._VISITS.reset(token)
+    # Every finite half, as a table of its own: the lookup widens each as numpy's cast does.
+    halves = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    table = halves[np.isfinite(halves)][: 460 * 136].reshape(460, 136)
+    visits = {i: 1 + i % 7 for i in range(0, 460, 3)}
+    pc = lid.nb_pc
+    try:
+        lid.nb_pc = np.zeros(136, dtype=np.float32)
+        assert np.array_equal(lid._sparse_score(visits, table),
+                              LanguageIdentifier._sparse_score(lid, visits, table))  # fmt: skip
+    finally:
+        lid.nb_pc = pc
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400), st.integers(1, 60))
+def test_letters_enough_as_counted_on_the_whole(text, enough):
+    """``_letters`` (a prefix first) says ">= enough letters" exactly when the whole text's
+    count does, and gives the whole's count below it."""
+    whole = len(pagelang._NOT_LETTERS.sub("", text))
+    got = pagelang._letters(text, enough)
+    assert (got >= enough) == (whole >= enough)
+    assert got == whole or got >= enough
