@@ -109,9 +109,10 @@ def test_an_object_that_does_not_fit_the_lists(core):
 
 
 def test_the_walks_columns_cross_as_few_objects(core):
-    """``lexbor_page_scan``'s answer: the addresses and fingerprints as ``array('Q')`` (the
-    values Python's lists held), the hrefs as ``Strings`` (indexed as a list, a string made
-    when read), every empty rel the same empty list, and rows unchanged (one per link)."""
+    """``lexbor_page_scan``'s answer: the addresses as ``array('Q')``s (the values Python's
+    lists held; the fingerprints stay a list: the rules read one per link), the hrefs as
+    ``Strings`` (indexed as a list, a string made when read), every empty rel the same empty
+    list, and rows unchanged (one per link)."""
     from array import array
 
     if core is None:
@@ -133,8 +134,8 @@ def test_the_walks_columns_cross_as_few_objects(core):
     rels = columns[3]
     assert rels == [["nofollow", "ugc"], [], []] and rels[1] is rels[2]
     scanned = native._scanned(core, row)
-    assert scanned is not None and isinstance(scanned.block, array)
+    assert scanned is not None and isinstance(scanned.addresses, array)
     page = placement._scan(tree, tree.body, tree.css("a"), None, None)[0]  # Python's
-    assert list(scanned.block) == page.block and list(scanned.addresses) == [
+    assert scanned.block == page.block and list(scanned.addresses) == [
         address for address, _ in sorted(page.index.items(), key=lambda item: item[1])
     ]

@@ -280,16 +280,16 @@ pub(crate) fn lexbor_scan_with(
     // The arrays the later calls read, kept in Rust (scan_object.rs).
     let arrays = ScanArrays::of(&s, &nearest, kinds);
     let arrays = Py::new(tree.py(), arrays)?;
-    // Python indexes these (a few reads a page, or one pass): arrays, no int per element.
-    // (Not the ancestry: the model's inputs take it as a list.)
+    // Python reads these once (the address index) or a few (a node's way down): an array,
+    // no int per element. (Not the fingerprints and the ancestry: the rules read one per
+    // link, ~3x the instructions from an array; the model takes the ancestry as a list.)
     let py = tree.py();
-    let block = u64_array(py, s.block.iter().map(|&b| b as u64))?.unbind();
     let addresses = u64_array(py, s.addresses.iter().map(|&a| a as u64))?.unbind();
     Ok(Some((
         s.facts,
         s.parent,
         s.depth,
-        block,
+        s.block,
         addresses,
         s.kind_of,
         kind_tuples,
@@ -349,14 +349,14 @@ fn element_facts(
 }
 
 /// `lexbor_scan`'s answer (scan.rs `Scan`'s fields, then scan_arrays.rs's `nearest`, and
-/// `ancestry` with element_lists.rs's lists and scan_object.rs's arrays). The fingerprints
-/// (`block`) and addresses are `array('Q')`s (Python indexes them: no int object per
-/// element made until read); the other columns lists.
+/// `ancestry` with element_lists.rs's lists and scan_object.rs's arrays). The addresses are
+/// an `array('Q')` (Python indexes them: no int object per element made until read); the
+/// other columns lists.
 pub(crate) type ScanRow = (
     Option<Vec<facts::Facts>>,
     Vec<i64>,
     Vec<u32>,
-    Py<PyAny>,
+    Vec<u32>,
     Py<PyAny>,
     Vec<u32>,
     Py<PyList>,

@@ -977,7 +977,7 @@ type Arrays<'py> = (
     (Bound<'py, PyList>, Bound<'py, PyDict>),
     Bound<'py, PyList>,
     Bound<'py, PyAny>,
-    Bound<'py, PyAny>, // the fingerprints: a list, or a native scan's array('Q')
+    Bound<'py, PyList>,
 );
 type MainTuple = (i64, Vec<i64>, bool, bool, bool, bool, f64);
 type Texts = (IndexMap<i64, i64>, IndexMap<i64, i64>, IndexMap<i64, i64>);
@@ -1037,7 +1037,7 @@ fn placement_rules<'py>(
         None => kind_flags(&kinds, &tag_flags)?,
     };
     let n = parent.len();
-    if kind_of.len() != n || labels.len() != n || blocks.len()? != n {
+    if kind_of.len() != n || labels.len() != n || blocks.len() != n {
         return Err(bad("arrays of other lengths"));
     }
     let mut flags = Vec::with_capacity(n);
