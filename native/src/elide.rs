@@ -274,41 +274,87 @@ fn tag_name(s: &[u8], at: usize) -> (Packed, usize) {
     ((v, end - at), end)
 }
 
-const SCRIPT: Packed = pack(b"script");
-const STYLE: Packed = pack(b"style");
-const SVG: Packed = pack(b"svg");
-const MATH: Packed = pack(b"math");
-const TOP_LEVEL: [Packed; 3] = [pack(b"html"), pack(b"head"), pack(b"body")];
-const RAW_TEXT: [(Packed, &[u8]); 6] = [
-    (pack(b"title"), b"title"),
-    (pack(b"textarea"), b"textarea"),
-    (pack(b"xmp"), b"xmp"),
-    (pack(b"iframe"), b"iframe"),
-    (pack(b"noembed"), b"noembed"),
-    (pack(b"noframes"), b"noframes"),
-];
-const STOP: [Packed; 2] = [pack(b"plaintext"), pack(b"frameset")];
-const VOID: [Packed; 19] = [
-    pack(b"area"),
-    pack(b"base"),
-    pack(b"basefont"),
-    pack(b"bgsound"),
-    pack(b"br"),
-    pack(b"col"),
-    pack(b"embed"),
-    pack(b"frame"),
-    pack(b"hr"),
-    pack(b"img"),
-    pack(b"image"),
-    pack(b"input"),
-    pack(b"keygen"),
-    pack(b"link"),
-    pack(b"meta"),
-    pack(b"param"),
-    pack(b"source"),
-    pack(b"track"),
-    pack(b"wbr"),
-];
+/// What a tag is to the predictor.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Script,
+    Style,
+    /// `<svg>`, `<math>`: foreign content (no raw text in it).
+    Foreign,
+    /// An element whose text is raw text or RCDATA to its end tag (its name).
+    Raw(&'static [u8]),
+    /// `<plaintext>` (text to the end), `<frameset>`: no more elision.
+    Stop,
+    /// `<html>`, `<head>`, `<body>` and the void elements: nothing opened.
+    Opens,
+    Other,
+}
+
+/// The kind of the tag named *name* (one match on its packed bytes: most tags are not one
+/// of these).
+fn kind_of(name: Packed) -> Kind {
+    const fn v(name: &[u8]) -> u64 {
+        pack(name).0
+    }
+    const SCRIPT: u64 = v(b"script");
+    const STYLE: u64 = v(b"style");
+    const SVG: u64 = v(b"svg");
+    const MATH: u64 = v(b"math");
+    const TITLE: u64 = v(b"title");
+    const TEXTAREA: u64 = v(b"textarea");
+    const XMP: u64 = v(b"xmp");
+    const IFRAME: u64 = v(b"iframe");
+    const NOEMBED: u64 = v(b"noembed");
+    const NOFRAMES: u64 = v(b"noframes");
+    const FRAMESET: u64 = v(b"frameset");
+    const PLAINTEX: u64 = v(b"plaintex");
+    const HTML: u64 = v(b"html");
+    const HEAD: u64 = v(b"head");
+    const BODY: u64 = v(b"body");
+    const AREA: u64 = v(b"area");
+    const BASE: u64 = v(b"base");
+    const BASEFONT: u64 = v(b"basefont");
+    const BGSOUND: u64 = v(b"bgsound");
+    const BR: u64 = v(b"br");
+    const COL: u64 = v(b"col");
+    const EMBED: u64 = v(b"embed");
+    const FRAME: u64 = v(b"frame");
+    const HR: u64 = v(b"hr");
+    const IMG: u64 = v(b"img");
+    const IMAGE: u64 = v(b"image");
+    const INPUT: u64 = v(b"input");
+    const KEYGEN: u64 = v(b"keygen");
+    const LINK: u64 = v(b"link");
+    const META: u64 = v(b"meta");
+    const PARAM: u64 = v(b"param");
+    const SOURCE: u64 = v(b"source");
+    const TRACK: u64 = v(b"track");
+    const WBR: u64 = v(b"wbr");
+    let (value, len) = name;
+    if len > 8 {
+        return if len == 9 && value == PLAINTEX {
+            Kind::Stop // (if its ninth letter is a "t": the caller reads it)
+        } else {
+            Kind::Other
+        };
+    }
+    match value {
+        SCRIPT => Kind::Script,
+        STYLE => Kind::Style,
+        SVG | MATH => Kind::Foreign,
+        TITLE => Kind::Raw(b"title"),
+        TEXTAREA => Kind::Raw(b"textarea"),
+        XMP => Kind::Raw(b"xmp"),
+        IFRAME => Kind::Raw(b"iframe"),
+        NOEMBED => Kind::Raw(b"noembed"),
+        NOFRAMES => Kind::Raw(b"noframes"),
+        FRAMESET => Kind::Stop,
+        HTML | HEAD | BODY => Kind::Opens,
+        AREA | BASE | BASEFONT | BGSOUND | BR | COL | EMBED | FRAME | HR | IMG | IMAGE | INPUT
+        | KEYGEN | LINK | META | PARAM | SOURCE | TRACK | WBR => Kind::Opens, // void
+        _ => Kind::Other,
+    }
+}
 
 /// Whether a script or style start tag may be read for its text downstream (JSON-LD,
 /// `[hidden]`, `[itemtype]`; an `&` may spell any of those): then it is kept.
@@ -384,56 +430,58 @@ pub fn regions(s: &[u8]) -> Vec<(usize, usize)> {
         }
         let (name, name_end) = tag_name(s, lt + 1 + usize::from(closing));
         at = name_end;
+        let kind = kind_of(name);
         if closing {
             if foreign > 0 {
-                foreign -= usize::from(name == SVG || name == MATH);
+                foreign -= usize::from(kind == Kind::Foreign);
             } else if let Some(p) = open.iter().rposition(|&o| o == name) {
                 open.truncate(p);
             }
             continue;
         }
-        if name == SVG || name == MATH || name == SCRIPT || name == STYLE || foreign > 0 {
-            if foreign > 0 && name != SVG && name != MATH {
-                continue;
-            }
-            let Some((end, self_closing)) = tag_end(s, name_end) else {
-                break;
-            };
-            at = end;
-            if name == SVG || name == MATH {
-                foreign += usize::from(!self_closing);
-                continue;
-            }
-            let ends = if name == SCRIPT {
-                script_end(s, end)
-            } else {
-                raw_text_end(s, end, b"style")
-            };
-            if open.is_empty() && ends.is_some_and(|to| to > end) && !read_downstream(&s[lt..end]) {
-                out.push((end, ends.unwrap_or(end)));
-            }
-            if !jump(ends, &mut at) {
-                break;
-            }
+        if foreign > 0 && kind != Kind::Foreign {
             continue;
         }
-        if let Some(&(_, raw)) = RAW_TEXT.iter().find(|(p, _)| *p == name) {
-            let ends = tag_end(s, name_end).and_then(|(end, _)| raw_text_end(s, end, raw));
-            if !jump(ends, &mut at) {
-                break;
+        match kind {
+            Kind::Foreign | Kind::Script | Kind::Style => {
+                let Some((end, self_closing)) = tag_end(s, name_end) else {
+                    break;
+                };
+                at = end;
+                if kind == Kind::Foreign {
+                    foreign += usize::from(!self_closing);
+                    continue;
+                }
+                let ends = if kind == Kind::Script {
+                    script_end(s, end)
+                } else {
+                    raw_text_end(s, end, b"style")
+                };
+                if open.is_empty()
+                    && ends.is_some_and(|to| to > end)
+                    && !read_downstream(&s[lt..end])
+                {
+                    out.push((end, ends.unwrap_or(end)));
+                }
+                if !jump(ends, &mut at) {
+                    break;
+                }
             }
-            continue;
+            Kind::Raw(raw) => {
+                let ends = tag_end(s, name_end).and_then(|(end, _)| raw_text_end(s, end, raw));
+                if !jump(ends, &mut at) {
+                    break;
+                }
+            }
+            Kind::Stop if name.1 != 9 || has_name(s, lt + 1, b"plaintext") => break,
+            Kind::Opens => {}
+            Kind::Stop | Kind::Other => {
+                if open.len() >= MAX_OPEN {
+                    break;
+                }
+                open.push(name);
+            }
         }
-        if STOP.contains(&name) && (name.1 != 9 || has_name(s, lt + 1, b"plaintext")) {
-            break;
-        }
-        if TOP_LEVEL.contains(&name) || VOID.contains(&name) {
-            continue;
-        }
-        if open.len() >= MAX_OPEN {
-            break;
-        }
-        open.push(name);
     }
     out
 }
