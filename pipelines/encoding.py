@@ -187,6 +187,9 @@ def sniff_encoding(body: bytes, content_type: str | None = None) -> Sniffed:
     return Sniffed(encoding, False, 0)
 
 
+_AFTER_SHIFTS = b"".join(bytes([c, b]) for c in b"\\+~\x1b" for b in range(128))
+
+
 @cache
 def ascii_transparent(encoding: str) -> bool:
     """Whether decoding with *encoding* reads each byte below 0x80 as that ASCII character
@@ -203,17 +206,22 @@ def ascii_transparent(encoding: str) -> bool:
     if encoding == "utf-8":
         return True
     codec = _codec(encoding)
-    if codec is None or codec in _REPLACEMENT or codec.startswith(("utf", "iso2022", "hz")):
+    if (codec is None or codec in _REPLACEMENT or codec in _NOT_PAGE_CODECS
+            or codec.startswith(("utf", "iso2022", "hz"))):  # fmt: skip
         return False
     try:
         low = bytes(range(128)).decode(codec)
+        # Each ASCII byte after an escape or shift byte (backslash, +, ~, ESC) read as
+        # itself: no escape codec (unicode_escape: b"\\x01" is U+0001; review14-b14 4).
+        shifted = _AFTER_SHIFTS.decode(codec)
         high = [bytes([b]).decode(codec, "replace") for b in range(128, 256)]
         pairs = bytes(range(128, 256)).decode(codec, "replace")
-    except (UnicodeDecodeError, LookupError, TypeError):
+    except (UnicodeError, LookupError, TypeError):
         return False
     # One byte, one character: a byte above 0x7F alone and in a run decodes the same.
     return (
         low == "".join(map(chr, range(128)))
+        and shifted == _AFTER_SHIFTS.decode("latin-1")
         and all(len(c) == 1 and ord(c) >= 0x80 for c in high)
         and pairs == "".join(high)
     )

@@ -175,8 +175,7 @@ def test_a_seeded_soup_is_parsed_the_same(core):
 @pytest.mark.parametrize(
     ("body", "content_type"),
     [
-        # The prescan reads the page's own first 1024 bytes: its <meta> is past them, read
-        # from the head on the tentative path (a second parse, elided again).
+        # A <meta> within the prescan's window past a long script: read on the page's bytes.
         (
             b"<script>" + b"x" * 2000 + b"</script><meta charset=windows-1251><title>\xcf\xf0"
             b"</title><p>\xcf\xf0\xe8\xe2\xe5\xf2<a href=/\xcf>\xcf</a>",
@@ -200,11 +199,31 @@ def test_encodings_are_sniffed_on_the_pages_own_bytes(core, body, content_type):
     same_rows(body, content_type)
 
 
+def test_the_tentative_reparse_is_elided_again(core, monkeypatch):
+    """A <meta> past the prescan's window: the sniff is a tentative guess (cp1252 for these
+    Latin bytes), the head's <meta> says windows-1251, and the page is parsed again, elided
+    again (review14-b14 3): both parses checked, the rows the Python path's."""
+    body = (
+        b"<script>" + b"x" * 5000 + b"</script><meta charset=windows-1251><title>\xcf\xf0"
+        b"</title><script>var s=1;</script><p>caf\xe9 na\xefve<a href=/\xe9>\xe9</a>"
+    )
+    sniffed = encoding.sniff_encoding(body, None)
+    assert sniffed.tentative and sniffed.encoding != "cp1251"
+    holds = core.elision_holds
+    calls: list[bool] = []
+    monkeypatch.setattr(core, "elision_holds", lambda t, r: calls.append(holds(t, r)) or calls[-1])
+    assert extract.extract_page(body, URL).encoding == "cp1251"
+    assert calls == [True, True]
+    monkeypatch.undo()
+    same_rows(body)
+
+
 def test_only_ascii_transparent_encodings_are_elided():
     assert encoding.ascii_transparent("utf-8") and encoding.ascii_transparent("cp1251")
     assert encoding.ascii_transparent("iso8859-2") and encoding.ascii_transparent("koi8-u")
     others = "utf-16-le utf-16-be utf-32-le iso2022_jp cp932 euc_jp gb18030 big5hkscs cp949 utf-7"
-    for name in [*others.split(), "cp037", "hz", "no-such-codec"]:
+    escapes = ["unicode_escape", "raw_unicode_escape", "undefined"]  # review14-b14 4
+    for name in [*others.split(), *escapes, "cp037", "hz", "no-such-codec"]:
         assert not encoding.ascii_transparent(name), name
 
 
@@ -234,6 +253,8 @@ def test_the_bounds_are_those_of_the_pages_own_bytes(core, monkeypatch):
         b"<script>a</script>" * (400_000),
         b"<svg>" * (1 << 20) + b"<script>x</script>",
         b"<x a='" * (1 << 20),
+        # 511 open, then end tags of a name never open: one look-up each (review14-b14 1)
+        b"<div>" * 511 + b"</y>" * 499_000 + b"<script>x</script>",
     ],
 )
 def test_hostile_bodies_stay_bounded(core, body):

@@ -385,7 +385,7 @@ pub fn regions_by(s: &[u8], lts: Option<&[usize]>) -> Vec<(usize, usize)> {
     if memchr(MARKER, s).is_some() {
         return out;
     }
-    let mut open: Vec<Packed> = Vec::new();
+    let mut open = OpenNames::default();
     let mut foreign = 0usize; // <svg>/<math> open (no raw text in them)
     let n = s.len();
     let mut base = 0; // where `lts` searches from
@@ -459,8 +459,8 @@ pub fn regions_by(s: &[u8], lts: Option<&[usize]>) -> Vec<(usize, usize)> {
         if closing {
             if foreign > 0 {
                 foreign -= usize::from(kind == Kind::Foreign);
-            } else if let Some(p) = open.iter().rposition(|&o| o == name) {
-                open.truncate(p);
+            } else {
+                open.close(name);
             }
             continue;
         }
@@ -509,6 +509,45 @@ pub fn regions_by(s: &[u8], lts: Option<&[usize]>) -> Vec<(usize, usize)> {
         }
     }
     out
+}
+
+/// The loose model's open elements: a stack, with a count per name so that an end tag of a
+/// name not open costs one look-up (a scan of the stack for each would make `<div>` x 511
+/// then `</y>` x 499k quadratic: review14-b14 1). Each push is popped at most once.
+#[derive(Default)]
+struct OpenNames {
+    stack: Vec<Packed>,
+    counts: foldhash::HashMap<Packed, u32>,
+}
+
+impl OpenNames {
+    fn is_empty(&self) -> bool {
+        self.stack.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.stack.len()
+    }
+
+    fn push(&mut self, name: Packed) {
+        self.stack.push(name);
+        *self.counts.entry(name).or_insert(0) += 1;
+    }
+
+    /// Pops up to and including the innermost *name*, if one is open.
+    fn close(&mut self, name: Packed) {
+        if self.counts.get(&name).is_none_or(|&n| n == 0) {
+            return;
+        }
+        while let Some(top) = self.stack.pop() {
+            if let Some(n) = self.counts.get_mut(&top) {
+                *n -= 1;
+            }
+            if top == name {
+                break;
+            }
+        }
+    }
 }
 
 /// *s* with each region's text replaced by [`MARKER`], written at *out*, which has room
@@ -648,6 +687,23 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn open_names_close_only_what_is_open() {
+        let (div, p, y) = (pack(b"div"), pack(b"p"), pack(b"y"));
+        let mut open = super::OpenNames::default();
+        for name in [div, p, div, p] {
+            open.push(name);
+        }
+        open.close(y); // never open: nothing popped
+        assert_eq!(open.len(), 4);
+        open.close(div); // the innermost div and what is above it
+        assert_eq!(open.stack, vec![div, p]);
+        open.close(div);
+        assert!(open.is_empty());
+        open.close(p); // its count is 0 now: a look-up, nothing popped
+        assert!(open.is_empty() && open.counts.values().all(|&n| n == 0));
+    }
+
     use super::*;
 
     #[test]
