@@ -585,6 +585,7 @@ def _columns_page(walked: WalkedPage, columns: tuple[Any, ...]) -> WalkedPage:
         rows = [targets, anchors, titles, rels, nofollow, sponsored, ugc, is_image, tags]
         n = min(len(targets), len(kinds))
         if page.links or n < len(targets):  # (never from place_links_scored): as a row each
+            rows[3] = [rel or [] for rel in rels]  # a Link's own rel, not the shared empty
             page.links.extend(map(Link, *rows, kinds, range(n), scores, blocks))
             return False
         # The rows as the core's columns: no Link per row unless a caller asks (LinkRows).
@@ -896,7 +897,8 @@ _Ruled = tuple[
 
 # What a core call after the scan raises when it refuses its input (the core's refusal, a
 # caught panic, arrays that do not fit): logged once, and Python's path answers.
-CORE_FAILURES = (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError)
+# LookupError: IndexError's and KeyError's base, which a lazily found node raises (review14-r14 3)
+CORE_FAILURES = (RuntimeError, TypeError, ValueError, OverflowError, LookupError)
 
 
 def place_rules(

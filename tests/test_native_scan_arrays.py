@@ -139,3 +139,24 @@ def test_the_walks_columns_cross_as_few_objects(core):
     assert scanned.block == page.block and list(scanned.addresses) == [
         address for address, _ in sorted(page.index.items(), key=lambda item: item[1])
     ]
+
+
+def test_each_handed_out_row_owns_its_rel(core):
+    """The core's rel column shares one empty list, but a ``Link`` and a ``link_rows`` dict
+    each own theirs: a caller changing one link's rel changes no other (review14-r14 1)."""
+    from datetime import UTC, datetime
+
+    from pipelines.rows import link_rows
+
+    if core is None:
+        return no_core()
+    html = b"<a href=/a>a</a><a href=/b>b</a><a href=/c rel=ugc>c</a><a href=/d>d</a>"
+    for native_path in (True, False):
+        page = extract_page(html, "http://s.test/", native=native_path)
+        links = list(page.links)
+        links[0].rel.append("nofollow")
+        assert [link.rel for link in links] == [["nofollow"], [], ["ugc"], []], native_path
+        page = extract_page(html, "http://s.test/", native=native_path)
+        rows = link_rows(page, "http://s.test/", crawl_id="c", fetched_at=datetime.now(UTC))
+        rows[1]["rel"].append("sponsored")
+        assert [row["rel"] for row in rows] == [[], ["sponsored"], ["ugc"], []], native_path
