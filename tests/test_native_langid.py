@@ -159,15 +159,21 @@ def test_scores_are_py3langids_bit_for_bit(core, lid):
                 assert np.array_equal(lid._raw_score(encoded), want), text[:80]
             finally:
                 pagelang._VISITS.reset(token)
-    # Every finite half, as a table of its own: the lookup widens each as numpy's cast does.
+    # Every finite half, as a table of its own, one row at a time, weighed by log1p(e - 1),
+    # which is 1.0 in float32: each element as widened, compared by its bits with numpy's
+    # cast in py3langid's product (review14-p14 3: a sum of rows could hide one element).
     halves = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
-    table = halves[np.isfinite(halves)][: 460 * 136].reshape(460, 136)
-    visits = {i: 1 + i % 7 for i in range(0, 460, 3)}
+    table = halves[np.isfinite(halves)].reshape(-1, 128)  # all 63,488
+    one = np.float32(np.e - 1)
+    assert np.log1p(np.array([one])) == 1.0
     pc = lid.nb_pc
     try:
-        lid.nb_pc = np.zeros(136, dtype=np.float32)
-        assert np.array_equal(lid._sparse_score(visits, table),
-                              LanguageIdentifier._sparse_score(lid, visits, table))  # fmt: skip
+        lid.nb_pc = np.zeros(128, dtype=np.float32)
+        for row in range(len(table)):
+            got = lid._sparse_score({row: one}, table)
+            want = LanguageIdentifier._sparse_score(lid, {row: one}, table)
+            assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), row
+            assert np.array_equal(got, table[row].astype(np.float32)), row
     finally:
         lid.nb_pc = pc
 
