@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import codecs
 import re
-from functools import cache
 from typing import NamedTuple
 
 from w3lib.encoding import (
@@ -185,46 +184,6 @@ def sniff_encoding(body: bytes, content_type: str | None = None) -> Sniffed:
     if encoding in ("utf-16", "utf-32"):
         encoding += "-be"  # a Content-Type without a byte order: big-endian
     return Sniffed(encoding, False, 0)
-
-
-_AFTER_SHIFTS = b"".join(bytes([c, b]) for c in b"\\+~\x1b" for b in range(128))
-
-
-@cache
-def ascii_transparent(encoding: str) -> bool:
-    """Whether decoding with *encoding* reads each byte below 0x80 as that ASCII character
-    and no other byte as one, whatever the bytes around it: UTF-8 (a bad byte is U+FFFD, an
-    ASCII byte is never part of a sequence) and the ASCII-compatible single-byte encodings.
-    Then removing bytes between two ASCII ones changes no other character, and the
-    tokenizer's states read on the bytes are its states on the text.
-
-    >>> [ascii_transparent(e) for e in ("utf-8", "cp1252", "koi8-r", "cp932", "utf-16-le")]
-    [True, True, True, False, False]
-    >>> ascii_transparent("iso2022_jp"), ascii_transparent("utf-7"), ascii_transparent("cp037")
-    (False, False, False)
-    """
-    if encoding == "utf-8":
-        return True
-    codec = _codec(encoding)
-    if (codec is None or codec in _REPLACEMENT or codec in _NOT_PAGE_CODECS
-            or codec.startswith(("utf", "iso2022", "hz"))):  # fmt: skip
-        return False
-    try:
-        low = bytes(range(128)).decode(codec)
-        # Each ASCII byte after an escape or shift byte (backslash, +, ~, ESC) read as
-        # itself: no escape codec (unicode_escape: b"\\x01" is U+0001; review14-b14 4).
-        shifted = _AFTER_SHIFTS.decode(codec)
-        high = [bytes([b]).decode(codec, "replace") for b in range(128, 256)]
-        pairs = bytes(range(128, 256)).decode(codec, "replace")
-    except (UnicodeError, LookupError, TypeError):
-        return False
-    # One byte, one character: a byte above 0x7F alone and in a run decodes the same.
-    return (
-        low == "".join(map(chr, range(128)))
-        and shifted == _AFTER_SHIFTS.decode("latin-1")
-        and all(len(c) == 1 and ord(c) >= 0x80 for c in high)
-        and pairs == "".join(high)
-    )
 
 
 def decode(data: bytes, encoding: str) -> str:

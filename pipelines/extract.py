@@ -22,7 +22,7 @@ from html import escape as html_escape
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from pipelines.encoding import ascii_transparent, decode, encoding_of_meta, sniff_encoding
+from pipelines.encoding import decode, encoding_of_meta, sniff_encoding
 from pipelines.linktext import anchor_parts, collapse_ws, hidden_elements, is_hidden
 from pipelines.page_type import LinkSignals, PageMarkup, Scores, classify_page
 from pipelines.pagelang import (
@@ -1703,12 +1703,12 @@ def parse_page(
     hit = limits if limits is not None else []
     body, many_tags, deep = bound_body(body, hit, native=native, url=url)
     encoding, tentative, start = sniff_encoding(body, content_type)
-    tree = _parse_fed(body, start, encoding, native, url)
+    tree = _parse(body[start:] if start else body, encoding)
     if tentative:
         declared = _encoding_declared_in_head(tree)
         if declared is not None and declared != encoding:
             encoding = declared
-            tree = _parse_fed(body, 0, encoding, native, url)
+            tree = _parse(body, encoding)
     if many_tags and _flatten_deep(tree, native=native):
         deep = True
     if deep:
@@ -1913,40 +1913,6 @@ def _flat_html(node: LexborNode, hidden: set[int]) -> str:
 
 _ATTR_NAME = re.compile(r"[a-zA-Z_:][-a-zA-Z0-9_:.]*")
 _HTML_AGAIN_ANY = _HTML_AGAIN["svg"] | _HTML_AGAIN["math"]
-
-
-def _parse_fed(
-    body: bytes, start: int, encoding: str, native: bool = True, url: str = "a page"
-) -> LexborHTMLParser:
-    """``_parse(body[start:], encoding)``'s tree, parsed from less with *native* when the
-    core is built: the text of the top-level script and style elements elided (~40% of the
-    bytes of the Zyte and WCXB mix), then the tree checked to be the page's own but for that
-    text, which nothing reads (native/src/elide.rs says why that is exact); else (the check
-    fails: a second parse) from *body* itself. Only in an encoding where a byte below 0x80 is
-    that ASCII character and no other byte decodes to ASCII (:func:`ascii_transparent`): the
-    sniff has read the page's own bytes before (its ``<meta>`` prescan, its UTF-8 check).
-
-    >>> page = b"<script>var a = 1 < 2;</script><p>x</p>"
-    >>> fed, own = _parse_fed(page, 0, "utf-8").html, _parse(page, "utf-8").html
-    >>> fed == own or fed == own.replace("var a = 1 < 2;", "\x01")
-    True
-    """
-    if native and ascii_transparent(encoding):
-        from pipelines import native as core  # it builds on this module: imported on first use
-
-        module = core.lexbor_core()  # (the check walks lexbor's tree)
-        elide = getattr(module, "elide_raw_text", None)
-        if elide is not None:
-            try:
-                elided = elide(body)
-                if elided is not None:
-                    fed, regions = elided
-                    tree = _parse(fed[start:] if start else fed, encoding)
-                    if module.elision_holds(tree, regions):
-                        return tree
-            except RuntimeError as exc:
-                core._failed(url, exc)
-    return _parse(body[start:] if start else body, encoding)
 
 
 def _parse(data: bytes, encoding: str) -> LexborHTMLParser:

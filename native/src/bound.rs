@@ -1837,7 +1837,6 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
     }
     // The lowercased bytes the scanners read, made with the marks (in a buffer the thread
     // keeps unless it grew past KEPT_BUFFER_BYTES).
-    LTS.with(|cell| cell.take()); // (none handed on but this page's)
     let mut lowered = LOWERED.with(|cell| cell.take());
     let bounded = bound_lowering(body, cur, hit, limits, &mut lowered);
     if lowered.capacity() <= crate::bounds::KEPT_BUFFER_BYTES {
@@ -1849,24 +1848,6 @@ pub fn bound_body(body: &[u8], limits: &Limits) -> Bounded {
 thread_local! {
     /// `bound_body`'s lowercased bytes (the buffer kept between pages).
     static LOWERED: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
-    /// The `<` of the last body `bound_body` left whole, and where its bytes were and how
-    /// many (the marks pass found them: elide.rs's predictor, called next on those bytes,
-    /// reads them rather than search again).
-    static LTS: std::cell::Cell<Option<(usize, usize, Vec<usize>)>> =
-        const { std::cell::Cell::new(None) };
-}
-
-/// Hands *lts*, the position of each `<` in *body*, on to [`taken_lts`].
-fn hand_lts(body: &[u8], lts: Vec<usize>) {
-    LTS.with(|cell| cell.set(Some((body.as_ptr() as usize, body.len(), lts))));
-}
-
-/// The `<` positions `bound_body` found last on this thread if they were of bytes at *s*'s
-/// address and of its length (taken: once), else None. Most likely *s*'s own `<` (the caller
-/// checks each is a `<`: other bytes may have been there since).
-pub fn taken_lts(s: &[u8]) -> Option<Vec<usize>> {
-    let (at, len, lts) = LTS.with(|cell| cell.take())?;
-    (at == s.as_ptr() as usize && len == s.len()).then_some(lts)
 }
 
 /// `bound_body` past the parse bytes' cut (*cur*), *lowered*: the buffer of the lowercased
@@ -1941,10 +1922,6 @@ fn bound_lowering(
         None if cur.len() != body.len() => Some(cur.to_vec()),
         None => None,
     };
-    if out.is_none() {
-        // The body is parsed as it is: its `<`, all of them (no cap was hit), for elide.rs.
-        hand_lts(body, std::mem::take(&mut marks.lts));
-    }
     Bounded {
         body: out,
         limits: hit,

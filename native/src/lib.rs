@@ -7,7 +7,6 @@ mod bounds;
 mod classify;
 mod deep;
 mod element_lists;
-mod elide;
 mod extract;
 mod facts;
 mod faq;
@@ -47,7 +46,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     page_type::register(m)?;
     main_block::register(m)?;
     deep::register(m)?;
-    elide::register(m)?;
     model::register(m)?;
     fused::register(m)?;
     rules::register(m)?;
