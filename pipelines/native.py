@@ -1055,7 +1055,7 @@ def is_thread(page: placement_module._Page, good: dict[int, int], main: int) -> 
 STEPS = [0]
 
 
-def child_steps(start: LexborNode, addresses: list[int]) -> list[int] | None:
+def child_steps(start: LexborNode, addresses: Sequence[int]) -> list[int] | None:
     """The way from *start* down to the elements at *addresses* (each a child of the one
     before): each one's position among its parent's child nodes, by the core; None without
     the core, if one is not found there (no log: Python reads the children), or if the core

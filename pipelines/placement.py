@@ -581,7 +581,7 @@ class Scanned(NamedTuple):
     parent: list[int]
     depth: list[int]
     block: list[int]
-    addresses: list[int]
+    addresses: Sequence[int]  # the core's array('Q')
     kind_of: list[int]
     kinds: list[Kind]
     link_keys: list[int]
@@ -617,7 +617,9 @@ class LinkNodes(Sequence[LexborNode]):
 
     __slots__ = ("_addresses", "_found", "_tree", "hrefs")
 
-    def __init__(self, tree: LexborHTMLParser, addresses: list[int], hrefs: list[str]) -> None:
+    def __init__(
+        self, tree: LexborHTMLParser, addresses: Sequence[int], hrefs: Sequence[str]
+    ) -> None:
         self._tree, self._addresses, self.hrefs = tree, addresses, hrefs
         self._found: list[LexborNode] | None = None
 
@@ -646,7 +648,7 @@ class _AddressIndex:
 
     __slots__ = ("addresses", "made")
 
-    def __init__(self, addresses: list[int], made: dict[int, int] | None = None) -> None:
+    def __init__(self, addresses: Sequence[int], made: dict[int, int] | None = None) -> None:
         self.addresses, self.made = addresses, made
 
     def get(self) -> dict[int, int]:
@@ -772,7 +774,7 @@ class _Page:
         self.index_of = _AddressIndex([], {root.mem_id: 0})
         self.parent: list[int] = [-1]
         self.nodes: list[LexborNode] | _Nodes = [root]
-        self.index_addresses: list[int] = []  # a native scan's: each element's mem_id
+        self.index_addresses: Sequence[int] = []  # a native scan's: each element's mem_id
         self.attrs: dict[int, dict[str, str | None]] = {}  # attributes the caller had read
         self.label: list[str | None] = []
         self.block: list[int] = []
