@@ -942,6 +942,11 @@ fn units(len: usize) -> i64 {
     1 + (len / REOPEN_UNIT_BYTES) as i64
 }
 
+/// Formatting tags counted by their whole text (lowercased). foldhash, seeded per process and
+/// per table: the keys are the page's, and no page can pick tags that collide on every
+/// machine (std's SipHash was ~12% of bound_body with the nesting bounds' table).
+type Alike<'a> = HashMap<&'a [u8], i64, foldhash::fast::RandomState>;
+
 /// `_reopen_bound`, over the formatting tags of the lowercased body.
 fn reopen_bound(
     lowered: &[u8],
@@ -950,7 +955,7 @@ fn reopen_bound(
     pops: usize,
     starts: usize,
 ) -> i64 {
-    let mut alike: HashMap<&[u8], i64> = HashMap::new();
+    let mut alike: Alike = HashMap::with_capacity_and_hasher(tags.len(), Default::default());
     for tag in tags {
         let start = tag.name.0 - 1 - usize::from(tag.closing);
         *alike.entry(&lowered[start..tag.end]).or_default() += 1;
@@ -987,7 +992,7 @@ fn reopen_cost(
     mut drop: Option<&mut Vec<(usize, usize)>>,
 ) -> i64 {
     let (mut size, mut link) = (0i64, 0i64);
-    let mut alike: HashMap<&[u8], i64> = HashMap::new();
+    let mut alike: Alike = HashMap::with_capacity_and_hasher(ftags.len(), Default::default());
     let mut certain: Vec<(&[u8], &[u8])> = Vec::new();
     let (mut cost, mut seen, mut last) = (0i64, 0i64, 0usize);
     for tag in ftags {
