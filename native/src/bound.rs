@@ -190,24 +190,33 @@ fn is_context_only(name: &[u8]) -> bool {
     contains(CONTEXT_NAMES, name) && !contains(RAW_TEXT_NAMES, name)
 }
 
-/// A set of tag names, with the first bytes they start with (either case) and their longest
-/// length: most `<` are rejected by one table look-up.
+/// A set of tag names (at most 64), with the first bytes they start with (either case) and
+/// their longest length: most `<` are rejected by one table look-up.
 struct Names {
     list: &'static [&'static [u8]],
     first: [bool; 256],
     longest: usize,
-    /// The names by their first byte, lowercased (made at first use).
-    by_first: std::sync::OnceLock<Vec<Vec<&'static [u8]>>>,
+    /// By a first byte (either case): the names that start with it, as bits of *list*'s
+    /// indices (a name is compared with the few of its first byte, no lookup built at run time).
+    by_first: [u64; 256],
 }
 
 const fn names(list: &'static [&'static [u8]]) -> Names {
+    assert!(list.len() <= 64, "by_first holds 64 names");
     let mut first = [false; 256];
+    let mut by_first = [0u64; 256];
     let mut longest = 0;
     let mut i = 0;
     while i < list.len() {
         let c = list[i][0];
-        first[c.to_ascii_lowercase() as usize] = true;
-        first[c.to_ascii_uppercase() as usize] = true;
+        let (lower, upper) = (
+            c.to_ascii_lowercase() as usize,
+            c.to_ascii_uppercase() as usize,
+        );
+        first[lower] = true;
+        first[upper] = true;
+        by_first[lower] |= 1 << i;
+        by_first[upper] |= 1 << i;
         if list[i].len() > longest {
             longest = list[i].len();
         }
@@ -217,7 +226,7 @@ const fn names(list: &'static [&'static [u8]]) -> Names {
         list,
         first,
         longest,
-        by_first: std::sync::OnceLock::new(),
+        by_first,
     }
 }
 
@@ -245,19 +254,23 @@ fn word_in(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<usize> {
 #[inline(never)]
 fn word_at(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<usize> {
     let stop = lim.min(at + set.longest + 1);
-    let d = (at + 1..stop).find(|&k| ends_name(s[k]))?;
+    let mut d = at + 1;
+    while d < stop && !ends_name(s[d]) {
+        d += 1;
+    }
+    if d >= stop {
+        return None;
+    }
     let word = &s[at..d];
-    let by_first = set.by_first.get_or_init(|| {
-        let mut by_first = vec![Vec::new(); 256];
-        for name in set.list {
-            by_first[name[0].to_ascii_lowercase() as usize].push(*name);
+    let mut candidates = set.by_first[s[at] as usize];
+    while candidates != 0 {
+        let name = set.list[candidates.trailing_zeros() as usize];
+        candidates &= candidates - 1;
+        if name.len() == word.len() && name.eq_ignore_ascii_case(word) {
+            return Some(d);
         }
-        by_first
-    });
-    by_first[s[at].to_ascii_lowercase() as usize]
-        .iter()
-        .any(|n| n.eq_ignore_ascii_case(word))
-        .then_some(d)
+    }
+    None
 }
 
 /// A search's last answer, (searched from, found at): a search from a start between the two
@@ -1907,10 +1920,12 @@ fn bound_lowering(
     let mut deep = false;
     let mut flat = None;
     if many_tags {
-        let nested = bounds::limit_nesting_in(cur_now, Some(lowered), MAX_BLOCK_DEPTH);
+        let nested = bounds::limit_nesting_in(cur_now, Some(lowered), &marks.lts, MAX_BLOCK_DEPTH);
         let open = match nested.as_deref() {
             Some(nested) => bounds::limit_open_elements(nested, MAX_BLOCK_DEPTH),
-            None => bounds::limit_open_elements_in(cur_now, Some(lowered), MAX_BLOCK_DEPTH),
+            None => {
+                bounds::limit_open_elements_in(cur_now, Some(lowered), &marks.lts, MAX_BLOCK_DEPTH)
+            }
         };
         flat = open.or(nested);
         deep = flat.is_some();
@@ -2220,6 +2235,36 @@ mod tests {
                 },
             },
         )
+    }
+
+    /// The nesting bounds read the `<` of the marks pass (not a memchr search each): the same
+    /// cuts as the reference's searches, at depths that cut the soups, over the marks of the
+    /// body lowercased (the positions bound_body hands them).
+    #[test]
+    fn nesting_bounds_over_the_marks_are_the_searched_ones() {
+        let mut next = rng(0x0B0D_1E5);
+        let mut cut = 0;
+        for _ in 0..4000 {
+            let body = soup(&mut next);
+            let lowered = body.to_ascii_lowercase();
+            let lts = Marks::of(&lowered).lts;
+            for depth in [0, 1, 2, 8, 64] {
+                let nested = bounds::limit_nesting_in(&body, Some(&lowered), &lts, depth);
+                assert_eq!(
+                    nested,
+                    reference::bounds::limit_nesting(&body, depth),
+                    "{depth}: {body:?}"
+                );
+                let open = bounds::limit_open_elements_in(&body, Some(&lowered), &lts, depth);
+                assert_eq!(
+                    open,
+                    reference::bounds::limit_open_elements(&body, depth),
+                    "{depth}: {body:?}"
+                );
+                cut += usize::from(nested.is_some()) + usize::from(open.is_some());
+            }
+        }
+        assert!(cut > 1000, "the soups cut: {cut}");
     }
 
     /// `bound_body` and its marks give the reference's answers (the implementation before

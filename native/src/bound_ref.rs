@@ -17,7 +17,7 @@ use bounds::{cut_spans, ends_name};
 
 /// bounds.rs as it was (the nesting bounds).
 #[allow(dead_code)]
-mod bounds {
+pub(super) mod bounds {
     use std::collections::HashMap;
 
     use memchr::{memchr, memmem};

@@ -73,9 +73,11 @@ fn find(s: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 }
 
 /// The matches of `_TAG_RE` (`<(/?)([a-z][^\t\n\f\r />]*)[^>]*>?|<!--`) in *s* (lowercased),
-/// in order, as `finditer` gives them.
+/// in order, as `finditer` gives them; *lts*: every `<` of *s* (the marks pass found them: a
+/// memchr search per `<` cost more than the visit).
 struct Tags<'a> {
     s: &'a [u8],
+    lts: &'a [usize],
     pos: usize,
 }
 
@@ -84,7 +86,11 @@ impl<'a> Iterator for Tags<'a> {
 
     fn next(&mut self) -> Option<Tag<'a>> {
         let s = self.s;
-        while let Some(i) = memchr(b'<', &s[self.pos..]).map(|i| self.pos + i) {
+        while let Some((&i, rest)) = self.lts.split_first() {
+            self.lts = rest;
+            if i < self.pos {
+                continue; // inside the last match
+            }
             let closing = s.get(i + 1) == Some(&b'/');
             let at = i + 1 + usize::from(closing);
             if s.get(at).is_some_and(u8::is_ascii_lowercase) {
@@ -115,24 +121,65 @@ impl<'a> Iterator for Tags<'a> {
     }
 }
 
-/// The matches of `_BLOCK_TAG_RE` in *s* (lowercased) from *from*: (start, end, end tag).
-fn block_tags(s: &[u8], from: usize) -> impl Iterator<Item = (usize, usize, bool)> + '_ {
+/// Every `<` of *s* (for a caller without the marks).
+fn lt_positions(s: &[u8]) -> Vec<usize> {
+    memchr::memchr_iter(b'<', s).collect()
+}
+
+/// BLOCKS by their first byte: the bits of their indices.
+static BLOCKS_BY_FIRST: [u64; 256] = {
+    assert!(BLOCKS.len() <= 64);
+    let mut by_first = [0u64; 256];
+    let mut i = 0;
+    while i < BLOCKS.len() {
+        by_first[BLOCKS[i][0] as usize] |= 1 << i;
+        i += 1;
+    }
+    by_first
+};
+
+/// `BLOCKS.contains(name)` (a name is compared with the few of its first byte, not all 33).
+fn is_block(name: &[u8]) -> bool {
+    let Some(&first) = name.first() else {
+        return false;
+    };
+    let mut candidates = BLOCKS_BY_FIRST[first as usize];
+    while candidates != 0 {
+        let block = BLOCKS[candidates.trailing_zeros() as usize];
+        candidates &= candidates - 1;
+        if block == name {
+            return true;
+        }
+    }
+    false
+}
+
+/// The matches of `_BLOCK_TAG_RE` in *s* (lowercased) from *from*: (start, end, end tag);
+/// *lts*: every `<` of *s*.
+fn block_tags<'s>(
+    s: &'s [u8],
+    lts: &'s [usize],
+    from: usize,
+) -> impl Iterator<Item = (usize, usize, bool)> + 's {
     let mut pos = from;
+    let mut lts = &lts[lts.partition_point(|&p| p < from)..];
     std::iter::from_fn(move || {
-        while let Some(i) = memchr(b'<', &s[pos..]).map(|i| pos + i) {
-            pos = i + 1;
+        while let Some((&i, rest)) = lts.split_first() {
+            lts = rest;
+            if i < pos {
+                continue; // inside the last match
+            }
             let closing = s.get(i + 1) == Some(&b'/');
             let at = i + 1 + usize::from(closing);
             let window = &s[at.min(s.len())..(at + MAX_BLOCK_NAME).min(s.len())];
             let Some(len) = window.iter().position(|&b| ends_name(b)) else {
                 continue; // no delimiter right after a name: the look-ahead fails
             };
-            if len > 0 && BLOCKS.contains(&&s[at..at + len]) {
+            if len > 0 && is_block(&s[at..at + len]) {
                 pos = tag_end(s, at + len);
                 return Some((i, pos, closing));
             }
         }
-        pos = s.len();
         None
     })
 }
@@ -187,24 +234,25 @@ pub(crate) fn cut_spans(body: &[u8], drop: &[(usize, usize)]) -> Vec<u8> {
 /// `_limit_nesting`: from where block elements nest deeper than *max_depth*, the block tags
 /// dropped. None: the body as it is.
 pub fn limit_nesting(body: &[u8], max_depth: usize) -> Option<Vec<u8>> {
-    limit_nesting_in(body, None, max_depth)
+    limit_nesting_in(body, None, &lt_positions(body), max_depth)
 }
 
-/// `limit_nesting`, with *body* lowercased if the caller has it.
+/// `limit_nesting`, with *body* lowercased if the caller has it, and *lts*: every `<` of it.
 pub(crate) fn limit_nesting_in(
     body: &[u8],
     lowered: Option<&[u8]>,
+    lts: &[usize],
     max_depth: usize,
 ) -> Option<Vec<u8>> {
     lowered_or(body, lowered, |lowered| {
         let max_depth = i64::try_from(max_depth).unwrap_or(i64::MAX);
         let mut depth: i64 = 0;
-        let first = block_tags(lowered, 0).find(|&(_, _, closing)| {
+        let first = block_tags(lowered, lts, 0).find(|&(_, _, closing)| {
             depth += if closing { -1 } else { 1 };
             depth > max_depth
         })?;
         let drop: Vec<(usize, usize)> = std::iter::once(first)
-            .chain(block_tags(lowered, first.1))
+            .chain(block_tags(lowered, lts, first.1))
             .map(|(start, end, _)| (start, end))
             .collect();
         Some(cut_spans(body, &drop))
@@ -530,20 +578,26 @@ impl<'a> Stack<'a> {
 /// `_limit_open_elements`: the start tags that would nest elements deeper than *max_depth*
 /// dropped (but `<a>`). None: the body as it is.
 pub fn limit_open_elements(body: &[u8], max_depth: usize) -> Option<Vec<u8>> {
-    limit_open_elements_in(body, None, max_depth)
+    limit_open_elements_in(body, None, &lt_positions(body), max_depth)
 }
 
-/// `limit_open_elements`, with *body* lowercased if the caller has it.
+/// `limit_open_elements`, with *body* lowercased if the caller has it, and *lts*: every `<`
+/// of it.
 pub(crate) fn limit_open_elements_in(
     body: &[u8],
     lowered: Option<&[u8]>,
+    lts: &[usize],
     max_depth: usize,
 ) -> Option<Vec<u8>> {
     lowered_or(body, lowered, |lowered| {
         let mut stack = Stack::new();
         let mut drop: Vec<(usize, usize)> = Vec::new();
         let mut skip_to = 0;
-        for tag in (Tags { s: lowered, pos: 0 }) {
+        for tag in (Tags {
+            s: lowered,
+            lts,
+            pos: 0,
+        }) {
             if tag.start < skip_to {
                 continue;
             }
@@ -596,4 +650,38 @@ pub(crate) fn limit_open_elements_in(
         }
         (!drop.is_empty()).then(|| cut_spans(body, &drop))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `is_block` (by the first byte's few) is `BLOCKS.contains`, on every name these bounds
+    /// know, their prefixes and extensions, and the empty name.
+    #[test]
+    fn is_block_is_the_lists() {
+        let lists = [
+            BLOCKS,
+            VOID,
+            RAW_TEXT,
+            TABLE_BOUNDS,
+            SCOPE_COMMON,
+            SCOPE_MORE,
+            LIST_MORE,
+            CLOSES_P_MORE,
+            HEADINGS,
+            TABLE_PARTS,
+            RUBY,
+        ];
+        let mut blocks = 0;
+        for name in lists.concat() {
+            for cut in 0..=name.len() {
+                for word in [&name[..cut], &[name, b"x"].concat(), &[b"x", name].concat()] {
+                    assert_eq!(is_block(word), BLOCKS.contains(&word), "{word:?}");
+                    blocks += usize::from(is_block(word));
+                }
+            }
+        }
+        assert!(blocks >= BLOCKS.len());
+    }
 }
