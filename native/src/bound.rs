@@ -1172,7 +1172,7 @@ impl Ctx {
 type Reading = (usize, Ctx);
 
 /// The ends `_Ends.next` looks for.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Key {
     Raw(usize), // RAW_TEXT_NAMES[i]: its end tag
     CommentOpen,
@@ -1199,10 +1199,22 @@ struct Ends<'a> {
     /// The `lt_positions` of the body (the lowered's too).
     lts: &'a [usize],
     found: [Seen; RAW_TEXT_NAMES.len() + 4],
+    /// Where each raw text end tag and `<!--` starts, by `Key::slot`: found at first use in
+    /// one walk over the `<` (a memmem search per reading scanned the raw text again).
+    at_lt: Option<Vec<Vec<usize>>>,
     escaped: HashMap<usize, usize>,
     island_tags: usize,
     caps: Caps,
 }
+
+/// Whether *pair* (lowercased) can begin a raw text name: sc(ript), st(yle), te(xtarea),
+/// ti(tle), xm(p), if(rame), no(embed), no(frames).
+fn raw_text_pair(pair: &[u8]) -> bool {
+    matches!(pair, b"sc" | b"st" | b"te" | b"ti" | b"xm" | b"if" | b"no")
+}
+
+/// The keys whose ends start with a `<` (`Ends::at_lt`): the raw text end tags and `<!--`.
+const LT_KEYS: usize = RAW_TEXT_NAMES.len() + 1;
 
 impl<'a> Ends<'a> {
     fn new(lowered: &'a [u8], caps: Caps, lts: &'a [usize]) -> Self {
@@ -1210,32 +1222,57 @@ impl<'a> Ends<'a> {
             lowered,
             lts,
             found: [(1, 0); RAW_TEXT_NAMES.len() + 4],
+            at_lt: None,
             escaped: HashMap::new(),
             island_tags: 0,
             caps,
         }
     }
 
-    fn search(&self, key: Key, at: usize) -> usize {
+    /// `Ends::at_lt`, made from *lts* (the `<` of *lowered*, in order): `</name` followed by
+    /// a name's end (`[\t\n\f\r />]`) for each raw text name, and `<!--`.
+    fn ends_at_lts(lowered: &[u8], lts: &[usize]) -> Vec<Vec<usize>> {
+        #[cfg(test)]
+        tests::LT_WALKS.with(|walks| walks.set(walks.get() + lts.len()));
+        let n = lowered.len();
+        let mut at_lt = vec![Vec::new(); LT_KEYS];
+        for &p in lts {
+            match lowered.get(p + 1) {
+                // (The first two letters of a raw text name first: most end tags are not.)
+                Some(b'/') if lowered.get(p + 2..p + 4).is_some_and(raw_text_pair) => {
+                    if let Some(d) = word_in(lowered, p + 2, n, &RAW_TEXT_SET) {
+                        let name = &lowered[p + 2..d];
+                        if let Some(i) = RAW_TEXT_NAMES.iter().position(|r| *r == name) {
+                            at_lt[i].push(p);
+                        }
+                    }
+                }
+                Some(b'!') if lowered[p..].starts_with(b"<!--") => {
+                    at_lt[Key::CommentOpen.slot()].push(p);
+                }
+                _ => {}
+            }
+        }
+        at_lt
+    }
+
+    fn search(&mut self, key: Key, at: usize) -> usize {
         let s = self.lowered;
         let n = s.len();
         if at > n {
             return n;
         }
-        let finder = &finders()[key.slot()];
-        let Key::Raw(_) = key else {
-            return finder.find(&s[at..]).map_or(n, |k| at + k);
-        };
-        let needle = finder.needle();
-        let mut from = at;
-        while let Some(k) = finder.find(&s[from..]) {
-            let p = from + k;
-            if s.get(p + needle.len()).is_some_and(|&b| ends_name(b)) {
-                return p;
-            }
-            from = p + 1;
+        let slot = key.slot();
+        if slot < LT_KEYS {
+            let lts = self.lts;
+            let ends = &self.at_lt.get_or_insert_with(|| Ends::ends_at_lts(s, lts))[slot];
+            return ends
+                .get(ends.partition_point(|&p| p < at))
+                .map_or(n, |&p| p);
         }
-        n
+        finders()[slot - LT_KEYS]
+            .find(&s[at..])
+            .map_or(n, |k| at + k)
     }
 
     /// `_Ends.next`.
@@ -1277,15 +1314,16 @@ impl<'a> Ends<'a> {
     }
 }
 
-/// The searchers of `Ends::search`, by `Key::slot`: `</` and each raw text name, then the
-/// literals (built once a process: a searcher costs more to build than most searches).
+/// The searchers of `Ends::search` for the ends that do not start with a `<` (by
+/// `Key::slot` - `LT_KEYS`; built once a process: a searcher costs more to build than most
+/// searches).
 fn finders() -> &'static [memmem::Finder<'static>] {
     static FINDERS: std::sync::OnceLock<Vec<memmem::Finder<'static>>> = std::sync::OnceLock::new();
     FINDERS.get_or_init(|| {
-        let raw = RAW_TEXT_NAMES.iter().map(|name| [b"</", *name].concat());
-        let literals: [&[u8]; 4] = [b"<!--", b"-->", b"--!>", b"]]>"];
-        raw.chain(literals.iter().map(|l| l.to_vec()))
-            .map(|needle| memmem::Finder::new(&needle).into_owned())
+        let literals: [&[u8]; 3] = [b"-->", b"--!>", b"]]>"];
+        literals
+            .iter()
+            .map(|needle| memmem::Finder::new(needle).into_owned())
             .collect()
     })
 }
@@ -2235,6 +2273,130 @@ mod tests {
                 },
             },
         )
+    }
+
+    thread_local! {
+        /// The `<` visited by `Ends::ends_at_lts` (the tests' count of its work).
+        pub(super) static LT_WALKS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// `Ends::search` as it was: a memmem search from *at*, then the name's end checked.
+    fn ends_searched(lowered: &[u8], key: Key, at: usize) -> usize {
+        let n = lowered.len();
+        let needle: Vec<u8> = match key {
+            Key::Raw(i) => [b"</", RAW_TEXT_NAMES[i]].concat(),
+            Key::CommentOpen => b"<!--".to_vec(),
+            Key::CommentEnd => b"-->".to_vec(),
+            Key::BangEnd => b"--!>".to_vec(),
+            Key::CdataEnd => b"]]>".to_vec(),
+        };
+        let mut from = at;
+        while from <= n {
+            let Some(k) = memmem::find(&lowered[from..], &needle) else {
+                break;
+            };
+            let p = from + k;
+            let raw = matches!(key, Key::Raw(_));
+            if !raw || lowered.get(p + needle.len()).is_some_and(|&b| ends_name(b)) {
+                return p;
+            }
+            from = p + 1;
+        }
+        n
+    }
+
+    /// Pages around the raw text ends that `Ends` finds from the `<` of the marks pass: an
+    /// end in an attribute value, `</script` at the very end (no byte after the name) or
+    /// without its `>`, `<!--` in a script, comments in comments, CRLF, NUL and other bytes
+    /// after a name, upper case, names that only begin like one.
+    const END_PAGES: &[&[u8]] = &[
+        b"<script>x</script>",
+        b"<a title=\"</script>\">t</a><script>1</script >",
+        b"<i title='a>b'><script>var s = '</scr' + 'ipt>';</script\r\n><p>",
+        b"<script>x</script",
+        b"<script>x</script/",
+        b"<script>x</script\x00><b>y</b></script\t>",
+        b"<SCRIPT>x</SCRIPT>z</Script\x0c>",
+        b"<script><!-- a </script> --></script>",
+        b"<script><!--<script>a</script>--></script><!-- <!-- c --> -->",
+        b"<!---->x<!--->y<!-->z<!-- a --!> b -->",
+        b"<style>p{}</styles></style><style></style>",
+        b"<textarea></textareax></textarea\r></TITLE ><title></title>",
+        b"<xmp></xmp\n><iframe></iframe/><noembed></noembed ><noframes></noframes>",
+        b"</s</sc</scr</scri</scrip</script</script>",
+        b"<svg><![CDATA[</style>]]></svg><math><mi><style>a</style></mi></math>",
+        b"<i title='>'>\r\n<script>a\r\n</script\r\n>\r\n<!--\r\n-->",
+    ];
+
+    /// `Ends::search` from the `<` of the marks pass (the raw text end tags and `<!--`)
+    /// finds what a memmem search finds, from every start of the pages above and of soups,
+    /// for every key; and it walks the `<` once an `Ends` (not once a search).
+    #[test]
+    fn ends_from_the_marks_are_the_searched_ones() {
+        let mut next = rng(0xE4D5);
+        let soups: Vec<Vec<u8>> = (0..300).map(|_| soup(&mut next)).collect();
+        let pages = END_PAGES.iter().map(|p| p.to_vec()).chain(soups);
+        let keys: Vec<Key> = (0..RAW_TEXT_NAMES.len())
+            .map(Key::Raw)
+            .chain([
+                Key::CommentOpen,
+                Key::CommentEnd,
+                Key::BangEnd,
+                Key::CdataEnd,
+            ])
+            .collect();
+        let mut found = 0;
+        for page in pages {
+            let lowered = page.to_ascii_lowercase();
+            let lts = Marks::of(&lowered).lts;
+            let mut ends = Ends::new(&lowered, Caps::default(), &lts);
+            LT_WALKS.with(|walks| walks.set(0));
+            for &key in &keys {
+                // (Every start of a short page; of a long one, a spread and each `<`.)
+                let step = 1 + lowered.len() / 1500;
+                let starts = (0..=lowered.len() + 1)
+                    .step_by(step)
+                    .chain(lts.iter().copied());
+                for at in starts {
+                    let want = ends_searched(&lowered, key, at);
+                    assert_eq!(ends.search(key, at), want, "{key:?} {at}: {page:?}");
+                    found += usize::from(want < lowered.len());
+                }
+            }
+            assert_eq!(LT_WALKS.with(|walks| walks.get()), lts.len());
+        }
+        assert!(found > 10_000, "{found}");
+    }
+
+    /// A page of many raw text openers that no end tag closes, each after a quoted `>` (a
+    /// reading each): the ends are found by one walk of the `<`, not a search from each
+    /// opener to the page's end (quadratic), and the bound is the reference's.
+    #[test]
+    fn unclosed_raw_text_openers_are_read_in_one_walk() {
+        let mut page = b"<svg>".to_vec(); // (foreign: raw text is read as markup too)
+        for k in 0..3000 {
+            let name = ["script", "style", "title", "textarea"][k % 4];
+            page.extend_from_slice(format!("<i title='a>{k}'><{name}>x<!-- ").as_bytes());
+        }
+        let marks = Marks::of(&page);
+        for readings in [1, 2, 8] {
+            let caps = Caps {
+                readings,
+                ..Caps::default()
+            };
+            LT_WALKS.with(|walks| walks.set(0));
+            let got = limit_attributes(&page, None, caps, &marks);
+            assert!(LT_WALKS.with(|walks| walks.get()) <= marks.lts.len());
+            let old_caps = reference::Caps {
+                readings,
+                island_tags: caps.island_tags,
+                roots: caps.roots,
+                held: caps.held,
+            };
+            let old =
+                reference::limit_attributes(&page, None, old_caps, &reference::Marks::of(&page));
+            assert_eq!(got, old);
+        }
     }
 
     /// The nesting bounds read the `<` of the marks pass (not a memchr search each): the same
