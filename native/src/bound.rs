@@ -836,6 +836,7 @@ struct FormattingTag {
     name: (usize, usize),
 }
 
+#[inline]
 fn formatting_tag(s: &[u8], p: usize, cap: usize) -> Option<FormattingTag> {
     if s.get(p) != Some(&b'<') {
         return None;
@@ -848,23 +849,6 @@ fn formatting_tag(s: &[u8], p: usize, cap: usize) -> Option<FormattingTag> {
         closing,
         name: (at, d),
     })
-}
-
-/// The matches of `_FORMATTING_TAG_RE` (or `_FORMATTING_WHOLE_RE` in the lowercased body:
-/// the same spans), as finditer gives them.
-fn formatting_tags(s: &[u8], lts: &[usize]) -> Vec<FormattingTag> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    for &p in lts {
-        if p < pos {
-            continue; // inside the tag matched last
-        }
-        if let Some(tag) = formatting_tag(s, p, s.len()) {
-            pos = tag.end;
-            out.push(tag);
-        }
-    }
-    out
 }
 
 /// `len(_FORMATTING_START_RE.findall(body))`.
@@ -940,15 +924,42 @@ fn formatting_starts_heavy(body: &[u8], marks: &Marks) -> (usize, bool) {
     (starts, heavy)
 }
 
-/// `_pop_positions` of the lowercased body.
-fn pop_positions(lowered: &[u8], lts: &[usize]) -> Vec<usize> {
+/// What `reopened_past_gate` reads of the `<` of the lowercased body, in one walk (a walk
+/// each cost more than the reads).
+struct Reopening {
+    /// `_pop_positions`.
+    pops: Vec<usize>,
+    /// The matches of `_FORMATTING_WHOLE_RE`, as finditer gives them.
+    ftags: Vec<FormattingTag>,
+    /// The `<a` start tags (`reopen_bound`'s links).
+    links: usize,
+}
+
+/// The `Reopening` of *lowered* and its `<` *lts*.
+fn reopening(lowered: &[u8], lts: &[usize]) -> Reopening {
     let n = lowered.len();
-    lts.iter()
-        .copied()
-        .filter(|&p| {
-            lowered.get(p + 1) == Some(&b'/') || word_in(lowered, p + 1, n, &POPPING_SET).is_some()
-        })
-        .collect()
+    let mut out = Reopening {
+        pops: Vec::new(),
+        ftags: Vec::new(),
+        links: 0,
+    };
+    let mut pos = 0; // past the formatting tag matched last
+    for &p in lts {
+        let closing = lowered.get(p + 1) == Some(&b'/');
+        if closing || word_in(lowered, p + 1, n, &POPPING_SET).is_some() {
+            out.pops.push(p);
+        }
+        out.links += usize::from(word_in(lowered, p + 1, n, &LINK_SET).is_some());
+        // (Its name's first byte first, here: most `<` are not a formatting tag's.)
+        let letter = lowered.get(p + 1 + usize::from(closing));
+        if p >= pos && letter.is_some_and(|&b| FORMATTING_A_SET.first[b as usize]) {
+            if let Some(tag) = formatting_tag(lowered, p, n) {
+                pos = tag.end;
+                out.ftags.push(tag);
+            }
+        }
+    }
+    out
 }
 
 fn units(len: usize) -> i64 {
@@ -963,9 +974,9 @@ type Alike<'a> = HashMap<&'a [u8], i64, foldhash::fast::RandomState>;
 /// `_reopen_bound`, over the formatting tags of the lowercased body.
 fn reopen_bound(
     lowered: &[u8],
-    lts: &[usize],
     tags: &[FormattingTag],
     pops: usize,
+    links: usize,
     starts: usize,
 ) -> i64 {
     let mut alike: Alike = HashMap::with_capacity_and_hasher(tags.len(), Default::default());
@@ -981,10 +992,6 @@ fn reopen_bound(
             listed += n.min(3) * units(tag.len());
         }
     }
-    let links = lts
-        .iter()
-        .filter(|&&p| word_in(lowered, p + 1, lowered.len(), &LINK_SET).is_some())
-        .count();
     (listed - 1 + link).saturating_mul((pops + links + starts) as i64)
 }
 
@@ -1118,9 +1125,8 @@ fn reopened_past_gate(
 ) -> Option<Vec<u8>> {
     // (Lowercasing keeps every `<` where it was: the body's positions are the lowered's.)
     lowered_or(body, lowered, |lowered| {
-        let pops = pop_positions(lowered, lts);
-        let ftags = formatting_tags(lowered, lts);
-        if reopen_bound(lowered, lts, &ftags, pops.len(), starts) <= budget {
+        let Reopening { pops, ftags, links } = reopening(lowered, lts);
+        if reopen_bound(lowered, &ftags, pops.len(), links, starts) <= budget {
             return None;
         }
         let tags = tags as i64;
