@@ -134,6 +134,20 @@ def clear_memos() -> None:
             if (hasattr(fn, "cache_clear") and not isinstance(fn, type)
                     and fn is not pipelines.urls._psl):  # fmt: skip
                 fn.cache_clear()
+    _clear_core_memo()
+
+
+def _clear_core_memo() -> None:
+    """Empty the native core's facts memo too (native/src/facts.rs: set again with the tables),
+    as the Python path's ``_FACTS`` is: else from the second round on the core reads the same
+    pages' element facts warm while the Python path computes them."""
+    try:
+        import pipelines.native as native_mod
+    except ImportError:  # a tree from before the core
+        return
+    core = native_mod.lexbor_core()  # (the tables set once, then here again)
+    if core is not None:
+        core.placement_tables(*native_mod.placement_tables())
 
 
 def warm_detector() -> None:
