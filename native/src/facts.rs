@@ -432,11 +432,10 @@ impl Tables {
     fn word_facts(&self, word: &str) -> (bool, Option<&str>, bool, u64) {
         let mut region: Option<&str> = None;
         let (mut article, mut comment, mut bits) = (false, false, 0);
-        for token in tokens(word) {
-            let token: &str = &token;
+        let mut step = |token: &str| {
             bits |= self.word_bits.get(token).copied().unwrap_or(0);
             if comment {
-                continue;
+                return;
             }
             match self.token_label(token) {
                 Some(label) if label == self.comment => comment = true,
@@ -446,6 +445,11 @@ impl Tables {
                 Some(label) if region.is_none() => region = Some(label),
                 _ => {}
             }
+        };
+        match plain_runs(word) {
+            // (most class names: no Vec of tokens made)
+            Some(runs) => runs.for_each(&mut step),
+            None => tokens(word).iter().for_each(|token| step(token)),
         }
         if comment {
             return (true, None, false, bits);
@@ -471,13 +475,22 @@ fn lower_letter(c: char) -> bool {
     c.is_ascii_lowercase() || ('\u{e0}'..='\u{24f}').contains(&c)
 }
 
+/// `tokens(value)` when *value* is ASCII without a capital (Python's fast path: the runs of
+/// a-z), borrowed as they come; None for any other value.
+fn plain_runs(value: &str) -> Option<impl Iterator<Item = &str>> {
+    let plain = value
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase());
+    let runs = value.split(|c: char| !c.is_ascii_lowercase());
+    plain.then(|| runs.filter(|t| !t.is_empty()))
+}
+
 /// `_tokens`: `_TOKEN_RE`'s matches, `[A-Z]?[a-z\u00e0-\u024f]+|[A-Z]+(?![a-z])`, lowercased
 /// (its ASCII fast path gives the same tokens).
 pub fn tokens(value: &str) -> Vec<Cow<'_, str>> {
-    if value.is_ascii() && !value.bytes().any(|b| b.is_ascii_uppercase()) {
+    if let Some(runs) = plain_runs(value) {
         // Python's fast path: no capital, so the tokens are the runs of a-z (borrowed).
-        let runs = value.split(|c: char| !c.is_ascii_lowercase());
-        return runs.filter(|t| !t.is_empty()).map(Cow::Borrowed).collect();
+        return runs.map(Cow::Borrowed).collect();
     }
     let chars: Vec<char> = value.chars().collect();
     let mut out = Vec::new();
@@ -557,6 +570,9 @@ mod tests {
         assert_eq!(tokens("ABCdef"), ["ab", "cdef"]);
         assert_eq!(tokens("AÉé"), ["a", "é"]);
         assert_eq!(tokens("Aé"), ["aé"]);
+        assert!(plain_runs("Ab").is_none() && plain_runs("é").is_none());
+        let runs: Vec<&str> = plain_runs("-site-footer__1x").unwrap().collect();
+        assert_eq!(runs, ["site", "footer", "x"]);
     }
 
     #[test]
