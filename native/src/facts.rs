@@ -399,14 +399,14 @@ impl Tables {
             body: names_body(value),
             bits: 0,
         };
-        for word in value.split(crate::walk::py_space).filter(|w| !w.is_empty()) {
+        let mut step = |word: &str| {
             let (comment, region, article, bits) = match words.as_deref_mut() {
                 Some(memo) => memo.word_facts(self, word),
                 None => self.word_facts(word),
             };
             facts.bits |= bits;
             if facts.comment {
-                continue;
+                return;
             }
             if comment {
                 facts.comment = true;
@@ -415,6 +415,22 @@ impl Tables {
             } else if article {
                 facts.article = true;
             }
+        };
+        // `value.split()`'s words: an ASCII value (most) split on its ASCII spaces byte by
+        // byte (Python's whitespace among ASCII: the same words), any other char by char.
+        if value.is_ascii() {
+            let ascii_space = |c: &u8| matches!(c, b'\t'..=b'\r' | b'\x1c'..=b'\x1f' | b' ');
+            value
+                .as_bytes()
+                .split(ascii_space)
+                .filter(|w| !w.is_empty())
+                // SAFETY: a run of an ASCII value's bytes is ASCII, so UTF-8.
+                .for_each(|w| step(unsafe { std::str::from_utf8_unchecked(w) }));
+        } else {
+            value
+                .split(crate::walk::py_space)
+                .filter(|w| !w.is_empty())
+                .for_each(&mut step);
         }
         if facts.comment {
             facts.region = None;
@@ -653,6 +669,14 @@ mod tests {
             assert!(memo.chars <= WORD_MEMO_CHARS);
         }
         assert!(memo.map.len() <= WORD_MEMO_CHARS / ENTRY_CHARS);
+    }
+
+    #[test]
+    fn ascii_space_is_py_space_among_ascii() {
+        for b in 0u8..128 {
+            let ascii_space = matches!(b, b'\t'..=b'\r' | b'\x1c'..=b'\x1f' | b' ');
+            assert_eq!(ascii_space, crate::walk::py_space(b as char), "{b}");
+        }
     }
 
     #[test]
