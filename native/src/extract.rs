@@ -332,6 +332,7 @@ fn placement_tables(
         body_itemprops,
         comment,
         content,
+        region_labels: Vec::new(), // (set_tables fills them)
     });
 }
 

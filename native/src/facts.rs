@@ -26,6 +26,9 @@ pub struct Tables {
     pub body_itemprops: WordSet,
     pub comment: String,
     pub content: String,
+    /// The labels a class word can take (`token_labels`' and `compound`'s values, filled by
+    /// `set_tables`): the word memo keeps a word's label as its index here.
+    pub region_labels: Vec<String>,
 }
 
 /// FNV-1a over a word's bytes: the tables' keys are Python's fixed words (a page only looks
@@ -59,7 +62,12 @@ pub type WordSet = HashSet<String, std::hash::BuildHasherDefault<WordHasher>>;
 static TABLES: RwLock<Option<Arc<Tables>>> = RwLock::new(None);
 
 /// Keep *tables* for the scans that follow (the last set wins).
-pub fn set_tables(tables: Tables) {
+pub fn set_tables(mut tables: Tables) {
+    let mut labels: Vec<String> = tables.token_labels.values().cloned().collect();
+    labels.extend(tables.compound.iter().map(|(_, label)| label.clone()));
+    labels.sort();
+    labels.dedup();
+    tables.region_labels = labels;
     if let Ok(mut slot) = TABLES.write() {
         *slot = Some(Arc::new(tables));
     }
@@ -89,6 +97,60 @@ pub struct FactsMemo {
     chars: usize,
     /// The bytes of the kind looked up last.
     key: Vec<u8>,
+    /// The facts of the class and id words of the kinds computed (placement.py's
+    /// `_WORD_FACTS`): words repeat across kinds and sites.
+    words: WordMemo,
+}
+
+/// `_word_facts` by word, bounded as placement.py's `_WORD_FACTS` (`WORD_MEMO_CHARS`
+/// characters of words held plus `ENTRY_CHARS` a word; then started afresh).
+#[derive(Default)]
+pub struct WordMemo {
+    map: foldhash::HashMap<Box<str>, WordFacts>,
+    chars: usize,
+}
+
+/// A word's facts as the memo keeps them: comment, its region label's index in
+/// `Tables::region_labels`, article, bits.
+#[derive(Clone, Copy)]
+struct WordFacts(bool, Option<u16>, bool, u64);
+
+pub(crate) const WORD_MEMO_CHARS: usize = 4 << 20; // placement.py's _WORD_FACTS budget
+
+impl WordMemo {
+    /// `tables.word_facts(word)`, memoized (a region label not in `region_labels`, which
+    /// `set_tables` fills: computed, not kept).
+    fn word_facts<'t>(
+        &mut self,
+        tables: &'t Tables,
+        word: &str,
+    ) -> (bool, Option<&'t str>, bool, u64) {
+        if let Some(&WordFacts(comment, region, article, bits)) = self.map.get(word) {
+            let region = region.map(|at| tables.region_labels[at as usize].as_str());
+            return (comment, region, article, bits);
+        }
+        let facts = tables.word_facts(word);
+        let (comment, region, article, bits) = facts;
+        let at = match region {
+            None => None,
+            Some(label) => match tables.region_labels.iter().position(|l| l == label) {
+                Some(at) => Some(at as u16),
+                None => return facts,
+            },
+        };
+        let size = word.chars().count() + ENTRY_CHARS;
+        if self.chars + size > WORD_MEMO_CHARS {
+            self.map = Default::default(); // its table freed
+            self.chars = 0;
+            if size > WORD_MEMO_CHARS {
+                return facts;
+            }
+        }
+        self.chars += size;
+        self.map
+            .insert(word.into(), WordFacts(comment, at, article, bits));
+        facts
+    }
 }
 
 /// *key* set to the bytes of a kind, one for one: the tag's length and bytes, then per value
@@ -168,7 +230,7 @@ impl FactsMemo {
             return found.clone();
         }
         let (tag, cls, id, role, itemprop) = kind;
-        let facts = tables.facts(tag, cls, id, role, itemprop);
+        let facts = tables.facts_with(tag, cls, id, role, itemprop, Some(&mut self.words));
         let len = |v: &Option<String>| v.as_ref().map_or(0, |v| v.chars().count());
         let size =
             tag.chars().count() + len(cls) + len(id) + len(role) + len(itemprop) + ENTRY_CHARS;
@@ -246,11 +308,24 @@ impl Tables {
         role: &Option<String>,
         itemprop: &Option<String>,
     ) -> Facts {
+        self.facts_with(tag, cls, id, role, itemprop, None)
+    }
+
+    /// `facts`, the words' facts through *words* when given.
+    fn facts_with(
+        &self,
+        tag: &str,
+        cls: &Option<String>,
+        id: &Option<String>,
+        role: &Option<String>,
+        itemprop: &Option<String>,
+        mut words: Option<&mut WordMemo>,
+    ) -> Facts {
         let (cls, id, role, itemprop) = (truthy(cls), truthy(id), truthy(role), truthy(itemprop));
         let values: Vec<(&str, ValueFacts)> = [id, cls]
             .into_iter()
             .flatten()
-            .map(|v| (v, self.value_facts(v)))
+            .map(|v| (v, self.value_facts(v, words.as_deref_mut())))
             .collect();
         let label = if !self.tag_labels.contains_key(tag)
             && cls.is_none()
@@ -316,7 +391,7 @@ impl Tables {
     }
 
     /// `_value_facts`.
-    fn value_facts(&self, value: &str) -> ValueFacts<'_> {
+    fn value_facts(&self, value: &str, mut words: Option<&mut WordMemo>) -> ValueFacts<'_> {
         let mut facts = ValueFacts {
             comment: false,
             region: None,
@@ -324,11 +399,14 @@ impl Tables {
             body: names_body(value),
             bits: 0,
         };
-        for word in value.split(crate::walk::py_space).filter(|w| !w.is_empty()) {
-            let (comment, region, article, bits) = self.word_facts(word);
+        let mut step = |word: &str| {
+            let (comment, region, article, bits) = match words.as_deref_mut() {
+                Some(memo) => memo.word_facts(self, word),
+                None => self.word_facts(word),
+            };
             facts.bits |= bits;
             if facts.comment {
-                continue;
+                return;
             }
             if comment {
                 facts.comment = true;
@@ -337,6 +415,22 @@ impl Tables {
             } else if article {
                 facts.article = true;
             }
+        };
+        // `value.split()`'s words: an ASCII value (most) split on its ASCII spaces byte by
+        // byte (Python's whitespace among ASCII: the same words), any other char by char.
+        if value.is_ascii() {
+            let ascii_space = |c: &u8| matches!(c, b'\t'..=b'\r' | b'\x1c'..=b'\x1f' | b' ');
+            value
+                .as_bytes()
+                .split(ascii_space)
+                .filter(|w| !w.is_empty())
+                // SAFETY: a run of an ASCII value's bytes is ASCII, so UTF-8.
+                .for_each(|w| step(unsafe { std::str::from_utf8_unchecked(w) }));
+        } else {
+            value
+                .split(crate::walk::py_space)
+                .filter(|w| !w.is_empty())
+                .for_each(&mut step);
         }
         if facts.comment {
             facts.region = None;
@@ -354,11 +448,10 @@ impl Tables {
     fn word_facts(&self, word: &str) -> (bool, Option<&str>, bool, u64) {
         let mut region: Option<&str> = None;
         let (mut article, mut comment, mut bits) = (false, false, 0);
-        for token in tokens(word) {
-            let token: &str = &token;
+        let mut step = |token: &str| {
             bits |= self.word_bits.get(token).copied().unwrap_or(0);
             if comment {
-                continue;
+                return;
             }
             match self.token_label(token) {
                 Some(label) if label == self.comment => comment = true,
@@ -368,6 +461,11 @@ impl Tables {
                 Some(label) if region.is_none() => region = Some(label),
                 _ => {}
             }
+        };
+        match plain_runs(word) {
+            // (most class names: no Vec of tokens made)
+            Some(runs) => runs.for_each(&mut step),
+            None => tokens(word).iter().for_each(|token| step(token)),
         }
         if comment {
             return (true, None, false, bits);
@@ -393,13 +491,22 @@ fn lower_letter(c: char) -> bool {
     c.is_ascii_lowercase() || ('\u{e0}'..='\u{24f}').contains(&c)
 }
 
+/// `tokens(value)` when *value* is ASCII without a capital (Python's fast path: the runs of
+/// a-z), borrowed as they come; None for any other value.
+fn plain_runs(value: &str) -> Option<impl Iterator<Item = &str>> {
+    let plain = value
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase());
+    let runs = value.split(|c: char| !c.is_ascii_lowercase());
+    plain.then(|| runs.filter(|t| !t.is_empty()))
+}
+
 /// `_tokens`: `_TOKEN_RE`'s matches, `[A-Z]?[a-z\u00e0-\u024f]+|[A-Z]+(?![a-z])`, lowercased
 /// (its ASCII fast path gives the same tokens).
 pub fn tokens(value: &str) -> Vec<Cow<'_, str>> {
-    if value.is_ascii() && !value.bytes().any(|b| b.is_ascii_uppercase()) {
+    if let Some(runs) = plain_runs(value) {
         // Python's fast path: no capital, so the tokens are the runs of a-z (borrowed).
-        let runs = value.split(|c: char| !c.is_ascii_lowercase());
-        return runs.filter(|t| !t.is_empty()).map(Cow::Borrowed).collect();
+        return runs.map(Cow::Borrowed).collect();
     }
     let chars: Vec<char> = value.chars().collect();
     let mut out = Vec::new();
@@ -479,6 +586,9 @@ mod tests {
         assert_eq!(tokens("ABCdef"), ["ab", "cdef"]);
         assert_eq!(tokens("AÉé"), ["a", "é"]);
         assert_eq!(tokens("Aé"), ["aé"]);
+        assert!(plain_runs("Ab").is_none() && plain_runs("é").is_none());
+        let runs: Vec<&str> = plain_runs("-site-footer__1x").unwrap().collect();
+        assert_eq!(runs, ["site", "footer", "x"]);
     }
 
     #[test]
@@ -496,6 +606,7 @@ mod tests {
             body_itemprops: WordSet::default(),
             comment: String::new(),
             content: String::new(),
+            region_labels: Vec::new(),
         };
         let mut memo = FactsMemo::default();
         let most = MEMO_CHARS / (ENTRY_CHARS + 4);
@@ -509,6 +620,63 @@ mod tests {
         // Tiny keys are charged ENTRY_CHARS each: started afresh once, not millions held.
         assert!(memo.map.len() < MEMO_CHARS / ENTRY_CHARS);
         assert!(memo.map.len() < most);
+    }
+
+    #[test]
+    fn the_word_memo_answers_as_word_facts() {
+        let mut token_labels = WordMap::default();
+        token_labels.insert("footer".to_string(), "footer".to_string());
+        token_labels.insert("comments".to_string(), "comment".to_string());
+        let mut word_bits = WordMap::default();
+        word_bits.insert("nav".to_string(), 4);
+        let tables = Tables {
+            tag_labels: WordMap::default(),
+            role_labels: WordMap::default(),
+            itemprop_labels: WordMap::default(),
+            token_labels,
+            compound: vec![("sidebar".to_string(), "sidebar".to_string())],
+            weak_content: WordSet::default(),
+            word_bits,
+            tag_bits: WordMap::default(),
+            label_bits: WordMap::default(),
+            body_itemprops: WordSet::default(),
+            comment: "comment".to_string(),
+            content: "content".to_string(),
+            region_labels: vec!["footer".to_string(), "sidebar".to_string()],
+        };
+        let mut memo = WordMemo::default();
+        let words = [
+            "site-footer",
+            "leftsidebarx",
+            "nav-comments",
+            "Footer",
+            "x",
+            "nav",
+        ];
+        for _ in 0..2 {
+            for word in words {
+                assert_eq!(
+                    memo.word_facts(&tables, word),
+                    tables.word_facts(word),
+                    "{word}"
+                );
+            }
+        }
+        assert_eq!(memo.map.len(), words.len());
+        // Bounded: tiny words are charged ENTRY_CHARS each, and the map starts afresh.
+        for i in 0..WORD_MEMO_CHARS / ENTRY_CHARS + 10 {
+            memo.word_facts(&tables, &format!("w{i}"));
+            assert!(memo.chars <= WORD_MEMO_CHARS);
+        }
+        assert!(memo.map.len() <= WORD_MEMO_CHARS / ENTRY_CHARS);
+    }
+
+    #[test]
+    fn ascii_space_is_py_space_among_ascii() {
+        for b in 0u8..128 {
+            let ascii_space = matches!(b, b'\t'..=b'\r' | b'\x1c'..=b'\x1f' | b' ');
+            assert_eq!(ascii_space, crate::walk::py_space(b as char), "{b}");
+        }
     }
 
     #[test]

@@ -168,14 +168,31 @@ pub(crate) fn lossy(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// The characters of text *bytes* (lexbor's UTF-8) stripped as `str.strip()` strips: on
-/// ASCII text (nearly all: the spaces between tags), its bytes, with no UTF-8 check.
+/// The characters of text *bytes* (lexbor's UTF-8) stripped as `str.strip()` strips, in one
+/// pass over most texts: the ASCII spaces at both ends skipped (the spaces between tags are
+/// nothing else); when both ends are then ASCII (no Unicode space left to strip), the
+/// characters between (its bytes on ASCII; else counted once checked as UTF-8: outside them
+/// are ASCII spaces only, so the text is valid exactly when they are). Else, `py_strip` of
+/// the text read as `lossy` reads it.
 fn stripped_chars(bytes: &[u8]) -> usize {
-    match bytes.is_ascii() {
-        // SAFETY: ASCII is UTF-8.
-        true => py_strip(unsafe { std::str::from_utf8_unchecked(bytes) }).len(),
-        false => py_strip(&lossy(bytes)).chars().count(),
+    let ascii_space = |c: u8| matches!(c, b'\t'..=b'\r' | b'\x1c'..=b'\x1f' | b' ');
+    let Some(start) = bytes.iter().position(|&b| !ascii_space(b)) else {
+        return 0; // spaces only (or empty)
+    };
+    let end = bytes
+        .iter()
+        .rposition(|&b| !ascii_space(b))
+        .map_or(start, |at| at + 1);
+    let inner = &bytes[start..end];
+    if inner[0] < 0x80 && inner[inner.len() - 1] < 0x80 {
+        if inner.is_ascii() {
+            return inner.len();
+        }
+        if let Ok(text) = std::str::from_utf8(inner) {
+            return text.chars().count();
+        }
     }
+    py_strip(&lossy(bytes)).chars().count()
 }
 
 /// One lexbor tree, alive (its Python parser referenced) while the walk runs, under the GIL.
@@ -866,4 +883,43 @@ fn link_row(tree: &Tree, node: Node, tag: &'static str) -> LinkRow {
         is_image,
         alts,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stripped_chars_is_py_strip_of_lossy() {
+        // Every sequence of up to 4 of these pieces: ASCII spaces and separators, letters,
+        // Unicode spaces Python strips (NBSP, NEL, ideographic), other non-ASCII, and bytes
+        // that are not UTF-8 (a lone continuation, a cut sequence).
+        let pieces: [&[u8]; 12] = [
+            b" ",
+            b"\n",
+            b"\x0b",
+            b"\x1f",
+            b"a",
+            "é".as_bytes(),
+            "\u{a0}".as_bytes(),
+            "\u{85}".as_bytes(),
+            "\u{3000}".as_bytes(),
+            "字".as_bytes(),
+            b"\x80",
+            b"\xe5\xad",
+        ];
+        let mut texts: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..4 {
+            let longer: Vec<Vec<u8>> = texts
+                .iter()
+                .flat_map(|t| pieces.iter().map(move |p| [t.as_slice(), p].concat()))
+                .collect();
+            for text in &longer {
+                let reference = py_strip(&lossy(text)).chars().count();
+                assert_eq!(stripped_chars(text), reference, "{text:?}");
+            }
+            texts = longer;
+        }
+        assert_eq!(stripped_chars(b""), 0);
+    }
 }
