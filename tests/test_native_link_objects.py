@@ -107,3 +107,21 @@ def test_other_init_is_python(core, monkeypatch):
         monkeypatch.undo()
         native._link_slots.cache_clear()
     assert native._link_slots() is not None
+
+
+def test_false_rels_are_own_lists(core):
+    """Each false rel (the shared empty list, None, an empty tuple) becomes a list of its own,
+    as ``own_rels`` makes it; a true one is the very object."""
+    if core is None:
+        return no_core()
+    shared, kept = [], ["ugc"]
+    rels = [shared, None, (), shared, kept]
+    n = len(rels)
+    columns = (["u"] * n, ["a"] * n, [None] * n, rels, *([[False]] * 4), ["a"] * n,
+               ["content"] * n, list(range(n)), [None] * n, [None] * n)  # fmt: skip
+    columns = tuple(list(c) * n if len(c) == 1 else c for c in columns)
+    got = native.link_objects(columns)
+    assert got == _python_rows(columns)
+    assert [link.rel for link in got] == [[], [], [], [], ["ugc"]]
+    assert len({id(link.rel) for link in got[:4]} | {id(shared)}) == 5
+    assert got[4].rel is kept

@@ -9,8 +9,8 @@ use pyo3::types::{PyList, PyTuple, PyType};
 
 /// One object of *cls* per row of *columns* (lists of one length, one per slot of *slots*,
 /// the class's member descriptors in the columns' order): the slots set to the row's values,
-/// but a value of column *own* (the rel lists) that is an empty list is set to a new empty
-/// list of its own (the core's rows share one). The caller vouches that *cls* is a slots
+/// but a false value of column *own* (the rel lists: the core's rows share one empty list)
+/// set to a new empty list, as `rel or []` (extract.py `own_rels`). The caller vouches that *cls* is a slots
 /// class whose `__init__` only sets these slots.
 #[pyfunction]
 fn link_objects<'py>(
@@ -75,9 +75,16 @@ fn link_objects<'py>(
                     return Err(PyErr::fetch(py));
                 }
                 let fresh;
-                if j == own && ffi::PyList_CheckExact(value) != 0 && ffi::PyList_Size(value) == 0 {
-                    fresh = PyList::empty(py);
-                    value = fresh.as_ptr();
+                if j == own {
+                    // `rel or []`, as own_rels: a false rel (the shared empty list) a new list.
+                    match ffi::PyObject_IsTrue(value) {
+                        0 => {
+                            fresh = PyList::empty(py);
+                            value = fresh.as_ptr();
+                        }
+                        -1 => return Err(PyErr::fetch(py)),
+                        _ => {}
+                    }
                 }
                 if set(slot.as_ptr(), obj.as_ptr(), value) != 0 {
                     return Err(PyErr::fetch(py));
