@@ -1235,4 +1235,3 @@ def link_objects(columns: Sequence[list[object]]) -> list[Link] | None:
 
 
 _REL = extract_module.LINK_FIELDS.index("rel")
-
