@@ -97,7 +97,12 @@ _ROBOTS_META_NAMES = frozenset({"robots", "googlebot"})
 
 @dataclass(slots=True)
 class Link:
-    """One link occurrence: the per-link columns of ``links/`` that a page alone determines."""
+    """One link occurrence: the per-link columns of ``links/`` that a page alone determines.
+
+    The core makes a page's (``LinkRows.rows``) without calling ``__init__``: its slots set
+    as the dataclass's ``__init__`` sets them (a ``__post_init__`` or another ``__init__``
+    turns that off: pipelines/native.py ``link_objects``).
+    """
 
     target_url: str
     anchor_text: str
@@ -161,9 +166,14 @@ class LinkRows(Sequence[Link]):
     def rows(self) -> list[Link]:
         """The links as :class:`Link` objects, made once (later calls give the same list)."""
         if self._rows is None:
-            columns = list(self.columns)
-            columns[_REL] = own_rels(columns[_REL])
-            self._rows = list(map(Link, *columns))
+            from pipelines import native  # it builds on this module: imported on first use
+
+            made = native.link_objects(self.columns)
+            if made is None:  # without the core: as the core makes them
+                columns = list(self.columns)
+                columns[_REL] = own_rels(columns[_REL])
+                made = list(map(Link, *columns))
+            self._rows = made
         return self._rows
 
     def __len__(self) -> int:

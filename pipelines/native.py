@@ -1189,3 +1189,49 @@ def page_type_scores(signals: dict[str, float]) -> list[float] | None:
     except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
         _failed("a page's type scores", exc)
         return None
+
+
+# ---------------------------------------------------------------------------------------------
+# A page's Link objects (extract.py ``LinkRows.rows``) by the core (native/src/link_objects.rs):
+# allocated and their slots set in one call, without a Python frame per row.
+# ---------------------------------------------------------------------------------------------
+
+CORE_FUNCTIONS = (*CORE_FUNCTIONS, "link_objects")
+
+
+@cache
+def _link_slots() -> tuple[Any, ...] | None:
+    """``Link``'s member descriptors in ``LINK_FIELDS``' order, or None if its ``__init__``
+    may do more than set them (a ``__post_init__``, no dataclass ``__init__``, other slots):
+    then Python calls it."""
+    fields = extract_module.LINK_FIELDS
+    params = getattr(Link, "__dataclass_params__", None)
+    if (params is None or not params.init or hasattr(Link, "__post_init__")
+            or sorted(getattr(Link, "__slots__", ())) != sorted(fields)):  # fmt: skip
+        return None
+    return tuple(Link.__dict__[name] for name in fields)
+
+
+def link_objects(columns: Sequence[list[object]]) -> list[Link] | None:
+    """The ``Link`` of each row of *columns* (one list per ``LINK_FIELDS`` name), each empty
+    rel a list of its own (as ``own_rels`` makes them), as ``list(map(Link, *columns))``;
+    None without the core or if it failed (then logged once): Python makes them.
+
+    >>> columns = (["http://a.test/"], ["A"], [None], [[]], [False], [False], [False],
+    ...            [False], ["a"], ["content"], [0], [1.0], [2])
+    >>> made = link_objects(columns)
+    >>> made is None or (made == [Link(*(c[0] for c in columns))], made[0].rel is not columns[3][0])
+    (True, True)
+    """
+    native = core()
+    slots = _link_slots()
+    if native is None or slots is None:
+        return None
+    try:
+        return native.link_objects(Link, slots, tuple(columns), _REL)
+    except CORE_FAILURES as exc:
+        _failed("a page's link objects", exc)
+        return None
+
+
+_REL = extract_module.LINK_FIELDS.index("rel")

@@ -198,13 +198,22 @@ fn rel_lists(py: Python<'_>, rels: Vec<Vec<String>>) -> PyResult<Py<PyList>> {
 /// call keeps the parser, so its document, alive (its nodes are never removed by us).
 /// RuntimeError if they are not those types, or the node is another parser's.
 pub(crate) fn element_of(tree: &Bound<'_, PyAny>, node: &Bound<'_, PyAny>) -> PyResult<usize> {
-    let module = tree.py().import("selectolax.lexbor")?;
+    let py = tree.py();
+    // The two classes, looked up once (an import and two lookups were ~70% of a small call).
+    static TYPES: pyo3::sync::PyOnceLock<(Py<PyAny>, Py<PyAny>)> = pyo3::sync::PyOnceLock::new();
+    let (parser_type, node_type) = TYPES.get_or_try_init(py, || -> PyResult<_> {
+        let module = py.import("selectolax.lexbor")?;
+        Ok((
+            module.getattr("LexborHTMLParser")?.unbind(),
+            module.getattr("LexborNode")?.unbind(),
+        ))
+    })?;
     // Exactly those types: a subclass could answer any `mem_id`.
-    let ours = tree.is_exact_instance(&module.getattr("LexborHTMLParser")?)
-        && node.is_exact_instance(&module.getattr("LexborNode")?)
-        && node.getattr("parser")?.is(tree);
+    let ours = tree.is_exact_instance(parser_type.bind(py))
+        && node.is_exact_instance(node_type.bind(py))
+        && node.getattr(pyo3::intern!(py, "parser"))?.is(tree);
     let address: usize = if ours {
-        node.getattr("mem_id")?.extract()?
+        node.getattr(pyo3::intern!(py, "mem_id"))?.extract()?
     } else {
         0
     };

@@ -14,6 +14,7 @@ mod fused;
 mod langid;
 mod layout;
 mod lexbor;
+mod link_objects;
 mod main_block;
 mod model;
 mod page_type;
@@ -58,5 +59,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     classify::register(m)?;
     layout::register(m)?;
     scan_object::register(m)?;
+    link_objects::register(m)?;
     Ok(())
 }

@@ -40,7 +40,7 @@ pub unsafe fn child_steps(start: usize, addresses: &[usize]) -> Option<Vec<usize
 #[pyfunction]
 #[pyo3(name = "child_steps")]
 fn child_steps_py(node: &Bound<'_, PyAny>, addresses: Vec<usize>) -> PyResult<Option<Vec<usize>>> {
-    let start = element_of(&node.getattr("parser")?, node)?;
+    let start = element_of(&node.getattr(pyo3::intern!(node.py(), "parser"))?, node)?;
     // SAFETY: element_of's contract; a panic becomes a RuntimeError.
     guarded(|| unsafe { child_steps(start, &addresses) })
 }

@@ -1,0 +1,127 @@
+"""A page's ``Link`` objects made by the native core (native/src/link_objects.rs,
+pipelines/native.py ``link_objects``) are those Python makes (``list(map(Link, *columns))``,
+each empty rel a list of its own): equal, of the type, each field the same object, on every
+page kept in the repository; input that is not a Link's columns is refused and Python makes
+them; a ``Link`` whose ``__init__`` may do more is left to Python.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from native_checks import built, no_core, no_fallback, repository_pages  # noqa: F401 (no_fallback: autouse)
+
+from pipelines import native
+from pipelines.extract import LINK_FIELDS, Link, LinkRows, PageLinks, extract_page, own_rels
+
+_REL = LINK_FIELDS.index("rel")
+
+
+@pytest.fixture(scope="module")
+def core():
+    """The built core; without cargo, None (the Python path)."""
+    return built(native.core())
+
+
+def _python_rows(columns) -> list[Link]:
+    columns = list(columns)
+    columns[_REL] = own_rels(columns[_REL])
+    return list(map(Link, *columns))
+
+
+def test_every_page(core):
+    """On every page kept in the repository the core's objects are Python's, field by field
+    (the very objects but the rel lists, each its own)."""
+    if core is None:
+        no_core()
+        assert extract_page(b"<a href=/x>x</a>", "http://s.test/").links[0].target_url
+        return
+    made = 0
+    for url, html in repository_pages():
+        links = extract_page(html, url).links
+        assert isinstance(links, LinkRows)
+        got = native.link_objects(links.columns)
+        assert got is not None, "the core did not answer"
+        want = _python_rows(links.columns)
+        assert got == want
+        for a, b in zip(got, want, strict=True):
+            assert type(a) is Link
+            for j, name in enumerate(LINK_FIELDS):
+                if j != _REL:
+                    assert getattr(a, name) is getattr(b, name), name
+        rels = [link.rel for link in got]
+        assert len({id(rel) for rel in rels}) == len(rels), "a rel list shared between rows"
+        made += len(got)
+    assert made > 10_000
+
+
+def test_rows_take_them(core, monkeypatch):
+    """``LinkRows.rows`` takes the core's objects (one call a page), and Python's without."""
+    if core is None:
+        return no_core()
+    calls = []
+    real = native.link_objects
+    monkeypatch.setattr(native, "link_objects", lambda c: calls.append(1) or real(c))
+    links = extract_page(b"<a href=/x>x</a><a href=/y rel=ugc>y</a>", "http://s.test/").links
+    assert [k.target_url for k in links] == ["http://s.test/x", "http://s.test/y"]
+    assert calls == [1]
+    monkeypatch.setattr(native, "link_objects", lambda c: None)
+    again = LinkRows(links.columns)
+    assert again.rows() == links.rows() and again.rows()[0].rel is not links.rows()[0].rel
+
+
+def test_refused(core, monkeypatch, caplog):
+    """Columns of unequal length, a slot of another class or a column that is no list: the
+    core refuses (logged), and the rows are Python's."""
+    if core is None:
+        return no_core()
+    slots = native._link_slots()
+    columns = tuple([x] for x in ("u", "a", None, [], False, False, False, False, "a",
+                                  "content", 0, None, None))  # fmt: skip
+    assert native.link_objects(columns) == [Link(*(c[0] for c in columns))]
+    short = (*columns[:-1], [])
+    with pytest.raises(ValueError):
+        core.link_objects(Link, slots, short, _REL)
+    with pytest.raises(TypeError):
+        core.link_objects(Link, (*slots[:-1], PageLinks.__dict__["title"]), columns, _REL)
+    with pytest.raises(TypeError):
+        core.link_objects(Link, slots, (*columns[:-1], (None,)), _REL)
+    monkeypatch.undo()  # the real _failed: logged, Python's answer
+    monkeypatch.setattr(native, "_logged_failures", set())
+    with caplog.at_level(logging.ERROR):
+        assert native.link_objects(short) is None
+    assert "link objects" in caplog.text
+    assert LinkRows(columns).rows() == [Link(*(c[0] for c in columns))]
+
+
+def test_other_init_is_python(core, monkeypatch):
+    """A ``Link`` with a ``__post_init__`` is not made by the core."""
+    if core is None:
+        return no_core()
+    native._link_slots.cache_clear()
+    monkeypatch.setattr(Link, "__post_init__", lambda self: None, raising=False)
+    try:
+        assert native.link_objects(([], [], [], [], [], [], [], [], [], [], [], [], [])) is None
+    finally:
+        monkeypatch.undo()
+        native._link_slots.cache_clear()
+    assert native._link_slots() is not None
+
+
+def test_false_rels_are_own_lists(core):
+    """Each false rel (the shared empty list, None, an empty tuple) becomes a list of its own,
+    as ``own_rels`` makes it; a true one is the very object."""
+    if core is None:
+        return no_core()
+    shared, kept = [], ["ugc"]
+    rels = [shared, None, (), shared, kept]
+    n = len(rels)
+    columns = (["u"] * n, ["a"] * n, [None] * n, rels, *([[False]] * 4), ["a"] * n,
+               ["content"] * n, list(range(n)), [None] * n, [None] * n)  # fmt: skip
+    columns = tuple(list(c) * n if len(c) == 1 else c for c in columns)
+    got = native.link_objects(columns)
+    assert got == _python_rows(columns)
+    assert [link.rel for link in got] == [[], [], [], [], ["ugc"]]
+    assert len({id(link.rel) for link in got[:4]} | {id(shared)}) == 5
+    assert got[4].rel is kept
