@@ -547,7 +547,8 @@ _warm = False  # warm_up done in this process
 def warm_up() -> None:
     """Load what a file's ingest loads for its first page: the extraction modules and the
     native core, the language model (~0.4 CPU s), the Public Suffix List, and pyarrow's
-    conversion of Python lists (its first imports pandas, ~0.25 s). The pool's parent does it
+    conversion of Python lists (its first imports pandas, ~0.25 s, unless in
+    :func:`pandas_unseen`). The pool's parent does it
     once (or the caller it is forked from); the workers it forks start with all of it."""
     global _warm
     if _warm:
@@ -567,6 +568,34 @@ def warm_up() -> None:
     pa.Table.from_pydict(got.columns, schema=LINKS_SCHEMA)
     pa.Table.from_pylist([], schema=PAGES_SCHEMA)
     _warm = True
+
+
+@contextlib.contextmanager
+def pandas_unseen() -> Iterator[None]:
+    """Within this block ``import pandas`` fails, unless pandas is loaded already.
+
+    pyarrow imports pandas (~0.2 CPU s, a fifth of ingest's start-up) where it may meet a
+    pandas object: its first conversion of a Python list, ``to_numpy``, type inference.
+    Ingest and its compaction convert lists and write Arrow, never pandas: with pandas
+    unseen, pyarrow takes it for absent there and does the same without it. Its pandas calls
+    (``to_pandas``) import pandas as before once the block is left."""
+    if "pandas" in sys.modules:
+        yield
+        return
+    finder = _NoPandas()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
+class _NoPandas:
+    """An import finder under which ``import pandas`` fails (:func:`pandas_unseen`)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"{name} left out of ingest (pandas_unseen)", name=name)
 
 
 def _pool_parent(

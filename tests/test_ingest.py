@@ -927,3 +927,31 @@ def test_link_columns_are_the_rows_of_a_crawl_on_real_pages():
         ), pid
         links += len(rows)
     assert len(truth) > 100 and links > 10_000
+
+
+_PANDAS_AFTER_INGEST = """
+import sys
+from crawler.cli import main
+rc = main(["ingest", "-q", "--workers", "2", "--out", sys.argv[1], *sys.argv[2:]])
+loaded = "pandas" in sys.modules
+import pyarrow as pa
+frame = pa.table({"a": [1, 2]}).to_pandas()  # pandas is there again for whoever wants it
+print(rc, loaded, type(frame).__name__, int(frame["a"].sum()))
+"""
+
+
+def test_ingest_and_its_compaction_run_without_importing_pandas(tmp_path):
+    """pyarrow imports pandas (~0.2 CPU s) only to ask whether what it converts is a pandas
+    object: `linkcrawl ingest` (workers and compaction) leaves it out, and the index is
+    whole; pandas imports as before once the command returns."""
+    import subprocess
+    import sys
+
+    files = [str(p) for p in write_sites(tmp_path, 3)]
+    done = subprocess.run([sys.executable, "-c", _PANDAS_AFTER_INGEST, str(tmp_path / "ix"),
+                           *files], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).parent.parent)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1].split() == ["0", "False", "DataFrame", "3"]
+    assert load_pages(tmp_path / "ix").num_rows == 15
+    assert load_links(tmp_path / "ix").num_rows == 45  # compacted: 3 links a page
