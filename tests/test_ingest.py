@@ -955,3 +955,26 @@ def test_ingest_and_its_compaction_run_without_importing_pandas(tmp_path):
     assert done.stdout.splitlines()[-1].split() == ["0", "False", "DataFrame", "3"]
     assert load_pages(tmp_path / "ix").num_rows == 15
     assert load_links(tmp_path / "ix").num_rows == 45  # compacted: 3 links a page
+
+
+@pytest.mark.parametrize("flush_rows", [1, 4, 1000])
+def test_parts_write_the_links_rows_of_each_record_whatever_the_flushes(tmp_path, flush_rows):
+    """Ingest buffers a page's constant link columns (crawl, date, source) once per page and
+    repeats them at the flush: pages without links between pages with some, and flushes
+    inside a file, give each record's own link rows (record_rows, as dicts), in order."""
+    pages = [html("/a", "http://b.test/x", "/a"), html(), b"<p>no link</p>", html("/c"),
+             html(*(f"/p{i}" for i in range(9)))]  # fmt: skip
+    path = write_warc(tmp_path / "m.warc.gz", [
+        record("response", f"http://m{i}.test/{i}", http("200 OK", body,
+               Content_Type="text/html"), date=f"2024-05-18T01:02:0{i}Z")
+        for i, body in enumerate(pages)])  # fmt: skip
+    limits = Limits(1 << 20, 1 << 20, 10, None)
+    with path.open("rb") as fh:
+        want = [row for rec in iter_records(fh)
+                for row in record_rows(rec, crawl_id="m", limits=limits).links]  # fmt: skip
+    assert len(want) == 3 + 1 + 9
+    res = ingest_file(str(path), str(tmp_path / "ix"), crawl_id="m", flush_rows=flush_rows)
+    assert res.pages == 5 and res.links == len(want)
+    (part,) = (tmp_path / "ix" / "links").glob("part-*.parquet")
+    got = pq.read_table(part).to_pylist()
+    assert got == want
