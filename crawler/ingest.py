@@ -166,6 +166,13 @@ def part_name(source: str, crawl_id: str) -> str:
     return f"part-{safe_name(crawl_id)}-warc-{safe_name(base)[:80]}-{digest}-00000.parquet"
 
 
+# Links' columns of one value per page (rows.link_columns gives it on each of the page's
+# links): buffered once per page and repeated by Arrow, not converted link by link (-0.1 CPU
+# s of bench_ingest's ~11: fetched_at's datetimes alone were a fifth of the conversion).
+_PER_PAGE = ("crawl_id", "fetched_at", "source_url", "source_host", "source_domain", "sitewide",
+             "source_page_type")  # fmt: skip
+
+
 class _Parts:
     """One input file's ``links`` and ``pages`` parts, streamed to hidden temporary files and
     renamed into place together at the end (pages last): memory holds one batch at most."""
@@ -188,7 +195,11 @@ class _Parts:
         self.pages: list[dict[str, Any]] = []
         # Links as columns (pipelines/rows.py link_columns): no dict per link to build, keep
         # alive for the collector to walk, and take apart again in from_pylist.
-        self.links: dict[str, list[Any]] = {name: [] for name in LINKS_SCHEMA.names}
+        self.links: dict[str, list[Any]] = {
+            name: [] for name in LINKS_SCHEMA.names if name not in _PER_PAGE
+        }
+        self.per_page: dict[str, list[Any]] = {name: [] for name in _PER_PAGE}  # a value a page
+        self.run_ends: list[int] = []  # each page's last link's row + 1
         self.buffered = 0  # links in self.links
         self.writers: dict[str, Any] = {}
         self.streams: dict[str, Any] = {}
@@ -197,10 +208,13 @@ class _Parts:
     def add(self, page: dict[str, Any], links: dict[str, list[Any]] | None) -> None:
         """A page's row and its links' columns (None: no links)."""
         self.pages.append(page)
-        if links:
+        if links and links["target_url"]:
             for name, column in self.links.items():
                 column.extend(links[name])
+            for name, values in self.per_page.items():
+                values.append(links[name][0])
             self.buffered += len(links["target_url"])
+            self.run_ends.append(self.buffered)
         if self.buffered >= self.flush_rows or len(self.pages) >= 10_000:
             self.flush()
 
@@ -209,14 +223,14 @@ class _Parts:
         import pyarrow.parquet as pq
 
         tables = {
-            "links": pa.Table.from_pydict(self.links, schema=self.schemas["links"])
+            "links": pa.Table.from_pydict(self._link_columns(), schema=self.schemas["links"])
             if self.buffered
             else None,
             "pages": pa.Table.from_pylist(self.pages, schema=self.schemas["pages"])
             if self.pages
             else None,
         }
-        for column in self.links.values():
+        for column in (*self.links.values(), *self.per_page.values(), self.run_ends):
             column.clear()
         self.buffered = 0
         self.pages.clear()
@@ -234,6 +248,21 @@ class _Parts:
                 )  # fmt: skip
             self.writers[kind].write_table(table, row_group_size=128 * 1024)
             self.written[kind] += table.num_rows
+
+    def _link_columns(self) -> dict[str, Any]:
+        """The buffered links' columns: lists, and Arrow arrays of the per-page columns, each
+        page's value repeated for its links by Arrow."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        ends = pa.array(self.run_ends, pa.int32())
+        schema = self.schemas["links"]
+        repeated = {
+            name: pc.run_end_decode(pa.RunEndEncodedArray.from_arrays(
+                ends, pa.array(values, schema.field(name).type)))
+            for name, values in self.per_page.items()
+        }  # fmt: skip
+        return {**self.links, **repeated}
 
     def publish(self) -> None:
         """Close the parts, then rename them into place, links first (a reader never sees
@@ -547,7 +576,8 @@ _warm = False  # warm_up done in this process
 def warm_up() -> None:
     """Load what a file's ingest loads for its first page: the extraction modules and the
     native core, the language model (~0.4 CPU s), the Public Suffix List, and pyarrow's
-    conversion of Python lists (its first imports pandas, ~0.25 s). The pool's parent does it
+    conversion of Python lists (its first imports pandas, ~0.25 s, unless in
+    :func:`pandas_unseen`). The pool's parent does it
     once (or the caller it is forked from); the workers it forks start with all of it."""
     global _warm
     if _warm:
@@ -567,6 +597,34 @@ def warm_up() -> None:
     pa.Table.from_pydict(got.columns, schema=LINKS_SCHEMA)
     pa.Table.from_pylist([], schema=PAGES_SCHEMA)
     _warm = True
+
+
+@contextlib.contextmanager
+def pandas_unseen() -> Iterator[None]:
+    """Within this block ``import pandas`` fails, unless pandas is loaded already.
+
+    pyarrow imports pandas (~0.2 CPU s, a fifth of ingest's start-up) where it may meet a
+    pandas object: its first conversion of a Python list, ``to_numpy``, type inference.
+    Ingest and its compaction convert lists and write Arrow, never pandas: with pandas
+    unseen, pyarrow takes it for absent there and does the same without it. Its pandas calls
+    (``to_pandas``) import pandas as before once the block is left."""
+    if "pandas" in sys.modules:
+        yield
+        return
+    finder = _NoPandas()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
+class _NoPandas:
+    """An import finder under which ``import pandas`` fails (:func:`pandas_unseen`)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"{name} left out of ingest (pandas_unseen)", name=name)
 
 
 def _pool_parent(

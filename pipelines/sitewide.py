@@ -93,9 +93,11 @@ def site_level_sql(
         sums = ", ".join(f"sum(w_{r}) AS w_{r}" for r in regions)
         ctes = f"""
 link_stats AS (
-    SELECT crawl_id, source_host, target_url, anchor_text, count(*) AS link_pages
-    FROM (SELECT DISTINCT crawl_id, source_host, target_url, anchor_text, source_url
-          FROM key_page) GROUP BY ALL HAVING count(*) >= {few}
+    -- count(DISTINCT): one grouping, not a DISTINCT then a grouping (-0.1 CPU s of the
+    -- compaction's 2.7 on bench_ingest). A page's URL is never NULL (dedup joins on it).
+    SELECT crawl_id, source_host, target_url, anchor_text,
+           count(DISTINCT source_url) AS link_pages
+    FROM key_page GROUP BY ALL HAVING count(DISTINCT source_url) >= {few}
 ),
 block_page AS (
     SELECT crawl_id, source_host, {blk}, source_url, sum(w) AS w_all, {votes}

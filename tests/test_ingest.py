@@ -927,3 +927,54 @@ def test_link_columns_are_the_rows_of_a_crawl_on_real_pages():
         ), pid
         links += len(rows)
     assert len(truth) > 100 and links > 10_000
+
+
+_PANDAS_AFTER_INGEST = """
+import sys
+from crawler.cli import main
+rc = main(["ingest", "-q", "--workers", "2", "--out", sys.argv[1], *sys.argv[2:]])
+loaded = "pandas" in sys.modules
+import pyarrow as pa
+frame = pa.table({"a": [1, 2]}).to_pandas()  # pandas is there again for whoever wants it
+print(rc, loaded, type(frame).__name__, int(frame["a"].sum()))
+"""
+
+
+def test_ingest_and_its_compaction_run_without_importing_pandas(tmp_path):
+    """pyarrow imports pandas (~0.2 CPU s) only to ask whether what it converts is a pandas
+    object: `linkcrawl ingest` (workers and compaction) leaves it out, and the index is
+    whole; pandas imports as before once the command returns."""
+    import subprocess
+    import sys
+
+    files = [str(p) for p in write_sites(tmp_path, 3)]
+    done = subprocess.run([sys.executable, "-c", _PANDAS_AFTER_INGEST, str(tmp_path / "ix"),
+                           *files], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).parent.parent)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1].split() == ["0", "False", "DataFrame", "3"]
+    assert load_pages(tmp_path / "ix").num_rows == 15
+    assert load_links(tmp_path / "ix").num_rows == 45  # compacted: 3 links a page
+
+
+@pytest.mark.parametrize("flush_rows", [1, 4, 1000])
+def test_parts_write_the_links_rows_of_each_record_whatever_the_flushes(tmp_path, flush_rows):
+    """Ingest buffers a page's constant link columns (crawl, date, source) once per page and
+    repeats them at the flush: pages without links between pages with some, and flushes
+    inside a file, give each record's own link rows (record_rows, as dicts), in order."""
+    pages = [html("/a", "http://b.test/x", "/a"), html(), b"<p>no link</p>", html("/c"),
+             html(*(f"/p{i}" for i in range(9)))]  # fmt: skip
+    path = write_warc(tmp_path / "m.warc.gz", [
+        record("response", f"http://m{i}.test/{i}", http("200 OK", body,
+               Content_Type="text/html"), date=f"2024-05-18T01:02:0{i}Z")
+        for i, body in enumerate(pages)])  # fmt: skip
+    limits = Limits(1 << 20, 1 << 20, 10, None)
+    with path.open("rb") as fh:
+        want = [row for rec in iter_records(fh)
+                for row in record_rows(rec, crawl_id="m", limits=limits).links]  # fmt: skip
+    assert len(want) == 3 + 1 + 9
+    res = ingest_file(str(path), str(tmp_path / "ix"), crawl_id="m", flush_rows=flush_rows)
+    assert res.pages == 5 and res.links == len(want)
+    (part,) = (tmp_path / "ix" / "links").glob("part-*.parquet")
+    got = pq.read_table(part).to_pylist()
+    assert got == want

@@ -782,10 +782,11 @@ SORT_KEY = ("target_surt", "source_domain", "source_url", "position")
 
 
 def dedup_sql(src: str) -> str:
-    """SQL: the rows of ``src`` (links columns and ``_file``, its file's path) of one fetch per
-    page: the latest, ties broken by the greatest path (a raw file in ``links/`` over the
-    compacted copy in ``compacted/``, so a re-ingested WARC with the same fetch times replaces
-    its rows; of two raw files, the greater name), for all its positions. Per ``source_url``,
+    """SQL: the rows of ``src`` (links columns and ``_file``, its file's path or a number that
+    ranks as the path does) of one fetch per page: the latest, ties broken by the greatest
+    path (a raw file in ``links/`` over the compacted copy in ``compacted/``, so a re-ingested
+    WARC with the same fetch times replaces its rows; of two raw files, the greater name), for
+    all its positions. Per ``source_url``,
     so that it runs on any partition of the rows by source host (the Spark compaction)."""
     return f"""
         WITH pick AS (
@@ -852,11 +853,14 @@ def _compact_links(
         return 0, 0, []
     n_in = _num_rows(files)
     buckets = buckets_for(n_in, rows_per_bucket)
+    # Listed by path: the file's number in the list ranks as its path does, for dedup's ties
+    # (a number per row joins cheaper than the path: -0.1 CPU s of 2.7 on bench_ingest).
+    files = sorted(files, key=str)
     cols = columns_or_null(files, LINKS_SCHEMA)
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW src AS
-        SELECT {cols}, filename AS _file
-        FROM read_parquet({file_list(files)}, union_by_name = true, filename = true)
+        SELECT {cols}, file_index AS _file
+        FROM read_parquet({file_list(files)}, union_by_name = true)
         WHERE crawl_id = {lit(crawl_id)}"""
     )
     # One fetch per page: the latest (ties broken by file name), for all its positions.
