@@ -139,9 +139,12 @@ _VISITS: ContextVar[Visits | None] = ContextVar("linkcrawl_langid_visits", defau
 
 @lru_cache(maxsize=1)
 def _identifier():  # type: ignore[no-untyped-def]
-    # Loaded once per process (~1.5 s, ~30 MB), on the first page that needs it.
+    # Loaded once per process (~30 MB), on the first page that needs it; its LZMA read once
+    # per machine (pipelines/langmodel.py).
     import numpy as np  # py3langid's own dependency
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+    from pipelines.langmodel import load_model
 
     # Each of the 65,536 float16 values as float32 (numpy's cast of each: exact), by its bits.
     _HALF_TO_SINGLE = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32)
@@ -169,7 +172,11 @@ def _identifier():  # type: ignore[no-untyped-def]
             counts = np.fromiter(visits.values(), dtype=np.float32, count=len(visits))
             return np.log1p(counts) @ _HALF_TO_SINGLE.take(table.view(np.uint16)[idx]) + self.nb_pc
 
-    return Identifier.from_model_file(MODEL_FILE)
+    model = load_model(MODEL_DIR / MODEL_FILE)
+    if model is None:  # the cache is off or cannot be written: py3langid's own load (LZMA)
+        return Identifier.from_model_file(MODEL_FILE)
+    ptc, pc, classes, nextmove, row, output = model  # as from_model_file makes it
+    return Identifier(np.asarray(ptc), np.asarray(pc), classes, nextmove, output, tk_row=row)
 
 
 def _letters(text: str, enough: int = DETECT_MIN_LETTERS) -> int:

@@ -1,0 +1,99 @@
+"""The language model's cache (pipelines/langmodel.py): py3langid's arrays, read once through
+LZMA, then from a decompressed copy written atomically; never a wrong or half-written model."""
+
+from __future__ import annotations
+
+import doctest
+from array import array
+from pathlib import Path
+
+import numpy as np
+import pytest
+from py3langid.langid import MODEL_DIR, MODEL_FILE
+from py3langid.modelio import load_model as py3langid_load
+
+from pipelines import langmodel
+
+MODEL = MODEL_DIR / MODEL_FILE
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return py3langid_load(MODEL)
+
+
+def assert_same_model(got, want) -> None:
+    assert got is not None and len(got) == len(want) == 6
+    for mine, theirs in zip(got, want, strict=True):
+        assert type(mine) is type(theirs)
+        if isinstance(theirs, np.ndarray):
+            assert mine.dtype == theirs.dtype and mine.shape == theirs.shape
+            assert np.array_equal(mine, theirs)
+        elif isinstance(theirs, array):
+            assert mine.typecode == theirs.typecode and mine == theirs
+        else:
+            assert mine == theirs
+
+
+def test_doctests():
+    result = doctest.testmod(langmodel)
+    assert result.attempted and not result.failed
+
+
+def test_the_cached_model_is_py3langids_and_is_written_once(tmp_path: Path, reference):
+    first = langmodel.load_model(MODEL, tmp_path)
+    assert_same_model(first, reference)
+    (cached,) = tmp_path.iterdir()  # the model alone: no temporary file left
+    assert cached.name == langmodel.cached_name(MODEL) and not cached.name.startswith(".tmp")
+    written = cached.stat().st_mtime_ns
+    assert_same_model(langmodel.load_model(MODEL, tmp_path), reference)
+    assert cached.stat().st_mtime_ns == written  # read, not written again
+
+
+@pytest.mark.parametrize("damage", ["cut", "empty", "other arrays"])
+def test_a_damaged_cache_is_written_again(tmp_path: Path, reference, damage: str):
+    cached = tmp_path / langmodel.cached_name(MODEL)
+    assert langmodel.load_model(MODEL, tmp_path) is not None
+    if damage == "cut":
+        data = cached.read_bytes()
+        cached.write_bytes(data[: len(data) // 2])
+    elif damage == "empty":
+        cached.write_bytes(b"")
+    else:  # a valid npz of another layout
+        np.savez(cached.with_suffix(""), ptc=np.zeros((2, 3)), pc=np.zeros(2))
+    assert_same_model(langmodel.load_model(MODEL, tmp_path), reference)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [cached.name]
+
+
+def test_a_cache_that_cannot_be_written_leaves_py3langids_load(tmp_path: Path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    assert langmodel.load_model(MODEL, blocked / "cache") is None
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_a_model_past_the_byte_bound_is_not_cached(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(langmodel, "MAX_MODEL_BYTES", 1 << 20)
+    assert langmodel.load_model(MODEL, tmp_path) is None
+    assert list(tmp_path.iterdir()) == []  # its temporary file deleted
+
+
+def test_the_cache_turned_off(monkeypatch):
+    monkeypatch.setenv(langmodel.CACHE_ENV, "0")
+    assert langmodel.load_model(MODEL) is None
+
+
+def test_the_detector_answers_the_same_from_the_cache(tmp_path: Path, monkeypatch):
+    from pipelines import pagelang
+
+    texts = ["Der schnelle braune Fuchs springt über den faulen Hund und läuft davon.",
+             "Le renard brun rapide saute par-dessus le chien paresseux, puis repart.",
+             "Быстрая коричневая лиса перепрыгивает через ленивую собаку и убегает."]  # fmt: skip
+    answers = []
+    for setting in ("0", str(tmp_path)):  # py3langid's own load, then the cache's
+        monkeypatch.setenv(langmodel.CACHE_ENV, setting)
+        pagelang._identifier.cache_clear()
+        answers.append([pagelang._identifier().classify(text) for text in texts])
+    pagelang._identifier.cache_clear()
+    assert answers[0] == answers[1] and [a[0] for a in answers[0]] == ["de", "fr", "ru"]
+    assert [p.name for p in tmp_path.iterdir()] == [langmodel.cached_name(MODEL)]
