@@ -78,8 +78,11 @@ def _read(cached: Path) -> Model | None:
     """The six values from a decompressed npz, as py3langid's ``load_model`` gives them; None
     when it is missing, cut or not of that layout."""
     import numpy as np
-    from py3langid.modelio import _to_array
 
+    try:
+        from py3langid.modelio import _to_array  # (py3langid 0.4's npz layout)
+    except ImportError:
+        return None
     try:
         with np.load(cached, allow_pickle=False) as data:
             ptc, pc, classes = data["ptc"], data["pc"], data["classes"].tolist()
