@@ -13,7 +13,7 @@ import threading
 from array import array
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from functools import cache
+from functools import cache, lru_cache
 from itertools import islice
 from operator import attrgetter
 from types import ModuleType
@@ -1199,17 +1199,47 @@ def page_type_scores(signals: dict[str, float]) -> list[float] | None:
 CORE_FUNCTIONS = (*CORE_FUNCTIONS, "link_objects")
 
 
-@cache
 def _link_slots() -> tuple[Any, ...] | None:
     """``Link``'s member descriptors in ``LINK_FIELDS``' order, or None if its ``__init__``
-    may do more than set them (a ``__post_init__``, no dataclass ``__init__``, other slots):
-    then Python calls it."""
+    may do more than set them (a ``__post_init__``, an ``__init__`` not the dataclass's, a
+    ``__setattr__`` or ``__new__`` of its own, other slots): then Python calls it."""
+    what = (Link.__dict__.get("__init__"), getattr(Link, "__post_init__", None),
+            Link.__setattr__, Link.__new__, type(Link), getattr(Link, "__slots__", ()))  # fmt: skip
+    return _slots_of(what)
+
+
+@lru_cache(maxsize=4)
+def _slots_of(what: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """:func:`_link_slots` for what ``Link`` is now (checked again when any part changes)."""
+    init, post_init, setattr_, new, meta, slots = what
     fields = extract_module.LINK_FIELDS
     params = getattr(Link, "__dataclass_params__", None)
-    if (params is None or not params.init or hasattr(Link, "__post_init__")
-            or sorted(getattr(Link, "__slots__", ())) != sorted(fields)):  # fmt: skip
+    if (params is None or not params.init or post_init is not None or meta is not type
+            or not _generated_init(init) or setattr_ is not object.__setattr__
+            or new is not object.__new__ or sorted(slots) != sorted(fields)):  # fmt: skip
         return None
-    return tuple(Link.__dict__[name] for name in fields)
+    descriptors = tuple(Link.__dict__[name] for name in fields)
+    # One row both ways: an __init__ written in the class body (dataclass keeps it) that sets
+    # other values than it is given shows here (review15-sp15 3).
+    probe = [["http://a.test/"], ["an Anchor"], ["t"], [["r"]], [True], [False], [True],
+             [False], ["a"], ["content"], [3], [0.5], [7]]  # fmt: skip
+    native = core()
+    try:
+        made = native.link_objects(Link, descriptors, tuple(probe), _REL) if native else None
+    except CORE_FAILURES:
+        return None
+    by_init = Link(*(column[0] for column in probe))
+    if not made or [getattr(made[0], f) for f in fields] != [getattr(by_init, f) for f in fields]:
+        return None
+    return descriptors
+
+
+def _generated_init(init: Any) -> bool:
+    """Whether *init* may be the ``__init__`` that ``@dataclass`` wrote for ``Link`` (made from
+    a string, named for the class), not a function assigned to it later."""
+    code = getattr(init, "__code__", None)
+    return (code is not None and code.co_filename == "<string>"
+            and init.__qualname__ == f"{Link.__qualname__}.__init__")  # fmt: skip
 
 
 def link_objects(columns: Sequence[list[object]]) -> list[Link] | None:

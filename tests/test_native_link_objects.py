@@ -7,6 +7,7 @@ them; a ``Link`` whose ``__init__`` may do more is left to Python.
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import pytest
@@ -99,13 +100,11 @@ def test_other_init_is_python(core, monkeypatch):
     """A ``Link`` with a ``__post_init__`` is not made by the core."""
     if core is None:
         return no_core()
-    native._link_slots.cache_clear()
     monkeypatch.setattr(Link, "__post_init__", lambda self: None, raising=False)
     try:
         assert native.link_objects(([], [], [], [], [], [], [], [], [], [], [], [], [])) is None
     finally:
         monkeypatch.undo()
-        native._link_slots.cache_clear()
     assert native._link_slots() is not None
 
 
@@ -125,3 +124,51 @@ def test_false_rels_are_own_lists(core):
     assert [link.rel for link in got] == [[], [], [], [], ["ugc"]]
     assert len({id(link.rel) for link in got[:4]} | {id(shared)}) == 5
     assert got[4].rel is kept
+
+
+def test_an_init_of_its_own_is_python(core, monkeypatch):
+    """A ``Link`` whose ``__init__`` is not the dataclass's (assigned later, here one that
+    changes a value), or with a ``__setattr__`` of its own, is not made by the core: its
+    objects are ``Link(...)``'s (review15-sp15 3)."""
+    if core is None:
+        return no_core()
+    init = Link.__init__
+
+    def shouting(self, *values):
+        init(self, *values)
+        object.__setattr__(self, "anchor_text", self.anchor_text.upper())
+
+    assert native._link_slots() is not None
+
+    def logging_setattr(self, name, value):
+        object.__setattr__(self, name, value)
+
+    for name, value in (("__init__", shouting), ("__setattr__", logging_setattr)):
+        monkeypatch.setattr(Link, name, value)
+        try:
+            assert native._link_slots() is None, name
+        finally:
+            monkeypatch.undo()
+        assert native._link_slots() is not None
+
+
+def test_a_rel_whose_truth_test_drops_it_is_held(core):
+    """The core holds each value while it reads it: a rel whose ``__bool__`` drops the
+    column's reference to it is still alive in the ``Link`` made (a borrowed pointer was
+    stored freed: review15-sp15 1)."""
+    if core is None:
+        return no_core()
+    columns = [["u"], ["a"], [None], [None], *([[False]] * 4), ["a"], ["content"], [0], [None],
+               [None]]  # fmt: skip
+    rel = LINK_FIELDS.index("rel")
+
+    class Dropping(list):
+        def __bool__(self) -> bool:
+            columns[rel][0] = None  # the column's only reference to this rel
+            return True
+
+    columns[rel][0] = Dropping(["ugc"])
+    made = core.link_objects(Link, native._link_slots(), tuple(columns), native._REL)
+    gc.collect()
+    junk = [bytearray(b"A" * 56) for _ in range(2000)]  # would reuse freed memory
+    assert type(made[0].rel) is Dropping and made[0].rel == ["ugc"] and len(junk) == 2000

@@ -59,7 +59,7 @@ fn link_objects<'py>(
     let out = PyList::empty(py);
     for i in 0..n {
         // SAFETY: each object is owned here until appended (then by the list, or dropped on
-        // an error); values are borrowed from lists that hold them, bounds checked by
+        // an error); each value is held (a new reference) while read, bounds checked by
         // PyList_GetItem (a list a finalizer shrank during an allocation gives NULL: an error);
         // the setters incref what they store.
         unsafe {
@@ -70,23 +70,22 @@ fn link_objects<'py>(
             let obj = Bound::from_owned_ptr(py, obj);
             for (j, ((list, set), slot)) in lists.iter().zip(&setters).zip(&descriptors).enumerate()
             {
-                let mut value = ffi::PyList_GetItem(list.as_ptr(), i as ffi::Py_ssize_t);
-                if value.is_null() {
+                let borrowed = ffi::PyList_GetItem(list.as_ptr(), i as ffi::Py_ssize_t);
+                if borrowed.is_null() {
                     return Err(PyErr::fetch(py));
                 }
-                let fresh;
+                // Owned while read: a truth test may run Python code that drops the list's
+                // reference (review15-sp15 1).
+                let mut held = Bound::from_borrowed_ptr(py, borrowed);
                 if j == own {
                     // `rel or []`, as own_rels: a false rel (the shared empty list) a new list.
-                    match ffi::PyObject_IsTrue(value) {
-                        0 => {
-                            fresh = PyList::empty(py);
-                            value = fresh.as_ptr();
-                        }
+                    match ffi::PyObject_IsTrue(held.as_ptr()) {
+                        0 => held = PyList::empty(py).into_any(),
                         -1 => return Err(PyErr::fetch(py)),
                         _ => {}
                     }
                 }
-                if set(slot.as_ptr(), obj.as_ptr(), value) != 0 {
+                if set(slot.as_ptr(), obj.as_ptr(), held.as_ptr()) != 0 {
                     return Err(PyErr::fetch(py));
                 }
             }

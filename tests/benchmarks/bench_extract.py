@@ -145,9 +145,10 @@ def _clear_core_memo() -> None:
         import pipelines.native as native_mod
     except ImportError:  # a tree from before the core
         return
-    core = native_mod.lexbor_core()  # (the tables set once, then here again)
-    if core is not None:
-        core.placement_tables(*native_mod.placement_tables())
+    load, tables = (getattr(native_mod, name, None) for name in ("lexbor_core", "placement_tables"))
+    core = load() if load is not None and tables is not None else None  # (tables set at load)
+    if core is not None:  # (a tree whose core keeps no facts memo has neither function)
+        core.placement_tables(*tables())
 
 
 def warm_detector() -> None:
