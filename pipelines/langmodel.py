@@ -12,6 +12,7 @@ py3langid's own load. ``LINKCRAWL_CACHE_DIR=0`` turns it off.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import lzma
 import os
 import tempfile
@@ -47,14 +48,15 @@ def cache_dir(env: dict[str, str] | os._Environ[str] = os.environ) -> Path | Non
 
 
 def cached_name(model_file: Path) -> str:
-    """The cache's name for *model_file*: py3langid's version and the file's size and mtime,
-    so that another model (an upgrade) is never read from an older cache."""
+    """The cache's name for *model_file*: py3langid's version and a digest of the file, so that
+    another model (an upgrade) is never read from an older copy, and every install of the same
+    model (one a virtualenv) shares one copy."""
     try:
         version = metadata.version("py3langid")
     except metadata.PackageNotFoundError:
         version = "0"
-    stat = model_file.stat()
-    return f"py3langid-{version}-{stat.st_size}-{stat.st_mtime_ns}.npz"
+    digest = hashlib.sha256(model_file.read_bytes()).hexdigest()[:20]  # ~10 ms for 4.6 MB
+    return f"py3langid-{version}-{digest}.npz"
 
 
 def load_model(model_file: Path, directory: Path | None = None) -> Model | None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import itertools
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -32,21 +36,16 @@ def crawl_id() -> str:
     return f"t{next(_ids)}"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _linkcrawl_cache() -> Iterator[None]:
+def _session_cache() -> None:
     """linkcrawl's cache (the language model: pipelines/langmodel.py) in a directory of the
-    session's, deleted at its end, not the user's ~/.cache (the CLIs tests start inherit it)."""
-    import os
-    import shutil
-    import tempfile
-
+    session's, deleted at its end, not the user's ~/.cache. Set when conftest is imported,
+    before collection and before xdist's workers start (they and the CLIs tests start inherit
+    it)."""
     if os.environ.get("LINKCRAWL_CACHE_DIR"):
-        yield
         return
     directory = tempfile.mkdtemp(prefix="linkcrawl-cache-")
     os.environ["LINKCRAWL_CACHE_DIR"] = directory
-    try:
-        yield
-    finally:
-        del os.environ["LINKCRAWL_CACHE_DIR"]
-        shutil.rmtree(directory, ignore_errors=True)
+    atexit.register(shutil.rmtree, directory, True)
+
+
+_session_cache()

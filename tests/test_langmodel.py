@@ -4,6 +4,7 @@ LZMA, then from a decompressed copy written atomically; never a wrong or half-wr
 from __future__ import annotations
 
 import doctest
+import os
 from array import array
 from pathlib import Path
 
@@ -97,3 +98,16 @@ def test_the_detector_answers_the_same_from_the_cache(tmp_path: Path, monkeypatc
     pagelang._identifier.cache_clear()
     assert answers[0] == answers[1] and [a[0] for a in answers[0]] == ["de", "fr", "ru"]
     assert [p.name for p in tmp_path.iterdir()] == [langmodel.cached_name(MODEL)]
+
+
+def test_copies_of_one_model_share_one_cache_name(tmp_path: Path):
+    """Every install of the same model (one a virtualenv) reads one copy; another model
+    another: the name is the file's digest, not its path or time."""
+    first, second, other = (tmp_path / n for n in ("a.npz.xz", "b.npz.xz", "c.npz.xz"))
+    data = MODEL.read_bytes()
+    first.write_bytes(data)
+    second.write_bytes(data)
+    other.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    os.utime(second, ns=(1, 1))
+    assert langmodel.cached_name(first) == langmodel.cached_name(second)
+    assert langmodel.cached_name(other) != langmodel.cached_name(first)
