@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import sys
 import time
 import uuid
@@ -138,6 +139,8 @@ class FileResult:
     crawl_ids: set[str] = field(default_factory=set)
     messages: list[str] = field(default_factory=list)  # one line per error (capped per file)
     cpu_seconds: float = 0.0  # the CPU its process spent on it
+    #: A span of a file (read by :func:`ingest_file` with ``span``): see :class:`_Spans`.
+    span: dict[str, Any] | None = None
 
     def add(self, other: FileResult) -> None:
         for name in ("files", "files_failed", "records", "pages", "links", "http_errors",
@@ -149,9 +152,10 @@ class FileResult:
         self.crawl_ids |= other.crawl_ids
 
 
-def part_name(source: str, crawl_id: str) -> str:
+def part_name(source: str, crawl_id: str, part: int = 0) -> str:
     """The name of a file's parts: the same file and crawl always give the same name (a file
-    ingested again replaces its rows), distinct files distinct names.
+    ingested again replaces its rows), distinct files distinct names; ``part``: the span of
+    a file read in several (see :func:`plan_spans`), from 0.
 
     >>> part_name("s3://commoncrawl/crawl-data/CC-MAIN-2024-22/x/CC-MAIN-1-00000.warc.gz",
     ...           "CC-MAIN-2024-22")
@@ -163,7 +167,7 @@ def part_name(source: str, crawl_id: str) -> str:
     for ext in (".gz", ".warc", ".arc"):
         base = base.removesuffix(ext)
     digest = hashlib.sha1(source.encode("utf-8")).hexdigest()[:12]
-    return f"part-{safe_name(crawl_id)}-warc-{safe_name(base)[:80]}-{digest}-00000.parquet"
+    return f"part-{safe_name(crawl_id)}-warc-{safe_name(base)[:80]}-{digest}-{part:05d}.parquet"
 
 
 class _Parts:
@@ -235,10 +239,8 @@ class _Parts:
             self.writers[kind].write_table(table, row_group_size=128 * 1024)
             self.written[kind] += table.num_rows
 
-    def publish(self) -> None:
-        """Close the parts, then rename them into place, links first (a reader never sees
-        pages without their links), with SIGINT and SIGTERM held between the two renames: a
-        stop there would publish links without their pages."""
+    def seal(self) -> list[str]:
+        """Close the parts and sync them to disk; the kinds written ("links", "pages")."""
         self.flush()
         kinds = [kind for kind in ("links", "pages") if kind in self.writers]
         for kind in kinds:
@@ -247,11 +249,27 @@ class _Parts:
             if self.fs.type_name == "local":
                 with open(f"{self.root}/{kind}/{self.tmp}", "rb") as fh:
                     os.fsync(fh.fileno())
+        self.writers.clear()
+        self.streams.clear()
+        return kinds
+
+    def publish(self) -> None:
+        """Close the parts, then rename them into place, links first (a reader never sees
+        pages without their links), with SIGINT and SIGTERM held between the two renames: a
+        stop there would publish links without their pages. The parts of the file's spans
+        that an earlier run wrote (:func:`plan_spans`) go: this run's rows replace them."""
+        kinds = self.seal()
         with _signals_held():
             for kind in kinds:
                 self.fs.move(f"{self.root}/{kind}/{self.tmp}", f"{self.root}/{kind}/{self.name}")
-        self.writers.clear()
-        self.streams.clear()
+        if self.fs.type_name == "local":
+            _drop_spans(self.root, self.name, set())
+
+    def sealed(self) -> list[tuple[str, str]]:
+        """:meth:`seal`, then each part's (temporary path, final path): for a span, whose
+        parts the pool's parent renames once every span of the file is read."""
+        return [(f"{self.root}/{kind}/{self.tmp}", f"{self.root}/{kind}/{self.name}")
+                for kind in self.seal()]  # fmt: skip
 
     def abort(self) -> None:
         for kind in list(self.writers):
@@ -260,6 +278,20 @@ class _Parts:
                 self.streams.pop(kind).close()
             with contextlib.suppress(OSError):
                 self.fs.delete_file(f"{self.root}/{kind}/{self.tmp}")
+
+
+def _drop_spans(root: str, name: str, written: set[str]) -> None:
+    """Delete the parts of ``name``'s file as span k >= 1 (``-0000k.parquet``) in ``root``'s
+    links/ and pages/ that are not ``written`` (their paths) by this run: an earlier ingest
+    of the same file and crawl wrote them, and a new ingest's parts replace the file's rows
+    (a local index only: span parts are only written there). 2 x ``MAX_SPANS`` stat calls."""
+    stem = name[: -len("00000.parquet")]
+    for kind in ("links", "pages"):
+        for k in range(1, MAX_SPANS):
+            path = f"{root}/{kind}/{stem}{k:05d}.parquet"
+            if path not in written:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
 
 
 @contextlib.contextmanager
@@ -321,14 +353,19 @@ def ingest_file(
     page_cpu_budget: float | None = None,
     flush_rows: int = defaults.FLUSH_ROWS,
     progress: Callable[[FileResult], None] | None = None,
+    span: tuple[int, int, int | None] | None = None,
 ) -> FileResult:
     """Ingest one archive into the index at ``out`` (a directory or a pyarrow filesystem URI)
     and return its counts. Its rows are published only once the whole file is read (a broken
     record is an error row or a message; a broken stream ends the file, what came before it
     is kept). ``crawl_id``: else the file's leading warcinfo ``isPartOf``, else ``ingest``.
-    ``progress`` gets the running counts every half second or so."""
-    from crawler.runner import crawl_id_error
-    from pipelines.warc import ArchiveError, iter_records, record_rows, warcinfo_fields
+    ``progress`` gets the running counts every half second or so.
+
+    ``span`` (part, start, until): only the records of a local file from offset ``start``
+    to the record at ``until`` (None: to the end), with ``crawl_id`` given; its parts are
+    written but not published: the result's ``span`` says where it ended and what to rename
+    (:class:`_Spans` publishes a file's spans together)."""
+    from pipelines.warc import ArchiveError, iter_records, record_rows
 
     cpu0 = time.process_time()
     limits = _limits(max_body_bytes, page_cpu_budget)
@@ -343,20 +380,22 @@ def ingest_file(
         elif len(res.messages) == MAX_MESSAGES:
             res.messages.append(f"{source}: (more errors, counted in the summary)")
 
+    part, start, until = span or (0, 0, None)
+    seam: list[Any] = []
+    keys: set[bytes] = set()
+    broke: int | None = None
     try:
         with open_input(source) as fh:
+            if start:
+                fh.seek(start)
             try:
-                for rec in iter_records(fh):
+                for rec in iter_records(fh, start=start, until=until, seam=seam):
                     res.records += 1
                     if rec.warning is not None:
                         res.errors["warc: record not followed by a blank line"] += 1
                         say(rec.warning)
                     if cid is None:
-                        cid = FALLBACK_CRAWL_ID
-                        if rec.index == 0 and rec.rec_type == "warcinfo":
-                            part_of = warcinfo_fields(rec).get("ispartof", "")
-                            if part_of and crawl_id_error(part_of) is None:
-                                cid = part_of
+                        cid = _crawl_id_of(rec)
                     got = record_rows(rec, crawl_id=cid, limits=limits, columns=True)
                     if got.skipped is not None:
                         res.skipped[got.skipped] += 1
@@ -367,8 +406,10 @@ def ingest_file(
                         say(f"record {rec.index}: {got.notice}")
                     if got.page is not None:
                         if parts is None:
-                            parts = _Parts(out, part_name(source, cid), flush_rows)
+                            parts = _Parts(out, part_name(source, cid, part), flush_rows)
                         parts.add(got.page, got.columns)
+                        if span is not None:
+                            keys.add(_page_key(got.page))
                         res.pages += 1
                         res.links += got.link_count
                         res.http_errors += int((got.page.get("status") or 0) >= 400)
@@ -380,11 +421,20 @@ def ingest_file(
                 res.files_failed += 1
                 res.errors[_reason(str(exc))] += 1
                 say(str(exc))
-        if res.records == 0 and not res.files_failed:
+                broke = exc.index
+        if seam and seam[0][1] is not None:  # the next span's first record says it of ours
+            res.errors["warc: record not followed by a blank line"] += 1
+            say(seam[0][1])
+        if res.records == 0 and not res.files_failed and not part:
             res.files_failed += 1
             res.errors["empty file"] += 1
             say("no record in it (empty file)")
-        if parts is not None:
+        if span is not None:
+            sealed = parts.sealed() if parts is not None else []
+            parts = None
+            res.span = {"source": source, "part": part, "end": seam[0][0] if seam else None,
+                        "broke": broke, "parts": sealed, "keys": keys}  # fmt: skip
+        elif parts is not None:
             parts.publish()
             parts = None
     except InputError as exc:
@@ -400,6 +450,27 @@ def ingest_file(
     return res
 
 
+def _crawl_id_of(rec: Any) -> str:
+    """The crawl id of a file's rows when none is given, from its first record: the
+    ``isPartOf`` of a leading warcinfo record if it is a valid crawl id, else ``ingest``."""
+    from crawler.runner import crawl_id_error
+    from pipelines.warc import warcinfo_fields
+
+    if rec.index == 0 and rec.rec_type == "warcinfo":
+        part_of = warcinfo_fields(rec).get("ispartof", "")
+        if part_of and crawl_id_error(part_of) is None:
+            return part_of
+    return FALLBACK_CRAWL_ID
+
+
+def _page_key(page: dict[str, Any]) -> bytes:
+    """8 bytes standing for a page row's (url, fetched_at): compaction keeps one fetch of a
+    URL, the latest, ties going to the greater part name, so spans of a file may not hold
+    the same fetch twice (in one file, both stay)."""
+    text = f"{page['url']}\0{page['fetched_at']}".encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(text, digest_size=8).digest()
+
+
 def _reason(error: str) -> str:
     """An error line's reason, without its detail, for the summary's counts.
 
@@ -412,6 +483,155 @@ def _reason(error: str) -> str:
     for sep in (" (", " '", ": over"):
         text = text.split(sep, 1)[0]
     return text[:60]
+
+
+# -- a file in several processes ---------------------------------------------------------------
+# A local file of at least twice this many bytes is read in spans of about this size, each by
+# any worker process (a pool of whole files idles its other workers while the last, largest
+# one is read: on bench_ingest's six files, 2 workers were slower than 1).
+SPLIT_BYTES = 4 << 20
+MAX_SPANS = 64  # spans of one file at most (larger spans then)
+
+
+def plan_spans(source: str, split_bytes: int, crawl_id: str | None) -> tuple[str, list[int]] | None:
+    """(the crawl id, the offsets where each span starts) of a local file to read in spans,
+    None to read it whole: too small, not WARC, no place found to cut, its first record
+    unreadable. Each start after the first is a guess (:func:`pipelines.warc.span_start`)
+    confirmed by the reader of the span before it (:class:`_Spans`)."""
+    from pipelines.warc import ArchiveError, iter_records, span_start
+
+    if split_bytes <= 0 or "://" in source:
+        return None
+    try:
+        size = os.stat(source).st_size
+        if size < 2 * split_bytes:
+            return None
+        n = min(MAX_SPANS, size // split_bytes)
+        with open(source, "rb", buffering=0) as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+            starts = [0]
+            for k in range(1, n):
+                at = span_start(raw, max(size * k // n, starts[-1] + 1), size * (k + 1) // n,
+                                gzipped)  # fmt: skip
+                if at is not None:
+                    starts.append(at)
+        if len(starts) < 2:
+            return None
+        if crawl_id is None:
+            with open(source, "rb", buffering=1 << 16) as fh:
+                crawl_id = _crawl_id_of(next(iter_records(fh)))
+    except (OSError, ArchiveError, StopIteration):
+        return None
+    return crawl_id, starts
+
+
+class _Spans:
+    """The spans of the files read in spans, in the pool's parent: a file's parts are renamed
+    into place once all its spans are read and each span ended exactly where the next began
+    (the first record past its end starts at the next span's start; then the next span read
+    the records a whole-file read would). Else (a guessed start inside a record, a broken
+    stream before the end, the same fetch of a URL in two spans: compaction would keep one
+    where a whole file keeps both) the spans' parts are deleted and the file is read whole."""
+
+    def __init__(self, out: str) -> None:
+        self.out = out
+        self.files: dict[str, list[FileResult | None]] = {}
+        self.starts: dict[str, list[int]] = {}
+        self.failed: set[str] = set()  # files whose spans' results are thrown away
+
+    def tasks(self, source: str, crawl_id: str, starts: list[int]) -> list[tuple[Any, ...]]:
+        """The span tasks of ``source``: ("span", source, part, start, until, crawl id)."""
+        self.files[source] = [None] * len(starts)
+        self.starts[source] = starts
+        ends = [*starts[1:], None]
+        return [("span", source, k, starts[k], ends[k], crawl_id) for k in range(len(starts))]
+
+    def add(self, source: str, res: FileResult) -> tuple[str, FileResult | None]:
+        """Take a span's result: ("wait", None) until the file's last; then ("done", the
+        file's result) with its parts published, or ("whole", None): read it whole."""
+        assert res.span is not None
+        if source in self.failed:
+            self._delete([res])
+            return "wait", None
+        got = self.files[source]
+        got[res.span["part"]] = res
+        if any(r is None for r in got):
+            return "wait", None
+        done = [r for r in got if r is not None]
+        del self.files[source]
+        if not self._seamless(source, done):
+            self._delete(done)
+            return "whole", None
+        with _signals_held():  # all links parts first: no pages without their links
+            for kind in ("links", "pages"):
+                for r in done:
+                    for tmp, final in r.span["parts"]:  # type: ignore[index]
+                        if f"/{kind}/" in final:
+                            os.replace(tmp, final)
+        written = {final for r in done for _, final in r.span["parts"]}  # type: ignore[index]
+        if written:
+            first = min(written)
+            _drop_spans(first.rsplit("/", 2)[0], first.rsplit("/", 1)[1], written)
+        return "done", _joined(source, done)
+
+    def lost(self, source: str) -> None:
+        """A span of ``source`` died with its worker: the file is read whole (alone)."""
+        self.failed.add(source)
+        got = self.files.pop(source, [])
+        self._delete([r for r in got if r is not None])
+
+    def _seamless(self, source: str, done: list[FileResult]) -> bool:
+        starts = self.starts.pop(source)
+        for k, r in enumerate(done[:-1]):
+            if r.span["end"] != starts[k + 1] or r.span["broke"] is not None:  # type: ignore[index]
+                return False
+        if any(r.span["broke"] == 0 for r in done[1:]):  # type: ignore[index]
+            return False  # "not a WARC file" where a whole read says "after record N"
+        keys = [r.span["keys"] for r in done]  # type: ignore[index]
+        return sum(map(len, keys)) == len(set().union(*keys))
+
+    @staticmethod
+    def _delete(results: list[FileResult]) -> None:
+        for r in results:
+            for tmp, _ in r.span["parts"] if r.span else ():
+                with contextlib.suppress(OSError):
+                    os.remove(tmp)
+
+    def discard(self) -> None:
+        """Delete the parts of every file not published (the pool stops)."""
+        for source in list(self.files):
+            self.lost(source)
+
+
+_RECORD_NO = re.compile(r"(after record |record )(\d+)")
+
+
+def _joined(source: str, spans: list[FileResult]) -> FileResult:
+    """The result of a file read in ``spans`` (in order), as reading it whole gives it: the
+    counts summed, the record numbers of messages counted from the file's start, at most
+    ``MAX_MESSAGES`` lines."""
+    out = FileResult(files=1)
+    lines: list[str] = []
+    more = False
+    head = f"{source}: "
+    base = 0
+    for r in spans:
+        out.add(r)
+        for line in r.messages:
+            text = line[len(head) :]
+            if text == "(more errors, counted in the summary)":
+                more = True
+                continue
+            m = _RECORD_NO.match(text)
+            if m is not None and base:
+                text = f"{m.group(1)}{int(m.group(2)) + base}{text[m.end() :]}"
+            lines.append(head + text)
+        base += r.records
+    out.files = 1
+    out.messages = lines[:MAX_MESSAGES]
+    if more or len(lines) > MAX_MESSAGES:
+        out.messages.append(f"{head}(more errors, counted in the summary)")
+    return out
 
 
 # -- many files, many processes --------------------------------------------------------------
@@ -514,8 +734,9 @@ def _die_with(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _task(source: str, out: str, options: dict[str, Any]) -> FileResult:
-    """One file in a worker process; its running counts go to the shared counters."""
+def _task(task: str | tuple[Any, ...], out: str, options: dict[str, Any]) -> FileResult:
+    """One file (or span of a file, see :meth:`_Spans.tasks`) in a worker process; its
+    running counts go to the shared counters."""
     sent = [0, 0, 0]
 
     def report(res: FileResult) -> None:
@@ -525,6 +746,11 @@ def _task(source: str, out: str, options: dict[str, Any]) -> FileResult:
                 _shared[i] += now[i] - sent[i]
         sent[:] = now
 
+    if isinstance(task, tuple):
+        _, source, part, start, until, crawl_id = task
+        options = {**options, "crawl_id": crawl_id, "span": (part, start, until)}
+    else:
+        source = task
     try:
         res = ingest_file(source, out, progress=report, **options)
     except SystemExit:  # stopped (SIGTERM): the file's parts are deleted; take no other file
@@ -571,7 +797,7 @@ def warm_up() -> None:
 
 def _pool_parent(
     sources: list[str], out: str, options: dict[str, Any], workers: int, shared: Any, conn: Any,
-    caller: int,
+    caller: int, split_bytes: int = 0,
 ) -> None:  # fmt: skip
     """The parent of the worker processes (forked from a caller that runs no other thread,
     else spawned): loads what a file needs once (:func:`warm_up`), forks ``workers`` processes
@@ -593,14 +819,25 @@ def _pool_parent(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop_once)
     _die_with(caller)  # the caller killed (SIGKILL, out of memory): stop the workers too
+    spans = _Spans(out)
     try:
         warm_up()
         gc.freeze()  # what is loaded stays out of the workers' collections (and shared)
         ctx = multiprocessing.get_context("fork")
-        queue, suspects = deque(sources), deque[str]()
+        queue: deque[Any] = deque(_tasks(sources, out, options, split_bytes, spans))
+        workers = min(workers, len(queue))
+        suspects = deque[str]()
         sent, idle_rounds = [0], 0
 
         def send(result: FileResult) -> None:
+            if result.span is not None:
+                source = result.span["source"]
+                what, whole = spans.add(source, result)
+                if what == "whole":
+                    queue.appendleft(source)  # read again, whole
+                if whole is None:
+                    return
+                result = whole
             sent[0] += 1
             conn.send(result)
 
@@ -610,6 +847,12 @@ def _pool_parent(
             alone, before = bool(suspects), sent[0]
             todo = deque([suspects.popleft()]) if alone else queue
             lost = _pool_round(ctx, todo, 1 if alone else workers, out, options, shared, send)
+            for task in lost:  # a span lost: its file is read whole (and alone)
+                if isinstance(task, tuple):
+                    spans.lost(task[1])
+            if any(isinstance(t, tuple) for t in lost):
+                lost = list(dict.fromkeys(t[1] if isinstance(t, tuple) else t for t in lost))
+                queue = deque(t for t in queue if not (isinstance(t, tuple) and t[1] in lost))
             if alone and lost:
                 send(_died(lost[0]))
             else:
@@ -624,7 +867,27 @@ def _pool_parent(
     except Exception:
         conn.send(("error", traceback.format_exc(limit=-8)))
     finally:
+        spans.discard()
         conn.close()
+
+
+def _tasks(
+    sources: list[str], out: str, options: dict[str, Any], split_bytes: int, spans: _Spans
+) -> list[str | tuple[Any, ...]]:
+    """The pool's tasks, the largest first: each file whole, or its spans (a local file of at
+    least 2 x ``split_bytes`` into a local index, see :func:`plan_spans`)."""
+    tasks: list[tuple[int, str | tuple[Any, ...]]] = []
+    local = "://" not in out
+    for source in sources:
+        plan = plan_spans(source, split_bytes, options.get("crawl_id")) if local else None
+        if plan is None:
+            tasks.append((_size(source), source))
+            continue
+        size = _size(source)
+        for task in spans.tasks(source, *plan):
+            tasks.append(((task[4] or size) - task[3], task))
+    tasks.sort(key=lambda t: -t[0])  # stable: files of equal size keep their order
+    return [task for _, task in tasks]
 
 
 def _stop_once(signum: int, frame: Any) -> None:
@@ -724,15 +987,17 @@ def by_size(sources: list[str]) -> list[str]:
     ['s3://b/x.warc.gz', '/no/such.warc.gz']
     """
 
-    def size(source: str) -> int:
-        if "://" in source:
-            return 0
-        try:
-            return os.stat(source).st_size
-        except OSError:
-            return 0
+    return sorted(sources, key=lambda s: -_size(s))
 
-    return sorted(sources, key=lambda s: -size(s))
+
+def _size(source: str) -> int:
+    """A local file's size; 0 for URIs and missing files."""
+    if "://" in source:
+        return 0
+    try:
+        return os.stat(source).st_size
+    except OSError:
+        return 0
 
 
 def run_ingest(
@@ -746,11 +1011,14 @@ def run_ingest(
     progress: bool = True,
     messages: Any = None,
     meanwhile: Callable[[], None] | None = None,
+    split_bytes: int = SPLIT_BYTES,
 ) -> IngestSummary:
     """Ingest ``sources`` into ``out`` with ``workers`` processes (one file each at a time;
     1: in this process). Each file's error lines go to ``messages`` (stderr) as it ends.
     ``meanwhile``: called once in this process while the worker processes start (the
-    caller's own loading, on a core they leave idle); with one worker, not called."""
+    caller's own loading, on a core they leave idle); with one worker, not called. With
+    several, a local file of at least 2 x ``split_bytes`` (0: none) is read in spans by
+    any of them (:func:`plan_spans`), with the rows reading it whole gives."""
     messages = messages or sys.stderr
     options = {"crawl_id": crawl_id, "max_body_bytes": max_body_bytes,
                "page_cpu_budget": page_cpu_budget}  # fmt: skip
@@ -764,13 +1032,14 @@ def run_ingest(
         for line in res.messages:
             print(f"linkcrawl: {line}", file=messages, flush=True)
 
-    if workers <= 1 or len(sources) <= 1:
+    if workers <= 1 or (len(sources) <= 1 and _size(sources[0] if sources else "") <
+                        2 * split_bytes):  # fmt: skip
         # SIGTERM as Ctrl-C: the file's unfinished parts are deleted (review12-i18c 2).
         with _fewer_collections(), _term_as_interrupt():
             _ingest_here(sources, out, options, total, bar, finished)
     else:
-        _in_pool(by_size(sources), out, options, min(workers, len(sources)), total, bar,
-                 finished, meanwhile)  # fmt: skip
+        _in_pool(by_size(sources), out, options, workers, total, bar, finished, meanwhile,
+                 split_bytes)  # fmt: skip
     bar.update(total.files, [total.records, total.pages, total.links],
                sum(total.errors.values()), force=True)  # fmt: skip
     bar.done()
@@ -798,7 +1067,7 @@ def _ingest_here(
 def _in_pool(
     sources: list[str], out: str, options: dict[str, Any], workers: int, total: FileResult,
     bar: IngestProgress, finished: Callable[[FileResult], None],
-    meanwhile: Callable[[], None] | None = None,
+    meanwhile: Callable[[], None] | None = None, split_bytes: int = 0,
 ) -> None:  # fmt: skip
     """``run_ingest`` with ``workers`` processes, forked by one parent process
     (:func:`_pool_parent`); each file's result is taken as it ends. The parent is forked from
@@ -816,7 +1085,7 @@ def _in_pool(
     results, send = ctx.Pipe(duplex=False)
     parent = ctx.Process(target=_pool_parent, name="linkcrawl ingest pool",
                          args=(sources, out, options, workers, shared, send,
-                               os.getpid()))  # fmt: skip
+                               os.getpid(), split_bytes))  # fmt: skip
     parent.start()
     send.close()  # the parent's end only: its exit is the end of the results
     with _term_as_interrupt():

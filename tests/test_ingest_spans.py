@@ -1,0 +1,289 @@
+"""A large WARC file read in spans by several worker processes (crawler/ingest.py
+``plan_spans``, ``_Spans``): the rows, their order and the messages are those of reading it
+whole, on real pages (the Zyte pages of tests/data), gzip per record and uncompressed; files
+whose guessed seams are wrong (a gzip member inside a stored record, gzip members that do not
+start records, the same fetch of a URL in two spans) are read whole; a rerun replaces the
+parts of an earlier run, split or not."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import zlib
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from crawler.cli import main
+from crawler.ingest import MAX_MESSAGES, _Spans, ingest_file, plan_spans, run_ingest
+from pipelines.report import load_links, load_pages
+from tests.test_ingest import _readers_of, html, http, record, rows, write_sites, write_warc
+
+ZYTE = Path(__file__).resolve().parent / "data" / "zyte-article-extraction-benchmark"
+SPLIT = 128 * 1024  # span size in these tests: a few MB of pages make tens of spans
+
+
+def zyte_records(n: int = 80) -> list[bytes]:
+    """Response records of ``n`` real pages (the Zyte pages, with their URLs)."""
+    truth = json.loads((ZYTE / "ground-truth.json").read_text())
+    out = []
+    for pid, item in sorted(truth.items())[:n]:
+        body = gzip.decompress((ZYTE / "html" / f"{pid}.html.gz").read_bytes())
+        out.append(record("response", item["url"], http("200 OK", body,
+                                                        Content_Type="text/html")))  # fmt: skip
+    return out
+
+
+def members(records: list[bytes]) -> bytes:
+    return b"".join(gzip.compress(r, mtime=0) for r in records)
+
+
+def ingested(files: list[Path], out: Path, workers: int, split: int = SPLIT) -> tuple:
+    """Raw links and pages of ``files`` ingested with ``workers`` (rows in part-name order,
+    each file's parts in turn), the parts written, the summary and its messages."""
+    said = io.StringIO()
+    got = run_ingest([str(f) for f in files], str(out), workers=workers, progress=False,
+                     messages=said, split_bytes=split)  # fmt: skip
+    tables = {}
+    for kind in ("links", "pages"):
+        parts = sorted((out / kind).glob("part-*.parquet"))
+        tables[kind] = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else None
+    names = sorted(p.name for p in (out / "pages").glob("part-*.parquet"))
+    return tables, names, got.format().splitlines()[0].rsplit(",", 2)[0], said.getvalue()
+
+
+def same_as_whole(files: list[Path], tmp_path: Path, spans: int) -> None:
+    """Read in spans (2 workers) and whole (1): the same raw rows in the same order, the same
+    summary and messages, and ``spans`` page parts; then compacted, the same tables."""
+    whole = ingested(files, tmp_path / "whole", 1)
+    split = ingested(files, tmp_path / "split", 2)
+    for kind in ("links", "pages"):
+        assert split[0][kind].equals(whole[0][kind]), kind
+    assert split[2:] == whole[2:]
+    assert len(split[1]) == spans and len(whole[1]) == len(files)
+    assert not list((tmp_path / "split").rglob("*.tmp"))
+    for name in ("whole", "split"):
+        assert main(["compact", str(tmp_path / name)]) == 0
+    a, b = load_links(tmp_path / "whole"), load_links(tmp_path / "split")
+    assert a.num_rows > 1000 and a.equals(b)
+    assert load_pages(tmp_path / "whole").equals(load_pages(tmp_path / "split"))
+
+
+def test_a_gzip_file_read_in_spans_gives_the_rows_of_reading_it_whole(tmp_path):
+    warc = tmp_path / "zyte.warc.gz"
+    info = gzip.compress(record("warcinfo", None, b"isPartOf: SPAN-CRAWL\r\n"))
+    warc.write_bytes(info + members(zyte_records()))
+    plan = plan_spans(str(warc), SPLIT, None)
+    assert plan is not None and plan[0] == "SPAN-CRAWL" and len(plan[1]) >= 10
+    same_as_whole([warc], tmp_path, len(plan[1]))
+
+
+def test_an_uncompressed_file_is_cut_at_record_boundaries(tmp_path):
+    warc = tmp_path / "zyte.warc"
+    warc.write_bytes(b"".join(zyte_records()))
+    plan = plan_spans(str(warc), SPLIT, None)
+    assert plan is not None and len(plan[1]) >= 10
+    starts = plan[1]
+    data = warc.read_bytes()
+    assert all(data[s : s + 8] == b"WARC/1.1" for s in starts)
+    same_as_whole([warc], tmp_path, len(starts))
+
+
+def test_messages_count_records_from_the_files_start(tmp_path):
+    recs = zyte_records(40)
+    for i in (5, 25, 35):  # broken heads here and there: one message each
+        recs[i] = record("response", f"http://bad.test/{i}", b"GARBAGE HEAD\r\n\r\n<p>")
+    warc = tmp_path / "bad.warc.gz"
+    warc.write_bytes(members(recs))
+    whole = ingested([warc], tmp_path / "whole", 1)
+    split = ingested([warc], tmp_path / "split", 2)
+    assert len(split[1]) > 3 and split[2:] == whole[2:]
+    assert [line.split(": ")[2] for line in whole[3].splitlines()] == [
+        "record 5", "record 25", "record 35"]  # fmt: skip
+
+
+def test_a_file_cut_short_gives_what_reading_it_whole_gives(tmp_path):
+    data = members(zyte_records(40))
+    warc = tmp_path / "cut.warc.gz"
+    warc.write_bytes(data[:-1000])  # the last span's stream breaks in its last record
+    whole = ingested([warc], tmp_path / "whole", 1)
+    split = ingested([warc], tmp_path / "split", 2)
+    assert "truncated gzip member" in whole[3] and "after record" in whole[3]
+    assert split[2:] == whole[2:] and len(split[1]) > 3
+    for kind in ("links", "pages"):
+        assert split[0][kind].equals(whole[0][kind])
+
+
+def _fake_member_warc(path: Path) -> Path:
+    """Pages, then one record whose payload holds gzip members of WARC records (a WARC file
+    fetched as a page, say) and is stored uncompressed, then pages: a span starting in the
+    middle finds one of those members first."""
+    inner = members(zyte_records(3)) * 40
+    stored = record("response", "http://dl.test/a.warc.gz",
+                    http("200 OK", inner, Content_Type="application/warc"))  # fmt: skip
+    c = zlib.compressobj(0, zlib.DEFLATED, 31)  # level 0: stored blocks, the bytes as they are
+    stored_member = c.compress(stored) + c.flush()
+    recs = zyte_records(30)
+    path.write_bytes(members(recs[:3]) + stored_member + members(recs[3:]))
+    return path
+
+
+def test_a_gzip_member_inside_a_record_is_no_seam(tmp_path):
+    warc = _fake_member_warc(tmp_path / "fake.warc.gz")
+    plan = plan_spans(str(warc), SPLIT, None)
+    assert plan is not None  # a guess falls on a fake member: the reader before refuses it
+    whole = ingested([warc], tmp_path / "whole", 1)
+    split = ingested([warc], tmp_path / "split", 2)
+    assert split[0]["pages"].num_rows == 31  # the record of the stored members too
+    for kind in ("links", "pages"):
+        assert split[0][kind].equals(whole[0][kind])
+    assert split[2:] == whole[2:] and split[1] == whole[1]  # read whole: one part
+
+
+def test_a_seam_on_a_member_inside_a_record_is_refused_by_the_span_before(tmp_path):
+    """The guess on a fake member that reads cleanly (one stored block: no block header cuts
+    the members inside): the span from it reads records, and only the span before it can
+    tell (it reads on through the stored record to the next real member)."""
+    inner = gzip.compress(record("response", "http://in.test/", http("200 OK", b"<p>")), mtime=0)
+    stored = record("resource", "http://dl.test/a.warc.gz", inner * 50)
+    assert len(stored) < 60_000
+    c = zlib.compressobj(0, zlib.DEFLATED, 31)
+    recs = zyte_records(6)
+    head = members(recs[:3])
+    data = head + c.compress(stored) + c.flush() + members(recs[3:])
+    warc = tmp_path / "fake.warc.gz"
+    warc.write_bytes(data)
+    fake = data.index(inner, len(head) + 100)
+    real = len(data) - len(members(recs[3:]))
+    spans = _Spans(str(tmp_path / "ix"))
+    tasks = spans.tasks(str(warc), "c", [0, fake])
+    got = [ingest_file(str(warc), str(tmp_path / "ix"), crawl_id="c", span=t[2:5]) for t in tasks]
+    assert got[0].span["end"] == real and got[0].records == 4  # not at the guess
+    # It reads the 50 fake records, then breaks where the stored record ends: as the last
+    # span of a file cut short may (a whole read breaks there too).
+    assert got[1].records == 50 and got[1].span["broke"] == 50
+    assert spans.add(str(warc), got[0]) == ("wait", None)
+    assert spans.add(str(warc), got[1]) == ("whole", None)
+    assert not list((tmp_path / "ix").rglob("*.parquet")) and not list(tmp_path.rglob("*.tmp"))
+
+
+def test_members_that_do_not_start_records_are_no_seams(tmp_path):
+    """Whole-file gzip in 4 KB members (bgzip style): a member that starts with ``WARC/1.``
+    inside a record's payload passes the guess, not the reader before it."""
+    recs = zyte_records(30)
+    trap = b"\r\n" + record("response", "http://trap.test/", http("200 OK", b"<p>"))
+    recs[15] = record("response", "http://x.test/", http("200 OK", b"<p>" + trap * 300,
+                                                         Content_Type="text/html"))  # fmt: skip
+    raw = b"".join(recs)
+    cuts = sorted({*range(0, len(raw), 4096), *(i + 2 for i in _all(raw, trap))})
+    warc = tmp_path / "bgzip.warc.gz"
+    pairs = zip(cuts, [*cuts[1:], len(raw)], strict=True)
+    warc.write_bytes(b"".join(gzip.compress(raw[a:b], mtime=0) for a, b in pairs))
+    assert plan_spans(str(warc), SPLIT, None) is not None
+    whole = ingested([warc], tmp_path / "whole", 1)
+    split = ingested([warc], tmp_path / "split", 2)
+    for kind in ("links", "pages"):
+        assert split[0][kind].equals(whole[0][kind])
+    assert split[2:] == whole[2:] and split[1] == whole[1]
+
+
+def _all(data: bytes, sub: bytes) -> list[int]:
+    out, i = [], data.find(sub)
+    while i >= 0:
+        out.append(i)
+        i = data.find(sub, i + 1)
+    return out
+
+
+def test_the_same_fetch_in_two_spans_reads_the_file_whole(tmp_path):
+    """Compaction keeps the latest fetch of a URL, ties to the greater part: two spans
+    holding the same URL and date would lose a copy that one file keeps."""
+    recs = zyte_records(40)
+    recs[-1] = recs[0]
+    warc = tmp_path / "twice.warc.gz"
+    warc.write_bytes(members(recs))
+    whole = ingested([warc], tmp_path / "whole", 1)
+    split = ingested([warc], tmp_path / "split", 2)
+    assert split[1] == whole[1] and split[0]["pages"].num_rows == 40
+    for name in ("whole", "split"):
+        assert main(["compact", str(tmp_path / name)]) == 0
+    assert load_links(tmp_path / "whole").equals(load_links(tmp_path / "split"))
+
+
+def test_a_rerun_replaces_the_parts_of_a_split_run_and_back(tmp_path):
+    warc = tmp_path / "zyte.warc.gz"
+    warc.write_bytes(members(zyte_records(40)))
+    out = tmp_path / "ix"
+    first = ingested([warc], out, 2)
+    assert len(first[1]) > 3
+    again = ingested([warc], out, 1)  # whole: the spans' parts go
+    assert again[1] == [first[1][0]] and again[0]["links"].equals(first[0]["links"])
+    split = ingested([warc], out, 2, split=SPLIT * 2)  # fewer spans than the first run
+    assert 1 < len(split[1]) < len(first[1]) and split[0]["links"].equals(first[0]["links"])
+
+
+def test_small_files_and_uris_are_read_whole():
+    assert plan_spans("s3://bucket/a.warc.gz", SPLIT, None) is None
+    assert plan_spans(__file__, 1 << 30, None) is None
+    assert plan_spans(__file__, 64, None) is None  # not WARC: no record start in it
+
+
+@pytest.mark.parametrize("limit", [MAX_MESSAGES])
+def test_messages_past_the_cap_say_so_once(tmp_path, limit):
+    recs = [record("response", f"http://bad.test/{i}", b"GARBAGE\r\n\r\n") for i in range(3000)]
+    recs[::50] = zyte_records(60)
+    warc = tmp_path / "many.warc.gz"
+    warc.write_bytes(members(recs))
+    whole = ingested([warc], tmp_path / "whole", 1)
+    split = ingested([warc], tmp_path / "split", 2)
+    assert len(split[1]) > 3 and split[2:] == whole[2:]
+    assert len(whole[3].splitlines()) == limit + 1
+
+
+def test_a_worker_killed_in_a_span_reads_its_file_whole_and_alone(tmp_path):
+    """A span's worker killed (SIGKILL): the spans of that file already read are deleted,
+    the rest not started, and the file is read again whole, alone; every row is there once,
+    no temporary part is left."""
+    import contextlib
+    import os
+    import signal
+    import threading
+
+    files = write_sites(tmp_path, 2)
+    slow = write_warc(tmp_path / "slow.warc.gz", [
+        record("response", f"http://slow.test/{j}", http("200 OK", html(
+            *(f"/{j}/{k}" for k in range(30))), Content_Type="text/html"))
+        for j in range(1500)])  # fmt: skip
+    assert plan_spans(str(slow), SPLIT // 8, None) is not None
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def killer() -> None:
+        while not stop.is_set() and not killed:
+            for pid in _readers_of(slow)[:1]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+            stop.wait(0.01)
+
+    watch = threading.Thread(target=killer, daemon=True)
+    watch.start()
+    result: list = []
+    job = threading.Thread(target=lambda: result.append(run_ingest(
+        [str(slow), *map(str, files)], str(tmp_path / "ix"), workers=2, progress=False,
+        messages=io.StringIO(), split_bytes=SPLIT // 8)), daemon=True)  # fmt: skip
+    job.start()
+    job.join(timeout=300)
+    stop.set()
+    assert not job.is_alive(), "ingest hung after a span's worker was killed"
+    total = result[0].total
+    assert killed and total.files == 3 and total.files_failed == 0
+    assert total.pages == 10 + 1500
+    got = [r["url"] for r in rows(tmp_path / "ix", "pages")]
+    assert sorted(got) == sorted({*got}) and len(got) == 1510  # each once
+    assert [p.name[-13:] for p in (tmp_path / "ix" / "pages").glob("*slow*")] == [
+        "00000.parquet"]  # fmt: skip
+    assert not list((tmp_path / "ix").rglob("*.tmp"))
