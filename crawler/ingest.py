@@ -1,4 +1,5 @@
-"""`linkcrawl ingest`: build the index from web archives (WARC, ARC), one file per process.
+"""`linkcrawl ingest`: build the index from web archives (WARC, ARC), one file (or span of a
+large file) per process.
 
 :func:`ingest_file` is the unit of work (the cluster's workers call it too): it reads one
 archive, local or on an object store, record by record (pipelines/warc.py), and publishes its
