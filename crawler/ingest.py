@@ -492,6 +492,21 @@ def _reason(error: str) -> str:
 # one is read: on bench_ingest's six files, 2 workers were slower than 1).
 SPLIT_BYTES = 4 << 20
 MAX_SPANS = 64  # spans of one file at most (larger spans then)
+# Spans no smaller than the job's bytes over this many per worker: the last task then idles
+# the others ~1/16 of the job at most, and a job of many files is not cut into many parts.
+SPANS_PER_WORKER = 8
+
+
+def span_bytes(sources: list[str], workers: int, floor: int) -> int:
+    """The span size of a job: ``floor``, or the local files' bytes over ``SPANS_PER_WORKER``
+    tasks per worker when that is more (0: no spans).
+
+    >>> span_bytes(["s3://b/x.warc.gz"], 2, 4 << 20)
+    4194304
+    """
+    if floor <= 0:
+        return 0
+    return max(floor, sum(map(_size, sources)) // (max(1, workers) * SPANS_PER_WORKER))
 
 
 def plan_spans(source: str, split_bytes: int, crawl_id: str | None) -> tuple[str, list[int]] | None:
@@ -825,7 +840,7 @@ def _pool_parent(
         warm_up()
         gc.freeze()  # what is loaded stays out of the workers' collections (and shared)
         ctx = multiprocessing.get_context("fork")
-        queue: deque[Any] = deque(_tasks(sources, out, options, split_bytes, spans))
+        queue: deque[Any] = deque(_tasks(sources, out, options, split_bytes, spans, workers))
         workers = min(workers, len(queue))
         suspects = deque[str]()
         sent, idle_rounds = [0], 0
@@ -873,12 +888,14 @@ def _pool_parent(
 
 
 def _tasks(
-    sources: list[str], out: str, options: dict[str, Any], split_bytes: int, spans: _Spans
-) -> list[str | tuple[Any, ...]]:
+    sources: list[str], out: str, options: dict[str, Any], split_bytes: int, spans: _Spans,
+    workers: int,
+) -> list[str | tuple[Any, ...]]:  # fmt: skip
     """The pool's tasks, the largest first: each file whole, or its spans (a local file of at
-    least 2 x ``split_bytes`` into a local index, see :func:`plan_spans`)."""
+    least 2 x :func:`span_bytes` into a local index, see :func:`plan_spans`)."""
     tasks: list[tuple[int, str | tuple[Any, ...]]] = []
     local = "://" not in out
+    split_bytes = span_bytes(sources, workers, split_bytes)
     for source in sources:
         plan = plan_spans(source, split_bytes, options.get("crawl_id")) if local else None
         if plan is None:
@@ -1034,7 +1051,7 @@ def run_ingest(
             print(f"linkcrawl: {line}", file=messages, flush=True)
 
     if workers <= 1 or (len(sources) <= 1 and _size(sources[0] if sources else "") <
-                        2 * split_bytes):  # fmt: skip
+                        2 * span_bytes(sources, workers, split_bytes)):  # fmt: skip
         # SIGTERM as Ctrl-C: the file's unfinished parts are deleted (review12-i18c 2).
         with _fewer_collections(), _term_as_interrupt():
             _ingest_here(sources, out, options, total, bar, finished)

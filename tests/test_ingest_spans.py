@@ -18,9 +18,25 @@ import pyarrow.parquet as pq
 import pytest
 
 from crawler.cli import main
-from crawler.ingest import MAX_MESSAGES, _Spans, ingest_file, plan_spans, run_ingest
+from crawler.ingest import (
+    MAX_MESSAGES,
+    _Spans,
+    ingest_file,
+    plan_spans,
+    run_ingest,
+    span_bytes,
+)
 from pipelines.report import load_links, load_pages
-from tests.test_ingest import _readers_of, html, http, record, rows, write_sites, write_warc
+from tests.test_ingest import (
+    _parent_of,
+    _readers_of,
+    html,
+    http,
+    record,
+    rows,
+    write_sites,
+    write_warc,
+)
 
 ZYTE = Path(__file__).resolve().parent / "data" / "zyte-article-extraction-benchmark"
 SPLIT = 128 * 1024  # span size in these tests: a few MB of pages make tens of spans
@@ -35,6 +51,11 @@ def zyte_records(n: int = 80) -> list[bytes]:
         out.append(record("response", item["url"], http("200 OK", body,
                                                         Content_Type="text/html")))  # fmt: skip
     return out
+
+
+def planned(warc: Path, floor: int = SPLIT) -> tuple[str, list[int]] | None:
+    """The spans of ``warc`` alone in a job of 2 workers (see :func:`span_bytes`)."""
+    return plan_spans(str(warc), span_bytes([str(warc)], 2, floor), None)
 
 
 def members(records: list[bytes]) -> bytes:
@@ -76,7 +97,7 @@ def test_a_gzip_file_read_in_spans_gives_the_rows_of_reading_it_whole(tmp_path):
     warc = tmp_path / "zyte.warc.gz"
     info = gzip.compress(record("warcinfo", None, b"isPartOf: SPAN-CRAWL\r\n"))
     warc.write_bytes(info + members(zyte_records()))
-    plan = plan_spans(str(warc), SPLIT, None)
+    plan = planned(warc)
     assert plan is not None and plan[0] == "SPAN-CRAWL" and len(plan[1]) >= 10
     same_as_whole([warc], tmp_path, len(plan[1]))
 
@@ -84,7 +105,7 @@ def test_a_gzip_file_read_in_spans_gives_the_rows_of_reading_it_whole(tmp_path):
 def test_an_uncompressed_file_is_cut_at_record_boundaries(tmp_path):
     warc = tmp_path / "zyte.warc"
     warc.write_bytes(b"".join(zyte_records()))
-    plan = plan_spans(str(warc), SPLIT, None)
+    plan = planned(warc)
     assert plan is not None and len(plan[1]) >= 10
     starts = plan[1]
     data = warc.read_bytes()
@@ -133,7 +154,7 @@ def _fake_member_warc(path: Path) -> Path:
 
 def test_a_gzip_member_inside_a_record_is_no_seam(tmp_path):
     warc = _fake_member_warc(tmp_path / "fake.warc.gz")
-    plan = plan_spans(str(warc), SPLIT, None)
+    plan = planned(warc)
     assert plan is not None  # a guess falls on a fake member: the reader before refuses it
     whole = ingested([warc], tmp_path / "whole", 1)
     split = ingested([warc], tmp_path / "split", 2)
@@ -182,7 +203,7 @@ def test_members_that_do_not_start_records_are_no_seams(tmp_path):
     warc = tmp_path / "bgzip.warc.gz"
     pairs = zip(cuts, [*cuts[1:], len(raw)], strict=True)
     warc.write_bytes(b"".join(gzip.compress(raw[a:b], mtime=0) for a, b in pairs))
-    assert plan_spans(str(warc), SPLIT, None) is not None
+    assert planned(warc) is not None
     whole = ingested([warc], tmp_path / "whole", 1)
     split = ingested([warc], tmp_path / "split", 2)
     for kind in ("links", "pages"):
@@ -231,6 +252,17 @@ def test_small_files_and_uris_are_read_whole():
     assert plan_spans(__file__, 64, None) is None  # not WARC: no record start in it
 
 
+def test_a_job_of_many_files_cuts_none(tmp_path):
+    """Spans are no smaller than the job's bytes over 8 per worker: with many files the pool
+    is balanced as it is, and a file is not cut into many small parts."""
+    warc = tmp_path / "zyte.warc.gz"
+    warc.write_bytes(members(zyte_records(40)))
+    one = span_bytes([str(warc)], 2, SPLIT)
+    assert one == SPLIT and plan_spans(str(warc), one, None) is not None
+    many = span_bytes([str(warc)] * 64, 2, SPLIT)
+    assert many == 64 * warc.stat().st_size // 16 and plan_spans(str(warc), many, None) is None
+
+
 @pytest.mark.parametrize("limit", [MAX_MESSAGES])
 def test_messages_past_the_cap_say_so_once(tmp_path, limit):
     recs = [record("response", f"http://bad.test/{i}", b"GARBAGE\r\n\r\n") for i in range(3000)]
@@ -257,13 +289,14 @@ def test_a_worker_killed_in_a_span_reads_its_file_whole_and_alone(tmp_path):
         record("response", f"http://slow.test/{j}", http("200 OK", html(
             *(f"/{j}/{k}" for k in range(30))), Content_Type="text/html"))
         for j in range(1500)])  # fmt: skip
-    assert plan_spans(str(slow), SPLIT // 8, None) is not None
+    assert planned(slow, SPLIT // 8) is not None
     killed: list[int] = []
     stop = threading.Event()
 
     def killer() -> None:
         while not stop.is_set() and not killed:
-            for pid in _readers_of(slow)[:1]:
+            # a worker: not the pool's parent (it opens the file to plan the spans)
+            for pid in [p for p in _readers_of(slow) if _parent_of(p) != os.getpid()][:1]:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
