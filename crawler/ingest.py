@@ -547,18 +547,21 @@ class _Spans:
     (the first record past its end starts at the next span's start; then the next span read
     the records a whole-file read would). Else (a guessed start inside a record, a broken
     stream before the end, the same fetch of a URL in two spans: compaction would keep one
-    where a whole file keeps both) the spans' parts are deleted and the file is read whole."""
+    where a whole file keeps both) the spans' parts are deleted and the file is read whole,
+    as soon as one span shows it (its other spans not yet begun are not read)."""
 
     def __init__(self, out: str) -> None:
         self.out = out
         self.files: dict[str, list[FileResult | None]] = {}
         self.starts: dict[str, list[int]] = {}
+        self.keys: dict[str, set[bytes]] = {}  # the fetches of a file's spans read so far
         self.failed: set[str] = set()  # files whose spans' results are thrown away
 
     def tasks(self, source: str, crawl_id: str, starts: list[int]) -> list[tuple[Any, ...]]:
         """The span tasks of ``source``: ("span", source, part, start, until, crawl id)."""
         self.files[source] = [None] * len(starts)
         self.starts[source] = starts
+        self.keys[source] = set()
         ends = [*starts[1:], None]
         return [("span", source, k, starts[k], ends[k], crawl_id) for k in range(len(starts))]
 
@@ -569,15 +572,16 @@ class _Spans:
         if source in self.failed:
             self._delete([res])
             return "wait", None
+        if not self._seamless(source, res):
+            self._delete([res])
+            self.lost(source)
+            return "whole", None
         got = self.files[source]
         got[res.span["part"]] = res
         if any(r is None for r in got):
             return "wait", None
         done = [r for r in got if r is not None]
-        del self.files[source]
-        if not self._seamless(source, done):
-            self._delete(done)
-            return "whole", None
+        self._forget(source)
         with _signals_held():  # all links parts first: no pages without their links
             for kind in ("links", "pages"):
                 for r in done:
@@ -591,20 +595,34 @@ class _Spans:
         return "done", _joined(source, done)
 
     def lost(self, source: str) -> None:
-        """A span of ``source`` died with its worker: the file is read whole (alone)."""
+        """``source`` is to be read whole (a span died with its worker, or showed that the
+        spans do not give a whole read's rows): its spans' parts are deleted, those still
+        running when they end."""
         self.failed.add(source)
-        got = self.files.pop(source, [])
+        got = self.files.get(source, [])
+        self._forget(source)
         self._delete([r for r in got if r is not None])
 
-    def _seamless(self, source: str, done: list[FileResult]) -> bool:
-        starts = self.starts.pop(source)
-        for k, r in enumerate(done[:-1]):
-            if r.span["end"] != starts[k + 1] or r.span["broke"] is not None:  # type: ignore[index]
-                return False
-        if any(r.span["broke"] == 0 for r in done[1:]):  # type: ignore[index]
-            return False  # "not a WARC file" where a whole read says "after record N"
-        keys = [r.span["keys"] for r in done]  # type: ignore[index]
-        return sum(map(len, keys)) == len(set().union(*keys))
+    def _forget(self, source: str) -> None:
+        for table in (self.files, self.starts, self.keys):
+            table.pop(source, None)  # type: ignore[attr-defined]
+
+    def _seamless(self, source: str, res: FileResult) -> bool:
+        """Whether span ``res`` ended where the next span begins (the last: anywhere), did
+        not break before it (nor at its first record, where a whole read says "after record
+        N", not "not a WARC file"), and holds no fetch of the file's spans read before it."""
+        span, starts = res.span, self.starts[source]
+        assert span is not None
+        k = span["part"]
+        if k + 1 < len(starts) and (span["end"] != starts[k + 1] or span["broke"] is not None):
+            return False
+        if k and span["broke"] == 0:
+            return False
+        seen = self.keys[source]
+        if not seen.isdisjoint(span["keys"]):
+            return False
+        seen |= span["keys"]
+        return True
 
     @staticmethod
     def _delete(results: list[FileResult]) -> None:
@@ -849,8 +867,11 @@ def _pool_parent(
             if result.span is not None:
                 source = result.span["source"]
                 what, whole = spans.add(source, result)
-                if what == "whole":
-                    queue.appendleft(source)  # read again, whole
+                if what == "whole":  # its spans not begun go; it is read again, whole
+                    kept = [t for t in queue if not (isinstance(t, tuple) and t[1] == source)]
+                    queue.clear()
+                    queue.extend(kept)
+                    queue.appendleft(source)
                 if whole is None:
                     return
                 result = whole

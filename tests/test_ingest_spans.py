@@ -186,8 +186,8 @@ def test_a_seam_on_a_member_inside_a_record_is_refused_by_the_span_before(tmp_pa
     # It reads the 50 fake records, then breaks where the stored record ends: as the last
     # span of a file cut short may (a whole read breaks there too).
     assert got[1].records == 50 and got[1].span["broke"] == 50
-    assert spans.add(str(warc), got[0]) == ("wait", None)
-    assert spans.add(str(warc), got[1]) == ("whole", None)
+    assert spans.add(str(warc), got[0]) == ("whole", None)  # at once: no need of the rest
+    assert spans.add(str(warc), got[1]) == ("wait", None)  # thrown away as it ends
     assert not list((tmp_path / "ix").rglob("*.parquet")) and not list(tmp_path.rglob("*.tmp"))
 
 
@@ -232,6 +232,24 @@ def test_the_same_fetch_in_two_spans_reads_the_file_whole(tmp_path):
     for name in ("whole", "split"):
         assert main(["compact", str(tmp_path / name)]) == 0
     assert load_links(tmp_path / "whole").equals(load_links(tmp_path / "split"))
+
+
+def test_a_span_holding_a_fetch_of_a_span_before_refuses_the_file_at_once(tmp_path):
+    recs = zyte_records(12)
+    warc = tmp_path / "twice.warc.gz"
+    warc.write_bytes(members([*recs[:6], recs[0], *recs[6:]]))  # a fetch of span 0 again
+    size = warc.stat().st_size
+    plan = plan_spans(str(warc), size // 4, None)
+    assert plan is not None and len(plan[1]) == 4
+    spans = _Spans(str(tmp_path / "ix"))
+    tasks = spans.tasks(str(warc), plan[0], plan[1])
+    got = [ingest_file(str(warc), str(tmp_path / "ix"), crawl_id=plan[0], span=t[2:5])
+           for t in tasks]  # fmt: skip
+    keys = [r.span["keys"] for r in got]
+    first = next(k for k in range(1, 4) if keys[k] & set().union(*keys[:k]))
+    said = [spans.add(str(warc), r)[0] for r in got]
+    assert 0 < first < 3 and said == ["wait"] * first + ["whole"] + ["wait"] * (3 - first)
+    assert not list((tmp_path / "ix").rglob("*.parquet")) and not list(tmp_path.rglob("*.tmp"))
 
 
 def test_a_rerun_replaces_the_parts_of_a_split_run_and_back(tmp_path):
