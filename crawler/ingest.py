@@ -175,7 +175,7 @@ class _Parts:
     """One input file's ``links`` and ``pages`` parts, streamed to hidden temporary files and
     renamed into place together at the end (pages last): memory holds one batch at most."""
 
-    def __init__(self, out: str, name: str, flush_rows: int) -> None:
+    def __init__(self, out: str, name: str, flush_rows: int, job: str = "") -> None:
         import pyarrow.fs as pafs
 
         from pipelines.parquet_sink import is_uri
@@ -189,7 +189,8 @@ class _Parts:
         self.root = root.rstrip("/")
         self.name = name
         self.flush_rows = flush_rows
-        self.tmp = f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+        # ``job``: the pool's mark on its temporary names (see :func:`_sweep`)
+        self.tmp = f".{name}.{uuid.uuid4().hex[:8]}{'.' + job if job else ''}.tmp"
         self.pages: list[dict[str, Any]] = []
         # Links as columns (pipelines/rows.py link_columns): no dict per link to build, keep
         # alive for the collector to walk, and take apart again in from_pylist.
@@ -264,7 +265,7 @@ class _Parts:
             for kind in kinds:
                 self.fs.move(f"{self.root}/{kind}/{self.tmp}", f"{self.root}/{kind}/{self.name}")
         if self.fs.type_name == "local":
-            _drop_spans(self.root, self.name, set())
+            _drop_spans(self.root, self.name, {f"{self.root}/{k}/{self.name}" for k in kinds})
 
     def sealed(self) -> list[tuple[str, str]]:
         """:meth:`seal`, then each part's (temporary path, final path): for a span, whose
@@ -282,13 +283,15 @@ class _Parts:
 
 
 def _drop_spans(root: str, name: str, written: set[str]) -> None:
-    """Delete the parts of ``name``'s file as span k >= 1 (``-0000k.parquet``) in ``root``'s
+    """Delete the parts of ``name``'s file (any span k, ``-0000k.parquet``) in ``root``'s
     links/ and pages/ that are not ``written`` (their paths) by this run: an earlier ingest
-    of the same file and crawl wrote them, and a new ingest's parts replace the file's rows
-    (a local index only: span parts are only written there). 2 x ``MAX_SPANS`` stat calls."""
+    of the same file and crawl wrote them, and a new ingest's parts replace the file's rows,
+    also when the new one wrote no part k (its span k, or the whole file, holds no page:
+    review14-i14 2). A local index only: span parts are only written there. 2 x
+    ``MAX_SPANS`` stat calls."""
     stem = name[: -len("00000.parquet")]
     for kind in ("links", "pages"):
-        for k in range(1, MAX_SPANS):
+        for k in range(MAX_SPANS):
             path = f"{root}/{kind}/{stem}{k:05d}.parquet"
             if path not in written:
                 with contextlib.suppress(FileNotFoundError):
@@ -355,6 +358,7 @@ def ingest_file(
     flush_rows: int = defaults.FLUSH_ROWS,
     progress: Callable[[FileResult], None] | None = None,
     span: tuple[int, int, int | None] | None = None,
+    job: str = "",
 ) -> FileResult:
     """Ingest one archive into the index at ``out`` (a directory or a pyarrow filesystem URI)
     and return its counts. Its rows are published only once the whole file is read (a broken
@@ -365,7 +369,8 @@ def ingest_file(
     ``span`` (part, start, until): only the records of a local file from offset ``start``
     to the record at ``until`` (None: to the end), with ``crawl_id`` given; its parts are
     written but not published: the result's ``span`` says where it ended and what to rename
-    (:class:`_Spans` publishes a file's spans together)."""
+    (:class:`_Spans` publishes a file's spans together). ``job``: a mark in the names of its
+    temporary parts (:func:`_sweep`)."""
     from pipelines.warc import ArchiveError, iter_records, record_rows
 
     cpu0 = time.process_time()
@@ -407,7 +412,7 @@ def ingest_file(
                         say(f"record {rec.index}: {got.notice}")
                     if got.page is not None:
                         if parts is None:
-                            parts = _Parts(out, part_name(source, cid, part), flush_rows)
+                            parts = _Parts(out, part_name(source, cid, part), flush_rows, job)
                         parts.add(got.page, got.columns)
                         if span is not None:
                             keys.add(_page_key(got.page))
@@ -438,10 +443,16 @@ def ingest_file(
         elif parts is not None:
             parts.publish()
             parts = None
+        elif cid is not None and "://" not in out:  # no page now: an earlier run's rows go
+            _drop_spans(str(Path(out).resolve()), part_name(source, cid), set())
     except InputError as exc:
         res.files_failed += 1
         res.errors[str(exc).split(" (", 1)[0]] += 1
         say(str(exc))
+        if span is not None:  # a span that cannot open its file: the file is read whole
+            # and counted once, not as a file of its own (review14-i14 3)
+            res.span = {"source": source, "part": part, "end": None, "broke": 0,
+                        "parts": [], "keys": set()}  # fmt: skip
     finally:
         if parts is not None:
             parts.abort()
@@ -553,6 +564,7 @@ class _Spans:
     def __init__(self, out: str) -> None:
         self.out = out
         self.files: dict[str, list[FileResult | None]] = {}
+        self.names: dict[str, str] = {}  # a file's part name (span 0)
         self.starts: dict[str, list[int]] = {}
         self.keys: dict[str, set[bytes]] = {}  # the fetches of a file's spans read so far
         self.failed: set[str] = set()  # files whose spans' results are thrown away
@@ -560,6 +572,7 @@ class _Spans:
     def tasks(self, source: str, crawl_id: str, starts: list[int]) -> list[tuple[Any, ...]]:
         """The span tasks of ``source``: ("span", source, part, start, until, crawl id)."""
         self.files[source] = [None] * len(starts)
+        self.names[source] = part_name(source, crawl_id)
         self.starts[source] = starts
         self.keys[source] = set()
         ends = [*starts[1:], None]
@@ -581,6 +594,7 @@ class _Spans:
         if any(r is None for r in got):
             return "wait", None
         done = [r for r in got if r is not None]
+        name = self.names[source]
         self._forget(source)
         with _signals_held():  # all links parts first: no pages without their links
             for kind in ("links", "pages"):
@@ -589,9 +603,7 @@ class _Spans:
                         if f"/{kind}/" in final:
                             os.replace(tmp, final)
         written = {final for r in done for _, final in r.span["parts"]}  # type: ignore[index]
-        if written:
-            first = min(written)
-            _drop_spans(first.rsplit("/", 2)[0], first.rsplit("/", 1)[1], written)
+        _drop_spans(str(Path(self.out).resolve()), name, written)  # span 0's too (no page)
         return "done", _joined(source, done)
 
     def lost(self, source: str) -> None:
@@ -604,7 +616,7 @@ class _Spans:
         self._delete([r for r in got if r is not None])
 
     def _forget(self, source: str) -> None:
-        for table in (self.files, self.starts, self.keys):
+        for table in (self.files, self.names, self.starts, self.keys):
             table.pop(source, None)  # type: ignore[attr-defined]
 
     def _seamless(self, source: str, res: FileResult) -> bool:
@@ -854,6 +866,8 @@ def _pool_parent(
     signal.signal(signal.SIGTERM, _stop_once)
     _die_with(caller)  # the caller killed (SIGKILL, out of memory): stop the workers too
     spans = _Spans(out)
+    job = uuid.uuid4().hex[:16]  # this job's temporary parts: what _sweep may delete
+    options = {**options, "job": job}
     try:
         warm_up()
         gc.freeze()  # what is loaded stays out of the workers' collections (and shared)
@@ -862,8 +876,11 @@ def _pool_parent(
         workers = min(workers, len(queue))
         suspects = deque[str]()
         sent, idle_rounds = [0], 0
+        reported: set[str] = set()  # files whose whole read was sent
 
-        def send(result: FileResult) -> None:
+        def send(result: FileResult, task: str | tuple[Any, ...]) -> None:
+            if isinstance(task, str):
+                reported.add(task)
             if result.span is not None:
                 source = result.span["source"]
                 what, whole = spans.add(source, result)
@@ -884,19 +901,23 @@ def _pool_parent(
             alone, before = bool(suspects), sent[0]
             todo = deque([suspects.popleft()]) if alone else queue
             lost = _pool_round(ctx, todo, 1 if alone else workers, out, options, shared, send)
+            died = bool(lost)
             for task in lost:  # a span lost: its file is read whole (and alone)
                 if isinstance(task, tuple):
                     spans.lost(task[1])
             if any(isinstance(t, tuple) for t in lost):
-                lost = list(dict.fromkeys(t[1] if isinstance(t, tuple) else t for t in lost))
-                queue = deque(t for t in queue if not (isinstance(t, tuple) and t[1] in lost))
+                # Its whole read, queued after a refusal, goes too (read alone instead); one
+                # already sent is not read again (review14-i14 5).
+                lost = [s for s in dict.fromkeys(t[1] if isinstance(t, tuple) else t
+                                                 for t in lost) if s not in reported]  # fmt: skip
+                queue = deque(t for t in queue if (t[1] if isinstance(t, tuple) else t) not in lost)
             if alone and lost:
-                send(_died(lost[0]))
+                send(_died(lost[0]), lost[0])
             else:
                 suspects.extend(lost)
                 suspects.extendleft(todo if alone else ())  # its pool broke before it began
             # Rounds whose pool broke before any file ended or died: bounded.
-            idle_rounds = 0 if lost or sent[0] > before else idle_rounds + 1
+            idle_rounds = 0 if died or sent[0] > before else idle_rounds + 1
             if idle_rounds >= MAX_IDLE_ROUNDS:
                 raise RuntimeError("the worker processes die before they read any file")
     except KeyboardInterrupt:
@@ -905,7 +926,24 @@ def _pool_parent(
         conn.send(("error", traceback.format_exc(limit=-8)))
     finally:
         spans.discard()
+        _sweep(out, job)
         conn.close()
+
+
+def _sweep(out: str, job: str) -> None:
+    """Delete the temporary parts in a local index ``out`` named with the mark ``job``: the
+    pool that made them has ended its workers, so none is still written or to be renamed.
+    A stop of the pool leaves the parts of spans already sealed whose results it never took,
+    and of workers killed (review14-i14 4); another job's, marked otherwise, stay."""
+    if "://" in out:
+        return
+    tail = f".{job}.tmp"
+    for kind in ("links", "pages"):
+        with contextlib.suppress(OSError), os.scandir(Path(out) / kind) as entries:
+            for entry in entries:
+                if entry.name.startswith(".part-") and entry.name.endswith(tail):
+                    with contextlib.suppress(OSError):
+                        os.remove(entry.path)
 
 
 def _tasks(
@@ -940,7 +978,7 @@ def _stop_once(signum: int, frame: Any) -> None:
 
 def _pool_round(
     ctx: Any, queue: deque[str], workers: int, out: str, options: dict[str, Any], shared: Any,
-    send: Callable[[FileResult], None],
+    send: Callable[[FileResult, Any], None],
 ) -> list[str]:  # fmt: skip
     """Read the files of ``queue`` (taken from it as they start) in ``workers`` forked
     processes, at most one file each in flight, sending each file's result as it ends, until
@@ -972,7 +1010,7 @@ def _pool_round(
                 for fut in done:
                     source = running.pop(fut)
                     try:
-                        send(fut.result())
+                        send(fut.result(), source)
                     except BrokenProcessPool:
                         lost.append(source)
                         broken = True
@@ -1059,6 +1097,9 @@ def run_ingest(
     several, a local file of at least 2 x ``split_bytes`` (0: none) is read in spans by
     any of them (:func:`plan_spans`), with the rows reading it whole gives."""
     messages = messages or sys.stderr
+    # A file named twice (a glob and its own name, a list repeating a line) is read once: its
+    # parts' names are its own, so a second read only replaces the first (review14-i14 1).
+    sources = list(dict.fromkeys(sources))
     options = {"crawl_id": crawl_id, "max_body_bytes": max_body_bytes,
                "page_cpu_budget": page_cpu_budget}  # fmt: skip
     total = FileResult()
@@ -1071,8 +1112,8 @@ def run_ingest(
         for line in res.messages:
             print(f"linkcrawl: {line}", file=messages, flush=True)
 
-    if workers <= 1 or (len(sources) <= 1 and _size(sources[0] if sources else "") <
-                        2 * span_bytes(sources, workers, split_bytes)):  # fmt: skip
+    if workers <= 1 or (len(sources) <= 1 and not _splits(sources, out, crawl_id, workers,
+                                                          split_bytes)):  # fmt: skip
         # SIGTERM as Ctrl-C: the file's unfinished parts are deleted (review12-i18c 2).
         with _fewer_collections(), _term_as_interrupt():
             _ingest_here(sources, out, options, total, bar, finished)
@@ -1083,6 +1124,16 @@ def run_ingest(
                sum(total.errors.values()), force=True)  # fmt: skip
     bar.done()
     return IngestSummary(total=total, files=len(sources), seconds=time.monotonic() - started)
+
+
+def _splits(sources: list[str], out: str, crawl_id: str | None, workers: int,
+            split_bytes: int) -> bool:  # fmt: skip
+    """Whether the job's one file would be read in spans (else it is read in this process:
+    a pool of one worker is a fork and a warm-up for nothing, review14-i14 8). The pool's
+    parent plans it again (a few inflated gzip headers a cut)."""
+    return (len(sources) == 1 and "://" not in out
+            and plan_spans(sources[0], span_bytes(sources, workers, split_bytes), crawl_id)
+            is not None)  # fmt: skip
 
 
 def _ingest_here(

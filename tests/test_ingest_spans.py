@@ -7,9 +7,13 @@ parts of an earlier run, split or not."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
+import os
+import signal
+import time
 import zlib
 from pathlib import Path
 
@@ -20,6 +24,7 @@ import pytest
 from crawler.cli import main
 from crawler.ingest import (
     MAX_MESSAGES,
+    PoolError,
     _Spans,
     ingest_file,
     plan_spans,
@@ -338,3 +343,204 @@ def test_a_worker_killed_in_a_span_reads_its_file_whole_and_alone(tmp_path):
     assert [p.name[-13:] for p in (tmp_path / "ix" / "pages").glob("*slow*")] == [
         "00000.parquet"]  # fmt: skip
     assert not list((tmp_path / "ix").rglob("*.tmp"))
+
+
+# -- review14-i14: the bookkeeping around spans ------------------------------------------------
+def _pages_parts(out: Path) -> list[str]:
+    return sorted(p.name[-13:] for p in (out / "pages").glob("part-*.parquet"))
+
+
+def test_a_file_named_twice_in_a_job_is_read_once(tmp_path):
+    """A glob and the file's own name, a list repeating a line: one file, read once (its
+    spans were tracked by name: the second copy overwrote the first's, review14-i14 1)."""
+    warc = tmp_path / "zyte.warc.gz"
+    warc.write_bytes(members(zyte_records(40)))
+    for workers in (1, 2):
+        out = tmp_path / f"ix{workers}"
+        got = run_ingest([str(warc), str(warc)], str(out), workers=workers, progress=False,
+                         messages=io.StringIO(), split_bytes=SPLIT)  # fmt: skip
+        assert (got.files, got.total.files, got.total.files_failed) == (1, 1, 0)
+        assert got.total.pages == 40 and len(rows(out, "pages")) == 40
+        assert not list(out.rglob("*.tmp"))
+    assert len(_pages_parts(tmp_path / "ix2")) > 3  # read in spans
+
+
+def _metadata_first(path: Path) -> Path:
+    """A WARC whose first spans hold no page: incompressible metadata records, then pages."""
+    import random
+
+    noise = random.Random(7)
+    meta = [record("metadata", f"http://m.test/{i}", noise.randbytes(20_000).hex().encode())
+            for i in range(40)]  # fmt: skip
+    path.write_bytes(members(meta) + members(zyte_records(40)))
+    return path
+
+
+def test_a_rerun_in_spans_replaces_part_0_when_span_0_holds_no_page(tmp_path):
+    warc = _metadata_first(tmp_path / "meta.warc.gz")
+    out = tmp_path / "ix"
+    whole = ingested([warc], out, 1)
+    assert len(whole[1]) == 1 and whole[0]["pages"].num_rows == 40
+    split = ingested([warc], out, 2)
+    names = _pages_parts(out)
+    assert len(names) > 1 and "00000.parquet" not in names  # span 0: metadata only
+    assert split[0]["pages"].num_rows == 40 and split[0]["links"].equals(whole[0]["links"])
+
+
+def test_a_rerun_of_a_file_that_now_holds_no_page_leaves_no_part_of_it(tmp_path):
+    warc = tmp_path / "a.warc.gz"
+    warc.write_bytes(members(zyte_records(5)))
+    other = tmp_path / "b.warc.gz"
+    other.write_bytes(members(zyte_records(3)))
+    out = tmp_path / "ix"
+    ingested([warc, other], out, 1)
+    assert len(_pages_parts(out)) == 2
+    warc.write_bytes(members([record("metadata", "http://m.test/", b"k: v\r\n")]))
+    again = ingested([warc], out, 1)
+    assert again[0]["pages"].num_rows == 3  # b's rows only: a's old rows went
+    assert len(list((out / "links").glob("part-*"))) == 1
+
+
+def test_a_span_that_cannot_open_its_file_refuses_it(tmp_path):
+    warc = tmp_path / "zyte.warc.gz"
+    warc.write_bytes(members(zyte_records(40)))
+    plan = planned(warc)
+    assert plan is not None
+    out = str(tmp_path / "ix")
+    spans = _Spans(out)
+    tasks = spans.tasks(str(warc), plan[0], plan[1])
+    first = ingest_file(str(warc), out, crawl_id=plan[0], span=tasks[0][2:5])
+    warc.unlink()  # moved away during the job
+    second = ingest_file(str(warc), out, crawl_id=plan[0], span=tasks[1][2:5])
+    assert second.files_failed == 1 and second.span is not None and second.span["parts"] == []
+    assert spans.add(str(warc), first)[0] == "wait"
+    assert spans.add(str(warc), second)[0] == "whole"
+    assert not list((tmp_path / "ix").rglob("*.parquet")) and not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_file_gone_during_a_job_in_spans_counts_once(tmp_path, monkeypatch):
+    """The file deleted as its span 1 begins: each span after finds no file; the job says so
+    once, for one file (it said "13 files (13 failed)", review14-i14 3)."""
+    import crawler.ingest as ingest
+
+    real = ingest.ingest_file
+
+    def vanishing(source, out, **kw):
+        if (kw.get("span") or (0,))[0] == 1:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(source)
+        return real(source, out, **kw)
+
+    monkeypatch.setattr(ingest, "ingest_file", vanishing)
+    warc = tmp_path / "zyte.warc.gz"
+    warc.write_bytes(members(zyte_records(40)))
+    said = io.StringIO()
+    got = run_ingest([str(warc)], str(tmp_path / "ix"), workers=2, progress=False,
+                     messages=said, split_bytes=SPLIT)  # fmt: skip
+    assert not warc.exists()
+    assert (got.total.files, got.total.files_failed, got.total.pages) == (1, 1, 0)
+    assert len(said.getvalue().splitlines()) == 1 and "not found" in said.getvalue()
+    assert not list((tmp_path / "ix").rglob("*.parquet")) and not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_stop_leaves_no_sealed_span_part_and_no_other_jobs_part_goes(tmp_path, monkeypatch):
+    """SIGTERM to the pool's parent right after span 2 returns (its parts sealed, its result
+    not taken): this job's temporary parts all go, another job's stay (review14-i14 4)."""
+    import crawler.ingest as ingest
+
+    real = ingest.ingest_file
+
+    def stopping(source, out, **kw):
+        res = real(source, out, **kw)
+        if (kw.get("span") or (0,))[0] == 2:
+            os.kill(os.getppid(), signal.SIGTERM)  # the pool's parent stops now
+        return res
+
+    monkeypatch.setattr(ingest, "ingest_file", stopping)
+    warc = tmp_path / "zyte.warc.gz"
+    warc.write_bytes(members(zyte_records(60)))
+    out = tmp_path / "ix"
+    others = []
+    for kind in ("links", "pages"):
+        (out / kind).mkdir(parents=True)
+        for name in (".part-x-00002.parquet.0a1b2c3d.tmp",
+                     ".part-x-00002.parquet.0a1b2c3d.0123456789abcdef.tmp"):  # fmt: skip
+            others.append(out / kind / name)
+            others[-1].write_bytes(b"another job's")
+    with pytest.raises(PoolError):
+        run_ingest([str(warc)], str(out), workers=2, progress=False, messages=io.StringIO(),
+                   split_bytes=SPLIT // 2)  # fmt: skip
+    assert sorted(out.rglob("*.tmp")) == sorted(others)
+    assert not list(out.rglob("*.parquet"))
+
+
+def test_a_worker_dying_in_a_span_of_a_file_read_whole_reads_it_no_more(tmp_path, monkeypatch):
+    """The file's spans refused (the same fetch in its first and last span), its whole read
+    done, then a worker dies in one of its spans still running: the file is not read whole a
+    second time, nor counted twice (review14-i14 5)."""
+    import crawler.ingest as ingest
+
+    real = ingest.ingest_file
+    recs = zyte_records(40)
+    recs[-1] = recs[0]
+    warc = tmp_path / "twice.warc.gz"
+    warc.write_bytes(members(recs))
+    plan = planned(warc)
+    assert plan is not None and len(plan[1]) > 3
+    last, k = len(plan[1]) - 1, len(plan[1]) // 2
+    started, whole_done, wholes = (tmp_path / n for n in ("k-started", "whole-done", "wholes"))
+
+    def wait_for(path: Path) -> None:
+        for _ in range(600):  # 60 s at most
+            if path.exists():
+                return
+            time.sleep(0.1)
+
+    def scripted(source, out, **kw):
+        part = (kw.get("span") or (None,))[0]
+        if part == k:  # runs while the file is refused and read whole, then dies
+            started.touch()
+            wait_for(whole_done)
+            time.sleep(2.0)  # the whole read's result taken first
+            os.kill(os.getpid(), signal.SIGKILL)
+        if part == last:
+            wait_for(started)
+        res = real(source, out, **kw)
+        if part is None:
+            with wholes.open("a") as fh:
+                fh.write("read whole\n")
+            whole_done.touch()
+        return res
+
+    monkeypatch.setattr(ingest, "ingest_file", scripted)
+    got = run_ingest([str(warc)], str(tmp_path / "ix"), workers=2, progress=False,
+                     messages=io.StringIO(), split_bytes=SPLIT)  # fmt: skip
+    assert started.exists() and wholes.read_text() == "read whole\n"
+    assert (got.total.files, got.total.files_failed, got.total.pages) == (1, 0, 40)
+    assert _pages_parts(tmp_path / "ix") == ["00000.parquet"]
+    assert len(rows(tmp_path / "ix", "pages")) == 40 and not list(tmp_path.rglob("*.tmp"))
+
+
+def test_one_large_file_that_cannot_be_split_is_read_in_this_process(tmp_path):
+    """A single member of gzip (no place to cut) or a remote index: no pool of one worker
+    (a fork and a warm-up for nothing, review14-i14 8); ``meanwhile`` runs with a pool only."""
+    warc = tmp_path / "one.warc.gz"
+    warc.write_bytes(gzip.compress(b"".join(zyte_records(40))))
+    assert warc.stat().st_size >= 2 * SPLIT and planned(warc) is None
+    called: list[int] = []
+    got = run_ingest([str(warc)], str(tmp_path / "ix"), workers=2, progress=False,
+                     messages=io.StringIO(), split_bytes=SPLIT,
+                     meanwhile=lambda: called.append(1))  # fmt: skip
+    assert got.total.pages == 40 and called == []
+    split = tmp_path / "members.warc.gz"
+    split.write_bytes(members(zyte_records(40)))
+    run_ingest(
+        [str(split)],
+        str(tmp_path / "ix"),
+        workers=2,
+        progress=False,
+        messages=io.StringIO(),
+        split_bytes=SPLIT,
+        meanwhile=lambda: called.append(1),
+    )
+    assert called == [1]  # read in spans: the pool
