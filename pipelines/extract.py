@@ -148,7 +148,11 @@ class LinkRows(Sequence[Link]):
     def rows(self) -> list[Link]:
         """The links as :class:`Link` objects, made once (later calls give the same list)."""
         if self._rows is None:
-            self._rows = list(map(Link, *self.columns))
+            # The core's column shares one empty rel list; a Link owns its own (a caller may
+            # change it in place: review14-r14 1).
+            columns = list(self.columns)
+            columns[_REL] = [rel or [] for rel in columns[_REL]]
+            self._rows = list(map(Link, *columns))
         return self._rows
 
     def __len__(self) -> int:
@@ -185,6 +189,7 @@ def _link_rows(columns: Sequence[list[object]], rows: list[Link] | None) -> Link
 
 
 _FIELD_INDEX = {name: index for index, name in enumerate(LINK_FIELDS)}
+_REL = _FIELD_INDEX["rel"]
 
 
 @dataclass(slots=True)

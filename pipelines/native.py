@@ -51,7 +51,7 @@ NATIVE_ENV = "LINKCRAWL_NATIVE"
 #: The core this Python code speaks to: native/Cargo.toml's version and the interface number
 #: (native/src/lib.rs ``core_version``; bumped with any change of a function's signature or
 #: return shape).
-CORE_VERSION = "0.1.0+api19"
+CORE_VERSION = "0.1.0+api20"
 #: The core's functions this module calls.
 CORE_FUNCTIONS = (
     "extract_links", "extract_decoded", "lexbor_page", "lexbor_scan", "limit_depth",
@@ -491,27 +491,25 @@ def _scanner(addresses: Sequence[int] | None) -> Scanner:
 
 
 def _lazy_nodes(
-    tree: LexborHTMLParser, addresses: list[int], columns: tuple[Any, ...] | None,
+    tree: LexborHTMLParser, addresses: Sequence[int], columns: tuple[Any, ...] | None,
     scan: tuple[tuple[Any, ...] | None, str | None],
 ) -> placement_module.LinkNodes | None:  # fmt: skip
     """The links' elements found when first read (with the hrefs of the rows' *columns*),
-    when the *scan* made with the walk found each of them at its address; else None."""
+    when the *scan* made with the walk found each of them (the core checked each is at its
+    address: else its scan failed); else None."""
     row, failure = scan
     if columns is None or row is None or failure is not None:
         return None
-    found, link_keys = row[_SCAN_ADDRESSES], row[_SCAN_LINK_KEYS]
+    link_keys = row[_SCAN_LINK_KEYS]
     if len(link_keys) != len(addresses) or -1 in link_keys:
-        return None
-    if list(map(found.__getitem__, link_keys)) != addresses:  # (in C)
         return None
     return placement_module.LinkNodes(tree, addresses, columns[-1])
 
 
-_SCAN_ADDRESSES = Scanned._fields.index("addresses")
 _SCAN_LINK_KEYS = Scanned._fields.index("link_keys")
 
 
-def _nodes(tree: LexborHTMLParser, addresses: list[int]) -> list[LexborNode] | None:
+def _nodes(tree: LexborHTMLParser, addresses: Sequence[int]) -> list[LexborNode] | None:
     """The link elements at *addresses* (``mem_id``), by one ``css()`` traversal; None if one
     is not found (the walks disagree: a bug)."""
     if not addresses:
@@ -587,6 +585,7 @@ def _columns_page(walked: WalkedPage, columns: tuple[Any, ...]) -> WalkedPage:
         rows = [targets, anchors, titles, rels, nofollow, sponsored, ugc, is_image, tags]
         n = min(len(targets), len(kinds))
         if page.links or n < len(targets):  # (never from place_links_scored): as a row each
+            rows[3] = [rel or [] for rel in rels]  # a Link's own rel, not the shared empty
             page.links.extend(map(Link, *rows, kinds, range(n), scores, blocks))
             return False
         # The rows as the core's columns: no Link per row unless a caller asks (LinkRows).
@@ -828,7 +827,7 @@ CORE_FUNCTIONS = (*CORE_FUNCTIONS, "lexbor_page_scan")
 
 
 def _walk_scanner(
-    native: ModuleType, addresses: list[int], root: LexborNode,
+    native: ModuleType, addresses: Sequence[int], root: LexborNode,
     scan: tuple[tuple[Any, ...] | None, str | None],
 ) -> Scanner:  # fmt: skip
     """Placement's scanner of a walked page: the scan made with the walk (*scan*: its row,
@@ -898,7 +897,8 @@ _Ruled = tuple[
 
 # What a core call after the scan raises when it refuses its input (the core's refusal, a
 # caught panic, arrays that do not fit): logged once, and Python's path answers.
-CORE_FAILURES = (RuntimeError, TypeError, ValueError, OverflowError, IndexError, KeyError)
+# LookupError: IndexError's and KeyError's base, which a lazily found node raises (review14-r14 3)
+CORE_FAILURES = (RuntimeError, TypeError, ValueError, OverflowError, LookupError)
 
 
 def place_rules(
@@ -912,8 +912,9 @@ def place_rules(
     ``_native_rules`` names them), not those entries but the model's placements (the rules'
     where it agrees), as ``place_stage`` gives them. None without the core, or if it failed
     (then logged once): Python's rules run. *calls*: ``_PAGER.fullmatch``, ``_place_tail``,
-    ``_in_landmark``, ``_side``, ``_in_link_list`` and ``_internal`` as placement.py closes
-    them over the page, and ``_BUTTON_WORDS`` (None: ``_place_tail`` is called whole)."""
+    ``_in_landmark``, ``_in_link_list`` and ``_internal`` as placement.py closes them over
+    the page, and ``_BUTTON_WORDS`` (None: ``_place_tail`` is called whole); ``_side`` is
+    the core's, over the scan's parents."""
     native = lexbor_core()
     if native is None:
         return None
@@ -1054,7 +1055,7 @@ def is_thread(page: placement_module._Page, good: dict[int, int], main: int) -> 
 STEPS = [0]
 
 
-def child_steps(start: LexborNode, addresses: list[int]) -> list[int] | None:
+def child_steps(start: LexborNode, addresses: Sequence[int]) -> list[int] | None:
     """The way from *start* down to the elements at *addresses* (each a child of the one
     before): each one's position among its parent's child nodes, by the core; None without
     the core, if one is not found there (no log: Python reads the children), or if the core

@@ -581,7 +581,7 @@ class Scanned(NamedTuple):
     parent: list[int]
     depth: list[int]
     block: list[int]
-    addresses: list[int]
+    addresses: Sequence[int]  # the core's array('Q')
     kind_of: list[int]
     kinds: list[Kind]
     link_keys: list[int]
@@ -617,7 +617,9 @@ class LinkNodes(Sequence[LexborNode]):
 
     __slots__ = ("_addresses", "_found", "_tree", "hrefs")
 
-    def __init__(self, tree: LexborHTMLParser, addresses: list[int], hrefs: list[str]) -> None:
+    def __init__(
+        self, tree: LexborHTMLParser, addresses: Sequence[int], hrefs: Sequence[str]
+    ) -> None:
         self._tree, self._addresses, self.hrefs = tree, addresses, hrefs
         self._found: list[LexborNode] | None = None
 
@@ -646,7 +648,7 @@ class _AddressIndex:
 
     __slots__ = ("addresses", "made")
 
-    def __init__(self, addresses: list[int], made: dict[int, int] | None = None) -> None:
+    def __init__(self, addresses: Sequence[int], made: dict[int, int] | None = None) -> None:
         self.addresses, self.made = addresses, made
 
     def get(self) -> dict[int, int]:
@@ -772,7 +774,7 @@ class _Page:
         self.index_of = _AddressIndex([], {root.mem_id: 0})
         self.parent: list[int] = [-1]
         self.nodes: list[LexborNode] | _Nodes = [root]
-        self.index_addresses: list[int] = []  # a native scan's: each element's mem_id
+        self.index_addresses: Sequence[int] = []  # a native scan's: each element's mem_id
         self.attrs: dict[int, dict[str, str | None]] = {}  # attributes the caller had read
         self.label: list[str | None] = []
         self.block: list[int] = []
@@ -1140,10 +1142,6 @@ def _native_rules(
         link_attrs = attrs[i] if attrs is not None else None
         return _place_tail(facts, key, link_attrs, links[i], is_article, technical)
 
-    def side(top: int, branch: int) -> int:
-        found = facts.order.get(branch)
-        return _side(page, top, branch, main.path, facts.order) if found is None else found
-
     hrefs = links.hrefs if isinstance(links, LinkNodes) else None
 
     def internal(i: int) -> bool:  # _place_tail's last test
@@ -1167,7 +1165,7 @@ def _native_rules(
         inputs = (anchor_len, bits, head, _page_tail(main, bits, marked))
     answer = native.place_rules(
         page, text, main, seq, link_keys, rels, anchors, landmark,
-        (_PAGER.fullmatch, tail, lambda top: _in_landmark(facts, top), side,
+        (_PAGER.fullmatch, tail, lambda top: _in_landmark(facts, top),
          lambda key: _in_link_list(page, key, facts.lists), internal, button), inputs,
     )  # fmt: skip
     if answer is None:

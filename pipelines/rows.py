@@ -151,7 +151,7 @@ def link_rows(
     """Every link of ``page`` as a dict with the columns of ``links/`` (README): the values
     of :func:`link_columns`, a dict per link (rel as the link's own list)."""
     columns = link_columns(page, source_url, crawl_id=crawl_id, fetched_at=fetched_at)
-    columns["rel"] = _column(page.links, "rel")
+    columns["rel"] = [rel or [] for rel in _column(page.links, "rel")]  # each its own list
     return [
         dict(zip(LINK_ROW_KEYS, values, strict=True))
         for values in zip(*(columns[key] for key in LINK_ROW_KEYS), strict=True)

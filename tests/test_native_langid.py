@@ -134,3 +134,56 @@ def test_tables_that_are_not_py3langids_arrays(core, lid, caplog):
     with caplog.at_level(logging.ERROR):
         assert native.langid_visits(NoTables(), text) is None
         assert native.langid_visits(lid, text) is not None  # its own tables again
+
+
+def test_scores_are_py3langids_bit_for_bit(core, lid):
+    """The identifier's scores (float16 rows widened by a lookup, not numpy's cast) are
+    py3langid's own to the bit, from the core's counts and from py3langid's, on the pages'
+    samples and on rows of the table's every kind of half (zeros, subnormals, the extremes)."""
+    import numpy as np
+    from py3langid.langid import LanguageIdentifier
+
+    assert type(lid)._sparse_score is not LanguageIdentifier._sparse_score  # the lookup's
+    samples = [s for s in _samples() if s]
+    for text in samples:
+        encoded = lid._encode(text)
+        found = visit_counts(lid.tk_nextmove, lid._rowbase, lid.tk_output, encoded)
+        if not found:  # no feature: no product (py3langid's floor)
+            continue
+        # py3langid's own product (numpy's cast), called as its class has it: the reference
+        want = LanguageIdentifier._sparse_score(lid, found, lid.nb_ptc)
+        assert np.array_equal(lid._raw_score(encoded), want), text[:80]
+        if core is not None:
+            token = pagelang._VISITS.set(native.langid_visits)
+            try:
+                assert np.array_equal(lid._raw_score(encoded), want), text[:80]
+            finally:
+                pagelang._VISITS.reset(token)
+    # Every finite half, as a table of its own, one row at a time, weighed by log1p(e - 1),
+    # which is 1.0 in float32: each element as widened, compared by its bits with numpy's
+    # cast in py3langid's product (review14-p14 3: a sum of rows could hide one element).
+    halves = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    table = halves[np.isfinite(halves)].reshape(-1, 128)  # all 63,488
+    one = np.float32(np.e - 1)
+    assert np.log1p(np.array([one])) == 1.0
+    pc = lid.nb_pc
+    try:
+        lid.nb_pc = np.zeros(128, dtype=np.float32)
+        for row in range(len(table)):
+            got = lid._sparse_score({row: one}, table)
+            want = LanguageIdentifier._sparse_score(lid, {row: one}, table)
+            assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), row
+            assert np.array_equal(got, table[row].astype(np.float32)), row
+    finally:
+        lid.nb_pc = pc
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400), st.integers(1, 60))
+def test_letters_enough_as_counted_on_the_whole(text, enough):
+    """``_letters`` (a prefix first) says ">= enough letters" exactly when the whole text's
+    count does, and gives the whole's count below it."""
+    whole = len(pagelang._NOT_LETTERS.sub("", text))
+    got = pagelang._letters(text, enough)
+    assert (got >= enough) == (whole >= enough)
+    assert got == whole or got >= enough

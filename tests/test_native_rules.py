@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -275,6 +276,27 @@ def test_pager_anchors_are_placed_as_by_python(core, anchors):
     _same_page(article.encode(), "https://site.example/p")
 
 
+def test_every_pager_word_of_pythons_regex_is_the_cores(core):
+    """The core answers ``_PAGER`` itself on ASCII anchors (rules.rs ``ascii_pager``, a copy
+    of its words): each word read from the regex's own pattern, alone, before each of its
+    page words, in any case, between arrows, and runs of 1 to 7 digits, are placed as by
+    Python. A word added to ``_PAGER`` and not to rules.rs fails here (review14-p14 1)."""
+    if core is None:
+        return no_core()
+    words = re.findall(r"[^\W\d_]{2,}", placement._PAGER.pattern)
+    assert {"next", "previous", "avanti", "posts", "seite"} <= set(words)
+    anchors = [digits for n in range(1, 8) for digits in ("7" * n, " ".join("7" * n))]
+    for word in words:
+        anchors += [word, word.upper(), f"« {word} »", f"{word}.", f"-{word}"]
+        anchors += [f"{word} {page}" for page in words]
+    for chunk in range(0, len(anchors), 400):
+        links = "".join(f'<a href="/{i}">{html.escape(a)}</a> '
+                        for i, a in enumerate(anchors[chunk:chunk + 400]))  # fmt: skip
+        _same_page(f"<div>{links}</div>".encode(), "https://site.example/p")
+        article = f"<div><p>{_TEXT * 8}</p><div>{links}</div><p>{_TEXT * 8}</p></div>"
+        _same_page(article.encode(), "https://site.example/p")
+
+
 def test_the_rules_on_big_and_deep_pages(core):
     """100,000 links in one box; links under 400 levels of nesting; a thread of comments."""
     if core is None:
@@ -285,6 +307,31 @@ def test_the_rules_on_big_and_deep_pages(core):
     assert _same_page(deep + b'<a href="/y">y</a>', url) == 2
     post = b'<div class="comment"><p>' + _TEXT.encode() * 3 + b'<a href="/c">c</a></p></div>'
     assert _same_page(b'<div id="thread">' + post * 4 + b"</div>", url) == 4
+
+
+def test_the_sides_of_main_are_pythons(core):
+    """``_side`` is the core's, over the scan's parents: unlabeled links before main (the
+    page's header), after it (its footer) and in a column beside it, among text nodes,
+    comments and elements the scan does not record, are placed as Python places them."""
+    if core is None:
+        return no_core()
+    unrecorded = "<img src=/i.png><!-- c --><script>var a;</script><span>words</span>"
+    links = "".join(f'<a href="/{i}">link {i}</a> ' for i in range(6))
+    body = (f"<div>{unrecorded}<div>{links}</div> text <div><div>{links}</div>"
+            f"<div><p>{_TEXT * 12}</p></div><div>{links}</div></div>{unrecorded}"
+            f"<div>{links}</div></div>")  # fmt: skip
+    got = extract_page(body.encode(), "https://site.example/p")
+    assert {link.placement for link in got.links} == {"nav", "sidebar", "footer"}
+    assert _same_page(body.encode(), "https://site.example/p") == 24
+    # Link boxes beside main's own block in main's parent, before and after it, with main's
+    # parent's other children between (review14-p14 2: the index > 0 case).
+    beside = (f"<div><span><a href=/1>one</a></span>{unrecorded}<p>{_TEXT * 12}</p> text "
+              f"<span><a href=/2>two</a></span></div>")  # fmt: skip
+    got = extract_page(beside.encode(), "https://site.example/p")
+    assert [link.placement for link in got.links] == ["nav", "sidebar"]  # before, after main
+    assert _same_page(beside.encode(), "https://site.example/p") == 2
+    straight = f"<a href=/p>p</a> text <a href=/q>q</a><p>{_TEXT * 12}</p><a href=/r>r</a>"
+    assert _same_page(straight.encode(), "https://site.example/p") == 3
 
 
 def _captured_inputs() -> tuple:

@@ -106,3 +106,57 @@ def test_an_object_that_does_not_fit_the_lists(core):
     assert repr(scanned.arrays) == "<ScanArrays of 3 elements>"
     # Objects compare by their arrays (lexbor_page_scan's row equals lexbor_scan's).
     assert scanned.arrays == _scanned(html)[1].arrays != bigger.arrays
+
+
+def test_the_walks_columns_cross_as_few_objects(core):
+    """``lexbor_page_scan``'s answer: the addresses as ``array('Q')``s (the values Python's
+    lists held; the fingerprints stay a list: the rules read one per link), the hrefs as
+    ``Strings`` (indexed as a list, a string made when read), every empty rel the same empty
+    list, and rows unchanged (one per link)."""
+    from array import array
+
+    if core is None:
+        return no_core()
+    html = '<p><a href=/a rel="nofollow ugc">a</a><a href=/b>b</a><a href="/c?x">c</a></p>'
+    tree = LexborHTMLParser(html)
+    rules = (native.SCAN_BLOCKS, native._CONTAINERS, placement._MIN_PARA)
+    walked, (row, _) = core.lexbor_page_scan(tree, "http://s.test/", False, True, 10, tree.body,
+                                             *rules)  # fmt: skip
+    addresses, columns = walked[2], walked[4]
+    assert isinstance(addresses, array) and addresses.typecode == "Q"
+    assert list(addresses) == [node.mem_id for node in tree.css("a")]
+    hrefs = columns[-1]
+    assert len(hrefs) == 3 and list(hrefs) == ["/a", "/b", "/c?x"]
+    assert (hrefs[0], hrefs[-1], hrefs[-3]) == ("/a", "/c?x", "/a")
+    for bad in (3, -4, 2**62):
+        with pytest.raises(IndexError):
+            hrefs[bad]
+    rels = columns[3]
+    assert rels == [["nofollow", "ugc"], [], []] and rels[1] is rels[2]
+    scanned = native._scanned(core, row)
+    assert scanned is not None and isinstance(scanned.addresses, array)
+    page = placement._scan(tree, tree.body, tree.css("a"), None, None)[0]  # Python's
+    assert scanned.block == page.block and list(scanned.addresses) == [
+        address for address, _ in sorted(page.index.items(), key=lambda item: item[1])
+    ]
+
+
+def test_each_handed_out_row_owns_its_rel(core):
+    """The core's rel column shares one empty list, but a ``Link`` and a ``link_rows`` dict
+    each own theirs: a caller changing one link's rel changes no other (review14-r14 1)."""
+    from datetime import UTC, datetime
+
+    from pipelines.rows import link_rows
+
+    if core is None:
+        return no_core()
+    html = b"<a href=/a>a</a><a href=/b>b</a><a href=/c rel=ugc>c</a><a href=/d>d</a>"
+    for native_path in (True, False):
+        page = extract_page(html, "http://s.test/", native=native_path)
+        links = list(page.links)
+        links[0].rel.append("nofollow")
+        assert [link.rel for link in links] == [["nofollow"], [], ["ugc"], []], native_path
+        page = extract_page(html, "http://s.test/", native=native_path)
+        rows = link_rows(page, "http://s.test/", crawl_id="c", fetched_at=datetime.now(UTC))
+        rows[1]["rel"].append("sponsored")
+        assert [row["rel"] for row in rows] == [[], ["sponsored"], ["ugc"], []], native_path

@@ -329,21 +329,21 @@ impl Marks {
     /// than that: a body of 8 MiB of `<` is cut to MAX_TAGS first). One pass over the bytes
     /// finds the `<`, the long gaps and the quoted `>` (`quoted_gts`) together.
     pub fn of_capped(s: &[u8], cap: usize) -> Option<Marks> {
-        Marks::of_capped_by(s, cap, true, None)
+        Marks::of_capped_by(s, cap, Lanes::Best, None)
     }
 
     /// `of_capped`, and *s* lowercased (ASCII) into *lowered* in the same pass (when Some is
     /// returned; a bound's scanners read the lowercased body: a second pass and a copy).
     fn of_lowering(s: &[u8], cap: usize, lowered: &mut Vec<u8>) -> Option<Marks> {
-        Marks::of_capped_by(s, cap, true, Some(lowered))
+        Marks::of_capped_by(s, cap, Lanes::Best, Some(lowered))
     }
 
-    /// `of_capped`, with SIMD or by the byte loop alone (*simd* false: the tests' check),
+    /// `of_capped`, with SIMD or by the byte loop alone (*lanes*: the tests check each),
     /// lowercasing *s* into *lowered* if given.
     fn of_capped_by(
         s: &[u8],
         cap: usize,
-        simd: bool,
+        lanes: Lanes,
         mut lowered: Option<&mut Vec<u8>>,
     ) -> Option<Marks> {
         if let Some(lowered) = lowered.as_deref_mut() {
@@ -356,11 +356,7 @@ impl Marks {
             quoted: Vec::new(),
         };
         let mut from = 0; // the first byte after the last `>`
-        let done = if simd {
-            simd_marks(s, &mut marks, &mut from, cap, lowered.as_deref_mut())?
-        } else {
-            0
-        };
+        let done = simd_marks(s, &mut marks, &mut from, cap, lowered.as_deref_mut(), lanes)?;
         if let Some(lowered) = lowered {
             // (The SIMD pass wrote the first *done* bytes in place: the length is set here.)
             // SAFETY: *done* <= s.len() bytes were written within the capacity reserved.
@@ -413,8 +409,20 @@ impl Marks {
     }
 }
 
-/// The marks of the whole 64-byte chunks of *s* with AVX2 (when the CPU has it: the marks
-/// are made by the byte loop otherwise), *from*: the first byte after the last `>` (kept up);
+/// How the marks pass reads the bytes: one by one, or 64 at a time with SSE2 (every x86_64
+/// CPU) or the best the CPU has (AVX2, else SSE2). The same marks (tests: each against the
+/// byte loop).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Lanes {
+    #[cfg_attr(not(test), allow(dead_code))] // (the tests' checks; and elsewhere than x86_64)
+    Bytes,
+    #[cfg_attr(not(test), allow(dead_code))]
+    Sse2,
+    Best,
+}
+
+/// The marks of the whole 64-byte chunks of *s* with SIMD (AVX2 when the CPU has it, else
+/// SSE2; the byte loop elsewhere), *from*: the first byte after the last `>` (kept up);
 /// the bytes read, or None past *cap* `<`.
 #[cfg(target_arch = "x86_64")]
 fn simd_marks(
@@ -423,14 +431,19 @@ fn simd_marks(
     from: &mut usize,
     cap: usize,
     lowered: Option<&mut Vec<u8>>,
+    lanes: Lanes,
 ) -> Option<usize> {
-    if !std::arch::is_x86_feature_detected!("avx2") {
-        return Some(0);
-    }
     let out = lowered.map(|l| l.as_mut_ptr());
-    // SAFETY: the CPU has AVX2 (checked above); *out* has room for s.len() bytes (reserved
-    // by the caller).
-    unsafe { avx2_marks(s, marks, from, cap, out) }
+    match lanes {
+        Lanes::Bytes => Some(0),
+        // SAFETY: the CPU has AVX2 (checked); *out* has room for s.len() bytes (reserved by
+        // the caller).
+        Lanes::Best if std::arch::is_x86_feature_detected!("avx2") => unsafe {
+            avx2_marks(s, marks, from, cap, out)
+        },
+        // SAFETY: every x86_64 CPU has SSE2; *out* as above.
+        _ => unsafe { sse2_marks(s, marks, from, cap, out) },
+    }
 }
 
 /// (Elsewhere: the bytes are read one by one.)
@@ -441,11 +454,34 @@ fn simd_marks(
     _from: &mut usize,
     _cap: usize,
     _lowered: Option<&mut Vec<u8>>,
+    _lanes: Lanes,
 ) -> Option<usize> {
     Some(0)
 }
 
-/// `simd_marks` with AVX2:
+/// A 64-byte chunk's bytes of interest, as bit masks (bit k: the chunk's byte k): `<`, `>`,
+/// `"`, `'`, and `=` or a byte <= 0x20.
+#[derive(Clone, Copy)]
+struct ChunkMasks {
+    lt: u64,
+    gt: u64,
+    dq: u64,
+    sq: u64,
+    eq_ws: u64,
+}
+
+/// What the chunk pass carries from one chunk to the next.
+#[derive(Default)]
+struct ChunkCarry {
+    /// The last chunk's last byte was `=` or <= 0x20.
+    after_eq_ws: u64,
+    /// The `=` of a value open (no quote of its kind or `>` since), by quote.
+    open_dq: Option<usize>,
+    open_sq: Option<usize>,
+}
+
+/// `simd_marks` of one chunk at *at*, from its masks *m* (shared by the AVX2 and SSE2
+/// passes, inlined in each):
 /// - A chunk's `<` are written 8 at a time whether there are 8 or not (few branches to
 ///   mispredict; the list keeps its true length).
 /// - Its `>` are read by its first and last only: two `>` of one chunk are less than
@@ -455,6 +491,103 @@ fn simd_marks(
 ///   chunk's masks, or by a search past the chunk (each search ends at the next same quote:
 ///   no byte is searched twice by quotes of one kind).
 ///
+/// None past *cap* `<`.
+#[inline(always)]
+fn chunk_marks(
+    s: &[u8],
+    marks: &mut Marks,
+    from: &mut usize,
+    cap: usize,
+    at: usize,
+    m: ChunkMasks,
+    carry: &mut ChunkCarry,
+) -> Option<()> {
+    let (m_lt, m_gt, m_dq, m_sq, eq_ws) = (m.lt, m.gt, m.dq, m.sq, m.eq_ws);
+    let mut lts = m_lt;
+    let count = lts.count_ones() as usize;
+    if count != 0 {
+        marks.lts.reserve(count.next_multiple_of(8));
+        let len = marks.lts.len();
+        // SAFETY: *count* rounded up to 8 slots past *len* are within the capacity
+        // reserved (written 8 at a time); the first *count* of them are the `<`, in order.
+        unsafe {
+            let out = marks.lts.as_mut_ptr().add(len);
+            let mut k = 0;
+            while k < count {
+                for j in 0..8 {
+                    *out.add(k + j) = at + lts.trailing_zeros() as usize;
+                    lts &= lts.wrapping_sub(1);
+                }
+                k += 8;
+            }
+            marks.lts.set_len(len + count);
+        }
+        if marks.lts.len() > cap {
+            return None;
+        }
+    }
+    if m_gt != 0 {
+        let first = at + m_gt.trailing_zeros() as usize;
+        if first - *from >= LONG_GAP {
+            marks.gaps.push((*from, first));
+        }
+        *from = at + 64 - m_gt.leading_zeros() as usize;
+    }
+    // The values open past the last chunk end at this chunk's first same quote or `>`.
+    for (open, same) in [(&mut carry.open_dq, m_dq), (&mut carry.open_sq, m_sq)] {
+        let stops = same | m_gt;
+        if stops != 0 {
+            if let Some(eq) = open.take() {
+                if m_gt >> stops.trailing_zeros() & 1 == 1 {
+                    marks.quoted.push(eq);
+                }
+            }
+        }
+    }
+    let mut opens = (m_dq | m_sq) & ((eq_ws << 1) | carry.after_eq_ws);
+    carry.after_eq_ws = eq_ws >> 63;
+    while opens != 0 {
+        let i = opens.trailing_zeros();
+        opens &= opens - 1;
+        let q = at + i as usize;
+        let Some(eq) = opening_eq(s, q) else {
+            continue;
+        };
+        let (same, open) = if s[q] == b'"' {
+            (m_dq, &mut carry.open_dq)
+        } else {
+            (m_sq, &mut carry.open_sq)
+        };
+        let stops = (same | m_gt) & (u64::MAX << i << 1);
+        if stops == 0 {
+            *open = Some(eq); // (one a kind: a later quote of its kind would end it)
+        } else if m_gt >> stops.trailing_zeros() & 1 == 1 {
+            marks.quoted.push(eq);
+        }
+    }
+    Some(())
+}
+
+/// The end of a chunk pass over *chunks* chunks: the values still open end in the bytes
+/// after the chunks, or never; the bytes read.
+#[inline(always)]
+fn chunks_done(s: &[u8], marks: &mut Marks, chunks: usize, carry: ChunkCarry) -> usize {
+    for (open, quote) in [(carry.open_dq, b'"'), (carry.open_sq, b'\'')] {
+        if let Some(eq) = open {
+            let stop = find2(s, chunks * 64, quote, b'>');
+            if stop < s.len() && s[stop] == b'>' {
+                marks.quoted.push(eq);
+            }
+        }
+    }
+    // (A value open over chunks may be found after one opened later: in order again.)
+    if !marks.quoted.is_sorted() {
+        marks.quoted.sort_unstable();
+    }
+    chunks * 64
+}
+
+/// `simd_marks` with AVX2 (two 32-byte lanes a chunk; see `chunk_marks`).
 /// - *lowered*: where the chunks are written lowercased (ASCII), if given.
 ///
 /// # Safety
@@ -482,9 +615,7 @@ unsafe fn avx2_marks(
     );
     let bits = |v: __m256i| _mm256_movemask_epi8(v) as u32 as u64;
     let chunks = s.len() / 64;
-    let mut after_eq_ws = 0u64; // the last chunk's last byte was `=` or <= 0x20
-                                // The `=` of a value open (no quote of its kind or `>` since), by quote.
-    let (mut open_dq, mut open_sq): (Option<usize>, Option<usize>) = (None, None);
+    let mut carry = ChunkCarry::default();
     for chunk in 0..chunks {
         let at = chunk * 64;
         // SAFETY: two loads of 32 bytes inside *s* (at + 64 <= s.len()).
@@ -514,85 +645,88 @@ unsafe fn avx2_marks(
                 _mm256_cmpeq_epi8(_mm256_max_epu8(v, space), space),
             )
         };
-        let (m_lt, m_gt, m_dq, m_sq) = (mask(lt), mask(gt), mask(dq), mask(sq));
-        let eq_ws = bits(low(v0)) | bits(low(v1)) << 32;
-        let mut lts = m_lt;
-        let count = lts.count_ones() as usize;
-        if count != 0 {
-            marks.lts.reserve(count.next_multiple_of(8));
-            let len = marks.lts.len();
-            // SAFETY: *count* rounded up to 8 slots past *len* are within the capacity
-            // reserved (written 8 at a time); the first *count* of them are the `<`, in order.
-            unsafe {
-                let out = marks.lts.as_mut_ptr().add(len);
-                let mut k = 0;
-                while k < count {
-                    for j in 0..8 {
-                        *out.add(k + j) = at + lts.trailing_zeros() as usize;
-                        lts &= lts.wrapping_sub(1);
-                    }
-                    k += 8;
+        let m = ChunkMasks {
+            lt: mask(lt),
+            gt: mask(gt),
+            dq: mask(dq),
+            sq: mask(sq),
+            eq_ws: bits(low(v0)) | bits(low(v1)) << 32,
+        };
+        chunk_marks(s, marks, from, cap, at, m, &mut carry)?;
+    }
+    Some(chunks_done(s, marks, chunks, carry))
+}
+
+/// `simd_marks` with SSE2 (four 16-byte lanes a chunk; see `chunk_marks`): for a CPU
+/// without AVX2, which read the bytes one by one before (~1.35x slower than session 12).
+///
+/// # Safety
+/// *lowered* has room for s.len() bytes.
+#[cfg(target_arch = "x86_64")]
+unsafe fn sse2_marks(
+    s: &[u8],
+    marks: &mut Marks,
+    from: &mut usize,
+    cap: usize,
+    lowered: Option<*mut u8>,
+) -> Option<usize> {
+    use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8};
+    use std::arch::x86_64::{_mm_and_si128, _mm_cmpgt_epi8, _mm_storeu_si128};
+    use std::arch::x86_64::{_mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8};
+    // SAFETY (all intrinsics here): SSE2 is part of every x86_64 CPU.
+    let set = |b: u8| unsafe { _mm_set1_epi8(b as i8) };
+    let (lt, gt, dq, sq, eq, space) = (
+        set(b'<'),
+        set(b'>'),
+        set(b'"'),
+        set(b'\''),
+        set(b'='),
+        set(b' '),
+    );
+    let (above, below, case) = (set(b'A' - 1), set(b'Z' + 1), set(0x20));
+    let chunks = s.len() / 64;
+    let mut carry = ChunkCarry::default();
+    for chunk in 0..chunks {
+        let at = chunk * 64;
+        // SAFETY: four loads of 16 bytes inside *s* (at + 64 <= s.len()).
+        let v: [__m128i; 4] = unsafe {
+            std::array::from_fn(|k| _mm_loadu_si128(s.as_ptr().add(at + 16 * k) as *const __m128i))
+        };
+        if let Some(out) = lowered {
+            for (k, &lane) in v.iter().enumerate() {
+                // SAFETY: at + 64 <= s.len(): within the room the caller reserved.
+                unsafe {
+                    let upper =
+                        _mm_and_si128(_mm_cmpgt_epi8(lane, above), _mm_cmpgt_epi8(below, lane));
+                    let low = _mm_or_si128(lane, _mm_and_si128(upper, case));
+                    _mm_storeu_si128(out.add(at + 16 * k) as *mut __m128i, low);
                 }
-                marks.lts.set_len(len + count);
-            }
-            if marks.lts.len() > cap {
-                return None;
             }
         }
-        if m_gt != 0 {
-            let first = at + m_gt.trailing_zeros() as usize;
-            if first - *from >= LONG_GAP {
-                marks.gaps.push((*from, first));
-            }
-            *from = at + 64 - m_gt.leading_zeros() as usize;
-        }
-        // The values open past the last chunk end at this chunk's first same quote or `>`.
-        for (open, same) in [(&mut open_dq, m_dq), (&mut open_sq, m_sq)] {
-            let stops = same | m_gt;
-            if stops != 0 {
-                if let Some(eq) = open.take() {
-                    if m_gt >> stops.trailing_zeros() & 1 == 1 {
-                        marks.quoted.push(eq);
-                    }
-                }
-            }
-        }
-        let mut opens = (m_dq | m_sq) & ((eq_ws << 1) | after_eq_ws);
-        after_eq_ws = eq_ws >> 63;
-        while opens != 0 {
-            let i = opens.trailing_zeros();
-            opens &= opens - 1;
-            let q = at + i as usize;
-            let Some(eq) = opening_eq(s, q) else {
-                continue;
-            };
-            let (same, open) = if s[q] == b'"' {
-                (m_dq, &mut open_dq)
-            } else {
-                (m_sq, &mut open_sq)
-            };
-            let stops = (same | m_gt) & (u64::MAX << i << 1);
-            if stops == 0 {
-                *open = Some(eq); // (one a kind: a later quote of its kind would end it)
-            } else if m_gt >> stops.trailing_zeros() & 1 == 1 {
-                marks.quoted.push(eq);
-            }
-        }
+        // The four lanes' bits of *f*'s answer, as one 64-bit mask.
+        let bits = |f: &dyn Fn(__m128i) -> __m128i| {
+            v.iter().enumerate().fold(0u64, |acc, (k, &lane)| {
+                // SAFETY: SSE2.
+                acc | (unsafe { _mm_movemask_epi8(f(lane)) } as u32 as u64) << (16 * k)
+            })
+        };
+        // SAFETY (the closures): SSE2.
+        let m = ChunkMasks {
+            lt: bits(&|x| unsafe { _mm_cmpeq_epi8(x, lt) }),
+            gt: bits(&|x| unsafe { _mm_cmpeq_epi8(x, gt) }),
+            dq: bits(&|x| unsafe { _mm_cmpeq_epi8(x, dq) }),
+            sq: bits(&|x| unsafe { _mm_cmpeq_epi8(x, sq) }),
+            // `=`, or a byte <= 0x20 (max(b, 0x20) == 0x20).
+            eq_ws: bits(&|x| unsafe {
+                _mm_or_si128(
+                    _mm_cmpeq_epi8(x, eq),
+                    _mm_cmpeq_epi8(_mm_max_epu8(x, space), space),
+                )
+            }),
+        };
+        chunk_marks(s, marks, from, cap, at, m, &mut carry)?;
     }
-    // The values still open end in the bytes after the chunks, or never.
-    for (open, quote) in [(open_dq, b'"'), (open_sq, b'\'')] {
-        if let Some(eq) = open {
-            let stop = find2(s, chunks * 64, quote, b'>');
-            if stop < s.len() && s[stop] == b'>' {
-                marks.quoted.push(eq);
-            }
-        }
-    }
-    // (A value open over chunks may be found after one opened later: in order again.)
-    if !marks.quoted.is_sorted() {
-        marks.quoted.sort_unstable();
-    }
-    Some(chunks * 64)
+    Some(chunks_done(s, marks, chunks, carry))
 }
 
 /// How many of the positions *lts* are in *lo..hi*.
@@ -2102,11 +2236,20 @@ mod tests {
                 (&lowering.lts, &lowering.quoted),
                 (&marks.lts, &marks.quoted)
             );
-            let bytewise =
-                Marks::of_capped_by(&body, usize::MAX, false, Some(&mut lowered)).expect("no cap");
-            assert_eq!(lowered, body.to_ascii_lowercase());
-            assert_eq!((&bytewise.lts, &bytewise.gaps), (&marks.lts, &marks.gaps));
-            assert_eq!(bytewise.quoted, marks.quoted);
+            for lanes in [Lanes::Bytes, Lanes::Sse2] {
+                let other =
+                    Marks::of_capped_by(&body, usize::MAX, lanes, Some(&mut lowered)).expect("");
+                assert_eq!(lowered, body.to_ascii_lowercase(), "{lanes:?}");
+                assert_eq!(
+                    (&other.lts, &other.gaps),
+                    (&marks.lts, &marks.gaps),
+                    "{lanes:?}"
+                );
+                assert_eq!(other.quoted, marks.quoted, "{lanes:?}");
+                let cap = (next() % 64) as usize;
+                let capped = Marks::of_capped_by(&body, cap, lanes, None).map(|m| m.lts);
+                assert_eq!(capped, (marks.lts.len() <= cap).then(|| marks.lts.clone()));
+            }
             let (starts, heavy) = formatting_starts_heavy(&body, &marks);
             assert_eq!(starts, formatting_starts(&body, &marks.lts));
             assert_eq!(heavy, heavy_formatting(&body, &[], &marks.lts), "{body:?}");

@@ -7,13 +7,13 @@ use pyo3::types::{PyBytes, PyList, PyString};
 
 use crate::bound;
 use crate::bounds;
-use crate::element_lists::{element_lists, ElementLists};
+use crate::element_lists::{element_lists, kind_tuples, ElementLists};
 use crate::facts;
 use crate::lexbor;
 use crate::rows::link_rows;
 use crate::scan;
 use crate::scan_arrays;
-use crate::scan_object::ScanArrays;
+use crate::scan_object::{u64_array, ScanArrays, Strings};
 use crate::urls::non_ascii_query;
 use crate::walk::{self, LinkRow, PageRow};
 
@@ -62,14 +62,15 @@ fn lexbor_load(path: &str, layout: bool) -> PyResult<()> {
 }
 
 /// The rows' columns as Python takes them (native/src/rows.rs `Columns`): targets, anchors,
-/// titles, rels, nofollow (by rel), sponsored, ugc, is_image, tags, the texts placement reads
-/// where they differ from the anchors, whether a string was cut ("long_strings"), and the
-/// links' hrefs as read.
+/// titles, rels (the empty ones one shared empty list: no caller changes a row's rel), nofollow
+/// (by rel), sponsored, ugc, is_image, tags, the texts placement reads where they differ from
+/// the anchors, whether a string was cut ("long_strings"), and the links' hrefs as read
+/// (`Strings`: each made when read).
 type ColumnsRow = (
     Vec<String>,
     Vec<String>,
     Vec<Option<String>>,
-    Vec<Vec<String>>,
+    Py<PyList>,
     Vec<bool>,
     Vec<bool>,
     Vec<bool>,
@@ -77,17 +78,34 @@ type ColumnsRow = (
     Py<PyList>,
     Vec<(usize, String)>,
     bool,
-    Vec<String>,
+    Py<Strings>,
 );
-/// `lexbor_page`'s answer: the page's fields, its markup, each link's element address, and
-/// either the raw links (`extract_links`'s shape) or the rows' columns.
+/// `lexbor_page`'s answer: the page's fields, its markup, each link's element address (an
+/// `array('Q')`: Python reads them only when a rule needs a link's node), and either the raw
+/// links (`extract_links`'s shape) or the rows' columns.
 pub(crate) type LexborPage = (
+    walk::Fields,
+    lexbor::Markup,
+    Py<PyAny>,
+    Option<Vec<LinkRow>>,
+    Option<ColumnsRow>,
+);
+
+/// `LexborPage` before it crosses to Python: the addresses as Rust's (the scan reads them).
+pub(crate) type PageParts = (
     walk::Fields,
     lexbor::Markup,
     Vec<usize>,
     Option<Vec<LinkRow>>,
     Option<ColumnsRow>,
 );
+
+/// *parts* as Python takes them: the addresses one array.
+pub(crate) fn page_out(py: Python<'_>, parts: PageParts) -> PyResult<LexborPage> {
+    let (fields, markup, nodes, raw, columns) = parts;
+    let nodes = u64_array(py, nodes.iter().map(|&a| a as u64))?.unbind();
+    Ok((fields, markup, nodes, raw, columns))
+}
 
 /// The walk of *tree* (a selectolax `LexborHTMLParser`), under the GIL: the page's fields and markup, and its links. With
 /// *rows*, the rows of the page at *page_url* (hrefs resolved and normalized: every column but
@@ -103,7 +121,8 @@ pub(crate) fn lexbor_page(
     rows: bool,
     max_links: usize,
 ) -> PyResult<LexborPage> {
-    lexbor_page_gathering(tree, page_url, legacy, rows, max_links, None)
+    let parts = lexbor_page_gathering(tree, page_url, legacy, rows, max_links, None)?;
+    page_out(tree.py(), parts)
 }
 
 /// `lexbor_page`, its walk gathering placement's *elements* as it goes (fused.rs).
@@ -114,7 +133,7 @@ pub(crate) fn lexbor_page_gathering(
     rows: bool,
     max_links: usize,
     elements: Option<&mut scan::Elements>,
-) -> PyResult<LexborPage> {
+) -> PyResult<PageParts> {
     let root = element_of(tree, &tree.getattr("root")?)?;
     // SAFETY: the contract above; a panic in the walk becomes a RuntimeError.
     let walked = guarded(|| unsafe { lexbor::walk_gathering(root, max_links, elements) })?
@@ -141,11 +160,13 @@ pub(crate) fn lexbor_page_gathering(
         }),
     )?
     .unbind();
+    let rels = rel_lists(py, c.rels)?;
+    let hrefs = Py::new(py, Strings(c.hrefs))?;
     let columns = (
         c.targets,
         c.anchors,
         c.titles,
-        c.rels,
+        rels,
         c.nofollow,
         c.sponsored,
         c.ugc,
@@ -153,9 +174,23 @@ pub(crate) fn lexbor_page_gathering(
         tags,
         c.texts,
         c.long,
-        c.hrefs,
+        hrefs,
     );
     Ok((walked.fields, walked.markup, nodes, None, Some(columns)))
+}
+
+/// The rows' rels as Python's lists: each empty one (most links) the same empty list.
+fn rel_lists(py: Python<'_>, rels: Vec<Vec<String>>) -> PyResult<Py<PyList>> {
+    let empty = PyList::empty(py);
+    let mut lists = Vec::with_capacity(rels.len());
+    for rel in rels {
+        lists.push(if rel.is_empty() {
+            empty.clone()
+        } else {
+            PyList::new(py, rel)?
+        });
+    }
+    Ok(PyList::new(py, lists)?.unbind())
 }
 
 /// The address of *node*, an element of *tree* (a selectolax `LexborHTMLParser` and a
@@ -196,14 +231,14 @@ pub(crate) fn lexbor_scan(
     containers: Vec<String>,
     min_para: usize,
 ) -> PyResult<Option<ScanRow>> {
-    lexbor_scan_with(tree, root, links, blocks, containers, min_para, None)
+    lexbor_scan_with(tree, root, &links, blocks, containers, min_para, None)
 }
 
 /// `lexbor_scan`, with the document's *elements* when the page's walk gathered them.
 pub(crate) fn lexbor_scan_with(
     tree: &Bound<'_, PyAny>,
     root: &Bound<'_, PyAny>,
-    links: Vec<usize>,
+    links: &[usize],
     blocks: Vec<String>,
     containers: Vec<String>,
     min_para: usize,
@@ -216,13 +251,24 @@ pub(crate) fn lexbor_scan_with(
         min_para,
     };
     // SAFETY: element_of's contract; a panic in the scan becomes a RuntimeError.
-    let Some(mut s) = guarded(|| unsafe { scan::scan_of(root, &links, &rules, elements) })? else {
+    let Some(mut s) = guarded(|| unsafe { scan::scan_of(root, links, &rules, elements) })? else {
         return Ok(None);
     };
-    let lists = element_lists(tree.py(), &s.kinds, &s.kind_of, s.facts.as_deref())?;
+    // Each link the scan found is recorded at the caller's address (never not: `register`
+    // keeps the node it is given); checked once here, so Python takes the keys as they are.
+    let misplaced =
+        s.link_keys.iter().zip(links).any(|(&key, &at)| {
+            usize::try_from(key).is_ok_and(|key| s.addresses.get(key) != Some(&at))
+        });
+    if misplaced {
+        return Err(PyRuntimeError::new_err("a link's key is not its element"));
+    }
     // The kinds made Python's tuples from a borrow, then moved into the arrays (no copy).
+    let (kind_tuples, tags) = kind_tuples(tree.py(), &s.kinds)?;
+    let lists = element_lists(tree.py(), &tags, &s.kind_of, s.facts.as_deref())?;
+    drop(tags);
     let kinds = std::mem::take(&mut s.kinds);
-    let kind_tuples = PyList::new(tree.py(), &kinds)?.unbind();
+    let kind_tuples = kind_tuples.unbind();
     let (nearest, ancestry) = guarded(|| {
         let nearest = scan_arrays::nearest(&s.parent, &s.paras);
         let ancestry = s
@@ -234,12 +280,17 @@ pub(crate) fn lexbor_scan_with(
     // The arrays the later calls read, kept in Rust (scan_object.rs).
     let arrays = ScanArrays::of(&s, &nearest, kinds);
     let arrays = Py::new(tree.py(), arrays)?;
+    // Python reads these once (the address index) or a few (a node's way down): an array,
+    // no int per element. (Not the fingerprints and the ancestry: the rules read one per
+    // link, ~3x the instructions from an array; the model takes the ancestry as a list.)
+    let py = tree.py();
+    let addresses = u64_array(py, s.addresses.iter().map(|&a| a as u64))?.unbind();
     Ok(Some((
         s.facts,
         s.parent,
         s.depth,
         s.block,
-        s.addresses,
+        addresses,
         s.kind_of,
         kind_tuples,
         s.link_keys,
@@ -298,13 +349,15 @@ fn element_facts(
 }
 
 /// `lexbor_scan`'s answer (scan.rs `Scan`'s fields, then scan_arrays.rs's `nearest`, and
-/// `ancestry` with element_lists.rs's lists and scan_object.rs's arrays).
+/// `ancestry` with element_lists.rs's lists and scan_object.rs's arrays). The addresses are
+/// an `array('Q')` (Python indexes them: no int object per element made until read); the
+/// other columns lists.
 pub(crate) type ScanRow = (
     Option<Vec<facts::Facts>>,
     Vec<i64>,
     Vec<u32>,
     Vec<u32>,
-    Vec<usize>,
+    Py<PyAny>,
     Vec<u32>,
     Py<PyList>,
     Vec<i64>,

@@ -3,8 +3,8 @@
 //! arrays: where each element sits relative to main, main's running text, the blocks of copy
 //! beside it, then each link's placement and confidence by the first rule that applies.
 //! Python's functions stay the reference and the fallback; the rules that read the tree, a
-//! link's attributes or the page's site (`_place_tail`, `_in_landmark`, `_side`) and the
-//! pagination regex (`_PAGER`, on the anchors that could match it) are called back, so the
+//! link's attributes or the page's site (`_place_tail`, `_in_landmark`) and the
+//! pagination regex (`_PAGER`, on the non-ASCII anchors that could match it) are called back, so the
 //! answers are Python's by construction there. tests/test_native*.py hold the two equal.
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -194,8 +194,73 @@ pub trait Calls {
     ) -> PyResult<(u8, f64)>;
     /// `_in_landmark(facts, top)`.
     fn in_landmark(&mut self, top: usize) -> PyResult<bool>;
-    /// `facts.order.get(branch)`, else `_side`.
-    fn side(&mut self, top: usize, branch: usize) -> PyResult<i64>;
+}
+
+/// `_side` over the scan's arrays, with `facts.order` as its memo: -1 if subtree *branch*
+/// (a child of *top*, an element on main's path) comes before main in document order, else 1.
+/// The scan records each element with its ancestors, in document order, so the recorded
+/// children of *top* are the keys whose parent it is, in key order: the ones Python meets
+/// among the node's children by address (a text node or an unrecorded element has no key).
+struct Sides<'a> {
+    parent: &'a [i64],
+    path: &'a [usize],
+    /// Each path element's recorded children in key order, made on the first call.
+    children: Option<Vec<Vec<usize>>>,
+    /// `facts.order`: a child of a path element -> -1 before main's branch, 1 after it.
+    order: IndexMap<usize, i64>,
+    /// The path elements whose children are in `order`.
+    filled: IndexSet<usize>,
+}
+
+impl<'a> Sides<'a> {
+    fn new(parent: &'a [i64], path: &'a [usize]) -> Self {
+        Sides {
+            parent,
+            path,
+            children: None,
+            order: IndexMap::default(),
+            filled: IndexSet::default(),
+        }
+    }
+
+    /// `facts.order.get(branch)`, else `_side(page, top, branch, main.path, facts.order)`
+    /// (which raises when *top* is not on main's path: an error here too).
+    fn side(&mut self, top: usize, branch: usize) -> PyResult<i64> {
+        if let Some(&side) = self.order.get(&branch) {
+            return Ok(side);
+        }
+        let index = self
+            .path
+            .iter()
+            .position(|&k| k == top)
+            .ok_or_else(|| bad("a common ancestor off main's path"))?;
+        if self.filled.insert(top) {
+            let path = self.path;
+            let parent = self.parent;
+            let children = self.children.get_or_insert_with(|| {
+                // One pass over the page for every path element's children (not one a call).
+                let at: IndexMap<usize, usize> =
+                    path.iter().enumerate().map(|(i, &k)| (k, i)).collect();
+                let mut children = vec![Vec::new(); path.len()];
+                for (k, &up) in parent.iter().enumerate().skip(1) {
+                    if let Some(&i) = usize::try_from(up).ok().and_then(|up| at.get(&up)) {
+                        children[i].push(k);
+                    }
+                }
+                children
+            });
+            let main_branch = if index > 0 { path[index - 1] } else { top };
+            let mut side = -1;
+            for &k in &children[index] {
+                if k == main_branch {
+                    side = 1;
+                } else {
+                    self.order.insert(k, side);
+                }
+            }
+        }
+        Ok(self.order.get(&branch).copied().unwrap_or(1))
+    }
 }
 
 fn bad(what: &str) -> PyErr {
@@ -520,21 +585,14 @@ pub fn place(
 ) -> PyResult<Vec<(u8, f64)>> {
     let mut results = Vec::with_capacity(link_keys.len());
     let mut outside: Vec<(usize, usize, usize, i64)> = Vec::new();
-    let mut sides: IndexMap<usize, i64> = IndexMap::default(); // Python's answer per branch
+    let mut sides = Sides::new(&page.parent, &main.path);
     for (i, (&key, &ugc)) in link_keys.iter().zip(ugc).enumerate() {
         let decided = place_link(page, main, f, landmark, i, key, ugc, calls)?;
         let decided = match decided {
             Some(decided) => decided,
             None => {
                 let (top, branch, _) = f.of[key].unwrap_or((key, key, Labels::default()));
-                let side = match sides.get(&branch) {
-                    Some(&side) => side,
-                    None => {
-                        let side = calls.side(top, branch)?;
-                        sides.insert(branch, side);
-                        side
-                    }
-                };
+                let side = sides.side(top, branch)?;
                 outside.push((i, top, branch, side));
                 (SIDEBAR, 0.6)
             }
@@ -613,6 +671,62 @@ pub fn maybe_pager(anchor: &str) -> bool {
     }
     chars <= PAGER_DIGITS || letters <= PAGER_LETTERS
 }
+
+/// `_PAGER.fullmatch(anchor)` of an ASCII *anchor*; None for another: Python's regex answers.
+/// On ASCII its classes are `\d` = `[0-9]`, `\s` = Python's `[\t\n\v\f\r\x1c-\x1f ]`, and its
+/// arrows and dots = `[<>.]` with `\s`; of its words, the ASCII ones (IGNORECASE folds no ASCII
+/// letter onto an accented or Cyrillic one). A match is 1-5 digits and spaces, or arrows and
+/// dots around a pager word, a pager word then a page word after whitespace, or a page word
+/// after whitespace.
+pub fn ascii_pager(anchor: &str) -> Option<bool> {
+    if !anchor.is_ascii() {
+        return None;
+    }
+    let b = anchor.as_bytes();
+    let space = |c: u8| matches!(c, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f | b' ');
+    if !b.is_empty() && b.len() <= PAGER_DIGITS && b.iter().all(|&c| c.is_ascii_digit() || space(c))
+    {
+        return Some(true);
+    }
+    let filler = |c: u8| space(c) || matches!(c, b'<' | b'>' | b'.');
+    let Some(start) = b.iter().position(|&c| !filler(c)) else {
+        return Some(true); // arrows, dots and spaces alone
+    };
+    let end = b.iter().rposition(|&c| !filler(c)).map_or(start, |e| e + 1);
+    let word = |w: &str, list: &[&str]| list.iter().any(|l| l.eq_ignore_ascii_case(w));
+    let mut words = anchor[start..end]
+        .split(|c: char| space(c as u8))
+        .filter(|w| !w.is_empty());
+    let found = match (words.next(), words.next(), words.next()) {
+        (Some(w), None, None) => {
+            word(w, PAGER_WORDS) || (word(w, PAGE_WORDS) && start > 0 && space(b[start - 1]))
+        }
+        (Some(w), Some(page), None) => word(w, PAGER_WORDS) && word(page, PAGE_WORDS),
+        _ => false,
+    };
+    Some(found)
+}
+
+/// `_PAGER`'s ASCII words: the pagers, then what may follow them after whitespace.
+const PAGER_WORDS: &[&str] = &[
+    "next",
+    "prev",
+    "previous",
+    "older",
+    "newer",
+    "more",
+    "suivant",
+    "weiter",
+    "siguiente",
+    "anterior",
+    "avanti",
+    "indietro",
+    "volgende",
+    "vorige",
+];
+const PAGE_WORDS: &[&str] = &[
+    "post", "posts", "page", "entries", "articles", "articoli", "seite",
+];
 
 /// `_PAGER`'s bounds: its longest words ("предыдущая", then "articoli") with room to spare;
 /// its runs of digits and spaces.
@@ -707,7 +821,6 @@ struct PyCalls<'a, 'py> {
     pager: &'a Bound<'py, PyAny>,
     tail: &'a Bound<'py, PyAny>,
     in_landmark: &'a Bound<'py, PyAny>,
-    side: &'a Bound<'py, PyAny>,
     names: &'a [Bound<'py, PyString>; 5],
     split: Option<Split<'a, 'py>>,
 }
@@ -827,6 +940,9 @@ impl Calls for PyCalls<'_, '_> {
         if s.is_empty() || !maybe_pager(s) {
             return Ok(false);
         }
+        if let Some(found) = ascii_pager(s) {
+            return Ok(found);
+        }
         Ok(!self.pager.call1((anchor,))?.is_none())
     }
 
@@ -852,10 +968,6 @@ impl Calls for PyCalls<'_, '_> {
     fn in_landmark(&mut self, top: usize) -> PyResult<bool> {
         self.in_landmark.call1((top,))?.is_truthy()
     }
-
-    fn side(&mut self, top: usize, branch: usize) -> PyResult<i64> {
-        self.side.call1((top, branch))?.extract()
-    }
 }
 
 type Arrays<'py> = (
@@ -870,7 +982,6 @@ type Arrays<'py> = (
 type MainTuple = (i64, Vec<i64>, bool, bool, bool, bool, f64);
 type Texts = (IndexMap<i64, i64>, IndexMap<i64, i64>, IndexMap<i64, i64>);
 type Callbacks<'py> = (
-    Bound<'py, PyAny>,
     Bound<'py, PyAny>,
     Bound<'py, PyAny>,
     Bound<'py, PyAny>,
@@ -893,7 +1004,7 @@ type Answer<'py> = (
 /// (`_Main`'s key, path, weak, listing, thread, sections, good), *texts* (`_Text`'s own, good,
 /// links), the scan's sequence, the links' keys, rel tokens and anchors, the landmark (-1:
 /// none), the five label names and the callbacks (`_PAGER.fullmatch`, `_place_tail`,
-/// `_in_landmark`, `_side`). Answers each link's placement (one of the names), confidence
+/// `_in_landmark`, `_in_link_list`, `_internal`, and the button words or None). Answers each link's placement (one of the names), confidence
 /// and fingerprint; `_Article`'s fields (edges a set); the copy blocks; and a list whose entry
 /// at each link's key is `where.of`'s first element in a tuple (None around main). *scan*: the
 /// scan's arrays (scan_object.rs), read in place of the parents, depths, kinds and nearest.
@@ -982,7 +1093,7 @@ fn placement_rules<'py>(
         keys.push(index(k, n)?);
         ugc.push(rels.get_item(i)?.contains(&ugc_name)?);
     }
-    let (pager, tail, in_landmark, side, in_link_list, internal, button_words) = callbacks;
+    let (pager, tail, in_landmark, in_link_list, internal, button_words) = callbacks;
     let split = button_words.map(|words| Split {
         kinds: &kinds,
         kind_of: &kind_of,
@@ -997,7 +1108,6 @@ fn placement_rules<'py>(
         pager: &pager,
         tail: &tail,
         in_landmark: &in_landmark,
-        side: &side,
         names: &names,
         split,
     };
@@ -1120,5 +1230,51 @@ mod tests {
         ] {
             assert!(!maybe_pager(no), "{no}");
         }
+    }
+
+    /// `_PAGER.fullmatch`'s answers (Python's, on these strings) on ASCII anchors; None on
+    /// another (Python's regex answers).
+    #[test]
+    fn ascii_pager_is_pythons() {
+        for (anchor, python) in [
+            ("1", true),
+            ("12345", true),
+            ("123456", false),
+            (" 1 2 ", true),
+            ("\x1c3", true),
+            ("1.", false),
+            ("...", true),
+            ("<<", true),
+            (" \t ", true),
+            ("next", true),
+            ("Next >", true),
+            ("< Prev", true),
+            (">>Older posts<<", true),
+            ("older  posts", true),
+            ("older\tposts", true),
+            ("older.posts", false),
+            ("next page", true),
+            ("page", false),
+            (" page", true),
+            ("<page", false),
+            ("> page", true),
+            ("posts next", false),
+            ("next page page", false),
+            ("nextpage", false),
+            ("more entries ", true),
+            ("Weiter seite", true),
+            ("Suivant", true),
+            ("pages", false),
+            ("vorige articoli", true),
+            ("x", false),
+            ("2 of 5", false),
+            ("prev.", true),
+            (". next .", true),
+            ("next-page", false),
+        ] {
+            assert_eq!(ascii_pager(anchor), Some(python), "{anchor:?}");
+        }
+        assert_eq!(ascii_pager("NEXT »"), None);
+        assert_eq!(ascii_pager("zurück"), None);
     }
 }

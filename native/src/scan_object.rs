@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyString, PyType};
 
 use crate::facts::WordHasher;
 use crate::scan::{Kind, Scan};
@@ -148,6 +149,55 @@ pub fn with_kinds<'a>(
     s.filter(|s| kinds.len().ok() == Some(s.kinds.len()))
 }
 
+/// A column of strings Python reads a few of, by index (the links' hrefs as the walk read
+/// them: placement's `_internal` reads one per link it asks about, most pages none): kept in
+/// Rust, each string made when read (not one Python string per link made per page).
+#[pyclass(frozen, eq, sequence, module = "linkcrawl_native", name = "Strings")]
+#[derive(PartialEq)]
+pub struct Strings(pub Vec<String>);
+
+#[pymethods]
+impl Strings {
+    fn __len__(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The string at *index* (negative: from the end, as a list's); IndexError past it.
+    fn __getitem__(&self, index: isize) -> PyResult<&str> {
+        let at = if index < 0 {
+            index.checked_add(self.0.len() as isize)
+        } else {
+            Some(index)
+        };
+        at.and_then(|at| usize::try_from(at).ok())
+            .and_then(|at| self.0.get(at))
+            .map(String::as_str)
+            .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err("index out of range"))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Strings of {}>", self.0.len())
+    }
+}
+
+/// `array.array("Q", values)`: a column Python only indexes (or reads once) as one object,
+/// not an int object per element (most of the scan's are past the small ints CPython keeps:
+/// node addresses, fingerprints, bits). The bytes are copied once into the array.
+pub(crate) fn u64_array<'py>(
+    py: Python<'py>,
+    values: impl ExactSizeIterator<Item = u64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    static ARRAY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    let bytes = PyBytes::new_with(py, values.len() * 8, |buf| {
+        for (slot, value) in buf.chunks_exact_mut(8).zip(values) {
+            slot.copy_from_slice(&value.to_ne_bytes());
+        }
+        Ok(())
+    })?;
+    ARRAY.import(py, "array", "array")?.call1(("Q", bytes))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<ScanArrays>()
+    m.add_class::<ScanArrays>()?;
+    m.add_class::<Strings>()
 }

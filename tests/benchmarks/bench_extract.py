@@ -589,12 +589,16 @@ def instructions(n_zyte: int, n_wcxb: int, baseline: Path | None = None) -> int:
     if shutil.which("valgrind") is None:
         print("--instructions needs valgrind (apt install valgrind)", file=sys.stderr)
         return 2
-    if baseline is not None:  # the rows a crawl writes, with either tree
-        base = count_instructions("rows", "zyte", n_zyte, baseline.resolve())
-        current = count_instructions("rows", "zyte", n_zyte)
-        print(f"baseline {base / n_zyte / 1e6:8.2f} M instructions/page")
-        print(f"current  {current / n_zyte / 1e6:8.2f} M instructions/page")
-        print(f"current / baseline instructions: {current / base:.3f}")
+    if baseline is not None:  # the rows a crawl writes, with either tree, on each set
+        for name, n in (("zyte", n_zyte), ("wcxb", n_wcxb)):
+            if not n:
+                continue
+            base = count_instructions("rows", name, n, baseline.resolve())
+            current = count_instructions("rows", name, n)
+            print(f"{name}: {n} pages")
+            print(f"  baseline {base / n / 1e6:8.2f} M instructions/page")
+            print(f"  current  {current / n / 1e6:8.2f} M instructions/page")
+            print(f"  current / baseline instructions: {current / base:.3f}")
         return 0
     sides, why = all_sides()
     if why:
