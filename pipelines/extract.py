@@ -118,6 +118,19 @@ class Link:
 LINK_FIELDS: tuple[str, ...] = tuple(Link.__dataclass_fields__)
 
 
+def own_rels(rels: Sequence[list[str]]) -> list[list[str]]:
+    """*rels* with each empty one a list of its own: the core's rel column shares one empty
+    list, and a row handed out (a ``Link``, a ``link_rows`` dict) may be changed in place
+    (review14-r14 1).
+
+    >>> shared = []
+    >>> rows = own_rels([shared, ["ugc"], shared])
+    >>> rows == [[], ["ugc"], []] and rows[0] is not rows[2]
+    True
+    """
+    return [rel or [] for rel in rels]
+
+
 class LinkRows(Sequence[Link]):
     """A page's links held as columns (one list per :data:`LINK_FIELDS` name, as the native
     core hands them): a sequence of :class:`Link` made only when a row is first asked for.
@@ -148,10 +161,8 @@ class LinkRows(Sequence[Link]):
     def rows(self) -> list[Link]:
         """The links as :class:`Link` objects, made once (later calls give the same list)."""
         if self._rows is None:
-            # The core's column shares one empty rel list; a Link owns its own (a caller may
-            # change it in place: review14-r14 1).
             columns = list(self.columns)
-            columns[_REL] = [rel or [] for rel in columns[_REL]]
+            columns[_REL] = own_rels(columns[_REL])
             self._rows = list(map(Link, *columns))
         return self._rows
 

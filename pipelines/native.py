@@ -585,7 +585,7 @@ def _columns_page(walked: WalkedPage, columns: tuple[Any, ...]) -> WalkedPage:
         rows = [targets, anchors, titles, rels, nofollow, sponsored, ugc, is_image, tags]
         n = min(len(targets), len(kinds))
         if page.links or n < len(targets):  # (never from place_links_scored): as a row each
-            rows[3] = [rel or [] for rel in rels]  # a Link's own rel, not the shared empty
+            rows[3] = extract_module.own_rels(rels)
             page.links.extend(map(Link, *rows, kinds, range(n), scores, blocks))
             return False
         # The rows as the core's columns: no Link per row unless a caller asks (LinkRows).

@@ -11,7 +11,7 @@ from typing import Any
 
 from pipelines.budget import PageBudgetExceeded, cpu_budget
 from pipelines.encoding import not_html_reason
-from pipelines.extract import Link, LinkRows, PageLinks, extract_page
+from pipelines.extract import Link, LinkRows, PageLinks, extract_page, own_rels
 from pipelines.redirects import DIRECT, REDIRECT_SCRIPT, static_final
 from pipelines.urls import registered_domain, url_host
 
@@ -151,7 +151,7 @@ def link_rows(
     """Every link of ``page`` as a dict with the columns of ``links/`` (README): the values
     of :func:`link_columns`, a dict per link (rel as the link's own list)."""
     columns = link_columns(page, source_url, crawl_id=crawl_id, fetched_at=fetched_at)
-    columns["rel"] = [rel or [] for rel in _column(page.links, "rel")]  # each its own list
+    columns["rel"] = own_rels(_column(page.links, "rel"))
     return [
         dict(zip(LINK_ROW_KEYS, values, strict=True))
         for values in zip(*(columns[key] for key in LINK_ROW_KEYS), strict=True)

@@ -99,3 +99,36 @@ def test_without_zlib_ng_a_warc_reads_the_same(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(warc, "_ZLIB", zlib)
     monkeypatch.setattr(warc, "_ZLIB_ERRORS", (zlib.error,))
     assert read() == fast and len(fast) == 5 and "truncated gzip member" in str(fast[-1])
+
+
+def test_a_gzip_bomb_inflates_a_chunk_at_a_time_with_zlib_ng(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """64 MiB of zeros in ~64 KB of gzip: zlib-ng honours the reader's bound as zlib does, no
+    call making more than ``_CHUNK`` bytes (a bomb costs no more memory than a page)."""
+    sizes: list[int] = []
+
+    class Counted:
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.inner, name)
+
+        def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+            out = self.inner.decompress(data, max_length)
+            sizes.append(len(out))
+            return out
+
+    class Module:
+        error = zlib_ng.error
+
+        @staticmethod
+        def decompressobj(wbits: int) -> Counted:
+            return Counted(zlib_ng.decompressobj(wbits))
+
+    bomb = gzip.compress(bytes(64 << 20), compresslevel=9, mtime=0)
+    assert len(bomb) < 100_000
+    out, err = _decode(bomb, Module, monkeypatch)
+    assert err is None and len(out) == 64 << 20
+    assert sizes and max(sizes) <= warc._CHUNK
