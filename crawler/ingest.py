@@ -261,11 +261,11 @@ class _Parts:
         stop there would publish links without their pages. The parts of the file's spans
         that an earlier run wrote (:func:`plan_spans`) go: this run's rows replace them."""
         kinds = self.seal()
-        with _signals_held():
-            for kind in kinds:
+        with _signals_held():  # the drop too: a stop raised at the renames' end skipped it,
+            for kind in kinds:  # leaving an earlier run's rows beside these (review15-i14 3)
                 self.fs.move(f"{self.root}/{kind}/{self.tmp}", f"{self.root}/{kind}/{self.name}")
-        if self.fs.type_name == "local":
-            _drop_spans(self.root, self.name, {f"{self.root}/{k}/{self.name}" for k in kinds})
+            if self.fs.type_name == "local":
+                _drop_spans(self.root, self.name, {f"{self.root}/{k}/{self.name}" for k in kinds})
 
     def sealed(self) -> list[tuple[str, str]]:
         """:meth:`seal`, then each part's (temporary path, final path): for a span, whose
@@ -596,14 +596,15 @@ class _Spans:
         done = [r for r in got if r is not None]
         name = self.names[source]
         self._forget(source)
+        written = {final for r in done for _, final in r.span["parts"]}  # type: ignore[index]
         with _signals_held():  # all links parts first: no pages without their links
             for kind in ("links", "pages"):
                 for r in done:
                     for tmp, final in r.span["parts"]:  # type: ignore[index]
                         if f"/{kind}/" in final:
                             os.replace(tmp, final)
-        written = {final for r in done for _, final in r.span["parts"]}  # type: ignore[index]
-        _drop_spans(str(Path(self.out).resolve()), name, written)  # span 0's too (no page)
+            # held too: a stop at the renames' end skipped it (review15-i14 3)
+            _drop_spans(str(Path(self.out).resolve()), name, written)  # span 0's too (no page)
         return "done", _joined(source, done)
 
     def lost(self, source: str) -> None:

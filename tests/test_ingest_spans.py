@@ -544,3 +544,52 @@ def test_one_large_file_that_cannot_be_split_is_read_in_this_process(tmp_path):
         meanwhile=lambda: called.append(1),
     )
     assert called == [1]  # read in spans: the pool
+
+
+# -- review15-i14 ---------------------------------------------------------------------------
+def _stop_in_publication(monkeypatch, here: bool) -> None:
+    """SIGTERM sent once inside the block that publishes a file (signals held there), in this
+    process (``here``) or in the pool's parent (forked from it: the patch is inherited)."""
+    import crawler.ingest as ingest
+
+    real, me, sent = ingest._signals_held, os.getpid(), []
+
+    @contextlib.contextmanager
+    def held():
+        with real():
+            yield
+            if not sent and (os.getpid() == me) == here:
+                sent.append(1)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(ingest, "_signals_held", held)
+
+
+def test_a_stop_while_spans_are_published_leaves_no_earlier_runs_part(tmp_path, monkeypatch):
+    """Run 1 in many spans, run 2 in fewer, stopped (SIGTERM to the pool's parent) as it
+    renames the file's parts: the earlier run's other parts went all the same (the drop came
+    after the held block: 133 page rows of 80, review15-i14 3)."""
+    warc = tmp_path / "zyte.warc.gz"
+    warc.write_bytes(members(zyte_records(80)))
+    out = tmp_path / "ix"
+    first = ingested([warc], out, 2, SPLIT // 2)
+    assert len(first[1]) > 8 and first[0]["pages"].num_rows == 80
+    _stop_in_publication(monkeypatch, here=False)
+    with pytest.raises(PoolError):
+        run_ingest([str(warc)], str(out), workers=2, progress=False, messages=io.StringIO(),
+                   split_bytes=SPLIT * 4)  # fmt: skip
+    names = _pages_parts(out)
+    assert 1 < len(names) < len(first[1])  # run 2's parts were published
+    assert len(rows(out, "pages")) == 80 and not list(out.rglob("*.tmp"))
+
+
+def test_a_stop_while_a_whole_read_is_published_leaves_no_earlier_span_part(tmp_path, monkeypatch):
+    """The same for a whole read (one worker) after a run in spans: Ctrl-C there (SIGTERM)."""
+    warc = tmp_path / "zyte.warc.gz"
+    warc.write_bytes(members(zyte_records(80)))
+    out = tmp_path / "ix"
+    assert len(ingested([warc], out, 2)[1]) > 8
+    _stop_in_publication(monkeypatch, here=True)
+    with pytest.raises(KeyboardInterrupt):
+        run_ingest([str(warc)], str(out), workers=1, progress=False, messages=io.StringIO())
+    assert _pages_parts(out) == ["00000.parquet"] and len(rows(out, "pages")) == 80
