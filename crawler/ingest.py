@@ -359,6 +359,7 @@ def ingest_file(
     progress: Callable[[FileResult], None] | None = None,
     span: tuple[int, int, int | None] | None = None,
     job: str = "",
+    refused: Callable[[], bool] | None = None,
 ) -> FileResult:
     """Ingest one archive into the index at ``out`` (a directory or a pyarrow filesystem URI)
     and return its counts. Its rows are published only once the whole file is read (a broken
@@ -369,8 +370,10 @@ def ingest_file(
     ``span`` (part, start, until): only the records of a local file from offset ``start``
     to the record at ``until`` (None: to the end), with ``crawl_id`` given; its parts are
     written but not published: the result's ``span`` says where it ended and what to rename
-    (:class:`_Spans` publishes a file's spans together). ``job``: a mark in the names of its
-    temporary parts (:func:`_sweep`)."""
+    (:class:`_Spans` publishes a file's spans together); it reads at most
+    ``SPAN_OVERRUN`` bytes past ``until``, and stops once ``refused()`` says its file is to be
+    read whole (:class:`_SpanFile`). ``job``: a mark in the names of its temporary parts
+    (:func:`_sweep`)."""
     from pipelines.warc import ArchiveError, iter_records, record_rows
 
     cpu0 = time.process_time()
@@ -392,8 +395,9 @@ def ingest_file(
     broke: int | None = None
     try:
         with open_input(source) as fh:
-            if start:
-                fh.seek(start)
+            if span is not None:
+                reader = _SpanFile(fh, start, until, refused)
+                fh = io.BufferedReader(reader, 256 * 1024)  # type: ignore[assignment]
             try:
                 for rec in iter_records(fh, start=start, until=until, seam=seam):
                     res.records += 1
@@ -436,8 +440,9 @@ def ingest_file(
             res.errors["empty file"] += 1
             say("no record in it (empty file)")
         if span is not None:
-            sealed = parts.sealed() if parts is not None else []
-            parts = None
+            # stopped (its file refused): its rows would be thrown away; they go now
+            sealed = parts.sealed() if parts is not None and not reader.stopped else []
+            parts = None if sealed else parts
             res.span = {"source": source, "part": part, "end": seam[0][0] if seam else None,
                         "broke": broke, "parts": sealed, "keys": keys}  # fmt: skip
         elif parts is not None:
@@ -552,6 +557,50 @@ def plan_spans(source: str, split_bytes: int, crawl_id: str | None) -> tuple[str
     return crawl_id, starts
 
 
+# Bytes a span reads at most past its end (a real seam needs only the next record's WARC
+# head there): a seam inside a large record (a payload holding WARC records, review15-i14 1)
+# made the span before it read that record to its end, and each span guessed inside it too.
+SPAN_OVERRUN = 64 * 1024
+
+
+class _SpanFile(io.RawIOBase):
+    """A span's local file from ``start``: it ends (EOF) ``SPAN_OVERRUN`` bytes past the
+    span's end ``until`` (None: the file's), and at its next read once ``refused()`` (then
+    :attr:`stopped`): a span refused or cut there does not end at the next span's start, so
+    its file is read whole (:class:`_Spans`), and a refused file is read twice at most, and
+    ``SPAN_OVERRUN`` a span. Reads bypass ``fh``'s buffer (no read-ahead past the cap).
+
+    >>> f = _SpanFile(io.BytesIO(bytes(range(10)) * 10_000), 5, 6, None)
+    >>> len(io.BufferedReader(f).read()) == 1 + SPAN_OVERRUN, f.stopped
+    (True, False)
+    """
+
+    def __init__(self, fh: Any, start: int, until: int | None,
+                 refused: Callable[[], bool] | None) -> None:  # fmt: skip
+        self.fh = getattr(fh, "raw", fh)
+        self.fh.seek(start)
+        self.at = start
+        self.limit = None if until is None else until + SPAN_OVERRUN
+        self.refused = refused
+        self.stopped = False
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.at
+
+    def readinto(self, buffer: Any) -> int:
+        if self.refused is not None and self.refused():
+            self.stopped = True
+        n = len(buffer) if self.limit is None else min(len(buffer), self.limit - self.at)
+        if n <= 0 or self.stopped:
+            return 0
+        got = self.fh.readinto(memoryview(buffer)[:n]) or 0
+        self.at += got
+        return got
+
+
 class _Spans:
     """The spans of the files read in spans, in the pool's parent: a file's parts are renamed
     into place once all its spans are read and each span ended exactly where the next began
@@ -568,15 +617,21 @@ class _Spans:
         self.starts: dict[str, list[int]] = {}
         self.keys: dict[str, set[bytes]] = {}  # the fetches of a file's spans read so far
         self.failed: set[str] = set()  # files whose spans' results are thrown away
+        self.index: dict[str, int] = {}  # a file's slot in ``flags``
+        #: Shared with the workers (a byte a file, see :meth:`refuse`): set by the pool's
+        #: parent once the spans' tasks are made.
+        self.flags: Any = None
 
     def tasks(self, source: str, crawl_id: str, starts: list[int]) -> list[tuple[Any, ...]]:
-        """The span tasks of ``source``: ("span", source, part, start, until, crawl id)."""
+        """The span tasks of ``source``: ("span", source, part, start, until, crawl id, the
+        file's slot in :attr:`flags`)."""
+        i = self.index.setdefault(source, len(self.index))
         self.files[source] = [None] * len(starts)
         self.names[source] = part_name(source, crawl_id)
         self.starts[source] = starts
         self.keys[source] = set()
         ends = [*starts[1:], None]
-        return [("span", source, k, starts[k], ends[k], crawl_id) for k in range(len(starts))]
+        return [("span", source, k, starts[k], ends[k], crawl_id, i) for k in range(len(starts))]
 
     def add(self, source: str, res: FileResult) -> tuple[str, FileResult | None]:
         """Take a span's result: ("wait", None) until the file's last; then ("done", the
@@ -610,7 +665,9 @@ class _Spans:
     def lost(self, source: str) -> None:
         """``source`` is to be read whole (a span died with its worker, or showed that the
         spans do not give a whole read's rows): its spans' parts are deleted, those still
-        running when they end."""
+        running when they end, which stop at their next read (review15-i14 1)."""
+        if self.flags is not None and source in self.index:
+            self.flags[self.index[source]] = 1
         self.failed.add(source)
         got = self.files.get(source, [])
         self._forget(source)
@@ -731,6 +788,7 @@ class IngestProgress(LiveLine):
 
 
 _shared: Any = None  # a worker process's live counters (records, pages, links), see _init
+_refused: Any = None  # a worker process's view of _Spans.flags
 
 
 # A young collection every this many new container objects (Python's default: 700): a page's
@@ -752,12 +810,12 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def _init(shared: Any, parent: int) -> None:
+def _init(shared: Any, parent: int, refused: Any = None) -> None:
     import gc
     import signal
 
-    global _shared
-    _shared = shared
+    global _shared, _refused
+    _shared, _refused = shared, refused
     _die_with(parent)  # the pool's parent killed (out of memory): no orphan reads on
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])  # a worker process of ours
     # Ctrl-C is the pool parent's to handle: it ends the workers (SIGTERM, which deletes the
@@ -794,8 +852,10 @@ def _task(task: str | tuple[Any, ...], out: str, options: dict[str, Any]) -> Fil
         sent[:] = now
 
     if isinstance(task, tuple):
-        _, source, part, start, until, crawl_id = task
-        options = {**options, "crawl_id": crawl_id, "span": (part, start, until)}
+        _, source, part, start, until, crawl_id, i = task
+        flags = _refused
+        options = {**options, "crawl_id": crawl_id, "span": (part, start, until),
+                   "refused": None if flags is None else lambda: flags[i] != 0}  # fmt: skip
     else:
         source = task
     try:
@@ -874,6 +934,7 @@ def _pool_parent(
         gc.freeze()  # what is loaded stays out of the workers' collections (and shared)
         ctx = multiprocessing.get_context("fork")
         queue: deque[Any] = deque(_tasks(sources, out, options, split_bytes, spans, workers))
+        spans.flags = ctx.RawArray("b", max(1, len(spans.index)))  # inherited by the forks
         workers = min(workers, len(queue))
         suspects = deque[str]()
         sent, idle_rounds = [0], 0
@@ -901,7 +962,8 @@ def _pool_parent(
             # one that kills its worker alone is reported; the others are read again whole.
             alone, before = bool(suspects), sent[0]
             todo = deque([suspects.popleft()]) if alone else queue
-            lost = _pool_round(ctx, todo, 1 if alone else workers, out, options, shared, send)
+            lost = _pool_round(ctx, todo, 1 if alone else workers, out, options, shared, send,
+                               spans.flags)  # fmt: skip
             died = bool(lost)
             for task in lost:  # a span lost: its file is read whole (and alone)
                 if isinstance(task, tuple):
@@ -979,7 +1041,7 @@ def _stop_once(signum: int, frame: Any) -> None:
 
 def _pool_round(
     ctx: Any, queue: deque[str], workers: int, out: str, options: dict[str, Any], shared: Any,
-    send: Callable[[FileResult, Any], None],
+    send: Callable[[FileResult, Any], None], refused: Any = None,
 ) -> list[str]:  # fmt: skip
     """Read the files of ``queue`` (taken from it as they start) in ``workers`` forked
     processes, at most one file each in flight, sending each file's result as it ends, until
@@ -990,7 +1052,7 @@ def _pool_round(
 
     lost: list[str] = []
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init,
-                             initargs=(shared, os.getpid())) as pool:  # fmt: skip
+                             initargs=(shared, os.getpid(), refused)) as pool:  # fmt: skip
         running: dict[Any, str] = {}
         procs: dict[int, Any] = {}  # the workers (the pool forgets them once broken)
         broken = False

@@ -27,6 +27,7 @@ from crawler.ingest import (
     PoolError,
     _Spans,
     ingest_file,
+    part_name,
     plan_spans,
     run_ingest,
     span_bytes,
@@ -593,3 +594,70 @@ def test_a_stop_while_a_whole_read_is_published_leaves_no_earlier_span_part(tmp_
     with pytest.raises(KeyboardInterrupt):
         run_ingest([str(warc)], str(out), workers=1, progress=False, messages=io.StringIO())
     assert _pages_parts(out) == ["00000.parquet"] and len(rows(out, "pages")) == 80
+
+
+def _nested_warc(path: Path, levels: int = 24, pad: int = 256 * 1024) -> Path:
+    """20 pages, one record whose payload is a WARC whose record's block holds the next
+    (``levels`` deep, ``pad`` bytes of text each: a site serving a ``.warc``), 20 pages: an
+    uncompressed file with a plausible seam every ``pad`` bytes inside that record."""
+    import random
+
+    noise = random.Random(3)
+    inner = record("resource", "http://x.example/deep", noise.randbytes(pad // 2).hex().encode())
+    for j in range(levels):
+        text = noise.randbytes(pad // 2).hex().encode()
+        inner = record("resource", f"http://x.example/{j}", text + b"\r\n\r\n" + inner)
+    recs = [record("response", f"http://a.example/{i}", http("200 OK", html(f"/p{i}"),
+                   Content_Type="text/html")) for i in range(20)]  # fmt: skip
+    recs.append(record("response", "http://x.example/dump.warc",
+                       http("200 OK", inner, Content_Type="application/warc")))  # fmt: skip
+    recs += [record("response", f"http://b.example/{i}", http("200 OK", html(f"/q{i}"),
+                    Content_Type="text/html")) for i in range(20)]  # fmt: skip
+    path.write_bytes(b"".join(recs))
+    return path
+
+
+def _bytes_read(monkeypatch, log: Path) -> None:
+    """Each task's bytes read (the kernel's count, /proc/self/io ``rchar``) appended to
+    ``log``: the workers inherit the patch."""
+    import crawler.ingest as ingest
+
+    real = ingest.ingest_file
+
+    def rchar() -> int:
+        for line in Path("/proc/self/io").read_text().splitlines():
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+        raise AssertionError("no rchar")
+
+    def counted(source, out, **kw):
+        before = rchar()
+        res = real(source, out, **kw)
+        with log.open("a") as fh:
+            fh.write(f"{rchar() - before}\n")
+        return res
+
+    monkeypatch.setattr(ingest, "ingest_file", counted)
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_a_file_of_nested_warc_records_is_read_twice_at_most(tmp_path, monkeypatch, workers):
+    """Seams guessed inside one large record holding WARC records (review15-i14 1): the span
+    before reads at most ``SPAN_OVERRUN`` past its end, the spans running stop once the file
+    is refused, so the job's reads stay under twice the file (2.9x with 2 workers, 4.5x with
+    4 before), with the rows of reading it whole."""
+    warc = _nested_warc(tmp_path / "nested.warc")
+    size = warc.stat().st_size
+    split = 512 * 1024
+    plan = plan_spans(str(warc), span_bytes([str(warc)], workers, split), None)
+    assert plan is not None and len(plan[1]) >= 10
+    whole = ingested([warc], tmp_path / "whole", 1)
+    log = tmp_path / "reads"
+    _bytes_read(monkeypatch, log)
+    split_read = ingested([warc], tmp_path / "ix", workers, split)
+    reads = [int(n) for n in log.read_text().split()]
+    assert len(reads) >= 2 and sum(reads) < 2 * size, (sum(reads) / size, reads)
+    assert split_read[1] == [part_name(str(warc), plan[0])] and split_read[2:] == whole[2:]
+    for kind in ("links", "pages"):
+        assert split_read[0][kind].equals(whole[0][kind])
+    assert not list((tmp_path / "ix").rglob("*.tmp"))
