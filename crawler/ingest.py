@@ -391,7 +391,7 @@ def ingest_file(
 
     part, start, until = span or (0, 0, None)
     seam: list[Any] = []
-    keys: set[bytes] = set()
+    keys = bytearray()  # _page_key of each page, 8 bytes each
     broke: int | None = None
     try:
         with open_input(source) as fh:
@@ -419,7 +419,7 @@ def ingest_file(
                             parts = _Parts(out, part_name(source, cid, part), flush_rows, job)
                         parts.add(got.page, got.columns)
                         if span is not None:
-                            keys.add(_page_key(got.page))
+                            keys += _page_key(got.page)
                         res.pages += 1
                         res.links += got.link_count
                         res.http_errors += int((got.page.get("status") or 0) >= 400)
@@ -444,7 +444,7 @@ def ingest_file(
             sealed = parts.sealed() if parts is not None and not reader.stopped else []
             parts = None if sealed else parts
             res.span = {"source": source, "part": part, "end": seam[0][0] if seam else None,
-                        "broke": broke, "parts": sealed, "keys": keys}  # fmt: skip
+                        "broke": broke, "parts": sealed, "keys": bytes(keys)}  # fmt: skip
         elif parts is not None:
             parts.publish()
             parts = None
@@ -457,7 +457,7 @@ def ingest_file(
         if span is not None:  # a span that cannot open its file: the file is read whole
             # and counted once, not as a file of its own (review14-i14 3)
             res.span = {"source": source, "part": part, "end": None, "broke": 0,
-                        "parts": [], "keys": set()}  # fmt: skip
+                        "parts": [], "keys": b""}  # fmt: skip
     finally:
         if parts is not None:
             parts.abort()
@@ -508,6 +508,9 @@ def _reason(error: str) -> str:
 # one is read: on bench_ingest's six files, 2 workers were slower than 1).
 SPLIT_BYTES = 4 << 20
 MAX_SPANS = 64  # spans of one file at most (larger spans then)
+# Pages of a file read in spans at most: past them it is read whole. The pool's parent keeps
+# 8 bytes a page of the file's spans read so far (32 MB at this cap) to find a fetch in two.
+MAX_SPAN_PAGES = 4_000_000
 # Spans no smaller than the job's bytes over this many per worker: the last task then idles
 # the others ~1/16 of the job at most, and a job of many files is not cut into many parts.
 SPANS_PER_WORKER = 8
@@ -615,7 +618,8 @@ class _Spans:
         self.files: dict[str, list[FileResult | None]] = {}
         self.names: dict[str, str] = {}  # a file's part name (span 0)
         self.starts: dict[str, list[int]] = {}
-        self.keys: dict[str, set[bytes]] = {}  # the fetches of a file's spans read so far
+        #: the fetches of a file's spans read so far (:func:`_page_key` as sorted uint64)
+        self.keys: dict[str, Any] = {}
         self.failed: set[str] = set()  # files whose spans' results are thrown away
         self.index: dict[str, int] = {}  # a file's slot in ``flags``
         #: Shared with the workers (a byte a file, see :meth:`refuse`): set by the pool's
@@ -629,7 +633,7 @@ class _Spans:
         self.files[source] = [None] * len(starts)
         self.names[source] = part_name(source, crawl_id)
         self.starts[source] = starts
-        self.keys[source] = set()
+        self.keys[source] = _no_keys()
         ends = [*starts[1:], None]
         return [("span", source, k, starts[k], ends[k], crawl_id, i) for k in range(len(starts))]
 
@@ -680,18 +684,28 @@ class _Spans:
     def _seamless(self, source: str, res: FileResult) -> bool:
         """Whether span ``res`` ended where the next span begins (the last: anywhere), did
         not break before it (nor at its first record, where a whole read says "after record
-        N", not "not a WARC file"), and holds no fetch of the file's spans read before it."""
+        N", not "not a WARC file"), and holds no fetch of the file's spans read before it
+        (nor takes them past ``MAX_SPAN_PAGES``). Its keys are dropped (review15-i14 2: the
+        result kept them until the file's last span). Two distinct fetches whose 8-byte keys
+        are equal (about 1 in 2**64 a pair) only have the file read whole."""
+        import numpy as np
+
         span, starts = res.span, self.starts[source]
         assert span is not None
+        new = np.unique(np.frombuffer(span["keys"] or b"", dtype="<u8"))  # sorted, once each
+        span["keys"] = None
         k = span["part"]
         if k + 1 < len(starts) and (span["end"] != starts[k + 1] or span["broke"] is not None):
             return False
         if k and span["broke"] == 0:
             return False
         seen = self.keys[source]
-        if not seen.isdisjoint(span["keys"]):
+        if len(seen) + len(new) > MAX_SPAN_PAGES:
             return False
-        seen |= span["keys"]
+        if len(seen) and np.any(seen[np.minimum(np.searchsorted(seen, new), len(seen) - 1)] == new):
+            return False
+        # two sorted runs: the stable sort (a merge, for them) is linear
+        self.keys[source] = np.sort(np.concatenate([seen, new]), kind="stable")
         return True
 
     @staticmethod
@@ -705,6 +719,12 @@ class _Spans:
         """Delete the parts of every file not published (the pool stops)."""
         for source in list(self.files):
             self.lost(source)
+
+
+def _no_keys() -> Any:
+    import numpy as np
+
+    return np.empty(0, dtype="<u8")
 
 
 _RECORD_NO = re.compile(r"(after record |record )(\d+)")

@@ -24,6 +24,7 @@ import pytest
 from crawler.cli import main
 from crawler.ingest import (
     MAX_MESSAGES,
+    FileResult,
     PoolError,
     _Spans,
     ingest_file,
@@ -661,3 +662,48 @@ def test_a_file_of_nested_warc_records_is_read_twice_at_most(tmp_path, monkeypat
     for kind in ("links", "pages"):
         assert split_read[0][kind].equals(whole[0][kind])
     assert not list((tmp_path / "ix").rglob("*.tmp"))
+
+
+def _span_result(source: str, part: int, end: int | None, keys: list[int]) -> FileResult:
+    key_bytes = b"".join(k.to_bytes(8, "little") for k in keys)
+    return FileResult(files=1, pages=len(keys), span={
+        "source": source, "part": part, "end": end, "broke": None, "parts": [],
+        "keys": key_bytes})  # fmt: skip
+
+
+def test_the_pool_parent_keeps_8_bytes_a_page_and_reads_a_file_whole_past_the_cap(
+    tmp_path, monkeypatch
+):
+    """A span's keys are dropped once merged (its result was kept with them until the file's
+    last span), the file's are one sorted uint64 array, repeats inside a span count once, and
+    past ``MAX_SPAN_PAGES`` the file is read whole (review15-i14 2)."""
+    import crawler.ingest as ingest
+
+    monkeypatch.setattr(ingest, "MAX_SPAN_PAGES", 6, raising=False)
+    spans = _Spans(str(tmp_path / "ix"))
+    spans.tasks("a", "C", [0, 10, 20])
+    first = _span_result("a", 0, 10, [5, 3, 3, 9])
+    assert spans.add("a", first) == ("wait", None) and first.span["keys"] is None
+    seen = spans.keys["a"]
+    assert seen.dtype.itemsize == 8 and seen.tolist() == [3, 5, 9] and seen.nbytes == 24
+    assert spans.add("a", _span_result("a", 1, 20, [1, 2])) == ("wait", None)
+    assert spans.keys["a"].tolist() == [1, 2, 3, 5, 9]
+    assert spans.add("a", _span_result("a", 2, None, [7, 8]))[0] == "whole"  # 7 > 6
+    spans.tasks("b", "C", [0, 10])
+    assert spans.add("b", _span_result("b", 0, 10, [4]))[0] == "wait"
+    assert spans.add("b", _span_result("b", 1, None, [4]))[0] == "whole"  # a fetch in two
+
+
+def test_a_file_of_more_pages_than_the_cap_is_read_whole(tmp_path, monkeypatch):
+    import crawler.ingest as ingest
+
+    monkeypatch.setattr(
+        ingest, "MAX_SPAN_PAGES", 30, raising=False
+    )  # the pool's parent inherits it
+    warc = tmp_path / "zyte.warc.gz"
+    warc.write_bytes(members(zyte_records(60)))
+    assert len(planned(warc)[1]) > 3
+    whole = ingested([warc], tmp_path / "whole", 1)
+    split = ingested([warc], tmp_path / "ix", 2)
+    assert split[1] == whole[1] and split[2:] == whole[2:]  # one part: read whole
+    assert split[0]["pages"].equals(whole[0]["pages"])
