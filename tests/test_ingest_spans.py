@@ -252,7 +252,7 @@ def test_a_span_holding_a_fetch_of_a_span_before_refuses_the_file_at_once(tmp_pa
     tasks = spans.tasks(str(warc), plan[0], plan[1])
     got = [ingest_file(str(warc), str(tmp_path / "ix"), crawl_id=plan[0], span=t[2:5])
            for t in tasks]  # fmt: skip
-    keys = [r.span["keys"] for r in got]
+    keys = [{r.span["keys"][i : i + 8] for i in range(0, len(r.span["keys"]), 8)} for r in got]
     first = next(k for k in range(1, 4) if keys[k] & set().union(*keys[:k]))
     said = [spans.add(str(warc), r)[0] for r in got]
     assert 0 < first < 3 and said == ["wait"] * first + ["whole"] + ["wait"] * (3 - first)
