@@ -988,12 +988,9 @@ def _pool_parent(
             for task in lost:  # a span lost: its file is read whole (and alone)
                 if isinstance(task, tuple):
                     spans.lost(task[1])
-            if any(isinstance(t, tuple) for t in lost):
-                # Its whole read, queued after a refusal, goes too (read alone instead); one
-                # already sent is not read again (review14-i14 5).
-                lost = [s for s in dict.fromkeys(t[1] if isinstance(t, tuple) else t
-                                                 for t in lost) if s not in reported]  # fmt: skip
-                queue = deque(t for t in queue if (t[1] if isinstance(t, tuple) else t) not in lost)
+            lost, kept = _after_round(lost, queue, reported)
+            queue.clear()  # the same deque: `send` appends to it
+            queue.extend(kept)
             if alone and lost:
                 send(_died(lost[0]), lost[0])
             else:
@@ -1048,6 +1045,32 @@ def _tasks(
             tasks.append(((task[4] or size) - task[3], task))
     tasks.sort(key=lambda t: -t[0])  # stable: files of equal size keep their order
     return [task for _, task in tasks]
+
+
+def _after_round(
+    lost: list[Any], queue: deque[Any], reported: set[str]
+) -> tuple[list[str], deque[Any]]:
+    """After a pool round whose worker died: the files to read alone (``lost``: the tasks in
+    flight, files or spans), each once and not one whose whole read was already sent
+    (``reported``, review14-i14 5), and ``queue`` without them (a lost span's file may be
+    queued whole after a refusal, and its spans not begun).
+
+    >>> span = ("span", "F", 1, 0, 9, "C", 0)
+    >>> _after_round([span], deque([("span", "F", 2, 9, None, "C", 0), "F", "G"]), set())
+    (['F'], deque(['G']))
+    >>> _after_round([span, "F"], deque(["G"]), set())  # its whole read in flight too
+    (['F'], deque(['G']))
+    >>> _after_round([span], deque(["G"]), {"F"})  # read whole and sent: not again
+    ([], deque(['G']))
+    >>> _after_round(["G", span], deque(["H"]), set())  # a whole file in flight stays
+    (['G', 'F'], deque(['H']))
+    """
+
+    def file_of(task: Any) -> str:
+        return task[1] if isinstance(task, tuple) else task
+
+    files = [f for f in dict.fromkeys(map(file_of, lost)) if f not in reported]
+    return files, deque(t for t in queue if file_of(t) not in files)
 
 
 def _stop_once(signum: int, frame: Any) -> None:

@@ -478,8 +478,12 @@ def test_a_stop_leaves_no_sealed_span_part_and_no_other_jobs_part_goes(tmp_path,
 
 def test_a_worker_dying_in_a_span_of_a_file_read_whole_reads_it_no_more(tmp_path, monkeypatch):
     """The file's spans refused (the same fetch in its first and last span), its whole read
-    done, then a worker dies in one of its spans still running: the file is not read whole a
-    second time, nor counted twice (review14-i14 5)."""
+    done and sent, then a worker dies in one of its spans still running: the file is not read
+    whole a second time, nor counted twice (review14-i14 5). The span dies once the pool's
+    parent has sent the whole read's result (a handshake on its ``Connection.send``, which
+    the forks inherit: no sleep, review15-i14 5)."""
+    import multiprocessing.connection
+
     import crawler.ingest as ingest
 
     real = ingest.ingest_file
@@ -490,20 +494,28 @@ def test_a_worker_dying_in_a_span_of_a_file_read_whole_reads_it_no_more(tmp_path
     plan = planned(warc)
     assert plan is not None and len(plan[1]) > 3
     last, k = len(plan[1]) - 1, len(plan[1]) // 2
-    started, whole_done, wholes = (tmp_path / n for n in ("k-started", "whole-done", "wholes"))
+    started, whole_sent, wholes = (tmp_path / n for n in ("k-started", "whole-sent", "wholes"))
 
     def wait_for(path: Path) -> None:
-        for _ in range(600):  # 60 s at most
+        for _ in range(6000):  # 60 s at most: a handshake, not a timing
             if path.exists():
                 return
-            time.sleep(0.1)
+            time.sleep(0.01)
+
+    send = multiprocessing.connection.Connection.send
+
+    def sending(self, obj):
+        send(self, obj)
+        if isinstance(obj, FileResult) and obj.span is None and obj.pages == 40:
+            whole_sent.touch()  # the pool's parent sent the whole read's result
+
+    monkeypatch.setattr(multiprocessing.connection.Connection, "send", sending)
 
     def scripted(source, out, **kw):
         part = (kw.get("span") or (None,))[0]
         if part == k:  # runs while the file is refused and read whole, then dies
             started.touch()
-            wait_for(whole_done)
-            time.sleep(2.0)  # the whole read's result taken first
+            wait_for(whole_sent)
             os.kill(os.getpid(), signal.SIGKILL)
         if part == last:
             wait_for(started)
@@ -511,13 +523,12 @@ def test_a_worker_dying_in_a_span_of_a_file_read_whole_reads_it_no_more(tmp_path
         if part is None:
             with wholes.open("a") as fh:
                 fh.write("read whole\n")
-            whole_done.touch()
         return res
 
     monkeypatch.setattr(ingest, "ingest_file", scripted)
     got = run_ingest([str(warc)], str(tmp_path / "ix"), workers=2, progress=False,
                      messages=io.StringIO(), split_bytes=SPLIT)  # fmt: skip
-    assert started.exists() and wholes.read_text() == "read whole\n"
+    assert started.exists() and whole_sent.exists() and wholes.read_text() == "read whole\n"
     assert (got.total.files, got.total.files_failed, got.total.pages) == (1, 0, 40)
     assert _pages_parts(tmp_path / "ix") == ["00000.parquet"]
     assert len(rows(tmp_path / "ix", "pages")) == 40 and not list(tmp_path.rglob("*.tmp"))
