@@ -924,7 +924,7 @@ def warm_up() -> None:
 
 def _pool_parent(
     sources: list[str], out: str, options: dict[str, Any], workers: int, shared: Any, conn: Any,
-    caller: int, split_bytes: int = 0,
+    caller: int, split_bytes: int = 0, job: str = "",
 ) -> None:  # fmt: skip
     """The parent of the worker processes (forked from a caller that runs no other thread,
     else spawned): loads what a file needs once (:func:`warm_up`), forks ``workers`` processes
@@ -947,7 +947,7 @@ def _pool_parent(
     signal.signal(signal.SIGTERM, _stop_once)
     _die_with(caller)  # the caller killed (SIGKILL, out of memory): stop the workers too
     spans = _Spans(out)
-    job = uuid.uuid4().hex[:16]  # this job's temporary parts: what _sweep may delete
+    job = job or uuid.uuid4().hex[:16]  # this job's temporary parts: what _sweep may delete
     options = {**options, "job": job}
     try:
         warm_up()
@@ -1279,16 +1279,46 @@ def _in_pool(
         ctx = multiprocessing.get_context("spawn")
     shared = ctx.Array("q", 3)
     results, send = ctx.Pipe(duplex=False)
+    job = uuid.uuid4().hex[:16]  # this job's temporary parts: what _sweep may delete
     parent = ctx.Process(target=_pool_parent, name="linkcrawl ingest pool",
                          args=(sources, out, options, workers, shared, send,
-                               os.getpid(), split_bytes))  # fmt: skip
+                               os.getpid(), split_bytes, job))  # fmt: skip
     parent.start()
-    send.close()  # the parent's end only: its exit is the end of the results
+    send.close()  # the parent's end only (and its workers'): their exits end the results
     with _term_as_interrupt():
-        failed = _take_results(parent, results, sources, total, bar, finished, shared, meanwhile)
+        try:
+            failed = _take_results(parent, results, sources, total, bar, finished, shared,
+                                   meanwhile)  # fmt: skip
+        finally:
+            _sweep_after(parent, results, out, job)
     if failed is not None or total.files < len(sources):
         raise PoolError(f"ingest's worker processes failed (exit code {parent.exitcode})"
                         + (f":\n{failed}" if failed else ""))  # fmt: skip
+
+
+def _sweep_after(parent: Any, results: Any, out: str, job: str) -> None:
+    """The pool's ``parent`` killed (SIGKILL, the OOM killer) swept none of the job's
+    temporary parts (:func:`_sweep`): they go here once its workers have ended too (they
+    hold the results' pipe open: its end is theirs), within ``WORKER_STOP_SECONDS`` + 5 s;
+    a worker that outlives that leaves them (review15-i14 4). Closes ``results``."""
+    try:
+        with _signals_ignored():  # a second Ctrl-C must not stop the sweep half-way
+            killed = parent.exitcode is not None and parent.exitcode < 0
+            if killed and _ended(results, WORKER_STOP_SECONDS + 5.0):
+                _sweep(out, job)
+    finally:
+        results.close()
+
+
+def _ended(conn: Any, seconds: float) -> bool:
+    """Whether every writer of ``conn`` has closed it (read to its end) within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0 and conn.poll(left):
+        try:
+            conn.recv()
+        except (EOFError, OSError):
+            return True
+    return False
 
 
 def _forks_safely() -> bool:
@@ -1350,7 +1380,6 @@ def _take_results(
             if parent.is_alive():  # its workers die with it (PR_SET_PDEATHSIG)
                 parent.kill()
                 parent.join()
-        results.close()
     return failed
 
 

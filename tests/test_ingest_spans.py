@@ -718,3 +718,31 @@ def test_a_file_of_more_pages_than_the_cap_is_read_whole(tmp_path, monkeypatch):
     split = ingested([warc], tmp_path / "ix", 2)
     assert split[1] == whole[1] and split[2:] == whole[2:]  # one part: read whole
     assert split[0]["pages"].equals(whole[0]["pages"])
+
+
+def test_the_pool_parent_killed_leaves_no_temporary_part(tmp_path, monkeypatch):
+    """SIGKILL of the pool's parent (the OOM killer) right after span 2 returns: the sealed
+    parts of spans 0-2 were left as hidden ``.tmp`` files nothing deleted; the caller now
+    sweeps the job's once the workers have ended (review15-i14 4). Another job's stay."""
+    import crawler.ingest as ingest
+
+    real = ingest.ingest_file
+
+    def killing(source, out, **kw):
+        res = real(source, out, **kw)
+        if (kw.get("span") or (0,))[0] == 2:
+            os.kill(os.getppid(), signal.SIGKILL)  # the pool's parent, its results untaken
+        return res
+
+    monkeypatch.setattr(ingest, "ingest_file", killing)
+    warc = tmp_path / "zyte.warc.gz"
+    warc.write_bytes(members(zyte_records(60)))
+    out = tmp_path / "ix"
+    other = out / "pages" / ".part-x-00002.parquet.0a1b2c3d.0123456789abcdef.tmp"
+    other.parent.mkdir(parents=True)
+    other.write_bytes(b"another job's")
+    with pytest.raises(PoolError, match="exit code -9"):
+        run_ingest([str(warc)], str(out), workers=2, progress=False, messages=io.StringIO(),
+                   split_bytes=SPLIT // 2)  # fmt: skip
+    assert sorted(out.rglob("*.tmp")) == [other]
+    assert not list(out.rglob("*.parquet"))
