@@ -448,7 +448,9 @@ def ingest_file(
         elif parts is not None:
             parts.publish()
             parts = None
-        elif cid is not None and "://" not in out:  # no page now: an earlier run's rows go
+        elif cid is not None and not res.files_failed and "://" not in out:
+            # read to its end, no page in it: an earlier run's rows go (not when it broke
+            # before its first page: a cut download keeps them, review15-i14 behaviour)
             _drop_spans(str(Path(out).resolve()), part_name(source, cid), set())
     except InputError as exc:
         res.files_failed += 1
@@ -656,15 +658,18 @@ class _Spans:
         name = self.names[source]
         self._forget(source)
         written = {final for r in done for _, final in r.span["parts"]}  # type: ignore[index]
+        joined = _joined(source, done)
         with _signals_held():  # all links parts first: no pages without their links
             for kind in ("links", "pages"):
                 for r in done:
                     for tmp, final in r.span["parts"]:  # type: ignore[index]
                         if f"/{kind}/" in final:
                             os.replace(tmp, final)
-            # held too: a stop at the renames' end skipped it (review15-i14 3)
-            _drop_spans(str(Path(self.out).resolve()), name, written)  # span 0's too (no page)
-        return "done", _joined(source, done)
+            # held too: a stop at the renames' end skipped it (review15-i14 3); span 0's too
+            # (no page), not when no page came before the last span broke (as a whole read)
+            if written or not joined.files_failed:
+                _drop_spans(str(Path(self.out).resolve()), name, written)
+        return "done", joined
 
     def lost(self, source: str) -> None:
         """``source`` is to be read whole (a span died with its worker, or showed that the

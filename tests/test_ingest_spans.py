@@ -746,3 +746,37 @@ def test_the_pool_parent_killed_leaves_no_temporary_part(tmp_path, monkeypatch):
                    split_bytes=SPLIT // 2)  # fmt: skip
     assert sorted(out.rglob("*.tmp")) == [other]
     assert not list(out.rglob("*.parquet"))
+
+
+def test_a_read_that_breaks_before_its_first_page_keeps_the_earlier_runs_rows(tmp_path):
+    """A rerun whose file now breaks before its first page (a cut download) keeps the rows an
+    earlier run wrote of it; one read to its end with no page in it deletes them."""
+    warc = tmp_path / "a.warc.gz"
+    warc.write_bytes(members(zyte_records(5)))
+    out = tmp_path / "ix"
+    ingested([warc], out, 1)
+    meta = members([record("metadata", "http://m.test/", b"k: v\r\n")])
+    warc.write_bytes(meta + members(zyte_records(1))[:-40])  # a metadata record, then cut
+    again = ingested([warc], out, 1)
+    assert "truncated gzip member" in again[3] and "(1 failed)" in again[2]
+    assert again[0]["pages"].num_rows == 5  # the earlier run's rows stay
+    warc.write_bytes(meta)
+    assert ingested([warc], out, 1)[0]["pages"] is None  # read to its end: they go
+
+
+def test_spans_whose_last_breaks_before_any_page_keep_the_earlier_runs_rows(tmp_path):
+    out = tmp_path / "ix"
+    source = str(tmp_path / "a.warc")
+    names = [part_name(source, "C", k) for k in (0, 1)]
+    for broke in (3, None):
+        for kind in ("links", "pages"):
+            (out / kind).mkdir(parents=True, exist_ok=True)
+            for name in names:
+                (out / kind / name).write_bytes(b"an earlier run's")
+        spans = _Spans(str(out))
+        spans.tasks(source, "C", [0, 10])
+        assert spans.add(source, _span_result(source, 0, 10, []))[0] == "wait"
+        last = _span_result(source, 1, None, [])
+        last.span["broke"], last.files_failed = broke, int(broke is not None)
+        assert spans.add(source, last)[0] == "done"
+        assert len(list(out.rglob("part-*"))) == (4 if broke else 0)
