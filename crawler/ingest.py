@@ -407,23 +407,13 @@ def ingest_file(
                     if cid is None:
                         cid = _crawl_id_of(rec)
                     got = record_rows(rec, crawl_id=cid, limits=limits, columns=True)
-                    if got.skipped is not None:
-                        res.skipped[got.skipped] += 1
-                    if got.error is not None:
-                        res.errors[_reason(got.error)] += 1
-                        say(f"record {rec.index}: {got.error}")
-                    if got.notice is not None:
-                        say(f"record {rec.index}: {got.notice}")
+                    _count(res, got, rec.index, say)
                     if got.page is not None:
                         if parts is None:
                             parts = _Parts(out, part_name(source, cid, part), flush_rows, job)
                         parts.add(got.page, got.columns)
                         if span is not None:
                             keys += _page_key(got.page)
-                        res.pages += 1
-                        res.links += got.link_count
-                        res.http_errors += int((got.page.get("status") or 0) >= 400)
-                        res.limits.update(got.page["limits_hit"])
                     if progress is not None and time.monotonic() - last >= _PROGRESS_SECONDS:
                         last = time.monotonic()
                         progress(res)
@@ -443,23 +433,18 @@ def ingest_file(
             # stopped (its file refused): its rows would be thrown away; they go now
             sealed = parts.sealed() if parts is not None and not reader.stopped else []
             parts = None if sealed else parts
-            res.span = {"source": source, "part": part, "end": seam[0][0] if seam else None,
-                        "broke": broke, "parts": sealed, "keys": bytes(keys)}  # fmt: skip
-        elif parts is not None:
-            parts.publish()
+            res.span = _span_result(source, part, seam[0][0] if seam else None, broke, sealed,
+                                    bytes(keys))  # fmt: skip
+        else:
+            _publish(parts, res, out, source, cid)
             parts = None
-        elif cid is not None and not res.files_failed and "://" not in out:
-            # read to its end, no page in it: an earlier run's rows go (not when it broke
-            # before its first page: a cut download keeps them, review15-i14 behaviour)
-            _drop_spans(str(Path(out).resolve()), part_name(source, cid), set())
     except InputError as exc:
         res.files_failed += 1
         res.errors[str(exc).split(" (", 1)[0]] += 1
         say(str(exc))
         if span is not None:  # a span that cannot open its file: the file is read whole
             # and counted once, not as a file of its own (review14-i14 3)
-            res.span = {"source": source, "part": part, "end": None, "broke": 0,
-                        "parts": [], "keys": b""}  # fmt: skip
+            res.span = _span_result(source, part, None, 0, [], b"")
     finally:
         if parts is not None:
             parts.abort()
@@ -467,6 +452,43 @@ def ingest_file(
         res.crawl_ids.add(cid)
     res.cpu_seconds = time.process_time() - cpu0
     return res
+
+
+def _count(res: FileResult, got: Any, index: int, say: Callable[[str], None]) -> None:
+    """Count record ``index``'s rows ``got`` (:func:`pipelines.warc.record_rows`) in ``res``;
+    its error and notice lines to ``say``."""
+    if got.skipped is not None:
+        res.skipped[got.skipped] += 1
+    if got.error is not None:
+        res.errors[_reason(got.error)] += 1
+        say(f"record {index}: {got.error}")
+    if got.notice is not None:
+        say(f"record {index}: {got.notice}")
+    if got.page is not None:
+        res.pages += 1
+        res.links += got.link_count
+        res.http_errors += int((got.page.get("status") or 0) >= 400)
+        res.limits.update(got.page["limits_hit"])
+
+
+def _publish(parts: _Parts | None, res: FileResult, out: str, source: str,
+             cid: str | None) -> None:  # fmt: skip
+    """A file read whole: its parts published; with no page, the parts an earlier run wrote
+    of it deleted if it was read to its end (a local index), kept if it broke before its
+    first page (a cut download, review15-i14)."""
+    if parts is not None:
+        parts.publish()
+    elif cid is not None and not res.files_failed and "://" not in out:
+        _drop_spans(str(Path(out).resolve()), part_name(source, cid), set())
+
+
+def _span_result(source: str, part: int, end: int | None, broke: int | None,
+                 parts: list[tuple[str, str]], keys: bytes) -> dict[str, Any]:  # fmt: skip
+    """A span's :attr:`FileResult.span`: where it ended (the next record's file offset, None
+    if not at a record start), the record it broke at, its sealed parts (temporary path,
+    final path) and its pages' :func:`_page_key` (8 bytes each), see :class:`_Spans`."""
+    return {"source": source, "part": part, "end": end, "broke": broke, "parts": parts,
+            "keys": keys}  # fmt: skip
 
 
 def _crawl_id_of(rec: Any) -> str:
