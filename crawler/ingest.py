@@ -288,10 +288,10 @@ def _drop_spans(root: str, name: str, written: set[str]) -> None:
     of the same file and crawl wrote them, and a new ingest's parts replace the file's rows,
     also when the new one wrote no part k (its span k, or the whole file, holds no page:
     review14-i14 2). A local index only: span parts are only written there. 2 x
-    ``MAX_SPANS`` stat calls."""
+    ``DROP_SPANS`` unlink calls."""
     stem = name[: -len("00000.parquet")]
     for kind in ("links", "pages"):
-        for k in range(MAX_SPANS):
+        for k in range(DROP_SPANS):
             path = f"{root}/{kind}/{stem}{k:05d}.parquet"
             if path not in written:
                 with contextlib.suppress(FileNotFoundError):
@@ -532,6 +532,9 @@ def _reason(error: str) -> str:
 # one is read: on bench_ingest's six files, 2 workers were slower than 1).
 SPLIT_BYTES = 4 << 20
 MAX_SPANS = 64  # spans of one file at most (larger spans then)
+# Span parts k < this that a publication deletes (_drop_spans): not MAX_SPANS, so that lowering
+# it orphans no part an older run wrote (review15-i14 note c).
+DROP_SPANS = 64
 # Pages of a file read in spans at most: past them it is read whole. The pool's parent keeps
 # 8 bytes a page of the file's spans read so far (32 MB at this cap) to find a fetch in two.
 MAX_SPAN_PAGES = 4_000_000
