@@ -603,6 +603,14 @@ class _SpanFile(io.RawIOBase):
     >>> f = _SpanFile(io.BytesIO(bytes(range(10)) * 10_000), 5, 6, None)
     >>> len(io.BufferedReader(f).read()) == 1 + SPAN_OVERRUN, f.stopped
     (True, False)
+    >>> refused = [False]
+    >>> f = _SpanFile(io.BytesIO(bytes(100)), 0, None, lambda: refused[0])
+    >>> r = io.BufferedReader(f, 10)
+    >>> len(r.read(10)), f.stopped
+    (10, False)
+    >>> refused[0] = True  # its file refused: the next read ends the span
+    >>> r.read(10), f.stopped
+    (b'', True)
     """
 
     def __init__(self, fh: Any, start: int, until: int | None,
@@ -866,6 +874,7 @@ def _init(shared: Any, parent: int, refused: Any = None) -> None:
 
     global _shared, _refused
     _shared, _refused = shared, refused
+    signal.signal(signal.SIGTERM, _worker_stop)  # before _die_with, which may send it
     _die_with(parent)  # the pool's parent killed (out of memory): no orphan reads on
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])  # a worker process of ours
     # Ctrl-C is the pool parent's to handle: it ends the workers (SIGTERM, which deletes the
@@ -908,12 +917,38 @@ def _task(task: str | tuple[Any, ...], out: str, options: dict[str, Any]) -> Fil
                    "refused": None if flags is None else lambda: flags[i] != 0}  # fmt: skip
     else:
         source = task
-    try:
-        res = ingest_file(source, out, progress=report, **options)
+    global _reading
+    try:  # all of it: a SystemExit past it is sent back as a result, and the worker lives on
+        _reading = True
+        try:
+            res = ingest_file(source, out, progress=report, **options)
+        finally:
+            _reading = False
+        if _stopping:  # a stop the read swallowed
+            os._exit(1)
+        report(res)
+        return res
     except SystemExit:  # stopped (SIGTERM): the file's parts are deleted; take no other file
         os._exit(1)
-    report(res)
-    return res
+
+
+_reading = False  # a worker process inside ingest_file (see _worker_stop)
+_stopping = False  # a worker process told to stop inside ingest_file
+
+
+def _worker_stop(signum: int, frame: Any) -> None:
+    """A worker's SIGTERM handler (the pool stops, or its parent died), in force for its
+    life: inside a file's read, SystemExit (the read deletes its unfinished parts, then
+    :func:`_task` ends the process; a second SIGTERM meanwhile is ignored); elsewhere the
+    process ends at once. One-shot (``_stop_once``) it left a worker whose parent was
+    SIGKILLed ignoring SIGTERM, alive for ever and holding the results' pipe, when the
+    parent's death came after the read (review15-i14b 1)."""
+    global _stopping
+    if not _reading:
+        os._exit(1)
+    if not _stopping:
+        _stopping = True
+        raise SystemExit(1)
 
 
 # A page that takes a file's ingest through everything it loads on its first page.
@@ -1387,6 +1422,7 @@ def _take_results(
 ) -> str | None:  # fmt: skip
     """Each file's result from the pool's ``parent`` as it ends; the pool's error, if any."""
     failed = None
+    gone = None  # when the parent was first seen ended
     try:
         if meanwhile is not None:
             meanwhile()
@@ -1401,6 +1437,13 @@ def _take_results(
                 else:
                     failed = got[1]
             bar.update(total.files, list(shared[:]), sum(total.errors.values()))
+            # The parent ended (killed): what it sent is drained; then its workers get as
+            # long as a stop gives them. One alive past that (holding the pipe open) must not
+            # hold this call for ever (review15-i14b 1): the pool failed.
+            if gone is None and not parent.is_alive():
+                gone = time.monotonic()
+            if gone is not None and time.monotonic() - gone > WORKER_STOP_SECONDS + 5.0:
+                break
     finally:
         stopping = parent.is_alive() and failed is None and total.files < len(sources)
         if stopping:

@@ -720,32 +720,212 @@ def test_a_file_of_more_pages_than_the_cap_is_read_whole(tmp_path, monkeypatch):
     assert split[0]["pages"].equals(whole[0]["pages"])
 
 
-def test_the_pool_parent_killed_leaves_no_temporary_part(tmp_path, monkeypatch):
-    """SIGKILL of the pool's parent (the OOM killer) right after span 2 returns: the sealed
-    parts of spans 0-2 were left as hidden ``.tmp`` files nothing deleted; the caller now
-    sweeps the job's once the workers have ended (review15-i14 4). Another job's stay."""
+def test_a_span_running_when_its_file_is_refused_stops_and_seals_no_part(tmp_path, monkeypatch):
+    """Span 1 waits at its first record until its file, refused by a later span (a fetch of
+    span 0 again), is being read whole: then it stops at its next read of the file, with
+    fewer records than its range holds, and seals no part (review15-i14b 2: with the
+    refusal byte never set, it read its range to the end, and sealed a part)."""
+    import crawler.ingest as ingest
+    import pipelines.warc
+
+    pad = b"<p>" + b"some words of text " * 4000 + b"</p>"
+    recs = [record("response", f"http://a.example/{i}", http("200 OK", html(f"/p{i}") + pad,
+                   Content_Type="text/html")) for i in range(60)]  # fmt: skip
+    recs.insert(45, recs[0])  # a fetch of span 0 again
+    data = b"".join(recs)
+    warc = tmp_path / "dup.warc"
+    warc.write_bytes(data)
+    split = len(data) // 4
+    plan = planned(warc, split)
+    assert plan is not None
+    starts = [*plan[1], len(data)]
+    again = data.find(recs[0], 1)
+    assert len(plan[1]) >= 3 and starts[2] <= again
+    heads = _all(data, b"WARC/1.1\r\n")
+    in_span_1 = sum(starts[1] <= o < starts[2] for o in heads)
+    assert starts[2] - starts[1] > 4 * 256 * 1024  # several reads of the span's buffer
+    log = tmp_path / "log"
+    slow = [False]
+    real_file, real_rows = ingest.ingest_file, pipelines.warc.record_rows
+
+    def logged(source, out, **kw):
+        part = (kw.get("span") or (None,))[0]
+        slow[0] = part == 1
+        with log.open("a") as fh:
+            fh.write(json.dumps({"begin": part}) + "\n")
+        res = real_file(source, out, **kw)
+        sealed = len(res.span["parts"]) if res.span else None
+        with log.open("a") as fh:
+            fh.write(json.dumps({"end": part, "records": res.records, "sealed": sealed}) + "\n")
+        return res
+
+    def waiting(*args, **kw):
+        if slow[0]:  # span 1's first record: wait for its file's whole read, 60 s at most
+            slow[0] = False
+            for _ in range(1200):
+                if '{"begin": null}' in log.read_text():
+                    break
+                time.sleep(0.05)
+        return real_rows(*args, **kw)
+
+    whole = ingested([warc], tmp_path / "whole", 1)
+    monkeypatch.setattr(ingest, "ingest_file", logged)
+    monkeypatch.setattr(pipelines.warc, "record_rows", waiting)
+    split_read = ingested([warc], tmp_path / "ix", 2, split)
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {"begin": None} in lines  # read whole
+    (span_1,) = [e for e in lines if e.get("end") == 1]
+    assert 0 < span_1["records"] < in_span_1 and span_1["sealed"] == 0, (span_1, in_span_1)
+    assert split_read[1:] == whole[1:]
+    for kind in ("links", "pages"):
+        assert split_read[0][kind].equals(whole[0][kind])
+    assert not list((tmp_path / "ix").rglob("*.tmp"))
+
+
+def _isolated(
+    child: str, tmp_path: Path, timeout: float = 120.0, settle: float = 30.0
+) -> list[int]:
+    """Run ``child(tmp_path)`` (a function of this module) in a Python process of a process
+    group of its own: a run still going after ``timeout`` s (a hang) fails the test instead
+    of holding it. Returns the processes of its group still alive once it ended (given
+    ``settle`` s to exit), then SIGKILLed: a worker orphaned by a killed pool parent."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    code = (
+        f"import pathlib, tests.test_ingest_spans as t; t.{child}(pathlib.Path({str(tmp_path)!r}))"
+    )
+    log = tmp_path / f"{child}.log"  # not a pipe: an orphan would hold it open
+    with log.open("wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=root, env={**os.environ,
+                                "PYTHONPATH": path}, start_new_session=True, stdout=fh,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        proc.wait(timeout)
+        left = _group_alive(proc.pid, settle)
+    except subprocess.TimeoutExpired:
+        left = None
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert left is not None, f"{child}: still running after {timeout} s (hangs)"
+    assert proc.returncode == 0, log.read_text(errors="replace")
+    return left
+
+
+def _group_alive(pgid: int, seconds: float) -> list[int]:
+    """The processes of group ``pgid`` not ended (zombies are) within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        alive = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == pgid and fields[0] not in "ZX":
+                    alive.append(int(stat.parent.name))
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.5)
+
+
+def _killed_parent_job(tmp_path: Path, after: object) -> PoolError:
+    """A job of 2 workers on 60 pages in spans whose span 2's worker runs ``after(res)`` once
+    its read ended (in :func:`crawler.ingest._task`); its :class:`PoolError`. The index
+    holds another job's temporary part."""
     import crawler.ingest as ingest
 
     real = ingest.ingest_file
 
-    def killing(source, out, **kw):
+    def wrapped(source, out, **kw):
         res = real(source, out, **kw)
-        if (kw.get("span") or (0,))[0] == 2:
-            os.kill(os.getppid(), signal.SIGKILL)  # the pool's parent, its results untaken
-        return res
+        return after(res) if (kw.get("span") or (0,))[0] == 2 else res
 
-    monkeypatch.setattr(ingest, "ingest_file", killing)
+    ingest.ingest_file = wrapped
     warc = tmp_path / "zyte.warc.gz"
     warc.write_bytes(members(zyte_records(60)))
     out = tmp_path / "ix"
     other = out / "pages" / ".part-x-00002.parquet.0a1b2c3d.0123456789abcdef.tmp"
     other.parent.mkdir(parents=True)
     other.write_bytes(b"another job's")
-    with pytest.raises(PoolError, match="exit code -9"):
+    with pytest.raises(PoolError) as err:
         run_ingest([str(warc)], str(out), workers=2, progress=False, messages=io.StringIO(),
                    split_bytes=SPLIT // 2)  # fmt: skip
-    assert sorted(out.rglob("*.tmp")) == [other]
     assert not list(out.rglob("*.parquet"))
+    return err.value
+
+
+def _child_parent_killed_in_the_read(tmp_path: Path) -> None:
+    def kill(res):
+        os.kill(os.getppid(), signal.SIGKILL)  # the pool's parent, its results untaken
+        return res
+
+    err = _killed_parent_job(tmp_path, kill)
+    assert "exit code -9" in str(err)
+    other = tmp_path / "ix" / "pages" / ".part-x-00002.parquet.0a1b2c3d.0123456789abcdef.tmp"
+    assert sorted((tmp_path / "ix").rglob("*.tmp")) == [other]
+
+
+class _KillsOnReport(FileResult):
+    """A result whose first count read (by ``_task``, past the read) SIGKILLs the pool's
+    parent, then waits for the worker's SIGTERM (``PR_SET_PDEATHSIG``), 60 s at most."""
+
+    @property
+    def records(self) -> int:  # type: ignore[override]
+        os.kill(os.getppid(), signal.SIGKILL)
+        for _ in range(600):
+            time.sleep(0.1)
+        return self.__dict__["records"]
+
+
+def _child_parent_killed_after_the_read(tmp_path: Path) -> None:
+    def kill_after(res):
+        res.__class__ = _KillsOnReport
+        return res
+
+    err = _killed_parent_job(tmp_path, kill_after)
+    assert "exit code -9" in str(err)
+    other = tmp_path / "ix" / "pages" / ".part-x-00002.parquet.0a1b2c3d.0123456789abcdef.tmp"
+    assert sorted((tmp_path / "ix").rglob("*.tmp")) == [other]
+
+
+def _child_a_worker_outlives_its_parent(tmp_path: Path) -> None:
+    import crawler.ingest as ingest
+
+    ingest.WORKER_STOP_SECONDS = 1.0
+
+    def immortal(res):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        os.kill(os.getppid(), signal.SIGKILL)
+        time.sleep(300)  # holding the results' pipe open
+        return res
+
+    assert "exit code -9" in str(_killed_parent_job(tmp_path, immortal))
+
+
+def test_the_pool_parent_killed_leaves_no_temporary_part_and_no_worker(tmp_path):
+    """SIGKILL of the pool's parent (the OOM killer) as span 2's read ends: the sealed parts
+    of spans 0-2 were left as hidden ``.tmp`` files nothing deleted; the caller now sweeps
+    the job's once the workers have ended (review15-i14 4). Another job's stay. The run must
+    end (it hung about 1 run in 8: review15-i14b 1), and leave no process behind."""
+    assert _isolated("_child_parent_killed_in_the_read", tmp_path) == []
+
+
+def test_the_pool_parent_killed_after_a_read_leaves_no_worker(tmp_path):
+    """The parent SIGKILLed after a worker's read returned (its SIGTERM then handled in
+    ``_task`` past the read): the worker lived on for ever, ignoring SIGTERM and holding the
+    results' pipe, and the job waited for ever (review15-i14b 1). Now the worker ends, the
+    job fails, and its temporary parts go."""
+    assert _isolated("_child_parent_killed_after_the_read", tmp_path) == []
+
+
+def test_a_worker_that_outlives_its_killed_parent_fails_the_job(tmp_path):
+    """A worker of a SIGKILLed parent that will not end (SIGTERM ignored) holds the results'
+    pipe: the caller waits for it a bounded time, then the job fails (PoolError), instead
+    of waiting for ever (review15-i14b 1)."""
+    assert len(_isolated("_child_a_worker_outlives_its_parent", tmp_path, settle=1.0)) == 1
 
 
 def test_a_read_that_breaks_before_its_first_page_keeps_the_earlier_runs_rows(tmp_path):
