@@ -1,4 +1,5 @@
-"""`linkcrawl ingest`: build the index from web archives (WARC, ARC), one file per process.
+"""`linkcrawl ingest`: build the index from web archives (WARC, ARC), one file (or span of a
+large file) per process.
 
 :func:`ingest_file` is the unit of work (the cluster's workers call it too): it reads one
 archive, local or on an object store, record by record (pipelines/warc.py), and publishes its
@@ -16,6 +17,7 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import sys
 import time
 import uuid
@@ -138,6 +140,8 @@ class FileResult:
     crawl_ids: set[str] = field(default_factory=set)
     messages: list[str] = field(default_factory=list)  # one line per error (capped per file)
     cpu_seconds: float = 0.0  # the CPU its process spent on it
+    #: A span of a file (read by :func:`ingest_file` with ``span``): see :class:`_Spans`.
+    span: dict[str, Any] | None = None
 
     def add(self, other: FileResult) -> None:
         for name in ("files", "files_failed", "records", "pages", "links", "http_errors",
@@ -149,9 +153,10 @@ class FileResult:
         self.crawl_ids |= other.crawl_ids
 
 
-def part_name(source: str, crawl_id: str) -> str:
+def part_name(source: str, crawl_id: str, part: int = 0) -> str:
     """The name of a file's parts: the same file and crawl always give the same name (a file
-    ingested again replaces its rows), distinct files distinct names.
+    ingested again replaces its rows), distinct files distinct names; ``part``: the span of
+    a file read in several (see :func:`plan_spans`), from 0.
 
     >>> part_name("s3://commoncrawl/crawl-data/CC-MAIN-2024-22/x/CC-MAIN-1-00000.warc.gz",
     ...           "CC-MAIN-2024-22")
@@ -163,7 +168,7 @@ def part_name(source: str, crawl_id: str) -> str:
     for ext in (".gz", ".warc", ".arc"):
         base = base.removesuffix(ext)
     digest = hashlib.sha1(source.encode("utf-8")).hexdigest()[:12]
-    return f"part-{safe_name(crawl_id)}-warc-{safe_name(base)[:80]}-{digest}-00000.parquet"
+    return f"part-{safe_name(crawl_id)}-warc-{safe_name(base)[:80]}-{digest}-{part:05d}.parquet"
 
 
 # Links' columns of one value per page (rows.link_columns gives it on each of the page's
@@ -177,7 +182,7 @@ class _Parts:
     """One input file's ``links`` and ``pages`` parts, streamed to hidden temporary files and
     renamed into place together at the end (pages last): memory holds one batch at most."""
 
-    def __init__(self, out: str, name: str, flush_rows: int) -> None:
+    def __init__(self, out: str, name: str, flush_rows: int, job: str = "") -> None:
         import pyarrow.fs as pafs
 
         from pipelines.parquet_sink import is_uri
@@ -191,7 +196,8 @@ class _Parts:
         self.root = root.rstrip("/")
         self.name = name
         self.flush_rows = flush_rows
-        self.tmp = f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+        # ``job``: the pool's mark on its temporary names (see :func:`_sweep`)
+        self.tmp = f".{name}.{uuid.uuid4().hex[:8]}{'.' + job if job else ''}.tmp"
         self.pages: list[dict[str, Any]] = []
         # Links as columns (pipelines/rows.py link_columns): no dict per link to build, keep
         # alive for the collector to walk, and take apart again in from_pylist.
@@ -264,10 +270,8 @@ class _Parts:
         }  # fmt: skip
         return {**self.links, **repeated}
 
-    def publish(self) -> None:
-        """Close the parts, then rename them into place, links first (a reader never sees
-        pages without their links), with SIGINT and SIGTERM held between the two renames: a
-        stop there would publish links without their pages."""
+    def seal(self) -> list[str]:
+        """Close the parts and sync them to disk; the kinds written ("links", "pages")."""
         self.flush()
         kinds = [kind for kind in ("links", "pages") if kind in self.writers]
         for kind in kinds:
@@ -276,11 +280,27 @@ class _Parts:
             if self.fs.type_name == "local":
                 with open(f"{self.root}/{kind}/{self.tmp}", "rb") as fh:
                     os.fsync(fh.fileno())
-        with _signals_held():
-            for kind in kinds:
-                self.fs.move(f"{self.root}/{kind}/{self.tmp}", f"{self.root}/{kind}/{self.name}")
         self.writers.clear()
         self.streams.clear()
+        return kinds
+
+    def publish(self) -> None:
+        """Close the parts, then rename them into place, links first (a reader never sees
+        pages without their links), with SIGINT and SIGTERM held between the two renames: a
+        stop there would publish links without their pages. The parts of the file's spans
+        that an earlier run wrote (:func:`plan_spans`) go: this run's rows replace them."""
+        kinds = self.seal()
+        with _signals_held():  # the drop too: a stop raised at the renames' end skipped it,
+            for kind in kinds:  # leaving an earlier run's rows beside these (review15-i14 3)
+                self.fs.move(f"{self.root}/{kind}/{self.tmp}", f"{self.root}/{kind}/{self.name}")
+            if self.fs.type_name == "local":
+                _drop_spans(self.root, self.name, {f"{self.root}/{k}/{self.name}" for k in kinds})
+
+    def sealed(self) -> list[tuple[str, str]]:
+        """:meth:`seal`, then each part's (temporary path, final path): for a span, whose
+        parts the pool's parent renames once every span of the file is read."""
+        return [(f"{self.root}/{kind}/{self.tmp}", f"{self.root}/{kind}/{self.name}")
+                for kind in self.seal()]  # fmt: skip
 
     def abort(self) -> None:
         for kind in list(self.writers):
@@ -289,6 +309,22 @@ class _Parts:
                 self.streams.pop(kind).close()
             with contextlib.suppress(OSError):
                 self.fs.delete_file(f"{self.root}/{kind}/{self.tmp}")
+
+
+def _drop_spans(root: str, name: str, written: set[str]) -> None:
+    """Delete the parts of ``name``'s file (any span k, ``-0000k.parquet``) in ``root``'s
+    links/ and pages/ that are not ``written`` (their paths) by this run: an earlier ingest
+    of the same file and crawl wrote them, and a new ingest's parts replace the file's rows,
+    also when the new one wrote no part k (its span k, or the whole file, holds no page:
+    review14-i14 2). A local index only: span parts are only written there. 2 x
+    ``DROP_SPANS`` unlink calls."""
+    stem = name[: -len("00000.parquet")]
+    for kind in ("links", "pages"):
+        for k in range(DROP_SPANS):
+            path = f"{root}/{kind}/{stem}{k:05d}.parquet"
+            if path not in written:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
 
 
 @contextlib.contextmanager
@@ -350,14 +386,24 @@ def ingest_file(
     page_cpu_budget: float | None = None,
     flush_rows: int = defaults.FLUSH_ROWS,
     progress: Callable[[FileResult], None] | None = None,
+    span: tuple[int, int, int | None] | None = None,
+    job: str = "",
+    refused: Callable[[], bool] | None = None,
 ) -> FileResult:
     """Ingest one archive into the index at ``out`` (a directory or a pyarrow filesystem URI)
     and return its counts. Its rows are published only once the whole file is read (a broken
     record is an error row or a message; a broken stream ends the file, what came before it
     is kept). ``crawl_id``: else the file's leading warcinfo ``isPartOf``, else ``ingest``.
-    ``progress`` gets the running counts every half second or so."""
-    from crawler.runner import crawl_id_error
-    from pipelines.warc import ArchiveError, iter_records, record_rows, warcinfo_fields
+    ``progress`` gets the running counts every half second or so.
+
+    ``span`` (part, start, until): only the records of a local file from offset ``start``
+    to the record at ``until`` (None: to the end), with ``crawl_id`` given; its parts are
+    written but not published: the result's ``span`` says where it ended and what to rename
+    (:class:`_Spans` publishes a file's spans together); it reads at most
+    ``SPAN_OVERRUN`` bytes past ``until``, and stops once ``refused()`` says its file is to be
+    read whole (:class:`_SpanFile`). ``job``: a mark in the names of its temporary parts
+    (:func:`_sweep`)."""
+    from pipelines.warc import ArchiveError, iter_records, record_rows
 
     cpu0 = time.process_time()
     limits = _limits(max_body_bytes, page_cpu_budget)
@@ -372,36 +418,31 @@ def ingest_file(
         elif len(res.messages) == MAX_MESSAGES:
             res.messages.append(f"{source}: (more errors, counted in the summary)")
 
+    part, start, until = span or (0, 0, None)
+    seam: list[Any] = []
+    keys = bytearray()  # _page_key of each page, 8 bytes each
+    broke: int | None = None
     try:
         with open_input(source) as fh:
+            if span is not None:
+                reader = _SpanFile(fh, start, until, refused)
+                fh = io.BufferedReader(reader, 256 * 1024)  # type: ignore[assignment]
             try:
-                for rec in iter_records(fh):
+                for rec in iter_records(fh, start=start, until=until, seam=seam):
                     res.records += 1
                     if rec.warning is not None:
                         res.errors["warc: record not followed by a blank line"] += 1
                         say(rec.warning)
                     if cid is None:
-                        cid = FALLBACK_CRAWL_ID
-                        if rec.index == 0 and rec.rec_type == "warcinfo":
-                            part_of = warcinfo_fields(rec).get("ispartof", "")
-                            if part_of and crawl_id_error(part_of) is None:
-                                cid = part_of
+                        cid = _crawl_id_of(rec)
                     got = record_rows(rec, crawl_id=cid, limits=limits, columns=True)
-                    if got.skipped is not None:
-                        res.skipped[got.skipped] += 1
-                    if got.error is not None:
-                        res.errors[_reason(got.error)] += 1
-                        say(f"record {rec.index}: {got.error}")
-                    if got.notice is not None:
-                        say(f"record {rec.index}: {got.notice}")
+                    _count(res, got, rec.index, say)
                     if got.page is not None:
                         if parts is None:
-                            parts = _Parts(out, part_name(source, cid), flush_rows)
+                            parts = _Parts(out, part_name(source, cid, part), flush_rows, job)
                         parts.add(got.page, got.columns)
-                        res.pages += 1
-                        res.links += got.link_count
-                        res.http_errors += int((got.page.get("status") or 0) >= 400)
-                        res.limits.update(got.page["limits_hit"])
+                        if span is not None:
+                            keys += _page_key(got.page)
                     if progress is not None and time.monotonic() - last >= _PROGRESS_SECONDS:
                         last = time.monotonic()
                         progress(res)
@@ -409,17 +450,30 @@ def ingest_file(
                 res.files_failed += 1
                 res.errors[_reason(str(exc))] += 1
                 say(str(exc))
-        if res.records == 0 and not res.files_failed:
+                broke = exc.index
+        if seam and seam[0][1] is not None:  # the next span's first record says it of ours
+            res.errors["warc: record not followed by a blank line"] += 1
+            say(seam[0][1])
+        if res.records == 0 and not res.files_failed and not part:
             res.files_failed += 1
             res.errors["empty file"] += 1
             say("no record in it (empty file)")
-        if parts is not None:
-            parts.publish()
+        if span is not None:
+            # stopped (its file refused): its rows would be thrown away; they go now
+            sealed = parts.sealed() if parts is not None and not reader.stopped else []
+            parts = None if sealed else parts
+            res.span = _span_result(source, part, seam[0][0] if seam else None, broke, sealed,
+                                    bytes(keys))  # fmt: skip
+        else:
+            _publish(parts, res, out, source, cid)
             parts = None
     except InputError as exc:
         res.files_failed += 1
         res.errors[str(exc).split(" (", 1)[0]] += 1
         say(str(exc))
+        if span is not None:  # a span that cannot open its file: the file is read whole
+            # and counted once, not as a file of its own (review14-i14 3)
+            res.span = _span_result(source, part, None, 0, [], b"")
     finally:
         if parts is not None:
             parts.abort()
@@ -427,6 +481,64 @@ def ingest_file(
         res.crawl_ids.add(cid)
     res.cpu_seconds = time.process_time() - cpu0
     return res
+
+
+def _count(res: FileResult, got: Any, index: int, say: Callable[[str], None]) -> None:
+    """Count record ``index``'s rows ``got`` (:func:`pipelines.warc.record_rows`) in ``res``;
+    its error and notice lines to ``say``."""
+    if got.skipped is not None:
+        res.skipped[got.skipped] += 1
+    if got.error is not None:
+        res.errors[_reason(got.error)] += 1
+        say(f"record {index}: {got.error}")
+    if got.notice is not None:
+        say(f"record {index}: {got.notice}")
+    if got.page is not None:
+        res.pages += 1
+        res.links += got.link_count
+        res.http_errors += int((got.page.get("status") or 0) >= 400)
+        res.limits.update(got.page["limits_hit"])
+
+
+def _publish(parts: _Parts | None, res: FileResult, out: str, source: str,
+             cid: str | None) -> None:  # fmt: skip
+    """A file read whole: its parts published; with no page, the parts an earlier run wrote
+    of it deleted if it was read to its end (a local index), kept if it broke before its
+    first page (a cut download, review15-i14)."""
+    if parts is not None:
+        parts.publish()
+    elif cid is not None and not res.files_failed and "://" not in out:
+        _drop_spans(str(Path(out).resolve()), part_name(source, cid), set())
+
+
+def _span_result(source: str, part: int, end: int | None, broke: int | None,
+                 parts: list[tuple[str, str]], keys: bytes) -> dict[str, Any]:  # fmt: skip
+    """A span's :attr:`FileResult.span`: where it ended (the next record's file offset, None
+    if not at a record start), the record it broke at, its sealed parts (temporary path,
+    final path) and its pages' :func:`_page_key` (8 bytes each), see :class:`_Spans`."""
+    return {"source": source, "part": part, "end": end, "broke": broke, "parts": parts,
+            "keys": keys}  # fmt: skip
+
+
+def _crawl_id_of(rec: Any) -> str:
+    """The crawl id of a file's rows when none is given, from its first record: the
+    ``isPartOf`` of a leading warcinfo record if it is a valid crawl id, else ``ingest``."""
+    from crawler.runner import crawl_id_error
+    from pipelines.warc import warcinfo_fields
+
+    if rec.index == 0 and rec.rec_type == "warcinfo":
+        part_of = warcinfo_fields(rec).get("ispartof", "")
+        if part_of and crawl_id_error(part_of) is None:
+            return part_of
+    return FALLBACK_CRAWL_ID
+
+
+def _page_key(page: dict[str, Any]) -> bytes:
+    """8 bytes standing for a page row's (url, fetched_at): compaction keeps one fetch of a
+    URL, the latest, ties going to the greater part name, so spans of a file may not hold
+    the same fetch twice (in one file, both stay)."""
+    text = f"{page['url']}\0{page['fetched_at']}".encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(text, digest_size=8).digest()
 
 
 def _reason(error: str) -> str:
@@ -441,6 +553,276 @@ def _reason(error: str) -> str:
     for sep in (" (", " '", ": over"):
         text = text.split(sep, 1)[0]
     return text[:60]
+
+
+# -- a file in several processes ---------------------------------------------------------------
+# A local file of at least twice this many bytes is read in spans of about this size, each by
+# any worker process (a pool of whole files idles its other workers while the last, largest
+# one is read: on bench_ingest's six files, 2 workers were slower than 1).
+SPLIT_BYTES = 4 << 20
+MAX_SPANS = 64  # spans of one file at most (larger spans then)
+# Span parts k < this that a publication deletes (_drop_spans): not MAX_SPANS, so that lowering
+# it orphans no part an older run wrote (review15-i14 note c).
+DROP_SPANS = 64
+# Pages of a file read in spans at most: past them it is read whole. The pool's parent keeps
+# 8 bytes a page of the file's spans read so far (32 MB at this cap) to find a fetch in two.
+MAX_SPAN_PAGES = 4_000_000
+# Spans no smaller than the job's bytes over this many per worker: the last task then idles
+# the others ~1/16 of the job at most, and a job of many files is not cut into many parts.
+SPANS_PER_WORKER = 8
+
+
+def span_bytes(sources: list[str], workers: int, floor: int) -> int:
+    """The span size of a job: ``floor``, or the local files' bytes over ``SPANS_PER_WORKER``
+    tasks per worker when that is more (0: no spans).
+
+    >>> span_bytes(["s3://b/x.warc.gz"], 2, 4 << 20)
+    4194304
+    """
+    if floor <= 0:
+        return 0
+    return max(floor, sum(map(_size, sources)) // (max(1, workers) * SPANS_PER_WORKER))
+
+
+def plan_spans(source: str, split_bytes: int, crawl_id: str | None) -> tuple[str, list[int]] | None:
+    """(the crawl id, the offsets where each span starts) of a local file to read in spans,
+    None to read it whole: too small, not WARC, no place found to cut, its first record
+    unreadable. Each start after the first is a guess (:func:`pipelines.warc.span_start`)
+    confirmed by the reader of the span before it (:class:`_Spans`)."""
+    from pipelines.warc import ArchiveError, iter_records, span_start
+
+    if split_bytes <= 0 or "://" in source:
+        return None
+    try:
+        size = os.stat(source).st_size
+        if size < 2 * split_bytes:
+            return None
+        n = min(MAX_SPANS, size // split_bytes)
+        with open(source, "rb", buffering=0) as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+            starts = [0]
+            for k in range(1, n):
+                at = span_start(raw, max(size * k // n, starts[-1] + 1), size * (k + 1) // n,
+                                gzipped)  # fmt: skip
+                if at is not None:
+                    starts.append(at)
+        if len(starts) < 2:
+            return None
+        if crawl_id is None:
+            with open(source, "rb", buffering=1 << 16) as fh:
+                crawl_id = _crawl_id_of(next(iter_records(fh)))
+    except (OSError, ArchiveError, StopIteration):
+        return None
+    return crawl_id, starts
+
+
+# Bytes a span reads at most past its end (a real seam needs only the next record's WARC
+# head there): a seam inside a large record (a payload holding WARC records, review15-i14 1)
+# made the span before it read that record to its end, and each span guessed inside it too.
+SPAN_OVERRUN = 64 * 1024
+
+
+class _SpanFile(io.RawIOBase):
+    """A span's local file from ``start``: it ends (EOF) ``SPAN_OVERRUN`` bytes past the
+    span's end ``until`` (None: the file's), and at its next read once ``refused()`` (then
+    :attr:`stopped`): a span refused or cut there does not end at the next span's start, so
+    its file is read whole (:class:`_Spans`), and a refused file is read twice at most, and
+    ``SPAN_OVERRUN`` a span. Reads bypass ``fh``'s buffer (no read-ahead past the cap).
+
+    >>> f = _SpanFile(io.BytesIO(bytes(range(10)) * 10_000), 5, 6, None)
+    >>> len(io.BufferedReader(f).read()) == 1 + SPAN_OVERRUN, f.stopped
+    (True, False)
+    >>> refused = [False]
+    >>> f = _SpanFile(io.BytesIO(bytes(100)), 0, None, lambda: refused[0])
+    >>> r = io.BufferedReader(f, 10)
+    >>> len(r.read(10)), f.stopped
+    (10, False)
+    >>> refused[0] = True  # its file refused: the next read ends the span
+    >>> r.read(10), f.stopped
+    (b'', True)
+    """
+
+    def __init__(self, fh: Any, start: int, until: int | None,
+                 refused: Callable[[], bool] | None) -> None:  # fmt: skip
+        self.fh = getattr(fh, "raw", fh)
+        self.fh.seek(start)
+        self.at = start
+        self.limit = None if until is None else until + SPAN_OVERRUN
+        self.refused = refused
+        self.stopped = False
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.at
+
+    def readinto(self, buffer: Any) -> int:
+        if self.refused is not None and self.refused():
+            self.stopped = True
+        n = len(buffer) if self.limit is None else min(len(buffer), self.limit - self.at)
+        if n <= 0 or self.stopped:
+            return 0
+        got = self.fh.readinto(memoryview(buffer)[:n]) or 0
+        self.at += got
+        return got
+
+
+class _Spans:
+    """The spans of the files read in spans, in the pool's parent: a file's parts are renamed
+    into place once all its spans are read and each span ended exactly where the next began
+    (the first record past its end starts at the next span's start; then the next span read
+    the records a whole-file read would). Else (a guessed start inside a record, a broken
+    stream before the end, the same fetch of a URL in two spans: compaction would keep one
+    where a whole file keeps both) the spans' parts are deleted and the file is read whole,
+    as soon as one span shows it (its other spans not yet begun are not read)."""
+
+    def __init__(self, out: str) -> None:
+        self.out = out
+        self.files: dict[str, list[FileResult | None]] = {}
+        self.names: dict[str, str] = {}  # a file's part name (span 0)
+        self.starts: dict[str, list[int]] = {}
+        #: the fetches of a file's spans read so far (:func:`_page_key` as sorted uint64)
+        self.keys: dict[str, Any] = {}
+        self.failed: set[str] = set()  # files whose spans' results are thrown away
+        self.index: dict[str, int] = {}  # a file's slot in ``flags``
+        #: Shared with the workers (a byte a file, see :meth:`refuse`): set by the pool's
+        #: parent once the spans' tasks are made.
+        self.flags: Any = None
+
+    def tasks(self, source: str, crawl_id: str, starts: list[int]) -> list[tuple[Any, ...]]:
+        """The span tasks of ``source``: ("span", source, part, start, until, crawl id, the
+        file's slot in :attr:`flags`)."""
+        i = self.index.setdefault(source, len(self.index))
+        self.files[source] = [None] * len(starts)
+        self.names[source] = part_name(source, crawl_id)
+        self.starts[source] = starts
+        self.keys[source] = _no_keys()
+        ends = [*starts[1:], None]
+        return [("span", source, k, starts[k], ends[k], crawl_id, i) for k in range(len(starts))]
+
+    def add(self, source: str, res: FileResult) -> tuple[str, FileResult | None]:
+        """Take a span's result: ("wait", None) until the file's last; then ("done", the
+        file's result) with its parts published, or ("whole", None): read it whole."""
+        assert res.span is not None
+        if source in self.failed:
+            self._delete([res])
+            return "wait", None
+        if not self._seamless(source, res):
+            self._delete([res])
+            self.lost(source)
+            return "whole", None
+        got = self.files[source]
+        got[res.span["part"]] = res
+        if any(r is None for r in got):
+            return "wait", None
+        done = [r for r in got if r is not None]
+        name = self.names[source]
+        self._forget(source)
+        written = {final for r in done for _, final in r.span["parts"]}  # type: ignore[index]
+        joined = _joined(source, done)
+        with _signals_held():  # all links parts first: no pages without their links
+            for kind in ("links", "pages"):
+                for r in done:
+                    for tmp, final in r.span["parts"]:  # type: ignore[index]
+                        if f"/{kind}/" in final:
+                            os.replace(tmp, final)
+            # held too: a stop at the renames' end skipped it (review15-i14 3); span 0's too
+            # (no page), not when no page came before the last span broke (as a whole read)
+            if written or not joined.files_failed:
+                _drop_spans(str(Path(self.out).resolve()), name, written)
+        return "done", joined
+
+    def lost(self, source: str) -> None:
+        """``source`` is to be read whole (a span died with its worker, or showed that the
+        spans do not give a whole read's rows): its spans' parts are deleted, those still
+        running when they end, which stop at their next read (review15-i14 1)."""
+        if self.flags is not None and source in self.index:
+            self.flags[self.index[source]] = 1
+        self.failed.add(source)
+        got = self.files.get(source, [])
+        self._forget(source)
+        self._delete([r for r in got if r is not None])
+
+    def _forget(self, source: str) -> None:
+        for table in (self.files, self.names, self.starts, self.keys):
+            table.pop(source, None)  # type: ignore[attr-defined]
+
+    def _seamless(self, source: str, res: FileResult) -> bool:
+        """Whether span ``res`` ended where the next span begins (the last: anywhere), did
+        not break before it (nor at its first record, where a whole read says "after record
+        N", not "not a WARC file"), and holds no fetch of the file's spans read before it
+        (nor takes them past ``MAX_SPAN_PAGES``). Its keys are dropped (review15-i14 2: the
+        result kept them until the file's last span). Two distinct fetches whose 8-byte keys
+        are equal (about 1 in 2**64 a pair) only have the file read whole."""
+        import numpy as np
+
+        span, starts = res.span, self.starts[source]
+        assert span is not None
+        new = np.unique(np.frombuffer(span["keys"] or b"", dtype="<u8"))  # sorted, once each
+        span["keys"] = None
+        k = span["part"]
+        if k + 1 < len(starts) and (span["end"] != starts[k + 1] or span["broke"] is not None):
+            return False
+        if k and span["broke"] == 0:
+            return False
+        seen = self.keys[source]
+        if len(seen) + len(new) > MAX_SPAN_PAGES:
+            return False
+        if len(seen) and np.any(seen[np.minimum(np.searchsorted(seen, new), len(seen) - 1)] == new):
+            return False
+        # two sorted runs: the stable sort (a merge, for them) is linear
+        self.keys[source] = np.sort(np.concatenate([seen, new]), kind="stable")
+        return True
+
+    @staticmethod
+    def _delete(results: list[FileResult]) -> None:
+        for r in results:
+            for tmp, _ in r.span["parts"] if r.span else ():
+                with contextlib.suppress(OSError):
+                    os.remove(tmp)
+
+    def discard(self) -> None:
+        """Delete the parts of every file not published (the pool stops)."""
+        for source in list(self.files):
+            self.lost(source)
+
+
+def _no_keys() -> Any:
+    import numpy as np
+
+    return np.empty(0, dtype="<u8")
+
+
+_RECORD_NO = re.compile(r"(after record |record )(\d+)")
+
+
+def _joined(source: str, spans: list[FileResult]) -> FileResult:
+    """The result of a file read in ``spans`` (in order), as reading it whole gives it: the
+    counts summed, the record numbers of messages counted from the file's start, at most
+    ``MAX_MESSAGES`` lines."""
+    out = FileResult(files=1)
+    lines: list[str] = []
+    more = False
+    head = f"{source}: "
+    base = 0
+    for r in spans:
+        out.add(r)
+        for line in r.messages:
+            text = line[len(head) :]
+            if text == "(more errors, counted in the summary)":
+                more = True
+                continue
+            m = _RECORD_NO.match(text)
+            if m is not None and base:
+                text = f"{m.group(1)}{int(m.group(2)) + base}{text[m.end() :]}"
+            lines.append(head + text)
+        base += r.records
+    out.files = 1
+    out.messages = lines[:MAX_MESSAGES]
+    if more or len(lines) > MAX_MESSAGES:
+        out.messages.append(f"{head}(more errors, counted in the summary)")
+    return out
 
 
 # -- many files, many processes --------------------------------------------------------------
@@ -493,6 +875,7 @@ class IngestProgress(LiveLine):
 
 
 _shared: Any = None  # a worker process's live counters (records, pages, links), see _init
+_refused: Any = None  # a worker process's view of _Spans.flags
 
 
 # A young collection every this many new container objects (Python's default: 700): a page's
@@ -514,12 +897,13 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def _init(shared: Any, parent: int) -> None:
+def _init(shared: Any, parent: int, refused: Any = None) -> None:
     import gc
     import signal
 
-    global _shared
-    _shared = shared
+    global _shared, _refused
+    _shared, _refused = shared, refused
+    signal.signal(signal.SIGTERM, _worker_stop)  # before _die_with, which may send it
     _die_with(parent)  # the pool's parent killed (out of memory): no orphan reads on
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])  # a worker process of ours
     # Ctrl-C is the pool parent's to handle: it ends the workers (SIGTERM, which deletes the
@@ -543,8 +927,9 @@ def _die_with(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _task(source: str, out: str, options: dict[str, Any]) -> FileResult:
-    """One file in a worker process; its running counts go to the shared counters."""
+def _task(task: str | tuple[Any, ...], out: str, options: dict[str, Any]) -> FileResult:
+    """One file (or span of a file, see :meth:`_Spans.tasks`) in a worker process; its
+    running counts go to the shared counters."""
     sent = [0, 0, 0]
 
     def report(res: FileResult) -> None:
@@ -554,12 +939,45 @@ def _task(source: str, out: str, options: dict[str, Any]) -> FileResult:
                 _shared[i] += now[i] - sent[i]
         sent[:] = now
 
-    try:
-        res = ingest_file(source, out, progress=report, **options)
+    if isinstance(task, tuple):
+        _, source, part, start, until, crawl_id, i = task
+        flags = _refused
+        options = {**options, "crawl_id": crawl_id, "span": (part, start, until),
+                   "refused": None if flags is None else lambda: flags[i] != 0}  # fmt: skip
+    else:
+        source = task
+    global _reading
+    try:  # all of it: a SystemExit past it is sent back as a result, and the worker lives on
+        _reading = True
+        try:
+            res = ingest_file(source, out, progress=report, **options)
+        finally:
+            _reading = False
+        if _stopping:  # a stop the read swallowed
+            os._exit(1)
+        report(res)
+        return res
     except SystemExit:  # stopped (SIGTERM): the file's parts are deleted; take no other file
         os._exit(1)
-    report(res)
-    return res
+
+
+_reading = False  # a worker process inside ingest_file (see _worker_stop)
+_stopping = False  # a worker process told to stop inside ingest_file
+
+
+def _worker_stop(signum: int, frame: Any) -> None:
+    """A worker's SIGTERM handler (the pool stops, or its parent died), in force for its
+    life: inside a file's read, SystemExit (the read deletes its unfinished parts, then
+    :func:`_task` ends the process; a second SIGTERM meanwhile is ignored); elsewhere the
+    process ends at once. One-shot (``_stop_once``) it left a worker whose parent was
+    SIGKILLed ignoring SIGTERM, alive for ever and holding the results' pipe, when the
+    parent's death came after the read (review15-i14b 1)."""
+    global _stopping
+    if not _reading:
+        os._exit(1)
+    if not _stopping:
+        _stopping = True
+        raise SystemExit(1)
 
 
 # A page that takes a file's ingest through everything it loads on its first page.
@@ -629,7 +1047,7 @@ class _NoPandas:
 
 def _pool_parent(
     sources: list[str], out: str, options: dict[str, Any], workers: int, shared: Any, conn: Any,
-    caller: int,
+    caller: int, split_bytes: int = 0, job: str = "",
 ) -> None:  # fmt: skip
     """The parent of the worker processes (forked from a caller that runs no other thread,
     else spawned): loads what a file needs once (:func:`warm_up`), forks ``workers`` processes
@@ -651,14 +1069,34 @@ def _pool_parent(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop_once)
     _die_with(caller)  # the caller killed (SIGKILL, out of memory): stop the workers too
+    spans = _Spans(out)
+    job = job or uuid.uuid4().hex[:16]  # this job's temporary parts: what _sweep may delete
+    options = {**options, "job": job}
     try:
         warm_up()
         gc.freeze()  # what is loaded stays out of the workers' collections (and shared)
         ctx = multiprocessing.get_context("fork")
-        queue, suspects = deque(sources), deque[str]()
+        queue: deque[Any] = deque(_tasks(sources, out, options, split_bytes, spans, workers))
+        spans.flags = ctx.RawArray("b", max(1, len(spans.index)))  # inherited by the forks
+        workers = min(workers, len(queue))
+        suspects = deque[str]()
         sent, idle_rounds = [0], 0
+        reported: set[str] = set()  # files whose whole read was sent
 
-        def send(result: FileResult) -> None:
+        def send(result: FileResult, task: str | tuple[Any, ...]) -> None:
+            if isinstance(task, str):
+                reported.add(task)
+            if result.span is not None:
+                source = result.span["source"]
+                what, whole = spans.add(source, result)
+                if what == "whole":  # its spans not begun go; it is read again, whole
+                    kept = [t for t in queue if not (isinstance(t, tuple) and t[1] == source)]
+                    queue.clear()
+                    queue.extend(kept)
+                    queue.appendleft(source)
+                if whole is None:
+                    return
+                result = whole
             sent[0] += 1
             conn.send(result)
 
@@ -667,14 +1105,22 @@ def _pool_parent(
             # one that kills its worker alone is reported; the others are read again whole.
             alone, before = bool(suspects), sent[0]
             todo = deque([suspects.popleft()]) if alone else queue
-            lost = _pool_round(ctx, todo, 1 if alone else workers, out, options, shared, send)
+            lost = _pool_round(ctx, todo, 1 if alone else workers, out, options, shared, send,
+                               spans.flags)  # fmt: skip
+            died = bool(lost)
+            for task in lost:  # a span lost: its file is read whole (and alone)
+                if isinstance(task, tuple):
+                    spans.lost(task[1])
+            lost, kept = _after_round(lost, queue, reported)
+            queue.clear()  # the same deque: `send` appends to it
+            queue.extend(kept)
             if alone and lost:
-                send(_died(lost[0]))
+                send(_died(lost[0]), lost[0])
             else:
                 suspects.extend(lost)
                 suspects.extendleft(todo if alone else ())  # its pool broke before it began
             # Rounds whose pool broke before any file ended or died: bounded.
-            idle_rounds = 0 if lost or sent[0] > before else idle_rounds + 1
+            idle_rounds = 0 if died or sent[0] > before else idle_rounds + 1
             if idle_rounds >= MAX_IDLE_ROUNDS:
                 raise RuntimeError("the worker processes die before they read any file")
     except KeyboardInterrupt:
@@ -682,7 +1128,72 @@ def _pool_parent(
     except Exception:
         conn.send(("error", traceback.format_exc(limit=-8)))
     finally:
+        spans.discard()
+        _sweep(out, job)
         conn.close()
+
+
+def _sweep(out: str, job: str) -> None:
+    """Delete the temporary parts in a local index ``out`` named with the mark ``job``: the
+    pool that made them has ended its workers, so none is still written or to be renamed.
+    A stop of the pool leaves the parts of spans already sealed whose results it never took,
+    and of workers killed (review14-i14 4); another job's, marked otherwise, stay."""
+    if "://" in out:
+        return
+    tail = f".{job}.tmp"
+    for kind in ("links", "pages"):
+        with contextlib.suppress(OSError), os.scandir(Path(out) / kind) as entries:
+            for entry in entries:
+                if entry.name.startswith(".part-") and entry.name.endswith(tail):
+                    with contextlib.suppress(OSError):
+                        os.remove(entry.path)
+
+
+def _tasks(
+    sources: list[str], out: str, options: dict[str, Any], split_bytes: int, spans: _Spans,
+    workers: int,
+) -> list[str | tuple[Any, ...]]:  # fmt: skip
+    """The pool's tasks, the largest first: each file whole, or its spans (a local file of at
+    least 2 x :func:`span_bytes` into a local index, see :func:`plan_spans`)."""
+    tasks: list[tuple[int, str | tuple[Any, ...]]] = []
+    local = "://" not in out
+    split_bytes = span_bytes(sources, workers, split_bytes)
+    for source in sources:
+        plan = plan_spans(source, split_bytes, options.get("crawl_id")) if local else None
+        if plan is None:
+            tasks.append((_size(source), source))
+            continue
+        size = _size(source)
+        for task in spans.tasks(source, *plan):
+            tasks.append(((task[4] or size) - task[3], task))
+    tasks.sort(key=lambda t: -t[0])  # stable: files of equal size keep their order
+    return [task for _, task in tasks]
+
+
+def _after_round(
+    lost: list[Any], queue: deque[Any], reported: set[str]
+) -> tuple[list[str], deque[Any]]:
+    """After a pool round whose worker died: the files to read alone (``lost``: the tasks in
+    flight, files or spans), each once and not one whose whole read was already sent
+    (``reported``, review14-i14 5), and ``queue`` without them (a lost span's file may be
+    queued whole after a refusal, and its spans not begun).
+
+    >>> span = ("span", "F", 1, 0, 9, "C", 0)
+    >>> _after_round([span], deque([("span", "F", 2, 9, None, "C", 0), "F", "G"]), set())
+    (['F'], deque(['G']))
+    >>> _after_round([span, "F"], deque(["G"]), set())  # its whole read in flight too
+    (['F'], deque(['G']))
+    >>> _after_round([span], deque(["G"]), {"F"})  # read whole and sent: not again
+    ([], deque(['G']))
+    >>> _after_round(["G", span], deque(["H"]), set())  # a whole file in flight stays
+    (['G', 'F'], deque(['H']))
+    """
+
+    def file_of(task: Any) -> str:
+        return task[1] if isinstance(task, tuple) else task
+
+    files = [f for f in dict.fromkeys(map(file_of, lost)) if f not in reported]
+    return files, deque(t for t in queue if file_of(t) not in files)
 
 
 def _stop_once(signum: int, frame: Any) -> None:
@@ -696,7 +1207,7 @@ def _stop_once(signum: int, frame: Any) -> None:
 
 def _pool_round(
     ctx: Any, queue: deque[str], workers: int, out: str, options: dict[str, Any], shared: Any,
-    send: Callable[[FileResult], None],
+    send: Callable[[FileResult, Any], None], refused: Any = None,
 ) -> list[str]:  # fmt: skip
     """Read the files of ``queue`` (taken from it as they start) in ``workers`` forked
     processes, at most one file each in flight, sending each file's result as it ends, until
@@ -707,7 +1218,7 @@ def _pool_round(
 
     lost: list[str] = []
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init,
-                             initargs=(shared, os.getpid())) as pool:  # fmt: skip
+                             initargs=(shared, os.getpid(), refused)) as pool:  # fmt: skip
         running: dict[Any, str] = {}
         procs: dict[int, Any] = {}  # the workers (the pool forgets them once broken)
         broken = False
@@ -728,7 +1239,7 @@ def _pool_round(
                 for fut in done:
                     source = running.pop(fut)
                     try:
-                        send(fut.result())
+                        send(fut.result(), source)
                     except BrokenProcessPool:
                         lost.append(source)
                         broken = True
@@ -782,15 +1293,17 @@ def by_size(sources: list[str]) -> list[str]:
     ['s3://b/x.warc.gz', '/no/such.warc.gz']
     """
 
-    def size(source: str) -> int:
-        if "://" in source:
-            return 0
-        try:
-            return os.stat(source).st_size
-        except OSError:
-            return 0
+    return sorted(sources, key=lambda s: -_size(s))
 
-    return sorted(sources, key=lambda s: -size(s))
+
+def _size(source: str) -> int:
+    """A local file's size; 0 for URIs and missing files."""
+    if "://" in source:
+        return 0
+    try:
+        return os.stat(source).st_size
+    except OSError:
+        return 0
 
 
 def run_ingest(
@@ -804,12 +1317,18 @@ def run_ingest(
     progress: bool = True,
     messages: Any = None,
     meanwhile: Callable[[], None] | None = None,
+    split_bytes: int = SPLIT_BYTES,
 ) -> IngestSummary:
     """Ingest ``sources`` into ``out`` with ``workers`` processes (one file each at a time;
     1: in this process). Each file's error lines go to ``messages`` (stderr) as it ends.
     ``meanwhile``: called once in this process while the worker processes start (the
-    caller's own loading, on a core they leave idle); with one worker, not called."""
+    caller's own loading, on a core they leave idle); with one worker, not called. With
+    several, a local file of at least 2 x ``split_bytes`` (0: none) is read in spans by
+    any of them (:func:`plan_spans`), with the rows reading it whole gives."""
     messages = messages or sys.stderr
+    # A file named twice (a glob and its own name, a list repeating a line) is read once: its
+    # parts' names are its own, so a second read only replaces the first (review14-i14 1).
+    sources = list(dict.fromkeys(sources))
     options = {"crawl_id": crawl_id, "max_body_bytes": max_body_bytes,
                "page_cpu_budget": page_cpu_budget}  # fmt: skip
     total = FileResult()
@@ -822,17 +1341,28 @@ def run_ingest(
         for line in res.messages:
             print(f"linkcrawl: {line}", file=messages, flush=True)
 
-    if workers <= 1 or len(sources) <= 1:
+    if workers <= 1 or (len(sources) <= 1 and not _splits(sources, out, crawl_id, workers,
+                                                          split_bytes)):  # fmt: skip
         # SIGTERM as Ctrl-C: the file's unfinished parts are deleted (review12-i18c 2).
         with _fewer_collections(), _term_as_interrupt():
             _ingest_here(sources, out, options, total, bar, finished)
     else:
-        _in_pool(by_size(sources), out, options, min(workers, len(sources)), total, bar,
-                 finished, meanwhile)  # fmt: skip
+        _in_pool(by_size(sources), out, options, workers, total, bar, finished, meanwhile,
+                 split_bytes)  # fmt: skip
     bar.update(total.files, [total.records, total.pages, total.links],
                sum(total.errors.values()), force=True)  # fmt: skip
     bar.done()
     return IngestSummary(total=total, files=len(sources), seconds=time.monotonic() - started)
+
+
+def _splits(sources: list[str], out: str, crawl_id: str | None, workers: int,
+            split_bytes: int) -> bool:  # fmt: skip
+    """Whether the job's one file would be read in spans (else it is read in this process:
+    a pool of one worker is a fork and a warm-up for nothing, review14-i14 8). The pool's
+    parent plans it again (a few inflated gzip headers a cut)."""
+    return (len(sources) == 1 and "://" not in out
+            and plan_spans(sources[0], span_bytes(sources, workers, split_bytes), crawl_id)
+            is not None)  # fmt: skip
 
 
 def _ingest_here(
@@ -856,7 +1386,7 @@ def _ingest_here(
 def _in_pool(
     sources: list[str], out: str, options: dict[str, Any], workers: int, total: FileResult,
     bar: IngestProgress, finished: Callable[[FileResult], None],
-    meanwhile: Callable[[], None] | None = None,
+    meanwhile: Callable[[], None] | None = None, split_bytes: int = 0,
 ) -> None:  # fmt: skip
     """``run_ingest`` with ``workers`` processes, forked by one parent process
     (:func:`_pool_parent`); each file's result is taken as it ends. The parent is forked from
@@ -872,16 +1402,46 @@ def _in_pool(
         ctx = multiprocessing.get_context("spawn")
     shared = ctx.Array("q", 3)
     results, send = ctx.Pipe(duplex=False)
+    job = uuid.uuid4().hex[:16]  # this job's temporary parts: what _sweep may delete
     parent = ctx.Process(target=_pool_parent, name="linkcrawl ingest pool",
                          args=(sources, out, options, workers, shared, send,
-                               os.getpid()))  # fmt: skip
+                               os.getpid(), split_bytes, job))  # fmt: skip
     parent.start()
-    send.close()  # the parent's end only: its exit is the end of the results
+    send.close()  # the parent's end only (and its workers'): their exits end the results
     with _term_as_interrupt():
-        failed = _take_results(parent, results, sources, total, bar, finished, shared, meanwhile)
+        try:
+            failed = _take_results(parent, results, sources, total, bar, finished, shared,
+                                   meanwhile)  # fmt: skip
+        finally:
+            _sweep_after(parent, results, out, job)
     if failed is not None or total.files < len(sources):
         raise PoolError(f"ingest's worker processes failed (exit code {parent.exitcode})"
                         + (f":\n{failed}" if failed else ""))  # fmt: skip
+
+
+def _sweep_after(parent: Any, results: Any, out: str, job: str) -> None:
+    """The pool's ``parent`` killed (SIGKILL, the OOM killer) swept none of the job's
+    temporary parts (:func:`_sweep`): they go here once its workers have ended too (they
+    hold the results' pipe open: its end is theirs), within ``WORKER_STOP_SECONDS`` + 5 s;
+    a worker that outlives that leaves them (review15-i14 4). Closes ``results``."""
+    try:
+        with _signals_ignored():  # a second Ctrl-C must not stop the sweep half-way
+            killed = parent.exitcode is not None and parent.exitcode < 0
+            if killed and _ended(results, WORKER_STOP_SECONDS + 5.0):
+                _sweep(out, job)
+    finally:
+        results.close()
+
+
+def _ended(conn: Any, seconds: float) -> bool:
+    """Whether every writer of ``conn`` has closed it (read to its end) within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0 and conn.poll(left):
+        try:
+            conn.recv()
+        except (EOFError, OSError):
+            return True
+    return False
 
 
 def _forks_safely() -> bool:
@@ -920,6 +1480,7 @@ def _take_results(
 ) -> str | None:  # fmt: skip
     """Each file's result from the pool's ``parent`` as it ends; the pool's error, if any."""
     failed = None
+    gone = None  # when the parent was first seen ended
     try:
         if meanwhile is not None:
             meanwhile()
@@ -934,6 +1495,13 @@ def _take_results(
                 else:
                     failed = got[1]
             bar.update(total.files, list(shared[:]), sum(total.errors.values()))
+            # The parent ended (killed): what it sent is drained; then its workers get as
+            # long as a stop gives them. One alive past that (holding the pipe open) must not
+            # hold this call for ever (review15-i14b 1): the pool failed.
+            if gone is None and not parent.is_alive():
+                gone = time.monotonic()
+            if gone is not None and time.monotonic() - gone > WORKER_STOP_SECONDS + 5.0:
+                break
     finally:
         stopping = parent.is_alive() and failed is None and total.files < len(sources)
         if stopping:
@@ -943,7 +1511,6 @@ def _take_results(
             if parent.is_alive():  # its workers die with it (PR_SET_PDEATHSIG)
                 parent.kill()
                 parent.join()
-        results.close()
     return failed
 
 

@@ -87,12 +87,17 @@ class ArchiveRecord:
 
 class ArchiveError(Exception):
     """The archive stream itself is broken (not WARC/ARC, a cut gzip member...): the records
-    after it cannot be found."""
+    after it cannot be found. ``index``: the record it broke at (or after)."""
+
+    def __init__(self, text: str, index: int = 0) -> None:
+        super().__init__(text)
+        self.index = index
 
 
-def gunzipped(fh: IO[bytes]) -> IO[bytes]:
+def gunzipped(fh: IO[bytes], start: int = 0, mark: int | None = None) -> IO[bytes]:
     """``fh``, gunzipped when it starts with a gzip member: gzip per record and whole-file
-    gzip read alike (every member in turn), buffered (``peek`` works).
+    gzip read alike (every member in turn), buffered (``peek`` works). ``start``: the file
+    offset ``fh`` is at; ``mark``: see :attr:`_Gunzip.seam`.
 
     >>> import gzip, io
     >>> gunzipped(io.BytesIO(gzip.compress(b"WARC/1.1") + gzip.compress(b"\\r\\n"))).read()
@@ -101,7 +106,7 @@ def gunzipped(fh: IO[bytes]) -> IO[bytes]:
     if not hasattr(fh, "peek"):
         fh = io.BufferedReader(_RawReader(fh), 256 * 1024)  # type: ignore[assignment]
     if fh.peek(2)[:2] == _GZIP_MAGIC:  # type: ignore[attr-defined]
-        return _Gunzip(fh)  # type: ignore[return-value]
+        return _Gunzip(fh, start, mark)  # type: ignore[return-value]
     return fh
 
 
@@ -114,8 +119,13 @@ class _Gunzip:
     gives every byte of a cut last member before it raises :class:`TruncatedGzip` (a read
     returns what is decoded, short), so that each record before the cut is read."""
 
-    def __init__(self, fh: IO[bytes]) -> None:
+    def __init__(self, fh: IO[bytes], start: int = 0, mark: int | None = None) -> None:
         self.fh = fh
+        self.at = start  # the file offset of the next byte read from fh
+        self.made = 0  # bytes decoded so far
+        self.mark = mark
+        #: (file offset, decoded offset) of the first member that starts at ``mark`` or after
+        self.seam: tuple[int, int] | None = None
         self.d = _ZLIB.decompressobj(31)
         self.fresh = True  # no byte of the current member fed yet
         self.tail = b""  # input read but not fed
@@ -146,7 +156,11 @@ class _Gunzip:
         return data
 
     def _fill(self) -> None:
-        data = self.tail or self.fh.read(_READ)
+        data = self.tail
+        if not data:
+            data = self.fh.read(_READ)
+            self.at += len(data)
+        self.made += len(self.out)
         self.tail, self.out, self.pos = b"", b"", 0
         if not data:
             if self.fresh:
@@ -162,6 +176,8 @@ class _Gunzip:
                 self.error = OSError("corrupt gzip data (not a gzip member after a member)")
                 return
             self.fresh = False
+            if self.mark is not None and self.seam is None and self.at - len(data) >= self.mark:
+                self.seam = (self.at - len(data), self.made)
         try:
             self.out = self.d.decompress(data, _CHUNK)
         except _ZLIB_ERRORS as exc:
@@ -189,10 +205,18 @@ class _RawReader(io.RawIOBase):
         return len(data)
 
 
-def iter_records(fh: IO[bytes]) -> Iterator[ArchiveRecord]:
+def iter_records(
+    fh: IO[bytes], *, start: int = 0, until: int | None = None, seam: list[Any] | None = None
+) -> Iterator[ArchiveRecord]:
     """The records of an archive stream (buffered: ``peek`` is used), in order. The block of
     each is skipped when the next record is asked for, whether it was read or not. Raises
     :class:`ArchiveError` where the stream stops making sense.
+
+    A span of a local file (``fh`` at file offset ``start``): the records up to the first
+    that starts at file offset ``until`` or after (a gzip member's start for gzip per
+    record), which is read but not yielded; ``seam`` then gets (that record's file offset,
+    or None where it does not start a member; the warning about the record before it). The
+    record numbers count from the span's start.
 
     >>> import io
     >>> raw = (b"WARC/1.0\\r\\nWARC-Type: resource\\r\\nWARC-Target-URI: http://a.test/\\r\\n"
@@ -204,14 +228,14 @@ def iter_records(fh: IO[bytes]) -> Iterator[ArchiveRecord]:
     from warcio.exceptions import ArchiveLoadFailed
 
     try:
-        stream = gunzipped(fh)
-        start = stream.peek(64)[:64].lstrip()  # type: ignore[attr-defined]
+        stream = gunzipped(fh, start, until)
+        head = stream.peek(64)[:64].lstrip()  # type: ignore[attr-defined]
     except (EOFError, OSError) as exc:
-        raise ArchiveError(_archive_error(exc, 0)) from None
-    if start and not start.startswith((b"WARC/", b"filedesc:")):
-        raise ArchiveError(f"not a WARC or ARC file (it starts with {start[:20]!r})")
-    it = iter(ArchiveIterator(stream, no_record_parse=True, arc2warc=True,
-                              block_size=_BLOCK))  # fmt: skip
+        raise ArchiveError(_archive_error(exc, 0), 0) from None
+    if head and not head.startswith((b"WARC/", b"filedesc:")):
+        raise ArchiveError(f"not a WARC or ARC file (it starts with {head[:20]!r})")
+    archive = ArchiveIterator(stream, no_record_parse=True, arc2warc=True, block_size=_BLOCK)
+    it = iter(archive)
     index = 0
     while True:
         said = io.StringIO()
@@ -221,10 +245,15 @@ def iter_records(fh: IO[bytes]) -> Iterator[ArchiveRecord]:
         except StopIteration:
             return
         except (ArchiveLoadFailed, EOFError, OSError, ValueError) as exc:
-            raise ArchiveError(_archive_error(exc, index)) from None
+            raise ArchiveError(_archive_error(exc, index), index) from None
         warning = None
         if "not followed by newline" in said.getvalue() and index:
             warning = f"record {index - 1}: not followed by a blank line (a wrong Content-Length?)"
+        if until is not None and seam is not None:
+            at = _span_end(stream, archive.offset, until)
+            if at is not False:
+                seam.append((at, warning))
+                return
         h = rec.rec_headers
         headers = {k.lower(): v for k, v in h.headers}
         url = headers.get("warc-target-uri")
@@ -240,6 +269,19 @@ def iter_records(fh: IO[bytes]) -> Iterator[ArchiveRecord]:
         index += 1
 
 
+def _span_end(stream: Any, offset: int, until: int) -> int | bool | None:
+    """Whether the record at ``offset`` of ``stream`` (decoded offset for gzip, else file
+    offset) is past a span's end ``until``: False if not; else its file offset, or None if
+    it does not start where a member does (gzip) or at ``until`` (uncompressed)."""
+    if isinstance(stream, _Gunzip):
+        if stream.seam is None or offset < stream.seam[1]:
+            return False
+        return stream.seam[0] if offset == stream.seam[1] else None
+    if offset < until:
+        return False
+    return offset if offset == until else None
+
+
 class _Guarded:
     """A record's block, whose read raises :class:`ArchiveError` where the archive breaks."""
 
@@ -250,7 +292,7 @@ class _Guarded:
         try:
             return self.stream.read() if n is None or n < 0 else self.stream.read(n)
         except (EOFError, OSError, ValueError, *_ZLIB_ERRORS) as exc:
-            raise ArchiveError(_archive_error(exc, self.index)) from None
+            raise ArchiveError(_archive_error(exc, self.index), self.index) from None
 
 
 def _archive_error(exc: BaseException, index: int) -> str:
@@ -588,3 +630,58 @@ def _read_body(
     if error is not None:
         page["error"] = error
     return body
+
+
+# -- spans of a local file, for reading one file in several processes -----------------------
+_WARC_LINE = b"WARC/1."
+_PLAIN_START = b"\r\n\r\n" + _WARC_LINE
+MAX_CANDIDATES = 64  # gzip member headers tried per span start (each inflates a few bytes)
+
+
+def span_start(fh: IO[bytes], pos: int, limit: int, gzipped: bool) -> int | None:
+    """The first offset in ``[pos, limit)`` of the seekable file ``fh`` where a record may
+    start: a gzip member whose first bytes decode to ``WARC/1.`` (``gzipped``), else a
+    ``WARC/1.`` line after a blank line. A guess: the reader of the span before confirms it
+    (:func:`iter_records`' ``seam``), since the bytes of a record (a stored deflate block, a
+    payload) can look like either. None: none found (or ``MAX_CANDIDATES`` tried).
+
+    >>> import gzip, io
+    >>> rec = gzip.compress(b"WARC/1.1\\r\\n\\r\\n\\r\\n\\r\\n", mtime=0)
+    >>> f = io.BytesIO(rec + b"\\x1f\\x8b\\x08junk" + rec)
+    >>> span_start(f, 1, 100, True), span_start(f, 1, 30, True)
+    (38, None)
+    >>> span_start(io.BytesIO(b"WARC/1.0\\r\\n\\r\\nxx\\r\\n\\r\\nWARC/1.0"), 1, 100, False)
+    18
+    """
+    magic = b"\x1f\x8b\x08" if gzipped else _PLAIN_START
+    tried, at = 0, pos
+    while at < limit:
+        fh.seek(at)
+        block = fh.read(min(1 << 20, limit - at) + len(magic) - 1)
+        i = block.find(magic)
+        while i >= 0 and at + i < limit:
+            if not gzipped:
+                return at + i + 4
+            tried += 1
+            if tried > MAX_CANDIDATES:
+                return None
+            if _member_starts_warc(fh, at + i):
+                return at + i
+            i = block.find(magic, i + 1)
+        if len(block) < len(magic):
+            return None
+        at += len(block) - len(magic) + 1
+    return None
+
+
+def _member_starts_warc(fh: IO[bytes], at: int) -> bool:
+    """Whether the gzip member at ``at`` (its header flags valid) decodes to ``WARC/1.``."""
+    fh.seek(at)
+    data = fh.read(64 * 1024)
+    if len(data) < 10 or data[3] & 0xE0:  # reserved flag bits set: no member
+        return False
+    try:
+        out = _ZLIB.decompressobj(31).decompress(data, len(_WARC_LINE))
+    except _ZLIB_ERRORS:
+        return False
+    return out == _WARC_LINE
