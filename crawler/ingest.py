@@ -1494,14 +1494,15 @@ def _take_results(
                     finished(got)
                 else:
                     failed = got[1]
+                gone = None  # results still waiting: a slow reader is never cut off
+            elif not parent.is_alive():
+                # The parent ended and the pipe is idle: its workers get as long as a stop
+                # gives them. One alive past that (holding the pipe open) must not hold this
+                # call for ever (review15-i14b 1): the pool failed.
+                gone = gone or time.monotonic()
+                if time.monotonic() - gone > WORKER_STOP_SECONDS + 5.0:
+                    break
             bar.update(total.files, list(shared[:]), sum(total.errors.values()))
-            # The parent ended (killed): what it sent is drained; then its workers get as
-            # long as a stop gives them. One alive past that (holding the pipe open) must not
-            # hold this call for ever (review15-i14b 1): the pool failed.
-            if gone is None and not parent.is_alive():
-                gone = time.monotonic()
-            if gone is not None and time.monotonic() - gone > WORKER_STOP_SECONDS + 5.0:
-                break
     finally:
         stopping = parent.is_alive() and failed is None and total.files < len(sources)
         if stopping:

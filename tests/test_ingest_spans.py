@@ -960,3 +960,30 @@ def test_spans_whose_last_breaks_before_any_page_keep_the_earlier_runs_rows(tmp_
         last.span["broke"], last.files_failed = broke, int(broke is not None)
         assert spans.add(source, last)[0] == "done"
         assert len(list(out.rglob("part-*"))) == (4 if broke else 0)
+
+
+def test_a_slow_reader_of_a_finished_pools_results_is_not_cut_off(tmp_path, monkeypatch):
+    """A pool whose parent ended normally has its last results waiting in the pipe: a caller
+    that prints them slowly (a paused terminal, a slow log) takes them all, however long that
+    takes past the bound on an orphan worker (it raised PoolError with 8 of 12 taken:
+    review15-final 1)."""
+    import crawler.ingest as ingest
+
+    monkeypatch.setattr(ingest, "WORKER_STOP_SECONDS", 0.0)  # the bound: 5 s of an idle pipe
+
+    class SlowStream(io.StringIO):
+        def write(self, text: str) -> int:
+            if text.strip():
+                time.sleep(0.6)  # 12 lines: ~7 s, past the bound
+            return super().write(text)
+
+    sources = []
+    for i in range(12):  # not WARC: one error line each, a message per result
+        path = tmp_path / f"bad{i:02d}.warc.gz"
+        path.write_bytes(b"not a warc at all " * 10)
+        sources.append(str(path))
+    messages = SlowStream()
+    summary = run_ingest(sources, str(tmp_path / "ix"), workers=2, progress=False,
+                         messages=messages)  # fmt: skip
+    assert summary.total.files == 12
+    assert sum(1 for line in messages.getvalue().splitlines() if "bad" in line) >= 12
