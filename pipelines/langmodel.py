@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import lzma
 import os
 import tempfile
+import time
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -26,6 +28,8 @@ CACHE_ENV = "LINKCRAWL_CACHE_DIR"
 #: the model we know, and is left to py3langid.
 MAX_MODEL_BYTES = 512 << 20
 _CHUNK = 1 << 20
+#: A temporary copy older than this is a killed writer's, swept after the next write.
+STALE_TMP_SECONDS = 600.0
 
 Model = tuple[Any, Any, list[str], Any, Any, list[int]]
 
@@ -85,6 +89,8 @@ def _read(cached: Path) -> Model | None:
         from py3langid.modelio import _to_array  # (py3langid 0.4's npz layout)
     except ImportError:
         return None
+    if not _ours(cached):
+        return None
     try:
         with np.load(cached, allow_pickle=False) as data:
             ptc, pc, classes = data["ptc"], data["pc"], data["classes"].tolist()
@@ -97,16 +103,40 @@ def _read(cached: Path) -> Model | None:
     return ptc, pc, classes, nextmove, row, output
 
 
+def _ours(cached: Path) -> bool:
+    """Whether *cached* is a file this user wrote and no one else can have changed: owned by
+    the user, writable by no one else (a copy planted in a shared directory is not read; a
+    damaged one fails the zip's CRC-32 on reading)."""
+    try:
+        stat = cached.stat()
+    except OSError:
+        return False
+    uid = getattr(os, "getuid", None)
+    return (uid is None or stat.st_uid == uid()) and not stat.st_mode & 0o022
+
+
+def _sweep(directory: Path, older_than: float = STALE_TMP_SECONDS) -> None:
+    """Delete the temporary copies (``.tmp-*.npz``) that writers killed mid-write left in
+    *directory*, once older than *older_than* seconds (a live writer's is seconds old)."""
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for entry in itertools.islice(directory.glob(".tmp-*.npz"), 1000):
+            with contextlib.suppress(OSError):
+                if now - entry.stat().st_mtime > older_than and _ours(entry):
+                    entry.unlink()
+
+
 def _write(model_file: Path, cached: Path) -> bool:
     """*model_file* decompressed into *cached*, atomically (a temporary name in the same
     directory, then a rename); False, and nothing left, when that fails."""
     tmp = None
     try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=cached.parent)
         with os.fdopen(fd, "wb") as out, lzma.open(model_file) as src:
             _copy_bounded(src, out, MAX_MODEL_BYTES)
         os.replace(tmp, cached)
+        _sweep(cached.parent)
         return True
     except (OSError, lzma.LZMAError, ValueError):
         if tmp is not None:

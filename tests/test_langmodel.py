@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import doctest
 import os
+import time
 from array import array
 from pathlib import Path
 
@@ -111,3 +112,36 @@ def test_copies_of_one_model_share_one_cache_name(tmp_path: Path):
     os.utime(second, ns=(1, 1))
     assert langmodel.cached_name(first) == langmodel.cached_name(second)
     assert langmodel.cached_name(other) != langmodel.cached_name(first)
+
+
+def test_a_copy_others_could_have_written_is_not_read(tmp_path: Path, reference, monkeypatch):
+    """A copy writable by others, or owned by another user (planted in a shared directory:
+    here its classes rotated, which would name every page's language wrongly), is not read:
+    it is written again, or py3langid's own load is used (review15-final 2)."""
+    cached = tmp_path / langmodel.cached_name(MODEL)
+    good = langmodel.load_model(MODEL, tmp_path)
+    with np.load(cached) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays["classes"] = np.roll(arrays["classes"], 1)
+    np.savez(cached.with_suffix(""), **arrays)  # the planted copy, under the name
+    cached.chmod(0o666)
+    assert_same_model(langmodel.load_model(MODEL, tmp_path), good)  # written again
+    assert cached.stat().st_mode & 0o077 == 0
+    np.savez(cached.with_suffix(""), **arrays)
+    cached.chmod(0o600)
+    monkeypatch.setattr(os, "getuid", lambda: os.stat(cached).st_uid + 1)  # another owner
+    assert not langmodel._ours(cached)
+
+
+def test_a_killed_writers_temporary_copy_is_swept_once_stale(tmp_path: Path):
+    """Temporary copies a killed writer left are deleted after the next write, once older
+    than STALE_TMP_SECONDS; a live writer's (new) and anything else stay (review15-final 3)."""
+    stale, live, other = (tmp_path / n for n in (".tmp-a.npz", ".tmp-b.npz", "notes.txt"))
+    for path in (stale, live, other):
+        path.write_bytes(b"x" * 100)
+    old = time.time() - langmodel.STALE_TMP_SECONDS - 60
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    assert langmodel.load_model(MODEL, tmp_path) is not None
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted([live.name, other.name, langmodel.cached_name(MODEL)])
