@@ -1205,7 +1205,7 @@ def _link_slots() -> tuple[Any, ...] | None:
     ``__setattr__`` or ``__new__`` of its own, other slots): then Python calls it."""
     what = (Link.__dict__.get("__init__"), getattr(Link, "__post_init__", None),
             Link.__setattr__, Link.__new__, type(Link), getattr(Link, "__slots__", ()))  # fmt: skip
-    return _slots_of(what)
+    return None if core() is None else _slots_of(what)  # (no answer kept while it is off)
 
 
 @lru_cache(maxsize=4)
@@ -1223,9 +1223,8 @@ def _slots_of(what: tuple[Any, ...]) -> tuple[Any, ...] | None:
     # other values than it is given shows here (review15-sp15 3).
     probe = [["http://a.test/"], ["an Anchor"], ["t"], [["r"]], [True], [False], [True],
              [False], ["a"], ["content"], [3], [0.5], [7]]  # fmt: skip
-    native = core()
     try:
-        made = native.link_objects(Link, descriptors, tuple(probe), _REL) if native else None
+        made = core().link_objects(Link, descriptors, tuple(probe), _REL)
     except CORE_FAILURES:
         return None
     by_init = Link(*(column[0] for column in probe))
@@ -1254,7 +1253,7 @@ def link_objects(columns: Sequence[list[object]]) -> list[Link] | None:
     (True, True)
     """
     native = core()
-    slots = _link_slots()
+    slots = None if native is None else _link_slots()
     if native is None or slots is None:
         return None
     try:

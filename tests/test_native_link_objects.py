@@ -172,3 +172,22 @@ def test_a_rel_whose_truth_test_drops_it_is_held(core):
     gc.collect()
     junk = [bytearray(b"A" * 56) for _ in range(2000)]  # would reuse freed memory
     assert type(made[0].rel) is Dropping and made[0].rel == ["ugc"] and len(junk) == 2000
+
+
+def test_the_core_off_for_a_while_keeps_no_answer(core, monkeypatch):
+    """``link_objects`` with the core off (LINKCRAWL_NATIVE=0) answers None and keeps no
+    answer: once the core is back, it makes the objects again (a None was cached for ``Link``
+    for the process's life: review15-final 4)."""
+    if core is None:
+        return no_core()
+    native._slots_of.cache_clear()
+    monkeypatch.setenv(native.NATIVE_ENV, "0")
+    native.core.cache_clear()
+    try:
+        assert native.link_objects(([],) * len(LINK_FIELDS)) is None
+        assert native._link_slots() is None
+    finally:
+        monkeypatch.undo()
+        native.core.cache_clear()
+    assert native._link_slots() is not None
+    assert native.link_objects(([],) * len(LINK_FIELDS)) == []
