@@ -56,6 +56,7 @@ CORE_VERSION = "0.1.0+api21"
 CORE_FUNCTIONS = (
     "extract_links", "extract_decoded", "lexbor_page", "lexbor_scan", "limit_depth",
     "placement_tables", "bound_body", "tree_sums", "placement_model", "placement_links",
+    "link_objects",
 )  # fmt: skip
 
 
@@ -1196,8 +1197,6 @@ def page_type_scores(signals: dict[str, float]) -> list[float] | None:
 # allocated and their slots set in one call, without a Python frame per row.
 # ---------------------------------------------------------------------------------------------
 
-CORE_FUNCTIONS = (*CORE_FUNCTIONS, "link_objects")
-
 
 def _link_slots() -> tuple[Any, ...] | None:
     """``Link``'s member descriptors in ``LINK_FIELDS``' order, or None if its ``__init__``
@@ -1263,4 +1262,4 @@ def link_objects(columns: Sequence[list[object]]) -> list[Link] | None:
         return None
 
 
-_REL = extract_module.LINK_FIELDS.index("rel")
+_REL = extract_module._REL  # the rel column's index in LINK_FIELDS
