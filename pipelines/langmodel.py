@@ -4,9 +4,9 @@ py3langid ships its model LZMA-compressed (4.6 MB); a process that detects a lan
 through LZMA each time it starts (~0.35 CPU s: a third of a crawl worker's start-up, 3% of an
 ingest job). Here the decompressed npz (~68 MB) is written once, atomically, to
 ``$LINKCRAWL_CACHE_DIR`` (else ``$XDG_CACHE_HOME/linkcrawl``, else ``~/.cache/linkcrawl``) and
-read from there (~0.1 CPU s). The same arrays either way: a cache that is missing, cut or of
-another layout is written again; a cache that cannot be written (a read-only home) leaves
-py3langid's own load. ``LINKCRAWL_CACHE_DIR=0`` turns it off.
+read from there (~0.1 CPU s). The same arrays either way: a copy that is missing, cut, of
+another layout or not the user's own is written again; one that cannot be written (a read-only
+home) leaves py3langid's own load. ``LINKCRAWL_CACHE_DIR=0`` turns it off.
 """
 
 from __future__ import annotations
