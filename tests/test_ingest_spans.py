@@ -690,7 +690,7 @@ def test_the_pool_parent_keeps_8_bytes_a_page_and_reads_a_file_whole_past_the_ca
     past ``MAX_SPAN_PAGES`` the file is read whole (review15-i14 2)."""
     import crawler.ingest as ingest
 
-    monkeypatch.setattr(ingest, "MAX_SPAN_PAGES", 6, raising=False)
+    monkeypatch.setattr(ingest, "MAX_SPAN_PAGES", 9, raising=False)
     spans = _Spans(str(tmp_path / "ix"))
     spans.tasks("a", "C", [0, 10, 20])
     first = _span_result("a", 0, 10, [5, 3, 3, 9])
@@ -699,10 +699,25 @@ def test_the_pool_parent_keeps_8_bytes_a_page_and_reads_a_file_whole_past_the_ca
     assert seen.dtype.itemsize == 8 and seen.tolist() == [3, 5, 9] and seen.nbytes == 24
     assert spans.add("a", _span_result("a", 1, 20, [1, 2])) == ("wait", None)
     assert spans.keys["a"].tolist() == [1, 2, 3, 5, 9]
-    assert spans.add("a", _span_result("a", 2, None, [7, 8]))[0] == "whole"  # 7 > 6
+    assert spans.add("a", _span_result("a", 2, None, [7, 8, 10, 11, 12]))[0] == "whole"  # 10 > 9
     spans.tasks("b", "C", [0, 10])
     assert spans.add("b", _span_result("b", 0, 10, [4]))[0] == "wait"
     assert spans.add("b", _span_result("b", 1, None, [4]))[0] == "whole"  # a fetch in two
+
+
+def test_a_file_whose_first_span_shows_it_past_the_cap_is_refused_at_once(tmp_path, monkeypatch):
+    """Spans read at a rate that takes the file past ``MAX_SPAN_PAGES`` refuse it at the first
+    span's result, not after all of them (review15-i14b 3a); a rate within it does not."""
+    import crawler.ingest as ingest
+
+    monkeypatch.setattr(ingest, "MAX_SPAN_PAGES", 12, raising=False)
+    spans = _Spans(str(tmp_path / "ix"))
+    spans.tasks("a", "C", [0, 10, 20, 30])
+    assert spans.add("a", _span_result("a", 1, 20, [1, 2, 3, 4]))[0] == "whole"  # 4 x 4 > 12
+    assert "a" in spans.failed and "a" not in spans.files
+    spans.tasks("b", "C", [0, 10, 20, 30])
+    assert spans.add("b", _span_result("b", 1, 20, [1, 2, 3]))[0] == "wait"  # 3 x 4 = 12
+    assert spans.add("b", _span_result("b", 0, 10, [4, 5, 6, 7]))[0] == "whole"  # 7 x 4 > 24
 
 
 def test_a_file_of_more_pages_than_the_cap_is_read_whole(tmp_path, monkeypatch):
