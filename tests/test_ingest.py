@@ -9,7 +9,9 @@ import gzip
 import io
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -514,6 +516,48 @@ def _readers_of(path: Path) -> list[int]:
     return found
 
 
+def slow_warc(path: Path) -> Path:
+    """A WARC of 1,500 pages of 30 links each (slow.test): long enough to be killed in."""
+    return write_warc(path, [
+        record("response", f"http://slow.test/{j}", http("200 OK", html(
+            *(f"/{j}/{k}" for k in range(30))), Content_Type="text/html"))
+        for j in range(1500)])  # fmt: skip
+
+
+def ingest_while_killing(
+    sources: list[Path], out: Path, victims: Callable[[], list[int]], kills: int, **kw: Any
+) -> tuple[Any, list[int]]:
+    """``run_ingest`` of ``sources`` into ``out`` with 2 workers while a thread SIGKILLs the
+    processes ``victims()`` names, ``kills`` of them at most; its result and the pids killed.
+    Fails if the job is not over within 300 s (a hang)."""
+    import signal
+    import threading
+
+    from crawler.ingest import run_ingest
+
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def killer() -> None:
+        while not stop.is_set() and len(killed) < kills:
+            for pid in victims()[: kills - len(killed)]:
+                with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+            stop.wait(0.01)
+
+    threading.Thread(target=killer, daemon=True).start()
+    result: list = []
+    job = threading.Thread(target=lambda: result.append(run_ingest(
+        list(map(str, sources)), str(out), workers=2, progress=False, messages=io.StringIO(),
+        **kw)), daemon=True)  # fmt: skip
+    job.start()
+    job.join(timeout=300)
+    stop.set()
+    assert not job.is_alive(), "ingest hung after its worker was killed"
+    return result[0], killed
+
+
 @pytest.mark.parametrize("kills", [1, 99])
 def test_a_worker_killed_mid_file_neither_hangs_nor_loses_the_others(tmp_path, kills):
     """A worker killed while it reads (SIGKILL: the OOM killer, a crash in native code) left
@@ -521,38 +565,12 @@ def test_a_worker_killed_mid_file_neither_hangs_nor_loses_the_others(tmp_path, k
     files that were in flight are read again, one at a time: killed once, every row is
     there; a file that kills its worker even alone is reported failed, and the others are
     whole."""
-    import signal
-    import threading
-
-    from crawler.ingest import run_ingest
-
     files = write_sites(tmp_path, 3)
-    slow = write_warc(tmp_path / "slow.warc.gz", [
-        record("response", f"http://slow.test/{j}", http("200 OK", html(
-            *(f"/{j}/{k}" for k in range(30))), Content_Type="text/html"))
-        for j in range(1500)])  # fmt: skip
-    killed: list[int] = []
-    stop = threading.Event()
-
-    def killer() -> None:
-        while not stop.is_set() and len(killed) < kills:
-            for pid in _readers_of(slow):
-                with contextlib.suppress(ProcessLookupError):  # ended meanwhile
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append(pid)
-            stop.wait(0.01)
-
-    watch = threading.Thread(target=killer, daemon=True)
-    watch.start()
-    result: list = []
-    job = threading.Thread(target=lambda: result.append(run_ingest(
-        [str(slow), *map(str, files)], str(tmp_path / "ix"), workers=2, progress=False,
-        messages=io.StringIO())), daemon=True)  # fmt: skip
-    job.start()
-    job.join(timeout=300)
-    stop.set()
-    assert not job.is_alive(), "ingest hung after its worker was killed"
-    total = result[0].total
+    slow = slow_warc(tmp_path / "slow.warc.gz")
+    result, killed = ingest_while_killing(
+        [slow, *files], tmp_path / "ix", lambda: _readers_of(slow), kills
+    )
+    total = result.total
     assert killed and total.files == 4
     got = {r["url"] for r in rows(tmp_path / "ix", "pages")}
     assert {f"http://s{i}.test/{j}" for i in range(3) for j in range(5)} <= got

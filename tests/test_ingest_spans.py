@@ -39,10 +39,11 @@ from tests.test_ingest import (
     _readers_of,
     html,
     http,
+    ingest_while_killing,
     record,
     rows,
+    slow_warc,
     write_sites,
-    write_warc,
 )
 
 ZYTE = Path(__file__).resolve().parent / "data" / "zyte-article-extraction-benchmark"
@@ -304,40 +305,20 @@ def test_a_worker_killed_in_a_span_reads_its_file_whole_and_alone(tmp_path):
     """A span's worker killed (SIGKILL): the spans of that file already read are deleted,
     the rest not started, and the file is read again whole, alone; every row is there once,
     no temporary part is left."""
-    import contextlib
     import os
-    import signal
-    import threading
 
     files = write_sites(tmp_path, 2)
-    slow = write_warc(tmp_path / "slow.warc.gz", [
-        record("response", f"http://slow.test/{j}", http("200 OK", html(
-            *(f"/{j}/{k}" for k in range(30))), Content_Type="text/html"))
-        for j in range(1500)])  # fmt: skip
+    slow = slow_warc(tmp_path / "slow.warc.gz")
     assert planned(slow, SPLIT // 8) is not None
-    killed: list[int] = []
-    stop = threading.Event()
-
-    def killer() -> None:
-        while not stop.is_set() and not killed:
-            # a worker: not the pool's parent (it opens the file to plan the spans)
-            for pid in [p for p in _readers_of(slow) if _parent_of(p) != os.getpid()][:1]:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append(pid)
-            stop.wait(0.01)
-
-    watch = threading.Thread(target=killer, daemon=True)
-    watch.start()
-    result: list = []
-    job = threading.Thread(target=lambda: result.append(run_ingest(
-        [str(slow), *map(str, files)], str(tmp_path / "ix"), workers=2, progress=False,
-        messages=io.StringIO(), split_bytes=SPLIT // 8)), daemon=True)  # fmt: skip
-    job.start()
-    job.join(timeout=300)
-    stop.set()
-    assert not job.is_alive(), "ingest hung after a span's worker was killed"
-    total = result[0].total
+    # a worker: not the pool's parent (it opens the file to plan the spans)
+    result, killed = ingest_while_killing(
+        [slow, *files],
+        tmp_path / "ix",
+        lambda: [p for p in _readers_of(slow) if _parent_of(p) != os.getpid()],
+        1,
+        split_bytes=SPLIT // 8,
+    )
+    total = result.total
     assert killed and total.files == 3 and total.files_failed == 0
     assert total.pages == 10 + 1500
     got = [r["url"] for r in rows(tmp_path / "ix", "pages")]
