@@ -1751,3 +1751,15 @@ def test_building_from_files_gives_the_limit_back_as_it_was(tmp_path, monkeypatc
     assert len(in_numpy) >= 2  # bucket after bucket
     assert con.execute("SELECT current_setting('memory_limit')").fetchall() == before
     con.close()
+
+
+def test_anchor_classes_take_a_null_anchor_text_as_empty():
+    """A NULL anchor_text or target_domain (a raw file off the contract, from another writer)
+    crashed the aggregate build in both ways (review12-c17w 3): the anchor is "empty"."""
+    anchors = pa.table({"target_key": ["d:s.test"] * 3,
+                        "target_domain": pa.array([None] * 3, pa.string()),
+                        "anchor_text": pa.array(["Shop", None, "click here"], pa.string()),
+                        "is_image": [False, False, False]})  # fmt: skip
+    sets = pa.table({"target_key": ["d:s.test"], "anchors": [[0, 1, 2]], "domains": [4]})
+    got = {r["class"]: r["domains"] for r in agg.anchor_classes(anchors, sets).to_pylist()}
+    assert got == {"other": 4, "empty": 4, "generic": 4}

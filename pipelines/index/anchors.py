@@ -84,7 +84,7 @@ def brand_terms(domain: str) -> set[str]:
 
 
 def classify(
-    anchor: str, *, is_image: bool, domain: str, target_url: str = "",
+    anchor: str | None, *, is_image: bool, domain: str | None, target_url: str = "",
     keywords: Iterable[str] = (),
 ) -> str:  # fmt: skip
     """The class of one anchor, given the target's domain and keywords.
@@ -97,6 +97,8 @@ def classify(
 
     >>> classify("Click here", is_image=False, domain="shop.test")
     'generic'
+    >>> classify(None, is_image=False, domain=None)  # a NULL from another writer's file
+    'empty'
     >>> classify("www.shop.test", is_image=False, domain="shop.test")
     'naked_url'
     >>> classify("Shop", is_image=False, domain="shop.test")
@@ -112,6 +114,7 @@ def classify(
     """
     if is_image:
         return "image"
+    anchor = anchor or ""
     norm = normalize(anchor)
     if not norm:
         return "empty"
@@ -119,7 +122,7 @@ def classify(
         return "naked_url"
     if norm in GENERIC:
         return "generic"
-    brands = brand_terms(domain)
+    brands = brand_terms(domain or "")
     squashed = norm.replace(" ", "")
     if any(b in norm or b.replace(" ", "") in squashed for b in brands if len(b) >= 3):
         return "branded"
