@@ -78,6 +78,7 @@ for _group, _names in {
     for _name in _names.split():
         _SCHEMA_GROUPS[_name] = _group
 _SCHEMA_GROUP_NAMES = tuple(dict.fromkeys(_SCHEMA_GROUPS.values()))
+_SCHEMA_KEYS = tuple(("s_" + group, group) for group in _SCHEMA_GROUP_NAMES)
 
 _GENERATORS = {
     "forum": "discourse phpbb xenforo vbulletin invision mybb smf nodebb flarum vanilla "
@@ -112,6 +113,8 @@ for _group, _names in {
     for _name in _names.split():
         _URL_GROUPS[_name] = _group
 _URL_GROUP_NAMES = tuple(dict.fromkeys(_URL_GROUPS.values()))
+# The signal names of a word's group ("u_" + group, "u1_" + group): made once, not per page.
+_URL_KEYS = {word: ("u_" + group, "u1_" + group) for word, group in _URL_GROUPS.items()}
 _HOST_GROUPS = {
     "docs": "docs doc developer developers wiki learn devcenter reference api kb help support",
     "forum": "forum forums community discuss discourse answers",
@@ -121,6 +124,7 @@ _HOST_GROUPS = {
 _HOST_WORD = {w: g for g, names in _HOST_GROUPS.items() for w in names.split()}
 _URL_SPLIT = re.compile(r"[^a-z0-9]+")
 _YEAR = re.compile(r"(?:^|/)(?:19|20)\d\d(?:/|$)")
+_NUMBER = re.compile(r"\d{4,}")
 _TYPE_RE = re.compile(r'"@type"\s*:\s*(?:"([^"]{1,80})"|\[([^\]]{0,800})\])')
 _YEAR_WORD = re.compile(r"\b20[0-3]\d\b")
 _TITLE_GROUPS = {
@@ -129,6 +133,7 @@ _TITLE_GROUPS = {
     **{w: "best" for w in ["best", "top", "review", "reviews", "vs", "how", "why", "what"]},
 }
 _QUOTED = re.compile(r'"([^"]{1,80})"')
+_TITLE_KEYS = {word: "t_" + group for word, group in _TITLE_GROUPS.items()}
 
 # Link anchors that tell a kind of page, as phrases counted in the page's anchors, joined one
 # per line and lowercased ("\n" + phrase: at the start of an anchor; + "\n": at its end):
@@ -188,15 +193,15 @@ def _url_signals(url: str, out: dict[str, float]) -> None:
     seen = set()
     for i, segment in enumerate(segments[:16]):
         for word in _URL_SPLIT.split(segment):
-            group = _URL_GROUPS.get(word)
-            if group is not None and group not in seen:
-                seen.add(group)
-                out["u_" + group] = 1.0
+            keys = _URL_KEYS.get(word)
+            if keys is not None and keys[0] not in seen:
+                seen.add(keys[0])
+                out[keys[0]] = 1.0
                 if i == 0:
-                    out["u1_" + group] = 1.0
+                    out[keys[1]] = 1.0
     last = segments[-1] if segments else ""
     out["u_slug"] = float(min(last.count("-"), 12))
-    out["u_number"] = 1.0 if re.search(r"\d{4,}", path) else 0.0
+    out["u_number"] = 1.0 if _NUMBER.search(path) else 0.0
     out["u_year"] = 1.0 if _YEAR.search(path) else 0.0
     out["u_query"] = 1.0 if query else 0.0
 
@@ -303,8 +308,8 @@ def page_signals(
         group = _SCHEMA_GROUPS.get(name)
         if group is not None:
             schema[group] = schema.get(group, 0) + 1
-    for group in _SCHEMA_GROUP_NAMES:
-        out["s_" + group] = 1.0 if schema.get(group) else 0.0
+    for key, group in _SCHEMA_KEYS:
+        out[key] = 1.0 if schema.get(group) else 0.0
     out["s_many_articles"] = 1.0 if schema.get("article", 0) >= 3 else 0.0
     out["s_many_products"] = 1.0 if schema.get("product", 0) >= 4 else 0.0
     og = markup.og_type
@@ -332,9 +337,9 @@ def page_signals(
 def _title_signals(title: str, out: dict[str, float]) -> None:
     """The title's words, by the URL's word groups."""
     for word in _URL_SPLIT.split(title):
-        group = _TITLE_GROUPS.get(word)
-        if group is not None:
-            out["t_" + group] = 1.0
+        key = _TITLE_KEYS.get(word)
+        if key is not None:
+            out[key] = 1.0
     out["t_year"] = 1.0 if _YEAR_WORD.search(title) else 0.0
     out["t_words"] = float(min(title.count(" ") + 1, 30))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 
 import pytest
 from native_checks import built, no_core, no_fallback, repository_pages  # noqa: F401 (no_fallback: autouse)
@@ -124,6 +125,29 @@ def test_false_rels_are_own_lists(core):
     assert [link.rel for link in got] == [[], [], [], [], ["ugc"]]
     assert len({id(link.rel) for link in got[:4]} | {id(shared)}) == 5
     assert got[4].rel is kept
+
+
+def test_each_value_held_once_per_object(core):
+    """The slots are stored with one new reference each (the objects hold their values and
+    give them back when freed: no leak, no early free), and read back through the class's
+    own descriptors."""
+    if core is None:
+        return no_core()
+    values = [object() for _ in LINK_FIELDS]
+    values[_REL] = ["nofollow"]
+    columns = tuple([value] * 50 for value in values)
+    before = [sys.getrefcount(value) for value in values]
+    got = native.link_objects(columns)
+    assert got is not None and len(got) == 50
+    after = [sys.getrefcount(value) for value in values]  # (as read before: no zip's tuple)
+    assert [a - b for a, b in zip(after, before, strict=True)] == [50] * len(values)
+    for j, name in enumerate(LINK_FIELDS):  # (no loop variable left holding a value)
+        assert all(getattr(link, name) is values[j] for link in got), name
+    got[0].anchor_text = "changed"  # the slot is the descriptor's: set and read as one
+    assert got[0].anchor_text == "changed" and got[1].anchor_text is values[1]
+    del got
+    gc.collect()
+    assert [sys.getrefcount(value) for value in values] == before
 
 
 def test_an_init_of_its_own_is_python(core, monkeypatch):
