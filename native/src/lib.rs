@@ -15,6 +15,7 @@ mod langid;
 mod layout;
 mod lexbor;
 mod link_objects;
+mod lists;
 mod main_block;
 mod model;
 mod page_type;
@@ -60,5 +61,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     layout::register(m)?;
     scan_object::register(m)?;
     link_objects::register(m)?;
+    lists::register(m)?;
     Ok(())
 }
