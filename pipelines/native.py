@@ -1148,6 +1148,40 @@ def main_listing(page: placement_module._Page, main: int, levels: int) -> tuple[
     return path[len(path) - 1 - at], listing
 
 
+#: Pages whose own URLs the core found (placement.py ``_site_of``; tests check).
+SITE_PAGES = [0]
+CORE_FUNCTIONS = (*CORE_FUNCTIONS, "self_urls")
+
+
+def self_urls(tree: LexborHTMLParser) -> list[str] | None:
+    """placement.py ``_SELF_URLS``' values in *tree* by the core (native/src/site.rs): each
+    selector's first element's attribute, "" for none (or no value), in one walk that stops
+    at the first selector's element (then its value alone: the others are not read); None
+    without the core, without a root, on a case only lexbor's selectors tell (a ``rel``
+    that is "canonical" in another case: no log), or if the core failed (then logged once).
+
+    >>> tree = LexborHTMLParser('<base href=/b><meta property="og:url" content="//a.test/">')
+    >>> got = self_urls(tree)
+    >>> got is None or got
+    ['', '//a.test/', '/b']
+    >>> self_urls(LexborHTMLParser("<link rel=canonical href=/c><base href=/b>")) in (None, ["/c"])
+    True
+    """
+    native = lexbor_core()
+    root = tree.root
+    if native is None or root is None:
+        return None
+    try:
+        found = native.self_urls(root)
+    except CORE_FAILURES as exc:
+        _failed("a page's own URLs", exc)
+        return None
+    if found is None:
+        return None
+    SITE_PAGES[0] += 1
+    return [url or "" for url in found]
+
+
 #: What ``main_listing`` reads of placement's constants.
 _LIST_RULES = (
     sorted(placement_module._ITEM_TAGS), sorted(placement_module._LAYOUT_TAGS),

@@ -2011,8 +2011,8 @@ class _Facts:
         return self._seq_index
 
     def own_site(self) -> str | None:
-        if not self.site:
-            self.site.append(_site_of(self.tree))
+        if not self.site:  # (a native scan's page: its URLs found by the core)
+            self.site.append(_site_of(self.tree, bool(self.page.kind_of)))
         return self.site[0]
 
 
@@ -2385,16 +2385,30 @@ def _names_meta(page: _Page, key: int) -> bool:
     return False
 
 
-def _site_of(tree: LexborHTMLParser) -> str | None:
+def _site_of(tree: LexborHTMLParser, core: bool = False) -> str | None:
     """The page's registered domain, from its canonical URL, og:url or base (the page's own
-    URL is not passed in), or None."""
-    for selector, attr in _SELF_URLS:
-        node = tree.css_first(selector)
-        if node is not None:
-            host = _href_host(node.attributes.get(attr) or "")
-            if host:
-                return registered_domain(host)
+    URL is not passed in), or None. *core*: the first of those URLs found by the native core
+    in one walk (a natively scanned page's); the others (and Python's path) are found by
+    selectolax's selectors, one at a time."""
+    found = _core_self_urls(tree) if core else []
+    for i, (selector, attr) in enumerate(_SELF_URLS):
+        if i < len(found):
+            url = found[i]
+        else:
+            node = tree.css_first(selector)
+            url = (node.attributes.get(attr) or "") if node is not None else ""
+        host = _href_host(url)
+        if host:
+            return registered_domain(host)
     return None
+
+
+def _core_self_urls(tree: LexborHTMLParser) -> list[str]:
+    """The first of ``_SELF_URLS``' values by the core (``pipelines.native.self_urls``), or
+    none (no core, or a case only lexbor's selectors tell)."""
+    from pipelines import native  # it builds on this module: imported on first use
+
+    return native.self_urls(tree) or []
 
 
 def _href_host(href: str) -> str | None:

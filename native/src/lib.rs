@@ -24,6 +24,7 @@ mod rules;
 mod scan;
 mod scan_arrays;
 mod scan_object;
+mod site;
 mod steps;
 mod text;
 mod thread;
@@ -62,5 +63,6 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     scan_object::register(m)?;
     link_objects::register(m)?;
     lists::register(m)?;
+    site::register(m)?;
     Ok(())
 }
