@@ -1109,6 +1109,86 @@ def past_faq(page: placement_module._Page, path: list[int], words: frozenset[str
     return wide
 
 
+#: Pages whose listing the core read (placement.py ``_listing``; tests check).
+LISTING_PAGES = [0]
+CORE_FUNCTIONS = (*CORE_FUNCTIONS, "main_listing")
+
+
+def main_listing(page: placement_module._Page, main: int, levels: int) -> tuple[int, bool] | None:
+    """placement.py ``_listing`` of a natively scanned *page* by the core (native/src/lists.rs:
+    ``_whole_list`` *levels* up from *main*, then ``_has_items``), its nodes found down from
+    the root by address in the same call; None without the core, if an element is not where
+    the scan put it (no log: Python's ``_Nodes`` finds it), or if the core failed (then
+    logged once).
+
+    >>> tree = LexborHTMLParser("<ul>" + "<li class=i><a href=/x>x</a></li>" * 3 + "</ul>")
+    >>> links = tree.css("a")
+    >>> scanned = scan_page(tree, tree.body, links)
+    >>> page = placement_module._Page(tree.body)
+    >>> page.adopt(scanned, links, None) if scanned else None
+    >>> scanned is None or main_listing(page, page.parent[scanned.link_keys[0]], 3)
+    (1, True)
+    """
+    native = lexbor_core()
+    if native is None:
+        return None
+    path = page.up(main, set())  # main, its ancestors, the root
+    addresses = page.index_addresses
+    try:
+        found = native.main_listing(
+            page.nodes[0], [addresses[k] for k in reversed(path[:-1])], levels, _LIST_RULES
+        )
+    except CORE_FAILURES as exc:
+        _failed("a page's listing", exc)
+        return None
+    if found is None:
+        return None
+    LISTING_PAGES[0] += 1
+    at, listing = found
+    return path[len(path) - 1 - at], listing
+
+
+#: Pages whose own URLs the core found (placement.py ``_site_of``; tests check).
+SITE_PAGES = [0]
+CORE_FUNCTIONS = (*CORE_FUNCTIONS, "self_urls")
+
+
+def self_urls(tree: LexborHTMLParser) -> list[str] | None:
+    """placement.py ``_SELF_URLS``' values in *tree* by the core (native/src/site.rs): each
+    selector's first element's attribute, "" for none (or no value), in one walk that stops
+    at the first selector's element (then its value alone: the others are not read); None
+    without the core, without a root, on a case only lexbor's selectors tell (a ``rel``
+    that is "canonical" in another case: no log), or if the core failed (then logged once).
+
+    >>> tree = LexborHTMLParser('<base href=/b><meta property="og:url" content="//a.test/">')
+    >>> got = self_urls(tree)
+    >>> got is None or got
+    ['', '//a.test/', '/b']
+    >>> self_urls(LexborHTMLParser("<link rel=canonical href=/c><base href=/b>")) in (None, ["/c"])
+    True
+    """
+    native = lexbor_core()
+    root = tree.root
+    if native is None or root is None:
+        return None
+    try:
+        found = native.self_urls(root)
+    except CORE_FAILURES as exc:
+        _failed("a page's own URLs", exc)
+        return None
+    if found is None:
+        return None
+    SITE_PAGES[0] += 1
+    return [url or "" for url in found]
+
+
+#: What ``main_listing`` reads of placement's constants.
+_LIST_RULES = (
+    sorted(placement_module._ITEM_TAGS), sorted(placement_module._LAYOUT_TAGS),
+    placement_module._MAX_SIBLINGS, placement_module._LIST_ITEMS,
+)  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------
 # The language detector's feature counts (pipelines/pagelang.py ``detect``): py3langid's
 # ``visit_counts`` (its byte automaton over the sample) by the core (native/src/langid.rs);

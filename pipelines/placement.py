@@ -1669,15 +1669,11 @@ def _main_block(
     weak = main == 0 or main_good < _MIN_MAIN
     listing = False
     if not weak:
-        items = _whole_list(page, main, _list_levels(page, main))
-        if items != main:
-            # A listing: the list and what frames it (its intro, "see also"), not just it.
-            listing = True
+        items, listing = _listing(page, main)
+        if items != main:  # a listing: the list and what frames it (its intro, "see also")
             up = page.parent[items]
             main = up if up > 0 else items
             main_good = raw[main]
-        else:
-            listing = _has_items(page.nodes[main])
     if not weak and page.body:
         main = _named_body(page, main, main_good, raw)
     sections = False
@@ -2015,8 +2011,8 @@ class _Facts:
         return self._seq_index
 
     def own_site(self) -> str | None:
-        if not self.site:
-            self.site.append(_site_of(self.tree))
+        if not self.site:  # (a native scan's page: its URLs found by the core)
+            self.site.append(_site_of(self.tree, bool(self.page.kind_of)))
         return self.site[0]
 
 
@@ -2389,16 +2385,30 @@ def _names_meta(page: _Page, key: int) -> bool:
     return False
 
 
-def _site_of(tree: LexborHTMLParser) -> str | None:
+def _site_of(tree: LexborHTMLParser, core: bool = False) -> str | None:
     """The page's registered domain, from its canonical URL, og:url or base (the page's own
-    URL is not passed in), or None."""
-    for selector, attr in _SELF_URLS:
-        node = tree.css_first(selector)
-        if node is not None:
-            host = _href_host(node.attributes.get(attr) or "")
-            if host:
-                return registered_domain(host)
+    URL is not passed in), or None. *core*: the first of those URLs found by the native core
+    in one walk (a natively scanned page's); the others (and Python's path) are found by
+    selectolax's selectors, one at a time."""
+    found = _core_self_urls(tree) if core else []
+    for i, (selector, attr) in enumerate(_SELF_URLS):
+        if i < len(found):
+            url = found[i]
+        else:
+            node = tree.css_first(selector)
+            url = (node.attributes.get(attr) or "") if node is not None else ""
+        host = _href_host(url)
+        if host:
+            return registered_domain(host)
     return None
+
+
+def _core_self_urls(tree: LexborHTMLParser) -> list[str]:
+    """The first of ``_SELF_URLS``' values by the core (``pipelines.native.self_urls``), or
+    none (no core, or a case only lexbor's selectors tell)."""
+    from pipelines import native  # it builds on this module: imported on first use
+
+    return native.self_urls(tree) or []
 
 
 def _href_host(href: str) -> str | None:
@@ -2486,19 +2496,38 @@ def _block_of(page: _Page, key: int) -> int:
     return -1
 
 
+def _listing(page: _Page, main: int) -> tuple[int, bool]:
+    """The list around ``main`` (:func:`_whole_list`; main if none) and whether main is a
+    listing (a list's item, or :func:`_has_items`): on a natively scanned page by the core
+    (``pipelines.native.main_listing``: no node found in Python), else here."""
+    levels = _list_levels(page, main)
+    if isinstance(page.nodes, _Nodes):  # a native scan's page: its nodes are found by address
+        from pipelines import native  # it builds on this module: imported on first use
+
+        found = native.main_listing(page, main, levels)
+        if found is not None:
+            return found
+    items = _whole_list(page, main, levels)
+    return items, items != main or _has_items(page.nodes[main])
+
+
+_MAX_SIBLINGS = 200  # children of an element read for its items
+_LIST_ITEMS = 3  # like items (same tag and class) that make a list
+
+
 def _has_items(node: LexborNode) -> bool:
     """Whether ``node`` holds >= 3 repeated items with links (teaser ``<article>``s, ``<li>``s
     of the same class) among its children: a listing."""
     seen: dict[tuple[str | None, str | None], int] = {}
     child = node.child
-    for _ in range(200):
+    for _ in range(_MAX_SIBLINGS):
         if child is None:
             return False
         tag = child.tag
         if tag in _ITEM_TAGS and child.css_first("a[href]") is not None:
             cls = child.attributes.get("class")
             n = seen[(tag, cls)] = seen.get((tag, cls), 0) + 1
-            if n >= 3:
+            if n >= _LIST_ITEMS:
                 return True
         child = child.next
     return False
@@ -2535,13 +2564,13 @@ def _whole_list(page: _Page, main: int, levels: int = _LIST_LEVELS) -> int:
             continue
         same = 0
         sibling = page.nodes[up].child
-        for _ in range(200):
+        for _ in range(_MAX_SIBLINGS):
             if sibling is None:
                 break
             if sibling.tag == tag and sibling.attributes.get("class") == cls:
                 same += 1
             sibling = sibling.next
-        if same >= 3:
+        if same >= _LIST_ITEMS:
             return up
         cur = up
     return main

@@ -15,6 +15,7 @@ mod langid;
 mod layout;
 mod lexbor;
 mod link_objects;
+mod lists;
 mod main_block;
 mod model;
 mod page_type;
@@ -23,6 +24,7 @@ mod rules;
 mod scan;
 mod scan_arrays;
 mod scan_object;
+mod site;
 mod steps;
 mod text;
 mod thread;
@@ -60,5 +62,7 @@ fn linkcrawl_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     layout::register(m)?;
     scan_object::register(m)?;
     link_objects::register(m)?;
+    lists::register(m)?;
+    site::register(m)?;
     Ok(())
 }
