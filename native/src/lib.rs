@@ -37,7 +37,7 @@ mod walk;
 /// number with any change of a function's name, signature or return shape.
 #[pyfunction]
 fn core_version() -> &'static str {
-    concat!(env!("CARGO_PKG_VERSION"), "+api21")
+    concat!(env!("CARGO_PKG_VERSION"), "+api22")
 }
 
 #[pymodule]
