@@ -199,12 +199,16 @@ struct Names {
     /// By a first byte (either case): the names that start with it, as bits of *list*'s
     /// indices (a name is compared with the few of its first byte, no lookup built at run time).
     by_first: [u64; 256],
+    /// By a length (< 16): the names that long, as bits of *list*'s indices (with `by_first`,
+    /// a word is compared with one name at most, most often none).
+    by_len: [u64; 16],
 }
 
 const fn names(list: &'static [&'static [u8]]) -> Names {
     assert!(list.len() <= 64, "by_first holds 64 names");
     let mut first = [false; 256];
     let mut by_first = [0u64; 256];
+    let mut by_len = [0u64; 16];
     let mut longest = 0;
     let mut i = 0;
     while i < list.len() {
@@ -217,6 +221,8 @@ const fn names(list: &'static [&'static [u8]]) -> Names {
         first[upper] = true;
         by_first[lower] |= 1 << i;
         by_first[upper] |= 1 << i;
+        assert!(list[i].len() < 16, "by_len holds names shorter than 16");
+        by_len[list[i].len()] |= 1 << i;
         if list[i].len() > longest {
             longest = list[i].len();
         }
@@ -227,6 +233,7 @@ const fn names(list: &'static [&'static [u8]]) -> Names {
         first,
         longest,
         by_first,
+        by_len,
     }
 }
 
@@ -262,11 +269,12 @@ fn word_at(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<usize> {
         return None;
     }
     let word = &s[at..d];
-    let mut candidates = set.by_first[s[at] as usize];
+    // (d - at <= longest < 16: the word is no longer than the longest name.)
+    let mut candidates = set.by_first[s[at] as usize] & set.by_len[d - at];
     while candidates != 0 {
         let name = set.list[candidates.trailing_zeros() as usize];
         candidates &= candidates - 1;
-        if name.len() == word.len() && name.eq_ignore_ascii_case(word) {
+        if name.eq_ignore_ascii_case(word) {
             return Some(d);
         }
     }
