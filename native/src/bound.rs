@@ -150,8 +150,46 @@ const CONTEXT_NAMES: &[&[u8]] = &[
     b"annotation-xml",
     b"frameset",
 ];
-/// `_HTML_OPENER_RE`'s context tags.
+/// `_HTML_OPENER_RE`'s context tags (in HTML_OPENERS; the tests check the union).
+#[cfg(test)]
 const HTML_CONTEXT: &[&[u8]] = &[b"svg", b"math", b"frameset"];
+/// `_HTML_OPENER_RE`'s start tags: the raw text names and the context tags (one look-up for
+/// both: `<span` was two).
+const HTML_OPENERS: &[&[u8]] = &[
+    b"script",
+    b"style",
+    b"textarea",
+    b"title",
+    b"xmp",
+    b"iframe",
+    b"noembed",
+    b"noframes",
+    b"svg",
+    b"math",
+    b"frameset",
+];
+/// `_OPENER_RE`'s start tags: the raw text names and the context names (`title` is both).
+const ANY_OPENERS: &[&[u8]] = &[
+    b"script",
+    b"style",
+    b"textarea",
+    b"title",
+    b"xmp",
+    b"iframe",
+    b"noembed",
+    b"noframes",
+    b"svg",
+    b"math",
+    b"foreignobject",
+    b"desc",
+    b"mi",
+    b"mo",
+    b"mn",
+    b"ms",
+    b"mtext",
+    b"annotation-xml",
+    b"frameset",
+];
 /// extract.py `_VOID_NAMES`.
 const VOID_NAMES: &[&[u8]] = &[
     b"area",
@@ -243,7 +281,8 @@ static POPPING_SET: Names = names(POPPING);
 static NESTING_LINK_SET: Names = names(NESTING_LINK);
 static RAW_TEXT_SET: Names = names(RAW_TEXT_NAMES);
 static CONTEXT_SET: Names = names(CONTEXT_NAMES);
-static HTML_CONTEXT_SET: Names = names(HTML_CONTEXT);
+static HTML_OPENERS_SET: Names = names(HTML_OPENERS);
+static ANY_OPENERS_SET: Names = names(ANY_OPENERS);
 static LINK_SET: Names = names(&[b"a"]);
 
 /// Where a name of *set* (ASCII case-insensitive) at *at* ends, if one is followed by a
@@ -1622,14 +1661,11 @@ fn opener_at(s: &[u8], p: usize, hi: usize, kind: Opener) -> bool {
     }
     match kind {
         Opener::Island => tag_start_lower(s, p, hi),
-        Opener::Html => {
-            word_in(s, p + 1, hi, &RAW_TEXT_SET).is_some()
-                || word_in(s, p + 1, hi, &HTML_CONTEXT_SET).is_some()
-        }
+        // (A word is a name of one of two sets iff a name of their union.)
+        Opener::Html => word_in(s, p + 1, hi, &HTML_OPENERS_SET).is_some(),
         Opener::Any => {
-            word_in(s, p + 1, hi, &RAW_TEXT_SET).is_some()
-                || (rest.get(1) == Some(&b'/') && word_in(s, p + 2, hi, &CONTEXT_SET).is_some())
-                || word_in(s, p + 1, hi, &CONTEXT_SET).is_some()
+            (rest.get(1) == Some(&b'/') && word_in(s, p + 2, hi, &CONTEXT_SET).is_some())
+                || word_in(s, p + 1, hi, &ANY_OPENERS_SET).is_some()
         }
     }
 }
@@ -2100,6 +2136,50 @@ mod tests {
                 long_tags(&body, &marks),
                 long_tags_by_every_lt(&body, &marks)
             );
+        }
+    }
+
+    #[test]
+    fn opener_sets_are_the_unions() {
+        let sorted = |names: &[&[u8]]| -> Vec<Vec<u8>> {
+            let mut v: Vec<Vec<u8>> = names.iter().map(|n| n.to_vec()).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let html: Vec<&[u8]> = RAW_TEXT_NAMES.iter().chain(HTML_CONTEXT).copied().collect();
+        assert_eq!(sorted(HTML_OPENERS), sorted(&html));
+        assert_eq!(HTML_OPENERS.len(), html.len());
+        let any: Vec<&[u8]> = RAW_TEXT_NAMES
+            .iter()
+            .chain(CONTEXT_NAMES)
+            .copied()
+            .collect();
+        assert_eq!(sorted(ANY_OPENERS), sorted(&any));
+        assert_eq!(ANY_OPENERS.len(), sorted(&any).len());
+        // A word is in the union iff in one of the two (word_in's early stop is the longest
+        // name's: every name and its one-byte changes, at the end of a string and not).
+        for name in html.iter().chain(&any) {
+            let mut words = vec![name.to_vec(), name[..name.len() - 1].to_vec()];
+            words.push([*name, b"x".as_slice()].concat());
+            words.push(name.to_ascii_uppercase());
+            for word in words {
+                for tail in [b"".as_slice(), b">", b" x", b"/"] {
+                    let s = [word.as_slice(), tail].concat();
+                    let lim = s.len();
+                    let one = |set: &Names| word_in(&s, 0, lim, set).is_some();
+                    assert_eq!(
+                        one(&HTML_OPENERS_SET),
+                        one(&RAW_TEXT_SET) || one(&names(HTML_CONTEXT)),
+                        "{s:?}"
+                    );
+                    assert_eq!(
+                        one(&ANY_OPENERS_SET),
+                        one(&RAW_TEXT_SET) || one(&CONTEXT_SET),
+                        "{s:?}"
+                    );
+                }
+            }
         }
     }
 
