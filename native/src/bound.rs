@@ -228,7 +228,7 @@ fn is_context_only(name: &[u8]) -> bool {
     contains(CONTEXT_NAMES, name) && !contains(RAW_TEXT_NAMES, name)
 }
 
-/// A set of tag names (at most 64), with the first bytes they start with (either case) and
+/// A set of tag names (at most 128), with the first bytes they start with (either case) and
 /// their longest length: most `<` are rejected by one table look-up.
 struct Names {
     list: &'static [&'static [u8]],
@@ -236,17 +236,20 @@ struct Names {
     longest: usize,
     /// By a first byte (either case): the names that start with it, as bits of *list*'s
     /// indices (a name is compared with the few of its first byte, no lookup built at run time).
-    by_first: [u64; 256],
+    /// (In two halves: indices 0-63, 64-127; u128 masks cost ~20 instructions a look-up.)
+    by_first: [[u64; 2]; 256],
     /// By a length (< 16): the names that long, as bits of *list*'s indices (with `by_first`,
     /// a word is compared with one name at most, most often none).
-    by_len: [u64; 16],
+    by_len: [[u64; 2]; 16],
+    /// The halves in use (2: more than 64 names).
+    halves: usize,
 }
 
 const fn names(list: &'static [&'static [u8]]) -> Names {
-    assert!(list.len() <= 64, "by_first holds 64 names");
+    assert!(list.len() <= 128, "by_first holds 128 names");
     let mut first = [false; 256];
-    let mut by_first = [0u64; 256];
-    let mut by_len = [0u64; 16];
+    let mut by_first = [[0u64; 2]; 256];
+    let mut by_len = [[0u64; 2]; 16];
     let mut longest = 0;
     let mut i = 0;
     while i < list.len() {
@@ -257,10 +260,11 @@ const fn names(list: &'static [&'static [u8]]) -> Names {
         );
         first[lower] = true;
         first[upper] = true;
-        by_first[lower] |= 1 << i;
-        by_first[upper] |= 1 << i;
+        let (half, bit) = (i / 64, 1u64 << (i % 64));
+        by_first[lower][half] |= bit;
+        by_first[upper][half] |= bit;
         assert!(list[i].len() < 16, "by_len holds names shorter than 16");
-        by_len[list[i].len()] |= 1 << i;
+        by_len[list[i].len()][half] |= bit;
         if list[i].len() > longest {
             longest = list[i].len();
         }
@@ -272,18 +276,35 @@ const fn names(list: &'static [&'static [u8]]) -> Names {
         longest,
         by_first,
         by_len,
+        halves: list.len().div_ceil(64),
     }
 }
 
 static FORMATTING_SET: Names = names(FORMATTING);
 static FORMATTING_A_SET: Names = names(FORMATTING_A);
-static POPPING_SET: Names = names(POPPING);
 static NESTING_LINK_SET: Names = names(NESTING_LINK);
 static RAW_TEXT_SET: Names = names(RAW_TEXT_NAMES);
 static CONTEXT_SET: Names = names(CONTEXT_NAMES);
 static HTML_OPENERS_SET: Names = names(HTML_OPENERS);
 static ANY_OPENERS_SET: Names = names(ANY_OPENERS);
-static LINK_SET: Names = names(&[b"a"]);
+
+/// POPPING then FORMATTING_A: `reopening` reads a `<`'s name once (its index says which).
+const REOPEN_NAMES: [&[u8]; POPPING.len() + FORMATTING_A.len()] = {
+    let mut out: [&[u8]; POPPING.len() + FORMATTING_A.len()] = [b""; _];
+    let mut i = 0;
+    while i < POPPING.len() {
+        out[i] = POPPING[i];
+        i += 1;
+    }
+    while i < out.len() {
+        out[i] = FORMATTING_A[i - POPPING.len()];
+        i += 1;
+    }
+    out
+};
+static REOPEN_SET: Names = names(&REOPEN_NAMES);
+// (`reopening` reads REOPEN_NAMES' last index as `a`.)
+const _: () = assert!(matches!(REOPEN_NAMES[REOPEN_NAMES.len() - 1], b"a"));
 
 /// Where a name of *set* (ASCII case-insensitive) at *at* ends, if one is followed by a
 /// delimiter before *lim* (`(?:names)(?=[\t\n\f\r />])`, the search ending at *lim*).
@@ -297,8 +318,24 @@ fn word_in(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<usize> {
 }
 
 /// `word_in` past its first byte's look-up.
-#[inline(never)]
+#[inline(always)]
 fn word_at(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<usize> {
+    name_at(s, at, lim, set).map(|(d, _)| d)
+}
+
+/// `word_in`, and the index in *set*'s list of the name read.
+#[inline(always)]
+fn name_in(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<(usize, usize)> {
+    let lim = lim.min(s.len());
+    if at >= lim || !set.first[s[at] as usize] {
+        return None;
+    }
+    name_at(s, at, lim, set)
+}
+
+/// `name_in` past its first byte's look-up.
+#[inline(never)]
+fn name_at(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<(usize, usize)> {
     let stop = lim.min(at + set.longest + 1);
     let mut d = at + 1;
     while d < stop && !ends_name(s[d]) {
@@ -309,12 +346,15 @@ fn word_at(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<usize> {
     }
     let word = &s[at..d];
     // (d - at <= longest < 16: the word is no longer than the longest name.)
-    let mut candidates = set.by_first[s[at] as usize] & set.by_len[d - at];
-    while candidates != 0 {
-        let name = set.list[candidates.trailing_zeros() as usize];
-        candidates &= candidates - 1;
-        if name.eq_ignore_ascii_case(word) {
-            return Some(d);
+    let (first, len) = (&set.by_first[s[at] as usize], &set.by_len[d - at]);
+    for half in 0..set.halves {
+        let mut candidates = first[half] & len[half];
+        while candidates != 0 {
+            let i = 64 * half + candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            if set.list[i].eq_ignore_ascii_case(word) {
+                return Some((d, i));
+            }
         }
     }
     None
@@ -1005,18 +1045,37 @@ fn reopening(lowered: &[u8], lts: &[usize]) -> Reopening {
     };
     let mut pos = 0; // past the formatting tag matched last
     for &p in lts {
-        let closing = lowered.get(p + 1) == Some(&b'/');
-        if closing || word_in(lowered, p + 1, n, &POPPING_SET).is_some() {
+        if lowered.get(p + 1) == Some(&b'/') {
             out.pops.push(p);
-        }
-        out.links += usize::from(word_in(lowered, p + 1, n, &LINK_SET).is_some());
-        // (Its name's first byte first, here: most `<` are not a formatting tag's.)
-        let letter = lowered.get(p + 1 + usize::from(closing));
-        if p >= pos && letter.is_some_and(|&b| FORMATTING_A_SET.first[b as usize]) {
-            if let Some(tag) = formatting_tag(lowered, p, n) {
-                pos = tag.end;
-                out.ftags.push(tag);
+            // (Its name's first byte first, here: most `<` are not a formatting tag's.)
+            let letter = lowered.get(p + 2);
+            if p >= pos && letter.is_some_and(|&b| FORMATTING_A_SET.first[b as usize]) {
+                if let Some(tag) = formatting_tag(lowered, p, n) {
+                    pos = tag.end;
+                    out.ftags.push(tag);
+                }
             }
+            continue;
+        }
+        // A start tag's name, read once: a popping name or a formatting one (`a` too).
+        let Some((d, i)) = name_in(lowered, p + 1, n, &REOPEN_SET) else {
+            continue;
+        };
+        if i < POPPING.len() {
+            out.pops.push(p);
+            continue;
+        }
+        let link = i == REOPEN_NAMES.len() - 1;
+        out.links += usize::from(link);
+        if p >= pos {
+            // (formatting_tag at p: the name read above, then its attributes.)
+            let tag = FormattingTag {
+                end: formatting_attrs(lowered, d, n),
+                closing: false,
+                name: (p + 1, d),
+            };
+            pos = tag.end;
+            out.ftags.push(tag);
         }
     }
     out
