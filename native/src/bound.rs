@@ -282,6 +282,7 @@ const fn names(list: &'static [&'static [u8]]) -> Names {
 
 static FORMATTING_SET: Names = names(FORMATTING);
 static FORMATTING_A_SET: Names = names(FORMATTING_A);
+#[cfg(test)] // (links_may_nest, the check of start_names)
 static NESTING_LINK_SET: Names = names(NESTING_LINK);
 static RAW_TEXT_SET: Names = names(RAW_TEXT_NAMES);
 static CONTEXT_SET: Names = names(CONTEXT_NAMES);
@@ -1008,20 +1009,70 @@ fn heavy_quoted(body: &[u8], quoted: &[usize]) -> bool {
     false
 }
 
-/// `formatting_starts` and the first half of `_heavy_formatting` (a formatting tag or `<a`
-/// whose name is REOPEN_UNIT_BYTES - 3 bytes or more from the next `>`) in one visit of the
-/// `<`: a name read once, the distance by the marks' long gaps (not a search a tag).
-fn formatting_starts_heavy(body: &[u8], marks: &Marks) -> (usize, bool) {
+/// FORMATTING (not `a`), then `a`, then the rest of NESTING_LINK: `start_names` reads a
+/// `<`'s name once for both of its counts (its index says which).
+const START_NAMES: [&[u8]; FORMATTING.len() + NESTING_LINK.len()] = {
+    let mut out: [&[u8]; FORMATTING.len() + NESTING_LINK.len()] = [b"a"; _];
+    let mut i = 0;
+    while i < FORMATTING.len() {
+        out[i] = FORMATTING[i];
+        i += 1;
+    }
+    // out[FORMATTING.len()] is `a`; then NESTING_LINK but its `a` (its first).
+    let mut k = 1;
+    while k < NESTING_LINK.len() {
+        out[FORMATTING.len() + k] = NESTING_LINK[k];
+        k += 1;
+    }
+    out
+};
+static START_SET: Names = names(&START_NAMES);
+const _: () = assert!(matches!(NESTING_LINK[0], b"a"));
+/// START_NAMES' index of `a`.
+const START_A: usize = FORMATTING.len();
+
+/// What `bound_body` reads of the start tags' names in one visit of the `<` (a visit each
+/// cost more than the reads).
+#[derive(Debug, PartialEq)]
+struct StartNames {
+    /// `formatting_starts`.
+    starts: usize,
+    /// The first half of `_heavy_formatting`: a formatting tag or `<a` whose name is
+    /// REOPEN_UNIT_BYTES - 3 bytes or more from the next `>` (by the marks' long gaps, not a
+    /// search a tag).
+    heavy: bool,
+    /// `_links_may_nest`'s counts: the `<a` and the NESTING_LINK names.
+    links: usize,
+    nesting: usize,
+}
+
+/// The `StartNames` of *body* and its *marks*.
+fn start_names(body: &[u8], marks: &Marks) -> StartNames {
     let n = body.len();
-    let (mut starts, mut heavy, mut gap) = (0, false, 0);
+    let mut out = StartNames {
+        starts: 0,
+        heavy: false,
+        links: 0,
+        nesting: 0,
+    };
+    let mut gap = 0;
     for &p in &marks.lts {
-        if let Some(d) = word_in(body, p + 1, n, &FORMATTING_A_SET) {
-            let link = d == p + 2 && body[p + 1].eq_ignore_ascii_case(&b'a');
-            starts += usize::from(!link);
-            heavy = heavy || marks.far_gt(d, REOPEN_UNIT_BYTES - 3, &mut gap).is_some();
+        // (A word is a name of FORMATTING_A or of NESTING_LINK iff of their union.)
+        if let Some((d, i)) = name_in(body, p + 1, n, &START_SET) {
+            if i <= START_A {
+                out.starts += usize::from(i != START_A);
+                out.heavy = out.heavy || marks.far_gt(d, REOPEN_UNIT_BYTES - 3, &mut gap).is_some();
+            }
+            out.links += usize::from(i == START_A);
+            out.nesting += usize::from(i >= START_A);
         }
     }
-    (starts, heavy)
+    out
+}
+
+/// `_links_may_nest` from *names*' counts.
+fn links_nest(names: &StartNames, max_depth: usize) -> bool {
+    2 * names.links.min(names.nesting - names.links) > max_depth
 }
 
 /// What `reopened_past_gate` reads of the `<` of the lowercased body, in one walk (a walk
@@ -1220,16 +1271,17 @@ pub fn limit_reopened(
     reopened_past_gate(body, None, tags, budget, lts, starts)
 }
 
-/// `limit_reopened` of a body and its *marks* (bound_body's: the formatting tags' first
-/// visit by `formatting_starts_heavy`).
+/// `limit_reopened` of a body, its *marks* and *names* (bound_body's: the formatting tags'
+/// first visit by `start_names`).
 fn limit_reopened_marked(
     body: &[u8],
     lowered: Option<&[u8]>,
     tags: usize,
     budget: i64,
     marks: &Marks,
+    names: &StartNames,
 ) -> Option<Vec<u8>> {
-    let (starts, heavy) = formatting_starts_heavy(body, marks);
+    let (starts, heavy) = (names.starts, names.heavy);
     if ((starts as i64 + 1).saturating_mul(tags as i64) <= budget)
         && !heavy
         && !heavy_quoted(body, &marks.quoted)
@@ -1956,7 +2008,8 @@ fn limit_attributes_in(
     })
 }
 
-/// `_links_may_nest`.
+/// `_links_may_nest` (the tests' check of `start_names`).
+#[cfg(test)]
 fn links_may_nest(body: &[u8], max_depth: usize, lts: &[usize]) -> bool {
     let n = body.len();
     let (mut links, mut names) = (0usize, 0usize);
@@ -2063,12 +2116,16 @@ fn bound_lowering(
         }
     };
     let mut owned: Option<Vec<u8>> = None;
+    let mut cur_names: Option<StartNames> = None; // (start_names of *cur*, if read)
     let half = (tags / 2 + 1) as u128;
     let gate = half * half * (1 + (cur.len() / REOPEN_UNIT_BYTES) as u128);
     if gate > limits.max_reopened.max(0) as u128 {
         let tags = tags.min(limits.max_tags);
         let low = Some(lowered.as_slice());
-        if let Some(kept) = limit_reopened_marked(cur, low, tags, limits.max_reopened, &marks) {
+        let names = cur_names.insert(start_names(cur, &marks));
+        if let Some(kept) =
+            limit_reopened_marked(cur, low, tags, limits.max_reopened, &marks, names)
+        {
             hit.push("formatting");
             marks = Marks::of_lowering(&kept, usize::MAX, lowered).expect("no cap");
             owned = Some(kept);
@@ -2102,7 +2159,14 @@ fn bound_lowering(
     let cur_now: &[u8] = owned.as_deref().unwrap_or(cur);
     let nest = many_tags
         || (tags > limits.max_dom_depth
-            && links_may_nest(cur_now, limits.max_dom_depth, &marks.lts));
+            && links_nest(
+                // (*cur*'s names read again only if a bound cut it: then its marks are new.)
+                &match (owned.is_none(), cur_names) {
+                    (true, Some(names)) => names,
+                    _ => start_names(cur_now, &marks),
+                },
+                limits.max_dom_depth,
+            ));
     let out = match owned {
         Some(bytes) => Some(bytes),
         None if cur.len() != body.len() => Some(cur.to_vec()),
@@ -2641,9 +2705,18 @@ mod tests {
                 let capped = Marks::of_capped_by(&body, cap, lanes, None).map(|m| m.lts);
                 assert_eq!(capped, (marks.lts.len() <= cap).then(|| marks.lts.clone()));
             }
-            let (starts, heavy) = formatting_starts_heavy(&body, &marks);
+            let names = start_names(&body, &marks);
+            let (starts, heavy) = (names.starts, names.heavy);
             assert_eq!(starts, formatting_starts(&body, &marks.lts));
             assert_eq!(heavy, heavy_formatting(&body, &[], &marks.lts), "{body:?}");
+            for depth in [0, 1, 2, 3, 5, 8, 64] {
+                assert_eq!(
+                    links_nest(&names, depth),
+                    links_may_nest(&body, depth, &marks.lts),
+                    "{body:?}"
+                );
+            }
+            *hits.entry("links nest").or_default() += usize::from(links_nest(&names, 2));
             *hits.entry("heavy").or_default() += usize::from(heavy);
             let cap = (next() % 64) as usize;
             let capped = Marks::of_capped(&body, cap).map(|m| m.lts);
@@ -2672,6 +2745,7 @@ mod tests {
             "deep",
             "quoted",
             "heavy",
+            "links nest",
         ] {
             assert!(
                 hits.get(bound).copied().unwrap_or(0) >= 20,
