@@ -150,8 +150,46 @@ const CONTEXT_NAMES: &[&[u8]] = &[
     b"annotation-xml",
     b"frameset",
 ];
-/// `_HTML_OPENER_RE`'s context tags.
+/// `_HTML_OPENER_RE`'s context tags (in HTML_OPENERS; the tests check the union).
+#[cfg(test)]
 const HTML_CONTEXT: &[&[u8]] = &[b"svg", b"math", b"frameset"];
+/// `_HTML_OPENER_RE`'s start tags: the raw text names and the context tags (one look-up for
+/// both: `<span` was two).
+const HTML_OPENERS: &[&[u8]] = &[
+    b"script",
+    b"style",
+    b"textarea",
+    b"title",
+    b"xmp",
+    b"iframe",
+    b"noembed",
+    b"noframes",
+    b"svg",
+    b"math",
+    b"frameset",
+];
+/// `_OPENER_RE`'s start tags: the raw text names and the context names (`title` is both).
+const ANY_OPENERS: &[&[u8]] = &[
+    b"script",
+    b"style",
+    b"textarea",
+    b"title",
+    b"xmp",
+    b"iframe",
+    b"noembed",
+    b"noframes",
+    b"svg",
+    b"math",
+    b"foreignobject",
+    b"desc",
+    b"mi",
+    b"mo",
+    b"mn",
+    b"ms",
+    b"mtext",
+    b"annotation-xml",
+    b"frameset",
+];
 /// extract.py `_VOID_NAMES`.
 const VOID_NAMES: &[&[u8]] = &[
     b"area",
@@ -190,7 +228,7 @@ fn is_context_only(name: &[u8]) -> bool {
     contains(CONTEXT_NAMES, name) && !contains(RAW_TEXT_NAMES, name)
 }
 
-/// A set of tag names (at most 64), with the first bytes they start with (either case) and
+/// A set of tag names (at most 128), with the first bytes they start with (either case) and
 /// their longest length: most `<` are rejected by one table look-up.
 struct Names {
     list: &'static [&'static [u8]],
@@ -198,13 +236,20 @@ struct Names {
     longest: usize,
     /// By a first byte (either case): the names that start with it, as bits of *list*'s
     /// indices (a name is compared with the few of its first byte, no lookup built at run time).
-    by_first: [u64; 256],
+    /// (In two halves: indices 0-63, 64-127; u128 masks cost ~20 instructions a look-up.)
+    by_first: [[u64; 2]; 256],
+    /// By a length (< 16): the names that long, as bits of *list*'s indices (with `by_first`,
+    /// a word is compared with one name at most, most often none).
+    by_len: [[u64; 2]; 16],
+    /// The halves in use (2: more than 64 names).
+    halves: usize,
 }
 
 const fn names(list: &'static [&'static [u8]]) -> Names {
-    assert!(list.len() <= 64, "by_first holds 64 names");
+    assert!(list.len() <= 128, "by_first holds 128 names");
     let mut first = [false; 256];
-    let mut by_first = [0u64; 256];
+    let mut by_first = [[0u64; 2]; 256];
+    let mut by_len = [[0u64; 2]; 16];
     let mut longest = 0;
     let mut i = 0;
     while i < list.len() {
@@ -215,8 +260,11 @@ const fn names(list: &'static [&'static [u8]]) -> Names {
         );
         first[lower] = true;
         first[upper] = true;
-        by_first[lower] |= 1 << i;
-        by_first[upper] |= 1 << i;
+        let (half, bit) = (i / 64, 1u64 << (i % 64));
+        by_first[lower][half] |= bit;
+        by_first[upper][half] |= bit;
+        assert!(list[i].len() < 16, "by_len holds names shorter than 16");
+        by_len[list[i].len()][half] |= bit;
         if list[i].len() > longest {
             longest = list[i].len();
         }
@@ -227,17 +275,37 @@ const fn names(list: &'static [&'static [u8]]) -> Names {
         first,
         longest,
         by_first,
+        by_len,
+        halves: list.len().div_ceil(64),
     }
 }
 
 static FORMATTING_SET: Names = names(FORMATTING);
 static FORMATTING_A_SET: Names = names(FORMATTING_A);
-static POPPING_SET: Names = names(POPPING);
+#[cfg(test)] // (links_may_nest, the check of start_names)
 static NESTING_LINK_SET: Names = names(NESTING_LINK);
 static RAW_TEXT_SET: Names = names(RAW_TEXT_NAMES);
 static CONTEXT_SET: Names = names(CONTEXT_NAMES);
-static HTML_CONTEXT_SET: Names = names(HTML_CONTEXT);
-static LINK_SET: Names = names(&[b"a"]);
+static HTML_OPENERS_SET: Names = names(HTML_OPENERS);
+static ANY_OPENERS_SET: Names = names(ANY_OPENERS);
+
+/// POPPING then FORMATTING_A: `reopening` reads a `<`'s name once (its index says which).
+const REOPEN_NAMES: [&[u8]; POPPING.len() + FORMATTING_A.len()] = {
+    let mut out: [&[u8]; POPPING.len() + FORMATTING_A.len()] = [b""; _];
+    let mut i = 0;
+    while i < POPPING.len() {
+        out[i] = POPPING[i];
+        i += 1;
+    }
+    while i < out.len() {
+        out[i] = FORMATTING_A[i - POPPING.len()];
+        i += 1;
+    }
+    out
+};
+static REOPEN_SET: Names = names(&REOPEN_NAMES);
+// (`reopening` reads REOPEN_NAMES' last index as `a`.)
+const _: () = assert!(matches!(REOPEN_NAMES[REOPEN_NAMES.len() - 1], b"a"));
 
 /// Where a name of *set* (ASCII case-insensitive) at *at* ends, if one is followed by a
 /// delimiter before *lim* (`(?:names)(?=[\t\n\f\r />])`, the search ending at *lim*).
@@ -251,8 +319,24 @@ fn word_in(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<usize> {
 }
 
 /// `word_in` past its first byte's look-up.
-#[inline(never)]
+#[inline(always)]
 fn word_at(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<usize> {
+    name_at(s, at, lim, set).map(|(d, _)| d)
+}
+
+/// `word_in`, and the index in *set*'s list of the name read.
+#[inline(always)]
+fn name_in(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<(usize, usize)> {
+    let lim = lim.min(s.len());
+    if at >= lim || !set.first[s[at] as usize] {
+        return None;
+    }
+    name_at(s, at, lim, set)
+}
+
+/// `name_in` past its first byte's look-up.
+#[inline(never)]
+fn name_at(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<(usize, usize)> {
     let stop = lim.min(at + set.longest + 1);
     let mut d = at + 1;
     while d < stop && !ends_name(s[d]) {
@@ -262,12 +346,16 @@ fn word_at(s: &[u8], at: usize, lim: usize, set: &Names) -> Option<usize> {
         return None;
     }
     let word = &s[at..d];
-    let mut candidates = set.by_first[s[at] as usize];
-    while candidates != 0 {
-        let name = set.list[candidates.trailing_zeros() as usize];
-        candidates &= candidates - 1;
-        if name.len() == word.len() && name.eq_ignore_ascii_case(word) {
-            return Some(d);
+    // (d - at <= longest < 16: the word is no longer than the longest name.)
+    let (first, len) = (&set.by_first[s[at] as usize], &set.by_len[d - at]);
+    for half in 0..set.halves {
+        let mut candidates = first[half] & len[half];
+        while candidates != 0 {
+            let i = 64 * half + candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            if set.list[i].eq_ignore_ascii_case(word) {
+                return Some((d, i));
+            }
         }
     }
     None
@@ -361,7 +449,11 @@ impl Marks {
     ) -> Option<Marks> {
         if let Some(lowered) = lowered.as_deref_mut() {
             lowered.clear();
-            lowered.reserve(s.len());
+            if lowered.capacity() < s.len() {
+                // A new buffer, not `reserve`: its realloc copied the old bytes, all dead
+                // (~2% of bound_body over the 121 pages, each larger page grew it).
+                *lowered = Vec::with_capacity(s.len());
+            }
         }
         let mut marks = Marks {
             lts: Vec::with_capacity((s.len() / 64).min(cap.saturating_add(1))),
@@ -449,14 +541,22 @@ fn simd_marks(
     let out = lowered.map(|l| l.as_mut_ptr());
     match lanes {
         Lanes::Bytes => Some(0),
-        // SAFETY: the CPU has AVX2 (checked); *out* has room for s.len() bytes (reserved by
-        // the caller).
-        Lanes::Best if std::arch::is_x86_feature_detected!("avx2") => unsafe {
-            avx2_marks(s, marks, from, cap, out)
-        },
+        // SAFETY: the CPU has AVX2, POPCNT, BMI1 and LZCNT (checked); *out* has room for
+        // s.len() bytes (reserved by the caller).
+        Lanes::Best if avx2_cpu() => unsafe { avx2_marks(s, marks, from, cap, out) },
         // SAFETY: every x86_64 CPU has SSE2; *out* as above.
         _ => unsafe { sse2_marks(s, marks, from, cap, out) },
     }
+}
+
+/// Whether the CPU has AVX2 and the bit instructions every AVX2 CPU has (POPCNT, BMI1's
+/// TZCNT, LZCNT): without them a chunk's `<` count was a dozen instructions of bit tricks.
+#[cfg(target_arch = "x86_64")]
+fn avx2_cpu() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("popcnt")
+        && std::arch::is_x86_feature_detected!("bmi1")
+        && std::arch::is_x86_feature_detected!("lzcnt")
 }
 
 /// (Elsewhere: the bytes are read one by one.)
@@ -604,9 +704,10 @@ fn chunks_done(s: &[u8], marks: &mut Marks, chunks: usize, carry: ChunkCarry) ->
 /// - *lowered*: where the chunks are written lowercased (ASCII), if given.
 ///
 /// # Safety
-/// The CPU has AVX2; *lowered* has room for s.len() bytes.
+/// The CPU has AVX2, POPCNT, BMI1 and LZCNT (`avx2_cpu`); *lowered* has room for s.len()
+/// bytes.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,popcnt,bmi1,lzcnt")]
 unsafe fn avx2_marks(
     s: &[u8],
     marks: &mut Marks,
@@ -908,20 +1009,70 @@ fn heavy_quoted(body: &[u8], quoted: &[usize]) -> bool {
     false
 }
 
-/// `formatting_starts` and the first half of `_heavy_formatting` (a formatting tag or `<a`
-/// whose name is REOPEN_UNIT_BYTES - 3 bytes or more from the next `>`) in one visit of the
-/// `<`: a name read once, the distance by the marks' long gaps (not a search a tag).
-fn formatting_starts_heavy(body: &[u8], marks: &Marks) -> (usize, bool) {
+/// FORMATTING (not `a`), then `a`, then the rest of NESTING_LINK: `start_names` reads a
+/// `<`'s name once for both of its counts (its index says which).
+const START_NAMES: [&[u8]; FORMATTING.len() + NESTING_LINK.len()] = {
+    let mut out: [&[u8]; FORMATTING.len() + NESTING_LINK.len()] = [b"a"; _];
+    let mut i = 0;
+    while i < FORMATTING.len() {
+        out[i] = FORMATTING[i];
+        i += 1;
+    }
+    // out[FORMATTING.len()] is `a`; then NESTING_LINK but its `a` (its first).
+    let mut k = 1;
+    while k < NESTING_LINK.len() {
+        out[FORMATTING.len() + k] = NESTING_LINK[k];
+        k += 1;
+    }
+    out
+};
+static START_SET: Names = names(&START_NAMES);
+const _: () = assert!(matches!(NESTING_LINK[0], b"a"));
+/// START_NAMES' index of `a`.
+const START_A: usize = FORMATTING.len();
+
+/// What `bound_body` reads of the start tags' names in one visit of the `<` (a visit each
+/// cost more than the reads).
+#[derive(Debug, PartialEq)]
+struct StartNames {
+    /// `formatting_starts`.
+    starts: usize,
+    /// The first half of `_heavy_formatting`: a formatting tag or `<a` whose name is
+    /// REOPEN_UNIT_BYTES - 3 bytes or more from the next `>` (by the marks' long gaps, not a
+    /// search a tag).
+    heavy: bool,
+    /// `_links_may_nest`'s counts: the `<a` and the NESTING_LINK names.
+    links: usize,
+    nesting: usize,
+}
+
+/// The `StartNames` of *body* and its *marks*.
+fn start_names(body: &[u8], marks: &Marks) -> StartNames {
     let n = body.len();
-    let (mut starts, mut heavy, mut gap) = (0, false, 0);
+    let mut out = StartNames {
+        starts: 0,
+        heavy: false,
+        links: 0,
+        nesting: 0,
+    };
+    let mut gap = 0;
     for &p in &marks.lts {
-        if let Some(d) = word_in(body, p + 1, n, &FORMATTING_A_SET) {
-            let link = d == p + 2 && body[p + 1].eq_ignore_ascii_case(&b'a');
-            starts += usize::from(!link);
-            heavy = heavy || marks.far_gt(d, REOPEN_UNIT_BYTES - 3, &mut gap).is_some();
+        // (A word is a name of FORMATTING_A or of NESTING_LINK iff of their union.)
+        if let Some((d, i)) = name_in(body, p + 1, n, &START_SET) {
+            if i <= START_A {
+                out.starts += usize::from(i != START_A);
+                out.heavy = out.heavy || marks.far_gt(d, REOPEN_UNIT_BYTES - 3, &mut gap).is_some();
+            }
+            out.links += usize::from(i == START_A);
+            out.nesting += usize::from(i >= START_A);
         }
     }
-    (starts, heavy)
+    out
+}
+
+/// `_links_may_nest` from *names*' counts.
+fn links_nest(names: &StartNames, max_depth: usize) -> bool {
+    2 * names.links.min(names.nesting - names.links) > max_depth
 }
 
 /// What `reopened_past_gate` reads of the `<` of the lowercased body, in one walk (a walk
@@ -945,18 +1096,37 @@ fn reopening(lowered: &[u8], lts: &[usize]) -> Reopening {
     };
     let mut pos = 0; // past the formatting tag matched last
     for &p in lts {
-        let closing = lowered.get(p + 1) == Some(&b'/');
-        if closing || word_in(lowered, p + 1, n, &POPPING_SET).is_some() {
+        if lowered.get(p + 1) == Some(&b'/') {
             out.pops.push(p);
-        }
-        out.links += usize::from(word_in(lowered, p + 1, n, &LINK_SET).is_some());
-        // (Its name's first byte first, here: most `<` are not a formatting tag's.)
-        let letter = lowered.get(p + 1 + usize::from(closing));
-        if p >= pos && letter.is_some_and(|&b| FORMATTING_A_SET.first[b as usize]) {
-            if let Some(tag) = formatting_tag(lowered, p, n) {
-                pos = tag.end;
-                out.ftags.push(tag);
+            // (Its name's first byte first, here: most `<` are not a formatting tag's.)
+            let letter = lowered.get(p + 2);
+            if p >= pos && letter.is_some_and(|&b| FORMATTING_A_SET.first[b as usize]) {
+                if let Some(tag) = formatting_tag(lowered, p, n) {
+                    pos = tag.end;
+                    out.ftags.push(tag);
+                }
             }
+            continue;
+        }
+        // A start tag's name, read once: a popping name or a formatting one (`a` too).
+        let Some((d, i)) = name_in(lowered, p + 1, n, &REOPEN_SET) else {
+            continue;
+        };
+        if i < POPPING.len() {
+            out.pops.push(p);
+            continue;
+        }
+        let link = i == REOPEN_NAMES.len() - 1;
+        out.links += usize::from(link);
+        if p >= pos {
+            // (formatting_tag at p: the name read above, then its attributes.)
+            let tag = FormattingTag {
+                end: formatting_attrs(lowered, d, n),
+                closing: false,
+                name: (p + 1, d),
+            };
+            pos = tag.end;
+            out.ftags.push(tag);
         }
     }
     out
@@ -1101,16 +1271,17 @@ pub fn limit_reopened(
     reopened_past_gate(body, None, tags, budget, lts, starts)
 }
 
-/// `limit_reopened` of a body and its *marks* (bound_body's: the formatting tags' first
-/// visit by `formatting_starts_heavy`).
+/// `limit_reopened` of a body, its *marks* and *names* (bound_body's: the formatting tags'
+/// first visit by `start_names`).
 fn limit_reopened_marked(
     body: &[u8],
     lowered: Option<&[u8]>,
     tags: usize,
     budget: i64,
     marks: &Marks,
+    names: &StartNames,
 ) -> Option<Vec<u8>> {
-    let (starts, heavy) = formatting_starts_heavy(body, marks);
+    let (starts, heavy) = (names.starts, names.heavy);
     if ((starts as i64 + 1).saturating_mul(tags as i64) <= budget)
         && !heavy
         && !heavy_quoted(body, &marks.quoted)
@@ -1601,14 +1772,11 @@ fn opener_at(s: &[u8], p: usize, hi: usize, kind: Opener) -> bool {
     }
     match kind {
         Opener::Island => tag_start_lower(s, p, hi),
-        Opener::Html => {
-            word_in(s, p + 1, hi, &RAW_TEXT_SET).is_some()
-                || word_in(s, p + 1, hi, &HTML_CONTEXT_SET).is_some()
-        }
+        // (A word is a name of one of two sets iff a name of their union.)
+        Opener::Html => word_in(s, p + 1, hi, &HTML_OPENERS_SET).is_some(),
         Opener::Any => {
-            word_in(s, p + 1, hi, &RAW_TEXT_SET).is_some()
-                || (rest.get(1) == Some(&b'/') && word_in(s, p + 2, hi, &CONTEXT_SET).is_some())
-                || word_in(s, p + 1, hi, &CONTEXT_SET).is_some()
+            (rest.get(1) == Some(&b'/') && word_in(s, p + 2, hi, &CONTEXT_SET).is_some())
+                || word_in(s, p + 1, hi, &ANY_OPENERS_SET).is_some()
         }
     }
 }
@@ -1840,7 +2008,8 @@ fn limit_attributes_in(
     })
 }
 
-/// `_links_may_nest`.
+/// `_links_may_nest` (the tests' check of `start_names`).
+#[cfg(test)]
 fn links_may_nest(body: &[u8], max_depth: usize, lts: &[usize]) -> bool {
     let n = body.len();
     let (mut links, mut names) = (0usize, 0usize);
@@ -1947,12 +2116,16 @@ fn bound_lowering(
         }
     };
     let mut owned: Option<Vec<u8>> = None;
+    let mut cur_names: Option<StartNames> = None; // (start_names of *cur*, if read)
     let half = (tags / 2 + 1) as u128;
     let gate = half * half * (1 + (cur.len() / REOPEN_UNIT_BYTES) as u128);
     if gate > limits.max_reopened.max(0) as u128 {
         let tags = tags.min(limits.max_tags);
         let low = Some(lowered.as_slice());
-        if let Some(kept) = limit_reopened_marked(cur, low, tags, limits.max_reopened, &marks) {
+        let names = cur_names.insert(start_names(cur, &marks));
+        if let Some(kept) =
+            limit_reopened_marked(cur, low, tags, limits.max_reopened, &marks, names)
+        {
             hit.push("formatting");
             marks = Marks::of_lowering(&kept, usize::MAX, lowered).expect("no cap");
             owned = Some(kept);
@@ -1986,7 +2159,14 @@ fn bound_lowering(
     let cur_now: &[u8] = owned.as_deref().unwrap_or(cur);
     let nest = many_tags
         || (tags > limits.max_dom_depth
-            && links_may_nest(cur_now, limits.max_dom_depth, &marks.lts));
+            && links_nest(
+                // (*cur*'s names read again only if a bound cut it: then its marks are new.)
+                &match (owned.is_none(), cur_names) {
+                    (true, Some(names)) => names,
+                    _ => start_names(cur_now, &marks),
+                },
+                limits.max_dom_depth,
+            ));
     let out = match owned {
         Some(bytes) => Some(bytes),
         None if cur.len() != body.len() => Some(cur.to_vec()),
@@ -2079,6 +2259,50 @@ mod tests {
                 long_tags(&body, &marks),
                 long_tags_by_every_lt(&body, &marks)
             );
+        }
+    }
+
+    #[test]
+    fn opener_sets_are_the_unions() {
+        let sorted = |names: &[&[u8]]| -> Vec<Vec<u8>> {
+            let mut v: Vec<Vec<u8>> = names.iter().map(|n| n.to_vec()).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let html: Vec<&[u8]> = RAW_TEXT_NAMES.iter().chain(HTML_CONTEXT).copied().collect();
+        assert_eq!(sorted(HTML_OPENERS), sorted(&html));
+        assert_eq!(HTML_OPENERS.len(), html.len());
+        let any: Vec<&[u8]> = RAW_TEXT_NAMES
+            .iter()
+            .chain(CONTEXT_NAMES)
+            .copied()
+            .collect();
+        assert_eq!(sorted(ANY_OPENERS), sorted(&any));
+        assert_eq!(ANY_OPENERS.len(), sorted(&any).len());
+        // A word is in the union iff in one of the two (word_in's early stop is the longest
+        // name's: every name and its one-byte changes, at the end of a string and not).
+        for name in html.iter().chain(&any) {
+            let mut words = vec![name.to_vec(), name[..name.len() - 1].to_vec()];
+            words.push([*name, b"x".as_slice()].concat());
+            words.push(name.to_ascii_uppercase());
+            for word in words {
+                for tail in [b"".as_slice(), b">", b" x", b"/"] {
+                    let s = [word.as_slice(), tail].concat();
+                    let lim = s.len();
+                    let one = |set: &Names| word_in(&s, 0, lim, set).is_some();
+                    assert_eq!(
+                        one(&HTML_OPENERS_SET),
+                        one(&RAW_TEXT_SET) || one(&names(HTML_CONTEXT)),
+                        "{s:?}"
+                    );
+                    assert_eq!(
+                        one(&ANY_OPENERS_SET),
+                        one(&RAW_TEXT_SET) || one(&CONTEXT_SET),
+                        "{s:?}"
+                    );
+                }
+            }
         }
     }
 
@@ -2481,9 +2705,18 @@ mod tests {
                 let capped = Marks::of_capped_by(&body, cap, lanes, None).map(|m| m.lts);
                 assert_eq!(capped, (marks.lts.len() <= cap).then(|| marks.lts.clone()));
             }
-            let (starts, heavy) = formatting_starts_heavy(&body, &marks);
+            let names = start_names(&body, &marks);
+            let (starts, heavy) = (names.starts, names.heavy);
             assert_eq!(starts, formatting_starts(&body, &marks.lts));
             assert_eq!(heavy, heavy_formatting(&body, &[], &marks.lts), "{body:?}");
+            for depth in [0, 1, 2, 3, 5, 8, 64] {
+                assert_eq!(
+                    links_nest(&names, depth),
+                    links_may_nest(&body, depth, &marks.lts),
+                    "{body:?}"
+                );
+            }
+            *hits.entry("links nest").or_default() += usize::from(links_nest(&names, 2));
             *hits.entry("heavy").or_default() += usize::from(heavy);
             let cap = (next() % 64) as usize;
             let capped = Marks::of_capped(&body, cap).map(|m| m.lts);
@@ -2512,6 +2745,7 @@ mod tests {
             "deep",
             "quoted",
             "heavy",
+            "links nest",
         ] {
             assert!(
                 hits.get(bound).copied().unwrap_or(0) >= 20,
