@@ -284,6 +284,30 @@ pub(crate) const KIND_KEYS: [Key; 5] = [
     Key::new("align"),
 ];
 
+/// A set of `KEYS` (bit `code - 1`): the attribute names an element has among them.
+pub(crate) type KeyMask = u32;
+
+impl Key<'_> {
+    /// The bit of this key in a `KeyMask` (0: a key not in `KEYS`, never in one).
+    pub(crate) const fn bit(self) -> KeyMask {
+        match self.code {
+            0 => 0,
+            code => 1 << (code - 1),
+        }
+    }
+}
+
+/// The bits of `KIND_KEYS`.
+pub(crate) const KIND_MASK: KeyMask = {
+    let mut mask = 0;
+    let mut i = 0;
+    while i < KIND_KEYS.len() {
+        mask |= KIND_KEYS[i].bit();
+        i += 1;
+    }
+    mask
+};
+
 /// Ids below this are lexbor's tables' (its known tags and attributes: a few hundred); the
 /// others are addresses of a document's own entries, looked up by the calls.
 const NAMED_IDS: usize = 2048;
@@ -425,7 +449,7 @@ impl<'a> Tree<'a> {
 
     /// The code (`KEYS`) of attribute *attr*'s name, when the reads are in place (its id
     /// names it); None: compare its name.
-    #[inline]
+    #[inline(always)] // (per attribute of every element: `key_mask`'s loop)
     fn attr_code(&self, attr: Attr) -> Option<u8> {
         if !self.direct {
             return None;
@@ -486,6 +510,25 @@ impl<'a> Tree<'a> {
             attr = self.next_attr(attr);
         }
         attr
+    }
+
+    /// Which of `KEYS` element *node* has (one pass over its attributes): a key whose bit is
+    /// not set is not there (`find_attr` would find nothing); a set one is (its value read
+    /// as `attr`/`attrs_ref` read it).
+    pub(crate) fn key_mask(&self, node: Node) -> KeyMask {
+        let mut mask = 0;
+        let mut attr = self.first_attr(node);
+        while !attr.is_null() {
+            let code = match self.attr_code(attr) {
+                Some(code) => code,
+                None => self.attr_name(attr).map_or(0, key_code),
+            };
+            if code != 0 && code != NO_KEY {
+                mask |= 1 << (code - 1);
+            }
+            attr = self.next_attr(attr);
+        }
+        mask
     }
 
     /// `node.attributes.get(key)`: None if absent, Some(None) if it has no value.
@@ -732,11 +775,13 @@ fn walk(
             }
             continue;
         }
+        // Which of the keys read it has, in one pass (most elements: none of them).
+        let mask = tree.key_mask(node);
         let at = elements
             .as_deref_mut()
-            .map_or(NO_ELEMENT, |gathered| gathered.element(node, up));
+            .map_or(NO_ELEMENT, |gathered| gathered.element(node, up, mask));
         let name = tree.name(node);
-        element(tree, node, &name, scope, &mut found);
+        element(tree, node, mask, &name, scope, &mut found);
         if let Some(child) = tree.first_child(node) {
             let encoding = (name == "annotation-xml")
                 .then(|| tree.value(node, ENCODING))
@@ -765,9 +810,11 @@ fn walk(
     }
 }
 
-/// What one element of tag *name* adds to *found*.
-fn element(tree: &Tree, node: Node, name: &str, scope: Scope, found: &mut Found) {
-    let itemtype = tree.attr(node, ITEMTYPE);
+/// What one element of tag *name* (with the keys *mask*) adds to *found*.
+fn element(tree: &Tree, node: Node, mask: KeyMask, name: &str, scope: Scope, found: &mut Found) {
+    let itemtype = (mask & ITEMTYPE.bit() != 0)
+        .then(|| tree.attr(node, ITEMTYPE))
+        .flatten();
     if let Some(value) = &itemtype {
         if found.itemtypes < MAX_SCHEMA_TYPES {
             // Cut as Python reads it: the copies stay bounded (formatting tags are cloned).
@@ -776,11 +823,11 @@ fn element(tree: &Tree, node: Node, name: &str, scope: Scope, found: &mut Found)
             found.markup.push(("itemtype", value.to_string()));
         }
     }
-    let marked = || itemtype.is_some() || tree.has(node, HIDDEN);
+    let marked = || itemtype.is_some() || mask & HIDDEN.bit() != 0;
     match name {
         tag @ ("a" | "area") => {
             let foreign = tag == "a" && scope.kind != OUTSIDE && !scope.html_again;
-            if !foreign && tree.has(node, HREF) {
+            if !foreign && mask & HREF.bit() != 0 {
                 if found.links.len() < found.max_links {
                     found
                         .links
@@ -888,6 +935,24 @@ fn link_row(tree: &Tree, node: Node, tag: &'static str) -> LinkRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_bits_are_distinct_and_kind_mask_is_the_kind_keys() {
+        // Each key's bit is its own (a mask bit stands for one name), none for a name not
+        // in KEYS (`find_attr` by name: never skipped by a mask).
+        let mut seen = 0;
+        for name in KEYS {
+            let bit = Key::new(name).bit();
+            assert_eq!(bit.count_ones(), 1, "{name}");
+            assert_eq!(seen & bit, 0, "{name}");
+            seen |= bit;
+        }
+        assert_eq!(Key::new("data-x").bit(), 0);
+        let kind = KIND_KEYS.iter().fold(0, |m, k| m | k.bit());
+        assert_eq!(KIND_MASK, kind);
+        assert_eq!(KIND_MASK.count_ones(), 5);
+        assert_eq!(KIND_MASK & (HREF.bit() | ITEMTYPE.bit() | HIDDEN.bit()), 0);
+    }
 
     #[test]
     fn stripped_chars_is_py_strip_of_lossy() {
