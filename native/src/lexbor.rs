@@ -175,14 +175,10 @@ pub(crate) fn lossy(bytes: &[u8]) -> Cow<'_, str> {
 /// are ASCII spaces only, so the text is valid exactly when they are). Else, `py_strip` of
 /// the text read as `lossy` reads it.
 fn stripped_chars(bytes: &[u8]) -> usize {
-    let ascii_space = |c: u8| matches!(c, b'\t'..=b'\r' | b'\x1c'..=b'\x1f' | b' ');
-    let Some(start) = bytes.iter().position(|&b| !ascii_space(b)) else {
+    let Some(start) = first_non_space(bytes) else {
         return 0; // spaces only (or empty)
     };
-    let end = bytes
-        .iter()
-        .rposition(|&b| !ascii_space(b))
-        .map_or(start, |at| at + 1);
+    let end = last_non_space(bytes).map_or(start, |at| at + 1);
     let inner = &bytes[start..end];
     if inner[0] < 0x80 && inner[inner.len() - 1] < 0x80 {
         if inner.is_ascii() {
@@ -193,6 +189,64 @@ fn stripped_chars(bytes: &[u8]) -> usize {
         }
     }
     py_strip(&lossy(bytes)).chars().count()
+}
+
+/// Whether *b* is one of the ASCII characters `str.strip()` strips.
+fn ascii_space(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | b'\x1c'..=b'\x1f' | b' ')
+}
+
+/// The bits of the 16 bytes at *chunk* that are ASCII spaces (`ascii_space`), bit i for
+/// byte i: the two runs of them, 9..=13 and 28..=32, each told by one subtraction (SSE2:
+/// every x86-64 has it). The space between tags ("\n    ") is most text nodes' bytes.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn space_bits(chunk: &[u8; 16]) -> u32 {
+    use std::arch::x86_64::*;
+    // SAFETY: an unaligned 16-byte load of the array; SSE2 is part of x86-64.
+    unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr() as *const __m128i);
+        // b - first (wrapping), less 4 saturating: 0 exactly when b is in first..=first + 4.
+        let run =
+            |first: i8| _mm_subs_epu8(_mm_sub_epi8(v, _mm_set1_epi8(first)), _mm_set1_epi8(4));
+        let zero = _mm_setzero_si128();
+        let spaces = _mm_or_si128(_mm_cmpeq_epi8(run(9), zero), _mm_cmpeq_epi8(run(28), zero));
+        _mm_movemask_epi8(spaces) as u32
+    }
+}
+
+/// The index of the first byte of *bytes* that is not an ASCII space (None: all are):
+/// 16 bytes at a time, then byte by byte.
+fn first_non_space(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    #[cfg(target_arch = "x86_64")]
+    while let Some(chunk) = bytes.get(at..at + 16) {
+        let bits = space_bits(chunk.try_into().expect("16 bytes"));
+        if bits != 0xFFFF {
+            return Some(at + (!bits).trailing_zeros() as usize);
+        }
+        at += 16;
+    }
+    bytes[at..]
+        .iter()
+        .position(|&b| !ascii_space(b))
+        .map(|i| at + i)
+}
+
+/// The index of the last byte of *bytes* that is not an ASCII space (None: all are).
+fn last_non_space(bytes: &[u8]) -> Option<usize> {
+    let mut end = bytes.len();
+    #[cfg(target_arch = "x86_64")]
+    while end >= 16 {
+        let chunk = &bytes[end - 16..end];
+        let bits = space_bits(chunk.try_into().expect("16 bytes"));
+        if bits != 0xFFFF {
+            let last = 31 - (!bits & 0xFFFF).leading_zeros() as usize;
+            return Some(end - 16 + last);
+        }
+        end -= 16;
+    }
+    bytes[..end].iter().rposition(|&b| !ascii_space(b))
 }
 
 /// One lexbor tree, alive (its Python parser referenced) while the walk runs, under the GIL.
@@ -935,6 +989,60 @@ fn link_row(tree: &Tree, node: Node, tag: &'static str) -> LinkRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_space_ends_are_positions() {
+        // Crafted: each length to 40 of spaces with one other byte at each place, and
+        // random bytes drawn from the spaces, their neighbours, ASCII and non-ASCII.
+        let reference = |b: &[u8]| {
+            (
+                b.iter().position(|&c| !ascii_space(c)),
+                b.iter().rposition(|&c| !ascii_space(c)),
+            )
+        };
+        for len in 0..40 {
+            for at in 0..=len {
+                for other in [b'x', 8, 14, 0x1b, 0x21, 0x80, 0xff, 0] {
+                    let mut b = vec![b' '; len];
+                    if at < len {
+                        b[at] = other;
+                    }
+                    assert_eq!((first_non_space(&b), last_non_space(&b)), reference(&b));
+                }
+            }
+        }
+        let pool = [
+            9u8, 10, 11, 12, 13, 28, 29, 30, 31, 32, 8, 14, 27, 33, 0, b'a', 0x80, 0xc3, 0xff,
+        ];
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as usize
+        };
+        for _ in 0..20_000 {
+            let len = next() % 70;
+            let spacey = next() % 2 == 0; // half of them: mostly spaces
+            let b: Vec<u8> = (0..len)
+                .map(|_| match next() {
+                    r if spacey && r % 8 != 0 => pool[(r >> 3) % 10],
+                    r => pool[(r >> 3) % pool.len()],
+                })
+                .collect();
+            assert_eq!(
+                (first_non_space(&b), last_non_space(&b)),
+                reference(&b),
+                "{b:?}"
+            );
+        }
+        #[cfg(target_arch = "x86_64")]
+        for byte in 0..=255u8 {
+            let spaces = space_bits(&[byte; 16]);
+            assert_eq!(spaces == 0xFFFF, ascii_space(byte), "{byte}");
+            assert!(spaces == 0 || spaces == 0xFFFF);
+        }
+    }
 
     #[test]
     fn key_bits_are_distinct_and_kind_mask_is_the_kind_keys() {
