@@ -13,7 +13,7 @@ use crate::lexbor;
 use crate::rows::link_rows;
 use crate::scan;
 use crate::scan_arrays;
-use crate::scan_object::{u64_array, ScanArrays, Strings};
+use crate::scan_object::{int_list, u64_array, ScanArrays, Strings};
 use crate::urls::non_ascii_query;
 use crate::walk::{self, LinkRow, PageRow};
 
@@ -294,18 +294,25 @@ pub(crate) fn lexbor_scan_with(
     // link, ~3x the instructions from an array; the model takes the ancestry as a list.)
     let py = tree.py();
     let addresses = u64_array(py, s.addresses.iter().map(|&a| a as u64))?.unbind();
+    // The int columns whose values repeat: an int object per value met (scan_object.rs).
+    let ints = |values: &[i64]| int_list(py, values.iter().copied()).map(Bound::unbind);
+    let small = |values: &[u32]| int_list(py, values.iter().copied()).map(Bound::unbind);
+    let ancestry = match ancestry {
+        Some(bits) => Some(int_list(py, bits.into_iter())?.unbind()),
+        None => None,
+    };
     Ok(Some((
         s.facts,
-        s.parent,
-        s.depth,
-        s.block,
+        ints(&s.parent)?,
+        small(&s.depth)?,
+        small(&s.block)?,
         addresses,
-        s.kind_of,
+        small(&s.kind_of)?,
         kind_tuples,
         s.link_keys,
         s.paras,
         s.seq,
-        nearest,
+        ints(&nearest)?,
         (ancestry, lists, arrays),
     )))
 }
@@ -361,20 +368,21 @@ fn element_facts(
 /// `lexbor_scan`'s answer (scan.rs `Scan`'s fields, then scan_arrays.rs's `nearest`, and
 /// `ancestry` with element_lists.rs's lists and scan_object.rs's arrays). The addresses are
 /// an `array('Q')` (Python indexes them: no int object per element made until read); the
-/// other columns lists.
+/// other columns lists (parent, depth, block, kind_of, nearest and the ancestry made with an
+/// int per value met: scan_object.rs `int_list`).
 pub(crate) type ScanRow = (
     Option<Vec<facts::Facts>>,
-    Vec<i64>,
-    Vec<u32>,
-    Vec<u32>,
+    Py<PyList>,
+    Py<PyList>,
+    Py<PyList>,
     Py<PyAny>,
-    Vec<u32>,
+    Py<PyList>,
     Py<PyList>,
     Vec<i64>,
     Vec<(usize, usize)>,
     Vec<usize>,
-    Vec<i64>,
-    (Option<Vec<u64>>, Option<ElementLists>, Py<ScanArrays>),
+    Py<PyList>,
+    (Option<Py<PyList>>, Option<ElementLists>, Py<ScanArrays>),
 );
 
 /// extract.py `_limit_open_elements(_limit_nesting(body, max_depth), max_depth)` (bound_body,

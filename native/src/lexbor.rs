@@ -175,14 +175,10 @@ pub(crate) fn lossy(bytes: &[u8]) -> Cow<'_, str> {
 /// are ASCII spaces only, so the text is valid exactly when they are). Else, `py_strip` of
 /// the text read as `lossy` reads it.
 fn stripped_chars(bytes: &[u8]) -> usize {
-    let ascii_space = |c: u8| matches!(c, b'\t'..=b'\r' | b'\x1c'..=b'\x1f' | b' ');
-    let Some(start) = bytes.iter().position(|&b| !ascii_space(b)) else {
+    let Some(start) = first_non_space(bytes) else {
         return 0; // spaces only (or empty)
     };
-    let end = bytes
-        .iter()
-        .rposition(|&b| !ascii_space(b))
-        .map_or(start, |at| at + 1);
+    let end = last_non_space(bytes).map_or(start, |at| at + 1);
     let inner = &bytes[start..end];
     if inner[0] < 0x80 && inner[inner.len() - 1] < 0x80 {
         if inner.is_ascii() {
@@ -193,6 +189,64 @@ fn stripped_chars(bytes: &[u8]) -> usize {
         }
     }
     py_strip(&lossy(bytes)).chars().count()
+}
+
+/// Whether *b* is one of the ASCII characters `str.strip()` strips.
+fn ascii_space(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | b'\x1c'..=b'\x1f' | b' ')
+}
+
+/// The bits of the 16 bytes at *chunk* that are ASCII spaces (`ascii_space`), bit i for
+/// byte i: the two runs of them, 9..=13 and 28..=32, each told by one subtraction (SSE2:
+/// every x86-64 has it). The space between tags ("\n    ") is most text nodes' bytes.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn space_bits(chunk: &[u8; 16]) -> u32 {
+    use std::arch::x86_64::*;
+    // SAFETY: an unaligned 16-byte load of the array; SSE2 is part of x86-64.
+    unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr() as *const __m128i);
+        // b - first (wrapping), less 4 saturating: 0 exactly when b is in first..=first + 4.
+        let run =
+            |first: i8| _mm_subs_epu8(_mm_sub_epi8(v, _mm_set1_epi8(first)), _mm_set1_epi8(4));
+        let zero = _mm_setzero_si128();
+        let spaces = _mm_or_si128(_mm_cmpeq_epi8(run(9), zero), _mm_cmpeq_epi8(run(28), zero));
+        _mm_movemask_epi8(spaces) as u32
+    }
+}
+
+/// The index of the first byte of *bytes* that is not an ASCII space (None: all are):
+/// 16 bytes at a time, then byte by byte.
+fn first_non_space(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    #[cfg(target_arch = "x86_64")]
+    while let Some(chunk) = bytes.get(at..at + 16) {
+        let bits = space_bits(chunk.try_into().expect("16 bytes"));
+        if bits != 0xFFFF {
+            return Some(at + (!bits).trailing_zeros() as usize);
+        }
+        at += 16;
+    }
+    bytes[at..]
+        .iter()
+        .position(|&b| !ascii_space(b))
+        .map(|i| at + i)
+}
+
+/// The index of the last byte of *bytes* that is not an ASCII space (None: all are).
+fn last_non_space(bytes: &[u8]) -> Option<usize> {
+    let mut end = bytes.len();
+    #[cfg(target_arch = "x86_64")]
+    while end >= 16 {
+        let chunk = &bytes[end - 16..end];
+        let bits = space_bits(chunk.try_into().expect("16 bytes"));
+        if bits != 0xFFFF {
+            let last = 31 - (!bits & 0xFFFF).leading_zeros() as usize;
+            return Some(end - 16 + last);
+        }
+        end -= 16;
+    }
+    bytes[..end].iter().rposition(|&b| !ascii_space(b))
 }
 
 /// One lexbor tree, alive (its Python parser referenced) while the walk runs, under the GIL.
@@ -283,6 +337,30 @@ pub(crate) const KIND_KEYS: [Key; 5] = [
     Key::new("itemprop"),
     Key::new("align"),
 ];
+
+/// A set of `KEYS` (bit `code - 1`): the attribute names an element has among them.
+pub(crate) type KeyMask = u32;
+
+impl Key<'_> {
+    /// The bit of this key in a `KeyMask` (0: a key not in `KEYS`, never in one).
+    pub(crate) const fn bit(self) -> KeyMask {
+        match self.code {
+            0 => 0,
+            code => 1 << (code - 1),
+        }
+    }
+}
+
+/// The bits of `KIND_KEYS`.
+pub(crate) const KIND_MASK: KeyMask = {
+    let mut mask = 0;
+    let mut i = 0;
+    while i < KIND_KEYS.len() {
+        mask |= KIND_KEYS[i].bit();
+        i += 1;
+    }
+    mask
+};
 
 /// Ids below this are lexbor's tables' (its known tags and attributes: a few hundred); the
 /// others are addresses of a document's own entries, looked up by the calls.
@@ -425,7 +503,7 @@ impl<'a> Tree<'a> {
 
     /// The code (`KEYS`) of attribute *attr*'s name, when the reads are in place (its id
     /// names it); None: compare its name.
-    #[inline]
+    #[inline(always)] // (per attribute of every element: `key_mask`'s loop)
     fn attr_code(&self, attr: Attr) -> Option<u8> {
         if !self.direct {
             return None;
@@ -486,6 +564,25 @@ impl<'a> Tree<'a> {
             attr = self.next_attr(attr);
         }
         attr
+    }
+
+    /// Which of `KEYS` element *node* has (one pass over its attributes): a key whose bit is
+    /// not set is not there (`find_attr` would find nothing); a set one is (its value read
+    /// as `attr`/`attrs_ref` read it).
+    pub(crate) fn key_mask(&self, node: Node) -> KeyMask {
+        let mut mask = 0;
+        let mut attr = self.first_attr(node);
+        while !attr.is_null() {
+            let code = match self.attr_code(attr) {
+                Some(code) => code,
+                None => self.attr_name(attr).map_or(0, key_code),
+            };
+            if code != 0 && code != NO_KEY {
+                mask |= 1 << (code - 1);
+            }
+            attr = self.next_attr(attr);
+        }
+        mask
     }
 
     /// `node.attributes.get(key)`: None if absent, Some(None) if it has no value.
@@ -732,11 +829,13 @@ fn walk(
             }
             continue;
         }
+        // Which of the keys read it has, in one pass (most elements: none of them).
+        let mask = tree.key_mask(node);
         let at = elements
             .as_deref_mut()
-            .map_or(NO_ELEMENT, |gathered| gathered.element(node, up));
+            .map_or(NO_ELEMENT, |gathered| gathered.element(node, up, mask));
         let name = tree.name(node);
-        element(tree, node, &name, scope, &mut found);
+        element(tree, node, mask, &name, scope, &mut found);
         if let Some(child) = tree.first_child(node) {
             let encoding = (name == "annotation-xml")
                 .then(|| tree.value(node, ENCODING))
@@ -765,9 +864,11 @@ fn walk(
     }
 }
 
-/// What one element of tag *name* adds to *found*.
-fn element(tree: &Tree, node: Node, name: &str, scope: Scope, found: &mut Found) {
-    let itemtype = tree.attr(node, ITEMTYPE);
+/// What one element of tag *name* (with the keys *mask*) adds to *found*.
+fn element(tree: &Tree, node: Node, mask: KeyMask, name: &str, scope: Scope, found: &mut Found) {
+    let itemtype = (mask & ITEMTYPE.bit() != 0)
+        .then(|| tree.attr(node, ITEMTYPE))
+        .flatten();
     if let Some(value) = &itemtype {
         if found.itemtypes < MAX_SCHEMA_TYPES {
             // Cut as Python reads it: the copies stay bounded (formatting tags are cloned).
@@ -776,11 +877,11 @@ fn element(tree: &Tree, node: Node, name: &str, scope: Scope, found: &mut Found)
             found.markup.push(("itemtype", value.to_string()));
         }
     }
-    let marked = || itemtype.is_some() || tree.has(node, HIDDEN);
+    let marked = || itemtype.is_some() || mask & HIDDEN.bit() != 0;
     match name {
         tag @ ("a" | "area") => {
             let foreign = tag == "a" && scope.kind != OUTSIDE && !scope.html_again;
-            if !foreign && tree.has(node, HREF) {
+            if !foreign && mask & HREF.bit() != 0 {
                 if found.links.len() < found.max_links {
                     found
                         .links
@@ -888,6 +989,78 @@ fn link_row(tree: &Tree, node: Node, tag: &'static str) -> LinkRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_space_ends_are_positions() {
+        // Crafted: each length to 40 of spaces with one other byte at each place, and
+        // random bytes drawn from the spaces, their neighbours, ASCII and non-ASCII.
+        let reference = |b: &[u8]| {
+            (
+                b.iter().position(|&c| !ascii_space(c)),
+                b.iter().rposition(|&c| !ascii_space(c)),
+            )
+        };
+        for len in 0..40 {
+            for at in 0..=len {
+                for other in [b'x', 8, 14, 0x1b, 0x21, 0x80, 0xff, 0] {
+                    let mut b = vec![b' '; len];
+                    if at < len {
+                        b[at] = other;
+                    }
+                    assert_eq!((first_non_space(&b), last_non_space(&b)), reference(&b));
+                }
+            }
+        }
+        let pool = [
+            9u8, 10, 11, 12, 13, 28, 29, 30, 31, 32, 8, 14, 27, 33, 0, b'a', 0x80, 0xc3, 0xff,
+        ];
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as usize
+        };
+        for _ in 0..20_000 {
+            let len = next() % 70;
+            let spacey = next() % 2 == 0; // half of them: mostly spaces
+            let b: Vec<u8> = (0..len)
+                .map(|_| match next() {
+                    r if spacey && r % 8 != 0 => pool[(r >> 3) % 10],
+                    r => pool[(r >> 3) % pool.len()],
+                })
+                .collect();
+            assert_eq!(
+                (first_non_space(&b), last_non_space(&b)),
+                reference(&b),
+                "{b:?}"
+            );
+        }
+        #[cfg(target_arch = "x86_64")]
+        for byte in 0..=255u8 {
+            let spaces = space_bits(&[byte; 16]);
+            assert_eq!(spaces == 0xFFFF, ascii_space(byte), "{byte}");
+            assert!(spaces == 0 || spaces == 0xFFFF);
+        }
+    }
+
+    #[test]
+    fn key_bits_are_distinct_and_kind_mask_is_the_kind_keys() {
+        // Each key's bit is its own (a mask bit stands for one name), none for a name not
+        // in KEYS (`find_attr` by name: never skipped by a mask).
+        let mut seen = 0;
+        for name in KEYS {
+            let bit = Key::new(name).bit();
+            assert_eq!(bit.count_ones(), 1, "{name}");
+            assert_eq!(seen & bit, 0, "{name}");
+            seen |= bit;
+        }
+        assert_eq!(Key::new("data-x").bit(), 0);
+        let kind = KIND_KEYS.iter().fold(0, |m, k| m | k.bit());
+        assert_eq!(KIND_MASK, kind);
+        assert_eq!(KIND_MASK.count_ones(), 5);
+        assert_eq!(KIND_MASK & (HREF.bit() | ITEMTYPE.bit() | HIDDEN.bit()), 0);
+    }
 
     #[test]
     fn stripped_chars_is_py_strip_of_lossy() {

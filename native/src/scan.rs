@@ -9,7 +9,9 @@ use std::ffi::c_int;
 use std::hash::{BuildHasher, BuildHasherDefault};
 
 use crate::facts::{tables, Facts};
-use crate::lexbor::{document_of, Node, Tree, API, DOCUMENT, ELEMENT, TEXT};
+use crate::lexbor::{
+    document_of, KeyMask, Node, Tree, API, DOCUMENT, ELEMENT, HREF, KIND_MASK, TEXT,
+};
 use crate::scan_arrays::AddressMap;
 
 /// What one element's facts depend on (placement.py `_FACTS`' key): its tag, then its class,
@@ -71,7 +73,9 @@ pub(crate) unsafe fn scan_of(
     let document = document_of(api, root)?;
     let tree = Tree::new(api, document);
     let elements = elements.unwrap_or_else(|| Elements::of(&tree, document));
-    let mut page = Page::new(&tree, root, links.len(), elements.nodes.len());
+    // The root among the elements (else, a tree the walk did not gather: placement scans).
+    let root_at = elements.nodes.iter().position(|&n| n == root)?;
+    let mut page = Page::new(&tree, &elements, root_at, links.len());
     let link_index: AddressMap<usize> = links.iter().enumerate().map(|(i, a)| (*a, i)).collect();
     // In document order, as css() finds the selector's elements. What a tag is to the scan
     // is kept by its name's id (markup repeats a few dozen tags).
@@ -94,9 +98,9 @@ pub(crate) unsafe fn scan_of(
         let deep = match class {
             TagClass::Link => {
                 // `a[href], area[href]`: another link of the caller's is not reached.
-                let reached = || tree.has(node, crate::lexbor::HREF);
+                let reached = || elements.masks[at] & HREF.bit() != 0;
                 if let Some(&i) = link_index.get(&(node as usize)).filter(|_| reached()) {
-                    let key = page.register(node);
+                    let key = page.register(at);
                     page.link_keys[i] = key as i64;
                     page.seq.push(key);
                 }
@@ -112,7 +116,7 @@ pub(crate) unsafe fn scan_of(
             elements.own[at]
         };
         if length >= rules.min_para {
-            let key = page.register(node);
+            let key = page.register(at);
             page.paras.push((key, length));
             page.seq.push(key);
         }
@@ -156,6 +160,8 @@ pub(crate) struct Elements {
     deep: Vec<usize>,
     /// Each element's parent element (usize::MAX: none).
     parent_of: Vec<usize>,
+    /// Each element's keys among those the walk and the scan read (lexbor.rs `key_mask`).
+    masks: Vec<KeyMask>,
 }
 
 /// No element (a text node's parent is none: outside every element).
@@ -176,7 +182,7 @@ impl Elements {
             }
             match tree.kind(node) {
                 ELEMENT => {
-                    let at = elements.element(node, up);
+                    let at = elements.element(node, up, tree.key_mask(node));
                     if let Some(child) = tree.first_child(node) {
                         stack.push((child, at));
                     }
@@ -188,11 +194,14 @@ impl Elements {
         elements.finish()
     }
 
-    /// Element *node*, child of the element at *up*, met next in preorder: its index.
-    pub(crate) fn element(&mut self, node: Node, up: usize) -> usize {
+    /// Element *node*, child of the element at *up*, with the keys *mask*, met next in
+    /// preorder: its index.
+    #[inline]
+    pub(crate) fn element(&mut self, node: Node, up: usize, mask: KeyMask) -> usize {
         self.nodes.push(node);
         self.own.push(0);
         self.parent_of.push(up);
+        self.masks.push(mask);
         self.nodes.len() - 1
     }
 
@@ -218,30 +227,40 @@ impl Elements {
 }
 
 /// The recorded elements (placement.py `_Page`), as the scan records them.
-struct Page<'t, 'a> {
+struct Page<'t, 'a, 'e> {
     tree: &'t Tree<'a>,
-    index: AddressMap<usize>,
+    elements: &'e Elements,
+    /// Each element's key (by its index in *elements*; `NOT_RECORDED`: none yet).
+    key_of: Vec<u32>,
+    /// The keys of recorded nodes that are not elements (the document, climbed past `<html>`).
+    others: AddressMap<usize>,
     parent: Vec<i64>,
     nodes: Vec<Node>,
+    /// Each recorded node's index in *elements* (`NO_ELEMENT`: not an element).
+    at_of: Vec<usize>,
     link_keys: Vec<i64>,
     paras: Vec<(usize, usize)>,
     seq: Vec<usize>,
     /// `register`'s ancestors to record (kept between calls: no allocation per call).
-    pending: Vec<Node>,
+    pending: Vec<(Node, usize)>,
 }
 
-impl<'t, 'a> Page<'t, 'a> {
-    /// The page of *root* for *links* links, in a document of *elements* elements.
-    fn new(tree: &'t Tree<'a>, root: Node, links: usize, elements: usize) -> Self {
-        // Sized for most pages' recorded elements at once (no rehash as they come).
-        let mut index =
-            AddressMap::with_capacity_and_hasher(elements.min(1 << 14), Default::default());
-        index.insert(root as usize, 0);
+/// An element not recorded (`Page::key_of`).
+const NOT_RECORDED: u32 = u32::MAX;
+
+impl<'t, 'a, 'e> Page<'t, 'a, 'e> {
+    /// The page of the element at *root* of *elements*, for *links* links.
+    fn new(tree: &'t Tree<'a>, elements: &'e Elements, root: usize, links: usize) -> Self {
+        let mut key_of = vec![NOT_RECORDED; elements.nodes.len()];
+        key_of[root] = 0;
         Page {
             tree,
-            index,
+            elements,
+            key_of,
+            others: AddressMap::default(),
             parent: vec![-1],
-            nodes: vec![root],
+            nodes: vec![elements.nodes[root]],
+            at_of: vec![root],
             link_keys: vec![-1; links],
             paras: Vec::new(),
             seq: Vec::new(),
@@ -249,35 +268,60 @@ impl<'t, 'a> Page<'t, 'a> {
         }
     }
 
-    /// `_Page.register`: record *node* and its ancestors up to the root or a recorded one
-    /// (past the top: hung under the root), numbered outermost first; its key.
-    fn register(&mut self, node: Node) -> usize {
-        if let Some(&known) = self.index.get(&(node as usize)) {
-            return known;
+    /// `_Page.register`: record the element at *at* and its ancestors up to the root or a
+    /// recorded one (past the top: hung under the root), numbered outermost first; its key.
+    /// Climbed by the elements' parents (an element's parent is an element, or no element:
+    /// then by the tree's parents, the document's, as Python climbs).
+    fn register(&mut self, at: usize) -> usize {
+        let known = self.key_of[at];
+        if known != NOT_RECORDED {
+            return known as usize;
         }
+        let elements = self.elements;
         let mut pending = std::mem::take(&mut self.pending); // (one buffer for every call)
         pending.clear();
-        pending.push(node);
+        pending.push((elements.nodes[at], at));
         let mut up = 0;
-        let mut cur = self.tree.parent(node);
-        while let Some(above) = cur {
-            if let Some(&k) = self.index.get(&(above as usize)) {
-                up = k;
+        let mut cur = elements.parent_of[at];
+        let mut last = at;
+        while cur != NO_ELEMENT {
+            let k = self.key_of[cur];
+            if k != NOT_RECORDED {
+                up = k as usize;
                 break;
             }
-            pending.push(above);
-            cur = self.tree.parent(above);
+            pending.push((elements.nodes[cur], cur));
+            last = cur;
+            cur = elements.parent_of[cur];
+        }
+        if cur == NO_ELEMENT {
+            // Above the top element: the tree's parents (no element: not in *key_of*).
+            let mut above = self.tree.parent(elements.nodes[last]);
+            while let Some(node) = above {
+                if let Some(&k) = self.others.get(&(node as usize)) {
+                    up = k;
+                    break;
+                }
+                pending.push((node, NO_ELEMENT));
+                above = self.tree.parent(node);
+            }
         }
         let first = self.parent.len();
-        for (offset, element) in pending.iter().rev().enumerate() {
+        for (offset, &(node, at)) in pending.iter().rev().enumerate() {
             let key = first + offset;
-            self.index.insert(*element as usize, key);
+            match at {
+                NO_ELEMENT => {
+                    self.others.insert(node as usize, key);
+                }
+                at => self.key_of[at] = key as u32,
+            }
             self.parent.push(if offset == 0 {
                 up as i64
             } else {
                 key as i64 - 1
             });
-            self.nodes.push(*element);
+            self.nodes.push(node);
+            self.at_of.push(at);
         }
         self.pending = pending;
         self.parent.len() - 1
@@ -300,8 +344,12 @@ impl<'t, 'a> Page<'t, 'a> {
         let mut parts: Vec<u32> = Vec::new(); // each kind's fingerprint part: markup repeats
                                               // The kind of an element without any of the attributes read, by its name's id.
         let mut bare: Vec<u32> = Vec::new();
-        for (k, node) in self.nodes.iter().enumerate() {
-            let (tag, values, name_id) = kind_parts(self.tree, *node);
+        for (k, (node, &at)) in self.nodes.iter().zip(&self.at_of).enumerate() {
+            let mask = match at {
+                NO_ELEMENT => 0,
+                at => self.elements.masks[at],
+            };
+            let (tag, values, name_id) = kind_parts(self.tree, *node, mask);
             let bare_id = name_id.filter(|_| values.iter().all(Option::is_none));
             let known_bare = bare_id.and_then(|id| bare.get(id).copied());
             let at = match known_bare.filter(|&at| at != u32::MAX) {
@@ -397,14 +445,22 @@ type KindValues<'a> = [Option<Cow<'a, str>>; 5];
 
 /// An element's kind, borrowed from the tree: its tag (selectolax's `node.tag`: the
 /// document's is "-document") and the attributes its facts read, in one pass over its
-/// attributes; and its name's id when the tree looks names up by id.
-fn kind_parts<'a>(tree: &Tree<'a>, node: Node) -> (Cow<'a, str>, KindValues<'a>, Option<usize>) {
+/// attributes (none when its keys *mask* has none of them); and its name's id when the tree
+/// looks names up by id.
+fn kind_parts<'a>(
+    tree: &Tree<'a>,
+    node: Node,
+    mask: KeyMask,
+) -> (Cow<'a, str>, KindValues<'a>, Option<usize>) {
     let kind: c_int = tree.kind(node);
     if kind != ELEMENT {
         let tag = if kind == DOCUMENT { "-document" } else { "" };
         return (Cow::Borrowed(tag), Default::default(), None);
     }
-    let values = tree.attrs_ref(node, &crate::lexbor::KIND_KEYS);
+    let values = match mask & KIND_MASK {
+        0 => Default::default(),
+        _ => tree.attrs_ref(node, &crate::lexbor::KIND_KEYS),
+    };
     (tree.name(node), values, tree.name_id(node))
 }
 

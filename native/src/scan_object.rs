@@ -12,7 +12,8 @@ use std::hash::BuildHasherDefault;
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyString, PyType};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyType};
+use pyo3::IntoPyObjectExt;
 
 use crate::facts::WordHasher;
 use crate::scan::{Kind, Scan};
@@ -195,6 +196,48 @@ pub(crate) fn u64_array<'py>(
         Ok(())
     })?;
     ARRAY.import(py, "array", "array")?.call1(("Q", bytes))
+}
+
+/// Slots of `int_list`'s table of recent ints.
+const INT_SLOTS: usize = 64;
+
+/// A list of Python ints of *values*, an int object shared by the values equal to one met
+/// shortly before (a small table by value: a page's parents, fingerprints, nearest blocks
+/// and bits repeat, most past the small ints CPython keeps): fewer ints made, then freed.
+/// The same list to Python (ints are immutable; nothing reads their identity).
+pub(crate) fn int_list<'py, T>(
+    py: Python<'py>,
+    values: impl ExactSizeIterator<Item = T>,
+) -> PyResult<Bound<'py, PyList>>
+where
+    T: Copy + PartialEq + Into<i128> + IntoPyObject<'py>,
+{
+    let mut slots: [Option<(T, Bound<'py, PyAny>)>; INT_SLOTS] = std::array::from_fn(|_| None);
+    let mut failed = None;
+    let items = values.map(|value| {
+        let wide: i128 = value.into();
+        let mixed = ((wide as u64) ^ ((wide >> 64) as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let slot = &mut slots[(mixed >> 58) as usize % INT_SLOTS];
+        match slot {
+            Some((held, int)) if *held == value => int.clone(),
+            _ => match value.into_bound_py_any(py) {
+                Ok(int) => {
+                    *slot = Some((value, int.clone()));
+                    int
+                }
+                Err(err) => {
+                    // (never for an int: a placeholder, the error raised after)
+                    failed.get_or_insert(err);
+                    py.None().into_bound(py)
+                }
+            },
+        }
+    });
+    let list = PyList::new(py, items)?;
+    match failed {
+        Some(err) => Err(err),
+        None => Ok(list),
+    }
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
