@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import types
 from array import array
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -1282,22 +1283,24 @@ def _link_slots() -> tuple[Any, ...] | None:
     """``Link``'s member descriptors in ``LINK_FIELDS``' order, or None if its ``__init__``
     may do more than set them (a ``__post_init__``, an ``__init__`` not the dataclass's, a
     ``__setattr__`` or ``__new__`` of its own, other slots): then Python calls it."""
+    fields = tuple(Link.__dict__.get(name) for name in extract_module.LINK_FIELDS)
     what = (Link.__dict__.get("__init__"), getattr(Link, "__post_init__", None),
-            Link.__setattr__, Link.__new__, type(Link), getattr(Link, "__slots__", ()))  # fmt: skip
+            Link.__setattr__, Link.__new__, type(Link), getattr(Link, "__slots__", ()),
+            fields)  # fmt: skip
     return None if core() is None else _slots_of(what)  # (no answer kept while it is off)
 
 
 @lru_cache(maxsize=4)
 def _slots_of(what: tuple[Any, ...]) -> tuple[Any, ...] | None:
     """:func:`_link_slots` for what ``Link`` is now (checked again when any part changes)."""
-    init, post_init, setattr_, new, meta, slots = what
+    init, post_init, setattr_, new, meta, slots, descriptors = what
     fields = extract_module.LINK_FIELDS
     params = getattr(Link, "__dataclass_params__", None)
     if (params is None or not params.init or post_init is not None or meta is not type
             or not _generated_init(init) or setattr_ is not object.__setattr__
-            or new is not object.__new__ or sorted(slots) != sorted(fields)):  # fmt: skip
-        return None
-    descriptors = tuple(Link.__dict__[name] for name in fields)
+            or new is not object.__new__ or sorted(slots) != sorted(fields)
+            or not all(type(d) is _MEMBER for d in descriptors)):  # fmt: skip
+        return None  # a field made a property (review16-e16 3) is set by __init__
     # One row both ways: an __init__ written in the class body (dataclass keeps it) that sets
     # other values than it is given shows here (review15-sp15 3).
     probe = [["http://a.test/"], ["an Anchor"], ["t"], [["r"]], [True], [False], [True],
@@ -1343,3 +1346,4 @@ def link_objects(columns: Sequence[list[object]]) -> list[Link] | None:
 
 
 _REL = extract_module._REL  # the rel column's index in LINK_FIELDS
+_MEMBER = types.MemberDescriptorType  # what __slots__ makes of a field

@@ -50,9 +50,16 @@ fn link_objects<'py>(
         return Err(PyValueError::new_err("columns of one length"));
     }
     let type_ptr = cls.as_type_ptr();
-    // Where each slot lives in an object, when the class's member table says (else each value
-    // goes through its descriptor's setter).
-    let offsets = slot_offsets(cls, &descriptors)?;
+    // Where each slot lives in an object, when the class's member table says and each slot is
+    // a plain member descriptor (one that wraps it may set other values: review16-e16 1);
+    // else each value goes through its descriptor's setter.
+    let member = py.import("types")?.getattr("MemberDescriptorType")?;
+    let plain = descriptors.iter().all(|slot| slot.get_type().is(&member));
+    let offsets = if plain {
+        slot_offsets(cls, &descriptors)?
+    } else {
+        None
+    };
     // SAFETY: the class's allocator, as object.__new__ calls it (a heap type's slot).
     let alloc = unsafe { ffi::PyType_GetSlot(type_ptr, ffi::Py_tp_alloc) };
     if alloc.is_null() {
@@ -90,10 +97,16 @@ fn link_objects<'py>(
                     }
                 }
                 if let Some(offsets) = &offsets {
-                    // What the setter (member_set) does to a fresh object: its slot is NULL
-                    // (tp_alloc zeroes it), so it stores the value with a new reference.
+                    // What the setter (member_set) does: the object still of *cls* (Python
+                    // code run by a truth test or a collection may have found it), the old
+                    // value (NULL on a fresh object) released after the store (review16-e16 2).
+                    if ffi::Py_TYPE(obj.as_ptr()) != type_ptr {
+                        return Err(PyTypeError::new_err("an object whose class changed"));
+                    }
                     let field = obj.as_ptr().cast::<u8>().offset(offsets[j]);
-                    *field.cast::<*mut ffi::PyObject>() = held.into_ptr();
+                    let field = field.cast::<*mut ffi::PyObject>();
+                    let old = std::mem::replace(&mut *field, held.into_ptr());
+                    ffi::Py_XDECREF(old);
                 } else if set(slot.as_ptr(), obj.as_ptr(), held.as_ptr()) != 0 {
                     return Err(PyErr::fetch(py));
                 }
