@@ -26,9 +26,64 @@ pub struct Tables {
     pub body_itemprops: WordSet,
     pub comment: String,
     pub content: String,
-    /// The labels a class word can take (`token_labels`' and `compound`'s values, filled by
-    /// `set_tables`): the word memo keeps a word's label as its index here.
-    pub region_labels: Vec<String>,
+    /// What `set_tables` reads from the tables above once, for the words of new kinds.
+    pub derived: Derived,
+}
+
+/// The tables as a new kind's words read them (filled by `Tables::derive`): one lookup a token
+/// for its bits, label and weakness (there were two or three), labels as indexes.
+#[derive(Default)]
+pub struct Derived {
+    /// The labels a class word can take (`token_labels`' and `compound`'s values): a word's
+    /// label is its index here.
+    region_labels: Vec<String>,
+    /// By token in `word_bits` or `token_labels`: its bits, label and weakness.
+    tokens: WordMap<TokenFacts>,
+    /// `compound`, its labels as indexes.
+    compound: Vec<(Box<[u8]>, u16)>,
+    /// The indexes of the comment and content labels (None: no token has them).
+    comment: Option<u16>,
+    content: Option<u16>,
+}
+
+/// What a token of `Derived::tokens` says: its `word_bits`, its `token_labels` label's index,
+/// whether it is in `weak_content`.
+#[derive(Clone, Copy, Default)]
+struct TokenFacts {
+    bits: u64,
+    label: Option<u16>,
+    weak: bool,
+}
+
+impl Tables {
+    /// `derived` filled from the tables (`set_tables` calls it).
+    pub fn derive(&mut self) {
+        let mut labels: Vec<String> = self.token_labels.values().cloned().collect();
+        labels.extend(self.compound.iter().map(|(_, label)| label.clone()));
+        labels.sort();
+        labels.dedup();
+        let index = |label: &str| labels.iter().position(|l| l == label).map(|at| at as u16);
+        let mut tokens: WordMap<TokenFacts> = WordMap::default();
+        for (token, &bits) in &self.word_bits {
+            tokens.entry(token.clone()).or_default().bits = bits;
+        }
+        for (token, label) in &self.token_labels {
+            let facts = tokens.entry(token.clone()).or_default();
+            facts.label = index(label);
+            facts.weak = self.weak_content.contains(token);
+        }
+        let compound = self.compound.iter();
+        let compound = compound.filter_map(|(word, label)| {
+            Some((word.as_bytes().into(), index(label)?)) // (every label is in `labels`)
+        });
+        self.derived = Derived {
+            tokens,
+            compound: compound.collect(),
+            comment: index(&self.comment),
+            content: index(&self.content),
+            region_labels: labels,
+        };
+    }
 }
 
 /// FNV-1a over a word's bytes: the tables' keys are Python's fixed words (a page only looks
@@ -63,11 +118,7 @@ static TABLES: RwLock<Option<Arc<Tables>>> = RwLock::new(None);
 
 /// Keep *tables* for the scans that follow (the last set wins).
 pub fn set_tables(mut tables: Tables) {
-    let mut labels: Vec<String> = tables.token_labels.values().cloned().collect();
-    labels.extend(tables.compound.iter().map(|(_, label)| label.clone()));
-    labels.sort();
-    labels.dedup();
-    tables.region_labels = labels;
+    tables.derive();
     if let Ok(mut slot) = TABLES.write() {
         *slot = Some(Arc::new(tables));
     }
@@ -111,33 +162,30 @@ pub struct WordMemo {
 }
 
 /// A word's facts as the memo keeps them: comment, its region label's index in
-/// `Tables::region_labels`, article, bits.
+/// `Derived::region_labels`, article, bits.
 #[derive(Clone, Copy)]
 struct WordFacts(bool, Option<u16>, bool, u64);
 
 pub(crate) const WORD_MEMO_CHARS: usize = 4 << 20; // placement.py's _WORD_FACTS budget
 
 impl WordMemo {
-    /// `tables.word_facts(word)`, memoized (a region label not in `region_labels`, which
-    /// `set_tables` fills: computed, not kept).
+    /// `tables.word_facts(word)`, memoized.
     fn word_facts<'t>(
         &mut self,
         tables: &'t Tables,
         word: &str,
     ) -> (bool, Option<&'t str>, bool, u64) {
+        let (comment, region, article, bits) = self.word_facts_at(tables, word);
+        (comment, tables.derived.label(region), article, bits)
+    }
+
+    /// `tables.word_facts_at(word)`, memoized.
+    fn word_facts_at(&mut self, tables: &Tables, word: &str) -> (bool, Option<u16>, bool, u64) {
         if let Some(&WordFacts(comment, region, article, bits)) = self.map.get(word) {
-            let region = region.map(|at| tables.region_labels[at as usize].as_str());
             return (comment, region, article, bits);
         }
-        let facts = tables.word_facts(word);
+        let facts = tables.word_facts_at(word);
         let (comment, region, article, bits) = facts;
-        let at = match region {
-            None => None,
-            Some(label) => match tables.region_labels.iter().position(|l| l == label) {
-                Some(at) => Some(at as u16),
-                None => return facts,
-            },
-        };
         let size = word.chars().count() + ENTRY_CHARS;
         if self.chars + size > WORD_MEMO_CHARS {
             self.map = Default::default(); // its table freed
@@ -148,7 +196,7 @@ impl WordMemo {
         }
         self.chars += size;
         self.map
-            .insert(word.into(), WordFacts(comment, at, article, bits));
+            .insert(word.into(), WordFacts(comment, region, article, bits));
         facts
     }
 }
@@ -444,45 +492,127 @@ impl Tables {
         self.word_facts(word).1
     }
 
-    /// `_word_facts`: (a comment word, the first region word, an article word, bits).
+    /// `_word_facts`: (a comment word, the first region word, an article word, bits). An
+    /// ASCII word's tokens are read from its bytes as they come (`ascii_tokens`), each looked
+    /// up once in `Derived::tokens`.
     fn word_facts(&self, word: &str) -> (bool, Option<&str>, bool, u64) {
-        let mut region: Option<&str> = None;
+        let (comment, region, article, bits) = self.word_facts_at(word);
+        (comment, self.derived.label(region), article, bits)
+    }
+
+    /// `word_facts`, the region label as its index in `Derived::region_labels`.
+    fn word_facts_at(&self, word: &str) -> (bool, Option<u16>, bool, u64) {
+        let derived = &self.derived;
+        let mut region: Option<u16> = None;
         let (mut article, mut comment, mut bits) = (false, false, 0);
         let mut step = |token: &str| {
-            bits |= self.word_bits.get(token).copied().unwrap_or(0);
+            let facts = derived.tokens.get(token);
+            bits |= facts.map_or(0, |f| f.bits);
             if comment {
                 return;
             }
-            match self.token_label(token) {
-                Some(label) if label == self.comment => comment = true,
-                Some(label) if label == self.content => {
-                    article = article || !self.weak_content.contains(token)
+            // `_token_label`: a whole word, or a strong word heading or ending a long compound.
+            let label = match facts.and_then(|f| f.label.map(|label| (label, f.weak))) {
+                Some(found) => Some(found),
+                None if token.len() >= 7 && (token.is_ascii() || token.chars().count() >= 7) => {
+                    derived.compound_label(token).map(|label| {
+                        let weak =
+                            derived.content == Some(label) && self.weak_content.contains(token);
+                        (label, weak)
+                    })
                 }
-                Some(label) if region.is_none() => region = Some(label),
+                None => None,
+            };
+            match label {
+                Some((label, _)) if derived.comment == Some(label) => comment = true,
+                Some((label, weak)) if derived.content == Some(label) => article = article || !weak,
+                Some((label, _)) if region.is_none() => region = Some(label),
                 _ => {}
             }
         };
-        match plain_runs(word) {
-            // (most class names: no Vec of tokens made)
-            Some(runs) => runs.for_each(&mut step),
-            None => tokens(word).iter().for_each(|token| step(token)),
+        if word.is_ascii() {
+            ascii_tokens(word.as_bytes(), &mut step);
+        } else {
+            tokens(word).iter().for_each(|token| step(token));
         }
         if comment {
             return (true, None, false, bits);
         }
         (false, region, article, bits)
     }
+}
 
-    /// `_token_label`: a whole word, or a strong word heading or ending a long compound.
-    fn token_label(&self, token: &str) -> Option<&str> {
-        let label = self.token_labels.get(token);
-        if label.is_some() || token.chars().count() < 7 {
-            return label.map(String::as_str);
-        }
+impl Derived {
+    /// The label at index *at* of `region_labels`.
+    fn label(&self, at: Option<u16>) -> Option<&str> {
+        at.map(|at| self.region_labels[at as usize].as_str())
+    }
+
+    /// `_token_label`'s compound step: the label of the first compound word *token* starts or
+    /// ends with (first and last bytes compared before the rest).
+    fn compound_label(&self, token: &str) -> Option<u16> {
+        let token = token.as_bytes();
+        let (first, last) = (token.first()?, token.last()?);
         self.compound
             .iter()
-            .find(|(word, _)| token.starts_with(word.as_str()) || token.ends_with(word.as_str()))
-            .map(|(_, label)| label.as_str())
+            .find(|(word, _)| {
+                let fits = word.len() <= token.len();
+                (fits && word.first() == Some(first) && token.starts_with(word))
+                    || (fits && word.last() == Some(last) && token.ends_with(word))
+            })
+            .map(|&(_, label)| label)
+    }
+}
+
+/// `_tokens(word)` of an ASCII *word*, each passed to *step* as it is read: the matches of
+/// `[A-Z]?[a-z]+|[A-Z]+(?![a-z])` (`_TOKEN_RE` on ASCII), lowercased (a token with a capital
+/// is lowercased into a buffer, the others borrowed): no Vec of chars, no String a token.
+fn ascii_tokens(word: &[u8], mut step: impl FnMut(&str)) {
+    let lower_run = |from: usize| {
+        from + word[from..]
+            .iter()
+            .take_while(|b| b.is_ascii_lowercase())
+            .count()
+    };
+    let mut buffer = [0u8; 64];
+    let mut long = Vec::new(); // (a token longer than the buffer: rare)
+    let mut i = 0;
+    while i < word.len() {
+        let byte = word[i];
+        let end = if byte.is_ascii_lowercase() {
+            lower_run(i + 1)
+        } else if !byte.is_ascii_uppercase() {
+            i += 1;
+            continue;
+        } else if word.get(i + 1).is_some_and(u8::is_ascii_lowercase) {
+            lower_run(i + 2) // [A-Z][a-z]+
+        } else {
+            // [A-Z]+(?![a-z]): the capitals, less the last when a-z follows (it heads a word)
+            let caps = i + word[i..]
+                .iter()
+                .take_while(|b| b.is_ascii_uppercase())
+                .count();
+            if word.get(caps).is_some_and(u8::is_ascii_lowercase) {
+                caps - 1
+            } else {
+                caps
+            }
+        };
+        let token = &word[i..end];
+        let lowered = if !byte.is_ascii_uppercase() {
+            token // (no capital: a run of a-z)
+        } else if let Some(buffer) = buffer.get_mut(..token.len()) {
+            buffer.copy_from_slice(token);
+            buffer.make_ascii_lowercase();
+            &*buffer
+        } else {
+            long.clear();
+            long.extend(token.iter().map(u8::to_ascii_lowercase));
+            &long
+        };
+        // SAFETY: bytes of an ASCII word, lowercased, are ASCII, so UTF-8.
+        step(unsafe { std::str::from_utf8_unchecked(lowered) });
+        i = end;
     }
 }
 
@@ -690,7 +820,7 @@ mod tests {
             body_itemprops: WordSet::default(),
             comment: String::new(),
             content: String::new(),
-            region_labels: Vec::new(),
+            derived: Derived::default(),
         };
         let mut memo = FactsMemo::default();
         let most = MEMO_CHARS / (ENTRY_CHARS + 4);
@@ -713,7 +843,7 @@ mod tests {
         token_labels.insert("comments".to_string(), "comment".to_string());
         let mut word_bits = WordMap::default();
         word_bits.insert("nav".to_string(), 4);
-        let tables = Tables {
+        let mut tables = Tables {
             tag_labels: WordMap::default(),
             role_labels: WordMap::default(),
             itemprop_labels: WordMap::default(),
@@ -726,8 +856,9 @@ mod tests {
             body_itemprops: WordSet::default(),
             comment: "comment".to_string(),
             content: "content".to_string(),
-            region_labels: vec!["footer".to_string(), "sidebar".to_string()],
+            derived: Derived::default(),
         };
+        tables.derive();
         let mut memo = WordMemo::default();
         let words = [
             "site-footer",
@@ -753,6 +884,222 @@ mod tests {
             assert!(memo.chars <= WORD_MEMO_CHARS);
         }
         assert!(memo.map.len() <= WORD_MEMO_CHARS / ENTRY_CHARS);
+    }
+
+    /// `_word_facts` as it was ported first (`tokens`, then `_token_label`'s steps on the
+    /// tables as Python gives them): what `word_facts` must answer.
+    fn word_facts_reference<'t>(
+        tables: &'t Tables,
+        word: &str,
+    ) -> (bool, Option<&'t str>, bool, u64) {
+        let token_label = |token: &str| {
+            let label = tables.token_labels.get(token);
+            if label.is_some() || token.chars().count() < 7 {
+                return label.map(String::as_str);
+            }
+            let mut compound = tables.compound.iter();
+            compound
+                .find(|(word, _)| {
+                    token.starts_with(word.as_str()) || token.ends_with(word.as_str())
+                })
+                .map(|(_, label)| label.as_str())
+        };
+        let mut region: Option<&str> = None;
+        let (mut article, mut comment, mut bits) = (false, false, 0);
+        for token in tokens(word) {
+            bits |= tables.word_bits.get(&*token).copied().unwrap_or(0);
+            if comment {
+                continue;
+            }
+            match token_label(&token) {
+                Some(label) if label == tables.comment => comment = true,
+                Some(label) if label == tables.content => {
+                    article = article || !tables.weak_content.contains(&*token)
+                }
+                Some(label) if region.is_none() => region = Some(label),
+                _ => {}
+            }
+        }
+        if comment {
+            return (true, None, false, bits);
+        }
+        (false, region, article, bits)
+    }
+
+    /// Tables like placement.py's, small: labels by token and by compound (a content one
+    /// too), weak content words, bits.
+    fn small_tables() -> Tables {
+        let pairs = |pairs: &[(&str, &str)]| -> WordMap<String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let mut tables = Tables {
+            tag_labels: pairs(&[("nav", "nav"), ("footer", "footer"), ("aside", "sidebar")]),
+            role_labels: pairs(&[("navigation", "nav"), ("main", "content")]),
+            itemprop_labels: pairs(&[("articlebody", "content")]),
+            token_labels: pairs(&[
+                ("footer", "footer"),
+                ("comments", "comment"),
+                ("comment", "comment"),
+                ("nav", "nav"),
+                ("menu", "nav"),
+                ("article", "content"),
+                ("content", "content"),
+                ("post", "content"),
+                ("main", "content"),
+                ("sidebar", "sidebar"),
+                ("related", "sidebar"),
+                ("é", "sidebar"),
+            ]),
+            compound: [
+                ("comment", "comment"),
+                ("footer", "footer"),
+                ("sidebar", "sidebar"),
+                ("navbar", "nav"),
+                ("menu", "nav"),
+                ("stories", "content"),
+                ("widget", "sidebar"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            weak_content: ["main", "post", "content", "topstories"]
+                .iter()
+                .map(|w| w.to_string())
+                .collect(),
+            word_bits: [
+                ("nav", 1),
+                ("menu", 2),
+                ("product", 4),
+                ("card", 8),
+                ("item", 16),
+            ]
+            .iter()
+            .map(|&(k, v)| (k.to_string(), v))
+            .collect(),
+            tag_bits: [("li", 32), ("nav", 64)]
+                .iter()
+                .map(|&(k, v)| (k.to_string(), v))
+                .collect(),
+            label_bits: [("nav", 128), ("content", 256)]
+                .iter()
+                .map(|&(k, v)| (k.to_string(), v))
+                .collect(),
+            body_itemprops: ["articlebody", "reviewbody"]
+                .iter()
+                .map(|w| w.to_string())
+                .collect(),
+            comment: "comment".to_string(),
+            content: "content".to_string(),
+            derived: Derived::default(),
+        };
+        tables.derive();
+        tables
+    }
+
+    /// Pieces of class words: the tables' words in either case and their parts, separators,
+    /// digits, capitals and runs of them, non-ASCII letters (some in `_TOKEN_RE`'s
+    /// `\u00e0-\u024f`, some not).
+    const WORD_PIECES: [&str; 44] = [
+        "footer",
+        "Footer",
+        "FOOTER",
+        "comments",
+        "Comment",
+        "nav",
+        "Nav",
+        "NAV",
+        "menu",
+        "article",
+        "Article",
+        "content",
+        "post",
+        "main",
+        "sidebar",
+        "related",
+        "stories",
+        "topstories",
+        "widget",
+        "navbar",
+        "product",
+        "card",
+        "item",
+        "-",
+        "_",
+        "--",
+        "1",
+        "9",
+        " ",
+        "A",
+        "B",
+        "Z",
+        "x",
+        "q",
+        "ABC",
+        "é",
+        "É",
+        "\u{24f}",
+        "\u{250}",
+        "\u{130}",
+        "\u{212a}",
+        "ß",
+        "Σ",
+        "xyzzyq",
+    ];
+
+    #[test]
+    fn word_facts_as_the_first_port() {
+        let tables = small_tables();
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut memo = WordMemo::default();
+        for n in 0..300_000 {
+            let word = rng.string(&WORD_PIECES, if n % 10 == 0 { 12 } else { 5 });
+            let want = word_facts_reference(&tables, &word);
+            assert_eq!(tables.word_facts(&word), want, "{word:?}");
+            assert_eq!(memo.word_facts(&tables, &word), want, "{word:?}");
+        }
+        for word in [
+            String::new(),
+            "x".repeat(100_000),
+            format!("{}Footer", "Q".repeat(70)),
+            format!("{}sidebar", "Q".repeat(70)),
+            format!("{}", "NavBar".repeat(20_000)),
+        ] {
+            assert_eq!(
+                tables.word_facts(&word),
+                word_facts_reference(&tables, &word)
+            );
+        }
+    }
+
+    #[test]
+    fn ascii_tokens_are_tokens() {
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        let pieces = [
+            "a", "b", "z", "A", "B", "Z", "AB", "Ab", "aB", "abc", "ABC", "-", "_", "0", "9", " ",
+            "@", "[", "`", "{", "\0", "\x7f",
+        ];
+        let check = |word: &str| {
+            let mut got: Vec<String> = Vec::new();
+            ascii_tokens(word.as_bytes(), |t| got.push(t.to_string()));
+            assert_eq!(got, tokens(word), "{word:?}");
+        };
+        for _ in 0..300_000 {
+            check(&rng.string(&pieces, 10));
+        }
+        // Tokens longer than the buffer, of each kind.
+        for word in [
+            "A".repeat(65),
+            "A".repeat(200) + "bc",
+            "B".to_string() + &"c".repeat(300),
+            "c".repeat(64),
+            "X".repeat(64) + "-" + &"Y".repeat(63),
+            String::new(),
+        ] {
+            check(&word);
+        }
     }
 
     #[test]
