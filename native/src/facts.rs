@@ -44,6 +44,20 @@ pub struct Derived {
     /// The indexes of the comment and content labels (None: no token has them).
     comment: Option<u16>,
     content: Option<u16>,
+    /// A bit per `token_slot` of the tokens of `tokens`: most tokens are in no table (~72%),
+    /// and a clear bit says so without a hash or a probe.
+    token_slots: Vec<u64>,
+    /// By tag in `tag_labels` or `tag_bits`: its label and bits (one lookup, were three).
+    tags: WordMap<(Option<String>, u64)>,
+}
+
+/// The bit of `Derived::token_slots` a token of this length and first and last bytes takes.
+fn token_slot(token: &[u8]) -> usize {
+    let (first, last) = (token.first(), token.last());
+    let key = (token.len() as u32).wrapping_mul(0x9e37_79b1)
+        ^ (*first.unwrap_or(&0) as u32).wrapping_mul(0x85eb_ca6b)
+        ^ (*last.unwrap_or(&0) as u32).wrapping_mul(0xc2b2_ae35);
+    (key >> 20) as usize // (12 bits: 4,096 slots)
 }
 
 /// What a token of `Derived::tokens` says: its `word_bits`, its `token_labels` label's index,
@@ -76,7 +90,21 @@ impl Tables {
         let compound = compound.filter_map(|(word, label)| {
             Some((word.as_bytes().into(), index(label)?)) // (every label is in `labels`)
         });
+        let mut token_slots = vec![0u64; 64];
+        for token in tokens.keys() {
+            let slot = token_slot(token.as_bytes());
+            token_slots[slot / 64] |= 1 << (slot % 64);
+        }
+        let mut tags: WordMap<(Option<String>, u64)> = WordMap::default();
+        for (tag, label) in &self.tag_labels {
+            tags.entry(tag.clone()).or_default().0 = Some(label.clone());
+        }
+        for (tag, &bits) in &self.tag_bits {
+            tags.entry(tag.clone()).or_default().1 = bits;
+        }
         self.derived = Derived {
+            token_slots,
+            tags,
             tokens,
             compound: compound.collect(),
             comment: index(&self.comment),
@@ -295,7 +323,9 @@ impl FactsMemo {
 }
 
 /// The facts of each of *kinds* ((tag, class, id, role, itemprop)), by *tables*, through the
-/// memo (computed afresh if a panic left it poisoned).
+/// memo (computed afresh if a panic left it poisoned). Not inlined: one call a page, which
+/// callgrind can then count apart (`--toggle-collect`).
+#[inline(never)]
 pub fn memoized<'k>(
     tables: &Tables,
     kinds: impl Iterator<
@@ -370,12 +400,13 @@ impl Tables {
         mut words: Option<&mut WordMemo>,
     ) -> Facts {
         let (cls, id, role, itemprop) = (truthy(cls), truthy(id), truthy(role), truthy(itemprop));
-        let values: Vec<(&str, ValueFacts)> = [id, cls]
-            .into_iter()
-            .flatten()
-            .map(|v| (v, self.value_facts(v, words.as_deref_mut())))
-            .collect();
-        let label = if !self.tag_labels.contains_key(tag)
+        // (id first, as `_classify` reads them; no Vec)
+        let values = [id, cls].map(|v| v.map(|v| self.value_facts(v, words.as_deref_mut())));
+        let (tag_label, tag_bits) = match self.derived.tags.get(tag) {
+            Some((label, bits)) => (label.as_deref(), *bits),
+            None => (None, 0),
+        };
+        let label = if tag_label.is_none()
             && cls.is_none()
             && id.is_none()
             && role.is_none()
@@ -383,31 +414,32 @@ impl Tables {
         {
             None
         } else {
-            self.classify(tag, role, itemprop, &values)
+            self.classify(tag_label, role, itemprop, &values)
         };
-        let mut bits = self.tag_bits.get(tag).copied().unwrap_or(0)
+        let mut bits = tag_bits
             | label
                 .and_then(|l| self.label_bits.get(l))
                 .copied()
                 .unwrap_or(0);
         let mut body =
             itemprop.is_some_and(|p| self.body_itemprops.contains(&py_strip(p).to_lowercase()));
-        for (_, value) in &values {
+        for value in values.iter().flatten() {
             body = body || value.body;
             bits |= value.bits;
         }
         (label.map(str::to_string), body, bits)
     }
 
-    /// `_classify`, with the id's and class's value facts (*values*, id first) read already.
+    /// `_classify`, with the tag's label (*tag_label*) and the id's and class's value facts
+    /// (*values*, id first) read already.
     fn classify<'s>(
         &'s self,
-        tag: &str,
+        tag_label: Option<&'s str>,
         role: Option<&str>,
         itemprop: Option<&str>,
-        values: &[(&str, ValueFacts<'s>)],
+        values: &[Option<ValueFacts<'s>>; 2],
     ) -> Option<&'s str> {
-        if let Some(label) = self.tag_labels.get(tag) {
+        if let Some(label) = tag_label {
             return Some(label);
         }
         let lookup = |table: &'s WordMap<String>, v: Option<&str>| {
@@ -421,7 +453,7 @@ impl Tables {
         }
         let mut found: Option<&str> = None;
         let mut content = false;
-        for (_, value) in values {
+        for value in values.iter().flatten() {
             if value.comment {
                 return Some(&self.comment);
             }
@@ -506,7 +538,11 @@ impl Tables {
         let mut region: Option<u16> = None;
         let (mut article, mut comment, mut bits) = (false, false, 0);
         let mut step = |token: &str| {
-            let facts = derived.tokens.get(token);
+            let slot = token_slot(token.as_bytes());
+            let facts = match derived.token_slots.get(slot / 64) {
+                Some(slots) if slots >> (slot % 64) & 1 == 1 => derived.tokens.get(token),
+                _ => None, // (in no table)
+            };
             bits |= facts.map_or(0, |f| f.bits);
             if comment {
                 return;
