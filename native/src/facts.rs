@@ -476,7 +476,7 @@ impl Tables {
             comment: false,
             region: None,
             article: false,
-            body: names_body(value),
+            body: false, // (below)
             bits: 0,
         };
         let mut step = |word: &str| {
@@ -496,22 +496,23 @@ impl Tables {
                 facts.article = true;
             }
         };
-        // `value.split()`'s words: an ASCII value (most) split on its ASCII spaces byte by
-        // byte (Python's whitespace among ASCII: the same words), any other char by char.
-        if value.is_ascii() {
-            let ascii_space = |c: &u8| matches!(c, b'\t'..=b'\r' | b'\x1c'..=b'\x1f' | b' ');
-            value
-                .as_bytes()
-                .split(ascii_space)
-                .filter(|w| !w.is_empty())
-                // SAFETY: a run of an ASCII value's bytes is ASCII, so UTF-8.
-                .for_each(|w| step(unsafe { std::str::from_utf8_unchecked(w) }));
+        // `value.split()`'s words and `names_body(value)`: an ASCII value (most) in one pass
+        // over its bytes, split on its ASCII spaces (Python's whitespace among ASCII: the same
+        // words) and searched at each byte that may start a head (`ascii_words_body`); any
+        // other char by char, through its lowercased copy.
+        let body = if value.is_ascii() {
+            // SAFETY: a run of an ASCII value's bytes is ASCII, so UTF-8.
+            ascii_words_body(value.as_bytes(), |w| {
+                step(unsafe { std::str::from_utf8_unchecked(w) })
+            })
         } else {
             value
                 .split(crate::walk::py_space)
                 .filter(|w| !w.is_empty())
                 .for_each(&mut step);
-        }
+            names_body_lowered(value)
+        };
+        facts.body = body;
         if facts.comment {
             facts.region = None;
             facts.article = false;
@@ -722,29 +723,61 @@ pub fn tokens(value: &str) -> Vec<Cow<'_, str>> {
 /// lowercased value. An ASCII value (most) is searched as it is, ignoring ASCII case: no
 /// lowercased copy, one pass (the copy and three substring tests were ~19% of a new kind's
 /// facts); any other through its lowercased copy (`names_body_lowered`).
+#[cfg(test)] // (the core reads it through `ascii_words_body`; the tests hold both to it)
 pub fn names_body(value: &str) -> bool {
     if !value.is_ascii() {
         return names_body_lowered(value);
     }
     let bytes = value.as_bytes();
-    bytes.iter().enumerate().any(|(at, &first)| {
-        let (head, len) = match BODY_HEAD[first as usize] {
-            0 => return false, // (most bytes)
-            i => BODY_HEADS[i as usize - 1],
-        };
-        if folded8(&bytes[at..]) & mask(len) != head {
-            return false;
-        }
-        let mut tail = at + len;
-        if matches!(bytes.get(tail), Some(b'-' | b'_')) {
-            tail += 1; // (a tail starts with neither: `[-_]?` need not try without)
-        }
-        let next = folded8(&bytes[tail..]);
-        BODY_TAILS
-            .iter()
-            .any(|&(word, len)| next & mask(len) == word)
-    })
+    (0..bytes.len()).any(|at| body_at(bytes, at, BODY_HEAD[bytes[at] as usize]))
 }
+
+/// Whether a match of `_BODY_RE` starts at *at* of the ASCII *bytes*, whose byte there is
+/// in class *class* of `BODY_HEAD`.
+#[inline(always)]
+fn body_at(bytes: &[u8], at: usize, class: u8) -> bool {
+    let (head, len) = match class {
+        0 | SPACE => return false, // (most bytes)
+        i => BODY_HEADS[i as usize - 1],
+    };
+    if folded8(&bytes[at..]) & mask(len) != head {
+        return false;
+    }
+    let mut tail = at + len;
+    if matches!(bytes.get(tail), Some(b'-' | b'_')) {
+        tail += 1; // (a tail starts with neither: `[-_]?` need not try without)
+    }
+    let next = folded8(&bytes[tail..]);
+    BODY_TAILS
+        .iter()
+        .any(|&(word, len)| next & mask(len) == word)
+}
+
+/// The words of the ASCII *value* (`value.split()`), each passed to *step* in order, and
+/// `names_body(value)`, in one pass over its bytes (`BODY_HEAD` gives each byte's class).
+fn ascii_words_body<'v>(value: &'v [u8], mut step: impl FnMut(&'v [u8])) -> bool {
+    let mut body = false;
+    let mut start = 0;
+    for (at, &byte) in value.iter().enumerate() {
+        match BODY_HEAD[byte as usize] {
+            0 => {}
+            SPACE => {
+                if at > start {
+                    step(&value[start..at]);
+                }
+                start = at + 1;
+            }
+            class => body = body || body_at(value, at, class),
+        }
+    }
+    if value.len() > start {
+        step(&value[start..]);
+    }
+    body
+}
+
+/// `BODY_HEAD`'s class of Python's whitespace among ASCII bytes.
+const SPACE: u8 = 0xFF;
 
 /// A word of up to 8 ASCII bytes as `folded8` reads it, and its length.
 const fn word8(word: &[u8]) -> (u64, usize) {
@@ -768,10 +801,17 @@ const BODY_HEADS: [(u64, usize); 6] = [
 ];
 const BODY_TAILS: [(u64, usize); 3] = [word8(b"body"), word8(b"content"), word8(b"text")];
 
-/// The head of `BODY_HEADS` (its index plus one) a byte may start, either case; 0: none (the
-/// heads' first letters differ).
+/// The head of `BODY_HEADS` (its index plus one) a byte may start, either case; `SPACE` for
+/// Python's whitespace among ASCII bytes; 0: neither (the heads' first letters differ).
 static BODY_HEAD: [u8; 256] = {
     let mut table = [0u8; 256];
+    let mut space = 0;
+    while space < 128 {
+        if matches!(space as u8, b'\t'..=b'\r' | b'\x1c'..=b'\x1f' | b' ') {
+            table[space] = SPACE;
+        }
+        space += 1;
+    }
     let heads: [u8; 6] = *b"asepbn";
     let mut i = 0;
     while i < heads.len() {
@@ -1188,6 +1228,25 @@ mod tests {
         "\u{3a3}", "\u{3000}", "\u{a0}", "\u{24f}", "\u{250}", "arti", "cle", "tex", "@", "[", "`",
         "{", "\0", "bod", "CON",
     ];
+
+    #[test]
+    fn ascii_words_body_is_split_and_names_body() {
+        let mut rng = Rng(0xbb67_ae85_84ca_a73b);
+        let mut pieces: Vec<&str> = PIECES.iter().copied().filter(|p| p.is_ascii()).collect();
+        pieces.extend(["\x0b", "\x0c", "\r", "\n", "\x1c", "\x1f", "  "]);
+        for n in 0..200_000 {
+            let value = rng.string(&pieces, if n % 10 == 0 { 30 } else { 8 });
+            let mut words: Vec<&[u8]> = Vec::new();
+            let body = ascii_words_body(value.as_bytes(), |w| words.push(w));
+            let want: Vec<&[u8]> = value
+                .split(crate::walk::py_space)
+                .filter(|w| !w.is_empty())
+                .map(str::as_bytes)
+                .collect();
+            assert_eq!(words, want, "{value:?}");
+            assert_eq!(body, names_body_lowered(&value), "{value:?}");
+        }
+    }
 
     #[test]
     fn names_body_as_through_the_lowercased_copy() {
