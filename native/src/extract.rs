@@ -348,7 +348,7 @@ fn placement_tables(
         body_itemprops,
         comment,
         content,
-        region_labels: Vec::new(), // (set_tables fills them)
+        derived: Default::default(), // (set_tables fills it)
     });
 }
 
