@@ -291,7 +291,8 @@ static ANY_OPENERS_SET: Names = names(ANY_OPENERS);
 
 /// POPPING then FORMATTING_A: `reopening` reads a `<`'s name once (its index says which).
 const REOPEN_NAMES: [&[u8]; POPPING.len() + FORMATTING_A.len()] = {
-    let mut out: [&[u8]; POPPING.len() + FORMATTING_A.len()] = [b""; _];
+    let mut out: [&[u8]; POPPING.len() + FORMATTING_A.len()] =
+        [b""; POPPING.len() + FORMATTING_A.len()];
     let mut i = 0;
     while i < POPPING.len() {
         out[i] = POPPING[i];
@@ -1012,7 +1013,8 @@ fn heavy_quoted(body: &[u8], quoted: &[usize]) -> bool {
 /// FORMATTING (not `a`), then `a`, then the rest of NESTING_LINK: `start_names` reads a
 /// `<`'s name once for both of its counts (its index says which).
 const START_NAMES: [&[u8]; FORMATTING.len() + NESTING_LINK.len()] = {
-    let mut out: [&[u8]; FORMATTING.len() + NESTING_LINK.len()] = [b"a"; _];
+    let mut out: [&[u8]; FORMATTING.len() + NESTING_LINK.len()] =
+        [b"a"; FORMATTING.len() + NESTING_LINK.len()];
     let mut i = 0;
     while i < FORMATTING.len() {
         out[i] = FORMATTING[i];
