@@ -119,3 +119,19 @@ def test_an_element_not_in_the_tree_is_pythons(core):
     assert native.main_listing(page, main, 3) is not None
     page.index_addresses = [0] * len(page.parent)
     assert native.main_listing(page, main, 3) is None
+
+
+def test_an_item_linked_by_xlink_href_is_pythons(core):
+    """An item whose only link is an svg ``<a xlink:href>`` (``a[href]`` to lexbor's
+    selectors): the core answers None and Python's ``_has_items`` decides (the core counted
+    no link: review16-p16 1); an HTML ``<a xlink:href>`` is no link to either."""
+    if core is None:
+        return no_core()
+    for item, listing in (("<li class=i><svg><a xlink:href=/x>x</a></svg></li>", True),
+                          ("<li class=i><a xlink:href=/x>x</a></li>", False)):  # fmt: skip
+        page = _page("<body><ul>" + item * 3 + "<p><a href=/h>h</a></p></ul>")
+        assert page.nodes[1].tag == "ul"  # main here
+        assert native.main_listing(page, 1, 1) is None
+        levels = placement._list_levels(page, 1)
+        assert placement._listing(page, 1) == _python(page, 1, levels)
+        assert _python(page, 1, 1) == (1, listing)

@@ -13,6 +13,9 @@ use crate::extract::{element_of, guarded};
 use crate::lexbor::{document_of, Key, Node, Tree, API, ELEMENT, HREF};
 
 const CLASS: Key = Key::new("class");
+/// Foreign content's `xlink:href`, which lexbor's `[href]` matches in svg and math (its local
+/// name) but not on an HTML element: a case Python's selectors tell (review16-p16 1).
+pub(crate) const XLINK_HREF: Key = Key::new("xlink:href");
 
 /// What `_listing` reads besides the tree: placement.py's constants.
 pub struct Rules<'a> {
@@ -44,14 +47,19 @@ fn same_children(tree: &Tree, node: Node, tag: &str, cls: Option<&str>, limit: u
 
 /// Whether an element under *node* (not itself) is an `a` with an `href` (selectolax's
 /// `node.css_first("a[href]") is not None`): its subtree in document order, without
-/// recursion (up by parents, never above *node*).
-fn has_link(tree: &Tree, node: Node) -> bool {
+/// recursion (up by parents, never above *node*); None at an `a` with only an `xlink:href`.
+fn has_link(tree: &Tree, node: Node) -> Option<bool> {
     let Some(mut cur) = tree.first_child(node) else {
-        return false;
+        return Some(false);
     };
     loop {
-        if tree.kind(cur) == ELEMENT && tree.name(cur) == "a" && tree.has(cur, HREF) {
-            return true;
+        if tree.kind(cur) == ELEMENT && tree.name(cur) == "a" {
+            if tree.has(cur, HREF) {
+                return Some(true);
+            }
+            if tree.has(cur, XLINK_HREF) {
+                return None;
+            }
         }
         if let Some(child) = tree.first_child(cur) {
             cur = child;
@@ -64,33 +72,35 @@ fn has_link(tree: &Tree, node: Node) -> bool {
             }
             match tree.parent(cur) {
                 Some(up) if up != node => cur = up,
-                _ => return false,
+                _ => return Some(false),
             }
         }
     }
 }
 
 /// placement.py `_has_items`: among the first `limit` child nodes of *node*, `need` elements
-/// of one item tag and one class that hold a link.
-fn has_items(tree: &Tree, node: Node, rules: &Rules) -> bool {
+/// of one item tag and one class that hold a link (None: `has_link`'s).
+fn has_items(tree: &Tree, node: Node, rules: &Rules) -> Option<bool> {
     let mut seen: HashMap<(String, Option<String>), usize> = HashMap::new();
     let mut child = tree.first_child(node);
     for _ in 0..rules.limit {
-        let Some(cur) = child else { return false };
+        let Some(cur) = child else {
+            return Some(false);
+        };
         if tree.kind(cur) == ELEMENT {
             let tag = tree.name(cur);
-            if rules.item_tags.iter().any(|t| *t == tag) && has_link(tree, cur) {
+            if rules.item_tags.iter().any(|t| *t == tag) && has_link(tree, cur)? {
                 let cls = tree.value(cur, CLASS).map(|c| c.into_owned());
                 let n = seen.entry((tag.into_owned(), cls)).or_insert(0);
                 *n += 1;
                 if *n >= rules.need {
-                    return true;
+                    return Some(true);
                 }
             }
         }
         child = tree.next(cur);
     }
-    false
+    Some(false)
 }
 
 /// The nodes from *start* down the elements at *addresses* (each a child of the one before):
@@ -159,7 +169,7 @@ pub unsafe fn listing(
     let path = path_nodes(&tree, root as Node, addresses)?;
     let main = path.len() - 1;
     let items = whole_list(&tree, &path, levels, rules);
-    Some((items, items != main || has_items(&tree, path[main], rules)))
+    Some((items, items != main || has_items(&tree, path[main], rules)?))
 }
 
 /// `listing` from *root* (a selectolax `LexborNode`), under the GIL (its tree holds,

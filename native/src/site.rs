@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 use crate::extract::{element_of, guarded};
 use crate::lexbor::{document_of, Key, Node, Tree, API, ELEMENT, HREF};
+use crate::lists::XLINK_HREF;
 
 const REL: Key = Key::new("rel");
 const PROPERTY: Key = Key::new("property");
@@ -34,7 +35,15 @@ fn self_urls(tree: &Tree, root: Node) -> Option<[Found; 3]> {
     let mut cur = root;
     loop {
         if tree.kind(cur) == ELEMENT {
-            match tree.name(cur).as_ref() {
+            let name = tree.name(cur);
+            // `[href]` matches foreign content's xlink:href (review16-p16 1): Python tells
+            if matches!(name.as_ref(), "link" | "base")
+                && !tree.has(cur, HREF)
+                && tree.has(cur, XLINK_HREF)
+            {
+                return None;
+            }
+            match name.as_ref() {
                 "link" if found[0].is_none() && tree.has(cur, HREF) => {
                     if matches(tree.value(cur, REL).as_deref(), "canonical")? {
                         found[0] = Some(tree.value(cur, HREF).map(|v| v.into_owned()));
