@@ -230,7 +230,8 @@ pub(crate) fn element_of(tree: &Bound<'_, PyAny>, node: &Bound<'_, PyAny>) -> Py
 /// and its ancestry's bits) of *tree* (a selectolax `LexborHTMLParser`) under *root* (its `<body>` or `<html>`),
 /// for the link elements at the addresses *links* (compared, never read); *blocks*,
 /// *containers*, *min_para*: placement's tags and threshold. Under the GIL (the tree holds).
-/// None if *root* is not in the document (a `<body>` a late `<frameset>` detached).
+/// None if *root* is not an element in the document (a `<body>` a late `<frameset>`
+/// detached; the document node or a text node).
 #[pyfunction]
 pub(crate) fn lexbor_scan(
     tree: &Bound<'_, PyAny>,

@@ -55,7 +55,8 @@ pub struct Rules<'a> {
 
 /// The scan of the tree of *root* (placement's root: `<body>`, else `<html>`) for the links
 /// at *links* (addresses, only compared: never read). None if the API is not loaded or *root*
-/// is not in a document.
+/// is not an element in a document (review16-w16 1: the document node or a text node as root
+/// gave rows before; placement's roots are elements).
 ///
 /// # Safety
 /// *root* is a live `lxb_dom_node_t *` whose tree no one changes during the call.
