@@ -86,6 +86,8 @@ impl Tables {
             facts.label = index(label);
             facts.weak = self.weak_content.contains(token);
         }
+        // (an empty word matched every value before; the first-byte check matches none)
+        debug_assert!(self.compound.iter().all(|(word, _)| !word.is_empty()));
         let compound = self.compound.iter();
         let compound = compound.filter_map(|(word, label)| {
             Some((word.as_bytes().into(), index(label)?)) // (every label is in `labels`)
@@ -399,6 +401,12 @@ impl Tables {
         itemprop: &Option<String>,
         mut words: Option<&mut WordMemo>,
     ) -> Facts {
+        // (tables made without `derive` would classify nothing: review16-f16 1)
+        debug_assert!(
+            (self.token_labels.is_empty() && self.tag_labels.is_empty())
+                || !(self.derived.tokens.is_empty() && self.derived.tags.is_empty()),
+            "tables not derived"
+        );
         let (cls, id, role, itemprop) = (truthy(cls), truthy(id), truthy(role), truthy(itemprop));
         // (id first, as `_classify` reads them; no Vec)
         let values = [id, cls].map(|v| v.map(|v| self.value_facts(v, words.as_deref_mut())));
@@ -1183,6 +1191,9 @@ mod tests {
         for b in 0u8..128 {
             let ascii_space = matches!(b, b'\t'..=b'\r' | b'\x1c'..=b'\x1f' | b' ');
             assert_eq!(ascii_space, crate::walk::py_space(b as char), "{b}");
+            // the table the fused pass reads (review16-f16 2)
+            let table = BODY_HEAD[b as usize] == SPACE;
+            assert_eq!(table, crate::walk::py_space(b as char), "{b}");
         }
     }
 
