@@ -771,10 +771,11 @@ class _Spans:
             return False
         if len(seen) and np.any(seen[np.minimum(np.searchsorted(seen, new), len(seen) - 1)] == new):
             return False
-        # pages at this rate past the cap: refused now, not after every span's work (a file
-        # just over it was read almost twice: review15-i14b 3a)
+        # pages at this rate past twice the cap: refused now, not after every span's work (a
+        # file far over it was read almost twice: review15-i14b 3a); twice, as spans are cut by
+        # bytes and a dense one may come first (review16-final 1)
         read = 1 + sum(r is not None for r in self.files[source])
-        if (len(seen) + len(new)) * len(starts) > MAX_SPAN_PAGES * read:
+        if (len(seen) + len(new)) * len(starts) > 2 * MAX_SPAN_PAGES * read:
             return False
         # two sorted runs: the stable sort (a merge, for them) is linear
         self.keys[source] = np.sort(np.concatenate([seen, new]), kind="stable")

@@ -687,18 +687,21 @@ def test_the_pool_parent_keeps_8_bytes_a_page_and_reads_a_file_whole_past_the_ca
 
 
 def test_a_file_whose_first_span_shows_it_past_the_cap_is_refused_at_once(tmp_path, monkeypatch):
-    """Spans read at a rate that takes the file past ``MAX_SPAN_PAGES`` refuse it at the first
-    span's result, not after all of them (review15-i14b 3a); a rate within it does not."""
+    """Spans read at a rate that takes the file past twice ``MAX_SPAN_PAGES`` refuse it at the
+    first span's result, not after all of them (review15-i14b 3a); a dense span first of a
+    file within the cap does not (spans are cut by bytes: review16-final 1)."""
     import crawler.ingest as ingest
 
     monkeypatch.setattr(ingest, "MAX_SPAN_PAGES", 12, raising=False)
     spans = _Spans(str(tmp_path / "ix"))
     spans.tasks("a", "C", [0, 10, 20, 30])
-    assert spans.add("a", _span_result("a", 1, 20, [1, 2, 3, 4]))[0] == "whole"  # 4 x 4 > 12
+    assert spans.add("a", _span_result("a", 1, 20, [*range(1, 8)]))[0] == "whole"  # 7 x 4 > 24
     assert "a" in spans.failed and "a" not in spans.files
-    spans.tasks("b", "C", [0, 10, 20, 30])
-    assert spans.add("b", _span_result("b", 1, 20, [1, 2, 3]))[0] == "wait"  # 3 x 4 = 12
-    assert spans.add("b", _span_result("b", 0, 10, [4, 5, 6, 7]))[0] == "whole"  # 7 x 4 > 24
+    spans.tasks("b", "C", [0, 10, 20, 30])  # 4 + 2 + 2 + 2 pages, the dense span first
+    assert spans.add("b", _span_result("b", 0, 10, [1, 2, 3, 4]))[0] == "wait"  # 16 <= 24
+    assert spans.add("b", _span_result("b", 2, 30, [5, 6]))[0] == "wait"
+    assert spans.add("b", _span_result("b", 1, 20, [7, 8]))[0] == "wait"
+    assert spans.add("b", _span_result("b", 3, None, [9, 10]))[0] == "done"
 
 
 def test_a_file_of_more_pages_than_the_cap_is_read_whole(tmp_path, monkeypatch):
